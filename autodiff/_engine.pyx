@@ -1,0 +1,1472 @@
+# cython: language_level=3
+"""The one boundary between Python and the C engine in csrc/.
+
+Everything here is argument checking, conversion and calls into C: no
+numeric loops.  Each C status becomes a Python exception carrying the
+engine's message, which names the shapes, dtypes or values involved.
+"""
+cimport cython
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
+from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.string cimport memcpy
+
+import numbers
+import re
+
+import numpy as np
+
+cdef extern from "Python.h" nogil:
+    void *PyEval_SaveThread()
+    void PyEval_RestoreThread(void *)
+
+cdef extern from "autodiff.h" nogil:
+    enum: AD_MAX_DIMS
+    ctypedef enum ad_status:
+        AD_OK, AD_ERR_NOMEM, AD_ERR_SHAPE, AD_ERR_VALUE, AD_ERR_INDEX,
+        AD_ERR_TYPE, AD_ERR_STATE, AD_ERR_NOBLAS
+    ctypedef enum ad_dtype:
+        AD_F32, AD_F64
+    ctypedef enum ad_unary_kind:
+        AD_U_NEG, AD_U_EXP, AD_U_LOG, AD_U_SQRT, AD_U_ABS, AD_U_SIN,
+        AD_U_COS, AD_U_SIGMOID, AD_U_TANH, AD_U_RELU, AD_U_LEAKY_RELU,
+        AD_U_ELU, AD_U_SELU, AD_U_SOFTPLUS, AD_U_GELU, AD_U_SILU, AD_U_CLIP,
+        AD_U_ADDC, AD_U_MULC, AD_U_RSUBC, AD_U_RDIVC, AD_U_POWC, AD_U_RPOWC,
+        AD_U_SQUARE, AD_U_DIVC
+    ctypedef enum ad_binary_kind:
+        AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
+        AD_B_MINIMUM
+    ctypedef enum ad_reduce_kind:
+        AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN
+    ctypedef enum ad_loss_kind:
+        AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS
+
+    ctypedef struct ad_buffer:
+        pass
+    ctypedef struct ad_tape:
+        pass
+    ctypedef struct ad_tensor:
+        int64_t refcnt
+        int64_t size
+        int ndim
+        uint8_t dtype
+        uint8_t requires_grad
+        uint8_t retains_grad
+        int64_t shape[8]
+        int64_t rec
+        ad_tensor *grad
+
+    ctypedef struct ad_memory_stats:
+        int64_t bytes_in_use
+        int64_t bytes_pooled
+        int64_t allocations
+        int64_t frees
+        int64_t tape_records
+        int64_t tape_live
+
+    ctypedef void (*ad_sgemm_fn)(char *, char *, int *, int *, int *,
+                                 float *, float *, int *, float *, int *,
+                                 float *, float *, int *)
+    ctypedef void (*ad_dgemm_fn)(char *, char *, int *, int *, int *,
+                                 double *, double *, int *, double *, int *,
+                                 double *, double *, int *)
+    ctypedef void *(*ad_unlock_fn)()
+    ctypedef void (*ad_relock_fn)(void *)
+
+    const char *ad_last_error()
+    void ad_set_blas(ad_sgemm_fn, ad_dgemm_fn)
+    void ad_set_lock_hooks(ad_unlock_fn, ad_relock_fn)
+    void ad_get_memory_stats(ad_memory_stats *)
+    void ad_pool_trim()
+
+    ad_status ad_empty(ad_dtype, int, const int64_t *, ad_tensor **)
+    ad_status ad_full(ad_dtype, int, const int64_t *, double, ad_tensor **)
+    void *ad_data(const ad_tensor *)
+    void ad_incref(ad_tensor *)
+    void ad_decref(ad_tensor *)
+    void ad_set_requires_grad(ad_tensor *, int)
+    int ad_is_leaf(const ad_tensor *)
+    ad_status ad_detach(ad_tensor *, ad_tensor **)
+    void ad_mark_modified(ad_tensor *)
+    ad_status ad_copy_data(ad_tensor *, const ad_tensor *)
+    int ad_grad_enabled()
+    void ad_set_grad_enabled(int)
+
+    ad_status ad_unary(ad_unary_kind, ad_tensor *, double, double,
+                       ad_tensor **)
+    ad_status ad_binary(ad_binary_kind, ad_tensor *, ad_tensor *,
+                        ad_tensor **)
+    ad_status ad_where(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_reduce(ad_reduce_kind, ad_tensor *, uint32_t, int,
+                        ad_tensor **)
+    ad_status ad_reshape(ad_tensor *, int, const int64_t *, ad_tensor **)
+    ad_status ad_permute(ad_tensor *, const int *, ad_tensor **)
+    ad_status ad_broadcast_to(ad_tensor *, int, const int64_t *,
+                              ad_tensor **)
+    ad_status ad_concat(int, ad_tensor **, int, ad_tensor **)
+    ad_status ad_gather(ad_tensor *, const int64_t *, int, const int64_t *,
+                        ad_tensor **)
+    ad_status ad_cast(ad_tensor *, ad_dtype, ad_tensor **)
+    ad_status ad_matmul(ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
+    ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int,
+                     ad_tensor **)
+    ad_status ad_backward_sweep(ad_tensor *, ad_tensor *)
+    void ad_backward_release(ad_tensor *)
+    ad_status ad_axpy_(ad_tensor *, double, const ad_tensor *)
+    ad_status ad_fill_(ad_tensor *, double)
+
+
+# ---------------------------------------------------------------- errors
+
+cdef int _raise(ad_status s) except -1:
+    msg = ad_last_error().decode("utf-8", "replace")
+    if s == AD_ERR_NOMEM:
+        raise MemoryError(msg)
+    if s == AD_ERR_SHAPE or s == AD_ERR_VALUE:
+        raise ValueError(msg)
+    if s == AD_ERR_INDEX:
+        raise IndexError(msg)
+    if s == AD_ERR_TYPE:
+        raise TypeError(msg)
+    raise RuntimeError(msg)
+
+cdef inline int _check(ad_status s) except -1:
+    if s != AD_OK:
+        _raise(s)
+    return 0
+
+
+# ------------------------------------------------- BLAS and the GIL hooks
+
+_SGEMM_SIG = ("void (char *, char *, int *, int *, int *, float *, float *, "
+              "int *, float *, int *, float *, float *, int *)")
+
+cdef void *_unlock() noexcept nogil:
+    # Called by the engine, always with the GIL held (see ad_nogil_begin).
+    return PyEval_SaveThread()
+
+cdef void _relock(void *state) noexcept nogil:
+    PyEval_RestoreThread(state)
+
+
+def _init_blas():
+    """Hand scipy's BLAS sgemm/dgemm to the engine, checking signatures."""
+    try:
+        from scipy.linalg import cython_blas
+    except ImportError as e:  # pragma: no cover - scipy is a dependency
+        raise ImportError("autodiff needs scipy for its BLAS matrix "
+                          "products: pip install scipy") from e
+    ptrs = []
+    for name, ctype in (("sgemm", "float"), ("dgemm", "double")):
+        cap = cython_blas.__pyx_capi__[name]
+        sig = PyCapsule_GetName(cap)
+        text = re.sub(r"__pyx_t_\w+?_s\b", "float",
+                      re.sub(r"__pyx_t_\w+?_d\b", "double",
+                             sig.decode("ascii")))
+        want = _SGEMM_SIG.replace("float", ctype)
+        if text != want:
+            raise ImportError(
+                "scipy.linalg.cython_blas.%s has signature %r; autodiff "
+                "expects %r" % (name, text, want))
+        ptrs.append(<size_t>PyCapsule_GetPointer(cap, sig))
+    ad_set_blas(<ad_sgemm_fn><void *><size_t>ptrs[0],
+                <ad_dgemm_fn><void *><size_t>ptrs[1])
+
+_init_blas()
+# The lock hooks are installed but unlocking is decided per kernel size.
+# Hooks cannot be used from inside 'with nogil' code: the engine calls
+# them only from ops, which this module always calls with the GIL.
+ad_set_lock_hooks(<ad_unlock_fn>_unlock, <ad_relock_fn>_relock)
+
+
+# ------------------------------------------------------------------ dtypes
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+_NP_DTYPES = (float32, float64)
+
+cdef int _dtype_code(object dtype) except -1:
+    if dtype is None:
+        return AD_F32
+    if dtype is float32 or dtype is float64:
+        return AD_F32 if dtype is float32 else AD_F64
+    name = getattr(dtype, "name", None) if not isinstance(dtype, str) else dtype
+    if name is None:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = str(dtype)
+    name = str(name).replace("torch.", "")
+    if name in ("float32", "float", "f4", "single"):
+        return AD_F32
+    if name in ("float64", "double", "f8"):
+        return AD_F64
+    raise TypeError("unsupported dtype %r: autodiff tensors are float32 or "
+                    "float64" % (dtype,))
+
+
+# ------------------------------------------------------------------ tensor
+
+cdef inline Tensor _wrap(ad_tensor *t):
+    cdef Tensor r = Tensor.__new__(Tensor)
+    r.t = t
+    return r
+
+cdef inline tuple _shape_of(ad_tensor *t):
+    return tuple([t.shape[i] for i in range(t.ndim)])
+
+cdef int _fill_shape(object shape, int64_t *out) except -1:
+    cdef int n = len(shape)
+    if n > AD_MAX_DIMS:
+        raise ValueError("tensors have at most %d dimensions, got shape %r"
+                         % (AD_MAX_DIMS, tuple(shape)))
+    for i in range(n):
+        d = shape[i]
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise TypeError("shape entries must be integers, got %r in %r"
+                            % (d, tuple(shape)))
+        out[i] = d
+    return n
+
+cdef Tensor _from_array(object arr, int dt):
+    """A new leaf holding a copy of a numpy array (any strides or order)."""
+    cdef int64_t shp[8]
+    cdef ad_tensor *t
+    cdef const unsigned char[::1] mv
+    npdt = _NP_DTYPES[dt]
+    arr = np.ascontiguousarray(arr, dtype=npdt)
+    cdef int nd = _fill_shape(arr.shape, shp)
+    _check(ad_empty(<ad_dtype>dt, nd, shp, &t))
+    cdef Tensor r = _wrap(t)
+    if t.size:
+        mv = arr.reshape(-1).view(np.uint8)
+        memcpy(ad_data(t), &mv[0], mv.shape[0])
+    return r
+
+cdef int _infer_code(object arr, object dtype) except -1:
+    if dtype is not None:
+        return _dtype_code(dtype)
+    kind = arr.dtype.kind
+    if kind == "f":
+        return AD_F64 if arr.dtype.itemsize == 8 else AD_F32
+    if kind in "biu":
+        return AD_F32
+    raise TypeError("cannot make a tensor from data of dtype %s; autodiff "
+                    "tensors are float32 or float64" % arr.dtype)
+
+cdef object _as_ndarray(object data):
+    if isinstance(data, Tensor):
+        return (<Tensor>data).numpy()
+    if isinstance(data, (list, tuple)):
+        data = [x.numpy() if isinstance(x, Tensor) else x for x in data]
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        raise TypeError("cannot make a tensor from %s: the data is ragged or "
+                        "not numeric" % type(data).__name__)
+    return arr
+
+
+@cython.freelist(512)
+cdef class Tensor:
+    """An n-dimensional float32 or float64 array that records operations.
+
+    Create tensors with :func:`autodiff.tensor` and friends.  Memory is
+    always copied in and out: a later change to a numpy array cannot
+    change a tensor or a recorded gradient.
+    """
+    cdef ad_tensor *t
+    cdef object _grad
+    cdef object __weakref__
+
+    __array_ufunc__ = None      # ndarray + Tensor -> Tensor.__radd__
+    __array_priority__ = 1000
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use autodiff.tensor(data) to create a Tensor")
+
+    def __dealloc__(self):
+        if self.t != NULL:
+            ad_decref(self.t)
+            self.t = NULL
+
+    # ---- properties
+    @property
+    def shape(self):
+        return _shape_of(self.t)
+
+    @property
+    def ndim(self):
+        return self.t.ndim
+
+    @property
+    def size(self):
+        return self.t.size
+
+    @property
+    def dtype(self):
+        return _NP_DTYPES[self.t.dtype]
+
+    @property
+    def is_leaf(self):
+        return self.t.rec < 0
+
+    @property
+    def requires_grad(self):
+        return bool(self.t.requires_grad)
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        if self.t.rec >= 0 and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of "
+                               "leaf tensors; use detach() for a tensor "
+                               "that does not require grad")
+        ad_set_requires_grad(self.t, 1 if requires_grad else 0)
+        return self
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward()."""
+        if not self.t.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that has "
+                               "requires_grad=False")
+        if self.t.rec >= 0:
+            self.t.retains_grad = 1
+
+    @property
+    def grad(self):
+        cdef ad_tensor *g = self.t.grad
+        if g == NULL:
+            return None
+        if self._grad is not None and (<Tensor>self._grad).t == g:
+            return self._grad
+        ad_incref(g)
+        self._grad = _wrap(g)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        cdef Tensor v
+        if value is None:
+            if self.t.grad != NULL:
+                ad_decref(self.t.grad)
+                self.t.grad = NULL
+            self._grad = None
+            return
+        if not isinstance(value, Tensor):
+            value = tensor(value, dtype=self.dtype)
+        v = value
+        if v.shape != self.shape or v.t.dtype != self.t.dtype:
+            raise ValueError("assigned grad of shape %s and dtype %s does "
+                             "not match the tensor's %s %s"
+                             % (v.shape, v.dtype, self.shape, self.dtype))
+        ad_incref(v.t)
+        if self.t.grad != NULL:
+            ad_decref(self.t.grad)
+        self.t.grad = v.t
+        self._grad = v
+
+    @property
+    def data(self):
+        """The values as a new leaf that shares this tensor's memory."""
+        return self.detach()
+
+    @property
+    def T(self):
+        return self.permute(*range(self.t.ndim - 1, -1, -1))
+
+    # ---- conversion
+    def numpy(self):
+        """A copy of the values as a numpy array."""
+        cdef unsigned char[::1] mv
+        arr = np.empty(_shape_of(self.t), dtype=_NP_DTYPES[self.t.dtype])
+        if self.t.size:
+            mv = arr.reshape(-1).view(np.uint8)
+            memcpy(&mv[0], ad_data(self.t), mv.shape[0])
+        return arr
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError("a Tensor cannot be viewed as a numpy array "
+                             "without a copy; use copy=None or True")
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def item(self):
+        if self.t.size != 1:
+            raise ValueError("only a tensor with one element can be "
+                             "converted to a Python scalar, got shape %s"
+                             % (self.shape,))
+        if self.t.dtype == AD_F64:
+            return (<double *>ad_data(self.t))[0]
+        return float((<float *>ad_data(self.t))[0])
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return self.item()
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.t.size != 1:
+            raise ValueError("the truth value of a tensor with more than "
+                             "one element is ambiguous")
+        return bool(self.item())
+
+    def __len__(self):
+        if self.t.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.t.shape[0]
+
+    def __iter__(self):
+        if self.t.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.t.shape[0]):
+            yield self[i]
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.t.dtype == AD_F64:
+            extra += ", dtype=float64"
+        if self.t.requires_grad:
+            extra += ", requires_grad=True"
+        return "tensor(%s%s)" % (body, extra)
+
+    def __hash__(self):
+        return id(self)
+
+    def __reduce__(self):
+        return (tensor, (self.numpy(), self.dtype, bool(self.t.requires_grad)))
+
+    def detach(self):
+        cdef ad_tensor *o
+        _check(ad_detach(self.t, &o))
+        return _wrap(o)
+
+    def clone(self):
+        return self * 1.0 if self.t.requires_grad else tensor(self.numpy())
+
+    def astype(self, dtype):
+        cdef ad_tensor *o
+        _check(ad_cast(self.t, <ad_dtype>_dtype_code(dtype), &o))
+        return _wrap(o)
+
+    def to(self, dtype):
+        return self.astype(dtype)
+
+    def float(self):
+        return self.astype(float32)
+
+    def double(self):
+        return self.astype(float64)
+
+    # ---- autograd
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad."""
+        cdef Tensor g = None
+        cdef ad_tensor *gp = NULL
+        cdef ad_status s
+        if create_graph:
+            raise NotImplementedError("create_graph=True (higher-order "
+                                      "derivatives) is not implemented yet")
+        if grad is not None:
+            g = grad if isinstance(grad, Tensor) else tensor(grad,
+                                                             dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ValueError("grad of shape %s does not match the "
+                                 "tensor's shape %s" % (g.shape, self.shape))
+            gp = g.t
+        with nogil:
+            s = ad_backward_sweep(self.t, gp)
+        if s == AD_OK and not retain_graph:
+            ad_backward_release(self.t)
+        _check(s)
+
+    # ---- in place (no graph: for optimizers and initialisers)
+    def zero_(self):
+        _check(ad_fill_(self.t, 0.0))
+        return self
+
+    def fill_(self, value):
+        _check(ad_fill_(self.t, float(value)))
+        return self
+
+    def copy_(self, src):
+        cdef Tensor s = src if isinstance(src, Tensor) else tensor(
+            src, dtype=self.dtype)
+        if s.shape != self.shape:
+            raise ValueError("copy_: source of shape %s does not match %s"
+                             % (s.shape, self.shape))
+        _check(ad_copy_data(self.t, s.t))
+        return self
+
+    def add_(self, other, alpha=1.0):
+        cdef Tensor o = other if isinstance(other, Tensor) else tensor(
+            other, dtype=self.dtype)
+        _check(ad_axpy_(self.t, float(alpha), o.t))
+        return self
+
+    # ---- arithmetic
+    def __add__(a, b):
+        return _arith(AD_B_ADD, a, b)
+
+    def __radd__(self, b):
+        return _arith(AD_B_ADD, b, self)
+
+    def __sub__(a, b):
+        return _arith(AD_B_SUB, a, b)
+
+    def __rsub__(self, b):
+        return _arith(AD_B_SUB, b, self)
+
+    def __mul__(a, b):
+        return _arith(AD_B_MUL, a, b)
+
+    def __rmul__(self, b):
+        return _arith(AD_B_MUL, b, self)
+
+    def __truediv__(a, b):
+        return _arith(AD_B_DIV, a, b)
+
+    def __rtruediv__(self, b):
+        return _arith(AD_B_DIV, b, self)
+
+    def __pow__(a, b, mod):
+        return _arith(AD_B_POW, a, b)
+
+    def __rpow__(self, b, mod):
+        return _arith(AD_B_POW, b, self)
+
+    def __matmul__(a, b):
+        return matmul(a, b)
+
+    def __rmatmul__(self, b):
+        return matmul(b, self)
+
+    def __neg__(self):
+        return _unary(self, AD_U_NEG, 0.0, 0.0)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _unary(self, AD_U_ABS, 0.0, 0.0)
+
+    # Comparisons give numpy bool arrays: masks for where() and indexing.
+    def __lt__(self, other):
+        return self.numpy() < _cmp_value(other)
+
+    def __le__(self, other):
+        return self.numpy() <= _cmp_value(other)
+
+    def __gt__(self, other):
+        return self.numpy() > _cmp_value(other)
+
+    def __ge__(self, other):
+        return self.numpy() >= _cmp_value(other)
+
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return self.numpy() == _cmp_value(other)
+
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return self.numpy() != _cmp_value(other)
+
+    def __getitem__(self, key):
+        return _getitem(self, key)
+
+    # ---- methods mirroring the module functions
+    def exp(self): return _unary(self, AD_U_EXP, 0.0, 0.0)
+    def log(self): return _unary(self, AD_U_LOG, 0.0, 0.0)
+    def sqrt(self): return _unary(self, AD_U_SQRT, 0.0, 0.0)
+    def abs(self): return _unary(self, AD_U_ABS, 0.0, 0.0)
+    def sin(self): return _unary(self, AD_U_SIN, 0.0, 0.0)
+    def cos(self): return _unary(self, AD_U_COS, 0.0, 0.0)
+    def square(self): return _unary(self, AD_U_SQUARE, 0.0, 0.0)
+    def neg(self): return _unary(self, AD_U_NEG, 0.0, 0.0)
+    def sigmoid(self): return _unary(self, AD_U_SIGMOID, 0.0, 0.0)
+    def tanh(self): return _unary(self, AD_U_TANH, 0.0, 0.0)
+    def relu(self): return _unary(self, AD_U_RELU, 0.0, 0.0)
+    def selu(self): return _unary(self, AD_U_SELU, 0.0, 0.0)
+    def gelu(self): return _unary(self, AD_U_GELU, 0.0, 0.0)
+    def silu(self): return _unary(self, AD_U_SILU, 0.0, 0.0)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return leaky_relu(self, negative_slope)
+
+    def elu(self, alpha=1.0):
+        return elu(self, alpha)
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        return softplus(self, beta, threshold)
+
+    def softmax(self, axis=-1, dim=None):
+        return softmax(self, axis, dim)
+
+    def log_softmax(self, axis=-1, dim=None):
+        return log_softmax(self, axis, dim)
+
+    def clip(self, min=None, max=None):
+        return clip(self, min, max)
+
+    clamp = clip
+
+    def pow(self, exponent):
+        return _arith(AD_B_POW, self, exponent)
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def matmul(self, other):
+        return matmul(self, other)
+
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        return _reduce(AD_R_SUM, self, axis, keepdims, dim, keepdim)
+
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        return _reduce(AD_R_MEAN, self, axis, keepdims, dim, keepdim)
+
+    def max(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        return _reduce(AD_R_MAX, self, axis, keepdims, dim, keepdim)
+
+    def min(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        return _reduce(AD_R_MIN, self, axis, keepdims, dim, keepdim)
+
+    def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
+        return var(self, axis, keepdims, ddof, dim, keepdim)
+
+    def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
+        return std(self, axis, keepdims, ddof, dim, keepdim)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return reshape(self, shape)
+
+    view = reshape
+
+    def flatten(self):
+        return reshape(self, (-1,))
+
+    def permute(self, *dims):
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return permute(self, dims)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            return permute(self, tuple(axes[0]))
+        if len(axes) == 0:
+            return permute(self, tuple(range(self.t.ndim - 1, -1, -1)))
+        if len(axes) == 2:
+            return swapaxes(self, axes[0], axes[1])
+        return permute(self, axes)
+
+    def expand_dims(self, axis):
+        return expand_dims(self, axis)
+
+    unsqueeze = expand_dims
+
+    def squeeze(self, axis=None, dim=None):
+        return squeeze(self, axis if dim is None else dim)
+
+    def broadcast_to(self, shape):
+        return broadcast_to(self, shape)
+
+
+# ------------------------------------------------------------- conversion
+
+cdef object _cmp_value(object other):
+    return other.numpy() if isinstance(other, Tensor) else other
+
+cdef inline bint _is_scalar(object o):
+    t = type(o)
+    if t is float or t is int:
+        return True
+    return isinstance(o, (numbers.Real, np.floating, np.integer)) and \
+        not isinstance(o, np.ndarray)
+
+cdef Tensor _operand(object o, int dt):
+    """A tensor for an operand: Tensors as they are; numpy float arrays keep
+    their dtype (so promotion happens); everything else takes dt."""
+    if isinstance(o, Tensor):
+        return <Tensor>o
+    arr = _as_ndarray(o)
+    code = dt
+    if arr.dtype.kind == "f" and not _is_scalar(o) and not isinstance(o, list):
+        code = AD_F64 if arr.dtype.itemsize == 8 else AD_F32
+    elif arr.dtype.kind not in "fbiu":
+        raise TypeError("unsupported operand of type %s (dtype %s)"
+                        % (type(o).__name__, arr.dtype))
+    return _from_array(arr, code)
+
+cdef Tensor _promote(Tensor a, int dt):
+    cdef ad_tensor *o
+    if a.t.dtype == dt:
+        return a
+    _check(ad_cast(a.t, <ad_dtype>dt, &o))
+    return _wrap(o)
+
+
+# -------------------------------------------------------------------- ops
+
+cdef Tensor _unary(Tensor x, ad_unary_kind k, double a, double b):
+    cdef ad_tensor *o
+    _check(ad_unary(k, x.t, a, b, &o))
+    return _wrap(o)
+
+cdef Tensor _binary(ad_binary_kind k, Tensor a, Tensor b):
+    cdef ad_tensor *o
+    if a.t.dtype != b.t.dtype:
+        a = _promote(a, AD_F64)
+        b = _promote(b, AD_F64)
+    _check(ad_binary(k, a.t, b.t, &o))
+    return _wrap(o)
+
+cdef object _arith(ad_binary_kind k, object a, object b):
+    """Binary arithmetic with fast paths for a Python scalar operand."""
+    cdef Tensor x
+    cdef double c
+    if isinstance(a, Tensor):
+        x = <Tensor>a
+        if _is_scalar(b):
+            c = b
+            if k == AD_B_ADD:
+                return _unary(x, AD_U_ADDC, c, 0.0)
+            if k == AD_B_SUB:
+                return _unary(x, AD_U_ADDC, -c, 0.0)
+            if k == AD_B_MUL:
+                return _unary(x, AD_U_MULC, c, 0.0)
+            if k == AD_B_DIV:
+                return _unary(x, AD_U_DIVC, c, 0.0)
+            if k == AD_B_POW:
+                return _unary(x, AD_U_POWC, c, 0.0)
+        if not isinstance(b, Tensor):
+            if not _is_scalar(b) and not isinstance(b, (list, tuple,
+                                                        np.ndarray)):
+                return NotImplemented
+            b = _operand(b, x.t.dtype)
+        return _binary(k, x, <Tensor>b)
+    if not isinstance(b, Tensor):
+        return NotImplemented
+    x = <Tensor>b
+    if _is_scalar(a):
+        c = a
+        if k == AD_B_ADD:
+            return _unary(x, AD_U_ADDC, c, 0.0)
+        if k == AD_B_SUB:
+            return _unary(x, AD_U_RSUBC, c, 0.0)
+        if k == AD_B_MUL:
+            return _unary(x, AD_U_MULC, c, 0.0)
+        if k == AD_B_DIV:
+            return _unary(x, AD_U_RDIVC, c, 0.0)
+        if k == AD_B_POW:
+            return _unary(x, AD_U_RPOWC, c, 0.0)
+    if not isinstance(a, (list, tuple, np.ndarray)) and not _is_scalar(a):
+        return NotImplemented
+    return _binary(k, _operand(a, x.t.dtype), x)
+
+cdef Tensor _t(object x):
+    """Coerce a module-function argument to a Tensor."""
+    if isinstance(x, Tensor):
+        return <Tensor>x
+    if isinstance(x, (str, bytes, dict, set)) or x is None:
+        raise TypeError("expected a Tensor, array or number, got %s"
+                        % type(x).__name__)
+    arr = _as_ndarray(x)
+    return _from_array(arr, _infer_code(arr, None))
+
+
+def add(a, b): return _arith(AD_B_ADD, _t(a), b)
+def subtract(a, b): return _arith(AD_B_SUB, _t(a), b)
+def multiply(a, b): return _arith(AD_B_MUL, _t(a), b)
+def divide(a, b): return _arith(AD_B_DIV, _t(a), b)
+def power(a, b): return _arith(AD_B_POW, _t(a), b)
+def negative(x): return _unary(_t(x), AD_U_NEG, 0.0, 0.0)
+def exp(x): return _unary(_t(x), AD_U_EXP, 0.0, 0.0)
+def log(x): return _unary(_t(x), AD_U_LOG, 0.0, 0.0)
+def sqrt(x): return _unary(_t(x), AD_U_SQRT, 0.0, 0.0)
+def abs(x): return _unary(_t(x), AD_U_ABS, 0.0, 0.0)
+def sin(x): return _unary(_t(x), AD_U_SIN, 0.0, 0.0)
+def cos(x): return _unary(_t(x), AD_U_COS, 0.0, 0.0)
+def square(x): return _unary(_t(x), AD_U_SQUARE, 0.0, 0.0)
+
+def sigmoid(x):
+    """1 / (1 + e^-x), computed stably; derivative s (1 - s)."""
+    return _unary(_t(x), AD_U_SIGMOID, 0.0, 0.0)
+
+def tanh(x):
+    """Hyperbolic tangent; derivative 1 - tanh(x)^2."""
+    return _unary(_t(x), AD_U_TANH, 0.0, 0.0)
+
+def relu(x):
+    """max(x, 0); derivative 1 for x > 0, else 0."""
+    return _unary(_t(x), AD_U_RELU, 0.0, 0.0)
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, else negative_slope * x."""
+    return _unary(_t(x), AD_U_LEAKY_RELU, float(negative_slope), 0.0)
+
+def elu(x, alpha=1.0):
+    """x for x > 0, else alpha (e^x - 1)."""
+    return _unary(_t(x), AD_U_ELU, float(alpha), 0.0)
+
+def selu(x):
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    return _unary(_t(x), AD_U_SELU, 0.0, 0.0)
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta, linear where beta x > threshold."""
+    if beta <= 0:
+        raise ValueError("softplus: beta must be positive, got %r" % (beta,))
+    return _unary(_t(x), AD_U_SOFTPLUS, float(beta), float(threshold))
+
+def gelu(x):
+    """x Phi(x) with Phi the standard normal CDF (exact, erf form)."""
+    return _unary(_t(x), AD_U_GELU, 0.0, 0.0)
+
+def silu(x):
+    """x sigmoid(x), also called swish."""
+    return _unary(_t(x), AD_U_SILU, 0.0, 0.0)
+
+def clip(x, min=None, max=None):
+    """Clamp to [min, max]; gradient 1 inside, 0 outside."""
+    lo = -np.inf if min is None else float(min)
+    hi = np.inf if max is None else float(max)
+    return _unary(_t(x), AD_U_CLIP, lo, hi)
+
+clamp = clip
+
+def maximum(a, b):
+    a = _t(a)
+    return _binary(AD_B_MAXIMUM, a, _operand(b, (<Tensor>a).t.dtype))
+
+def minimum(a, b):
+    a = _t(a)
+    return _binary(AD_B_MINIMUM, a, _operand(b, (<Tensor>a).t.dtype))
+
+def where(condition, x, y):
+    """x where condition is true, else y (numpy broadcasting)."""
+    cdef Tensor tx, ty, tc
+    cdef ad_tensor *o
+    if isinstance(x, Tensor):
+        tx = x
+        ty = _operand(y, tx.t.dtype)
+    elif isinstance(y, Tensor):
+        ty = y
+        tx = _operand(x, ty.t.dtype)
+    else:
+        tx = _t(x)
+        ty = _operand(y, tx.t.dtype)
+    if tx.t.dtype != ty.t.dtype:
+        tx = _promote(tx, AD_F64)
+        ty = _promote(ty, AD_F64)
+    cond = condition.numpy() if isinstance(condition, Tensor) else condition
+    tc = _from_array(np.asarray(cond) != 0, tx.t.dtype)
+    _check(ad_where(tc.t, tx.t, ty.t, &o))
+    return _wrap(o)
+
+
+# -------------------------------------------------------------- reductions
+
+cdef uint32_t _axes_mask(int ndim, object axis) except? 0xFFFFFFFF:
+    cdef uint32_t mask = 0
+    if axis is None:
+        return (1u << ndim) - 1u if ndim < 32 else 0xFFFFFFFE
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError("axis must be an int or a tuple of ints, got %r"
+                            % (axis,))
+        ai = int(a)
+        if ai < -ndim or ai >= ndim:
+            raise np.exceptions.AxisError(ai, ndim) if hasattr(
+                np, "exceptions") else IndexError(
+                "axis %d is out of bounds for a tensor of dimension %d"
+                % (ai, ndim))
+        if ai < 0:
+            ai += ndim
+        if mask >> ai & 1:
+            raise ValueError("duplicate value in 'axis': %r" % (axis,))
+        mask |= 1u << ai
+    return mask
+
+cdef Tensor _reduce(ad_reduce_kind k, object x, object axis, object keepdims,
+                    object dim, object keepdim):
+    cdef Tensor t = _t(x)
+    cdef ad_tensor *o
+    if dim is not None:
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    cdef uint32_t mask = _axes_mask(t.t.ndim, axis)
+    _check(ad_reduce(k, t.t, mask, 1 if keepdims else 0, &o))
+    return _wrap(o)
+
+def sum(x, axis=None, keepdims=False, dim=None, keepdim=None):
+    return _reduce(AD_R_SUM, x, axis, keepdims, dim, keepdim)
+
+def mean(x, axis=None, keepdims=False, dim=None, keepdim=None):
+    return _reduce(AD_R_MEAN, x, axis, keepdims, dim, keepdim)
+
+def max(x, axis=None, keepdims=False, dim=None, keepdim=None):
+    """Largest value; the gradient is shared evenly among ties."""
+    return _reduce(AD_R_MAX, x, axis, keepdims, dim, keepdim)
+
+def min(x, axis=None, keepdims=False, dim=None, keepdim=None):
+    return _reduce(AD_R_MIN, x, axis, keepdims, dim, keepdim)
+
+amax = max
+amin = min
+
+def var(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
+    """Variance (numpy's ddof=0 by default; ddof=1 for torch's default)."""
+    cdef Tensor t = _t(x)
+    if dim is not None:
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    mask = _axes_mask(t.t.ndim, axis)
+    n = 1
+    for i in range(t.t.ndim):
+        if mask >> i & 1:
+            n *= t.t.shape[i]
+    m = _reduce(AD_R_MEAN, t, axis, True, None, None)
+    d = t - m
+    return _reduce(AD_R_SUM, d * d, axis, keepdims, None, None) / float(
+        n - ddof)
+
+def std(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
+    return sqrt(var(x, axis, keepdims, ddof, dim, keepdim))
+
+
+# ------------------------------------------------------------------ shapes
+
+def reshape(x, shape):
+    """A view with a new shape (one entry may be -1); shares memory."""
+    cdef Tensor t = _t(x)
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    shape = list(shape)
+    neg = [i for i, d in enumerate(shape) if d == -1]
+    if len(neg) > 1:
+        raise ValueError("can only specify one unknown dimension (-1), got "
+                         "shape %r" % (tuple(shape),))
+    if neg:
+        known = 1
+        for i, d in enumerate(shape):
+            if i != neg[0]:
+                known *= d
+        if known == 0 or t.t.size % known:
+            raise ValueError("cannot reshape a tensor of shape %s (%d "
+                             "elements) into shape %r"
+                             % (t.shape, t.t.size, tuple(shape)))
+        shape[neg[0]] = t.t.size // known
+    cdef int nd = _fill_shape(shape, shp)
+    _check(ad_reshape(t.t, nd, shp, &o))
+    return _wrap(o)
+
+def permute(x, dims):
+    cdef Tensor t = _t(x)
+    cdef int perm[8]
+    cdef ad_tensor *o
+    dims = tuple(dims)
+    if len(dims) != t.t.ndim:
+        raise ValueError("permutation %r does not match a tensor of shape %s"
+                         % (dims, t.shape))
+    for i, d in enumerate(dims):
+        d = int(d)
+        perm[i] = d + t.t.ndim if d < 0 else d
+    _check(ad_permute(t.t, perm, &o))
+    return _wrap(o)
+
+def transpose(x, axes=None):
+    """numpy's transpose: reverse the axes, or permute them by axes."""
+    cdef Tensor t = _t(x)
+    if axes is None:
+        axes = tuple(range(t.t.ndim - 1, -1, -1))
+    return permute(t, axes)
+
+def swapaxes(x, axis1, axis2):
+    cdef Tensor t = _t(x)
+    nd = t.t.ndim
+    a1 = int(axis1)
+    a2 = int(axis2)
+    for a in (a1, a2):
+        if a < -nd or a >= nd:
+            raise IndexError("axis %d is out of bounds for a tensor of "
+                             "dimension %d" % (a, nd))
+    perm = list(range(nd))
+    perm[a1], perm[a2] = perm[a2], perm[a1]
+    return permute(t, perm)
+
+def expand_dims(x, axis):
+    cdef Tensor t = _t(x)
+    nd = t.t.ndim + 1
+    a = int(axis)
+    if a < -nd or a >= nd:
+        raise IndexError("axis %d is out of bounds for the result of "
+                         "dimension %d" % (a, nd))
+    if a < 0:
+        a += nd
+    shape = list(t.shape)
+    shape.insert(a, 1)
+    return reshape(t, shape)
+
+unsqueeze = expand_dims
+
+def squeeze(x, axis=None):
+    cdef Tensor t = _t(x)
+    shape = t.shape
+    if axis is None:
+        return reshape(t, [d for d in shape if d != 1])
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    drop = set()
+    for a in axes:
+        a = int(a)
+        if a < -t.t.ndim or a >= t.t.ndim:
+            raise IndexError("axis %d is out of bounds for a tensor of "
+                             "dimension %d" % (a, t.t.ndim))
+        a = a + t.t.ndim if a < 0 else a
+        if shape[a] != 1:
+            raise ValueError("cannot squeeze axis %d of a tensor of shape %s:"
+                             " its size is %d, not 1" % (a, shape, shape[a]))
+        drop.add(a)
+    return reshape(t, [d for i, d in enumerate(shape) if i not in drop])
+
+def flatten(x):
+    return reshape(x, (-1,))
+
+def broadcast_to(x, shape):
+    cdef Tensor t = _t(x)
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    cdef int nd = _fill_shape(tuple(shape), shp)
+    _check(ad_broadcast_to(t.t, nd, shp, &o))
+    return _wrap(o)
+
+def concatenate(tensors, axis=0, dim=None):
+    """Join tensors along an existing axis."""
+    cdef ad_tensor *ptrs[1024]
+    cdef ad_tensor *o
+    if dim is not None:
+        axis = dim
+    ts = [_t(x) for x in tensors]
+    if not ts:
+        raise ValueError("need at least one tensor to concatenate")
+    if len(ts) > 1024:
+        raise ValueError("concatenate takes at most 1024 tensors, got %d"
+                         % len(ts))
+    if any((<Tensor>x).t.dtype != (<Tensor>ts[0]).t.dtype for x in ts):
+        ts = [_promote(x, AD_F64) for x in ts]
+    nd = (<Tensor>ts[0]).t.ndim
+    if nd == 0:
+        raise ValueError("zero-dimensional tensors cannot be concatenated")
+    a = int(axis)
+    if a < -nd or a >= nd:
+        raise IndexError("axis %d is out of bounds for tensors of dimension "
+                         "%d" % (a, nd))
+    if a < 0:
+        a += nd
+    for i, x in enumerate(ts):
+        ptrs[i] = (<Tensor>x).t
+    _check(ad_concat(len(ts), ptrs, a, &o))
+    return _wrap(o)
+
+cat = concatenate
+
+def stack(tensors, axis=0, dim=None):
+    """Join tensors along a new axis."""
+    if dim is not None:
+        axis = dim
+    ts = [_t(x) for x in tensors]
+    if not ts:
+        raise ValueError("need at least one tensor to stack")
+    shape0 = ts[0].shape
+    for i, x in enumerate(ts):
+        if x.shape != shape0:
+            raise ValueError("stack expects tensors of equal shape, got %s "
+                             "(tensor 0) and %s (tensor %d)"
+                             % (shape0, x.shape, i))
+    return concatenate([expand_dims(x, axis) for x in ts], axis)
+
+
+# ---------------------------------------------------------------- indexing
+
+cdef object _index_part(object k):
+    if isinstance(k, Tensor):
+        arr = (<Tensor>k).numpy()
+        if np.any(arr != np.round(arr)):
+            raise IndexError("tensors used as indices must hold integers")
+        return arr.astype(np.int64)
+    if isinstance(k, list):
+        return np.asarray(k)
+    return k
+
+cdef Tensor _getitem(Tensor x, object key):
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    cdef const int64_t[::1] iv
+    if isinstance(key, tuple):
+        key = tuple([_index_part(k) for k in key])
+    else:
+        key = _index_part(key)
+    flat = np.arange(x.t.size, dtype=np.int64).reshape(x.shape)
+    idx = np.ascontiguousarray(flat[key], dtype=np.int64)
+    cdef int nd = _fill_shape(idx.shape, shp)
+    iv = idx.reshape(-1)
+    _check(ad_gather(x.t, &iv[0] if iv.shape[0] else NULL, nd, shp, &o))
+    return _wrap(o)
+
+
+# ------------------------------------------------------------ linear algebra
+
+def matmul(a, b):
+    """numpy's matmul: 2-D, batched (with broadcast batch dims), and 1-D
+    vectors promoted to matrices and squeezed back."""
+    cdef Tensor x = _t(a)
+    cdef Tensor y = _operand(b, x.t.dtype) if not isinstance(b, Tensor) else b
+    cdef ad_tensor *o
+    if x.t.dtype != y.t.dtype:
+        x = _promote(x, AD_F64)
+        y = _promote(y, AD_F64)
+    if x.t.ndim == 0 or y.t.ndim == 0:
+        raise ValueError("matmul: input operand does not have enough "
+                         "dimensions (shapes %s and %s)" % (x.shape, y.shape))
+    xs, ys = x.shape, y.shape
+    squeeze_front = x.t.ndim == 1
+    squeeze_back = y.t.ndim == 1
+    if squeeze_front:
+        x = reshape(x, (1, xs[0]))
+    if squeeze_back:
+        y = reshape(y, (ys[0], 1))
+    if x.shape[-1] != y.shape[-2]:
+        raise ValueError("matmul: shapes %s and %s are not aligned: %d "
+                         "(dim %d) != %d (dim %d)"
+                         % (xs, ys, x.shape[-1], len(xs) - 1, y.shape[-2],
+                            0 if len(ys) == 1 else len(ys) - 2))
+    if x.t.ndim == 2 and y.t.ndim == 2:
+        _check(ad_matmul(x.t, y.t, &o))
+        out = _wrap(o)
+    elif y.t.ndim == 2:
+        # (..., m, k) @ (k, n): one large GEMM over the stacked rows.
+        lead = x.shape[:-1]
+        flat = reshape(x, (-1, x.shape[-1]))
+        _check(ad_matmul((<Tensor>flat).t, y.t, &o))
+        out = reshape(_wrap(o), lead + (y.shape[-1],))
+    else:
+        bx, by = x.shape[:-2], y.shape[:-2]
+        batch = np.broadcast_shapes(bx, by)
+        nb = int(np.prod(batch)) if batch else 1
+        if bx != batch and not (x.t.ndim == 2):
+            x = broadcast_to(x, batch + x.shape[-2:])
+        if by != batch:
+            y = broadcast_to(y, batch + y.shape[-2:])
+        x3 = reshape(x, (1 if x.t.ndim == 2 else nb,) + x.shape[-2:])
+        y3 = reshape(y, (nb,) + y.shape[-2:])
+        _check(ad_matmul((<Tensor>x3).t, (<Tensor>y3).t, &o))
+        out = reshape(_wrap(o), batch + (x.shape[-2], y.shape[-1]))
+    if squeeze_front and squeeze_back:
+        return reshape(out, out.shape[:-2])
+    if squeeze_front:
+        return reshape(out, out.shape[:-2] + out.shape[-1:])
+    if squeeze_back:
+        return reshape(out, out.shape[:-1])
+    return out
+
+def dot(a, b):
+    return matmul(a, b)
+
+
+# ----------------------------------------------------------------- softmax
+
+cdef int _axis(int ndim, object axis, object dim) except -100:
+    if dim is not None:
+        axis = dim
+    a = int(axis)
+    if a < -ndim or a >= ndim:
+        raise IndexError("axis %d is out of bounds for a tensor of dimension "
+                         "%d" % (a, ndim))
+    return a + ndim if a < 0 else a
+
+def softmax(x, axis=-1, dim=None):
+    """e^x / sum(e^x) along axis, stable for large values."""
+    cdef Tensor t = _t(x)
+    cdef ad_tensor *o
+    if t.t.ndim == 0:
+        t = reshape(t, (1,))
+        return reshape(softmax(t), ())
+    _check(ad_softmax(t.t, _axis(t.t.ndim, axis, dim), 0, &o))
+    return _wrap(o)
+
+def log_softmax(x, axis=-1, dim=None):
+    """x - logsumexp(x) along axis, stable for large values."""
+    cdef Tensor t = _t(x)
+    cdef ad_tensor *o
+    if t.t.ndim == 0:
+        t = reshape(t, (1,))
+        return reshape(log_softmax(t), ())
+    _check(ad_softmax(t.t, _axis(t.t.ndim, axis, dim), 1, &o))
+    return _wrap(o)
+
+
+# ------------------------------------------------------------------ losses
+
+cdef object _reduction(Tensor per, object reduction):
+    if reduction == "mean":
+        return _reduce(AD_R_MEAN, per, None, False, None, None)
+    if reduction == "sum":
+        return _reduce(AD_R_SUM, per, None, False, None, None)
+    if reduction == "none":
+        return per
+    raise ValueError("reduction must be 'mean', 'sum' or 'none', got %r"
+                     % (reduction,))
+
+cdef object _elementwise_loss(ad_loss_kind k, object input, object target,
+                              object reduction):
+    cdef Tensor p = _t(input)
+    cdef Tensor t = _operand(target, p.t.dtype)
+    cdef ad_tensor *o
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError("reduction must be 'mean', 'sum' or 'none', got %r"
+                         % (reduction,))
+    if p.t.dtype != t.t.dtype:
+        p = _promote(p, AD_F64)
+        t = _promote(t, AD_F64)
+    _check(ad_loss(k, p.t, t.t, &o))
+    return _reduction(_wrap(o), reduction)
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error; input and target must have the same shape."""
+    return _elementwise_loss(AD_L_MSE, input, target, reduction)
+
+def l1_loss(input, target, reduction="mean"):
+    return _elementwise_loss(AD_L_L1, input, target, reduction)
+
+def binary_cross_entropy(input, target, reduction="mean"):
+    """-(t log p + (1 - t) log(1 - p)), logs clamped at -100 like torch."""
+    return _elementwise_loss(AD_L_BCE, input, target, reduction)
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    """BCE of sigmoid(input), computed stably from the logits."""
+    return _elementwise_loss(AD_L_BCE_LOGITS, input, target, reduction)
+
+cdef object _labels(object target, int64_t n, str name):
+    if isinstance(target, Tensor):
+        arr = (<Tensor>target).numpy()
+    else:
+        arr = np.asarray(target)
+    if arr.dtype.kind == "f":
+        if arr.size and np.any(arr != np.round(arr)):
+            raise ValueError("%s: class labels must be integers, got "
+                             "non-integral values" % name)
+    elif arr.dtype.kind not in "iub":
+        raise TypeError("%s: class labels must be integers, got dtype %s"
+                        % (name, arr.dtype))
+    arr = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1) \
+        if arr.ndim <= 1 else None
+    if arr is None:
+        raise ValueError("%s: expected 1-D class labels" % name)
+    if arr.shape[0] != n:
+        raise ValueError("%s: expected input batch_size (%d) to match target "
+                         "batch_size (%d)" % (name, n, arr.shape[0]))
+    return arr
+
+cdef object _nll(object input, object target, object reduction,
+                 int64_t ignore_index, int from_logits, str name):
+    cdef Tensor x = _t(input)
+    cdef ad_tensor *o
+    cdef const int64_t[::1] lv
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError("reduction must be 'mean', 'sum' or 'none', got %r"
+                         % (reduction,))
+    single = x.t.ndim == 1
+    if single:
+        x = reshape(x, (1, x.t.shape[0]))
+    if x.t.ndim != 2:
+        raise ValueError("%s: expected input of shape (N, C) or (C,), got %s"
+                         % (name, x.shape))
+    if (from_logits and not isinstance(target, (int, np.integer))
+            and not single and np.ndim(target.numpy() if isinstance(
+                target, Tensor) else target) == 2):
+        # Class probabilities as targets (same shape as the logits).
+        p = _operand(target, x.t.dtype)
+        if p.shape != x.shape:
+            raise ValueError("%s: probability target of shape %s does not "
+                             "match input %s" % (name, p.shape, x.shape))
+        per = -_reduce(AD_R_SUM, log_softmax(x, 1) * p, 1, False, None, None)
+        return _reduction(per, reduction)
+    labels = _labels([target] if single and np.ndim(target) == 0 else target,
+                     x.t.shape[0], name)
+    lv = labels
+    _check(ad_nll(x.t, &lv[0] if lv.shape[0] else NULL, ignore_index,
+                  from_logits, &o))
+    per = _wrap(o)
+    if reduction == "none":
+        return reshape(per, ()) if single else per
+    if reduction == "sum":
+        return _reduce(AD_R_SUM, per, None, False, None, None)
+    count = int(np.count_nonzero(labels != ignore_index))
+    return _reduce(AD_R_SUM, per, None, False, None, None) / float(count)
+
+def cross_entropy(input, target, reduction="mean", ignore_index=-100):
+    """Softmax cross-entropy of logits (N, C) and integer labels (N,),
+    fused in C; also accepts class-probability targets of shape (N, C)."""
+    return _nll(input, target, reduction, ignore_index, 1, "cross_entropy")
+
+def nll_loss(input, target, reduction="mean", ignore_index=-100):
+    """Negative log-likelihood of log-probabilities (N, C) and labels."""
+    return _nll(input, target, reduction, ignore_index, 0, "nll_loss")
+
+
+# ------------------------------------------------------------ constructors
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new leaf tensor holding a copy of data (scalars, nested lists,
+    numpy arrays of any strides or order, or tensors).  Lists default to
+    float32; numpy float arrays keep their dtype."""
+    if isinstance(data, Tensor) and dtype is None:
+        dtype = data.dtype
+    arr = _as_ndarray(data)
+    if dtype is None and isinstance(data, (list, tuple, float, int)):
+        code = AD_F32
+    else:
+        code = _infer_code(arr, dtype)
+    cdef Tensor t = _from_array(arr, code)
+    if requires_grad:
+        ad_set_requires_grad(t.t, 1)
+    return t
+
+def from_numpy(arr):
+    """A tensor holding a copy of a numpy array (its dtype kept for float
+    arrays).  Unlike torch.from_numpy the memory is not shared, so later
+    writes to arr cannot reach the tensor or its gradients."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError("from_numpy expects a numpy.ndarray, got %s"
+                        % type(arr).__name__)
+    return tensor(arr)
+
+cdef tuple _shape_args(tuple shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+def full(shape, fill_value, dtype=None, requires_grad=False):
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    cdef int nd = _fill_shape(tuple(shape), shp)
+    _check(ad_full(<ad_dtype>_dtype_code(dtype), nd, shp, float(fill_value),
+                   &o))
+    t = _wrap(o)
+    if requires_grad:
+        ad_set_requires_grad(o, 1)
+    return t
+
+def zeros(*shape, dtype=None, requires_grad=False):
+    return full(_shape_args(shape), 0.0, dtype, requires_grad)
+
+def ones(*shape, dtype=None, requires_grad=False):
+    return full(_shape_args(shape), 1.0, dtype, requires_grad)
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    x = _t(x)
+    return full(x.shape, 0.0, x.dtype if dtype is None else dtype,
+                requires_grad)
+
+def ones_like(x, dtype=None, requires_grad=False):
+    x = _t(x)
+    return full(x.shape, 1.0, x.dtype if dtype is None else dtype,
+                requires_grad)
+
+def full_like(x, fill_value, dtype=None, requires_grad=False):
+    x = _t(x)
+    return full(x.shape, fill_value, x.dtype if dtype is None else dtype,
+                requires_grad)
+
+def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
+    if stop is None:
+        start, stop = 0, start
+    return tensor(np.arange(start, stop, step), dtype=dtype or float32,
+                  requires_grad=requires_grad)
+
+def linspace(start, stop, num=50, dtype=None, requires_grad=False):
+    return tensor(np.linspace(start, stop, num), dtype=dtype or float32,
+                  requires_grad=requires_grad)
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    return tensor(np.eye(n, m), dtype=dtype or float32,
+                  requires_grad=requires_grad)
+
+_default_rng = np.random.default_rng()
+
+def manual_seed(seed):
+    """Seed the generator used when no seed or generator is given."""
+    global _default_rng
+    _default_rng = np.random.default_rng(seed)
+    return _default_rng
+
+def _rng(seed, generator):
+    if generator is not None:
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError("generator must be a numpy.random.Generator, got "
+                            "%s" % type(generator).__name__)
+        return generator
+    if seed is not None:
+        if isinstance(seed, np.random.Generator):
+            return seed
+        return np.random.default_rng(seed)
+    return _default_rng
+
+def randn(*shape, seed=None, generator=None, dtype=None,
+          requires_grad=False):
+    """Standard normal samples; seed (an int or Generator) or generator
+    make them reproducible."""
+    shape = _shape_args(shape)
+    arr = _rng(seed, generator).standard_normal(shape)
+    return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
+
+def rand(*shape, seed=None, generator=None, dtype=None, requires_grad=False):
+    """Uniform samples on [0, 1)."""
+    shape = _shape_args(shape)
+    arr = _rng(seed, generator).random(shape)
+    return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------- engine control
+
+def is_grad_enabled():
+    return bool(ad_grad_enabled())
+
+def set_grad_enabled(mode):
+    ad_set_grad_enabled(1 if mode else 0)
+
+def memory_stats():
+    """The engine's pool counters (process-wide) and this thread's tape."""
+    cdef ad_memory_stats st
+    ad_get_memory_stats(&st)
+    return {"bytes_in_use": st.bytes_in_use,
+            "bytes_pooled": st.bytes_pooled,
+            "allocations": st.allocations,
+            "frees": st.frees,
+            "tape_records": st.tape_records,
+            "tape_live": st.tape_live}
+
+def empty_cache():
+    """Return this thread's pooled buffers to the system allocator."""
+    ad_pool_trim()

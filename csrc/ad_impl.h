@@ -1,0 +1,270 @@
+/*
+ * ad_impl.h -- engine internals shared by the csrc/ files.  Not installed.
+ */
+#ifndef AD_IMPL_H
+#define AD_IMPL_H
+
+#include "autodiff.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define AD_TLS __thread
+#define AD_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define AD_TLS _Thread_local
+#define AD_LIKELY(x) (x)
+#define AD_UNLIKELY(x) (x)
+#endif
+
+/* ---- buffers and the pool (pool.c) --------------------------------- */
+
+/* Header and data share one allocation; data starts 64 bytes in. */
+struct ad_buffer {
+    int64_t refcnt;
+    size_t capacity;            /* usable bytes (the size class) */
+    uint32_t version;           /* bumped by in-place writes */
+    int32_t size_class;         /* -1: too big to pool */
+    struct ad_buffer *next;     /* free-list link */
+};
+#define AD_BUF_HEADER 64
+#define AD_BUF_DATA(b) ((void *)((char *)(b) + AD_BUF_HEADER))
+
+ad_buffer *ad_buf_alloc(size_t nbytes);          /* refcnt 1; NULL on OOM */
+ad_buffer *ad_buf_zeros(size_t nbytes);
+void ad_buf_decref(ad_buffer *b);
+static inline void ad_buf_incref(ad_buffer *b) { b->refcnt++; }
+
+ad_tensor *ad_tensor_struct_alloc(void);
+void ad_tensor_struct_free(ad_tensor *t);
+
+/* ---- errors (tensor.c) --------------------------------------------- */
+ad_status ad_error(ad_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Writes "(3, 4)" into buf. */
+const char *ad_shape_str(int ndim, const int64_t *shape, char *buf,
+                         size_t n);
+#define AD_SHAPE_BUF 160
+const char *ad_dtype_name(int dt);
+
+static inline size_t ad_itemsize(int dt) { return dt == AD_F64 ? 8 : 4; }
+static inline size_t ad_nbytes(const ad_tensor *t)
+{
+    return (size_t)t->size * ad_itemsize(t->dtype);
+}
+
+/* A new tensor (refcnt 1) with a fresh buffer, data uninitialised. */
+ad_status ad_new(int dt, int ndim, const int64_t *shape, ad_tensor **out);
+/* A new tensor sharing buf (which is increfed). */
+ad_status ad_new_view(ad_buffer *buf, int dt, int ndim,
+                      const int64_t *shape, ad_tensor **out);
+ad_status ad_check_size(int ndim, const int64_t *shape, int64_t *size);
+
+/* Contiguous element strides of a shape. */
+void ad_strides(int ndim, const int64_t *shape, int64_t *st);
+/* numpy broadcast of two shapes. */
+ad_status ad_broadcast_shapes(int na, const int64_t *a, int nb,
+                              const int64_t *b, int *nout, int64_t *out);
+
+/* ---- strided iteration ---------------------------------------------- */
+/*
+ * Walks an output shape in rows of its last dimension, keeping the offsets
+ * of up to three operands whose (element) strides are given; a stride of
+ * 0 broadcasts.  Adjacent dimensions are merged where every operand allows
+ * it, so the inner row is as long as possible.
+ */
+typedef struct {
+    int nd;
+    int nops;
+    int64_t shape[AD_MAX_DIMS];
+    int64_t st[3][AD_MAX_DIMS];
+    int64_t ctr[AD_MAX_DIMS];
+    int64_t off[3];
+    int64_t rows;               /* number of rows to visit */
+    int64_t n;                  /* row length */
+    int64_t s[3];               /* strides along the row */
+} ad_iter;
+
+void ad_iter_init(ad_iter *it, int nd, const int64_t *shape, int nops,
+                  int64_t st[][AD_MAX_DIMS]);
+static inline void
+ad_iter_next(ad_iter *it)
+{
+    for (int d = it->nd - 2; d >= 0; d--) {
+        it->ctr[d]++;
+        for (int k = 0; k < it->nops; k++) {
+            it->off[k] += it->st[k][d];
+        }
+        if (it->ctr[d] < it->shape[d]) {
+            return;
+        }
+        for (int k = 0; k < it->nops; k++) {
+            it->off[k] -= it->st[k][d] * it->shape[d];
+        }
+        it->ctr[d] = 0;
+    }
+}
+/* Strides of a tensor of shape (nd_in, in) seen through broadcasting to an
+ * output of nd dimensions (0 where broadcast). */
+void ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
+                      const int64_t *in, int64_t *st);
+
+/* ---- kernels (kernels.c: a template instantiated per dtype) --------- */
+typedef struct {
+    void (*unary_fwd)(int k, const void *x, void *y, int64_t n, double a,
+                      double b);
+    void (*unary_bwd)(int k, const void *x, const void *y, const void *g,
+                      void *gx, int64_t n, double a, double b);
+    void (*binary_fwd)(int k, ad_iter *it, void *o, const void *a,
+                       const void *b);
+    /* d(out)/d(operand which) * g over the output shape, into gx
+     * (contiguous, output-shaped); it has operands (g, a, b). */
+    void (*binary_bwd)(int k, int which, ad_iter *it, void *gx,
+                       const void *g, const void *a, const void *b);
+    /* o (iter operand 0, stride 0 on reduced dims) += x (operand 1). */
+    void (*sum_into)(ad_iter *it, void *o, const void *x);
+    void (*maxmin_into)(int is_max, ad_iter *it, void *o, const void *x);
+    /* gx = g * (x == y) / count, iter operands (gx/x, g/y/count). */
+    void (*maxmin_bwd)(ad_iter *it, void *gx, const void *x, const void *g,
+                       const void *y, void *cnt);
+    void (*copy_strided)(ad_iter *it, void *dst, const void *src);
+    void (*add_strided)(ad_iter *it, void *dst, const void *src);
+    void (*scale)(void *x, int64_t n, double a);
+    void (*fill)(void *x, int64_t n, double v);
+    void (*axpy)(void *y, const void *x, int64_t n, double a);
+    void (*where_fwd)(const void *c, const void *x, const void *y, void *o,
+                      int64_t n);
+    void (*where_bwd)(const void *c, const void *g, void *gx, int64_t n,
+                      int for_x);
+    void (*softmax_fwd)(int log, const void *x, void *y, int64_t outer,
+                        int64_t n, int64_t inner);
+    void (*softmax_bwd)(int log, const void *y, const void *g, void *gx,
+                        int64_t outer, int64_t n, int64_t inner);
+    int (*loss_fwd)(int k, const void *p, const void *t, void *o,
+                    int64_t n);
+    void (*loss_bwd)(int k, int which, const void *p, const void *t,
+                     const void *g, void *gx, int64_t n);
+    /* Per row: out = -logp[label]; with from_logits also stores the
+     * row's log-sum-exp in lse. */
+    void (*nll_fwd)(int from_logits, const void *x, const int64_t *lab,
+                    int64_t ignore, void *o, double *lse, int64_t N,
+                    int64_t C);
+    void (*nll_bwd)(int from_logits, const void *x, const int64_t *lab,
+                    int64_t ignore, const double *lse, const void *g,
+                    void *gx, int64_t N, int64_t C);
+    void (*gather)(const void *x, const int64_t *idx, void *o, int64_t n);
+    void (*scatter_add)(void *gx, const int64_t *idx, const void *g,
+                        int64_t n);
+    void (*gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k,
+                 const void *a, int64_t lda, const void *b, int64_t ldb,
+                 double beta, void *c, int64_t ldc);
+} ad_kernels;
+
+extern const ad_kernels ad_kern_f32, ad_kern_f64;
+static inline const ad_kernels *
+ad_k(int dt)
+{
+    return dt == AD_F64 ? &ad_kern_f64 : &ad_kern_f32;
+}
+void ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n);
+int ad_blas_ready(void);
+
+/* Release the caller's lock (the GIL) around a kernel doing `work` units,
+ * when it is worth it; a no-op below the threshold or without hooks. */
+void *ad_nogil_begin(int64_t work);
+void ad_nogil_end(void *state);
+
+/* ---- the tape (tape.c) ---------------------------------------------- */
+
+typedef enum {
+    AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE, AD_OP_RESHAPE,
+    AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT, AD_OP_GATHER, AD_OP_CAST,
+    AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_COUNT
+} ad_op;
+
+enum { AD_REC_DEAD = 0, AD_REC_LIVE = 1, AD_REC_CONSUMED = 2 };
+#define AD_REC_INLINE 3
+
+/*
+ * One record per differentiable op.  It owns references to its inputs and
+ * to whatever it saved; its output tensor owns the record (a tensor's
+ * death releases its producer), so a graph lives exactly as long as some
+ * live tensor reaches it.  Running a record needs no Python object.
+ */
+typedef struct ad_record {
+    uint8_t op;                 /* ad_op */
+    uint8_t kind;               /* sub-kind of the op */
+    uint8_t state;              /* AD_REC_* */
+    uint8_t flag;               /* op-specific */
+    int32_t nin;
+    ad_tensor *in[AD_REC_INLINE];
+    ad_tensor **ins;            /* nin > AD_REC_INLINE: heap array */
+    uint32_t ver[AD_REC_INLINE];/* input buffer versions at record time */
+    ad_tensor *out;             /* weak */
+    ad_buffer *gacc;            /* out's pending gradient during a sweep */
+    ad_buffer *saved;           /* op-specific saved data */
+    double a, b;                /* scalar attributes */
+    int64_t i0;                 /* integer attribute */
+    int64_t iv[AD_MAX_DIMS];    /* integer vector attribute */
+} ad_record;
+
+struct ad_tape {
+    ad_record *recs;
+    int64_t n, cap;
+    int64_t live;
+    int orphan;                 /* owning thread exited */
+};
+
+static inline ad_tensor *
+ad_rec_input(ad_record *r, int i)
+{
+    return r->nin > AD_REC_INLINE ? r->ins[i] : r->in[i];
+}
+
+/* Should an op on these inputs be recorded? */
+int ad_needs_record(int n, ad_tensor **xs);
+/* Append a record for out with inputs xs; takes references.  On failure
+ * out is left a constant (no record) and an error is returned. */
+ad_status ad_record_op(ad_tensor *out, int op, int kind, int n,
+                       ad_tensor **xs, ad_record **rec);
+
+/* Record out's op when grad mode is on and an input requires grad.  On
+ * failure out is released.  *rec is NULL when nothing was recorded. */
+ad_status ad_finish(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
+                    ad_record **rec);
+
+/* Within a backward rule: add g (shaped like input i) into that input's
+ * pending gradient.  With steal, *g's reference moves in; else g is
+ * copied or added. */
+ad_status ad_acc_grad(ad_record *r, int i, ad_buffer **g, int steal);
+
+typedef ad_status (*ad_backward_fn)(ad_record *r, ad_buffer **g);
+extern const ad_backward_fn ad_backward_table[AD_OP_COUNT];
+
+/* Backward rules, one per op, each beside its forward in its ops_*.c. */
+ad_status ad_bw_unary(ad_record *r, ad_buffer **g);
+ad_status ad_bw_binary(ad_record *r, ad_buffer **g);
+ad_status ad_bw_where(ad_record *r, ad_buffer **g);
+ad_status ad_bw_reduce(ad_record *r, ad_buffer **g);
+ad_status ad_bw_reshape(ad_record *r, ad_buffer **g);
+ad_status ad_bw_permute(ad_record *r, ad_buffer **g);
+ad_status ad_bw_broadcast(ad_record *r, ad_buffer **g);
+ad_status ad_bw_concat(ad_record *r, ad_buffer **g);
+ad_status ad_bw_gather(ad_record *r, ad_buffer **g);
+ad_status ad_bw_cast(ad_record *r, ad_buffer **g);
+ad_status ad_bw_matmul(ad_record *r, ad_buffer **g);
+ad_status ad_bw_softmax(ad_record *r, ad_buffer **g);
+ad_status ad_bw_loss(ad_record *r, ad_buffer **g);
+ad_status ad_bw_nll(ad_record *r, ad_buffer **g);
+
+/* Sum a gradient over the output shape down to an input's shape. */
+ad_status ad_reduce_to_shape(int dt, const void *g, int nd,
+                             const int64_t *shape, const ad_tensor *x,
+                             ad_buffer **out);
+
+#endif /* AD_IMPL_H */

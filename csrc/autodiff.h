@@ -1,0 +1,215 @@
+/*
+ * autodiff.h -- the public interface of the autodiff C engine.
+ *
+ * The engine is plain C99 with no Python in it.  It knows three things:
+ *
+ *   buffers  contiguous, 64-byte aligned, reference counted blocks of
+ *            float32 or float64 served from a per-thread size-class pool;
+ *   tensors  a shape, a dtype and a buffer (views such as reshape share
+ *            the buffer);
+ *   tapes    one per thread: a flat array of op records appended as each
+ *            differentiable op runs.  ad_backward() sweeps the tape in
+ *            reverse, accumulating gradients.
+ *
+ * A worked example, f(x) = a*x^2 + b at x = 3 with a = 2, b = 1:
+ *
+ *     ad_tensor *x, *x2, *ax2, *f;
+ *     ad_full(AD_F64, 0, NULL, 3.0, &x);  ad_set_requires_grad(x, 1);
+ *     ad_unary(AD_U_POWC, x, 2.0, 0, &x2);       records x2 = x^2
+ *     ad_unary(AD_U_MULC, x2, 2.0, 0, &ax2);     records ax2 = 2 * x2
+ *     ad_unary(AD_U_ADDC, ax2, 1.0, 0, &f);      records f = ax2 + 1
+ *     ad_backward(f, NULL, 0);                  x->grad now holds 12
+ *
+ * Every fallible function returns an ad_status; on failure it leaves a
+ * message naming the shapes, dtypes or values involved in a thread-local
+ * buffer that ad_last_error() returns.  Nothing aborts.
+ *
+ * Thread model: reference counts are not atomic.  The caller (the Cython
+ * module, which holds the GIL) serialises every call that creates or
+ * releases tensors.  The pure compute phases -- the gradient computation
+ * of ad_backward() and large kernels -- may run with the GIL released.
+ */
+#ifndef AUTODIFF_H
+#define AUTODIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AD_MAX_DIMS 8
+
+typedef enum {
+    AD_OK = 0,
+    AD_ERR_NOMEM = -1,     /* allocation failed or size absurd -> MemoryError */
+    AD_ERR_SHAPE = -2,     /* incompatible shapes                -> ValueError */
+    AD_ERR_VALUE = -3,     /* bad value (axis, label, size)      -> ValueError */
+    AD_ERR_INDEX = -4,     /* index or label out of range        -> IndexError */
+    AD_ERR_TYPE = -5,      /* wrong dtype                        -> TypeError */
+    AD_ERR_STATE = -6,     /* graph freed, modified in place ... -> RuntimeError */
+    AD_ERR_NOBLAS = -7     /* no BLAS registered                 -> RuntimeError */
+} ad_status;
+
+typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
+
+/* Elementwise one-input ops; a and b are scalar attributes. */
+typedef enum {
+    AD_U_NEG, AD_U_EXP, AD_U_LOG, AD_U_SQRT, AD_U_ABS, AD_U_SIN, AD_U_COS,
+    AD_U_SIGMOID, AD_U_TANH, AD_U_RELU,
+    AD_U_LEAKY_RELU,  /* a = negative_slope */
+    AD_U_ELU,         /* a = alpha */
+    AD_U_SELU,
+    AD_U_SOFTPLUS,    /* a = beta, b = threshold */
+    AD_U_GELU, AD_U_SILU,
+    AD_U_CLIP,        /* a = low, b = high (+-inf for none) */
+    AD_U_ADDC,        /* x + a */
+    AD_U_MULC,        /* x * a */
+    AD_U_RSUBC,       /* a - x */
+    AD_U_RDIVC,       /* a / x */
+    AD_U_POWC,        /* x ** a */
+    AD_U_RPOWC,       /* a ** x */
+    AD_U_SQUARE,
+    AD_U_DIVC,        /* x / a */
+    AD_U_COUNT
+} ad_unary_kind;
+
+/* Elementwise two-input ops with numpy broadcasting. */
+typedef enum {
+    AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
+    AD_B_MINIMUM, AD_B_COUNT
+} ad_binary_kind;
+
+typedef enum {
+    AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN, AD_R_COUNT
+} ad_reduce_kind;
+
+/* Elementwise losses between a prediction and a target of equal shape;
+ * the result has the same shape (reduction is a separate op). */
+typedef enum {
+    AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS, AD_L_COUNT
+} ad_loss_kind;
+
+typedef struct ad_buffer ad_buffer;
+typedef struct ad_tape ad_tape;
+
+/* A tensor.  Fields are read by the Cython layer; only the engine writes. */
+typedef struct ad_tensor {
+    int64_t refcnt;             /* Python handles + records using it */
+    ad_buffer *buf;             /* contiguous data, possibly shared */
+    int64_t size;               /* product of shape */
+    int32_t ndim;
+    uint8_t dtype;              /* ad_dtype */
+    uint8_t requires_grad;
+    uint8_t retains_grad;       /* keep .grad on a non-leaf */
+    uint8_t pad_;
+    int64_t shape[AD_MAX_DIMS];
+    ad_tape *tape;              /* tape holding the producing record, */
+    int64_t rec;                /* and its index; NULL/-1 for a leaf */
+    ad_buffer *gacc;            /* a leaf's pending gradient in a sweep */
+    struct ad_tensor *grad;     /* accumulated gradient (.grad) */
+} ad_tensor;
+
+/* ---- errors -------------------------------------------------------- */
+const char *ad_last_error(void);
+const char *ad_status_name(ad_status s);
+
+/* ---- BLAS: the Cython module hands these over at import ------------ */
+typedef void (*ad_sgemm_fn)(char *, char *, int *, int *, int *, float *,
+                            float *, int *, float *, int *, float *,
+                            float *, int *);
+typedef void (*ad_dgemm_fn)(char *, char *, int *, int *, int *, double *,
+                            double *, int *, double *, int *, double *,
+                            double *, int *);
+void ad_set_blas(ad_sgemm_fn sgemm, ad_dgemm_fn dgemm);
+
+/* Hooks to drop and retake the caller's lock (the GIL) around kernels
+ * over large buffers; the engine calls them only in pure compute. */
+typedef void *(*ad_unlock_fn)(void);
+typedef void (*ad_relock_fn)(void *);
+void ad_set_lock_hooks(ad_unlock_fn unlock, ad_relock_fn relock);
+
+/* ---- memory -------------------------------------------------------- */
+typedef struct {
+    int64_t bytes_in_use;       /* bytes held by live buffers */
+    int64_t bytes_pooled;       /* bytes cached in free lists */
+    int64_t allocations;        /* calls to the system allocator */
+    int64_t frees;              /* blocks returned to the system */
+    int64_t tape_records;       /* records on this thread's tape */
+    int64_t tape_live;          /* of which alive */
+} ad_memory_stats;
+void ad_get_memory_stats(ad_memory_stats *out);
+void ad_pool_trim(void);        /* return this thread's cache to the OS */
+
+/* ---- tensors ------------------------------------------------------- */
+ad_status ad_empty(ad_dtype dt, int ndim, const int64_t *shape,
+                   ad_tensor **out);
+ad_status ad_full(ad_dtype dt, int ndim, const int64_t *shape, double v,
+                  ad_tensor **out);
+void *ad_data(const ad_tensor *t);
+void ad_incref(ad_tensor *t);
+void ad_decref(ad_tensor *t);
+void ad_set_requires_grad(ad_tensor *t, int flag);
+int ad_is_leaf(const ad_tensor *t);
+/* New leaf sharing nothing with the graph: a copy of the data. */
+ad_status ad_detach(ad_tensor *t, ad_tensor **out);
+/* Bump the version of t's buffer after writing into it in place. */
+void ad_mark_modified(ad_tensor *t);
+ad_status ad_copy_data(ad_tensor *dst, const ad_tensor *src);
+
+/* ---- grad mode (per thread) ---------------------------------------- */
+int ad_grad_enabled(void);
+void ad_set_grad_enabled(int flag);
+
+/* ---- ops: each records itself when a grad-requiring input is present */
+ad_status ad_unary(ad_unary_kind k, ad_tensor *x, double a, double b,
+                   ad_tensor **out);
+ad_status ad_binary(ad_binary_kind k, ad_tensor *x, ad_tensor *y,
+                    ad_tensor **out);
+/* out = cond ? x : y; cond is a 0/1 tensor, not differentiated. */
+ad_status ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y,
+                   ad_tensor **out);
+/* axes_mask bit i set: reduce axis i. */
+ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
+                    int keepdims, ad_tensor **out);
+ad_status ad_reshape(ad_tensor *x, int ndim, const int64_t *shape,
+                     ad_tensor **out);
+ad_status ad_permute(ad_tensor *x, const int *perm, ad_tensor **out);
+ad_status ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
+                          ad_tensor **out);
+ad_status ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out);
+/* out.flat[i] = x.flat[idx[i]]; out has the given shape. */
+ad_status ad_gather(ad_tensor *x, const int64_t *idx, int ndim,
+                    const int64_t *shape, ad_tensor **out);
+ad_status ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out);
+/* Matrix product of 2-D or batched 3-D tensors (batch may broadcast). */
+ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
+ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
+ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
+                  ad_tensor **out);
+/* Per-sample negative log-likelihood of integer labels: logits (N, C),
+ * labels of length N; out has shape (N,).  With from_logits the
+ * log-softmax is fused in (cross entropy); otherwise x holds log-probs. */
+ad_status ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore_index,
+                 int from_logits, ad_tensor **out);
+
+/* ---- reverse mode -------------------------------------------------- */
+/* Seed root with grad (or ones when NULL and root has one element) and
+ * sweep the tape.  Leaf gradients accumulate into ->grad. */
+ad_status ad_backward(ad_tensor *root, ad_tensor *grad, int retain_graph);
+/* The two halves of ad_backward: the sweep only computes (safe without the
+ * GIL: it changes no reference count of an existing tensor); release then
+ * consumes the swept records when the graph is not retained. */
+ad_status ad_backward_sweep(ad_tensor *root, ad_tensor *grad);
+void ad_backward_release(ad_tensor *root);
+
+/* ---- fused in-place updates (no graph) ----------------------------- */
+/* y += alpha * x over equal-size tensors. */
+ad_status ad_axpy_(ad_tensor *y, double alpha, const ad_tensor *x);
+ad_status ad_fill_(ad_tensor *t, double v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTODIFF_H */

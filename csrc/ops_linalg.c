@@ -1,0 +1,130 @@
+/*
+ * ops_linalg.c -- matrix products through the BLAS handed to ad_set_blas.
+ */
+#include "ad_impl.h"
+
+#include <limits.h>
+
+typedef struct {
+    int64_t B, bx, by, m, k, n;
+} mm_dims;
+
+static ad_status
+mm_check(const ad_tensor *x, const ad_tensor *y, mm_dims *d)
+{
+    char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    int nd = x->ndim;
+    if (!ad_blas_ready()) {
+        return ad_error(AD_ERR_NOBLAS, "matmul: no BLAS was registered "
+                        "with the engine");
+    }
+    if (x->dtype != y->dtype) {
+        return ad_error(AD_ERR_TYPE, "matmul: dtypes %s and %s differ",
+                        ad_dtype_name(x->dtype), ad_dtype_name(y->dtype));
+    }
+    int ok = (nd == 2 || nd == 3) && y->ndim == nd &&
+             x->shape[nd - 1] == y->shape[nd - 2];
+    d->bx = nd == 3 ? x->shape[0] : 1;
+    d->by = nd == 3 ? y->shape[0] : 1;
+    ok = ok && (d->bx == d->by || d->bx == 1 || d->by == 1);
+    if (!ok) {
+        return ad_error(AD_ERR_SHAPE, "matmul: shapes %s and %s are not "
+                        "aligned (the last dimension of the first must equal "
+                        "the second-to-last of the second)",
+                        ad_shape_str(x->ndim, x->shape, s1, sizeof(s1)),
+                        ad_shape_str(y->ndim, y->shape, s2, sizeof(s2)));
+    }
+    d->B = d->bx > d->by ? d->bx : d->by;
+    d->m = x->shape[nd - 2];
+    d->k = x->shape[nd - 1];
+    d->n = y->shape[nd - 1];
+    if (d->m > INT_MAX || d->k > INT_MAX || d->n > INT_MAX) {
+        return ad_error(AD_ERR_VALUE, "matmul: dimensions above %d are not "
+                        "supported by the BLAS interface", INT_MAX);
+    }
+    return AD_OK;
+}
+
+ad_status
+ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
+{
+    mm_dims d;
+    ad_tensor *o, *xs[2] = {x, y};
+    ad_record *r;
+    ad_status s = mm_check(x, y, &d);
+    if (s) {
+        return s;
+    }
+    int64_t shape[3] = {d.B, d.m, d.n};
+    int nd = x->ndim;
+    if ((s = ad_new(x->dtype, nd, nd == 3 ? shape : shape + 1, &o))) {
+        return s;
+    }
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    void *nogil = ad_nogil_begin(d.B * d.m * d.n * d.k);
+    for (int64_t b = 0; b < d.B; b++) {
+        const char *X = (const char *)ad_data(x) +
+                        (size_t)((d.bx == 1 ? 0 : b) * d.m * d.k) * isz;
+        const char *Y = (const char *)ad_data(y) +
+                        (size_t)((d.by == 1 ? 0 : b) * d.k * d.n) * isz;
+        char *O = (char *)ad_data(o) + (size_t)(b * d.m * d.n) * isz;
+        K->gemm(0, 0, d.m, d.n, d.k, X, d.k, Y, d.n, 0.0, O, d.n);
+    }
+    ad_nogil_end(nogil);
+    if ((s = ad_finish(o, AD_OP_MATMUL, 0, 2, xs, &r))) {
+        return s;
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* dX = dC Y^T, dY = X^T dC; a broadcast batch sums over the batch. */
+ad_status
+ad_bw_matmul(ad_record *r, ad_buffer **g)
+{
+    mm_dims d;
+    ad_tensor *x = r->in[0], *y = r->in[1];
+    ad_status s = mm_check(x, y, &d);
+    if (s) {
+        return s;
+    }
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    const char *G = AD_BUF_DATA(*g);
+    for (int which = 0; which < 2; which++) {
+        ad_tensor *t = which ? y : x;
+        if (!t->requires_grad) {
+            continue;
+        }
+        ad_buffer *gt = ad_buf_alloc(ad_nbytes(t));
+        if (!gt) {
+            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        }
+        int64_t bt = which ? d.by : d.bx;
+        for (int64_t b = 0; b < d.B; b++) {
+            const char *X = (const char *)ad_data(x) +
+                            (size_t)((d.bx == 1 ? 0 : b) * d.m * d.k) * isz;
+            const char *Y = (const char *)ad_data(y) +
+                            (size_t)((d.by == 1 ? 0 : b) * d.k * d.n) * isz;
+            const char *Gb = G + (size_t)(b * d.m * d.n) * isz;
+            double beta = (bt == 1 && b > 0) ? 1.0 : 0.0;
+            char *D = (char *)AD_BUF_DATA(gt) +
+                      (size_t)((bt == 1 ? 0 : b) *
+                               (which ? d.k * d.n : d.m * d.k)) * isz;
+            if (which == 0) {
+                K->gemm(0, 1, d.m, d.k, d.n, Gb, d.n, Y, d.n, beta, D, d.k);
+            }
+            else {
+                K->gemm(1, 0, d.k, d.n, d.m, X, d.k, Gb, d.n, beta, D, d.n);
+            }
+        }
+        if (d.B == 0) {
+            K->fill(AD_BUF_DATA(gt), t->size, 0.0);
+        }
+        if ((s = ad_acc_grad(r, which, &gt, 1))) {
+            return s;
+        }
+    }
+    return AD_OK;
+}

@@ -1,0 +1,146 @@
+/*
+ * ops_reduce.c -- sum, mean, max and min over a set of axes.
+ */
+#include "ad_impl.h"
+
+static const char *reduce_names[] = {"sum", "mean", "max", "min"};
+
+/* Shape with reduced axes kept as 1 (keep) and dropped (out). */
+static void
+reduced_shapes(const ad_tensor *x, uint32_t mask, int64_t *keep,
+               int *nout, int64_t *out, int64_t *count)
+{
+    int m = 0;
+    *count = 1;
+    for (int i = 0; i < x->ndim; i++) {
+        if (mask >> i & 1) {
+            keep[i] = 1;
+            *count *= x->shape[i];
+        }
+        else {
+            keep[i] = x->shape[i];
+            out[m++] = x->shape[i];
+        }
+    }
+    *nout = m;
+}
+
+ad_status
+ad_reduce_to_shape(int dt, const void *g, int nd, const int64_t *shape,
+                   const ad_tensor *x, ad_buffer **out)
+{
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    ad_buffer *b = ad_buf_zeros(ad_nbytes(x));
+    if (!b) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    ad_bcast_strides(nd, shape, x->ndim, x->shape, st[0]);
+    ad_strides(nd, shape, st[1]);
+    ad_iter_init(&it, nd, shape, 2, st);
+    ad_k(dt)->sum_into(&it, AD_BUF_DATA(b), g);
+    *out = b;
+    return AD_OK;
+}
+
+ad_status
+ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
+          ad_tensor **out)
+{
+    int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
+    int64_t st[3][AD_MAX_DIMS];
+    int nout;
+    ad_tensor *o;
+    ad_record *r;
+    ad_iter it;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+
+    if ((unsigned)k >= AD_R_COUNT) {
+        return ad_error(AD_ERR_VALUE, "unknown reduction %d", (int)k);
+    }
+    if (x->ndim < 32 && (mask >> x->ndim) != 0) {
+        return ad_error(AD_ERR_VALUE, "%s: axis out of range for a tensor "
+                        "of shape %s", reduce_names[k],
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    reduced_shapes(x, mask, keep, &nout, oshape, &count);
+    if ((k == AD_R_MAX || k == AD_R_MIN) && count == 0) {
+        return ad_error(AD_ERR_VALUE, "zero-size array to reduction "
+                        "operation %s which has no identity (shape %s)",
+                        reduce_names[k],
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    s = keepdims ? ad_new(x->dtype, x->ndim, keep, &o)
+                 : ad_new(x->dtype, nout, oshape, &o);
+    if (s) {
+        return s;
+    }
+    const ad_kernels *K = ad_k(x->dtype);
+    ad_bcast_strides(x->ndim, x->shape, x->ndim, keep, st[0]);
+    ad_strides(x->ndim, x->shape, st[1]);
+    ad_iter_init(&it, x->ndim, x->shape, 2, st);
+    if (k == AD_R_SUM || k == AD_R_MEAN) {
+        K->fill(ad_data(o), o->size, 0.0);
+        K->sum_into(&it, ad_data(o), ad_data(x));
+        if (k == AD_R_MEAN) {
+            K->scale(ad_data(o), o->size, 1.0 / (double)count);
+        }
+    }
+    else {
+        K->fill(ad_data(o), o->size, k == AD_R_MAX ? -INFINITY : INFINITY);
+        K->maxmin_into(k == AD_R_MAX, &it, ad_data(o), ad_data(x));
+    }
+    if ((s = ad_finish(o, AD_OP_REDUCE, k, 1, &x, &r))) {
+        return s;
+    }
+    if (r) {
+        r->i0 = (int64_t)mask;
+        r->a = (double)count;
+        if (k == AD_R_MAX || k == AD_R_MIN) {
+            ad_buf_incref(o->buf);
+            r->saved = o->buf;
+        }
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* sum: g broadcast back; mean: g / count; max/min: g shared among the
+ * elements equal to the result (ties split evenly, as torch's amax). */
+ad_status
+ad_bw_reduce(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *x = r->in[0];
+    int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
+    int64_t st[3][AD_MAX_DIMS];
+    int nout;
+    ad_iter it;
+    const ad_kernels *K = ad_k(x->dtype);
+
+    reduced_shapes(x, (uint32_t)r->i0, keep, &nout, oshape, &count);
+    ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+    if (!gx) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    ad_strides(x->ndim, x->shape, st[0]);
+    ad_bcast_strides(x->ndim, x->shape, x->ndim, keep, st[1]);
+    ad_iter_init(&it, x->ndim, x->shape, 2, st);
+    if (r->kind == AD_R_SUM || r->kind == AD_R_MEAN) {
+        K->copy_strided(&it, AD_BUF_DATA(gx), AD_BUF_DATA(*g));
+        if (r->kind == AD_R_MEAN) {
+            K->scale(AD_BUF_DATA(gx), x->size, 1.0 / (double)count);
+        }
+    }
+    else {
+        ad_buffer *cnt = ad_buf_zeros(ad_nbytes(r->out));
+        if (!cnt) {
+            ad_buf_decref(gx);
+            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        }
+        K->maxmin_bwd(&it, AD_BUF_DATA(gx), ad_data(x), AD_BUF_DATA(*g),
+                      AD_BUF_DATA(r->saved), AD_BUF_DATA(cnt));
+        ad_buf_decref(cnt);
+    }
+    return ad_acc_grad(r, 0, &gx, 1);
+}

@@ -1,0 +1,376 @@
+/*
+ * ops_shape.c -- ops that move elements without arithmetic: reshape,
+ * permute, broadcast_to, concat, gather (indexing) and dtype casts.
+ */
+#include "ad_impl.h"
+
+#include <stdlib.h>
+
+static ad_status
+nomem(void)
+{
+    return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+}
+
+/* ---- reshape: a view on the same buffer ---------------------------------- */
+
+ad_status
+ad_reshape(ad_tensor *x, int ndim, const int64_t *shape, ad_tensor **out)
+{
+    int64_t size;
+    char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    ad_tensor *o;
+    ad_record *r;
+    ad_status s = ad_check_size(ndim, shape, &size);
+    if (s) {
+        return s;
+    }
+    if (size != x->size) {
+        return ad_error(AD_ERR_VALUE, "cannot reshape a tensor of shape %s "
+                        "(%lld elements) into shape %s (%lld elements)",
+                        ad_shape_str(x->ndim, x->shape, s1, sizeof(s1)),
+                        (long long)x->size,
+                        ad_shape_str(ndim, shape, s2, sizeof(s2)),
+                        (long long)size);
+    }
+    if ((s = ad_new_view(x->buf, x->dtype, ndim, shape, &o)) ||
+        (s = ad_finish(o, AD_OP_RESHAPE, 0, 1, &x, &r))) {
+        return s;
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* The gradient is g itself, seen in the input's shape. */
+ad_status
+ad_bw_reshape(ad_record *r, ad_buffer **g)
+{
+    return ad_acc_grad(r, 0, g, 1);
+}
+
+/* ---- permute ---------------------------------------------------------------- */
+
+ad_status
+ad_permute(ad_tensor *x, const int *perm, ad_tensor **out)
+{
+    int64_t shape[AD_MAX_DIMS], xst[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
+    int seen[AD_MAX_DIMS] = {0};
+    ad_tensor *o;
+    ad_record *r;
+    ad_iter it;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+
+    for (int d = 0; d < x->ndim; d++) {
+        if (perm[d] < 0 || perm[d] >= x->ndim || seen[perm[d]]++) {
+            return ad_error(AD_ERR_VALUE, "permutation is not valid for a "
+                            "tensor of shape %s (entry %d is %d)",
+                            ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
+                            d, perm[d]);
+        }
+    }
+    ad_strides(x->ndim, x->shape, xst);
+    for (int d = 0; d < x->ndim; d++) {
+        shape[d] = x->shape[perm[d]];
+        st[1][d] = xst[perm[d]];
+    }
+    if ((s = ad_new(x->dtype, x->ndim, shape, &o))) {
+        return s;
+    }
+    ad_strides(x->ndim, shape, st[0]);
+    ad_iter_init(&it, x->ndim, shape, 2, st);
+    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
+    if ((s = ad_finish(o, AD_OP_PERMUTE, 0, 1, &x, &r))) {
+        return s;
+    }
+    if (r) {
+        for (int d = 0; d < x->ndim; d++) {
+            r->iv[d] = perm[d];
+        }
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* The inverse permutation: scatter g back through the same strides. */
+ad_status
+ad_bw_permute(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *x = r->in[0], *o = r->out;
+    int64_t xst[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
+    ad_iter it;
+    ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+    if (!gx) {
+        return nomem();
+    }
+    ad_strides(x->ndim, x->shape, xst);
+    for (int d = 0; d < x->ndim; d++) {
+        st[0][d] = xst[r->iv[d]];
+    }
+    ad_strides(o->ndim, o->shape, st[1]);
+    ad_iter_init(&it, o->ndim, o->shape, 2, st);
+    ad_k(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx), AD_BUF_DATA(*g));
+    return ad_acc_grad(r, 0, &gx, 1);
+}
+
+/* ---- broadcast_to ---------------------------------------------------------- */
+
+ad_status
+ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
+                ad_tensor **out)
+{
+    int64_t st[3][AD_MAX_DIMS];
+    char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    ad_tensor *o;
+    ad_record *r;
+    ad_iter it;
+    ad_status s;
+    int same = ndim == x->ndim;
+
+    if (ndim < x->ndim || ndim > AD_MAX_DIMS) {
+        same = -1;
+    }
+    for (int i = 0; same >= 0 && i < x->ndim; i++) {
+        int64_t d = x->shape[i], t = shape[i + ndim - x->ndim];
+        if (d != t) {
+            same = d == 1 ? 0 : -1;
+        }
+    }
+    if (same < 0) {
+        return ad_error(AD_ERR_SHAPE, "cannot broadcast a tensor of shape "
+                        "%s to shape %s",
+                        ad_shape_str(x->ndim, x->shape, s1, sizeof(s1)),
+                        ad_shape_str(ndim, shape, s2, sizeof(s2)));
+    }
+    if (same) {
+        x->refcnt++;
+        *out = x;
+        return AD_OK;
+    }
+    if ((s = ad_new(x->dtype, ndim, shape, &o))) {
+        return s;
+    }
+    ad_strides(ndim, shape, st[0]);
+    ad_bcast_strides(ndim, shape, x->ndim, x->shape, st[1]);
+    ad_iter_init(&it, ndim, shape, 2, st);
+    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
+    if ((s = ad_finish(o, AD_OP_BROADCAST, 0, 1, &x, &r))) {
+        return s;
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* Sum g over the broadcast dimensions. */
+ad_status
+ad_bw_broadcast(ad_record *r, ad_buffer **g)
+{
+    ad_buffer *gx;
+    ad_status s = ad_reduce_to_shape(r->in[0]->dtype, AD_BUF_DATA(*g),
+                                     r->out->ndim, r->out->shape, r->in[0],
+                                     &gx);
+    return s ? s : ad_acc_grad(r, 0, &gx, 1);
+}
+
+/* ---- concat ----------------------------------------------------------------- */
+
+ad_status
+ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out)
+{
+    char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    int64_t shape[AD_MAX_DIMS];
+    ad_tensor *o;
+    ad_record *r;
+    ad_status s;
+
+    if (n < 1) {
+        return ad_error(AD_ERR_VALUE, "need at least one tensor to "
+                        "concatenate");
+    }
+    ad_tensor *x0 = xs[0];
+    if (axis < 0 || axis >= x0->ndim) {
+        return ad_error(AD_ERR_VALUE, "axis %d is out of bounds for tensors "
+                        "of dimension %d", axis, x0->ndim);
+    }
+    for (int d = 0; d < x0->ndim; d++) {
+        shape[d] = x0->shape[d];
+    }
+    shape[axis] = 0;
+    for (int i = 0; i < n; i++) {
+        ad_tensor *x = xs[i];
+        int ok = x->ndim == x0->ndim && x->dtype == x0->dtype;
+        for (int d = 0; ok && d < x0->ndim; d++) {
+            ok = d == axis || x->shape[d] == x0->shape[d];
+        }
+        if (!ok) {
+            return ad_error(AD_ERR_SHAPE, "concatenate along axis %d: "
+                            "tensor 0 is %s %s but tensor %d is %s %s", axis,
+                            ad_dtype_name(x0->dtype),
+                            ad_shape_str(x0->ndim, x0->shape, s1, sizeof(s1)),
+                            i, ad_dtype_name(x->dtype),
+                            ad_shape_str(x->ndim, x->shape, s2, sizeof(s2)));
+        }
+        shape[axis] += x->shape[axis];
+    }
+    if ((s = ad_new(x0->dtype, x0->ndim, shape, &o))) {
+        return s;
+    }
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; d++) {
+        outer *= shape[d];
+    }
+    for (int d = axis + 1; d < x0->ndim; d++) {
+        inner *= shape[d];
+    }
+    size_t isz = ad_itemsize(x0->dtype);
+    size_t orow = (size_t)(shape[axis] * inner) * isz, pos = 0;
+    for (int i = 0; i < n; i++) {
+        size_t row = (size_t)(xs[i]->shape[axis] * inner) * isz;
+        for (int64_t k = 0; k < outer; k++) {
+            memcpy((char *)ad_data(o) + (size_t)k * orow + pos,
+                   (char *)ad_data(xs[i]) + (size_t)k * row, row);
+        }
+        pos += row;
+    }
+    if ((s = ad_finish(o, AD_OP_CONCAT, 0, n, xs, &r))) {
+        return s;
+    }
+    if (r) {
+        r->i0 = axis;
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* Each input gets its slice of g back. */
+ad_status
+ad_bw_concat(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *o = r->out;
+    int axis = (int)r->i0;
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; d++) {
+        outer *= o->shape[d];
+    }
+    for (int d = axis + 1; d < o->ndim; d++) {
+        inner *= o->shape[d];
+    }
+    size_t isz = ad_itemsize(o->dtype);
+    size_t orow = (size_t)(o->shape[axis] * inner) * isz, pos = 0;
+    for (int i = 0; i < r->nin; i++) {
+        ad_tensor *x = ad_rec_input(r, i);
+        size_t row = (size_t)(x->shape[axis] * inner) * isz;
+        if (x->requires_grad) {
+            ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+            if (!gx) {
+                return nomem();
+            }
+            for (int64_t k = 0; k < outer; k++) {
+                memcpy((char *)AD_BUF_DATA(gx) + (size_t)k * row,
+                       (char *)AD_BUF_DATA(*g) + (size_t)k * orow + pos, row);
+            }
+            ad_status s = ad_acc_grad(r, i, &gx, 1);
+            if (s) {
+                return s;
+            }
+        }
+        pos += row;
+    }
+    return AD_OK;
+}
+
+/* ---- gather: out.flat[i] = x.flat[idx[i]] -------------------------------- */
+
+ad_status
+ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
+          ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record *r;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+
+    if ((s = ad_new(x->dtype, ndim, shape, &o))) {
+        return s;
+    }
+    for (int64_t i = 0; i < o->size; i++) {
+        if (idx[i] < 0 || idx[i] >= x->size) {
+            ad_decref(o);
+            return ad_error(AD_ERR_INDEX, "index %lld is out of bounds for "
+                            "a tensor of shape %s (%lld elements)",
+                            (long long)idx[i],
+                            ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
+                            (long long)x->size);
+        }
+    }
+    ad_k(x->dtype)->gather(ad_data(x), idx, ad_data(o), o->size);
+    if ((s = ad_finish(o, AD_OP_GATHER, 0, 1, &x, &r))) {
+        return s;
+    }
+    if (r) {
+        /* Copy the indices: the caller's array may change later. */
+        r->saved = ad_buf_alloc((size_t)o->size * sizeof(int64_t));
+        if (!r->saved) {
+            ad_decref(o);
+            return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
+        }
+        memcpy(AD_BUF_DATA(r->saved), idx, (size_t)o->size * sizeof(int64_t));
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* Scatter-add g into zeros: repeated indices accumulate. */
+ad_status
+ad_bw_gather(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *x = r->in[0];
+    ad_buffer *gx = ad_buf_zeros(ad_nbytes(x));
+    if (!gx) {
+        return nomem();
+    }
+    ad_k(x->dtype)->scatter_add(AD_BUF_DATA(gx), AD_BUF_DATA(r->saved),
+                                AD_BUF_DATA(*g), r->out->size);
+    return ad_acc_grad(r, 0, &gx, 1);
+}
+
+/* ---- cast --------------------------------------------------------------------- */
+
+ad_status
+ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record *r;
+    ad_status s;
+    if (dt != AD_F32 && dt != AD_F64) {
+        return ad_error(AD_ERR_TYPE, "unknown dtype code %d", (int)dt);
+    }
+    if (dt == x->dtype) {
+        x->refcnt++;
+        *out = x;
+        return AD_OK;
+    }
+    if ((s = ad_new(dt, x->ndim, x->shape, &o))) {
+        return s;
+    }
+    ad_cast_buf(ad_data(x), x->dtype, ad_data(o), dt, x->size);
+    if ((s = ad_finish(o, AD_OP_CAST, 0, 1, &x, &r))) {
+        return s;
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* Cast the gradient back to the input's dtype. */
+ad_status
+ad_bw_cast(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *x = r->in[0];
+    ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+    if (!gx) {
+        return nomem();
+    }
+    ad_cast_buf(AD_BUF_DATA(*g), r->out->dtype, AD_BUF_DATA(gx), x->dtype,
+                x->size);
+    return ad_acc_grad(r, 0, &gx, 1);
+}

@@ -1,0 +1,588 @@
+/*
+ * tape.c -- the per-thread tape, record lifetime, and the reverse sweep.
+ *
+ * Each thread appends records to its own flat array.  A record lives as
+ * long as its output tensor: when the last reference to a tensor goes, its
+ * record is marked dead and drops its inputs, which may cascade down the
+ * graph (iteratively: a chain of 100,000 ops frees without recursion).
+ * Dead records at the tail are popped at once; dead records in the middle
+ * are squeezed out by compaction when the array is full, so the tape never
+ * grows beyond twice what live tensors can reach.
+ *
+ * The reverse sweep starts at the root's record and walks the array down.
+ * Records carry the pending gradient of their output (gacc); a record with
+ * none is skipped.  The sweep stops as soon as no gradient is pending.
+ * Creation order is a topological order, so no sort is ever needed.
+ */
+#include "ad_impl.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+static AD_TLS ad_tape *tls_tape;
+static pthread_key_t tape_key;
+static pthread_once_t tape_once = PTHREAD_ONCE_INIT;
+
+static void tape_free(ad_tape *tp)
+{
+    free(tp->recs);
+    free(tp);
+}
+
+static void
+tape_thread_exit(void *arg)
+{
+    ad_tape *tp = arg;
+    if (tp->live == 0) {
+        tape_free(tp);
+    }
+    else {
+        tp->orphan = 1;         /* freed when its last record dies */
+    }
+}
+
+static void
+tape_make_key(void)
+{
+    pthread_key_create(&tape_key, tape_thread_exit);
+}
+
+static ad_tape *
+tape_get(void)
+{
+    if (AD_UNLIKELY(!tls_tape)) {
+        ad_tape *tp = calloc(1, sizeof(ad_tape));
+        if (!tp) {
+            return NULL;
+        }
+        pthread_once(&tape_once, tape_make_key);
+        pthread_setspecific(tape_key, tp);
+        tls_tape = tp;
+    }
+    return tls_tape;
+}
+
+int64_t
+ad_tape_count(int64_t *live)
+{
+    ad_tape *tp = tls_tape;
+    *live = tp ? tp->live : 0;
+    return tp ? tp->n : 0;
+}
+
+/* ---- release -------------------------------------------------------- */
+
+/* Tensors whose count reached zero, waiting to be torn down. */
+static AD_TLS ad_tensor **tls_dead;
+static AD_TLS int64_t tls_ndead, tls_capdead;
+static AD_TLS int tls_releasing;
+
+static void drop(ad_tensor *t);
+
+static void
+record_drop_refs(ad_record *r)
+{
+    int n = r->nin;
+    ad_tensor **xs = n > AD_REC_INLINE ? r->ins : r->in;
+    for (int i = 0; i < n; i++) {
+        drop(xs[i]);
+    }
+    if (n > AD_REC_INLINE) {
+        free(r->ins);
+        r->ins = NULL;
+    }
+    r->nin = 0;
+    ad_buf_decref(r->saved);
+    r->saved = NULL;
+}
+
+static void
+record_kill(ad_tape *tp, int64_t i)
+{
+    ad_record *r = &tp->recs[i];
+    record_drop_refs(r);
+    ad_buf_decref(r->gacc);
+    r->gacc = NULL;
+    r->state = AD_REC_DEAD;
+    r->out = NULL;
+    tp->live--;
+    while (tp->n > 0 && tp->recs[tp->n - 1].state == AD_REC_DEAD) {
+        tp->n--;
+    }
+    if (tp->orphan && tp->live == 0) {
+        tape_free(tp);
+    }
+}
+
+static void
+teardown(ad_tensor *t)
+{
+    ad_buf_decref(t->buf);
+    ad_buf_decref(t->gacc);
+    if (t->grad) {
+        drop(t->grad);
+    }
+    if (t->rec >= 0) {
+        record_kill(t->tape, t->rec);
+    }
+    ad_tensor_struct_free(t);
+}
+
+/* Decrement; a tensor reaching zero is queued, and the outermost call
+ * drains the queue, so teardown never recurses. */
+static void
+drop(ad_tensor *t)
+{
+    if (--t->refcnt > 0) {
+        return;
+    }
+    if (tls_ndead == tls_capdead) {
+        int64_t cap = tls_capdead ? 2 * tls_capdead : 256;
+        ad_tensor **nd = realloc(tls_dead, (size_t)cap * sizeof(*nd));
+        if (!nd) {
+            teardown(t);        /* no room to queue: recurse instead */
+            return;
+        }
+        tls_dead = nd;
+        tls_capdead = cap;
+    }
+    tls_dead[tls_ndead++] = t;
+    if (tls_releasing) {
+        return;
+    }
+    tls_releasing = 1;
+    while (tls_ndead > 0) {
+        teardown(tls_dead[--tls_ndead]);
+    }
+    tls_releasing = 0;
+}
+
+void
+ad_decref(ad_tensor *t)
+{
+    if (t) {
+        drop(t);
+    }
+}
+
+/* ---- recording ------------------------------------------------------- */
+
+int
+ad_needs_record(int n, ad_tensor **xs)
+{
+    if (!ad_grad_enabled()) {
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        if (xs[i]->requires_grad) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static ad_status
+tape_reserve(ad_tape *tp)
+{
+    if (tp->n < tp->cap) {
+        return AD_OK;
+    }
+    if (tp->live <= tp->n / 2 && tp->n > 0) {
+        /* Compact: slide live records down, keeping their order. */
+        int64_t j = 0;
+        for (int64_t i = 0; i < tp->n; i++) {
+            if (tp->recs[i].state != AD_REC_DEAD) {
+                if (i != j) {
+                    tp->recs[j] = tp->recs[i];
+                    tp->recs[j].out->rec = j;
+                }
+                j++;
+            }
+        }
+        tp->n = j;
+        return AD_OK;
+    }
+    int64_t cap = tp->cap ? 2 * tp->cap : 1024;
+    ad_record *nr = realloc(tp->recs, (size_t)cap * sizeof(ad_record));
+    if (!nr) {
+        return ad_error(AD_ERR_NOMEM, "out of memory growing the tape to "
+                        "%lld records", (long long)cap);
+    }
+    tp->recs = nr;
+    tp->cap = cap;
+    return AD_OK;
+}
+
+ad_status
+ad_record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
+             ad_record **rec)
+{
+    ad_tape *tp = tape_get();
+    if (!tp) {
+        return ad_error(AD_ERR_NOMEM, "out of memory creating a tape");
+    }
+    for (int i = 0; i < n; i++) {
+        if (xs[i]->rec >= 0 && xs[i]->tape != tp) {
+            return ad_error(AD_ERR_STATE, "an input of this op was computed "
+                            "on another thread's tape; each thread records "
+                            "its own graph -- detach() the tensor first");
+        }
+    }
+    ad_status s = tape_reserve(tp);
+    if (s) {
+        return s;
+    }
+    ad_record *r = &tp->recs[tp->n];
+    memset(r, 0, sizeof(*r));
+    if (n > AD_REC_INLINE) {
+        r->ins = malloc((size_t)n * sizeof(ad_tensor *));
+        if (!r->ins) {
+            return ad_error(AD_ERR_NOMEM, "out of memory recording an op");
+        }
+    }
+    ad_tensor **dst = n > AD_REC_INLINE ? r->ins : r->in;
+    for (int i = 0; i < n; i++) {
+        dst[i] = xs[i];
+        xs[i]->refcnt++;
+        if (i < AD_REC_INLINE) {
+            r->ver[i] = xs[i]->buf->version;
+        }
+    }
+    r->nin = n;
+    r->op = (uint8_t)op;
+    r->kind = (uint8_t)kind;
+    r->state = AD_REC_LIVE;
+    r->out = out;
+    out->tape = tp;
+    out->rec = tp->n;
+    out->requires_grad = 1;
+    tp->n++;
+    tp->live++;
+    *rec = r;
+    return AD_OK;
+}
+
+ad_status
+ad_finish(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
+          ad_record **rec)
+{
+    *rec = NULL;
+    if (!ad_needs_record(n, xs)) {
+        return AD_OK;
+    }
+    ad_status s = ad_record_op(out, op, kind, n, xs, rec);
+    if (s) {
+        ad_decref(out);
+    }
+    return s;
+}
+
+/* ---- the sweep ------------------------------------------------------- */
+
+typedef struct {
+    int64_t pending;            /* records with a gradient not yet swept */
+    ad_tensor **leaves;         /* leaves that received a gradient */
+    int64_t nleaves, capleaves;
+    int64_t *done;              /* records swept, to consume afterwards */
+    int64_t ndone, capdone;
+} ad_sweep;
+
+static AD_TLS ad_sweep tls_sweep;
+
+static int
+grow(void **p, int64_t *cap, size_t item)
+{
+    int64_t nc = *cap ? 2 * *cap : 64;
+    void *np = realloc(*p, (size_t)nc * item);
+    if (!np) {
+        return -1;
+    }
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+static ad_buffer *
+buf_copy(const ad_buffer *src, size_t nbytes)
+{
+    ad_buffer *b = ad_buf_alloc(nbytes);
+    if (b) {
+        memcpy(AD_BUF_DATA(b), AD_BUF_DATA(src), nbytes);
+    }
+    return b;
+}
+
+/* *slot += g, copying first if *slot is shared. */
+static ad_status
+accumulate(ad_buffer **slot, ad_buffer *g, const ad_tensor *t)
+{
+    size_t nb = ad_nbytes(t);
+    if ((*slot)->refcnt > 1) {
+        ad_buffer *c = buf_copy(*slot, nb);
+        if (!c) {
+            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        }
+        ad_buf_decref(*slot);
+        *slot = c;
+    }
+    ad_k(t->dtype)->axpy(AD_BUF_DATA(*slot), AD_BUF_DATA(g), t->size, 1.0);
+    return AD_OK;
+}
+
+ad_status
+ad_acc_grad(ad_record *r, int i, ad_buffer **g, int steal)
+{
+    ad_tensor *t = ad_rec_input(r, i);
+    ad_sweep *sw = &tls_sweep;
+    ad_status s = AD_OK;
+    if (!t->requires_grad) {
+        goto done;
+    }
+    ad_buffer **slot = t->rec >= 0 ? &t->tape->recs[t->rec].gacc : &t->gacc;
+    if (*slot == NULL) {
+        if (t->rec < 0) {
+            if (sw->nleaves == sw->capleaves &&
+                grow((void **)&sw->leaves, &sw->capleaves,
+                     sizeof(ad_tensor *))) {
+                s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+                goto done;
+            }
+            sw->leaves[sw->nleaves++] = t;
+        }
+        else {
+            sw->pending++;
+        }
+        if (steal) {
+            *slot = *g;
+            *g = NULL;
+        }
+        else {
+            *slot = buf_copy(*g, ad_nbytes(t));
+            if (!*slot) {
+                return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+            }
+        }
+        return AD_OK;
+    }
+    s = accumulate(slot, *g, t);
+done:
+    if (steal) {
+        ad_buf_decref(*g);
+        *g = NULL;
+    }
+    return s;
+}
+
+const ad_backward_fn ad_backward_table[AD_OP_COUNT] = {
+    [AD_OP_UNARY] = ad_bw_unary,
+    [AD_OP_BINARY] = ad_bw_binary,
+    [AD_OP_WHERE] = ad_bw_where,
+    [AD_OP_REDUCE] = ad_bw_reduce,
+    [AD_OP_RESHAPE] = ad_bw_reshape,
+    [AD_OP_PERMUTE] = ad_bw_permute,
+    [AD_OP_BROADCAST] = ad_bw_broadcast,
+    [AD_OP_CONCAT] = ad_bw_concat,
+    [AD_OP_GATHER] = ad_bw_gather,
+    [AD_OP_CAST] = ad_bw_cast,
+    [AD_OP_MATMUL] = ad_bw_matmul,
+    [AD_OP_SOFTMAX] = ad_bw_softmax,
+    [AD_OP_LOSS] = ad_bw_loss,
+    [AD_OP_NLL] = ad_bw_nll,
+};
+
+static ad_status
+check_versions(ad_record *r)
+{
+    int n = r->nin < AD_REC_INLINE ? r->nin : AD_REC_INLINE;
+    if (r->nin > AD_REC_INLINE) {
+        return AD_OK;           /* concat reads no input values */
+    }
+    for (int i = 0; i < n; i++) {
+        ad_tensor *x = r->in[i];
+        if (x->buf->version != r->ver[i]) {
+            char sb[AD_SHAPE_BUF];
+            return ad_error(AD_ERR_STATE, "one of the tensors needed for "
+                            "gradient computation has been modified by an "
+                            "in-place operation: a %s tensor of shape %s is "
+                            "at version %u; expected version %u",
+                            ad_dtype_name(x->dtype),
+                            ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
+                            x->buf->version, r->ver[i]);
+        }
+    }
+    return AD_OK;
+}
+
+/* Add a finished gradient into t->grad (creating it on first use). */
+static ad_status
+deposit(ad_tensor *t, ad_buffer **g)
+{
+    if (t->grad == NULL) {
+        ad_status s = ad_new_view(*g, t->dtype, t->ndim, t->shape, &t->grad);
+        ad_buf_decref(*g);
+        *g = NULL;
+        return s;
+    }
+    ad_status s = accumulate(&t->grad->buf, *g, t);
+    t->grad->buf->version++;
+    ad_buf_decref(*g);
+    *g = NULL;
+    return s;
+}
+
+/* After a failed rule: drop every gradient still pending from record i
+ * down, and the leaves' pending gradients.  Leaves' .grad are untouched. */
+static void
+sweep_abort(ad_tape *tp, int64_t i)
+{
+    ad_sweep *sw = &tls_sweep;
+    for (int64_t j = i; j >= 0 && sw->pending > 0; j--) {
+        if (tp->recs[j].gacc) {
+            ad_buf_decref(tp->recs[j].gacc);
+            tp->recs[j].gacc = NULL;
+            sw->pending--;
+        }
+    }
+    for (int64_t k = 0; k < sw->nleaves; k++) {
+        ad_buf_decref(sw->leaves[k]->gacc);
+        sw->leaves[k]->gacc = NULL;
+    }
+    sw->nleaves = 0;
+    sw->ndone = 0;
+}
+
+ad_status
+ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
+{
+    ad_sweep *sw = &tls_sweep;
+    char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    ad_status s = AD_OK;
+
+    sw->pending = 0;
+    sw->nleaves = 0;
+    sw->ndone = 0;
+    if (!root->requires_grad) {
+        return ad_error(AD_ERR_STATE, "element 0 of tensors does not "
+                        "require grad and does not have a grad_fn");
+    }
+    if (grad == NULL && root->size != 1) {
+        return ad_error(AD_ERR_STATE, "grad can be implicitly created only "
+                        "for tensors with one element; backward() on a "
+                        "tensor of shape %s needs a grad argument",
+                        ad_shape_str(root->ndim, root->shape, s1,
+                                     sizeof(s1)));
+    }
+    if (grad && grad->size != root->size) {
+        return ad_error(AD_ERR_SHAPE, "grad of shape %s does not match the "
+                        "tensor's shape %s",
+                        ad_shape_str(grad->ndim, grad->shape, s1, sizeof(s1)),
+                        ad_shape_str(root->ndim, root->shape, s2,
+                                     sizeof(s2)));
+    }
+    if (root->rec >= 0 && root->tape != tls_tape) {
+        return ad_error(AD_ERR_STATE, "backward() must run on the thread "
+                        "that recorded the graph");
+    }
+    ad_buffer *seed = ad_buf_alloc(ad_nbytes(root));
+    if (!seed) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    if (grad) {
+        ad_cast_buf(ad_data(grad), grad->dtype, AD_BUF_DATA(seed),
+                    root->dtype, root->size);
+    }
+    else {
+        ad_k(root->dtype)->fill(AD_BUF_DATA(seed), root->size, 1.0);
+    }
+    if (root->rec < 0) {
+        return deposit(root, &seed);
+    }
+
+    ad_tape *tp = root->tape;
+    int64_t i = root->rec;
+    tp->recs[i].gacc = seed;
+    sw->pending = 1;
+    for (; i >= 0 && sw->pending > 0; i--) {
+        ad_record *r = &tp->recs[i];
+        if (r->gacc == NULL) {
+            continue;
+        }
+        sw->pending--;
+        if (r->state != AD_REC_LIVE) {
+            s = ad_error(AD_ERR_STATE, "Trying to backward through the "
+                         "graph a second time (or directly access saved "
+                         "tensors after they have already been freed). "
+                         "Saved intermediate values of the graph are freed "
+                         "when you call .backward(); specify "
+                         "retain_graph=True if you need to backward through "
+                         "the graph a second time");
+        }
+        if (s == AD_OK) {
+            s = check_versions(r);
+        }
+        if (s == AD_OK && r->out->retains_grad) {
+            ad_buffer *g = r->gacc;     /* shared; accumulation copies */
+            ad_buf_incref(g);
+            s = deposit(r->out, &g);
+        }
+        if (s == AD_OK) {
+            s = ad_backward_table[r->op](r, &r->gacc);
+        }
+        ad_buf_decref(r->gacc);
+        r->gacc = NULL;
+        if (s == AD_OK && sw->ndone == sw->capdone &&
+            grow((void **)&sw->done, &sw->capdone, sizeof(int64_t))) {
+            s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        }
+        if (s != AD_OK) {
+            sweep_abort(tp, i - 1);
+            return s;
+        }
+        sw->done[sw->ndone++] = i;
+    }
+    for (int64_t k = 0; k < sw->nleaves; k++) {
+        ad_tensor *t = sw->leaves[k];
+        if (s == AD_OK) {
+            s = deposit(t, &t->gacc);
+        }
+        ad_buf_decref(t->gacc);
+        t->gacc = NULL;
+    }
+    sw->nleaves = 0;
+    return s;
+}
+
+void
+ad_backward_release(ad_tensor *root)
+{
+    /* Consume the swept records: free what they saved and their inputs.
+     * Their slots stay put during this loop, so indices remain valid even
+     * when the cascade kills records further down the list. */
+    ad_sweep *sw = &tls_sweep;
+    if (root->rec < 0) {
+        sw->ndone = 0;
+        return;
+    }
+    ad_tape *tp = root->tape;
+    root->refcnt++;             /* keep the tape alive through the loop */
+    for (int64_t k = 0; k < sw->ndone; k++) {
+        ad_record *r = &tp->recs[sw->done[k]];
+        if (r->state == AD_REC_LIVE) {
+            r->state = AD_REC_CONSUMED;
+            record_drop_refs(r);
+        }
+    }
+    sw->ndone = 0;
+    ad_decref(root);
+}
+
+ad_status
+ad_backward(ad_tensor *root, ad_tensor *grad, int retain_graph)
+{
+    ad_status s = ad_backward_sweep(root, grad);
+    if (s == AD_OK && !retain_graph) {
+        ad_backward_release(root);
+    }
+    tls_sweep.ndone = 0;
+    return s;
+}

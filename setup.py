@@ -1,0 +1,41 @@
+"""Build the one extension module: the Cython boundary plus the C engine.
+
+Switches (environment variables):
+  AUTODIFF_DEBUG=1     -O0 -g, no optimisation
+  AUTODIFF_SANITIZE=1  -fsanitize=address,undefined (preload the runtime)
+"""
+import glob
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+cflags = ["-std=c11", "-D_GNU_SOURCE", "-fno-math-errno",
+          "-Wall", "-Wno-unused-function"]
+ldflags = []
+if os.environ.get("AUTODIFF_DEBUG"):
+    cflags += ["-O0", "-g"]
+else:
+    cflags += ["-O3"]
+if os.environ.get("AUTODIFF_SANITIZE"):
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+    cflags += san
+    ldflags += san
+
+ext = Extension(
+    "autodiff._engine",
+    sources=["autodiff/_engine.pyx"] + sorted(glob.glob("csrc/*.c")),
+    include_dirs=["csrc"],
+    depends=glob.glob("csrc/*.h") + glob.glob("csrc/*.inc"),
+    extra_compile_args=cflags,
+    extra_link_args=ldflags,
+)
+
+setup(
+    ext_modules=cythonize(
+        [ext],
+        language_level=3,
+        compiler_directives={
+                             "cdivision": True, "embedsignature": True},
+    ),
+)

@@ -1,0 +1,57 @@
+"""The README's Python examples run and print what they claim."""
+import contextlib
+import io
+import os
+import re
+
+import numpy as np
+import pytest
+
+README = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
+
+
+def python_blocks():
+    if not os.path.exists(README):
+        return []
+    text = open(README, encoding="utf-8").read()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("i", range(len(python_blocks())))
+def test_readme_block_runs(i):
+    code = python_blocks()[i]
+    buf = io.StringIO()
+    ns = {}
+    with contextlib.redirect_stdout(buf):
+        exec(compile(code, "README block %d" % i, "exec"), ns)
+    assert buf.getvalue().strip(), "README block %d printed nothing" % i
+
+
+def test_readme_claims():
+    blocks = python_blocks()
+    ns = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(blocks[0], ns)
+    x = ns["x"]
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 3, rtol=1e-12)
+    ns = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(blocks[1], ns)
+    assert ns["x"].grad.item() == pytest.approx(2 * 1.5 * 0.5)
+    assert ns["y"].grad.item() == pytest.approx(1.5 ** 2 + np.cos(0.5))
+    ns = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(blocks[3], ns)
+    assert ns["loss"].item() < 1e-3
+
+
+def test_demo_runs():
+    from autodiff import demo
+    with contextlib.redirect_stdout(io.StringIO()):
+        worst = demo.derivative_at_many_points()
+        gx, gy = demo.partial_derivatives()
+        losses, pred = demo.train_sigmoid_network(epochs=500)
+    assert worst < 1e-12
+    assert gx == pytest.approx(1.5) and gy == pytest.approx(2.25 + np.cos(0.5))
+    assert losses[-1] < losses[0]
+    assert pred[0, 0] < 0.5 < pred[1, 0]
