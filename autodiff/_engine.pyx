@@ -235,7 +235,8 @@ cdef Tensor _from_array(object arr, int dt):
     cdef ad_tensor *t
     cdef const unsigned char[::1] mv
     npdt = _NP_DTYPES[dt]
-    arr = np.ascontiguousarray(arr, dtype=npdt)
+    # asarray, not ascontiguousarray: that one turns a 0-d array into 1-d.
+    arr = np.asarray(arr, dtype=npdt, order="C")
     cdef int nd = _fill_shape(arr.shape, shp)
     _check(ad_empty(<ad_dtype>dt, nd, shp, &t))
     cdef Tensor r = _wrap(t)
@@ -245,9 +246,15 @@ cdef Tensor _from_array(object arr, int dt):
     return r
 
 cdef int _infer_code(object arr, object dtype) except -1:
+    kind = arr.dtype.kind
+    if kind not in "fbiu":
+        # checked before dtype: a dtype must not let strings be parsed or
+        # complex values lose their imaginary part
+        raise TypeError("cannot make a tensor from data of dtype %s; "
+                        "autodiff tensors are float32 or float64"
+                        % arr.dtype)
     if dtype is not None:
         return _dtype_code(dtype)
-    kind = arr.dtype.kind
     if kind == "f":
         return AD_F64 if arr.dtype.itemsize == 8 else AD_F32
     if kind in "biu":
@@ -509,6 +516,15 @@ cdef class Tensor:
     def add_(self, other, alpha=1.0):
         cdef Tensor o = other if isinstance(other, Tensor) else tensor(
             other, dtype=self.dtype)
+        if o.shape != self.shape or o.t.dtype != self.t.dtype:
+            # Broadcast to self's shape (never the other way), as torch.
+            try:
+                arr = np.broadcast_to(o.numpy(), self.shape)
+            except ValueError:
+                raise ValueError("add_: a tensor of shape %s cannot be "
+                                 "added in place to one of shape %s"
+                                 % (o.shape, self.shape)) from None
+            o = tensor(arr, dtype=self.dtype)
         _check(ad_axpy_(self.t, float(alpha), o.t))
         return self
 
@@ -739,6 +755,8 @@ cdef object _arith(ad_binary_kind k, object a, object b):
     """Binary arithmetic with fast paths for a Python scalar operand."""
     cdef Tensor x
     cdef double c
+    if type(a) is Tensor and type(b) is Tensor:
+        return _binary(k, <Tensor>a, <Tensor>b)
     if isinstance(a, Tensor):
         x = <Tensor>a
         if _is_scalar(b):
@@ -789,11 +807,20 @@ cdef Tensor _t(object x):
     return _from_array(arr, _infer_code(arr, None))
 
 
-def add(a, b): return _arith(AD_B_ADD, _t(a), b)
-def subtract(a, b): return _arith(AD_B_SUB, _t(a), b)
-def multiply(a, b): return _arith(AD_B_MUL, _t(a), b)
-def divide(a, b): return _arith(AD_B_DIV, _t(a), b)
-def power(a, b): return _arith(AD_B_POW, _t(a), b)
+cdef object _fn_arith(ad_binary_kind k, object a, object b, str name):
+    """_arith for the module functions, which have no reflected operand
+    to fall back on: NotImplemented becomes a TypeError."""
+    r = _arith(k, _t(a), b)
+    if r is NotImplemented:
+        raise TypeError("%s: unsupported operand of type %s; expected a "
+                        "Tensor, array or number" % (name, type(b).__name__))
+    return r
+
+def add(a, b): return _fn_arith(AD_B_ADD, a, b, "add")
+def subtract(a, b): return _fn_arith(AD_B_SUB, a, b, "subtract")
+def multiply(a, b): return _fn_arith(AD_B_MUL, a, b, "multiply")
+def divide(a, b): return _fn_arith(AD_B_DIV, a, b, "divide")
+def power(a, b): return _fn_arith(AD_B_POW, a, b, "power")
 def negative(x): return _unary(_t(x), AD_U_NEG, 0.0, 0.0)
 def exp(x): return _unary(_t(x), AD_U_EXP, 0.0, 0.0)
 def log(x): return _unary(_t(x), AD_U_LOG, 0.0, 0.0)
@@ -1126,7 +1153,7 @@ cdef Tensor _getitem(Tensor x, object key):
     else:
         key = _index_part(key)
     flat = np.arange(x.t.size, dtype=np.int64).reshape(x.shape)
-    idx = np.ascontiguousarray(flat[key], dtype=np.int64)
+    idx = np.asarray(flat[key], dtype=np.int64, order="C")   # keeps 0-d
     cdef int nd = _fill_shape(idx.shape, shp)
     iv = idx.reshape(-1)
     _check(ad_gather(x.t, &iv[0] if iv.shape[0] else NULL, nd, shp, &o))
@@ -1170,7 +1197,12 @@ def matmul(a, b):
         out = reshape(_wrap(o), lead + (y.shape[-1],))
     else:
         bx, by = x.shape[:-2], y.shape[:-2]
-        batch = np.broadcast_shapes(bx, by)
+        try:
+            batch = np.broadcast_shapes(bx, by)
+        except ValueError:
+            raise ValueError("matmul: the batch dimensions of shapes %s and "
+                             "%s cannot be broadcast together (%s vs %s)"
+                             % (xs, ys, bx, by)) from None
         nb = int(np.prod(batch)) if batch else 1
         if bx != batch and not (x.t.ndim == 2):
             x = broadcast_to(x, batch + x.shape[-2:])
@@ -1342,10 +1374,9 @@ def tensor(data, dtype=None, requires_grad=False):
     if isinstance(data, Tensor) and dtype is None:
         dtype = data.dtype
     arr = _as_ndarray(data)
+    code = _infer_code(arr, dtype)         # also rejects non-numeric data
     if dtype is None and isinstance(data, (list, tuple, float, int)):
         code = AD_F32
-    else:
-        code = _infer_code(arr, dtype)
     cdef Tensor t = _from_array(arr, code)
     if requires_grad:
         ad_set_requires_grad(t.t, 1)
@@ -1470,3 +1501,98 @@ def memory_stats():
 def empty_cache():
     """Return this thread's pooled buffers to the system allocator."""
     ad_pool_trim()
+
+
+# -------------------------------------------------------------- optimizers
+
+cdef extern from "autodiff.h" nogil:
+    ctypedef struct ad_optim_cfg:
+        int kind
+        double lr, weight_decay, momentum, dampening
+        int nesterov
+        double beta1, beta2, eps
+        int amsgrad
+        double alpha
+        int centered
+    ad_status ad_optim_step(const ad_optim_cfg *, int, ad_tensor **,
+                            ad_tensor **, int64_t *)
+
+from libc.stdlib cimport calloc, free
+
+OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP = 0, 1, 2, 3
+
+
+cdef class FusedUpdate:
+    """The C side of an optimizer: fixed arrays of parameter and state
+    pointers, updated by one call per step (autodiff.optim uses it)."""
+    cdef ad_tensor **params
+    cdef ad_tensor **state
+    cdef int64_t *steps
+    cdef int n
+    cdef list _keep
+    cdef ad_optim_cfg cfg
+
+    def __cinit__(self, params, state, steps):
+        cdef int i
+        self.n = len(params)
+        if len(state) != 3 * self.n or len(steps) != self.n:
+            raise ValueError("need 3 state slots and one step count per "
+                             "parameter")
+        self.params = <ad_tensor **>calloc(self.n + 1, sizeof(ad_tensor *))
+        self.state = <ad_tensor **>calloc(3 * self.n + 1,
+                                          sizeof(ad_tensor *))
+        self.steps = <int64_t *>calloc(self.n + 1, sizeof(int64_t))
+        if not self.params or not self.state or not self.steps:
+            raise MemoryError("out of memory building an optimizer")
+        self._keep = list(params) + [s for s in state if s is not None]
+        for i in range(self.n):
+            if not isinstance(params[i], Tensor):
+                raise TypeError("parameter %d is a %s, not a Tensor"
+                                % (i, type(params[i]).__name__))
+            self.params[i] = (<Tensor>params[i]).t
+            self.steps[i] = steps[i]
+        for i in range(3 * self.n):
+            if state[i] is not None:
+                self.state[i] = (<Tensor>state[i]).t
+
+    def __dealloc__(self):
+        free(self.params)
+        free(self.state)
+        free(self.steps)
+
+    def configure(self, int kind, double lr, double weight_decay=0.0,
+                  double momentum=0.0, double dampening=0.0,
+                  bint nesterov=False, double beta1=0.9, double beta2=0.999,
+                  double eps=1e-8, bint amsgrad=False, double alpha=0.99,
+                  bint centered=False):
+        self.cfg.kind = kind
+        self.cfg.lr = lr
+        self.cfg.weight_decay = weight_decay
+        self.cfg.momentum = momentum
+        self.cfg.dampening = dampening
+        self.cfg.nesterov = nesterov
+        self.cfg.beta1 = beta1
+        self.cfg.beta2 = beta2
+        self.cfg.eps = eps
+        self.cfg.amsgrad = amsgrad
+        self.cfg.alpha = alpha
+        self.cfg.centered = centered
+
+    def set_lr(self, double lr):
+        self.cfg.lr = lr
+
+    def step(self):
+        _check(ad_optim_step(&self.cfg, self.n, self.params, self.state,
+                             self.steps))
+
+    def step_counts(self):
+        return [self.steps[i] for i in range(self.n)]
+
+
+def _as_subclass(cls, Tensor src):
+    """An instance of the Tensor subclass cls sharing src's tensor (used by
+    nn.Parameter)."""
+    cdef Tensor r = Tensor.__new__(cls)
+    ad_incref(src.t)
+    r.t = src.t
+    return r

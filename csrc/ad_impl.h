@@ -208,6 +208,7 @@ typedef struct ad_record {
     ad_tensor *out;             /* weak */
     ad_buffer *gacc;            /* out's pending gradient during a sweep */
     ad_buffer *saved;           /* op-specific saved data */
+    uint32_t saved_ver;         /* saved's version at record time */
     double a, b;                /* scalar attributes */
     int64_t i0;                 /* integer attribute */
     int64_t iv[AD_MAX_DIMS];    /* integer vector attribute */

@@ -209,6 +209,30 @@ void ad_backward_release(ad_tensor *root);
 ad_status ad_axpy_(ad_tensor *y, double alpha, const ad_tensor *x);
 ad_status ad_fill_(ad_tensor *t, double v);
 
+/* ---- optimizers: one call updates every parameter ------------------ */
+typedef enum {
+    AD_OPT_SGD, AD_OPT_ADAM, AD_OPT_ADAMW, AD_OPT_RMSPROP
+} ad_optim_kind;
+
+typedef struct {
+    int kind;                   /* ad_optim_kind */
+    double lr, weight_decay;
+    double momentum, dampening; /* SGD, RMSprop (momentum) */
+    int nesterov;               /* SGD */
+    double beta1, beta2, eps;   /* Adam(W); eps also RMSprop */
+    int amsgrad;                /* Adam(W) */
+    double alpha;               /* RMSprop */
+    int centered;               /* RMSprop */
+} ad_optim_cfg;
+
+/* Update params[i] from params[i]->grad (skipped when NULL) using state
+ * tensors state[3*i + 0..2] shaped like the parameter:
+ *   SGD: momentum buffer;  Adam/AdamW: exp_avg, exp_avg_sq, max_exp_avg_sq;
+ *   RMSprop: square_avg, grad_avg (centered), momentum buffer.
+ * steps[i] counts the updates of params[i] and is incremented. */
+ad_status ad_optim_step(const ad_optim_cfg *cfg, int n, ad_tensor **params,
+                        ad_tensor **state, int64_t *steps);
+
 #ifdef __cplusplus
 }
 #endif

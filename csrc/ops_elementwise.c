@@ -80,6 +80,7 @@ ad_unary(ad_unary_kind k, ad_tensor *x, double a, double b, ad_tensor **out)
         if (unary_saves_output(k)) {
             ad_buf_incref(y->buf);
             r->saved = y->buf;
+            r->saved_ver = y->buf->version;
         }
     }
     *out = y;
@@ -243,6 +244,7 @@ ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y, ad_tensor **out)
     if (r) {
         ad_buf_incref(cb->buf);
         r->saved = cb->buf;
+        r->saved_ver = cb->buf->version;
     }
     *out = o;
 done:

@@ -6,8 +6,9 @@
  * record is marked dead and drops its inputs, which may cascade down the
  * graph (iteratively: a chain of 100,000 ops frees without recursion).
  * Dead records at the tail are popped at once; dead records in the middle
- * are squeezed out by compaction when the array is full, so the tape never
- * grows beyond twice what live tensors can reach.
+ * are squeezed out by compaction when the array is full or they outnumber
+ * the live ones, so the tape never grows beyond twice what live tensors
+ * can reach (plus 1024).
  *
  * The reverse sweep starts at the root's record and walks the array down.
  * Records carry the pending gradient of their output (gacc); a record with
@@ -184,7 +185,12 @@ ad_needs_record(int n, ad_tensor **xs)
 static ad_status
 tape_reserve(ad_tape *tp)
 {
-    if (tp->n < tp->cap) {
+    /* Compact when full, and also as soon as dead records outnumber live
+     * ones (by at least 1024, so the O(n) pass stays amortised): once a
+     * deep graph has grown the capacity, dead records must not be left
+     * to pile up to it. */
+    int64_t dead = tp->n - tp->live;
+    if (tp->n < tp->cap && (dead < 1024 || dead <= tp->live)) {
         return AD_OK;
     }
     if (tp->live <= tp->n / 2 && tp->n > 0) {
@@ -394,6 +400,17 @@ static ad_status
 check_versions(ad_record *r)
 {
     int n = r->nin < AD_REC_INLINE ? r->nin : AD_REC_INLINE;
+    if (r->saved && r->saved->version != r->saved_ver) {
+        char sb[AD_SHAPE_BUF];
+        ad_tensor *o = r->out;
+        return ad_error(AD_ERR_STATE, "one of the tensors needed for "
+                        "gradient computation has been modified by an "
+                        "in-place operation: the %s output of shape %s, "
+                        "saved by the op that made it, is at version %u; "
+                        "expected version %u", ad_dtype_name(o->dtype),
+                        ad_shape_str(o->ndim, o->shape, sb, sizeof(sb)),
+                        r->saved->version, r->saved_ver);
+    }
     if (r->nin > AD_REC_INLINE) {
         return AD_OK;           /* concat reads no input values */
     }
@@ -418,6 +435,19 @@ static ad_status
 deposit(ad_tensor *t, ad_buffer **g)
 {
     if (t->grad == NULL) {
+        if ((*g)->refcnt > 1) {
+            /* Shared (a retained grad passed on down the graph): .grad
+             * gets its own copy, so in-place changes to one tensor's
+             * .grad cannot show in another's. */
+            ad_buffer *c = buf_copy(*g, ad_nbytes(t));
+            if (!c) {
+                ad_buf_decref(*g);
+                *g = NULL;
+                return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+            }
+            ad_buf_decref(*g);
+            *g = c;
+        }
         ad_status s = ad_new_view(*g, t->dtype, t->ndim, t->shape, &t->grad);
         ad_buf_decref(*g);
         *g = NULL;

@@ -1,0 +1,93 @@
+"""Shared test helpers: the one tolerance table, a float64 central-difference
+gradient, and a gradient check in the style of torch.autograd.gradcheck."""
+import numpy as np
+
+import autodiff as ad
+
+DTYPES = (np.float32, np.float64)
+
+# The single tolerance table.  "fwd" compares an op's values with a numpy
+# reference computed in float64 from the same (dtype-rounded) inputs; "grad"
+# compares a backward() gradient with numerical_grad().  Each atol is scaled
+# by max(1, max|expected|) in assert_close.
+TOL = {
+    np.float32: {"fwd": (2e-5, 2e-6), "grad": (2e-3, 2e-4)},
+    np.float64: {"fwd": (1e-10, 1e-12), "grad": (1e-6, 1e-8)},
+}
+EPS = 1e-6          # central-difference step, always taken in float64
+
+
+def tol(dtype, kind="fwd"):
+    """{"rtol": ..., "atol": ...} for dtype and kind ("fwd" or "grad")."""
+    rtol, atol = TOL[np.dtype(dtype).type][kind]
+    return {"rtol": rtol, "atol": atol}
+
+
+def assert_close(actual, expected, dtype, kind="fwd", err_msg=""):
+    """assert_allclose with the table's tolerances for dtype and kind."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    t = tol(dtype, kind)
+    finite = expected[np.isfinite(expected)]
+    scale = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=t["rtol"],
+                               atol=t["atol"] * scale, err_msg=err_msg)
+
+
+def numerical_grad(f, arrays, eps=EPS, wrt=None):
+    """Central differences of the scalar function f(*arrays) in float64.
+
+    Returns one gradient array per input array (None for inputs not in
+    wrt, which defaults to all of them)."""
+    arrays = [np.array(a, dtype=np.float64) for a in arrays]  # own copies
+    wrt = range(len(arrays)) if wrt is None else wrt
+    grads = [None] * len(arrays)
+    for k in wrt:
+        flat = arrays[k].reshape(-1)        # a view: arrays are contiguous
+        g = np.zeros(flat.shape[0])
+        for i in range(flat.shape[0]):
+            old = flat[i]
+            flat[i] = old + eps
+            fp = f(*arrays)
+            flat[i] = old - eps
+            fm = f(*arrays)
+            flat[i] = old
+            g[i] = (fp - fm) / (2 * eps)
+        grads[k] = g.reshape(arrays[k].shape)
+    return grads
+
+
+def check_grad(fn, inputs, dtype, wrt=None, seed=0, eps=EPS):
+    """Check backward() of fn against central differences.
+
+    fn maps tensors to a tensor.  inputs are arrays; they are rounded to
+    dtype, the ones in wrt (default all) require grad.  The output is
+    seeded with fixed random weights W, so the check covers
+    d(sum(W * fn))/d(input) -- not only the gradient of a plain sum, which
+    would be zero for, e.g., softmax.  The numerical side evaluates fn in
+    float64 (under no_grad) at the same rounded inputs.  Returns the output
+    tensor of the dtype run."""
+    inputs = [np.asarray(np.asarray(a, dtype=np.float64), dtype=dtype)
+              for a in inputs]
+    wrt = list(range(len(inputs)) if wrt is None else wrt)
+    ts = [ad.tensor(a, dtype=dtype, requires_grad=i in wrt)
+          for i, a in enumerate(inputs)]
+    out = fn(*ts)
+    w = np.random.default_rng(seed).standard_normal(out.shape)
+    out.backward(ad.tensor(np.asarray(w), dtype=out.dtype))
+
+    def f(*arrays):
+        with ad.no_grad():
+            o = fn(*[ad.tensor(a, dtype=np.float64) for a in arrays])
+        return float(np.sum(np.asarray(o.numpy(), np.float64) * w))
+
+    num = numerical_grad(f, inputs, eps, wrt)
+    for i in wrt:
+        g = ts[i].grad
+        assert g is not None, "input %d received no gradient" % i
+        assert g.shape == inputs[i].shape, (i, g.shape, inputs[i].shape)
+        assert g.dtype == np.dtype(dtype), (i, g.dtype, dtype)
+        assert_close(g.numpy(), num[i], dtype, "grad",
+                     err_msg="gradient of input %d" % i)
+    return out

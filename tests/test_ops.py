@@ -1,0 +1,1309 @@
+"""Every op: forward against numpy, backward against central differences.
+
+Gradients are checked in float64 against a float64 numerical gradient with
+the tight tolerances of conftest.TOL, and in float32 (same inputs, rounded)
+with the looser float32 row.  Test values are drawn away from kinks (relu
+and abs at 0, clip bounds, max ties, l1 at p == t) and log/sqrt inputs are
+kept positive; ties and extreme values have tests of their own.
+"""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from conftest import DTYPES, assert_close, check_grad
+
+# ------------------------------------------------------------------ helpers
+
+
+def sample(shape, low=-2.0, high=2.0, seed=0, avoid=(), margin=0.05):
+    """Uniform values in [low, high] none of which lies within margin of a
+    point in avoid."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.uniform(low, high, size=shape), dtype=np.float64)
+    for _ in range(1000):
+        bad = np.zeros(x.shape, bool)
+        for p in avoid:
+            bad |= np.abs(x - p) < margin
+        if not bad.any():
+            return x
+        x = np.where(bad, rng.uniform(low, high, size=shape), x)
+    raise AssertionError("could not sample away from %r" % (avoid,))
+
+
+def nonzero(shape, low=0.5, high=2.0, seed=0):
+    """Values with |v| in [low, high] and random signs."""
+    rng = np.random.default_rng(seed)
+    mag = rng.uniform(low, high, size=shape)
+    return np.asarray(np.where(rng.random(shape) < 0.5, -mag, mag))
+
+
+def distinct(shape, seed=0, spacing=0.1):
+    """A random permutation of well separated values (no ties)."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    v = (np.arange(n) - n / 2) * spacing + rng.uniform(0, spacing / 4, n)
+    return rng.permutation(v).reshape(shape)
+
+
+def rounded(a, dtype):
+    """a rounded to dtype, back in float64: what the engine really sees."""
+    return np.asarray(np.asarray(a, np.float64).astype(dtype), np.float64)
+
+
+def check_op(fn, ref, inputs, dtype, wrt=None, out_dtype=None, seed=0):
+    """Forward of fn against ref (numpy, float64, on the rounded inputs),
+    then its gradient against central differences."""
+    xs = [ad.tensor(np.asarray(a, np.float64), dtype=dtype) for a in inputs]
+    out = fn(*xs)
+    expected = np.asarray(ref(*[rounded(a, dtype) for a in inputs]))
+    assert isinstance(out, ad.Tensor)
+    assert out.shape == expected.shape, (out.shape, expected.shape)
+    assert out.dtype == np.dtype(out_dtype or dtype)
+    assert_close(out.numpy(), expected, dtype)
+    if wrt != []:
+        check_grad(fn, inputs, dtype, wrt=wrt, seed=seed)
+
+
+def grad_of(fn, arrays, dtype=np.float64, weights=None):
+    """backward() gradients of fn(*tensors) seeded with weights (or 1)."""
+    ts = [ad.tensor(np.asarray(a, np.float64), dtype=dtype,
+                    requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    if weights is None:
+        out.backward(ad.ones(out.shape, dtype=out.dtype))
+    else:
+        out.backward(ad.tensor(np.asarray(weights), dtype=out.dtype))
+    return out, [t.grad.numpy() for t in ts]
+
+
+def np_sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def np_erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def np_log_softmax(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def np_softmax(x, axis):
+    return np.exp(np_log_softmax(x, axis))
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def np_softplus(x, beta=1.0, threshold=20.0):
+    return np.where(beta * x > threshold, x,
+                    np.log1p(np.exp(np.minimum(beta * x, threshold))) / beta)
+
+
+# ------------------------------------------------------------ binary ops
+
+SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1)]
+
+
+def _broadcasts(a, b):
+    try:
+        np.broadcast_shapes(a, b)
+        return True
+    except ValueError:
+        return False
+
+
+SHAPE_PAIRS = [(a, b) for a, b in itertools.product(SHAPES, SHAPES)
+               if _broadcasts(a, b)]
+
+
+def _ops_data_default(sa, sb, seed):
+    return sample(sa, seed=seed), sample(sb, seed=seed + 1)
+
+
+def _ops_data_div(sa, sb, seed):
+    return sample(sa, seed=seed), nonzero(sb, seed=seed + 1)
+
+
+def _ops_data_pow(sa, sb, seed):
+    return sample(sa, 0.5, 2.0, seed=seed), sample(sb, -2.0, 2.0, seed + 1)
+
+
+def _ops_data_maxmin(sa, sb, seed):
+    """No pair of broadcast elements closer than 0.02 (no ties)."""
+    for s in range(seed, seed + 1000):
+        a, b = sample(sa, seed=s), sample(sb, seed=s + 7919)
+        if np.min(np.abs(np.subtract(a, b))) > 0.02:
+            return a, b
+    raise AssertionError("no tie-free sample")
+
+
+BINARY = {
+    "add": (lambda a, b: a + b, np.add, _ops_data_default),
+    "sub": (lambda a, b: a - b, np.subtract, _ops_data_default),
+    "mul": (lambda a, b: a * b, np.multiply, _ops_data_default),
+    "div": (lambda a, b: a / b, np.divide, _ops_data_div),
+    "pow": (lambda a, b: a ** b, np.power, _ops_data_pow),
+    "maximum": (ad.maximum, np.maximum, _ops_data_maxmin),
+    "minimum": (ad.minimum, np.minimum, _ops_data_maxmin),
+    "ad.add": (ad.add, np.add, _ops_data_default),
+    "ad.subtract": (ad.subtract, np.subtract, _ops_data_default),
+    "ad.multiply": (ad.multiply, np.multiply, _ops_data_default),
+    "ad.divide": (ad.divide, np.divide, _ops_data_div),
+    "ad.power": (ad.power, np.power, _ops_data_pow),
+    "Tensor.pow": (lambda a, b: a.pow(b), np.power, _ops_data_pow),
+    "Tensor.maximum": (lambda a, b: a.maximum(b), np.maximum,
+                       _ops_data_maxmin),
+    "Tensor.minimum": (lambda a, b: a.minimum(b), np.minimum,
+                       _ops_data_maxmin),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sa,sb", SHAPE_PAIRS, ids=str)
+@pytest.mark.parametrize("op", list(BINARY))
+def test_binary(op, sa, sb, dtype):
+    fn, ref, data = BINARY[op]
+    a, b = data(sa, sb, seed=len(sa) * 10 + len(sb))
+    check_op(fn, ref, [a, b], dtype)
+
+
+HIGH_DIM_PAIRS = [((2, 1, 4), (3, 1)), ((2, 3, 1, 5), (3, 4, 1)),
+                  ((1, 3, 1), (2, 1, 4)), ((2, 3, 4), (2, 3, 4)),
+                  ((5, 1, 1), (1, 1, 6)), ((2, 1, 3, 1), (1, 2, 1, 3))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sa,sb", HIGH_DIM_PAIRS, ids=str)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow",
+                                "maximum", "minimum"])
+def test_binary_high_dim_broadcast(op, sa, sb, dtype):
+    fn, ref, data = BINARY[op]
+    a, b = data(sa, sb, seed=len(sa) * 10 + len(sb))
+    check_op(fn, ref, [a, b], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow",
+                                "maximum"])
+def test_binary_same_tensor_both_sides(op, dtype):
+    fn, ref, _ = BINARY[op]
+    x = sample((3, 4), 0.5, 2.0, seed=6)
+    check_op(lambda t: fn(t, t), lambda a: ref(a, a), [x], dtype)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow",
+                                "maximum"])
+@pytest.mark.parametrize("which", [0, 1])
+def test_binary_one_side_requires_grad(op, which):
+    fn, ref, data = BINARY[op]
+    a, b = data((3, 4), (4,), seed=3)
+    check_op(fn, ref, [a, b], np.float64, wrt=[which])
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow"])
+def test_binary_mixed_dtypes_promote(op):
+    fn, ref, data = BINARY[op]
+    a, b = data((3, 4), (4,), seed=5)
+    x = ad.tensor(a, dtype=np.float32, requires_grad=True)
+    y = ad.tensor(b, dtype=np.float64, requires_grad=True)
+    out = fn(x, y)
+    assert out.dtype == np.float64
+    assert_close(out.numpy(), ref(rounded(a, np.float32), b), np.float64)
+    out.backward(ad.ones(out.shape, dtype=np.float64))
+    assert x.grad.dtype == np.float32 and y.grad.dtype == np.float64
+    _, (ga, gb) = grad_of(fn, [rounded(a, np.float32), b])
+    assert_close(x.grad.numpy(), ga, np.float32, "grad")
+    assert_close(y.grad.numpy(), gb, np.float64, "grad")
+
+
+# ------------------------------------------------------ scalar operands
+
+SCALAR_OPS = {
+    "x + c": (lambda x, c: x + c, lambda x, c: x + c),
+    "c + x": (lambda x, c: c + x, lambda x, c: c + x),
+    "x - c": (lambda x, c: x - c, lambda x, c: x - c),
+    "c - x": (lambda x, c: c - x, lambda x, c: c - x),
+    "x * c": (lambda x, c: x * c, lambda x, c: x * c),
+    "c * x": (lambda x, c: c * x, lambda x, c: c * x),
+    "x / c": (lambda x, c: x / c, lambda x, c: x / c),
+    "c / x": (lambda x, c: c / x, lambda x, c: c / x),
+    "x ** c": (lambda x, c: x ** c, lambda x, c: x ** c),
+    "c ** x": (lambda x, c: c ** x, lambda x, c: c ** x),
+}
+SCALARS = [2, 3, 0, 1, -1, 2.5, -1.5, 0.5, np.float64(0.75),
+           np.float32(3.0), np.int64(2)]
+
+
+SCALAR_CASES = [(op, c) for op in SCALAR_OPS for c in SCALARS
+                if not (op == "x / c" and c == 0)          # x / 0
+                and not (op == "c ** x" and c <= 0)]       # no real log(c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op,c", SCALAR_CASES, ids=repr)
+def test_scalar_operand(op, c, dtype):
+    fn, ref = SCALAR_OPS[op]
+    # Mixed signs, away from 0; a positive base for x ** c (c fractional).
+    x = sample((3, 4), 0.5, 2.0, seed=11) if op == "x ** c" else \
+        nonzero((3, 4), seed=11)
+    # A Python or numpy scalar does not promote: the dtype is kept.
+    check_op(lambda t: fn(t, c), lambda a: ref(a, float(c)), [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", [1, 2, 3, -1, -2, 2.0, -3.0])
+@pytest.mark.parametrize("form", ["scalar", "tensor"])
+def test_pow_negative_base_integer_exponent(form, c, dtype):
+    x = nonzero((3, 4), seed=8)
+    if form == "scalar":
+        check_op(lambda t: t ** c, lambda a: a ** float(c), [x], dtype)
+    else:
+        e = np.full((4,), float(c))
+        # Only the base: d/de of a^e = a^e ln(a) is nan for a < 0.
+        check_op(lambda t, u: t ** u, np.power, [x, e], dtype, wrt=[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", list(SCALAR_OPS))
+def test_scalar_operand_on_0d_tensor(op, dtype):
+    fn, ref = SCALAR_OPS[op]
+    check_op(lambda t: fn(t, 1.5), lambda a: ref(a, 1.5),
+             [np.array(0.8)], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_ndarray_operand(op, side, dtype):
+    """A numpy array of the same dtype on either side of an operator."""
+    fn, ref, data = BINARY[op]
+    a, b = data((3, 4), (4,), seed=21)
+    if side == "left":
+        arr = rounded(a, dtype).astype(dtype)
+        check_op(lambda t: fn(arr, t), lambda y: ref(arr, y), [b], dtype)
+    else:
+        arr = rounded(b, dtype).astype(dtype)
+        check_op(lambda t: fn(t, arr), lambda x: ref(x, arr), [a], dtype)
+
+
+# ---------------------------------------------------------------- unary
+
+# name: (op on a tensor, numpy reference, (low, high, kinks to avoid))
+UNARY = {
+    "neg": (lambda t: -t, np.negative, (-3, 3, ())),
+    "ad.negative": (ad.negative, np.negative, (-3, 3, ())),
+    "exp": (ad.exp, np.exp, (-3, 3, ())),
+    "log": (ad.log, np.log, (0.2, 4, ())),
+    "sqrt": (ad.sqrt, np.sqrt, (0.2, 4, ())),
+    "abs": (ad.abs, np.abs, (-3, 3, (0,))),
+    "builtin abs": (lambda t: abs(t), np.abs, (-3, 3, (0,))),
+    "sin": (ad.sin, np.sin, (-4, 4, ())),
+    "cos": (ad.cos, np.cos, (-4, 4, ())),
+    "square": (ad.square, np.square, (-3, 3, ())),
+    "sigmoid": (ad.sigmoid, np_sigmoid, (-6, 6, ())),
+    "tanh": (ad.tanh, np.tanh, (-3, 3, ())),
+    "relu": (ad.relu, lambda x: np.maximum(x, 0), (-3, 3, (0,))),
+    "leaky_relu": (ad.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x),
+                   (-3, 3, (0,))),
+    "leaky_relu(0.2)": (lambda t: ad.leaky_relu(t, negative_slope=0.2),
+                        lambda x: np.where(x > 0, x, 0.2 * x),
+                        (-3, 3, (0,))),
+    "elu": (ad.elu, lambda x: np.where(x > 0, x, np.expm1(x)),
+            (-3, 3, (0,))),
+    "elu(0.5)": (lambda t: ad.elu(t, alpha=0.5),
+                 lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)),
+                 (-3, 3, (0,))),
+    "selu": (ad.selu,
+             lambda x: SELU_SCALE * np.where(x > 0, x,
+                                             SELU_ALPHA * np.expm1(x)),
+             (-3, 3, (0,))),
+    "softplus": (ad.softplus, np_softplus, (-4, 4, ())),
+    "softplus(beta=2, threshold=1)": (
+        lambda t: ad.softplus(t, beta=2.0, threshold=1.0),
+        lambda x: np_softplus(x, 2.0, 1.0), (-3, 3, (0.5,))),
+    "softplus(beta=0.5, threshold=0.75)": (
+        lambda t: ad.softplus(t, beta=0.5, threshold=0.75),
+        lambda x: np_softplus(x, 0.5, 0.75), (-3, 3, (1.5,))),
+    "gelu": (ad.gelu, lambda x: 0.5 * x * (1 + np_erf(x / np.sqrt(2))),
+             (-4, 4, ())),
+    "silu": (ad.silu, lambda x: x * np_sigmoid(x), (-5, 5, ())),
+    "clip(min)": (lambda t: ad.clip(t, min=-0.5),
+                  lambda x: np.maximum(x, -0.5), (-2, 2, (-0.5,))),
+    "clip(max)": (lambda t: ad.clip(t, max=0.7),
+                  lambda x: np.minimum(x, 0.7), (-2, 2, (0.7,))),
+    "clip(both)": (lambda t: ad.clip(t, -0.5, 0.7),
+                   lambda x: np.clip(x, -0.5, 0.7), (-2, 2, (-0.5, 0.7))),
+    "clamp(both)": (lambda t: ad.clamp(t, min=-0.5, max=0.7),
+                    lambda x: np.clip(x, -0.5, 0.7), (-2, 2, (-0.5, 0.7))),
+    "Tensor.clip(max)": (lambda t: t.clip(max=0.7),
+                         lambda x: np.minimum(x, 0.7), (-2, 2, (0.7,))),
+    "Tensor.clamp(min)": (lambda t: t.clamp(min=-0.5),
+                          lambda x: np.maximum(x, -0.5), (-2, 2, (-0.5,))),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (7,), (3, 4), (2, 3, 4)], ids=str)
+@pytest.mark.parametrize("name", list(UNARY))
+def test_unary(name, shape, dtype):
+    fn, ref, (low, high, avoid) = UNARY[name]
+    x = sample(shape, low, high, seed=len(shape), avoid=avoid)
+    check_op(fn, ref, [x], dtype)
+
+
+def test_clip_covers_both_sides():
+    """The clip samples really have values below, inside and above."""
+    x = sample((2, 3, 4), -2, 2, seed=3, avoid=(-0.5, 0.7))
+    assert (x < -0.5).any() and ((x > -0.5) & (x < 0.7)).any() \
+        and (x > 0.7).any()
+
+
+# Module function vs Tensor method: same values, same gradients.
+METHOD_PAIRS = {
+    "exp": (ad.exp, lambda t: t.exp()),
+    "log": (ad.log, lambda t: t.log()),
+    "sqrt": (ad.sqrt, lambda t: t.sqrt()),
+    "abs": (ad.abs, lambda t: t.abs()),
+    "sin": (ad.sin, lambda t: t.sin()),
+    "cos": (ad.cos, lambda t: t.cos()),
+    "square": (ad.square, lambda t: t.square()),
+    "negative": (ad.negative, lambda t: t.neg()),
+    "sigmoid": (ad.sigmoid, lambda t: t.sigmoid()),
+    "tanh": (ad.tanh, lambda t: t.tanh()),
+    "relu": (ad.relu, lambda t: t.relu()),
+    "leaky_relu": (lambda t: ad.leaky_relu(t, 0.3),
+                   lambda t: t.leaky_relu(0.3)),
+    "elu": (lambda t: ad.elu(t, 0.7), lambda t: t.elu(alpha=0.7)),
+    "selu": (ad.selu, lambda t: t.selu()),
+    "softplus": (lambda t: ad.softplus(t, 2.0, 3.0),
+                 lambda t: t.softplus(beta=2.0, threshold=3.0)),
+    "gelu": (ad.gelu, lambda t: t.gelu()),
+    "silu": (ad.silu, lambda t: t.silu()),
+    "clip": (lambda t: ad.clip(t, 0.6, 1.7), lambda t: t.clip(0.6, 1.7)),
+    "clamp": (lambda t: ad.clamp(t, 0.6, 1.7), lambda t: t.clamp(0.6, 1.7)),
+    "softmax": (lambda t: ad.softmax(t, 0), lambda t: t.softmax(0)),
+    "log_softmax": (lambda t: ad.log_softmax(t, axis=1),
+                    lambda t: t.log_softmax(dim=1)),
+    "sum": (lambda t: ad.sum(t, 1), lambda t: t.sum(1)),
+    "mean": (lambda t: ad.mean(t, 0, keepdims=True),
+             lambda t: t.mean(0, keepdims=True)),
+    "max": (lambda t: ad.max(t, 1), lambda t: t.max(1)),
+    "amax": (lambda t: ad.amax(t, 1), lambda t: t.max(dim=1)),
+    "min": (lambda t: ad.min(t), lambda t: t.min()),
+    "amin": (lambda t: ad.amin(t, 0), lambda t: t.min(axis=0)),
+    "var": (lambda t: ad.var(t, 1, ddof=1), lambda t: t.var(1, ddof=1)),
+    "std": (lambda t: ad.std(t, 0), lambda t: t.std(0)),
+    "reshape": (lambda t: ad.reshape(t, (4, 3)), lambda t: t.reshape(4, 3)),
+    "flatten": (ad.flatten, lambda t: t.flatten()),
+    "transpose": (ad.transpose, lambda t: t.transpose()),
+    "permute": (lambda t: ad.permute(t, (1, 0)), lambda t: t.permute(1, 0)),
+    "expand_dims": (lambda t: ad.expand_dims(t, 1),
+                    lambda t: t.expand_dims(1)),
+    "unsqueeze": (lambda t: ad.unsqueeze(t, 0), lambda t: t.unsqueeze(0)),
+    "broadcast_to": (lambda t: ad.broadcast_to(t, (2, 3, 4)),
+                     lambda t: t.broadcast_to((2, 3, 4))),
+    "matmul": (lambda t: ad.matmul(t, t.T), lambda t: t.matmul(t.T)),
+    "power": (lambda t: ad.power(t, 1.5), lambda t: t.pow(1.5)),
+    "maximum": (lambda t: ad.maximum(t, 1.0), lambda t: t.maximum(1.0)),
+    "minimum": (lambda t: ad.minimum(t, 1.0), lambda t: t.minimum(1.0)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(METHOD_PAIRS))
+def test_function_matches_method(name, dtype):
+    f, m = METHOD_PAIRS[name]
+    # Positive (log, sqrt), on both sides of 1.0 (maximum/minimum) and of
+    # the clip bounds, away from all of them.
+    x = sample((3, 4), 0.3, 2.7, seed=4, avoid=(0.6, 1.0, 1.7))
+    w = np.random.default_rng(0).standard_normal(f(ad.tensor(x)).shape)
+    yf, (gf,) = grad_of(f, [x], dtype, w)
+    ym, (gm,) = grad_of(m, [x], dtype, w)
+    assert yf.shape == ym.shape and yf.dtype == ym.dtype
+    np.testing.assert_array_equal(yf.numpy(), ym.numpy())
+    np.testing.assert_array_equal(gf, gm)
+    assert np.any(gf != 0)
+
+
+# ---------------------------------------------------------------- where
+
+WHERE_SHAPES = [
+    ((3, 4), (3, 4), (3, 4)),
+    ((3, 1), (1, 4), ()),
+    ((4,), (3, 1), (3, 4)),
+    ((), (3, 4), (4,)),
+    ((3, 4), (4,), (3, 1)),
+    ((1, 4), (3, 4), (1,)),
+    ((2, 1, 1), (3, 1), (4,)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cond_form", ["bool", "tensor", "list", "int"])
+@pytest.mark.parametrize("sc,sx,sy", WHERE_SHAPES, ids=str)
+def test_where(sc, sx, sy, cond_form, dtype):
+    rng = np.random.default_rng(len(sc) + 3 * len(sx) + 9 * len(sy))
+    cond = rng.random(sc) < 0.5
+    if cond.size > 1:
+        cond.reshape(-1)[:2] = [True, False]        # both branches taken
+    c = {"bool": cond,
+         "tensor": ad.tensor(cond.astype(np.float64)),
+         "list": cond.tolist(),
+         "int": cond.astype(np.int64)}[cond_form]
+    x, y = sample(sx, seed=1), sample(sy, seed=2)
+    check_op(lambda a, b: ad.where(c, a, b),
+             lambda a, b: np.where(cond, a, b), [x, y], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_where_with_scalar_branch(dtype):
+    x = sample((3, 4), seed=4, avoid=(0,))
+    check_op(lambda t: ad.where(t > 0, t, 0.0),
+             lambda a: np.where(a > 0, a, 0.0), [x], dtype)
+    check_op(lambda t: ad.where(t > 0, 2.0, t * 3.0),
+             lambda a: np.where(a > 0, 2.0, a * 3.0), [x], dtype)
+
+
+# --------------------------------------------------------------- matmul
+
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)),
+    ((1, 4), (4, 1)),
+    ((2, 3, 4), (2, 4, 5)),
+    ((2, 3, 4), (4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((2, 3, 4), (1, 4, 5)),
+    ((1, 3, 4), (2, 4, 5)),
+    ((4,), (4, 5)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((4,), (2, 4, 5)),
+    ((2, 3, 4), (4,)),
+    ((2, 1, 3, 4), (1, 5, 4, 2)),
+    ((2, 2, 3, 4), (2, 2, 4, 2)),
+    ((2, 2, 3, 4), (4, 2)),
+    ((3, 4), (2, 2, 4, 2)),
+    ((2, 1, 3, 4), (3, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["@", "ad.matmul", "method", "ad.dot"])
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=str)
+def test_matmul(sa, sb, form, dtype):
+    fn = {"@": lambda a, b: a @ b, "ad.matmul": ad.matmul,
+          "method": lambda a, b: a.matmul(b), "ad.dot": ad.dot}[form]
+    a, b = sample(sa, seed=1), sample(sb, seed=2)
+    check_op(fn, np.matmul, [a, b], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_with_ndarray(dtype):
+    a = rounded(sample((3, 4), seed=1), dtype).astype(dtype)
+    b = sample((4, 2), seed=2)
+    check_op(lambda t: a @ t, lambda y: a @ y, [b], dtype)
+    check_op(lambda t: t.T @ a.T, lambda y: y.T @ a.T, [b], dtype)
+
+
+# ----------------------------------------------------------- reductions
+
+def np_var(x, axis=None, keepdims=False, ddof=0):
+    return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def np_std(x, axis=None, keepdims=False, ddof=0):
+    return np.std(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+REDUCTIONS = {
+    "sum": (ad.sum, "sum", np.sum, {}),
+    "mean": (ad.mean, "mean", np.mean, {}),
+    "max": (ad.max, "max", np.max, {}),
+    "min": (ad.min, "min", np.min, {}),
+    "var": (ad.var, "var", np_var, {}),
+    "var(ddof=1)": (ad.var, "var", np_var, {"ddof": 1}),
+    "std": (ad.std, "std", np_std, {}),
+    "std(ddof=1)": (ad.std, "std", np_std, {"ddof": 1}),
+}
+AXES = [None, 0, 1, 2, -1, -3, (0, 2), (-1, 0), (1, 2), (0, 1, 2), ()]
+
+
+# std over no axes is 0 (not differentiable); with ddof=1 var is 0/0.
+REDUCTION_CASES = [(n, a) for n in REDUCTIONS for a in AXES
+                   if a != () or n in ("sum", "mean", "max", "min", "var")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["function", "method", "dim="])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("name,axis", REDUCTION_CASES, ids=repr)
+def test_reduction(name, axis, keepdims, form, dtype):
+    func, meth, ref, kw = REDUCTIONS[name]
+    if form == "function":
+        fn = lambda t: func(t, axis=axis, keepdims=keepdims, **kw)
+    elif form == "method":
+        fn = lambda t: getattr(t, meth)(axis, keepdims=keepdims, **kw)
+    else:
+        fn = lambda t: getattr(t, meth)(dim=axis, keepdim=keepdims, **kw)
+    x = distinct((2, 3, 4), seed=7)
+    check_op(fn, lambda a: ref(a, axis=axis, keepdims=keepdims, **kw),
+             [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+def test_reduction_of_vector_and_0d(name, dtype):
+    func, _, ref, kw = REDUCTIONS[name]
+    check_op(lambda t: func(t, **kw), lambda a: ref(a, **kw),
+             [distinct((5,), seed=2)], dtype)
+    if not name.startswith(("std", "var(ddof")):
+        check_op(lambda t: func(t, **kw), lambda a: ref(a, **kw),
+                 [np.array(0.7)], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape,axis", [
+    ((2, 1, 3), 1), ((2, 1, 3), (0, 1)), ((1, 3, 1), None), ((1, 3, 1), 0),
+    ((2, 3, 4, 5), (0, 2)), ((2, 3, 4, 5), (1, 3)), ((2, 3, 4, 5), (0, 3)),
+    ((2, 3, 4, 5), (0, 1, 3)), ((2, 3, 4, 5), -2)], ids=str)
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+def test_reduction_other_shapes(name, shape, axis, keepdims, dtype):
+    func, _, ref, kw = REDUCTIONS[name]
+    group = np.prod(shape) if axis is None else \
+        np.prod(np.array(shape)[list(np.atleast_1d(axis))])
+    if group == 1 and (name.startswith("std") or "ddof" in name):
+        axis = None     # a group of one: std is 0 (no gradient), ddof=1 0/0
+    check_op(lambda t: func(t, axis=axis, keepdims=keepdims, **kw),
+             lambda a: ref(a, axis=axis, keepdims=keepdims, **kw),
+             [distinct(shape, seed=9)], dtype)
+
+
+def _tie_grad(x, axis, is_max, g):
+    """The even split of g among the elements equal to the max (min)."""
+    r = (np.max if is_max else np.min)(x, axis=axis, keepdims=True)
+    mask = (x == r).astype(np.float64)
+    return mask / mask.sum(axis=axis, keepdims=True) * g
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("is_max", [True, False])
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 1)], ids=repr)
+def test_max_min_ties_split_evenly(axis, is_max, keepdims, dtype):
+    x = np.array([[1.0, 3.0, 3.0, 0.0],
+                  [2.0, 2.0, 2.0, 2.0],
+                  [3.0, -1.0, 0.5, 3.0]])
+    if not is_max:
+        x = -x
+    fn = (lambda t: ad.max(t, axis=axis, keepdims=keepdims)) if is_max \
+        else (lambda t: ad.min(t, axis=axis, keepdims=keepdims))
+    out_shape = np.max(x, axis=axis, keepdims=True).shape
+    g = np.arange(1.0, 1.0 + np.prod(out_shape)).reshape(out_shape)
+    out, (gx,) = grad_of(fn, [x], dtype,
+                         g if keepdims else np.squeeze(g, axis))
+    assert_close(out.numpy(), (np.max if is_max else np.min)(
+        x, axis=axis, keepdims=keepdims), dtype)
+    expected = _tie_grad(x, axis, is_max, g)
+    assert_close(gx, expected, dtype)
+    # The shares of each reduced group add back up to its upstream grad.
+    assert_close(np.sum(gx, axis=axis, keepdims=True), g, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_all_equal(dtype):
+    out, (gx,) = grad_of(lambda t: t.max(), [np.full((2, 5), 1.5)], dtype)
+    assert out.item() == 1.5
+    assert_close(gx, np.full((2, 5), 0.1), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_ties_half_each(op, dtype):
+    fn = getattr(ad, op)
+    x = np.array([[1.0, 2.0, 3.0, 2.0], [2.0, 0.0, 2.0, 5.0]])
+    y = np.array([2.0])                    # broadcast, ties at x == 2
+    g = np.arange(1.0, 9.0).reshape(2, 4)
+    out, (gx, gy) = grad_of(fn, [x, y], dtype, g)
+    assert_close(out.numpy(), getattr(np, op)(x, y), dtype)
+    win = (x > y) if op == "maximum" else (x < y)
+    tie = (x == y)
+    assert tie.sum() == 4
+    assert_close(gx, g * win + 0.5 * g * tie, dtype)
+    assert_close(gy, [np.sum(g * ~win * ~tie) + 0.5 * np.sum(g * tie)], dtype)
+    # Same-shape ties: exactly 1/2 to each side.
+    _, (ga, gb) = grad_of(fn, [x, x.copy()], dtype, g)
+    assert_close(ga, 0.5 * g, dtype)
+    assert_close(gb, 0.5 * g, dtype)
+
+
+# --------------------------------------------------------------- shapes
+
+X234 = distinct((2, 3, 4), seed=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(6, 4), (4, -1), (-1,), (2, -1, 2),
+                                   (24,), (1, 24, 1), (-1, 1), (3, 2, 4),
+                                   (2, 3, 4)], ids=str)
+@pytest.mark.parametrize("form", ["function", "method", "method *args",
+                                  "view"])
+def test_reshape(form, shape, dtype):
+    fn = {"function": lambda t: ad.reshape(t, shape),
+          "method": lambda t: t.reshape(shape),
+          "method *args": lambda t: t.reshape(*shape),
+          "view": lambda t: t.view(*shape)}[form]
+    check_op(fn, lambda a: a.reshape(shape), [X234], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_flatten_and_reshape_0d(dtype):
+    check_op(ad.flatten, lambda a: a.reshape(-1), [X234], dtype)
+    check_op(lambda t: t.reshape(()), lambda a: a.reshape(()),
+             [np.array([0.5])], dtype)
+    check_op(lambda t: t.reshape(1, 1), lambda a: a.reshape(1, 1),
+             [np.array(0.5)], dtype)
+
+
+TRANSPOSES = {
+    "ad.transpose": (ad.transpose, lambda a: a.transpose()),
+    "ad.transpose(axes)": (lambda t: ad.transpose(t, (1, 0, 2)),
+                           lambda a: a.transpose(1, 0, 2)),
+    ".T": (lambda t: t.T, lambda a: a.T),
+    ".transpose()": (lambda t: t.transpose(), lambda a: a.transpose()),
+    ".transpose(0, 2)": (lambda t: t.transpose(0, 2),
+                         lambda a: np.swapaxes(a, 0, 2)),
+    ".transpose(-1, 1)": (lambda t: t.transpose(-1, 1),
+                          lambda a: np.swapaxes(a, -1, 1)),
+    ".transpose((2, 0, 1))": (lambda t: t.transpose((2, 0, 1)),
+                              lambda a: a.transpose(2, 0, 1)),
+    "ad.permute": (lambda t: ad.permute(t, (2, 0, 1)),
+                   lambda a: a.transpose(2, 0, 1)),
+    ".permute": (lambda t: t.permute(1, 2, 0),
+                 lambda a: a.transpose(1, 2, 0)),
+    ".permute(-1, 0, 1)": (lambda t: t.permute(-1, 0, 1),
+                           lambda a: a.transpose(2, 0, 1)),
+    ".permute(identity)": (lambda t: t.permute((0, 1, 2)), lambda a: a),
+    "ad.swapaxes": (lambda t: ad.swapaxes(t, 0, -1),
+                    lambda a: np.swapaxes(a, 0, -1)),
+    "ad.swapaxes(1, 2)": (lambda t: ad.swapaxes(t, 1, 2),
+                          lambda a: np.swapaxes(a, 1, 2)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(TRANSPOSES))
+def test_transpose(name, dtype):
+    fn, ref = TRANSPOSES[name]
+    check_op(fn, ref, [X234], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transpose_2d_and_chained(dtype):
+    x = distinct((3, 5), seed=3)
+    check_op(lambda t: t.T, lambda a: a.T, [x], dtype)
+    check_op(lambda t: t.T @ t, lambda a: a.T @ a, [x], dtype)
+    check_op(lambda t: (t.permute(2, 0, 1) * 2.0).permute(1, 2, 0),
+             lambda a: a * 2.0, [X234], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [0, 1, 2, 3, -1, -2, -4])
+@pytest.mark.parametrize("form", ["expand_dims", "unsqueeze", "method"])
+def test_expand_dims(form, axis, dtype):
+    fn = {"expand_dims": lambda t: ad.expand_dims(t, axis),
+          "unsqueeze": lambda t: ad.unsqueeze(t, axis),
+          "method": lambda t: t.unsqueeze(axis)}[form]
+    check_op(fn, lambda a: np.expand_dims(a, axis), [X234], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form,axis", [
+    (f, a) for f in ("function", "method", "dim=")
+    for a in (None, 0, 2, -2, -4, (0, 2), (0, -2))
+    if not (f == "dim=" and a is None)], ids=repr)
+def test_squeeze(form, axis, dtype):
+    fn = {"function": lambda t: ad.squeeze(t, axis),
+          "method": lambda t: t.squeeze(axis),
+          "dim=": lambda t: t.squeeze(dim=axis)}[form]
+    x = distinct((1, 3, 1, 4), seed=5)
+    check_op(fn, lambda a: np.squeeze(a, axis), [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("src,dst", [((3, 1), (2, 3, 4)), ((4,), (3, 4)),
+                                     ((), (2, 3)), ((1, 4), (3, 4)),
+                                     ((3, 4), (3, 4)), ((2, 1, 4), (2, 3, 4))],
+                         ids=str)
+def test_broadcast_to(src, dst, dtype):
+    check_op(lambda t: ad.broadcast_to(t, dst),
+             lambda a: np.broadcast_to(a, dst), [sample(src, seed=1)], dtype)
+
+
+CONCATS = [
+    ([(2, 3), (4, 3), (1, 3)], 0),
+    ([(2, 1), (2, 3)], 1),
+    ([(2, 1), (2, 3), (2, 2)], -1),
+    ([(2, 3, 4), (2, 1, 4)], 1),
+    ([(2, 3, 4), (1, 3, 4)], -3),
+    ([(2, 3, 2), (2, 3, 1), (2, 3, 4)], 2),
+    ([(5,), (2,)], 0),
+    ([(3, 4)], 0),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["concatenate", "cat", "dim="])
+@pytest.mark.parametrize("shapes,axis", CONCATS, ids=str)
+def test_concatenate(shapes, axis, form, dtype):
+    arrays = [sample(s, seed=i) for i, s in enumerate(shapes)]
+    fn = {"concatenate": lambda *ts: ad.concatenate(ts, axis),
+          "cat": lambda *ts: ad.cat(list(ts), axis=axis),
+          "dim=": lambda *ts: ad.cat(ts, dim=axis)}[form]
+    check_op(fn, lambda *a: np.concatenate(a, axis), arrays, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_concatenate_constant_input_and_reuse(dtype):
+    a, b = sample((2, 3), seed=1), sample((1, 3), seed=2)
+    # Only the second input requires grad.
+    check_op(lambda x, y: ad.concatenate([x, y], 0),
+             lambda x, y: np.concatenate([x, y], 0), [a, b], dtype, wrt=[1])
+    # The same tensor twice: its gradients add.
+    check_op(lambda x: ad.concatenate([x, x * 2.0, x], 1),
+             lambda x: np.concatenate([x, x * 2.0, x], 1), [a], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -3])
+@pytest.mark.parametrize("form", ["stack", "dim="])
+def test_stack(axis, form, dtype):
+    arrays = [sample((2, 3), seed=i) for i in range(3)]
+    fn = (lambda *ts: ad.stack(ts, axis)) if form == "stack" else \
+        (lambda *ts: ad.stack(list(ts), dim=axis))
+    check_op(fn, lambda *a: np.stack(a, axis), arrays, dtype)
+
+
+# ------------------------------------------------------------- indexing
+
+X345 = distinct((3, 4, 5), seed=2)
+INDEX_KEYS = [
+    1, -1, (0, 2), (-1, -2, -3), (2, 3, 4),
+    slice(None), slice(1, None), slice(None, None, 2), slice(None, None, -1),
+    (slice(None), slice(1, 4, 2)),
+    (slice(None, None, -2), slice(None), slice(4, 0, -3)),
+    (slice(-2, None), -1, slice(None, -1)),
+    None, (None, 1), (Ellipsis, 2), (1, Ellipsis), Ellipsis,
+    (Ellipsis, None, slice(1, 3)), (0, None, Ellipsis, -1),
+    np.array([0, 2, 2, 1]), [2, 0, 0], np.array([-1, 0, -1]),
+    (np.array([0, 1, 1]), np.array([3, 3, 0])),
+    (slice(None), np.array([1, 1, 3])),
+    (Ellipsis, np.array([4, 4, 0, 4])),
+    np.array([[0, 1], [2, 2]]),
+    (np.array([1, 1, 1]), Ellipsis),
+    (np.array([0, 2]), slice(None), np.array([1, 1])),
+    X345 > 0,
+    np.array([True, False, True]),
+    (slice(None), np.array([True, False, True, True])),
+    [True, True, False],
+    (1, X345[1] < 0),
+]
+
+
+def _key_id(k):
+    return repr(k).replace("\n", "").replace(" ", "")[:60]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("key", INDEX_KEYS, ids=_key_id)
+def test_getitem(key, dtype):
+    check_op(lambda t: t[key], lambda a: a[key], [X345], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_getitem_repeated_indices_accumulate(dtype):
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    idx = np.array([0, 2, 2, 2, 3, 0])
+    g = np.array([1.0, 10.0, 100.0, 1000.0, 0.5, 0.25])
+    out, (gx,) = grad_of(lambda t: t[idx], [x], dtype, g)
+    assert_close(out.numpy(), x[idx], dtype)
+    expected = np.zeros(4)
+    np.add.at(expected, idx, g)
+    assert_close(gx, expected, dtype)
+    assert gx[2] == 1110.0 and gx[1] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_getitem_with_tensor_index(dtype):
+    idx = ad.tensor([2, 0, 2])
+    check_op(lambda t: t[idx], lambda a: a[[2, 0, 2]], [X345], dtype)
+    check_op(lambda t: t[:, idx], lambda a: a[:, [2, 0, 2]], [X345], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_getitem_chained_and_iterated(dtype):
+    check_op(lambda t: t[1:][:, ::2][..., 0],
+             lambda a: a[1:][:, ::2][..., 0], [X345], dtype)
+    check_op(lambda t: ad.stack([r * float(i + 1) for i, r in enumerate(t)]),
+             lambda a: np.stack([r * (i + 1) for i, r in enumerate(a)]),
+             [X345], dtype)
+
+
+# ---------------------------------------------------------------- casts
+
+CASTS = {
+    "astype(float64)": (lambda t: t.astype(np.float64), np.float64),
+    "astype(float32)": (lambda t: t.astype(np.float32), np.float32),
+    "astype('float64')": (lambda t: t.astype("float64"), np.float64),
+    "astype(ad.float32)": (lambda t: t.astype(ad.float32), np.float32),
+    "float()": (lambda t: t.float(), np.float32),
+    "double()": (lambda t: t.double(), np.float64),
+    "to(float64)": (lambda t: t.to(ad.float64), np.float64),
+}
+
+
+@pytest.mark.parametrize("src", DTYPES)
+@pytest.mark.parametrize("name", list(CASTS))
+def test_cast(name, src):
+    cast, dst = CASTS[name]
+    x = sample((3, 4), seed=1)
+    t = ad.tensor(x, dtype=src)
+    out = cast(t)
+    assert out.dtype == np.dtype(dst) and out.shape == (3, 4)
+    np.testing.assert_array_equal(out.numpy(), t.numpy().astype(dst))
+    if dst == np.float64:
+        # The square after the cast makes the gradient depend on the values.
+        check_op(lambda a: cast(a) * cast(a), lambda a: a * a, [x], src,
+                 out_dtype=dst)
+    else:
+        # Central differences through a float32 rounding are meaningless:
+        # check d(sum(w * cast(x)^2))/dx = 2 w cast(x) directly.
+        w = np.random.default_rng(1).standard_normal((3, 4))
+        out, (g,) = grad_of(lambda a: cast(a) * cast(a), [x], src, w)
+        assert out.dtype == np.float32
+        x32 = rounded(x, np.float32)
+        assert_close(out.numpy(), x32 * x32, np.float32)
+        assert_close(g, 2 * w * x32, np.float32, "grad")
+
+
+def test_cast_gradient_returns_in_source_dtype():
+    x = ad.tensor(np.array([1.0, 2.0, 3.0]), dtype=np.float32,
+                  requires_grad=True)
+    y = x.double() * ad.tensor(np.array([1e-3, 1.0, 1e3]))
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(),
+                                  np.array([1e-3, 1.0, 1e3], np.float32))
+
+
+# ------------------------------------------------------ softmax family
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["function", "method", "dim="])
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -2, -3])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax(log, axis, form, dtype):
+    f = ad.log_softmax if log else ad.softmax
+    m = "log_softmax" if log else "softmax"
+    fn = {"function": lambda t: f(t, axis),
+          "method": lambda t: getattr(t, m)(axis),
+          "dim=": lambda t: f(t, dim=axis)}[form]
+    ref = np_log_softmax if log else np_softmax
+    check_op(fn, lambda a: ref(a, axis), [sample((2, 3, 4), -3, 3, 1)],
+             dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_default_axis_and_small_shapes(log, dtype):
+    f = ad.log_softmax if log else ad.softmax
+    ref = np_log_softmax if log else np_softmax
+    check_op(f, lambda a: ref(a, -1), [sample((3, 5), seed=2)], dtype)
+    check_op(f, lambda a: ref(a, -1), [sample((6,), seed=3)], dtype)
+    check_op(f, lambda a: ref(a.reshape(1), -1).reshape(()),
+             [np.array(0.3)], dtype)
+    check_op(lambda t: f(t, 1), lambda a: ref(a, 1),
+             [sample((4, 1), seed=4)], dtype)
+
+
+# ---------------------------------------------------------------- losses
+
+def np_bce(p, t):
+    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+def np_bce_logits(x, t):
+    return np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+
+
+def _reduce_np(v, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](v)
+
+
+def _loss_data(name, shape, seed):
+    if name == "mse_loss":
+        return sample(shape, seed=seed), sample(shape, seed=seed + 1)
+    if name == "l1_loss":
+        p = sample(shape, seed=seed)
+        return p, p + nonzero(shape, 0.1, 1.0, seed + 1)
+    if name == "binary_cross_entropy":
+        return (sample(shape, 0.05, 0.95, seed),
+                sample(shape, 0.0, 1.0, seed + 1))
+    return sample(shape, -4, 4, seed), sample(shape, 0.0, 1.0, seed + 1)
+
+
+ELEMENTWISE_LOSSES = {
+    "mse_loss": (ad.mse_loss, lambda p, t: (p - t) ** 2),
+    "l1_loss": (ad.l1_loss, lambda p, t: np.abs(p - t)),
+    "binary_cross_entropy": (ad.binary_cross_entropy, np_bce),
+    "binary_cross_entropy_with_logits": (
+        ad.binary_cross_entropy_with_logits, np_bce_logits),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("wrt", [[0], [1], [0, 1]], ids=["input", "target",
+                                                         "both"])
+@pytest.mark.parametrize("shape", [(5,), (3, 4)], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", None])
+@pytest.mark.parametrize("name", list(ELEMENTWISE_LOSSES))
+def test_elementwise_loss(name, reduction, shape, wrt, dtype):
+    f, ref = ELEMENTWISE_LOSSES[name]
+    p, t = _loss_data(name, shape, seed=len(shape))
+    if reduction is None:                     # the default is 'mean'
+        fn = lambda a, b: f(a, b)
+        r = "mean"
+    else:
+        fn = lambda a, b: f(a, b, reduction=reduction)
+        r = reduction
+    check_op(fn, lambda a, b: _reduce_np(ref(a, b), r), [p, t], dtype,
+             wrt=wrt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(ELEMENTWISE_LOSSES))
+def test_elementwise_loss_with_ndarray_target(name, dtype):
+    f, ref = ELEMENTWISE_LOSSES[name]
+    p, t = _loss_data(name, (3, 4), seed=9)
+    t = rounded(t, dtype).astype(dtype)
+    check_op(lambda a: f(a, t), lambda a: np.mean(ref(a, t)), [p], dtype)
+
+
+N, C = 5, 4
+LOGITS = sample((N, C), -3, 3, seed=12)
+LABELS = np.array([0, 3, 1, 1, 2])
+
+
+def _label_forms(labels):
+    return {"int64": labels.astype(np.int64),
+            "int32": labels.astype(np.int32),
+            "tensor": ad.tensor(labels.astype(np.float64)),
+            "list": labels.tolist()}
+
+
+def np_cross_entropy(x, labels, reduction, ignore_index=-100):
+    keep = labels != ignore_index
+    safe = np.where(keep, labels, 0)
+    per = -np_log_softmax(x, 1)[np.arange(len(labels)), safe] * keep
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    return per.sum() / keep.sum()
+
+
+def np_nll(x, labels, reduction, ignore_index=-100):
+    keep = labels != ignore_index
+    safe = np.where(keep, labels, 0)
+    per = -x[np.arange(len(labels)), safe] * keep
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    return per.sum() / keep.sum()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["int64", "int32", "tensor", "list"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_losses(name, reduction, form, dtype):
+    f = getattr(ad, name)
+    ref = np_cross_entropy if name == "cross_entropy" else np_nll
+    labels = _label_forms(LABELS)[form]
+    check_op(lambda x: f(x, labels, reduction=reduction),
+             lambda x: ref(x, LABELS, reduction), [LOGITS], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ignore_index", [-100, 1, 3])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_losses_ignore_index(name, reduction, ignore_index, dtype):
+    f = getattr(ad, name)
+    ref = np_cross_entropy if name == "cross_entropy" else np_nll
+    labels = np.array([0, -100, 3, 1, 1]) if ignore_index == -100 else \
+        LABELS.copy()
+    assert 0 < np.sum(labels == ignore_index) < len(labels)
+    if ignore_index == -100:
+        fn = lambda x: f(x, labels, reduction=reduction)
+    else:
+        fn = lambda x: f(x, labels, reduction=reduction,
+                         ignore_index=ignore_index)
+    check_op(fn, lambda x: ref(x, labels, reduction, ignore_index),
+             [LOGITS], dtype)
+    # The ignored rows get exactly zero gradient.
+    _, (g,) = grad_of(fn, [LOGITS], dtype)
+    assert np.all(g[labels == ignore_index] == 0)
+    assert np.all(g[labels != ignore_index] != 0) or name == "nll_loss"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nll_of_log_softmax_is_cross_entropy(dtype):
+    for reduction in ("mean", "sum", "none"):
+        a, (ga,) = grad_of(lambda x: ad.cross_entropy(
+            x, LABELS, reduction=reduction), [LOGITS], dtype)
+        b, (gb,) = grad_of(lambda x: ad.nll_loss(
+            ad.log_softmax(x, 1), LABELS, reduction=reduction), [LOGITS],
+            dtype)
+        assert_close(a.numpy(), b.numpy(), dtype)
+        assert_close(ga, gb, dtype, "grad")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_losses_single_sample(name, reduction, dtype):
+    f = getattr(ad, name)
+    ref = np_cross_entropy if name == "cross_entropy" else np_nll
+    x = LOGITS[1]
+    expected = lambda a: ref(a[None], np.array([2]), reduction).reshape(())
+    check_op(lambda t: f(t, 2, reduction=reduction), expected, [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("wrt", [[0], [0, 1]], ids=["logits", "both"])
+def test_cross_entropy_probability_targets(reduction, wrt, dtype):
+    probs = np_softmax(sample((N, C), -2, 2, seed=13), 1)
+
+    def ref(x, p):
+        per = -(p * np_log_softmax(x, 1)).sum(1)
+        return _reduce_np(per, reduction)
+
+    check_op(lambda x, p: ad.cross_entropy(x, p, reduction=reduction),
+             ref, [LOGITS, probs], dtype, wrt=wrt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_one_hot_targets_match_labels(dtype):
+    onehot = np.eye(C)[LABELS]
+    a, (ga,) = grad_of(lambda x: ad.cross_entropy(x, LABELS), [LOGITS],
+                       dtype)
+    b, (gb,) = grad_of(lambda x: ad.cross_entropy(
+        x, ad.tensor(onehot, dtype=dtype)), [LOGITS], dtype)
+    assert_close(a.numpy(), b.numpy(), dtype)
+    assert_close(ga, gb, dtype, "grad")
+
+
+# ---------------------------------------------------- extreme values
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,fn,expected", [
+    ("sigmoid", ad.sigmoid, [0.0, 1.0]),
+    ("tanh", ad.tanh, [-1.0, 1.0]),
+    ("silu", ad.silu, [0.0, 1000.0]),
+    ("gelu", ad.gelu, [0.0, 1000.0]),
+    ("elu", ad.elu, [-1.0, 1000.0]),
+    ("selu", ad.selu, [-SELU_SCALE * SELU_ALPHA, SELU_SCALE * 1000.0]),
+    ("softplus", ad.softplus, [0.0, 1000.0]),
+    ("softplus(beta=3)", lambda t: ad.softplus(t, beta=3.0), [0.0, 1000.0]),
+    ("relu", ad.relu, [0.0, 1000.0]),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_activations_at_extremes(name, fn, expected, dtype):
+    # Expected derivatives at -1000 and +1000.
+    dexp = {"sigmoid": [0, 0], "tanh": [0, 0], "silu": [0, 1],
+            "gelu": [0, 1], "elu": [0, 1], "selu": [0, SELU_SCALE],
+            "softplus": [0, 1], "softplus(beta=3)": [0, 1],
+            "relu": [0, 1]}[name]
+    out, (g,) = grad_of(fn, [np.array([-1000.0, 1000.0])], dtype)
+    assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(g))
+    assert_close(out.numpy(), expected, dtype)
+    assert_close(g, dexp, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_of_large_values(dtype):
+    out, (g,) = grad_of(ad.softmax, [np.array([1000.0, 0.0])], dtype,
+                        np.array([1.0, -1.0]))
+    assert_close(out.numpy(), [1.0, 0.0], dtype)
+    assert np.all(np.isfinite(g))
+    assert_close(g, [0.0, 0.0], dtype)
+    # Shifting by a huge constant changes nothing.
+    x = sample((2, 4), seed=3)
+    for shift in (1e3, -1e3, 3e4):
+        out, (g,) = grad_of(lambda t: ad.softmax(t + shift, 1), [x],
+                            np.float64, np.arange(8.0).reshape(2, 4))
+        assert_close(out.numpy(), np_softmax(x, 1), np.float32)
+        _, (g0,) = grad_of(lambda t: ad.softmax(t, 1), [x], np.float64,
+                           np.arange(8.0).reshape(2, 4))
+        assert_close(g, g0, np.float32, "grad")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_softmax_of_large_values(dtype):
+    x = np.array([1000.0, 0.0, -1000.0])
+    w = np.array([1.0, 2.0, 3.0])
+    out, (g,) = grad_of(ad.log_softmax, [x], dtype, w)
+    assert_close(out.numpy(), [0.0, -1000.0, -2000.0], dtype)
+    assert np.all(np.isfinite(g))
+    # d/dx of sum(w * log_softmax) = w - softmax * sum(w)
+    assert_close(g, w - np.array([1.0, 0.0, 0.0]) * w.sum(), dtype)
+    out, (g,) = grad_of(lambda t: ad.log_softmax(t, 0),
+                        [np.array([[5e4, 5e4], [5e4 - 1, 5e4]])], dtype)
+    assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(g))
+    assert_close(out.numpy(), np_log_softmax(
+        np.array([[0.0, 0.0], [-1.0, 0.0]]), 0), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_of_large_logits(dtype):
+    x = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 0.0]])
+    labels = np.array([2, 1])
+    out, (g,) = grad_of(lambda t: ad.cross_entropy(t, labels,
+                                                   reduction="none"),
+                        [x], dtype)
+    assert_close(out.numpy(), [2000.0, 0.0], dtype)
+    assert np.all(np.isfinite(g))
+    assert_close(g, [[1.0, 0.0, -1.0], [0.0, 0.0, 0.0]], dtype)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "log_softmax"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_logit_offset_is_accurate(name, dtype):
+    """Shifting logits by 5e4 (exact in float32) changes nothing: the
+    results stay as accurate as without the shift."""
+    x = np.array([[0.0, -1.0, -3.0, 2.0], [1.0, 0.5, -2.0, 0.0]])
+    w = np.array([[1.0, -2.0, 0.5, 3.0], [0.0, 1.0, -1.0, 2.0]])
+    if name == "cross_entropy":
+        fn = lambda t: ad.cross_entropy(t, np.array([1, 3]),
+                                        reduction="sum")
+        w = None
+    else:
+        fn = lambda t: ad.log_softmax(t, 1)
+    a, (ga,) = grad_of(fn, [x + 5e4], dtype, w)
+    b, (gb,) = grad_of(fn, [x], np.float64, w)
+    assert_close(a.numpy(), b.numpy(), dtype)
+    # Both gradients are analytic: hold them to the forward tolerance.
+    assert_close(ga, gb, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_at_zero_and_one(dtype):
+    p = np.array([0.0, 1.0, 0.0, 1.0])
+    t = np.array([0.0, 1.0, 1.0, 0.0])
+    out, (gp, gt) = grad_of(
+        lambda a, b: ad.binary_cross_entropy(a, b, reduction="none"),
+        [p, t], dtype)
+    assert np.all(np.isfinite(out.numpy()))
+    assert np.all(np.isfinite(gp)) and np.all(np.isfinite(gt))
+    # Logs are clamped at -100 (as torch does).
+    assert_close(out.numpy(), [0.0, 0.0, 100.0, 100.0], dtype)
+    assert gp[0] == 0 and gp[1] == 0
+    assert gp[2] < -1e6 and gp[3] > 1e6           # steep towards the target
+    assert_close(gt, [100.0, -100.0, 100.0, -100.0], dtype)
+    for r in ("mean", "sum"):
+        v = ad.binary_cross_entropy(ad.tensor(p, dtype=dtype),
+                                    ad.tensor(t, dtype=dtype), reduction=r)
+        assert np.isfinite(v.item())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_with_logits_at_extremes(dtype):
+    x = np.array([-1000.0, 1000.0, -1000.0, 1000.0])
+    t = np.array([0.0, 1.0, 1.0, 0.0])
+    out, (gx, gt) = grad_of(
+        lambda a, b: ad.binary_cross_entropy_with_logits(
+            a, b, reduction="none"), [x, t], dtype)
+    assert_close(out.numpy(), [0.0, 0.0, 1000.0, 1000.0], dtype)
+    assert_close(gx, [0.0, 0.0, -1.0, 1.0], dtype)
+    assert_close(gt, -x, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_log_pow_keep_their_domain_finite(dtype):
+    x = np.array([1e-3, 1.0, 50.0])
+    for fn in (ad.log, ad.sqrt, lambda t: t ** 0.5, lambda t: t ** -1.0,
+               lambda t: 1.0 / t):
+        out, (g,) = grad_of(fn, [x], dtype)
+        assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(g))
+    out, (g,) = grad_of(lambda t: t ** 0, [np.array([0.0, 2.0])], dtype)
+    assert_close(out.numpy(), [1.0, 1.0], dtype)
+    assert_close(g, [0.0, 0.0], dtype)
+
+
+# ------------------------------------------- larger tensors, compositions
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_tensors(dtype):
+    """Sizes above the engine's threshold for releasing the GIL."""
+    x = sample((300, 200), -2, 2, seed=1)
+    y = sample((200,), -2, 2, seed=2)
+    xr, yr = rounded(x, dtype), rounded(y, dtype)
+    w = np.random.default_rng(3).standard_normal((300, 200))
+    out, (g,) = grad_of(ad.exp, [x], dtype, w)
+    assert_close(out.numpy(), np.exp(xr), dtype)
+    assert_close(g, w * np.exp(xr), dtype, "grad")
+    out, (g,) = grad_of(lambda t: ad.softmax(t, 0), [x], dtype, w)
+    s = np_softmax(xr, 0)
+    assert_close(out.numpy(), s, dtype)
+    assert_close(g, s * (w - np.sum(w * s, 0, keepdims=True)), dtype, "grad")
+    out, (ga, gb) = grad_of(lambda a, b: a * b, [x, y], dtype, w)
+    assert_close(out.numpy(), xr * yr, dtype)
+    assert_close(ga, w * yr, dtype, "grad")
+    assert_close(gb, np.sum(w * xr, 0), dtype, "grad")
+    m = sample((200, 150), seed=4)
+    mr = rounded(m, dtype)
+    w2 = np.random.default_rng(5).standard_normal((300, 150))
+    out, (ga, gb) = grad_of(ad.matmul, [x, m], dtype, w2)
+    assert_close(out.numpy(), xr @ mr, dtype)
+    assert_close(ga, w2 @ mr.T, dtype, "grad")
+    assert_close(gb, xr.T @ w2, dtype, "grad")
+
+
+def _mlp(x, w1, b1, w2):
+    h = ad.tanh(x @ w1 + b1)
+    return ad.cross_entropy(h @ w2, np.array([0, 2, 1, 2]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_composite_mlp(dtype):
+    check_grad(_mlp, [sample((4, 3), seed=1), sample((3, 5), seed=2),
+                      sample((5,), seed=3), sample((5, 3), seed=4)], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_composite_reuse_of_one_input(dtype):
+    """x reaches the output along several paths; the gradients add up."""
+    def f(x, y):
+        a = x * ad.exp(-x) + (x ** 2).mean(0)
+        b = ad.where(x > 0, ad.sigmoid(x * y), x / y)
+        return a.sum(1) * 0.5 + b.max(1) + ad.var(x * y, 1)
+    x = sample((3, 4), seed=5, avoid=(0,))
+    y = nonzero((3, 4), seed=6)
+    check_grad(f, [x, y], dtype)
+    x32 = rounded(x, dtype)
+    y32 = rounded(y, dtype)
+    expected = (np.sum(x32 * np.exp(-x32) + np.mean(x32 ** 2, 0), 1) * 0.5
+                + np.max(np.where(x32 > 0, np_sigmoid(x32 * y32), x32 / y32),
+                         1) + np.var(x32 * y32, 1))
+    with ad.no_grad():
+        got = f(ad.tensor(x, dtype=dtype), ad.tensor(y, dtype=dtype))
+    assert_close(got.numpy(), expected, dtype)

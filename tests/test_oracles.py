@@ -1,0 +1,884 @@
+"""Independent oracles for values and gradients.
+
+1. Scalar activations and elementwise functions against derivatives taken
+   symbolically by sympy and evaluated in 40-digit mpmath arithmetic.
+2. Random expression graphs, every loss and every reduction against
+   PyTorch (float64), comparing values and the gradient of every leaf.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+
+sympy = pytest.importorskip("sympy")
+mpmath = pytest.importorskip("mpmath")
+
+
+# ====================================================== sympy oracle
+
+X = sympy.Symbol("x", real=True)
+SELU_ALPHA = sympy.Float("1.6732632423543772848170429916717", 40)
+SELU_SCALE = sympy.Float("1.0507009873554804934193349852946", 40)
+
+
+def _pw(pos, neg):
+    return sympy.Piecewise((pos, X > 0), (neg, True))
+
+
+def _softplus(beta, threshold):
+    b = sympy.nsimplify(beta)
+    return sympy.Piecewise((X, b * X > threshold),
+                           (sympy.log(1 + sympy.exp(b * X)) / b, True))
+
+
+# name -> (sympy expression, autodiff function, domain, kinks)
+# The domain is (lo, hi); kinks are points where the derivative jumps,
+# which the sample points avoid.
+GRID = np.concatenate([np.linspace(-6.0, 6.0, 97),
+                       [-30.0, -12.5, -9.0, 7.5, 11.0, 25.0, 1e-3, -1e-3,
+                        0.37, -0.37, 1e-6, -2e-6]])
+POSGRID = np.concatenate([np.linspace(0.05, 8.0, 60),
+                          [1e-4, 1e-2, 0.5, 1.0, 2.0, 17.0, 123.0, 1e4]])
+
+CASES = {
+    "sigmoid": (1 / (1 + sympy.exp(-X)), ad.sigmoid, GRID, []),
+    "tanh": (sympy.tanh(X), ad.tanh, GRID, []),
+    "relu": (_pw(X, 0), ad.relu, GRID, [0.0]),
+    "leaky_relu_default": (_pw(X, sympy.Rational(1, 100) * X),
+                           ad.leaky_relu, GRID, [0.0]),
+    "leaky_relu_0.2": (_pw(X, sympy.Rational(1, 5) * X),
+                       lambda x: ad.leaky_relu(x, 0.2), GRID, [0.0]),
+    "elu_default": (_pw(X, sympy.exp(X) - 1), ad.elu, GRID, [0.0]),
+    "elu_1.7": (_pw(X, sympy.Rational(17, 10) * (sympy.exp(X) - 1)),
+                lambda x: ad.elu(x, 1.7), GRID, [0.0]),
+    "selu": (SELU_SCALE * _pw(X, SELU_ALPHA * (sympy.exp(X) - 1)),
+             ad.selu, GRID, [0.0]),
+    "softplus_default": (_softplus(1, 20), ad.softplus, GRID, [20.0]),
+    "softplus_beta2_thr3": (_softplus(2, 3),
+                            lambda x: ad.softplus(x, beta=2.0, threshold=3.0),
+                            GRID, [1.5]),
+    "softplus_beta0.5_thr1": (_softplus(0.5, 1),
+                              lambda x: ad.softplus(x, 0.5, 1.0), GRID,
+                              [2.0]),
+    "gelu": (X / 2 * (1 + sympy.erf(X / sympy.sqrt(2))), ad.gelu, GRID, []),
+    "silu": (X / (1 + sympy.exp(-X)), ad.silu, GRID, []),
+    "exp": (sympy.exp(X), ad.exp, GRID, []),
+    "log": (sympy.log(X), ad.log, POSGRID, []),
+    "sqrt": (sympy.sqrt(X), ad.sqrt, POSGRID, []),
+    "sin": (sympy.sin(X), ad.sin, GRID, []),
+    "cos": (sympy.cos(X), ad.cos, GRID, []),
+    "abs": (sympy.Abs(X), ad.abs, GRID, [0.0]),
+    "square": (X ** 2, ad.square, GRID, []),
+    "neg": (-X, ad.negative, GRID, []),
+    "x**2": (X ** 2, lambda x: x ** 2, GRID, []),
+    "x**3": (X ** 3, lambda x: x ** 3, GRID, []),
+    "x**-1": (X ** -1, lambda x: x ** -1, POSGRID, []),
+    "x**0.5": (X ** sympy.Rational(1, 2), lambda x: x ** 0.5, POSGRID, []),
+    "x**-1.5": (X ** sympy.Rational(-3, 2), lambda x: x ** -1.5, POSGRID,
+                []),
+    "x**2.7": (X ** sympy.Rational(27, 10), lambda x: x ** 2.7, POSGRID,
+               []),
+    "x**0": (X ** 0, lambda x: x ** 0, GRID, []),
+    "2**x": (2 ** X, lambda x: 2 ** x, GRID, []),
+    "0.5**x": (sympy.Rational(1, 2) ** X, lambda x: 0.5 ** x, GRID, []),
+    "3.7**x": (sympy.Rational(37, 10) ** X, lambda x: 3.7 ** x, GRID, []),
+    "x*c": (X * sympy.Rational(-13, 10), lambda x: x * -1.3, GRID, []),
+    "x/c": (X / sympy.Rational(7, 3), lambda x: x / (7 / 3), GRID, []),
+    "c/x": (sympy.Rational(5, 2) / X, lambda x: 2.5 / x, POSGRID, []),
+    "c-x": (sympy.Rational(1, 3) - X, lambda x: (1 / 3) - x, GRID, []),
+    "x+c": (X + sympy.Rational(9, 4), lambda x: x + 2.25, GRID, []),
+    "clip": (sympy.Piecewise((sympy.Rational(-1, 2), X < -0.5),
+                             (sympy.Rational(3, 2), X > 1.5), (X, True)),
+             lambda x: ad.clip(x, -0.5, 1.5), GRID, [-0.5, 1.5]),
+}
+
+
+def _mp_eval(expr, xs):
+    """Value of a sympy expression at each float in xs, in 40-digit
+    arithmetic, rounded once to float64."""
+    f = sympy.lambdify(X, expr, modules="mpmath")
+    out = []
+    with mpmath.workdps(40):
+        for v in xs:
+            out.append(float(f(mpmath.mpf(float(v)))))
+    return np.array(out)
+
+
+def _points(name):
+    expr, fn, grid, kinks = CASES[name]
+    pts = np.array([p for p in grid
+                    if all(abs(p - k) > 1e-9 for k in kinks)])
+    if name == "exp" or name.endswith("**x"):
+        pts = pts[np.abs(pts) < 200]
+    return pts
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_and_derivative_vs_sympy_float64(name):
+    expr, fn, _, _ = CASES[name]
+    pts = _points(name)
+    want_y = _mp_eval(expr, pts)
+    want_d = _mp_eval(sympy.diff(expr, X), pts)
+
+    x = ad.tensor(pts, dtype=ad.float64, requires_grad=True)
+    y = fn(x)
+    assert y.dtype == np.float64 and y.shape == pts.shape
+    y.backward(ad.ones(pts.shape, dtype=ad.float64))
+    np.testing.assert_allclose(y.numpy(), want_y, rtol=1e-10, atol=1e-13,
+                               err_msg="%s values" % name)
+    np.testing.assert_allclose(x.grad.numpy(), want_d, rtol=1e-10,
+                               atol=1e-13, err_msg="%s derivative" % name)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_derivative_with_weighted_seed_and_scalar_path(name):
+    """The chain rule multiplies by the incoming gradient elementwise, and
+    a single scalar point through .sum() gives the same derivative."""
+    expr, fn, _, _ = CASES[name]
+    pts = _points(name)[::7]
+    w = np.random.default_rng(1).uniform(-2, 2, pts.shape)
+    want_d = _mp_eval(sympy.diff(expr, X), pts)
+    x = ad.tensor(pts, dtype=ad.float64, requires_grad=True)
+    fn(x).backward(ad.tensor(w, dtype=ad.float64))
+    np.testing.assert_allclose(x.grad.numpy(), w * want_d, rtol=1e-10,
+                               atol=1e-13)
+    p = float(pts[len(pts) // 2])
+    s = ad.tensor(p, dtype=ad.float64, requires_grad=True)
+    fn(s).sum().backward()
+    np.testing.assert_allclose(s.grad.numpy().reshape(-1)[0],
+                               want_d[len(pts) // 2], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_and_derivative_vs_sympy_float32(name):
+    expr, fn, _, _ = CASES[name]
+    pts = _points(name).astype(np.float32)
+    pts = pts[np.abs(pts) <= 40]
+    p64 = pts.astype(np.float64)
+    want_y = _mp_eval(expr, p64)
+    want_d = _mp_eval(sympy.diff(expr, X), p64)
+    x = ad.tensor(pts, requires_grad=True)
+    y = fn(x)
+    assert y.dtype == np.float32
+    y.backward(ad.ones(pts.shape))
+    assert x.grad.dtype == np.float32
+    sy = np.maximum(1.0, np.abs(want_y))
+    sd = np.maximum(1.0, np.abs(want_d))
+    np.testing.assert_allclose(y.numpy() / sy, want_y / sy, rtol=1e-5,
+                               atol=2e-6)
+    np.testing.assert_allclose(x.grad.numpy() / sd, want_d / sd, rtol=1e-5,
+                               atol=2e-5)
+
+
+# ====================================================== torch oracle
+
+torch = None
+
+
+@pytest.fixture(scope="module")
+def T():
+    global torch
+    torch = pytest.importorskip("torch")
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    torch.set_default_dtype(torch.float32)
+
+
+def _close(a, b, rtol=1e-9, atol=1e-11, msg=""):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (msg, a.shape, b.shape)
+    finite = b[np.isfinite(b)]
+    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol * scale,
+                               err_msg=msg)
+
+
+class Node:
+    """The same value in autodiff (a) and torch (t)."""
+
+    def __init__(self, a, t, desc):
+        self.a, self.t, self.desc = a, t, desc
+        assert tuple(a.shape) == tuple(t.shape), (desc, a.shape,
+                                                  tuple(t.shape))
+
+    @property
+    def shape(self):
+        return tuple(self.a.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+UNARY = [
+    ("tanh", ad.tanh, lambda t: torch.tanh(t)),
+    ("sigmoid", ad.sigmoid, lambda t: torch.sigmoid(t)),
+    ("sin", ad.sin, lambda t: torch.sin(t)),
+    ("cos", lambda x: x.cos(), lambda t: torch.cos(t)),
+    ("relu", ad.relu, lambda t: torch.relu(t)),
+    ("leaky_relu", lambda x: ad.leaky_relu(x, 0.1),
+     lambda t: torch.nn.functional.leaky_relu(t, 0.1)),
+    ("elu", lambda x: ad.elu(x, 0.7),
+     lambda t: torch.nn.functional.elu(t, 0.7)),
+    ("selu", ad.selu, lambda t: torch.selu(t)),
+    ("softplus", lambda x: ad.softplus(x, 2.0, 1.5),
+     lambda t: torch.nn.functional.softplus(t, 2.0, 1.5)),
+    ("gelu", ad.gelu, lambda t: torch.nn.functional.gelu(t)),
+    ("silu", ad.silu, lambda t: torch.nn.functional.silu(t)),
+    ("abs", ad.abs, lambda t: torch.abs(t)),
+    ("square", ad.square, lambda t: torch.square(t)),
+    ("neg", lambda x: -x, lambda t: -t),
+    ("exp(tanh)", lambda x: ad.exp(ad.tanh(x)),
+     lambda t: torch.exp(torch.tanh(t))),
+    ("log(sigmoid+.5)", lambda x: ad.log(ad.sigmoid(x) + 0.5),
+     lambda t: torch.log(torch.sigmoid(t) + 0.5)),
+    ("sqrt(x*x+1)", lambda x: ad.sqrt(x * x + 1.0),
+     lambda t: torch.sqrt(t * t + 1.0)),
+    ("clip", lambda x: ad.clip(x, -0.5, 0.7),
+     lambda t: torch.clamp(t, -0.5, 0.7)),
+    ("x**3", lambda x: x ** 3, lambda t: t ** 3),
+    ("1.5**tanh", lambda x: 1.5 ** ad.tanh(x),
+     lambda t: 1.5 ** torch.tanh(t)),
+    ("affine", lambda x: 0.4 - x * 1.7 / 1.3 + 0.3,
+     lambda t: 0.4 - t * 1.7 / 1.3 + 0.3),
+    ("2/(x*x+1)", lambda x: 2.0 / (x * x + 1.0),
+     lambda t: 2.0 / (t * t + 1.0)),
+]
+
+BINARY = [
+    ("add", lambda a, b: a + b, lambda a, b: a + b),
+    ("sub", lambda a, b: a - b, lambda a, b: a - b),
+    ("mul", lambda a, b: a * b, lambda a, b: a * b),
+    ("div", lambda a, b: a / (ad.sigmoid(b) + 1.5),
+     lambda a, b: a / (torch.sigmoid(b) + 1.5)),
+    ("pow", lambda a, b: (ad.sigmoid(a) + 0.5) ** b,
+     lambda a, b: (torch.sigmoid(a) + 0.5) ** b),
+    ("maximum", ad.maximum, lambda a, b: torch.maximum(a, b)),
+    ("minimum", ad.minimum, lambda a, b: torch.minimum(a, b)),
+    ("fn_add", ad.add, lambda a, b: torch.add(a, b)),
+    ("fn_mul", ad.multiply, lambda a, b: torch.mul(a, b)),
+]
+
+
+class RandomGraph:
+    """A random composition of ops built identically in autodiff and in
+    torch; every leaf is a float64 tensor requiring grad."""
+
+    MAX_SIZE = 120
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.leaves = []
+        self.nodes = []
+        self.used = set()
+
+    # ---- helpers
+    def leaf(self, shape):
+        arr = self.rng.standard_normal(shape)
+        a = ad.tensor(arr, requires_grad=True)
+        t = torch.tensor(arr, requires_grad=True)
+        n = Node(a, t, "leaf%s" % (shape,))
+        self.leaves.append(n)
+        return n
+
+    def const(self, shape):
+        arr = self.rng.standard_normal(shape)
+        return ad.tensor(arr), torch.tensor(arr)
+
+    def pick(self):
+        i = int(self.rng.integers(len(self.nodes)))
+        self.used.add(i)
+        return self.nodes[i]
+
+    def rand_shape(self, ndim=None):
+        if ndim is None:
+            ndim = int(self.rng.integers(0, 4))
+        return tuple(int(d) for d in self.rng.integers(1, 5, ndim))
+
+    def bshape(self, shape):
+        """A shape that broadcasts against shape to exactly shape."""
+        shape = list(shape)
+        drop = int(self.rng.integers(0, len(shape) + 1))
+        out = shape[drop:]
+        return tuple(1 if self.rng.random() < 0.35 else d for d in out)
+
+    def add(self, node):
+        self.nodes.append(node)
+        return node
+
+    # ---- ops
+    def op_unary(self):
+        x = self.pick()
+        name, fa, ft = UNARY[int(self.rng.integers(len(UNARY)))]
+        return Node(fa(x.a), ft(x.t), "%s(%s)" % (name, x.desc))
+
+    def op_binary(self):
+        x = self.pick()
+        name, fa, ft = BINARY[int(self.rng.integers(len(BINARY)))]
+        r = self.rng.random()
+        cands = [i for i, n in enumerate(self.nodes)
+                 if n is not x and _broadcasts(n.shape, x.shape)]
+        if r < 0.15:
+            y = x                                  # reuse: x op x
+        elif r < 0.5 and cands:
+            i = cands[int(self.rng.integers(len(cands)))]
+            self.used.add(i)
+            y = self.nodes[i]
+        else:
+            y = self.leaf(self.bshape(x.shape))
+        if np.prod(np.broadcast_shapes(x.shape, y.shape)) > self.MAX_SIZE:
+            return None
+        if self.rng.random() < 0.5:
+            x, y = y, x
+        return Node(fa(x.a, y.a), ft(x.t, y.t),
+                    "%s(%s, %s)" % (name, x.desc, y.desc))
+
+    def op_const_operand(self):
+        """Binary op with a constant numpy operand on either side."""
+        x = self.pick()
+        ca, ct = self.const(self.bshape(x.shape))
+        arr = ca.numpy()
+        k = int(self.rng.integers(4))
+        if k == 0:
+            return Node(x.a * arr, x.t * ct, "mul_np")
+        if k == 1:
+            return Node(arr - x.a, ct - x.t, "rsub_np")
+        if k == 2:
+            return Node(x.a + ca, x.t + ct, "add_const")
+        return Node(ad.where(arr > 0, x.a, ca), torch.where(ct > 0, x.t, ct),
+                    "where_const")
+
+    def op_where(self):
+        x = self.pick()
+        y = self.leaf(self.bshape(x.shape))
+        mask = self.rng.random(self.bshape(x.shape)) < 0.5
+        return Node(ad.where(mask, x.a, y.a),
+                    torch.where(torch.tensor(mask), x.t, y.t), "where")
+
+    def op_matmul(self):
+        x = self.pick()
+        if x.a.ndim == 0 or x.a.ndim > 3:
+            return None
+        n = int(self.rng.integers(1, 5))
+        k = x.shape[-1]
+        r = self.rng.random()
+        if x.a.ndim == 1:
+            y = self.leaf((k, n) if r < 0.7 else (k,))
+            return Node(ad.matmul(x.a, y.a), torch.matmul(x.t, y.t),
+                        "mv/vv")
+        if r < 0.4:
+            y = self.leaf((k, n))
+            return Node(x.a @ y.a, x.t @ y.t, "matmul")
+        if r < 0.6:
+            y = self.leaf((k,))
+            return Node(x.a @ y.a, x.t @ y.t, "matvec")
+        if r < 0.8:
+            m = int(self.rng.integers(1, 4))
+            y = self.leaf((m, x.shape[-2]))
+            return Node(y.a @ x.a, y.t @ x.t, "lmatmul")
+        batch = x.shape[:-2] or (int(self.rng.integers(1, 4)),)
+        y = self.leaf(batch + (k, n))
+        out_size = np.prod(batch) * x.shape[-2] * n
+        if out_size > self.MAX_SIZE:
+            return None
+        return Node(ad.matmul(x.a, y.a), torch.matmul(x.t, y.t), "bmm")
+
+    def axes(self, ndim):
+        if ndim == 0 or self.rng.random() < 0.2:
+            return None
+        k = int(self.rng.integers(1, ndim + 1))
+        ax = sorted(self.rng.choice(ndim, k, replace=False).tolist())
+        ax = [a - ndim if self.rng.random() < 0.3 else a for a in ax]
+        return ax[0] if len(ax) == 1 and self.rng.random() < 0.5 \
+            else tuple(ax)
+
+    def op_reduce(self):
+        x = self.pick()
+        axis = self.axes(x.a.ndim)
+        keep = bool(self.rng.random() < 0.5)
+        kind = int(self.rng.integers(5))
+        tdim = tuple(range(x.a.ndim)) if axis is None else axis
+        if kind == 0:
+            return Node(x.a.sum(axis=axis, keepdims=keep),
+                        torch.sum(x.t, dim=tdim, keepdim=keep), "sum")
+        if kind == 1:
+            return Node(ad.mean(x.a, axis=axis, keepdims=keep),
+                        torch.mean(x.t, dim=tdim, keepdim=keep), "mean")
+        if kind == 2:
+            return Node(ad.amax(x.a, axis=axis, keepdims=keep),
+                        torch.amax(x.t, dim=tdim, keepdim=keep), "amax")
+        if kind == 3:
+            return Node(x.a.min(axis=axis, keepdims=keep),
+                        torch.amin(x.t, dim=tdim, keepdim=keep), "amin")
+        axs = tdim if isinstance(tdim, tuple) else (tdim,)
+        count = int(np.prod([x.shape[a] for a in axs]))
+        ddof = int(self.rng.integers(2))
+        if count <= ddof:
+            ddof = 0
+        return Node(ad.var(x.a, axis=axis, keepdims=keep, ddof=ddof),
+                    torch.var(x.t, dim=tdim, keepdim=keep, correction=ddof),
+                    "var")
+
+    def op_softmax(self):
+        x = self.pick()
+        if x.a.ndim == 0:
+            return None
+        axis = int(self.rng.integers(-x.a.ndim, x.a.ndim))
+        if self.rng.random() < 0.5:
+            return Node(ad.softmax(x.a, axis), torch.softmax(x.t, axis),
+                        "softmax")
+        return Node(x.a.log_softmax(dim=axis), torch.log_softmax(x.t, axis),
+                    "log_softmax")
+
+    def op_shape(self):
+        x = self.pick()
+        nd = x.a.ndim
+        k = int(self.rng.integers(6))
+        if k == 0:
+            return Node(x.a.reshape(-1), x.t.reshape(-1), "flatten")
+        if k == 1 and nd >= 1:
+            perm = tuple(self.rng.permutation(nd).tolist())
+            return Node(x.a.permute(perm), x.t.permute(perm), "permute")
+        if k == 2 and nd >= 2:
+            i, j = (int(v) for v in self.rng.choice(nd, 2, replace=False))
+            return Node(x.a.transpose(i, j), x.t.transpose(i, j),
+                        "transpose")
+        if k == 3:
+            ax = int(self.rng.integers(-nd - 1, nd + 1))
+            return Node(ad.expand_dims(x.a, ax), x.t.unsqueeze(ax),
+                        "unsqueeze")
+        if k == 4:
+            # reshape into a random factorisation of the size
+            size = x.size
+            dims = []
+            rest = size
+            for p in (2, 3, 2, 5):
+                if rest % p == 0 and self.rng.random() < 0.6:
+                    dims.append(p)
+                    rest //= p
+            dims.append(rest)
+            dims = [int(d) for d in self.rng.permutation(dims)]
+            return Node(x.a.reshape(dims), x.t.reshape(dims), "reshape")
+        if nd >= 1 and 1 in x.shape:
+            ax = x.shape.index(1)
+            return Node(ad.squeeze(x.a, ax), x.t.squeeze(ax), "squeeze")
+        return Node(x.a.T, x.t.permute(tuple(range(nd - 1, -1, -1))), ".T")
+
+    def op_index(self):
+        x = self.pick()
+        nd = x.a.ndim
+        if nd == 0:
+            return None
+        k = int(self.rng.integers(5))
+        if k == 0:      # basic slices with positive steps
+            key = []
+            for d in x.shape:
+                a = int(self.rng.integers(0, d))
+                b = int(self.rng.integers(a + 1, d + 1))
+                s = int(self.rng.integers(1, 3))
+                key.append(slice(a, b, s))
+            key = tuple(key)
+            return Node(x.a[key], x.t[key], "slice%s" % (key,))
+        if k == 1:      # one integer (negative allowed)
+            i = int(self.rng.integers(-x.shape[0], x.shape[0]))
+            return Node(x.a[i], x.t[i], "int")
+        if k == 2:      # integer array with repeats along axis 0
+            idx = self.rng.integers(-x.shape[0], x.shape[0],
+                                    int(self.rng.integers(1, 6)))
+            return Node(x.a[idx], x.t[torch.tensor(idx)], "fancy")
+        if k == 3:      # boolean mask of the full shape
+            m = self.rng.random(x.shape) < 0.6
+            if not m.any():
+                m.reshape(-1)[0] = True
+            return Node(x.a[m], x.t[torch.tensor(m)], "mask")
+        # mixed: slice on axis 0, integer array on the last axis
+        if nd < 2:
+            return None
+        idx = self.rng.integers(0, x.shape[-1], 3)
+        key_a = (slice(None, None, 2),) + (slice(None),) * (nd - 2) + (idx,)
+        key_t = (slice(None, None, 2),) + (slice(None),) * (nd - 2) + (
+            torch.tensor(idx),)
+        return Node(x.a[key_a], x.t[key_t], "mixed")
+
+    def op_concat(self):
+        x = self.pick()
+        nd = x.a.ndim
+        if nd == 0:
+            return None
+        axis = int(self.rng.integers(-nd, nd))
+        r = self.rng.random()
+        parts = [x]
+        if r < 0.3:
+            parts.append(x)                        # concat x with itself
+        else:
+            shp = list(x.shape)
+            shp[axis] = int(self.rng.integers(1, 3))
+            parts.append(self.leaf(tuple(shp)))
+        if self.rng.random() < 0.3:
+            parts.append(self.leaf(x.shape))
+        parts = [parts[i] for i in self.rng.permutation(len(parts))]
+        if self.rng.random() < 0.5:
+            a = ad.concatenate([p.a for p in parts], axis=axis)
+        else:
+            a = ad.cat([p.a for p in parts], dim=axis)
+        return Node(a, torch.cat([p.t for p in parts], dim=axis), "concat")
+
+    def op_stack(self):
+        x = self.pick()
+        y = self.leaf(x.shape)
+        axis = int(self.rng.integers(-x.a.ndim - 1, x.a.ndim + 1))
+        return Node(ad.stack([x.a, y.a, x.a], axis=axis),
+                    torch.stack([x.t, y.t, x.t], dim=axis), "stack")
+
+    OPS = ["op_unary"] * 4 + ["op_binary"] * 4 + ["op_matmul"] * 2 + \
+        ["op_reduce"] * 2 + ["op_softmax", "op_shape", "op_shape",
+                             "op_index", "op_index", "op_concat",
+                             "op_stack", "op_where", "op_const_operand"]
+
+    def build(self, nops):
+        for _ in range(int(self.rng.integers(1, 3))):
+            self.add(self.leaf(self.rand_shape(int(self.rng.integers(1, 4)))))
+        while len(self.nodes) < nops:
+            op = self.OPS[int(self.rng.integers(len(self.OPS)))]
+            n = getattr(self, op)()
+            if n is None or n.size == 0 or n.size > self.MAX_SIZE:
+                continue
+            self.add(n)
+        # Loss: weighted sums of every sink plus a few random nodes.
+        pick = [i for i in range(len(self.nodes)) if i not in self.used]
+        pick += self.rng.choice(len(self.nodes), 2).tolist()
+        la, lt = None, None
+        for i in pick:
+            n = self.nodes[i]
+            wa, wt = self.const(n.shape)
+            ta, tt = (n.a * wa).sum(), (n.t * wt).sum()
+            la = ta if la is None else la + ta
+            lt = tt if lt is None else lt + tt
+        return la, lt
+
+
+def _broadcasts(small, big):
+    try:
+        return np.broadcast_shapes(small, big) == tuple(big)
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_random_graph_matches_torch(T, seed):
+    g = RandomGraph(seed)
+    la, lt = g.build(nops=int(g.rng.integers(4, 14)))
+    desc = " | ".join(n.desc[:60] for n in g.nodes)
+    for n in g.nodes:
+        _close(n.a.numpy(), n.t.detach().numpy(), msg="value " + n.desc)
+    _close(la.numpy(), lt.detach().numpy(), msg="loss")
+    la.backward()
+    lt.backward()
+    for k, leaf in enumerate(g.leaves):
+        ga, gt = leaf.a.grad, leaf.t.grad
+        assert (ga is None) == (gt is None), (k, desc)
+        if ga is not None:
+            assert ga.dtype == np.float64
+            _close(ga.numpy(), gt.numpy(), rtol=1e-8, atol=1e-10,
+                   msg="grad of leaf %d; graph %s" % (k, desc))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_graph_float32_matches_torch(T, seed):
+    """The same graphs in float32 agree with torch's float32 to ~1e-4."""
+    g = RandomGraph(1000 + seed)
+    la, lt = g.build(nops=8)
+    la.backward()
+    lt.backward()
+    leaves32 = []
+    # Re-run in float32 by casting each float64 leaf through .float()
+    g2 = RandomGraph(1000 + seed)
+    orig_leaf = g2.leaf
+
+    def leaf32(shape):
+        n = orig_leaf(shape)
+        a = ad.tensor(n.a.numpy(), dtype=ad.float32, requires_grad=True)
+        t = torch.tensor(n.a.numpy(), dtype=torch.float32,
+                         requires_grad=True)
+        n2 = Node(a, t, n.desc)
+        g2.leaves[-1] = n2
+        leaves32.append(n2)
+        return n2
+
+    orig_const = g2.const
+
+    def const32(shape):
+        a, t = orig_const(shape)
+        return (ad.tensor(a.numpy(), dtype=ad.float32),
+                torch.tensor(a.numpy(), dtype=torch.float32))
+
+    g2.leaf, g2.const = leaf32, const32
+    la32, lt32 = g2.build(nops=8)
+    assert la32.dtype == np.float32
+    scale = max(1.0, abs(lt.item()))
+    assert abs(la32.item() - lt32.item()) <= 1e-3 * scale
+    la32.backward()
+    lt32.backward()
+    for n32, n64 in zip(g2.leaves, g.leaves):
+        if n32.t.grad is None:
+            assert n32.a.grad is None
+            continue
+        assert n32.a.grad.dtype == np.float32
+        ref = n64.t.grad.numpy()
+        s = max(1.0, float(np.abs(ref).max()))
+        np.testing.assert_allclose(n32.a.grad.numpy() / s, ref / s,
+                                   atol=2e-3)
+
+
+# ------------------------------------------------------------ losses
+
+def _pair(arr, rg=True):
+    return (ad.tensor(arr, dtype=ad.float64, requires_grad=rg),
+            torch.tensor(arr, dtype=torch.float64, requires_grad=rg))
+
+
+def _check_loss(fa, ft, xin, tgt, tgt_grad=True, grad_rtol=1e-9):
+    xa, xt = _pair(xin)
+    ya, yt = _pair(tgt, rg=tgt_grad)
+    la, lt = fa(xa, ya), ft(xt, yt)
+    _close(la.numpy(), lt.detach().numpy(), msg="loss value")
+    w = np.random.default_rng(5).standard_normal(la.shape)
+    la.backward(ad.tensor(w, dtype=ad.float64))
+    lt.backward(torch.tensor(w))
+    _close(xa.grad.numpy(), xt.grad.numpy(), rtol=grad_rtol,
+           msg="input grad")
+    if tgt_grad:
+        _close(ya.grad.numpy(), yt.grad.numpy(), msg="target grad")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), ()])
+def test_elementwise_losses_match_torch(T, reduction, shape):
+    F = torch.nn.functional
+    rng = np.random.default_rng(hash((reduction, shape)) % 2 ** 32)
+    x = rng.standard_normal(shape)
+    y = rng.standard_normal(shape)
+    _check_loss(lambda a, b: ad.mse_loss(a, b, reduction=reduction),
+                lambda a, b: F.mse_loss(a, b, reduction=reduction), x, y)
+    _check_loss(lambda a, b: ad.l1_loss(a, b, reduction=reduction),
+                lambda a, b: F.l1_loss(a, b, reduction=reduction), x, y)
+    p = rng.uniform(0.02, 0.98, shape)
+    q = rng.uniform(0.0, 1.0, shape)
+    _check_loss(lambda a, b: ad.binary_cross_entropy(a, b, reduction),
+                lambda a, b: F.binary_cross_entropy(a, b,
+                                                    reduction=reduction),
+                p, q)
+    logits = rng.standard_normal(shape) * 4
+    _check_loss(
+        lambda a, b: ad.binary_cross_entropy_with_logits(a, b, reduction),
+        lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, reduction=reduction), logits, q)
+
+
+def test_bce_at_exact_zero_and_one_matches_torch(T):
+    F = torch.nn.functional
+    p = np.array([0.0, 1.0, 0.0, 1.0, 0.5, 1e-300])
+    t = np.array([0.0, 1.0, 1.0, 0.0, 0.3, 1.0])
+    # torch clamps p (1 - p) at a float32 1e-12 (9.99999996e-13), hence
+    # the looser relative tolerance on the clamped gradients.
+    _check_loss(lambda a, b: ad.binary_cross_entropy(a, b, "none"),
+                lambda a, b: F.binary_cross_entropy(a, b, reduction="none"),
+                p, t, tgt_grad=False, grad_rtol=1e-7)
+
+
+def test_bce_with_logits_extreme_logits_match_torch(T):
+    F = torch.nn.functional
+    x = np.array([-800.0, -40.0, -1.0, 0.0, 1.0, 40.0, 800.0])
+    t = np.array([0.0, 1.0, 0.25, 0.5, 0.75, 0.0, 1.0])
+    _check_loss(lambda a, b: ad.binary_cross_entropy_with_logits(a, b,
+                                                                 "none"),
+                lambda a, b: F.binary_cross_entropy_with_logits(
+                    a, b, reduction="none"), x, t)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_cross_entropy_and_nll_match_torch(T, reduction, ignore_index):
+    F = torch.nn.functional
+    rng = np.random.default_rng(7)
+    N, C = 9, 5
+    logits = rng.standard_normal((N, C)) * 3
+    logits[0] += 500.0                       # large logits stay stable
+    labels = rng.integers(0, C, N)
+    labels[[1, 4]] = ignore_index
+    if ignore_index == 2:
+        labels[6] = 2
+    xa, xt = _pair(logits)
+    la = ad.cross_entropy(xa, labels, reduction=reduction,
+                          ignore_index=ignore_index)
+    lt = F.cross_entropy(xt, torch.tensor(labels), reduction=reduction,
+                         ignore_index=ignore_index)
+    _close(la.numpy(), lt.detach().numpy(), msg="cross_entropy")
+    w = rng.standard_normal(la.shape)
+    la.backward(ad.tensor(w, dtype=ad.float64))
+    lt.backward(torch.tensor(w))
+    _close(xa.grad.numpy(), xt.grad.numpy(), msg="cross_entropy grad")
+    # the ignored rows get no gradient at all
+    assert np.all(xa.grad.numpy()[labels == ignore_index] == 0)
+
+    # nll_loss of log_softmax, through the graph
+    xa, xt = _pair(logits)
+    la = ad.nll_loss(ad.log_softmax(xa, axis=1), ad.tensor(labels),
+                     reduction=reduction, ignore_index=ignore_index)
+    lt = F.nll_loss(torch.log_softmax(xt, 1), torch.tensor(labels),
+                    reduction=reduction, ignore_index=ignore_index)
+    _close(la.numpy(), lt.detach().numpy(), msg="nll")
+    la.backward(ad.tensor(w, dtype=ad.float64))
+    lt.backward(torch.tensor(w))
+    _close(xa.grad.numpy(), xt.grad.numpy(), msg="nll grad")
+
+    # nll_loss of arbitrary values (not log-probabilities)
+    xa, xt = _pair(rng.standard_normal((N, C)))
+    la = ad.nll_loss(xa, labels, reduction=reduction,
+                     ignore_index=ignore_index)
+    lt = F.nll_loss(xt, torch.tensor(labels), reduction=reduction,
+                    ignore_index=ignore_index)
+    _close(la.numpy(), lt.detach().numpy(), msg="nll raw")
+    la.backward(ad.tensor(w, dtype=ad.float64))
+    lt.backward(torch.tensor(w))
+    _close(xa.grad.numpy(), xt.grad.numpy(), msg="nll raw grad")
+
+
+def test_cross_entropy_single_sample_and_probability_targets(T):
+    F = torch.nn.functional
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(6)
+    xa, xt = _pair(x)
+    la = ad.cross_entropy(xa, 3)
+    lt = F.cross_entropy(xt, torch.tensor(3))
+    _close(la.numpy(), lt.detach().numpy())
+    la.backward()
+    lt.backward()
+    _close(xa.grad.numpy(), xt.grad.numpy())
+
+    x = rng.standard_normal((4, 6))
+    p = rng.random((4, 6))
+    p /= p.sum(1, keepdims=True)
+    xa, xt = _pair(x)
+    la = ad.cross_entropy(xa, p)
+    lt = F.cross_entropy(xt, torch.tensor(p))
+    _close(la.numpy(), lt.detach().numpy())
+    la.backward()
+    lt.backward()
+    _close(xa.grad.numpy(), xt.grad.numpy())
+
+
+# -------------------------------------------------------- reductions
+
+REDUCTIONS = [
+    ("sum", lambda x, ax, kd: ad.sum(x, axis=ax, keepdims=kd),
+     lambda t, ax, kd: torch.sum(t, dim=ax, keepdim=kd)),
+    ("mean", lambda x, ax, kd: x.mean(axis=ax, keepdims=kd),
+     lambda t, ax, kd: torch.mean(t, dim=ax, keepdim=kd)),
+    ("amax", lambda x, ax, kd: ad.amax(x, axis=ax, keepdims=kd),
+     lambda t, ax, kd: torch.amax(t, dim=ax, keepdim=kd)),
+    ("amin", lambda x, ax, kd: x.min(dim=ax, keepdim=kd),
+     lambda t, ax, kd: torch.amin(t, dim=ax, keepdim=kd)),
+    ("var", lambda x, ax, kd: ad.var(x, axis=ax, keepdims=kd),
+     lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=0)),
+    ("var1", lambda x, ax, kd: x.var(axis=ax, keepdims=kd, ddof=1),
+     lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=1)),
+    ("std", lambda x, ax, kd: ad.std(x, axis=ax, keepdims=kd),
+     lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd, correction=0)),
+    ("std1", lambda x, ax, kd: x.std(axis=ax, keepdims=kd, ddof=1),
+     lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd, correction=1)),
+]
+
+AXES = [None, 0, 1, 2, -1, (0, 2), (1, 2), (0, 1, 2), (-3, -1)]
+
+
+@pytest.mark.parametrize("name", [r[0] for r in REDUCTIONS])
+def test_reductions_match_torch(T, name):
+    _, fa, ft = [r for r in REDUCTIONS if r[0] == name][0]
+    x = np.random.default_rng(3).standard_normal((3, 4, 5))
+    for axis, kd in itertools.product(AXES, [False, True]):
+        xa, xt = _pair(x)
+        tax = tuple(range(3)) if axis is None else axis
+        ya, yt = fa(xa, axis, kd), ft(xt, tax, kd)
+        _close(ya.numpy(), yt.detach().numpy(), msg="%s %s" % (axis, kd))
+        w = np.random.default_rng(4).standard_normal(ya.shape)
+        ya.backward(ad.tensor(w, dtype=ad.float64))
+        yt.backward(torch.tensor(w))
+        _close(xa.grad.numpy(), xt.grad.numpy(),
+               msg="%s grad axis=%s keepdims=%s" % (name, axis, kd))
+
+
+TIES = np.array([[[1.0, 3.0, 3.0, -2.0],
+                  [2.0, 2.0, 2.0, 2.0],
+                  [-5.0, 7.0, 0.0, 7.0]],
+                 [[0.0, 0.0, -1.0, -1.0],
+                  [4.0, -4.0, 4.0, -4.0],
+                  [9.0, 1.0, 9.0, 9.0]]])
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, 2, (1, 2), (0, 2), -1])
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_max_min_ties_split_like_torch_amax_amin(T, axis, kind):
+    xa, xt = _pair(TIES)
+    tax = tuple(range(3)) if axis is None else axis
+    if kind == "max":
+        ya, yt = ad.max(xa, axis=axis), torch.amax(xt, dim=tax)
+    else:
+        ya, yt = xa.min(axis), torch.amin(xt, dim=tax)
+    _close(ya.numpy(), yt.detach().numpy())
+    w = np.random.default_rng(0).standard_normal(ya.shape)
+    ya.backward(ad.tensor(w, dtype=ad.float64))
+    yt.backward(torch.tensor(w))
+    _close(xa.grad.numpy(), xt.grad.numpy(), msg="%s %s" % (kind, axis))
+    # each group's gradient sums to its upstream gradient, shared evenly
+    assert np.isclose(xa.grad.numpy().sum(), w.sum())
+
+
+def test_maximum_minimum_ties_match_torch(T):
+    a = np.array([1.0, 2.0, 3.0, 3.0, -1.0])
+    b = np.array([1.0, 5.0, 3.0, 0.0, -1.0])
+    for fa, ft in ((ad.maximum, torch.maximum), (ad.minimum, torch.minimum)):
+        xa, xt = _pair(a)
+        ya, yt = _pair(b)
+        fa(xa, ya).sum().backward()
+        ft(xt, yt).sum().backward()
+        _close(xa.grad.numpy(), xt.grad.numpy())
+        _close(ya.grad.numpy(), yt.grad.numpy())
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_extreme_values_match_torch(T, axis):
+    x = np.array([[1000.0, -1000.0, 0.0], [-50.0, -50.0, -50.0],
+                  [1e-3, 2e-3, 3e-3], [700.0, 710.0, 690.0]])
+    for fa, ft in ((ad.softmax, torch.softmax),
+                   (ad.log_softmax, torch.log_softmax)):
+        xa, xt = _pair(x)
+        ya, yt = fa(xa, axis), ft(xt, axis)
+        _close(ya.numpy(), yt.detach().numpy())
+        w = np.random.default_rng(2).standard_normal(x.shape)
+        ya.backward(ad.tensor(w, dtype=ad.float64))
+        yt.backward(torch.tensor(w))
+        _close(xa.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)),
+                                    ((4,), (4, 3)), ((3, 4), (4,)),
+                                    ((4,), (4,)), ((2, 3, 4), (2, 4, 5)),
+                                    ((1, 3, 4), (5, 4, 2)),
+                                    ((3, 4), (2, 4, 5)),
+                                    ((2, 1, 3, 4), (3, 4, 2)),
+                                    ((3, 0), (0, 2)), ((0, 3), (3, 2))])
+def test_matmul_shapes_match_torch(T, shapes):
+    rng = np.random.default_rng(11)
+    xa, xt = _pair(rng.standard_normal(shapes[0]))
+    ya, yt = _pair(rng.standard_normal(shapes[1]))
+    oa, ot = ad.matmul(xa, ya), torch.matmul(xt, yt)
+    _close(oa.numpy(), ot.detach().numpy())
+    w = rng.standard_normal(oa.shape)
+    (oa * w).sum().backward()
+    (ot * torch.tensor(w)).sum().backward()
+    _close(xa.grad.numpy(), xt.grad.numpy())
+    _close(ya.grad.numpy(), yt.grad.numpy())
