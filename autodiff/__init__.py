@@ -24,6 +24,10 @@ from ._engine import (
     is_grad_enabled, set_grad_enabled, memory_stats, empty_cache,
 )
 from ._grad_mode import no_grad, enable_grad
+from . import nn, optim
+from .checkpoint import save, load
+from .trainer import (Trainer, History, Callback, EarlyStopping,
+                      LRSchedulerCallback, ModelCheckpoint)
 
 __version__ = "0.1.0"
 

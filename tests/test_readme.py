@@ -18,7 +18,8 @@ def python_blocks():
 
 
 @pytest.mark.parametrize("i", range(len(python_blocks())))
-def test_readme_block_runs(i):
+def test_readme_block_runs(i, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)             # blocks may write files
     code = python_blocks()[i]
     buf = io.StringIO()
     ns = {}

@@ -1,0 +1,16 @@
+"""Layers, activation and loss modules, and initialisers (torch.nn)."""
+from . import functional, init
+from .modules import (
+    Module, Parameter, Linear, Sequential, Flatten, Identity, Dropout,
+    Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Softmax,
+    LogSoftmax,
+    MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
+)
+
+__all__ = [
+    "functional", "init", "Module", "Parameter", "Linear", "Sequential",
+    "Flatten", "Identity", "Dropout", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+    "ELU", "SELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax",
+    "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
+    "NLLLoss",
+]

@@ -1,0 +1,29 @@
+"""Functional forms of the activations and losses (torch.nn.functional)."""
+from .._engine import (  # noqa: F401
+    sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
+    softmax, log_softmax,
+    mse_loss, l1_loss, binary_cross_entropy,
+    binary_cross_entropy_with_logits, cross_entropy, nll_loss,
+)
+from .. import _engine
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight of shape (out_features, in_features)."""
+    y = _engine.matmul(x, weight.T)
+    return y if bias is None else y + bias
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("dropout probability has to be between 0 and 1, "
+                         "but got %r" % (p,))
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    rng = _engine._rng(None, generator)
+    keep = rng.random(x.shape) >= p
+    mask = _engine.tensor(keep, dtype=x.dtype) * (1.0 / (1.0 - p))
+    return x * mask

@@ -1,0 +1,472 @@
+"""Modules: parameters and submodules registered by attribute, as in torch."""
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import _engine
+from .._engine import Tensor
+from . import functional as F
+from . import init
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module registers as a parameter."""
+
+    def __new__(cls, data=None, requires_grad=True):
+        if data is None:
+            data = np.zeros(0, dtype=np.float32)
+        if not isinstance(data, Tensor):
+            data = _engine.tensor(data)
+        t = _engine._as_subclass(cls, data.detach())
+        t.requires_grad_(requires_grad)
+        return t
+
+    def __init__(self, data=None, requires_grad=True):
+        pass
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce__(self):
+        return (Parameter, (self.numpy(), self.requires_grad))
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a Parameter or a Module as an attribute registers it;
+    ``parameters()``, ``state_dict()``, ``train()``/``eval()`` and
+    ``zero_grad()`` then see it, recursively.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign attributes before "
+                                 "Module.__init__() is called")
+        if name in self._buffers and not isinstance(value, (Parameter,
+                                                             Module)):
+            # Assigning to a buffer updates it, as in torch.
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError("cannot assign %s as buffer %r (a Tensor or "
+                                "None expected)" % (type(value).__name__,
+                                                    name))
+            self._buffers[name] = value
+            return
+        if (name in self._parameters and value is not None
+                and not isinstance(value, Parameter)):
+            raise TypeError("cannot assign %s as parameter %r (a Parameter "
+                            "or None expected)" % (type(value).__name__,
+                                                   name))
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError("%r object has no attribute %r"
+                             % (type(self).__name__, name))
+
+    def __delattr__(self, name):
+        for d in (self._parameters, self._buffers, self._modules):
+            if name in d:
+                del d[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param if isinstance(param, Parameter)
+                    else Parameter(param))
+
+    def register_buffer(self, name, tensor):
+        """A tensor saved in the state dict but not trained."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+
+    def add_module(self, name, module):
+        setattr(self, name, module)
+
+    # ---- calling
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("%s must define forward()"
+                                  % type(self).__name__)
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- traversal
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix=""):
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop(0)
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            stack[0:0] = [((name + "." if name else "") + k, c)
+                          for k, c in m._modules.items()]
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix="", recurse=True):
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for k, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (mname + "." if mname else "") + k, p
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix=""):
+        for mname, m in self.named_modules(prefix):
+            for k, b in m._buffers.items():
+                if b is not None:
+                    yield (mname + "." if mname else "") + k, b
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    def apply(self, fn):
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and grads
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    # ---- state
+    def state_dict(self):
+        """Names -> tensors sharing the parameters' memory (detached)."""
+        sd = OrderedDict()
+        for name, p in self.named_parameters():
+            sd[name] = p.detach()
+        for name, b in self.named_buffers():
+            sd[name] = b.detach()
+        return sd
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values in; mismatched names or shapes raise ValueError
+        listing every mismatch, and then nothing is changed."""
+        own = OrderedDict(list(self.named_parameters()) +
+                          list(self.named_buffers()))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        wrong = []
+        values = {}
+        for k, t in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+            if tuple(arr.shape) != t.shape:
+                wrong.append("%s: checkpoint shape %s, model shape %s"
+                             % (k, tuple(arr.shape), t.shape))
+            values[k] = arr
+        problems = []
+        if wrong:
+            problems.append("size mismatch for " + "; ".join(wrong))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise ValueError("error loading state_dict into %s: %s"
+                             % (type(self).__name__, ". ".join(problems)))
+        with init._engine_no_grad():
+            for k, arr in values.items():
+                own[k].copy_(arr)
+        return {"missing_keys": missing, "unexpected_keys": unexpected}
+
+    def save_safetensors(self, path):
+        """Write the state dict with the safetensors package (readable by
+        safetensors.numpy.load_file, so weights move to and from torch)."""
+        from ..checkpoint import save_safetensors
+        save_safetensors(self, path)
+
+    def load_safetensors(self, path, strict=True):
+        from ..checkpoint import load_safetensors
+        return load_safetensors(self, path, strict=strict)
+
+    # ---- repr
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append("(%s): %s" % (name, sub))
+        main = type(self).__name__ + "("
+        if not self._modules:
+            return main + "\n".join(lines) + ")"
+        return main + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+# ------------------------------------------------------------------ layers
+
+class Linear(Module):
+    """y = x W^T + b with W of shape (out_features, in_features), initialised
+    as torch does (kaiming_uniform_ with a = sqrt(5); bias U(-1/sqrt(in),
+    1/sqrt(in)))."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None,
+                 generator=None):
+        super().__init__()
+        for name, v in (("in_features", in_features),
+                        ("out_features", out_features)):
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError("Linear: %s must be a non-negative integer, "
+                                 "got %r" % (name, v))
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        dt = dtype or _engine.float32
+        self.weight = Parameter(_engine.zeros(out_features, in_features,
+                                              dtype=dt))
+        if bias:
+            self.bias = Parameter(_engine.zeros(out_features, dtype=dt))
+        else:
+            self.bias = None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None):
+        if self.in_features and self.out_features:
+            init.kaiming_uniform_(self.weight, a=math.sqrt(5),
+                                  generator=generator)
+        if self.bias is not None and self.in_features:
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = _engine.tensor(x, dtype=self.weight.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError("Linear(in_features=%d): input of shape %s has "
+                             "%s features in its last dimension"
+                             % (self.in_features, x.shape,
+                                x.shape[-1] if x.ndim else "no"))
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return "in_features=%d, out_features=%d, bias=%s" % (
+            self.in_features, self.out_features, self.bias is not None)
+
+
+class Sequential(Module):
+    def __init__(self, *layers):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            for name, m in layers[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(layers):
+                if not isinstance(m, Module):
+                    raise TypeError("Sequential takes Modules, got %s at "
+                                    "position %d" % (type(m).__name__, i))
+                self.add_module(str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, m):
+        self.add_module(str(len(self)), m)
+        return self
+
+
+class Flatten(Module):
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        s = x.shape
+        a = self.start_dim % len(s)
+        b = self.end_dim % len(s)
+        flat = int(np.prod(s[a:b + 1]))
+        return x.reshape(s[:a] + (flat,) + s[b + 1:])
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Dropout(Module):
+    """Zero elements with probability p in train mode; identity in eval."""
+
+    def __init__(self, p=0.5, generator=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError("dropout probability has to be between 0 and 1, "
+                             "but got %r" % (p,))
+        self.p = p
+        self.generator = generator
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self):
+        return "p=%g" % self.p
+
+
+def _options(name, params, args, kwargs):
+    """The options of an activation or loss module: defaults from params,
+    overridden by args and kwargs; unknown or repeated ones are errors
+    rather than silently ignored."""
+    names = [p[0] for p in params]
+    if len(args) > len(names):
+        raise TypeError("%s() takes %d positional argument(s) but %d were "
+                        "given" % (name, len(names), len(args)))
+    values = dict(params)
+    values.update(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in values:
+            raise TypeError("%s() got an unexpected keyword argument %r"
+                            % (name, k))
+        if k in names[:len(args)]:
+            raise TypeError("%s() got multiple values for argument %r"
+                            % (name, k))
+        values[k] = v
+    return values
+
+
+def _activation(name, fn, doc, params=()):
+    def __init__(self, *args, **kwargs):
+        Module.__init__(self)
+        kwargs.pop("inplace", None)     # torch's flag: same values here
+        values = _options(name, params, args, kwargs)
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_names", [p[0] for p in params])
+
+    def forward(self, x):
+        return fn(x, **{k: getattr(self, k) for k in self._names})
+
+    def extra_repr(self):
+        return ", ".join("%s=%r" % (k, getattr(self, k)) for k in self._names)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward,
+                                  "extra_repr": extra_repr, "__doc__": doc})
+
+
+Sigmoid = _activation("Sigmoid", F.sigmoid, "Elementwise sigmoid.")
+Tanh = _activation("Tanh", F.tanh, "Elementwise tanh.")
+ReLU = _activation("ReLU", F.relu, "Elementwise max(x, 0).")
+LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "Leaky ReLU.",
+                        (("negative_slope", 0.01),))
+ELU = _activation("ELU", F.elu, "Exponential linear unit.", (("alpha", 1.0),))
+SELU = _activation("SELU", F.selu, "Scaled ELU.")
+GELU = _activation("GELU", F.gelu, "Gaussian error linear unit.")
+SiLU = _activation("SiLU", F.silu, "x * sigmoid(x).")
+Softplus = _activation("Softplus", F.softplus, "Smooth ReLU.",
+                       (("beta", 1.0), ("threshold", 20.0)))
+Softmax = _activation("Softmax", F.softmax, "Softmax along an axis.",
+                      (("dim", -1),))
+LogSoftmax = _activation("LogSoftmax", F.log_softmax,
+                         "Log-softmax along an axis.", (("dim", -1),))
+
+
+def _loss(name, fn, doc, params=()):
+    def __init__(self, *args, reduction="mean", **kwargs):
+        Module.__init__(self)
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError("reduction must be 'mean', 'sum' or 'none', got "
+                             "%r" % (reduction,))
+        object.__setattr__(self, "reduction", reduction)
+        values = _options(name, params, args, kwargs)
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_names", [p[0] for p in params])
+
+    def forward(self, input, target):
+        kw = {k: getattr(self, k) for k in self._names}
+        return fn(input, target, reduction=self.reduction, **kw)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward,
+                                  "__doc__": doc})
+
+
+MSELoss = _loss("MSELoss", F.mse_loss, "Mean squared error.")
+L1Loss = _loss("L1Loss", F.l1_loss, "Mean absolute error.")
+BCELoss = _loss("BCELoss", F.binary_cross_entropy,
+                "Binary cross-entropy of probabilities.")
+BCEWithLogitsLoss = _loss("BCEWithLogitsLoss",
+                          F.binary_cross_entropy_with_logits,
+                          "Binary cross-entropy of logits.")
+CrossEntropyLoss = _loss("CrossEntropyLoss", F.cross_entropy,
+                         "Softmax cross-entropy of logits and class labels.",
+                         (("ignore_index", -100),))
+NLLLoss = _loss("NLLLoss", F.nll_loss,
+                "Negative log-likelihood of log-probabilities.",
+                (("ignore_index", -100),))

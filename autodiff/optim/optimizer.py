@@ -1,0 +1,298 @@
+"""Optimizers with PyTorch's update formulas.  Each step() is one call into
+C per parameter group: a fused loop over every parameter's buffer."""
+import copy
+
+import numpy as np
+
+from .. import _engine
+from .._engine import FusedUpdate, Tensor
+
+
+def _check_nonneg(name, value):
+    if not isinstance(value, (int, float, np.floating, np.integer)) or \
+            isinstance(value, bool) or not value >= 0.0:
+        raise ValueError("Invalid %s: %r (must be a non-negative number)"
+                         % (name, value))
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state.
+
+    ``params`` is an iterable of tensors or of dicts with a ``"params"`` key
+    and per-group options, as in torch.
+    """
+    #: names of the state tensors of each parameter, in C's slot order
+    _slots = ()
+
+    def __init__(self, params, defaults):
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Tensors or dicts, "
+                            "got a Tensor")
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}
+        seen = set()
+        for g in params:
+            group = dict(g)
+            ps = group["params"]
+            ps = [ps] if isinstance(ps, Tensor) else list(ps)
+            if not ps:
+                raise ValueError("optimizer got an empty parameter group")
+            for p in ps:
+                if not isinstance(p, Tensor):
+                    raise TypeError("optimizer can only optimize Tensors, "
+                                    "got %s" % type(p).__name__)
+                if not p.is_leaf:
+                    raise ValueError("can't optimize a non-leaf Tensor")
+                if id(p) in seen:
+                    raise ValueError("some parameters appear in more than "
+                                     "one parameter group")
+                seen.add(id(p))
+            group["params"] = ps
+            for k, v in self.defaults.items():
+                group.setdefault(k, v)
+            self._validate(group)
+            self.param_groups.append(group)
+        self._kernels = None
+
+    def _validate(self, group):
+        _check_nonneg("learning rate", group["lr"])
+        _check_nonneg("weight_decay value", group.get("weight_decay", 0.0))
+
+    def _needs(self, group, slot):
+        return True
+
+    def _init_state(self):
+        """Allocate state tensors (zeros) and build one C kernel per group."""
+        self._kernels = []
+        for group in self.param_groups:
+            state_list, steps = [], []
+            for p in group["params"]:
+                st = self.state.setdefault(p, {"step": 0})
+                for slot in self._slots:
+                    if slot not in st and self._needs(group, slot):
+                        st[slot] = _engine.zeros_like(p)
+                state_list += [st.get(s) for s in self._slots]
+                state_list += [None] * (3 - len(self._slots))
+                steps.append(st["step"])
+            self._kernels.append(FusedUpdate(group["params"], state_list,
+                                             steps))
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.zero_()
+
+    def _configure(self, kernel, group):
+        raise NotImplementedError
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with _engine_enable_grad():
+                loss = closure()
+        if self._kernels is None:
+            self._init_state()
+        for kernel, group in zip(self._kernels, self.param_groups):
+            self._configure(kernel, group)
+            kernel.step()
+        return loss
+
+    def _sync_steps(self):
+        if self._kernels is None:
+            return
+        for kernel, group in zip(self._kernels, self.param_groups):
+            for p, n in zip(group["params"], kernel.step_counts()):
+                self.state.setdefault(p, {})["step"] = n
+
+    # ---- checkpoints
+    def state_dict(self):
+        """{'state': {index: {'step': n, slot: ndarray}}, 'param_groups':
+        [options with 'params' as indices]}, as torch lays it out."""
+        self._sync_steps()
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            g = {k: v for k, v in group.items() if k != "params"}
+            g["params"] = []
+            for p in group["params"]:
+                index[id(p)] = len(index)
+                g["params"].append(index[id(p)])
+            groups.append(g)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if not st:
+                    continue
+                state[index[id(p)]] = {
+                    k: (v.numpy() if isinstance(v, Tensor) else v)
+                    for k, v in st.items()}
+        return {"state": state, "param_groups": copy.deepcopy(groups)}
+
+    def load_state_dict(self, state_dict):
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has %d parameter groups, the "
+                             "optimizer has %d"
+                             % (len(groups), len(self.param_groups)))
+        params = [p for g in self.param_groups for p in g["params"]]
+        for g_new, g_own in zip(groups, self.param_groups):
+            if len(g_new["params"]) != len(g_own["params"]):
+                raise ValueError("loaded state dict contains a parameter "
+                                 "group of size %d, the optimizer's has %d"
+                                 % (len(g_new["params"]),
+                                    len(g_own["params"])))
+        state = {int(k): v for k, v in state_dict["state"].items()}
+        problems = []
+        for i, st in state.items():
+            if not 0 <= i < len(params):
+                problems.append("state for parameter %d, which does not "
+                                "exist" % i)
+                continue
+            for k, v in st.items():
+                if k != "step" and np.shape(v) != params[i].shape:
+                    problems.append("parameter %d %s: shape %s, parameter "
+                                    "shape %s" % (i, k, np.shape(v),
+                                                  params[i].shape))
+        if problems:
+            raise ValueError("cannot load optimizer state: " +
+                             "; ".join(problems))
+        for g_new, g_own in zip(groups, self.param_groups):
+            for k, v in g_new.items():
+                if k != "params":
+                    g_own[k] = v
+        self.state = {}
+        for i, p in enumerate(params):
+            if i not in state:
+                continue
+            st = {}
+            for k, v in state[i].items():
+                if k == "step":
+                    st[k] = int(v)
+                else:
+                    st[k] = _engine.tensor(np.asarray(v), dtype=p.dtype)
+            self.state[p] = st
+        self._kernels = None
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append("Parameter Group %d" % i)
+            for k in sorted(g):
+                if k != "params":
+                    lines.append("    %s: %r" % (k, g[k]))
+        return "\n".join(lines) + "\n)"
+
+
+class _engine_enable_grad:
+    def __enter__(self):
+        self.prev = _engine.is_grad_enabled()
+        _engine.set_grad_enabled(True)
+
+    def __exit__(self, *exc):
+        _engine.set_grad_enabled(self.prev)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (and dampening,
+    Nesterov) and L2 weight decay, as torch.optim.SGD."""
+    _slots = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0,
+                 nesterov=False, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum,
+                                      dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_nonneg("momentum value", group["momentum"])
+        if group["nesterov"] and (group["momentum"] <= 0 or
+                                  group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero "
+                             "dampening")
+
+    def _needs(self, group, slot):
+        return group["momentum"] != 0
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_SGD, g["lr"], g["weight_decay"],
+                         momentum=g["momentum"], dampening=g["dampening"],
+                         nesterov=g["nesterov"])
+
+
+class Adam(Optimizer):
+    """Adam (and AMSGrad), as torch.optim.Adam; weight decay is L2."""
+    _slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _kind = _engine.OPT_ADAM
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0, amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def _validate(self, group):
+        super()._validate(group)
+        b1, b2 = group["betas"]
+        for i, b in enumerate((b1, b2)):
+            if not 0.0 <= b < 1.0:
+                raise ValueError("Invalid beta parameter at index %d: %r"
+                                 % (i, b))
+        _check_nonneg("epsilon value", group["eps"])
+
+    def _needs(self, group, slot):
+        return slot != "max_exp_avg_sq" or group["amsgrad"]
+
+    def _configure(self, kernel, g):
+        kernel.configure(self._kind, g["lr"], g["weight_decay"],
+                         beta1=g["betas"][0], beta2=g["betas"][1],
+                         eps=g["eps"], amsgrad=g["amsgrad"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (torch.optim.AdamW)."""
+    _kind = _engine.OPT_ADAMW
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, optionally centered and with momentum (torch.optim.RMSprop)."""
+    _slots = ("square_avg", "grad_avg", "momentum_buffer")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8,
+                 weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps,
+                                      weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_nonneg("momentum value", group["momentum"])
+        _check_nonneg("alpha value", group["alpha"])
+        _check_nonneg("epsilon value", group["eps"])
+
+    def _needs(self, group, slot):
+        if slot == "grad_avg":
+            return group["centered"]
+        if slot == "momentum_buffer":
+            return group["momentum"] > 0
+        return True
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_RMSPROP, g["lr"], g["weight_decay"],
+                         momentum=g["momentum"], eps=g["eps"],
+                         alpha=g["alpha"], centered=g["centered"])

@@ -1,0 +1,385 @@
+"""An SGD training loop: minibatches, metrics, callbacks, a progress bar."""
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import _engine
+from ._engine import Tensor
+from ._grad_mode import no_grad
+
+
+class History:
+    """Per-epoch training (and validation) loss and metrics."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def _append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __repr__(self):
+        return "History(epochs=%d, keys=%s)" % (len(self.epoch),
+                                                sorted(self.history))
+
+    def plot(self, path=None):
+        """Loss and metric curves; needs matplotlib (extra 'plot')."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            raise ImportError("History.plot needs matplotlib: pip install "
+                              "'autodiff[plot]'") from e
+        names = [k for k in self.history if not k.startswith("val_")]
+        fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4),
+                                 squeeze=False)
+        for ax, k in zip(axes[0], names):
+            ax.plot(self.epoch, self.history[k], label=k)
+            if "val_" + k in self.history:
+                ax.plot(self.epoch, self.history["val_" + k],
+                        label="val_" + k)
+            ax.set_xlabel("epoch")
+            ax.set_title(k)
+            ax.legend()
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path)
+        return fig
+
+
+# --------------------------------------------------------------- callbacks
+
+class Callback:
+    """Hooks called by Trainer.fit; set trainer.stop_training to stop."""
+    trainer = None
+
+    def on_train_begin(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_end(self, logs=None): pass
+
+
+def _mode_for(monitor, mode):
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    if mode not in ("min", "max"):
+        raise ValueError("mode must be 'auto', 'min' or 'max', got %r"
+                         % (mode,))
+    return mode
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved by min_delta for patience
+    epochs; optionally restore the best weights at the end."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0,
+                 mode="auto", restore_best_weights=False):
+        self.monitor, self.patience = monitor, patience
+        self.min_delta = abs(min_delta)
+        self.mode = _mode_for(monitor, mode)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+        self.stopped_epoch = None
+        self.best_state = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor not in logs:
+            raise KeyError("EarlyStopping monitors %r, but the logs have %s"
+                           % (self.monitor, sorted(logs)))
+        v = logs[self.monitor]
+        better = (v < self.best - self.min_delta if self.mode == "min"
+                  else v > self.best + self.min_delta)
+        if better:
+            self.best, self.wait = v, 0
+            if self.restore_best_weights:
+                self.best_state = {k: t.numpy() for k, t in
+                                   self.trainer.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.trainer.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_state is not None:
+            self.trainer.model.load_state_dict(self.best_state)
+
+
+class LRSchedulerCallback(Callback):
+    """Step a learning-rate scheduler at the end of each epoch (a
+    ReduceLROnPlateau gets the monitored value)."""
+
+    def __init__(self, scheduler, monitor="val_loss"):
+        self.scheduler, self.monitor = scheduler, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .optim.lr_scheduler import ReduceLROnPlateau
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            key = self.monitor if self.monitor in logs else "loss"
+            self.scheduler.step(logs[key])
+        else:
+            self.scheduler.step()
+        logs["lr"] = self.scheduler.get_last_lr()[0]
+
+
+class ModelCheckpoint(Callback):
+    """Save the model's state with ad.save whenever `monitor` improves
+    (or every epoch with save_best_only=False)."""
+
+    def __init__(self, path, monitor="val_loss", mode="auto",
+                 save_best_only=True):
+        self.path, self.monitor = path, monitor
+        self.mode = _mode_for(monitor, mode)
+        self.save_best_only = save_best_only
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .checkpoint import save
+        v = logs.get(self.monitor)
+        if v is None:
+            raise KeyError("ModelCheckpoint monitors %r, but the logs have "
+                           "%s" % (self.monitor, sorted(logs)))
+        better = v < self.best if self.mode == "min" else v > self.best
+        if better or not self.save_best_only:
+            if better:
+                self.best = v
+            save(self.trainer.model, self.path)
+
+
+# ------------------------------------------------------------------ trainer
+
+def _as_array(a, name):
+    if isinstance(a, Tensor):
+        return a.numpy()
+    arr = np.asarray(a)
+    if arr.dtype == object:
+        raise TypeError("%s must be numeric array data" % name)
+    return arr
+
+
+class Trainer:
+    """fit / evaluate / predict for a model, a loss function and an
+    optimizer.  Minibatches are cut from numpy arrays by fancy indexing;
+    no Python loop over samples."""
+
+    def __init__(self, model, loss_fn, optimizer, compile=False):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.compile = compile
+        self.stop_training = False
+        self._dtype = None
+        for p in model.parameters():
+            self._dtype = p.dtype
+            break
+
+    # ---- helpers
+    def _inputs(self, Xb):
+        return _engine.tensor(Xb, dtype=self._dtype) if self._dtype \
+            else _engine.tensor(Xb)
+
+    def _targets(self, yb):
+        if yb.dtype.kind in "iub" and self._is_classification():
+            return yb
+        return _engine.tensor(yb, dtype=self._dtype) if self._dtype \
+            else _engine.tensor(yb)
+
+    def _is_classification(self):
+        name = type(self.loss_fn).__name__
+        fn = getattr(self.loss_fn, "__name__", "")
+        return name in ("CrossEntropyLoss", "NLLLoss") or fn in (
+            "cross_entropy", "nll_loss")
+
+    def _metric(self, name, out, yb):
+        if name != "accuracy":
+            raise ValueError("unknown metric %r (supported: 'accuracy')"
+                             % (name,))
+        if out.ndim == 2 and out.shape[1] > 1:
+            pred = out.argmax(axis=1)
+            if yb.shape == out.shape:       # one-hot / probability targets
+                yb = yb.argmax(axis=1)
+            return float(np.mean(pred == yb.reshape(-1)))
+        logits = type(self.loss_fn).__name__ == "BCEWithLogitsLoss"
+        pred = out.reshape(-1) > (0.0 if logits else 0.5)
+        return float(np.mean(pred == (yb.reshape(-1) > 0.5)))
+
+    @staticmethod
+    def _check_metrics(metrics):
+        """A tuple of metric names; checked before any training step, so a
+        bad name changes nothing (a single name may be a plain string)."""
+        metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+        for m in metrics:
+            if m != "accuracy":
+                raise ValueError("unknown metric %r (supported: 'accuracy')"
+                                 % (m,))
+        return metrics
+
+    @staticmethod
+    def _check_xy(X, y):
+        X = _as_array(X, "X")
+        y = _as_array(y, "y")
+        if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+            raise ValueError("X and y must have the same number of samples, "
+                             "got X of shape %s and y of shape %s"
+                             % (X.shape, y.shape))
+        if len(X) == 0:
+            raise ValueError("cannot train on an empty dataset")
+        return X, y
+
+    # ---- API
+    def fit(self, X, y, epochs=1, batch_size=32, shuffle=True,
+            validation_data=None, metrics=("accuracy",), callbacks=(),
+            seed=None, verbose=1):
+        X, y = self._check_xy(X, y)
+        metrics = self._check_metrics(metrics)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError("batch_size must be a positive integer, got %r"
+                             % (batch_size,))
+        if validation_data is not None:
+            validation_data = self._check_xy(*validation_data)
+        if seed is None:
+            return self._fit(X, y, epochs, batch_size, shuffle,
+                             validation_data, metrics, callbacks,
+                             _engine._rng(None, None), verbose)
+        # A seed makes the whole run reproducible: the shuffling and the
+        # layers that draw from the default generator (Dropout) share one
+        # seeded stream for the duration of fit.
+        rng = np.random.default_rng(seed)
+        saved = _engine._default_rng
+        _engine._default_rng = rng
+        try:
+            return self._fit(X, y, epochs, batch_size, shuffle,
+                             validation_data, metrics, callbacks, rng,
+                             verbose)
+        finally:
+            _engine._default_rng = saved
+
+    def _fit(self, X, y, epochs, batch_size, shuffle, validation_data,
+             metrics, callbacks, rng, verbose):
+        if validation_data is not None:
+            Xv, yv = validation_data
+        history = History()
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            cb.trainer = self
+        self.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin({})
+        n = len(X)
+        nbatches = (n + batch_size - 1) // batch_size
+        bar = _progress(verbose, nbatches)
+        for epoch in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, {})
+            self.model.train()
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            t0 = time.perf_counter()
+            total_loss, counts = 0.0, 0
+            metric_sums = {m: 0.0 for m in metrics}
+            if bar:
+                bar.reset(total=nbatches)
+                bar.set_description("epoch %d/%d" % (epoch + 1, epochs))
+            for b in range(nbatches):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                Xb, yb = X[idx], y[idx]
+                out = self.model(self._inputs(Xb))
+                loss = self.loss_fn(out, self._targets(yb))
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                lv = loss.item()
+                k = len(idx)
+                total_loss += lv * k
+                counts += k
+                if metrics:
+                    o = out.numpy()
+                    for m in metrics:
+                        metric_sums[m] += self._metric(m, o, yb) * k
+                for cb in callbacks:
+                    cb.on_batch_end(b, {"loss": lv})
+                if bar:
+                    dt = time.perf_counter() - t0
+                    bar.set_postfix(loss="%.4f" % (total_loss / counts),
+                                    samples_per_s="%.0f" % (counts / dt))
+                    bar.update(1)
+            logs = {"loss": total_loss / counts}
+            for m in metrics:
+                logs[m] = metric_sums[m] / counts
+            logs["time"] = time.perf_counter() - t0
+            if validation_data is not None:
+                ev = self.evaluate(Xv, yv, metrics=metrics)
+                for k, v in ev.items():
+                    logs["val_" + k] = v
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            history._append(epoch, logs)
+            if verbose and not bar:
+                pass
+            if self.stop_training:
+                break
+        if bar:
+            bar.close()
+        for cb in callbacks:
+            cb.on_train_end({})
+        self.history = history
+        return history
+
+    def evaluate(self, X, y, batch_size=256, metrics=("accuracy",)):
+        """Mean loss (and metrics) over the data, in eval mode, no grad."""
+        X, y = self._check_xy(X, y)
+        metrics = self._check_metrics(metrics)
+        was_training = self.model.training
+        self.model.eval()
+        total, sums = 0.0, {m: 0.0 for m in metrics}
+        try:
+            with no_grad():
+                for s in range(0, len(X), batch_size):
+                    Xb, yb = X[s:s + batch_size], y[s:s + batch_size]
+                    out = self.model(self._inputs(Xb))
+                    total += self.loss_fn(
+                        out, self._targets(yb)).item() * len(Xb)
+                    o = out.numpy()
+                    for m in metrics:
+                        sums[m] += self._metric(m, o, yb) * len(Xb)
+        finally:
+            self.model.train(was_training)
+        res = {"loss": total / len(X)}
+        for m in metrics:
+            res[m] = sums[m] / len(X)
+        return res
+
+    def predict(self, X, batch_size=256):
+        """Model outputs for X as a numpy array, in eval mode, no grad."""
+        X = _as_array(X, "X")
+        was_training = self.model.training
+        self.model.eval()
+        outs = []
+        try:
+            with no_grad():
+                for s in range(0, len(X), batch_size):
+                    outs.append(self.model(self._inputs(
+                        X[s:s + batch_size])).numpy())
+        finally:
+            self.model.train(was_training)
+        return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+def _progress(verbose, total):
+    """A tqdm bar when verbose and writing to a terminal, else None."""
+    if not verbose or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, leave=True, dynamic_ncols=True)

@@ -1,0 +1,455 @@
+"""The benchmark suite: the same math in autodiff and in every installed peer,
+measured in one run.
+
+    python bench/run.py [--quick] [--threads 1] [--reps 5] [--out FILE]
+
+Workloads
+  1. per-op overhead: a chain of 60 elementwise ops (mul, add, sigmoid,
+     tanh, relu) on a 16-element float32 tensor, forward + backward;
+     microseconds per op
+  2. the seed network: 1-2-1 sigmoid net on X = [[0], [1]], float64, one
+     full-batch SGD step (forward, backward, update)
+  3. small MLP 64-256-256-10 ReLU, softmax cross-entropy, SGD momentum 0.9,
+     batch 32, float32, on scikit-learn's digits
+  4. large MLP 64-1024-1024-10, batch 256, same recipe
+  5. the floor: for 3 and 4, the step's matmul FLOPs at the machine's
+     single-thread sgemm rate (a 1024x1024 float32 matmul, same run)
+
+Each cell is the median of --reps repetitions; each peer's column also shows
+its time divided by autodiff's (> 1 means autodiff is faster).  Peers that
+are not installed are reported as skipped.  Nothing here asserts anything
+about time: the machine is shared and absolute times drift.
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+
+def parse():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--out", default=None, help="also write markdown here")
+    return ap.parse_args()
+
+
+ARGS = parse()
+# Thread limits must be set before the peers load their thread pools.
+os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
+if ARGS.threads == 1:
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                          "intra_op_parallelism_threads=1")
+
+import numpy as np  # noqa: E402
+
+import autodiff as ad  # noqa: E402
+from autodiff import nn, optim  # noqa: E402
+
+try:
+    from threadpoolctl import threadpool_limits
+    _LIMIT = threadpool_limits(limits=ARGS.threads)
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+try:
+    import torch
+    torch.set_num_threads(ARGS.threads)
+except ImportError:
+    torch = None
+try:
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+except ImportError:
+    jax = None
+try:
+    import autograd
+    import autograd.numpy as anp
+except ImportError:
+    autograd = None
+try:
+    import sklearn
+    from sklearn.datasets import load_digits
+except ImportError:
+    sklearn = None
+
+
+def timed(step, n, reps):
+    """Median seconds per call of step() over reps blocks of n calls."""
+    step()
+    step()
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        out.append((time.perf_counter() - t0) / n)
+    return statistics.median(out)
+
+
+# ------------------------------------------------------------ 1. per op
+
+def chain(mod, x, n_ops=60):
+    h = x
+    for i in range(n_ops):
+        k = i % 5
+        if k == 0:
+            h = h * 0.9
+        elif k == 1:
+            h = h + 0.1
+        elif k == 2:
+            h = mod.sigmoid(h)
+        elif k == 3:
+            h = mod.tanh(h)
+        else:
+            h = mod.relu(h)
+    return h.sum()
+
+
+def bench_per_op(reps, n):
+    x0 = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+    res = {}
+    x = ad.tensor(x0, requires_grad=True)
+
+    def ad_step():
+        x.grad = None
+        chain(ad, x).backward()
+    res["autodiff"] = timed(ad_step, n, reps) / 60
+    if torch is not None:
+        xt = torch.tensor(x0, requires_grad=True)
+
+        def t_step():
+            xt.grad = None
+            chain(torch, xt).backward()
+        res["torch eager"] = timed(t_step, n, reps) / 60
+    if autograd is not None:
+        class M:
+            sigmoid = staticmethod(lambda v: 0.5 * (anp.tanh(v / 2) + 1))
+            tanh = staticmethod(anp.tanh)
+            relu = staticmethod(lambda v: anp.maximum(v, 0))
+        g = autograd.grad(lambda v: chain(M, v))
+        res["HIPS autograd"] = timed(lambda: g(x0), max(n // 10, 5),
+                                     reps) / 60
+    return res
+
+
+# ----------------------------------------------------- 2. seed network
+
+def bench_seed(reps, n):
+    X0 = np.array([[0.0], [1.0]])
+    Y0 = np.array([[0.0], [1.0]])
+    rng = np.random.default_rng(0)
+    W1_0, W2_0 = rng.normal(size=(1, 2)), rng.normal(size=(2, 1))
+    lr = 0.5
+    res = {}
+
+    X, Y = ad.tensor(X0), ad.tensor(Y0)
+    W1 = ad.tensor(W1_0, requires_grad=True)
+    b1 = ad.zeros(2, dtype=ad.float64, requires_grad=True)
+    W2 = ad.tensor(W2_0, requires_grad=True)
+    b2 = ad.zeros(1, dtype=ad.float64, requires_grad=True)
+    opt = optim.SGD([W1, b1, W2, b2], lr=lr)
+
+    def ad_step():
+        out = ad.sigmoid(ad.sigmoid(X @ W1 + b1) @ W2 + b2)
+        loss = ad.mse_loss(out, Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    res["autodiff"] = timed(ad_step, n, reps)
+
+    P = [W1_0.copy(), np.zeros(2), W2_0.copy(), np.zeros(1)]
+
+    def np_step():
+        w1, c1, w2, c2 = P
+        h = 1 / (1 + np.exp(-(X0 @ w1 + c1)))
+        o = 1 / (1 + np.exp(-(h @ w2 + c2)))
+        d_o = 2 * (o - Y0) / o.size * o * (1 - o)
+        gw2 = h.T @ d_o
+        d_h = d_o @ w2.T * h * (1 - h)
+        gw1 = X0.T @ d_h
+        for p, g in zip(P, (gw1, d_h.sum(0), gw2, d_o.sum(0))):
+            p -= lr * g
+    res["numpy (by hand)"] = timed(np_step, n, reps)
+
+    if torch is not None:
+        Xt, Yt = torch.tensor(X0), torch.tensor(Y0)
+        pt = [torch.tensor(W1_0, requires_grad=True),
+              torch.zeros(2, dtype=torch.float64, requires_grad=True),
+              torch.tensor(W2_0, requires_grad=True),
+              torch.zeros(1, dtype=torch.float64, requires_grad=True)]
+        topt = torch.optim.SGD(pt, lr=lr)
+
+        def t_step():
+            out = torch.sigmoid(torch.sigmoid(Xt @ pt[0] + pt[1]) @ pt[2]
+                                + pt[3])
+            loss = torch.nn.functional.mse_loss(out, Yt)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+        res["torch eager"] = timed(t_step, n, reps)
+
+    if jax is not None:
+        def jloss(p, x, y):
+            h = jax.nn.sigmoid(x @ p[0] + p[1])
+            o = jax.nn.sigmoid(h @ p[2] + p[3])
+            return jnp.mean((o - y) ** 2)
+
+        @jax.jit
+        def jstep(p, x, y):
+            g = jax.grad(jloss)(p, x, y)
+            return [a - lr * b for a, b in zip(p, g)]
+        state = {"p": [jnp.asarray(W1_0), jnp.zeros(2), jnp.asarray(W2_0),
+                       jnp.zeros(1)]}
+        Xj, Yj = jnp.asarray(X0), jnp.asarray(Y0)
+
+        def j_step():
+            state["p"] = jstep(state["p"], Xj, Yj)
+            state["p"][0].block_until_ready()
+        res["JAX jit"] = timed(j_step, n, reps)
+
+    if autograd is not None:
+        def aloss(p):
+            h = 1 / (1 + anp.exp(-(X0 @ p[0] + p[1])))
+            o = 1 / (1 + anp.exp(-(h @ p[2] + p[3])))
+            return anp.mean((o - Y0) ** 2)
+        ag = autograd.grad(aloss)
+        ap = [W1_0.copy(), np.zeros(2), W2_0.copy(), np.zeros(1)]
+
+        def a_step():
+            g = ag(ap)
+            for p, gg in zip(ap, g):
+                p -= lr * gg
+        res["HIPS autograd"] = timed(a_step, max(n // 5, 5), reps)
+    return res
+
+
+# --------------------------------------------------------------- 3, 4 MLPs
+
+def digits():
+    if sklearn is not None:
+        X, y = load_digits(return_X_y=True)
+        return (X / 16.0).astype(np.float32), y.astype(np.int64)
+    rng = np.random.default_rng(0)          # same shapes if sklearn absent
+    return (rng.random((1797, 64), dtype=np.float32),
+            rng.integers(0, 10, 1797))
+
+
+def mlp_flops(sizes, batch):
+    fwd = sum(2 * batch * a * b for a, b in zip(sizes, sizes[1:]))
+    first = 2 * batch * sizes[0] * sizes[1]
+    return fwd + 2 * fwd - first      # forward, dW for all, dX but layer 1
+
+
+def bench_mlp(sizes, batch, reps, n, lr=0.01, mom=0.9):
+    X, y = digits()
+    nb = len(X) // batch
+    batches = [(X[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
+               for i in range(max(nb, 1))]
+    if nb == 0:
+        reps_x = np.resize(X, (batch, X.shape[1]))
+        batches = [(reps_x, np.resize(y, batch))]
+    res = {}
+    rng = np.random.default_rng(0)
+    init = []
+    for a, b in zip(sizes, sizes[1:]):
+        bound = 1 / np.sqrt(a)
+        init.append((rng.uniform(-bound, bound, (b, a)).astype(np.float32),
+                     rng.uniform(-bound, bound, b).astype(np.float32)))
+
+    # autodiff eager
+    layers = []
+    for (W, b) in init:
+        lin = nn.Linear(W.shape[1], W.shape[0])
+        lin.weight.copy_(W)
+        lin.bias.copy_(b)
+        layers += [lin, nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=mom)
+    ce = nn.CrossEntropyLoss()
+    tb = [(ad.tensor(a), b) for a, b in batches]
+    it = {"i": 0}
+
+    def ad_step():
+        xb, yb = tb[it["i"] % len(tb)]
+        it["i"] += 1
+        loss = ce(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    res["autodiff"] = timed(ad_step, n, reps)
+
+    # numpy by hand
+    P = [(W.T.copy(), b.copy()) for W, b in init]
+    V = [(np.zeros_like(W), np.zeros_like(b)) for W, b in P]
+
+    def np_step():
+        xb, yb = batches[it["i"] % len(batches)]
+        it["i"] += 1
+        hs = [xb]
+        for j, (W, b) in enumerate(P):
+            z = hs[-1] @ W + b
+            hs.append(np.maximum(z, 0) if j < len(P) - 1 else z)
+        z = hs[-1]
+        z = z - z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        p[np.arange(len(yb)), yb] -= 1
+        d = p / len(yb)
+        for j in range(len(P) - 1, -1, -1):
+            W, b = P[j]
+            gW, gb = hs[j].T @ d, d.sum(0)
+            if j:
+                d = (d @ W.T) * (hs[j] > 0)
+            vW, vb = V[j]
+            vW *= mom
+            vW += gW
+            vb *= mom
+            vb += gb
+            W -= lr * vW
+            b -= lr * vb
+    res["numpy (by hand)"] = timed(np_step, n, reps)
+
+    if torch is not None:
+        tl = []
+        for (W, b) in init:
+            lin = torch.nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W))
+                lin.bias.copy_(torch.from_numpy(b))
+            tl += [lin, torch.nn.ReLU()]
+        tm = torch.nn.Sequential(*tl[:-1])
+        topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=mom)
+        tce = torch.nn.CrossEntropyLoss()
+        tbt = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in batches]
+
+        def t_step():
+            xb, yb = tbt[it["i"] % len(tbt)]
+            it["i"] += 1
+            loss = tce(tm(xb), yb)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+        res["torch eager"] = timed(t_step, n, reps)
+
+    if jax is not None:
+        def jloss(p, x, yy):
+            h = x
+            for j, (W, b) in enumerate(p):
+                h = h @ W + b
+                if j < len(p) - 1:
+                    h = jax.nn.relu(h)
+            logp = jax.nn.log_softmax(h)
+            return -jnp.mean(jnp.take_along_axis(logp, yy[:, None], 1))
+
+        @jax.jit
+        def jstep(p, v, x, yy):
+            g = jax.grad(jloss)(p, x, yy)
+            v = jax.tree_util.tree_map(lambda a, b: mom * a + b, v, g)
+            p = jax.tree_util.tree_map(lambda a, b: a - lr * b, p, v)
+            return p, v
+        st = {"p": [(jnp.asarray(W.T), jnp.asarray(b)) for W, b in init]}
+        st["v"] = jax.tree_util.tree_map(jnp.zeros_like, st["p"])
+        jb = [(jnp.asarray(a), jnp.asarray(b)) for a, b in batches]
+
+        def j_step():
+            xb, yb = jb[it["i"] % len(jb)]
+            it["i"] += 1
+            st["p"], st["v"] = jstep(st["p"], st["v"], xb, yb)
+            st["p"][0][0].block_until_ready()
+        res["JAX jit"] = timed(j_step, n, reps)
+
+    if sklearn is not None:
+        import warnings
+        from sklearn.neural_network import MLPClassifier
+        clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]),
+                            solver="sgd", momentum=mom,
+                            nesterovs_momentum=False, learning_rate_init=lr,
+                            alpha=0.0, batch_size=batch)
+        classes = np.arange(10)
+        clf.partial_fit(batches[0][0], batches[0][1], classes=classes)
+
+        def s_step():
+            xb, yb = batches[it["i"] % len(batches)]
+            it["i"] += 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clf.partial_fit(xb, yb)
+        res["sklearn MLPClassifier"] = timed(s_step, max(n // 2, 5), reps)
+    return res
+
+
+def sgemm_rate(reps):
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    b = a.copy()
+    t = timed(lambda: a @ b, 5, reps)
+    return 2 * 1024 ** 3 / t
+
+
+# ------------------------------------------------------------------ report
+
+def table(title, res, unit, scale):
+    lines = ["### " + title, "",
+             "| framework | %s | ratio (peer / autodiff) |" % unit,
+             "|---|---:|---:|"]
+    a = res["autodiff"]
+    for k, v in res.items():
+        if v is None:
+            lines.append("| %s | skipped | |" % k)
+            continue
+        lines.append("| %s | %.3f | %s |"
+                     % (k, v * scale, "1.0x" if k == "autodiff"
+                        else "%.2fx" % (v / a)))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    reps = ARGS.reps
+    q = ARGS.quick
+    peers = {"torch eager": torch, "JAX jit": jax, "HIPS autograd": autograd,
+             "sklearn MLPClassifier": sklearn}
+    out = ["# autodiff benchmarks", "",
+           "machine: %s %s, %d cores; Python %s; numpy %s; BLAS threads %d"
+           % (platform.system(), platform.machine(), os.cpu_count(),
+              platform.python_version(), np.__version__, ARGS.threads),
+           "peers: " + ", ".join(
+               "%s %s" % (k, getattr(m, "__version__", "")) if m else
+               "%s skipped (not installed)" % k for k, m in peers.items()),
+           "", "median of %d repetitions per cell%s" % (
+               reps, " (--quick)" if q else ""), ""]
+    print("\n".join(out))
+
+    def emit(text):
+        print(text)
+        out.append(text)
+        sys.stdout.flush()
+
+    emit(table("1. per-op overhead (chain of 60 elementwise ops, 16 floats, "
+               "forward + backward)", bench_per_op(reps, 50 if q else 300),
+               "us per op", 1e6))
+    emit(table("2. seed network 1-2-1 sigmoid, float64, one SGD step",
+               bench_seed(reps, 300 if q else 2000), "us per step", 1e6))
+    rate = sgemm_rate(reps)
+    for title, sizes, batch, n in (
+            ("3. small MLP 64-256-256-10, batch 32", (64, 256, 256, 10), 32,
+             50 if q else 300),
+            ("4. large MLP 64-1024-1024-10, batch 256", (64, 1024, 1024, 10),
+             256, 5 if q else 30)):
+        res = bench_mlp(sizes, batch, reps, n)
+        floor = mlp_flops(sizes, batch) / rate
+        res["floor (FLOPs at peak sgemm)"] = floor
+        emit(table(title + ", SGD momentum 0.9, float32", res, "ms per step",
+                   1e3))
+    emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
+         % (ARGS.threads, rate / 1e9))
+    if ARGS.out:
+        with open(ARGS.out, "w") as f:
+            f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Run each example's main() (loaded by path from ../examples) and check
+what it claims."""
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name):
+    path = EXAMPLES / (name + ".py")
+    if not path.exists():
+        pytest.fail("example %s is missing" % path)
+    spec = importlib.util.spec_from_file_location("example_" + name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gradient_descent_reaches_two(capsys):
+    theta, steps = load_example("gradient_descent").main(verbose=False)
+    assert abs(theta - 2.0) < 1e-6
+    # Each step shrinks the distance to 2 by 0.8 from |0 - 2| = 2: the first
+    # step with 2 * 0.8^n < 1e-6 is n = 66.
+    n = int(np.ceil(np.log(1e-6 / 2.0) / np.log(0.8)))
+    assert steps == n
+    assert capsys.readouterr().out == ""
+
+
+def test_gradient_descent_prints_when_verbose(capsys):
+    load_example("gradient_descent").main(max_steps=5, verbose=True)
+    out = capsys.readouterr().out
+    assert "step   1" in out and "reached theta" in out
+
+
+def test_sigmoid_network_learns():
+    losses, pred = load_example("sigmoid_network").main(verbose=False)
+    losses = np.asarray(losses)
+    assert len(losses) == 2000 and np.all(np.isfinite(losses))
+    assert losses[-1] < 0.1 * losses[0]
+    assert losses[-1] < 0.01
+    assert np.all(np.diff(losses[::100]) < 0)      # decreasing overall
+    pred = np.asarray(pred).ravel()
+    assert pred.shape == (2,)
+    assert pred[0] < 0.5 < pred[1]
+
+
+def test_sigmoid_network_is_seeded():
+    mod = load_example("sigmoid_network")
+    a, _ = mod.main(epochs=50, verbose=False)
+    b, _ = mod.main(epochs=50, verbose=False)
+    assert a == b
+
+
+def test_linear_network_loss_falls_every_epoch():
+    losses = np.asarray(load_example("linear_network").main(verbose=False))
+    assert len(losses) == 100
+    assert np.all(np.diff(losses) < 0)
+    # Closed form of the first loss: y_hat = 3 * (0.5 * 40 + 0.5 * 80) = 180.
+    assert losses[0] == pytest.approx(0.5 * (180.0 - 60.0) ** 2, rel=1e-12)
+    assert losses[-1] < 1e-3 * losses[0]
+
+
+def test_digits_mlp_accuracy():
+    pytest.importorskip("sklearn")
+    acc, per_epoch, hist = load_example("digits_mlp").main(verbose=0)
+    assert acc >= 0.97
+    assert len(hist.epoch) == 30
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert hist["val_accuracy"][-1] == pytest.approx(acc)
+    assert per_epoch > 0
