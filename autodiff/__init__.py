@@ -18,7 +18,7 @@ from ._engine import (
     sum, mean, max, min, amax, amin, var, std,
     reshape, permute, transpose, swapaxes, expand_dims, unsqueeze, squeeze,
     flatten, broadcast_to, concatenate, cat, stack,
-    matmul, dot,
+    matmul, dot, linear,
     mse_loss, l1_loss, binary_cross_entropy,
     binary_cross_entropy_with_logits, cross_entropy, nll_loss,
     is_grad_enabled, set_grad_enabled, memory_stats, empty_cache,

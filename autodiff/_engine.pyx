@@ -107,6 +107,7 @@ cdef extern from "autodiff.h" nogil:
                         ad_tensor **)
     ad_status ad_cast(ad_tensor *, ad_dtype, ad_tensor **)
     ad_status ad_matmul(ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int,
@@ -1222,6 +1223,28 @@ def matmul(a, b):
 
 def dot(a, b):
     return matmul(a, b)
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias in one op (torch.nn.functional.linear): weight
+    is (out_features, in_features); x may have any leading dimensions."""
+    cdef Tensor tx = _t(x)
+    cdef Tensor w = _t(weight)
+    cdef Tensor b = None if bias is None else _operand(bias, w.t.dtype)
+    cdef ad_tensor *o
+    if tx.t.dtype != w.t.dtype:
+        tx = _promote(tx, AD_F64)
+        w = _promote(w, AD_F64)
+        if b is not None:
+            b = _promote(b, AD_F64)
+    if tx.t.ndim == 2:
+        _check(ad_linear(tx.t, w.t, NULL if b is None else b.t, &o))
+        return _wrap(o)
+    if tx.t.ndim == 0:
+        raise ValueError("linear: input must have at least one dimension")
+    lead = tx.shape[:-1]
+    flat = reshape(tx, (-1, tx.shape[-1]))
+    _check(ad_linear((<Tensor>flat).t, w.t, NULL if b is None else b.t, &o))
+    return reshape(_wrap(o), lead + (w.shape[0],))
 
 
 # ----------------------------------------------------------------- softmax

@@ -184,7 +184,8 @@ void ad_nogil_end(void *state);
 typedef enum {
     AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE, AD_OP_RESHAPE,
     AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT, AD_OP_GATHER, AD_OP_CAST,
-    AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_COUNT
+    AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_LINEAR,
+    AD_OP_COUNT
 } ad_op;
 
 enum { AD_REC_DEAD = 0, AD_REC_LIVE = 1, AD_REC_CONSUMED = 2 };
@@ -259,6 +260,7 @@ ad_status ad_bw_concat(ad_record *r, ad_buffer **g);
 ad_status ad_bw_gather(ad_record *r, ad_buffer **g);
 ad_status ad_bw_cast(ad_record *r, ad_buffer **g);
 ad_status ad_bw_matmul(ad_record *r, ad_buffer **g);
+ad_status ad_bw_linear(ad_record *r, ad_buffer **g);
 ad_status ad_bw_softmax(ad_record *r, ad_buffer **g);
 ad_status ad_bw_loss(ad_record *r, ad_buffer **g);
 ad_status ad_bw_nll(ad_record *r, ad_buffer **g);

@@ -185,6 +185,10 @@ ad_status ad_gather(ad_tensor *x, const int64_t *idx, int ndim,
 ad_status ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out);
 /* Matrix product of 2-D or batched 3-D tensors (batch may broadcast). */
 ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
+/* The dense layer x W^T + b in one record: x (N, in), W (out, in), b (out)
+ * or NULL; no transposed copy of W is made. */
+ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
+                    ad_tensor **out);
 ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
 ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
                   ad_tensor **out);

@@ -128,3 +128,104 @@ ad_bw_matmul(ad_record *r, ad_buffer **g)
     }
     return AD_OK;
 }
+
+/* ---- linear: x W^T + b, the dense layer in one record ------------------ */
+
+ad_status
+ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
+{
+    char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    ad_tensor *o, *xs[3] = {x, w, b};
+    ad_record *r;
+    ad_status s;
+    if (!ad_blas_ready()) {
+        return ad_error(AD_ERR_NOBLAS, "linear: no BLAS was registered "
+                        "with the engine");
+    }
+    if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1] ||
+        (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))) {
+        char s3[AD_SHAPE_BUF] = "None";
+        if (b) {
+            ad_shape_str(b->ndim, b->shape, s3, sizeof(s3));
+        }
+        return ad_error(AD_ERR_SHAPE, "linear: input %s, weight %s and bias "
+                        "%s do not fit (expected (N, in), (out, in), (out,))",
+                        ad_shape_str(x->ndim, x->shape, s1, sizeof(s1)),
+                        ad_shape_str(w->ndim, w->shape, s2, sizeof(s2)), s3);
+    }
+    if (x->dtype != w->dtype || (b && b->dtype != w->dtype)) {
+        return ad_error(AD_ERR_TYPE, "linear: dtypes differ (input %s, "
+                        "weight %s)", ad_dtype_name(x->dtype),
+                        ad_dtype_name(w->dtype));
+    }
+    int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
+    if (N > INT_MAX || in > INT_MAX || M > INT_MAX) {
+        return ad_error(AD_ERR_VALUE, "linear: dimensions above %d are not "
+                        "supported by the BLAS interface", INT_MAX);
+    }
+    int64_t shape[2] = {N, M};
+    if ((s = ad_new(x->dtype, 2, shape, &o))) {
+        return s;
+    }
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    void *nogil = ad_nogil_begin(N * M * in);
+    if (b) {
+        for (int64_t i = 0; i < N; i++) {
+            memcpy((char *)ad_data(o) + (size_t)(i * M) * isz, ad_data(b),
+                   (size_t)M * isz);
+        }
+    }
+    K->gemm(0, 1, N, M, in, ad_data(x), in, ad_data(w), in, b ? 1.0 : 0.0,
+            ad_data(o), M);
+    ad_nogil_end(nogil);
+    if ((s = ad_finish(o, AD_OP_LINEAR, 0, b ? 3 : 2, xs, &r))) {
+        return s;
+    }
+    *out = o;
+    return AD_OK;
+}
+
+/* dx = g W, dW = g^T x, db = sum of g over rows. */
+ad_status
+ad_bw_linear(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *x = r->in[0], *w = r->in[1];
+    int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
+    const ad_kernels *K = ad_k(x->dtype);
+    const void *G = AD_BUF_DATA(*g);
+    for (int which = 0; which < r->nin; which++) {
+        ad_tensor *t = r->in[which];
+        if (!t->requires_grad) {
+            continue;
+        }
+        ad_buffer *gt = ad_buf_alloc(ad_nbytes(t));
+        if (!gt) {
+            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        }
+        if (which == 0) {
+            K->gemm(0, 0, N, in, M, G, M, ad_data(w), in, 0.0,
+                    AD_BUF_DATA(gt), in);
+        }
+        else if (which == 1) {
+            K->gemm(1, 0, M, in, N, G, M, ad_data(x), in, 0.0,
+                    AD_BUF_DATA(gt), in);
+        }
+        else {
+            int64_t shp[2] = {N, M}, st[3][AD_MAX_DIMS];
+            ad_iter it;
+            K->fill(AD_BUF_DATA(gt), M, 0.0);
+            st[0][0] = 0;
+            st[0][1] = 1;
+            st[1][0] = M;
+            st[1][1] = 1;
+            ad_iter_init(&it, 2, shp, 2, st);
+            K->sum_into(&it, AD_BUF_DATA(gt), G);
+        }
+        ad_status s = ad_acc_grad(r, which, &gt, 1);
+        if (s) {
+            return s;
+        }
+    }
+    return AD_OK;
+}

@@ -394,6 +394,7 @@ const ad_backward_fn ad_backward_table[AD_OP_COUNT] = {
     [AD_OP_SOFTMAX] = ad_bw_softmax,
     [AD_OP_LOSS] = ad_bw_loss,
     [AD_OP_NLL] = ad_bw_nll,
+    [AD_OP_LINEAR] = ad_bw_linear,
 };
 
 static ad_status
