@@ -10,7 +10,7 @@ import os
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-cflags = ["-std=c11", "-D_GNU_SOURCE", "-fno-math-errno",
+cflags = ["-std=c11", "-D_GNU_SOURCE", "-fno-math-errno", "-fno-trapping-math",
           "-Wall", "-Wno-unused-function"]
 ldflags = []
 if os.environ.get("AUTODIFF_DEBUG"):
