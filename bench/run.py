@@ -38,6 +38,17 @@ def parse():
 
 
 ARGS = parse()
+# Pin the process to --threads cores: a peer whose runtime ignores the
+# thread flags (XLA's) then cannot use more cores than the others.
+if hasattr(os, "sched_setaffinity"):
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, set(cpus[:max(ARGS.threads, 1)]))
+for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    if var in os.environ:
+        print("note: %s is set, which makes OpenBLAS (numpy's, scipy's and "
+              "so autodiff's) use slower kernels; run with "
+              "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE to measure "
+              "the machine" % var)
 # Thread limits must be set before the peers load their thread pools.
 os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
 if ARGS.threads == 1:
