@@ -26,6 +26,7 @@ from ._engine import (
 from ._grad_mode import no_grad, enable_grad
 from . import nn, optim
 from .checkpoint import save, load
+from .compile import compile, CompiledFunction
 from .trainer import (Trainer, History, Callback, EarlyStopping,
                       LRSchedulerCallback, ModelCheckpoint)
 

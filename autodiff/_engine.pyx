@@ -358,9 +358,8 @@ cdef class Tensor:
     def grad(self, value):
         cdef Tensor v
         if value is None:
-            if self.t.grad != NULL:
-                ad_decref(self.t.grad)
-                self.t.grad = NULL
+            if self.t.grad != NULL or ad_capturing():
+                ad_set_grad(self.t, NULL)
             self._grad = None
             return
         if not isinstance(value, Tensor):
@@ -370,10 +369,7 @@ cdef class Tensor:
             raise ValueError("assigned grad of shape %s and dtype %s does "
                              "not match the tensor's %s %s"
                              % (v.shape, v.dtype, self.shape, self.dtype))
-        ad_incref(v.t)
-        if self.t.grad != NULL:
-            ad_decref(self.t.grad)
-        self.t.grad = v.t
+        ad_set_grad(self.t, v.t)
         self._grad = v
 
     @property
@@ -389,6 +385,8 @@ cdef class Tensor:
     def numpy(self):
         """A copy of the values as a numpy array."""
         cdef unsigned char[::1] mv
+        if ad_capturing():
+            _warn_frozen("numpy()")
         arr = np.empty(_shape_of(self.t), dtype=_NP_DTYPES[self.t.dtype])
         if self.t.size:
             mv = arr.reshape(-1).view(np.uint8)
@@ -403,6 +401,8 @@ cdef class Tensor:
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def item(self):
+        if ad_capturing():
+            _warn_frozen("item()")
         if self.t.size != 1:
             raise ValueError("only a tensor with one element can be "
                              "converted to a Python scalar, got shape %s"
@@ -1605,6 +1605,8 @@ cdef class FusedUpdate:
         self.cfg.lr = lr
 
     def step(self):
+        if ad_capturing():
+            _capture_keep(self)         # the program points at our arrays
         _check(ad_optim_step(&self.cfg, self.n, self.params, self.state,
                              self.steps))
 
@@ -1619,3 +1621,106 @@ def _as_subclass(cls, Tensor src):
     ad_incref(src.t)
     r.t = src.t
     return r
+
+
+# ------------------------------------------------------- compiled programs
+
+cdef extern from "autodiff.h" nogil:
+    ctypedef struct ad_program:
+        pass
+    ad_status ad_capture_begin(ad_program **)
+    ad_status ad_capture_input(ad_program *, const void *, size_t)
+    ad_status ad_capture_end(ad_program *)
+    int ad_capturing()
+    ad_status ad_program_run(ad_program *)
+    int64_t ad_program_size(const ad_program *, int64_t *)
+    void ad_program_free(ad_program *)
+    void ad_set_grad(ad_tensor *, ad_tensor *)
+
+import threading as _threading
+import warnings as _warnings
+
+_capture_state = _threading.local()
+
+cdef _warn_frozen(str what):
+    _warnings.warn("Tensor.%s read a value while ad.compile was recording: "
+                   "the value is frozen at recording and will not change "
+                   "on replay" % what, RuntimeWarning, stacklevel=3)
+
+cdef _capture_keep(obj):
+    prog = getattr(_capture_state, "program", None)
+    if prog is not None:
+        (<Program>prog).keep.append(obj)
+
+def is_capturing():
+    return bool(ad_capturing())
+
+
+cdef class Program:
+    """A recorded step: begin(), run the Python code once, end(); then
+    run() replays it in C with the GIL released."""
+    cdef ad_program *p
+    cdef public list keep
+
+    def __cinit__(self):
+        self.p = NULL
+        self.keep = []
+
+    def __dealloc__(self):
+        if self.p != NULL:
+            ad_program_free(self.p)
+            self.p = NULL
+
+    def begin(self):
+        if self.p != NULL:
+            raise RuntimeError("this program was already recorded")
+        _check(ad_capture_begin(&self.p))
+        _capture_state.program = self
+
+    def bind_labels(self, arr):
+        """Register an int64 array whose contents a replay should read."""
+        cdef const unsigned char[::1] mv = arr.reshape(-1).view(np.uint8)
+        self.keep.append(arr)
+        if mv.shape[0]:
+            _check(ad_capture_input(self.p, &mv[0], mv.shape[0]))
+
+    def end(self):
+        _capture_state.program = None
+        _check(ad_capture_end(self.p))
+
+    def abort(self):
+        _capture_state.program = None
+        if self.p != NULL:
+            ad_program_free(self.p)
+            self.p = NULL
+
+    def run(self):
+        cdef ad_status s
+        if self.p == NULL:
+            raise RuntimeError("nothing was recorded")
+        with nogil:
+            s = ad_program_run(self.p)
+        _check(s)
+
+    def size(self):
+        cdef int64_t recs = 0
+        n = ad_program_size(self.p, &recs)
+        return {"instructions": n, "records": recs}
+
+
+def _write_into(Tensor t, arr):
+    """Copy a numpy array's values into t's buffer (same size and dtype)."""
+    cdef const unsigned char[::1] mv
+    a = np.ascontiguousarray(arr, dtype=_NP_DTYPES[t.t.dtype])
+    if a.size != t.t.size:
+        raise ValueError("expected %d values for a tensor of shape %s, got "
+                         "an array of shape %s" % (t.t.size, t.shape,
+                                                   a.shape))
+    if t.t.size:
+        mv = a.reshape(-1).view(np.uint8)
+        memcpy(ad_data(t.t), &mv[0], mv.shape[0])
+    ad_mark_modified(t.t)
+
+
+def _write_labels(dst, src):
+    np.copyto(dst, np.asarray(src).reshape(dst.shape), casting="unsafe")

@@ -247,6 +247,10 @@ ad_status ad_acc_grad(ad_record *r, int i, ad_buffer **g, int steal);
 
 typedef ad_status (*ad_backward_fn)(ad_record *r, ad_buffer **g);
 extern const ad_backward_fn ad_backward_table[AD_OP_COUNT];
+/* Recompute r->out from r's inputs into its existing buffer, with the same
+ * kernels as the op's first run (compiled replay). */
+typedef ad_status (*ad_forward_fn)(ad_record *r);
+extern const ad_forward_fn ad_forward_table[AD_OP_COUNT];
 
 /* Backward rules, one per op, each beside its forward in its ops_*.c. */
 ad_status ad_bw_unary(ad_record *r, ad_buffer **g);
@@ -264,6 +268,43 @@ ad_status ad_bw_linear(ad_record *r, ad_buffer **g);
 ad_status ad_bw_softmax(ad_record *r, ad_buffer **g);
 ad_status ad_bw_loss(ad_record *r, ad_buffer **g);
 ad_status ad_bw_nll(ad_record *r, ad_buffer **g);
+
+ad_status ad_fw_unary(ad_record *r);
+ad_status ad_fw_binary(ad_record *r);
+ad_status ad_fw_where(ad_record *r);
+ad_status ad_fw_reduce(ad_record *r);
+ad_status ad_fw_reshape(ad_record *r);
+ad_status ad_fw_permute(ad_record *r);
+ad_status ad_fw_broadcast(ad_record *r);
+ad_status ad_fw_concat(ad_record *r);
+ad_status ad_fw_gather(ad_record *r);
+ad_status ad_fw_cast(ad_record *r);
+ad_status ad_fw_matmul(ad_record *r);
+ad_status ad_fw_softmax(ad_record *r);
+ad_status ad_fw_loss(ad_record *r);
+ad_status ad_fw_nll(ad_record *r);
+ad_status ad_fw_linear(ad_record *r);
+
+/* ---- tapes and capture (tape.c, program.c) ------------------------- */
+ad_tape *ad_tape_new(void);
+ad_tape *ad_tape_swap(ad_tape *tp);     /* make tp current; returns old */
+void ad_tape_release(ad_tape *tp);      /* free once its records die */
+ad_status ad_sweep_replay(ad_tensor *root, ad_tensor *grad);
+
+typedef enum {
+    AD_I_FWD, AD_I_BACKWARD, AD_I_OPTIM, AD_I_SET_GRAD, AD_I_FILL,
+    AD_I_AXPY, AD_I_COPY, AD_I_COPY_IN
+} ad_instr_kind;
+
+ad_program *ad_capture_current(void);
+ad_status ad_capture_own(ad_tensor *t);
+ad_status ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1,
+                           double a);
+ad_status ad_capture_optim(const ad_optim_cfg *cfg, int n,
+                           ad_tensor **params, ad_tensor **state,
+                           int64_t *steps);
+/* 1: labels bound to a program input; 0: frozen; -1: out of memory. */
+int ad_capture_labels(ad_record *r, const void *src, size_t nbytes);
 
 /* Sum a gradient over the output shape down to an input's shape. */
 ad_status ad_reduce_to_shape(int dt, const void *g, int nd,

@@ -237,6 +237,28 @@ typedef struct {
 ad_status ad_optim_step(const ad_optim_cfg *cfg, int n, ad_tensor **params,
                         ad_tensor **state, int64_t *steps);
 
+/* ---- compiled steps (program.c) ------------------------------------ */
+/*
+ * ad_capture_begin() starts recording everything this thread does --
+ * every op (with or without grad), backward sweeps, optimizer steps,
+ * .grad assignments and in-place writes -- into a program, until
+ * ad_capture_end().  ad_program_run() replays it on the same buffers.
+ * Data copied into a registered input (ad_capture_input) before a run is
+ * seen by the replay; everything Python read during the capture is
+ * frozen.
+ */
+typedef struct ad_program ad_program;
+ad_status ad_capture_begin(ad_program **out);
+ad_status ad_capture_input(ad_program *p, const void *ptr, size_t nbytes);
+ad_status ad_capture_end(ad_program *p);
+int ad_capturing(void);
+ad_status ad_program_run(ad_program *p);
+int64_t ad_program_size(const ad_program *p, int64_t *records);
+void ad_program_free(ad_program *p);
+
+/* Replace t->grad (NULL clears it); recorded when capturing. */
+void ad_set_grad(ad_tensor *t, ad_tensor *g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -87,6 +87,16 @@ ad_unary(ad_unary_kind k, ad_tensor *x, double a, double b, ad_tensor **out)
     return AD_OK;
 }
 
+/* Recompute a record's output in place (compiled replay). */
+ad_status
+ad_fw_unary(ad_record *r)
+{
+    ad_tensor *x = r->in[0];
+    ad_k(x->dtype)->unary_fwd(r->kind, ad_data(x), ad_data(r->out), x->size,
+                              r->a, r->b);
+    return AD_OK;
+}
+
 ad_status
 ad_bw_unary(ad_record *r, ad_buffer **g)
 {
@@ -148,6 +158,21 @@ ad_binary(ad_binary_kind k, ad_tensor *x, ad_tensor *y, ad_tensor **out)
         return s;
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_binary(ad_record *r)
+{
+    ad_tensor *o = r->out, *x = r->in[0], *y = r->in[1];
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    ad_strides(o->ndim, o->shape, st[0]);
+    ad_bcast_strides(o->ndim, o->shape, x->ndim, x->shape, st[1]);
+    ad_bcast_strides(o->ndim, o->shape, y->ndim, y->shape, st[2]);
+    ad_iter_init(&it, o->ndim, o->shape, 3, st);
+    ad_k(x->dtype)->binary_fwd(r->kind, &it, ad_data(o), ad_data(x),
+                               ad_data(y));
     return AD_OK;
 }
 
@@ -255,6 +280,15 @@ done:
 }
 
 ad_status
+ad_fw_where(ad_record *r)
+{
+    ad_tensor *o = r->out;
+    ad_k(o->dtype)->where_fwd(AD_BUF_DATA(r->saved), ad_data(r->in[0]),
+                              ad_data(r->in[1]), ad_data(o), o->size);
+    return AD_OK;
+}
+
+ad_status
 ad_bw_where(ad_record *r, ad_buffer **g)
 {
     for (int which = 0; which < 2; which++) {
@@ -320,6 +354,21 @@ ad_loss(ad_loss_kind k, ad_tensor *p, ad_tensor *t, ad_tensor **out)
         return s;
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_loss(ad_record *r)
+{
+    ad_tensor *p = r->in[0];
+    int bad = ad_k(p->dtype)->loss_fwd(r->kind, ad_data(p),
+                                       ad_data(r->in[1]), ad_data(r->out),
+                                       p->size);
+    if (bad) {
+        return ad_error(AD_ERR_VALUE, "binary_cross_entropy: all elements "
+                        "of input should be between 0 and 1 (flat index "
+                        "%lld)", (long long)(-1 - (int64_t)bad));
+    }
     return AD_OK;
 }
 

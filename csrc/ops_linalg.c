@@ -79,6 +79,28 @@ ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
     return AD_OK;
 }
 
+ad_status
+ad_fw_matmul(ad_record *r)
+{
+    mm_dims d;
+    ad_tensor *x = r->in[0], *y = r->in[1], *o = r->out;
+    ad_status s = mm_check(x, y, &d);
+    if (s) {
+        return s;
+    }
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    for (int64_t b = 0; b < d.B; b++) {
+        const char *X = (const char *)ad_data(x) +
+                        (size_t)((d.bx == 1 ? 0 : b) * d.m * d.k) * isz;
+        const char *Y = (const char *)ad_data(y) +
+                        (size_t)((d.by == 1 ? 0 : b) * d.k * d.n) * isz;
+        char *O = (char *)ad_data(o) + (size_t)(b * d.m * d.n) * isz;
+        K->gemm(0, 0, d.m, d.n, d.k, X, d.k, Y, d.n, 0.0, O, d.n);
+    }
+    return AD_OK;
+}
+
 /* dX = dC Y^T, dY = X^T dC; a broadcast batch sums over the batch. */
 ad_status
 ad_bw_matmul(ad_record *r, ad_buffer **g)
@@ -183,6 +205,24 @@ ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
         return s;
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_linear(ad_record *r)
+{
+    ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
+    ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
+    int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
+    size_t isz = ad_itemsize(x->dtype);
+    if (b) {
+        for (int64_t i = 0; i < N; i++) {
+            memcpy((char *)ad_data(o) + (size_t)(i * M) * isz, ad_data(b),
+                   (size_t)M * isz);
+        }
+    }
+    ad_k(x->dtype)->gemm(0, 1, N, M, in, ad_data(x), in, ad_data(w), in,
+                         b ? 1.0 : 0.0, ad_data(o), M);
     return AD_OK;
 }
 

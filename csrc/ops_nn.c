@@ -54,6 +54,17 @@ ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out)
 }
 
 ad_status
+ad_fw_softmax(ad_record *r)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    split_axis(x, (int)r->i0, &outer, &n, &inner);
+    ad_k(x->dtype)->softmax_fwd(r->kind, ad_data(x), ad_data(r->out), outer,
+                                n, inner);
+    return AD_OK;
+}
+
+ad_status
 ad_bw_softmax(ad_record *r, ad_buffer **g)
 {
     int64_t outer, n, inner;
@@ -114,11 +125,34 @@ ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
         r->saved = sv;
         r->i0 = ignore;
         r->flag = (uint8_t)from_logits;
+        if (ad_capture_current() &&
+            ad_capture_labels(r, labels, (size_t)N * sizeof(int64_t)) < 0) {
+            ad_decref(o);
+            return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
+        }
     }
     else {
         ad_buf_decref(sv);
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_nll(ad_record *r)
+{
+    ad_tensor *x = r->in[0];
+    int64_t N = x->shape[0], C = x->shape[1];
+    int64_t *lab = AD_BUF_DATA(r->saved);
+    for (int64_t i = 0; i < N; i++) {
+        if (lab[i] != r->i0 && (lab[i] < 0 || lab[i] >= C)) {
+            return ad_error(AD_ERR_INDEX, "target %lld is out of bounds for "
+                            "%lld classes (sample %lld)", (long long)lab[i],
+                            (long long)C, (long long)i);
+        }
+    }
+    ad_k(x->dtype)->nll_fwd(r->flag, ad_data(x), lab, r->i0, ad_data(r->out),
+                            (double *)(lab + N), N, C);
     return AD_OK;
 }
 

@@ -43,16 +43,47 @@ ad_reduce_to_shape(int dt, const void *g, int nd, const int64_t *shape,
     return AD_OK;
 }
 
+static void
+reduce_compute(int k, const ad_tensor *x, const int64_t *keep,
+               int64_t count, ad_tensor *o)
+{
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    const ad_kernels *K = ad_k(x->dtype);
+    ad_bcast_strides(x->ndim, x->shape, x->ndim, keep, st[0]);
+    ad_strides(x->ndim, x->shape, st[1]);
+    ad_iter_init(&it, x->ndim, x->shape, 2, st);
+    if (k == AD_R_SUM || k == AD_R_MEAN) {
+        K->fill(ad_data(o), o->size, 0.0);
+        K->sum_into(&it, ad_data(o), ad_data(x));
+        if (k == AD_R_MEAN) {
+            K->scale(ad_data(o), o->size, 1.0 / (double)count);
+        }
+    }
+    else {
+        K->fill(ad_data(o), o->size, k == AD_R_MAX ? -INFINITY : INFINITY);
+        K->maxmin_into(k == AD_R_MAX, &it, ad_data(o), ad_data(x));
+    }
+}
+
+ad_status
+ad_fw_reduce(ad_record *r)
+{
+    int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
+    int nout;
+    reduced_shapes(r->in[0], (uint32_t)r->i0, keep, &nout, oshape, &count);
+    reduce_compute(r->kind, r->in[0], keep, count, r->out);
+    return AD_OK;
+}
+
 ad_status
 ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
           ad_tensor **out)
 {
     int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
-    int64_t st[3][AD_MAX_DIMS];
     int nout;
     ad_tensor *o;
     ad_record *r;
-    ad_iter it;
     ad_status s;
     char sb[AD_SHAPE_BUF];
 
@@ -76,21 +107,7 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
     if (s) {
         return s;
     }
-    const ad_kernels *K = ad_k(x->dtype);
-    ad_bcast_strides(x->ndim, x->shape, x->ndim, keep, st[0]);
-    ad_strides(x->ndim, x->shape, st[1]);
-    ad_iter_init(&it, x->ndim, x->shape, 2, st);
-    if (k == AD_R_SUM || k == AD_R_MEAN) {
-        K->fill(ad_data(o), o->size, 0.0);
-        K->sum_into(&it, ad_data(o), ad_data(x));
-        if (k == AD_R_MEAN) {
-            K->scale(ad_data(o), o->size, 1.0 / (double)count);
-        }
-    }
-    else {
-        K->fill(ad_data(o), o->size, k == AD_R_MAX ? -INFINITY : INFINITY);
-        K->maxmin_into(k == AD_R_MAX, &it, ad_data(o), ad_data(x));
-    }
+    reduce_compute(k, x, keep, count, o);
     if ((s = ad_finish(o, AD_OP_REDUCE, k, 1, &x, &r))) {
         return s;
     }

@@ -41,6 +41,14 @@ ad_reshape(ad_tensor *x, int ndim, const int64_t *shape, ad_tensor **out)
     return AD_OK;
 }
 
+/* A view: nothing to recompute. */
+ad_status
+ad_fw_reshape(ad_record *r)
+{
+    (void)r;
+    return AD_OK;
+}
+
 /* The gradient is g itself, seen in the input's shape. */
 ad_status
 ad_bw_reshape(ad_record *r, ad_buffer **g)
@@ -89,6 +97,22 @@ ad_permute(ad_tensor *x, const int *perm, ad_tensor **out)
         }
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_permute(ad_record *r)
+{
+    ad_tensor *x = r->in[0], *o = r->out;
+    int64_t xst[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
+    ad_iter it;
+    ad_strides(x->ndim, x->shape, xst);
+    for (int d = 0; d < x->ndim; d++) {
+        st[1][d] = xst[r->iv[d]];
+    }
+    ad_strides(o->ndim, o->shape, st[0]);
+    ad_iter_init(&it, o->ndim, o->shape, 2, st);
+    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
     return AD_OK;
 }
 
@@ -158,6 +182,19 @@ ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
         return s;
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_broadcast(ad_record *r)
+{
+    ad_tensor *x = r->in[0], *o = r->out;
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    ad_strides(o->ndim, o->shape, st[0]);
+    ad_bcast_strides(o->ndim, o->shape, x->ndim, x->shape, st[1]);
+    ad_iter_init(&it, o->ndim, o->shape, 2, st);
+    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
     return AD_OK;
 }
 
@@ -242,6 +279,32 @@ ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out)
     return AD_OK;
 }
 
+ad_status
+ad_fw_concat(ad_record *r)
+{
+    ad_tensor *o = r->out;
+    int axis = (int)r->i0;
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; d++) {
+        outer *= o->shape[d];
+    }
+    for (int d = axis + 1; d < o->ndim; d++) {
+        inner *= o->shape[d];
+    }
+    size_t isz = ad_itemsize(o->dtype);
+    size_t orow = (size_t)(o->shape[axis] * inner) * isz, pos = 0;
+    for (int i = 0; i < r->nin; i++) {
+        ad_tensor *x = ad_rec_input(r, i);
+        size_t row = (size_t)(x->shape[axis] * inner) * isz;
+        for (int64_t k = 0; k < outer; k++) {
+            memcpy((char *)ad_data(o) + (size_t)k * orow + pos,
+                   (char *)ad_data(x) + (size_t)k * row, row);
+        }
+        pos += row;
+    }
+    return AD_OK;
+}
+
 /* Each input gets its slice of g back. */
 ad_status
 ad_bw_concat(ad_record *r, ad_buffer **g)
@@ -320,6 +383,15 @@ ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
     return AD_OK;
 }
 
+ad_status
+ad_fw_gather(ad_record *r)
+{
+    ad_tensor *x = r->in[0];
+    ad_k(x->dtype)->gather(ad_data(x), AD_BUF_DATA(r->saved),
+                           ad_data(r->out), r->out->size);
+    return AD_OK;
+}
+
 /* Scatter-add g into zeros: repeated indices accumulate. */
 ad_status
 ad_bw_gather(ad_record *r, ad_buffer **g)
@@ -358,6 +430,15 @@ ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out)
         return s;
     }
     *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_cast(ad_record *r)
+{
+    ad_tensor *x = r->in[0];
+    ad_cast_buf(ad_data(x), x->dtype, ad_data(r->out), r->out->dtype,
+                x->size);
     return AD_OK;
 }
 

@@ -71,6 +71,12 @@ ad_optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
             }
         }
     }
+    if (ad_capture_current()) {
+        ad_status s = ad_capture_optim(c, n, params, state, steps);
+        if (s) {
+            return s;
+        }
+    }
     for (int i = 0; i < n; i++) {
         ad_tensor *p = params[i], *g = p->grad;
         if (g == NULL) {

@@ -63,6 +63,31 @@ tape_get(void)
     return tls_tape;
 }
 
+ad_tape *
+ad_tape_new(void)
+{
+    return calloc(1, sizeof(ad_tape));
+}
+
+ad_tape *
+ad_tape_swap(ad_tape *tp)
+{
+    ad_tape *old = tape_get();
+    tls_tape = tp;
+    return old;
+}
+
+void
+ad_tape_release(ad_tape *tp)
+{
+    if (tp->live == 0) {
+        tape_free(tp);
+    }
+    else {
+        tp->orphan = 1;
+    }
+}
+
 int64_t
 ad_tape_count(int64_t *live)
 {
@@ -219,9 +244,9 @@ tape_reserve(ad_tape *tp)
     return AD_OK;
 }
 
-ad_status
-ad_record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
-             ad_record **rec)
+static ad_status
+record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
+          ad_record **rec, int grad)
 {
     ad_tape *tp = tape_get();
     if (!tp) {
@@ -261,11 +286,21 @@ ad_record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
     r->out = out;
     out->tape = tp;
     out->rec = tp->n;
-    out->requires_grad = 1;
+    out->requires_grad = (uint8_t)grad;
     tp->n++;
     tp->live++;
     *rec = r;
+    if (ad_capture_current()) {
+        return ad_capture_own(out);
+    }
     return AD_OK;
+}
+
+ad_status
+ad_record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
+             ad_record **rec)
+{
+    return record_op(out, op, kind, n, xs, rec, 1);
 }
 
 ad_status
@@ -273,10 +308,12 @@ ad_finish(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
           ad_record **rec)
 {
     *rec = NULL;
-    if (!ad_needs_record(n, xs)) {
+    int grad = ad_needs_record(n, xs);
+    if (!grad && !ad_capture_current()) {
         return AD_OK;
     }
-    ad_status s = ad_record_op(out, op, kind, n, xs, rec);
+    /* While capturing, every op is recorded: the program replays them. */
+    ad_status s = record_op(out, op, kind, n, xs, rec, grad);
     if (s) {
         ad_decref(out);
     }
@@ -397,6 +434,24 @@ const ad_backward_fn ad_backward_table[AD_OP_COUNT] = {
     [AD_OP_LINEAR] = ad_bw_linear,
 };
 
+const ad_forward_fn ad_forward_table[AD_OP_COUNT] = {
+    [AD_OP_UNARY] = ad_fw_unary,
+    [AD_OP_BINARY] = ad_fw_binary,
+    [AD_OP_WHERE] = ad_fw_where,
+    [AD_OP_REDUCE] = ad_fw_reduce,
+    [AD_OP_RESHAPE] = ad_fw_reshape,
+    [AD_OP_PERMUTE] = ad_fw_permute,
+    [AD_OP_BROADCAST] = ad_fw_broadcast,
+    [AD_OP_CONCAT] = ad_fw_concat,
+    [AD_OP_GATHER] = ad_fw_gather,
+    [AD_OP_CAST] = ad_fw_cast,
+    [AD_OP_MATMUL] = ad_fw_matmul,
+    [AD_OP_SOFTMAX] = ad_fw_softmax,
+    [AD_OP_LOSS] = ad_fw_loss,
+    [AD_OP_NLL] = ad_fw_nll,
+    [AD_OP_LINEAR] = ad_fw_linear,
+};
+
 static ad_status
 check_versions(ad_record *r)
 {
@@ -482,8 +537,28 @@ sweep_abort(ad_tape *tp, int64_t i)
     sw->ndone = 0;
 }
 
+static ad_status sweep(ad_tensor *root, ad_tensor *grad, int replay);
+
 ad_status
 ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
+{
+    ad_status s = sweep(root, grad, 0);
+    if (s == AD_OK && ad_capture_current()) {
+        s = ad_capture_instr(AD_I_BACKWARD, root, grad, 0.0);
+    }
+    return s;
+}
+
+ad_status
+ad_sweep_replay(ad_tensor *root, ad_tensor *grad)
+{
+    ad_status s = sweep(root, grad, 1);
+    tls_sweep.ndone = 0;
+    return s;
+}
+
+static ad_status
+sweep(ad_tensor *root, ad_tensor *grad, int replay)
 {
     ad_sweep *sw = &tls_sweep;
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
@@ -510,7 +585,7 @@ ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
                         ad_shape_str(root->ndim, root->shape, s2,
                                      sizeof(s2)));
     }
-    if (root->rec >= 0 && root->tape != tls_tape) {
+    if (!replay && root->rec >= 0 && root->tape != tls_tape) {
         return ad_error(AD_ERR_STATE, "backward() must run on the thread "
                         "that recorded the graph");
     }
@@ -590,8 +665,8 @@ ad_backward_release(ad_tensor *root)
      * Their slots stay put during this loop, so indices remain valid even
      * when the cascade kills records further down the list. */
     ad_sweep *sw = &tls_sweep;
-    if (root->rec < 0) {
-        sw->ndone = 0;
+    if (root->rec < 0 || ad_capture_current()) {
+        sw->ndone = 0;          /* a captured graph is kept for replay */
         return;
     }
     ad_tape *tp = root->tape;
@@ -616,4 +691,18 @@ ad_backward(ad_tensor *root, ad_tensor *grad, int retain_graph)
     }
     tls_sweep.ndone = 0;
     return s;
+}
+
+void
+ad_set_grad(ad_tensor *t, ad_tensor *g)
+{
+    if (ad_capture_current()) {
+        ad_capture_instr(AD_I_SET_GRAD, t, g, 0.0);
+    }
+    if (g) {
+        g->refcnt++;
+    }
+    ad_tensor *old = t->grad;
+    t->grad = g;
+    ad_decref(old);
 }

@@ -327,6 +327,12 @@ ad_copy_data(ad_tensor *dst, const ad_tensor *src)
                         ad_shape_str(src->ndim, src->shape, s1, sizeof(s1)),
                         ad_shape_str(dst->ndim, dst->shape, s2, sizeof(s2)));
     }
+    if (ad_capture_current()) {
+        ad_status s = ad_capture_instr(AD_I_COPY, dst, (ad_tensor *)src, 0);
+        if (s) {
+            return s;
+        }
+    }
     ad_cast_buf(ad_data(src), src->dtype, ad_data(dst), dst->dtype,
                 src->size);
     ad_mark_modified(dst);
@@ -345,6 +351,12 @@ ad_axpy_(ad_tensor *y, double alpha, const ad_tensor *x)
                         ad_shape_str(x->ndim, x->shape, s2, sizeof(s2)),
                         ad_dtype_name(x->dtype));
     }
+    if (ad_capture_current()) {
+        ad_status s = ad_capture_instr(AD_I_AXPY, y, (ad_tensor *)x, alpha);
+        if (s) {
+            return s;
+        }
+    }
     ad_k(y->dtype)->axpy(ad_data(y), ad_data(x), y->size, alpha);
     ad_mark_modified(y);
     return AD_OK;
@@ -353,6 +365,12 @@ ad_axpy_(ad_tensor *y, double alpha, const ad_tensor *x)
 ad_status
 ad_fill_(ad_tensor *t, double v)
 {
+    if (ad_capture_current()) {
+        ad_status s = ad_capture_instr(AD_I_FILL, t, NULL, v);
+        if (s) {
+            return s;
+        }
+    }
     ad_k(t->dtype)->fill(ad_data(t), t->size, v);
     ad_mark_modified(t);
     return AD_OK;

@@ -1,0 +1,312 @@
+/*
+ * program.c -- record a training step once, replay it with no Python.
+ *
+ * While a capture is active, the thread records onto the program's own
+ * tape, and every op gets a record -- also ops that need no gradient --
+ * whose output the program keeps alive.  The tape is then the list of
+ * forward kernels in order.  Everything else the step does is appended
+ * as an instruction: a backward sweep, an optimizer update, setting a
+ * .grad, in-place writes, and copying new labels in.  Forward records
+ * between two instructions become one FWD range.
+ *
+ * Replay walks the instructions: FWD re-runs each record's forward kernel
+ * into its existing output buffer (ad_forward_table), BACKWARD sweeps the
+ * program tape without consuming it, and so on -- the same kernels in the
+ * same order on the same buffers, so results are bit-for-bit those of
+ * eager execution.  Values that Python read during the capture (item(),
+ * numpy(), comparisons, Python control flow) stay frozen, as with
+ * jax.jit or CUDA graphs.
+ */
+#include "ad_impl.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    int kind;
+    int64_t lo, hi;             /* FWD: program-tape records [lo, hi) */
+    ad_tensor *t0, *t1;         /* owned references (t1 may be NULL) */
+    double a;
+    const void *src;            /* COPY_IN */
+    void *dst;
+    size_t nbytes;
+    ad_optim_cfg cfg;           /* OPTIM: arrays owned by the caller */
+    int n;
+    ad_tensor **params, **state;
+    int64_t *steps;
+} ad_instr;
+
+#define AD_MAX_INPUTS 64
+
+struct ad_program {
+    ad_tape *tape, *prev_tape;
+    ad_instr *ins;
+    int64_t n, cap;
+    int64_t flushed;            /* tape records already in a FWD range */
+    ad_tensor **owned;
+    int64_t nowned, capowned;
+    const char *in_ptr[AD_MAX_INPUTS];
+    size_t in_len[AD_MAX_INPUTS];
+    int nin;
+    int done;
+};
+
+static AD_TLS ad_program *tls_capture;
+
+ad_program *
+ad_capture_current(void)
+{
+    return tls_capture;
+}
+
+int
+ad_capturing(void)
+{
+    return tls_capture != NULL;
+}
+
+static int
+grow_array(void **p, int64_t *cap, size_t item)
+{
+    int64_t nc = *cap ? 2 * *cap : 64;
+    void *np = realloc(*p, (size_t)nc * item);
+    if (!np) {
+        return -1;
+    }
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+ad_status
+ad_capture_begin(ad_program **out)
+{
+    if (tls_capture) {
+        return ad_error(AD_ERR_STATE, "a capture (ad.compile recording) is "
+                        "already active on this thread");
+    }
+    ad_program *p = calloc(1, sizeof(ad_program));
+    if (!p || !(p->tape = ad_tape_new())) {
+        free(p);
+        return ad_error(AD_ERR_NOMEM, "out of memory starting a capture");
+    }
+    p->prev_tape = ad_tape_swap(p->tape);
+    tls_capture = p;
+    *out = p;
+    return AD_OK;
+}
+
+ad_status
+ad_capture_input(ad_program *p, const void *ptr, size_t nbytes)
+{
+    if (p->nin == AD_MAX_INPUTS) {
+        return ad_error(AD_ERR_VALUE, "a compiled function takes at most %d "
+                        "array inputs", AD_MAX_INPUTS);
+    }
+    p->in_ptr[p->nin] = ptr;
+    p->in_len[p->nin] = nbytes;
+    p->nin++;
+    return AD_OK;
+}
+
+/* The program keeps every op output of the capture alive. */
+ad_status
+ad_capture_own(ad_tensor *t)
+{
+    ad_program *p = tls_capture;
+    if (p->nowned == p->capowned &&
+        grow_array((void **)&p->owned, &p->capowned, sizeof(ad_tensor *))) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
+    }
+    t->refcnt++;
+    p->owned[p->nowned++] = t;
+    return AD_OK;
+}
+
+static ad_status
+push(ad_program *p, const ad_instr *in)
+{
+    while (p->n + 2 > p->cap) {
+        if (grow_array((void **)&p->ins, &p->cap, sizeof(ad_instr))) {
+            return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
+        }
+    }
+    if (p->tape->n > p->flushed) {
+        ad_instr f = {0};
+        f.kind = AD_I_FWD;
+        f.lo = p->flushed;
+        f.hi = p->tape->n;
+        p->ins[p->n++] = f;
+        p->flushed = p->tape->n;
+    }
+    if (in) {
+        p->ins[p->n++] = *in;
+        if (in->t0) {
+            in->t0->refcnt++;
+        }
+        if (in->t1) {
+            in->t1->refcnt++;
+        }
+    }
+    return AD_OK;
+}
+
+ad_status
+ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1, double a)
+{
+    ad_instr in = {0};
+    in.kind = kind;
+    in.t0 = t0;
+    in.t1 = t1;
+    in.a = a;
+    return push(tls_capture, &in);
+}
+
+ad_status
+ad_capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
+                 ad_tensor **state, int64_t *steps)
+{
+    ad_instr in = {0};
+    in.kind = AD_I_OPTIM;
+    in.cfg = *cfg;
+    in.n = n;
+    in.params = params;
+    in.state = state;
+    in.steps = steps;
+    return push(tls_capture, &in);
+}
+
+/* Labels read by record r (the last one on the tape): when they come from
+ * a registered input, copy them in before r runs on replay. */
+int
+ad_capture_labels(ad_record *r, const void *src, size_t nbytes)
+{
+    ad_program *p = tls_capture;
+    const char *s = src;
+    for (int i = 0; i < p->nin; i++) {
+        if (s >= p->in_ptr[i] && s + nbytes <= p->in_ptr[i] + p->in_len[i]) {
+            int64_t idx = r->out->rec;
+            ad_instr in = {0};
+            int64_t save = p->tape->n;
+            p->tape->n = idx;           /* flush up to, not including, r */
+            ad_status st = push(p, NULL);
+            p->tape->n = save;
+            if (st) {
+                return -1;
+            }
+            in.kind = AD_I_COPY_IN;
+            in.src = src;
+            in.dst = AD_BUF_DATA(r->saved);
+            in.nbytes = nbytes;
+            p->ins[p->n++] = in;
+            return 1;
+        }
+    }
+    return 0;                           /* frozen */
+}
+
+ad_status
+ad_capture_end(ad_program *p)
+{
+    ad_status s = push(p, NULL);
+    ad_tape_swap(p->prev_tape);
+    tls_capture = NULL;
+    p->done = 1;
+    return s;
+}
+
+static ad_status
+run_fwd(ad_program *p, int64_t lo, int64_t hi)
+{
+    for (int64_t i = lo; i < hi; i++) {
+        ad_record *r = &p->tape->recs[i];
+        if (r->state == AD_REC_DEAD) {
+            continue;
+        }
+        int n = r->nin < AD_REC_INLINE ? r->nin : AD_REC_INLINE;
+        for (int k = 0; k < n && r->nin <= AD_REC_INLINE; k++) {
+            r->ver[k] = r->in[k]->buf->version;
+        }
+        ad_status s = ad_forward_table[r->op](r);
+        if (s) {
+            return s;
+        }
+        if (r->saved) {
+            r->saved_ver = r->saved->version;
+        }
+    }
+    return AD_OK;
+}
+
+ad_status
+ad_program_run(ad_program *p)
+{
+    if (!p->done || tls_capture) {
+        return ad_error(AD_ERR_STATE, "a compiled program cannot run while "
+                        "a capture is active");
+    }
+    for (int64_t i = 0; i < p->n; i++) {
+        ad_instr *in = &p->ins[i];
+        ad_status s = AD_OK;
+        switch (in->kind) {
+        case AD_I_FWD:
+            s = run_fwd(p, in->lo, in->hi);
+            break;
+        case AD_I_BACKWARD:
+            s = ad_sweep_replay(in->t0, in->t1);
+            break;
+        case AD_I_OPTIM:
+            s = ad_optim_step(&in->cfg, in->n, in->params, in->state,
+                              in->steps);
+            break;
+        case AD_I_SET_GRAD:
+            ad_set_grad(in->t0, in->t1);
+            break;
+        case AD_I_FILL:
+            s = ad_fill_(in->t0, in->a);
+            break;
+        case AD_I_AXPY:
+            s = ad_axpy_(in->t0, in->a, in->t1);
+            break;
+        case AD_I_COPY:
+            s = ad_copy_data(in->t0, in->t1);
+            break;
+        case AD_I_COPY_IN:
+            memcpy(in->dst, in->src, in->nbytes);
+            break;
+        }
+        if (s) {
+            return s;
+        }
+    }
+    return AD_OK;
+}
+
+int64_t
+ad_program_size(const ad_program *p, int64_t *records)
+{
+    *records = p->tape->n;
+    return p->n;
+}
+
+void
+ad_program_free(ad_program *p)
+{
+    if (!p) {
+        return;
+    }
+    if (tls_capture == p) {
+        ad_tape_swap(p->prev_tape);
+        tls_capture = NULL;
+    }
+    for (int64_t i = 0; i < p->n; i++) {
+        ad_decref(p->ins[i].t0);
+        ad_decref(p->ins[i].t1);
+    }
+    for (int64_t i = 0; i < p->nowned; i++) {
+        ad_decref(p->owned[i]);
+    }
+    free(p->ins);
+    free(p->owned);
+    ad_tape_release(p->tape);
+    free(p);
+}
