@@ -1356,8 +1356,8 @@ cdef object _nll(object input, object target, object reduction,
         raise ValueError("%s: expected input of shape (N, C) or (C,), got %s"
                          % (name, x.shape))
     if (from_logits and not isinstance(target, (int, np.integer))
-            and not single and np.ndim(target.numpy() if isinstance(
-                target, Tensor) else target) == 2):
+            and not single and ((<Tensor>target).t.ndim if isinstance(
+                target, Tensor) else np.ndim(target)) == 2):
         # Class probabilities as targets (same shape as the logits).
         p = _operand(target, x.t.dtype)
         if p.shape != x.shape:

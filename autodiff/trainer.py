@@ -174,9 +174,10 @@ class Trainer:
     optimizer.  Minibatches are cut from numpy arrays by fancy indexing;
     no Python loop over samples."""
 
-    def __init__(self, model, loss_fn, optimizer, compile=False):
+    def __init__(self, model, loss_fn, optimizer, compile=True):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.compile = compile
+        self._compiled = None
         self.stop_training = False
         self._dtype = None
         for p in model.parameters():
@@ -184,6 +185,41 @@ class Trainer:
             break
 
     # ---- helpers
+    def _step_eager(self, Xb, yb):
+        out = self.model(self._inputs(Xb))
+        loss = self.loss_fn(out, self._targets(yb))
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss, out
+
+    def _can_compile(self):
+        # Python-side randomness (dropout masks) would be frozen by a
+        # recording, so models with active dropout run eagerly.
+        from .nn.modules import Dropout
+        return self.compile and not any(
+            isinstance(m, Dropout) and m.p > 0 for m in self.model.modules())
+
+    def _train_step(self, Xb, yb):
+        if not self._can_compile():
+            return self._step_eager(Xb, yb)
+        if self._compiled is None:
+            from .compile import CompiledFunction
+            self._compiled = CompiledFunction(self._step_compiled)
+        Xb = np.asarray(Xb, dtype=self._dtype or np.float32)
+        if not (yb.dtype.kind in "iub" and self._is_classification()):
+            yb = np.asarray(yb, dtype=self._dtype or np.float32)
+        return self._compiled(Xb, yb)
+
+    def _step_compiled(self, Xb, yb):
+        # Xb arrives as a placeholder tensor, yb as a tensor or labels.
+        out = self.model(Xb)
+        loss = self.loss_fn(out, yb)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss, out
+
     def _inputs(self, Xb):
         return _engine.tensor(Xb, dtype=self._dtype) if self._dtype \
             else _engine.tensor(Xb)
@@ -292,11 +328,7 @@ class Trainer:
             for b in range(nbatches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 Xb, yb = X[idx], y[idx]
-                out = self.model(self._inputs(Xb))
-                loss = self.loss_fn(out, self._targets(yb))
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
+                loss, out = self._train_step(Xb, yb)
                 lv = loss.item()
                 k = len(idx)
                 total_loss += lv * k
