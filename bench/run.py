@@ -172,6 +172,7 @@ def bench_seed(reps, n):
         loss.backward()
         opt.step()
     res["autodiff"] = timed(ad_step, n, reps)
+    res["autodiff compiled"] = timed(ad.compile(ad_step), n, reps)
 
     P = [W1_0.copy(), np.zeros(2), W2_0.copy(), np.zeros(1)]
 
@@ -293,6 +294,20 @@ def bench_mlp(sizes, batch, reps, n, lr=0.01, mom=0.9):
         loss.backward()
         opt.step()
     res["autodiff"] = timed(ad_step, n, reps)
+
+    def ad_fn(xb, yb):
+        loss = ce(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = ad.compile(ad_fn)
+
+    def ad_compiled_step():
+        xb, yb = batches[it["i"] % len(batches)]
+        it["i"] += 1
+        compiled(xb, yb)
+    res["autodiff compiled"] = timed(ad_compiled_step, n, reps)
 
     # numpy by hand
     P = [(W.T.copy(), b.copy()) for W, b in init]

@@ -3,6 +3,7 @@ import contextlib
 import io
 import os
 import re
+import textwrap
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ def python_blocks():
     if not os.path.exists(README):
         return []
     text = open(README, encoding="utf-8").read()
-    return re.findall(r"```python\n(.*?)```", text, re.S)
+    blocks = re.findall(r"^( *)```python\n(.*?)^ *```", text, re.S | re.M)
+    return [textwrap.dedent(code) for _, code in blocks]
 
 
 @pytest.mark.parametrize("i", range(len(python_blocks())))
