@@ -1634,6 +1634,7 @@ cdef extern from "autodiff.h" nogil:
     int ad_capturing()
     ad_status ad_program_run(ad_program *)
     int64_t ad_program_size(const ad_program *, int64_t *)
+    int64_t ad_program_work(const ad_program *)
     void ad_program_free(ad_program *)
     void ad_set_grad(ad_tensor *, ad_tensor *)
 
@@ -1661,10 +1662,12 @@ cdef class Program:
     run() replays it in C with the GIL released."""
     cdef ad_program *p
     cdef public list keep
+    cdef bint release_gil
 
     def __cinit__(self):
         self.p = NULL
         self.keep = []
+        self.release_gil = True
 
     def __dealloc__(self):
         if self.p != NULL:
@@ -1687,6 +1690,8 @@ cdef class Program:
     def end(self):
         _capture_state.program = None
         _check(ad_capture_end(self.p))
+        # Dropping and retaking the GIL costs more than a tiny program.
+        self.release_gil = ad_program_work(self.p) > 4096
 
     def abort(self):
         _capture_state.program = None
@@ -1698,7 +1703,10 @@ cdef class Program:
         cdef ad_status s
         if self.p == NULL:
             raise RuntimeError("nothing was recorded")
-        with nogil:
+        if self.release_gil:
+            with nogil:
+                s = ad_program_run(self.p)
+        else:
             s = ad_program_run(self.p)
         _check(s)
 

@@ -254,6 +254,8 @@ ad_status ad_capture_end(ad_program *p);
 int ad_capturing(void);
 ad_status ad_program_run(ad_program *p);
 int64_t ad_program_size(const ad_program *p, int64_t *records);
+/* Elements written by the program's forward records: a size hint. */
+int64_t ad_program_work(const ad_program *p);
 void ad_program_free(ad_program *p);
 
 /* Replace t->grad (NULL clears it); recorded when capturing. */

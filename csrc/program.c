@@ -288,6 +288,19 @@ ad_program_size(const ad_program *p, int64_t *records)
     return p->n;
 }
 
+int64_t
+ad_program_work(const ad_program *p)
+{
+    int64_t w = 0;
+    for (int64_t i = 0; i < p->tape->n; i++) {
+        const ad_record *r = &p->tape->recs[i];
+        if (r->state != AD_REC_DEAD && r->out) {
+            w += r->out->size;
+        }
+    }
+    return w;
+}
+
 void
 ad_program_free(ad_program *p)
 {
