@@ -48,7 +48,7 @@ mm_check(const ad_tensor *x, const ad_tensor *y, mm_dims *d)
 ad_status
 ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
 {
-    mm_dims d;
+    mm_dims d = {0};
     ad_tensor *o, *xs[2] = {x, y};
     ad_record *r;
     ad_status s = mm_check(x, y, &d);
@@ -60,17 +60,13 @@ ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
     if ((s = ad_new(x->dtype, nd, nd == 3 ? shape : shape + 1, &o))) {
         return s;
     }
-    const ad_kernels *K = ad_k(x->dtype);
-    size_t isz = ad_itemsize(x->dtype);
+    ad_record tmp = {0};
+    tmp.nin = 2;
+    tmp.in[0] = x;
+    tmp.in[1] = y;
+    tmp.out = o;
     void *nogil = ad_nogil_begin(d.B * d.m * d.n * d.k);
-    for (int64_t b = 0; b < d.B; b++) {
-        const char *X = (const char *)ad_data(x) +
-                        (size_t)((d.bx == 1 ? 0 : b) * d.m * d.k) * isz;
-        const char *Y = (const char *)ad_data(y) +
-                        (size_t)((d.by == 1 ? 0 : b) * d.k * d.n) * isz;
-        char *O = (char *)ad_data(o) + (size_t)(b * d.m * d.n) * isz;
-        K->gemm(0, 0, d.m, d.n, d.k, X, d.k, Y, d.n, 0.0, O, d.n);
-    }
+    ad_fw_matmul(&tmp);
     ad_nogil_end(nogil);
     if ((s = ad_finish(o, AD_OP_MATMUL, 0, 2, xs, &r))) {
         return s;
@@ -82,7 +78,7 @@ ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
 ad_status
 ad_fw_matmul(ad_record *r)
 {
-    mm_dims d;
+    mm_dims d = {0};
     ad_tensor *x = r->in[0], *y = r->in[1], *o = r->out;
     ad_status s = mm_check(x, y, &d);
     if (s) {
@@ -105,7 +101,7 @@ ad_fw_matmul(ad_record *r)
 ad_status
 ad_bw_matmul(ad_record *r, ad_buffer **g)
 {
-    mm_dims d;
+    mm_dims d = {0};
     ad_tensor *x = r->in[0], *y = r->in[1];
     ad_status s = mm_check(x, y, &d);
     if (s) {
@@ -189,17 +185,12 @@ ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
     if ((s = ad_new(x->dtype, 2, shape, &o))) {
         return s;
     }
-    const ad_kernels *K = ad_k(x->dtype);
-    size_t isz = ad_itemsize(x->dtype);
+    ad_record tmp = {0};
+    tmp.nin = b ? 3 : 2;
+    memcpy(tmp.in, xs, sizeof(xs));
+    tmp.out = o;
     void *nogil = ad_nogil_begin(N * M * in);
-    if (b) {
-        for (int64_t i = 0; i < N; i++) {
-            memcpy((char *)ad_data(o) + (size_t)(i * M) * isz, ad_data(b),
-                   (size_t)M * isz);
-        }
-    }
-    K->gemm(0, 1, N, M, in, ad_data(x), in, ad_data(w), in, b ? 1.0 : 0.0,
-            ad_data(o), M);
+    ad_fw_linear(&tmp);
     ad_nogil_end(nogil);
     if ((s = ad_finish(o, AD_OP_LINEAR, 0, b ? 3 : 2, xs, &r))) {
         return s;

@@ -252,23 +252,15 @@ ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out)
     if ((s = ad_new(x0->dtype, x0->ndim, shape, &o))) {
         return s;
     }
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++) {
-        outer *= shape[d];
+    ad_record tmp = {0};            /* the forward entry does the copy */
+    tmp.nin = n;
+    tmp.ins = xs;
+    if (n <= AD_REC_INLINE) {
+        memcpy(tmp.in, xs, (size_t)n * sizeof(ad_tensor *));
     }
-    for (int d = axis + 1; d < x0->ndim; d++) {
-        inner *= shape[d];
-    }
-    size_t isz = ad_itemsize(x0->dtype);
-    size_t orow = (size_t)(shape[axis] * inner) * isz, pos = 0;
-    for (int i = 0; i < n; i++) {
-        size_t row = (size_t)(xs[i]->shape[axis] * inner) * isz;
-        for (int64_t k = 0; k < outer; k++) {
-            memcpy((char *)ad_data(o) + (size_t)k * orow + pos,
-                   (char *)ad_data(xs[i]) + (size_t)k * row, row);
-        }
-        pos += row;
-    }
+    tmp.out = o;
+    tmp.i0 = axis;
+    ad_fw_concat(&tmp);
     if ((s = ad_finish(o, AD_OP_CONCAT, 0, n, xs, &r))) {
         return s;
     }
