@@ -276,6 +276,7 @@ cdef object _as_ndarray(object data):
 
 
 @cython.freelist(512)
+@cython.no_gc
 cdef class Tensor:
     """An n-dimensional float32 or float64 array that records operations.
 
@@ -365,6 +366,10 @@ cdef class Tensor:
         if not isinstance(value, Tensor):
             value = tensor(value, dtype=self.dtype)
         v = value
+        if v is self or v.t == self.t:
+            # Tensor objects are not tracked by the cycle collector (no
+            # cycle can form through them otherwise), so refuse this one.
+            raise ValueError("a tensor cannot be its own grad")
         if v.shape != self.shape or v.t.dtype != self.t.dtype:
             raise ValueError("assigned grad of shape %s and dtype %s does "
                              "not match the tensor's %s %s"

@@ -991,3 +991,12 @@ def test_seeded_random_reproducible():
     np.testing.assert_array_equal(m1.numpy(), m2.numpy())
     r = ad.randn(3, seed=1, requires_grad=True)
     assert r.requires_grad and r.is_leaf
+
+
+def test_a_tensor_cannot_be_its_own_grad():
+    # Tensor objects are not tracked by the cycle collector; the one cycle
+    # the API could build (x.grad = x) is refused.
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="own grad"):
+        x.grad = x
+    assert x.grad is None
