@@ -1,4 +1,5 @@
 """ad.compile: replay equals eager execution bit for bit."""
+import gc
 import warnings
 
 import numpy as np
@@ -178,13 +179,14 @@ def test_compiled_loop_does_not_allocate():
     step = ad.compile(classify)
     for i in range(10):
         step(m, o, X[:16], y[:16])
+    gc.collect()        # earlier tests' garbage must not free mid-loop
     before = ad.memory_stats()
     for i in range(1000):
         sl = slice((i % 3) * 16, (i % 3 + 1) * 16)
         step(m, o, X[sl], y[sl])
     after = ad.memory_stats()
     assert after["allocations"] == before["allocations"], (before, after)
-    assert after["bytes_in_use"] == before["bytes_in_use"]
+    assert after["bytes_in_use"] <= before["bytes_in_use"]
 
 
 def test_trainer_compiles_by_default_and_matches_eager():
