@@ -355,8 +355,6 @@ class Trainer:
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             history._append(epoch, logs)
-            if verbose and not bar:
-                pass
             if self.stop_training:
                 break
         if bar:

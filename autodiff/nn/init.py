@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .. import _engine
+from .._grad_mode import no_grad
 
 
 def _fans(t):
@@ -36,18 +37,9 @@ def calculate_gain(nonlinearity, param=None):
 
 
 def _write(t, values):
-    with _engine_no_grad():
+    with no_grad():
         t.copy_(np.asarray(values, dtype=t.dtype).reshape(t.shape))
     return t
-
-
-class _engine_no_grad:
-    def __enter__(self):
-        self.prev = _engine.is_grad_enabled()
-        _engine.set_grad_enabled(False)
-
-    def __exit__(self, *exc):
-        _engine.set_grad_enabled(self.prev)
 
 
 def uniform_(t, a=0.0, b=1.0, generator=None):
@@ -59,7 +51,7 @@ def normal_(t, mean=0.0, std=1.0, generator=None):
 
 
 def constant_(t, val):
-    with _engine_no_grad():
+    with no_grad():
         t.fill_(val)
     return t
 

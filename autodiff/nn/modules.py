@@ -5,6 +5,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import _engine
+from .._grad_mode import no_grad
 from .._engine import Tensor
 from . import functional as F
 from . import init
@@ -227,7 +228,7 @@ class Module:
         if problems:
             raise ValueError("error loading state_dict into %s: %s"
                              % (type(self).__name__, ". ".join(problems)))
-        with init._engine_no_grad():
+        with no_grad():
             for k, arr in values.items():
                 own[k].copy_(arr)
         return {"missing_keys": missing, "unexpected_keys": unexpected}

@@ -4,7 +4,21 @@ optimizer's step (ReduceLROnPlateau: ``step(metric)``)."""
 import math
 
 
-class LRScheduler:
+class _SchedulerBase:
+    """What every scheduler shares: the last lrs and a state dict of
+    everything but the optimizer."""
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state):
+        self.__dict__.update(state)
+
+
+class LRScheduler(_SchedulerBase):
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
         for g in optimizer.param_groups:
@@ -21,15 +35,6 @@ class LRScheduler:
         for g, lr in zip(self.optimizer.param_groups, self.get_lr()):
             g["lr"] = lr
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self):
-        return list(self._last_lr)
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state):
-        self.__dict__.update(state)
 
 
 class StepLR(LRScheduler):
@@ -72,7 +77,7 @@ class CosineAnnealingLR(LRScheduler):
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_SchedulerBase):
     """Multiply the lr by factor when a metric stops improving for more than
     patience epochs."""
 
@@ -127,12 +132,3 @@ class ReduceLROnPlateau:
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self):
-        return list(self._last_lr)
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state):
-        self.__dict__.update(state)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _engine
 from .._engine import FusedUpdate, Tensor
+from .._grad_mode import enable_grad
 
 
 def _check_nonneg(name, value):
@@ -98,7 +99,7 @@ class Optimizer:
         """Update every parameter that has a gradient."""
         loss = None
         if closure is not None:
-            with _engine_enable_grad():
+            with enable_grad():
                 loss = closure()
         if self._kernels is None:
             self._init_state()
@@ -192,15 +193,6 @@ class Optimizer:
                 if k != "params":
                     lines.append("    %s: %r" % (k, g[k]))
         return "\n".join(lines) + "\n)"
-
-
-class _engine_enable_grad:
-    def __enter__(self):
-        self.prev = _engine.is_grad_enabled()
-        _engine.set_grad_enabled(True)
-
-    def __exit__(self, *exc):
-        _engine.set_grad_enabled(self.prev)
 
 
 class SGD(Optimizer):
