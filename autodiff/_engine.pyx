@@ -360,7 +360,7 @@ cdef class Tensor:
         cdef Tensor v
         if value is None:
             if self.t.grad != NULL or ad_capturing():
-                ad_set_grad(self.t, NULL)
+                _check(ad_set_grad(self.t, NULL))
             self._grad = None
             return
         if not isinstance(value, Tensor):
@@ -374,7 +374,7 @@ cdef class Tensor:
             raise ValueError("assigned grad of shape %s and dtype %s does "
                              "not match the tensor's %s %s"
                              % (v.shape, v.dtype, self.shape, self.dtype))
-        ad_set_grad(self.t, v.t)
+        _check(ad_set_grad(self.t, v.t))
         self._grad = v
 
     @property
@@ -1641,7 +1641,7 @@ cdef extern from "autodiff.h" nogil:
     int64_t ad_program_size(const ad_program *, int64_t *)
     int64_t ad_program_work(const ad_program *)
     void ad_program_free(ad_program *)
-    void ad_set_grad(ad_tensor *, ad_tensor *)
+    ad_status ad_set_grad(ad_tensor *, ad_tensor *)
 
 import threading as _threading
 import warnings as _warnings

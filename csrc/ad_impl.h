@@ -67,6 +67,10 @@ ad_status ad_check_size(int ndim, const int64_t *shape, int64_t *size);
 
 /* Contiguous element strides of a shape. */
 void ad_strides(int ndim, const int64_t *shape, int64_t *st);
+/* View x as (outer, n, inner) around axis: the layout that softmax and
+ * concat walk. */
+void ad_split_axis(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
+                   int64_t *inner);
 /* numpy broadcast of two shapes. */
 ad_status ad_broadcast_shapes(int na, const int64_t *a, int nb,
                               const int64_t *b, int *nout, int64_t *out);

@@ -259,7 +259,7 @@ int64_t ad_program_work(const ad_program *p);
 void ad_program_free(ad_program *p);
 
 /* Replace t->grad (NULL clears it); recorded when capturing. */
-void ad_set_grad(ad_tensor *t, ad_tensor *g);
+ad_status ad_set_grad(ad_tensor *t, ad_tensor *g);
 
 #ifdef __cplusplus
 }

@@ -5,21 +5,6 @@
  */
 #include "ad_impl.h"
 
-static void
-split_axis(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
-           int64_t *inner)
-{
-    *outer = 1;
-    *inner = 1;
-    for (int d = 0; d < axis; d++) {
-        *outer *= x->shape[d];
-    }
-    for (int d = axis + 1; d < x->ndim; d++) {
-        *inner *= x->shape[d];
-    }
-    *n = x->shape[axis];
-}
-
 ad_status
 ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out)
 {
@@ -36,7 +21,7 @@ ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out)
     if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
         return s;
     }
-    split_axis(x, axis, &outer, &n, &inner);
+    ad_split_axis(x, axis, &outer, &n, &inner);
     void *nogil = ad_nogil_begin(x->size * 8);
     ad_k(x->dtype)->softmax_fwd(log, ad_data(x), ad_data(o), outer, n, inner);
     ad_nogil_end(nogil);
@@ -58,7 +43,7 @@ ad_fw_softmax(ad_record *r)
 {
     int64_t outer, n, inner;
     ad_tensor *x = r->in[0];
-    split_axis(x, (int)r->i0, &outer, &n, &inner);
+    ad_split_axis(x, (int)r->i0, &outer, &n, &inner);
     ad_k(x->dtype)->softmax_fwd(r->kind, ad_data(x), ad_data(r->out), outer,
                                 n, inner);
     return AD_OK;
@@ -73,7 +58,7 @@ ad_bw_softmax(ad_record *r, ad_buffer **g)
     if (!gx) {
         return ad_error(AD_ERR_NOMEM, "out of memory in backward");
     }
-    split_axis(x, (int)r->i0, &outer, &n, &inner);
+    ad_split_axis(x, (int)r->i0, &outer, &n, &inner);
     ad_k(x->dtype)->softmax_bwd(r->kind, AD_BUF_DATA(r->saved),
                                 AD_BUF_DATA(*g), AD_BUF_DATA(gx), outer, n,
                                 inner);

@@ -276,15 +276,10 @@ ad_fw_concat(ad_record *r)
 {
     ad_tensor *o = r->out;
     int axis = (int)r->i0;
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++) {
-        outer *= o->shape[d];
-    }
-    for (int d = axis + 1; d < o->ndim; d++) {
-        inner *= o->shape[d];
-    }
+    int64_t outer, n_axis, inner;
+    ad_split_axis(o, axis, &outer, &n_axis, &inner);
     size_t isz = ad_itemsize(o->dtype);
-    size_t orow = (size_t)(o->shape[axis] * inner) * isz, pos = 0;
+    size_t orow = (size_t)(n_axis * inner) * isz, pos = 0;
     for (int i = 0; i < r->nin; i++) {
         ad_tensor *x = ad_rec_input(r, i);
         size_t row = (size_t)(x->shape[axis] * inner) * isz;
@@ -303,15 +298,10 @@ ad_bw_concat(ad_record *r, ad_buffer **g)
 {
     ad_tensor *o = r->out;
     int axis = (int)r->i0;
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++) {
-        outer *= o->shape[d];
-    }
-    for (int d = axis + 1; d < o->ndim; d++) {
-        inner *= o->shape[d];
-    }
+    int64_t outer, n_axis, inner;
+    ad_split_axis(o, axis, &outer, &n_axis, &inner);
     size_t isz = ad_itemsize(o->dtype);
-    size_t orow = (size_t)(o->shape[axis] * inner) * isz, pos = 0;
+    size_t orow = (size_t)(n_axis * inner) * isz, pos = 0;
     for (int i = 0; i < r->nin; i++) {
         ad_tensor *x = ad_rec_input(r, i);
         size_t row = (size_t)(x->shape[axis] * inner) * isz;

@@ -122,21 +122,22 @@ ad_capture_own(ad_tensor *t)
     return AD_OK;
 }
 
+/* Append in, after a FWD range for the tape records [flushed, upto). */
 static ad_status
-push(ad_program *p, const ad_instr *in)
+push_after(ad_program *p, int64_t upto, const ad_instr *in)
 {
     while (p->n + 2 > p->cap) {
         if (grow_array((void **)&p->ins, &p->cap, sizeof(ad_instr))) {
             return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
         }
     }
-    if (p->tape->n > p->flushed) {
+    if (upto > p->flushed) {
         ad_instr f = {0};
         f.kind = AD_I_FWD;
         f.lo = p->flushed;
-        f.hi = p->tape->n;
+        f.hi = upto;
         p->ins[p->n++] = f;
-        p->flushed = p->tape->n;
+        p->flushed = upto;
     }
     if (in) {
         p->ins[p->n++] = *in;
@@ -148,6 +149,12 @@ push(ad_program *p, const ad_instr *in)
         }
     }
     return AD_OK;
+}
+
+static ad_status
+push(ad_program *p, const ad_instr *in)
+{
+    return push_after(p, p->tape->n, in);
 }
 
 ad_status
@@ -184,21 +191,14 @@ ad_capture_labels(ad_record *r, const void *src, size_t nbytes)
     const char *s = src;
     for (int i = 0; i < p->nin; i++) {
         if (s >= p->in_ptr[i] && s + nbytes <= p->in_ptr[i] + p->in_len[i]) {
-            int64_t idx = r->out->rec;
             ad_instr in = {0};
-            int64_t save = p->tape->n;
-            p->tape->n = idx;           /* flush up to, not including, r */
-            ad_status st = push(p, NULL);
-            p->tape->n = save;
-            if (st) {
-                return -1;
-            }
             in.kind = AD_I_COPY_IN;
             in.src = src;
             in.dst = AD_BUF_DATA(r->saved);
             in.nbytes = nbytes;
-            p->ins[p->n++] = in;
-            return 1;
+            /* r itself must run after the copy: flush up to, not
+             * including, r. */
+            return push_after(p, r->out->rec, &in) ? -1 : 1;
         }
     }
     return 0;                           /* frozen */
@@ -222,9 +222,8 @@ run_fwd(ad_program *p, int64_t lo, int64_t hi)
         if (r->state == AD_REC_DEAD) {
             continue;
         }
-        int n = r->nin < AD_REC_INLINE ? r->nin : AD_REC_INLINE;
-        for (int k = 0; k < n && r->nin <= AD_REC_INLINE; k++) {
-            r->ver[k] = r->in[k]->buf->version;
+        for (int k = 0; k < r->nin && r->nin <= AD_REC_INLINE; k++) {
+            r->ver[k] = r->in[k]->buf->version;  /* as if recorded now */
         }
         ad_status s = ad_forward_table[r->op](r);
         if (s) {
@@ -259,7 +258,7 @@ ad_program_run(ad_program *p)
                               in->steps);
             break;
         case AD_I_SET_GRAD:
-            ad_set_grad(in->t0, in->t1);
+            s = ad_set_grad(in->t0, in->t1);
             break;
         case AD_I_FILL:
             s = ad_fill_(in->t0, in->a);

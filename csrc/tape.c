@@ -693,11 +693,14 @@ ad_backward(ad_tensor *root, ad_tensor *grad, int retain_graph)
     return s;
 }
 
-void
+ad_status
 ad_set_grad(ad_tensor *t, ad_tensor *g)
 {
     if (ad_capture_current()) {
-        ad_capture_instr(AD_I_SET_GRAD, t, g, 0.0);
+        ad_status s = ad_capture_instr(AD_I_SET_GRAD, t, g, 0.0);
+        if (s) {
+            return s;
+        }
     }
     if (g) {
         g->refcnt++;
@@ -705,4 +708,5 @@ ad_set_grad(ad_tensor *t, ad_tensor *g)
     ad_tensor *old = t->grad;
     t->grad = g;
     ad_decref(old);
+    return AD_OK;
 }

@@ -140,6 +140,21 @@ ad_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b,
 }
 
 void
+ad_split_axis(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
+              int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < axis; d++) {
+        *outer *= x->shape[d];
+    }
+    for (int d = axis + 1; d < x->ndim; d++) {
+        *inner *= x->shape[d];
+    }
+    *n = x->shape[axis];
+}
+
+void
 ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
                  const int64_t *in, int64_t *st)
 {
