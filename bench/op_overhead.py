@@ -10,23 +10,11 @@ Benchmarks assert nothing; the machine is shared and absolute times drift.
 """
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 
 import autodiff as ad
-
-
-def timeit(fn, iters, reps):
-    fn()                                  # warm up pools and caches
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        out.append((time.perf_counter() - t0) / iters)
-    return statistics.median(out)
+from common import chain, timed
 
 
 def single_op_cases(x_ad, torch, x_t):
@@ -57,29 +45,13 @@ def single_op_cases(x_ad, torch, x_t):
 
 def chain_cases(x_ad, torch, x_t, n_ops=60):
     """A chain of n_ops elementwise ops (mul, add, sigmoid, tanh, relu)."""
-    def build(mod, x):
-        h = x
-        for i in range(n_ops):
-            k = i % 5
-            if k == 0:
-                h = h * 0.9
-            elif k == 1:
-                h = h + 0.1
-            elif k == 2:
-                h = mod.sigmoid(h)
-            elif k == 3:
-                h = mod.tanh(h)
-            else:
-                h = mod.relu(h)
-        return h.sum()
-
     def ad_chain():
-        build(ad, x_ad).backward()
+        chain(ad, x_ad, n_ops).backward()
 
     cases = [("autodiff", ad_chain)]
     if torch is not None:
         def t_chain():
-            build(torch, x_t).backward()
+            chain(torch, x_t, n_ops).backward()
         cases.append(("torch", t_chain))
     return {"chain of %d ops, per op" % n_ops: cases}, n_ops
 
@@ -111,7 +83,7 @@ def main():
         div = n_ops if name.startswith("chain") else 1
         iters = args.iters // div * 4 if div > 1 else args.iters
         iters = max(iters, 200)
-        times = {who: timeit(fn, iters, args.reps) / div * 1e6
+        times = {who: timed(fn, iters, args.reps) / div * 1e6
                  for who, fn in runs}
         a = times["autodiff"]
         t = times.get("torch")

@@ -23,9 +23,7 @@ about time: the machine is shared and absolute times drift.
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 
 def parse():
@@ -58,6 +56,7 @@ if ARGS.threads == 1:
 import numpy as np  # noqa: E402
 
 import autodiff as ad  # noqa: E402
+from common import chain, timed  # noqa: E402
 from autodiff import nn, optim  # noqa: E402
 
 try:
@@ -89,37 +88,7 @@ except ImportError:
     sklearn = None
 
 
-def timed(step, n, reps):
-    """Median seconds per call of step() over reps blocks of n calls."""
-    step()
-    step()
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        out.append((time.perf_counter() - t0) / n)
-    return statistics.median(out)
-
-
 # ------------------------------------------------------------ 1. per op
-
-def chain(mod, x, n_ops=60):
-    h = x
-    for i in range(n_ops):
-        k = i % 5
-        if k == 0:
-            h = h * 0.9
-        elif k == 1:
-            h = h + 0.1
-        elif k == 2:
-            h = mod.sigmoid(h)
-        elif k == 3:
-            h = mod.tanh(h)
-        else:
-            h = mod.relu(h)
-    return h.sum()
-
 
 def bench_per_op(reps, n):
     x0 = np.random.default_rng(0).standard_normal(16).astype(np.float32)
