@@ -13,7 +13,7 @@ from ._engine import (
     add, subtract, multiply, divide, power, negative,
     exp, log, sqrt, abs, sin, cos, square, clip, clamp, maximum, minimum,
     where,
-    sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
+    erf, sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
     softmax, log_softmax,
     sum, mean, max, min, amax, amin, var, std,
     reshape, permute, transpose, swapaxes, expand_dims, unsqueeze, squeeze,
@@ -24,7 +24,12 @@ from ._engine import (
     is_grad_enabled, set_grad_enabled, memory_stats, empty_cache,
 )
 from ._grad_mode import no_grad, enable_grad
-from . import nn, optim
+from . import nn, optim, autograd
+from .autograd import Function, FunctionCtx
+from .functional import (grad, value_and_grad, elementwise_grad, jacobian,
+                         hessian, vjp, jvp, hvp)
+from .gradcheck import (numerical_grad, gradcheck, gradgradcheck,
+                        GradcheckError)
 from .checkpoint import save, load
 from .compile import compile, CompiledFunction
 from .trainer import (Trainer, History, Callback, EarlyStopping,

@@ -9,9 +9,11 @@ cimport cython
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.string cimport memcpy
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 
 import numbers
 import re
+import threading
 
 import numpy as np
 
@@ -31,7 +33,7 @@ cdef extern from "autodiff.h" nogil:
         AD_U_COS, AD_U_SIGMOID, AD_U_TANH, AD_U_RELU, AD_U_LEAKY_RELU,
         AD_U_ELU, AD_U_SELU, AD_U_SOFTPLUS, AD_U_GELU, AD_U_SILU, AD_U_CLIP,
         AD_U_ADDC, AD_U_MULC, AD_U_RSUBC, AD_U_RDIVC, AD_U_POWC, AD_U_RPOWC,
-        AD_U_SQUARE, AD_U_DIVC
+        AD_U_SQUARE, AD_U_DIVC, AD_U_ERF
     ctypedef enum ad_binary_kind:
         AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
         AD_B_MINIMUM
@@ -120,7 +122,15 @@ cdef extern from "autodiff.h" nogil:
 
 # ---------------------------------------------------------------- errors
 
+# An exception raised by Python code the engine called back (a custom
+# Function's backward) waits here until the C call returns its status.
+_hook_state = threading.local()
+
 cdef int _raise(ad_status s) except -1:
+    exc = getattr(_hook_state, "exc", None)
+    if exc is not None:
+        _hook_state.exc = None
+        raise exc
     msg = ad_last_error().decode("utf-8", "replace")
     if s == AD_ERR_NOMEM:
         raise MemoryError(msg)
@@ -345,6 +355,10 @@ cdef class Tensor:
             self.t.retains_grad = 1
 
     @property
+    def _retains_grad(self):
+        return bool(self.t.retains_grad)
+
+    @property
     def grad(self):
         cdef ad_tensor *g = self.t.grad
         if g == NULL:
@@ -481,13 +495,23 @@ cdef class Tensor:
 
     # ---- autograd
     def backward(self, grad=None, retain_graph=None, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's .grad."""
+        """Accumulate d(self)/d(leaf) into every leaf's .grad.
+
+        With create_graph=True the backward pass is itself recorded (the
+        differentiable rules of autodiff/_derivatives.py), so the .grad
+        tensors can be differentiated again; the graph is then retained.
+        """
         cdef Tensor g = None
         cdef ad_tensor *gp = NULL
         cdef ad_status s
+        if getattr(_hook_state, "depth", 0):
+            raise RuntimeError("backward() cannot be called inside a custom "
+                               "Function's backward; use "
+                               "autodiff.autograd.grad there")
         if create_graph:
-            raise NotImplementedError("create_graph=True (higher-order "
-                                      "derivatives) is not implemented yet")
+            from .autograd import _backward_create_graph
+            _backward_create_graph(self, grad)
+            return
         if grad is not None:
             g = grad if isinstance(grad, Tensor) else tensor(grad,
                                                              dtype=self.dtype)
@@ -621,6 +645,7 @@ cdef class Tensor:
     def selu(self): return _unary(self, AD_U_SELU, 0.0, 0.0)
     def gelu(self): return _unary(self, AD_U_GELU, 0.0, 0.0)
     def silu(self): return _unary(self, AD_U_SILU, 0.0, 0.0)
+    def erf(self): return _unary(self, AD_U_ERF, 0.0, 0.0)
 
     def leaky_relu(self, negative_slope=0.01):
         return leaky_relu(self, negative_slope)
@@ -873,6 +898,10 @@ def gelu(x):
 def silu(x):
     """x sigmoid(x), also called swish."""
     return _unary(_t(x), AD_U_SILU, 0.0, 0.0)
+
+def erf(x):
+    """The error function, 2/sqrt(pi) times the integral of e^(-t^2)."""
+    return _unary(_t(x), AD_U_ERF, 0.0, 0.0)
 
 def clip(x, min=None, max=None):
     """Clamp to [min, max]; gradient 1 inside, 0 outside."""
@@ -1737,3 +1766,200 @@ def _write_into(Tensor t, arr):
 
 def _write_labels(dst, src):
     np.copyto(dst, np.asarray(src).reshape(dst.shape), casting="unsafe")
+
+
+# ------------------------------------------- the graph and custom ops
+#
+# Read by autodiff/autograd.py: the differentiable backward walks the
+# records through _node() and re-expresses each op's derivative with
+# recorded ops (autodiff/_derivatives.py).
+
+cdef extern from "autodiff.h" nogil:
+    ctypedef struct ad_node_info:
+        int op
+        int kind
+        int flag
+        int nin
+        double a
+        double b
+        int64_t i0
+        int64_t iv[8]
+        const void *saved
+        void *ext
+    enum:
+        AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE,
+        AD_OP_RESHAPE, AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT,
+        AD_OP_GATHER, AD_OP_CAST, AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS,
+        AD_OP_NLL, AD_OP_LINEAR, AD_OP_SCATTER, AD_OP_CUSTOM
+    ad_status ad_node(const ad_tensor *, ad_node_info *)
+    ad_tensor *ad_node_input(const ad_tensor *, int)
+    uint32_t ad_version(const ad_tensor *)
+    ad_status ad_scatter_add(ad_tensor *, const int64_t *, int,
+                             const int64_t *, ad_tensor **)
+    ctypedef ad_status (*ad_custom_bw_fn)(void *, ad_tensor *, int,
+                                          ad_tensor **)
+    ctypedef void (*ad_custom_release_fn)(void *)
+    void ad_set_custom_hooks(ad_custom_bw_fn, ad_custom_release_fn)
+    ad_status ad_custom(int, ad_tensor **, ad_tensor *, void *,
+                        ad_tensor **)
+
+OPS = {"unary": AD_OP_UNARY, "binary": AD_OP_BINARY, "where": AD_OP_WHERE,
+       "reduce": AD_OP_REDUCE, "reshape": AD_OP_RESHAPE,
+       "permute": AD_OP_PERMUTE, "broadcast": AD_OP_BROADCAST,
+       "concat": AD_OP_CONCAT, "gather": AD_OP_GATHER, "cast": AD_OP_CAST,
+       "matmul": AD_OP_MATMUL, "softmax": AD_OP_SOFTMAX,
+       "loss": AD_OP_LOSS, "nll": AD_OP_NLL, "linear": AD_OP_LINEAR,
+       "scatter": AD_OP_SCATTER, "custom": AD_OP_CUSTOM}
+UNARY = {"neg": AD_U_NEG, "exp": AD_U_EXP, "log": AD_U_LOG,
+         "sqrt": AD_U_SQRT, "abs": AD_U_ABS, "sin": AD_U_SIN,
+         "cos": AD_U_COS, "sigmoid": AD_U_SIGMOID, "tanh": AD_U_TANH,
+         "relu": AD_U_RELU, "leaky_relu": AD_U_LEAKY_RELU, "elu": AD_U_ELU,
+         "selu": AD_U_SELU, "softplus": AD_U_SOFTPLUS, "gelu": AD_U_GELU,
+         "silu": AD_U_SILU, "clip": AD_U_CLIP, "addc": AD_U_ADDC,
+         "mulc": AD_U_MULC, "rsubc": AD_U_RSUBC, "rdivc": AD_U_RDIVC,
+         "powc": AD_U_POWC, "rpowc": AD_U_RPOWC, "square": AD_U_SQUARE,
+         "divc": AD_U_DIVC, "erf": AD_U_ERF}
+BINARY = {"add": AD_B_ADD, "sub": AD_B_SUB, "mul": AD_B_MUL,
+          "div": AD_B_DIV, "pow": AD_B_POW, "maximum": AD_B_MAXIMUM,
+          "minimum": AD_B_MINIMUM}
+REDUCE = {"sum": AD_R_SUM, "mean": AD_R_MEAN, "max": AD_R_MAX,
+          "min": AD_R_MIN}
+LOSS = {"mse": AD_L_MSE, "l1": AD_L_L1, "bce": AD_L_BCE,
+        "bce_logits": AD_L_BCE_LOGITS}
+
+
+def _node_key(Tensor t):
+    """An identity for t's C tensor, shared by every Python handle."""
+    return <size_t>t.t
+
+
+def _version(Tensor t):
+    return ad_version(t.t)
+
+
+def _node(Tensor t):
+    """The record that made t, or None for a leaf:
+    (op, kind, flag, a, b, i0, iv, inputs, saved, ctx)."""
+    cdef ad_node_info info
+    cdef ad_tensor *x
+    cdef ad_tensor *src
+    cdef int64_t n
+    _check(ad_node(t.t, &info))
+    if info.op < 0:
+        return None
+    inputs = []
+    for i in range(info.nin):
+        x = ad_node_input(t.t, i)
+        ad_incref(x)
+        inputs.append(_wrap(x))
+    saved = None
+    if info.saved != NULL:
+        if info.op == AD_OP_WHERE:
+            n = t.t.size
+            saved = np.empty(_shape_of(t.t), dtype=_NP_DTYPES[t.t.dtype])
+        elif info.op == AD_OP_GATHER or info.op == AD_OP_NLL:
+            saved = np.empty(t.t.size, dtype=np.int64)
+        elif info.op == AD_OP_SCATTER:
+            saved = np.empty(inputs[0].size, dtype=np.int64)
+        if saved is not None and saved.size:
+            memcpy(<void *><size_t>saved.ctypes.data, info.saved,
+                   saved.nbytes)
+        if info.op == AD_OP_WHERE:
+            saved = saved != 0
+    ctx = None
+    if info.ext != NULL:
+        ctx = <object>info.ext
+    iv = tuple([info.iv[i] for i in range(AD_MAX_DIMS)])
+    return (info.op, info.kind, info.flag, info.a, info.b, info.i0, iv,
+            inputs, saved, ctx)
+
+
+def _alias(Tensor x):
+    """A recorded identity of x (a reshape to its own shape): a node of
+    its own, so a gradient taken with respect to it counts only the paths
+    through it."""
+    cdef ad_tensor *o
+    _check(ad_reshape(x.t, x.t.ndim, x.t.shape, &o))
+    return _wrap(o)
+
+
+def _scatter_add(g, idx, shape):
+    """zeros(shape) with zeros.flat[idx[i]] += g.flat[i] (recorded; its
+    derivative is the gather with the same indices)."""
+    cdef Tensor gt = _t(g)
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    cdef int nd = _fill_shape(tuple(shape), shp)
+    cdef const int64_t[::1] iv = np.ascontiguousarray(idx, dtype=np.int64)
+    if iv.shape[0] != gt.t.size:
+        raise ValueError("scatter_add: %d indices for %d values"
+                         % (iv.shape[0], gt.t.size))
+    _check(ad_scatter_add(gt.t, &iv[0] if iv.shape[0] else NULL, nd, shp,
+                          &o))
+    return _wrap(o)
+
+
+def _gather_flat(x, idx, shape):
+    """out.flat[i] = x.flat[idx[i]], out of the given shape (recorded)."""
+    cdef Tensor xt = _t(x)
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    cdef int nd = _fill_shape(tuple(shape), shp)
+    cdef const int64_t[::1] iv = np.ascontiguousarray(idx, dtype=np.int64)
+    _check(ad_gather(xt.t, &iv[0] if iv.shape[0] else NULL, nd, shp, &o))
+    return _wrap(o)
+
+
+cdef ad_status _custom_backward(void *ctx, ad_tensor *gout, int nin,
+                                ad_tensor **gin) noexcept with gil:
+    # Runs inside backward(): record nothing while the user's code runs
+    # (the sweep is walking the tape), and park any exception for _raise.
+    cdef int was = ad_grad_enabled()
+    cdef Tensor gi
+    ad_set_grad_enabled(0)
+    _hook_state.depth = getattr(_hook_state, "depth", 0) + 1
+    try:
+        ad_incref(gout)
+        grads = (<object>ctx)._backward(_wrap(gout))
+        if len(grads) != nin:
+            raise RuntimeError("custom backward produced %d gradients for "
+                               "%d inputs" % (len(grads), nin))
+        for i in range(nin):
+            if grads[i] is not None:
+                gi = grads[i]
+                ad_incref(gi.t)
+                gin[i] = gi.t
+        return AD_OK
+    except BaseException as e:
+        _hook_state.exc = e
+        return AD_ERR_STATE
+    finally:
+        _hook_state.depth -= 1
+        ad_set_grad_enabled(was)
+
+
+cdef void _custom_release(void *ctx) noexcept with gil:
+    Py_DECREF(<object>ctx)
+
+
+ad_set_custom_hooks(_custom_backward, _custom_release)
+
+
+def _custom(inputs, Tensor y, ctx):
+    """Record y (computed without recording) as the output of a custom op
+    on the Tensors in inputs; ctx._backward(grad) gives their gradients."""
+    cdef int n = len(inputs)
+    cdef ad_tensor *stack[8]
+    cdef ad_tensor **xs = stack
+    cdef ad_tensor *o
+    cdef Tensor x
+    keep = []
+    if n > 8:
+        keep = np.empty(n, dtype=np.uintp)
+        xs = <ad_tensor **><size_t>keep.ctypes.data
+    for i in range(n):
+        x = inputs[i]
+        xs[i] = x.t
+    Py_INCREF(ctx)                  # owned by the record from here on
+    _check(ad_custom(n, xs, y.t, <void *>ctx, &o))
+    return _wrap(o)

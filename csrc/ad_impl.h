@@ -185,13 +185,6 @@ void ad_nogil_end(void *state);
 
 /* ---- the tape (tape.c) ---------------------------------------------- */
 
-typedef enum {
-    AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE, AD_OP_RESHAPE,
-    AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT, AD_OP_GATHER, AD_OP_CAST,
-    AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_LINEAR,
-    AD_OP_COUNT
-} ad_op;
-
 enum { AD_REC_DEAD = 0, AD_REC_LIVE = 1, AD_REC_CONSUMED = 2 };
 #define AD_REC_INLINE 3
 
@@ -217,6 +210,7 @@ typedef struct ad_record {
     double a, b;                /* scalar attributes */
     int64_t i0;                 /* integer attribute */
     int64_t iv[AD_MAX_DIMS];    /* integer vector attribute */
+    void *ext;                  /* custom op: the caller's context */
 } ad_record;
 
 struct ad_tape {
@@ -272,6 +266,8 @@ ad_status ad_bw_linear(ad_record *r, ad_buffer **g);
 ad_status ad_bw_softmax(ad_record *r, ad_buffer **g);
 ad_status ad_bw_loss(ad_record *r, ad_buffer **g);
 ad_status ad_bw_nll(ad_record *r, ad_buffer **g);
+ad_status ad_bw_scatter(ad_record *r, ad_buffer **g);
+ad_status ad_bw_custom(ad_record *r, ad_buffer **g);
 
 ad_status ad_fw_unary(ad_record *r);
 ad_status ad_fw_binary(ad_record *r);
@@ -288,6 +284,10 @@ ad_status ad_fw_softmax(ad_record *r);
 ad_status ad_fw_loss(ad_record *r);
 ad_status ad_fw_nll(ad_record *r);
 ad_status ad_fw_linear(ad_record *r);
+ad_status ad_fw_scatter(ad_record *r);
+ad_status ad_fw_custom(ad_record *r);
+/* Release a custom record's context (tape.c, through the hook). */
+void ad_custom_release(void *ctx);
 
 /* ---- tapes and capture (tape.c, program.c) ------------------------- */
 ad_tape *ad_tape_new(void);

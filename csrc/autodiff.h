@@ -72,6 +72,7 @@ typedef enum {
     AD_U_RPOWC,       /* a ** x */
     AD_U_SQUARE,
     AD_U_DIVC,        /* x / a */
+    AD_U_ERF,
     AD_U_COUNT
 } ad_unary_kind;
 
@@ -156,6 +157,8 @@ int ad_is_leaf(const ad_tensor *t);
 ad_status ad_detach(ad_tensor *t, ad_tensor **out);
 /* Bump the version of t's buffer after writing into it in place. */
 void ad_mark_modified(ad_tensor *t);
+/* The version counter of t's buffer (bumped by every in-place write). */
+uint32_t ad_version(const ad_tensor *t);
 ad_status ad_copy_data(ad_tensor *dst, const ad_tensor *src);
 
 /* ---- grad mode (per thread) ---------------------------------------- */
@@ -183,6 +186,10 @@ ad_status ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out);
 ad_status ad_gather(ad_tensor *x, const int64_t *idx, int ndim,
                     const int64_t *shape, ad_tensor **out);
 ad_status ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out);
+/* The transpose of gather: out (of the given shape) starts at zero and
+ * out.flat[idx[i]] += g.flat[i]; repeated indices accumulate. */
+ad_status ad_scatter_add(ad_tensor *g, const int64_t *idx, int ndim,
+                         const int64_t *shape, ad_tensor **out);
 /* Matrix product of 2-D or batched 3-D tensors (batch may broadcast). */
 ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
 /* The dense layer x W^T + b in one record: x (N, in), W (out, in), b (out)
@@ -197,6 +204,51 @@ ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
  * log-softmax is fused in (cross entropy); otherwise x holds log-probs. */
 ad_status ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore_index,
                  int from_logits, ad_tensor **out);
+
+/* ---- the recorded graph, for the differentiable backward ------------ */
+/* Op codes of the records (one per differentiable op). */
+typedef enum {
+    AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE, AD_OP_RESHAPE,
+    AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT, AD_OP_GATHER, AD_OP_CAST,
+    AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_LINEAR,
+    AD_OP_SCATTER, AD_OP_CUSTOM,
+    AD_OP_COUNT
+} ad_op;
+
+/* What the record that produced a tensor holds.  saved points into the
+ * record's saved buffer: the condition of where (the output's dtype and
+ * size), the int64 indices of gather/scatter (one per element of the
+ * gathered side), the int64 labels of nll (one per row); NULL otherwise. */
+typedef struct {
+    int op;                     /* ad_op; -1 for a leaf */
+    int kind, flag, nin;
+    double a, b;
+    int64_t i0;
+    int64_t iv[AD_MAX_DIMS];
+    const void *saved;
+    void *ext;                  /* a custom op's context */
+} ad_node_info;
+/* Describe t's record.  Fails (AD_ERR_STATE) when the graph was freed by
+ * a backward() or a tensor it needs was modified in place. */
+ad_status ad_node(const ad_tensor *t, ad_node_info *info);
+/* Input i of t's record (borrowed). */
+ad_tensor *ad_node_input(const ad_tensor *t, int i);
+
+/* Custom differentiable ops (autodiff.Function).  The backward hook gets
+ * the op's context and the gradient of the output, and fills gin[i] with
+ * a new reference (or NULL for none) shaped like input i; it runs inside
+ * backward(), so it must take the caller's lock itself.  release drops a
+ * context when its record dies. */
+typedef ad_status (*ad_custom_bw_fn)(void *ctx, ad_tensor *gout, int nin,
+                                     ad_tensor **gin);
+typedef void (*ad_custom_release_fn)(void *ctx);
+void ad_set_custom_hooks(ad_custom_bw_fn backward,
+                         ad_custom_release_fn release);
+/* Record out = a view of y (computed without recording) as a custom op on
+ * inputs xs; ctx is owned by the record from here on (released with it,
+ * also on failure). */
+ad_status ad_custom(int n, ad_tensor **xs, ad_tensor *y, void *ctx,
+                    ad_tensor **out);
 
 /* ---- reverse mode -------------------------------------------------- */
 /* Seed root with grad (or ones when NULL and root has one element) and

@@ -388,6 +388,72 @@ ad_bw_gather(ad_record *r, ad_buffer **g)
     return ad_acc_grad(r, 0, &gx, 1);
 }
 
+/* ---- scatter-add: the transpose of gather ----------------------------- */
+/* out (zeros of the given shape), out.flat[idx[i]] += g.flat[i].  Its
+ * backward is a gather with the same indices, so the differentiable
+ * backward of gather (and of scatter) stays within recorded ops. */
+ad_status
+ad_scatter_add(ad_tensor *g, const int64_t *idx, int ndim,
+               const int64_t *shape, ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record *r;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+
+    if ((s = ad_new(g->dtype, ndim, shape, &o))) {
+        return s;
+    }
+    for (int64_t i = 0; i < g->size; i++) {
+        if (idx[i] < 0 || idx[i] >= o->size) {
+            ad_decref(o);
+            return ad_error(AD_ERR_INDEX, "index %lld is out of bounds for "
+                            "a scatter into shape %s (%lld elements)",
+                            (long long)idx[i],
+                            ad_shape_str(ndim, shape, sb, sizeof(sb)),
+                            (long long)o->size);
+        }
+    }
+    ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
+    ad_k(g->dtype)->scatter_add(ad_data(o), idx, ad_data(g), g->size);
+    if ((s = ad_finish(o, AD_OP_SCATTER, 0, 1, &g, &r))) {
+        return s;
+    }
+    if (r) {
+        r->saved = ad_buf_alloc((size_t)g->size * sizeof(int64_t));
+        if (!r->saved) {
+            ad_decref(o);
+            return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
+        }
+        memcpy(AD_BUF_DATA(r->saved), idx, (size_t)g->size * sizeof(int64_t));
+    }
+    *out = o;
+    return AD_OK;
+}
+
+ad_status
+ad_fw_scatter(ad_record *r)
+{
+    ad_tensor *g = r->in[0], *o = r->out;
+    ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
+    ad_k(g->dtype)->scatter_add(ad_data(o), AD_BUF_DATA(r->saved),
+                                ad_data(g), g->size);
+    return AD_OK;
+}
+
+ad_status
+ad_bw_scatter(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *x = r->in[0];
+    ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+    if (!gx) {
+        return nomem();
+    }
+    ad_k(x->dtype)->gather(AD_BUF_DATA(*g), AD_BUF_DATA(r->saved),
+                           AD_BUF_DATA(gx), x->size);
+    return ad_acc_grad(r, 0, &gx, 1);
+}
+
 /* ---- cast --------------------------------------------------------------------- */
 
 ad_status

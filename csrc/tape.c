@@ -120,6 +120,11 @@ record_drop_refs(ad_record *r)
     r->nin = 0;
     ad_buf_decref(r->saved);
     r->saved = NULL;
+    if (r->ext) {
+        void *ctx = r->ext;
+        r->ext = NULL;
+        ad_custom_release(ctx);
+    }
 }
 
 static void
@@ -432,6 +437,8 @@ const ad_backward_fn ad_backward_table[AD_OP_COUNT] = {
     [AD_OP_LOSS] = ad_bw_loss,
     [AD_OP_NLL] = ad_bw_nll,
     [AD_OP_LINEAR] = ad_bw_linear,
+    [AD_OP_SCATTER] = ad_bw_scatter,
+    [AD_OP_CUSTOM] = ad_bw_custom,
 };
 
 const ad_forward_fn ad_forward_table[AD_OP_COUNT] = {
@@ -450,6 +457,8 @@ const ad_forward_fn ad_forward_table[AD_OP_COUNT] = {
     [AD_OP_LOSS] = ad_fw_loss,
     [AD_OP_NLL] = ad_fw_nll,
     [AD_OP_LINEAR] = ad_fw_linear,
+    [AD_OP_SCATTER] = ad_fw_scatter,
+    [AD_OP_CUSTOM] = ad_fw_custom,
 };
 
 static ad_status
@@ -537,6 +546,13 @@ sweep_abort(ad_tape *tp, int64_t i)
     sw->ndone = 0;
 }
 
+static const char freed_msg[] =
+    "Trying to backward through the graph a second time (or directly "
+    "access saved tensors after they have already been freed). Saved "
+    "intermediate values of the graph are freed when you call "
+    ".backward(); specify retain_graph=True if you need to backward "
+    "through the graph a second time";
+
 static ad_status sweep(ad_tensor *root, ad_tensor *grad, int replay);
 
 ad_status
@@ -615,13 +631,7 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
         }
         sw->pending--;
         if (r->state != AD_REC_LIVE) {
-            s = ad_error(AD_ERR_STATE, "Trying to backward through the "
-                         "graph a second time (or directly access saved "
-                         "tensors after they have already been freed). "
-                         "Saved intermediate values of the graph are freed "
-                         "when you call .backward(); specify "
-                         "retain_graph=True if you need to backward through "
-                         "the graph a second time");
+            s = ad_error(AD_ERR_STATE, "%s", freed_msg);
         }
         if (s == AD_OK) {
             s = check_versions(r);
@@ -691,6 +701,47 @@ ad_backward(ad_tensor *root, ad_tensor *grad, int retain_graph)
     }
     tls_sweep.ndone = 0;
     return s;
+}
+
+/* ---- the graph, read by the differentiable backward ------------------ */
+
+ad_status
+ad_node(const ad_tensor *t, ad_node_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->op = -1;
+    if (t->rec < 0) {
+        return AD_OK;
+    }
+    ad_record *r = &t->tape->recs[t->rec];
+    if (r->state != AD_REC_LIVE) {
+        return ad_error(AD_ERR_STATE, "%s", freed_msg);
+    }
+    ad_status s = check_versions(r);
+    if (s) {
+        return s;
+    }
+    info->op = r->op;
+    info->kind = r->kind;
+    info->flag = r->flag;
+    info->nin = r->nin;
+    info->a = r->a;
+    info->b = r->b;
+    info->i0 = r->i0;
+    memcpy(info->iv, r->iv, sizeof(info->iv));
+    info->saved = r->saved ? AD_BUF_DATA(r->saved) : NULL;
+    info->ext = r->ext;
+    return AD_OK;
+}
+
+ad_tensor *
+ad_node_input(const ad_tensor *t, int i)
+{
+    if (t->rec < 0) {
+        return NULL;
+    }
+    ad_record *r = &t->tape->recs[t->rec];
+    return (i >= 0 && i < r->nin) ? ad_rec_input(r, i) : NULL;
 }
 
 ad_status

@@ -318,6 +318,12 @@ ad_set_requires_grad(ad_tensor *t, int flag)
     t->requires_grad = (uint8_t)(flag != 0);
 }
 
+uint32_t
+ad_version(const ad_tensor *t)
+{
+    return t->buf->version;
+}
+
 void
 ad_mark_modified(ad_tensor *t)
 {

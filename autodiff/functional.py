@@ -1,0 +1,345 @@
+"""Derivatives as functions, as HIPS autograd and JAX name them.
+
+``grad(f)`` is the function x -> f'(x).  The transforms nest to any
+order: ``grad(grad(f))`` is f'' and ``hessian(f)`` is
+``jacobian(grad(f))``.  Arguments may be Tensors, numpy arrays or Python
+numbers, and each gradient comes back as the type of its argument (a
+float for a float, an array for an array, a Tensor for a Tensor).
+
+How nesting works: every transform evaluates f on fresh nodes for the
+differentiated arguments (a recorded alias of a Tensor that already
+requires grad, or a new leaf), so the gradient counts only the paths
+through the argument -- a closure over an outer variable is a constant to
+the inner transform, as in JAX.  Inside another transform's f (or when an
+argument already requires grad) the backward pass is recorded
+(``create_graph``), which is what lets the outer transform differentiate
+the inner result.
+"""
+import functools
+import numbers
+import threading
+
+import numpy as np
+
+from . import _engine as E
+from .autograd import grad as _autograd_grad
+
+__all__ = ["grad", "value_and_grad", "elementwise_grad", "jacobian",
+           "hessian", "vjp", "jvp", "hvp"]
+
+Tensor = E.Tensor
+_state = threading.local()
+
+
+def _depth():
+    return getattr(_state, "depth", 0)
+
+
+class _Tracing:
+    """Marks that f is being evaluated by a transform (so transforms
+    called inside it record their backward pass)."""
+
+    def __enter__(self):
+        _state.depth = _depth() + 1
+
+    def __exit__(self, *exc):
+        _state.depth -= 1
+
+
+def _argnums_tuple(argnums, nargs, name):
+    single = isinstance(argnums, numbers.Integral)
+    nums = (argnums,) if single else tuple(argnums)
+    for a in nums:
+        if not isinstance(a, numbers.Integral) or isinstance(a, bool):
+            raise TypeError("%s: argnums must be an int or a tuple of ints, "
+                            "got %r" % (name, argnums))
+        if not -nargs <= a < nargs:
+            raise ValueError("%s: argnums %d is out of range for a function "
+                             "called with %d positional arguments"
+                             % (name, a, nargs))
+    return single, tuple(a % nargs for a in nums)
+
+
+def _lift(x, name):
+    """A differentiable node for argument x, and how to give results back.
+
+    Returns (node, kind, nested): kind is 'tensor', 'array' or 'scalar';
+    nested tells that x already requires grad (an outer transform's
+    variable)."""
+    if isinstance(x, Tensor):
+        if x.requires_grad:
+            return E._alias(x), "tensor", True
+        return x.detach().requires_grad_(True), "tensor", False
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError("%s: cannot differentiate with respect to a bool"
+                        % name)
+    if isinstance(x, numbers.Real):
+        return E.tensor(float(x), dtype=E.float64,
+                        requires_grad=True), "scalar", False
+    if isinstance(x, (np.ndarray, list, tuple)):
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "fiu":
+            raise TypeError("%s: cannot differentiate with respect to an "
+                            "array of dtype %s" % (name, arr.dtype))
+        dt = E.float32 if arr.dtype == np.float32 else E.float64
+        return E.tensor(arr, dtype=dt, requires_grad=True), "array", False
+    raise TypeError("%s: cannot differentiate with respect to a %s; pass a "
+                    "Tensor, numpy array or number" % (name, type(x).__name__))
+
+
+def _lower(t, kind, keep_graph):
+    """Give a result back as the kind of the argument it belongs to; a
+    result an outer transform still differentiates stays a Tensor."""
+    if keep_graph and t.requires_grad:
+        return t
+    if kind == "tensor":
+        return t if keep_graph else t.detach()
+    if kind == "array":
+        return t.numpy()
+    return float(t.item()) if t.size == 1 else t.numpy()
+
+
+def _as_tensor_out(out, like, name):
+    if isinstance(out, Tensor):
+        return out
+    try:
+        arr = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("%s: the function returned a %s, expected a Tensor, "
+                        "array or number" % (name, type(out).__name__))
+    return E.tensor(arr, dtype=like.dtype)
+
+
+def _call(f, args, kwargs, argnums, name):
+    """Run f on lifted arguments: (out Tensor, lifted nodes, kinds,
+    create_graph)."""
+    args = list(args)
+    nodes, kinds, nested = [], [], False
+    for i in argnums:
+        node, kind, nst = _lift(args[i], name)
+        args[i] = node
+        nodes.append(node)
+        kinds.append(kind)
+        nested = nested or nst
+    create = nested or _depth() > 0
+    with _Tracing():
+        out = f(*args, **kwargs)
+    return out, nodes, kinds, create
+
+
+def _grads(out, nodes, seed, create):
+    """d<out, seed>/d node for each node; zeros where out does not depend
+    on a node."""
+    if not isinstance(out, Tensor) or not out.requires_grad:
+        return [E.zeros_like(n) for n in nodes]
+    gs = _autograd_grad(out, nodes, grad_outputs=seed, create_graph=create,
+                        allow_unused=True)
+    res = []
+    for n, g in zip(nodes, gs):
+        if g is None:
+            g = E.zeros_like(n)
+        elif g.dtype != n.dtype:
+            g = g.astype(n.dtype)
+        res.append(g)
+    return res
+
+
+def _value_and_grad(f, argnums, args, kwargs, name, scalar=True):
+    single, nums = _argnums_tuple(argnums, len(args), name)
+    with _grad_on():
+        out, nodes, kinds, create = _call(f, args, kwargs, nums, name)
+        outt = _as_tensor_out(out, nodes[0], name)
+        if scalar and outt.size != 1:
+            raise TypeError("%s requires a function with a scalar output; "
+                            "it returned shape %s (use elementwise_grad or "
+                            "jacobian)" % (name, outt.shape))
+        gs = _grads(outt, nodes, E.ones_like(outt), create)
+    res = tuple(_lower(g, k, create) for g, k in zip(gs, kinds))
+    value = _lower(outt, kinds[0], create)
+    return value, (res[0] if single else res)
+
+
+class _grad_on:
+    """Transforms work under no_grad() too: they switch recording on for
+    their own evaluation, as torch.func does."""
+
+    def __enter__(self):
+        self.prev = E.is_grad_enabled()
+        E.set_grad_enabled(True)
+
+    def __exit__(self, *exc):
+        E.set_grad_enabled(self.prev)
+        return False
+
+
+def grad(f, argnums=0):
+    """The gradient of a scalar-valued f with respect to argument(s)
+    argnums: ``grad(f)(x)`` is df/dx at x.  With a tuple of argnums the
+    result is a tuple of gradients."""
+    @functools.wraps(f)
+    def grad_f(*args, **kwargs):
+        return _value_and_grad(f, argnums, args, kwargs, "grad")[1]
+    return grad_f
+
+
+def value_and_grad(f, argnums=0):
+    """f and its gradient in one evaluation: ``(f(x), grad(f)(x))``."""
+    @functools.wraps(f)
+    def vg(*args, **kwargs):
+        return _value_and_grad(f, argnums, args, kwargs, "value_and_grad")
+    return vg
+
+
+def elementwise_grad(f, argnums=0):
+    """For an elementwise f, the derivative at every point at once:
+    ``elementwise_grad(f)(xs)[i] == f'(xs[i])`` (the gradient of
+    sum(f(x))), e.g. to plot f' over a grid."""
+    @functools.wraps(f)
+    def eg(*args, **kwargs):
+        return _value_and_grad(f, argnums, args, kwargs, "elementwise_grad",
+                               scalar=False)[1]
+    return eg
+
+
+def _jac_rows(outt, node, create):
+    """The Jacobian d out / d node, shape out.shape + node.shape."""
+    rows = []
+    n = outt.size
+    for j in range(n):
+        seed = np.zeros(n)
+        seed[j] = 1.0
+        seed = E.tensor(seed.reshape(outt.shape), dtype=outt.dtype)
+        rows.append(_grads(outt, [node], seed, create)[0])
+    if not rows:
+        return E.zeros(*(outt.shape + node.shape), dtype=node.dtype)
+    return E.stack(rows).reshape(outt.shape + node.shape)
+
+
+def jacobian(f, argnums=0):
+    """The Jacobian of f: ``jacobian(f)(x)`` has shape
+    f(x).shape + x.shape, entry [i, j] = d f_i / d x_j."""
+    @functools.wraps(f)
+    def jf(*args, **kwargs):
+        single, nums = _argnums_tuple(argnums, len(args), "jacobian")
+        with _grad_on():
+            out, nodes, kinds, create = _call(f, args, kwargs, nums,
+                                              "jacobian")
+            outt = _as_tensor_out(out, nodes[0], "jacobian")
+            res = tuple(_lower(_jac_rows(outt, n, create), k, create)
+                        for n, k in zip(nodes, kinds))
+        return res[0] if single else res
+    return jf
+
+
+def hessian(f, argnums=0):
+    """The matrix of second derivatives of a scalar f: shape
+    x.shape + x.shape (``jacobian(grad(f))``)."""
+    return jacobian(grad(f, argnums), argnums)
+
+
+def _tuple_args(x, name, what):
+    if not isinstance(x, (tuple, list)):
+        raise TypeError("%s: %s must be a tuple (one entry per argument of "
+                        "f), got %s" % (name, what, type(x).__name__))
+    return tuple(x)
+
+
+def vjp(f, *primals):
+    """``out, vjp_fn = vjp(f, *primals)``: f's value and a function that
+    takes a cotangent v (shaped like out) to the tuple of vᵀ∂f/∂primal_i,
+    as ``jax.vjp``."""
+    if not primals:
+        raise TypeError("vjp: give f's arguments after f")
+    with _grad_on():
+        out, nodes, kinds, create = _call(f, primals, {},
+                                          tuple(range(len(primals))), "vjp")
+        outt = _as_tensor_out(out, nodes[0], "vjp")
+
+    def vjp_fn(v):
+        seed = v if isinstance(v, Tensor) else E.tensor(
+            np.asarray(v, dtype=np.float64), dtype=outt.dtype)
+        if seed.shape != outt.shape:
+            raise ValueError("vjp: cotangent of shape %s does not match the "
+                             "output's shape %s" % (seed.shape, outt.shape))
+        with _grad_on():
+            gs = _grads(outt, nodes, seed, create or seed.requires_grad)
+        return tuple(_lower(g, k, create) for g, k in zip(gs, kinds))
+
+    return _lower(outt, kinds[0], create), vjp_fn
+
+
+def jvp(f, primals, tangents):
+    """``out, tangent_out = jvp(f, primals, tangents)``: f's value and its
+    directional derivative J·t, as ``jax.jvp``.  Forward mode is built
+    from two reverse passes: J·t is the gradient, with respect to a
+    cotangent u, of <Jᵀu, t>."""
+    primals = _tuple_args(primals, "jvp", "primals")
+    tangents = _tuple_args(tangents, "jvp", "tangents")
+    if len(primals) != len(tangents):
+        raise ValueError("jvp: %d primals but %d tangents"
+                         % (len(primals), len(tangents)))
+    with _grad_on():
+        out, nodes, kinds, create = _call(f, primals, {},
+                                          tuple(range(len(primals))), "jvp")
+        outt = _as_tensor_out(out, nodes[0], "jvp")
+        ts = []
+        for n, t in zip(nodes, tangents):
+            tt = t if isinstance(t, Tensor) else E.tensor(
+                np.asarray(t, dtype=np.float64), dtype=n.dtype)
+            if tt.shape != n.shape:
+                raise ValueError("jvp: tangent of shape %s does not match "
+                                 "its primal's shape %s" % (tt.shape,
+                                                            n.shape))
+            ts.append(tt)
+        if not outt.requires_grad:
+            tout = E.zeros_like(outt)
+        else:
+            u = E.zeros_like(outt).requires_grad_(True)
+            gs = _grads(outt, nodes, u, True)
+            s = None
+            for g, t in zip(gs, ts):
+                term = (g * t).sum()
+                s = term if s is None else s + term
+            if s.requires_grad:
+                tout = _autograd_grad(s, [u], create_graph=create,
+                                      allow_unused=True)[0]
+            else:
+                tout = None
+            if tout is None:
+                tout = E.zeros_like(outt)
+    return _lower(outt, kinds[0], create), _lower(tout, kinds[0], create)
+
+
+def hvp(f, inputs, v):
+    """``value, hv = hvp(f, inputs, v)``: a scalar f's value and its
+    Hessian times v, as ``torch.autograd.functional.hvp``; inputs and v
+    are one argument or tuples of them."""
+    multi = isinstance(inputs, (tuple, list))
+    ins = tuple(inputs) if multi else (inputs,)
+    vs = tuple(v) if multi else (v,)
+    if len(ins) != len(vs):
+        raise ValueError("hvp: %d inputs but %d vectors" % (len(ins),
+                                                            len(vs)))
+    with _grad_on():
+        out, nodes, kinds, create = _call(f, ins, {}, tuple(range(len(ins))),
+                                          "hvp")
+        outt = _as_tensor_out(out, nodes[0], "hvp")
+        if outt.size != 1:
+            raise TypeError("hvp requires a function with a scalar output; "
+                            "it returned shape %s" % (outt.shape,))
+        vts = []
+        for n, vi in zip(nodes, vs):
+            vt = vi if isinstance(vi, Tensor) else E.tensor(
+                np.asarray(vi, dtype=np.float64), dtype=n.dtype)
+            if vt.shape != n.shape:
+                raise ValueError("hvp: vector of shape %s does not match "
+                                 "its input's shape %s" % (vt.shape, n.shape))
+            vts.append(vt)
+        gs = _grads(outt, nodes, E.ones_like(outt), True)
+        s = None
+        for g, vt in zip(gs, vts):
+            term = (g * vt).sum()
+            s = term if s is None else s + term
+        hv = _grads(s, nodes, E.ones_like(s), create)
+    res = tuple(_lower(h, k, create) for h, k in zip(hv, kinds))
+    return _lower(outt, kinds[0], create), (res if multi else res[0])
