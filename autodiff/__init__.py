@@ -31,7 +31,7 @@ from .functional import (grad, value_and_grad, elementwise_grad, jacobian,
 from .gradcheck import (numerical_grad, gradcheck, gradgradcheck,
                         GradcheckError)
 from .checkpoint import save, load
-from .compile import compile, CompiledFunction
+from .compile import compile, CompiledFunction, NotCompilableError
 from .trainer import (Trainer, History, Callback, EarlyStopping,
                       LRSchedulerCallback, ModelCheckpoint)
 

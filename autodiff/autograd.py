@@ -16,6 +16,7 @@ import numpy as np
 from . import _engine as E
 from ._derivatives import RULES
 from ._grad_mode import enable_grad, no_grad
+from .compile import NotCompilableError
 
 __all__ = ["grad", "Function", "FunctionCtx"]
 
@@ -297,9 +298,10 @@ class Function:
     @classmethod
     def apply(cls, *args):
         if E.is_capturing():
-            raise RuntimeError("custom Function %s cannot be recorded by "
-                               "autodiff.compile (its backward is Python); "
-                               "run this step eagerly" % cls.__name__)
+            raise NotCompilableError(
+                "custom Function %s cannot be recorded by autodiff.compile "
+                "(its backward is Python); run this step eagerly"
+                % cls.__name__)
         ctx = FunctionCtx()
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad

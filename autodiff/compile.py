@@ -31,6 +31,12 @@ from . import _engine
 from ._engine import Tensor
 
 
+
+class NotCompilableError(RuntimeError):
+    """The step does something a recording cannot replay (a custom
+    Function's Python backward).  Nothing was updated: run it eagerly."""
+
+
 def _slot(a):
     """(kind, key part) for one argument."""
     if isinstance(a, Tensor):

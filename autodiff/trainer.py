@@ -8,6 +8,7 @@ import numpy as np
 from . import _engine
 from ._engine import Tensor
 from ._grad_mode import no_grad
+from .compile import NotCompilableError
 
 
 class History:
@@ -178,6 +179,7 @@ class Trainer:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.compile = compile
         self._compiled = None
+        self._not_compilable = False
         self.stop_training = False
         self._dtype = None
         for p in model.parameters():
@@ -195,9 +197,10 @@ class Trainer:
 
     def _can_compile(self):
         # Python-side randomness (dropout masks) would be frozen by a
-        # recording, so models with active dropout run eagerly.
+        # recording, so models with active dropout run eagerly; so do
+        # models whose recording failed on a custom Function.
         from .nn.modules import Dropout
-        return self.compile and not any(
+        return self.compile and not self._not_compilable and not any(
             isinstance(m, Dropout) and m.p > 0 for m in self.model.modules())
 
     def _train_step(self, Xb, yb):
@@ -209,7 +212,12 @@ class Trainer:
         Xb = np.asarray(Xb, dtype=self._dtype or np.float32)
         if not (yb.dtype.kind in "iub" and self._is_classification()):
             yb = np.asarray(yb, dtype=self._dtype or np.float32)
-        return self._compiled(Xb, yb)
+        try:
+            return self._compiled(Xb, yb)
+        except NotCompilableError:
+            # raised during the recorded forward, before any update
+            self._not_compilable = True
+            return self._step_eager(Xb, yb)
 
     def _step_compiled(self, Xb, yb):
         # Xb arrives as a placeholder tensor, yb as a tensor or labels.
