@@ -575,3 +575,93 @@ def test_nan_gradient_flows_to_the_nan_input_only():
     (x * x).sum().backward()
     g = x.grad.numpy()
     assert np.isnan(g[1]) and g[0] == 2.0 and g[2] == 4.0
+
+
+# ------------------------------------------------ calculus API misuse
+
+CALC_ERRORS = [
+    # (call, exception, message pattern)
+    (lambda: ad.grad(lambda x: x * 2.0)([1.0, 2.0]), TypeError,
+     r"scalar output.*\(2,\)"),
+    (lambda: ad.grad(lambda x, y: x * y, argnums=2)(1.0, 2.0), ValueError,
+     "argnums 2 is out of range"),
+    (lambda: ad.grad(lambda x: x, argnums="0")(1.0), TypeError, "argnums"),
+    (lambda: ad.grad(lambda x: x)(True), TypeError, "bool"),
+    (lambda: ad.grad(lambda x: x)("1.0"), TypeError, "str"),
+    (lambda: ad.grad(lambda x: x)(np.array(["a"])), TypeError, "dtype"),
+    (lambda: ad.grad(lambda x: "nope")(1.0), TypeError, "returned a str"),
+    (lambda: ad.vjp(lambda x: x * 2.0, np.ones(3))[1](np.ones(2)),
+     ValueError, r"cotangent of shape \(2,\).*\(3,\)"),
+    (lambda: ad.jvp(lambda x: x, (np.ones(3),), (np.ones(2),)), ValueError,
+     r"tangent of shape \(2,\).*\(3,\)"),
+    (lambda: ad.jvp(lambda x: x, np.ones(3), np.ones(3)), TypeError,
+     "tuple"),
+    (lambda: ad.jvp(lambda x, y: x, (1.0, 2.0), (1.0,)), ValueError,
+     "2 primals but 1 tangents"),
+    (lambda: ad.hvp(lambda x: x * 2.0, np.ones(2), np.ones(2)), TypeError,
+     r"scalar output.*\(2,\)"),
+    (lambda: ad.hvp(lambda x: (x * x).sum(), np.ones(2), np.ones(3)),
+     ValueError, r"vector of shape \(3,\).*\(2,\)"),
+    (lambda: ad.vjp(lambda x: x), TypeError, "arguments"),
+    (lambda: ad.numerical_grad(lambda x: x, 1.0, method="limit"),
+     ValueError, "central, forward, backward"),
+    (lambda: ad.numerical_grad(lambda x: x, 1.0, eps=0.0), ValueError,
+     "eps must be positive"),
+    (lambda: ad.numerical_grad(lambda x: x * 2, np.ones(3)), ValueError,
+     r"scalar.*\(3,\)"),
+    (lambda: ad.gradcheck(lambda x: x * 2.0, (ad.ones(2),)), ValueError,
+     "none of the inputs requires grad"),
+    (lambda: ad.gradcheck(lambda x: x.numpy(),
+                          (ad.ones(2, dtype=ad.float64,
+                                   requires_grad=True),)),
+     TypeError, "output 0 is a ndarray"),
+    (lambda: ad.autograd.grad(ad.ones(1, requires_grad=True) * 2, [1.0]),
+     TypeError, r"inputs\[0\] is a float"),
+    (lambda: ad.autograd.grad(ad.ones(1) * 2,
+                              [ad.ones(1, requires_grad=True)]),
+     RuntimeError, "does not require grad"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(CALC_ERRORS)))
+def test_calculus_api_misuse_raises_clearly(i):
+    call, exc, pattern = CALC_ERRORS[i]
+    with pytest.raises(exc, match=pattern):
+        call()
+
+
+def test_autograd_grad_unused_and_shape_checks():
+    x = ad.tensor([1.0, 2.0], dtype=ad.float64, requires_grad=True)
+    z = ad.tensor([3.0], dtype=ad.float64, requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match=r"inputs\[1\].*allow_unused"):
+        ad.autograd.grad(y.sum(), [x, z])
+    gx, gz = ad.autograd.grad(y.sum(), [x, z], allow_unused=True)
+    assert gz is None
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="one element"):
+        ad.autograd.grad(y, [x])
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        ad.autograd.grad(y, [x], grad_outputs=[np.ones(3)])
+    # nothing was consumed or written by the failures
+    assert x.grad is None
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_scatter_add_index_out_of_range():
+    from autodiff import _engine
+    with pytest.raises(IndexError, match="index 5 is out of bounds.*\\(3,\\)"):
+        _engine._scatter_add(ad.ones(2), np.array([0, 5]), (3,))
+    with pytest.raises(ValueError, match="3 indices for 2 values"):
+        _engine._scatter_add(ad.ones(2), np.array([0, 1, 2]), (3,))
+
+
+def test_create_graph_backward_bad_grad_shape():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    with pytest.raises(RuntimeError, match="one element"):
+        y.backward(create_graph=True)
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        y.backward(ad.ones(3), create_graph=True)
+    assert x.grad is None
