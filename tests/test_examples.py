@@ -71,3 +71,83 @@ def test_digits_mlp_accuracy():
     assert hist["loss"][-1] < hist["loss"][0]
     assert hist["val_accuracy"][-1] == pytest.approx(acc)
     assert per_epoch > 0
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_pngs(paths, tmp_path):
+    assert paths
+    for p in paths:
+        p = pathlib.Path(p)
+        assert p.parent == tmp_path, p
+        assert p.stat().st_size > 1000, p
+        with open(p, "rb") as fh:
+            assert fh.read(8) == PNG_MAGIC, p
+
+
+def test_derivative_of_polynomial(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    res = load_example("derivative_of_polynomial").main(outdir=tmp_path)
+    out = capsys.readouterr().out
+    assert_pngs(res["paths"], tmp_path)
+    np.testing.assert_allclose(res["grad"], 2 * res["x"] + 3, rtol=0,
+                               atol=1e-12)
+    assert len(res["x"]) == 2001
+    # the forward quotient of x² + 3x + 2 is 2x + 3 + h exactly, up to
+    # rounding: the discrepancy is h = 1e-5
+    assert res["forward_difference_error"] == pytest.approx(1e-5, rel=1e-3)
+    assert "forward difference" in out
+    try:
+        import sympy  # noqa: F401
+    except ImportError:
+        assert res["sympy_error"] is None and "sympy" in out
+    else:
+        assert res["sympy_error"] < 1e-12
+        assert "autodiff - sympy" in out
+
+
+def test_tangents(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    res = load_example("tangents").main(outdir=tmp_path)
+    out = capsys.readouterr().out
+    assert_pngs(res["paths"], tmp_path)
+    assert [pathlib.Path(p).name for p in res["paths"]] == [
+        "tangent_line.png", "tangent_plane.png"]
+    assert res["slope"] == pytest.approx(2.0, abs=1e-12)
+    assert res["gradient"] == pytest.approx((2.0, 2.0), abs=1e-12)
+    assert "x = 1: 2\n" in out and "(1, 1): (2, 2)\n" in out
+
+
+def test_tanh_derivatives(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    res = load_example("tanh_derivatives").main(outdir=tmp_path)
+    out = capsys.readouterr().out
+    assert_pngs(res["paths"], tmp_path)
+    assert res["second_derivative_error"] < 1e-12
+    assert res["third_derivative_error"] < 1e-12
+    assert "tanh''" in out and "tanh'''" in out
+
+
+def test_plot_examples_quiet(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    for name in ("derivative_of_polynomial", "tangents", "tanh_derivatives"):
+        load_example(name).main(outdir=tmp_path, verbose=False)
+    assert capsys.readouterr().out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "derivative_of_polynomial.png", "tangent_line.png",
+        "tangent_plane.png", "tanh_derivatives.png"]
+
+
+@pytest.mark.parametrize("name", ["derivative_of_polynomial", "tangents",
+                                  "tanh_derivatives"])
+def test_plot_example_runs_as_script(name, tmp_path):
+    pytest.importorskip("matplotlib")
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, str(EXAMPLES / (name + ".py")),
+                           str(tmp_path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "saved" in proc.stdout
+    assert any(p.suffix == ".png" for p in tmp_path.iterdir())
