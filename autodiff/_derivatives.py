@@ -142,8 +142,11 @@ def _binary(node, out, g):
         gx, gy = g / y, -(g * out) / y
     elif k == _B["pow"]:
         xv, yv = np.broadcast_arrays(x.numpy(), y.numpy())
-        zero_b = yv == 0
-        gx = E.where(zero_b, 0.0, g * y * x ** (y - 1.0))
+        # y x^(y-1) is already 0 where y == 0 (x != 0); a constant mask
+        # there would cut its derivative in y (d2/dydx x^y = 1/x at y=0).
+        # Only 0**0 needs it, with a safe base so no 0 * inf later on.
+        zero_b = (yv == 0) & (xv == 0)
+        gx = E.where(zero_b, 0.0, g * y * _safe(x, zero_b) ** (y - 1.0))
         flat = (xv == 0) & (yv >= 0)
         gy = E.where(flat, 0.0, g * out * _safe(x, flat).log())
     elif k in (_B["maximum"], _B["minimum"]):
