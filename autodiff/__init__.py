@@ -37,4 +37,44 @@ from .trainer import (Trainer, History, Callback, EarlyStopping,
 
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# Spelled out (not computed from dir()) so that type checkers see the
+# re-exports; tests/test_typing.py checks it against the module's names.
+__all__ = [
+    # tensors, dtypes and constructors
+    "Tensor", "float32", "float64",
+    "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
+    "ones_like", "full_like", "arange", "linspace", "eye", "randn", "rand",
+    "manual_seed",
+    # elementwise ops
+    "add", "subtract", "multiply", "divide", "power", "negative",
+    "exp", "log", "sqrt", "abs", "sin", "cos", "square", "clip", "clamp",
+    "maximum", "minimum", "where",
+    "erf", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
+    "softplus", "gelu", "silu",
+    "softmax", "log_softmax",
+    # reductions
+    "sum", "mean", "max", "min", "amax", "amin", "var", "std",
+    # shapes
+    "reshape", "permute", "transpose", "swapaxes", "expand_dims",
+    "unsqueeze", "squeeze", "flatten", "broadcast_to", "concatenate", "cat",
+    "stack",
+    # linear algebra and losses
+    "matmul", "dot", "linear",
+    "mse_loss", "l1_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+    # engine control
+    "is_grad_enabled", "set_grad_enabled", "memory_stats", "empty_cache",
+    "no_grad", "enable_grad",
+    # subpackages and modules
+    "nn", "optim", "autograd", "functional", "checkpoint", "trainer",
+    # autograd
+    "Function", "FunctionCtx",
+    "grad", "value_and_grad", "elementwise_grad", "jacobian", "hessian",
+    "vjp", "jvp", "hvp",
+    "numerical_grad", "gradcheck", "gradgradcheck", "GradcheckError",
+    # saving, compiling, training
+    "save", "load",
+    "compile", "CompiledFunction", "NotCompilableError",
+    "Trainer", "History", "Callback", "EarlyStopping", "LRSchedulerCallback",
+    "ModelCheckpoint",
+]
