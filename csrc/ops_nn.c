@@ -94,7 +94,9 @@ ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
     }
     int64_t *lab = AD_BUF_DATA(sv);
     double *lse = (double *)(lab + N);
-    memcpy(lab, labels, (size_t)N * sizeof(int64_t));
+    if (N) {                    /* labels may be NULL when N == 0 */
+        memcpy(lab, labels, (size_t)N * sizeof(int64_t));
+    }
     int64_t shape[1] = {N};
     if ((s = ad_new(x->dtype, 1, shape, &o))) {
         ad_buf_decref(sv);

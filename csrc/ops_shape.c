@@ -359,7 +359,10 @@ ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
             ad_decref(o);
             return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
         }
-        memcpy(AD_BUF_DATA(r->saved), idx, (size_t)o->size * sizeof(int64_t));
+        if (o->size) {          /* idx may be NULL when there is none */
+            memcpy(AD_BUF_DATA(r->saved), idx,
+                   (size_t)o->size * sizeof(int64_t));
+        }
     }
     *out = o;
     return AD_OK;
@@ -425,7 +428,10 @@ ad_scatter_add(ad_tensor *g, const int64_t *idx, int ndim,
             ad_decref(o);
             return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
         }
-        memcpy(AD_BUF_DATA(r->saved), idx, (size_t)g->size * sizeof(int64_t));
+        if (g->size) {          /* idx may be NULL when there is none */
+            memcpy(AD_BUF_DATA(r->saved), idx,
+                   (size_t)g->size * sizeof(int64_t));
+        }
     }
     *out = o;
     return AD_OK;

@@ -104,6 +104,7 @@ static AD_TLS int64_t tls_ndead, tls_capdead;
 static AD_TLS int tls_releasing;
 
 static void drop(ad_tensor *t);
+static void scratch_register(void);
 
 static void
 record_drop_refs(ad_record *r)
@@ -169,6 +170,7 @@ drop(ad_tensor *t)
     }
     if (tls_ndead == tls_capdead) {
         int64_t cap = tls_capdead ? 2 * tls_capdead : 256;
+        scratch_register();
         ad_tensor **nd = realloc(tls_dead, (size_t)cap * sizeof(*nd));
         if (!nd) {
             teardown(t);        /* no room to queue: recurse instead */
@@ -337,10 +339,48 @@ typedef struct {
 
 static AD_TLS ad_sweep tls_sweep;
 
+/* The release queue and the sweep's arrays are per thread: free them when
+ * the thread exits (a thread's static TLS is still valid while its key
+ * destructors run), or every thread that freed a graph or ran a backward
+ * would leak them. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static AD_TLS int tls_scratch_registered;
+
+static void
+scratch_thread_exit(void *arg)
+{
+    (void)arg;
+    tls_scratch_registered = 0;
+    free(tls_dead);
+    tls_dead = NULL;
+    tls_ndead = tls_capdead = 0;
+    free(tls_sweep.leaves);
+    free(tls_sweep.done);
+    memset(&tls_sweep, 0, sizeof(tls_sweep));
+}
+
+static void
+scratch_make_key(void)
+{
+    pthread_key_create(&scratch_key, scratch_thread_exit);
+}
+
+static void
+scratch_register(void)
+{
+    if (AD_UNLIKELY(!tls_scratch_registered)) {
+        pthread_once(&scratch_once, scratch_make_key);
+        pthread_setspecific(scratch_key, &tls_scratch_registered);
+        tls_scratch_registered = 1;
+    }
+}
+
 static int
 grow(void **p, int64_t *cap, size_t item)
 {
     int64_t nc = *cap ? 2 * *cap : 64;
+    scratch_register();
     void *np = realloc(*p, (size_t)nc * item);
     if (!np) {
         return -1;

@@ -1,0 +1,2284 @@
+/*
+ * test_engine.c -- tests of the C engine alone, with no Python.
+ *
+ * Built and run by tests/test_c_engine.py (also under valgrind and with
+ * -fsanitize=address,undefined).  By hand, from the repository root:
+ *
+ *     cc -std=c11 -D_GNU_SOURCE -O1 -g -fno-math-errno -fno-trapping-math
+ *        -Icsrc tests/c/test_engine.c csrc/[a-z]*.c -lm -lpthread
+ *        -o test_engine
+ *     ./test_engine            (or ./test_engine --quick under valgrind)
+ *
+ * Covers: tape growth and release (a 100,000-op chain; no growth across
+ * iterations), pool reuse, every kernel against a plain reference loop in
+ * double (and central differences in float64), status codes and messages
+ * on bad input (with inputs left unchanged), the optimizers against their
+ * formulas, and the capture/program API against eager execution,
+ * bit-for-bit.  BLAS is a naive column-major sgemm_/dgemm_ defined here.
+ *
+ * CHECK counts a check, prints file:line on failure and goes on; the last
+ * line is "N checks, M failed" and the exit status is nonzero on failure.
+ */
+#include "autodiff.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the assertion macro ---------------------------------------------- */
+
+static long g_checks, g_failed;
+static int g_quick;
+
+static void
+check_(int ok, const char *file, int line, const char *fmt, ...)
+{
+    g_checks++;
+    if (ok) {
+        return;
+    }
+    g_failed++;
+    fprintf(stderr, "%s:%d: FAILED: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+#define CHECK(c) check_((c) != 0, __FILE__, __LINE__, "%s", #c)
+#define CHECKM(c, ...) check_((c) != 0, __FILE__, __LINE__, __VA_ARGS__)
+
+/* A call expected to return a status; on AD_OK failing, the test
+ * function returns (its tensors leak, which only matters on failure). */
+#define CHECK_ST(call, want)                                               \
+    do {                                                                   \
+        ad_status s_ = (call);                                             \
+        CHECKM(s_ == (want), "%s returned %d (%s), expected %d: %s",       \
+               #call, (int)s_, ad_status_name(s_), (int)(want),            \
+               s_ ? ad_last_error() : "");                                 \
+    } while (0)
+#define REQ(call)                                                          \
+    do {                                                                   \
+        ad_status s_ = (call);                                             \
+        CHECKM(s_ == AD_OK, "%s returned %d (%s): %s", #call, (int)s_,     \
+               ad_status_name(s_), ad_last_error());                       \
+        if (s_ != AD_OK) {                                                 \
+            return;                                                        \
+        }                                                                  \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+static double
+urand(double lo, double hi)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return lo + (hi - lo) * ((double)(g_rng >> 11) / 9007199254740992.0);
+}
+
+static const char *
+dtn(int dt)
+{
+    return dt == AD_F64 ? "f64" : "f32";
+}
+
+static double
+at(const ad_tensor *t, int64_t i)
+{
+    return t->dtype == AD_F64 ? ((const double *)ad_data(t))[i]
+                              : (double)((const float *)ad_data(t))[i];
+}
+
+static void
+put(ad_tensor *t, int64_t i, double v)
+{
+    if (t->dtype == AD_F64) {
+        ((double *)ad_data(t))[i] = v;
+    }
+    else {
+        ((float *)ad_data(t))[i] = (float)v;
+    }
+}
+
+/* A new tensor from values (NULL: uniform in [lo, hi)). */
+static ad_tensor *
+mk(int dt, int nd, const int64_t *shape, const double *v, double lo,
+   double hi, int rg)
+{
+    ad_tensor *t = NULL;
+    ad_status s = ad_empty((ad_dtype)dt, nd, shape, &t);
+    if (s) {
+        fprintf(stderr, "mk: %s\n", ad_last_error());
+        abort();
+    }
+    for (int64_t i = 0; i < t->size; i++) {
+        put(t, i, v ? v[i] : urand(lo, hi));
+    }
+    ad_set_requires_grad(t, rg);
+    return t;
+}
+
+/* The tensor's values in double (the caller frees). */
+static double *
+vals(const ad_tensor *t)
+{
+    double *v = malloc(sizeof(double) * (size_t)(t->size ? t->size : 1));
+    for (int64_t i = 0; i < t->size; i++) {
+        v[i] = at(t, i);
+    }
+    return v;
+}
+
+static int
+same_vals(const ad_tensor *t, const double *v)
+{
+    for (int64_t i = 0; i < t->size; i++) {
+        if (at(t, i) != v[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+shape_is(const ad_tensor *t, int nd, const int64_t *shape)
+{
+    if (t->ndim != nd) {
+        return 0;
+    }
+    for (int i = 0; i < nd; i++) {
+        if (t->shape[i] != shape[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* |got - want| <= atol * max(1, max|want|) + rtol * |want|, NaN == NaN. */
+static void
+close_arr_(const char *file, int line, const char *what, const ad_tensor *t,
+           const double *want, int64_t n, double rtol, double atol)
+{
+    if (t == NULL) {
+        check_(0, file, line, "%s: tensor is NULL", what);
+        return;
+    }
+    if (t->size != n) {
+        check_(0, file, line, "%s: size %lld, expected %lld", what,
+               (long long)t->size, (long long)n);
+        return;
+    }
+    double scale = 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(want[i]) && fabs(want[i]) > scale) {
+            scale = fabs(want[i]);
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double g = at(t, i), w = want[i];
+        int ok = (isnan(g) && isnan(w)) || g == w ||
+                 fabs(g - w) <= atol * scale + rtol * fabs(w);
+        if (!ok) {
+            check_(0, file, line, "%s: element %lld is %.17g, expected "
+                   "%.17g (diff %.3g)", what, (long long)i, g, w,
+                   fabs(g - w));
+            return;
+        }
+    }
+    check_(1, file, line, "%s", what);
+}
+#define CLOSE(what, t, want, n, rtol, atol)                               \
+    close_arr_(__FILE__, __LINE__, what, t, want, n, rtol, atol)
+
+/* Per-dtype tolerances: forward values and gradients. */
+static double
+ftol(int dt)
+{
+    return dt == AD_F64 ? 1e-12 : 2e-6;
+}
+static double
+gtol(int dt)
+{
+    return dt == AD_F64 ? 1e-11 : 2e-5;
+}
+
+static ad_memory_stats
+stats(void)
+{
+    ad_memory_stats m;
+    ad_get_memory_stats(&m);
+    return m;
+}
+
+/* Unravel flat into an index of shape, then the flat index of that
+ * element in a tensor of shape in (broadcast: size-1 dims read 0). */
+static int64_t
+bidx(int nd, const int64_t *os, int64_t flat, int ndi, const int64_t *is)
+{
+    int64_t idx[AD_MAX_DIMS];
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = os[d] ? flat % os[d] : 0;
+        flat = os[d] ? flat / os[d] : 0;
+    }
+    int64_t off = 0, st = 1;
+    for (int j = ndi - 1; j >= 0; j--) {
+        int d = j + nd - ndi;
+        off += (is[j] == 1 ? 0 : idx[d]) * st;
+        st *= is[j];
+    }
+    return off;
+}
+
+static ad_tensor *
+ones_like(const ad_tensor *t)
+{
+    ad_tensor *o;
+    if (ad_full((ad_dtype)t->dtype, t->ndim, t->shape, 1.0, &o)) {
+        abort();
+    }
+    return o;
+}
+
+/* ---- naive BLAS: column-major, Fortran calling convention --------------- */
+
+static int g_gemm_calls;
+
+#define NAIVE_GEMM(NAME, T)                                                \
+    static void NAME(char *ta, char *tb, int *m, int *n, int *k, T *alpha,  \
+                     T *a, int *lda, T *b, int *ldb, T *beta, T *c,         \
+                     int *ldc)                                              \
+    {                                                                       \
+        int at_ = *ta == 'T' || *ta == 't' || *ta == 'C' || *ta == 'c';     \
+        int bt_ = *tb == 'T' || *tb == 't' || *tb == 'C' || *tb == 'c';     \
+        g_gemm_calls++;                                                     \
+        for (int j = 0; j < *n; j++) {                                      \
+            for (int i = 0; i < *m; i++) {                                  \
+                double s = 0;                                               \
+                for (int p = 0; p < *k; p++) {                              \
+                    double av = at_ ? a[p + (int64_t)i * *lda]              \
+                                    : a[i + (int64_t)p * *lda];             \
+                    double bv = bt_ ? b[j + (int64_t)p * *ldb]              \
+                                    : b[p + (int64_t)j * *ldb];             \
+                    s += av * bv;                                           \
+                }                                                           \
+                T *cij = &c[i + (int64_t)j * *ldc];                         \
+                /* beta == 0: C is not read, as in the reference BLAS */    \
+                *cij = (T)(*alpha * s) + (*beta == 0 ? (T)0 : *beta * *cij);\
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_GEMM(naive_sgemm_, float)
+NAIVE_GEMM(naive_dgemm_, double)
+
+/* ======================================================================== */
+/* tape growth                                                              */
+/* ======================================================================== */
+
+static void
+test_tape_chain(int64_t n)
+{
+    ad_memory_stats m0 = stats();
+    CHECKM(m0.tape_records == 0 && m0.tape_live == 0,
+           "tape not empty at the start: %lld records, %lld live",
+           (long long)m0.tape_records, (long long)m0.tape_live);
+
+    /* y = a chain of n unary ops on x; the reference runs the same chain
+     * in double, with the derivative by the chain rule. */
+    ad_tensor *x = mk(AD_F64, 0, NULL, (double[]){0.75}, 0, 0, 1);
+    ad_tensor *y = x;
+    ad_incref(x);
+    double v = 0.75, d = 1.0;
+    for (int64_t i = 0; i < n; i++) {
+        ad_tensor *z;
+        int k = (int)(i % 3);
+        ad_unary_kind kind = k == 0 ? AD_U_ADDC : k == 1 ? AD_U_MULC
+                                                         : AD_U_NEG;
+        double a = k == 0 ? 0.25 : (i % 2 ? 1.0000001 : 0.9999999);
+        REQ(ad_unary(kind, y, a, 0, &z));
+        ad_decref(y);
+        y = z;
+        if (k == 0) {
+            v += a;
+        }
+        else if (k == 1) {
+            v *= a;
+            d *= a;
+        }
+        else {
+            v = -v;
+            d = -d;
+        }
+    }
+    ad_memory_stats m1 = stats();
+    CHECKM(m1.tape_records == n && m1.tape_live == n,
+           "after a chain of %lld ops: %lld records, %lld live", (long long)n,
+           (long long)m1.tape_records, (long long)m1.tape_live);
+    CHECKM(fabs(at(y, 0) - v) <= 1e-9 * fabs(v), "chain value %.17g vs %.17g",
+           at(y, 0), v);
+    REQ(ad_backward(y, NULL, 0));
+    CHECK(x->grad != NULL);
+    if (x->grad) {
+        CHECKM(fabs(at(x->grad, 0) - d) <= 1e-12, "chain grad %.17g vs %.17g",
+               at(x->grad, 0), d);
+    }
+    /* consumed, not freed: the records die with y */
+    ad_tensor *z;
+    ad_node_info info;
+    CHECK_ST(ad_node(y, &info), AD_ERR_STATE);
+    CHECK_ST(ad_backward(y, NULL, 0), AD_ERR_STATE);
+    ad_decref(y);
+    ad_memory_stats m2 = stats();
+    CHECKM(m2.tape_records == 0 && m2.tape_live == 0,
+           "after freeing the chain: %lld records, %lld live",
+           (long long)m2.tape_records, (long long)m2.tape_live);
+
+    /* The same chain never backpropagated: freeing it cascades without
+     * recursion, and the tape empties. */
+    y = x;
+    ad_incref(x);
+    for (int64_t i = 0; i < n; i++) {
+        REQ(ad_unary(i % 2 ? AD_U_SIN : AD_U_ADDC, y, 0.5, 0, &z));
+        ad_decref(y);
+        y = z;
+    }
+    CHECK(stats().tape_live == n);
+    ad_decref(y);
+    m2 = stats();
+    CHECKM(m2.tape_records == 0 && m2.tape_live == 0,
+           "after freeing an unused chain: %lld records, %lld live",
+           (long long)m2.tape_records, (long long)m2.tape_live);
+    ad_decref(x);
+    CHECKM(stats().bytes_in_use == m0.bytes_in_use,
+           "bytes in use %lld, at the start %lld",
+           (long long)stats().bytes_in_use, (long long)m0.bytes_in_use);
+}
+
+/* Graphs built and dropped without backward: the tape stays flat. */
+static void
+test_tape_no_growth(int iters)
+{
+    ad_memory_stats m0 = stats();
+    int64_t sh[1] = {16};
+    ad_tensor *w = mk(AD_F32, 1, sh, NULL, -1, 1, 1);
+    int64_t max_recs = 0;
+    for (int it = 0; it < iters; it++) {
+        ad_tensor *a, *b, *c;
+        REQ(ad_unary(AD_U_TANH, w, 0, 0, &a));
+        REQ(ad_binary(AD_B_MUL, a, w, &b));
+        REQ(ad_reduce(AD_R_SUM, b, 1, 0, &c));
+        ad_decref(a);
+        ad_decref(b);
+        ad_decref(c);
+        ad_memory_stats m = stats();
+        if (m.tape_records > max_recs) {
+            max_recs = m.tape_records;
+        }
+    }
+    CHECKM(max_recs == 0, "tape grew to %lld records across iterations of "
+           "dropped graphs", (long long)max_recs);
+
+    /* Dead records in the middle of the tape (a tensor dropped while a
+     * later one lives): compaction keeps the tape within twice the live
+     * records plus 1024. */
+    ad_tensor *keep = NULL;
+    max_recs = 0;
+    for (int it = 0; it < iters * 4; it++) {
+        ad_tensor *a, *b;
+        REQ(ad_unary(AD_U_SIN, w, 0, 0, &a));
+        REQ(ad_unary(AD_U_COS, w, 0, 0, &b));
+        ad_decref(a);                   /* dead below a live record */
+        ad_decref(keep);
+        keep = b;
+        ad_memory_stats m = stats();
+        if (m.tape_records > max_recs) {
+            max_recs = m.tape_records;
+        }
+        if (m.tape_records > 2 * m.tape_live + 1024) {
+            CHECKM(0, "tape has %lld records for %lld live",
+                   (long long)m.tape_records, (long long)m.tape_live);
+            break;
+        }
+    }
+    CHECKM(max_recs <= 2 + 1024 + 2, "tape reached %lld records",
+           (long long)max_recs);
+    ad_decref(keep);
+    ad_decref(w);
+    ad_memory_stats m1 = stats();
+    CHECK(m1.tape_records == 0 && m1.tape_live == 0);
+    CHECK(m1.bytes_in_use == m0.bytes_in_use);
+}
+
+/* ======================================================================== */
+/* pool reuse                                                               */
+/* ======================================================================== */
+
+static void
+test_pool_reuse(int iters)
+{
+    static const int64_t shapes[][2] = {{3, 1}, {17, 5}, {1000, 1},
+                                        {64, 64}, {1, 1}, {0, 4}};
+    ad_memory_stats m0 = stats(), warm = m0;
+    for (int it = 0; it < iters; it++) {
+        for (int dt = 0; dt < 2; dt++) {
+            for (int s = 0; s < 6; s++) {
+                ad_tensor *x = mk(dt, 2, shapes[s], NULL, -1, 1, 1);
+                ad_tensor *y, *z;
+                REQ(ad_unary(AD_U_EXP, x, 0, 0, &y));
+                REQ(ad_reduce(AD_R_SUM, y, 3, 0, &z));
+                REQ(ad_backward(z, NULL, 0));
+                ad_decref(z);
+                ad_decref(y);
+                ad_decref(x);
+            }
+        }
+        if (it == 1) {
+            warm = stats();
+        }
+    }
+    ad_memory_stats m1 = stats();
+    CHECKM(m1.allocations == warm.allocations, "allocations went from "
+           "%lld after warm-up to %lld", (long long)warm.allocations,
+           (long long)m1.allocations);
+    CHECKM(m1.bytes_in_use == m0.bytes_in_use, "bytes in use %lld, at the "
+           "start %lld", (long long)m1.bytes_in_use,
+           (long long)m0.bytes_in_use);
+    CHECK(m1.bytes_pooled > 0);
+    /* each size class comes back: one buffer of 64x64 f64 reused */
+    ad_tensor *a, *b;
+    int64_t sh[2] = {64, 64};
+    REQ(ad_empty(AD_F64, 2, sh, &a));
+    void *pa = ad_data(a);
+    ad_decref(a);
+    REQ(ad_empty(AD_F64, 2, sh, &b));
+    CHECK(ad_data(b) == pa);
+    CHECK((((uintptr_t)ad_data(b)) & 63) == 0);
+    ad_decref(b);
+    CHECK(stats().allocations == warm.allocations);
+    ad_pool_trim();
+    m1 = stats();
+    CHECK(m1.bytes_pooled == 0);
+    CHECK(m1.frees > m0.frees);
+    CHECK(m1.bytes_in_use == m0.bytes_in_use);
+}
+
+/* ======================================================================== */
+/* unary kernels                                                            */
+/* ======================================================================== */
+
+#define SELU_A 1.6732632423543772848170429916717
+#define SELU_S 1.0507009873554804934193349852946
+
+static double
+sig(double x)
+{
+    return 1 / (1 + exp(-x));
+}
+
+/* f(x) and f'(x), straightforwardly in double with libm. */
+static double
+ref_unary(int k, double x, double a, double b, double *d)
+{
+    switch (k) {
+    case AD_U_NEG: *d = -1; return -x;
+    case AD_U_EXP: *d = exp(x); return exp(x);
+    case AD_U_LOG: *d = 1 / x; return log(x);
+    case AD_U_SQRT: *d = 0.5 / sqrt(x); return sqrt(x);
+    case AD_U_ABS: *d = x > 0 ? 1 : x < 0 ? -1 : 0; return fabs(x);
+    case AD_U_SIN: *d = cos(x); return sin(x);
+    case AD_U_COS: *d = -sin(x); return cos(x);
+    case AD_U_SIGMOID: *d = sig(x) * (1 - sig(x)); return sig(x);
+    case AD_U_TANH: *d = 1 - tanh(x) * tanh(x); return tanh(x);
+    case AD_U_RELU: *d = x > 0; return x > 0 ? x : 0;
+    case AD_U_LEAKY_RELU: *d = x > 0 ? 1 : a; return x > 0 ? x : a * x;
+    case AD_U_ELU: *d = x > 0 ? 1 : a * exp(x);
+        return x > 0 ? x : a * expm1(x);
+    case AD_U_SELU: *d = SELU_S * (x > 0 ? 1 : SELU_A * exp(x));
+        return SELU_S * (x > 0 ? x : SELU_A * expm1(x));
+    case AD_U_SOFTPLUS: *d = a * x > b ? 1 : sig(a * x);
+        return a * x > b ? x : log1p(exp(a * x)) / a;
+    case AD_U_GELU:
+        *d = 0.5 * (1 + erf(x / sqrt(2))) +
+             x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+        return 0.5 * x * (1 + erf(x / sqrt(2)));
+    case AD_U_SILU: *d = sig(x) * (1 + x * (1 - sig(x))); return x * sig(x);
+    case AD_U_CLIP: *d = x >= a && x <= b; return x < a ? a : x > b ? b : x;
+    case AD_U_ADDC: *d = 1; return x + a;
+    case AD_U_MULC: *d = a; return x * a;
+    case AD_U_RSUBC: *d = -1; return a - x;
+    case AD_U_RDIVC: *d = -a / (x * x); return a / x;
+    case AD_U_POWC: *d = a == 0 ? 0 : a * pow(x, a - 1); return pow(x, a);
+    case AD_U_RPOWC: *d = pow(a, x) * log(a); return pow(a, x);
+    case AD_U_SQUARE: *d = 2 * x; return x * x;
+    case AD_U_DIVC: *d = 1 / a; return x / a;
+    case AD_U_ERF: *d = 2 / sqrt(M_PI) * exp(-x * x); return erf(x);
+    }
+    *d = NAN;
+    return NAN;
+}
+
+typedef struct {
+    int kind;
+    double a, b;
+    int positive;               /* domain (0.2, 3) instead of (-3, 3) */
+} unary_case;
+
+static const unary_case unary_cases[] = {
+    {AD_U_NEG, 0, 0, 0}, {AD_U_EXP, 0, 0, 0}, {AD_U_LOG, 0, 0, 1},
+    {AD_U_SQRT, 0, 0, 1}, {AD_U_ABS, 0, 0, 0}, {AD_U_SIN, 0, 0, 0},
+    {AD_U_COS, 0, 0, 0}, {AD_U_SIGMOID, 0, 0, 0}, {AD_U_TANH, 0, 0, 0},
+    {AD_U_RELU, 0, 0, 0}, {AD_U_LEAKY_RELU, 0.1, 0, 0},
+    {AD_U_ELU, 1.3, 0, 0}, {AD_U_SELU, 0, 0, 0},
+    {AD_U_SOFTPLUS, 2.0, 3.0, 0}, {AD_U_SOFTPLUS, 1.0, 20.0, 0},
+    {AD_U_GELU, 0, 0, 0}, {AD_U_SILU, 0, 0, 0},
+    {AD_U_CLIP, -1.0, 1.5, 0}, {AD_U_CLIP, -INFINITY, 0.5, 0},
+    {AD_U_ADDC, 2.5, 0, 0}, {AD_U_MULC, -1.7, 0, 0},
+    {AD_U_RSUBC, 0.7, 0, 0}, {AD_U_RDIVC, 1.9, 0, 1},
+    {AD_U_POWC, 2.0, 0, 0}, {AD_U_POWC, 3.0, 0, 0}, {AD_U_POWC, 0.0, 0, 0},
+    {AD_U_POWC, 0.5, 0, 1}, {AD_U_POWC, -1.5, 0, 1},
+    {AD_U_POWC, 1.7, 0, 1}, {AD_U_RPOWC, 1.6, 0, 0},
+    {AD_U_SQUARE, 0, 0, 0}, {AD_U_DIVC, -2.3, 0, 0}, {AD_U_ERF, 0, 0, 0},
+};
+
+static void
+unary_one(const unary_case *c, int dt)
+{
+    enum { N = 41 };
+    int64_t sh[2] = {1, N};
+    double xs[N], y_ref[N], d_ref[N];
+    char what[96];
+    for (int i = 0; i < N; i++) {
+        double t = (i + 0.37) / N;
+        xs[i] = c->positive ? 0.2 + 2.8 * t : -3 + 6 * t;
+    }
+    ad_tensor *x = mk(dt, 2, sh, xs, 0, 0, 1), *y, *seed = NULL;
+    for (int i = 0; i < N; i++) {
+        /* the reference sees the dtype-rounded input */
+        y_ref[i] = ref_unary(c->kind, at(x, i), c->a, c->b, &d_ref[i]);
+    }
+    REQ(ad_unary((ad_unary_kind)c->kind, x, c->a, c->b, &y));
+    snprintf(what, sizeof(what), "unary %d (a=%g) forward %s", c->kind, c->a,
+             dtn(dt));
+    CHECK(shape_is(y, 2, sh) && y->dtype == dt && !ad_is_leaf(y));
+    CLOSE(what, y, y_ref, N, ftol(dt), ftol(dt));
+    seed = ones_like(y);
+    REQ(ad_backward(y, seed, 0));
+    snprintf(what, sizeof(what), "unary %d (a=%g) backward %s", c->kind,
+             c->a, dtn(dt));
+    CLOSE(what, x->grad, d_ref, N, gtol(dt), gtol(dt));
+
+    if (dt == AD_F64 && x->grad) {
+        /* central differences of the engine's own forward */
+        double fd[N];
+        ad_tensor *xp = mk(dt, 2, sh, xs, 0, 0, 0);
+        ad_tensor *xm = mk(dt, 2, sh, xs, 0, 0, 0), *yp, *ym;
+        double h[N];
+        for (int i = 0; i < N; i++) {
+            h[i] = 1e-6 * (fabs(xs[i]) > 1 ? fabs(xs[i]) : 1);
+            put(xp, i, xs[i] + h[i]);
+            put(xm, i, xs[i] - h[i]);
+        }
+        REQ(ad_unary((ad_unary_kind)c->kind, xp, c->a, c->b, &yp));
+        REQ(ad_unary((ad_unary_kind)c->kind, xm, c->a, c->b, &ym));
+        CHECK(ad_is_leaf(yp) && !yp->requires_grad);
+        for (int i = 0; i < N; i++) {
+            fd[i] = (at(yp, i) - at(ym, i)) / (2 * h[i]);
+        }
+        snprintf(what, sizeof(what), "unary %d (a=%g) vs finite "
+                 "differences", c->kind, c->a);
+        CLOSE(what, x->grad, fd, N, 1e-6, 1e-7);
+        ad_decref(xp);
+        ad_decref(xm);
+        ad_decref(yp);
+        ad_decref(ym);
+    }
+    ad_decref(seed);
+    ad_decref(y);
+    ad_decref(x);
+}
+
+static void
+test_unary(void)
+{
+    int seen[AD_U_COUNT] = {0};
+    for (size_t i = 0; i < sizeof(unary_cases) / sizeof(unary_cases[0]);
+         i++) {
+        seen[unary_cases[i].kind] = 1;
+        for (int dt = 0; dt < 2; dt++) {
+            unary_one(&unary_cases[i], dt);
+        }
+    }
+    for (int k = 0; k < AD_U_COUNT; k++) {
+        CHECKM(seen[k], "unary kind %d has no test case", k);
+    }
+    /* NaN passes through relu and clip; abs' derivative is 0 at 0 */
+    double v[3] = {NAN, 0.0, -0.0};
+    int64_t sh[1] = {3};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 1, sh, v, 0, 0, 1), *y, *z, *s;
+        REQ(ad_unary(AD_U_RELU, x, 0, 0, &y));
+        CHECK(isnan(at(y, 0)) && at(y, 1) == 0 && at(y, 2) == 0);
+        ad_decref(y);
+        REQ(ad_unary(AD_U_CLIP, x, -1, 1, &y));
+        CHECK(isnan(at(y, 0)));
+        ad_decref(y);
+        REQ(ad_unary(AD_U_ABS, x, 0, 0, &y));
+        REQ(ad_reduce(AD_R_SUM, y, 1, 0, &z));
+        REQ(ad_unary(AD_U_MULC, z, 0.0, 0, &s));   /* a NaN root is fine */
+        REQ(ad_backward(s, NULL, 0));
+        CHECK(x->grad && at(x->grad, 1) == 0 && at(x->grad, 2) == 0);
+        ad_decref(s);
+        ad_decref(z);
+        ad_decref(y);
+        ad_decref(x);
+    }
+    CHECK_ST(ad_unary(AD_U_COUNT, NULL, 0, 0, NULL), AD_ERR_VALUE);
+}
+
+/* ======================================================================== */
+/* binary kernels with broadcasting                                         */
+/* ======================================================================== */
+
+static double
+ref_binary(int k, double p, double q, double *dp, double *dq)
+{
+    switch (k) {
+    case AD_B_ADD: *dp = 1; *dq = 1; return p + q;
+    case AD_B_SUB: *dp = 1; *dq = -1; return p - q;
+    case AD_B_MUL: *dp = q; *dq = p; return p * q;
+    case AD_B_DIV: *dp = 1 / q; *dq = -p / (q * q); return p / q;
+    case AD_B_POW:
+        *dp = q * pow(p, q - 1);
+        *dq = pow(p, q) * log(p);
+        return pow(p, q);
+    case AD_B_MAXIMUM: *dp = p > q; *dq = q > p; return p > q ? p : q;
+    case AD_B_MINIMUM: *dp = p < q; *dq = q < p; return p < q ? p : q;
+    }
+    return NAN;
+}
+
+typedef struct {
+    int na, nb, no;
+    int64_t a[4], b[4], o[4];
+} bcast_case;
+
+static const bcast_case bcast_cases[] = {
+    {2, 2, 2, {3, 4}, {3, 4}, {3, 4}},
+    {2, 1, 2, {3, 4}, {4}, {3, 4}},
+    {3, 2, 3, {2, 1, 4}, {3, 1}, {2, 3, 4}},
+    {1, 0, 1, {5}, {0}, {5}},
+    {0, 2, 2, {0}, {2, 3}, {2, 3}},
+    {2, 2, 2, {3, 1}, {1, 4}, {3, 4}},
+    {4, 3, 4, {2, 1, 3, 1}, {4, 1, 5}, {2, 4, 3, 5}},
+    {2, 2, 2, {0, 3}, {1, 3}, {0, 3}},
+};
+
+static void
+binary_one(int k, const bcast_case *c, int dt)
+{
+    char what[96];
+    int pos = k == AD_B_POW || k == AD_B_DIV;
+    ad_tensor *x = mk(dt, c->na, c->a, NULL, pos ? 0.5 : -2, 2, 1);
+    ad_tensor *y = mk(dt, c->nb, c->b, NULL, pos ? 0.5 : -2, 2, 1);
+    if (k == AD_B_DIV) {               /* signed denominators away from 0 */
+        for (int64_t i = 0; i < y->size; i++) {
+            put(y, i, i % 2 ? -at(y, i) : at(y, i));
+        }
+    }
+    ad_tensor *o, *g;
+    REQ(ad_binary((ad_binary_kind)k, x, y, &o));
+    CHECKM(shape_is(o, c->no, c->o), "binary %d: output shape", k);
+    g = mk(dt, c->no, c->o, NULL, -1, 1, 0);
+    int64_t n = o->size;
+    double *ref = calloc((size_t)n + 1, sizeof(double));
+    double *gx = calloc((size_t)x->size + 1, sizeof(double));
+    double *gy = calloc((size_t)y->size + 1, sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t ia = bidx(c->no, c->o, i, c->na, c->a);
+        int64_t ib = bidx(c->no, c->o, i, c->nb, c->b);
+        double dp = 0, dq = 0;
+        ref[i] = ref_binary(k, at(x, ia), at(y, ib), &dp, &dq);
+        gx[ia] += at(g, i) * dp;
+        gy[ib] += at(g, i) * dq;
+    }
+    snprintf(what, sizeof(what), "binary %d forward %s (case %d-d by %d-d)",
+             k, dtn(dt), c->na, c->nb);
+    CLOSE(what, o, ref, n, ftol(dt), ftol(dt));
+    REQ(ad_backward(o, g, 0));
+    snprintf(what, sizeof(what), "binary %d grad x %s (case %d-d by %d-d)",
+             k, dtn(dt), c->na, c->nb);
+    if (x->size) {
+        CLOSE(what, x->grad, gx, x->size, gtol(dt), gtol(dt));
+    }
+    snprintf(what, sizeof(what), "binary %d grad y %s (case %d-d by %d-d)",
+             k, dtn(dt), c->na, c->nb);
+    if (n) {
+        CLOSE(what, y->grad, gy, y->size, gtol(dt), gtol(dt));
+    }
+    free(ref);
+    free(gx);
+    free(gy);
+    ad_decref(g);
+    ad_decref(o);
+    ad_decref(x);
+    ad_decref(y);
+}
+
+static void
+test_binary(void)
+{
+    for (int k = 0; k < AD_B_COUNT; k++) {
+        for (size_t c = 0; c < sizeof(bcast_cases) / sizeof(bcast_cases[0]);
+             c++) {
+            for (int dt = 0; dt < 2; dt++) {
+                binary_one(k, &bcast_cases[c], dt);
+            }
+        }
+    }
+    /* ties in maximum/minimum split the gradient evenly; only one input
+     * requiring grad gets one */
+    int64_t sh[1] = {3};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 1, sh, (double[]){1, 2, 3}, 0, 0, 1);
+        ad_tensor *y = mk(dt, 1, sh, (double[]){1, 5, 0}, 0, 0, 0);
+        ad_tensor *o, *s;
+        REQ(ad_binary(AD_B_MAXIMUM, x, y, &o));
+        REQ(ad_reduce(AD_R_SUM, o, 1, 0, &s));
+        REQ(ad_backward(s, NULL, 0));
+        CLOSE("maximum tie grad", x->grad, ((double[]){0.5, 0, 1}), 3, 0, 0);
+        CHECK(y->grad == NULL);
+        ad_decref(s);
+        ad_decref(o);
+        ad_decref(x);
+        ad_decref(y);
+    }
+    /* x op x: both gradient paths accumulate into one leaf */
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 1, sh, (double[]){1, -2, 3}, 0, 0, 1), *o, *s;
+        REQ(ad_binary(AD_B_MUL, x, x, &o));
+        REQ(ad_reduce(AD_R_SUM, o, 1, 0, &s));
+        REQ(ad_backward(s, NULL, 0));
+        CLOSE("x*x grad", x->grad, ((double[]){2, -4, 6}), 3, 0, 0);
+        ad_decref(s);
+        ad_decref(o);
+        ad_decref(x);
+    }
+}
+
+/* ======================================================================== */
+/* reductions                                                               */
+/* ======================================================================== */
+
+static void
+reduce_one(int k, uint32_t mask, int keepdims, int dt)
+{
+    int64_t sh[3] = {3, 4, 5}, keep[3], osh[3];
+    int nout = 0;
+    int64_t count = 1;
+    char what[96];
+    for (int d = 0; d < 3; d++) {
+        if (mask >> d & 1) {
+            keep[d] = 1;
+            count *= sh[d];
+        }
+        else {
+            keep[d] = sh[d];
+            osh[nout++] = sh[d];
+        }
+    }
+    ad_tensor *x = mk(dt, 3, sh, NULL, -3, 3, 1), *o, *g;
+    REQ(ad_reduce((ad_reduce_kind)k, x, mask, keepdims, &o));
+    CHECKM(keepdims ? shape_is(o, 3, keep) : shape_is(o, nout, osh),
+           "reduce %d mask %u keepdims %d: shape", k, mask, keepdims);
+    int64_t n = o->size;
+    double ref[60], gx[60];
+    int64_t arg[60];
+    for (int64_t j = 0; j < n; j++) {
+        ref[j] = k == AD_R_MAX ? -INFINITY : k == AD_R_MIN ? INFINITY : 0;
+    }
+    for (int64_t i = 0; i < x->size; i++) {
+        int64_t j = bidx(3, sh, i, 3, keep);
+        double v = at(x, i);
+        if (k == AD_R_SUM || k == AD_R_MEAN) {
+            ref[j] += v;
+        }
+        else if ((k == AD_R_MAX && v > ref[j]) ||
+                 (k == AD_R_MIN && v < ref[j])) {
+            ref[j] = v;
+            arg[j] = i;
+        }
+    }
+    if (k == AD_R_MEAN) {
+        for (int64_t j = 0; j < n; j++) {
+            ref[j] /= (double)count;
+        }
+    }
+    snprintf(what, sizeof(what), "reduce %d mask %u keep %d forward %s", k,
+             mask, keepdims, dtn(dt));
+    CLOSE(what, o, ref, n, ftol(dt) * 4, ftol(dt));
+    g = mk(dt, o->ndim, o->shape, NULL, -1, 1, 0);
+    for (int64_t i = 0; i < x->size; i++) {
+        int64_t j = bidx(3, sh, i, 3, keep);
+        double gj = at(g, j);
+        gx[i] = k == AD_R_SUM ? gj : k == AD_R_MEAN ? gj / (double)count
+                                                    : (arg[j] == i ? gj : 0);
+    }
+    REQ(ad_backward(o, g, 0));
+    snprintf(what, sizeof(what), "reduce %d mask %u keep %d backward %s", k,
+             mask, keepdims, dtn(dt));
+    CLOSE(what, x->grad, gx, x->size, gtol(dt), gtol(dt));
+    ad_decref(g);
+    ad_decref(o);
+    ad_decref(x);
+}
+
+static void
+test_reduce(void)
+{
+    for (int k = 0; k < AD_R_COUNT; k++) {
+        for (uint32_t mask = 0; mask < 8; mask++) {
+            for (int kd = 0; kd < 2; kd++) {
+                for (int dt = 0; dt < 2; dt++) {
+                    reduce_one(k, mask, kd, dt);
+                }
+            }
+        }
+    }
+    /* ties share the gradient */
+    int64_t sh[1] = {4};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 1, sh, (double[]){1, 3, 3, 2}, 0, 0, 1), *o;
+        REQ(ad_reduce(AD_R_MAX, x, 1, 0, &o));
+        CHECK(at(o, 0) == 3 && o->ndim == 0);
+        REQ(ad_backward(o, NULL, 0));
+        CLOSE("max ties", x->grad, ((double[]){0, 0.5, 0.5, 0}), 4, 0, 0);
+        ad_decref(o);
+        ad_decref(x);
+    }
+    /* a long sum in float32 accumulates in double */
+    int64_t big[1] = {1 << 16};
+    ad_tensor *x = mk(AD_F32, 1, big, NULL, 0.1, 0.1, 0), *o;
+    REQ(ad_reduce(AD_R_SUM, x, 1, 0, &o));
+    CHECKM(fabs(at(o, 0) - 65536 * (double)0.1f) < 1e-2, "float32 sum %.9g",
+           at(o, 0));
+    ad_decref(o);
+    /* empty max has no identity; sum of nothing is 0 */
+    int64_t e[2] = {0, 3};
+    ad_tensor *z = mk(AD_F64, 2, e, NULL, 0, 0, 0);
+    CHECK_ST(ad_reduce(AD_R_MAX, z, 1, 0, &o), AD_ERR_VALUE);
+    REQ(ad_reduce(AD_R_SUM, z, 1, 0, &o));
+    CLOSE("empty sum", o, ((double[]){0, 0, 0}), 3, 0, 0);
+    ad_decref(o);
+    ad_decref(z);
+    ad_decref(x);
+}
+
+/* ======================================================================== */
+/* softmax, losses, nll                                                     */
+/* ======================================================================== */
+
+static void
+test_softmax(void)
+{
+    int64_t sh[3] = {2, 3, 4};
+    for (int lg = 0; lg < 2; lg++) {
+        for (int axis = 0; axis < 3; axis++) {
+            for (int dt = 0; dt < 2; dt++) {
+                char what[96];
+                ad_tensor *x = mk(dt, 3, sh, NULL, -4, 4, 1), *y, *g;
+                REQ(ad_softmax(x, axis, lg, &y));
+                g = mk(dt, 3, sh, NULL, -1, 1, 0);
+                double ref[24], sm[24], gx[24];
+                int64_t st = axis == 0 ? 12 : axis == 1 ? 4 : 1;
+                for (int64_t i = 0; i < 24; i++) {
+                    /* the first element of i's group along the axis */
+                    int64_t i0 = i - ((i / st) % sh[axis]) * st;
+                    double m = -INFINITY, s = 0, sg = 0, sgy = 0;
+                    for (int64_t j = 0; j < sh[axis]; j++) {
+                        m = fmax(m, at(x, i0 + j * st));
+                    }
+                    for (int64_t j = 0; j < sh[axis]; j++) {
+                        s += exp(at(x, i0 + j * st) - m);
+                    }
+                    for (int64_t j = 0; j < sh[axis]; j++) {
+                        double p = exp(at(x, i0 + j * st) - m) / s;
+                        sg += at(g, i0 + j * st);
+                        sgy += at(g, i0 + j * st) * p;
+                    }
+                    sm[i] = exp(at(x, i) - m) / s;
+                    ref[i] = lg ? at(x, i) - m - log(s) : sm[i];
+                    gx[i] = lg ? at(g, i) - sm[i] * sg
+                               : sm[i] * (at(g, i) - sgy);
+                }
+                snprintf(what, sizeof(what), "%s axis %d forward %s",
+                         lg ? "log_softmax" : "softmax", axis, dtn(dt));
+                CLOSE(what, y, ref, 24, ftol(dt) * 2, ftol(dt));
+                REQ(ad_backward(y, g, 0));
+                snprintf(what, sizeof(what), "%s axis %d backward %s",
+                         lg ? "log_softmax" : "softmax", axis, dtn(dt));
+                CLOSE(what, x->grad, gx, 24, gtol(dt), gtol(dt));
+                ad_decref(g);
+                ad_decref(y);
+                ad_decref(x);
+            }
+        }
+    }
+    /* large logits stay finite; a row of -inf gives NaN, not a crash */
+    int64_t s2[2] = {2, 3};
+    ad_tensor *x = mk(AD_F32, 2, s2, (double[]){1000, 1001, 999, -INFINITY,
+                                                -INFINITY, -INFINITY},
+                      0, 0, 0), *y;
+    REQ(ad_softmax(x, 1, 1, &y));
+    CHECK(fabs(at(y, 1) - (-log(1 + exp(-1.0) + exp(-2.0)))) < 1e-5);
+    ad_decref(y);
+    ad_decref(x);
+}
+
+static void
+test_losses(void)
+{
+    enum { N = 13 };
+    int64_t sh[2] = {1, N};
+    for (int k = 0; k < AD_L_COUNT; k++) {
+        for (int dt = 0; dt < 2; dt++) {
+            char what[96];
+            int prob = k == AD_L_BCE;
+            ad_tensor *p = mk(dt, 2, sh, NULL, prob ? 0.05 : -3,
+                              prob ? 0.95 : 3, 1);
+            ad_tensor *t = mk(dt, 2, sh, NULL, prob || k == AD_L_BCE_LOGITS
+                              ? 0 : -3, prob || k == AD_L_BCE_LOGITS ? 1 : 3,
+                              1);
+            ad_tensor *o, *g;
+            double ref[N], gp[N], gt[N];
+            REQ(ad_loss((ad_loss_kind)k, p, t, &o));
+            g = mk(dt, 2, sh, NULL, -1, 1, 0);
+            for (int i = 0; i < N; i++) {
+                double P = at(p, i), Tt = at(t, i), G = at(g, i);
+                switch (k) {
+                case AD_L_MSE:
+                    ref[i] = (P - Tt) * (P - Tt);
+                    gp[i] = 2 * (P - Tt) * G;
+                    gt[i] = -gp[i];
+                    break;
+                case AD_L_L1:
+                    ref[i] = fabs(P - Tt);
+                    gp[i] = (P > Tt ? 1 : P < Tt ? -1 : 0) * G;
+                    gt[i] = -gp[i];
+                    break;
+                case AD_L_BCE:
+                    ref[i] = -(Tt * log(P) + (1 - Tt) * log(1 - P));
+                    gp[i] = G * (P - Tt) / (P * (1 - P));
+                    gt[i] = G * (log(1 - P) - log(P));
+                    break;
+                case AD_L_BCE_LOGITS:
+                    ref[i] = -(Tt * log(sig(P)) + (1 - Tt) * log(1 - sig(P)));
+                    gp[i] = G * (sig(P) - Tt);
+                    gt[i] = -G * P;
+                    break;
+                }
+            }
+            snprintf(what, sizeof(what), "loss %d forward %s", k, dtn(dt));
+            CLOSE(what, o, ref, N, ftol(dt) * 2, ftol(dt) * 2);
+            REQ(ad_backward(o, g, 0));
+            snprintf(what, sizeof(what), "loss %d grad pred %s", k, dtn(dt));
+            CLOSE(what, p->grad, gp, N, gtol(dt), gtol(dt));
+            snprintf(what, sizeof(what), "loss %d grad target %s", k,
+                     dtn(dt));
+            CLOSE(what, t->grad, gt, N, gtol(dt), gtol(dt));
+            ad_decref(g);
+            ad_decref(o);
+            ad_decref(p);
+            ad_decref(t);
+        }
+    }
+    /* BCE clamps its logs at -100: p = 0 or 1 stays finite */
+    int64_t s1[1] = {2};
+    ad_tensor *p = mk(AD_F64, 1, s1, (double[]){0, 1}, 0, 0, 0);
+    ad_tensor *t = mk(AD_F64, 1, s1, (double[]){1, 0}, 0, 0, 0), *o;
+    REQ(ad_loss(AD_L_BCE, p, t, &o));
+    CLOSE("bce clamp", o, ((double[]){100, 100}), 2, 0, 0);
+    ad_decref(o);
+    /* out of [0, 1]: AD_ERR_VALUE naming the value */
+    put(p, 1, 1.5);
+    double *before = vals(p);
+    o = (ad_tensor *)0x1;
+    CHECK_ST(ad_loss(AD_L_BCE, p, t, &o), AD_ERR_VALUE);
+    CHECK(o == (ad_tensor *)0x1);
+    CHECK(strstr(ad_last_error(), "1.5") != NULL);
+    CHECK(same_vals(p, before));
+    free(before);
+    ad_decref(p);
+    ad_decref(t);
+}
+
+static void
+test_nll(void)
+{
+    int64_t sh[2] = {4, 5};
+    const int64_t labels[4] = {1, 0, 4, 2};
+    for (int fl = 0; fl < 2; fl++) {
+        for (int ign = 0; ign < 3; ign++) {
+            for (int dt = 0; dt < 2; dt++) {
+                char what[96];
+                /* ign 0: none; 1: ignore_index -100 on sample 1; 2: an
+                 * in-range ignore_index (class 4) */
+                int64_t lab[4], ignore = ign == 2 ? 4 : -100;
+                memcpy(lab, labels, sizeof(lab));
+                if (ign == 1) {
+                    lab[1] = -100;
+                }
+                ad_tensor *x = mk(dt, 2, sh, NULL, fl ? -3 : -4,
+                                  fl ? 3 : -0.1, 1);
+                ad_tensor *o, *g;
+                double ref[4], gx[20];
+                REQ(ad_nll(x, lab, ignore, fl, &o));
+                int64_t n1[1] = {4};
+                CHECK(shape_is(o, 1, n1));
+                g = mk(dt, 1, n1, NULL, 0.5, 1.5, 0);
+                for (int r = 0; r < 4; r++) {
+                    double m = -INFINITY, s = 0;
+                    for (int c = 0; c < 5; c++) {
+                        m = fmax(m, at(x, r * 5 + c));
+                    }
+                    for (int c = 0; c < 5; c++) {
+                        s += exp(at(x, r * 5 + c) - m);
+                    }
+                    double lse = fl ? m + log(s) : 0;
+                    int skip = lab[r] == ignore;
+                    ref[r] = skip ? 0 : lse - at(x, r * 5 + lab[r]);
+                    for (int c = 0; c < 5; c++) {
+                        double sm = fl ? exp(at(x, r * 5 + c) - lse) : 0;
+                        gx[r * 5 + c] = skip ? 0 : at(g, r) *
+                                        (sm - (c == lab[r]));
+                    }
+                }
+                snprintf(what, sizeof(what), "nll logits=%d ignore=%d "
+                         "forward %s", fl, ign, dtn(dt));
+                CLOSE(what, o, ref, 4, ftol(dt) * 4, ftol(dt));
+                REQ(ad_backward(o, g, 0));
+                snprintf(what, sizeof(what), "nll logits=%d ignore=%d "
+                         "backward %s", fl, ign, dtn(dt));
+                CLOSE(what, x->grad, gx, 20, gtol(dt), gtol(dt));
+                ad_decref(g);
+                ad_decref(o);
+                ad_decref(x);
+            }
+        }
+    }
+    /* the labels are copied at record time */
+    int64_t lab[4] = {1, 0, 4, 2};
+    ad_tensor *x = mk(AD_F64, 2, sh, NULL, -1, 1, 1), *o, *s;
+    REQ(ad_nll(x, lab, -100, 1, &o));
+    lab[0] = 3;
+    REQ(ad_reduce(AD_R_SUM, o, 1, 0, &s));
+    REQ(ad_backward(s, NULL, 0));
+    CHECK(x->grad && at(x->grad, 1) < 0 && at(x->grad, 3) > 0);
+    ad_decref(s);
+    ad_decref(o);
+    /* errors */
+    double *before = vals(x);
+    lab[0] = 5;
+    o = NULL;
+    CHECK_ST(ad_nll(x, lab, -100, 1, &o), AD_ERR_INDEX);
+    CHECK(o == NULL && strstr(ad_last_error(), "5") != NULL);
+    lab[0] = -1;
+    CHECK_ST(ad_nll(x, lab, -100, 0, &o), AD_ERR_INDEX);
+    lab[0] = -1;
+    CHECK_ST(ad_nll(x, lab, -1, 0, &o), AD_OK);     /* ignored */
+    ad_decref(o);
+    CHECK(same_vals(x, before));
+    free(before);
+    int64_t s3[3] = {2, 2, 5};
+    ad_tensor *x3 = mk(AD_F64, 3, s3, NULL, -1, 1, 0);
+    CHECK_ST(ad_nll(x3, lab, -100, 1, &o), AD_ERR_SHAPE);
+    CHECK(strstr(ad_last_error(), "(2, 2, 5)") != NULL);
+    ad_decref(x3);
+    ad_decref(x);
+}
+
+/* ======================================================================== */
+/* shape ops: gather, scatter_add, concat, permute, reshape, broadcast,     */
+/* cast, where                                                              */
+/* ======================================================================== */
+
+static void
+test_gather_scatter(void)
+{
+    int64_t sh[2] = {3, 4}, osh[2] = {2, 4};
+    const int64_t idx[8] = {0, 5, 5, 11, 3, 0, 7, 5};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 2, sh, NULL, -2, 2, 1), *o, *g;
+        REQ(ad_gather(x, idx, 2, osh, &o));
+        CHECK(shape_is(o, 2, osh));
+        double ref[8], gx[12] = {0};
+        g = mk(dt, 2, osh, NULL, -1, 1, 0);
+        for (int i = 0; i < 8; i++) {
+            ref[i] = at(x, idx[i]);
+            gx[idx[i]] += at(g, i);
+        }
+        CLOSE("gather forward", o, ref, 8, 0, 0);
+        REQ(ad_backward(o, g, 0));
+        CLOSE("gather backward (repeats accumulate)", x->grad, gx, 12,
+              gtol(dt), gtol(dt));
+        ad_decref(o);
+
+        /* scatter_add is gather's transpose; its backward is a gather */
+        ad_tensor *gs = mk(dt, 2, osh, NULL, -2, 2, 1), *so, *w;
+        REQ(ad_scatter_add(gs, idx, 2, sh, &so));
+        CHECK(shape_is(so, 2, sh));
+        double sref[12] = {0}, gref[8];
+        w = mk(dt, 2, sh, NULL, -1, 1, 0);
+        for (int i = 0; i < 8; i++) {
+            sref[idx[i]] += at(gs, i);
+            gref[i] = at(w, idx[i]);
+        }
+        CLOSE("scatter_add forward", so, sref, 12, ftol(dt), ftol(dt));
+        REQ(ad_backward(so, w, 0));
+        CLOSE("scatter_add backward", gs->grad, gref, 8, 0, 0);
+
+        /* out of range, both ways */
+        int64_t bad[8] = {0, 1, 2, 12, 0, 0, 0, 0};
+        double *before = vals(x);
+        o = NULL;
+        CHECK_ST(ad_gather(x, bad, 2, osh, &o), AD_ERR_INDEX);
+        CHECK(o == NULL && strstr(ad_last_error(), "12") &&
+              strstr(ad_last_error(), "(3, 4)"));
+        bad[3] = -1;
+        CHECK_ST(ad_gather(x, bad, 2, osh, &o), AD_ERR_INDEX);
+        CHECK_ST(ad_scatter_add(gs, bad, 2, sh, &o), AD_ERR_INDEX);
+        CHECK(same_vals(x, before));
+        free(before);
+        ad_decref(w);
+        ad_decref(so);
+        ad_decref(gs);
+        ad_decref(g);
+        ad_decref(x);
+    }
+}
+
+/* Zero-size tensors; an index or label array of no elements may be NULL
+ * (numpy hands over no pointer for an empty array). */
+static void
+test_empty(void)
+{
+    int64_t s0[1] = {0}, s3[1] = {3}, s04[2] = {0, 4};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 1, s3, NULL, -1, 1, 1), *o, *s, *g;
+        REQ(ad_gather(x, NULL, 1, s0, &o));
+        CHECK(o->size == 0 && !ad_is_leaf(o));
+        g = mk(dt, 1, s0, NULL, 0, 0, 0);
+        REQ(ad_backward(o, g, 0));
+        CLOSE("empty gather backward", x->grad, ((double[]){0, 0, 0}), 3, 0,
+              0);
+        ad_decref(o);
+        ad_decref(x);
+
+        x = mk(dt, 1, s0, NULL, 0, 0, 1);
+        REQ(ad_scatter_add(x, NULL, 1, s3, &o));
+        CLOSE("empty scatter_add", o, ((double[]){0, 0, 0}), 3, 0, 0);
+        ad_tensor *w = ones_like(o);
+        REQ(ad_backward(o, w, 0));
+        CHECK(x->grad && x->grad->size == 0);
+        ad_decref(w);
+        ad_decref(o);
+        ad_decref(x);
+
+        x = mk(dt, 2, s04, NULL, 0, 0, 1);
+        for (int fl = 0; fl < 2; fl++) {
+            REQ(ad_nll(x, NULL, -100, fl, &o));
+            CHECK(shape_is(o, 1, s0));
+            REQ(ad_reduce(AD_R_MEAN, o, 1, 0, &s));
+            CHECK(isnan(at(s, 0)));         /* 0 / 0, as numpy's mean */
+            REQ(ad_backward(s, NULL, 0));
+            CHECK(x->grad && x->grad->size == 0);
+            ad_decref(s);
+            ad_decref(o);
+        }
+        REQ(ad_softmax(x, 1, 1, &o));
+        CHECK(shape_is(o, 2, s04));
+        ad_decref(o);
+        ad_decref(g);
+        ad_decref(x);
+    }
+}
+
+static void
+test_concat(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        /* three inputs along the middle axis (inline record inputs) */
+        int64_t s[3][3] = {{2, 1, 3}, {2, 2, 3}, {2, 3, 3}}, os[3] = {2, 6, 3};
+        ad_tensor *xs[4];
+        for (int i = 0; i < 3; i++) {
+            xs[i] = mk(dt, 3, s[i], NULL, -1, 1, i != 1);
+        }
+        ad_tensor *o, *g;
+        REQ(ad_concat(3, xs, 1, &o));
+        CHECK(shape_is(o, 3, os));
+        g = mk(dt, 3, os, NULL, -1, 1, 0);
+        double ref[36];
+        for (int a = 0; a < 2; a++) {
+            int off = 0;
+            for (int i = 0; i < 3; i++) {
+                for (int b = 0; b < s[i][1]; b++) {
+                    for (int c = 0; c < 3; c++) {
+                        ref[a * 18 + (off + b) * 3 + c] =
+                            at(xs[i], (a * s[i][1] + b) * 3 + c);
+                    }
+                }
+                off += (int)s[i][1];
+            }
+        }
+        CLOSE("concat forward", o, ref, 36, 0, 0);
+        REQ(ad_backward(o, g, 0));
+        int off = 0;
+        for (int i = 0; i < 3; i++) {
+            double gr[18];
+            for (int a = 0; a < 2; a++) {
+                for (int b = 0; b < s[i][1]; b++) {
+                    for (int c = 0; c < 3; c++) {
+                        gr[(a * s[i][1] + b) * 3 + c] =
+                            at(g, a * 18 + (off + b) * 3 + c);
+                    }
+                }
+            }
+            off += (int)s[i][1];
+            if (i == 1) {
+                CHECK(xs[i]->grad == NULL);
+            }
+            else {
+                CLOSE("concat backward", xs[i]->grad, gr, xs[i]->size, 0, 0);
+            }
+        }
+        ad_decref(g);
+        ad_decref(o);
+        for (int i = 0; i < 3; i++) {
+            ad_decref(xs[i]);
+        }
+
+        /* four inputs along axis 0 (a heap array of inputs) */
+        int64_t r[2] = {1, 2}, os2[2] = {4, 2};
+        for (int i = 0; i < 4; i++) {
+            xs[i] = mk(dt, 2, r, (double[]){i, 10 + i}, 0, 0, 1);
+        }
+        REQ(ad_concat(4, xs, 0, &o));
+        CHECK(shape_is(o, 2, os2));
+        CLOSE("concat 4", o, ((double[]){0, 10, 1, 11, 2, 12, 3, 13}), 8, 0,
+              0);
+        g = mk(dt, 2, os2, (double[]){1, 2, 3, 4, 5, 6, 7, 8}, 0, 0, 0);
+        REQ(ad_backward(o, g, 0));
+        for (int i = 0; i < 4; i++) {
+            CLOSE("concat 4 backward", xs[i]->grad,
+                  ((double[]){2 * i + 1, 2 * i + 2}), 2, 0, 0);
+        }
+        /* errors */
+        int64_t bad[2] = {1, 3};
+        ad_tensor *b = mk(dt, 2, bad, NULL, 0, 1, 0), *ys[2] = {xs[0], b};
+        ad_tensor *o2 = NULL;
+        CHECK_ST(ad_concat(2, ys, 0, &o2), AD_ERR_SHAPE);
+        CHECK(o2 == NULL && strstr(ad_last_error(), "(1, 2)") &&
+              strstr(ad_last_error(), "(1, 3)"));
+        CHECK_ST(ad_concat(2, ys, 2, &o2), AD_ERR_VALUE);
+        CHECK_ST(ad_concat(0, ys, 0, &o2), AD_ERR_VALUE);
+        ad_decref(b);
+        ad_decref(g);
+        ad_decref(o);
+        for (int i = 0; i < 4; i++) {
+            ad_decref(xs[i]);
+        }
+    }
+}
+
+static void
+test_permute_reshape_broadcast(void)
+{
+    int64_t sh[3] = {2, 3, 4}, psh[3] = {4, 2, 3};
+    const int perm[3] = {2, 0, 1};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *x = mk(dt, 3, sh, NULL, -1, 1, 1), *o, *g;
+        REQ(ad_permute(x, perm, &o));
+        CHECK(shape_is(o, 3, psh));
+        g = mk(dt, 3, psh, NULL, -1, 1, 0);
+        double ref[24], gx[24];
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 3; j++) {
+                for (int k = 0; k < 4; k++) {
+                    /* o[k, i, j] = x[i, j, k] */
+                    ref[k * 6 + i * 3 + j] = at(x, i * 12 + j * 4 + k);
+                    gx[i * 12 + j * 4 + k] = at(g, k * 6 + i * 3 + j);
+                }
+            }
+        }
+        CLOSE("permute forward", o, ref, 24, 0, 0);
+        REQ(ad_backward(o, g, 0));
+        CLOSE("permute backward", x->grad, gx, 24, 0, 0);
+        ad_decref(o);
+        const int bad[3] = {0, 0, 1};
+        o = NULL;
+        CHECK_ST(ad_permute(x, bad, &o), AD_ERR_VALUE);
+        CHECK(o == NULL && strstr(ad_last_error(), "(2, 3, 4)"));
+
+        /* reshape is a view; its gradient is g reshaped */
+        int64_t rs[2] = {6, 4}, bad_rs[2] = {5, 5};
+        REQ(ad_reshape(x, 2, rs, &o));
+        CHECK(ad_data(o) == ad_data(x) && shape_is(o, 2, rs));
+        ad_tensor *g2 = mk(dt, 2, rs, NULL, -1, 1, 0);
+        REQ(ad_set_grad(x, NULL));
+        REQ(ad_backward(o, g2, 0));
+        double *gv = vals(g2);
+        CLOSE("reshape backward", x->grad, gv, 24, 0, 0);
+        free(gv);
+        ad_decref(o);
+        CHECK_ST(ad_reshape(x, 2, bad_rs, &o), AD_ERR_VALUE);
+        CHECK(strstr(ad_last_error(), "(5, 5)") != NULL);
+
+        /* broadcast_to sums the gradient back */
+        int64_t bs[4] = {2, 2, 3, 4};
+        REQ(ad_broadcast_to(x, 4, bs, &o));
+        CHECK(shape_is(o, 4, bs));
+        ad_tensor *g3 = mk(dt, 4, bs, NULL, -1, 1, 0);
+        double bref[48], bgx[24];
+        for (int i = 0; i < 48; i++) {
+            bref[i] = at(x, i % 24);
+        }
+        for (int i = 0; i < 24; i++) {
+            bgx[i] = at(g3, i) + at(g3, i + 24);
+        }
+        CLOSE("broadcast_to forward", o, bref, 48, 0, 0);
+        ad_set_grad(x, NULL);
+        REQ(ad_backward(o, g3, 0));
+        CLOSE("broadcast_to backward", x->grad, bgx, 24, gtol(dt), gtol(dt));
+        ad_decref(o);
+        int64_t nb[3] = {2, 3, 5};
+        CHECK_ST(ad_broadcast_to(x, 3, nb, &o), AD_ERR_SHAPE);
+        CHECK(strstr(ad_last_error(), "(2, 3, 4)") &&
+              strstr(ad_last_error(), "(2, 3, 5)"));
+        ad_decref(g3);
+        ad_decref(g2);
+        ad_decref(g);
+        ad_decref(x);
+    }
+}
+
+static void
+test_cast(void)
+{
+    int64_t sh[1] = {5};
+    ad_tensor *x = mk(AD_F64, 1, sh, (double[]){1.0 / 3, -2.5, 1e-40, 3e38,
+                                                 7}, 0, 0, 1), *o, *g;
+    REQ(ad_cast(x, AD_F32, &o));
+    CHECK(o->dtype == AD_F32 && shape_is(o, 1, sh));
+    double ref[5];
+    for (int i = 0; i < 5; i++) {
+        ref[i] = (double)(float)at(x, i);
+    }
+    CLOSE("cast f64->f32", o, ref, 5, 0, 0);
+    g = mk(AD_F32, 1, sh, (double[]){0.5, 1.5, -2, 4, 0.25}, 0, 0, 0);
+    REQ(ad_backward(o, g, 0));
+    CHECK(x->grad && x->grad->dtype == AD_F64);
+    CLOSE("cast backward", x->grad, ((double[]){0.5, 1.5, -2, 4, 0.25}), 5,
+          0, 0);
+    ad_decref(o);
+    ad_decref(g);
+    ad_tensor *same;
+    REQ(ad_cast(x, AD_F64, &same));
+    CHECK(same == x && x->refcnt == 2);
+    ad_decref(same);
+    ad_tensor *f = mk(AD_F32, 1, sh, NULL, -1, 1, 0);
+    REQ(ad_cast(f, AD_F64, &o));
+    for (int i = 0; i < 5; i++) {
+        ref[i] = at(f, i);
+    }
+    CLOSE("cast f32->f64", o, ref, 5, 0, 0);
+    CHECK(ad_is_leaf(o));       /* nothing required grad: no record */
+    ad_decref(o);
+    CHECK_ST(ad_cast(f, (ad_dtype)7, &o), AD_ERR_TYPE);
+    ad_decref(f);
+    ad_decref(x);
+}
+
+static void
+test_where(void)
+{
+    int64_t cs[2] = {3, 1}, xs_[2] = {3, 4}, ys[1] = {4};
+    for (int dt = 0; dt < 2; dt++) {
+        /* cond of the other dtype, broadcast; y broadcast too */
+        ad_tensor *c = mk(1 - dt, 2, cs, (double[]){1, 0, 1}, 0, 0, 0);
+        ad_tensor *x = mk(dt, 2, xs_, NULL, -1, 1, 1);
+        ad_tensor *y = mk(dt, 1, ys, NULL, -1, 1, 1), *o, *g;
+        REQ(ad_where(c, x, y, &o));
+        CHECK(shape_is(o, 2, xs_));
+        g = mk(dt, 2, xs_, NULL, -1, 1, 0);
+        double ref[12], gx[12], gy[4] = {0};
+        for (int i = 0; i < 3; i++) {
+            for (int j = 0; j < 4; j++) {
+                int on = at(c, i) != 0;
+                ref[i * 4 + j] = on ? at(x, i * 4 + j) : at(y, j);
+                gx[i * 4 + j] = on ? at(g, i * 4 + j) : 0;
+                gy[j] += on ? 0 : at(g, i * 4 + j);
+            }
+        }
+        CLOSE("where forward", o, ref, 12, 0, 0);
+        REQ(ad_backward(o, g, 0));
+        CLOSE("where grad x", x->grad, gx, 12, 0, 0);
+        CLOSE("where grad y", y->grad, gy, 4, gtol(dt), gtol(dt));
+        ad_decref(o);
+        int64_t bs[1] = {5};
+        ad_tensor *b = mk(dt, 1, bs, NULL, -1, 1, 0);
+        CHECK_ST(ad_where(c, x, b, &o), AD_ERR_SHAPE);
+        ad_tensor *other = mk(1 - dt, 1, ys, NULL, -1, 1, 0);
+        CHECK_ST(ad_where(c, x, other, &o), AD_ERR_TYPE);
+        ad_decref(other);
+        ad_decref(b);
+        ad_decref(g);
+        ad_decref(c);
+        ad_decref(x);
+        ad_decref(y);
+    }
+}
+
+/* ======================================================================== */
+/* matmul and linear through the registered BLAS                            */
+/* ======================================================================== */
+
+static void
+test_no_blas(void)
+{
+    int64_t s[2] = {2, 2};
+    ad_tensor *a = mk(AD_F64, 2, s, NULL, -1, 1, 1), *o = NULL;
+    CHECK_ST(ad_matmul(a, a, &o), AD_ERR_NOBLAS);
+    CHECK(o == NULL && strstr(ad_last_error(), "BLAS"));
+    CHECK_ST(ad_linear(a, a, NULL, &o), AD_ERR_NOBLAS);
+    CHECK(stats().tape_records == 0);
+    ad_decref(a);
+}
+
+static void
+mm_one(int dt, int nd, const int64_t *xs, const int64_t *ys)
+{
+    ad_tensor *x = mk(dt, nd, xs, NULL, -1, 1, 1);
+    ad_tensor *y = mk(dt, nd, ys, NULL, -1, 1, 1), *o, *g;
+    int64_t bx = nd == 3 ? xs[0] : 1, by = nd == 3 ? ys[0] : 1;
+    int64_t B = bx > by ? bx : by, m = xs[nd - 2], k = xs[nd - 1];
+    int64_t n = ys[nd - 1], os[3] = {B, m, n};
+    char what[96];
+    REQ(ad_matmul(x, y, &o));
+    CHECK(shape_is(o, nd, nd == 3 ? os : os + 1));
+    g = mk(dt, o->ndim, o->shape, NULL, -1, 1, 0);
+    double *ref = calloc((size_t)(B * m * n) + 1, sizeof(double));
+    double *gx = calloc((size_t)x->size + 1, sizeof(double));
+    double *gy = calloc((size_t)y->size + 1, sizeof(double));
+    for (int64_t b = 0; b < B; b++) {
+        int64_t xo = (bx == 1 ? 0 : b) * m * k, yo = (by == 1 ? 0 : b) * k * n;
+        for (int64_t i = 0; i < m; i++) {
+            for (int64_t j = 0; j < n; j++) {
+                double s = 0, gg = at(g, (b * m + i) * n + j);
+                for (int64_t p = 0; p < k; p++) {
+                    s += at(x, xo + i * k + p) * at(y, yo + p * n + j);
+                    gx[xo + i * k + p] += gg * at(y, yo + p * n + j);
+                    gy[yo + p * n + j] += gg * at(x, xo + i * k + p);
+                }
+                ref[(b * m + i) * n + j] = s;
+            }
+        }
+    }
+    snprintf(what, sizeof(what), "matmul %lldx%lldx%lld batch %lld/%lld %s",
+             (long long)m, (long long)k, (long long)n, (long long)bx,
+             (long long)by, dtn(dt));
+    CLOSE(what, o, ref, B * m * n, ftol(dt) * 4, ftol(dt) * 4);
+    REQ(ad_backward(o, g, 0));
+    CLOSE(what, x->grad, gx, x->size, gtol(dt), gtol(dt));
+    CLOSE(what, y->grad, gy, y->size, gtol(dt), gtol(dt));
+    free(ref);
+    free(gx);
+    free(gy);
+    ad_decref(g);
+    ad_decref(o);
+    ad_decref(x);
+    ad_decref(y);
+}
+
+static void
+test_matmul_linear(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        mm_one(dt, 2, (int64_t[]){3, 4}, (int64_t[]){4, 5});
+        mm_one(dt, 2, (int64_t[]){1, 7}, (int64_t[]){7, 1});
+        mm_one(dt, 2, (int64_t[]){3, 0}, (int64_t[]){0, 2});    /* k = 0 */
+        mm_one(dt, 3, (int64_t[]){2, 3, 4}, (int64_t[]){2, 4, 5});
+        mm_one(dt, 3, (int64_t[]){1, 3, 4}, (int64_t[]){3, 4, 2});
+        mm_one(dt, 3, (int64_t[]){3, 2, 4}, (int64_t[]){1, 4, 5});
+
+        for (int bias = 0; bias < 2; bias++) {
+            int64_t xs[2] = {4, 3}, ws[2] = {5, 3}, bs[1] = {5}, os[2] = {4, 5};
+            ad_tensor *x = mk(dt, 2, xs, NULL, -1, 1, 1);
+            ad_tensor *w = mk(dt, 2, ws, NULL, -1, 1, 1);
+            ad_tensor *b = bias ? mk(dt, 1, bs, NULL, -1, 1, 1) : NULL, *o, *g;
+            REQ(ad_linear(x, w, b, &o));
+            CHECK(shape_is(o, 2, os));
+            g = mk(dt, 2, os, NULL, -1, 1, 0);
+            double ref[20], gx[12] = {0}, gw[15] = {0}, gb[5] = {0};
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 5; j++) {
+                    double s = b ? at(b, j) : 0, gg = at(g, i * 5 + j);
+                    for (int p = 0; p < 3; p++) {
+                        s += at(x, i * 3 + p) * at(w, j * 3 + p);
+                        gx[i * 3 + p] += gg * at(w, j * 3 + p);
+                        gw[j * 3 + p] += gg * at(x, i * 3 + p);
+                    }
+                    ref[i * 5 + j] = s;
+                    gb[j] += gg;
+                }
+            }
+            CLOSE("linear forward", o, ref, 20, ftol(dt) * 4, ftol(dt) * 4);
+            REQ(ad_backward(o, g, 0));
+            CLOSE("linear grad x", x->grad, gx, 12, gtol(dt), gtol(dt));
+            CLOSE("linear grad W", w->grad, gw, 15, gtol(dt), gtol(dt));
+            if (b) {
+                CLOSE("linear grad b", b->grad, gb, 5, gtol(dt), gtol(dt));
+            }
+            /* errors: W the wrong way round, a bias that does not fit */
+            ad_tensor *o2 = NULL;
+            CHECK_ST(ad_linear(x, x, NULL, &o2), AD_OK);  /* (4,3)x(4,3)^T */
+            ad_decref(o2);
+            o2 = NULL;
+            int64_t wt[2] = {3, 5};
+            ad_tensor *wbad = mk(dt, 2, wt, NULL, -1, 1, 0);
+            CHECK_ST(ad_linear(x, wbad, NULL, &o2), AD_ERR_SHAPE);
+            CHECK(o2 == NULL && strstr(ad_last_error(), "(4, 3)") &&
+                  strstr(ad_last_error(), "(3, 5)"));
+            CHECK_ST(ad_linear(x, w, x, &o2), AD_ERR_SHAPE);
+            ad_tensor *wo = mk(1 - dt, 2, ws, NULL, -1, 1, 0);
+            CHECK_ST(ad_linear(x, wo, NULL, &o2), AD_ERR_TYPE);
+            ad_decref(wo);
+            ad_decref(wbad);
+            ad_decref(g);
+            ad_decref(o);
+            ad_decref(x);
+            ad_decref(w);
+            ad_decref(b);
+        }
+    }
+    /* misaligned and mixed dtypes */
+    int64_t a[2] = {2, 3}, b[2] = {2, 3};
+    ad_tensor *x = mk(AD_F64, 2, a, NULL, -1, 1, 0);
+    ad_tensor *y = mk(AD_F64, 2, b, NULL, -1, 1, 0);
+    ad_tensor *z = mk(AD_F32, 2, (int64_t[]){3, 2}, NULL, -1, 1, 0), *o = NULL;
+    double *before = vals(x);
+    CHECK_ST(ad_matmul(x, y, &o), AD_ERR_SHAPE);
+    CHECK(o == NULL && strstr(ad_last_error(), "(2, 3)"));
+    CHECK_ST(ad_matmul(x, z, &o), AD_ERR_TYPE);
+    CHECK(strstr(ad_last_error(), "float32") &&
+          strstr(ad_last_error(), "float64"));
+    CHECK(same_vals(x, before));
+    free(before);
+    ad_decref(x);
+    ad_decref(y);
+    ad_decref(z);
+}
+
+/* ======================================================================== */
+/* status codes and messages on bad input                                   */
+/* ======================================================================== */
+
+static void
+test_errors(void)
+{
+    ad_memory_stats m0 = stats();
+    int64_t s34[2] = {3, 4}, s5[1] = {5};
+    ad_tensor *x = mk(AD_F32, 2, s34, NULL, -1, 1, 1);
+    ad_tensor *y = mk(AD_F32, 1, s5, NULL, -1, 1, 1);
+    ad_tensor *z = mk(AD_F64, 2, s34, NULL, -1, 1, 1);
+    double *bx = vals(x), *by = vals(y), *bz = vals(z);
+    ad_tensor *o = (ad_tensor *)0x1;
+    ad_memory_stats m1 = stats();
+
+    /* mismatched broadcast: shape error naming both shapes */
+    CHECK_ST(ad_binary(AD_B_ADD, x, y, &o), AD_ERR_SHAPE);
+    CHECK(strstr(ad_last_error(), "(3, 4)") && strstr(ad_last_error(), "(5,)"));
+    CHECK(o == (ad_tensor *)0x1);
+    /* dtype mismatch */
+    CHECK_ST(ad_binary(AD_B_MUL, x, z, &o), AD_ERR_TYPE);
+    CHECK(strstr(ad_last_error(), "float32") &&
+          strstr(ad_last_error(), "float64"));
+    CHECK_ST(ad_loss(AD_L_MSE, x, z, &o), AD_ERR_TYPE);
+    CHECK_ST(ad_loss(AD_L_MSE, x, y, &o), AD_ERR_SHAPE);
+    CHECK(strstr(ad_last_error(), "(3, 4)") && strstr(ad_last_error(), "(5,)"));
+    CHECK_ST(ad_binary(AD_B_COUNT, x, x, &o), AD_ERR_VALUE);
+    /* bad axis */
+    CHECK_ST(ad_reduce(AD_R_SUM, x, 4, 0, &o), AD_ERR_VALUE);
+    CHECK(strstr(ad_last_error(), "(3, 4)") != NULL);
+    CHECK_ST(ad_reduce(AD_R_MEAN, x, 1u << 31, 0, &o), AD_ERR_VALUE);
+    CHECK_ST(ad_reduce(AD_R_COUNT, x, 1, 0, &o), AD_ERR_VALUE);
+    CHECK_ST(ad_softmax(x, 2, 0, &o), AD_ERR_VALUE);
+    CHECK(strstr(ad_last_error(), "(3, 4)") != NULL);
+    CHECK_ST(ad_softmax(x, -1, 1, &o), AD_ERR_VALUE);
+    CHECK(o == (ad_tensor *)0x1);
+    /* huge sizes, bad shapes and dtypes at creation */
+    int64_t huge[2] = {(int64_t)1 << 21, (int64_t)1 << 21};
+    CHECK_ST(ad_empty(AD_F32, 2, huge, &o), AD_ERR_NOMEM);
+    CHECK(strstr(ad_last_error(), "(2097152, 2097152)") != NULL);
+    CHECK_ST(ad_full(AD_F64, 2, huge, 1.0, &o), AD_ERR_NOMEM);
+    int64_t big1[1] = {(int64_t)1 << 41};
+    CHECK_ST(ad_reshape(x, 1, big1, &o), AD_ERR_NOMEM);
+    int64_t neg[2] = {3, -1};
+    CHECK_ST(ad_empty(AD_F32, 2, neg, &o), AD_ERR_VALUE);
+    CHECK(strstr(ad_last_error(), "(3, -1)") != NULL);
+    int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    CHECK_ST(ad_empty(AD_F32, 9, nine, &o), AD_ERR_VALUE);
+    CHECK_ST(ad_empty((ad_dtype)2, 1, s5, &o), AD_ERR_TYPE);
+    CHECK(o == (ad_tensor *)0x1);
+    /* copies and axpy of mismatched tensors */
+    CHECK_ST(ad_copy_data(x, y), AD_ERR_SHAPE);
+    CHECK_ST(ad_axpy_(x, 1.0, z), AD_ERR_SHAPE);
+    /* every failure left the inputs as they were and recorded nothing */
+    CHECK(same_vals(x, bx) && same_vals(y, by) && same_vals(z, bz));
+    CHECK(ad_version(x) == 0 && ad_version(y) == 0);
+    CHECK(stats().tape_records == 0);
+    CHECK(stats().bytes_in_use == m1.bytes_in_use);     /* nothing kept */
+
+    /* backward: not requiring grad, non-scalar without grad, bad grad */
+    ad_tensor *c = mk(AD_F32, 1, s5, NULL, -1, 1, 0);
+    CHECK_ST(ad_backward(c, NULL, 0), AD_ERR_STATE);
+    CHECK(strstr(ad_last_error(), "does not require grad") != NULL);
+    ad_tensor *e, *s;
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &e));
+    CHECK_ST(ad_backward(e, NULL, 0), AD_ERR_STATE);
+    CHECK(strstr(ad_last_error(), "(3, 4)") != NULL);
+    CHECK_ST(ad_backward(e, c, 0), AD_ERR_SHAPE);
+    CHECK(strstr(ad_last_error(), "(5,)") && strstr(ad_last_error(), "(3, 4)"));
+    CHECK(x->grad == NULL);
+
+    /* backward twice: with retain the gradient accumulates, without it
+     * the second call fails and changes nothing */
+    REQ(ad_reduce(AD_R_SUM, e, 3, 0, &s));
+    REQ(ad_backward(s, NULL, 1));
+    double *g1 = x->grad ? vals(x->grad) : NULL;
+    REQ(ad_backward(s, NULL, 0));
+    if (g1) {
+        for (int i = 0; i < 12; i++) {
+            g1[i] *= 2;
+        }
+        CLOSE("retain_graph accumulates", x->grad, g1, 12, 1e-6, 0);
+    }
+    double *g2 = x->grad ? vals(x->grad) : NULL;
+    CHECK_ST(ad_backward(s, NULL, 0), AD_ERR_STATE);
+    CHECK(strstr(ad_last_error(), "second time") != NULL);
+    CHECK(x->grad && g2 && same_vals(x->grad, g2));
+    free(g1);
+    free(g2);
+    ad_decref(s);
+    ad_decref(e);
+    ad_set_grad(x, NULL);
+
+    /* in-place modification after recording */
+    REQ(ad_unary(AD_U_SIN, x, 0, 0, &e));           /* saves the input */
+    REQ(ad_reduce(AD_R_SUM, e, 3, 0, &s));
+    REQ(ad_axpy_(x, 1.0, x));
+    CHECK(ad_version(x) == 1);
+    CHECK_ST(ad_backward(s, NULL, 0), AD_ERR_STATE);
+    CHECK(strstr(ad_last_error(), "modified by an in-place operation") &&
+          strstr(ad_last_error(), "(3, 4)") &&
+          strstr(ad_last_error(), "version 1"));
+    CHECK(x->grad == NULL);
+    ad_node_info info;
+    CHECK_ST(ad_node(e, &info), AD_ERR_STATE);
+    ad_decref(s);
+    ad_decref(e);
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &e));           /* saves the output */
+    REQ(ad_reduce(AD_R_SUM, e, 3, 0, &s));
+    REQ(ad_fill_(e, 0.0));
+    CHECK_ST(ad_backward(s, NULL, 0), AD_ERR_STATE);
+    CHECK(strstr(ad_last_error(), "in-place") != NULL);
+    CHECK(x->grad == NULL);
+    ad_decref(s);
+    ad_decref(e);
+    /* the failed sweep left nothing pending: a fresh graph works */
+    REQ(ad_unary(AD_U_SQUARE, x, 0, 0, &e));
+    REQ(ad_reduce(AD_R_SUM, e, 3, 0, &s));
+    REQ(ad_backward(s, NULL, 0));
+    CHECK(x->grad != NULL);
+    ad_decref(s);
+    ad_decref(e);
+
+    /* ad_node on a live record */
+    REQ(ad_unary(AD_U_LEAKY_RELU, x, 0.25, 0, &e));
+    REQ(ad_node(e, &info));
+    CHECK(info.op == AD_OP_UNARY && info.kind == AD_U_LEAKY_RELU &&
+          info.nin == 1 && info.a == 0.25 && ad_node_input(e, 0) == x &&
+          ad_node_input(e, 1) == NULL);
+    REQ(ad_node(x, &info));
+    CHECK(info.op == -1);
+    ad_decref(e);
+
+    /* grad mode off records nothing */
+    ad_set_grad_enabled(0);
+    CHECK(!ad_grad_enabled());
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &e));
+    CHECK(ad_is_leaf(e) && !e->requires_grad && stats().tape_records == 0);
+    ad_decref(e);
+    ad_set_grad_enabled(1);
+
+    for (int st = 0; st >= -7; st--) {
+        const char *n = ad_status_name((ad_status)st);
+        CHECK(n && *n && strcmp(n, "unknown status") != 0);
+    }
+    free(bx);
+    free(by);
+    free(bz);
+    ad_decref(c);
+    ad_decref(x);
+    ad_decref(y);
+    ad_decref(z);
+    CHECK(stats().tape_records == 0 && stats().tape_live == 0);
+    CHECK(stats().bytes_in_use == m0.bytes_in_use);
+}
+
+/* ======================================================================== */
+/* optimizers                                                               */
+/* ======================================================================== */
+
+static void
+optim_one(int dt, const ad_optim_cfg *c, const char *name)
+{
+    enum { N = 6 };
+    int64_t sh[1] = {N};
+    ad_tensor *p = mk(dt, 1, sh, NULL, -1, 1, 1), *st[3];
+    for (int k = 0; k < 3; k++) {
+        st[k] = mk(dt, 1, sh, (double[]){0, 0, 0, 0, 0, 0}, 0, 0, 0);
+    }
+    double P[N], s0[N] = {0}, s1[N] = {0}, s2[N] = {0};
+    int64_t step = 0;
+    for (int i = 0; i < N; i++) {
+        P[i] = at(p, i);
+    }
+    for (int it = 1; it <= 3; it++) {
+        ad_tensor *g = mk(dt, 1, sh, NULL, -1, 1, 0);
+        ad_set_grad(p, g);
+        REQ(ad_optim_step(c, 1, &p, st, &step));
+        CHECK(step == it);
+        for (int i = 0; i < N; i++) {
+            double gi = at(g, i);
+            switch (c->kind) {
+            case AD_OPT_SGD:
+                gi += c->weight_decay * P[i];
+                if (c->momentum != 0) {
+                    s0[i] = it == 1 ? gi : c->momentum * s0[i] +
+                                           (1 - c->dampening) * gi;
+                    gi = c->nesterov ? gi + c->momentum * s0[i] : s0[i];
+                }
+                P[i] -= c->lr * gi;
+                break;
+            case AD_OPT_ADAM:
+            case AD_OPT_ADAMW: {
+                if (c->kind == AD_OPT_ADAMW) {
+                    P[i] *= 1 - c->lr * c->weight_decay;
+                }
+                else {
+                    gi += c->weight_decay * P[i];
+                }
+                s0[i] = c->beta1 * s0[i] + (1 - c->beta1) * gi;
+                s1[i] = c->beta2 * s1[i] + (1 - c->beta2) * gi * gi;
+                double v = s1[i];
+                if (c->amsgrad) {
+                    s2[i] = fmax(s2[i], v);
+                    v = s2[i];
+                }
+                double mh = s0[i] / (1 - pow(c->beta1, it));
+                double vh = v / (1 - pow(c->beta2, it));
+                /* torch's form: eps added to sqrt(v) / sqrt(bc2) */
+                P[i] -= c->lr * mh / (sqrt(vh) + c->eps);
+                break;
+            }
+            case AD_OPT_RMSPROP: {
+                gi += c->weight_decay * P[i];
+                s0[i] = c->alpha * s0[i] + (1 - c->alpha) * gi * gi;
+                double avg = s0[i];
+                if (c->centered) {
+                    s1[i] = c->alpha * s1[i] + (1 - c->alpha) * gi;
+                    avg -= s1[i] * s1[i];
+                }
+                avg = sqrt(avg) + c->eps;
+                if (c->momentum > 0) {
+                    s2[i] = c->momentum * s2[i] + gi / avg;
+                    P[i] -= c->lr * s2[i];
+                }
+                else {
+                    P[i] -= c->lr * gi / avg;
+                }
+                break;
+            }
+            }
+        }
+        char what[96];
+        snprintf(what, sizeof(what), "%s step %d %s", name, it, dtn(dt));
+        CLOSE(what, p, P, N, dt == AD_F64 ? 1e-13 : 3e-6,
+              dt == AD_F64 ? 1e-14 : 3e-7);
+        CHECK(ad_version(p) == (uint32_t)it);
+        ad_decref(g);
+    }
+    /* a parameter without grad is skipped; bad state is an error that
+     * changes nothing */
+    ad_set_grad(p, NULL);
+    double *before = vals(p);
+    REQ(ad_optim_step(c, 1, &p, st, &step));
+    CHECK(step == 3 && same_vals(p, before));
+    int64_t s2sh[1] = {N + 1};
+    ad_tensor *g = mk(dt, 1, s2sh, NULL, -1, 1, 0);
+    ad_set_grad(p, g);
+    CHECK_ST(ad_optim_step(c, 1, &p, st, &step), AD_ERR_SHAPE);
+    CHECK(step == 3 && same_vals(p, before));
+    ad_decref(g);
+    ad_set_grad(p, NULL);
+    free(before);
+    ad_decref(p);
+    for (int k = 0; k < 3; k++) {
+        ad_decref(st[k]);
+    }
+}
+
+static void
+test_optim(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        ad_optim_cfg c = {0};
+        c.kind = AD_OPT_SGD;
+        c.lr = 0.1;
+        optim_one(dt, &c, "sgd");
+        c.momentum = 0.9;
+        c.weight_decay = 0.01;
+        c.dampening = 0.1;
+        optim_one(dt, &c, "sgd momentum");
+        c.nesterov = 1;
+        c.dampening = 0;
+        optim_one(dt, &c, "sgd nesterov");
+        memset(&c, 0, sizeof(c));
+        c.kind = AD_OPT_ADAM;
+        c.lr = 1e-2;
+        c.beta1 = 0.9;
+        c.beta2 = 0.999;
+        c.eps = 1e-8;
+        optim_one(dt, &c, "adam");
+        c.amsgrad = 1;
+        c.weight_decay = 0.1;
+        optim_one(dt, &c, "adam amsgrad wd");
+        c.kind = AD_OPT_ADAMW;
+        c.amsgrad = 0;
+        optim_one(dt, &c, "adamw");
+        memset(&c, 0, sizeof(c));
+        c.kind = AD_OPT_RMSPROP;
+        c.lr = 1e-2;
+        c.alpha = 0.99;
+        c.eps = 1e-8;
+        optim_one(dt, &c, "rmsprop");
+        c.centered = 1;
+        c.momentum = 0.5;
+        optim_one(dt, &c, "rmsprop centered momentum");
+    }
+    /* missing state and an unknown kind */
+    int64_t sh[1] = {2};
+    ad_tensor *p = mk(AD_F64, 1, sh, NULL, -1, 1, 1);
+    ad_tensor *g = mk(AD_F64, 1, sh, NULL, -1, 1, 0), *st[3] = {0};
+    int64_t step = 0;
+    ad_set_grad(p, g);
+    ad_optim_cfg c = {0};
+    c.kind = AD_OPT_ADAM;
+    CHECK_ST(ad_optim_step(&c, 1, &p, st, &step), AD_ERR_STATE);
+    c.kind = 9;
+    CHECK_ST(ad_optim_step(&c, 1, &p, st, &step), AD_ERR_VALUE);
+    CHECK(step == 0);
+    ad_decref(g);
+    ad_decref(p);
+}
+
+/* ======================================================================== */
+/* capture and replay                                                       */
+/* ======================================================================== */
+
+typedef struct {
+    ad_tensor *x, *w, *b, *v, *loss, *st[9];
+    ad_tensor *ps[3];           /* a program keeps pointers to these arrays */
+    int64_t steps[3];
+    int64_t labels[6];
+} model;
+
+static void
+model_init(model *m, int dt)
+{
+    int64_t xs[2] = {6, 4}, ws[2] = {5, 4}, bs[1] = {5}, vs[2] = {5, 3};
+    uint64_t save = g_rng;
+    memset(m, 0, sizeof(*m));
+    m->x = mk(dt, 2, xs, NULL, -1, 1, 0);
+    m->w = mk(dt, 2, ws, NULL, -0.5, 0.5, 1);
+    m->b = mk(dt, 1, bs, NULL, -0.1, 0.1, 1);
+    m->v = mk(dt, 2, vs, NULL, -0.5, 0.5, 1);
+    ad_tensor **ps = m->ps;
+    ps[0] = m->w;
+    ps[1] = m->b;
+    ps[2] = m->v;
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 3; k++) {
+            REQ(ad_full((ad_dtype)dt, ps[i]->ndim, ps[i]->shape, 0.0,
+                        &m->st[3 * i + k]));
+        }
+    }
+    g_rng = save;           /* both twins draw the same numbers */
+}
+
+static void
+model_free(model *m)
+{
+    ad_tensor **ts[] = {&m->x, &m->w, &m->b, &m->v, &m->loss};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+        ad_decref(*ts[i]);
+        *ts[i] = NULL;
+    }
+    for (int k = 0; k < 9; k++) {
+        ad_decref(m->st[k]);
+    }
+}
+
+/* One training step: zero grads, forward, backward, Adam. */
+static ad_status
+model_step(model *m)
+{
+    ad_tensor **ps = m->ps, *h, *a, *l, *nl, *loss;
+    ad_status s;
+    for (int i = 0; i < 3; i++) {
+        if ((s = ad_set_grad(ps[i], NULL))) {
+            return s;
+        }
+    }
+    if ((s = ad_linear(m->x, m->w, m->b, &h))) {
+        return s;
+    }
+    s = ad_unary(AD_U_TANH, h, 0, 0, &a);
+    ad_decref(h);
+    if (s) {
+        return s;
+    }
+    s = ad_matmul(a, m->v, &l);
+    ad_decref(a);
+    if (s) {
+        return s;
+    }
+    s = ad_nll(l, m->labels, -100, 1, &nl);
+    ad_decref(l);
+    if (s) {
+        return s;
+    }
+    s = ad_reduce(AD_R_MEAN, nl, 1, 0, &loss);
+    ad_decref(nl);
+    if (s) {
+        return s;
+    }
+    ad_decref(m->loss);
+    m->loss = loss;
+    if ((s = ad_backward_sweep(loss, NULL))) {
+        return s;
+    }
+    ad_backward_release(loss);
+    ad_optim_cfg c = {0};
+    c.kind = AD_OPT_ADAM;
+    c.lr = 0.05;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    return ad_optim_step(&c, 3, ps, m->st, m->steps);
+}
+
+static int
+bits_equal(const ad_tensor *a, const ad_tensor *b)
+{
+    return a && b && a->size == b->size && a->dtype == b->dtype &&
+           memcmp(ad_data(a), ad_data(b),
+                  (size_t)a->size * (a->dtype == AD_F64 ? 8 : 4)) == 0;
+}
+
+static void
+test_program(void)
+{
+    ad_memory_stats m0 = stats();
+    for (int dt = 0; dt < 2; dt++) {
+        model e, c;             /* eager and compiled twins */
+        model_init(&e, dt);
+        model_init(&c, dt);
+        ad_program *p = NULL;
+        REQ(ad_capture_begin(&p));
+        CHECK(ad_capturing());
+        ad_program *p2;
+        CHECK_ST(ad_capture_begin(&p2), AD_ERR_STATE);
+        REQ(ad_capture_input(p, c.labels, sizeof(c.labels)));
+        for (int i = 0; i < 6; i++) {
+            c.labels[i] = e.labels[i] = i % 3;
+        }
+        ad_status s = model_step(&c);
+        CHECK_ST(s, AD_OK);
+        CHECK_ST(ad_program_run(p), AD_ERR_STATE);      /* still capturing */
+        REQ(ad_capture_end(p));
+        CHECK(!ad_capturing());
+        if (s) {
+            ad_program_free(p);
+            return;
+        }
+        CHECK(stats().tape_records == 0);       /* the program's own tape */
+        REQ(model_step(&e));
+        int64_t recs = 0;
+        int64_t ninstr = ad_program_size(p, &recs);
+        CHECKM(ninstr >= 4 && recs >= 5, "program: %lld instructions, %lld "
+               "records", (long long)ninstr, (long long)recs);
+        CHECK(ad_program_work(p) > 0);
+        CHECK(bits_equal(c.loss, e.loss) && bits_equal(c.w, e.w) &&
+              bits_equal(c.v, e.v));
+        for (int it = 0; it < 5; it++) {
+            /* new data and labels, copied into the recorded inputs */
+            for (int i = 0; i < 24; i++) {
+                double v = urand(-1, 1);
+                put(c.x, i, v);
+                put(e.x, i, v);
+            }
+            for (int i = 0; i < 6; i++) {
+                c.labels[i] = e.labels[i] = (i + it) % 3;
+            }
+            REQ(ad_program_run(p));
+            REQ(model_step(&e));
+            CHECKM(bits_equal(c.loss, e.loss), "replay %d: loss %.17g vs "
+                   "eager %.17g", it, at(c.loss, 0), at(e.loss, 0));
+            CHECKM(bits_equal(c.w, e.w) && bits_equal(c.b, e.b) &&
+                   bits_equal(c.v, e.v), "replay %d: parameters differ", it);
+            CHECK(bits_equal(c.w->grad, e.w->grad) &&
+                  bits_equal(c.v->grad, e.v->grad));
+            CHECK(bits_equal(c.st[0], e.st[0]) && bits_equal(c.st[7], e.st[7]));
+            CHECK(c.steps[0] == it + 2 && e.steps[2] == it + 2);
+        }
+        ad_program_free(p);
+        model_free(&c);
+        model_free(&e);
+    }
+    CHECK(stats().tape_records == 0 && stats().tape_live == 0);
+    CHECKM(stats().bytes_in_use == m0.bytes_in_use, "bytes in use %lld, at "
+           "the start %lld", (long long)stats().bytes_in_use,
+           (long long)m0.bytes_in_use);
+
+    /* a capture freed while active restores the thread's tape */
+    ad_program *p;
+    REQ(ad_capture_begin(&p));
+    int64_t sh[1] = {3};
+    ad_tensor *x = mk(AD_F64, 1, sh, NULL, -1, 1, 0), *y;
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &y));       /* recorded: capturing */
+    CHECK(!ad_is_leaf(y));
+    ad_decref(y);
+    ad_program_free(p);
+    CHECK(!ad_capturing());
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &y));
+    CHECK(ad_is_leaf(y));
+    ad_decref(y);
+    ad_decref(x);
+}
+
+/* ======================================================================== */
+/* custom ops, lock hooks, threads                                          */
+/* ======================================================================== */
+
+static int g_released, g_bw_calls;
+
+/* backward of y = 3 x: gin[0] = 3 g */
+static ad_status
+custom_bw(void *ctx, ad_tensor *gout, int nin, ad_tensor **gin)
+{
+    g_bw_calls++;
+    CHECK(nin == 1 && *(int *)ctx == 42);
+    return ad_unary(AD_U_MULC, gout, 3.0, 0, &gin[0]);
+}
+
+static void
+custom_release(void *ctx)
+{
+    g_released++;
+    free(ctx);
+}
+
+static void
+test_custom(void)
+{
+    ad_set_custom_hooks(custom_bw, custom_release);
+    int64_t sh[1] = {4};
+    ad_tensor *x = mk(AD_F64, 1, sh, (double[]){1, 2, 3, 4}, 0, 0, 1), *y, *o,
+              *s;
+    ad_set_grad_enabled(0);
+    REQ(ad_unary(AD_U_MULC, x, 3.0, 0, &y));
+    ad_set_grad_enabled(1);
+    int *ctx = malloc(sizeof(int));
+    *ctx = 42;
+    REQ(ad_custom(1, &x, y, ctx, &o));
+    CHECK(ad_data(o) == ad_data(y));
+    ad_node_info info;
+    REQ(ad_node(o, &info));
+    CHECK(info.op == AD_OP_CUSTOM && info.ext == ctx);
+    REQ(ad_reduce(AD_R_SUM, o, 1, 0, &s));
+    REQ(ad_backward(s, NULL, 0));
+    CHECK(g_bw_calls == 1);
+    CLOSE("custom backward", x->grad, ((double[]){3, 3, 3, 3}), 4, 0, 0);
+    CHECK(g_released == 1);         /* consumed by backward */
+    ad_decref(s);
+    ad_decref(o);
+    /* a capture refuses it, releasing the context */
+    ad_program *p;
+    REQ(ad_capture_begin(&p));
+    ctx = malloc(sizeof(int));
+    CHECK_ST(ad_custom(1, &x, y, ctx, &o), AD_ERR_STATE);
+    CHECK(g_released == 2);
+    ad_program_free(p);
+    /* not recorded (no grad): released at once */
+    ad_tensor *c = mk(AD_F64, 1, sh, NULL, -1, 1, 0);
+    ctx = malloc(sizeof(int));
+    REQ(ad_custom(1, &c, y, ctx, &o));
+    CHECK(g_released == 3 && ad_is_leaf(o));
+    ad_decref(o);
+    ad_decref(c);
+    ad_decref(y);
+    ad_decref(x);
+    ad_set_custom_hooks(NULL, NULL);
+}
+
+static int g_unlocks, g_relocks;
+
+static void *
+hook_unlock(void)
+{
+    g_unlocks++;
+    return &g_unlocks;
+}
+
+static void
+hook_relock(void *st)
+{
+    CHECK(st == &g_unlocks);
+    g_relocks++;
+}
+
+static void
+test_lock_hooks(void)
+{
+    int64_t big[1] = {40000}, small[1] = {100};
+    ad_tensor *x = mk(AD_F32, 1, big, NULL, -1, 1, 0), *y;
+    ad_tensor *t = mk(AD_F32, 1, small, NULL, -1, 1, 0);
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &y));   /* no hooks: nothing happens */
+    ad_decref(y);
+    ad_set_lock_hooks(hook_unlock, hook_relock);
+    REQ(ad_unary(AD_U_EXP, x, 0, 0, &y));
+    CHECK(g_unlocks == 1 && g_relocks == 1);
+    ad_decref(y);
+    REQ(ad_unary(AD_U_EXP, t, 0, 0, &y));   /* too small to unlock */
+    CHECK(g_unlocks == 1 && g_relocks == 1);
+    ad_decref(y);
+    ad_set_lock_hooks(NULL, NULL);
+    ad_decref(t);
+    ad_decref(x);
+}
+
+static void *
+thread_body(void *arg)
+{
+    ad_tensor **out = arg;
+    int64_t sh[1] = {8};
+    ad_tensor *x = mk(AD_F64, 1, sh, NULL, -1, 1, 1);
+    if (ad_unary(AD_U_SIN, x, 0, 0, &out[0]) == AD_OK) {
+        /* a graph of its own, used and freed on this thread */
+        ad_tensor *s;
+        if (ad_reduce(AD_R_SUM, out[0], 1, 0, &s) == AD_OK) {
+            ad_backward(s, NULL, 1);
+            ad_decref(s);
+        }
+    }
+    out[1] = x;
+    return NULL;
+}
+
+static void
+test_threads(void)
+{
+    ad_tensor *res[2] = {NULL, NULL};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thread_body, res) == 0);
+    pthread_join(th, NULL);
+    if (!res[0] || !res[1]) {
+        CHECK(0);
+        return;
+    }
+    /* the worker's tape outlives the worker while its records live */
+    ad_tensor *y = res[0], *z = NULL;
+    CHECK(!ad_is_leaf(y) && res[1]->grad != NULL);
+    CHECK_ST(ad_unary(AD_U_EXP, y, 0, 0, &z), AD_ERR_STATE);
+    CHECK(z == NULL && strstr(ad_last_error(), "another thread"));
+    CHECK_ST(ad_backward(y, NULL, 0), AD_ERR_STATE);
+    ad_tensor *d;
+    REQ(ad_detach(y, &d));
+    CHECK(ad_is_leaf(d) && ad_data(d) == ad_data(y));
+    ad_decref(d);
+    ad_decref(y);                   /* kills the last record: tape freed */
+    ad_decref(res[1]);
+    CHECKM(stats().tape_records == 0, "tape records %lld",
+           (long long)stats().tape_records);
+}
+
+/* ======================================================================== */
+
+int
+main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            g_quick = 1;
+        }
+    }
+    int64_t chain = g_quick ? 2000 : 100000;
+    int iters = g_quick ? 20 : 200;
+
+    test_no_blas();                 /* before any BLAS is registered */
+    ad_set_blas(naive_sgemm_, naive_dgemm_);
+
+    test_tape_chain(chain);
+    test_tape_no_growth(iters);
+    test_pool_reuse(iters / 2);
+    test_unary();
+    test_binary();
+    test_reduce();
+    test_softmax();
+    test_losses();
+    test_nll();
+    test_gather_scatter();
+    test_empty();
+    test_concat();
+    test_permute_reshape_broadcast();
+    test_cast();
+    test_where();
+    test_matmul_linear();
+    CHECK(g_gemm_calls > 0);
+    test_errors();
+    test_optim();
+    test_program();
+    test_custom();
+    test_lock_hooks();
+    test_threads();
+
+    ad_memory_stats m = stats();
+    CHECKM(m.tape_records == 0 && m.tape_live == 0, "tape not empty at the "
+           "end: %lld records, %lld live", (long long)m.tape_records,
+           (long long)m.tape_live);
+    ad_pool_trim();
+    CHECK(stats().bytes_pooled == 0);
+    CHECKM(stats().bytes_in_use == 0, "%lld bytes still in use at the end",
+           (long long)stats().bytes_in_use);
+
+    printf("%ld checks, %ld failed\n", g_checks, g_failed);
+    fflush(stdout);
+    return g_failed ? 1 : 0;
+}
