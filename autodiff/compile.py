@@ -114,16 +114,19 @@ class CompiledFunction:
                 call_args.append(ph)
             else:
                 call_args.append(a)
-        program.begin()
+        # begin() and end() sit inside the try: an exception between them
+        # -- a KeyboardInterrupt can arrive at any line -- must never leave
+        # the recording active on this thread.
         try:
+            program.begin()
             for _, kind, ph in binders:
                 if kind == "labels":
                     program.bind_labels(ph)
             result = self.fn(*call_args)
+            program.end()
         except BaseException:
             program.abort()
             raise
-        program.end()
         self._cache[key] = _Recording(program, binders, result)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

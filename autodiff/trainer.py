@@ -208,12 +208,17 @@ class Trainer:
             return self._step_eager(Xb, yb)
         if self._compiled is None:
             from .compile import CompiledFunction
-            self._compiled = CompiledFunction(self._step_compiled)
+            # The unbound function, with the trainer passed as an argument:
+            # a bound method would make trainer -> _compiled -> trainer a
+            # reference cycle, and a dropped Trainer (model, optimizer
+            # state, recorded programs) would wait for the garbage
+            # collector instead of being freed at once.
+            self._compiled = CompiledFunction(type(self)._step_compiled)
         Xb = np.asarray(Xb, dtype=self._dtype or np.float32)
         if not (yb.dtype.kind in "iub" and self._is_classification()):
             yb = np.asarray(yb, dtype=self._dtype or np.float32)
         try:
-            return self._compiled(Xb, yb)
+            return self._compiled(self, Xb, yb)
         except NotCompilableError:
             # raised during the recorded forward, before any update
             self._not_compilable = True
@@ -284,6 +289,13 @@ class Trainer:
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True,
             validation_data=None, metrics=("accuracy",), callbacks=(),
             seed=None, verbose=1):
+        """Train for `epochs` passes over (X, y); returns a History.
+
+        An exception raised during fit -- a KeyboardInterrupt from Ctrl-C
+        or from a callback -- propagates after the progress bar is closed.
+        Every step completed before it stays applied (a step's update is
+        one C call, never half done), ``self.history`` holds the epochs
+        that completed, and calling fit again trains on from there."""
         X, y = self._check_xy(X, y)
         metrics = self._check_metrics(metrics)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -300,8 +312,8 @@ class Trainer:
         # seeded stream for the duration of fit.
         rng = np.random.default_rng(seed)
         saved = _engine._default_rng
-        _engine._default_rng = rng
         try:
+            _engine._default_rng = rng
             return self._fit(X, y, epochs, batch_size, shuffle,
                              validation_data, metrics, callbacks, rng,
                              verbose)
@@ -310,8 +322,6 @@ class Trainer:
 
     def _fit(self, X, y, epochs, batch_size, shuffle, validation_data,
              metrics, callbacks, rng, verbose):
-        if validation_data is not None:
-            Xv, yv = validation_data
         history = History()
         callbacks = list(callbacks)
         for cb in callbacks:
@@ -319,9 +329,26 @@ class Trainer:
         self.stop_training = False
         for cb in callbacks:
             cb.on_train_begin({})
+        # Set now, so that after an interrupt it holds the completed epochs.
+        self.history = history
+        bar = _progress(verbose, (len(X) + batch_size - 1) // batch_size)
+        try:
+            self._fit_epochs(X, y, epochs, batch_size, shuffle,
+                             validation_data, metrics, callbacks, rng, bar,
+                             history)
+        finally:
+            if bar:
+                bar.close()
+        for cb in callbacks:
+            cb.on_train_end({})
+        return history
+
+    def _fit_epochs(self, X, y, epochs, batch_size, shuffle,
+                    validation_data, metrics, callbacks, rng, bar, history):
+        if validation_data is not None:
+            Xv, yv = validation_data
         n = len(X)
         nbatches = (n + batch_size - 1) // batch_size
-        bar = _progress(verbose, nbatches)
         for epoch in range(epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
@@ -365,12 +392,6 @@ class Trainer:
             history._append(epoch, logs)
             if self.stop_training:
                 break
-        if bar:
-            bar.close()
-        for cb in callbacks:
-            cb.on_train_end({})
-        self.history = history
-        return history
 
     def evaluate(self, X, y, batch_size=256, metrics=("accuracy",)):
         """Mean loss (and metrics) over the data, in eval mode, no grad."""

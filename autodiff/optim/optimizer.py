@@ -69,8 +69,11 @@ class Optimizer:
         return True
 
     def _init_state(self):
-        """Allocate state tensors (zeros) and build one C kernel per group."""
-        self._kernels = []
+        """Allocate state tensors (zeros) and build one C kernel per group.
+        The kernels are set only once all are built: an interrupt half-way
+        must not leave a partial list that step() would take as complete
+        (and then never update the remaining groups)."""
+        kernels = []
         for group in self.param_groups:
             state_list, steps = [], []
             for p in group["params"]:
@@ -81,13 +84,17 @@ class Optimizer:
                 state_list += [st.get(s) for s in self._slots]
                 state_list += [None] * (3 - len(self._slots))
                 steps.append(st["step"])
-            self._kernels.append(FusedUpdate(group["params"], state_list,
-                                             steps))
+            kernels.append(FusedUpdate(group["params"], state_list, steps))
+        self._kernels = kernels
 
     def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
             for p in group["params"]:
-                if set_to_none:
+                if set_to_none or _engine.is_capturing():
+                    # (When recording a compiled step, zeroing in place would
+                    # be recorded only for the grads that exist now, and for
+                    # those tensors: replays would then accumulate into stale
+                    # or new grads.  None gives the same values: 0 + g = g.)
                     p.grad = None
                 elif p.grad is not None:
                     p.grad.zero_()
