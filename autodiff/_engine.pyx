@@ -12,6 +12,7 @@ from libc.string cimport memcpy
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 
 import numbers
+import operator
 import re
 import threading
 
@@ -237,6 +238,9 @@ cdef int _fill_shape(object shape, int64_t *out) except -1:
         if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
             raise TypeError("shape entries must be integers, got %r in %r"
                             % (d, tuple(shape)))
+        if not -2 ** 63 <= d < 2 ** 63:     # would raise OverflowError
+            raise ValueError("shape %r is too large: %d elements do not fit "
+                             "in 64 bits" % (tuple(shape), d))
         out[i] = d
     return n
 
@@ -943,6 +947,13 @@ def where(condition, x, y):
 
 # -------------------------------------------------------------- reductions
 
+cdef object _int_axis(object a):
+    """An axis as a Python int; floats, strings, None, bool... are a
+    TypeError (int() would truncate 1.5, or raise OverflowError)."""
+    if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+        raise TypeError("axis must be an int, got %r" % (a,))
+    return int(a)
+
 cdef uint32_t _axes_mask(int ndim, object axis) except? 0xFFFFFFFF:
     cdef uint32_t mask = 0
     if axis is None:
@@ -1007,8 +1018,9 @@ def var(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
             n *= t.t.shape[i]
     m = _reduce(AD_R_MEAN, t, axis, True, None, None)
     d = t - m
+    # as numpy: the divisor is clamped at 0 (giving inf), never negative
     return _reduce(AD_R_SUM, d * d, axis, keepdims, None, None) / float(
-        n - ddof)
+        n - ddof if n > ddof else 0)
 
 def std(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
     return sqrt(var(x, axis, keepdims, ddof, dim, keepdim))
@@ -1051,7 +1063,10 @@ def permute(x, dims):
         raise ValueError("permutation %r does not match a tensor of shape %s"
                          % (dims, t.shape))
     for i, d in enumerate(dims):
-        d = int(d)
+        d = _int_axis(d)
+        if not -t.t.ndim <= d < t.t.ndim:   # before the C int overflows
+            raise ValueError("permutation %r is not valid for a tensor of "
+                             "shape %s" % (dims, t.shape))
         perm[i] = d + t.t.ndim if d < 0 else d
     _check(ad_permute(t.t, perm, &o))
     return _wrap(o)
@@ -1066,8 +1081,8 @@ def transpose(x, axes=None):
 def swapaxes(x, axis1, axis2):
     cdef Tensor t = _t(x)
     nd = t.t.ndim
-    a1 = int(axis1)
-    a2 = int(axis2)
+    a1 = _int_axis(axis1)
+    a2 = _int_axis(axis2)
     for a in (a1, a2):
         if a < -nd or a >= nd:
             raise IndexError("axis %d is out of bounds for a tensor of "
@@ -1079,7 +1094,7 @@ def swapaxes(x, axis1, axis2):
 def expand_dims(x, axis):
     cdef Tensor t = _t(x)
     nd = t.t.ndim + 1
-    a = int(axis)
+    a = _int_axis(axis)
     if a < -nd or a >= nd:
         raise IndexError("axis %d is out of bounds for the result of "
                          "dimension %d" % (a, nd))
@@ -1099,7 +1114,7 @@ def squeeze(x, axis=None):
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     drop = set()
     for a in axes:
-        a = int(a)
+        a = _int_axis(a)
         if a < -t.t.ndim or a >= t.t.ndim:
             raise IndexError("axis %d is out of bounds for a tensor of "
                              "dimension %d" % (a, t.t.ndim))
@@ -1138,7 +1153,7 @@ def concatenate(tensors, axis=0, dim=None):
     nd = (<Tensor>ts[0]).t.ndim
     if nd == 0:
         raise ValueError("zero-dimensional tensors cannot be concatenated")
-    a = int(axis)
+    a = _int_axis(axis)
     if a < -nd or a >= nd:
         raise IndexError("axis %d is out of bounds for tensors of dimension "
                          "%d" % (a, nd))
@@ -1172,11 +1187,13 @@ def stack(tensors, axis=0, dim=None):
 cdef object _index_part(object k):
     if isinstance(k, Tensor):
         arr = (<Tensor>k).numpy()
-        if np.any(arr != np.round(arr)):
+        if np.any(arr != np.round(arr)) or not np.all(np.isfinite(arr)):
             raise IndexError("tensors used as indices must hold integers")
         return arr.astype(np.int64)
     if isinstance(k, list):
-        return np.asarray(k)
+        arr = np.asarray(k)
+        # numpy indexes with an empty list as with an empty integer array
+        return arr.astype(np.int64) if arr.size == 0 else arr
     return k
 
 cdef Tensor _getitem(Tensor x, object key):
@@ -1227,7 +1244,8 @@ def matmul(a, b):
     elif y.t.ndim == 2:
         # (..., m, k) @ (k, n): one large GEMM over the stacked rows.
         lead = x.shape[:-1]
-        flat = reshape(x, (-1, x.shape[-1]))
+        # not -1: that is ambiguous when the inner dimension is 0
+        flat = reshape(x, (int(np.prod(lead)), x.shape[-1]))
         _check(ad_matmul((<Tensor>flat).t, y.t, &o))
         out = reshape(_wrap(o), lead + (y.shape[-1],))
     else:
@@ -1276,7 +1294,7 @@ def linear(x, weight, bias=None):
     if tx.t.ndim == 0:
         raise ValueError("linear: input must have at least one dimension")
     lead = tx.shape[:-1]
-    flat = reshape(tx, (-1, tx.shape[-1]))
+    flat = reshape(tx, (int(np.prod(lead)), tx.shape[-1]))
     _check(ad_linear((<Tensor>flat).t, w.t, NULL if b is None else b.t, &o))
     return reshape(_wrap(o), lead + (w.shape[0],))
 
@@ -1286,6 +1304,8 @@ def linear(x, weight, bias=None):
 cdef int _axis(int ndim, object axis, object dim) except -100:
     if dim is not None:
         axis = dim
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError("axis must be an int, got %r" % (axis,))
     a = int(axis)
     if a < -ndim or a >= ndim:
         raise IndexError("axis %d is out of bounds for a tensor of dimension "
@@ -1376,7 +1396,16 @@ cdef object _labels(object target, int64_t n, str name):
     return arr
 
 cdef object _nll(object input, object target, object reduction,
-                 int64_t ignore_index, int from_logits, str name):
+                 object ignore, int from_logits, str name):
+    try:
+        ignore = operator.index(ignore)
+    except TypeError:
+        raise TypeError("%s: ignore_index must be an integer, got %r"
+                        % (name, ignore)) from None
+    if not -2 ** 63 <= ignore < 2 ** 63:    # would raise OverflowError
+        raise ValueError("%s: ignore_index %d is out of the int64 range"
+                         % (name, ignore))
+    cdef int64_t ignore_index = ignore
     cdef Tensor x = _t(input)
     cdef ad_tensor *o
     cdef const int64_t[::1] lv
@@ -1490,6 +1519,8 @@ def full_like(x, fill_value, dtype=None, requires_grad=False):
 def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
     if stop is None:
         start, stop = 0, start
+    if step == 0:               # numpy raises ZeroDivisionError
+        raise ValueError("arange: step must be nonzero")
     return tensor(np.arange(start, stop, step), dtype=dtype or float32,
                   requires_grad=requires_grad)
 
@@ -1503,10 +1534,18 @@ def eye(n, m=None, dtype=None, requires_grad=False):
 
 _default_rng = np.random.default_rng()
 
+cdef object _plain_seed(object seed):
+    # numpy's SeedSequence recurses without end on an np.matrix (its rows
+    # are matrices again) until the C stack overflows: a segfault.  Pass
+    # any ndarray subclass on as a plain ndarray.
+    if isinstance(seed, np.ndarray) and type(seed) is not np.ndarray:
+        return seed.view(np.ndarray)
+    return seed
+
 def manual_seed(seed):
     """Seed the generator used when no seed or generator is given."""
     global _default_rng
-    _default_rng = np.random.default_rng(seed)
+    _default_rng = np.random.default_rng(_plain_seed(seed))
     return _default_rng
 
 def _rng(seed, generator):
@@ -1518,7 +1557,7 @@ def _rng(seed, generator):
     if seed is not None:
         if isinstance(seed, np.random.Generator):
             return seed
-        return np.random.default_rng(seed)
+        return np.random.default_rng(_plain_seed(seed))
     return _default_rng
 
 def randn(*shape, seed=None, generator=None, dtype=None,
@@ -1728,7 +1767,10 @@ cdef class Program:
         self.release_gil = ad_program_work(self.p) > 4096
 
     def abort(self):
-        _capture_state.program = None
+        # Safe after a failed begin(): only our own registration is cleared
+        # (ad_program_free ends the capture only if it is ours, too).
+        if getattr(_capture_state, "program", None) is self:
+            _capture_state.program = None
         if self.p != NULL:
             ad_program_free(self.p)
             self.p = NULL

@@ -34,7 +34,9 @@ mm_check(const ad_tensor *x, const ad_tensor *y, mm_dims *d)
                         ad_shape_str(x->ndim, x->shape, s1, sizeof(s1)),
                         ad_shape_str(y->ndim, y->shape, s2, sizeof(s2)));
     }
-    d->B = d->bx > d->by ? d->bx : d->by;
+    /* numpy broadcasting: a batch of 1 takes the other's size, even 0
+     * (max() would make (1, m, k) @ (0, k, n) read the empty operand). */
+    d->B = d->bx == 1 ? d->by : d->bx;
     d->m = x->shape[nd - 2];
     d->k = x->shape[nd - 1];
     d->n = y->shape[nd - 1];

@@ -180,7 +180,11 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         for p in self.parameters():
-            if set_to_none:
+            if set_to_none or _engine.is_capturing():
+                # (When recording a compiled step, zeroing in place would
+                # be recorded only for the grads that exist now, and for
+                # those tensors: replays would then accumulate into stale
+                # or new grads.  None gives the same values: 0 + g = g.)
                 p.grad = None
             elif p.grad is not None:
                 p.grad.zero_()
