@@ -677,9 +677,19 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
             s = check_versions(r);
         }
         if (s == AD_OK && r->out->retains_grad) {
-            ad_buffer *g = r->gacc;     /* shared; accumulation copies */
-            ad_buf_incref(g);
-            s = deposit(r->out, &g);
+            /* Held like a leaf's gradient and deposited only once the
+             * whole sweep succeeded (shared: accumulation copies). */
+            ad_tensor *t = r->out;
+            if (sw->nleaves == sw->capleaves &&
+                grow((void **)&sw->leaves, &sw->capleaves,
+                     sizeof(ad_tensor *))) {
+                s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+            }
+            else {
+                ad_buf_incref(r->gacc);
+                t->gacc = r->gacc;
+                sw->leaves[sw->nleaves++] = t;
+            }
         }
         if (s == AD_OK) {
             s = ad_backward_table[r->op](r, &r->gacc);

@@ -1005,3 +1005,18 @@ def test_a_tensor_cannot_be_its_own_grad():
     with pytest.raises(ValueError, match="own grad"):
         x.grad = x
     assert x.grad is None
+
+
+def test_failed_backward_leaves_retained_grads_untouched():
+    # The sweep passes the retained tensor h, then fails further down on a
+    # record an earlier backward consumed: as for leaves, no .grad may
+    # have been written.
+    x = f64([1.0, 2.0], True)
+    a = x * 2.0
+    a.sum().backward()                  # consumes a's record
+    h = a * 3.0
+    h.retain_grad()
+    with pytest.raises(RuntimeError, match="second time"):
+        (h * h).sum().backward()
+    assert h.grad is None
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
