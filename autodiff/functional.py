@@ -268,6 +268,29 @@ def vjp(f, *primals):
     return _lower(outt, kinds[0], create), vjp_fn
 
 
+def _shaped_like(values, nodes, what, whose):
+    """values as Tensors of their nodes' dtypes, checked against the
+    nodes' shapes."""
+    res = []
+    for n, v in zip(nodes, values):
+        t = v if isinstance(v, Tensor) else E.tensor(
+            np.asarray(v, dtype=np.float64), dtype=n.dtype)
+        if t.shape != n.shape:
+            raise ValueError("%s of shape %s does not match %s shape %s"
+                             % (what, t.shape, whose, n.shape))
+        res.append(t)
+    return res
+
+
+def _dot(gs, vs):
+    """sum_i <gs[i], vs[i]> as a recorded scalar."""
+    s = None
+    for g, v in zip(gs, vs):
+        term = (g * v).sum()
+        s = term if s is None else s + term
+    return s
+
+
 def jvp(f, primals, tangents):
     """``out, tangent_out = jvp(f, primals, tangents)``: f's value and its
     directional derivative J·t, as ``jax.jvp``.  Forward mode is built
@@ -282,24 +305,12 @@ def jvp(f, primals, tangents):
         out, nodes, kinds, create = _call(f, primals, {},
                                           tuple(range(len(primals))), "jvp")
         outt = _as_tensor_out(out, nodes[0], "jvp")
-        ts = []
-        for n, t in zip(nodes, tangents):
-            tt = t if isinstance(t, Tensor) else E.tensor(
-                np.asarray(t, dtype=np.float64), dtype=n.dtype)
-            if tt.shape != n.shape:
-                raise ValueError("jvp: tangent of shape %s does not match "
-                                 "its primal's shape %s" % (tt.shape,
-                                                            n.shape))
-            ts.append(tt)
+        ts = _shaped_like(tangents, nodes, "jvp: tangent", "its primal's")
         if not outt.requires_grad:
             tout = E.zeros_like(outt)
         else:
             u = E.zeros_like(outt).requires_grad_(True)
-            gs = _grads(outt, nodes, u, True)
-            s = None
-            for g, t in zip(gs, ts):
-                term = (g * t).sum()
-                s = term if s is None else s + term
+            s = _dot(_grads(outt, nodes, u, True), ts)
             if s.requires_grad:
                 tout = _autograd_grad(s, [u], create_graph=create,
                                       allow_unused=True)[0]
@@ -327,19 +338,8 @@ def hvp(f, inputs, v):
         if outt.size != 1:
             raise TypeError("hvp requires a function with a scalar output; "
                             "it returned shape %s" % (outt.shape,))
-        vts = []
-        for n, vi in zip(nodes, vs):
-            vt = vi if isinstance(vi, Tensor) else E.tensor(
-                np.asarray(vi, dtype=np.float64), dtype=n.dtype)
-            if vt.shape != n.shape:
-                raise ValueError("hvp: vector of shape %s does not match "
-                                 "its input's shape %s" % (vt.shape, n.shape))
-            vts.append(vt)
-        gs = _grads(outt, nodes, E.ones_like(outt), True)
-        s = None
-        for g, vt in zip(gs, vts):
-            term = (g * vt).sum()
-            s = term if s is None else s + term
+        vts = _shaped_like(vs, nodes, "hvp: vector", "its input's")
+        s = _dot(_grads(outt, nodes, E.ones_like(outt), True), vts)
         hv = _grads(s, nodes, E.ones_like(s), create)
     res = tuple(_lower(h, k, create) for h, k in zip(hv, kinds))
     return _lower(outt, kinds[0], create), (res if multi else res[0])

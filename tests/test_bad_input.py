@@ -49,7 +49,8 @@ def _alive():
 def check_raises(exc, match, fn, *inputs):
     """fn() raises exc with a message matching match; the inputs are
     unchanged afterwards; no buffer or tape record leaked."""
-    before = ad.memory_stats()
+    gc.collect()                # earlier tests' garbage must not be freed
+    before = ad.memory_stats()  # between the two readings
     snaps = [_snap(x) for x in inputs]
     with pytest.raises(exc, match=match or None) as info:
         fn()
