@@ -46,11 +46,17 @@ def _alive():
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _collect_earlier_garbage():
+    """Other modules' garbage must not be freed between the two pool
+    readings of check_raises (that would look like a negative leak)."""
+    gc.collect()
+
+
 def check_raises(exc, match, fn, *inputs):
     """fn() raises exc with a message matching match; the inputs are
     unchanged afterwards; no buffer or tape record leaked."""
-    gc.collect()                # earlier tests' garbage must not be freed
-    before = ad.memory_stats()  # between the two readings
+    before = ad.memory_stats()
     snaps = [_snap(x) for x in inputs]
     with pytest.raises(exc, match=match or None) as info:
         fn()
