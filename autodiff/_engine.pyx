@@ -1687,6 +1687,18 @@ cdef class FusedUpdate:
         return [self.steps[i] for i in range(self.n)]
 
 
+def _step_all(list kernels):
+    """Run every FusedUpdate's step in one call: no Python bytecode runs
+    between the groups, so a KeyboardInterrupt cannot land between two of
+    them and leave an optimizer step half-applied."""
+    cdef FusedUpdate k
+    for obj in kernels:
+        k = obj
+        if ad_capturing():
+            _capture_keep(k)
+        _check(ad_optim_step(&k.cfg, k.n, k.params, k.state, k.steps))
+
+
 def _as_subclass(cls, Tensor src):
     """An instance of the Tensor subclass cls sharing src's tensor (used by
     nn.Parameter)."""

@@ -743,3 +743,55 @@ def test_repr_lists_groups():
                         lr=0.01))
     assert r.startswith("Adam (") and "Parameter Group 1" in r
     assert "lr: 0.01" in r and "lr: 0.5" in r and "amsgrad: False" in r
+
+
+def test_interrupt_never_half_applies_a_multi_group_step():
+    # A KeyboardInterrupt may land before any Python line of step(); with
+    # two parameter groups the update must still be all or nothing.
+    import dis
+    import sys
+    from autodiff.optim.optimizer import Optimizer
+
+    def make():
+        a = ad.tensor([1.0, 2.0], dtype=ad.float64, requires_grad=True)
+        b = ad.tensor([3.0], dtype=ad.float64, requires_grad=True)
+        opt = ad.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}],
+                           lr=0.1, momentum=0.9)
+        ((a * a).sum() + (b * b).sum()).backward()
+        return a, b, opt
+
+    a, b, opt = make()
+    before = (a.numpy(), b.numpy())
+    opt.step()
+    after = (a.numpy(), b.numpy())
+    code = Optimizer.step.__code__
+    lines = sorted({ln for _, ln in dis.findlinestarts(code)
+                    if ln is not None and ln != code.co_firstlineno})
+    fired = 0
+    for line, hit in [(ln, h) for ln in lines for h in (1, 2, 3)]:
+        a, b, opt = make()
+        seen = [0]
+
+        def local(frame, event, arg, line=line, hit=hit, seen=seen):
+            if event == "line" and frame.f_lineno == line:
+                seen[0] += 1
+                if seen[0] == hit:
+                    raise KeyboardInterrupt
+            return local
+
+        def glob(frame, event, arg):
+            return local if frame.f_code is code else None
+
+        old = sys.gettrace()
+        sys.settrace(glob)
+        try:
+            opt.step()
+        except KeyboardInterrupt:
+            fired += 1
+        finally:
+            sys.settrace(old)
+        state = (a.numpy(), b.numpy())
+        applied = [np.array_equal(s, t) for s, t in zip(state, after)]
+        untouched = [np.array_equal(s, t) for s, t in zip(state, before)]
+        assert all(applied) or all(untouched), (line, state)
+    assert fired >= 3

@@ -112,7 +112,9 @@ class Optimizer:
             self._init_state()
         for kernel, group in zip(self._kernels, self.param_groups):
             self._configure(kernel, group)
-            kernel.step()
+        # one C-level call for all groups: an interrupt lands before or
+        # after the whole update, never between two groups
+        _engine._step_all(self._kernels)
         return loss
 
     def _sync_steps(self):
