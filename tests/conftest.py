@@ -91,3 +91,58 @@ def check_grad(fn, inputs, dtype, wrt=None, seed=0, eps=EPS):
         assert_close(g.numpy(), num[i], dtype, "grad",
                      err_msg="gradient of input %d" % i)
     return out
+
+
+# ------------------------------------------------------ test data (seeded)
+
+def sample(shape, low=-2.0, high=2.0, seed=0, avoid=(), margin=0.05):
+    """Uniform values in [low, high] none of which lies within margin of a
+    point in avoid (kinks of the function under test)."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.uniform(low, high, size=shape), dtype=np.float64)
+    for _ in range(1000):
+        bad = np.zeros(x.shape, bool)
+        for p in avoid:
+            bad |= np.abs(x - p) < margin
+        if not bad.any():
+            return x
+        x = np.where(bad, rng.uniform(low, high, size=shape), x)
+    raise AssertionError("could not sample away from %r" % (avoid,))
+
+
+def nonzero(shape, low=0.5, high=2.0, seed=0):
+    """Values with |v| in [low, high] and random signs."""
+    rng = np.random.default_rng(seed)
+    mag = rng.uniform(low, high, size=shape)
+    return np.asarray(np.where(rng.random(shape) < 0.5, -mag, mag))
+
+
+def distinct(shape, seed=0, spacing=0.1):
+    """A random permutation of well separated values (no ties)."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    v = (np.arange(n) - n / 2) * spacing + rng.uniform(0, spacing / 4, n)
+    return rng.permutation(v).reshape(shape)
+
+
+# Operand pairs (a, b) of given shapes for the binary ops' tests.
+
+def binary_data_default(sa, sb, seed):
+    return sample(sa, seed=seed), sample(sb, seed=seed + 1)
+
+
+def binary_data_div(sa, sb, seed):
+    return sample(sa, seed=seed), nonzero(sb, seed=seed + 1)
+
+
+def binary_data_pow(sa, sb, seed):
+    return sample(sa, 0.5, 2.0, seed=seed), sample(sb, -2.0, 2.0, seed + 1)
+
+
+def binary_data_maxmin(sa, sb, seed, gap=0.02):
+    """No pair of broadcast elements closer than gap (no ties)."""
+    for s in range(seed, seed + 1000):
+        a, b = sample(sa, seed=s), sample(sb, seed=s + 7919)
+        if np.min(np.abs(np.subtract(a, b))) > gap:
+            return a, b
+    raise AssertionError("no tie-free sample")

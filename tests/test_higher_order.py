@@ -20,26 +20,14 @@ import pytest
 
 import autodiff as ad
 from autodiff import autograd
+from conftest import (binary_data_default, binary_data_div,
+                      binary_data_maxmin, binary_data_pow, distinct,
+                      nonzero, sample)
 
 F64 = ad.float64
 F32 = ad.float32
 
 # ------------------------------------------------------------------ helpers
-
-
-def sample(shape, low=-2.0, high=2.0, seed=0, avoid=(), margin=0.05):
-    """Uniform values in [low, high], none within margin of a point in
-    avoid (kinks of the function under test)."""
-    rng = np.random.default_rng(seed)
-    x = np.asarray(rng.uniform(low, high, size=shape), dtype=np.float64)
-    for _ in range(1000):
-        bad = np.zeros(x.shape, bool)
-        for p in avoid:
-            bad |= np.abs(x - p) < margin
-        if not bad.any():
-            return x
-        x = np.where(bad, rng.uniform(low, high, size=shape), x)
-    raise AssertionError("could not sample away from %r" % (avoid,))
 
 
 def spread(shape, low, high, seed=0, avoid=(), margin=0.05):
@@ -54,21 +42,6 @@ def spread(shape, low, high, seed=0, avoid=(), margin=0.05):
         near = np.abs(x - p) < margin
         x = np.where(near, p + np.where(x >= p, 1, -1) * 2 * margin, x)
     return rng.permutation(x).reshape(shape)
-
-
-def nonzero(shape, low=0.5, high=2.0, seed=0):
-    """Values with |v| in [low, high] and random signs."""
-    rng = np.random.default_rng(seed)
-    mag = rng.uniform(low, high, size=shape)
-    return np.asarray(np.where(rng.random(shape) < 0.5, -mag, mag))
-
-
-def distinct(shape, seed=0, spacing=0.3):
-    """A random permutation of well separated values (no ties)."""
-    rng = np.random.default_rng(seed)
-    n = int(np.prod(shape))
-    v = (np.arange(n) - n / 2) * spacing + rng.uniform(0, spacing / 4, n)
-    return rng.permutation(v).reshape(shape)
 
 
 def close(actual, expected, rtol=1e-12, atol=1e-12, msg=""):
@@ -192,32 +165,16 @@ case("scalar:x.pow(3)", lambda t: t.pow(3), [sample(U_SHAPE, seed=18)])
 # ---- binary ops with broadcasting
 
 
-def _bin_default(sa, sb, seed):
-    return sample(sa, seed=seed), sample(sb, seed=seed + 1)
-
-
-def _bin_div(sa, sb, seed):
-    return sample(sa, seed=seed), nonzero(sb, seed=seed + 1)
-
-
-def _bin_pow(sa, sb, seed):
-    return sample(sa, 0.5, 2.0, seed=seed), sample(sb, -2.0, 2.0, seed + 1)
-
-
 def _bin_maxmin(sa, sb, seed):
-    for s in range(seed, seed + 1000):
-        a, b = sample(sa, seed=s), sample(sb, seed=s + 7919)
-        if np.min(np.abs(np.subtract(a, b))) > 0.05:
-            return a, b
-    raise AssertionError("no tie-free sample")
+    return binary_data_maxmin(sa, sb, seed, gap=0.05)
 
 
 BINARY = {
-    "add": (lambda a, b: a + b, _bin_default),
-    "sub": (lambda a, b: a - b, _bin_default),
-    "mul": (lambda a, b: a * b, _bin_default),
-    "div": (lambda a, b: a / b, _bin_div),
-    "pow": (lambda a, b: a ** b, _bin_pow),
+    "add": (lambda a, b: a + b, binary_data_default),
+    "sub": (lambda a, b: a - b, binary_data_default),
+    "mul": (lambda a, b: a * b, binary_data_default),
+    "div": (lambda a, b: a / b, binary_data_div),
+    "pow": (lambda a, b: a ** b, binary_data_pow),
     "maximum": (ad.maximum, _bin_maxmin),
     "minimum": (ad.minimum, _bin_maxmin),
 }
@@ -260,7 +217,7 @@ case("where(x>0,2,exp x)", lambda t: ad.where(t > 0, 2.0, ad.exp(t)),
      [spread((3, 3), -2, 2, seed=5, avoid=(0.0,))], kinks=(0.0,))
 
 # ---- reductions
-X_RED = distinct((2, 3, 2), seed=7)
+X_RED = distinct((2, 3, 2), seed=7, spacing=0.3)
 for _name in ("sum", "mean", "max", "min"):
     _f = getattr(ad, _name)
     for _ax in (None, 1, -1, (0, 2)):

@@ -13,39 +13,11 @@ import numpy as np
 import pytest
 
 import autodiff as ad
-from conftest import DTYPES, assert_close, check_grad
+from conftest import (DTYPES, assert_close, binary_data_default,
+                      binary_data_div, binary_data_maxmin, binary_data_pow,
+                      check_grad, distinct, nonzero, sample)
 
 # ------------------------------------------------------------------ helpers
-
-
-def sample(shape, low=-2.0, high=2.0, seed=0, avoid=(), margin=0.05):
-    """Uniform values in [low, high] none of which lies within margin of a
-    point in avoid."""
-    rng = np.random.default_rng(seed)
-    x = np.asarray(rng.uniform(low, high, size=shape), dtype=np.float64)
-    for _ in range(1000):
-        bad = np.zeros(x.shape, bool)
-        for p in avoid:
-            bad |= np.abs(x - p) < margin
-        if not bad.any():
-            return x
-        x = np.where(bad, rng.uniform(low, high, size=shape), x)
-    raise AssertionError("could not sample away from %r" % (avoid,))
-
-
-def nonzero(shape, low=0.5, high=2.0, seed=0):
-    """Values with |v| in [low, high] and random signs."""
-    rng = np.random.default_rng(seed)
-    mag = rng.uniform(low, high, size=shape)
-    return np.asarray(np.where(rng.random(shape) < 0.5, -mag, mag))
-
-
-def distinct(shape, seed=0, spacing=0.1):
-    """A random permutation of well separated values (no ties)."""
-    rng = np.random.default_rng(seed)
-    n = int(np.prod(shape))
-    v = (np.arange(n) - n / 2) * spacing + rng.uniform(0, spacing / 4, n)
-    return rng.permutation(v).reshape(shape)
 
 
 def rounded(a, dtype):
@@ -122,45 +94,24 @@ SHAPE_PAIRS = [(a, b) for a, b in itertools.product(SHAPES, SHAPES)
                if _broadcasts(a, b)]
 
 
-def _ops_data_default(sa, sb, seed):
-    return sample(sa, seed=seed), sample(sb, seed=seed + 1)
-
-
-def _ops_data_div(sa, sb, seed):
-    return sample(sa, seed=seed), nonzero(sb, seed=seed + 1)
-
-
-def _ops_data_pow(sa, sb, seed):
-    return sample(sa, 0.5, 2.0, seed=seed), sample(sb, -2.0, 2.0, seed + 1)
-
-
-def _ops_data_maxmin(sa, sb, seed):
-    """No pair of broadcast elements closer than 0.02 (no ties)."""
-    for s in range(seed, seed + 1000):
-        a, b = sample(sa, seed=s), sample(sb, seed=s + 7919)
-        if np.min(np.abs(np.subtract(a, b))) > 0.02:
-            return a, b
-    raise AssertionError("no tie-free sample")
-
-
 BINARY = {
-    "add": (lambda a, b: a + b, np.add, _ops_data_default),
-    "sub": (lambda a, b: a - b, np.subtract, _ops_data_default),
-    "mul": (lambda a, b: a * b, np.multiply, _ops_data_default),
-    "div": (lambda a, b: a / b, np.divide, _ops_data_div),
-    "pow": (lambda a, b: a ** b, np.power, _ops_data_pow),
-    "maximum": (ad.maximum, np.maximum, _ops_data_maxmin),
-    "minimum": (ad.minimum, np.minimum, _ops_data_maxmin),
-    "ad.add": (ad.add, np.add, _ops_data_default),
-    "ad.subtract": (ad.subtract, np.subtract, _ops_data_default),
-    "ad.multiply": (ad.multiply, np.multiply, _ops_data_default),
-    "ad.divide": (ad.divide, np.divide, _ops_data_div),
-    "ad.power": (ad.power, np.power, _ops_data_pow),
-    "Tensor.pow": (lambda a, b: a.pow(b), np.power, _ops_data_pow),
+    "add": (lambda a, b: a + b, np.add, binary_data_default),
+    "sub": (lambda a, b: a - b, np.subtract, binary_data_default),
+    "mul": (lambda a, b: a * b, np.multiply, binary_data_default),
+    "div": (lambda a, b: a / b, np.divide, binary_data_div),
+    "pow": (lambda a, b: a ** b, np.power, binary_data_pow),
+    "maximum": (ad.maximum, np.maximum, binary_data_maxmin),
+    "minimum": (ad.minimum, np.minimum, binary_data_maxmin),
+    "ad.add": (ad.add, np.add, binary_data_default),
+    "ad.subtract": (ad.subtract, np.subtract, binary_data_default),
+    "ad.multiply": (ad.multiply, np.multiply, binary_data_default),
+    "ad.divide": (ad.divide, np.divide, binary_data_div),
+    "ad.power": (ad.power, np.power, binary_data_pow),
+    "Tensor.pow": (lambda a, b: a.pow(b), np.power, binary_data_pow),
     "Tensor.maximum": (lambda a, b: a.maximum(b), np.maximum,
-                       _ops_data_maxmin),
+                       binary_data_maxmin),
     "Tensor.minimum": (lambda a, b: a.minimum(b), np.minimum,
-                       _ops_data_maxmin),
+                       binary_data_maxmin),
 }
 
 
