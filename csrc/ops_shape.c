@@ -326,6 +326,40 @@ ad_bw_concat(ad_record *r, ad_buffer **g)
 
 /* ---- gather: out.flat[i] = x.flat[idx[i]] -------------------------------- */
 
+/* Every idx[0..n) within [0, limit), limit being the element count of a
+ * tensor of shape (nd, shape); else an IndexError naming the shape. */
+static ad_status
+check_indices(const int64_t *idx, int64_t n, int64_t limit, const char *what,
+              int nd, const int64_t *shape)
+{
+    char sb[AD_SHAPE_BUF];
+    for (int64_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= limit) {
+            return ad_error(AD_ERR_INDEX, "index %lld is out of bounds for "
+                            "%s %s (%lld elements)", (long long)idx[i], what,
+                            ad_shape_str(nd, shape, sb, sizeof(sb)),
+                            (long long)limit);
+        }
+    }
+    return AD_OK;
+}
+
+/* A copy of the n indices in r->saved (the caller's array may change
+ * later).  On failure the record's output o is released. */
+static ad_status
+save_indices(ad_record *r, ad_tensor *o, const int64_t *idx, int64_t n)
+{
+    r->saved = ad_buf_alloc((size_t)n * sizeof(int64_t));
+    if (!r->saved) {
+        ad_decref(o);
+        return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
+    }
+    if (n) {                    /* idx may be NULL when there is none */
+        memcpy(AD_BUF_DATA(r->saved), idx, (size_t)n * sizeof(int64_t));
+    }
+    return AD_OK;
+}
+
 ad_status
 ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
           ad_tensor **out)
@@ -333,36 +367,19 @@ ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
     ad_tensor *o;
     ad_record *r;
     ad_status s;
-    char sb[AD_SHAPE_BUF];
 
     if ((s = ad_new(x->dtype, ndim, shape, &o))) {
         return s;
     }
-    for (int64_t i = 0; i < o->size; i++) {
-        if (idx[i] < 0 || idx[i] >= x->size) {
-            ad_decref(o);
-            return ad_error(AD_ERR_INDEX, "index %lld is out of bounds for "
-                            "a tensor of shape %s (%lld elements)",
-                            (long long)idx[i],
-                            ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
-                            (long long)x->size);
-        }
-    }
-    ad_k(x->dtype)->gather(ad_data(x), idx, ad_data(o), o->size);
-    if ((s = ad_finish(o, AD_OP_GATHER, 0, 1, &x, &r))) {
+    if ((s = check_indices(idx, o->size, x->size, "a tensor of shape",
+                           x->ndim, x->shape))) {
+        ad_decref(o);
         return s;
     }
-    if (r) {
-        /* Copy the indices: the caller's array may change later. */
-        r->saved = ad_buf_alloc((size_t)o->size * sizeof(int64_t));
-        if (!r->saved) {
-            ad_decref(o);
-            return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
-        }
-        if (o->size) {          /* idx may be NULL when there is none */
-            memcpy(AD_BUF_DATA(r->saved), idx,
-                   (size_t)o->size * sizeof(int64_t));
-        }
+    ad_k(x->dtype)->gather(ad_data(x), idx, ad_data(o), o->size);
+    if ((s = ad_finish(o, AD_OP_GATHER, 0, 1, &x, &r)) ||
+        (r && (s = save_indices(r, o, idx, o->size)))) {
+        return s;
     }
     *out = o;
     return AD_OK;
@@ -402,36 +419,20 @@ ad_scatter_add(ad_tensor *g, const int64_t *idx, int ndim,
     ad_tensor *o;
     ad_record *r;
     ad_status s;
-    char sb[AD_SHAPE_BUF];
 
     if ((s = ad_new(g->dtype, ndim, shape, &o))) {
         return s;
     }
-    for (int64_t i = 0; i < g->size; i++) {
-        if (idx[i] < 0 || idx[i] >= o->size) {
-            ad_decref(o);
-            return ad_error(AD_ERR_INDEX, "index %lld is out of bounds for "
-                            "a scatter into shape %s (%lld elements)",
-                            (long long)idx[i],
-                            ad_shape_str(ndim, shape, sb, sizeof(sb)),
-                            (long long)o->size);
-        }
+    if ((s = check_indices(idx, g->size, o->size, "a scatter into shape",
+                           ndim, shape))) {
+        ad_decref(o);
+        return s;
     }
     ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
     ad_k(g->dtype)->scatter_add(ad_data(o), idx, ad_data(g), g->size);
-    if ((s = ad_finish(o, AD_OP_SCATTER, 0, 1, &g, &r))) {
+    if ((s = ad_finish(o, AD_OP_SCATTER, 0, 1, &g, &r)) ||
+        (r && (s = save_indices(r, o, idx, g->size)))) {
         return s;
-    }
-    if (r) {
-        r->saved = ad_buf_alloc((size_t)g->size * sizeof(int64_t));
-        if (!r->saved) {
-            ad_decref(o);
-            return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
-        }
-        if (g->size) {          /* idx may be NULL when there is none */
-            memcpy(AD_BUF_DATA(r->saved), idx,
-                   (size_t)g->size * sizeof(int64_t));
-        }
     }
     *out = o;
     return AD_OK;
