@@ -53,9 +53,14 @@ def _safe(x, mask, value=1.0):
     return E.where(mask, value, x)
 
 
+# unary kinds whose rule reads the input's values (for a mask)
+_READS_X = {_U[n] for n in ("abs", "relu", "leaky_relu", "elu", "selu",
+                             "softplus", "clip")}
+
+
 def _unary(node, y, g):
     _, k, _, a, b, _, _, (x,), _, _ = node
-    xv = x.numpy()
+    xv = x.numpy() if k in _READS_X else None
     if k == _U["neg"]:
         d = -g
     elif k == _U["exp"]:

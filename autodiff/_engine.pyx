@@ -1896,8 +1896,6 @@ def _node(Tensor t):
     (op, kind, flag, a, b, i0, iv, inputs, saved, ctx)."""
     cdef ad_node_info info
     cdef ad_tensor *x
-    cdef ad_tensor *src
-    cdef int64_t n
     _check(ad_node(t.t, &info))
     if info.op < 0:
         return None
@@ -1909,7 +1907,6 @@ def _node(Tensor t):
     saved = None
     if info.saved != NULL:
         if info.op == AD_OP_WHERE:
-            n = t.t.size
             saved = np.empty(_shape_of(t.t), dtype=_NP_DTYPES[t.t.dtype])
         elif info.op == AD_OP_GATHER or info.op == AD_OP_NLL:
             saved = np.empty(t.t.size, dtype=np.int64)

@@ -48,10 +48,11 @@ def _walk(roots):
     return order, nodes
 
 
-def _sweep(roots, seeds, targets, create_graph):
+def _sweep(roots, seeds, targets, create_graph, walk=None):
     """The gradients of sum(root * seed) with respect to each target key
-    (a dict key -> Tensor; targets without a path are absent)."""
-    order, nodes = _walk(roots)
+    (a dict key -> Tensor; targets without a path are absent).  walk is
+    _walk(roots) when the caller has it already."""
+    order, nodes = walk if walk is not None else _walk(roots)
     # needed: the tensor is a target or leads to one
     needed = {}
     for k in reversed(order):
@@ -182,13 +183,14 @@ def _backward_create_graph(root, grad_arg):
         if seed.shape != root.shape:
             raise ValueError("grad of shape %s does not match the tensor's "
                              "shape %s" % (seed.shape, root.shape))
-    order, nodes = _walk([root])
+    walk = _walk([root])
+    order, nodes = walk
     targets = {}
     for k in order:
         t, node = nodes[k]
         if node is None or t._retains_grad:
             targets[k] = t
-    found = _sweep([root], [seed], set(targets), True)
+    found = _sweep([root], [seed], set(targets), True, walk)
     for k, g in found.items():
         t = targets[k]
         if g.dtype != t.dtype:

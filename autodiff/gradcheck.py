@@ -136,7 +136,7 @@ def _eval(f, ins, diff, datas):
     return _outputs(f(*args)), leaves
 
 
-def _analytic(f, ins, diff, datas, outs_shape):
+def _analytic(f, ins, diff, datas):
     """The Jacobian row by row through backward() (the fused C sweep):
     J[o][i] of shape (out_o.size, in_i.size)."""
     outs, leaves = _eval(f, ins, diff, datas)
@@ -222,14 +222,12 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3,
     vᵀJu for random unit u and v instead of the whole Jacobian.
     """
     ins, diff = _prepare(inputs)
-    datas = [ins[i].numpy().astype(np.float64) for i in diff]
     # the data passed on keeps the inputs' dtype (float32 stays float32)
-    datas = [d.astype(np.float32) if ins[i].dtype == E.float32 else d
-             for d, i in zip(datas, diff)]
+    datas = [ins[i].numpy() for i in diff]
     if fast_mode:
         msg = _fast(func, ins, diff, datas, eps, atol, rtol)
     else:
-        outs, ana = _analytic(func, ins, diff, datas, None)
+        outs, ana = _analytic(func, ins, diff, datas)
         num = _numerical(func, ins, diff, datas, eps)
         pairs = []
         for oi in range(len(outs)):
