@@ -94,18 +94,18 @@ def _num(num, least=2):
     return int(num)
 
 
-def _values(f, *arrays):
-    """f on float64 Tensors holding arrays, as a float64 array of the
-    arrays' shape (a constant f is broadcast)."""
-    out = f(*(E.tensor(a, dtype=E.float64) for a in arrays))
-    out = out.numpy() if isinstance(out, Tensor) else out
-    out = np.asarray(out, dtype=np.float64)
-    return np.array(np.broadcast_to(out, arrays[0].shape))
-
-
 def _as_array(v, shape):
+    """v (a Tensor, array or number) as a float64 array of shape (a
+    constant is broadcast)."""
     v = v.numpy() if isinstance(v, Tensor) else v
     return np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), shape))
+
+
+def _values(f, *arrays):
+    """f on float64 Tensors holding arrays, as a float64 array of the
+    arrays' shape."""
+    return _as_array(f(*(E.tensor(a, dtype=E.float64) for a in arrays)),
+                     arrays[0].shape)
 
 
 def _derivatives(f, xs, orders):
