@@ -9,7 +9,8 @@
 from ._engine import (
     Tensor, float32, float64,
     tensor, from_numpy, zeros, ones, full, zeros_like, ones_like, full_like,
-    arange, linspace, eye, randn, rand, manual_seed,
+    arange, linspace, eye, randn, rand, manual_seed, get_rng_state,
+    set_rng_state,
     add, subtract, multiply, divide, power, negative,
     exp, log, sqrt, abs, sin, cos, square, clip, clamp, maximum, minimum,
     where,
@@ -44,7 +45,7 @@ __all__ = [
     "Tensor", "float32", "float64",
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "randn", "rand",
-    "manual_seed",
+    "manual_seed", "get_rng_state", "set_rng_state",
     # elementwise ops
     "add", "subtract", "multiply", "divide", "power", "negative",
     "exp", "log", "sqrt", "abs", "sin", "cos", "square", "clip", "clamp",

@@ -24,6 +24,7 @@ _U = E.UNARY
 _B = E.BINARY
 _R = E.REDUCE
 _L = E.LOSS
+_NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
 
 
 def _const(arr, like):
@@ -280,16 +281,25 @@ def _loss(node, out, g):
 
 
 def _nll(node, out, g):
-    from_logits, ignore, x, labels = node[2], node[5], node[7][0], node[8]
+    reduction, from_logits = node[1], node[2]
+    ignore, x, labels = node[5], node[7][0], node[8]
     n, c = x.shape
     valid = labels != ignore
     onehot = np.zeros((n, c))
     onehot[np.arange(n)[valid], labels[valid]] = 1.0
+    if reduction != _NLL_NONE:          # g is a scalar: per sample g (/ n)
+        if reduction == _NLL_MEAN:
+            g = g / float(np.count_nonzero(valid))
+        g = g.reshape((1,)).broadcast_to((n,))
     gv = (g * _const(valid, g)).reshape((n, 1))
     gx = -(gv * _const(onehot, g))
     if from_logits:
         gx = gx + x.softmax(axis=1) * gv
     return [gx]
+
+
+def _dropout(node, out, g):
+    return [g * _const(node[8], g)]      # the saved mask, 1/(1-p) or 0
 
 
 def _custom(node, out, g):
@@ -314,4 +324,5 @@ RULES = {
     E.OPS["loss"]: _loss,
     E.OPS["nll"]: _nll,
     E.OPS["custom"]: _custom,
+    E.OPS["dropout"]: _dropout,
 }

@@ -7,10 +7,11 @@ engine's message, which names the shapes, dtypes or values involved.
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
-from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 
+import hashlib
 import numbers
 import operator
 import re
@@ -25,7 +26,7 @@ cdef extern from "Python.h" nogil:
 cdef extern from "autodiff.h" nogil:
     enum: AD_MAX_DIMS
     ctypedef enum ad_status:
-        AD_OK, AD_ERR_NOMEM, AD_ERR_SHAPE, AD_ERR_VALUE, AD_ERR_INDEX,
+        AD_RERECORD, AD_OK, AD_ERR_NOMEM, AD_ERR_SHAPE, AD_ERR_VALUE, AD_ERR_INDEX,
         AD_ERR_TYPE, AD_ERR_STATE, AD_ERR_NOBLAS
     ctypedef enum ad_dtype:
         AD_F32, AD_F64
@@ -109,12 +110,22 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_gather(ad_tensor *, const int64_t *, int, const int64_t *,
                         ad_tensor **)
     ad_status ad_cast(ad_tensor *, ad_dtype, ad_tensor **)
+    ad_status ad_clone(ad_tensor *, ad_dtype, ad_tensor **)
     ad_status ad_matmul(ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
-    ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int,
+    enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
+    ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,
                      ad_tensor **)
+    void ad_manual_seed(uint64_t)
+    void ad_get_rng_state(uint64_t *, uint64_t *)
+    void ad_set_rng_state(uint64_t, uint64_t)
+    ad_status ad_dropout(ad_tensor *, double, ad_tensor **)
+    uint64_t ad_epoch()
+    void ad_bump_epoch()
+    enum: AD_SRC_I64
+    ad_status ad_fill_from(ad_tensor *, const void *, int)
     ad_status ad_backward_sweep(ad_tensor *, ad_tensor *)
     void ad_backward_release(ad_tensor *)
     ad_status ad_axpy_(ad_tensor *, double, const ad_tensor *)
@@ -122,6 +133,13 @@ cdef extern from "autodiff.h" nogil:
 
 
 # ---------------------------------------------------------------- errors
+
+class NotCompilableError(RuntimeError):
+    """A step does something a compiled recording could not replay exactly
+    (read a tensor's value into Python, run a custom Function's Python
+    backward, ...).  Raised while recording, before any update: run that
+    step eagerly instead."""
+
 
 # An exception raised by Python code the engine called back (a custom
 # Function's backward) waits here until the C call returns its status.
@@ -409,7 +427,7 @@ cdef class Tensor:
         """A copy of the values as a numpy array."""
         cdef unsigned char[::1] mv
         if ad_capturing():
-            _warn_frozen("numpy()")
+            _refuse_read("numpy()")
         arr = np.empty(_shape_of(self.t), dtype=_NP_DTYPES[self.t.dtype])
         if self.t.size:
             mv = arr.reshape(-1).view(np.uint8)
@@ -425,7 +443,7 @@ cdef class Tensor:
 
     def item(self):
         if ad_capturing():
-            _warn_frozen("item()")
+            _refuse_read("item()")
         if self.t.size != 1:
             raise ValueError("only a tensor with one element can be "
                              "converted to a Python scalar, got shape %s"
@@ -481,7 +499,10 @@ cdef class Tensor:
         return _wrap(o)
 
     def clone(self):
-        return self * 1.0 if self.t.requires_grad else tensor(self.numpy())
+        """A copy with its own memory, recorded (gradient passes through)."""
+        cdef ad_tensor *o
+        _check(ad_clone(self.t, <ad_dtype>self.t.dtype, &o))
+        return _wrap(o)
 
     def astype(self, dtype):
         cdef ad_tensor *o
@@ -754,6 +775,11 @@ cdef Tensor _operand(object o, int dt):
     their dtype (so promotion happens); everything else takes dt."""
     if isinstance(o, Tensor):
         return <Tensor>o
+    if type(o) is ArrayInput:
+        arr = o.probe()
+        return o.to_tensor(
+            (AD_F64 if arr.dtype.itemsize == 8 else AD_F32)
+            if arr.dtype.kind == "f" else dt)
     arr = _as_ndarray(o)
     code = dt
     if arr.dtype.kind == "f" and not _is_scalar(o) and not isinstance(o, list):
@@ -769,6 +795,119 @@ cdef Tensor _promote(Tensor a, int dt):
         return a
     _check(ad_cast(a.t, <ad_dtype>dt, &o))
     return _wrap(o)
+
+
+# ----------------------------------------------- arguments of compiled steps
+
+class ArrayInput:
+    """What a compiled function's body receives for a numpy array argument
+    while it is recorded (ad.compile).
+
+    Its data changes with every call, so the engine reads it at every
+    replay: converting it to a tensor (``ad.tensor(x)``, passing it to an
+    op or a layer) or using it as class labels (``cross_entropy(out, y)``)
+    is replayed with the new values, with exactly the dtype rules that the
+    plain array would get eagerly.  Anything that would read its values in
+    Python or numpy (numpy functions, arithmetic on the array, indexing,
+    iterating) raises NotCompilableError: a replay runs no Python, so the
+    result would be frozen at the first call's data.
+    """
+    __slots__ = ("dtype", "shape", "buffer", "kind")
+    __hash__ = object.__hash__
+
+    def __init__(self, dtype, shape):
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(shape)
+        k = self.dtype.kind
+        if k in "iub":
+            self.kind = AD_SRC_I64      # the engine reads int64 labels
+            bdt = np.int64
+        elif k == "f" and self.dtype.itemsize == 8:
+            self.kind = AD_F64
+            bdt = np.float64
+        elif k == "f":
+            self.kind = AD_F32          # float16 widens exactly
+            bdt = np.float32
+        else:
+            raise TypeError("ad.compile: unsupported array argument of "
+                            "dtype %s" % self.dtype)
+        self.buffer = np.zeros(self.shape, dtype=bdt)
+
+    def set(self, arr):
+        """Copy a call's array in (same shape)."""
+        np.copyto(self.buffer, arr, casting="unsafe")
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return self.buffer.size
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __repr__(self):
+        return "ArrayInput(shape=%s, dtype=%s)" % (self.shape, self.dtype)
+
+    def probe(self):
+        """An empty array of the caller's dtype, for the dtype rules."""
+        return np.empty(0, dtype=self.dtype)
+
+    def labels(self, name):
+        if self.kind != AD_SRC_I64:
+            raise NotCompilableError(
+                "%s: float class labels given to a compiled function would "
+                "be converted in Python and frozen; pass integer labels "
+                "(y.astype(np.int64)) to it" % name)
+        if len(self.shape) > 1:
+            raise ValueError("%s: expected 1-D class labels" % name)
+        return self.buffer.reshape(-1)
+
+    def to_tensor(self, code):
+        cdef int64_t shp[8]
+        cdef ad_tensor *t
+        cdef const unsigned char[::1] mv
+        cdef int nd = _fill_shape(self.shape, shp)
+        cdef int kind = self.kind
+        _check(ad_empty(<ad_dtype><int>code, nd, shp, &t))
+        r = _wrap(t)
+        if t.size:
+            mv = self.buffer.reshape(-1).view(np.uint8)
+            _check(ad_fill_from(t, &mv[0], kind))
+        return r
+
+    def __array__(self, dtype=None, copy=None):
+        raise NotCompilableError(
+            "a numpy array argument of a compiled function is read by numpy "
+            "or Python code while ad.compile records it (shape %s, dtype %s);"
+            " a replay runs no Python, so that result would stay frozen at "
+            "the first call's data. Do the numpy work before calling the "
+            "compiled function, or use autodiff ops on ad.tensor(x)"
+            % (self.shape, self.dtype))
+
+    def _refuse(self, *args, **kwargs):
+        self.__array__()
+
+    def _binop(self, other):
+        # with a Tensor, numpy would defer to it (Tensor.__array_ufunc__
+        # is None): the Tensor's reflected operator converts this input
+        if isinstance(other, Tensor):
+            return NotImplemented
+        self.__array__()
+
+    __iter__ = __getitem__ = __setitem__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _binop
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = _binop
+    __rmatmul__ = _binop
+    __floordiv__ = __rfloordiv__ = __mod__ = __neg__ = __abs__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _refuse
+    __bool__ = __int__ = __float__ = __index__ = _refuse
+    astype = tolist = copy = reshape = sum = mean = max = min = _refuse
+    argmax = argmin = item = view = ravel = flatten = _refuse
 
 
 # -------------------------------------------------------------------- ops
@@ -808,7 +947,8 @@ cdef object _arith(ad_binary_kind k, object a, object b):
                 return _unary(x, AD_U_POWC, c, 0.0)
         if not isinstance(b, Tensor):
             if not _is_scalar(b) and not isinstance(b, (list, tuple,
-                                                        np.ndarray)):
+                                                        np.ndarray,
+                                                        ArrayInput)):
                 return NotImplemented
             b = _operand(b, x.t.dtype)
         return _binary(k, x, <Tensor>b)
@@ -827,7 +967,8 @@ cdef object _arith(ad_binary_kind k, object a, object b):
             return _unary(x, AD_U_RDIVC, c, 0.0)
         if k == AD_B_POW:
             return _unary(x, AD_U_RPOWC, c, 0.0)
-    if not isinstance(a, (list, tuple, np.ndarray)) and not _is_scalar(a):
+    if not isinstance(a, (list, tuple, np.ndarray, ArrayInput)) and \
+            not _is_scalar(a):
         return NotImplemented
     return _binary(k, _operand(a, x.t.dtype), x)
 
@@ -838,6 +979,9 @@ cdef Tensor _t(object x):
     if isinstance(x, (str, bytes, dict, set)) or x is None:
         raise TypeError("expected a Tensor, array or number, got %s"
                         % type(x).__name__)
+    if type(x) is ArrayInput:
+        return x.to_tensor(_infer_code(
+            x.probe(), None))
     arr = _as_ndarray(x)
     return _from_array(arr, _infer_code(arr, None))
 
@@ -1375,6 +1519,15 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     return _elementwise_loss(AD_L_BCE_LOGITS, input, target, reduction)
 
 cdef object _labels(object target, int64_t n, str name):
+    if type(target) is ArrayInput:
+        # an argument of a compiled function: its int64 buffer is a
+        # registered input, so the engine reads each call's labels
+        arr = target.labels(name)
+        if arr.shape[0] != n:
+            raise ValueError("%s: expected input batch_size (%d) to match "
+                             "target batch_size (%d)" % (name, n,
+                                                         arr.shape[0]))
+        return arr
     if isinstance(target, Tensor):
         arr = (<Tensor>target).numpy()
     else:
@@ -1431,15 +1584,14 @@ cdef object _nll(object input, object target, object reduction,
     labels = _labels([target] if single and np.ndim(target) == 0 else target,
                      x.t.shape[0], name)
     lv = labels
+    red = (AD_NLL_NONE if reduction == "none" else
+           AD_NLL_SUM if reduction == "sum" else AD_NLL_MEAN)
     _check(ad_nll(x.t, &lv[0] if lv.shape[0] else NULL, ignore_index,
-                  from_logits, &o))
+                  from_logits, red, &o))
     per = _wrap(o)
-    if reduction == "none":
-        return reshape(per, ()) if single else per
-    if reduction == "sum":
-        return _reduce(AD_R_SUM, per, None, False, None, None)
-    count = int(np.count_nonzero(labels != ignore_index))
-    return _reduce(AD_R_SUM, per, None, False, None, None) / float(count)
+    if single and reduction == "none":
+        return reshape(per, ())
+    return per
 
 def cross_entropy(input, target, reduction="mean", ignore_index=-100):
     """Softmax cross-entropy of logits (N, C) and integer labels (N,),
@@ -1457,8 +1609,16 @@ def tensor(data, dtype=None, requires_grad=False):
     """A new leaf tensor holding a copy of data (scalars, nested lists,
     numpy arrays of any strides or order, or tensors).  Lists default to
     float32; numpy float arrays keep their dtype."""
-    if isinstance(data, Tensor) and dtype is None:
-        dtype = data.dtype
+    if type(data) is ArrayInput:
+        r = data.to_tensor(_infer_code(data.probe(), dtype))
+        if requires_grad:
+            r.requires_grad_(True)
+        return r
+    if isinstance(data, Tensor):
+        # a copy made by the engine: no numpy round trip, and replayed
+        # with the tensor's new values when recorded by ad.compile
+        return _copy_leaf(<Tensor>data, (<Tensor>data).t.dtype if dtype is
+                          None else _dtype_code(dtype), requires_grad)
     arr = _as_ndarray(data)
     code = _infer_code(arr, dtype)         # also rejects non-numeric data
     if dtype is None and isinstance(data, (list, tuple, float, int)):
@@ -1467,6 +1627,18 @@ def tensor(data, dtype=None, requires_grad=False):
     if requires_grad:
         ad_set_requires_grad(t.t, 1)
     return t
+
+cdef Tensor _copy_leaf(Tensor x, int code, object requires_grad):
+    cdef ad_tensor *o
+    cdef int was = ad_grad_enabled()
+    ad_set_grad_enabled(0)
+    s = ad_clone(x.t, <ad_dtype>code, &o)
+    ad_set_grad_enabled(was)
+    _check(s)
+    r = _wrap(o)
+    if requires_grad:
+        ad_set_requires_grad(o, 1)
+    return r
 
 def from_numpy(arr):
     """A tensor holding a copy of a numpy array (its dtype kept for float
@@ -1543,10 +1715,62 @@ cdef object _plain_seed(object seed):
     return seed
 
 def manual_seed(seed):
-    """Seed the generator used when no seed or generator is given."""
+    """Seed the generators used when no seed or generator is given: the
+    numpy one (randn, rand, initialisers) and the engine's own stream
+    (dropout masks, drawn again by every compiled replay)."""
     global _default_rng
     _default_rng = np.random.default_rng(_plain_seed(seed))
+    ad_manual_seed(<uint64_t>(_seed_key(seed) & 0xFFFFFFFFFFFFFFFF))
     return _default_rng
+
+cdef object _seed_key(object seed):
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed)
+    if isinstance(seed, np.random.Generator):
+        # from its state, without drawing from it (a Generator passed to
+        # several fit() calls keeps one shuffling stream)
+        return int.from_bytes(hashlib.blake2b(
+            repr(seed.bit_generator.state).encode(), digest_size=8).digest(),
+            "little")
+    if seed is None:
+        return int(np.random.SeedSequence().entropy) & 0xFFFFFFFFFFFFFFFF
+    return int(np.random.SeedSequence(
+        _plain_seed(seed)).generate_state(2, np.uint64)[0])
+
+def get_rng_state():
+    """The engine stream's state as a uint64 array [seed, offset] (pass
+    it to set_rng_state to draw the same numbers again)."""
+    cdef uint64_t seed, offset
+    ad_get_rng_state(&seed, &offset)
+    return np.array([seed, offset], dtype=np.uint64)
+
+def set_rng_state(state):
+    st = np.asarray(state)
+    if st.shape != (2,) or st.dtype.kind not in "iu":
+        raise ValueError("an rng state is an integer array [seed, offset], "
+                         "got %r" % (state,))
+    st = st.astype(np.uint64)
+    ad_set_rng_state(<uint64_t>int(st[0]), <uint64_t>int(st[1]))
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by
+    1/(1-p) (torch.nn.functional.dropout); masks come from the engine's
+    stream (ad.manual_seed), so compiled replays draw fresh ones."""
+    cdef Tensor t = _t(x)
+    cdef ad_tensor *o
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer,
+                                                 np.floating)):
+        raise TypeError("dropout probability must be a number, got %r"
+                        % (p,))
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("dropout probability has to be between 0 and 1, "
+                         "but got %r" % (p,))
+    if not training or p == 0.0:
+        return t
+    if p == 1.0:
+        return t * 0.0
+    _check(ad_dropout(t.t, float(p), &o))
+    return _wrap(o)
 
 def _rng(seed, generator):
     if generator is not None:
@@ -1722,16 +1946,22 @@ cdef extern from "autodiff.h" nogil:
     int64_t ad_program_work(const ad_program *)
     void ad_program_free(ad_program *)
     ad_status ad_set_grad(ad_tensor *, ad_tensor *)
+    ad_status ad_zero_grad(ad_tensor *)
 
 import threading as _threading
 import warnings as _warnings
 
 _capture_state = _threading.local()
 
-cdef _warn_frozen(str what):
-    _warnings.warn("Tensor.%s read a value while ad.compile was recording: "
-                   "the value is frozen at recording and will not change "
-                   "on replay" % what, RuntimeWarning, stacklevel=3)
+cdef _refuse_read(str what):
+    # A value read into Python during a recording would be frozen at its
+    # first value, and a replay would silently differ from eager.
+    raise NotCompilableError(
+        "Tensor.%s reads a tensor's value into Python while ad.compile is "
+        "recording; a replay runs no Python, so the value would stay frozen "
+        "at this step's. Return the tensor from the compiled function and "
+        "read it after the call (comparisons, printing, float(), bool() and "
+        "numpy conversions all read values)" % what)
 
 cdef _capture_keep(obj):
     prog = getattr(_capture_state, "program", None)
@@ -1765,8 +1995,9 @@ cdef class Program:
         _check(ad_capture_begin(&self.p))
         _capture_state.program = self
 
-    def bind_labels(self, arr):
-        """Register an int64 array whose contents a replay should read."""
+    def bind_input(self, arr):
+        """Register a C-contiguous array whose contents a replay reads
+        (an ArrayInput's buffer)."""
         cdef const unsigned char[::1] mv = arr.reshape(-1).view(np.uint8)
         self.keep.append(arr)
         if mv.shape[0]:
@@ -1788,6 +2019,8 @@ cdef class Program:
             self.p = NULL
 
     def run(self):
+        """Replay; False (nothing ran) when the program is stale and must
+        be recorded again."""
         cdef ad_status s
         if self.p == NULL:
             raise RuntimeError("nothing was recorded")
@@ -1796,10 +2029,15 @@ cdef class Program:
                 s = ad_program_run(self.p)
         else:
             s = ad_program_run(self.p)
+        if s == AD_RERECORD:
+            return False
         _check(s)
+        return True
 
     def size(self):
         cdef int64_t recs = 0
+        if self.p == NULL:
+            raise RuntimeError("nothing was recorded")
         n = ad_program_size(self.p, &recs)
         return {"instructions": n, "records": recs}
 
@@ -1818,8 +2056,25 @@ def _write_into(Tensor t, arr):
     ad_mark_modified(t.t)
 
 
-def _write_labels(dst, src):
-    np.copyto(dst, np.asarray(src).reshape(dst.shape), casting="unsafe")
+def _zero_grads(params, bint set_to_none):
+    """Clear (None) or zero the grads of params (Module and Optimizer)."""
+    cdef Tensor t
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        else:
+            t = p
+            _check(ad_zero_grad(t.t))
+
+
+def _bump_epoch():
+    """Invalidate every compiled recording (state they baked in changed:
+    a module attribute, an optimizer's parameter groups or state)."""
+    ad_bump_epoch()
+
+
+def _epoch():
+    return ad_epoch()
 
 
 # ------------------------------------------- the graph and custom ops
@@ -1844,7 +2099,8 @@ cdef extern from "autodiff.h" nogil:
         AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE,
         AD_OP_RESHAPE, AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT,
         AD_OP_GATHER, AD_OP_CAST, AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS,
-        AD_OP_NLL, AD_OP_LINEAR, AD_OP_SCATTER, AD_OP_CUSTOM
+        AD_OP_NLL, AD_OP_LINEAR, AD_OP_SCATTER, AD_OP_CUSTOM,
+        AD_OP_DROPOUT
     ad_status ad_node(const ad_tensor *, ad_node_info *)
     ad_tensor *ad_node_input(const ad_tensor *, int)
     uint32_t ad_version(const ad_tensor *)
@@ -1863,7 +2119,8 @@ OPS = {"unary": AD_OP_UNARY, "binary": AD_OP_BINARY, "where": AD_OP_WHERE,
        "concat": AD_OP_CONCAT, "gather": AD_OP_GATHER, "cast": AD_OP_CAST,
        "matmul": AD_OP_MATMUL, "softmax": AD_OP_SOFTMAX,
        "loss": AD_OP_LOSS, "nll": AD_OP_NLL, "linear": AD_OP_LINEAR,
-       "scatter": AD_OP_SCATTER, "custom": AD_OP_CUSTOM}
+       "scatter": AD_OP_SCATTER, "custom": AD_OP_CUSTOM,
+       "dropout": AD_OP_DROPOUT}
 UNARY = {"neg": AD_U_NEG, "exp": AD_U_EXP, "log": AD_U_LOG,
          "sqrt": AD_U_SQRT, "abs": AD_U_ABS, "sin": AD_U_SIN,
          "cos": AD_U_COS, "sigmoid": AD_U_SIGMOID, "tanh": AD_U_TANH,
@@ -1878,6 +2135,8 @@ BINARY = {"add": AD_B_ADD, "sub": AD_B_SUB, "mul": AD_B_MUL,
           "minimum": AD_B_MINIMUM}
 REDUCE = {"sum": AD_R_SUM, "mean": AD_R_MEAN, "max": AD_R_MAX,
           "min": AD_R_MIN}
+NLL_REDUCTIONS = {"none": AD_NLL_NONE, "mean": AD_NLL_MEAN,
+                  "sum": AD_NLL_SUM}
 LOSS = {"mse": AD_L_MSE, "l1": AD_L_L1, "bce": AD_L_BCE,
         "bce_logits": AD_L_BCE_LOGITS}
 
@@ -1906,10 +2165,12 @@ def _node(Tensor t):
         inputs.append(_wrap(x))
     saved = None
     if info.saved != NULL:
-        if info.op == AD_OP_WHERE:
+        if info.op == AD_OP_WHERE or info.op == AD_OP_DROPOUT:
             saved = np.empty(_shape_of(t.t), dtype=_NP_DTYPES[t.t.dtype])
-        elif info.op == AD_OP_GATHER or info.op == AD_OP_NLL:
+        elif info.op == AD_OP_GATHER:
             saved = np.empty(t.t.size, dtype=np.int64)
+        elif info.op == AD_OP_NLL:              # one label per row
+            saved = np.empty(inputs[0].shape[0], dtype=np.int64)
         elif info.op == AD_OP_SCATTER:
             saved = np.empty(inputs[0].size, dtype=np.int64)
         if saved is not None and saved.size:
@@ -2014,3 +2275,8 @@ def _custom(inputs, Tensor y, ctx):
     Py_INCREF(ctx)                  # owned by the record from here on
     _check(ad_custom(n, xs, y.t, <void *>ctx, &o))
     return _wrap(o)
+
+
+def _in_custom_backward():
+    """Is a custom Function's backward running on this thread?"""
+    return getattr(_hook_state, "depth", 0) > 0

@@ -1,79 +1,156 @@
 """ad.compile: record a training step once, replay it in C.
 
-The contract is that of ``jax.jit`` and CUDA graphs:
+The contract: **a compiled call gives bit for bit what running ``fn``
+eagerly at that moment would give, or it records again, or it raises
+NotCompilableError.**  It is never silently different.
 
-* The first call with given input shapes and dtypes runs ``fn`` normally
-  (eagerly) while recording everything it does: every op, ``backward()``,
-  ``zero_grad()`` and the optimizer's ``step()``, in-place writes.
-* Later calls with the same shapes and dtypes copy the new input data into
-  the recorded input buffers and replay the recorded kernels in order, in C,
-  with the GIL released. ``fn``'s Python code does not run. The call
-  returns the same objects ``fn`` returned the first time, holding fresh
-  values. Replay is bit-for-bit equal to eager execution of the same steps.
-* Anything Python decided or read during the recording is frozen: control
-  flow, ``item()``/``numpy()`` values (a RuntimeWarning says so), values of
-  Python scalars, numpy randomness (e.g. dropout masks), learning rates
-  read by the optimizer. A call with other shapes, dtypes or Python scalar
-  arguments records again (a small cache keeps a few recordings).
-
-Arguments: numpy arrays, lists and tensors that do not require grad are
-inputs whose data is copied in on every call (integer arrays too: class
-labels for cross_entropy/nll_loss). Tensors that require grad (parameters)
-and other objects (models, optimizers) are passed through as they are and
-must be the same objects on every call.
+* The first call with a given signature runs ``fn`` eagerly while
+  recording everything it does: every op, ``backward()``, ``zero_grad()``
+  and the optimizer's ``step()``, in-place writes.  Later calls copy the
+  new argument data in and replay the recorded kernels in order, in C, with
+  the GIL released; ``fn``'s Python code does not run.
+* The signature is the structure of the arguments (positional, keyword,
+  nested lists/tuples/dicts), the shapes and dtypes of their arrays and
+  tensors, the values of Python scalars and strings, and the identity of
+  every other object (models, optimizers, parameters).  A call with another
+  signature records again (a small cache keeps ``cache_size`` recordings).
+* State that a replay depends on is guarded: changing a module's
+  attributes (``train()``/``eval()``, a replaced layer, dropout's ``p``),
+  an optimizer's parameter groups or loaded state, or a referenced
+  tensor's ``requires_grad`` invalidates the recordings (the engine's
+  state epoch), and the next call records again.  Optimizer
+  hyperparameters (``lr``, momentum, betas, weight decay, ...) are read
+  live by every replay: schedulers just work.
+* Gradients: a replay deposits into the same ``.grad`` tensors its
+  recording made, so code in ``fn`` that reads ``p.grad`` after
+  ``backward()`` (a manual update, clipping) sees every step's gradient.
+* Randomness (dropout) is drawn by the engine's counter-based generator at
+  every replay, exactly as an eager call draws it.
+* Reading a tensor's value into Python inside ``fn`` (``item()``,
+  ``numpy()``, ``float()``, ``bool()``, comparisons, printing) raises
+  NotCompilableError while recording: a replay runs no Python, so the
+  value would stay frozen.  So does a custom Function (its backward is
+  Python) and higher-order differentiation.  Return what you need to read.
+* Array arguments arrive in ``fn`` as :class:`ArrayInput` placeholders
+  that the engine reads at every call: converting them with
+  ``ad.tensor``, passing them to ops and layers, or as class labels to
+  ``cross_entropy``/``nll_loss`` is replayed with each call's data and the
+  dtype rules the plain array gets eagerly; numpy work on them raises
+  NotCompilableError.  Tensor arguments that do not require grad arrive as
+  placeholder tensors refreshed at every call (in-place writes to them are
+  copied back to the caller's tensor).
+* Python values that are not arguments (globals, closure variables, numpy
+  arrays made in ``fn``) are constants of the recording, as with
+  ``jax.jit``.
+* Tensors returned by ``fn`` come back detached: the same objects at every
+  call, holding that call's values.
+* A compiled function called while another recording is active runs
+  inline (it becomes part of the outer recording).  It cannot be called
+  inside a custom Function's backward, and serves one thread at a time.
 """
 import functools
+import weakref
 from collections import OrderedDict
 
 import numpy as np
 
 from . import _engine
-from ._engine import Tensor
+from ._engine import ArrayInput, NotCompilableError, Tensor
+
+__all__ = ["compile", "CompiledFunction", "NotCompilableError", "ArrayInput"]
+
+_CONST_TYPES = (type(None), bool, int, float, complex, str, bytes)
 
 
+def _flatten(obj, leaves):
+    """The structure of obj as a hashable key; leaves collects the
+    arrays, tensors and objects it holds (in order)."""
+    t = type(obj)
+    if t in (list, tuple):
+        return (t.__name__, tuple(_flatten(o, leaves) for o in obj))
+    if t is dict:
+        keys = list(obj)
+        try:
+            hash(tuple(keys))
+        except TypeError:
+            raise TypeError("ad.compile: dict arguments need hashable keys")
+        return ("dict", tuple((k, _flatten(obj[k], leaves)) for k in keys))
+    if t in _CONST_TYPES or isinstance(obj, (np.generic,)):
+        return ("c", t, obj)
+    leaves.append(obj)
+    if isinstance(obj, Tensor):
+        if obj.requires_grad:
+            return ("P",)
+        return ("t", obj.shape, obj.dtype.str)
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "fiub":
+            raise TypeError("ad.compile: unsupported array argument of "
+                            "dtype %s" % obj.dtype)
+        return ("a", obj.shape, obj.dtype.str)
+    return ("o",)
 
-class NotCompilableError(RuntimeError):
-    """The step does something a recording cannot replay (a custom
-    Function's Python backward).  Nothing was updated: run it eagerly."""
+
+def _unflatten(obj, it):
+    """obj's structure with its leaves taken from the iterator it."""
+    t = type(obj)
+    if t in (list, tuple):
+        return t(_unflatten(o, it) for o in obj)
+    if t is dict:
+        return {k: _unflatten(v, it) for k, v in obj.items()}
+    if t in _CONST_TYPES or isinstance(obj, (np.generic,)):
+        return obj
+    return next(it)
 
 
-def _slot(a):
-    """(kind, key part) for one argument."""
-    if isinstance(a, Tensor):
-        if a.requires_grad:
-            return "pass", ("P", id(a))
-        return "tensor", ("t", a.shape, a.dtype.str)
-    if isinstance(a, (np.ndarray, list)):
-        arr = np.asarray(a)
-        if arr.dtype.kind in "iu":
-            return "labels", ("i", arr.shape)
-        if arr.dtype.kind in "fb":
-            dt = arr.dtype if arr.dtype.kind == "f" and \
-                arr.dtype.itemsize == 8 else np.dtype(np.float32)
-            if isinstance(a, list):
-                dt = np.dtype(np.float32)
-            return "tensor", ("a", arr.shape, dt.str)
-        raise TypeError("ad.compile: unsupported array argument of dtype %s"
-                        % arr.dtype)
-    if a is None or isinstance(a, (bool, int, float, str, bytes)):
-        return "const", ("c", type(a).__name__, a)
-    return "pass", ("o", id(a))
+def _detached(obj):
+    """obj with every Tensor replaced by a detached alias (same buffer)."""
+    t = type(obj)
+    if t in (list, tuple):
+        return t(_detached(o) for o in obj)
+    if t is dict:
+        return {k: _detached(v) for k, v in obj.items()}
+    if isinstance(obj, Tensor):
+        return obj.detach()
+    return obj
+
+
+def _ref(obj):
+    try:
+        return weakref.ref(obj)
+    except TypeError:           # not weak-referenceable: hold it
+        return lambda: obj
 
 
 class _Recording:
-    def __init__(self, program, binders, result):
+    __slots__ = ("program", "slots", "refs", "result")
+
+    def __init__(self, program, slots, refs, result):
         self.program = program
-        self.binders = binders          # (index, kind, placeholder)
+        self.slots = slots          # per leaf: (kind, placeholder, version)
+        self.refs = refs            # per identity leaf: (index, weakref)
         self.result = result
 
-    def bind(self, args):
-        for i, kind, ph in self.binders:
-            a = args[i]
-            if kind == "labels":
-                _engine._write_labels(ph, a)
-            else:
-                _engine._write_into(ph, a.numpy() if isinstance(a, Tensor)
-                                    else a)
+    def serves(self, leaves):
+        """Are the identity-keyed leaves the very objects recorded?"""
+        for i, ref in self.refs:
+            if ref() is not leaves[i]:
+                return False
+        return True
+
+    def bind(self, leaves):
+        for i, (kind, ph, _) in enumerate(self.slots):
+            if kind == "t":
+                _engine._write_into(ph, leaves[i].numpy())
+                self.slots[i] = (kind, ph, _engine._version(ph))
+            elif kind == "a":
+                ph.set(leaves[i])
+
+    def copy_back(self, leaves):
+        # In-place writes of fn to a tensor argument reach the caller's
+        # tensor, as they would eagerly.
+        for i, (kind, ph, ver) in enumerate(self.slots):
+            if kind == "t" and _engine._version(ph) != ver:
+                leaves[i].copy_(ph)
 
 
 class CompiledFunction:
@@ -85,49 +162,61 @@ class CompiledFunction:
         self._cache = OrderedDict()
         functools.update_wrapper(self, fn)
 
-    def __call__(self, *args):
-        slots = [_slot(a) for a in args]
-        key = tuple(k for _, k in slots)
+    def __call__(self, *args, **kwargs):
+        if _engine.is_capturing():
+            # Inside another recording: run inline, so this call becomes
+            # part of the outer program.
+            return self.fn(*args, **kwargs)
+        if _engine._in_custom_backward():
+            raise RuntimeError("a compiled function cannot be called inside "
+                               "a custom Function's backward")
+        leaves = []
+        key = _flatten((args, kwargs), leaves)
         rec = self._cache.get(key)
-        if rec is None:
-            return self._record(key, args, slots)
-        self._cache.move_to_end(key)
-        rec.bind(args)
-        rec.program.run()
-        return rec.result
+        if rec is not None and rec.serves(leaves):
+            self._cache.move_to_end(key)
+            rec.bind(leaves)
+            if rec.program.run():
+                rec.copy_back(leaves)
+                return rec.result
+            # stale (module, optimizer or flag changed): record again
+        return self._record(key, args, kwargs, leaves)
 
-    def _record(self, key, args, slots):
+    def _record(self, key, args, kwargs, leaves):
+        self._cache.pop(key, None)      # a stale or foreign recording
         program = _engine.Program()
-        binders, call_args = [], []
-        for i, (a, (kind, _)) in enumerate(zip(args, slots)):
-            if kind == "tensor":
-                if isinstance(a, Tensor):
-                    ph = _engine.tensor(a.numpy())
-                else:
-                    ph = _engine.tensor(np.asarray(a), dtype=np.dtype(
-                        key[i][2]))
-                binders.append((i, kind, ph))
-                call_args.append(ph)
-            elif kind == "labels":
-                ph = np.array(a, dtype=np.int64, order="C", copy=True)
-                binders.append((i, kind, ph))
-                call_args.append(ph)
+        slots, refs, call_leaves = [], [], []
+        for i, a in enumerate(leaves):
+            if isinstance(a, Tensor) and not a.requires_grad:
+                ph = _engine.tensor(a.numpy(), dtype=a.dtype)
+                slots.append(("t", ph, _engine._version(ph)))
+                call_leaves.append(ph)
+            elif isinstance(a, np.ndarray):
+                ph = ArrayInput(a.dtype, a.shape)
+                ph.set(a)
+                slots.append(("a", ph, 0))
+                call_leaves.append(ph)
             else:
-                call_args.append(a)
+                slots.append(("o", None, 0))
+                refs.append((i, _ref(a)))
+                call_leaves.append(a)
+        call_args, call_kwargs = _unflatten((args, kwargs), iter(call_leaves))
         # begin() and end() sit inside the try: an exception between them
         # -- a KeyboardInterrupt can arrive at any line -- must never leave
         # the recording active on this thread.
         try:
             program.begin()
-            for _, kind, ph in binders:
-                if kind == "labels":
-                    program.bind_labels(ph)
-            result = self.fn(*call_args)
+            for kind, ph, _ in slots:
+                if kind == "a" and ph.buffer.size:
+                    program.bind_input(ph.buffer)
+            result = _detached(self.fn(*call_args, **call_kwargs))
             program.end()
         except BaseException:
             program.abort()
             raise
-        self._cache[key] = _Recording(program, binders, result)
+        rec = _Recording(program, slots, refs, result)
+        rec.copy_back(leaves)
+        self._cache[key] = rec
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return result

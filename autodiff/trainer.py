@@ -196,12 +196,9 @@ class Trainer:
         return loss, out
 
     def _can_compile(self):
-        # Python-side randomness (dropout masks) would be frozen by a
-        # recording, so models with active dropout run eagerly; so do
-        # models whose recording failed on a custom Function.
-        from .nn.modules import Dropout
-        return self.compile and not self._not_compilable and not any(
-            isinstance(m, Dropout) and m.p > 0 for m in self.model.modules())
+        # Models whose recording was refused (a custom Function, a value
+        # read into Python) train eagerly.
+        return self.compile and not self._not_compilable
 
     def _train_step(self, Xb, yb):
         if not self._can_compile():
@@ -215,7 +212,14 @@ class Trainer:
             # collector instead of being freed at once.
             self._compiled = CompiledFunction(type(self)._step_compiled)
         Xb = np.asarray(Xb, dtype=self._dtype or np.float32)
-        if not (yb.dtype.kind in "iub" and self._is_classification()):
+        if self._is_classification():
+            if (yb.dtype.kind in "fb" and yb.ndim == 1
+                    and np.all(yb == np.round(yb))
+                    and np.all(np.abs(yb) < 2.0 ** 62)):
+                # class labels held as floats or bools: the same integers
+                # (a compiled step reads integer labels at every call)
+                yb = yb.astype(np.int64)
+        else:
             yb = np.asarray(yb, dtype=self._dtype or np.float32)
         try:
             return self._compiled(self, Xb, yb)
@@ -307,18 +311,18 @@ class Trainer:
             return self._fit(X, y, epochs, batch_size, shuffle,
                              validation_data, metrics, callbacks,
                              _engine._rng(None, None), verbose)
-        # A seed makes the whole run reproducible: the shuffling and the
-        # layers that draw from the default generator (Dropout) share one
-        # seeded stream for the duration of fit.
-        rng = np.random.default_rng(seed)
-        saved = _engine._default_rng
+        # A seed makes the whole run reproducible: the shuffling, and the
+        # engine's stream that Dropout draws from, are seeded for the
+        # duration of fit, and the caller's generators restored after.
+        saved = _engine._default_rng, _engine.get_rng_state()
         try:
-            _engine._default_rng = rng
+            rng = _engine.manual_seed(seed)
             return self._fit(X, y, epochs, batch_size, shuffle,
                              validation_data, metrics, callbacks, rng,
                              verbose)
         finally:
-            _engine._default_rng = saved
+            _engine._default_rng = saved[0]
+            _engine.set_rng_state(saved[1])
 
     def _fit(self, X, y, epochs, batch_size, shuffle, validation_data,
              metrics, callbacks, rng, verbose):

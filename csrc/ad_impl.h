@@ -268,6 +268,7 @@ ad_status ad_bw_loss(ad_record *r, ad_buffer **g);
 ad_status ad_bw_nll(ad_record *r, ad_buffer **g);
 ad_status ad_bw_scatter(ad_record *r, ad_buffer **g);
 ad_status ad_bw_custom(ad_record *r, ad_buffer **g);
+ad_status ad_bw_dropout(ad_record *r, ad_buffer **g);
 
 ad_status ad_fw_unary(ad_record *r);
 ad_status ad_fw_binary(ad_record *r);
@@ -286,6 +287,9 @@ ad_status ad_fw_nll(ad_record *r);
 ad_status ad_fw_linear(ad_record *r);
 ad_status ad_fw_scatter(ad_record *r);
 ad_status ad_fw_custom(ad_record *r);
+ad_status ad_fw_dropout(ad_record *r);
+/* Four Philox4x32-10 words for block ctr under key seed. */
+void ad_philox(uint64_t seed, uint64_t ctr, uint32_t out[4]);
 /* Release a custom record's context (tape.c, through the hook). */
 void ad_custom_release(void *ctx);
 
@@ -293,11 +297,16 @@ void ad_custom_release(void *ctx);
 ad_tape *ad_tape_new(void);
 ad_tape *ad_tape_swap(ad_tape *tp);     /* make tp current; returns old */
 void ad_tape_release(ad_tape *tp);      /* free once its records die */
-ad_status ad_sweep_replay(ad_tensor *root, ad_tensor *grad);
+/* The sweep of a replay; alias holds nalias (leaf, grad) pairs: a leaf
+ * whose .grad is None gets that grad tensor back, refilled. */
+ad_status ad_sweep_replay(ad_tensor *root, ad_tensor *grad,
+                          ad_tensor **alias, int64_t nalias);
+/* Is a backward sweep running on this thread? */
+int ad_sweep_active(void);
 
 typedef enum {
     AD_I_FWD, AD_I_BACKWARD, AD_I_OPTIM, AD_I_SET_GRAD, AD_I_FILL,
-    AD_I_AXPY, AD_I_COPY, AD_I_COPY_IN
+    AD_I_AXPY, AD_I_COPY, AD_I_COPY_IN, AD_I_INPUT, AD_I_ZERO_GRAD
 } ad_instr_kind;
 
 ad_program *ad_capture_current(void);
@@ -307,6 +316,10 @@ ad_status ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1,
 ad_status ad_capture_optim(const ad_optim_cfg *cfg, int n,
                            ad_tensor **params, ad_tensor **state,
                            int64_t *steps);
+/* A capture's sweep created t->grad = g (remembered for the BACKWARD
+ * instruction that ad_capture_backward appends; ok = 0 drops them). */
+ad_status ad_capture_grad(ad_tensor *t, ad_tensor *g);
+ad_status ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok);
 /* 1: labels bound to a program input; 0: frozen; -1: out of memory. */
 int ad_capture_labels(ad_record *r, const void *src, size_t nbytes);
 

@@ -42,6 +42,8 @@ extern "C" {
 #define AD_MAX_DIMS 8
 
 typedef enum {
+    AD_RERECORD = 1,       /* ad_program_run: the program is stale (state it
+                              depends on changed); nothing ran: record again */
     AD_OK = 0,
     AD_ERR_NOMEM = -1,     /* allocation failed or size absurd -> MemoryError */
     AD_ERR_SHAPE = -2,     /* incompatible shapes                -> ValueError */
@@ -161,6 +163,17 @@ void ad_mark_modified(ad_tensor *t);
 uint32_t ad_version(const ad_tensor *t);
 ad_status ad_copy_data(ad_tensor *dst, const ad_tensor *src);
 
+/* ---- the state epoch ----------------------------------------------- */
+/*
+ * A process-wide counter bumped whenever state that a compiled program may
+ * have baked in changes: a tensor's requires_grad flag while something
+ * else references it, and (from the Python layer) a module's attributes or
+ * an optimizer's structure.  A program remembers the epoch at the end of
+ * its capture and refuses to replay under another one (AD_RERECORD).
+ */
+uint64_t ad_epoch(void);
+void ad_bump_epoch(void);
+
 /* ---- grad mode (per thread) ---------------------------------------- */
 int ad_grad_enabled(void);
 void ad_set_grad_enabled(int flag);
@@ -186,6 +199,8 @@ ad_status ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out);
 ad_status ad_gather(ad_tensor *x, const int64_t *idx, int ndim,
                     const int64_t *shape, ad_tensor **out);
 ad_status ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out);
+/* A copy with its own buffer (cast to dt), recorded like a cast. */
+ad_status ad_clone(ad_tensor *x, ad_dtype dt, ad_tensor **out);
 /* The transpose of gather: out (of the given shape) starts at zero and
  * out.flat[idx[i]] += g.flat[i]; repeated indices accumulate. */
 ad_status ad_scatter_add(ad_tensor *g, const int64_t *idx, int ndim,
@@ -199,11 +214,24 @@ ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
 ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
 ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
                   ad_tensor **out);
-/* Per-sample negative log-likelihood of integer labels: logits (N, C),
- * labels of length N; out has shape (N,).  With from_logits the
- * log-softmax is fused in (cross entropy); otherwise x holds log-probs. */
+/* Negative log-likelihood of integer labels: logits (N, C), labels of
+ * length N.  With from_logits the log-softmax is fused in (cross
+ * entropy); otherwise x holds log-probs.  reduction: AD_NLL_NONE gives
+ * the (N,) per-sample losses, AD_NLL_SUM their sum, AD_NLL_MEAN the sum
+ * over the count of labels that are not ignore_index (NaN when none). */
+enum { AD_NLL_NONE = 0, AD_NLL_MEAN = 1, AD_NLL_SUM = 2 };
 ad_status ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore_index,
-                 int from_logits, ad_tensor **out);
+                 int from_logits, int reduction, ad_tensor **out);
+
+/* ---- randomness (ops_random.c) ------------------------------------ */
+/* One process-wide Philox4x32-10 stream: key = seed, counter = offset,
+ * advanced atomically by every draw. */
+void ad_manual_seed(uint64_t seed);
+void ad_get_rng_state(uint64_t *seed, uint64_t *offset);
+void ad_set_rng_state(uint64_t seed, uint64_t offset);
+/* out = x * mask / (1 - p), each mask element 0 with probability p, drawn
+ * from the stream (again at every replay); 0 <= p < 1. */
+ad_status ad_dropout(ad_tensor *x, double p, ad_tensor **out);
 
 /* ---- the recorded graph, for the differentiable backward ------------ */
 /* Op codes of the records (one per differentiable op). */
@@ -211,7 +239,7 @@ typedef enum {
     AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE, AD_OP_RESHAPE,
     AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT, AD_OP_GATHER, AD_OP_CAST,
     AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_LINEAR,
-    AD_OP_SCATTER, AD_OP_CUSTOM,
+    AD_OP_SCATTER, AD_OP_CUSTOM, AD_OP_DROPOUT,
     AD_OP_COUNT
 } ad_op;
 
@@ -286,6 +314,9 @@ typedef struct {
  *   SGD: momentum buffer;  Adam/AdamW: exp_avg, exp_avg_sq, max_exp_avg_sq;
  *   RMSprop: square_avg, grad_avg (centered), momentum buffer.
  * steps[i] counts the updates of params[i] and is incremented. */
+/* While capturing, the program keeps the pointers cfg, params, state and
+ * steps (not copies): they must outlive it, and a replay uses the
+ * configuration as it is then (a changed learning rate applies). */
 ad_status ad_optim_step(const ad_optim_cfg *cfg, int n, ad_tensor **params,
                         ad_tensor **state, int64_t *steps);
 
@@ -310,6 +341,16 @@ int64_t ad_program_size(const ad_program *p, int64_t *records);
 int64_t ad_program_work(const ad_program *p);
 void ad_program_free(ad_program *p);
 
+/* Fill dst (float32/64) from dst->size values at src, of kind src_kind:
+ * AD_F32, AD_F64 or AD_SRC_I64 (int64).  While capturing, src must lie in
+ * a registered input, and every replay repeats the conversion with the
+ * input's current contents. */
+#define AD_SRC_I64 2
+ad_status ad_fill_from(ad_tensor *dst, const void *src, int src_kind);
+
+/* Zero t->grad in place if t has one (recorded when capturing: a replay
+ * zeroes whatever grad t has then). */
+ad_status ad_zero_grad(ad_tensor *t);
 /* Replace t->grad (NULL clears it); recorded when capturing. */
 ad_status ad_set_grad(ad_tensor *t, ad_tensor *g);
 

@@ -463,8 +463,22 @@ ad_bw_scatter(ad_record *r, ad_buffer **g)
 
 /* ---- cast --------------------------------------------------------------------- */
 
+static ad_status cast(ad_tensor *x, ad_dtype dt, int copy, ad_tensor **out);
+
+ad_status
+ad_clone(ad_tensor *x, ad_dtype dt, ad_tensor **out)
+{
+    return cast(x, dt, 1, out);
+}
+
 ad_status
 ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out)
+{
+    return cast(x, dt, 0, out);
+}
+
+static ad_status
+cast(ad_tensor *x, ad_dtype dt, int copy, ad_tensor **out)
 {
     ad_tensor *o;
     ad_record *r;
@@ -472,7 +486,7 @@ ad_cast(ad_tensor *x, ad_dtype dt, ad_tensor **out)
     if (dt != AD_F32 && dt != AD_F64) {
         return ad_error(AD_ERR_TYPE, "unknown dtype code %d", (int)dt);
     }
-    if (dt == x->dtype) {
+    if (dt == x->dtype && !copy) {
         x->refcnt++;
         *out = x;
         return AD_OK;

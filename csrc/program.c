@@ -26,13 +26,16 @@ typedef struct {
     int64_t lo, hi;             /* FWD: program-tape records [lo, hi) */
     ad_tensor *t0, *t1;         /* owned references (t1 may be NULL) */
     double a;
-    const void *src;            /* COPY_IN */
+    const void *src;            /* COPY_IN, INPUT */
     void *dst;
     size_t nbytes;
-    ad_optim_cfg cfg;           /* OPTIM: arrays owned by the caller */
-    int n;
-    ad_tensor **params, **state;
+    int src_kind;               /* INPUT: AD_F32, AD_F64 or AD_SRC_I64 */
+    const ad_optim_cfg *cfg;    /* OPTIM: the caller's arrays and config, */
+    int n;                      /* read at every replay (live */
+    ad_tensor **params, **state;/* hyperparameters) */
     int64_t *steps;
+    ad_tensor **alias;          /* BACKWARD: (leaf, grad) pairs, owned */
+    int64_t nalias;
 } ad_instr;
 
 #define AD_MAX_INPUTS 64
@@ -44,10 +47,14 @@ struct ad_program {
     int64_t flushed;            /* tape records already in a FWD range */
     ad_tensor **owned;
     int64_t nowned, capowned;
+    ad_tensor **pending;        /* grads a sweep created: (leaf, grad) */
+    int64_t npending, cappending;
     const char *in_ptr[AD_MAX_INPUTS];
     size_t in_len[AD_MAX_INPUTS];
     int nin;
     int done;
+    uint64_t epoch;             /* ad_epoch() at the end of the capture */
+    int busy;                   /* a thread is running it */
 };
 
 static AD_TLS ad_program *tls_capture;
@@ -157,6 +164,18 @@ push(ad_program *p, const ad_instr *in)
     return push_after(p, p->tape->n, in);
 }
 
+static int
+registered(const ad_program *p, const void *src, size_t nbytes)
+{
+    const char *s = src;
+    for (int i = 0; i < p->nin; i++) {
+        if (s >= p->in_ptr[i] && s + nbytes <= p->in_ptr[i] + p->in_len[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 ad_status
 ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1, double a)
 {
@@ -172,9 +191,11 @@ ad_status
 ad_capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
                  ad_tensor **state, int64_t *steps)
 {
+    /* By pointer: a replay reads the configuration as it is then, so a
+     * learning rate set after the capture (a scheduler) takes effect. */
     ad_instr in = {0};
     in.kind = AD_I_OPTIM;
-    in.cfg = *cfg;
+    in.cfg = cfg;
     in.n = n;
     in.params = params;
     in.state = state;
@@ -188,20 +209,127 @@ int
 ad_capture_labels(ad_record *r, const void *src, size_t nbytes)
 {
     ad_program *p = tls_capture;
-    const char *s = src;
-    for (int i = 0; i < p->nin; i++) {
-        if (s >= p->in_ptr[i] && s + nbytes <= p->in_ptr[i] + p->in_len[i]) {
-            ad_instr in = {0};
-            in.kind = AD_I_COPY_IN;
-            in.src = src;
-            in.dst = AD_BUF_DATA(r->saved);
-            in.nbytes = nbytes;
-            /* r itself must run after the copy: flush up to, not
-             * including, r. */
-            return push_after(p, r->out->rec, &in) ? -1 : 1;
+    if (!registered(p, src, nbytes)) {
+        return 0;                       /* frozen */
+    }
+    ad_instr in = {0};
+    in.kind = AD_I_COPY_IN;
+    in.src = src;
+    in.dst = AD_BUF_DATA(r->saved);
+    in.nbytes = nbytes;
+    /* r itself must run after the copy: flush up to, not including, r. */
+    return push_after(p, r->out->rec, &in) ? -1 : 1;
+}
+
+static size_t
+src_itemsize(int kind)
+{
+    return kind == AD_F32 ? 4 : 8;
+}
+
+static void
+fill_from(ad_tensor *dst, const void *src, int kind)
+{
+    if (kind != AD_SRC_I64) {
+        ad_cast_buf(src, kind, ad_data(dst), dst->dtype, dst->size);
+    }
+    else if (dst->dtype == AD_F64) {
+        const int64_t *s = src;
+        double *d = ad_data(dst);
+        for (int64_t i = 0; i < dst->size; i++) d[i] = (double)s[i];
+    }
+    else {
+        const int64_t *s = src;
+        float *d = ad_data(dst);
+        for (int64_t i = 0; i < dst->size; i++) d[i] = (float)s[i];
+    }
+    ad_mark_modified(dst);
+}
+
+ad_status
+ad_fill_from(ad_tensor *dst, const void *src, int src_kind)
+{
+    if (src_kind != AD_F32 && src_kind != AD_F64 && src_kind != AD_SRC_I64) {
+        return ad_error(AD_ERR_VALUE, "unknown source kind %d", src_kind);
+    }
+    ad_program *p = tls_capture;
+    if (p) {
+        size_t nb = (size_t)dst->size * src_itemsize(src_kind);
+        if (!registered(p, src, nb)) {
+            return ad_error(AD_ERR_STATE, "ad_fill_from: the source is not "
+                            "an input of the active capture");
+        }
+        ad_instr in = {0};
+        in.kind = AD_I_INPUT;
+        in.t0 = dst;
+        in.src = src;
+        in.src_kind = src_kind;
+        ad_status s = push(p, &in);
+        if (s) {
+            return s;
         }
     }
-    return 0;                           /* frozen */
+    fill_from(dst, src, src_kind);
+    return AD_OK;
+}
+
+/* A sweep of the capture made t->grad = g: replays deposit into g again,
+ * so whatever Python read from t.grad sees every replay's gradient. */
+ad_status
+ad_capture_grad(ad_tensor *t, ad_tensor *g)
+{
+    ad_program *p = tls_capture;
+    if (p->npending + 2 > p->cappending &&
+        grow_array((void **)&p->pending, &p->cappending,
+                   2 * sizeof(ad_tensor *))) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
+    }
+    t->refcnt++;
+    g->refcnt++;
+    p->pending[p->npending++] = t;
+    p->pending[p->npending++] = g;
+    return AD_OK;
+}
+
+static void
+drop_pending(ad_program *p)
+{
+    for (int64_t i = 0; i < p->npending; i++) {
+        ad_decref(p->pending[i]);
+    }
+    p->npending = 0;
+}
+
+ad_status
+ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok)
+{
+    ad_program *p = tls_capture;
+    if (!ok) {
+        drop_pending(p);
+        return AD_OK;
+    }
+    ad_instr in = {0};
+    in.kind = AD_I_BACKWARD;
+    in.t0 = root;
+    in.t1 = grad;
+    if (p->npending) {
+        in.alias = malloc((size_t)p->npending * sizeof(ad_tensor *));
+        if (!in.alias) {
+            drop_pending(p);
+            return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
+        }
+        memcpy(in.alias, p->pending, (size_t)p->npending *
+               sizeof(ad_tensor *));
+        in.nalias = p->npending / 2;
+    }
+    ad_status s = push(p, &in);
+    if (s) {
+        free(in.alias);
+        drop_pending(p);
+        return s;
+    }
+    p->npending = 0;            /* moved into the instruction */
+    return AD_OK;
 }
 
 ad_status
@@ -211,8 +339,11 @@ ad_capture_end(ad_program *p)
     ad_tape_swap(p->prev_tape);
     tls_capture = NULL;
     p->done = 1;
+    p->epoch = ad_epoch();
     return s;
 }
+
+static ad_status program_run(ad_program *p);
 
 static ad_status
 run_fwd(ad_program *p, int64_t lo, int64_t hi)
@@ -243,6 +374,26 @@ ad_program_run(ad_program *p)
         return ad_error(AD_ERR_STATE, "a compiled program cannot run while "
                         "a capture is active");
     }
+    if (ad_sweep_active()) {
+        return ad_error(AD_ERR_STATE, "a compiled function cannot run inside "
+                        "backward() (from a custom Function's backward)");
+    }
+    if (p->epoch != ad_epoch()) {
+        return AD_RERECORD;
+    }
+    if (__atomic_exchange_n(&p->busy, 1, __ATOMIC_ACQUIRE)) {
+        return ad_error(AD_ERR_STATE, "this compiled function is already "
+                        "running on another thread; a compiled function "
+                        "serves one call at a time (compile one per thread)");
+    }
+    ad_status s = program_run(p);
+    __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
+    return s;
+}
+
+static ad_status
+program_run(ad_program *p)
+{
     for (int64_t i = 0; i < p->n; i++) {
         ad_instr *in = &p->ins[i];
         ad_status s = AD_OK;
@@ -251,10 +402,10 @@ ad_program_run(ad_program *p)
             s = run_fwd(p, in->lo, in->hi);
             break;
         case AD_I_BACKWARD:
-            s = ad_sweep_replay(in->t0, in->t1);
+            s = ad_sweep_replay(in->t0, in->t1, in->alias, in->nalias);
             break;
         case AD_I_OPTIM:
-            s = ad_optim_step(&in->cfg, in->n, in->params, in->state,
+            s = ad_optim_step(in->cfg, in->n, in->params, in->state,
                               in->steps);
             break;
         case AD_I_SET_GRAD:
@@ -271,6 +422,12 @@ ad_program_run(ad_program *p)
             break;
         case AD_I_COPY_IN:
             memcpy(in->dst, in->src, in->nbytes);
+            break;
+        case AD_I_INPUT:
+            fill_from(in->t0, in->src, in->src_kind);
+            break;
+        case AD_I_ZERO_GRAD:
+            s = ad_zero_grad(in->t0);
             break;
         }
         if (s) {
@@ -313,7 +470,13 @@ ad_program_free(ad_program *p)
     for (int64_t i = 0; i < p->n; i++) {
         ad_decref(p->ins[i].t0);
         ad_decref(p->ins[i].t1);
+        for (int64_t k = 0; k < 2 * p->ins[i].nalias; k++) {
+            ad_decref(p->ins[i].alias[k]);
+        }
+        free(p->ins[i].alias);
     }
+    drop_pending(p);
+    free(p->pending);
     for (int64_t i = 0; i < p->nowned; i++) {
         ad_decref(p->owned[i]);
     }

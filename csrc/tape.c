@@ -338,6 +338,16 @@ typedef struct {
 } ad_sweep;
 
 static AD_TLS ad_sweep tls_sweep;
+static AD_TLS int tls_sweeping;         /* a sweep is running */
+/* During a replay's sweep: (leaf, grad) pairs whose grads to refill. */
+static AD_TLS ad_tensor **tls_alias;
+static AD_TLS int64_t tls_nalias;
+
+int
+ad_sweep_active(void)
+{
+    return tls_sweeping;
+}
 
 /* The release queue and the sweep's arrays are per thread: free them when
  * the thread exits (a thread's static TLS is still valid while its key
@@ -479,6 +489,7 @@ const ad_backward_fn ad_backward_table[AD_OP_COUNT] = {
     [AD_OP_LINEAR] = ad_bw_linear,
     [AD_OP_SCATTER] = ad_bw_scatter,
     [AD_OP_CUSTOM] = ad_bw_custom,
+    [AD_OP_DROPOUT] = ad_bw_dropout,
 };
 
 const ad_forward_fn ad_forward_table[AD_OP_COUNT] = {
@@ -499,6 +510,7 @@ const ad_forward_fn ad_forward_table[AD_OP_COUNT] = {
     [AD_OP_LINEAR] = ad_fw_linear,
     [AD_OP_SCATTER] = ad_fw_scatter,
     [AD_OP_CUSTOM] = ad_fw_custom,
+    [AD_OP_DROPOUT] = ad_fw_dropout,
 };
 
 static ad_status
@@ -535,10 +547,41 @@ check_versions(ad_record *r)
     return AD_OK;
 }
 
+/* A replay gives t back the grad tensor its capture made: the same
+ * object, so what the recorded step (or Python) read from t.grad sees the
+ * new values.  Returns 1 when done, 0 when t has no such tensor. */
+static int
+deposit_alias(ad_tensor *t, ad_buffer **g)
+{
+    for (int64_t k = 0; k < tls_nalias; k++) {
+        if (tls_alias[2 * k] != t) {
+            continue;
+        }
+        ad_tensor *a = tls_alias[2 * k + 1];
+        if (a->buf->refcnt == 1 && (*g)->refcnt == 1) {
+            ad_buf_decref(a->buf);      /* nobody else sees the old one */
+            a->buf = *g;
+        }
+        else {
+            memcpy(ad_data(a), AD_BUF_DATA(*g), ad_nbytes(t));
+            ad_buf_decref(*g);
+        }
+        *g = NULL;
+        a->buf->version++;
+        a->refcnt++;
+        t->grad = a;
+        return 1;
+    }
+    return 0;
+}
+
 /* Add a finished gradient into t->grad (creating it on first use). */
 static ad_status
 deposit(ad_tensor *t, ad_buffer **g)
 {
+    if (t->grad == NULL && tls_nalias && deposit_alias(t, g)) {
+        return AD_OK;
+    }
     if (t->grad == NULL) {
         if ((*g)->refcnt > 1) {
             /* Shared (a retained grad passed on down the graph): .grad
@@ -556,6 +599,9 @@ deposit(ad_tensor *t, ad_buffer **g)
         ad_status s = ad_new_view(*g, t->dtype, t->ndim, t->shape, &t->grad);
         ad_buf_decref(*g);
         *g = NULL;
+        if (s == AD_OK && ad_capture_current()) {
+            s = ad_capture_grad(t, t->grad);
+        }
         return s;
     }
     ad_status s = accumulate(&t->grad->buf, *g, t);
@@ -598,17 +644,29 @@ static ad_status sweep(ad_tensor *root, ad_tensor *grad, int replay);
 ad_status
 ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
 {
+    tls_sweeping++;
     ad_status s = sweep(root, grad, 0);
-    if (s == AD_OK && ad_capture_current()) {
-        s = ad_capture_instr(AD_I_BACKWARD, root, grad, 0.0);
+    tls_sweeping--;
+    if (ad_capture_current()) {
+        ad_status c = ad_capture_backward(root, grad, s == AD_OK);
+        if (s == AD_OK) {
+            s = c;
+        }
     }
     return s;
 }
 
 ad_status
-ad_sweep_replay(ad_tensor *root, ad_tensor *grad)
+ad_sweep_replay(ad_tensor *root, ad_tensor *grad, ad_tensor **alias,
+                int64_t nalias)
 {
+    tls_alias = alias;
+    tls_nalias = nalias;
+    tls_sweeping++;
     ad_status s = sweep(root, grad, 1);
+    tls_sweeping--;
+    tls_alias = NULL;
+    tls_nalias = 0;
     tls_sweep.ndone = 0;
     return s;
 }
@@ -792,6 +850,24 @@ ad_node_input(const ad_tensor *t, int i)
     }
     ad_record *r = &t->tape->recs[t->rec];
     return (i >= 0 && i < r->nin) ? ad_rec_input(r, i) : NULL;
+}
+
+ad_status
+ad_zero_grad(ad_tensor *t)
+{
+    /* Decided when it runs, also in a replay: zero the grad if there is
+     * one, as the Python loop that called it would. */
+    if (ad_capture_current()) {
+        ad_status s = ad_capture_instr(AD_I_ZERO_GRAD, t, NULL, 0.0);
+        if (s) {
+            return s;
+        }
+    }
+    if (t->grad) {
+        ad_k(t->grad->dtype)->fill(ad_data(t->grad), t->grad->size, 0.0);
+        ad_mark_modified(t->grad);
+    }
+    return AD_OK;
 }
 
 ad_status

@@ -32,6 +32,7 @@ ad_status_name(ad_status s)
 {
     switch (s) {
     case AD_OK: return "ok";
+    case AD_RERECORD: return "stale program";
     case AD_ERR_NOMEM: return "out of memory";
     case AD_ERR_SHAPE: return "shape mismatch";
     case AD_ERR_VALUE: return "bad value";
@@ -62,6 +63,22 @@ const char *
 ad_dtype_name(int dt)
 {
     return dt == AD_F64 ? "float64" : "float32";
+}
+
+/* ---- the state epoch ------------------------------------------------- */
+
+static uint64_t g_epoch = 1;
+
+uint64_t
+ad_epoch(void)
+{
+    return __atomic_load_n(&g_epoch, __ATOMIC_ACQUIRE);
+}
+
+void
+ad_bump_epoch(void)
+{
+    __atomic_add_fetch(&g_epoch, 1, __ATOMIC_ACQ_REL);
 }
 
 /* ---- grad mode ------------------------------------------------------ */
@@ -315,6 +332,11 @@ ad_is_leaf(const ad_tensor *t)
 void
 ad_set_requires_grad(ad_tensor *t, int flag)
 {
+    /* Someone else (a record, a program) references t: what was recorded
+     * with the old flag may no longer hold. */
+    if (t->requires_grad != (flag != 0) && t->refcnt > 1) {
+        ad_bump_epoch();
+    }
     t->requires_grad = (uint8_t)(flag != 0);
 }
 

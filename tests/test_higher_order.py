@@ -445,6 +445,18 @@ class ScaledMul(ad.Function):
         return g * y * ctx.k, None, g * x * ctx.k
 
 
+def _dropout_fixed(t, p=0.4):
+    """Dropout with the engine's stream reset first: the same mask at
+    every call (the mask is a constant of the derivative)."""
+    ad.set_rng_state(np.array([12345, 0], dtype=np.uint64))
+    return ad.nn.functional.dropout(t, p)
+
+
+case("dropout", lambda t: _dropout_fixed(t) * t, [sample((3, 4), seed=5)])
+case("dropout(0.9)", lambda t: ad.sin(_dropout_fixed(t, 0.9)),
+     [sample((20,), seed=6)])
+
+
 case("custom:Cube", lambda t: Cube.apply(t), [sample((4,), seed=1)])
 case("custom:sin(Cube)", lambda t: ad.sin(Cube.apply(t)),
      [sample((4,), seed=2)])

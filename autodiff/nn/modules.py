@@ -52,6 +52,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before "
                                  "Module.__init__() is called")
+        # A compiled step may have baked in the old value (a layer, a
+        # flag, dropout's p): make recordings record again.
+        _engine._bump_epoch()
         if name in self._buffers and not isinstance(value, (Parameter,
                                                              Module)):
             # Assigning to a buffer updates it, as in torch.
@@ -86,6 +89,7 @@ class Module:
                              % (type(self).__name__, name))
 
     def __delattr__(self, name):
+        _engine._bump_epoch()
         for d in (self._parameters, self._buffers, self._modules):
             if name in d:
                 del d[name]
@@ -102,6 +106,7 @@ class Module:
 
     def register_buffer(self, name, tensor):
         """A tensor saved in the state dict but not trained."""
+        _engine._bump_epoch()
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
 
@@ -172,6 +177,8 @@ class Module:
     # ---- modes and grads
     def train(self, mode=True):
         for m in self.modules():
+            if m.training != bool(mode):
+                _engine._bump_epoch()   # compiled steps record again
             object.__setattr__(m, "training", bool(mode))
         return self
 
@@ -179,15 +186,7 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if set_to_none or _engine.is_capturing():
-                # (When recording a compiled step, zeroing in place would
-                # be recorded only for the grads that exist now, and for
-                # those tensors: replays would then accumulate into stale
-                # or new grads.  None gives the same values: 0 + g = g.)
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
+        _engine._zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
@@ -337,6 +336,19 @@ class Sequential(Module):
         if isinstance(i, slice):
             return Sequential(*mods[i])
         return mods[i]
+
+    def __setitem__(self, i, module):
+        """Replace layer i (as torch.nn.Sequential)."""
+        if not isinstance(module, Module):
+            raise TypeError("Sequential takes Modules, got %s"
+                            % type(module).__name__)
+        keys = list(self._modules)
+        try:
+            key = keys[i]
+        except (IndexError, TypeError):
+            raise IndexError("index %r is out of range for a Sequential of "
+                             "%d layers" % (i, len(keys))) from None
+        setattr(self, key, module)
 
     def __len__(self):
         return len(self._modules)

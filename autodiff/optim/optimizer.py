@@ -1,12 +1,109 @@
 """Optimizers with PyTorch's update formulas.  Each step() is one call into
 C per parameter group: a fused loop over every parameter's buffer."""
 import copy
+import weakref
 
 import numpy as np
 
 from .. import _engine
 from .._engine import FusedUpdate, Tensor
 from .._grad_mode import enable_grad
+
+
+def _weak(opt):
+    # weak: a group must not keep its optimizer alive (a dropped optimizer
+    # is freed at once, without the cycle collector)
+    return (lambda: None) if opt is None else weakref.ref(opt)
+
+
+class _ParamGroup(dict):
+    """A parameter group: a dict whose writes reach the optimizer at once.
+
+    A hyperparameter written here (``group["lr"] = 0.01``, by a scheduler
+    or by hand) reconfigures the group's C kernel immediately, so a
+    compiled step's replay -- which runs no Python -- uses it.  Writing
+    ``"params"`` or deleting a key changes the optimizer's structure: its
+    kernels are rebuilt and compiled recordings record again."""
+    __slots__ = ("_opt",)
+
+    def __init__(self, opt, *args, **kwargs):
+        dict.__init__(self, *args, **kwargs)
+        self._opt = _weak(opt)
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, value)
+        opt = self._opt()
+        if opt is not None:
+            opt._group_changed(self, key)
+
+    def update(self, *args, **kwargs):
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def _restructure(self):
+        opt = self._opt()
+        if opt is not None:
+            opt._structure_changed()
+
+    def __delitem__(self, key):
+        dict.__delitem__(self, key)
+        self._restructure()
+
+    def pop(self, *args):
+        v = dict.pop(self, *args)
+        self._restructure()
+        return v
+
+    def popitem(self):
+        v = dict.popitem(self)
+        self._restructure()
+        return v
+
+    def clear(self):
+        dict.clear(self)
+        self._restructure()
+
+    def __reduce__(self):
+        return (dict, (dict(self),))
+
+
+class _Tracked(list):
+    """A list (of parameter groups, or of a group's parameters) whose
+    changes rebuild the optimizer's kernels."""
+    __slots__ = ("_opt",)
+
+    def __init__(self, opt, items=()):
+        list.__init__(self, items)
+        self._opt = _weak(opt)
+
+    def _changed(self):
+        opt = self._opt()
+        if opt is not None:
+            opt._structure_changed()
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+
+def _tracking(name):
+    base = getattr(list, name)
+
+    def method(self, *args, **kwargs):
+        r = base(self, *args, **kwargs)
+        self._changed()
+        return self if name == "__iadd__" else r
+    method.__name__ = name
+    return method
+
+
+for _name in ("append", "extend", "insert", "remove", "pop", "clear",
+              "sort", "reverse", "__setitem__", "__delitem__", "__iadd__"):
+    setattr(_Tracked, _name, _tracking(_name))
 
 
 def _check_nonneg(name, value):
@@ -35,31 +132,75 @@ class Optimizer:
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         self.defaults = dict(defaults)
-        self.param_groups = []
-        self.state = {}
-        seen = set()
-        for g in params:
-            group = dict(g)
-            ps = group["params"]
-            ps = [ps] if isinstance(ps, Tensor) else list(ps)
-            if not ps:
-                raise ValueError("optimizer got an empty parameter group")
-            for p in ps:
-                if not isinstance(p, Tensor):
-                    raise TypeError("optimizer can only optimize Tensors, "
-                                    "got %s" % type(p).__name__)
-                if not p.is_leaf:
-                    raise ValueError("can't optimize a non-leaf Tensor")
-                if id(p) in seen:
-                    raise ValueError("some parameters appear in more than "
-                                     "one parameter group")
-                seen.add(id(p))
-            group["params"] = ps
-            for k, v in self.defaults.items():
-                group.setdefault(k, v)
-            self._validate(group)
-            self.param_groups.append(group)
         self._kernels = None
+        self.param_groups = _Tracked(None)
+        self.state = {}
+        for g in params:
+            self.add_param_group(g)
+        self.param_groups._opt = _weak(self)
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters (a dict with "params" and options;
+        missing options take the optimizer's defaults), as torch."""
+        if not isinstance(param_group, dict):
+            raise TypeError("param_group must be a dict, got %s"
+                            % type(param_group).__name__)
+        group = dict(param_group)
+        if "params" not in group:
+            raise ValueError("a parameter group needs a 'params' entry")
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        if not ps:
+            raise ValueError("optimizer got an empty parameter group")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in ps:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, "
+                                "got %s" % type(p).__name__)
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than "
+                                 "one parameter group")
+            seen.add(id(p))
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self._validate(group)
+        group["params"] = _Tracked(self, ps)
+        list.append(self.param_groups, _ParamGroup(self, group))
+        self._structure_changed()
+
+    def _structure_changed(self):
+        """Parameters or groups changed: rebuild the C kernels at the next
+        step (keeping every parameter's state) and make compiled
+        recordings, which hold the old kernels, record again."""
+        self._sync_steps()
+        self._kernels = None
+        _engine._bump_epoch()
+
+    def _group_changed(self, group, key):
+        if key == "params":
+            if not isinstance(group["params"], _Tracked):
+                ps = group["params"]
+                ps = [ps] if isinstance(ps, Tensor) else list(ps)
+                dict.__setitem__(group, "params", _Tracked(self, ps))
+            self._structure_changed()
+            return
+        if self._kernels is None:
+            return
+        index = next((i for i, g in enumerate(self.param_groups)
+                      if g is group), None)
+        if index is None:
+            return
+        for p in group["params"]:
+            st = self.state.get(p, {})
+            for slot in self._slots:
+                if slot not in st and self._needs(group, slot):
+                    # the option now needs a state tensor (momentum set
+                    # on): allocate it with the next step's rebuild
+                    self._structure_changed()
+                    return
+        self._configure(self._kernels[index], group)
 
     def _validate(self, group):
         _check_nonneg("learning rate", group["lr"])
@@ -74,7 +215,16 @@ class Optimizer:
         must not leave a partial list that step() would take as complete
         (and then never update the remaining groups)."""
         kernels = []
-        for group in self.param_groups:
+        for i, group in enumerate(self.param_groups):
+            if not isinstance(group, _ParamGroup):
+                # a plain dict appended to param_groups by hand
+                group = dict(group)
+                group["params"] = _Tracked(self, group["params"])
+                for k, v in self.defaults.items():
+                    group.setdefault(k, v)
+                self._validate(group)
+                group = _ParamGroup(self, group)
+                list.__setitem__(self.param_groups, i, group)
             state_list, steps = [], []
             for p in group["params"]:
                 st = self.state.setdefault(p, {"step": 0})
@@ -88,16 +238,8 @@ class Optimizer:
         self._kernels = kernels
 
     def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none or _engine.is_capturing():
-                    # (When recording a compiled step, zeroing in place would
-                    # be recorded only for the grads that exist now, and for
-                    # those tensors: replays would then accumulate into stale
-                    # or new grads.  None gives the same values: 0 + g = g.)
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.zero_()
+        _engine._zero_grads(
+            (p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def _configure(self, kernel, group):
         raise NotImplementedError
@@ -118,7 +260,7 @@ class Optimizer:
         return loss
 
     def _sync_steps(self):
-        if self._kernels is None:
+        if getattr(self, "_kernels", None) is None:
             return
         for kernel, group in zip(self._kernels, self.param_groups):
             for p, n in zip(group["params"], kernel.step_counts()):
@@ -177,10 +319,11 @@ class Optimizer:
         if problems:
             raise ValueError("cannot load optimizer state: " +
                              "; ".join(problems))
+        self._kernels = None        # its step counts are replaced, not kept
         for g_new, g_own in zip(groups, self.param_groups):
             for k, v in g_new.items():
                 if k != "params":
-                    g_own[k] = v
+                    dict.__setitem__(g_own, k, v)
         self.state = {}
         for i, p in enumerate(params):
             if i not in state:
@@ -192,7 +335,8 @@ class Optimizer:
                 else:
                     st[k] = _engine.tensor(np.asarray(v), dtype=p.dtype)
             self.state[p] = st
-        self._kernels = None
+        # compiled recordings hold the old state tensors: record again
+        _engine._bump_epoch()
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]

@@ -1038,7 +1038,7 @@ test_nll(void)
                                   fl ? 3 : -0.1, 1);
                 ad_tensor *o, *g;
                 double ref[4], gx[20];
-                REQ(ad_nll(x, lab, ignore, fl, &o));
+                REQ(ad_nll(x, lab, ignore, fl, AD_NLL_NONE, &o));
                 int64_t n1[1] = {4};
                 CHECK(shape_is(o, 1, n1));
                 g = mk(dt, 1, n1, NULL, 0.5, 1.5, 0);
@@ -1075,7 +1075,7 @@ test_nll(void)
     /* the labels are copied at record time */
     int64_t lab[4] = {1, 0, 4, 2};
     ad_tensor *x = mk(AD_F64, 2, sh, NULL, -1, 1, 1), *o, *s;
-    REQ(ad_nll(x, lab, -100, 1, &o));
+    REQ(ad_nll(x, lab, -100, 1, AD_NLL_NONE, &o));
     lab[0] = 3;
     REQ(ad_reduce(AD_R_SUM, o, 1, 0, &s));
     REQ(ad_backward(s, NULL, 0));
@@ -1086,18 +1086,18 @@ test_nll(void)
     double *before = vals(x);
     lab[0] = 5;
     o = NULL;
-    CHECK_ST(ad_nll(x, lab, -100, 1, &o), AD_ERR_INDEX);
+    CHECK_ST(ad_nll(x, lab, -100, 1, AD_NLL_NONE, &o), AD_ERR_INDEX);
     CHECK(o == NULL && strstr(ad_last_error(), "5") != NULL);
     lab[0] = -1;
-    CHECK_ST(ad_nll(x, lab, -100, 0, &o), AD_ERR_INDEX);
+    CHECK_ST(ad_nll(x, lab, -100, 0, AD_NLL_NONE, &o), AD_ERR_INDEX);
     lab[0] = -1;
-    CHECK_ST(ad_nll(x, lab, -1, 0, &o), AD_OK);     /* ignored */
+    CHECK_ST(ad_nll(x, lab, -1, 0, AD_NLL_NONE, &o), AD_OK);     /* ignored */
     ad_decref(o);
     CHECK(same_vals(x, before));
     free(before);
     int64_t s3[3] = {2, 2, 5};
     ad_tensor *x3 = mk(AD_F64, 3, s3, NULL, -1, 1, 0);
-    CHECK_ST(ad_nll(x3, lab, -100, 1, &o), AD_ERR_SHAPE);
+    CHECK_ST(ad_nll(x3, lab, -100, 1, AD_NLL_NONE, &o), AD_ERR_SHAPE);
     CHECK(strstr(ad_last_error(), "(2, 2, 5)") != NULL);
     ad_decref(x3);
     ad_decref(x);
@@ -1192,7 +1192,7 @@ test_empty(void)
 
         x = mk(dt, 2, s04, NULL, 0, 0, 1);
         for (int fl = 0; fl < 2; fl++) {
-            REQ(ad_nll(x, NULL, -100, fl, &o));
+            REQ(ad_nll(x, NULL, -100, fl, AD_NLL_NONE, &o));
             CHECK(shape_is(o, 1, s0));
             REQ(ad_reduce(AD_R_MEAN, o, 1, 0, &s));
             CHECK(isnan(at(s, 0)));         /* 0 / 0, as numpy's mean */
@@ -1907,6 +1907,7 @@ typedef struct {
     ad_tensor *ps[3];           /* a program keeps pointers to these arrays */
     int64_t steps[3];
     int64_t labels[6];
+    ad_optim_cfg cfg;           /* ... and to this one, read at replay */
 } model;
 
 static void
@@ -1969,7 +1970,7 @@ model_step(model *m)
     if (s) {
         return s;
     }
-    s = ad_nll(l, m->labels, -100, 1, &nl);
+    s = ad_nll(l, m->labels, -100, 1, AD_NLL_NONE, &nl);
     ad_decref(l);
     if (s) {
         return s;
@@ -1985,13 +1986,14 @@ model_step(model *m)
         return s;
     }
     ad_backward_release(loss);
-    ad_optim_cfg c = {0};
-    c.kind = AD_OPT_ADAM;
-    c.lr = 0.05;
-    c.beta1 = 0.9;
-    c.beta2 = 0.999;
-    c.eps = 1e-8;
-    return ad_optim_step(&c, 3, ps, m->st, m->steps);
+    ad_optim_cfg *c = &m->cfg;
+    memset(c, 0, sizeof(*c));
+    c->kind = AD_OPT_ADAM;
+    c->lr = 0.05;
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->eps = 1e-8;
+    return ad_optim_step(c, 3, ps, m->st, m->steps);
 }
 
 static int
