@@ -463,6 +463,24 @@ def _in_custom_backward() -> bool: ...
 
 class NotCompilableError(RuntimeError): ...
 
+B_OBJECT: int
+B_CONST: int
+B_ARRAY: int
+B_TENSOR: int
+
+class _Binder:
+    """A recording's fast-path description (autodiff.compile)."""
+    result: Any
+    needs_copy_back: bool
+    def __init__(self, program: Program,
+                 specs: Sequence[tuple[int, Any, Any]], result: Any) -> None: ...
+    def versions(self) -> list[int]: ...
+
+class _FastCall:
+    """Base of autodiff.compile.CompiledFunction: the call's fast path."""
+    last: _Binder | None
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
 class ArrayInput:
     """A numpy array argument of a compiled function while it records."""
     dtype: np.dtype[Any]

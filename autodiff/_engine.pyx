@@ -10,6 +10,9 @@ from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
+                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
+from libc.string cimport strcmp
 
 import hashlib
 import numbers
@@ -2040,6 +2043,146 @@ cdef class Program:
             raise RuntimeError("nothing was recorded")
         n = ad_program_size(self.p, &recs)
         return {"instructions": n, "records": recs}
+
+
+# ----------------------------------------- the compiled call's fast path
+#
+# A CompiledFunction (compile.py) hands each recording a _Binder: per
+# positional argument, what the recording was made with.  A call whose
+# arguments match the last recording used is checked and bound here, in
+# C-level code: identity through weak references, array shapes and
+# formats through the buffer protocol, data by memcpy into the recorded
+# inputs, then the replay.  Everything else takes compile.py's general
+# path (which records again when needed).
+
+cdef enum:
+    _B_OBJECT = 0       # identity (weakref)
+    _B_CONST = 1        # equal value of the same type
+    _B_ARRAY = 2        # ndarray copied into an ArrayInput's buffer
+    _B_TENSOR = 3       # Tensor (no grad) copied into a placeholder
+
+B_OBJECT, B_CONST, B_ARRAY, B_TENSOR = (_B_OBJECT, _B_CONST, _B_ARRAY,
+                                        _B_TENSOR)
+
+@cython.auto_pickle(False)
+cdef class _Binder:
+    cdef Program program
+    cdef list kinds, refs, shapes, formats, dsts
+    cdef Py_ssize_t nargs
+    cdef public object result
+    cdef public bint needs_copy_back
+
+    def __init__(self, Program program, specs, result):
+        """specs: per positional argument (kind, value, placeholder)."""
+        cdef Py_buffer view
+        self.program = program
+        self.result = result
+        self.nargs = len(specs)
+        self.kinds, self.refs, self.shapes = [], [], []
+        self.formats, self.dsts = [], []
+        self.needs_copy_back = False
+        for kind, value, ph in specs:
+            self.kinds.append(kind)
+            self.refs.append(value)
+            if kind == _B_ARRAY:
+                self.shapes.append(tuple(value.shape))
+                # the format the caller's arrays come in; a replay memcpys
+                # only when it is the buffer's own (else: general path)
+                fmt = None
+                if value.dtype == ph.buffer.dtype:
+                    PyObject_GetBuffer(ph.buffer, &view,
+                                       PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+                    fmt = (<bytes>view.format)
+                    PyBuffer_Release(&view)
+                self.formats.append(fmt)
+                self.dsts.append(ph.buffer)
+            elif kind == _B_TENSOR:
+                self.shapes.append(None)
+                self.formats.append(None)
+                self.dsts.append(ph)
+                self.needs_copy_back = True
+            else:
+                self.shapes.append(None)
+                self.formats.append(None)
+                self.dsts.append(None)
+
+    cdef int bind(self, tuple args) except -1:
+        """1: bound; 0: these arguments need the general path."""
+        cdef Py_ssize_t i
+        cdef int kind
+        cdef Py_buffer view, dview
+        cdef Tensor src, dst
+        cdef object a
+        if len(args) != self.nargs:
+            return 0
+        for i in range(self.nargs):
+            a = args[i]
+            kind = self.kinds[i]
+            if kind == _B_OBJECT:
+                if (<object>self.refs[i])() is not a:
+                    return 0
+            elif kind == _B_CONST:
+                v = self.refs[i]
+                if type(a) is not type(v) or not (a == v):
+                    return 0
+            elif kind == _B_ARRAY:
+                if type(a) is not np.ndarray or self.formats[i] is None:
+                    return 0
+                try:                    # not C-contiguous: general path
+                    PyObject_GetBuffer(a, &view, PyBUF_C_CONTIGUOUS |
+                                       PyBUF_FORMAT)
+                except (BufferError, ValueError):
+                    return 0
+                try:
+                    if (strcmp(view.format, <bytes>self.formats[i]) != 0 or
+                            a.shape != self.shapes[i]):
+                        return 0
+                    PyObject_GetBuffer(self.dsts[i], &dview,
+                                       PyBUF_C_CONTIGUOUS)
+                    if dview.len == view.len and view.len:
+                        memcpy(dview.buf, view.buf, view.len)
+                    PyBuffer_Release(&dview)
+                finally:
+                    PyBuffer_Release(&view)
+            else:                       # _B_TENSOR
+                if not isinstance(a, Tensor):
+                    return 0
+                src = <Tensor>a
+                dst = <Tensor>self.dsts[i]
+                if (src.t.requires_grad or src.t.dtype != dst.t.dtype or
+                        src.t.size != dst.t.size or
+                        _shape_of(src.t) != _shape_of(dst.t)):
+                    return 0
+                _check(ad_copy_data(dst.t, src.t))
+        return 1
+
+    def versions(self):
+        return [_version(p) if k == _B_TENSOR else 0
+                for k, p in zip(self.kinds, self.dsts)]
+
+
+@cython.auto_pickle(False)
+cdef class _FastCall:
+    """Base of CompiledFunction: the call's fast path (see _Binder)."""
+    cdef public _Binder last
+
+    def __call__(self, *args, **kwargs):
+        cdef _Binder b = self.last
+        cdef ad_status s
+        if (b is not None and not kwargs and not ad_capturing() and
+                b.bind(args)):
+            if b.needs_copy_back:
+                return self._general(args, kwargs)
+            if b.program.release_gil:
+                with nogil:
+                    s = ad_program_run(b.program.p)
+            else:
+                s = ad_program_run(b.program.p)
+            if s == AD_OK:
+                return b.result
+            if s != AD_RERECORD:
+                _check(s)
+        return self._general(args, kwargs)
 
 
 def _write_into(Tensor t, arr):

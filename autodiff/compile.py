@@ -122,13 +122,14 @@ def _ref(obj):
 
 
 class _Recording:
-    __slots__ = ("program", "slots", "refs", "result")
+    __slots__ = ("program", "slots", "refs", "result", "binder")
 
-    def __init__(self, program, slots, refs, result):
+    def __init__(self, program, slots, refs, result, binder):
         self.program = program
         self.slots = slots          # per leaf: (kind, placeholder, version)
         self.refs = refs            # per identity leaf: (index, weakref)
         self.result = result
+        self.binder = binder        # the fast path's view, or None
 
     def serves(self, leaves):
         """Are the identity-keyed leaves the very objects recorded?"""
@@ -153,16 +154,44 @@ class _Recording:
                 leaves[i].copy_(ph)
 
 
-class CompiledFunction:
-    """What ``ad.compile(fn)`` returns; call it like fn."""
+def _binder(program, args, kwargs, slots, refs, result):
+    """The fast path's description of a recording made with flat
+    positional arguments (None for anything else)."""
+    if kwargs or any(type(a) in (list, tuple, dict) for a in args):
+        return None
+    weak = dict(refs)
+    specs, leaf = [], 0
+    for a in args:
+        if type(a) in _CONST_TYPES or isinstance(a, np.generic):
+            specs.append((_engine.B_CONST, a, None))
+            continue
+        kind, ph, _ = slots[leaf]
+        if kind == "a":
+            specs.append((_engine.B_ARRAY, a, ph))
+        elif kind == "t":
+            specs.append((_engine.B_TENSOR, None, ph))
+        else:
+            specs.append((_engine.B_OBJECT, weak[leaf], None))
+        leaf += 1
+    return _engine._Binder(program, specs, result)
+
+
+class CompiledFunction(_engine._FastCall):
+    """What ``ad.compile(fn)`` returns; call it like fn.
+
+    The common call -- the same positional arguments' kinds, shapes and
+    objects as the last one -- is checked, bound and replayed by the
+    engine's fast path (``_engine._FastCall``); this class is the general
+    path behind it."""
 
     def __init__(self, fn, cache_size=8):
         self.fn = fn
         self.cache_size = cache_size
         self._cache = OrderedDict()
+        self.last = None
         functools.update_wrapper(self, fn)
 
-    def __call__(self, *args, **kwargs):
+    def _general(self, args, kwargs):
         if _engine.is_capturing():
             # Inside another recording: run inline, so this call becomes
             # part of the outer program.
@@ -178,11 +207,13 @@ class CompiledFunction:
             rec.bind(leaves)
             if rec.program.run():
                 rec.copy_back(leaves)
+                self.last = rec.binder
                 return rec.result
             # stale (module, optimizer or flag changed): record again
         return self._record(key, args, kwargs, leaves)
 
     def _record(self, key, args, kwargs, leaves):
+        self.last = None
         self._cache.pop(key, None)      # a stale or foreign recording
         program = _engine.Program()
         slots, refs, call_leaves = [], [], []
@@ -214,15 +245,18 @@ class CompiledFunction:
         except BaseException:
             program.abort()
             raise
-        rec = _Recording(program, slots, refs, result)
+        rec = _Recording(program, slots, refs, result,
+                         _binder(program, args, kwargs, slots, refs, result))
         rec.copy_back(leaves)
         self._cache[key] = rec
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+        self.last = rec.binder
         return result
 
     def clear_cache(self):
         self._cache.clear()
+        self.last = None
 
     @property
     def recordings(self):

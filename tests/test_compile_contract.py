@@ -558,3 +558,31 @@ def test_dropout_with_a_numpy_generator_refuses_to_compile():
     o = optim.SGD(m.parameters(), lr=0.1)
     with pytest.raises(ad.NotCompilableError, match="generator"):
         ad.compile(ce_step)(m, o, *batch(0))
+
+
+# ---- the call's fast path binds exactly what the general path binds
+
+def test_fast_path_matches_eager_for_every_argument_form():
+    w = ad.tensor(np.linspace(-1, 1, 6).reshape(3, 2), dtype=ad.float64,
+                  requires_grad=True)
+
+    def f(x, scale, *rest, k=1.0):
+        out = (ad.tensor(x) @ w).tanh().sum() * scale * k
+        for r in rest:
+            out = out + ad.tensor(r).sum()
+        return out
+
+    step = ad.compile(f)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((4, 3))
+    calls = [
+        (base, 2.0), (base * 3, 2.0), (np.asfortranarray(base), 2.0),
+        (base[:, ::-1], 2.0), (base.astype(np.float32), 2.0),
+        (base, 3.0), (base, 2), (base, np.float64(2.0)),
+        (base, 2.0, np.arange(3)), (base, 2.0, np.arange(3) * 2),
+        (base, 2.0, np.ones(2)),
+        (ad.tensor(base), 2.0), (ad.tensor(base * 2), 2.0),
+    ]
+    for args in calls * 2:
+        assert bits(step(*args)) == bits(f(*args)), args[1:]
+        assert bits(step(*args, k=0.5)) == bits(f(*args, k=0.5))

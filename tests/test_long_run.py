@@ -612,7 +612,7 @@ def _functions_on_the_step_path():
     return [Trainer.fit, Trainer._fit, Trainer._fit_epochs,
             Trainer._train_step,
             Trainer._step_compiled, Trainer._step_eager,
-            CompiledFunction.__call__, CompiledFunction._record,
+            CompiledFunction._general, CompiledFunction._record,
             _Recording.bind, Optimizer.step, Optimizer._init_state,
             Optimizer.zero_grad, optim.Adam._configure]
 
