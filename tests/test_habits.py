@@ -644,6 +644,17 @@ def test_flatten_matches_torch():
     assert x.numpy().sum() == 24
 
 
+@needs_torch
+def test_nn_flatten_of_a_0d_tensor_is_torchs_index_error():
+    with pytest.raises(IndexError) as want:
+        torch.nn.Flatten()(torch.tensor(2.0))
+    with pytest.raises(IndexError) as got:
+        nn.Flatten()(ad.tensor(2.0))
+    assert str(got.value) == str(want.value)
+    assert nn.Flatten(0)(ad.tensor(2.0)).shape == (1,)
+    assert nn.Flatten()(ad.zeros(2, 3, 4)).shape == (2, 12)
+
+
 def test_numpy_scalars_keep_their_dtype():
     assert ad.tensor(np.float64(1.5)).dtype == np.float64
     assert ad.tensor(np.float32(1.5)).dtype == np.float32
@@ -672,6 +683,126 @@ def test_integer_data_cannot_require_grad():
 
 # ------------------------------------------------------------ error paths
 
+class Two(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 2)
+        self.b = nn.Linear(2, 2)
+
+
+def test_load_state_dict_checks_dtypes_before_copying_anything():
+    m = Two()
+    before = {k: v.numpy() for k, v in m.state_dict().items()}
+    good = {k: np.full(v.shape, 7.0) for k, v in before.items()}
+    for bad in (np.array(["x", "y"]), np.array([1j, 2j]),
+                np.array([None, None])):
+        with pytest.raises(RuntimeError) as e:
+            m.load_state_dict(dict(good, **{"b.bias": bad}))
+        assert isinstance(e.value, ValueError)  # as autodiff raised before
+        msg = str(e.value)
+        assert msg.startswith("Error(s) in loading state_dict for Two:")
+        assert "b.bias" in msg and str(bad.dtype) in msg, msg
+        for k, v in m.state_dict().items():
+            np.testing.assert_array_equal(v.numpy(), before[k], err_msg=k)
+    m.load_state_dict(good)
+    assert all((v.numpy() == 7.0).all() for v in m.state_dict().values())
+
+
+@needs_torch
+def test_load_state_dict_message_follows_torch():
+    sd = {"weight": np.zeros((3, 3), F32), "extra": np.zeros(1, F32)}
+    with pytest.raises(RuntimeError) as want:
+        torch.nn.Linear(2, 3).load_state_dict(
+            {k: torch.from_numpy(v) for k, v in sd.items()})
+    m = nn.Linear(2, 3)
+    with pytest.raises(RuntimeError) as got:
+        m.load_state_dict(sd)
+    expected = re.sub(r"torch\.Size\(\[([^\]]*)\]\)", r"(\1)",
+                      str(want.value)).replace(" \n", "\n")
+    assert str(got.value) == expected
+    res = m.load_state_dict({"weight": np.ones((3, 2)), "extra": 1.0},
+                            strict=False)
+    assert res == {"missing_keys": ["bias"], "unexpected_keys": ["extra"]}
+    np.testing.assert_array_equal(m.weight.numpy(), np.ones((3, 2)))
+
+
+def test_load_state_dict_into_a_parameter_that_is_a_copy_is_refused():
+    lin = nn.Linear(2, 2)
+    other = nn.Linear(2, 2)
+    lin.weight = nn.Parameter(other.weight.T)      # a copy, not a view
+    before = lin.bias.numpy()
+    with pytest.raises(RuntimeError, match="copy, not a view"):
+        lin.load_state_dict({"weight": np.ones((2, 2)),
+                             "bias": np.ones(2)})
+    np.testing.assert_array_equal(lin.bias.numpy(), before)
+
+
+def _trained(cls, **kw):
+    net = nn.Linear(3, 2, generator=np.random.default_rng(0))
+    opt = cls(net.parameters(), **kw)
+    x = ad.tensor(arr((4, 3), 23, F32))
+    for _ in range(2):
+        opt.zero_grad()
+        net(x).square().mean().backward()
+        opt.step()
+    return net, opt, x
+
+
+@pytest.mark.parametrize("step", [-1, 2.5, float("nan"), float("inf"),
+                                  "3", True, np.array([1, 2]), None,
+                                  2 ** 63, -0.5])
+def test_optimizer_rejects_a_bad_step_and_changes_nothing(step):
+    net, opt, _ = _trained(optim.Adam, lr=0.01)
+    sd = opt.state_dict()
+    bad = copy.deepcopy(sd)
+    bad["state"][1]["step"] = step
+    bad["param_groups"][0]["lr"] = 0.5
+    with pytest.raises(ValueError, match="parameter 1 step"):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["param_groups"][0]["lr"] == 0.01
+    for i in sd["state"]:
+        for k, v in sd["state"][i].items():
+            np.testing.assert_array_equal(after["state"][i][k], v)
+
+
+def test_optimizer_accepts_integral_steps_of_any_type():
+    for step in (3, 3.0, np.int64(3), np.float32(3.0), np.array(3)):
+        net, opt, x = _trained(optim.Adam, lr=0.01)
+        sd = opt.state_dict()
+        sd["state"][0]["step"] = step
+        opt.load_state_dict(sd)
+        assert opt.state_dict()["state"][0]["step"] == 3
+        opt.step()
+        assert all(np.isfinite(p.numpy()).all() for p in net.parameters())
+
+
+def test_optimizer_rejects_bad_arrays_keys_and_options():
+    net, opt, _ = _trained(optim.Adam, lr=0.01)
+    sd = opt.state_dict()
+    for edit, needle in (
+            (lambda s: s["state"][0].__setitem__("exp_avg", np.zeros(3)),
+             "parameter 0 exp_avg: shape"),
+            (lambda s: s["state"][0].__setitem__(
+                "exp_avg", np.full((2, 3), "a")), "not numeric"),
+            (lambda s: s["state"][0].__setitem__("momentum_buffer",
+                                                 np.zeros((2, 3))),
+             "unknown state 'momentum_buffer' for Adam"),
+            (lambda s: s["param_groups"][0].__setitem__("lr", -1.0),
+             "parameter group 0.*learning rate"),
+            (lambda s: s["param_groups"][0].__setitem__("betas", (1.5, 0.9)),
+             "beta")):
+        bad = copy.deepcopy(sd)
+        edit(bad)
+        with pytest.raises(ValueError, match=needle):
+            opt.load_state_dict(bad)
+        after = opt.state_dict()
+        assert after["param_groups"][0]["lr"] == 0.01
+        assert after["param_groups"][0]["betas"] == (0.9, 0.999)
+        np.testing.assert_array_equal(after["state"][0]["exp_avg"],
+                                      sd["state"][0]["exp_avg"])
+
+
 @pytest.mark.parametrize("fn", [ad.cross_entropy, ad.nll_loss])
 def test_huge_float_labels_name_the_value(fn):
     x = ad.zeros(2, 3)
@@ -689,6 +820,43 @@ def test_huge_float_labels_name_the_value(fn):
     with pytest.raises(IndexError, match="target 3 is out of bounds"):
         fn(x, np.array([1.0, 3.0]))
     assert np.isfinite(fn(x, np.array([1.0, 2.0])).item())
+
+
+@pytest.mark.parametrize("cls,kw", [(optim.Adam, {"lr": 0.01}),
+                                    (optim.SGD, {"lr": 0.1,
+                                                 "momentum": 0.9}),
+                                    (optim.RMSprop, {"lr": 0.01,
+                                                     "centered": True})])
+def test_deepcopy_of_an_optimizer_after_step(cls, kw):
+    net, opt, x = _trained(cls, **kw)
+    net2, opt2 = copy.deepcopy((net, opt))
+    assert opt2._kernels is None                    # rebuilt lazily
+    p, p2 = list(net.parameters()), list(net2.parameters())
+    assert all(a is b for a, b in zip(opt2.param_groups[0]["params"], p2))
+    for a, b in zip(p, p2):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert E._node_key(a) != E._node_key(b)     # own memory
+    st, st2 = opt.state_dict(), opt2.state_dict()
+    for i in st["state"]:
+        for k, v in st["state"][i].items():
+            np.testing.assert_array_equal(st2["state"][i][k], v)
+    # the copy trains on its own: the original does not move
+    frozen = [a.numpy() for a in p]
+    for _ in range(3):
+        opt2.zero_grad()
+        net2(x).square().mean().backward()
+        opt2.step()
+    for a, f in zip(p, frozen):
+        np.testing.assert_array_equal(a.numpy(), f)
+    assert opt.state_dict()["state"][0]["step"] == 2
+    assert opt2.state_dict()["state"][0]["step"] == 5
+    # ...and the original, trained the same way, ends where the copy did
+    for _ in range(3):
+        opt.zero_grad()
+        net(x).square().mean().backward()
+        opt.step()
+    for a, b in zip(p, p2):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 # ------------------------------------------------------ indexing cost
