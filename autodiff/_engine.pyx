@@ -11,7 +11,8 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
-                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
+                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITE)
+from cpython.memoryview cimport PyMemoryView_FromMemory
 from libc.string cimport strcmp
 
 import hashlib
@@ -58,9 +59,12 @@ cdef extern from "autodiff.h" nogil:
         uint8_t dtype
         uint8_t requires_grad
         uint8_t retains_grad
+        uint8_t flags
         int64_t shape[8]
         int64_t rec
         ad_tensor *grad
+
+    enum: AD_T_COPY_OF_VIEW
 
     ctypedef struct ad_memory_stats:
         int64_t bytes_in_use
@@ -94,6 +98,7 @@ cdef extern from "autodiff.h" nogil:
     int ad_is_leaf(const ad_tensor *)
     ad_status ad_detach(ad_tensor *, ad_tensor **)
     void ad_mark_modified(ad_tensor *)
+    int ad_shares_buffer(const ad_tensor *)
     ad_status ad_copy_data(ad_tensor *, const ad_tensor *)
     int ad_grad_enabled()
     void ad_set_grad_enabled(int)
@@ -470,6 +475,18 @@ cdef class Tensor:
                              "one element is ambiguous")
         return bool(self.item())
 
+    def __format__(self, spec):
+        """f"{t:.2f}" formats the value of a one-element tensor; other
+        tensors accept only an empty spec (their str), as torch."""
+        if self.t.size == 1 and (spec or self.t.ndim == 0):
+            return format(self.item(), spec)
+        if not spec:
+            return format(str(self), spec)
+        raise TypeError("unsupported format string passed to "
+                        "Tensor.__format__ (for a tensor of shape %s; only "
+                        "one-element tensors format their value)"
+                        % (self.shape,))
+
     def __len__(self):
         if self.t.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -513,13 +530,17 @@ cdef class Tensor:
         return _wrap(o)
 
     def to(self, dtype):
+        """This tensor itself when it has that dtype already (as torch),
+        else a converted copy."""
+        if _dtype_code(dtype) == self.t.dtype:
+            return self
         return self.astype(dtype)
 
     def float(self):
-        return self.astype(float32)
+        return self.to(float32)
 
     def double(self):
-        return self.astype(float64)
+        return self.to(float64)
 
     # ---- autograd
     def backward(self, grad=None, retain_graph=None, create_graph=False):
@@ -553,38 +574,96 @@ cdef class Tensor:
             ad_backward_release(self.t)
         _check(s)
 
-    # ---- in place (no graph: for optimizers and initialisers)
+    # ---- in place: write into this tensor's own buffer and bump its
+    # version, so a graph that saved the old value refuses backward().
+    # Under grad mode a tensor that requires grad refuses them, as torch
+    # does for leaves (autodiff cannot rebase a recorded graph either).
     def zero_(self):
+        _check_inplace(self, "zero_", None)
         _check(ad_fill_(self.t, 0.0))
         return self
 
     def fill_(self, value):
+        _check_inplace(self, "fill_", value)
         _check(ad_fill_(self.t, float(value)))
         return self
 
     def copy_(self, src):
+        """Copy src's values in (broadcast to this shape, cast to this
+        dtype)."""
+        _check_inplace(self, "copy_", src)
         cdef Tensor s = src if isinstance(src, Tensor) else tensor(
             src, dtype=self.dtype)
         if s.shape != self.shape:
-            raise ValueError("copy_: source of shape %s does not match %s"
-                             % (s.shape, self.shape))
+            s = _inplace_operand(self, s, "copy_")
         _check(ad_copy_data(self.t, s.t))
         return self
 
     def add_(self, other, alpha=1.0):
-        cdef Tensor o = other if isinstance(other, Tensor) else tensor(
-            other, dtype=self.dtype)
-        if o.shape != self.shape or o.t.dtype != self.t.dtype:
-            # Broadcast to self's shape (never the other way), as torch.
-            try:
-                arr = np.broadcast_to(o.numpy(), self.shape)
-            except ValueError:
-                raise ValueError("add_: a tensor of shape %s cannot be "
-                                 "added in place to one of shape %s"
-                                 % (o.shape, self.shape)) from None
-            o = tensor(arr, dtype=self.dtype)
-        _check(ad_axpy_(self.t, float(alpha), o.t))
-        return self
+        """self += alpha * other; other broadcasts to self's shape."""
+        _check_inplace(self, "add_", other)
+        _check_operand_shape(self, other, "add_")
+        cdef Tensor o = other if isinstance(other, Tensor) else _operand(
+            other, self.t.dtype)
+        if o.shape == self.shape and o.t.dtype == self.t.dtype:
+            _check(ad_axpy_(self.t, float(alpha), o.t))
+            return self
+        if alpha != 1:
+            o = _no_grad_arith(AD_B_MUL, o, float(alpha))
+        return _inplace_store(self, _no_grad_arith(AD_B_ADD, self, o), "add_")
+
+    def sub_(self, other, alpha=1.0):
+        """self -= alpha * other; other broadcasts to self's shape."""
+        _check_inplace(self, "sub_", other)
+        return self.add_(other, -alpha)
+
+    def mul_(self, other):
+        return _inplace_arith(self, AD_B_MUL, other, "mul_")
+
+    def div_(self, other):
+        return _inplace_arith(self, AD_B_DIV, other, "div_")
+
+    def pow_(self, exponent):
+        return _inplace_arith(self, AD_B_POW, exponent, "pow_")
+
+    def clamp_(self, min=None, max=None):
+        """Clamp to [min, max] in place (at least one bound, as torch)."""
+        _check_inplace(self, "clamp_", None)
+        if min is None and max is None:
+            raise RuntimeError("clamp_: At least one of 'min' or 'max' must "
+                               "not be None")
+        lo = -np.inf if min is None else float(min)
+        hi = np.inf if max is None else float(max)
+        cdef int was = ad_grad_enabled()
+        ad_set_grad_enabled(0)
+        try:
+            r = _unary(self, AD_U_CLIP, lo, hi)
+        finally:
+            ad_set_grad_enabled(was)
+        return _inplace_store(self, r, "clamp_")
+
+    clip_ = clamp_
+
+    # x += y and friends: Python rebinds x to what these return, which is
+    # x itself.  An operand of an unsupported type gives NotImplemented
+    # (then TypeError), as for x + y.
+    def __iadd__(self, other):
+        return _inplace_arith(self, AD_B_ADD, other, "__iadd__")
+
+    def __isub__(self, other):
+        return _inplace_arith(self, AD_B_SUB, other, "__isub__")
+
+    def __imul__(self, other):
+        return _inplace_arith(self, AD_B_MUL, other, "__imul__")
+
+    def __itruediv__(self, other):
+        return _inplace_arith(self, AD_B_DIV, other, "__itruediv__")
+
+    def __ipow__(self, other):
+        return _inplace_arith(self, AD_B_POW, other, "__ipow__")
+
+    def __setitem__(self, key, value):
+        _setitem(self, key, value)
 
     # ---- arithmetic
     def __add__(a, b):
@@ -707,23 +786,30 @@ cdef class Tensor:
     def matmul(self, other):
         return matmul(self, other)
 
-    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
-        return _reduce(AD_R_SUM, self, axis, keepdims, dim, keepdim)
+    # dtype and out are what np.sum(t), np.mean(t)... pass
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None,
+            dtype=None, out=None):
+        return sum(self, axis, keepdims, dim, keepdim, dtype, out)
 
-    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
-        return _reduce(AD_R_MEAN, self, axis, keepdims, dim, keepdim)
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None,
+             dtype=None, out=None):
+        return mean(self, axis, keepdims, dim, keepdim, dtype, out)
 
-    def max(self, axis=None, keepdims=False, dim=None, keepdim=None):
-        return _reduce(AD_R_MAX, self, axis, keepdims, dim, keepdim)
+    def max(self, axis=None, keepdims=False, dim=None, keepdim=None,
+            out=None):
+        return max(self, axis, keepdims, dim, keepdim, out)
 
-    def min(self, axis=None, keepdims=False, dim=None, keepdim=None):
-        return _reduce(AD_R_MIN, self, axis, keepdims, dim, keepdim)
+    def min(self, axis=None, keepdims=False, dim=None, keepdim=None,
+            out=None):
+        return min(self, axis, keepdims, dim, keepdim, out)
 
-    def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
-        return var(self, axis, keepdims, ddof, dim, keepdim)
+    def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
+            dtype=None, out=None):
+        return var(self, axis, keepdims, ddof, dim, keepdim, dtype, out)
 
-    def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
-        return std(self, axis, keepdims, ddof, dim, keepdim)
+    def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
+            dtype=None, out=None):
+        return std(self, axis, keepdims, ddof, dim, keepdim, dtype, out)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -732,8 +818,8 @@ cdef class Tensor:
 
     view = reshape
 
-    def flatten(self):
-        return reshape(self, (-1,))
+    def flatten(self, start_dim=0, end_dim=-1):
+        return flatten(self, start_dim, end_dim)
 
     def permute(self, *dims):
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -911,6 +997,108 @@ class ArrayInput:
     __bool__ = __int__ = __float__ = __index__ = _refuse
     astype = tolist = copy = reshape = sum = mean = max = min = _refuse
     argmax = argmin = item = view = ravel = flatten = _refuse
+
+
+# -------------------------------------------------------------- in place
+
+cdef int _check_inplace(Tensor self, str name, object other) except -1:
+    """Refuse an in-place write that would silently not do what it does
+    in torch: into a copy that torch would have made a view, or one that
+    would cut a recorded graph."""
+    if self.t.flags & AD_T_COPY_OF_VIEW:
+        raise RuntimeError(
+            "%s: this tensor of shape %s is a copy, not a view of the tensor "
+            "it was taken from: autodiff tensors are contiguous, so basic "
+            "indexing, .T, transpose, permute, swapaxes and broadcast_to "
+            "return copies (PyTorch returns views), and writing into one "
+            "would not change the original. Assign into the original "
+            "instead (w[0] = value, and w[0] = w[0] + v for w[0] += v) or "
+            "use the out-of-place result (y = w[0] + 1)" % (name, self.shape))
+    if not ad_grad_enabled():
+        return 0
+    if self.t.requires_grad:
+        if self.t.rec < 0:
+            raise RuntimeError("a leaf Variable that requires grad is being "
+                               "used in an in-place operation.")
+        raise RuntimeError(
+            "%s: in-place operations on a tensor that is part of a recorded "
+            "graph (a non-leaf that requires grad) are not supported by "
+            "autodiff, whose tape cannot rebase the graph onto the new "
+            "value. Use the out-of-place form, x = x + y (item assignment "
+            "x[idx] = value is supported and differentiable)" % name)
+    if isinstance(other, Tensor) and (<Tensor>other).t.requires_grad:
+        raise RuntimeError(
+            "%s: the operand requires grad but this tensor does not: an "
+            "in-place result cannot carry a gradient in autodiff, so it "
+            "would be lost. Use the out-of-place form, x = x + y, or "
+            "detach() the operand" % name)
+    return 0
+
+cdef object _no_grad_arith(ad_binary_kind k, object a, object b):
+    cdef int was = ad_grad_enabled()
+    ad_set_grad_enabled(0)
+    try:
+        return _arith(k, a, b)
+    finally:
+        ad_set_grad_enabled(was)
+
+cdef object _inplace_store(Tensor self, Tensor r, str name):
+    """Copy an out-of-place result (computed without recording) into
+    self's buffer.  While ad.compile records, the op that made r is a
+    forward record and ad_copy_data a COPY instruction, so a replay
+    recomputes both."""
+    if r.shape != self.shape:
+        raise ValueError("%s: output with shape %s doesn't match the "
+                         "broadcast shape %s" % (name, self.shape, r.shape))
+    _check(ad_copy_data(self.t, r.t))
+    return self
+
+cdef int _check_operand_shape(Tensor self, object other,
+                              str name) except -1:
+    """The operand must broadcast to self's shape (never the other way,
+    as torch): checked before anything is computed."""
+    if isinstance(other, Tensor):
+        oshape = other.shape
+    elif isinstance(other, (np.ndarray, list, tuple)):
+        try:
+            oshape = np.shape(other)
+        except ValueError:
+            return 0            # ragged: the conversion will say so
+    else:
+        return 0
+    try:
+        ok = np.broadcast_shapes(oshape, self.shape) == self.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("%s: an operand of shape %s cannot be broadcast to "
+                         "this tensor's shape %s" % (name, tuple(oshape),
+                                                     self.shape))
+    return 0
+
+cdef object _inplace_arith(Tensor self, ad_binary_kind k, object other,
+                           str name):
+    _check_inplace(self, name, other)
+    _check_operand_shape(self, other, name)
+    r = _no_grad_arith(k, self, other)
+    if r is NotImplemented:
+        if name.startswith("__"):
+            return NotImplemented
+        raise TypeError("%s: unsupported operand of type %s; expected a "
+                        "Tensor, array or number" % (name,
+                                                     type(other).__name__))
+    return _inplace_store(self, <Tensor>r, name)
+
+cdef Tensor _inplace_operand(Tensor self, Tensor s, str name):
+    """s broadcast to self's shape (never the other way, as torch)."""
+    cdef int was
+    _check_operand_shape(self, s, name)
+    was = ad_grad_enabled()
+    ad_set_grad_enabled(0)
+    try:
+        return broadcast_to(s, self.shape)
+    finally:
+        ad_set_grad_enabled(was)
 
 
 # -------------------------------------------------------------------- ops
@@ -1135,25 +1323,44 @@ cdef Tensor _reduce(ad_reduce_kind k, object x, object axis, object keepdims,
     _check(ad_reduce(k, t.t, mask, 1 if keepdims else 0, &o))
     return _wrap(o)
 
-def sum(x, axis=None, keepdims=False, dim=None, keepdim=None):
-    return _reduce(AD_R_SUM, x, axis, keepdims, dim, keepdim)
+cdef Tensor _reduce_input(object x, object dtype, object out, str name):
+    """x as a tensor of dtype (recorded cast) for a reduction; out= (which
+    numpy's np.sum(t) passes as None) is not supported."""
+    if out is not None:
+        raise TypeError("%s: out= is not supported (got %s); autodiff "
+                        "returns a new tensor: use y = t.%s(...)"
+                        % (name, type(out).__name__, name))
+    cdef Tensor t = _t(x)
+    if dtype is not None and _dtype_code(dtype) != t.t.dtype:
+        t = t.astype(dtype)
+    return t
 
-def mean(x, axis=None, keepdims=False, dim=None, keepdim=None):
-    return _reduce(AD_R_MEAN, x, axis, keepdims, dim, keepdim)
+def sum(x, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None,
+        out=None):
+    return _reduce(AD_R_SUM, _reduce_input(x, dtype, out, "sum"), axis,
+                   keepdims, dim, keepdim)
 
-def max(x, axis=None, keepdims=False, dim=None, keepdim=None):
+def mean(x, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None,
+         out=None):
+    return _reduce(AD_R_MEAN, _reduce_input(x, dtype, out, "mean"), axis,
+                   keepdims, dim, keepdim)
+
+def max(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
     """Largest value; the gradient is shared evenly among ties."""
-    return _reduce(AD_R_MAX, x, axis, keepdims, dim, keepdim)
+    return _reduce(AD_R_MAX, _reduce_input(x, None, out, "max"), axis,
+                   keepdims, dim, keepdim)
 
-def min(x, axis=None, keepdims=False, dim=None, keepdim=None):
-    return _reduce(AD_R_MIN, x, axis, keepdims, dim, keepdim)
+def min(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
+    return _reduce(AD_R_MIN, _reduce_input(x, None, out, "min"), axis,
+                   keepdims, dim, keepdim)
 
 amax = max
 amin = min
 
-def var(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
+def var(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
+        dtype=None, out=None):
     """Variance (numpy's ddof=0 by default; ddof=1 for torch's default)."""
-    cdef Tensor t = _t(x)
+    cdef Tensor t = _reduce_input(x, dtype, out, "var")
     if dim is not None:
         axis = dim
     if keepdim is not None:
@@ -1169,8 +1376,10 @@ def var(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
     return _reduce(AD_R_SUM, d * d, axis, keepdims, None, None) / float(
         n - ddof if n > ddof else 0)
 
-def std(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
-    return sqrt(var(x, axis, keepdims, ddof, dim, keepdim))
+def std(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
+        dtype=None, out=None):
+    return sqrt(var(_reduce_input(x, dtype, out, "std"), axis, keepdims,
+                    ddof, dim, keepdim))
 
 
 # ------------------------------------------------------------------ shapes
@@ -1272,14 +1481,42 @@ def squeeze(x, axis=None):
         drop.add(a)
     return reshape(t, [d for i, d in enumerate(shape) if i not in drop])
 
-def flatten(x):
-    return reshape(x, (-1,))
+cdef int _dim(object d, int ndim) except -100:
+    """A dim in torch's range [-ndim, ndim - 1] (a 0-d tensor counts as
+    1-d), made non-negative."""
+    cdef int n = ndim if ndim > 0 else 1
+    d = _int_axis(d)
+    if not -n <= d < n:
+        raise IndexError("Dimension out of range (expected to be in range "
+                         "of [%d, %d], but got %d)" % (-n, n - 1, d))
+    return d + n if d < 0 else d
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dimensions start_dim..end_dim into one (torch.flatten); a
+    view sharing memory.  A 0-d tensor becomes 1-d."""
+    cdef Tensor t = _t(x)
+    cdef int a = _dim(start_dim, t.t.ndim)
+    cdef int b = _dim(end_dim, t.t.ndim)
+    if a > b:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot "
+                           "come after end_dim")
+    if t.t.ndim == 0:
+        return reshape(t, (1,))
+    s = t.shape
+    n = 1
+    for d in s[a:b + 1]:
+        n *= d
+    return reshape(t, s[:a] + (n,) + s[b + 1:])
 
 def broadcast_to(x, shape):
     cdef Tensor t = _t(x)
     cdef int64_t shp[8]
     cdef ad_tensor *o
     cdef int nd = _fill_shape(tuple(shape), shp)
+    if tuple(shape) == t.shape:
+        # nothing to copy: a view sharing the buffer (as torch), not a
+        # second handle on the same tensor
+        return reshape(t, shape)
     _check(ad_broadcast_to(t.t, nd, shp, &o))
     return _wrap(o)
 
@@ -1343,20 +1580,199 @@ cdef object _index_part(object k):
         return arr.astype(np.int64) if arr.size == 0 else arr
     return k
 
+cdef object _index_key(object key):
+    if isinstance(key, tuple):
+        return tuple([_index_part(k) for k in key])
+    return _index_part(key)
+
+cdef bint _is_basic(object key):
+    """Only ints, slices, None and Ellipsis: torch returns a view."""
+    for k in (key if isinstance(key, tuple) else (key,)):
+        if k is None or k is Ellipsis or isinstance(k, slice):
+            continue
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            continue
+        return False
+    return True
+
+def _flat_index(shape, key):
+    """The flat (C order) positions that key selects in a contiguous array
+    of this shape, shaped like the result: numpy's semantics for every
+    key form (key already through _index_part).  Built per axis from the
+    strides on broadcast views, so only the selected positions are ever
+    materialised: x[0] of a (1000, 1000) tensor makes 1000 indices, not
+    the million that np.arange(size).reshape(shape)[key] would."""
+    shape = tuple(shape)
+    nd = len(shape)
+    if nd == 0:
+        total = np.zeros((), dtype=np.int64)[key]
+    else:
+        total = None
+        stride = 1
+        for d in range(nd - 1, -1, -1):
+            ax = np.arange(shape[d], dtype=np.int64) * stride
+            stride *= shape[d]
+            view = np.broadcast_to(
+                ax.reshape((1,) * d + (shape[d],) + (1,) * (nd - 1 - d)),
+                shape)
+            part = view[key]
+            total = part if total is None else total + part
+    return np.asarray(total, dtype=np.int64, order="C")   # keeps 0-d
+
 cdef Tensor _getitem(Tensor x, object key):
     cdef int64_t shp[8]
     cdef ad_tensor *o
     cdef const int64_t[::1] iv
-    if isinstance(key, tuple):
-        key = tuple([_index_part(k) for k in key])
-    else:
-        key = _index_part(key)
-    flat = np.arange(x.t.size, dtype=np.int64).reshape(x.shape)
-    idx = np.asarray(flat[key], dtype=np.int64, order="C")   # keeps 0-d
+    idx = _flat_index(x.shape, _index_key(key))
     cdef int nd = _fill_shape(idx.shape, shp)
     iv = idx.reshape(-1)
     _check(ad_gather(x.t, &iv[0] if iv.shape[0] else NULL, nd, shp, &o))
+    if _is_basic(key):
+        # torch returns a view here; writing into this copy would be lost
+        o.flags |= AD_T_COPY_OF_VIEW
     return _wrap(o)
+
+
+# ------------------------------------------------------- item assignment
+
+cdef object _last_positions(object fi):
+    """Positions in fi of the last occurrence of each index, or None when
+    every index occurs once: with repeated indices the last value is
+    written (torch leaves that case undefined for index_put_)."""
+    if fi.shape[0] < 2:
+        return None
+    uniq, first = np.unique(fi[::-1], return_index=True)
+    if uniq.shape[0] == fi.shape[0]:
+        return None
+    return np.sort(fi.shape[0] - 1 - first)
+
+cdef tuple _value_shape(object vshape, tuple target):
+    """vshape with leading 1s beyond target's rank dropped (numpy and
+    torch accept them), checked to broadcast to target."""
+    vs = tuple(vshape)
+    while len(vs) > len(target) and vs[0] == 1:
+        vs = vs[1:]
+    try:
+        ok = np.broadcast_shapes(vs, target) == target
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("shape mismatch: value tensor of shape %s cannot "
+                         "be broadcast to indexing result of shape %s"
+                         % (tuple(vshape), target))
+    return vs
+
+cdef object _setitem(Tensor self, object key, object value):
+    """self[key] = value, as torch's index_put_.  In place (a version
+    bump) unless grad mode is on and self or value requires grad: then
+    the new value is computed with recorded ops and this object takes
+    the resulting tensor (differentiable)."""
+    cdef Tensor v, new
+    cdef ad_tensor *old
+    cdef int was
+    cdef bint grad = ad_grad_enabled()
+    if self.t.flags & AD_T_COPY_OF_VIEW:
+        _check_inplace(self, "item assignment", None)
+    if grad and self.t.requires_grad and self.t.rec < 0:
+        raise RuntimeError("a leaf Variable that requires grad is being "
+                           "used in an in-place operation.")
+    if isinstance(value, Tensor):
+        vshape = value.shape
+    else:
+        value = _as_ndarray(value)
+        if value.dtype.kind not in "fbiu":
+            raise TypeError("cannot assign values of dtype %s to a %s tensor"
+                            % (value.dtype, self.dtype))
+        vshape = value.shape
+    idx = _flat_index(self.shape, _index_key(key))
+    target = tuple(idx.shape)
+    vs = _value_shape(vshape, target)
+    fi = idx.reshape(-1)
+    pos = None if _is_basic(key) else _last_positions(fi)
+    differentiable = grad and (self.t.requires_grad or (
+        isinstance(value, Tensor) and (<Tensor>value).t.requires_grad))
+    if differentiable:
+        if ad_shares_buffer(self.t):
+            raise RuntimeError(
+                "item assignment: this tensor of shape %s shares its memory "
+                "with another tensor (a reshape, view or detach of it, or "
+                "the tensor it is a reshape of), which would not see a "
+                "recorded assignment. Assign into a tensor of its own "
+                "(y = y.clone() first) or build the value out of place "
+                "(ad.where)"
+                % (self.shape,))
+        if self.t.rec < 0 and ad_capturing():
+            raise RuntimeError(
+                "item assignment: assigning a value that requires grad into "
+                "a leaf tensor that ad.compile does not own cannot be "
+                "recorded; create the tensor inside the compiled function "
+                "or use ad.where")
+        new = _index_put(self, fi, pos, _assigned(self, value, vs, target))
+        old = self.t
+        if old.retains_grad:
+            new.t.retains_grad = 1
+        ad_incref(new.t)
+        self.t = new.t
+        self._grad = None
+        ad_decref(old)
+        return None
+    if ad_capturing():
+        # recorded ops and a COPY instruction: a replay redoes the write
+        was = ad_grad_enabled()
+        ad_set_grad_enabled(0)
+        try:
+            new = _index_put(self, fi, pos, _assigned(self, value, vs,
+                                                      target))
+        finally:
+            ad_set_grad_enabled(was)
+        _check(ad_copy_data(self.t, new.t))
+        return None
+    # eager: numpy writes straight into the buffer, touching only the
+    # selected elements
+    arr = (<Tensor>value).numpy() if isinstance(value, Tensor) else value
+    vals = np.broadcast_to(np.asarray(arr).reshape(vs), target).reshape(-1)
+    if pos is not None:
+        fi = fi[pos]
+        vals = vals[pos]
+    if fi.shape[0]:
+        _buffer_view(self)[fi] = vals
+    ad_mark_modified(self.t)
+    return None
+
+cdef object _buffer_view(Tensor t):
+    """A writable flat numpy view of t's data, for immediate use only."""
+    cdef Py_ssize_t n = t.t.size * (8 if t.t.dtype == AD_F64 else 4)
+    mv = PyMemoryView_FromMemory(<char *>ad_data(t.t), n, PyBUF_WRITE)
+    return np.frombuffer(mv, dtype=_NP_DTYPES[t.t.dtype])
+
+cdef Tensor _assigned(Tensor self, object value, tuple vs, tuple target):
+    """value as a tensor of self's dtype and the indexed shape
+    (recorded when value requires grad)."""
+    cdef Tensor v
+    if isinstance(value, Tensor):
+        v = value
+        if v.t.dtype != self.t.dtype:
+            v = v.astype(self.dtype)
+    else:
+        v = _from_array(value, self.t.dtype)
+    if v.shape != vs:
+        v = reshape(v, vs)
+    if vs != target:
+        v = broadcast_to(v, target)
+    return v
+
+cdef Tensor _index_put(Tensor x, object fi, object pos, Tensor v):
+    """x with x.flat[fi] = v.flat (the last of repeated indices, pos),
+    from recorded ops: the gradient reaches x where nothing was assigned
+    and v through a gather of the assigned positions."""
+    vflat = reshape(v, (v.t.size,))
+    if pos is not None:
+        vflat = _gather_flat(vflat, pos, (pos.shape[0],))
+        fi = fi[pos]
+    scattered = _scatter_add(vflat, fi, x.shape)
+    mask = np.zeros(x.t.size, dtype=bool)
+    mask[fi] = True
+    return where(mask.reshape(x.shape), scattered, x)
 
 
 # ------------------------------------------------------------ linear algebra
@@ -1536,9 +1952,21 @@ cdef object _labels(object target, int64_t n, str name):
     else:
         arr = np.asarray(target)
     if arr.dtype.kind == "f":
-        if arr.size and np.any(arr != np.round(arr)):
-            raise ValueError("%s: class labels must be integers, got "
-                             "non-integral values" % name)
+        flat = arr.reshape(-1)
+        bad = np.flatnonzero(flat != np.round(flat))
+        if bad.size:
+            raise ValueError("%s: class labels must be integers, got %r "
+                             "(sample %d)" % (name, flat[bad[0]].item(),
+                                              bad[0]))
+        # checked before the cast, which would wrap 1e30 or inf to an
+        # arbitrary (often negative) int64
+        bad = np.flatnonzero(np.abs(flat) >= 2.0 ** 63)
+        if bad.size:
+            raise IndexError("%s: target %r is out of bounds (sample %d)"
+                             % (name, flat[bad[0]].item(), bad[0]))
+    elif arr.dtype.kind == "u" and arr.size and arr.max() >= 2 ** 63:
+        raise IndexError("%s: target %d is out of bounds" % (name,
+                                                             arr.max()))
     elif arr.dtype.kind not in "iub":
         raise TypeError("%s: class labels must be integers, got dtype %s"
                         % (name, arr.dtype))
@@ -1624,8 +2052,15 @@ def tensor(data, dtype=None, requires_grad=False):
                           None else _dtype_code(dtype), requires_grad)
     arr = _as_ndarray(data)
     code = _infer_code(arr, dtype)         # also rejects non-numeric data
-    if dtype is None and isinstance(data, (list, tuple, float, int)):
+    # (np.float64 subclasses float, but numpy scalars keep their dtype as
+    # numpy arrays do)
+    if dtype is None and isinstance(data, (list, tuple, float, int)) and \
+            not isinstance(data, np.generic):
         code = AD_F32
+    if requires_grad and dtype is None and arr.dtype.kind in "biu":
+        raise RuntimeError("Only Tensors of floating point and complex dtype "
+                           "can require gradients (got %s data; pass "
+                           "dtype=ad.float32 to convert it)" % arr.dtype)
     cdef Tensor t = _from_array(arr, code)
     if requires_grad:
         ad_set_requires_grad(t.t, 1)
@@ -1868,17 +2303,31 @@ cdef class FusedUpdate:
         if not self.params or not self.state or not self.steps:
             raise MemoryError("out of memory building an optimizer")
         self._keep = list(params) + [s for s in state if s is not None]
+        # Each pointer holds a reference: the C tensors stay valid even if
+        # a Python object later holds another one (x[i] = v on a tensor
+        # that does not require grad, with v requiring grad).
         for i in range(self.n):
             if not isinstance(params[i], Tensor):
                 raise TypeError("parameter %d is a %s, not a Tensor"
                                 % (i, type(params[i]).__name__))
-            self.params[i] = (<Tensor>params[i]).t
             self.steps[i] = steps[i]
+            self.params[i] = (<Tensor>params[i]).t
+            ad_incref(self.params[i])
         for i in range(3 * self.n):
             if state[i] is not None:
                 self.state[i] = (<Tensor>state[i]).t
+                ad_incref(self.state[i])
 
     def __dealloc__(self):
+        cdef int i
+        if self.params:
+            for i in range(self.n):
+                if self.params[i]:
+                    ad_decref(self.params[i])
+        if self.state:
+            for i in range(3 * self.n):
+                if self.state[i]:
+                    ad_decref(self.state[i])
         free(self.params)
         free(self.state)
         free(self.steps)
@@ -1924,6 +2373,13 @@ def _step_all(list kernels):
         if ad_capturing():
             _capture_keep(k)
         _check(ad_optim_step(&k.cfg, k.n, k.params, k.state, k.steps))
+
+
+def _check_writable(Tensor t, str name):
+    """Raise what an in-place write into t by name would raise under
+    no_grad (t is a copy that torch would have made a view)."""
+    if t.t.flags & AD_T_COPY_OF_VIEW:
+        _check_inplace(t, name, None)
 
 
 def _as_subclass(cls, Tensor src):

@@ -106,13 +106,19 @@ typedef struct ad_tensor {
     uint8_t dtype;              /* ad_dtype */
     uint8_t requires_grad;
     uint8_t retains_grad;       /* keep .grad on a non-leaf */
-    uint8_t pad_;
+    uint8_t flags;              /* AD_T_* bits */
     int64_t shape[AD_MAX_DIMS];
     ad_tape *tape;              /* tape holding the producing record, */
     int64_t rec;                /* and its index; NULL/-1 for a leaf */
     ad_buffer *gacc;            /* a leaf's pending gradient in a sweep */
     struct ad_tensor *grad;     /* accumulated gradient (.grad) */
 } ad_tensor;
+
+/* flags: the tensor is a copy of what PyTorch would return as a view
+ * (permute, broadcast_to, basic indexing): an in-place write into it
+ * would not reach the tensor it was taken from, so the Python layer
+ * refuses one.  reshape and detach share the buffer and keep the bit. */
+#define AD_T_COPY_OF_VIEW 1
 
 /* ---- errors -------------------------------------------------------- */
 const char *ad_last_error(void);
@@ -157,6 +163,9 @@ void ad_set_requires_grad(ad_tensor *t, int flag);
 int ad_is_leaf(const ad_tensor *t);
 /* New leaf sharing nothing with the graph: a copy of the data. */
 ad_status ad_detach(ad_tensor *t, ad_tensor **out);
+/* 1 when another tensor (a reshape view, a detach) shares t's buffer;
+ * the record that produced t saving its output does not count. */
+int ad_shares_buffer(const ad_tensor *t);
 /* Bump the version of t's buffer after writing into it in place. */
 void ad_mark_modified(ad_tensor *t);
 /* The version counter of t's buffer (bumped by every in-place write). */

@@ -33,8 +33,11 @@ ad_reshape(ad_tensor *x, int ndim, const int64_t *shape, ad_tensor **out)
                         ad_shape_str(ndim, shape, s2, sizeof(s2)),
                         (long long)size);
     }
-    if ((s = ad_new_view(x->buf, x->dtype, ndim, shape, &o)) ||
-        (s = ad_finish(o, AD_OP_RESHAPE, 0, 1, &x, &r))) {
+    if ((s = ad_new_view(x->buf, x->dtype, ndim, shape, &o))) {
+        return s;
+    }
+    o->flags = x->flags & AD_T_COPY_OF_VIEW;    /* same buffer, same data */
+    if ((s = ad_finish(o, AD_OP_RESHAPE, 0, 1, &x, &r))) {
         return s;
     }
     *out = o;
@@ -88,6 +91,7 @@ ad_permute(ad_tensor *x, const int *perm, ad_tensor **out)
     ad_strides(x->ndim, shape, st[0]);
     ad_iter_init(&it, x->ndim, shape, 2, st);
     ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
+    o->flags = AD_T_COPY_OF_VIEW;   /* torch returns a view */
     if ((s = ad_finish(o, AD_OP_PERMUTE, 0, 1, &x, &r))) {
         return s;
     }
@@ -178,6 +182,7 @@ ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
     ad_bcast_strides(ndim, shape, x->ndim, x->shape, st[1]);
     ad_iter_init(&it, ndim, shape, 2, st);
     ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
+    o->flags = AD_T_COPY_OF_VIEW;   /* torch returns a view */
     if ((s = ad_finish(o, AD_OP_BROADCAST, 0, 1, &x, &r))) {
         return s;
     }

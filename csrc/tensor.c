@@ -357,7 +357,25 @@ ad_detach(ad_tensor *t, ad_tensor **out)
 {
     /* Shares the buffer, as torch's detach does; writes through either
      * bump the shared version counter. */
-    return ad_new_view(t->buf, t->dtype, t->ndim, t->shape, out);
+    ad_status s = ad_new_view(t->buf, t->dtype, t->ndim, t->shape, out);
+    if (s == AD_OK) {
+        (*out)->flags = t->flags & AD_T_COPY_OF_VIEW;
+    }
+    return s;
+}
+
+int
+ad_shares_buffer(const ad_tensor *t)
+{
+    /* Buffer references: t itself, every tensor sharing it, and the
+     * producing record when it saved its output (exp, softmax, max...).
+     * Only an op's own output is ever saved, so no other record holds
+     * this buffer. */
+    int64_t own = 1;
+    if (t->rec >= 0 && t->tape && t->tape->recs[t->rec].saved == t->buf) {
+        own++;
+    }
+    return t->buf->refcnt > own;
 }
 
 ad_status

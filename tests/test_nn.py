@@ -718,7 +718,8 @@ def test_load_state_dict_mismatch_raises_and_changes_nothing():
         net.load_state_dict(bad)
     msg = str(e.value)
     for needle in ("inp.weight", "(5, 3)", "(4, 3)", "out.weight",
-                   "body.0.scale", "missing", "extra.weight", "unexpected"):
+                   "body.0.scale", "Missing key(s)", "extra.weight",
+                   "Unexpected key(s)", "Error(s) in loading state_dict for Net"):
         assert needle in msg, (needle, msg)
     for k, v in net.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), before[k], err_msg=k)

@@ -33,6 +33,12 @@ class Parameter(Tensor):
         return (Parameter, (self.numpy(), self.requires_grad))
 
 
+class LoadStateDictError(RuntimeError, ValueError):
+    """Module.load_state_dict found bad keys, shapes or dtypes (nothing was
+    loaded).  A RuntimeError as in torch, and a ValueError as autodiff
+    raised before."""
+
+
 class Module:
     """Base class of layers and models.
 
@@ -204,33 +210,47 @@ class Module:
         return sd
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values in; mismatched names or shapes raise ValueError
-        listing every mismatch, and then nothing is changed."""
+        """Copy values in, as torch: every key, shape and dtype is checked
+        before anything is copied, so on an error (LoadStateDictError,
+        listing every problem) nothing has changed.  With strict=False
+        missing and unexpected keys are reported, not errors."""
         own = OrderedDict(list(self.named_parameters()) +
                           list(self.named_buffers()))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        wrong = []
+        errors = []
         values = {}
         for k, t in own.items():
             if k not in state_dict:
                 continue
             v = state_dict[k]
             arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
-            if tuple(arr.shape) != t.shape:
-                wrong.append("%s: checkpoint shape %s, model shape %s"
-                             % (k, tuple(arr.shape), t.shape))
-            values[k] = arr
-        problems = []
-        if wrong:
-            problems.append("size mismatch for " + "; ".join(wrong))
-        if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
+            if arr.dtype.kind not in "fiub":
+                errors.append("dtype mismatch for %s: cannot copy a value of "
+                              "dtype %s into a %s tensor"
+                              % (k, arr.dtype, t.dtype))
+            elif tuple(arr.shape) != t.shape:
+                errors.append("size mismatch for %s: copying a param with "
+                              "shape %s from checkpoint, the shape in "
+                              "current model is %s."
+                              % (k, tuple(arr.shape), t.shape))
+            else:
+                try:
+                    _engine._check_writable(t, "load_state_dict")
+                except RuntimeError as e:
+                    errors.append("%s: %s" % (k, e))
+                # converted now, so that copying below cannot fail
+                values[k] = np.asarray(arr, dtype=t.dtype)
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        if problems:
-            raise ValueError("error loading state_dict into %s: %s"
-                             % (type(self).__name__, ". ".join(problems)))
+            errors.insert(0, "Unexpected key(s) in state_dict: %s."
+                          % ", ".join('"%s"' % k for k in unexpected))
+        if strict and missing:
+            errors.insert(0, "Missing key(s) in state_dict: %s."
+                          % ", ".join('"%s"' % k for k in missing))
+        if errors:
+            raise LoadStateDictError(
+                "Error(s) in loading state_dict for %s:\n\t%s"
+                % (type(self).__name__, "\n\t".join(errors)))
         with no_grad():
             for k, arr in values.items():
                 own[k].copy_(arr)
@@ -367,11 +387,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        s = x.shape
-        a = self.start_dim % len(s)
-        b = self.end_dim % len(s)
-        flat = int(np.prod(s[a:b + 1]))
-        return x.reshape(s[:a] + (flat,) + s[b + 1:])
+        return _engine.flatten(x, self.start_dim, self.end_dim)
 
 
 class Identity(Module):

@@ -113,6 +113,25 @@ def _check_nonneg(name, value):
                          % (name, value))
 
 
+def _step_count(v):
+    """v as a step count (an int, an integral float or a 0-d array from
+    a checkpoint), or None when it is not a non-negative integer."""
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    try:
+        a = np.asarray(v)
+    except Exception:
+        return None
+    if a.ndim != 0 or a.dtype.kind not in "iuf":
+        return None
+    x = a.item()
+    if isinstance(x, float) and not (np.isfinite(x) and x == int(x)):
+        return None
+    if not 0 <= x < 2 ** 63:
+        return None
+    return int(x)
+
+
 class Optimizer:
     """Holds parameter groups and per-parameter state.
 
@@ -305,38 +324,86 @@ class Optimizer:
                                  % (len(g_new["params"]),
                                     len(g_own["params"])))
         state = {int(k): v for k, v in state_dict["state"].items()}
+        # Everything is checked and converted before anything changes: a
+        # bad step (-1 would make Adam's bias correction divide by zero)
+        # or a bad array must not leave a half-loaded optimizer.
         problems = []
+        new_state = {}
         for i, st in state.items():
             if not 0 <= i < len(params):
                 problems.append("state for parameter %d, which does not "
                                 "exist" % i)
                 continue
+            p = params[i]
+            new = {}
             for k, v in st.items():
-                if k != "step" and np.shape(v) != params[i].shape:
+                if k == "step":
+                    n = _step_count(v)
+                    if n is None:
+                        problems.append("parameter %d step: %r is not a "
+                                        "non-negative integer" % (i, v))
+                    new[k] = n
+                elif k not in self._slots:
+                    problems.append("parameter %d: unknown state %r for %s "
+                                    "(it has step%s)"
+                                    % (i, k, type(self).__name__, "".join(
+                                        ", " + s for s in self._slots)))
+                elif np.shape(v) != p.shape:
                     problems.append("parameter %d %s: shape %s, parameter "
                                     "shape %s" % (i, k, np.shape(v),
-                                                  params[i].shape))
+                                                  p.shape))
+                else:
+                    arr = np.asarray(v.numpy() if isinstance(v, Tensor)
+                                     else v)
+                    if arr.dtype.kind not in "fiub":
+                        problems.append("parameter %d %s: dtype %s is not "
+                                        "numeric" % (i, k, arr.dtype))
+                        continue
+                    new[k] = _engine.tensor(arr, dtype=p.dtype)
+            new_state[p] = new
+        merged = []
+        for g_new, g_own in zip(groups, self.param_groups):
+            g = dict(g_own)
+            g.update((k, v) for k, v in g_new.items() if k != "params")
+            try:
+                self._validate(g)
+            except (ValueError, TypeError, KeyError) as e:
+                problems.append("parameter group %d: %s" % (len(merged), e))
+            merged.append(g)
         if problems:
             raise ValueError("cannot load optimizer state: " +
                              "; ".join(problems))
         self._kernels = None        # its step counts are replaced, not kept
-        for g_new, g_own in zip(groups, self.param_groups):
-            for k, v in g_new.items():
+        for g, g_own in zip(merged, self.param_groups):
+            for k, v in g.items():
                 if k != "params":
                     dict.__setitem__(g_own, k, v)
-        self.state = {}
-        for i, p in enumerate(params):
-            if i not in state:
-                continue
-            st = {}
-            for k, v in state[i].items():
-                if k == "step":
-                    st[k] = int(v)
-                else:
-                    st[k] = _engine.tensor(np.asarray(v), dtype=p.dtype)
-            self.state[p] = st
+        self.state = new_state
         # compiled recordings hold the old state tensors: record again
         _engine._bump_epoch()
+
+    def __getstate__(self):
+        # The C kernels (FusedUpdate) hold raw pointers and are not
+        # copied: a copy (copy.deepcopy, pickle) rebuilds its own on its
+        # first step(), from its own state tensors and the step counts
+        # synced here.
+        self._sync_steps()
+        st = dict(self.__dict__)
+        st["_kernels"] = None
+        return st
+
+    def __setstate__(self, state):
+        # the groups come back as plain dicts and lists: make them the
+        # write-through kind again, bound to this optimizer
+        self.__dict__.update(state)
+        groups = _Tracked(None)
+        for g in state["param_groups"]:
+            g = dict(g)
+            g["params"] = _Tracked(self, g["params"])
+            list.append(groups, _ParamGroup(self, g))
+        groups._opt = _weak(self)
+        self.param_groups = groups
+        self._kernels = None
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]

@@ -85,7 +85,18 @@ def tensors() -> Tuple[npt.NDArray[Any], float]:
     # assignable properties and in-place updates
     x.grad = None
     x.requires_grad = False
-    x.requires_grad_(True).zero_().add_(ad.ones(3), alpha=0.5)
+    with ad.no_grad():      # (a leaf that requires grad refuses them)
+        x.requires_grad_(True).zero_().add_(ad.ones(3), alpha=0.5)
+        x -= 0.1 * ad.ones(3)
+        x.sub_(1.0, alpha=2.0).mul_(2.0).div_(ad.ones(3)).clamp_(-5.0, 5.0)
+        x.pow_(1.0).clip_(max=4.0)
+    w = ad.zeros(2, 3)
+    w[0] = 1.0
+    w[:, 1] = ad.tensor([2.0, 3.0])
+    w[np.array([True, False])] = np.ones(3)
+    label: str = f"{w.sum():.2f}"
+    flat: Tensor = ad.zeros(2, 3, 4).flatten(1)
+    assert label == "6.00" and flat.shape == (2, 12)
     stats: Dict[str, int] = ad.memory_stats()
     assert all(isinstance(n, int) for n in stats.values())
     with ad.no_grad():
@@ -129,7 +140,8 @@ def train(steps: int = 3) -> float:
         last = loss.item()
     p = nn.Parameter(ad.zeros(3))
     assert isinstance(p, Tensor) and p.requires_grad
-    p.fill_(1.0)
+    with ad.no_grad():
+        p.fill_(1.0)
     return last
 
 
