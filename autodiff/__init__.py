@@ -22,9 +22,9 @@ from ._engine import (
     matmul, dot, linear,
     mse_loss, l1_loss, binary_cross_entropy,
     binary_cross_entropy_with_logits, cross_entropy, nll_loss,
-    is_grad_enabled, set_grad_enabled, memory_stats, empty_cache,
+    is_grad_enabled, memory_stats, empty_cache,
 )
-from ._grad_mode import no_grad, enable_grad
+from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd
 from .autograd import Function, FunctionCtx
 from .functional import (grad, value_and_grad, elementwise_grad, jacobian,

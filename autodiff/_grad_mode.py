@@ -36,3 +36,31 @@ class no_grad(_GradMode):
 class enable_grad(_GradMode):
     """Turn recording back on inside a ``no_grad`` block."""
     _enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    """Set grad mode on or off, as ``torch.set_grad_enabled``: called as a
+    function it switches at once; as a context manager it switches for
+    the block and restores the previous mode on exit (also on an
+    exception); as a decorator it applies to each call."""
+
+    def __init__(self, mode):
+        if not isinstance(mode, bool):
+            raise TypeError("set_grad_enabled takes a bool, got %s"
+                            % type(mode).__name__)
+        self._prev = _engine.is_grad_enabled()
+        self._enabled = mode
+        _engine.set_grad_enabled(mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _engine.set_grad_enabled(self._prev)    # decorating switches nothing
+        mode = self._enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper

@@ -161,6 +161,23 @@ class ModelCheckpoint(Callback):
 
 # ------------------------------------------------------------------ trainer
 
+_METRICS = ("accuracy", "mae")
+_CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss", "BCELoss",
+                          "BCEWithLogitsLoss", "cross_entropy", "nll_loss",
+                          "binary_cross_entropy",
+                          "binary_cross_entropy_with_logits")
+
+
+def _loss_name(loss_fn):
+    return getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
+
+
+def _task_of(loss_fn):
+    return ("classification" if _loss_name(loss_fn) in _CLASSIFICATION_LOSSES
+            or type(loss_fn).__name__ in _CLASSIFICATION_LOSSES
+            else "regression")
+
+
 def _as_array(a, name):
     if isinstance(a, Tensor):
         return a.numpy()
@@ -175,8 +192,16 @@ class Trainer:
     optimizer.  Minibatches are cut from numpy arrays by fancy indexing;
     no Python loop over samples."""
 
-    def __init__(self, model, loss_fn, optimizer, compile=True):
+    def __init__(self, model, loss_fn, optimizer, compile=True, task=None):
+        """task: "classification" or "regression"; by default inferred
+        from the loss (cross-entropy, NLL and binary cross-entropy losses
+        classify).  It decides the default metrics: accuracy for
+        classification, none for regression ("mae" on request)."""
+        if task not in (None, "classification", "regression"):
+            raise ValueError("task must be 'classification', 'regression' "
+                             "or None, got %r" % (task,))
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.task = task or _task_of(loss_fn)
         self.compile = compile
         self._compiled = None
         self._not_compilable = False
@@ -248,15 +273,17 @@ class Trainer:
             else _engine.tensor(yb)
 
     def _is_classification(self):
+        """Multi-class labels (cross-entropy / NLL), as opposed to binary
+        cross-entropy's float targets."""
         name = type(self.loss_fn).__name__
         fn = getattr(self.loss_fn, "__name__", "")
         return name in ("CrossEntropyLoss", "NLLLoss") or fn in (
             "cross_entropy", "nll_loss")
 
     def _metric(self, name, out, yb):
-        if name != "accuracy":
-            raise ValueError("unknown metric %r (supported: 'accuracy')"
-                             % (name,))
+        if name == "mae":
+            return float(np.mean(np.abs(out - np.asarray(
+                yb, dtype=out.dtype).reshape(out.shape))))
         if out.ndim == 2 and out.shape[1] > 1:
             pred = out.argmax(axis=1)
             if yb.shape == out.shape:       # one-hot / probability targets
@@ -266,15 +293,23 @@ class Trainer:
         pred = out.reshape(-1) > (0.0 if logits else 0.5)
         return float(np.mean(pred == (yb.reshape(-1) > 0.5)))
 
-    @staticmethod
-    def _check_metrics(metrics):
+    def _check_metrics(self, metrics):
         """A tuple of metric names; checked before any training step, so a
-        bad name changes nothing (a single name may be a plain string)."""
+        bad name changes nothing (a single name may be a plain string).
+        None: the task's default."""
+        if metrics is None:
+            return ("accuracy",) if self.task == "classification" else ()
         metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
         for m in metrics:
-            if m != "accuracy":
-                raise ValueError("unknown metric %r (supported: 'accuracy')"
-                                 % (m,))
+            if m not in _METRICS:
+                raise ValueError("unknown metric %r (supported: %s)"
+                                 % (m, ", ".join(map(repr, _METRICS))))
+            if m == "accuracy" and self.task != "classification":
+                raise ValueError(
+                    "metric 'accuracy' needs a classification task, but the "
+                    "loss %s is a regression loss (pass task="
+                    "'classification' to the Trainer if it classifies)"
+                    % _loss_name(self.loss_fn))
         return metrics
 
     @staticmethod
@@ -291,7 +326,7 @@ class Trainer:
 
     # ---- API
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True,
-            validation_data=None, metrics=("accuracy",), callbacks=(),
+            validation_data=None, metrics=None, callbacks=(),
             seed=None, verbose=1):
         """Train for `epochs` passes over (X, y); returns a History.
 
@@ -397,7 +432,7 @@ class Trainer:
             if self.stop_training:
                 break
 
-    def evaluate(self, X, y, batch_size=256, metrics=("accuracy",)):
+    def evaluate(self, X, y, batch_size=256, metrics=None):
         """Mean loss (and metrics) over the data, in eval mode, no grad."""
         X, y = self._check_xy(X, y)
         metrics = self._check_metrics(metrics)

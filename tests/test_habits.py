@@ -915,3 +915,76 @@ def test_indexing_builds_only_the_selected_indices():
     np.testing.assert_array_equal(x[5].numpy(), np.ones(1000))
     rows = [r for r in ad.tensor(np.arange(12.0).reshape(4, 3))]
     np.testing.assert_array_equal(rows[3].numpy(), [9, 10, 11])
+
+
+# ---- set_grad_enabled: a function, a context manager and a decorator
+
+def test_set_grad_enabled_as_context_manager_restores_the_mode():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    with ad.set_grad_enabled(False):
+        assert not ad.is_grad_enabled()
+        assert not (x * 2).requires_grad
+    assert ad.is_grad_enabled()
+    with pytest.raises(KeyError):
+        with ad.set_grad_enabled(False):
+            raise KeyError("x")
+    assert ad.is_grad_enabled()
+    with ad.no_grad():
+        with ad.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not ad.is_grad_enabled()
+
+
+def test_set_grad_enabled_as_a_function_and_decorator():
+    try:
+        ad.set_grad_enabled(False)
+        assert not ad.is_grad_enabled()
+    finally:
+        ad.set_grad_enabled(True)
+    assert ad.is_grad_enabled()
+
+    @ad.set_grad_enabled(False)
+    def f(t):
+        return (t * 2).requires_grad, ad.is_grad_enabled()
+    assert ad.is_grad_enabled()          # decorating switched nothing
+    assert f(ad.tensor([1.0], requires_grad=True)) == (False, False)
+    assert ad.is_grad_enabled()
+    with pytest.raises(TypeError, match="bool"):
+        ad.set_grad_enabled("no")
+
+
+# ---- the Trainer's metrics follow the task
+
+def _regression_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    return X, (X @ rng.normal(size=(3, 1))).astype(np.float32)
+
+
+def test_trainer_reports_no_accuracy_for_regression():
+    X, Y = _regression_data()
+    m = ad.nn.Linear(3, 1)
+    tr = ad.Trainer(m, ad.nn.MSELoss(), ad.optim.SGD(m.parameters(), lr=0.1))
+    assert tr.task == "regression"
+    hist = tr.fit(X, Y, epochs=2, verbose=0, seed=0, validation_data=(X, Y))
+    assert set(hist.history) == {"loss", "val_loss", "time"}
+    with pytest.raises(ValueError, match="regression loss"):
+        tr.fit(X, Y, metrics=("accuracy",), verbose=0)
+    hist = tr.fit(X, Y, epochs=1, metrics="mae", verbose=0, seed=0)
+    mae = float(np.mean(np.abs(tr.predict(X) - Y)))
+    assert abs(tr.evaluate(X, Y, metrics="mae")["mae"] - mae) < 1e-6
+
+
+@pytest.mark.parametrize("loss,task", [
+    (ad.nn.CrossEntropyLoss(), "classification"),
+    (ad.nn.BCEWithLogitsLoss(), "classification"),
+    (ad.nn.functional.cross_entropy, "classification"),
+    (ad.nn.L1Loss(), "regression"), (ad.nn.functional.mse_loss,
+                                     "regression")])
+def test_trainer_infers_the_task_from_the_loss(loss, task):
+    m = ad.nn.Linear(3, 2)
+    tr = ad.Trainer(m, loss, ad.optim.SGD(m.parameters(), lr=0.1))
+    assert tr.task == task
+    with pytest.raises(ValueError, match="task"):
+        ad.Trainer(m, loss, ad.optim.SGD(m.parameters(), lr=0.1),
+                   task="ranking")
