@@ -273,8 +273,9 @@ ad_fill_from(ad_tensor *dst, const void *src, int src_kind)
     return AD_OK;
 }
 
-/* A sweep of the capture made t->grad = g: replays deposit into g again,
- * so whatever Python read from t.grad sees every replay's gradient. */
+/* A sweep of the capture deposited into t->grad = g (made or
+ * accumulated): replays deposit into g again, so whatever the step read
+ * from t.grad sees every replay's gradient. */
 ad_status
 ad_capture_grad(ad_tensor *t, ad_tensor *g)
 {
@@ -345,6 +346,37 @@ ad_capture_end(ad_program *p)
 
 static ad_status program_run(ad_program *p);
 
+/* Every leaf the program deposits gradients into has no .grad or the one
+ * the capture deposited into: otherwise (a grad assigned since) what the
+ * step read from .grad would not be the gradient a replay computes. */
+static int
+grads_as_recorded(const ad_program *p)
+{
+    for (int64_t i = 0; i < p->n; i++) {
+        const ad_instr *in = &p->ins[i];
+        for (int64_t k = 0; k < in->nalias; k++) {
+            const ad_tensor *leaf = in->alias[2 * k], *g = leaf->grad;
+            if (g == NULL || g == in->alias[2 * k + 1]) {
+                continue;
+            }
+            int known = 0;      /* a later backward's grad for it? */
+            for (int64_t j = 0; j < p->n && !known; j++) {
+                for (int64_t m = 0; m < p->ins[j].nalias; m++) {
+                    if (p->ins[j].alias[2 * m] == leaf &&
+                        p->ins[j].alias[2 * m + 1] == g) {
+                        known = 1;
+                        break;
+                    }
+                }
+            }
+            if (!known) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 static ad_status
 run_fwd(ad_program *p, int64_t lo, int64_t hi)
 {
@@ -378,7 +410,7 @@ ad_program_run(ad_program *p)
         return ad_error(AD_ERR_STATE, "a compiled function cannot run inside "
                         "backward() (from a custom Function's backward)");
     }
-    if (p->epoch != ad_epoch()) {
+    if (p->epoch != ad_epoch() || !grads_as_recorded(p)) {
         return AD_RERECORD;
     }
     if (__atomic_exchange_n(&p->busy, 1, __ATOMIC_ACQUIRE)) {

@@ -604,11 +604,13 @@ deposit(ad_tensor *t, ad_buffer **g)
         }
         return s;
     }
-    ad_status s = accumulate(&t->grad->buf, *g, t);
+    /* In place, as torch: a view of .grad (p.grad.detach(), what a
+     * compiled step returned) sees the accumulated gradient. */
+    ad_k(t->dtype)->axpy(ad_data(t->grad), AD_BUF_DATA(*g), t->size, 1.0);
     t->grad->buf->version++;
     ad_buf_decref(*g);
     *g = NULL;
-    return s;
+    return ad_capture_current() ? ad_capture_grad(t, t->grad) : AD_OK;
 }
 
 /* After a failed rule: drop every gradient still pending from record i
