@@ -52,6 +52,13 @@ def _sweep(roots, seeds, targets, create_graph, walk=None):
     """The gradients of sum(root * seed) with respect to each target key
     (a dict key -> Tensor; targets without a path are absent).  walk is
     _walk(roots) when the caller has it already."""
+    if E.is_capturing():
+        # The walk runs in Python and reads saved indices, labels and
+        # masks as numpy constants: a replay would keep this step's.
+        raise NotCompilableError(
+            "autograd.grad, backward(create_graph=True) and the functional "
+            "transforms run the backward in Python and cannot be recorded "
+            "by autodiff.compile; call them outside the compiled function")
     order, nodes = walk if walk is not None else _walk(roots)
     # needed: the tensor is a target or leads to one
     needed = {}

@@ -586,3 +586,15 @@ def test_fast_path_matches_eager_for_every_argument_form():
     for args in calls * 2:
         assert bits(step(*args)) == bits(f(*args)), args[1:]
         assert bits(step(*args, k=0.5)) == bits(f(*args, k=0.5))
+
+
+@pytest.mark.parametrize("body", [
+    lambda w, x: ad.autograd.grad((w * x).sum(), w)[0].sum(),
+    lambda w, x: ad.grad(lambda v: (v * x).sum())(w).sum(),
+    lambda w, x: (w * x).sum().backward(create_graph=True)])
+def test_higher_order_inside_a_recording_refuses(body):
+    w = ad.tensor([1.0, 2.0], requires_grad=True)
+    step = ad.compile(lambda x: body(w, ad.tensor(x)))
+    with pytest.raises(ad.NotCompilableError, match="Python"):
+        step(np.ones(2))
+    assert not ad._engine.is_capturing()
