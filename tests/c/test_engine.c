@@ -2085,6 +2085,154 @@ test_program(void)
     ad_decref(x);
 }
 
+
+/* ======================================================================== */
+/* the compile contract in C: nll reductions, dropout, inputs, guards       */
+/* ======================================================================== */
+
+/* AD_NLL_MEAN / AD_NLL_SUM equal the per-sample losses reduced by the
+ * reduce op and divided by the count of labels that are not ignored. */
+static void
+test_nll_reduction(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        int64_t xs[2] = {5, 3};
+        int64_t lab[5] = {0, 2, 1, 2, 1};
+        for (int red = AD_NLL_MEAN; red <= AD_NLL_SUM; red++) {
+            ad_tensor *x = mk(dt, 2, xs, NULL, -2, 2, 1), *x2;
+            REQ(ad_detach(x, &x2));
+            ad_set_requires_grad(x2, 1);
+            ad_tensor *o, *per, *sum, *ref;
+            REQ(ad_nll(x, lab, 1, 1, red, &o));
+            CHECK(o->ndim == 0);
+            REQ(ad_nll(x2, lab, 1, 1, AD_NLL_NONE, &per));
+            REQ(ad_reduce(AD_R_SUM, per, 1, 0, &sum));
+            if (red == AD_NLL_MEAN) {
+                REQ(ad_unary(AD_U_DIVC, sum, 3.0, 0, &ref));  /* 3 kept */
+                ad_decref(sum);
+            }
+            else {
+                ref = sum;
+            }
+            CHECK(bits_equal(o, ref));
+            REQ(ad_backward(o, NULL, 0));
+            REQ(ad_backward(ref, NULL, 0));
+            CHECK(bits_equal(x->grad, x2->grad));
+            ad_decref(o);
+            ad_decref(per);
+            ad_decref(ref);
+            ad_decref(x);
+            ad_decref(x2);
+        }
+        /* every label ignored: the mean is 0/0 */
+        int64_t all[5] = {1, 1, 1, 1, 1};
+        ad_tensor *x = mk(dt, 2, xs, NULL, -2, 2, 0), *o;
+        REQ(ad_nll(x, all, 1, 1, AD_NLL_MEAN, &o));
+        CHECK(isnan(at(o, 0)));
+        ad_decref(o);
+        CHECK_ST(ad_nll(x, all, 1, 1, 7, &o), AD_ERR_VALUE);
+        ad_decref(x);
+    }
+}
+
+static void
+test_dropout(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        int64_t sh[2] = {64, 50};
+        ad_tensor *x = mk(dt, 2, sh, NULL, 1, 1, 1), *a, *b, *c;
+        ad_manual_seed(11);
+        REQ(ad_dropout(x, 0.3, &a));
+        REQ(ad_dropout(x, 0.3, &b));
+        ad_manual_seed(11);
+        REQ(ad_dropout(x, 0.3, &c));
+        CHECK(bits_equal(a, c) && !bits_equal(a, b));
+        int64_t kept = 0;
+        int ok = 1;
+        double scale = dt == AD_F64 ? 1.0 / 0.7 : (double)(float)(1.0 / 0.7);
+        for (int64_t i = 0; i < a->size; i++) {
+            double v = at(a, i);
+            kept += v != 0;
+            ok &= v == 0 || v == scale;
+        }
+        CHECK(ok);
+        CHECKM(kept > 0.66 * a->size && kept < 0.74 * a->size,
+               "dropout kept %lld of %lld", (long long)kept,
+               (long long)a->size);
+        /* the gradient is the mask; x is all ones, so mask == output */
+        ad_tensor *seed1 = ones_like(a);
+        REQ(ad_backward(a, seed1, 0));
+        ad_decref(seed1);
+        CHECK(bits_equal(x->grad, a));
+        uint64_t seed, off;
+        ad_get_rng_state(&seed, &off);
+        CHECK(seed == 11 && off > 0);
+        CHECK_ST(ad_dropout(x, 1.0, &b), AD_ERR_VALUE);
+        CHECK_ST(ad_dropout(x, -0.1, &b), AD_ERR_VALUE);
+        ad_decref(a);
+        ad_decref(b);
+        ad_decref(c);
+        ad_decref(x);
+    }
+}
+
+/* A program: INPUT from an int64 input, ZERO_GRAD, a gradient deposited
+ * into the recording's grad tensor again, and AD_RERECORD on a new
+ * epoch. */
+static void
+test_program_contract(void)
+{
+    int64_t src[4] = {1, 2, 3, 4};
+    int64_t sh[1] = {4};
+    ad_tensor *w = mk(AD_F64, 1, sh, NULL, -1, 1, 1), *x, *y, *loss, *g;
+    ad_program *p;
+    REQ(ad_capture_begin(&p));
+    REQ(ad_capture_input(p, src, sizeof(src)));
+    REQ(ad_empty(AD_F64, 1, sh, &x));
+    REQ(ad_fill_from(x, src, AD_SRC_I64));
+    CHECK(at(x, 3) == 4.0);
+    REQ(ad_zero_grad(w));                       /* no grad yet: nothing */
+    REQ(ad_binary(AD_B_MUL, w, x, &y));
+    REQ(ad_reduce(AD_R_SUM, y, 1, 0, &loss));
+    REQ(ad_backward_sweep(loss, NULL));
+    ad_backward_release(loss);
+    g = w->grad;                                /* d(w . x)/dw = x */
+    ad_incref(g);
+    CHECK(at(g, 0) == 1.0 && at(g, 3) == 4.0);
+    int64_t bad[4];
+    CHECK_ST(ad_fill_from(x, bad, AD_SRC_I64), AD_ERR_STATE); /* not input */
+    REQ(ad_capture_end(p));
+
+    /* replay with new data: ZERO_GRAD zeroes g, the backward refills it */
+    for (int i = 0; i < 4; i++) {
+        src[i] = 10 * (i + 1);
+    }
+    REQ(ad_program_run(p));
+    CHECK(w->grad == g && at(g, 0) == 10.0 && at(g, 3) == 40.0);
+    /* .grad cleared between calls: the same tensor comes back */
+    REQ(ad_set_grad(w, NULL));
+    REQ(ad_program_run(p));
+    CHECK(w->grad == g && at(g, 2) == 30.0);
+    /* a grad assigned in between is not what the step read: stale */
+    ad_tensor *other = mk(AD_F64, 1, sh, NULL, 0, 0, 0);
+    REQ(ad_set_grad(w, other));
+    CHECK_ST(ad_program_run(p), AD_RERECORD);
+    CHECK(at(other, 0) == 0.0);                 /* nothing ran */
+    REQ(ad_set_grad(w, NULL));
+    REQ(ad_program_run(p));
+    /* any change of the epoch makes the program stale */
+    ad_bump_epoch();
+    CHECK_ST(ad_program_run(p), AD_RERECORD);
+    ad_program_free(p);
+    ad_decref(other);
+    ad_decref(g);
+    ad_decref(x);
+    ad_decref(y);
+    ad_decref(loss);
+    REQ(ad_set_grad(w, NULL));
+    ad_decref(w);
+}
+
 /* ======================================================================== */
 /* custom ops, lock hooks, threads                                          */
 /* ======================================================================== */
@@ -2267,6 +2415,9 @@ main(int argc, char **argv)
     test_errors();
     test_optim();
     test_program();
+    test_nll_reduction();
+    test_dropout();
+    test_program_contract();
     test_custom();
     test_lock_hooks();
     test_threads();
