@@ -413,93 +413,204 @@ class Dropout(Module):
         return "p=%g" % self.p
 
 
-def _options(name, params, args, kwargs):
-    """The options of an activation or loss module: defaults from params,
-    overridden by args and kwargs; unknown or repeated ones are errors
-    rather than silently ignored."""
-    names = [p[0] for p in params]
-    if len(args) > len(names):
-        raise TypeError("%s() takes %d positional argument(s) but %d were "
-                        "given" % (name, len(names), len(args)))
-    values = dict(params)
-    values.update(zip(names, args))
-    for k, v in kwargs.items():
-        if k not in values:
-            raise TypeError("%s() got an unexpected keyword argument %r"
-                            % (name, k))
-        if k in names[:len(args)]:
-            raise TypeError("%s() got multiple values for argument %r"
-                            % (name, k))
-        values[k] = v
-    return values
+# ------------------------------------------------------------ activations
 
-
-def _activation(name, fn, doc, params=()):
-    def __init__(self, *args, **kwargs):
-        Module.__init__(self)
-        kwargs.pop("inplace", None)     # torch's flag: same values here
-        values = _options(name, params, args, kwargs)
-        for k, v in values.items():
-            object.__setattr__(self, k, v)
-        object.__setattr__(self, "_names", [p[0] for p in params])
-
-    def forward(self, x):
-        return fn(x, **{k: getattr(self, k) for k in self._names})
+class _Activation(Module):
+    """An elementwise function as a module; _options names the
+    constructor arguments shown by repr."""
+    _options = ()
 
     def extra_repr(self):
-        return ", ".join("%s=%r" % (k, getattr(self, k)) for k in self._names)
-
-    return type(name, (Module,), {"__init__": __init__, "forward": forward,
-                                  "extra_repr": extra_repr, "__doc__": doc})
+        return ", ".join("%s=%r" % (k, getattr(self, k))
+                         for k in self._options)
 
 
-Sigmoid = _activation("Sigmoid", F.sigmoid, "Elementwise sigmoid.")
-Tanh = _activation("Tanh", F.tanh, "Elementwise tanh.")
-ReLU = _activation("ReLU", F.relu, "Elementwise max(x, 0).")
-LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "Leaky ReLU.",
-                        (("negative_slope", 0.01),))
-ELU = _activation("ELU", F.elu, "Exponential linear unit.", (("alpha", 1.0),))
-SELU = _activation("SELU", F.selu, "Scaled ELU.")
-GELU = _activation("GELU", F.gelu, "Gaussian error linear unit.")
-SiLU = _activation("SiLU", F.silu, "x * sigmoid(x).")
-Softplus = _activation("Softplus", F.softplus, "Smooth ReLU.",
-                       (("beta", 1.0), ("threshold", 20.0)))
-Softmax = _activation("Softmax", F.softmax, "Softmax along an axis.",
-                      (("dim", -1),))
-LogSoftmax = _activation("LogSoftmax", F.log_softmax,
-                         "Log-softmax along an axis.", (("dim", -1),))
+class Sigmoid(_Activation):
+    """Elementwise sigmoid 1 / (1 + e^-x)."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return F.sigmoid(x)
 
 
-def _loss(name, fn, doc, params=()):
-    def __init__(self, *args, reduction="mean", **kwargs):
-        Module.__init__(self)
+class Tanh(_Activation):
+    """Elementwise tanh."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class ReLU(_Activation):
+    """Elementwise max(x, 0).  inplace is accepted for torch's signature;
+    the values are the same."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(_Activation):
+    """x for x > 0, else negative_slope * x."""
+    _options = ("negative_slope",)
+
+    def __init__(self, negative_slope=0.01, *, inplace=False):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+
+class ELU(_Activation):
+    """Exponential linear unit: x for x > 0, else alpha (e^x - 1)."""
+    _options = ("alpha",)
+
+    def __init__(self, alpha=1.0, *, inplace=False):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+
+class SELU(_Activation):
+    """Scaled ELU with the self-normalising constants."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.selu(x)
+
+
+class GELU(_Activation):
+    """Gaussian error linear unit x Phi(x) (exact, erf form)."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return F.gelu(x)
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x), also called swish."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class Softplus(_Activation):
+    """Smooth ReLU log(1 + e^(beta x)) / beta, linear above threshold."""
+    _options = ("beta", "threshold")
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+
+class Softmax(_Activation):
+    """Softmax along dim."""
+    _options = ("dim",)
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, dim=self.dim)
+
+
+class LogSoftmax(_Activation):
+    """Log-softmax along dim."""
+    _options = ("dim",)
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.log_softmax(x, dim=self.dim)
+
+
+# ----------------------------------------------------------------- losses
+
+class _Loss(Module):
+    """Options are keyword-only: torch's first positional argument is a
+    class weight, which would otherwise be taken for another option."""
+
+    def __init__(self, *, reduction="mean"):
+        super().__init__()
         if reduction not in ("mean", "sum", "none"):
             raise ValueError("reduction must be 'mean', 'sum' or 'none', got "
                              "%r" % (reduction,))
-        object.__setattr__(self, "reduction", reduction)
-        values = _options(name, params, args, kwargs)
-        for k, v in values.items():
-            object.__setattr__(self, k, v)
-        object.__setattr__(self, "_names", [p[0] for p in params])
+        self.reduction = reduction
+
+
+class MSELoss(_Loss):
+    """Mean squared error."""
 
     def forward(self, input, target):
-        kw = {k: getattr(self, k) for k in self._names}
-        return fn(input, target, reduction=self.reduction, **kw)
-
-    return type(name, (Module,), {"__init__": __init__, "forward": forward,
-                                  "__doc__": doc})
+        return F.mse_loss(input, target, reduction=self.reduction)
 
 
-MSELoss = _loss("MSELoss", F.mse_loss, "Mean squared error.")
-L1Loss = _loss("L1Loss", F.l1_loss, "Mean absolute error.")
-BCELoss = _loss("BCELoss", F.binary_cross_entropy,
-                "Binary cross-entropy of probabilities.")
-BCEWithLogitsLoss = _loss("BCEWithLogitsLoss",
-                          F.binary_cross_entropy_with_logits,
-                          "Binary cross-entropy of logits.")
-CrossEntropyLoss = _loss("CrossEntropyLoss", F.cross_entropy,
-                         "Softmax cross-entropy of logits and class labels.",
-                         (("ignore_index", -100),))
-NLLLoss = _loss("NLLLoss", F.nll_loss,
-                "Negative log-likelihood of log-probabilities.",
-                (("ignore_index", -100),))
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities."""
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target,
+                                      reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits."""
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target,
+                                                  reduction=self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy of logits and class labels (or class
+    probabilities)."""
+
+    def __init__(self, *, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, reduction=self.reduction,
+                               ignore_index=self.ignore_index)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities and class labels."""
+
+    def __init__(self, *, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, reduction=self.reduction,
+                          ignore_index=self.ignore_index)
