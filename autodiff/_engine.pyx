@@ -2175,6 +2175,24 @@ cdef object _seed_key(object seed):
     return int(np.random.SeedSequence(
         _plain_seed(seed)).generate_state(2, np.uint64)[0])
 
+class seeded:
+    """``with seeded(seed) as rng:`` -- the default numpy generator and the
+    engine's stream seeded for the block (rng is the numpy one), the
+    caller's generators restored after it (also on an exception)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def __enter__(self):
+        self._saved = _default_rng, get_rng_state()
+        return manual_seed(self.seed)
+
+    def __exit__(self, *exc):
+        global _default_rng
+        _default_rng = self._saved[0]
+        set_rng_state(self._saved[1])
+        return False
+
 def get_rng_state():
     """The engine stream's state as a uint64 array [seed, offset] (pass
     it to set_rng_state to draw the same numbers again)."""

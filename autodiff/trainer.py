@@ -161,6 +161,34 @@ class ModelCheckpoint(Callback):
 
 # ------------------------------------------------------------------ trainer
 
+class _FitRun:
+    """The options of one fit() call, passed around as one object."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+        self.rng = None
+
+
+class _EpochStats:
+    """Sample-weighted sums of the loss and the metrics over an epoch."""
+
+    def __init__(self, metrics):
+        self.sums = dict.fromkeys(("loss",) + tuple(metrics), 0.0)
+        self.count = 0
+
+    def add(self, loss, k, metrics):
+        self.sums["loss"] += loss * k
+        for m, v in metrics.items():
+            self.sums[m] += v * k
+        self.count += k
+
+    def mean(self, name):
+        return self.sums[name] / self.count
+
+    def logs(self):
+        return {m: self.mean(m) for m in self.sums}
+
+
 _METRICS = ("accuracy", "mae")
 _CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss", "BCELoss",
                           "BCEWithLogitsLoss", "cross_entropy", "nll_loss",
@@ -212,13 +240,18 @@ class Trainer:
             break
 
     # ---- helpers
-    def _step_eager(self, Xb, yb):
-        out = self.model(self._inputs(Xb))
-        loss = self.loss_fn(out, self._targets(yb))
+    def _step(self, Xb, yb):
+        """One training step: eagerly on tensors, or recorded and replayed
+        by ad.compile on the batch arrays (see _train_step)."""
+        out = self.model(Xb)
+        loss = self.loss_fn(out, yb)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         return loss, out
+
+    def _step_eager(self, Xb, yb):
+        return self._step(self._inputs(Xb), self._targets(yb))
 
     def _can_compile(self):
         # Models whose recording was refused (a custom Function, a value
@@ -235,7 +268,7 @@ class Trainer:
             # reference cycle, and a dropped Trainer (model, optimizer
             # state, recorded programs) would wait for the garbage
             # collector instead of being freed at once.
-            self._compiled = CompiledFunction(type(self)._step_compiled)
+            self._compiled = CompiledFunction(type(self)._step)
         Xb = np.asarray(Xb, dtype=self._dtype or np.float32)
         if self._is_classification():
             if (yb.dtype.kind in "fb" and yb.ndim == 1
@@ -252,15 +285,6 @@ class Trainer:
             # raised during the recorded forward, before any update
             self._not_compilable = True
             return self._step_eager(Xb, yb)
-
-    def _step_compiled(self, Xb, yb):
-        # Xb arrives as a placeholder tensor, yb as a tensor or labels.
-        out = self.model(Xb)
-        loss = self.loss_fn(out, yb)
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        return loss, out
 
     def _inputs(self, Xb):
         return _engine.tensor(Xb, dtype=self._dtype) if self._dtype \
@@ -342,95 +366,79 @@ class Trainer:
                              % (batch_size,))
         if validation_data is not None:
             validation_data = self._check_xy(*validation_data)
+        run = _FitRun(X=X, y=y, epochs=epochs, batch_size=batch_size,
+                      shuffle=shuffle, validation_data=validation_data,
+                      metrics=metrics, callbacks=list(callbacks),
+                      verbose=verbose)
         if seed is None:
-            return self._fit(X, y, epochs, batch_size, shuffle,
-                             validation_data, metrics, callbacks,
-                             _engine._rng(None, None), verbose)
+            run.rng = _engine._rng(None, None)
+            return self._fit(run)
         # A seed makes the whole run reproducible: the shuffling, and the
         # engine's stream that Dropout draws from, are seeded for the
         # duration of fit, and the caller's generators restored after.
-        saved = _engine._default_rng, _engine.get_rng_state()
-        try:
-            rng = _engine.manual_seed(seed)
-            return self._fit(X, y, epochs, batch_size, shuffle,
-                             validation_data, metrics, callbacks, rng,
-                             verbose)
-        finally:
-            _engine._default_rng = saved[0]
-            _engine.set_rng_state(saved[1])
+        with _engine.seeded(seed) as rng:
+            run.rng = rng
+            return self._fit(run)
 
-    def _fit(self, X, y, epochs, batch_size, shuffle, validation_data,
-             metrics, callbacks, rng, verbose):
+    def _fit(self, run):
         history = History()
-        callbacks = list(callbacks)
-        for cb in callbacks:
+        for cb in run.callbacks:
             cb.trainer = self
         self.stop_training = False
-        for cb in callbacks:
+        for cb in run.callbacks:
             cb.on_train_begin({})
         # Set now, so that after an interrupt it holds the completed epochs.
         self.history = history
-        bar = _progress(verbose, (len(X) + batch_size - 1) // batch_size)
+        nbatches = (len(run.X) + run.batch_size - 1) // run.batch_size
+        bar = _progress(run.verbose, nbatches)
         try:
-            self._fit_epochs(X, y, epochs, batch_size, shuffle,
-                             validation_data, metrics, callbacks, rng, bar,
-                             history)
+            for epoch in range(run.epochs):
+                history._append(epoch, self._run_epoch(run, epoch, bar))
+                if self.stop_training:
+                    break
         finally:
             if bar:
                 bar.close()
-        for cb in callbacks:
+        for cb in run.callbacks:
             cb.on_train_end({})
         return history
 
-    def _fit_epochs(self, X, y, epochs, batch_size, shuffle,
-                    validation_data, metrics, callbacks, rng, bar, history):
-        if validation_data is not None:
-            Xv, yv = validation_data
-        n = len(X)
-        nbatches = (n + batch_size - 1) // batch_size
-        for epoch in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch, {})
-            self.model.train()
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            t0 = time.perf_counter()
-            total_loss, counts = 0.0, 0
-            metric_sums = {m: 0.0 for m in metrics}
+    def _run_epoch(self, run, epoch, bar):
+        """Train one pass over the data; the epoch's logs."""
+        for cb in run.callbacks:
+            cb.on_epoch_begin(epoch, {})
+        self.model.train()
+        n, bs = len(run.X), run.batch_size
+        nbatches = (n + bs - 1) // bs
+        order = run.rng.permutation(n) if run.shuffle else np.arange(n)
+        t0 = time.perf_counter()
+        stats = _EpochStats(run.metrics)
+        if bar:
+            bar.reset(total=nbatches)
+            bar.set_description("epoch %d/%d" % (epoch + 1, run.epochs))
+        for b in range(nbatches):
+            idx = order[b * bs:(b + 1) * bs]
+            Xb, yb = run.X[idx], run.y[idx]
+            loss, out = self._train_step(Xb, yb)
+            lv = loss.item()
+            stats.add(lv, len(idx), {
+                m: self._metric(m, out.numpy(), yb) for m in run.metrics})
+            for cb in run.callbacks:
+                cb.on_batch_end(b, {"loss": lv})
             if bar:
-                bar.reset(total=nbatches)
-                bar.set_description("epoch %d/%d" % (epoch + 1, epochs))
-            for b in range(nbatches):
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                Xb, yb = X[idx], y[idx]
-                loss, out = self._train_step(Xb, yb)
-                lv = loss.item()
-                k = len(idx)
-                total_loss += lv * k
-                counts += k
-                if metrics:
-                    o = out.numpy()
-                    for m in metrics:
-                        metric_sums[m] += self._metric(m, o, yb) * k
-                for cb in callbacks:
-                    cb.on_batch_end(b, {"loss": lv})
-                if bar:
-                    dt = time.perf_counter() - t0
-                    bar.set_postfix(loss="%.4f" % (total_loss / counts),
-                                    samples_per_s="%.0f" % (counts / dt))
-                    bar.update(1)
-            logs = {"loss": total_loss / counts}
-            for m in metrics:
-                logs[m] = metric_sums[m] / counts
-            logs["time"] = time.perf_counter() - t0
-            if validation_data is not None:
-                ev = self.evaluate(Xv, yv, metrics=metrics)
-                for k, v in ev.items():
-                    logs["val_" + k] = v
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            history._append(epoch, logs)
-            if self.stop_training:
-                break
+                dt = time.perf_counter() - t0
+                bar.set_postfix(loss="%.4f" % stats.mean("loss"),
+                                samples_per_s="%.0f" % (stats.count / dt))
+                bar.update(1)
+        logs = stats.logs()
+        logs["time"] = time.perf_counter() - t0
+        if run.validation_data is not None:
+            ev = self.evaluate(*run.validation_data, metrics=run.metrics)
+            for k, v in ev.items():
+                logs["val_" + k] = v
+        for cb in run.callbacks:
+            cb.on_epoch_end(epoch, logs)
+        return logs
 
     def evaluate(self, X, y, batch_size=256, metrics=None):
         """Mean loss (and metrics) over the data, in eval mode, no grad."""
