@@ -8,7 +8,9 @@ import numpy as np
 from . import _engine
 from ._engine import Tensor
 from ._grad_mode import no_grad
-from .compile import NotCompilableError
+from .checkpoint import save
+from .compile import CompiledFunction, NotCompilableError
+from .optim.lr_scheduler import ReduceLROnPlateau
 
 
 class History:
@@ -124,7 +126,6 @@ class LRSchedulerCallback(Callback):
         self.scheduler, self.monitor = scheduler, monitor
 
     def on_epoch_end(self, epoch, logs=None):
-        from .optim.lr_scheduler import ReduceLROnPlateau
         if isinstance(self.scheduler, ReduceLROnPlateau):
             key = self.monitor if self.monitor in logs else "loss"
             self.scheduler.step(logs[key])
@@ -147,7 +148,6 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        from .checkpoint import save
         v = logs.get(self.monitor)
         if v is None:
             raise KeyError("ModelCheckpoint monitors %r, but the logs have "
@@ -262,7 +262,6 @@ class Trainer:
         if not self._can_compile():
             return self._step_eager(Xb, yb)
         if self._compiled is None:
-            from .compile import CompiledFunction
             # The unbound function, with the trainer passed as an argument:
             # a bound method would make trainer -> _compiled -> trainer a
             # reference cycle, and a dropped Trainer (model, optimizer

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _engine
 from .._grad_mode import no_grad
+from ..checkpoint import load_safetensors, save_safetensors
 from .._engine import Tensor
 from . import functional as F
 from . import init
@@ -259,11 +260,9 @@ class Module:
     def save_safetensors(self, path):
         """Write the state dict with the safetensors package (readable by
         safetensors.numpy.load_file, so weights move to and from torch)."""
-        from ..checkpoint import save_safetensors
         save_safetensors(self, path)
 
     def load_safetensors(self, path, strict=True):
-        from ..checkpoint import load_safetensors
         return load_safetensors(self, path, strict=strict)
 
     # ---- repr
