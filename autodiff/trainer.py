@@ -241,17 +241,16 @@ class Trainer:
 
     # ---- helpers
     def _step(self, Xb, yb):
-        """One training step: eagerly on tensors, or recorded and replayed
-        by ad.compile on the batch arrays (see _train_step)."""
-        out = self.model(Xb)
-        loss = self.loss_fn(out, yb)
+        """One training step on a batch of arrays: run as it is (eager),
+        or recorded and replayed by ad.compile, where the arrays arrive
+        as ArrayInputs that the same conversions turn into tensors -- so
+        the model sees exactly what it sees eagerly."""
+        out = self.model(self._inputs(Xb))
+        loss = self.loss_fn(out, self._targets(yb))
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         return loss, out
-
-    def _step_eager(self, Xb, yb):
-        return self._step(self._inputs(Xb), self._targets(yb))
 
     def _can_compile(self):
         # Models whose recording was refused (a custom Function, a value
@@ -260,7 +259,7 @@ class Trainer:
 
     def _train_step(self, Xb, yb):
         if not self._can_compile():
-            return self._step_eager(Xb, yb)
+            return self._step(Xb, yb)
         if self._compiled is None:
             # The unbound function, with the trainer passed as an argument:
             # a bound method would make trainer -> _compiled -> trainer a
@@ -283,7 +282,7 @@ class Trainer:
         except NotCompilableError:
             # raised during the recorded forward, before any update
             self._not_compilable = True
-            return self._step_eager(Xb, yb)
+            return self._step(Xb, yb)
 
     def _inputs(self, Xb):
         return _engine.tensor(Xb, dtype=self._dtype) if self._dtype \

@@ -598,3 +598,28 @@ def test_higher_order_inside_a_recording_refuses(body):
     with pytest.raises(ad.NotCompilableError, match="Python"):
         step(np.ones(2))
     assert not ad._engine.is_capturing()
+
+
+def test_trainer_model_sees_a_tensor_and_compiles():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 3)
+
+        def forward(self, x):                # Tensor methods on the input
+            return self.fc(x.reshape(x.shape[0], -1) * 0.5)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 2, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 24)
+    out = []
+    for compile_ in (True, False):
+        ad.manual_seed(0)
+        m = Net()
+        tr = ad.Trainer(m, nn.CrossEntropyLoss(),
+                        optim.SGD(m.parameters(), lr=0.1), compile=compile_)
+        h = tr.fit(X, y, epochs=2, batch_size=8, seed=0, verbose=0)
+        out.append((h["loss"], [bits(p) for p in m.parameters()]))
+        if compile_:
+            assert tr._compiled.recordings == 1 and not tr._not_compilable
+    assert out[0] == out[1]

@@ -610,7 +610,7 @@ def test_interrupt_while_recording_the_compiled_step():
 
 def _functions_on_the_step_path():
     return [Trainer.fit, Trainer._fit, Trainer._run_epoch,
-            Trainer._train_step, Trainer._step, Trainer._step_eager,
+            Trainer._train_step, Trainer._step,
             CompiledFunction._general, CompiledFunction._record,
             _Recording.bind, Optimizer.step, Optimizer._init_state,
             Optimizer.zero_grad, optim.Adam._configure]
