@@ -25,18 +25,28 @@ DTYPES = (np.float32, np.float64)
 #   rule        two analytic computations of one derivative (the recorded
 #               Python rules against the fused C backward, hessians, ...)
 #   rule_edge   the same at extreme and edge values
+#   exact       bit for bit
+#   hessian     hessians, jacobians and hvps against each other or torch
+#   rule_torch  second and third derivatives against torch
+#   fn_api      the functional transforms against closed forms
+#   cast        derivatives through a float32 rounding
 #   sympy       values and derivatives against sympy/mpmath (40 digits)
+#   sympy_order derivatives of order 1 to 4 on a grid against sympy
 #   torch       values and gradients against torch (same dtype)
 #   torch_grad  gradients of whole random graphs against torch
 #   special     NaN/inf propagation against numpy
 TOL = {
     np.float32: {"fwd": (2e-5, 2e-6), "grad": (2e-3, 2e-4),
-                 "rule": (2e-6, 2e-6), "sympy": (1e-5, 2e-6),
+                 "rule": (1e-5, 1e-5), "sympy": (1e-5, 2e-6),
                  "sympy_grad": (1e-5, 2e-5), "torch": (1e-3, 2e-3),
+                 "torch_graph": (1e-7, 2e-3),
                  "special": (1e-5, 0.0)},
     np.float64: {"fwd": (1e-10, 1e-12), "grad": (1e-6, 1e-8),
-                 "rule": (1e-12, 1e-12), "rule_edge": (1e-13, 1e-14),
+                 "exact": (0.0, 0.0), "rule": (1e-12, 1e-12),
+                 "rule_edge": (1e-13, 1e-14), "hessian": (1e-11, 1e-12),
+                 "fn_api": (1e-8, 1e-9),
                  "rule_torch": (1e-10, 1e-12), "sympy": (1e-10, 1e-13),
+                 "sympy_order": (1e-10, 1e-10),
                  "sympy_grad": (1e-10, 1e-13), "torch": (1e-9, 1e-11),
                  "torch_grad": (1e-8, 1e-10), "torch_clamped": (1e-7, 1e-11),
                  "special": (1e-12, 0.0), "cast": (1e-6, 1e-6)},

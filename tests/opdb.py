@@ -350,6 +350,12 @@ SCALAR = [
     _sc("c ** x", 0.5, lambda sp, X: sp.Rational(1, 2) ** X),
     _sc("c ** x", 3.7, lambda sp, X: sp.Rational(37, 10) ** X),
 ]
+# piecewise linear rows: their gradient does not depend on the input
+_LINEAR_KINDS = {"neg", "abs", "relu", "leaky_relu", "clip", "addc", "rsubc",
+                 "mulc", "divc"}
+for _o in UNARY + SCALAR:
+    _o.linear = _o.records[0][1] in _LINEAR_KINDS or (
+        _o.records[0][1] == "powc" and float(_o.c) in (0.0, 1.0))
 # integer exponents of a negative base (nonzero samples)
 NEG_BASE_EXPONENTS = (2, 3, -1, -2)
 
@@ -507,6 +513,19 @@ def _loss_data_logits(shape, seed):
     return sample(shape, -4, 4, seed), sample(shape, 0.0, 1.0, seed + 1)
 
 
+# wider samples for the torch oracle: (rng, shape) -> (input, target)
+def _torch_data_normal(rng, shape):
+    return rng.standard_normal(shape), rng.standard_normal(shape)
+
+
+def _torch_data_unit(rng, shape):
+    return rng.uniform(0.02, 0.98, shape), rng.uniform(0.0, 1.0, shape)
+
+
+def _torch_data_logits(rng, shape):
+    return rng.standard_normal(shape) * 4, rng.uniform(0.0, 1.0, shape)
+
+
 LOSS_REDUCTIONS = ["mean", "sum", "none"]
 LOSS_SHAPE_MISMATCHES = [((3,), (3, 1)), ((3, 1), (3,)), ((2, 3), (3,)),
                          ((4,), (1,)), ((2, 2), (4,))]
@@ -540,24 +559,27 @@ LOSSES = [
     OpInfo("mse_loss", ad.mse_loss, refs.np_mse, records=[("loss", "mse")],
            torch=lambda a, b, reduction="mean": TF.mse_loss(
                a, b, reduction=reduction),
-           data=_loss_data_mse, fuzz=True, bad=_loss_bad(ad.mse_loss)),
+           data=_loss_data_mse, torch_data=_torch_data_normal, fuzz=True,
+           bad=_loss_bad(ad.mse_loss)),
     OpInfo("l1_loss", ad.l1_loss, refs.np_l1, records=[("loss", "l1")],
            torch=lambda a, b, reduction="mean": TF.l1_loss(
                a, b, reduction=reduction),
-           data=_loss_data_l1, linear=True, fuzz=True,
+           data=_loss_data_l1, torch_data=_torch_data_normal, linear=True,
+           fuzz=True,
            bad=_loss_bad(ad.l1_loss)),
     OpInfo("binary_cross_entropy", ad.binary_cross_entropy, refs.np_bce,
            records=[("loss", "bce")],
            torch=lambda a, b, reduction="mean": TF.binary_cross_entropy(
                a, b, reduction=reduction),
-           data=_loss_data_bce, fuzz=True,
+           data=_loss_data_bce, torch_data=_torch_data_unit, fuzz=True,
            bad=_loss_bad(ad.binary_cross_entropy)),
     OpInfo("binary_cross_entropy_with_logits",
            ad.binary_cross_entropy_with_logits, refs.np_bce_logits,
            records=[("loss", "bce_logits")],
            torch=lambda a, b, reduction="mean":
            TF.binary_cross_entropy_with_logits(a, b, reduction=reduction),
-           data=_loss_data_logits, fuzz=True,
+           data=_loss_data_logits, torch_data=_torch_data_logits,
+           fuzz=True,
            bad=_loss_bad(ad.binary_cross_entropy_with_logits)),
 ]
 
