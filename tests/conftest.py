@@ -34,13 +34,15 @@ DTYPES = (np.float32, np.float64)
 #   sympy_order derivatives of order 1 to 4 on a grid against sympy
 #   torch       values and gradients against torch (same dtype)
 #   torch_grad  gradients of whole random graphs against torch
-#   special     NaN/inf propagation against numpy
+#   special     NaN/inf propagation against numpy (fuzzed)
+#   nan_inf     the same on a fixed list of special values
+#   trajectory  optimizer trajectories against a numpy reference
 TOL = {
     np.float32: {"fwd": (2e-5, 2e-6), "grad": (2e-3, 2e-4),
                  "rule": (1e-5, 1e-5), "sympy": (1e-5, 2e-6),
                  "sympy_grad": (1e-5, 2e-5), "torch": (1e-3, 2e-3),
                  "torch_graph": (1e-7, 2e-3),
-                 "special": (1e-5, 0.0)},
+                 "special": (1e-5, 0.0), "nan_inf": (1e-6, 0.0)},
     np.float64: {"fwd": (1e-10, 1e-12), "grad": (1e-6, 1e-8),
                  "exact": (0.0, 0.0), "rule": (1e-12, 1e-12),
                  "rule_edge": (1e-13, 1e-14), "hessian": (1e-11, 1e-12),
@@ -49,7 +51,9 @@ TOL = {
                  "sympy_order": (1e-10, 1e-10),
                  "sympy_grad": (1e-10, 1e-13), "torch": (1e-9, 1e-11),
                  "torch_grad": (1e-8, 1e-10), "torch_clamped": (1e-7, 1e-11),
-                 "special": (1e-12, 0.0), "cast": (1e-6, 1e-6)},
+                 "special": (1e-12, 0.0), "nan_inf": (1e-6, 0.0),
+                 "nan_inf_binary": (1e-15, 0.0), "cast": (1e-6, 1e-6),
+                 "trajectory": (1e-6, 1e-10)},
 }
 EPS = 1e-6          # central-difference step, always taken in float64
 

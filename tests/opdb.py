@@ -110,6 +110,12 @@ def B(kind):
 # One row per unary kind of the engine and per option setting.  Scalar
 # forms (x + c, c ** x, ...) are unary kinds too (addc, powc, ...).
 
+def _unary_call(fn):
+    t = ad.tensor(np.random.default_rng(0).standard_normal(3),
+                  requires_grad=True)
+    return (lambda: fn(t)), [t]
+
+
 def _sp_pw(sp, X, pos, neg):
     return sp.Piecewise((pos, X > 0), (neg, True))
 
@@ -154,8 +160,7 @@ UNARY = [
            torch=lambda t: -t, sympy=lambda sp, X: -X, domain=(-3, 3),
            fuzz=True, special=True, method=lambda t: t.neg()),
     OpInfo("ad.negative", ad.negative, np.negative, records=[U("neg")],
-           torch=lambda t: T.neg(t),
-           domain=(-3, 3)),
+           torch=lambda t: T.neg(t), domain=(-3, 3), special=True),
     OpInfo("exp", ad.exp, np.exp, records=[U("exp")],
            torch=lambda t: T.exp(t), sympy=lambda sp, X: sp.exp(X),
            domain=(-3, 3), fuzz=True, special=True,
@@ -232,7 +237,10 @@ UNARY = [
            kinks=(0.0,), fuzz=True, method=lambda t: t.selu()),
     OpInfo("softplus", ad.softplus, refs.np_softplus,
            records=[U("softplus")], torch=lambda t: TF.softplus(t),
-           sympy=_sp_softplus(1, 20), domain=(-4, 4), fuzz=True),
+           sympy=_sp_softplus(1, 20), domain=(-4, 4), fuzz=True,
+           bad=[BadInput("beta=%r" % b, lambda b=b: _unary_call(
+               lambda t: ad.softplus(t, beta=b)), ValueError, pat)
+               for b, pat in ((-1, r"beta.*-1"), (0, r"beta.*0"))]),
     _softplus(2.0, 1.0, (-3, 3), (0.5,)),
     _softplus(0.5, 0.75, (-3, 3), (1.5,)),
     _softplus(2.0, 3.0, (-3, 3), (1.5,)),
@@ -406,6 +414,38 @@ def binary(name):
     return next(o for o in BINARY if o.name == name)
 
 
+def _binary_bad(fn, operator):
+    """Shapes that do not broadcast, as tensors and with a numpy operand
+    on the right (and on the left, for the operators)."""
+    out = []
+    for sa, sb in BINARY_SHAPE_MISMATCHES:
+        sides = ("tensor", "ndarray right") + (
+            ("ndarray left",) if operator else ())
+        for side in sides:
+            def make(sa=sa, sb=sb, side=side):
+                rng = np.random.default_rng(0)
+                a = ad.tensor(rng.standard_normal(sa), requires_grad=True)
+                if side == "tensor":
+                    b = ad.tensor(rng.standard_normal(sb), requires_grad=True)
+                    return (lambda: fn(a, b)), [a, b]
+                arr = np.ones(sb)
+                if side == "ndarray right":
+                    return (lambda: fn(a, arr)), [a, arr]
+                return (lambda: fn(arr, a)), [a, arr]
+            out.append(BadInput("%s %s %s" % (side, sa, sb), make,
+                                ValueError, "broadcast",
+                                contains=(str(sa), str(sb))
+                                if side == "tensor" else ()))
+    return out
+
+
+for _o in BINARY:
+    _o.bad = tuple(_binary_bad(_o.op, _o.name in ("add", "sub", "mul", "div",
+                                                   "pow")))
+BINARY_ALIAS_BAD = [("%s: %s" % (a, b.name), b) for a, _, fn in BINARY_ALIASES
+                    for b in _binary_bad(fn, False)]
+
+
 def binary_forms():
     """(name, OpInfo, fn): every binary op under every spelling."""
     out = [(o.name, o, o.op) for o in BINARY]
@@ -485,9 +525,10 @@ def _bad_axes(fn):
 for _o in REDUCTIONS:
     if "ddof" not in _o.name:
         _o.bad = tuple(_bad_axes(_o.op))
-REDUCTION_METHOD_BAD = (
-    _bad_axes(lambda x, axis: x.sum(dim=axis))
-    + _bad_axes(lambda x, axis: x.mean(axis=axis, keepdims=True)))
+REDUCTION_METHOD_BAD = [
+    ("Tensor.sum(dim=)", _bad_axes(lambda x, axis: x.sum(dim=axis))),
+    ("Tensor.mean(axis=, keepdims=True)",
+     _bad_axes(lambda x, axis: x.mean(axis=axis, keepdims=True)))]
 
 
 def reduction(name):
@@ -555,6 +596,26 @@ def _loss_bad(fn):
     return out
 
 
+def _bce_bad():
+    out = []
+    for bad, idx in ((1.5, 1), (-0.25, 2), (np.inf, 0), (-1e-9, 0)):
+        def make(bad=bad, idx=idx):
+            t = ad.tensor(np.array([0.0, 1.0, 1.0]))
+            arr = np.array([0.5, 0.5, 0.5])
+            arr[idx] = bad
+            p = ad.tensor(arr, requires_grad=True)
+            return (lambda: ad.binary_cross_entropy(p, t)), [p, t, arr]
+        out.append(BadInput("input %g at %d" % (bad, idx), make, ValueError,
+                            r"between 0 and 1",
+                            contains=("%g" % bad, "index %d" % idx)))
+
+    def f32():
+        p = ad.tensor(np.array([2.0, 0.5], dtype=np.float32))
+        return (lambda: ad.binary_cross_entropy(p, [0.0, 1.0])), [p]
+    out.append(BadInput("float32 input 2", f32, ValueError, r"\b2\b"))
+    return out
+
+
 LOSSES = [
     OpInfo("mse_loss", ad.mse_loss, refs.np_mse, records=[("loss", "mse")],
            torch=lambda a, b, reduction="mean": TF.mse_loss(
@@ -572,7 +633,7 @@ LOSSES = [
            torch=lambda a, b, reduction="mean": TF.binary_cross_entropy(
                a, b, reduction=reduction),
            data=_loss_data_bce, torch_data=_torch_data_unit, fuzz=True,
-           bad=_loss_bad(ad.binary_cross_entropy)),
+           bad=_loss_bad(ad.binary_cross_entropy) + _bce_bad()),
     OpInfo("binary_cross_entropy_with_logits",
            ad.binary_cross_entropy_with_logits, refs.np_bce_logits,
            records=[("loss", "bce_logits")],
@@ -762,7 +823,9 @@ def where_cond(mask, form):
 
 WHERE = OpInfo("where", ad.where, np.where, records=[("where", None)],
                torch=lambda c, a, b: T.where(c, a, b), samples=WHERE_SHAPES,
-               fuzz=True)
+               fuzz=True, bad=_binary_bad(
+                   lambda a, b: ad.where(np.ones(a.shape, bool), a, b),
+                   False))
 
 # ================================================================== casts
 
@@ -1020,8 +1083,13 @@ def special(ops=UNARY + SCALAR):
 
 
 def bad_inputs():
-    """(id, BadInput) for every rejection an op declares."""
-    return [("%s: %s" % (o.name, b.name), b) for o in ALL for b in o.bad]
+    """(id, BadInput) for every rejection an op declares (and the other
+    spellings of the binary ops and reductions)."""
+    out = [("%s: %s" % (o.name, b.name), b) for o in ALL for b in o.bad]
+    out += BINARY_ALIAS_BAD
+    out += [("%s: %s" % (n, b.name), b) for n, bs in REDUCTION_METHOD_BAD
+            for b in bs]
+    return out
 
 
 def records():

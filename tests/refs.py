@@ -24,7 +24,11 @@ IGNORE_INDEX = -100              # cross_entropy / nll_loss default
 # ------------------------------------------------------------ elementwise
 
 def np_sigmoid(x):
-    return 0.5 * (1 + np.tanh(0.5 * np.asarray(x, np.float64)))
+    """1 / (1 + e^-x): accurate in both tails (0.5 (1 + tanh(x/2)) is not
+    in the lower one), exact at +-inf."""
+    x = np.asarray(x)
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
