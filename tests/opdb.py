@@ -478,6 +478,7 @@ REDUCTIONS = [
                                                correction=0),
            meth="var", kw={}, fuzz=True),
     OpInfo("var(ddof=1)", ad.var, refs.np_var,
+           records=[("reduce", "mean"), B("sub"), B("mul")],
            torch=lambda t, dim, keepdim: T.var(t, dim=dim, keepdim=keepdim,
                                                correction=1),
            meth="var", kw={"ddof": 1}),
@@ -485,7 +486,7 @@ REDUCTIONS = [
            torch=lambda t, dim, keepdim: T.std(t, dim=dim, keepdim=keepdim,
                                                correction=0),
            meth="std", kw={}, fuzz=True),
-    OpInfo("std(ddof=1)", ad.std, refs.np_std,
+    OpInfo("std(ddof=1)", ad.std, refs.np_std, records=[U("sqrt")],
            torch=lambda t, dim, keepdim: T.std(t, dim=dim, keepdim=keepdim,
                                                correction=1),
            meth="std", kw={"ddof": 1}),
@@ -1047,6 +1048,61 @@ METHOD_PAIRS = {
     "maximum": (lambda t: ad.maximum(t, 1.0), lambda t: t.maximum(1.0)),
     "minimum": (lambda t: ad.minimum(t, 1.0), lambda t: t.minimum(1.0)),
 }
+
+
+# =================================================== one example per row
+#
+# example(): (fn, arrays) with fn taking one tensor per array -- a call of
+# the row that test_opdb.py records, to check that it records the engine
+# kinds it declares and that their rules differentiate.
+
+def _example(o):
+    if o in BINARY:
+        return o.op, list(o.data((2, 3), (3,), 0))
+    if o in REDUCTIONS:
+        return (lambda t: o.op(t, axis=1, **o.kw)), [distinct((2, 3))]
+    if o in LOSSES:
+        return o.op, list(o.data((2, 3), 0))
+    if o in CLASS_LOSSES:
+        return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
+    if o in SOFTMAX:
+        return (lambda t: o.op(t, 1)), [sample((2, 3))]
+    if o in CUSTOM:
+        return o.op, [sample((3,), seed=1)] * (
+            2 if o.name == "custom:ScaledMul" else 1)
+    return EXAMPLES[o.name]()
+
+
+EXAMPLES = {
+    "matmul": lambda: (MATMUL.op, [sample((2, 3)), sample((3, 4), seed=1)]),
+    "linear": lambda: (LINEAR.op, [sample((2, 3)), sample((4, 3), seed=1),
+                                   sample((4,), seed=2)]),
+    "where": lambda: ((lambda a, b: ad.where(np.array([True, False, True]),
+                                             a, b)),
+                      [sample((3,)), sample((3,), seed=1)]),
+    "cast": lambda: ((lambda t: CAST.op(t) * 2.0), [sample((3,))]),
+    "reshape": lambda: ((lambda t: ad.reshape(t, (3, 2))), [sample((2, 3))]),
+    "permute": lambda: ((lambda t: ad.permute(t, (1, 0))), [sample((2, 3))]),
+    "expand_dims": lambda: ((lambda t: ad.expand_dims(t, 0)),
+                            [sample((2, 3))]),
+    "squeeze": lambda: ((lambda t: ad.squeeze(t, 0)), [sample((1, 3))]),
+    "broadcast_to": lambda: ((lambda t: ad.broadcast_to(t, (2, 3))),
+                             [sample((3,))]),
+    "concatenate": lambda: ((lambda a, b: ad.concatenate([a, b])),
+                            [sample((2,)), sample((3,), seed=1)]),
+    "stack": lambda: ((lambda a, b: ad.stack([a, b])),
+                      [sample((3,)), sample((3,), seed=1)]),
+    # squared: the scatter of the gather's rule then depends on t
+    "getitem": lambda: ((lambda t: ad.square(ad.sin(t)[np.array([0, 2, 2])])),
+                        [sample((3,))]),
+    "dropout": lambda: ((lambda t: dropout_fixed(t) * t), [sample((6,))]),
+}
+
+
+def example(o):
+    if o in UNARY or o in SCALAR:
+        return o.op, [o.sample((3,))]
+    return _example(o)
 
 
 # ================================================================ the lists

@@ -61,6 +61,7 @@ def _as64(v):
     return np.asarray(v, np.float64)
 
 
+@pytest.mark.slow
 @fuzz_settings(2000)
 @given(data=st.data())
 def test_random_graph_forward_and_gradient(data):
@@ -559,6 +560,7 @@ _COMPILED = ad.compile(lambda a: ad.sum(ad.multiply(a, 2.0)))
 _COMPILED2 = ad.compile(lambda a, b: ad.where(True, a, b).sum())
 
 
+@pytest.mark.slow
 @fuzz_settings(2000)
 @given(data=st.data())
 def test_fuzz_junk_anywhere_raises_documented_errors(data):
@@ -756,6 +758,7 @@ def _np_key(k):
     return k
 
 
+@pytest.mark.slow
 @fuzz_settings(1500)
 @given(x=special_arrays(), data=st.data())
 def test_fuzz_getitem_agrees_with_numpy(x, data):

@@ -83,6 +83,7 @@ def _long_run_setup(compiled):
     return model, opt, step, batches
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compiled", [False, True],
                          ids=["eager", "compiled"])
 def test_100k_steps_memory_flat(compiled):
