@@ -1,33 +1,81 @@
 """Shared test helpers: the one tolerance table, a float64 central-difference
-gradient, and a gradient check in the style of torch.autograd.gradcheck."""
+gradient, a gradient check in the style of torch.autograd.gradcheck, and the
+small helpers several test files use (alive, rss_bytes, mlp, needs_torch)."""
+import os
+
 import numpy as np
+import pytest
 
 import autodiff as ad
 
+try:
+    import torch
+except ImportError:       # pragma: no cover - depends on the environment
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+
 DTYPES = (np.float32, np.float64)
 
-# The single tolerance table.  "fwd" compares an op's values with a numpy
-# reference computed in float64 from the same (dtype-rounded) inputs; "grad"
-# compares a backward() gradient with numerical_grad().  Each atol is scaled
-# by max(1, max|expected|) in assert_close.
+# The single tolerance table: (rtol, atol) per dtype and purpose.  Each atol
+# is scaled by max(1, max|expected|) in assert_close (and close()).
+#   fwd         an op's values against a numpy reference computed in
+#               float64 from the same (dtype-rounded) inputs
+#   grad        a backward() gradient against numerical_grad()
+#   rule        two analytic computations of one derivative (the recorded
+#               Python rules against the fused C backward, hessians, ...)
+#   rule_edge   the same at extreme and edge values
+#   exact       bit for bit
+#   hessian     hessians, jacobians and hvps against each other or torch
+#   rule_torch  second and third derivatives against torch
+#   fn_api      the functional transforms against closed forms
+#   cast        derivatives through a float32 rounding
+#   sympy       values and derivatives against sympy/mpmath (40 digits)
+#   sympy_order derivatives of order 1 to 4 on a grid against sympy
+#   torch       values and gradients against torch (same dtype)
+#   torch_grad  gradients of whole random graphs against torch
+#   special     NaN/inf propagation against numpy (fuzzed)
+#   nan_inf     the same on a fixed list of special values
+#   trajectory  optimizer trajectories against a numpy reference
 TOL = {
-    np.float32: {"fwd": (2e-5, 2e-6), "grad": (2e-3, 2e-4)},
-    np.float64: {"fwd": (1e-10, 1e-12), "grad": (1e-6, 1e-8)},
+    np.float32: {"fwd": (2e-5, 2e-6), "grad": (2e-3, 2e-4),
+                 "rule": (1e-5, 1e-5), "sympy": (1e-5, 2e-6),
+                 "sympy_grad": (1e-5, 2e-5), "torch": (1e-3, 2e-3),
+                 "torch_graph": (1e-7, 2e-3),
+                 "special": (1e-5, 0.0), "nan_inf": (1e-6, 0.0)},
+    np.float64: {"fwd": (1e-10, 1e-12), "grad": (1e-6, 1e-8),
+                 "exact": (0.0, 0.0), "rule": (1e-12, 1e-12),
+                 "rule_edge": (1e-13, 1e-14), "hessian": (1e-11, 1e-12),
+                 "fn_api": (1e-8, 1e-9),
+                 "rule_torch": (1e-10, 1e-12), "sympy": (1e-10, 1e-13),
+                 "sympy_order": (1e-10, 1e-10),
+                 "sympy_grad": (1e-10, 1e-13), "torch": (1e-9, 1e-11),
+                 "torch_grad": (1e-8, 1e-10), "torch_clamped": (1e-7, 1e-11),
+                 "special": (1e-12, 0.0), "nan_inf": (1e-6, 0.0),
+                 "nan_inf_binary": (1e-15, 0.0), "cast": (1e-6, 1e-6),
+                 "trajectory": (1e-6, 1e-10)},
 }
 EPS = 1e-6          # central-difference step, always taken in float64
 
 
 def tol(dtype, kind="fwd"):
-    """{"rtol": ..., "atol": ...} for dtype and kind ("fwd" or "grad")."""
+    """{"rtol": ..., "atol": ...} for dtype and purpose (see TOL)."""
     rtol, atol = TOL[np.dtype(dtype).type][kind]
     return {"rtol": rtol, "atol": atol}
 
 
-def assert_close(actual, expected, dtype, kind="fwd", err_msg=""):
-    """assert_allclose with the table's tolerances for dtype and kind."""
+def assert_close(actual, expected, dtype=np.float64, kind="fwd",
+                 err_msg=""):
+    """assert_allclose with the table's tolerances for dtype and kind;
+    Tensors are accepted on either side."""
+    if isinstance(actual, ad.Tensor):
+        actual = actual.numpy()
+    if isinstance(expected, ad.Tensor):
+        expected = expected.numpy()
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert actual.shape == expected.shape, (err_msg, actual.shape,
+                                            expected.shape)
     t = tol(dtype, kind)
     finite = expected[np.isfinite(expected)]
     scale = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
@@ -146,3 +194,24 @@ def binary_data_maxmin(sa, sb, seed, gap=0.02):
         if np.min(np.abs(np.subtract(a, b))) > gap:
             return a, b
     raise AssertionError("no tie-free sample")
+
+
+# ------------------------------------------------------------ small helpers
+
+def alive():
+    """The engine still computes values and gradients correctly."""
+    x = ad.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+def rss_bytes():
+    """Current resident set size (not the peak) from /proc/self/statm."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def mlp(x, w1, b1, w2):
+    """A two-layer tanh network with a cross-entropy loss on 4 samples."""
+    h = ad.tanh(x @ w1 + b1)
+    return ad.cross_entropy(h @ w2, np.array([0, 2, 1, 2]))

@@ -10,106 +10,40 @@ values: inputs of log/sqrt positive, denominators away from 0, relu, abs,
 clip, maximum and max away from their kinks and ties, pow bases positive,
 and every intermediate value finite and bounded.  Each op has an engine
 form and a numpy twin; ``Graph.run`` evaluates the graph with either.
+The elementwise and binary ops, their numpy twins, domains and kinks come
+from opdb (the rows marked ``fuzz``); the numpy twins of the others from
+refs.py.
 """
-import math
-
 import numpy as np
 
 import autodiff as ad
+import opdb
+from refs import (np_bce, np_bce_logits, np_class_loss, np_elu,
+                  np_leaky_relu, np_log_softmax, np_reduce_loss, np_softmax,
+                  np_softplus)
 
 MARGIN = 0.05           # distance kept from every kink, tie and pole
 BOUND = 12.0            # |value| of every intermediate result
 MAX_DIM = 3
 LEAF_BUDGET = 40        # total input elements (numerical grads are O(n))
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
-
-# ------------------------------------------------------------ numpy twins
-
-def np_sigmoid(x):
-    return 0.5 * (1 + np.tanh(0.5 * x))
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def np_erf(x):
-    return _erf(x) if np.size(x) else np.zeros(np.shape(x))
-
-
-def np_log_softmax(x, axis):
-    if x.ndim == 0:
-        return np_log_softmax(x.reshape(1), 0).reshape(())
-    if x.size == 0:
-        return x.copy()
-    m = np.max(x, axis=axis, keepdims=True)
-    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
-
-
-def np_softmax(x, axis):
-    return np.exp(np_log_softmax(x, axis))
-
-
-def np_softplus(x, beta, threshold):
-    return np.where(beta * x > threshold, x,
-                    np.log1p(np.exp(np.minimum(beta * x, threshold))) / beta)
-
-
-def np_bce(p, t):
-    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
-
-
-def np_bce_logits(x, t):
-    return np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
-
-
-def np_reduce_loss(v, reduction):
-    if reduction == "none":
-        return v
-    return np.sum(v) if reduction == "sum" else np.mean(v)
-
-
-def np_class_loss(x, labels, reduction, ignore_index, logits):
-    single = x.ndim == 1
-    if single:
-        x = x[None]
-        labels = np.array([labels])
-    lp = np_log_softmax(x, 1) if logits else x
-    keep = labels != ignore_index
-    safe = np.where(keep, labels, 0)
-    per = -lp[np.arange(len(labels)), safe] * keep
-    if reduction == "none":
-        return per.reshape(()) if single else per
-    if reduction == "sum":
-        return per.sum()
-    return per.sum() / keep.sum()
-
-
 # ------------------------------------------------------------------ ops
 #
 # OPS[name] = (engine form, numpy form); both take (params, *children).
 
+# opdb's scalar forms, keyed without spaces ("x+c"), plus "neg"
+SCALAR_FORMS = {k.replace(" ", ""): v for k, v in opdb.SCALAR_FORMS.items()}
+
+
 def _scalar_engine(p, x):
     c, form = p["c"], p["form"]
-    return {"x+c": lambda: x + c, "c+x": lambda: c + x,
-            "x-c": lambda: x - c, "c-x": lambda: c - x,
-            "x*c": lambda: x * c, "c*x": lambda: c * x,
-            "x/c": lambda: x / c, "c/x": lambda: c / x,
-            "x**c": lambda: x ** c, "c**x": lambda: c ** x,
-            "neg": lambda: -x}[form]()
+    return -x if form == "neg" else SCALAR_FORMS[form][0](x, c)
 
 
 def _scalar_numpy(p, x):
     c, form = float(p["c"]), p["form"]
     with np.errstate(all="ignore"):
-        return {"x+c": lambda: x + c, "c+x": lambda: c + x,
-                "x-c": lambda: x - c, "c-x": lambda: c - x,
-                "x*c": lambda: x * c, "c*x": lambda: c * x,
-                "x/c": lambda: x / c, "c/x": lambda: c / x,
-                "x**c": lambda: x ** c, "c**x": lambda: c ** x,
-                "neg": lambda: -x}[form]()
+        return -x if form == "neg" else SCALAR_FORMS[form][1](x, c)
 
 
 def _getitem_np(p, x):
@@ -189,50 +123,28 @@ def _softplus_np(p, x):
     return np_softplus(x, p["beta"], p["threshold"])
 
 
-def _unary(name, f, g):
-    return name, (lambda p, x: f(x), lambda p, x: g(x))
+def _row_forms(o, arity):
+    if arity == 1:
+        return (lambda p, x: o.op(x), lambda p, x: o.ref(x))
+    return (lambda p, a, b: o.op(a, b), lambda p, a, b: o.ref(a, b))
 
 
-OPS = dict([
-    _unary("exp", ad.exp, np.exp),
-    _unary("log", ad.log, np.log),
-    _unary("sqrt", ad.sqrt, np.sqrt),
-    _unary("abs", ad.abs, np.abs),
-    _unary("sin", ad.sin, np.sin),
-    _unary("cos", ad.cos, np.cos),
-    _unary("square", ad.square, np.square),
-    _unary("sigmoid", ad.sigmoid, np_sigmoid),
-    _unary("tanh", ad.tanh, np.tanh),
-    _unary("relu", ad.relu, lambda x: np.maximum(x, 0)),
-    _unary("selu", ad.selu, lambda x: SELU_SCALE * np.where(
-        x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0)))),
-    _unary("gelu", ad.gelu,
-           lambda x: 0.5 * x * (1 + np_erf(x / np.sqrt(2)))),
-    _unary("silu", ad.silu, lambda x: x * np_sigmoid(x)),
-    _unary("erf", ad.erf, np_erf),
-    _unary("negative", ad.negative, np.negative),
-])
+# unary rows drawn with their own option values (see Graph._unary)
+PARAMETRIZED = ("leaky_relu", "elu", "softplus", "clip(both)")
+UNARY = [o for o in opdb.fuzzed(opdb.UNARY) if o.name not in PARAMETRIZED]
+OPS = {o.name: _row_forms(o, 1) for o in UNARY}
+OPS.update({o.name: _row_forms(o, 2) for o in opdb.fuzzed(opdb.BINARY)})
 OPS.update({
     "leaky_relu": (lambda p, x: ad.leaky_relu(x, p["slope"]),
-                   lambda p, x: np.where(x > 0, x, p["slope"] * x)),
+                   lambda p, x: np_leaky_relu(x, p["slope"])),
     "elu": (lambda p, x: ad.elu(x, alpha=p["alpha"]),
-            lambda p, x: np.where(x > 0, x,
-                                  p["alpha"] * np.expm1(np.minimum(x, 0)))),
+            lambda p, x: np_elu(x, p["alpha"])),
     "softplus": (lambda p, x: ad.softplus(x, p["beta"], p["threshold"]),
                  _softplus_np),
     "clip": (lambda p, x: ad.clip(x, p["lo"], p["hi"]),
              lambda p, x: np.clip(x, -np.inf if p["lo"] is None else p["lo"],
                                   np.inf if p["hi"] is None else p["hi"])),
     "scalar": (_scalar_engine, _scalar_numpy),
-    "add": (lambda p, a, b: a + b, lambda p, a, b: a + b),
-    "sub": (lambda p, a, b: ad.subtract(a, b), lambda p, a, b: a - b),
-    "mul": (lambda p, a, b: a * b, lambda p, a, b: a * b),
-    "div": (lambda p, a, b: a / b, lambda p, a, b: a / b),
-    "pow": (lambda p, a, b: a ** b, lambda p, a, b: np.power(a, b)),
-    "maximum": (lambda p, a, b: ad.maximum(a, b),
-                lambda p, a, b: np.maximum(a, b)),
-    "minimum": (lambda p, a, b: ad.minimum(a, b),
-                lambda p, a, b: np.minimum(a, b)),
     "where": (lambda p, a, b: ad.where(_cond(p), a, b),
               lambda p, a, b: np.where(p["mask"], a, b)),
     "reduce": (_reduce_engine, _reduce_numpy),
@@ -260,11 +172,11 @@ OPS.update({
     "log_softmax": (lambda p, x: ad.log_softmax(x, p["axis"]),
                     lambda p, x: np_log_softmax(x, p["axis"])),
     "mse_loss": (lambda p, a, b: ad.mse_loss(a, b, p["reduction"]),
-                 lambda p, a, b: np_reduce_loss((a - b) ** 2,
-                                                p["reduction"])),
+                 lambda p, a, b: np_reduce_loss(opdb.loss("mse_loss").ref(
+                     a, b), p["reduction"])),
     "l1_loss": (lambda p, a, b: ad.l1_loss(a, b, p["reduction"]),
-                lambda p, a, b: np_reduce_loss(np.abs(a - b),
-                                               p["reduction"])),
+                lambda p, a, b: np_reduce_loss(opdb.loss("l1_loss").ref(
+                    a, b), p["reduction"])),
     "bce": (lambda p, a, b: ad.binary_cross_entropy(a, b, p["reduction"]),
             lambda p, a, b: np_reduce_loss(np_bce(a, b), p["reduction"])),
     "bce_logits": (lambda p, a, b: ad.binary_cross_entropy_with_logits(
@@ -423,16 +335,13 @@ class Graph:
         lo = self.choice([None, -1.0, -0.5, 0.3])
         hi = self.choice([None, 0.7, 1.5]) if lo is not None else \
             self.choice([0.7, 1.5])
-        cands = [
-            ("exp", None, [c], None),
-            ("log", None, [c], lambda: x.size == 0 or x.min() > 0.1),
-            ("sqrt", None, [c], lambda: x.size == 0 or x.min() > 0.1),
-            ("abs", None, [c], nz), ("sin", None, [c], None),
-            ("cos", None, [c], None), ("square", None, [c], None),
-            ("sigmoid", None, [c], None), ("tanh", None, [c], None),
-            ("relu", None, [c], nz), ("selu", None, [c], nz),
-            ("gelu", None, [c], None), ("silu", None, [c], None),
-            ("erf", None, [c], None), ("negative", None, [c], None),
+        positive = lambda: x.size == 0 or x.min() > 0.1
+
+        def in_domain(o):
+            if o.positive:
+                return positive
+            return (lambda k=o.kinks: _far(x, k)) if o.kinks else None
+        cands = [(o.name, None, [c], in_domain(o)) for o in UNARY] + [
             ("leaky_relu", {"slope": slope}, [c], nz),
             ("elu", {"alpha": alpha}, [c], nz),
             ("softplus", {"beta": beta, "threshold": thr}, [c],
@@ -447,8 +356,7 @@ class Graph:
         x = self.val(ch)
         c = self.choice([2, 3, -1, 0.5, 2.5, -1.5, np.float64(0.75),
                          np.float32(3.0), np.int64(2), 1, 0])
-        form = self.choice(["x+c", "c+x", "x-c", "c-x", "x*c", "c*x", "x/c",
-                            "c/x", "x**c", "c**x", "neg"])
+        form = self.choice(list(SCALAR_FORMS) + ["neg"])
         cf = float(c)
         if form == "x/c" and cf == 0:
             return None
@@ -486,13 +394,12 @@ class Graph:
         x, y = self.val(a), self.val(b)
         with np.errstate(all="ignore"):
             gap = lambda: _far(x - y, [0])
-        cands = [("add", None, [a, b], None), ("sub", None, [a, b], None),
-                 ("mul", None, [a, b], None),
-                 ("div", None, [a, b], lambda: _far(y, [0], 0.2)),
-                 ("pow", None, [a, b],
-                  lambda: x.size == 0 or x.min() > 0.1),
-                 ("maximum", None, [a, b], gap),
-                 ("minimum", None, [a, b], gap)]
+        # the conditions under which each binary row is well behaved
+        ok = {"div": lambda: _far(y, [0], 0.2),
+              "pow": lambda: x.size == 0 or x.min() > 0.1,
+              "maximum": gap, "minimum": gap}
+        cands = [(o.name, None, [a, b], ok.get(o.name))
+                 for o in opdb.fuzzed(opdb.BINARY)]
         if self.nodes[a][0] == "const":        # ndarray on the left
             cands = cands[:3]
         return self._pick(cands)

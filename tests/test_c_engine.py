@@ -100,6 +100,7 @@ def test_c_engine_valgrind(engine_test):
     _assert_clean(r, text)
 
 
+@pytest.mark.slow
 def test_c_engine_sanitizers(tmpdir_c):
     # Can this compiler link the sanitizers at all?
     probe = tmpdir_c / "probe.c"

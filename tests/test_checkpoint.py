@@ -10,12 +10,7 @@ import pytest
 import autodiff as ad
 from autodiff import checkpoint, nn, optim
 
-try:
-    import torch
-except ImportError:       # pragma: no cover - depends on the environment
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+from conftest import needs_torch, torch
 
 
 def make_model(seed=0, dtype=ad.float32):

@@ -6,37 +6,14 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+import opdb
 
 
 def f64(v, rg=False):
     return ad.tensor(np.asarray(v, dtype=np.float64), requires_grad=rg)
 
 
-class Cube(ad.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g * 3.0 * x ** 2
-
-
-class ScaledMul(ad.Function):
-    """x * y * k with a non-tensor argument k."""
-
-    @staticmethod
-    def forward(ctx, x, k, y):
-        ctx.save_for_backward(x, y)
-        ctx.k = k
-        return x * y * k
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        return g * y * ctx.k, None, g * x * ctx.k
+Cube, ScaledMul = opdb.Cube, opdb.ScaledMul
 
 
 def test_forward_value_and_record():

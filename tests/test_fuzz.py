@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 import autodiff as ad
+import opdb
 from autodiff import nn, optim
-from conftest import DTYPES, assert_close, numerical_grad
+from conftest import DTYPES, assert_close, numerical_grad, tol
+from conftest import alive as _alive
 from fuzz_helpers import OPS, Graph
 
 SCALE = float(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "1"))
@@ -59,6 +61,7 @@ def _as64(v):
     return np.asarray(v, np.float64)
 
 
+@pytest.mark.slow
 @fuzz_settings(2000)
 @given(data=st.data())
 def test_random_graph_forward_and_gradient(data):
@@ -159,12 +162,6 @@ def test_random_graph_create_graph_matches_backward(data):
 DOCUMENTED = (ValueError, TypeError, IndexError, MemoryError, RuntimeError)
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -3.0,
            1e308, -1e308, 5e-324, 1e-30, 88.0, -88.0, 1e4]
-
-
-def _alive():
-    x = ad.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
-    (x * x).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
 
 
 class Outcome:
@@ -356,23 +353,8 @@ def _extra(*names):
     return (OverflowError,) if any(n in HUGE_INTS for n in names) else ()
 
 
-UNARY_REF = {
-    "exp": (ad.exp, np.exp), "log": (ad.log, np.log),
-    "sqrt": (ad.sqrt, np.sqrt), "abs": (ad.abs, np.abs),
-    "negative": (ad.negative, np.negative), "sin": (ad.sin, np.sin),
-    "cos": (ad.cos, np.cos), "tanh": (ad.tanh, np.tanh),
-    "square": (ad.square, np.square),
-    "relu": (ad.relu, lambda x: np.maximum(x, 0)),
-    "sigmoid": (ad.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
-    "clip": (lambda t: ad.clip(t, -2.0, 3.0), lambda x: np.clip(x, -2, 3)),
-    "x+1": (lambda t: t + 1.0, lambda x: x + 1.0),
-    "x*2": (lambda t: t * 2.0, lambda x: x * 2.0),
-    "1/x": (lambda t: 1.0 / t, lambda x: 1.0 / x),
-    "x/0": (lambda t: t / 0.0, lambda x: x / 0.0),
-    "x**2": (lambda t: t ** 2, lambda x: x ** 2),
-    "x**0.5": (lambda t: t ** 0.5, lambda x: x ** 0.5),
-    "2**x": (lambda t: 2.0 ** t, lambda x: 2.0 ** x),
-}
+# name -> (engine form, numpy form): opdb's rows marked ``special``
+UNARY_REF = {o.name: (o.op, o.ref) for o in opdb.special()}
 OTHER_UNARY = {
     "leaky_relu": ad.leaky_relu, "elu": ad.elu, "selu": ad.selu,
     "softplus": ad.softplus, "gelu": ad.gelu, "silu": ad.silu,
@@ -419,30 +401,28 @@ def test_fuzz_special_values_propagate_like_numpy(x, op, rg):
     with np.errstate(all="ignore"):
         want = fn(np.array(x))
     assert r.value.dtype == t.dtype
-    same_as_numpy(r.value, want, rtol=1e-5 if x.dtype.itemsize == 4
-                  else 1e-12, err=op)
+    same_as_numpy(r.value, want, rtol=tol(x.dtype, "special")["rtol"],
+                  err=op)
     _check_backward(r.value, [t])
     _alive()
 
 
 @fuzz_settings(800)
 @given(a=special_arrays(), b=special_arrays(), data=st.data(),
-       op=st.sampled_from(["add", "sub", "mul", "div", "pow", "maximum",
-                           "minimum", "where", "matmul"]))
+       op=st.sampled_from(opdb.ids(opdb.BINARY) + ["where", "matmul"]))
 def test_fuzz_binary_any_shapes_and_layouts(a, b, op, data):
     """Two arrays of random (often incompatible) shapes, as tensors or
     raw numpy operands: numpy's verdict on the shapes, numpy's values."""
-    fa = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
-          "mul": lambda x, y: x * y, "div": lambda x, y: x / y,
-          "pow": lambda x, y: x ** y, "maximum": ad.maximum,
-          "minimum": ad.minimum, "matmul": lambda x, y: x @ y,
+    fa = {o.name: o.op for o in opdb.BINARY}
+    fa.update({"matmul": lambda x, y: x @ y,
           "where": lambda x, y: ad.where(np.asarray(x) > 0 if not
                                          isinstance(x, ad.Tensor) else
-                                         x.numpy() > 0, x, y)}[op]
-    fn = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
-          "div": np.divide, "pow": np.power, "maximum": np.maximum,
-          "minimum": np.minimum, "matmul": np.matmul,
-          "where": lambda x, y: np.where(x > 0, x, y)}[op]
+                                         x.numpy() > 0, x, y)})
+    fa = fa[op]
+    fn = {o.name: o.ref for o in opdb.BINARY}
+    fn.update({"matmul": np.matmul,
+               "where": lambda x, y: np.where(x > 0, x, y)})
+    fn = fn[op]
     form = data.draw(st.sampled_from(["tt", "ta", "at"]))
     rg = data.draw(st.booleans())
     ta = ad.tensor(np.array(a), requires_grad=rg) if form != "at" else a
@@ -463,7 +443,7 @@ def test_fuzz_binary_any_shapes_and_layouts(a, b, op, data):
                 assert r.value.shape == want.value.shape
         else:
             # mixed precision promotes to float64; float32 keeps float32
-            rtol = 1e-5 if r.value.dtype == np.float32 else 1e-12
+            rtol = tol(r.value.dtype, "special")["rtol"]
             if a.dtype.itemsize == 4 or b.dtype.itemsize == 4:
                 a32 = np.asarray(a, np.float64).astype(r.value.dtype)
                 b32 = np.asarray(b, np.float64).astype(r.value.dtype)
@@ -580,6 +560,7 @@ _COMPILED = ad.compile(lambda a: ad.sum(ad.multiply(a, 2.0)))
 _COMPILED2 = ad.compile(lambda a, b: ad.where(True, a, b).sum())
 
 
+@pytest.mark.slow
 @fuzz_settings(2000)
 @given(data=st.data())
 def test_fuzz_junk_anywhere_raises_documented_errors(data):
@@ -777,6 +758,7 @@ def _np_key(k):
     return k
 
 
+@pytest.mark.slow
 @fuzz_settings(1500)
 @given(x=special_arrays(), data=st.data())
 def test_fuzz_getitem_agrees_with_numpy(x, data):
@@ -843,7 +825,7 @@ def test_fuzz_class_labels(data, name):
             and c > 0 \
             and np.all(np.isfinite(x)) and np.abs(x).max(initial=0) < 1e30:
         # a valid call: compare with numpy
-        from fuzz_helpers import np_class_loss
+        from refs import np_class_loss
         x64 = np.asarray(x, np.float64)
         lab = lab.astype(np.int64)
         lab = lab.reshape(-1)[0] if len(shape) == 1 else lab.reshape(-1)

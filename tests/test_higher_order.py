@@ -4,8 +4,7 @@ backward(create_graph=True), the functional transforms and gradcheck.
 
 1. Every op: the recorded (differentiable) first-order gradient equals the
    fused C backward() in float64, and gradgradcheck passes.
-2. Scalar functions against sympy derivatives up to the 4th order
-   (nested ad.grad and nested ad.elementwise_grad).
+2. (Scalar functions against sympy up to the 4th order: test_oracle_sympy.py.)
 3. Hessians, Jacobians, jvp/vjp/hvp and third derivatives against torch.
 4. Semantics of the functional API and of autograd.grad.
 5. Semantics of gradcheck, gradgradcheck and numerical_grad.
@@ -19,10 +18,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+import opdb
 from autodiff import autograd
-from conftest import (binary_data_default, binary_data_div,
-                      binary_data_maxmin, binary_data_pow, distinct,
-                      nonzero, sample)
+from conftest import assert_close, distinct, mlp, nonzero, sample
 
 F64 = ad.float64
 F32 = ad.float32
@@ -44,19 +42,9 @@ def spread(shape, low, high, seed=0, avoid=(), margin=0.05):
     return rng.permutation(x).reshape(shape)
 
 
-def close(actual, expected, rtol=1e-12, atol=1e-12, msg=""):
-    """assert_allclose with atol scaled by max(1, max|expected|)."""
-    if isinstance(actual, ad.Tensor):
-        actual = actual.numpy()
-    if isinstance(expected, ad.Tensor):
-        expected = expected.numpy()
-    a = np.asarray(actual, dtype=np.float64)
-    e = np.asarray(expected, dtype=np.float64)
-    assert a.shape == e.shape, (msg, a.shape, e.shape)
-    finite = e[np.isfinite(e)]
-    scale = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
-    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol * scale,
-                               err_msg=msg)
+def close(actual, expected, kind="rule", dtype=np.float64, msg=""):
+    """conftest.assert_close with the tolerances of purpose kind."""
+    assert_close(actual, expected, dtype, kind, err_msg=msg)
 
 
 def t64(a, rg=False):
@@ -90,74 +78,33 @@ def sq(t):
 
 U_SHAPE = (3, 3)
 
-# ---- unary kinds
-UNARY = [
-    # name, fn, low, high, kinks
-    ("neg", lambda t: -t, -2, 2, ()),
-    ("negative", ad.negative, -2, 2, ()),
-    ("exp", ad.exp, -2, 2, ()),
-    ("log", ad.log, 0.2, 3, ()),
-    ("sqrt", ad.sqrt, 0.2, 3, ()),
-    ("abs", ad.abs, -2, 2, (0.0,)),
-    ("sin", ad.sin, -3, 3, ()),
-    ("cos", ad.cos, -3, 3, ()),
-    ("square", ad.square, -2, 2, ()),
-    ("sigmoid", ad.sigmoid, -4, 4, ()),
-    ("tanh", ad.tanh, -2, 2, ()),
-    ("erf", ad.erf, -2, 2, ()),
-    ("relu", ad.relu, -2, 2, (0.0,)),
-    ("leaky_relu", ad.leaky_relu, -2, 2, (0.0,)),
-    ("leaky_relu(0.2)", lambda t: ad.leaky_relu(t, 0.2), -2, 2, (0.0,)),
-    ("elu", ad.elu, -2, 2, (0.0,)),
-    ("elu(alpha=0.5)", lambda t: ad.elu(t, alpha=0.5), -2, 2, (0.0,)),
-    ("selu", ad.selu, -2, 2, (0.0,)),
-    ("softplus", ad.softplus, -4, 4, ()),
-    ("softplus(beta=2,threshold=1)",
-     lambda t: ad.softplus(t, beta=2.0, threshold=1.0), -2, 2, (0.5,)),
-    ("softplus(beta=0.5,threshold=0.75)",
-     lambda t: ad.softplus(t, beta=0.5, threshold=0.75), -1, 4, (1.5,)),
-    ("gelu", ad.gelu, -3, 3, ()),
-    ("silu", ad.silu, -3, 3, ()),
-    ("clip(min)", lambda t: ad.clip(t, min=-0.5), -2, 2, (-0.5,)),
-    ("clip(max)", lambda t: ad.clip(t, max=0.7), -2, 2, (0.7,)),
-    ("clip(both)", lambda t: ad.clip(t, -0.5, 0.7), -2, 2, (-0.5, 0.7)),
-    ("clamp(both)", lambda t: ad.clamp(t, min=-0.5, max=0.7), -2, 2,
-     (-0.5, 0.7)),
-]
-for _i, (_n, _f, _lo, _hi, _k) in enumerate(UNARY):
-    case("unary:" + _n, _f, [spread(U_SHAPE, _lo, _hi, seed=_i, avoid=_k)],
-         kinks=_k)
+# ---- unary kinds: every elementwise row of opdb (scalar forms below)
+UNARY = [o for o in opdb.UNARY if o.numeric]
+for _i, _o in enumerate(UNARY):
+    case("unary:" + _o.name, _o.op,
+         [spread(U_SHAPE, *_o.domain, seed=_i, avoid=_o.kinks)],
+         kinks=_o.kinks)
 # relu & co. have zero second derivative; squared, their rules see a
 # gradient that depends on x
 for _n in ("abs", "relu", "leaky_relu(0.2)", "clip(both)"):
-    _f = dict((u[0], u[1]) for u in UNARY)[_n]
-    _k = dict((u[0], u[4]) for u in UNARY)[_n]
-    case("unary:" + _n + "^2", lambda t, f=_f: sq(f(t)),
-         [spread(U_SHAPE, -2, 2, seed=50, avoid=_k)], kinks=_k)
+    _o = opdb.by_name(_n)
+    case("unary:" + _n + "^2", lambda t, f=_o.op: sq(f(t)),
+         [spread(U_SHAPE, -2, 2, seed=50, avoid=_o.kinks)], kinks=_o.kinks)
 
-# ---- scalar operand forms
-case("scalar:x+c", lambda t: t + 1.7, [sample(U_SHAPE, seed=1)])
-case("scalar:c+x", lambda t: 1.7 + t, [sample(U_SHAPE, seed=2)])
-case("scalar:x-c", lambda t: t - 0.6, [sample(U_SHAPE, seed=3)])
-case("scalar:c-x", lambda t: 0.6 - t, [sample(U_SHAPE, seed=4)])
-case("scalar:x*c", lambda t: t * -1.3, [sample(U_SHAPE, seed=5)])
-case("scalar:c*x", lambda t: -1.3 * t, [sample(U_SHAPE, seed=6)])
-case("scalar:x/c", lambda t: t / 2.5, [sample(U_SHAPE, seed=7)])
-case("scalar:c/x", lambda t: 2.5 / t, [nonzero(U_SHAPE, seed=8)])
+# ---- scalar operand forms: opdb's rows at one constant each, and
+# compositions of them
+for _j, _o in enumerate(o for o in opdb.SCALAR if o.numeric):
+    case("scalar:" + _o.name, _o.op,
+         [sample(U_SHAPE, *_o.domain, seed=_j, avoid=_o.kinks)])
+case("scalar:c/x(nonzero)", lambda t: 2.5 / t, [nonzero(U_SHAPE, seed=8)])
 case("scalar:(x+c)^2", lambda t: sq(t + 1.7), [sample(U_SHAPE, seed=9)])
 case("scalar:(c-x)^2", lambda t: sq(0.6 - t), [sample(U_SHAPE, seed=10)])
 case("scalar:(x*c)^2", lambda t: sq(t * -1.3), [sample(U_SHAPE, seed=11)])
 case("scalar:(x/c)^2", lambda t: sq(t / 2.5), [sample(U_SHAPE, seed=12)])
-for _c in (0.5, 2, 3, -1, 2.5, -1.5, 0, 1, 2.0, np.float64(0.75)):
-    case("scalar:x**%r" % (_c,), lambda t, c=_c: t ** c,
-         [sample(U_SHAPE, 0.5, 2.0, seed=13)])
-for _c in (2, 3, -1, -2):           # integer exponents of a negative base
+for _c in opdb.NEG_BASE_EXPONENTS:     # integer exponents, negative base
     case("scalar:x**%r(neg base)" % (_c,), lambda t, c=_c: t ** c,
          [nonzero(U_SHAPE, seed=14)])
 case("scalar:x**0 * x", lambda t: t ** 0 * t, [sample(U_SHAPE, seed=15)])
-for _c in (2, 0.5, 3.7):
-    case("scalar:%r**x" % (_c,), lambda t, c=_c: c ** t,
-         [sample(U_SHAPE, -2, 2, seed=16)])
 case("scalar:pow(x,1.5)", lambda t: ad.power(t, 1.5),
      [sample(U_SHAPE, 0.5, 2.0, seed=17)])
 case("scalar:x.pow(3)", lambda t: t.pow(3), [sample(U_SHAPE, seed=18)])
@@ -165,20 +112,9 @@ case("scalar:x.pow(3)", lambda t: t.pow(3), [sample(U_SHAPE, seed=18)])
 # ---- binary ops with broadcasting
 
 
-def _bin_maxmin(sa, sb, seed):
-    return binary_data_maxmin(sa, sb, seed, gap=0.05)
-
-
-BINARY = {
-    "add": (lambda a, b: a + b, binary_data_default),
-    "sub": (lambda a, b: a - b, binary_data_default),
-    "mul": (lambda a, b: a * b, binary_data_default),
-    "div": (lambda a, b: a / b, binary_data_div),
-    "pow": (lambda a, b: a ** b, binary_data_pow),
-    "maximum": (ad.maximum, _bin_maxmin),
-    "minimum": (ad.minimum, _bin_maxmin),
-}
-LINEAR_BINARY = ("add", "sub", "maximum", "minimum")
+BINARY = {o.name: (o.op, getattr(o, "data_hi", o.data))
+          for o in opdb.BINARY}
+LINEAR_BINARY = tuple(o.name for o in opdb.BINARY if o.linear)
 PAIRS = [((3,), (3,)), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 1), (1, 3)),
          ((), (2, 3)), ((2, 3), ()), ((2, 1, 3), (2, 1))]
 for _op, (_f, _data) in BINARY.items():
@@ -361,34 +297,24 @@ LOSS_SHAPE = (2, 3)
 
 
 def _loss_data(name, seed):
-    if name == "mse_loss":
-        return sample(LOSS_SHAPE, seed=seed), sample(LOSS_SHAPE, seed=seed + 1)
-    if name == "l1_loss":
-        p = sample(LOSS_SHAPE, seed=seed)
-        return p, p + nonzero(LOSS_SHAPE, 0.1, 1.0, seed + 1)
-    if name == "binary_cross_entropy":
-        return (sample(LOSS_SHAPE, 0.05, 0.95, seed),
-                sample(LOSS_SHAPE, 0.0, 1.0, seed + 1))
-    return (sample(LOSS_SHAPE, -4, 4, seed),
-            sample(LOSS_SHAPE, 0.0, 1.0, seed + 1))
+    return opdb.loss(name).data(LOSS_SHAPE, seed)
 
 
-for _j, _n in enumerate(("mse_loss", "l1_loss", "binary_cross_entropy",
-                         "binary_cross_entropy_with_logits")):
-    _f = getattr(ad, _n)
-    for _r in ("mean", "sum", "none"):
+for _j, _lo in enumerate(opdb.LOSSES):
+    _n, _f = _lo.name, _lo.op
+    for _r in opdb.LOSS_REDUCTIONS:
         fn = (lambda p, t, f=_f, r=_r: f(p, t, reduction=r))
-        if _n == "l1_loss":      # piecewise linear: squared afterwards
+        if getattr(_lo, "linear", False):  # piecewise linear: squared
             fn = (lambda p, t, f=_f, r=_r: sq(f(p, t, reduction=r)))
         case("loss:%s(%s)" % (_n, _r), fn, list(_loss_data(_n, seed=_j)))
     case("loss:%s(default)" % _n, _f, list(_loss_data(_n, seed=_j + 7)))
 
-CE_LOGITS = sample((5, 4), -3, 3, seed=12)
-LABELS = np.array([0, 3, 1, 1, 2])
-LABELS_IGN = np.array([0, -100, 3, 1, -100])
-for _n in ("cross_entropy", "nll_loss"):
-    _f = getattr(ad, _n)
-    for _r in ("mean", "sum", "none"):
+CE_LOGITS = opdb.CLASS_LOGITS
+LABELS = opdb.CLASS_LABELS
+LABELS_IGN = opdb.CLASS_LABELS_IGNORED
+for _cl in opdb.CLASS_LOSSES:
+    _n, _f = _cl.name, _cl.op
+    for _r in opdb.LOSS_REDUCTIONS:
         case("loss:%s(%s)" % (_n, _r),
              lambda x, f=_f, r=_r: sq(f(x, LABELS, reduction=r)),
              [CE_LOGITS])
@@ -417,43 +343,12 @@ case("loss:cross_entropy(probs ndarray)",
      lambda x: ad.cross_entropy(x, np.full((5, 4), 0.25)), [CE_LOGITS])
 
 
-# ---- custom Function whose backward is written with ops
+# ---- dropout (a fixed rng state) and custom Functions whose backward is
+# written with ops
 
-class Cube(ad.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g * 3.0 * x ** 2
-
-
-class ScaledMul(ad.Function):
-    """x * y * k with a non-Tensor argument in the middle."""
-    @staticmethod
-    def forward(ctx, x, k, y):
-        ctx.save_for_backward(x, y)
-        ctx.k = k
-        return x * y * k
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        return g * y * ctx.k, None, g * x * ctx.k
-
-
-def _dropout_fixed(t, p=0.4):
-    """Dropout with the engine's stream reset first: the same mask at
-    every call (the mask is a constant of the derivative)."""
-    ad.set_rng_state(np.array([12345, 0], dtype=np.uint64))
-    return ad.nn.functional.dropout(t, p)
-
-
-case("dropout", lambda t: _dropout_fixed(t) * t, [sample((3, 4), seed=5)])
-case("dropout(0.9)", lambda t: ad.sin(_dropout_fixed(t, 0.9)),
+Cube, ScaledMul = opdb.Cube, opdb.ScaledMul
+case("dropout", lambda t: opdb.dropout_fixed(t) * t, [sample((3, 4), seed=5)])
+case("dropout(0.9)", lambda t: ad.sin(opdb.dropout_fixed(t, 0.9)),
      [sample((20,), seed=6)])
 
 
@@ -466,12 +361,7 @@ case("custom:ScaledMul", lambda a, b: ScaledMul.apply(a, 1.5, b),
 # ---- compositions
 
 
-def _mlp(x, w1, b1, w2):
-    h = ad.tanh(x @ w1 + b1)
-    return ad.cross_entropy(h @ w2, np.array([0, 2, 1, 2]))
-
-
-case("composite:mlp", _mlp, [sample((4, 3), seed=1), sample((3, 2), seed=2),
+case("composite:mlp", mlp, [sample((4, 3), seed=1), sample((3, 2), seed=2),
                              sample((2,), seed=3), sample((2, 3), seed=4)],
      wrt=[1, 2, 3])
 case("composite:reuse",
@@ -589,12 +479,10 @@ def test_third_order_gradcheck(name):
     assert ad.gradcheck(second, ts)
 
 
-LINEAR_CASES = {"scalar:x+c", "scalar:c+x", "scalar:x-c", "scalar:c-x",
-                "scalar:x*c", "scalar:c*x", "scalar:x/c", "scalar:x**0",
-                "scalar:x**1", "unary:neg", "unary:negative", "unary:abs",
-                "unary:relu", "unary:leaky_relu", "unary:leaky_relu(0.2)",
-                "unary:clip(min)", "unary:clip(max)", "unary:clip(both)",
-                "unary:clamp(both)", "loss:l1_loss(default)"}
+# cases whose gradient does not depend on the input
+LINEAR_CASES = ({"unary:" + o.name for o in UNARY if o.linear}
+                | {"scalar:" + o.name for o in opdb.SCALAR if o.linear}
+                | {"loss:l1_loss(default)"})
 
 
 @pytest.mark.parametrize("name", sorted(KINKS))
@@ -654,11 +542,17 @@ def test_every_op_code_has_a_case_and_a_rule():
     assert need <= seen, sorted(need - seen)
 
 
+def _nest(transform, f, n):
+    for _ in range(n):
+        f = transform(f)
+    return f
+
+
 def test_pow_mixed_partials_at_zero_exponent_are_symmetric():
     """d2/dydx x**y = x**(y-1) (1 + y log x) is 1/x at y = 0: the Hessian
     is symmetric there (a constant y == 0 mask in the x-rule lost it)."""
     H = ad.hessian(lambda v: v[0] ** v[1])(np.array([2.0, 0.0]))
-    close(H, [[0.0, 0.5], [0.5, math.log(2.0) ** 2]], rtol=1e-14)
+    close(H, [[0.0, 0.5], [0.5, math.log(2.0) ** 2]], "rule_edge")
     assert ad.grad(ad.grad(lambda a, b: a ** b, 0), 1)(2.0, 0.0) == 0.5
     assert ad.grad(ad.grad(lambda a, b: a ** b, 1), 0)(2.0, 0.0) == 0.5
     # 0 ** 0 == 1 for every exponent path: derivatives 0 in x, no nan
@@ -733,7 +627,7 @@ def test_first_order_matches_c_at_extremes(name):
         np.testing.assert_array_equal(np.isnan(a), np.isnan(c))
         np.testing.assert_array_equal(np.isinf(a), np.isinf(c))
         fin = np.isfinite(c)
-        close(a[fin], c[fin], rtol=1e-13, atol=1e-14, msg=name)
+        close(a[fin], c[fin], "rule_edge", msg=name)
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "gelu", "silu", "selu",
@@ -777,7 +671,7 @@ def test_second_order_at_extremes_matches_torch(name, torch):
     for h, r in zip(ha, ht):
         h = np.zeros(r.shape) if h is None else h.numpy()
         assert np.all(np.isfinite(h)), (name, h)
-        close(h, r.numpy(), rtol=1e-10, atol=1e-12, msg=name)
+        close(h, r.numpy(), "rule_torch", msg=name)
 
 
 # ---- casts: float32 <-> float64 (gradgradcheck's finite differences are
@@ -797,16 +691,15 @@ def test_cast_first_and_second_order(src, dst):
     g, = autograd.grad(loss, x, create_graph=True)
     assert g.dtype == np.dtype(src) and g.requires_grad
     loss.backward(retain_graph=True)
-    close(g, x.grad, rtol=1e-6)
+    close(g, x.grad, "cast")
     xr = x.numpy().astype(np.float64)
-    tol = dict(rtol=2e-6, atol=2e-6)
-    close(g, 3 * w * xr ** 2, **tol)
+    close(g, 3 * w * xr ** 2, "cast")
     h, = autograd.grad((g * ad.tensor(u, dtype=src)).sum(), x,
                        create_graph=True)
     assert h.dtype == np.dtype(src)
-    close(h, 6 * w * u * xr, **tol)
+    close(h, 6 * w * u * xr, "cast")
     h3, = autograd.grad(h.sum(), x)
-    close(h3, 6 * w * u, **tol)
+    close(h3, 6 * w * u, "cast")
 
 
 def test_cast_round_trip_inside_float64_graph():
@@ -815,163 +708,10 @@ def test_cast_round_trip_inside_float64_graph():
     loss = (ad.sin(y) * y).sum()
     g, = autograd.grad(loss, x, create_graph=True)
     yr = x.numpy().astype(np.float32).astype(np.float64)
-    close(g, np.cos(yr) * yr + np.sin(yr), rtol=1e-6, atol=1e-6)
+    close(g, np.cos(yr) * yr + np.sin(yr), "cast")
     h, = autograd.grad(g.sum(), x)
     assert h.dtype == np.float64
-    close(h, -np.sin(yr) * yr + 2 * np.cos(yr), rtol=1e-6, atol=1e-6)
-
-
-# ========================================== 2. sympy oracle to the 4th order
-
-@pytest.fixture(scope="module")
-def sp():
-    return pytest.importorskip("sympy")
-
-
-@pytest.fixture(scope="module")
-def mp():
-    return pytest.importorskip("mpmath")
-
-
-SELU_ALPHA = "1.6732632423543772848170429916717"
-SELU_SCALE = "1.0507009873554804934193349852946"
-_PTS = [-1.7, -0.6, 0.3, 1.1, 2.4]
-_POS = [0.35, 0.9, 1.6, 3.2]
-_NEG = [-2.5, -1.2, -0.4]
-
-# name -> (sympy expression builder (sp, X), autodiff function, points)
-SYMPY = {
-    "tanh": (lambda s, X: s.tanh(X), ad.tanh, _PTS),
-    "sigmoid": (lambda s, X: 1 / (1 + s.exp(-X)), ad.sigmoid, _PTS),
-    "exp": (lambda s, X: s.exp(X), ad.exp, _PTS),
-    "log": (lambda s, X: s.log(X), ad.log, _POS),
-    "sin": (lambda s, X: s.sin(X), ad.sin, _PTS),
-    "cos": (lambda s, X: s.cos(X), ad.cos, _PTS),
-    "sqrt": (lambda s, X: s.sqrt(X), ad.sqrt, _POS),
-    "erf": (lambda s, X: s.erf(X), ad.erf, _PTS),
-    "gelu": (lambda s, X: X / 2 * (1 + s.erf(X / s.sqrt(2))), ad.gelu, _PTS),
-    "silu": (lambda s, X: X / (1 + s.exp(-X)), ad.silu, _PTS),
-    "softplus": (lambda s, X: s.log(1 + s.exp(X)), ad.softplus, _PTS),
-    "softplus(beta=2)": (lambda s, X: s.log(1 + s.exp(2 * X)) / 2,
-                         lambda x: ad.softplus(x, beta=2.0), _PTS),
-    "elu(negative side)": (lambda s, X: s.exp(X) - 1, ad.elu, _NEG),
-    "elu(alpha=1.7, negative side)": (
-        lambda s, X: s.Rational(17, 10) * (s.exp(X) - 1),
-        lambda x: ad.elu(x, 1.7), _NEG),
-    "selu(negative side)": (
-        lambda s, X: s.Float(SELU_SCALE, 40) * s.Float(SELU_ALPHA, 40)
-        * (s.exp(X) - 1), ad.selu, _NEG),
-    "selu(positive side)": (lambda s, X: s.Float(SELU_SCALE, 40) * X,
-                            ad.selu, _POS),
-    "x**3": (lambda s, X: X ** 3, lambda x: x ** 3, _PTS),
-    "x**2.5": (lambda s, X: X ** s.Rational(5, 2), lambda x: x ** 2.5, _POS),
-    "x**-1": (lambda s, X: 1 / X, lambda x: x ** -1, _POS + [-0.8, -2.1]),
-    "x**0.5": (lambda s, X: s.sqrt(X), lambda x: x ** 0.5, _POS),
-    "2**x": (lambda s, X: 2 ** X, lambda x: 2 ** x, _PTS),
-    "c/x": (lambda s, X: s.Rational(5, 2) / X, lambda x: 2.5 / x, _POS),
-    "x*sin(x)": (lambda s, X: X * s.sin(X), lambda x: x * ad.sin(x), _PTS),
-    "x**2*exp(x)": (lambda s, X: X ** 2 * s.exp(X),
-                    lambda x: x ** 2 * ad.exp(x), _PTS),
-    "x*x*exp(x)": (lambda s, X: X ** 2 * s.exp(X),
-                   lambda x: x * x * ad.exp(x), _PTS),
-    "sin(x)/x": (lambda s, X: s.sin(X) / X, lambda x: ad.sin(x) / x,
-                 [-1.7, 0.3, 1.1, 2.4]),
-    "(x+1)/(x**2+1)": (lambda s, X: (X + 1) / (X ** 2 + 1),
-                       lambda x: (x + 1.0) / (x ** 2 + 1.0), _PTS),
-    "tanh(sin(x))*exp(-x/2)": (
-        lambda s, X: s.tanh(s.sin(X)) * s.exp(-X / 2),
-        lambda x: ad.tanh(ad.sin(x)) * ad.exp(x * -0.5), _PTS),
-}
-
-
-def _mp_eval(sp, mp, expr, X, xs):
-    f = sp.lambdify(X, expr, modules="mpmath")
-    with mp.workdps(40):
-        return [float(f(mp.mpf(float(v)))) for v in xs]
-
-
-def _nest(transform, f, n):
-    for _ in range(n):
-        f = transform(f)
-    return f
-
-
-def _assert_rel(got, want, rtol=1e-10, msg=""):
-    assert abs(got - want) <= rtol * max(1.0, abs(want)), (msg, got, want)
-
-
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
-@pytest.mark.parametrize("name", list(SYMPY))
-def test_nested_grad_matches_sympy(name, order, sp, mp):
-    build, fn, pts = SYMPY[name]
-    X = sp.Symbol("x", real=True)
-    want = _mp_eval(sp, mp, sp.diff(build(sp, X), X, order), X, pts)
-    d = _nest(ad.grad, fn, order)
-    for p, w in zip(pts, want):
-        got = d(p)
-        assert isinstance(got, float), type(got)
-        _assert_rel(got, w, msg="%s order %d at %g" % (name, order, p))
-
-
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
-@pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu", "x*sin(x)",
-                                  "(x+1)/(x**2+1)", "softplus", "erf",
-                                  "2**x", "sin(x)/x"])
-def test_nested_elementwise_grad_matches_sympy(name, order, sp, mp):
-    build, fn, _ = SYMPY[name]
-    X = sp.Symbol("x", real=True)
-    grid = np.linspace(-2.9, 3.1, 13)       # avoids 0 (for sin(x)/x)
-    want = np.array(_mp_eval(sp, mp, sp.diff(build(sp, X), X, order), X,
-                             grid))
-    d = _nest(ad.elementwise_grad, fn, order)
-    got = d(grid)
-    assert isinstance(got, np.ndarray) and got.shape == grid.shape
-    close(got, want, rtol=1e-10, atol=1e-10)
-    # a Tensor grid gives a Tensor back, with the same values
-    gt = d(t64(grid))
-    assert isinstance(gt, ad.Tensor) and not gt.requires_grad
-    close(gt, got, rtol=1e-13, atol=1e-13)
-
-
-_XY_POINTS = [(1.3, 0.7), (0.6, 2.2), (2.1, -1.4)]
-
-
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_pow_x_y_mixed_partials_match_sympy(order, sp, mp):
-    """x**y with both operands tensors: every sequence of argnums up to
-    order 4, i.e. all mixed partials."""
-    X, Y = sp.symbols("x y", real=True)
-    expr = X ** Y
-    for seq in itertools.product((0, 1), repeat=order):
-        f = lambda a, b: a ** b
-        for k in seq:
-            f = ad.grad(f, argnums=k)
-        dexpr = expr
-        for k in seq:
-            dexpr = sp.diff(dexpr, (X, Y)[k])
-        lam = sp.lambdify((X, Y), dexpr, modules="mpmath")
-        for x, y in _XY_POINTS:
-            with mp.workdps(40):
-                want = float(lam(mp.mpf(x), mp.mpf(y)))
-            got = f(x, y)
-            _assert_rel(got, want, msg="%s at %s" % (seq, (x, y)))
-
-
-def test_grad_argnums_tuple_gives_both_partials_of_pow(sp, mp):
-    X, Y = sp.symbols("x y", real=True)
-    gx, gy = ad.grad(lambda a, b: a ** b, argnums=(0, 1))(1.3, 0.7)
-    _assert_rel(gx, 0.7 * 1.3 ** -0.3)
-    _assert_rel(gy, 1.3 ** 0.7 * math.log(1.3))
-    # the Hessian of x**y by nesting tuple argnums: H[i][j]
-    H = [ad.grad(lambda a, b, i=i: ad.grad(lambda p, q: p ** q,
-                                           argnums=(0, 1))(a, b)[i],
-                 argnums=(0, 1))(1.3, 0.7) for i in (0, 1)]
-    for i, j in itertools.product((0, 1), repeat=2):
-        d = sp.diff(X ** Y, (X, Y)[i], (X, Y)[j])
-        with mp.workdps(40):
-            want = float(sp.lambdify((X, Y), d, "mpmath")(mp.mpf(1.3),
-                                                           mp.mpf(0.7)))
-        _assert_rel(H[i][j], want, msg=(i, j))
+    close(h, -np.sin(yr) * yr + 2 * np.cos(yr), "cast")
 
 
 # ================================================= 3. torch as the oracle
@@ -1089,18 +829,18 @@ def test_hessian_matches_torch(name, torch):
     H = ad.hessian(fa)(theta)
     assert isinstance(H, np.ndarray) and H.shape == (n, n)
     Ht = torch.autograd.functional.hessian(ft, tt(torch, theta)).numpy()
-    close(H, Ht, rtol=1e-10, atol=1e-12, msg=name)
-    close(H, H.T, rtol=1e-10, atol=1e-12)
+    close(H, Ht, "rule_torch", msg=name)
+    close(H, H.T, "rule_torch")
     if name == "x^T A x":
         close(H, A_QUAD + A_QUAD.T)
     # the gradient as well, and a Tensor argument gives a Tensor Hessian
     g = ad.grad(fa)(theta)
     xt = tt(torch, theta, True)
     ft(xt).backward()
-    close(g, xt.grad.numpy(), rtol=1e-11)
+    close(g, xt.grad.numpy(), "hessian")
     Ht2 = ad.hessian(fa)(t64(theta))
     assert isinstance(Ht2, ad.Tensor) and Ht2.dtype == np.float64
-    close(Ht2, H, rtol=0, atol=0)
+    close(Ht2, H, "exact")
 
 
 def _jac_f1(lib):
@@ -1141,14 +881,14 @@ def test_jacobian_matches_torch(name, torch):
     Jt = torch.autograd.functional.jacobian(make("torch"),
                                             tt(torch, x)).numpy()
     assert J.shape == Jt.shape
-    close(J, Jt, rtol=1e-12, atol=1e-13)
+    close(J, Jt, "rule")
     # the Jacobian of the Jacobian (second derivatives)
     JJ = ad.jacobian(ad.jacobian(make("ad")))(x)
     JJt = torch.autograd.functional.jacobian(
         lambda u: torch.autograd.functional.jacobian(make("torch"), u,
                                                      create_graph=True),
         tt(torch, x)).numpy()
-    close(JJ, JJt, rtol=1e-11, atol=1e-12)
+    close(JJ, JJt, "hessian")
 
 
 def test_jacobian_of_two_arguments_matches_torch(torch):
@@ -1162,7 +902,7 @@ def test_jacobian_of_two_arguments_matches_torch(torch):
     close(Jb, Tb.numpy())
     # negative argnums picks the last argument
     Jb2 = ad.jacobian(lambda p, q: ad.tanh(p @ q), argnums=-1)(a, b)
-    close(Jb2, Jb, rtol=0, atol=0)
+    close(Jb2, Jb, "exact")
 
 
 def _fxy(lib):
@@ -1215,8 +955,8 @@ def test_hvp_matches_torch(torch):
     vf, hf = ad.hvp(lambda x: x ** 3, 1.5, 2.0)      # floats give floats
     assert type(vf) is float and type(hf) is float
     assert (vf, hf) == (1.5 ** 3, 6 * 1.5 * 2.0)
-    close(hv, thv.numpy(), rtol=1e-11)
-    close(hv, ad.hessian(fa)(theta) @ v, rtol=1e-11)
+    close(hv, thv.numpy(), "hessian")
+    close(hv, ad.hessian(fa)(theta) @ v, "hessian")
     # two inputs
     f2 = lambda a, b: ad.sum(ad.sin(a) * b * b)
     a, b, va, vb = (rng.standard_normal(3) for _ in range(4))
@@ -1264,7 +1004,7 @@ def test_third_order_create_graph_matches_torch(torch):
     t4, = torch.autograd.grad(t3.sum(), xt)
     close(ya.numpy(), yt.detach().numpy())
     for a, b, k in ((g1, t1, 1), (g2, t2, 2), (g3, t3, 3), (g4, t4, 4)):
-        close(a, b.detach().numpy(), rtol=1e-10, atol=1e-12,
+        close(a, b.detach().numpy(), "rule_torch",
               msg="order %d" % k)
     # the same third derivative through backward(create_graph=True)
     xb = t64(x0, True)
@@ -1275,7 +1015,7 @@ def test_third_order_create_graph_matches_torch(torch):
     hb = xb.grad
     xb.grad = None
     (hb * t64(v)).sum().backward()
-    close(xb.grad, t3.detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(xb.grad, t3.detach().numpy(), "rule_torch")
     # and through the functional API: the diagonal of the 3rd derivative
     # along u (d/dx of uᵀ H u)
     f = _third_fn("ad")
@@ -1285,7 +1025,7 @@ def test_third_order_create_graph_matches_torch(torch):
         (torch.autograd.grad((torch.autograd.grad(
             _third_fn("torch")(xt), xt, create_graph=True)[0] * tu).sum(),
             xt, create_graph=True)[0] * tu).sum(), xt)
-    close(d3, td3.numpy(), rtol=1e-10, atol=1e-12)
+    close(d3, td3.numpy(), "rule_torch")
 
 
 # ====================================================== 4. functional API
@@ -1490,11 +1230,11 @@ def test_autograd_grad_does_not_consume_the_graph():
     g1, = autograd.grad(y, x)
     g2, = autograd.grad(y, x, create_graph=True)
     g3, = autograd.grad(y, x, retain_graph=False)
-    close(g1, g2, rtol=0, atol=0)
-    close(g1, g3, rtol=0, atol=0)
+    close(g1, g2, "exact")
+    close(g1, g3, "exact")
     assert x.grad is None                   # nothing accumulated
     y.backward()
-    close(x.grad, g1, rtol=0, atol=0)
+    close(x.grad, g1, "exact")
 
 
 def test_in_place_change_after_recording_raises():
@@ -1523,7 +1263,7 @@ def test_hessian_of_float32_input_is_float32():
     assert H.shape == (3, 3)
     H64 = ad.hessian(f)(a.astype(np.float64))
     assert H64.dtype == np.float64
-    close(H, H64, rtol=1e-5, atol=1e-5)
+    close(H, H64, "rule", np.float32)
     Ht = ad.hessian(f)(ad.tensor(a, dtype=F32))
     assert isinstance(Ht, ad.Tensor) and Ht.dtype == np.float32
     g = ad.grad(f)(a)
@@ -1657,11 +1397,11 @@ def test_numerical_grad_methods_and_types():
         assert g == pytest.approx(3 * 1.3 ** 2, rel=1e-5)
         ga = ad.numerical_grad(f, np.array([1.3, -0.4]), method=method)
         assert isinstance(ga, np.ndarray) and ga.shape == (2,)
-        close(ga, 3 * np.array([1.3, -0.4]) ** 2, rtol=1e-5, atol=1e-5)
+        close(ga, 3 * np.array([1.3, -0.4]) ** 2, "rule", np.float32)
         gt = ad.numerical_grad(lambda t: (t ** 3).sum(),
                                t64([1.3, -0.4]), method=method)
         assert isinstance(gt, ad.Tensor) and gt.dtype == np.float64
-        close(gt, 3 * np.array([1.3, -0.4]) ** 2, rtol=1e-5, atol=1e-5)
+        close(gt, 3 * np.array([1.3, -0.4]) ** 2, "rule", np.float32)
     with pytest.raises(ValueError, match="method"):
         ad.numerical_grad(f, 1.3, method="midpoint")
     with pytest.raises(ValueError):
@@ -1692,10 +1432,10 @@ def test_numerical_grad_elementwise():
     grid = np.linspace(-2.0, 2.0, 9)
     g = ad.numerical_grad(np.sin, grid, elementwise=True)
     assert isinstance(g, np.ndarray) and g.shape == grid.shape
-    close(g, np.cos(grid), rtol=1e-8, atol=1e-9)
+    close(g, np.cos(grid), "fn_api")
     gt = ad.numerical_grad(ad.tanh, t64(grid), elementwise=True)
     assert isinstance(gt, ad.Tensor)
-    close(gt, 1 - np.tanh(grid) ** 2, rtol=1e-8, atol=1e-9)
+    close(gt, 1 - np.tanh(grid) ** 2, "fn_api")
     gf = ad.numerical_grad(np.sin, grid, elementwise=True, method="forward")
     assert np.max(np.abs(gf - np.cos(grid))) > \
         10 * np.max(np.abs(g - np.cos(grid)))
@@ -1703,4 +1443,4 @@ def test_numerical_grad_elementwise():
     with pytest.raises(ValueError, match="scalar"):
         ad.numerical_grad(np.sin, grid)
     # agrees with the analytic elementwise_grad
-    close(ad.elementwise_grad(ad.sin)(grid), g, rtol=1e-8, atol=1e-9)
+    close(ad.elementwise_grad(ad.sin)(grid), g, "fn_api")

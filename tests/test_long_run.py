@@ -24,15 +24,10 @@ from autodiff import _engine, nn, optim
 from autodiff.compile import CompiledFunction, _Recording
 from autodiff.optim.optimizer import Optimizer
 from autodiff.trainer import Callback, Trainer
+from conftest import rss_bytes as _rss_bytes
 
 HAVE_STATM = os.path.exists("/proc/self/statm")
 POOL_KEYS = ("allocations", "bytes_in_use", "tape_records", "tape_live")
-
-
-def _rss_bytes():
-    """Current resident set size (not the peak) from /proc/self/statm."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _pool():
@@ -88,6 +83,7 @@ def _long_run_setup(compiled):
     return model, opt, step, batches
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compiled", [False, True],
                          ids=["eager", "compiled"])
 def test_100k_steps_memory_flat(compiled):

@@ -8,6 +8,7 @@ import pytest
 
 import autodiff as ad
 from autodiff import nn, optim
+from conftest import rss_bytes as _rss_bytes
 
 
 def make_loop(batch=16, seed=0):
@@ -69,11 +70,6 @@ def test_allocation_count_constant_with_adam_and_retained_loss():
     assert after["tape_live"] <= before["tape_live"] + 1
     assert after["tape_records"] <= 2048
     assert kept[0].item() == kept[0].item()
-
-
-def _rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"),

@@ -11,12 +11,7 @@ from autodiff import nn
 from autodiff.nn import functional as F
 from autodiff.nn import init
 
-try:
-    import torch
-except ImportError:       # pragma: no cover - depends on the environment
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+from conftest import needs_torch, torch
 
 
 class Block(nn.Module):

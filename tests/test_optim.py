@@ -10,16 +10,11 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.optim import lr_scheduler
 
-try:
-    import torch
-except ImportError:       # pragma: no cover - depends on the environment
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+from conftest import needs_torch, tol, torch
 
 STEPS = 20
-RTOL = 1e-6
-ATOL = 1e-10
+RTOL = tol(np.float64, "trajectory")["rtol"]
+ATOL = tol(np.float64, "trajectory")["atol"]
 
 # ------------------------------------------------------------ a small model
 #

@@ -1,178 +1,15 @@
-"""Independent oracles for values and gradients.
-
-1. Scalar activations and elementwise functions against derivatives taken
-   symbolically by sympy and evaluated in 40-digit mpmath arithmetic.
-2. Random expression graphs, every loss and every reduction against
-   PyTorch (float64), comparing values and the gradient of every leaf.
-"""
+"""PyTorch (float64, and float32 where noted) as an independent oracle
+for values and gradients: every op of opdb that names a torch reference,
+random expression graphs, every loss and every reduction."""
 import itertools
+import zlib
 
 import numpy as np
 import pytest
 
 import autodiff as ad
-
-sympy = pytest.importorskip("sympy")
-mpmath = pytest.importorskip("mpmath")
-
-
-# ====================================================== sympy oracle
-
-X = sympy.Symbol("x", real=True)
-SELU_ALPHA = sympy.Float("1.6732632423543772848170429916717", 40)
-SELU_SCALE = sympy.Float("1.0507009873554804934193349852946", 40)
-
-
-def _pw(pos, neg):
-    return sympy.Piecewise((pos, X > 0), (neg, True))
-
-
-def _softplus(beta, threshold):
-    b = sympy.nsimplify(beta)
-    return sympy.Piecewise((X, b * X > threshold),
-                           (sympy.log(1 + sympy.exp(b * X)) / b, True))
-
-
-# name -> (sympy expression, autodiff function, domain, kinks)
-# The domain is (lo, hi); kinks are points where the derivative jumps,
-# which the sample points avoid.
-GRID = np.concatenate([np.linspace(-6.0, 6.0, 97),
-                       [-30.0, -12.5, -9.0, 7.5, 11.0, 25.0, 1e-3, -1e-3,
-                        0.37, -0.37, 1e-6, -2e-6]])
-POSGRID = np.concatenate([np.linspace(0.05, 8.0, 60),
-                          [1e-4, 1e-2, 0.5, 1.0, 2.0, 17.0, 123.0, 1e4]])
-
-CASES = {
-    "sigmoid": (1 / (1 + sympy.exp(-X)), ad.sigmoid, GRID, []),
-    "tanh": (sympy.tanh(X), ad.tanh, GRID, []),
-    "relu": (_pw(X, 0), ad.relu, GRID, [0.0]),
-    "leaky_relu_default": (_pw(X, sympy.Rational(1, 100) * X),
-                           ad.leaky_relu, GRID, [0.0]),
-    "leaky_relu_0.2": (_pw(X, sympy.Rational(1, 5) * X),
-                       lambda x: ad.leaky_relu(x, 0.2), GRID, [0.0]),
-    "elu_default": (_pw(X, sympy.exp(X) - 1), ad.elu, GRID, [0.0]),
-    "elu_1.7": (_pw(X, sympy.Rational(17, 10) * (sympy.exp(X) - 1)),
-                lambda x: ad.elu(x, 1.7), GRID, [0.0]),
-    "selu": (SELU_SCALE * _pw(X, SELU_ALPHA * (sympy.exp(X) - 1)),
-             ad.selu, GRID, [0.0]),
-    "softplus_default": (_softplus(1, 20), ad.softplus, GRID, [20.0]),
-    "softplus_beta2_thr3": (_softplus(2, 3),
-                            lambda x: ad.softplus(x, beta=2.0, threshold=3.0),
-                            GRID, [1.5]),
-    "softplus_beta0.5_thr1": (_softplus(0.5, 1),
-                              lambda x: ad.softplus(x, 0.5, 1.0), GRID,
-                              [2.0]),
-    "gelu": (X / 2 * (1 + sympy.erf(X / sympy.sqrt(2))), ad.gelu, GRID, []),
-    "silu": (X / (1 + sympy.exp(-X)), ad.silu, GRID, []),
-    "exp": (sympy.exp(X), ad.exp, GRID, []),
-    "log": (sympy.log(X), ad.log, POSGRID, []),
-    "sqrt": (sympy.sqrt(X), ad.sqrt, POSGRID, []),
-    "sin": (sympy.sin(X), ad.sin, GRID, []),
-    "cos": (sympy.cos(X), ad.cos, GRID, []),
-    "abs": (sympy.Abs(X), ad.abs, GRID, [0.0]),
-    "square": (X ** 2, ad.square, GRID, []),
-    "neg": (-X, ad.negative, GRID, []),
-    "x**2": (X ** 2, lambda x: x ** 2, GRID, []),
-    "x**3": (X ** 3, lambda x: x ** 3, GRID, []),
-    "x**-1": (X ** -1, lambda x: x ** -1, POSGRID, []),
-    "x**0.5": (X ** sympy.Rational(1, 2), lambda x: x ** 0.5, POSGRID, []),
-    "x**-1.5": (X ** sympy.Rational(-3, 2), lambda x: x ** -1.5, POSGRID,
-                []),
-    "x**2.7": (X ** sympy.Rational(27, 10), lambda x: x ** 2.7, POSGRID,
-               []),
-    "x**0": (X ** 0, lambda x: x ** 0, GRID, []),
-    "2**x": (2 ** X, lambda x: 2 ** x, GRID, []),
-    "0.5**x": (sympy.Rational(1, 2) ** X, lambda x: 0.5 ** x, GRID, []),
-    "3.7**x": (sympy.Rational(37, 10) ** X, lambda x: 3.7 ** x, GRID, []),
-    "x*c": (X * sympy.Rational(-13, 10), lambda x: x * -1.3, GRID, []),
-    "x/c": (X / sympy.Rational(7, 3), lambda x: x / (7 / 3), GRID, []),
-    "c/x": (sympy.Rational(5, 2) / X, lambda x: 2.5 / x, POSGRID, []),
-    "c-x": (sympy.Rational(1, 3) - X, lambda x: (1 / 3) - x, GRID, []),
-    "x+c": (X + sympy.Rational(9, 4), lambda x: x + 2.25, GRID, []),
-    "clip": (sympy.Piecewise((sympy.Rational(-1, 2), X < -0.5),
-                             (sympy.Rational(3, 2), X > 1.5), (X, True)),
-             lambda x: ad.clip(x, -0.5, 1.5), GRID, [-0.5, 1.5]),
-}
-
-
-def _mp_eval(expr, xs):
-    """Value of a sympy expression at each float in xs, in 40-digit
-    arithmetic, rounded once to float64."""
-    f = sympy.lambdify(X, expr, modules="mpmath")
-    out = []
-    with mpmath.workdps(40):
-        for v in xs:
-            out.append(float(f(mpmath.mpf(float(v)))))
-    return np.array(out)
-
-
-def _points(name):
-    expr, fn, grid, kinks = CASES[name]
-    pts = np.array([p for p in grid
-                    if all(abs(p - k) > 1e-9 for k in kinks)])
-    if name == "exp" or name.endswith("**x"):
-        pts = pts[np.abs(pts) < 200]
-    return pts
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_value_and_derivative_vs_sympy_float64(name):
-    expr, fn, _, _ = CASES[name]
-    pts = _points(name)
-    want_y = _mp_eval(expr, pts)
-    want_d = _mp_eval(sympy.diff(expr, X), pts)
-
-    x = ad.tensor(pts, dtype=ad.float64, requires_grad=True)
-    y = fn(x)
-    assert y.dtype == np.float64 and y.shape == pts.shape
-    y.backward(ad.ones(pts.shape, dtype=ad.float64))
-    np.testing.assert_allclose(y.numpy(), want_y, rtol=1e-10, atol=1e-13,
-                               err_msg="%s values" % name)
-    np.testing.assert_allclose(x.grad.numpy(), want_d, rtol=1e-10,
-                               atol=1e-13, err_msg="%s derivative" % name)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_derivative_with_weighted_seed_and_scalar_path(name):
-    """The chain rule multiplies by the incoming gradient elementwise, and
-    a single scalar point through .sum() gives the same derivative."""
-    expr, fn, _, _ = CASES[name]
-    pts = _points(name)[::7]
-    w = np.random.default_rng(1).uniform(-2, 2, pts.shape)
-    want_d = _mp_eval(sympy.diff(expr, X), pts)
-    x = ad.tensor(pts, dtype=ad.float64, requires_grad=True)
-    fn(x).backward(ad.tensor(w, dtype=ad.float64))
-    np.testing.assert_allclose(x.grad.numpy(), w * want_d, rtol=1e-10,
-                               atol=1e-13)
-    p = float(pts[len(pts) // 2])
-    s = ad.tensor(p, dtype=ad.float64, requires_grad=True)
-    fn(s).sum().backward()
-    np.testing.assert_allclose(s.grad.numpy().reshape(-1)[0],
-                               want_d[len(pts) // 2], rtol=1e-10, atol=1e-13)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_value_and_derivative_vs_sympy_float32(name):
-    expr, fn, _, _ = CASES[name]
-    pts = _points(name).astype(np.float32)
-    pts = pts[np.abs(pts) <= 40]
-    p64 = pts.astype(np.float64)
-    want_y = _mp_eval(expr, p64)
-    want_d = _mp_eval(sympy.diff(expr, X), p64)
-    x = ad.tensor(pts, requires_grad=True)
-    y = fn(x)
-    assert y.dtype == np.float32
-    y.backward(ad.ones(pts.shape))
-    assert x.grad.dtype == np.float32
-    sy = np.maximum(1.0, np.abs(want_y))
-    sd = np.maximum(1.0, np.abs(want_d))
-    np.testing.assert_allclose(y.numpy() / sy, want_y / sy, rtol=1e-5,
-                               atol=2e-6)
-    np.testing.assert_allclose(x.grad.numpy() / sd, want_d / sd, rtol=1e-5,
-                               atol=2e-5)
-
-
-# ====================================================== torch oracle
+import opdb
+from conftest import DTYPES, assert_close, tol
 
 torch = None
 
@@ -186,14 +23,43 @@ def T():
     torch.set_default_dtype(torch.float32)
 
 
-def _close(a, b, rtol=1e-9, atol=1e-11, msg=""):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, (msg, a.shape, b.shape)
-    finite = b[np.isfinite(b)]
-    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol * scale,
-                               err_msg=msg)
+def _close(a, b, kind="torch", msg=""):
+    assert_close(a, b, np.float64, kind, err_msg=msg)
+
+
+# ============================================== every op with a torch ref
+
+def _torch_rows():
+    rows = [(o.name, o, 1) for o in opdb.with_torch(opdb.ELEMENTWISE)]
+    rows += [(o.name, o, 2) for o in opdb.with_torch(opdb.BINARY)]
+    return rows
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,o,arity", _torch_rows(),
+                         ids=[r[0] for r in _torch_rows()])
+def test_op_matches_torch(T, name, o, arity, dtype):
+    """Values and the gradient of a weighted sum, in the same dtype."""
+    if arity == 1:
+        arrays = [o.sample((3, 4), seed=3)]
+    else:
+        arrays = list(o.data((3, 4), (4,), seed=3))
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    arrays = [np.asarray(a, np.float64).astype(dtype) for a in arrays]
+    xa = [ad.tensor(a, requires_grad=True) for a in arrays]
+    xt = [torch.tensor(a, dtype=tdt, requires_grad=True) for a in arrays]
+    ya, yt = o.op(*xa), o.torch(*xt)
+    assert ya.dtype == np.dtype(dtype)
+    assert_close(ya.numpy(), yt.detach().numpy(), dtype, "torch")
+    w = np.random.default_rng(4).standard_normal(ya.shape)
+    ya.backward(ad.tensor(w, dtype=dtype))
+    yt.backward(torch.tensor(w, dtype=tdt))
+    for a, t in zip(xa, xt):
+        assert_close(a.grad.numpy(), t.grad.numpy(), dtype, "torch",
+                     err_msg=name)
+
+
+# ======================================================== random graphs
 
 
 class Node:
@@ -213,33 +79,19 @@ class Node:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-UNARY = [
-    ("tanh", ad.tanh, lambda t: torch.tanh(t)),
-    ("sigmoid", ad.sigmoid, lambda t: torch.sigmoid(t)),
-    ("sin", ad.sin, lambda t: torch.sin(t)),
-    ("cos", lambda x: x.cos(), lambda t: torch.cos(t)),
-    ("relu", ad.relu, lambda t: torch.relu(t)),
-    ("leaky_relu", lambda x: ad.leaky_relu(x, 0.1),
-     lambda t: torch.nn.functional.leaky_relu(t, 0.1)),
-    ("elu", lambda x: ad.elu(x, 0.7),
-     lambda t: torch.nn.functional.elu(t, 0.7)),
-    ("selu", ad.selu, lambda t: torch.selu(t)),
-    ("softplus", lambda x: ad.softplus(x, 2.0, 1.5),
-     lambda t: torch.nn.functional.softplus(t, 2.0, 1.5)),
-    ("gelu", ad.gelu, lambda t: torch.nn.functional.gelu(t)),
-    ("silu", ad.silu, lambda t: torch.nn.functional.silu(t)),
-    ("abs", ad.abs, lambda t: torch.abs(t)),
-    ("square", ad.square, lambda t: torch.square(t)),
-    ("neg", lambda x: -x, lambda t: -t),
+# the ops of the random graphs: opdb rows defined on the whole real line
+# (the leaves are standard normal), and a few compositions
+_GRAPH_UNARY = ["tanh", "sigmoid", "sin", "cos", "relu", "leaky_relu(0.2)",
+                "elu(0.5)", "selu", "softplus(beta=2, threshold=1)", "gelu",
+                "silu", "abs", "square", "neg", "clip(both)", "x**3", "erf"]
+UNARY = [(n, opdb.by_name(n).op, lambda t, n=n: opdb.by_name(n).torch(t))
+         for n in _GRAPH_UNARY] + [
     ("exp(tanh)", lambda x: ad.exp(ad.tanh(x)),
      lambda t: torch.exp(torch.tanh(t))),
     ("log(sigmoid+.5)", lambda x: ad.log(ad.sigmoid(x) + 0.5),
      lambda t: torch.log(torch.sigmoid(t) + 0.5)),
     ("sqrt(x*x+1)", lambda x: ad.sqrt(x * x + 1.0),
      lambda t: torch.sqrt(t * t + 1.0)),
-    ("clip", lambda x: ad.clip(x, -0.5, 0.7),
-     lambda t: torch.clamp(t, -0.5, 0.7)),
-    ("x**3", lambda x: x ** 3, lambda t: t ** 3),
     ("1.5**tanh", lambda x: 1.5 ** ad.tanh(x),
      lambda t: 1.5 ** torch.tanh(t)),
     ("affine", lambda x: 0.4 - x * 1.7 / 1.3 + 0.3,
@@ -248,16 +100,12 @@ UNARY = [
      lambda t: 2.0 / (t * t + 1.0)),
 ]
 
-BINARY = [
-    ("add", lambda a, b: a + b, lambda a, b: a + b),
-    ("sub", lambda a, b: a - b, lambda a, b: a - b),
-    ("mul", lambda a, b: a * b, lambda a, b: a * b),
+BINARY = [(o.name, o.op, o.torch) for o in opdb.BINARY
+          if o.name in ("add", "sub", "mul", "maximum", "minimum")] + [
     ("div", lambda a, b: a / (ad.sigmoid(b) + 1.5),
      lambda a, b: a / (torch.sigmoid(b) + 1.5)),
     ("pow", lambda a, b: (ad.sigmoid(a) + 0.5) ** b,
      lambda a, b: (torch.sigmoid(a) + 0.5) ** b),
-    ("maximum", ad.maximum, lambda a, b: torch.maximum(a, b)),
-    ("minimum", ad.minimum, lambda a, b: torch.minimum(a, b)),
     ("fn_add", ad.add, lambda a, b: torch.add(a, b)),
     ("fn_mul", ad.multiply, lambda a, b: torch.mul(a, b)),
 ]
@@ -582,7 +430,7 @@ def test_random_graph_matches_torch(T, seed):
         assert (ga is None) == (gt is None), (k, desc)
         if ga is not None:
             assert ga.dtype == np.float64
-            _close(ga.numpy(), gt.numpy(), rtol=1e-8, atol=1e-10,
+            _close(ga.numpy(), gt.numpy(), "torch_grad",
                    msg="grad of leaf %d; graph %s" % (k, desc))
 
 
@@ -619,7 +467,8 @@ def test_random_graph_float32_matches_torch(T, seed):
     la32, lt32 = g2.build(nops=8)
     assert la32.dtype == np.float32
     scale = max(1.0, abs(lt.item()))
-    assert abs(la32.item() - lt32.item()) <= 1e-3 * scale
+    assert abs(la32.item() - lt32.item()) <= \
+        tol(np.float32, "torch")["rtol"] * scale
     la32.backward()
     lt32.backward()
     for n32, n64 in zip(g2.leaves, g.leaves):
@@ -630,7 +479,7 @@ def test_random_graph_float32_matches_torch(T, seed):
         ref = n64.t.grad.numpy()
         s = max(1.0, float(np.abs(ref).max()))
         np.testing.assert_allclose(n32.a.grad.numpy() / s, ref / s,
-                                   atol=2e-3)
+                                   **tol(np.float32, "torch_graph"))
 
 
 # ------------------------------------------------------------ losses
@@ -640,7 +489,7 @@ def _pair(arr, rg=True):
             torch.tensor(arr, dtype=torch.float64, requires_grad=rg))
 
 
-def _check_loss(fa, ft, xin, tgt, tgt_grad=True, grad_rtol=1e-9):
+def _check_loss(fa, ft, xin, tgt, tgt_grad=True, grad_kind="torch"):
     xa, xt = _pair(xin)
     ya, yt = _pair(tgt, rg=tgt_grad)
     la, lt = fa(xa, ya), ft(xt, yt)
@@ -648,34 +497,22 @@ def _check_loss(fa, ft, xin, tgt, tgt_grad=True, grad_rtol=1e-9):
     w = np.random.default_rng(5).standard_normal(la.shape)
     la.backward(ad.tensor(w, dtype=ad.float64))
     lt.backward(torch.tensor(w))
-    _close(xa.grad.numpy(), xt.grad.numpy(), rtol=grad_rtol,
+    _close(xa.grad.numpy(), xt.grad.numpy(), grad_kind,
            msg="input grad")
     if tgt_grad:
         _close(ya.grad.numpy(), yt.grad.numpy(), msg="target grad")
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("reduction", opdb.LOSS_REDUCTIONS)
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), ()])
-def test_elementwise_losses_match_torch(T, reduction, shape):
-    F = torch.nn.functional
-    rng = np.random.default_rng(hash((reduction, shape)) % 2 ** 32)
-    x = rng.standard_normal(shape)
-    y = rng.standard_normal(shape)
-    _check_loss(lambda a, b: ad.mse_loss(a, b, reduction=reduction),
-                lambda a, b: F.mse_loss(a, b, reduction=reduction), x, y)
-    _check_loss(lambda a, b: ad.l1_loss(a, b, reduction=reduction),
-                lambda a, b: F.l1_loss(a, b, reduction=reduction), x, y)
-    p = rng.uniform(0.02, 0.98, shape)
-    q = rng.uniform(0.0, 1.0, shape)
-    _check_loss(lambda a, b: ad.binary_cross_entropy(a, b, reduction),
-                lambda a, b: F.binary_cross_entropy(a, b,
-                                                    reduction=reduction),
-                p, q)
-    logits = rng.standard_normal(shape) * 4
-    _check_loss(
-        lambda a, b: ad.binary_cross_entropy_with_logits(a, b, reduction),
-        lambda a, b: F.binary_cross_entropy_with_logits(
-            a, b, reduction=reduction), logits, q)
+@pytest.mark.parametrize("name", opdb.ids(opdb.LOSSES))
+def test_elementwise_losses_match_torch(T, name, reduction, shape):
+    o = opdb.loss(name)
+    rng = np.random.default_rng(zlib.crc32(repr((name, reduction,
+                                                 shape)).encode()))
+    x, y = o.torch_data(rng, shape)
+    _check_loss(lambda a, b: o.op(a, b, reduction=reduction),
+                lambda a, b: o.torch(a, b, reduction=reduction), x, y)
 
 
 def test_bce_at_exact_zero_and_one_matches_torch(T):
@@ -686,7 +523,7 @@ def test_bce_at_exact_zero_and_one_matches_torch(T):
     # the looser relative tolerance on the clamped gradients.
     _check_loss(lambda a, b: ad.binary_cross_entropy(a, b, "none"),
                 lambda a, b: F.binary_cross_entropy(a, b, reduction="none"),
-                p, t, tgt_grad=False, grad_rtol=1e-7)
+                p, t, tgt_grad=False, grad_kind="torch_clamped")
 
 
 def test_bce_with_logits_extreme_logits_match_torch(T):
@@ -773,31 +610,18 @@ def test_cross_entropy_single_sample_and_probability_targets(T):
 
 # -------------------------------------------------------- reductions
 
-REDUCTIONS = [
-    ("sum", lambda x, ax, kd: ad.sum(x, axis=ax, keepdims=kd),
-     lambda t, ax, kd: torch.sum(t, dim=ax, keepdim=kd)),
-    ("mean", lambda x, ax, kd: x.mean(axis=ax, keepdims=kd),
-     lambda t, ax, kd: torch.mean(t, dim=ax, keepdim=kd)),
-    ("amax", lambda x, ax, kd: ad.amax(x, axis=ax, keepdims=kd),
-     lambda t, ax, kd: torch.amax(t, dim=ax, keepdim=kd)),
-    ("amin", lambda x, ax, kd: x.min(dim=ax, keepdim=kd),
-     lambda t, ax, kd: torch.amin(t, dim=ax, keepdim=kd)),
-    ("var", lambda x, ax, kd: ad.var(x, axis=ax, keepdims=kd),
-     lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=0)),
-    ("var1", lambda x, ax, kd: x.var(axis=ax, keepdims=kd, ddof=1),
-     lambda t, ax, kd: torch.var(t, dim=ax, keepdim=kd, correction=1)),
-    ("std", lambda x, ax, kd: ad.std(x, axis=ax, keepdims=kd),
-     lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd, correction=0)),
-    ("std1", lambda x, ax, kd: x.std(axis=ax, keepdims=kd, ddof=1),
-     lambda t, ax, kd: torch.std(t, dim=ax, keepdim=kd, correction=1)),
-]
-
-AXES = [None, 0, 1, 2, -1, (0, 2), (1, 2), (0, 1, 2), (-3, -1)]
+AXES = opdb.REDUCTION_TORCH_AXES
 
 
-@pytest.mark.parametrize("name", [r[0] for r in REDUCTIONS])
-def test_reductions_match_torch(T, name):
-    _, fa, ft = [r for r in REDUCTIONS if r[0] == name][0]
+@pytest.mark.parametrize("form", ["function", "method"])
+@pytest.mark.parametrize("name", opdb.ids(opdb.REDUCTIONS))
+def test_reductions_match_torch(T, name, form):
+    o = opdb.reduction(name)
+    if form == "function":
+        fa = lambda x, ax, kd: o.op(x, axis=ax, keepdims=kd, **o.kw)
+    else:
+        fa = lambda x, ax, kd: getattr(x, o.meth)(dim=ax, keepdim=kd, **o.kw)
+    ft = o.torch
     x = np.random.default_rng(3).standard_normal((3, 4, 5))
     for axis, kd in itertools.product(AXES, [False, True]):
         xa, xt = _pair(x)
@@ -864,13 +688,7 @@ def test_softmax_extreme_values_match_torch(T, axis):
         _close(xa.grad.numpy(), xt.grad.numpy())
 
 
-@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)),
-                                    ((4,), (4, 3)), ((3, 4), (4,)),
-                                    ((4,), (4,)), ((2, 3, 4), (2, 4, 5)),
-                                    ((1, 3, 4), (5, 4, 2)),
-                                    ((3, 4), (2, 4, 5)),
-                                    ((2, 1, 3, 4), (3, 4, 2)),
-                                    ((3, 0), (0, 2)), ((0, 3), (3, 2))])
+@pytest.mark.parametrize("shapes", opdb.MATMUL_TORCH_SHAPES)
 def test_matmul_shapes_match_torch(T, shapes):
     rng = np.random.default_rng(11)
     xa, xt = _pair(rng.standard_normal(shapes[0]))

@@ -1,0 +1,1159 @@
+"""The op database of the tests, in the manner of PyTorch's OpInfo
+(torch/testing/_internal/common_methods_invocations.py).
+
+One ``OpInfo`` per op, per engine kind and per option setting worth its own
+test id.  Each says
+
+* ``op``: the autodiff callable (tensors in, a tensor out);
+* ``ref``: its numpy reference (tests/refs.py), float64 in and out;
+* ``torch``: a callable on torch tensors, or None;
+* ``sympy``: ``lambda sp, X: expression`` for elementwise ops, or None;
+* ``domain`` and ``kinks``: where samples are drawn, and the points they
+  keep away from (no derivative there);
+* ``records``: the engine (op, kind) pairs the op records, checked against
+  ``_engine.OPS``/``UNARY``/... by test_opdb.py;
+* ``dtypes`` and ``tol`` (a purpose of ``conftest.tol``);
+* ``fuzz``: whether the random graphs of fuzz_helpers.py may draw it;
+* ``special``: whether test_bad_input/test_fuzz push NaN/inf through it;
+* ``bad``: the inputs it must reject (``BadInput``), with the exception
+  type and message the tests expect.
+
+Op families whose samples are not "an array from a domain" (shapes,
+indexing, matmul, concatenation, ...) carry their sample lists here too
+(``samples``), so every per-op test file parametrizes over this module.
+Adding an op means adding its rows here; test_opdb.py fails until every
+registered engine kind has one.
+"""
+import numpy as np
+
+import autodiff as ad
+import refs
+from conftest import (DTYPES, binary_data_default, binary_data_div,
+                      binary_data_maxmin, binary_data_pow, distinct, nonzero,
+                      sample)
+
+
+# ------------------------------------------------------------ torch, lazily
+
+class _Lazy:
+    """torch (or torch.nn.functional) imported on first attribute use, so
+    this module imports without torch."""
+
+    def __init__(self, path):
+        self._path = path
+
+    def __getattr__(self, name):
+        import importlib
+        return getattr(importlib.import_module(self._path), name)
+
+
+T = _Lazy("torch")
+TF = _Lazy("torch.nn.functional")
+
+
+# ------------------------------------------------------------------ records
+
+class BadInput:
+    """A call the op must reject: ``make()`` returns (call, inputs); the
+    call raises ``exc`` with a message matching ``match`` and containing
+    every string of ``contains``; the inputs are left unchanged."""
+
+    def __init__(self, name, make, exc, match, contains=()):
+        self.name, self.make, self.exc = name, make, exc
+        self.match, self.contains = match, tuple(contains)
+
+    def __repr__(self):
+        return self.name
+
+
+class OpInfo:
+    def __init__(self, name, op, ref=None, *, records=(), torch=None,
+                 sympy=None, domain=(-2.0, 2.0), kinks=(), dtypes=DTYPES,
+                 tol="default", fuzz=False, special=False, bad=(),
+                 samples=(), method=None, numeric=True, **extra):
+        self.name, self.op, self.ref = name, op, ref
+        self.records = tuple(records)
+        self.torch, self.sympy = torch, sympy
+        self.domain, self.kinks = tuple(domain), tuple(kinks)
+        self.dtypes, self.tol = tuple(dtypes), tol
+        self.fuzz, self.special = fuzz, special
+        self.bad = tuple(bad)
+        self.samples = list(samples)
+        self.method = method
+        self.numeric = numeric      # False: only for NaN/inf propagation
+        for k, v in extra.items():
+            setattr(self, k, v)
+
+    def __repr__(self):
+        return "OpInfo(%r)" % self.name
+
+    @property
+    def positive(self):
+        return self.domain[0] > 0
+
+    def sample(self, shape, seed=0, margin=0.05):
+        lo, hi = self.domain
+        return sample(shape, lo, hi, seed=seed, avoid=self.kinks,
+                      margin=margin)
+
+
+def U(kind):
+    return ("unary", kind)
+
+
+def B(kind):
+    return ("binary", kind)
+
+
+# ===================================================================== unary
+#
+# One row per unary kind of the engine and per option setting.  Scalar
+# forms (x + c, c ** x, ...) are unary kinds too (addc, powc, ...).
+
+def _unary_call(fn):
+    t = ad.tensor(np.random.default_rng(0).standard_normal(3),
+                  requires_grad=True)
+    return (lambda: fn(t)), [t]
+
+
+def _sp_pw(sp, X, pos, neg):
+    return sp.Piecewise((pos, X > 0), (neg, True))
+
+
+def _sp_softplus(beta, threshold):
+    def build(sp, X):
+        b = sp.nsimplify(beta)
+        return sp.Piecewise((X, b * X > threshold),
+                            (sp.log(1 + sp.exp(b * X)) / b, True))
+    return build
+
+
+def _sp_selu(sp, X):
+    scale = sp.Float(refs.SELU_SCALE_STR, 40)
+    alpha = sp.Float(refs.SELU_ALPHA_STR, 40)
+    return scale * _sp_pw(sp, X, X, alpha * (sp.exp(X) - 1))
+
+
+def _sp_clip(lo, hi):
+    def build(sp, X):
+        parts = []
+        if lo is not None:
+            parts.append((sp.nsimplify(lo), X < lo))
+        if hi is not None:
+            parts.append((sp.nsimplify(hi), X > hi))
+        return sp.Piecewise(*parts, (X, True))
+    return build
+
+
+def _softplus(beta, threshold, domain, kinks):
+    name = "softplus(beta=%g, threshold=%g)" % (beta, threshold)
+    return OpInfo(
+        name, lambda t: ad.softplus(t, beta=beta, threshold=threshold),
+        lambda x: refs.np_softplus(x, beta, threshold), records=[U("softplus")],
+        torch=lambda t: TF.softplus(t, beta, threshold),
+        sympy=_sp_softplus(beta, threshold), domain=domain, kinks=kinks,
+        fuzz=False)
+
+
+UNARY = [
+    OpInfo("neg", lambda t: -t, np.negative, records=[U("neg")],
+           torch=lambda t: -t, sympy=lambda sp, X: -X, domain=(-3, 3),
+           fuzz=True, special=True, method=lambda t: t.neg()),
+    OpInfo("ad.negative", ad.negative, np.negative, records=[U("neg")],
+           torch=lambda t: T.neg(t), domain=(-3, 3), special=True),
+    OpInfo("exp", ad.exp, np.exp, records=[U("exp")],
+           torch=lambda t: T.exp(t), sympy=lambda sp, X: sp.exp(X),
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.exp()),
+    OpInfo("log", ad.log, np.log, records=[U("log")],
+           torch=lambda t: T.log(t), sympy=lambda sp, X: sp.log(X),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.log()),
+    OpInfo("sqrt", ad.sqrt, np.sqrt, records=[U("sqrt")],
+           torch=lambda t: T.sqrt(t), sympy=lambda sp, X: sp.sqrt(X),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.sqrt()),
+    OpInfo("abs", ad.abs, np.abs, records=[U("abs")],
+           torch=lambda t: T.abs(t), sympy=lambda sp, X: sp.Abs(X),
+           domain=(-3, 3), kinks=(0.0,), fuzz=True, special=True,
+           method=lambda t: t.abs()),
+    OpInfo("builtin abs", lambda t: abs(t), np.abs, records=[U("abs")],
+           domain=(-3, 3), kinks=(0.0,)),
+    OpInfo("sin", ad.sin, np.sin, records=[U("sin")],
+           torch=lambda t: T.sin(t), sympy=lambda sp, X: sp.sin(X),
+           domain=(-4, 4), fuzz=True, special=True,
+           method=lambda t: t.sin()),
+    OpInfo("cos", ad.cos, np.cos, records=[U("cos")],
+           torch=lambda t: T.cos(t), sympy=lambda sp, X: sp.cos(X),
+           domain=(-4, 4), fuzz=True, special=True,
+           method=lambda t: t.cos()),
+    OpInfo("square", ad.square, np.square, records=[U("square")],
+           torch=lambda t: T.square(t), sympy=lambda sp, X: X ** 2,
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.square()),
+    OpInfo("sigmoid", ad.sigmoid, refs.np_sigmoid, records=[U("sigmoid")],
+           torch=lambda t: T.sigmoid(t),
+           sympy=lambda sp, X: 1 / (1 + sp.exp(-X)), domain=(-6, 6),
+           fuzz=True, special=True, method=lambda t: t.sigmoid()),
+    OpInfo("tanh", ad.tanh, np.tanh, records=[U("tanh")],
+           torch=lambda t: T.tanh(t), sympy=lambda sp, X: sp.tanh(X),
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.tanh()),
+    OpInfo("erf", ad.erf, refs.np_erf, records=[U("erf")],
+           torch=lambda t: T.erf(t), sympy=lambda sp, X: sp.erf(X),
+           domain=(-2, 2), fuzz=True),
+    OpInfo("relu", ad.relu, refs.np_relu, records=[U("relu")],
+           torch=lambda t: T.relu(t),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, 0), domain=(-3, 3),
+           kinks=(0.0,), fuzz=True, special=True,
+           method=lambda t: t.relu()),
+    OpInfo("leaky_relu", ad.leaky_relu, refs.np_leaky_relu,
+           records=[U("leaky_relu")], torch=lambda t: TF.leaky_relu(t),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, sp.Rational(1, 100) * X),
+           domain=(-3, 3), kinks=(0.0,), fuzz=True),
+    OpInfo("leaky_relu(0.2)", lambda t: ad.leaky_relu(t, negative_slope=0.2),
+           lambda x: refs.np_leaky_relu(x, 0.2), records=[U("leaky_relu")],
+           torch=lambda t: TF.leaky_relu(t, 0.2),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, sp.Rational(1, 5) * X),
+           domain=(-3, 3), kinks=(0.0,)),
+    OpInfo("elu", ad.elu, refs.np_elu, records=[U("elu")],
+           torch=lambda t: TF.elu(t),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, sp.exp(X) - 1),
+           domain=(-3, 3), kinks=(0.0,), fuzz=True),
+    OpInfo("elu(0.5)", lambda t: ad.elu(t, alpha=0.5),
+           lambda x: refs.np_elu(x, 0.5), records=[U("elu")],
+           torch=lambda t: TF.elu(t, 0.5),
+           sympy=lambda sp, X: _sp_pw(sp, X, X,
+                                      sp.Rational(1, 2) * (sp.exp(X) - 1)),
+           domain=(-3, 3), kinks=(0.0,)),
+    OpInfo("elu(1.7)", lambda t: ad.elu(t, 1.7),
+           lambda x: refs.np_elu(x, 1.7), records=[U("elu")],
+           torch=lambda t: TF.elu(t, 1.7),
+           sympy=lambda sp, X: _sp_pw(sp, X, X,
+                                      sp.Rational(17, 10) * (sp.exp(X) - 1)),
+           domain=(-3, 3), kinks=(0.0,)),
+    OpInfo("selu", ad.selu, refs.np_selu, records=[U("selu")],
+           torch=lambda t: T.selu(t), sympy=_sp_selu, domain=(-3, 3),
+           kinks=(0.0,), fuzz=True, method=lambda t: t.selu()),
+    OpInfo("softplus", ad.softplus, refs.np_softplus,
+           records=[U("softplus")], torch=lambda t: TF.softplus(t),
+           sympy=_sp_softplus(1, 20), domain=(-4, 4), fuzz=True,
+           bad=[BadInput("beta=%r" % b, lambda b=b: _unary_call(
+               lambda t: ad.softplus(t, beta=b)), ValueError, pat)
+               for b, pat in ((-1, r"beta.*-1"), (0, r"beta.*0"))]),
+    _softplus(2.0, 1.0, (-3, 3), (0.5,)),
+    _softplus(0.5, 0.75, (-3, 3), (1.5,)),
+    _softplus(2.0, 3.0, (-3, 3), (1.5,)),
+    _softplus(0.5, 1.0, (-3, 4), (2.0,)),
+    _softplus(2.0, 20.0, (-3, 3), ()),
+    OpInfo("gelu", ad.gelu, refs.np_gelu, records=[U("gelu")],
+           torch=lambda t: TF.gelu(t),
+           sympy=lambda sp, X: X / 2 * (1 + sp.erf(X / sp.sqrt(2))),
+           domain=(-4, 4), fuzz=True, method=lambda t: t.gelu()),
+    OpInfo("silu", ad.silu, refs.np_silu, records=[U("silu")],
+           torch=lambda t: TF.silu(t),
+           sympy=lambda sp, X: X / (1 + sp.exp(-X)), domain=(-5, 5),
+           fuzz=True, method=lambda t: t.silu()),
+    OpInfo("clip(min)", lambda t: ad.clip(t, min=-0.5),
+           lambda x: np.maximum(x, -0.5), records=[U("clip")],
+           torch=lambda t: T.clamp(t, min=-0.5), sympy=_sp_clip(-0.5, None),
+           domain=(-2, 2), kinks=(-0.5,)),
+    OpInfo("clip(max)", lambda t: ad.clip(t, max=0.7),
+           lambda x: np.minimum(x, 0.7), records=[U("clip")],
+           torch=lambda t: T.clamp(t, max=0.7), sympy=_sp_clip(None, 0.7),
+           domain=(-2, 2), kinks=(0.7,)),
+    OpInfo("clip(both)", lambda t: ad.clip(t, -0.5, 0.7),
+           lambda x: np.clip(x, -0.5, 0.7), records=[U("clip")],
+           torch=lambda t: T.clamp(t, -0.5, 0.7), sympy=_sp_clip(-0.5, 0.7),
+           domain=(-2, 2), kinks=(-0.5, 0.7), fuzz=True, special=True),
+    OpInfo("clip(-0.5, 1.5)", lambda t: ad.clip(t, -0.5, 1.5),
+           lambda x: np.clip(x, -0.5, 1.5), records=[U("clip")],
+           torch=lambda t: T.clamp(t, -0.5, 1.5), sympy=_sp_clip(-0.5, 1.5),
+           domain=(-2, 2), kinks=(-0.5, 1.5)),
+    OpInfo("clamp(both)", lambda t: ad.clamp(t, min=-0.5, max=0.7),
+           lambda x: np.clip(x, -0.5, 0.7), records=[U("clip")],
+           domain=(-2, 2), kinks=(-0.5, 0.7)),
+    OpInfo("Tensor.clip(max)", lambda t: t.clip(max=0.7),
+           lambda x: np.minimum(x, 0.7), records=[U("clip")],
+           domain=(-2, 2), kinks=(0.7,)),
+    OpInfo("Tensor.clamp(min)", lambda t: t.clamp(min=-0.5),
+           lambda x: np.maximum(x, -0.5), records=[U("clip")],
+           domain=(-2, 2), kinks=(-0.5,)),
+]
+
+
+# -------------------------------------------- scalar operands (unary kinds)
+#
+# SCALAR_FORMS: every way to write a tensor-scalar operation, with its
+# numpy twin and the engine kind it records; SCALARS the constants
+# test_ops.py combines them with (Python, numpy float32/64 and int types).
+
+SCALAR_FORMS = {
+    "x + c": (lambda x, c: x + c, lambda x, c: x + c, "addc"),
+    "c + x": (lambda x, c: c + x, lambda x, c: c + x, "addc"),
+    "x - c": (lambda x, c: x - c, lambda x, c: x - c, "addc"),
+    "c - x": (lambda x, c: c - x, lambda x, c: c - x, "rsubc"),
+    "x * c": (lambda x, c: x * c, lambda x, c: x * c, "mulc"),
+    "c * x": (lambda x, c: c * x, lambda x, c: c * x, "mulc"),
+    "x / c": (lambda x, c: x / c, lambda x, c: x / c, "divc"),
+    "c / x": (lambda x, c: c / x, lambda x, c: c / x, "rdivc"),
+    "x ** c": (lambda x, c: x ** c, lambda x, c: x ** c, "powc"),
+    "c ** x": (lambda x, c: c ** x, lambda x, c: c ** x, "rpowc"),
+}
+SCALARS = [2, 3, 0, 1, -1, 2.5, -1.5, 0.5, np.float64(0.75),
+           np.float32(3.0), np.int64(2)]
+SCALAR_CASES = [(form, c) for form in SCALAR_FORMS for c in SCALARS
+                if not (form == "x / c" and c == 0)          # x / 0
+                and not (form == "c ** x" and c <= 0)]       # no real log(c)
+
+
+def _sc(form, c, sympy=None, domain=(-2, 2), special=False, name=None,
+        kinks=(), numeric=True):
+    """A scalar-form row at one constant c."""
+    fn, ref, kind = SCALAR_FORMS[form]
+    return OpInfo(name or form.replace(" ", "").replace("c", repr(c)),
+                  lambda t: fn(t, c), lambda x: ref(x, float(c)),
+                  records=[U(kind)], torch=lambda t: fn(t, c), sympy=sympy,
+                  domain=domain, kinks=kinks, special=special, form=form,
+                  c=c, numeric=numeric)
+
+
+def _R(sp, v):
+    return sp.nsimplify(v, rational=True)
+
+
+SCALAR = [
+    _sc("x + c", 1.7, lambda sp, X: X + _R(sp, 1.7)),
+    _sc("x + c", 2.25, lambda sp, X: X + _R(sp, 2.25)),
+    _sc("x + c", 1.0, special=True),
+    _sc("c + x", 1.7, lambda sp, X: _R(sp, 1.7) + X),
+    _sc("x - c", 0.6, lambda sp, X: X - _R(sp, 0.6)),
+    _sc("c - x", 0.6, lambda sp, X: _R(sp, 0.6) - X),
+    _sc("c - x", 1 / 3, lambda sp, X: sp.Rational(1, 3) - X,
+        name="1/3-x"),
+    _sc("x * c", -1.3, lambda sp, X: X * _R(sp, -1.3)),
+    _sc("x * c", 2.0, special=True),
+    _sc("c * x", -1.3, lambda sp, X: _R(sp, -1.3) * X),
+    _sc("x / c", 2.5, lambda sp, X: X / _R(sp, 2.5)),
+    _sc("x / c", 7 / 3, lambda sp, X: X / sp.Rational(7, 3), name="x/(7/3)"),
+    _sc("x / c", 0.0, special=True, numeric=False),
+    _sc("c / x", 2.5, lambda sp, X: _R(sp, 2.5) / X, domain=(0.2, 4)),
+    _sc("c / x", 1.0, special=True, domain=(0.2, 4)),
+    _sc("x ** c", 2, lambda sp, X: X ** 2, special=True),
+    _sc("x ** c", 3, lambda sp, X: X ** 3),
+    _sc("x ** c", -1, lambda sp, X: 1 / X, domain=(0.2, 4)),
+    _sc("x ** c", -2, lambda sp, X: X ** -2, domain=(0.2, 4)),
+    _sc("x ** c", 0.5, lambda sp, X: sp.sqrt(X), domain=(0.2, 4),
+        special=True),
+    _sc("x ** c", -1.5, lambda sp, X: X ** sp.Rational(-3, 2),
+        domain=(0.2, 4)),
+    _sc("x ** c", 2.5, lambda sp, X: X ** sp.Rational(5, 2), domain=(0.2, 4)),
+    _sc("x ** c", 2.7, lambda sp, X: X ** sp.Rational(27, 10),
+        domain=(0.2, 4)),
+    _sc("x ** c", 0, lambda sp, X: X ** 0),
+    _sc("x ** c", 1, lambda sp, X: X),
+    _sc("x ** c", 2.0),
+    _sc("x ** c", np.float64(0.75), domain=(0.2, 4), name="x**0.75"),
+    _sc("c ** x", 2, lambda sp, X: 2 ** X, special=True),
+    _sc("c ** x", 0.5, lambda sp, X: sp.Rational(1, 2) ** X),
+    _sc("c ** x", 3.7, lambda sp, X: sp.Rational(37, 10) ** X),
+]
+# piecewise linear rows: their gradient does not depend on the input
+_LINEAR_KINDS = {"neg", "abs", "relu", "leaky_relu", "clip", "addc", "rsubc",
+                 "mulc", "divc"}
+for _o in UNARY + SCALAR:
+    _o.linear = _o.records[0][1] in _LINEAR_KINDS or (
+        _o.records[0][1] == "powc" and float(_o.c) in (0.0, 1.0))
+# integer exponents of a negative base (nonzero samples)
+NEG_BASE_EXPONENTS = (2, 3, -1, -2)
+
+
+# ==================================================================== binary
+
+def _data_maxmin_wide(sa, sb, seed):
+    return binary_data_maxmin(sa, sb, seed, gap=0.05)
+
+
+BINARY = [
+    OpInfo("add", lambda a, b: a + b, np.add, records=[B("add")],
+           torch=lambda a, b: a + b, data=binary_data_default, linear=True,
+           fuzz=True, special=True),
+    OpInfo("sub", lambda a, b: a - b, np.subtract, records=[B("sub")],
+           torch=lambda a, b: a - b, data=binary_data_default, linear=True,
+           fuzz=True, special=True),
+    OpInfo("mul", lambda a, b: a * b, np.multiply, records=[B("mul")],
+           torch=lambda a, b: a * b, data=binary_data_default,
+           linear=False, fuzz=True, special=True),
+    OpInfo("div", lambda a, b: a / b, np.divide, records=[B("div")],
+           torch=lambda a, b: a / b, data=binary_data_div, linear=False,
+           fuzz=True, special=True),
+    OpInfo("pow", lambda a, b: a ** b, np.power, records=[B("pow")],
+           torch=lambda a, b: a ** b, data=binary_data_pow, linear=False,
+           fuzz=True, special=True),
+    OpInfo("maximum", ad.maximum, np.maximum, records=[B("maximum")],
+           torch=lambda a, b: T.maximum(a, b), data=binary_data_maxmin,
+           data_hi=_data_maxmin_wide, linear=True, fuzz=True, special=True),
+    OpInfo("minimum", ad.minimum, np.minimum, records=[B("minimum")],
+           torch=lambda a, b: T.minimum(a, b), data=binary_data_maxmin,
+           data_hi=_data_maxmin_wide, linear=True, fuzz=True, special=True),
+]
+# Other spellings of the binary ops: (name, of, fn)
+BINARY_ALIASES = [
+    ("ad.add", "add", ad.add), ("ad.subtract", "sub", ad.subtract),
+    ("ad.multiply", "mul", ad.multiply), ("ad.divide", "div", ad.divide),
+    ("ad.power", "pow", ad.power),
+    ("Tensor.pow", "pow", lambda a, b: a.pow(b)),
+    ("Tensor.maximum", "maximum", lambda a, b: a.maximum(b)),
+    ("Tensor.minimum", "minimum", lambda a, b: a.minimum(b)),
+]
+BINARY_SHAPE_MISMATCHES = [((2, 3), (4,)), ((3,), (4,)),
+                           ((2, 3, 4), (3, 5, 4)), ((5, 1), (2, 3))]
+
+
+def binary(name):
+    return next(o for o in BINARY if o.name == name)
+
+
+def _binary_bad(fn, operator):
+    """Shapes that do not broadcast, as tensors and with a numpy operand
+    on the right (and on the left, for the operators)."""
+    out = []
+    for sa, sb in BINARY_SHAPE_MISMATCHES:
+        sides = ("tensor", "ndarray right") + (
+            ("ndarray left",) if operator else ())
+        for side in sides:
+            def make(sa=sa, sb=sb, side=side):
+                rng = np.random.default_rng(0)
+                a = ad.tensor(rng.standard_normal(sa), requires_grad=True)
+                if side == "tensor":
+                    b = ad.tensor(rng.standard_normal(sb), requires_grad=True)
+                    return (lambda: fn(a, b)), [a, b]
+                arr = np.ones(sb)
+                if side == "ndarray right":
+                    return (lambda: fn(a, arr)), [a, arr]
+                return (lambda: fn(arr, a)), [a, arr]
+            out.append(BadInput("%s %s %s" % (side, sa, sb), make,
+                                ValueError, "broadcast",
+                                contains=(str(sa), str(sb))
+                                if side == "tensor" else ()))
+    return out
+
+
+for _o in BINARY:
+    _o.bad = tuple(_binary_bad(_o.op, _o.name in ("add", "sub", "mul", "div",
+                                                   "pow")))
+BINARY_ALIAS_BAD = [("%s: %s" % (a, b.name), b) for a, _, fn in BINARY_ALIASES
+                    for b in _binary_bad(fn, False)]
+
+
+def binary_forms():
+    """(name, OpInfo, fn): every binary op under every spelling."""
+    out = [(o.name, o, o.op) for o in BINARY]
+    out += [(a, binary(of), fn) for a, of, fn in BINARY_ALIASES]
+    return out
+
+
+# ================================================================ reductions
+
+def _kw(**kw):
+    return kw
+
+
+REDUCTIONS = [
+    OpInfo("sum", ad.sum, np.sum, records=[("reduce", "sum")],
+           torch=lambda t, dim, keepdim: T.sum(t, dim=dim, keepdim=keepdim),
+           meth="sum", kw={}, fuzz=True),
+    OpInfo("mean", ad.mean, np.mean, records=[("reduce", "mean")],
+           torch=lambda t, dim, keepdim: T.mean(t, dim=dim, keepdim=keepdim),
+           meth="mean", kw={}, fuzz=True),
+    OpInfo("max", ad.max, np.max, records=[("reduce", "max")],
+           torch=lambda t, dim, keepdim: T.amax(t, dim=dim, keepdim=keepdim),
+           meth="max", kw={}, fuzz=True),
+    OpInfo("min", ad.min, np.min, records=[("reduce", "min")],
+           torch=lambda t, dim, keepdim: T.amin(t, dim=dim, keepdim=keepdim),
+           meth="min", kw={}, fuzz=True),
+    OpInfo("var", ad.var, refs.np_var,
+           records=[("reduce", "mean"), B("sub"), B("mul")],
+           torch=lambda t, dim, keepdim: T.var(t, dim=dim, keepdim=keepdim,
+                                               correction=0),
+           meth="var", kw={}, fuzz=True),
+    OpInfo("var(ddof=1)", ad.var, refs.np_var,
+           records=[("reduce", "mean"), B("sub"), B("mul")],
+           torch=lambda t, dim, keepdim: T.var(t, dim=dim, keepdim=keepdim,
+                                               correction=1),
+           meth="var", kw={"ddof": 1}),
+    OpInfo("std", ad.std, refs.np_std, records=[U("sqrt")],
+           torch=lambda t, dim, keepdim: T.std(t, dim=dim, keepdim=keepdim,
+                                               correction=0),
+           meth="std", kw={}, fuzz=True),
+    OpInfo("std(ddof=1)", ad.std, refs.np_std, records=[U("sqrt")],
+           torch=lambda t, dim, keepdim: T.std(t, dim=dim, keepdim=keepdim,
+                                               correction=1),
+           meth="std", kw={"ddof": 1}),
+]
+REDUCTION_AXES = [None, 0, 1, 2, -1, -3, (0, 2), (-1, 0), (1, 2), (0, 1, 2),
+                  ()]
+# std over no axes is 0 (not differentiable); with ddof=1 var is 0/0.
+REDUCTION_CASES = [(o.name, a) for o in REDUCTIONS for a in REDUCTION_AXES
+                   if a != () or o.name in ("sum", "mean", "max", "min",
+                                            "var")]
+REDUCTION_OTHER_SHAPES = [
+    ((2, 1, 3), 1), ((2, 1, 3), (0, 1)), ((1, 3, 1), None), ((1, 3, 1), 0),
+    ((2, 3, 4, 5), (0, 2)), ((2, 3, 4, 5), (1, 3)), ((2, 3, 4, 5), (0, 3)),
+    ((2, 3, 4, 5), (0, 1, 3)), ((2, 3, 4, 5), -2)]
+# the axes of the torch oracle (on a (3, 4, 5) input)
+REDUCTION_TORCH_AXES = [None, 0, 1, 2, -1, (0, 2), (1, 2), (0, 1, 2),
+                        (-3, -1)]
+
+
+def _bad_axes(fn):
+    a = lambda: ad.tensor(np.random.default_rng(0).standard_normal((2, 3)),
+                          requires_grad=True)
+    axis_errors = (ValueError, IndexError)
+
+    def mk(axis):
+        def make():
+            t = a()
+            return (lambda: fn(t, axis=axis)), [t]
+        return make
+    return [BadInput("axis 2", mk(2), axis_errors, r"axis 2.*dimension 2"),
+            BadInput("axis -3", mk(-3), axis_errors, r"axis -3.*dimension 2"),
+            BadInput("axis (0, 5)", mk((0, 5)), axis_errors, r"axis 5"),
+            BadInput("duplicate", mk((0, -2)), ValueError, r"duplicate"),
+            BadInput("axis 1.5", mk(1.5), TypeError, r"axis.*1\.5")]
+
+
+for _o in REDUCTIONS:
+    if "ddof" not in _o.name:
+        _o.bad = tuple(_bad_axes(_o.op))
+REDUCTION_METHOD_BAD = [
+    ("Tensor.sum(dim=)", _bad_axes(lambda x, axis: x.sum(dim=axis))),
+    ("Tensor.mean(axis=, keepdims=True)",
+     _bad_axes(lambda x, axis: x.mean(axis=axis, keepdims=True)))]
+
+
+def reduction(name):
+    return next(o for o in REDUCTIONS if o.name == name)
+
+
+# ==================================================================== losses
+
+def _loss_data_mse(shape, seed):
+    return sample(shape, seed=seed), sample(shape, seed=seed + 1)
+
+
+def _loss_data_l1(shape, seed):
+    p = sample(shape, seed=seed)
+    return p, p + nonzero(shape, 0.1, 1.0, seed + 1)
+
+
+def _loss_data_bce(shape, seed):
+    return sample(shape, 0.05, 0.95, seed), sample(shape, 0.0, 1.0, seed + 1)
+
+
+def _loss_data_logits(shape, seed):
+    return sample(shape, -4, 4, seed), sample(shape, 0.0, 1.0, seed + 1)
+
+
+# wider samples for the torch oracle: (rng, shape) -> (input, target)
+def _torch_data_normal(rng, shape):
+    return rng.standard_normal(shape), rng.standard_normal(shape)
+
+
+def _torch_data_unit(rng, shape):
+    return rng.uniform(0.02, 0.98, shape), rng.uniform(0.0, 1.0, shape)
+
+
+def _torch_data_logits(rng, shape):
+    return rng.standard_normal(shape) * 4, rng.uniform(0.0, 1.0, shape)
+
+
+LOSS_REDUCTIONS = ["mean", "sum", "none"]
+LOSS_SHAPE_MISMATCHES = [((3,), (3, 1)), ((3, 1), (3,)), ((2, 3), (3,)),
+                         ((4,), (1,)), ((2, 2), (4,))]
+
+
+def _loss_bad(fn):
+    def mismatch(sp, st, arr):
+        def make():
+            p = ad.tensor(np.full(sp, 0.5), requires_grad=True)
+            t = np.full(st, 0.25) if arr else ad.tensor(np.full(st, 0.25))
+            return (lambda: fn(p, t)), [p, t]
+        return make
+    out = []
+    for sp, st in LOSS_SHAPE_MISMATCHES:
+        for arr in (False, True):
+            out.append(BadInput("shapes %s %s%s" % (sp, st,
+                                                    " ndarray" if arr else ""),
+                                mismatch(sp, st, arr), ValueError,
+                                "same shape",
+                                contains=() if arr else (str(sp), str(st))))
+
+    def bad_reduction():
+        a = ad.tensor(np.ones(3), requires_grad=True)
+        return (lambda: fn(a, a, reduction="average")), [a]
+    out.append(BadInput("reduction='average'", bad_reduction, ValueError,
+                        r"'average'"))
+    return out
+
+
+def _bce_bad():
+    out = []
+    for bad, idx in ((1.5, 1), (-0.25, 2), (np.inf, 0), (-1e-9, 0)):
+        def make(bad=bad, idx=idx):
+            t = ad.tensor(np.array([0.0, 1.0, 1.0]))
+            arr = np.array([0.5, 0.5, 0.5])
+            arr[idx] = bad
+            p = ad.tensor(arr, requires_grad=True)
+            return (lambda: ad.binary_cross_entropy(p, t)), [p, t, arr]
+        out.append(BadInput("input %g at %d" % (bad, idx), make, ValueError,
+                            r"between 0 and 1",
+                            contains=("%g" % bad, "index %d" % idx)))
+
+    def f32():
+        p = ad.tensor(np.array([2.0, 0.5], dtype=np.float32))
+        return (lambda: ad.binary_cross_entropy(p, [0.0, 1.0])), [p]
+    out.append(BadInput("float32 input 2", f32, ValueError, r"\b2\b"))
+    return out
+
+
+LOSSES = [
+    OpInfo("mse_loss", ad.mse_loss, refs.np_mse, records=[("loss", "mse")],
+           torch=lambda a, b, reduction="mean": TF.mse_loss(
+               a, b, reduction=reduction),
+           data=_loss_data_mse, torch_data=_torch_data_normal, fuzz=True,
+           bad=_loss_bad(ad.mse_loss)),
+    OpInfo("l1_loss", ad.l1_loss, refs.np_l1, records=[("loss", "l1")],
+           torch=lambda a, b, reduction="mean": TF.l1_loss(
+               a, b, reduction=reduction),
+           data=_loss_data_l1, torch_data=_torch_data_normal, linear=True,
+           fuzz=True,
+           bad=_loss_bad(ad.l1_loss)),
+    OpInfo("binary_cross_entropy", ad.binary_cross_entropy, refs.np_bce,
+           records=[("loss", "bce")],
+           torch=lambda a, b, reduction="mean": TF.binary_cross_entropy(
+               a, b, reduction=reduction),
+           data=_loss_data_bce, torch_data=_torch_data_unit, fuzz=True,
+           bad=_loss_bad(ad.binary_cross_entropy) + _bce_bad()),
+    OpInfo("binary_cross_entropy_with_logits",
+           ad.binary_cross_entropy_with_logits, refs.np_bce_logits,
+           records=[("loss", "bce_logits")],
+           torch=lambda a, b, reduction="mean":
+           TF.binary_cross_entropy_with_logits(a, b, reduction=reduction),
+           data=_loss_data_logits, torch_data=_torch_data_logits,
+           fuzz=True,
+           bad=_loss_bad(ad.binary_cross_entropy_with_logits)),
+]
+
+
+def loss(name):
+    return next(o for o in LOSSES if o.name == name)
+
+
+# class losses: cross_entropy (softmax + nll) and nll_loss
+
+CLASS_N, CLASS_C = 5, 4
+CLASS_LOGITS = sample((CLASS_N, CLASS_C), -3, 3, seed=12)
+CLASS_LABELS = np.array([0, 3, 1, 1, 2])
+CLASS_LABELS_IGNORED = np.array([0, -100, 3, 1, -100])
+IGNORE_INDICES = [-100, 1, 3]
+LABEL_FORMS = ["int64", "int32", "tensor", "list"]
+
+
+def label_form(labels, form):
+    return {"int64": lambda: labels.astype(np.int64),
+            "int32": lambda: labels.astype(np.int32),
+            "tensor": lambda: ad.tensor(labels.astype(np.float64)),
+            "list": lambda: labels.tolist()}[form]()
+
+
+def _class_bad(fn, is_nll):
+    x = lambda: ad.tensor(np.random.default_rng(0).standard_normal((4, 3)),
+                          requires_grad=True)
+
+    def mk(lab, tensor=False, **kw):
+        def make():
+            t = x()
+            lv = ad.tensor(lab) if tensor else lab
+            ins = [t] + ([lab] if isinstance(lab, np.ndarray) else [])
+            return (lambda: fn(t, lv, **kw)), ins
+        return make
+
+    def mk3():
+        t = ad.tensor(np.zeros((2, 3, 4)), requires_grad=True)
+        return (lambda: fn(t, [0, 1])), [t]
+    out = [
+        BadInput("label 3 of 3 classes", mk(np.array([0, 1, 3, 2])),
+                 IndexError, r"\b3\b.*3 classes", contains=("sample 2",)),
+        BadInput("label -1", mk(np.array([0, -1, 1, 2])), IndexError,
+                 r"-1.*3 classes"),
+        BadInput("label 99 (tensor)", mk(np.array([0, 1, 2, 99]), True),
+                 IndexError, r"99"),
+        BadInput("2 labels for 4", mk(np.array([0, 1])), ValueError,
+                 r"\(4\).*\(2\)"),
+        BadInput("5 labels for 4 (list)", mk([0, 1, 2, 0, 1]), ValueError,
+                 r"\(4\).*\(5\)"),
+        BadInput("float labels", mk(np.array([0.0, 1.5, 2.0, 0.0])),
+                 ValueError, r"integer"),
+        BadInput("str labels", mk(np.array(["a", "b", "c", "d"])), TypeError,
+                 r"integer|dtype"),
+        BadInput("reduction='avg'", mk([0, 1, 2, 0], reduction="avg"),
+                 ValueError, r"reduction.*'avg'"),
+        BadInput("3-D input", mk3, ValueError, r"\(2, 3, 4\)"),
+    ]
+    if is_nll:
+        out.append(BadInput("2-D labels",
+                            mk(np.zeros((4, 2), dtype=np.int64)),
+                            ValueError, r"1-D"))
+    else:
+        def probs():
+            t = x()
+            p = np.full((4, 2), 0.5)
+            return (lambda: fn(t, p)), [t, p]
+        out.append(BadInput("probabilities (4, 2) for (4, 3)", probs,
+                            ValueError, r"\(4, 2\).*\(4, 3\)"))
+    return out
+
+
+CLASS_LOSSES = [
+    OpInfo("cross_entropy", ad.cross_entropy, refs.np_cross_entropy,
+           records=[("nll", None)],
+           torch=lambda x, lab, **kw: TF.cross_entropy(x, lab, **kw),
+           fuzz=True, bad=_class_bad(ad.cross_entropy, False)),
+    OpInfo("nll_loss", ad.nll_loss, refs.np_nll, records=[("nll", None)],
+           torch=lambda x, lab, **kw: TF.nll_loss(x, lab, **kw),
+           fuzz=True, bad=_class_bad(ad.nll_loss, True)),
+]
+
+
+def class_loss(name):
+    return next(o for o in CLASS_LOSSES if o.name == name)
+
+
+# ================================================================== softmax
+
+def _softmax_bad(fn):
+    def mk(**kw):
+        def make():
+            t = ad.tensor(np.zeros((2, 3)), requires_grad=True)
+            return (lambda: fn(t, **kw)), [t]
+        return make
+    errs = (ValueError, IndexError)
+    return [BadInput("axis 2", mk(axis=2), errs, r"axis 2.*dimension 2"),
+            BadInput("axis -3", mk(axis=-3), errs, r"axis -3.*dimension 2")]
+
+
+SOFTMAX = [
+    OpInfo("softmax", ad.softmax, refs.np_softmax, records=[("softmax", None)],
+           torch=lambda t, dim: T.softmax(t, dim), meth="softmax",
+           domain=(-3, 3), fuzz=True, bad=_softmax_bad(ad.softmax)),
+    OpInfo("log_softmax", ad.log_softmax, refs.np_log_softmax,
+           records=[("softmax", None)],
+           torch=lambda t, dim: T.log_softmax(t, dim), meth="log_softmax",
+           domain=(-3, 3), fuzz=True, bad=_softmax_bad(ad.log_softmax)),
+]
+SOFTMAX_AXES = [0, 1, 2, -1, -2, -3]
+
+
+# ====================================================== matmul and linear
+
+MATMUL_FORMS = {"@": lambda a, b: a @ b, "ad.matmul": ad.matmul,
+                "method": lambda a, b: a.matmul(b), "ad.dot": ad.dot}
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)), ((1, 4), (4, 1)), ((2, 3, 4), (2, 4, 5)),
+    ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 3, 4), (1, 4, 5)),
+    ((1, 3, 4), (2, 4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
+    ((4,), (2, 4, 5)), ((2, 3, 4), (4,)), ((2, 1, 3, 4), (1, 5, 4, 2)),
+    ((2, 2, 3, 4), (2, 2, 4, 2)), ((2, 2, 3, 4), (4, 2)),
+    ((3, 4), (2, 2, 4, 2)), ((2, 1, 3, 4), (3, 4, 2)),
+]
+MATMUL_TORCH_SHAPES = [
+    ((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)),
+    ((4,), (4,)), ((2, 3, 4), (2, 4, 5)), ((1, 3, 4), (5, 4, 2)),
+    ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((3, 0), (0, 2)),
+    ((0, 3), (3, 2))]
+MATMUL_MISMATCHES = [((2, 3), (4, 5)), ((3,), (4,)), ((2, 3), (2,)),
+                     ((4,), (3, 2)), ((2, 3, 4), (2, 5, 6)),
+                     ((2, 3, 4), (3, 4, 5)), ((2, 3), ())]
+
+
+def _matmul_bad():
+    out = []
+    for sa, sb in MATMUL_MISMATCHES:
+        for form, fn, arr in (("@", lambda a, b: a @ b, False),
+                              ("ad.matmul", ad.matmul, False),
+                              ("@ ndarray", lambda a, b: a @ b, True)):
+            def make(sa=sa, sb=sb, fn=fn, arr=arr):
+                rng = np.random.default_rng(0)
+                a = ad.tensor(rng.standard_normal(sa), requires_grad=True)
+                b = np.ones(sb) if arr else ad.tensor(
+                    rng.standard_normal(sb), requires_grad=True)
+                return (lambda: fn(a, b)), [a, b]
+            out.append(BadInput("%s %s %s" % (form, sa, sb), make, ValueError,
+                                "matmul", contains=() if form != "@" else
+                                (str(sa), str(sb))))
+    return out
+
+
+MATMUL = OpInfo("matmul", ad.matmul, np.matmul, records=[("matmul", None)],
+                torch=lambda a, b: T.matmul(a, b), samples=MATMUL_SHAPES,
+                fuzz=True, bad=_matmul_bad())
+LINEAR = OpInfo("linear", ad.linear, refs.np_linear,
+                records=[("linear", None)],
+                torch=lambda x, w, b=None: TF.linear(x, w, b),
+                samples=[((3, 4), (2, 4), (2,)), ((3, 4), (2, 4), None),
+                         ((2, 3, 4), (2, 4), (2,)), ((4,), (3, 4), (3,))],
+                fuzz=True)
+
+# ================================================================ where
+
+WHERE_SHAPES = [
+    ((3, 4), (3, 4), (3, 4)), ((3, 1), (1, 4), ()), ((4,), (3, 1), (3, 4)),
+    ((), (3, 4), (4,)), ((3, 4), (4,), (3, 1)), ((1, 4), (3, 4), (1,)),
+    ((2, 1, 1), (3, 1), (4,)),
+]
+WHERE_COND_FORMS = ["bool", "tensor", "list", "int"]
+
+
+def where_cond(mask, form):
+    return {"bool": lambda: mask,
+            "tensor": lambda: ad.tensor(mask.astype(np.float64)),
+            "list": lambda: mask.tolist(),
+            "int": lambda: mask.astype(np.int64)}[form]()
+
+
+WHERE = OpInfo("where", ad.where, np.where, records=[("where", None)],
+               torch=lambda c, a, b: T.where(c, a, b), samples=WHERE_SHAPES,
+               fuzz=True, bad=_binary_bad(
+                   lambda a, b: ad.where(np.ones(a.shape, bool), a, b),
+                   False))
+
+# ================================================================== casts
+
+CASTS = {
+    "astype(float64)": (lambda t: t.astype(np.float64), np.float64),
+    "astype(float32)": (lambda t: t.astype(np.float32), np.float32),
+    "astype('float64')": (lambda t: t.astype("float64"), np.float64),
+    "astype(ad.float32)": (lambda t: t.astype(ad.float32), np.float32),
+    "float()": (lambda t: t.float(), np.float32),
+    "double()": (lambda t: t.double(), np.float64),
+    "to(float64)": (lambda t: t.to(ad.float64), np.float64),
+}
+CAST = OpInfo("cast", lambda t: t.astype(ad.float32), None,
+              records=[("cast", None)], samples=list(CASTS))
+
+# ============================================================ shape ops
+
+RESHAPE_SHAPES = [(6, 4), (4, -1), (-1,), (2, -1, 2), (24,), (1, 24, 1),
+                  (-1, 1), (3, 2, 4), (2, 3, 4)]
+RESHAPE_FORMS = {"function": lambda t, s: ad.reshape(t, s),
+                 "method": lambda t, s: t.reshape(s),
+                 "method *args": lambda t, s: t.reshape(*s),
+                 "view": lambda t, s: t.view(*s)}
+TRANSPOSES = {
+    "ad.transpose": (ad.transpose, lambda a: a.transpose()),
+    "ad.transpose(axes)": (lambda t: ad.transpose(t, (1, 0, 2)),
+                           lambda a: a.transpose(1, 0, 2)),
+    ".T": (lambda t: t.T, lambda a: a.T),
+    ".transpose()": (lambda t: t.transpose(), lambda a: a.transpose()),
+    ".transpose(0, 2)": (lambda t: t.transpose(0, 2),
+                         lambda a: np.swapaxes(a, 0, 2)),
+    ".transpose(-1, 1)": (lambda t: t.transpose(-1, 1),
+                          lambda a: np.swapaxes(a, -1, 1)),
+    ".transpose((2, 0, 1))": (lambda t: t.transpose((2, 0, 1)),
+                              lambda a: a.transpose(2, 0, 1)),
+    "ad.permute": (lambda t: ad.permute(t, (2, 0, 1)),
+                   lambda a: a.transpose(2, 0, 1)),
+    ".permute": (lambda t: t.permute(1, 2, 0),
+                 lambda a: a.transpose(1, 2, 0)),
+    ".permute(-1, 0, 1)": (lambda t: t.permute(-1, 0, 1),
+                           lambda a: a.transpose(2, 0, 1)),
+    ".permute(identity)": (lambda t: t.permute((0, 1, 2)), lambda a: a),
+    "ad.swapaxes": (lambda t: ad.swapaxes(t, 0, -1),
+                    lambda a: np.swapaxes(a, 0, -1)),
+    "ad.swapaxes(1, 2)": (lambda t: ad.swapaxes(t, 1, 2),
+                          lambda a: np.swapaxes(a, 1, 2)),
+}
+EXPAND_AXES = [0, 1, 2, 3, -1, -2, -4]
+EXPAND_FORMS = {"expand_dims": lambda t, a: ad.expand_dims(t, a),
+                "unsqueeze": lambda t, a: ad.unsqueeze(t, a),
+                "method": lambda t, a: t.unsqueeze(a)}
+SQUEEZE_CASES = [(f, a) for f in ("function", "method", "dim=")
+                 for a in (None, 0, 2, -2, -4, (0, 2), (0, -2))
+                 if not (f == "dim=" and a is None)]
+SQUEEZE_FORMS = {"function": lambda t, a: ad.squeeze(t, a),
+                 "method": lambda t, a: t.squeeze(a),
+                 "dim=": lambda t, a: t.squeeze(dim=a)}
+BROADCASTS = [((3, 1), (2, 3, 4)), ((4,), (3, 4)), ((), (2, 3)),
+              ((1, 4), (3, 4)), ((3, 4), (3, 4)), ((2, 1, 4), (2, 3, 4))]
+CONCATS = [
+    ([(2, 3), (4, 3), (1, 3)], 0), ([(2, 1), (2, 3)], 1),
+    ([(2, 1), (2, 3), (2, 2)], -1), ([(2, 3, 4), (2, 1, 4)], 1),
+    ([(2, 3, 4), (1, 3, 4)], -3), ([(2, 3, 2), (2, 3, 1), (2, 3, 4)], 2),
+    ([(5,), (2,)], 0), ([(3, 4)], 0),
+]
+CONCAT_FORMS = {"concatenate": lambda ts, ax: ad.concatenate(ts, ax),
+                "cat": lambda ts, ax: ad.cat(list(ts), axis=ax),
+                "dim=": lambda ts, ax: ad.cat(ts, dim=ax)}
+STACK_AXES = [0, 1, 2, -1, -3]
+
+SHAPE = [
+    OpInfo("reshape", ad.reshape, np.reshape, records=[("reshape", None)],
+           samples=RESHAPE_SHAPES, fuzz=True),
+    OpInfo("permute", ad.permute, np.transpose, records=[("permute", None)],
+           samples=list(TRANSPOSES), fuzz=True),
+    OpInfo("expand_dims", ad.expand_dims, np.expand_dims,
+           records=[("reshape", None)], samples=EXPAND_AXES, fuzz=True),
+    OpInfo("squeeze", ad.squeeze, np.squeeze, records=[("reshape", None)],
+           samples=SQUEEZE_CASES, fuzz=True),
+    OpInfo("broadcast_to", ad.broadcast_to, np.broadcast_to,
+           records=[("broadcast", None)], samples=BROADCASTS, fuzz=True),
+    OpInfo("concatenate", ad.concatenate, np.concatenate,
+           records=[("concat", None)], samples=CONCATS, fuzz=True),
+    OpInfo("stack", ad.stack, np.stack, records=[("concat", None)],
+           samples=STACK_AXES, fuzz=True),
+]
+
+# ================================================================ indexing
+
+X345 = distinct((3, 4, 5), seed=2)
+INDEX_KEYS = [
+    1, -1, (0, 2), (-1, -2, -3), (2, 3, 4),
+    slice(None), slice(1, None), slice(None, None, 2), slice(None, None, -1),
+    (slice(None), slice(1, 4, 2)),
+    (slice(None, None, -2), slice(None), slice(4, 0, -3)),
+    (slice(-2, None), -1, slice(None, -1)),
+    None, (None, 1), (Ellipsis, 2), (1, Ellipsis), Ellipsis,
+    (Ellipsis, None, slice(1, 3)), (0, None, Ellipsis, -1),
+    np.array([0, 2, 2, 1]), [2, 0, 0], np.array([-1, 0, -1]),
+    (np.array([0, 1, 1]), np.array([3, 3, 0])),
+    (slice(None), np.array([1, 1, 3])),
+    (Ellipsis, np.array([4, 4, 0, 4])),
+    np.array([[0, 1], [2, 2]]),
+    (np.array([1, 1, 1]), Ellipsis),
+    (np.array([0, 2]), slice(None), np.array([1, 1])),
+    X345 > 0,
+    np.array([True, False, True]),
+    (slice(None), np.array([True, False, True, True])),
+    [True, True, False],
+    (1, X345[1] < 0),
+]
+# gather records the getitem; its rule records a scatter, whose own rule
+# is a gather again (checked at second and third order)
+GETITEM = OpInfo("getitem", lambda t, k: t[k], lambda a, k: a[k],
+                 records=[("gather", None), ("scatter", None)],
+                 samples=INDEX_KEYS, fuzz=True)
+
+# ================================================================ dropout
+
+DROPOUT_RNG_STATE = np.array([12345, 0], dtype=np.uint64)
+
+
+def dropout_fixed(t, p=0.4):
+    """Dropout with the engine's stream reset first: the same mask at
+    every call (the mask is a constant of the derivative)."""
+    ad.set_rng_state(DROPOUT_RNG_STATE)
+    return ad.nn.functional.dropout(t, p)
+
+
+DROPOUT = OpInfo("dropout", dropout_fixed, None, records=[("dropout", None)],
+                 samples=[0.4, 0.9])
+
+# ==================================================== custom Functions
+
+
+class Cube(ad.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * 3.0 * x ** 2
+
+
+class ScaledMul(ad.Function):
+    """x * y * k with a non-Tensor argument k in the middle."""
+
+    @staticmethod
+    def forward(ctx, x, k, y):
+        ctx.save_for_backward(x, y)
+        ctx.k = k
+        return x * y * k
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * y * ctx.k, None, g * x * ctx.k
+
+
+CUSTOM = [
+    OpInfo("custom:Cube", lambda t: Cube.apply(t), lambda x: x ** 3,
+           records=[("custom", None)], sympy=lambda sp, X: X ** 3),
+    OpInfo("custom:ScaledMul", lambda a, b: ScaledMul.apply(a, 1.5, b),
+           lambda a, b: a * b * 1.5, records=[("custom", None)]),
+]
+
+
+# ====================================================== function vs method
+#
+# Module function vs Tensor method: same values, same gradients.
+METHOD_PAIRS = {
+    "exp": (ad.exp, lambda t: t.exp()),
+    "log": (ad.log, lambda t: t.log()),
+    "sqrt": (ad.sqrt, lambda t: t.sqrt()),
+    "abs": (ad.abs, lambda t: t.abs()),
+    "sin": (ad.sin, lambda t: t.sin()),
+    "cos": (ad.cos, lambda t: t.cos()),
+    "square": (ad.square, lambda t: t.square()),
+    "negative": (ad.negative, lambda t: t.neg()),
+    "sigmoid": (ad.sigmoid, lambda t: t.sigmoid()),
+    "tanh": (ad.tanh, lambda t: t.tanh()),
+    "relu": (ad.relu, lambda t: t.relu()),
+    "leaky_relu": (lambda t: ad.leaky_relu(t, 0.3),
+                   lambda t: t.leaky_relu(0.3)),
+    "elu": (lambda t: ad.elu(t, 0.7), lambda t: t.elu(alpha=0.7)),
+    "selu": (ad.selu, lambda t: t.selu()),
+    "softplus": (lambda t: ad.softplus(t, 2.0, 3.0),
+                 lambda t: t.softplus(beta=2.0, threshold=3.0)),
+    "gelu": (ad.gelu, lambda t: t.gelu()),
+    "silu": (ad.silu, lambda t: t.silu()),
+    "clip": (lambda t: ad.clip(t, 0.6, 1.7), lambda t: t.clip(0.6, 1.7)),
+    "clamp": (lambda t: ad.clamp(t, 0.6, 1.7), lambda t: t.clamp(0.6, 1.7)),
+    "softmax": (lambda t: ad.softmax(t, 0), lambda t: t.softmax(0)),
+    "log_softmax": (lambda t: ad.log_softmax(t, axis=1),
+                    lambda t: t.log_softmax(dim=1)),
+    "sum": (lambda t: ad.sum(t, 1), lambda t: t.sum(1)),
+    "mean": (lambda t: ad.mean(t, 0, keepdims=True),
+             lambda t: t.mean(0, keepdims=True)),
+    "max": (lambda t: ad.max(t, 1), lambda t: t.max(1)),
+    "amax": (lambda t: ad.amax(t, 1), lambda t: t.max(dim=1)),
+    "min": (lambda t: ad.min(t), lambda t: t.min()),
+    "amin": (lambda t: ad.amin(t, 0), lambda t: t.min(axis=0)),
+    "var": (lambda t: ad.var(t, 1, ddof=1), lambda t: t.var(1, ddof=1)),
+    "std": (lambda t: ad.std(t, 0), lambda t: t.std(0)),
+    "reshape": (lambda t: ad.reshape(t, (4, 3)), lambda t: t.reshape(4, 3)),
+    "flatten": (ad.flatten, lambda t: t.flatten()),
+    "transpose": (ad.transpose, lambda t: t.transpose()),
+    "permute": (lambda t: ad.permute(t, (1, 0)), lambda t: t.permute(1, 0)),
+    "expand_dims": (lambda t: ad.expand_dims(t, 1),
+                    lambda t: t.expand_dims(1)),
+    "unsqueeze": (lambda t: ad.unsqueeze(t, 0), lambda t: t.unsqueeze(0)),
+    "broadcast_to": (lambda t: ad.broadcast_to(t, (2, 3, 4)),
+                     lambda t: t.broadcast_to((2, 3, 4))),
+    "matmul": (lambda t: ad.matmul(t, t.T), lambda t: t.matmul(t.T)),
+    "power": (lambda t: ad.power(t, 1.5), lambda t: t.pow(1.5)),
+    "maximum": (lambda t: ad.maximum(t, 1.0), lambda t: t.maximum(1.0)),
+    "minimum": (lambda t: ad.minimum(t, 1.0), lambda t: t.minimum(1.0)),
+}
+
+
+# =================================================== one example per row
+#
+# example(): (fn, arrays) with fn taking one tensor per array -- a call of
+# the row that test_opdb.py records, to check that it records the engine
+# kinds it declares and that their rules differentiate.
+
+def _example(o):
+    if o in BINARY:
+        return o.op, list(o.data((2, 3), (3,), 0))
+    if o in REDUCTIONS:
+        return (lambda t: o.op(t, axis=1, **o.kw)), [distinct((2, 3))]
+    if o in LOSSES:
+        return o.op, list(o.data((2, 3), 0))
+    if o in CLASS_LOSSES:
+        return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
+    if o in SOFTMAX:
+        return (lambda t: o.op(t, 1)), [sample((2, 3))]
+    if o in CUSTOM:
+        return o.op, [sample((3,), seed=1)] * (
+            2 if o.name == "custom:ScaledMul" else 1)
+    return EXAMPLES[o.name]()
+
+
+EXAMPLES = {
+    "matmul": lambda: (MATMUL.op, [sample((2, 3)), sample((3, 4), seed=1)]),
+    "linear": lambda: (LINEAR.op, [sample((2, 3)), sample((4, 3), seed=1),
+                                   sample((4,), seed=2)]),
+    "where": lambda: ((lambda a, b: ad.where(np.array([True, False, True]),
+                                             a, b)),
+                      [sample((3,)), sample((3,), seed=1)]),
+    "cast": lambda: ((lambda t: CAST.op(t) * 2.0), [sample((3,))]),
+    "reshape": lambda: ((lambda t: ad.reshape(t, (3, 2))), [sample((2, 3))]),
+    "permute": lambda: ((lambda t: ad.permute(t, (1, 0))), [sample((2, 3))]),
+    "expand_dims": lambda: ((lambda t: ad.expand_dims(t, 0)),
+                            [sample((2, 3))]),
+    "squeeze": lambda: ((lambda t: ad.squeeze(t, 0)), [sample((1, 3))]),
+    "broadcast_to": lambda: ((lambda t: ad.broadcast_to(t, (2, 3))),
+                             [sample((3,))]),
+    "concatenate": lambda: ((lambda a, b: ad.concatenate([a, b])),
+                            [sample((2,)), sample((3,), seed=1)]),
+    "stack": lambda: ((lambda a, b: ad.stack([a, b])),
+                      [sample((3,)), sample((3,), seed=1)]),
+    # squared: the scatter of the gather's rule then depends on t
+    "getitem": lambda: ((lambda t: ad.square(ad.sin(t)[np.array([0, 2, 2])])),
+                        [sample((3,))]),
+    "dropout": lambda: ((lambda t: dropout_fixed(t) * t), [sample((6,))]),
+}
+
+
+def example(o):
+    if o in UNARY or o in SCALAR:
+        return o.op, [o.sample((3,))]
+    return _example(o)
+
+
+# ================================================================ the lists
+
+ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
+ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
+       + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM)
+
+
+def by_name(name, table=None):
+    hits = [o for o in (ALL if table is None else table) if o.name == name]
+    assert len(hits) == 1, (name, len(hits))
+    return hits[0]
+
+
+def ids(ops):
+    return [o.name for o in ops]
+
+
+def with_sympy(ops=ELEMENTWISE):
+    return [o for o in ops if o.sympy is not None]
+
+
+def with_torch(ops=ELEMENTWISE):
+    return [o for o in ops if o.torch is not None]
+
+
+def fuzzed(ops=ELEMENTWISE):
+    return [o for o in ops if o.fuzz]
+
+
+def special(ops=UNARY + SCALAR):
+    return [o for o in ops if o.special]
+
+
+def bad_inputs():
+    """(id, BadInput) for every rejection an op declares (and the other
+    spellings of the binary ops and reductions)."""
+    out = [("%s: %s" % (o.name, b.name), b) for o in ALL for b in o.bad]
+    out += BINARY_ALIAS_BAD
+    out += [("%s: %s" % (n, b.name), b) for n, bs in REDUCTION_METHOD_BAD
+            for b in bs]
+    return out
+
+
+def records():
+    """Every engine (op, kind) some row records."""
+    out = set()
+    for o in ALL:
+        out.update(o.records)
+    return out
+
+
+assert len({o.name for o in ALL}) == len(ALL), "duplicate opdb names"

@@ -1,0 +1,96 @@
+"""The op database itself: every op code and kind the engine registers has
+an opdb row and a differentiable rule, and every row records what it says.
+Adding an op to the engine without a row in tests/opdb.py fails here."""
+import numpy as np
+import pytest
+
+import autodiff as ad
+import opdb
+from autodiff import _engine as E
+from autodiff import autograd
+from autodiff._derivatives import RULES
+
+KINDS = {"unary": E.UNARY, "binary": E.BINARY, "reduce": E.REDUCE,
+         "loss": E.LOSS}
+OP_NAMES = {v: k for k, v in E.OPS.items()}
+
+
+def registered():
+    """Every (op, kind) the engine registers; kind None for ops without
+    kinds."""
+    need = {(op, k) for op, table in KINDS.items() for k in table}
+    need |= {(op, None) for op in E.OPS if op not in KINDS}
+    return need
+
+
+def recorded(*outputs):
+    """The (op, kind) pairs recorded on the graphs of outputs."""
+    names = {op: {v: k for k, v in table.items()}
+             for op, table in KINDS.items()}
+    seen, stack, done = set(), list(outputs), set()
+    while stack:
+        u = stack.pop()
+        key = E._node_key(u)
+        if key in done:
+            continue
+        done.add(key)
+        node = E._node(u)
+        if node is None:
+            continue
+        op = OP_NAMES[node[0]]
+        seen.add((op, names[op][node[1]] if op in names else None))
+        stack.extend(x for x in node[7] if x.requires_grad)
+    return seen
+
+
+def test_every_op_code_has_a_rule():
+    assert set(RULES) == set(E.OPS.values())
+
+
+def test_every_registered_op_and_kind_has_an_opdb_row():
+    missing = registered() - opdb.records()
+    assert not missing, "no opdb row for %s" % sorted(
+        missing, key=lambda r: (r[0], r[1] or ""))
+    unknown = opdb.records() - registered()
+    assert not unknown, "opdb rows name unknown kinds %s" % sorted(unknown)
+
+
+def test_every_nll_reduction_is_tested():
+    assert set(E.NLL_REDUCTIONS) == set(opdb.LOSS_REDUCTIONS)
+
+
+@pytest.mark.parametrize("o", opdb.ALL, ids=opdb.ids(opdb.ALL))
+def test_row_records_its_kinds_and_their_rules_differentiate(o):
+    """The row's example records every kind the row declares; its
+    gradient, recorded with create_graph, records the rules' own ops, and
+    differentiating that again works (the rules are differentiable)."""
+    fn, arrays = opdb.example(o)
+    ts = [ad.tensor(np.asarray(a, np.float64), requires_grad=True)
+          for a in arrays]
+    out = fn(*ts)
+    seen = recorded(out)
+    w = ad.tensor(np.random.default_rng(0).standard_normal(out.shape))
+    gs = autograd.grad((out * w).sum(), ts, create_graph=True,
+                       allow_unused=True)
+    seen |= recorded(*[g for g in gs if g is not None and g.requires_grad])
+    assert set(o.records) <= seen, (o.name, sorted(
+        set(o.records) - seen, key=str))
+    s = None
+    for g in gs:
+        if g is not None and g.requires_grad:
+            s = g.sum() if s is None else s + g.sum()
+    if s is not None:
+        autograd.grad(s, ts, allow_unused=True)
+
+
+def test_rows_are_complete():
+    """Every row names a function, its kinds and valid dtypes; elementwise
+    rows a numpy reference and a domain with their kinks inside it."""
+    for o in opdb.ALL:
+        assert callable(o.op), o.name
+        assert o.records, o.name
+        assert set(o.dtypes) <= {np.float32, np.float64}, o.name
+    for o in opdb.ELEMENTWISE:
+        assert o.ref is not None, o.name
+        lo, hi = o.domain
+        assert lo < hi and all(lo < k < hi for k in o.kinks), o.name
