@@ -49,6 +49,7 @@ NotCompilableError.**  It is never silently different.
   inside a custom Function's backward, and serves one thread at a time.
 """
 import functools
+import threading
 import weakref
 from collections import OrderedDict
 
@@ -160,6 +161,12 @@ class CompiledFunction:
         self.fn = fn
         self.cache_size = cache_size
         self._cache = OrderedDict()
+        # One call at a time: binding the inputs, the replay and copying
+        # back all use the recording's placeholders.  _busy["owner"] is
+        # the thread in a call (set by one dict.setdefault: atomic, no lock
+        # an interrupt could leave held); the same thread may always enter
+        # (if it is still set, its earlier call was interrupted).
+        self._busy = {}
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -170,6 +177,18 @@ class CompiledFunction:
         if _engine._in_custom_backward():
             raise RuntimeError("a compiled function cannot be called inside "
                                "a custom Function's backward")
+        me = threading.get_ident()
+        if self._busy.setdefault("owner", me) != me:
+            raise RuntimeError("this compiled function is already running "
+                               "on another thread; a compiled function "
+                               "serves one call at a time (compile one per "
+                               "thread)")
+        try:
+            return self._call(args, kwargs)
+        finally:
+            self._busy.clear()
+
+    def _call(self, args, kwargs):
         leaves = []
         key = _flatten((args, kwargs), leaves)
         rec = self._cache.get(key)
