@@ -14,6 +14,7 @@ from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
                              PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITE)
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from libc.string cimport strcmp
+from cpython.pythread cimport PyThread_get_thread_ident
 
 import hashlib
 import numbers
@@ -246,10 +247,19 @@ cdef int _dtype_code(object dtype) except -1:
 
 # ------------------------------------------------------------------ tensor
 
+# Only this module makes Tensor objects (a Tensor whose C pointer is NULL
+# would crash every method): __cinit__ refuses unless this flag is set.
+cdef bint _making = False
+
 cdef inline Tensor _wrap(ad_tensor *t):
-    cdef Tensor r = Tensor.__new__(Tensor)
-    r.t = t
-    return r
+    global _making
+    _making = True
+    try:
+        r = Tensor.__new__(Tensor)
+    finally:
+        _making = False
+    (<Tensor>r).t = t
+    return <Tensor>r
 
 cdef inline tuple _shape_of(ad_tensor *t):
     return tuple([t.shape[i] for i in range(t.ndim)])
@@ -331,8 +341,30 @@ cdef class Tensor:
     __array_ufunc__ = None      # ndarray + Tensor -> Tensor.__radd__
     __array_priority__ = 1000
 
+    def __cinit__(self, *args, **kwargs):
+        if not _making:
+            raise TypeError(
+                "Tensor objects are made by autodiff itself: use "
+                "autodiff.tensor(data) (or zeros, ones, ...); a subclass "
+                "instance comes from Tensor._make_subclass(cls, data, "
+                "require_grad=False)")
+
     def __init__(self, *args, **kwargs):
         raise TypeError("use autodiff.tensor(data) to create a Tensor")
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False):
+        """An instance of the Tensor subclass cls sharing data's memory,
+        as a new leaf (torch.Tensor._make_subclass)."""
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError("_make_subclass: cls must be a subclass of "
+                            "Tensor, got %r" % (cls,))
+        if not isinstance(data, Tensor):
+            raise TypeError("_make_subclass: data must be a Tensor, got %s"
+                            % type(data).__name__)
+        r = _as_subclass(cls, data.detach())
+        r.requires_grad_(bool(require_grad))
+        return r
 
     def __dealloc__(self):
         if self.t != NULL:
@@ -390,12 +422,12 @@ cdef class Tensor:
 
     @property
     def grad(self):
-        cdef ad_tensor *g = self.t.grad
+        cdef ad_tensor *g = ad_get_grad(self.t)     # a new reference
         if g == NULL:
             return None
         if self._grad is not None and (<Tensor>self._grad).t == g:
+            ad_decref(g)
             return self._grad
-        ad_incref(g)
         self._grad = _wrap(g)
         return self._grad
 
@@ -403,8 +435,7 @@ cdef class Tensor:
     def grad(self, value):
         cdef Tensor v
         if value is None:
-            if self.t.grad != NULL or ad_capturing():
-                _check(ad_set_grad(self.t, NULL))
+            _check(ad_set_grad(self.t, NULL))
             self._grad = None
             return
         if not isinstance(value, Tensor):
@@ -2333,6 +2364,9 @@ cdef class FusedUpdate:
             ad_incref(self.params[i])
         for i in range(3 * self.n):
             if state[i] is not None:
+                if not isinstance(state[i], Tensor):
+                    raise TypeError("optimizer state %d is a %s, not a "
+                                    "Tensor" % (i, type(state[i]).__name__))
                 self.state[i] = (<Tensor>state[i]).t
                 ad_incref(self.state[i])
 
@@ -2368,15 +2402,6 @@ cdef class FusedUpdate:
         self.cfg.alpha = alpha
         self.cfg.centered = centered
 
-    def set_lr(self, double lr):
-        self.cfg.lr = lr
-
-    def step(self):
-        if ad_capturing():
-            _capture_keep(self)         # the program points at our arrays
-        _check(ad_optim_step(&self.cfg, self.n, self.params, self.state,
-                             self.steps))
-
     def step_counts(self):
         return [self.steps[i] for i in range(self.n)]
 
@@ -2403,9 +2428,16 @@ def _check_writable(Tensor t, str name):
 def _as_subclass(cls, Tensor src):
     """An instance of the Tensor subclass cls sharing src's tensor (used by
     nn.Parameter)."""
-    cdef Tensor r = Tensor.__new__(cls)
+    global _making
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError("_as_subclass: %r is not a Tensor subclass" % (cls,))
+    _making = True
+    try:
+        r = Tensor.__new__(cls)
+    finally:
+        _making = False
     ad_incref(src.t)
-    r.t = src.t
+    (<Tensor>r).t = src.t
     return r
 
 
@@ -2423,6 +2455,7 @@ cdef extern from "autodiff.h" nogil:
     int64_t ad_program_work(const ad_program *)
     void ad_program_free(ad_program *)
     ad_status ad_set_grad(ad_tensor *, ad_tensor *)
+    ad_tensor *ad_get_grad(ad_tensor *)
     ad_status ad_zero_grad(ad_tensor *)
 
 import threading as _threading
@@ -2476,11 +2509,15 @@ cdef class Program:
         """Register a C-contiguous array whose contents a replay reads
         (an ArrayInput's buffer)."""
         cdef const unsigned char[::1] mv = arr.reshape(-1).view(np.uint8)
+        if self.p == NULL:
+            raise RuntimeError("bind_input() before begin()")
         self.keep.append(arr)
         if mv.shape[0]:
             _check(ad_capture_input(self.p, &mv[0], mv.shape[0]))
 
     def end(self):
+        if self.p == NULL:
+            raise RuntimeError("end() before begin()")
         _capture_state.program = None
         _check(ad_capture_end(self.p))
         # Dropping and retaking the GIL costs more than a tiny program.
@@ -2637,10 +2674,31 @@ cdef class _Binder:
 
 @cython.auto_pickle(False)
 cdef class _FastCall:
-    """Base of CompiledFunction: the call's fast path (see _Binder)."""
+    """Base of CompiledFunction: the call's fast path (see _Binder).
+
+    One call at a time: binding the inputs, the replay and copying back
+    all use the recording's placeholders, so a call from a second thread
+    while one runs raises (the owner is set and checked with the GIL
+    held; the same thread may enter again -- a call inlined into a
+    recording, or after an interrupted call)."""
     cdef public _Binder last
+    cdef unsigned long owner
 
     def __call__(self, *args, **kwargs):
+        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef unsigned long prev = self.owner
+        if prev != 0 and prev != me:
+            raise RuntimeError("this compiled function is already running "
+                               "on another thread; a compiled function "
+                               "serves one call at a time (compile one per "
+                               "thread)")
+        self.owner = me
+        try:
+            return self._call(args, kwargs)
+        finally:
+            self.owner = prev
+
+    cdef object _call(self, tuple args, dict kwargs):
         cdef _Binder b = self.last
         cdef ad_status s
         if (b is not None and not kwargs and not ad_capturing() and

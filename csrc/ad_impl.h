@@ -7,6 +7,7 @@
 #include "autodiff.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -21,12 +22,14 @@
 
 /* ---- buffers and the pool (pool.c) --------------------------------- */
 
-/* Header and data share one allocation; data starts 64 bytes in. */
+/* Header and data share one allocation; data starts 64 bytes in.
+ * refcnt and version are shared between threads: always touched through
+ * the atomic helpers below (relaxed increments, acq_rel decrements). */
 struct ad_buffer {
     int64_t refcnt;
     size_t capacity;            /* usable bytes (the size class) */
     uint32_t version;           /* bumped by in-place writes */
-    int32_t size_class;         /* -1: too big to pool */
+    int32_t size_class;         /* -1: not pooled (returned to the system) */
     struct ad_buffer *next;     /* free-list link */
 };
 #define AD_BUF_HEADER 64
@@ -35,7 +38,33 @@ struct ad_buffer {
 ad_buffer *ad_buf_alloc(size_t nbytes);          /* refcnt 1; NULL on OOM */
 ad_buffer *ad_buf_zeros(size_t nbytes);
 void ad_buf_decref(ad_buffer *b);
-static inline void ad_buf_incref(ad_buffer *b) { b->refcnt++; }
+static inline void
+ad_buf_incref(ad_buffer *b)
+{
+    __atomic_add_fetch(&b->refcnt, 1, __ATOMIC_RELAXED);
+}
+/* Is b referenced from more than one place (so a write must copy)? */
+static inline int
+ad_buf_shared(const ad_buffer *b)
+{
+    return __atomic_load_n(&b->refcnt, __ATOMIC_ACQUIRE) > 1;
+}
+static inline uint32_t
+ad_buf_version(const ad_buffer *b)
+{
+    return __atomic_load_n(&b->version, __ATOMIC_RELAXED);
+}
+static inline void
+ad_buf_bump(ad_buffer *b)
+{
+    __atomic_add_fetch(&b->version, 1, __ATOMIC_RELAXED);
+}
+/* A new reference to a tensor (ad_incref without the NULL check). */
+static inline void
+ad_ref(ad_tensor *t)
+{
+    __atomic_add_fetch(&t->refcnt, 1, __ATOMIC_RELAXED);
+}
 
 ad_tensor *ad_tensor_struct_alloc(void);
 void ad_tensor_struct_free(ad_tensor *t);
@@ -213,11 +242,32 @@ typedef struct ad_record {
     void *ext;                  /* custom op: the caller's context */
 } ad_record;
 
+/* What a tape belongs to; error messages name it. */
+typedef enum {
+    AD_TAPE_THREAD = 0,         /* a thread's own tape */
+    AD_TAPE_PROGRAM = 1,        /* a compiled program's (ad.compile) */
+    AD_TAPE_SCRATCH = 2         /* ops recorded by a custom Function's
+                                   backward during the C sweep */
+} ad_tape_kind;
+
+/*
+ * Only the owning thread appends to, sweeps or compacts a tape.  A record
+ * whose output dies on another thread is queued on `foreign` (under lock)
+ * and torn down by the owner at its next record, sweep or release.  An
+ * orphan tape (its owner exited or released it) and a program tape have
+ * no owner: their records are killed by whichever thread frees them,
+ * under lock.
+ */
 struct ad_tape {
     ad_record *recs;
     int64_t n, cap;
     int64_t live;
-    int orphan;                 /* owning thread exited */
+    int kind;                   /* ad_tape_kind */
+    int orphan;                 /* owner exited or released it */
+    const void *owner;          /* the owner's thread token; NULL: none */
+    ad_tensor *foreign;         /* dead outputs queued by other threads */
+    pthread_mutex_t lock;       /* guards foreign, orphan, owner, and the
+                                   records of an ownerless tape */
 };
 
 static inline ad_tensor *
@@ -290,13 +340,23 @@ ad_status ad_fw_custom(ad_record *r);
 ad_status ad_fw_dropout(ad_record *r);
 /* Four Philox4x32-10 words for block ctr under key seed. */
 void ad_philox(uint64_t seed, uint64_t ctr, uint32_t out[4]);
-/* Release a custom record's context (tape.c, through the hook). */
+/* Release a custom record's context: queued while a release loop or a
+ * sweep is active on this thread, run at once otherwise (tape.c). */
 void ad_custom_release(void *ctx);
+/* Run the release hook now (ops_custom.c). */
+void ad_custom_release_now(void *ctx);
 
 /* ---- tapes and capture (tape.c, program.c) ------------------------- */
-ad_tape *ad_tape_new(void);
+ad_tape *ad_tape_new(int kind);         /* owned by this thread, except a
+                                           program tape (no owner) */
 ad_tape *ad_tape_swap(ad_tape *tp);     /* make tp current; returns old */
 void ad_tape_release(ad_tape *tp);      /* free once its records die */
+/* The process-wide lock of every tensor's .grad field (tape.c): taken by
+ * the sweep's deposit, ad_set_grad, ad_zero_grad, ad_get_grad and
+ * ad_optim_step.  Innermost: never held while waiting for anything else
+ * (the GIL), and no tensor is freed while it is held. */
+void ad_grad_lock(void);
+void ad_grad_unlock(void);
 /* The sweep of a replay; alias holds nalias (leaf, grad) pairs: a leaf
  * whose .grad is None gets that grad tensor back, refilled. */
 ad_status ad_sweep_replay(ad_tensor *root, ad_tensor *grad,

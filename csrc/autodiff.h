@@ -110,8 +110,9 @@ typedef struct ad_tensor {
     int64_t shape[AD_MAX_DIMS];
     ad_tape *tape;              /* tape holding the producing record, */
     int64_t rec;                /* and its index; NULL/-1 for a leaf */
-    ad_buffer *gacc;            /* a leaf's pending gradient in a sweep */
-    struct ad_tensor *grad;     /* accumulated gradient (.grad) */
+    struct ad_tensor *link;     /* engine-private: release queues */
+    struct ad_tensor *grad;     /* accumulated gradient (.grad); read it
+                                   through ad_get_grad */
 } ad_tensor;
 
 /* flags: the tensor is a copy of what PyTorch would return as a view
@@ -360,8 +361,13 @@ ad_status ad_fill_from(ad_tensor *dst, const void *src, int src_kind);
 /* Zero t->grad in place if t has one (recorded when capturing: a replay
  * zeroes whatever grad t has then). */
 ad_status ad_zero_grad(ad_tensor *t);
-/* Replace t->grad (NULL clears it); recorded when capturing. */
+/* Replace t->grad (NULL clears it); recorded when capturing.  Refuses
+ * (AD_ERR_VALUE, nothing changed) a g whose own .grad chain leads back to
+ * t: that cycle could never be freed. */
 ad_status ad_set_grad(ad_tensor *t, ad_tensor *g);
+/* A new reference to t->grad (NULL when none), taken under the grad lock
+ * so that a backward() depositing on another thread is never half seen. */
+ad_tensor *ad_get_grad(ad_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@ ad_set_custom_hooks(ad_custom_bw_fn backward, ad_custom_release_fn release)
 }
 
 void
-ad_custom_release(void *ctx)
+ad_custom_release_now(void *ctx)
 {
     if (ctx && custom_release) {
         custom_release(ctx);
@@ -96,11 +96,19 @@ ad_bw_custom(ad_record *r, ad_buffer **g)
         return ad_error(AD_ERR_NOMEM, "out of memory in backward");
     }
     memset(gin, 0, (size_t)n * sizeof(*gin));
-    if ((s = ad_new_view(*g, o->dtype, o->ndim, o->shape, &go))) {
+    /* The user's backward may record ops (ad.grad on fresh leaves, or
+     * enable_grad): they go to a scratch tape of their own, so the tape
+     * this sweep walks (and holds pointers into) never grows or moves. */
+    ad_tape *scratch = ad_tape_new(AD_TAPE_SCRATCH), *prev;
+    if (!scratch) {
+        s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
         goto out;
     }
-    s = custom_bw(r->ext, go, n, gin);
-    ad_decref(go);
+    prev = ad_tape_swap(scratch);
+    if ((s = ad_new_view(*g, o->dtype, o->ndim, o->shape, &go)) == AD_OK) {
+        s = custom_bw(r->ext, go, n, gin);
+        ad_decref(go);
+    }
     for (int i = 0; i < n && s == AD_OK; i++) {
         ad_tensor *x = ad_rec_input(r, i), *gi = gin[i];
         if (!gi) {
@@ -128,10 +136,12 @@ ad_bw_custom(ad_record *r, ad_buffer **g)
         }
         s = ad_acc_grad(r, i, &b, 1);
     }
-out:
     for (int i = 0; i < n; i++) {
         ad_decref(gin[i]);
     }
+    ad_tape_swap(prev);
+    ad_tape_release(scratch);
+out:
     if (gin != stack) {
         free(gin);
     }

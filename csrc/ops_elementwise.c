@@ -80,7 +80,7 @@ ad_unary(ad_unary_kind k, ad_tensor *x, double a, double b, ad_tensor **out)
         if (unary_saves_output(k)) {
             ad_buf_incref(y->buf);
             r->saved = y->buf;
-            r->saved_ver = y->buf->version;
+            r->saved_ver = ad_buf_version(y->buf);
         }
     }
     *out = y;
@@ -269,7 +269,7 @@ ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y, ad_tensor **out)
     if (r) {
         ad_buf_incref(cb->buf);
         r->saved = cb->buf;
-        r->saved_ver = cb->buf->version;
+        r->saved_ver = ad_buf_version(cb->buf);
     }
     *out = o;
 done:

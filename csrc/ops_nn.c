@@ -32,7 +32,7 @@ ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out)
         r->i0 = axis;
         ad_buf_incref(o->buf);
         r->saved = o->buf;
-        r->saved_ver = o->buf->version;
+        r->saved_ver = ad_buf_version(o->buf);
     }
     *out = o;
     return AD_OK;

@@ -133,7 +133,7 @@ ad_dropout(ad_tensor *x, double p, ad_tensor **out)
     if (r) {
         r->a = p;
         r->saved = mask;
-        r->saved_ver = mask->version;
+        r->saved_ver = ad_buf_version(mask);
     }
     else {
         ad_buf_decref(mask);

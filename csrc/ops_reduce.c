@@ -117,7 +117,7 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
         if (k == AD_R_MAX || k == AD_R_MIN) {
             ad_buf_incref(o->buf);
             r->saved = o->buf;
-            r->saved_ver = o->buf->version;
+            r->saved_ver = ad_buf_version(o->buf);
         }
     }
     *out = o;

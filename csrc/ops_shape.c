@@ -171,7 +171,7 @@ ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
                         ad_shape_str(ndim, shape, s2, sizeof(s2)));
     }
     if (same) {
-        x->refcnt++;
+        ad_ref(x);
         *out = x;
         return AD_OK;
     }
@@ -492,7 +492,7 @@ cast(ad_tensor *x, ad_dtype dt, int copy, ad_tensor **out)
         return ad_error(AD_ERR_TYPE, "unknown dtype code %d", (int)dt);
     }
     if (dt == x->dtype && !copy) {
-        x->refcnt++;
+        ad_ref(x);
         *out = x;
         return AD_OK;
     }

@@ -37,9 +37,24 @@ needs(const ad_optim_cfg *c, int k)
     return 0;
 }
 
+static ad_status optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
+                            ad_tensor **state, int64_t *steps);
+
 ad_status
 ad_optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
               ad_tensor **state, int64_t *steps)
+{
+    /* The grads are read under the grad lock: a backward() depositing on
+     * another thread lands before or after this step, never during it. */
+    ad_grad_lock();
+    ad_status s = optim_step(c, n, params, state, steps);
+    ad_grad_unlock();
+    return s;
+}
+
+static ad_status
+optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
+           ad_tensor **state, int64_t *steps)
 {
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     if ((unsigned)c->kind > AD_OPT_RMSPROP) {

@@ -1,11 +1,21 @@
 /*
  * pool.c -- buffers from per-thread size-class free lists.
  *
- * A buffer's size class is the next power of two of its byte count, so a
- * training loop that makes the same shapes every step finds each buffer it
- * needs in a free list after the first step and never calls malloc.  The
- * lists are per thread (no locks); a buffer freed on another thread simply
- * joins that thread's lists.  Caches die with their thread.
+ * Size classes: powers of two up to 1 MiB, then eight classes per power
+ * of two (2^k + j 2^(k-3), j = 1..8), so no buffer wastes more than 12.5%
+ * of its size above 1 MiB; requests of 256 MiB or more are not pooled
+ * (allocated at their size and returned to the system when freed).  A
+ * training loop that makes the same shapes every step finds each buffer
+ * it needs in a free list after the first step and never calls malloc.
+ *
+ * The lists are per thread (no locks); a buffer freed on another thread
+ * joins the freeing thread's lists -- up to a cap: a thread keeps at most
+ * max(64 MiB, twice the peak bytes it had in use) pooled.  A buffer freed
+ * beyond that first evicts pooled buffers of other classes (largest
+ * first: stale ones from earlier work), else it goes back to the system,
+ * so a thread that frees what another one makes (a data loader's
+ * batches) does not hoard them, and a loop's own buffers stay pooled.
+ * Caches die with their thread.
  */
 #include "ad_impl.h"
 
@@ -13,13 +23,20 @@
 #include <stdlib.h>
 
 #define AD_MIN_CLASS 6          /* 64 bytes */
-#define AD_NCLASSES 48
-#define AD_MAX_POOLED_CLASS 30  /* blocks above 1 GiB go straight back */
+#define AD_SMALL_LOG 20         /* powers of two up to 1 MiB */
+#define AD_NSMALL (AD_SMALL_LOG - AD_MIN_CLASS + 1)
+#define AD_SUB 8                /* classes per power of two above */
+#define AD_SUB_LOG 3
+#define AD_POOL_LOG 28          /* 256 MiB and more: not pooled */
+#define AD_NCLASSES (AD_NSMALL + (AD_POOL_LOG - AD_SMALL_LOG) * AD_SUB)
+#define AD_POOL_FLOOR ((int64_t)64 << 20)
 #define AD_TENSOR_CACHE 4096
 
 typedef struct {
     ad_buffer *free[AD_NCLASSES];
     int64_t pooled_bytes;
+    int64_t in_use;             /* allocated here minus freed here */
+    int64_t peak;               /* max of in_use */
     ad_tensor *tfree;           /* cached tensor structs */
     int64_t ntfree;
     int registered;
@@ -57,6 +74,23 @@ pool_release_all(ad_pool *p)
     p->ntfree = 0;
 }
 
+/* Free pooled buffers, largest classes first, except those of class
+ * keep, until at most target bytes stay pooled. */
+static void
+pool_evict(ad_pool *p, int64_t target, int keep)
+{
+    for (int c = AD_NCLASSES - 1; c >= 0 && p->pooled_bytes > target; c--) {
+        while (c != keep && p->free[c] && p->pooled_bytes > target) {
+            ad_buffer *b = p->free[c];
+            p->free[c] = b->next;
+            p->pooled_bytes -= (int64_t)b->capacity;
+            ADD(g_pooled, -(int64_t)b->capacity);
+            ADD(g_frees, 1);
+            free(b);
+        }
+    }
+}
+
 static void
 pool_thread_exit(void *arg)
 {
@@ -82,14 +116,28 @@ pool_get(void)
     return p;
 }
 
+/* The class of a request of nbytes and its capacity; -1 (capacity
+ * rounded up to 4 KiB) when too big to pool. */
 static int
-size_class(size_t nbytes)
+size_class(size_t nbytes, size_t *cap)
 {
-    int c = AD_MIN_CLASS;
-    while (((size_t)1 << c) < nbytes && c < AD_NCLASSES - 1) {
-        c++;
+    if (nbytes <= ((size_t)1 << AD_SMALL_LOG)) {
+        int c = AD_MIN_CLASS;
+        while (((size_t)1 << c) < nbytes) {
+            c++;
+        }
+        *cap = (size_t)1 << c;
+        return c - AD_MIN_CLASS;
     }
-    return c;
+    if (nbytes >= ((size_t)1 << AD_POOL_LOG)) {
+        *cap = (nbytes + 4095) & ~(size_t)4095;
+        return -1;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(nbytes - 1));
+    size_t base = (size_t)1 << k, step = base >> AD_SUB_LOG;
+    size_t j = (nbytes - base + step - 1) / step;       /* 1 .. AD_SUB */
+    *cap = base + j * step;
+    return AD_NSMALL + (k - AD_SMALL_LOG) * AD_SUB + (int)j - 1;
 }
 
 ad_buffer *
@@ -99,26 +147,30 @@ ad_buf_alloc(size_t nbytes)
     if (nbytes > ((size_t)1 << 44)) {
         return NULL;
     }
-    int c = size_class(nbytes);
-    ad_buffer *b = p->free[c];
+    size_t cap;
+    int c = size_class(nbytes, &cap);
+    ad_buffer *b = c >= 0 ? p->free[c] : NULL;
     if (b) {
         p->free[c] = b->next;
         p->pooled_bytes -= (int64_t)b->capacity;
         ADD(g_pooled, -(int64_t)b->capacity);
     }
     else {
-        size_t cap = (size_t)1 << c;
         b = aligned_alloc(64, AD_BUF_HEADER + cap);
         if (!b) {
             return NULL;
         }
         ADD(g_allocs, 1);
         b->capacity = cap;
-        b->size_class = c <= AD_MAX_POOLED_CLASS ? c : -1;
+        b->size_class = c;
     }
     b->refcnt = 1;
     b->version = 0;
     b->next = NULL;
+    p->in_use += (int64_t)b->capacity;
+    if (p->in_use > p->peak) {
+        p->peak = p->in_use;
+    }
     ADD(g_in_use, (int64_t)b->capacity);
     return b;
 }
@@ -136,20 +188,29 @@ ad_buf_zeros(size_t nbytes)
 void
 ad_buf_decref(ad_buffer *b)
 {
-    if (!b || --b->refcnt > 0) {
+    if (!b || __atomic_sub_fetch(&b->refcnt, 1, __ATOMIC_ACQ_REL) > 0) {
         return;
     }
-    ADD(g_in_use, -(int64_t)b->capacity);
-    if (b->size_class < 0) {
+    ad_pool *p = pool_get();
+    int64_t cap = (int64_t)b->capacity;
+    int64_t limit = 2 * p->peak > AD_POOL_FLOOR ? 2 * p->peak : AD_POOL_FLOOR;
+    ADD(g_in_use, -cap);
+    p->in_use -= cap;
+    if (b->size_class >= 0 && p->pooled_bytes + cap > limit) {
+        /* Over the cap: make room by dropping buffers of other classes
+         * (stale ones, from earlier work), so a loop's own buffers stay
+         * pooled; a stream of one class spills. */
+        pool_evict(p, limit - cap, b->size_class);
+    }
+    if (b->size_class < 0 || p->pooled_bytes + cap > limit) {
         ADD(g_frees, 1);
         free(b);
         return;
     }
-    ad_pool *p = pool_get();
     b->next = p->free[b->size_class];
     p->free[b->size_class] = b;
-    p->pooled_bytes += (int64_t)b->capacity;
-    ADD(g_pooled, (int64_t)b->capacity);
+    p->pooled_bytes += cap;
+    ADD(g_pooled, cap);
 }
 
 ad_tensor *

@@ -92,7 +92,7 @@ ad_capture_begin(ad_program **out)
                         "already active on this thread");
     }
     ad_program *p = calloc(1, sizeof(ad_program));
-    if (!p || !(p->tape = ad_tape_new())) {
+    if (!p || !(p->tape = ad_tape_new(AD_TAPE_PROGRAM))) {
         free(p);
         return ad_error(AD_ERR_NOMEM, "out of memory starting a capture");
     }
@@ -124,7 +124,7 @@ ad_capture_own(ad_tensor *t)
         grow_array((void **)&p->owned, &p->capowned, sizeof(ad_tensor *))) {
         return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
     }
-    t->refcnt++;
+    ad_ref(t);
     p->owned[p->nowned++] = t;
     return AD_OK;
 }
@@ -149,10 +149,10 @@ push_after(ad_program *p, int64_t upto, const ad_instr *in)
     if (in) {
         p->ins[p->n++] = *in;
         if (in->t0) {
-            in->t0->refcnt++;
+            ad_ref(in->t0);
         }
         if (in->t1) {
-            in->t1->refcnt++;
+            ad_ref(in->t1);
         }
     }
     return AD_OK;
@@ -285,8 +285,8 @@ ad_capture_grad(ad_tensor *t, ad_tensor *g)
                    2 * sizeof(ad_tensor *))) {
         return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
     }
-    t->refcnt++;
-    g->refcnt++;
+    ad_ref(t);
+    ad_ref(g);
     p->pending[p->npending++] = t;
     p->pending[p->npending++] = g;
     return AD_OK;
@@ -386,14 +386,14 @@ run_fwd(ad_program *p, int64_t lo, int64_t hi)
             continue;
         }
         for (int k = 0; k < r->nin && r->nin <= AD_REC_INLINE; k++) {
-            r->ver[k] = r->in[k]->buf->version;  /* as if recorded now */
+            r->ver[k] = ad_buf_version(r->in[k]->buf);  /* as if recorded now */
         }
         ad_status s = ad_forward_table[r->op](r);
         if (s) {
             return s;
         }
         if (r->saved) {
-            r->saved_ver = r->saved->version;
+            r->saved_ver = ad_buf_version(r->saved);
         }
     }
     return AD_OK;

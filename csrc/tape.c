@@ -12,61 +12,122 @@
  *
  * The reverse sweep starts at the root's record and walks the array down.
  * Records carry the pending gradient of their output (gacc); a record with
- * none is skipped.  The sweep stops as soon as no gradient is pending.
- * Creation order is a topological order, so no sort is ever needed.
+ * none is skipped.  Leaves' pending gradients live in the sweep's own
+ * arrays (a leaf may be shared by sweeps on several threads).  The sweep
+ * stops as soon as no gradient is pending.  Creation order is a
+ * topological order, so no sort is ever needed.
+ *
+ * Threads (see "Thread model" in docs/ARCHITECTURE.md): only a tape's
+ * owner appends to, sweeps or compacts it.  A tensor whose record lives on
+ * another thread's tape and dies here is queued on that tape and torn
+ * down by its owner; an ownerless tape (orphaned, or a program's) is
+ * changed under its lock.  Custom-op contexts are released (which runs
+ * Python) only once no release loop or sweep is active on the thread.
  */
 #include "ad_impl.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-static AD_TLS ad_tape *tls_tape;
-static pthread_key_t tape_key;
-static pthread_once_t tape_once = PTHREAD_ONCE_INIT;
+/* Its address names this thread (a tape's owner). */
+static AD_TLS char tls_token;
+#define AD_ME ((const void *)&tls_token)
 
-static void tape_free(ad_tape *tp)
+static AD_TLS ad_tape *tls_tape;        /* current: own, scratch, capture */
+static AD_TLS ad_tape *tls_home;        /* this thread's own tape */
+static AD_TLS ad_tape *tls_swept;       /* the tape a sweep walks */
+
+/* Tensors whose count reached zero, waiting to be torn down (linked
+ * through ->link), and the release loops running on this thread. */
+static AD_TLS ad_tensor *tls_dead;
+static AD_TLS int tls_draining;
+static AD_TLS int tls_depth;
+
+/* Custom-op contexts whose record died, released at depth 0. */
+static AD_TLS void **tls_ctx;
+static AD_TLS int64_t tls_nctx, tls_capctx;
+static AD_TLS int tls_flushing;
+/* Contexts left by exited threads: any thread's next flush runs them. */
+static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static void **g_ctx;
+static int64_t g_nctx, g_capctx;
+
+static pthread_mutex_t g_grad_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void
+ad_grad_lock(void)
 {
+    pthread_mutex_lock(&g_grad_mutex);
+}
+
+void
+ad_grad_unlock(void)
+{
+    pthread_mutex_unlock(&g_grad_mutex);
+}
+
+static void drop(ad_tensor *t);
+static void drain(void);
+static void thread_register(void);
+static void flush_contexts(void);
+
+static int
+grow(void **p, int64_t *cap, size_t item)
+{
+    int64_t nc = *cap ? 2 * *cap : 64;
+    void *np = realloc(*p, (size_t)nc * item);
+    if (!np) {
+        return -1;
+    }
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+/* ---- tapes ------------------------------------------------------------ */
+
+static void
+tape_free(ad_tape *tp)
+{
+    pthread_mutex_destroy(&tp->lock);
     free(tp->recs);
     free(tp);
 }
 
-static void
-tape_thread_exit(void *arg)
+static int
+tape_mine(const ad_tape *tp)
 {
-    ad_tape *tp = arg;
-    if (tp->live == 0) {
-        tape_free(tp);
-    }
-    else {
-        tp->orphan = 1;         /* freed when its last record dies */
-    }
+    return __atomic_load_n(&tp->owner, __ATOMIC_ACQUIRE) == AD_ME;
 }
 
-static void
-tape_make_key(void)
+ad_tape *
+ad_tape_new(int kind)
 {
-    pthread_key_create(&tape_key, tape_thread_exit);
+    ad_tape *tp = calloc(1, sizeof(ad_tape));
+    if (!tp) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&tp->lock, NULL)) {
+        free(tp);
+        return NULL;
+    }
+    tp->kind = kind;
+    tp->owner = kind == AD_TAPE_PROGRAM ? NULL : AD_ME;
+    return tp;
 }
 
 static ad_tape *
 tape_get(void)
 {
     if (AD_UNLIKELY(!tls_tape)) {
-        ad_tape *tp = calloc(1, sizeof(ad_tape));
+        ad_tape *tp = ad_tape_new(AD_TAPE_THREAD);
         if (!tp) {
             return NULL;
         }
-        pthread_once(&tape_once, tape_make_key);
-        pthread_setspecific(tape_key, tp);
-        tls_tape = tp;
+        thread_register();
+        tls_home = tls_tape = tp;
     }
     return tls_tape;
-}
-
-ad_tape *
-ad_tape_new(void)
-{
-    return calloc(1, sizeof(ad_tape));
 }
 
 ad_tape *
@@ -77,15 +138,63 @@ ad_tape_swap(ad_tape *tp)
     return old;
 }
 
+/* Tear down the dead tensors other threads queued on tp (which we own). */
+static void
+take_foreign(ad_tape *tp)
+{
+    if (!__atomic_load_n(&tp->foreign, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    pthread_mutex_lock(&tp->lock);
+    ad_tensor *q = tp->foreign;
+    __atomic_store_n(&tp->foreign, NULL, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&tp->lock);
+    while (q) {
+        ad_tensor *next = q->link;
+        q->link = tls_dead;
+        tls_dead = q;
+        q = next;
+    }
+    tls_depth++;                /* no Python from here: flushed later */
+    if (!tls_draining) {
+        drain();
+    }
+    tls_depth--;
+}
+
+/* The owner gives tp up: from now on whoever frees its records kills
+ * them under its lock, and the last one frees it. */
+static void
+tape_orphan(ad_tape *tp)
+{
+    pthread_mutex_lock(&tp->lock);
+    ad_tensor *q = tp->foreign;
+    __atomic_store_n(&tp->foreign, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&tp->owner, NULL, __ATOMIC_RELEASE);
+    tp->orphan = 1;
+    int gone = tp->live == 0;
+    pthread_mutex_unlock(&tp->lock);
+    if (gone) {
+        tape_free(tp);          /* q is empty: its records would be live */
+        return;
+    }
+    while (q) {
+        ad_tensor *next = q->link;
+        q->link = tls_dead;
+        tls_dead = q;
+        q = next;
+    }
+    tls_depth++;
+    if (!tls_draining) {
+        drain();
+    }
+    tls_depth--;
+}
+
 void
 ad_tape_release(ad_tape *tp)
 {
-    if (tp->live == 0) {
-        tape_free(tp);
-    }
-    else {
-        tp->orphan = 1;
-    }
+    tape_orphan(tp);
 }
 
 int64_t
@@ -96,15 +205,125 @@ ad_tape_count(int64_t *live)
     return tp ? tp->n : 0;
 }
 
+/* ---- thread exit ------------------------------------------------------ */
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+static AD_TLS int tls_registered;
+
+typedef struct {
+    int64_t pending;            /* records with a gradient not yet swept */
+    ad_tensor **leaves;         /* leaves (and retained non-leaves) that */
+    ad_buffer **lgrad;          /* received a gradient, and its buffer */
+    int64_t nleaves, capleaves;
+    int64_t *hash;              /* leaf -> index + 1 (0: empty slot) */
+    int64_t caphash;            /* a power of two, > 2 * nleaves */
+    int64_t *done;              /* records swept, to consume afterwards */
+    int64_t ndone, capdone;
+} ad_sweep;
+
+static AD_TLS ad_sweep tls_sweep;
+static AD_TLS int tls_sweeping;         /* a sweep is running */
+
+/* A thread's static TLS is still valid while its key destructors run. */
+static void
+thread_exit(void *arg)
+{
+    (void)arg;
+    tls_registered = 0;
+    tls_depth++;                /* no Python runs from a dying thread */
+    if (tls_home) {
+        ad_tape *tp = tls_home;
+        tls_home = tls_tape = NULL;
+        tape_orphan(tp);
+    }
+    tls_depth--;
+    if (tls_nctx) {
+        /* Hand unreleased contexts to the next thread that flushes. */
+        pthread_mutex_lock(&g_ctx_lock);
+        while (tls_nctx) {
+            if (g_nctx == g_capctx &&
+                grow((void **)&g_ctx, &g_capctx, sizeof(void *))) {
+                break;          /* out of memory: leak them */
+            }
+            g_ctx[g_nctx++] = tls_ctx[--tls_nctx];
+        }
+        pthread_mutex_unlock(&g_ctx_lock);
+    }
+    free(tls_ctx);
+    tls_ctx = NULL;
+    tls_nctx = tls_capctx = 0;
+    free(tls_sweep.leaves);
+    free(tls_sweep.lgrad);
+    free(tls_sweep.hash);
+    free(tls_sweep.done);
+    memset(&tls_sweep, 0, sizeof(tls_sweep));
+}
+
+static void
+thread_make_key(void)
+{
+    pthread_key_create(&thread_key, thread_exit);
+}
+
+static void
+thread_register(void)
+{
+    if (AD_UNLIKELY(!tls_registered)) {
+        pthread_once(&thread_once, thread_make_key);
+        pthread_setspecific(thread_key, &tls_registered);
+        tls_registered = 1;
+    }
+}
+
 /* ---- release -------------------------------------------------------- */
 
-/* Tensors whose count reached zero, waiting to be torn down. */
-static AD_TLS ad_tensor **tls_dead;
-static AD_TLS int64_t tls_ndead, tls_capdead;
-static AD_TLS int tls_releasing;
+/* Run the queued context releases (Python code) unless a release loop or
+ * sweep is active on this thread; the queue may grow meanwhile. */
+static void
+flush_contexts(void)
+{
+    if (tls_depth > 0 || tls_flushing) {
+        return;
+    }
+    if (AD_UNLIKELY(__atomic_load_n(&g_nctx, __ATOMIC_RELAXED))) {
+        pthread_mutex_lock(&g_ctx_lock);
+        while (g_nctx) {
+            if (tls_nctx == tls_capctx &&
+                grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
+                break;
+            }
+            thread_register();
+            tls_ctx[tls_nctx++] = g_ctx[--g_nctx];
+        }
+        pthread_mutex_unlock(&g_ctx_lock);
+    }
+    tls_flushing = 1;
+    while (tls_nctx > 0) {
+        void *ctx = tls_ctx[--tls_nctx];
+        ad_custom_release_now(ctx);
+    }
+    tls_flushing = 0;
+}
 
-static void drop(ad_tensor *t);
-static void scratch_register(void);
+void
+ad_custom_release(void *ctx)
+{
+    if (!ctx) {
+        return;
+    }
+    if (tls_nctx == tls_capctx) {
+        thread_register();
+        if (grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
+            if (tls_depth == 0 && !tls_flushing) {
+                ad_custom_release_now(ctx);
+            }
+            return;             /* out of memory in a release loop: leak */
+        }
+    }
+    tls_ctx[tls_nctx++] = ctx;
+    flush_contexts();
+}
 
 static void
 record_drop_refs(ad_record *r)
@@ -124,7 +343,7 @@ record_drop_refs(ad_record *r)
     if (r->ext) {
         void *ctx = r->ext;
         r->ext = NULL;
-        ad_custom_release(ctx);
+        ad_custom_release(ctx);         /* queued: we are in a release */
     }
 }
 
@@ -141,23 +360,54 @@ record_kill(ad_tape *tp, int64_t i)
     while (tp->n > 0 && tp->recs[tp->n - 1].state == AD_REC_DEAD) {
         tp->n--;
     }
-    if (tp->orphan && tp->live == 0) {
-        tape_free(tp);
-    }
 }
 
 static void
 teardown(ad_tensor *t)
 {
+    if (t->rec >= 0) {
+        ad_tape *tp = t->tape;
+        if (tape_mine(tp)) {
+            record_kill(tp, t->rec);
+        }
+        else {
+            pthread_mutex_lock(&tp->lock);
+            if (!tp->orphan && tp->kind != AD_TAPE_PROGRAM) {
+                /* Its owner lives: it tears t down at its next record,
+                 * sweep or release. */
+                t->link = tp->foreign;
+                __atomic_store_n(&tp->foreign, t, __ATOMIC_RELEASE);
+                pthread_mutex_unlock(&tp->lock);
+                return;
+            }
+            record_kill(tp, t->rec);    /* inputs: queued on tls_dead */
+            int gone = tp->orphan && tp->live == 0;
+            pthread_mutex_unlock(&tp->lock);
+            if (gone) {
+                tape_free(tp);
+            }
+        }
+    }
     ad_buf_decref(t->buf);
-    ad_buf_decref(t->gacc);
     if (t->grad) {
         drop(t->grad);
     }
-    if (t->rec >= 0) {
-        record_kill(t->tape, t->rec);
-    }
     ad_tensor_struct_free(t);
+}
+
+static void
+drain(void)
+{
+    tls_draining = 1;
+    tls_depth++;
+    while (tls_dead) {
+        ad_tensor *t = tls_dead;
+        tls_dead = t->link;
+        teardown(t);
+    }
+    tls_draining = 0;
+    tls_depth--;
+    flush_contexts();
 }
 
 /* Decrement; a tensor reaching zero is queued, and the outermost call
@@ -165,29 +415,14 @@ teardown(ad_tensor *t)
 static void
 drop(ad_tensor *t)
 {
-    if (--t->refcnt > 0) {
+    if (__atomic_sub_fetch(&t->refcnt, 1, __ATOMIC_ACQ_REL) > 0) {
         return;
     }
-    if (tls_ndead == tls_capdead) {
-        int64_t cap = tls_capdead ? 2 * tls_capdead : 256;
-        scratch_register();
-        ad_tensor **nd = realloc(tls_dead, (size_t)cap * sizeof(*nd));
-        if (!nd) {
-            teardown(t);        /* no room to queue: recurse instead */
-            return;
-        }
-        tls_dead = nd;
-        tls_capdead = cap;
+    t->link = tls_dead;
+    tls_dead = t;
+    if (!tls_draining) {
+        drain();
     }
-    tls_dead[tls_ndead++] = t;
-    if (tls_releasing) {
-        return;
-    }
-    tls_releasing = 1;
-    while (tls_ndead > 0) {
-        teardown(tls_dead[--tls_ndead]);
-    }
-    tls_releasing = 0;
 }
 
 void
@@ -251,6 +486,39 @@ tape_reserve(ad_tape *tp)
     return AD_OK;
 }
 
+/* Why an input recorded on tape xt cannot be an input of an op recorded
+ * on tp (the current tape). */
+static ad_status
+foreign_input(const ad_tape *xt, const ad_tape *tp)
+{
+    if (xt == tls_swept) {
+        return ad_error(AD_ERR_STATE, "a custom Function's backward cannot "
+                        "record ops on tensors of the graph being "
+                        "differentiated; detach() them first");
+    }
+    if (xt->kind == AD_TAPE_PROGRAM) {
+        return ad_error(AD_ERR_STATE, "an input of this op is an output of "
+                        "a compiled function (autodiff.compile): its graph "
+                        "belongs to the compiled program and cannot be "
+                        "extended eagerly; detach() it first");
+    }
+    if (xt->kind == AD_TAPE_SCRATCH) {
+        return ad_error(AD_ERR_STATE, "an input of this op was computed "
+                        "inside a custom Function's backward, whose ops are "
+                        "recorded on a graph of their own; detach() it "
+                        "first");
+    }
+    if (tape_mine(xt) && tp->kind == AD_TAPE_PROGRAM) {
+        return ad_error(AD_ERR_STATE, "an input of this op was recorded "
+                        "eagerly on this thread, outside the compiled "
+                        "function's recording; detach() it first (or compute "
+                        "it inside the compiled function)");
+    }
+    return ad_error(AD_ERR_STATE, "an input of this op was computed on "
+                    "another thread's tape; each thread records its own "
+                    "graph -- detach() the tensor first");
+}
+
 static ad_status
 record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
           ad_record **rec, int grad)
@@ -259,11 +527,17 @@ record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
     if (!tp) {
         return ad_error(AD_ERR_NOMEM, "out of memory creating a tape");
     }
+    if (tape_mine(tp) && __atomic_load_n(&tp->foreign, __ATOMIC_RELAXED)) {
+        /* Tear down what other threads freed, and release its custom
+         * contexts now, before this record takes a pointer into the
+         * tape (the inputs are the caller's: Python cannot free them). */
+        take_foreign(tp);
+        flush_contexts();
+        tp = tape_get();
+    }
     for (int i = 0; i < n; i++) {
         if (xs[i]->rec >= 0 && xs[i]->tape != tp) {
-            return ad_error(AD_ERR_STATE, "an input of this op was computed "
-                            "on another thread's tape; each thread records "
-                            "its own graph -- detach() the tensor first");
+            return foreign_input(xs[i]->tape, tp);
         }
     }
     ad_status s = tape_reserve(tp);
@@ -281,9 +555,9 @@ record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
     ad_tensor **dst = n > AD_REC_INLINE ? r->ins : r->in;
     for (int i = 0; i < n; i++) {
         dst[i] = xs[i];
-        xs[i]->refcnt++;
+        ad_ref(xs[i]);
         if (i < AD_REC_INLINE) {
-            r->ver[i] = xs[i]->buf->version;
+            r->ver[i] = ad_buf_version(xs[i]->buf);
         }
     }
     r->nin = n;
@@ -329,16 +603,6 @@ ad_finish(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
 
 /* ---- the sweep ------------------------------------------------------- */
 
-typedef struct {
-    int64_t pending;            /* records with a gradient not yet swept */
-    ad_tensor **leaves;         /* leaves that received a gradient */
-    int64_t nleaves, capleaves;
-    int64_t *done;              /* records swept, to consume afterwards */
-    int64_t ndone, capdone;
-} ad_sweep;
-
-static AD_TLS ad_sweep tls_sweep;
-static AD_TLS int tls_sweeping;         /* a sweep is running */
 /* During a replay's sweep: (leaf, grad) pairs whose grads to refill. */
 static AD_TLS ad_tensor **tls_alias;
 static AD_TLS int64_t tls_nalias;
@@ -349,55 +613,98 @@ ad_sweep_active(void)
     return tls_sweeping;
 }
 
-/* The release queue and the sweep's arrays are per thread: free them when
- * the thread exits (a thread's static TLS is still valid while its key
- * destructors run), or every thread that freed a graph or ran a backward
- * would leak them. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static AD_TLS int tls_scratch_registered;
-
-static void
-scratch_thread_exit(void *arg)
+static int64_t
+leaf_hash(const ad_tensor *t, int64_t cap)
 {
-    (void)arg;
-    tls_scratch_registered = 0;
-    free(tls_dead);
-    tls_dead = NULL;
-    tls_ndead = tls_capdead = 0;
-    free(tls_sweep.leaves);
-    free(tls_sweep.done);
-    memset(&tls_sweep, 0, sizeof(tls_sweep));
+    uint64_t h = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ull;
+    return (int64_t)(h >> 17) & (cap - 1);
 }
 
-static void
-scratch_make_key(void)
+/* The pending-gradient slot of leaf t in this sweep, added (empty) on
+ * first use; NULL when out of memory. */
+static ad_buffer **
+leaf_slot(ad_sweep *sw, ad_tensor *t)
 {
-    pthread_key_create(&scratch_key, scratch_thread_exit);
-}
-
-static void
-scratch_register(void)
-{
-    if (AD_UNLIKELY(!tls_scratch_registered)) {
-        pthread_once(&scratch_once, scratch_make_key);
-        pthread_setspecific(scratch_key, &tls_scratch_registered);
-        tls_scratch_registered = 1;
+    if (sw->caphash) {
+        for (int64_t h = leaf_hash(t, sw->caphash);;
+             h = (h + 1) & (sw->caphash - 1)) {
+            int64_t k = sw->hash[h];
+            if (k == 0) {
+                break;
+            }
+            if (sw->leaves[k - 1] == t) {
+                return &sw->lgrad[k - 1];
+            }
+        }
     }
+    if (sw->nleaves == sw->capleaves) {
+        int64_t cap = sw->capleaves;
+        if (grow((void **)&sw->leaves, &cap, sizeof(ad_tensor *)) ||
+            grow((void **)&sw->lgrad, &sw->capleaves, sizeof(ad_buffer *))) {
+            return NULL;
+        }
+    }
+    if (2 * (sw->nleaves + 1) > sw->caphash) {
+        int64_t cap = sw->caphash ? 2 * sw->caphash : 64;
+        int64_t *nh = calloc((size_t)cap, sizeof(int64_t));
+        if (!nh) {
+            return NULL;
+        }
+        free(sw->hash);
+        sw->hash = nh;
+        sw->caphash = cap;
+        for (int64_t k = 0; k < sw->nleaves; k++) {
+            if (sw->leaves[k]->rec >= 0) {
+                continue;               /* a retained non-leaf */
+            }
+            int64_t h = leaf_hash(sw->leaves[k], cap);
+            while (nh[h]) {
+                h = (h + 1) & (cap - 1);
+            }
+            nh[h] = k + 1;
+        }
+    }
+    int64_t h = leaf_hash(t, sw->caphash);
+    while (sw->hash[h]) {
+        h = (h + 1) & (sw->caphash - 1);
+    }
+    sw->hash[h] = sw->nleaves + 1;
+    sw->leaves[sw->nleaves] = t;
+    sw->lgrad[sw->nleaves] = NULL;
+    return &sw->lgrad[sw->nleaves++];
 }
 
+/* A retained non-leaf's gradient, held like a leaf's until the deposit. */
 static int
-grow(void **p, int64_t *cap, size_t item)
+retain_slot(ad_sweep *sw, ad_tensor *t, ad_buffer *g)
 {
-    int64_t nc = *cap ? 2 * *cap : 64;
-    scratch_register();
-    void *np = realloc(*p, (size_t)nc * item);
-    if (!np) {
-        return -1;
+    if (sw->nleaves == sw->capleaves) {
+        int64_t cap = sw->capleaves;
+        if (grow((void **)&sw->leaves, &cap, sizeof(ad_tensor *)) ||
+            grow((void **)&sw->lgrad, &sw->capleaves, sizeof(ad_buffer *))) {
+            return -1;
+        }
     }
-    *p = np;
-    *cap = nc;
+    ad_buf_incref(g);
+    sw->leaves[sw->nleaves] = t;
+    sw->lgrad[sw->nleaves++] = g;
     return 0;
+}
+
+static void
+sweep_reset_leaves(ad_sweep *sw)
+{
+    if (sw->nleaves == 0) {
+        return;                 /* the hash holds entries only with leaves */
+    }
+    for (int64_t k = 0; k < sw->nleaves; k++) {
+        ad_buf_decref(sw->lgrad[k]);
+        sw->lgrad[k] = NULL;
+    }
+    sw->nleaves = 0;
+    if (sw->caphash) {
+        memset(sw->hash, 0, (size_t)sw->caphash * sizeof(int64_t));
+    }
 }
 
 static ad_buffer *
@@ -415,7 +722,7 @@ static ad_status
 accumulate(ad_buffer **slot, ad_buffer *g, const ad_tensor *t)
 {
     size_t nb = ad_nbytes(t);
-    if ((*slot)->refcnt > 1) {
+    if (ad_buf_shared(*slot)) {
         ad_buffer *c = buf_copy(*slot, nb);
         if (!c) {
             return ad_error(AD_ERR_NOMEM, "out of memory in backward");
@@ -433,32 +740,29 @@ ad_acc_grad(ad_record *r, int i, ad_buffer **g, int steal)
     ad_tensor *t = ad_rec_input(r, i);
     ad_sweep *sw = &tls_sweep;
     ad_status s = AD_OK;
+    ad_buffer **slot;
     if (!t->requires_grad) {
         goto done;
     }
-    ad_buffer **slot = t->rec >= 0 ? &t->tape->recs[t->rec].gacc : &t->gacc;
-    if (*slot == NULL) {
-        if (t->rec < 0) {
-            if (sw->nleaves == sw->capleaves &&
-                grow((void **)&sw->leaves, &sw->capleaves,
-                     sizeof(ad_tensor *))) {
-                s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
-                goto done;
-            }
-            sw->leaves[sw->nleaves++] = t;
-        }
-        else {
+    if (t->rec >= 0) {
+        slot = &t->tape->recs[t->rec].gacc;
+        if (*slot == NULL) {
             sw->pending++;
         }
+    }
+    else if (!(slot = leaf_slot(sw, t))) {
+        s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        goto done;
+    }
+    if (*slot == NULL) {
         if (steal) {
             *slot = *g;
             *g = NULL;
+            return AD_OK;
         }
-        else {
-            *slot = buf_copy(*g, ad_nbytes(t));
-            if (!*slot) {
-                return ad_error(AD_ERR_NOMEM, "out of memory in backward");
-            }
+        *slot = buf_copy(*g, ad_nbytes(t));
+        if (!*slot) {
+            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         return AD_OK;
     }
@@ -517,7 +821,7 @@ static ad_status
 check_versions(ad_record *r)
 {
     int n = r->nin < AD_REC_INLINE ? r->nin : AD_REC_INLINE;
-    if (r->saved && r->saved->version != r->saved_ver) {
+    if (r->saved && ad_buf_version(r->saved) != r->saved_ver) {
         char sb[AD_SHAPE_BUF];
         ad_tensor *o = r->out;
         return ad_error(AD_ERR_STATE, "one of the tensors needed for "
@@ -526,14 +830,15 @@ check_versions(ad_record *r)
                         "saved by the op that made it, is at version %u; "
                         "expected version %u", ad_dtype_name(o->dtype),
                         ad_shape_str(o->ndim, o->shape, sb, sizeof(sb)),
-                        r->saved->version, r->saved_ver);
+                        ad_buf_version(r->saved), r->saved_ver);
     }
     if (r->nin > AD_REC_INLINE) {
         return AD_OK;           /* concat reads no input values */
     }
     for (int i = 0; i < n; i++) {
         ad_tensor *x = r->in[i];
-        if (x->buf->version != r->ver[i]) {
+        uint32_t v = ad_buf_version(x->buf);
+        if (v != r->ver[i]) {
             char sb[AD_SHAPE_BUF];
             return ad_error(AD_ERR_STATE, "one of the tensors needed for "
                             "gradient computation has been modified by an "
@@ -541,7 +846,7 @@ check_versions(ad_record *r)
                             "at version %u; expected version %u",
                             ad_dtype_name(x->dtype),
                             ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
-                            x->buf->version, r->ver[i]);
+                            v, r->ver[i]);
         }
     }
     return AD_OK;
@@ -549,7 +854,8 @@ check_versions(ad_record *r)
 
 /* A replay gives t back the grad tensor its capture made: the same
  * object, so what the recorded step (or Python) read from t.grad sees the
- * new values.  Returns 1 when done, 0 when t has no such tensor. */
+ * new values.  Returns 1 when done, 0 when t has no such tensor.  Under
+ * the grad lock. */
 static int
 deposit_alias(ad_tensor *t, ad_buffer **g)
 {
@@ -558,7 +864,7 @@ deposit_alias(ad_tensor *t, ad_buffer **g)
             continue;
         }
         ad_tensor *a = tls_alias[2 * k + 1];
-        if (a->buf->refcnt == 1 && (*g)->refcnt == 1) {
+        if (!ad_buf_shared(a->buf) && !ad_buf_shared(*g)) {
             ad_buf_decref(a->buf);      /* nobody else sees the old one */
             a->buf = *g;
         }
@@ -567,15 +873,16 @@ deposit_alias(ad_tensor *t, ad_buffer **g)
             ad_buf_decref(*g);
         }
         *g = NULL;
-        a->buf->version++;
-        a->refcnt++;
+        ad_buf_bump(a->buf);
+        ad_ref(a);
         t->grad = a;
         return 1;
     }
     return 0;
 }
 
-/* Add a finished gradient into t->grad (creating it on first use). */
+/* Add a finished gradient into t->grad (creating it on first use).
+ * Under the grad lock; frees no tensor. */
 static ad_status
 deposit(ad_tensor *t, ad_buffer **g)
 {
@@ -583,7 +890,7 @@ deposit(ad_tensor *t, ad_buffer **g)
         return AD_OK;
     }
     if (t->grad == NULL) {
-        if ((*g)->refcnt > 1) {
+        if (ad_buf_shared(*g)) {
             /* Shared (a retained grad passed on down the graph): .grad
              * gets its own copy, so in-place changes to one tensor's
              * .grad cannot show in another's. */
@@ -607,7 +914,7 @@ deposit(ad_tensor *t, ad_buffer **g)
     /* In place, as torch: a view of .grad (p.grad.detach(), what a
      * compiled step returned) sees the accumulated gradient. */
     ad_k(t->dtype)->axpy(ad_data(t->grad), AD_BUF_DATA(*g), t->size, 1.0);
-    t->grad->buf->version++;
+    ad_buf_bump(t->grad->buf);
     ad_buf_decref(*g);
     *g = NULL;
     return ad_capture_current() ? ad_capture_grad(t, t->grad) : AD_OK;
@@ -626,11 +933,7 @@ sweep_abort(ad_tape *tp, int64_t i)
             sw->pending--;
         }
     }
-    for (int64_t k = 0; k < sw->nleaves; k++) {
-        ad_buf_decref(sw->leaves[k]->gacc);
-        sw->leaves[k]->gacc = NULL;
-    }
-    sw->nleaves = 0;
+    sweep_reset_leaves(sw);
     sw->ndone = 0;
 }
 
@@ -643,9 +946,22 @@ static const char freed_msg[] =
 
 static ad_status sweep(ad_tensor *root, ad_tensor *grad, int replay);
 
+static ad_status
+refuse_nested(void)
+{
+    return ad_error(AD_ERR_STATE, "backward() cannot run while another "
+                    "backward() is running on this thread (from a custom "
+                    "Function's backward, or code it triggered); use "
+                    "autodiff.autograd.grad there");
+}
+
 ad_status
 ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
 {
+    if (tls_sweeping) {
+        return refuse_nested();
+    }
+    tls_depth++;                /* context releases wait for the release */
     tls_sweeping++;
     ad_status s = sweep(root, grad, 0);
     tls_sweeping--;
@@ -655,6 +971,11 @@ ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
             s = c;
         }
     }
+    tls_depth--;
+    if (s != AD_OK) {
+        tls_sweep.ndone = 0;
+        flush_contexts();       /* no release follows a failed sweep */
+    }
     return s;
 }
 
@@ -662,15 +983,46 @@ ad_status
 ad_sweep_replay(ad_tensor *root, ad_tensor *grad, ad_tensor **alias,
                 int64_t nalias)
 {
+    if (tls_sweeping) {
+        return refuse_nested();
+    }
     tls_alias = alias;
     tls_nalias = nalias;
+    tls_depth++;
     tls_sweeping++;
     ad_status s = sweep(root, grad, 1);
     tls_sweeping--;
+    tls_depth--;
     tls_alias = NULL;
     tls_nalias = 0;
     tls_sweep.ndone = 0;
+    flush_contexts();
     return s;
+}
+
+/* Why root's graph cannot be swept by this thread. */
+static ad_status
+foreign_root(const ad_tape *rt)
+{
+    if (rt->kind == AD_TAPE_PROGRAM) {
+        return ad_error(AD_ERR_STATE, "backward() on an output of a compiled "
+                        "function (autodiff.compile): its graph belongs to "
+                        "the compiled program; call backward() inside the "
+                        "compiled function, or detach() the output");
+    }
+    if (rt->kind == AD_TAPE_SCRATCH) {
+        return ad_error(AD_ERR_STATE, "backward() on a tensor computed "
+                        "inside a custom Function's backward: its graph was "
+                        "recorded on that backward's own tape; detach() it");
+    }
+    if (tape_mine(rt)) {
+        return ad_error(AD_ERR_STATE, "backward() of a graph recorded "
+                        "eagerly on this thread cannot run while a compiled "
+                        "function is recording (or inside a custom "
+                        "Function's backward)");
+    }
+    return ad_error(AD_ERR_STATE, "backward() must run on the thread that "
+                    "recorded the graph");
 }
 
 static ad_status
@@ -681,7 +1033,7 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
     ad_status s = AD_OK;
 
     sw->pending = 0;
-    sw->nleaves = 0;
+    sweep_reset_leaves(sw);
     sw->ndone = 0;
     if (!root->requires_grad) {
         return ad_error(AD_ERR_STATE, "element 0 of tensors does not "
@@ -702,8 +1054,10 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
                                      sizeof(s2)));
     }
     if (!replay && root->rec >= 0 && root->tape != tls_tape) {
-        return ad_error(AD_ERR_STATE, "backward() must run on the thread "
-                        "that recorded the graph");
+        return foreign_root(root->tape);
+    }
+    if (!replay && root->rec >= 0 && tape_mine(root->tape)) {
+        take_foreign(root->tape);
     }
     ad_buffer *seed = ad_buf_alloc(ad_nbytes(root));
     if (!seed) {
@@ -717,13 +1071,17 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
         ad_k(root->dtype)->fill(AD_BUF_DATA(seed), root->size, 1.0);
     }
     if (root->rec < 0) {
-        return deposit(root, &seed);
+        ad_grad_lock();
+        s = deposit(root, &seed);
+        ad_grad_unlock();
+        return s;
     }
 
     ad_tape *tp = root->tape;
     int64_t i = root->rec;
     tp->recs[i].gacc = seed;
     sw->pending = 1;
+    tls_swept = tp;
     for (; i >= 0 && sw->pending > 0; i--) {
         ad_record *r = &tp->recs[i];
         if (r->gacc == NULL) {
@@ -736,20 +1094,11 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
         if (s == AD_OK) {
             s = check_versions(r);
         }
-        if (s == AD_OK && r->out->retains_grad) {
+        if (s == AD_OK && r->out->retains_grad &&
+            retain_slot(sw, r->out, r->gacc)) {
             /* Held like a leaf's gradient and deposited only once the
              * whole sweep succeeded (shared: accumulation copies). */
-            ad_tensor *t = r->out;
-            if (sw->nleaves == sw->capleaves &&
-                grow((void **)&sw->leaves, &sw->capleaves,
-                     sizeof(ad_tensor *))) {
-                s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
-            }
-            else {
-                ad_buf_incref(r->gacc);
-                t->gacc = r->gacc;
-                sw->leaves[sw->nleaves++] = t;
-            }
+            s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         if (s == AD_OK) {
             s = ad_backward_table[r->op](r, &r->gacc);
@@ -761,20 +1110,23 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
             s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         if (s != AD_OK) {
+            tls_swept = NULL;
             sweep_abort(tp, i - 1);
             return s;
         }
         sw->done[sw->ndone++] = i;
     }
+    tls_swept = NULL;
+    /* Leaves may be shared with sweeps on other threads: their .grad is
+     * written under the grad lock, all at once. */
+    ad_grad_lock();
     for (int64_t k = 0; k < sw->nleaves; k++) {
-        ad_tensor *t = sw->leaves[k];
-        if (s == AD_OK) {
-            s = deposit(t, &t->gacc);
+        if (s == AD_OK && sw->lgrad[k]) {
+            s = deposit(sw->leaves[k], &sw->lgrad[k]);
         }
-        ad_buf_decref(t->gacc);
-        t->gacc = NULL;
     }
-    sw->nleaves = 0;
+    ad_grad_unlock();
+    sweep_reset_leaves(sw);
     return s;
 }
 
@@ -782,15 +1134,17 @@ void
 ad_backward_release(ad_tensor *root)
 {
     /* Consume the swept records: free what they saved and their inputs.
-     * Their slots stay put during this loop, so indices remain valid even
-     * when the cascade kills records further down the list. */
+     * Their slots stay put during this loop (nothing records, no Python
+     * runs: custom contexts are released after it), so indices remain
+     * valid even when the cascade kills records further down the list. */
     ad_sweep *sw = &tls_sweep;
-    if (root->rec < 0 || ad_capture_current()) {
+    if (root->rec < 0 || ad_capture_current() || root->tape != tls_tape) {
         sw->ndone = 0;          /* a captured graph is kept for replay */
         return;
     }
     ad_tape *tp = root->tape;
-    root->refcnt++;             /* keep the tape alive through the loop */
+    tls_depth++;
+    ad_ref(root);               /* keep the tape alive through the loop */
     for (int64_t k = 0; k < sw->ndone; k++) {
         ad_record *r = &tp->recs[sw->done[k]];
         if (r->state == AD_REC_LIVE) {
@@ -800,6 +1154,9 @@ ad_backward_release(ad_tensor *root)
     }
     sw->ndone = 0;
     ad_decref(root);
+    take_foreign(tp);
+    tls_depth--;
+    flush_contexts();
 }
 
 ad_status
@@ -810,6 +1167,9 @@ ad_backward(ad_tensor *root, ad_tensor *grad, int retain_graph)
         ad_backward_release(root);
     }
     tls_sweep.ndone = 0;
+    if (s == AD_OK && retain_graph) {
+        flush_contexts();
+    }
     return s;
 }
 
@@ -822,6 +1182,12 @@ ad_node(const ad_tensor *t, ad_node_info *info)
     info->op = -1;
     if (t->rec < 0) {
         return AD_OK;
+    }
+    if (t->tape->kind != AD_TAPE_PROGRAM && !tape_mine(t->tape)) {
+        return ad_error(AD_ERR_STATE, "this graph was recorded on another "
+                        "thread (or inside a custom Function's backward); "
+                        "autodiff.autograd.grad must run on the thread that "
+                        "recorded it -- detach() the tensor first");
     }
     ad_record *r = &t->tape->recs[t->rec];
     if (r->state != AD_REC_LIVE) {
@@ -865,27 +1231,55 @@ ad_zero_grad(ad_tensor *t)
             return s;
         }
     }
-    if (t->grad) {
-        ad_k(t->grad->dtype)->fill(ad_data(t->grad), t->grad->size, 0.0);
-        ad_mark_modified(t->grad);
+    ad_grad_lock();
+    ad_tensor *g = t->grad;
+    if (g) {
+        ad_k(g->dtype)->fill(ad_data(g), g->size, 0.0);
+        ad_mark_modified(g);
     }
+    ad_grad_unlock();
     return AD_OK;
 }
 
 ad_status
 ad_set_grad(ad_tensor *t, ad_tensor *g)
 {
-    if (ad_capture_current()) {
-        ad_status s = ad_capture_instr(AD_I_SET_GRAD, t, g, 0.0);
-        if (s) {
-            return s;
+    ad_status s = AD_OK;
+    ad_grad_lock();
+    for (ad_tensor *c = g; c; c = c->grad) {
+        if (c == t) {
+            ad_grad_unlock();
+            return ad_error(AD_ERR_VALUE, "assigning this grad would make a "
+                            "cycle of .grad references (the new grad, or a "
+                            "grad of its grad, is the tensor itself) that "
+                            "could never be freed; assign a copy (clone() or "
+                            "detach()) instead");
         }
     }
-    if (g) {
-        g->refcnt++;
+    if (ad_capture_current()) {
+        s = ad_capture_instr(AD_I_SET_GRAD, t, g, 0.0);
     }
-    ad_tensor *old = t->grad;
-    t->grad = g;
-    ad_decref(old);
-    return AD_OK;
+    ad_tensor *old = NULL;
+    if (s == AD_OK) {
+        if (g) {
+            ad_ref(g);
+        }
+        old = t->grad;
+        t->grad = g;
+    }
+    ad_grad_unlock();
+    ad_decref(old);             /* outside the lock: may run Python */
+    return s;
+}
+
+ad_tensor *
+ad_get_grad(ad_tensor *t)
+{
+    ad_grad_lock();
+    ad_tensor *g = t->grad;
+    if (g) {
+        ad_ref(g);
+    }
+    ad_grad_unlock();
+    return g;
 }

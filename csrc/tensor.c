@@ -320,7 +320,7 @@ ad_data(const ad_tensor *t)
 void
 ad_incref(ad_tensor *t)
 {
-    t->refcnt++;
+    ad_ref(t);
 }
 
 int
@@ -334,7 +334,8 @@ ad_set_requires_grad(ad_tensor *t, int flag)
 {
     /* Someone else (a record, a program) references t: what was recorded
      * with the old flag may no longer hold. */
-    if (t->requires_grad != (flag != 0) && t->refcnt > 1) {
+    if (t->requires_grad != (flag != 0) &&
+        __atomic_load_n(&t->refcnt, __ATOMIC_RELAXED) > 1) {
         ad_bump_epoch();
     }
     t->requires_grad = (uint8_t)(flag != 0);
@@ -343,13 +344,13 @@ ad_set_requires_grad(ad_tensor *t, int flag)
 uint32_t
 ad_version(const ad_tensor *t)
 {
-    return t->buf->version;
+    return ad_buf_version(t->buf);
 }
 
 void
 ad_mark_modified(ad_tensor *t)
 {
-    t->buf->version++;
+    ad_buf_bump(t->buf);
 }
 
 ad_status

@@ -1,9 +1,11 @@
 """The C engine's own tests (tests/c/test_engine.c), with no Python in them.
 
 The program is compiled together with csrc/*.c from the source tree (the
-parent of this tests/ folder) and run three ways: as it is, under valgrind
-(when installed), and built with -fsanitize=address,undefined (when the
-compiler can link that).  Each run must exit 0 and print "N checks, 0
+parent of this tests/ folder) and run four ways: as it is, under valgrind
+(when installed), built with -fsanitize=address,undefined and built with
+-fsanitize=thread (each when the compiler can link that; the threads of
+its thread-model tests share leaves, free each other's tensors and reset
+.grad with no GIL at all, so ThreadSanitizer sees every overlap).  Each run must exit 0 and print "N checks, 0
 failed".  Skipped when the source tree or a C compiler is missing, e.g.
 when the tests run against an installed wheel without the sources.
 """
@@ -21,6 +23,7 @@ TEST_C = ROOT / "tests" / "c" / "test_engine.c"
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-fno-math-errno",
           "-fno-trapping-math"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+TSAN = ["-fsanitize=thread", "-fno-omit-frame-pointer"]
 SUMMARY = re.compile(r"^(\d+) checks, (\d+) failed$", re.M)
 
 
@@ -37,7 +40,7 @@ def _env(**extra):
     not leak into the compiler or valgrind)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
-                        "LSAN_OPTIONS")}
+                        "LSAN_OPTIONS", "TSAN_OPTIONS")}
     env.update(extra)
     return env
 
@@ -100,18 +103,21 @@ def test_c_engine_valgrind(engine_test):
     _assert_clean(r, text)
 
 
-@pytest.mark.slow
-def test_c_engine_sanitizers(tmpdir_c):
-    # Can this compiler link the sanitizers at all?
+def _can_link(tmpdir_c, flags):
     probe = tmpdir_c / "probe.c"
     probe.write_text("int main(void) { return 0; }\n")
-    r = subprocess.run([_compiler()] + SANITIZE
+    r = subprocess.run([_compiler()] + flags
                        + [str(probe), "-o", str(tmpdir_c / "probe")],
                        capture_output=True, text=True, env=_env(),
                        timeout=120)
     if r.returncode != 0:
-        pytest.skip("the compiler cannot link -fsanitize=address,undefined: "
-                    + r.stderr.strip()[-300:])
+        pytest.skip("the compiler cannot link %s: %s"
+                    % (" ".join(flags), r.stderr.strip()[-300:]))
+
+
+@pytest.mark.slow
+def test_c_engine_sanitizers(tmpdir_c):
+    _can_link(tmpdir_c, SANITIZE)
     exe = _build(tmpdir_c, "test_engine_asan", SANITIZE)
     r, text = _run([str(exe)], env=_env(
         ASAN_OPTIONS="detect_leaks=1",
@@ -119,4 +125,14 @@ def test_c_engine_sanitizers(tmpdir_c):
     assert "runtime error:" not in text, text[-12000:]
     assert "ERROR: AddressSanitizer" not in text, text[-12000:]
     assert "ERROR: LeakSanitizer" not in text, text[-12000:]
+    _assert_clean(r, text)
+
+
+@pytest.mark.slow
+def test_c_engine_thread_sanitizer(tmpdir_c):
+    _can_link(tmpdir_c, TSAN)
+    exe = _build(tmpdir_c, "test_engine_tsan", TSAN)
+    r, text = _run([str(exe), "--quick"], env=_env(
+        TSAN_OPTIONS="halt_on_error=0:report_signal_unsafe=0"))
+    assert "WARNING: ThreadSanitizer" not in text, text[-12000:]
     _assert_clean(r, text)

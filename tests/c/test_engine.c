@@ -258,7 +258,7 @@ static int g_gemm_calls;
     {                                                                       \
         int at_ = *ta == 'T' || *ta == 't' || *ta == 'C' || *ta == 'c';     \
         int bt_ = *tb == 'T' || *tb == 't' || *tb == 'C' || *tb == 'c';     \
-        g_gemm_calls++;                                                     \
+        __atomic_add_fetch(&g_gemm_calls, 1, __ATOMIC_RELAXED);            \
         for (int j = 0; j < *n; j++) {                                      \
             for (int i = 0; i < *m; i++) {                                  \
                 double s = 0;                                               \
@@ -2379,6 +2379,461 @@ test_threads(void)
            (long long)stats().tape_records);
 }
 
+
+/* ======================================================================== */
+/* re-entrancy: Python-like hooks that record and free; the pool's classes  */
+/* ======================================================================== */
+
+static ad_tensor *g_kept;       /* a chain a hook keeps alive */
+static int g_hook_refused, g_rel_calls;
+
+static ad_tensor *
+chain(int64_t n, double v)
+{
+    int64_t sh[1] = {2};
+    ad_tensor *a = mk(AD_F64, 1, sh, (double[]){v, v}, 0, 0, 1), *b;
+    for (int64_t i = 0; i < n; i++) {
+        if (ad_unary(AD_U_MULC, a, 1.0, 0, &b)) {
+            break;
+        }
+        ad_decref(a);
+        a = b;
+    }
+    return a;
+}
+
+static void
+keep(ad_tensor *t)
+{
+    ad_tensor *old = g_kept;
+    g_kept = t;
+    ad_decref(old);
+}
+
+/* backward of y = 3 h, where ctx is h itself (a non-leaf of the graph
+ * being swept): records a long chain on fresh leaves (the sweep's tape
+ * must not move), and tries an op on h with grad (refused). */
+static ad_status
+recording_bw(void *ctx, ad_tensor *gout, int nin, ad_tensor **gin)
+{
+    (void)nin;
+    keep(chain(5000, 7.0));
+    ad_tensor *z = NULL;
+    if (ad_unary(AD_U_NEG, (ad_tensor *)ctx, 0, 0, &z) == AD_ERR_STATE &&
+        z == NULL && strstr(ad_last_error(), "graph being differentiated")) {
+        g_hook_refused++;
+    }
+    return ad_unary(AD_U_MULC, gout, 3.0, 0, &gin[0]);
+}
+
+/* Release of a context that is a tensor reference: records a chain (the
+ * tape grows and may compact) and frees the tensor. */
+static void
+recording_release(void *ctx)
+{
+    g_rel_calls++;
+    keep(chain(3000, 5.0));
+    ad_decref((ad_tensor *)ctx);
+}
+
+static void
+test_reentrant_hooks(void)
+{
+    ad_set_custom_hooks(recording_bw, recording_release);
+    int64_t sh[1] = {4};
+    ad_tensor *x = mk(AD_F64, 1, sh, (double[]){1, 2, 3, 4}, 0, 0, 1);
+    for (int it = 0; it < 3; it++) {
+        ad_tensor *h, *y, *o, *s;
+        REQ(ad_unary(AD_U_MULC, x, 2.0, 0, &h));
+        ad_set_grad_enabled(0);
+        REQ(ad_unary(AD_U_MULC, h, 3.0, 0, &y));
+        ad_set_grad_enabled(1);
+        ad_incref(h);                   /* the context holds h */
+        REQ(ad_custom(1, &h, y, h, &o));
+        REQ(ad_reduce(AD_R_SUM, o, 1, 0, &s));
+        ad_decref(y);
+        ad_decref(o);
+        ad_decref(h);
+        REQ(ad_backward(s, NULL, 0));   /* releases the context */
+        ad_decref(s);
+    }
+    CHECK(g_hook_refused == 3 && g_rel_calls == 3);
+    CLOSE("recording backward", x->grad, ((double[]){18, 18, 18, 18}), 4, 0,
+          0);
+    CLOSE("kept chain", g_kept, ((double[]){5, 5}), 2, 0, 0);
+    /* the drop cascade: contexts released mid-free record and free */
+    for (int it = 0; it < 20; it++) {
+        ad_tensor *h, *y, *o, *o2;
+        REQ(ad_unary(AD_U_MULC, x, 2.0, 0, &h));
+        ad_set_grad_enabled(0);
+        REQ(ad_unary(AD_U_MULC, h, 3.0, 0, &y));
+        ad_set_grad_enabled(1);
+        ad_incref(h);
+        REQ(ad_custom(1, &h, y, h, &o));
+        REQ(ad_unary(AD_U_NEG, o, 0, 0, &o2));
+        ad_decref(y);
+        ad_decref(o);
+        ad_decref(h);
+        ad_decref(o2);                  /* o2 -> o (context) -> h */
+    }
+    CHECK(g_rel_calls == 23);
+    CLOSE("kept chain", g_kept, ((double[]){5, 5}), 2, 0, 0);
+    keep(NULL);
+    ad_set_grad(x, NULL);
+    ad_decref(x);
+    ad_set_custom_hooks(NULL, NULL);
+    CHECKM(stats().tape_live == 0, "%lld live records",
+           (long long)stats().tape_live);
+}
+
+static void
+test_grad_field(void)
+{
+    int64_t sh[1] = {2};
+    ad_tensor *x = mk(AD_F64, 1, sh, NULL, 0, 1, 0);
+    ad_tensor *y = mk(AD_F64, 1, sh, NULL, 0, 1, 0);
+    ad_tensor *z = mk(AD_F64, 1, sh, NULL, 0, 1, 0);
+    CHECK(ad_get_grad(x) == NULL);
+    REQ(ad_set_grad(x, y));
+    REQ(ad_set_grad(y, z));
+    CHECK_ST(ad_set_grad(z, x), AD_ERR_VALUE);
+    CHECK(z->grad == NULL && strstr(ad_last_error(), "cycle"));
+    CHECK_ST(ad_set_grad(y, y), AD_ERR_VALUE);
+    CHECK(y->grad == z);
+    ad_tensor *g = ad_get_grad(x);
+    CHECK(g == y && y->refcnt == 3);
+    ad_decref(g);
+    REQ(ad_set_grad(x, NULL));
+    REQ(ad_set_grad(z, x));             /* no cycle any more */
+    REQ(ad_set_grad(z, NULL));
+    REQ(ad_set_grad(y, NULL));
+    CHECK(x->refcnt == 1 && y->refcnt == 1 && z->refcnt == 1);
+    ad_decref(x);
+    ad_decref(y);
+    ad_decref(z);
+}
+
+static void
+test_pool_classes(void)
+{
+    /* above 1 MiB: classes 1/8 of a power of two apart */
+    static const int64_t sizes[] = {131073, 150000, 400000, 700001,
+                                    1048577, 2500000, 4200000};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        ad_pool_trim();         /* stay under this thread's pool cap */
+        ad_memory_stats m0 = stats();
+        ad_tensor *t;
+        REQ(ad_empty(AD_F64, 1, &sizes[i], &t));
+        int64_t used = stats().bytes_in_use - m0.bytes_in_use;
+        CHECKM(used >= 8 * sizes[i] && used <= 8 * sizes[i] / 8 * 9,
+               "%lld bytes take %lld", (long long)(8 * sizes[i]),
+               (long long)used);
+        ad_decref(t);
+        /* the same size again: from the pool */
+        m0 = stats();
+        REQ(ad_empty(AD_F64, 1, &sizes[i], &t));
+        CHECKM(stats().allocations == m0.allocations, "size %lld: %lld "
+               "allocations", (long long)sizes[i],
+               (long long)(stats().allocations - m0.allocations));
+        ad_decref(t);
+    }
+    /* 256 MiB and more: not pooled (the pages are never touched) */
+    int64_t big[1] = {((int64_t)300 << 20) / 8};
+    ad_memory_stats m0 = stats();
+    ad_tensor *t;
+    REQ(ad_empty(AD_F64, 1, big, &t));
+    ad_memory_stats m1 = stats();
+    CHECK(m1.bytes_in_use - m0.bytes_in_use == (int64_t)300 << 20);
+    ad_decref(t);
+    ad_memory_stats m2 = stats();
+    CHECK(m2.frees == m1.frees + 1 && m2.bytes_pooled == m0.bytes_pooled);
+}
+
+/* ======================================================================== */
+/* threads (no GIL here: every call may overlap)                            */
+/* ======================================================================== */
+
+#define NTHR 2
+static pthread_barrier_t g_bar;
+static ad_tensor *g_W, *g_X[NTHR];
+static int g_titers;
+
+/* loss = sum((x W)^2) + 3 sum(x W): integer-valued, so sums are exact */
+static ad_status
+shared_step(ad_tensor *W, ad_tensor *x)
+{
+    ad_tensor *h, *h2, *s1, *s2, *t, *s3;
+    ad_status s;
+    if ((s = ad_matmul(x, W, &h))) {
+        return s;
+    }
+    if ((s = ad_unary(AD_U_SQUARE, h, 0, 0, &h2)) == AD_OK) {
+        if ((s = ad_reduce(AD_R_SUM, h2, 3, 0, &s1)) == AD_OK) {
+            if ((s = ad_unary(AD_U_MULC, h, 3.0, 0, &t)) == AD_OK) {
+                if ((s = ad_reduce(AD_R_SUM, t, 3, 0, &s2)) == AD_OK) {
+                    if ((s = ad_binary(AD_B_ADD, s1, s2, &s3)) == AD_OK) {
+                        s = ad_backward(s3, NULL, 0);
+                        ad_decref(s3);
+                    }
+                    ad_decref(s2);
+                }
+                ad_decref(t);
+            }
+            ad_decref(s1);
+        }
+        ad_decref(h2);
+    }
+    ad_decref(h);
+    return s;
+}
+
+static void *
+shared_body(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    ad_status s = AD_OK;
+    pthread_barrier_wait(&g_bar);
+    for (int i = 0; i < g_titers && s == AD_OK; i++) {
+        s = shared_step(g_W, g_X[k]);
+    }
+    return (void *)(intptr_t)s;
+}
+
+static volatile int g_stop;
+
+static void *
+reset_body(void *arg)
+{
+    (void)arg;
+    int i = 0;
+    pthread_barrier_wait(&g_bar);
+    while (!__atomic_load_n(&g_stop, __ATOMIC_ACQUIRE)) {
+        if (i++ % 2) {
+            ad_set_grad(g_W, NULL);
+        }
+        else {
+            ad_zero_grad(g_W);
+        }
+        ad_decref(ad_get_grad(g_W));
+    }
+    return NULL;
+}
+
+/* A producer records graphs and hands their outputs to a consumer that
+ * frees them (on the producer's tape: queued for the producer). */
+#define RING 16
+static ad_tensor *g_ring[RING];
+static int g_rhead, g_rtail, g_rdone;
+static pthread_mutex_t g_rlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_rcond = PTHREAD_COND_INITIALIZER;
+static int64_t g_prod_live;
+
+static void
+ring_put(ad_tensor *t)
+{
+    pthread_mutex_lock(&g_rlock);
+    while (g_rhead - g_rtail == RING) {
+        pthread_cond_wait(&g_rcond, &g_rlock);
+    }
+    g_ring[g_rhead++ % RING] = t;
+    pthread_cond_broadcast(&g_rcond);
+    pthread_mutex_unlock(&g_rlock);
+}
+
+static ad_tensor *
+ring_get(void)
+{
+    pthread_mutex_lock(&g_rlock);
+    while (g_rhead == g_rtail) {
+        pthread_cond_wait(&g_rcond, &g_rlock);
+    }
+    ad_tensor *t = g_ring[g_rtail++ % RING];
+    pthread_cond_broadcast(&g_rcond);
+    pthread_mutex_unlock(&g_rlock);
+    return t;
+}
+
+static void *
+producer_body(void *arg)
+{
+    ad_tensor **left = arg;     /* outputs left alive for the main thread */
+    pthread_barrier_wait(&g_bar);
+    for (int i = 0; i < g_titers; i++) {
+        ad_tensor *h, *o;
+        if (ad_matmul(g_X[0], g_W, &h)) {
+            break;
+        }
+        if (ad_unary(AD_U_TANH, h, 0, 0, &o) == AD_OK) {
+            ring_put(o);
+        }
+        ad_decref(h);
+        shared_step(g_W, g_X[0]);
+    }
+    ring_put(NULL);
+    pthread_mutex_lock(&g_rlock);
+    while (!g_rdone) {
+        pthread_cond_wait(&g_rcond, &g_rlock);
+    }
+    pthread_mutex_unlock(&g_rlock);
+    ad_tensor *y;
+    if (ad_unary(AD_U_NEG, g_W, 0, 0, &y) == AD_OK) {   /* takes the queue */
+        ad_memory_stats m;
+        ad_get_memory_stats(&m);
+        g_prod_live = m.tape_live;
+        ad_decref(y);
+    }
+    /* two graphs outlive this thread */
+    ad_matmul(g_X[0], g_W, &left[0]);
+    ad_unary(AD_U_EXP, left[0], 0, 0, &left[1]);
+    return NULL;
+}
+
+static void *
+consumer_body(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&g_bar);
+    ad_tensor *t;
+    while ((t = ring_get()) != NULL) {
+        ad_decref(t);
+    }
+    pthread_mutex_lock(&g_rlock);
+    g_rdone = 1;
+    pthread_cond_broadcast(&g_rcond);
+    pthread_mutex_unlock(&g_rlock);
+    return NULL;
+}
+
+/* Frees 1 MiB buffers made on another thread; reports its pool's growth. */
+static ad_tensor *g_loaded[96];
+static int64_t g_pool_growth;
+
+static void *
+pool_consumer_body(void *arg)
+{
+    (void)arg;
+    ad_memory_stats m0;
+    ad_get_memory_stats(&m0);
+    for (int i = 0; i < 96; i++) {
+        ad_decref(g_loaded[i]);
+    }
+    ad_memory_stats m1;
+    ad_get_memory_stats(&m1);
+    g_pool_growth = m1.bytes_pooled - m0.bytes_pooled;
+    return NULL;
+}
+
+static void
+test_thread_model(void)
+{
+    int64_t ws[2] = {24, 24}, xs[2] = {6, 24};
+    g_titers = g_quick ? 10 : 200;
+    double *wv = malloc(sizeof(double) * 24 * 24);
+    double *xv = malloc(sizeof(double) * 6 * 24);
+    for (int i = 0; i < 24 * 24; i++) {
+        wv[i] = (double)(i * 7 % 7) - 3;
+    }
+    g_W = mk(AD_F64, 2, ws, wv, 0, 0, 1);
+    for (int k = 0; k < NTHR; k++) {
+        for (int i = 0; i < 6 * 24; i++) {
+            xv[i] = (double)((i + k) % 5) - 2;
+        }
+        g_X[k] = mk(AD_F64, 2, xs, xv, 0, 0, 0);
+    }
+    ad_tensor *W1 = mk(AD_F64, 2, ws, wv, 0, 0, 1);
+
+    /* concurrent backward over a shared leaf sums every contribution */
+    pthread_t th[NTHR + 1];
+    pthread_barrier_init(&g_bar, NULL, NTHR);
+    for (int k = 0; k < NTHR; k++) {
+        pthread_create(&th[k], NULL, shared_body, (void *)(intptr_t)k);
+    }
+    for (int k = 0; k < NTHR; k++) {
+        void *rv;
+        pthread_join(th[k], &rv);
+        CHECK(rv == (void *)(intptr_t)AD_OK);
+    }
+    pthread_barrier_destroy(&g_bar);
+    for (int k = 0; k < NTHR; k++) {
+        for (int i = 0; i < g_titers; i++) {
+            REQ(shared_step(W1, g_X[k]));
+        }
+    }
+    double *want = vals(W1->grad);
+    CHECK(g_W->grad && same_vals(g_W->grad, want));
+
+    /* .grad = None / zero_grad on another thread: deposits land whole */
+    ad_tensor *W2 = mk(AD_F64, 2, ws, wv, 0, 0, 1);
+    REQ(shared_step(W2, g_X[0]));
+    double *unit = vals(W2->grad);
+    ad_set_grad(g_W, NULL);
+    pthread_barrier_init(&g_bar, NULL, 2);
+    g_stop = 0;
+    pthread_create(&th[0], NULL, reset_body, NULL);
+    pthread_barrier_wait(&g_bar);
+    for (int i = 0; i < g_titers; i++) {
+        REQ(shared_step(g_W, g_X[0]));
+    }
+    __atomic_store_n(&g_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th[0], NULL);
+    pthread_barrier_destroy(&g_bar);
+    if (g_W->grad) {
+        double k = -1;
+        int ok = 1;
+        for (int64_t i = 0; i < 24 * 24; i++) {
+            if (unit[i] != 0) {
+                double ki = at(g_W->grad, i) / unit[i];
+                if (k < 0) {
+                    k = ki;
+                }
+                ok &= ki == k && ki == floor(ki) && ki <= g_titers;
+            }
+        }
+        CHECKM(ok, "grad is not a whole number of backward passes");
+    }
+    free(unit);
+    ad_decref(W2);
+
+    /* frees on another thread: queued for the owner, which reclaims
+     * them; graphs that outlive their thread are freed here */
+    ad_tensor *left[2] = {NULL, NULL};
+    g_rhead = g_rtail = g_rdone = 0;
+    pthread_barrier_init(&g_bar, NULL, 2);
+    pthread_create(&th[0], NULL, producer_body, left);
+    pthread_create(&th[1], NULL, consumer_body, NULL);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    pthread_barrier_destroy(&g_bar);
+    CHECKM(g_prod_live <= 2, "the producer's tape keeps %lld live records",
+           (long long)g_prod_live);
+    CHECK(left[0] && left[1] && !ad_is_leaf(left[1]));
+    ad_tensor *z = NULL;
+    CHECK_ST(ad_unary(AD_U_EXP, left[1], 0, 0, &z), AD_ERR_STATE);
+    ad_decref(left[0]);
+    ad_decref(left[1]);         /* the orphaned tape dies with them */
+
+    /* a consumer thread's pool stays bounded */
+    int64_t mb[1] = {131072};
+    for (int i = 0; i < 96; i++) {
+        REQ(ad_empty(AD_F64, 1, mb, &g_loaded[i]));
+    }
+    pthread_create(&th[0], NULL, pool_consumer_body, NULL);
+    pthread_join(th[0], NULL);
+    CHECKM(g_pool_growth <= ((int64_t)64 << 20), "a consumer pooled %lld "
+           "bytes", (long long)g_pool_growth);
+
+    free(want);
+    free(wv);
+    free(xv);
+    ad_set_grad(g_W, NULL);
+    ad_set_grad(W1, NULL);
+    ad_decref(W1);
+    ad_decref(g_W);
+    for (int k = 0; k < NTHR; k++) {
+        ad_decref(g_X[k]);
+    }
+}
+
 /* ======================================================================== */
 
 int
@@ -2421,6 +2876,10 @@ main(int argc, char **argv)
     test_custom();
     test_lock_hooks();
     test_threads();
+    test_reentrant_hooks();
+    test_grad_field();
+    test_pool_classes();
+    test_thread_model();
 
     ad_memory_stats m = stats();
     CHECKM(m.tape_records == 0 && m.tape_live == 0, "tape not empty at the "
