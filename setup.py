@@ -3,6 +3,8 @@
 Switches (environment variables):
   AUTODIFF_DEBUG=1     -O0 -g, no optimisation
   AUTODIFF_SANITIZE=1  -fsanitize=address,undefined (preload the runtime)
+  AUTODIFF_SANITIZE=thread
+                       -fsanitize=thread (preload libtsan; tools/tsan.sh)
 """
 import glob
 import os
@@ -17,7 +19,12 @@ if os.environ.get("AUTODIFF_DEBUG"):
     cflags += ["-O0", "-g"]
 else:
     cflags += ["-O3"]
-if os.environ.get("AUTODIFF_SANITIZE"):
+sanitize = os.environ.get("AUTODIFF_SANITIZE", "")
+if sanitize == "thread":
+    san = ["-fsanitize=thread", "-fno-omit-frame-pointer", "-g"]
+    cflags += san
+    ldflags += san
+elif sanitize:
     san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
     cflags += san
     ldflags += san

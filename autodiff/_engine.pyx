@@ -2899,8 +2899,9 @@ def _gather_flat(x, idx, shape):
 
 cdef ad_status _custom_backward(void *ctx, ad_tensor *gout, int nin,
                                 ad_tensor **gin) noexcept with gil:
-    # Runs inside backward(): record nothing while the user's code runs
-    # (the sweep is walking the tape), and park any exception for _raise.
+    # Runs inside backward() (the engine has swapped in a scratch tape, so
+    # ops the user enables recording for never touch the swept one); grad
+    # mode starts off, as in PyTorch; park any exception for _raise.
     cdef int was = ad_grad_enabled()
     cdef Tensor gi
     ad_set_grad_enabled(0)

@@ -1,7 +1,7 @@
 /*
  * autodiff.h -- the public interface of the autodiff C engine.
  *
- * The engine is plain C99 with no Python in it.  It knows three things:
+ * The engine is plain C11 with no Python in it.  It knows three things:
  *
  *   buffers  contiguous, 64-byte aligned, reference counted blocks of
  *            float32 or float64 served from a per-thread size-class pool;
@@ -24,10 +24,31 @@
  * message naming the shapes, dtypes or values involved in a thread-local
  * buffer that ad_last_error() returns.  Nothing aborts.
  *
- * Thread model: reference counts are not atomic.  The caller (the Cython
- * module, which holds the GIL) serialises every call that creates or
- * releases tensors.  The pure compute phases -- the gradient computation
- * of ad_backward() and large kernels -- may run with the GIL released.
+ * Thread model (docs/ARCHITECTURE.md, "Thread model"):
+ *
+ *   - Tensors and buffers may be shared between threads and freed on any
+ *     thread: reference counts and version counters are atomic.
+ *   - Each thread records on its own tape.  An op whose input was
+ *     recorded on another tape (another thread's, a compiled program's,
+ *     a custom backward's scratch tape) fails with AD_ERR_STATE saying
+ *     which; detach() the input first.  backward() and the graph reader
+ *     (ad_node) run on the thread that recorded the graph.
+ *   - Threads may run backward() at the same time on graphs that share
+ *     leaves: pending leaf gradients live in each sweep's own storage and
+ *     are added to .grad under one process-wide grad lock, which
+ *     ad_set_grad, ad_zero_grad, ad_get_grad and ad_optim_step also take;
+ *     a deposit lands whole, before or after any of them.
+ *   - A record whose output dies on another thread is handed to the
+ *     owning thread (torn down at its next record, sweep or release), or
+ *     killed under the tape's lock once that thread has exited.
+ *   - A compiled program runs one call at a time (AD_ERR_STATE otherwise).
+ *   - Other in-place writes (ad_fill_, ad_axpy_, ad_copy_data, optimizer
+ *     updates of the parameter values) to a tensor another thread is
+ *     reading are the caller's race, as in PyTorch.
+ *
+ * The Cython module calls everything with the GIL held except the sweep
+ * (ad_backward_sweep), a program replay and large kernels, which release
+ * it; the engine never waits for the GIL while holding one of its locks.
  */
 #ifndef AUTODIFF_H
 #define AUTODIFF_H
