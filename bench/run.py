@@ -252,16 +252,19 @@ def bench_mlp(sizes, batch, reps, n, lr=0.01, mom=0.9):
         init.append((rng.uniform(-bound, bound, (b, a)).astype(np.float32),
                      rng.uniform(-bound, bound, b).astype(np.float32)))
 
+    def make_model():
+        layers = []
+        for (W, b) in init:
+            lin = nn.Linear(W.shape[1], W.shape[0])
+            with ad.no_grad():
+                lin.weight.copy_(W)
+                lin.bias.copy_(b)
+            layers += [lin, nn.ReLU()]
+        model = nn.Sequential(*layers[:-1])
+        return model, optim.SGD(model.parameters(), lr=lr, momentum=mom)
+
     # autodiff eager
-    layers = []
-    for (W, b) in init:
-        lin = nn.Linear(W.shape[1], W.shape[0])
-        with ad.no_grad():
-            lin.weight.copy_(W)
-            lin.bias.copy_(b)
-        layers += [lin, nn.ReLU()]
-    model = nn.Sequential(*layers[:-1])
-    opt = optim.SGD(model.parameters(), lr=lr, momentum=mom)
+    model, opt = make_model()
     ce = nn.CrossEntropyLoss()
     tb = [(ad.tensor(a), b) for a, b in batches]
     it = {"i": 0}
@@ -275,11 +278,17 @@ def bench_mlp(sizes, batch, reps, n, lr=0.01, mom=0.9):
         opt.step()
     res["autodiff"] = timed(ad_step, n, reps)
 
+    # A fresh model from the same initial values, as every peer gets:
+    # the eager one is far into training by now, and its later values
+    # (tiny, even subnormal, numbers) cost more per step.
+    cmodel, copt = make_model()
+    it["i"] = 0
+
     def ad_fn(xb, yb):
-        loss = ce(model(xb), yb)
-        opt.zero_grad()
+        loss = ce(cmodel(xb), yb)
+        copt.zero_grad()
         loss.backward()
-        opt.step()
+        copt.step()
         return loss
     compiled = ad.compile(ad_fn)
 
