@@ -12,7 +12,10 @@ derivative is zero almost everywhere, as in PyTorch.
 
 A rule is ``rule(node, out, g) -> [grad for each input or None]`` where
 ``node`` is ``_engine._node(out)``: (op, kind, flag, a, b, i0, iv, inputs,
-saved, ctx).  Adding an op to the engine means adding its rule here.
+saved, ctx).  The ops with kinds (unary, binary, loss) dispatch to tables
+keyed by kind name -- ``UNARY_RULES``, ``BINARY_RULES``, ``LOSS_RULES``,
+one entry per kind, as HIPS autograd's ``defvjp`` -- so adding a kind
+means adding one entry; tests/test_opdb.py fails while one is missing.
 """
 import math
 
@@ -54,117 +57,154 @@ def _safe(x, mask, value=1.0):
     return E.where(mask, value, x)
 
 
-# unary kinds whose rule reads the input's values (for a mask)
-_READS_X = {_U[n] for n in ("abs", "relu", "leaky_relu", "elu", "selu",
-                             "softplus", "clip")}
+# Each unary kind's rule: d(kind)/dx * g from x, the output y, g and the
+# scalar attributes a, b; xv is x's values (numpy) for the kinds that read
+# them for a mask.  Registered by name, as HIPS autograd's defvjp.
+UNARY_RULES = {}
+_READS_X = set()
+
+
+def _defunary(name, reads_x=False):
+    def register(rule):
+        UNARY_RULES[name] = rule
+        if reads_x:
+            _READS_X.add(name)
+        return rule
+    return register
+
+
+_SELU_SCALE, _SELU_ALPHA = 1.0507009873554804934, 1.6732632423543772848
+
+_defunary("neg")(lambda x, y, g, a, b, xv: -g)
+_defunary("exp")(lambda x, y, g, a, b, xv: g * y)
+_defunary("log")(lambda x, y, g, a, b, xv: g / x)
+_defunary("sqrt")(lambda x, y, g, a, b, xv: g / (y * 2.0))
+_defunary("abs", True)(
+    lambda x, y, g, a, b, xv: g * _const(np.sign(xv), g))
+_defunary("sin")(lambda x, y, g, a, b, xv: g * x.cos())
+_defunary("cos")(lambda x, y, g, a, b, xv: -(g * x.sin()))
+_defunary("sigmoid")(lambda x, y, g, a, b, xv: g * (y * (1.0 - y)))
+_defunary("tanh")(lambda x, y, g, a, b, xv: g * (1.0 - y * y))
+_defunary("relu", True)(lambda x, y, g, a, b, xv: g * _const(xv > 0, g))
+_defunary("leaky_relu", True)(
+    lambda x, y, g, a, b, xv: g * _const(np.where(xv > 0, 1.0, a), g))
+# alpha e^x = y + alpha on the negative side
+_defunary("elu", True)(
+    lambda x, y, g, a, b, xv: E.where(xv > 0, g, g * (y + a)))
+
+
+@_defunary("selu", True)
+def _selu(x, y, g, a, b, xv):
+    neg = _safe(x, xv > 0, 0.0).exp() * (_SELU_SCALE * _SELU_ALPHA)
+    return E.where(xv > 0, g * _SELU_SCALE, g * neg)
+
+
+@_defunary("softplus", True)
+def _softplus(x, y, g, a, b, xv):
+    lin = xv * a > b
+    return E.where(lin, g, g * (_safe(x, lin, 0.0) * a).sigmoid())
+
+
+@_defunary("gelu")
+def _gelu(x, y, g, a, b, xv):
+    cdf = ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0) * 0.5
+    pdf = (x * x * -0.5).exp() * (1.0 / math.sqrt(2.0 * math.pi))
+    return g * (cdf + x * pdf)
+
+
+@_defunary("silu")
+def _silu(x, y, g, a, b, xv):
+    s = x.sigmoid()
+    return g * (s * (x * (1.0 - s) + 1.0))
+
+
+_defunary("clip", True)(
+    lambda x, y, g, a, b, xv: g * _const((xv >= a) & (xv <= b), g))
+_defunary("addc")(lambda x, y, g, a, b, xv: g)
+_defunary("mulc")(lambda x, y, g, a, b, xv: g * a)
+_defunary("rsubc")(lambda x, y, g, a, b, xv: -g)
+# d(a/x) = -a/x^2 = -y/x
+_defunary("rdivc")(lambda x, y, g, a, b, xv: -(g * y) / x)
+
+
+@_defunary("powc")
+def _powc(x, y, g, a, b, xv):
+    if a == 0.0:
+        return g * 0.0
+    if a == 2.0:
+        return g * (x * 2.0)
+    if a == 1.0:
+        return g
+    return g * (x ** (a - 1.0) * a)
+
+
+_defunary("rpowc")(lambda x, y, g, a, b, xv: g * (y * math.log(a)))
+_defunary("square")(lambda x, y, g, a, b, xv: g * (x * 2.0))
+_defunary("divc")(lambda x, y, g, a, b, xv: g / a)
+_defunary("erf")(lambda x, y, g, a, b, xv: g * (
+    (x * x * -1.0).exp() * (2.0 / math.sqrt(math.pi))))
+
+_UNARY_NAME = {code: name for name, code in _U.items()}
 
 
 def _unary(node, y, g):
     _, k, _, a, b, _, _, (x,), _, _ = node
-    xv = x.numpy() if k in _READS_X else None
-    if k == _U["neg"]:
-        d = -g
-    elif k == _U["exp"]:
-        d = g * y
-    elif k == _U["log"]:
-        d = g / x
-    elif k == _U["sqrt"]:
-        d = g / (y * 2.0)
-    elif k == _U["abs"]:
-        d = g * _const(np.sign(xv), g)
-    elif k == _U["sin"]:
-        d = g * x.cos()
-    elif k == _U["cos"]:
-        d = -(g * x.sin())
-    elif k == _U["sigmoid"]:
-        d = g * (y * (1.0 - y))
-    elif k == _U["tanh"]:
-        d = g * (1.0 - y * y)
-    elif k == _U["relu"]:
-        d = g * _const(xv > 0, g)
-    elif k == _U["leaky_relu"]:
-        d = g * _const(np.where(xv > 0, 1.0, a), g)
-    elif k == _U["elu"]:
-        # alpha e^x = y + alpha on the negative side
-        d = E.where(xv > 0, g, g * (y + a))
-    elif k == _U["selu"]:
-        scale, alpha = 1.0507009873554804934, 1.6732632423543772848
-        neg = _safe(x, xv > 0, 0.0).exp() * (scale * alpha)
-        d = E.where(xv > 0, g * scale, g * neg)
-    elif k == _U["softplus"]:
-        lin = xv * a > b
-        d = E.where(lin, g, g * (_safe(x, lin, 0.0) * a).sigmoid())
-    elif k == _U["gelu"]:
-        cdf = ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0) * 0.5
-        pdf = (x * x * -0.5).exp() * (1.0 / math.sqrt(2.0 * math.pi))
-        d = g * (cdf + x * pdf)
-    elif k == _U["silu"]:
-        s = x.sigmoid()
-        d = g * (s * (x * (1.0 - s) + 1.0))
-    elif k == _U["clip"]:
-        d = g * _const((xv >= a) & (xv <= b), g)
-    elif k == _U["addc"]:
-        d = g
-    elif k == _U["mulc"]:
-        d = g * a
-    elif k == _U["rsubc"]:
-        d = -g
-    elif k == _U["rdivc"]:
-        d = -(g * y) / x                      # d(a/x) = -a/x^2 = -y/x
-    elif k == _U["powc"]:
-        if a == 0.0:
-            d = g * 0.0
-        elif a == 2.0:
-            d = g * (x * 2.0)
-        elif a == 1.0:
-            d = g
-        else:
-            d = g * (x ** (a - 1.0) * a)
-    elif k == _U["rpowc"]:
-        d = g * (y * math.log(a))
-    elif k == _U["square"]:
-        d = g * (x * 2.0)
-    elif k == _U["divc"]:
-        d = g / a
-    elif k == _U["erf"]:
-        d = g * ((x * x * -1.0).exp() * (2.0 / math.sqrt(math.pi)))
-    else:
-        raise NotImplementedError("no differentiable rule for unary kind %d"
-                                  % k)
-    return [d]
+    name = _UNARY_NAME.get(k)
+    if name not in UNARY_RULES:
+        raise NotImplementedError("no differentiable rule for unary kind %r"
+                                  % (name or k,))
+    xv = x.numpy() if name in _READS_X else None
+    return [UNARY_RULES[name](x, y, g, a, b, xv)]
 
 
 # --------------------------------------------------------------- binary
 
+# Each binary kind's rule: (gx, gy) shaped like the output, from x, y,
+# the output and g (summed down to the inputs' shapes by _binary).
+BINARY_RULES = {
+    "add": lambda x, y, out, g: (g, g),
+    "sub": lambda x, y, out, g: (g, -g),
+    "mul": lambda x, y, out, g: (g * y, g * x),
+    "div": lambda x, y, out, g: (g / y, -(g * out) / y),
+}
+
+
+def _pow(x, y, out, g):
+    xv, yv = np.broadcast_arrays(x.numpy(), y.numpy())
+    # y x^(y-1) is already 0 where y == 0 (x != 0); a constant mask
+    # there would cut its derivative in y (d2/dydx x^y = 1/x at y=0).
+    # Only 0**0 needs it, with a safe base so no 0 * inf later on.
+    zero_b = (yv == 0) & (xv == 0)
+    gx = E.where(zero_b, 0.0, g * y * _safe(x, zero_b) ** (y - 1.0))
+    flat = (xv == 0) & (yv >= 0)
+    gy = E.where(flat, 0.0, g * out * _safe(x, flat).log())
+    return gx, gy
+
+
+def _extremum(is_max):
+    def rule(x, y, out, g):
+        # the gradient goes to the larger (smaller) input; ties split it
+        xv, yv = x.numpy(), y.numpy()
+        first = xv > yv if is_max else xv < yv
+        second = yv > xv if is_max else yv < xv
+        tie = (xv == yv) * 0.5
+        return g * _const(first + tie, g), g * _const(second + tie, g)
+    return rule
+
+
+BINARY_RULES["pow"] = _pow
+BINARY_RULES["maximum"] = _extremum(True)
+BINARY_RULES["minimum"] = _extremum(False)
+_BINARY_NAME = {code: name for name, code in _B.items()}
+
+
 def _binary(node, out, g):
     _, k, _, _, _, _, _, (x, y), _, _ = node
-    if k == _B["add"]:
-        gx, gy = g, g
-    elif k == _B["sub"]:
-        gx, gy = g, -g
-    elif k == _B["mul"]:
-        gx, gy = g * y, g * x
-    elif k == _B["div"]:
-        gx, gy = g / y, -(g * out) / y
-    elif k == _B["pow"]:
-        xv, yv = np.broadcast_arrays(x.numpy(), y.numpy())
-        # y x^(y-1) is already 0 where y == 0 (x != 0); a constant mask
-        # there would cut its derivative in y (d2/dydx x^y = 1/x at y=0).
-        # Only 0**0 needs it, with a safe base so no 0 * inf later on.
-        zero_b = (yv == 0) & (xv == 0)
-        gx = E.where(zero_b, 0.0, g * y * _safe(x, zero_b) ** (y - 1.0))
-        flat = (xv == 0) & (yv >= 0)
-        gy = E.where(flat, 0.0, g * out * _safe(x, flat).log())
-    elif k in (_B["maximum"], _B["minimum"]):
-        xv, yv = x.numpy(), y.numpy()
-        first = xv > yv if k == _B["maximum"] else xv < yv
-        second = yv > xv if k == _B["maximum"] else yv < xv
-        tie = (xv == yv) * 0.5
-        gx = g * _const(first + tie, g)
-        gy = g * _const(second + tie, g)
-    else:
+    name = _BINARY_NAME.get(k)
+    if name not in BINARY_RULES:
         raise NotImplementedError("no differentiable rule for binary kind "
-                                  "%d" % k)
+                                  "%r" % (name or k,))
+    gx, gy = BINARY_RULES[name](x, y, out, g)
     return [sum_to(gx, x.shape), sum_to(gy, y.shape)]
 
 
@@ -261,23 +301,40 @@ def _softmax(node, out, g):
     return [out * (g - (g * out).sum(axis=axis, keepdims=True))]
 
 
+# Each elementwise loss kind's rule: (d/dprediction, d/dtarget) * g.
+def _mse(p, t, g):
+    d = (p - t) * g * 2.0
+    return d, -d
+
+
+def _l1(p, t, g):
+    d = g * _const(np.sign(p.numpy() - t.numpy()), g)
+    return d, -d
+
+
+def _bce(p, t, g):
+    den = E.clip(p * (1.0 - p), 1e-12, None)
+    gt = g * (E.clip((1.0 - p).log(), -100.0, None)
+              - E.clip(p.log(), -100.0, None))
+    return g * (p - t) / den, gt
+
+
+LOSS_RULES = {
+    "mse": _mse,
+    "l1": _l1,
+    "bce": _bce,
+    "bce_logits": lambda p, t, g: (g * (p.sigmoid() - t), -(g * p)),
+}
+_LOSS_NAME = {code: name for name, code in _L.items()}
+
+
 def _loss(node, out, g):
     _, k, _, _, _, _, _, (p, t), _, _ = node
-    if k == _L["mse"]:
-        d = (p - t) * g * 2.0
-        return [d, -d]
-    if k == _L["l1"]:
-        d = g * _const(np.sign(p.numpy() - t.numpy()), g)
-        return [d, -d]
-    if k == _L["bce"]:
-        den = E.clip(p * (1.0 - p), 1e-12, None)
-        gp = g * (p - t) / den
-        gt = g * (E.clip((1.0 - p).log(), -100.0, None)
-                  - E.clip(p.log(), -100.0, None))
-        return [gp, gt]
-    if k == _L["bce_logits"]:
-        return [g * (p.sigmoid() - t), -(g * p)]
-    raise NotImplementedError("no differentiable rule for loss kind %d" % k)
+    name = _LOSS_NAME.get(k)
+    if name not in LOSS_RULES:
+        raise NotImplementedError("no differentiable rule for loss kind %r"
+                                  % (name or k,))
+    return list(LOSS_RULES[name](p, t, g))
 
 
 def _nll(node, out, g):

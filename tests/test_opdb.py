@@ -94,3 +94,14 @@ def test_rows_are_complete():
         assert o.ref is not None, o.name
         lo, hi = o.domain
         assert lo < hi and all(lo < k < hi for k in o.kinks), o.name
+
+
+def test_every_kind_has_a_differentiable_rule_in_its_table():
+    """The kind tables of autodiff/_derivatives.py cover exactly the
+    engine's kinds (a new kind without a rule fails here)."""
+    from autodiff import _derivatives as D
+    from autodiff import _engine as E
+    assert set(D.UNARY_RULES) == set(E.UNARY)
+    assert set(D.BINARY_RULES) == set(E.BINARY)
+    assert set(D.LOSS_RULES) == set(E.LOSS)
+    assert D._READS_X <= set(E.UNARY)
