@@ -14,7 +14,10 @@ The elementwise and binary ops, their numpy twins, domains and kinks come
 from opdb (the rows marked ``fuzz``); the numpy twins of the others from
 refs.py.
 """
+import os
+
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 import autodiff as ad
 import opdb
@@ -33,6 +36,20 @@ LEAF_BUDGET = 40        # total input elements (numerical grads are O(n))
 
 # opdb's scalar forms, keyed without spaces ("x+c"), plus "neg"
 SCALAR_FORMS = {k.replace(" ", ""): v for k, v in opdb.SCALAR_FORMS.items()}
+
+# AUTODIFF_FUZZ_EXAMPLES multiplies every max_examples (e.g. 10 for a long
+# bug hunt); every fuzz test is derandomized, so CI is deterministic.
+SCALE = float(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "1"))
+
+
+def fuzz_settings(n, *suppress):
+    """Hypothesis settings for n examples (times SCALE), with the health
+    checks that these tests' large draws trip suppressed."""
+    return settings(max_examples=max(1, int(n * SCALE)), deadline=None,
+                    derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.data_too_large,
+                                           *suppress])
 
 
 def _scalar_engine(p, x):

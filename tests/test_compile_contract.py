@@ -189,7 +189,8 @@ def test_load_state_dict_after_recording(opt):
 
 # ---- 3. gradients read after backward() inside the compiled function
 
-def manual_step(model, opt, x, y):
+def sgd_step(model, x, y):
+    """The README's manual update: reads p.grad after backward()."""
     loss = nn.functional.cross_entropy(model(x), y)
     for p in model.parameters():
         p.grad = None
@@ -198,6 +199,10 @@ def manual_step(model, opt, x, y):
         for p in model.parameters():
             p.add_(p.grad, alpha=-0.1)
     return loss
+
+
+def manual_step(model, opt, x, y):
+    return sgd_step(model, x, y)
 
 
 def test_manual_update_reads_each_steps_gradient():
@@ -358,17 +363,6 @@ def test_tensor_argument_written_in_place_reaches_the_caller():
 
 
 # ---- 7. identity: a recording never serves another object
-
-def sgd_step(model, x, y):
-    loss = nn.functional.cross_entropy(model(x), y)
-    for p in model.parameters():
-        p.grad = None
-    loss.backward()
-    with ad.no_grad():
-        for p in model.parameters():
-            p.add_(p.grad, alpha=-0.1)
-    return loss
-
 
 def test_a_new_model_with_a_reused_id_is_trained():
     step = ad.compile(sgd_step)

@@ -13,26 +13,17 @@ Trainer gets the same treatment (compile=True against compile=False).
 All tests are derandomized so CI is deterministic; AUTODIFF_FUZZ_EXAMPLES
 multiplies the number of examples.
 """
-import os
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 import autodiff as ad
 from autodiff import nn, optim
 from autodiff.optim import lr_scheduler
+from fuzz_helpers import fuzz_settings
 
-SCALE = float(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "1"))
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-
-
-def fuzz_settings(n):
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None,
-                    derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
 
 
 DIN, CLASSES = 5, 4

@@ -7,12 +7,11 @@ multiplies every max_examples (e.g. AUTODIFF_FUZZ_EXAMPLES=10 for a long
 bug hunt).
 """
 import gc
-import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, given, note
 from hypothesis import strategies as st
 
 import autodiff as ad
@@ -21,19 +20,14 @@ from autodiff import nn, optim
 from conftest import DTYPES, assert_close, numerical_grad, tol
 from conftest import alive as _alive
 from fuzz_helpers import OPS, Graph
-
-SCALE = float(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "1"))
+from fuzz_helpers import fuzz_settings as _fuzz_settings
 
 # numpy warns when junk values overflow a cast or reduce an empty slice
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 def fuzz_settings(n):
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None,
-                    derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow,
-                                           HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+    return _fuzz_settings(n, HealthCheck.filter_too_much)
 
 
 # ======================================================= random graphs
