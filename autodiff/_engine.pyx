@@ -2239,10 +2239,12 @@ def set_rng_state(state):
     st = st.astype(np.uint64)
     ad_set_rng_state(<uint64_t>int(st[0]), <uint64_t>int(st[1]))
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, generator=None):
     """Zero each element with probability p and scale the rest by
-    1/(1-p) (torch.nn.functional.dropout); masks come from the engine's
-    stream (ad.manual_seed), so compiled replays draw fresh ones."""
+    1/(1-p) (torch.nn.functional.dropout).  Without a generator the mask
+    comes from the engine's stream (ad.manual_seed), so compiled replays
+    draw fresh ones; a numpy generator draws it in Python, which a
+    compiled step cannot replay (NotCompilableError while recording)."""
     cdef Tensor t = _t(x)
     cdef ad_tensor *o
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer,
@@ -2256,6 +2258,14 @@ def dropout(x, p=0.5, training=True):
         return t
     if p == 1.0:
         return t * 0.0
+    if generator is not None:
+        if ad_capturing():
+            raise NotCompilableError(
+                "dropout with a numpy generator draws its mask in Python, "
+                "which a compiled replay would freeze; use the engine's "
+                "stream (generator=None, seeded by ad.manual_seed)")
+        keep = _rng(None, generator).random(t.shape) >= p
+        return t * (tensor(keep, dtype=t.dtype) * (1.0 / (1.0 - p)))
     _check(ad_dropout(t.t, float(p), &o))
     return _wrap(o)
 
@@ -2666,10 +2676,6 @@ cdef class _Binder:
                     return 0
                 _check(ad_copy_data(dst.t, src.t))
         return 1
-
-    def versions(self):
-        return [_version(p) if k == _B_TENSOR else 0
-                for k, p in zip(self.kinds, self.dsts)]
 
 
 @cython.auto_pickle(False)

@@ -62,6 +62,11 @@ __all__ = ["compile", "CompiledFunction", "NotCompilableError", "ArrayInput"]
 _CONST_TYPES = (type(None), bool, int, float, complex, str, bytes)
 
 
+def _is_const(obj):
+    """Keyed by value (the others by shape and dtype, or identity)."""
+    return type(obj) in _CONST_TYPES or isinstance(obj, np.generic)
+
+
 def _flatten(obj, leaves):
     """The structure of obj as a hashable key; leaves collects the
     arrays, tensors and objects it holds (in order)."""
@@ -75,7 +80,7 @@ def _flatten(obj, leaves):
         except TypeError:
             raise TypeError("ad.compile: dict arguments need hashable keys")
         return ("dict", tuple((k, _flatten(obj[k], leaves)) for k in keys))
-    if t in _CONST_TYPES or isinstance(obj, (np.generic,)):
+    if _is_const(obj):
         return ("c", t, obj)
     leaves.append(obj)
     if isinstance(obj, Tensor):
@@ -97,7 +102,7 @@ def _unflatten(obj, it):
         return t(_unflatten(o, it) for o in obj)
     if t is dict:
         return {k: _unflatten(v, it) for k, v in obj.items()}
-    if t in _CONST_TYPES or isinstance(obj, (np.generic,)):
+    if _is_const(obj):
         return obj
     return next(it)
 
@@ -162,7 +167,7 @@ def _binder(program, args, kwargs, slots, refs, result):
     weak = dict(refs)
     specs, leaf = [], 0
     for a in args:
-        if type(a) in _CONST_TYPES or isinstance(a, np.generic):
+        if _is_const(a):
             specs.append((_engine.B_CONST, a, None))
             continue
         kind, ph, _ = slots[leaf]
