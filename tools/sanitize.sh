@@ -93,12 +93,15 @@ if [ -z "$so" ]; then
     echo "sanitize: no autodiff/_engine*.so under $platlib"
     exit 1
 fi
-libasan="$(ldd "$so" | awk '/libasan/ { print $3; exit }')"
+# ldd's output read once, from a variable: with pipefail, `ldd | grep -q`
+# fails at random when grep exits early and ldd dies of SIGPIPE.
+deps="$(ldd "$so")"
+libasan="$(awk '/libasan/ { print $3; exit }' <<<"$deps")"
 if [ -z "$libasan" ]; then
     echo "sanitize: $so does not link libasan: the build was not sanitized"
     exit 1
 fi
-if ! ldd "$so" | grep -q libubsan; then
+if ! grep -q libubsan <<<"$deps"; then
     echo "sanitize: $so does not link libubsan: the build was not sanitized"
     exit 1
 fi

@@ -88,7 +88,10 @@ if [ -z "$so" ]; then
     echo "tsan: no autodiff/_engine*.so under $platlib"
     exit 1
 fi
-libtsan="$(ldd "$so" | awk '/libtsan/ { print $3; exit }')"
+# ldd's output read once, from a variable: with pipefail, a pipe into a
+# reader that exits early fails at random (ldd dies of SIGPIPE).
+deps="$(ldd "$so")"
+libtsan="$(awk '/libtsan/ { print $3; exit }' <<<"$deps")"
 if [ -z "$libtsan" ]; then
     echo "tsan: $so does not link libtsan: the build was not sanitized"
     exit 1
