@@ -1,0 +1,171 @@
+# cython: language_level=3
+# The C engine's public interface (csrc/autodiff.h) as Cython sees it: the
+# one block of declarations, mirroring the header section by section.
+# _engine.pyx cimports it; nothing else does.
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+cdef extern from "autodiff.h" nogil:
+    enum: AD_MAX_DIMS
+    ctypedef enum ad_status:
+        AD_RERECORD, AD_OK, AD_ERR_NOMEM, AD_ERR_SHAPE, AD_ERR_VALUE, AD_ERR_INDEX,
+        AD_ERR_TYPE, AD_ERR_STATE, AD_ERR_NOBLAS
+    ctypedef enum ad_dtype:
+        AD_F32, AD_F64
+    ctypedef enum ad_unary_kind:
+        AD_U_NEG, AD_U_EXP, AD_U_LOG, AD_U_SQRT, AD_U_ABS, AD_U_SIN,
+        AD_U_COS, AD_U_SIGMOID, AD_U_TANH, AD_U_RELU, AD_U_LEAKY_RELU,
+        AD_U_ELU, AD_U_SELU, AD_U_SOFTPLUS, AD_U_GELU, AD_U_SILU, AD_U_CLIP,
+        AD_U_ADDC, AD_U_MULC, AD_U_RSUBC, AD_U_RDIVC, AD_U_POWC, AD_U_RPOWC,
+        AD_U_SQUARE, AD_U_DIVC, AD_U_ERF
+    ctypedef enum ad_binary_kind:
+        AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
+        AD_B_MINIMUM
+    ctypedef enum ad_reduce_kind:
+        AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN
+    ctypedef enum ad_loss_kind:
+        AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS
+
+    ctypedef struct ad_buffer:
+        pass
+    ctypedef struct ad_tape:
+        pass
+    ctypedef struct ad_tensor:
+        int64_t refcnt
+        int64_t size
+        int ndim
+        uint8_t dtype
+        uint8_t requires_grad
+        uint8_t retains_grad
+        uint8_t flags
+        int64_t shape[8]
+        int64_t rec
+        ad_tensor *grad
+
+    enum: AD_T_COPY_OF_VIEW
+
+    ctypedef struct ad_memory_stats:
+        int64_t bytes_in_use
+        int64_t bytes_pooled
+        int64_t allocations
+        int64_t frees
+        int64_t tape_records
+        int64_t tape_live
+
+    ctypedef void (*ad_sgemm_fn)(char *, char *, int *, int *, int *,
+                                 float *, float *, int *, float *, int *,
+                                 float *, float *, int *)
+    ctypedef void (*ad_dgemm_fn)(char *, char *, int *, int *, int *,
+                                 double *, double *, int *, double *, int *,
+                                 double *, double *, int *)
+    ctypedef void *(*ad_unlock_fn)()
+    ctypedef void (*ad_relock_fn)(void *)
+
+    const char *ad_last_error()
+    void ad_set_blas(ad_sgemm_fn, ad_dgemm_fn)
+    void ad_set_lock_hooks(ad_unlock_fn, ad_relock_fn)
+    void ad_get_memory_stats(ad_memory_stats *)
+    void ad_pool_trim()
+
+    ad_status ad_empty(ad_dtype, int, const int64_t *, ad_tensor **)
+    ad_status ad_full(ad_dtype, int, const int64_t *, double, ad_tensor **)
+    void *ad_data(const ad_tensor *)
+    void ad_incref(ad_tensor *)
+    void ad_decref(ad_tensor *)
+    void ad_set_requires_grad(ad_tensor *, int)
+    int ad_is_leaf(const ad_tensor *)
+    ad_status ad_detach(ad_tensor *, ad_tensor **)
+    void ad_mark_modified(ad_tensor *)
+    int ad_shares_buffer(const ad_tensor *)
+    ad_status ad_copy_data(ad_tensor *, const ad_tensor *)
+    int ad_grad_enabled()
+    void ad_set_grad_enabled(int)
+
+    ad_status ad_unary(ad_unary_kind, ad_tensor *, double, double,
+                       ad_tensor **)
+    ad_status ad_binary(ad_binary_kind, ad_tensor *, ad_tensor *,
+                        ad_tensor **)
+    ad_status ad_where(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_reduce(ad_reduce_kind, ad_tensor *, uint32_t, int,
+                        ad_tensor **)
+    ad_status ad_reshape(ad_tensor *, int, const int64_t *, ad_tensor **)
+    ad_status ad_permute(ad_tensor *, const int *, ad_tensor **)
+    ad_status ad_broadcast_to(ad_tensor *, int, const int64_t *,
+                              ad_tensor **)
+    ad_status ad_concat(int, ad_tensor **, int, ad_tensor **)
+    ad_status ad_gather(ad_tensor *, const int64_t *, int, const int64_t *,
+                        ad_tensor **)
+    ad_status ad_cast(ad_tensor *, ad_dtype, ad_tensor **)
+    ad_status ad_clone(ad_tensor *, ad_dtype, ad_tensor **)
+    ad_status ad_matmul(ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
+    ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
+    enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
+    ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,
+                     ad_tensor **)
+    void ad_manual_seed(uint64_t)
+    void ad_get_rng_state(uint64_t *, uint64_t *)
+    void ad_set_rng_state(uint64_t, uint64_t)
+    ad_status ad_dropout(ad_tensor *, double, ad_tensor **)
+    uint64_t ad_epoch()
+    void ad_bump_epoch()
+    enum: AD_SRC_I64
+    ad_status ad_fill_from(ad_tensor *, const void *, int)
+    ad_status ad_backward_sweep(ad_tensor *, ad_tensor *)
+    void ad_backward_release(ad_tensor *)
+    ad_status ad_axpy_(ad_tensor *, double, const ad_tensor *)
+    ad_status ad_fill_(ad_tensor *, double)
+
+    ctypedef struct ad_optim_cfg:
+        int kind
+        double lr, weight_decay, momentum, dampening
+        int nesterov
+        double beta1, beta2, eps
+        int amsgrad
+        double alpha
+        int centered
+    ad_status ad_optim_step(const ad_optim_cfg *, int, ad_tensor **,
+                            ad_tensor **, int64_t *)
+
+    ctypedef struct ad_program:
+        pass
+    ad_status ad_capture_begin(ad_program **)
+    ad_status ad_capture_input(ad_program *, const void *, size_t)
+    ad_status ad_capture_end(ad_program *)
+    int ad_capturing()
+    ad_status ad_program_run(ad_program *)
+    int64_t ad_program_size(const ad_program *, int64_t *)
+    int64_t ad_program_work(const ad_program *)
+    void ad_program_free(ad_program *)
+    ad_status ad_set_grad(ad_tensor *, ad_tensor *)
+    ad_tensor *ad_get_grad(ad_tensor *)
+    ad_status ad_zero_grad(ad_tensor *)
+
+    ctypedef struct ad_node_info:
+        int op
+        int kind
+        int flag
+        int nin
+        double a
+        double b
+        int64_t i0
+        int64_t iv[8]
+        const void *saved
+        void *ext
+    enum:
+        AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE,
+        AD_OP_RESHAPE, AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT,
+        AD_OP_GATHER, AD_OP_CAST, AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS,
+        AD_OP_NLL, AD_OP_LINEAR, AD_OP_SCATTER, AD_OP_CUSTOM,
+        AD_OP_DROPOUT
+    ad_status ad_node(const ad_tensor *, ad_node_info *)
+    ad_tensor *ad_node_input(const ad_tensor *, int)
+    uint32_t ad_version(const ad_tensor *)
+    ad_status ad_scatter_add(ad_tensor *, const int64_t *, int,
+                             const int64_t *, ad_tensor **)
+    ctypedef ad_status (*ad_custom_bw_fn)(void *, ad_tensor *, int,
+                                          ad_tensor **)
+    ctypedef void (*ad_custom_release_fn)(void *)
+    void ad_set_custom_hooks(ad_custom_bw_fn, ad_custom_release_fn)
+    ad_status ad_custom(int, ad_tensor **, ad_tensor *, void *,
+                        ad_tensor **)
