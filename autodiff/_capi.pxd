@@ -141,23 +141,38 @@ cdef extern from "autodiff.h" nogil:
     ad_tensor *ad_get_grad(ad_tensor *)
     ad_status ad_zero_grad(ad_tensor *)
 
+    # the op registry
+    ctypedef union ad_attrs:
+        char raw[64]
+    ctypedef struct ad_attrdef:
+        const char *name
+        int type
+        int offset
+    enum:
+        AD_ATTR_F64, AD_ATTR_I64, AD_ATTR_I32, AD_ATTR_U32, AD_ATTR_DIMS
+    enum:
+        AD_SAVED_NONE, AD_SAVED_OUT, AD_SAVED_LIKE_OUT, AD_SAVED_IDX_OUT,
+        AD_SAVED_IDX_IN, AD_SAVED_LABELS
+    enum:
+        AD_K_SAVES_OUT, AD_K_READS_X
+    int ad_op_count()
+    const char *ad_op_name(int)
+    int ad_op_arity(int)
+    int ad_op_saved(int)
+    int ad_op_kinds(int)
+    const char *ad_kind_name(int, int)
+    unsigned ad_kind_flags(int, int)
+    const char *ad_kind_param(int, int, int)
+    int ad_op_nattrs(int)
+    const ad_attrdef *ad_op_attr(int, int)
+
     ctypedef struct ad_node_info:
         int op
         int kind
-        int flag
         int nin
-        double a
-        double b
-        int64_t i0
-        int64_t iv[8]
+        ad_attrs attrs
         const void *saved
         void *ext
-    enum:
-        AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE,
-        AD_OP_RESHAPE, AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT,
-        AD_OP_GATHER, AD_OP_CAST, AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS,
-        AD_OP_NLL, AD_OP_LINEAR, AD_OP_SCATTER, AD_OP_CUSTOM,
-        AD_OP_DROPOUT
     ad_status ad_node(const ad_tensor *, ad_node_info *)
     ad_tensor *ad_node_input(const ad_tensor *, int)
     uint32_t ad_version(const ad_tensor *)

@@ -11,11 +11,14 @@ from comparisons (relu, abs, max, clip, ...) are constants here: their
 derivative is zero almost everywhere, as in PyTorch.
 
 A rule is ``rule(node, out, g) -> [grad for each input or None]`` where
-``node`` is ``_engine._node(out)``: (op, kind, flag, a, b, i0, iv, inputs,
-saved, ctx).  The ops with kinds (unary, binary, loss) dispatch to tables
-keyed by kind name -- ``UNARY_RULES``, ``BINARY_RULES``, ``LOSS_RULES``,
-one entry per kind, as HIPS autograd's ``defvjp`` -- so adding a kind
-means adding one entry; tests/test_opdb.py fails while one is missing.
+``node`` is ``_engine._node(out)``, a Node read from the C registry:
+``node.op`` and ``node.kind`` (names), ``node.inputs``, ``node.attrs``
+(the op's attributes by name: ``node.attrs.axis``), ``node.saved`` and
+``node.ctx``.  ``RULES`` is keyed by op name, and the ops with kinds
+(unary, binary, loss) dispatch to tables keyed by kind name --
+``UNARY_RULES``, ``BINARY_RULES``, ``LOSS_RULES``, one entry per kind, as
+HIPS autograd's ``defvjp`` -- so adding an op or a kind means adding one
+entry; tests/test_opdb.py fails while one is missing.
 """
 import math
 
@@ -23,10 +26,6 @@ import numpy as np
 
 from . import _engine as E
 
-_U = E.UNARY
-_B = E.BINARY
-_R = E.REDUCE
-_L = E.LOSS
 _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
 
 
@@ -144,17 +143,13 @@ _defunary("divc")(lambda x, y, g, a, b, xv: g / a)
 _defunary("erf")(lambda x, y, g, a, b, xv: g * (
     (x * x * -1.0).exp() * (2.0 / math.sqrt(math.pi))))
 
-_UNARY_NAME = {code: name for name, code in _U.items()}
-
-
 def _unary(node, y, g):
-    _, k, _, a, b, _, _, (x,), _, _ = node
-    name = _UNARY_NAME.get(k)
+    name, (x,), at = node.kind, node.inputs, node.attrs
     if name not in UNARY_RULES:
         raise NotImplementedError("no differentiable rule for unary kind %r"
-                                  % (name or k,))
+                                  % (name,))
     xv = x.numpy() if name in _READS_X else None
-    return [UNARY_RULES[name](x, y, g, a, b, xv)]
+    return [UNARY_RULES[name](x, y, g, at.a, at.b, xv)]
 
 
 # --------------------------------------------------------------- binary
@@ -195,34 +190,30 @@ def _extremum(is_max):
 BINARY_RULES["pow"] = _pow
 BINARY_RULES["maximum"] = _extremum(True)
 BINARY_RULES["minimum"] = _extremum(False)
-_BINARY_NAME = {code: name for name, code in _B.items()}
-
-
 def _binary(node, out, g):
-    _, k, _, _, _, _, _, (x, y), _, _ = node
-    name = _BINARY_NAME.get(k)
+    name, (x, y) = node.kind, node.inputs
     if name not in BINARY_RULES:
         raise NotImplementedError("no differentiable rule for binary kind "
-                                  "%r" % (name or k,))
+                                  "%r" % (name,))
     gx, gy = BINARY_RULES[name](x, y, out, g)
     return [sum_to(gx, x.shape), sum_to(gy, y.shape)]
 
 
 def _where(node, out, g):
-    cond = node[8]
+    cond = node.saved != 0
     return [E.where(cond, g, 0.0), E.where(cond, 0.0, g)]
 
 
 # ----------------------------------------------------------- reductions
 
 def _reduce(node, out, g):
-    _, k, _, a, _, mask, _, (x,), _, _ = node
+    (x,), mask = node.inputs, node.attrs.axes
     keep = tuple(1 if (mask >> i) & 1 else d for i, d in enumerate(x.shape))
     gk = g.reshape(keep).broadcast_to(x.shape)
-    if k == _R["sum"]:
+    if node.kind == "sum":
         return [gk]
-    if k == _R["mean"]:
-        return [gk / a]
+    if node.kind == "mean":
+        return [gk / float(node.attrs.count)]
     # max / min: the gradient is shared among the elements equal to the
     # result, as in the C rule (ties split evenly)
     hit = x.numpy() == out.numpy().reshape(keep)
@@ -234,23 +225,22 @@ def _reduce(node, out, g):
 # ---------------------------------------------------------------- shape
 
 def _reshape(node, out, g):
-    return [g.reshape(node[7][0].shape)]
+    return [g.reshape(node.inputs[0].shape)]
 
 
 def _permute(node, out, g):
-    x = node[7][0]
-    perm = node[6][:x.ndim]
+    perm = node.attrs.perm
     return [g.permute(tuple(int(i) for i in np.argsort(perm)))]
 
 
 def _broadcast(node, out, g):
-    return [sum_to(g, node[7][0].shape)]
+    return [sum_to(g, node.inputs[0].shape)]
 
 
 def _concat(node, out, g):
-    axis = node[5]
+    axis = node.attrs.axis
     grads, start = [], 0
-    for x in node[7]:
+    for x in node.inputs:
         stop = start + x.shape[axis]
         key = (slice(None),) * axis + (slice(start, stop),)
         grads.append(g[key])
@@ -259,17 +249,15 @@ def _concat(node, out, g):
 
 
 def _gather(node, out, g):
-    x = node[7][0]
-    return [E._scatter_add(g, node[8], x.shape)]
+    return [E._scatter_add(g, node.saved, node.inputs[0].shape)]
 
 
 def _scatter(node, out, g):
-    x = node[7][0]
-    return [E._gather_flat(g, node[8], x.shape)]
+    return [E._gather_flat(g, node.saved, node.inputs[0].shape)]
 
 
 def _cast(node, out, g):
-    return [g.astype(node[7][0].dtype)]
+    return [g.astype(node.inputs[0].dtype)]
 
 
 # --------------------------------------------------------------- linalg
@@ -279,12 +267,12 @@ def _mT(t):
 
 
 def _matmul(node, out, g):
-    x, y = node[7]
+    x, y = node.inputs
     return [sum_to(g @ _mT(y), x.shape), sum_to(_mT(x) @ g, y.shape)]
 
 
 def _linear(node, out, g):
-    ins = node[7]
+    ins = node.inputs
     x, w = ins[0], ins[1]
     grads = [g @ w, g.T @ x]
     if len(ins) == 3:
@@ -295,7 +283,7 @@ def _linear(node, out, g):
 # ------------------------------------------------------------------- nn
 
 def _softmax(node, out, g):
-    axis, log = node[5], node[1]
+    axis, log = node.attrs.axis, node.attrs.log
     if log:
         return [g - out.exp() * g.sum(axis=axis, keepdims=True)]
     return [out * (g - (g * out).sum(axis=axis, keepdims=True))]
@@ -325,21 +313,18 @@ LOSS_RULES = {
     "bce": _bce,
     "bce_logits": lambda p, t, g: (g * (p.sigmoid() - t), -(g * p)),
 }
-_LOSS_NAME = {code: name for name, code in _L.items()}
-
-
 def _loss(node, out, g):
-    _, k, _, _, _, _, _, (p, t), _, _ = node
-    name = _LOSS_NAME.get(k)
+    name, (p, t) = node.kind, node.inputs
     if name not in LOSS_RULES:
         raise NotImplementedError("no differentiable rule for loss kind %r"
-                                  % (name or k,))
+                                  % (name,))
     return list(LOSS_RULES[name](p, t, g))
 
 
 def _nll(node, out, g):
-    reduction, from_logits = node[1], node[2]
-    ignore, x, labels = node[5], node[7][0], node[8]
+    at, x, labels = node.attrs, node.inputs[0], node.saved
+    reduction, from_logits, ignore = at.reduction, at.from_logits, \
+        at.ignore_index
     n, c = x.shape
     valid = labels != ignore
     onehot = np.zeros((n, c))
@@ -356,30 +341,31 @@ def _nll(node, out, g):
 
 
 def _dropout(node, out, g):
-    return [g * _const(node[8], g)]      # the saved mask, 1/(1-p) or 0
+    return [g * _const(node.saved, g)]      # the saved mask, 1/(1-p) or 0
 
 
 def _custom(node, out, g):
-    return node[9]._backward(g)
+    return node.ctx._backward(g)
 
 
+# Keyed by op name, as the registry in C names them.
 RULES = {
-    E.OPS["unary"]: _unary,
-    E.OPS["binary"]: _binary,
-    E.OPS["where"]: _where,
-    E.OPS["reduce"]: _reduce,
-    E.OPS["reshape"]: _reshape,
-    E.OPS["permute"]: _permute,
-    E.OPS["broadcast"]: _broadcast,
-    E.OPS["concat"]: _concat,
-    E.OPS["gather"]: _gather,
-    E.OPS["scatter"]: _scatter,
-    E.OPS["cast"]: _cast,
-    E.OPS["matmul"]: _matmul,
-    E.OPS["linear"]: _linear,
-    E.OPS["softmax"]: _softmax,
-    E.OPS["loss"]: _loss,
-    E.OPS["nll"]: _nll,
-    E.OPS["custom"]: _custom,
-    E.OPS["dropout"]: _dropout,
+    "unary": _unary,
+    "binary": _binary,
+    "where": _where,
+    "reduce": _reduce,
+    "reshape": _reshape,
+    "permute": _permute,
+    "broadcast": _broadcast,
+    "concat": _concat,
+    "gather": _gather,
+    "scatter": _scatter,
+    "cast": _cast,
+    "matmul": _matmul,
+    "linear": _linear,
+    "softmax": _softmax,
+    "loss": _loss,
+    "nll": _nll,
+    "custom": _custom,
+    "dropout": _dropout,
 }

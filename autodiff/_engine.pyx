@@ -7,7 +7,7 @@ engine's message, which names the shapes, dtypes or values involved.
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
@@ -2631,32 +2631,112 @@ def _epoch():
 # recorded ops (autodiff/_derivatives.py).
 
 
-OPS = {"unary": AD_OP_UNARY, "binary": AD_OP_BINARY, "where": AD_OP_WHERE,
-       "reduce": AD_OP_REDUCE, "reshape": AD_OP_RESHAPE,
-       "permute": AD_OP_PERMUTE, "broadcast": AD_OP_BROADCAST,
-       "concat": AD_OP_CONCAT, "gather": AD_OP_GATHER, "cast": AD_OP_CAST,
-       "matmul": AD_OP_MATMUL, "softmax": AD_OP_SOFTMAX,
-       "loss": AD_OP_LOSS, "nll": AD_OP_NLL, "linear": AD_OP_LINEAR,
-       "scatter": AD_OP_SCATTER, "custom": AD_OP_CUSTOM,
-       "dropout": AD_OP_DROPOUT}
-UNARY = {"neg": AD_U_NEG, "exp": AD_U_EXP, "log": AD_U_LOG,
-         "sqrt": AD_U_SQRT, "abs": AD_U_ABS, "sin": AD_U_SIN,
-         "cos": AD_U_COS, "sigmoid": AD_U_SIGMOID, "tanh": AD_U_TANH,
-         "relu": AD_U_RELU, "leaky_relu": AD_U_LEAKY_RELU, "elu": AD_U_ELU,
-         "selu": AD_U_SELU, "softplus": AD_U_SOFTPLUS, "gelu": AD_U_GELU,
-         "silu": AD_U_SILU, "clip": AD_U_CLIP, "addc": AD_U_ADDC,
-         "mulc": AD_U_MULC, "rsubc": AD_U_RSUBC, "rdivc": AD_U_RDIVC,
-         "powc": AD_U_POWC, "rpowc": AD_U_RPOWC, "square": AD_U_SQUARE,
-         "divc": AD_U_DIVC, "erf": AD_U_ERF}
-BINARY = {"add": AD_B_ADD, "sub": AD_B_SUB, "mul": AD_B_MUL,
-          "div": AD_B_DIV, "pow": AD_B_POW, "maximum": AD_B_MAXIMUM,
-          "minimum": AD_B_MINIMUM}
-REDUCE = {"sum": AD_R_SUM, "mean": AD_R_MEAN, "max": AD_R_MAX,
-          "min": AD_R_MIN}
+# The op registry, read from C (csrc/registry.c): nothing here lists ops.
+OPS = {}                # op name -> code
+KINDS = {}              # op name -> {kind name -> code}
+_OP_NAMES = []
+_KIND_NAMES = []        # per op code: kind names by code
+_KIND_PARAMS = []       # per op code: per kind, the names of a and b
+_ATTRS = []             # per op code: ((name, type, offset), ...)
+
+
+cdef str _cstr(const char *s):
+    return s.decode() if s != NULL else ""
+
+
+cdef _read_registry():
+    cdef int op, k, i
+    cdef const ad_attrdef *at
+    for op in range(ad_op_count()):
+        name = _cstr(ad_op_name(op))
+        OPS[name] = op
+        _OP_NAMES.append(name)
+        _KIND_NAMES.append(tuple([_cstr(ad_kind_name(op, k))
+                                  for k in range(ad_op_kinds(op))]))
+        _KIND_PARAMS.append(tuple([(_cstr(ad_kind_param(op, k, 0)),
+                                    _cstr(ad_kind_param(op, k, 1)))
+                                   for k in range(ad_op_kinds(op))]))
+        if _KIND_NAMES[op]:
+            KINDS[name] = {n: k for k, n in enumerate(_KIND_NAMES[op])}
+        attrs = []
+        for i in range(ad_op_nattrs(op)):
+            at = ad_op_attr(op, i)
+            attrs.append((_cstr(at.name), at.type, at.offset))
+        _ATTRS.append(tuple(attrs))
+
+
+_read_registry()
+UNARY = KINDS["unary"]
+BINARY = KINDS["binary"]
+REDUCE = KINDS["reduce"]
+LOSS = KINDS["loss"]
 NLL_REDUCTIONS = {"none": AD_NLL_NONE, "mean": AD_NLL_MEAN,
                   "sum": AD_NLL_SUM}
-LOSS = {"mse": AD_L_MSE, "l1": AD_L_L1, "bce": AD_L_BCE,
-        "bce_logits": AD_L_BCE_LOGITS}
+
+
+class Node(tuple):
+    """A record of the graph, as the differentiable backward reads it:
+    the op's name, its kind's name (None for an op without kinds), the
+    input tensors, the attributes by name (``node.attrs.axis``), what the
+    record saved (a numpy array, or None) and a custom op's context."""
+    __slots__ = ()
+    _fields = ("op", "kind", "inputs", "attrs", "saved", "ctx")
+
+    def __new__(cls, op, kind, inputs, attrs, saved, ctx):
+        return tuple.__new__(cls, (op, kind, inputs, attrs, saved, ctx))
+
+    op = property(lambda self: self[0])
+    kind = property(lambda self: self[1])
+    inputs = property(lambda self: self[2])
+    attrs = property(lambda self: self[3])
+    saved = property(lambda self: self[4])
+    ctx = property(lambda self: self[5])
+
+    def __repr__(self):
+        return "Node(op=%r, kind=%r, attrs=%r, %d inputs)" % (
+            self[0], self[1], self[3], len(self[2]))
+
+
+class Attrs:
+    """An op record's attributes by name (see ad_attrs in autodiff.h)."""
+    __slots__ = ("__dict__",)
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def __getattr__(self, name):
+        raise AttributeError("this op has no attribute %r (it has: %s)" % (
+            name, ", ".join(sorted(self.__dict__)) or "none"))
+
+    def __eq__(self, other):
+        return isinstance(other, Attrs) and self.__dict__ == other.__dict__
+
+    def __repr__(self):
+        return "Attrs(%s)" % ", ".join(
+            "%s=%r" % kv for kv in sorted(self.__dict__.items()))
+
+
+cdef object _attrs(int op, int kind, const char *raw, int ndim):
+    cdef dict d = {}
+    cdef const int32_t *dims
+    cdef int typ, off
+    for name, typ, off in _ATTRS[op]:
+        if typ == AD_ATTR_F64:
+            d[name] = (<const double *>(raw + off))[0]
+        elif typ == AD_ATTR_I64:
+            d[name] = (<const int64_t *>(raw + off))[0]
+        elif typ == AD_ATTR_I32:
+            d[name] = (<const int32_t *>(raw + off))[0]
+        elif typ == AD_ATTR_U32:
+            d[name] = (<const uint32_t *>(raw + off))[0]
+        else:                                   # AD_ATTR_DIMS
+            dims = <const int32_t *>(raw + off)
+            d[name] = tuple([dims[i] for i in range(ndim)])
+    if _KIND_PARAMS[op]:                        # unary: a and b by name too
+        for i, pname in enumerate(_KIND_PARAMS[op][kind]):
+            if pname:
+                d[pname] = d["ab"[i]]
+    return Attrs(**d)
 
 
 def _node_key(Tensor t):
@@ -2669,8 +2749,7 @@ def _version(Tensor t):
 
 
 def _node(Tensor t):
-    """The record that made t, or None for a leaf:
-    (op, kind, flag, a, b, i0, iv, inputs, saved, ctx)."""
+    """The record that made t as a Node, or None for a leaf."""
     cdef ad_node_info info
     cdef ad_tensor *x
     _check(ad_node(t.t, &info))
@@ -2682,26 +2761,27 @@ def _node(Tensor t):
         ad_incref(x)
         inputs.append(_wrap(x))
     saved = None
+    cdef int how = ad_op_saved(info.op)
     if info.saved != NULL:
-        if info.op == AD_OP_WHERE or info.op == AD_OP_DROPOUT:
+        if how == AD_SAVED_LIKE_OUT:
             saved = np.empty(_shape_of(t.t), dtype=_NP_DTYPES[t.t.dtype])
-        elif info.op == AD_OP_GATHER:
+        elif how == AD_SAVED_IDX_OUT:
             saved = np.empty(t.t.size, dtype=np.int64)
-        elif info.op == AD_OP_NLL:              # one label per row
-            saved = np.empty(inputs[0].shape[0], dtype=np.int64)
-        elif info.op == AD_OP_SCATTER:
+        elif how == AD_SAVED_IDX_IN:
             saved = np.empty(inputs[0].size, dtype=np.int64)
+        elif how == AD_SAVED_LABELS:            # one label per row
+            saved = np.empty(inputs[0].shape[0], dtype=np.int64)
         if saved is not None and saved.size:
             memcpy(<void *><size_t>saved.ctypes.data, info.saved,
                    saved.nbytes)
-        if info.op == AD_OP_WHERE:
-            saved = saved != 0
     ctx = None
     if info.ext != NULL:
         ctx = <object>info.ext
-    iv = tuple([info.iv[i] for i in range(AD_MAX_DIMS)])
-    return (info.op, info.kind, info.flag, info.a, info.b, info.i0, iv,
-            inputs, saved, ctx)
+    names = _KIND_NAMES[info.op]
+    return Node(_OP_NAMES[info.op], names[info.kind] if names else None,
+                inputs, _attrs(info.op, info.kind, <const char *>&info.attrs,
+                               t.t.ndim),
+                saved, ctx)
 
 
 def _alias(Tensor x):

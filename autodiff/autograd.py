@@ -41,7 +41,7 @@ def _walk(roots):
         nodes[k] = (t, node)
         stack.append((t, True))
         if node is not None:
-            for x in node[7]:
+            for x in node.inputs:
                 if x.requires_grad and E._node_key(x) not in seen:
                     stack.append((x, False))
     order.reverse()
@@ -66,7 +66,7 @@ def _sweep(roots, seeds, targets, create_graph, walk=None):
         t, node = nodes[k]
         hit = k in targets
         if not hit and node is not None:
-            hit = any(needed.get(E._node_key(x), False) for x in node[7])
+            hit = any(needed.get(E._node_key(x), False) for x in node.inputs)
         needed[k] = hit
     grads = {}
     for r, s in zip(roots, seeds):
@@ -84,10 +84,10 @@ def _sweep(roots, seeds, targets, create_graph, walk=None):
             t, node = nodes[k]
             if node is None:
                 continue
-            ins = node[7]
+            ins = node.inputs
             if not any(needed.get(E._node_key(x), False) for x in ins):
                 continue
-            gs = RULES[node[0]](node, t, g)
+            gs = RULES[node.op](node, t, g)
             for x, gx in zip(ins, gs):
                 if gx is None or not x.requires_grad:
                     continue

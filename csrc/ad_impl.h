@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -214,6 +215,49 @@ void ad_nogil_end(void *state);
 
 /* ---- the tape (tape.c) ---------------------------------------------- */
 
+/* ---- the op registry: what every op defines beside itself ------------ */
+
+typedef struct ad_record ad_record;
+
+/* A kind of a kinded op (AD_UNARY_KINDS, ...). */
+typedef struct {
+    const char *name;
+    unsigned flags;             /* AD_K_* */
+    const char *param[2];       /* unary: names of attributes a, b */
+} ad_kinddef;
+
+/*
+ * An op, defined once in its ops_*.c beside its forward and backward
+ * (AD_OPDEF there); csrc/registry.c collects them in AD_OPS order.
+ *
+ * forward computes r->out from r's inputs, attributes and saved buffer
+ * into r->out's existing buffer: the eager call runs it on a record
+ * built on its stack (ad_call_run), a compiled replay on the recorded
+ * one -- one body for both.  backward adds the input gradients for the
+ * output gradient *g (ad_acc_grad).  The sweep and the replay call them
+ * through the record and never name an op.
+ */
+typedef struct ad_opdef {
+    int code;                   /* ad_op */
+    const char *name;
+    int arity;                  /* inputs; -1 for any number */
+    unsigned flags;             /* AD_K_* for the op as a whole */
+    int saved;                  /* ad_saved_kind */
+    const ad_kinddef *kinds;
+    int nkinds;
+    const ad_attrdef *attrs;
+    int nattrs;
+    ad_status (*forward)(ad_record *r);
+    ad_status (*backward)(ad_record *r, ad_buffer **g);
+} ad_opdef;
+
+#define AD_X_OP(code, name) extern const ad_opdef ad_def_##name;
+AD_OPS(AD_X_OP)
+#undef AD_X_OP
+
+/* Attribute table entries: AD_ATTR(softmax, axis, AD_ATTR_I32). */
+#define AD_ATTR(op, field, type) {#field, type, offsetof(ad_attrs, op.field)}
+
 enum { AD_REC_DEAD = 0, AD_REC_LIVE = 1, AD_REC_CONSUMED = 2 };
 #define AD_REC_INLINE 3
 
@@ -223,11 +267,10 @@ enum { AD_REC_DEAD = 0, AD_REC_LIVE = 1, AD_REC_CONSUMED = 2 };
  * death releases its producer), so a graph lives exactly as long as some
  * live tensor reaches it.  Running a record needs no Python object.
  */
-typedef struct ad_record {
-    uint8_t op;                 /* ad_op */
+struct ad_record {
+    const ad_opdef *def;        /* the op */
     uint8_t kind;               /* sub-kind of the op */
     uint8_t state;              /* AD_REC_* */
-    uint8_t flag;               /* op-specific */
     int32_t nin;
     ad_tensor *in[AD_REC_INLINE];
     ad_tensor **ins;            /* nin > AD_REC_INLINE: heap array */
@@ -236,11 +279,9 @@ typedef struct ad_record {
     ad_buffer *gacc;            /* out's pending gradient during a sweep */
     ad_buffer *saved;           /* op-specific saved data */
     uint32_t saved_ver;         /* saved's version at record time */
-    double a, b;                /* scalar attributes */
-    int64_t i0;                 /* integer attribute */
-    int64_t iv[AD_MAX_DIMS];    /* integer vector attribute */
+    ad_attrs at;                /* the op's named attributes */
     void *ext;                  /* custom op: the caller's context */
-} ad_record;
+};
 
 /* What a tape belongs to; error messages name it. */
 typedef enum {
@@ -278,73 +319,43 @@ ad_rec_input(ad_record *r, int i)
 
 /* Should an op on these inputs be recorded? */
 int ad_needs_record(int n, ad_tensor **xs);
-/* Append a record for out with inputs xs; takes references.  On failure
- * out is left a constant (no record) and an error is returned. */
-ad_status ad_record_op(ad_tensor *out, int op, int kind, int n,
-                       ad_tensor **xs, ad_record **rec);
 
-/* Record out's op when grad mode is on and an input requires grad.  On
- * failure out is released.  *rec is NULL when nothing was recorded. */
-ad_status ad_finish(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
-                    ad_record **rec);
+/*
+ * An eager op call: validate, allocate the output, describe the call in
+ * a record on the stack, then ad_call_run:
+ *
+ *     ad_record c;
+ *     ad_call_init(&c, &ad_def_unary, k, 1, &x, y);
+ *     c.at.unary.a = a;
+ *     return ad_call_run(&c, work, out);
+ *
+ * ad_call_run runs c->def->forward (without the caller's lock when work
+ * is large), then records the call when grad mode is on and an input
+ * requires grad (or a capture is active): the tape's record takes
+ * references to the inputs, c->saved (moved in) and, for kinds or ops
+ * flagged AD_K_SAVES_OUT, the output.  On success *out = c->out; on
+ * failure c->out and c->saved are released.  ad_call_commit is the
+ * second half alone (an op whose output was computed elsewhere: custom);
+ * it also takes c->ext.  ad_call_abandon releases what c holds.
+ */
+void ad_call_init(ad_record *c, const ad_opdef *def, int kind, int n,
+                  ad_tensor **xs, ad_tensor *out);
+ad_status ad_call_run(ad_record *c, int64_t work, ad_tensor **out);
+ad_status ad_call_commit(ad_record *c, ad_tensor **out);
+void ad_call_abandon(ad_record *c);
 
 /* Within a backward rule: add g (shaped like input i) into that input's
  * pending gradient.  With steal, *g's reference moves in; else g is
  * copied or added. */
 ad_status ad_acc_grad(ad_record *r, int i, ad_buffer **g, int steal);
 
-typedef ad_status (*ad_backward_fn)(ad_record *r, ad_buffer **g);
-extern const ad_backward_fn ad_backward_table[AD_OP_COUNT];
-/* Recompute r->out from r's inputs into its existing buffer, with the same
- * kernels as the op's first run (compiled replay). */
-typedef ad_status (*ad_forward_fn)(ad_record *r);
-extern const ad_forward_fn ad_forward_table[AD_OP_COUNT];
-
-/* Backward rules, one per op, each beside its forward in its ops_*.c. */
-ad_status ad_bw_unary(ad_record *r, ad_buffer **g);
-ad_status ad_bw_binary(ad_record *r, ad_buffer **g);
-ad_status ad_bw_where(ad_record *r, ad_buffer **g);
-ad_status ad_bw_reduce(ad_record *r, ad_buffer **g);
-ad_status ad_bw_reshape(ad_record *r, ad_buffer **g);
-ad_status ad_bw_permute(ad_record *r, ad_buffer **g);
-ad_status ad_bw_broadcast(ad_record *r, ad_buffer **g);
-ad_status ad_bw_concat(ad_record *r, ad_buffer **g);
-ad_status ad_bw_gather(ad_record *r, ad_buffer **g);
-ad_status ad_bw_cast(ad_record *r, ad_buffer **g);
-ad_status ad_bw_matmul(ad_record *r, ad_buffer **g);
-ad_status ad_bw_linear(ad_record *r, ad_buffer **g);
-ad_status ad_bw_softmax(ad_record *r, ad_buffer **g);
-ad_status ad_bw_loss(ad_record *r, ad_buffer **g);
-ad_status ad_bw_nll(ad_record *r, ad_buffer **g);
-ad_status ad_bw_scatter(ad_record *r, ad_buffer **g);
-ad_status ad_bw_custom(ad_record *r, ad_buffer **g);
-ad_status ad_bw_dropout(ad_record *r, ad_buffer **g);
-
-ad_status ad_fw_unary(ad_record *r);
-ad_status ad_fw_binary(ad_record *r);
-ad_status ad_fw_where(ad_record *r);
-ad_status ad_fw_reduce(ad_record *r);
-ad_status ad_fw_reshape(ad_record *r);
-ad_status ad_fw_permute(ad_record *r);
-ad_status ad_fw_broadcast(ad_record *r);
-ad_status ad_fw_concat(ad_record *r);
-ad_status ad_fw_gather(ad_record *r);
-ad_status ad_fw_cast(ad_record *r);
-ad_status ad_fw_matmul(ad_record *r);
-ad_status ad_fw_softmax(ad_record *r);
-ad_status ad_fw_loss(ad_record *r);
-ad_status ad_fw_nll(ad_record *r);
-ad_status ad_fw_linear(ad_record *r);
-ad_status ad_fw_scatter(ad_record *r);
-ad_status ad_fw_custom(ad_record *r);
-ad_status ad_fw_dropout(ad_record *r);
 /* Four Philox4x32-10 words for block ctr under key seed. */
 void ad_philox(uint64_t seed, uint64_t ctr, uint32_t out[4]);
 /* Release a custom record's context: queued while a release loop or a
- * sweep is active on this thread, run at once otherwise (tape.c). */
+ * sweep is active on this thread, run at once otherwise (tape.c), with
+ * the hook ops_custom.c installs. */
 void ad_custom_release(void *ctx);
-/* Run the release hook now (ops_custom.c). */
-void ad_custom_release_now(void *ctx);
+void ad_set_release_hook(void (*release)(void *ctx));
 
 /* ---- tapes and capture (tape.c, program.c) ------------------------- */
 ad_tape *ad_tape_new(int kind);         /* owned by this thread, except a
@@ -380,8 +391,11 @@ ad_status ad_capture_optim(const ad_optim_cfg *cfg, int n,
  * instruction that ad_capture_backward appends; ok = 0 drops them). */
 ad_status ad_capture_grad(ad_tensor *t, ad_tensor *g);
 ad_status ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok);
-/* 1: labels bound to a program input; 0: frozen; -1: out of memory. */
-int ad_capture_labels(ad_record *r, const void *src, size_t nbytes);
+/* Bind dst (saved data of out's record, the capture's last) to src: a
+ * replay copies src's current contents in before that record runs when
+ * src lies in a registered input.  1: bound; 0: frozen; -1: no memory. */
+int ad_capture_labels(const ad_tensor *out, void *dst, const void *src,
+                      size_t nbytes);
 
 /* Sum a gradient over the output shape down to an input's shape. */
 ad_status ad_reduce_to_shape(int dt, const void *g, int nd,

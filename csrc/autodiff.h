@@ -77,43 +77,144 @@ typedef enum {
 
 typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
 
-/* Elementwise one-input ops; a and b are scalar attributes. */
-typedef enum {
-    AD_U_NEG, AD_U_EXP, AD_U_LOG, AD_U_SQRT, AD_U_ABS, AD_U_SIN, AD_U_COS,
-    AD_U_SIGMOID, AD_U_TANH, AD_U_RELU,
-    AD_U_LEAKY_RELU,  /* a = negative_slope */
-    AD_U_ELU,         /* a = alpha */
-    AD_U_SELU,
-    AD_U_SOFTPLUS,    /* a = beta, b = threshold */
-    AD_U_GELU, AD_U_SILU,
-    AD_U_CLIP,        /* a = low, b = high (+-inf for none) */
-    AD_U_ADDC,        /* x + a */
-    AD_U_MULC,        /* x * a */
-    AD_U_RSUBC,       /* a - x */
-    AD_U_RDIVC,       /* a / x */
-    AD_U_POWC,        /* x ** a */
-    AD_U_RPOWC,       /* a ** x */
-    AD_U_SQUARE,
-    AD_U_DIVC,        /* x / a */
-    AD_U_ERF,
-    AD_U_COUNT
-} ad_unary_kind;
+/* ---- the op registry ------------------------------------------------
+ *
+ * Every differentiable op is one line of AD_OPS, and the ops that come in
+ * kinds (unary, binary, reduce, loss) list their kinds in X-macros below.
+ * Each line expands to an enum code here and, in csrc/ops_*.c, to an
+ * ad_opdef defined beside the op's forward and backward; names, counts,
+ * attributes and flags are read back through ad_op_* below, so nothing
+ * else (the Cython module, the Python rules, the tests) keeps a list.
+ *
+ * X(CODE, name)
+ */
+#define AD_OPS(X)                                                         \
+    X(UNARY, unary) X(BINARY, binary) X(WHERE, where) X(REDUCE, reduce)   \
+    X(RESHAPE, reshape) X(PERMUTE, permute) X(BROADCAST, broadcast)       \
+    X(CONCAT, concat) X(GATHER, gather) X(CAST, cast) X(MATMUL, matmul)   \
+    X(SOFTMAX, softmax) X(LOSS, loss) X(NLL, nll) X(LINEAR, linear)       \
+    X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)
 
-/* Elementwise two-input ops with numpy broadcasting. */
-typedef enum {
-    AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
-    AD_B_MINIMUM, AD_B_COUNT
-} ad_binary_kind;
+/* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
+ * record keeps it); AD_K_READS_X -- the backward reads the input x. */
+#define AD_K_SAVES_OUT 1u
+#define AD_K_READS_X 2u
 
-typedef enum {
-    AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN, AD_R_COUNT
-} ad_reduce_kind;
+/* Elementwise one-input ops: X(CODE, name, flags, a, b), where a and b
+ * name the op's scalar attributes ("-" for none). */
+#define AD_UNARY_KINDS(X)                                                 \
+    X(NEG, neg, 0, -, -)                                                  \
+    X(EXP, exp, AD_K_SAVES_OUT, -, -)                                     \
+    X(LOG, log, AD_K_READS_X, -, -)                                       \
+    X(SQRT, sqrt, AD_K_SAVES_OUT, -, -)                                   \
+    X(ABS, abs, AD_K_READS_X, -, -)                                       \
+    X(SIN, sin, AD_K_READS_X, -, -)                                       \
+    X(COS, cos, AD_K_READS_X, -, -)                                       \
+    X(SIGMOID, sigmoid, AD_K_SAVES_OUT, -, -)                             \
+    X(TANH, tanh, AD_K_SAVES_OUT, -, -)                                   \
+    X(RELU, relu, AD_K_READS_X, -, -)                                     \
+    X(LEAKY_RELU, leaky_relu, AD_K_READS_X, negative_slope, -)            \
+    X(ELU, elu, AD_K_READS_X | AD_K_SAVES_OUT, alpha, -)                  \
+    X(SELU, selu, AD_K_READS_X | AD_K_SAVES_OUT, -, -)                    \
+    X(SOFTPLUS, softplus, AD_K_READS_X, beta, threshold)                  \
+    X(GELU, gelu, AD_K_READS_X, -, -)                                     \
+    X(SILU, silu, AD_K_READS_X, -, -)                                     \
+    X(CLIP, clip, AD_K_READS_X, min, max)                                 \
+    X(ADDC, addc, 0, c, -)          /* x + c */                           \
+    X(MULC, mulc, 0, c, -)          /* x * c */                           \
+    X(RSUBC, rsubc, 0, c, -)        /* c - x */                           \
+    X(RDIVC, rdivc, AD_K_READS_X, c, -)     /* c / x */                   \
+    X(POWC, powc, AD_K_READS_X, c, -)       /* x ** c */                  \
+    X(RPOWC, rpowc, AD_K_SAVES_OUT, c, -)   /* c ** x */                  \
+    X(SQUARE, square, AD_K_READS_X, -, -)                                 \
+    X(DIVC, divc, 0, c, -)          /* x / c */                           \
+    X(ERF, erf, AD_K_READS_X, -, -)
+
+/* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
+#define AD_BINARY_KINDS(X)                                                \
+    X(ADD, add) X(SUB, sub) X(MUL, mul) X(DIV, div) X(POW, pow)           \
+    X(MAXIMUM, maximum) X(MINIMUM, minimum)
+
+/* Reductions over a set of axes: X(CODE, name, flags). */
+#define AD_REDUCE_KINDS(X)                                                \
+    X(SUM, sum, 0) X(MEAN, mean, 0) X(MAX, max, AD_K_SAVES_OUT)           \
+    X(MIN, min, AD_K_SAVES_OUT)
 
 /* Elementwise losses between a prediction and a target of equal shape;
  * the result has the same shape (reduction is a separate op). */
+#define AD_LOSS_KINDS(X)                                                  \
+    X(MSE, mse) X(L1, l1) X(BCE, bce) X(BCE_LOGITS, bce_logits)
+
+#define AD_X_OP(code, name) AD_OP_##code,
+typedef enum { AD_OPS(AD_X_OP) AD_OP_COUNT } ad_op;
+#undef AD_X_OP
+#define AD_X_KIND(code, ...) AD_U_##code,
+typedef enum { AD_UNARY_KINDS(AD_X_KIND) AD_U_COUNT } ad_unary_kind;
+#undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_B_##code,
+typedef enum { AD_BINARY_KINDS(AD_X_KIND) AD_B_COUNT } ad_binary_kind;
+#undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_R_##code,
+typedef enum { AD_REDUCE_KINDS(AD_X_KIND) AD_R_COUNT } ad_reduce_kind;
+#undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_L_##code,
+typedef enum { AD_LOSS_KINDS(AD_X_KIND) AD_L_COUNT } ad_loss_kind;
+#undef AD_X_KIND
+
+/* Reductions of nll (ad_nll). */
+enum { AD_NLL_NONE = 0, AD_NLL_MEAN = 1, AD_NLL_SUM = 2 };
+
+/* The attributes of a record, one named struct per op that has any. */
+typedef union {
+    struct { double a, b; } unary;          /* named per kind: AD_UNARY_KINDS */
+    struct { uint32_t axes; int32_t keepdims; int64_t count; } reduce;
+    struct { int32_t perm[AD_MAX_DIMS]; } permute;
+    struct { int32_t axis; } concat;
+    struct { int32_t axis; int32_t log; } softmax;
+    struct { int64_t ignore_index; int32_t from_logits, reduction; } nll;
+    struct { double p; } dropout;
+} ad_attrs;
+
+/* One attribute, for readers that go by name (the Python graph view):
+ * its name, type and offset in ad_attrs. */
 typedef enum {
-    AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS, AD_L_COUNT
-} ad_loss_kind;
+    AD_ATTR_F64, AD_ATTR_I64, AD_ATTR_I32, AD_ATTR_U32,
+    AD_ATTR_DIMS                /* int32 per dimension of the output */
+} ad_attr_type;
+typedef struct {
+    const char *name;
+    int type;                   /* ad_attr_type */
+    int offset;
+} ad_attrdef;
+
+/* What a record saves besides its inputs, as the graph reader sees it
+ * (ad_node_info.saved). */
+typedef enum {
+    AD_SAVED_NONE,
+    AD_SAVED_OUT,               /* the output's values (not exported) */
+    AD_SAVED_LIKE_OUT,          /* values shaped and typed like the output
+                                   (where's condition, dropout's mask) */
+    AD_SAVED_IDX_OUT,           /* int64 per output element (gather) */
+    AD_SAVED_IDX_IN,            /* int64 per input element (scatter) */
+    AD_SAVED_LABELS             /* int64 per row of input 0 (nll) */
+} ad_saved_kind;
+
+int ad_op_count(void);
+/* NULL for an unknown code. */
+const char *ad_op_name(int op);
+/* Inputs of op: >= 0, or -1 for any number. */
+int ad_op_arity(int op);
+int ad_op_saved(int op);                /* ad_saved_kind */
+/* Kinds of op (0 for an op without kinds), their names and AD_K_* flags;
+ * ad_kind_param names a unary kind's attribute a (i = 0) or b (i = 1),
+ * NULL when the kind does not use it. */
+int ad_op_kinds(int op);
+const char *ad_kind_name(int op, int kind);
+unsigned ad_kind_flags(int op, int kind);
+const char *ad_kind_param(int op, int kind, int i);
+/* Attributes of op: their count, and each one (NULL out of range). */
+int ad_op_nattrs(int op);
+const ad_attrdef *ad_op_attr(int op, int i);
 
 typedef struct ad_buffer ad_buffer;
 typedef struct ad_tape ad_tape;
@@ -250,7 +351,6 @@ ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
  * entropy); otherwise x holds log-probs.  reduction: AD_NLL_NONE gives
  * the (N,) per-sample losses, AD_NLL_SUM their sum, AD_NLL_MEAN the sum
  * over the count of labels that are not ignore_index (NaN when none). */
-enum { AD_NLL_NONE = 0, AD_NLL_MEAN = 1, AD_NLL_SUM = 2 };
 ad_status ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore_index,
                  int from_logits, int reduction, ad_tensor **out);
 
@@ -265,25 +365,13 @@ void ad_set_rng_state(uint64_t seed, uint64_t offset);
 ad_status ad_dropout(ad_tensor *x, double p, ad_tensor **out);
 
 /* ---- the recorded graph, for the differentiable backward ------------ */
-/* Op codes of the records (one per differentiable op). */
-typedef enum {
-    AD_OP_UNARY, AD_OP_BINARY, AD_OP_WHERE, AD_OP_REDUCE, AD_OP_RESHAPE,
-    AD_OP_PERMUTE, AD_OP_BROADCAST, AD_OP_CONCAT, AD_OP_GATHER, AD_OP_CAST,
-    AD_OP_MATMUL, AD_OP_SOFTMAX, AD_OP_LOSS, AD_OP_NLL, AD_OP_LINEAR,
-    AD_OP_SCATTER, AD_OP_CUSTOM, AD_OP_DROPOUT,
-    AD_OP_COUNT
-} ad_op;
-
-/* What the record that produced a tensor holds.  saved points into the
- * record's saved buffer: the condition of where (the output's dtype and
- * size), the int64 indices of gather/scatter (one per element of the
- * gathered side), the int64 labels of nll (one per row); NULL otherwise. */
+/* What the record that produced a tensor holds: its op and kind, its
+ * attributes (by name: ad_op_attr), and what it saved (ad_op_saved says
+ * the layout; NULL when nothing is exported). */
 typedef struct {
     int op;                     /* ad_op; -1 for a leaf */
-    int kind, flag, nin;
-    double a, b;
-    int64_t i0;
-    int64_t iv[AD_MAX_DIMS];
+    int kind, nin;
+    ad_attrs attrs;
     const void *saved;
     void *ext;                  /* a custom op's context */
 } ad_node_info;

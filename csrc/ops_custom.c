@@ -12,28 +12,19 @@
 #include <stdlib.h>
 
 static ad_custom_bw_fn custom_bw;
-static ad_custom_release_fn custom_release;
 
 void
 ad_set_custom_hooks(ad_custom_bw_fn backward, ad_custom_release_fn release)
 {
     custom_bw = backward;
-    custom_release = release;
-}
-
-void
-ad_custom_release_now(void *ctx)
-{
-    if (ctx && custom_release) {
-        custom_release(ctx);
-    }
+    ad_set_release_hook(release);
 }
 
 ad_status
 ad_custom(int n, ad_tensor **xs, ad_tensor *y, void *ctx, ad_tensor **out)
 {
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
     if (ad_capture_current()) {
         ad_custom_release(ctx);
@@ -49,22 +40,14 @@ ad_custom(int n, ad_tensor **xs, ad_tensor *y, void *ctx, ad_tensor **out)
         ad_custom_release(ctx);
         return s;
     }
-    if ((s = ad_finish(o, AD_OP_CUSTOM, 0, n, xs, &r))) {
-        ad_custom_release(ctx);
-        return s;
-    }
-    if (r) {
-        r->ext = ctx;
-    }
-    else {
-        ad_custom_release(ctx);
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_custom, 0, n, xs, o);
+    c.ext = ctx;                        /* the record's from here on */
+    return ad_call_commit(&c, out);
 }
 
-ad_status
-ad_fw_custom(ad_record *r)
+/* Never replayed: ad_custom refuses a capture. */
+static ad_status
+fw_custom(ad_record *r)
 {
     (void)r;
     return ad_error(AD_ERR_STATE, "a custom Function cannot be replayed");
@@ -84,8 +67,8 @@ same_shape(const ad_tensor *a, const ad_tensor *b)
     return 1;
 }
 
-ad_status
-ad_bw_custom(ad_record *r, ad_buffer **g)
+static ad_status
+bw_custom(ad_record *r, ad_buffer **g)
 {
     ad_tensor *o = r->out, *go, *stack[8], **gin = stack;
     int n = r->nin;
@@ -147,3 +130,8 @@ out:
     }
     return s;
 }
+
+const ad_opdef ad_def_custom = {
+    .code = AD_OP_CUSTOM, .arity = -1,
+    .forward = fw_custom, .backward = bw_custom,
+};

@@ -46,20 +46,20 @@ acc_from_out_shape(ad_record *r, int i, ad_buffer *gx)
 
 /* ---- unary ------------------------------------------------------------ */
 
-/* Kinds whose derivative is cheapest from the output y. */
-static int
-unary_saves_output(int k)
+static ad_status
+fw_unary(ad_record *r)
 {
-    return k == AD_U_EXP || k == AD_U_SQRT || k == AD_U_SIGMOID ||
-           k == AD_U_TANH || k == AD_U_ELU || k == AD_U_SELU ||
-           k == AD_U_RPOWC;
+    ad_tensor *x = r->in[0];
+    ad_k(x->dtype)->unary_fwd(r->kind, ad_data(x), ad_data(r->out), x->size,
+                              r->at.unary.a, r->at.unary.b);
+    return AD_OK;
 }
 
 ad_status
 ad_unary(ad_unary_kind k, ad_tensor *x, double a, double b, ad_tensor **out)
 {
     ad_tensor *y;
-    ad_record *r;
+    ad_record c;
     if ((unsigned)k >= AD_U_COUNT) {
         return ad_error(AD_ERR_VALUE, "unknown unary op %d", (int)k);
     }
@@ -67,38 +67,14 @@ ad_unary(ad_unary_kind k, ad_tensor *x, double a, double b, ad_tensor **out)
     if (s) {
         return s;
     }
-    void *nogil = ad_nogil_begin(x->size * 8);
-    ad_k(x->dtype)->unary_fwd(k, ad_data(x), ad_data(y), x->size, a, b);
-    ad_nogil_end(nogil);
-    s = ad_finish(y, AD_OP_UNARY, k, 1, &x, &r);
-    if (s) {
-        return s;
-    }
-    if (r) {
-        r->a = a;
-        r->b = b;
-        if (unary_saves_output(k)) {
-            ad_buf_incref(y->buf);
-            r->saved = y->buf;
-            r->saved_ver = ad_buf_version(y->buf);
-        }
-    }
-    *out = y;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_unary, k, 1, &x, y);
+    c.at.unary.a = a;
+    c.at.unary.b = b;
+    return ad_call_run(&c, x->size * 8, out);
 }
 
-/* Recompute a record's output in place (compiled replay). */
-ad_status
-ad_fw_unary(ad_record *r)
-{
-    ad_tensor *x = r->in[0];
-    ad_k(x->dtype)->unary_fwd(r->kind, ad_data(x), ad_data(r->out), x->size,
-                              r->a, r->b);
-    return AD_OK;
-}
-
-ad_status
-ad_bw_unary(ad_record *r, ad_buffer **g)
+static ad_status
+bw_unary(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     if (r->kind == AD_U_ADDC) {
@@ -111,9 +87,22 @@ ad_bw_unary(ad_record *r, ad_buffer **g)
     ad_k(x->dtype)->unary_bwd(r->kind, ad_data(x),
                               r->saved ? AD_BUF_DATA(r->saved) : NULL,
                               AD_BUF_DATA(*g), AD_BUF_DATA(gx), x->size,
-                              r->a, r->b);
+                              r->at.unary.a, r->at.unary.b);
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+#define AD_X_KIND(code, nm, fl, pa, pb) [AD_U_##code] = {#nm, fl, {#pa, #pb}},
+static const ad_kinddef unary_kinds[] = {AD_UNARY_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+static const ad_attrdef unary_attrs[] = {
+    AD_ATTR(unary, a, AD_ATTR_F64), AD_ATTR(unary, b, AD_ATTR_F64),
+};
+const ad_opdef ad_def_unary = {
+    .code = AD_OP_UNARY, .arity = 1, .saved = AD_SAVED_OUT,
+    .kinds = unary_kinds, .nkinds = AD_U_COUNT,
+    .attrs = unary_attrs, .nattrs = 2,
+    .forward = fw_unary, .backward = bw_unary,
+};
 
 /* ---- binary with broadcasting ----------------------------------------- */
 
@@ -127,42 +116,8 @@ check_dtypes(const char *what, const ad_tensor *a, const ad_tensor *b)
     return AD_OK;
 }
 
-ad_status
-ad_binary(ad_binary_kind k, ad_tensor *x, ad_tensor *y, ad_tensor **out)
-{
-    int nd;
-    int64_t shape[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
-    ad_tensor *o, *xs[2] = {x, y};
-    ad_record *r;
-    ad_iter it;
-
-    if ((unsigned)k >= AD_B_COUNT) {
-        return ad_error(AD_ERR_VALUE, "unknown binary op %d", (int)k);
-    }
-    ad_status s = check_dtypes("binary op", x, y);
-    if (s || (s = ad_broadcast_shapes(x->ndim, x->shape, y->ndim, y->shape,
-                                      &nd, shape))) {
-        return s;
-    }
-    if ((s = ad_new(x->dtype, nd, shape, &o))) {
-        return s;
-    }
-    ad_strides(nd, shape, st[0]);
-    ad_bcast_strides(nd, shape, x->ndim, x->shape, st[1]);
-    ad_bcast_strides(nd, shape, y->ndim, y->shape, st[2]);
-    ad_iter_init(&it, nd, shape, 3, st);
-    void *nogil = ad_nogil_begin(o->size * 2);
-    ad_k(x->dtype)->binary_fwd(k, &it, ad_data(o), ad_data(x), ad_data(y));
-    ad_nogil_end(nogil);
-    if ((s = ad_finish(o, AD_OP_BINARY, k, 2, xs, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
-}
-
-ad_status
-ad_fw_binary(ad_record *r)
+static ad_status
+fw_binary(ad_record *r)
 {
     ad_tensor *o = r->out, *x = r->in[0], *y = r->in[1];
     int64_t st[3][AD_MAX_DIMS];
@@ -177,7 +132,30 @@ ad_fw_binary(ad_record *r)
 }
 
 ad_status
-ad_bw_binary(ad_record *r, ad_buffer **g)
+ad_binary(ad_binary_kind k, ad_tensor *x, ad_tensor *y, ad_tensor **out)
+{
+    int nd;
+    int64_t shape[AD_MAX_DIMS];
+    ad_tensor *o, *xs[2] = {x, y};
+    ad_record c;
+
+    if ((unsigned)k >= AD_B_COUNT) {
+        return ad_error(AD_ERR_VALUE, "unknown binary op %d", (int)k);
+    }
+    ad_status s = check_dtypes("binary op", x, y);
+    if (s || (s = ad_broadcast_shapes(x->ndim, x->shape, y->ndim, y->shape,
+                                      &nd, shape))) {
+        return s;
+    }
+    if ((s = ad_new(x->dtype, nd, shape, &o))) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_binary, k, 2, xs, o);
+    return ad_call_run(&c, o->size * 2, out);
+}
+
+static ad_status
+bw_binary(ad_record *r, ad_buffer **g)
 {
     ad_tensor *o = r->out;
     int64_t st[3][AD_MAX_DIMS];
@@ -216,7 +194,25 @@ ad_bw_binary(ad_record *r, ad_buffer **g)
     return AD_OK;
 }
 
+#define AD_X_KIND(code, nm) [AD_B_##code] = {#nm, 0, {0}},
+static const ad_kinddef binary_kinds[] = {AD_BINARY_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+const ad_opdef ad_def_binary = {
+    .code = AD_OP_BINARY, .arity = 2, .flags = AD_K_READS_X,
+    .kinds = binary_kinds, .nkinds = AD_B_COUNT,
+    .forward = fw_binary, .backward = bw_binary,
+};
+
 /* ---- where -------------------------------------------------------------- */
+
+static ad_status
+fw_where(ad_record *r)
+{
+    ad_tensor *o = r->out;
+    ad_k(o->dtype)->where_fwd(AD_BUF_DATA(r->saved), ad_data(r->in[0]),
+                              ad_data(r->in[1]), ad_data(o), o->size);
+    return AD_OK;
+}
 
 ad_status
 ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y, ad_tensor **out)
@@ -224,7 +220,7 @@ ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y, ad_tensor **out)
     int nd, nd2;
     int64_t sh[AD_MAX_DIMS], shape[AD_MAX_DIMS];
     ad_tensor *xb = NULL, *yb = NULL, *cb = NULL, *o = NULL, *xs[2];
-    ad_record *r;
+    ad_record c;
     ad_status s;
 
     if ((s = check_dtypes("where", x, y)) ||
@@ -258,20 +254,12 @@ ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y, ad_tensor **out)
     if ((s = ad_new(x->dtype, nd2, shape, &o))) {
         goto done;
     }
-    ad_k(x->dtype)->where_fwd(ad_data(cb), ad_data(xb), ad_data(yb),
-                              ad_data(o), o->size);
     xs[0] = xb;
     xs[1] = yb;
-    if ((s = ad_finish(o, AD_OP_WHERE, 0, 2, xs, &r))) {
-        o = NULL;
-        goto done;
-    }
-    if (r) {
-        ad_buf_incref(cb->buf);
-        r->saved = cb->buf;
-        r->saved_ver = ad_buf_version(cb->buf);
-    }
-    *out = o;
+    ad_call_init(&c, &ad_def_where, 0, 2, xs, o);
+    ad_buf_incref(cb->buf);
+    c.saved = cb->buf;                  /* the condition, as x's dtype */
+    s = ad_call_run(&c, 0, out);
 done:
     ad_decref(cb);
     ad_decref(xb);
@@ -279,17 +267,8 @@ done:
     return s;
 }
 
-ad_status
-ad_fw_where(ad_record *r)
-{
-    ad_tensor *o = r->out;
-    ad_k(o->dtype)->where_fwd(AD_BUF_DATA(r->saved), ad_data(r->in[0]),
-                              ad_data(r->in[1]), ad_data(o), o->size);
-    return AD_OK;
-}
-
-ad_status
-ad_bw_where(ad_record *r, ad_buffer **g)
+static ad_status
+bw_where(ad_record *r, ad_buffer **g)
 {
     for (int which = 0; which < 2; which++) {
         ad_tensor *x = r->in[which];
@@ -310,18 +289,42 @@ ad_bw_where(ad_record *r, ad_buffer **g)
     return AD_OK;
 }
 
+const ad_opdef ad_def_where = {
+    .code = AD_OP_WHERE, .arity = 2, .saved = AD_SAVED_LIKE_OUT,
+    .forward = fw_where, .backward = bw_where,
+};
+
 /* ---- elementwise losses -------------------------------------------------- */
 
 static const char *loss_names[] = {"mse_loss", "l1_loss",
                                    "binary_cross_entropy",
                                    "binary_cross_entropy_with_logits"};
 
+/* One body for eager and replay: the BCE range error names the value. */
+static ad_status
+fw_loss(ad_record *r)
+{
+    ad_tensor *p = r->in[0];
+    int bad = ad_k(p->dtype)->loss_fwd(r->kind, ad_data(p),
+                                       ad_data(r->in[1]), ad_data(r->out),
+                                       p->size);
+    if (bad) {
+        int64_t i = -1 - (int64_t)bad;
+        double v = p->dtype == AD_F64 ? ((double *)ad_data(p))[i]
+                                      : ((float *)ad_data(p))[i];
+        return ad_error(AD_ERR_VALUE, "binary_cross_entropy: all elements "
+                        "of input should be between 0 and 1, got %g at "
+                        "flat index %lld", v, (long long)i);
+    }
+    return AD_OK;
+}
+
 ad_status
 ad_loss(ad_loss_kind k, ad_tensor *p, ad_tensor *t, ad_tensor **out)
 {
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     ad_tensor *o, *xs[2] = {p, t};
-    ad_record *r;
+    ad_record c;
     ad_status s;
     if ((unsigned)k >= AD_L_COUNT) {
         return ad_error(AD_ERR_VALUE, "unknown loss %d", (int)k);
@@ -339,41 +342,12 @@ ad_loss(ad_loss_kind k, ad_tensor *p, ad_tensor *t, ad_tensor **out)
     if ((s = ad_new(p->dtype, p->ndim, p->shape, &o))) {
         return s;
     }
-    int bad = ad_k(p->dtype)->loss_fwd(k, ad_data(p), ad_data(t),
-                                       ad_data(o), p->size);
-    if (bad) {
-        int64_t i = -1 - (int64_t)bad;
-        double v = p->dtype == AD_F64 ? ((double *)ad_data(p))[i]
-                                      : ((float *)ad_data(p))[i];
-        ad_decref(o);
-        return ad_error(AD_ERR_VALUE, "binary_cross_entropy: all elements "
-                        "of input should be between 0 and 1, got %g at "
-                        "flat index %lld", v, (long long)i);
-    }
-    if ((s = ad_finish(o, AD_OP_LOSS, k, 2, xs, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_loss, k, 2, xs, o);
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_loss(ad_record *r)
-{
-    ad_tensor *p = r->in[0];
-    int bad = ad_k(p->dtype)->loss_fwd(r->kind, ad_data(p),
-                                       ad_data(r->in[1]), ad_data(r->out),
-                                       p->size);
-    if (bad) {
-        return ad_error(AD_ERR_VALUE, "binary_cross_entropy: all elements "
-                        "of input should be between 0 and 1 (flat index "
-                        "%lld)", (long long)(-1 - (int64_t)bad));
-    }
-    return AD_OK;
-}
-
-ad_status
-ad_bw_loss(ad_record *r, ad_buffer **g)
+static ad_status
+bw_loss(ad_record *r, ad_buffer **g)
 {
     for (int which = 0; which < 2; which++) {
         ad_tensor *x = r->in[which];
@@ -394,3 +368,12 @@ ad_bw_loss(ad_record *r, ad_buffer **g)
     }
     return AD_OK;
 }
+
+#define AD_X_KIND(code, nm) [AD_L_##code] = {#nm, 0, {0}},
+static const ad_kinddef loss_kinds[] = {AD_LOSS_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+const ad_opdef ad_def_loss = {
+    .code = AD_OP_LOSS, .arity = 2, .flags = AD_K_READS_X,
+    .kinds = loss_kinds, .nkinds = AD_L_COUNT,
+    .forward = fw_loss, .backward = bw_loss,
+};

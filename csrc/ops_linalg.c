@@ -5,6 +5,8 @@
 
 #include <limits.h>
 
+static ad_status fw_matmul(ad_record *r), fw_linear(ad_record *r);
+
 typedef struct {
     int64_t B, bx, by, m, k, n;
 } mm_dims;
@@ -52,7 +54,7 @@ ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
 {
     mm_dims d = {0};
     ad_tensor *o, *xs[2] = {x, y};
-    ad_record *r;
+    ad_record c;
     ad_status s = mm_check(x, y, &d);
     if (s) {
         return s;
@@ -62,23 +64,12 @@ ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out)
     if ((s = ad_new(x->dtype, nd, nd == 3 ? shape : shape + 1, &o))) {
         return s;
     }
-    ad_record tmp = {0};
-    tmp.nin = 2;
-    tmp.in[0] = x;
-    tmp.in[1] = y;
-    tmp.out = o;
-    void *nogil = ad_nogil_begin(d.B * d.m * d.n * d.k);
-    ad_fw_matmul(&tmp);
-    ad_nogil_end(nogil);
-    if ((s = ad_finish(o, AD_OP_MATMUL, 0, 2, xs, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_matmul, 0, 2, xs, o);
+    return ad_call_run(&c, d.B * d.m * d.n * d.k, out);
 }
 
-ad_status
-ad_fw_matmul(ad_record *r)
+static ad_status
+fw_matmul(ad_record *r)
 {
     mm_dims d = {0};
     ad_tensor *x = r->in[0], *y = r->in[1], *o = r->out;
@@ -100,8 +91,8 @@ ad_fw_matmul(ad_record *r)
 }
 
 /* dX = dC Y^T, dY = X^T dC; a broadcast batch sums over the batch. */
-ad_status
-ad_bw_matmul(ad_record *r, ad_buffer **g)
+static ad_status
+bw_matmul(ad_record *r, ad_buffer **g)
 {
     mm_dims d = {0};
     ad_tensor *x = r->in[0], *y = r->in[1];
@@ -149,6 +140,11 @@ ad_bw_matmul(ad_record *r, ad_buffer **g)
     return AD_OK;
 }
 
+const ad_opdef ad_def_matmul = {
+    .code = AD_OP_MATMUL, .arity = 2, .flags = AD_K_READS_X,
+    .forward = fw_matmul, .backward = bw_matmul,
+};
+
 /* ---- linear: x W^T + b, the dense layer in one record ------------------ */
 
 ad_status
@@ -156,7 +152,7 @@ ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
 {
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     ad_tensor *o, *xs[3] = {x, w, b};
-    ad_record *r;
+    ad_record c;
     ad_status s;
     if (!ad_blas_ready()) {
         return ad_error(AD_ERR_NOBLAS, "linear: no BLAS was registered "
@@ -187,22 +183,12 @@ ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
     if ((s = ad_new(x->dtype, 2, shape, &o))) {
         return s;
     }
-    ad_record tmp = {0};
-    tmp.nin = b ? 3 : 2;
-    memcpy(tmp.in, xs, sizeof(xs));
-    tmp.out = o;
-    void *nogil = ad_nogil_begin(N * M * in);
-    ad_fw_linear(&tmp);
-    ad_nogil_end(nogil);
-    if ((s = ad_finish(o, AD_OP_LINEAR, 0, b ? 3 : 2, xs, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_linear, 0, b ? 3 : 2, xs, o);
+    return ad_call_run(&c, N * M * in, out);
 }
 
-ad_status
-ad_fw_linear(ad_record *r)
+static ad_status
+fw_linear(ad_record *r)
 {
     ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
     ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
@@ -220,8 +206,8 @@ ad_fw_linear(ad_record *r)
 }
 
 /* dx = g W, dW = g^T x, db = sum of g over rows. */
-ad_status
-ad_bw_linear(ad_record *r, ad_buffer **g)
+static ad_status
+bw_linear(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0], *w = r->in[1];
     int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
@@ -262,3 +248,8 @@ ad_bw_linear(ad_record *r, ad_buffer **g)
     }
     return AD_OK;
 }
+
+const ad_opdef ad_def_linear = {
+    .code = AD_OP_LINEAR, .arity = -1, .flags = AD_K_READS_X,
+    .forward = fw_linear, .backward = bw_linear,
+};

@@ -5,12 +5,22 @@
  */
 #include "ad_impl.h"
 
+static ad_status
+fw_softmax(ad_record *r)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    ad_split_axis(x, r->at.softmax.axis, &outer, &n, &inner);
+    ad_k(x->dtype)->softmax_fwd(r->at.softmax.log, ad_data(x),
+                                ad_data(r->out), outer, n, inner);
+    return AD_OK;
+}
+
 ad_status
 ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out)
 {
-    int64_t outer, n, inner;
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
     char sb[AD_SHAPE_BUF];
     if (x->ndim == 0 || axis < 0 || axis >= x->ndim) {
@@ -21,36 +31,14 @@ ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out)
     if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
         return s;
     }
-    ad_split_axis(x, axis, &outer, &n, &inner);
-    void *nogil = ad_nogil_begin(x->size * 8);
-    ad_k(x->dtype)->softmax_fwd(log, ad_data(x), ad_data(o), outer, n, inner);
-    ad_nogil_end(nogil);
-    if ((s = ad_finish(o, AD_OP_SOFTMAX, log, 1, &x, &r))) {
-        return s;
-    }
-    if (r) {
-        r->i0 = axis;
-        ad_buf_incref(o->buf);
-        r->saved = o->buf;
-        r->saved_ver = ad_buf_version(o->buf);
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_softmax, 0, 1, &x, o);
+    c.at.softmax.axis = axis;
+    c.at.softmax.log = log != 0;
+    return ad_call_run(&c, x->size * 8, out);
 }
 
-ad_status
-ad_fw_softmax(ad_record *r)
-{
-    int64_t outer, n, inner;
-    ad_tensor *x = r->in[0];
-    ad_split_axis(x, (int)r->i0, &outer, &n, &inner);
-    ad_k(x->dtype)->softmax_fwd(r->kind, ad_data(x), ad_data(r->out), outer,
-                                n, inner);
-    return AD_OK;
-}
-
-ad_status
-ad_bw_softmax(ad_record *r, ad_buffer **g)
+static ad_status
+bw_softmax(ad_record *r, ad_buffer **g)
 {
     int64_t outer, n, inner;
     ad_tensor *x = r->in[0];
@@ -58,12 +46,21 @@ ad_bw_softmax(ad_record *r, ad_buffer **g)
     if (!gx) {
         return ad_error(AD_ERR_NOMEM, "out of memory in backward");
     }
-    ad_split_axis(x, (int)r->i0, &outer, &n, &inner);
-    ad_k(x->dtype)->softmax_bwd(r->kind, AD_BUF_DATA(r->saved),
+    ad_split_axis(x, r->at.softmax.axis, &outer, &n, &inner);
+    ad_k(x->dtype)->softmax_bwd(r->at.softmax.log, AD_BUF_DATA(r->saved),
                                 AD_BUF_DATA(*g), AD_BUF_DATA(gx), outer, n,
                                 inner);
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+static const ad_attrdef softmax_attrs[] = {
+    AD_ATTR(softmax, axis, AD_ATTR_I32), AD_ATTR(softmax, log, AD_ATTR_I32),
+};
+const ad_opdef ad_def_softmax = {
+    .code = AD_OP_SOFTMAX, .arity = 1, .flags = AD_K_SAVES_OUT,
+    .saved = AD_SAVED_OUT, .attrs = softmax_attrs, .nattrs = 2,
+    .forward = fw_softmax, .backward = bw_softmax,
+};
 
 /* Per-sample losses (into per), reduced into out as the record's kind
  * says: the sum with the reduce kernel, the mean as that sum divided by
@@ -116,12 +113,36 @@ nll_name(int from_logits)
     return from_logits ? "cross_entropy" : "nll_loss";
 }
 
+/* The labels are checked on every run: a replay reads new ones. */
+static ad_status
+fw_nll(ad_record *r)
+{
+    ad_tensor *x = r->in[0];
+    int64_t N = x->shape[0], C = x->shape[1];
+    int64_t *lab = AD_BUF_DATA(r->saved);
+    int red = r->at.nll.reduction, fl = r->at.nll.from_logits;
+    ad_status s = check_labels(nll_name(fl), lab, r->at.nll.ignore_index, N,
+                               C);
+    if (s) {
+        return s;
+    }
+    ad_buffer *per = red == AD_NLL_NONE ? NULL
+        : ad_buf_alloc((size_t)N * ad_itemsize(x->dtype));
+    if (red != AD_NLL_NONE && !per) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in %s", nll_name(fl));
+    }
+    nll_compute(fl, red, x, lab, r->at.nll.ignore_index, (double *)(lab + N),
+                per ? AD_BUF_DATA(per) : ad_data(r->out), r->out);
+    ad_buf_decref(per);
+    return AD_OK;
+}
+
 ad_status
 ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
        int reduction, ad_tensor **out)
 {
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
     char sb[AD_SHAPE_BUF];
     const char *name = nll_name(from_logits);
@@ -134,91 +155,52 @@ ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
         return ad_error(AD_ERR_VALUE, "%s: unknown reduction %d", name,
                         reduction);
     }
-    int64_t N = x->shape[0], C = x->shape[1];
-    if ((s = check_labels(name, labels, ignore, N, C))) {
+    int64_t N = x->shape[0];
+    int64_t shape[1] = {N};
+    s = reduction == AD_NLL_NONE ? ad_new(x->dtype, 1, shape, &o)
+                                 : ad_new(x->dtype, 0, NULL, &o);
+    if (s) {
         return s;
     }
     /* saved = N labels followed by N log-sum-exps */
     ad_buffer *sv = ad_buf_alloc((size_t)N * 16);
     if (!sv) {
-        return ad_error(AD_ERR_NOMEM, "out of memory in %s", name);
-    }
-    int64_t *lab = AD_BUF_DATA(sv);
-    double *lse = (double *)(lab + N);
-    if (N) {                    /* labels may be NULL when N == 0 */
-        memcpy(lab, labels, (size_t)N * sizeof(int64_t));
-    }
-    int64_t shape[1] = {N};
-    s = reduction == AD_NLL_NONE ? ad_new(x->dtype, 1, shape, &o)
-                                 : ad_new(x->dtype, 0, NULL, &o);
-    if (s) {
-        ad_buf_decref(sv);
-        return s;
-    }
-    ad_buffer *per = reduction == AD_NLL_NONE ? NULL
-        : ad_buf_alloc((size_t)N * ad_itemsize(x->dtype));
-    if (reduction != AD_NLL_NONE && !per) {
-        ad_buf_decref(sv);
         ad_decref(o);
         return ad_error(AD_ERR_NOMEM, "out of memory in %s", name);
     }
-    nll_compute(from_logits, reduction, x, lab, ignore, lse,
-                per ? AD_BUF_DATA(per) : ad_data(o), o);
-    ad_buf_decref(per);
-    if ((s = ad_finish(o, AD_OP_NLL, reduction, 1, &x, &r))) {
-        ad_buf_decref(sv);
+    int64_t *lab = AD_BUF_DATA(sv);
+    if (N) {                    /* labels may be NULL when N == 0 */
+        memcpy(lab, labels, (size_t)N * sizeof(int64_t));
+    }
+    ad_call_init(&c, &ad_def_nll, 0, 1, &x, o);
+    c.at.nll.ignore_index = ignore;
+    c.at.nll.from_logits = from_logits != 0;
+    c.at.nll.reduction = reduction;
+    c.saved = sv;
+    if ((s = ad_call_run(&c, 0, out))) {
         return s;
     }
-    if (r) {
-        r->saved = sv;
-        r->i0 = ignore;
-        r->flag = (uint8_t)from_logits;
-        if (ad_capture_current() &&
-            ad_capture_labels(r, labels, (size_t)N * sizeof(int64_t)) < 0) {
-            ad_decref(o);
-            return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
-        }
+    if (o->rec >= 0 && ad_capture_current() &&
+        ad_capture_labels(o, lab, labels, (size_t)N * sizeof(int64_t)) < 0) {
+        ad_decref(o);
+        return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
     }
-    else {
-        ad_buf_decref(sv);
-    }
-    *out = o;
     return AD_OK;
 }
 
-ad_status
-ad_fw_nll(ad_record *r)
-{
-    ad_tensor *x = r->in[0];
-    int64_t N = x->shape[0], C = x->shape[1];
-    int64_t *lab = AD_BUF_DATA(r->saved);
-    ad_status s = check_labels(nll_name(r->flag), lab, r->i0, N, C);
-    if (s) {
-        return s;
-    }
-    ad_buffer *per = r->kind == AD_NLL_NONE ? NULL
-        : ad_buf_alloc((size_t)N * ad_itemsize(x->dtype));
-    if (r->kind != AD_NLL_NONE && !per) {
-        return ad_error(AD_ERR_NOMEM, "out of memory in %s",
-                        nll_name(r->flag));
-    }
-    nll_compute(r->flag, r->kind, x, lab, r->i0, (double *)(lab + N),
-                per ? AD_BUF_DATA(per) : ad_data(r->out), r->out);
-    ad_buf_decref(per);
-    return AD_OK;
-}
-
-ad_status
-ad_bw_nll(ad_record *r, ad_buffer **g)
+static ad_status
+bw_nll(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     int64_t N = x->shape[0], C = x->shape[1];
     const ad_kernels *K = ad_k(x->dtype);
     int64_t *lab = AD_BUF_DATA(r->saved);
     ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
-    ad_buffer *gs = r->kind == AD_NLL_NONE ? NULL
+    int red = r->at.nll.reduction;
+    int64_t ignore = r->at.nll.ignore_index;
+    ad_buffer *gs = red == AD_NLL_NONE ? NULL
         : ad_buf_alloc((size_t)N * ad_itemsize(x->dtype));
-    if (!gx || (r->kind != AD_NLL_NONE && !gs)) {
+    if (!gx || (red != AD_NLL_NONE && !gs)) {
         ad_buf_decref(gx);
         return ad_error(AD_ERR_NOMEM, "out of memory in backward");
     }
@@ -228,10 +210,10 @@ ad_bw_nll(ad_record *r, ad_buffer **g)
          * the division the forward does) */
         double g0;
         ad_cast_buf(AD_BUF_DATA(*g), x->dtype, &g0, AD_F64, 1);
-        if (r->kind == AD_NLL_MEAN) {
+        if (red == AD_NLL_MEAN) {
             int64_t count = 0;
             for (int64_t i = 0; i < N; i++) {
-                count += lab[i] != r->i0;
+                count += lab[i] != ignore;
             }
             if (x->dtype == AD_F32) {
                 g0 = (float)g0 / (float)count;
@@ -243,8 +225,20 @@ ad_bw_nll(ad_record *r, ad_buffer **g)
         K->fill(AD_BUF_DATA(gs), N, g0);
         gper = AD_BUF_DATA(gs);
     }
-    K->nll_bwd(r->flag, ad_data(x), lab, r->i0, (double *)(lab + N), gper,
+    K->nll_bwd(r->at.nll.from_logits, ad_data(x), lab, ignore,
+               (double *)(lab + N), gper,
                AD_BUF_DATA(gx), N, C);
     ad_buf_decref(gs);
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+static const ad_attrdef nll_attrs[] = {
+    AD_ATTR(nll, ignore_index, AD_ATTR_I64),
+    AD_ATTR(nll, from_logits, AD_ATTR_I32),
+    AD_ATTR(nll, reduction, AD_ATTR_I32),
+};
+const ad_opdef ad_def_nll = {
+    .code = AD_OP_NLL, .arity = 1, .flags = AD_K_READS_X,
+    .saved = AD_SAVED_LABELS, .attrs = nll_attrs, .nattrs = 3,
+    .forward = fw_nll, .backward = bw_nll,
+};

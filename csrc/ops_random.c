@@ -106,54 +106,41 @@ dropout_compute(int dt, double p, const void *x, void *mask, void *out,
     }
 }
 
+/* The mask is drawn again at every run (eager or replay). */
+static ad_status
+fw_dropout(ad_record *r)
+{
+    ad_tensor *x = r->in[0];
+    dropout_compute(x->dtype, r->at.dropout.p, ad_data(x),
+                    AD_BUF_DATA(r->saved), ad_data(r->out), x->size);
+    return AD_OK;
+}
+
 ad_status
 ad_dropout(ad_tensor *x, double p, ad_tensor **out)
 {
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
     if (!(p >= 0.0 && p < 1.0)) {
         return ad_error(AD_ERR_VALUE, "dropout probability has to be in "
                         "[0, 1) here, got %g", p);
     }
-    ad_buffer *mask = ad_buf_alloc(ad_nbytes(x));
-    if (!mask) {
+    if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_dropout, 0, 1, &x, o);
+    c.at.dropout.p = p;
+    if (!(c.saved = ad_buf_alloc(ad_nbytes(x)))) {
+        ad_decref(o);
         return ad_error(AD_ERR_NOMEM, "out of memory in dropout");
     }
-    if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
-        ad_buf_decref(mask);
-        return s;
-    }
-    dropout_compute(x->dtype, p, ad_data(x), AD_BUF_DATA(mask), ad_data(o),
-                    x->size);
-    if ((s = ad_finish(o, AD_OP_DROPOUT, 0, 1, &x, &r))) {
-        ad_buf_decref(mask);
-        return s;
-    }
-    if (r) {
-        r->a = p;
-        r->saved = mask;
-        r->saved_ver = ad_buf_version(mask);
-    }
-    else {
-        ad_buf_decref(mask);
-    }
-    *out = o;
-    return AD_OK;
-}
-
-ad_status
-ad_fw_dropout(ad_record *r)
-{
-    ad_tensor *x = r->in[0];
-    dropout_compute(x->dtype, r->a, ad_data(x), AD_BUF_DATA(r->saved),
-                    ad_data(r->out), x->size);
-    return AD_OK;
+    return ad_call_run(&c, 0, out);
 }
 
 /* d(x * mask)/dx = mask */
-ad_status
-ad_bw_dropout(ad_record *r, ad_buffer **g)
+static ad_status
+bw_dropout(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
@@ -168,3 +155,12 @@ ad_bw_dropout(ad_record *r, ad_buffer **g)
                                AD_BUF_DATA(*g), AD_BUF_DATA(r->saved));
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+static const ad_attrdef dropout_attrs[] = {
+    AD_ATTR(dropout, p, AD_ATTR_F64),
+};
+const ad_opdef ad_def_dropout = {
+    .code = AD_OP_DROPOUT, .arity = 1, .saved = AD_SAVED_LIKE_OUT,
+    .attrs = dropout_attrs, .nattrs = 1,
+    .forward = fw_dropout, .backward = bw_dropout,
+};

@@ -3,7 +3,10 @@
  */
 #include "ad_impl.h"
 
-static const char *reduce_names[] = {"sum", "mean", "max", "min"};
+#define AD_X_KIND(code, nm, fl) [AD_R_##code] = {#nm, fl, {0}},
+static const ad_kinddef reduce_kinds[] = {AD_REDUCE_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+#define reduce_names(k) (reduce_kinds[k].name)
 
 /* Shape with reduced axes kept as 1 (keep) and dropped (out). */
 static void
@@ -66,12 +69,12 @@ reduce_compute(int k, const ad_tensor *x, const int64_t *keep,
     }
 }
 
-ad_status
-ad_fw_reduce(ad_record *r)
+static ad_status
+fw_reduce(ad_record *r)
 {
     int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
     int nout;
-    reduced_shapes(r->in[0], (uint32_t)r->i0, keep, &nout, oshape, &count);
+    reduced_shapes(r->in[0], r->at.reduce.axes, keep, &nout, oshape, &count);
     reduce_compute(r->kind, r->in[0], keep, count, r->out);
     return AD_OK;
 }
@@ -83,7 +86,7 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
     int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
     int nout;
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
     char sb[AD_SHAPE_BUF];
 
@@ -92,14 +95,14 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
     }
     if (x->ndim < 32 && (mask >> x->ndim) != 0) {
         return ad_error(AD_ERR_VALUE, "%s: axis out of range for a tensor "
-                        "of shape %s", reduce_names[k],
+                        "of shape %s", reduce_names(k),
                         ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
     }
     reduced_shapes(x, mask, keep, &nout, oshape, &count);
     if ((k == AD_R_MAX || k == AD_R_MIN) && count == 0) {
         return ad_error(AD_ERR_VALUE, "zero-size array to reduction "
                         "operation %s which has no identity (shape %s)",
-                        reduce_names[k],
+                        reduce_names(k),
                         ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
     }
     s = keepdims ? ad_new(x->dtype, x->ndim, keep, &o)
@@ -107,27 +110,17 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
     if (s) {
         return s;
     }
-    reduce_compute(k, x, keep, count, o);
-    if ((s = ad_finish(o, AD_OP_REDUCE, k, 1, &x, &r))) {
-        return s;
-    }
-    if (r) {
-        r->i0 = (int64_t)mask;
-        r->a = (double)count;
-        if (k == AD_R_MAX || k == AD_R_MIN) {
-            ad_buf_incref(o->buf);
-            r->saved = o->buf;
-            r->saved_ver = ad_buf_version(o->buf);
-        }
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_reduce, k, 1, &x, o);
+    c.at.reduce.axes = mask;
+    c.at.reduce.keepdims = keepdims != 0;
+    c.at.reduce.count = count;
+    return ad_call_run(&c, 0, out);
 }
 
 /* sum: g broadcast back; mean: g / count; max/min: g shared among the
  * elements equal to the result (ties split evenly, as torch's amax). */
-ad_status
-ad_bw_reduce(ad_record *r, ad_buffer **g)
+static ad_status
+bw_reduce(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     int64_t keep[AD_MAX_DIMS], oshape[AD_MAX_DIMS], count;
@@ -136,7 +129,7 @@ ad_bw_reduce(ad_record *r, ad_buffer **g)
     ad_iter it;
     const ad_kernels *K = ad_k(x->dtype);
 
-    reduced_shapes(x, (uint32_t)r->i0, keep, &nout, oshape, &count);
+    reduced_shapes(x, r->at.reduce.axes, keep, &nout, oshape, &count);
     ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
     if (!gx) {
         return ad_error(AD_ERR_NOMEM, "out of memory in backward");
@@ -162,3 +155,14 @@ ad_bw_reduce(ad_record *r, ad_buffer **g)
     }
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+static const ad_attrdef reduce_attrs[] = {
+    AD_ATTR(reduce, axes, AD_ATTR_U32), AD_ATTR(reduce, keepdims, AD_ATTR_I32),
+    AD_ATTR(reduce, count, AD_ATTR_I64),
+};
+const ad_opdef ad_def_reduce = {
+    .code = AD_OP_REDUCE, .arity = 1, .saved = AD_SAVED_OUT,
+    .kinds = reduce_kinds, .nkinds = AD_R_COUNT,
+    .attrs = reduce_attrs, .nattrs = 3,
+    .forward = fw_reduce, .backward = bw_reduce,
+};

@@ -6,6 +6,10 @@
 
 #include <stdlib.h>
 
+static ad_status fw_reshape(ad_record *r), fw_permute(ad_record *r),
+    fw_broadcast(ad_record *r), fw_concat(ad_record *r),
+    fw_gather(ad_record *r), fw_scatter(ad_record *r), fw_cast(ad_record *r);
+
 static ad_status
 nomem(void)
 {
@@ -20,7 +24,7 @@ ad_reshape(ad_tensor *x, int ndim, const int64_t *shape, ad_tensor **out)
     int64_t size;
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s = ad_check_size(ndim, shape, &size);
     if (s) {
         return s;
@@ -37,38 +41,39 @@ ad_reshape(ad_tensor *x, int ndim, const int64_t *shape, ad_tensor **out)
         return s;
     }
     o->flags = x->flags & AD_T_COPY_OF_VIEW;    /* same buffer, same data */
-    if ((s = ad_finish(o, AD_OP_RESHAPE, 0, 1, &x, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_reshape, 0, 1, &x, o);
+    return ad_call_run(&c, 0, out);
 }
 
 /* A view: nothing to recompute. */
-ad_status
-ad_fw_reshape(ad_record *r)
+static ad_status
+fw_reshape(ad_record *r)
 {
     (void)r;
     return AD_OK;
 }
 
 /* The gradient is g itself, seen in the input's shape. */
-ad_status
-ad_bw_reshape(ad_record *r, ad_buffer **g)
+static ad_status
+bw_reshape(ad_record *r, ad_buffer **g)
 {
     return ad_acc_grad(r, 0, g, 1);
 }
+
+const ad_opdef ad_def_reshape = {
+    .code = AD_OP_RESHAPE, .arity = 1,
+    .forward = fw_reshape, .backward = bw_reshape,
+};
 
 /* ---- permute ---------------------------------------------------------------- */
 
 ad_status
 ad_permute(ad_tensor *x, const int *perm, ad_tensor **out)
 {
-    int64_t shape[AD_MAX_DIMS], xst[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
+    int64_t shape[AD_MAX_DIMS];
     int seen[AD_MAX_DIMS] = {0};
     ad_tensor *o;
-    ad_record *r;
-    ad_iter it;
+    ad_record c;
     ad_status s;
     char sb[AD_SHAPE_BUF];
 
@@ -80,39 +85,29 @@ ad_permute(ad_tensor *x, const int *perm, ad_tensor **out)
                             d, perm[d]);
         }
     }
-    ad_strides(x->ndim, x->shape, xst);
     for (int d = 0; d < x->ndim; d++) {
         shape[d] = x->shape[perm[d]];
-        st[1][d] = xst[perm[d]];
     }
     if ((s = ad_new(x->dtype, x->ndim, shape, &o))) {
         return s;
     }
-    ad_strides(x->ndim, shape, st[0]);
-    ad_iter_init(&it, x->ndim, shape, 2, st);
-    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
     o->flags = AD_T_COPY_OF_VIEW;   /* torch returns a view */
-    if ((s = ad_finish(o, AD_OP_PERMUTE, 0, 1, &x, &r))) {
-        return s;
+    ad_call_init(&c, &ad_def_permute, 0, 1, &x, o);
+    for (int d = 0; d < x->ndim; d++) {
+        c.at.permute.perm[d] = perm[d];
     }
-    if (r) {
-        for (int d = 0; d < x->ndim; d++) {
-            r->iv[d] = perm[d];
-        }
-    }
-    *out = o;
-    return AD_OK;
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_permute(ad_record *r)
+static ad_status
+fw_permute(ad_record *r)
 {
     ad_tensor *x = r->in[0], *o = r->out;
     int64_t xst[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
     ad_iter it;
     ad_strides(x->ndim, x->shape, xst);
     for (int d = 0; d < x->ndim; d++) {
-        st[1][d] = xst[r->iv[d]];
+        st[1][d] = xst[r->at.permute.perm[d]];
     }
     ad_strides(o->ndim, o->shape, st[0]);
     ad_iter_init(&it, o->ndim, o->shape, 2, st);
@@ -121,8 +116,8 @@ ad_fw_permute(ad_record *r)
 }
 
 /* The inverse permutation: scatter g back through the same strides. */
-ad_status
-ad_bw_permute(ad_record *r, ad_buffer **g)
+static ad_status
+bw_permute(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0], *o = r->out;
     int64_t xst[AD_MAX_DIMS], st[3][AD_MAX_DIMS];
@@ -133,7 +128,7 @@ ad_bw_permute(ad_record *r, ad_buffer **g)
     }
     ad_strides(x->ndim, x->shape, xst);
     for (int d = 0; d < x->ndim; d++) {
-        st[0][d] = xst[r->iv[d]];
+        st[0][d] = xst[r->at.permute.perm[d]];
     }
     ad_strides(o->ndim, o->shape, st[1]);
     ad_iter_init(&it, o->ndim, o->shape, 2, st);
@@ -141,17 +136,23 @@ ad_bw_permute(ad_record *r, ad_buffer **g)
     return ad_acc_grad(r, 0, &gx, 1);
 }
 
+static const ad_attrdef permute_attrs[] = {
+    AD_ATTR(permute, perm, AD_ATTR_DIMS),
+};
+const ad_opdef ad_def_permute = {
+    .code = AD_OP_PERMUTE, .arity = 1, .attrs = permute_attrs, .nattrs = 1,
+    .forward = fw_permute, .backward = bw_permute,
+};
+
 /* ---- broadcast_to ---------------------------------------------------------- */
 
 ad_status
 ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
                 ad_tensor **out)
 {
-    int64_t st[3][AD_MAX_DIMS];
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     ad_tensor *o;
-    ad_record *r;
-    ad_iter it;
+    ad_record c;
     ad_status s;
     int same = ndim == x->ndim;
 
@@ -178,20 +179,13 @@ ad_broadcast_to(ad_tensor *x, int ndim, const int64_t *shape,
     if ((s = ad_new(x->dtype, ndim, shape, &o))) {
         return s;
     }
-    ad_strides(ndim, shape, st[0]);
-    ad_bcast_strides(ndim, shape, x->ndim, x->shape, st[1]);
-    ad_iter_init(&it, ndim, shape, 2, st);
-    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
     o->flags = AD_T_COPY_OF_VIEW;   /* torch returns a view */
-    if ((s = ad_finish(o, AD_OP_BROADCAST, 0, 1, &x, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_broadcast, 0, 1, &x, o);
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_broadcast(ad_record *r)
+static ad_status
+fw_broadcast(ad_record *r)
 {
     ad_tensor *x = r->in[0], *o = r->out;
     int64_t st[3][AD_MAX_DIMS];
@@ -204,8 +198,8 @@ ad_fw_broadcast(ad_record *r)
 }
 
 /* Sum g over the broadcast dimensions. */
-ad_status
-ad_bw_broadcast(ad_record *r, ad_buffer **g)
+static ad_status
+bw_broadcast(ad_record *r, ad_buffer **g)
 {
     ad_buffer *gx;
     ad_status s = ad_reduce_to_shape(r->in[0]->dtype, AD_BUF_DATA(*g),
@@ -213,6 +207,11 @@ ad_bw_broadcast(ad_record *r, ad_buffer **g)
                                      &gx);
     return s ? s : ad_acc_grad(r, 0, &gx, 1);
 }
+
+const ad_opdef ad_def_broadcast = {
+    .code = AD_OP_BROADCAST, .arity = 1,
+    .forward = fw_broadcast, .backward = bw_broadcast,
+};
 
 /* ---- concat ----------------------------------------------------------------- */
 
@@ -222,7 +221,7 @@ ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out)
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     int64_t shape[AD_MAX_DIMS];
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
 
     if (n < 1) {
@@ -257,30 +256,16 @@ ad_concat(int n, ad_tensor **xs, int axis, ad_tensor **out)
     if ((s = ad_new(x0->dtype, x0->ndim, shape, &o))) {
         return s;
     }
-    ad_record tmp = {0};            /* the forward entry does the copy */
-    tmp.nin = n;
-    tmp.ins = xs;
-    if (n <= AD_REC_INLINE) {
-        memcpy(tmp.in, xs, (size_t)n * sizeof(ad_tensor *));
-    }
-    tmp.out = o;
-    tmp.i0 = axis;
-    ad_fw_concat(&tmp);
-    if ((s = ad_finish(o, AD_OP_CONCAT, 0, n, xs, &r))) {
-        return s;
-    }
-    if (r) {
-        r->i0 = axis;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_concat, 0, n, xs, o);
+    c.at.concat.axis = axis;
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_concat(ad_record *r)
+static ad_status
+fw_concat(ad_record *r)
 {
     ad_tensor *o = r->out;
-    int axis = (int)r->i0;
+    int axis = r->at.concat.axis;
     int64_t outer, n_axis, inner;
     ad_split_axis(o, axis, &outer, &n_axis, &inner);
     size_t isz = ad_itemsize(o->dtype);
@@ -298,11 +283,11 @@ ad_fw_concat(ad_record *r)
 }
 
 /* Each input gets its slice of g back. */
-ad_status
-ad_bw_concat(ad_record *r, ad_buffer **g)
+static ad_status
+bw_concat(ad_record *r, ad_buffer **g)
 {
     ad_tensor *o = r->out;
-    int axis = (int)r->i0;
+    int axis = r->at.concat.axis;
     int64_t outer, n_axis, inner;
     ad_split_axis(o, axis, &outer, &n_axis, &inner);
     size_t isz = ad_itemsize(o->dtype);
@@ -329,6 +314,14 @@ ad_bw_concat(ad_record *r, ad_buffer **g)
     return AD_OK;
 }
 
+static const ad_attrdef concat_attrs[] = {
+    AD_ATTR(concat, axis, AD_ATTR_I32),
+};
+const ad_opdef ad_def_concat = {
+    .code = AD_OP_CONCAT, .arity = -1, .attrs = concat_attrs, .nattrs = 1,
+    .forward = fw_concat, .backward = bw_concat,
+};
+
 /* ---- gather: out.flat[i] = x.flat[idx[i]] -------------------------------- */
 
 /* Every idx[0..n) within [0, limit), limit being the element count of a
@@ -349,18 +342,20 @@ check_indices(const int64_t *idx, int64_t n, int64_t limit, const char *what,
     return AD_OK;
 }
 
-/* A copy of the n indices in r->saved (the caller's array may change
- * later).  On failure the record's output o is released. */
+/* A call to an indexing op with a copy of its n indices saved (the
+ * caller's array may change later).  On failure o is released. */
 static ad_status
-save_indices(ad_record *r, ad_tensor *o, const int64_t *idx, int64_t n)
+call_with_indices(ad_record *c, const ad_opdef *def, ad_tensor **x,
+                  ad_tensor *o, const int64_t *idx, int64_t n)
 {
-    r->saved = ad_buf_alloc((size_t)n * sizeof(int64_t));
-    if (!r->saved) {
+    ad_call_init(c, def, 0, 1, x, o);
+    c->saved = ad_buf_alloc((size_t)n * sizeof(int64_t));
+    if (!c->saved) {
         ad_decref(o);
         return ad_error(AD_ERR_NOMEM, "out of memory saving indices");
     }
     if (n) {                    /* idx may be NULL when there is none */
-        memcpy(AD_BUF_DATA(r->saved), idx, (size_t)n * sizeof(int64_t));
+        memcpy(AD_BUF_DATA(c->saved), idx, (size_t)n * sizeof(int64_t));
     }
     return AD_OK;
 }
@@ -370,38 +365,32 @@ ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
           ad_tensor **out)
 {
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
-
-    if ((s = ad_new(x->dtype, ndim, shape, &o))) {
+    if ((s = ad_new(x->dtype, ndim, shape, &o)) ||
+        (s = call_with_indices(&c, &ad_def_gather, &x, o, idx, o->size))) {
         return s;
     }
-    if ((s = check_indices(idx, o->size, x->size, "a tensor of shape",
-                           x->ndim, x->shape))) {
-        ad_decref(o);
-        return s;
-    }
-    ad_k(x->dtype)->gather(ad_data(x), idx, ad_data(o), o->size);
-    if ((s = ad_finish(o, AD_OP_GATHER, 0, 1, &x, &r)) ||
-        (r && (s = save_indices(r, o, idx, o->size)))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_gather(ad_record *r)
+static ad_status
+fw_gather(ad_record *r)
 {
     ad_tensor *x = r->in[0];
-    ad_k(x->dtype)->gather(ad_data(x), AD_BUF_DATA(r->saved),
-                           ad_data(r->out), r->out->size);
-    return AD_OK;
+    const int64_t *idx = AD_BUF_DATA(r->saved);
+    ad_status s = check_indices(idx, r->out->size, x->size,
+                                "a tensor of shape", x->ndim, x->shape);
+    if (s == AD_OK) {
+        ad_k(x->dtype)->gather(ad_data(x), idx, ad_data(r->out),
+                               r->out->size);
+    }
+    return s;
 }
 
 /* Scatter-add g into zeros: repeated indices accumulate. */
-ad_status
-ad_bw_gather(ad_record *r, ad_buffer **g)
+static ad_status
+bw_gather(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     ad_buffer *gx = ad_buf_zeros(ad_nbytes(x));
@@ -413,6 +402,11 @@ ad_bw_gather(ad_record *r, ad_buffer **g)
     return ad_acc_grad(r, 0, &gx, 1);
 }
 
+const ad_opdef ad_def_gather = {
+    .code = AD_OP_GATHER, .arity = 1, .saved = AD_SAVED_IDX_OUT,
+    .forward = fw_gather, .backward = bw_gather,
+};
+
 /* ---- scatter-add: the transpose of gather ----------------------------- */
 /* out (zeros of the given shape), out.flat[idx[i]] += g.flat[i].  Its
  * backward is a gather with the same indices, so the differentiable
@@ -422,39 +416,31 @@ ad_scatter_add(ad_tensor *g, const int64_t *idx, int ndim,
                const int64_t *shape, ad_tensor **out)
 {
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
-
-    if ((s = ad_new(g->dtype, ndim, shape, &o))) {
+    if ((s = ad_new(g->dtype, ndim, shape, &o)) ||
+        (s = call_with_indices(&c, &ad_def_scatter, &g, o, idx, g->size))) {
         return s;
     }
-    if ((s = check_indices(idx, g->size, o->size, "a scatter into shape",
-                           ndim, shape))) {
-        ad_decref(o);
-        return s;
-    }
-    ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
-    ad_k(g->dtype)->scatter_add(ad_data(o), idx, ad_data(g), g->size);
-    if ((s = ad_finish(o, AD_OP_SCATTER, 0, 1, &g, &r)) ||
-        (r && (s = save_indices(r, o, idx, g->size)))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_scatter(ad_record *r)
+static ad_status
+fw_scatter(ad_record *r)
 {
     ad_tensor *g = r->in[0], *o = r->out;
-    ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
-    ad_k(g->dtype)->scatter_add(ad_data(o), AD_BUF_DATA(r->saved),
-                                ad_data(g), g->size);
-    return AD_OK;
+    const int64_t *idx = AD_BUF_DATA(r->saved);
+    ad_status s = check_indices(idx, g->size, o->size,
+                                "a scatter into shape", o->ndim, o->shape);
+    if (s == AD_OK) {
+        ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
+        ad_k(g->dtype)->scatter_add(ad_data(o), idx, ad_data(g), g->size);
+    }
+    return s;
 }
 
-ad_status
-ad_bw_scatter(ad_record *r, ad_buffer **g)
+static ad_status
+bw_scatter(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
@@ -465,6 +451,11 @@ ad_bw_scatter(ad_record *r, ad_buffer **g)
                            AD_BUF_DATA(gx), x->size);
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+const ad_opdef ad_def_scatter = {
+    .code = AD_OP_SCATTER, .arity = 1, .saved = AD_SAVED_IDX_IN,
+    .forward = fw_scatter, .backward = bw_scatter,
+};
 
 /* ---- cast --------------------------------------------------------------------- */
 
@@ -486,7 +477,7 @@ static ad_status
 cast(ad_tensor *x, ad_dtype dt, int copy, ad_tensor **out)
 {
     ad_tensor *o;
-    ad_record *r;
+    ad_record c;
     ad_status s;
     if (dt != AD_F32 && dt != AD_F64) {
         return ad_error(AD_ERR_TYPE, "unknown dtype code %d", (int)dt);
@@ -499,16 +490,12 @@ cast(ad_tensor *x, ad_dtype dt, int copy, ad_tensor **out)
     if ((s = ad_new(dt, x->ndim, x->shape, &o))) {
         return s;
     }
-    ad_cast_buf(ad_data(x), x->dtype, ad_data(o), dt, x->size);
-    if ((s = ad_finish(o, AD_OP_CAST, 0, 1, &x, &r))) {
-        return s;
-    }
-    *out = o;
-    return AD_OK;
+    ad_call_init(&c, &ad_def_cast, 0, 1, &x, o);
+    return ad_call_run(&c, 0, out);
 }
 
-ad_status
-ad_fw_cast(ad_record *r)
+static ad_status
+fw_cast(ad_record *r)
 {
     ad_tensor *x = r->in[0];
     ad_cast_buf(ad_data(x), x->dtype, ad_data(r->out), r->out->dtype,
@@ -517,8 +504,8 @@ ad_fw_cast(ad_record *r)
 }
 
 /* Cast the gradient back to the input's dtype. */
-ad_status
-ad_bw_cast(ad_record *r, ad_buffer **g)
+static ad_status
+bw_cast(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0];
     ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
@@ -529,3 +516,8 @@ ad_bw_cast(ad_record *r, ad_buffer **g)
                 x->size);
     return ad_acc_grad(r, 0, &gx, 1);
 }
+
+const ad_opdef ad_def_cast = {
+    .code = AD_OP_CAST, .arity = 1,
+    .forward = fw_cast, .backward = bw_cast,
+};

@@ -10,7 +10,7 @@
  * between two instructions become one FWD range.
  *
  * Replay walks the instructions: FWD re-runs each record's forward kernel
- * into its existing output buffer (ad_forward_table), BACKWARD sweeps the
+ * into its existing output buffer (r->def->forward), BACKWARD sweeps the
  * program tape without consuming it, and so on -- the same kernels in the
  * same order on the same buffers, so results are bit-for-bit those of
  * eager execution.  Values that Python read during the capture (item(),
@@ -203,10 +203,11 @@ ad_capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
     return push(tls_capture, &in);
 }
 
-/* Labels read by record r (the last one on the tape): when they come from
- * a registered input, copy them in before r runs on replay. */
+/* Labels read by out's record (the last one on the tape): when they come
+ * from a registered input, copy them in before it runs on replay. */
 int
-ad_capture_labels(ad_record *r, const void *src, size_t nbytes)
+ad_capture_labels(const ad_tensor *out, void *dst, const void *src,
+                  size_t nbytes)
 {
     ad_program *p = tls_capture;
     if (!registered(p, src, nbytes)) {
@@ -215,10 +216,10 @@ ad_capture_labels(ad_record *r, const void *src, size_t nbytes)
     ad_instr in = {0};
     in.kind = AD_I_COPY_IN;
     in.src = src;
-    in.dst = AD_BUF_DATA(r->saved);
+    in.dst = dst;
     in.nbytes = nbytes;
-    /* r itself must run after the copy: flush up to, not including, r. */
-    return push_after(p, r->out->rec, &in) ? -1 : 1;
+    /* The record must run after the copy: flush up to, not including, it. */
+    return push_after(p, out->rec, &in) ? -1 : 1;
 }
 
 static size_t
@@ -388,7 +389,7 @@ run_fwd(ad_program *p, int64_t lo, int64_t hi)
         for (int k = 0; k < r->nin && r->nin <= AD_REC_INLINE; k++) {
             r->ver[k] = ad_buf_version(r->in[k]->buf);  /* as if recorded now */
         }
-        ad_status s = ad_forward_table[r->op](r);
+        ad_status s = r->def->forward(r);
         if (s) {
             return s;
         }

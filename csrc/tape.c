@@ -52,6 +52,23 @@ static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static void **g_ctx;
 static int64_t g_nctx, g_capctx;
 
+/* Runs a custom op's context release (installed by ops_custom.c). */
+static void (*release_hook)(void *ctx);
+
+void
+ad_set_release_hook(void (*release)(void *ctx))
+{
+    release_hook = release;
+}
+
+static void
+release_now(void *ctx)
+{
+    if (ctx && release_hook) {
+        release_hook(ctx);
+    }
+}
+
 static pthread_mutex_t g_grad_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 void
@@ -301,7 +318,7 @@ flush_contexts(void)
     tls_flushing = 1;
     while (tls_nctx > 0) {
         void *ctx = tls_ctx[--tls_nctx];
-        ad_custom_release_now(ctx);
+        release_now(ctx);
     }
     tls_flushing = 0;
 }
@@ -316,7 +333,7 @@ ad_custom_release(void *ctx)
         thread_register();
         if (grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
             if (tls_depth == 0 && !tls_flushing) {
-                ad_custom_release_now(ctx);
+                release_now(ctx);
             }
             return;             /* out of memory in a release loop: leak */
         }
@@ -519,10 +536,15 @@ foreign_input(const ad_tape *xt, const ad_tape *tp)
                     "graph -- detach() the tensor first");
 }
 
+/* Copy the call c into a new record on the current tape, taking
+ * references to its inputs; moves c->saved in.  out requires grad when
+ * grad says so. */
 static ad_status
-record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
-          ad_record **rec, int grad)
+record_call(ad_record *c, int grad)
 {
+    ad_tensor *out = c->out;
+    int n = c->nin;
+    ad_tensor **xs = n > AD_REC_INLINE ? c->ins : c->in;
     ad_tape *tp = tape_get();
     if (!tp) {
         return ad_error(AD_ERR_NOMEM, "out of memory creating a tape");
@@ -545,7 +567,8 @@ record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
         return s;
     }
     ad_record *r = &tp->recs[tp->n];
-    memset(r, 0, sizeof(*r));
+    *r = *c;
+    r->ins = NULL;
     if (n > AD_REC_INLINE) {
         r->ins = malloc((size_t)n * sizeof(ad_tensor *));
         if (!r->ins) {
@@ -560,45 +583,95 @@ record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
             r->ver[i] = ad_buf_version(xs[i]->buf);
         }
     }
-    r->nin = n;
-    r->op = (uint8_t)op;
-    r->kind = (uint8_t)kind;
+    unsigned flags = c->def->flags;
+    if (c->def->nkinds) {
+        flags |= c->def->kinds[c->kind].flags;
+    }
+    if ((flags & AD_K_SAVES_OUT) && !r->saved) {
+        ad_buf_incref(out->buf);
+        r->saved = out->buf;
+    }
+    if (r->saved) {
+        r->saved_ver = ad_buf_version(r->saved);
+    }
+    c->saved = NULL;                    /* moved into r */
+    c->ext = NULL;
+    r->gacc = NULL;
     r->state = AD_REC_LIVE;
-    r->out = out;
     out->tape = tp;
     out->rec = tp->n;
     out->requires_grad = (uint8_t)grad;
     tp->n++;
     tp->live++;
-    *rec = r;
     if (ad_capture_current()) {
         return ad_capture_own(out);
     }
     return AD_OK;
 }
 
-ad_status
-ad_record_op(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
-             ad_record **rec)
+void
+ad_call_init(ad_record *c, const ad_opdef *def, int kind, int n,
+             ad_tensor **xs, ad_tensor *out)
 {
-    return record_op(out, op, kind, n, xs, rec, 1);
+    memset(c, 0, sizeof(*c));
+    c->def = def;
+    c->kind = (uint8_t)kind;
+    c->nin = n;
+    if (n > AD_REC_INLINE) {
+        c->ins = xs;
+    }
+    else {
+        for (int i = 0; i < n; i++) {
+            c->in[i] = xs[i];
+        }
+    }
+    c->out = out;
 }
 
 ad_status
-ad_finish(ad_tensor *out, int op, int kind, int n, ad_tensor **xs,
-          ad_record **rec)
+ad_call_run(ad_record *c, int64_t work, ad_tensor **out)
 {
-    *rec = NULL;
-    int grad = ad_needs_record(n, xs);
-    if (!grad && !ad_capture_current()) {
-        return AD_OK;
-    }
-    /* While capturing, every op is recorded: the program replays them. */
-    ad_status s = record_op(out, op, kind, n, xs, rec, grad);
+    void *nogil = ad_nogil_begin(work);
+    ad_status s = c->def->forward(c);
+    ad_nogil_end(nogil);
     if (s) {
-        ad_decref(out);
+        ad_call_abandon(c);
+        return s;
     }
-    return s;
+    return ad_call_commit(c, out);
+}
+
+ad_status
+ad_call_commit(ad_record *c, ad_tensor **out)
+{
+    ad_status s = AD_OK;
+    int grad = ad_needs_record(c->nin, c->nin > AD_REC_INLINE ? c->ins
+                                                              : c->in);
+    /* While capturing, every op is recorded: the program replays them. */
+    if (grad || ad_capture_current()) {
+        s = record_call(c, grad);
+    }
+    if (s) {
+        ad_call_abandon(c);
+        return s;
+    }
+    ad_buf_decref(c->saved);            /* not recorded: not needed */
+    c->saved = NULL;
+    ad_custom_release(c->ext);
+    c->ext = NULL;
+    *out = c->out;
+    return AD_OK;
+}
+
+void
+ad_call_abandon(ad_record *c)
+{
+    ad_buf_decref(c->saved);
+    c->saved = NULL;
+    ad_custom_release(c->ext);
+    c->ext = NULL;
+    ad_decref(c->out);
+    c->out = NULL;
 }
 
 /* ---- the sweep ------------------------------------------------------- */
@@ -774,48 +847,6 @@ done:
     }
     return s;
 }
-
-const ad_backward_fn ad_backward_table[AD_OP_COUNT] = {
-    [AD_OP_UNARY] = ad_bw_unary,
-    [AD_OP_BINARY] = ad_bw_binary,
-    [AD_OP_WHERE] = ad_bw_where,
-    [AD_OP_REDUCE] = ad_bw_reduce,
-    [AD_OP_RESHAPE] = ad_bw_reshape,
-    [AD_OP_PERMUTE] = ad_bw_permute,
-    [AD_OP_BROADCAST] = ad_bw_broadcast,
-    [AD_OP_CONCAT] = ad_bw_concat,
-    [AD_OP_GATHER] = ad_bw_gather,
-    [AD_OP_CAST] = ad_bw_cast,
-    [AD_OP_MATMUL] = ad_bw_matmul,
-    [AD_OP_SOFTMAX] = ad_bw_softmax,
-    [AD_OP_LOSS] = ad_bw_loss,
-    [AD_OP_NLL] = ad_bw_nll,
-    [AD_OP_LINEAR] = ad_bw_linear,
-    [AD_OP_SCATTER] = ad_bw_scatter,
-    [AD_OP_CUSTOM] = ad_bw_custom,
-    [AD_OP_DROPOUT] = ad_bw_dropout,
-};
-
-const ad_forward_fn ad_forward_table[AD_OP_COUNT] = {
-    [AD_OP_UNARY] = ad_fw_unary,
-    [AD_OP_BINARY] = ad_fw_binary,
-    [AD_OP_WHERE] = ad_fw_where,
-    [AD_OP_REDUCE] = ad_fw_reduce,
-    [AD_OP_RESHAPE] = ad_fw_reshape,
-    [AD_OP_PERMUTE] = ad_fw_permute,
-    [AD_OP_BROADCAST] = ad_fw_broadcast,
-    [AD_OP_CONCAT] = ad_fw_concat,
-    [AD_OP_GATHER] = ad_fw_gather,
-    [AD_OP_CAST] = ad_fw_cast,
-    [AD_OP_MATMUL] = ad_fw_matmul,
-    [AD_OP_SOFTMAX] = ad_fw_softmax,
-    [AD_OP_LOSS] = ad_fw_loss,
-    [AD_OP_NLL] = ad_fw_nll,
-    [AD_OP_LINEAR] = ad_fw_linear,
-    [AD_OP_SCATTER] = ad_fw_scatter,
-    [AD_OP_CUSTOM] = ad_fw_custom,
-    [AD_OP_DROPOUT] = ad_fw_dropout,
-};
 
 static ad_status
 check_versions(ad_record *r)
@@ -1101,7 +1132,7 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
             s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         if (s == AD_OK) {
-            s = ad_backward_table[r->op](r, &r->gacc);
+            s = r->def->backward(r, &r->gacc);
         }
         ad_buf_decref(r->gacc);
         r->gacc = NULL;
@@ -1197,15 +1228,12 @@ ad_node(const ad_tensor *t, ad_node_info *info)
     if (s) {
         return s;
     }
-    info->op = r->op;
+    info->op = r->def->code;
     info->kind = r->kind;
-    info->flag = r->flag;
     info->nin = r->nin;
-    info->a = r->a;
-    info->b = r->b;
-    info->i0 = r->i0;
-    memcpy(info->iv, r->iv, sizeof(info->iv));
-    info->saved = r->saved ? AD_BUF_DATA(r->saved) : NULL;
+    info->attrs = r->at;
+    info->saved = r->saved && r->def->saved != AD_SAVED_OUT
+                  ? AD_BUF_DATA(r->saved) : NULL;
     info->ext = r->ext;
     return AD_OK;
 }

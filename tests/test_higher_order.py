@@ -502,7 +502,7 @@ def test_every_op_code_has_a_case_and_a_rule():
     recorded by at least one case above, and has a differentiable rule."""
     from autodiff import _engine as E
     from autodiff._derivatives import RULES
-    assert set(RULES) == set(E.OPS.values())
+    assert set(RULES) == set(E.OPS)
     seen = set()
 
     def visit(t, acc):
@@ -516,9 +516,9 @@ def test_every_op_code_has_a_case_and_a_rule():
             node = E._node(u)
             if node is None:
                 continue
-            acc.add((node[0], node[1] if node[0] in (
-                E.OPS["unary"], E.OPS["binary"], E.OPS["loss"]) else -1))
-            stack.extend(x for x in node[7] if x.requires_grad)
+            acc.add((node.op, node.kind if node.op in (
+                "unary", "binary", "loss") else None))
+            stack.extend(x for x in node.inputs if x.requires_grad)
 
     for name in CASE_IDS:
         fn, inputs, wrt = CASES[name]
@@ -534,11 +534,10 @@ def test_every_op_code_has_a_case_and_a_rule():
     # casts are covered by their own tests below
     x = t64([1.0], True)
     visit(x.astype(F32).astype(F64), seen)
-    need = {(E.OPS["unary"], k) for k in E.UNARY.values()}
-    need |= {(E.OPS["binary"], k) for k in E.BINARY.values()}
-    need |= {(E.OPS["loss"], k) for k in E.LOSS.values()}
-    need |= {(op, -1) for n, op in E.OPS.items()
-             if n not in ("unary", "binary", "loss")}
+    need = {(op, k) for op in ("unary", "binary", "loss")
+            for k in E.KINDS[op]}
+    need |= {(op, None) for op in E.OPS
+             if op not in ("unary", "binary", "loss")}
     assert need <= seen, sorted(need - seen)
 
 

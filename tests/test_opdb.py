@@ -10,9 +10,7 @@ from autodiff import _engine as E
 from autodiff import autograd
 from autodiff._derivatives import RULES
 
-KINDS = {"unary": E.UNARY, "binary": E.BINARY, "reduce": E.REDUCE,
-         "loss": E.LOSS}
-OP_NAMES = {v: k for k, v in E.OPS.items()}
+KINDS = E.KINDS
 
 
 def registered():
@@ -25,8 +23,6 @@ def registered():
 
 def recorded(*outputs):
     """The (op, kind) pairs recorded on the graphs of outputs."""
-    names = {op: {v: k for k, v in table.items()}
-             for op, table in KINDS.items()}
     seen, stack, done = set(), list(outputs), set()
     while stack:
         u = stack.pop()
@@ -37,14 +33,13 @@ def recorded(*outputs):
         node = E._node(u)
         if node is None:
             continue
-        op = OP_NAMES[node[0]]
-        seen.add((op, names[op][node[1]] if op in names else None))
-        stack.extend(x for x in node[7] if x.requires_grad)
+        seen.add((node.op, node.kind))
+        stack.extend(x for x in node.inputs if x.requires_grad)
     return seen
 
 
 def test_every_op_code_has_a_rule():
-    assert set(RULES) == set(E.OPS.values())
+    assert set(RULES) == set(E.OPS)
 
 
 def test_every_registered_op_and_kind_has_an_opdb_row():

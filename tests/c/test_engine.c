@@ -1712,7 +1712,8 @@ test_errors(void)
     REQ(ad_unary(AD_U_LEAKY_RELU, x, 0.25, 0, &e));
     REQ(ad_node(e, &info));
     CHECK(info.op == AD_OP_UNARY && info.kind == AD_U_LEAKY_RELU &&
-          info.nin == 1 && info.a == 0.25 && ad_node_input(e, 0) == x &&
+          info.nin == 1 && info.attrs.unary.a == 0.25 &&
+          ad_node_input(e, 0) == x &&
           ad_node_input(e, 1) == NULL);
     REQ(ad_node(x, &info));
     CHECK(info.op == -1);
@@ -2836,6 +2837,47 @@ test_thread_model(void)
 
 /* ======================================================================== */
 
+/* The registry: names, kinds and attributes come from one list, and each
+ * definition carries its own code. */
+static void
+test_registry(void)
+{
+    CHECK(ad_op_count() == AD_OP_COUNT);
+    CHECK(!strcmp(ad_op_name(AD_OP_UNARY), "unary"));
+    CHECK(!strcmp(ad_op_name(AD_OP_DROPOUT), "dropout"));
+    CHECK(ad_op_name(AD_OP_COUNT) == NULL && ad_op_name(-1) == NULL);
+    CHECK(ad_op_kinds(AD_OP_UNARY) == AD_U_COUNT);
+    CHECK(ad_op_kinds(AD_OP_BINARY) == AD_B_COUNT);
+    CHECK(ad_op_kinds(AD_OP_REDUCE) == AD_R_COUNT);
+    CHECK(ad_op_kinds(AD_OP_LOSS) == AD_L_COUNT);
+    CHECK(ad_op_kinds(AD_OP_MATMUL) == 0);
+    CHECK(!strcmp(ad_kind_name(AD_OP_UNARY, AD_U_ERF), "erf"));
+    CHECK(!strcmp(ad_kind_name(AD_OP_REDUCE, AD_R_MAX), "max"));
+    CHECK(ad_kind_name(AD_OP_UNARY, AD_U_COUNT) == NULL);
+    CHECK(ad_kind_flags(AD_OP_UNARY, AD_U_TANH) & AD_K_SAVES_OUT);
+    CHECK(!(ad_kind_flags(AD_OP_UNARY, AD_U_SIN) & AD_K_SAVES_OUT));
+    CHECK(!strcmp(ad_kind_param(AD_OP_UNARY, AD_U_SOFTPLUS, 1),
+                  "threshold"));
+    CHECK(ad_kind_param(AD_OP_UNARY, AD_U_EXP, 0) == NULL);
+    CHECK(ad_op_nattrs(AD_OP_SOFTMAX) == 2);
+    CHECK(!strcmp(ad_op_attr(AD_OP_SOFTMAX, 0)->name, "axis"));
+    CHECK(ad_op_attr(AD_OP_SOFTMAX, 2) == NULL);
+    CHECK(ad_op_saved(AD_OP_GATHER) == AD_SAVED_IDX_OUT);
+    CHECK(ad_op_arity(AD_OP_CONCAT) == -1 && ad_op_arity(AD_OP_WHERE) == 2);
+    /* each definition's code is its place in AD_OPS */
+    int64_t shape[1] = {3};
+    ad_tensor *x, *y;
+    ad_node_info info;
+    REQ(ad_full(AD_F64, 1, shape, 1.0, &x));
+    ad_set_requires_grad(x, 1);
+    REQ(ad_softmax(x, 0, 1, &y));
+    REQ(ad_node(y, &info));
+    CHECK(info.op == AD_OP_SOFTMAX && info.attrs.softmax.axis == 0 &&
+          info.attrs.softmax.log == 1 && info.saved == NULL);
+    ad_decref(y);
+    ad_decref(x);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2848,6 +2890,7 @@ main(int argc, char **argv)
     int iters = g_quick ? 20 : 200;
 
     test_no_blas();                 /* before any BLAS is registered */
+    test_registry();
     ad_set_blas(naive_sgemm_, naive_dgemm_);
 
     test_tape_chain(chain);
