@@ -67,6 +67,11 @@ ad_ref(ad_tensor *t)
     __atomic_add_fetch(&t->refcnt, 1, __ATOMIC_RELAXED);
 }
 
+/* Double the capacity *cap (64 at first) of the array *p of item-sized
+ * elements; -1 (nothing changed) when out of memory. */
+int ad_grow(void **p, int64_t *cap, size_t item);
+/* The pool's counters (the tape fields are left to tape.c). */
+void ad_pool_stats(ad_memory_stats *out);
 ad_tensor *ad_tensor_struct_alloc(void);
 void ad_tensor_struct_free(ad_tensor *t);
 
@@ -380,24 +385,71 @@ typedef enum {
     AD_I_AXPY, AD_I_COPY, AD_I_COPY_IN, AD_I_INPUT, AD_I_ZERO_GRAD
 } ad_instr_kind;
 
-ad_program *ad_capture_current(void);
-ad_status ad_capture_own(ad_tensor *t);
-ad_status ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1,
-                           double a);
-ad_status ad_capture_optim(const ad_optim_cfg *cfg, int n,
-                           ad_tensor **params, ad_tensor **state,
-                           int64_t *steps);
-/* A capture's sweep created t->grad = g (remembered for the BACKWARD
- * instruction that ad_capture_backward appends; ok = 0 drops them). */
-ad_status ad_capture_grad(ad_tensor *t, ad_tensor *g);
-ad_status ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok);
-/* Bind dst (saved data of out's record, the capture's last) to src: a
- * replay copies src's current contents in before that record runs when
- * src lies in a registered input.  1: bound; 0: frozen; -1: no memory. */
-int ad_capture_labels(const ad_tensor *out, void *dst, const void *src,
-                      size_t nbytes);
+/*
+ * The recorder: how the layers below capture and replay (tensors, the
+ * tape, the sweep, ops, optimizer updates) report what they do to an
+ * active capture without calling up into program.c.  The program layer
+ * installs its table on the thread for the length of a capture
+ * (ad_recorder_set, in tensor.c with the rest of the thread state); NULL
+ * means no capture.  The functions below forward to it.
+ */
+typedef struct {
+    /* The program keeps t (an op output of the capture) alive. */
+    ad_status (*own)(ad_tensor *t);
+    /* Append an instruction (AD_I_*) on t0, t1 with scalar a. */
+    ad_status (*instr)(int kind, ad_tensor *t0, ad_tensor *t1, double a);
+    ad_status (*optim)(const ad_optim_cfg *cfg, int n, ad_tensor **params,
+                       ad_tensor **state, int64_t *steps);
+    /* A capture's sweep created t->grad = g (remembered for the BACKWARD
+     * instruction that backward appends; ok = 0 drops them). */
+    ad_status (*grad)(ad_tensor *t, ad_tensor *g);
+    ad_status (*backward)(ad_tensor *root, ad_tensor *grad, int ok);
+    /* Bind dst (saved data of out's record, the capture's last) to src: a
+     * replay copies src's current contents in before that record runs
+     * when src lies in a registered input.  1: bound; 0: frozen; -1: no
+     * memory. */
+    int (*labels)(const ad_tensor *out, void *dst, const void *src,
+                  size_t nbytes);
+} ad_recorder;
 
-/* Sum a gradient over the output shape down to an input's shape. */
+const ad_recorder *ad_capture_current(void);
+void ad_recorder_set(const ad_recorder *r);
+
+static inline ad_status
+ad_capture_own(ad_tensor *t)
+{
+    return ad_capture_current()->own(t);
+}
+static inline ad_status
+ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1, double a)
+{
+    return ad_capture_current()->instr(kind, t0, t1, a);
+}
+static inline ad_status
+ad_capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
+                 ad_tensor **state, int64_t *steps)
+{
+    return ad_capture_current()->optim(cfg, n, params, state, steps);
+}
+static inline ad_status
+ad_capture_grad(ad_tensor *t, ad_tensor *g)
+{
+    return ad_capture_current()->grad(t, g);
+}
+static inline ad_status
+ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok)
+{
+    return ad_capture_current()->backward(root, grad, ok);
+}
+static inline int
+ad_capture_labels(const ad_tensor *out, void *dst, const void *src,
+                  size_t nbytes)
+{
+    return ad_capture_current()->labels(out, dst, src, nbytes);
+}
+
+/* Sum a gradient over the output shape down to an input's shape
+ * (tensor.c). */
 ad_status ad_reduce_to_shape(int dt, const void *g, int nd,
                              const int64_t *shape, const ad_tensor *x,
                              ad_buffer **out);

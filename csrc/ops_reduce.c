@@ -28,24 +28,6 @@ reduced_shapes(const ad_tensor *x, uint32_t mask, int64_t *keep,
     *nout = m;
 }
 
-ad_status
-ad_reduce_to_shape(int dt, const void *g, int nd, const int64_t *shape,
-                   const ad_tensor *x, ad_buffer **out)
-{
-    int64_t st[3][AD_MAX_DIMS];
-    ad_iter it;
-    ad_buffer *b = ad_buf_zeros(ad_nbytes(x));
-    if (!b) {
-        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
-    }
-    ad_bcast_strides(nd, shape, x->ndim, x->shape, st[0]);
-    ad_strides(nd, shape, st[1]);
-    ad_iter_init(&it, nd, shape, 2, st);
-    ad_k(dt)->sum_into(&it, AD_BUF_DATA(b), g);
-    *out = b;
-    return AD_OK;
-}
-
 static void
 reduce_compute(int k, const ad_tensor *x, const int64_t *keep,
                int64_t count, ad_tensor *o)

@@ -254,14 +254,25 @@ ad_pool_trim(void)
     pool_release_all(pool_get());
 }
 
-int64_t ad_tape_count(int64_t *live);  /* tape.c */
+int
+ad_grow(void **p, int64_t *cap, size_t item)
+{
+    int64_t nc = *cap ? 2 * *cap : 64;
+    void *np = realloc(*p, (size_t)nc * item);
+    if (!np) {
+        return -1;
+    }
+    *p = np;
+    *cap = nc;
+    return 0;
+}
 
+/* The pool's half of ad_get_memory_stats (tape.c adds the tape's). */
 void
-ad_get_memory_stats(ad_memory_stats *out)
+ad_pool_stats(ad_memory_stats *out)
 {
     out->bytes_in_use = GET(g_in_use);
     out->bytes_pooled = GET(g_pooled);
     out->allocations = GET(g_allocs);
     out->frees = GET(g_frees);
-    out->tape_records = ad_tape_count(&out->tape_live);
 }

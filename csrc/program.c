@@ -59,29 +59,12 @@ struct ad_program {
 
 static AD_TLS ad_program *tls_capture;
 
-ad_program *
-ad_capture_current(void)
-{
-    return tls_capture;
-}
+static const ad_recorder recorder;
 
 int
 ad_capturing(void)
 {
     return tls_capture != NULL;
-}
-
-static int
-grow_array(void **p, int64_t *cap, size_t item)
-{
-    int64_t nc = *cap ? 2 * *cap : 64;
-    void *np = realloc(*p, (size_t)nc * item);
-    if (!np) {
-        return -1;
-    }
-    *p = np;
-    *cap = nc;
-    return 0;
 }
 
 ad_status
@@ -98,6 +81,7 @@ ad_capture_begin(ad_program **out)
     }
     p->prev_tape = ad_tape_swap(p->tape);
     tls_capture = p;
+    ad_recorder_set(&recorder);
     *out = p;
     return AD_OK;
 }
@@ -116,12 +100,12 @@ ad_capture_input(ad_program *p, const void *ptr, size_t nbytes)
 }
 
 /* The program keeps every op output of the capture alive. */
-ad_status
-ad_capture_own(ad_tensor *t)
+static ad_status
+capture_own(ad_tensor *t)
 {
     ad_program *p = tls_capture;
     if (p->nowned == p->capowned &&
-        grow_array((void **)&p->owned, &p->capowned, sizeof(ad_tensor *))) {
+        ad_grow((void **)&p->owned, &p->capowned, sizeof(ad_tensor *))) {
         return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
     }
     ad_ref(t);
@@ -134,7 +118,7 @@ static ad_status
 push_after(ad_program *p, int64_t upto, const ad_instr *in)
 {
     while (p->n + 2 > p->cap) {
-        if (grow_array((void **)&p->ins, &p->cap, sizeof(ad_instr))) {
+        if (ad_grow((void **)&p->ins, &p->cap, sizeof(ad_instr))) {
             return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
         }
     }
@@ -176,8 +160,8 @@ registered(const ad_program *p, const void *src, size_t nbytes)
     return 0;
 }
 
-ad_status
-ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1, double a)
+static ad_status
+capture_instr(int kind, ad_tensor *t0, ad_tensor *t1, double a)
 {
     ad_instr in = {0};
     in.kind = kind;
@@ -187,8 +171,8 @@ ad_capture_instr(int kind, ad_tensor *t0, ad_tensor *t1, double a)
     return push(tls_capture, &in);
 }
 
-ad_status
-ad_capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
+static ad_status
+capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
                  ad_tensor **state, int64_t *steps)
 {
     /* By pointer: a replay reads the configuration as it is then, so a
@@ -205,8 +189,8 @@ ad_capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
 
 /* Labels read by out's record (the last one on the tape): when they come
  * from a registered input, copy them in before it runs on replay. */
-int
-ad_capture_labels(const ad_tensor *out, void *dst, const void *src,
+static int
+capture_labels(const ad_tensor *out, void *dst, const void *src,
                   size_t nbytes)
 {
     ad_program *p = tls_capture;
@@ -277,12 +261,12 @@ ad_fill_from(ad_tensor *dst, const void *src, int src_kind)
 /* A sweep of the capture deposited into t->grad = g (made or
  * accumulated): replays deposit into g again, so whatever the step read
  * from t.grad sees every replay's gradient. */
-ad_status
-ad_capture_grad(ad_tensor *t, ad_tensor *g)
+static ad_status
+capture_grad(ad_tensor *t, ad_tensor *g)
 {
     ad_program *p = tls_capture;
     if (p->npending + 2 > p->cappending &&
-        grow_array((void **)&p->pending, &p->cappending,
+        ad_grow((void **)&p->pending, &p->cappending,
                    2 * sizeof(ad_tensor *))) {
         return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
     }
@@ -302,8 +286,8 @@ drop_pending(ad_program *p)
     p->npending = 0;
 }
 
-ad_status
-ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok)
+static ad_status
+capture_backward(ad_tensor *root, ad_tensor *grad, int ok)
 {
     ad_program *p = tls_capture;
     if (!ok) {
@@ -340,10 +324,17 @@ ad_capture_end(ad_program *p)
     ad_status s = push(p, NULL);
     ad_tape_swap(p->prev_tape);
     tls_capture = NULL;
+    ad_recorder_set(NULL);
     p->done = 1;
     p->epoch = ad_epoch();
     return s;
 }
+
+static const ad_recorder recorder = {
+    .own = capture_own, .instr = capture_instr, .optim = capture_optim,
+    .grad = capture_grad, .backward = capture_backward,
+    .labels = capture_labels,
+};
 
 static ad_status program_run(ad_program *p);
 
@@ -499,6 +490,7 @@ ad_program_free(ad_program *p)
     if (tls_capture == p) {
         ad_tape_swap(p->prev_tape);
         tls_capture = NULL;
+        ad_recorder_set(NULL);
     }
     for (int64_t i = 0; i < p->n; i++) {
         ad_decref(p->ins[i].t0);

@@ -88,19 +88,6 @@ static void drain(void);
 static void thread_register(void);
 static void flush_contexts(void);
 
-static int
-grow(void **p, int64_t *cap, size_t item)
-{
-    int64_t nc = *cap ? 2 * *cap : 64;
-    void *np = realloc(*p, (size_t)nc * item);
-    if (!np) {
-        return -1;
-    }
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 /* ---- tapes ------------------------------------------------------------ */
 
 static void
@@ -213,13 +200,13 @@ ad_tape_release(ad_tape *tp)
 {
     tape_orphan(tp);
 }
-
-int64_t
-ad_tape_count(int64_t *live)
+void
+ad_get_memory_stats(ad_memory_stats *out)
 {
     ad_tape *tp = tls_tape;
-    *live = tp ? tp->live : 0;
-    return tp ? tp->n : 0;
+    ad_pool_stats(out);
+    out->tape_records = tp ? tp->n : 0;
+    out->tape_live = tp ? tp->live : 0;
 }
 
 /* ---- thread exit ------------------------------------------------------ */
@@ -260,7 +247,7 @@ thread_exit(void *arg)
         pthread_mutex_lock(&g_ctx_lock);
         while (tls_nctx) {
             if (g_nctx == g_capctx &&
-                grow((void **)&g_ctx, &g_capctx, sizeof(void *))) {
+                ad_grow((void **)&g_ctx, &g_capctx, sizeof(void *))) {
                 break;          /* out of memory: leak them */
             }
             g_ctx[g_nctx++] = tls_ctx[--tls_nctx];
@@ -307,7 +294,7 @@ flush_contexts(void)
         pthread_mutex_lock(&g_ctx_lock);
         while (g_nctx) {
             if (tls_nctx == tls_capctx &&
-                grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
+                ad_grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
                 break;
             }
             thread_register();
@@ -331,7 +318,7 @@ ad_custom_release(void *ctx)
     }
     if (tls_nctx == tls_capctx) {
         thread_register();
-        if (grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
+        if (ad_grow((void **)&tls_ctx, &tls_capctx, sizeof(void *))) {
             if (tls_depth == 0 && !tls_flushing) {
                 release_now(ctx);
             }
@@ -712,8 +699,8 @@ leaf_slot(ad_sweep *sw, ad_tensor *t)
     }
     if (sw->nleaves == sw->capleaves) {
         int64_t cap = sw->capleaves;
-        if (grow((void **)&sw->leaves, &cap, sizeof(ad_tensor *)) ||
-            grow((void **)&sw->lgrad, &sw->capleaves, sizeof(ad_buffer *))) {
+        if (ad_grow((void **)&sw->leaves, &cap, sizeof(ad_tensor *)) ||
+            ad_grow((void **)&sw->lgrad, &sw->capleaves, sizeof(ad_buffer *))) {
             return NULL;
         }
     }
@@ -753,8 +740,8 @@ retain_slot(ad_sweep *sw, ad_tensor *t, ad_buffer *g)
 {
     if (sw->nleaves == sw->capleaves) {
         int64_t cap = sw->capleaves;
-        if (grow((void **)&sw->leaves, &cap, sizeof(ad_tensor *)) ||
-            grow((void **)&sw->lgrad, &sw->capleaves, sizeof(ad_buffer *))) {
+        if (ad_grow((void **)&sw->leaves, &cap, sizeof(ad_tensor *)) ||
+            ad_grow((void **)&sw->lgrad, &sw->capleaves, sizeof(ad_buffer *))) {
             return -1;
         }
     }
@@ -1137,7 +1124,7 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
         ad_buf_decref(r->gacc);
         r->gacc = NULL;
         if (s == AD_OK && sw->ndone == sw->capdone &&
-            grow((void **)&sw->done, &sw->capdone, sizeof(int64_t))) {
+            ad_grow((void **)&sw->done, &sw->capdone, sizeof(int64_t))) {
             s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         if (s != AD_OK) {

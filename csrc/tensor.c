@@ -97,6 +97,22 @@ ad_set_grad_enabled(int flag)
     tls_no_grad = !flag;
 }
 
+/* ---- the capture this thread records into (program.c installs it) --- */
+
+static AD_TLS const ad_recorder *tls_recorder;
+
+const ad_recorder *
+ad_capture_current(void)
+{
+    return tls_recorder;
+}
+
+void
+ad_recorder_set(const ad_recorder *r)
+{
+    tls_recorder = r;
+}
+
 /* ---- shapes --------------------------------------------------------- */
 
 ad_status
@@ -435,5 +451,25 @@ ad_fill_(ad_tensor *t, double v)
     }
     ad_k(t->dtype)->fill(ad_data(t), t->size, v);
     ad_mark_modified(t);
+    return AD_OK;
+}
+
+/* ---- gradients of broadcast operands --------------------------------- */
+
+ad_status
+ad_reduce_to_shape(int dt, const void *g, int nd, const int64_t *shape,
+                   const ad_tensor *x, ad_buffer **out)
+{
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    ad_buffer *b = ad_buf_zeros(ad_nbytes(x));
+    if (!b) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    ad_bcast_strides(nd, shape, x->ndim, x->shape, st[0]);
+    ad_strides(nd, shape, st[1]);
+    ad_iter_init(&it, nd, shape, 2, st);
+    ad_k(dt)->sum_into(&it, AD_BUF_DATA(b), g);
+    *out = b;
     return AD_OK;
 }
