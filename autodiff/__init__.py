@@ -12,7 +12,7 @@ from ._engine import (
     arange, linspace, eye, randn, rand, manual_seed, get_rng_state,
     set_rng_state,
     add, subtract, multiply, divide, power, negative,
-    exp, log, sqrt, abs, sin, cos, square, clip, clamp, maximum, minimum,
+    exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
     where,
     erf, sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
     softmax, log_softmax,
@@ -48,7 +48,7 @@ __all__ = [
     "manual_seed", "get_rng_state", "set_rng_state",
     # elementwise ops
     "add", "subtract", "multiply", "divide", "power", "negative",
-    "exp", "log", "sqrt", "abs", "sin", "cos", "square", "clip", "clamp",
+    "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "square", "clip", "clamp",
     "maximum", "minimum", "where",
     "erf", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
     "softplus", "gelu", "silu",

@@ -16,7 +16,7 @@ cdef extern from "autodiff.h" nogil:
         AD_U_COS, AD_U_SIGMOID, AD_U_TANH, AD_U_RELU, AD_U_LEAKY_RELU,
         AD_U_ELU, AD_U_SELU, AD_U_SOFTPLUS, AD_U_GELU, AD_U_SILU, AD_U_CLIP,
         AD_U_ADDC, AD_U_MULC, AD_U_RSUBC, AD_U_RDIVC, AD_U_POWC, AD_U_RPOWC,
-        AD_U_SQUARE, AD_U_DIVC, AD_U_ERF
+        AD_U_SQUARE, AD_U_DIVC, AD_U_ERF, AD_U_TAN
     ctypedef enum ad_binary_kind:
         AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
         AD_B_MINIMUM

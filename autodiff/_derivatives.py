@@ -82,6 +82,7 @@ _defunary("abs", True)(
     lambda x, y, g, a, b, xv: g * _const(np.sign(xv), g))
 _defunary("sin")(lambda x, y, g, a, b, xv: g * x.cos())
 _defunary("cos")(lambda x, y, g, a, b, xv: -(g * x.sin()))
+_defunary("tan")(lambda x, y, g, a, b, xv: g * (1.0 + y * y))
 _defunary("sigmoid")(lambda x, y, g, a, b, xv: g * (y * (1.0 - y)))
 _defunary("tanh")(lambda x, y, g, a, b, xv: g * (1.0 - y * y))
 _defunary("relu", True)(lambda x, y, g, a, b, xv: g * _const(xv > 0, g))

@@ -675,6 +675,7 @@ cdef class Tensor:
     def gelu(self): return _unary(self, AD_U_GELU, 0.0, 0.0)
     def silu(self): return _unary(self, AD_U_SILU, 0.0, 0.0)
     def erf(self): return _unary(self, AD_U_ERF, 0.0, 0.0)
+    def tan(self): return _unary(self, AD_U_TAN, 0.0, 0.0)
 
     def leaky_relu(self, negative_slope=0.01):
         return leaky_relu(self, negative_slope)
@@ -1119,6 +1120,7 @@ def log(x): return _unary(_t(x), AD_U_LOG, 0.0, 0.0)
 def sqrt(x): return _unary(_t(x), AD_U_SQRT, 0.0, 0.0)
 def abs(x): return _unary(_t(x), AD_U_ABS, 0.0, 0.0)
 def sin(x): return _unary(_t(x), AD_U_SIN, 0.0, 0.0)
+def tan(x): return _unary(_t(x), AD_U_TAN, 0.0, 0.0)
 def cos(x): return _unary(_t(x), AD_U_COS, 0.0, 0.0)
 def square(x): return _unary(_t(x), AD_U_SQUARE, 0.0, 0.0)
 

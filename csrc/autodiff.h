@@ -128,7 +128,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(RPOWC, rpowc, AD_K_SAVES_OUT, c, -)   /* c ** x */                  \
     X(SQUARE, square, AD_K_READS_X, -, -)                                 \
     X(DIVC, divc, 0, c, -)          /* x / c */                           \
-    X(ERF, erf, AD_K_READS_X, -, -)
+    X(ERF, erf, AD_K_READS_X, -, -)                                       \
+    X(TAN, tan, AD_K_SAVES_OUT, -, -)
 
 /* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
 #define AD_BINARY_KINDS(X)                                                \

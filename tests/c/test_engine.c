@@ -519,6 +519,7 @@ ref_unary(int k, double x, double a, double b, double *d)
     case AD_U_SQUARE: *d = 2 * x; return x * x;
     case AD_U_DIVC: *d = 1 / a; return x / a;
     case AD_U_ERF: *d = 2 / sqrt(M_PI) * exp(-x * x); return erf(x);
+    case AD_U_TAN: *d = 1 + tan(x) * tan(x); return tan(x);
     }
     *d = NAN;
     return NAN;
@@ -527,7 +528,8 @@ ref_unary(int k, double x, double a, double b, double *d)
 typedef struct {
     int kind;
     double a, b;
-    int positive;               /* domain (0.2, 3) instead of (-3, 3) */
+    int positive;               /* domain (0.2, 3) instead of (-3, 3);
+                                   2: (-1.2, 1.2) */
 } unary_case;
 
 static const unary_case unary_cases[] = {
@@ -545,6 +547,7 @@ static const unary_case unary_cases[] = {
     {AD_U_POWC, 0.5, 0, 1}, {AD_U_POWC, -1.5, 0, 1},
     {AD_U_POWC, 1.7, 0, 1}, {AD_U_RPOWC, 1.6, 0, 0},
     {AD_U_SQUARE, 0, 0, 0}, {AD_U_DIVC, -2.3, 0, 0}, {AD_U_ERF, 0, 0, 0},
+    {AD_U_TAN, 0, 0, 2},
 };
 
 static void
@@ -556,7 +559,8 @@ unary_one(const unary_case *c, int dt)
     char what[96];
     for (int i = 0; i < N; i++) {
         double t = (i + 0.37) / N;
-        xs[i] = c->positive ? 0.2 + 2.8 * t : -3 + 6 * t;
+        xs[i] = c->positive == 2 ? -1.2 + 2.4 * t
+              : c->positive ? 0.2 + 2.8 * t : -3 + 6 * t;
     }
     ad_tensor *x = mk(dt, 2, sh, xs, 0, 0, 1), *y, *seed = NULL;
     for (int i = 0; i < N; i++) {
