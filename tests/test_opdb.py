@@ -161,3 +161,23 @@ def test_compiled_replay_is_bit_identical(name, o, arity, dtype):
     # the replays saw the new values (unless the op is a constant: x**0)
     assert not np.array_equal(eager[0][0], eager[1][0]) or \
         np.ptp(eager[0][0]) == 0
+
+
+def test_capi_pxd_mirrors_the_registry():
+    """autodiff/_capi.pxd declares every kind enumerator the header's
+    X-macros generate, in order (Cython cannot read them from C)."""
+    import pathlib
+    import re
+    pxd = pathlib.Path(__file__).resolve().parent.parent / "autodiff" / \
+        "_capi.pxd"
+    if not pxd.exists():
+        pytest.skip("no source tree next to the tests")
+    text = pxd.read_text()
+    for op, prefix in (("unary", "U"), ("binary", "B"), ("reduce", "R"),
+                       ("loss", "L")):
+        block = re.search(r"ctypedef enum ad_%s_kind:\n((?:\s{8}.*\n)+)" % op,
+                          text)
+        assert block, op
+        declared = re.findall(r"AD_%s_(\w+)" % prefix, block.group(1))
+        names = sorted(E.KINDS[op], key=E.KINDS[op].get)
+        assert [d.lower() for d in declared] == names, op
