@@ -3,10 +3,9 @@ itself uses: the error that refuses a step, and the placeholder that a
 numpy array argument becomes while ``ad.compile`` records.
 
 A leaf module (numpy and ``_dtypes`` only): the compiled engine module
-imports it, so it must not import the engine (``ArrayInput._binop`` looks
-``Tensor`` up when it runs).  The engine turns an ``ArrayInput`` into a
-tensor (``_engine._input_tensor``) of the dtype that ``_dtypes.infer_code``
-gives its ``probe()``.
+imports it, so it must not import the engine.  The engine turns an
+``ArrayInput`` into a tensor (``_engine._input_tensor``) of the dtype that
+``_dtypes.infer_code`` gives its ``probe()``.
 """
 import numpy as np
 
@@ -109,10 +108,10 @@ class ArrayInput:
         self.__array__()
 
     def _binop(self, other):
-        # with a Tensor, numpy would defer to it (Tensor.__array_ufunc__
-        # is None): the Tensor's reflected operator converts this input
-        from ._engine import Tensor     # loaded: it made this input
-        if isinstance(other, Tensor):
+        # as numpy does, defer to a type that opts out of ufuncs
+        # (__array_ufunc__ = None): a Tensor's reflected operator then
+        # converts this input
+        if getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         self.__array__()
 
