@@ -373,7 +373,7 @@ def binary_cross_entropy_with_logits(input: _TensorLike, target: _TensorLike,
 def _nll(x: Tensor, labels: npt.NDArray[np.int64], ignore_index: int,
          from_logits: int, reduction: str) -> Tensor: ...
 
-# ----------------- constructors and random (autodiff/_creation.py, _random.py)
+# ------------ constructors and random (autodiff/_creation.py, _random.py)
 
 # Python data and numpy arrays become tensors of the dtype that
 # autodiff._dtypes.infer_code decides.

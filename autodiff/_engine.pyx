@@ -1190,6 +1190,7 @@ def min(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
 amax = max
 amin = min
 
+
 # ------------------------------------------------------------------ shapes
 
 def reshape(x, shape):
@@ -1285,6 +1286,7 @@ def concatenate(tensors, axis=0, dim=None):
     return _wrap(o)
 
 cat = concatenate
+
 
 # ------------------------------------- indexing (autodiff/_indexing.py)
 
