@@ -13,7 +13,7 @@ import numpy as np
 from ._capture import ArrayInput
 from ._dtypes import float32, infer_code
 from ._engine import (Tensor, _as_ndarray, _copy_leaf, _from_array, _full,
-                      _input_tensor, _t)
+                      _full_like, _input_tensor)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -100,24 +100,18 @@ def ones(*shape: Any, dtype: npt.DTypeLike | None = None,
 
 def zeros_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
                requires_grad: bool = False) -> Tensor:
-    t = x if isinstance(x, Tensor) else _t(x)
-    return _full(t.shape, 0.0, t.dtype if dtype is None else dtype,
-                 requires_grad)
+    return _full_like(x, 0.0, dtype, requires_grad)
 
 
 def ones_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
               requires_grad: bool = False) -> Tensor:
-    t = x if isinstance(x, Tensor) else _t(x)
-    return _full(t.shape, 1.0, t.dtype if dtype is None else dtype,
-                 requires_grad)
+    return _full_like(x, 1.0, dtype, requires_grad)
 
 
 def full_like(x: _TensorLike, fill_value: SupportsFloat,
               dtype: npt.DTypeLike | None = None,
               requires_grad: bool = False) -> Tensor:
-    t = x if isinstance(x, Tensor) else _t(x)
-    return _full(t.shape, fill_value, t.dtype if dtype is None else dtype,
-                 requires_grad)
+    return _full_like(x, fill_value, dtype, requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1,

@@ -1511,6 +1511,18 @@ def _full(shape, fill_value, dtype, requires_grad, bint varargs=False):
         ad_set_requires_grad(o, 1)
     return t
 
+def _full_like(x, fill_value, dtype, requires_grad):
+    """full_like(): x's shape, and x's dtype unless dtype is given."""
+    cdef Tensor t = _t(x)
+    cdef ad_tensor *o
+    cdef int code = t.t.dtype if dtype is None else _dtype_code(dtype)
+    _check(ad_full(<ad_dtype>code, t.t.ndim, t.t.shape, float(fill_value),
+                   &o))
+    r = _wrap(o)
+    if requires_grad:
+        ad_set_requires_grad(o, 1)
+    return r
+
 def _rng_manual_seed(uint64_t seed):
     ad_manual_seed(seed)
 
