@@ -8,22 +8,25 @@
 """
 from ._engine import (
     Tensor, float32, float64,
-    tensor, from_numpy, zeros, ones, full, zeros_like, ones_like, full_like,
-    arange, linspace, eye, randn, rand, manual_seed, get_rng_state,
-    set_rng_state,
     add, subtract, multiply, divide, power, negative,
     exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
     where,
     erf, sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
     softmax, log_softmax,
-    sum, mean, max, min, amax, amin, var, std,
-    reshape, permute, transpose, swapaxes, expand_dims, unsqueeze, squeeze,
-    flatten, broadcast_to, concatenate, cat, stack,
-    matmul, dot, linear,
+    sum, mean, max, min, amax, amin,
+    reshape, permute, broadcast_to, concatenate, cat,
+    linear,
     mse_loss, l1_loss, binary_cross_entropy,
-    binary_cross_entropy_with_logits, cross_entropy, nll_loss,
+    binary_cross_entropy_with_logits,
     is_grad_enabled, memory_stats, empty_cache,
 )
+from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
+                        ones_like, full_like, arange, linspace, eye)
+from ._random import (randn, rand, manual_seed, get_rng_state,
+                      set_rng_state)
+from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
+                   squeeze, flatten, stack, matmul, dot)
+from ._losses import cross_entropy, nll_loss
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd
 from .autograd import Function, FunctionCtx

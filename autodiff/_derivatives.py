@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from . import _creation, _ops
 from . import _engine as E
 
 _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
@@ -31,7 +32,7 @@ _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
 
 def _const(arr, like):
     """A constant tensor (no grad) of like's dtype."""
-    return E.tensor(np.asarray(arr), dtype=like.dtype)
+    return _creation.tensor(np.asarray(arr), dtype=like.dtype)
 
 
 def sum_to(g, shape):
@@ -264,7 +265,7 @@ def _cast(node, out, g):
 # --------------------------------------------------------------- linalg
 
 def _mT(t):
-    return E.swapaxes(t, -1, -2)
+    return _ops.swapaxes(t, -1, -2)
 
 
 def _matmul(node, out, g):

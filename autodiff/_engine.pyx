@@ -18,13 +18,16 @@ from cpython.pythread cimport PyThread_get_thread_ident
 
 from autodiff._capi cimport *
 
-import hashlib
 import numbers
-import operator
 import re
 import threading
 
 import numpy as np
+
+# Leaf modules (numpy only) that this one builds on.  The Python modules
+# above it (_creation, _ops, _indexing, ...) import this one, so it reaches
+# them only at call time, through _up() below.
+from autodiff import _capture, _dtypes
 
 cdef extern from "Python.h" nogil:
     void *PyEval_SaveThread()
@@ -34,11 +37,8 @@ cdef extern from "Python.h" nogil:
 
 # ---------------------------------------------------------------- errors
 
-class NotCompilableError(RuntimeError):
-    """A step does something a compiled recording could not replay exactly
-    (read a tensor's value into Python, run a custom Function's Python
-    backward, ...).  Raised while recording, before any update: run that
-    step eagerly instead."""
+cdef object NotCompilableError = _capture.NotCompilableError
+cdef object ArrayInput = _capture.ArrayInput
 
 
 # An exception raised by Python code the engine called back (a custom
@@ -112,28 +112,51 @@ ad_set_lock_hooks(<ad_unlock_fn>_unlock, <ad_relock_fn>_relock)
 
 # ------------------------------------------------------------------ dtypes
 
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-_NP_DTYPES = (float32, float64)
+# The numpy dtypes and the dtype rules are autodiff/_dtypes.py's; its codes
+# must be the engine's.
+if (_dtypes.F32, _dtypes.F64, _capture.SRC_I64) != (AD_F32, AD_F64,
+                                                    AD_SRC_I64):
+    raise ImportError("autodiff/_dtypes.py or _capture.py does not match "
+                      "the engine's dtype codes")
+float32 = _dtypes.float32
+float64 = _dtypes.float64
+_NP_DTYPES = _dtypes.NP_DTYPES
+cdef object _infer_code = _dtypes.infer_code
+cdef object _ARGUMENT = _dtypes.ARGUMENT
+cdef object _OPERAND = _dtypes.OPERAND
 
 cdef int _dtype_code(object dtype) except -1:
-    if dtype is None:
+    # the common arguments without a call into _dtypes.dtype_code
+    if dtype is None or dtype is float32:
         return AD_F32
-    if dtype is float32 or dtype is float64:
-        return AD_F32 if dtype is float32 else AD_F64
-    name = getattr(dtype, "name", None) if not isinstance(dtype, str) else dtype
-    if name is None:
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:
-            name = str(dtype)
-    name = str(name).replace("torch.", "")
-    if name in ("float32", "float", "f4", "single"):
-        return AD_F32
-    if name in ("float64", "double", "f8"):
+    if dtype is float64:
         return AD_F64
-    raise TypeError("unsupported dtype %r: autodiff tensors are float32 or "
-                    "float64" % (dtype,))
+    return _dtypes.dtype_code(dtype)
+
+
+# --------------------------------------------------------- the layer above
+#
+# Functions of the Python modules that Tensor methods and a few engine
+# paths call, looked up on first use (those modules import this one).
+
+cdef class _Upper:
+    cdef object tensor, matmul, var, std, swapaxes, expand_dims, squeeze
+    cdef object flatten, getitem, setitem
+
+cdef _Upper _upper = None
+
+cdef _Upper _up():
+    global _upper
+    if _upper is None:
+        from autodiff import _creation, _indexing, _ops
+        u = _Upper()
+        u.tensor = _creation.tensor
+        u.matmul, u.var, u.std = _ops.matmul, _ops.var, _ops.std
+        u.swapaxes, u.expand_dims = _ops.swapaxes, _ops.expand_dims
+        u.squeeze, u.flatten = _ops.squeeze, _ops.flatten
+        u.getitem, u.setitem = _indexing.getitem, _indexing.setitem
+        _upper = u
+    return _upper
 
 
 # ------------------------------------------------------------------ tensor
@@ -171,7 +194,7 @@ cdef int _fill_shape(object shape, int64_t *out) except -1:
         out[i] = d
     return n
 
-cdef Tensor _from_array(object arr, int dt):
+cpdef Tensor _from_array(object arr, int dt):
     """A new leaf holding a copy of a numpy array (any strides or order)."""
     cdef int64_t shp[8]
     cdef ad_tensor *t
@@ -187,24 +210,9 @@ cdef Tensor _from_array(object arr, int dt):
         memcpy(ad_data(t), &mv[0], mv.shape[0])
     return r
 
-cdef int _infer_code(object arr, object dtype) except -1:
-    kind = arr.dtype.kind
-    if kind not in "fbiu":
-        # checked before dtype: a dtype must not let strings be parsed or
-        # complex values lose their imaginary part
-        raise TypeError("cannot make a tensor from data of dtype %s; "
-                        "autodiff tensors are float32 or float64"
-                        % arr.dtype)
-    if dtype is not None:
-        return _dtype_code(dtype)
-    if kind == "f":
-        return AD_F64 if arr.dtype.itemsize == 8 else AD_F32
-    if kind in "biu":
-        return AD_F32
-    raise TypeError("cannot make a tensor from data of dtype %s; autodiff "
-                    "tensors are float32 or float64" % arr.dtype)
-
-cdef object _as_ndarray(object data):
+cpdef object _as_ndarray(object data):
+    """data (not an ArrayInput) as a numpy array, checked to be regular
+    and numeric-looking (its dtype is checked by _dtypes.infer_code)."""
     if isinstance(data, Tensor):
         return (<Tensor>data).numpy()
     if isinstance(data, (list, tuple)):
@@ -214,6 +222,21 @@ cdef object _as_ndarray(object data):
         raise TypeError("cannot make a tensor from %s: the data is ragged or "
                         "not numeric" % type(data).__name__)
     return arr
+
+cpdef Tensor _input_tensor(object inp, int code):
+    """A tensor of dtype code from an ArrayInput's buffer, which a
+    compiled replay reads again at every call."""
+    cdef int64_t shp[8]
+    cdef ad_tensor *t
+    cdef const unsigned char[::1] mv
+    cdef int nd = _fill_shape(inp.shape, shp)
+    cdef int kind = inp.kind
+    _check(ad_empty(<ad_dtype>code, nd, shp, &t))
+    r = _wrap(t)
+    if t.size:
+        mv = inp.buffer.reshape(-1).view(np.uint8)
+        _check(ad_fill_from(t, &mv[0], kind))
+    return r
 
 
 @cython.freelist(512)
@@ -330,7 +353,7 @@ cdef class Tensor:
             self._grad = None
             return
         if not isinstance(value, Tensor):
-            value = tensor(value, dtype=self.dtype)
+            value = _up().tensor(value, dtype=self.dtype)
         v = value
         if v is self or v.t == self.t:
             # Tensor objects are not tracked by the cycle collector (no
@@ -433,7 +456,8 @@ cdef class Tensor:
         return id(self)
 
     def __reduce__(self):
-        return (tensor, (self.numpy(), self.dtype, bool(self.t.requires_grad)))
+        return (_up().tensor, (self.numpy(), self.dtype,
+                               bool(self.t.requires_grad)))
 
     def detach(self):
         cdef ad_tensor *o
@@ -484,8 +508,8 @@ cdef class Tensor:
             _backward_create_graph(self, grad)
             return
         if grad is not None:
-            g = grad if isinstance(grad, Tensor) else tensor(grad,
-                                                             dtype=self.dtype)
+            g = grad if isinstance(grad, Tensor) else _up().tensor(
+                grad, dtype=self.dtype)
             if g.shape != self.shape:
                 raise ValueError("grad of shape %s does not match the "
                                  "tensor's shape %s" % (g.shape, self.shape))
@@ -514,7 +538,7 @@ cdef class Tensor:
         """Copy src's values in (broadcast to this shape, cast to this
         dtype)."""
         _check_inplace(self, "copy_", src)
-        cdef Tensor s = src if isinstance(src, Tensor) else tensor(
+        cdef Tensor s = src if isinstance(src, Tensor) else _up().tensor(
             src, dtype=self.dtype)
         if s.shape != self.shape:
             s = _inplace_operand(self, s, "copy_")
@@ -585,7 +609,7 @@ cdef class Tensor:
         return _inplace_arith(self, AD_B_POW, other, "__ipow__")
 
     def __setitem__(self, key, value):
-        _setitem(self, key, value)
+        _up().setitem(self, key, value)
 
     # ---- arithmetic
     def __add__(a, b):
@@ -619,10 +643,10 @@ cdef class Tensor:
         return _arith(AD_B_POW, b, self)
 
     def __matmul__(a, b):
-        return matmul(a, b)
+        return _matmul(a, b)
 
     def __rmatmul__(self, b):
-        return matmul(b, self)
+        return _matmul(b, self)
 
     def __neg__(self):
         return _unary(self, AD_U_NEG, 0.0, 0.0)
@@ -657,7 +681,7 @@ cdef class Tensor:
         return self.numpy() != _cmp_value(other)
 
     def __getitem__(self, key):
-        return _getitem(self, key)
+        return _up().getitem(self, key)
 
     # ---- methods mirroring the module functions
     def exp(self): return _unary(self, AD_U_EXP, 0.0, 0.0)
@@ -707,7 +731,7 @@ cdef class Tensor:
         return minimum(self, other)
 
     def matmul(self, other):
-        return matmul(self, other)
+        return _matmul(self, other)
 
     # dtype and out are what np.sum(t), np.mean(t)... pass
     def sum(self, axis=None, keepdims=False, dim=None, keepdim=None,
@@ -728,11 +752,13 @@ cdef class Tensor:
 
     def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
             dtype=None, out=None):
-        return var(self, axis, keepdims, ddof, dim, keepdim, dtype, out)
+        return _up().var(self, axis, keepdims, ddof, dim, keepdim, dtype,
+                         out)
 
     def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
             dtype=None, out=None):
-        return std(self, axis, keepdims, ddof, dim, keepdim, dtype, out)
+        return _up().std(self, axis, keepdims, ddof, dim, keepdim, dtype,
+                         out)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -742,7 +768,7 @@ cdef class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        return flatten(self, start_dim, end_dim)
+        return _up().flatten(self, start_dim, end_dim)
 
     def permute(self, *dims):
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -755,16 +781,16 @@ cdef class Tensor:
         if len(axes) == 0:
             return permute(self, tuple(range(self.t.ndim - 1, -1, -1)))
         if len(axes) == 2:
-            return swapaxes(self, axes[0], axes[1])
+            return _up().swapaxes(self, axes[0], axes[1])
         return permute(self, axes)
 
     def expand_dims(self, axis):
-        return expand_dims(self, axis)
+        return _up().expand_dims(self, axis)
 
     unsqueeze = expand_dims
 
     def squeeze(self, axis=None, dim=None):
-        return squeeze(self, axis if dim is None else dim)
+        return _up().squeeze(self, axis if dim is None else dim)
 
     def broadcast_to(self, shape):
         return broadcast_to(self, shape)
@@ -776,30 +802,28 @@ cdef object _cmp_value(object other):
     return other.numpy() if isinstance(other, Tensor) else other
 
 cdef inline bint _is_scalar(object o):
+    # the test of _dtypes.is_scalar, inline for the arithmetic fast paths
     t = type(o)
     if t is float or t is int:
         return True
     return isinstance(o, (numbers.Real, np.floating, np.integer)) and \
         not isinstance(o, np.ndarray)
 
-cdef Tensor _operand(object o, int dt):
-    """A tensor for an operand: Tensors as they are; numpy float arrays keep
-    their dtype (so promotion happens); everything else takes dt."""
+cpdef Tensor _operand(object o, int dt):
+    """A tensor for the other operand of a tensor of dtype code dt:
+    Tensors as they are, anything else of the dtype _dtypes.infer_code
+    gives it (numpy float arrays keep theirs, so promotion happens;
+    numbers and lists take dt)."""
     if isinstance(o, Tensor):
         return <Tensor>o
     if type(o) is ArrayInput:
-        arr = o.probe()
-        return o.to_tensor(
-            (AD_F64 if arr.dtype.itemsize == 8 else AD_F32)
-            if arr.dtype.kind == "f" else dt)
+        return _input_tensor(o, _infer_code(o, o.probe(), None, _OPERAND,
+                                            dt))
     arr = _as_ndarray(o)
-    code = dt
-    if arr.dtype.kind == "f" and not _is_scalar(o) and not isinstance(o, list):
-        code = AD_F64 if arr.dtype.itemsize == 8 else AD_F32
-    elif arr.dtype.kind not in "fbiu":
+    if arr.dtype.kind not in "fbiu":
         raise TypeError("unsupported operand of type %s (dtype %s)"
                         % (type(o).__name__, arr.dtype))
-    return _from_array(arr, code)
+    return _from_array(arr, _infer_code(o, arr, None, _OPERAND, dt))
 
 cdef Tensor _promote(Tensor a, int dt):
     cdef ad_tensor *o
@@ -807,119 +831,6 @@ cdef Tensor _promote(Tensor a, int dt):
         return a
     _check(ad_cast(a.t, <ad_dtype>dt, &o))
     return _wrap(o)
-
-
-# ----------------------------------------------- arguments of compiled steps
-
-class ArrayInput:
-    """What a compiled function's body receives for a numpy array argument
-    while it is recorded (ad.compile).
-
-    Its data changes with every call, so the engine reads it at every
-    replay: converting it to a tensor (``ad.tensor(x)``, passing it to an
-    op or a layer) or using it as class labels (``cross_entropy(out, y)``)
-    is replayed with the new values, with exactly the dtype rules that the
-    plain array would get eagerly.  Anything that would read its values in
-    Python or numpy (numpy functions, arithmetic on the array, indexing,
-    iterating) raises NotCompilableError: a replay runs no Python, so the
-    result would be frozen at the first call's data.
-    """
-    __slots__ = ("dtype", "shape", "buffer", "kind")
-    __hash__ = object.__hash__
-
-    def __init__(self, dtype, shape):
-        self.dtype = np.dtype(dtype)
-        self.shape = tuple(shape)
-        k = self.dtype.kind
-        if k in "iub":
-            self.kind = AD_SRC_I64      # the engine reads int64 labels
-            bdt = np.int64
-        elif k == "f" and self.dtype.itemsize == 8:
-            self.kind = AD_F64
-            bdt = np.float64
-        elif k == "f":
-            self.kind = AD_F32          # float16 widens exactly
-            bdt = np.float32
-        else:
-            raise TypeError("ad.compile: unsupported array argument of "
-                            "dtype %s" % self.dtype)
-        self.buffer = np.zeros(self.shape, dtype=bdt)
-
-    def set(self, arr):
-        """Copy a call's array in (same shape)."""
-        np.copyto(self.buffer, arr, casting="unsafe")
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return self.buffer.size
-
-    def __len__(self):
-        if not self.shape:
-            raise TypeError("len() of unsized object")
-        return self.shape[0]
-
-    def __repr__(self):
-        return "ArrayInput(shape=%s, dtype=%s)" % (self.shape, self.dtype)
-
-    def probe(self):
-        """An empty array of the caller's dtype, for the dtype rules."""
-        return np.empty(0, dtype=self.dtype)
-
-    def labels(self, name):
-        if self.kind != AD_SRC_I64:
-            raise NotCompilableError(
-                "%s: float class labels given to a compiled function would "
-                "be converted in Python and frozen; pass integer labels "
-                "(y.astype(np.int64)) to it" % name)
-        if len(self.shape) > 1:
-            raise ValueError("%s: expected 1-D class labels" % name)
-        return self.buffer.reshape(-1)
-
-    def to_tensor(self, code):
-        cdef int64_t shp[8]
-        cdef ad_tensor *t
-        cdef const unsigned char[::1] mv
-        cdef int nd = _fill_shape(self.shape, shp)
-        cdef int kind = self.kind
-        _check(ad_empty(<ad_dtype><int>code, nd, shp, &t))
-        r = _wrap(t)
-        if t.size:
-            mv = self.buffer.reshape(-1).view(np.uint8)
-            _check(ad_fill_from(t, &mv[0], kind))
-        return r
-
-    def __array__(self, dtype=None, copy=None):
-        raise NotCompilableError(
-            "a numpy array argument of a compiled function is read by numpy "
-            "or Python code while ad.compile records it (shape %s, dtype %s);"
-            " a replay runs no Python, so that result would stay frozen at "
-            "the first call's data. Do the numpy work before calling the "
-            "compiled function, or use autodiff ops on ad.tensor(x)"
-            % (self.shape, self.dtype))
-
-    def _refuse(self, *args, **kwargs):
-        self.__array__()
-
-    def _binop(self, other):
-        # with a Tensor, numpy would defer to it (Tensor.__array_ufunc__
-        # is None): the Tensor's reflected operator converts this input
-        if isinstance(other, Tensor):
-            return NotImplemented
-        self.__array__()
-
-    __iter__ = __getitem__ = __setitem__ = _refuse
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _binop
-    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = _binop
-    __rmatmul__ = _binop
-    __floordiv__ = __rfloordiv__ = __mod__ = __neg__ = __abs__ = _refuse
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _refuse
-    __bool__ = __int__ = __float__ = __index__ = _refuse
-    astype = tolist = copy = reshape = sum = mean = max = min = _refuse
-    argmax = argmin = item = view = ravel = flatten = _refuse
 
 
 # -------------------------------------------------------------- in place
@@ -1086,18 +997,18 @@ cdef object _arith(ad_binary_kind k, object a, object b):
         return NotImplemented
     return _binary(k, _operand(a, x.t.dtype), x)
 
-cdef Tensor _t(object x):
-    """Coerce a module-function argument to a Tensor."""
+cpdef Tensor _t(object x):
+    """Coerce a module-function argument to a Tensor (of the dtype
+    _dtypes.infer_code gives data)."""
     if isinstance(x, Tensor):
         return <Tensor>x
     if isinstance(x, (str, bytes, dict, set)) or x is None:
         raise TypeError("expected a Tensor, array or number, got %s"
                         % type(x).__name__)
     if type(x) is ArrayInput:
-        return x.to_tensor(_infer_code(
-            x.probe(), None))
+        return _input_tensor(x, _infer_code(x, x.probe(), None, _ARGUMENT))
     arr = _as_ndarray(x)
-    return _from_array(arr, _infer_code(arr, None))
+    return _from_array(arr, _infer_code(x, arr, None, _ARGUMENT))
 
 
 cdef object _fn_arith(ad_binary_kind k, object a, object b, str name):
@@ -1206,14 +1117,14 @@ def where(condition, x, y):
 
 # -------------------------------------------------------------- reductions
 
-cdef object _int_axis(object a):
+cpdef object _int_axis(object a):
     """An axis as a Python int; floats, strings, None, bool... are a
     TypeError (int() would truncate 1.5, or raise OverflowError)."""
     if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
         raise TypeError("axis must be an int, got %r" % (a,))
     return int(a)
 
-cdef uint32_t _axes_mask(int ndim, object axis) except? 0xFFFFFFFF:
+cpdef uint32_t _axes_mask(int ndim, object axis) except? 0xFFFFFFFF:
     cdef uint32_t mask = 0
     if axis is None:
         return (1u << ndim) - 1u if ndim < 32 else 0xFFFFFFFE
@@ -1247,7 +1158,7 @@ cdef Tensor _reduce(ad_reduce_kind k, object x, object axis, object keepdims,
     _check(ad_reduce(k, t.t, mask, 1 if keepdims else 0, &o))
     return _wrap(o)
 
-cdef Tensor _reduce_input(object x, object dtype, object out, str name):
+cpdef Tensor _reduce_input(object x, object dtype, object out, str name):
     """x as a tensor of dtype (recorded cast) for a reduction; out= (which
     numpy's np.sum(t) passes as None) is not supported."""
     if out is not None:
@@ -1281,30 +1192,6 @@ def min(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
 amax = max
 amin = min
 
-def var(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
-        dtype=None, out=None):
-    """Variance (numpy's ddof=0 by default; ddof=1 for torch's default)."""
-    cdef Tensor t = _reduce_input(x, dtype, out, "var")
-    if dim is not None:
-        axis = dim
-    if keepdim is not None:
-        keepdims = keepdim
-    mask = _axes_mask(t.t.ndim, axis)
-    n = 1
-    for i in range(t.t.ndim):
-        if mask >> i & 1:
-            n *= t.t.shape[i]
-    m = _reduce(AD_R_MEAN, t, axis, True, None, None)
-    d = t - m
-    # as numpy: the divisor is clamped at 0 (giving inf), never negative
-    return _reduce(AD_R_SUM, d * d, axis, keepdims, None, None) / float(
-        n - ddof if n > ddof else 0)
-
-def std(x, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
-        dtype=None, out=None):
-    return sqrt(var(_reduce_input(x, dtype, out, "std"), axis, keepdims,
-                    ddof, dim, keepdim))
-
 
 # ------------------------------------------------------------------ shapes
 
@@ -1334,6 +1221,15 @@ def reshape(x, shape):
     _check(ad_reshape(t.t, nd, shp, &o))
     return _wrap(o)
 
+def _reshape(Tensor t, shape):
+    """reshape(t, shape) for a shape of known sizes (no -1): the shape
+    helpers of autodiff/_ops.py."""
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    cdef int nd = _fill_shape(shape, shp)
+    _check(ad_reshape(t.t, nd, shp, &o))
+    return _wrap(o)
+
 def permute(x, dims):
     cdef Tensor t = _t(x)
     cdef int perm[8]
@@ -1350,87 +1246,6 @@ def permute(x, dims):
         perm[i] = d + t.t.ndim if d < 0 else d
     _check(ad_permute(t.t, perm, &o))
     return _wrap(o)
-
-def transpose(x, axes=None):
-    """numpy's transpose: reverse the axes, or permute them by axes."""
-    cdef Tensor t = _t(x)
-    if axes is None:
-        axes = tuple(range(t.t.ndim - 1, -1, -1))
-    return permute(t, axes)
-
-def swapaxes(x, axis1, axis2):
-    cdef Tensor t = _t(x)
-    nd = t.t.ndim
-    a1 = _int_axis(axis1)
-    a2 = _int_axis(axis2)
-    for a in (a1, a2):
-        if a < -nd or a >= nd:
-            raise IndexError("axis %d is out of bounds for a tensor of "
-                             "dimension %d" % (a, nd))
-    perm = list(range(nd))
-    perm[a1], perm[a2] = perm[a2], perm[a1]
-    return permute(t, perm)
-
-def expand_dims(x, axis):
-    cdef Tensor t = _t(x)
-    nd = t.t.ndim + 1
-    a = _int_axis(axis)
-    if a < -nd or a >= nd:
-        raise IndexError("axis %d is out of bounds for the result of "
-                         "dimension %d" % (a, nd))
-    if a < 0:
-        a += nd
-    shape = list(t.shape)
-    shape.insert(a, 1)
-    return reshape(t, shape)
-
-unsqueeze = expand_dims
-
-def squeeze(x, axis=None):
-    cdef Tensor t = _t(x)
-    shape = t.shape
-    if axis is None:
-        return reshape(t, [d for d in shape if d != 1])
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    drop = set()
-    for a in axes:
-        a = _int_axis(a)
-        if a < -t.t.ndim or a >= t.t.ndim:
-            raise IndexError("axis %d is out of bounds for a tensor of "
-                             "dimension %d" % (a, t.t.ndim))
-        a = a + t.t.ndim if a < 0 else a
-        if shape[a] != 1:
-            raise ValueError("cannot squeeze axis %d of a tensor of shape %s:"
-                             " its size is %d, not 1" % (a, shape, shape[a]))
-        drop.add(a)
-    return reshape(t, [d for i, d in enumerate(shape) if i not in drop])
-
-cdef int _dim(object d, int ndim) except -100:
-    """A dim in torch's range [-ndim, ndim - 1] (a 0-d tensor counts as
-    1-d), made non-negative."""
-    cdef int n = ndim if ndim > 0 else 1
-    d = _int_axis(d)
-    if not -n <= d < n:
-        raise IndexError("Dimension out of range (expected to be in range "
-                         "of [%d, %d], but got %d)" % (-n, n - 1, d))
-    return d + n if d < 0 else d
-
-def flatten(x, start_dim=0, end_dim=-1):
-    """Merge dimensions start_dim..end_dim into one (torch.flatten); a
-    view sharing memory.  A 0-d tensor becomes 1-d."""
-    cdef Tensor t = _t(x)
-    cdef int a = _dim(start_dim, t.t.ndim)
-    cdef int b = _dim(end_dim, t.t.ndim)
-    if a > b:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot "
-                           "come after end_dim")
-    if t.t.ndim == 0:
-        return reshape(t, (1,))
-    s = t.shape
-    n = 1
-    for d in s[a:b + 1]:
-        n *= d
-    return reshape(t, s[:a] + (n,) + s[b + 1:])
 
 def broadcast_to(x, shape):
     cdef Tensor t = _t(x)
@@ -1474,294 +1289,83 @@ def concatenate(tensors, axis=0, dim=None):
 
 cat = concatenate
 
-def stack(tensors, axis=0, dim=None):
-    """Join tensors along a new axis."""
-    if dim is not None:
-        axis = dim
-    ts = [_t(x) for x in tensors]
-    if not ts:
-        raise ValueError("need at least one tensor to stack")
-    shape0 = ts[0].shape
-    for i, x in enumerate(ts):
-        if x.shape != shape0:
-            raise ValueError("stack expects tensors of equal shape, got %s "
-                             "(tensor 0) and %s (tensor %d)"
-                             % (shape0, x.shape, i))
-    return concatenate([expand_dims(x, axis) for x in ts], axis)
 
+# ------------------------------------- indexing (autodiff/_indexing.py)
 
-# ---------------------------------------------------------------- indexing
-
-cdef object _index_part(object k):
-    if isinstance(k, Tensor):
-        arr = (<Tensor>k).numpy()
-        if np.any(arr != np.round(arr)) or not np.all(np.isfinite(arr)):
-            raise IndexError("tensors used as indices must hold integers")
-        return arr.astype(np.int64)
-    if isinstance(k, list):
-        arr = np.asarray(k)
-        # numpy indexes with an empty list as with an empty integer array
-        return arr.astype(np.int64) if arr.size == 0 else arr
-    return k
-
-cdef object _index_key(object key):
-    if isinstance(key, tuple):
-        return tuple([_index_part(k) for k in key])
-    return _index_part(key)
-
-cdef bint _is_basic(object key):
-    """Only ints, slices, None and Ellipsis: torch returns a view."""
-    for k in (key if isinstance(key, tuple) else (key,)):
-        if k is None or k is Ellipsis or isinstance(k, slice):
-            continue
-        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-            continue
-        return False
-    return True
-
-def _flat_index(shape, key):
-    """The flat (C order) positions that key selects in a contiguous array
-    of this shape, shaped like the result: numpy's semantics for every
-    key form (key already through _index_part).  Built per axis from the
-    strides on broadcast views, so only the selected positions are ever
-    materialised: x[0] of a (1000, 1000) tensor makes 1000 indices, not
-    the million that np.arange(size).reshape(shape)[key] would."""
-    shape = tuple(shape)
-    nd = len(shape)
-    if nd == 0:
-        total = np.zeros((), dtype=np.int64)[key]
-    else:
-        total = None
-        stride = 1
-        for d in range(nd - 1, -1, -1):
-            ax = np.arange(shape[d], dtype=np.int64) * stride
-            stride *= shape[d]
-            view = np.broadcast_to(
-                ax.reshape((1,) * d + (shape[d],) + (1,) * (nd - 1 - d)),
-                shape)
-            part = view[key]
-            total = part if total is None else total + part
-    return np.asarray(total, dtype=np.int64, order="C")   # keeps 0-d
-
-cdef Tensor _getitem(Tensor x, object key):
+def _gather(Tensor x, idx, bint basic):
+    """x.flat[idx] shaped like idx (int64, C order): indexing's one op.
+    basic: a key torch answers with a view; this copy then refuses
+    in-place writes, which would be lost."""
     cdef int64_t shp[8]
     cdef ad_tensor *o
     cdef const int64_t[::1] iv
-    idx = _flat_index(x.shape, _index_key(key))
     cdef int nd = _fill_shape(idx.shape, shp)
     iv = idx.reshape(-1)
     _check(ad_gather(x.t, &iv[0] if iv.shape[0] else NULL, nd, shp, &o))
-    if _is_basic(key):
-        # torch returns a view here; writing into this copy would be lost
+    if basic:
         o.flags |= AD_T_COPY_OF_VIEW
     return _wrap(o)
 
+def _shares_buffer(Tensor t):
+    return bool(ad_shares_buffer(t.t))
 
-# ------------------------------------------------------- item assignment
+def _rebind(Tensor self, Tensor new):
+    """self takes new's C tensor: a recorded item assignment makes self
+    the output of the ops that computed its new value."""
+    cdef ad_tensor *old = self.t
+    if old.retains_grad:
+        new.t.retains_grad = 1
+    ad_incref(new.t)
+    self.t = new.t
+    self._grad = None
+    ad_decref(old)
 
-cdef object _last_positions(object fi):
-    """Positions in fi of the last occurrence of each index, or None when
-    every index occurs once: with repeated indices the last value is
-    written (torch leaves that case undefined for index_put_)."""
-    if fi.shape[0] < 2:
-        return None
-    uniq, first = np.unique(fi[::-1], return_index=True)
-    if uniq.shape[0] == fi.shape[0]:
-        return None
-    return np.sort(fi.shape[0] - 1 - first)
+def _copy_into(Tensor dst, Tensor src):
+    """dst's buffer takes src's values (a COPY instruction when recorded
+    by ad.compile)."""
+    _check(ad_copy_data(dst.t, src.t))
 
-cdef tuple _value_shape(object vshape, tuple target):
-    """vshape with leading 1s beyond target's rank dropped (numpy and
-    torch accept them), checked to broadcast to target."""
-    vs = tuple(vshape)
-    while len(vs) > len(target) and vs[0] == 1:
-        vs = vs[1:]
-    try:
-        ok = np.broadcast_shapes(vs, target) == target
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError("shape mismatch: value tensor of shape %s cannot "
-                         "be broadcast to indexing result of shape %s"
-                         % (tuple(vshape), target))
-    return vs
-
-cdef object _setitem(Tensor self, object key, object value):
-    """self[key] = value, as torch's index_put_.  In place (a version
-    bump) unless grad mode is on and self or value requires grad: then
-    the new value is computed with recorded ops and this object takes
-    the resulting tensor (differentiable)."""
-    cdef Tensor v, new
-    cdef ad_tensor *old
-    cdef int was
-    cdef bint grad = ad_grad_enabled()
-    if self.t.flags & AD_T_COPY_OF_VIEW:
-        _check_inplace(self, "item assignment", None)
-    if grad and self.t.requires_grad and self.t.rec < 0:
-        raise RuntimeError("a leaf Variable that requires grad is being "
-                           "used in an in-place operation.")
-    if isinstance(value, Tensor):
-        vshape = value.shape
-    else:
-        value = _as_ndarray(value)
-        if value.dtype.kind not in "fbiu":
-            raise TypeError("cannot assign values of dtype %s to a %s tensor"
-                            % (value.dtype, self.dtype))
-        vshape = value.shape
-    idx = _flat_index(self.shape, _index_key(key))
-    target = tuple(idx.shape)
-    vs = _value_shape(vshape, target)
-    fi = idx.reshape(-1)
-    pos = None if _is_basic(key) else _last_positions(fi)
-    differentiable = grad and (self.t.requires_grad or (
-        isinstance(value, Tensor) and (<Tensor>value).t.requires_grad))
-    if differentiable:
-        if ad_shares_buffer(self.t):
-            raise RuntimeError(
-                "item assignment: this tensor of shape %s shares its memory "
-                "with another tensor (a reshape, view or detach of it, or "
-                "the tensor it is a reshape of), which would not see a "
-                "recorded assignment. Assign into a tensor of its own "
-                "(y = y.clone() first) or build the value out of place "
-                "(ad.where)"
-                % (self.shape,))
-        if self.t.rec < 0 and ad_capturing():
-            raise RuntimeError(
-                "item assignment: assigning a value that requires grad into "
-                "a leaf tensor that ad.compile does not own cannot be "
-                "recorded; create the tensor inside the compiled function "
-                "or use ad.where")
-        new = _index_put(self, fi, pos, _assigned(self, value, vs, target))
-        old = self.t
-        if old.retains_grad:
-            new.t.retains_grad = 1
-        ad_incref(new.t)
-        self.t = new.t
-        self._grad = None
-        ad_decref(old)
-        return None
-    if ad_capturing():
-        # recorded ops and a COPY instruction: a replay redoes the write
-        was = ad_grad_enabled()
-        ad_set_grad_enabled(0)
-        try:
-            new = _index_put(self, fi, pos, _assigned(self, value, vs,
-                                                      target))
-        finally:
-            ad_set_grad_enabled(was)
-        _check(ad_copy_data(self.t, new.t))
-        return None
-    # eager: numpy writes straight into the buffer, touching only the
-    # selected elements
-    arr = (<Tensor>value).numpy() if isinstance(value, Tensor) else value
-    vals = np.broadcast_to(np.asarray(arr).reshape(vs), target).reshape(-1)
-    if pos is not None:
-        fi = fi[pos]
-        vals = vals[pos]
-    if fi.shape[0]:
-        _buffer_view(self)[fi] = vals
-    ad_mark_modified(self.t)
-    return None
-
-cdef object _buffer_view(Tensor t):
+def _buffer_view(Tensor t):
     """A writable flat numpy view of t's data, for immediate use only."""
     cdef Py_ssize_t n = t.t.size * (8 if t.t.dtype == AD_F64 else 4)
     mv = PyMemoryView_FromMemory(<char *>ad_data(t.t), n, PyBUF_WRITE)
     return np.frombuffer(mv, dtype=_NP_DTYPES[t.t.dtype])
 
-cdef Tensor _assigned(Tensor self, object value, tuple vs, tuple target):
-    """value as a tensor of self's dtype and the indexed shape
-    (recorded when value requires grad)."""
-    cdef Tensor v
-    if isinstance(value, Tensor):
-        v = value
-        if v.t.dtype != self.t.dtype:
-            v = v.astype(self.dtype)
-    else:
-        v = _from_array(value, self.t.dtype)
-    if v.shape != vs:
-        v = reshape(v, vs)
-    if vs != target:
-        v = broadcast_to(v, target)
-    return v
-
-cdef Tensor _index_put(Tensor x, object fi, object pos, Tensor v):
-    """x with x.flat[fi] = v.flat (the last of repeated indices, pos),
-    from recorded ops: the gradient reaches x where nothing was assigned
-    and v through a gather of the assigned positions."""
-    vflat = reshape(v, (v.t.size,))
-    if pos is not None:
-        vflat = _gather_flat(vflat, pos, (pos.shape[0],))
-        fi = fi[pos]
-    scattered = _scatter_add(vflat, fi, x.shape)
-    mask = np.zeros(x.t.size, dtype=bool)
-    mask[fi] = True
-    return where(mask.reshape(x.shape), scattered, x)
+def _mark_modified(Tensor t):
+    """Bump t's version after a write into its buffer."""
+    ad_mark_modified(t.t)
 
 
 # ------------------------------------------------------------ linear algebra
 
-def matmul(a, b):
-    """numpy's matmul: 2-D, batched (with broadcast batch dims), and 1-D
-    vectors promoted to matrices and squeezed back."""
-    cdef Tensor x = _t(a)
-    cdef Tensor y = _operand(b, x.t.dtype) if not isinstance(b, Tensor) else b
+cdef object _matmul2(object a, object b):
+    """a @ b when both are 2-D tensors of one dtype whose inner dimensions
+    agree (one engine call), else None."""
     cdef ad_tensor *o
-    if x.t.dtype != y.t.dtype:
-        x = _promote(x, AD_F64)
-        y = _promote(y, AD_F64)
-    if x.t.ndim == 0 or y.t.ndim == 0:
-        raise ValueError("matmul: input operand does not have enough "
-                         "dimensions (shapes %s and %s)" % (x.shape, y.shape))
-    xs, ys = x.shape, y.shape
-    squeeze_front = x.t.ndim == 1
-    squeeze_back = y.t.ndim == 1
-    if squeeze_front:
-        x = reshape(x, (1, xs[0]))
-    if squeeze_back:
-        y = reshape(y, (ys[0], 1))
-    if x.shape[-1] != y.shape[-2]:
-        raise ValueError("matmul: shapes %s and %s are not aligned: %d "
-                         "(dim %d) != %d (dim %d)"
-                         % (xs, ys, x.shape[-1], len(xs) - 1, y.shape[-2],
-                            0 if len(ys) == 1 else len(ys) - 2))
-    if x.t.ndim == 2 and y.t.ndim == 2:
-        _check(ad_matmul(x.t, y.t, &o))
-        out = _wrap(o)
-    elif y.t.ndim == 2:
-        # (..., m, k) @ (k, n): one large GEMM over the stacked rows.
-        lead = x.shape[:-1]
-        # not -1: that is ambiguous when the inner dimension is 0
-        flat = reshape(x, (int(np.prod(lead)), x.shape[-1]))
-        _check(ad_matmul((<Tensor>flat).t, y.t, &o))
-        out = reshape(_wrap(o), lead + (y.shape[-1],))
-    else:
-        bx, by = x.shape[:-2], y.shape[:-2]
-        try:
-            batch = np.broadcast_shapes(bx, by)
-        except ValueError:
-            raise ValueError("matmul: the batch dimensions of shapes %s and "
-                             "%s cannot be broadcast together (%s vs %s)"
-                             % (xs, ys, bx, by)) from None
-        nb = int(np.prod(batch)) if batch else 1
-        if bx != batch and not (x.t.ndim == 2):
-            x = broadcast_to(x, batch + x.shape[-2:])
-        if by != batch:
-            y = broadcast_to(y, batch + y.shape[-2:])
-        x3 = reshape(x, (1 if x.t.ndim == 2 else nb,) + x.shape[-2:])
-        y3 = reshape(y, (nb,) + y.shape[-2:])
-        _check(ad_matmul((<Tensor>x3).t, (<Tensor>y3).t, &o))
-        out = reshape(_wrap(o), batch + (x.shape[-2], y.shape[-1]))
-    if squeeze_front and squeeze_back:
-        return reshape(out, out.shape[:-2])
-    if squeeze_front:
-        return reshape(out, out.shape[:-2] + out.shape[-1:])
-    if squeeze_back:
-        return reshape(out, out.shape[:-1])
-    return out
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        return None
+    cdef Tensor x = <Tensor>a, y = <Tensor>b
+    if (x.t.ndim != 2 or y.t.ndim != 2 or x.t.dtype != y.t.dtype or
+            x.t.shape[1] != y.t.shape[0]):
+        return None
+    _check(ad_matmul(x.t, y.t, &o))
+    return _wrap(o)
 
-def dot(a, b):
-    return matmul(a, b)
+def _matmul2d(a, b):
+    return _matmul2(a, b)
+
+cdef object _matmul(object a, object b):
+    """a @ b: two matrices straight to the engine, anything else through
+    matmul's 1-D and batched shape logic (autodiff/_ops.py)."""
+    r = _matmul2(a, b)
+    return _up().matmul(a, b) if r is None else r
+
+def _mm(Tensor x, Tensor y):
+    """The engine's matmul of two tensors of one dtype: (m, k) @ (k, n),
+    or batched (1 or b, m, k) @ (b, k, n)."""
+    cdef ad_tensor *o
+    _check(ad_matmul(x.t, y.t, &o))
+    return _wrap(o)
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias in one op (torch.nn.functional.linear): weight
@@ -1861,137 +1465,26 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE of sigmoid(input), computed stably from the logits."""
     return _elementwise_loss(AD_L_BCE_LOGITS, input, target, reduction)
 
-cdef object _labels(object target, int64_t n, str name):
-    if type(target) is ArrayInput:
-        # an argument of a compiled function: its int64 buffer is a
-        # registered input, so the engine reads each call's labels
-        arr = target.labels(name)
-        if arr.shape[0] != n:
-            raise ValueError("%s: expected input batch_size (%d) to match "
-                             "target batch_size (%d)" % (name, n,
-                                                         arr.shape[0]))
-        return arr
-    if isinstance(target, Tensor):
-        arr = (<Tensor>target).numpy()
-    else:
-        arr = np.asarray(target)
-    if arr.dtype.kind == "f":
-        flat = arr.reshape(-1)
-        bad = np.flatnonzero(flat != np.round(flat))
-        if bad.size:
-            raise ValueError("%s: class labels must be integers, got %r "
-                             "(sample %d)" % (name, flat[bad[0]].item(),
-                                              bad[0]))
-        # checked before the cast, which would wrap 1e30 or inf to an
-        # arbitrary (often negative) int64
-        bad = np.flatnonzero(np.abs(flat) >= 2.0 ** 63)
-        if bad.size:
-            raise IndexError("%s: target %r is out of bounds (sample %d)"
-                             % (name, flat[bad[0]].item(), bad[0]))
-    elif arr.dtype.kind == "u" and arr.size and arr.max() >= 2 ** 63:
-        raise IndexError("%s: target %d is out of bounds" % (name,
-                                                             arr.max()))
-    elif arr.dtype.kind not in "iub":
-        raise TypeError("%s: class labels must be integers, got dtype %s"
-                        % (name, arr.dtype))
-    arr = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1) \
-        if arr.ndim <= 1 else None
-    if arr is None:
-        raise ValueError("%s: expected 1-D class labels" % name)
-    if arr.shape[0] != n:
-        raise ValueError("%s: expected input batch_size (%d) to match target "
-                         "batch_size (%d)" % (name, n, arr.shape[0]))
-    return arr
-
-cdef object _nll(object input, object target, object reduction,
-                 object ignore, int from_logits, str name):
-    try:
-        ignore = operator.index(ignore)
-    except TypeError:
-        raise TypeError("%s: ignore_index must be an integer, got %r"
-                        % (name, ignore)) from None
-    if not -2 ** 63 <= ignore < 2 ** 63:    # would raise OverflowError
-        raise ValueError("%s: ignore_index %d is out of the int64 range"
-                         % (name, ignore))
-    cdef int64_t ignore_index = ignore
-    cdef Tensor x = _t(input)
+def _nll(Tensor x, labels, int64_t ignore_index, int from_logits,
+         str reduction):
+    """The fused NLL (or, from_logits, cross-entropy) op of x (N, C) and
+    int64 labels (N,), checked by autodiff/_losses.py."""
     cdef ad_tensor *o
-    cdef const int64_t[::1] lv
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError("reduction must be 'mean', 'sum' or 'none', got %r"
-                         % (reduction,))
-    single = x.t.ndim == 1
-    if single:
-        x = reshape(x, (1, x.t.shape[0]))
-    if x.t.ndim != 2:
-        raise ValueError("%s: expected input of shape (N, C) or (C,), got %s"
-                         % (name, x.shape))
-    if (from_logits and not isinstance(target, (int, np.integer))
-            and not single and ((<Tensor>target).t.ndim if isinstance(
-                target, Tensor) else np.ndim(target)) == 2):
-        # Class probabilities as targets (same shape as the logits).
-        p = _operand(target, x.t.dtype)
-        if p.shape != x.shape:
-            raise ValueError("%s: probability target of shape %s does not "
-                             "match input %s" % (name, p.shape, x.shape))
-        per = -_reduce(AD_R_SUM, log_softmax(x, 1) * p, 1, False, None, None)
-        return _reduction(per, reduction)
-    labels = _labels([target] if single and np.ndim(target) == 0 else target,
-                     x.t.shape[0], name)
-    lv = labels
+    cdef const int64_t[::1] lv = labels
     red = (AD_NLL_NONE if reduction == "none" else
            AD_NLL_SUM if reduction == "sum" else AD_NLL_MEAN)
     _check(ad_nll(x.t, &lv[0] if lv.shape[0] else NULL, ignore_index,
                   from_logits, red, &o))
-    per = _wrap(o)
-    if single and reduction == "none":
-        return reshape(per, ())
-    return per
-
-def cross_entropy(input, target, reduction="mean", ignore_index=-100):
-    """Softmax cross-entropy of logits (N, C) and integer labels (N,),
-    fused in C; also accepts class-probability targets of shape (N, C)."""
-    return _nll(input, target, reduction, ignore_index, 1, "cross_entropy")
-
-def nll_loss(input, target, reduction="mean", ignore_index=-100):
-    """Negative log-likelihood of log-probabilities (N, C) and labels."""
-    return _nll(input, target, reduction, ignore_index, 0, "nll_loss")
+    return _wrap(o)
 
 
-# ------------------------------------------------------------ constructors
+# ------------- constructors and random (autodiff/_creation.py, _random.py)
 
-def tensor(data, dtype=None, requires_grad=False):
-    """A new leaf tensor holding a copy of data (scalars, nested lists,
-    numpy arrays of any strides or order, or tensors).  Lists default to
-    float32; numpy float arrays keep their dtype."""
-    if type(data) is ArrayInput:
-        r = data.to_tensor(_infer_code(data.probe(), dtype))
-        if requires_grad:
-            r.requires_grad_(True)
-        return r
-    if isinstance(data, Tensor):
-        # a copy made by the engine: no numpy round trip, and replayed
-        # with the tensor's new values when recorded by ad.compile
-        return _copy_leaf(<Tensor>data, (<Tensor>data).t.dtype if dtype is
-                          None else _dtype_code(dtype), requires_grad)
-    arr = _as_ndarray(data)
-    code = _infer_code(arr, dtype)         # also rejects non-numeric data
-    # (np.float64 subclasses float, but numpy scalars keep their dtype as
-    # numpy arrays do)
-    if dtype is None and isinstance(data, (list, tuple, float, int)) and \
-            not isinstance(data, np.generic):
-        code = AD_F32
-    if requires_grad and dtype is None and arr.dtype.kind in "biu":
-        raise RuntimeError("Only Tensors of floating point and complex dtype "
-                           "can require gradients (got %s data; pass "
-                           "dtype=ad.float32 to convert it)" % arr.dtype)
-    cdef Tensor t = _from_array(arr, code)
-    if requires_grad:
-        ad_set_requires_grad(t.t, 1)
-    return t
-
-cdef Tensor _copy_leaf(Tensor x, int code, object requires_grad):
+def _copy_leaf(Tensor x, object dtype, object requires_grad):
+    """A new leaf copy of x (of dtype, or x's), made by the engine: no
+    numpy round trip, and replayed with x's new values by ad.compile."""
     cdef ad_tensor *o
+    cdef int code = x.t.dtype if dtype is None else _dtype_code(dtype)
     cdef int was = ad_grad_enabled()
     ad_set_grad_enabled(0)
     s = ad_clone(x.t, <ad_dtype>code, &o)
@@ -2002,24 +1495,15 @@ cdef Tensor _copy_leaf(Tensor x, int code, object requires_grad):
         ad_set_requires_grad(o, 1)
     return r
 
-def from_numpy(arr):
-    """A tensor holding a copy of a numpy array (its dtype kept for float
-    arrays).  Unlike torch.from_numpy the memory is not shared, so later
-    writes to arr cannot reach the tensor or its gradients."""
-    if not isinstance(arr, np.ndarray):
-        raise TypeError("from_numpy expects a numpy.ndarray, got %s"
-                        % type(arr).__name__)
-    return tensor(arr)
-
-cdef tuple _shape_args(tuple shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return shape
-
-def full(shape, fill_value, dtype=None, requires_grad=False):
+def _full(shape, fill_value, dtype, requires_grad, bint varargs=False):
+    """full(): shape an int or a sequence of ints; varargs: zeros' and
+    ones' shape argument tuple, (2, 3) or ((2, 3),)."""
     cdef int64_t shp[8]
     cdef ad_tensor *o
-    if isinstance(shape, (int, np.integer)):
+    if varargs:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+    elif isinstance(shape, (int, np.integer)):
         shape = (shape,)
     cdef int nd = _fill_shape(tuple(shape), shp)
     _check(ad_full(<ad_dtype>_dtype_code(dtype), nd, shp, float(fill_value),
@@ -2029,164 +1513,35 @@ def full(shape, fill_value, dtype=None, requires_grad=False):
         ad_set_requires_grad(o, 1)
     return t
 
-def zeros(*shape, dtype=None, requires_grad=False):
-    return full(_shape_args(shape), 0.0, dtype, requires_grad)
-
-def ones(*shape, dtype=None, requires_grad=False):
-    return full(_shape_args(shape), 1.0, dtype, requires_grad)
-
-def zeros_like(x, dtype=None, requires_grad=False):
-    x = _t(x)
-    return full(x.shape, 0.0, x.dtype if dtype is None else dtype,
-                requires_grad)
-
-def ones_like(x, dtype=None, requires_grad=False):
-    x = _t(x)
-    return full(x.shape, 1.0, x.dtype if dtype is None else dtype,
-                requires_grad)
-
-def full_like(x, fill_value, dtype=None, requires_grad=False):
-    x = _t(x)
-    return full(x.shape, fill_value, x.dtype if dtype is None else dtype,
-                requires_grad)
-
-def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
-    if stop is None:
-        start, stop = 0, start
-    if step == 0:               # numpy raises ZeroDivisionError
-        raise ValueError("arange: step must be nonzero")
-    return tensor(np.arange(start, stop, step), dtype=dtype or float32,
-                  requires_grad=requires_grad)
-
-def linspace(start, stop, num=50, dtype=None, requires_grad=False):
-    return tensor(np.linspace(start, stop, num), dtype=dtype or float32,
-                  requires_grad=requires_grad)
-
-def eye(n, m=None, dtype=None, requires_grad=False):
-    return tensor(np.eye(n, m), dtype=dtype or float32,
-                  requires_grad=requires_grad)
-
-_default_rng = np.random.default_rng()
-
-cdef object _plain_seed(object seed):
-    # numpy's SeedSequence recurses without end on an np.matrix (its rows
-    # are matrices again) until the C stack overflows: a segfault.  Pass
-    # any ndarray subclass on as a plain ndarray.
-    if isinstance(seed, np.ndarray) and type(seed) is not np.ndarray:
-        return seed.view(np.ndarray)
-    return seed
-
-def manual_seed(seed):
-    """Seed the generators used when no seed or generator is given: the
-    numpy one (randn, rand, initialisers) and the engine's own stream
-    (dropout masks, drawn again by every compiled replay)."""
-    global _default_rng
-    _default_rng = np.random.default_rng(_plain_seed(seed))
-    ad_manual_seed(<uint64_t>(_seed_key(seed) & 0xFFFFFFFFFFFFFFFF))
-    return _default_rng
-
-cdef object _seed_key(object seed):
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return int(seed)
-    if isinstance(seed, np.random.Generator):
-        # from its state, without drawing from it (a Generator passed to
-        # several fit() calls keeps one shuffling stream)
-        return int.from_bytes(hashlib.blake2b(
-            repr(seed.bit_generator.state).encode(), digest_size=8).digest(),
-            "little")
-    if seed is None:
-        return int(np.random.SeedSequence().entropy) & 0xFFFFFFFFFFFFFFFF
-    return int(np.random.SeedSequence(
-        _plain_seed(seed)).generate_state(2, np.uint64)[0])
-
-class seeded:
-    """``with seeded(seed) as rng:`` -- the default numpy generator and the
-    engine's stream seeded for the block (rng is the numpy one), the
-    caller's generators restored after it (also on an exception)."""
-
-    def __init__(self, seed):
-        self.seed = seed
-
-    def __enter__(self):
-        self._saved = _default_rng, get_rng_state()
-        return manual_seed(self.seed)
-
-    def __exit__(self, *exc):
-        global _default_rng
-        _default_rng = self._saved[0]
-        set_rng_state(self._saved[1])
-        return False
-
-def get_rng_state():
-    """The engine stream's state as a uint64 array [seed, offset] (pass
-    it to set_rng_state to draw the same numbers again)."""
-    cdef uint64_t seed, offset
-    ad_get_rng_state(&seed, &offset)
-    return np.array([seed, offset], dtype=np.uint64)
-
-def set_rng_state(state):
-    st = np.asarray(state)
-    if st.shape != (2,) or st.dtype.kind not in "iu":
-        raise ValueError("an rng state is an integer array [seed, offset], "
-                         "got %r" % (state,))
-    st = st.astype(np.uint64)
-    ad_set_rng_state(<uint64_t>int(st[0]), <uint64_t>int(st[1]))
-
-def dropout(x, p=0.5, training=True, generator=None):
-    """Zero each element with probability p and scale the rest by
-    1/(1-p) (torch.nn.functional.dropout).  Without a generator the mask
-    comes from the engine's stream (ad.manual_seed), so compiled replays
-    draw fresh ones; a numpy generator draws it in Python, which a
-    compiled step cannot replay (NotCompilableError while recording)."""
+def _full_like(x, fill_value, dtype, requires_grad):
+    """full_like(): x's shape, and x's dtype unless dtype is given."""
     cdef Tensor t = _t(x)
     cdef ad_tensor *o
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer,
-                                                 np.floating)):
-        raise TypeError("dropout probability must be a number, got %r"
-                        % (p,))
-    if not 0.0 <= p <= 1.0:
-        raise ValueError("dropout probability has to be between 0 and 1, "
-                         "but got %r" % (p,))
-    if not training or p == 0.0:
-        return t
-    if p == 1.0:
-        return t * 0.0
-    if generator is not None:
-        if ad_capturing():
-            raise NotCompilableError(
-                "dropout with a numpy generator draws its mask in Python, "
-                "which a compiled replay would freeze; use the engine's "
-                "stream (generator=None, seeded by ad.manual_seed)")
-        keep = _rng(None, generator).random(t.shape) >= p
-        return t * (tensor(keep, dtype=t.dtype) * (1.0 / (1.0 - p)))
-    _check(ad_dropout(t.t, float(p), &o))
+    cdef int code = t.t.dtype if dtype is None else _dtype_code(dtype)
+    _check(ad_full(<ad_dtype>code, t.t.ndim, t.t.shape, float(fill_value),
+                   &o))
+    r = _wrap(o)
+    if requires_grad:
+        ad_set_requires_grad(o, 1)
+    return r
+
+def _rng_manual_seed(uint64_t seed):
+    ad_manual_seed(seed)
+
+def _rng_state_get():
+    """The engine stream's (seed, offset)."""
+    cdef uint64_t seed, offset
+    ad_get_rng_state(&seed, &offset)
+    return seed, offset
+
+def _rng_state_set(uint64_t seed, uint64_t offset):
+    ad_set_rng_state(seed, offset)
+
+def _dropout(Tensor t, double p):
+    """Dropout with a mask from the engine's stream (0 < p < 1)."""
+    cdef ad_tensor *o
+    _check(ad_dropout(t.t, p, &o))
     return _wrap(o)
-
-def _rng(seed, generator):
-    if generator is not None:
-        if not isinstance(generator, np.random.Generator):
-            raise TypeError("generator must be a numpy.random.Generator, got "
-                            "%s" % type(generator).__name__)
-        return generator
-    if seed is not None:
-        if isinstance(seed, np.random.Generator):
-            return seed
-        return np.random.default_rng(_plain_seed(seed))
-    return _default_rng
-
-def randn(*shape, seed=None, generator=None, dtype=None,
-          requires_grad=False):
-    """Standard normal samples; seed (an int or Generator) or generator
-    make them reproducible."""
-    shape = _shape_args(shape)
-    arr = _rng(seed, generator).standard_normal(shape)
-    return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
-
-def rand(*shape, seed=None, generator=None, dtype=None, requires_grad=False):
-    """Uniform samples on [0, 1)."""
-    shape = _shape_args(shape)
-    arr = _rng(seed, generator).random(shape)
-    return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
 
 
 # ---------------------------------------------------------- engine control
@@ -2620,10 +1975,6 @@ def _bump_epoch():
     """Invalidate every compiled recording (state they baked in changed:
     a module attribute, an optimizer's parameter groups or state)."""
     ad_bump_epoch()
-
-
-def _epoch():
-    return ad_epoch()
 
 
 # ------------------------------------------- the graph and custom ops

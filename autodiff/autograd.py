@@ -11,8 +11,7 @@ comes here: it stays in the fused C sweep.
 ``Function`` is ``torch.autograd.Function``: subclass it with static
 ``forward(ctx, *args)`` and ``backward(ctx, *grads)``.
 """
-import numpy as np
-
+from . import _creation
 from . import _engine as E
 from ._derivatives import RULES
 from ._grad_mode import enable_grad, no_grad
@@ -144,9 +143,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None,
                 raise RuntimeError("grad can be implicitly created only for "
                                    "outputs with one element; outputs[%d] "
                                    "has shape %s" % (i, o.shape))
-            go = E.ones_like(o)
+            go = _creation.ones_like(o)
         elif not isinstance(go, Tensor):
-            go = E.tensor(go, dtype=o.dtype)
+            go = _creation.tensor(go, dtype=o.dtype)
         if go.shape != o.shape:
             raise ValueError("grad: grad_outputs[%d] of shape %s does not "
                              "match outputs[%d] of shape %s"
@@ -183,9 +182,9 @@ def _backward_create_graph(root, grad_arg):
                                "tensors with one element; backward() on a "
                                "tensor of shape %s needs a grad argument"
                                % (root.shape,))
-        seed = E.ones_like(root)
+        seed = _creation.ones_like(root)
     else:
-        seed = grad_arg if isinstance(grad_arg, Tensor) else E.tensor(
+        seed = grad_arg if isinstance(grad_arg, Tensor) else _creation.tensor(
             grad_arg, dtype=root.dtype)
         if seed.shape != root.shape:
             raise ValueError("grad of shape %s does not match the tensor's "
@@ -260,7 +259,7 @@ class _Node:
         for pos in self.positions:
             gi = grads[pos]
             if gi is not None and not isinstance(gi, Tensor):
-                gi = E.tensor(gi, dtype=g.dtype)
+                gi = _creation.tensor(gi, dtype=g.dtype)
             out.append(gi)
         return out
 

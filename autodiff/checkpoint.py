@@ -11,7 +11,7 @@ import secrets
 
 import numpy as np
 
-from . import _engine
+from . import _creation
 from ._engine import Tensor
 
 _FORMAT = "autodiff-checkpoint-1"
@@ -80,7 +80,7 @@ def _encode(obj, arrays):
 def _decode(meta, arrays):
     t = meta["t"]
     if t == "tensor":
-        return _engine.tensor(arrays[meta["a"]], requires_grad=meta["rg"])
+        return _creation.tensor(arrays[meta["a"]], requires_grad=meta["rg"])
     if t == "ndarray":
         return arrays[meta["a"]]
     if t == "dict":

@@ -55,7 +55,9 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _engine
-from ._engine import ArrayInput, NotCompilableError, Tensor
+from ._capture import ArrayInput, NotCompilableError
+from ._creation import tensor
+from ._engine import Tensor
 
 __all__ = ["compile", "CompiledFunction", "NotCompilableError", "ArrayInput"]
 
@@ -224,7 +226,7 @@ class CompiledFunction(_engine._FastCall):
         slots, refs, call_leaves = [], [], []
         for i, a in enumerate(leaves):
             if isinstance(a, Tensor) and not a.requires_grad:
-                ph = _engine.tensor(a.numpy(), dtype=a.dtype)
+                ph = tensor(a.numpy(), dtype=a.dtype)
                 slots.append(("t", ph, _engine._version(ph)))
                 call_leaves.append(ph)
             elif isinstance(a, np.ndarray):

@@ -21,6 +21,8 @@ import threading
 
 import numpy as np
 
+from . import _creation, _ops
+from ._dtypes import ARGUMENT, F64, NP_DTYPES, infer_code
 from . import _engine as E
 from .autograd import grad as _autograd_grad
 
@@ -73,16 +75,21 @@ def _lift(x, name):
     if isinstance(x, (bool, np.bool_)):
         raise TypeError("%s: cannot differentiate with respect to a bool"
                         % name)
+    # Differentiated in float64 unless the data is float32 (the dtype
+    # rule, _dtypes.infer_code, with float64 as the default).
     if isinstance(x, numbers.Real):
-        return E.tensor(float(x), dtype=E.float64,
-                        requires_grad=True), "scalar", False
+        x = float(x)                # the gradient comes back as a float
+        dt = NP_DTYPES[infer_code(x, context=ARGUMENT, default=F64)]
+        return _creation.tensor(x, dtype=dt, requires_grad=True), \
+            "scalar", False
     if isinstance(x, (np.ndarray, list, tuple)):
         arr = np.asarray(x)
         if arr.dtype.kind not in "fiu":
             raise TypeError("%s: cannot differentiate with respect to an "
                             "array of dtype %s" % (name, arr.dtype))
-        dt = E.float32 if arr.dtype == np.float32 else E.float64
-        return E.tensor(arr, dtype=dt, requires_grad=True), "array", False
+        dt = NP_DTYPES[infer_code(x, arr, context=ARGUMENT, default=F64)]
+        return _creation.tensor(arr, dtype=dt, requires_grad=True), \
+            "array", False
     raise TypeError("%s: cannot differentiate with respect to a %s; pass a "
                     "Tensor, numpy array or number" % (name, type(x).__name__))
 
@@ -107,7 +114,7 @@ def _as_tensor_out(out, like, name):
     except (TypeError, ValueError):
         raise TypeError("%s: the function returned a %s, expected a Tensor, "
                         "array or number" % (name, type(out).__name__))
-    return E.tensor(arr, dtype=like.dtype)
+    return _creation.tensor(arr, dtype=like.dtype)
 
 
 def _call(f, args, kwargs, argnums, name):
@@ -131,13 +138,13 @@ def _grads(out, nodes, seed, create):
     """d<out, seed>/d node for each node; zeros where out does not depend
     on a node."""
     if not isinstance(out, Tensor) or not out.requires_grad:
-        return [E.zeros_like(n) for n in nodes]
+        return [_creation.zeros_like(n) for n in nodes]
     gs = _autograd_grad(out, nodes, grad_outputs=seed, create_graph=create,
                         allow_unused=True)
     res = []
     for n, g in zip(nodes, gs):
         if g is None:
-            g = E.zeros_like(n)
+            g = _creation.zeros_like(n)
         elif g.dtype != n.dtype:
             g = g.astype(n.dtype)
         res.append(g)
@@ -153,7 +160,7 @@ def _value_and_grad(f, argnums, args, kwargs, name, scalar=True):
             raise TypeError("%s requires a function with a scalar output; "
                             "it returned shape %s (use elementwise_grad or "
                             "jacobian)" % (name, outt.shape))
-        gs = _grads(outt, nodes, E.ones_like(outt), create)
+        gs = _grads(outt, nodes, _creation.ones_like(outt), create)
     res = tuple(_lower(g, k, create) for g, k in zip(gs, kinds))
     value = _lower(outt, kinds[0], create)
     return value, (res[0] if single else res)
@@ -208,11 +215,11 @@ def _jac_rows(outt, node, create):
     for j in range(n):
         seed = np.zeros(n)
         seed[j] = 1.0
-        seed = E.tensor(seed.reshape(outt.shape), dtype=outt.dtype)
+        seed = _creation.tensor(seed.reshape(outt.shape), dtype=outt.dtype)
         rows.append(_grads(outt, [node], seed, create)[0])
     if not rows:
-        return E.zeros(*(outt.shape + node.shape), dtype=node.dtype)
-    return E.stack(rows).reshape(outt.shape + node.shape)
+        return _creation.zeros(*(outt.shape + node.shape), dtype=node.dtype)
+    return _ops.stack(rows).reshape(outt.shape + node.shape)
 
 
 def jacobian(f, argnums=0):
@@ -256,7 +263,7 @@ def vjp(f, *primals):
         outt = _as_tensor_out(out, nodes[0], "vjp")
 
     def vjp_fn(v):
-        seed = v if isinstance(v, Tensor) else E.tensor(
+        seed = v if isinstance(v, Tensor) else _creation.tensor(
             np.asarray(v, dtype=np.float64), dtype=outt.dtype)
         if seed.shape != outt.shape:
             raise ValueError("vjp: cotangent of shape %s does not match the "
@@ -273,7 +280,7 @@ def _shaped_like(values, nodes, what, whose):
     nodes' shapes."""
     res = []
     for n, v in zip(nodes, values):
-        t = v if isinstance(v, Tensor) else E.tensor(
+        t = v if isinstance(v, Tensor) else _creation.tensor(
             np.asarray(v, dtype=np.float64), dtype=n.dtype)
         if t.shape != n.shape:
             raise ValueError("%s of shape %s does not match %s shape %s"
@@ -307,9 +314,9 @@ def jvp(f, primals, tangents):
         outt = _as_tensor_out(out, nodes[0], "jvp")
         ts = _shaped_like(tangents, nodes, "jvp: tangent", "its primal's")
         if not outt.requires_grad:
-            tout = E.zeros_like(outt)
+            tout = _creation.zeros_like(outt)
         else:
-            u = E.zeros_like(outt).requires_grad_(True)
+            u = _creation.zeros_like(outt).requires_grad_(True)
             s = _dot(_grads(outt, nodes, u, True), ts)
             if s.requires_grad:
                 tout = _autograd_grad(s, [u], create_graph=create,
@@ -317,7 +324,7 @@ def jvp(f, primals, tangents):
             else:
                 tout = None
             if tout is None:
-                tout = E.zeros_like(outt)
+                tout = _creation.zeros_like(outt)
     return _lower(outt, kinds[0], create), _lower(tout, kinds[0], create)
 
 
@@ -339,7 +346,7 @@ def hvp(f, inputs, v):
             raise TypeError("hvp requires a function with a scalar output; "
                             "it returned shape %s" % (outt.shape,))
         vts = _shaped_like(vs, nodes, "hvp: vector", "its input's")
-        s = _dot(_grads(outt, nodes, E.ones_like(outt), True), vts)
-        hv = _grads(s, nodes, E.ones_like(s), create)
+        s = _dot(_grads(outt, nodes, _creation.ones_like(outt), True), vts)
+        hv = _grads(s, nodes, _creation.ones_like(s), create)
     res = tuple(_lower(h, k, create) for h, k in zip(hv, kinds))
     return _lower(outt, kinds[0], create), (res if multi else res[0])

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from . import _creation
 from . import _engine as E
 from ._grad_mode import no_grad
 from .autograd import grad as _autograd_grad
@@ -64,7 +65,7 @@ def numerical_grad(f, x, eps=1e-6, method="central", elementwise=False):
 
         def call(v):
             with no_grad():
-                return f(E.tensor(v, dtype=dtype))
+                return f(_creation.tensor(v, dtype=dtype))
     else:
         base = np.asarray(x, dtype=np.float64)
 
@@ -92,7 +93,7 @@ def numerical_grad(f, x, eps=1e-6, method="central", elementwise=False):
             fq = _scalar(call(q.reshape(base.shape)), "f")
             gflat[i] = (fp - fq) / (hi - lo)
     if kind == "tensor":
-        return E.tensor(g, dtype=x.dtype)
+        return _creation.tensor(g, dtype=x.dtype)
     if kind == "scalar":
         return float(g)
     return g
@@ -130,7 +131,7 @@ def _eval(f, ins, diff, datas):
     args = list(ins)
     leaves = []
     for i, d in zip(diff, datas):
-        t = E.tensor(d, dtype=ins[i].dtype, requires_grad=True)
+        t = _creation.tensor(d, dtype=ins[i].dtype, requires_grad=True)
         args[i] = t
         leaves.append(t)
     return _outputs(f(*args)), leaves
@@ -150,7 +151,7 @@ def _analytic(f, ins, diff, datas):
             seed[r] = 1.0
             for t in leaves:
                 t.grad = None
-            o.backward(E.tensor(seed.reshape(o.shape), dtype=o.dtype),
+            o.backward(_creation.tensor(seed.reshape(o.shape), dtype=o.dtype),
                        retain_graph=True)
             for j, t in enumerate(leaves):
                 if t.grad is not None:
@@ -260,7 +261,7 @@ def _fast(func, ins, diff, datas, eps, atol, rtol):
             continue
         for t in leaves:
             t.grad = None
-        o.backward(E.tensor(v, dtype=o.dtype), retain_graph=True)
+        o.backward(_creation.tensor(v, dtype=o.dtype), retain_graph=True)
         for t, u in zip(leaves, us):
             if t.grad is not None:
                 ana += float(np.sum(t.grad.numpy() * u))
@@ -287,13 +288,14 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5,
     probe = _outputs(func(*ins))
     if grad_outputs is None:
         rng = np.random.default_rng(1)
-        gouts = [E.tensor(rng.standard_normal(o.shape), dtype=o.dtype,
-                          requires_grad=True) for o in probe]
+        gouts = [_creation.tensor(rng.standard_normal(o.shape),
+                                  dtype=o.dtype, requires_grad=True)
+                 for o in probe]
     else:
         gouts = list(grad_outputs) if isinstance(grad_outputs,
                                                  (tuple, list)) \
             else [grad_outputs]
-        gouts = [g if isinstance(g, Tensor) else E.tensor(g)
+        gouts = [g if isinstance(g, Tensor) else _creation.tensor(g)
                  for g in gouts]
     n_in = len(ins)
 
@@ -303,11 +305,11 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5,
         keep = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
         targets = [xs[i] for i in diff]
         if not keep:
-            return tuple(E.zeros_like(t) for t in targets)
+            return tuple(_creation.zeros_like(t) for t in targets)
         gs = _autograd_grad([o for o, _ in keep], targets,
                             grad_outputs=[v for _, v in keep],
                             create_graph=True, allow_unused=True)
-        return tuple(E.zeros_like(t) if g is None else g
+        return tuple(_creation.zeros_like(t) if g is None else g
                      for g, t in zip(gs, targets))
 
     return gradcheck(first_order, tuple(ins) + tuple(gouts), eps=eps,

@@ -28,6 +28,7 @@ except ImportError as e:
     raise ImportError("autodiff.plot needs matplotlib: pip install "
                       "'autodiff[plot]'") from e
 
+from . import _creation
 from . import _engine as E
 from .functional import elementwise_grad, value_and_grad
 
@@ -104,8 +105,9 @@ def _as_array(v, shape):
 def _values(f, *arrays):
     """f on float64 Tensors holding arrays, as a float64 array of the
     arrays' shape."""
-    return _as_array(f(*(E.tensor(a, dtype=E.float64) for a in arrays)),
-                     arrays[0].shape)
+    return _as_array(
+        f(*(_creation.tensor(a, dtype=E.float64) for a in arrays)),
+        arrays[0].shape)
 
 
 def _derivatives(f, xs, orders):

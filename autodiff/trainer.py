@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from . import _engine
+from . import _creation, _random
 from ._engine import Tensor
 from ._grad_mode import no_grad
 from .checkpoint import save
@@ -285,14 +285,14 @@ class Trainer:
             return self._step(Xb, yb)
 
     def _inputs(self, Xb):
-        return _engine.tensor(Xb, dtype=self._dtype) if self._dtype \
-            else _engine.tensor(Xb)
+        return _creation.tensor(Xb, dtype=self._dtype) if self._dtype \
+            else _creation.tensor(Xb)
 
     def _targets(self, yb):
         if yb.dtype.kind in "iub" and self._is_classification():
             return yb
-        return _engine.tensor(yb, dtype=self._dtype) if self._dtype \
-            else _engine.tensor(yb)
+        return _creation.tensor(yb, dtype=self._dtype) if self._dtype \
+            else _creation.tensor(yb)
 
     def _is_classification(self):
         """Multi-class labels (cross-entropy / NLL), as opposed to binary
@@ -369,12 +369,12 @@ class Trainer:
                       metrics=metrics, callbacks=list(callbacks),
                       verbose=verbose)
         if seed is None:
-            run.rng = _engine._rng(None, None)
+            run.rng = _random._rng(None, None)
             return self._fit(run)
         # A seed makes the whole run reproducible: the shuffling, and the
         # engine's stream that Dropout draws from, are seeded for the
         # duration of fit, and the caller's generators restored after.
-        with _engine.seeded(seed) as rng:
+        with _random.seeded(seed) as rng:
             run.rng = rng
             return self._fit(run)
 

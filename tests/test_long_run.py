@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
-from autodiff import _engine, nn, optim
+from autodiff import _engine, _random, nn, optim
 from autodiff.compile import CompiledFunction, _Recording
 from autodiff.optim.optimizer import Optimizer
 from autodiff.trainer import Callback, Trainer
@@ -497,12 +497,12 @@ def test_interrupt_from_callback_mid_epoch(compile, fake_bar):
     X, y = _data()
     n_done = 9                          # epoch 0 and 3 batches of epoch 1
     tr = _trainer(compile)
-    saved_rng = _engine._default_rng
+    saved_rng = _random._default_rng
     with pytest.raises(KeyboardInterrupt):
         tr.fit(X, y, epochs=5, batch_size=BATCH, seed=7, verbose=1,
                callbacks=[_InterruptAfter(n_done)])
     _assert_clean(tr)
-    assert _engine._default_rng is saved_rng
+    assert _random._default_rng is saved_rng
     assert tr.model.training
     assert fake_bar and all(b.closed for b in fake_bar), \
         "fit left its progress bar open"

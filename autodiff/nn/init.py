@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .. import _engine
+from .. import _random
 from .._grad_mode import no_grad
 
 
@@ -43,11 +43,11 @@ def _write(t, values):
 
 
 def uniform_(t, a=0.0, b=1.0, generator=None):
-    return _write(t, _engine._rng(None, generator).uniform(a, b, t.shape))
+    return _write(t, _random._rng(None, generator).uniform(a, b, t.shape))
 
 
 def normal_(t, mean=0.0, std=1.0, generator=None):
-    return _write(t, _engine._rng(None, generator).normal(mean, std, t.shape))
+    return _write(t, _random._rng(None, generator).normal(mean, std, t.shape))
 
 
 def constant_(t, val):

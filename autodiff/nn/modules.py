@@ -4,6 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import _creation, _ops
 from .. import _engine
 from .._grad_mode import no_grad
 from ..checkpoint import load_safetensors, save_safetensors
@@ -19,7 +20,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.zeros(0, dtype=np.float32)
         if not isinstance(data, Tensor):
-            data = _engine.tensor(data)
+            data = _creation.tensor(data)
         t = _engine._as_subclass(cls, data.detach())
         t.requires_grad_(requires_grad)
         return t
@@ -301,10 +302,10 @@ class Linear(Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         dt = dtype or _engine.float32
-        self.weight = Parameter(_engine.zeros(out_features, in_features,
-                                              dtype=dt))
+        self.weight = Parameter(_creation.zeros(out_features, in_features,
+                                                dtype=dt))
         if bias:
-            self.bias = Parameter(_engine.zeros(out_features, dtype=dt))
+            self.bias = Parameter(_creation.zeros(out_features, dtype=dt))
         else:
             self.bias = None
         self.reset_parameters(generator)
@@ -319,7 +320,7 @@ class Linear(Module):
 
     def forward(self, x):
         if not isinstance(x, Tensor):
-            x = _engine.tensor(x, dtype=self.weight.dtype)
+            x = _creation.tensor(x, dtype=self.weight.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError("Linear(in_features=%d): input of shape %s has "
                              "%s features in its last dimension"
@@ -386,7 +387,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return _engine.flatten(x, self.start_dim, self.end_dim)
+        return _ops.flatten(x, self.start_dim, self.end_dim)
 
 
 class Identity(Module):

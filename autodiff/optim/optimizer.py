@@ -5,6 +5,7 @@ import weakref
 
 import numpy as np
 
+from .. import _creation
 from .. import _engine
 from .._engine import FusedUpdate, Tensor
 from .._grad_mode import enable_grad
@@ -249,7 +250,7 @@ class Optimizer:
                 st = self.state.setdefault(p, {"step": 0})
                 for slot in self._slots:
                     if slot not in st and self._needs(group, slot):
-                        st[slot] = _engine.zeros_like(p)
+                        st[slot] = _creation.zeros_like(p)
                 state_list += [st.get(s) for s in self._slots]
                 state_list += [None] * (3 - len(self._slots))
                 steps.append(st["step"])
@@ -359,7 +360,7 @@ class Optimizer:
                         problems.append("parameter %d %s: dtype %s is not "
                                         "numeric" % (i, k, arr.dtype))
                         continue
-                    new[k] = _engine.tensor(arr, dtype=p.dtype)
+                    new[k] = _creation.tensor(arr, dtype=p.dtype)
             new_state[p] = new
         merged = []
         for g_new, g_own in zip(groups, self.param_groups):

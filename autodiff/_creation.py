@@ -1,0 +1,138 @@
+"""Creation functions: tensors from data, filled tensors, ranges, eye.
+
+Written on the engine's entry points (``_engine._from_array``,
+``_engine._full``, ``_engine._copy_leaf``); the dtype of data without one
+of its own is decided by ``_dtypes.infer_code`` alone.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence, SupportsFloat, overload
+
+import numpy as np
+
+from ._capture import ArrayInput
+from ._dtypes import float32, infer_code
+from ._engine import (Tensor, _as_ndarray, _copy_leaf, _from_array, _full,
+                      _full_like, _input_tensor)
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from ._engine import _Int, _TensorLike
+
+__all__ = ["tensor", "from_numpy", "full", "zeros", "ones", "zeros_like",
+           "ones_like", "full_like", "arange", "linspace", "eye"]
+
+
+def tensor(data: _TensorLike, dtype: npt.DTypeLike | None = None,
+           requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of data (scalars, nested lists,
+    numpy arrays of any strides or order, or tensors).  Python numbers and
+    lists, and integer or bool data, are float32; numpy float64 and
+    float32 data keep their dtype; a tensor keeps its own (the rule:
+    ``autodiff._dtypes.infer_code``)."""
+    if type(data) is ArrayInput:
+        r = _input_tensor(data, infer_code(data, data.probe(), dtype))
+        if requires_grad:
+            r.requires_grad_(True)
+        return r
+    if isinstance(data, Tensor):
+        # a copy made by the engine: no numpy round trip, and replayed
+        # with the tensor's new values when recorded by ad.compile
+        return _copy_leaf(data, dtype, requires_grad)
+    arr = _as_ndarray(data)
+    code = infer_code(data, arr, dtype)     # also rejects non-numeric data
+    if requires_grad and dtype is None and arr.dtype.kind in "biu":
+        raise RuntimeError("Only Tensors of floating point and complex dtype "
+                           "can require gradients (got %s data; pass "
+                           "dtype=ad.float32 to convert it)" % arr.dtype)
+    t = _from_array(arr, code)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def from_numpy(arr: npt.NDArray[Any]) -> Tensor:
+    """A tensor holding a copy of a numpy array (its dtype kept for float
+    arrays).  Unlike torch.from_numpy the memory is not shared, so later
+    writes to arr cannot reach the tensor or its gradients."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError("from_numpy expects a numpy.ndarray, got %s"
+                        % type(arr).__name__)
+    return tensor(arr)
+
+
+def _shape_args(shape: tuple[Any, ...]) -> Any:
+    """zeros(2, 3) or zeros((2, 3)): the shape either way."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+
+def full(shape: _Int | Sequence[_Int], fill_value: SupportsFloat,
+         dtype: npt.DTypeLike | None = None,
+         requires_grad: bool = False) -> Tensor:
+    return _full(shape, fill_value, dtype, requires_grad)
+
+
+# zeros(2, 3) or zeros((2, 3)); likewise ones, randn, rand
+@overload
+def zeros(shape: Sequence[_Int], /, *, dtype: npt.DTypeLike | None = None,
+          requires_grad: bool = False) -> Tensor: ...
+@overload
+def zeros(*shape: _Int, dtype: npt.DTypeLike | None = None,
+          requires_grad: bool = False) -> Tensor: ...
+def zeros(*shape: Any, dtype: npt.DTypeLike | None = None,
+          requires_grad: bool = False) -> Tensor:
+    return _full(shape, 0.0, dtype, requires_grad, True)
+
+
+@overload
+def ones(shape: Sequence[_Int], /, *, dtype: npt.DTypeLike | None = None,
+         requires_grad: bool = False) -> Tensor: ...
+@overload
+def ones(*shape: _Int, dtype: npt.DTypeLike | None = None,
+         requires_grad: bool = False) -> Tensor: ...
+def ones(*shape: Any, dtype: npt.DTypeLike | None = None,
+         requires_grad: bool = False) -> Tensor:
+    return _full(shape, 1.0, dtype, requires_grad, True)
+
+
+def zeros_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
+               requires_grad: bool = False) -> Tensor:
+    return _full_like(x, 0.0, dtype, requires_grad)
+
+
+def ones_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
+              requires_grad: bool = False) -> Tensor:
+    return _full_like(x, 1.0, dtype, requires_grad)
+
+
+def full_like(x: _TensorLike, fill_value: SupportsFloat,
+              dtype: npt.DTypeLike | None = None,
+              requires_grad: bool = False) -> Tensor:
+    return _full_like(x, fill_value, dtype, requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1,
+           dtype: npt.DTypeLike | None = None,
+           requires_grad: bool = False) -> Tensor:
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:               # numpy raises ZeroDivisionError
+        raise ValueError("arange: step must be nonzero")
+    return tensor(np.arange(start, stop, step), dtype=dtype or float32,
+                  requires_grad=requires_grad)
+
+
+def linspace(start: float, stop: float, num: int = 50,
+             dtype: npt.DTypeLike | None = None,
+             requires_grad: bool = False) -> Tensor:
+    return tensor(np.linspace(start, stop, num), dtype=dtype or float32,
+                  requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: npt.DTypeLike | None = None,
+        requires_grad: bool = False) -> Tensor:
+    return tensor(np.eye(n, m), dtype=dtype or float32,
+                  requires_grad=requires_grad)

@@ -1,0 +1,206 @@
+"""Indexing and item assignment: ``x[key]`` and ``x[key] = value``.
+
+numpy computes which flat positions a key selects (:func:`_flat_index`,
+numpy's semantics for every key form); the engine gathers them in one op
+(``_engine._gather``).  Assignment follows torch's ``index_put_``: written
+in place (a version bump), or -- when grad mode is on and the tensor or
+the value requires grad -- recomputed with recorded ops, the tensor then
+taking the result (``_engine._rebind``), so it is differentiable.
+"""
+import numpy as np
+
+from ._dtypes import dtype_code
+from ._engine import (Tensor, _as_ndarray, _buffer_view, _check_writable,
+                      _copy_into, _from_array, _gather, _gather_flat,
+                      _mark_modified, _rebind, _reshape, _scatter_add,
+                      _shares_buffer, broadcast_to, is_capturing,
+                      is_grad_enabled, set_grad_enabled, where)
+
+
+def _index_part(k):
+    if isinstance(k, Tensor):
+        arr = k.numpy()
+        if np.any(arr != np.round(arr)) or not np.all(np.isfinite(arr)):
+            raise IndexError("tensors used as indices must hold integers")
+        return arr.astype(np.int64)
+    if isinstance(k, list):
+        arr = np.asarray(k)
+        # numpy indexes with an empty list as with an empty integer array
+        return arr.astype(np.int64) if arr.size == 0 else arr
+    return k
+
+
+def _index_key(key):
+    if isinstance(key, tuple):
+        return tuple([_index_part(k) for k in key])
+    return _index_part(key)
+
+
+def _is_basic(key):
+    """Only ints, slices, None and Ellipsis: torch returns a view."""
+    for k in (key if isinstance(key, tuple) else (key,)):
+        if k is None or k is Ellipsis or isinstance(k, slice):
+            continue
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            continue
+        return False
+    return True
+
+
+def _flat_index(shape, key):
+    """The flat (C order) positions that key selects in a contiguous array
+    of this shape, shaped like the result: numpy's semantics for every
+    key form (key already through _index_part).  Built per axis from the
+    strides on broadcast views, so only the selected positions are ever
+    materialised: x[0] of a (1000, 1000) tensor makes 1000 indices, not
+    the million that np.arange(size).reshape(shape)[key] would."""
+    shape = tuple(shape)
+    nd = len(shape)
+    if nd == 0:
+        total = np.zeros((), dtype=np.int64)[key]
+    else:
+        total = None
+        stride = 1
+        for d in range(nd - 1, -1, -1):
+            ax = np.arange(shape[d], dtype=np.int64) * stride
+            stride *= shape[d]
+            view = np.broadcast_to(
+                ax.reshape((1,) * d + (shape[d],) + (1,) * (nd - 1 - d)),
+                shape)
+            part = view[key]
+            total = part if total is None else total + part
+    return np.asarray(total, dtype=np.int64, order="C")   # keeps 0-d
+
+
+def getitem(x, key):
+    """x[key]: one gather op (differentiable); a copy, also where torch
+    would return a view (such a copy then refuses in-place writes)."""
+    return _gather(x, _flat_index(x.shape, _index_key(key)), _is_basic(key))
+
+
+# ------------------------------------------------------- item assignment
+
+def _last_positions(fi):
+    """Positions in fi of the last occurrence of each index, or None when
+    every index occurs once: with repeated indices the last value is
+    written (torch leaves that case undefined for index_put_)."""
+    if fi.shape[0] < 2:
+        return None
+    uniq, first = np.unique(fi[::-1], return_index=True)
+    if uniq.shape[0] == fi.shape[0]:
+        return None
+    return np.sort(fi.shape[0] - 1 - first)
+
+
+def _value_shape(vshape, target):
+    """vshape with leading 1s beyond target's rank dropped (numpy and
+    torch accept them), checked to broadcast to target."""
+    vs = tuple(vshape)
+    while len(vs) > len(target) and vs[0] == 1:
+        vs = vs[1:]
+    try:
+        ok = np.broadcast_shapes(vs, target) == target
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("shape mismatch: value tensor of shape %s cannot "
+                         "be broadcast to indexing result of shape %s"
+                         % (tuple(vshape), target))
+    return vs
+
+
+def setitem(self, key, value):
+    """self[key] = value, as torch's index_put_.  In place (a version
+    bump) unless grad mode is on and self or value requires grad: then
+    the new value is computed with recorded ops and this object takes
+    the resulting tensor (differentiable)."""
+    grad = is_grad_enabled()
+    _check_writable(self, "item assignment")
+    if grad and self.requires_grad and self.is_leaf:
+        raise RuntimeError("a leaf Variable that requires grad is being "
+                           "used in an in-place operation.")
+    if isinstance(value, Tensor):
+        vshape = value.shape
+    else:
+        value = _as_ndarray(value)
+        if value.dtype.kind not in "fbiu":
+            raise TypeError("cannot assign values of dtype %s to a %s tensor"
+                            % (value.dtype, self.dtype))
+        vshape = value.shape
+    idx = _flat_index(self.shape, _index_key(key))
+    target = tuple(idx.shape)
+    vs = _value_shape(vshape, target)
+    fi = idx.reshape(-1)
+    pos = None if _is_basic(key) else _last_positions(fi)
+    differentiable = grad and (self.requires_grad or (
+        isinstance(value, Tensor) and value.requires_grad))
+    if differentiable:
+        if _shares_buffer(self):
+            raise RuntimeError(
+                "item assignment: this tensor of shape %s shares its memory "
+                "with another tensor (a reshape, view or detach of it, or "
+                "the tensor it is a reshape of), which would not see a "
+                "recorded assignment. Assign into a tensor of its own "
+                "(y = y.clone() first) or build the value out of place "
+                "(ad.where)"
+                % (self.shape,))
+        if self.is_leaf and is_capturing():
+            raise RuntimeError(
+                "item assignment: assigning a value that requires grad into "
+                "a leaf tensor that ad.compile does not own cannot be "
+                "recorded; create the tensor inside the compiled function "
+                "or use ad.where")
+        _rebind(self, _index_put(self, fi, pos,
+                                 _assigned(self, value, vs, target)))
+        return
+    if is_capturing():
+        # recorded ops and a COPY instruction: a replay redoes the write
+        was = is_grad_enabled()
+        set_grad_enabled(False)
+        try:
+            new = _index_put(self, fi, pos, _assigned(self, value, vs,
+                                                      target))
+        finally:
+            set_grad_enabled(was)
+        _copy_into(self, new)
+        return
+    # eager: numpy writes straight into the buffer, touching only the
+    # selected elements
+    arr = value.numpy() if isinstance(value, Tensor) else value
+    vals = np.broadcast_to(np.asarray(arr).reshape(vs), target).reshape(-1)
+    if pos is not None:
+        fi = fi[pos]
+        vals = vals[pos]
+    if fi.shape[0]:
+        _buffer_view(self)[fi] = vals
+    _mark_modified(self)
+
+
+def _assigned(self, value, vs, target):
+    """value as a tensor of self's dtype and the indexed shape
+    (recorded when value requires grad)."""
+    if isinstance(value, Tensor):
+        v = value
+        if v.dtype != self.dtype:
+            v = v.astype(self.dtype)
+    else:
+        v = _from_array(value, dtype_code(self.dtype))
+    if v.shape != vs:
+        v = _reshape(v, vs)
+    if vs != target:
+        v = broadcast_to(v, target)
+    return v
+
+
+def _index_put(x, fi, pos, v):
+    """x with x.flat[fi] = v.flat (the last of repeated indices, pos),
+    from recorded ops: the gradient reaches x where nothing was assigned
+    and v through a gather of the assigned positions."""
+    vflat = _reshape(v, (v.size,))
+    if pos is not None:
+        vflat = _gather_flat(vflat, pos, (pos.shape[0],))
+        fi = fi[pos]
+    scattered = _scatter_add(vflat, fi, x.shape)
+    mask = np.zeros(x.size, dtype=bool)
+    mask[fi] = True
+    return where(mask.reshape(x.shape), scattered, x)

@@ -1,0 +1,236 @@
+"""Ops composed in Python from the engine's ops: where a composite is as
+good as a kernel (variance, standard deviation, 1-D and batched matmul via
+reshapes, the shape helpers over reshape and permute, stack via expand_dims
+and concatenate).  Each result is recorded op by op, so gradients and
+compiled replays need nothing more.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+
+from . import _engine
+from ._dtypes import dtype_code, float64
+from ._engine import (Tensor, _axes_mask, _int_axis, _matmul2d, _mm,
+                      _operand, _reduce_input, _reshape, _t, broadcast_to,
+                      concatenate, permute, sqrt)
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from ._engine import _Axis, _Int, _Operand, _TensorLike
+
+__all__ = ["matmul", "dot", "var", "std", "transpose", "swapaxes",
+           "expand_dims", "unsqueeze", "squeeze", "flatten", "stack"]
+
+
+# ------------------------------------------------------------ linear algebra
+
+def matmul(a: _TensorLike, b: _Operand) -> Tensor:
+    """numpy's matmul: 2-D, batched (with broadcast batch dims), and 1-D
+    vectors promoted to matrices and squeezed back."""
+    out = _matmul2d(a, b)           # two matrices: straight to the engine
+    if out is not None:
+        return out
+    x = a if isinstance(a, Tensor) else _t(a)
+    y = b if isinstance(b, Tensor) else _operand(b, dtype_code(x.dtype))
+    if x.dtype is not y.dtype:     # float32 with float64 gives float64
+        x, y = (x if x.dtype is float64 else x.astype(float64),
+                y if y.dtype is float64 else y.astype(float64))
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError("matmul: input operand does not have enough "
+                         "dimensions (shapes %s and %s)" % (x.shape, y.shape))
+    xs, ys = x.shape, y.shape
+    squeeze_front = x.ndim == 1
+    squeeze_back = y.ndim == 1
+    if squeeze_front:
+        x = _reshape(x, (1, xs[0]))
+    if squeeze_back:
+        y = _reshape(y, (ys[0], 1))
+    if x.shape[-1] != y.shape[-2]:
+        raise ValueError("matmul: shapes %s and %s are not aligned: %d "
+                         "(dim %d) != %d (dim %d)"
+                         % (xs, ys, x.shape[-1], len(xs) - 1, y.shape[-2],
+                            0 if len(ys) == 1 else len(ys) - 2))
+    if x.ndim == 2 and y.ndim == 2:
+        out = _mm(x, y)
+    elif y.ndim == 2:
+        # (..., m, k) @ (k, n): one large GEMM over the stacked rows.
+        lead = x.shape[:-1]
+        # not -1: that is ambiguous when the inner dimension is 0
+        flat = _reshape(x, (int(np.prod(lead)), x.shape[-1]))
+        out = _reshape(_mm(flat, y), lead + (y.shape[-1],))
+    else:
+        bx, by = x.shape[:-2], y.shape[:-2]
+        try:
+            batch = np.broadcast_shapes(bx, by)
+        except ValueError:
+            raise ValueError("matmul: the batch dimensions of shapes %s and "
+                             "%s cannot be broadcast together (%s vs %s)"
+                             % (xs, ys, bx, by)) from None
+        nb = int(np.prod(batch)) if batch else 1
+        if bx != batch and not (x.ndim == 2):
+            x = broadcast_to(x, batch + x.shape[-2:])
+        if by != batch:
+            y = broadcast_to(y, batch + y.shape[-2:])
+        x3 = _reshape(x, (1 if x.ndim == 2 else nb,) + x.shape[-2:])
+        y3 = _reshape(y, (nb,) + y.shape[-2:])
+        out = _reshape(_mm(x3, y3), batch + (x.shape[-2], y.shape[-1]))
+    if squeeze_front and squeeze_back:
+        return _reshape(out, out.shape[:-2])
+    if squeeze_front:
+        return _reshape(out, out.shape[:-2] + out.shape[-1:])
+    if squeeze_back:
+        return _reshape(out, out.shape[:-1])
+    return out
+
+
+def dot(a: _TensorLike, b: _Operand) -> Tensor:
+    return matmul(a, b)
+
+
+# -------------------------------------------------------------- reductions
+
+def var(x: _TensorLike, axis: _Axis = None, keepdims: bool = False,
+        ddof: int = 0, dim: _Axis = None, keepdim: bool | None = None,
+        dtype: npt.DTypeLike | None = None, out: None = None) -> Tensor:
+    """Variance (numpy's ddof=0 by default; ddof=1 for torch's default)."""
+    t = _reduce_input(x, dtype, out, "var")
+    if dim is not None:
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    if axis is None:
+        n = t.size                  # the count of the values reduced
+    else:
+        mask = _axes_mask(t.ndim, axis)
+        n = 1
+        for i, size in enumerate(t.shape):
+            if mask >> i & 1:
+                n *= size
+    d = t - _engine.mean(t, axis, True)
+    # as numpy: the divisor is clamped at 0 (giving inf), never negative
+    return _engine.sum(d * d, axis, keepdims) / float(
+        n - ddof if n > ddof else 0)
+
+
+def std(x: _TensorLike, axis: _Axis = None, keepdims: bool = False,
+        ddof: int = 0, dim: _Axis = None, keepdim: bool | None = None,
+        dtype: npt.DTypeLike | None = None, out: None = None) -> Tensor:
+    return sqrt(var(_reduce_input(x, dtype, out, "std"), axis, keepdims,
+                    ddof, dim, keepdim))
+
+
+# ------------------------------------------------------------------ shapes
+
+def _axis(a: object) -> int:
+    """An axis as a Python int (_int_axis: a TypeError for anything but
+    an integer)."""
+    return a if type(a) is int else _int_axis(a)
+
+
+def transpose(x: _TensorLike, axes: Sequence[_Int] | None = None) -> Tensor:
+    """numpy's transpose: reverse the axes, or permute them by axes."""
+    t = x if isinstance(x, Tensor) else _t(x)
+    if axes is None:
+        axes = tuple(range(t.ndim - 1, -1, -1))
+    return permute(t, axes)
+
+
+def swapaxes(x: _TensorLike, axis1: _Int, axis2: _Int) -> Tensor:
+    t = x if isinstance(x, Tensor) else _t(x)
+    nd = t.ndim
+    a1 = _axis(axis1)
+    a2 = _axis(axis2)
+    for a in (a1, a2):
+        if a < -nd or a >= nd:
+            raise IndexError("axis %d is out of bounds for a tensor of "
+                             "dimension %d" % (a, nd))
+    perm = list(range(nd))
+    perm[a1], perm[a2] = perm[a2], perm[a1]
+    return permute(t, perm)
+
+
+def expand_dims(x: _TensorLike, axis: _Int) -> Tensor:
+    t = x if isinstance(x, Tensor) else _t(x)
+    shape = list(t.shape)
+    nd = len(shape) + 1
+    a = _axis(axis)
+    if a < -nd or a >= nd:
+        raise IndexError("axis %d is out of bounds for the result of "
+                         "dimension %d" % (a, nd))
+    shape.insert(a + nd if a < 0 else a, 1)
+    return _reshape(t, shape)
+
+
+unsqueeze = expand_dims
+
+
+def squeeze(x: _TensorLike, axis: _Axis = None) -> Tensor:
+    t = x if isinstance(x, Tensor) else _t(x)
+    shape = t.shape
+    if axis is None:
+        return _reshape(t, [d for d in shape if d != 1])
+    nd = len(shape)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    drop = set()
+    for a in axes:
+        a = _axis(a)
+        if a < -nd or a >= nd:
+            raise IndexError("axis %d is out of bounds for a tensor of "
+                             "dimension %d" % (a, nd))
+        a = a + nd if a < 0 else a
+        if shape[a] != 1:
+            raise ValueError("cannot squeeze axis %d of a tensor of shape %s:"
+                             " its size is %d, not 1" % (a, shape, shape[a]))
+        drop.add(a)
+    return _reshape(t, [d for i, d in enumerate(shape) if i not in drop])
+
+
+def _dim(d: _Int, ndim: int) -> int:
+    """A dim in torch's range [-ndim, ndim - 1] (a 0-d tensor counts as
+    1-d), made non-negative."""
+    n = ndim if ndim > 0 else 1
+    d = _axis(d)
+    if not -n <= d < n:
+        raise IndexError("Dimension out of range (expected to be in range "
+                         "of [%d, %d], but got %d)" % (-n, n - 1, d))
+    return d + n if d < 0 else d
+
+
+def flatten(x: _TensorLike, start_dim: _Int = 0, end_dim: _Int = -1) -> Tensor:
+    """Merge dimensions start_dim..end_dim into one (torch.flatten); a
+    view sharing memory.  A 0-d tensor becomes 1-d."""
+    t = x if isinstance(x, Tensor) else _t(x)
+    s = t.shape
+    a = _dim(start_dim, len(s))
+    b = _dim(end_dim, len(s))
+    if a > b:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot "
+                           "come after end_dim")
+    if not s:
+        return _reshape(t, (1,))
+    n = 1
+    for d in s[a:b + 1]:
+        n *= d
+    return _reshape(t, s[:a] + (n,) + s[b + 1:])
+
+
+def stack(tensors: Iterable[_TensorLike], axis: _Int = 0,
+          dim: _Int | None = None) -> Tensor:
+    """Join tensors along a new axis."""
+    if dim is not None:
+        axis = dim
+    ts = [x if isinstance(x, Tensor) else _t(x) for x in tensors]
+    if not ts:
+        raise ValueError("need at least one tensor to stack")
+    shape0 = ts[0].shape
+    for i, x in enumerate(ts):
+        if x.shape != shape0:
+            raise ValueError("stack expects tensors of equal shape, got %s "
+                             "(tensor 0) and %s (tensor %d)"
+                             % (shape0, x.shape, i))
+    first = expand_dims(ts[0], axis)        # checks axis
+    shape = first.shape
+    return concatenate([first] + [_reshape(x, shape) for x in ts[1:]], axis)
