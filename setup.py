@@ -33,7 +33,8 @@ ext = Extension(
     "autodiff._engine",
     sources=["autodiff/_engine.pyx"] + sorted(glob.glob("csrc/*.c")),
     include_dirs=["csrc"],
-    depends=glob.glob("csrc/*.h") + glob.glob("csrc/*.inc"),
+    depends=(glob.glob("csrc/*.h") + glob.glob("csrc/*.inc") +
+             glob.glob("autodiff/*.pxi") + ["autodiff/_capi.pxd"]),
     extra_compile_args=cflags,
     extra_link_args=ldflags,
 )

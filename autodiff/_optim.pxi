@@ -1,0 +1,121 @@
+# Part of autodiff/_engine.pyx (included there: one extension module,
+# one per-thread tape and pool). The C side of the optimizers.
+
+# -------------------------------------------------------------- optimizers
+
+
+from libc.stdlib cimport calloc, free
+
+OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP = 0, 1, 2, 3
+
+
+cdef class FusedUpdate:
+    """The C side of an optimizer: fixed arrays of parameter and state
+    pointers, updated by one call per step (autodiff.optim uses it)."""
+    cdef ad_tensor **params
+    cdef ad_tensor **state
+    cdef int64_t *steps
+    cdef int n
+    cdef list _keep
+    cdef ad_optim_cfg cfg
+
+    def __cinit__(self, params, state, steps):
+        cdef int i
+        self.n = len(params)
+        if len(state) != 3 * self.n or len(steps) != self.n:
+            raise ValueError("need 3 state slots and one step count per "
+                             "parameter")
+        self.params = <ad_tensor **>calloc(self.n + 1, sizeof(ad_tensor *))
+        self.state = <ad_tensor **>calloc(3 * self.n + 1,
+                                          sizeof(ad_tensor *))
+        self.steps = <int64_t *>calloc(self.n + 1, sizeof(int64_t))
+        if not self.params or not self.state or not self.steps:
+            raise MemoryError("out of memory building an optimizer")
+        self._keep = list(params) + [s for s in state if s is not None]
+        # Each pointer holds a reference: the C tensors stay valid even if
+        # a Python object later holds another one (x[i] = v on a tensor
+        # that does not require grad, with v requiring grad).
+        for i in range(self.n):
+            if not isinstance(params[i], Tensor):
+                raise TypeError("parameter %d is a %s, not a Tensor"
+                                % (i, type(params[i]).__name__))
+            self.steps[i] = steps[i]
+            self.params[i] = (<Tensor>params[i]).t
+            ad_incref(self.params[i])
+        for i in range(3 * self.n):
+            if state[i] is not None:
+                if not isinstance(state[i], Tensor):
+                    raise TypeError("optimizer state %d is a %s, not a "
+                                    "Tensor" % (i, type(state[i]).__name__))
+                self.state[i] = (<Tensor>state[i]).t
+                ad_incref(self.state[i])
+
+    def __dealloc__(self):
+        cdef int i
+        if self.params:
+            for i in range(self.n):
+                if self.params[i]:
+                    ad_decref(self.params[i])
+        if self.state:
+            for i in range(3 * self.n):
+                if self.state[i]:
+                    ad_decref(self.state[i])
+        free(self.params)
+        free(self.state)
+        free(self.steps)
+
+    def configure(self, int kind, double lr, double weight_decay=0.0,
+                  double momentum=0.0, double dampening=0.0,
+                  bint nesterov=False, double beta1=0.9, double beta2=0.999,
+                  double eps=1e-8, bint amsgrad=False, double alpha=0.99,
+                  bint centered=False):
+        self.cfg.kind = kind
+        self.cfg.lr = lr
+        self.cfg.weight_decay = weight_decay
+        self.cfg.momentum = momentum
+        self.cfg.dampening = dampening
+        self.cfg.nesterov = nesterov
+        self.cfg.beta1 = beta1
+        self.cfg.beta2 = beta2
+        self.cfg.eps = eps
+        self.cfg.amsgrad = amsgrad
+        self.cfg.alpha = alpha
+        self.cfg.centered = centered
+
+    def step_counts(self):
+        return [self.steps[i] for i in range(self.n)]
+
+
+def _step_all(list kernels):
+    """Run every FusedUpdate's step in one call: no Python bytecode runs
+    between the groups, so a KeyboardInterrupt cannot land between two of
+    them and leave an optimizer step half-applied."""
+    cdef FusedUpdate k
+    for obj in kernels:
+        k = obj
+        if ad_capturing():
+            _capture_keep(k)
+        _check(ad_optim_step(&k.cfg, k.n, k.params, k.state, k.steps))
+
+
+def _check_writable(Tensor t, str name):
+    """Raise what an in-place write into t by name would raise under
+    no_grad (t is a copy that torch would have made a view)."""
+    if t.t.flags & AD_T_COPY_OF_VIEW:
+        _check_inplace(t, name, None)
+
+
+def _as_subclass(cls, Tensor src):
+    """An instance of the Tensor subclass cls sharing src's tensor (used by
+    nn.Parameter)."""
+    global _making
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError("_as_subclass: %r is not a Tensor subclass" % (cls,))
+    _making = True
+    try:
+        r = Tensor.__new__(cls)
+    finally:
+        _making = False
+    ad_incref(src.t)
+    (<Tensor>r).t = src.t
+    return r

@@ -1,0 +1,675 @@
+# Part of autodiff/_engine.pyx (included there: one extension module,
+# one per-thread tape and pool). The Tensor type and conversions.
+
+# ------------------------------------------------------------------ tensor
+
+# Only this module makes Tensor objects (a Tensor whose C pointer is NULL
+# would crash every method): __cinit__ refuses unless this flag is set.
+cdef bint _making = False
+
+cdef inline Tensor _wrap(ad_tensor *t):
+    global _making
+    _making = True
+    try:
+        r = Tensor.__new__(Tensor)
+    finally:
+        _making = False
+    (<Tensor>r).t = t
+    return <Tensor>r
+
+cdef inline tuple _shape_of(ad_tensor *t):
+    return tuple([t.shape[i] for i in range(t.ndim)])
+
+cdef int _fill_shape(object shape, int64_t *out) except -1:
+    cdef int n = len(shape)
+    if n > AD_MAX_DIMS:
+        raise ValueError("tensors have at most %d dimensions, got shape %r"
+                         % (AD_MAX_DIMS, tuple(shape)))
+    for i in range(n):
+        d = shape[i]
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise TypeError("shape entries must be integers, got %r in %r"
+                            % (d, tuple(shape)))
+        if not -2 ** 63 <= d < 2 ** 63:     # would raise OverflowError
+            raise ValueError("shape %r is too large: %d elements do not fit "
+                             "in 64 bits" % (tuple(shape), d))
+        out[i] = d
+    return n
+
+cpdef Tensor _from_array(object arr, int dt):
+    """A new leaf holding a copy of a numpy array (any strides or order)."""
+    cdef int64_t shp[8]
+    cdef ad_tensor *t
+    cdef const unsigned char[::1] mv
+    npdt = _NP_DTYPES[dt]
+    # asarray, not ascontiguousarray: that one turns a 0-d array into 1-d.
+    arr = np.asarray(arr, dtype=npdt, order="C")
+    cdef int nd = _fill_shape(arr.shape, shp)
+    _check(ad_empty(<ad_dtype>dt, nd, shp, &t))
+    cdef Tensor r = _wrap(t)
+    if t.size:
+        mv = arr.reshape(-1).view(np.uint8)
+        memcpy(ad_data(t), &mv[0], mv.shape[0])
+    return r
+
+cpdef object _as_ndarray(object data):
+    """data (not an ArrayInput) as a numpy array, checked to be regular
+    and numeric-looking (its dtype is checked by _dtypes.infer_code)."""
+    if isinstance(data, Tensor):
+        return (<Tensor>data).numpy()
+    if isinstance(data, (list, tuple)):
+        data = [x.numpy() if isinstance(x, Tensor) else x for x in data]
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        raise TypeError("cannot make a tensor from %s: the data is ragged or "
+                        "not numeric" % type(data).__name__)
+    return arr
+
+cpdef Tensor _input_tensor(object inp, int code):
+    """A tensor of dtype code from an ArrayInput's buffer, which a
+    compiled replay reads again at every call."""
+    cdef int64_t shp[8]
+    cdef ad_tensor *t
+    cdef const unsigned char[::1] mv
+    cdef int nd = _fill_shape(inp.shape, shp)
+    cdef int kind = inp.kind
+    _check(ad_empty(<ad_dtype>code, nd, shp, &t))
+    r = _wrap(t)
+    if t.size:
+        mv = inp.buffer.reshape(-1).view(np.uint8)
+        _check(ad_fill_from(t, &mv[0], kind))
+    return r
+
+
+@cython.freelist(512)
+@cython.no_gc
+cdef class Tensor:
+    """An n-dimensional float32 or float64 array that records operations.
+
+    Create tensors with :func:`autodiff.tensor` and friends.  Memory is
+    always copied in and out: a later change to a numpy array cannot
+    change a tensor or a recorded gradient.
+    """
+    cdef ad_tensor *t
+    cdef object _grad
+    cdef object __weakref__
+
+    __array_ufunc__ = None      # ndarray + Tensor -> Tensor.__radd__
+    __array_priority__ = 1000
+
+    def __cinit__(self, *args, **kwargs):
+        if not _making:
+            raise TypeError(
+                "Tensor objects are made by autodiff itself: use "
+                "autodiff.tensor(data) (or zeros, ones, ...); a subclass "
+                "instance comes from Tensor._make_subclass(cls, data, "
+                "require_grad=False)")
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use autodiff.tensor(data) to create a Tensor")
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False):
+        """An instance of the Tensor subclass cls sharing data's memory,
+        as a new leaf (torch.Tensor._make_subclass)."""
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError("_make_subclass: cls must be a subclass of "
+                            "Tensor, got %r" % (cls,))
+        if not isinstance(data, Tensor):
+            raise TypeError("_make_subclass: data must be a Tensor, got %s"
+                            % type(data).__name__)
+        r = _as_subclass(cls, data.detach())
+        r.requires_grad_(bool(require_grad))
+        return r
+
+    def __dealloc__(self):
+        if self.t != NULL:
+            ad_decref(self.t)
+            self.t = NULL
+
+    # ---- properties
+    @property
+    def shape(self):
+        return _shape_of(self.t)
+
+    @property
+    def ndim(self):
+        return self.t.ndim
+
+    @property
+    def size(self):
+        return self.t.size
+
+    @property
+    def dtype(self):
+        return _NP_DTYPES[self.t.dtype]
+
+    @property
+    def is_leaf(self):
+        return self.t.rec < 0
+
+    @property
+    def requires_grad(self):
+        return bool(self.t.requires_grad)
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        if self.t.rec >= 0 and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of "
+                               "leaf tensors; use detach() for a tensor "
+                               "that does not require grad")
+        ad_set_requires_grad(self.t, 1 if requires_grad else 0)
+        return self
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward()."""
+        if not self.t.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that has "
+                               "requires_grad=False")
+        if self.t.rec >= 0:
+            self.t.retains_grad = 1
+
+    @property
+    def _retains_grad(self):
+        return bool(self.t.retains_grad)
+
+    @property
+    def grad(self):
+        cdef ad_tensor *g = ad_get_grad(self.t)     # a new reference
+        if g == NULL:
+            return None
+        if self._grad is not None and (<Tensor>self._grad).t == g:
+            ad_decref(g)
+            return self._grad
+        self._grad = _wrap(g)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        cdef Tensor v
+        if value is None:
+            _check(ad_set_grad(self.t, NULL))
+            self._grad = None
+            return
+        if not isinstance(value, Tensor):
+            value = _up().tensor(value, dtype=self.dtype)
+        v = value
+        if v is self or v.t == self.t:
+            # Tensor objects are not tracked by the cycle collector (no
+            # cycle can form through them otherwise), so refuse this one.
+            raise ValueError("a tensor cannot be its own grad")
+        if v.shape != self.shape or v.t.dtype != self.t.dtype:
+            raise ValueError("assigned grad of shape %s and dtype %s does "
+                             "not match the tensor's %s %s"
+                             % (v.shape, v.dtype, self.shape, self.dtype))
+        _check(ad_set_grad(self.t, v.t))
+        self._grad = v
+
+    @property
+    def data(self):
+        """The values as a new leaf that shares this tensor's memory."""
+        return self.detach()
+
+    @property
+    def T(self):
+        return self.permute(*range(self.t.ndim - 1, -1, -1))
+
+    # ---- conversion
+    def numpy(self):
+        """A copy of the values as a numpy array."""
+        cdef unsigned char[::1] mv
+        if ad_capturing():
+            _refuse_read("numpy()")
+        arr = np.empty(_shape_of(self.t), dtype=_NP_DTYPES[self.t.dtype])
+        if self.t.size:
+            mv = arr.reshape(-1).view(np.uint8)
+            memcpy(&mv[0], ad_data(self.t), mv.shape[0])
+        return arr
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError("a Tensor cannot be viewed as a numpy array "
+                             "without a copy; use copy=None or True")
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def item(self):
+        if ad_capturing():
+            _refuse_read("item()")
+        if self.t.size != 1:
+            raise ValueError("only a tensor with one element can be "
+                             "converted to a Python scalar, got shape %s"
+                             % (self.shape,))
+        if self.t.dtype == AD_F64:
+            return (<double *>ad_data(self.t))[0]
+        return float((<float *>ad_data(self.t))[0])
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return self.item()
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.t.size != 1:
+            raise ValueError("the truth value of a tensor with more than "
+                             "one element is ambiguous")
+        return bool(self.item())
+
+    def __format__(self, spec):
+        """f"{t:.2f}" formats the value of a one-element tensor; other
+        tensors accept only an empty spec (their str), as torch."""
+        if self.t.size == 1 and (spec or self.t.ndim == 0):
+            return format(self.item(), spec)
+        if not spec:
+            return format(str(self), spec)
+        raise TypeError("unsupported format string passed to "
+                        "Tensor.__format__ (for a tensor of shape %s; only "
+                        "one-element tensors format their value)"
+                        % (self.shape,))
+
+    def __len__(self):
+        if self.t.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.t.shape[0]
+
+    def __iter__(self):
+        if self.t.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.t.shape[0]):
+            yield self[i]
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.t.dtype == AD_F64:
+            extra += ", dtype=float64"
+        if self.t.requires_grad:
+            extra += ", requires_grad=True"
+        return "tensor(%s%s)" % (body, extra)
+
+    def __hash__(self):
+        return id(self)
+
+    def __reduce__(self):
+        return (_up().tensor, (self.numpy(), self.dtype,
+                               bool(self.t.requires_grad)))
+
+    def detach(self):
+        cdef ad_tensor *o
+        _check(ad_detach(self.t, &o))
+        return _wrap(o)
+
+    def clone(self):
+        """A copy with its own memory, recorded (gradient passes through)."""
+        cdef ad_tensor *o
+        _check(ad_clone(self.t, <ad_dtype>self.t.dtype, &o))
+        return _wrap(o)
+
+    def astype(self, dtype):
+        cdef ad_tensor *o
+        _check(ad_cast(self.t, <ad_dtype>_dtype_code(dtype), &o))
+        return _wrap(o)
+
+    def to(self, dtype):
+        """This tensor itself when it has that dtype already (as torch),
+        else a converted copy."""
+        if _dtype_code(dtype) == self.t.dtype:
+            return self
+        return self.astype(dtype)
+
+    def float(self):
+        return self.to(float32)
+
+    def double(self):
+        return self.to(float64)
+
+    # ---- autograd
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad.
+
+        With create_graph=True the backward pass is itself recorded (the
+        differentiable rules of autodiff/_derivatives.py), so the .grad
+        tensors can be differentiated again; the graph is then retained.
+        """
+        cdef Tensor g = None
+        cdef ad_tensor *gp = NULL
+        cdef ad_status s
+        if getattr(_hook_state, "depth", 0):
+            raise RuntimeError("backward() cannot be called inside a custom "
+                               "Function's backward; use "
+                               "autodiff.autograd.grad there")
+        if create_graph:
+            from .autograd import _backward_create_graph
+            _backward_create_graph(self, grad)
+            return
+        if grad is not None:
+            g = grad if isinstance(grad, Tensor) else _up().tensor(
+                grad, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ValueError("grad of shape %s does not match the "
+                                 "tensor's shape %s" % (g.shape, self.shape))
+            gp = g.t
+        with nogil:
+            s = ad_backward_sweep(self.t, gp)
+        if s == AD_OK and not retain_graph:
+            ad_backward_release(self.t)
+        _check(s)
+
+    # ---- in place: write into this tensor's own buffer and bump its
+    # version, so a graph that saved the old value refuses backward().
+    # Under grad mode a tensor that requires grad refuses them, as torch
+    # does for leaves (autodiff cannot rebase a recorded graph either).
+    def zero_(self):
+        _check_inplace(self, "zero_", None)
+        _check(ad_fill_(self.t, 0.0))
+        return self
+
+    def fill_(self, value):
+        _check_inplace(self, "fill_", value)
+        _check(ad_fill_(self.t, float(value)))
+        return self
+
+    def copy_(self, src):
+        """Copy src's values in (broadcast to this shape, cast to this
+        dtype)."""
+        _check_inplace(self, "copy_", src)
+        cdef Tensor s = src if isinstance(src, Tensor) else _up().tensor(
+            src, dtype=self.dtype)
+        if s.shape != self.shape:
+            s = _inplace_operand(self, s, "copy_")
+        _check(ad_copy_data(self.t, s.t))
+        return self
+
+    def add_(self, other, alpha=1.0):
+        """self += alpha * other; other broadcasts to self's shape."""
+        _check_inplace(self, "add_", other)
+        _check_operand_shape(self, other, "add_")
+        cdef Tensor o = other if isinstance(other, Tensor) else _operand(
+            other, self.t.dtype)
+        if o.shape == self.shape and o.t.dtype == self.t.dtype:
+            _check(ad_axpy_(self.t, float(alpha), o.t))
+            return self
+        if alpha != 1:
+            o = _no_grad_arith(AD_B_MUL, o, float(alpha))
+        return _inplace_store(self, _no_grad_arith(AD_B_ADD, self, o), "add_")
+
+    def sub_(self, other, alpha=1.0):
+        """self -= alpha * other; other broadcasts to self's shape."""
+        _check_inplace(self, "sub_", other)
+        return self.add_(other, -alpha)
+
+    def mul_(self, other):
+        return _inplace_arith(self, AD_B_MUL, other, "mul_")
+
+    def div_(self, other):
+        return _inplace_arith(self, AD_B_DIV, other, "div_")
+
+    def pow_(self, exponent):
+        return _inplace_arith(self, AD_B_POW, exponent, "pow_")
+
+    def clamp_(self, min=None, max=None):
+        """Clamp to [min, max] in place (at least one bound, as torch)."""
+        _check_inplace(self, "clamp_", None)
+        if min is None and max is None:
+            raise RuntimeError("clamp_: At least one of 'min' or 'max' must "
+                               "not be None")
+        lo = -np.inf if min is None else float(min)
+        hi = np.inf if max is None else float(max)
+        cdef int was = ad_grad_enabled()
+        ad_set_grad_enabled(0)
+        try:
+            r = _unary(self, AD_U_CLIP, lo, hi)
+        finally:
+            ad_set_grad_enabled(was)
+        return _inplace_store(self, r, "clamp_")
+
+    clip_ = clamp_
+
+    # x += y and friends: Python rebinds x to what these return, which is
+    # x itself.  An operand of an unsupported type gives NotImplemented
+    # (then TypeError), as for x + y.
+    def __iadd__(self, other):
+        return _inplace_arith(self, AD_B_ADD, other, "__iadd__")
+
+    def __isub__(self, other):
+        return _inplace_arith(self, AD_B_SUB, other, "__isub__")
+
+    def __imul__(self, other):
+        return _inplace_arith(self, AD_B_MUL, other, "__imul__")
+
+    def __itruediv__(self, other):
+        return _inplace_arith(self, AD_B_DIV, other, "__itruediv__")
+
+    def __ipow__(self, other):
+        return _inplace_arith(self, AD_B_POW, other, "__ipow__")
+
+    def __setitem__(self, key, value):
+        _up().setitem(self, key, value)
+
+    # ---- arithmetic
+    def __add__(a, b):
+        return _arith(AD_B_ADD, a, b)
+
+    def __radd__(self, b):
+        return _arith(AD_B_ADD, b, self)
+
+    def __sub__(a, b):
+        return _arith(AD_B_SUB, a, b)
+
+    def __rsub__(self, b):
+        return _arith(AD_B_SUB, b, self)
+
+    def __mul__(a, b):
+        return _arith(AD_B_MUL, a, b)
+
+    def __rmul__(self, b):
+        return _arith(AD_B_MUL, b, self)
+
+    def __truediv__(a, b):
+        return _arith(AD_B_DIV, a, b)
+
+    def __rtruediv__(self, b):
+        return _arith(AD_B_DIV, b, self)
+
+    def __pow__(a, b, mod):
+        return _arith(AD_B_POW, a, b)
+
+    def __rpow__(self, b, mod):
+        return _arith(AD_B_POW, b, self)
+
+    def __matmul__(a, b):
+        return _matmul(a, b)
+
+    def __rmatmul__(self, b):
+        return _matmul(b, self)
+
+    def __neg__(self):
+        return _unary(self, AD_U_NEG, 0.0, 0.0)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _unary(self, AD_U_ABS, 0.0, 0.0)
+
+    # Comparisons give numpy bool arrays: masks for where() and indexing.
+    def __lt__(self, other):
+        return self.numpy() < _cmp_value(other)
+
+    def __le__(self, other):
+        return self.numpy() <= _cmp_value(other)
+
+    def __gt__(self, other):
+        return self.numpy() > _cmp_value(other)
+
+    def __ge__(self, other):
+        return self.numpy() >= _cmp_value(other)
+
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return self.numpy() == _cmp_value(other)
+
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return self.numpy() != _cmp_value(other)
+
+    def __getitem__(self, key):
+        return _up().getitem(self, key)
+
+    # ---- methods mirroring the module functions
+    def exp(self): return _unary(self, AD_U_EXP, 0.0, 0.0)
+    def log(self): return _unary(self, AD_U_LOG, 0.0, 0.0)
+    def sqrt(self): return _unary(self, AD_U_SQRT, 0.0, 0.0)
+    def abs(self): return _unary(self, AD_U_ABS, 0.0, 0.0)
+    def sin(self): return _unary(self, AD_U_SIN, 0.0, 0.0)
+    def cos(self): return _unary(self, AD_U_COS, 0.0, 0.0)
+    def square(self): return _unary(self, AD_U_SQUARE, 0.0, 0.0)
+    def neg(self): return _unary(self, AD_U_NEG, 0.0, 0.0)
+    def sigmoid(self): return _unary(self, AD_U_SIGMOID, 0.0, 0.0)
+    def tanh(self): return _unary(self, AD_U_TANH, 0.0, 0.0)
+    def relu(self): return _unary(self, AD_U_RELU, 0.0, 0.0)
+    def selu(self): return _unary(self, AD_U_SELU, 0.0, 0.0)
+    def gelu(self): return _unary(self, AD_U_GELU, 0.0, 0.0)
+    def silu(self): return _unary(self, AD_U_SILU, 0.0, 0.0)
+    def erf(self): return _unary(self, AD_U_ERF, 0.0, 0.0)
+    def tan(self): return _unary(self, AD_U_TAN, 0.0, 0.0)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return leaky_relu(self, negative_slope)
+
+    def elu(self, alpha=1.0):
+        return elu(self, alpha)
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        return softplus(self, beta, threshold)
+
+    def softmax(self, axis=-1, dim=None):
+        return softmax(self, axis, dim)
+
+    def log_softmax(self, axis=-1, dim=None):
+        return log_softmax(self, axis, dim)
+
+    def clip(self, min=None, max=None):
+        return clip(self, min, max)
+
+    clamp = clip
+
+    def pow(self, exponent):
+        return _arith(AD_B_POW, self, exponent)
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def matmul(self, other):
+        return _matmul(self, other)
+
+    # dtype and out are what np.sum(t), np.mean(t)... pass
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None,
+            dtype=None, out=None):
+        return sum(self, axis, keepdims, dim, keepdim, dtype, out)
+
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None,
+             dtype=None, out=None):
+        return mean(self, axis, keepdims, dim, keepdim, dtype, out)
+
+    def max(self, axis=None, keepdims=False, dim=None, keepdim=None,
+            out=None):
+        return max(self, axis, keepdims, dim, keepdim, out)
+
+    def min(self, axis=None, keepdims=False, dim=None, keepdim=None,
+            out=None):
+        return min(self, axis, keepdims, dim, keepdim, out)
+
+    def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
+            dtype=None, out=None):
+        return _up().var(self, axis, keepdims, ddof, dim, keepdim, dtype,
+                         out)
+
+    def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
+            dtype=None, out=None):
+        return _up().std(self, axis, keepdims, ddof, dim, keepdim, dtype,
+                         out)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return reshape(self, shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _up().flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return permute(self, dims)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            return permute(self, tuple(axes[0]))
+        if len(axes) == 0:
+            return permute(self, tuple(range(self.t.ndim - 1, -1, -1)))
+        if len(axes) == 2:
+            return _up().swapaxes(self, axes[0], axes[1])
+        return permute(self, axes)
+
+    def expand_dims(self, axis):
+        return _up().expand_dims(self, axis)
+
+    unsqueeze = expand_dims
+
+    def squeeze(self, axis=None, dim=None):
+        return _up().squeeze(self, axis if dim is None else dim)
+
+    def broadcast_to(self, shape):
+        return broadcast_to(self, shape)
+
+
+# ------------------------------------------------------------- conversion
+
+cdef object _cmp_value(object other):
+    return other.numpy() if isinstance(other, Tensor) else other
+
+cdef inline bint _is_scalar(object o):
+    # the test of _dtypes.is_scalar, inline for the arithmetic fast paths
+    t = type(o)
+    if t is float or t is int:
+        return True
+    return isinstance(o, (numbers.Real, np.floating, np.integer)) and \
+        not isinstance(o, np.ndarray)
+
+cpdef Tensor _operand(object o, int dt):
+    """A tensor for the other operand of a tensor of dtype code dt:
+    Tensors as they are, anything else of the dtype _dtypes.infer_code
+    gives it (numpy float arrays keep theirs, so promotion happens;
+    numbers and lists take dt)."""
+    if isinstance(o, Tensor):
+        return <Tensor>o
+    if type(o) is ArrayInput:
+        return _input_tensor(o, _infer_code(o, o.probe(), None, _OPERAND,
+                                            dt))
+    arr = _as_ndarray(o)
+    if arr.dtype.kind not in "fbiu":
+        raise TypeError("unsupported operand of type %s (dtype %s)"
+                        % (type(o).__name__, arr.dtype))
+    return _from_array(arr, _infer_code(o, arr, None, _OPERAND, dt))
+
+cdef Tensor _promote(Tensor a, int dt):
+    cdef ad_tensor *o
+    if a.t.dtype == dt:
+        return a
+    _check(ad_cast(a.t, <ad_dtype>dt, &o))
+    return _wrap(o)
