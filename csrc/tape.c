@@ -250,7 +250,9 @@ thread_exit(void *arg)
                 ad_grow((void **)&g_ctx, &g_capctx, sizeof(void *))) {
                 break;          /* out of memory: leak them */
             }
-            g_ctx[g_nctx++] = tls_ctx[--tls_nctx];
+            g_ctx[g_nctx] = tls_ctx[--tls_nctx];
+            /* atomic: flush_contexts peeks at the count without the lock */
+            __atomic_store_n(&g_nctx, g_nctx + 1, __ATOMIC_RELAXED);
         }
         pthread_mutex_unlock(&g_ctx_lock);
     }
@@ -298,7 +300,8 @@ flush_contexts(void)
                 break;
             }
             thread_register();
-            tls_ctx[tls_nctx++] = g_ctx[--g_nctx];
+            __atomic_store_n(&g_nctx, g_nctx - 1, __ATOMIC_RELAXED);
+            tls_ctx[tls_nctx++] = g_ctx[g_nctx];
         }
         pthread_mutex_unlock(&g_ctx_lock);
     }
