@@ -12,7 +12,7 @@ from ._engine import (
     exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
     where,
     erf, sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
-    softmax, log_softmax,
+    softmax, log_softmax, cumsum,
     sum, mean, max, min, amax, amin,
     reshape, permute, broadcast_to, concatenate, cat,
     linear,
@@ -55,7 +55,7 @@ __all__ = [
     "maximum", "minimum", "where",
     "erf", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
     "softplus", "gelu", "silu",
-    "softmax", "log_softmax",
+    "softmax", "log_softmax", "cumsum",
     # reductions
     "sum", "mean", "max", "min", "amax", "amin", "var", "std",
     # shapes

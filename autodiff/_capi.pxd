@@ -99,6 +99,7 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_matmul(ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
+    ad_status ad_cumsum(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
     enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,

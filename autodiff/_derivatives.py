@@ -284,6 +284,11 @@ def _linear(node, out, g):
 
 # ------------------------------------------------------------------- nn
 
+def _cumsum(node, out, g):
+    at = node.attrs
+    return [E._cumsum(g, at.axis, not at.reverse)]
+
+
 def _softmax(node, out, g):
     axis, log = node.attrs.axis, node.attrs.log
     if log:
@@ -370,4 +375,5 @@ RULES = {
     "nll": _nll,
     "custom": _custom,
     "dropout": _dropout,
+    "cumsum": _cumsum,
 }

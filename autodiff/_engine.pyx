@@ -738,6 +738,25 @@ cdef int _axis(int ndim, object axis, object dim) except -100:
                          "%d" % (a, ndim))
     return a + ndim if a < 0 else a
 
+def cumsum(x, dim=None, *, dtype=None, axis=None):
+    """Running sums along dim (torch.cumsum; numpy's axis= also taken);
+    with dtype, the input is cast to it first."""
+    cdef Tensor t = _t(x)
+    if dim is None and axis is None:
+        raise TypeError("cumsum() missing required argument 'dim'")
+    if dtype is not None:
+        t = t.astype(dtype)
+    return _cumsum(t, _axis(t.t.ndim if t.t.ndim else 1, axis, dim), False)
+
+
+def _cumsum(Tensor t, int axis, bint reverse):
+    """Running sums along a (normalised) axis, from the end when reverse;
+    recorded (the derivative of one is the other)."""
+    cdef ad_tensor *o
+    _check(ad_cumsum(t.t, axis, reverse, &o))
+    return _wrap(o)
+
+
 def softmax(x, axis=-1, dim=None):
     """e^x / sum(e^x) along axis, stable for large values."""
     cdef Tensor t = _t(x)

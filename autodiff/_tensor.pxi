@@ -552,6 +552,9 @@ cdef class Tensor:
     def softplus(self, beta=1.0, threshold=20.0):
         return softplus(self, beta, threshold)
 
+    def cumsum(self, dim=None, *, dtype=None, axis=None):
+        return cumsum(self, dim, dtype=dtype, axis=axis)
+
     def softmax(self, axis=-1, dim=None):
         return softmax(self, axis, dim)
 

@@ -202,6 +202,9 @@ typedef struct {
     void (*gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k,
                  const void *a, int64_t lda, const void *b, int64_t ldb,
                  double beta, void *c, int64_t ldc);
+    /* running sums along n of (outer, n, inner); from the end: reverse */
+    void (*cumsum)(const void *x, void *y, int64_t outer, int64_t n,
+                   int64_t inner, int reverse);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

@@ -93,7 +93,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(RESHAPE, reshape) X(PERMUTE, permute) X(BROADCAST, broadcast)       \
     X(CONCAT, concat) X(GATHER, gather) X(CAST, cast) X(MATMUL, matmul)   \
     X(SOFTMAX, softmax) X(LOSS, loss) X(NLL, nll) X(LINEAR, linear)       \
-    X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)
+    X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)             \
+    X(CUMSUM, cumsum)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -174,6 +175,7 @@ typedef union {
     struct { int32_t axis; int32_t log; } softmax;
     struct { int64_t ignore_index; int32_t from_logits, reduction; } nll;
     struct { double p; } dropout;
+    struct { int32_t axis, reverse; } cumsum;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -345,6 +347,8 @@ ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
 ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
                     ad_tensor **out);
 ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
+/* Running sums along axis (from the end when reverse): torch.cumsum. */
+ad_status ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out);
 ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
                   ad_tensor **out);
 /* Negative log-likelihood of integer labels: logits (N, C), labels of

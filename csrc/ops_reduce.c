@@ -148,3 +148,75 @@ const ad_opdef ad_def_reduce = {
     .attrs = reduce_attrs, .nattrs = 3,
     .forward = fw_reduce, .backward = bw_reduce,
 };
+
+/* ---- cumsum: running sums along an axis --------------------------------- */
+
+/* (outer, n, inner) around the scanned axis; a 0-d tensor is one element. */
+static void
+scan_split(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
+           int64_t *inner)
+{
+    if (x->ndim == 0) {
+        *outer = *n = *inner = 1;
+    }
+    else {
+        ad_split_axis(x, axis, outer, n, inner);
+    }
+}
+
+static ad_status
+fw_cumsum(ad_record *r)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    scan_split(x, r->at.cumsum.axis, &outer, &n, &inner);
+    ad_k(x->dtype)->cumsum(ad_data(x), ad_data(r->out), outer, n, inner,
+                           r->at.cumsum.reverse);
+    return AD_OK;
+}
+
+ad_status
+ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record c;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+    int nd = x->ndim ? x->ndim : 1;     /* a 0-d tensor has one axis */
+    if (axis < 0 || axis >= nd) {
+        return ad_error(AD_ERR_INDEX, "cumsum: dim %d is out of range for a "
+                        "tensor of shape %s", axis,
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_cumsum, 0, 1, &x, o);
+    c.at.cumsum.axis = x->ndim ? axis : 0;
+    c.at.cumsum.reverse = reverse != 0;
+    return ad_call_run(&c, x->size * 4, out);
+}
+
+/* The gradient of running sums is the running sums of g the other way. */
+static ad_status
+bw_cumsum(ad_record *r, ad_buffer **g)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+    if (!gx) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    scan_split(x, r->at.cumsum.axis, &outer, &n, &inner);
+    ad_k(x->dtype)->cumsum(AD_BUF_DATA(*g), AD_BUF_DATA(gx), outer, n, inner,
+                           !r->at.cumsum.reverse);
+    return ad_acc_grad(r, 0, &gx, 1);
+}
+
+static const ad_attrdef cumsum_attrs[] = {
+    AD_ATTR(cumsum, axis, AD_ATTR_I32), AD_ATTR(cumsum, reverse, AD_ATTR_I32),
+};
+const ad_opdef ad_def_cumsum = {
+    .code = AD_OP_CUMSUM, .arity = 1, .attrs = cumsum_attrs, .nattrs = 2,
+    .forward = fw_cumsum, .backward = bw_cumsum,
+};

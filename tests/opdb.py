@@ -759,6 +759,16 @@ SOFTMAX = [
 SOFTMAX_AXES = [0, 1, 2, -1, -2, -3]
 
 
+# ===================================================================== scans
+
+SCANS = [
+    OpInfo("cumsum", ad.cumsum, lambda a, dim: np.cumsum(a, axis=dim),
+           records=[("cumsum", None)],
+           torch=lambda t, dim: T.cumsum(t, dim), meth="cumsum"),
+]
+SCAN_AXES = [0, 1, 2, -1, -2, -3]
+
+
 # ====================================================== matmul and linear
 
 MATMUL_FORMS = {"@": lambda a, b: a @ b, "ad.matmul": ad.matmul,
@@ -1069,7 +1079,7 @@ def _example(o):
         return o.op, list(o.data((2, 3), 0))
     if o in CLASS_LOSSES:
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
-    if o in SOFTMAX:
+    if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
     if o in CUSTOM:
         return o.op, [sample((3,), seed=1)] * (
@@ -1113,6 +1123,7 @@ def example(o):
 
 ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
+       + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM)
 
 

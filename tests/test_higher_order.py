@@ -292,6 +292,15 @@ for _log in (False, True):
     case("%s 1-D" % _nm, _f, [sample((4,), -3, 3, seed=10)])
     case("%s 0-d" % _nm, lambda t, f=_f: sq(f(t) + t), [np.array(0.3)])
 
+# ---- scans
+for _ax in (0, 1, -1):
+    # times t: cumsum is linear, so its own second derivative is zero
+    case("cumsum(2,3) dim=%d" % _ax, lambda t, a=_ax: ad.cumsum(t, a) * t,
+         [sample((2, 3), seed=_ax + 20)])
+case("cumsum 0-d", lambda t: sq(ad.cumsum(t, 0) + t), [np.array(0.4)])
+case("cumsum then square", lambda t: sq(ad.cumsum(t, dim=1)),
+     [sample((2, 4), seed=23)])
+
 # ---- losses
 LOSS_SHAPE = (2, 3)
 

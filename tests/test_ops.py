@@ -604,6 +604,44 @@ def test_softmax_default_axis_and_small_shapes(log, dtype):
              [sample((4, 1), seed=4)], dtype)
 
 
+# ------------------------------------------------------------------ scans
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["function", "method", "dim=", "axis="])
+@pytest.mark.parametrize("axis", opdb.SCAN_AXES)
+@pytest.mark.parametrize("o", opdb.SCANS, ids=opdb.ids(opdb.SCANS))
+def test_scan(o, axis, form, dtype):
+    fn = {"function": lambda t: o.op(t, axis),
+          "method": lambda t: getattr(t, o.meth)(axis),
+          "dim=": lambda t: o.op(t, dim=axis),
+          "axis=": lambda t: o.op(t, axis=axis)}[form]
+    check_op(fn, lambda a: o.ref(a, axis), [sample((2, 3, 4), seed=5)],
+             dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("o", opdb.SCANS, ids=opdb.ids(opdb.SCANS))
+def test_scan_vs_torch_and_edges(o, dtype):
+    torch = pytest.importorskip("torch")
+    x = sample((3, 5), seed=6).astype(dtype)
+    w = np.random.default_rng(1).standard_normal((3, 5))
+    for dim in (0, 1, -1):
+        a = ad.tensor(x, requires_grad=True)
+        t = torch.tensor(x, requires_grad=True)
+        ya, yt = o.op(a, dim), o.torch(t, dim)
+        assert_close(ya.numpy(), yt.detach().numpy(), dtype, "torch")
+        (ya * ad.tensor(w, dtype=dtype)).sum().backward()
+        (yt * torch.tensor(w, dtype=t.dtype)).sum().backward()
+        assert_close(a.grad.numpy(), t.grad.numpy(), dtype, "torch")
+    # 0-d and empty inputs, as torch
+    assert float(o.op(ad.tensor(2.5), 0)) == 2.5
+    assert o.op(ad.tensor(np.zeros((0, 3))), 0).shape == (0, 3)
+    with pytest.raises(IndexError, match="out of bounds"):
+        o.op(ad.tensor(x), 2)
+    with pytest.raises(TypeError, match="dim"):
+        o.op(ad.tensor(x))
+
+
 # ---------------------------------------------------------------- losses
 
 # name -> (function, per-element numpy reference)
