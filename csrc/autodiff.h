@@ -129,7 +129,22 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(SQUARE, square, AD_K_READS_X, -, -)                                 \
     X(DIVC, divc, 0, c, -)          /* x / c */                           \
     X(ERF, erf, AD_K_READS_X, -, -)                                       \
-    X(TAN, tan, AD_K_SAVES_OUT, -, -)
+    X(TAN, tan, AD_K_SAVES_OUT, -, -)                                     \
+    X(ATAN, atan, AD_K_READS_X, -, -)                                     \
+    X(ASIN, asin, AD_K_READS_X, -, -)                                     \
+    X(ACOS, acos, AD_K_READS_X, -, -)                                     \
+    X(SINH, sinh, AD_K_READS_X, -, -)                                     \
+    X(COSH, cosh, AD_K_READS_X, -, -)                                     \
+    X(ASINH, asinh, AD_K_READS_X, -, -)                                   \
+    X(ACOSH, acosh, AD_K_READS_X, -, -)                                   \
+    X(ATANH, atanh, AD_K_READS_X, -, -)                                   \
+    X(LOG1P, log1p, AD_K_READS_X, -, -)                                   \
+    X(EXPM1, expm1, AD_K_SAVES_OUT, -, -)                                 \
+    X(LOG2, log2, AD_K_READS_X, -, -)                                     \
+    X(LOG10, log10, AD_K_READS_X, -, -)                                   \
+    X(EXP2, exp2, AD_K_SAVES_OUT, -, -)                                   \
+    X(RECIPROCAL, reciprocal, AD_K_SAVES_OUT, -, -)                       \
+    X(RSQRT, rsqrt, AD_K_SAVES_OUT, -, -)
 
 /* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
 #define AD_BINARY_KINDS(X)                                                \

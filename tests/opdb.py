@@ -10,6 +10,9 @@ test id.  Each says
 * ``sympy``: ``lambda sp, X: expression`` for elementwise ops, or None;
 * ``domain`` and ``kinks``: where samples are drawn, and the points they
   keep away from (no derivative there);
+* ``real``: the open interval where the function is real, for the fixed
+  grids of test_oracle_sympy (default: the whole line, or the positive
+  half for a positive domain);
 * ``records``: the engine (op, kind) pairs the op records, checked against
   ``_engine.OPS``/``UNARY``/... by test_opdb.py;
 * ``dtypes`` and ``tol`` (a purpose of ``conftest.tol``);
@@ -70,7 +73,8 @@ class OpInfo:
     def __init__(self, name, op, ref=None, *, records=(), torch=None,
                  sympy=None, domain=(-2.0, 2.0), kinks=(), dtypes=DTYPES,
                  tol="default", fuzz=False, special=False, bad=(),
-                 samples=(), method=None, numeric=True, **extra):
+                 samples=(), method=None, numeric=True, real=None,
+                 **extra):
         self.name, self.op, self.ref = name, op, ref
         self.records = tuple(records)
         self.torch, self.sympy = torch, sympy
@@ -81,6 +85,7 @@ class OpInfo:
         self.samples = list(samples)
         self.method = method
         self.numeric = numeric      # False: only for NaN/inf propagation
+        self.real = real
         for k, v in extra.items():
             setattr(self, k, v)
 
@@ -187,6 +192,69 @@ UNARY = [
            torch=lambda t: T.tan(t), sympy=lambda sp, X: sp.tan(X),
            domain=(-1.2, 1.2), fuzz=True, special=True,
            method=lambda t: t.tan()),
+    OpInfo("atan", ad.atan, np.arctan, records=[U("atan")],
+           torch=lambda t: T.atan(t), sympy=lambda sp, X: sp.atan(X),
+           domain=(-4, 4), fuzz=True, special=True,
+           method=lambda t: t.atan()),
+    OpInfo("asin", ad.asin, np.arcsin, records=[U("asin")],
+           torch=lambda t: T.asin(t), sympy=lambda sp, X: sp.asin(X),
+           domain=(-0.9, 0.9), real=(-1, 1), special=True,
+           method=lambda t: t.asin()),
+    OpInfo("acos", ad.acos, np.arccos, records=[U("acos")],
+           torch=lambda t: T.acos(t), sympy=lambda sp, X: sp.acos(X),
+           domain=(-0.9, 0.9), real=(-1, 1), special=True,
+           method=lambda t: t.acos()),
+    OpInfo("sinh", ad.sinh, np.sinh, records=[U("sinh")],
+           torch=lambda t: T.sinh(t), sympy=lambda sp, X: sp.sinh(X),
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.sinh()),
+    OpInfo("cosh", ad.cosh, np.cosh, records=[U("cosh")],
+           torch=lambda t: T.cosh(t), sympy=lambda sp, X: sp.cosh(X),
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.cosh()),
+    OpInfo("asinh", ad.asinh, np.arcsinh, records=[U("asinh")],
+           torch=lambda t: T.asinh(t), sympy=lambda sp, X: sp.asinh(X),
+           domain=(-4, 4), fuzz=True, special=True,
+           method=lambda t: t.asinh()),
+    OpInfo("acosh", ad.acosh, np.arccosh, records=[U("acosh")],
+           torch=lambda t: T.acosh(t), sympy=lambda sp, X: sp.acosh(X),
+           domain=(1.1, 4), real=(1, np.inf), special=True,
+           method=lambda t: t.acosh()),
+    OpInfo("atanh", ad.atanh, np.arctanh, records=[U("atanh")],
+           torch=lambda t: T.atanh(t), sympy=lambda sp, X: sp.atanh(X),
+           domain=(-0.9, 0.9), real=(-1, 1), special=True,
+           method=lambda t: t.atanh()),
+    OpInfo("log1p", ad.log1p, np.log1p, records=[U("log1p")],
+           torch=lambda t: T.log1p(t), sympy=lambda sp, X: sp.log(1 + X),
+           domain=(-0.8, 3), real=(-1, np.inf), special=True,
+           method=lambda t: t.log1p()),
+    OpInfo("expm1", ad.expm1, np.expm1, records=[U("expm1")],
+           torch=lambda t: T.expm1(t), sympy=lambda sp, X: sp.exp(X) - 1,
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.expm1()),
+    OpInfo("log2", ad.log2, np.log2, records=[U("log2")],
+           torch=lambda t: T.log2(t), sympy=lambda sp, X: sp.log(X, 2),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.log2()),
+    OpInfo("log10", ad.log10, np.log10, records=[U("log10")],
+           torch=lambda t: T.log10(t), sympy=lambda sp, X: sp.log(X, 10),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.log10()),
+    OpInfo("exp2", ad.exp2, np.exp2, records=[U("exp2")],
+           torch=lambda t: T.exp2(t), sympy=lambda sp, X: 2 ** X,
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.exp2()),
+    OpInfo("reciprocal", ad.reciprocal, np.reciprocal,
+           records=[U("reciprocal")], torch=lambda t: T.reciprocal(t),
+           sympy=lambda sp, X: 1 / X, domain=(0.3, 3), fuzz=True,
+           special=True, method=lambda t: t.reciprocal()),
+    OpInfo("reciprocal(negative)", ad.reciprocal, np.reciprocal,
+           records=[U("reciprocal")], torch=lambda t: T.reciprocal(t),
+           domain=(-3, -0.3)),
+    OpInfo("rsqrt", ad.rsqrt, refs.np_rsqrt, records=[U("rsqrt")],
+           torch=lambda t: T.rsqrt(t), sympy=lambda sp, X: 1 / sp.sqrt(X),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.rsqrt()),
     OpInfo("cos", ad.cos, np.cos, records=[U("cos")],
            torch=lambda t: T.cos(t), sympy=lambda sp, X: sp.cos(X),
            domain=(-4, 4), fuzz=True, special=True,

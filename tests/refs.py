@@ -38,6 +38,10 @@ def np_erf(x):
     return _erf(x) if np.size(x) else np.zeros(np.shape(x))
 
 
+def np_rsqrt(x):
+    return 1.0 / np.sqrt(x)
+
+
 def np_relu(x):
     return np.maximum(x, 0)
 

@@ -765,6 +765,28 @@ def test_activations_at_extremes(name, fn, expected, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,fn,ref,dref", [
+    ("log1p", ad.log1p, math.log1p, lambda v: 1 / (1 + v)),
+    ("expm1", ad.expm1, math.expm1, math.exp),
+    ("asinh", ad.asinh, math.asinh, lambda v: 1 / math.sqrt(1 + v * v)),
+    ("atanh", ad.atanh, math.atanh, lambda v: 1 / (1 - v * v)),
+    ("atan", ad.atan, math.atan, lambda v: 1 / (1 + v * v)),
+    ("sinh", ad.sinh, math.sinh, math.cosh),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_tiny_inputs_keep_full_relative_precision(name, fn, ref, dref,
+                                                  dtype):
+    """Near 0 the result is about x itself: log1p and expm1 (and the
+    inverse hyperbolics) must not lose it to cancellation in 1 + x."""
+    xs = np.array([1e-20, -3e-12, 2e-7, -1e-5])
+    out, (g,) = grad_of(fn, [xs], dtype)
+    xr = xs.astype(dtype).astype(np.float64)
+    want = np.array([ref(v) for v in xr])
+    rtol = 4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(out.numpy(), want, rtol=rtol, atol=0)
+    np.testing.assert_allclose(g, [dref(v) for v in xr], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_of_large_values(dtype):
     out, (g,) = grad_of(ad.softmax, [np.array([1000.0, 0.0])], dtype,
                         np.array([1.0, -1.0]))
