@@ -19,7 +19,8 @@ cdef extern from "autodiff.h" nogil:
         AD_U_SQUARE, AD_U_DIVC, AD_U_ERF, AD_U_TAN, AD_U_ATAN, AD_U_ASIN,
         AD_U_ACOS, AD_U_SINH, AD_U_COSH, AD_U_ASINH, AD_U_ACOSH, AD_U_ATANH,
         AD_U_LOG1P, AD_U_EXPM1, AD_U_LOG2, AD_U_LOG10, AD_U_EXP2,
-        AD_U_RECIPROCAL, AD_U_RSQRT
+        AD_U_RECIPROCAL, AD_U_RSQRT, AD_U_SIGN, AD_U_FLOOR, AD_U_CEIL,
+        AD_U_ROUND, AD_U_TRUNC, AD_U_FRAC
     ctypedef enum ad_binary_kind:
         AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
         AD_B_MINIMUM

@@ -161,6 +161,10 @@ _defunary("log10")(lambda x, y, g, a, b, xv: g / (x * _LN10))
 _defunary("exp2")(lambda x, y, g, a, b, xv: g * (y * _LN2))
 _defunary("reciprocal")(lambda x, y, g, a, b, xv: -(g * (y * y)))
 _defunary("rsqrt")(lambda x, y, g, a, b, xv: g * (y * y * y) * -0.5)
+# steps: 0 almost everywhere (and at the steps too, as torch); frac: 1
+for _step in ("sign", "floor", "ceil", "round", "trunc"):
+    _defunary(_step)(lambda x, y, g, a, b, xv: g * 0.0)
+_defunary("frac")(lambda x, y, g, a, b, xv: g)
 
 def _unary(node, y, g):
     name, (x,), at = node.kind, node.inputs, node.attrs

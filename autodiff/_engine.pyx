@@ -385,6 +385,22 @@ def exp2(x): return _unary(_t(x), AD_U_EXP2, 0.0, 0.0)
 def reciprocal(x): return _unary(_t(x), AD_U_RECIPROCAL, 0.0, 0.0)
 def rsqrt(x): return _unary(_t(x), AD_U_RSQRT, 0.0, 0.0)
 
+# steps, as torch: gradient 0 (frac's is 1)
+def sign(x): return _unary(_t(x), AD_U_SIGN, 0.0, 0.0)
+def floor(x): return _unary(_t(x), AD_U_FLOOR, 0.0, 0.0)
+def ceil(x): return _unary(_t(x), AD_U_CEIL, 0.0, 0.0)
+def trunc(x): return _unary(_t(x), AD_U_TRUNC, 0.0, 0.0)
+def frac(x): return _unary(_t(x), AD_U_FRAC, 0.0, 0.0)
+
+def round(x, *, decimals=0):
+    """Round half to even; with decimals, to that many decimal places
+    (negative: to tens, hundreds, ...), scaled by 10**decimals as torch."""
+    if isinstance(decimals, bool) or not isinstance(decimals,
+                                                     (int, np.integer)):
+        raise TypeError("round(): argument 'decimals' must be int, not %s"
+                        % type(decimals).__name__)
+    return _unary(_t(x), AD_U_ROUND, float(decimals), 0.0)
+
 def sigmoid(x):
     """1 / (1 + e^-x), computed stably; derivative s (1 - s)."""
     return _unary(_t(x), AD_U_SIGMOID, 0.0, 0.0)

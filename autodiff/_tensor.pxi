@@ -557,6 +557,14 @@ cdef class Tensor:
     def exp2(self): return _unary(self, AD_U_EXP2, 0.0, 0.0)
     def reciprocal(self): return _unary(self, AD_U_RECIPROCAL, 0.0, 0.0)
     def rsqrt(self): return _unary(self, AD_U_RSQRT, 0.0, 0.0)
+    def sign(self): return _unary(self, AD_U_SIGN, 0.0, 0.0)
+    def floor(self): return _unary(self, AD_U_FLOOR, 0.0, 0.0)
+    def ceil(self): return _unary(self, AD_U_CEIL, 0.0, 0.0)
+    def trunc(self): return _unary(self, AD_U_TRUNC, 0.0, 0.0)
+    def frac(self): return _unary(self, AD_U_FRAC, 0.0, 0.0)
+
+    def round(self, *, decimals=0):
+        return round(self, decimals=decimals)
 
     def leaky_relu(self, negative_slope=0.01):
         return leaky_relu(self, negative_slope)

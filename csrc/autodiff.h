@@ -144,7 +144,13 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(LOG10, log10, AD_K_READS_X, -, -)                                   \
     X(EXP2, exp2, AD_K_SAVES_OUT, -, -)                                   \
     X(RECIPROCAL, reciprocal, AD_K_SAVES_OUT, -, -)                       \
-    X(RSQRT, rsqrt, AD_K_SAVES_OUT, -, -)
+    X(RSQRT, rsqrt, AD_K_SAVES_OUT, -, -)                                 \
+    X(SIGN, sign, 0, -, -)                                                \
+    X(FLOOR, floor, 0, -, -)                                              \
+    X(CEIL, ceil, 0, -, -)                                                \
+    X(ROUND, round, 0, decimals, -)  /* half to even */                   \
+    X(TRUNC, trunc, 0, -, -)                                              \
+    X(FRAC, frac, 0, -, -)          /* x - trunc(x) */
 
 /* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
 #define AD_BINARY_KINDS(X)                                                \

@@ -18,6 +18,7 @@ test id.  Each says
 * ``dtypes`` and ``tol`` (a purpose of ``conftest.tol``);
 * ``fuzz``: whether the random graphs of fuzz_helpers.py may draw it;
 * ``special``: whether test_bad_input/test_fuzz push NaN/inf through it;
+* ``zero_grad``: its gradient is 0 wherever it exists (floor, sign, ...);
 * ``bad``: the inputs it must reject (``BadInput``), with the exception
   type and message the tests expect.
 
@@ -160,6 +161,9 @@ def _softplus(beta, threshold, domain, kinks):
         fuzz=False)
 
 
+_INTS = (-2.0, -1.0, 0.0, 1.0, 2.0)                 # floor, ceil, trunc
+_HALVES = (-2.5, -1.5, -0.5, 0.5, 1.5, 2.5)       # round (half to even)
+
 UNARY = [
     OpInfo("neg", lambda t: -t, np.negative, records=[U("neg")],
            torch=lambda t: -t, sympy=lambda sp, X: -X, domain=(-3, 3),
@@ -255,6 +259,38 @@ UNARY = [
            torch=lambda t: T.rsqrt(t), sympy=lambda sp, X: 1 / sp.sqrt(X),
            domain=(0.2, 4), fuzz=True, special=True,
            method=lambda t: t.rsqrt()),
+    # steps: gradient 0 (frac: 1), sampled away from the steps
+    OpInfo("sign", ad.sign, refs.np_sign, records=[U("sign")],
+           torch=lambda t: T.sign(t), domain=(-3, 3), kinks=(0.0,),
+           zero_grad=True, special=True, method=lambda t: t.sign()),
+    OpInfo("floor", ad.floor, np.floor, records=[U("floor")],
+           torch=lambda t: T.floor(t), domain=(-2.9, 2.9), kinks=_INTS,
+           zero_grad=True, special=True, method=lambda t: t.floor()),
+    OpInfo("ceil", ad.ceil, np.ceil, records=[U("ceil")],
+           torch=lambda t: T.ceil(t), domain=(-2.9, 2.9), kinks=_INTS,
+           zero_grad=True, special=True, method=lambda t: t.ceil()),
+    OpInfo("round", ad.round, np.round, records=[U("round")],
+           torch=lambda t: T.round(t), domain=(-2.9, 2.9), kinks=_HALVES,
+           zero_grad=True, special=True, method=lambda t: t.round(),
+           bad=[BadInput("decimals=%r" % (d,), lambda d=d: _unary_call(
+               lambda t: ad.round(t, decimals=d)), TypeError,
+               r"decimals.*must be int") for d in (1.5, True, None)]),
+    # decimals: steps every 10**-decimals, too dense for the numeric tests
+    # (tests/test_ops.py checks them against numpy and torch)
+    OpInfo("round(decimals=2)", lambda t: ad.round(t, decimals=2),
+           lambda x: np.round(x, 2), records=[U("round")],
+           torch=lambda t: T.round(t, decimals=2), special=True,
+           numeric=False, method=lambda t: t.round(decimals=2)),
+    OpInfo("round(decimals=-1)", lambda t: ad.round(t, decimals=-1),
+           lambda x: np.round(x, -1), records=[U("round")],
+           torch=lambda t: T.round(t, decimals=-1), special=True,
+           numeric=False),
+    OpInfo("trunc", ad.trunc, np.trunc, records=[U("trunc")],
+           torch=lambda t: T.trunc(t), domain=(-2.9, 2.9), kinks=_INTS,
+           zero_grad=True, special=True, method=lambda t: t.trunc()),
+    OpInfo("frac", ad.frac, refs.np_frac, records=[U("frac")],
+           torch=lambda t: T.frac(t), domain=(-2.9, 2.9), kinks=_INTS,
+           special=True, method=lambda t: t.frac()),
     OpInfo("cos", ad.cos, np.cos, records=[U("cos")],
            torch=lambda t: T.cos(t), sympy=lambda sp, X: sp.cos(X),
            domain=(-4, 4), fuzz=True, special=True,
@@ -432,7 +468,8 @@ SCALAR = [
 ]
 # piecewise linear rows: their gradient does not depend on the input
 _LINEAR_KINDS = {"neg", "abs", "relu", "leaky_relu", "clip", "addc", "rsubc",
-                 "mulc", "divc"}
+                 "mulc", "divc", "sign", "floor", "ceil", "round", "trunc",
+                 "frac"}
 for _o in UNARY + SCALAR:
     _o.linear = _o.records[0][1] in _LINEAR_KINDS or (
         _o.records[0][1] == "powc" and float(_o.c) in (0.0, 1.0))

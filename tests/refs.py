@@ -42,6 +42,19 @@ def np_rsqrt(x):
     return 1.0 / np.sqrt(x)
 
 
+def np_sign(x):
+    """torch.sign: 0 for NaN (numpy's sign keeps it)."""
+    x = np.asarray(x)
+    return np.where(np.isnan(x), 0, np.sign(x)).astype(x.dtype)
+
+
+def np_frac(x):
+    """torch.frac: x - trunc(x), with the sign of x; NaN at +-inf."""
+    x = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        return x - np.trunc(x)
+
+
 def np_relu(x):
     return np.maximum(x, 0)
 

@@ -15,7 +15,7 @@ import pytest
 import autodiff as ad
 import opdb
 from conftest import (DTYPES, assert_close, check_grad, distinct, mlp,
-                      nonzero, sample)
+                      nonzero, sample, torch)
 from refs import (SELU_ALPHA, SELU_SCALE, np_log_softmax, np_reduce_loss,
                   np_sigmoid, np_softmax)
 
@@ -784,6 +784,27 @@ def test_tiny_inputs_keep_full_relative_precision(name, fn, ref, dref,
     rtol = 4 * np.finfo(dtype).eps
     np.testing.assert_allclose(out.numpy(), want, rtol=rtol, atol=0)
     np.testing.assert_allclose(g, [dref(v) for v in xr], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3, -1, -2])
+def test_round_decimals_like_torch_and_numpy(decimals, dtype):
+    """round(x, decimals=d): half to even at the d-th decimal, computed as
+    torch does (x * 10**d rounded, / 10**d; x / 10**-d for d < 0) -- the
+    same bits as torch's -- and gradient 0."""
+    rng = np.random.default_rng(decimals + 7)
+    x = (rng.standard_normal(200) * 300).astype(dtype)
+    x[:6] = [2.5, -0.5, 1.5, 0.125, -0.375, 250.0]    # ties
+    out, (g,) = grad_of(lambda t: ad.round(t, decimals=decimals), [x],
+                        dtype)
+    assert out.dtype == dtype
+    assert_close(out.numpy(), np.round(x, decimals), dtype)
+    np.testing.assert_array_equal(g, np.zeros_like(x))
+    np.testing.assert_array_equal(
+        ad.tensor(x).round(decimals=decimals).numpy(), out.numpy())
+    if torch is not None:
+        want = torch.round(torch.tensor(x), decimals=decimals).numpy()
+        np.testing.assert_array_equal(out.numpy(), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -535,6 +535,15 @@ ref_unary(int k, double x, double a, double b, double *d)
     case AD_U_EXP2: *d = exp2(x) * M_LN2; return exp2(x);
     case AD_U_RECIPROCAL: *d = -1 / (x * x); return 1 / x;
     case AD_U_RSQRT: *d = -0.5 * pow(x, -1.5); return 1 / sqrt(x);
+    case AD_U_SIGN: *d = 0; return (x > 0) - (x < 0);
+    case AD_U_FLOOR: *d = 0; return floor(x);
+    case AD_U_CEIL: *d = 0; return ceil(x);
+    case AD_U_ROUND: *d = 0;
+        return a == 0 ? nearbyint(x) : a > 0
+            ? nearbyint(x * pow(10, a)) / pow(10, a)
+            : nearbyint(x / pow(10, -a)) * pow(10, -a);
+    case AD_U_TRUNC: *d = 0; return trunc(x);
+    case AD_U_FRAC: *d = 1; return x - trunc(x);
     }
     *d = NAN;
     return NAN;
@@ -568,7 +577,9 @@ static const unary_case unary_cases[] = {
     {AD_U_ASINH, 0, 0, 0}, {AD_U_ACOSH, 0, 0, 4}, {AD_U_ATANH, 0, 0, 3},
     {AD_U_LOG1P, 0, 0, 3}, {AD_U_EXPM1, 0, 0, 0}, {AD_U_LOG2, 0, 0, 1},
     {AD_U_LOG10, 0, 0, 1}, {AD_U_EXP2, 0, 0, 0}, {AD_U_RECIPROCAL, 0, 0, 1},
-    {AD_U_RSQRT, 0, 0, 1},
+    {AD_U_RSQRT, 0, 0, 1}, {AD_U_SIGN, 0, 0, 0}, {AD_U_FLOOR, 0, 0, 0},
+    {AD_U_CEIL, 0, 0, 0}, {AD_U_ROUND, 0, 0, 0}, {AD_U_ROUND, 1, 0, 0},
+    {AD_U_ROUND, -1, 0, 0}, {AD_U_TRUNC, 0, 0, 0}, {AD_U_FRAC, 0, 0, 0},
 };
 
 static void
