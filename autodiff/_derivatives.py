@@ -166,6 +166,45 @@ for _step in ("sign", "floor", "ceil", "round", "trunc"):
     _defunary(_step)(lambda x, y, g, a, b, xv: g * 0.0)
 _defunary("frac")(lambda x, y, g, a, b, xv: g)
 
+# activations; the masks are open intervals, as torch's kinks
+_defunary("hardtanh", True)(
+    lambda x, y, g, a, b, xv: g * _const((xv > a) & (xv < b), g))
+_defunary("hardsigmoid", True)(
+    lambda x, y, g, a, b, xv: g * _const(
+        np.where((xv > -3.0) & (xv < 3.0), 1.0 / 6.0, 0.0), g))
+
+
+@_defunary("hardswish", True)
+def _hardswish(x, y, g, a, b, xv):
+    mid = (xv > -3.0) & (xv < 3.0)
+    return E.where(mid, g * (x / 3.0 + 0.5), g * _const(xv >= 3.0, g))
+
+
+@_defunary("mish")
+def _mish(x, y, g, a, b, xv):
+    t = E.softplus(x).tanh()
+    return g * (t + x * x.sigmoid() * (1.0 - t * t))
+
+
+_defunary("logsigmoid")(lambda x, y, g, a, b, xv: g * (-x).sigmoid())
+
+
+@_defunary("softsign")
+def _softsign(x, y, g, a, b, xv):
+    d = x.abs() + 1.0
+    return g / (d * d)
+
+
+@_defunary("tanhshrink")
+def _tanhshrink(x, y, g, a, b, xv):
+    t = x.tanh()
+    return g * (t * t)
+
+
+# e^(x/alpha) on the negative side
+_defunary("celu", True)(lambda x, y, g, a, b, xv: E.where(
+    xv > 0, g, g * (_safe(x, xv > 0, 0.0) * (1.0 / a)).exp()))
+
 def _unary(node, y, g):
     name, (x,), at = node.kind, node.inputs, node.attrs
     if name not in UNARY_RULES:

@@ -150,7 +150,15 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(CEIL, ceil, 0, -, -)                                                \
     X(ROUND, round, 0, decimals, -)  /* half to even */                   \
     X(TRUNC, trunc, 0, -, -)                                              \
-    X(FRAC, frac, 0, -, -)          /* x - trunc(x) */
+    X(FRAC, frac, 0, -, -)          /* x - trunc(x) */                    \
+    X(HARDTANH, hardtanh, AD_K_READS_X, min_val, max_val) /* relu6 */     \
+    X(HARDSIGMOID, hardsigmoid, AD_K_READS_X, -, -)                       \
+    X(HARDSWISH, hardswish, AD_K_READS_X, -, -)                           \
+    X(MISH, mish, AD_K_READS_X, -, -)                                     \
+    X(LOGSIGMOID, logsigmoid, AD_K_READS_X, -, -)                         \
+    X(SOFTSIGN, softsign, AD_K_READS_X, -, -)                             \
+    X(TANHSHRINK, tanhshrink, AD_K_READS_X, -, -)                         \
+    X(CELU, celu, AD_K_READS_X, alpha, -)
 
 /* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
 #define AD_BINARY_KINDS(X)                                                \

@@ -31,6 +31,7 @@ registered engine kind has one.
 import numpy as np
 
 import autodiff as ad
+import autodiff.nn.functional as NF
 import refs
 from conftest import (DTYPES, binary_data_default, binary_data_div,
                       binary_data_maxmin, binary_data_pow, distinct, nonzero,
@@ -149,6 +150,15 @@ def _sp_clip(lo, hi):
             parts.append((sp.nsimplify(hi), X > hi))
         return sp.Piecewise(*parts, (X, True))
     return build
+
+
+def _torch_hardsigmoid(t):
+    """torch's hardsigmoid; in float64 as relu6(x + 3) / 6 (the same
+    values and kinks): torch's float64 backward multiplies by 1/6 rounded
+    to float32 (0.16666667163...), autodiff by 1/6."""
+    if t.dtype == T.float64:
+        return TF.relu6(t + 3.0) / 6.0
+    return TF.hardsigmoid(t)
 
 
 def _softplus(beta, threshold, domain, kinks):
@@ -362,6 +372,67 @@ UNARY = [
            torch=lambda t: TF.silu(t),
            sympy=lambda sp, X: X / (1 + sp.exp(-X)), domain=(-5, 5),
            fuzz=True, method=lambda t: t.silu()),
+    # torch.nn.functional's activations (autodiff.nn.functional)
+    OpInfo("hardtanh", NF.hardtanh, lambda x: np.clip(x, -1, 1),
+           records=[U("hardtanh")], torch=lambda t: TF.hardtanh(t),
+           sympy=_sp_clip(-1, 1), domain=(-3, 3), kinks=(-1.0, 1.0),
+           fuzz=True, special=True,
+           bad=[BadInput("min_val > max_val", lambda: _unary_call(
+               lambda t: NF.hardtanh(t, 1.0, -1.0)), ValueError,
+               r"min_val cannot be greater than max_val")]),
+    OpInfo("hardtanh(-0.5, 2)", lambda t: NF.hardtanh(t, -0.5, 2.0),
+           lambda x: np.clip(x, -0.5, 2), records=[U("hardtanh")],
+           torch=lambda t: TF.hardtanh(t, -0.5, 2.0),
+           sympy=_sp_clip(-0.5, 2), domain=(-3, 3), kinks=(-0.5, 2.0)),
+    OpInfo("relu6", NF.relu6, lambda x: np.clip(x, 0, 6),
+           records=[U("hardtanh")], torch=lambda t: TF.relu6(t),
+           sympy=_sp_clip(0, 6), domain=(-2, 8), kinks=(0.0, 6.0),
+           fuzz=True, special=True),
+    OpInfo("hardsigmoid", NF.hardsigmoid, refs.np_hardsigmoid,
+           records=[U("hardsigmoid")], torch=_torch_hardsigmoid,
+           sympy=lambda sp, X: sp.Piecewise(
+               (0, X < -3), (1, X > 3), (X / 6 + sp.Rational(1, 2), True)),
+           domain=(-5, 5), kinks=(-3.0, 3.0), fuzz=True, special=True),
+    OpInfo("hardswish", NF.hardswish, refs.np_hardswish,
+           records=[U("hardswish")], torch=lambda t: TF.hardswish(t),
+           sympy=lambda sp, X: sp.Piecewise(
+               (0, X < -3), (X, X > 3), (X * (X + 3) / 6, True)),
+           domain=(-5, 5), kinks=(-3.0, 3.0), fuzz=True, special=True),
+    OpInfo("mish", NF.mish, refs.np_mish, records=[U("mish")],
+           torch=lambda t: TF.mish(t),
+           sympy=lambda sp, X: X * sp.tanh(sp.log(1 + sp.exp(X))),
+           domain=(-5, 5), fuzz=True, special=True),
+    OpInfo("logsigmoid", NF.logsigmoid, refs.np_logsigmoid,
+           records=[U("logsigmoid")], torch=lambda t: TF.logsigmoid(t),
+           sympy=lambda sp, X: -sp.log(1 + sp.exp(-X)), domain=(-6, 6),
+           fuzz=True, special=True),
+    # smooth, but its second derivative jumps at 0
+    OpInfo("softsign", NF.softsign, refs.np_softsign,
+           records=[U("softsign")], torch=lambda t: TF.softsign(t),
+           sympy=lambda sp, X: sp.Piecewise((X / (1 + X), X > 0),
+                                            (X / (1 - X), True)),
+           domain=(-4, 4), kinks=(0.0,), fuzz=True, special=True),
+    OpInfo("tanhshrink", NF.tanhshrink, refs.np_tanhshrink,
+           records=[U("tanhshrink")], torch=lambda t: TF.tanhshrink(t),
+           sympy=lambda sp, X: X - sp.tanh(X), domain=(-3, 3), fuzz=True,
+           special=True),
+    OpInfo("celu", NF.celu, refs.np_celu, records=[U("celu")],
+           torch=lambda t: TF.celu(t),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, sp.exp(X) - 1),
+           domain=(-3, 3), kinks=(0.0,), fuzz=True, special=True,
+           bad=[BadInput("alpha=0", lambda: _unary_call(
+               lambda t: NF.celu(t, alpha=0.0)), ValueError,
+               r"alpha cannot be 0")]),
+    OpInfo("celu(0.5)", lambda t: NF.celu(t, alpha=0.5),
+           lambda x: refs.np_celu(x, 0.5), records=[U("celu")],
+           torch=lambda t: TF.celu(t, 0.5),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, (sp.exp(2 * X) - 1) / 2),
+           domain=(-3, 3), kinks=(0.0,), special=True),
+    OpInfo("celu(2)", lambda t: NF.celu(t, 2.0),
+           lambda x: refs.np_celu(x, 2.0), records=[U("celu")],
+           torch=lambda t: TF.celu(t, 2.0),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, 2 * (sp.exp(X / 2) - 1)),
+           domain=(-3, 3), kinks=(0.0,)),
     OpInfo("clip(min)", lambda t: ad.clip(t, min=-0.5),
            lambda x: np.maximum(x, -0.5), records=[U("clip")],
            torch=lambda t: T.clamp(t, min=-0.5), sympy=_sp_clip(-0.5, None),
@@ -469,7 +540,7 @@ SCALAR = [
 # piecewise linear rows: their gradient does not depend on the input
 _LINEAR_KINDS = {"neg", "abs", "relu", "leaky_relu", "clip", "addc", "rsubc",
                  "mulc", "divc", "sign", "floor", "ceil", "round", "trunc",
-                 "frac"}
+                 "frac", "hardtanh", "hardsigmoid"}
 for _o in UNARY + SCALAR:
     _o.linear = _o.records[0][1] in _LINEAR_KINDS or (
         _o.records[0][1] == "powc" and float(_o.c) in (0.0, 1.0))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+import autodiff.nn.functional as F
 import opdb
 from conftest import (DTYPES, assert_close, check_grad, distinct, mlp,
                       nonzero, sample, torch)
@@ -751,13 +752,26 @@ def test_cross_entropy_one_hot_targets_match_labels(dtype):
     ("softplus", ad.softplus, [0.0, 1000.0]),
     ("softplus(beta=3)", lambda t: ad.softplus(t, beta=3.0), [0.0, 1000.0]),
     ("relu", ad.relu, [0.0, 1000.0]),
+    ("hardtanh", F.hardtanh, [-1.0, 1.0]),
+    ("relu6", F.relu6, [0.0, 6.0]),
+    ("hardsigmoid", F.hardsigmoid, [0.0, 1.0]),
+    ("hardswish", F.hardswish, [0.0, 1000.0]),
+    ("mish", F.mish, [0.0, 1000.0]),
+    ("logsigmoid", F.logsigmoid, [-1000.0, 0.0]),
+    ("softsign", F.softsign, [-1000 / 1001, 1000 / 1001]),
+    ("tanhshrink", F.tanhshrink, [-999.0, 999.0]),
+    ("celu", F.celu, [-1.0, 1000.0]),
+    ("celu(0.5)", lambda t: F.celu(t, 0.5), [-0.5, 1000.0]),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_activations_at_extremes(name, fn, expected, dtype):
     # Expected derivatives at -1000 and +1000.
     dexp = {"sigmoid": [0, 0], "tanh": [0, 0], "silu": [0, 1],
             "gelu": [0, 1], "elu": [0, 1], "selu": [0, SELU_SCALE],
             "softplus": [0, 1], "softplus(beta=3)": [0, 1],
-            "relu": [0, 1]}[name]
+            "relu": [0, 1], "hardtanh": [0, 0], "relu6": [0, 0],
+            "hardsigmoid": [0, 0], "hardswish": [0, 1], "mish": [0, 1],
+            "logsigmoid": [1, 0], "softsign": [1 / 1001 ** 2] * 2,
+            "tanhshrink": [1, 1], "celu": [0, 1], "celu(0.5)": [0, 1]}[name]
     out, (g,) = grad_of(fn, [np.array([-1000.0, 1000.0])], dtype)
     assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(g))
     assert_close(out.numpy(), expected, dtype)

@@ -544,6 +544,22 @@ ref_unary(int k, double x, double a, double b, double *d)
             : nearbyint(x / pow(10, -a)) * pow(10, -a);
     case AD_U_TRUNC: *d = 0; return trunc(x);
     case AD_U_FRAC: *d = 1; return x - trunc(x);
+    case AD_U_HARDTANH: *d = x > a && x < b; return x < a ? a : x > b ? b : x;
+    case AD_U_HARDSIGMOID: *d = x > -3 && x < 3 ? 1.0 / 6 : 0;
+        return fmin(fmax(x + 3, 0), 6) / 6;
+    case AD_U_HARDSWISH: *d = x <= -3 ? 0 : x >= 3 ? 1 : x / 3 + 0.5;
+        return x * fmin(fmax(x + 3, 0), 6) / 6;
+    case AD_U_MISH: {
+        double t = tanh(log1p(exp(x)));
+        *d = t + x * sig(x) * (1 - t * t);
+        return x * t;
+    }
+    case AD_U_LOGSIGMOID: *d = sig(-x); return -log1p(exp(-x));
+    case AD_U_SOFTSIGN: *d = 1 / ((1 + fabs(x)) * (1 + fabs(x)));
+        return x / (1 + fabs(x));
+    case AD_U_TANHSHRINK: *d = tanh(x) * tanh(x); return x - tanh(x);
+    case AD_U_CELU: *d = x > 0 ? 1 : exp(x / a);
+        return x > 0 ? x : a * expm1(x / a);
     }
     *d = NAN;
     return NAN;
@@ -554,7 +570,7 @@ typedef struct {
     double a, b;
     int positive;               /* domain (0.2, 3) instead of (-3, 3);
                                    2: (-1.2, 1.2), 3: (-0.9, 0.9),
-                                   4: (1.1, 4) */
+                                   4: (1.1, 4), 5: (-8, 8) */
 } unary_case;
 
 static const unary_case unary_cases[] = {
@@ -580,6 +596,12 @@ static const unary_case unary_cases[] = {
     {AD_U_RSQRT, 0, 0, 1}, {AD_U_SIGN, 0, 0, 0}, {AD_U_FLOOR, 0, 0, 0},
     {AD_U_CEIL, 0, 0, 0}, {AD_U_ROUND, 0, 0, 0}, {AD_U_ROUND, 1, 0, 0},
     {AD_U_ROUND, -1, 0, 0}, {AD_U_TRUNC, 0, 0, 0}, {AD_U_FRAC, 0, 0, 0},
+    {AD_U_HARDTANH, -1, 1, 0}, {AD_U_HARDTANH, 0, 6, 5},
+    {AD_U_HARDTANH, -0.5, 2, 0}, {AD_U_HARDSIGMOID, 0, 0, 5},
+    {AD_U_HARDSWISH, 0, 0, 5}, {AD_U_MISH, 0, 0, 5},
+    {AD_U_LOGSIGMOID, 0, 0, 5}, {AD_U_SOFTSIGN, 0, 0, 0},
+    {AD_U_TANHSHRINK, 0, 0, 0}, {AD_U_CELU, 1, 0, 0}, {AD_U_CELU, 0.5, 0, 0},
+    {AD_U_CELU, 2, 0, 0},
 };
 
 static void
@@ -591,7 +613,8 @@ unary_one(const unary_case *c, int dt)
     char what[96];
     for (int i = 0; i < N; i++) {
         double t = (i + 0.37) / N;
-        xs[i] = c->positive == 4 ? 1.1 + 2.9 * t
+        xs[i] = c->positive == 5 ? -8 + 16 * t
+              : c->positive == 4 ? 1.1 + 2.9 * t
               : c->positive == 3 ? -0.9 + 1.8 * t
               : c->positive == 2 ? -1.2 + 2.4 * t
               : c->positive ? 0.2 + 2.8 * t : -3 + 6 * t;
