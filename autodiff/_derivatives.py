@@ -74,6 +74,7 @@ def _defunary(name, reads_x=False):
 
 
 _SELU_SCALE, _SELU_ALPHA = 1.0507009873554804934, 1.6732632423543772848
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 _defunary("neg")(lambda x, y, g, a, b, xv: -g)
 _defunary("exp")(lambda x, y, g, a, b, xv: g * y)
@@ -144,6 +145,65 @@ _defunary("square")(lambda x, y, g, a, b, xv: g * (x * 2.0))
 _defunary("divc")(lambda x, y, g, a, b, xv: g / a)
 _defunary("erf")(lambda x, y, g, a, b, xv: g * (
     (x * x * -1.0).exp() * (2.0 / math.sqrt(math.pi))))
+_defunary("atan")(lambda x, y, g, a, b, xv: g / (x * x + 1.0))
+_defunary("asin")(lambda x, y, g, a, b, xv: g * (1.0 - x * x).rsqrt())
+_defunary("acos")(lambda x, y, g, a, b, xv: -(g * (1.0 - x * x).rsqrt()))
+_defunary("sinh")(lambda x, y, g, a, b, xv: g * x.cosh())
+_defunary("cosh")(lambda x, y, g, a, b, xv: g * x.sinh())
+_defunary("asinh")(lambda x, y, g, a, b, xv: g * (x * x + 1.0).rsqrt())
+_defunary("acosh")(
+    lambda x, y, g, a, b, xv: g * ((x - 1.0) * (x + 1.0)).rsqrt())
+_defunary("atanh")(lambda x, y, g, a, b, xv: g / (1.0 - x * x))
+_defunary("log1p")(lambda x, y, g, a, b, xv: g / (x + 1.0))
+_defunary("expm1")(lambda x, y, g, a, b, xv: g * (y + 1.0))
+_defunary("log2")(lambda x, y, g, a, b, xv: g / (x * _LN2))
+_defunary("log10")(lambda x, y, g, a, b, xv: g / (x * _LN10))
+_defunary("exp2")(lambda x, y, g, a, b, xv: g * (y * _LN2))
+_defunary("reciprocal")(lambda x, y, g, a, b, xv: -(g * (y * y)))
+_defunary("rsqrt")(lambda x, y, g, a, b, xv: g * (y * y * y) * -0.5)
+# steps: 0 almost everywhere (and at the steps too, as torch); frac: 1
+for _step in ("sign", "floor", "ceil", "round", "trunc"):
+    _defunary(_step)(lambda x, y, g, a, b, xv: g * 0.0)
+_defunary("frac")(lambda x, y, g, a, b, xv: g)
+
+# activations; the masks are open intervals, as torch's kinks
+_defunary("hardtanh", True)(
+    lambda x, y, g, a, b, xv: g * _const((xv > a) & (xv < b), g))
+_defunary("hardsigmoid", True)(
+    lambda x, y, g, a, b, xv: g * _const(
+        np.where((xv > -3.0) & (xv < 3.0), 1.0 / 6.0, 0.0), g))
+
+
+@_defunary("hardswish", True)
+def _hardswish(x, y, g, a, b, xv):
+    mid = (xv > -3.0) & (xv < 3.0)
+    return E.where(mid, g * (x / 3.0 + 0.5), g * _const(xv >= 3.0, g))
+
+
+@_defunary("mish")
+def _mish(x, y, g, a, b, xv):
+    t = E.softplus(x).tanh()
+    return g * (t + x * x.sigmoid() * (1.0 - t * t))
+
+
+_defunary("logsigmoid")(lambda x, y, g, a, b, xv: g * (-x).sigmoid())
+
+
+@_defunary("softsign")
+def _softsign(x, y, g, a, b, xv):
+    d = x.abs() + 1.0
+    return g / (d * d)
+
+
+@_defunary("tanhshrink")
+def _tanhshrink(x, y, g, a, b, xv):
+    t = x.tanh()
+    return g * (t * t)
+
+
+# e^(x/alpha) on the negative side
+_defunary("celu", True)(lambda x, y, g, a, b, xv: E.where(
+    xv > 0, g, g * (_safe(x, xv > 0, 0.0) * (1.0 / a)).exp()))
 
 def _unary(node, y, g):
     name, (x,), at = node.kind, node.inputs, node.attrs

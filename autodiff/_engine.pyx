@@ -369,6 +369,37 @@ def sin(x): return _unary(_t(x), AD_U_SIN, 0.0, 0.0)
 def tan(x): return _unary(_t(x), AD_U_TAN, 0.0, 0.0)
 def cos(x): return _unary(_t(x), AD_U_COS, 0.0, 0.0)
 def square(x): return _unary(_t(x), AD_U_SQUARE, 0.0, 0.0)
+def atan(x): return _unary(_t(x), AD_U_ATAN, 0.0, 0.0)
+def asin(x): return _unary(_t(x), AD_U_ASIN, 0.0, 0.0)
+def acos(x): return _unary(_t(x), AD_U_ACOS, 0.0, 0.0)
+def sinh(x): return _unary(_t(x), AD_U_SINH, 0.0, 0.0)
+def cosh(x): return _unary(_t(x), AD_U_COSH, 0.0, 0.0)
+def asinh(x): return _unary(_t(x), AD_U_ASINH, 0.0, 0.0)
+def acosh(x): return _unary(_t(x), AD_U_ACOSH, 0.0, 0.0)
+def atanh(x): return _unary(_t(x), AD_U_ATANH, 0.0, 0.0)
+def log1p(x): return _unary(_t(x), AD_U_LOG1P, 0.0, 0.0)
+def expm1(x): return _unary(_t(x), AD_U_EXPM1, 0.0, 0.0)
+def log2(x): return _unary(_t(x), AD_U_LOG2, 0.0, 0.0)
+def log10(x): return _unary(_t(x), AD_U_LOG10, 0.0, 0.0)
+def exp2(x): return _unary(_t(x), AD_U_EXP2, 0.0, 0.0)
+def reciprocal(x): return _unary(_t(x), AD_U_RECIPROCAL, 0.0, 0.0)
+def rsqrt(x): return _unary(_t(x), AD_U_RSQRT, 0.0, 0.0)
+
+# steps, as torch: gradient 0 (frac's is 1)
+def sign(x): return _unary(_t(x), AD_U_SIGN, 0.0, 0.0)
+def floor(x): return _unary(_t(x), AD_U_FLOOR, 0.0, 0.0)
+def ceil(x): return _unary(_t(x), AD_U_CEIL, 0.0, 0.0)
+def trunc(x): return _unary(_t(x), AD_U_TRUNC, 0.0, 0.0)
+def frac(x): return _unary(_t(x), AD_U_FRAC, 0.0, 0.0)
+
+def round(x, *, decimals=0):
+    """Round half to even; with decimals, to that many decimal places
+    (negative: to tens, hundreds, ...), scaled by 10**decimals as torch."""
+    if isinstance(decimals, bool) or not isinstance(decimals,
+                                                     (int, np.integer)):
+        raise TypeError("round(): argument 'decimals' must be int, not %s"
+                        % type(decimals).__name__)
+    return _unary(_t(x), AD_U_ROUND, float(decimals), 0.0)
 
 def sigmoid(x):
     """1 / (1 + e^-x), computed stably; derivative s (1 - s)."""
@@ -411,6 +442,55 @@ def silu(x):
 def erf(x):
     """The error function, 2/sqrt(pi) times the integral of e^(-t^2)."""
     return _unary(_t(x), AD_U_ERF, 0.0, 0.0)
+
+# torch.nn.functional's activations (exported by autodiff.nn.functional),
+# with torch's signatures: inplace is accepted, the result is a new tensor
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """Clamp to [min_val, max_val]; gradient 1 strictly inside, else 0
+    (0 at min_val and max_val, as torch)."""
+    lo, hi = float(min_val), float(max_val)
+    if lo > hi:
+        raise ValueError("hardtanh: min_val cannot be greater than max_val "
+                         "(got %r > %r)" % (min_val, max_val))
+    return _unary(_t(input), AD_U_HARDTANH, lo, hi)
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6): hardtanh(x, 0, 6), as torch (gradient 0 at 0
+    and at 6)."""
+    return _unary(_t(input), AD_U_HARDTANH, 0.0, 6.0)
+
+def hardsigmoid(input, inplace=False):
+    """relu6(x + 3) / 6; gradient 1/6 strictly inside (-3, 3), else 0."""
+    return _unary(_t(input), AD_U_HARDSIGMOID, 0.0, 0.0)
+
+def hardswish(input, inplace=False):
+    """x relu6(x + 3) / 6; gradient 0 up to -3 (inclusive), x/3 + 1/2
+    inside, 1 from 3 on, as torch."""
+    return _unary(_t(input), AD_U_HARDSWISH, 0.0, 0.0)
+
+def mish(input, inplace=False):
+    """x tanh(softplus(x))."""
+    return _unary(_t(input), AD_U_MISH, 0.0, 0.0)
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), stable for any x."""
+    return _unary(_t(input), AD_U_LOGSIGMOID, 0.0, 0.0)
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return _unary(_t(input), AD_U_SOFTSIGN, 0.0, 0.0)
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return _unary(_t(input), AD_U_TANHSHRINK, 0.0, 0.0)
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, else alpha (e^(x/alpha) - 1) (expm1)."""
+    a = float(alpha)
+    if a == 0.0:
+        raise ValueError("celu: alpha cannot be 0")
+    return _unary(_t(input), AD_U_CELU, a, 0.0)
 
 def clip(x, min=None, max=None):
     """Clamp to [min, max]; gradient 1 inside, 0 outside."""

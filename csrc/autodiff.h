@@ -130,7 +130,36 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(SQUARE, square, AD_K_READS_X, -, -)                                 \
     X(DIVC, divc, 0, c, -)          /* x / c */                           \
     X(ERF, erf, AD_K_READS_X, -, -)                                       \
-    X(TAN, tan, AD_K_SAVES_OUT, -, -)
+    X(TAN, tan, AD_K_SAVES_OUT, -, -)                                     \
+    X(ATAN, atan, AD_K_READS_X, -, -)                                     \
+    X(ASIN, asin, AD_K_READS_X, -, -)                                     \
+    X(ACOS, acos, AD_K_READS_X, -, -)                                     \
+    X(SINH, sinh, AD_K_READS_X, -, -)                                     \
+    X(COSH, cosh, AD_K_READS_X, -, -)                                     \
+    X(ASINH, asinh, AD_K_READS_X, -, -)                                   \
+    X(ACOSH, acosh, AD_K_READS_X, -, -)                                   \
+    X(ATANH, atanh, AD_K_READS_X, -, -)                                   \
+    X(LOG1P, log1p, AD_K_READS_X, -, -)                                   \
+    X(EXPM1, expm1, AD_K_SAVES_OUT, -, -)                                 \
+    X(LOG2, log2, AD_K_READS_X, -, -)                                     \
+    X(LOG10, log10, AD_K_READS_X, -, -)                                   \
+    X(EXP2, exp2, AD_K_SAVES_OUT, -, -)                                   \
+    X(RECIPROCAL, reciprocal, AD_K_SAVES_OUT, -, -)                       \
+    X(RSQRT, rsqrt, AD_K_SAVES_OUT, -, -)                                 \
+    X(SIGN, sign, 0, -, -)                                                \
+    X(FLOOR, floor, 0, -, -)                                              \
+    X(CEIL, ceil, 0, -, -)                                                \
+    X(ROUND, round, 0, decimals, -)  /* half to even */                   \
+    X(TRUNC, trunc, 0, -, -)                                              \
+    X(FRAC, frac, 0, -, -)          /* x - trunc(x) */                    \
+    X(HARDTANH, hardtanh, AD_K_READS_X, min_val, max_val) /* relu6 */     \
+    X(HARDSIGMOID, hardsigmoid, AD_K_READS_X, -, -)                       \
+    X(HARDSWISH, hardswish, AD_K_READS_X, -, -)                           \
+    X(MISH, mish, AD_K_READS_X, -, -)                                     \
+    X(LOGSIGMOID, logsigmoid, AD_K_READS_X, -, -)                         \
+    X(SOFTSIGN, softsign, AD_K_READS_X, -, -)                             \
+    X(TANHSHRINK, tanhshrink, AD_K_READS_X, -, -)                         \
+    X(CELU, celu, AD_K_READS_X, alpha, -)
 
 /* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
 #define AD_BINARY_KINDS(X)                                                \

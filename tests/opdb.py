@@ -10,11 +10,15 @@ test id.  Each says
 * ``sympy``: ``lambda sp, X: expression`` for elementwise ops, or None;
 * ``domain`` and ``kinks``: where samples are drawn, and the points they
   keep away from (no derivative there);
+* ``real``: the open interval where the function is real, for the fixed
+  grids of test_oracle_sympy (default: the whole line, or the positive
+  half for a positive domain);
 * ``records``: the engine (op, kind) pairs the op records, checked against
   ``_engine.OPS``/``UNARY``/... by test_opdb.py;
 * ``dtypes`` and ``tol`` (a purpose of ``conftest.tol``);
 * ``fuzz``: whether the random graphs of fuzz_helpers.py may draw it;
 * ``special``: whether test_bad_input/test_fuzz push NaN/inf through it;
+* ``zero_grad``: its gradient is 0 wherever it exists (floor, sign, ...);
 * ``bad``: the inputs it must reject (``BadInput``), with the exception
   type and message the tests expect.
 
@@ -27,6 +31,7 @@ registered engine kind has one.
 import numpy as np
 
 import autodiff as ad
+import autodiff.nn.functional as NF
 import refs
 from conftest import (DTYPES, binary_data_default, binary_data_div,
                       binary_data_maxmin, binary_data_pow, distinct, nonzero,
@@ -70,7 +75,8 @@ class OpInfo:
     def __init__(self, name, op, ref=None, *, records=(), torch=None,
                  sympy=None, domain=(-2.0, 2.0), kinks=(), dtypes=DTYPES,
                  tol="default", fuzz=False, special=False, bad=(),
-                 samples=(), method=None, numeric=True, **extra):
+                 samples=(), method=None, numeric=True, real=None,
+                 **extra):
         self.name, self.op, self.ref = name, op, ref
         self.records = tuple(records)
         self.torch, self.sympy = torch, sympy
@@ -81,6 +87,7 @@ class OpInfo:
         self.samples = list(samples)
         self.method = method
         self.numeric = numeric      # False: only for NaN/inf propagation
+        self.real = real
         for k, v in extra.items():
             setattr(self, k, v)
 
@@ -145,6 +152,15 @@ def _sp_clip(lo, hi):
     return build
 
 
+def _torch_hardsigmoid(t):
+    """torch's hardsigmoid; in float64 as relu6(x + 3) / 6 (the same
+    values and kinks): torch's float64 backward multiplies by 1/6 rounded
+    to float32 (0.16666667163...), autodiff by 1/6."""
+    if t.dtype == T.float64:
+        return TF.relu6(t + 3.0) / 6.0
+    return TF.hardsigmoid(t)
+
+
 def _softplus(beta, threshold, domain, kinks):
     name = "softplus(beta=%g, threshold=%g)" % (beta, threshold)
     return OpInfo(
@@ -154,6 +170,9 @@ def _softplus(beta, threshold, domain, kinks):
         sympy=_sp_softplus(beta, threshold), domain=domain, kinks=kinks,
         fuzz=False)
 
+
+_INTS = (-2.0, -1.0, 0.0, 1.0, 2.0)                 # floor, ceil, trunc
+_HALVES = (-2.5, -1.5, -0.5, 0.5, 1.5, 2.5)       # round (half to even)
 
 UNARY = [
     OpInfo("neg", lambda t: -t, np.negative, records=[U("neg")],
@@ -187,6 +206,101 @@ UNARY = [
            torch=lambda t: T.tan(t), sympy=lambda sp, X: sp.tan(X),
            domain=(-1.2, 1.2), fuzz=True, special=True,
            method=lambda t: t.tan()),
+    OpInfo("atan", ad.atan, np.arctan, records=[U("atan")],
+           torch=lambda t: T.atan(t), sympy=lambda sp, X: sp.atan(X),
+           domain=(-4, 4), fuzz=True, special=True,
+           method=lambda t: t.atan()),
+    OpInfo("asin", ad.asin, np.arcsin, records=[U("asin")],
+           torch=lambda t: T.asin(t), sympy=lambda sp, X: sp.asin(X),
+           domain=(-0.9, 0.9), real=(-1, 1), special=True,
+           method=lambda t: t.asin()),
+    OpInfo("acos", ad.acos, np.arccos, records=[U("acos")],
+           torch=lambda t: T.acos(t), sympy=lambda sp, X: sp.acos(X),
+           domain=(-0.9, 0.9), real=(-1, 1), special=True,
+           method=lambda t: t.acos()),
+    OpInfo("sinh", ad.sinh, np.sinh, records=[U("sinh")],
+           torch=lambda t: T.sinh(t), sympy=lambda sp, X: sp.sinh(X),
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.sinh()),
+    OpInfo("cosh", ad.cosh, np.cosh, records=[U("cosh")],
+           torch=lambda t: T.cosh(t), sympy=lambda sp, X: sp.cosh(X),
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.cosh()),
+    OpInfo("asinh", ad.asinh, np.arcsinh, records=[U("asinh")],
+           torch=lambda t: T.asinh(t), sympy=lambda sp, X: sp.asinh(X),
+           domain=(-4, 4), fuzz=True, special=True,
+           method=lambda t: t.asinh()),
+    OpInfo("acosh", ad.acosh, np.arccosh, records=[U("acosh")],
+           torch=lambda t: T.acosh(t), sympy=lambda sp, X: sp.acosh(X),
+           domain=(1.1, 4), real=(1, np.inf), special=True,
+           method=lambda t: t.acosh()),
+    OpInfo("atanh", ad.atanh, np.arctanh, records=[U("atanh")],
+           torch=lambda t: T.atanh(t), sympy=lambda sp, X: sp.atanh(X),
+           domain=(-0.9, 0.9), real=(-1, 1), special=True,
+           method=lambda t: t.atanh()),
+    OpInfo("log1p", ad.log1p, np.log1p, records=[U("log1p")],
+           torch=lambda t: T.log1p(t), sympy=lambda sp, X: sp.log(1 + X),
+           domain=(-0.8, 3), real=(-1, np.inf), special=True,
+           method=lambda t: t.log1p()),
+    OpInfo("expm1", ad.expm1, np.expm1, records=[U("expm1")],
+           torch=lambda t: T.expm1(t), sympy=lambda sp, X: sp.exp(X) - 1,
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.expm1()),
+    OpInfo("log2", ad.log2, np.log2, records=[U("log2")],
+           torch=lambda t: T.log2(t), sympy=lambda sp, X: sp.log(X, 2),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.log2()),
+    OpInfo("log10", ad.log10, np.log10, records=[U("log10")],
+           torch=lambda t: T.log10(t), sympy=lambda sp, X: sp.log(X, 10),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.log10()),
+    OpInfo("exp2", ad.exp2, np.exp2, records=[U("exp2")],
+           torch=lambda t: T.exp2(t), sympy=lambda sp, X: 2 ** X,
+           domain=(-3, 3), fuzz=True, special=True,
+           method=lambda t: t.exp2()),
+    OpInfo("reciprocal", ad.reciprocal, np.reciprocal,
+           records=[U("reciprocal")], torch=lambda t: T.reciprocal(t),
+           sympy=lambda sp, X: 1 / X, domain=(0.3, 3), fuzz=True,
+           special=True, method=lambda t: t.reciprocal()),
+    OpInfo("reciprocal(negative)", ad.reciprocal, np.reciprocal,
+           records=[U("reciprocal")], torch=lambda t: T.reciprocal(t),
+           domain=(-3, -0.3)),
+    OpInfo("rsqrt", ad.rsqrt, refs.np_rsqrt, records=[U("rsqrt")],
+           torch=lambda t: T.rsqrt(t), sympy=lambda sp, X: 1 / sp.sqrt(X),
+           domain=(0.2, 4), fuzz=True, special=True,
+           method=lambda t: t.rsqrt()),
+    # steps: gradient 0 (frac: 1), sampled away from the steps
+    OpInfo("sign", ad.sign, refs.np_sign, records=[U("sign")],
+           torch=lambda t: T.sign(t), domain=(-3, 3), kinks=(0.0,),
+           zero_grad=True, special=True, method=lambda t: t.sign()),
+    OpInfo("floor", ad.floor, np.floor, records=[U("floor")],
+           torch=lambda t: T.floor(t), domain=(-2.9, 2.9), kinks=_INTS,
+           zero_grad=True, special=True, method=lambda t: t.floor()),
+    OpInfo("ceil", ad.ceil, np.ceil, records=[U("ceil")],
+           torch=lambda t: T.ceil(t), domain=(-2.9, 2.9), kinks=_INTS,
+           zero_grad=True, special=True, method=lambda t: t.ceil()),
+    OpInfo("round", ad.round, np.round, records=[U("round")],
+           torch=lambda t: T.round(t), domain=(-2.9, 2.9), kinks=_HALVES,
+           zero_grad=True, special=True, method=lambda t: t.round(),
+           bad=[BadInput("decimals=%r" % (d,), lambda d=d: _unary_call(
+               lambda t: ad.round(t, decimals=d)), TypeError,
+               r"decimals.*must be int") for d in (1.5, True, None)]),
+    # decimals: steps every 10**-decimals, too dense for the numeric tests
+    # (tests/test_ops.py checks them against numpy and torch)
+    OpInfo("round(decimals=2)", lambda t: ad.round(t, decimals=2),
+           lambda x: np.round(x, 2), records=[U("round")],
+           torch=lambda t: T.round(t, decimals=2), special=True,
+           numeric=False, method=lambda t: t.round(decimals=2)),
+    OpInfo("round(decimals=-1)", lambda t: ad.round(t, decimals=-1),
+           lambda x: np.round(x, -1), records=[U("round")],
+           torch=lambda t: T.round(t, decimals=-1), special=True,
+           numeric=False),
+    OpInfo("trunc", ad.trunc, np.trunc, records=[U("trunc")],
+           torch=lambda t: T.trunc(t), domain=(-2.9, 2.9), kinks=_INTS,
+           zero_grad=True, special=True, method=lambda t: t.trunc()),
+    OpInfo("frac", ad.frac, refs.np_frac, records=[U("frac")],
+           torch=lambda t: T.frac(t), domain=(-2.9, 2.9), kinks=_INTS,
+           special=True, method=lambda t: t.frac()),
     OpInfo("cos", ad.cos, np.cos, records=[U("cos")],
            torch=lambda t: T.cos(t), sympy=lambda sp, X: sp.cos(X),
            domain=(-4, 4), fuzz=True, special=True,
@@ -258,6 +372,67 @@ UNARY = [
            torch=lambda t: TF.silu(t),
            sympy=lambda sp, X: X / (1 + sp.exp(-X)), domain=(-5, 5),
            fuzz=True, method=lambda t: t.silu()),
+    # torch.nn.functional's activations (autodiff.nn.functional)
+    OpInfo("hardtanh", NF.hardtanh, lambda x: np.clip(x, -1, 1),
+           records=[U("hardtanh")], torch=lambda t: TF.hardtanh(t),
+           sympy=_sp_clip(-1, 1), domain=(-3, 3), kinks=(-1.0, 1.0),
+           fuzz=True, special=True,
+           bad=[BadInput("min_val > max_val", lambda: _unary_call(
+               lambda t: NF.hardtanh(t, 1.0, -1.0)), ValueError,
+               r"min_val cannot be greater than max_val")]),
+    OpInfo("hardtanh(-0.5, 2)", lambda t: NF.hardtanh(t, -0.5, 2.0),
+           lambda x: np.clip(x, -0.5, 2), records=[U("hardtanh")],
+           torch=lambda t: TF.hardtanh(t, -0.5, 2.0),
+           sympy=_sp_clip(-0.5, 2), domain=(-3, 3), kinks=(-0.5, 2.0)),
+    OpInfo("relu6", NF.relu6, lambda x: np.clip(x, 0, 6),
+           records=[U("hardtanh")], torch=lambda t: TF.relu6(t),
+           sympy=_sp_clip(0, 6), domain=(-2, 8), kinks=(0.0, 6.0),
+           fuzz=True, special=True),
+    OpInfo("hardsigmoid", NF.hardsigmoid, refs.np_hardsigmoid,
+           records=[U("hardsigmoid")], torch=_torch_hardsigmoid,
+           sympy=lambda sp, X: sp.Piecewise(
+               (0, X < -3), (1, X > 3), (X / 6 + sp.Rational(1, 2), True)),
+           domain=(-5, 5), kinks=(-3.0, 3.0), fuzz=True, special=True),
+    OpInfo("hardswish", NF.hardswish, refs.np_hardswish,
+           records=[U("hardswish")], torch=lambda t: TF.hardswish(t),
+           sympy=lambda sp, X: sp.Piecewise(
+               (0, X < -3), (X, X > 3), (X * (X + 3) / 6, True)),
+           domain=(-5, 5), kinks=(-3.0, 3.0), fuzz=True, special=True),
+    OpInfo("mish", NF.mish, refs.np_mish, records=[U("mish")],
+           torch=lambda t: TF.mish(t),
+           sympy=lambda sp, X: X * sp.tanh(sp.log(1 + sp.exp(X))),
+           domain=(-5, 5), fuzz=True, special=True),
+    OpInfo("logsigmoid", NF.logsigmoid, refs.np_logsigmoid,
+           records=[U("logsigmoid")], torch=lambda t: TF.logsigmoid(t),
+           sympy=lambda sp, X: -sp.log(1 + sp.exp(-X)), domain=(-6, 6),
+           fuzz=True, special=True),
+    # smooth, but its second derivative jumps at 0
+    OpInfo("softsign", NF.softsign, refs.np_softsign,
+           records=[U("softsign")], torch=lambda t: TF.softsign(t),
+           sympy=lambda sp, X: sp.Piecewise((X / (1 + X), X > 0),
+                                            (X / (1 - X), True)),
+           domain=(-4, 4), kinks=(0.0,), fuzz=True, special=True),
+    OpInfo("tanhshrink", NF.tanhshrink, refs.np_tanhshrink,
+           records=[U("tanhshrink")], torch=lambda t: TF.tanhshrink(t),
+           sympy=lambda sp, X: X - sp.tanh(X), domain=(-3, 3), fuzz=True,
+           special=True),
+    OpInfo("celu", NF.celu, refs.np_celu, records=[U("celu")],
+           torch=lambda t: TF.celu(t),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, sp.exp(X) - 1),
+           domain=(-3, 3), kinks=(0.0,), fuzz=True, special=True,
+           bad=[BadInput("alpha=0", lambda: _unary_call(
+               lambda t: NF.celu(t, alpha=0.0)), ValueError,
+               r"alpha cannot be 0")]),
+    OpInfo("celu(0.5)", lambda t: NF.celu(t, alpha=0.5),
+           lambda x: refs.np_celu(x, 0.5), records=[U("celu")],
+           torch=lambda t: TF.celu(t, 0.5),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, (sp.exp(2 * X) - 1) / 2),
+           domain=(-3, 3), kinks=(0.0,), special=True),
+    OpInfo("celu(2)", lambda t: NF.celu(t, 2.0),
+           lambda x: refs.np_celu(x, 2.0), records=[U("celu")],
+           torch=lambda t: TF.celu(t, 2.0),
+           sympy=lambda sp, X: _sp_pw(sp, X, X, 2 * (sp.exp(X / 2) - 1)),
+           domain=(-3, 3), kinks=(0.0,)),
     OpInfo("clip(min)", lambda t: ad.clip(t, min=-0.5),
            lambda x: np.maximum(x, -0.5), records=[U("clip")],
            torch=lambda t: T.clamp(t, min=-0.5), sympy=_sp_clip(-0.5, None),
@@ -364,7 +539,8 @@ SCALAR = [
 ]
 # piecewise linear rows: their gradient does not depend on the input
 _LINEAR_KINDS = {"neg", "abs", "relu", "leaky_relu", "clip", "addc", "rsubc",
-                 "mulc", "divc"}
+                 "mulc", "divc", "sign", "floor", "ceil", "round", "trunc",
+                 "frac", "hardtanh", "hardsigmoid"}
 for _o in UNARY + SCALAR:
     _o.linear = _o.records[0][1] in _LINEAR_KINDS or (
         _o.records[0][1] == "powc" and float(_o.c) in (0.0, 1.0))

@@ -38,6 +38,55 @@ def np_erf(x):
     return _erf(x) if np.size(x) else np.zeros(np.shape(x))
 
 
+def np_rsqrt(x):
+    return 1.0 / np.sqrt(x)
+
+
+def np_sign(x):
+    """torch.sign: 0 for NaN (numpy's sign keeps it)."""
+    x = np.asarray(x)
+    return np.where(np.isnan(x), 0, np.sign(x)).astype(x.dtype)
+
+
+def np_frac(x):
+    """torch.frac: x - trunc(x), with the sign of x; NaN at +-inf."""
+    x = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        return x - np.trunc(x)
+
+
+def np_hardsigmoid(x):
+    return np.clip(x + 3, 0, 6) / 6
+
+
+def np_hardswish(x):
+    with np.errstate(invalid="ignore"):
+        return x * np.clip(x + 3, 0, 6) / 6        # -inf * 0: NaN, as torch
+
+
+def np_mish(x):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x * np.tanh(np.log1p(np.exp(x)))
+
+
+def np_logsigmoid(x):
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def np_softsign(x):
+    with np.errstate(invalid="ignore"):
+        return x / (1 + np.abs(x))                  # inf / inf: NaN, as torch
+
+
+def np_tanhshrink(x):
+    return x - np.tanh(x)
+
+
+def np_celu(x, alpha=1.0):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(x > 0, x, alpha * np.expm1(x / alpha))
+
+
 def np_relu(x):
     return np.maximum(x, 0)
 

@@ -33,6 +33,10 @@ ACTIVATIONS = {
     "gelu": nn.GELU, "elu": lambda: nn.ELU(alpha=0.7), "selu": nn.SELU,
     "silu": nn.SiLU, "leaky": lambda: nn.LeakyReLU(0.05),
     "softplus": lambda: nn.Softplus(beta=2.0),
+    "hardtanh": lambda: nn.Hardtanh(-0.5, 2.0), "relu6": nn.ReLU6,
+    "hardsigmoid": nn.Hardsigmoid, "hardswish": nn.Hardswish,
+    "mish": nn.Mish, "logsigmoid": nn.LogSigmoid, "softsign": nn.Softsign,
+    "tanhshrink": nn.Tanhshrink, "celu": lambda: nn.CELU(alpha=0.5),
 }
 
 OPTIMIZERS = {

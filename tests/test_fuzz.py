@@ -954,7 +954,10 @@ ACTIVATIONS = {
     "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
     "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
     "silu": nn.SiLU, "selu": nn.SELU, "softplus": nn.Softplus,
-    "identity": nn.Identity,
+    "identity": nn.Identity, "hardtanh": nn.Hardtanh, "relu6": nn.ReLU6,
+    "hardsigmoid": nn.Hardsigmoid, "hardswish": nn.Hardswish,
+    "mish": nn.Mish, "logsigmoid": nn.LogSigmoid, "softsign": nn.Softsign,
+    "tanhshrink": nn.Tanhshrink, "celu": nn.CELU,
 }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+import autodiff.nn.functional as NF
 import opdb
 from autodiff import autograd
 from conftest import assert_close, distinct, mlp, nonzero, sample
@@ -90,6 +91,11 @@ for _n in ("abs", "relu", "leaky_relu(0.2)", "clip(both)"):
     _o = opdb.by_name(_n)
     case("unary:" + _n + "^2", lambda t, f=_o.op: sq(f(t)),
          [spread(U_SHAPE, -2, 2, seed=50, avoid=_o.kinks)], kinks=_o.kinks)
+for _n in ("hardtanh", "relu6", "hardsigmoid"):
+    _o = opdb.by_name(_n)
+    case("unary:" + _n + "^2", lambda t, f=_o.op: sq(f(t)),
+         [spread(U_SHAPE, *_o.domain, seed=51, avoid=_o.kinks)],
+         kinks=_o.kinks)
 
 # ---- scalar operand forms: opdb's rows at one constant each, and
 # compositions of them
@@ -412,7 +418,9 @@ def test_first_order_create_graph_matches_c_backward(name):
         assert any(np.any(g.numpy() != 0) for g in gs)
 
 
-ZERO_GRAD = {"scalar:x**0"}         # d/dx x**0 = 0
+# d/dx x**0 = 0; the steps (floor, sign, ...): 0 away from their steps
+ZERO_GRAD = {"scalar:x**0"} | {"unary:" + o.name for o in UNARY
+                               if getattr(o, "zero_grad", False)}
 
 
 @pytest.mark.parametrize("name", CASE_IDS)
@@ -588,6 +596,12 @@ EXTREMES = {
     "softplus(beta=3)": (lambda t: ad.softplus(t, beta=3.0),
                          [[-1000.0, 1000.0, 20.0 / 3]]),
     "erf": (ad.erf, [[-30.0, 30.0]]),
+    "mish": (NF.mish, [[-1000.0, -30.0, 20.0, 30.0, 1000.0]]),
+    "logsigmoid": (NF.logsigmoid, [[-1000.0, -30.0, 30.0, 1000.0]]),
+    "celu": (lambda t: NF.celu(t, 0.5), [[-1000.0, -30.0, 30.0, 1000.0]]),
+    "softsign": (NF.softsign, [[-1e300, -30.0, 30.0, 1e300]]),
+    "tanhshrink": (NF.tanhshrink, [[-1000.0, -30.0, 30.0, 1000.0]]),
+    "hardswish": (NF.hardswish, [[-1000.0, -3.0, 3.0, 1000.0]]),
     "exp": (ad.exp, [[-1000.0, 700.0]]),
     "log": (ad.log, [[1e-300, 1e300]]),
     "sqrt": (ad.sqrt, [[1e-300, 1e300]]),
@@ -639,7 +653,8 @@ def test_first_order_matches_c_at_extremes(name):
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "gelu", "silu", "selu",
-                                  "elu", "softplus", "erf",
+                                  "elu", "softplus", "erf", "mish",
+                                  "logsigmoid", "celu", "tanhshrink",
                                   "bce_with_logits extremes",
                                   "softmax extremes", "log_softmax extremes",
                                   "cross_entropy large logits"])
@@ -649,7 +664,9 @@ def test_second_order_at_extremes_matches_torch(name, torch):
     F = torch.nn.functional
     ref = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu,
            "silu": F.silu, "selu": F.selu, "elu": F.elu,
-           "softplus": F.softplus, "erf": torch.erf,
+           "softplus": F.softplus, "erf": torch.erf, "mish": F.mish,
+           "logsigmoid": F.logsigmoid, "tanhshrink": F.tanhshrink,
+           "celu": lambda t: F.celu(t, 0.5),
            "bce_with_logits extremes":
                lambda a, b: F.binary_cross_entropy_with_logits(
                    a, b, reduction="none"),
@@ -659,10 +676,14 @@ def test_second_order_at_extremes_matches_torch(name, torch):
                t, torch.tensor([2, 1]), reduction="none")}[name]
     fn, arrays = EXTREMES[name]
     if name in ("softplus", "selu", "elu", "gelu", "silu", "sigmoid",
-                "tanh"):
+                "tanh", "mish", "logsigmoid", "celu", "tanhshrink"):
         # not at softplus' exact threshold (x * beta == 20), where torch's
         # double backward takes the linear branch but its forward not
         arrays = [[-1000.0, -30.0, -3.0, 3.0, 30.0, 1000.0]]
+    if name == "mish":
+        # torch's second derivative of mish is NaN at 1000 (its exp(x)
+        # overflows); autodiff's is 0 there (test_mish_saturates below)
+        arrays = [[-1000.0, -30.0, -3.0, 3.0, 30.0, 80.0]]
     ts = [t64(a, True) for a in arrays]
     tts = [tt(torch, a, True) for a in arrays]
     rng = np.random.default_rng(3)
@@ -680,6 +701,19 @@ def test_second_order_at_extremes_matches_torch(name, torch):
         h = np.zeros(r.shape) if h is None else h.numpy()
         assert np.all(np.isfinite(h)), (name, h)
         close(h, r.numpy(), "rule_torch", msg=name)
+
+
+def test_mish_saturates_at_every_order():
+    """mish(x) = x for large x: derivatives 1, 0, 0 (no inf * 0 from its
+    exp(x) overflowing), and 0 for very negative x."""
+    f = lambda t: NF.mish(t).sum()
+    x = t64([-1000.0, 1000.0], True)
+    g1 = autograd.grad(f(x), [x], create_graph=True)[0]
+    g2 = autograd.grad(g1.sum(), [x], create_graph=True)[0]
+    g3 = autograd.grad(g2.sum(), [x])[0]
+    np.testing.assert_array_equal(g1.numpy(), [0.0, 1.0])
+    np.testing.assert_array_equal(g2.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(g3.numpy(), [0.0, 0.0])
 
 
 # ---- casts: float32 <-> float64 (gradgradcheck's finite differences are

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+import autodiff.nn.functional as F
 import opdb
 from conftest import (DTYPES, assert_close, check_grad, distinct, mlp,
-                      nonzero, sample)
+                      nonzero, sample, torch)
 from refs import (SELU_ALPHA, SELU_SCALE, np_log_softmax, np_reduce_loss,
                   np_sigmoid, np_softmax)
 
@@ -789,17 +790,73 @@ def test_cross_entropy_one_hot_targets_match_labels(dtype):
     ("softplus", ad.softplus, [0.0, 1000.0]),
     ("softplus(beta=3)", lambda t: ad.softplus(t, beta=3.0), [0.0, 1000.0]),
     ("relu", ad.relu, [0.0, 1000.0]),
+    ("hardtanh", F.hardtanh, [-1.0, 1.0]),
+    ("relu6", F.relu6, [0.0, 6.0]),
+    ("hardsigmoid", F.hardsigmoid, [0.0, 1.0]),
+    ("hardswish", F.hardswish, [0.0, 1000.0]),
+    ("mish", F.mish, [0.0, 1000.0]),
+    ("logsigmoid", F.logsigmoid, [-1000.0, 0.0]),
+    ("softsign", F.softsign, [-1000 / 1001, 1000 / 1001]),
+    ("tanhshrink", F.tanhshrink, [-999.0, 999.0]),
+    ("celu", F.celu, [-1.0, 1000.0]),
+    ("celu(0.5)", lambda t: F.celu(t, 0.5), [-0.5, 1000.0]),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_activations_at_extremes(name, fn, expected, dtype):
     # Expected derivatives at -1000 and +1000.
     dexp = {"sigmoid": [0, 0], "tanh": [0, 0], "silu": [0, 1],
             "gelu": [0, 1], "elu": [0, 1], "selu": [0, SELU_SCALE],
             "softplus": [0, 1], "softplus(beta=3)": [0, 1],
-            "relu": [0, 1]}[name]
+            "relu": [0, 1], "hardtanh": [0, 0], "relu6": [0, 0],
+            "hardsigmoid": [0, 0], "hardswish": [0, 1], "mish": [0, 1],
+            "logsigmoid": [1, 0], "softsign": [1 / 1001 ** 2] * 2,
+            "tanhshrink": [1, 1], "celu": [0, 1], "celu(0.5)": [0, 1]}[name]
     out, (g,) = grad_of(fn, [np.array([-1000.0, 1000.0])], dtype)
     assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(g))
     assert_close(out.numpy(), expected, dtype)
     assert_close(g, dexp, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,fn,ref,dref", [
+    ("log1p", ad.log1p, math.log1p, lambda v: 1 / (1 + v)),
+    ("expm1", ad.expm1, math.expm1, math.exp),
+    ("asinh", ad.asinh, math.asinh, lambda v: 1 / math.sqrt(1 + v * v)),
+    ("atanh", ad.atanh, math.atanh, lambda v: 1 / (1 - v * v)),
+    ("atan", ad.atan, math.atan, lambda v: 1 / (1 + v * v)),
+    ("sinh", ad.sinh, math.sinh, math.cosh),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_tiny_inputs_keep_full_relative_precision(name, fn, ref, dref,
+                                                  dtype):
+    """Near 0 the result is about x itself: log1p and expm1 (and the
+    inverse hyperbolics) must not lose it to cancellation in 1 + x."""
+    xs = np.array([1e-20, -3e-12, 2e-7, -1e-5])
+    out, (g,) = grad_of(fn, [xs], dtype)
+    xr = xs.astype(dtype).astype(np.float64)
+    want = np.array([ref(v) for v in xr])
+    rtol = 4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(out.numpy(), want, rtol=rtol, atol=0)
+    np.testing.assert_allclose(g, [dref(v) for v in xr], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3, -1, -2])
+def test_round_decimals_like_torch_and_numpy(decimals, dtype):
+    """round(x, decimals=d): half to even at the d-th decimal, computed as
+    torch does (x * 10**d rounded, / 10**d; x / 10**-d for d < 0) -- the
+    same bits as torch's -- and gradient 0."""
+    rng = np.random.default_rng(decimals + 7)
+    x = (rng.standard_normal(200) * 300).astype(dtype)
+    x[:6] = [2.5, -0.5, 1.5, 0.125, -0.375, 250.0]    # ties
+    out, (g,) = grad_of(lambda t: ad.round(t, decimals=decimals), [x],
+                        dtype)
+    assert out.dtype == dtype
+    assert_close(out.numpy(), np.round(x, decimals), dtype)
+    np.testing.assert_array_equal(g, np.zeros_like(x))
+    np.testing.assert_array_equal(
+        ad.tensor(x).round(decimals=decimals).numpy(), out.numpy())
+    if torch is not None:
+        want = torch.round(torch.tensor(x), decimals=decimals).numpy()
+        np.testing.assert_array_equal(out.numpy(), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -30,9 +30,20 @@ GRID = np.concatenate([np.linspace(-6.0, 6.0, 97),
 POSGRID = np.concatenate([np.linspace(0.05, 8.0, 60),
                           [1e-4, 1e-2, 0.5, 1.0, 2.0, 17.0, 123.0, 1e4]])
 
+
+def _real(o, pts):
+    """The points of a grid where the row's function is real (its
+    ``real`` interval, open)."""
+    if getattr(o, "real", None) is None:
+        return pts
+    lo, hi = o.real
+    return [p for p in pts if lo < p < hi]
+
+
 # name -> (sympy expression, autodiff function, grid, kinks)
 CASES = {o.name: (o.sympy(sympy, X), o.op,
-                  POSGRID if o.positive else GRID, list(o.kinks))
+                  np.array(_real(o, POSGRID if o.positive else GRID)),
+                  list(o.kinks))
          for o in opdb.with_sympy(opdb.ELEMENTWISE + opdb.CUSTOM)}
 
 
@@ -122,7 +133,7 @@ _POS = [0.35, 0.9, 1.6, 3.2]
 
 
 def _order_points(o):
-    pts = _POS if o.positive else _PTS
+    pts = _real(o, _POS if o.positive else _PTS)
     return [p for p in pts if all(abs(p - k) > 0.05 for k in o.kinks)]
 
 

@@ -700,3 +700,38 @@ def test_matmul_shapes_match_torch(T, shapes):
     (ot * torch.tensor(w)).sum().backward()
     _close(xa.grad.numpy(), xt.grad.numpy())
     _close(ya.grad.numpy(), yt.grad.numpy())
+
+
+# ================================================ NaN and inf like torch
+
+_SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 1e308,
+                     -1e308, 5e-324, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 6.0,
+                     1e-8, -1e-8, 40.0, -40.0, 1000.0, -1000.0])
+
+
+def _special_rows():
+    """The rows marked ``special`` (test_bad_input checks them against
+    their numpy references) that name a torch function."""
+    return opdb.with_torch(opdb.special())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("o", _special_rows(), ids=opdb.ids(_special_rows()))
+def test_special_values_match_torch(T, o, dtype):
+    """NaN, infinities, signed zeros, huge and tiny inputs (and the kinks
+    of the activations): torch's values, NaN and infinities in the same
+    places."""
+    with np.errstate(all="ignore"):
+        x = _SPECIAL.astype(dtype)
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    got = o.op(ad.tensor(x)).numpy()
+    want = o.torch(torch.tensor(x, dtype=tdt)).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), o.name)
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want),
+                                  o.name)
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want),
+                                  o.name)
+    # subnormal results may differ (torch's log1p(5e-324) is 0)
+    np.testing.assert_allclose(got, want, equal_nan=True, err_msg=o.name,
+                               rtol=tol(dtype, "nan_inf")["rtol"],
+                               atol=np.finfo(dtype).tiny)

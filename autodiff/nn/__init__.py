@@ -3,7 +3,8 @@ from . import functional, init
 from .modules import (
     Module, Parameter, Linear, Sequential, Flatten, Identity, Dropout,
     Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Softmax,
-    LogSoftmax,
+    LogSoftmax, Hardtanh, ReLU6, Hardsigmoid, Hardswish, Mish, LogSigmoid,
+    Softsign, Tanhshrink, CELU,
     MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
 )
 
@@ -11,6 +12,8 @@ __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
     "Flatten", "Identity", "Dropout", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
     "ELU", "SELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax",
+    "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid",
+    "Softsign", "Tanhshrink", "CELU",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss",
 ]

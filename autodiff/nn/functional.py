@@ -1,6 +1,8 @@
 """Functional forms of the activations and losses (torch.nn.functional)."""
 from .._engine import (
     sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
+    hardtanh, relu6, hardsigmoid, hardswish, mish, logsigmoid, softsign,
+    tanhshrink, celu,
     softmax, log_softmax,
     mse_loss, l1_loss, binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -11,7 +13,9 @@ from .._losses import cross_entropy, nll_loss
 from .._random import dropout
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
-           "softplus", "gelu", "silu", "softmax", "log_softmax", "mse_loss",
+           "softplus", "gelu", "silu", "hardtanh", "relu6", "hardsigmoid",
+           "hardswish", "mish", "logsigmoid", "softsign", "tanhshrink",
+           "celu", "softmax", "log_softmax", "mse_loss",
            "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
            "dropout", "linear"]

@@ -418,7 +418,7 @@ class Dropout(Module):
 class _Activation(Module):
     """An elementwise function as a module; _options names the
     constructor arguments shown by repr."""
-    _options = ()
+    _options: tuple[str, ...] = ()
 
     def extra_repr(self):
         return ", ".join("%s=%r" % (k, getattr(self, k))
@@ -521,6 +521,107 @@ class Softplus(_Activation):
 
     def forward(self, x):
         return F.softplus(x, self.beta, self.threshold)
+
+
+class Hardtanh(_Activation):
+    """Clamp to [min_val, max_val] (gradient 0 at both ends, as torch)."""
+    _options = ("min_val", "max_val")
+
+    def __init__(self, min_val=-1.0, max_val=1.0, *, inplace=False):
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError("Hardtanh: min_val cannot be greater than "
+                             "max_val (got %r > %r)" % (min_val, max_val))
+        self.min_val = min_val
+        self.max_val = max_val
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+
+class ReLU6(_Activation):
+    """min(max(x, 0), 6) (gradient 0 at 0 and at 6, as torch)."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class Hardsigmoid(_Activation):
+    """relu6(x + 3) / 6."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Hardswish(_Activation):
+    """x relu6(x + 3) / 6."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Mish(_Activation):
+    """x tanh(softplus(x))."""
+
+    def __init__(self, *, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.mish(x)
+
+
+class LogSigmoid(_Activation):
+    """log(sigmoid(x)), stable for any x."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class Softsign(_Activation):
+    """x / (1 + |x|)."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class Tanhshrink(_Activation):
+    """x - tanh(x)."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return F.tanhshrink(x)
+
+
+class CELU(_Activation):
+    """Continuously differentiable ELU: x for x > 0, else
+    alpha (e^(x/alpha) - 1)."""
+    _options = ("alpha",)
+
+    def __init__(self, alpha=1.0, *, inplace=False):
+        super().__init__()
+        if alpha == 0:
+            raise ValueError("CELU: alpha cannot be 0")
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
 
 
 class Softmax(_Activation):

@@ -520,6 +520,46 @@ ref_unary(int k, double x, double a, double b, double *d)
     case AD_U_DIVC: *d = 1 / a; return x / a;
     case AD_U_ERF: *d = 2 / sqrt(M_PI) * exp(-x * x); return erf(x);
     case AD_U_TAN: *d = 1 + tan(x) * tan(x); return tan(x);
+    case AD_U_ATAN: *d = 1 / (1 + x * x); return atan(x);
+    case AD_U_ASIN: *d = 1 / sqrt(1 - x * x); return asin(x);
+    case AD_U_ACOS: *d = -1 / sqrt(1 - x * x); return acos(x);
+    case AD_U_SINH: *d = cosh(x); return sinh(x);
+    case AD_U_COSH: *d = sinh(x); return cosh(x);
+    case AD_U_ASINH: *d = 1 / sqrt(x * x + 1); return asinh(x);
+    case AD_U_ACOSH: *d = 1 / sqrt(x * x - 1); return acosh(x);
+    case AD_U_ATANH: *d = 1 / (1 - x * x); return atanh(x);
+    case AD_U_LOG1P: *d = 1 / (1 + x); return log1p(x);
+    case AD_U_EXPM1: *d = exp(x); return expm1(x);
+    case AD_U_LOG2: *d = 1 / (x * M_LN2); return log2(x);
+    case AD_U_LOG10: *d = 1 / (x * M_LN10); return log10(x);
+    case AD_U_EXP2: *d = exp2(x) * M_LN2; return exp2(x);
+    case AD_U_RECIPROCAL: *d = -1 / (x * x); return 1 / x;
+    case AD_U_RSQRT: *d = -0.5 * pow(x, -1.5); return 1 / sqrt(x);
+    case AD_U_SIGN: *d = 0; return (x > 0) - (x < 0);
+    case AD_U_FLOOR: *d = 0; return floor(x);
+    case AD_U_CEIL: *d = 0; return ceil(x);
+    case AD_U_ROUND: *d = 0;
+        return a == 0 ? nearbyint(x) : a > 0
+            ? nearbyint(x * pow(10, a)) / pow(10, a)
+            : nearbyint(x / pow(10, -a)) * pow(10, -a);
+    case AD_U_TRUNC: *d = 0; return trunc(x);
+    case AD_U_FRAC: *d = 1; return x - trunc(x);
+    case AD_U_HARDTANH: *d = x > a && x < b; return x < a ? a : x > b ? b : x;
+    case AD_U_HARDSIGMOID: *d = x > -3 && x < 3 ? 1.0 / 6 : 0;
+        return fmin(fmax(x + 3, 0), 6) / 6;
+    case AD_U_HARDSWISH: *d = x <= -3 ? 0 : x >= 3 ? 1 : x / 3 + 0.5;
+        return x * fmin(fmax(x + 3, 0), 6) / 6;
+    case AD_U_MISH: {
+        double t = tanh(log1p(exp(x)));
+        *d = t + x * sig(x) * (1 - t * t);
+        return x * t;
+    }
+    case AD_U_LOGSIGMOID: *d = sig(-x); return -log1p(exp(-x));
+    case AD_U_SOFTSIGN: *d = 1 / ((1 + fabs(x)) * (1 + fabs(x)));
+        return x / (1 + fabs(x));
+    case AD_U_TANHSHRINK: *d = tanh(x) * tanh(x); return x - tanh(x);
+    case AD_U_CELU: *d = x > 0 ? 1 : exp(x / a);
+        return x > 0 ? x : a * expm1(x / a);
     }
     *d = NAN;
     return NAN;
@@ -529,7 +569,8 @@ typedef struct {
     int kind;
     double a, b;
     int positive;               /* domain (0.2, 3) instead of (-3, 3);
-                                   2: (-1.2, 1.2) */
+                                   2: (-1.2, 1.2), 3: (-0.9, 0.9),
+                                   4: (1.1, 4), 5: (-8, 8) */
 } unary_case;
 
 static const unary_case unary_cases[] = {
@@ -547,7 +588,20 @@ static const unary_case unary_cases[] = {
     {AD_U_POWC, 0.5, 0, 1}, {AD_U_POWC, -1.5, 0, 1},
     {AD_U_POWC, 1.7, 0, 1}, {AD_U_RPOWC, 1.6, 0, 0},
     {AD_U_SQUARE, 0, 0, 0}, {AD_U_DIVC, -2.3, 0, 0}, {AD_U_ERF, 0, 0, 0},
-    {AD_U_TAN, 0, 0, 2},
+    {AD_U_TAN, 0, 0, 2}, {AD_U_ATAN, 0, 0, 0}, {AD_U_ASIN, 0, 0, 3},
+    {AD_U_ACOS, 0, 0, 3}, {AD_U_SINH, 0, 0, 0}, {AD_U_COSH, 0, 0, 0},
+    {AD_U_ASINH, 0, 0, 0}, {AD_U_ACOSH, 0, 0, 4}, {AD_U_ATANH, 0, 0, 3},
+    {AD_U_LOG1P, 0, 0, 3}, {AD_U_EXPM1, 0, 0, 0}, {AD_U_LOG2, 0, 0, 1},
+    {AD_U_LOG10, 0, 0, 1}, {AD_U_EXP2, 0, 0, 0}, {AD_U_RECIPROCAL, 0, 0, 1},
+    {AD_U_RSQRT, 0, 0, 1}, {AD_U_SIGN, 0, 0, 0}, {AD_U_FLOOR, 0, 0, 0},
+    {AD_U_CEIL, 0, 0, 0}, {AD_U_ROUND, 0, 0, 0}, {AD_U_ROUND, 1, 0, 0},
+    {AD_U_ROUND, -1, 0, 0}, {AD_U_TRUNC, 0, 0, 0}, {AD_U_FRAC, 0, 0, 0},
+    {AD_U_HARDTANH, -1, 1, 0}, {AD_U_HARDTANH, 0, 6, 5},
+    {AD_U_HARDTANH, -0.5, 2, 0}, {AD_U_HARDSIGMOID, 0, 0, 5},
+    {AD_U_HARDSWISH, 0, 0, 5}, {AD_U_MISH, 0, 0, 5},
+    {AD_U_LOGSIGMOID, 0, 0, 5}, {AD_U_SOFTSIGN, 0, 0, 0},
+    {AD_U_TANHSHRINK, 0, 0, 0}, {AD_U_CELU, 1, 0, 0}, {AD_U_CELU, 0.5, 0, 0},
+    {AD_U_CELU, 2, 0, 0},
 };
 
 static void
@@ -559,7 +613,10 @@ unary_one(const unary_case *c, int dt)
     char what[96];
     for (int i = 0; i < N; i++) {
         double t = (i + 0.37) / N;
-        xs[i] = c->positive == 2 ? -1.2 + 2.4 * t
+        xs[i] = c->positive == 5 ? -8 + 16 * t
+              : c->positive == 4 ? 1.1 + 2.9 * t
+              : c->positive == 3 ? -0.9 + 1.8 * t
+              : c->positive == 2 ? -1.2 + 2.4 * t
               : c->positive ? 0.2 + 2.8 * t : -3 + 6 * t;
     }
     ad_tensor *x = mk(dt, 2, sh, xs, 0, 0, 1), *y, *seed = NULL;
