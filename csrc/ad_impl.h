@@ -102,8 +102,8 @@ ad_status ad_check_size(int ndim, const int64_t *shape, int64_t *size);
 
 /* Contiguous element strides of a shape. */
 void ad_strides(int ndim, const int64_t *shape, int64_t *st);
-/* View x as (outer, n, inner) around axis: the layout that softmax and
- * concat walk. */
+/* View x as (outer, n, inner) around axis: the layout that softmax, concat
+ * and cumsum walk (a 0-d tensor is (1, 1, 1)). */
 void ad_split_axis(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
                    int64_t *inner);
 /* numpy broadcast of two shapes. */

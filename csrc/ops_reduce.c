@@ -151,25 +151,12 @@ const ad_opdef ad_def_reduce = {
 
 /* ---- cumsum: running sums along an axis --------------------------------- */
 
-/* (outer, n, inner) around the scanned axis; a 0-d tensor is one element. */
-static void
-scan_split(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
-           int64_t *inner)
-{
-    if (x->ndim == 0) {
-        *outer = *n = *inner = 1;
-    }
-    else {
-        ad_split_axis(x, axis, outer, n, inner);
-    }
-}
-
 static ad_status
 fw_cumsum(ad_record *r)
 {
     int64_t outer, n, inner;
     ad_tensor *x = r->in[0];
-    scan_split(x, r->at.cumsum.axis, &outer, &n, &inner);
+    ad_split_axis(x, r->at.cumsum.axis, &outer, &n, &inner);
     ad_k(x->dtype)->cumsum(ad_data(x), ad_data(r->out), outer, n, inner,
                            r->at.cumsum.reverse);
     return AD_OK;
@@ -192,7 +179,7 @@ ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
         return s;
     }
     ad_call_init(&c, &ad_def_cumsum, 0, 1, &x, o);
-    c.at.cumsum.axis = x->ndim ? axis : 0;
+    c.at.cumsum.axis = axis;
     c.at.cumsum.reverse = reverse != 0;
     return ad_call_run(&c, x->size * 4, out);
 }
@@ -207,7 +194,7 @@ bw_cumsum(ad_record *r, ad_buffer **g)
     if (!gx) {
         return ad_error(AD_ERR_NOMEM, "out of memory in backward");
     }
-    scan_split(x, r->at.cumsum.axis, &outer, &n, &inner);
+    ad_split_axis(x, r->at.cumsum.axis, &outer, &n, &inner);
     ad_k(x->dtype)->cumsum(AD_BUF_DATA(*g), AD_BUF_DATA(gx), outer, n, inner,
                            !r->at.cumsum.reverse);
     return ad_acc_grad(r, 0, &gx, 1);

@@ -618,6 +618,17 @@ ad_call_init(ad_record *c, const ad_opdef *def, int kind, int n,
     c->out = out;
 }
 
+/* Drop what a call holds besides its output: its saved buffer and a
+ * custom context (NULL once record_call moved them into a record). */
+static void
+call_release(ad_record *c)
+{
+    ad_buf_decref(c->saved);
+    c->saved = NULL;
+    ad_custom_release(c->ext);
+    c->ext = NULL;
+}
+
 ad_status
 ad_call_run(ad_record *c, int64_t work, ad_tensor **out)
 {
@@ -645,10 +656,7 @@ ad_call_commit(ad_record *c, ad_tensor **out)
         ad_call_abandon(c);
         return s;
     }
-    ad_buf_decref(c->saved);            /* not recorded: not needed */
-    c->saved = NULL;
-    ad_custom_release(c->ext);
-    c->ext = NULL;
+    call_release(c);                    /* what a recording did not take */
     *out = c->out;
     return AD_OK;
 }
@@ -656,10 +664,7 @@ ad_call_commit(ad_record *c, ad_tensor **out)
 void
 ad_call_abandon(ad_record *c)
 {
-    ad_buf_decref(c->saved);
-    c->saved = NULL;
-    ad_custom_release(c->ext);
-    c->ext = NULL;
+    call_release(c);
     ad_decref(c->out);
     c->out = NULL;
 }

@@ -178,6 +178,10 @@ ad_split_axis(const ad_tensor *x, int axis, int64_t *outer, int64_t *n,
 {
     *outer = 1;
     *inner = 1;
+    if (x->ndim == 0) {         /* a 0-d tensor: one element on its axis */
+        *n = 1;
+        return;
+    }
     for (int d = 0; d < axis; d++) {
         *outer *= x->shape[d];
     }
