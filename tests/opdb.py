@@ -1313,6 +1313,24 @@ def ids(ops):
     return [o.name for o in ops]
 
 
+def with_arity(keep=None):
+    """(name, row, arity) for every elementwise (1) and binary (2) row that
+    keep (a filter such as with_torch) keeps."""
+    keep = keep or (lambda ops: ops)
+    return ([(o.name, o, 1) for o in keep(ELEMENTWISE)] +
+            [(o.name, o, 2) for o in keep(BINARY)])
+
+
+def arity_inputs(o, arity, seed, dtype):
+    """Inputs of an elementwise (arity 1) or binary (arity 2, broadcast
+    (3, 4) with (4,)) row, in dtype."""
+    if arity == 1:
+        arrays = [o.sample((3, 4), seed=seed)]
+    else:
+        arrays = list(o.data((3, 4), (4,), seed=seed))
+    return [np.asarray(a, np.float64).astype(dtype) for a in arrays]
+
+
 def with_sympy(ops=ELEMENTWISE):
     return [o for o in ops if o.sympy is not None]
 

@@ -109,22 +109,12 @@ def test_every_kind_has_a_differentiable_rule_in_its_table():
 # call and on replays with new input values.
 
 def _replay_rows():
-    rows = [(o.name, o, 1) for o in opdb.ELEMENTWISE]
-    rows += [(o.name, o, 2) for o in opdb.BINARY]
-    return rows
-
-
-def _inputs(o, arity, seed, dtype):
-    if arity == 1:
-        arrays = [o.sample((3, 4), seed=seed)]
-    else:
-        arrays = list(o.data((3, 4), (4,), seed=seed))
-    return [np.asarray(a, np.float64).astype(dtype) for a in arrays]
+    return opdb.with_arity()
 
 
 def _run_steps(o, arity, dtype, compiled):
     xs = [ad.tensor(a, requires_grad=True)
-          for a in _inputs(o, arity, 0, dtype)]
+          for a in opdb.arity_inputs(o, arity, 0, dtype)]
     y0 = o.op(*xs)
     w = ad.tensor(np.random.default_rng(5).standard_normal(y0.shape),
                   dtype=dtype)
@@ -140,7 +130,7 @@ def _run_steps(o, arity, dtype, compiled):
     out = []
     for seed in (0, 1, 2):
         with ad.no_grad():
-            for x, a in zip(xs, _inputs(o, arity, seed, dtype)):
+            for x, a in zip(xs, opdb.arity_inputs(o, arity, seed, dtype)):
                 x.copy_(ad.tensor(a))
         y = f()
         out.append((y.numpy().copy(),

@@ -30,9 +30,7 @@ def _close(a, b, kind="torch", msg=""):
 # ============================================== every op with a torch ref
 
 def _torch_rows():
-    rows = [(o.name, o, 1) for o in opdb.with_torch(opdb.ELEMENTWISE)]
-    rows += [(o.name, o, 2) for o in opdb.with_torch(opdb.BINARY)]
-    return rows
+    return opdb.with_arity(opdb.with_torch)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -40,12 +38,8 @@ def _torch_rows():
                          ids=[r[0] for r in _torch_rows()])
 def test_op_matches_torch(T, name, o, arity, dtype):
     """Values and the gradient of a weighted sum, in the same dtype."""
-    if arity == 1:
-        arrays = [o.sample((3, 4), seed=3)]
-    else:
-        arrays = list(o.data((3, 4), (4,), seed=3))
+    arrays = opdb.arity_inputs(o, arity, 3, dtype)
     tdt = torch.float32 if dtype == np.float32 else torch.float64
-    arrays = [np.asarray(a, np.float64).astype(dtype) for a in arrays]
     xa = [ad.tensor(a, requires_grad=True) for a in arrays]
     xt = [torch.tensor(a, dtype=tdt, requires_grad=True) for a in arrays]
     ya, yt = o.op(*xa), o.torch(*xt)
