@@ -7,7 +7,11 @@
     x.grad          # 2x + 3 at each point
 """
 from ._engine import (
-    Tensor, float32, float64,
+    Tensor, float32, float64, int64, bool_,
+    eq, ne, lt, le, gt, ge, greater, greater_equal, less, less_equal,
+    not_equal, logical_not, logical_and, logical_or, logical_xor,
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not, isnan, isinf,
+    isfinite, argmax, argmin, return_types,
     add, subtract, multiply, divide, power, negative,
     exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
     where,
@@ -42,13 +46,20 @@ from .compile import compile, CompiledFunction, NotCompilableError
 from .trainer import (Trainer, History, Callback, EarlyStopping,
                       LRSchedulerCallback, ModelCheckpoint)
 
+# torch's names of the dtypes
+float = float32
+double = float64
+long = int64
+bool = bool_
+
 __version__ = "0.1.0"
 
 # Spelled out (not computed from dir()) so that type checkers see the
 # re-exports; tests/test_typing.py checks it against the module's names.
 __all__ = [
     # tensors, dtypes and constructors
-    "Tensor", "float32", "float64",
+    "Tensor", "float32", "float64", "int64", "bool_", "float", "double",
+    "long", "bool",
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "randn", "rand",
     "manual_seed", "get_rng_state", "set_rng_state",
@@ -62,8 +73,14 @@ __all__ = [
     "erf", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
     "softplus", "gelu", "silu",
     "softmax", "log_softmax", "cumsum",
+    # comparisons and logic (bool results)
+    "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less",
+    "less_equal", "not_equal", "logical_not", "logical_and", "logical_or",
+    "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "bitwise_not", "isnan", "isinf", "isfinite",
     # reductions
-    "sum", "mean", "max", "min", "amax", "amin", "var", "std",
+    "sum", "mean", "max", "min", "amax", "amin", "var", "std", "argmax",
+    "argmin", "return_types",
     # shapes
     "reshape", "permute", "transpose", "swapaxes", "expand_dims",
     "unsqueeze", "squeeze", "flatten", "broadcast_to", "concatenate", "cat",

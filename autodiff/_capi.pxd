@@ -10,7 +10,7 @@ cdef extern from "autodiff.h" nogil:
         AD_RERECORD, AD_OK, AD_ERR_NOMEM, AD_ERR_SHAPE, AD_ERR_VALUE, AD_ERR_INDEX,
         AD_ERR_TYPE, AD_ERR_STATE, AD_ERR_NOBLAS
     ctypedef enum ad_dtype:
-        AD_F32, AD_F64
+        AD_F32, AD_F64, AD_I64, AD_BOOL
     ctypedef enum ad_unary_kind:
         AD_U_NEG, AD_U_EXP, AD_U_LOG, AD_U_SQRT, AD_U_ABS, AD_U_SIN,
         AD_U_COS, AD_U_SIGMOID, AD_U_TANH, AD_U_RELU, AD_U_LEAKY_RELU,
@@ -30,6 +30,12 @@ cdef extern from "autodiff.h" nogil:
         AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN
     ctypedef enum ad_loss_kind:
         AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS
+    ctypedef enum ad_compare_kind:
+        AD_C_EQ, AD_C_NE, AD_C_LT, AD_C_LE, AD_C_GT, AD_C_GE
+    ctypedef enum ad_bitwise_kind:
+        AD_W_AND, AD_W_OR, AD_W_XOR
+    ctypedef enum ad_argreduce_kind:
+        AD_A_ARGMAX, AD_A_ARGMIN
 
     ctypedef struct ad_buffer:
         pass
@@ -106,6 +112,12 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_cumsum(ad_tensor *, int, int, ad_tensor **)
+    ad_status ad_compare(ad_compare_kind, ad_tensor *, ad_tensor *,
+                         ad_tensor **)
+    ad_status ad_bitwise(ad_bitwise_kind, ad_tensor *, ad_tensor *,
+                         ad_tensor **)
+    ad_status ad_argreduce(ad_argreduce_kind, ad_tensor *, int, int,
+                           ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
     enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,
@@ -167,6 +179,7 @@ cdef extern from "autodiff.h" nogil:
     int ad_op_arity(int)
     int ad_op_saved(int)
     int ad_op_kinds(int)
+    int ad_op_differentiable(int)
     const char *ad_kind_name(int, int)
     unsigned ad_kind_flags(int, int)
     const char *ad_kind_param(int, int, int)

@@ -1,5 +1,7 @@
-"""Dtypes: the two tensor dtypes, dtype arguments, and the one rule that
-decides the dtype of a tensor made from data that has none of its own.
+"""Dtypes: the four tensor dtypes (float32 and float64, which can require
+grad; int64 and bool, for indices, labels and masks), dtype arguments, the
+one rule that decides the dtype of a tensor made from data that has none
+of its own, and the promotion of two operands' dtypes.
 
 A leaf module (numpy only): the compiled engine module imports it, so it
 must not import the engine.  Every place that turns Python numbers, lists
@@ -9,22 +11,48 @@ import numbers
 
 import numpy as np
 
-__all__ = ["float32", "float64", "NP_DTYPES", "F32", "F64", "dtype_code",
-           "infer_code", "TENSOR", "ARGUMENT", "OPERAND", "is_scalar"]
+__all__ = ["float32", "float64", "int64", "bool_", "NP_DTYPES", "F32",
+           "F64", "I64", "BOOL", "dtype_code", "infer_code", "promote",
+           "is_float", "TENSOR", "ARGUMENT", "OPERAND", "is_scalar"]
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
 
 # The engine's dtype codes (ad_dtype in csrc/autodiff.h; the engine module
 # checks them against the C enum when it loads) and each one's numpy dtype.
-F32, F64 = 0, 1
-NP_DTYPES = (float32, float64)
+F32, F64, I64, BOOL = 0, 1, 2, 3
+NP_DTYPES = (float32, float64, int64, bool_)
+
+_NAMES = {"float32": F32, "float": F32, "f4": F32, "single": F32,
+          "float64": F64, "double": F64, "f8": F64,
+          "int64": I64, "long": I64, "i8": I64,
+          "bool": BOOL, "bool_": BOOL, "b1": BOOL}
+
+
+def is_float(code):
+    """float32 and float64: the dtypes that can require grad."""
+    return code <= F64
+
+
+def promote(a, b):
+    """The dtype code of an op between tensors of codes a and b, as torch's
+    promotion of two dimensioned tensors: bool < int64 < float, and within
+    the floats the wider one (int64 with float32 is float32)."""
+    if a == b:
+        return a
+    if is_float(a) and is_float(b):
+        return F64
+    if is_float(a) or is_float(b):
+        return a if is_float(a) else b
+    return I64                                   # int64 with bool
 
 
 def dtype_code(dtype):
     """The code of a dtype argument: None (the default, float32), a numpy
-    dtype, type or name, or a torch dtype's name.  Anything but float32
-    and float64 is a TypeError."""
+    dtype, type or name, or a torch dtype's name.  Anything but float32,
+    float64, int64 and bool is a TypeError."""
     if dtype is None or dtype is float32:
         return F32
     if dtype is float64:
@@ -36,12 +64,11 @@ def dtype_code(dtype):
         except TypeError:
             name = str(dtype)
     name = str(name).replace("torch.", "")
-    if name in ("float32", "float", "f4", "single"):
-        return F32
-    if name in ("float64", "double", "f8"):
-        return F64
-    raise TypeError("unsupported dtype %r: autodiff tensors are float32 or "
-                    "float64" % (dtype,))
+    code = _NAMES.get(name)
+    if code is None:
+        raise TypeError("unsupported dtype %r: autodiff tensors are float32, "
+                        "float64, int64 or bool" % (dtype,))
+    return code
 
 
 def is_scalar(o):
@@ -59,7 +86,7 @@ _PYTHON = frozenset([float, int, bool, list, tuple])
 
 
 def infer_code(data, arr=None, dtype=None, context=TENSOR, default=F32):
-    """The dtype code (F32 or F64) of a tensor made from data.
+    """The dtype code of a tensor made from data.
 
     The one place that decides it.  arr is ``np.asarray(data)`` when the
     caller has it already (for an ``ArrayInput``, a compiled function's
@@ -70,28 +97,25 @@ def infer_code(data, arr=None, dtype=None, context=TENSOR, default=F32):
        a TypeError, even with a dtype (which must not let strings be
        parsed or complex values lose their imaginary part).
     2. An explicit ``dtype`` wins.
-    3. Python data (numbers and nested lists or tuples) depends on the
-       context:
-
-       * ``TENSOR`` -- ``ad.tensor(data)``, as ``torch.tensor``: it has no
-         dtype of its own and takes ``default``.
-       * ``ARGUMENT`` -- an argument of a module function
-         (``ad.exp(0.5)``, ``ad.sum([1.0, 2.0])``), as numpy's functions:
-         the dtype numpy gives it, so a Python float is float64 and
-         Python ints are integer data (rule 5).
-       * ``OPERAND`` -- the other operand of a tensor (``x + [1.0]``,
-         ``ad.maximum(x, 0.0)``, a loss target; ``default`` is that
-         tensor's dtype): it takes the tensor's dtype, and so does any
-         scalar, numpy ones too -- a number never promotes
-         (``x32 * np.float64(2)`` is float32, as the scalar fast path of
-         the arithmetic operators computes it).
-    4. numpy float64 data (arrays, 0-d arrays, numpy scalars, array
-       arguments of compiled functions) stays float64, and numpy float32
-       stays float32.  Then float32 with float64 gives float64.
-    5. Integer, unsigned, bool and float16 (or longdouble) data takes
-       ``default``: float32, the default float dtype, except where a
-       caller says otherwise (the functional transforms, ``ad.grad(f)(x)``,
-       differentiate in float64: they pass ``ARGUMENT`` and F64).
+    3. ``TENSOR`` -- ``ad.tensor(data)``, ``ad.from_numpy``, as
+       ``torch.tensor``: bool data (Python or numpy) is bool, integer
+       data (signed or unsigned) is int64, Python floats take ``default``
+       (float32), numpy float64 and float32 keep their dtype, float16
+       widens to float32.
+    4. ``ARGUMENT`` -- an argument of a module function (``ad.exp(0.5)``,
+       ``ad.sum([1.0, 2.0])``), as numpy's functions would see it: numpy
+       and Python float64 data is float64, float32 stays float32, and
+       integer, bool and float16 data takes ``default`` -- float32, or
+       float64 in the functional transforms (``ad.grad(f)(3)``
+       differentiates in float64).
+    5. ``OPERAND`` -- the other operand of a tensor (``x + [1.0]``,
+       ``ad.maximum(x, 0.0)``, a loss target; ``default`` is that
+       tensor's dtype).  Of a float tensor it takes the tensor's dtype, a
+       number never promotes (``x32 * np.float64(2)`` is float32, as the
+       scalar fast path computes it).  Of an int64 or bool tensor it goes
+       by category as torch: float data makes float32 (float64 for a
+       numpy float64 array with dimensions), integer data int64, bool
+       data the tensor's dtype.
 
     ``ad.tensor``, the module functions' argument conversion, the
     operands of arithmetic and binary ops, ``ad.compile``'s array
@@ -104,15 +128,32 @@ def infer_code(data, arr=None, dtype=None, context=TENSOR, default=F32):
     kind = adt.kind
     if kind not in "fbiu":
         raise TypeError("cannot make a tensor from data of dtype %s; "
-                        "autodiff tensors are float32 or float64" % adt)
+                        "autodiff tensors are float32, float64, int64 or "
+                        "bool" % adt)
     if dtype is not None:
         return dtype_code(dtype)
     t = type(data)
-    if t is not np.ndarray and context != ARGUMENT:
-        if t in _PYTHON or (isinstance(data, (list, tuple, float, int))
-                            and not isinstance(data, np.generic)):
-            return default                              # Python data
-        if context == OPERAND and is_scalar(data):
+    python = t is not np.ndarray and (
+        t in _PYTHON or (isinstance(data, (list, tuple, float, int))
+                         and not isinstance(data, np.generic)))
+    if context == OPERAND:
+        if is_float(default):
+            if python or is_scalar(data):
+                return default
+        elif kind == "f":
+            if python or is_scalar(data) or arr.ndim == 0:
+                return F32
+            return F64 if adt.itemsize == 8 else F32
+        elif kind == "b":
+            return default
+        else:
+            return I64
+    if context == TENSOR:
+        if kind == "b":
+            return BOOL
+        if kind in "iu":
+            return I64
+        if python:
             return default
     if kind == "f":
         if adt is float64:

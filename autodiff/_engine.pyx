@@ -12,6 +12,7 @@ and the fast call path) and _graph.pxi (the graph reader and custom ops),
 included below; the declarations of the C API are in _capi.pxd.
 """
 cimport cython
+import collections
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -120,12 +121,14 @@ ad_set_lock_hooks(<ad_unlock_fn>_unlock, <ad_relock_fn>_relock)
 
 # The numpy dtypes and the dtype rules are autodiff/_dtypes.py's; its codes
 # must be the engine's.
-if (_dtypes.F32, _dtypes.F64, _capture.SRC_I64) != (AD_F32, AD_F64,
-                                                    AD_SRC_I64):
+if (_dtypes.F32, _dtypes.F64, _dtypes.I64, _dtypes.BOOL,
+        _capture.SRC_I64) != (AD_F32, AD_F64, AD_I64, AD_BOOL, AD_SRC_I64):
     raise ImportError("autodiff/_dtypes.py or _capture.py does not match "
                       "the engine's dtype codes")
 float32 = _dtypes.float32
 float64 = _dtypes.float64
+int64 = _dtypes.int64
+bool_ = _dtypes.bool_
 _NP_DTYPES = _dtypes.NP_DTYPES
 cdef object _infer_code = _dtypes.infer_code
 cdef object _ARGUMENT = _dtypes.ARGUMENT
@@ -274,16 +277,183 @@ cdef Tensor _inplace_operand(Tensor self, Tensor s, str name):
 
 cdef Tensor _unary(Tensor x, ad_unary_kind k, double a, double b):
     cdef ad_tensor *o
+    if x.t.dtype > AD_F64:
+        return _int_unary(x, k, a, b)
     _check(ad_unary(k, x.t, a, b, &o))
     return _wrap(o)
 
+cdef Tensor _scalar_tensor(object v, int code):
+    return _from_array(np.asarray(v), code)
+
+cdef Tensor _int_unary(Tensor x, ad_unary_kind k, double a, double b):
+    """A unary op of an int64 or bool tensor, as torch: the ops that keep
+    integers (neg, abs, sign, square, relu, rounding) stay int64; the rest
+    compute in the default float dtype, float32."""
+    cdef int dt = x.t.dtype
+    if dt == AD_BOOL and k in (AD_U_NEG, AD_U_ABS, AD_U_SQUARE):
+        if k == AD_U_NEG:
+            raise RuntimeError(
+                "Negation, the `-` operator, on a bool tensor is not "
+                "supported. If you are trying to invert a mask, use the `~` "
+                "or `logical_not()` operator instead.")
+        x = _promote(x, AD_I64)
+        dt = AD_I64
+    if k == AD_U_NEG:
+        return _binary(AD_B_SUB, _scalar_tensor(0, dt), x)
+    if k == AD_U_ABS:
+        return _binary(AD_B_MAXIMUM, x, _unary(x, AD_U_NEG, 0.0, 0.0))
+    if k == AD_U_SQUARE:
+        return _binary(AD_B_MUL, x, x)
+    if k == AD_U_RELU:
+        return _binary(AD_B_MAXIMUM, x, _scalar_tensor(0, dt))
+    if k in (AD_U_FLOOR, AD_U_CEIL, AD_U_ROUND, AD_U_TRUNC):
+        return x.clone()
+    if k == AD_U_SIGN:
+        if dt == AD_BOOL:
+            return x.clone()
+        zero = _scalar_tensor(0, dt)
+        return _binary(AD_B_SUB, _promote(_compare(AD_C_GT, x, zero), dt),
+                       _promote(_compare(AD_C_LT, x, zero), dt))
+    return _unary(_promote(x, AD_F32), k, a, b)
+
+cdef str _BOOL_SUB = (
+    "Subtraction, the `-` operator, with a bool tensor is not supported. If "
+    "you are trying to invert a mask, use the `~` or `logical_not()` "
+    "operator instead.")
+
 cdef Tensor _binary(ad_binary_kind k, Tensor a, Tensor b):
     cdef ad_tensor *o
+    cdef int code
+    if k == AD_B_SUB and (a.t.dtype == AD_BOOL or b.t.dtype == AD_BOOL):
+        raise RuntimeError(_BOOL_SUB)
     if a.t.dtype != b.t.dtype:
-        a = _promote(a, AD_F64)
-        b = _promote(b, AD_F64)
+        code = _dtypes.promote(a.t.dtype, b.t.dtype)
+        a = _promote(a, code)
+        b = _promote(b, code)
+    if k == AD_B_DIV and a.t.dtype > AD_F64:
+        a = _promote(a, AD_F32)         # true division: the default float
+        b = _promote(b, AD_F32)
     _check(ad_binary(k, a.t, b.t, &o))
     return _wrap(o)
+
+cdef Tensor _compare(ad_compare_kind k, Tensor a, Tensor b):
+    """A bool tensor: a < b etc., in the promoted dtype of a and b."""
+    cdef ad_tensor *o
+    cdef int code
+    if a.t.dtype != b.t.dtype:
+        code = _dtypes.promote(a.t.dtype, b.t.dtype)
+        a = _promote(a, code)
+        b = _promote(b, code)
+    _check(ad_compare(k, a.t, b.t, &o))
+    return _wrap(o)
+
+cdef object _cmp(ad_compare_kind k, Tensor a, object b):
+    """The comparison operators: a bool tensor (NotImplemented for an
+    operand that is no number, array or tensor)."""
+    if not isinstance(b, Tensor):
+        if not _is_scalar(b) and not isinstance(b, (list, tuple, np.ndarray,
+                                                    ArrayInput)):
+            return NotImplemented
+        b = _operand(b, a.t.dtype)
+    return _compare(k, a, <Tensor>b)
+
+cdef Tensor _cmpfn(ad_compare_kind k, object a, object b):
+    cdef Tensor t = _t(a)
+    return _compare(k, t, _operand(b, t.t.dtype))
+
+cdef object _bitwise(ad_bitwise_kind k, object a, object b, str name):
+    cdef ad_tensor *o
+    cdef Tensor x, y
+    if not isinstance(a, Tensor):
+        a, b = b, a
+    x = <Tensor>a
+    if not isinstance(b, Tensor):
+        if not _is_scalar(b) and not isinstance(b, (list, tuple, np.ndarray,
+                                                    ArrayInput)):
+            return NotImplemented
+        b = _operand(b, x.t.dtype)
+    y = <Tensor>b
+    if x.t.dtype <= AD_F64 or y.t.dtype <= AD_F64:
+        raise TypeError("%s is only for int64 and bool tensors, got %s and "
+                        "%s" % (name, x.dtype, y.dtype))
+    if x.t.dtype != y.t.dtype:
+        x = _promote(x, AD_I64)
+        y = _promote(y, AD_I64)
+    _check(ad_bitwise(k, x.t, y.t, &o))
+    return _wrap(o)
+
+def eq(a, b): return _cmpfn(AD_C_EQ, a, b)
+def ne(a, b): return _cmpfn(AD_C_NE, a, b)
+def lt(a, b): return _cmpfn(AD_C_LT, a, b)
+def le(a, b): return _cmpfn(AD_C_LE, a, b)
+def gt(a, b): return _cmpfn(AD_C_GT, a, b)
+def ge(a, b): return _cmpfn(AD_C_GE, a, b)
+greater, greater_equal, less, less_equal = gt, ge, lt, le
+not_equal = ne
+
+def bitwise_and(a, b): return _bitwise(AD_W_AND, _t(a), b, "bitwise_and")
+def bitwise_or(a, b): return _bitwise(AD_W_OR, _t(a), b, "bitwise_or")
+def bitwise_xor(a, b): return _bitwise(AD_W_XOR, _t(a), b, "bitwise_xor")
+
+def logical_not(x):
+    """True where x is zero (a bool tensor)."""
+    cdef Tensor t = _t(x)
+    return _compare(AD_C_EQ, t, _scalar_tensor(0, t.t.dtype))
+
+def logical_and(a, b):
+    return _bitwise(AD_W_AND, _promote(_t(a), AD_BOOL),
+                    _promote(_t(b), AD_BOOL), "logical_and")
+
+def logical_or(a, b):
+    return _bitwise(AD_W_OR, _promote(_t(a), AD_BOOL),
+                    _promote(_t(b), AD_BOOL), "logical_or")
+
+def logical_xor(a, b):
+    return _bitwise(AD_W_XOR, _promote(_t(a), AD_BOOL),
+                    _promote(_t(b), AD_BOOL), "logical_xor")
+
+def bitwise_not(x):
+    """~x: logical not of a bool tensor, -x - 1 of an int64 one."""
+    cdef Tensor t = _t(x)
+    if t.t.dtype == AD_BOOL:
+        return logical_not(t)
+    if t.t.dtype != AD_I64:
+        raise TypeError("bitwise_not is only for int64 and bool tensors, "
+                        "got %s" % t.dtype)
+    return _bitwise(AD_W_XOR, t, _scalar_tensor(-1, AD_I64), "bitwise_not")
+
+def isnan(x):
+    cdef Tensor t = _t(x)
+    return _compare(AD_C_NE, t, t)
+
+cdef Tensor _vs_inf(object x, bint finite):
+    """|x| < inf (finite) or |x| == inf; integers are always finite."""
+    cdef Tensor t = _t(x)
+    if t.t.dtype > AD_F64:
+        return _compare(AD_C_EQ if finite else AD_C_NE, t, t)
+    return _compare(AD_C_LT if finite else AD_C_EQ,
+                    _unary(t, AD_U_ABS, 0.0, 0.0),
+                    _scalar_tensor(np.inf, t.t.dtype))
+
+def isfinite(x): return _vs_inf(x, True)
+def isinf(x): return _vs_inf(x, False)
+
+cdef object _int_scalar_arith(ad_binary_kind k, Tensor x, object c,
+                              bint reflected):
+    """x (int64 or bool) op the number c, or c op x: by category as torch
+    (a float number makes float32, an int one int64)."""
+    cdef int code = _infer_code(c, None, None, _OPERAND, x.t.dtype)
+    if k == AD_B_SUB and (isinstance(c, (bool, np.bool_)) or
+                          x.t.dtype == AD_BOOL):
+        raise RuntimeError(_BOOL_SUB)
+    if code <= AD_F64 or k == AD_B_DIV:
+        x = _promote(x, code if code <= AD_F64 else AD_F32)
+        return _arith(k, c, x) if reflected else _arith(k, x, c)
+    if k == AD_B_POW and not reflected and c < 0:
+        raise RuntimeError("Integers to negative integer powers are not "
+                           "allowed.")
+    s = _scalar_tensor(c, code)
+    return _binary(k, s, x) if reflected else _binary(k, x, s)
 
 cdef object _arith(ad_binary_kind k, object a, object b):
     """Binary arithmetic with fast paths for a Python scalar operand."""
@@ -293,6 +463,8 @@ cdef object _arith(ad_binary_kind k, object a, object b):
         return _binary(k, <Tensor>a, <Tensor>b)
     if isinstance(a, Tensor):
         x = <Tensor>a
+        if _is_scalar(b) and x.t.dtype > AD_F64:
+            return _int_scalar_arith(k, x, b, False)
         if _is_scalar(b):
             c = b
             if k == AD_B_ADD:
@@ -315,6 +487,8 @@ cdef object _arith(ad_binary_kind k, object a, object b):
     if not isinstance(b, Tensor):
         return NotImplemented
     x = <Tensor>b
+    if _is_scalar(a) and x.t.dtype > AD_F64:
+        return _int_scalar_arith(k, x, a, True)
     if _is_scalar(a):
         c = a
         if k == AD_B_ADD:
@@ -494,6 +668,16 @@ def celu(input, alpha=1.0, inplace=False):
 
 def clip(x, min=None, max=None):
     """Clamp to [min, max]; gradient 1 inside, 0 outside."""
+    cdef Tensor t = _t(x)
+    if t.t.dtype > AD_F64 and all(
+            v is None or isinstance(v, (int, np.integer)) for v in (min, max)):
+        if t.t.dtype == AD_BOOL:
+            t = _promote(t, AD_I64)
+        if min is not None:
+            t = _binary(AD_B_MAXIMUM, t, _scalar_tensor(min, AD_I64))
+        if max is not None:
+            t = _binary(AD_B_MINIMUM, t, _scalar_tensor(max, AD_I64))
+        return t if t is not x else t.clone()
     lo = -np.inf if min is None else float(min)
     hi = np.inf if max is None else float(max)
     return _unary(_t(x), AD_U_CLIP, lo, hi)
@@ -522,10 +706,13 @@ def where(condition, x, y):
         tx = _t(x)
         ty = _operand(y, tx.t.dtype)
     if tx.t.dtype != ty.t.dtype:
-        tx = _promote(tx, AD_F64)
-        ty = _promote(ty, AD_F64)
-    cond = condition.numpy() if isinstance(condition, Tensor) else condition
-    tc = _from_array(np.asarray(cond) != 0, tx.t.dtype)
+        code = _dtypes.promote(tx.t.dtype, ty.t.dtype)
+        tx = _promote(tx, code)
+        ty = _promote(ty, code)
+    if isinstance(condition, Tensor):       # (recorded: replays with it)
+        tc = _promote(<Tensor>condition, AD_BOOL)
+    else:
+        tc = _from_array(np.asarray(condition) != 0, AD_BOOL)
     _check(ad_where(tc.t, tx.t, ty.t, &o))
     return _wrap(o)
 
@@ -570,6 +757,14 @@ cdef Tensor _reduce(ad_reduce_kind k, object x, object axis, object keepdims,
     if keepdim is not None:
         keepdims = keepdim
     cdef uint32_t mask = _axes_mask(t.t.ndim, axis)
+    if t.t.dtype == AD_BOOL and k != AD_R_MEAN:
+        # as torch: the sum of bools is int64, their max and min bool
+        r = _reduce(k, _promote(t, AD_I64), axis, keepdims, None, None)
+        return r if k == AD_R_SUM else _promote(r, AD_BOOL)
+    if t.t.dtype == AD_I64 and k == AD_R_MEAN:
+        raise RuntimeError("mean(): could not infer output dtype. Input "
+                           "dtype must be either a floating point or "
+                           "complex dtype. Got: Long")
     _check(ad_reduce(k, t.t, mask, 1 if keepdims else 0, &o))
     return _wrap(o)
 
@@ -595,17 +790,104 @@ def mean(x, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None,
     return _reduce(AD_R_MEAN, _reduce_input(x, dtype, out, "mean"), axis,
                    keepdims, dim, keepdim)
 
-def max(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
-    """Largest value; the gradient is shared evenly among ties."""
-    return _reduce(AD_R_MAX, _reduce_input(x, None, out, "max"), axis,
+def amax(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
+    """Largest value over axis (all by default); the gradient is shared
+    evenly among ties (torch.amax, numpy's max)."""
+    return _reduce(AD_R_MAX, _reduce_input(x, None, out, "amax"), axis,
                    keepdims, dim, keepdim)
 
-def min(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
-    return _reduce(AD_R_MIN, _reduce_input(x, None, out, "min"), axis,
+def amin(x, axis=None, keepdims=False, dim=None, keepdim=None, out=None):
+    return _reduce(AD_R_MIN, _reduce_input(x, None, out, "amin"), axis,
                    keepdims, dim, keepdim)
 
-amax = max
-amin = min
+return_types = type("return_types", (), {
+    "max": collections.namedtuple("max", ["values", "indices"]),
+    "min": collections.namedtuple("min", ["values", "indices"]),
+})
+
+cdef int _one_dim(Tensor t, object dim) except -1:
+    cdef int nd = t.t.ndim if t.t.ndim else 1
+    d = _int_axis(dim)
+    if d < -nd or d >= nd:
+        raise IndexError("Dimension out of range (expected to be in range of "
+                         "[%d, %d], but got %d)" % (-nd, nd - 1, d))
+    return d + nd if d < 0 else d
+
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The int64 index of the largest entry along dim (of the flattened
+    tensor by default): the first on ties, a NaN counting as largest."""
+    return _argreduce(AD_A_ARGMAX, x, dim, keepdim, axis, keepdims)
+
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return _argreduce(AD_A_ARGMIN, x, dim, keepdim, axis, keepdims)
+
+cdef Tensor _argreduce(ad_argreduce_kind k, object x, object dim,
+                       object keepdim, object axis, object keepdims):
+    cdef Tensor t = _t(x)
+    cdef ad_tensor *o
+    if t.t.dtype == AD_BOOL:
+        raise RuntimeError("%s(): does not support bool input"
+                           % ("argmax" if k == AD_A_ARGMAX else "argmin"))
+    if dim is None:
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    cdef int d = -1 if dim is None else _one_dim(t, dim)
+    _check(ad_argreduce(k, t.t, d, 1 if keepdim else 0, &o))
+    return _wrap(o)
+
+cdef object _max_min(bint is_max, object x, object dim, object keepdim,
+                     object axis, object keepdims, object out):
+    """torch.max/min: over everything; (values, indices) along an int
+    dim; maximum/minimum with a tensor as the second argument.  numpy's
+    axis= gives the values alone (np.max(t, axis) calls t.max(axis=))."""
+    cdef str name = "max" if is_max else "min"
+    cdef Tensor t, idx, iota, fill
+    cdef int d, n
+    if dim is not None and not isinstance(dim, (int, np.integer, tuple,
+                                                list)) or \
+            isinstance(dim, list) and dim and not isinstance(
+                dim[0], (int, np.integer)):
+        if out is not None or axis is not None or keepdims is not None:
+            raise TypeError("%s(input, other) takes no other arguments"
+                            % name)
+        return maximum(x, dim) if is_max else minimum(x, dim)
+    kd = keepdim if keepdim is not None else (keepdims or False)
+    t = _reduce_input(x, None, out, name)
+    if dim is None or isinstance(dim, (tuple, list)):
+        return _reduce(AD_R_MAX if is_max else AD_R_MIN, t,
+                       dim if dim is not None else axis, kd, None, None)
+    if axis is not None:
+        raise TypeError("%s() got both dim and axis" % name)
+    d = _one_dim(t, dim)
+    idx = _argreduce(AD_A_ARGMAX if is_max else AD_A_ARGMIN,
+                     _promote(t, AD_I64) if t.t.dtype == AD_BOOL else t, d,
+                     kd, None, None)
+    rt = return_types.max if is_max else return_types.min
+    if t.t.dtype > AD_F64 or t.t.ndim == 0:
+        return rt(_reduce(AD_R_MAX if is_max else AD_R_MIN, t, d, kd, None,
+                          None), idx)
+    # The value at the index, so that the gradient goes to that entry alone
+    # (torch's), from recorded ops (a compiled replay recomputes it): the
+    # max of x where the position is the index, -inf (+inf) elsewhere.
+    n = t.t.shape[d]
+    shape = [1] * t.t.ndim
+    shape[d] = n
+    iota = _from_array(np.arange(n, dtype=np.int64).reshape(shape), AD_I64)
+    fill = _scalar_tensor(-np.inf if is_max else np.inf, t.t.dtype)
+    pos = idx if kd else _up().expand_dims(idx, d)
+    picked = where(_compare(AD_C_EQ, iota, pos), t, fill)
+    return rt(_reduce(AD_R_MAX if is_max else AD_R_MIN, picked, d, kd, None,
+                      None), idx)
+
+def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None, out=None):
+    """torch.max: the largest value (gradient shared among ties, as
+    torch); with an int dim, (values, indices) along it, the gradient
+    going to the index; with a tensor, maximum(x, other)."""
+    return _max_min(True, x, dim, keepdim, axis, keepdims, out)
+
+def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None, out=None):
+    return _max_min(False, x, dim, keepdim, axis, keepdims, out)
 
 
 # ------------------------------------------------------------------ shapes
@@ -742,7 +1024,7 @@ def _copy_into(Tensor dst, Tensor src):
 
 def _buffer_view(Tensor t):
     """A writable flat numpy view of t's data, for immediate use only."""
-    cdef Py_ssize_t n = t.t.size * (8 if t.t.dtype == AD_F64 else 4)
+    cdef Py_ssize_t n = t.t.size * _NP_DTYPES[t.t.dtype].itemsize
     mv = PyMemoryView_FromMemory(<char *>ad_data(t.t), n, PyBUF_WRITE)
     return np.frombuffer(mv, dtype=_NP_DTYPES[t.t.dtype])
 
@@ -926,7 +1208,7 @@ def _copy_leaf(Tensor x, object dtype, object requires_grad):
     _check(s)
     r = _wrap(o)
     if requires_grad:
-        ad_set_requires_grad(o, 1)
+        r.requires_grad_(True)
     return r
 
 def _full(shape, fill_value, dtype, requires_grad, bint varargs=False):
@@ -940,11 +1222,21 @@ def _full(shape, fill_value, dtype, requires_grad, bint varargs=False):
     elif isinstance(shape, (int, np.integer)):
         shape = (shape,)
     cdef int nd = _fill_shape(tuple(shape), shp)
-    _check(ad_full(<ad_dtype>_dtype_code(dtype), nd, shp, float(fill_value),
-                   &o))
-    t = _wrap(o)
+    cdef int code
+    if dtype is None and not varargs and isinstance(fill_value, (
+            bool, np.bool_, int, np.integer)):
+        # torch.full infers the dtype of the fill value: bool or int64
+        code = AD_BOOL if isinstance(fill_value, (bool, np.bool_)) else AD_I64
+    else:
+        code = _dtype_code(dtype)
+    if code == AD_I64:          # exactly, beyond 2**53 too
+        t = _from_array(np.full(tuple(shape), fill_value, dtype=np.int64),
+                        AD_I64)
+    else:
+        _check(ad_full(<ad_dtype>code, nd, shp, float(fill_value), &o))
+        t = _wrap(o)
     if requires_grad:
-        ad_set_requires_grad(o, 1)
+        t.requires_grad_(True)
     return t
 
 def _full_like(x, fill_value, dtype, requires_grad):
@@ -956,7 +1248,7 @@ def _full_like(x, fill_value, dtype, requires_grad):
                    &o))
     r = _wrap(o)
     if requires_grad:
-        ad_set_requires_grad(o, 1)
+        r.requires_grad_(True)
     return r
 
 def _rng_manual_seed(uint64_t seed):

@@ -11,6 +11,7 @@
 # The op registry, read from C (csrc/registry.c): nothing here lists ops.
 OPS = {}                # op name -> code
 KINDS = {}              # op name -> {kind name -> code}
+NONDIFF_OPS = set()     # ops without a gradient (int64 or bool outputs)
 _OP_NAMES = []
 _KIND_NAMES = []        # per op code: kind names by code
 _KIND_PARAMS = []       # per op code: per kind, the names of a and b
@@ -27,6 +28,8 @@ cdef _read_registry():
     for op in range(ad_op_count()):
         name = _cstr(ad_op_name(op))
         OPS[name] = op
+        if not ad_op_differentiable(op):
+            NONDIFF_OPS.add(name)
         _OP_NAMES.append(name)
         _KIND_NAMES.append(tuple([_cstr(ad_kind_name(op, k))
                                   for k in range(ad_op_kinds(op))]))

@@ -18,8 +18,14 @@ from ._engine import (Tensor, _as_ndarray, _buffer_view, _check_writable,
 
 
 def _index_part(k):
+    """One part of a key as numpy indexes with it: int64 and bool tensors
+    are integer and mask indices (read now: under ad.compile, numpy()
+    refuses, as the positions would be frozen), float tensors holding
+    integers are accepted as integer indices."""
     if isinstance(k, Tensor):
         arr = k.numpy()
+        if arr.dtype.kind in "bi":
+            return arr
         if np.any(arr != np.round(arr)) or not np.all(np.isfinite(arr)):
             raise IndexError("tensors used as indices must hold integers")
         return arr.astype(np.int64)

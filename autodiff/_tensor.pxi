@@ -157,6 +157,11 @@ cdef class Tensor:
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.t.dtype > AD_F64:
+            raise RuntimeError("only Tensors of floating point and complex "
+                               "dtype can require gradients (this one is "
+                               "%s; convert it with .float() first)"
+                               % self.dtype)
         if self.t.rec >= 0 and not requires_grad:
             raise RuntimeError("you can only change requires_grad flags of "
                                "leaf tensors; use detach() for a tensor "
@@ -245,6 +250,10 @@ cdef class Tensor:
                              % (self.shape,))
         if self.t.dtype == AD_F64:
             return (<double *>ad_data(self.t))[0]
+        if self.t.dtype == AD_I64:
+            return (<int64_t *>ad_data(self.t))[0]
+        if self.t.dtype == AD_BOOL:
+            return (<uint8_t *>ad_data(self.t))[0] != 0
         return float((<float *>ad_data(self.t))[0])
 
     def tolist(self):
@@ -329,6 +338,15 @@ cdef class Tensor:
 
     def double(self):
         return self.to(float64)
+
+    def long(self):
+        return self.to(int64)
+
+    def bool(self):
+        return self.to(bool_)
+
+    def is_floating_point(self):
+        return self.t.dtype <= AD_F64
 
     # ---- autograd
     def backward(self, grad=None, retain_graph=None, create_graph=False):
@@ -499,28 +517,72 @@ cdef class Tensor:
     def __abs__(self):
         return _unary(self, AD_U_ABS, 0.0, 0.0)
 
-    # Comparisons give numpy bool arrays: masks for where() and indexing.
+    # Comparisons give bool tensors (masks for where() and indexing).
     def __lt__(self, other):
-        return self.numpy() < _cmp_value(other)
+        return _cmp(AD_C_LT, self, other)
 
     def __le__(self, other):
-        return self.numpy() <= _cmp_value(other)
+        return _cmp(AD_C_LE, self, other)
 
     def __gt__(self, other):
-        return self.numpy() > _cmp_value(other)
+        return _cmp(AD_C_GT, self, other)
 
     def __ge__(self, other):
-        return self.numpy() >= _cmp_value(other)
+        return _cmp(AD_C_GE, self, other)
 
     def __eq__(self, other):
         if other is None:
             return False
-        return self.numpy() == _cmp_value(other)
+        return _cmp(AD_C_EQ, self, other)
 
     def __ne__(self, other):
         if other is None:
             return True
-        return self.numpy() != _cmp_value(other)
+        return _cmp(AD_C_NE, self, other)
+
+    # Bitwise ops of int64 and bool tensors (logical ones of bool).
+    def __and__(self, other):
+        return _bitwise(AD_W_AND, self, other, "bitwise_and")
+
+    def __or__(self, other):
+        return _bitwise(AD_W_OR, self, other, "bitwise_or")
+
+    def __xor__(self, other):
+        return _bitwise(AD_W_XOR, self, other, "bitwise_xor")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self):
+        return bitwise_not(self)
+
+    def logical_not(self):
+        return logical_not(self)
+
+    def logical_and(self, other):
+        return logical_and(self, other)
+
+    def logical_or(self, other):
+        return logical_or(self, other)
+
+    def logical_xor(self, other):
+        return logical_xor(self, other)
+
+    def eq(self, other): return eq(self, other)
+    def ne(self, other): return ne(self, other)
+    def lt(self, other): return lt(self, other)
+    def le(self, other): return le(self, other)
+    def gt(self, other): return gt(self, other)
+    def ge(self, other): return ge(self, other)
+
+    def isnan(self): return isnan(self)
+    def isinf(self): return isinf(self)
+    def isfinite(self): return isfinite(self)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def __getitem__(self, key):
         return _up().getitem(self, key)
@@ -610,13 +672,21 @@ cdef class Tensor:
              dtype=None, out=None):
         return mean(self, axis, keepdims, dim, keepdim, dtype, out)
 
-    def max(self, axis=None, keepdims=False, dim=None, keepdim=None,
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None,
             out=None):
-        return max(self, axis, keepdims, dim, keepdim, out)
+        return _max_min(True, self, dim, keepdim, axis, keepdims, out)
 
-    def min(self, axis=None, keepdims=False, dim=None, keepdim=None,
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None,
             out=None):
-        return min(self, axis, keepdims, dim, keepdim, out)
+        return _max_min(False, self, dim, keepdim, axis, keepdims, out)
+
+    def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=False,
+             out=None):
+        return amax(self, axis, keepdims, dim, keepdim, out)
+
+    def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=False,
+             out=None):
+        return amin(self, axis, keepdims, dim, keepdim, out)
 
     def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
             dtype=None, out=None):
@@ -665,9 +735,6 @@ cdef class Tensor:
 
 
 # ------------------------------------------------------------- conversion
-
-cdef object _cmp_value(object other):
-    return other.numpy() if isinstance(other, Tensor) else other
 
 cdef inline bint _is_scalar(object o):
     # the test of _dtypes.is_scalar, inline for the arithmetic fast paths

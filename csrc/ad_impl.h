@@ -87,7 +87,24 @@ const char *ad_shape_str(int ndim, const int64_t *shape, char *buf,
 #define AD_SHAPE_BUF 160
 const char *ad_dtype_name(int dt);
 
-static inline size_t ad_itemsize(int dt) { return dt == AD_F64 ? 8 : 4; }
+static inline size_t
+ad_itemsize(int dt)
+{
+    return dt == AD_F32 ? 4 : dt == AD_BOOL ? 1 : 8;
+}
+static inline int ad_is_float(int dt) { return dt == AD_F32 || dt == AD_F64; }
+
+/* A float converted to int64 as torch's CPU kernel does on x86 (cvttsd2si):
+ * truncation toward zero, and INT64_MIN for NaN and values out of range
+ * (where a plain C conversion would be undefined). */
+static inline int64_t
+ad_f2i(double v)
+{
+    if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
+        return (int64_t)v;
+    }
+    return INT64_MIN;
+}
 static inline size_t ad_nbytes(const ad_tensor *t)
 {
     return (size_t)t->size * ad_itemsize(t->dtype);
@@ -171,13 +188,9 @@ typedef struct {
     /* gx = g * (x == y) / count, iter operands (gx/x, g/y/count). */
     void (*maxmin_bwd)(ad_iter *it, void *gx, const void *x, const void *g,
                        const void *y, void *cnt);
-    void (*copy_strided)(ad_iter *it, void *dst, const void *src);
     void (*add_strided)(ad_iter *it, void *dst, const void *src);
     void (*scale)(void *x, int64_t n, double a);
-    void (*fill)(void *x, int64_t n, double v);
     void (*axpy)(void *y, const void *x, int64_t n, double a);
-    void (*where_fwd)(const void *c, const void *x, const void *y, void *o,
-                      int64_t n);
     void (*where_bwd)(const void *c, const void *g, void *gx, int64_t n,
                       int for_x);
     void (*softmax_fwd)(int log, const void *x, void *y, int64_t outer,
@@ -196,7 +209,6 @@ typedef struct {
     void (*nll_bwd)(int from_logits, const void *x, const int64_t *lab,
                     int64_t ignore, const double *lse, const void *g,
                     void *gx, int64_t N, int64_t C);
-    void (*gather)(const void *x, const int64_t *idx, void *o, int64_t n);
     void (*scatter_add)(void *gx, const int64_t *idx, const void *g,
                         int64_t n);
     void (*gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k,
@@ -214,6 +226,33 @@ ad_k(int dt)
     return dt == AD_F64 ? &ad_kern_f64 : &ad_kern_f32;
 }
 void ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n);
+
+/* The loops every dtype has (kernels_any.inc, instantiated for float32,
+ * float64, int64 and bool); int_binary and bitwise only for the two
+ * integer dtypes (NULL for floats). */
+typedef struct {
+    void (*copy_strided)(ad_iter *it, void *dst, const void *src);
+    void (*gather)(const void *x, const int64_t *idx, void *o, int64_t n);
+    void (*fill)(void *x, int64_t n, double v);
+    void (*where)(const void *c, const void *x, const void *y, void *o,
+                  int64_t n);
+    void (*compare)(int k, ad_iter *it, uint8_t *o, const void *a,
+                    const void *b);
+    void (*argreduce)(int is_max, const void *x, int64_t *o, int64_t outer,
+                      int64_t n, int64_t inner);
+    void (*int_binary)(int k, ad_iter *it, void *o, const void *a,
+                       const void *b);
+    void (*bitwise)(int k, ad_iter *it, void *o, const void *a,
+                    const void *b);
+    void (*int_reduce_into)(int k, ad_iter *it, void *o, const void *x);
+} ad_kernels_any;
+
+extern const ad_kernels_any *const ad_kany_tables[AD_DTYPE_COUNT];
+static inline const ad_kernels_any *
+ad_kany(int dt)
+{
+    return ad_kany_tables[dt];
+}
 int ad_blas_ready(void);
 
 /* Release the caller's lock (the GIL) around a kernel doing `work` units,

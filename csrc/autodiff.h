@@ -75,7 +75,10 @@ typedef enum {
     AD_ERR_NOBLAS = -7     /* no BLAS registered                 -> RuntimeError */
 } ad_status;
 
-typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
+/* float32 and float64 tensors are differentiable; int64 and bool tensors
+ * (indices, labels, masks, comparison results) never require grad. */
+typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
+#define AD_DTYPE_COUNT 4
 
 /* ---- the op registry ------------------------------------------------
  *
@@ -94,12 +97,16 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
     X(CONCAT, concat) X(GATHER, gather) X(CAST, cast) X(MATMUL, matmul)   \
     X(SOFTMAX, softmax) X(LOSS, loss) X(NLL, nll) X(LINEAR, linear)       \
     X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)             \
-    X(CUMSUM, cumsum)
+    X(CUMSUM, cumsum) X(COMPARE, compare) X(BITWISE, bitwise)            \
+    X(ARGREDUCE, argreduce)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
 #define AD_K_SAVES_OUT 1u
 #define AD_K_READS_X 2u
+/* Op flag AD_OP_ANY_DTYPE -- the op takes int64 and bool inputs too (the
+ * others refuse them with AD_ERR_TYPE before running). */
+#define AD_OP_ANY_DTYPE 4u
 
 /* Elementwise one-input ops: X(CODE, name, flags, a, b), where a and b
  * name the op's scalar attributes ("-" for none). */
@@ -176,6 +183,16 @@ typedef enum { AD_F32 = 0, AD_F64 = 1 } ad_dtype;
 #define AD_LOSS_KINDS(X)                                                  \
     X(MSE, mse) X(L1, l1) X(BCE, bce) X(BCE_LOGITS, bce_logits)
 
+/* Comparisons into a bool tensor (not differentiable): X(CODE, name). */
+#define AD_COMPARE_KINDS(X)                                               \
+    X(EQ, eq) X(NE, ne) X(LT, lt) X(LE, le) X(GT, gt) X(GE, ge)
+
+/* Bitwise ops of int64 and bool tensors: X(CODE, name). */
+#define AD_BITWISE_KINDS(X) X(AND, and) X(OR, or) X(XOR, xor)
+
+/* Index of the largest or smallest entry along one axis: X(CODE, name). */
+#define AD_ARGREDUCE_KINDS(X) X(ARGMAX, argmax) X(ARGMIN, argmin)
+
 #define AD_X_OP(code, name) AD_OP_##code,
 typedef enum { AD_OPS(AD_X_OP) AD_OP_COUNT } ad_op;
 #undef AD_X_OP
@@ -191,6 +208,15 @@ typedef enum { AD_REDUCE_KINDS(AD_X_KIND) AD_R_COUNT } ad_reduce_kind;
 #define AD_X_KIND(code, ...) AD_L_##code,
 typedef enum { AD_LOSS_KINDS(AD_X_KIND) AD_L_COUNT } ad_loss_kind;
 #undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_C_##code,
+typedef enum { AD_COMPARE_KINDS(AD_X_KIND) AD_C_COUNT } ad_compare_kind;
+#undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_W_##code,
+typedef enum { AD_BITWISE_KINDS(AD_X_KIND) AD_W_COUNT } ad_bitwise_kind;
+#undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_A_##code,
+typedef enum { AD_ARGREDUCE_KINDS(AD_X_KIND) AD_A_COUNT } ad_argreduce_kind;
+#undef AD_X_KIND
 
 /* Reductions of nll (ad_nll). */
 enum { AD_NLL_NONE = 0, AD_NLL_MEAN = 1, AD_NLL_SUM = 2 };
@@ -205,6 +231,7 @@ typedef union {
     struct { int64_t ignore_index; int32_t from_logits, reduction; } nll;
     struct { double p; } dropout;
     struct { int32_t axis, reverse; } cumsum;
+    struct { int32_t axis, keepdim; } argreduce;    /* axis -1: flattened */
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -241,6 +268,8 @@ int ad_op_saved(int op);                /* ad_saved_kind */
  * ad_kind_param names a unary kind's attribute a (i = 0) or b (i = 1),
  * NULL when the kind does not use it. */
 int ad_op_kinds(int op);
+/* 0 for an op without a gradient (its output is int64 or bool). */
+int ad_op_differentiable(int op);
 const char *ad_kind_name(int op, int kind);
 unsigned ad_kind_flags(int op, int kind);
 const char *ad_kind_param(int op, int kind, int i);
@@ -350,6 +379,16 @@ ad_status ad_binary(ad_binary_kind k, ad_tensor *x, ad_tensor *y,
 /* out = cond ? x : y; cond is a 0/1 tensor, not differentiated. */
 ad_status ad_where(ad_tensor *cond, ad_tensor *x, ad_tensor *y,
                    ad_tensor **out);
+/* x < y etc. (broadcast, any equal dtypes) into a bool tensor. */
+ad_status ad_compare(ad_compare_kind k, ad_tensor *x, ad_tensor *y,
+                     ad_tensor **out);
+/* x & y, x | y, x ^ y of int64 or bool tensors (equal dtypes). */
+ad_status ad_bitwise(ad_bitwise_kind k, ad_tensor *x, ad_tensor *y,
+                     ad_tensor **out);
+/* The int64 index of the first largest/smallest entry along axis (-1:
+ * over the flattened tensor), NaN counting as largest and smallest. */
+ad_status ad_argreduce(ad_argreduce_kind k, ad_tensor *x, int axis,
+                       int keepdim, ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);
@@ -494,11 +533,11 @@ int64_t ad_program_size(const ad_program *p, int64_t *records);
 int64_t ad_program_work(const ad_program *p);
 void ad_program_free(ad_program *p);
 
-/* Fill dst (float32/64) from dst->size values at src, of kind src_kind:
- * AD_F32, AD_F64 or AD_SRC_I64 (int64).  While capturing, src must lie in
- * a registered input, and every replay repeats the conversion with the
- * input's current contents. */
-#define AD_SRC_I64 2
+/* Fill dst (any dtype) from dst->size values at src, of kind src_kind:
+ * AD_F32, AD_F64 or AD_SRC_I64 (int64; converted as ad_cast converts).
+ * While capturing, src must lie in a registered input, and every replay
+ * repeats the conversion with the input's current contents. */
+#define AD_SRC_I64 AD_I64
 ad_status ad_fill_from(ad_tensor *dst, const void *src, int src_kind);
 
 /* Zero t->grad in place if t has one (recorded when capturing: a replay

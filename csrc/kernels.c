@@ -75,20 +75,78 @@ ad_nogil_end(void *state)
 #undef BLAS_GEMM
 #undef KERN_TABLE
 
+#define ASFX _f32
+#define AK_INT 0
+#define AK_BOOL 0
+#define AKERN_TABLE ad_kany_f32
+#define T float
+#include "kernels_any.inc"
+#undef T
+#undef ASFX
+#undef AKERN_TABLE
+#define ASFX _f64
+#define AKERN_TABLE ad_kany_f64
+#define T double
+#include "kernels_any.inc"
+#undef T
+#undef ASFX
+#undef AKERN_TABLE
+#undef AK_INT
+#define AK_INT 1
+#define ASFX _i64
+#define AKERN_TABLE ad_kany_i64
+#define T int64_t
+#include "kernels_any.inc"
+#undef T
+#undef ASFX
+#undef AKERN_TABLE
+#undef AK_BOOL
+#define AK_BOOL 1
+#define ASFX _b8
+#define AKERN_TABLE ad_kany_b8
+#define T uint8_t
+#include "kernels_any.inc"
+#undef T
+#undef ASFX
+#undef AKERN_TABLE
+#undef AK_BOOL
+#undef AK_INT
+
+const ad_kernels_any *const ad_kany_tables[AD_DTYPE_COUNT] = {
+    [AD_F32] = &ad_kany_f32, [AD_F64] = &ad_kany_f64,
+    [AD_I64] = &ad_kany_i64, [AD_BOOL] = &ad_kany_b8,
+};
+
+#define CAST_LOOP(ST, DT, EXPR)                                           \
+    do {                                                                  \
+        const ST *s_ = src;                                               \
+        DT *d_ = dst;                                                     \
+        for (int64_t i = 0; i < n; i++) {                                 \
+            ST v = s_[i];                                                 \
+            d_[i] = (DT)(EXPR);                                           \
+        }                                                                 \
+    } while (0)
+
+/* dst (ddt) = src (sdt), elementwise, for every pair of dtypes. */
 void
 ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n)
 {
     if (sdt == ddt) {
         memmove(dst, src, (size_t)n * ad_itemsize(sdt));
+        return;
     }
-    else if (sdt == AD_F32) {
-        const float *s = src;
-        double *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = s[i];
-    }
-    else {
-        const double *s = src;
-        float *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = (float)s[i];
+    switch (sdt * AD_DTYPE_COUNT + ddt) {
+    case AD_F32 * AD_DTYPE_COUNT + AD_F64: CAST_LOOP(float, double, v); break;
+    case AD_F32 * AD_DTYPE_COUNT + AD_I64: CAST_LOOP(float, int64_t, ad_f2i(v)); break;
+    case AD_F32 * AD_DTYPE_COUNT + AD_BOOL: CAST_LOOP(float, uint8_t, v != 0); break;
+    case AD_F64 * AD_DTYPE_COUNT + AD_F32: CAST_LOOP(double, float, v); break;
+    case AD_F64 * AD_DTYPE_COUNT + AD_I64: CAST_LOOP(double, int64_t, ad_f2i(v)); break;
+    case AD_F64 * AD_DTYPE_COUNT + AD_BOOL: CAST_LOOP(double, uint8_t, v != 0); break;
+    case AD_I64 * AD_DTYPE_COUNT + AD_F32: CAST_LOOP(int64_t, float, v); break;
+    case AD_I64 * AD_DTYPE_COUNT + AD_F64: CAST_LOOP(int64_t, double, v); break;
+    case AD_I64 * AD_DTYPE_COUNT + AD_BOOL: CAST_LOOP(int64_t, uint8_t, v != 0); break;
+    case AD_BOOL * AD_DTYPE_COUNT + AD_F32: CAST_LOOP(uint8_t, float, v != 0); break;
+    case AD_BOOL * AD_DTYPE_COUNT + AD_F64: CAST_LOOP(uint8_t, double, v != 0); break;
+    case AD_BOOL * AD_DTYPE_COUNT + AD_I64: CAST_LOOP(uint8_t, int64_t, v != 0); break;
     }
 }

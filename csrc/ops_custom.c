@@ -132,6 +132,7 @@ out:
 }
 
 const ad_opdef ad_def_custom = {
+    .name = "custom",
     .code = AD_OP_CUSTOM, .arity = -1,
     .forward = fw_custom, .backward = bw_custom,
 };

@@ -98,6 +98,7 @@ static const ad_attrdef unary_attrs[] = {
     AD_ATTR(unary, a, AD_ATTR_F64), AD_ATTR(unary, b, AD_ATTR_F64),
 };
 const ad_opdef ad_def_unary = {
+    .name = "unary",
     .code = AD_OP_UNARY, .arity = 1, .saved = AD_SAVED_OUT,
     .kinds = unary_kinds, .nkinds = AD_U_COUNT,
     .attrs = unary_attrs, .nattrs = 2,
@@ -116,19 +117,56 @@ check_dtypes(const char *what, const ad_tensor *a, const ad_tensor *b)
     return AD_OK;
 }
 
+/* The iterator over (out, x, y) of a two-input broadcasting op. */
+static void
+broadcast_iter(ad_record *r, ad_iter *it, int64_t st[3][AD_MAX_DIMS])
+{
+    ad_tensor *o = r->out, *x = r->in[0], *y = r->in[1];
+    ad_strides(o->ndim, o->shape, st[0]);
+    ad_bcast_strides(o->ndim, o->shape, x->ndim, x->shape, st[1]);
+    ad_bcast_strides(o->ndim, o->shape, y->ndim, y->shape, st[2]);
+    ad_iter_init(it, o->ndim, o->shape, 3, st);
+}
+
 static ad_status
 fw_binary(ad_record *r)
 {
     ad_tensor *o = r->out, *x = r->in[0], *y = r->in[1];
     int64_t st[3][AD_MAX_DIMS];
     ad_iter it;
-    ad_strides(o->ndim, o->shape, st[0]);
-    ad_bcast_strides(o->ndim, o->shape, x->ndim, x->shape, st[1]);
-    ad_bcast_strides(o->ndim, o->shape, y->ndim, y->shape, st[2]);
-    ad_iter_init(&it, o->ndim, o->shape, 3, st);
-    ad_k(x->dtype)->binary_fwd(r->kind, &it, ad_data(o), ad_data(x),
-                               ad_data(y));
+    broadcast_iter(r, &it, st);
+    if (ad_is_float(x->dtype)) {
+        ad_k(x->dtype)->binary_fwd(r->kind, &it, ad_data(o), ad_data(x),
+                                   ad_data(y));
+    }
+    else {
+        ad_kany(x->dtype)->int_binary(r->kind, &it, ad_data(o), ad_data(x),
+                                      ad_data(y));
+    }
     return AD_OK;
+}
+
+/* The binary kinds int64 tensors have (bool: add, mul, pow, maximum,
+ * minimum, as torch, which refuses bool subtraction); true division
+ * promotes to float above the engine. */
+static ad_status
+check_int_kind(ad_binary_kind k, const ad_tensor *x)
+{
+    int ok = k == AD_B_ADD || k == AD_B_MUL || k == AD_B_POW ||
+             k == AD_B_MAXIMUM || k == AD_B_MINIMUM;
+    if (x->dtype == AD_BOOL && k == AD_B_POW) {
+        ok = 0;
+    }
+    if (x->dtype == AD_I64 && k == AD_B_SUB) {
+        ok = 1;
+    }
+    if (ad_is_float(x->dtype) || ok) {
+        return AD_OK;
+    }
+    return ad_error(AD_ERR_TYPE, "%s is not implemented for %s tensors%s",
+                    ad_def_binary.kinds[k].name, ad_dtype_name(x->dtype),
+                    k == AD_B_SUB ? "; use the ^ operator or logical_xor "
+                                    "instead" : "");
 }
 
 ad_status
@@ -143,7 +181,8 @@ ad_binary(ad_binary_kind k, ad_tensor *x, ad_tensor *y, ad_tensor **out)
         return ad_error(AD_ERR_VALUE, "unknown binary op %d", (int)k);
     }
     ad_status s = check_dtypes("binary op", x, y);
-    if (s || (s = ad_broadcast_shapes(x->ndim, x->shape, y->ndim, y->shape,
+    if (s || (s = check_int_kind(k, x)) ||
+        (s = ad_broadcast_shapes(x->ndim, x->shape, y->ndim, y->shape,
                                       &nd, shape))) {
         return s;
     }
@@ -198,9 +237,108 @@ bw_binary(ad_record *r, ad_buffer **g)
 static const ad_kinddef binary_kinds[] = {AD_BINARY_KINDS(AD_X_KIND)};
 #undef AD_X_KIND
 const ad_opdef ad_def_binary = {
-    .code = AD_OP_BINARY, .arity = 2, .flags = AD_K_READS_X,
+    .name = "binary",
+    .code = AD_OP_BINARY, .arity = 2, .flags = AD_K_READS_X | AD_OP_ANY_DTYPE,
     .kinds = binary_kinds, .nkinds = AD_B_COUNT,
     .forward = fw_binary, .backward = bw_binary,
+};
+
+/* ---- comparisons and bitwise ops: no gradient ------------------------------ */
+
+/* Broadcast x and y into out_dt of their broadcast shape, and set up the
+ * iterator over (out, x, y); on failure nothing is allocated. */
+static ad_status
+new_broadcast_out(const char *what, ad_tensor *x, ad_tensor *y, int out_dt,
+                  ad_tensor **o)
+{
+    int nd;
+    int64_t shape[AD_MAX_DIMS];
+    ad_status s = check_dtypes(what, x, y);
+    if (s || (s = ad_broadcast_shapes(x->ndim, x->shape, y->ndim, y->shape,
+                                      &nd, shape))) {
+        return s;
+    }
+    return ad_new(out_dt, nd, shape, o);
+}
+
+static ad_status
+fw_compare(ad_record *r)
+{
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    broadcast_iter(r, &it, st);
+    ad_kany(r->in[0]->dtype)->compare(r->kind, &it, ad_data(r->out),
+                                       ad_data(r->in[0]), ad_data(r->in[1]));
+    return AD_OK;
+}
+
+ad_status
+ad_compare(ad_compare_kind k, ad_tensor *x, ad_tensor *y, ad_tensor **out)
+{
+    ad_tensor *o, *xs[2] = {x, y};
+    ad_record c;
+    if ((unsigned)k >= AD_C_COUNT) {
+        return ad_error(AD_ERR_VALUE, "unknown comparison %d", (int)k);
+    }
+    ad_status s = new_broadcast_out("comparison", x, y, AD_BOOL, &o);
+    if (s) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_compare, k, 2, xs, o);
+    return ad_call_run(&c, o->size, out);
+}
+
+#define AD_X_KIND(code, nm) [AD_C_##code] = {#nm, 0, {0}},
+static const ad_kinddef compare_kinds[] = {AD_COMPARE_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+const ad_opdef ad_def_compare = {
+    .name = "compare",
+    .code = AD_OP_COMPARE, .arity = 2, .flags = AD_OP_ANY_DTYPE,
+    .kinds = compare_kinds, .nkinds = AD_C_COUNT,
+    .forward = fw_compare,
+};
+
+#define AD_X_KIND(code, nm) [AD_W_##code] = {#nm, 0, {0}},
+static const ad_kinddef bitwise_kinds[] = {AD_BITWISE_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+
+static ad_status
+fw_bitwise(ad_record *r)
+{
+    int64_t st[3][AD_MAX_DIMS];
+    ad_iter it;
+    broadcast_iter(r, &it, st);
+    ad_kany(r->in[0]->dtype)->bitwise(r->kind, &it, ad_data(r->out),
+                                       ad_data(r->in[0]), ad_data(r->in[1]));
+    return AD_OK;
+}
+
+ad_status
+ad_bitwise(ad_bitwise_kind k, ad_tensor *x, ad_tensor *y, ad_tensor **out)
+{
+    ad_tensor *o, *xs[2] = {x, y};
+    ad_record c;
+    if ((unsigned)k >= AD_W_COUNT) {
+        return ad_error(AD_ERR_VALUE, "unknown bitwise op %d", (int)k);
+    }
+    if (ad_is_float(x->dtype) || ad_is_float(y->dtype)) {
+        return ad_error(AD_ERR_TYPE, "bitwise_%s is only for int64 and bool "
+                        "tensors, got %s and %s", bitwise_kinds[k].name,
+                        ad_dtype_name(x->dtype), ad_dtype_name(y->dtype));
+    }
+    ad_status s = new_broadcast_out("bitwise op", x, y, x->dtype, &o);
+    if (s) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_bitwise, k, 2, xs, o);
+    return ad_call_run(&c, o->size, out);
+}
+
+const ad_opdef ad_def_bitwise = {
+    .name = "bitwise",
+    .code = AD_OP_BITWISE, .arity = 2, .flags = AD_OP_ANY_DTYPE,
+    .kinds = bitwise_kinds, .nkinds = AD_W_COUNT,
+    .forward = fw_bitwise,
 };
 
 /* ---- where -------------------------------------------------------------- */
@@ -209,8 +347,8 @@ static ad_status
 fw_where(ad_record *r)
 {
     ad_tensor *o = r->out;
-    ad_k(o->dtype)->where_fwd(AD_BUF_DATA(r->saved), ad_data(r->in[0]),
-                              ad_data(r->in[1]), ad_data(o), o->size);
+    ad_kany(o->dtype)->where(AD_BUF_DATA(r->saved), ad_data(r->in[0]),
+                             ad_data(r->in[1]), ad_data(o), o->size);
     return AD_OK;
 }
 
@@ -290,7 +428,9 @@ bw_where(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_where = {
-    .code = AD_OP_WHERE, .arity = 2, .saved = AD_SAVED_LIKE_OUT,
+    .name = "where",
+    .code = AD_OP_WHERE, .arity = 2, .flags = AD_OP_ANY_DTYPE,
+    .saved = AD_SAVED_LIKE_OUT,
     .forward = fw_where, .backward = bw_where,
 };
 
@@ -373,6 +513,7 @@ bw_loss(ad_record *r, ad_buffer **g)
 static const ad_kinddef loss_kinds[] = {AD_LOSS_KINDS(AD_X_KIND)};
 #undef AD_X_KIND
 const ad_opdef ad_def_loss = {
+    .name = "loss",
     .code = AD_OP_LOSS, .arity = 2, .flags = AD_K_READS_X,
     .kinds = loss_kinds, .nkinds = AD_L_COUNT,
     .forward = fw_loss, .backward = bw_loss,

@@ -131,7 +131,7 @@ bw_matmul(ad_record *r, ad_buffer **g)
             }
         }
         if (d.B == 0) {
-            K->fill(AD_BUF_DATA(gt), t->size, 0.0);
+            ad_kany(t->dtype)->fill(AD_BUF_DATA(gt), t->size, 0.0);
         }
         if ((s = ad_acc_grad(r, which, &gt, 1))) {
             return s;
@@ -141,6 +141,7 @@ bw_matmul(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_matmul = {
+    .name = "matmul",
     .code = AD_OP_MATMUL, .arity = 2, .flags = AD_K_READS_X,
     .forward = fw_matmul, .backward = bw_matmul,
 };
@@ -233,7 +234,7 @@ bw_linear(ad_record *r, ad_buffer **g)
         else {
             int64_t shp[2] = {N, M}, st[3][AD_MAX_DIMS];
             ad_iter it;
-            K->fill(AD_BUF_DATA(gt), M, 0.0);
+            ad_kany(t->dtype)->fill(AD_BUF_DATA(gt), M, 0.0);
             st[0][0] = 0;
             st[0][1] = 1;
             st[1][0] = M;
@@ -250,6 +251,7 @@ bw_linear(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_linear = {
+    .name = "linear",
     .code = AD_OP_LINEAR, .arity = -1, .flags = AD_K_READS_X,
     .forward = fw_linear, .backward = bw_linear,
 };

@@ -57,6 +57,7 @@ static const ad_attrdef softmax_attrs[] = {
     AD_ATTR(softmax, axis, AD_ATTR_I32), AD_ATTR(softmax, log, AD_ATTR_I32),
 };
 const ad_opdef ad_def_softmax = {
+    .name = "softmax",
     .code = AD_OP_SOFTMAX, .arity = 1, .flags = AD_K_SAVES_OUT,
     .saved = AD_SAVED_OUT, .attrs = softmax_attrs, .nattrs = 2,
     .forward = fw_softmax, .backward = bw_softmax,
@@ -81,7 +82,7 @@ nll_compute(int from_logits, int red, const ad_tensor *x,
     int64_t shape[1] = {N};
     ad_iter it;
     ad_iter_init(&it, 1, shape, 2, st);
-    K->fill(ad_data(out), 1, 0.0);
+    ad_kany(x->dtype)->fill(ad_data(out), 1, 0.0);
     K->sum_into(&it, ad_data(out), per);
     if (red == AD_NLL_MEAN) {
         int64_t count = 0;
@@ -222,7 +223,7 @@ bw_nll(ad_record *r, ad_buffer **g)
                 g0 = g0 / (double)count;
             }
         }
-        K->fill(AD_BUF_DATA(gs), N, g0);
+        ad_kany(x->dtype)->fill(AD_BUF_DATA(gs), N, g0);
         gper = AD_BUF_DATA(gs);
     }
     K->nll_bwd(r->at.nll.from_logits, ad_data(x), lab, ignore,
@@ -238,6 +239,7 @@ static const ad_attrdef nll_attrs[] = {
     AD_ATTR(nll, reduction, AD_ATTR_I32),
 };
 const ad_opdef ad_def_nll = {
+    .name = "nll",
     .code = AD_OP_NLL, .arity = 1, .flags = AD_K_READS_X,
     .saved = AD_SAVED_LABELS, .attrs = nll_attrs, .nattrs = 3,
     .forward = fw_nll, .backward = bw_nll,

@@ -160,6 +160,7 @@ static const ad_attrdef dropout_attrs[] = {
     AD_ATTR(dropout, p, AD_ATTR_F64),
 };
 const ad_opdef ad_def_dropout = {
+    .name = "dropout",
     .code = AD_OP_DROPOUT, .arity = 1, .saved = AD_SAVED_LIKE_OUT,
     .attrs = dropout_attrs, .nattrs = 1,
     .forward = fw_dropout, .backward = bw_dropout,

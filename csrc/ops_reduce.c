@@ -1,5 +1,6 @@
 /*
- * ops_reduce.c -- sum, mean, max and min over a set of axes.
+ * ops_reduce.c -- sum, mean, max and min over a set of axes, running
+ * sums, and argmax/argmin (any dtype, no gradient).
  */
 #include "ad_impl.h"
 
@@ -38,15 +39,23 @@ reduce_compute(int k, const ad_tensor *x, const int64_t *keep,
     ad_bcast_strides(x->ndim, x->shape, x->ndim, keep, st[0]);
     ad_strides(x->ndim, x->shape, st[1]);
     ad_iter_init(&it, x->ndim, x->shape, 2, st);
+    if (x->dtype == AD_I64) {           /* sum, max, min (ad_reduce) */
+        const ad_kernels_any *A = ad_kany(AD_I64);
+        A->fill(ad_data(o), o->size,
+                k == AD_R_SUM ? 0.0 : k == AD_R_MAX ? -INFINITY : INFINITY);
+        A->int_reduce_into(k, &it, ad_data(o), ad_data(x));
+        return;
+    }
     if (k == AD_R_SUM || k == AD_R_MEAN) {
-        K->fill(ad_data(o), o->size, 0.0);
+        ad_kany(x->dtype)->fill(ad_data(o), o->size, 0.0);
         K->sum_into(&it, ad_data(o), ad_data(x));
         if (k == AD_R_MEAN) {
             K->scale(ad_data(o), o->size, 1.0 / (double)count);
         }
     }
     else {
-        K->fill(ad_data(o), o->size, k == AD_R_MAX ? -INFINITY : INFINITY);
+        ad_kany(x->dtype)->fill(ad_data(o), o->size,
+                                k == AD_R_MAX ? -INFINITY : INFINITY);
         K->maxmin_into(k == AD_R_MAX, &it, ad_data(o), ad_data(x));
     }
 }
@@ -79,6 +88,10 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
         return ad_error(AD_ERR_VALUE, "%s: axis out of range for a tensor "
                         "of shape %s", reduce_names(k),
                         ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    if (!ad_is_float(x->dtype) && (x->dtype != AD_I64 || k == AD_R_MEAN)) {
+        return ad_error(AD_ERR_TYPE, "%s is not implemented for %s tensors",
+                        reduce_names(k), ad_dtype_name(x->dtype));
     }
     reduced_shapes(x, mask, keep, &nout, oshape, &count);
     if ((k == AD_R_MAX || k == AD_R_MIN) && count == 0) {
@@ -120,7 +133,7 @@ bw_reduce(ad_record *r, ad_buffer **g)
     ad_bcast_strides(x->ndim, x->shape, x->ndim, keep, st[1]);
     ad_iter_init(&it, x->ndim, x->shape, 2, st);
     if (r->kind == AD_R_SUM || r->kind == AD_R_MEAN) {
-        K->copy_strided(&it, AD_BUF_DATA(gx), AD_BUF_DATA(*g));
+        ad_kany(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx), AD_BUF_DATA(*g));
         if (r->kind == AD_R_MEAN) {
             K->scale(AD_BUF_DATA(gx), x->size, 1.0 / (double)count);
         }
@@ -143,7 +156,9 @@ static const ad_attrdef reduce_attrs[] = {
     AD_ATTR(reduce, count, AD_ATTR_I64),
 };
 const ad_opdef ad_def_reduce = {
-    .code = AD_OP_REDUCE, .arity = 1, .saved = AD_SAVED_OUT,
+    .name = "reduce",
+    .code = AD_OP_REDUCE, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .saved = AD_SAVED_OUT,
     .kinds = reduce_kinds, .nkinds = AD_R_COUNT,
     .attrs = reduce_attrs, .nattrs = 3,
     .forward = fw_reduce, .backward = bw_reduce,
@@ -204,6 +219,87 @@ static const ad_attrdef cumsum_attrs[] = {
     AD_ATTR(cumsum, axis, AD_ATTR_I32), AD_ATTR(cumsum, reverse, AD_ATTR_I32),
 };
 const ad_opdef ad_def_cumsum = {
+    .name = "cumsum",
     .code = AD_OP_CUMSUM, .arity = 1, .attrs = cumsum_attrs, .nattrs = 2,
     .forward = fw_cumsum, .backward = bw_cumsum,
+};
+
+/* ---- argmax / argmin: int64 indices, no gradient ------------------------ */
+
+static ad_status
+fw_argreduce(ad_record *r)
+{
+    int64_t outer = 1, n, inner = 1;
+    ad_tensor *x = r->in[0];
+    if (r->at.argreduce.axis < 0) {
+        n = x->size;                    /* over the flattened tensor */
+    }
+    else {
+        ad_split_axis(x, r->at.argreduce.axis, &outer, &n, &inner);
+    }
+    ad_kany(x->dtype)->argreduce(r->kind == AD_A_ARGMAX, ad_data(x),
+                                 ad_data(r->out), outer, n, inner);
+    return AD_OK;
+}
+
+/* axis -1: over all elements (a 0-d result, or all ones with keepdim). */
+ad_status
+ad_argreduce(ad_argreduce_kind k, ad_tensor *x, int axis, int keepdim,
+             ad_tensor **out)
+{
+    int64_t shape[AD_MAX_DIMS];
+    int nd = 0, xnd = x->ndim ? x->ndim : 1;
+    ad_tensor *o;
+    ad_record c;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+    const char *name = k == AD_A_ARGMAX ? "argmax" : "argmin";
+    if ((unsigned)k >= AD_A_COUNT) {
+        return ad_error(AD_ERR_VALUE, "unknown arg-reduction %d", (int)k);
+    }
+    if (axis < -1 || axis >= xnd) {
+        return ad_error(AD_ERR_INDEX, "%s(): dim %d is out of range for a "
+                        "tensor of shape %s", name, axis,
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    if (axis < 0 ? x->size == 0 : x->ndim && x->shape[axis] == 0) {
+        if (axis < 0) {
+            return ad_error(AD_ERR_INDEX, "%s(): Expected reduction dim to "
+                            "be specified for input.numel() == 0.", name);
+        }
+        return ad_error(AD_ERR_INDEX, "%s(): Expected reduction dim %d to "
+                        "have non-zero size.", name, axis);
+    }
+    for (int d = 0; d < x->ndim; d++) {
+        if (axis < 0 || d == axis) {
+            if (keepdim) {
+                shape[nd++] = 1;
+            }
+        }
+        else {
+            shape[nd++] = x->shape[d];
+        }
+    }
+    if ((s = ad_new(AD_I64, nd, shape, &o))) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_argreduce, k, 1, &x, o);
+    c.at.argreduce.axis = axis;
+    c.at.argreduce.keepdim = keepdim != 0;
+    return ad_call_run(&c, x->size, out);
+}
+
+#define AD_X_KIND(code, nm) [AD_A_##code] = {#nm, 0, {0}},
+static const ad_kinddef argreduce_kinds[] = {AD_ARGREDUCE_KINDS(AD_X_KIND)};
+#undef AD_X_KIND
+static const ad_attrdef argreduce_attrs[] = {
+    AD_ATTR(argreduce, axis, AD_ATTR_I32),
+    AD_ATTR(argreduce, keepdim, AD_ATTR_I32),
+};
+const ad_opdef ad_def_argreduce = {
+    .name = "argreduce",
+    .code = AD_OP_ARGREDUCE, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .kinds = argreduce_kinds, .nkinds = AD_A_COUNT,
+    .attrs = argreduce_attrs, .nattrs = 2,
+    .forward = fw_argreduce,
 };

@@ -61,7 +61,8 @@ bw_reshape(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_reshape = {
-    .code = AD_OP_RESHAPE, .arity = 1,
+    .name = "reshape",
+    .code = AD_OP_RESHAPE, .arity = 1, .flags = AD_OP_ANY_DTYPE,
     .forward = fw_reshape, .backward = bw_reshape,
 };
 
@@ -111,7 +112,7 @@ fw_permute(ad_record *r)
     }
     ad_strides(o->ndim, o->shape, st[0]);
     ad_iter_init(&it, o->ndim, o->shape, 2, st);
-    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
+    ad_kany(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
     return AD_OK;
 }
 
@@ -132,7 +133,7 @@ bw_permute(ad_record *r, ad_buffer **g)
     }
     ad_strides(o->ndim, o->shape, st[1]);
     ad_iter_init(&it, o->ndim, o->shape, 2, st);
-    ad_k(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx), AD_BUF_DATA(*g));
+    ad_kany(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx), AD_BUF_DATA(*g));
     return ad_acc_grad(r, 0, &gx, 1);
 }
 
@@ -140,7 +141,9 @@ static const ad_attrdef permute_attrs[] = {
     AD_ATTR(permute, perm, AD_ATTR_DIMS),
 };
 const ad_opdef ad_def_permute = {
-    .code = AD_OP_PERMUTE, .arity = 1, .attrs = permute_attrs, .nattrs = 1,
+    .name = "permute",
+    .code = AD_OP_PERMUTE, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .attrs = permute_attrs, .nattrs = 1,
     .forward = fw_permute, .backward = bw_permute,
 };
 
@@ -193,7 +196,7 @@ fw_broadcast(ad_record *r)
     ad_strides(o->ndim, o->shape, st[0]);
     ad_bcast_strides(o->ndim, o->shape, x->ndim, x->shape, st[1]);
     ad_iter_init(&it, o->ndim, o->shape, 2, st);
-    ad_k(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
+    ad_kany(x->dtype)->copy_strided(&it, ad_data(o), ad_data(x));
     return AD_OK;
 }
 
@@ -209,7 +212,8 @@ bw_broadcast(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_broadcast = {
-    .code = AD_OP_BROADCAST, .arity = 1,
+    .name = "broadcast",
+    .code = AD_OP_BROADCAST, .arity = 1, .flags = AD_OP_ANY_DTYPE,
     .forward = fw_broadcast, .backward = bw_broadcast,
 };
 
@@ -318,7 +322,9 @@ static const ad_attrdef concat_attrs[] = {
     AD_ATTR(concat, axis, AD_ATTR_I32),
 };
 const ad_opdef ad_def_concat = {
-    .code = AD_OP_CONCAT, .arity = -1, .attrs = concat_attrs, .nattrs = 1,
+    .name = "concat",
+    .code = AD_OP_CONCAT, .arity = -1, .flags = AD_OP_ANY_DTYPE,
+    .attrs = concat_attrs, .nattrs = 1,
     .forward = fw_concat, .backward = bw_concat,
 };
 
@@ -382,8 +388,8 @@ fw_gather(ad_record *r)
     ad_status s = check_indices(idx, r->out->size, x->size,
                                 "a tensor of shape", x->ndim, x->shape);
     if (s == AD_OK) {
-        ad_k(x->dtype)->gather(ad_data(x), idx, ad_data(r->out),
-                               r->out->size);
+        ad_kany(x->dtype)->gather(ad_data(x), idx, ad_data(r->out),
+                                  r->out->size);
     }
     return s;
 }
@@ -403,7 +409,9 @@ bw_gather(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_gather = {
-    .code = AD_OP_GATHER, .arity = 1, .saved = AD_SAVED_IDX_OUT,
+    .name = "gather",
+    .code = AD_OP_GATHER, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .saved = AD_SAVED_IDX_OUT,
     .forward = fw_gather, .backward = bw_gather,
 };
 
@@ -433,7 +441,7 @@ fw_scatter(ad_record *r)
     ad_status s = check_indices(idx, g->size, o->size,
                                 "a scatter into shape", o->ndim, o->shape);
     if (s == AD_OK) {
-        ad_k(g->dtype)->fill(ad_data(o), o->size, 0.0);
+        ad_kany(g->dtype)->fill(ad_data(o), o->size, 0.0);
         ad_k(g->dtype)->scatter_add(ad_data(o), idx, ad_data(g), g->size);
     }
     return s;
@@ -447,12 +455,13 @@ bw_scatter(ad_record *r, ad_buffer **g)
     if (!gx) {
         return nomem();
     }
-    ad_k(x->dtype)->gather(AD_BUF_DATA(*g), AD_BUF_DATA(r->saved),
-                           AD_BUF_DATA(gx), x->size);
+    ad_kany(x->dtype)->gather(AD_BUF_DATA(*g), AD_BUF_DATA(r->saved),
+                              AD_BUF_DATA(gx), x->size);
     return ad_acc_grad(r, 0, &gx, 1);
 }
 
 const ad_opdef ad_def_scatter = {
+    .name = "scatter",
     .code = AD_OP_SCATTER, .arity = 1, .saved = AD_SAVED_IDX_IN,
     .forward = fw_scatter, .backward = bw_scatter,
 };
@@ -479,7 +488,7 @@ cast(ad_tensor *x, ad_dtype dt, int copy, ad_tensor **out)
     ad_tensor *o;
     ad_record c;
     ad_status s;
-    if (dt != AD_F32 && dt != AD_F64) {
+    if ((int)dt < 0 || (int)dt >= AD_DTYPE_COUNT) {
         return ad_error(AD_ERR_TYPE, "unknown dtype code %d", (int)dt);
     }
     if (dt == x->dtype && !copy) {
@@ -518,6 +527,7 @@ bw_cast(ad_record *r, ad_buffer **g)
 }
 
 const ad_opdef ad_def_cast = {
-    .code = AD_OP_CAST, .arity = 1,
+    .name = "cast",
+    .code = AD_OP_CAST, .arity = 1, .flags = AD_OP_ANY_DTYPE,
     .forward = fw_cast, .backward = bw_cast,
 };

@@ -209,25 +209,13 @@ capture_labels(const ad_tensor *out, void *dst, const void *src,
 static size_t
 src_itemsize(int kind)
 {
-    return kind == AD_F32 ? 4 : 8;
+    return ad_itemsize(kind);
 }
 
 static void
 fill_from(ad_tensor *dst, const void *src, int kind)
 {
-    if (kind != AD_SRC_I64) {
-        ad_cast_buf(src, kind, ad_data(dst), dst->dtype, dst->size);
-    }
-    else if (dst->dtype == AD_F64) {
-        const int64_t *s = src;
-        double *d = ad_data(dst);
-        for (int64_t i = 0; i < dst->size; i++) d[i] = (double)s[i];
-    }
-    else {
-        const int64_t *s = src;
-        float *d = ad_data(dst);
-        for (int64_t i = 0; i < dst->size; i++) d[i] = (float)s[i];
-    }
+    ad_cast_buf(src, kind, ad_data(dst), dst->dtype, dst->size);
     ad_mark_modified(dst);
 }
 

@@ -11,14 +11,9 @@ static const ad_opdef *const defs[AD_OP_COUNT] = {
 #undef AD_X_OP
 };
 
-static const char *const names[AD_OP_COUNT] = {
-#define AD_X_OP(code, name) [AD_OP_##code] = #name,
-    AD_OPS(AD_X_OP)
-#undef AD_X_OP
-};
-
 _Static_assert(AD_U_COUNT < 256 && AD_B_COUNT < 256 && AD_R_COUNT < 256 &&
-               AD_L_COUNT < 256, "a record's kind must fit a byte");
+               AD_L_COUNT < 256 && AD_C_COUNT < 256 && AD_W_COUNT < 256 &&
+               AD_A_COUNT < 256, "a record's kind must fit a byte");
 
 static const ad_opdef *
 def_of(int op)
@@ -35,7 +30,7 @@ ad_op_count(void)
 const char *
 ad_op_name(int op)
 {
-    return def_of(op) ? names[op] : NULL;
+    return def_of(op) ? defs[op]->name : NULL;
 }
 
 int
@@ -48,6 +43,12 @@ int
 ad_op_saved(int op)
 {
     return def_of(op) ? defs[op]->saved : AD_SAVED_NONE;
+}
+
+int
+ad_op_differentiable(int op)
+{
+    return def_of(op) && defs[op]->backward != NULL;
 }
 
 int

@@ -629,11 +629,40 @@ call_release(ad_record *c)
     c->ext = NULL;
 }
 
+/* An op without AD_OP_ANY_DTYPE computes on floats alone: an int64 or
+ * bool input is a TypeError naming the op, before any kernel runs. */
+static ad_status
+check_float_inputs(ad_record *c)
+{
+    ad_tensor **xs = c->nin > AD_REC_INLINE ? c->ins : c->in;
+    if (c->def->flags & AD_OP_ANY_DTYPE) {
+        return AD_OK;
+    }
+    for (int i = 0; i < c->nin; i++) {
+        if (!ad_is_float(xs[i]->dtype)) {
+            const char *name = c->def->name;
+            if (c->def->nkinds) {
+                name = c->def->kinds[c->kind].name;
+            }
+            return ad_error(AD_ERR_TYPE, "%s is not implemented for %s "
+                            "tensors (input %d); convert with .float() or "
+                            ".double() first", name,
+                            ad_dtype_name(xs[i]->dtype), i);
+        }
+    }
+    return AD_OK;
+}
+
 ad_status
 ad_call_run(ad_record *c, int64_t work, ad_tensor **out)
 {
+    ad_status s = check_float_inputs(c);
+    if (s) {
+        ad_call_abandon(c);
+        return s;
+    }
     void *nogil = ad_nogil_begin(work);
-    ad_status s = c->def->forward(c);
+    s = c->def->forward(c);
     ad_nogil_end(nogil);
     if (s) {
         ad_call_abandon(c);
@@ -646,7 +675,10 @@ ad_status
 ad_call_commit(ad_record *c, ad_tensor **out)
 {
     ad_status s = AD_OK;
-    int grad = ad_needs_record(c->nin, c->nin > AD_REC_INLINE ? c->ins
+    /* An int64 or bool output (a comparison, an index) never requires
+     * grad, whatever its inputs do. */
+    int grad = ad_is_float(c->out->dtype) &&
+               ad_needs_record(c->nin, c->nin > AD_REC_INLINE ? c->ins
                                                               : c->in);
     /* While capturing, every op is recorded: the program replays them. */
     if (grad || ad_capture_current()) {
@@ -1094,7 +1126,7 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
                     root->dtype, root->size);
     }
     else {
-        ad_k(root->dtype)->fill(AD_BUF_DATA(seed), root->size, 1.0);
+        ad_kany(root->dtype)->fill(AD_BUF_DATA(seed), root->size, 1.0);
     }
     if (root->rec < 0) {
         ad_grad_lock();
@@ -1127,7 +1159,12 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
             s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         if (s == AD_OK) {
-            s = r->def->backward(r, &r->gacc);
+            /* An op without a backward (a comparison, argmax) has an
+             * int64 or bool output, which never receives a gradient. */
+            s = r->def->backward
+                    ? r->def->backward(r, &r->gacc)
+                    : ad_error(AD_ERR_STATE, "%s has no gradient",
+                               r->def->name);
         }
         ad_buf_decref(r->gacc);
         r->gacc = NULL;
@@ -1257,7 +1294,7 @@ ad_zero_grad(ad_tensor *t)
     ad_grad_lock();
     ad_tensor *g = t->grad;
     if (g) {
-        ad_k(g->dtype)->fill(ad_data(g), g->size, 0.0);
+        ad_kany(g->dtype)->fill(ad_data(g), g->size, 0.0);
         ad_mark_modified(g);
     }
     ad_grad_unlock();

@@ -62,7 +62,9 @@ ad_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
 const char *
 ad_dtype_name(int dt)
 {
-    return dt == AD_F64 ? "float64" : "float32";
+    static const char *names[AD_DTYPE_COUNT] = {"float32", "float64",
+                                                "int64", "bool"};
+    return dt >= 0 && dt < AD_DTYPE_COUNT ? names[dt] : "unknown dtype";
 }
 
 /* ---- the state epoch ------------------------------------------------- */
@@ -314,7 +316,7 @@ ad_new(int dt, int ndim, const int64_t *shape, ad_tensor **out)
 ad_status
 ad_empty(ad_dtype dt, int ndim, const int64_t *shape, ad_tensor **out)
 {
-    if (dt != AD_F32 && dt != AD_F64) {
+    if ((int)dt < 0 || (int)dt >= AD_DTYPE_COUNT) {
         return ad_error(AD_ERR_TYPE, "unknown dtype code %d", (int)dt);
     }
     return ad_new(dt, ndim, shape, out);
@@ -326,7 +328,7 @@ ad_full(ad_dtype dt, int ndim, const int64_t *shape, double v,
 {
     ad_status s = ad_empty(dt, ndim, shape, out);
     if (s == AD_OK) {
-        ad_k(dt)->fill(ad_data(*out), (*out)->size, v);
+        ad_kany(dt)->fill(ad_data(*out), (*out)->size, v);
     }
     return s;
 }
@@ -425,6 +427,10 @@ ad_status
 ad_axpy_(ad_tensor *y, double alpha, const ad_tensor *x)
 {
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
+    if (!ad_is_float(y->dtype)) {
+        return ad_error(AD_ERR_TYPE, "axpy needs a floating point tensor, "
+                        "got %s", ad_dtype_name(y->dtype));
+    }
     if (y->size != x->size || y->dtype != x->dtype) {
         return ad_error(AD_ERR_SHAPE, "axpy needs equal shapes and dtypes, "
                         "got %s %s and %s %s",
@@ -453,7 +459,7 @@ ad_fill_(ad_tensor *t, double v)
             return s;
         }
     }
-    ad_k(t->dtype)->fill(ad_data(t), t->size, v);
+    ad_kany(t->dtype)->fill(ad_data(t), t->size, v);
     ad_mark_modified(t);
     return AD_OK;
 }

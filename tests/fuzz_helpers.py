@@ -110,7 +110,8 @@ def _reduce_engine(p, x):
     f = getattr(ad, p["fn"])
     kw = {"ddof": p["ddof"]} if p["fn"] in ("var", "std") else {}
     if p["form"] == "method":
-        meth = {"amax": "max", "amin": "min"}.get(p["fn"], p["fn"])
+        # (x.max(dim) is torch's (values, indices): the methods amax/amin)
+        meth = {"max": "amax", "min": "amin"}.get(p["fn"], p["fn"])
         return getattr(x, meth)(p["axis"], keepdims=p["keepdims"], **kw)
     return f(x, axis=p["axis"], keepdims=p["keepdims"], **kw)
 

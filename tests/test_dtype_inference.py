@@ -16,22 +16,23 @@ from autodiff._dtypes import (ARGUMENT, F32, F64, NP_DTYPES, OPERAND, TENSOR,
                               infer_code)
 
 f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+i64, b1 = np.dtype(np.int64), np.dtype(np.bool_)
 
 # (id, data, dtype via ad.tensor, dtype as a module function's argument)
 CASES = [
-    ("py-int", 3, f32, f32),
+    ("py-int", 3, i64, f32),
     ("py-float", 2.5, f32, f64),
-    ("py-bool", True, f32, f32),
-    ("py-negative-int", -7, f32, f32),
-    ("list-ints", [[1, 2], [3, 4]], f32, f32),
+    ("py-bool", True, b1, f32),
+    ("py-negative-int", -7, i64, f32),
+    ("list-ints", [[1, 2], [3, 4]], i64, f32),
     ("list-floats", [[1.0, 2.5], [3.0, 4.0]], f32, f64),
     ("list-mixed", [1, 2.5], f32, f64),
     ("tuple-floats", (1.0, 2.0), f32, f64),
-    ("list-bools", [True, False], f32, f32),
-    ("np-int32", np.arange(4, dtype=np.int32), f32, f32),
-    ("np-int64", np.arange(4, dtype=np.int64), f32, f32),
-    ("np-uint8", np.arange(4, dtype=np.uint8), f32, f32),
-    ("np-bool", np.array([True, False, True]), f32, f32),
+    ("list-bools", [True, False], b1, f32),
+    ("np-int32", np.arange(4, dtype=np.int32), i64, f32),
+    ("np-int64", np.arange(4, dtype=np.int64), i64, f32),
+    ("np-uint8", np.arange(4, dtype=np.uint8), i64, f32),
+    ("np-bool", np.array([True, False, True]), b1, f32),
     ("np-float16", np.linspace(0, 1, 4).astype(np.float16), f32, f32),
     ("np-float32", np.linspace(0, 1, 4).astype(np.float32), f32, f32),
     ("np-float64", np.linspace(0, 1, 4), f64, f64),
@@ -41,9 +42,9 @@ CASES = [
     ("np-scalar-float64", np.float64(1.5), f64, f64),
     ("np-scalar-float32", np.float32(1.5), f32, f32),
     ("np-scalar-float16", np.float16(1.5), f32, f32),
-    ("np-scalar-int64", np.int64(3), f32, f32),
-    ("np-scalar-uint8", np.uint8(3), f32, f32),
-    ("np-scalar-bool", np.bool_(True), f32, f32),
+    ("np-scalar-int64", np.int64(3), i64, f32),
+    ("np-scalar-uint8", np.uint8(3), i64, f32),
+    ("np-scalar-bool", np.bool_(True), b1, f32),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -54,6 +55,13 @@ def rule(data, context, default=F32):
 
 @pytest.mark.parametrize("name,data,want,_", CASES, ids=IDS)
 def test_tensor(name, data, want, _):
+    """As torch.tensor: bool and integer data keep bool and int64."""
+    torch = pytest.importorskip("torch")
+    arr = np.asarray(data)
+    tt = torch.tensor(arr.astype(arr.dtype.newbyteorder("="))
+                      if isinstance(data, (np.generic, np.ndarray)) else data)
+    if tt.dtype not in (torch.int32, torch.uint8, torch.float16):
+        assert str(tt.dtype).replace("torch.", "") == want.name
     assert rule(data, TENSOR) == want
     assert ad.tensor(data).dtype == want
     assert ad.from_numpy(np.asarray(data)).dtype == rule(np.asarray(data),

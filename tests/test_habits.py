@@ -662,7 +662,7 @@ def test_numpy_scalars_keep_their_dtype():
     assert ad.tensor(np.array(1.5)).dtype == np.float64
     assert ad.tensor(1.5).dtype == np.float32          # Python floats
     assert ad.tensor([np.float64(1.5)]).dtype == np.float32   # lists
-    assert ad.tensor(np.int64(3)).dtype == np.float32
+    assert ad.tensor(np.int64(3)).dtype == np.int64
     assert ad.tensor(np.float64(1.5), dtype=ad.float32).dtype == np.float32
     assert ad.tensor(np.float64(0.1)).item() == 0.1    # no float32 rounding
 

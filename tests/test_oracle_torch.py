@@ -645,7 +645,7 @@ def test_max_min_ties_split_like_torch_amax_amin(T, axis, kind):
     if kind == "max":
         ya, yt = ad.max(xa, axis=axis), torch.amax(xt, dim=tax)
     else:
-        ya, yt = xa.min(axis), torch.amin(xt, dim=tax)
+        ya, yt = xa.amin(axis), torch.amin(xt, dim=tax)
     _close(ya.numpy(), yt.detach().numpy())
     w = np.random.default_rng(0).standard_normal(ya.shape)
     ya.backward(ad.tensor(w, dtype=ad.float64))

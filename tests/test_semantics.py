@@ -903,11 +903,11 @@ def test_numpy_conversion_of_requires_grad_tensor():
 
 def test_dtype_rules():
     assert ad.tensor([1.0, 2.0]).dtype == np.float32
-    assert ad.tensor([1, 2]).dtype == np.float32
+    assert ad.tensor([1, 2]).dtype == np.int64           # as torch
     assert ad.tensor(3.0).dtype == np.float32
     assert ad.tensor(np.array([1.0])).dtype == np.float64
     assert ad.tensor(np.array([1.0], dtype=np.float32)).dtype == np.float32
-    assert ad.tensor(np.array([1, 2])).dtype == np.float32
+    assert ad.tensor(np.array([1, 2])).dtype == np.int64
     assert ad.tensor([1.0], dtype=np.float64).dtype == np.float64
     assert ad.tensor([1.0], dtype="float64").dtype == np.float64
     a32 = ad.tensor([1.0, 2.0])

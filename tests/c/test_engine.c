@@ -1465,6 +1465,96 @@ test_cast(void)
     ad_decref(x);
 }
 
+/* int64 and bool tensors: the ops that take any dtype, their kernels, and
+ * the refusal of every float-only op (before a kernel runs). */
+static void
+test_int_dtypes(void)
+{
+    int64_t sh[1] = {5}, sh2[2] = {2, 3};
+    ad_tensor *a, *b, *o, *f, *m;
+    REQ(ad_empty(AD_I64, 1, sh, &a));
+    REQ(ad_empty(AD_I64, 1, sh, &b));
+    int64_t av[5] = {INT64_MAX, -7, 0, 3, -1}, bv[5] = {1, 2, 0, -3, 5};
+    memcpy(ad_data(a), av, sizeof(av));
+    memcpy(ad_data(b), bv, sizeof(bv));
+    /* arithmetic wraps as torch's */
+    REQ(ad_binary(AD_B_ADD, a, b, &o));
+    int64_t *ov = ad_data(o);
+    CHECK(o->dtype == AD_I64 && ov[0] == INT64_MIN && ov[1] == -5 &&
+          ov[3] == 0 && ov[4] == 4 && ad_is_leaf(o) && !o->requires_grad);
+    ad_decref(o);
+    REQ(ad_binary(AD_B_MUL, a, b, &o));
+    ov = ad_data(o);
+    CHECK(ov[0] == INT64_MAX && ov[1] == -14 && ov[3] == -9 && ov[4] == -5);
+    ad_decref(o);
+    REQ(ad_binary(AD_B_POW, b, b, &o));         /* 1, 4, 1, 0, 3125 */
+    ov = ad_data(o);
+    CHECK(ov[0] == 1 && ov[1] == 4 && ov[2] == 1 && ov[3] == 0 &&
+          ov[4] == 3125);
+    ad_decref(o);
+    REQ(ad_binary(AD_B_MAXIMUM, a, b, &o));
+    ov = ad_data(o);
+    CHECK(ov[0] == INT64_MAX && ov[1] == 2 && ov[3] == 3 && ov[4] == 5);
+    ad_decref(o);
+    CHECK_ST(ad_binary(AD_B_DIV, a, b, &o), AD_ERR_TYPE);
+    CHECK(strstr(ad_last_error(), "div") && strstr(ad_last_error(), "int64"));
+    /* comparisons into bool, bitwise ops */
+    REQ(ad_compare(AD_C_LT, a, b, &m));
+    uint8_t *mv = ad_data(m);
+    CHECK(m->dtype == AD_BOOL && mv[0] == 0 && mv[1] == 1 && mv[2] == 0 &&
+          mv[3] == 0 && mv[4] == 1);
+    REQ(ad_bitwise(AD_W_XOR, a, b, &o));
+    ov = ad_data(o);
+    CHECK(ov[1] == (-7 ^ 2) && ov[3] == (3 ^ -3));
+    ad_decref(o);
+    CHECK_ST(ad_binary(AD_B_SUB, m, m, &o), AD_ERR_TYPE);    /* as torch */
+    CHECK_ST(ad_binary(AD_B_POW, m, m, &o), AD_ERR_TYPE);
+    REQ(ad_binary(AD_B_ADD, m, m, &o));                      /* or */
+    CHECK(o->dtype == AD_BOOL && ((uint8_t *)ad_data(o))[1] == 1);
+    ad_decref(o);
+    /* float-only ops refuse int64 and bool inputs with a TypeError */
+    CHECK_ST(ad_unary(AD_U_EXP, a, 0, 0, &o), AD_ERR_TYPE);
+    CHECK(strstr(ad_last_error(), "exp") && strstr(ad_last_error(), "int64"));
+    CHECK_ST(ad_reduce(AD_R_SUM, m, 1, 0, &o), AD_ERR_TYPE);
+    REQ(ad_bitwise(AD_W_AND, a, a, &o));
+    CHECK(!memcmp(ad_data(o), av, sizeof(av)));
+    ad_decref(o);
+    /* argmax: the first on ties, NaN wins */
+    f = mk(AD_F64, 2, sh2, (double[]){1, 3, 3, NAN, 0, NAN}, 0, 0, 1);
+    REQ(ad_argreduce(AD_A_ARGMAX, f, 1, 0, &o));
+    ov = ad_data(o);
+    CHECK(o->dtype == AD_I64 && o->ndim == 1 && ov[0] == 1 && ov[1] == 0 &&
+          ad_is_leaf(o) && !o->requires_grad);
+    ad_decref(o);
+    REQ(ad_argreduce(AD_A_ARGMIN, f, -1, 1, &o));
+    CHECK(o->ndim == 2 && o->shape[0] == 1 && o->shape[1] == 1 &&
+          ((int64_t *)ad_data(o))[0] == 3);
+    ad_decref(o);
+    CHECK_ST(ad_argreduce(AD_A_ARGMAX, f, 2, 0, &o), AD_ERR_INDEX);
+    /* casts: NaN and out of range into int64 give INT64_MIN (x86 torch) */
+    REQ(ad_cast(f, AD_I64, &o));
+    ov = ad_data(o);
+    CHECK(ov[0] == 1 && ov[3] == INT64_MIN && !o->requires_grad);
+    ad_decref(o);
+    REQ(ad_cast(f, AD_BOOL, &o));
+    mv = ad_data(o);
+    CHECK(mv[0] == 1 && mv[3] == 1 && mv[4] == 0);
+    ad_decref(o);
+    /* where on int64 with a bool condition; a float gather of indices */
+    REQ(ad_where(m, a, b, &o));
+    ov = ad_data(o);
+    CHECK(o->dtype == AD_I64 && ov[0] == 1 && ov[1] == -7 && ov[4] == -1);
+    ad_decref(o);
+    REQ(ad_full(AD_BOOL, 1, sh, 0.5, &o));
+    CHECK(((uint8_t *)ad_data(o))[4] == 1);
+    CHECK_ST(ad_axpy_(o, 1.0, o), AD_ERR_TYPE);
+    ad_decref(o);
+    ad_decref(f);
+    ad_decref(m);
+    ad_decref(a);
+    ad_decref(b);
+}
+
 static void
 test_where(void)
 {
@@ -1694,7 +1784,7 @@ test_errors(void)
     CHECK(strstr(ad_last_error(), "(3, -1)") != NULL);
     int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     CHECK_ST(ad_empty(AD_F32, 9, nine, &o), AD_ERR_VALUE);
-    CHECK_ST(ad_empty((ad_dtype)2, 1, s5, &o), AD_ERR_TYPE);
+    CHECK_ST(ad_empty((ad_dtype)AD_DTYPE_COUNT, 1, s5, &o), AD_ERR_TYPE);
     CHECK(o == (ad_tensor *)0x1);
     /* copies and axpy of mismatched tensors */
     CHECK_ST(ad_copy_data(x, y), AD_ERR_SHAPE);
@@ -3015,6 +3105,7 @@ main(int argc, char **argv)
     test_permute_reshape_broadcast();
     test_cast();
     test_where();
+    test_int_dtypes();
     test_matmul_linear();
     CHECK(g_gemm_calls > 0);
     test_cumsum();
