@@ -194,6 +194,8 @@ def repeat(x, *sizes) -> Tensor:
     """Tensor.repeat(*sizes): tile the tensor sizes[i] times along each
     dim (numpy's tile; len(sizes) >= x.ndim, extra dims in front)."""
     t = _tensor(x)
+    if not sizes:
+        raise TypeError("repeat() missing the repeat sizes")
     sizes = _sizes(sizes, "repeat size")
     if len(sizes) < t.ndim:
         raise ShapeOpError(
@@ -369,6 +371,9 @@ def unbind(x, dim=0, *, axis=None) -> tuple:
 def unflatten(x, dim, sizes) -> Tensor:
     """Split dim into sizes (one of them may be -1)."""
     t = _tensor(x)
+    if t.ndim == 0:
+        raise IndexError("unflatten: Dimension specified as %r but tensor "
+                         "has no dimensions" % (dim,))
     d = _dim(dim, t.ndim)
     sizes = _sizes((sizes,), "unflatten size")
     if not sizes:
@@ -458,9 +463,10 @@ def roll(x, shifts, dims=None) -> Tensor:
     if len(sh) != len(ds):
         raise ShapeOpError("shifts and dimensions must align. shifts: %d, "
                            "dims:%d" % (len(sh), len(ds)))
-    ds = [_dim(d, t.ndim) for d in ds]
     if t.ndim == 0:
-        return _take(t, pos)
+        raise IndexError("roll: Dimension specified as %r but tensor has no "
+                         "dimensions" % (ds[0],))
+    ds = [_dim(d, t.ndim) for d in ds]
     return _take(t, np.roll(pos, sh, axis=ds))
 
 
@@ -569,7 +575,12 @@ def index_select(x, dim, index) -> Tensor:
     size = t.shape[d] if t.ndim else 1
     _check_bounds(idx, size, d)
     if t.ndim == 0:
-        return _take(t, np.zeros(idx.shape, dtype=np.int64))
+        # torch: one index, a 0-d result
+        if idx.shape[0] != 1:
+            raise ShapeOpError("index_select(): Index to scalar can have "
+                               "only 1 value, got %d value(s)"
+                               % idx.shape[0])
+        return _take(t, np.zeros((), dtype=np.int64))
     return _take(t, np.take(_positions(t.shape), idx, axis=d))
 
 

@@ -352,3 +352,117 @@ def test_pad_value_with_another_mode_is_refused():
 def test_shapecase_ids_are_readable():
     assert repr(ShapeCase([(2, 3)], 1, np.zeros(2, np.int64))) == \
         "2x3,1,i[2]"
+
+
+# ------------------------------------------------- 0-d and empty tensors
+
+_Z, _E, _V = np.array(2.5), np.zeros((0, 3)), np.arange(4.0)
+_I0 = np.array(0)
+EDGE = [
+    ("expand 0-d", lambda m, x: x.expand(3), _Z),
+    ("expand empty", lambda m, x: x.expand(2, 0, 3), _E),
+    ("split empty", lambda m, x: x.split(2), _E),
+    ("split empty by 0", lambda m, x: x.split(0), _E),
+    ("chunk empty", lambda m, x: x.chunk(3), _E),
+    ("unbind empty", lambda m, x: x.unbind(1), _E),
+    ("unbind 1-D", lambda m, x: x.unbind(0), _V),
+    ("repeat 0-d", lambda m, x: x.repeat(2, 3), _Z),
+    ("tile 0-d", lambda m, x: m.tile(x, (2,)), _Z),
+    ("repeat_interleave 0-d", lambda m, x: x.repeat_interleave(3), _Z),
+    ("flip 0-d", lambda m, x: x.flip(0), _Z),
+    ("flip no dims", lambda m, x: x.flip(()), _V),
+    ("roll 0-d", lambda m, x: x.roll(1), _Z),
+    ("roll empty", lambda m, x: x.roll(1, 0), _E),
+    ("tril empty", lambda m, x: x.tril(), _E),
+    ("diag empty 2-D", lambda m, x: m.diag(x), _E),
+    ("diag empty 1-D", lambda m, x: m.diag(x), np.zeros(0)),
+    ("diag far offset", lambda m, x: m.diag(x, 9), np.ones((2, 3))),
+    ("narrow 0-length at end", lambda m, x: x.narrow(0, 4, 0), _V),
+    ("narrow -size", lambda m, x: x.narrow(0, -4, 2), _V),
+    ("movedim 0-d", lambda m, x: x.movedim(0, 0), _Z),
+    ("index_select 0-d", lambda m, x: x.index_select(0, _I0), _Z),
+    ("index_select 0-d index", lambda m, x: x.index_select(0, _I0), _V),
+    ("gather 0-d", lambda m, x: x.gather(0, _I0), _Z),
+    ("gather 0-d index", lambda m, x: x.gather(0, _I0), _V),
+    ("take_along_dim 0-d", lambda m, x: m.take_along_dim(x, _I0), _Z),
+    ("masked_fill 0-d", lambda m, x: x.masked_fill(np.array(True), 1.0), _Z),
+    ("masked_fill 0-d broadcast",
+     lambda m, x: x.masked_fill(np.array([True, False]), 1.0), _Z),
+    ("masked_select 0-d", lambda m, x: x.masked_select(np.array(True)), _Z),
+    ("masked_select empty",
+     lambda m, x: x.masked_select(np.zeros((0, 3), bool)), _E),
+    ("pad 0-width", lambda m, x: m.nn.functional.pad(x, (0, 0)), _V),
+    ("pad empty", lambda m, x: m.nn.functional.pad(x, (1, 1)), _E),
+    ("pad circular whole", lambda m, x: m.nn.functional.pad(
+        x, (3, 3), mode="circular"), np.arange(6.0).reshape(2, 3)),
+    ("pad crop all", lambda m, x: m.nn.functional.pad(x, (-3, 0)),
+     np.ones((2, 3))),
+]
+
+
+def _to_torch_arg(a):
+    import torch
+    return torch.as_tensor(a) if isinstance(a, np.ndarray) else a
+
+
+class _TorchNS:
+    """torch, with numpy array arguments converted (for the EDGE calls)."""
+
+    def __getattr__(self, name):
+        import torch
+        import torch.nn.functional
+
+        if name == "nn":
+            return torch.nn
+        f = getattr(torch, name)
+        return lambda *a, **k: f(*[_to_torch_arg(v) for v in a], **k)
+
+
+class _TorchTensor:
+    def __init__(self, t):
+        self.t = t
+
+    def __getattr__(self, name):
+        f = getattr(self.t, name)
+        return lambda *a, **k: f(*[_to_torch_arg(v) for v in a], **k)
+
+
+@needs_torch
+@pytest.mark.parametrize("name,call,arr", EDGE, ids=[e[0] for e in EDGE])
+def test_zero_dim_and_empty_match_torch(name, call, arr):
+    import torch
+    x = ad.tensor(arr, requires_grad=True)
+    xt = torch.tensor(arr, requires_grad=True)
+    uses_ns = name.startswith(("tile", "diag", "take_along", "pad"))
+    out = call(ad, x)
+    tout = call(_TorchNS(), xt) if uses_ns else call(None, _TorchTensor(xt))
+    pa, pt = _pieces(out), _pieces(tout)
+    assert len(pa) == len(pt)
+    for a, t in zip(pa, pt):
+        assert a.shape == tuple(t.shape)
+        np.testing.assert_array_equal(a.numpy(), t.detach().numpy())
+    if pa and pa[0].size:
+        joined(out).sum().backward()
+        torch.autograd.backward([t.sum() for t in pt])
+        np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: ad.unflatten(ad.tensor(2.5), 0, (1,)), IndexError,
+     "no dimensions"),
+    (lambda: ad.tensor(2.5).roll(1, 0), IndexError, "no dimensions"),
+    (lambda: ad.tensor(2.5).repeat(), TypeError, "repeat sizes"),
+    (lambda: ad.tensor(2.5).index_select(0, [0, 0]), RuntimeError,
+     "only 1 value, got 2"),
+    (lambda: ad.tensor(np.ones(3)).narrow(0, 1, 3), RuntimeError,
+     r"start \(1\) \+ length \(3\) exceeds dimension size \(3\)"),
+    (lambda: NF.pad(ad.tensor(np.ones((2, 3))), (-4, 0)), ValueError,
+     "negative size"),
+    (lambda: ad.scatter(ad.tensor(np.ones(3)), 0, [0], reduce="add",
+                        src=ad.tensor(np.ones(3))), NotImplementedError,
+     "reduce"),
+], ids=["unflatten 0-d", "roll 0-d dim", "repeat()", "index_select 0-d",
+        "narrow", "pad crop too much", "scatter reduce"])
+def test_edge_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
