@@ -40,7 +40,7 @@ import numpy as np
 
 from ._engine import (Tensor, _gather, _reshape, _scatter_add, _t,
                       broadcast_to, permute, where)
-from ._indexing import _index_put, _last_positions
+from ._indexing import _flat_index, _index_put, _last_positions
 from ._ops import _dim
 
 __all__ = ["ShapeOpError", "IndexOutOfBoundsError", "expand", "expand_as", "split", "chunk",
@@ -113,10 +113,12 @@ def _positions(shape) -> np.ndarray:
                      dtype=np.int64).reshape(shape)
 
 
-def _take(x: Tensor, pos: np.ndarray) -> Tensor:
-    """x.flat[pos], shaped like pos: one recorded gather."""
+def _take(x: Tensor, pos: np.ndarray, view: bool = False) -> Tensor:
+    """x.flat[pos], shaped like pos: one recorded gather.  view: torch
+    returns a view here, so this copy refuses in-place writes (which
+    would not reach x), as basic indexing's copies do."""
     # np.asarray, not ascontiguousarray: that makes a 0-d array 1-d
-    return _gather(x, np.asarray(pos, dtype=np.int64, order="C"), False)
+    return _gather(x, np.asarray(pos, dtype=np.int64, order="C"), view)
 
 
 def _int(v, what):
@@ -290,9 +292,12 @@ def narrow(x, dim, start, length) -> Tensor:
 def _slice(t: Tensor, d: int, a: int, b: int) -> Tensor:
     """t[..., a:b, ...] along dim d: one gather."""
     if a == 0 and b == t.shape[d]:
-        return _reshape(t, t.shape)        # a recorded alias, as a copy
+        # the whole tensor: a recorded alias sharing its memory (a view,
+        # as in torch)
+        return _reshape(t, t.shape)
     key = (slice(None),) * d + (slice(a, b),)
-    return _take(t, _positions(t.shape)[key])
+    # only the selected positions are built (not the whole arange)
+    return _take(t, _flat_index(t.shape, key), True)
 
 
 def split(x, split_size_or_sections, dim=0, *, axis=None) -> tuple:
@@ -364,7 +369,7 @@ def unbind(x, dim=0, *, axis=None) -> tuple:
                          "dimensions")
     d = _dim(dim, t.ndim)
     pos = _positions(t.shape)
-    return tuple(_take(t, np.asarray(np.take(pos, i, axis=d)))
+    return tuple(_take(t, np.asarray(np.take(pos, i, axis=d)), True)
                  for i in range(t.shape[d]))
 
 
@@ -509,7 +514,7 @@ def diagonal(x, offset=0, dim1=0, dim2=1) -> Tensor:
         raise ShapeOpError("diagonal dimensions cannot be identical %d, %d"
                            % (dim1, dim2))
     off = _int(offset, "offset")
-    return _take(t, np.diagonal(_positions(t.shape), off, a, b))
+    return _take(t, np.diagonal(_positions(t.shape), off, a, b), True)
 
 
 def diag(x, diagonal=0) -> Tensor:
@@ -523,7 +528,8 @@ def diag(x, diagonal=0) -> Tensor:
         cols = np.arange(t.shape[0], dtype=np.int64) + max(k, 0)
         return _scatter_add(t, rows * n + cols, (n, n))
     if t.ndim == 2:
-        return globals()["diagonal"](t, k, 0, 1)
+        # torch.diag of a matrix is a copy, not a view
+        return _take(t, np.diagonal(_positions(t.shape), k))
     raise ShapeOpError("diag(): Supports 1D or 2D tensors. Got %dD"
                        % t.ndim)
 
@@ -687,9 +693,7 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
     if src is None and value is None:
         raise TypeError("scatter() missing the src (or value) argument")
     sv = src if src is not None else value
-    scalar = isinstance(sv, numbers.Real) and not isinstance(sv, Tensor) \
-        or (isinstance(sv, np.ndarray) and sv.ndim == 0 and src is None)
-    if scalar:
+    if isinstance(sv, numbers.Real) and not isinstance(sv, Tensor):
         dst, _ = _scatter_positions(t, d, idx, None)
         mask = np.zeros(t.size, dtype=bool)
         mask[dst] = True

@@ -466,3 +466,37 @@ def test_zero_dim_and_empty_match_torch(name, call, arr):
 def test_edge_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ------------------------------------------------- copies of torch views
+
+@pytest.mark.parametrize("call", [
+    lambda x: x.narrow(1, 0, 2), lambda x: x.unbind(0)[0],
+    lambda x: x.diagonal(), lambda x: x.split(1)[1], lambda x: x.chunk(3, 1)[2],
+    lambda x: x.expand(2, 2, 3), lambda x: x.movedim(0, 1)],
+    ids=["narrow", "unbind", "diagonal", "split", "chunk", "expand",
+         "movedim"])
+def test_copies_of_torch_views_refuse_in_place_writes(call):
+    """torch returns views here; these are copies, so an in-place write
+    (which would not reach x) raises instead of silently missing it."""
+    x = ad.tensor(np.arange(6.0).reshape(2, 3))
+    y = call(x)
+    with pytest.raises(RuntimeError, match="is a copy, not a view"):
+        y.add_(1.0)
+    np.testing.assert_array_equal(x.numpy(), np.arange(6.0).reshape(2, 3))
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: x.flip(0), lambda x: x.roll(1), lambda x: x.repeat(2, 1),
+    lambda x: ad.diag(x), lambda x: x.index_select(0, [1]),
+    lambda x: x.gather(1, [[0], [1]]), lambda x: x.masked_fill(x > 2, 0.0),
+    lambda x: x.tril()],
+    ids=["flip", "roll", "repeat", "diag", "index_select", "gather",
+         "masked_fill", "tril"])
+def test_torch_copies_are_writable(call):
+    x = ad.tensor(np.arange(6.0).reshape(2, 3))
+    y = call(x)
+    before = y.numpy()
+    y.add_(1.0)
+    np.testing.assert_array_equal(y.numpy(), before + 1.0)
+    np.testing.assert_array_equal(x.numpy(), np.arange(6.0).reshape(2, 3))
