@@ -43,8 +43,8 @@ from ._engine import (Tensor, _gather, _reshape, _scatter_add, _t,
 from ._indexing import _flat_index, _index_put, _last_positions
 from ._ops import _dim
 
-__all__ = ["ShapeOpError", "IndexOutOfBoundsError", "expand", "expand_as", "split", "chunk",
-           "unbind", "unflatten", "repeat", "tile", "repeat_interleave",
+__all__ = ["ShapeOpError", "IndexOutOfBoundsError", "expand", "expand_as",
+           "split", "chunk", "unbind", "unflatten", "repeat", "tile", "repeat_interleave",
            "flip", "roll", "tril", "triu", "diag", "diagonal", "narrow",
            "movedim", "moveaxis", "index_select", "gather",
            "take_along_dim", "scatter", "scatter_add", "masked_fill",
