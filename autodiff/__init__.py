@@ -33,6 +33,11 @@ from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state)
 from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot)
+from ._shape_ops import (split, chunk, unbind, unflatten, tile,
+                         repeat_interleave, flip, roll, tril, triu, diag,
+                         diagonal, narrow, movedim, moveaxis, index_select,
+                         gather, take_along_dim, scatter, scatter_add,
+                         masked_fill, masked_select, nonzero)
 from ._losses import cross_entropy, nll_loss
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd
@@ -85,6 +90,12 @@ __all__ = [
     "reshape", "permute", "transpose", "swapaxes", "expand_dims",
     "unsqueeze", "squeeze", "flatten", "broadcast_to", "concatenate", "cat",
     "stack",
+    "split", "chunk", "unbind", "unflatten", "tile", "repeat_interleave",
+    "flip", "roll", "tril", "triu", "diag", "diagonal", "narrow", "movedim",
+    "moveaxis",
+    # indexing
+    "index_select", "gather", "take_along_dim", "scatter", "scatter_add",
+    "masked_fill", "masked_select", "nonzero",
     # linear algebra and losses
     "matmul", "dot", "linear",
     "mse_loss", "l1_loss", "binary_cross_entropy",

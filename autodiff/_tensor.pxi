@@ -733,6 +733,101 @@ cdef class Tensor:
     def broadcast_to(self, shape):
         return broadcast_to(self, shape)
 
+    # shape and indexing ops of autodiff/_shape_ops.py (torch's methods)
+    def expand(self, *sizes):
+        return _shape_ops().expand(self, *sizes)
+
+    def expand_as(self, other):
+        return _shape_ops().expand_as(self, other)
+
+    def split(self, split_size, dim=0, *, axis=None):
+        return _shape_ops().split(self, split_size, dim, axis=axis)
+
+    def chunk(self, chunks, dim=0, *, axis=None):
+        return _shape_ops().chunk(self, chunks, dim, axis=axis)
+
+    def unbind(self, dim=0, *, axis=None):
+        return _shape_ops().unbind(self, dim, axis=axis)
+
+    def unflatten(self, dim, sizes):
+        return _shape_ops().unflatten(self, dim, sizes)
+
+    def repeat(self, *sizes):
+        return _shape_ops().repeat(self, *sizes)
+
+    def tile(self, *dims):
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _shape_ops().tile(self, dims)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None,
+                          axis=None):
+        return _shape_ops().repeat_interleave(
+            self, repeats, dim, output_size=output_size, axis=axis)
+
+    def flip(self, *dims):
+        return _shape_ops().flip(self, *dims)
+
+    def roll(self, shifts, dims=None):
+        return _shape_ops().roll(self, shifts, dims)
+
+    def tril(self, diagonal=0):
+        return _shape_ops().tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _shape_ops().triu(self, diagonal)
+
+    def diag(self, diagonal=0):
+        return _shape_ops().diag(self, diagonal)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return _shape_ops().diagonal(self, offset, dim1, dim2)
+
+    def narrow(self, dim, start, length):
+        return _shape_ops().narrow(self, dim, start, length)
+
+    def movedim(self, source, destination):
+        return _shape_ops().movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def index_select(self, dim, index):
+        return _shape_ops().index_select(self, dim, index)
+
+    def gather(self, dim, index, *, sparse_grad=False):
+        return _shape_ops().gather(self, dim, index)
+
+    def take_along_dim(self, indices, dim=None, *, axis=None):
+        return _shape_ops().take_along_dim(self, indices, dim, axis=axis)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return _shape_ops().scatter(self, dim, index, src, value=value,
+                                    reduce=reduce)
+
+    def scatter_add(self, dim, index, src):
+        return _shape_ops().scatter_add(self, dim, index, src)
+
+    def masked_fill(self, mask, value):
+        return _shape_ops().masked_fill(self, mask, value)
+
+    def masked_select(self, mask):
+        return _shape_ops().masked_select(self, mask)
+
+    def nonzero(self, *, as_tuple=False):
+        return _shape_ops().nonzero(self, as_tuple=as_tuple)
+
+
+cdef object _shape_ops_module = None
+
+cdef object _shape_ops():
+    """autodiff/_shape_ops.py, imported on first use (it imports this
+    module)."""
+    global _shape_ops_module
+    if _shape_ops_module is None:
+        from autodiff import _shape_ops
+        _shape_ops_module = _shape_ops
+    return _shape_ops_module
+
 
 # ------------------------------------------------------------- conversion
 

@@ -1136,6 +1136,298 @@ GETITEM = OpInfo("getitem", lambda t, k: t[k], lambda a, k: a[k],
                  records=[("gather", None), ("scatter", None)],
                  samples=INDEX_KEYS, fuzz=True)
 
+# ====================================================== shape and index ops
+#
+# autodiff/_shape_ops.py: torch's shape and indexing ops, composed of the
+# engine's gather/scatter/where/reshape/permute/broadcast.  A row's samples
+# are ShapeCases: the shapes of its differentiable inputs and the other
+# arguments (numpy index/mask arrays become torch tensors for the torch
+# call).  tests/test_shape_ops.py checks every sample's values and
+# gradients against torch, gradcheck and gradgradcheck; ops returning a
+# tuple are compared piece by piece.
+
+class ShapeCase:
+    def __init__(self, shapes, *args, **kw):
+        self.shapes, self.args, self.kw = tuple(shapes), args, kw
+
+    def __repr__(self):
+        parts = ["x".join(map(str, s)) or "0d" for s in self.shapes]
+        parts += [_short(a) for a in self.args]
+        parts += ["%s=%s" % (k, _short(v)) for k, v in self.kw.items()]
+        return ",".join(parts)
+
+    def arrays(self, seed=0):
+        return [distinct(s, seed=seed + i) for i, s in
+                enumerate(self.shapes)]
+
+    def torch_args(self):
+        conv = (lambda a: T.as_tensor(a) if isinstance(a, np.ndarray)
+                else a)
+        return ([conv(a) for a in self.args],
+                {k: conv(v) for k, v in self.kw.items()})
+
+
+def _short(a):
+    if isinstance(a, np.ndarray):
+        return "%s%s" % (a.dtype.kind, list(a.shape))
+    return repr(a).replace(" ", "")
+
+
+_C = ShapeCase
+_I = lambda *v: np.array(v, dtype=np.int64)          # noqa: E731
+_GATHER_IDX = np.array([[[0, 3, 1, 0, 3]] * 2] * 3)          # (3, 2, 5)
+_SCATTER_IDX = np.array([[[0, 3, 1, 4]] * 2] * 2)            # (2, 2, 4)
+_SCATTER_IDX0 = np.array([[[2, 0, 1, 2, 0]] * 3])            # (1, 3, 5)
+_MASK = distinct((4, 5), seed=7) > 0
+_MASK_B = distinct((3, 1, 5), seed=8) > 0
+
+
+def _so_bad(name, fn, shape, exc, match, contains=()):
+    """A BadInput calling fn on a float64 tensor of shape."""
+    def make():
+        t = ad.tensor(distinct(shape), requires_grad=True)
+        return (lambda: fn(t)), [t]
+    return BadInput(name, make, exc, match, contains)
+
+
+_RT = RuntimeError          # what torch raises (ShapeOpError is one too)
+_GR = ("gather", None)
+
+SHAPE_OPS = [
+    OpInfo("expand", lambda t, *s: t.expand(*s),
+           torch=lambda t, *s: t.expand(*s), records=[("broadcast", None)],
+           samples=[_C([(3, 1)], 2, 3, 4), _C([(3, 1)], -1, 5),
+                    _C([(4,)], (2, 3, 4)), _C([()], 3, 2),
+                    _C([(1, 4)], 2, -1, -1)],
+           bad=[_so_bad("expand 3 to 4", lambda t: t.expand(2, 4), (2, 3),
+                        _RT, r"expanded size.*\(4\).*existing size \(3\)"),
+                _so_bad("expand fewer", lambda t: t.expand(3), (2, 3), _RT,
+                        r"number of sizes provided \(1\)"),
+                _so_bad("expand -1 new", lambda t: t.expand(-1, 2, 3),
+                        (2, 3), _RT, r"leading, non-existing dimension 0")]),
+    OpInfo("expand_as", lambda t, s: t.expand_as(ad.zeros(s)),
+           torch=lambda t, s: t.expand_as(T.zeros(s)),
+           records=[("broadcast", None)],
+           samples=[_C([(3, 1)], (2, 3, 4)), _C([(4,)], (3, 4))]),
+    OpInfo("split", ad.split, torch=lambda t, *a, **k: T.split(t, *a, **k),
+           records=[_GR], method="split",
+           samples=[_C([(5, 4)], 2), _C([(5, 4)], 2, 1), _C([(5, 4)], 5),
+                    _C([(5, 4)], [1, 0, 4]), _C([(3, 4, 5)], [2, 3], -1),
+                    _C([(3, 4, 5)], 3, dim=2), _C([(3, 4, 5)], 10, 2)],
+           bad=[_so_bad("split sections", lambda t: ad.split(t, [1, 1], 1),
+                        (2, 3), _RT, r"sum exactly to 3.*\[1, 1\]"),
+                _so_bad("split 0", lambda t: ad.split(t, 0), (2, 3), _RT,
+                        r"split_size can only be 0"),
+                _so_bad("split dim", lambda t: ad.split(t, 1, 2), (2, 3),
+                        IndexError, r"Dimension out of range.*got 2")]),
+    OpInfo("chunk", ad.chunk, torch=lambda t, *a, **k: T.chunk(t, *a, **k),
+           records=[_GR], method="chunk",
+           samples=[_C([(5, 4)], 2), _C([(5, 4)], 3, 1), _C([(6, 2)], 3),
+                    _C([(6, 2)], 4), _C([(3, 4, 5)], 7, -1)],
+           bad=[_so_bad("chunk 0", lambda t: ad.chunk(t, 0), (2, 3), _RT,
+                        r"greater than 0, got: 0")]),
+    OpInfo("unbind", ad.unbind, torch=lambda t, *a, **k: T.unbind(t, *a,
+                                                                  **k),
+           records=[_GR], method="unbind",
+           samples=[_C([(3, 4)]), _C([(3, 4)], 1), _C([(2, 3, 4)], -1),
+                    _C([(5,)])]),
+    OpInfo("unflatten", ad.unflatten, torch=T.unflatten,
+           records=[("reshape", None)], method="unflatten",
+           samples=[_C([(3, 8)], 1, (2, 4)), _C([(3, 8)], -1, (2, -1, 2)),
+                    _C([(6, 5)], 0, (6,)), _C([(6, 5)], 0, (1, 6, 1))],
+           bad=[_so_bad("unflatten sizes", lambda t: ad.unflatten(
+                    t, 1, (2, 2)), (2, 3), _RT,
+                    r"\[2, 2\] don't multiply up to the size of dim 1 \(3\)"),
+                _so_bad("unflatten two -1", lambda t: ad.unflatten(
+                    t, 1, (-1, -1)), (2, 3), _RT, r"only one dimension")]),
+    OpInfo("repeat", lambda t, *s: t.repeat(*s),
+           torch=lambda t, *s: t.repeat(*s), records=[_GR],
+           samples=[_C([(2, 3)], 2, 1), _C([(2, 3)], 1, 2, 3),
+                    _C([(3,)], (2, 2)), _C([()], 3), _C([(2, 3)], 0, 2)],
+           bad=[_so_bad("repeat fewer", lambda t: t.repeat(2), (2, 3), _RT,
+                        r"can not be smaller than number of dimensions")]),
+    OpInfo("tile", ad.tile, torch=T.tile, records=[_GR], method="tile",
+           samples=[_C([(2, 3)], (2,)), _C([(2, 3)], (2, 1, 2)),
+                    _C([(2, 3)], (3, 2))]),
+    OpInfo("repeat_interleave", ad.repeat_interleave,
+           torch=T.repeat_interleave, records=[_GR],
+           method="repeat_interleave",
+           samples=[_C([(2, 3)], 2), _C([(2, 3)], 2, 1),
+                    _C([(2, 3)], _I(1, 0, 3), 1), _C([(2, 3)], _I(2), 0),
+                    _C([(3, 2)], _I(2, 1, 1), dim=0)],
+           bad=[_so_bad("repeats length", lambda t: ad.repeat_interleave(
+                    t, _I(1, 2, 3), 0), (2, 3), _RT,
+                    r"repeats.size\(0\) = 3 and input.size\(0\) = 2"),
+                _so_bad("repeats negative", lambda t: ad.repeat_interleave(
+                    t, -1), (2, 3), _RT, r"non-negative")]),
+    OpInfo("flip", ad.flip, torch=T.flip, records=[_GR], method="flip",
+           samples=[_C([(3, 4)], (0,)), _C([(3, 4)], (0, 1)),
+                    _C([(2, 3, 4)], (-1, 0)), _C([(2, 3, 4)], [1])],
+           bad=[_so_bad("flip repeated", lambda t: ad.flip(t, (0, 0)),
+                        (2, 3), _RT, r"dim 0 appears multiple times"),
+                _so_bad("flip dim 3", lambda t: ad.flip(t, (3,)), (2, 3),
+                        IndexError, r"range of \[-2, 1\], but got 3")]),
+    OpInfo("roll", ad.roll, torch=T.roll, records=[_GR], method="roll",
+           samples=[_C([(3, 4)], 1), _C([(3, 4)], -5), _C([(3, 4)], 2, 1),
+                    _C([(2, 3, 4)], (1, -2), (0, 2)),
+                    _C([(2, 3, 4)], (7,), (-1,))],
+           bad=[_so_bad("roll align", lambda t: ad.roll(t, 1, (0, 1)),
+                        (2, 3), _RT, r"shifts and dimensions must align")]),
+    OpInfo("tril", ad.tril, torch=T.tril, records=[("where", None)],
+           method="tril",
+           samples=[_C([(4, 4)]), _C([(3, 5)], 1), _C([(2, 4, 3)], -1),
+                    _C([(3, 4)], 9)],
+           bad=[_so_bad("tril 1-D", ad.tril, (3,), _RT,
+                        r"at least 2 dimensions")]),
+    OpInfo("triu", ad.triu, torch=T.triu, records=[("where", None)],
+           method="triu",
+           samples=[_C([(4, 4)]), _C([(3, 5)], 2), _C([(2, 4, 3)], -2)]),
+    OpInfo("diag", ad.diag, torch=T.diag, records=[("scatter", None)],
+           method="diag",
+           samples=[_C([(3,)]), _C([(3,)], 2), _C([(3,)], -1),
+                    _C([(3, 4)]), _C([(3, 4)], 1), _C([(3, 4)], -2),
+                    _C([(3, 4)], 7)],
+           bad=[_so_bad("diag 3-D", ad.diag, (2, 2, 2), _RT,
+                        r"Supports 1D or 2D tensors. Got 3D")]),
+    OpInfo("diagonal", ad.diagonal, torch=T.diagonal, records=[_GR],
+           method="diagonal",
+           samples=[_C([(3, 4)]), _C([(3, 4)], 1), _C([(3, 4)], -2),
+                    _C([(2, 3, 4)], 0, 1, 2), _C([(2, 3, 4)], 1, -1, 0),
+                    _C([(2, 3, 4)], offset=-1, dim1=2, dim2=1)],
+           bad=[_so_bad("diagonal same dims", lambda t: ad.diagonal(
+                    t, 0, 1, 1), (2, 3), _RT, r"cannot be identical 1, 1")]),
+    OpInfo("narrow", ad.narrow, torch=T.narrow, records=[_GR],
+           method="narrow",
+           samples=[_C([(5, 4)], 0, 1, 3), _C([(5, 4)], 1, -3, 2),
+                    _C([(5, 4)], -1, 4, 0), _C([(2, 3, 4)], 2, 0, 4)],
+           bad=[_so_bad("narrow too long", lambda t: ad.narrow(t, 1, 2, 2),
+                        (2, 3), _RT, r"start \(2\) \+ length \(2\) exceeds"),
+                _so_bad("narrow start", lambda t: ad.narrow(t, 1, 4, 0),
+                        (2, 3), IndexError, r"start out of range"),
+                _so_bad("narrow length", lambda t: ad.narrow(t, 1, 0, -1),
+                        (2, 3), _RT, r"length must be non-negative")]),
+    OpInfo("movedim", ad.movedim, torch=T.movedim, records=[("permute",
+                                                             None)],
+           method="movedim",
+           samples=[_C([(2, 3, 4)], 0, 2), _C([(2, 3, 4)], -1, 0),
+                    _C([(2, 3, 4)], (0, 1), (2, 0)),
+                    _C([(2, 3, 4, 1)], [3, 0], [0, 3])],
+           bad=[_so_bad("movedim lengths", lambda t: ad.movedim(
+                    t, (0, 1), (0,)), (2, 3), _RT,
+                    r"same number of dims as destination"),
+                _so_bad("movedim repeated", lambda t: ad.movedim(
+                    t, (0, 0), (0, 1)), (2, 3), _RT, r"repeated dim")]),
+    OpInfo("moveaxis", ad.moveaxis, torch=T.moveaxis,
+           records=[("permute", None)], method="moveaxis",
+           samples=[_C([(2, 3, 4)], 1, -1)]),
+    OpInfo("index_select", ad.index_select, torch=T.index_select,
+           records=[_GR], method="index_select",
+           samples=[_C([(4, 3)], 0, _I(3, 0, 3)), _C([(4, 3)], 1, _I(2)),
+                    _C([(2, 3, 4)], -1, _I(3, 0, 1, 1)),
+                    _C([(2, 3, 4)], 1, _I())],
+           bad=[_so_bad("index_select bounds", lambda t: ad.index_select(
+                    t, 1, _I(3)), (2, 3), IndexError,
+                    r"index 3 is out of bounds for dimension 1 with size 3"),
+                _so_bad("index_select 2-D index", lambda t: ad.index_select(
+                    t, 1, np.zeros((1, 1), np.int64)), (2, 3), IndexError,
+                    r"supposed to be a vector"),
+                _so_bad("index_select float index", lambda t: ad.index_select(
+                    t, 1, np.array([0.5])), (2, 3), TypeError,
+                    r"integers")]),
+    OpInfo("gather", ad.gather, torch=T.gather, records=[_GR],
+           method="gather",
+           samples=[_C([(3, 4, 5)], 1, _GATHER_IDX),
+                    _C([(3, 4, 5)], 1, np.zeros((1, 0, 2), np.int64)),
+                    _C([(4, 5)], 0, _I([3, 0], [2, 2])),
+                    _C([(4, 5)], -1, _I([4, 0, 4, 4, 1, 2, 3]))],
+           bad=[_so_bad("gather bounds", lambda t: ad.gather(t, 1, _I([3])),
+                        (2, 3), IndexError,
+                        r"index 3 is out of bounds for dimension 1"),
+                _so_bad("gather ndim", lambda t: ad.gather(t, 1, _I(0)),
+                        (2, 3), _RT, r"same number of dimensions"),
+                _so_bad("gather size", lambda t: ad.gather(
+                    t, 1, np.zeros((3, 1), np.int64)), (2, 3), _RT,
+                    r"Size does not match at dimension 0")]),
+    OpInfo("take_along_dim", ad.take_along_dim, torch=T.take_along_dim,
+           records=[_GR], method="take_along_dim",
+           samples=[_C([(3, 4, 5)], _GATHER_IDX[:, :1], 1),
+                    _C([(3, 4, 5)], np.array([[[1], [2]]]), 1),
+                    _C([(3, 4)], np.array([[1, 11], [2, 5]])),
+                    _C([(3, 1)], np.array([[0, 0, 0, 0]]), 0)],
+           bad=[_so_bad("take_along_dim ndim", lambda t: ad.take_along_dim(
+                    t, _I(0), 1), (2, 3), _RT,
+                    r"2 dimensions for input, and 1 dimensions for indices")
+                ]),
+    # inputs (x, src); torch's argument order (x, dim, index, src)
+    OpInfo("scatter", lambda x, s, d, i: ad.scatter(x, d, i, s),
+           torch=lambda x, s, d, i: T.scatter(x, d, i, s),
+           records=[_GR, ("where", None)],
+           method=lambda x, s, d, i: x.scatter(d, i, s),
+           samples=[_C([(3, 4, 5), (2, 2, 4)], 2, _SCATTER_IDX),
+                    _C([(3, 4, 5), (1, 3, 5)], 0, _SCATTER_IDX0),
+                    _C([(3, 4), (3, 4)], 1, _I([0, 1, 2, 3], [3, 2, 1, 0],
+                                               [1, 3, 0, 2]))],
+           bad=[_so_bad("scatter bounds", lambda t: ad.scatter(
+                    t, 1, _I([3]), ad.ones((2, 3))), (2, 3), IndexError,
+                    r"index 3 is out of bounds for dimension 1"),
+                _so_bad("scatter size", lambda t: ad.scatter(
+                    t, 1, _I([0, 1, 2, 0]), ad.ones((2, 3))), (2, 3), _RT,
+                    r"Expected index \[1, 4\] to be no larger")]),
+    OpInfo("scatter_add", lambda x, s, d, i: ad.scatter_add(x, d, i, s),
+           torch=lambda x, s, d, i: T.scatter_add(x, d, i, s),
+           records=[_GR, ("scatter", None)],
+           method=lambda x, s, d, i: x.scatter_add(d, i, s),
+           samples=[_C([(3, 4, 5), (2, 2, 4)], 2, _SCATTER_IDX),
+                    _C([(3, 4, 5), (1, 3, 5)], 0, _SCATTER_IDX0),
+                    _C([(3, 4), (2, 4)], 0, _I([0, 0, 2, 0], [0, 2, 2, 0]))]),
+    OpInfo("masked_fill", ad.masked_fill, torch=T.masked_fill,
+           records=[("where", None)], method="masked_fill",
+           samples=[_C([(4, 5)], _MASK, 2.5), _C([(3, 4, 5)], _MASK, -1.0),
+                    _C([(3, 4, 5)], _MASK_B, 0.0),
+                    _C([(4, 5)], np.zeros((4, 5), bool), 3.0)],
+           bad=[_so_bad("masked_fill value", lambda t: ad.masked_fill(
+                    t, np.ones(3, bool), ad.ones(2)), (2, 3), _RT,
+                    r"0-dimensional value tensor"),
+                _so_bad("masked_fill shape", lambda t: ad.masked_fill(
+                    t, np.ones(4, bool), 1.0), (2, 3), _RT,
+                    r"mask of shape \(4,\).*shape \(2, 3\)")]),
+    OpInfo("masked_select", ad.masked_select, torch=T.masked_select,
+           records=[_GR], method="masked_select",
+           samples=[_C([(4, 5)], _MASK), _C([(3, 4, 5)], _MASK),
+                    _C([(3, 4, 5)], _MASK_B), _C([(4, 1)], _MASK),
+                    _C([(4, 5)], np.zeros((4, 5), bool))],
+           bad=[_so_bad("masked_select shape", lambda t: ad.masked_select(
+                    t, np.ones(4, bool)), (2, 3), _RT,
+                    r"mask of shape \(4,\)")]),
+    OpInfo("pad:constant", NF.pad, torch=lambda t, *a, **k: TF.pad(
+               t, *a, **k), records=[_GR, ("scatter", None)],
+           samples=[_C([(3, 4)], (1, 2)), _C([(3, 4)], (1, 2, 0, 3)),
+                    _C([(2, 3, 4)], (1, 1, 1, 1, 1, 1), value=1.5),
+                    _C([(3, 4)], (-1, 2, 1, -2)), _C([(3, 4)], (0, 0)),
+                    _C([(3, 4)], (2, -1), "constant", -2.0)],
+           bad=[_so_bad("pad odd", lambda t: NF.pad(t, (1,)), (2, 3), _RT,
+                        r"divisible by 2"),
+                _so_bad("pad long", lambda t: NF.pad(t, (1,) * 6), (2, 3),
+                        _RT, r"padding length 6 and input of dimension 2"),
+                _so_bad("pad mode", lambda t: NF.pad(t, (1, 1), "foo"),
+                        (2, 3), NotImplementedError,
+                        r"Unrecognised padding mode foo")]),
+] + [
+    OpInfo("pad:" + _m, NF.pad, torch=lambda t, *a, **k: TF.pad(t, *a, **k),
+           records=[_GR],
+           samples=[_C([(2, 5)], (2, 1), _m), _C([(2, 3, 5)], (0, 3), _m),
+                    _C([(2, 4, 5)], (1, 2, 3, 0), _m),
+                    _C([(2, 4, 5)], (-1, 3, 2, -2), _m),
+                    _C([(1, 2, 3, 4, 5)], (1, 1, 2, 1, 1, 2), _m)],
+           bad=[_so_bad("pad too large", lambda t, m=_m: NF.pad(
+               t, (6, 6), m), (2, 3), _RT, {
+                   "reflect": r"Padding size should be less than",
+                   "circular": r"wrapping around more than once",
+                   "replicate": r"negative size"}[_m])]
+           if _m != "replicate" else [])
+    for _m in ("reflect", "replicate", "circular")
+]
+
 # ================================================================ dropout
 
 DROPOUT_RNG_STATE = np.array([12345, 0], dtype=np.uint64)
@@ -1259,10 +1551,21 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
+    if o in SHAPE_OPS:
+        c = o.samples[0]
+        return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
     if o in CUSTOM:
         return o.op, [sample((3,), seed=1)] * (
             2 if o.name == "custom:ScaledMul" else 1)
     return EXAMPLES[o.name]()
+
+
+def joined(out):
+    """An op's output as one tensor: the pieces of a tuple (split, chunk,
+    unbind) flattened and concatenated."""
+    if isinstance(out, (tuple, list)):
+        return ad.concatenate([ad.reshape(p, (-1,)) for p in out])
+    return out
 
 
 EXAMPLES = {
@@ -1302,7 +1605,8 @@ def example(o):
 ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
-       + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM)
+       + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
+       + SHAPE_OPS)
 
 
 def by_name(name, table=None):
