@@ -38,7 +38,8 @@ import numbers
 
 import numpy as np
 
-from ._engine import (Tensor, _gather, _reshape, _scatter_add, _t,
+from ._dtypes import I64
+from ._engine import (Tensor, _from_array, _gather, _reshape, _scatter_add, _t,
                       broadcast_to, permute, where)
 from ._indexing import _flat_index, _index_put, _last_positions
 from ._ops import _dim
@@ -736,7 +737,10 @@ def masked_fill(x, mask, value) -> Tensor:
     """x with value where mask is true (mask broadcast with x; value a
     number or a 0-d tensor, differentiable)."""
     t = _tensor(x)
-    m = _as_mask(mask)
+    # a mask tensor is used as it is: recorded, so a compiled replay
+    # recomputes it (a numpy mask is a constant)
+    m = (mask if mask.dtype == np.bool_ else mask != 0) \
+        if isinstance(mask, Tensor) else _as_mask(mask)
     try:
         shape = np.broadcast_shapes(m.shape, t.shape)
     except ValueError:
@@ -754,7 +758,8 @@ def masked_fill(x, mask, value) -> Tensor:
             raise ShapeOpError(
                 "masked_fill_ only supports a 0-dimensional value tensor, "
                 "but got tensor with %d dimension(s)." % value.ndim)
-        v = float(value)
+        v = float(value) if t.is_floating_point() else \
+            _t(np.asarray(value)).astype(t.dtype)     # as torch: cast
     if tuple(shape) != t.shape:
         t = broadcast_to(t, shape)
     return where(m, v, t)
@@ -779,20 +784,18 @@ def masked_select(x, mask) -> Tensor:
 
 
 def nonzero(x, *, as_tuple=False):
-    """The indices of the nonzero elements: an (n, ndim) int64 array, or
-    with as_tuple=True a tuple of ndim 1-D arrays (numpy's nonzero).
-
-    Returned as numpy int64 arrays until the package has integer tensors.
-    The result depends on x's values: not differentiable, and under
-    ad.compile reading x raises NotCompilableError."""
+    """The indices of the nonzero elements: an (n, ndim) int64 tensor, or
+    with as_tuple=True a tuple of ndim 1-D int64 tensors (numpy's
+    nonzero).  The result depends on x's values: not differentiable, and
+    under ad.compile reading x raises NotCompilableError."""
     arr = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if as_tuple:
         if arr.ndim == 0:
-            return (np.nonzero(arr.reshape(1))[0].astype(np.int64),)
-        return tuple(i.astype(np.int64) for i in np.nonzero(arr))
+            return (_from_array(np.nonzero(arr.reshape(1))[0], I64),)
+        return tuple(_from_array(i, I64) for i in np.nonzero(arr))
     if arr.ndim == 0:
-        return np.zeros((int(arr != 0), 0), dtype=np.int64)
-    return np.argwhere(arr).astype(np.int64)
+        return _from_array(np.zeros((int(arr != 0), 0)), I64)
+    return _from_array(np.argwhere(arr), I64)
 
 
 # --------------------------------------------------------------- pad
