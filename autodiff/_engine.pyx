@@ -508,6 +508,50 @@ def minimum(a, b):
     a = _t(a)
     return _binary(AD_B_MINIMUM, a, _operand(b, (<Tensor>a).t.dtype))
 
+cdef object _fn_binary(ad_binary_kind k, object a, object b, str name):
+    """A binary kind of the engine as a module function: a Python scalar,
+    list or array on either side takes the other operand's dtype (as for
+    x + 2); with no tensor at all, the first operand is converted as any
+    argument."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _t(a)
+    r = _arith(k, a, b)
+    if r is NotImplemented:
+        bad = b if isinstance(a, Tensor) else a
+        raise TypeError("%s: unsupported operand of type %s; expected a "
+                        "Tensor, array or number" % (name, type(bad).__name__))
+    return r
+
+def atan2(input, other):
+    """The angle of the point (other, input): atan(input / other) in the
+    right quadrant, as torch.atan2 (torch.arctan2, numpy's arctan2)."""
+    return _fn_binary(AD_B_ATAN2, input, other, "atan2")
+
+arctan2 = atan2
+
+def hypot(input, other):
+    """sqrt(input^2 + other^2) without overflow or underflow."""
+    return _fn_binary(AD_B_HYPOT, input, other, "hypot")
+
+def fmod(input, other):
+    """C's fmod: input - trunc(input / other) * other, with the sign of
+    input (torch.fmod)."""
+    return _fn_binary(AD_B_FMOD, input, other, "fmod")
+
+def remainder(input, other):
+    """Python's modulus: input - floor(input / other) * other, with the
+    sign of other (torch.remainder, the % operator)."""
+    return _fn_binary(AD_B_REMAINDER, input, other, "remainder")
+
+def logaddexp(input, other):
+    """log(exp(input) + exp(other)), computed stably."""
+    return _fn_binary(AD_B_LOGADDEXP, input, other, "logaddexp")
+
+def xlogy(input, other):
+    """input * log(other), 0 where input == 0 (even where other is 0),
+    NaN where other is NaN, as torch.xlogy."""
+    return _fn_binary(AD_B_XLOGY, input, other, "xlogy")
+
 def where(condition, x, y):
     """x where condition is true, else y (numpy broadcasting)."""
     cdef Tensor tx, ty, tc

@@ -414,6 +414,23 @@ cdef class Tensor:
     def pow_(self, exponent):
         return _inplace_arith(self, AD_B_POW, exponent, "pow_")
 
+    def atan2_(self, other):
+        return _inplace_arith(self, AD_B_ATAN2, other, "atan2_")
+
+    arctan2_ = atan2_
+
+    def hypot_(self, other):
+        return _inplace_arith(self, AD_B_HYPOT, other, "hypot_")
+
+    def fmod_(self, other):
+        return _inplace_arith(self, AD_B_FMOD, other, "fmod_")
+
+    def remainder_(self, other):
+        return _inplace_arith(self, AD_B_REMAINDER, other, "remainder_")
+
+    def xlogy_(self, other):
+        return _inplace_arith(self, AD_B_XLOGY, other, "xlogy_")
+
     def clamp_(self, min=None, max=None):
         """Clamp to [min, max] in place (at least one bound, as torch)."""
         _check_inplace(self, "clamp_", None)
@@ -450,6 +467,9 @@ cdef class Tensor:
     def __ipow__(self, other):
         return _inplace_arith(self, AD_B_POW, other, "__ipow__")
 
+    def __imod__(self, other):
+        return _inplace_arith(self, AD_B_REMAINDER, other, "__imod__")
+
     def __setitem__(self, key, value):
         _up().setitem(self, key, value)
 
@@ -483,6 +503,12 @@ cdef class Tensor:
 
     def __rpow__(self, b, mod):
         return _arith(AD_B_POW, b, self)
+
+    def __mod__(a, b):
+        return _arith(AD_B_REMAINDER, a, b)
+
+    def __rmod__(self, b):
+        return _arith(AD_B_REMAINDER, b, self)
 
     def __matmul__(a, b):
         return _matmul(a, b)
@@ -597,6 +623,26 @@ cdef class Tensor:
 
     def minimum(self, other):
         return minimum(self, other)
+
+    def atan2(self, other):
+        return _fn_binary(AD_B_ATAN2, self, other, "atan2")
+
+    arctan2 = atan2
+
+    def hypot(self, other):
+        return _fn_binary(AD_B_HYPOT, self, other, "hypot")
+
+    def fmod(self, other):
+        return _fn_binary(AD_B_FMOD, self, other, "fmod")
+
+    def remainder(self, other):
+        return _fn_binary(AD_B_REMAINDER, self, other, "remainder")
+
+    def logaddexp(self, other):
+        return _fn_binary(AD_B_LOGADDEXP, self, other, "logaddexp")
+
+    def xlogy(self, other):
+        return _fn_binary(AD_B_XLOGY, self, other, "xlogy")
 
     def matmul(self, other):
         return _matmul(self, other)

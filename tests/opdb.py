@@ -554,6 +554,36 @@ def _data_maxmin_wide(sa, sb, seed):
     return binary_data_maxmin(sa, sb, seed, gap=0.05)
 
 
+def _data_atan2(sa, sb, seed):
+    """y away from 0 (the branch cut along the negative x axis)."""
+    return nonzero(sa, 0.2, 2.0, seed=seed), sample(sb, seed=seed + 1)
+
+
+MOD_UNIT = 0.7
+
+
+def _data_mod(sa, sb, seed):
+    """Divisors of magnitude MOD_UNIT * (1, 2 or 4) (jittered by 1%) and
+    dividends MOD_UNIT * (k + f) with f in [0.15, 0.85]: every quotient,
+    under any broadcast, stays at least 0.03 from an integer (the steps of
+    fmod and remainder)."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(-3, 3, size=sa)
+    a = MOD_UNIT * (k + rng.uniform(0.15, 0.85, size=sa))
+    m = rng.choice([1.0, 2.0, 4.0], size=sb) * rng.uniform(0.99, 1.01, sb)
+    b = MOD_UNIT * m * np.where(rng.random(sb) < 0.5, -1.0, 1.0)
+    return np.asarray(a, np.float64), np.asarray(b, np.float64)
+
+
+def _data_xlogy(sa, sb, seed):
+    return sample(sa, seed=seed), sample(sb, 0.5, 2.0, seed=seed + 1)
+
+
+def _xlogy_ref(a, b):
+    import scipy.special
+    return scipy.special.xlogy(a, b)
+
+
 BINARY = [
     OpInfo("add", lambda a, b: a + b, np.add, records=[B("add")],
            torch=lambda a, b: a + b, data=binary_data_default, linear=True,
@@ -576,6 +606,24 @@ BINARY = [
     OpInfo("minimum", ad.minimum, np.minimum, records=[B("minimum")],
            torch=lambda a, b: T.minimum(a, b), data=binary_data_maxmin,
            data_hi=_data_maxmin_wide, linear=True, fuzz=True, special=True),
+    OpInfo("atan2", ad.atan2, np.arctan2, records=[B("atan2")],
+           torch=lambda a, b: T.atan2(a, b), data=_data_atan2, linear=False,
+           special=True),
+    OpInfo("hypot", ad.hypot, np.hypot, records=[B("hypot")],
+           torch=lambda a, b: T.hypot(a, b), data=binary_data_default,
+           linear=False, special=True),
+    OpInfo("fmod", ad.fmod, np.fmod, records=[B("fmod")],
+           torch=lambda a, b: T.fmod(a, b), data=_data_mod, linear=True,
+           special=True),
+    OpInfo("remainder", lambda a, b: a % b, np.remainder,
+           records=[B("remainder")], torch=lambda a, b: a % b,
+           data=_data_mod, linear=True, special=True),
+    OpInfo("logaddexp", ad.logaddexp, np.logaddexp, records=[B("logaddexp")],
+           torch=lambda a, b: T.logaddexp(a, b), data=binary_data_default,
+           linear=False, special=True),
+    OpInfo("xlogy", ad.xlogy, _xlogy_ref, records=[B("xlogy")],
+           torch=lambda a, b: T.xlogy(a, b), data=_data_xlogy, linear=False,
+           special=True),
 ]
 # Other spellings of the binary ops: (name, of, fn)
 BINARY_ALIASES = [
@@ -585,6 +633,14 @@ BINARY_ALIASES = [
     ("Tensor.pow", "pow", lambda a, b: a.pow(b)),
     ("Tensor.maximum", "maximum", lambda a, b: a.maximum(b)),
     ("Tensor.minimum", "minimum", lambda a, b: a.minimum(b)),
+    ("ad.arctan2", "atan2", ad.arctan2),
+    ("Tensor.atan2", "atan2", lambda a, b: a.atan2(b)),
+    ("Tensor.hypot", "hypot", lambda a, b: a.hypot(b)),
+    ("Tensor.fmod", "fmod", lambda a, b: a.fmod(b)),
+    ("ad.remainder", "remainder", ad.remainder),
+    ("Tensor.remainder", "remainder", lambda a, b: a.remainder(b)),
+    ("Tensor.logaddexp", "logaddexp", lambda a, b: a.logaddexp(b)),
+    ("Tensor.xlogy", "xlogy", lambda a, b: a.xlogy(b)),
 ]
 BINARY_SHAPE_MISMATCHES = [((2, 3), (4,)), ((3,), (4,)),
                            ((2, 3, 4), (3, 5, 4)), ((5, 1), (2, 3))]
@@ -621,7 +677,7 @@ def _binary_bad(fn, operator):
 
 for _o in BINARY:
     _o.bad = tuple(_binary_bad(_o.op, _o.name in ("add", "sub", "mul", "div",
-                                                   "pow")))
+                                                   "pow", "remainder")))
 BINARY_ALIAS_BAD = [("%s: %s" % (a, b.name), b) for a, _, fn in BINARY_ALIASES
                     for b in _binary_bad(fn, False)]
 
