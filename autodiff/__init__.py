@@ -28,7 +28,8 @@ from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
 from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state)
 from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
-                   squeeze, flatten, stack, matmul, dot)
+                   squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
+                   addmm, lerp, addcmul, addcdiv)
 from ._losses import cross_entropy, nll_loss
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd
@@ -70,7 +71,8 @@ __all__ = [
     "unsqueeze", "squeeze", "flatten", "broadcast_to", "concatenate", "cat",
     "stack",
     # linear algebra and losses
-    "matmul", "dot", "linear",
+    "matmul", "dot", "linear", "mm", "mv", "bmm", "outer", "addmm",
+    "lerp", "addcmul", "addcdiv",
     "mse_loss", "l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
     # engine control

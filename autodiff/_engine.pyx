@@ -147,7 +147,7 @@ cdef int _dtype_code(object dtype) except -1:
 
 cdef class _Upper:
     cdef object tensor, matmul, var, std, swapaxes, expand_dims, squeeze
-    cdef object flatten, getitem, setitem
+    cdef object flatten, getitem, setitem, ops
 
 cdef _Upper _upper = None
 
@@ -161,6 +161,7 @@ cdef _Upper _up():
         u.swapaxes, u.expand_dims = _ops.swapaxes, _ops.expand_dims
         u.squeeze, u.flatten = _ops.squeeze, _ops.flatten
         u.getitem, u.setitem = _indexing.getitem, _indexing.setitem
+        u.ops = _ops
         _upper = u
     return _upper
 
@@ -256,6 +257,21 @@ cdef object _inplace_arith(Tensor self, ad_binary_kind k, object other,
         raise TypeError("%s: unsupported operand of type %s; expected a "
                         "Tensor, array or number" % (name,
                                                      type(other).__name__))
+    return _inplace_store(self, <Tensor>r, name)
+
+cdef object _inplace_composite(Tensor self, str name, object fn,
+                               tuple operands):
+    """self.<name>(...) for a composite of _ops (lerp_, addcmul_, ...):
+    the checks of any in-place op, then fn() computed without recording
+    and copied into self's buffer (its shape must be self's)."""
+    for o in operands:
+        _check_inplace(self, name, o)
+    cdef int was = ad_grad_enabled()
+    ad_set_grad_enabled(0)
+    try:
+        r = fn()
+    finally:
+        ad_set_grad_enabled(was)
     return _inplace_store(self, <Tensor>r, name)
 
 cdef Tensor _inplace_operand(Tensor self, Tensor s, str name):

@@ -431,6 +431,26 @@ cdef class Tensor:
     def xlogy_(self, other):
         return _inplace_arith(self, AD_B_XLOGY, other, "xlogy_")
 
+    def lerp_(self, end, weight):
+        return _inplace_composite(
+            self, "lerp_", lambda: _up().ops.lerp(self, end, weight),
+            (end, weight))
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _inplace_composite(
+            self, "addcmul_", lambda: _up().ops.addcmul(
+                self, tensor1, tensor2, value=value), (tensor1, tensor2))
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _inplace_composite(
+            self, "addcdiv_", lambda: _up().ops.addcdiv(
+                self, tensor1, tensor2, value=value), (tensor1, tensor2))
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        return _inplace_composite(
+            self, "addmm_", lambda: _up().ops.addmm(
+                self, mat1, mat2, beta=beta, alpha=alpha), (mat1, mat2))
+
     def clamp_(self, min=None, max=None):
         """Clamp to [min, max] in place (at least one bound, as torch)."""
         _check_inplace(self, "clamp_", None)
@@ -646,6 +666,33 @@ cdef class Tensor:
 
     def matmul(self, other):
         return _matmul(self, other)
+
+    # torch's composites of autodiff/_ops.py
+    def mm(self, mat2):
+        return _up().ops.mm(self, mat2)
+
+    def mv(self, vec):
+        return _up().ops.mv(self, vec)
+
+    def bmm(self, mat2):
+        return _up().ops.bmm(self, mat2)
+
+    def outer(self, vec2):
+        return _up().ops.outer(self, vec2)
+
+    ger = outer
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _up().ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def lerp(self, end, weight):
+        return _up().ops.lerp(self, end, weight)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return _up().ops.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return _up().ops.addcdiv(self, tensor1, tensor2, value=value)
 
     # dtype and out are what np.sum(t), np.mean(t)... pass
     def sum(self, axis=None, keepdims=False, dim=None, keepdim=None,

@@ -1243,6 +1243,180 @@ CUSTOM = [
 ]
 
 
+# ============================================================ composites
+#
+# torch ops written in autodiff/_ops.py as compositions of engine ops
+# (mm, mv, bmm, outer, addmm, lerp, addcmul, addcdiv), one row per option
+# setting.  ``samples``: (id, shapes); ``make(shapes, seed)`` gives the
+# float64 inputs; ``method``/``inplace``: the Tensor spellings (None where
+# torch has none).  tests/test_composites.py drives every row: values and
+# gradients against torch, gradcheck and gradgradcheck in float64, replay
+# under ad.compile bit for bit; the ``bad`` rows go to test_bad_input.
+
+
+def _gen_default(shapes, seed):
+    return [sample(s, seed=seed * 10 + i) for i, s in enumerate(shapes)]
+
+
+def _gen_addcdiv(shapes, seed):
+    """The divisor (third input) away from 0."""
+    out = _gen_default(shapes, seed)
+    out[2] = nonzero(shapes[2], seed=seed * 10 + 2)
+    return out
+
+
+def _gen_lerp_weight(shapes, seed):
+    """Weights in [-1, 2]: both of torch's forms (|w| < 0.5 and not)."""
+    out = _gen_default(shapes[:2], seed)
+    w = sample(shapes[2], -1.0, 2.0, seed=seed * 10 + 2)
+    w.reshape(-1)[:3] = [0.25, 0.75, 1.0][:w.size]     # both forms, w = 1
+    return out + [w]
+
+
+def _composite_bad(fn, cases, exc, match):
+    """(shapes, strings the message names) that fn must reject."""
+    out = []
+    for shapes, contains in cases:
+        def make(shapes=shapes):
+            ts = [ad.tensor(sample(s, seed=i), requires_grad=True)
+                  for i, s in enumerate(shapes)]
+            return (lambda: fn(*ts)), ts
+        out.append(BadInput("shapes %s" % (shapes,), make, exc, match,
+                            contains=contains))
+    return out
+
+
+def _C(name, op, torch, records, samples, make=_gen_default, method=None,
+       inplace=None, bad=()):
+    return OpInfo(name, op, None, torch=torch, records=records,
+                  samples=samples, make=make, method=method, inplace=inplace,
+                  bad=bad)
+
+
+_MM_BAD = [([(2, 3), (4, 5)], ("2x3", "4x5")),
+           ([(3,), (3, 4)], ("(3,)",)), ([(2, 3), (3,)], ("(3,)",)),
+           ([(2, 2, 3), (3, 4)], ("(2, 2, 3)",))]
+_ADDMM_BAD = [([(4,), (2, 3), (3, 3)], ("(4,)", "(2, 3)")),
+              ([(3, 3), (2, 3), (3, 3)], ("(3, 3)", "(2, 3)")),
+              ([(2, 3), (2, 4), (3, 3)], ("2x4", "3x3"))]
+_ADDC_BAD = [([(2,), (3,), (2,)], ("(2,)", "(3,)")),
+             ([(2, 3), (2, 3), (4, 1)], ("(2, 3)", "(4, 1)"))]
+
+COMPOSITES = [
+    _C("mm", ad.mm, lambda a, b: T.mm(a, b), [("matmul", None)],
+       [("3x4 @ 4x5", [(3, 4), (4, 5)]), ("1x4 @ 4x1", [(1, 4), (4, 1)])],
+       method=lambda a, b: a.mm(b),
+       bad=_composite_bad(ad.mm, _MM_BAD, RuntimeError, "mm")),
+    _C("mv", ad.mv, lambda a, b: T.mv(a, b),
+       [("matmul", None), ("reshape", None)],
+       [("3x4 @ 4", [(3, 4), (4,)]), ("1x2 @ 2", [(1, 2), (2,)])],
+       method=lambda a, b: a.mv(b),
+       bad=_composite_bad(ad.mv, [([(2, 3), (4,)], ("2x3", "(4,)")),
+                                  ([(2, 3), (3, 1)], ("(2, 3)", "(3, 1)")),
+                                  ([(3,), (3,)], ("(3,)",))],
+                          RuntimeError, "mv")),
+    _C("bmm", ad.bmm, lambda a, b: T.bmm(a, b), [("matmul", None)],
+       [("2x3x4 @ 2x4x5", [(2, 3, 4), (2, 4, 5)]),
+        ("1x2x3 @ 1x3x1", [(1, 2, 3), (1, 3, 1)])],
+       method=lambda a, b: a.bmm(b),
+       bad=_composite_bad(
+           ad.bmm, [([(2, 3, 4), (3, 4, 5)], ("[2, 4]", "[3, 4]")),
+                    ([(2, 3, 4), (2, 5, 2)], ("[2, 4]", "[2, 5]")),
+                    ([(3, 4), (2, 4, 5)], ("batch1", "(3, 4)"))],
+           RuntimeError, "bmm")),
+    _C("outer", ad.outer, lambda a, b: T.outer(a, b),
+       [("binary", "mul"), ("reshape", None)],
+       [("3 x 4", [(3,), (4,)]), ("1 x 2", [(1,), (2,)])],
+       method=lambda a, b: a.outer(b),
+       bad=_composite_bad(ad.outer, [([(2, 3), (3,)], ("2-D", "(2, 3)")),
+                                     ([(3,), ()], ("vec2", "()"))],
+                          RuntimeError, "outer")),
+    _C("addmm", ad.addmm, lambda c, a, b: T.addmm(c, a, b),
+       [("matmul", None), ("binary", "add")],
+       [("(5,) + 3x4 @ 4x5", [(5,), (3, 4), (4, 5)]),
+        ("3x5 + 3x4 @ 4x5", [(3, 5), (3, 4), (4, 5)]),
+        ("(3, 1) + 3x2 @ 2x4", [(3, 1), (3, 2), (2, 4)]),
+        ("() + 2x2 @ 2x3", [(), (2, 2), (2, 3)])],
+       method=lambda c, a, b: c.addmm(a, b),
+       inplace=lambda c, a, b: c.addmm_(a, b),
+       bad=_composite_bad(ad.addmm, _ADDMM_BAD, RuntimeError, "addmm")),
+    _C("addmm(beta=0.5, alpha=-2)",
+       lambda c, a, b: ad.addmm(c, a, b, beta=0.5, alpha=-2),
+       lambda c, a, b: T.addmm(c, a, b, beta=0.5, alpha=-2),
+       [("matmul", None), ("binary", "add"), ("unary", "mulc")],
+       [("(5,) + 3x4 @ 4x5", [(5,), (3, 4), (4, 5)]),
+        ("3x5 + 3x4 @ 4x5", [(3, 5), (3, 4), (4, 5)])],
+       method=lambda c, a, b: c.addmm(a, b, beta=0.5, alpha=-2),
+       inplace=lambda c, a, b: c.addmm_(a, b, beta=0.5, alpha=-2)),
+    _C("addmm(beta=0)", lambda c, a, b: ad.addmm(c, a, b, beta=0),
+       lambda c, a, b: T.addmm(c, a, b, beta=0),
+       [("matmul", None), ("where", None)],
+       [("3x5 + 3x4 @ 4x5", [(3, 5), (3, 4), (4, 5)])],
+       method=lambda c, a, b: c.addmm(a, b, beta=0),
+       inplace=lambda c, a, b: c.addmm_(a, b, beta=0)),
+    _C("lerp(0.3)", lambda a, b: ad.lerp(a, b, 0.3),
+       lambda a, b: T.lerp(a, b, 0.3),
+       [("binary", "sub"), ("unary", "mulc"), ("binary", "add")],
+       [("(3, 4) (4,)", [(3, 4), (4,)]), ("(3, 1) (1, 4)", [(3, 1), (1, 4)])],
+       method=lambda a, b: a.lerp(b, 0.3),
+       inplace=lambda a, b: a.lerp_(b, 0.3)),
+    _C("lerp(0.8)", lambda a, b: ad.lerp(a, b, 0.8),
+       lambda a, b: T.lerp(a, b, 0.8),
+       [("binary", "sub"), ("unary", "mulc")],
+       [("(3, 4) (4,)", [(3, 4), (4,)]), ("() (2, 3)", [(), (2, 3)])],
+       method=lambda a, b: a.lerp(b, 0.8),
+       inplace=lambda a, b: a.lerp_(b, 0.8)),
+    _C("lerp(tensor weight)", ad.lerp, lambda a, b, w: T.lerp(a, b, w),
+       [("binary", "sub"), ("binary", "mul"), ("binary", "add"),
+        ("unary", "sign")],
+       [("(3, 4) (3, 4) (3, 4)", [(3, 4), (3, 4), (3, 4)]),
+        ("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)]),
+        ("(4,) (3, 1) ()", [(4,), (3, 1), ()])],
+       make=_gen_lerp_weight, method=lambda a, b, w: a.lerp(b, w),
+       inplace=lambda a, b, w: a.lerp_(b, w),
+       bad=_composite_bad(ad.lerp, [([(2,), (3,), (2,)], ("(2,)", "(3,)"))],
+                          ValueError, "broadcast")),
+    _C("addcmul", ad.addcmul, lambda a, b, c: T.addcmul(a, b, c),
+       [("binary", "mul"), ("binary", "add")],
+       [("(3, 4) (3, 4) (3, 4)", [(3, 4), (3, 4), (3, 4)]),
+        ("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)]),
+        ("(4,) (3, 1) ()", [(4,), (3, 1), ()])],
+       method=lambda a, b, c: a.addcmul(b, c),
+       inplace=lambda a, b, c: a.addcmul_(b, c),
+       bad=_composite_bad(ad.addcmul, _ADDC_BAD, ValueError, "broadcast")),
+    _C("addcmul(value=-0.5)", lambda a, b, c: ad.addcmul(a, b, c, value=-0.5),
+       lambda a, b, c: T.addcmul(a, b, c, value=-0.5),
+       [("binary", "mul"), ("binary", "add"), ("unary", "mulc")],
+       [("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)])],
+       method=lambda a, b, c: a.addcmul(b, c, value=-0.5),
+       inplace=lambda a, b, c: a.addcmul_(b, c, value=-0.5)),
+    _C("addcdiv", ad.addcdiv, lambda a, b, c: T.addcdiv(a, b, c),
+       [("binary", "div"), ("binary", "add")],
+       [("(3, 4) (3, 4) (3, 4)", [(3, 4), (3, 4), (3, 4)]),
+        ("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)]),
+        ("(4,) (3, 1) ()", [(4,), (3, 1), ()])],
+       make=_gen_addcdiv, method=lambda a, b, c: a.addcdiv(b, c),
+       inplace=lambda a, b, c: a.addcdiv_(b, c),
+       bad=_composite_bad(ad.addcdiv, _ADDC_BAD, ValueError, "broadcast")),
+    _C("addcdiv(value=2.5)", lambda a, b, c: ad.addcdiv(a, b, c, value=2.5),
+       lambda a, b, c: T.addcdiv(a, b, c, value=2.5),
+       [("binary", "div"), ("binary", "add"), ("unary", "mulc")],
+       [("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)])],
+       make=_gen_addcdiv, method=lambda a, b, c: a.addcdiv(b, c, value=2.5),
+       inplace=lambda a, b, c: a.addcdiv_(b, c, value=2.5)),
+]
+
+
+def composite(name):
+    return next(o for o in COMPOSITES if o.name == name)
+
+
+def composite_cases():
+    """(id, row, shapes) for every sample of every composite row."""
+    return [("%s: %s" % (o.name, label), o, shapes)
+            for o in COMPOSITES for label, shapes in o.samples]
+
+
 # ====================================================== function vs method
 #
 # Module function vs Tensor method: same values, same gradients.
@@ -1313,6 +1487,8 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
+    if o in COMPOSITES:
+        return o.op, o.make(o.samples[0][1], 0)
     if o in CUSTOM:
         return o.op, [sample((3,), seed=1)] * (
             2 if o.name == "custom:ScaledMul" else 1)
@@ -1356,7 +1532,8 @@ def example(o):
 ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
-       + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM)
+       + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
+       + COMPOSITES)
 
 
 def by_name(name, table=None):
