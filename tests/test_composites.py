@@ -255,3 +255,29 @@ def test_mv_and_mm_of_empty_inner_dimension():
     np.testing.assert_array_equal(out.numpy(), np.zeros(3))
     out = ad.mm(ad.zeros((2, 0)), ad.zeros((0, 4)))
     np.testing.assert_array_equal(out.numpy(), np.zeros((2, 4)))
+
+
+def test_inplace_composites_replay_under_compile():
+    """An EMA-style state update (lerp_, addcmul_, addcdiv_, addmm_) in a
+    compiled step: each replay updates the state as the eager step does,
+    bit for bit."""
+    def make():
+        return [ad.tensor(sample((3, 3), seed=s)) for s in (1, 2, 3, 4)]
+
+    def step(state, x):
+        ema, sq, acc, mm = state
+        ema.lerp_(x, 0.1)
+        sq.addcmul_(x, x, value=0.5)
+        acc.addcdiv_(x, sq.abs() + 1.0, value=-0.25)
+        mm.addmm_(x, ema, beta=0.5, alpha=0.3)
+        return ema + sq + acc + mm
+
+    eager, comp = make(), make()
+    f = ad.compile(lambda x: step(comp, x))
+    for seed in range(4):
+        x = sample((3, 3), seed=10 + seed)
+        ye = step(eager, ad.tensor(x)).numpy()
+        yc = f(x).numpy()
+        np.testing.assert_array_equal(yc, ye)
+        for a, b in zip(comp, eager):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
