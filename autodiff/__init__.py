@@ -14,7 +14,7 @@ from ._engine import (
     isfinite, argmax, argmin, return_types,
     add, subtract, multiply, divide, power, negative,
     exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
-    where,
+    where, atan2, arctan2, hypot, fmod, remainder, logaddexp, xlogy,
     atan, asin, acos, sinh, cosh, asinh, acosh, atanh, log1p, expm1, log2,
     log10, exp2, reciprocal, rsqrt,
     sign, floor, ceil, round, trunc, frac,
@@ -32,7 +32,8 @@ from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
 from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state)
 from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
-                   squeeze, flatten, stack, matmul, dot)
+                   squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
+                   addmm, lerp, addcmul, addcdiv)
 from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          repeat_interleave, flip, roll, tril, triu, diag,
                          diagonal, narrow, movedim, moveaxis, index_select,
@@ -72,6 +73,7 @@ __all__ = [
     "add", "subtract", "multiply", "divide", "power", "negative",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "square", "clip", "clamp",
     "maximum", "minimum", "where",
+    "atan2", "arctan2", "hypot", "fmod", "remainder", "logaddexp", "xlogy",
     "atan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
     "log1p", "expm1", "log2", "log10", "exp2", "reciprocal", "rsqrt",
     "sign", "floor", "ceil", "round", "trunc", "frac",
@@ -97,7 +99,8 @@ __all__ = [
     "index_select", "gather", "take_along_dim", "scatter", "scatter_add",
     "masked_fill", "masked_select", "nonzero",
     # linear algebra and losses
-    "matmul", "dot", "linear",
+    "matmul", "dot", "linear", "mm", "mv", "bmm", "outer", "addmm",
+    "lerp", "addcmul", "addcdiv",
     "mse_loss", "l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
     # engine control

@@ -25,7 +25,8 @@ cdef extern from "autodiff.h" nogil:
         AD_U_TANHSHRINK, AD_U_CELU
     ctypedef enum ad_binary_kind:
         AD_B_ADD, AD_B_SUB, AD_B_MUL, AD_B_DIV, AD_B_POW, AD_B_MAXIMUM,
-        AD_B_MINIMUM
+        AD_B_MINIMUM, AD_B_ATAN2, AD_B_HYPOT, AD_B_FMOD, AD_B_REMAINDER,
+        AD_B_LOGADDEXP, AD_B_XLOGY
     ctypedef enum ad_reduce_kind:
         AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN
     ctypedef enum ad_loss_kind:

@@ -252,6 +252,55 @@ def _extremum(is_max):
 BINARY_RULES["pow"] = _pow
 BINARY_RULES["maximum"] = _extremum(True)
 BINARY_RULES["minimum"] = _extremum(False)
+
+
+# torch's formulas (tools/autograd/derivatives.yaml); each matches its C
+# twin in kernels.inc (binary_bwd)
+
+def _atan2(x, y, out, g):
+    # 1 / (x^2 + y^2), 0 where that is 0 (a constant mask, as torch)
+    d = x * x + y * y
+    zero = d.numpy() == 0
+    recip = E.where(zero, 0.0, 1.0 / _safe(d, zero))
+    return g * y * recip, g * -x * recip
+
+
+def _floordiv(xv, yv):
+    """torch's div(rounding_mode="floor") of numpy arrays (c10's
+    div_floor_floating), in their dtype."""
+    with np.errstate(all="ignore"):
+        m = np.fmod(xv, yv)
+        d = (xv - m) / yv
+        d = np.where((m != 0) & ((yv < 0) != (m < 0)), d - 1, d)
+        f = np.floor(d)
+        f = np.where(d - f > 0.5, f + 1, f)
+        f = np.where(d == 0, np.copysign(np.zeros_like(d), xv / yv), f)
+        return np.where(yv == 0, xv / yv, f)
+
+
+def _remainder(x, y, out, g):
+    # the quotient is a step function: a constant of the derivative
+    xv, yv = np.broadcast_arrays(x.numpy(), y.numpy())
+    return g, -g * _const(_floordiv(xv, yv), g)
+
+
+def _xlogy(x, y, out, g):
+    # d/dx = xlogy(g, y), 0 where x == 0 and y <= 0 (torch's choice, the
+    # derivative along x = 0); a safe y there, so no g / 0 later on
+    xv, yv = np.broadcast_arrays(x.numpy(), y.numpy())
+    flat = (xv == 0) & (yv <= 0)
+    return E.where(flat, 0.0, E.xlogy(g, _safe(y, flat))), g * x / y
+
+
+BINARY_RULES["atan2"] = _atan2
+BINARY_RULES["hypot"] = lambda x, y, out, g: (g * x / out, g * y / out)
+BINARY_RULES["fmod"] = lambda x, y, out, g: (g, -g * (x / y).trunc())
+BINARY_RULES["remainder"] = _remainder
+BINARY_RULES["logaddexp"] = lambda x, y, out, g: (
+    g / ((y - x).exp() + 1.0), g / ((x - y).exp() + 1.0))
+BINARY_RULES["xlogy"] = _xlogy
+
+
 def _binary(node, out, g):
     name, (x, y) = node.kind, node.inputs
     if name not in BINARY_RULES:

@@ -150,7 +150,7 @@ cdef int _dtype_code(object dtype) except -1:
 
 cdef class _Upper:
     cdef object tensor, matmul, var, std, swapaxes, expand_dims, squeeze
-    cdef object flatten, getitem, setitem
+    cdef object flatten, getitem, setitem, ops
 
 cdef _Upper _upper = None
 
@@ -164,6 +164,7 @@ cdef _Upper _up():
         u.swapaxes, u.expand_dims = _ops.swapaxes, _ops.expand_dims
         u.squeeze, u.flatten = _ops.squeeze, _ops.flatten
         u.getitem, u.setitem = _indexing.getitem, _indexing.setitem
+        u.ops = _ops
         _upper = u
     return _upper
 
@@ -259,6 +260,21 @@ cdef object _inplace_arith(Tensor self, ad_binary_kind k, object other,
         raise TypeError("%s: unsupported operand of type %s; expected a "
                         "Tensor, array or number" % (name,
                                                      type(other).__name__))
+    return _inplace_store(self, <Tensor>r, name)
+
+cdef object _inplace_composite(Tensor self, str name, object fn,
+                               tuple operands):
+    """self.<name>(...) for a composite of _ops (lerp_, addcmul_, ...):
+    the checks of any in-place op, then fn() computed without recording
+    and copied into self's buffer (its shape must be self's)."""
+    for o in operands:
+        _check_inplace(self, name, o)
+    cdef int was = ad_grad_enabled()
+    ad_set_grad_enabled(0)
+    try:
+        r = fn()
+    finally:
+        ad_set_grad_enabled(was)
     return _inplace_store(self, <Tensor>r, name)
 
 cdef Tensor _inplace_operand(Tensor self, Tensor s, str name):
@@ -691,6 +707,50 @@ def maximum(a, b):
 def minimum(a, b):
     a = _t(a)
     return _binary(AD_B_MINIMUM, a, _operand(b, (<Tensor>a).t.dtype))
+
+cdef object _fn_binary(ad_binary_kind k, object a, object b, str name):
+    """A binary kind of the engine as a module function: a Python scalar,
+    list or array on either side takes the other operand's dtype (as for
+    x + 2); with no tensor at all, the first operand is converted as any
+    argument."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _t(a)
+    r = _arith(k, a, b)
+    if r is NotImplemented:
+        bad = b if isinstance(a, Tensor) else a
+        raise TypeError("%s: unsupported operand of type %s; expected a "
+                        "Tensor, array or number" % (name, type(bad).__name__))
+    return r
+
+def atan2(input, other):
+    """The angle of the point (other, input): atan(input / other) in the
+    right quadrant, as torch.atan2 (torch.arctan2, numpy's arctan2)."""
+    return _fn_binary(AD_B_ATAN2, input, other, "atan2")
+
+arctan2 = atan2
+
+def hypot(input, other):
+    """sqrt(input^2 + other^2) without overflow or underflow."""
+    return _fn_binary(AD_B_HYPOT, input, other, "hypot")
+
+def fmod(input, other):
+    """C's fmod: input - trunc(input / other) * other, with the sign of
+    input (torch.fmod)."""
+    return _fn_binary(AD_B_FMOD, input, other, "fmod")
+
+def remainder(input, other):
+    """Python's modulus: input - floor(input / other) * other, with the
+    sign of other (torch.remainder, the % operator)."""
+    return _fn_binary(AD_B_REMAINDER, input, other, "remainder")
+
+def logaddexp(input, other):
+    """log(exp(input) + exp(other)), computed stably."""
+    return _fn_binary(AD_B_LOGADDEXP, input, other, "logaddexp")
+
+def xlogy(input, other):
+    """input * log(other), 0 where input == 0 (even where other is 0),
+    NaN where other is NaN, as torch.xlogy."""
+    return _fn_binary(AD_B_XLOGY, input, other, "xlogy")
 
 def where(condition, x, y):
     """x where condition is true, else y (numpy broadcasting)."""

@@ -1,8 +1,9 @@
 """Ops composed in Python from the engine's ops: where a composite is as
 good as a kernel (variance, standard deviation, 1-D and batched matmul via
-reshapes, the shape helpers over reshape and permute, stack via expand_dims
-and concatenate).  Each result is recorded op by op, so gradients and
-compiled replays need nothing more.
+reshapes, torch's mm/mv/bmm/outer/addmm over the engine's matmul and
+elementwise ops, lerp/addcmul/addcdiv, the shape helpers over reshape and
+permute, stack via expand_dims and concatenate).  Each result is recorded
+op by op, so gradients and compiled replays need nothing more.
 """
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from . import _engine
 from ._dtypes import dtype_code, float64
 from ._engine import (Tensor, _axes_mask, _int_axis, _matmul2d, _mm,
                       _operand, _reduce_input, _reshape, _t, broadcast_to,
-                      concatenate, permute, sqrt)
+                      clip, concatenate, permute, sign, sqrt, where)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ._engine import _Axis, _Int, _Operand, _TensorLike
 
-__all__ = ["matmul", "dot", "var", "std", "transpose", "swapaxes",
+__all__ = ["matmul", "dot", "mm", "mv", "bmm", "outer", "addmm", "lerp",
+           "addcmul", "addcdiv", "var", "std", "transpose", "swapaxes",
            "expand_dims", "unsqueeze", "squeeze", "flatten", "stack"]
 
 
@@ -88,6 +90,183 @@ def matmul(a: _TensorLike, b: _Operand) -> Tensor:
 
 def dot(a: _TensorLike, b: _Operand) -> Tensor:
     return matmul(a, b)
+
+
+# torch's fixed-rank products: each checks its ranks and sizes with
+# torch's messages (naming the shapes), then one engine matmul
+
+def _pair(a: _TensorLike, b: _Operand) -> tuple[Tensor, Tensor]:
+    """Two tensors of one dtype (float32 with float64 gives float64, as
+    matmul)."""
+    x = a if isinstance(a, Tensor) else _t(a)
+    y = b if isinstance(b, Tensor) else _operand(b, dtype_code(x.dtype))
+    if x.dtype is not y.dtype:
+        x, y = (x if x.dtype is float64 else x.astype(float64),
+                y if y.dtype is float64 else y.astype(float64))
+    return x, y
+
+
+def _x(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _mat(name: str, t: Tensor, what: str) -> None:
+    if t.ndim != 2:
+        raise RuntimeError("%s: %s must be a matrix, got a %d-D tensor of "
+                           "shape %s" % (name, what, t.ndim, t.shape))
+
+
+def _mm2(name: str, x: Tensor, y: Tensor, first: str) -> Tensor:
+    _mat(name, x, first)
+    _mat(name, y, "mat2")
+    if x.shape[1] != y.shape[0]:
+        raise RuntimeError("%s: mat1 and mat2 shapes cannot be multiplied "
+                           "(%s and %s)" % (name, _x(x.shape), _x(y.shape)))
+    return _mm(x, y)
+
+
+def mm(input: _TensorLike, mat2: _Operand) -> Tensor:
+    """(n, m) @ (m, p) -> (n, p), both operands 2-D (torch.mm)."""
+    return _mm2("mm", *_pair(input, mat2), "self")
+
+
+def mv(input: _TensorLike, vec: _Operand) -> Tensor:
+    """(n, m) @ (m,) -> (n,) (torch.mv)."""
+    x, v = _pair(input, vec)
+    if x.ndim != 2 or v.ndim != 1:
+        raise RuntimeError("mv: vector + matrix @ vector expected, got "
+                           "shapes %s and %s" % (x.shape, v.shape))
+    if x.shape[1] != v.shape[0]:
+        raise RuntimeError("mv: size mismatch, got mat (%s), vec (%d): "
+                           "shapes %s and %s" % (_x(x.shape), v.shape[0],
+                                                  x.shape, v.shape))
+    out = _mm(x, _reshape(v, (v.shape[0], 1)))
+    return _reshape(out, (x.shape[0],))
+
+
+def bmm(input: _TensorLike, mat2: _Operand) -> Tensor:
+    """(b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting (torch.bmm)."""
+    x, y = _pair(input, mat2)
+    for t, what in ((x, "batch1"), (y, "batch2")):
+        if t.ndim != 3:
+            raise RuntimeError("bmm: %s must be a 3D tensor, got shape %s"
+                               % (what, t.shape))
+    if x.shape[0] != y.shape[0] or x.shape[2] != y.shape[1]:
+        raise RuntimeError(
+            "bmm: expected size for first two dimensions of batch2 tensor "
+            "to be: [%d, %d] but got: [%d, %d] (shapes %s and %s)"
+            % (x.shape[0], x.shape[2], y.shape[0], y.shape[1], x.shape,
+               y.shape))
+    return _mm(x, y)
+
+
+def outer(input: _TensorLike, vec2: _Operand) -> Tensor:
+    """The outer product of two vectors, out[i, j] = input[i] * vec2[j]
+    (torch.outer, torch.ger): one elementwise product, exact as torch's."""
+    x, y = _pair(input, vec2)
+    for t, what in ((x, "self"), (y, "vec2")):
+        if t.ndim != 1:
+            raise RuntimeError("outer: expected 1-D argument %s, but got "
+                               "%d-D (shape %s)" % (what, t.ndim, t.shape))
+    return _reshape(x, (x.shape[0], 1)) * _reshape(y, (1, y.shape[0]))
+
+
+def _expands_to(name: str, t: Tensor, shape: tuple[int, ...]) -> None:
+    """t must broadcast to shape (never the other way), as torch's expand:
+    a RuntimeError naming both shapes."""
+    try:
+        ok = np.broadcast_shapes(t.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError("%s: the tensor of shape %s cannot be expanded "
+                           "to the result's shape %s" % (name, t.shape,
+                                                         shape))
+
+
+def addmm(input: _TensorLike, mat1: _Operand, mat2: _Operand, *,
+          beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2) (torch.addmm); input broadcasts
+    to the (n, p) product.  With beta == 0 input is ignored (NaN and inf in
+    it do not propagate; its gradient is zero), as torch."""
+    prod = _mm2("addmm", *_pair(mat1, mat2), "mat1")
+    inp = input if isinstance(input, Tensor) else _operand(
+        input, dtype_code(prod.dtype))
+    _expands_to("addmm", inp, prod.shape)
+    if alpha != 1:
+        prod = prod * alpha
+    if inp.dtype is not prod.dtype:
+        inp, prod = _pair(inp, prod)
+    if beta == 0:
+        if inp.requires_grad:       # a zero gradient, and no NaN * 0
+            return prod + where(np.zeros(inp.shape, bool), inp, 0.0)
+        return prod
+    if beta != 1:
+        inp = inp * beta
+    return inp + prod
+
+
+def lerp(input: _TensorLike, end: _Operand,
+         weight: _Operand) -> Tensor:
+    """input + weight * (end - input), as torch: for |weight| >= 0.5 it is
+    end - (end - input) * (1 - weight), exact at weight = 1.  weight is a
+    number or a tensor broadcasting with input and end.  A tensor weight
+    picks the form elementwise with recorded ops (a 0/1 blend of the
+    two), so a compiled step replays it for new weights."""
+    x, e = _pair(input, end)
+    if not isinstance(weight, Tensor) and np.ndim(weight) == 0 and \
+            not isinstance(weight, (list, tuple)):
+        w = float(weight)
+        if abs(w) < 0.5:
+            return x + (e - x) * w
+        # 1 - w in the tensors' precision, as torch's opmath
+        dt = np.float32 if x.dtype is not float64 else np.float64
+        return e - (e - x) * float(dt(1.0) - dt(w))
+    wt = weight if isinstance(weight, Tensor) else _operand(
+        weight, dtype_code(x.dtype))
+    if wt.dtype is not x.dtype:
+        x, wt = _pair(x, wt)
+        x, e = _pair(x, e)
+    d = e - x
+    small = x + wt * d
+    large = e - d * (1.0 - wt)
+    # 1 where |w| >= 0.5, else 0: x - 0.5 is 0 only at 0.5, so the sign
+    # is exact; the products by 0 and 1 are exact too
+    big = clip(sign(wt.abs() - 0.5) + 1.0, 0.0, 1.0)
+    return small * (1.0 - big) + large * big
+
+
+def _check_broadcast(name: str, *ts: Tensor) -> None:
+    try:
+        np.broadcast_shapes(*[t.shape for t in ts])
+    except ValueError:
+        raise ValueError("%s: shapes %s cannot be broadcast together"
+                         % (name, ", ".join(str(t.shape) for t in ts))
+                         ) from None
+
+
+def addcmul(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
+            value: float = 1) -> Tensor:
+    """input + value * tensor1 * tensor2 (torch.addcmul), broadcasting."""
+    x, t1 = _pair(input, tensor1)
+    x, t2 = _pair(x, tensor2)
+    t1, t2 = _pair(t1, t2)
+    _check_broadcast("addcmul", x, t1, t2)
+    if value != 1:
+        t1 = t1 * value
+    return x + t1 * t2
+
+
+def addcdiv(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
+            value: float = 1) -> Tensor:
+    """input + value * tensor1 / tensor2 (torch.addcdiv), broadcasting."""
+    x, t1 = _pair(input, tensor1)
+    x, t2 = _pair(x, tensor2)
+    t1, t2 = _pair(t1, t2)
+    _check_broadcast("addcdiv", x, t1, t2)
+    if value != 1:
+        t1 = t1 * value
+    return x + t1 / t2
 
 
 # -------------------------------------------------------------- reductions

@@ -432,6 +432,43 @@ cdef class Tensor:
     def pow_(self, exponent):
         return _inplace_arith(self, AD_B_POW, exponent, "pow_")
 
+    def atan2_(self, other):
+        return _inplace_arith(self, AD_B_ATAN2, other, "atan2_")
+
+    arctan2_ = atan2_
+
+    def hypot_(self, other):
+        return _inplace_arith(self, AD_B_HYPOT, other, "hypot_")
+
+    def fmod_(self, other):
+        return _inplace_arith(self, AD_B_FMOD, other, "fmod_")
+
+    def remainder_(self, other):
+        return _inplace_arith(self, AD_B_REMAINDER, other, "remainder_")
+
+    def xlogy_(self, other):
+        return _inplace_arith(self, AD_B_XLOGY, other, "xlogy_")
+
+    def lerp_(self, end, weight):
+        return _inplace_composite(
+            self, "lerp_", lambda: _up().ops.lerp(self, end, weight),
+            (end, weight))
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _inplace_composite(
+            self, "addcmul_", lambda: _up().ops.addcmul(
+                self, tensor1, tensor2, value=value), (tensor1, tensor2))
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _inplace_composite(
+            self, "addcdiv_", lambda: _up().ops.addcdiv(
+                self, tensor1, tensor2, value=value), (tensor1, tensor2))
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        return _inplace_composite(
+            self, "addmm_", lambda: _up().ops.addmm(
+                self, mat1, mat2, beta=beta, alpha=alpha), (mat1, mat2))
+
     def clamp_(self, min=None, max=None):
         """Clamp to [min, max] in place (at least one bound, as torch)."""
         _check_inplace(self, "clamp_", None)
@@ -468,6 +505,9 @@ cdef class Tensor:
     def __ipow__(self, other):
         return _inplace_arith(self, AD_B_POW, other, "__ipow__")
 
+    def __imod__(self, other):
+        return _inplace_arith(self, AD_B_REMAINDER, other, "__imod__")
+
     def __setitem__(self, key, value):
         _up().setitem(self, key, value)
 
@@ -501,6 +541,12 @@ cdef class Tensor:
 
     def __rpow__(self, b, mod):
         return _arith(AD_B_POW, b, self)
+
+    def __mod__(a, b):
+        return _arith(AD_B_REMAINDER, a, b)
+
+    def __rmod__(self, b):
+        return _arith(AD_B_REMAINDER, b, self)
 
     def __matmul__(a, b):
         return _matmul(a, b)
@@ -660,8 +706,55 @@ cdef class Tensor:
     def minimum(self, other):
         return minimum(self, other)
 
+    def atan2(self, other):
+        return _fn_binary(AD_B_ATAN2, self, other, "atan2")
+
+    arctan2 = atan2
+
+    def hypot(self, other):
+        return _fn_binary(AD_B_HYPOT, self, other, "hypot")
+
+    def fmod(self, other):
+        return _fn_binary(AD_B_FMOD, self, other, "fmod")
+
+    def remainder(self, other):
+        return _fn_binary(AD_B_REMAINDER, self, other, "remainder")
+
+    def logaddexp(self, other):
+        return _fn_binary(AD_B_LOGADDEXP, self, other, "logaddexp")
+
+    def xlogy(self, other):
+        return _fn_binary(AD_B_XLOGY, self, other, "xlogy")
+
     def matmul(self, other):
         return _matmul(self, other)
+
+    # torch's composites of autodiff/_ops.py
+    def mm(self, mat2):
+        return _up().ops.mm(self, mat2)
+
+    def mv(self, vec):
+        return _up().ops.mv(self, vec)
+
+    def bmm(self, mat2):
+        return _up().ops.bmm(self, mat2)
+
+    def outer(self, vec2):
+        return _up().ops.outer(self, vec2)
+
+    ger = outer
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _up().ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def lerp(self, end, weight):
+        return _up().ops.lerp(self, end, weight)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return _up().ops.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return _up().ops.addcdiv(self, tensor1, tensor2, value=value)
 
     # dtype and out are what np.sum(t), np.mean(t)... pass
     def sum(self, axis=None, keepdims=False, dim=None, keepdim=None,

@@ -171,7 +171,11 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
 /* Elementwise two-input ops with numpy broadcasting: X(CODE, name). */
 #define AD_BINARY_KINDS(X)                                                \
     X(ADD, add) X(SUB, sub) X(MUL, mul) X(DIV, div) X(POW, pow)           \
-    X(MAXIMUM, maximum) X(MINIMUM, minimum)
+    X(MAXIMUM, maximum) X(MINIMUM, minimum) X(ATAN2, atan2)               \
+    X(HYPOT, hypot) X(FMOD, fmod)                                         \
+    X(REMAINDER, remainder)         /* sign of the divisor, as Python */  \
+    X(LOGADDEXP, logaddexp)                                               \
+    X(XLOGY, xlogy)                 /* 0 where x == 0 unless y is NaN */
 
 /* Reductions over a set of axes: X(CODE, name, flags). */
 #define AD_REDUCE_KINDS(X)                                                \

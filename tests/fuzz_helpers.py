@@ -413,9 +413,29 @@ class Graph:
         with np.errstate(all="ignore"):
             gap = lambda: _far(x - y, [0])
         # the conditions under which each binary row is well behaved
+        def away_from_origin():
+            with np.errstate(all="ignore"):
+                return _far(np.hypot(x, y), [0], 0.2)
+
+        def atan2_ok():
+            # and off the branch cut (x == 0 for y < 0): a jump of 2 pi
+            xb, yb = np.broadcast_arrays(x, y)
+            return away_from_origin() and _far(xb[yb < 0], [0])
+
+        def mod_ok():
+            # quotients away from the integers (the steps)
+            if not _far(y, [0], 0.2):
+                return False
+            with np.errstate(all="ignore"):
+                q = x / y
+            return _far(q - np.round(q), [0])
+
         ok = {"div": lambda: _far(y, [0], 0.2),
               "pow": lambda: x.size == 0 or x.min() > 0.1,
-              "maximum": gap, "minimum": gap}
+              "maximum": gap, "minimum": gap,
+              "atan2": atan2_ok, "hypot": away_from_origin,
+              "fmod": mod_ok, "remainder": mod_ok,
+              "xlogy": lambda: y.size == 0 or y.min() > 0.1}
         cands = [(o.name, None, [a, b], ok.get(o.name))
                  for o in opdb.fuzzed(opdb.BINARY)]
         if self.nodes[a][0] == "const":        # ndarray on the left

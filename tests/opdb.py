@@ -554,6 +554,36 @@ def _data_maxmin_wide(sa, sb, seed):
     return binary_data_maxmin(sa, sb, seed, gap=0.05)
 
 
+def _data_atan2(sa, sb, seed):
+    """y away from 0 (the branch cut along the negative x axis)."""
+    return nonzero(sa, 0.2, 2.0, seed=seed), sample(sb, seed=seed + 1)
+
+
+MOD_UNIT = 0.7
+
+
+def _data_mod(sa, sb, seed):
+    """Divisors of magnitude MOD_UNIT * (1, 2 or 4) (jittered by 1%) and
+    dividends MOD_UNIT * (k + f) with f in [0.15, 0.85]: every quotient,
+    under any broadcast, stays at least 0.03 from an integer (the steps of
+    fmod and remainder)."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(-3, 3, size=sa)
+    a = MOD_UNIT * (k + rng.uniform(0.15, 0.85, size=sa))
+    m = rng.choice([1.0, 2.0, 4.0], size=sb) * rng.uniform(0.99, 1.01, sb)
+    b = MOD_UNIT * m * np.where(rng.random(sb) < 0.5, -1.0, 1.0)
+    return np.asarray(a, np.float64), np.asarray(b, np.float64)
+
+
+def _data_xlogy(sa, sb, seed):
+    return sample(sa, seed=seed), sample(sb, 0.5, 2.0, seed=seed + 1)
+
+
+def _xlogy_ref(a, b):
+    import scipy.special
+    return scipy.special.xlogy(a, b)
+
+
 BINARY = [
     OpInfo("add", lambda a, b: a + b, np.add, records=[B("add")],
            torch=lambda a, b: a + b, data=binary_data_default, linear=True,
@@ -576,6 +606,24 @@ BINARY = [
     OpInfo("minimum", ad.minimum, np.minimum, records=[B("minimum")],
            torch=lambda a, b: T.minimum(a, b), data=binary_data_maxmin,
            data_hi=_data_maxmin_wide, linear=True, fuzz=True, special=True),
+    OpInfo("atan2", ad.atan2, np.arctan2, records=[B("atan2")],
+           torch=lambda a, b: T.atan2(a, b), data=_data_atan2, linear=False,
+           fuzz=True, special=True),
+    OpInfo("hypot", ad.hypot, np.hypot, records=[B("hypot")],
+           torch=lambda a, b: T.hypot(a, b), data=binary_data_default,
+           linear=False, fuzz=True, special=True),
+    OpInfo("fmod", ad.fmod, np.fmod, records=[B("fmod")],
+           torch=lambda a, b: T.fmod(a, b), data=_data_mod, linear=True,
+           fuzz=True, special=True),
+    OpInfo("remainder", lambda a, b: a % b, np.remainder,
+           records=[B("remainder")], torch=lambda a, b: a % b,
+           data=_data_mod, linear=True, fuzz=True, special=True),
+    OpInfo("logaddexp", ad.logaddexp, np.logaddexp, records=[B("logaddexp")],
+           torch=lambda a, b: T.logaddexp(a, b), data=binary_data_default,
+           linear=False, fuzz=True, special=True),
+    OpInfo("xlogy", ad.xlogy, _xlogy_ref, records=[B("xlogy")],
+           torch=lambda a, b: T.xlogy(a, b), data=_data_xlogy, linear=False,
+           fuzz=True, special=True),
 ]
 # Other spellings of the binary ops: (name, of, fn)
 BINARY_ALIASES = [
@@ -585,6 +633,14 @@ BINARY_ALIASES = [
     ("Tensor.pow", "pow", lambda a, b: a.pow(b)),
     ("Tensor.maximum", "maximum", lambda a, b: a.maximum(b)),
     ("Tensor.minimum", "minimum", lambda a, b: a.minimum(b)),
+    ("ad.arctan2", "atan2", ad.arctan2),
+    ("Tensor.atan2", "atan2", lambda a, b: a.atan2(b)),
+    ("Tensor.hypot", "hypot", lambda a, b: a.hypot(b)),
+    ("Tensor.fmod", "fmod", lambda a, b: a.fmod(b)),
+    ("ad.remainder", "remainder", ad.remainder),
+    ("Tensor.remainder", "remainder", lambda a, b: a.remainder(b)),
+    ("Tensor.logaddexp", "logaddexp", lambda a, b: a.logaddexp(b)),
+    ("Tensor.xlogy", "xlogy", lambda a, b: a.xlogy(b)),
 ]
 BINARY_SHAPE_MISMATCHES = [((2, 3), (4,)), ((3,), (4,)),
                            ((2, 3, 4), (3, 5, 4)), ((5, 1), (2, 3))]
@@ -621,7 +677,7 @@ def _binary_bad(fn, operator):
 
 for _o in BINARY:
     _o.bad = tuple(_binary_bad(_o.op, _o.name in ("add", "sub", "mul", "div",
-                                                   "pow")))
+                                                   "pow", "remainder")))
 BINARY_ALIAS_BAD = [("%s: %s" % (a, b.name), b) for a, _, fn in BINARY_ALIASES
                     for b in _binary_bad(fn, False)]
 
@@ -1481,6 +1537,180 @@ CUSTOM = [
 ]
 
 
+# ============================================================ composites
+#
+# torch ops written in autodiff/_ops.py as compositions of engine ops
+# (mm, mv, bmm, outer, addmm, lerp, addcmul, addcdiv), one row per option
+# setting.  ``samples``: (id, shapes); ``make(shapes, seed)`` gives the
+# float64 inputs; ``method``/``inplace``: the Tensor spellings (None where
+# torch has none).  tests/test_composites.py drives every row: values and
+# gradients against torch, gradcheck and gradgradcheck in float64, replay
+# under ad.compile bit for bit; the ``bad`` rows go to test_bad_input.
+
+
+def _gen_default(shapes, seed):
+    return [sample(s, seed=seed * 10 + i) for i, s in enumerate(shapes)]
+
+
+def _gen_addcdiv(shapes, seed):
+    """The divisor (third input) away from 0."""
+    out = _gen_default(shapes, seed)
+    out[2] = nonzero(shapes[2], seed=seed * 10 + 2)
+    return out
+
+
+def _gen_lerp_weight(shapes, seed):
+    """Weights in [-1, 2]: both of torch's forms (|w| < 0.5 and not)."""
+    out = _gen_default(shapes[:2], seed)
+    w = sample(shapes[2], -1.0, 2.0, seed=seed * 10 + 2)
+    w.reshape(-1)[:3] = [0.25, 0.75, 1.0][:w.size]     # both forms, w = 1
+    return out + [w]
+
+
+def _composite_bad(fn, cases, exc, match):
+    """(shapes, strings the message names) that fn must reject."""
+    out = []
+    for shapes, contains in cases:
+        def make(shapes=shapes):
+            ts = [ad.tensor(sample(s, seed=i), requires_grad=True)
+                  for i, s in enumerate(shapes)]
+            return (lambda: fn(*ts)), ts
+        out.append(BadInput("shapes %s" % (shapes,), make, exc, match,
+                            contains=contains))
+    return out
+
+
+def _C(name, op, torch, records, samples, make=_gen_default, method=None,
+       inplace=None, bad=()):
+    return OpInfo(name, op, None, torch=torch, records=records,
+                  samples=samples, make=make, method=method, inplace=inplace,
+                  bad=bad)
+
+
+_MM_BAD = [([(2, 3), (4, 5)], ("2x3", "4x5")),
+           ([(3,), (3, 4)], ("(3,)",)), ([(2, 3), (3,)], ("(3,)",)),
+           ([(2, 2, 3), (3, 4)], ("(2, 2, 3)",))]
+_ADDMM_BAD = [([(4,), (2, 3), (3, 3)], ("(4,)", "(2, 3)")),
+              ([(3, 3), (2, 3), (3, 3)], ("(3, 3)", "(2, 3)")),
+              ([(2, 3), (2, 4), (3, 3)], ("2x4", "3x3"))]
+_ADDC_BAD = [([(2,), (3,), (2,)], ("(2,)", "(3,)")),
+             ([(2, 3), (2, 3), (4, 1)], ("(2, 3)", "(4, 1)"))]
+
+COMPOSITES = [
+    _C("mm", ad.mm, lambda a, b: T.mm(a, b), [("matmul", None)],
+       [("3x4 @ 4x5", [(3, 4), (4, 5)]), ("1x4 @ 4x1", [(1, 4), (4, 1)])],
+       method=lambda a, b: a.mm(b),
+       bad=_composite_bad(ad.mm, _MM_BAD, RuntimeError, "mm")),
+    _C("mv", ad.mv, lambda a, b: T.mv(a, b),
+       [("matmul", None), ("reshape", None)],
+       [("3x4 @ 4", [(3, 4), (4,)]), ("1x2 @ 2", [(1, 2), (2,)])],
+       method=lambda a, b: a.mv(b),
+       bad=_composite_bad(ad.mv, [([(2, 3), (4,)], ("2x3", "(4,)")),
+                                  ([(2, 3), (3, 1)], ("(2, 3)", "(3, 1)")),
+                                  ([(3,), (3,)], ("(3,)",))],
+                          RuntimeError, "mv")),
+    _C("bmm", ad.bmm, lambda a, b: T.bmm(a, b), [("matmul", None)],
+       [("2x3x4 @ 2x4x5", [(2, 3, 4), (2, 4, 5)]),
+        ("1x2x3 @ 1x3x1", [(1, 2, 3), (1, 3, 1)])],
+       method=lambda a, b: a.bmm(b),
+       bad=_composite_bad(
+           ad.bmm, [([(2, 3, 4), (3, 4, 5)], ("[2, 4]", "[3, 4]")),
+                    ([(2, 3, 4), (2, 5, 2)], ("[2, 4]", "[2, 5]")),
+                    ([(3, 4), (2, 4, 5)], ("batch1", "(3, 4)"))],
+           RuntimeError, "bmm")),
+    _C("outer", ad.outer, lambda a, b: T.outer(a, b),
+       [("binary", "mul"), ("reshape", None)],
+       [("3 x 4", [(3,), (4,)]), ("1 x 2", [(1,), (2,)])],
+       method=lambda a, b: a.outer(b),
+       bad=_composite_bad(ad.outer, [([(2, 3), (3,)], ("2-D", "(2, 3)")),
+                                     ([(3,), ()], ("vec2", "()"))],
+                          RuntimeError, "outer")),
+    _C("addmm", ad.addmm, lambda c, a, b: T.addmm(c, a, b),
+       [("matmul", None), ("binary", "add")],
+       [("(5,) + 3x4 @ 4x5", [(5,), (3, 4), (4, 5)]),
+        ("3x5 + 3x4 @ 4x5", [(3, 5), (3, 4), (4, 5)]),
+        ("(3, 1) + 3x2 @ 2x4", [(3, 1), (3, 2), (2, 4)]),
+        ("() + 2x2 @ 2x3", [(), (2, 2), (2, 3)])],
+       method=lambda c, a, b: c.addmm(a, b),
+       inplace=lambda c, a, b: c.addmm_(a, b),
+       bad=_composite_bad(ad.addmm, _ADDMM_BAD, RuntimeError, "addmm")),
+    _C("addmm(beta=0.5, alpha=-2)",
+       lambda c, a, b: ad.addmm(c, a, b, beta=0.5, alpha=-2),
+       lambda c, a, b: T.addmm(c, a, b, beta=0.5, alpha=-2),
+       [("matmul", None), ("binary", "add"), ("unary", "mulc")],
+       [("(5,) + 3x4 @ 4x5", [(5,), (3, 4), (4, 5)]),
+        ("3x5 + 3x4 @ 4x5", [(3, 5), (3, 4), (4, 5)])],
+       method=lambda c, a, b: c.addmm(a, b, beta=0.5, alpha=-2),
+       inplace=lambda c, a, b: c.addmm_(a, b, beta=0.5, alpha=-2)),
+    _C("addmm(beta=0)", lambda c, a, b: ad.addmm(c, a, b, beta=0),
+       lambda c, a, b: T.addmm(c, a, b, beta=0),
+       [("matmul", None), ("where", None)],
+       [("3x5 + 3x4 @ 4x5", [(3, 5), (3, 4), (4, 5)])],
+       method=lambda c, a, b: c.addmm(a, b, beta=0),
+       inplace=lambda c, a, b: c.addmm_(a, b, beta=0)),
+    _C("lerp(0.3)", lambda a, b: ad.lerp(a, b, 0.3),
+       lambda a, b: T.lerp(a, b, 0.3),
+       [("binary", "sub"), ("unary", "mulc"), ("binary", "add")],
+       [("(3, 4) (4,)", [(3, 4), (4,)]), ("(3, 1) (1, 4)", [(3, 1), (1, 4)])],
+       method=lambda a, b: a.lerp(b, 0.3),
+       inplace=lambda a, b: a.lerp_(b, 0.3)),
+    _C("lerp(0.8)", lambda a, b: ad.lerp(a, b, 0.8),
+       lambda a, b: T.lerp(a, b, 0.8),
+       [("binary", "sub"), ("unary", "mulc")],
+       [("(3, 4) (4,)", [(3, 4), (4,)]), ("() (2, 3)", [(), (2, 3)])],
+       method=lambda a, b: a.lerp(b, 0.8),
+       inplace=lambda a, b: a.lerp_(b, 0.8)),
+    _C("lerp(tensor weight)", ad.lerp, lambda a, b, w: T.lerp(a, b, w),
+       [("binary", "sub"), ("binary", "mul"), ("binary", "add"),
+        ("unary", "sign")],
+       [("(3, 4) (3, 4) (3, 4)", [(3, 4), (3, 4), (3, 4)]),
+        ("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)]),
+        ("(4,) (3, 1) ()", [(4,), (3, 1), ()])],
+       make=_gen_lerp_weight, method=lambda a, b, w: a.lerp(b, w),
+       inplace=lambda a, b, w: a.lerp_(b, w),
+       bad=_composite_bad(ad.lerp, [([(2,), (3,), (2,)], ("(2,)", "(3,)"))],
+                          ValueError, "broadcast")),
+    _C("addcmul", ad.addcmul, lambda a, b, c: T.addcmul(a, b, c),
+       [("binary", "mul"), ("binary", "add")],
+       [("(3, 4) (3, 4) (3, 4)", [(3, 4), (3, 4), (3, 4)]),
+        ("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)]),
+        ("(4,) (3, 1) ()", [(4,), (3, 1), ()])],
+       method=lambda a, b, c: a.addcmul(b, c),
+       inplace=lambda a, b, c: a.addcmul_(b, c),
+       bad=_composite_bad(ad.addcmul, _ADDC_BAD, ValueError, "broadcast")),
+    _C("addcmul(value=-0.5)", lambda a, b, c: ad.addcmul(a, b, c, value=-0.5),
+       lambda a, b, c: T.addcmul(a, b, c, value=-0.5),
+       [("binary", "mul"), ("binary", "add"), ("unary", "mulc")],
+       [("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)])],
+       method=lambda a, b, c: a.addcmul(b, c, value=-0.5),
+       inplace=lambda a, b, c: a.addcmul_(b, c, value=-0.5)),
+    _C("addcdiv", ad.addcdiv, lambda a, b, c: T.addcdiv(a, b, c),
+       [("binary", "div"), ("binary", "add")],
+       [("(3, 4) (3, 4) (3, 4)", [(3, 4), (3, 4), (3, 4)]),
+        ("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)]),
+        ("(4,) (3, 1) ()", [(4,), (3, 1), ()])],
+       make=_gen_addcdiv, method=lambda a, b, c: a.addcdiv(b, c),
+       inplace=lambda a, b, c: a.addcdiv_(b, c),
+       bad=_composite_bad(ad.addcdiv, _ADDC_BAD, ValueError, "broadcast")),
+    _C("addcdiv(value=2.5)", lambda a, b, c: ad.addcdiv(a, b, c, value=2.5),
+       lambda a, b, c: T.addcdiv(a, b, c, value=2.5),
+       [("binary", "div"), ("binary", "add"), ("unary", "mulc")],
+       [("(3, 4) (4,) (3, 1)", [(3, 4), (4,), (3, 1)])],
+       make=_gen_addcdiv, method=lambda a, b, c: a.addcdiv(b, c, value=2.5),
+       inplace=lambda a, b, c: a.addcdiv_(b, c, value=2.5)),
+]
+
+
+def composite(name):
+    return next(o for o in COMPOSITES if o.name == name)
+
+
+def composite_cases():
+    """(id, row, shapes) for every sample of every composite row."""
+    return [("%s: %s" % (o.name, label), o, shapes)
+            for o in COMPOSITES for label, shapes in o.samples]
+
+
 # ====================================================== function vs method
 #
 # Module function vs Tensor method: same values, same gradients.
@@ -1554,6 +1784,8 @@ def _example(o):
     if o in SHAPE_OPS:
         c = o.samples[0]
         return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
+    if o in COMPOSITES:
+        return o.op, o.make(o.samples[0][1], 0)
     if o in CUSTOM:
         return o.op, [sample((3,), seed=1)] * (
             2 if o.name == "custom:ScaledMul" else 1)
@@ -1606,7 +1838,7 @@ ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
-       + SHAPE_OPS)
+       + SHAPE_OPS + COMPOSITES)
 
 
 def by_name(name, table=None):

@@ -95,7 +95,13 @@ UNARY = [(n, opdb.by_name(n).op, lambda t, n=n: opdb.by_name(n).torch(t))
 ]
 
 BINARY = [(o.name, o.op, o.torch) for o in opdb.BINARY
-          if o.name in ("add", "sub", "mul", "maximum", "minimum")] + [
+          if o.name in ("add", "sub", "mul", "maximum", "minimum",
+                        "hypot", "logaddexp")] + [
+    # atan2 away from the origin; xlogy of a positive y
+    ("atan2", lambda a, b: ad.atan2(a, ad.sigmoid(b) + 0.5),
+     lambda a, b: torch.atan2(a, torch.sigmoid(b) + 0.5)),
+    ("xlogy", lambda a, b: ad.xlogy(a, ad.sigmoid(b) + 0.5),
+     lambda a, b: torch.xlogy(a, torch.sigmoid(b) + 0.5)),
     ("div", lambda a, b: a / (ad.sigmoid(b) + 1.5),
      lambda a, b: a / (torch.sigmoid(b) + 1.5)),
     ("pow", lambda a, b: (ad.sigmoid(a) + 0.5) ** b,

@@ -721,6 +721,27 @@ ref_binary(int k, double p, double q, double *dp, double *dq)
         return pow(p, q);
     case AD_B_MAXIMUM: *dp = p > q; *dq = q > p; return p > q ? p : q;
     case AD_B_MINIMUM: *dp = p < q; *dq = q < p; return p < q ? p : q;
+    case AD_B_ATAN2:
+        *dp = q / (p * p + q * q);
+        *dq = -p / (p * p + q * q);
+        return atan2(p, q);
+    case AD_B_HYPOT:
+        *dp = p / sqrt(p * p + q * q);
+        *dq = q / sqrt(p * p + q * q);
+        return sqrt(p * p + q * q);
+    case AD_B_FMOD:                 /* p - trunc(p / q) q */
+        *dp = 1;
+        *dq = -trunc(p / q);
+        return p - trunc(p / q) * q;
+    case AD_B_REMAINDER:            /* p - floor(p / q) q */
+        *dp = 1;
+        *dq = -floor(p / q);
+        return p - floor(p / q) * q;
+    case AD_B_LOGADDEXP:
+        *dp = exp(p) / (exp(p) + exp(q));
+        *dq = exp(q) / (exp(p) + exp(q));
+        return log(exp(p) + exp(q));
+    case AD_B_XLOGY: *dp = log(q); *dq = p / q; return p * log(q);
     }
     return NAN;
 }
@@ -745,10 +766,13 @@ static void
 binary_one(int k, const bcast_case *c, int dt)
 {
     char what[96];
-    int pos = k == AD_B_POW || k == AD_B_DIV;
+    /* signed divisors away from 0 (fmod, remainder: and from the steps
+     * at integer quotients, by a positive dividend below the divisor) */
+    int divisor = k == AD_B_DIV || k == AD_B_FMOD || k == AD_B_REMAINDER;
+    int pos = k == AD_B_POW || k == AD_B_XLOGY || divisor;
     ad_tensor *x = mk(dt, c->na, c->a, NULL, pos ? 0.5 : -2, 2, 1);
     ad_tensor *y = mk(dt, c->nb, c->b, NULL, pos ? 0.5 : -2, 2, 1);
-    if (k == AD_B_DIV) {               /* signed denominators away from 0 */
+    if (divisor) {
         for (int64_t i = 0; i < y->size; i++) {
             put(y, i, i % 2 ? -at(y, i) : at(y, i));
         }
