@@ -28,9 +28,13 @@ from ._engine import (
     is_grad_enabled, memory_stats, empty_cache,
 )
 from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
-                        ones_like, full_like, arange, linspace, eye)
+                        ones_like, full_like, arange, linspace, eye, empty,
+                        empty_like)
 from ._random import (randn, rand, manual_seed, get_rng_state,
-                      set_rng_state)
+                      set_rng_state, randn_like, rand_like, randint,
+                      randperm, normal)
+from ._device import device
+from ._engine import Size
 from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
                    addmm, lerp, addcmul, addcdiv)
@@ -68,7 +72,9 @@ __all__ = [
     "long", "bool",
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "randn", "rand",
-    "manual_seed", "get_rng_state", "set_rng_state",
+    "manual_seed", "get_rng_state", "set_rng_state", "empty", "empty_like",
+    "randn_like", "rand_like", "randint", "randperm", "normal", "device",
+    "Size",
     # elementwise ops
     "add", "subtract", "multiply", "divide", "power", "negative",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "square", "clip", "clamp",

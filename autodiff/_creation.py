@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Sequence, SupportsFloat, overload
 import numpy as np
 
 from ._capture import ArrayInput
-from ._dtypes import float32, infer_code
+from ._device import check_device
+from ._dtypes import float32, infer_code, int64, is_float
 from ._engine import (Tensor, _as_ndarray, _copy_leaf, _from_array, _full,
                       _full_like, _input_tensor)
 
@@ -21,16 +22,18 @@ if TYPE_CHECKING:
     from ._engine import _Int, _TensorLike
 
 __all__ = ["tensor", "from_numpy", "full", "zeros", "ones", "zeros_like",
-           "ones_like", "full_like", "arange", "linspace", "eye"]
+           "ones_like", "full_like", "arange", "linspace", "eye", "empty",
+           "empty_like"]
 
 
 def tensor(data: _TensorLike, dtype: npt.DTypeLike | None = None,
-           requires_grad: bool = False) -> Tensor:
+           requires_grad: bool = False, *, device: Any = None) -> Tensor:
     """A new leaf tensor holding a copy of data (scalars, nested lists,
     numpy arrays of any strides or order, or tensors).  Python numbers and
     lists, and integer or bool data, are float32; numpy float64 and
     float32 data keep their dtype; a tensor keeps its own (the rule:
-    ``autodiff._dtypes.infer_code``)."""
+    ``autodiff._dtypes.infer_code``).  device: the CPU or None."""
+    check_device(device)
     if type(data) is ArrayInput:
         r = _input_tensor(data, infer_code(data, data.probe(), dtype))
         if requires_grad:
@@ -42,7 +45,7 @@ def tensor(data: _TensorLike, dtype: npt.DTypeLike | None = None,
         return _copy_leaf(data, dtype, requires_grad)
     arr = _as_ndarray(data)
     code = infer_code(data, arr, dtype)     # also rejects non-numeric data
-    if requires_grad and dtype is None and arr.dtype.kind in "biu":
+    if requires_grad and not is_float(code):
         raise RuntimeError("Only Tensors of floating point and complex dtype "
                            "can require gradients (got %s data; pass "
                            "dtype=ad.float32 to convert it)" % arr.dtype)
@@ -71,68 +74,95 @@ def _shape_args(shape: tuple[Any, ...]) -> Any:
 
 def full(shape: _Int | Sequence[_Int], fill_value: SupportsFloat,
          dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor:
+         requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    check_device(device)
     return _full(shape, fill_value, dtype, requires_grad)
 
 
 # zeros(2, 3) or zeros((2, 3)); likewise ones, randn, rand
 @overload
 def zeros(shape: Sequence[_Int], /, *, dtype: npt.DTypeLike | None = None,
-          requires_grad: bool = False) -> Tensor: ...
+          requires_grad: bool = False, device: Any = None) -> Tensor: ...
 @overload
 def zeros(*shape: _Int, dtype: npt.DTypeLike | None = None,
-          requires_grad: bool = False) -> Tensor: ...
+          requires_grad: bool = False, device: Any = None) -> Tensor: ...
 def zeros(*shape: Any, dtype: npt.DTypeLike | None = None,
-          requires_grad: bool = False) -> Tensor:
+          requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device)
     return _full(shape, 0.0, dtype, requires_grad, True)
 
 
 @overload
 def ones(shape: Sequence[_Int], /, *, dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor: ...
+         requires_grad: bool = False, device: Any = None) -> Tensor: ...
 @overload
 def ones(*shape: _Int, dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor: ...
+         requires_grad: bool = False, device: Any = None) -> Tensor: ...
 def ones(*shape: Any, dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor:
+         requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device)
     return _full(shape, 1.0, dtype, requires_grad, True)
 
 
 def zeros_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
-               requires_grad: bool = False) -> Tensor:
+               requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    check_device(device)
     return _full_like(x, 0.0, dtype, requires_grad)
 
 
 def ones_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
-              requires_grad: bool = False) -> Tensor:
+              requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    check_device(device)
     return _full_like(x, 1.0, dtype, requires_grad)
 
 
 def full_like(x: _TensorLike, fill_value: SupportsFloat,
               dtype: npt.DTypeLike | None = None,
-              requires_grad: bool = False) -> Tensor:
+              requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    check_device(device)
     return _full_like(x, fill_value, dtype, requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1,
            dtype: npt.DTypeLike | None = None,
-           requires_grad: bool = False) -> Tensor:
+           requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    """torch.arange: int64 when start, stop and step are all integers,
+    else float32 (or dtype)."""
+    check_device(device)
     if stop is None:
         start, stop = 0, start
     if step == 0:               # numpy raises ZeroDivisionError
         raise ValueError("arange: step must be nonzero")
-    return tensor(np.arange(start, stop, step), dtype=dtype or float32,
+    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+               for v in (start, stop, step))
+    if dtype is None:
+        dtype = int64 if ints else float32
+    return tensor(np.arange(start, stop, step), dtype=dtype,
                   requires_grad=requires_grad)
 
 
 def linspace(start: float, stop: float, num: int = 50,
              dtype: npt.DTypeLike | None = None,
-             requires_grad: bool = False) -> Tensor:
+             requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    check_device(device)
     return tensor(np.linspace(start, stop, num), dtype=dtype or float32,
                   requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: npt.DTypeLike | None = None,
-        requires_grad: bool = False) -> Tensor:
+        requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    check_device(device)
     return tensor(np.eye(n, m), dtype=dtype or float32,
                   requires_grad=requires_grad)
+
+
+def empty(*shape: Any, dtype: npt.DTypeLike | None = None,
+          requires_grad: bool = False, device: Any = None) -> Tensor:
+    """torch.empty; autodiff's memory is zeroed (torch's is not)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad,
+                 device=device)
+
+
+def empty_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
+               requires_grad: bool = False, *, device: Any = None) -> Tensor:
+    return zeros_like(x, dtype, requires_grad, device=device)

@@ -34,7 +34,7 @@ import numpy as np
 # Leaf modules (numpy only) that this one builds on.  The Python modules
 # above it (_creation, _ops, _indexing, ...) import this one, so it reaches
 # them only at call time, through _up() below.
-from autodiff import _capture, _dtypes
+from autodiff import _capture, _device, _dtypes
 
 cdef extern from "Python.h" nogil:
     void *PyEval_SaveThread()
@@ -133,6 +133,10 @@ _NP_DTYPES = _dtypes.NP_DTYPES
 cdef object _infer_code = _dtypes.infer_code
 cdef object _ARGUMENT = _dtypes.ARGUMENT
 cdef object _OPERAND = _dtypes.OPERAND
+
+def _dtype_code_of(dtype):
+    """The engine's code of a dtype argument (TypeError if unsupported)."""
+    return _dtype_code(dtype)
 
 cdef int _dtype_code(object dtype) except -1:
     # the common arguments without a call into _dtypes.dtype_code

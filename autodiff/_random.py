@@ -15,7 +15,8 @@ import numpy as np
 
 from ._capture import NotCompilableError
 from ._creation import _shape_args, tensor
-from ._dtypes import float32
+from ._device import check_device
+from ._dtypes import float32, int64
 from ._engine import (Tensor, _dropout, _rng_manual_seed, _rng_state_get,
                       _rng_state_set, _t, is_capturing)
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from ._engine import _Int, _Seed, _TensorLike
 
 __all__ = ["manual_seed", "seeded", "get_rng_state", "set_rng_state",
-           "randn", "rand", "dropout"]
+           "randn", "rand", "randn_like", "rand_like", "randint", "randperm",
+           "normal", "dropout"]
 
 _default_rng = np.random.default_rng()
 
@@ -104,6 +106,15 @@ def _rng(seed: _Seed,
          generator: np.random.Generator | None) -> np.random.Generator:
     """The numpy generator to draw from: generator, else a new one seeded
     by seed (or seed itself when it is a Generator), else the default."""
+    if is_capturing() and (seed is None or generator is not None or
+                           isinstance(seed, np.random.Generator)):
+        # the numbers are drawn in Python now: a replay would repeat them
+        raise NotCompilableError(
+            "random tensors (randn, rand, randint, randperm, normal...) are "
+            "drawn by numpy in Python, so a compiled replay would repeat the "
+            "first call's numbers; draw them outside the compiled function "
+            "and pass them in, or give a fixed seed= (the same numbers at "
+            "every call, eager or compiled)")
     if generator is not None:
         if not isinstance(generator, np.random.Generator):
             raise TypeError("generator must be a numpy.random.Generator, got "
@@ -120,18 +131,19 @@ def _rng(seed: _Seed,
 def randn(shape: Sequence[_Int], /, *, seed: _Seed = None,
           generator: np.random.Generator | None = None,
           dtype: npt.DTypeLike | None = None,
-          requires_grad: bool = False) -> Tensor: ...
+          requires_grad: bool = False, device: Any = None) -> Tensor: ...
 @overload
 def randn(*shape: _Int, seed: _Seed = None,
           generator: np.random.Generator | None = None,
           dtype: npt.DTypeLike | None = None,
-          requires_grad: bool = False) -> Tensor: ...
+          requires_grad: bool = False, device: Any = None) -> Tensor: ...
 def randn(*shape: Any, seed: _Seed = None,
           generator: np.random.Generator | None = None,
           dtype: npt.DTypeLike | None = None,
-          requires_grad: bool = False) -> Tensor:
+          requires_grad: bool = False, device: Any = None) -> Tensor:
     """Standard normal samples; seed (an int or Generator) or generator
     make them reproducible."""
+    check_device(device)
     arr = _rng(seed, generator).standard_normal(_shape_args(shape))
     return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
 
@@ -140,19 +152,106 @@ def randn(*shape: Any, seed: _Seed = None,
 def rand(shape: Sequence[_Int], /, *, seed: _Seed = None,
          generator: np.random.Generator | None = None,
          dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor: ...
+         requires_grad: bool = False, device: Any = None) -> Tensor: ...
 @overload
 def rand(*shape: _Int, seed: _Seed = None,
          generator: np.random.Generator | None = None,
          dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor: ...
+         requires_grad: bool = False, device: Any = None) -> Tensor: ...
 def rand(*shape: Any, seed: _Seed = None,
          generator: np.random.Generator | None = None,
          dtype: npt.DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor:
+         requires_grad: bool = False, device: Any = None) -> Tensor:
     """Uniform samples on [0, 1)."""
+    check_device(device)
     arr = _rng(seed, generator).random(_shape_args(shape))
     return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
+
+
+def _like(x: _TensorLike, dtype: npt.DTypeLike | None) -> Any:
+    """x's shape and (unless given) dtype, for the *_like samplers."""
+    shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+    if dtype is None and isinstance(x, Tensor):
+        dtype = x.dtype
+    return shape, dtype
+
+
+def randn_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
+               requires_grad: bool = False, *, seed: _Seed = None,
+               generator: np.random.Generator | None = None,
+               device: Any = None) -> Tensor:
+    shape, dtype = _like(x, dtype)
+    return randn(shape, seed=seed, generator=generator, dtype=dtype,
+                 requires_grad=requires_grad, device=device)
+
+
+def rand_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
+              requires_grad: bool = False, *, seed: _Seed = None,
+              generator: np.random.Generator | None = None,
+              device: Any = None) -> Tensor:
+    shape, dtype = _like(x, dtype)
+    return rand(shape, seed=seed, generator=generator, dtype=dtype,
+                requires_grad=requires_grad, device=device)
+
+
+def randint(low: int, high: int | None = None,
+            size: Sequence[_Int] | None = None, *, seed: _Seed = None,
+            generator: np.random.Generator | None = None,
+            dtype: npt.DTypeLike | None = None,
+            requires_grad: bool = False, device: Any = None) -> Tensor:
+    """torch.randint(low=0, high, size): integers in [low, high), int64
+    unless dtype says otherwise."""
+    check_device(device)
+    if high is None:
+        if size is None:
+            raise TypeError("randint() needs high and size: randint(high, "
+                            "size) or randint(low, high, size)")
+        low, high = 0, low
+    if size is None:
+        if isinstance(high, (tuple, list)):       # randint(high, size)
+            low, high, size = 0, low, high
+        else:
+            raise TypeError("randint() missing the size argument")
+    if high <= low:
+        raise RuntimeError("random_ expects 'from' to be less than 'to', "
+                           "but got from=%d >= to=%d" % (low, high))
+    arr = _rng(seed, generator).integers(low, high, size=tuple(size),
+                                         dtype=np.int64)
+    return tensor(arr, dtype=dtype or int64, requires_grad=requires_grad)
+
+
+def randperm(n: int, *, seed: _Seed = None,
+             generator: np.random.Generator | None = None,
+             dtype: npt.DTypeLike | None = None,
+             requires_grad: bool = False, device: Any = None) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    check_device(device)
+    arr = _rng(seed, generator).permutation(int(n)).astype(np.int64)
+    return tensor(arr, dtype=dtype or int64, requires_grad=requires_grad)
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0,
+           size: Sequence[_Int] | None = None, *, seed: _Seed = None,
+           generator: np.random.Generator | None = None,
+           dtype: npt.DTypeLike | None = None,
+           requires_grad: bool = False, device: Any = None) -> Tensor:
+    """Normal samples of mean and std (numbers or tensors, broadcast; the
+    shape is size when both are numbers).  Not differentiable in mean and
+    std, unlike torch.normal's reparametrized gradient: use
+    mean + std * ad.randn(...) for that."""
+    check_device(device)
+    m = mean.numpy() if isinstance(mean, Tensor) else np.asarray(mean)
+    sd = std.numpy() if isinstance(std, Tensor) else np.asarray(std)
+    if np.any(sd < 0):
+        raise RuntimeError("normal expects std >= 0.0, got %r"
+                           % (sd.min(),))
+    shape = tuple(size) if size is not None else np.broadcast_shapes(
+        m.shape, sd.shape)
+    z = _rng(seed, generator).standard_normal(shape)
+    if dtype is None:
+        dtype = mean.dtype if isinstance(mean, Tensor) else (
+            std.dtype if isinstance(std, Tensor) else float32)
+    return tensor(m + sd * z, dtype=dtype, requires_grad=requires_grad)
 
 
 def dropout(x: _TensorLike, p: float = 0.5, training: bool = True,

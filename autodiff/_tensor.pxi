@@ -17,6 +17,44 @@ cdef inline Tensor _wrap(ad_tensor *t):
     (<Tensor>r).t = t
     return <Tensor>r
 
+_TYPE_NAMES = ["torch.FloatTensor", "torch.DoubleTensor", "torch.LongTensor",
+               "torch.BoolTensor"]
+
+
+class Size(tuple):
+    """torch.Size: the shape as a tuple (``t.size()``)."""
+
+    def __repr__(self):
+        return "ad.Size(%r)" % (list(self),)
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+class _SizeAttr(int):
+    """Tensor.size: the element count (numpy) that, called, gives the
+    shape or one dimension of it (torch)."""
+
+    def __new__(cls, n, shape):
+        r = int.__new__(cls, n)
+        r._shape = shape
+        return r
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return Size(self._shape)
+        nd = len(self._shape)
+        d = _int_axis(dim)
+        if not -nd <= d < nd:
+            raise IndexError("Dimension out of range (expected to be in "
+                             "range of [%d, %d], but got %d)"
+                             % (-nd, nd - 1, d))
+        return self._shape[d]
+
+
 cdef inline tuple _shape_of(ad_tensor *t):
     return tuple([t.shape[i] for i in range(t.ndim)])
 
@@ -138,7 +176,29 @@ cdef class Tensor:
 
     @property
     def size(self):
+        """numpy's ``a.size`` (the element count) and torch's ``t.size()``
+        (the shape, an ``ad.Size``) and ``t.size(dim)`` at once: an int
+        that can be called."""
+        return _SizeAttr(self.t.size, _shape_of(self.t))
+
+    def numel(self):
         return self.t.size
+
+    nelement = numel
+
+    def dim(self):
+        return self.t.ndim
+
+    def element_size(self):
+        return _NP_DTYPES[self.t.dtype].itemsize
+
+    @property
+    def device(self):
+        return _device.CPU
+
+    @property
+    def is_cuda(self):
+        return False
 
     @property
     def dtype(self):
@@ -326,12 +386,47 @@ cdef class Tensor:
         _check(ad_cast(self.t, <ad_dtype>_dtype_code(dtype), &o))
         return _wrap(o)
 
-    def to(self, dtype):
-        """This tensor itself when it has that dtype already (as torch),
-        else a converted copy."""
-        if _dtype_code(dtype) == self.t.dtype:
-            return self
+    def to(self, *args, dtype=None, device=None, copy=False,
+           non_blocking=False):
+        """torch's forms: to(dtype), to(device), to(device, dtype),
+        to(other_tensor), keywords dtype=, device=, copy=.  This tensor
+        itself when nothing changes (as torch, unless copy=True), else a
+        converted copy; the device must be the CPU."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, _device.device)) and not (
+                    isinstance(a, str) and a.replace("torch.", "") in
+                    _dtypes._NAMES):
+                device = a
+            elif isinstance(a, int) and not isinstance(a, bool):
+                device = a
+            else:
+                dtype = a
+        _device.check_device(device)
+        if dtype is None or _dtype_code(dtype) == self.t.dtype:
+            return self.clone() if copy else self
         return self.astype(dtype)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise RuntimeError("autodiff runs on the CPU only: there is no CUDA "
+                           "device (drop .cuda(), or use .to(device) with "
+                           "device='cpu')")
+
+    def type(self, dtype=None):
+        """torch's legacy form: without dtype the type name
+        ('torch.FloatTensor', ...), with one a converted tensor."""
+        if dtype is None:
+            return _TYPE_NAMES[self.t.dtype]
+        if isinstance(dtype, str) and dtype in _TYPE_NAMES:
+            dtype = _NP_DTYPES[_TYPE_NAMES.index(dtype)]
+        return self.to(dtype)
+
+    def type_as(self, other):
+        return self.to((<Tensor>_t(other)).dtype)
 
     def float(self):
         return self.to(float32)

@@ -17,7 +17,15 @@ from ._derivatives import RULES
 from ._grad_mode import enable_grad, no_grad
 from .compile import NotCompilableError
 
-__all__ = ["grad", "Function", "FunctionCtx"]
+__all__ = ["grad", "Function", "FunctionCtx", "Variable"]
+
+
+def Variable(data, requires_grad=False, volatile=False):
+    """torch.autograd.Variable, deprecated in torch since 0.4: a tensor
+    (a copy of data) that requires grad when asked; volatile is ignored,
+    as torch ignores it."""
+    from ._creation import tensor
+    return tensor(data, requires_grad=requires_grad)
 
 Tensor = E.Tensor
 

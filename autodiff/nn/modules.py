@@ -13,6 +13,11 @@ from . import functional as F
 from . import init
 
 
+def _device_type():
+    from .._device import device
+    return device
+
+
 class Parameter(Tensor):
     """A leaf tensor that a Module registers as a parameter."""
 
@@ -181,6 +186,47 @@ class Module:
             m.apply(fn)
         fn(self)
         return self
+
+    # ---- devices and dtypes
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
+        """Module.to(device): the CPU is the only device, so the module
+        itself.  A dtype conversion is refused rather than done halfway:
+        optimizers and compiled steps hold the parameters' memory, which a
+        new dtype would replace -- build the layers in the dtype instead
+        (``nn.Linear(..., dtype=ad.float64)``)."""
+        from .._device import check_device
+        for a in args:
+            if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda",
+                                                          "mps", "meta"):
+                device = a
+            elif isinstance(a, (int, _device_type())) and \
+                    not isinstance(a, bool):
+                device = a
+            else:
+                dtype = a
+        check_device(device)
+        if dtype is not None:
+            code = _engine._dtype_code_of(dtype)
+            if any(_engine._dtype_code_of(p.dtype) != code
+                   for p in self.parameters()):
+                raise NotImplementedError(
+                    "Module.to(dtype) is not supported: optimizers and "
+                    "compiled steps hold the parameters' memory; build the "
+                    "layers in the dtype you want (dtype= argument)")
+        return self
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        raise RuntimeError("autodiff runs on the CPU only: there is no CUDA "
+                           "device (drop .cuda(), or use .to('cpu'))")
+
+    def double(self):
+        return self.to(_engine.float64)
+
+    def float(self):
+        return self.to(_engine.float32)
 
     # ---- modes and grads
     def train(self, mode=True):
