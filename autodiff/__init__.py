@@ -29,7 +29,8 @@ from ._engine import (
 )
 from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
                         ones_like, full_like, arange, linspace, eye, empty,
-                        empty_like)
+                        empty_like, FloatTensor, DoubleTensor, LongTensor,
+                        BoolTensor)
 from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state, randn_like, rand_like, randint,
                       randperm, normal)
@@ -45,7 +46,7 @@ from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          masked_fill, masked_select, nonzero)
 from ._losses import cross_entropy, nll_loss
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
-from . import nn, optim, autograd
+from . import nn, optim, autograd, cuda
 from .autograd import Function, FunctionCtx
 from .functional import (grad, value_and_grad, elementwise_grad, jacobian,
                          hessian, vjp, jvp, hvp)
@@ -60,6 +61,7 @@ from .trainer import (Trainer, History, Callback, EarlyStopping,
 float = float32
 double = float64
 long = int64
+int = int64         # torch.int is int32, which autodiff does not have
 bool = bool_
 
 __version__ = "0.1.0"
@@ -69,7 +71,8 @@ __version__ = "0.1.0"
 __all__ = [
     # tensors, dtypes and constructors
     "Tensor", "float32", "float64", "int64", "bool_", "float", "double",
-    "long", "bool",
+    "long", "int", "bool", "FloatTensor", "DoubleTensor", "LongTensor",
+    "BoolTensor",
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "randn", "rand",
     "manual_seed", "get_rng_state", "set_rng_state", "empty", "empty_like",
@@ -113,7 +116,7 @@ __all__ = [
     "is_grad_enabled", "set_grad_enabled", "memory_stats", "empty_cache",
     "no_grad", "enable_grad",
     # subpackages and modules
-    "nn", "optim", "autograd", "functional", "checkpoint", "trainer",
+    "nn", "optim", "autograd", "cuda", "functional", "checkpoint", "trainer",
     # autograd
     "Function", "FunctionCtx",
     "grad", "value_and_grad", "elementwise_grad", "jacobian", "hessian",

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._capture import ArrayInput
 from ._device import check_device
-from ._dtypes import float32, infer_code, int64, is_float
+from ._dtypes import bool_, float32, float64, infer_code, int64, is_float
 from ._engine import (Tensor, _as_ndarray, _copy_leaf, _from_array, _full,
                       _full_like, _input_tensor)
 
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["tensor", "from_numpy", "full", "zeros", "ones", "zeros_like",
            "ones_like", "full_like", "arange", "linspace", "eye", "empty",
-           "empty_like"]
+           "empty_like", "FloatTensor", "DoubleTensor", "LongTensor",
+           "BoolTensor"]
 
 
 def tensor(data: _TensorLike, dtype: npt.DTypeLike | None = None,
@@ -166,3 +167,34 @@ def empty(*shape: Any, dtype: npt.DTypeLike | None = None,
 def empty_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
                requires_grad: bool = False, *, device: Any = None) -> Tensor:
     return zeros_like(x, dtype, requires_grad, device=device)
+
+
+# ---- torch's legacy constructors
+
+def _legacy(dtype: Any, args: tuple[Any, ...]) -> Tensor:
+    """FloatTensor([1, 2]) (a copy of data in dtype) or FloatTensor(2, 3)
+    (zeros of that shape; torch leaves them uninitialised)."""
+    if not args:
+        return zeros(0, dtype=dtype)
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+           for a in args):
+        return zeros(*args, dtype=dtype)
+    if len(args) == 1:
+        return tensor(args[0], dtype=dtype)
+    raise TypeError("expected data or integer sizes, got %r" % (args,))
+
+
+def FloatTensor(*args: Any) -> Tensor:
+    return _legacy(float32, args)
+
+
+def DoubleTensor(*args: Any) -> Tensor:
+    return _legacy(float64, args)
+
+
+def LongTensor(*args: Any) -> Tensor:
+    return _legacy(int64, args)
+
+
+def BoolTensor(*args: Any) -> Tensor:
+    return _legacy(bool_, args)

@@ -136,15 +136,25 @@ cdef class Tensor:
     __array_priority__ = 1000
 
     def __cinit__(self, *args, **kwargs):
-        if not _making:
-            raise TypeError(
-                "Tensor objects are made by autodiff itself: use "
-                "autodiff.tensor(data) (or zeros, ones, ...); a subclass "
-                "instance comes from Tensor._make_subclass(cls, data, "
-                "require_grad=False)")
+        cdef Tensor src
+        if _making:
+            return
+        if type(self) is Tensor and args and not kwargs:
+            # torch's legacy constructor: Tensor([1, 2]) or Tensor(2, 3)
+            from autodiff._creation import FloatTensor
+            src = FloatTensor(*args)
+            ad_incref(src.t)
+            self.t = src.t
+            return
+        raise TypeError(
+            "Tensor objects are made by autodiff itself: use "
+            "autodiff.tensor(data) (or zeros, ones, ...); a subclass "
+            "instance comes from Tensor._make_subclass(cls, data, "
+            "require_grad=False)")
 
     def __init__(self, *args, **kwargs):
-        raise TypeError("use autodiff.tensor(data) to create a Tensor")
+        if self.t == NULL:
+            raise TypeError("use autodiff.tensor(data) to create a Tensor")
 
     @staticmethod
     def _make_subclass(cls, data, require_grad=False):
@@ -439,6 +449,10 @@ cdef class Tensor:
 
     def bool(self):
         return self.to(bool_)
+
+    def int(self):
+        """int64: torch's .int() is int32, which autodiff does not have."""
+        return self.to(int64)
 
     def is_floating_point(self):
         return self.t.dtype <= AD_F64

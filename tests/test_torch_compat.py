@@ -139,3 +139,23 @@ def test_variable_and_module_device_methods():
         m.double()
     m64 = nn.Linear(2, 3, dtype=ad.float64)
     assert m64.double() is m64
+
+
+def test_legacy_constructors_match_torch():
+    for ours, theirs in ((ad.Tensor([1, 2]), torch.Tensor([1, 2])),
+                         (ad.FloatTensor([[1.5]]), torch.FloatTensor([[1.5]])),
+                         (ad.DoubleTensor([1]), torch.DoubleTensor([1])),
+                         (ad.LongTensor([1.7, -2.7]),
+                          torch.LongTensor([1, -2])),
+                         (ad.BoolTensor([True, False]),
+                          torch.BoolTensor([True, False]))):
+        assert ours.dtype.name == str(theirs.dtype).replace("torch.", "")
+        assert ours.tolist() == theirs.tolist()
+    assert ad.Tensor(2, 3).shape == tuple(torch.Tensor(2, 3).shape)
+    assert ad.LongTensor(4).dtype == np.int64
+    with pytest.raises(TypeError, match="autodiff.tensor"):
+        ad.Tensor()
+    assert ad.cuda.is_available() is False and ad.cuda.device_count() == 0
+    assert ad.int is ad.int64 and ad.long is ad.int64
+    assert ad.float is ad.float32 and ad.double is ad.float64
+    assert ad.tensor([1.9, -1.9]).int().tolist() == [1, -1]

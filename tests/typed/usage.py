@@ -58,8 +58,8 @@ def tensors() -> Tuple[npt.NDArray[Any], float]:
     c = 2 ** x + x ** 0.5 - (-x) + abs(x)
     d: Tensor = (a + b + c).tanh().sigmoid().exp().log()
 
-    # comparisons give numpy masks
-    mask: npt.NDArray[np.bool_] = x > 1.5
+    # comparisons give bool tensors
+    mask: Tensor = x > 1.5
     e = ad.where(mask, x, 0.0)
     f = ad.clip(e, 0.0, 2.5).clamp(max=2.0)
 
