@@ -15,6 +15,7 @@ from ._engine import (
     add, subtract, multiply, divide, power, negative,
     exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
     where, atan2, arctan2, hypot, fmod, remainder, logaddexp, xlogy,
+    floor_divide,
     atan, asin, acos, sinh, cosh, asinh, acosh, atanh, log1p, expm1, log2,
     log10, exp2, reciprocal, rsqrt,
     sign, floor, ceil, round, trunc, frac,
@@ -81,7 +82,7 @@ __all__ = [
     # elementwise ops
     "add", "subtract", "multiply", "divide", "power", "negative",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "square", "clip", "clamp",
-    "maximum", "minimum", "where",
+    "maximum", "minimum", "where", "floor_divide",
     "atan2", "arctan2", "hypot", "fmod", "remainder", "logaddexp", "xlogy",
     "atan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
     "log1p", "expm1", "log2", "log10", "exp2", "reciprocal", "rsqrt",

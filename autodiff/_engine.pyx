@@ -742,6 +742,60 @@ def fmod(input, other):
     input (torch.fmod)."""
     return _fn_binary(AD_B_FMOD, input, other, "fmod")
 
+cdef object _floor_divide(object a, object b):
+    """a // b as torch.floor_divide: exact floor division of integers
+    (ZeroDivisionError on a zero divisor), and for floats torch's
+    div_floor (the quotient of a - fmod(a, b), corrected toward -inf and
+    rounded), IEEE a / b where b == 0; zero gradient, as torch."""
+    cdef Tensor ta, tb
+    cdef ad_tensor *o
+    cdef int code
+    if isinstance(a, Tensor):
+        ta = <Tensor>a
+        if not isinstance(b, Tensor) and not _is_scalar(b) and \
+                not isinstance(b, (list, tuple, np.ndarray, ArrayInput)):
+            return NotImplemented
+        tb = _operand(b, ta.t.dtype)
+    else:
+        if not isinstance(b, Tensor):
+            return NotImplemented
+        tb = <Tensor>b
+        if not _is_scalar(a) and not isinstance(a, (list, tuple, np.ndarray,
+                                                    ArrayInput)):
+            return NotImplemented
+        ta = _operand(a, tb.t.dtype)
+    code = _dtypes.promote(ta.t.dtype, tb.t.dtype)
+    if code == AD_BOOL:
+        code = AD_I64
+    ta = _promote(ta, code)
+    tb = _promote(tb, code)
+    if code == AD_I64:
+        _check(ad_binary(AD_B_DIV, ta.t, tb.t, &o))
+        return _wrap(o)
+    mod = _binary(AD_B_FMOD, ta, tb)
+    div = _binary(AD_B_DIV, _binary(AD_B_SUB, ta, mod), tb)
+    zero = _scalar_tensor(0, code)
+    fix = logical_and(_compare(AD_C_NE, mod, zero),
+                      _compare(AD_C_NE, _compare(AD_C_LT, tb, zero),
+                               _compare(AD_C_LT, mod, zero)))
+    div = where(fix, _unary(div, AD_U_ADDC, -1.0, 0.0), div)
+    fl = _unary(div, AD_U_FLOOR, 0.0, 0.0)
+    fl = where(_compare(AD_C_GT, _binary(AD_B_SUB, div, fl),
+                        _scalar_tensor(0.5, code)),
+               _unary(fl, AD_U_ADDC, 1.0, 0.0), fl)
+    q = _binary(AD_B_DIV, ta, tb)
+    fl = where(_compare(AD_C_EQ, div, zero),            # zero, signed as a / b
+               _unary(q, AD_U_MULC, 0.0, 0.0), fl)
+    return where(_compare(AD_C_EQ, tb, zero),
+                 _unary(q, AD_U_FLOOR, 0.0, 0.0), fl)
+
+def floor_divide(input, other):
+    r = _floor_divide(_t(input), other)
+    if r is NotImplemented:
+        raise TypeError("floor_divide: unsupported operand of type %s"
+                        % type(other).__name__)
+    return r
+
 def remainder(input, other):
     """Python's modulus: input - floor(input / other) * other, with the
     sign of other (torch.remainder, the % operator)."""

@@ -614,6 +614,31 @@ cdef class Tensor:
     def __ipow__(self, other):
         return _inplace_arith(self, AD_B_POW, other, "__ipow__")
 
+    def __floordiv__(a, b):
+        return _floor_divide(a, b)
+
+    def __rfloordiv__(self, b):
+        return _floor_divide(b, self)
+
+    def __ifloordiv__(self, other):
+        _check_inplace(self, "__ifloordiv__", other)
+        _check_operand_shape(self, other, "__ifloordiv__")
+        cdef int was = ad_grad_enabled()
+        ad_set_grad_enabled(0)
+        try:
+            r = _floor_divide(self, other)
+        finally:
+            ad_set_grad_enabled(was)
+        if r is NotImplemented:
+            return NotImplemented
+        if (<Tensor>r).t.dtype != self.t.dtype:
+            raise RuntimeError("result type %s can't be cast to the desired "
+                               "output type %s" % (r.dtype, self.dtype))
+        return _inplace_store(self, <Tensor>r, "__ifloordiv__")
+
+    def floor_divide(self, other):
+        return floor_divide(self, other)
+
     def __imod__(self, other):
         return _inplace_arith(self, AD_B_REMAINDER, other, "__imod__")
 

@@ -519,3 +519,58 @@ def test_compiled_training_step_with_int_labels_and_accuracy():
     for (l1, c1), (l2, c2) in zip(eager, got):
         np.testing.assert_array_equal(l1, l2)
         assert c1 == c2 and c2.dtype == np.int64
+
+
+# ----------------------------------------- floor division and remainders
+
+def test_integer_division_and_remainders_match_torch():
+    a = np.array([7, -7, 7, -7, 0, 2 ** 62, I64_MIN, I64_MIN, 5])
+    b = np.array([2, 2, -2, -2, 3, 3, -1, 7, -1])
+    x, tx = both(a)
+    y, ty = both(b)
+    same(x // y, tx // ty)
+    same(x % y, tx % ty)
+    same(ad.fmod(x, y), torch.fmod(tx, ty))
+    same(ad.remainder(x, y), torch.remainder(tx, ty))
+    same(ad.floor_divide(x, 3), torch.floor_divide(tx, 3))
+    same(x // 2, tx // 2)
+    same(-9 // y, -9 // ty)
+    same(x % 3, tx % 3)
+    same(x // 2.5, tx // 2.5)
+    for bad in (lambda: x // ad.tensor([0]), lambda: x % 0,
+                lambda: ad.fmod(x, ad.zeros(1, dtype=ad.int64))):
+        with pytest.raises(ValueError, match="ZeroDivisionError"):
+            bad()
+
+
+def test_float_floor_division_matches_torch_bits():
+    rng = np.random.default_rng(0)
+    a = np.concatenate([rng.standard_normal(200) * 10,
+                        [7.5, -7.5, 0.5, -0.5, 1e300, 3.0, 0.0, -0.0,
+                         np.inf, np.nan, 5.0, -3.0, 1.0]])
+    b = np.concatenate([rng.standard_normal(200) * 3,
+                        [2.0, 2.0, -1.0, 0.3, 1e-300, 0.0, -1.0, 2.0, 2.0,
+                         1.0, np.inf, 0.0, -0.0]])
+    for dt in (np.float32, np.float64):
+        x, tx = both(a.astype(dt))
+        y, ty = both(b.astype(dt))
+        r, t = (x // y).numpy(), (tx // ty).numpy()
+        np.testing.assert_array_equal(r, t)
+        np.testing.assert_array_equal(np.signbit(r), np.signbit(t))
+    v = ad.tensor(a[:50], requires_grad=True)
+    (v // 3).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), np.zeros(50))
+
+
+def test_floor_division_replays_under_compile():
+    f = lambda p, q: ad.tensor(p) // ad.tensor(q)  # noqa: E731
+    step = ad.compile(f)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        p, q = rng.standard_normal(8) * 9, rng.standard_normal(8)
+        np.testing.assert_array_equal(step(p, q).numpy(), f(p, q).numpy())
+    g = ad.compile(lambda p: ad.tensor(p) % 3 + ad.tensor(p) // 2)
+    for p in (np.arange(-5, 5), np.arange(10, 30, 2)):
+        want = ad.tensor(p) % 3 + ad.tensor(p) // 2
+        same(g(p), torch.tensor(p) % 3 + torch.tensor(p) // 2)
+        assert g(p).tolist() == want.tolist()

@@ -1520,8 +1520,22 @@ test_int_dtypes(void)
     ov = ad_data(o);
     CHECK(ov[0] == INT64_MAX && ov[1] == 2 && ov[3] == 3 && ov[4] == 5);
     ad_decref(o);
-    CHECK_ST(ad_binary(AD_B_DIV, a, b, &o), AD_ERR_TYPE);
-    CHECK(strstr(ad_last_error(), "div") && strstr(ad_last_error(), "int64"));
+    /* int64 div is floor division; a zero divisor is an error, not a trap */
+    CHECK_ST(ad_binary(AD_B_DIV, a, b, &o), AD_ERR_VALUE);
+    CHECK(strstr(ad_last_error(), "ZeroDivisionError") != NULL);
+    ad_tensor *three;
+    REQ(ad_full(AD_I64, 1, sh, -3.0, &three));
+    REQ(ad_binary(AD_B_REMAINDER, a, three, &o));   /* Python's a % -3 */
+    ov = ad_data(o);
+    CHECK(ov[0] == -2 && ov[1] == -1 && ov[2] == 0 && ov[3] == 0 &&
+          ov[4] == -1);
+    ad_decref(o);
+    REQ(ad_binary(AD_B_DIV, a, three, &o));         /* floor(a / -3) */
+    ov = ad_data(o);
+    CHECK(ov[0] == -3074457345618258603LL && ov[1] == 2 && ov[2] == 0 &&
+          ov[3] == -1 && ov[4] == 0);
+    ad_decref(o);
+    ad_decref(three);
     /* comparisons into bool, bitwise ops */
     REQ(ad_compare(AD_C_LT, a, b, &m));
     uint8_t *mv = ad_data(m);
@@ -1533,6 +1547,8 @@ test_int_dtypes(void)
     ad_decref(o);
     CHECK_ST(ad_binary(AD_B_SUB, m, m, &o), AD_ERR_TYPE);    /* as torch */
     CHECK_ST(ad_binary(AD_B_POW, m, m, &o), AD_ERR_TYPE);
+    CHECK_ST(ad_binary(AD_B_DIV, m, m, &o), AD_ERR_TYPE);
+    CHECK(strstr(ad_last_error(), "div") && strstr(ad_last_error(), "bool"));
     REQ(ad_binary(AD_B_ADD, m, m, &o));                      /* or */
     CHECK(o->dtype == AD_BOOL && ((uint8_t *)ad_data(o))[1] == 1);
     ad_decref(o);
