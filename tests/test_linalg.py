@@ -1,0 +1,418 @@
+"""ad.linalg (autodiff/linalg.py) against torch.linalg.
+
+Each case is a function of a namespace (autodiff or torch) and float64
+inputs, returning tensors that are well defined (sign-invariant functions
+of eigen- and singular vectors).  For each case: values and the gradient
+of a random weighting equal torch's autograd (float64), gradcheck and
+gradgradcheck pass, and under ad.compile the compositions (einsum,
+tensordot, trace) replay bit for bit while the LAPACK-backed custom
+Functions raise NotCompilableError before anything is updated.  Then the
+errors: singular and non positive definite matrices, shapes, einsum
+equations."""
+import numpy as np
+import pytest
+
+import autodiff as ad
+from conftest import assert_close, needs_torch
+
+
+class NS:
+    """The namespace a case is written against: autodiff or torch."""
+
+    def __init__(self, torch_mod=None):
+        self.torch = torch_mod
+        if torch_mod is None:
+            self.m, self.linalg = ad, ad.linalg
+        else:
+            self.m, self.linalg = torch_mod, torch_mod.linalg
+
+    def mt(self, x):
+        return x.mT if self.torch is not None else ad.swapaxes(x, -1, -2)
+
+    def eye(self, n):
+        if self.torch is not None:
+            return self.torch.eye(n, dtype=self.torch.float64)
+        return ad.eye(n, dtype=ad.float64)
+
+
+def _spd(ns, a):
+    return a @ ns.mt(a) + a.shape[-1] * ns.eye(a.shape[-1])
+
+
+def _cond(ns, a):          # well conditioned: diagonally dominant
+    return a + 2 * a.shape[-1] * ns.eye(a.shape[-1])
+
+
+def _eigh(ns, a, uplo="L"):
+    L, V = ns.linalg.eigh(a + ns.mt(a), UPLO=uplo)
+    return L, V * V, V[..., :, :1] @ ns.mt(V[..., :, :1])
+
+
+def _svd(ns, a, full):
+    U, S, Vh = ns.linalg.svd(a, full_matrices=full)
+    k = S.shape[-1]
+    U, Vh = U[..., :, :k], Vh[..., :k, :]
+    return S, U * U, Vh * Vh, U[..., :, :1] @ Vh[..., :1, :]
+
+
+def _qr(ns, a, mode="reduced"):
+    Q, R = ns.linalg.qr(a, mode=mode)
+    return Q, R
+
+
+# name, fn(ns, *inputs), input shapes, compiles (replays) or raises
+CASES = [
+    ("einsum-mm", lambda ns, a, b: ns.m.einsum("ij,jk->ik", a, b),
+     [(3, 4), (4, 5)], True),
+    ("einsum-implicit", lambda ns, a, b: ns.m.einsum("ij,jk", a, b),
+     [(3, 4), (4, 5)], True),
+    ("einsum-implicit-order", lambda ns, a, b: ns.m.einsum("ba,b", a, b),
+     [(2, 3), (2,)], True),
+    ("einsum-bmm", lambda ns, a, b: ns.m.einsum("bij,bjk->bik", a, b),
+     [(2, 3, 4), (2, 4, 5)], True),
+    ("einsum-diag", lambda ns, a: ns.m.einsum("ii->i", a), [(4, 4)], True),
+    ("einsum-trace", lambda ns, a: ns.m.einsum("ii", a), [(4, 4)], True),
+    ("einsum-outer", lambda ns, a, b: ns.m.einsum("i,j->ij", a, b),
+     [(3,), (4,)], True),
+    ("einsum-permute", lambda ns, a: ns.m.einsum("ijk->kji", a),
+     [(2, 3, 4)], True),
+    ("einsum-sumall", lambda ns, a: ns.m.einsum("ij->", a), [(3, 4)], True),
+    ("einsum-dot", lambda ns, a, b: ns.m.einsum("i,i->", a, b),
+     [(5,), (5,)], True),
+    ("einsum-hadamard", lambda ns, a, b: ns.m.einsum("ab,ab->ab", a, b),
+     [(3, 4), (3, 4)], True),
+    ("einsum-bilinear",
+     lambda ns, a, w, b: ns.m.einsum("bn,anm,bm->ba", a, w, b),
+     [(2, 3), (4, 3, 5), (2, 5)], True),
+    ("einsum-three", lambda ns, a, b, c: ns.m.einsum("i,i,i->i", a, b, c),
+     [(4,), (4,), (4,)], True),
+    ("einsum-repeat-3", lambda ns, a: ns.m.einsum("iji->j", a),
+     [(3, 2, 3)], True),
+    ("einsum-broadcast-1", lambda ns, a, b: ns.m.einsum("i,i->i", a, b),
+     [(3,), (1,)], True),
+    ("einsum-ellipsis",
+     lambda ns, a, b: ns.m.einsum("...ij,jk->...ik", a, b),
+     [(2, 3, 4), (4, 5)], True),
+    ("einsum-ellipsis-broadcast",
+     lambda ns, a, b: ns.m.einsum("...i,...i->...", a, b),
+     [(2, 1, 3), (4, 3)], True),
+    ("einsum-ellipsis-sum", lambda ns, a: ns.m.einsum("...ij->ij", a),
+     [(2, 3, 3)], True),
+    ("einsum-ellipsis-implicit", lambda ns, a: ns.m.einsum("...ij", a),
+     [(2, 3, 4)], True),
+    ("einsum-spaces", lambda ns, a, b: ns.m.einsum("i j , j k -> k i",
+                                                  a, b),
+     [(2, 3), (3, 2)], True),
+    ("einsum-list", lambda ns, a, b: ns.m.einsum("ij,j->i", [a, b]),
+     [(2, 3), (3,)], True),
+    ("tensordot-2", lambda ns, a, b: ns.m.tensordot(a, b),
+     [(3, 4, 5), (4, 5, 2)], True),
+    ("tensordot-1", lambda ns, a, b: ns.m.tensordot(a, b, dims=1),
+     [(3, 4), (4, 5)], True),
+    ("tensordot-0", lambda ns, a, b: ns.m.tensordot(a, b, dims=0),
+     [(2, 3), (4,)], True),
+    ("tensordot-lists",
+     lambda ns, a, b: ns.m.tensordot(a, b, dims=([1, 0], [0, 1])),
+     [(3, 4, 5), (4, 3, 2)], True),
+    ("trace", lambda ns, a: ns.m.trace(a), [(4, 4)], True),
+    ("trace-rect", lambda ns, a: ns.m.trace(a), [(3, 5)], True),
+    ("inv", lambda ns, a: ns.linalg.inv(_cond(ns, a)), [(4, 4)], False),
+    ("inv-batched", lambda ns, a: ns.linalg.inv(_cond(ns, a)),
+     [(2, 3, 3)], False),
+    ("inverse", lambda ns, a: ns.m.inverse(_cond(ns, a)), [(3, 3)], False),
+    ("det", lambda ns, a: ns.linalg.det(_cond(ns, a)), [(3, 3)], False),
+    ("det-raw", lambda ns, a: ns.m.det(a), [(2, 4, 4)], False),
+    ("slogdet", lambda ns, a: ns.linalg.slogdet(a), [(2, 3, 3)], False),
+    ("solve", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
+     [(3, 3), (3, 2)], False),
+    ("solve-vector", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
+     [(3, 3), (3,)], False),
+    ("solve-batch-vector", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
+     [(2, 3, 3), (2, 3)], False),
+    ("solve-broadcast", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
+     [(3, 3), (2, 3, 4)], False),
+    ("solve-right",
+     lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b, left=False),
+     [(3, 3), (2, 3)], False),
+    ("cholesky", lambda ns, a: ns.linalg.cholesky(_spd(ns, a)),
+     [(4, 4)], False),
+    ("cholesky-upper-batched",
+     lambda ns, a: ns.linalg.cholesky(_spd(ns, a), upper=True),
+     [(2, 3, 3)], False),
+    ("qr-tall", lambda ns, a: _qr(ns, a), [(5, 3)], False),
+    ("qr-square", lambda ns, a: _qr(ns, a), [(4, 4)], False),
+    ("qr-wide", lambda ns, a: _qr(ns, a), [(3, 5)], False),
+    ("qr-batched", lambda ns, a: _qr(ns, a), [(2, 4, 3)], False),
+    ("qr-complete-wide", lambda ns, a: _qr(ns, a, "complete"), [(3, 4)],
+     False),
+    ("eigh", lambda ns, a: _eigh(ns, a), [(4, 4)], False),
+    ("eigh-upper-batched", lambda ns, a: _eigh(ns, a, "U"), [(2, 3, 3)],
+     False),
+    ("svd-tall", lambda ns, a: _svd(ns, a, False), [(5, 3)], False),
+    ("svd-wide", lambda ns, a: _svd(ns, a, False), [(3, 5)], False),
+    ("svd-square-batched", lambda ns, a: _svd(ns, a, False), [(2, 3, 3)],
+     False),
+    ("svd-full-tall", lambda ns, a: _svd(ns, a, True), [(4, 3)], False),
+    ("svd-full-wide", lambda ns, a: _svd(ns, a, True), [(2, 4)], False),
+    ("svdvals", lambda ns, a: ns.linalg.svdvals(a), [(2, 4, 3)], False),
+    ("pinv", lambda ns, a: ns.linalg.pinv(a), [(4, 3)], False),
+]
+IDS = [c[0] for c in CASES]
+COMPILED = [c for c in CASES if c[3]]
+
+
+def _arrays(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in shapes]
+
+
+def _pieces(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _fn(f):
+    return lambda *xs: tuple(_pieces(f(NS(), *xs)))
+
+
+@needs_torch
+@pytest.mark.parametrize("name,f,shapes,compiles", CASES, ids=IDS)
+def test_values_and_gradients_match_torch(name, f, shapes, compiles):
+    import torch
+    arrs = _arrays(shapes)
+    xs = [ad.tensor(a, requires_grad=True) for a in arrs]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrs]
+    pa, pt = _pieces(f(NS(), *xs)), _pieces(f(NS(torch), *ts))
+    assert len(pa) == len(pt)
+    rng = np.random.default_rng(3)
+    la, lt = 0.0, 0.0
+    for a, t in zip(pa, pt):
+        assert a.shape == tuple(t.shape), (a.shape, tuple(t.shape))
+        assert a.dtype == ad.float64
+        assert_close(a, t.detach().numpy(), kind="torch")
+        if not t.requires_grad:          # slogdet's sign
+            continue
+        w = rng.standard_normal(a.shape)
+        la = la + (a * ad.tensor(w)).sum()
+        lt = lt + (t * torch.tensor(w)).sum()
+    la.backward()
+    gt = torch.autograd.grad(lt, ts)
+    for x, g in zip(xs, gt):
+        assert_close(x.grad, g.numpy(), kind="torch")
+
+
+@pytest.mark.parametrize("name,f,shapes,compiles", CASES, ids=IDS)
+def test_gradcheck(name, f, shapes, compiles):
+    xs = tuple(ad.tensor(a, requires_grad=True) for a in _arrays(shapes))
+    assert ad.gradcheck(_fn(f), xs)
+
+
+@pytest.mark.parametrize("name,f,shapes,compiles", CASES, ids=IDS)
+def test_gradgradcheck(name, f, shapes, compiles):
+    xs = tuple(ad.tensor(a, requires_grad=True) for a in _arrays(shapes))
+    # squared, so that linear ops have a second derivative too
+    fn = lambda *ts: tuple(p * p for p in _fn(f)(*ts))  # noqa: E731
+    assert ad.gradgradcheck(fn, xs)
+
+
+def _steps(f, shapes, compiled):
+    xs = [ad.tensor(a, requires_grad=True) for a in _arrays(shapes)]
+    outs0 = _pieces(f(NS(), *xs))
+    ws = [ad.tensor(np.random.default_rng(5).standard_normal(o.shape))
+          for o in outs0]
+
+    def step():
+        for x in xs:
+            x.grad = None
+        outs = _pieces(f(NS(), *xs))
+        loss = None
+        for o, w in zip(outs, ws):
+            term = (o * o * w).sum()
+            loss = term if loss is None else loss + term
+        loss.backward()
+        return outs[0]
+
+    fn = ad.compile(step) if compiled else step
+    res = []
+    for seed in (0, 1, 2):
+        with ad.no_grad():
+            for x, a in zip(xs, _arrays(shapes, 10 * seed + 1)):
+                x.copy_(ad.tensor(a))
+        y = fn()
+        res.append((y.numpy().copy(), [x.grad.numpy().copy() for x in xs]))
+    return res
+
+
+@pytest.mark.parametrize("name,f,shapes,compiles", COMPILED,
+                         ids=[c[0] for c in COMPILED])
+def test_compiled_replay_is_bit_identical(name, f, shapes, compiles):
+    eager = _steps(f, shapes, False)
+    comp = _steps(f, shapes, True)
+    for (ye, ge), (yc, gc) in zip(eager, comp):
+        np.testing.assert_array_equal(ye, yc)
+        for a, b in zip(ge, gc):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,f,shapes,compiles",
+                         [c for c in CASES if not c[3]],
+                         ids=[c[0] for c in CASES if not c[3]])
+def test_decompositions_refuse_compile(name, f, shapes, compiles):
+    xs = [ad.tensor(a, requires_grad=True) for a in _arrays(shapes)]
+
+    def step():
+        outs = _pieces(f(NS(), *xs))
+        outs[-1].sum().backward()
+        return outs[0]
+
+    with pytest.raises(ad.NotCompilableError, match="eagerly"):
+        ad.compile(step)()
+    for x in xs:
+        assert x.grad is None          # nothing was updated
+
+
+def test_float32_stays_float32():
+    a = np.random.default_rng(0).standard_normal((3, 3)) + 6 * np.eye(3)
+    for fn in (ad.linalg.inv, ad.linalg.det, ad.linalg.cholesky,
+               lambda x: ad.linalg.qr(x).R, ad.linalg.svdvals,
+               lambda x: ad.linalg.eigh(x).eigenvalues,
+               lambda x: ad.einsum("ij,jk->ik", x, x)):
+        s = a @ a.T
+        out32 = fn(ad.tensor(s.astype(np.float32)))
+        out64 = fn(ad.tensor(s))
+        assert out32.dtype == ad.float32
+        np.testing.assert_allclose(out32.numpy(), out64.numpy(),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_tensor_methods_and_aliases():
+    a = ad.tensor(np.random.default_rng(1).standard_normal((3, 3))
+                  + 4 * np.eye(3))
+    np.testing.assert_array_equal(a.det().numpy(), ad.linalg.det(a).numpy())
+    np.testing.assert_array_equal(a.inverse().numpy(),
+                                  ad.linalg.inv(a).numpy())
+    np.testing.assert_array_equal(a.trace().numpy(), ad.trace(a).numpy())
+    assert ad.inverse is ad.linalg.inv and ad.det is ad.linalg.det
+    assert ad.einsum is ad.linalg.einsum
+    s, l = a.slogdet()
+    assert float(s) == 1.0
+    np.testing.assert_allclose(float(l), np.log(abs(np.linalg.det(
+        a.numpy()))), rtol=1e-12)
+
+
+def test_namedtuples():
+    a = ad.tensor(np.random.default_rng(2).standard_normal((4, 3)))
+    r = ad.linalg.qr(a)
+    assert r.Q.shape == (4, 3) and r.R.shape == (3, 3)
+    r = ad.linalg.svd(a)
+    assert (r.U.shape, r.S.shape, r.Vh.shape) == ((4, 4), (3,), (3, 3))
+    r = ad.linalg.eigh(ad.tensor(np.eye(3)))
+    assert r.eigenvalues.shape == (3,) and r.eigenvectors.shape == (3, 3)
+    r = ad.linalg.slogdet(ad.tensor(-np.eye(3)))
+    assert float(r.sign) == -1.0 and float(r.logabsdet) == 0.0
+
+
+def test_results_are_values_of_the_factorizations():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((2, 5, 3))
+    U, S, Vh = ad.linalg.svd(ad.tensor(a), full_matrices=False)
+    rec = (U.numpy() * S.numpy()[..., None, :]) @ Vh.numpy()
+    np.testing.assert_allclose(rec, a, atol=1e-12)
+    assert np.all(np.diff(S.numpy(), axis=-1) <= 0)       # descending
+    sym = a[0, :3] + a[0, :3].T
+    L, V = ad.linalg.eigh(ad.tensor(sym))
+    assert np.all(np.diff(L.numpy()) > 0)                  # ascending
+    np.testing.assert_allclose(V.numpy() @ np.diag(L.numpy())
+                               @ V.numpy().T, sym, atol=1e-12)
+
+
+# ------------------------------------------------------------------ errors
+
+def test_singular_matrix_raises_linalg_error():
+    z = ad.tensor(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    with pytest.raises(ad.linalg.LinAlgError, match="linalg.inv.*singular"):
+        ad.linalg.inv(z)
+    with pytest.raises(RuntimeError, match="linalg.solve.*singular"):
+        ad.linalg.solve(z, ad.tensor(np.ones(2)))
+    assert issubclass(ad.linalg.LinAlgError, RuntimeError)
+    # det of a singular matrix is 0, with torch's (cofactor) gradient
+    x = ad.tensor(np.array([[1.0, 2.0], [2.0, 4.0]]), requires_grad=True)
+    d = ad.linalg.det(x)
+    assert abs(float(d)) < 1e-12
+    d.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[4.0, -2.0], [-2.0, 1.0]],
+                               atol=1e-12)
+
+
+def test_not_positive_definite_raises():
+    with pytest.raises(ad.linalg.LinAlgError,
+                       match="cholesky.*not positive-definite"):
+        ad.linalg.cholesky(ad.tensor(-np.eye(3)))
+
+
+@pytest.mark.parametrize("fn", [ad.linalg.inv, ad.linalg.det,
+                                ad.linalg.cholesky, ad.linalg.eigh,
+                                lambda x: ad.linalg.slogdet(x)])
+def test_non_square_raises(fn):
+    with pytest.raises(RuntimeError, match="square matrices.*2 by 3"):
+        fn(ad.tensor(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        fn(ad.tensor(np.ones(3)))
+
+
+def test_integer_input_raises():
+    with pytest.raises(TypeError, match="floating point"):
+        ad.linalg.inv(ad.tensor(np.eye(2, dtype=np.int64), dtype=ad.int64))
+
+
+def test_solve_shape_errors():
+    a = ad.tensor(np.eye(3))
+    with pytest.raises(ValueError, match="Incompatible shapes"):
+        ad.linalg.solve(a, ad.tensor(np.ones((4, 2))))
+    with pytest.raises(ValueError, match="batch dimensions"):
+        ad.linalg.solve(ad.tensor(np.ones((2, 3, 3))),
+                        ad.tensor(np.ones((4, 3, 1))))
+
+
+@pytest.mark.parametrize("eq,shapes,msg", [
+    ("ij,jk", [(2, 3)], "fewer operands"),
+    ("ij", [(2, 3), (3, 2)], "more operands"),
+    ("i->j", [(2,)], "output subscript j does not appear"),
+    ("i->ii", [(2,)], "more than once"),
+    ("ij", [(2,)], "does not match the number of dimensions"),
+    ("i1", [(2, 2)], "invalid subscript"),
+    ("..i", [(2,)], "invalid subscript"),
+    ("ij,jk", [(2, 3), (4, 5)], "subscript j has size 4"),
+    ("ii", [(2, 3)], "repeated for operand 0"),
+    ("ij->j->i", [(2, 2)], "more than one '->'"),
+])
+def test_bad_einsum_equations(eq, shapes, msg):
+    ops = [ad.tensor(np.ones(s)) for s in shapes]
+    with pytest.raises(RuntimeError, match=msg):
+        ad.einsum(eq, *ops)
+    with pytest.raises(ValueError, match=msg):
+        ad.einsum(eq, *ops)
+
+
+def test_tensordot_and_trace_errors():
+    a, b = ad.tensor(np.ones((2, 3))), ad.tensor(np.ones((4, 5)))
+    with pytest.raises(ValueError, match="contracted dimensions need to "
+                                         "match.*size 3.*size 4"):
+        ad.tensordot(a, b, dims=1)
+    with pytest.raises(ValueError, match="same length"):
+        ad.tensordot(a, b, dims=([0, 1], [0]))
+    with pytest.raises(ValueError, match="dims >= 0"):
+        ad.tensordot(a, b, dims=-1)
+    with pytest.raises(RuntimeError, match="expected a matrix.*dim 1"):
+        ad.trace(ad.tensor(np.ones(3)))
+
+
+def test_qr_complete_tall_backward_raises_as_torch():
+    x = ad.tensor(np.random.default_rng(0).standard_normal((4, 3)),
+                  requires_grad=True)
+    Q, R = ad.linalg.qr(x, mode="complete")
+    assert Q.shape == (4, 4) and R.shape == (4, 3)
+    with pytest.raises(RuntimeError, match="not differentiable when "
+                                           "mode='complete'"):
+        Q.sum().backward()
+    with pytest.raises(ValueError, match="unrecognized mode"):
+        ad.linalg.qr(x, mode="bogus")
