@@ -60,11 +60,12 @@ from ._creation import tensor as _tensor_from
 from ._engine import Tensor, broadcast_to, permute, float64
 from ._ops import matmul, swapaxes
 from ._shape_ops import ShapeOpError, diagonal, narrow, tril
+from ._grad_mode import no_grad as _no_grad
 from .autograd import Function
 
 __all__ = ["LinAlgError", "einsum", "tensordot", "trace", "inv", "inverse",
            "solve", "det", "slogdet", "cholesky", "qr", "eigh", "svd",
-           "svdvals", "pinv", "matmul"]
+           "svdvals", "pinv", "matrix_rank", "matmul"]
 
 
 class LinAlgError(RuntimeError):
@@ -519,6 +520,42 @@ def inv(A):
 inverse = inv
 
 
+def _unused(g):
+    """Is g the zero gradient of an output the loss did not use (torch
+    leaves it undefined and takes a shorter formula)?  Only a constant
+    zero qualifies, so a recorded backward keeps every dependence."""
+    return not g.requires_grad and not np.any(g.numpy())
+
+
+def _cofactor(A):
+    """The cofactor matrix of square A through its SVD (defined also for
+    singular A, as torch's det backward there): det(U) det(Vh) U
+    diag(prod_{j != i} s_j) Vh, recorded when the backward is."""
+    n = A.shape[-1]
+    if E.is_grad_enabled():
+        U, S, Vh = _run(_SVDSpec(n, n, False), A)
+        u, vh = U.numpy(), Vh.numpy()
+    else:
+        u, s, vh = np.linalg.svd(A.numpy())
+        U, S, Vh = (_tensor_from(u, dtype=A.dtype),
+                    _tensor_from(s, dtype=A.dtype),
+                    _tensor_from(vh, dtype=A.dtype))
+    sign = _tensor_from(np.linalg.det(u) * np.linalg.det(vh),
+                        dtype=A.dtype)
+    cols = []
+    for i in range(n):
+        p = None
+        for j in range(n):
+            if j != i:
+                sj = narrow(S, -1, j, 1)
+                p = sj if p is None else p * sj
+        cols.append(p if p is not None else
+                    _tensor_from(np.ones(S.shape[:-1] + (1,)),
+                                 dtype=A.dtype))
+    prods = E.concatenate(cols, axis=-1) * _colvec(sign)
+    return matmul(U * _rowvec(prods), Vh)
+
+
 class _DetSpec:
     shapes = [()]
 
@@ -526,25 +563,14 @@ class _DetSpec:
         return [np.linalg.det(a)]
 
     def backward(self, A, outs, grads):
+        # torch's linalg_det_backward: g det A^{-T}; at a singular A the
+        # cofactor matrix through the SVD
         d, = outs
         g, = grads
-        gd = _colvec(_colvec(g * d))
         try:
-            return gd * _mT(_inv_of(A))
+            return _colvec(_colvec(g * d)) * _mT(_inv_of(A))
         except LinAlgError:
-            if E.is_grad_enabled():
-                raise LinAlgError(
-                    "linalg.det: the recorded (higher order) gradient of "
-                    "det at a singular matrix is not supported") from None
-        # a singular A: the cofactor matrix through the SVD (as torch)
-        a = A.numpy()
-        u, s, vh = np.linalg.svd(a)
-        sign = np.linalg.det(u) * np.linalg.det(vh)
-        k = s.shape[-1]
-        prods = np.stack([np.prod(np.delete(s, i, axis=-1), axis=-1)
-                          for i in range(k)], axis=-1)
-        cof = (u * (sign[..., None] * prods)[..., None, :]) @ vh
-        return _colvec(_colvec(g)) * _tensor_from(cof, dtype=A.dtype)
+            return _colvec(_colvec(g)) * _cofactor(A)
 
 
 def det(A):
@@ -732,6 +758,8 @@ class _EighSpec:
         L, V = outs
         gL, gV = grads
         n = L.shape[-1]
+        if _unused(gV):     # eigenvalues only: V diag(gL) V^T
+            return matmul(V * _rowvec(gL), _mT(V))
         VtgV = matmul(_mT(V), gV)
         skew = 0.5 * (VtgV - _mT(VtgV))
         Ed = _rowvec(L) - _colvec(L) + _eye(n, L)
@@ -757,6 +785,8 @@ def _svd_backward(gU, gS, gVh, U, S, Vh):
     # torch's svd_backward (real case), reduced factors
     m, n = U.shape[-2], Vh.shape[-1]
     k = S.shape[-1]
+    if _unused(gU) and _unused(gVh):    # singular values only
+        return matmul(U * _rowvec(gS), Vh)
     UhgU = matmul(_mT(U), gU)
     UhgU = UhgU - _mT(UhgU)
     VhgV = matmul(Vh, _mT(gVh))
@@ -838,6 +868,26 @@ def svdvals(A):
     return _run(_SvdvalsSpec(t.shape[-2], t.shape[-1]), t)[0]
 
 
+def _cutoff(s, m, n, atol, rtol):
+    if rtol is None:
+        rtol = (np.finfo(s.dtype).eps * max(m, n)) if not atol else 0.0
+    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else \
+        np.zeros(s.shape[:-1] + (1,), s.dtype)
+    return np.maximum(atol or 0.0, rtol * smax)
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    """torch.linalg.matrix_rank: the number of singular values above
+    max(atol, rtol * s_max) (rtol defaults to eps * max(m, n) when atol
+    is not given), as an int64 tensor; not differentiable."""
+    t = _float_matrix(A, "linalg.matrix_rank", square=False)
+    with _no_grad():
+        s = svdvals(t).numpy()
+    cut = _cutoff(s, t.shape[-2], t.shape[-1], atol, rtol)
+    return _tensor_from(np.sum(s > cut, axis=-1).astype(np.int64),
+                        dtype=E.int64)
+
+
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
     """torch.linalg.pinv: the pseudo-inverse through the SVD; singular
     values at most max(atol, rtol * s_max) are dropped (rtol defaults to
@@ -846,11 +896,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
     m, n = t.shape[-2], t.shape[-1]
     U, S, Vh = svd(t, full_matrices=False)
     s = S.numpy()
-    if rtol is None:
-        rtol = (np.finfo(s.dtype).eps * max(m, n)) if atol in (None, 0) \
-            else 0.0
-    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else s
-    cutoff = np.maximum(atol or 0.0, rtol * smax)
+    cutoff = _cutoff(s, m, n, atol, rtol)
     keep = _tensor_from((s > cutoff).astype(s.dtype), dtype=t.dtype)
     safe = _tensor_from(np.where(s > cutoff, 0.0, 1.0), dtype=t.dtype)
     Sinv = keep / (S + safe)

@@ -334,13 +334,61 @@ def test_singular_matrix_raises_linalg_error():
     with pytest.raises(RuntimeError, match="linalg.solve.*singular"):
         ad.linalg.solve(z, ad.tensor(np.ones(2)))
     assert issubclass(ad.linalg.LinAlgError, RuntimeError)
-    # det of a singular matrix is 0, with torch's (cofactor) gradient
-    x = ad.tensor(np.array([[1.0, 2.0], [2.0, 4.0]]), requires_grad=True)
+
+
+@needs_torch
+@pytest.mark.parametrize("m", [[[1.0, 2.0], [2.0, 4.0]],
+                               [[1.0, 0.0], [0.0, 0.0]],
+                               [[0.0, 0.0], [0.0, 0.0]]])
+def test_det_gradient_at_singular_matrix_is_the_cofactor(m):
+    # torch 2.13's create_graph backward gives the cofactor matrix (its
+    # plain backward gives zeros here); both of ours give the cofactor
+    import torch
+    xt = torch.tensor(m, dtype=torch.float64, requires_grad=True)
+    expect = torch.autograd.grad(torch.linalg.det(xt), xt,
+                                 create_graph=True)[0].detach().numpy()
+    x = ad.tensor(np.array(m), requires_grad=True)
     d = ad.linalg.det(x)
-    assert abs(float(d)) < 1e-12
+    assert float(d) == 0.0
     d.backward()
-    np.testing.assert_allclose(x.grad.numpy(), [[4.0, -2.0], [-2.0, 1.0]],
-                               atol=1e-12)
+    assert_close(x.grad, expect, kind="torch")
+    x2 = ad.tensor(np.array(m), requires_grad=True)
+    g, = ad.autograd.grad(ad.linalg.det(x2), [x2], create_graph=True)
+    assert_close(g, expect, kind="torch")
+
+
+@needs_torch
+def test_repeated_values_with_only_values_used_match_torch():
+    # eigh/svd with only the eigen/singular values used take torch's
+    # short formula (no division by gaps), finite at repeated values
+    import torch
+    for fn, tfn in ((lambda a: ad.linalg.eigh(a).eigenvalues,
+                     lambda a: torch.linalg.eigh(a).eigenvalues),
+                    (lambda a: ad.linalg.svd(a).S,
+                     lambda a: torch.linalg.svd(a).S),
+                    (ad.linalg.svdvals, torch.linalg.svdvals)):
+        x = ad.tensor(2 * np.eye(3), requires_grad=True)
+        (fn(x) * ad.tensor([1.0, 2.0, 3.0])).sum().backward()
+        xt = torch.tensor(2 * np.eye(3), requires_grad=True)
+        (tfn(xt) * torch.tensor([1.0, 2.0, 3.0],
+                                dtype=torch.float64)).sum().backward()
+        assert np.all(np.isfinite(x.grad.numpy()))
+        assert_close(x.grad, xt.grad.numpy(), kind="torch")
+
+
+@needs_torch
+def test_matrix_rank_matches_torch():
+    import torch
+    rng = np.random.default_rng(6)
+    low = rng.standard_normal((2, 5, 2)) @ rng.standard_normal((2, 2, 4))
+    for a, kw in ((low, {}), (np.ones((3, 3)), {}), (np.eye(4), {}),
+                  (np.diag([1.0, 1e-3, 1e-9]), {"atol": 1e-4}),
+                  (np.diag([1.0, 1e-3, 1e-9]), {"rtol": 1e-2})):
+        r = ad.linalg.matrix_rank(ad.tensor(a), **kw)
+        assert r.dtype == ad.int64
+        np.testing.assert_array_equal(
+            r.numpy(), torch.linalg.matrix_rank(torch.tensor(a),
+                                                **kw).numpy())
 
 
 def test_not_positive_definite_raises():
