@@ -204,17 +204,56 @@ def _contract(x, lx, y, ly, keep):
     return E.reshape(out, shape), batch + xonly + yonly
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _sublist_equation(first, rest):
+    """torch's sublist form einsum(op0, [0, 1], op1, [1, 2], [0, 2]):
+    labels are ints in [0, 52) or Ellipsis; the equation string and the
+    operands."""
+    args = (first,) + tuple(rest)
+
+    def term(sub):
+        try:
+            items = list(sub)
+        except TypeError:
+            raise TypeError("einsum(): a sublist must be a list of ints "
+                            "(or Ellipsis), got %r" % (sub,)) from None
+        out = []
+        for v in items:
+            if v is Ellipsis:
+                out.append("...")
+            elif isinstance(v, (int, np.integer)) and 0 <= v < 52:
+                out.append(_LETTERS[int(v)])
+            else:
+                raise ShapeOpError("einsum(): subscript in subscript list "
+                                   "is not within the valid range [0, 52): "
+                                   "%r" % (v,))
+        return "".join(out)
+
+    pairs = len(args) // 2
+    if pairs == 0:
+        raise TypeError("einsum(): the equation must be a string (or "
+                        "operands alternating with sublists), got %s"
+                        % type(first).__name__)
+    ops = [args[2 * i] for i in range(pairs)]
+    eq = ",".join(term(args[2 * i + 1]) for i in range(pairs))
+    if len(args) % 2:
+        eq += "->" + term(args[-1])
+    return eq, tuple(ops)
+
+
 def einsum(equation, *operands):
     """torch.einsum: Einstein summation over the operands' labelled dims.
 
     Any equation torch accepts: implicit or explicit output (``->``),
     repeated subscripts in one operand (diagonals), ``...`` for broadcast
-    dims, size-1 dims broadcasting.  Operands may be given as one list.
+    dims, size-1 dims broadcasting.  Operands may be given as one list,
+    or in torch's sublist form (op, [0, 1], op, [1, 2], [0, 2]).
     Computed by diagonal/sum/permute/reshape/broadcast and pairwise
     batched matmuls, left to right, so every step is a recorded op."""
     if not isinstance(equation, str):
-        raise TypeError("einsum(): the equation must be a string, got %s"
-                        % type(equation).__name__)
+        equation, operands = _sublist_equation(equation, operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     ops = [_as_tensor(o, "einsum") for o in operands]
@@ -442,8 +481,9 @@ class _Decomp(Function):
         ctx.spec, ctx.outs = spec, outs
         ctx.save_for_backward(A)
         batch = a.shape[:-2]
-        flat = np.concatenate([np.reshape(o, batch + (-1,)) for o in outs],
-                              axis=-1)
+        flat = np.concatenate(
+            [np.reshape(o, batch + (int(np.prod(sh)),))
+             for o, sh in zip(outs, spec.shapes)], axis=-1)
         return _tensor_from(np.ascontiguousarray(flat), dtype=A.dtype)
 
     @staticmethod

@@ -105,6 +105,13 @@ CASES = [
      [(2, 3), (3, 2)], True),
     ("einsum-list", lambda ns, a, b: ns.m.einsum("ij,j->i", [a, b]),
      [(2, 3), (3,)], True),
+    ("einsum-sublist",
+     lambda ns, a, b: ns.m.einsum(a, [0, 1], b, [1, 2], [0, 2]),
+     [(2, 3), (3, 4)], True),
+    ("einsum-sublist-ellipsis",
+     lambda ns, a, b: ns.m.einsum(a, [Ellipsis, 0, 1], b, [1, 2],
+                                  [Ellipsis, 0, 2]),
+     [(2, 2, 3), (3, 4)], True),
     ("tensordot-2", lambda ns, a, b: ns.m.tensordot(a, b),
      [(3, 4, 5), (4, 5, 2)], True),
     ("tensordot-1", lambda ns, a, b: ns.m.tensordot(a, b, dims=1),
@@ -325,6 +332,23 @@ def test_results_are_values_of_the_factorizations():
                                @ V.numpy().T, sym, atol=1e-12)
 
 
+@needs_torch
+def test_empty_inputs_match_torch():
+    import torch
+    for fn, shape in (("inv", (0, 3, 3)), ("det", (0, 0)),
+                      ("svdvals", (0, 2, 3)), ("det", (2, 0, 0))):
+        a = np.ones(shape)
+        got = getattr(ad.linalg, fn)(ad.tensor(a))
+        want = getattr(torch.linalg, fn)(torch.tensor(a))
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for shapes in (((0, 3), (3, 2)), ((2, 0), (0, 2))):
+        xs = [np.ones(s) for s in shapes]
+        got = ad.einsum("ij,jk->ik", *[ad.tensor(x) for x in xs])
+        want = torch.einsum("ij,jk->ik", *[torch.tensor(x) for x in xs])
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 # ------------------------------------------------------------------ errors
 
 def test_singular_matrix_raises_linalg_error():
@@ -432,13 +456,15 @@ def test_solve_shape_errors():
     ("ij,jk", [(2, 3), (4, 5)], "subscript j has size 4"),
     ("ii", [(2, 3)], "repeated for operand 0"),
     ("ij->j->i", [(2, 2)], "more than one '->'"),
+    (None, [(2, 2)], "valid range"),
 ])
 def test_bad_einsum_equations(eq, shapes, msg):
     ops = [ad.tensor(np.ones(s)) for s in shapes]
+    args = (eq, *ops) if eq is not None else (ops[0], [0, 60])
     with pytest.raises(RuntimeError, match=msg):
-        ad.einsum(eq, *ops)
+        ad.einsum(*args)
     with pytest.raises(ValueError, match=msg):
-        ad.einsum(eq, *ops)
+        ad.einsum(*args)
 
 
 def test_tensordot_and_trace_errors():
