@@ -477,7 +477,13 @@ class _Decomp(Function):
     @staticmethod
     def forward(ctx, A, spec):
         a = A.numpy()
-        outs = spec.compute(a)
+        try:
+            with np.errstate(all="ignore"):
+                outs = spec.compute(a)
+        except np.linalg.LinAlgError as e:      # eigh/svd not converging
+            raise LinAlgError(
+                "%s: the algorithm failed to converge (%s); is the input "
+                "finite and well conditioned?" % (spec.name, e)) from None
         ctx.spec, ctx.outs = spec, outs
         ctx.save_for_backward(A)
         batch = a.shape[:-2]
@@ -528,6 +534,8 @@ _SINGULAR = ("The input matrix is singular (a zero pivot in its LU "
 
 
 class _InvSpec:
+    name = "linalg.inv"
+
     def __init__(self, n):
         self.shapes = [(n, n)]
 
@@ -597,6 +605,7 @@ def _cofactor(A):
 
 
 class _DetSpec:
+    name = "linalg.det"
     shapes = [()]
 
     def compute(self, a):
@@ -620,6 +629,7 @@ def det(A):
 
 
 class _SlogdetSpec:
+    name = "linalg.slogdet"
     shapes = [(), ()]
 
     def compute(self, a):
@@ -700,6 +710,8 @@ def solve(A, B, *, left=True):
 
 
 class _CholSpec:
+    name = "linalg.cholesky"
+
     def __init__(self, n):
         self.shapes = [(n, n)]
 
@@ -740,6 +752,8 @@ def _qr_square_backward(Q, R, gQ, gR):
 
 
 class _QRSpec:
+    name = "linalg.qr"
+
     def __init__(self, m, n, mode):
         k = min(m, n)
         self.m, self.n, self.mode = m, n, mode
@@ -784,6 +798,8 @@ def qr(A, mode="reduced"):
 
 
 class _EighSpec:
+    name = "linalg.eigh"
+
     def __init__(self, n, uplo):
         self.shapes = [(n,), (n, n)]
         self.uplo = uplo
@@ -848,6 +864,8 @@ def _svd_backward(gU, gS, gVh, U, S, Vh):
 
 
 class _SVDSpec:
+    name = "linalg.svd"
+
     def __init__(self, m, n, full):
         k = min(m, n)
         self.full = full
@@ -884,6 +902,8 @@ def svd(A, full_matrices=True):
 
 
 class _SvdvalsSpec:
+    name = "linalg.svdvals"
+
     def __init__(self, m, n):
         self.shapes = [(min(m, n),)]
 

@@ -415,6 +415,24 @@ def test_matrix_rank_matches_torch():
                                                 **kw).numpy())
 
 
+@pytest.mark.parametrize("fn", ["eigh", "svd", "svdvals"])
+def test_not_converging_raises_linalg_error(fn):
+    with pytest.raises(ad.linalg.LinAlgError,
+                       match="linalg.%s: the algorithm failed to converge"
+                       % fn):
+        getattr(ad.linalg, fn)(ad.tensor(np.full((3, 3), np.nan)))
+
+
+def test_gradient_to_one_input_of_solve():
+    a = np.random.default_rng(7).standard_normal((3, 3)) + 6 * np.eye(3)
+    A, B = ad.tensor(a), ad.tensor(np.ones((3, 2)), requires_grad=True)
+    ad.linalg.solve(A, B).sum().backward()
+    assert A.grad is None
+    np.testing.assert_allclose(B.grad.numpy(),
+                               np.linalg.solve(a.T, np.ones((3, 2))),
+                               rtol=1e-12)
+
+
 def test_not_positive_definite_raises():
     with pytest.raises(ad.linalg.LinAlgError,
                        match="cholesky.*not positive-definite"):
