@@ -332,6 +332,34 @@ def test_results_are_values_of_the_factorizations():
                                @ V.numpy().T, sym, atol=1e-12)
 
 
+HESSIAN_CASES = [
+    ("logabsdet", lambda ns, a: ns.linalg.slogdet(_cond(ns, a))[1]),
+    ("det", lambda ns, a: ns.linalg.det(a)),
+    ("inv", lambda ns, a: (ns.linalg.inv(_cond(ns, a)) ** 2).sum()),
+    ("cholesky", lambda ns, a: (ns.linalg.cholesky(_spd(ns, a)) ** 3).sum()),
+    ("qr", lambda ns, a: (ns.linalg.qr(a)[1] ** 2 * a[:3, :]).sum()),
+    ("eigh", lambda ns, a: sum((p * p).sum() for p in _eigh(ns, a))),
+    ("svd", lambda ns, a: sum((p * p * p).sum()
+                              for p in _svd(ns, a, False))),
+    ("einsum", lambda ns, a: ns.m.einsum("ij,jk,ki->", a, a, a)),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("name,f", HESSIAN_CASES,
+                         ids=[c[0] for c in HESSIAN_CASES])
+def test_hessian_matches_torch(name, f):
+    # the whole matrix of second derivatives, through the recorded
+    # backward (ad.hessian) against torch.autograd.functional.hessian
+    import torch
+    shape = (4, 3) if name == "qr" else (3, 3)
+    a = np.random.default_rng(8).standard_normal(shape)
+    got = ad.hessian(lambda x: f(NS(), x))(ad.tensor(a))
+    want = torch.autograd.functional.hessian(lambda x: f(NS(torch), x),
+                                             torch.tensor(a))
+    assert_close(got, want.numpy(), kind="rule_torch")
+
+
 @needs_torch
 def test_empty_inputs_match_torch():
     import torch
