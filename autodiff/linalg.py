@@ -9,8 +9,8 @@ batched matmul), so they differentiate to any order and replay under
 ``ad.compile`` bit for bit, with nothing more.
 
 *Decompositions* -- ``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``,
-``qr``, ``eigh``, ``svd``, ``svdvals`` (and ``pinv`` composed on ``svd``)
--- are ``autodiff.autograd.Function`` subclasses whose forward calls
+``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` (``pinv`` and
+``matrix_rank`` on top of ``svd``) -- are ``autodiff.autograd.Function`` subclasses whose forward calls
 numpy's LAPACK (``numpy.linalg``: getrf/getrs, potrf, geqrf/orgqr, syevd,
 gesdd) and whose backward is PyTorch's formula (derivatives.yaml /
 FunctionsManual.cpp: ``linalg_inv``, ``linalg_solve_backward``,
@@ -64,8 +64,8 @@ from ._grad_mode import no_grad as _no_grad
 from .autograd import Function
 
 __all__ = ["LinAlgError", "einsum", "tensordot", "trace", "inv", "inverse",
-           "solve", "det", "slogdet", "cholesky", "qr", "eigh", "svd",
-           "svdvals", "pinv", "matrix_rank", "matmul"]
+           "solve", "det", "slogdet", "cholesky", "qr", "eigh", "eigvalsh",
+           "svd", "svdvals", "pinv", "matrix_rank", "matmul"]
 
 
 class LinAlgError(RuntimeError):
@@ -835,6 +835,38 @@ def eigh(A, UPLO="L"):
                          % (UPLO,))
     L, V = _run(_EighSpec(t.shape[-1], UPLO), t)
     return EighResult(L, V)
+
+
+class _EigvalshSpec:
+    name = "linalg.eigvalsh"
+
+    def __init__(self, n, uplo):
+        self.shapes = [(n,)]
+        self.uplo = uplo
+
+    def compute(self, a):
+        return [np.linalg.eigvalsh(a, UPLO=self.uplo)]
+
+    def backward(self, A, outs, grads):
+        # torch's linalg_eig_backward with gV undefined: V diag(gL) V^T
+        gL, = grads
+        n = A.shape[-1]
+        if E.is_grad_enabled():
+            _, V = _run(_EighSpec(n, self.uplo), A)
+        else:
+            V = _tensor_from(np.linalg.eigh(A.numpy(), UPLO=self.uplo)[1],
+                             dtype=A.dtype)
+        return matmul(V * _rowvec(gL), _mT(V))
+
+
+def eigvalsh(A, UPLO="L"):
+    """torch.linalg.eigvalsh: the eigenvalues (ascending) of symmetric
+    matrices; the gradient V diag(g) V^T is finite at repeated values."""
+    t = _float_matrix(A, "linalg.eigvalsh")
+    if UPLO not in ("L", "U"):
+        raise ValueError("linalg.eigvalsh: UPLO must be 'L' or 'U', got %r"
+                         % (UPLO,))
+    return _run(_EigvalshSpec(t.shape[-1], UPLO), t)[0]
 
 
 def _svd_backward(gU, gS, gVh, U, S, Vh):

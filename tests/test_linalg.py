@@ -29,18 +29,18 @@ class NS:
     def mt(self, x):
         return x.mT if self.torch is not None else ad.swapaxes(x, -1, -2)
 
-    def eye(self, n):
+    def eye(self, n, like):
         if self.torch is not None:
-            return self.torch.eye(n, dtype=self.torch.float64)
-        return ad.eye(n, dtype=ad.float64)
+            return self.torch.eye(n, dtype=like.dtype)
+        return ad.eye(n, dtype=like.dtype)
 
 
 def _spd(ns, a):
-    return a @ ns.mt(a) + a.shape[-1] * ns.eye(a.shape[-1])
+    return a @ ns.mt(a) + a.shape[-1] * ns.eye(a.shape[-1], a)
 
 
 def _cond(ns, a):          # well conditioned: diagonally dominant
-    return a + 2 * a.shape[-1] * ns.eye(a.shape[-1])
+    return a + 2 * a.shape[-1] * ns.eye(a.shape[-1], a)
 
 
 def _eigh(ns, a, uplo="L"):
@@ -155,6 +155,11 @@ CASES = [
     ("eigh", lambda ns, a: _eigh(ns, a), [(4, 4)], False),
     ("eigh-upper-batched", lambda ns, a: _eigh(ns, a, "U"), [(2, 3, 3)],
      False),
+    ("eigvalsh", lambda ns, a: ns.linalg.eigvalsh(a + ns.mt(a)),
+     [(2, 4, 4)], False),
+    ("eigvalsh-upper",
+     lambda ns, a: ns.linalg.eigvalsh(a + ns.mt(a), UPLO="U"),
+     [(3, 3)], False),
     ("svd-tall", lambda ns, a: _svd(ns, a, False), [(5, 3)], False),
     ("svd-wide", lambda ns, a: _svd(ns, a, False), [(3, 5)], False),
     ("svd-square-batched", lambda ns, a: _svd(ns, a, False), [(2, 3, 3)],
@@ -291,6 +296,29 @@ def test_float32_stays_float32():
                                    rtol=1e-4, atol=1e-4)
 
 
+@needs_torch
+@pytest.mark.parametrize("name,f,shapes,compiles",
+                         [c for c in CASES if c[0] in (
+                             "einsum-bilinear", "tensordot-lists", "inv",
+                             "solve", "det-raw", "cholesky", "qr-wide",
+                             "eigh", "svd-tall", "pinv")])
+def test_float32_gradients_match_torch(name, f, shapes, compiles):
+    import torch
+    arrs = [a.astype(np.float32) for a in _arrays(shapes)]
+    xs = [ad.tensor(a, requires_grad=True) for a in arrs]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrs]
+    pa, pt = _pieces(f(NS(), *xs)), _pieces(f(NS(torch), *ts))
+    la, lt = 0.0, 0.0
+    for a, t in zip(pa, pt):
+        assert a.dtype == ad.float32
+        assert_close(a, t.detach().numpy(), dtype=np.float32, kind="torch")
+        la, lt = la + a.sum(), lt + t.sum()
+    la.backward()
+    for x, g in zip(xs, torch.autograd.grad(lt, ts)):
+        assert x.grad.dtype == ad.float32
+        assert_close(x.grad, g.numpy(), dtype=np.float32, kind="torch")
+
+
 def test_tensor_methods_and_aliases():
     a = ad.tensor(np.random.default_rng(1).standard_normal((3, 3))
                   + 4 * np.eye(3))
@@ -418,7 +446,8 @@ def test_repeated_values_with_only_values_used_match_torch():
                      lambda a: torch.linalg.eigh(a).eigenvalues),
                     (lambda a: ad.linalg.svd(a).S,
                      lambda a: torch.linalg.svd(a).S),
-                    (ad.linalg.svdvals, torch.linalg.svdvals)):
+                    (ad.linalg.svdvals, torch.linalg.svdvals),
+                    (ad.linalg.eigvalsh, torch.linalg.eigvalsh)):
         x = ad.tensor(2 * np.eye(3), requires_grad=True)
         (fn(x) * ad.tensor([1.0, 2.0, 3.0])).sum().backward()
         xt = torch.tensor(2 * np.eye(3), requires_grad=True)
