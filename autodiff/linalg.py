@@ -82,9 +82,9 @@ SVDResult = namedtuple("svd", ["U", "S", "Vh"])
 # ------------------------------------------------------------------ helpers
 
 def _as_tensor(x, name):
-    if isinstance(x, Tensor):
-        return x
-    return _tensor_from(np.asarray(x))
+    # as every module function: arrays and numbers through _engine._t
+    # (under ad.compile an array argument becomes a program input)
+    return x if isinstance(x, Tensor) else E._t(x)
 
 
 def _float_matrix(x, fname, square=True):
