@@ -102,6 +102,17 @@ def _float_matrix(x, fname, square=True):
     return t
 
 
+def _promote(ts):
+    """torch's promotion among tensors: float64 over float32 over int64
+    and bool (matmul then takes the floats)."""
+    dts = {t.dtype for t in ts}
+    if len(dts) <= 1:
+        return list(ts)
+    to = float64 if float64 in dts else E.float32 if E.float32 in dts \
+        else E.int64
+    return [t if t.dtype is to else t.astype(to) for t in ts]
+
+
 def _mT(x):
     return swapaxes(x, -1, -2)
 
@@ -345,8 +356,7 @@ def einsum(equation, *operands):
                     % (l if isinstance(l, str) else "...", s, k, sizes[l]))
             if l not in sizes or sizes[l] == 1:
                 sizes[l] = s
-    if len({t.dtype for t in ops}) > 1:
-        ops = [t if t.dtype is float64 else t.astype(float64) for t in ops]
+    ops = _promote(ops)
     # per operand: diagonals of repeated labels, then sum labels used
     # nowhere else
     cur = []
@@ -441,9 +451,7 @@ def tensordot(a, b, dims=2):
                 "contracted dimensions need to match, but first has size "
                 "%d in dim %d and second has size %d in dim %d"
                 % (x.shape[i], i, y.shape[j], j))
-    if x.dtype is not y.dtype:
-        x, y = x.astype(float64) if x.dtype is not float64 else x, \
-            y.astype(float64) if y.dtype is not float64 else y
+    x, y = _promote((x, y))
     fa = [i for i in range(x.ndim) if i not in da]
     fb = [j for j in range(y.ndim) if j not in db]
     if fa + da != list(range(x.ndim)):

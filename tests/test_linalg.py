@@ -340,6 +340,19 @@ def test_float32_gradients_match_torch(name, f, shapes, compiles):
         assert_close(x.grad, g.numpy(), dtype=np.float32, kind="torch")
 
 
+def test_mixed_dtypes_promote_as_torch():
+    f32 = ad.tensor(np.ones((2, 2), np.float32))
+    f64 = ad.tensor(np.ones((2, 2)))
+    i64 = ad.tensor(np.ones((2, 2), np.int64))
+    assert ad.einsum("ij,jk", f32, i64).dtype == ad.float32
+    assert ad.einsum("ij,jk", f32, f64).dtype == ad.float64
+    assert ad.tensordot(i64, f32, dims=1).dtype == ad.float32
+    assert ad.linalg.solve(f64 + ad.tensor(np.eye(2)),
+                           f32).dtype == ad.float64
+    with pytest.raises(TypeError, match="int64"):
+        ad.einsum("ij,jk", i64, i64)      # matmul takes floats only
+
+
 def test_tensor_methods_and_aliases():
     a = ad.tensor(np.random.default_rng(1).standard_normal((3, 3))
                   + 4 * np.eye(3))
