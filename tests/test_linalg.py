@@ -11,6 +11,8 @@ errors: singular and non positive definite matrices, shapes, einsum
 equations."""
 import numpy as np
 import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 
 import autodiff as ad
 from conftest import assert_close, needs_torch
@@ -437,6 +439,76 @@ def test_empty_inputs_match_torch():
         got = ad.einsum("ij,jk->ik", *[ad.tensor(x) for x in xs])
         want = torch.einsum("ij,jk->ik", *[torch.tensor(x) for x in xs])
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+# ------------------------------------------------- random einsum equations
+
+@st.composite
+def _einsum_case(draw):
+    """1-3 operands over labels a-d (repeats within an operand allowed),
+    sizes 1-3 with size-1 dims broadcasting against larger ones, an
+    optional leading ellipsis, implicit or explicit output."""
+    letters = "abcd"
+    sizes = {l: draw(st.integers(1, 3)) for l in letters}
+    n_ops = draw(st.integers(1, 3))
+    use_ell = draw(st.booleans())
+    ell_shape = tuple(draw(st.lists(st.integers(1, 2), max_size=2))) \
+        if use_ell else ()
+    terms, shapes = [], []
+    for _ in range(n_ops):
+        labels = draw(st.lists(st.sampled_from(letters), min_size=0,
+                               max_size=3))
+        shape = [sizes[l] if draw(st.integers(0, 4)) else 1
+                 for l in labels]
+        for i, l in enumerate(labels):          # repeats: equal sizes
+            if l in labels[:i]:
+                shape[i] = shape[labels.index(l)]
+        term = "".join(labels)
+        if use_ell and draw(st.booleans()):
+            k = draw(st.integers(0, len(ell_shape)))
+            eshape = tuple(1 if draw(st.integers(0, 3)) == 0 else s
+                           for s in ell_shape[len(ell_shape) - k:])
+            term, shape = "..." + term, list(eshape) + shape
+        terms.append(term)
+        shapes.append(tuple(shape))
+    eq = ",".join(terms)
+    if draw(st.booleans()):
+        seen = sorted({l for t in terms for l in t if l != "."})
+        out = draw(st.permutations(seen))
+        out = out[:draw(st.integers(0, len(out)))]
+        ell = "..." if any("..." in t for t in terms) and \
+            draw(st.booleans()) else ""
+        eq += "->" + ell + "".join(out)
+    return eq, shapes
+
+
+@needs_torch
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(_einsum_case())
+def test_random_einsum_equations_match_torch(case):
+    import torch
+    eq, shapes = case
+    arrs = _arrays(shapes, 11)
+    ts = [torch.tensor(a, requires_grad=True) for a in arrs]
+    try:
+        want = torch.einsum(eq, *ts)
+    except RuntimeError as e:           # torch refuses: so must we
+        with pytest.raises(RuntimeError):
+            ad.einsum(eq, *[ad.tensor(a) for a in arrs])
+        note("torch: %s" % e)
+        return
+    xs = [ad.tensor(a, requires_grad=True) for a in arrs]
+    got = ad.einsum(eq, *xs)
+    assert got.shape == tuple(want.shape), eq
+    assert_close(got, want.detach().numpy(), kind="torch")
+    w = np.random.default_rng(4).standard_normal(got.shape)
+    (got * ad.tensor(w)).sum().backward()
+    gts = torch.autograd.grad((want * torch.tensor(w)).sum(), ts,
+                              allow_unused=True)
+    for x, g in zip(xs, gts):
+        expect = np.zeros(x.shape) if g is None else g.numpy()
+        got_g = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
+        assert_close(got_g, expect, kind="torch")
 
 
 # ------------------------------------------------------------------ errors
