@@ -10,8 +10,8 @@ batched matmul), so they differentiate to any order and replay under
 
 *Decompositions* -- ``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``,
 ``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` (``pinv`` and
-``matrix_rank`` on top of ``svd``) -- are ``autodiff.autograd.Function`` subclasses whose forward calls
-numpy's LAPACK (``numpy.linalg``: getrf/getrs, potrf, geqrf/orgqr, syevd,
+``matrix_rank`` on top of ``svd``) -- are ``autodiff.autograd.Function``
+subclasses whose forward calls numpy's LAPACK (``numpy.linalg``: getrf/getrs, potrf, geqrf/orgqr, syevd,
 gesdd) and whose backward is PyTorch's formula (derivatives.yaml /
 FunctionsManual.cpp: ``linalg_inv``, ``linalg_solve_backward``,
 ``linalg_det_backward``, ``slogdet_backward``, ``cholesky_backward``,
@@ -36,18 +36,22 @@ decompositions pack their outputs into one tensor (one Function output)
 and unpack them with recorded narrow/reshape, so each output's gradient
 reaches the one backward.
 
-Errors follow torch: a singular matrix (inv, solve, a backward that needs
-the inverse) or a matrix that is not positive definite (cholesky) raises
-``LinAlgError``, a ``RuntimeError`` as ``torch.linalg.LinAlgError``; a bad
-shape or einsum equation raises ``ShapeOpError`` (both a ValueError and a
+Errors follow torch: a singular matrix (inv, solve, slogdet's backward)
+or a matrix that is not positive definite (cholesky) raises
+``LinAlgError``, a ``RuntimeError`` as ``torch.linalg.LinAlgError``; so
+does an eigh/svd that does not converge (NaN input); a bad shape or
+einsum equation raises ``ShapeOpError`` (both a ValueError and a
 RuntimeError).
 
 Gradients where torch's are ill-defined are torch's formulas too:
 ``eigh`` divides by eigenvalue gaps and ``svd`` by gaps of squared
-singular values (repeated values give inf/nan, as in torch; only
-eigenvalue/singular-value losses are safe there, through ``svdvals``);
+singular values, so repeated values give inf/nan as in torch, unless only
+the values are used (``eigvalsh``, ``svdvals``, or eigh/svd whose vector
+outputs get no gradient: torch's short formula V diag(g) V^T, finite);
 eigen- and singular vectors are defined up to sign, so only losses
-invariant to that sign have a meaningful gradient.
+invariant to that sign have a meaningful gradient.  ``det`` at a
+singular matrix has the cofactor matrix (through the SVD) as gradient:
+torch 2.13's value under create_graph (its plain backward gives zeros).
 """
 from __future__ import annotations
 
