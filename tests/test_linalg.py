@@ -305,6 +305,12 @@ def test_array_arguments_replay_under_compile():
         np.testing.assert_array_equal(gc, w.grad.numpy())
 
 
+def test_matrix_rank_refuses_compile():
+    x = ad.tensor(np.eye(3))
+    with pytest.raises(ad.NotCompilableError, match="eagerly"):
+        ad.compile(lambda: ad.linalg.matrix_rank(x))()
+
+
 def test_float32_stays_float32():
     a = np.random.default_rng(0).standard_normal((3, 3)) + 6 * np.eye(3)
     for fn in (ad.linalg.inv, ad.linalg.det, ad.linalg.cholesky,
