@@ -48,6 +48,8 @@ from ._shape_ops import (split, chunk, unbind, unflatten, tile,
 from ._losses import cross_entropy, nll_loss
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd, cuda
+from . import linalg
+from .linalg import einsum, tensordot, trace, det, inverse
 from .autograd import Function, FunctionCtx
 from .functional import (grad, value_and_grad, elementwise_grad, jacobian,
                          hessian, vjp, jvp, hvp)
@@ -110,14 +112,16 @@ __all__ = [
     "masked_fill", "masked_select", "nonzero",
     # linear algebra and losses
     "matmul", "dot", "linear", "mm", "mv", "bmm", "outer", "addmm",
-    "lerp", "addcmul", "addcdiv",
+    "lerp", "addcmul", "addcdiv", "einsum", "tensordot", "trace", "det",
+    "inverse",
     "mse_loss", "l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
     # engine control
     "is_grad_enabled", "set_grad_enabled", "memory_stats", "empty_cache",
     "no_grad", "enable_grad",
     # subpackages and modules
-    "nn", "optim", "autograd", "cuda", "functional", "checkpoint", "trainer",
+    "nn", "optim", "autograd", "cuda", "linalg", "functional", "checkpoint",
+    "trainer",
     # autograd
     "Function", "FunctionCtx",
     "grad", "value_and_grad", "elementwise_grad", "jacobian", "hessian",

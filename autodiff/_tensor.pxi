@@ -1013,6 +1013,19 @@ cdef class Tensor:
     def narrow(self, dim, start, length):
         return _shape_ops().narrow(self, dim, start, length)
 
+    # linear algebra (autodiff/linalg.py)
+    def det(self):
+        return _linalg().det(self)
+
+    def inverse(self):
+        return _linalg().inv(self)
+
+    def trace(self):
+        return _linalg().trace(self)
+
+    def slogdet(self):
+        return _linalg().slogdet(self)
+
     def movedim(self, source, destination):
         return _shape_ops().movedim(self, source, destination)
 
@@ -1042,6 +1055,19 @@ cdef class Tensor:
 
     def nonzero(self, *, as_tuple=False):
         return _shape_ops().nonzero(self, as_tuple=as_tuple)
+
+
+cdef object _linalg_module = None
+
+
+cdef object _linalg():
+    """autodiff/linalg.py, imported on first use (it imports this
+    module)."""
+    global _linalg_module
+    if _linalg_module is None:
+        from autodiff import linalg
+        _linalg_module = linalg
+    return _linalg_module
 
 
 cdef object _shape_ops_module = None

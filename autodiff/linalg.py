@@ -1,0 +1,1007 @@
+"""Linear algebra with gradients: ``ad.linalg`` (PyTorch's torch.linalg
+names, signatures and gradient formulas).
+
+Two kinds of ops live here.
+
+*Compositions* -- ``einsum``, ``tensordot``, ``trace`` -- are written with
+the engine's recorded ops (diagonal, sum, permute, reshape, broadcast_to,
+batched matmul), so they differentiate to any order and replay under
+``ad.compile`` bit for bit, with nothing more.
+
+*Decompositions* -- ``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``,
+``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` (``pinv`` and
+``matrix_rank`` on top of ``svd``) -- are ``autodiff.autograd.Function``
+subclasses whose forward calls numpy's LAPACK (``numpy.linalg``: getrf/getrs, potrf, geqrf/orgqr, syevd,
+gesdd) and whose backward is PyTorch's formula (derivatives.yaml /
+FunctionsManual.cpp: ``linalg_inv``, ``linalg_solve_backward``,
+``linalg_det_backward``, ``slogdet_backward``, ``cholesky_backward``,
+``linalg_qr_backward``, ``linalg_eig_backward(is_hermitian=True)``,
+``svd_backward``) written with recorded ops.  Where the backward needs the
+factors (Q, R, V, U, ...), a recorded backward (``create_graph=True``,
+``ad.grad`` of ``ad.grad``) recomputes them through the same Function, so
+they are functions of A on the tape and the gradient differentiates again;
+the plain C sweep reuses the forward's arrays.
+
+Design choice.  The alternative was new engine ops calling LAPACK
+pointers from ``scipy.linalg.cython_lapack`` (as matmul takes BLAS from
+``cython_blas``), each with a fused C backward and a rule in
+``_derivatives.py``: that would also replay under ``ad.compile``, but is
+nine new C ops, their records, attribute tables, opdb rows and C tests.
+A custom Function is a few lines per op and is correct under
+``ad.compile`` by construction: ``Function.apply`` raises
+``NotCompilableError`` while a capture records (before anything is
+updated; the Trainer then runs eagerly), so a replay can never serve a
+stale decomposition.  The compositions above do replay.  Multi-output
+decompositions pack their outputs into one tensor (one Function output)
+and unpack them with recorded narrow/reshape, so each output's gradient
+reaches the one backward.
+
+Errors follow torch: a singular matrix (inv, solve, slogdet's backward)
+or a matrix that is not positive definite (cholesky) raises
+``LinAlgError``, a ``RuntimeError`` as ``torch.linalg.LinAlgError``; so
+does an eigh/svd that does not converge (NaN input); a bad shape or
+einsum equation raises ``ShapeOpError`` (both a ValueError and a
+RuntimeError).
+
+Gradients where torch's are ill-defined are torch's formulas too:
+``eigh`` divides by eigenvalue gaps and ``svd`` by gaps of squared
+singular values, so repeated values give inf/nan as in torch, unless only
+the values are used (``eigvalsh``, ``svdvals``, or eigh/svd whose vector
+outputs get no gradient: torch's short formula V diag(g) V^T, finite);
+eigen- and singular vectors are defined up to sign, so only losses
+invariant to that sign have a meaningful gradient.  ``det`` at a
+singular matrix has the cofactor matrix (through the SVD) as gradient:
+torch 2.13's value under create_graph (its plain backward gives zeros).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from . import _engine as E
+from ._creation import tensor as _tensor_from
+from ._engine import Tensor, broadcast_to, permute, float64
+from ._ops import matmul, swapaxes
+from ._shape_ops import ShapeOpError, diagonal, narrow, tril
+from ._grad_mode import no_grad as _no_grad
+from .autograd import Function
+
+__all__ = ["LinAlgError", "einsum", "tensordot", "trace", "inv", "inverse",
+           "solve", "det", "slogdet", "cholesky", "qr", "eigh", "eigvalsh",
+           "svd", "svdvals", "pinv", "matrix_rank", "matmul"]
+
+
+class LinAlgError(RuntimeError):
+    """A matrix that the factorization cannot handle (singular, not
+    positive definite): torch.linalg.LinAlgError, a RuntimeError."""
+
+
+SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
+QRResult = namedtuple("qr", ["Q", "R"])
+EighResult = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+SVDResult = namedtuple("svd", ["U", "S", "Vh"])
+
+
+# ------------------------------------------------------------------ helpers
+
+def _as_tensor(x, name):
+    # as every module function: arrays and numbers through _engine._t
+    # (under ad.compile an array argument becomes a program input)
+    return x if isinstance(x, Tensor) else E._t(x)
+
+
+def _float_matrix(x, fname, square=True):
+    t = _as_tensor(x, fname)
+    if t.dtype not in (E.float32, float64):
+        raise TypeError("%s: expected a floating point tensor (float32 or "
+                        "float64), got %s" % (fname, t.dtype))
+    if t.ndim < 2:
+        raise ShapeOpError("%s: The input tensor A must have at least 2 "
+                           "dimensions, got shape %s" % (fname, t.shape))
+    if square and t.shape[-1] != t.shape[-2]:
+        raise ShapeOpError("%s: A must be batches of square matrices, but "
+                           "they are %d by %d matrices"
+                           % (fname, t.shape[-2], t.shape[-1]))
+    return t
+
+
+def _promote(ts):
+    """torch's promotion among tensors: float64 over float32 over int64
+    and bool (matmul then takes the floats)."""
+    dts = {t.dtype for t in ts}
+    if len(dts) <= 1:
+        return list(ts)
+    to = float64 if float64 in dts else E.float32 if E.float32 in dts \
+        else E.int64
+    return [t if t.dtype is to else t.astype(to) for t in ts]
+
+
+def _mT(x):
+    return swapaxes(x, -1, -2)
+
+
+def _eye(n, like):
+    return _tensor_from(np.eye(n), dtype=like.dtype)
+
+
+def _diag_embed(v):
+    """(..., n) -> (..., n, n) with v on the diagonal (recorded)."""
+    n = v.shape[-1]
+    return E.reshape(v, v.shape + (1,)) * _eye(n, v)
+
+
+def _rowvec(v):     # (..., n) -> (..., 1, n)
+    return E.reshape(v, v.shape[:-1] + (1, v.shape[-1]))
+
+
+def _colvec(v):     # (..., n) -> (..., n, 1)
+    return E.reshape(v, v.shape + (1,))
+
+
+# ----------------------------------------------------------------- einsum
+
+def _parse_term(term, eq):
+    labels, ell = [], False
+    i = 0
+    while i < len(term):
+        c = term[i]
+        if c == ".":
+            if term[i:i + 3] != "..." or ell:
+                raise ShapeOpError("einsum(): invalid subscript given at "
+                                   "index %d in the equation string %r: "
+                                   "'...' may appear once per operand"
+                                   % (eq.find(term) + i, eq))
+            labels.append(None)
+            ell = True
+            i += 3
+            continue
+        if not c.isascii() or not c.isalpha():
+            raise ShapeOpError("einsum(): invalid subscript %r in the "
+                               "equation string %r: subscripts must be in "
+                               "[a-zA-Z]" % (c, eq))
+        labels.append(c)
+        i += 1
+    return labels
+
+
+def _einsum_sum(x, labels, drop):
+    axes = tuple(i for i, l in enumerate(labels) if l in drop)
+    if not axes:
+        return x, labels
+    return (E.sum(x, axis=axes),
+            [l for l in labels if l not in drop])
+
+
+def _contract(x, lx, y, ly, keep):
+    """Contract two labelled operands by one (batched) matmul, keeping the
+    labels in keep."""
+    # labels only in one operand and not kept are summed out first
+    x, lx = _einsum_sum(x, lx, {l for l in lx if l not in ly
+                               and l not in keep})
+    y, ly = _einsum_sum(y, ly, {l for l in ly if l not in lx
+                               and l not in keep})
+    # size-1 dims broadcast against the other operand's size
+    sx, sy = list(x.shape), list(y.shape)
+    for i, l in enumerate(lx):
+        if l in ly:
+            j = ly.index(l)
+            if sx[i] != sy[j]:
+                if sx[i] == 1:
+                    sx[i] = sy[j]
+                elif sy[j] == 1:
+                    sy[j] = sx[i]
+    if tuple(sx) != x.shape:
+        x = broadcast_to(x, tuple(sx))
+    if tuple(sy) != y.shape:
+        y = broadcast_to(y, tuple(sy))
+    batch = [l for l in lx if l in ly and l in keep]
+    contr = [l for l in lx if l in ly and l not in keep]
+    xonly = [l for l in lx if l not in ly]
+    yonly = [l for l in ly if l not in lx]
+    dx = dict(zip(lx, sx))
+    dy = dict(zip(ly, sy))
+    px = [lx.index(l) for l in batch + xonly + contr]
+    py = [ly.index(l) for l in batch + contr + yonly]
+    if px != list(range(len(px))):
+        x = permute(x, px)
+    if py != list(range(len(py))):
+        y = permute(y, py)
+    B = int(np.prod([dx[l] for l in batch]))
+    M = int(np.prod([dx[l] for l in xonly]))
+    K = int(np.prod([dx[l] for l in contr]))
+    N = int(np.prod([dy[l] for l in yonly]))
+    if batch:
+        out = matmul(E.reshape(x, (B, M, K)), E.reshape(y, (B, K, N)))
+    else:
+        out = matmul(E.reshape(x, (M, K)), E.reshape(y, (K, N)))
+    shape = tuple(dx[l] for l in batch + xonly) + tuple(dy[l] for l in yonly)
+    return E.reshape(out, shape), batch + xonly + yonly
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _sublist_equation(first, rest):
+    """torch's sublist form einsum(op0, [0, 1], op1, [1, 2], [0, 2]):
+    labels are ints in [0, 52) or Ellipsis; the equation string and the
+    operands."""
+    args = (first,) + tuple(rest)
+
+    def term(sub):
+        try:
+            items = list(sub)
+        except TypeError:
+            raise TypeError("einsum(): a sublist must be a list of ints "
+                            "(or Ellipsis), got %r" % (sub,)) from None
+        out = []
+        for v in items:
+            if v is Ellipsis:
+                out.append("...")
+            elif isinstance(v, (int, np.integer)) and 0 <= v < 52:
+                out.append(_LETTERS[int(v)])
+            else:
+                raise ShapeOpError("einsum(): subscript in subscript list "
+                                   "is not within the valid range [0, 52): "
+                                   "%r" % (v,))
+        return "".join(out)
+
+    pairs = len(args) // 2
+    if pairs == 0:
+        raise TypeError("einsum(): the equation must be a string (or "
+                        "operands alternating with sublists), got %s"
+                        % type(first).__name__)
+    ops = [args[2 * i] for i in range(pairs)]
+    eq = ",".join(term(args[2 * i + 1]) for i in range(pairs))
+    if len(args) % 2:
+        eq += "->" + term(args[-1])
+    return eq, tuple(ops)
+
+
+def einsum(equation, *operands):
+    """torch.einsum: Einstein summation over the operands' labelled dims.
+
+    Any equation torch accepts: implicit or explicit output (``->``),
+    repeated subscripts in one operand (diagonals), ``...`` for broadcast
+    dims, size-1 dims broadcasting.  Operands may be given as one list,
+    or in torch's sublist form (op, [0, 1], op, [1, 2], [0, 2]).
+    Computed by diagonal/sum/permute/reshape/broadcast and pairwise
+    batched matmuls, left to right, so every step is a recorded op."""
+    if not isinstance(equation, str):
+        equation, operands = _sublist_equation(equation, operands)
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ops = [_as_tensor(o, "einsum") for o in operands]
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->", 1)
+        if "->" in rhs:
+            raise ShapeOpError("einsum(): the equation %r has more than one "
+                               "'->'" % equation)
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) > len(ops):
+        raise ShapeOpError("einsum(): fewer operands were provided than "
+                           "specified in the equation %r (%d operands)"
+                           % (equation, len(ops)))
+    if len(terms) < len(ops):
+        raise ShapeOpError("einsum(): more operands were provided than "
+                           "specified in the equation %r (%d operands)"
+                           % (equation, len(ops)))
+    if not ops:
+        raise ShapeOpError("einsum(): must provide at least one operand")
+    parsed = [_parse_term(t, equation) for t in terms]
+    # ellipsis dims: right-aligned, labelled by ints (0 = outermost)
+    n_ell = 0
+    for k, (labels, t) in enumerate(zip(parsed, ops)):
+        named = sum(1 for l in labels if l is not None)
+        if None in labels:
+            if named > t.ndim:
+                raise ShapeOpError(
+                    "einsum(): the number of subscripts in the equation "
+                    "(%d) is more than the number of dimensions (%d) for "
+                    "operand %d" % (named, t.ndim, k))
+            n_ell = max(n_ell, t.ndim - named)
+        elif named != t.ndim:
+            raise ShapeOpError(
+                "einsum(): the number of subscripts in the equation (%d) "
+                "does not match the number of dimensions (%d) for operand "
+                "%d and no ellipsis was given" % (named, t.ndim, k))
+    full = []
+    for labels, t in zip(parsed, ops):
+        out = []
+        for l in labels:
+            if l is None:
+                e = t.ndim - (len(labels) - 1)
+                out.extend(range(n_ell - e, n_ell))
+            else:
+                out.append(l)
+        full.append(out)
+    ell_labels = list(range(n_ell))
+    counts = {}
+    for labels in full:
+        for l in labels:
+            counts[l] = counts.get(l, 0) + 1
+    if rhs is None:
+        out_labels = ell_labels + sorted(
+            l for l, c in counts.items() if isinstance(l, str) and c == 1)
+    else:
+        plab = _parse_term(rhs, equation)
+        out_labels = []
+        for l in plab:
+            if l is None:
+                out_labels.extend(ell_labels)
+            else:
+                if l in out_labels:
+                    raise ShapeOpError("einsum(): output subscript %s appears "
+                                       "more than once in the output" % l)
+                if l not in counts:
+                    raise ShapeOpError("einsum(): output subscript %s does "
+                                       "not appear in the equation for any "
+                                       "input operand" % l)
+                out_labels.append(l)
+    # sizes: equal, or 1 (broadcast)
+    sizes = {}
+    for k, (labels, t) in enumerate(zip(full, ops)):
+        own = {}
+        for l, s in zip(labels, t.shape):
+            if own.setdefault(l, s) != s:
+                raise ShapeOpError(
+                    "einsum(): subscript %s is repeated for operand %d but "
+                    "the sizes don't match, %d != %d" % (l, k, own[l], s))
+    for k, (labels, t) in enumerate(zip(full, ops)):
+        for l, s in zip(labels, t.shape):
+            if l in sizes and sizes[l] != s and 1 not in (sizes[l], s):
+                raise ShapeOpError(
+                    "einsum(): operands do not broadcast with remapped "
+                    "shapes: subscript %s has size %d for operand %d which "
+                    "does not broadcast with previously seen size %d"
+                    % (l if isinstance(l, str) else "...", s, k, sizes[l]))
+            if l not in sizes or sizes[l] == 1:
+                sizes[l] = s
+    ops = _promote(ops)
+    # per operand: diagonals of repeated labels, then sum labels used
+    # nowhere else
+    cur = []
+    for k, (labels, t) in enumerate(zip(full, ops)):
+        labels = list(labels)
+        while len(set(labels)) != len(labels):
+            seen = {}
+            for i, l in enumerate(labels):
+                if l in seen:
+                    a, b = seen[l], i
+                    break
+                seen[l] = i
+            t = diagonal(t, 0, a, b)
+            labels = [l for i, l in enumerate(labels) if i not in (a, b)] \
+                + [labels[a]]
+        others = set(out_labels)
+        for j, lab in enumerate(full):
+            if j != k:
+                others.update(lab)
+        t, labels = _einsum_sum(t, labels,
+                                {l for l in labels if l not in others})
+        cur.append((t, labels))
+    acc, lacc = cur[0]
+    for k in range(1, len(cur)):
+        keep = set(out_labels)
+        for _, lab in cur[k + 1:]:
+            keep.update(lab)
+        acc, lacc = _contract(acc, lacc, cur[k][0], cur[k][1], keep)
+    # broadcast size-1 output dims seen larger elsewhere, then order
+    acc, lacc = _einsum_sum(acc, lacc, {l for l in lacc
+                                        if l not in out_labels})
+    perm = [lacc.index(l) for l in out_labels]
+    if perm != list(range(len(perm))):
+        acc = permute(acc, perm)
+    want = tuple(sizes[l] for l in out_labels)
+    if acc.shape != want:
+        acc = broadcast_to(acc, want)
+    if acc is ops[0] or (len(ops) == 1 and acc is operands[0]):
+        acc = acc * 1.0          # a new tensor, as torch (not an alias)
+    return acc
+
+
+def tensordot(a, b, dims=2):
+    """torch.tensordot: contract dims of a with dims of b; dims is an int
+    (a's last dims with b's first) or a pair of sequences of dims."""
+    x, y = _as_tensor(a, "tensordot"), _as_tensor(b, "tensordot")
+    if isinstance(dims, Tensor):
+        dims = dims.tolist() if hasattr(dims, "tolist") else dims.numpy()\
+            .tolist()
+    if isinstance(dims, (int, np.integer)):
+        d = int(dims)
+        if d < 0:
+            raise ShapeOpError("tensordot expects dims >= 0, but got "
+                               "dims=%d" % d)
+        if d > x.ndim or d > y.ndim:
+            raise ShapeOpError("tensordot expects dims < ndim_a or ndim_b, "
+                               "but got dims=%d (shapes %s and %s)"
+                               % (d, x.shape, y.shape))
+        da = list(range(x.ndim - d, x.ndim))
+        db = list(range(d))
+    else:
+        try:
+            da, db = dims
+        except (TypeError, ValueError):
+            raise ShapeOpError("tensordot: dims must be an int or a pair of "
+                               "lists of dims, got %r" % (dims,))
+        da = [da] if isinstance(da, (int, np.integer)) else list(da)
+        db = [db] if isinstance(db, (int, np.integer)) else list(db)
+        if len(da) != len(db):
+            raise ShapeOpError("both dimension lists should have same "
+                               "length (%d and %d)" % (len(da), len(db)))
+        try:
+            da = [int(i) + (x.ndim if int(i) < 0 else 0) for i in da]
+            db = [int(i) + (y.ndim if int(i) < 0 else 0) for i in db]
+        except (TypeError, ValueError):
+            raise ShapeOpError("tensordot: dims must hold ints, got %r"
+                               % (dims,))
+        for i in da:
+            if not 0 <= i < x.ndim:
+                raise ShapeOpError("tensordot: dim %d out of range for a "
+                                   "of shape %s" % (i, x.shape))
+        for i in db:
+            if not 0 <= i < y.ndim:
+                raise ShapeOpError("tensordot: dim %d out of range for b "
+                                   "of shape %s" % (i, y.shape))
+        if len(set(da)) != len(da) or len(set(db)) != len(db):
+            raise ShapeOpError("tensordot: a dim is repeated in %r"
+                               % (dims,))
+    for i, j in zip(da, db):
+        if x.shape[i] != y.shape[j]:
+            raise ShapeOpError(
+                "contracted dimensions need to match, but first has size "
+                "%d in dim %d and second has size %d in dim %d"
+                % (x.shape[i], i, y.shape[j], j))
+    x, y = _promote((x, y))
+    fa = [i for i in range(x.ndim) if i not in da]
+    fb = [j for j in range(y.ndim) if j not in db]
+    if fa + da != list(range(x.ndim)):
+        x = permute(x, fa + da)
+    if db + fb != list(range(y.ndim)):
+        y = permute(y, db + fb)
+    M = int(np.prod([x.shape[i] for i in range(len(fa))]))
+    K = int(np.prod(x.shape[len(fa):]))
+    N = int(np.prod(y.shape[len(db):]))
+    out_shape = x.shape[:len(fa)] + y.shape[len(db):]
+    out = matmul(E.reshape(x, (M, K)), E.reshape(y, (K, N)))
+    return E.reshape(out, out_shape)
+
+
+def trace(x):
+    """torch.trace: the sum of a matrix's main diagonal (2-D only)."""
+    t = _as_tensor(x, "trace")
+    if t.ndim != 2:
+        raise ShapeOpError("trace: expected a matrix, but got tensor with "
+                           "dim %d (shape %s)" % (t.ndim, t.shape))
+    return E.sum(diagonal(t, 0, 0, 1))
+
+
+# ----------------------------------------------------------- decompositions
+
+class _Decomp(Function):
+    """One LAPACK factorization of A as a custom Function.  spec computes
+    the outputs (numpy) and their gradient (recorded ops); the outputs are
+    packed into one tensor of shape batch + (total,)."""
+
+    @staticmethod
+    def forward(ctx, A, spec):
+        a = A.numpy()
+        try:
+            with np.errstate(all="ignore"):
+                outs = spec.compute(a)
+        except np.linalg.LinAlgError as e:      # eigh/svd not converging
+            raise LinAlgError(
+                "%s: the algorithm failed to converge (%s); is the input "
+                "finite and well conditioned?" % (spec.name, e)) from None
+        ctx.spec, ctx.outs = spec, outs
+        ctx.save_for_backward(A)
+        batch = a.shape[:-2]
+        flat = np.concatenate(
+            [np.reshape(o, batch + (int(np.prod(sh)),))
+             for o, sh in zip(outs, spec.shapes)], axis=-1)
+        return _tensor_from(np.ascontiguousarray(flat), dtype=A.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        A, = ctx.saved_tensors
+        spec = ctx.spec
+        if E.is_grad_enabled():
+            # a recorded backward: the factors as functions of A
+            outs = _unpack(_Decomp.apply(A, spec), spec, A.shape[:-2])
+        else:
+            outs = [_tensor_from(o, dtype=A.dtype) for o in ctx.outs]
+        grads = _unpack(g, spec, A.shape[:-2])
+        return spec.backward(A, outs, grads), None
+
+
+def _unpack(packed, spec, batch):
+    shapes = spec.shapes
+    res, start = [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        part = packed if len(shapes) == 1 else \
+            narrow(packed, -1, start, n)
+        res.append(E.reshape(part, tuple(batch) + tuple(s)))
+        start += n
+    return res
+
+
+def _run(spec, A):
+    return _unpack(_Decomp.apply(A, spec), spec, A.shape[:-2])
+
+
+def _np_call(fname, f, *args, msg):
+    try:
+        with np.errstate(all="ignore"):
+            return f(*args)
+    except np.linalg.LinAlgError:
+        raise LinAlgError("%s: %s" % (fname, msg)) from None
+
+
+_SINGULAR = ("The input matrix is singular (a zero pivot in its LU "
+             "factorization), the computation could not be completed.")
+
+
+class _InvSpec:
+    name = "linalg.inv"
+
+    def __init__(self, n):
+        self.shapes = [(n, n)]
+
+    def compute(self, a):
+        return [_np_call("linalg.inv", np.linalg.inv, a, msg=_SINGULAR)]
+
+    def backward(self, A, outs, grads):
+        X, = outs
+        g, = grads
+        Xt = _mT(X)
+        return -matmul(Xt, matmul(g, Xt))
+
+
+def _inv_of(A):
+    """inv(A) inside a backward: recorded (a Function of A) when the
+    backward is, else numpy's."""
+    if E.is_grad_enabled():
+        return _run(_InvSpec(A.shape[-1]), A)[0]
+    return _tensor_from(_InvSpec(A.shape[-1]).compute(A.numpy())[0],
+                        dtype=A.dtype)
+
+
+def inv(A):
+    """torch.linalg.inv: the inverse of square matrices (batched).
+    Raises LinAlgError for a singular matrix."""
+    t = _float_matrix(A, "linalg.inv")
+    return _run(_InvSpec(t.shape[-1]), t)[0]
+
+
+inverse = inv
+
+
+def _unused(g):
+    """Is g the zero gradient of an output the loss did not use (torch
+    leaves it undefined and takes a shorter formula)?  Only a constant
+    zero qualifies, so a recorded backward keeps every dependence."""
+    return not g.requires_grad and not np.any(g.numpy())
+
+
+def _cofactor(A):
+    """The cofactor matrix of square A through its SVD (defined also for
+    singular A, as torch's det backward there): det(U) det(Vh) U
+    diag(prod_{j != i} s_j) Vh, recorded when the backward is."""
+    n = A.shape[-1]
+    if E.is_grad_enabled():
+        U, S, Vh = _run(_SVDSpec(n, n, False), A)
+        u, vh = U.numpy(), Vh.numpy()
+    else:
+        u, s, vh = np.linalg.svd(A.numpy())
+        U, S, Vh = (_tensor_from(u, dtype=A.dtype),
+                    _tensor_from(s, dtype=A.dtype),
+                    _tensor_from(vh, dtype=A.dtype))
+    sign = _tensor_from(np.linalg.det(u) * np.linalg.det(vh),
+                        dtype=A.dtype)
+    cols = []
+    for i in range(n):
+        p = None
+        for j in range(n):
+            if j != i:
+                sj = narrow(S, -1, j, 1)
+                p = sj if p is None else p * sj
+        cols.append(p if p is not None else
+                    _tensor_from(np.ones(S.shape[:-1] + (1,)),
+                                 dtype=A.dtype))
+    prods = E.concatenate(cols, axis=-1) * _colvec(sign)
+    return matmul(U * _rowvec(prods), Vh)
+
+
+class _DetSpec:
+    name = "linalg.det"
+    shapes = [()]
+
+    def compute(self, a):
+        return [np.linalg.det(a)]
+
+    def backward(self, A, outs, grads):
+        # torch's linalg_det_backward: g det A^{-T}; at a singular A the
+        # cofactor matrix through the SVD
+        d, = outs
+        g, = grads
+        try:
+            return _colvec(_colvec(g * d)) * _mT(_inv_of(A))
+        except LinAlgError:
+            return _colvec(_colvec(g)) * _cofactor(A)
+
+
+def det(A):
+    """torch.linalg.det: the determinant of square matrices (batched)."""
+    t = _float_matrix(A, "linalg.det")
+    return _run(_DetSpec(), t)[0]
+
+
+class _SlogdetSpec:
+    name = "linalg.slogdet"
+    shapes = [(), ()]
+
+    def compute(self, a):
+        return list(np.linalg.slogdet(a))
+
+    def backward(self, A, outs, grads):
+        g = grads[1]                # the sign is piecewise constant
+        return _colvec(_colvec(g)) * _mT(_inv_of(A))
+
+
+def slogdet(A):
+    """torch.linalg.slogdet: (sign, logabsdet) of square matrices; the
+    gradient flows through logabsdet (sign is a constant)."""
+    t = _float_matrix(A, "linalg.slogdet")
+    sign, logabsdet = _run(_SlogdetSpec(), t)
+    return SlogdetResult(sign.detach(), logabsdet)
+
+
+class _SolveFn(Function):
+    @staticmethod
+    def forward(ctx, A, B):
+        x = _np_call("linalg.solve", np.linalg.solve, A.numpy(), B.numpy(),
+                     msg="The solver failed because the input matrix is "
+                         "singular.")
+        ctx.x = x
+        ctx.save_for_backward(A, B)
+        return _tensor_from(x, dtype=A.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        A, B = ctx.saved_tensors
+        # torch's linalg_solve_backward: gB = A^{-T} g, gA = -gB X^T
+        if E.is_grad_enabled():
+            X = _SolveFn.apply(A, B)
+        else:
+            X = _tensor_from(ctx.x, dtype=A.dtype)
+        gB = _SolveFn.apply(_mT(A), g)
+        return -matmul(gB, _mT(X)), gB
+
+
+def solve(A, B, *, left=True):
+    """torch.linalg.solve: X with A X = B (batched, batch dims broadcast;
+    B is a vector or a batch of vectors when B.ndim == 1 or B.shape ==
+    A.shape[:-1]).  Raises LinAlgError for a singular A."""
+    if not left:
+        return _mT(solve(_mT(_as_tensor(A, "linalg.solve")),
+                         _mT(_as_tensor(B, "linalg.solve"))))
+    a = _float_matrix(A, "linalg.solve")
+    b = _as_tensor(B, "linalg.solve")
+    if b.dtype not in (E.float32, float64):
+        raise TypeError("linalg.solve: expected a floating point B, got %s"
+                        % b.dtype)
+    n = a.shape[-1]
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if vector:
+        b = E.reshape(b, b.shape + (1,))
+    if b.shape[-2] != n:
+        raise ShapeOpError("linalg.solve: Incompatible shapes of A and B for "
+                           "the equation AX = B (%dx%d and %dx%d)"
+                           % (n, n, b.shape[-2], b.shape[-1]))
+    if a.dtype is not b.dtype:
+        a = a if a.dtype is float64 else a.astype(float64)
+        b = b if b.dtype is float64 else b.astype(float64)
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeOpError("linalg.solve: the batch dimensions of A %s and "
+                           "B %s do not broadcast" % (a.shape, b.shape)) \
+            from None
+    if a.shape[:-2] != batch:
+        a = broadcast_to(a, batch + a.shape[-2:])
+    if b.shape[:-2] != batch:
+        b = broadcast_to(b, batch + b.shape[-2:])
+    x = _SolveFn.apply(a, b)
+    if vector:
+        x = E.reshape(x, x.shape[:-1])
+    return x
+
+
+class _CholSpec:
+    name = "linalg.cholesky"
+
+    def __init__(self, n):
+        self.shapes = [(n, n)]
+
+    def compute(self, a):
+        return [_np_call(
+            "linalg.cholesky", np.linalg.cholesky, a,
+            msg="The factorization could not be completed because the "
+                "input is not positive-definite.")]
+
+    def backward(self, A, outs, grads):
+        # torch's cholesky_backward (Murray 2016): phi = tril(L^T gL) with
+        # its diagonal halved, gA = sym(L^{-T} phi L^{-1})
+        L, = outs
+        gL, = grads
+        P = matmul(_mT(L), gL)
+        phi = tril(P) - 0.5 * P * _eye(L.shape[-1], L)
+        Linv = _inv_of(L)
+        S = matmul(_mT(Linv), matmul(phi, Linv))
+        return 0.5 * (S + _mT(S))
+
+
+def cholesky(A, *, upper=False):
+    """torch.linalg.cholesky: L lower triangular with A = L L^T (reads
+    the lower triangle of A, as LAPACK); upper=True returns L^T.  Raises
+    LinAlgError when A is not positive definite."""
+    t = _float_matrix(A, "linalg.cholesky")
+    L = _run(_CholSpec(t.shape[-1]), t)[0]
+    return _mT(L) if upper else L
+
+
+def _qr_square_backward(Q, R, gQ, gR):
+    # torch's linalg_qr_backward, m >= n:
+    # gA = [gQ + Q copyltu(M)] R^{-T},  M = R gR^T - gQ^T Q
+    M = matmul(R, _mT(gR)) - matmul(_mT(gQ), Q)
+    lowM = tril(M, -1)
+    cop = lowM + _mT(lowM) + M * _eye(M.shape[-1], M)
+    return matmul(gQ + matmul(Q, cop), _mT(_inv_of(R)))
+
+
+class _QRSpec:
+    name = "linalg.qr"
+
+    def __init__(self, m, n, mode):
+        k = min(m, n)
+        self.m, self.n, self.mode = m, n, mode
+        if mode == "complete":
+            self.shapes = [(m, m), (m, n)]
+        else:
+            self.shapes = [(m, k), (k, n)]
+
+    def compute(self, a):
+        q, r = np.linalg.qr(a, mode=self.mode)
+        return [q, r]
+
+    def backward(self, A, outs, grads):
+        m, n = self.m, self.n
+        Q, R = outs
+        gQ, gR = grads
+        if self.mode == "complete" and m > n:
+            raise RuntimeError("The QR decomposition is not differentiable "
+                               "when mode='complete' and nrows > ncols.")
+        if m >= n:
+            return _qr_square_backward(Q, R, gQ, gR)
+        # m < n: A = [X | Y], R = [U | V] with X = Q U square
+        U = narrow(R, -1, 0, m)
+        gU = narrow(gR, -1, 0, m)
+        gV = narrow(gR, -1, m, n - m)
+        Y = narrow(A, -1, m, n - m)
+        gQ2 = gQ + matmul(Y, _mT(gV))
+        gX = _qr_square_backward(Q, U, gQ2, gU)
+        gY = matmul(Q, gV)
+        return E.concatenate([gX, gY], axis=-1)
+
+
+def qr(A, mode="reduced"):
+    """torch.linalg.qr: (Q, R) with A = Q R, mode 'reduced' (Q m x k, R
+    k x n, k = min(m, n)) or 'complete' (Q m x m)."""
+    t = _float_matrix(A, "linalg.qr", square=False)
+    if mode not in ("reduced", "complete"):
+        raise ValueError("qr received unrecognized mode %r but expected one "
+                         "of 'reduced' (default), 'complete'" % (mode,))
+    Q, R = _run(_QRSpec(t.shape[-2], t.shape[-1], mode), t)
+    return QRResult(Q, R)
+
+
+class _EighSpec:
+    name = "linalg.eigh"
+
+    def __init__(self, n, uplo):
+        self.shapes = [(n,), (n, n)]
+        self.uplo = uplo
+
+    def compute(self, a):
+        w, v = np.linalg.eigh(a, UPLO=self.uplo)
+        return [w, v]
+
+    def backward(self, A, outs, grads):
+        # torch's linalg_eig_backward(is_hermitian=True):
+        # gA = V (skew(V^T gV) / E + diag(gL)) V^T, E_ij = L_j - L_i
+        L, V = outs
+        gL, gV = grads
+        n = L.shape[-1]
+        if _unused(gV):     # eigenvalues only: V diag(gL) V^T
+            return matmul(V * _rowvec(gL), _mT(V))
+        VtgV = matmul(_mT(V), gV)
+        skew = 0.5 * (VtgV - _mT(VtgV))
+        Ed = _rowvec(L) - _colvec(L) + _eye(n, L)
+        inner = skew / Ed + _diag_embed(gL)
+        return matmul(V, matmul(inner, _mT(V)))
+
+
+def eigh(A, UPLO="L"):
+    """torch.linalg.eigh: eigenvalues (ascending) and eigenvectors (the
+    columns) of symmetric matrices, reading the UPLO triangle.  The
+    gradient is torch's: it divides by eigenvalue gaps, so it is
+    inf/nan for repeated eigenvalues, and only losses invariant to each
+    eigenvector's sign are well defined."""
+    t = _float_matrix(A, "linalg.eigh")
+    if UPLO not in ("L", "U"):
+        raise ValueError("linalg.eigh: UPLO must be 'L' or 'U', got %r"
+                         % (UPLO,))
+    L, V = _run(_EighSpec(t.shape[-1], UPLO), t)
+    return EighResult(L, V)
+
+
+class _EigvalshSpec:
+    name = "linalg.eigvalsh"
+
+    def __init__(self, n, uplo):
+        self.shapes = [(n,)]
+        self.uplo = uplo
+
+    def compute(self, a):
+        return [np.linalg.eigvalsh(a, UPLO=self.uplo)]
+
+    def backward(self, A, outs, grads):
+        # torch's linalg_eig_backward with gV undefined: V diag(gL) V^T
+        gL, = grads
+        n = A.shape[-1]
+        if E.is_grad_enabled():
+            _, V = _run(_EighSpec(n, self.uplo), A)
+        else:
+            V = _tensor_from(np.linalg.eigh(A.numpy(), UPLO=self.uplo)[1],
+                             dtype=A.dtype)
+        return matmul(V * _rowvec(gL), _mT(V))
+
+
+def eigvalsh(A, UPLO="L"):
+    """torch.linalg.eigvalsh: the eigenvalues (ascending) of symmetric
+    matrices; the gradient V diag(g) V^T is finite at repeated values."""
+    t = _float_matrix(A, "linalg.eigvalsh")
+    if UPLO not in ("L", "U"):
+        raise ValueError("linalg.eigvalsh: UPLO must be 'L' or 'U', got %r"
+                         % (UPLO,))
+    return _run(_EigvalshSpec(t.shape[-1], UPLO), t)[0]
+
+
+def _svd_backward(gU, gS, gVh, U, S, Vh):
+    # torch's svd_backward (real case), reduced factors
+    m, n = U.shape[-2], Vh.shape[-1]
+    k = S.shape[-1]
+    if _unused(gU) and _unused(gVh):    # singular values only
+        return matmul(U * _rowvec(gS), Vh)
+    UhgU = matmul(_mT(U), gU)
+    UhgU = UhgU - _mT(UhgU)
+    VhgV = matmul(Vh, _mT(gVh))
+    VhgV = VhgV - _mT(VhgV)
+    S2 = S * S
+    Ed = _rowvec(S2) - _colvec(S2) + _eye(k, S)
+    ret = (UhgU * _rowvec(S) + _colvec(S) * VhgV) / Ed + _diag_embed(gS)
+    if m > n:
+        gA = matmul(U, ret)
+        gUSinv = gU / _rowvec(S)
+        gA = gA + gUSinv - matmul(U, matmul(_mT(U), gUSinv))
+        return matmul(gA, Vh)
+    if m < n:
+        gA = matmul(ret, Vh)
+        SinvgVh = gVh / _colvec(S)
+        gA = gA + SinvgVh - matmul(matmul(SinvgVh, _mT(Vh)), Vh)
+        return matmul(U, gA)
+    return matmul(U, matmul(ret, Vh))
+
+
+class _SVDSpec:
+    name = "linalg.svd"
+
+    def __init__(self, m, n, full):
+        k = min(m, n)
+        self.full = full
+        self.k = k
+        if full:
+            self.shapes = [(m, m), (k,), (n, n)]
+        else:
+            self.shapes = [(m, k), (k,), (k, n)]
+
+    def compute(self, a):
+        u, s, vh = np.linalg.svd(a, full_matrices=self.full)
+        return [u, s, vh]
+
+    def backward(self, A, outs, grads):
+        U, S, Vh = outs
+        gU, gS, gVh = grads
+        if self.full:       # as torch: the first k columns / rows
+            k = self.k
+            U, gU = narrow(U, -1, 0, k), narrow(gU, -1, 0, k)
+            Vh, gVh = narrow(Vh, -2, 0, k), narrow(gVh, -2, 0, k)
+        return _svd_backward(gU, gS, gVh, U, S, Vh)
+
+
+def svd(A, full_matrices=True):
+    """torch.linalg.svd: (U, S, Vh) with A = U diag(S) Vh, S descending.
+    The gradient is torch's svd_backward (with full_matrices=True only the
+    first min(m, n) columns of U / rows of Vh carry gradient, as torch);
+    it divides by gaps of squared singular values, and singular vectors
+    are defined up to sign, as in torch."""
+    t = _float_matrix(A, "linalg.svd", square=False)
+    U, S, Vh = _run(_SVDSpec(t.shape[-2], t.shape[-1],
+                             bool(full_matrices)), t)
+    return SVDResult(U, S, Vh)
+
+
+class _SvdvalsSpec:
+    name = "linalg.svdvals"
+
+    def __init__(self, m, n):
+        self.shapes = [(min(m, n),)]
+
+    def compute(self, a):
+        return [np.linalg.svd(a, compute_uv=False)]
+
+    def backward(self, A, outs, grads):
+        # torch's svd_backward with gU, gVh undefined: U diag(gS) Vh
+        gS, = grads
+        if E.is_grad_enabled():
+            U, _, Vh = _run(_SVDSpec(A.shape[-2], A.shape[-1], False), A)
+        else:
+            u, _, vh = np.linalg.svd(A.numpy(), full_matrices=False)
+            U, Vh = (_tensor_from(u, dtype=A.dtype),
+                     _tensor_from(vh, dtype=A.dtype))
+        return matmul(U * _rowvec(gS), Vh)
+
+
+def svdvals(A):
+    """torch.linalg.svdvals: the singular values, descending."""
+    t = _float_matrix(A, "linalg.svdvals", square=False)
+    return _run(_SvdvalsSpec(t.shape[-2], t.shape[-1]), t)[0]
+
+
+def _cutoff(s, m, n, atol, rtol):
+    if rtol is None:
+        rtol = (np.finfo(s.dtype).eps * max(m, n)) if not atol else 0.0
+    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else \
+        np.zeros(s.shape[:-1] + (1,), s.dtype)
+    return np.maximum(atol or 0.0, rtol * smax)
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    """torch.linalg.matrix_rank: the number of singular values above
+    max(atol, rtol * s_max) (rtol defaults to eps * max(m, n) when atol
+    is not given), as an int64 tensor; not differentiable."""
+    t = _float_matrix(A, "linalg.matrix_rank", square=False)
+    with _no_grad():
+        s = svdvals(t).numpy()
+    cut = _cutoff(s, t.shape[-2], t.shape[-1], atol, rtol)
+    return _tensor_from(np.sum(s > cut, axis=-1).astype(np.int64),
+                        dtype=E.int64)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """torch.linalg.pinv: the pseudo-inverse through the SVD; singular
+    values at most max(atol, rtol * s_max) are dropped (rtol defaults to
+    eps * max(m, n) when neither is given)."""
+    t = _float_matrix(A, "linalg.pinv", square=False)
+    m, n = t.shape[-2], t.shape[-1]
+    U, S, Vh = svd(t, full_matrices=False)
+    s = S.numpy()
+    cutoff = _cutoff(s, m, n, atol, rtol)
+    keep = _tensor_from((s > cutoff).astype(s.dtype), dtype=t.dtype)
+    safe = _tensor_from(np.where(s > cutoff, 0.0, 1.0), dtype=t.dtype)
+    Sinv = keep / (S + safe)
+    return matmul(_mT(Vh) * _rowvec(Sinv), _mT(U))
