@@ -31,7 +31,7 @@ from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
                         ones_like, full_like, arange, linspace, eye)
 from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state)
-from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
+from ._ops import (transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot)
 from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          repeat_interleave, flip, roll, tril, triu, diag,
@@ -39,8 +39,11 @@ from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          gather, take_along_dim, scatter, scatter_add,
                          masked_fill, masked_select, nonzero)
 from ._losses import cross_entropy, nll_loss
+from ._reductions import (prod, logsumexp, cumprod, cummax, cummin, norm,
+                          all, any, count_nonzero, nansum, nanmean, var, std,
+                          sort, argsort, topk, median, quantile)
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
-from . import nn, optim, autograd
+from . import nn, optim, autograd, linalg
 from .autograd import Function, FunctionCtx
 from .functional import (grad, value_and_grad, elementwise_grad, jacobian,
                          hessian, vjp, jvp, hvp)
@@ -85,7 +88,9 @@ __all__ = [
     "bitwise_not", "isnan", "isinf", "isfinite",
     # reductions
     "sum", "mean", "max", "min", "amax", "amin", "var", "std", "argmax",
-    "argmin", "return_types",
+    "argmin", "return_types", "prod", "logsumexp", "cumprod", "cummax",
+    "cummin", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
+    "sort", "argsort", "topk", "median", "quantile",
     # shapes
     "reshape", "permute", "transpose", "swapaxes", "expand_dims",
     "unsqueeze", "squeeze", "flatten", "broadcast_to", "concatenate", "cat",
@@ -104,7 +109,7 @@ __all__ = [
     "is_grad_enabled", "set_grad_enabled", "memory_stats", "empty_cache",
     "no_grad", "enable_grad",
     # subpackages and modules
-    "nn", "optim", "autograd", "functional", "checkpoint", "trainer",
+    "nn", "optim", "autograd", "linalg", "functional", "checkpoint", "trainer",
     # autograd
     "Function", "FunctionCtx",
     "grad", "value_and_grad", "elementwise_grad", "jacobian", "hessian",
