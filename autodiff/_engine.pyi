@@ -306,15 +306,65 @@ class Tensor:
              *, axis: _Axis = None, keepdims: builtins.bool = False,
              out: None = None) -> Tensor: ...
     def var(self, axis: _Axis = None, keepdims: builtins.bool = False,
-            ddof: int = 0, dim: _Axis = None,
+            ddof: float | None = None, dim: _Axis = None,
             keepdim: builtins.bool | None = None,
-            dtype: npt.DTypeLike | None = None, out: None = None
-            ) -> Tensor: ...
+            dtype: npt.DTypeLike | None = None, out: None = None, *,
+            correction: float | None = None,
+            unbiased: builtins.bool | None = None) -> Tensor: ...
     def std(self, axis: _Axis = None, keepdims: builtins.bool = False,
-            ddof: int = 0, dim: _Axis = None,
+            ddof: float | None = None, dim: _Axis = None,
             keepdim: builtins.bool | None = None,
-            dtype: npt.DTypeLike | None = None, out: None = None
-            ) -> Tensor: ...
+            dtype: npt.DTypeLike | None = None, out: None = None, *,
+            correction: float | None = None,
+            unbiased: builtins.bool | None = None) -> Tensor: ...
+    # reductions and scans (autodiff/_reductions.py)
+    def prod(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+             dtype: npt.DTypeLike | None = None, axis: _Axis = None,
+             keepdims: builtins.bool | None = None,
+             out: None = None) -> Tensor: ...
+    def logsumexp(self, dim: _Axis = None, keepdim: builtins.bool = False,
+                  *, axis: _Axis = None,
+                  keepdims: builtins.bool | None = None) -> Tensor: ...
+    def cumprod(self, dim: _Int | None = None, *,
+                dtype: npt.DTypeLike | None = None,
+                axis: _Int | None = None) -> Tensor: ...
+    def cummax(self, dim: _Int | None = None, *,
+               axis: _Int | None = None) -> Any: ...
+    def cummin(self, dim: _Int | None = None, *,
+               axis: _Int | None = None) -> Any: ...
+    def norm(self, p: float | str | None = "fro", dim: _Axis = None,
+             keepdim: builtins.bool = False,
+             dtype: npt.DTypeLike | None = None) -> Tensor: ...
+    def all(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+            axis: _Axis = None, keepdims: builtins.bool | None = None,
+            out: None = None) -> Tensor: ...
+    def any(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+            axis: _Axis = None, keepdims: builtins.bool | None = None,
+            out: None = None) -> Tensor: ...
+    def count_nonzero(self, dim: _Axis = None, *,
+                      axis: _Axis = None) -> Tensor: ...
+    def nansum(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+               dtype: npt.DTypeLike | None = None, axis: _Axis = None,
+               keepdims: builtins.bool | None = None,
+               out: None = None) -> Tensor: ...
+    def nanmean(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+                dtype: npt.DTypeLike | None = None, axis: _Axis = None,
+                keepdims: builtins.bool | None = None,
+                out: None = None) -> Tensor: ...
+    def sort(self, dim: _Int = -1, descending: builtins.bool = False,
+             stable: builtins.bool = False, *,
+             axis: _Int | None = None) -> Any: ...
+    def argsort(self, dim: _Int = -1, descending: builtins.bool = False,
+                stable: builtins.bool = False, *,
+                axis: _Int | None = None) -> Tensor: ...
+    def topk(self, k: _Int, dim: _Int = -1, largest: builtins.bool = True,
+             sorted: builtins.bool = True) -> Any: ...
+    def median(self, dim: _Int | None = None, keepdim: builtins.bool = False,
+               *, axis: _Int | None = None,
+               keepdims: builtins.bool | None = None) -> Any: ...
+    def quantile(self, q: Any, dim: _Int | None = None,
+                 keepdim: builtins.bool = False, *,
+                 interpolation: str = "linear") -> Tensor: ...
     # reshape(2, 3) or reshape((2, 3)); one entry may be -1
     @overload
     def reshape(self, shape: Sequence[_Int], /) -> Tensor: ...
@@ -515,6 +565,21 @@ class return_types:
         values: Tensor
         indices: Tensor
     class min(tuple[Tensor, Tensor]):
+        values: Tensor
+        indices: Tensor
+    class cummax(tuple[Tensor, Tensor]):
+        values: Tensor
+        indices: Tensor
+    class cummin(tuple[Tensor, Tensor]):
+        values: Tensor
+        indices: Tensor
+    class sort(tuple[Tensor, Tensor]):
+        values: Tensor
+        indices: Tensor
+    class topk(tuple[Tensor, Tensor]):
+        values: Tensor
+        indices: Tensor
+    class median(tuple[Tensor, Tensor]):
         values: Tensor
         indices: Tensor
 # (var and std: autodiff/_ops.py, over these)

@@ -264,7 +264,8 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None, axis=None,
 
 def nanmean(x, dim=None, keepdim=False, *, dtype=None, axis=None,
             keepdims=None, out=None) -> Tensor:
-    """The mean of the non-NaN entries (NaN where all are NaN)."""
+    """The mean of the non-NaN entries (NaN where all are NaN).  The
+    entries of an all-NaN slice get a zero gradient (torch's: NaN)."""
     t = _engine._reduce_input(x, dtype, out, "nanmean")
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "nanmean")
     _floating(t, "nanmean")
@@ -470,8 +471,11 @@ def argsort(x, dim=-1, descending=False, stable=False, *, axis=None):
 
 def topk(x, k, dim=-1, largest=True, sorted=True):
     """(values, indices) of the k largest (smallest) entries along dim,
-    largest first (smallest first); equal entries by position; NaN counts
-    as largest.  Eager only (NotCompilableError under ad.compile)."""
+    largest first (smallest first); NaN counts as largest.  Equal entries
+    are taken by position (the first k of a stable sort): torch's order of
+    ties is an implementation detail of its selection and can differ.
+    sorted=False gives the same (sorted) result.  Eager only
+    (NotCompilableError under ad.compile)."""
     t = _tensor(x)
     d = _dim(-1 if dim is None else dim, t.ndim)
     n = t.shape[d] if t.ndim else 1
