@@ -450,11 +450,13 @@ def _dim_kw(dim, axis, default):
 
 
 def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
-    """(values, indices) sorted along dim.  Always stable (equal entries
-    keep their order, as torch's CPU sort does with stable=False too);
-    NaN sorts as the largest value.  The gradient goes to the index.
-    Indices are computed in numpy: under ad.compile this raises
-    NotCompilableError."""
+    """(values, indices) sorted along dim; NaN sorts as the largest
+    value.  Always stable: equal entries keep their order, as torch's
+    stable=True.  (torch 2.13's CPU sort with stable=False is stable only
+    up to 16 entries along dim; beyond, its order of equal entries is an
+    implementation detail, so autodiff gives the stable order for both.)
+    The gradient goes to the index.  Indices are computed in numpy: under
+    ad.compile this raises NotCompilableError."""
     t = _tensor(x)
     d = _dim(_dim_kw(dim, axis, -1), t.ndim)
     if t.ndim == 0:

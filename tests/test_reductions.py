@@ -428,6 +428,31 @@ def test_sort_ties_and_nan_as_torch(descending, stable):
                 torch.argsort(torch.tensor(a), dim, descending).numpy())
 
 
+def test_sort_is_stable_for_long_rows():
+    """torch's stable=False order of ties is unspecified beyond 16
+    entries; autodiff's sort is stable for both, as torch's stable=True."""
+    a = np.random.default_rng(3).integers(0, 4, (3, 300)).astype(float)
+    for desc in (False, True):
+        for stable in (False, True):
+            y = ad.sort(ad.tensor(a), descending=desc, stable=stable)
+            ty = torch.sort(torch.tensor(a), descending=desc, stable=True)
+            np.testing.assert_array_equal(y.indices.numpy(),
+                                          ty.indices.numpy())
+
+
+def test_median_and_cummax_indices_on_long_rows_match_torch():
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 7, 16, 17, 64, 257):
+        a = rng.integers(0, 4, (4, n)).astype(float)
+        for name in ("median", "cummax", "cummin"):
+            y = getattr(ad, name)(ad.tensor(a), 1)
+            ty = getattr(torch, name)(torch.tensor(a), 1)
+            np.testing.assert_array_equal(y.indices.numpy(),
+                                          ty.indices.numpy())
+            np.testing.assert_array_equal(y.values.numpy(),
+                                          ty.values.numpy())
+
+
 def test_sort_int_and_bool():
     a = np.array([[3, -1, 2, -1, np.iinfo(np.int64).min, 7]])
     for arr in (a, a > 0):
