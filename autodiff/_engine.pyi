@@ -11,8 +11,8 @@ and runs mypy and stubtest over it.
 """
 import builtins
 import threading
-from typing import Any, Iterable, Iterator, Literal, NoReturn, Protocol, \
-    Sequence, SupportsFloat, TypeVar, overload
+from typing import Any, Iterable, Iterator, Literal, NamedTuple, NoReturn, \
+    Protocol, Sequence, SupportsFloat, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -306,16 +306,16 @@ class Tensor:
              *, axis: _Axis = None, keepdims: builtins.bool = False,
              out: None = None) -> Tensor: ...
     def var(self, axis: _Axis = None, keepdims: builtins.bool = False,
-            ddof: float | None = None, dim: _Axis = None,
+            ddof: builtins.float | None = None, dim: _Axis = None,
             keepdim: builtins.bool | None = None,
             dtype: npt.DTypeLike | None = None, out: None = None, *,
-            correction: float | None = None,
+            correction: builtins.float | None = None,
             unbiased: builtins.bool | None = None) -> Tensor: ...
     def std(self, axis: _Axis = None, keepdims: builtins.bool = False,
-            ddof: float | None = None, dim: _Axis = None,
+            ddof: builtins.float | None = None, dim: _Axis = None,
             keepdim: builtins.bool | None = None,
             dtype: npt.DTypeLike | None = None, out: None = None, *,
-            correction: float | None = None,
+            correction: builtins.float | None = None,
             unbiased: builtins.bool | None = None) -> Tensor: ...
     # reductions and scans (autodiff/_reductions.py)
     def prod(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
@@ -332,7 +332,7 @@ class Tensor:
                axis: _Int | None = None) -> Any: ...
     def cummin(self, dim: _Int | None = None, *,
                axis: _Int | None = None) -> Any: ...
-    def norm(self, p: float | str | None = "fro", dim: _Axis = None,
+    def norm(self, p: builtins.float | str | None = "fro", dim: _Axis = None,
              keepdim: builtins.bool = False,
              dtype: npt.DTypeLike | None = None) -> Tensor: ...
     def all(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
@@ -433,11 +433,11 @@ class Tensor:
     def take_along_dim(self, indices: object, dim: _Int | None = None, *,
                        axis: _Int | None = None) -> Tensor: ...
     def scatter(self, dim: _Int, index: object, src: object = None, *,
-                value: float | None = None,
+                value: builtins.float | None = None,
                 reduce: str | None = None) -> Tensor: ...
     def scatter_add(self, dim: _Int, index: object,
                     src: object) -> Tensor: ...
-    def masked_fill(self, mask: object, value: float | Tensor) -> Tensor: ...
+    def masked_fill(self, mask: object, value: builtins.float | Tensor) -> Tensor: ...
     def masked_select(self, mask: object) -> Tensor: ...
     def nonzero(self, *, as_tuple: builtins.bool = False) -> Any: ...
 
@@ -561,25 +561,25 @@ def argmin(x: _TensorLike, dim: _Int | None = None, keepdim: bool = False,
            *, axis: _Int | None = None,
            keepdims: bool | None = None) -> Tensor: ...
 class return_types:
-    class max(tuple[Tensor, Tensor]):
+    class max(NamedTuple):
         values: Tensor
         indices: Tensor
-    class min(tuple[Tensor, Tensor]):
+    class min(NamedTuple):
         values: Tensor
         indices: Tensor
-    class cummax(tuple[Tensor, Tensor]):
+    class cummax(NamedTuple):
         values: Tensor
         indices: Tensor
-    class cummin(tuple[Tensor, Tensor]):
+    class cummin(NamedTuple):
         values: Tensor
         indices: Tensor
-    class sort(tuple[Tensor, Tensor]):
+    class sort(NamedTuple):
         values: Tensor
         indices: Tensor
-    class topk(tuple[Tensor, Tensor]):
+    class topk(NamedTuple):
         values: Tensor
         indices: Tensor
-    class median(tuple[Tensor, Tensor]):
+    class median(NamedTuple):
         values: Tensor
         indices: Tensor
 # (var and std: autodiff/_ops.py, over these)
