@@ -148,8 +148,8 @@ def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None,
     if _code(t) == BOOL:
         t = t.astype(_engine.int64)
     axes = _axes(t, dim)
-    if not axes:
-        return _reshape(t, t.shape) if t.ndim == 0 or not keepdim else t
+    if not axes:                    # a 0-d tensor: a recorded alias
+        return _reshape(t, t.shape)
     flat, kept = _to_last(t, axes)
     return _reshape(_prod_last(flat),
                     _out_shape(t.shape, axes, keepdim, kept))
@@ -200,7 +200,7 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None,
         t = t.astype(_engine.float32)
     axes = _axes(t, dim)
     if t.ndim == 0:
-        return _engine.log(_engine.exp(t))
+        return _reshape(logsumexp(_reshape(t, (1,)), 0), ())
     if t.size == 0:
         return _engine.log(_engine.sum(_engine.exp(t), axes, keepdim))
     m = _engine.amax(t, axes, True).detach()
@@ -515,15 +515,20 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
         v = gather(flat, 0, np.array([i]))
         if _code(t) not in (F32, F64):
             return _reshape(v, ())
-        vd = v.detach()
-        same = _engine.logical_or(_engine.eq(flat, vd),
-                                  _engine.logical_and(_engine.isnan(flat),
-                                                      _engine.isnan(vd)))
         # the gradient shared evenly among the entries equal to the value
+        # (torch's evenly_distribute_backward): amax shares it among ties
+        vd = v.detach()
+        if not math.isnan(a[i]):
+            # filled with the infinity the value is not (no fill ties it)
+            lo = a[i] == -math.inf
+            return _reshape((_engine.amin if lo else _engine.amax)(where(
+                _engine.eq(flat, vd), flat,
+                _scalar_like(math.inf if lo else -math.inf, t))), ())
+        # NaN: shared among the NaN entries; the value stays NaN
+        same = _engine.isnan(flat)
         cnt = _engine.sum(same).astype(t.dtype)
-        picked = where(same, flat, _scalar_like(0.0, t))
-        return _reshape(vd + (_engine.sum(picked) - _engine.sum(
-            picked).detach()) / cnt, ())
+        picked = _engine.sum(where(same, flat, _scalar_like(0.0, t)))
+        return _reshape(vd + (picked - picked.detach()) / cnt, ())
     d = _dim(dim, t.ndim)
     if t.ndim == 0:
         return return_types.median(_reshape(t, ()),
@@ -647,21 +652,17 @@ def _cum_extreme(x, dim, is_max, axis):
     a = np.moveaxis(_values(t), d, -1)
     if a.dtype == np.bool_:
         a = a.astype(np.int8)
-    idx = np.zeros(a.shape, dtype=np.int64)
-    n = a.shape[-1]
-    if n:
-        cur = a[..., 0].copy()
-        ci = np.zeros(a.shape[:-1], dtype=np.int64)
-        isf = a.dtype.kind == "f"
-        for i in range(n):
-            v = a[..., i]
-            # torch: x >= cur (x <= cur) or x is NaN: ties take the last
-            c = (v >= cur) if is_max else (v <= cur)
-            if isf:
-                c = c | np.isnan(v)
-            cur = np.where(c, v, cur)
-            ci = np.where(c, i, ci)
-            idx[..., i] = ci
+    # torch: an entry replaces the running extreme when x >= cur (x <=
+    # cur for cummin) or x is NaN, so ties take the later index.  The
+    # index at i is the last j <= i whose entry equals the running extreme
+    # at j (or is NaN): vectorised, no Python loop over the dim.
+    run = (np.maximum if is_max else np.minimum).accumulate(a, axis=-1)
+    mark = a == run
+    if a.dtype.kind == "f":
+        mark |= np.isnan(a)
+    pos = np.arange(a.shape[-1], dtype=np.int64)
+    idx = np.maximum.accumulate(np.where(mark, pos, 0), axis=-1) \
+        if a.shape[-1] else np.zeros(a.shape, np.int64)
     idx = np.moveaxis(idx, -1, d)
     return rt(gather(t, d, idx), _from_array(np.ascontiguousarray(idx), I64))
 

@@ -530,6 +530,34 @@ def test_median_lower_middle_and_ties():
         ty.values.numpy())
 
 
+def test_median_all_infinite_and_nan_gradient():
+    for a in (np.array([np.inf, np.inf, 1.0]), np.array([-np.inf, 2.0]),
+              np.array([np.nan, 1.0, np.nan, 2.0])):
+        x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+        y, ty = ad.median(x), torch.median(tx)
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        y.backward()
+        ty.backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_norm_ties_share_the_gradient():
+    a = np.array([[3.0, -3.0, 1.0], [2.0, -2.0, 2.0]])
+    for f, g in ((lambda t: ad.linalg.vector_norm(t, math.inf, 1),
+                  lambda t: torch.linalg.vector_norm(t, math.inf, 1)),
+                 (lambda t: ad.linalg.vector_norm(t, -math.inf),
+                  lambda t: torch.linalg.vector_norm(t, -math.inf)),
+                 (lambda t: ad.linalg.matrix_norm(t, 1),
+                  lambda t: torch.linalg.matrix_norm(t, 1)),
+                 (lambda t: ad.linalg.matrix_norm(t, math.inf),
+                  lambda t: torch.linalg.matrix_norm(t, math.inf))):
+        x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+        f(x).sum().backward()
+        g(tx).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(),
+                                   rtol=1e-15)
+
+
 def test_median_nan():
     a = np.array([[1.0, np.nan, 3.0, np.nan], [1.0, 2.0, 3.0, 4.0]])
     y, ty = ad.median(ad.tensor(a), 1), torch.median(torch.tensor(a), 1)
@@ -586,6 +614,18 @@ def test_cummax_cummin_ties_and_nan_as_torch():
         y = getattr(ad, name)(ad.tensor(i), 1)
         ty = getattr(torch, name)(torch.tensor(i), 1)
         assert y.values.dtype == ad.int64
+        np.testing.assert_array_equal(y.values.numpy(), ty.values.numpy())
+        np.testing.assert_array_equal(y.indices.numpy(), ty.indices.numpy())
+
+
+def test_cummax_long_rows_random_ties_as_torch():
+    rng = np.random.default_rng(6)
+    a = rng.integers(-3, 3, (3, 2000)).astype(float)
+    a[0, 500] = np.nan
+    a[2, ::7] = -0.0
+    for name in ("cummax", "cummin"):
+        y = getattr(ad, name)(ad.tensor(a), 1)
+        ty = getattr(torch, name)(torch.tensor(a), 1)
         np.testing.assert_array_equal(y.values.numpy(), ty.values.numpy())
         np.testing.assert_array_equal(y.indices.numpy(), ty.indices.numpy())
 
