@@ -36,6 +36,7 @@ from ._dtypes import BOOL, I64, F32, F64, dtype_code
 from ._engine import (Tensor, _axes_mask, _from_array, _reshape, _t,
                       concatenate, permute, where)
 from ._ops import _dim, var as _var_ddof
+from ._capture import NotCompilableError
 from ._shape_ops import _take, gather, _positions
 
 __all__ = ["prod", "logsumexp", "cumprod", "cummax", "cummin", "norm",
@@ -425,9 +426,16 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
 
 # --------------------------------------------------- data-dependent indices
 
-def _values(t: Tensor) -> np.ndarray:
-    """t's values in numpy (raises NotCompilableError under ad.compile)."""
-    return t.numpy()
+def _values(t: Tensor, name: str) -> np.ndarray:
+    """t's values in numpy; under ad.compile a NotCompilableError naming
+    the op (a replay could not recompute the indices)."""
+    try:
+        return t.numpy()
+    except NotCompilableError as e:
+        raise NotCompilableError(
+            "%s() computes its indices in numpy from the tensor's values, "
+            "which a compiled replay cannot redo: it runs eagerly only (%s)"
+            % (name, e)) from None
 
 
 def _sort_idx(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
@@ -462,7 +470,7 @@ def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
     if t.ndim == 0:
         return return_types.sort(_reshape(t, ()),
                                  _from_array(np.zeros((), np.int64), I64))
-    idx = _sort_idx(_values(t), d, bool(descending))
+    idx = _sort_idx(_values(t, "sort"), d, bool(descending))
     return return_types.sort(gather(t, d, idx), _from_array(idx, I64))
 
 
@@ -488,7 +496,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
                            "size %d)" % (k, n))
     if t.ndim == 0:
         return return_types.topk(*sort(t))
-    idx = _sort_idx(_values(t), d, bool(largest))
+    idx = _sort_idx(_values(t, "topk"), d, bool(largest))
     idx = np.take(idx, np.arange(k), axis=d)
     return return_types.topk(gather(t, d, idx), _from_array(idx, I64))
 
@@ -510,7 +518,7 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
         flat = _reshape(t, (t.size,))
         if t.size == 0:
             raise IndexError("median() input tensor cannot be empty")
-        a = _values(flat)
+        a = _values(flat, "median")
         i = _median_index(a[None, :], 1)[0, 0]
         v = gather(flat, 0, np.array([i]))
         if _code(t) not in (F32, F64):
@@ -536,7 +544,7 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if t.shape[d] == 0:
         raise IndexError("median(): Expected reduction dim %d to have "
                          "non-zero size." % d)
-    a = np.moveaxis(_values(t), d, -1)
+    a = np.moveaxis(_values(t, "median"), d, -1)
     idx = np.moveaxis(_median_index(a, 1), -1, d)
     vals = gather(t, d, idx)
     shape = _reduce_shape(t.shape, d, keepdim)
@@ -590,7 +598,7 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     n = src.shape[d]
     if n == 0:
         raise RuntimeError("quantile() input tensor must be non-empty")
-    a = _values(src)
+    a = _values(src, "quantile")
     order = _sort_idx(a, d, False)
     srt = gather(src, d, order)                  # (.., n, ..) sorted
     hasnan = np.isnan(a).any(axis=d, keepdims=True)
@@ -649,7 +657,7 @@ def _cum_extreme(x, dim, is_max, axis):
     rt = return_types.cummax if is_max else return_types.cummin
     if t.ndim == 0:
         return rt(_reshape(t, ()), _from_array(np.zeros((), np.int64), I64))
-    a = np.moveaxis(_values(t), d, -1)
+    a = np.moveaxis(_values(t, name), d, -1)
     if a.dtype == np.bool_:
         a = a.astype(np.int8)
     # torch: an entry replaces the running extreme when x >= cur (x <=
