@@ -37,7 +37,7 @@ from ._random import (randn, rand, manual_seed, get_rng_state,
                       randperm, normal)
 from ._device import device
 from ._engine import Size
-from ._ops import (var, std, transpose, swapaxes, expand_dims, unsqueeze,
+from ._ops import (transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
                    addmm, lerp, addcmul, addcdiv)
 from ._shape_ops import (split, chunk, unbind, unflatten, tile,
@@ -46,6 +46,9 @@ from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          gather, take_along_dim, scatter, scatter_add,
                          masked_fill, masked_select, nonzero)
 from ._losses import cross_entropy, nll_loss
+from ._reductions import (prod, logsumexp, cumprod, cummax, cummin, norm,
+                          all, any, count_nonzero, nansum, nanmean, var, std,
+                          sort, argsort, topk, median, quantile)
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd, cuda
 from . import linalg
@@ -99,7 +102,9 @@ __all__ = [
     "bitwise_not", "isnan", "isinf", "isfinite",
     # reductions
     "sum", "mean", "max", "min", "amax", "amin", "var", "std", "argmax",
-    "argmin", "return_types",
+    "argmin", "return_types", "prod", "logsumexp", "cumprod", "cummax",
+    "cummin", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
+    "sort", "argsort", "topk", "median", "quantile",
     # shapes
     "reshape", "permute", "transpose", "swapaxes", "expand_dims",
     "unsqueeze", "squeeze", "flatten", "broadcast_to", "concatenate", "cat",

@@ -12,8 +12,7 @@ and runs mypy and stubtest over it.
 import builtins
 import threading
 from typing import Any, Iterable, Iterator, Literal, NamedTuple, NoReturn, \
-    Protocol, \
-    Sequence, SupportsFloat, TypeVar, overload
+    Protocol, Sequence, SupportsFloat, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -377,15 +376,65 @@ class Tensor:
              *, axis: _Axis = None, keepdims: builtins.bool = False,
              out: None = None) -> Tensor: ...
     def var(self, axis: _Axis = None, keepdims: builtins.bool = False,
-            ddof: int = 0, dim: _Axis = None,
+            ddof: builtins.float | None = None, dim: _Axis = None,
             keepdim: builtins.bool | None = None,
-            dtype: npt.DTypeLike | None = None, out: None = None
-            ) -> Tensor: ...
+            dtype: npt.DTypeLike | None = None, out: None = None, *,
+            correction: builtins.float | None = None,
+            unbiased: builtins.bool | None = None) -> Tensor: ...
     def std(self, axis: _Axis = None, keepdims: builtins.bool = False,
-            ddof: int = 0, dim: _Axis = None,
+            ddof: builtins.float | None = None, dim: _Axis = None,
             keepdim: builtins.bool | None = None,
-            dtype: npt.DTypeLike | None = None, out: None = None
-            ) -> Tensor: ...
+            dtype: npt.DTypeLike | None = None, out: None = None, *,
+            correction: builtins.float | None = None,
+            unbiased: builtins.bool | None = None) -> Tensor: ...
+    # reductions and scans (autodiff/_reductions.py)
+    def prod(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+             dtype: npt.DTypeLike | None = None, axis: _Axis = None,
+             keepdims: builtins.bool | None = None,
+             out: None = None) -> Tensor: ...
+    def logsumexp(self, dim: _Axis = None, keepdim: builtins.bool = False,
+                  *, axis: _Axis = None,
+                  keepdims: builtins.bool | None = None) -> Tensor: ...
+    def cumprod(self, dim: _Int | None = None, *,
+                dtype: npt.DTypeLike | None = None,
+                axis: _Int | None = None) -> Tensor: ...
+    def cummax(self, dim: _Int | None = None, *,
+               axis: _Int | None = None) -> Any: ...
+    def cummin(self, dim: _Int | None = None, *,
+               axis: _Int | None = None) -> Any: ...
+    def norm(self, p: builtins.float | str | None = "fro", dim: _Axis = None,
+             keepdim: builtins.bool = False,
+             dtype: npt.DTypeLike | None = None) -> Tensor: ...
+    def all(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+            axis: _Axis = None, keepdims: builtins.bool | None = None,
+            out: None = None) -> Tensor: ...
+    def any(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+            axis: _Axis = None, keepdims: builtins.bool | None = None,
+            out: None = None) -> Tensor: ...
+    def count_nonzero(self, dim: _Axis = None, *,
+                      axis: _Axis = None) -> Tensor: ...
+    def nansum(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+               dtype: npt.DTypeLike | None = None, axis: _Axis = None,
+               keepdims: builtins.bool | None = None,
+               out: None = None) -> Tensor: ...
+    def nanmean(self, dim: _Axis = None, keepdim: builtins.bool = False, *,
+                dtype: npt.DTypeLike | None = None, axis: _Axis = None,
+                keepdims: builtins.bool | None = None,
+                out: None = None) -> Tensor: ...
+    def sort(self, dim: _Int = -1, descending: builtins.bool = False,
+             stable: builtins.bool = False, *,
+             axis: _Int | None = None) -> Any: ...
+    def argsort(self, dim: _Int = -1, descending: builtins.bool = False,
+                stable: builtins.bool = False, *,
+                axis: _Int | None = None) -> Tensor: ...
+    def topk(self, k: _Int, dim: _Int = -1, largest: builtins.bool = True,
+             sorted: builtins.bool = True) -> Any: ...
+    def median(self, dim: _Int | None = None, keepdim: builtins.bool = False,
+               *, axis: _Int | None = None,
+               keepdims: builtins.bool | None = None) -> Any: ...
+    def quantile(self, q: Any, dim: _Int | None = None,
+                 keepdim: builtins.bool = False, *,
+                 interpolation: str = "linear") -> Tensor: ...
     # reshape(2, 3) or reshape((2, 3)); one entry may be -1
     @overload
     def reshape(self, shape: Sequence[_Int], /) -> Tensor: ...
@@ -462,7 +511,8 @@ class Tensor:
                 reduce: str | None = None) -> Tensor: ...
     def scatter_add(self, dim: _Int, index: object,
                     src: object) -> Tensor: ...
-    def masked_fill(self, mask: object, value: builtins.float | Tensor) -> Tensor: ...
+    def masked_fill(self, mask: object,
+                    value: builtins.float | Tensor) -> Tensor: ...
     def masked_select(self, mask: object) -> Tensor: ...
     def nonzero(self, *, as_tuple: builtins.bool = False) -> Any: ...
 
@@ -602,6 +652,21 @@ class return_types:
         values: Tensor
         indices: Tensor
     class min(NamedTuple):
+        values: Tensor
+        indices: Tensor
+    class cummax(NamedTuple):
+        values: Tensor
+        indices: Tensor
+    class cummin(NamedTuple):
+        values: Tensor
+        indices: Tensor
+    class sort(NamedTuple):
+        values: Tensor
+        indices: Tensor
+    class topk(NamedTuple):
+        values: Tensor
+        indices: Tensor
+    class median(NamedTuple):
         values: Tensor
         indices: Tensor
 # (var and std: autodiff/_ops.py, over these)

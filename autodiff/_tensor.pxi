@@ -915,15 +915,19 @@ cdef class Tensor:
              out=None):
         return amin(self, axis, keepdims, dim, keepdim, out)
 
-    def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
-            dtype=None, out=None):
-        return _up().var(self, axis, keepdims, ddof, dim, keepdim, dtype,
-                         out)
+    def var(self, axis=None, keepdims=False, ddof=None, dim=None,
+            keepdim=None, dtype=None, out=None, *, correction=None,
+            unbiased=None):
+        return _reductions().var(self, axis, keepdims, ddof, dim, keepdim,
+                                 dtype, out, correction=correction,
+                                 unbiased=unbiased)
 
-    def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None,
-            dtype=None, out=None):
-        return _up().std(self, axis, keepdims, ddof, dim, keepdim, dtype,
-                         out)
+    def std(self, axis=None, keepdims=False, ddof=None, dim=None,
+            keepdim=None, dtype=None, out=None, *, correction=None,
+            unbiased=None):
+        return _reductions().std(self, axis, keepdims, ddof, dim, keepdim,
+                                 dtype, out, correction=correction,
+                                 unbiased=unbiased)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -1055,6 +1059,86 @@ cdef class Tensor:
 
     def nonzero(self, *, as_tuple=False):
         return _shape_ops().nonzero(self, as_tuple=as_tuple)
+
+
+    # reductions and scans of autodiff/_reductions.py (torch's methods)
+    def prod(self, dim=None, keepdim=False, *, dtype=None, axis=None,
+             keepdims=None, out=None):
+        return _reductions().prod(self, dim, keepdim, dtype=dtype, axis=axis,
+                                  keepdims=keepdims, out=out)
+
+    def logsumexp(self, dim=None, keepdim=False, *, axis=None,
+                  keepdims=None):
+        return _reductions().logsumexp(self, dim, keepdim, axis=axis,
+                                       keepdims=keepdims)
+
+    def cumprod(self, dim=None, *, dtype=None, axis=None):
+        return _reductions().cumprod(self, dim, dtype=dtype, axis=axis)
+
+    def cummax(self, dim=None, *, axis=None):
+        return _reductions().cummax(self, dim, axis=axis)
+
+    def cummin(self, dim=None, *, axis=None):
+        return _reductions().cummin(self, dim, axis=axis)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return _reductions().norm(self, p, dim, keepdim, dtype)
+
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None,
+            out=None):
+        _reduce_input(self, None, out, "all")
+        return _reductions().all(self, dim, keepdim, axis=axis,
+                                 keepdims=keepdims)
+
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None,
+            out=None):
+        _reduce_input(self, None, out, "any")
+        return _reductions().any(self, dim, keepdim, axis=axis,
+                                 keepdims=keepdims)
+
+    def count_nonzero(self, dim=None, *, axis=None):
+        return _reductions().count_nonzero(self, dim, axis=axis)
+
+    def nansum(self, dim=None, keepdim=False, *, dtype=None, axis=None,
+               keepdims=None, out=None):
+        return _reductions().nansum(self, dim, keepdim, dtype=dtype,
+                                    axis=axis, keepdims=keepdims, out=out)
+
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None, axis=None,
+                keepdims=None, out=None):
+        return _reductions().nanmean(self, dim, keepdim, dtype=dtype,
+                                     axis=axis, keepdims=keepdims, out=out)
+
+    def sort(self, dim=-1, descending=False, stable=False, *, axis=None):
+        return _reductions().sort(self, dim, descending, stable, axis=axis)
+
+    def argsort(self, dim=-1, descending=False, stable=False, *, axis=None):
+        return _reductions().argsort(self, dim, descending, stable,
+                                     axis=axis)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _reductions().topk(self, k, dim, largest, sorted)
+
+    def median(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return _reductions().median(self, dim, keepdim, axis=axis,
+                                    keepdims=keepdims)
+
+    def quantile(self, q, dim=None, keepdim=False, *,
+                 interpolation="linear"):
+        return _reductions().quantile(self, q, dim, keepdim,
+                                      interpolation=interpolation)
+
+
+cdef object _reductions_module = None
+
+cdef object _reductions():
+    """autodiff/_reductions.py, imported on first use (it imports this
+    module)."""
+    global _reductions_module
+    if _reductions_module is None:
+        from autodiff import _reductions
+        _reductions_module = _reductions
+    return _reductions_module
 
 
 cdef object _linalg_module = None

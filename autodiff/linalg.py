@@ -66,10 +66,13 @@ from ._ops import matmul, swapaxes
 from ._shape_ops import ShapeOpError, diagonal, narrow, tril
 from ._grad_mode import no_grad as _no_grad
 from .autograd import Function
+# the norms live with the other reductions
+from ._reductions import matrix_norm, vector_norm
 
 __all__ = ["LinAlgError", "einsum", "tensordot", "trace", "inv", "inverse",
            "solve", "det", "slogdet", "cholesky", "qr", "eigh", "eigvalsh",
-           "svd", "svdvals", "pinv", "matrix_rank", "matmul"]
+           "svd", "svdvals", "pinv", "matrix_rank", "matmul", "vector_norm",
+           "matrix_norm"]
 
 
 class LinAlgError(RuntimeError):

@@ -1,0 +1,687 @@
+"""Reductions and scans with PyTorch's names, signatures and gradients:
+prod, logsumexp, cumprod, cummax, cummin, norm, vector_norm, matrix_norm,
+all, any, count_nonzero, nansum, nanmean, var/std with torch's
+``correction=``/``unbiased=``, sort, argsort, topk, median and quantile.
+
+How they are built.  Two families.
+
+*Composed of recorded engine ops* (prod, cumprod, logsumexp, the norms,
+all, any, count_nonzero, nansum, nanmean, var, std): every result is
+recorded op by op, so gradients to any order and ``ad.compile`` replays
+need nothing more.  ``prod`` is a pairwise tree of multiplications and
+``cumprod`` a Hillis-Steele scan of multiplications (log2(n) recorded
+steps each): no division, so their gradients are exact where entries are
+zero (as torch's).  Because the order of the multiplications differs from
+torch's, a product can differ from torch's in the last bits.
+
+*Data-dependent indices* (sort, argsort, topk, median, quantile, cummax,
+cummin): the indices are computed in numpy from the input's values at
+call time; the values are then taken with one recorded gather at those
+indices (``gather`` along dim), so the gradient goes to the index, as in
+torch, and differentiates to any order.  Reading the values into numpy
+under ``ad.compile`` raises ``NotCompilableError`` (the compile contract:
+a replay cannot recompute indices in Python, and never silently reuses
+the recording's), so these ops run eagerly only.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import numbers
+
+import numpy as np
+
+from . import _engine
+from ._dtypes import BOOL, I64, F32, F64, dtype_code
+from ._engine import (Tensor, _axes_mask, _from_array, _reshape, _t,
+                      concatenate, permute, where)
+from ._ops import _dim, var as _var_ddof
+from ._capture import NotCompilableError
+from ._shape_ops import _take, gather, _positions
+
+__all__ = ["prod", "logsumexp", "cumprod", "cummax", "cummin", "norm",
+           "vector_norm", "matrix_norm", "all", "any", "count_nonzero",
+           "nansum", "nanmean", "var", "std", "sort", "argsort", "topk",
+           "median", "quantile", "return_types"]
+
+# torch.return_types.*: the engine's (max, min) gains these
+return_types = _engine.return_types
+for _name in ("cummax", "cummin", "sort", "topk", "median"):
+    setattr(return_types, _name,
+            collections.namedtuple(_name, ["values", "indices"]))
+
+_bool_all = all
+_bool_any = any
+
+
+# ------------------------------------------------------------- helpers
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else _t(x)
+
+
+def _code(t: Tensor) -> int:
+    return dtype_code(t.dtype)
+
+
+def _kw(dim, axis, keepdim, keepdims, name):
+    """torch's dim=/keepdim= beside numpy's axis=/keepdims=."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("%s(): pass dim= or axis=, not both" % name)
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return dim, bool(keepdim)
+
+
+def _axes(t: Tensor, dim) -> list:
+    """The reduced axes, sorted, non-negative (all for None)."""
+    if t.ndim == 0:
+        if dim is not None:
+            for d in (dim if isinstance(dim, (tuple, list)) else (dim,)):
+                _dim(d, 0)
+        return []
+    mask = _axes_mask(t.ndim, dim)
+    return [i for i in range(t.ndim) if mask >> i & 1]
+
+
+def _to_last(t: Tensor, axes: list):
+    """t with the axes moved to the end and merged: shape (M..., n) as
+    (kept dims..., n); returns it and the kept shape."""
+    keep = [i for i in range(t.ndim) if i not in axes]
+    if axes != list(range(t.ndim - len(axes), t.ndim)):
+        t = permute(t, keep + axes)
+    kept = tuple(t.shape[:len(keep)])
+    n = int(np.prod([t.shape[len(keep) + i] for i in range(len(axes))],
+                    dtype=np.int64)) if axes else 1
+    return _reshape(t, kept + (n,)), kept
+
+
+def _out_shape(shape, axes, keepdim, kept):
+    if keepdim:
+        return tuple(1 if i in axes else s for i, s in enumerate(shape))
+    return kept
+
+
+def _cols(t: Tensor, a: int, b: int) -> Tensor:
+    """t[..., a:b] (one recorded gather; the positions depend only on the
+    shape, so replays are exact)."""
+    pos = _positions(t.shape)[..., a:b]
+    return _take(t, pos)
+
+
+def _floating(t: Tensor, name: str) -> Tensor:
+    if _code(t) in (I64, BOOL):
+        raise RuntimeError("%s(): expected a floating point input, got %s"
+                           % (name, t.dtype))
+    return t
+
+
+def _scalar_like(v, t: Tensor) -> Tensor:
+    return _from_array(np.asarray(v), _code(t))
+
+
+# -------------------------------------------------------- products
+
+def _prod_last(t: Tensor) -> Tensor:
+    """The product over the last axis as a pairwise tree of recorded
+    multiplications (exact gradients where entries are zero)."""
+    n = t.shape[-1]
+    if n == 0:
+        return _engine.sum(t, -1) * 0 + 1
+    while n > 1:
+        h = n // 2
+        p = _cols(t, 0, h) * _cols(t, h, 2 * h)
+        if n % 2:
+            p = concatenate([p, _cols(t, 2 * h, n)], -1)
+        t, n = p, h + n % 2
+    return _reshape(t, t.shape[:-1])
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None,
+         keepdims=None, out=None) -> Tensor:
+    """Product of the entries over dim (all by default).  As torch: int64
+    and bool give int64; the gradient is exact where entries are zero
+    (a tree of multiplications, no division)."""
+    t = _engine._reduce_input(x, dtype, out, "prod")
+    dim, keepdim = _kw(dim, axis, keepdim, keepdims, "prod")
+    if _code(t) == BOOL:
+        t = t.astype(_engine.int64)
+    axes = _axes(t, dim)
+    if not axes:                    # a 0-d tensor: a recorded alias
+        return _reshape(t, t.shape)
+    flat, kept = _to_last(t, axes)
+    return _reshape(_prod_last(flat),
+                    _out_shape(t.shape, axes, keepdim, kept))
+
+
+def cumprod(x, dim=None, *, dtype=None, axis=None) -> Tensor:
+    """Running products along dim (torch.cumprod): a Hillis-Steele scan of
+    recorded multiplications, so the gradient is exact with zeros."""
+    t = _tensor(x)
+    if dim is None and axis is None:
+        raise TypeError("cumprod() missing required argument 'dim'")
+    if dtype is not None:
+        t = t.astype(dtype)
+    if _code(t) == BOOL:
+        t = t.astype(_engine.int64)
+    d = _dim(axis if dim is None else dim, t.ndim)
+    if t.ndim == 0:
+        return _reshape(t, ())
+    moved = d != t.ndim - 1
+    y = _swap_last(t, d) if moved else t
+    n = y.shape[-1]
+    s = 1
+    while s < n:
+        y = concatenate([_cols(y, 0, s),
+                         _cols(y, s, n) * _cols(y, 0, n - s)], -1)
+        s *= 2
+    return _swap_last(y, d) if moved else y
+
+
+def _swap_last(t: Tensor, d: int) -> Tensor:
+    perm = list(range(t.ndim))
+    perm[d], perm[-1] = perm[-1], perm[d]
+    return permute(t, perm)
+
+
+# ------------------------------------------------------- logsumexp
+
+def logsumexp(x, dim=None, keepdim=False, *, axis=None,
+              keepdims=None) -> Tensor:
+    """log(sum(exp(x))) over dim, stable: the max is subtracted first
+    (detached, infinities replaced by 0, as torch); integer inputs are
+    cast to float32 as torch's default dtype."""
+    t = _tensor(x)
+    dim, keepdim = _kw(dim, axis, keepdim, keepdims, "logsumexp")
+    if dim is None:
+        raise TypeError("logsumexp() missing required argument 'dim'")
+    if _code(t) in (I64, BOOL):
+        t = t.astype(_engine.float32)
+    axes = _axes(t, dim)
+    if t.ndim == 0:
+        return _reshape(logsumexp(_reshape(t, (1,)), 0), ())
+    if t.size == 0:
+        return _engine.log(_engine.sum(_engine.exp(t), axes, keepdim))
+    m = _engine.amax(t, axes, True).detach()
+    m = where(_engine.isinf(m), _scalar_like(0.0, t), m)
+    s = _engine.log(_engine.sum(_engine.exp(t - m), axes, keepdim))
+    return s + (m if keepdim else _reshape(
+        m, tuple(v for i, v in enumerate(m.shape) if i not in axes)))
+
+
+# ------------------------------------------------------ logical reductions
+
+def _nonzero_mask(t: Tensor) -> Tensor:
+    return t if _code(t) == BOOL else _engine.ne(t, 0)
+
+
+def _logical(x, dim, keepdim, axis, keepdims, is_all, name):
+    t = _tensor(x)
+    dim, keepdim = _kw(dim, axis, keepdim, keepdims, name)
+    m = _nonzero_mask(t)
+    axes = _axes(t, dim)
+    if t.ndim == 0:
+        return _reshape(m, ())
+    shape = _out_shape(t.shape, axes, keepdim,
+                       tuple(s for i, s in enumerate(t.shape)
+                             if i not in axes))
+    if _bool_any(t.shape[i] == 0 for i in axes):
+        return _engine._full(shape, bool(is_all), _engine.bool_, False)
+    r = (_engine.amin if is_all else _engine.amax)(m, axes, keepdim)
+    return r
+
+
+def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """True where every entry over dim is nonzero (a bool tensor; True
+    over an empty dim), as torch.all."""
+    return _logical(x, dim, keepdim, axis, keepdims, True, "all")
+
+
+def any(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """True where some entry over dim is nonzero (a bool tensor)."""
+    return _logical(x, dim, keepdim, axis, keepdims, False, "any")
+
+
+def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
+    """The number of nonzero entries over dim (int64), as torch."""
+    t = _tensor(x)
+    dim, _ = _kw(dim, axis, False, None, "count_nonzero")
+    if t.ndim == 0:
+        return _engine.sum(_nonzero_mask(t))
+    return _engine.sum(_nonzero_mask(t), _axes(t, dim))
+
+
+def nansum(x, dim=None, keepdim=False, *, dtype=None, axis=None,
+           keepdims=None, out=None) -> Tensor:
+    """The sum treating NaN as zero; NaN entries get a zero gradient."""
+    t = _engine._reduce_input(x, dtype, out, "nansum")
+    dim, keepdim = _kw(dim, axis, keepdim, keepdims, "nansum")
+    if _code(t) in (F32, F64):
+        t = where(_engine.isnan(t), _scalar_like(0.0, t), t)
+    return _engine.sum(t, dim, keepdim)
+
+
+def nanmean(x, dim=None, keepdim=False, *, dtype=None, axis=None,
+            keepdims=None, out=None) -> Tensor:
+    """The mean of the non-NaN entries (NaN where all are NaN).  The
+    entries of an all-NaN slice get a zero gradient (torch's: NaN)."""
+    t = _engine._reduce_input(x, dtype, out, "nanmean")
+    dim, keepdim = _kw(dim, axis, keepdim, keepdims, "nanmean")
+    _floating(t, "nanmean")
+    keep = _engine.logical_not(_engine.isnan(t))
+    num = _engine.sum(where(keep, t, _scalar_like(0.0, t)), dim, keepdim)
+    return num / _engine.sum(keep, dim, keepdim).astype(t.dtype)
+
+
+# ------------------------------------------------------------ var, std
+
+def _ddof(ddof, correction, unbiased, name):
+    given = [v is not None for v in (ddof, correction, unbiased)]
+    if sum(given) > 1:
+        raise TypeError("%s(): pass only one of ddof=, correction= and "
+                        "unbiased=" % name)
+    if unbiased is not None:
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError("%s(): unbiased must be a bool, got %r"
+                            % (name, unbiased))
+        return 1 if unbiased else 0
+    v = correction if correction is not None else ddof
+    if v is None:
+        return 0
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError("%s(): correction must be a number, got %r"
+                        % (name, v))
+    return v
+
+
+def var(x, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
+        dtype=None, out=None, *, correction=None, unbiased=None) -> Tensor:
+    """Variance over dim (all by default).  The divisor is N - ddof:
+    numpy's ddof=0 by default (autodiff's documented default; torch.var's
+    default is correction=1: pass correction=1 or unbiased=True for it).
+    torch's correction= and unbiased= are taken as in torch."""
+    return _var_ddof(x, axis, keepdims, _ddof(ddof, correction, unbiased,
+                                              "var"), dim, keepdim, dtype,
+                     out)
+
+
+def std(x, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
+        dtype=None, out=None, *, correction=None, unbiased=None) -> Tensor:
+    """Standard deviation: sqrt(var) with var's arguments and defaults."""
+    return _engine.sqrt(var(x, axis, keepdims, ddof, dim, keepdim, dtype,
+                            out, correction=correction, unbiased=unbiased))
+
+
+# --------------------------------------------------------------- norms
+
+def _safe_root(s: Tensor, p: float) -> Tensor:
+    """s ** (1/p) with a zero gradient where s == 0 (torch's norms give 0
+    there, not NaN)."""
+    zero = _engine.eq(s, 0)
+    one = _scalar_like(1.0, s)
+    safe = where(zero, one, s)
+    root = _engine.sqrt(safe) if p == 2 else safe ** (1.0 / p)
+    return where(zero, _scalar_like(0.0, s), root)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None) -> Tensor:
+    """torch.linalg.vector_norm: ord 2 (default), 1, inf, -inf, 0 (the
+    count of nonzeros) or any other float p; over dim (all by default).
+    Gradients as torch's (zero at a zero vector)."""
+    t = _tensor(x)
+    if dtype is not None:
+        t = t.astype(dtype)
+    if _code(t) in (I64, BOOL):
+        raise RuntimeError("linalg.vector_norm: Expected a floating point "
+                           "or complex tensor as input. Got %s" % t.dtype)
+    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(
+            ord, numbers.Real):
+        raise TypeError("linalg.vector_norm: ord must be a number, got %r"
+                        % (ord,))
+    p = float(ord)
+    axes = _axes(t, dim)
+    if t.ndim == 0:
+        axes = None
+    a = _engine.abs(t)
+    if p == math.inf or p == -math.inf:
+        if t.size == 0:
+            raise RuntimeError("linalg.vector_norm cannot compute the %s "
+                               "norm on an empty tensor because the "
+                               "operation does not have an identity" % ord)
+        return (_engine.amax if p > 0 else _engine.amin)(a, axes, keepdim)
+    if p == 0:
+        return _engine.sum(_engine.ne(t, 0).astype(t.dtype), axes, keepdim)
+    if p == 1:
+        return _engine.sum(a, axes, keepdim)
+    if p == 2:
+        return _safe_root(_engine.sum(t * t, axes, keepdim), 2)
+    zero = _engine.eq(a, 0)
+    if p < 0:
+        powed = a ** p
+    else:
+        powed = where(zero, _scalar_like(0.0, t),
+                      where(zero, _scalar_like(1.0, t), a) ** p)
+    s = _engine.sum(powed, axes, keepdim)
+    if p < 0:
+        return s ** (1.0 / p)
+    return _safe_root(s, p)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
+                dtype=None) -> Tensor:
+    """torch.linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf over the
+    two dims.  'nuc', 2 and -2 need singular values: autodiff has no SVD
+    yet, so they raise NotImplementedError."""
+    t = _tensor(A)
+    if dtype is not None:
+        t = t.astype(dtype)
+    if t.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have "
+                           "at least 2 dimensions.")
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise RuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got "
+                           "%r" % (dim,))
+    r, c = _dim(dim[0], t.ndim), _dim(dim[1], t.ndim)
+    if r == c:
+        raise RuntimeError("linalg.matrix_norm: dims must be different. "
+                           "Got (%d, %d)" % (dim[0], dim[1]))
+    if ord == "fro":
+        return vector_norm(t, 2, (r, c), keepdim)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(
+            "linalg.matrix_norm: ord=%r needs the singular values, and "
+            "autodiff has no SVD yet; use 'fro', 1, -1, inf or -inf" % (ord,))
+    if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
+        raise RuntimeError("linalg.matrix_norm: Order %r not supported."
+                           % (ord,))
+    _floating(t, "linalg.matrix_norm")
+    # ord 1: max over columns of the column sums; inf: over rows
+    inner, outer = (r, c) if abs(ord) == 1 else (c, r)
+    s = _engine.sum(_engine.abs(t), inner, True)
+    red = _engine.amax if ord > 0 else _engine.amin
+    out = red(s, outer, True)
+    if keepdim:
+        return out
+    return _reshape(out, tuple(v for i, v in enumerate(out.shape)
+                               if i not in (r, c)))
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
+    """torch.norm: p='fro' (the 2-norm over dim, all by default), a
+    number p (vector_norm over dim), 'nuc' (unsupported: no SVD)."""
+    t = _tensor(x)
+    if isinstance(p, str):
+        if p == "fro":
+            return vector_norm(t, 2, dim, keepdim, dtype=dtype)
+        if p == "nuc":
+            return matrix_norm(t, "nuc", dim if dim is not None else (-2, -1),
+                               keepdim, dtype=dtype)
+        raise RuntimeError("norm(): unsupported p %r" % (p,))
+    if p is None:
+        p = 2
+    return vector_norm(t, p, dim, keepdim, dtype=dtype)
+
+
+# --------------------------------------------------- data-dependent indices
+
+def _values(t: Tensor, name: str) -> np.ndarray:
+    """t's values in numpy; under ad.compile a NotCompilableError naming
+    the op (a replay could not recompute the indices)."""
+    try:
+        return t.numpy()
+    except NotCompilableError as e:
+        raise NotCompilableError(
+            "%s() computes its indices in numpy from the tensor's values, "
+            "which a compiled replay cannot redo: it runs eagerly only (%s)"
+            % (name, e)) from None
+
+
+def _sort_idx(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """Stable argsort along axis, NaN largest (torch's order)."""
+    if a.dtype == np.bool_:
+        a = a.astype(np.int8)
+    if not descending:
+        return np.argsort(a, axis=axis, kind="stable")
+    if a.dtype.kind == "f":
+        m = np.moveaxis(a, axis, -1)
+        idx = np.lexsort((-m, ~np.isnan(m)), axis=-1)
+        return np.moveaxis(idx, -1, axis)
+    return np.argsort(~a.astype(np.int64), axis=axis, kind="stable")
+
+
+def _dim_kw(dim, axis, default):
+    if axis is not None:
+        return axis
+    return default if dim is None else dim
+
+
+def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
+    """(values, indices) sorted along dim; NaN sorts as the largest
+    value.  Always stable: equal entries keep their order, as torch's
+    stable=True.  (torch 2.13's CPU sort with stable=False is stable only
+    up to 16 entries along dim; beyond, its order of equal entries is an
+    implementation detail, so autodiff gives the stable order for both.)
+    The gradient goes to the index.  Indices are computed in numpy: under
+    ad.compile this raises NotCompilableError."""
+    t = _tensor(x)
+    d = _dim(_dim_kw(dim, axis, -1), t.ndim)
+    if t.ndim == 0:
+        return return_types.sort(_reshape(t, ()),
+                                 _from_array(np.zeros((), np.int64), I64))
+    idx = _sort_idx(_values(t, "sort"), d, bool(descending))
+    return return_types.sort(gather(t, d, idx), _from_array(idx, I64))
+
+
+def argsort(x, dim=-1, descending=False, stable=False, *, axis=None):
+    """The int64 indices that sort x along dim (stable; see sort)."""
+    return sort(x, dim, descending, stable, axis=axis).indices
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the k largest (smallest) entries along dim,
+    largest first (smallest first); NaN counts as largest.  Equal entries
+    are taken by position (the first k of a stable sort): torch's order of
+    ties is an implementation detail of its selection and can differ.
+    sorted=False gives the same (sorted) result.  Eager only
+    (NotCompilableError under ad.compile)."""
+    t = _tensor(x)
+    d = _dim(-1 if dim is None else dim, t.ndim)
+    n = t.shape[d] if t.ndim else 1
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError("topk(): k must be an int, got %r" % (k,))
+    if not 0 <= k <= n:
+        raise RuntimeError("selected index k out of range (k=%d, dimension "
+                           "size %d)" % (k, n))
+    if t.ndim == 0:
+        return return_types.topk(*sort(t))
+    idx = _sort_idx(_values(t, "topk"), d, bool(largest))
+    idx = np.take(idx, np.arange(k), axis=d)
+    return return_types.topk(gather(t, d, idx), _from_array(idx, I64))
+
+
+def _reduce_shape(shape, d, keepdim):
+    return tuple(1 if i == d else s for i, s in enumerate(shape)) \
+        if keepdim else tuple(s for i, s in enumerate(shape) if i != d)
+
+
+def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The lower median (of two middles the smaller, as torch).  Without
+    dim a 0-d tensor whose gradient is shared evenly among the entries
+    equal to it (torch's); with dim, (values, indices), the gradient going
+    to the index.  A NaN makes the median NaN (its index that of the first
+    NaN).  Eager only (NotCompilableError under ad.compile)."""
+    t = _tensor(x)
+    dim, keepdim = _kw(dim, axis, keepdim, keepdims, "median")
+    if dim is None:
+        flat = _reshape(t, (t.size,))
+        if t.size == 0:
+            raise IndexError("median() input tensor cannot be empty")
+        a = _values(flat, "median")
+        i = _median_index(a[None, :], 1)[0, 0]
+        v = gather(flat, 0, np.array([i]))
+        if _code(t) not in (F32, F64):
+            return _reshape(v, ())
+        # the gradient shared evenly among the entries equal to the value
+        # (torch's evenly_distribute_backward): amax shares it among ties
+        vd = v.detach()
+        if not math.isnan(a[i]):
+            # filled with the infinity the value is not (no fill ties it)
+            lo = a[i] == -math.inf
+            return _reshape((_engine.amin if lo else _engine.amax)(where(
+                _engine.eq(flat, vd), flat,
+                _scalar_like(math.inf if lo else -math.inf, t))), ())
+        # NaN: shared among the NaN entries; the value stays NaN
+        same = _engine.isnan(flat)
+        cnt = _engine.sum(same).astype(t.dtype)
+        picked = _engine.sum(where(same, flat, _scalar_like(0.0, t)))
+        return _reshape(vd + (picked - picked.detach()) / cnt, ())
+    d = _dim(dim, t.ndim)
+    if t.ndim == 0:
+        return return_types.median(_reshape(t, ()),
+                                   _from_array(np.zeros((), np.int64), I64))
+    if t.shape[d] == 0:
+        raise IndexError("median(): Expected reduction dim %d to have "
+                         "non-zero size." % d)
+    a = np.moveaxis(_values(t, "median"), d, -1)
+    idx = np.moveaxis(_median_index(a, 1), -1, d)
+    vals = gather(t, d, idx)
+    shape = _reduce_shape(t.shape, d, keepdim)
+    return return_types.median(_reshape(vals, shape),
+                               _from_array(idx.reshape(shape), I64))
+
+
+def _median_index(a: np.ndarray, _one) -> np.ndarray:
+    """For rows along the last axis: the index of the lower median (the
+    first NaN's where a row has one), shape (..., 1)."""
+    n = a.shape[-1]
+    order = _sort_idx(a, -1, False)
+    pick = np.take(order, [(n - 1) // 2], axis=-1)
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        has = nan.any(axis=-1, keepdims=True)
+        first = np.argmax(nan, axis=-1)[..., None]
+        pick = np.where(has, first, pick)
+    return pick
+
+
+_INTERP = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """torch.quantile: q a float or a 1-D sequence/tensor in [0, 1] (its
+    size becomes the first dim of the result); dim=None over all entries;
+    a row with a NaN gives NaN.  The gradient goes through the sorted
+    values.  Eager only (NotCompilableError under ad.compile)."""
+    t = _tensor(x)
+    _floating(t, "quantile")
+    if interpolation not in _INTERP:
+        raise ValueError("quantile() interpolation must be one of linear, "
+                         "lower, higher, midpoint or nearest. Got %r"
+                         % (interpolation,))
+    scalar_q = isinstance(q, numbers.Real) or (
+        isinstance(q, Tensor) and q.ndim == 0)
+    qa = np.asarray(q.numpy() if isinstance(q, Tensor) else q,
+                    dtype=np.float64).reshape(-1)
+    if not scalar_q and np.ndim(q.numpy() if isinstance(q, Tensor)
+                                else q) != 1:
+        raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+    if qa.size and (np.any(qa < 0) or np.any(qa > 1)):
+        raise RuntimeError("quantile() q values must be in the range [0, 1]")
+    if dim is None:
+        src = _reshape(t, (t.size,))
+        d = 0
+    else:
+        d = _dim(dim, t.ndim)
+        src = t if t.ndim else _reshape(t, (1,))
+    n = src.shape[d]
+    if n == 0:
+        raise RuntimeError("quantile() input tensor must be non-empty")
+    a = _values(src, "quantile")
+    order = _sort_idx(a, d, False)
+    srt = gather(src, d, order)                  # (.., n, ..) sorted
+    hasnan = np.isnan(a).any(axis=d, keepdims=True)
+    outs = []
+    for qv in qa:
+        rank = qv * (n - 1)
+        lo, hi = int(math.floor(rank)), int(math.ceil(rank))
+        if interpolation == "nearest":
+            lo = hi = int(np.round(rank))
+        elif interpolation == "lower":
+            hi = lo
+        elif interpolation == "higher":
+            lo = hi
+        below = _narrow1(srt, d, lo)
+        above = _narrow1(srt, d, hi)
+        if interpolation == "midpoint":
+            v = below + (above - below) * 0.5
+        elif interpolation == "linear" and hi != lo:
+            w = rank - lo
+            # torch's lerp: from the nearer end
+            v = (below + (above - below) * w) if w < 0.5 else (
+                above - (above - below) * (1 - w))
+        else:
+            v = below
+        if hasnan.any():
+            v = where(_from_array(hasnan, BOOL), _scalar_like(math.nan, t), v)
+        outs.append(v)
+    res = outs[0] if scalar_q else concatenate(
+        [_reshape(o, (1,) + o.shape) for o in outs], 0)
+    # res has dim d of size 1 (per q)
+    lead = () if scalar_q else (len(qa),)
+    body = res.shape[len(lead):]
+    if dim is None:
+        shape = tuple(1 for _ in t.shape) if keepdim else ()
+    else:
+        shape = body if keepdim else tuple(
+            s for i, s in enumerate(body) if i != d)
+        if t.ndim == 0:
+            shape = ()
+    return _reshape(res, lead + tuple(shape))
+
+
+def _narrow1(t: Tensor, d: int, i: int) -> Tensor:
+    pos = np.take(_positions(t.shape), [i], axis=d)
+    return _take(t, pos)
+
+
+# ------------------------------------------------------------- cummax
+
+def _cum_extreme(x, dim, is_max, axis):
+    name = "cummax" if is_max else "cummin"
+    t = _tensor(x)
+    if dim is None and axis is None:
+        raise TypeError("%s() missing required argument 'dim'" % name)
+    d = _dim(axis if dim is None else dim, t.ndim)
+    rt = return_types.cummax if is_max else return_types.cummin
+    if t.ndim == 0:
+        return rt(_reshape(t, ()), _from_array(np.zeros((), np.int64), I64))
+    a = np.moveaxis(_values(t, name), d, -1)
+    if a.dtype == np.bool_:
+        a = a.astype(np.int8)
+    # torch: an entry replaces the running extreme when x >= cur (x <=
+    # cur for cummin) or x is NaN, so ties take the later index.  The
+    # index at i is the last j <= i whose entry equals the running extreme
+    # at j (or is NaN): vectorised, no Python loop over the dim.
+    run = (np.maximum if is_max else np.minimum).accumulate(a, axis=-1)
+    mark = a == run
+    if a.dtype.kind == "f":
+        mark |= np.isnan(a)
+    pos = np.arange(a.shape[-1], dtype=np.int64)
+    idx = np.maximum.accumulate(np.where(mark, pos, 0), axis=-1) \
+        if a.shape[-1] else np.zeros(a.shape, np.int64)
+    idx = np.moveaxis(idx, -1, d)
+    return rt(gather(t, d, idx), _from_array(np.ascontiguousarray(idx), I64))
+
+
+def cummax(x, dim=None, *, axis=None):
+    """(values, indices) of the running maximum along dim, as torch (ties
+    take the later index; a NaN propagates).  The gradient goes to the
+    index.  Eager only (NotCompilableError under ad.compile)."""
+    return _cum_extreme(x, dim, True, axis)
+
+
+def cummin(x, dim=None, *, axis=None):
+    """The running minimum (see cummax)."""
+    return _cum_extreme(x, dim, False, axis)
