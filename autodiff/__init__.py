@@ -39,7 +39,9 @@ from ._device import device
 from ._engine import Size
 from ._ops import (transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
-                   addmm, lerp, addcmul, addcdiv)
+                   addmm, lerp, addcmul, addcdiv, t, equal, allclose,
+                   isclose, numel, is_tensor, add, sub, mul, div,
+                   true_divide)
 from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          repeat_interleave, flip, roll, tril, triu, diag,
                          diagonal, narrow, movedim, moveaxis, index_select,
@@ -69,6 +71,7 @@ double = float64
 long = int64
 int = int64         # torch.int is int32, which autodiff does not have
 bool = bool_
+pow = power         # torch's name
 
 __version__ = "0.1.0"
 
@@ -85,7 +88,8 @@ __all__ = [
     "randn_like", "rand_like", "randint", "randperm", "normal", "device",
     "Size",
     # elementwise ops
-    "add", "subtract", "multiply", "divide", "power", "negative",
+    "add", "subtract", "multiply", "divide", "power", "pow", "negative",
+    "sub", "mul", "div", "true_divide",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "square", "clip", "clamp",
     "maximum", "minimum", "where", "floor_divide",
     "atan2", "arctan2", "hypot", "fmod", "remainder", "logaddexp", "xlogy",
@@ -116,6 +120,7 @@ __all__ = [
     "index_select", "gather", "take_along_dim", "scatter", "scatter_add",
     "masked_fill", "masked_select", "nonzero",
     # linear algebra and losses
+    "t", "equal", "allclose", "isclose", "numel", "is_tensor",
     "matmul", "dot", "linear", "mm", "mv", "bmm", "outer", "addmm",
     "lerp", "addcmul", "addcdiv", "einsum", "tensordot", "trace", "det",
     "inverse",

@@ -176,13 +176,53 @@ cdef _Upper _up():
 include "_tensor.pxi"
 
 
+# Tensor.t() (torch's 2-D transpose): a def method cannot be named t, the
+# name of the C struct field, so the method is put in the type's dict.
+cdef extern from "Python.h":
+    ctypedef struct PyObject
+    ctypedef struct PyTypeObject:
+        PyObject *tp_dict
+    void PyType_Modified(PyTypeObject *)
+    int PyDict_SetItem(PyObject *, PyObject *, PyObject *) except -1
+
+
+def _tensor_t(self):
+    """t() -> Tensor: a 2-D tensor transposed, 0-D and 1-D as they are
+    (torch.t)."""
+    return _up().ops.t(self)
+
+PyDict_SetItem((<PyTypeObject *>Tensor).tp_dict, <PyObject *>"t",
+               <PyObject *>_tensor_t)
+PyType_Modified(<PyTypeObject *>Tensor)
+
+
 # -------------------------------------------------------------- in place
 
-cdef int _check_inplace(Tensor self, str name, object other) except -1:
+cdef object _indexing_module = None
+
+cdef object _indexing_mod():
+    global _indexing_module
+    if _indexing_module is None:
+        from autodiff import _indexing
+        _indexing_module = _indexing
+    return _indexing_module
+
+cdef int _check_inplace(Tensor self, str name, object other,
+                        bint rebind=False) except -1:
     """Refuse an in-place write that would silently not do what it does
     in torch: into a copy that torch would have made a view, or one that
-    would cut a recorded graph."""
+    would cut a recorded graph.  With rebind (the augmented operators),
+    return 1 for the copy read by ``x[key] op= v`` when the op must be
+    recorded: the caller then returns the out-of-place result, which
+    Python stores into x[key] (a recorded, differentiable assignment)."""
+    cdef bint writeback = False
     if self.t.flags & AD_T_COPY_OF_VIEW:
+        writeback = _indexing_mod().augmented_writeback(self)
+    if writeback and rebind and ad_grad_enabled() and (
+            self.t.requires_grad or (isinstance(other, Tensor) and
+                                     (<Tensor>other).t.requires_grad)):
+        return 1
+    if self.t.flags & AD_T_COPY_OF_VIEW and not writeback:
         raise RuntimeError(
             "%s: this tensor of shape %s is a copy, not a view of the tensor "
             "it was taken from: autodiff tensors are contiguous, so basic "
@@ -255,7 +295,16 @@ cdef int _check_operand_shape(Tensor self, object other,
 
 cdef object _inplace_arith(Tensor self, ad_binary_kind k, object other,
                            str name):
-    _check_inplace(self, name, other)
+    if _check_inplace(self, name, other, True) == 1:
+        _check_operand_shape(self, other, name)
+        r = _arith(k, self, other)      # x[key] op= v, recorded
+        if r is not NotImplemented and r.dtype != self.dtype:
+            if np.dtype(self.dtype).kind != "f":
+                raise RuntimeError("result type %s can't be cast to the "
+                                   "desired output type %s"
+                                   % (r.dtype, self.dtype))
+            r = r.to(self.dtype)        # float64 into float32, as torch
+        return r
     _check_operand_shape(self, other, name)
     r = _no_grad_arith(k, self, other)
     if r is NotImplemented:

@@ -7,6 +7,10 @@ in place (a version bump), or -- when grad mode is on and the tensor or
 the value requires grad -- recomputed with recorded ops, the tensor then
 taking the result (``_engine._rebind``), so it is differentiable.
 """
+import dis
+import sys
+import threading
+
 import numpy as np
 
 from ._dtypes import dtype_code
@@ -80,8 +84,81 @@ def _flat_index(shape, key):
 
 def getitem(x, key):
     """x[key]: one gather op (differentiable); a copy, also where torch
-    would return a view (such a copy then refuses in-place writes)."""
-    return _gather(x, _flat_index(x.shape, _index_key(key)), _is_basic(key))
+    would return a view (such a copy then refuses in-place writes, except
+    in ``x[key] op= v``: see :func:`augmented_writeback`)."""
+    basic = _is_basic(key)
+    r = _gather(x, _flat_index(x.shape, _index_key(key)), basic)
+    if basic and _reads_augmented_target(sys._getframe(1)):
+        pending = _aug.__dict__.setdefault("pending", {})
+        if len(pending) >= 8:       # statements that raised half way
+            pending.clear()
+        pending[id(r)] = r
+    return r
+
+
+# ------------------------------------------- x[key] op= v on a copy
+#
+# Python runs ``x[key] += v`` as ``t = x[key]; t = t.__iadd__(v);
+# x[key] = t``.  In torch t is a view and the in-place op writes x; here t
+# is a copy, which refuses in-place ops -- except when the bytecode shows
+# that t was read by this very augmented assignment (getitem called from
+# the ``COPY 2; COPY 2; BINARY_SUBSCR`` that only ``x[key] op= v``
+# compiles to) and that the in-place op's result is stored straight back
+# into x[key] (the next instruction is STORE_SUBSCR).  The copy is then
+# unreachable by any name, and the write-back gives x torch's values.
+# Anything else (another Python, an unknown pattern) keeps refusing.
+
+_aug = threading.local()
+_OP = dis.opmap
+_CACHE = _OP.get("CACHE", -1)
+_COPY = _OP.get("COPY", -1)
+_SWAP = _OP.get("SWAP", -1)
+_BINARY_OP = _OP.get("BINARY_OP", -1)
+_BINARY_SUBSCR = _OP.get("BINARY_SUBSCR", -1)
+_BINARY_SLICE = _OP.get("BINARY_SLICE", -1)
+_STORE_SUBSCR = _OP.get("STORE_SUBSCR", -1)
+_STORE_SLICE = _OP.get("STORE_SLICE", -1)
+# BINARY_OP's argument for the in-place operators (+= ... ^=, 3.11+)
+_INPLACE_ARGS = {i for i, (_, s) in enumerate(
+    getattr(dis, "_nb_ops", ())) if s.endswith("=") and s not in ("==",)}
+
+
+def _reads_augmented_target(frame):
+    if _COPY < 0:                   # Python < 3.11: not recognised
+        return False
+    code, i = frame.f_code.co_code, frame.f_lasti
+    if i < 4 or i + 1 >= len(code):
+        return False
+    op = code[i]
+    if op == _BINARY_SUBSCR:
+        need = 2
+    elif op == _BINARY_SLICE:
+        need = 3
+    else:
+        return False
+    for j in range(1, need + 1):
+        k = i - 2 * j
+        if k < 0 or code[k] != _COPY or code[k + 1] != need:
+            return False
+    return True
+
+
+def augmented_writeback(t):
+    """True if the in-place op now running on the copy t is that of an
+    ``x[key] op= v`` whose result is stored back into x[key] (called by
+    the engine's in-place check, from inside the operator)."""
+    pending = getattr(_aug, "pending", None)
+    if not pending or pending.pop(id(t), None) is not t:
+        return False
+    frame = sys._getframe(1)
+    code, i = frame.f_code.co_code, frame.f_lasti
+    if i + 1 >= len(code) or code[i] != _BINARY_OP or \
+            code[i + 1] not in _INPLACE_ARGS:
+        return False
+    i += 2
+    while i < len(code) and code[i] in (_CACHE, _SWAP):
+        i += 2
+    return i < len(code) and code[i] in (_STORE_SUBSCR, _STORE_SLICE)
 
 
 # ------------------------------------------------------- item assignment

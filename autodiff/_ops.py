@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["matmul", "dot", "mm", "mv", "bmm", "outer", "addmm", "lerp",
            "addcmul", "addcdiv", "var", "std", "transpose", "swapaxes",
-           "expand_dims", "unsqueeze", "squeeze", "flatten", "stack"]
+           "expand_dims", "unsqueeze", "squeeze", "flatten", "stack",
+           "t", "equal", "allclose", "isclose", "numel", "is_tensor",
+           "add", "sub", "mul", "div", "true_divide"]
 
 
 # ------------------------------------------------------------ linear algebra
@@ -413,3 +415,117 @@ def stack(tensors: Iterable[_TensorLike], axis: _Int = 0,
     first = expand_dims(ts[0], axis)        # checks axis
     shape = first.shape
     return concatenate([first] + [_reshape(x, shape) for x in ts[1:]], axis)
+
+
+# ------------------------------------------------- torch's small helpers
+
+def t(input: _TensorLike) -> Tensor:
+    """torch.t: a 2-D tensor transposed; 0-D and 1-D ones as they are (a
+    copy, which refuses in-place writes as other transposes do)."""
+    x = input if isinstance(input, Tensor) else _t(input)
+    if x.ndim > 2:
+        raise RuntimeError("t() expects a tensor with <= 2 dimensions, but "
+                           "self is %dD" % x.ndim)
+    if x.ndim < 2:
+        return x
+    return permute(x, (1, 0))
+
+
+def _both(name: str, input: object, other: object) -> tuple:
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError("%s(): argument 'input' and 'other' must be "
+                        "Tensors, not %s and %s" % (
+                            name, type(input).__name__,
+                            type(other).__name__))
+    return input.detach().numpy(), other.detach().numpy()
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """torch.equal: True if both have the same shape and elements (NaN is
+    never equal)."""
+    a, b = _both("equal", input, other)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def isclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
+            atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """torch.isclose: |input - other| <= atol + rtol * |other|, elementwise
+    (a bool tensor, not differentiable)."""
+    if not isinstance(other, Tensor):
+        other = _t(other)
+    a, b = _both("isclose", input, other)
+    return _engine._from_array(np.isclose(a, b, rtol=rtol, atol=atol,
+                                          equal_nan=equal_nan),
+                               dtype_code(np.bool_))
+
+
+def allclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
+             atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """torch.allclose: isclose everywhere (shapes broadcast)."""
+    if not isinstance(other, Tensor):
+        other = _t(other)
+    a, b = _both("allclose", input, other)
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def numel(input: Tensor) -> int:
+    """torch.numel: the number of elements."""
+    if not isinstance(input, Tensor):
+        raise TypeError("numel(): argument 'input' must be Tensor, not %s"
+                        % type(input).__name__)
+    return int(input.numel())
+
+
+def is_tensor(obj: object) -> bool:
+    """torch.is_tensor: isinstance(obj, Tensor)."""
+    return isinstance(obj, Tensor)
+
+
+# torch's arithmetic functions (the engine's add/subtract/multiply/divide
+# with torch's keywords)
+
+def add(input: _Operand, other: _Operand, *, alpha: float = 1) -> Tensor:
+    """torch.add: input + alpha * other."""
+    if alpha != 1:
+        other = _engine.multiply(other, alpha) if isinstance(
+            other, Tensor) else np.multiply(other, alpha)
+    return _engine.add(input, other)
+
+
+def sub(input: _Operand, other: _Operand, *, alpha: float = 1) -> Tensor:
+    """torch.sub: input - alpha * other."""
+    if alpha != 1:
+        other = _engine.multiply(other, alpha) if isinstance(
+            other, Tensor) else np.multiply(other, alpha)
+    return _engine.subtract(input, other)
+
+
+def mul(input: _Operand, other: _Operand) -> Tensor:
+    """torch.mul: input * other."""
+    return _engine.multiply(input, other)
+
+
+def div(input: _Operand, other: _Operand, *,
+        rounding_mode: str | None = None) -> Tensor:
+    """torch.div: true division, or rounded with rounding_mode 'floor'
+    (floor_divide) or 'trunc' (float tensors only here)."""
+    if rounding_mode is None:
+        return _engine.divide(input, other)
+    if rounding_mode == "floor":
+        return _engine.floor_divide(input, other)
+    if rounding_mode == "trunc":
+        q = _engine.divide(input, other)
+        kinds = [np.dtype(o.dtype).kind for o in (input, other)
+                 if isinstance(o, Tensor)]
+        if kinds and all(k in "bi" for k in kinds):
+            raise NotImplementedError(
+                "div(rounding_mode='trunc') of integer tensors is not "
+                "implemented; use rounding_mode='floor' or float tensors")
+        return _engine.trunc(q)
+    raise ValueError("div expected rounding_mode to be one of None, "
+                     "'trunc', or 'floor' but found %r" % (rounding_mode,))
+
+
+def true_divide(input: _Operand, other: _Operand) -> Tensor:
+    """torch.true_divide: input / other."""
+    return _engine.divide(input, other)

@@ -870,6 +870,38 @@ cdef class Tensor:
     def mv(self, vec):
         return _up().ops.mv(self, vec)
 
+    # torch's method forms of the arithmetic operators
+    def add(self, other, *, alpha=1):
+        return _up().ops.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return _up().ops.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return _up().ops.mul(self, other)
+
+    def div(self, other, *, rounding_mode=None):
+        return _up().ops.div(self, other, rounding_mode=rounding_mode)
+
+    def true_divide(self, other):
+        return _up().ops.div(self, other)
+
+    def contiguous(self, memory_format=None):
+        """self: autodiff tensors are always contiguous."""
+        return self
+
+    def view_as(self, other):
+        return self.view(other.shape)
+
+    def equal(self, other):
+        return _up().ops.equal(self, other)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _up().ops.allclose(self, other, rtol, atol, equal_nan)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _up().ops.isclose(self, other, rtol, atol, equal_nan)
+
     def bmm(self, mat2):
         return _up().ops.bmm(self, mat2)
 

@@ -18,6 +18,9 @@ _FORMAT = "autodiff-checkpoint-1"
 
 
 def _atomic_write(path, write):
+    if hasattr(path, "write"):      # a file object (io.BytesIO...), as torch
+        write(path)
+        return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -94,7 +97,8 @@ def _decode(meta, arrays):
 
 def save(obj, path):
     """Save a model's or optimizer's state (anything with state_dict()), or
-    a nested dict/list of tensors, arrays and plain values, to .npz."""
+    a nested dict/list of tensors, arrays and plain values, to .npz (path
+    is a file name or a binary file object, as torch.save's f)."""
     arrays = {}
     meta = _encode(obj, arrays)
     header = json.dumps({"format": _FORMAT, "root": meta})
@@ -109,7 +113,8 @@ def save(obj, path):
 def load(path):
     """Read what save() wrote: state dicts come back as dicts, ready for
     model.load_state_dict / optimizer.load_state_dict."""
-    with np.load(os.fspath(path), allow_pickle=False) as z:
+    src = path if hasattr(path, "read") else os.fspath(path)
+    with np.load(src, allow_pickle=False) as z:
         if "__autodiff__" not in z.files:
             raise ValueError("%r is not an autodiff checkpoint" % (path,))
         header = json.loads(str(z["__autodiff__"]))
