@@ -4,7 +4,7 @@ from .modules import (
     Module, Parameter, Linear, Sequential, Flatten, Identity, Dropout,
     Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Softmax,
     LogSoftmax, Hardtanh, ReLU6, Hardsigmoid, Hardswish, Mish, LogSigmoid,
-    Softsign, Tanhshrink, CELU,
+    Softsign, Tanhshrink, CELU, PReLU,
     MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
 )
 
@@ -13,7 +13,7 @@ __all__ = [
     "Flatten", "Identity", "Dropout", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
     "ELU", "SELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax",
     "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid",
-    "Softsign", "Tanhshrink", "CELU",
+    "Softsign", "Tanhshrink", "CELU", "PReLU",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss",
 ]

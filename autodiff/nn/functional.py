@@ -11,7 +11,8 @@ from .._engine import (
 from .._losses import cross_entropy, nll_loss
 # dropout: the engine's stream, or a numpy generator
 from .._random import dropout
-from .._shape_ops import pad
+from .._shape_ops import pad, ShapeOpError
+from .._engine import Tensor as _Tensor, where as _where
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "softplus", "gelu", "silu", "hardtanh", "relu6", "hardsigmoid",
@@ -19,4 +20,34 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "celu", "softmax", "log_softmax", "mse_loss",
            "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
-           "dropout", "linear", "pad"]
+           "dropout", "linear", "pad", "prelu"]
+
+
+def prelu(input, weight):
+    """torch.nn.functional.prelu: input where input > 0, else weight *
+    input, with weight a scalar or 1-D of 1 or input.shape[1] elements
+    (one slope per channel, dim 1).  Composed of a recorded product and
+    ``where``: the gradient is 1 or the slope for input (the slope at 0,
+    as torch) and input where input <= 0 for weight, to any order."""
+    if not isinstance(input, _Tensor) or not isinstance(weight, _Tensor):
+        raise TypeError("prelu(): input and weight must be Tensors, not %s "
+                        "and %s" % (type(input).__name__,
+                                    type(weight).__name__))
+    if weight.ndim > 1:
+        raise ShapeOpError("prelu: Expected `weight` to be a scalar or 1D "
+                           "tensor, but got: ndim = %d" % weight.ndim)
+    if input.dtype != weight.dtype or input.dtype.kind != "f":
+        raise TypeError("prelu: input and weight must be float tensors of "
+                        "one dtype (torch does not promote), got %s and %s"
+                        % (input.dtype, weight.dtype))
+    n = weight.numel()
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if n == 1:
+        w = weight.reshape(())
+    elif n == channels:
+        w = weight.reshape((n,) + (1,) * (input.ndim - 2))
+    else:
+        raise ShapeOpError("Mismatch of parameter numbers and input channel "
+                           "size. Found parameter numbers = %d and channel "
+                           "size = %d." % (n, channels))
+    return _where(input > 0, input, w * input)

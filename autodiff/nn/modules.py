@@ -670,6 +670,33 @@ class CELU(_Activation):
         return F.celu(x, self.alpha)
 
 
+class PReLU(Module):
+    """x where x > 0, else weight * x, with a learnable slope (one, or one
+    per channel of dim 1), as torch.nn.PReLU; the parameter is named
+    weight, so torch state_dicts load."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=None):
+        super().__init__()
+        if not isinstance(num_parameters, (int, np.integer)) or \
+                num_parameters < 1:
+            raise ValueError("PReLU: num_parameters must be a positive "
+                             "integer, got %r" % (num_parameters,))
+        self.num_parameters = int(num_parameters)
+        self.init = init
+        self.weight = Parameter(_creation.full(
+            (self.num_parameters,), init, dtype=dtype or _engine.float32))
+
+    def reset_parameters(self):
+        with no_grad():
+            self.weight.fill_(self.init)
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return "num_parameters=%d" % self.num_parameters
+
+
 class Softmax(_Activation):
     """Softmax along dim."""
     _options = ("dim",)
