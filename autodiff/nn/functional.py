@@ -12,7 +12,7 @@ from .._losses import cross_entropy, nll_loss
 # dropout: the engine's stream, or a numpy generator
 from .._random import dropout
 from .._shape_ops import pad, ShapeOpError
-from .._engine import Tensor as _Tensor, where as _where
+from .. import _engine
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "softplus", "gelu", "silu", "hardtanh", "relu6", "hardsigmoid",
@@ -29,7 +29,8 @@ def prelu(input, weight):
     (one slope per channel, dim 1).  Composed of a recorded product and
     ``where``: the gradient is 1 or the slope for input (the slope at 0,
     as torch) and input where input <= 0 for weight, to any order."""
-    if not isinstance(input, _Tensor) or not isinstance(weight, _Tensor):
+    if not isinstance(input, _engine.Tensor) or not isinstance(
+            weight, _engine.Tensor):
         raise TypeError("prelu(): input and weight must be Tensors, not %s "
                         "and %s" % (type(input).__name__,
                                     type(weight).__name__))
@@ -50,4 +51,4 @@ def prelu(input, weight):
         raise ShapeOpError("Mismatch of parameter numbers and input channel "
                            "size. Found parameter numbers = %d and channel "
                            "size = %d." % (n, channels))
-    return _where(input > 0, input, w * input)
+    return _engine.where(input > 0, input, w * input)
