@@ -40,6 +40,27 @@ class Parameter(Tensor):
         return (Parameter, (self.numpy(), self.requires_grad))
 
 
+class RemovableHandle:
+    """What register_forward_hook returns: remove() unregisters the hook
+    (also as a context manager), as torch.utils.hooks.RemovableHandle."""
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks_dict_ref = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        if self.hooks_dict_ref.pop(self.id, None) is not None:
+            _engine._bump_epoch()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 class LoadStateDictError(RuntimeError, ValueError):
     """Module.load_state_dict found bad keys, shapes or dtypes (nothing was
     loaded).  A RuntimeError as in torch, and a ValueError as autodiff
@@ -132,7 +153,44 @@ class Module:
                                   % type(self).__name__)
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
+        if not pre and not post:
+            return self.forward(*args, **kwargs)
+        for hook in list((pre or {}).values()):
+            r = hook(self, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        for hook in list((post or {}).values()):
+            r = hook(self, args, out)
+            if r is not None:
+                out = r
+        return out
+
+    # ---- hooks (torch's forward hooks; no backward or kwargs hooks)
+    def _add_hook(self, kind, hook, prepend):
+        hooks = self.__dict__.get(kind)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, kind, hooks)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        _engine._bump_epoch()       # a compiled step records again
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False):
+        """hook(module, args) runs before forward(); a non-None result
+        replaces the positional arguments (a single value is wrapped in a
+        tuple).  Returns a handle whose remove() unregisters it."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False):
+        """hook(module, args, output) runs after forward(); a non-None
+        result replaces the output.  Returns a handle with remove()."""
+        return self._add_hook("_forward_hooks", hook, prepend)
 
     # ---- traversal
     def named_children(self):
