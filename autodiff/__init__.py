@@ -31,7 +31,7 @@ from ._engine import (
 from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
                         ones_like, full_like, arange, linspace, eye, empty,
                         empty_like, FloatTensor, DoubleTensor, LongTensor,
-                        BoolTensor)
+                        BoolTensor, as_tensor)
 from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state, randn_like, rand_like, randint,
                       randperm, normal)
@@ -41,7 +41,7 @@ from ._ops import (transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
                    addmm, lerp, addcmul, addcdiv, t, equal, allclose,
                    isclose, numel, is_tensor, add, sub, mul, div,
-                   true_divide)
+                   true_divide, neg, clone)
 from ._shape_ops import (split, chunk, unbind, unflatten, tile,
                          repeat_interleave, flip, roll, tril, triu, diag,
                          diagonal, narrow, movedim, moveaxis, index_select,
@@ -89,7 +89,7 @@ __all__ = [
     "Size",
     # elementwise ops
     "add", "subtract", "multiply", "divide", "power", "pow", "negative",
-    "sub", "mul", "div", "true_divide",
+    "sub", "mul", "div", "true_divide", "neg", "clone", "as_tensor",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "square", "clip", "clamp",
     "maximum", "minimum", "where", "floor_divide",
     "atan2", "arctan2", "hypot", "fmod", "remainder", "logaddexp", "xlogy",

@@ -12,7 +12,8 @@ import numpy as np
 
 from ._capture import ArrayInput
 from ._device import check_device
-from ._dtypes import bool_, float32, float64, infer_code, int64, is_float
+from ._dtypes import (bool_, dtype_code, float32, float64, infer_code, int64,
+                      is_float)
 from ._engine import (Tensor, _as_ndarray, _copy_leaf, _from_array, _full,
                       _full_like, _input_tensor)
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["tensor", "from_numpy", "full", "zeros", "ones", "zeros_like",
            "ones_like", "full_like", "arange", "linspace", "eye", "empty",
            "empty_like", "FloatTensor", "DoubleTensor", "LongTensor",
-           "BoolTensor"]
+           "BoolTensor", "as_tensor"]
 
 
 def tensor(data: _TensorLike, dtype: npt.DTypeLike | None = None,
@@ -198,3 +199,17 @@ def LongTensor(*args: Any) -> Tensor:
 
 def BoolTensor(*args: Any) -> Tensor:
     return _legacy(bool_, args)
+
+
+def as_tensor(data: _TensorLike, dtype: npt.DTypeLike | None = None,
+              device: Any = None) -> Tensor:
+    """torch.as_tensor: data itself when it is a tensor of that dtype,
+    else a new tensor (``tensor(data, dtype)``; never sharing numpy's
+    memory, unlike torch)."""
+    if isinstance(data, Tensor) and (dtype is None or
+                                     dtype_code(dtype) ==
+                                     dtype_code(data.dtype)):
+        if device is not None:
+            data.to(device)         # a non-CPU device raises
+        return data
+    return tensor(data, dtype=dtype, device=device)

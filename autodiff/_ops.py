@@ -26,7 +26,7 @@ __all__ = ["matmul", "dot", "mm", "mv", "bmm", "outer", "addmm", "lerp",
            "addcmul", "addcdiv", "var", "std", "transpose", "swapaxes",
            "expand_dims", "unsqueeze", "squeeze", "flatten", "stack",
            "t", "equal", "allclose", "isclose", "numel", "is_tensor",
-           "add", "sub", "mul", "div", "true_divide"]
+           "add", "sub", "mul", "div", "true_divide", "neg", "clone"]
 
 
 # ------------------------------------------------------------ linear algebra
@@ -529,3 +529,16 @@ def div(input: _Operand, other: _Operand, *,
 def true_divide(input: _Operand, other: _Operand) -> Tensor:
     """torch.true_divide: input / other."""
     return _engine.divide(input, other)
+
+
+def neg(input: _TensorLike) -> Tensor:
+    """torch.neg: -input."""
+    return _engine.negative(input)
+
+
+def clone(input: Tensor) -> Tensor:
+    """torch.clone: input.clone() (a copy that stays in the graph)."""
+    if not isinstance(input, Tensor):
+        raise TypeError("clone(): argument 'input' must be Tensor, not %s"
+                        % type(input).__name__)
+    return input.clone()

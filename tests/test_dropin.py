@@ -211,3 +211,22 @@ def test_save_and_load_through_a_file_object():
     state = autodiff.load(buf)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(state[k].numpy(), v.numpy())
+
+
+def test_as_tensor_neg_clone_match_torch():
+    a_np = np.array([1.5, -2.0])
+    for mod in (torch, autodiff):
+        x = mod.tensor(a_np)
+        out = [mod.as_tensor(x) is x, mod.as_tensor(x, dtype=mod.float32)
+               is x, mod.as_tensor([1, 2]).tolist(),
+               mod.as_tensor([1, 2]).dtype == mod.long,
+               mod.as_tensor(a_np).dtype == mod.float64,
+               mod.as_tensor(a_np, dtype=mod.float32).dtype == mod.float32,
+               mod.neg(x).tolist(), mod.clone(x).tolist(),
+               mod.clone(x) is x]
+        w = mod.tensor([2.0], requires_grad=True)
+        mod.clone(w).sum().backward()
+        out.append(w.grad.tolist())
+        if mod is torch:
+            ref = out
+    assert out == ref
