@@ -123,10 +123,25 @@ _INPLACE_ARGS = {i for i, (_, s) in enumerate(
     getattr(dis, "_nb_ops", ())) if s.endswith("=") and s not in ("==",)}
 
 
+_codes = {}
+
+
+def _bytecode(frame):
+    """frame's co_code, cached per code object (CPython 3.11 builds a new
+    bytes object on every co_code access)."""
+    c = frame.f_code
+    b = _codes.get(c)
+    if b is None:
+        if len(_codes) > 512:
+            _codes.clear()
+        b = _codes[c] = c.co_code
+    return b
+
+
 def _reads_augmented_target(frame):
     if _COPY < 0:                   # Python < 3.11: not recognised
         return False
-    code, i = frame.f_code.co_code, frame.f_lasti
+    code, i = _bytecode(frame), frame.f_lasti
     if i < 4 or i + 1 >= len(code):
         return False
     op = code[i]
@@ -151,7 +166,7 @@ def augmented_writeback(t):
     if not pending or pending.pop(id(t), None) is not t:
         return False
     frame = sys._getframe(1)
-    code, i = frame.f_code.co_code, frame.f_lasti
+    code, i = _bytecode(frame), frame.f_lasti
     if i + 1 >= len(code) or code[i] != _BINARY_OP or \
             code[i + 1] not in _INPLACE_ARGS:
         return False
