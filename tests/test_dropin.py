@@ -230,3 +230,33 @@ def test_as_tensor_neg_clone_match_torch():
         if mod is torch:
             ref = out
     assert out == ref
+
+
+def test_augmented_item_assignment_replays_under_compile():
+    w = autodiff.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        y = w * x
+        y[0] += y[2] * 2
+        y[1:] *= 3
+        y.sum().backward()
+        c = autodiff.zeros(3)
+        with autodiff.no_grad():
+            c[1] += x[0]
+        return y.detach() + c, w.grad
+
+    f = autodiff.compile(step)
+    for seed in range(3):
+        x = autodiff.tensor(np.random.default_rng(seed).standard_normal(3)
+                            .astype(np.float32))
+        (a, ga), (b, gb) = step(x), f(x)
+        assert a.numpy().tobytes() == b.numpy().tobytes()
+        assert ga.numpy().tobytes() == gb.numpy().tobytes()
+        tx = torch.tensor(x.numpy())
+        tw = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        ty = tw * tx
+        ty[0] += ty[2] * 2
+        ty[1:] *= 3
+        ty.sum().backward()
+        np.testing.assert_allclose(ga.numpy(), tw.grad.numpy(), rtol=1e-6)
