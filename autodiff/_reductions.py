@@ -372,8 +372,9 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None) -> Tensor:
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
                 dtype=None) -> Tensor:
     """torch.linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf over the
-    two dims.  'nuc', 2 and -2 need singular values: autodiff has no SVD
-    yet, so they raise NotImplementedError."""
+    two dims, and 'nuc', 2, -2 through the singular values
+    (ad.linalg.svdvals: eager only, NotCompilableError under ad.compile;
+    the gradient of 2/-2 is torch's, undefined at repeated values)."""
     t = _tensor(A)
     if dtype is not None:
         t = t.astype(dtype)
@@ -390,9 +391,19 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
     if ord == "fro":
         return vector_norm(t, 2, (r, c), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(
-            "linalg.matrix_norm: ord=%r needs the singular values, and "
-            "autodiff has no SVD yet; use 'fro', 1, -1, inf or -inf" % (ord,))
+        from .linalg import svdvals
+        _floating(t, "linalg.matrix_norm")
+        # the two dims last, then the singular values of each matrix
+        rest = [i for i in range(t.ndim) if i not in (r, c)]
+        m = _engine.permute(t, tuple(rest) + (r, c))
+        s = svdvals(m)
+        out = (_engine.sum(s, -1) if ord == "nuc" else
+               _engine.amax(s, -1) if ord == 2 else _engine.amin(s, -1))
+        if keepdim:
+            shape = list(t.shape)
+            shape[r] = shape[c] = 1
+            out = _reshape(out, tuple(shape))
+        return out
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
         raise RuntimeError("linalg.matrix_norm: Order %r not supported."
                            % (ord,))
@@ -410,7 +421,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
     """torch.norm: p='fro' (the 2-norm over dim, all by default), a
-    number p (vector_norm over dim), 'nuc' (unsupported: no SVD)."""
+    number p (vector_norm over dim), 'nuc' (the nuclear norm)."""
     t = _tensor(x)
     if isinstance(p, str):
         if p == "fro":
