@@ -37,7 +37,7 @@ from ._engine import (Tensor, _axes_mask, _from_array, _reshape, _t,
                       concatenate, permute, where)
 from ._ops import _dim, var as _var_ddof
 from ._capture import NotCompilableError
-from ._shape_ops import _take, gather, _positions
+from ._shape_ops import _take, gather, narrow, _positions
 
 __all__ = ["prod", "logsumexp", "cumprod", "cummax", "cummin", "norm",
            "vector_norm", "matrix_norm", "all", "any", "count_nonzero",
@@ -474,15 +474,15 @@ def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
     stable=True.  (torch 2.13's CPU sort with stable=False is stable only
     up to 16 entries along dim; beyond, its order of equal entries is an
     implementation detail, so autodiff gives the stable order for both.)
-    The gradient goes to the index.  Indices are computed in numpy: under
-    ad.compile this raises NotCompilableError."""
+    The gradient goes to the index.  The engine's argsort and take ops:
+    a compiled replay sorts the new values."""
     t = _tensor(x)
     d = _dim(_dim_kw(dim, axis, -1), t.ndim)
     if t.ndim == 0:
         return return_types.sort(_reshape(t, ()),
                                  _from_array(np.zeros((), np.int64), I64))
-    idx = _sort_idx(_values(t, "sort"), d, bool(descending))
-    return return_types.sort(gather(t, d, idx), _from_array(idx, I64))
+    idx = _engine._argsort(t, d, bool(descending))
+    return return_types.sort(_engine._take(t, idx, d), idx)
 
 
 def argsort(x, dim=-1, descending=False, stable=False, *, axis=None):
@@ -495,8 +495,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     largest first (smallest first); NaN counts as largest.  Equal entries
     are taken by position (the first k of a stable sort): torch's order of
     ties is an implementation detail of its selection and can differ.
-    sorted=False gives the same (sorted) result.  Eager only
-    (NotCompilableError under ad.compile)."""
+    sorted=False gives the same (sorted) result.  Engine ops (argsort,
+    narrow, take): replayed by ad.compile."""
     t = _tensor(x)
     d = _dim(-1 if dim is None else dim, t.ndim)
     n = t.shape[d] if t.ndim else 1
@@ -507,9 +507,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
                            "size %d)" % (k, n))
     if t.ndim == 0:
         return return_types.topk(*sort(t))
-    idx = _sort_idx(_values(t, "topk"), d, bool(largest))
-    idx = np.take(idx, np.arange(k), axis=d)
-    return return_types.topk(gather(t, d, idx), _from_array(idx, I64))
+    idx = narrow(_engine._argsort(t, d, bool(largest)), d, 0, k)
+    return return_types.topk(_engine._take(t, idx, d), idx)
 
 
 def _reduce_shape(shape, d, keepdim):
@@ -522,7 +521,8 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     dim a 0-d tensor whose gradient is shared evenly among the entries
     equal to it (torch's); with dim, (values, indices), the gradient going
     to the index.  A NaN makes the median NaN (its index that of the first
-    NaN).  Eager only (NotCompilableError under ad.compile)."""
+    NaN).  With dim, engine ops (argsort, take): replayed by ad.compile;
+    without, eager only (NotCompilableError under ad.compile)."""
     t = _tensor(x)
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "median")
     if dim is None:
@@ -555,12 +555,19 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if t.shape[d] == 0:
         raise IndexError("median(): Expected reduction dim %d to have "
                          "non-zero size." % d)
-    a = np.moveaxis(_values(t, "median"), d, -1)
-    idx = np.moveaxis(_median_index(a, 1), -1, d)
-    vals = gather(t, d, idx)
+    n = t.shape[d]
+    order = _engine._argsort(t, d, False)            # NaNs last, in order
+    pos = _from_array(np.full(_reduce_shape(t.shape, d, True), (n - 1) // 2,
+                              dtype=np.int64), I64)
+    if t.dtype.kind == "f":
+        # a row with NaNs: the first NaN, which the stable sort put at
+        # position n - (number of NaNs)
+        nans = _engine.sum(_engine.isnan(t), d, True)
+        pos = where(nans > 0, n - nans, pos)
+    idx = _engine._take(order, pos, d)
+    vals = _engine._take(t, idx, d)
     shape = _reduce_shape(t.shape, d, keepdim)
-    return return_types.median(_reshape(vals, shape),
-                               _from_array(idx.reshape(shape), I64))
+    return return_types.median(_reshape(vals, shape), _reshape(idx, shape))
 
 
 def _median_index(a: np.ndarray, _one) -> np.ndarray:
