@@ -643,6 +643,22 @@ def gather(x, dim, index, *, sparse_grad=False) -> Tensor:
     return _take(t, _flat_along(shape, d, idx).reshape(out_shape))
 
 
+def _along_shapes(tshape, ishape, d: int):
+    """The shapes input and indices broadcast to apart from dim d, where
+    each keeps its own size (take_along_dim)."""
+    a, b = list(tshape), list(ishape)
+    a[d] = b[d] = 1
+    try:
+        common = np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        raise ShapeOpError("take_along_dim: input of shape %s and indices "
+                           "of shape %s do not broadcast apart from dim %d"
+                           % (tuple(tshape), tuple(ishape), d)) from None
+    xs, js = list(common), list(common)
+    xs[d], js[d] = tshape[d], ishape[d]
+    return tuple(xs), tuple(js)
+
+
 def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
     """numpy's take_along_axis with broadcasting of x and indices apart
     from dim; dim=None takes from the flattened tensor."""
@@ -651,23 +667,11 @@ def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
     if _engine_index(indices) and dim is not None and t.ndim > 0 and \
             indices.ndim == t.ndim:
         d = _dim(dim, t.ndim)
-        ishape = list(t.shape)
-        ishape[d] = 1
-        jshape = list(indices.shape)
-        jshape[d] = 1
-        try:
-            b = np.broadcast_shapes(tuple(ishape), tuple(jshape))
-        except ValueError:
-            raise ShapeOpError("take_along_dim: input of shape %s and "
-                               "indices of shape %s do not broadcast apart "
-                               "from dim %d" % (t.shape, indices.shape,
-                                                d)) from None
-        xs, js = list(b), list(b)
-        xs[d], js[d] = t.shape[d], indices.shape[d]
-        if tuple(xs) != t.shape:
-            t = broadcast_to(t, tuple(xs))
-        if tuple(js) != indices.shape:
-            indices = broadcast_to(indices, tuple(js))
+        xs, js = _along_shapes(t.shape, indices.shape, d)
+        if xs != t.shape:
+            t = broadcast_to(t, xs)
+        if js != indices.shape:
+            indices = broadcast_to(indices, js)
         return _engine._take(t, indices, d)
     idx = _as_index(indices)
     if dim is None:
@@ -682,22 +686,9 @@ def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
             "dimensions for indices" % (t.ndim, idx.ndim))
     if t.ndim == 0:
         return gather(t, 0, idx)
-    ishape = list(t.shape)
-    ishape[d] = 1
-    jshape = list(idx.shape)
-    jshape[d] = 1
-    try:
-        b = np.broadcast_shapes(tuple(ishape), tuple(jshape))
-    except ValueError:
-        raise ShapeOpError("take_along_dim: input of shape %s and indices "
-                           "of shape %s do not broadcast apart from dim %d"
-                           % (t.shape, idx.shape, d)) from None
-    xs = list(b)
-    xs[d] = t.shape[d]
-    js = list(b)
-    js[d] = idx.shape[d]
-    if tuple(xs) != t.shape:
-        t = broadcast_to(t, tuple(xs))
+    xs, js = _along_shapes(t.shape, idx.shape, d)
+    if xs != t.shape:
+        t = broadcast_to(t, xs)
     idx = np.broadcast_to(idx, tuple(js))
     return gather(t, d, idx)
 
