@@ -591,7 +591,8 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.quantile: q a float or a 1-D sequence/tensor in [0, 1] (its
     size becomes the first dim of the result); dim=None over all entries;
     a row with a NaN gives NaN.  The gradient goes through the sorted
-    values.  Eager only (NotCompilableError under ad.compile)."""
+    values.  Engine sort and take: replayed by ad.compile (a q tensor is
+    read when recording)."""
     t = _tensor(x)
     _floating(t, "quantile")
     if interpolation not in _INTERP:
@@ -616,10 +617,11 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     n = src.shape[d]
     if n == 0:
         raise RuntimeError("quantile() input tensor must be non-empty")
-    a = _values(src, "quantile")
-    order = _sort_idx(a, d, False)
-    srt = gather(src, d, order)                  # (.., n, ..) sorted
-    hasnan = np.isnan(a).any(axis=d, keepdims=True)
+    # the engine's sort and a row's NaN test: recorded, so ad.compile
+    # replays them (q itself is a constant of the recording)
+    srt = sort(src, d).values                    # (.., n, ..) sorted
+    hasnan = _engine.sum(_engine.isnan(src), d, True) > 0
+    nan = _scalar_like(math.nan, t)
     outs = []
     for qv in qa:
         rank = qv * (n - 1)
@@ -641,9 +643,7 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
                 above - (above - below) * (1 - w))
         else:
             v = below
-        if hasnan.any():
-            v = where(_from_array(hasnan, BOOL), _scalar_like(math.nan, t), v)
-        outs.append(v)
+        outs.append(where(hasnan, nan, v))
     res = outs[0] if scalar_q else concatenate(
         [_reshape(o, (1,) + o.shape) for o in outs], 0)
     # res has dim d of size 1 (per q)
