@@ -36,6 +36,7 @@ from ._random import (randn, rand, manual_seed, get_rng_state,
                       set_rng_state, randn_like, rand_like, randint,
                       randperm, normal)
 from ._device import device
+from ._interop import from_dlpack
 from ._engine import Size
 from ._ops import (transpose, swapaxes, expand_dims, unsqueeze,
                    squeeze, flatten, stack, matmul, dot, mm, mv, bmm, outer,
@@ -86,6 +87,7 @@ __all__ = [
     "ones_like", "full_like", "arange", "linspace", "eye", "randn", "rand",
     "manual_seed", "get_rng_state", "set_rng_state", "empty", "empty_like",
     "randn_like", "rand_like", "randint", "randperm", "normal", "device",
+    "from_dlpack",
     "Size",
     # elementwise ops
     "add", "subtract", "multiply", "divide", "power", "pow", "negative",

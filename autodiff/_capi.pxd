@@ -119,6 +119,10 @@ cdef extern from "autodiff.h" nogil:
                          ad_tensor **)
     ad_status ad_argreduce(ad_argreduce_kind, ad_tensor *, int, int,
                            ad_tensor **)
+    ad_status ad_take(ad_tensor *, ad_tensor *, int, ad_tensor **)
+    ad_status ad_put_add(ad_tensor *, ad_tensor *, int, int, const int64_t *,
+                         ad_tensor **)
+    ad_status ad_argsort(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
     enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,

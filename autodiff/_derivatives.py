@@ -367,6 +367,15 @@ def _scatter(node, out, g):
     return [E._gather_flat(g, node.saved, node.inputs[0].shape)]
 
 
+def _take(node, out, g):
+    x, idx = node.inputs
+    return [E._put_add(g, idx, node.attrs.axis, x.shape), None]
+
+
+def _put_add(node, out, g):
+    return [E._take(g, node.inputs[1], node.attrs.axis), None]
+
+
 def _cast(node, out, g):
     return [g.astype(node.inputs[0].dtype)]
 
@@ -485,4 +494,6 @@ RULES = {
     "custom": _custom,
     "dropout": _dropout,
     "cumsum": _cumsum,
+    "take": _take,
+    "put_add": _put_add,
 }

@@ -1170,6 +1170,47 @@ def _gather(Tensor x, idx, bint basic):
         o.flags |= AD_T_COPY_OF_VIEW
     return _wrap(o)
 
+def _take(x, idx, int axis):
+    """torch.gather(x, axis, idx) as one engine op reading idx (an int64
+    tensor) at run time: recorded, so a compiled replay follows new
+    indices; differentiable in x.  axis: already non-negative."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(x), ti = _index_tensor(idx)
+    _check(ad_take(tx.t, ti.t, axis, &o))
+    return _wrap(o)
+
+def _put_add(g, idx, int axis, shape):
+    """Zeros of shape with g added at the positions idx names along axis
+    (take's transpose; torch.scatter_add into zeros)."""
+    cdef int64_t shp[8]
+    cdef ad_tensor *o
+    cdef Tensor tg = _t(g), ti = _index_tensor(idx)
+    cdef int nd = _fill_shape(tuple(shape), shp)
+    _check(ad_put_add(tg.t, ti.t, axis, nd, shp, &o))
+    return _wrap(o)
+
+def _argsort(x, int axis, bint descending):
+    """The stable sorting permutation along axis (int64; a recorded op
+    without gradient, so a compiled replay sorts the new values)."""
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    _check(ad_argsort(t.t, axis, descending, &o))
+    return _wrap(o)
+
+cdef Tensor _index_tensor(object idx):
+    """An index as an int64 tensor: int64 tensors as they are (recorded
+    data), numpy and Python integer data as a constant int64 tensor."""
+    if isinstance(idx, Tensor):
+        if (<Tensor>idx).t.dtype != AD_I64:
+            raise TypeError("index must be an int64 tensor, got %s"
+                            % (<Tensor>idx).dtype)
+        return <Tensor>idx
+    arr = np.asarray(idx)
+    if arr.dtype.kind not in "iu":
+        raise TypeError("index must be integer data, got dtype %s"
+                        % arr.dtype)
+    return _from_array(arr, AD_I64)
+
 def _shares_buffer(Tensor t):
     return bool(ad_shares_buffer(t.t))
 

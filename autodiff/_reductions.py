@@ -37,7 +37,7 @@ from ._engine import (Tensor, _axes_mask, _from_array, _reshape, _t,
                       concatenate, permute, where)
 from ._ops import _dim, var as _var_ddof
 from ._capture import NotCompilableError
-from ._shape_ops import _take, gather, _positions
+from ._shape_ops import _take, gather, narrow, _positions
 
 __all__ = ["prod", "logsumexp", "cumprod", "cummax", "cummin", "norm",
            "vector_norm", "matrix_norm", "all", "any", "count_nonzero",
@@ -372,8 +372,9 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None) -> Tensor:
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
                 dtype=None) -> Tensor:
     """torch.linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf over the
-    two dims.  'nuc', 2 and -2 need singular values: autodiff has no SVD
-    yet, so they raise NotImplementedError."""
+    two dims, and 'nuc', 2, -2 through the singular values
+    (ad.linalg.svdvals: eager only, NotCompilableError under ad.compile;
+    the gradient of 2/-2 is torch's, undefined at repeated values)."""
     t = _tensor(A)
     if dtype is not None:
         t = t.astype(dtype)
@@ -390,9 +391,19 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
     if ord == "fro":
         return vector_norm(t, 2, (r, c), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(
-            "linalg.matrix_norm: ord=%r needs the singular values, and "
-            "autodiff has no SVD yet; use 'fro', 1, -1, inf or -inf" % (ord,))
+        from .linalg import svdvals
+        _floating(t, "linalg.matrix_norm")
+        # the two dims last, then the singular values of each matrix
+        rest = [i for i in range(t.ndim) if i not in (r, c)]
+        m = _engine.permute(t, tuple(rest) + (r, c))
+        s = svdvals(m)
+        out = (_engine.sum(s, -1) if ord == "nuc" else
+               _engine.amax(s, -1) if ord == 2 else _engine.amin(s, -1))
+        if keepdim:
+            shape = list(t.shape)
+            shape[r] = shape[c] = 1
+            out = _reshape(out, tuple(shape))
+        return out
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
         raise RuntimeError("linalg.matrix_norm: Order %r not supported."
                            % (ord,))
@@ -410,7 +421,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
     """torch.norm: p='fro' (the 2-norm over dim, all by default), a
-    number p (vector_norm over dim), 'nuc' (unsupported: no SVD)."""
+    number p (vector_norm over dim), 'nuc' (the nuclear norm)."""
     t = _tensor(x)
     if isinstance(p, str):
         if p == "fro":
@@ -463,15 +474,15 @@ def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
     stable=True.  (torch 2.13's CPU sort with stable=False is stable only
     up to 16 entries along dim; beyond, its order of equal entries is an
     implementation detail, so autodiff gives the stable order for both.)
-    The gradient goes to the index.  Indices are computed in numpy: under
-    ad.compile this raises NotCompilableError."""
+    The gradient goes to the index.  The engine's argsort and take ops:
+    a compiled replay sorts the new values."""
     t = _tensor(x)
     d = _dim(_dim_kw(dim, axis, -1), t.ndim)
     if t.ndim == 0:
         return return_types.sort(_reshape(t, ()),
                                  _from_array(np.zeros((), np.int64), I64))
-    idx = _sort_idx(_values(t, "sort"), d, bool(descending))
-    return return_types.sort(gather(t, d, idx), _from_array(idx, I64))
+    idx = _engine._argsort(t, d, bool(descending))
+    return return_types.sort(_engine._take(t, idx, d), idx)
 
 
 def argsort(x, dim=-1, descending=False, stable=False, *, axis=None):
@@ -484,8 +495,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     largest first (smallest first); NaN counts as largest.  Equal entries
     are taken by position (the first k of a stable sort): torch's order of
     ties is an implementation detail of its selection and can differ.
-    sorted=False gives the same (sorted) result.  Eager only
-    (NotCompilableError under ad.compile)."""
+    sorted=False gives the same (sorted) result.  Engine ops (argsort,
+    narrow, take): replayed by ad.compile."""
     t = _tensor(x)
     d = _dim(-1 if dim is None else dim, t.ndim)
     n = t.shape[d] if t.ndim else 1
@@ -496,9 +507,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
                            "size %d)" % (k, n))
     if t.ndim == 0:
         return return_types.topk(*sort(t))
-    idx = _sort_idx(_values(t, "topk"), d, bool(largest))
-    idx = np.take(idx, np.arange(k), axis=d)
-    return return_types.topk(gather(t, d, idx), _from_array(idx, I64))
+    idx = narrow(_engine._argsort(t, d, bool(largest)), d, 0, k)
+    return return_types.topk(_engine._take(t, idx, d), idx)
 
 
 def _reduce_shape(shape, d, keepdim):
@@ -511,7 +521,8 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     dim a 0-d tensor whose gradient is shared evenly among the entries
     equal to it (torch's); with dim, (values, indices), the gradient going
     to the index.  A NaN makes the median NaN (its index that of the first
-    NaN).  Eager only (NotCompilableError under ad.compile)."""
+    NaN).  With dim, engine ops (argsort, take): replayed by ad.compile;
+    without, eager only (NotCompilableError under ad.compile)."""
     t = _tensor(x)
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "median")
     if dim is None:
@@ -544,12 +555,19 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if t.shape[d] == 0:
         raise IndexError("median(): Expected reduction dim %d to have "
                          "non-zero size." % d)
-    a = np.moveaxis(_values(t, "median"), d, -1)
-    idx = np.moveaxis(_median_index(a, 1), -1, d)
-    vals = gather(t, d, idx)
+    n = t.shape[d]
+    order = _engine._argsort(t, d, False)            # NaNs last, in order
+    pos = _from_array(np.full(_reduce_shape(t.shape, d, True), (n - 1) // 2,
+                              dtype=np.int64), I64)
+    if t.dtype.kind == "f":
+        # a row with NaNs: the first NaN, which the stable sort put at
+        # position n - (number of NaNs)
+        nans = _engine.sum(_engine.isnan(t), d, True)
+        pos = where(nans > 0, n - nans, pos)
+    idx = _engine._take(order, pos, d)
+    vals = _engine._take(t, idx, d)
     shape = _reduce_shape(t.shape, d, keepdim)
-    return return_types.median(_reshape(vals, shape),
-                               _from_array(idx.reshape(shape), I64))
+    return return_types.median(_reshape(vals, shape), _reshape(idx, shape))
 
 
 def _median_index(a: np.ndarray, _one) -> np.ndarray:
@@ -573,7 +591,8 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.quantile: q a float or a 1-D sequence/tensor in [0, 1] (its
     size becomes the first dim of the result); dim=None over all entries;
     a row with a NaN gives NaN.  The gradient goes through the sorted
-    values.  Eager only (NotCompilableError under ad.compile)."""
+    values.  Engine sort and take: replayed by ad.compile (a q tensor is
+    read when recording)."""
     t = _tensor(x)
     _floating(t, "quantile")
     if interpolation not in _INTERP:
@@ -598,10 +617,11 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     n = src.shape[d]
     if n == 0:
         raise RuntimeError("quantile() input tensor must be non-empty")
-    a = _values(src, "quantile")
-    order = _sort_idx(a, d, False)
-    srt = gather(src, d, order)                  # (.., n, ..) sorted
-    hasnan = np.isnan(a).any(axis=d, keepdims=True)
+    # the engine's sort and a row's NaN test: recorded, so ad.compile
+    # replays them (q itself is a constant of the recording)
+    srt = sort(src, d).values                    # (.., n, ..) sorted
+    hasnan = _engine.sum(_engine.isnan(src), d, True) > 0
+    nan = _scalar_like(math.nan, t)
     outs = []
     for qv in qa:
         rank = qv * (n - 1)
@@ -623,9 +643,7 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
                 above - (above - below) * (1 - w))
         else:
             v = below
-        if hasnan.any():
-            v = where(_from_array(hasnan, BOOL), _scalar_like(math.nan, t), v)
-        outs.append(v)
+        outs.append(where(hasnan, nan, v))
     res = outs[0] if scalar_q else concatenate(
         [_reshape(o, (1,) + o.shape) for o in outs], 0)
     # res has dim d of size 1 (per q)

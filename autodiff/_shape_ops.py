@@ -39,6 +39,7 @@ import numbers
 import numpy as np
 
 from ._dtypes import I64
+from . import _engine
 from ._engine import (Tensor, _from_array, _gather, _reshape, _scatter_add, _t,
                       broadcast_to, permute, where)
 from ._indexing import _flat_index, _index_put, _last_positions
@@ -591,10 +592,37 @@ def index_select(x, dim, index) -> Tensor:
     return _take(t, np.take(_positions(t.shape), idx, axis=d))
 
 
+def _index_shape_check(op: str, t: Tensor, d: int, ishape) -> None:
+    for i in range(t.ndim):
+        if i != d and ishape[i] > t.shape[i]:
+            raise ShapeOpError(
+                "Size does not match at dimension %d expected index %s to be "
+                "no larger than self %s apart from dimension %d"
+                % (i, list(ishape), list(t.shape), d))
+
+
+def _engine_index(index) -> bool:
+    """An int64 tensor index of at least one dim: taken by the engine's
+    take/put_add ops, which read it at run time (so a compiled replay
+    follows indices computed in the step, argsort's or argmax's)."""
+    return isinstance(index, Tensor) and index.dtype == np.int64 and \
+        index.ndim > 0
+
+
 def gather(x, dim, index, *, sparse_grad=False) -> Tensor:
     """out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (and so on): index
-    has x's number of dims and is no larger than x apart from dim."""
+    has x's number of dims and is no larger than x apart from dim.  An
+    int64 tensor index is read by the engine op (replayed by ad.compile);
+    numpy and list indices are constants."""
     t = _tensor(x)
+    if _engine_index(index) and t.ndim > 0:
+        d = _dim(dim, t.ndim)
+        if index.ndim != t.ndim:
+            raise ShapeOpError("Index tensor must have the same number of "
+                               "dimensions as input tensor (index shape %s, "
+                               "input shape %s)" % (index.shape, t.shape))
+        _index_shape_check("gather", t, d, index.shape)
+        return _engine._take(t, index, d)
     idx = _as_index(index)
     d = _dim(dim, t.ndim)
     shape = t.shape if t.ndim else (1,)
@@ -615,11 +643,36 @@ def gather(x, dim, index, *, sparse_grad=False) -> Tensor:
     return _take(t, _flat_along(shape, d, idx).reshape(out_shape))
 
 
+def _along_shapes(tshape, ishape, d: int):
+    """The shapes input and indices broadcast to apart from dim d, where
+    each keeps its own size (take_along_dim)."""
+    a, b = list(tshape), list(ishape)
+    a[d] = b[d] = 1
+    try:
+        common = np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        raise ShapeOpError("take_along_dim: input of shape %s and indices "
+                           "of shape %s do not broadcast apart from dim %d"
+                           % (tuple(tshape), tuple(ishape), d)) from None
+    xs, js = list(common), list(common)
+    xs[d], js[d] = tshape[d], ishape[d]
+    return tuple(xs), tuple(js)
+
+
 def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
     """numpy's take_along_axis with broadcasting of x and indices apart
     from dim; dim=None takes from the flattened tensor."""
     t = _tensor(x)
     dim = _dim_kw(dim, axis)
+    if _engine_index(indices) and dim is not None and t.ndim > 0 and \
+            indices.ndim == t.ndim:
+        d = _dim(dim, t.ndim)
+        xs, js = _along_shapes(t.shape, indices.shape, d)
+        if xs != t.shape:
+            t = broadcast_to(t, xs)
+        if js != indices.shape:
+            indices = broadcast_to(indices, js)
+        return _engine._take(t, indices, d)
     idx = _as_index(indices)
     if dim is None:
         flat = idx.reshape(-1)
@@ -633,22 +686,9 @@ def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
             "dimensions for indices" % (t.ndim, idx.ndim))
     if t.ndim == 0:
         return gather(t, 0, idx)
-    ishape = list(t.shape)
-    ishape[d] = 1
-    jshape = list(idx.shape)
-    jshape[d] = 1
-    try:
-        b = np.broadcast_shapes(tuple(ishape), tuple(jshape))
-    except ValueError:
-        raise ShapeOpError("take_along_dim: input of shape %s and indices "
-                           "of shape %s do not broadcast apart from dim %d"
-                           % (t.shape, idx.shape, d)) from None
-    xs = list(b)
-    xs[d] = t.shape[d]
-    js = list(b)
-    js[d] = idx.shape[d]
-    if tuple(xs) != t.shape:
-        t = broadcast_to(t, tuple(xs))
+    xs, js = _along_shapes(t.shape, idx.shape, d)
+    if xs != t.shape:
+        t = broadcast_to(t, xs)
     idx = np.broadcast_to(idx, tuple(js))
     return gather(t, d, idx)
 
@@ -725,6 +765,18 @@ def scatter_add(x, dim, index, src) -> Tensor:
     index along dim (repeated indices accumulate)."""
     t = _tensor(x)
     d = _dim(dim, t.ndim)
+    if _engine_index(index) and t.ndim > 0 and index.ndim == t.ndim and \
+            t.dtype.kind == "f":
+        s = _src_tensor(t, src)
+        _index_shape_check("scatter_add", t, d, index.shape)
+        if any(i > j for i, j in zip(index.shape, s.shape)):
+            raise ShapeOpError(
+                "Expected index %s to be no larger than self %s apart from "
+                "dimension %d and to be no larger size than src %s"
+                % (list(index.shape), list(t.shape), d, list(s.shape)))
+        if s.shape != index.shape:           # the block the index covers
+            s = s[tuple(slice(0, n) for n in index.shape)]
+        return t + _engine._put_add(s, index, d, t.shape)
     idx = _as_index(index)
     s = _src_tensor(t, src)
     dst, spos = _scatter_positions(t, d, idx, s.shape)

@@ -311,6 +311,23 @@ cdef class Tensor:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None,
+                   copy=None):
+        """A DLPack capsule of a copy of the values (autodiff never shares
+        its memory; copy=False raises BufferError)."""
+        from autodiff import _interop
+        return _interop.dlpack(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        return (1, 0)                   # kDLCPU, device 0
+
+    def __array_function__(self, func, types, args, kwargs):
+        """numpy's functions on tensors: sum, mean, max, concatenate,
+        where... run the autodiff op; the others get numpy copies
+        (autodiff/_interop.py)."""
+        from autodiff import _interop
+        return _interop.array_function(func, args, kwargs)
+
     def item(self):
         if ad_capturing():
             _refuse_read("item()")

@@ -240,6 +240,9 @@ typedef struct {
                     const void *b);
     void (*argreduce)(int is_max, const void *x, int64_t *o, int64_t outer,
                       int64_t n, int64_t inner);
+    /* tmp: 2n int64 of scratch */
+    void (*argsort)(int descending, const void *x, int64_t *o, int64_t *tmp,
+                    int64_t outer, int64_t n, int64_t inner);
     void (*int_binary)(int k, ad_iter *it, void *o, const void *a,
                        const void *b);
     void (*bitwise)(int k, ad_iter *it, void *o, const void *a,

@@ -98,7 +98,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(SOFTMAX, softmax) X(LOSS, loss) X(NLL, nll) X(LINEAR, linear)       \
     X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)             \
     X(CUMSUM, cumsum) X(COMPARE, compare) X(BITWISE, bitwise)            \
-    X(ARGREDUCE, argreduce)
+    X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
+    X(ARGSORT, argsort)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -236,6 +237,8 @@ typedef union {
     struct { double p; } dropout;
     struct { int32_t axis, reverse; } cumsum;
     struct { int32_t axis, keepdim; } argreduce;    /* axis -1: flattened */
+    struct { int32_t axis; } take;                  /* take and put_add */
+    struct { int32_t axis, descending; } argsort;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -393,6 +396,19 @@ ad_status ad_bitwise(ad_bitwise_kind k, ad_tensor *x, ad_tensor *y,
  * over the flattened tensor), NaN counting as largest and smallest. */
 ad_status ad_argreduce(ad_argreduce_kind k, ad_tensor *x, int axis,
                        int keepdim, ad_tensor **out);
+/* torch.gather: out[..., j, ...] = x[..., idx[..., j, ...], ...] along
+ * axis, idx an int64 tensor of x's ndim whose other dims are at most x's;
+ * out has idx's shape.  Differentiable in x (idx is data: a compiled
+ * replay reads its new values). */
+ad_status ad_take(ad_tensor *x, ad_tensor *idx, int axis, ad_tensor **out);
+/* take's transpose: zeros of shape (nd, shape) with g added at the
+ * positions idx names along axis (torch.scatter_add into zeros). */
+ad_status ad_put_add(ad_tensor *g, ad_tensor *idx, int axis, int nd,
+                     const int64_t *shape, ad_tensor **out);
+/* The int64 permutation that sorts x along axis, stably (NaN after every
+ * number ascending, before descending, as torch). */
+ad_status ad_argsort(ad_tensor *x, int axis, int descending,
+                     ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);

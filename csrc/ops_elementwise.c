@@ -140,6 +140,19 @@ fw_binary(ad_record *r)
                                    ad_data(y));
     }
     else {
+        if (r->kind == AD_B_DIV || r->kind == AD_B_FMOD ||
+            r->kind == AD_B_REMAINDER) {
+            /* checked here, where a compiled replay runs too: an integer
+             * division by zero is a hardware trap, not a value */
+            const int64_t *q = ad_data(y);
+            for (int64_t i = 0; i < y->size; i++) {
+                if (q[i] == 0) {
+                    return ad_error(AD_ERR_VALUE, "ZeroDivisionError: "
+                                    "integer %s by zero",
+                                    ad_def_binary.kinds[r->kind].name);
+                }
+            }
+        }
         ad_kany(x->dtype)->int_binary(r->kind, &it, ad_data(o), ad_data(x),
                                       ad_data(y));
     }
@@ -157,8 +170,9 @@ check_int_kind(ad_binary_kind k, const ad_tensor *x)
     if (x->dtype == AD_BOOL && k == AD_B_POW) {
         ok = 0;
     }
-    if (x->dtype == AD_I64 && k == AD_B_SUB) {
-        ok = 1;
+    if (x->dtype == AD_I64 && (k == AD_B_SUB || k == AD_B_DIV ||
+                               k == AD_B_FMOD || k == AD_B_REMAINDER)) {
+        ok = 1;                         /* div: floor division */
     }
     if (ad_is_float(x->dtype) || ok) {
         return AD_OK;

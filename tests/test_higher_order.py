@@ -170,6 +170,7 @@ for _name in ("sum", "mean", "max", "min"):
                  [X_RED])
 case("reduce:sum(axis=())", lambda t: sq(ad.sum(t, axis=())), [X_RED])
 case("reduce:method amax(dim=0)", lambda t: sq(t.amax(dim=0)), [X_RED])
+case("take:sort values", lambda t: sq(ad.sort(t, 1).values), [X_RED])
 case("reduce:max(dim=0).values", lambda t: sq(t.max(dim=0).values), [X_RED])
 case("reduce:amin(0-d)", lambda t: sq(ad.amin(t)), [np.array(0.7)])
 for _name in ("var", "std"):
@@ -521,7 +522,7 @@ def test_every_op_code_has_a_case_and_a_rule():
     from autodiff import _engine as E
     from autodiff._derivatives import RULES
     assert set(RULES) == set(E.OPS) - E.NONDIFF_OPS
-    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce"}
+    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort"}
     seen = set()
 
     def visit(t, acc):

@@ -207,7 +207,7 @@ CMP = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
 
 
 def test_every_nondiff_kind_is_tested_here():
-    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce"}
+    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort"}
     assert set(E.KINDS["compare"]) == set(CMP)
     assert set(E.KINDS["bitwise"]) == set(BITWISE)
     assert set(E.KINDS["argreduce"]) == {"argmax", "argmin"}
@@ -552,8 +552,9 @@ def test_float_floor_division_matches_torch_bits():
                         [2.0, 2.0, -1.0, 0.3, 1e-300, 0.0, -1.0, 2.0, 2.0,
                          1.0, np.inf, 0.0, -0.0]])
     for dt in (np.float32, np.float64):
-        x, tx = both(a.astype(dt))
-        y, ty = both(b.astype(dt))
+        with np.errstate(over="ignore"):        # 1e300 in float32: inf
+            x, tx = both(a.astype(dt))
+            y, ty = both(b.astype(dt))
         r, t = (x // y).numpy(), (tx // ty).numpy()
         np.testing.assert_array_equal(r, t)
         np.testing.assert_array_equal(np.signbit(r), np.signbit(t))
@@ -574,3 +575,54 @@ def test_floor_division_replays_under_compile():
         want = ad.tensor(p) % 3 + ad.tensor(p) // 2
         same(g(p), torch.tensor(p) % 3 + torch.tensor(p) // 2)
         assert g(p).tolist() == want.tolist()
+
+
+# ------------------------------------------- indices computed in the step
+
+def test_take_put_add_and_argsort_replay_with_indices_from_the_step():
+    """gather/take_along_dim/scatter_add with an int64 index tensor, and
+    sort/topk, read their indices at run time: a compiled replay follows
+    indices computed inside the step (argmax, argsort)."""
+    def f(a):
+        x = ad.tensor(a)
+        i = x.argmax(1, keepdim=True)
+        s = ad.sort(x, 1, descending=True)
+        top = ad.topk(x, 2, 1)
+        return (ad.gather(x, 1, i).sum() + s.values[:, 0].sum()
+                + ad.take_along_dim(x, s.indices, 1)[:, -1].sum()
+                + ad.scatter_add(ad.zeros_like(x), 1, i, ad.ones_like(x)
+                                 [:, :1]).sum(0)[0]
+                + top.values.sum() + top.indices.float().sum())
+
+    step = ad.compile(f)
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        a = rng.standard_normal((5, 6))
+        np.testing.assert_array_equal(step(a).numpy(), f(a).numpy())
+    with pytest.raises(IndexError, match="out of bounds for dimension 1"):
+        ad.gather(ad.zeros(2, 3), 1, ad.tensor([[0], [3]]))
+    with pytest.raises(TypeError, match="int64"):
+        from autodiff import _engine
+        _engine._take(ad.zeros(2, 3), ad.tensor([[0.0]]), 1)
+
+
+def test_sort_matches_torch_with_ties_nan_and_gradient():
+    rng = np.random.default_rng(0)
+    a = np.round(rng.standard_normal((4, 40)) * 2) / 2     # many ties
+    a[1, [3, 17]] = np.nan
+    a[2, :] = 1.0
+    for desc in (False, True):
+        x = ad.tensor(a, requires_grad=True)
+        tx = torch.tensor(a, requires_grad=True)
+        s = ad.sort(x, 1, descending=desc)
+        ts = torch.sort(tx, dim=1, descending=desc, stable=True)
+        np.testing.assert_array_equal(s.values.detach().numpy(),
+                                      ts.values.detach().numpy())
+        np.testing.assert_array_equal(s.indices.numpy(), ts.indices.numpy())
+        w = rng.standard_normal(a.shape)
+        (s.values * ad.tensor(w)).sum().backward()
+        (ts.values * torch.tensor(w)).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    i, ti = both(np.array([[3, -1, 3, 0, -1]]))
+    same(ad.sort(i, 1).values, torch.sort(ti, dim=1, stable=True).values)
+    same(ad.argsort(i, 1), torch.argsort(ti, dim=1, stable=True))

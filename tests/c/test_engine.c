@@ -1589,6 +1589,45 @@ test_int_dtypes(void)
     CHECK(((uint8_t *)ad_data(o))[4] == 1);
     CHECK_ST(ad_axpy_(o, 1.0, o), AD_ERR_TYPE);
     ad_decref(o);
+    /* argsort: stable, NaN last ascending / first descending; take and
+     * put_add along an axis with an int64 index tensor */
+    ad_tensor *srt, *tk, *pa;
+    double sv[6] = {2, NAN, 1, 2, -1, NAN};
+    int64_t s6[1] = {6};
+    ad_tensor *fs = mk(AD_F64, 1, s6, sv, 0, 0, 1);
+    REQ(ad_argsort(fs, 0, 0, &srt));
+    int64_t *iv = ad_data(srt);
+    CHECK(srt->dtype == AD_I64 && iv[0] == 4 && iv[1] == 2 && iv[2] == 0 &&
+          iv[3] == 3 && iv[4] == 1 && iv[5] == 5 && !srt->requires_grad);
+    ad_decref(srt);
+    REQ(ad_argsort(fs, 0, 1, &srt));
+    iv = ad_data(srt);
+    CHECK(iv[0] == 1 && iv[1] == 5 && iv[2] == 0 && iv[3] == 3 &&
+          iv[4] == 2 && iv[5] == 4);
+    REQ(ad_take(fs, srt, 0, &tk));                  /* sorted values */
+    CHECK(tk->requires_grad && isnan(at(tk, 0)) && at(tk, 2) == 2 &&
+          at(tk, 5) == -1);
+    ad_decref(tk);
+    int64_t s2[2] = {2, 3}, i2[2] = {2, 1};
+    ad_tensor *g23 = mk(AD_F64, 2, s2, (double[]){1, 2, 3, 4, 5, 6}, 0, 0, 1);
+    ad_tensor *ix;
+    REQ(ad_empty(AD_I64, 2, i2, &ix));
+    ((int64_t *)ad_data(ix))[0] = 2;
+    ((int64_t *)ad_data(ix))[1] = 0;
+    REQ(ad_take(g23, ix, 1, &tk));                  /* x[0,2], x[1,0] */
+    CHECK(tk->ndim == 2 && at(tk, 0) == 3 && at(tk, 1) == 4);
+    REQ(ad_put_add(tk, ix, 1, 2, s2, &pa));          /* back in place */
+    CHECK(at(pa, 2) == 3 && at(pa, 3) == 4 && at(pa, 0) == 0);
+    ad_decref(pa);
+    ad_decref(tk);
+    ((int64_t *)ad_data(ix))[1] = 3;
+    CHECK_ST(ad_take(g23, ix, 1, &tk), AD_ERR_INDEX);
+    CHECK(strstr(ad_last_error(), "out of bounds") != NULL);
+    CHECK_ST(ad_take(g23, g23, 1, &tk), AD_ERR_TYPE);
+    ad_decref(ix);
+    ad_decref(g23);
+    ad_decref(srt);
+    ad_decref(fs);
     ad_decref(f);
     ad_decref(m);
     ad_decref(a);
