@@ -52,24 +52,32 @@ ad_nogil_end(void *state)
 }
 
 #define T float
+#define UT uint32_t                 /* an unsigned integer of T's size */
+#define SIGN_BIT 0x80000000u
 #define SFX _f32
 #define MATH(fn) fn##f
 #define BLAS_GEMM blas_sgemm
 #define KERN_TABLE ad_kern_f32
 #include "kernels.inc"
 #undef T
+#undef UT
+#undef SIGN_BIT
 #undef SFX
 #undef MATH
 #undef BLAS_GEMM
 #undef KERN_TABLE
 
 #define T double
+#define UT uint64_t
+#define SIGN_BIT 0x8000000000000000u
 #define SFX _f64
 #define MATH(fn) fn
 #define BLAS_GEMM blas_dgemm
 #define KERN_TABLE ad_kern_f64
 #include "kernels.inc"
 #undef T
+#undef UT
+#undef SIGN_BIT
 #undef SFX
 #undef MATH
 #undef BLAS_GEMM
