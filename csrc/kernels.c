@@ -51,6 +51,137 @@ ad_nogil_end(void *state)
     }
 }
 
+/* ---- expf in AVX2+FMA lanes, bit for bit glibc's ----------------------- *
+ *
+ * glibc (2.27 and later) computes expf in double: k = round(x 32/ln2) by
+ * the 1.5*2^52 shift, r = x 32/ln2 - k, 2^(k/32) from a 32-entry table
+ * and 2^(r/32) by a cubic, and rounds once to float.  On x86-64 with FMA
+ * and AVX2 it runs its FMA build (ifunc), where r is one fused
+ * multiply-subtract.  vexpf_avx2 does those operations in 4 double lanes;
+ * it was checked against the host's expf on every non-special float (all
+ * 2^32 bit patterns with |x| < 88 and not NaN: 2,237,661,184 inputs, 0
+ * differing bits) -- elements at or beyond |x| >= 88, infinities and NaNs
+ * take libm's own expf.  It is used only where glibc itself would run its
+ * FMA build (cpu has avx2 and fma) and only after a self-check against
+ * this process's expf passes (so another libm turns it off rather than
+ * silently changing a bit); otherwise the scalar loop runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AD_NO_VEXP)
+#include <immintrin.h>
+
+static uint64_t vexp_tab[32];
+static int vexp_state;          /* 1 use, -1 do not (set once) */
+static pthread_once_t vexp_once = PTHREAD_ONCE_INIT;
+
+__attribute__((target("avx2,fma"), noinline, noclone)) static void
+vexpf_avx2(const float *x, float *y, int64_t n)
+{
+    const __m256d invln2n = _mm256_set1_pd(0x1.71547652b82fep+0 * 32);
+    const __m256d shift = _mm256_set1_pd(0x1.8p+52);
+    const __m256d c0 = _mm256_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32);
+    const __m256d c1 = _mm256_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32);
+    const __m256d c2 = _mm256_set1_pd(0x1.62e42ff0c52d6p-1 / 32);
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256i m31 = _mm256_set1_epi64x(31);
+    const __m128i m7ff = _mm_set1_epi32(0x7ff), big = _mm_set1_epi32(0x42a);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 xf = _mm_loadu_ps(x + i);
+        __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_castps_si128(xf), 20),
+                                    m7ff);
+        if (_mm_movemask_epi8(_mm_cmpgt_epi32(top, big))) {
+            /* |x| >= 88 or not finite: glibc's special cases */
+            for (int k = 0; k < 4; k++) {
+                y[i + k] = expf(x[i + k]);
+            }
+            continue;
+        }
+        __m256d xd = _mm256_cvtps_pd(xf);
+        __m256d z = _mm256_mul_pd(invln2n, xd);
+        __m256d kd = _mm256_add_pd(z, shift);
+        __m256i ki = _mm256_castpd_si256(kd);
+        kd = _mm256_sub_pd(kd, shift);
+        __m256d r = _mm256_fmsub_pd(invln2n, xd, kd);
+        __m256i t = _mm256_i64gather_epi64((const long long *)vexp_tab,
+                                           _mm256_and_si256(ki, m31), 8);
+        t = _mm256_add_epi64(t, _mm256_slli_epi64(ki, 47));
+        __m256d p = _mm256_fmadd_pd(c0, r, c1);
+        __m256d r2 = _mm256_mul_pd(r, r);
+        __m256d q = _mm256_fmadd_pd(c2, r, one);
+        q = _mm256_fmadd_pd(p, r2, q);
+        q = _mm256_mul_pd(q, _mm256_castsi256_pd(t));
+        _mm_storeu_ps(y + i, _mm256_cvtpd_ps(q));
+    }
+    for (; i < n; i++) {
+        y[i] = expf(x[i]);
+    }
+}
+
+static int
+vexp_init(void)
+{
+    for (int i = 0; i < 32; i++) {
+        double v = exp2(i / 32.0);
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        vexp_tab[i] = b - ((uint64_t)i << 47);
+    }
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        return -1;
+    }
+    /* self-check: a sweep of [-110, 110] and scattered bit patterns */
+    enum { M = 4096 };
+    float xs[M], a[M];
+    uint32_t h = 0x9e3779b9u;
+    for (int i = 0; i < M; i++) {
+        if (i < M / 2) {
+            xs[i] = -110.0f + 220.0f * (float)i / (M / 2);
+        }
+        else {
+            h ^= h << 13;
+            h ^= h >> 17;
+            h ^= h << 5;
+            memcpy(&xs[i], &h, 4);
+        }
+    }
+    vexpf_avx2(xs, a, M);
+    for (int i = 0; i < M; i++) {
+        float b = expf(xs[i]);
+        if (memcmp(&a[i], &b, 4) != 0) {
+            return -1;
+        }
+    }
+    return 1;
+}
+
+static void
+vexp_setup(void)
+{
+    vexp_state = vexp_init();
+}
+
+/* y = expf(x) elementwise if the vector kernel is on; 0 if not. */
+static int
+ad_vexpf(const float *x, float *y, int64_t n)
+{
+    pthread_once(&vexp_once, vexp_setup);
+    if (vexp_state < 0) {
+        return 0;
+    }
+    vexpf_avx2(x, y, n);
+    return 1;
+}
+#else
+static int
+ad_vexpf(const float *x, float *y, int64_t n)
+{
+    (void)x;
+    (void)y;
+    (void)n;
+    return 0;
+}
+#endif
+#define AD_VEXP(x, y, n) ad_vexpf((x), (y), (n))
+
 #define T float
 #define UT uint32_t                 /* an unsigned integer of T's size */
 #define SIGN_BIT 0x80000000u
@@ -59,6 +190,7 @@ ad_nogil_end(void *state)
 #define BLAS_GEMM blas_sgemm
 #define KERN_TABLE ad_kern_f32
 #include "kernels.inc"
+#undef AD_VEXP
 #undef T
 #undef UT
 #undef SIGN_BIT
