@@ -1075,11 +1075,12 @@ same_bits(const void *a, const void *b, int dt, int64_t n)
     return memcmp(a, b, (size_t)n * (dt == AD_F64 ? 8 : 4)) == 0;
 }
 
-/* float32 exp (lanes on AVX2+FMA hosts, kernels.c) against this process's
- * expf: scattered bit patterns of every exponent, and a dense sweep of
- * the range where neither overflows nor flushes to zero. */
+/* float32 exp and log (lanes on AVX2+FMA hosts, kernels.c) against this
+ * process's expf and logf: scattered bit patterns of every exponent and
+ * sign, and a dense sweep of the range where the result is finite and
+ * normal. */
 static void
-exp_f32_bits(void)
+libm_f32_bits(int kind, float (*ref)(float), float lo, float hi)
 {
     enum { M = 131072 };
     int64_t sh[1] = {M};
@@ -1091,20 +1092,24 @@ exp_f32_bits(void)
             memcpy(&xd[i], &b, 4);
         }
         else {
-            xd[i] = -105.0f + 195.0f * (float)i / M;
+            xd[i] = lo + (hi - lo) * (float)i / M;
         }
     }
-    REQ(ad_unary(AD_U_EXP, x, 0, 0, &y));
+    xd[2] = 1.0f;
+    xd[4] = 0.0f;
+    xd[6] = -0.0f;
+    REQ(ad_unary((ad_unary_kind)kind, x, 0, 0, &y));
     int64_t bad = 0, first = -1;
     for (int64_t i = 0; i < M; i++) {
-        float want = expf(xd[i]);
+        float want = ref(xd[i]);
         if (memcmp(&want, (float *)ad_data(y) + i, 4) != 0) {
             if (first < 0) first = i;
             bad++;
         }
     }
-    CHECKM(bad == 0, "exp f32: %lld of %d differ from expf, first at x = %a",
-           (long long)bad, M, first >= 0 ? xd[first] : 0.0f);
+    CHECKM(bad == 0, "unary %d f32: %lld of %d differ from libm, first at "
+           "x = %a", kind, (long long)bad, M,
+           first >= 0 ? xd[first] : 0.0f);
     ad_decref(y);
     ad_decref(x);
 }
@@ -1112,7 +1117,8 @@ exp_f32_bits(void)
 static void
 test_kernel_bits(void)
 {
-    exp_f32_bits();
+    libm_f32_bits(AD_U_EXP, expf, -105.0f, 90.0f);
+    libm_f32_bits(AD_U_LOG, logf, 1e-6f, 100.0f);
     static const int64_t lens[] = {1, 7, 63, 64, 65, 127, 1000, 4099};
     enum { NL = sizeof(lens) / sizeof(lens[0]), MAXN = 4099 };
     static double ybuf[2 * MAXN];
