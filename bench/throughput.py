@@ -5,7 +5,8 @@ same run.
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
         python bench/throughput.py [--reps 7] [--n 20] [--out FILE]
 
-Columns (milliseconds per call, median of --reps blocks of --n calls):
+Columns (milliseconds per call, median of --reps blocks of up to --n calls
+(fewer for slow steps); the frameworks take turns within each repetition):
   autodiff          under ad.no_grad() (no graph recorded)
   autodiff rg       inputs with requires_grad=True (the graph node is
                     recorded; forward only, no backward)
@@ -36,17 +37,34 @@ except ImportError:  # pragma: no cover
 N = 1_000_000
 
 
-def timed(step, n, reps):
-    """Median seconds per call over reps blocks of n calls (2 warm-ups)."""
-    step()
-    step()
-    out = []
-    for _ in range(reps):
+def interleaved(steps, n, reps, torch_dflt=None):
+    """Median seconds per call of each step, the steps taking turns within
+    every repetition (so drift from other load on a shared machine hits
+    them alike).  "t1" runs torch at 1 thread; with torch_dflt, the same
+    step is timed again as "td" at that many threads."""
+    order = list(steps.items())
+    if torch_dflt is not None and "t1" in steps:
+        order.append(("td", steps["t1"]))
+    out = {k: [] for k, _ in order}
+    calls = {}
+    for k, f in order:              # warm-up: pools, caches
+        f()
         t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        out.append((time.perf_counter() - t0) / n)
-    return statistics.median(out)
+        f()
+        # blocks of up to n calls, fewer for slow steps (~30 ms a block)
+        calls[k] = max(1, min(n, int(0.03 / (time.perf_counter() - t0))))
+    for _ in range(reps):
+        for k, f in order:
+            if torch is not None and k in ("t1", "td"):
+                torch.set_num_threads(1 if k == "t1" else torch_dflt)
+            m = calls[k]
+            t0 = time.perf_counter()
+            for _ in range(m):
+                f()
+            out[k].append((time.perf_counter() - t0) / m)
+    if torch is not None and torch_dflt is not None:
+        torch.set_num_threads(torch_dflt)
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 def inputs():
@@ -119,8 +137,9 @@ def run(reps=7, n=20, torch_default=True, log=print):
     t_in = ({k: torch.from_numpy(v) for k, v in data.items()}
             if torch is not None else None)
     dflt = torch.get_num_threads() if torch is not None else 0
-    lines = ["| op | autodiff | autodiff rg | numpy | torch 1t | "
-             "torch %dt | ad / numpy | ad / torch 1t |" % dflt,
+    lines = ["| op | autodiff | autodiff rg | numpy | torch 1t | %s | "
+             "ad / numpy | ad / torch 1t |"
+             % ("torch %dt" % dflt if torch_default else "-"),
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for line in lines:
         log(line)
@@ -132,20 +151,23 @@ def run(reps=7, n=20, torch_default=True, log=print):
         a_np = [data[k] for k in args]
         a_ad = [ad_in[k] for k in args]
         a_rg = [ad_rg[k] for k in args]
-        t_np = timed(lambda: f_np(*a_np), n, reps)
-        with ad.no_grad():
-            t_ad = timed(lambda: f_ad(*a_ad), n, reps)
-        t_rg = timed(lambda: f_ad(*a_rg), n, reps)
-        t_1 = t_d = None
+        steps = {"np": lambda: f_np(*a_np), "rg": lambda: f_ad(*a_rg)}
+
+        def ad_step():
+            with ad.no_grad():
+                f_ad(*a_ad)
+        steps["ad"] = ad_step
         if torch is not None:
             a_t = [t_in[k] for k in args]
-            with torch.no_grad():
-                torch.set_num_threads(1)
-                t_1 = timed(lambda: f_t(*a_t), n, reps)
-                if torch_default:
-                    torch.set_num_threads(dflt)
-                    t_d = timed(lambda: f_t(*a_t), n, reps)
-            torch.set_num_threads(dflt)
+
+            def t_step():
+                with torch.no_grad():
+                    f_t(*a_t)
+            steps["t1"] = t_step
+        tm = interleaved(steps, n, reps,
+                         torch_dflt=dflt if torch_default else None)
+        t_np, t_ad, t_rg = tm["np"], tm["ad"], tm["rg"]
+        t_1, t_d = tm.get("t1"), tm.get("td")
 
         def ms(v):
             return "%.3f" % (v * 1e3) if v is not None else "-"
