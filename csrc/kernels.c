@@ -69,7 +69,6 @@ ad_nogil_end(void *state)
 #include <immintrin.h>
 
 static uint64_t vexp_tab[32];
-static int vexp_state;          /* 1 use, -1 do not (set once) */
 static pthread_once_t vexp_once = PTHREAD_ONCE_INIT;
 
 __attribute__((target("avx2,fma"), noinline, noclone)) static void
@@ -116,25 +115,71 @@ vexpf_avx2(const float *x, float *y, int64_t n)
     }
 }
 
-static int
-vexp_init(void)
+/* The same operations eight lanes at a time with AVX-512F; the table
+ * lookup is two two-source permutes and a blend instead of a gather. */
+__attribute__((target("avx512f"), noinline, noclone)) static void
+vexpf_avx512(const float *x, float *y, int64_t n)
 {
-    for (int i = 0; i < 32; i++) {
-        double v = exp2(i / 32.0);
-        uint64_t b;
-        memcpy(&b, &v, 8);
-        vexp_tab[i] = b - ((uint64_t)i << 47);
+    const __m512d invln2n = _mm512_set1_pd(0x1.71547652b82fep+0 * 32);
+    const __m512d shift = _mm512_set1_pd(0x1.8p+52);
+    const __m512d c0 = _mm512_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32);
+    const __m512d c1 = _mm512_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32);
+    const __m512d c2 = _mm512_set1_pd(0x1.62e42ff0c52d6p-1 / 32);
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512i t0 = _mm512_loadu_si512(vexp_tab),
+                  t1 = _mm512_loadu_si512(vexp_tab + 8),
+                  t2 = _mm512_loadu_si512(vexp_tab + 16),
+                  t3 = _mm512_loadu_si512(vexp_tab + 24),
+                  b16 = _mm512_set1_epi64(16);
+    const __m256i m7ff = _mm256_set1_epi32(0x7ff),
+                  big = _mm256_set1_epi32(0x42a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xf = _mm256_loadu_ps(x + i);
+        __m256i top = _mm256_and_si256(
+            _mm256_srli_epi32(_mm256_castps_si256(xf), 20), m7ff);
+        if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(top, big))) {
+            for (int k = 0; k < 8; k++) {
+                y[i + k] = expf(x[i + k]);
+            }
+            continue;
+        }
+        __m512d xd = _mm512_cvtps_pd(xf);
+        __m512d z = _mm512_mul_pd(invln2n, xd);
+        __m512d kd = _mm512_add_pd(z, shift);
+        __m512i ki = _mm512_castpd_si512(kd);
+        kd = _mm512_sub_pd(kd, shift);
+        __m512d r = _mm512_fmsub_pd(invln2n, xd, kd);
+        __m512i lo = _mm512_permutex2var_epi64(t0, ki, t1);
+        __m512i hi = _mm512_permutex2var_epi64(t2, ki, t3);
+        __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, b16),
+                                            lo, hi);
+        t = _mm512_add_epi64(t, _mm512_slli_epi64(ki, 47));
+        __m512d p = _mm512_fmadd_pd(c0, r, c1);
+        __m512d r2 = _mm512_mul_pd(r, r);
+        __m512d q = _mm512_fmadd_pd(c2, r, one);
+        q = _mm512_fmadd_pd(p, r2, q);
+        q = _mm512_mul_pd(q, _mm512_castsi512_pd(t));
+        _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(q));
     }
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        return -1;
+    for (; i < n; i++) {
+        y[i] = expf(x[i]);
     }
-    /* self-check: a sweep of [-110, 110] and scattered bit patterns */
+}
+
+typedef void (*vkern_fn)(const float *, float *, int64_t);
+
+/* A kernel against libm on a sweep of [lo, hi] and scattered bit patterns
+ * of every exponent and sign: 1 when every bit agrees. */
+static int
+vkern_selfcheck(vkern_fn k, float (*ref)(float), float lo, float hi)
+{
     enum { M = 4096 };
     float xs[M], a[M];
     uint32_t h = 0x9e3779b9u;
     for (int i = 0; i < M; i++) {
         if (i < M / 2) {
-            xs[i] = -110.0f + 220.0f * (float)i / (M / 2);
+            xs[i] = lo + (hi - lo) * (float)i / (M / 2);
         }
         else {
             h ^= h << 13;
@@ -143,11 +188,11 @@ vexp_init(void)
             memcpy(&xs[i], &h, 4);
         }
     }
-    vexpf_avx2(xs, a, M);
+    k(xs, a, M);
     for (int i = 0; i < M; i++) {
-        float b = expf(xs[i]);
+        float b = ref(xs[i]);
         if (memcmp(&a[i], &b, 4) != 0) {
-            return -1;
+            return 0;
         }
     }
     return 1;
@@ -179,7 +224,6 @@ static const double vlog_logc[16] = {
     0x1.526e57720db08p-3, 0x1.bc2860d224770p-3,
     0x1.1058bc8a07ee1p-2, 0x1.4043057b6ee09p-2
 };
-static int vlog_state;
 
 __attribute__((target("avx2,fma"), noinline, noclone)) static void
 vlogf_avx2(const float *x, float *y, int64_t n)
@@ -229,41 +273,88 @@ vlogf_avx2(const float *x, float *y, int64_t n)
     }
 }
 
-static int
-vlog_init(void)
+__attribute__((target("avx512f"), noinline, noclone)) static void
+vlogf_avx512(const float *x, float *y, int64_t n)
+{
+    const __m512d ln2 = _mm512_set1_pd(0x1.62e42fefa39efp-1);
+    const __m512d a0 = _mm512_set1_pd(-0x1.00ea348b88334p-2),
+                  a1 = _mm512_set1_pd(0x1.5575b0be00b6ap-2),
+                  a2 = _mm512_set1_pd(-0x1.ffffef20a4123p-2),
+                  one = _mm512_set1_pd(1.0);
+    const __m512d ic0 = _mm512_loadu_pd(vlog_invc),
+                  ic1 = _mm512_loadu_pd(vlog_invc + 8),
+                  lc0 = _mm512_loadu_pd(vlog_logc),
+                  lc1 = _mm512_loadu_pd(vlog_logc + 8);
+    const __m256i lo = _mm256_set1_epi32(0x00800000),
+                  flip = _mm256_set1_epi32((int)0x80000000u),
+                  lim = _mm256_set1_epi32((int)0xfeffffffu),
+                  onef = _mm256_set1_epi32(0x3f800000),
+                  off = _mm256_set1_epi32(0x3f330000),
+                  m15 = _mm256_set1_epi32(15),
+                  mexp = _mm256_set1_epi32((int)0xff800000u);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i ix = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i sp = _mm256_cmpgt_epi32(
+            _mm256_xor_si256(_mm256_sub_epi32(ix, lo), flip), lim);
+        sp = _mm256_or_si256(sp, _mm256_cmpeq_epi32(ix, onef));
+        if (_mm256_movemask_epi8(sp)) {
+            for (int k = 0; k < 8; k++) {
+                y[i + k] = logf(x[i + k]);
+            }
+            continue;
+        }
+        __m256i tmp = _mm256_sub_epi32(ix, off);
+        __m512i idx = _mm512_cvtepi32_epi64(
+            _mm256_and_si256(_mm256_srli_epi32(tmp, 19), m15));
+        __m256i k = _mm256_srai_epi32(tmp, 23);
+        __m256i iz = _mm256_sub_epi32(ix, _mm256_and_si256(tmp, mexp));
+        __m512d invc = _mm512_permutex2var_pd(ic0, idx, ic1);
+        __m512d logc = _mm512_permutex2var_pd(lc0, idx, lc1);
+        __m512d z = _mm512_cvtps_pd(_mm256_castsi256_ps(iz));
+        __m512d r = _mm512_fmsub_pd(z, invc, one);
+        __m512d y0 = _mm512_fmadd_pd(_mm512_cvtepi32_pd(k), ln2, logc);
+        __m512d r2 = _mm512_mul_pd(r, r);
+        __m512d p = _mm512_fmadd_pd(a1, r, a2);
+        p = _mm512_fmadd_pd(a0, r2, p);
+        p = _mm512_fmadd_pd(p, r2, _mm512_add_pd(y0, r));
+        _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(p));
+    }
+    for (; i < n; i++) {
+        y[i] = logf(x[i]);
+    }
+}
+
+/* Which kernels to use: the AVX-512 ones where the cpu has AVX-512F (and
+ * AVX2 and FMA, where glibc runs its FMA build) and they pass the
+ * self-check, else the AVX2 ones if they pass, else none (libm's loop). */
+static vkern_fn vexp_kern, vlog_kern;
+
+static vkern_fn
+vkern_pick(vkern_fn k2, vkern_fn k512, float (*ref)(float), float lo,
+           float hi)
 {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        return -1;
+        return NULL;
     }
-    enum { M = 4096 };
-    float xs[M], a[M];
-    uint32_t h = 0x2545f491u;
-    for (int i = 0; i < M; i++) {
-        if (i < M / 2) {
-            xs[i] = 1e-3f + 4.0f * (float)i / (M / 2);
-        }
-        else {
-            h ^= h << 13;
-            h ^= h >> 17;
-            h ^= h << 5;
-            memcpy(&xs[i], &h, 4);
-        }
+    if (__builtin_cpu_supports("avx512f") && vkern_selfcheck(k512, ref, lo,
+                                                             hi)) {
+        return k512;
     }
-    vlogf_avx2(xs, a, M);
-    for (int i = 0; i < M; i++) {
-        float b = logf(xs[i]);
-        if (memcmp(&a[i], &b, 4) != 0) {
-            return -1;
-        }
-    }
-    return 1;
+    return vkern_selfcheck(k2, ref, lo, hi) ? k2 : NULL;
 }
 
 static void
 vexp_setup(void)
 {
-    vexp_state = vexp_init();
-    vlog_state = vlog_init();
+    for (int i = 0; i < 32; i++) {
+        double v = exp2(i / 32.0);
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        vexp_tab[i] = b - ((uint64_t)i << 47);
+    }
+    vexp_kern = vkern_pick(vexpf_avx2, vexpf_avx512, expf, -110.0f, 110.0f);
+    vlog_kern = vkern_pick(vlogf_avx2, vlogf_avx512, logf, 1e-3f, 4.0f);
 }
 
 /* y = logf(x) elementwise if the vector kernel is on; 0 if not. */
@@ -271,10 +362,10 @@ static int
 ad_vlogf(const float *x, float *y, int64_t n)
 {
     pthread_once(&vexp_once, vexp_setup);
-    if (vlog_state < 0) {
+    if (!vlog_kern) {
         return 0;
     }
-    vlogf_avx2(x, y, n);
+    vlog_kern(x, y, n);
     return 1;
 }
 
@@ -283,10 +374,10 @@ static int
 ad_vexpf(const float *x, float *y, int64_t n)
 {
     pthread_once(&vexp_once, vexp_setup);
-    if (vexp_state < 0) {
+    if (!vexp_kern) {
         return 0;
     }
-    vexpf_avx2(x, y, n);
+    vexp_kern(x, y, n);
     return 1;
 }
 #else
