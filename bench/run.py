@@ -14,6 +14,10 @@ Workloads
   4. large MLP 64-1024-1024-10, batch 256, same recipe
   5. the floor: for 3 and 4, the step's matmul FLOPs at the machine's
      single-thread sgemm rate (a 1024x1024 float32 matmul, same run)
+  6. 1M-element throughput (bench/throughput.py): the forward of common
+     elementwise and reduction ops on 1M float32 elements beside numpy
+     and torch (torch at --threads; run throughput.py itself for torch's
+     default thread count as well)
 
 Each cell is the median of --reps repetitions; each peer's column also shows
 its time divided by autodiff's (> 1 means autodiff is faster).  Peers that
@@ -461,6 +465,11 @@ def main():
                    1e3))
     emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
          % (ARGS.threads, rate / 1e9))
+    import throughput
+    emit("### 6. 1M-element throughput, float32, forward (ms per call; "
+         "ratios < 1 mean autodiff is faster)\n")
+    emit("\n".join(throughput.run(reps, 3 if q else 10, torch_default=False,
+                                  log=lambda line: None)) + "\n")
     if ARGS.out:
         with open(ARGS.out, "w") as f:
             f.write("\n".join(out) + "\n")

@@ -51,25 +51,386 @@ ad_nogil_end(void *state)
     }
 }
 
+/* ---- expf in AVX2+FMA lanes, bit for bit glibc's ----------------------- *
+ *
+ * glibc (2.27 and later) computes expf in double: k = round(x 32/ln2) by
+ * the 1.5*2^52 shift, r = x 32/ln2 - k, 2^(k/32) from a 32-entry table
+ * and 2^(r/32) by a cubic, and rounds once to float.  On x86-64 with FMA
+ * and AVX2 it runs its FMA build (ifunc), where r is one fused
+ * multiply-subtract.  vexpf_avx2 does those operations in 4 double lanes;
+ * it was checked against the host's expf on every non-special float (all
+ * 2^32 bit patterns with |x| < 88 and not NaN: 2,237,661,184 inputs, 0
+ * differing bits) -- elements at or beyond |x| >= 88, infinities and NaNs
+ * take libm's own expf.  It is used only where glibc itself would run its
+ * FMA build (cpu has avx2 and fma) and only after a self-check against
+ * this process's expf passes (so another libm turns it off rather than
+ * silently changing a bit); otherwise the scalar loop runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AD_NO_VEXP)
+#include <immintrin.h>
+
+static uint64_t vexp_tab[32];
+static pthread_once_t vexp_once = PTHREAD_ONCE_INIT;
+
+__attribute__((target("avx2,fma"), noinline, noclone)) static void
+vexpf_avx2(const float *x, float *y, int64_t n)
+{
+    const __m256d invln2n = _mm256_set1_pd(0x1.71547652b82fep+0 * 32);
+    const __m256d shift = _mm256_set1_pd(0x1.8p+52);
+    const __m256d c0 = _mm256_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32);
+    const __m256d c1 = _mm256_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32);
+    const __m256d c2 = _mm256_set1_pd(0x1.62e42ff0c52d6p-1 / 32);
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256i m31 = _mm256_set1_epi64x(31);
+    const __m128i m7ff = _mm_set1_epi32(0x7ff), big = _mm_set1_epi32(0x42a);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 xf = _mm_loadu_ps(x + i);
+        __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_castps_si128(xf), 20),
+                                    m7ff);
+        if (_mm_movemask_epi8(_mm_cmpgt_epi32(top, big))) {
+            /* |x| >= 88 or not finite: glibc's special cases */
+            for (int k = 0; k < 4; k++) {
+                y[i + k] = expf(x[i + k]);
+            }
+            continue;
+        }
+        __m256d xd = _mm256_cvtps_pd(xf);
+        __m256d z = _mm256_mul_pd(invln2n, xd);
+        __m256d kd = _mm256_add_pd(z, shift);
+        __m256i ki = _mm256_castpd_si256(kd);
+        kd = _mm256_sub_pd(kd, shift);
+        __m256d r = _mm256_fmsub_pd(invln2n, xd, kd);
+        __m256i t = _mm256_i64gather_epi64((const long long *)vexp_tab,
+                                           _mm256_and_si256(ki, m31), 8);
+        t = _mm256_add_epi64(t, _mm256_slli_epi64(ki, 47));
+        __m256d p = _mm256_fmadd_pd(c0, r, c1);
+        __m256d r2 = _mm256_mul_pd(r, r);
+        __m256d q = _mm256_fmadd_pd(c2, r, one);
+        q = _mm256_fmadd_pd(p, r2, q);
+        q = _mm256_mul_pd(q, _mm256_castsi256_pd(t));
+        _mm_storeu_ps(y + i, _mm256_cvtpd_ps(q));
+    }
+    for (; i < n; i++) {
+        y[i] = expf(x[i]);
+    }
+}
+
+/* The same operations eight lanes at a time with AVX-512F; the table
+ * lookup is two two-source permutes and a blend instead of a gather. */
+__attribute__((target("avx512f"), noinline, noclone)) static void
+vexpf_avx512(const float *x, float *y, int64_t n)
+{
+    const __m512d invln2n = _mm512_set1_pd(0x1.71547652b82fep+0 * 32);
+    const __m512d shift = _mm512_set1_pd(0x1.8p+52);
+    const __m512d c0 = _mm512_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32);
+    const __m512d c1 = _mm512_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32);
+    const __m512d c2 = _mm512_set1_pd(0x1.62e42ff0c52d6p-1 / 32);
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512i t0 = _mm512_loadu_si512(vexp_tab),
+                  t1 = _mm512_loadu_si512(vexp_tab + 8),
+                  t2 = _mm512_loadu_si512(vexp_tab + 16),
+                  t3 = _mm512_loadu_si512(vexp_tab + 24),
+                  b16 = _mm512_set1_epi64(16);
+    const __m256i m7ff = _mm256_set1_epi32(0x7ff),
+                  big = _mm256_set1_epi32(0x42a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xf = _mm256_loadu_ps(x + i);
+        __m256i top = _mm256_and_si256(
+            _mm256_srli_epi32(_mm256_castps_si256(xf), 20), m7ff);
+        if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(top, big))) {
+            for (int k = 0; k < 8; k++) {
+                y[i + k] = expf(x[i + k]);
+            }
+            continue;
+        }
+        __m512d xd = _mm512_cvtps_pd(xf);
+        __m512d z = _mm512_mul_pd(invln2n, xd);
+        __m512d kd = _mm512_add_pd(z, shift);
+        __m512i ki = _mm512_castpd_si512(kd);
+        kd = _mm512_sub_pd(kd, shift);
+        __m512d r = _mm512_fmsub_pd(invln2n, xd, kd);
+        __m512i lo = _mm512_permutex2var_epi64(t0, ki, t1);
+        __m512i hi = _mm512_permutex2var_epi64(t2, ki, t3);
+        __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, b16),
+                                            lo, hi);
+        t = _mm512_add_epi64(t, _mm512_slli_epi64(ki, 47));
+        __m512d p = _mm512_fmadd_pd(c0, r, c1);
+        __m512d r2 = _mm512_mul_pd(r, r);
+        __m512d q = _mm512_fmadd_pd(c2, r, one);
+        q = _mm512_fmadd_pd(p, r2, q);
+        q = _mm512_mul_pd(q, _mm512_castsi512_pd(t));
+        _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(q));
+    }
+    for (; i < n; i++) {
+        y[i] = expf(x[i]);
+    }
+}
+
+typedef void (*vkern_fn)(const float *, float *, int64_t);
+
+/* A kernel against libm on a sweep of [lo, hi] and scattered bit patterns
+ * of every exponent and sign: 1 when every bit agrees. */
+static int
+vkern_selfcheck(vkern_fn k, float (*ref)(float), float lo, float hi)
+{
+    enum { M = 4096 };
+    float xs[M], a[M];
+    uint32_t h = 0x9e3779b9u;
+    for (int i = 0; i < M; i++) {
+        if (i < M / 2) {
+            xs[i] = lo + (hi - lo) * (float)i / (M / 2);
+        }
+        else {
+            h ^= h << 13;
+            h ^= h >> 17;
+            h ^= h << 5;
+            memcpy(&xs[i], &h, 4);
+        }
+    }
+    k(xs, a, M);
+    for (int i = 0; i < M; i++) {
+        float b = ref(xs[i]);
+        if (memcmp(&a[i], &b, 4) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* logf the same way: glibc's logf (2.28 and later) splits x = 2^k z with
+ * z near one of 16 centres c, and evaluates log1p(z/c - 1) + log c + k ln2
+ * by a cubic in double; its FMA build fuses every a*b+c.  The table and
+ * coefficients are glibc's (__logf_data); checked on all 2^32 inputs
+ * against the host's logf (0 differing bits).  Subnormals, zero, negative
+ * numbers, infinities, NaN and x == 1 take libm's logf. */
+static const double vlog_invc[16] = {
+    0x1.661ec79f8f3bep+0, 0x1.571ed4aaf883dp+0,
+    0x1.49539f0f010b0p+0, 0x1.3c995b0b80385p+0,
+    0x1.30d190c8864a5p+0, 0x1.25e227b0b8ea0p+0,
+    0x1.1bb4a4a1a343fp+0, 0x1.12358f08ae5bap+0,
+    0x1.0953f419900a7p+0, 0x1.0000000000000p+0,
+    0x1.e608cfd9a47acp-1, 0x1.ca4b31f026aa0p-1,
+    0x1.b2036576afce6p-1, 0x1.9c2d163a1aa2dp-1,
+    0x1.886e6037841edp-1, 0x1.767dcf5534862p-1
+};
+static const double vlog_logc[16] = {
+    -0x1.57bf7808caadep-2, -0x1.2bef0a7c06ddbp-2,
+    -0x1.01eae7f513a67p-2, -0x1.b31d8a68224e9p-3,
+    -0x1.6574f0ac07758p-3, -0x1.1aa2bc79c8100p-3,
+    -0x1.a4e76ce8c0e5ep-4, -0x1.1973c5a611cccp-4,
+    -0x1.252f438e10c1ep-5, 0x0.0p+0,
+    0x1.aa5aa5df25984p-5, 0x1.c5e53aa362eb4p-4,
+    0x1.526e57720db08p-3, 0x1.bc2860d224770p-3,
+    0x1.1058bc8a07ee1p-2, 0x1.4043057b6ee09p-2
+};
+
+__attribute__((target("avx2,fma"), noinline, noclone)) static void
+vlogf_avx2(const float *x, float *y, int64_t n)
+{
+    const __m256d ln2 = _mm256_set1_pd(0x1.62e42fefa39efp-1);
+    const __m256d a0 = _mm256_set1_pd(-0x1.00ea348b88334p-2),
+                  a1 = _mm256_set1_pd(0x1.5575b0be00b6ap-2),
+                  a2 = _mm256_set1_pd(-0x1.ffffef20a4123p-2),
+                  one = _mm256_set1_pd(1.0);
+    const __m128i lo = _mm_set1_epi32(0x00800000),
+                  flip = _mm_set1_epi32((int)0x80000000u),
+                  lim = _mm_set1_epi32((int)0xfeffffffu),
+                  onef = _mm_set1_epi32(0x3f800000),
+                  off = _mm_set1_epi32(0x3f330000),
+                  m15 = _mm_set1_epi32(15),
+                  mexp = _mm_set1_epi32((int)0xff800000u);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128i ix = _mm_loadu_si128((const __m128i *)(x + i));
+        /* ix - 0x00800000 >= 0x7f000000 unsigned, or x == 1 */
+        __m128i sp = _mm_cmpgt_epi32(
+            _mm_xor_si128(_mm_sub_epi32(ix, lo), flip), lim);
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi32(ix, onef));
+        if (_mm_movemask_epi8(sp)) {
+            for (int k = 0; k < 4; k++) {
+                y[i + k] = logf(x[i + k]);
+            }
+            continue;
+        }
+        __m128i tmp = _mm_sub_epi32(ix, off);
+        __m128i idx = _mm_and_si128(_mm_srli_epi32(tmp, 19), m15);
+        __m128i k = _mm_srai_epi32(tmp, 23);
+        __m128i iz = _mm_sub_epi32(ix, _mm_and_si128(tmp, mexp));
+        __m256d invc = _mm256_i32gather_pd(vlog_invc, idx, 8);
+        __m256d logc = _mm256_i32gather_pd(vlog_logc, idx, 8);
+        __m256d z = _mm256_cvtps_pd(_mm_castsi128_ps(iz));
+        __m256d r = _mm256_fmsub_pd(z, invc, one);
+        __m256d y0 = _mm256_fmadd_pd(_mm256_cvtepi32_pd(k), ln2, logc);
+        __m256d r2 = _mm256_mul_pd(r, r);
+        __m256d p = _mm256_fmadd_pd(a1, r, a2);
+        p = _mm256_fmadd_pd(a0, r2, p);
+        p = _mm256_fmadd_pd(p, r2, _mm256_add_pd(y0, r));
+        _mm_storeu_ps(y + i, _mm256_cvtpd_ps(p));
+    }
+    for (; i < n; i++) {
+        y[i] = logf(x[i]);
+    }
+}
+
+__attribute__((target("avx512f"), noinline, noclone)) static void
+vlogf_avx512(const float *x, float *y, int64_t n)
+{
+    const __m512d ln2 = _mm512_set1_pd(0x1.62e42fefa39efp-1);
+    const __m512d a0 = _mm512_set1_pd(-0x1.00ea348b88334p-2),
+                  a1 = _mm512_set1_pd(0x1.5575b0be00b6ap-2),
+                  a2 = _mm512_set1_pd(-0x1.ffffef20a4123p-2),
+                  one = _mm512_set1_pd(1.0);
+    const __m512d ic0 = _mm512_loadu_pd(vlog_invc),
+                  ic1 = _mm512_loadu_pd(vlog_invc + 8),
+                  lc0 = _mm512_loadu_pd(vlog_logc),
+                  lc1 = _mm512_loadu_pd(vlog_logc + 8);
+    const __m256i lo = _mm256_set1_epi32(0x00800000),
+                  flip = _mm256_set1_epi32((int)0x80000000u),
+                  lim = _mm256_set1_epi32((int)0xfeffffffu),
+                  onef = _mm256_set1_epi32(0x3f800000),
+                  off = _mm256_set1_epi32(0x3f330000),
+                  m15 = _mm256_set1_epi32(15),
+                  mexp = _mm256_set1_epi32((int)0xff800000u);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i ix = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i sp = _mm256_cmpgt_epi32(
+            _mm256_xor_si256(_mm256_sub_epi32(ix, lo), flip), lim);
+        sp = _mm256_or_si256(sp, _mm256_cmpeq_epi32(ix, onef));
+        if (_mm256_movemask_epi8(sp)) {
+            for (int k = 0; k < 8; k++) {
+                y[i + k] = logf(x[i + k]);
+            }
+            continue;
+        }
+        __m256i tmp = _mm256_sub_epi32(ix, off);
+        __m512i idx = _mm512_cvtepi32_epi64(
+            _mm256_and_si256(_mm256_srli_epi32(tmp, 19), m15));
+        __m256i k = _mm256_srai_epi32(tmp, 23);
+        __m256i iz = _mm256_sub_epi32(ix, _mm256_and_si256(tmp, mexp));
+        __m512d invc = _mm512_permutex2var_pd(ic0, idx, ic1);
+        __m512d logc = _mm512_permutex2var_pd(lc0, idx, lc1);
+        __m512d z = _mm512_cvtps_pd(_mm256_castsi256_ps(iz));
+        __m512d r = _mm512_fmsub_pd(z, invc, one);
+        __m512d y0 = _mm512_fmadd_pd(_mm512_cvtepi32_pd(k), ln2, logc);
+        __m512d r2 = _mm512_mul_pd(r, r);
+        __m512d p = _mm512_fmadd_pd(a1, r, a2);
+        p = _mm512_fmadd_pd(a0, r2, p);
+        p = _mm512_fmadd_pd(p, r2, _mm512_add_pd(y0, r));
+        _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(p));
+    }
+    for (; i < n; i++) {
+        y[i] = logf(x[i]);
+    }
+}
+
+/* Which kernels to use: the AVX-512 ones where the cpu has AVX-512F (and
+ * AVX2 and FMA, where glibc runs its FMA build) and they pass the
+ * self-check, else the AVX2 ones if they pass, else none (libm's loop). */
+static vkern_fn vexp_kern, vlog_kern;
+
+static vkern_fn
+vkern_pick(vkern_fn k2, vkern_fn k512, float (*ref)(float), float lo,
+           float hi)
+{
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        return NULL;
+    }
+    if (__builtin_cpu_supports("avx512f") && vkern_selfcheck(k512, ref, lo,
+                                                             hi)) {
+        return k512;
+    }
+    return vkern_selfcheck(k2, ref, lo, hi) ? k2 : NULL;
+}
+
+static void
+vexp_setup(void)
+{
+    for (int i = 0; i < 32; i++) {
+        double v = exp2(i / 32.0);
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        vexp_tab[i] = b - ((uint64_t)i << 47);
+    }
+    vexp_kern = vkern_pick(vexpf_avx2, vexpf_avx512, expf, -110.0f, 110.0f);
+    vlog_kern = vkern_pick(vlogf_avx2, vlogf_avx512, logf, 1e-3f, 4.0f);
+}
+
+/* y = logf(x) elementwise if the vector kernel is on; 0 if not. */
+static int
+ad_vlogf(const float *x, float *y, int64_t n)
+{
+    pthread_once(&vexp_once, vexp_setup);
+    if (!vlog_kern) {
+        return 0;
+    }
+    vlog_kern(x, y, n);
+    return 1;
+}
+
+/* y = expf(x) elementwise if the vector kernel is on; 0 if not. */
+static int
+ad_vexpf(const float *x, float *y, int64_t n)
+{
+    pthread_once(&vexp_once, vexp_setup);
+    if (!vexp_kern) {
+        return 0;
+    }
+    vexp_kern(x, y, n);
+    return 1;
+}
+#else
+static int
+ad_vlogf(const float *x, float *y, int64_t n)
+{
+    (void)x;
+    (void)y;
+    (void)n;
+    return 0;
+}
+
+static int
+ad_vexpf(const float *x, float *y, int64_t n)
+{
+    (void)x;
+    (void)y;
+    (void)n;
+    return 0;
+}
+#endif
+#define AD_VEXP(x, y, n) ad_vexpf((x), (y), (n))
+#define AD_VLOG(x, y, n) ad_vlogf((x), (y), (n))
+
 #define T float
+#define UT uint32_t                 /* an unsigned integer of T's size */
+#define SIGN_BIT 0x80000000u
 #define SFX _f32
 #define MATH(fn) fn##f
 #define BLAS_GEMM blas_sgemm
 #define KERN_TABLE ad_kern_f32
 #include "kernels.inc"
+#undef AD_VEXP
+#undef AD_VLOG
 #undef T
+#undef UT
+#undef SIGN_BIT
 #undef SFX
 #undef MATH
 #undef BLAS_GEMM
 #undef KERN_TABLE
 
 #define T double
+#define UT uint64_t
+#define SIGN_BIT 0x8000000000000000u
 #define SFX _f64
 #define MATH(fn) fn
 #define BLAS_GEMM blas_dgemm
 #define KERN_TABLE ad_kern_f64
 #include "kernels.inc"
 #undef T
+#undef UT
+#undef SIGN_BIT
 #undef SFX
 #undef MATH
 #undef BLAS_GEMM

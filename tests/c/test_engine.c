@@ -965,6 +965,244 @@ test_reduce(void)
     ad_decref(x);
 }
 
+/* ---- vector kernels give the scalar loops' bits ------------------------ */
+
+/* The loops the vectorised kernels replaced, kept here as the reference:
+ * the full max/min reductions (sequential BIN_MAX/BIN_MIN from -inf/+inf:
+ * NaN wins, the first NaN; at +0/-0 ties the later one), softmax's row max
+ * (the last NaN; at ties the first) and the two-branch sigmoid. */
+#define REF_KERNELS(T, SFX, EXP)                                            \
+    static T ref_maxmin##SFX(int is_max, const T *x, int64_t n)            \
+    {                                                                      \
+        T o = is_max ? (T)-INFINITY : (T)INFINITY;                         \
+        for (int64_t j = 0; j < n; j++) {                                  \
+            T p = o, q = x[j];                                             \
+            o = p != p ? p : q != q ? q                                    \
+                : is_max ? (p > q ? p : q) : (p < q ? p : q);              \
+        }                                                                  \
+        return o;                                                          \
+    }                                                                      \
+    static T ref_rowmax##SFX(const T *x, int64_t n)                        \
+    {                                                                      \
+        T m = -INFINITY;                                                   \
+        for (int64_t j = 0; j < n; j++) {                                  \
+            if (x[j] > m || x[j] != x[j]) m = x[j];                        \
+        }                                                                  \
+        return m == -INFINITY ? 0 : m;                                     \
+    }                                                                      \
+    static void ref_softmax##SFX(int lg, const T *x, T *y, int64_t n)      \
+    {                                                                      \
+        T m = ref_rowmax##SFX(x, n);                                       \
+        double s = 0;                                                      \
+        for (int64_t j = 0; j < n; j++) {                                  \
+            T e = EXP(x[j] - m);                                           \
+            if (!lg) y[j] = e;                                             \
+            s += e;                                                        \
+        }                                                                  \
+        if (lg) {                                                          \
+            T ls = (T)log(s);                                              \
+            for (int64_t j = 0; j < n; j++) y[j] = (x[j] - m) - ls;        \
+        }                                                                  \
+        else {                                                             \
+            T inv = (T)(1.0 / s);                                          \
+            for (int64_t j = 0; j < n; j++) y[j] *= inv;                   \
+        }                                                                  \
+    }                                                                      \
+    static T ref_sigmoid##SFX(T x)                                         \
+    {                                                                      \
+        if (x >= 0) {                                                      \
+            return (T)1 / ((T)1 + EXP(-x));                                \
+        }                                                                  \
+        T e = EXP(x);                                                      \
+        return e / ((T)1 + e);                                             \
+    }
+REF_KERNELS(float, _f32, expf)
+REF_KERNELS(double, _f64, exp)
+
+/* Fill a row of n values of pattern p: 0 random, 1 random with NaNs of
+ * different payloads, 2 negative with +0 and -0 (the max is a zero),
+ * 3 infinities only, 4 random with an extreme of either sign at the end,
+ * 5 all -inf, 6 all equal. */
+static void
+bits_fill(int dt, void *data, int64_t n, int p)
+{
+    for (int64_t j = 0; j < n; j++) {
+        double v = urand(-50, 50);
+        if (p == 1 && urand(0, 1) < 0.01) {
+            v = urand(0, 1) < 0.5 ? NAN : -NAN;
+        }
+        if (p == 2) {
+            v = urand(0, 1) < 0.1 ? (urand(0, 1) < 0.5 ? 0.0 : -0.0)
+                                  : -urand(0.5, 3);
+        }
+        if (p == 3) {
+            v = urand(0, 1) < 0.5 ? INFINITY : -INFINITY;
+        }
+        if (p == 4 && j == n - 1) {
+            v = urand(0, 1) < 0.5 ? 1e30 : -1e30;
+        }
+        if (p == 5) {
+            v = -INFINITY;
+        }
+        if (p == 6) {
+            v = 0.25;
+        }
+        if (dt == AD_F32) {
+            float f = (float)v;
+            if (p == 1 && v != v) {     /* a payload of its own */
+                uint32_t b;
+                memcpy(&b, &f, 4);
+                b |= (uint32_t)(j & 0xffff);
+                memcpy(&f, &b, 4);
+            }
+            ((float *)data)[j] = f;
+        }
+        else {
+            if (p == 1 && v != v) {
+                uint64_t b;
+                memcpy(&b, &v, 8);
+                b |= (uint64_t)(j & 0xffff);
+                memcpy(&v, &b, 8);
+            }
+            ((double *)data)[j] = v;
+        }
+    }
+}
+
+static int
+same_bits(const void *a, const void *b, int dt, int64_t n)
+{
+    return memcmp(a, b, (size_t)n * (dt == AD_F64 ? 8 : 4)) == 0;
+}
+
+/* float32 exp and log (lanes on AVX2+FMA hosts, kernels.c) against this
+ * process's expf and logf: scattered bit patterns of every exponent and
+ * sign, and a dense sweep of the range where the result is finite and
+ * normal. */
+static void
+libm_f32_bits(int kind, float (*ref)(float), float lo, float hi)
+{
+    enum { M = 131072 };
+    int64_t sh[1] = {M};
+    ad_tensor *x = mk(AD_F32, 1, sh, NULL, 0, 0, 0), *y;
+    float *xd = ad_data(x);
+    for (int64_t i = 0; i < M; i++) {
+        if (i % 2) {
+            uint32_t b = (uint32_t)(i * 65519u) ^ (uint32_t)(i << 20);
+            memcpy(&xd[i], &b, 4);
+        }
+        else {
+            xd[i] = lo + (hi - lo) * (float)i / M;
+        }
+    }
+    xd[2] = 1.0f;
+    xd[4] = 0.0f;
+    xd[6] = -0.0f;
+    REQ(ad_unary((ad_unary_kind)kind, x, 0, 0, &y));
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < M; i++) {
+        float want = ref(xd[i]);
+        if (memcmp(&want, (float *)ad_data(y) + i, 4) != 0) {
+            if (first < 0) first = i;
+            bad++;
+        }
+    }
+    CHECKM(bad == 0, "unary %d f32: %lld of %d differ from libm, first at "
+           "x = %a", kind, (long long)bad, M,
+           first >= 0 ? xd[first] : 0.0f);
+    ad_decref(y);
+    ad_decref(x);
+}
+
+static void
+test_kernel_bits(void)
+{
+    libm_f32_bits(AD_U_EXP, expf, -105.0f, 90.0f);
+    libm_f32_bits(AD_U_LOG, logf, 1e-6f, 100.0f);
+    static const int64_t lens[] = {1, 7, 63, 64, 65, 127, 1000, 4099};
+    enum { NL = sizeof(lens) / sizeof(lens[0]), MAXN = 4099 };
+    static double ybuf[2 * MAXN];
+    for (int dt = 0; dt < 2; dt++) {
+        size_t es = dt == AD_F64 ? 8 : 4;
+        for (int li = 0; li < NL; li++) {
+            int64_t n = lens[li];
+            for (int p = 0; p < 7; p++) {
+                for (int rep = 0; rep < 3; rep++) {
+                    int64_t sh[2] = {2, n};     /* two rows */
+                    ad_tensor *x = mk(dt, 2, sh, NULL, 0, 0, 0), *o, *y;
+                    char *xd = ad_data(x);
+                    bits_fill(dt, xd, n, p);
+                    bits_fill(dt, xd + n * es, n, rep ? p : 0);
+                    /* full max/min (one run of 2n) and over the last axis */
+                    for (int is_max = 0; is_max < 2; is_max++) {
+                        ad_reduce_kind k = is_max ? AD_R_MAX : AD_R_MIN;
+                        for (int mask = 2; mask <= 3; mask++) {
+                            int64_t rows = mask == 3 ? 1 : 2;
+                            int64_t len = mask == 3 ? 2 * n : n;
+                            REQ(ad_reduce(k, x, (uint32_t)mask, 0, &o));
+                            for (int64_t r = 0; r < rows; r++) {
+                                union { float f; double d; } want;
+                                if (dt == AD_F32) {
+                                    want.f = ref_maxmin_f32(
+                                        is_max, (float *)xd + r * len, len);
+                                }
+                                else {
+                                    want.d = ref_maxmin_f64(
+                                        is_max, (double *)xd + r * len, len);
+                                }
+                                CHECKM(same_bits(&want,
+                                                 (char *)ad_data(o) + r * es,
+                                                 dt, 1),
+                                       "%s %s bits: n %lld pattern %d "
+                                       "mask %d row %lld", is_max ? "max"
+                                       : "min", dtn(dt), (long long)n, p,
+                                       mask, (long long)r);
+                            }
+                            ad_decref(o);
+                        }
+                    }
+                    /* softmax and log_softmax over the last axis */
+                    for (int lg = 0; lg < 2; lg++) {
+                        REQ(ad_softmax(x, 1, lg, &y));
+                        for (int64_t r = 0; r < 2; r++) {
+                            if (dt == AD_F32) {
+                                ref_softmax_f32(lg, (float *)xd + r * n,
+                                                (float *)ybuf, n);
+                            }
+                            else {
+                                ref_softmax_f64(lg, (double *)xd + r * n,
+                                                ybuf, n);
+                            }
+                            CHECKM(same_bits(ybuf, (char *)ad_data(y)
+                                             + r * n * es, dt, n),
+                                   "%ssoftmax %s bits: n %lld pattern %d",
+                                   lg ? "log_" : "", dtn(dt), (long long)n,
+                                   p);
+                        }
+                        ad_decref(y);
+                    }
+                    /* sigmoid */
+                    REQ(ad_unary(AD_U_SIGMOID, x, 0, 0, &y));
+                    for (int64_t j = 0; j < 2 * n; j++) {
+                        if (dt == AD_F32) {
+                            ((float *)ybuf)[j] =
+                                ref_sigmoid_f32(((float *)xd)[j]);
+                        }
+                        else {
+                            ybuf[j] = ref_sigmoid_f64(((double *)xd)[j]);
+                        }
+                    }
+                    CHECKM(same_bits(ybuf, ad_data(y), dt, 2 * n),
+                           "sigmoid %s bits: n %lld pattern %d", dtn(dt),
+                           (long long)n, p);
+                    ad_decref(y);
+                    ad_decref(x);
+                }
+            }
+        }
+    }
+}
+
 /* ======================================================================== */
 /* softmax, losses, nll                                                     */
 /* ======================================================================== */
@@ -3176,6 +3414,7 @@ main(int argc, char **argv)
     test_binary();
     test_reduce();
     test_softmax();
+    test_kernel_bits();
     test_losses();
     test_nll();
     test_gather_scatter();
