@@ -420,8 +420,7 @@ cdef object _cmp(ad_compare_kind k, Tensor a, object b):
     """The comparison operators: a bool tensor (NotImplemented for an
     operand that is no number, array or tensor)."""
     if not isinstance(b, Tensor):
-        if not _is_scalar(b) and not isinstance(b, (list, tuple, np.ndarray,
-                                                    ArrayInput)):
+        if not _is_operand(b):
             return NotImplemented
         b = _operand(b, a.t.dtype)
     return _compare(k, a, <Tensor>b)
@@ -437,8 +436,7 @@ cdef object _bitwise(ad_bitwise_kind k, object a, object b, str name):
         a, b = b, a
     x = <Tensor>a
     if not isinstance(b, Tensor):
-        if not _is_scalar(b) and not isinstance(b, (list, tuple, np.ndarray,
-                                                    ArrayInput)):
+        if not _is_operand(b):
             return NotImplemented
         b = _operand(b, x.t.dtype)
     y = <Tensor>b
@@ -547,9 +545,7 @@ cdef object _arith(ad_binary_kind k, object a, object b):
             if k == AD_B_POW:
                 return _unary(x, AD_U_POWC, c, 0.0)
         if not isinstance(b, Tensor):
-            if not _is_scalar(b) and not isinstance(b, (list, tuple,
-                                                        np.ndarray,
-                                                        ArrayInput)):
+            if not _is_operand(b):
                 return NotImplemented
             b = _operand(b, x.t.dtype)
         return _binary(k, x, <Tensor>b)
@@ -570,8 +566,7 @@ cdef object _arith(ad_binary_kind k, object a, object b):
             return _unary(x, AD_U_RDIVC, c, 0.0)
         if k == AD_B_POW:
             return _unary(x, AD_U_RPOWC, c, 0.0)
-    if not isinstance(a, (list, tuple, np.ndarray, ArrayInput)) and \
-            not _is_scalar(a):
+    if not _is_operand(a):
         return NotImplemented
     return _binary(k, _operand(a, x.t.dtype), x)
 
@@ -801,16 +796,14 @@ cdef object _floor_divide(object a, object b):
     cdef int code
     if isinstance(a, Tensor):
         ta = <Tensor>a
-        if not isinstance(b, Tensor) and not _is_scalar(b) and \
-                not isinstance(b, (list, tuple, np.ndarray, ArrayInput)):
+        if not isinstance(b, Tensor) and not _is_operand(b):
             return NotImplemented
         tb = _operand(b, ta.t.dtype)
     else:
         if not isinstance(b, Tensor):
             return NotImplemented
         tb = <Tensor>b
-        if not _is_scalar(a) and not isinstance(a, (list, tuple, np.ndarray,
-                                                    ArrayInput)):
+        if not _is_operand(a):
             return NotImplemented
         ta = _operand(a, tb.t.dtype)
     code = _dtypes.promote(ta.t.dtype, tb.t.dtype)

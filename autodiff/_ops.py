@@ -247,28 +247,28 @@ def _check_broadcast(name: str, *ts: Tensor) -> None:
                          ) from None
 
 
-def addcmul(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
-            value: float = 1) -> Tensor:
-    """input + value * tensor1 * tensor2 (torch.addcmul), broadcasting."""
+def _addc(name: str, input: _TensorLike, tensor1: _Operand,
+          tensor2: _Operand, value: float, divide: bool) -> Tensor:
+    """input + value * tensor1 (* or /) tensor2, broadcasting."""
     x, t1 = _pair(input, tensor1)
     x, t2 = _pair(x, tensor2)
     t1, t2 = _pair(t1, t2)
-    _check_broadcast("addcmul", x, t1, t2)
+    _check_broadcast(name, x, t1, t2)
     if value != 1:
         t1 = t1 * value
-    return x + t1 * t2
+    return x + (t1 / t2 if divide else t1 * t2)
+
+
+def addcmul(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
+            value: float = 1) -> Tensor:
+    """input + value * tensor1 * tensor2 (torch.addcmul), broadcasting."""
+    return _addc("addcmul", input, tensor1, tensor2, value, False)
 
 
 def addcdiv(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
             value: float = 1) -> Tensor:
     """input + value * tensor1 / tensor2 (torch.addcdiv), broadcasting."""
-    x, t1 = _pair(input, tensor1)
-    x, t2 = _pair(x, tensor2)
-    t1, t2 = _pair(t1, t2)
-    _check_broadcast("addcdiv", x, t1, t2)
-    if value != 1:
-        t1 = t1 * value
-    return x + t1 / t2
+    return _addc("addcdiv", input, tensor1, tensor2, value, True)
 
 
 # -------------------------------------------------------------- reductions

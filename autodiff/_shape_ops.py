@@ -785,6 +785,16 @@ def scatter_add(x, dim, index, src) -> Tensor:
 
 # ------------------------------------------------------------- masks
 
+def _mask_shape(name: str, m, t: Tensor):
+    """The shape mask m and tensor t broadcast to, or a ShapeOpError."""
+    try:
+        return np.broadcast_shapes(m.shape, t.shape)
+    except ValueError:
+        raise ShapeOpError("%s: the mask of shape %s does not broadcast "
+                           "with the tensor of shape %s"
+                           % (name, m.shape, t.shape)) from None
+
+
 def masked_fill(x, mask, value) -> Tensor:
     """x with value where mask is true (mask broadcast with x; value a
     number or a 0-d tensor, differentiable)."""
@@ -793,12 +803,7 @@ def masked_fill(x, mask, value) -> Tensor:
     # recomputes it (a numpy mask is a constant)
     m = (mask if mask.dtype == np.bool_ else mask != 0) \
         if isinstance(mask, Tensor) else _as_mask(mask)
-    try:
-        shape = np.broadcast_shapes(m.shape, t.shape)
-    except ValueError:
-        raise ShapeOpError("masked_fill: the mask of shape %s does not "
-                           "broadcast with the tensor of shape %s"
-                           % (m.shape, t.shape)) from None
+    shape = _mask_shape("masked_fill", m, t)
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ShapeOpError(
@@ -825,12 +830,7 @@ def masked_select(x, mask) -> Tensor:
     constant of the recording)."""
     t = _tensor(x)
     m = _as_mask(mask)
-    try:
-        shape = np.broadcast_shapes(m.shape, t.shape)
-    except ValueError:
-        raise ShapeOpError("masked_select: the mask of shape %s does not "
-                           "broadcast with the tensor of shape %s"
-                           % (m.shape, t.shape)) from None
+    shape = _mask_shape("masked_select", m, t)
     pos = np.broadcast_to(_positions(t.shape), shape)
     return _take(t, pos[np.broadcast_to(m, shape)])
 

@@ -1225,6 +1225,12 @@ cdef inline bint _is_scalar(object o):
     return isinstance(o, (numbers.Real, np.floating, np.integer)) and \
         not isinstance(o, np.ndarray)
 
+cdef inline bint _is_operand(object o):
+    """What an op takes as the other operand of a tensor besides a
+    tensor: a number, nested lists or tuples, an array, an ArrayInput."""
+    return _is_scalar(o) or isinstance(o, (list, tuple, np.ndarray,
+                                           ArrayInput))
+
 cpdef Tensor _operand(object o, int dt):
     """A tensor for the other operand of a tensor of dtype code dt:
     Tensors as they are, anything else of the dtype _dtypes.infer_code

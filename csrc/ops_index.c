@@ -7,8 +7,6 @@
  */
 #include "ad_impl.h"
 
-#include <stdlib.h>
-
 static ad_status
 nomem(void)
 {
@@ -239,13 +237,15 @@ fw_argsort(ad_record *r)
     int64_t outer, n, inner;
     ad_tensor *x = r->in[0];
     ad_split_axis(x, r->at.argsort.axis, &outer, &n, &inner);
-    int64_t *tmp = malloc((size_t)(n ? 2 * n : 1) * sizeof(int64_t));
+    /* scratch from the pool: a steady loop allocates nothing */
+    ad_buffer *tmp = ad_buf_alloc((size_t)(n ? 2 * n : 1) * sizeof(int64_t));
     if (!tmp) {
         return nomem();
     }
     ad_kany(x->dtype)->argsort(r->at.argsort.descending, ad_data(x),
-                               ad_data(r->out), tmp, outer, n, inner);
-    free(tmp);
+                               ad_data(r->out), AD_BUF_DATA(tmp), outer, n,
+                               inner);
+    ad_buf_decref(tmp);
     return AD_OK;
 }
 
