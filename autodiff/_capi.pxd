@@ -119,7 +119,7 @@ cdef extern from "autodiff.h" nogil:
                          ad_tensor **)
     ad_status ad_argreduce(ad_argreduce_kind, ad_tensor *, int, int,
                            ad_tensor **)
-    ad_status ad_take(ad_tensor *, ad_tensor *, int, ad_tensor **)
+    ad_status ad_take(ad_tensor *, ad_tensor *, int, int, ad_tensor **)
     ad_status ad_put_add(ad_tensor *, ad_tensor *, int, int, const int64_t *,
                          ad_tensor **)
     ad_status ad_argsort(ad_tensor *, int, int, ad_tensor **)

@@ -369,6 +369,9 @@ def _scatter(node, out, g):
 
 def _take(node, out, g):
     x, idx = node.inputs
+    if node.attrs.wrap:     # x[t]: negative indices count from the end
+        n = x.shape[node.attrs.axis] if x.ndim else 1
+        idx = E.where(idx < 0, idx + n, idx)
     return [E._put_add(g, idx, node.attrs.axis, x.shape), None]
 
 

@@ -1163,13 +1163,15 @@ def _gather(Tensor x, idx, bint basic):
         o.flags |= AD_T_COPY_OF_VIEW
     return _wrap(o)
 
-def _take(x, idx, int axis):
+def _take(x, idx, int axis, bint wrap=False):
     """torch.gather(x, axis, idx) as one engine op reading idx (an int64
     tensor) at run time: recorded, so a compiled replay follows new
-    indices; differentiable in x.  axis: already non-negative."""
+    indices; differentiable in x.  axis: already non-negative.  wrap:
+    negative indices count from the end (x[t]), errors worded as torch's
+    indexing."""
     cdef ad_tensor *o
     cdef Tensor tx = _t(x), ti = _index_tensor(idx)
-    _check(ad_take(tx.t, ti.t, axis, &o))
+    _check(ad_take(tx.t, ti.t, axis, wrap, &o))
     return _wrap(o)
 
 def _put_add(g, idx, int axis, shape):

@@ -1,7 +1,9 @@
 """Indexing and item assignment: ``x[key]`` and ``x[key] = value``.
 
 numpy computes which flat positions a key selects (:func:`_flat_index`,
-numpy's semantics for every key form); the engine gathers them in one op
+numpy's semantics for every key form, except that integers select before
+advanced indices apply, as in torch: :func:`_torch_index`); the engine
+gathers them in one op
 (``_engine._gather``).  Assignment follows torch's ``index_put_``: written
 in place (a version bump), or -- when grad mode is on and the tensor or
 the value requires grad -- recomputed with recorded ops, the tensor then
@@ -13,7 +15,8 @@ import threading
 
 import numpy as np
 
-from ._dtypes import dtype_code
+from . import _engine
+from ._dtypes import I64, dtype_code
 from ._engine import (Tensor, _as_ndarray, _buffer_view, _check_writable,
                       _copy_into, _from_array, _gather, _gather_flat,
                       _mark_modified, _rebind, _reshape, _scatter_add,
@@ -57,9 +60,45 @@ def _is_basic(key):
     return True
 
 
+def _is_int(k):
+    """An integer index that torch applies as a select (Python and numpy
+    integers, 0-d integer arrays), before any advanced index."""
+    if isinstance(k, (bool, np.bool_)):
+        return False
+    if isinstance(k, (int, np.integer)):
+        return True
+    return isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iu"
+
+
+def _torch_index(a, key):
+    """a[key] with torch's rule where numpy's differs: integers select
+    first (torch's applySelect), and the advanced indices that remain are
+    then adjacent or not by themselves -- so x[1, :, [0, 1]] has shape
+    (3, 2) as in torch, where numpy gives (2, 3).  a: an array or a view."""
+    parts = key if isinstance(key, tuple) else (key,)
+    ints = [_is_int(k) for k in parts]
+    if not any(ints) or all(ints) or all(
+            _is_int(k) or k is None or k is Ellipsis or isinstance(k, slice)
+            for k in parts):
+        return a[key]
+    first, rest = [], []
+    for k, i in zip(parts, ints):
+        if i:
+            first.append(k)
+            continue
+        rest.append(k)
+        if k is Ellipsis:
+            first.append(k)
+        elif k is not None:
+            n = k.ndim if isinstance(k, np.ndarray) and \
+                k.dtype == np.bool_ else 1
+            first.extend([slice(None)] * n)
+    return a[tuple(first)][tuple(rest)]
+
+
 def _flat_index(shape, key):
     """The flat (C order) positions that key selects in a contiguous array
-    of this shape, shaped like the result: numpy's semantics for every
+    of this shape, shaped like the result: torch's semantics for every
     key form (key already through _index_part).  Built per axis from the
     strides on broadcast views, so only the selected positions are ever
     materialised: x[0] of a (1000, 1000) tensor makes 1000 indices, not
@@ -77,15 +116,100 @@ def _flat_index(shape, key):
             view = np.broadcast_to(
                 ax.reshape((1,) * d + (shape[d],) + (1,) * (nd - 1 - d)),
                 shape)
-            part = view[key]
+            part = _torch_index(view, key)
             total = part if total is None else total + part
     return np.asarray(total, dtype=np.int64, order="C")   # keeps 0-d
+
+
+def _int_tensor_key(x, key):
+    """x[key] where key holds int64 tensors (and no bool or float tensor):
+    the positions are computed by recorded engine ops from the tensors'
+    values, so a compiled replay follows new indices (the numpy path would
+    read them once).  Each int64 tensor t indexing axis d contributes
+    stride[d] * t, looked up in a table with take (bounds checked, negative
+    values counting from the end, in C at run time) and spread over the
+    result by a constant gather whose map numpy computes from the shapes
+    alone; the rest of the key gives a constant base.  None when the key
+    is not of this form or an edge case (empty axes or indices) is left to
+    the numpy path."""
+    parts = list(key) if isinstance(key, tuple) else [key]
+    if not any(isinstance(p, Tensor) and p.dtype == np.int64 for p in parts):
+        return None
+    shape = x.shape
+    nd = len(shape)
+    consumed, tens = 0, []
+    for i, p in enumerate(parts):
+        if isinstance(p, Tensor):
+            if p.dtype != np.int64 or p.size == 0:
+                return None
+            tens.append(i)
+            consumed += 1
+            continue
+        p = parts[i] = _index_part(p)
+        if p is None or p is Ellipsis:
+            continue
+        consumed += p.ndim if isinstance(p, np.ndarray) and \
+            p.dtype == np.bool_ else 1
+    if sum(p is Ellipsis for p in parts) > 1 or consumed > nd or \
+            0 in shape:
+        return None
+    # the axis each tensor indexes
+    axes, ax = {}, 0
+    for i, p in enumerate(parts):
+        if p is Ellipsis:
+            ax += nd - consumed
+        elif p is None:
+            continue
+        elif i in tens:
+            axes[i] = ax
+            ax += 1
+        else:
+            ax += p.ndim if isinstance(p, np.ndarray) and \
+                p.dtype == np.bool_ else 1
+    # 0-d tensors are integers (selects, torch's rule); others arrays
+    zeros = list(parts)
+    for i in tens:
+        zeros[i] = 0 if parts[i].ndim == 0 else \
+            np.zeros(parts[i].shape, dtype=np.int64)
+    base = _flat_index(shape, tuple(zeros))
+    strides = np.cumprod((1,) + tuple(shape[:0:-1]))[::-1]
+    total = None
+    for i in tens:
+        d, t = axes[i], parts[i]
+        n = t.size
+        table = _from_array(np.arange(shape[d], dtype=np.int64)
+                            .reshape((1,) * d + (shape[d],))
+                            * int(strides[d]), I64)
+        off = _engine._take(table, _reshape(t, (1,) * d + (n,)), d, True)
+        if t.ndim == 0:
+            off = broadcast_to(_reshape(off, ()), base.shape)
+        else:
+            # which element of t each result position uses
+            vshape = shape[:d] + (n,) + shape[d + 1:]
+            view = np.broadcast_to(np.arange(n, dtype=np.int64).reshape(
+                (1,) * d + (n,) + (1,) * (nd - d - 1)), vshape)
+            probe = list(zeros)
+            probe[i] = np.arange(n, dtype=np.int64).reshape(t.shape)
+            where_t = np.asarray(_torch_index(view, tuple(probe)),
+                                 dtype=np.int64, order="C")
+            off = _gather(_reshape(off, (n,)), where_t, False)
+        total = off if total is None else total + off
+    if base.any():
+        total = total + _from_array(base, I64)
+    flat = _reshape(x, (x.size,))
+    return _reshape(_engine._take(flat, _reshape(total, (total.size,)), 0),
+                    base.shape)
 
 
 def getitem(x, key):
     """x[key]: one gather op (differentiable); a copy, also where torch
     would return a view (such a copy then refuses in-place writes, except
-    in ``x[key] op= v``: see :func:`augmented_writeback`)."""
+    in ``x[key] op= v``: see :func:`augmented_writeback`).  Keys with
+    int64 tensors compute their positions with recorded ops
+    (:func:`_int_tensor_key`)."""
+    r = _int_tensor_key(x, key)
+    if r is not None:
+        return r
     basic = _is_basic(key)
     r = _gather(x, _flat_index(x.shape, _index_key(key)), basic)
     if basic and _reads_augmented_target(sys._getframe(1)):

@@ -39,7 +39,8 @@ import numbers
 import numpy as np
 
 from ._dtypes import I64
-from . import _engine
+from . import _creation, _engine
+from ._capture import ArrayInput
 from ._engine import (Tensor, _from_array, _gather, _reshape, _scatter_add, _t,
                       broadcast_to, permute, where)
 from ._indexing import _flat_index, _index_put, _last_positions
@@ -574,6 +575,17 @@ def _check_bounds(idx, size, d):
 def index_select(x, dim, index) -> Tensor:
     """The entries of index (a 1-D or 0-d int array) along dim."""
     t = _tensor(x)
+    index = _input_index(index)
+    if isinstance(index, Tensor) and index.dtype == np.int64 and \
+            t.ndim > 0 and index.ndim <= 1:
+        # read by the engine at run time: replays follow new indices
+        d = _dim(dim, t.ndim)
+        shp = [1] * t.ndim
+        shp[d] = index.size
+        j = _reshape(index, tuple(shp))
+        shp = list(t.shape)
+        shp[d] = index.size
+        return _engine._take(t, broadcast_to(j, tuple(shp)), d)
     idx = _as_index(index)
     if idx.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector, "
@@ -609,12 +621,22 @@ def _engine_index(index) -> bool:
         index.ndim > 0
 
 
+def _input_index(index):
+    """An integer array argument of a compiled function (ArrayInput) as
+    the int64 tensor a replay refills with each call's values; anything
+    else unchanged."""
+    if type(index) is ArrayInput and index.dtype.kind in "iu":
+        return _creation.tensor(index, dtype=np.int64)
+    return index
+
+
 def gather(x, dim, index, *, sparse_grad=False) -> Tensor:
     """out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (and so on): index
     has x's number of dims and is no larger than x apart from dim.  An
     int64 tensor index is read by the engine op (replayed by ad.compile);
     numpy and list indices are constants."""
     t = _tensor(x)
+    index = _input_index(index)
     if _engine_index(index) and t.ndim > 0:
         d = _dim(dim, t.ndim)
         if index.ndim != t.ndim:
@@ -664,6 +686,7 @@ def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
     from dim; dim=None takes from the flattened tensor."""
     t = _tensor(x)
     dim = _dim_kw(dim, axis)
+    indices = _input_index(indices)
     if _engine_index(indices) and dim is not None and t.ndim > 0 and \
             indices.ndim == t.ndim:
         d = _dim(dim, t.ndim)

@@ -237,7 +237,7 @@ typedef union {
     struct { double p; } dropout;
     struct { int32_t axis, reverse; } cumsum;
     struct { int32_t axis, keepdim; } argreduce;    /* axis -1: flattened */
-    struct { int32_t axis; } take;                  /* take and put_add */
+    struct { int32_t axis, wrap; } take;            /* take and put_add */
     struct { int32_t axis, descending; } argsort;
 } ad_attrs;
 
@@ -399,8 +399,10 @@ ad_status ad_argreduce(ad_argreduce_kind k, ad_tensor *x, int axis,
 /* torch.gather: out[..., j, ...] = x[..., idx[..., j, ...], ...] along
  * axis, idx an int64 tensor of x's ndim whose other dims are at most x's;
  * out has idx's shape.  Differentiable in x (idx is data: a compiled
- * replay reads its new values). */
-ad_status ad_take(ad_tensor *x, ad_tensor *idx, int axis, ad_tensor **out);
+ * replay reads its new values).  wrap: negative indices count from the
+ * end (x[t]'s rule; errors in torch's indexing words). */
+ad_status ad_take(ad_tensor *x, ad_tensor *idx, int axis, int wrap,
+                  ad_tensor **out);
 /* take's transpose: zeros of shape (nd, shape) with g added at the
  * positions idx names along axis (torch.scatter_add into zeros). */
 ad_status ad_put_add(ad_tensor *g, ad_tensor *idx, int axis, int nd,

@@ -46,10 +46,12 @@ check_index(const char *what, const ad_tensor *idx, int nd,
 
 /* The flat offset into a contiguous tensor of shape (nd, shape) of each
  * element of idx, whose value replaces the coordinate along axis; an
- * IndexError for a value outside [0, shape[axis]). */
+ * IndexError for a value outside [0, shape[axis]) -- or, with wrap (x[t]'s
+ * rule), outside [-shape[axis], shape[axis]), negative values counting
+ * from the end.  what NULL: torch's indexing message. */
 static ad_status
 axis_offsets(const char *what, const ad_tensor *idx, int nd,
-             const int64_t *shape, int axis, ad_buffer **out)
+             const int64_t *shape, int axis, int wrap, ad_buffer **out)
 {
     int64_t st[AD_MAX_DIMS], c[AD_MAX_DIMS] = {0};
     int64_t n = nd ? shape[axis] : 1;
@@ -62,11 +64,15 @@ axis_offsets(const char *what, const ad_tensor *idx, int nd,
     ad_strides(nd, shape, st);
     for (int64_t i = 0; i < idx->size; i++) {
         int64_t j = v[i], o = 0;
+        if (wrap && j < 0 && j >= -n) {
+            j += n;
+        }
         if (j < 0 || j >= n) {
             ad_buf_decref(b);
-            return ad_error(AD_ERR_INDEX, "%s(): index %lld is out of bounds "
-                            "for dimension %d with size %lld", what,
-                            (long long)j, axis, (long long)n);
+            return ad_error(AD_ERR_INDEX, "%s%sindex %lld is out of bounds "
+                            "for dimension %d with size %lld",
+                            what ? what : "", what ? "(): " : "",
+                            (long long)v[i], axis, (long long)n);
         }
         for (int d = 0; d < nd; d++) {
             o += (d == axis ? j : c[d]) * st[d];
@@ -85,13 +91,16 @@ axis_offsets(const char *what, const ad_tensor *idx, int nd,
 
 /* ---- take ------------------------------------------------------------- */
 
+/* take's name in messages: gather, or (wrap) torch's indexing message */
+#define TAKE_NAME(r) ((r)->at.take.wrap ? NULL : "gather")
+
 static ad_status
 fw_take(ad_record *r)
 {
     ad_tensor *x = r->in[0], *idx = r->in[1];
     ad_buffer *off;
-    ad_status s = axis_offsets("gather", idx, x->ndim, x->shape,
-                               r->at.take.axis, &off);
+    ad_status s = axis_offsets(TAKE_NAME(r), idx, x->ndim, x->shape,
+                               r->at.take.axis, r->at.take.wrap, &off);
     if (s == AD_OK) {
         ad_kany(x->dtype)->gather(ad_data(x), AD_BUF_DATA(off),
                                   ad_data(r->out), idx->size);
@@ -101,16 +110,18 @@ fw_take(ad_record *r)
 }
 
 ad_status
-ad_take(ad_tensor *x, ad_tensor *idx, int axis, ad_tensor **out)
+ad_take(ad_tensor *x, ad_tensor *idx, int axis, int wrap, ad_tensor **out)
 {
     ad_tensor *o, *xs[2] = {x, idx};
     ad_record c;
-    ad_status s = check_index("gather", idx, x->ndim, x->shape, axis);
+    ad_status s = check_index(wrap ? "index" : "gather", idx, x->ndim,
+                              x->shape, axis);
     if (s || (s = ad_new(x->dtype, idx->ndim, idx->shape, &o))) {
         return s;
     }
     ad_call_init(&c, &ad_def_take, 0, 2, xs, o);
     c.at.take.axis = axis;
+    c.at.take.wrap = wrap != 0;
     return ad_call_run(&c, idx->size, out);
 }
 
@@ -120,8 +131,8 @@ bw_take(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0], *idx = r->in[1];
     ad_buffer *off, *gx;
-    ad_status s = axis_offsets("gather", idx, x->ndim, x->shape,
-                               r->at.take.axis, &off);
+    ad_status s = axis_offsets(TAKE_NAME(r), idx, x->ndim, x->shape,
+                               r->at.take.axis, r->at.take.wrap, &off);
     if (s) {
         return s;
     }
@@ -138,11 +149,12 @@ bw_take(ad_record *r, ad_buffer **g)
 
 static const ad_attrdef take_attrs[] = {
     AD_ATTR(take, axis, AD_ATTR_I32),
+    AD_ATTR(take, wrap, AD_ATTR_I32),
 };
 const ad_opdef ad_def_take = {
     .name = "take",
     .code = AD_OP_TAKE, .arity = 2, .flags = AD_OP_ANY_DTYPE,
-    .attrs = take_attrs, .nattrs = 1,
+    .attrs = take_attrs, .nattrs = 2,
     .forward = fw_take, .backward = bw_take,
 };
 
@@ -154,7 +166,7 @@ fw_put_add(ad_record *r)
     ad_tensor *g = r->in[0], *idx = r->in[1], *o = r->out;
     ad_buffer *off;
     ad_status s = axis_offsets("scatter_add", idx, o->ndim, o->shape,
-                               r->at.take.axis, &off);
+                               r->at.take.axis, r->at.take.wrap, &off);
     if (s == AD_OK) {
         memset(ad_data(o), 0, ad_nbytes(o));
         ad_k(g->dtype)->scatter_add(ad_data(o), AD_BUF_DATA(off), ad_data(g),
@@ -207,7 +219,7 @@ bw_put_add(ad_record *r, ad_buffer **gout)
     ad_tensor *g = r->in[0], *idx = r->in[1], *o = r->out;
     ad_buffer *off, *gg;
     ad_status s = axis_offsets("scatter_add", idx, o->ndim, o->shape,
-                               r->at.take.axis, &off);
+                               r->at.take.axis, r->at.take.wrap, &off);
     if (s) {
         return s;
     }

@@ -12,7 +12,7 @@ import pytest
 import autodiff as ad
 import autodiff.nn.functional as NF
 import opdb
-from conftest import assert_close, needs_torch
+from conftest import assert_close, needs_torch, torch
 from opdb import ShapeCase, joined
 
 ROWS = opdb.SHAPE_OPS
@@ -138,17 +138,120 @@ def test_compiled_replay_is_bit_identical(o, c):
     assert not np.array_equal(eager[0][0], eager[1][0])
 
 
-def test_index_argument_of_a_compiled_function_is_refused():
-    """An index passed to the compiled function changes at every call; a
-    replay cannot re-read it in Python, so the recording refuses."""
+@pytest.mark.parametrize("call,negative", [
+    (lambda x, i: ad.index_select(x, 1, i), False),
+    (lambda x, i: ad.take_along_dim(x, ad.tensor(i).reshape(1, -1)
+                                    .expand(3, 2), 1), False),
+    (lambda x, i: x[:, ad.tensor(i)], True),
+], ids=["index_select", "take_along_dim", "getitem"])
+def test_index_argument_of_a_compiled_function_replays(call, negative):
+    """An integer array passed to the compiled function changes at every
+    call: the engine reads it at every replay (take), so each call selects
+    that call's columns, with its gradient; an index out of range raises
+    during the replay as eagerly."""
+    def step(idx):
+        x.grad = None
+        y = call(x, idx)
+        (y * y).sum().backward()
+        return y
+
     x = ad.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    f = ad.compile(step)
+    for idx in ([0, 2], [3, 1], [1, 1], [-1, 0]):
+        if idx[0] < 0 and not negative:
+            continue
+        want = np.arange(12.0).reshape(3, 4)[:, idx]
+        np.testing.assert_array_equal(f(np.array(idx)).numpy(), want)
+        g = np.zeros((3, 4))
+        np.add.at(g, (slice(None), np.array(idx)), 2 * want)
+        np.testing.assert_array_equal(x.grad.numpy(), g)
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(np.array([0, 4]))
 
-    @ad.compile
-    def f(idx):
-        return ad.index_select(x, 1, idx).sum()
 
-    with pytest.raises(ad.NotCompilableError, match="numpy"):
-        f(np.array([0, 2]))
+@pytest.mark.parametrize("key", [
+    lambda t: t(1, 0, -1, 0),
+    lambda t: (slice(None), t(0, 2)),
+    lambda t: (1, t([0], [2]), t(1, 3)),
+    lambda t: (Ellipsis, t(3, -4)),
+    lambda t: (t(1), slice(0, 2), t(0, 1)),
+    lambda t: (None, t(1)),
+    lambda t: (t(1, 0, 1), None, np.array([1, 2, 2]), 3),
+    lambda t: t(-2),
+], ids=["rows", "cols", "adjacent", "ellipsis", "split", "none", "mixed",
+        "scalar"])
+@needs_torch
+def test_int_tensor_keys_match_torch_and_replay(key):
+    """x[key] with int64 tensors in the key: torch's values and gradients
+    (repeated indices accumulate), and a compiled step bit-identical to the
+    eager one, following indices computed inside the step."""
+    a = opdb.distinct((2, 3, 4), seed=3)
+    x, tx = ad.tensor(a, requires_grad=True), torch.tensor(
+        a, requires_grad=True)
+    k = key(lambda *v: ad.tensor(v[0] if len(v) == 1 else list(v)))
+    tk = key(lambda *v: torch.tensor(v[0] if len(v) == 1 else list(v)))
+    y, ty = x[k], tx[tk]
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    w = np.random.default_rng(0).standard_normal(y.shape)
+    (y * ad.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+    def step(shift):
+        x.grad = None
+        # indices computed in the step: the same key, rolled by shift
+        kk = key(lambda *v: (ad.tensor(v[0] if len(v) == 1 else list(v))
+                             + ad.tensor(shift)) % 2 - 1)
+        y = x[kk]
+        (y * ad.tensor(w)).sum().backward()
+        return y
+
+    f = ad.compile(step)
+    for shift in (0, 1, 0, 1):
+        ye = step(np.array(shift)).detach().numpy()
+        ge = x.grad.numpy().copy()
+        np.testing.assert_array_equal(f(np.array(shift)).numpy(), ye)
+        np.testing.assert_array_equal(x.grad.numpy(), ge)
+
+
+@needs_torch
+@pytest.mark.parametrize("key", [
+    lambda t: (1, slice(None), t([0, 1])),
+    lambda t: (t([0, 1]), slice(None), 2),
+    lambda t: (None, 1, slice(None), t([0, 1])),
+    lambda t: (1, t([True, False, True]), slice(0, 2)),
+    lambda t: (t([1, 0]), None, 1, t([0, 3])),
+    lambda t: (Ellipsis, 1, t([[0], [3]])),
+], ids=["int-slice-list", "list-slice-int", "none-int", "int-mask",
+        "none-between", "ellipsis"])
+@pytest.mark.parametrize("form", ["list", "array", "tensor"])
+def test_integers_select_first_as_in_torch(key, form):
+    """torch applies integer indices as selects before advanced indexing,
+    so x[1, :, [0, 1]] has shape (3, 2) where numpy's rule gives (2, 3):
+    reading and item assignment follow torch, whatever form the index
+    takes."""
+    a = opdb.distinct((2, 3, 4), seed=4)
+    conv = {"list": lambda v: v, "array": np.asarray,
+            "tensor": ad.tensor}[form]
+    k = key(conv)
+    tk = key(lambda v: torch.tensor(v))
+    want = torch.tensor(a)[tk]
+    np.testing.assert_array_equal(ad.tensor(a)[k].numpy(), want.numpy())
+    v = np.arange(want.numel(), dtype=np.float64).reshape(tuple(want.shape))
+    x, tx = ad.tensor(a), torch.tensor(a)
+    x[k] = v
+    tx[tk] = torch.tensor(v)
+    np.testing.assert_array_equal(x.numpy(), tx.numpy())
+
+
+def test_int_tensor_key_out_of_range_names_the_dimension():
+    x = ad.tensor(np.zeros((2, 3)))
+    with pytest.raises(IndexError, match="index 5 is out of bounds for "
+                       "dimension 1 with size 3"):
+        x[:, ad.tensor([0, 5])]
+    with pytest.raises(IndexError, match="index -3 is out of bounds for "
+                       "dimension 0 with size 2"):
+        x[ad.tensor([-3])]
 
 
 @pytest.mark.parametrize("call", [

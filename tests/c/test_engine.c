@@ -1842,7 +1842,7 @@ test_int_dtypes(void)
     iv = ad_data(srt);
     CHECK(iv[0] == 1 && iv[1] == 5 && iv[2] == 0 && iv[3] == 3 &&
           iv[4] == 2 && iv[5] == 4);
-    REQ(ad_take(fs, srt, 0, &tk));                  /* sorted values */
+    REQ(ad_take(fs, srt, 0, 0, &tk));                  /* sorted values */
     CHECK(tk->requires_grad && isnan(at(tk, 0)) && at(tk, 2) == 2 &&
           at(tk, 5) == -1);
     ad_decref(tk);
@@ -1852,16 +1852,27 @@ test_int_dtypes(void)
     REQ(ad_empty(AD_I64, 2, i2, &ix));
     ((int64_t *)ad_data(ix))[0] = 2;
     ((int64_t *)ad_data(ix))[1] = 0;
-    REQ(ad_take(g23, ix, 1, &tk));                  /* x[0,2], x[1,0] */
+    REQ(ad_take(g23, ix, 1, 0, &tk));                  /* x[0,2], x[1,0] */
     CHECK(tk->ndim == 2 && at(tk, 0) == 3 && at(tk, 1) == 4);
     REQ(ad_put_add(tk, ix, 1, 2, s2, &pa));          /* back in place */
     CHECK(at(pa, 2) == 3 && at(pa, 3) == 4 && at(pa, 0) == 0);
     ad_decref(pa);
     ad_decref(tk);
     ((int64_t *)ad_data(ix))[1] = 3;
-    CHECK_ST(ad_take(g23, ix, 1, &tk), AD_ERR_INDEX);
+    CHECK_ST(ad_take(g23, ix, 1, 0, &tk), AD_ERR_INDEX);
     CHECK(strstr(ad_last_error(), "out of bounds") != NULL);
-    CHECK_ST(ad_take(g23, g23, 1, &tk), AD_ERR_TYPE);
+    CHECK_ST(ad_take(g23, g23, 1, 0, &tk), AD_ERR_TYPE);
+    /* wrap (x[t]): -1 is the last column; -4 is out of bounds, named as
+     * given, in torch's indexing words */
+    ((int64_t *)ad_data(ix))[1] = -1;
+    CHECK_ST(ad_take(g23, ix, 1, 0, &tk), AD_ERR_INDEX);
+    REQ(ad_take(g23, ix, 1, 1, &tk));                  /* x[0,2], x[1,2] */
+    CHECK(at(tk, 0) == 3 && at(tk, 1) == 6);
+    ad_decref(tk);
+    ((int64_t *)ad_data(ix))[1] = -4;
+    CHECK_ST(ad_take(g23, ix, 1, 1, &tk), AD_ERR_INDEX);
+    CHECK(strncmp(ad_last_error(), "index -4 is out of bounds for "
+                  "dimension 1 with size 3", 48) == 0);
     ad_decref(ix);
     ad_decref(g23);
     ad_decref(srt);
