@@ -8,7 +8,7 @@ cdef extern from "autodiff.h" nogil:
     enum: AD_MAX_DIMS
     ctypedef enum ad_status:
         AD_RERECORD, AD_OK, AD_ERR_NOMEM, AD_ERR_SHAPE, AD_ERR_VALUE, AD_ERR_INDEX,
-        AD_ERR_TYPE, AD_ERR_STATE, AD_ERR_NOBLAS
+        AD_ERR_TYPE, AD_ERR_STATE, AD_ERR_NOBLAS, AD_ERR_LINALG
     ctypedef enum ad_dtype:
         AD_F32, AD_F64, AD_I64, AD_BOOL
     ctypedef enum ad_unary_kind:
@@ -75,6 +75,9 @@ cdef extern from "autodiff.h" nogil:
 
     const char *ad_last_error()
     void ad_set_blas(ad_sgemm_fn, ad_dgemm_fn)
+    enum: AD_LAPACK_COUNT
+    const char *ad_lapack_name(int)
+    void ad_set_lapack(int, void *, void *)
     void ad_set_lock_hooks(ad_unlock_fn, ad_relock_fn)
     void ad_get_memory_stats(ad_memory_stats *)
     void ad_pool_trim()
@@ -123,6 +126,10 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_put_add(ad_tensor *, ad_tensor *, int, int, const int64_t *,
                          ad_tensor **)
     ad_status ad_argsort(ad_tensor *, int, int, ad_tensor **)
+    ctypedef enum ad_linalg_kind:
+        AD_LA_INV, AD_LA_SOLVE, AD_LA_DET, AD_LA_SLOGDET, AD_LA_CHOLESKY
+    ad_status ad_linalg(ad_linalg_kind, int, ad_tensor **, int, int,
+                        ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
     enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._dtypes import F32, F64
 
-__all__ = ["NotCompilableError", "ArrayInput", "SRC_I64"]
+__all__ = ["NotCompilableError", "ArrayInput", "SRC_I64", "LinAlgError"]
 
 # The source kind of int64 data for ad_fill_from (AD_SRC_I64 in
 # csrc/autodiff.h; the engine module checks it when it loads).
@@ -23,6 +23,13 @@ class NotCompilableError(RuntimeError):
     (read a tensor's value into Python, run a custom Function's Python
     backward, ...).  Raised while recording, before any update: run that
     step eagerly instead."""
+
+
+class LinAlgError(RuntimeError):
+    """A matrix that a decomposition cannot handle (singular, not positive
+    definite, no convergence): torch.linalg.LinAlgError, a RuntimeError.
+    Raised by the engine's linalg op (AD_ERR_LINALG), eagerly and in a
+    compiled replay alike; exported as ``ad.linalg.LinAlgError``."""
 
 
 class ArrayInput:

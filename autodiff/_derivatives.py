@@ -403,6 +403,13 @@ def _linear(node, out, g):
     return grads
 
 
+def _linalg_rule(node, out, g):
+    # the LAPACK decompositions: one rule per kind, beside the functions
+    # in linalg.py (imported here, on first use: linalg imports autograd)
+    from . import linalg
+    return linalg.RULES[node.kind](node, out, g)
+
+
 # ------------------------------------------------------------------- nn
 
 def _cumsum(node, out, g):
@@ -499,4 +506,5 @@ RULES = {
     "cumsum": _cumsum,
     "take": _take,
     "put_add": _put_add,
+    "linalg": _linalg_rule,
 }

@@ -46,6 +46,7 @@ cdef extern from "Python.h" nogil:
 
 cdef object NotCompilableError = _capture.NotCompilableError
 cdef object ArrayInput = _capture.ArrayInput
+cdef object LinAlgError = _capture.LinAlgError
 
 
 # An exception raised by Python code the engine called back (a custom
@@ -66,6 +67,8 @@ cdef int _raise(ad_status s) except -1:
         raise IndexError(msg)
     if s == AD_ERR_TYPE:
         raise TypeError(msg)
+    if s == AD_ERR_LINALG:
+        raise LinAlgError(msg)
     raise RuntimeError(msg)
 
 cdef inline int _check(ad_status s) except -1:
@@ -111,6 +114,42 @@ def _init_blas():
                 <ad_dgemm_fn><void *><size_t>ptrs[1])
 
 _init_blas()
+
+# LAPACK's signatures (scipy's cython_lapack capsules, T for the element
+# type), in the order of csrc/autodiff.h's AD_LAPACK_FNS.
+_LAPACK_SIGS = {
+    "getrf": "void (int *, int *, T *, int *, int *, int *)",
+    "getrs": "void (char *, int *, int *, T *, int *, int *, T *, int *, "
+             "int *)",
+    "potrf": "void (char *, int *, T *, int *, int *)",
+    "trtrs": "void (char *, char *, char *, int *, int *, T *, int *, T *, "
+             "int *, int *)",
+}
+
+
+def _init_lapack():
+    """Hand scipy's LAPACK routines (s and d) to the engine, checking
+    each capsule's signature (ImportError on a mismatch)."""
+    from scipy.linalg import cython_lapack
+    cdef int i
+    for i in range(AD_LAPACK_COUNT):
+        name = ad_lapack_name(i).decode("ascii")
+        ptrs = []
+        for prefix, ctype in (("s", "float"), ("d", "double")):
+            cap = cython_lapack.__pyx_capi__[prefix + name]
+            sig = PyCapsule_GetName(cap)
+            text = re.sub(r"__pyx_t_\w+?_s\b", "float",
+                          re.sub(r"__pyx_t_\w+?_d\b", "double",
+                                 sig.decode("ascii")))
+            want = _LAPACK_SIGS[name].replace("T", ctype)
+            if text != want:
+                raise ImportError(
+                    "scipy.linalg.cython_lapack.%s%s has signature %r; "
+                    "autodiff expects %r" % (prefix, name, text, want))
+            ptrs.append(<size_t>PyCapsule_GetPointer(cap, sig))
+        ad_set_lapack(i, <void *><size_t>ptrs[0], <void *><size_t>ptrs[1])
+
+_init_lapack()
 # The lock hooks are installed but unlocking is decided per kernel size.
 # Hooks cannot be used from inside 'with nogil' code: the engine calls
 # them only from ops, which this module always calls with the GIL.
@@ -1191,6 +1230,28 @@ def _argsort(x, int axis, bint descending):
     cdef Tensor t = _t(x)
     _check(ad_argsort(t.t, axis, descending, &o))
     return _wrap(o)
+
+LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
+                "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY}
+
+
+def _decomp(str kind, xs, bint upper=False, bint full=False):
+    """One LAPACK decomposition (ad.linalg's engine op): kind names an
+    AD_LINALG_KINDS entry, xs its input tensors (A, or A and B for
+    solve).  Multi-output kinds come back packed along the last axis."""
+    cdef ad_tensor *o
+    cdef ad_tensor *ins[2]
+    cdef Tensor a = <Tensor?>xs[0]
+    cdef int n = len(xs)
+    if n < 1 or n > 2:
+        raise ValueError("linalg: one or two inputs, got %d" % n)
+    ins[0] = a.t
+    if n == 2:
+        ins[1] = (<Tensor?>xs[1]).t
+    _check(ad_linalg(<ad_linalg_kind>LINALG_KINDS[kind], n, ins, upper,
+                     full, &o))
+    return _wrap(o)
+
 
 cdef Tensor _index_tensor(object idx):
     """An index as an int64 tensor: int64 tensors as they are (recorded

@@ -75,9 +75,7 @@ __all__ = ["LinAlgError", "einsum", "tensordot", "trace", "inv", "inverse",
            "matrix_norm"]
 
 
-class LinAlgError(RuntimeError):
-    """A matrix that the factorization cannot handle (singular, not
-    positive definite): torch.linalg.LinAlgError, a RuntimeError."""
+from ._capture import LinAlgError  # noqa: E402  (raised by the engine)
 
 
 SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
@@ -544,40 +542,86 @@ def _np_call(fname, f, *args, msg):
         raise LinAlgError("%s: %s" % (fname, msg)) from None
 
 
-_SINGULAR = ("The input matrix is singular (a zero pivot in its LU "
-             "factorization), the computation could not be completed.")
+def _split(packed, shapes, batch):
+    """The outputs of a multi-output engine op, packed along the last axis
+    (batch + (total,)), as recorded narrow/reshape views."""
+    res, start = [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        res.append(E.reshape(narrow(packed, -1, start, n),
+                             tuple(batch) + tuple(s)))
+        start += n
+    return res
 
 
-class _InvSpec:
-    name = "linalg.inv"
-
-    def __init__(self, n):
-        self.shapes = [(n, n)]
-
-    def compute(self, a):
-        return [_np_call("linalg.inv", np.linalg.inv, a, msg=_SINGULAR)]
-
-    def backward(self, A, outs, grads):
-        X, = outs
-        g, = grads
-        Xt = _mT(X)
-        return -matmul(Xt, matmul(g, Xt))
+# ----------------------------------- the engine's linalg op (ops_decomp.c)
+#
+# inv, solve, det, slogdet and cholesky are one engine op, ``linalg``, with
+# a kind each: the forward calls LAPACK (cython_lapack pointers), the C
+# backward is torch's formula fused, and a compiled replay reruns the
+# forward (a singular matrix raises LinAlgError there too).  The rules
+# below are the same formulas with recorded ops, for higher order
+# (_derivatives.RULES["linalg"] dispatches to them by kind); the factors
+# they need are recomputed through the op, so they differentiate again.
 
 
 def _inv_of(A):
-    """inv(A) inside a backward: recorded (a Function of A) when the
-    backward is, else numpy's."""
-    if E.is_grad_enabled():
-        return _run(_InvSpec(A.shape[-1]), A)[0]
-    return _tensor_from(_InvSpec(A.shape[-1]).compute(A.numpy())[0],
-                        dtype=A.dtype)
+    """inv(A) inside a backward: the engine op (recorded when the backward
+    is)."""
+    return E._decomp("inv", [A])
+
+
+def _rule_inv(node, out, g):
+    # torch: -A^-H g A^-H, with X = A^-1 the output
+    Xt = _mT(out)
+    return [-matmul(Xt, matmul(g, Xt))]
+
+
+def _rule_solve(node, out, g):
+    # torch's linalg_solve_backward: gB = A^-T g, gA = -gB X^T
+    A, B = node.inputs
+    gB = E._decomp("solve", [_mT(A), g])
+    return [-matmul(gB, _mT(out)), gB]
+
+
+def _rule_det(node, out, g):
+    # torch's linalg_det_backward: g det A^-T; at a singular A the cofactor
+    # matrix through the SVD
+    A, = node.inputs
+    try:
+        return [_colvec(_colvec(g * out)) * _mT(_inv_of(A))]
+    except LinAlgError:
+        return [_colvec(_colvec(g)) * _cofactor(A)]
+
+
+def _rule_slogdet(node, out, g):
+    # torch's slogdet_backward: g_logabsdet A^-T (the sign is constant)
+    A, = node.inputs
+    gl = E.reshape(narrow(g, -1, 1, 1), g.shape[:-1])
+    return [_colvec(_colvec(gl)) * _mT(_inv_of(A))]
+
+
+def _rule_cholesky(node, out, g):
+    # torch's cholesky_backward (Murray 2016): phi = tril(L^T gL) with its
+    # diagonal halved, gA = sym(L^{-T} phi L^{-1})
+    L = out
+    P = matmul(_mT(L), g)
+    phi = tril(P) - 0.5 * P * _eye(L.shape[-1], L)
+    Linv = _inv_of(L)
+    S = matmul(_mT(Linv), matmul(phi, Linv))
+    return [0.5 * (S + _mT(S))]
+
+
+# the differentiable rule of each kind of the engine's linalg op
+RULES = {"inv": _rule_inv, "solve": _rule_solve, "det": _rule_det,
+         "slogdet": _rule_slogdet, "cholesky": _rule_cholesky}
 
 
 def inv(A):
     """torch.linalg.inv: the inverse of square matrices (batched).
     Raises LinAlgError for a singular matrix."""
     t = _float_matrix(A, "linalg.inv")
-    return _run(_InvSpec(t.shape[-1]), t)[0]
+    return E._decomp("inv", [t])
 
 
 inverse = inv
@@ -619,70 +663,20 @@ def _cofactor(A):
     return matmul(U * _rowvec(prods), Vh)
 
 
-class _DetSpec:
-    name = "linalg.det"
-    shapes = [()]
-
-    def compute(self, a):
-        return [np.linalg.det(a)]
-
-    def backward(self, A, outs, grads):
-        # torch's linalg_det_backward: g det A^{-T}; at a singular A the
-        # cofactor matrix through the SVD
-        d, = outs
-        g, = grads
-        try:
-            return _colvec(_colvec(g * d)) * _mT(_inv_of(A))
-        except LinAlgError:
-            return _colvec(_colvec(g)) * _cofactor(A)
-
-
 def det(A):
-    """torch.linalg.det: the determinant of square matrices (batched)."""
+    """torch.linalg.det: the determinant of square matrices (batched).
+    The gradient at a singular matrix is the cofactor matrix."""
     t = _float_matrix(A, "linalg.det")
-    return _run(_DetSpec(), t)[0]
-
-
-class _SlogdetSpec:
-    name = "linalg.slogdet"
-    shapes = [(), ()]
-
-    def compute(self, a):
-        return list(np.linalg.slogdet(a))
-
-    def backward(self, A, outs, grads):
-        g = grads[1]                # the sign is piecewise constant
-        return _colvec(_colvec(g)) * _mT(_inv_of(A))
+    return E._decomp("det", [t])
 
 
 def slogdet(A):
     """torch.linalg.slogdet: (sign, logabsdet) of square matrices; the
     gradient flows through logabsdet (sign is a constant)."""
     t = _float_matrix(A, "linalg.slogdet")
-    sign, logabsdet = _run(_SlogdetSpec(), t)
+    sign, logabsdet = _split(E._decomp("slogdet", [t]), [(), ()],
+                             t.shape[:-2])
     return SlogdetResult(sign.detach(), logabsdet)
-
-
-class _SolveFn(Function):
-    @staticmethod
-    def forward(ctx, A, B):
-        x = _np_call("linalg.solve", np.linalg.solve, A.numpy(), B.numpy(),
-                     msg="The solver failed because the input matrix is "
-                         "singular.")
-        ctx.x = x
-        ctx.save_for_backward(A, B)
-        return _tensor_from(x, dtype=A.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        A, B = ctx.saved_tensors
-        # torch's linalg_solve_backward: gB = A^{-T} g, gA = -gB X^T
-        if E.is_grad_enabled():
-            X = _SolveFn.apply(A, B)
-        else:
-            X = _tensor_from(ctx.x, dtype=A.dtype)
-        gB = _SolveFn.apply(_mT(A), g)
-        return -matmul(gB, _mT(X)), gB
 
 
 def solve(A, B, *, left=True):
@@ -718,34 +712,10 @@ def solve(A, B, *, left=True):
         a = broadcast_to(a, batch + a.shape[-2:])
     if b.shape[:-2] != batch:
         b = broadcast_to(b, batch + b.shape[-2:])
-    x = _SolveFn.apply(a, b)
+    x = E._decomp("solve", [a, b])
     if vector:
         x = E.reshape(x, x.shape[:-1])
     return x
-
-
-class _CholSpec:
-    name = "linalg.cholesky"
-
-    def __init__(self, n):
-        self.shapes = [(n, n)]
-
-    def compute(self, a):
-        return [_np_call(
-            "linalg.cholesky", np.linalg.cholesky, a,
-            msg="The factorization could not be completed because the "
-                "input is not positive-definite.")]
-
-    def backward(self, A, outs, grads):
-        # torch's cholesky_backward (Murray 2016): phi = tril(L^T gL) with
-        # its diagonal halved, gA = sym(L^{-T} phi L^{-1})
-        L, = outs
-        gL, = grads
-        P = matmul(_mT(L), gL)
-        phi = tril(P) - 0.5 * P * _eye(L.shape[-1], L)
-        Linv = _inv_of(L)
-        S = matmul(_mT(Linv), matmul(phi, Linv))
-        return 0.5 * (S + _mT(S))
 
 
 def cholesky(A, *, upper=False):
@@ -753,7 +723,7 @@ def cholesky(A, *, upper=False):
     the lower triangle of A, as LAPACK); upper=True returns L^T.  Raises
     LinAlgError when A is not positive definite."""
     t = _float_matrix(A, "linalg.cholesky")
-    L = _run(_CholSpec(t.shape[-1]), t)[0]
+    L = E._decomp("cholesky", [t])
     return _mT(L) if upper else L
 
 

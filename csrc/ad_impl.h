@@ -257,6 +257,9 @@ ad_kany(int dt)
     return ad_kany_tables[dt];
 }
 int ad_blas_ready(void);
+/* The registered LAPACK routine (ad_set_lapack) for dtype dt, or NULL. */
+void *ad_lapack_fn(int which, int dt);
+int ad_lapack_ready(void);
 
 /* Release the caller's lock (the GIL) around a kernel doing `work` units,
  * when it is worth it; a no-op below the threshold or without hooks. */

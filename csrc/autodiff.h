@@ -72,7 +72,9 @@ typedef enum {
     AD_ERR_INDEX = -4,     /* index or label out of range        -> IndexError */
     AD_ERR_TYPE = -5,      /* wrong dtype                        -> TypeError */
     AD_ERR_STATE = -6,     /* graph freed, modified in place ... -> RuntimeError */
-    AD_ERR_NOBLAS = -7     /* no BLAS registered                 -> RuntimeError */
+    AD_ERR_NOBLAS = -7,    /* no BLAS / LAPACK registered        -> RuntimeError */
+    AD_ERR_LINALG = -8     /* singular, not positive definite, no
+                              convergence       -> ad.linalg.LinAlgError */
 } ad_status;
 
 /* float32 and float64 tensors are differentiable; int64 and bool tensors
@@ -99,7 +101,7 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)             \
     X(CUMSUM, cumsum) X(COMPARE, compare) X(BITWISE, bitwise)            \
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
-    X(ARGSORT, argsort)
+    X(ARGSORT, argsort) X(LINALG, linalg)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -195,6 +197,16 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
 /* Bitwise ops of int64 and bool tensors: X(CODE, name). */
 #define AD_BITWISE_KINDS(X) X(AND, and) X(OR, or) X(XOR, xor)
 
+/* LAPACK decompositions of (batches of) matrices, ad_linalg: X(CODE,
+ * name, flags).  Multi-output kinds pack their outputs along the last
+ * axis (batch + (total,)); the Python layer unpacks them. */
+#define AD_LINALG_KINDS(X)                                                \
+    X(INV, inv, AD_K_SAVES_OUT)     /* A^-1 */                            \
+    X(SOLVE, solve, 0)              /* X with A X = B (saves LU, X) */    \
+    X(DET, det, AD_K_READS_X)       /* det A (saves LU) */                \
+    X(SLOGDET, slogdet, 0)          /* (sign, log|det|) (saves LU) */     \
+    X(CHOLESKY, cholesky, AD_K_SAVES_OUT)   /* L, A = L L^T */
+
 /* Index of the largest or smallest entry along one axis: X(CODE, name). */
 #define AD_ARGREDUCE_KINDS(X) X(ARGMAX, argmax) X(ARGMIN, argmin)
 
@@ -222,6 +234,9 @@ typedef enum { AD_BITWISE_KINDS(AD_X_KIND) AD_W_COUNT } ad_bitwise_kind;
 #define AD_X_KIND(code, ...) AD_A_##code,
 typedef enum { AD_ARGREDUCE_KINDS(AD_X_KIND) AD_A_COUNT } ad_argreduce_kind;
 #undef AD_X_KIND
+#define AD_X_KIND(code, ...) AD_LA_##code,
+typedef enum { AD_LINALG_KINDS(AD_X_KIND) AD_LA_COUNT } ad_linalg_kind;
+#undef AD_X_KIND
 
 /* Reductions of nll (ad_nll). */
 enum { AD_NLL_NONE = 0, AD_NLL_MEAN = 1, AD_NLL_SUM = 2 };
@@ -239,6 +254,7 @@ typedef union {
     struct { int32_t axis, keepdim; } argreduce;    /* axis -1: flattened */
     struct { int32_t axis, wrap; } take;            /* take and put_add */
     struct { int32_t axis, descending; } argsort;
+    struct { int32_t upper, full; } linalg;   /* eigh UPLO, qr/svd mode */
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -323,6 +339,17 @@ typedef void (*ad_dgemm_fn)(char *, char *, int *, int *, int *, double *,
                             double *, int *, double *, int *, double *,
                             double *, int *);
 void ad_set_blas(ad_sgemm_fn sgemm, ad_dgemm_fn dgemm);
+
+/* LAPACK routines (Fortran calling convention, as scipy's cython_lapack
+ * exports them), one float32 and one float64 pointer per name:
+ * ad_set_lapack(AD_LAPACK_getrf, sgetrf, dgetrf).  The signatures are
+ * LAPACK's; the Cython module checks each capsule's before handing it on. */
+#define AD_LAPACK_FNS(X) X(getrf) X(getrs) X(potrf) X(trtrs)
+#define AD_X_LP(name) AD_LAPACK_##name,
+typedef enum { AD_LAPACK_FNS(AD_X_LP) AD_LAPACK_COUNT } ad_lapack_fn_id;
+#undef AD_X_LP
+const char *ad_lapack_name(int which);  /* "getrf"; NULL when unknown */
+void ad_set_lapack(int which, void *f32, void *f64);
 
 /* Hooks to drop and retake the caller's lock (the GIL) around kernels
  * over large buffers; the engine calls them only in pure compute. */
@@ -436,6 +463,15 @@ ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
  * or NULL; no transposed copy of W is made. */
 ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
                     ad_tensor **out);
+/* A LAPACK decomposition of the square matrices in the last two dims of
+ * xs[0] (batched over the leading dims; float32 or float64), n inputs:
+ * SOLVE takes B (batch + (n, k), the batch dims equal to A's) as xs[1].
+ * Outputs: INV, CHOLESKY batch + (n, n); SOLVE batch + (n, k); DET
+ * batch; SLOGDET batch + (2,) = (sign, log|det|).  A singular matrix (inv,
+ * solve; slogdet's backward), a matrix that is not positive definite
+ * (cholesky) fails with AD_ERR_LINALG and torch's message. */
+ad_status ad_linalg(ad_linalg_kind k, int n, ad_tensor **xs, int upper,
+                    int full, ad_tensor **out);
 ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
 /* Running sums along axis (from the end when reverse): torch.cumsum. */
 ad_status ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out);

@@ -23,6 +23,43 @@ ad_blas_ready(void)
     return blas_sgemm != NULL && blas_dgemm != NULL;
 }
 
+static void *lapack_fns[AD_LAPACK_COUNT][2];
+#define AD_X_LP(name) #name,
+static const char *const lapack_names[] = {AD_LAPACK_FNS(AD_X_LP)};
+#undef AD_X_LP
+
+const char *
+ad_lapack_name(int which)
+{
+    return which >= 0 && which < AD_LAPACK_COUNT ? lapack_names[which] : NULL;
+}
+
+void
+ad_set_lapack(int which, void *f32, void *f64)
+{
+    if (which >= 0 && which < AD_LAPACK_COUNT) {
+        lapack_fns[which][0] = f32;
+        lapack_fns[which][1] = f64;
+    }
+}
+
+void *
+ad_lapack_fn(int which, int dt)
+{
+    return lapack_fns[which][dt == AD_F64];
+}
+
+int
+ad_lapack_ready(void)
+{
+    for (int i = 0; i < AD_LAPACK_COUNT; i++) {
+        if (!lapack_fns[i][0] || !lapack_fns[i][1]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static ad_unlock_fn hook_unlock;
 static ad_relock_fn hook_relock;
 #define AD_NOGIL_WORK 200000    /* ~ 100 us of work; below, keep the lock */

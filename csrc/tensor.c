@@ -40,6 +40,7 @@ ad_status_name(ad_status s)
     case AD_ERR_TYPE: return "bad dtype";
     case AD_ERR_STATE: return "bad state";
     case AD_ERR_NOBLAS: return "no BLAS";
+    case AD_ERR_LINALG: return "linear algebra error";
     }
     return "unknown status";
 }

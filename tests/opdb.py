@@ -1730,6 +1730,51 @@ COMPOSITES = [
 ]
 
 
+# ad.linalg's LAPACK decompositions: one engine op, ``linalg``, a kind
+# each (csrc/ops_decomp.c).  The inputs are made well conditioned (A +
+# 2n I) or positive definite (a a^T + n I) inside the row's function, so
+# central differences see the function of the free matrix.
+def _la_cond(a):
+    n = a.shape[-1]
+    return a + 2.0 * n * ad.eye(n, dtype=a.dtype)
+
+
+def _la_cond_t(a):
+    n = a.shape[-1]
+    return a + 2.0 * n * T.eye(n, dtype=a.dtype)
+
+
+def _la_spd(a):
+    n = a.shape[-1]
+    return a @ ad.swapaxes(a, -1, -2) + n * ad.eye(n, dtype=a.dtype)
+
+
+def _la_spd_t(a):
+    n = a.shape[-1]
+    return a @ a.mT + n * T.eye(n, dtype=a.dtype)
+
+
+COMPOSITES += [
+    _C("linalg.inv", lambda a: ad.linalg.inv(_la_cond(a)),
+       lambda a: T.linalg.inv(_la_cond_t(a)), [("linalg", "inv")],
+       [("4x4", [(4, 4)]), ("2x3x3", [(2, 3, 3)]), ("1x1", [(1, 1)])]),
+    _C("linalg.solve", lambda a, b: ad.linalg.solve(_la_cond(a), b),
+       lambda a, b: T.linalg.solve(_la_cond_t(a), b),
+       [("linalg", "solve")],
+       [("3x3 3x2", [(3, 3), (3, 2)]), ("2x3x3 2x3x4", [(2, 3, 3),
+                                                         (2, 3, 4)]),
+        ("3x3 3", [(3, 3), (3,)])]),
+    _C("linalg.det", lambda a: ad.linalg.det(a), lambda a: T.linalg.det(a),
+       [("linalg", "det")], [("3x3", [(3, 3)]), ("2x4x4", [(2, 4, 4)])]),
+    _C("linalg.slogdet", lambda a: ad.linalg.slogdet(a).logabsdet,
+       lambda a: T.linalg.slogdet(a).logabsdet, [("linalg", "slogdet")],
+       [("3x3", [(3, 3)]), ("2x4x4", [(2, 4, 4)])]),
+    _C("linalg.cholesky", lambda a: ad.linalg.cholesky(_la_spd(a)),
+       lambda a: T.linalg.cholesky(_la_spd_t(a)), [("linalg", "cholesky")],
+       [("4x4", [(4, 4)]), ("2x3x3", [(2, 3, 3)])]),
+]
+
+
 def composite(name):
     return next(o for o in COMPOSITES if o.name == name)
 

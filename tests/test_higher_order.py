@@ -309,6 +309,20 @@ case("cumsum 0-d", lambda t: sq(ad.cumsum(t, 0) + t), [np.array(0.4)])
 case("cumsum then square", lambda t: sq(ad.cumsum(t, dim=1)),
      [sample((2, 4), seed=23)])
 
+# ---- the LAPACK decompositions (the engine's linalg op, one kind each)
+_EYE3 = np.eye(3)
+case("linalg.inv", lambda t: ad.linalg.inv(t + 6.0 * ad.tensor(_EYE3)),
+     [sample((3, 3), seed=30)])
+case("linalg.solve", lambda a, b: ad.linalg.solve(
+    a + 6.0 * ad.tensor(_EYE3), b), [sample((3, 3), seed=31),
+                                     sample((3, 2), seed=32)])
+case("linalg.det", lambda t: ad.linalg.det(t), [sample((2, 3, 3), seed=33)])
+case("linalg.slogdet", lambda t: ad.linalg.slogdet(t).logabsdet,
+     [sample((3, 3), seed=34)])
+case("linalg.cholesky", lambda t: ad.linalg.cholesky(
+    t @ ad.swapaxes(t, -1, -2) + 3.0 * ad.tensor(_EYE3)),
+    [sample((3, 3), seed=35)])
+
 # ---- losses
 LOSS_SHAPE = (2, 3)
 

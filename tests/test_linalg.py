@@ -125,29 +125,29 @@ CASES = [
      [(3, 4, 5), (4, 3, 2)], True),
     ("trace", lambda ns, a: ns.m.trace(a), [(4, 4)], True),
     ("trace-rect", lambda ns, a: ns.m.trace(a), [(3, 5)], True),
-    ("inv", lambda ns, a: ns.linalg.inv(_cond(ns, a)), [(4, 4)], False),
+    ("inv", lambda ns, a: ns.linalg.inv(_cond(ns, a)), [(4, 4)], True),
     ("inv-batched", lambda ns, a: ns.linalg.inv(_cond(ns, a)),
-     [(2, 3, 3)], False),
-    ("inverse", lambda ns, a: ns.m.inverse(_cond(ns, a)), [(3, 3)], False),
-    ("det", lambda ns, a: ns.linalg.det(_cond(ns, a)), [(3, 3)], False),
-    ("det-raw", lambda ns, a: ns.m.det(a), [(2, 4, 4)], False),
-    ("slogdet", lambda ns, a: ns.linalg.slogdet(a), [(2, 3, 3)], False),
+     [(2, 3, 3)], True),
+    ("inverse", lambda ns, a: ns.m.inverse(_cond(ns, a)), [(3, 3)], True),
+    ("det", lambda ns, a: ns.linalg.det(_cond(ns, a)), [(3, 3)], True),
+    ("det-raw", lambda ns, a: ns.m.det(a), [(2, 4, 4)], True),
+    ("slogdet", lambda ns, a: ns.linalg.slogdet(a), [(2, 3, 3)], True),
     ("solve", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
-     [(3, 3), (3, 2)], False),
+     [(3, 3), (3, 2)], True),
     ("solve-vector", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
-     [(3, 3), (3,)], False),
+     [(3, 3), (3,)], True),
     ("solve-batch-vector", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
-     [(2, 3, 3), (2, 3)], False),
+     [(2, 3, 3), (2, 3)], True),
     ("solve-broadcast", lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b),
-     [(3, 3), (2, 3, 4)], False),
+     [(3, 3), (2, 3, 4)], True),
     ("solve-right",
      lambda ns, a, b: ns.linalg.solve(_cond(ns, a), b, left=False),
-     [(3, 3), (2, 3)], False),
+     [(3, 3), (2, 3)], True),
     ("cholesky", lambda ns, a: ns.linalg.cholesky(_spd(ns, a)),
-     [(4, 4)], False),
+     [(4, 4)], True),
     ("cholesky-upper-batched",
      lambda ns, a: ns.linalg.cholesky(_spd(ns, a), upper=True),
-     [(2, 3, 3)], False),
+     [(2, 3, 3)], True),
     ("qr-tall", lambda ns, a: _qr(ns, a), [(5, 3)], False),
     ("qr-square", lambda ns, a: _qr(ns, a), [(4, 4)], False),
     ("qr-wide", lambda ns, a: _qr(ns, a), [(3, 5)], False),
@@ -677,3 +677,86 @@ def test_qr_complete_tall_backward_raises_as_torch():
         Q.sum().backward()
     with pytest.raises(ValueError, match="unrecognized mode"):
         ad.linalg.qr(x, mode="bogus")
+
+
+# ------------------------------------- the engine's linalg op under compile
+
+def _train(compiled, dtype=np.float64, steps=4):
+    """A training-like step through every kind of the linalg op: a
+    parameter W, a batch x passed as a numpy array, SGD with momentum."""
+    rng = np.random.default_rng(7)
+    W = ad.tensor(rng.standard_normal((3, 3)).astype(dtype),
+                  requires_grad=True)
+    opt = ad.optim.SGD([W], lr=0.01, momentum=0.9)
+    eye = ad.tensor(np.eye(3), dtype=W.dtype)
+
+    def step(x):
+        opt.zero_grad()
+        A = W + 6.0 * eye
+        S = A @ ad.swapaxes(A, -1, -2)
+        y = ad.linalg.solve(A, x)
+        loss = ((ad.linalg.inv(A) * ad.linalg.inv(A)).sum()
+                + (y * y).sum() + ad.linalg.det(A) * 1e-3
+                + ad.linalg.slogdet(A).logabsdet
+                + ad.linalg.cholesky(S).sum())
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = ad.compile(step) if compiled else step
+    out = []
+    for i in range(steps):
+        x = np.random.default_rng(100 + i).standard_normal((3, 2)) \
+            .astype(dtype)
+        loss = fn(x)
+        out.append((loss.numpy().copy(), W.numpy().copy(),
+                    W.grad.numpy().copy()))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linalg_op_trains_under_compile_bit_identically(dtype):
+    eager, comp = _train(False, dtype), _train(True, dtype)
+    for e, c in zip(eager, comp):
+        for a, b in zip(e, c):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_replay_raises_on_a_singular_matrix():
+    # the replay runs the LAPACK forward again: a singular input raises
+    # LinAlgError there too (never a stale or NaN-filled result)
+    f = ad.compile(lambda x: ad.linalg.inv(ad.tensor(x)))
+    good = np.array([[2.0, 1.0], [1.0, 3.0]])
+    f(good)
+    np.testing.assert_array_equal(f(good).numpy(), np.linalg.inv(good))
+    with pytest.raises(ad.linalg.LinAlgError, match="linalg.inv.*singular"):
+        f(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    g = ad.compile(lambda x: ad.linalg.cholesky(ad.tensor(x)))
+    g(good)
+    g(good)
+    with pytest.raises(ad.linalg.LinAlgError, match="positive-definite"):
+        g(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    np.testing.assert_array_equal(f(good).numpy(), np.linalg.inv(good))
+
+
+@needs_torch
+def test_linalg_errors_name_the_batch_element_as_torch():
+    import torch
+    a = np.stack([np.eye(2), [[1.0, 2.0], [2.0, 4.0]]])
+    for fn in (lambda m, x: m.linalg.inv(x),
+               lambda m, x: m.linalg.solve(x, x),
+               lambda m, x: m.linalg.cholesky(x)):
+        with pytest.raises(RuntimeError) as et:
+            fn(torch, torch.tensor(a))
+        with pytest.raises(ad.linalg.LinAlgError) as ea:
+            fn(ad, ad.tensor(a))
+        assert "(Batch element 1)" in str(et.value)
+        assert "(Batch element 1)" in str(ea.value)
+
+
+def test_slogdet_backward_at_a_singular_matrix_raises():
+    x = ad.tensor(np.array([[1.0, 2.0], [2.0, 4.0]]), requires_grad=True)
+    s = ad.linalg.slogdet(x)
+    assert float(s.sign) == 0.0 and float(s.logabsdet) == -np.inf
+    with pytest.raises(ad.linalg.LinAlgError, match="singular"):
+        s.logabsdet.backward()
