@@ -217,6 +217,18 @@ typedef struct {
     /* running sums along n of (outer, n, inner); from the end: reverse */
     void (*cumsum)(const void *x, void *y, int64_t outer, int64_t n,
                    int64_t inner, int reverse);
+    /* o (iter operand 0, stride 0 on reduced dims) *= x (operand 1) */
+    void (*prod_into)(ad_iter *it, void *o, const void *x);
+    /* torch's prod_backward, iter operands (gx/x, g/y/zeros/nonzero
+     * products); zeros starts at 0 and nzprod at 1 (output-shaped) */
+    void (*prod_bwd)(ad_iter *it, void *gx, const void *x, const void *g,
+                     const void *y, void *zeros, void *nzprod);
+    /* running products (double accumulator) and torch's cumprod_backward */
+    void (*cumprod)(const void *x, void *y, int64_t outer, int64_t n,
+                    int64_t inner, int reverse);
+    void (*cumprod_bwd)(const void *x, const void *y, const void *g,
+                        void *gx, int64_t outer, int64_t n, int64_t inner,
+                        int reverse);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;
@@ -248,6 +260,12 @@ typedef struct {
     void (*bitwise)(int k, ad_iter *it, void *o, const void *a,
                     const void *b);
     void (*int_reduce_into)(int k, ad_iter *it, void *o, const void *x);
+    /* running products of an integer tensor (wrapping); NULL for floats */
+    void (*int_cumprod)(const void *x, void *y, int64_t outer, int64_t n,
+                        int64_t inner, int reverse);
+    /* torch.cummax/cummin's indices along n of (outer, n, inner) */
+    void (*cumarg)(int is_max, const void *x, int64_t *o, int64_t outer,
+                   int64_t n, int64_t inner);
 } ad_kernels_any;
 
 extern const ad_kernels_any *const ad_kany_tables[AD_DTYPE_COUNT];
