@@ -672,3 +672,131 @@ def test_dims_out_of_range():
                  lambda: ad.topk(x, 1, 5), lambda: ad.cummax(x, 2)):
         with pytest.raises(IndexError, match="out of range"):
             call()
+
+
+# ------------------------------------- the C kernels: zeros, bits, edges
+
+def _zero_lines(dtype=np.float64):
+    """Rows with no zero, one, two, and zeros first and last."""
+    a = _input((4, 9), 11).astype(dtype)
+    a[1, 4] = 0
+    a[2, [2, 6]] = 0
+    a[3, [0, 8]] = 0
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["prod", "cumprod"])
+def test_zeros_per_slice_match_torch(name, dtype):
+    a = _zero_lines(dtype)
+    rtol = 1e-12 if dtype == np.float64 else 2e-6
+    for dim in (0, 1, -1):
+        x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+        y, ty = getattr(ad, name)(x, dim), getattr(torch, name)(tx, dim)
+        if name == "cumprod":       # torch's accumulation: torch's bits
+            np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        else:
+            np.testing.assert_allclose(y.numpy(), ty.detach().numpy(),
+                                       rtol=rtol)
+        w = _input(y.shape, 12).astype(dtype)
+        (y * ad.tensor(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(),
+                                   rtol=rtol, atol=rtol)
+
+
+def test_prod_float64_of_many_entries_within_1e12_of_torch():
+    a = 1 + np.random.default_rng(0).standard_normal((7, 1000)) * 1e-3
+    for dim in (None, 0, 1):
+        y = ad.prod(ad.tensor(a)) if dim is None else ad.prod(ad.tensor(a),
+                                                              dim)
+        ty = torch.prod(torch.tensor(a)) if dim is None else torch.prod(
+            torch.tensor(a), dim)
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
+
+
+def test_cumprod_float32_bits_equal_torch():
+    a = (1 + np.random.default_rng(1).standard_normal((60, 300)) * 1e-2)
+    a = a.astype(np.float32)
+    for dim in (0, 1):
+        np.testing.assert_array_equal(
+            ad.cumprod(ad.tensor(a), dim).numpy(),
+            torch.cumprod(torch.tensor(a), dim).numpy())
+
+
+def test_empty_dims_as_torch():
+    for shape, dim in (((0, 3), 0), ((3, 0), 1), ((0, 3), 1)):
+        a = np.zeros(shape)
+        x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+        y, ty = ad.prod(x, dim), torch.prod(tx, dim)
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        y.sum().backward()
+        assert x.grad.shape == shape
+        assert ad.cumprod(x, dim).shape == shape
+        for name in ("cummax", "cummin"):
+            r = getattr(ad, name)(ad.tensor(a), dim)
+            tr = getattr(torch, name)(torch.tensor(a), dim)
+            assert r.values.shape == tuple(tr.values.shape)
+            assert r.indices.shape == tuple(tr.indices.shape)
+
+
+def test_int64_prod_and_cumprod_wrap_as_torch():
+    a = np.array([[2 ** 40, 2 ** 30, -3, 7], [5, -1, 2 ** 62, 4]])
+    for dim in (0, 1):
+        for name in ("prod", "cumprod"):
+            y = getattr(ad, name)(ad.tensor(a), dim)
+            ty = getattr(torch, name)(torch.tensor(a), dim)
+            assert y.dtype == ad.int64
+            np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    b = np.array([[True, False, True], [True, True, True]])
+    for name in ("prod", "cumprod"):
+        y = getattr(ad, name)(ad.tensor(b), 1)
+        ty = getattr(torch, name)(torch.tensor(b), 1)
+        assert y.dtype == ad.int64
+        np.testing.assert_array_equal(y.numpy(), ty.numpy())
+
+
+def test_bad_dims_name_the_dim_and_ndim():
+    x = ad.zeros((2, 3))
+    for call in (lambda: ad.cumprod(x, 2), lambda: ad.cummax(x, -3),
+                 lambda: ad.cummin(x, 5), lambda: x.cumprod(dim=2)):
+        with pytest.raises(IndexError, match=r"dim -?\d.*dimension 2"):
+            call()
+    with pytest.raises(IndexError, match=r"axis 2.*dimension 2"):
+        ad.prod(x, 2)
+    with pytest.raises(TypeError, match="dim"):
+        ad.cumprod(x, 1.5)
+
+
+def test_replays_follow_zeros_ties_nan_and_infinities():
+    """One compiled step through prod, cumprod, cummax, cummin and the
+    full median: every call's values and gradients equal the eager
+    step's, bit for bit, as the zeros, ties, NaN and infinities move."""
+    def data(seed):
+        rng = np.random.default_rng(seed)
+        a = np.round(rng.standard_normal((4, 6)) * 2) / 2   # ties, zeros
+        a[seed % 4, seed % 6] = [np.nan, np.inf, -np.inf, 0.0][seed % 4]
+        return a
+
+    x = _leaf(data(0))
+
+    def step():
+        x.grad = None
+        fin = ad.where(ad.isfinite(x), x, ad.zeros_like(x))
+        y = (ad.prod(fin, 1).sum() + ad.cumprod(fin, 0).sum()
+             + ad.cummax(x, 1).values.nansum()
+             + ad.cummin(fin, 0).values.sum()
+             + ad.median(fin) + ad.nansum(ad.median(x)))
+        y.backward()
+        return y
+
+    comp = ad.compile(step)
+    for seed in range(6):
+        with ad.no_grad():
+            x.copy_(ad.tensor(data(seed)))
+        ye = step().numpy().copy()
+        ge = x.grad.numpy().copy()
+        yc = comp().numpy().copy()
+        gc = x.grad.numpy().copy()
+        np.testing.assert_array_equal(yc, ye)
+        np.testing.assert_array_equal(gc, ge)
