@@ -1324,12 +1324,15 @@ cdef int _axis(int ndim, object axis, object dim) except -100:
 
 def cumsum(x, dim=None, *, dtype=None, axis=None):
     """Running sums along dim (torch.cumsum; numpy's axis= also taken);
-    with dtype, the input is cast to it first."""
+    with dtype, the input is cast to it first.  int64 and bool give int64
+    (wrapping), as torch."""
     cdef Tensor t = _t(x)
     if dim is None and axis is None:
         raise TypeError("cumsum() missing required argument 'dim'")
     if dtype is not None:
         t = t.astype(dtype)
+    if t.t.dtype == AD_BOOL:            # as torch: int64 running counts
+        t = _promote(t, AD_I64)
     return _cumsum(t, _axis(t.t.ndim if t.t.ndim else 1, axis, dim), False)
 
 

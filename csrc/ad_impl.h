@@ -219,10 +219,12 @@ typedef struct {
                    int64_t inner, int reverse);
     /* o (iter operand 0, stride 0 on reduced dims) *= x (operand 1) */
     void (*prod_into)(ad_iter *it, void *o, const void *x);
-    /* torch's prod_backward, iter operands (gx/x, g/y/zeros/nonzero
-     * products); zeros starts at 0 and nzprod at 1 (output-shaped) */
-    void (*prod_bwd)(ad_iter *it, void *gx, const void *x, const void *g,
-                     const void *y, void *zeros, void *nzprod);
+    /* torch's prod_backward, iter operands (gx/x, g/y/zeros/nonfinite/
+     * nonzero products); zeros and nonfinite start at 0 and nzprod at 1
+     * (output-shaped); full: every axis reduced (torch's prod(x)) */
+    void (*prod_bwd)(int full, ad_iter *it, void *gx, const void *x,
+                     const void *g, const void *y, void *zeros,
+                     void *nonfinite, void *nzprod);
     /* running products (double accumulator) and torch's cumprod_backward */
     void (*cumprod)(const void *x, void *y, int64_t outer, int64_t n,
                     int64_t inner, int reverse);
@@ -260,9 +262,10 @@ typedef struct {
     void (*bitwise)(int k, ad_iter *it, void *o, const void *a,
                     const void *b);
     void (*int_reduce_into)(int k, ad_iter *it, void *o, const void *x);
-    /* running products of an integer tensor (wrapping); NULL for floats */
-    void (*int_cumprod)(const void *x, void *y, int64_t outer, int64_t n,
-                        int64_t inner, int reverse);
+    /* running sums (prod 0) or products of an integer tensor (wrapping);
+     * NULL for floats */
+    void (*int_scan)(int prod, const void *x, void *y, int64_t outer,
+                     int64_t n, int64_t inner, int reverse);
     /* torch.cummax/cummin's indices along n of (outer, n, inner) */
     void (*cumarg)(int is_max, const void *x, int64_t *o, int64_t outer,
                    int64_t n, int64_t inner);

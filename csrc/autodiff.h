@@ -436,7 +436,8 @@ ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
 ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
                     ad_tensor **out);
 ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
-/* Running sums along axis (from the end when reverse): torch.cumsum. */
+/* Running sums along axis (from the end when reverse): torch.cumsum;
+ * float tensors accumulate in double, int64 wraps (bool refused). */
 ad_status ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out);
 /* Running products along axis (from the end when reverse): torch.cumprod.
  * Float tensors accumulate in double (torch's CPU kernel does), int64

@@ -121,7 +121,7 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
 /* sum: g broadcast back; mean: g / count; max/min: g shared among the
  * elements equal to the result (ties split evenly, as torch's amax);
  * prod: torch's prod_backward (zeros counted per slice, no division by
- * zero). */
+ * zero; a 0-d x gets g). */
 static ad_status
 bw_reduce(ad_record *r, ad_buffer **g)
 {
@@ -146,19 +146,29 @@ bw_reduce(ad_record *r, ad_buffer **g)
             K->scale(AD_BUF_DATA(gx), x->size, 1.0 / (double)count);
         }
     }
+    else if (r->kind == AD_R_PROD && x->ndim == 0) {
+        ad_kany(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx),
+                                        AD_BUF_DATA(*g));  /* torch: g */
+    }
     else if (r->kind == AD_R_PROD) {
         ad_buffer *zc = ad_buf_zeros(ad_nbytes(r->out));
+        ad_buffer *nf = ad_buf_zeros(ad_nbytes(r->out));
         ad_buffer *nz = ad_buf_alloc(ad_nbytes(r->out));
-        if (!zc || !nz) {
+        if (!zc || !nf || !nz) {
             ad_buf_decref(gx);
             if (zc) ad_buf_decref(zc);
+            if (nf) ad_buf_decref(nf);
             if (nz) ad_buf_decref(nz);
             return ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
         ad_kany(x->dtype)->fill(AD_BUF_DATA(nz), r->out->size, 1.0);
-        K->prod_bwd(&it, AD_BUF_DATA(gx), ad_data(x), AD_BUF_DATA(*g),
-                    AD_BUF_DATA(r->saved), AD_BUF_DATA(zc), AD_BUF_DATA(nz));
+        int full = x->ndim < 32 &&
+                   r->at.reduce.axes == ((uint32_t)1 << x->ndim) - 1;
+        K->prod_bwd(full, &it, AD_BUF_DATA(gx), ad_data(x), AD_BUF_DATA(*g),
+                    AD_BUF_DATA(r->saved), AD_BUF_DATA(zc), AD_BUF_DATA(nf),
+                    AD_BUF_DATA(nz));
         ad_buf_decref(zc);
+        ad_buf_decref(nf);
         ad_buf_decref(nz);
     }
     else {
@@ -195,8 +205,14 @@ fw_cumsum(ad_record *r)
     int64_t outer, n, inner;
     ad_tensor *x = r->in[0];
     ad_split_axis(x, r->at.cumsum.axis, &outer, &n, &inner);
-    ad_k(x->dtype)->cumsum(ad_data(x), ad_data(r->out), outer, n, inner,
-                           r->at.cumsum.reverse);
+    if (ad_is_float(x->dtype)) {
+        ad_k(x->dtype)->cumsum(ad_data(x), ad_data(r->out), outer, n, inner,
+                               r->at.cumsum.reverse);
+    }
+    else {                              /* int64: wraps, as torch's */
+        ad_kany(x->dtype)->int_scan(0, ad_data(x), ad_data(r->out), outer, n,
+                                    inner, r->at.cumsum.reverse);
+    }
     return AD_OK;
 }
 
@@ -212,6 +228,10 @@ ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
         return ad_error(AD_ERR_INDEX, "cumsum: dim %d is out of range for a "
                         "tensor of shape %s", axis,
                         ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    if (x->dtype == AD_BOOL) {
+        return ad_error(AD_ERR_TYPE, "cumsum is not implemented for bool "
+                        "tensors (cast to int64 first)");
     }
     if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
         return s;
@@ -243,7 +263,8 @@ static const ad_attrdef cumsum_attrs[] = {
 };
 const ad_opdef ad_def_cumsum = {
     .name = "cumsum",
-    .code = AD_OP_CUMSUM, .arity = 1, .attrs = cumsum_attrs, .nattrs = 2,
+    .code = AD_OP_CUMSUM, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .attrs = cumsum_attrs, .nattrs = 2,
     .forward = fw_cumsum, .backward = bw_cumsum,
 };
 
@@ -340,8 +361,8 @@ fw_cumprod(ad_record *r)
                                 r->at.cumsum.reverse);
     }
     else {
-        ad_kany(x->dtype)->int_cumprod(ad_data(x), ad_data(r->out), outer, n,
-                                       inner, r->at.cumsum.reverse);
+        ad_kany(x->dtype)->int_scan(1, ad_data(x), ad_data(r->out), outer, n,
+                                    inner, r->at.cumsum.reverse);
     }
     return AD_OK;
 }

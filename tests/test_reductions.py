@@ -740,16 +740,16 @@ def test_empty_dims_as_torch():
             assert r.indices.shape == tuple(tr.indices.shape)
 
 
-def test_int64_prod_and_cumprod_wrap_as_torch():
+def test_int64_prod_cumprod_cumsum_wrap_as_torch():
     a = np.array([[2 ** 40, 2 ** 30, -3, 7], [5, -1, 2 ** 62, 4]])
     for dim in (0, 1):
-        for name in ("prod", "cumprod"):
+        for name in ("prod", "cumprod", "cumsum"):
             y = getattr(ad, name)(ad.tensor(a), dim)
             ty = getattr(torch, name)(torch.tensor(a), dim)
             assert y.dtype == ad.int64
             np.testing.assert_array_equal(y.numpy(), ty.numpy())
     b = np.array([[True, False, True], [True, True, True]])
-    for name in ("prod", "cumprod"):
+    for name in ("prod", "cumprod", "cumsum"):
         y = getattr(ad, name)(ad.tensor(b), 1)
         ty = getattr(torch, name)(torch.tensor(b), 1)
         assert y.dtype == ad.int64
@@ -800,3 +800,22 @@ def test_replays_follow_zeros_ties_nan_and_infinities():
         gc = x.grad.numpy().copy()
         np.testing.assert_array_equal(yc, ye)
         np.testing.assert_array_equal(gc, ge)
+
+
+def test_prod_gradient_with_infinities_and_nan_as_torch():
+    inf, nan = math.inf, math.nan
+    for rows in ([[0.0, 0.0, inf]], [[0.0, nan, 2.0]], [[0.0, inf, 2.0]],
+                 [[inf, 2.0, 3.0]], [[nan, 0.0, 1.0], [0.0, 0.0, 5.0]],
+                 [[0.0, 0.0, inf], [1.0, 0.0, 3.0]]):
+        a = np.array(rows)
+        for dim in (None, 1):
+            x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+            y = ad.prod(x) if dim is None else ad.prod(x, dim)
+            ty = torch.prod(tx) if dim is None else torch.prod(tx, dim)
+            y.sum().backward()
+            ty.sum().backward()
+            np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy(),
+                                          err_msg="%s dim %s" % (rows, dim))
+    x = _leaf(np.array(math.inf))           # 0-d: the gradient is g
+    ad.prod(x).backward()
+    assert x.grad.item() == 1.0

@@ -3445,6 +3445,10 @@ test_cumprod(void)
     REQ(ad_reduce(AD_R_PROD, xi, 1, 0, &y));
     CHECK(((int64_t *)ad_data(y))[0] == 0);
     ad_decref(y);
+    REQ(ad_cumsum(xi, 0, 1, &y));       /* reverse: 2^62 + 1 at 0 */
+    CHECK(((int64_t *)ad_data(y))[2] == 4 && ((int64_t *)ad_data(y))[1] == 1
+          && ((int64_t *)ad_data(y))[0] == ((int64_t)1 << 62) + 1);
+    ad_decref(y);
     ad_decref(xi);
     /* cumarg: [1, 3, 3, 2, nan, 5, nan, 1] */
     int64_t n8[1] = {8};
