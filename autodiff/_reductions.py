@@ -121,13 +121,11 @@ def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None,
     One engine op (reduce, kind prod) whose backward is torch's
     prod_backward: g * out / x in a slice without zeros; in a slice with
     one zero the product of the others at the zero and 0 elsewhere; with
-    two or more zeros 0 -- never a division by zero.  With infinities and
-    NaN as torch's (0 * inf in a product of the others gives NaN; the
-    full product with two or more zeros gives zeros), except one case:
-    over a dim, when the tensor has a zero somewhere, torch computes every
-    slice's gradient as a product of the others, so at an inf/NaN entry of
-    a zero-free slice it gives that product where autodiff gives g * out
-    / x (NaN).
+    two or more zeros 0 -- never a division by zero.  Infinities and NaN
+    as torch's too: 0 * inf in a product of the others gives NaN, the
+    full product with two or more zeros gives zeros, and when the tensor
+    has a zero, an inf/NaN entry of a zero-free slice gets the product of
+    the others (torch's safe-zeros path), not g * out / x.
     Multiplication order: a contiguous run of the reduced entries is
     multiplied in 4 x 32 bytes of vector lanes (entry j into lane j mod
     32 for float32, 16 for float64), the lane products are multiplied in

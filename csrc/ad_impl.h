@@ -219,12 +219,12 @@ typedef struct {
                    int64_t inner, int reverse);
     /* o (iter operand 0, stride 0 on reduced dims) *= x (operand 1) */
     void (*prod_into)(ad_iter *it, void *o, const void *x);
-    /* torch's prod_backward, iter operands (gx/x, g/y/zeros/nonfinite/
-     * nonzero products); zeros and nonfinite start at 0 and nzprod at 1
-     * (output-shaped); full: every axis reduced (torch's prod(x)) */
+    /* torch's prod_backward, iter operands (gx/x, g/y/aux[0..5]): six
+     * output-shaped (m entries) scratch arrays, the first four 0, the
+     * last two 1; full: every axis reduced (torch's prod(x)) */
     void (*prod_bwd)(int full, ad_iter *it, void *gx, const void *x,
-                     const void *g, const void *y, void *zeros,
-                     void *nonfinite, void *nzprod);
+                     const void *g, const void *y, void *const *aux,
+                     int64_t m);
     /* running products (double accumulator) and torch's cumprod_backward */
     void (*cumprod)(const void *x, void *y, int64_t outer, int64_t n,
                     int64_t inner, int reverse);

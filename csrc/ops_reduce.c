@@ -146,30 +146,32 @@ bw_reduce(ad_record *r, ad_buffer **g)
             K->scale(AD_BUF_DATA(gx), x->size, 1.0 / (double)count);
         }
     }
+    else if (r->kind == AD_R_PROD && x->size == 0) {
+        /* nothing to fill */
+    }
     else if (r->kind == AD_R_PROD && x->ndim == 0) {
         ad_kany(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx),
                                         AD_BUF_DATA(*g));  /* torch: g */
     }
     else if (r->kind == AD_R_PROD) {
-        ad_buffer *zc = ad_buf_zeros(ad_nbytes(r->out));
-        ad_buffer *nf = ad_buf_zeros(ad_nbytes(r->out));
-        ad_buffer *nz = ad_buf_alloc(ad_nbytes(r->out));
-        if (!zc || !nf || !nz) {
+        int64_t m = r->out->size;
+        size_t one = ad_nbytes(r->out);
+        ad_buffer *ab = ad_buf_zeros(6 * one);
+        if (!ab) {
             ad_buf_decref(gx);
-            if (zc) ad_buf_decref(zc);
-            if (nf) ad_buf_decref(nf);
-            if (nz) ad_buf_decref(nz);
             return ad_error(AD_ERR_NOMEM, "out of memory in backward");
         }
-        ad_kany(x->dtype)->fill(AD_BUF_DATA(nz), r->out->size, 1.0);
+        char *base = AD_BUF_DATA(ab);
+        void *aux[6];
+        for (int i = 0; i < 6; i++) {
+            aux[i] = base + (size_t)i * one;
+        }
+        ad_kany(x->dtype)->fill(aux[4], 2 * m, 1.0);    /* aux 4 and 5 */
         int full = x->ndim < 32 &&
                    r->at.reduce.axes == ((uint32_t)1 << x->ndim) - 1;
         K->prod_bwd(full, &it, AD_BUF_DATA(gx), ad_data(x), AD_BUF_DATA(*g),
-                    AD_BUF_DATA(r->saved), AD_BUF_DATA(zc), AD_BUF_DATA(nf),
-                    AD_BUF_DATA(nz));
-        ad_buf_decref(zc);
-        ad_buf_decref(nf);
-        ad_buf_decref(nz);
+                    AD_BUF_DATA(r->saved), aux, m);
+        ad_buf_decref(ab);
     }
     else {
         ad_buffer *cnt = ad_buf_zeros(ad_nbytes(r->out));

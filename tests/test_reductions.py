@@ -806,7 +806,13 @@ def test_prod_gradient_with_infinities_and_nan_as_torch():
     inf, nan = math.inf, math.nan
     for rows in ([[0.0, 0.0, inf]], [[0.0, nan, 2.0]], [[0.0, inf, 2.0]],
                  [[inf, 2.0, 3.0]], [[nan, 0.0, 1.0], [0.0, 0.0, 5.0]],
-                 [[0.0, 0.0, inf], [1.0, 0.0, 3.0]]):
+                 [[0.0, 0.0, inf], [1.0, 0.0, 3.0]],
+                 [[0.0, 0.0, inf], [inf, 2.0, 3.0]],
+                 [[nan, -2.0, 3.0], [0.0, 1.0, 1.0]],
+                 [[inf, -inf, 2.0], [0.0, 1.0, 1.0]],
+                 [[nan, -inf, -2.0], [0.0, 1.0, 1.0]],
+                 [[-inf, nan, nan], [0.0, 1.0, 1.0]],
+                 [[-inf, 2.0, -inf, -inf], [0.0, 1.0, 1.0, 2.0]]):
         a = np.array(rows)
         for dim in (None, 1):
             x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
