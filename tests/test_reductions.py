@@ -825,3 +825,28 @@ def test_prod_gradient_with_infinities_and_nan_as_torch():
     x = _leaf(np.array(math.inf))           # 0-d: the gradient is g
     ad.prod(x).backward()
     assert x.grad.item() == 1.0
+
+
+def test_random_mixes_of_zeros_infinities_and_nan_as_torch():
+    """prod (over a dim and over all) and cumprod on draws from {0, inf,
+    -inf, NaN, finite}: values and gradients as torch's, NaN for NaN."""
+    rng = np.random.default_rng(0)
+    vals = np.array([0.0, 0.0, np.inf, -np.inf, np.nan, 1.5, -0.7, 2.0, 0.3])
+    for _ in range(60):
+        a = rng.choice(vals, size=(3, 6))
+        w = rng.standard_normal((3, 6))
+        for dim in (0, 1):
+            for f, tf in ((lambda u, d: ad.cumprod(u, d),
+                           lambda u, d: torch.cumprod(u, d)),
+                          (lambda u, d: ad.prod(u, d),
+                           lambda u, d: torch.prod(u, d)),
+                          (lambda u, d: ad.prod(u),
+                           lambda u, d: torch.prod(u))):
+                x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+                y, ty = f(x, dim), tf(tx, dim)
+                np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+                ww = w if y.shape == a.shape else np.ones(y.shape)
+                (y * ad.tensor(ww)).sum().backward()
+                (ty * torch.tensor(ww)).sum().backward()
+                np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(),
+                                           rtol=1e-12, err_msg=str(a))
