@@ -28,7 +28,7 @@ cdef extern from "autodiff.h" nogil:
         AD_B_MINIMUM, AD_B_ATAN2, AD_B_HYPOT, AD_B_FMOD, AD_B_REMAINDER,
         AD_B_LOGADDEXP, AD_B_XLOGY
     ctypedef enum ad_reduce_kind:
-        AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN
+        AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN, AD_R_PROD
     ctypedef enum ad_loss_kind:
         AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS
     ctypedef enum ad_compare_kind:
@@ -116,6 +116,8 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_cumsum(ad_tensor *, int, int, ad_tensor **)
+    ad_status ad_cumprod(ad_tensor *, int, int, ad_tensor **)
+    ad_status ad_cumarg(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_compare(ad_compare_kind, ad_tensor *, ad_tensor *,
                          ad_tensor **)
     ad_status ad_bitwise(ad_bitwise_kind, ad_tensor *, ad_tensor *,

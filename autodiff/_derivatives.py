@@ -325,12 +325,52 @@ def _reduce(node, out, g):
         return [gk]
     if node.kind == "mean":
         return [gk / float(node.attrs.count)]
+    if node.kind == "prod":
+        return [_prod_rule(x, mask, g)]
     # max / min: the gradient is shared among the elements equal to the
     # result, as in the C rule (ties split evenly)
     hit = x.numpy() == out.numpy().reshape(keep)
     axes = tuple(i for i in range(x.ndim) if (mask >> i) & 1)
     cnt = hit.sum(axis=axes, keepdims=True)
     return [gk * _const(hit / np.maximum(cnt, 1), g)]
+
+
+def _to_last(x, axes):
+    """x with axes moved last and merged into one: (t, perm, shape of the
+    permuted x)."""
+    rest = [i for i in range(x.ndim) if i not in axes]
+    perm = tuple(rest + list(axes))
+    xp = x.permute(perm) if perm != tuple(range(x.ndim)) else x
+    kept = tuple(x.shape[i] for i in rest)
+    n = int(np.prod([x.shape[i] for i in axes], dtype=np.int64))
+    return xp.reshape(kept + (n,)), perm, xp.shape
+
+
+def _from_last(t, perm, pshape):
+    t = t.reshape(pshape)
+    if perm == tuple(range(len(perm))):
+        return t
+    return t.permute(tuple(int(i) for i in np.argsort(perm)))
+
+
+def _prod_rule(x, mask, g):
+    """torch's prod_safe_zeros_backward: g times the product of the other
+    entries of the slice, as exclusive running products from both ends
+    (recorded cumprods: no division, exact at zeros, any order)."""
+    axes = [i for i in range(x.ndim) if (mask >> i) & 1]
+    if x.ndim == 0:
+        return g.reshape(())
+    xl, perm, pshape = _to_last(x, axes)
+    n = xl.shape[-1]
+    gl = g.reshape(xl.shape[:-1] + (1,))
+    if n == 0:
+        return _from_last(gl.broadcast_to(xl.shape), perm, pshape)
+    ones = _const(np.ones(xl.shape[:-1] + (1,)), x)
+    a = E.concatenate([ones, xl[..., :n - 1]], -1)
+    b = E.concatenate([xl[..., 1:], ones], -1)
+    last = xl.ndim - 1
+    others = E._cumprod(a, last, False) * E._cumprod(b, last, True)
+    return _from_last(others * gl, perm, pshape)
 
 
 # ---------------------------------------------------------------- shape
@@ -415,6 +455,30 @@ def _linalg_rule(node, out, g):
 def _cumsum(node, out, g):
     at = node.attrs
     return [E._cumsum(g, at.axis, not at.reverse)]
+
+
+def _cumprod(node, out, g):
+    """d/dx_i of sum_k g_k y_k = sum_{k >= i} g_k prod_{j <= k, j != i}
+    x_j (k <= i, j >= k from the end): the running products of the
+    (n, n) matrix whose row i is x with x_i replaced by 1 (a recorded
+    cumprod, so zeros are exact and the rule differentiates again).
+    O(n^2) per line: this path is for higher order, not training."""
+    (x,), at = node.inputs, node.attrs
+    if x.ndim == 0 or x.shape[at.axis] <= 1:
+        return [g]
+    xl, perm, pshape = _to_last(x, [at.axis])
+    gl = g.permute(perm).reshape(xl.shape) if perm != tuple(
+        range(x.ndim)) else g.reshape(xl.shape)
+    n = xl.shape[-1]
+    lead = xl.shape[:-1]
+    eye = np.eye(n, dtype=bool)
+    rows = E.where(eye, _const(1.0, x),
+                   xl.reshape(lead + (1, n)).broadcast_to(lead + (n, n)))
+    c = E._cumprod(rows, len(lead) + 1, bool(at.reverse))
+    k, i = np.meshgrid(np.arange(n), np.arange(n))
+    keep = _const((k <= i) if at.reverse else (k >= i), x)
+    gx = (c * (gl.reshape(lead + (1, n)) * keep)).sum(axis=-1)
+    return [_from_last(gx, perm, pshape)]
 
 
 def _softmax(node, out, g):
@@ -504,6 +568,7 @@ RULES = {
     "custom": _custom,
     "dropout": _dropout,
     "cumsum": _cumsum,
+    "cumprod": _cumprod,
     "take": _take,
     "put_add": _put_add,
     "linalg": _linalg_rule,

@@ -959,7 +959,7 @@ cdef Tensor _reduce(ad_reduce_kind k, object x, object axis, object keepdims,
     if t.t.dtype == AD_BOOL and k != AD_R_MEAN:
         # as torch: the sum of bools is int64, their max and min bool
         r = _reduce(k, _promote(t, AD_I64), axis, keepdims, None, None)
-        return r if k == AD_R_SUM else _promote(r, AD_BOOL)
+        return r if k == AD_R_SUM or k == AD_R_PROD else _promote(r, AD_BOOL)
     if t.t.dtype == AD_I64 and k == AD_R_MEAN:
         raise RuntimeError("mean(): could not infer output dtype. Input "
                            "dtype must be either a floating point or "
@@ -1223,6 +1223,27 @@ def _put_add(g, idx, int axis, shape):
     _check(ad_put_add(tg.t, ti.t, axis, nd, shp, &o))
     return _wrap(o)
 
+def _prod(x, axis, bint keepdim):
+    """The product over axis (None: all; an int or a tuple), one recorded
+    reduce of kind prod (bool gives int64, as torch)."""
+    return _reduce(AD_R_PROD, x, axis, keepdim, None, None)
+
+def _cumprod(x, int axis, bint reverse):
+    """Running products along a (normalised) axis, from the end when
+    reverse; one recorded op (torch's cumprod_backward)."""
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    _check(ad_cumprod(t.t, axis, reverse, &o))
+    return _wrap(o)
+
+def _cumarg(x, int axis, bint is_max):
+    """torch.cummax / cummin's int64 indices along a (normalised) axis (a
+    recorded op without gradient, so a compiled replay recomputes them)."""
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    _check(ad_cumarg(t.t, axis, is_max, &o))
+    return _wrap(o)
+
 def _argsort(x, int axis, bint descending):
     """The stable sorting permutation along axis (int64; a recorded op
     without gradient, so a compiled replay sorts the new values)."""
@@ -1366,12 +1387,15 @@ cdef int _axis(int ndim, object axis, object dim) except -100:
 
 def cumsum(x, dim=None, *, dtype=None, axis=None):
     """Running sums along dim (torch.cumsum; numpy's axis= also taken);
-    with dtype, the input is cast to it first."""
+    with dtype, the input is cast to it first.  int64 and bool give int64
+    (wrapping), as torch."""
     cdef Tensor t = _t(x)
     if dim is None and axis is None:
         raise TypeError("cumsum() missing required argument 'dim'")
     if dtype is not None:
         t = t.astype(dtype)
+    if t.t.dtype == AD_BOOL:            # as torch: int64 running counts
+        t = _promote(t, AD_I64)
     return _cumsum(t, _axis(t.t.ndim if t.t.ndim else 1, axis, dim), False)
 
 

@@ -3,25 +3,17 @@ prod, logsumexp, cumprod, cummax, cummin, norm, vector_norm, matrix_norm,
 all, any, count_nonzero, nansum, nanmean, var/std with torch's
 ``correction=``/``unbiased=``, sort, argsort, topk, median and quantile.
 
-How they are built.  Two families.
-
-*Composed of recorded engine ops* (prod, cumprod, logsumexp, the norms,
-all, any, count_nonzero, nansum, nanmean, var, std): every result is
-recorded op by op, so gradients to any order and ``ad.compile`` replays
-need nothing more.  ``prod`` is a pairwise tree of multiplications and
-``cumprod`` a Hillis-Steele scan of multiplications (log2(n) recorded
-steps each): no division, so their gradients are exact where entries are
-zero (as torch's).  Because the order of the multiplications differs from
-torch's, a product can differ from torch's in the last bits.
-
-*Data-dependent indices* (sort, argsort, topk, median, quantile, cummax,
-cummin): the indices are computed in numpy from the input's values at
-call time; the values are then taken with one recorded gather at those
-indices (``gather`` along dim), so the gradient goes to the index, as in
-torch, and differentiates to any order.  Reading the values into numpy
-under ``ad.compile`` raises ``NotCompilableError`` (the compile contract:
-a replay cannot recompute indices in Python, and never silently reuses
-the recording's), so these ops run eagerly only.
+How they are built.  Engine ops where a loop is needed: ``prod`` is a
+reduce kind and ``cumprod`` its own op (C kernels with torch's backward
+formulas, exact where entries are zero); sort/argsort/topk/median/
+quantile use the engine's argsort op and cummax/cummin its cumarg op
+(int64 indices, no gradient), the values then taken at the indices with
+the take op, so the gradient goes to the index as in torch.  The rest
+(logsumexp, the norms, all, any, count_nonzero, nansum, nanmean, var,
+std, median() without dim) are compositions of recorded engine ops.
+Nothing reads values into Python, so every op here replays under
+``ad.compile`` (except matrix_norm's 'nuc'/2/-2, through linalg.svdvals)
+and differentiates to any order.
 """
 from __future__ import annotations
 
@@ -34,10 +26,9 @@ import numpy as np
 from . import _engine
 from ._dtypes import BOOL, I64, F32, F64, dtype_code
 from ._engine import (Tensor, _axes_mask, _from_array, _reshape, _t,
-                      concatenate, permute, where)
+                      concatenate, where)
 from ._ops import _dim, var as _var_ddof
-from ._capture import NotCompilableError
-from ._shape_ops import _take, gather, narrow, _positions
+from ._shape_ops import _take, narrow, _positions
 
 __all__ = ["prod", "logsumexp", "cumprod", "cummax", "cummin", "norm",
            "vector_norm", "matrix_norm", "all", "any", "count_nonzero",
@@ -86,29 +77,10 @@ def _axes(t: Tensor, dim) -> list:
     return [i for i in range(t.ndim) if mask >> i & 1]
 
 
-def _to_last(t: Tensor, axes: list):
-    """t with the axes moved to the end and merged: shape (M..., n) as
-    (kept dims..., n); returns it and the kept shape."""
-    keep = [i for i in range(t.ndim) if i not in axes]
-    if axes != list(range(t.ndim - len(axes), t.ndim)):
-        t = permute(t, keep + axes)
-    kept = tuple(t.shape[:len(keep)])
-    n = int(np.prod([t.shape[len(keep) + i] for i in range(len(axes))],
-                    dtype=np.int64)) if axes else 1
-    return _reshape(t, kept + (n,)), kept
-
-
 def _out_shape(shape, axes, keepdim, kept):
     if keepdim:
         return tuple(1 if i in axes else s for i, s in enumerate(shape))
     return kept
-
-
-def _cols(t: Tensor, a: int, b: int) -> Tensor:
-    """t[..., a:b] (one recorded gather; the positions depend only on the
-    shape, so replays are exact)."""
-    pos = _positions(t.shape)[..., a:b]
-    return _take(t, pos)
 
 
 def _floating(t: Tensor, name: str) -> Tensor:
@@ -124,66 +96,63 @@ def _scalar_like(v, t: Tensor) -> Tensor:
 
 # -------------------------------------------------------- products
 
-def _prod_last(t: Tensor) -> Tensor:
-    """The product over the last axis as a pairwise tree of recorded
-    multiplications (exact gradients where entries are zero)."""
-    n = t.shape[-1]
-    if n == 0:
-        return _engine.sum(t, -1) * 0 + 1
-    while n > 1:
-        h = n // 2
-        p = _cols(t, 0, h) * _cols(t, h, 2 * h)
-        if n % 2:
-            p = concatenate([p, _cols(t, 2 * h, n)], -1)
-        t, n = p, h + n % 2
-    return _reshape(t, t.shape[:-1])
+def _scan_dim(t: Tensor, dim, axis, name: str) -> int:
+    """The (non-negative) dim of a scan: required, an int in
+    [-ndim, ndim - 1] (a 0-d tensor counts as 1-d)."""
+    if dim is None and axis is None:
+        raise TypeError("%s() missing required argument 'dim'" % name)
+    d = axis if dim is None else dim
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        raise TypeError("%s(): dim must be an int, got %r" % (name, d))
+    n = t.ndim if t.ndim else 1
+    d = int(d)
+    if not -n <= d < n:
+        raise IndexError("%s(): Dimension out of range (expected to be in "
+                         "range of [%d, %d], but got %d): dim %d is out of "
+                         "bounds for a tensor of dimension %d"
+                         % (name, -n, n - 1, d, d, t.ndim))
+    return d + n if d < 0 else d
 
 
 def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None,
          keepdims=None, out=None) -> Tensor:
-    """Product of the entries over dim (all by default).  As torch: int64
-    and bool give int64; the gradient is exact where entries are zero
-    (a tree of multiplications, no division)."""
+    """Product of the entries over dim (all by default; numpy's tuple of
+    axes also taken).  As torch: int64 and bool give int64 (wrapping).
+    One engine op (reduce, kind prod) whose backward is torch's
+    prod_backward: g * out / x in a slice without zeros; in a slice with
+    one zero the product of the others at the zero and 0 elsewhere; with
+    two or more zeros 0 -- never a division by zero.  Infinities and NaN
+    as torch's too: 0 * inf in a product of the others gives NaN, the
+    full product with two or more zeros gives zeros, and when the tensor
+    has a zero, an inf/NaN entry of a zero-free slice gets the product of
+    the others (torch's safe-zeros path), not g * out / x.
+    Multiplication order: a contiguous run of the reduced entries is
+    multiplied in 4 x 32 bytes of vector lanes (entry j into lane j mod
+    32 for float32, 16 for float64), the lane products are multiplied in
+    lane order, then the remaining tail in order (strided runs: in order);
+    torch's order differs, so the last bits can (the tests compare
+    float64 with torch at rtol 1e-12).  Float32 multiplies in float32,
+    as torch's."""
     t = _engine._reduce_input(x, dtype, out, "prod")
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "prod")
-    if _code(t) == BOOL:
-        t = t.astype(_engine.int64)
     axes = _axes(t, dim)
-    if not axes:                    # a 0-d tensor: a recorded alias
-        return _reshape(t, t.shape)
-    flat, kept = _to_last(t, axes)
-    return _reshape(_prod_last(flat),
-                    _out_shape(t.shape, axes, keepdim, kept))
+    if t.ndim == 0:
+        return _engine._prod(t, None, keepdim)
+    return _engine._prod(t, axes, keepdim)
 
 
 def cumprod(x, dim=None, *, dtype=None, axis=None) -> Tensor:
-    """Running products along dim (torch.cumprod): a Hillis-Steele scan of
-    recorded multiplications, so the gradient is exact with zeros."""
+    """Running products along dim (torch.cumprod): one engine op,
+    accumulated in double as torch's CPU kernel (so torch's bits), with
+    torch's cumprod_backward (zeros handled in O(n), no division by
+    zero).  int64 and bool give int64 (wrapping), as torch."""
     t = _tensor(x)
-    if dim is None and axis is None:
-        raise TypeError("cumprod() missing required argument 'dim'")
+    d = _scan_dim(t, dim, axis, "cumprod")
     if dtype is not None:
         t = t.astype(dtype)
     if _code(t) == BOOL:
         t = t.astype(_engine.int64)
-    d = _dim(axis if dim is None else dim, t.ndim)
-    if t.ndim == 0:
-        return _reshape(t, ())
-    moved = d != t.ndim - 1
-    y = _swap_last(t, d) if moved else t
-    n = y.shape[-1]
-    s = 1
-    while s < n:
-        y = concatenate([_cols(y, 0, s),
-                         _cols(y, s, n) * _cols(y, 0, n - s)], -1)
-        s *= 2
-    return _swap_last(y, d) if moved else y
-
-
-def _swap_last(t: Tensor, d: int) -> Tensor:
-    perm = list(range(t.ndim))
-    perm[d], perm[-1] = perm[-1], perm[d]
-    return permute(t, perm)
+    return _engine._cumprod(t, d, False)
 
 
 # ------------------------------------------------------- logsumexp
@@ -437,31 +406,6 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
 
 # --------------------------------------------------- data-dependent indices
 
-def _values(t: Tensor, name: str) -> np.ndarray:
-    """t's values in numpy; under ad.compile a NotCompilableError naming
-    the op (a replay could not recompute the indices)."""
-    try:
-        return t.numpy()
-    except NotCompilableError as e:
-        raise NotCompilableError(
-            "%s() computes its indices in numpy from the tensor's values, "
-            "which a compiled replay cannot redo: it runs eagerly only (%s)"
-            % (name, e)) from None
-
-
-def _sort_idx(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
-    """Stable argsort along axis, NaN largest (torch's order)."""
-    if a.dtype == np.bool_:
-        a = a.astype(np.int8)
-    if not descending:
-        return np.argsort(a, axis=axis, kind="stable")
-    if a.dtype.kind == "f":
-        m = np.moveaxis(a, axis, -1)
-        idx = np.lexsort((-m, ~np.isnan(m)), axis=-1)
-        return np.moveaxis(idx, -1, axis)
-    return np.argsort(~a.astype(np.int64), axis=axis, kind="stable")
-
-
 def _dim_kw(dim, axis, default):
     if axis is not None:
         return axis
@@ -521,33 +465,18 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     dim a 0-d tensor whose gradient is shared evenly among the entries
     equal to it (torch's); with dim, (values, indices), the gradient going
     to the index.  A NaN makes the median NaN (its index that of the first
-    NaN).  With dim, engine ops (argsort, take): replayed by ad.compile;
-    without, eager only (NotCompilableError under ad.compile)."""
+    NaN).  Engine ops (argsort, take; without dim through the flattened
+    tensor and the recorded sharing of _evenly): replayed by ad.compile."""
     t = _tensor(x)
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "median")
     if dim is None:
-        flat = _reshape(t, (t.size,))
         if t.size == 0:
             raise IndexError("median() input tensor cannot be empty")
-        a = _values(flat, "median")
-        i = _median_index(a[None, :], 1)[0, 0]
-        v = gather(flat, 0, np.array([i]))
+        flat = _reshape(t, (t.size,))
+        v = _reshape(median(flat, 0).values, ())
         if _code(t) not in (F32, F64):
-            return _reshape(v, ())
-        # the gradient shared evenly among the entries equal to the value
-        # (torch's evenly_distribute_backward): amax shares it among ties
-        vd = v.detach()
-        if not math.isnan(a[i]):
-            # filled with the infinity the value is not (no fill ties it)
-            lo = a[i] == -math.inf
-            return _reshape((_engine.amin if lo else _engine.amax)(where(
-                _engine.eq(flat, vd), flat,
-                _scalar_like(math.inf if lo else -math.inf, t))), ())
-        # NaN: shared among the NaN entries; the value stays NaN
-        same = _engine.isnan(flat)
-        cnt = _engine.sum(same).astype(t.dtype)
-        picked = _engine.sum(where(same, flat, _scalar_like(0.0, t)))
-        return _reshape(vd + (picked - picked.detach()) / cnt, ())
+            return v
+        return _evenly(flat, v)
     d = _dim(dim, t.ndim)
     if t.ndim == 0:
         return return_types.median(_reshape(t, ()),
@@ -570,18 +499,28 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return return_types.median(_reshape(vals, shape), _reshape(idx, shape))
 
 
-def _median_index(a: np.ndarray, _one) -> np.ndarray:
-    """For rows along the last axis: the index of the lower median (the
-    first NaN's where a row has one), shape (..., 1)."""
-    n = a.shape[-1]
-    order = _sort_idx(a, -1, False)
-    pick = np.take(order, [(n - 1) // 2], axis=-1)
-    if a.dtype.kind == "f":
-        nan = np.isnan(a)
-        has = nan.any(axis=-1, keepdims=True)
-        first = np.argmax(nan, axis=-1)[..., None]
-        pick = np.where(has, first, pick)
-    return pick
+def _evenly(flat: Tensor, v: Tensor) -> Tensor:
+    """v's value (bit for bit) with torch's evenly_distribute_backward:
+    the gradient shared evenly among the entries of flat equal to v (the
+    NaN entries when v is NaN).  Recorded ops only, no value read in
+    Python, so ad.compile replays it:  r = v - sum(mask ? c - flat : 0) /
+    count (c = flat detached: the sum is +0 for a finite v, so r is v,
+    and NaN for a NaN v); an infinite v takes amax / amin of flat over the
+    mask instead (whose ties are the mask)."""
+    vd = v.detach()
+    c = flat.detach()
+    zero = _scalar_like(0.0, flat)
+    inf = _scalar_like(math.inf, flat)
+    ninf = _scalar_like(-math.inf, flat)
+    mask = _engine.logical_or(
+        _engine.eq(c, vd),
+        _engine.logical_and(_engine.isnan(c), _engine.isnan(vd)))
+    cnt = _engine.sum(mask).astype(flat.dtype)
+    r = vd - _engine.sum(where(mask, c - flat, zero)) / cnt
+    hi = _engine.amax(where(mask, flat, ninf))
+    lo = _engine.amin(where(mask, flat, inf))
+    return where(_engine.eq(vd, inf), hi,
+                 where(_engine.eq(vd, ninf), lo, r))
 
 
 _INTERP = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -669,34 +608,22 @@ def _narrow1(t: Tensor, d: int, i: int) -> Tensor:
 def _cum_extreme(x, dim, is_max, axis):
     name = "cummax" if is_max else "cummin"
     t = _tensor(x)
-    if dim is None and axis is None:
-        raise TypeError("%s() missing required argument 'dim'" % name)
-    d = _dim(axis if dim is None else dim, t.ndim)
+    d = _scan_dim(t, dim, axis, name)
     rt = return_types.cummax if is_max else return_types.cummin
     if t.ndim == 0:
         return rt(_reshape(t, ()), _from_array(np.zeros((), np.int64), I64))
-    a = np.moveaxis(_values(t, name), d, -1)
-    if a.dtype == np.bool_:
-        a = a.astype(np.int8)
-    # torch: an entry replaces the running extreme when x >= cur (x <=
-    # cur for cummin) or x is NaN, so ties take the later index.  The
-    # index at i is the last j <= i whose entry equals the running extreme
-    # at j (or is NaN): vectorised, no Python loop over the dim.
-    run = (np.maximum if is_max else np.minimum).accumulate(a, axis=-1)
-    mark = a == run
-    if a.dtype.kind == "f":
-        mark |= np.isnan(a)
-    pos = np.arange(a.shape[-1], dtype=np.int64)
-    idx = np.maximum.accumulate(np.where(mark, pos, 0), axis=-1) \
-        if a.shape[-1] else np.zeros(a.shape, np.int64)
-    idx = np.moveaxis(idx, -1, d)
-    return rt(gather(t, d, idx), _from_array(np.ascontiguousarray(idx), I64))
+    # the engine's cumarg op computes torch's indices (ties take the later
+    # index, NaN propagates); the values are taken at them, so the
+    # gradient goes to the index and a compiled replay recomputes both
+    idx = _engine._cumarg(t, d, bool(is_max))
+    return rt(_engine._take(t, idx, d), idx)
 
 
 def cummax(x, dim=None, *, axis=None):
     """(values, indices) of the running maximum along dim, as torch (ties
-    take the later index; a NaN propagates).  The gradient goes to the
-    index.  Eager only (NotCompilableError under ad.compile)."""
+    take the later index; a NaN propagates, the index following the
+    latest NaN).  The gradient goes to the index.  Engine ops (cumarg,
+    take): replayed by ad.compile."""
     return _cum_extreme(x, dim, True, axis)
 
 

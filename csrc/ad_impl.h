@@ -217,6 +217,20 @@ typedef struct {
     /* running sums along n of (outer, n, inner); from the end: reverse */
     void (*cumsum)(const void *x, void *y, int64_t outer, int64_t n,
                    int64_t inner, int reverse);
+    /* o (iter operand 0, stride 0 on reduced dims) *= x (operand 1) */
+    void (*prod_into)(ad_iter *it, void *o, const void *x);
+    /* torch's prod_backward, iter operands (gx/x, g/y/aux[0..5]): six
+     * output-shaped (m entries) scratch arrays, the first four 0, the
+     * last two 1; full: every axis reduced (torch's prod(x)) */
+    void (*prod_bwd)(int full, ad_iter *it, void *gx, const void *x,
+                     const void *g, const void *y, void *const *aux,
+                     int64_t m);
+    /* running products (double accumulator) and torch's cumprod_backward */
+    void (*cumprod)(const void *x, void *y, int64_t outer, int64_t n,
+                    int64_t inner, int reverse);
+    void (*cumprod_bwd)(const void *x, const void *y, const void *g,
+                        void *gx, int64_t outer, int64_t n, int64_t inner,
+                        int reverse);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;
@@ -248,6 +262,13 @@ typedef struct {
     void (*bitwise)(int k, ad_iter *it, void *o, const void *a,
                     const void *b);
     void (*int_reduce_into)(int k, ad_iter *it, void *o, const void *x);
+    /* running sums (prod 0) or products of an integer tensor (wrapping);
+     * NULL for floats */
+    void (*int_scan)(int prod, const void *x, void *y, int64_t outer,
+                     int64_t n, int64_t inner, int reverse);
+    /* torch.cummax/cummin's indices along n of (outer, n, inner) */
+    void (*cumarg)(int is_max, const void *x, int64_t *o, int64_t outer,
+                   int64_t n, int64_t inner);
 } ad_kernels_any;
 
 extern const ad_kernels_any *const ad_kany_tables[AD_DTYPE_COUNT];

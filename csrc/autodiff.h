@@ -101,7 +101,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(SCATTER, scatter) X(CUSTOM, custom) X(DROPOUT, dropout)             \
     X(CUMSUM, cumsum) X(COMPARE, compare) X(BITWISE, bitwise)            \
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
-    X(ARGSORT, argsort) X(LINALG, linalg)
+    X(ARGSORT, argsort) X(LINALG, linalg) X(CUMPROD, cumprod)         \
+    X(CUMARG, cumarg)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -183,7 +184,7 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
 /* Reductions over a set of axes: X(CODE, name, flags). */
 #define AD_REDUCE_KINDS(X)                                                \
     X(SUM, sum, 0) X(MEAN, mean, 0) X(MAX, max, AD_K_SAVES_OUT)           \
-    X(MIN, min, AD_K_SAVES_OUT)
+    X(MIN, min, AD_K_SAVES_OUT) X(PROD, prod, AD_K_SAVES_OUT)
 
 /* Elementwise losses between a prediction and a target of equal shape;
  * the result has the same shape (reduction is a separate op). */
@@ -255,6 +256,7 @@ typedef union {
     struct { int32_t axis, wrap; } take;            /* take and put_add */
     struct { int32_t axis, descending; } argsort;
     struct { int32_t upper, full; } linalg;   /* eigh UPLO, qr/svd mode */
+    struct { int32_t axis, is_max; } cumarg;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -473,8 +475,19 @@ ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
 ad_status ad_linalg(ad_linalg_kind k, int n, ad_tensor **xs, int upper,
                     int full, ad_tensor **out);
 ad_status ad_softmax(ad_tensor *x, int axis, int log, ad_tensor **out);
-/* Running sums along axis (from the end when reverse): torch.cumsum. */
+/* Running sums along axis (from the end when reverse): torch.cumsum;
+ * float tensors accumulate in double, int64 wraps (bool refused). */
 ad_status ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out);
+/* Running products along axis (from the end when reverse): torch.cumprod.
+ * Float tensors accumulate in double (torch's CPU kernel does), int64
+ * wraps as torch's; the backward is torch's cumprod_backward (zeros
+ * handled in O(n), no division by zero). */
+ad_status ad_cumprod(ad_tensor *x, int axis, int reverse, ad_tensor **out);
+/* The int64 indices of torch.cummax (is_max) / cummin along axis: an
+ * entry takes over when it is >= (<=) the running extreme or NaN (ties
+ * take the later index; after a NaN, only a later NaN takes over).  Any
+ * dtype, no gradient (the values are take(x, indices)). */
+ad_status ad_cumarg(ad_tensor *x, int axis, int is_max, ad_tensor **out);
 ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
                   ad_tensor **out);
 /* Negative log-likelihood of integer labels: logits (N, C), labels of

@@ -1,6 +1,7 @@
 /*
- * ops_reduce.c -- sum, mean, max and min over a set of axes, running
- * sums, and argmax/argmin (any dtype, no gradient).
+ * ops_reduce.c -- sum, mean, max, min and prod over a set of axes,
+ * running sums and products, argmax/argmin and the indices of cummax /
+ * cummin (any dtype, no gradient).
  */
 #include "ad_impl.h"
 
@@ -42,7 +43,8 @@ reduce_compute(int k, const ad_tensor *x, const int64_t *keep,
     if (x->dtype == AD_I64) {           /* sum, max, min (ad_reduce) */
         const ad_kernels_any *A = ad_kany(AD_I64);
         A->fill(ad_data(o), o->size,
-                k == AD_R_SUM ? 0.0 : k == AD_R_MAX ? -INFINITY : INFINITY);
+                k == AD_R_SUM ? 0.0 : k == AD_R_PROD ? 1.0
+                : k == AD_R_MAX ? -INFINITY : INFINITY);
         A->int_reduce_into(k, &it, ad_data(o), ad_data(x));
         return;
     }
@@ -52,6 +54,10 @@ reduce_compute(int k, const ad_tensor *x, const int64_t *keep,
         if (k == AD_R_MEAN) {
             K->scale(ad_data(o), o->size, 1.0 / (double)count);
         }
+    }
+    else if (k == AD_R_PROD) {
+        ad_kany(x->dtype)->fill(ad_data(o), o->size, 1.0);
+        K->prod_into(&it, ad_data(o), ad_data(x));
     }
     else {
         ad_kany(x->dtype)->fill(ad_data(o), o->size,
@@ -113,7 +119,9 @@ ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t mask, int keepdims,
 }
 
 /* sum: g broadcast back; mean: g / count; max/min: g shared among the
- * elements equal to the result (ties split evenly, as torch's amax). */
+ * elements equal to the result (ties split evenly, as torch's amax);
+ * prod: torch's prod_backward (zeros counted per slice, no division by
+ * zero; a 0-d x gets g). */
 static ad_status
 bw_reduce(ad_record *r, ad_buffer **g)
 {
@@ -137,6 +145,33 @@ bw_reduce(ad_record *r, ad_buffer **g)
         if (r->kind == AD_R_MEAN) {
             K->scale(AD_BUF_DATA(gx), x->size, 1.0 / (double)count);
         }
+    }
+    else if (r->kind == AD_R_PROD && x->size == 0) {
+        /* nothing to fill */
+    }
+    else if (r->kind == AD_R_PROD && x->ndim == 0) {
+        ad_kany(x->dtype)->copy_strided(&it, AD_BUF_DATA(gx),
+                                        AD_BUF_DATA(*g));  /* torch: g */
+    }
+    else if (r->kind == AD_R_PROD) {
+        int64_t m = r->out->size;
+        size_t one = ad_nbytes(r->out);
+        ad_buffer *ab = ad_buf_zeros(6 * one);
+        if (!ab) {
+            ad_buf_decref(gx);
+            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        }
+        char *base = AD_BUF_DATA(ab);
+        void *aux[6];
+        for (int i = 0; i < 6; i++) {
+            aux[i] = base + (size_t)i * one;
+        }
+        ad_kany(x->dtype)->fill(aux[4], 2 * m, 1.0);    /* aux 4 and 5 */
+        int full = x->ndim < 32 &&
+                   r->at.reduce.axes == ((uint32_t)1 << x->ndim) - 1;
+        K->prod_bwd(full, &it, AD_BUF_DATA(gx), ad_data(x), AD_BUF_DATA(*g),
+                    AD_BUF_DATA(r->saved), aux, m);
+        ad_buf_decref(ab);
     }
     else {
         ad_buffer *cnt = ad_buf_zeros(ad_nbytes(r->out));
@@ -172,8 +207,14 @@ fw_cumsum(ad_record *r)
     int64_t outer, n, inner;
     ad_tensor *x = r->in[0];
     ad_split_axis(x, r->at.cumsum.axis, &outer, &n, &inner);
-    ad_k(x->dtype)->cumsum(ad_data(x), ad_data(r->out), outer, n, inner,
-                           r->at.cumsum.reverse);
+    if (ad_is_float(x->dtype)) {
+        ad_k(x->dtype)->cumsum(ad_data(x), ad_data(r->out), outer, n, inner,
+                               r->at.cumsum.reverse);
+    }
+    else {                              /* int64: wraps, as torch's */
+        ad_kany(x->dtype)->int_scan(0, ad_data(x), ad_data(r->out), outer, n,
+                                    inner, r->at.cumsum.reverse);
+    }
     return AD_OK;
 }
 
@@ -189,6 +230,10 @@ ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
         return ad_error(AD_ERR_INDEX, "cumsum: dim %d is out of range for a "
                         "tensor of shape %s", axis,
                         ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+    }
+    if (x->dtype == AD_BOOL) {
+        return ad_error(AD_ERR_TYPE, "cumsum is not implemented for bool "
+                        "tensors (cast to int64 first)");
     }
     if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
         return s;
@@ -220,7 +265,8 @@ static const ad_attrdef cumsum_attrs[] = {
 };
 const ad_opdef ad_def_cumsum = {
     .name = "cumsum",
-    .code = AD_OP_CUMSUM, .arity = 1, .attrs = cumsum_attrs, .nattrs = 2,
+    .code = AD_OP_CUMSUM, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .attrs = cumsum_attrs, .nattrs = 2,
     .forward = fw_cumsum, .backward = bw_cumsum,
 };
 
@@ -302,4 +348,121 @@ const ad_opdef ad_def_argreduce = {
     .kinds = argreduce_kinds, .nkinds = AD_A_COUNT,
     .attrs = argreduce_attrs, .nattrs = 2,
     .forward = fw_argreduce,
+};
+
+/* ---- cumprod: running products along an axis ---------------------------- */
+
+static ad_status
+fw_cumprod(ad_record *r)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    ad_split_axis(x, r->at.cumsum.axis, &outer, &n, &inner);
+    if (ad_is_float(x->dtype)) {
+        ad_k(x->dtype)->cumprod(ad_data(x), ad_data(r->out), outer, n, inner,
+                                r->at.cumsum.reverse);
+    }
+    else {
+        ad_kany(x->dtype)->int_scan(1, ad_data(x), ad_data(r->out), outer, n,
+                                    inner, r->at.cumsum.reverse);
+    }
+    return AD_OK;
+}
+
+ad_status
+ad_cumprod(ad_tensor *x, int axis, int reverse, ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record c;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+    int nd = x->ndim ? x->ndim : 1;     /* a 0-d tensor has one axis */
+    if (axis < 0 || axis >= nd) {
+        return ad_error(AD_ERR_INDEX, "cumprod: dim %d is out of range for "
+                        "a tensor of shape %s (%d dimensions)", axis,
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
+                        x->ndim);
+    }
+    if (x->dtype == AD_BOOL) {
+        return ad_error(AD_ERR_TYPE, "cumprod is not implemented for bool "
+                        "tensors (cast to int64 first)");
+    }
+    if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_cumprod, 0, 1, &x, o);
+    c.at.cumsum.axis = axis;
+    c.at.cumsum.reverse = reverse != 0;
+    return ad_call_run(&c, x->size * 4, out);
+}
+
+static ad_status
+bw_cumprod(ad_record *r, ad_buffer **g)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    ad_buffer *gx = ad_buf_alloc(ad_nbytes(x));
+    if (!gx) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    ad_split_axis(x, r->at.cumsum.axis, &outer, &n, &inner);
+    ad_k(x->dtype)->cumprod_bwd(ad_data(x), AD_BUF_DATA(r->saved),
+                                AD_BUF_DATA(*g), AD_BUF_DATA(gx), outer, n,
+                                inner, r->at.cumsum.reverse);
+    return ad_acc_grad(r, 0, &gx, 1);
+}
+
+const ad_opdef ad_def_cumprod = {
+    .name = "cumprod",
+    .code = AD_OP_CUMPROD, .arity = 1,
+    .flags = AD_OP_ANY_DTYPE | AD_K_SAVES_OUT, .saved = AD_SAVED_OUT,
+    .attrs = cumsum_attrs, .nattrs = 2,
+    .forward = fw_cumprod, .backward = bw_cumprod,
+};
+
+/* ---- cumarg: the indices of cummax / cummin (no gradient) --------------- */
+
+static ad_status
+fw_cumarg(ad_record *r)
+{
+    int64_t outer, n, inner;
+    ad_tensor *x = r->in[0];
+    ad_split_axis(x, r->at.cumarg.axis, &outer, &n, &inner);
+    ad_kany(x->dtype)->cumarg(r->at.cumarg.is_max, ad_data(x),
+                              ad_data(r->out), outer, n, inner);
+    return AD_OK;
+}
+
+ad_status
+ad_cumarg(ad_tensor *x, int axis, int is_max, ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record c;
+    ad_status s;
+    char sb[AD_SHAPE_BUF];
+    int nd = x->ndim ? x->ndim : 1;
+    if (axis < 0 || axis >= nd) {
+        return ad_error(AD_ERR_INDEX, "%s: dim %d is out of range for a "
+                        "tensor of shape %s (%d dimensions)",
+                        is_max ? "cummax" : "cummin", axis,
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
+                        x->ndim);
+    }
+    if ((s = ad_new(AD_I64, x->ndim, x->shape, &o))) {
+        return s;
+    }
+    ad_call_init(&c, &ad_def_cumarg, 0, 1, &x, o);
+    c.at.cumarg.axis = axis;
+    c.at.cumarg.is_max = is_max != 0;
+    return ad_call_run(&c, x->size, out);
+}
+
+static const ad_attrdef cumarg_attrs[] = {
+    AD_ATTR(cumarg, axis, AD_ATTR_I32), AD_ATTR(cumarg, is_max, AD_ATTR_I32),
+};
+const ad_opdef ad_def_cumarg = {
+    .name = "cumarg",
+    .code = AD_OP_CUMARG, .arity = 1, .flags = AD_OP_ANY_DTYPE,
+    .attrs = cumarg_attrs, .nattrs = 2,
+    .forward = fw_cumarg,
 };

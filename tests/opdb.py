@@ -695,6 +695,14 @@ def _kw(**kw):
     return kw
 
 
+def _torch_prod(t, dim, keepdim):
+    """torch.prod over a tuple of dims: one dim at a time, last first."""
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    for d in sorted((d % t.ndim for d in dims), reverse=True):
+        t = T.prod(t, d, keepdim=keepdim)
+    return t
+
+
 REDUCTIONS = [
     OpInfo("sum", ad.sum, np.sum, records=[("reduce", "sum")],
            torch=lambda t, dim, keepdim: T.sum(t, dim=dim, keepdim=keepdim),
@@ -710,6 +718,9 @@ REDUCTIONS = [
     OpInfo("min", ad.amin, np.min, records=[("reduce", "min")],
            torch=lambda t, dim, keepdim: T.amin(t, dim=dim, keepdim=keepdim),
            meth="amin", kw={}, fuzz=True),
+    OpInfo("prod", ad.prod, np.prod, records=[("reduce", "prod")],
+           torch=lambda t, dim, keepdim: _torch_prod(t, dim, keepdim),
+           meth="prod", kw={}),
     OpInfo("var", ad.var, refs.np_var,
            records=[("reduce", "mean"), B("sub"), B("mul")],
            torch=lambda t, dim, keepdim: T.var(t, dim=dim, keepdim=keepdim,
@@ -999,6 +1010,9 @@ SCANS = [
     OpInfo("cumsum", ad.cumsum, lambda a, dim: np.cumsum(a, axis=dim),
            records=[("cumsum", None)],
            torch=lambda t, dim: T.cumsum(t, dim), meth="cumsum"),
+    OpInfo("cumprod", ad.cumprod, lambda a, dim: np.cumprod(a, axis=dim),
+           records=[("cumprod", None)],
+           torch=lambda t, dim: T.cumprod(t, dim), meth="cumprod"),
 ]
 SCAN_AXES = [0, 1, 2, -1, -2, -3]
 
@@ -1619,6 +1633,21 @@ _ADDC_BAD = [([(2,), (3,), (2,)], ("(2,)", "(3,)")),
              ([(2, 3), (2, 3), (4, 1)], ("(2, 3)", "(4, 1)"))]
 
 COMPOSITES = [
+    # reductions and scans of autodiff/_reductions.py whose indices come
+    # from an engine op without gradient (cumarg, argsort) and whose values
+    # are taken there: replayed by ad.compile
+    _C("cummax", lambda t: ad.cummax(t, -1).values,
+       lambda t: T.cummax(t, -1).values, [("take", None)],
+       [("3x6", [(3, 6)]), ("5", [(5,)])],
+       method=lambda t: t.cummax(-1).values),
+    _C("cummin(dim=0)", lambda t: ad.cummin(t, 0).values,
+       lambda t: T.cummin(t, 0).values, [("take", None)],
+       [("6x2", [(6, 2)]), ("4x1x3", [(4, 1, 3)])],
+       method=lambda t: t.cummin(dim=0).values),
+    _C("median()", ad.median, lambda t: T.median(t),
+       [("where", None), ("reduce", "max")],
+       [("3x5", [(3, 5)]), ("4", [(4,)]), ("1", [(1,)])],
+       method=lambda t: t.median()),
     _C("mm", ad.mm, lambda a, b: T.mm(a, b), [("matmul", None)],
        [("3x4 @ 4x5", [(3, 4), (4, 5)]), ("1x4 @ 4x1", [(1, 4), (4, 1)])],
        method=lambda a, b: a.mm(b),

@@ -169,6 +169,16 @@ for _name in ("sum", "mean", "max", "min"):
                                                       keepdims=kd)),
                  [X_RED])
 case("reduce:sum(axis=())", lambda t: sq(ad.sum(t, axis=())), [X_RED])
+for _ax in (None, 1, -1, (0, 2)):
+    for _kd in (False, True):
+        case("reduce:prod(axis=%r,keepdims=%s)" % (_ax, _kd),
+             lambda t, ax=_ax, kd=_kd: ad.prod(t, axis=ax, keepdims=kd),
+             [X_RED])
+# zeros: one and two per slice (the rule is torch's safe-zeros product of
+# the others, exact there)
+_X_ZERO = np.array([[0.0, 1.5, -0.7], [0.0, 0.0, 1.2], [0.4, -1.1, 0.9]])
+case("reduce:prod(dim=1) zeros", lambda t: sq(ad.prod(t, 1)), [_X_ZERO])
+case("reduce:prod(0-d)", lambda t: sq(ad.prod(t)), [np.array(0.7)])
 case("reduce:method amax(dim=0)", lambda t: sq(t.amax(dim=0)), [X_RED])
 case("take:sort values", lambda t: sq(ad.sort(t, 1).values), [X_RED])
 case("reduce:max(dim=0).values", lambda t: sq(t.max(dim=0).values), [X_RED])
@@ -308,6 +318,13 @@ for _ax in (0, 1, -1):
 case("cumsum 0-d", lambda t: sq(ad.cumsum(t, 0) + t), [np.array(0.4)])
 case("cumsum then square", lambda t: sq(ad.cumsum(t, dim=1)),
      [sample((2, 4), seed=23)])
+for _ax in (0, 1, -1):
+    case("cumprod(2,3) dim=%d" % _ax, lambda t, a=_ax: ad.cumprod(t, a),
+         [sample((2, 3), seed=_ax + 30)])
+case("cumprod zeros", lambda t: sq(ad.cumprod(t, 1)),
+     [np.array([[0.5, 0.0, 1.3, -0.8], [0.0, 1.1, 0.0, 0.7],
+                [1.2, -0.6, 0.9, 0.0]])])
+case("cumprod 0-d", lambda t: sq(ad.cumprod(t, 0) + t), [np.array(0.4)])
 
 # ---- the LAPACK decompositions (the engine's linalg op, one kind each)
 _EYE3 = np.eye(3)
@@ -536,7 +553,8 @@ def test_every_op_code_has_a_case_and_a_rule():
     from autodiff import _engine as E
     from autodiff._derivatives import RULES
     assert set(RULES) == set(E.OPS) - E.NONDIFF_OPS
-    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort"}
+    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort",
+                             "cumarg"}
     seen = set()
 
     def visit(t, acc):

@@ -207,7 +207,8 @@ CMP = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
 
 
 def test_every_nondiff_kind_is_tested_here():
-    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort"}
+    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort",
+                             "cumarg"}
     assert set(E.KINDS["compare"]) == set(CMP)
     assert set(E.KINDS["bitwise"]) == set(BITWISE)
     assert set(E.KINDS["argreduce"]) == {"argmax", "argmin"}
@@ -626,3 +627,34 @@ def test_sort_matches_torch_with_ties_nan_and_gradient():
     i, ti = both(np.array([[3, -1, 3, 0, -1]]))
     same(ad.sort(i, 1).values, torch.sort(ti, dim=1, stable=True).values)
     same(ad.argsort(i, 1), torch.argsort(ti, dim=1, stable=True))
+
+
+# ------------------------------------------- cumarg: cummax / cummin
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@pytest.mark.parametrize("dt", ["i64", "bool", "f32", "f64"])
+def test_cumarg_indices_and_values_match_torch_for_every_dtype(name, dt):
+    """The engine's cumarg op (no gradient) gives torch's indices for every
+    dtype: ties take the later index, a NaN propagates; the values are
+    taken at them (same dtype)."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-2, 3, (4, 9))
+    if dt == "bool":
+        a = a > 0
+    elif dt in ("f32", "f64"):
+        a = a.astype(np.float32 if dt == "f32" else np.float64)
+        a[1, [2, 6]] = np.nan
+        a[2, 0] = np.nan
+    for dim in (0, 1, -1):
+        r = getattr(ad, name)(ad.tensor(a), dim)
+        tr = getattr(torch, name)(torch.tensor(a), dim)
+        same(r.values, tr.values)
+        same(r.indices, tr.indices)
+    # replayed: the indices are recomputed from each call's values
+    step = ad.compile(lambda x: getattr(ad, name)(ad.tensor(x), 1).indices)
+    for seed in range(3):
+        b = np.random.default_rng(seed).integers(-2, 3, (3, 7))
+        b = (b > 0) if dt == "bool" else b
+        np.testing.assert_array_equal(
+            step(b).numpy(), getattr(torch, name)(torch.tensor(b), 1)
+            .indices.numpy())

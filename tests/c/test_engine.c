@@ -886,13 +886,17 @@ reduce_one(int k, uint32_t mask, int keepdims, int dt)
     double ref[60], gx[60];
     int64_t arg[60];
     for (int64_t j = 0; j < n; j++) {
-        ref[j] = k == AD_R_MAX ? -INFINITY : k == AD_R_MIN ? INFINITY : 0;
+        ref[j] = k == AD_R_MAX ? -INFINITY : k == AD_R_MIN ? INFINITY
+               : k == AD_R_PROD ? 1 : 0;
     }
     for (int64_t i = 0; i < x->size; i++) {
         int64_t j = bidx(3, sh, i, 3, keep);
         double v = at(x, i);
         if (k == AD_R_SUM || k == AD_R_MEAN) {
             ref[j] += v;
+        }
+        else if (k == AD_R_PROD) {
+            ref[j] *= v;
         }
         else if ((k == AD_R_MAX && v > ref[j]) ||
                  (k == AD_R_MIN && v < ref[j])) {
@@ -912,8 +916,19 @@ reduce_one(int k, uint32_t mask, int keepdims, int dt)
     for (int64_t i = 0; i < x->size; i++) {
         int64_t j = bidx(3, sh, i, 3, keep);
         double gj = at(g, j);
-        gx[i] = k == AD_R_SUM ? gj : k == AD_R_MEAN ? gj / (double)count
-                                                    : (arg[j] == i ? gj : 0);
+        if (k != AD_R_PROD) {
+            gx[i] = k == AD_R_SUM ? gj : k == AD_R_MEAN ? gj / (double)count
+                                                        : (arg[j] == i ? gj : 0);
+        }
+        else {                          /* g times the product of the others */
+            double p = 1;
+            for (int64_t i2 = 0; i2 < x->size; i2++) {
+                if (i2 != i && bidx(3, sh, i2, 3, keep) == j) {
+                    p *= at(x, i2);
+                }
+            }
+            gx[i] = gj * p;
+        }
     }
     REQ(ad_backward(o, g, 0));
     snprintf(what, sizeof(what), "reduce %d mask %u keep %d backward %s", k,
@@ -3362,6 +3377,107 @@ test_cumsum(void)
     ad_decref(x);
 }
 
+/* cumprod along each axis of a (2, 3, 4) tensor with zeros (none, one and
+ * two per line) against plain loops: y_k = prod_{j<=k} x_j and the
+ * gradient sum_{k>=i} w_k prod_{j<=k, j!=i} x_j (from the end when
+ * reverse); int64 wraps; cumarg's indices (ties later, NaN sticks). */
+static void
+test_cumprod(void)
+{
+    int64_t sh[3] = {2, 3, 4};
+    for (int dt = 0; dt < 2; dt++) {
+        for (int axis = 0; axis < 3; axis++) {
+            for (int rev = 0; rev < 2; rev++) {
+                ad_tensor *x = mk(dt, 3, sh, NULL, -2, 2, 1), *y, *w;
+                /* zeros: 1 at 5, 2 at 13 and 21 (lines along any axis) */
+                for (int z = 0; z < 3; z++) {
+                    int64_t p = (int64_t[]){5, 13, 21}[z];
+                    if (dt == AD_F64) {
+                        ((double *)ad_data(x))[p] = 0;
+                    }
+                    else {
+                        ((float *)ad_data(x))[p] = 0;
+                    }
+                }
+                REQ(ad_cumprod(x, axis, rev, &y));
+                w = mk(dt, 3, sh, NULL, -1, 1, 0);
+                REQ(ad_backward(y, w, 0));
+                int64_t st[3] = {12, 4, 1};
+                double tol = dt == AD_F64 ? 1e-12 : 1e-5;
+                for (int64_t i = 0; i < 24; i++) {
+                    int64_t k = i / st[axis] % sh[axis];
+                    double acc = 1, gacc = 0;
+                    for (int64_t j = 0; j < sh[axis]; j++) {
+                        int64_t pos = i + (j - k) * st[axis];
+                        if (rev ? j >= k : j <= k) {
+                            acc *= at(x, pos);
+                        }
+                        if (rev ? j <= k : j >= k) {
+                            double p = 1;   /* prod over the prefix of j */
+                            for (int64_t l = 0; l < sh[axis]; l++) {
+                                int64_t lp = i + (l - k) * st[axis];
+                                if ((rev ? l >= j : l <= j) && l != k) {
+                                    p *= at(x, lp);
+                                }
+                            }
+                            gacc += at(w, pos) * p;
+                        }
+                    }
+                    CHECKM(fabs(at(y, i) - acc) <= tol,
+                           "cumprod axis %d rev %d at %lld", axis, rev,
+                           (long long)i);
+                    CHECKM(fabs(at(x->grad, i) - gacc) <= tol,
+                           "cumprod grad axis %d rev %d at %lld: %g vs %g",
+                           axis, rev, (long long)i, at(x->grad, i), gacc);
+                }
+                ad_decref(w);
+                ad_decref(y);
+                ad_decref(x);
+            }
+        }
+    }
+    ad_tensor *x = mk(AD_F64, 3, sh, NULL, 0, 1, 0), *y = NULL;
+    CHECK_ST(ad_cumprod(x, 3, 0, &y), AD_ERR_INDEX);
+    CHECK(strstr(ad_last_error(), "cumprod: dim 3") != NULL);
+    CHECK_ST(ad_cumarg(x, -1, 1, &y), AD_ERR_INDEX);
+    ad_decref(x);
+    /* int64: wraps (2^62 * 4 = 0 mod 2^64) */
+    int64_t n3[1] = {3};
+    ad_tensor *xi;
+    REQ(ad_new(AD_I64, 1, n3, &xi));
+    int64_t *xv = ad_data(xi);
+    xv[0] = (int64_t)1 << 62;
+    xv[1] = -3;
+    xv[2] = 4;
+    REQ(ad_cumprod(xi, 0, 0, &y));
+    CHECK(((int64_t *)ad_data(y))[1] == (int64_t)((uint64_t)1 << 62) * -3
+          && ((int64_t *)ad_data(y))[2] == 0);
+    ad_decref(y);
+    REQ(ad_reduce(AD_R_PROD, xi, 1, 0, &y));
+    CHECK(((int64_t *)ad_data(y))[0] == 0);
+    ad_decref(y);
+    REQ(ad_cumsum(xi, 0, 1, &y));       /* reverse: 2^62 + 1 at 0 */
+    CHECK(((int64_t *)ad_data(y))[2] == 4 && ((int64_t *)ad_data(y))[1] == 1
+          && ((int64_t *)ad_data(y))[0] == ((int64_t)1 << 62) + 1);
+    ad_decref(y);
+    ad_decref(xi);
+    /* cumarg: [1, 3, 3, 2, nan, 5, nan, 1] */
+    int64_t n8[1] = {8};
+    ad_tensor *xf = mk(AD_F64, 1, n8, (double[]){1, 3, 3, 2, NAN, 5, NAN, 1},
+                       0, 0, 0);
+    int64_t want[2][8] = {{0, 1, 2, 2, 4, 4, 6, 6}, {0, 0, 0, 0, 4, 4, 6, 6}};
+    for (int mx = 1; mx >= 0; mx--) {
+        REQ(ad_cumarg(xf, 0, mx, &y));
+        CHECK(y->dtype == AD_I64);
+        for (int j = 0; j < 8; j++) {
+            CHECKM(((int64_t *)ad_data(y))[j] == want[1 - mx][j],
+                   "cumarg %d at %d", mx, j);
+        }
+        ad_decref(y);
+    }
+    ad_decref(xf);
+}
+
 /* The registry: names, kinds and attributes come from one list, and each
  * definition carries its own code. */
 static void
@@ -3438,6 +3554,7 @@ main(int argc, char **argv)
     test_matmul_linear();
     CHECK(g_gemm_calls > 0);
     test_cumsum();
+    test_cumprod();
     test_errors();
     test_optim();
     test_program();
