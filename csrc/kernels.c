@@ -51,6 +51,77 @@ ad_nogil_end(void *state)
     }
 }
 
+/* ---- float32 tanh: our own algorithm, the same bits on every path ---- *
+ *
+ * glibc's tanhf has no vector form with its bits, so float32 tanh is ours
+ * (as PyTorch's, which is SLEEF's vector tanhf): in double, with
+ * a = min(|x|, 10) (tanh rounds to 1 from |x| > 9.01),
+ *   e^(2a) - 1 = 2^(k/32) (1 + p) - 1 = T p + (T - 1),  T = 2^(k/32),
+ * k = round(a 64/ln2), r = a 64/ln2 - k (one fused multiply-subtract),
+ * p = 2^(r/32) - 1 by its degree-6 Taylor polynomial (|r ln2/32| < 0.0109,
+ * truncation < 2^-55), T from glibc's 32-entry exp2 table, and
+ *   tanh a = em / (em + 2),  em = e^(2a) - 1.
+ * em keeps its relative accuracy down to the smallest subnormal (k = 0
+ * gives T - 1 = 0, em = p ~ 2a), so no separate small-x branch is needed;
+ * the double result is within ~2^-50 relative of tanh, rounded once to
+ * float, with the sign of x put back (tanh(-0) = -0, tanh(+-inf) = +-1,
+ * NaN -> x + x, as libm).  Checked on all 2^32 inputs against tanh in
+ * double rounded to float: max error 0.5000 ulp, 2 inputs not correctly
+ * rounded.
+ * ad_tanhf is the portable version (C's fma() where the lanes fuse); the
+ * AVX2+FMA and AVX-512F lanes below do exactly the same operations, so
+ * every path gives the same bits (checked on all 2^32 inputs per path,
+ * pinned by tests/c). */
+static const uint64_t vtanh_tab[32] = {     /* bits of 2^(i/32) - i<<47 */
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f,
+    0x3fef9301d0125b51, 0x3fef72b83c7d517b, 0x3fef54873168b9aa,
+    0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715,
+    0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
+    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
+    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74,
+    0x3feea11473eb0187, 0x3feea589994cce13, 0x3feeace5422aa0db,
+    0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
+    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c,
+    0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
+};
+#define VT_MAX 10.0
+#define VT_C 0x1.71547652b82fep+6           /* 64/ln2 */
+#define VT_SHIFT 0x1.8p+52
+#define VT_C1 0x1.62e42fefa39efp-6          /* (ln2/32)^j / j! */
+#define VT_C2 0x1.ebfbdff82c58fp-13
+#define VT_C3 0x1.c6b08d704a0c0p-20
+#define VT_C4 0x1.3b2ab6fba4e77p-27
+#define VT_C5 0x1.5d87fe78a6731p-35
+#define VT_C6 0x1.430912f86c787p-43
+
+static inline float
+ad_tanhf(float x)
+{
+    if (x != x) {
+        return x + x;
+    }
+    const double xd = x;
+    double a = fabs(xd);
+    a = a < VT_MAX ? a : VT_MAX;
+    double kd = a * VT_C + VT_SHIFT;
+    uint64_t ki, tb;
+    memcpy(&ki, &kd, 8);
+    kd -= VT_SHIFT;
+    const double r = fma(a, VT_C, -kd);
+    tb = vtanh_tab[ki & 31] + (ki << 47);
+    double t, p;
+    memcpy(&t, &tb, 8);
+    p = fma(VT_C6, r, VT_C5);
+    p = fma(p, r, VT_C4);
+    p = fma(p, r, VT_C3);
+    p = fma(p, r, VT_C2);
+    p = fma(p, r, VT_C1);
+    p = p * r;
+    const double em = fma(t, p, t - 1.0);
+    return (float)copysign(em / (em + 2.0), xd);
+}
+
 /* ---- expf in AVX2+FMA lanes, bit for bit glibc's ----------------------- *
  *
  * glibc (2.27 and later) computes expf in double: k = round(x 32/ln2) by
@@ -325,10 +396,84 @@ vlogf_avx512(const float *x, float *y, int64_t n)
     }
 }
 
+/* ad_tanhf in lanes, one body for both widths: B is the double vector's
+ * width in bits (P its intrinsics' prefix), FP the prefix of the float
+ * half (HB bits) that is loaded, stored and NaN-patched.  The table
+ * lookup is the width's own: a gather for AVX2, two two-source permutes
+ * and a blend for AVX-512F. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i
+vtanh_look256(__m256i ki)
+{
+    return _mm256_i64gather_epi64((const long long *)vtanh_tab,
+                                  _mm256_and_si256(ki,
+                                                   _mm256_set1_epi64x(31)),
+                                  8);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512i
+vtanh_look512(__m512i ki)
+{
+    __m512i lo = _mm512_permutex2var_epi64(
+        _mm512_loadu_si512(vtanh_tab), ki, _mm512_loadu_si512(vtanh_tab + 8));
+    __m512i hi = _mm512_permutex2var_epi64(
+        _mm512_loadu_si512(vtanh_tab + 16), ki,
+        _mm512_loadu_si512(vtanh_tab + 24));
+    return _mm512_mask_blend_epi64(
+        _mm512_test_epi64_mask(ki, _mm512_set1_epi64(16)), lo, hi);
+}
+
+#define VTANH_FN(NAME, TGT, B, HB, P, FP)                                  \
+__attribute__((target(TGT), noinline, noclone)) static void                \
+NAME(const float *x, float *y, int64_t n)                                  \
+{                                                                          \
+    enum { W = B / 64 };                                                   \
+    const __m##B##d vmax = P##_set1_pd(VT_MAX), c = P##_set1_pd(VT_C),     \
+                    shift = P##_set1_pd(VT_SHIFT),                         \
+                    c1 = P##_set1_pd(VT_C1), c2 = P##_set1_pd(VT_C2),      \
+                    c3 = P##_set1_pd(VT_C3), c4 = P##_set1_pd(VT_C4),      \
+                    c5 = P##_set1_pd(VT_C5), c6 = P##_set1_pd(VT_C6),      \
+                    one = P##_set1_pd(1.0), two = P##_set1_pd(2.0);        \
+    const __m##B##i sgn = P##_castpd_si##B(P##_set1_pd(-0.0));           \
+    int64_t i = 0;                                                         \
+    for (; i + W <= n; i += W) {                                           \
+        __m##HB xf = FP##_loadu_ps(x + i);                                 \
+        __m##B##d xd = P##_cvtps_pd(xf);                                   \
+        __m##B##i xs = P##_and_si##B(P##_castpd_si##B(xd), sgn);           \
+        __m##B##d a = P##_castsi##B##_pd(                                  \
+            P##_andnot_si##B(sgn, P##_castpd_si##B(xd)));                  \
+        a = P##_min_pd(a, vmax);                                           \
+        __m##B##d kd = P##_add_pd(P##_mul_pd(a, c), shift);                \
+        __m##B##i ki = P##_castpd_si##B(kd);                               \
+        kd = P##_sub_pd(kd, shift);                                        \
+        __m##B##d r = P##_fmsub_pd(a, c, kd);                              \
+        __m##B##i tb = P##_add_epi64(vtanh_look##B(ki),                    \
+                                     P##_slli_epi64(ki, 47));              \
+        __m##B##d t = P##_castsi##B##_pd(tb);                              \
+        __m##B##d p = P##_fmadd_pd(c6, r, c5);                             \
+        p = P##_fmadd_pd(p, r, c4);                                        \
+        p = P##_fmadd_pd(p, r, c3);                                        \
+        p = P##_fmadd_pd(p, r, c2);                                        \
+        p = P##_fmadd_pd(p, r, c1);                                        \
+        p = P##_mul_pd(p, r);                                              \
+        __m##B##d em = P##_fmadd_pd(t, p, P##_sub_pd(t, one));             \
+        __m##B##d q = P##_div_pd(em, P##_add_pd(em, two));                 \
+        q = P##_castsi##B##_pd(P##_or_si##B(P##_castpd_si##B(q), xs));     \
+        __m##HB yf = P##_cvtpd_ps(q);                                      \
+        yf = FP##_blendv_ps(yf, FP##_add_ps(xf, xf),                       \
+                            FP##_cmp_ps(xf, xf, _CMP_UNORD_Q));            \
+        FP##_storeu_ps(y + i, yf);                                         \
+    }                                                                      \
+    for (; i < n; i++) {                                                   \
+        y[i] = ad_tanhf(x[i]);                                             \
+    }                                                                      \
+}
+VTANH_FN(vtanhf_avx2, "avx2,fma", 256, 128, _mm256, _mm)
+VTANH_FN(vtanhf_avx512, "avx512f", 512, 256, _mm512, _mm256)
+
 /* Which kernels to use: the AVX-512 ones where the cpu has AVX-512F (and
  * AVX2 and FMA, where glibc runs its FMA build) and they pass the
  * self-check, else the AVX2 ones if they pass, else none (libm's loop). */
-static vkern_fn vexp_kern, vlog_kern;
+static vkern_fn vexp_kern, vlog_kern, vtanh_kern;
 
 static vkern_fn
 vkern_pick(vkern_fn k2, vkern_fn k512, float (*ref)(float), float lo,
@@ -355,6 +500,45 @@ vexp_setup(void)
     }
     vexp_kern = vkern_pick(vexpf_avx2, vexpf_avx512, expf, -110.0f, 110.0f);
     vlog_kern = vkern_pick(vlogf_avx2, vlogf_avx512, logf, 1e-3f, 4.0f);
+    /* checked against ad_tanhf: a compiler that broke either turns the
+     * lanes off */
+    vtanh_kern = vkern_pick(vtanhf_avx2, vtanhf_avx512, ad_tanhf, -10.0f,
+                            10.0f);
+}
+
+/* y = ad_tanhf(x) elementwise, in lanes when the cpu has them. */
+static void
+ad_vtanhf(const float *x, float *y, int64_t n)
+{
+    pthread_once(&vexp_once, vexp_setup);
+    if (vtanh_kern) {
+        vtanh_kern(x, y, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = ad_tanhf(x[i]);
+    }
+}
+
+int
+ad_tanhf_path(int path, const float *x, float *y, int64_t n)
+{
+    if (path == 1 && __builtin_cpu_supports("avx2")
+        && __builtin_cpu_supports("fma")) {
+        vtanhf_avx2(x, y, n);
+        return 1;
+    }
+    if (path == 2 && __builtin_cpu_supports("avx512f")) {
+        vtanhf_avx512(x, y, n);
+        return 1;
+    }
+    if (path != 0) {
+        return 0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = ad_tanhf(x[i]);
+    }
+    return 1;
 }
 
 /* y = logf(x) elementwise if the vector kernel is on; 0 if not. */
@@ -381,6 +565,24 @@ ad_vexpf(const float *x, float *y, int64_t n)
     return 1;
 }
 #else
+static void
+ad_vtanhf(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = ad_tanhf(x[i]);
+    }
+}
+
+int
+ad_tanhf_path(int path, const float *x, float *y, int64_t n)
+{
+    if (path != 0) {
+        return 0;
+    }
+    ad_vtanhf(x, y, n);
+    return 1;
+}
+
 static int
 ad_vlogf(const float *x, float *y, int64_t n)
 {
@@ -401,6 +603,8 @@ ad_vexpf(const float *x, float *y, int64_t n)
 #endif
 #define AD_VEXP(x, y, n) ad_vexpf((x), (y), (n))
 #define AD_VLOG(x, y, n) ad_vlogf((x), (y), (n))
+#define AD_VTANH(x, y, n) ad_vtanhf((x), (y), (n))
+#define TANH1(v) ad_tanhf(v)
 
 #define T float
 #define UT uint32_t                 /* an unsigned integer of T's size */
@@ -412,6 +616,8 @@ ad_vexpf(const float *x, float *y, int64_t n)
 #include "kernels.inc"
 #undef AD_VEXP
 #undef AD_VLOG
+#undef AD_VTANH
+#undef TANH1
 #undef T
 #undef UT
 #undef SIGN_BIT
@@ -420,6 +626,7 @@ ad_vexpf(const float *x, float *y, int64_t n)
 #undef BLAS_GEMM
 #undef KERN_TABLE
 
+#define TANH1(v) tanh(v)
 #define T double
 #define UT uint64_t
 #define SIGN_BIT 0x8000000000000000u
@@ -428,6 +635,7 @@ ad_vexpf(const float *x, float *y, int64_t n)
 #define BLAS_GEMM blas_dgemm
 #define KERN_TABLE ad_kern_f64
 #include "kernels.inc"
+#undef TANH1
 #undef T
 #undef UT
 #undef SIGN_BIT
