@@ -1121,6 +1121,38 @@ libm_f32_bits(int kind, float (*ref)(float), float lo, float hi)
  * tanh in double, with libm's special values. */
 int ad_tanhf_path(int path, const float *x, float *y, int64_t n);
 
+/* pow(x, c) for torch's special exponents is torch's formula in float32
+ * (x*x*x, 1/sqrt(x), 1/x, 1/(x*x)), bit for bit, NaN where torch's is. */
+static void
+test_pow_special(void)
+{
+    enum { M = 4096 };
+    int64_t sh[1] = {M};
+    ad_tensor *x = mk(AD_F32, 1, sh, NULL, -50.0, 50.0, 0), *y;
+    float *xd = ad_data(x);
+    xd[0] = 0.0f;
+    xd[1] = -0.0f;
+    xd[2] = INFINITY;
+    xd[3] = -INFINITY;
+    xd[4] = NAN;
+    xd[5] = 1e-30f;
+    static const double cs[] = {3.0, -0.5, -1.0, -2.0};
+    for (int c = 0; c < 4; c++) {
+        REQ(ad_unary(AD_U_POWC, x, cs[c], 0, &y));
+        const float *yd = ad_data(y);
+        int64_t bad = 0;
+        for (int i = 0; i < M; i++) {
+            float v = xd[i], w = c == 0 ? v * v * v : c == 1 ? 1.0f / sqrtf(v)
+                                 : c == 2 ? 1.0f / v : 1.0f / (v * v);
+            bad += memcmp(&w, &yd[i], 4) != 0 && !(w != w && yd[i] != yd[i]);
+        }
+        CHECKM(bad == 0, "pow(x, %g) f32: %lld differ from torch's formula",
+               cs[c], (long long)bad);
+        ad_decref(y);
+    }
+    ad_decref(x);
+}
+
 static void
 test_tanh_paths(void)
 {
@@ -3502,6 +3534,7 @@ main(int argc, char **argv)
     test_softmax();
     test_kernel_bits();
     test_tanh_paths();
+    test_pow_special();
     test_losses();
     test_nll();
     test_gather_scatter();
