@@ -457,8 +457,12 @@ vtanhf_avx2(const float *x, float *y, int64_t n)
         __m128 y1 = vtanh_step256(_mm256_cvtps_pd(_mm256_extractf128_ps(xc,
                                                                         1)));
         __m256 yf = _mm256_insertf128_ps(_mm256_castps128_ps256(y0), y1, 1);
+        /* unordered or == 0 as two legacy predicates: valgrind's
+         * emulation of _CMP_EQ_UQ missed the NaNs */
         yf = _mm256_blendv_ps(yf, _mm256_add_ps(xf, xf),
-                              _mm256_cmp_ps(xf, zero, _CMP_EQ_UQ));
+                              _mm256_or_ps(_mm256_cmp_ps(xf, xf, _CMP_UNORD_Q),
+                                           _mm256_cmp_ps(xf, zero,
+                                                         _CMP_EQ_OQ)));
         _mm256_storeu_ps(y + i, yf);
     }
     for (; i < n; i++) {
