@@ -240,6 +240,10 @@ ad_k(int dt)
     return dt == AD_F64 ? &ad_kern_f64 : &ad_kern_f32;
 }
 void ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n);
+/* float32 tanh through one path: 0 the portable C, 1 the AVX2+FMA lanes,
+ * 2 the AVX-512F lanes (whatever the one-time pick chose); 0 returned when
+ * the cpu lacks that path.  For tests/c, which pins their bits equal. */
+int ad_tanhf_path(int path, const float *x, float *y, int64_t n);
 
 /* The loops every dtype has (kernels_any.inc, instantiated for float32,
  * float64, int64 and bool); int_binary and bitwise only for the two

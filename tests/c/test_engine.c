@@ -21,6 +21,7 @@
  */
 #include "autodiff.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1127,6 +1128,123 @@ libm_f32_bits(int kind, float (*ref)(float), float lo, float hi)
            first >= 0 ? xd[first] : 0.0f);
     ad_decref(y);
     ad_decref(x);
+}
+
+/* float32 tanh is ours (kernels.c): the portable C, the AVX2+FMA and the
+ * AVX-512F lanes must give the same bits on every input, wherever a vector
+ * loop starts; the engine's op gives them too; and each is within 1 ulp of
+ * tanh in double, with libm's special values. */
+int ad_tanhf_path(int path, const float *x, float *y, int64_t n);
+
+/* pow(x, c) for torch's special exponents is torch's formula in float32
+ * (x*x*x, 1/sqrt(x), 1/x, 1/(x*x)), bit for bit, NaN where torch's is. */
+static void
+test_pow_special(void)
+{
+    enum { M = 4096 };
+    int64_t sh[1] = {M};
+    ad_tensor *x = mk(AD_F32, 1, sh, NULL, -50.0, 50.0, 0), *y;
+    float *xd = ad_data(x);
+    xd[0] = 0.0f;
+    xd[1] = -0.0f;
+    xd[2] = INFINITY;
+    xd[3] = -INFINITY;
+    xd[4] = NAN;
+    xd[5] = 1e-30f;
+    static const double cs[] = {3.0, -0.5, -1.0, -2.0};
+    for (int c = 0; c < 4; c++) {
+        REQ(ad_unary(AD_U_POWC, x, cs[c], 0, &y));
+        const float *yd = ad_data(y);
+        int64_t bad = 0;
+        for (int i = 0; i < M; i++) {
+            float v = xd[i], w = c == 0 ? v * v * v : c == 1 ? 1.0f / sqrtf(v)
+                                 : c == 2 ? 1.0f / v : 1.0f / (v * v);
+            bad += memcmp(&w, &yd[i], 4) != 0 && !(w != w && yd[i] != yd[i]);
+        }
+        CHECKM(bad == 0, "pow(x, %g) f32: %lld differ from torch's formula",
+               cs[c], (long long)bad);
+        ad_decref(y);
+    }
+    ad_decref(x);
+}
+
+static void
+test_tanh_paths(void)
+{
+    enum { M = 300000 };
+    static float xs[M + 8], ys[3][M + 8];
+    static const float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN,
+                               0x1p-149f, -0x1p-149f, 0x1p-126f, 1e-4f,
+                               0.5f, 1.0f, 9.0f, 9.01f, 9.02f, 10.0f, 11.0f,
+                               FLT_MAX, -FLT_MAX};
+    const int NS = (int)(sizeof(sp) / sizeof(sp[0]));
+    uint32_t h = 0x2545f491u;
+    for (int i = 0; i < M; i++) {
+        if (i < NS) {
+            xs[i] = sp[i];
+        }
+        else if (i % 3 == 0) {
+            xs[i] = -12.0f + 24.0f * (float)i / M;
+        }
+        else if (i % 3 == 1) {
+            /* |x| from 2^-30 to 2^5, both signs: every exponent in range */
+            xs[i] = ldexpf(1.0f + (float)(i % 1000) / 1000.0f,
+                           -30 + i % 36) * (i % 2 ? -1.0f : 1.0f);
+        }
+        else {
+            h ^= h << 13;
+            h ^= h >> 17;
+            h ^= h << 5;
+            memcpy(&xs[i], &h, 4);
+        }
+    }
+    CHECK(ad_tanhf_path(0, xs, ys[0], M) == 1);
+    int paths = 1;
+    for (int p = 1; p <= 2; p++) {
+        for (int off = 0; off < 4; off++) {     /* where the lanes start */
+            if (!ad_tanhf_path(p, xs + off, ys[p] + off, M - off)) {
+                break;
+            }
+            paths += off == 0;
+            int64_t bad = 0, first = -1;
+            for (int i = off; i < M; i++) {
+                if (memcmp(&ys[0][i], &ys[p][i], 4) != 0) {
+                    if (first < 0) first = i;
+                    bad++;
+                }
+            }
+            CHECKM(bad == 0, "tanh f32 path %d (offset %d): %lld of %d "
+                   "differ from the portable C, first at x = %a", p, off,
+                   (long long)bad, M, first >= 0 ? xs[first] : 0.0f);
+        }
+    }
+    printf("tanh f32: %d paths compared\n", paths);
+    int64_t sh[1] = {M};
+    ad_tensor *x = mk(AD_F32, 1, sh, NULL, 0, 0, 0), *y;
+    memcpy(ad_data(x), xs, (size_t)M * 4);
+    REQ(ad_unary(AD_U_TANH, x, 0, 0, &y));
+    CHECKM(memcmp(ad_data(y), ys[0], (size_t)M * 4) == 0,
+           "tanh f32 op differs from ad_tanhf_path(0)");
+    ad_decref(y);
+    ad_decref(x);
+    double maxerr = 0;
+    for (int i = 0; i < M; i++) {
+        float v = ys[0][i];
+        if (xs[i] != xs[i]) {
+            CHECK(v != v);
+            continue;
+        }
+        double t = tanh((double)xs[i]);
+        int e;
+        frexp(t, &e);
+        double ulp = ldexp(1.0, e - 24);
+        ulp = ulp < 0x1p-149 ? 0x1p-149 : ulp;
+        double err = fabs((double)v - t) / ulp;
+        maxerr = err > maxerr ? err : maxerr;
+    }
+    CHECKM(maxerr <= 1.0, "tanh f32: %g ulp from tanh", maxerr);
+    CHECK(memcmp(&ys[0][0], &sp[0], 4) == 0 && signbit(ys[0][1])
+          && ys[0][1] == 0 && ys[0][2] == 1.0f && ys[0][3] == -1.0f);
 }
 
 static void
@@ -3542,6 +3660,8 @@ main(int argc, char **argv)
     test_reduce();
     test_softmax();
     test_kernel_bits();
+    test_tanh_paths();
+    test_pow_special();
     test_losses();
     test_nll();
     test_gather_scatter();
