@@ -126,6 +126,19 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_put_add(ad_tensor *, ad_tensor *, int, int, const int64_t *,
                          ad_tensor **)
     ad_status ad_argsort(ad_tensor *, int, int, ad_tensor **)
+    ctypedef struct ad_conv_params:
+        int stride[2]
+        int pad[2]
+        int dil[2]
+        int groups
+        int transposed
+        int outpad[2]
+    ad_status ad_conv(ad_tensor *, ad_tensor *, ad_tensor *,
+                      const ad_conv_params *, ad_tensor **)
+    ad_status ad_unfold(ad_tensor *, const int *, const int *, const int *,
+                        const int *, ad_tensor **)
+    ad_status ad_fold(ad_tensor *, int, int, const int *, const int *,
+                      const int *, const int *, ad_tensor **)
     ctypedef enum ad_linalg_kind:
         AD_LA_INV, AD_LA_SOLVE, AD_LA_DET, AD_LA_SLOGDET, AD_LA_CHOLESKY
     ad_status ad_linalg(ad_linalg_kind, int, ad_tensor **, int, int,

@@ -171,6 +171,12 @@ void ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
                       const int64_t *in, int64_t *st);
 
 /* ---- kernels (kernels.c: a template instantiated per dtype) --------- */
+/* The geometry of a convolution's input (N, C, H, W), kernel (kh, kw),
+ * stride, padding, dilation and output size (OH, OW). */
+typedef struct {
+    int64_t N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW;
+} ad_conv_geom;
+
 typedef struct {
     void (*unary_fwd)(int k, const void *x, void *y, int64_t n, double a,
                       double b);
@@ -217,6 +223,14 @@ typedef struct {
     /* running sums along n of (outer, n, inner); from the end: reverse */
     void (*cumsum)(const void *x, void *y, int64_t outer, int64_t n,
                    int64_t inner, int reverse);
+    /* convolution's lowering (ad_conv_geom): im2col writes the patches of
+     * x (N, C, H, W) as col[row, n, l] at row * rs + n * ns + l, row =
+     * (c * kh + i) * kw + j, l = oh * OW + ow (zero where the patch hangs
+     * over the padding); col2im adds them back into x (its transpose). */
+    void (*im2col)(const ad_conv_geom *g, const void *x, void *col,
+                   int64_t rs, int64_t ns);
+    void (*col2im)(const ad_conv_geom *g, const void *col, void *x,
+                   int64_t rs, int64_t ns);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

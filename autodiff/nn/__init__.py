@@ -7,6 +7,7 @@ from .modules import (
     Softsign, Tanhshrink, CELU, PReLU,
     MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
 )
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -15,5 +16,5 @@ __all__ = [
     "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid",
     "Softsign", "Tanhshrink", "CELU", "PReLU",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
-    "NLLLoss",
+    "NLLLoss", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
 ]
