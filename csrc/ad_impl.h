@@ -231,6 +231,16 @@ typedef struct {
                    int64_t rs, int64_t ns);
     void (*col2im)(const ad_conv_geom *g, const void *col, void *x,
                    int64_t rs, int64_t ns);
+    /* pooling windows over x (N C, H, W) (ad_conv_geom, N counting
+     * images and channels; adaptive: torch's adaptive bins): the flat
+     * index (ih W + iw) of each window's maximum (the first, or the last
+     * NaN: torch's rule); the average of each window (avg) or its
+     * transpose, adding g / divisor back over the window (avg_bwd). */
+    void (*pool_argmax)(const ad_conv_geom *g, int adaptive, const void *x,
+                        int64_t *idx);
+    void (*avg_pool)(const ad_conv_geom *g, int adaptive,
+                     int count_include_pad, int64_t divisor, const void *x,
+                     void *y, int adjoint);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

@@ -102,7 +102,7 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(CUMSUM, cumsum) X(COMPARE, compare) X(BITWISE, bitwise)            \
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
     X(ARGSORT, argsort) X(LINALG, linalg) X(CONV, conv) X(UNFOLD, unfold)  \
-    X(FOLD, fold)
+    X(FOLD, fold) X(POOL_ARGMAX, pool_argmax) X(AVG_POOL, avg_pool)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -263,6 +263,14 @@ typedef union {
     } conv;
     /* unfold and fold (torch.nn.functional): H, W is fold's output size */
     struct { int32_t kh, kw, sh, sw, ph, pw, dh, dw, H, W; } unfold;
+    /* pool_argmax and avg_pool: window, output size, adaptive bins, avg's
+     * divisor rule and direction (adjoint: the transpose, its backward) */
+    struct {
+        int32_t kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, adaptive,
+            count_include_pad;
+        int64_t divisor;
+        int32_t adjoint;
+    } pool;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -463,6 +471,25 @@ ad_status ad_unfold(ad_tensor *x, const int *k, const int *st,
                     const int *pad, const int *dil, ad_tensor **out);
 ad_status ad_fold(ad_tensor *x, int H, int W, const int *k, const int *st,
                   const int *pad, const int *dil, ad_tensor **out);
+/* Pooling windows over the last two dims of x (N, C, H, W): kernel k,
+ * stride, padding, dilation (max only), the output size out (the caller
+ * applies ceil_mode), or adaptive bins (torch's floor/ceil split); avg's
+ * divisor: divisor if nonzero, else the window with padding
+ * (count_include_pad) or without. */
+typedef struct {
+    int k[2], stride[2], pad[2], dil[2];
+    int64_t out[2];
+    int adaptive, count_include_pad;
+    int64_t divisor;
+} ad_pool_params;
+/* The int64 flat index (ih W + iw) of each window's maximum (the first;
+ * a NaN wins, the last one): (N, C, OH, OW), no gradient. */
+ad_status ad_pool_argmax(ad_tensor *x, const ad_pool_params *p,
+                         ad_tensor **out);
+/* Window averages (N, C, OH, OW); adjoint: the transpose, a gradient of
+ * shape (N, C, OH, OW) spread back over an (H, W) image. */
+ad_status ad_avg_pool(ad_tensor *x, const ad_pool_params *p, int adjoint,
+                      int H, int W, ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);

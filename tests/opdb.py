@@ -1674,6 +1674,62 @@ CONV = [
 ]
 
 
+# ================================================================ pooling
+#
+# max pooling records pool_argmax (no gradient) and a take; avg pooling
+# one avg_pool record (its rule records the transposed avg_pool).
+
+def _pool_bad(name, fn, shape, match):
+    return _so_bad(name, fn, shape, ValueError, match)
+
+
+POOL = [
+    OpInfo("max_pool2d", NF.max_pool2d,
+           torch=lambda *a, **k: TF.max_pool2d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 7, 6)], 3, stride=2, padding=1),
+                    _CV([(1, 2, 7, 7)], (2, 3), stride=(2, 1),
+                        dilation=(2, 1), ceil_mode=True),
+                    _CV([(3, 5, 4)], 2)],
+           bad=[_pool_bad("max_pool2d pad", lambda t: NF.max_pool2d(
+                    t, 2, padding=2), (1, 1, 5, 5), r"pad should be at most "
+                    r"half of effective kernel size"),
+                _pool_bad("max_pool2d small", lambda t: NF.max_pool2d(
+                    t, 4), (1, 1, 3, 3), r"Output size is too small")]),
+    OpInfo("max_pool1d", NF.max_pool1d,
+           torch=lambda *a, **k: TF.max_pool1d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 9)], 3, 2, 1)]),
+    OpInfo("avg_pool2d", NF.avg_pool2d,
+           torch=lambda *a, **k: TF.avg_pool2d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 7, 6)], 3, stride=2, padding=1),
+                    _CV([(1, 2, 7, 7)], 3, stride=2, padding=1,
+                        ceil_mode=True, count_include_pad=False),
+                    _CV([(1, 2, 4, 6)], (2, 3), divisor_override=4)]),
+    OpInfo("avg_pool1d", NF.avg_pool1d,
+           torch=lambda *a, **k: TF.avg_pool1d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 9)], 3, 2, 1)]),
+    OpInfo("adaptive_avg_pool2d", NF.adaptive_avg_pool2d,
+           torch=lambda *a, **k: TF.adaptive_avg_pool2d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 7, 6)], (3, 4)), _CV([(2, 5, 5)], (None, 2))]),
+    OpInfo("adaptive_avg_pool1d", NF.adaptive_avg_pool1d,
+           torch=lambda *a, **k: TF.adaptive_avg_pool1d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 7)], 3)]),
+    OpInfo("adaptive_max_pool2d", NF.adaptive_max_pool2d,
+           torch=lambda *a, **k: TF.adaptive_max_pool2d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 7, 6)], (4, 5))]),
+    OpInfo("adaptive_max_pool1d", NF.adaptive_max_pool1d,
+           torch=lambda *a, **k: TF.adaptive_max_pool1d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 7)], 3)]),
+]
+
+
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,
        inplace=None, bad=()):
     return OpInfo(name, op, None, torch=torch, records=records,
@@ -1927,7 +1983,7 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
-    if o in SHAPE_OPS or o in CONV:
+    if o in SHAPE_OPS or o in CONV or o in POOL:
         c = o.samples[0]
         return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
     if o in COMPOSITES:
@@ -1984,7 +2040,7 @@ ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
-       + SHAPE_OPS + CONV + COMPOSITES)
+       + SHAPE_OPS + CONV + POOL + COMPOSITES)
 
 
 def by_name(name, table=None):

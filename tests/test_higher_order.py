@@ -337,6 +337,14 @@ case("unfold", lambda x: sq(NF.unfold(x, 2, padding=1)),
 case("fold", lambda x: sq(NF.fold(x, (3, 3), 2)),
      [sample((1, 8, 4), seed=46)])
 
+# ---- pooling
+case("avg_pool2d", lambda x: sq(NF.avg_pool2d(x, 3, 2, 1)),
+     [sample((1, 2, 5, 4), seed=47)])
+case("adaptive_avg_pool2d", lambda x: sq(NF.adaptive_avg_pool2d(x, (2, 3))),
+     [sample((1, 2, 5, 4), seed=48)])
+case("max_pool2d", lambda x: sq(NF.max_pool2d(x, 2)),
+     [sample((1, 2, 4, 4), seed=49)])
+
 # ---- losses
 LOSS_SHAPE = (2, 3)
 
@@ -550,7 +558,8 @@ def test_every_op_code_has_a_case_and_a_rule():
     from autodiff import _engine as E
     from autodiff._derivatives import RULES
     assert set(RULES) == set(E.OPS) - E.NONDIFF_OPS
-    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort"}
+    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort",
+                             "pool_argmax"}
     seen = set()
 
     def visit(t, acc):

@@ -207,7 +207,8 @@ CMP = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
 
 
 def test_every_nondiff_kind_is_tested_here():
-    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort"}
+    assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort",
+                             "pool_argmax"}
     assert set(E.KINDS["compare"]) == set(CMP)
     assert set(E.KINDS["bitwise"]) == set(BITWISE)
     assert set(E.KINDS["argreduce"]) == {"argmax", "argmin"}
@@ -626,3 +627,17 @@ def test_sort_matches_torch_with_ties_nan_and_gradient():
     i, ti = both(np.array([[3, -1, 3, 0, -1]]))
     same(ad.sort(i, 1).values, torch.sort(ti, dim=1, stable=True).values)
     same(ad.argsort(i, 1), torch.argsort(ti, dim=1, stable=True))
+
+
+def test_pool_argmax_indices_are_int64_without_gradient():
+    """max pooling's indices (the pool_argmax op, no backward): int64,
+    never requiring grad, torch's values; the values' gradient goes
+    through take."""
+    import autodiff.nn.functional as NF
+    a = np.random.default_rng(0).standard_normal((1, 2, 4, 5))
+    x = ad.tensor(a, requires_grad=True)
+    v, i = NF.max_pool2d(x, 2, return_indices=True)
+    tv, ti = torch.nn.functional.max_pool2d(torch.tensor(a), 2,
+                                            return_indices=True)
+    assert i.dtype == np.int64 and not i.requires_grad and v.requires_grad
+    same(i, ti)
