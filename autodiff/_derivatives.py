@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import _creation, _ops
+from . import _conv, _creation, _ops, _pool
 from . import _engine as E
 
 _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
@@ -572,4 +572,8 @@ RULES = {
     "take": _take,
     "put_add": _put_add,
     "linalg": _linalg_rule,
+    "conv": _conv.conv_rule,
+    "unfold": _conv.unfold_rule,
+    "fold": _conv.fold_rule,
+    "avg_pool": _pool.avg_pool_rule,
 }

@@ -1252,6 +1252,100 @@ def _argsort(x, int axis, bint descending):
     _check(ad_argsort(t.t, axis, descending, &o))
     return _wrap(o)
 
+# ------------------------------- convolution (autodiff/nn/_conv.py)
+
+def _conv(x, w, b, stride, padding, dilation, int groups, bint transposed,
+          output_padding):
+    """conv2d / conv_transpose2d as one engine op: x (N, C, H, W), the
+    geometry as (h, w) pairs of ints, already checked and normalised by
+    the Python layer (nn/_conv.py); b a tensor or None."""
+    cdef ad_conv_params p
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(x), tw = _t(w), tb
+    cdef ad_tensor *bp = NULL
+    if b is not None:
+        tb = _t(b)
+        bp = tb.t
+    for i in range(2):
+        p.stride[i] = stride[i]
+        p.pad[i] = padding[i]
+        p.dil[i] = dilation[i]
+        p.outpad[i] = output_padding[i]
+    p.groups = groups
+    p.transposed = transposed
+    _check(ad_conv(tx.t, tw.t, bp, &p, &o))
+    return _wrap(o)
+
+def _unfold(x, kernel_size, dilation, padding, stride):
+    """torch.nn.functional.unfold of a 4-D x: (h, w) pairs of ints."""
+    cdef int k[2]
+    cdef int st[2]
+    cdef int pad[2]
+    cdef int dil[2]
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    for i in range(2):
+        k[i] = kernel_size[i]
+        st[i] = stride[i]
+        pad[i] = padding[i]
+        dil[i] = dilation[i]
+    _check(ad_unfold(t.t, k, st, pad, dil, &o))
+    return _wrap(o)
+
+def _fold(x, output_size, kernel_size, dilation, padding, stride):
+    """torch.nn.functional.fold of a 3-D x: (h, w) pairs of ints."""
+    cdef int k[2]
+    cdef int st[2]
+    cdef int pad[2]
+    cdef int dil[2]
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    for i in range(2):
+        k[i] = kernel_size[i]
+        st[i] = stride[i]
+        pad[i] = padding[i]
+        dil[i] = dilation[i]
+    _check(ad_fold(t.t, output_size[0], output_size[1], k, st, pad, dil, &o))
+    return _wrap(o)
+
+# ----------------------------------------- pooling (autodiff/_pool.py)
+
+cdef void _pool_params(ad_pool_params *p, kernel, stride, padding, dilation,
+                       out, bint adaptive, bint count_include_pad,
+                       int64_t divisor):
+    for i in range(2):
+        p.k[i] = kernel[i]
+        p.stride[i] = stride[i]
+        p.pad[i] = padding[i]
+        p.dil[i] = dilation[i]
+        p.out[i] = out[i]
+    p.adaptive = adaptive
+    p.count_include_pad = count_include_pad
+    p.divisor = divisor
+
+def _pool_argmax(x, kernel, stride, padding, dilation, out, bint adaptive):
+    """The flat (ih W + iw) index of each pooling window's maximum of a
+    4-D x: an int64 (N, C, *out) tensor (recorded, no gradient)."""
+    cdef ad_pool_params p
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    _pool_params(&p, kernel, stride, padding, dilation, out, adaptive, 0, 0)
+    _check(ad_pool_argmax(t.t, &p, &o))
+    return _wrap(o)
+
+def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
+              bint count_include_pad, int64_t divisor, bint adjoint=False,
+              image=(0, 0)):
+    """Window averages of a 4-D x (N, C, *out); adjoint: the transpose,
+    x of shape (N, C, *out) spread back over an image of size image."""
+    cdef ad_pool_params p
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    _pool_params(&p, kernel, stride, padding, (1, 1), out, adaptive,
+                 count_include_pad, divisor)
+    _check(ad_avg_pool(t.t, &p, adjoint, image[0], image[1], &o))
+    return _wrap(o)
+
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
                 "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY}
 

@@ -14,6 +14,10 @@ Workloads
   4. large MLP 64-1024-1024-10, batch 256, same recipe
   5. the floor: for 3 and 4, the step's matmul FLOPs at the machine's
      single-thread sgemm rate (a 1024x1024 float32 matmul, same run)
+  7. conv2d forward + backward: batch 32, 3 -> 16 channels, 32x32, 3x3,
+     padding 1, float32 (input, weight and bias gradients), beside torch
+     eager; the floor is the same im2col GEMMs (forward, weight and input
+     gradients) timed alone in numpy
   6. 1M-element throughput (bench/throughput.py): the forward of common
      elementwise and reduction ops on 1M float32 elements beside numpy
      and torch (torch at --threads; run throughput.py itself for torch's
@@ -402,6 +406,43 @@ def bench_mlp(sizes, batch, reps, n, lr=0.01, mom=0.9):
     return res
 
 
+# ---------------------------------------------------------- 7. conv2d
+
+def bench_conv(reps, n, N=32, C=3, O=16, H=32, k=3):
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((N, C, H, H)).astype(np.float32)
+    conv = nn.Conv2d(C, O, k, padding=1)
+    x = ad.tensor(x0, requires_grad=True)
+
+    def ad_step():
+        x.grad = None
+        conv.zero_grad()
+        conv(x).sum().backward()
+    res = {"autodiff": timed(ad_step, n, reps)}
+    if torch is not None:
+        tconv = torch.nn.Conv2d(C, O, k, padding=1)
+        xt = torch.tensor(x0, requires_grad=True)
+
+        def t_step():
+            xt.grad = None
+            tconv.zero_grad()
+            tconv(xt).sum().backward()
+        res["torch eager"] = timed(t_step, n, reps)
+    # the floor: forward W (O, CK) @ col (CK, NL); weight gradient
+    # g (O, NL) @ col^T; input gradient W^T @ g
+    ck, nl = C * k * k, N * H * H
+    w = rng.standard_normal((O, ck)).astype(np.float32)
+    col = rng.standard_normal((ck, nl)).astype(np.float32)
+    g = rng.standard_normal((O, nl)).astype(np.float32)
+
+    def gemms():
+        w @ col
+        g @ col.T
+        w.T @ g
+    res["floor (the im2col GEMMs alone)"] = timed(gemms, n, reps)
+    return res
+
+
 def sgemm_rate(reps):
     a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
     b = a.copy()
@@ -465,6 +506,10 @@ def main():
                    1e3))
     emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
          % (ARGS.threads, rate / 1e9))
+    emit(table("7. conv2d forward + backward, batch 32, 3->16 channels, "
+               "32x32, 3x3, padding 1, float32", bench_conv(reps, 5 if q
+                                                            else 30),
+               "ms per step", 1e3))
     import throughput
     emit("### 6. 1M-element throughput, float32, forward (ms per call; "
          "ratios < 1 mean autodiff is faster)\n")

@@ -171,6 +171,12 @@ void ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
                       const int64_t *in, int64_t *st);
 
 /* ---- kernels (kernels.c: a template instantiated per dtype) --------- */
+/* The geometry of a convolution's input (N, C, H, W), kernel (kh, kw),
+ * stride, padding, dilation and output size (OH, OW). */
+typedef struct {
+    int64_t N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW;
+} ad_conv_geom;
+
 typedef struct {
     void (*unary_fwd)(int k, const void *x, void *y, int64_t n, double a,
                       double b);
@@ -231,6 +237,24 @@ typedef struct {
     void (*cumprod_bwd)(const void *x, const void *y, const void *g,
                         void *gx, int64_t outer, int64_t n, int64_t inner,
                         int reverse);
+    /* convolution's lowering (ad_conv_geom): im2col writes the patches of
+     * x (N, C, H, W) as col[row, n, l] at row * rs + n * ns + l, row =
+     * (c * kh + i) * kw + j, l = oh * OW + ow (zero where the patch hangs
+     * over the padding); col2im adds them back into x (its transpose). */
+    void (*im2col)(const ad_conv_geom *g, const void *x, void *col,
+                   int64_t rs, int64_t ns);
+    void (*col2im)(const ad_conv_geom *g, const void *col, void *x,
+                   int64_t rs, int64_t ns);
+    /* pooling windows over x (N C, H, W) (ad_conv_geom, N counting
+     * images and channels; adaptive: torch's adaptive bins): the flat
+     * index (ih W + iw) of each window's maximum (the first, or the last
+     * NaN: torch's rule); the average of each window (avg) or its
+     * transpose, adding g / divisor back over the window (avg_bwd). */
+    void (*pool_argmax)(const ad_conv_geom *g, int adaptive, const void *x,
+                        int64_t *idx);
+    void (*avg_pool)(const ad_conv_geom *g, int adaptive,
+                     int count_include_pad, int64_t divisor, const void *x,
+                     void *y, int adjoint);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

@@ -102,7 +102,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(CUMSUM, cumsum) X(COMPARE, compare) X(BITWISE, bitwise)            \
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
     X(ARGSORT, argsort) X(LINALG, linalg) X(CUMPROD, cumprod)         \
-    X(CUMARG, cumarg)
+    X(CUMARG, cumarg) X(CONV, conv) X(UNFOLD, unfold) X(FOLD, fold)      \
+    X(POOL_ARGMAX, pool_argmax) X(AVG_POOL, avg_pool)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -257,6 +258,21 @@ typedef union {
     struct { int32_t axis, descending; } argsort;
     struct { int32_t upper, full; } linalg;   /* eigh UPLO, qr/svd mode */
     struct { int32_t axis, is_max; } cumarg;
+    /* conv: 2-d (conv1d has H = 1); transposed: conv_transpose, whose
+     * output size adds output padding oph, opw */
+    struct {
+        int32_t sh, sw, ph, pw, dh, dw, groups, transposed, oph, opw;
+    } conv;
+    /* unfold and fold (torch.nn.functional): H, W is fold's output size */
+    struct { int32_t kh, kw, sh, sw, ph, pw, dh, dw, H, W; } unfold;
+    /* pool_argmax and avg_pool: window, output size, adaptive bins, avg's
+     * divisor rule and direction (adjoint: the transpose, its backward) */
+    struct {
+        int32_t kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, adaptive,
+            count_include_pad;
+        int64_t divisor;
+        int32_t adjoint;
+    } pool;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -440,6 +456,42 @@ ad_status ad_put_add(ad_tensor *g, ad_tensor *idx, int axis, int nd,
  * number ascending, before descending, as torch). */
 ad_status ad_argsort(ad_tensor *x, int axis, int descending,
                      ad_tensor **out);
+/* Convolution geometry: stride, padding, dilation per spatial dim (H, W),
+ * groups, and for a transposed convolution its output padding. */
+typedef struct {
+    int stride[2], pad[2], dil[2], groups, transposed, outpad[2];
+} ad_conv_params;
+/* torch.nn.functional.conv2d (x (N, C, H, W), w (O, C / groups, kh, kw))
+ * and, with p->transposed, conv_transpose2d (w (C, O / groups, kh, kw));
+ * b (O) or NULL.  Lowered to im2col and BLAS GEMMs per group. */
+ad_status ad_conv(ad_tensor *x, ad_tensor *w, ad_tensor *b,
+                  const ad_conv_params *p, ad_tensor **out);
+/* torch.nn.functional.unfold: x (N, C, H, W) -> (N, C kh kw, L), the
+ * sliding patches; fold: its transpose, (N, C kh kw, L) -> (N, C, H, W)
+ * summing overlaps.  k, st, pad, dil: (h, w) pairs. */
+ad_status ad_unfold(ad_tensor *x, const int *k, const int *st,
+                    const int *pad, const int *dil, ad_tensor **out);
+ad_status ad_fold(ad_tensor *x, int H, int W, const int *k, const int *st,
+                  const int *pad, const int *dil, ad_tensor **out);
+/* Pooling windows over the last two dims of x (N, C, H, W): kernel k,
+ * stride, padding, dilation (max only), the output size out (the caller
+ * applies ceil_mode), or adaptive bins (torch's floor/ceil split); avg's
+ * divisor: divisor if nonzero, else the window with padding
+ * (count_include_pad) or without. */
+typedef struct {
+    int k[2], stride[2], pad[2], dil[2];
+    int64_t out[2];
+    int adaptive, count_include_pad;
+    int64_t divisor;
+} ad_pool_params;
+/* The int64 flat index (ih W + iw) of each window's maximum (the first;
+ * a NaN wins, the last one): (N, C, OH, OW), no gradient. */
+ad_status ad_pool_argmax(ad_tensor *x, const ad_pool_params *p,
+                         ad_tensor **out);
+/* Window averages (N, C, OH, OW); adjoint: the transpose, a gradient of
+ * shape (N, C, OH, OW) spread back over an (H, W) image. */
+ad_status ad_avg_pool(ad_tensor *x, const ad_pool_params *p, int adjoint,
+                      int H, int W, ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);

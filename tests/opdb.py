@@ -1616,6 +1616,134 @@ def _composite_bad(fn, cases, exc, match):
     return out
 
 
+# ============================================================ convolution
+#
+# conv1d/conv2d/conv_transpose1d/2d (one "conv" record) and unfold / fold:
+# inputs (x, weight[, bias]); the geometry as torch's arguments.
+
+_CV = ShapeCase
+CONV = [
+    OpInfo("conv2d", NF.conv2d, torch=lambda *a, **k: TF.conv2d(*a, **k),
+           records=[("conv", None)],
+           samples=[_CV([(2, 4, 7, 6), (6, 2, 3, 2), (6,)], stride=2,
+                        padding=1, groups=2),
+                    _CV([(1, 3, 5, 5), (2, 3, 3, 3)], padding="same",
+                        dilation=(2, 1)),
+                    _CV([(3, 2, 6, 5), (4, 2, 1, 1), (4,)]),
+                    _CV([(2, 4, 6, 6), (4, 1, 3, 3)], None, (1, 2), 1, 1, 4),
+                    _CV([(3, 5, 4), (2, 3, 2, 2), (2,)], padding="valid")],
+           bad=[_so_bad("conv2d channels", lambda t: NF.conv2d(
+                    t, ad.zeros(4, 3, 3, 3, dtype=ad.float64)), (1, 2, 5, 5),
+                    ValueError, r"expected input\(1, 2, 5, 5\) to have 3 "
+                    r"channels, but got 2"),
+                _so_bad("conv2d kernel", lambda t: NF.conv2d(
+                    t, ad.zeros(1, 2, 6, 3, dtype=ad.float64)), (1, 2, 5, 5),
+                    ValueError, r"Kernel size can't be greater than actual "
+                    r"input size"),
+                _so_bad("conv2d groups", lambda t: NF.conv2d(
+                    t, ad.zeros(3, 1, 1, 1, dtype=ad.float64), groups=2),
+                    (1, 2, 5, 5), ValueError, r"divisible by 2"),
+                _so_bad("conv2d same stride", lambda t: NF.conv2d(
+                    t, ad.zeros(1, 2, 1, 1, dtype=ad.float64), stride=2,
+                    padding="same"), (1, 2, 5, 5), ValueError,
+                    r"not supported for strided")]),
+    OpInfo("conv1d", NF.conv1d, torch=lambda *a, **k: TF.conv1d(*a, **k),
+           records=[("conv", None)],
+           samples=[_CV([(2, 4, 9), (6, 2, 3), (6,)], stride=2, padding=2,
+                        dilation=2, groups=2),
+                    _CV([(3, 8), (2, 3, 4)], padding="same")]),
+    OpInfo("conv_transpose2d", NF.conv_transpose2d,
+           torch=lambda *a, **k: TF.conv_transpose2d(*a, **k),
+           records=[("conv", None)],
+           samples=[_CV([(2, 4, 4, 3), (4, 3, 3, 2), (6,)], stride=2,
+                        padding=1, output_padding=1, groups=2),
+                    _CV([(1, 2, 3, 3), (2, 3, 2, 2)], stride=(1, 2),
+                        dilation=2, output_padding=(1, 0)),
+                    _CV([(3, 4, 4), (3, 2, 3, 3)], padding=1)],
+           bad=[_so_bad("conv_transpose2d output_padding", lambda t:
+                        NF.conv_transpose2d(t, ad.zeros(
+                            2, 1, 3, 3, dtype=ad.float64), stride=2,
+                            output_padding=2), (1, 2, 3, 3), ValueError,
+                        r"output padding must be smaller than either stride "
+                        r"or dilation")]),
+    OpInfo("conv_transpose1d", NF.conv_transpose1d,
+           torch=lambda *a, **k: TF.conv_transpose1d(*a, **k),
+           records=[("conv", None)],
+           samples=[_CV([(2, 4, 5), (4, 1, 3), (2,)], stride=3, padding=1,
+                        output_padding=2, groups=2)]),
+    OpInfo("unfold", NF.unfold, torch=lambda *a, **k: TF.unfold(*a, **k),
+           records=[("unfold", None)],
+           samples=[_CV([(2, 3, 5, 6)], (2, 3), dilation=(1, 2), padding=1,
+                        stride=(2, 1)),
+                    _CV([(2, 4, 4)], 2)]),
+    OpInfo("fold", NF.fold, torch=lambda *a, **k: TF.fold(*a, **k),
+           records=[("fold", None)],
+           samples=[_CV([(2, 12, 42)], (5, 6), 2, padding=1),
+                    _CV([(2, 24, 6)], (4, 5), (2, 3), stride=(2, 1),
+                        dilation=(1, 2), padding=(0, 1))],
+           bad=[_so_bad("fold blocks", lambda t: NF.fold(t, (5, 6), 2),
+                        (1, 8, 7), ValueError, r"calculated number of "
+                        r"sliding blocks 4 \* 5 = 20, but got "
+                        r"input.size\(2\)=7")]),
+]
+
+
+# ================================================================ pooling
+#
+# max pooling records pool_argmax (no gradient) and a take; avg pooling
+# one avg_pool record (its rule records the transposed avg_pool).
+
+def _pool_bad(name, fn, shape, match):
+    return _so_bad(name, fn, shape, ValueError, match)
+
+
+POOL = [
+    OpInfo("max_pool2d", NF.max_pool2d,
+           torch=lambda *a, **k: TF.max_pool2d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 7, 6)], 3, stride=2, padding=1),
+                    _CV([(1, 2, 7, 7)], (2, 3), stride=(2, 1),
+                        dilation=(2, 1), ceil_mode=True),
+                    _CV([(3, 5, 4)], 2)],
+           bad=[_pool_bad("max_pool2d pad", lambda t: NF.max_pool2d(
+                    t, 2, padding=2), (1, 1, 5, 5), r"pad should be at most "
+                    r"half of effective kernel size"),
+                _pool_bad("max_pool2d small", lambda t: NF.max_pool2d(
+                    t, 4), (1, 1, 3, 3), r"Output size is too small")]),
+    OpInfo("max_pool1d", NF.max_pool1d,
+           torch=lambda *a, **k: TF.max_pool1d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 9)], 3, 2, 1)]),
+    OpInfo("avg_pool2d", NF.avg_pool2d,
+           torch=lambda *a, **k: TF.avg_pool2d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 7, 6)], 3, stride=2, padding=1),
+                    _CV([(1, 2, 7, 7)], 3, stride=2, padding=1,
+                        ceil_mode=True, count_include_pad=False),
+                    _CV([(1, 2, 4, 6)], (2, 3), divisor_override=4)]),
+    OpInfo("avg_pool1d", NF.avg_pool1d,
+           torch=lambda *a, **k: TF.avg_pool1d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 9)], 3, 2, 1)]),
+    OpInfo("adaptive_avg_pool2d", NF.adaptive_avg_pool2d,
+           torch=lambda *a, **k: TF.adaptive_avg_pool2d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 7, 6)], (3, 4)), _CV([(2, 5, 5)], (None, 2))]),
+    OpInfo("adaptive_avg_pool1d", NF.adaptive_avg_pool1d,
+           torch=lambda *a, **k: TF.adaptive_avg_pool1d(*a, **k),
+           records=[("avg_pool", None)],
+           samples=[_CV([(2, 3, 7)], 3)]),
+    OpInfo("adaptive_max_pool2d", NF.adaptive_max_pool2d,
+           torch=lambda *a, **k: TF.adaptive_max_pool2d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 7, 6)], (4, 5))]),
+    OpInfo("adaptive_max_pool1d", NF.adaptive_max_pool1d,
+           torch=lambda *a, **k: TF.adaptive_max_pool1d(*a, **k),
+           records=[("take", None)],
+           samples=[_CV([(2, 3, 7)], 3)]),
+]
+
+
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,
        inplace=None, bad=()):
     return OpInfo(name, op, None, torch=torch, records=records,
@@ -1884,7 +2012,7 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
-    if o in SHAPE_OPS:
+    if o in SHAPE_OPS or o in CONV or o in POOL:
         c = o.samples[0]
         return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
     if o in COMPOSITES:
@@ -1941,7 +2069,7 @@ ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
-       + SHAPE_OPS + COMPOSITES)
+       + SHAPE_OPS + CONV + POOL + COMPOSITES)
 
 
 def by_name(name, table=None):

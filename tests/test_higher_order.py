@@ -340,6 +340,28 @@ case("linalg.cholesky", lambda t: ad.linalg.cholesky(
     t @ ad.swapaxes(t, -1, -2) + 3.0 * ad.tensor(_EYE3)),
     [sample((3, 3), seed=35)])
 
+# ---- convolution (one conv record; its rules record conv and unfold, and
+# unfold's rule records fold)
+case("conv2d", lambda x, w, b: sq(NF.conv2d(x, w, b, stride=(2, 1),
+                                            padding=1, groups=2)),
+     [sample((2, 4, 5, 4), seed=40), sample((2, 2, 3, 2), seed=41),
+      sample((2,), seed=42)])
+case("conv_transpose2d", lambda x, w: sq(NF.conv_transpose2d(
+    x, w, stride=2, padding=1, output_padding=1, dilation=(1, 2))),
+    [sample((2, 2, 3, 3), seed=43), sample((2, 3, 2, 2), seed=44)])
+case("unfold", lambda x: sq(NF.unfold(x, 2, padding=1)),
+     [sample((1, 2, 3, 3), seed=45)])
+case("fold", lambda x: sq(NF.fold(x, (3, 3), 2)),
+     [sample((1, 8, 4), seed=46)])
+
+# ---- pooling
+case("avg_pool2d", lambda x: sq(NF.avg_pool2d(x, 3, 2, 1)),
+     [sample((1, 2, 5, 4), seed=47)])
+case("adaptive_avg_pool2d", lambda x: sq(NF.adaptive_avg_pool2d(x, (2, 3))),
+     [sample((1, 2, 5, 4), seed=48)])
+case("max_pool2d", lambda x: sq(NF.max_pool2d(x, 2)),
+     [sample((1, 2, 4, 4), seed=49)])
+
 # ---- losses
 LOSS_SHAPE = (2, 3)
 
@@ -554,7 +576,7 @@ def test_every_op_code_has_a_case_and_a_rule():
     from autodiff._derivatives import RULES
     assert set(RULES) == set(E.OPS) - E.NONDIFF_OPS
     assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort",
-                             "cumarg"}
+                             "cumarg", "pool_argmax"}
     seen = set()
 
     def visit(t, acc):

@@ -208,7 +208,7 @@ CMP = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__",
 
 def test_every_nondiff_kind_is_tested_here():
     assert E.NONDIFF_OPS == {"compare", "bitwise", "argreduce", "argsort",
-                             "cumarg"}
+                             "cumarg", "pool_argmax"}
     assert set(E.KINDS["compare"]) == set(CMP)
     assert set(E.KINDS["bitwise"]) == set(BITWISE)
     assert set(E.KINDS["argreduce"]) == {"argmax", "argmin"}
@@ -658,3 +658,17 @@ def test_cumarg_indices_and_values_match_torch_for_every_dtype(name, dt):
         np.testing.assert_array_equal(
             step(b).numpy(), getattr(torch, name)(torch.tensor(b), 1)
             .indices.numpy())
+
+
+def test_pool_argmax_indices_are_int64_without_gradient():
+    """max pooling's indices (the pool_argmax op, no backward): int64,
+    never requiring grad, torch's values; the values' gradient goes
+    through take."""
+    import autodiff.nn.functional as NF
+    a = np.random.default_rng(0).standard_normal((1, 2, 4, 5))
+    x = ad.tensor(a, requires_grad=True)
+    v, i = NF.max_pool2d(x, 2, return_indices=True)
+    tv, ti = torch.nn.functional.max_pool2d(torch.tensor(a), 2,
+                                            return_indices=True)
+    assert i.dtype == np.int64 and not i.requires_grad and v.requires_grad
+    same(i, ti)

@@ -15,7 +15,8 @@ import opdb
 from conftest import assert_close, needs_torch, torch
 from opdb import ShapeCase, joined
 
-ROWS = opdb.SHAPE_OPS
+# the shape and index ops, convolution and pooling (same kind of samples)
+ROWS = opdb.SHAPE_OPS + opdb.CONV + opdb.POOL
 CASES = [(o, c) for o in ROWS for c in o.samples]
 CASE_IDS = ["%s[%r]" % (o.name, c) for o, c in CASES]
 FIRST = [(o, o.samples[0]) for o in ROWS]

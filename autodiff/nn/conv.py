@@ -1,0 +1,209 @@
+"""Convolution layers (torch.nn.Conv1d, Conv2d, ConvTranspose1d,
+ConvTranspose2d): torch's constructor arguments, attributes, parameter
+names and shapes (so a state_dict loads both ways), initialisation
+(kaiming_uniform_ with a = sqrt(5); bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)))
+and padding modes (zeros through the op's padding; reflect, replicate and
+circular through nn.functional.pad first, as torch)."""
+import math
+
+from .. import _conv, _creation, _engine
+from .._device import check_device
+from .._shape_ops import pad as _pad
+from . import init
+from .modules import Module, Parameter
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+
+_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    _nd = 2
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None,
+                 output_padding=0, generator=None):
+        super().__init__()
+        check_device(device)
+        name = type(self).__name__
+        nd = self._nd
+        for arg, v in (("in_channels", in_channels),
+                       ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0 or \
+                    (arg == "groups" and v < 1):
+                raise ValueError("%s: %s must be a %s integer, got %r"
+                                 % (name, arg, "positive" if arg == "groups"
+                                    else "non-negative", v))
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode not in _MODES:
+            raise ValueError("padding_mode must be one of %s, but got "
+                             "padding_mode='%s'" % (list(_MODES),
+                                                    padding_mode))
+        if self._transposed and padding_mode != "zeros":
+            raise ValueError('Only "zeros" padding mode is supported for %s'
+                             % name)
+        k = _conv._pair(kernel_size, "kernel_size", nd, name)
+        st = _conv._pair(stride, "stride", nd, name)
+        dil = _conv._pair(dilation, "dilation", nd, name)
+        if isinstance(padding, str):
+            if self._transposed or padding not in ("same", "valid"):
+                raise ValueError("Invalid padding string %r, should be one "
+                                 "of ['valid', 'same']" % (padding,))
+            if padding == "same" and any(s != 1 for s in st):
+                raise ValueError("padding='same' is not supported for "
+                                 "strided convolutions")
+            pd = padding
+        else:
+            pd = _conv._pair(padding, "padding", nd, name)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = k
+        self.stride = st
+        self.padding = pd
+        self.dilation = dil
+        self.transposed = self._transposed
+        self.output_padding = _conv._pair(output_padding, "output_padding",
+                                          nd, name)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        # torch's F.pad widths for the non-zeros modes: last dim first
+        if pd == "valid":
+            rp = [0] * (2 * nd)
+        elif pd == "same":
+            rp = []
+            for d, kk in zip(reversed(dil), reversed(k)):
+                total = d * (kk - 1)
+                rp += [total // 2, total - total // 2]
+        else:
+            rp = [p for p in reversed(pd) for _ in range(2)]
+        self._reversed_padding_repeated_twice = rp
+        dt = dtype or _engine.float32
+        shape = ((in_channels, out_channels // groups) if self._transposed
+                 else (out_channels, in_channels // groups)) + k
+        self.weight = Parameter(_creation.zeros(*shape, dtype=dt))
+        if bias:
+            self.bias = Parameter(_creation.zeros(out_channels, dtype=dt))
+        else:
+            self.bias = None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None):
+        if self.weight.size:
+            init.kaiming_uniform_(self.weight, a=math.sqrt(5),
+                                  generator=generator)
+        if self.bias is not None:
+            fan_in = init._fans(self.weight)[0]
+            if fan_in:
+                bound = 1.0 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound, generator)
+
+    def extra_repr(self):
+        s = "%d, %d, kernel_size=%s, stride=%s" % (
+            self.in_channels, self.out_channels, self.kernel_size,
+            self.stride)
+        if self.padding != (0,) * self._nd:
+            s += ", padding=%s" % (self.padding,)
+        if self.dilation != (1,) * self._nd:
+            s += ", dilation=%s" % (self.dilation,)
+        if self.output_padding != (0,) * self._nd:
+            s += ", output_padding=%s" % (self.output_padding,)
+        if self.groups != 1:
+            s += ", groups=%d" % self.groups
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += ", padding_mode=%s" % self.padding_mode
+        return s
+
+
+class _Conv(_ConvNd):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None,
+                 generator=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, padding_mode,
+                         device, dtype, generator=generator)
+
+    def forward(self, input):
+        fn = _conv.conv2d if self._nd == 2 else _conv.conv1d
+        if self.padding_mode != "zeros":
+            x = _pad(input, self._reversed_padding_repeated_twice,
+                     mode=self.padding_mode)
+            return fn(x, self.weight, self.bias, self.stride, 0,
+                      self.dilation, self.groups)
+        return fn(input, self.weight, self.bias, self.stride, self.padding,
+                  self.dilation, self.groups)
+
+
+class Conv2d(_Conv):
+    """torch.nn.Conv2d: input (N, C_in, H, W) -> (N, C_out, H_out, W_out);
+    weight (C_out, C_in / groups, kh, kw), bias (C_out,)."""
+    _nd = 2
+
+
+class Conv1d(_Conv):
+    """torch.nn.Conv1d: input (N, C_in, L) -> (N, C_out, L_out); weight
+    (C_out, C_in / groups, k)."""
+    _nd = 1
+
+
+class _ConvTranspose(_ConvNd):
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, output_padding=0, groups=1, bias=True,
+                 dilation=1, padding_mode="zeros", device=None, dtype=None,
+                 generator=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, padding_mode,
+                         device, dtype, output_padding=output_padding,
+                         generator=generator)
+
+    def _output_padding(self, input, output_size):
+        """torch's: the output padding that gives output_size (the last
+        nd entries of it), each in [0, max(stride, dilation))."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        size = list(output_size)[-nd:]
+        if len(size) != nd:
+            raise ValueError("output_size must have %d or %d elements (got "
+                             "%d)" % (nd, nd + 2, len(output_size)))
+        out = []
+        for i in range(nd):
+            n = input.shape[input.ndim - nd + i]
+            lo = ((n - 1) * self.stride[i] - 2 * self.padding[i]
+                  + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
+            hi = lo + max(self.stride[i], self.dilation[i]) - 1
+            if not lo <= size[i] <= hi:
+                raise ValueError(
+                    "requested an output size of %s, but valid sizes range "
+                    "from %s to %s (for an input of %s)"
+                    % (size, lo, hi, list(input.shape[-nd:])))
+            out.append(size[i] - lo)
+        return tuple(out)
+
+    def forward(self, input, output_size=None):
+        fn = (_conv.conv_transpose2d if self._nd == 2
+              else _conv.conv_transpose1d)
+        op = self._output_padding(input, output_size)
+        return fn(input, self.weight, self.bias, self.stride, self.padding,
+                  op, self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """torch.nn.ConvTranspose2d: input (N, C_in, H, W); weight
+    (C_in, C_out / groups, kh, kw); forward(input, output_size=None)."""
+    _nd = 2
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """torch.nn.ConvTranspose1d: input (N, C_in, L); weight
+    (C_in, C_out / groups, k)."""
+    _nd = 1

@@ -1,0 +1,134 @@
+"""Pooling layers (torch.nn.MaxPool1d/2d, AvgPool1d/2d,
+AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d): torch's constructor
+arguments and attributes around nn.functional's pooling ops.  They have no
+parameters."""
+from .. import _pool
+from .modules import Module
+
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d"]
+
+
+class _MaxPoolNd(Module):
+    _fn = None
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input):
+        return type(self)._fn(input, self.kernel_size, self.stride,
+                              self.padding, self.dilation, self.ceil_mode,
+                              self.return_indices)
+
+    def extra_repr(self):
+        return ("kernel_size=%s, stride=%s, padding=%s, dilation=%s, "
+                "ceil_mode=%s" % (self.kernel_size, self.stride,
+                                  self.padding, self.dilation,
+                                  self.ceil_mode))
+
+
+class MaxPool2d(_MaxPoolNd):
+    """torch.nn.MaxPool2d: (N, C, H, W) -> (N, C, H_out, W_out)."""
+    _fn = staticmethod(_pool.max_pool2d)
+
+
+class MaxPool1d(_MaxPoolNd):
+    """torch.nn.MaxPool1d: (N, C, L) -> (N, C, L_out)."""
+    _fn = staticmethod(_pool.max_pool1d)
+
+
+class AvgPool2d(Module):
+    """torch.nn.AvgPool2d."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        return _pool.avg_pool2d(input, self.kernel_size, self.stride,
+                                self.padding, self.ceil_mode,
+                                self.count_include_pad,
+                                self.divisor_override)
+
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s, padding=%s" % (
+            self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool1d(Module):
+    """torch.nn.AvgPool1d."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input):
+        return _pool.avg_pool1d(input, self.kernel_size, self.stride,
+                                self.padding, self.ceil_mode,
+                                self.count_include_pad)
+
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s, padding=%s" % (
+            self.kernel_size, self.stride, self.padding)
+
+
+class _Adaptive(Module):
+    _fn = None
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return type(self)._fn(input, self.output_size)
+
+    def extra_repr(self):
+        return "output_size=%s" % (self.output_size,)
+
+
+class AdaptiveAvgPool2d(_Adaptive):
+    """torch.nn.AdaptiveAvgPool2d."""
+    _fn = staticmethod(_pool.adaptive_avg_pool2d)
+
+
+class AdaptiveAvgPool1d(_Adaptive):
+    """torch.nn.AdaptiveAvgPool1d."""
+    _fn = staticmethod(_pool.adaptive_avg_pool1d)
+
+
+class _AdaptiveMax(_Adaptive):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return type(self)._fn(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMax):
+    """torch.nn.AdaptiveMaxPool2d."""
+    _fn = staticmethod(_pool.adaptive_max_pool2d)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMax):
+    """torch.nn.AdaptiveMaxPool1d."""
+    _fn = staticmethod(_pool.adaptive_max_pool1d)
