@@ -124,6 +124,8 @@ _LAPACK_SIGS = {
     "potrf": "void (char *, int *, T *, int *, int *)",
     "trtrs": "void (char *, char *, char *, int *, int *, T *, int *, T *, "
              "int *, int *)",
+    "syevd": "void (char *, char *, int *, T *, int *, T *, T *, int *, "
+             "int *, int *, int *)",
 }
 
 
@@ -1230,7 +1232,8 @@ def _argsort(x, int axis, bint descending):
     return _wrap(o)
 
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
-                "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY}
+                "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY,
+                "eigh": AD_LA_EIGH, "eigvalsh": AD_LA_EIGVALSH}
 
 
 def _decomp(str kind, xs, bint upper=False, bint full=False):

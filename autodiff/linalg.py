@@ -782,30 +782,44 @@ def qr(A, mode="reduced"):
     return QRResult(Q, R)
 
 
-class _EighSpec:
-    name = "linalg.eigh"
+def _eigh_backward(L, V, gL, gV):
+    # torch's linalg_eig_backward(is_hermitian=True):
+    # gA = V (skew(V^T gV) / E + diag(gL)) V^T, E_ij = L_j - L_i
+    n = L.shape[-1]
+    if _unused(gV):     # eigenvalues only: V diag(gL) V^T
+        return matmul(V * _rowvec(gL), _mT(V))
+    VtgV = matmul(_mT(V), gV)
+    skew = 0.5 * (VtgV - _mT(VtgV))
+    Ed = _rowvec(L) - _colvec(L) + _eye(n, L)
+    inner = skew / Ed + _diag_embed(gL)
+    return matmul(V, matmul(inner, _mT(V)))
 
-    def __init__(self, n, uplo):
-        self.shapes = [(n,), (n, n)]
-        self.uplo = uplo
 
-    def compute(self, a):
-        w, v = np.linalg.eigh(a, UPLO=self.uplo)
-        return [w, v]
+def _rule_eigh(node, out, g):
+    A, = node.inputs
+    n = A.shape[-1]
+    L, V = _split(out, [(n,), (n, n)], A.shape[:-2])
+    gL, gV = _split(g, [(n,), (n, n)], A.shape[:-2])
+    return [_eigh_backward(L, V, gL, gV)]
 
-    def backward(self, A, outs, grads):
-        # torch's linalg_eig_backward(is_hermitian=True):
-        # gA = V (skew(V^T gV) / E + diag(gL)) V^T, E_ij = L_j - L_i
-        L, V = outs
-        gL, gV = grads
-        n = L.shape[-1]
-        if _unused(gV):     # eigenvalues only: V diag(gL) V^T
-            return matmul(V * _rowvec(gL), _mT(V))
-        VtgV = matmul(_mT(V), gV)
-        skew = 0.5 * (VtgV - _mT(VtgV))
-        Ed = _rowvec(L) - _colvec(L) + _eye(n, L)
-        inner = skew / Ed + _diag_embed(gL)
-        return matmul(V, matmul(inner, _mT(V)))
+
+def _rule_eigvalsh(node, out, g):
+    # torch's linalg_eig_backward with gV undefined: V diag(gL) V^T, V
+    # recomputed through the op (a function of A)
+    A, = node.inputs
+    V = eigh(A, "U" if node.attrs.upper else "L").eigenvectors
+    return [matmul(V * _rowvec(g), _mT(V))]
+
+
+RULES["eigh"] = _rule_eigh
+RULES["eigvalsh"] = _rule_eigvalsh
+
+
+def _uplo(UPLO, fname):
+    if UPLO not in ("L", "U"):
+        raise ValueError("%s: UPLO must be 'L' or 'U', got %r"
+                         % (fname, UPLO))
+    return UPLO == "U"
 
 
 def eigh(A, UPLO="L"):
@@ -815,43 +829,17 @@ def eigh(A, UPLO="L"):
     inf/nan for repeated eigenvalues, and only losses invariant to each
     eigenvector's sign are well defined."""
     t = _float_matrix(A, "linalg.eigh")
-    if UPLO not in ("L", "U"):
-        raise ValueError("linalg.eigh: UPLO must be 'L' or 'U', got %r"
-                         % (UPLO,))
-    L, V = _run(_EighSpec(t.shape[-1], UPLO), t)
+    n = t.shape[-1]
+    L, V = _split(E._decomp("eigh", [t], _uplo(UPLO, "linalg.eigh")),
+                  [(n,), (n, n)], t.shape[:-2])
     return EighResult(L, V)
-
-
-class _EigvalshSpec:
-    name = "linalg.eigvalsh"
-
-    def __init__(self, n, uplo):
-        self.shapes = [(n,)]
-        self.uplo = uplo
-
-    def compute(self, a):
-        return [np.linalg.eigvalsh(a, UPLO=self.uplo)]
-
-    def backward(self, A, outs, grads):
-        # torch's linalg_eig_backward with gV undefined: V diag(gL) V^T
-        gL, = grads
-        n = A.shape[-1]
-        if E.is_grad_enabled():
-            _, V = _run(_EighSpec(n, self.uplo), A)
-        else:
-            V = _tensor_from(np.linalg.eigh(A.numpy(), UPLO=self.uplo)[1],
-                             dtype=A.dtype)
-        return matmul(V * _rowvec(gL), _mT(V))
 
 
 def eigvalsh(A, UPLO="L"):
     """torch.linalg.eigvalsh: the eigenvalues (ascending) of symmetric
     matrices; the gradient V diag(g) V^T is finite at repeated values."""
     t = _float_matrix(A, "linalg.eigvalsh")
-    if UPLO not in ("L", "U"):
-        raise ValueError("linalg.eigvalsh: UPLO must be 'L' or 'U', got %r"
-                         % (UPLO,))
-    return _run(_EigvalshSpec(t.shape[-1], UPLO), t)[0]
+    return E._decomp("eigvalsh", [t], _uplo(UPLO, "linalg.eigvalsh"))
 
 
 def _svd_backward(gU, gS, gVh, U, S, Vh):

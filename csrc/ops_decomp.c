@@ -1,7 +1,7 @@
 /*
  * ops_decomp.c -- the LAPACK decompositions as one engine op, `linalg`,
  * with a kind per decomposition (AD_LINALG_KINDS): inv, solve, det,
- * slogdet, cholesky.  Each kind's forward and fused backward (torch's
+ * slogdet, cholesky, eigh, eigvalsh.  Each kind's forward and fused backward (torch's
  * formulas, FunctionsManual.cpp) sit side by side in decomp.inc, written
  * once for a type T and included for float and double.  LAPACK comes from
  * the pointers handed to ad_set_lapack (scipy's cython_lapack), BLAS from
@@ -86,6 +86,10 @@ layout(int dt, int64_t B, int64_t n, int64_t k)
 #define fw_slogdet_f64 fw_det_f64
 #define bw_slogdet_f32 bw_det_f32
 #define bw_slogdet_f64 bw_det_f64
+#define fw_eigvalsh_f32 fw_eigh_f32
+#define fw_eigvalsh_f64 fw_eigh_f64
+#define bw_eigvalsh_f32 bw_eigh_f32
+#define bw_eigvalsh_f64 bw_eigh_f64
 #define AD_X_KIND(code, name, ...) {fw_##name##_f32, fw_##name##_f64},
 static ad_status (*const fw_tab[AD_LA_COUNT][2])(ad_record *) = {
     AD_LINALG_KINDS(AD_X_KIND)};
@@ -185,12 +189,23 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
         ond = nd - 1;
         shape[nd - 2] = 2;
         break;
+    case AD_LA_EIGH:
+        ond = nd - 1;
+        shape[nd - 2] = n + n * n;
+        break;
+    case AD_LA_EIGVALSH:
+        ond = nd - 1;
+        break;
     default:
         break;
     }
     ad_buffer *sv = NULL;
-    if (k == AD_LA_SOLVE || k == AD_LA_DET || k == AD_LA_SLOGDET) {
-        if (!(sv = scratch(layout(a->dtype, B, n, kk).total))) {
+    if (k == AD_LA_SOLVE || k == AD_LA_DET || k == AD_LA_SLOGDET ||
+        k == AD_LA_EIGVALSH) {
+        size_t bytes = k == AD_LA_EIGVALSH
+                       ? (size_t)(B * n * n) * ad_itemsize(a->dtype)
+                       : layout(a->dtype, B, n, kk).total;
+        if (!(sv = scratch(bytes))) {
             return ad_error(AD_ERR_NOMEM, "linalg.%s: out of memory", name);
         }
     }

@@ -1744,6 +1744,11 @@ def _la_cond_t(a):
     return a + 2.0 * n * T.eye(n, dtype=a.dtype)
 
 
+def _la_eigh(r):
+    L, V = r
+    return L.reshape(L.shape[:-1] + (1, L.shape[-1])) * V * V
+
+
 def _la_spd(a):
     n = a.shape[-1]
     return a @ ad.swapaxes(a, -1, -2) + n * ad.eye(n, dtype=a.dtype)
@@ -1772,6 +1777,18 @@ COMPOSITES += [
     _C("linalg.cholesky", lambda a: ad.linalg.cholesky(_la_spd(a)),
        lambda a: T.linalg.cholesky(_la_spd_t(a)), [("linalg", "cholesky")],
        [("4x4", [(4, 4)]), ("2x3x3", [(2, 3, 3)])]),
+    # sign-invariant functions of the eigenvectors
+    _C("linalg.eigh", lambda a: _la_eigh(ad.linalg.eigh(a + ad.swapaxes(
+        a, -1, -2))), lambda a: _la_eigh(T.linalg.eigh(a + a.mT)),
+       [("linalg", "eigh")], [("4x4", [(4, 4)]), ("2x3x3", [(2, 3, 3)])]),
+    _C("linalg.eigh(UPLO='U')", lambda a: _la_eigh(ad.linalg.eigh(
+        a + ad.swapaxes(a, -1, -2), UPLO="U")),
+       lambda a: _la_eigh(T.linalg.eigh(a + a.mT, UPLO="U")),
+       [("linalg", "eigh")], [("3x3", [(3, 3)])]),
+    _C("linalg.eigvalsh", lambda a: ad.linalg.eigvalsh(
+        a + ad.swapaxes(a, -1, -2)), lambda a: T.linalg.eigvalsh(a + a.mT),
+       [("linalg", "eigvalsh")], [("4x4", [(4, 4)]),
+                                  ("2x3x3", [(2, 3, 3)])]),
 ]
 
 

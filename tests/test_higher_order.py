@@ -322,6 +322,10 @@ case("linalg.slogdet", lambda t: ad.linalg.slogdet(t).logabsdet,
 case("linalg.cholesky", lambda t: ad.linalg.cholesky(
     t @ ad.swapaxes(t, -1, -2) + 3.0 * ad.tensor(_EYE3)),
     [sample((3, 3), seed=35)])
+case("linalg.eigh", lambda t: ad.linalg.eigh(t + ad.swapaxes(t, -1, -2))
+     .eigenvectors ** 2 + 0.0, [sample((3, 3), seed=36)])
+case("linalg.eigvalsh", lambda t: ad.linalg.eigvalsh(
+    t + ad.swapaxes(t, -1, -2)), [sample((2, 3, 3), seed=37)])
 
 # ---- losses
 LOSS_SHAPE = (2, 3)

@@ -154,14 +154,14 @@ CASES = [
     ("qr-batched", lambda ns, a: _qr(ns, a), [(2, 4, 3)], False),
     ("qr-complete-wide", lambda ns, a: _qr(ns, a, "complete"), [(3, 4)],
      False),
-    ("eigh", lambda ns, a: _eigh(ns, a), [(4, 4)], False),
+    ("eigh", lambda ns, a: _eigh(ns, a), [(4, 4)], True),
     ("eigh-upper-batched", lambda ns, a: _eigh(ns, a, "U"), [(2, 3, 3)],
-     False),
+     True),
     ("eigvalsh", lambda ns, a: ns.linalg.eigvalsh(a + ns.mt(a)),
-     [(2, 4, 4)], False),
+     [(2, 4, 4)], True),
     ("eigvalsh-upper",
      lambda ns, a: ns.linalg.eigvalsh(a + ns.mt(a), UPLO="U"),
-     [(3, 3)], False),
+     [(3, 3)], True),
     ("svd-tall", lambda ns, a: _svd(ns, a, False), [(5, 3)], False),
     ("svd-wide", lambda ns, a: _svd(ns, a, False), [(3, 5)], False),
     ("svd-square-batched", lambda ns, a: _svd(ns, a, False), [(2, 3, 3)],
@@ -586,9 +586,11 @@ def test_matrix_rank_matches_torch():
 
 @pytest.mark.parametrize("fn", ["eigh", "svd", "svdvals"])
 def test_not_converging_raises_linalg_error(fn):
+    # torch's text ("The algorithm failed to converge ..."): capitalised by
+    # the engine's op (eigh), not by the Function path (svd)
     with pytest.raises(ad.linalg.LinAlgError,
-                       match="linalg.%s: the algorithm failed to converge"
-                       % fn):
+                       match="(?i)linalg.%s: the algorithm failed to "
+                             "converge" % fn):
         getattr(ad.linalg, fn)(ad.tensor(np.full((3, 3), np.nan)))
 
 
@@ -698,7 +700,10 @@ def _train(compiled, dtype=np.float64, steps=4):
         loss = ((ad.linalg.inv(A) * ad.linalg.inv(A)).sum()
                 + (y * y).sum() + ad.linalg.det(A) * 1e-3
                 + ad.linalg.slogdet(A).logabsdet
-                + ad.linalg.cholesky(S).sum())
+                + ad.linalg.cholesky(S).sum()
+                + ad.linalg.eigvalsh(S).sum() * 1e-2
+                + (ad.linalg.eigh(S).eigenvectors ** 2
+                   * ad.linalg.eigh(S).eigenvalues).sum() * 1e-2)
         loss.backward()
         opt.step()
         return loss
