@@ -126,6 +126,9 @@ _LAPACK_SIGS = {
              "int *, int *)",
     "syevd": "void (char *, char *, int *, T *, int *, T *, T *, int *, "
              "int *, int *, int *)",
+    "geqrf": "void (int *, int *, T *, int *, T *, T *, int *, int *)",
+    "orgqr": "void (int *, int *, int *, T *, int *, T *, T *, int *, "
+             "int *)",
 }
 
 
@@ -1233,7 +1236,8 @@ def _argsort(x, int axis, bint descending):
 
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
                 "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY,
-                "eigh": AD_LA_EIGH, "eigvalsh": AD_LA_EIGVALSH}
+                "eigh": AD_LA_EIGH, "eigvalsh": AD_LA_EIGVALSH,
+                "qr": AD_LA_QR}
 
 
 def _decomp(str kind, xs, bint upper=False, bint full=False):

@@ -736,39 +736,36 @@ def _qr_square_backward(Q, R, gQ, gR):
     return matmul(gQ + matmul(Q, cop), _mT(_inv_of(R)))
 
 
-class _QRSpec:
-    name = "linalg.qr"
+def _qr_shapes(m, n, full):
+    c = m if full else min(m, n)
+    return [(m, c), (c, n)]
 
-    def __init__(self, m, n, mode):
-        k = min(m, n)
-        self.m, self.n, self.mode = m, n, mode
-        if mode == "complete":
-            self.shapes = [(m, m), (m, n)]
-        else:
-            self.shapes = [(m, k), (k, n)]
 
-    def compute(self, a):
-        q, r = np.linalg.qr(a, mode=self.mode)
-        return [q, r]
+def _rule_qr(node, out, g):
+    # torch's linalg_qr_backward (the C backward's formula)
+    A, = node.inputs
+    m, n = A.shape[-2], A.shape[-1]
+    full = bool(node.attrs.full)
+    if full and m > n:
+        raise RuntimeError("The QR decomposition is not differentiable "
+                           "when mode='complete' and nrows > ncols.")
+    shapes = _qr_shapes(m, n, full)
+    Q, R = _split(out, shapes, A.shape[:-2])
+    gQ, gR = _split(g, shapes, A.shape[:-2])
+    if m >= n:
+        return [_qr_square_backward(Q, R, gQ, gR)]
+    # m < n: A = [X | Y], R = [U | V] with X = Q U square
+    U = narrow(R, -1, 0, m)
+    gU = narrow(gR, -1, 0, m)
+    gV = narrow(gR, -1, m, n - m)
+    Y = narrow(A, -1, m, n - m)
+    gQ2 = gQ + matmul(Y, _mT(gV))
+    gX = _qr_square_backward(Q, U, gQ2, gU)
+    gY = matmul(Q, gV)
+    return [E.concatenate([gX, gY], axis=-1)]
 
-    def backward(self, A, outs, grads):
-        m, n = self.m, self.n
-        Q, R = outs
-        gQ, gR = grads
-        if self.mode == "complete" and m > n:
-            raise RuntimeError("The QR decomposition is not differentiable "
-                               "when mode='complete' and nrows > ncols.")
-        if m >= n:
-            return _qr_square_backward(Q, R, gQ, gR)
-        # m < n: A = [X | Y], R = [U | V] with X = Q U square
-        U = narrow(R, -1, 0, m)
-        gU = narrow(gR, -1, 0, m)
-        gV = narrow(gR, -1, m, n - m)
-        Y = narrow(A, -1, m, n - m)
-        gQ2 = gQ + matmul(Y, _mT(gV))
-        gX = _qr_square_backward(Q, U, gQ2, gU)
-        gY = matmul(Q, gV)
-        return E.concatenate([gX, gY], axis=-1)
+
+RULES["qr"] = _rule_qr
 
 
 def qr(A, mode="reduced"):
@@ -778,7 +775,10 @@ def qr(A, mode="reduced"):
     if mode not in ("reduced", "complete"):
         raise ValueError("qr received unrecognized mode %r but expected one "
                          "of 'reduced' (default), 'complete'" % (mode,))
-    Q, R = _run(_QRSpec(t.shape[-2], t.shape[-1], mode), t)
+    m, n = t.shape[-2], t.shape[-1]
+    full = mode == "complete"
+    Q, R = _split(E._decomp("qr", [t], False, full), _qr_shapes(m, n, full),
+                  t.shape[:-2])
     return QRResult(Q, R)
 
 

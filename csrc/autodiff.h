@@ -207,7 +207,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(SLOGDET, slogdet, 0)          /* (sign, log|det|) (saves LU) */     \
     X(CHOLESKY, cholesky, AD_K_SAVES_OUT)   /* L, A = L L^T */        \
     X(EIGH, eigh, AD_K_SAVES_OUT)   /* (L, V) packed, L ascending */      \
-    X(EIGVALSH, eigvalsh, 0)        /* L (saves V) */
+    X(EIGVALSH, eigvalsh, 0)        /* L (saves V) */                     \
+    X(QR, qr, AD_K_SAVES_OUT | AD_K_READS_X)    /* (Q, R) packed */
 
 /* Index of the largest or smallest entry along one axis: X(CODE, name). */
 #define AD_ARGREDUCE_KINDS(X) X(ARGMAX, argmax) X(ARGMIN, argmin)
@@ -346,7 +347,8 @@ void ad_set_blas(ad_sgemm_fn sgemm, ad_dgemm_fn dgemm);
  * exports them), one float32 and one float64 pointer per name:
  * ad_set_lapack(AD_LAPACK_getrf, sgetrf, dgetrf).  The signatures are
  * LAPACK's; the Cython module checks each capsule's before handing it on. */
-#define AD_LAPACK_FNS(X) X(getrf) X(getrs) X(potrf) X(trtrs) X(syevd)
+#define AD_LAPACK_FNS(X) X(getrf) X(getrs) X(potrf) X(trtrs) X(syevd)       \
+    X(geqrf) X(orgqr)
 #define AD_X_LP(name) AD_LAPACK_##name,
 typedef enum { AD_LAPACK_FNS(AD_X_LP) AD_LAPACK_COUNT } ad_lapack_fn_id;
 #undef AD_X_LP
@@ -469,7 +471,9 @@ ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
  * Outputs: INV, CHOLESKY batch + (n, n); SOLVE batch + (n, k); DET
  * batch; SLOGDET batch + (2,) = (sign, log|det|); EIGH batch + (n + n*n,)
  * = (eigenvalues, eigenvectors as columns, row-major), EIGVALSH batch +
- * (n,), reading A's lower triangle (upper: its upper one).  A singular matrix (inv,
+ * (n,), reading A's lower triangle (upper: its upper one); QR of m x n
+ * matrices batch + (m*c + c*n,) = (Q m x c, R c x n), c = min(m, n), or
+ * m when full (mode='complete').  A singular matrix (inv,
  * solve; slogdet's backward), a matrix that is not positive definite
  * (cholesky) fails with AD_ERR_LINALG and torch's message. */
 ad_status ad_linalg(ad_linalg_kind k, int n, ad_tensor **xs, int upper,

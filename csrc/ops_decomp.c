@@ -1,7 +1,7 @@
 /*
  * ops_decomp.c -- the LAPACK decompositions as one engine op, `linalg`,
  * with a kind per decomposition (AD_LINALG_KINDS): inv, solve, det,
- * slogdet, cholesky, eigh, eigvalsh.  Each kind's forward and fused backward (torch's
+ * slogdet, cholesky, eigh, eigvalsh, qr.  Each kind's forward and fused backward (torch's
  * formulas, FunctionsManual.cpp) sit side by side in decomp.inc, written
  * once for a type T and included for float and double.  LAPACK comes from
  * the pointers handed to ad_set_lapack (scipy's cython_lapack), BLAS from
@@ -24,6 +24,17 @@ mat_dims(const ad_tensor *a, int64_t *B, int64_t *n)
     }
     *B = b;
     *n = a->shape[a->ndim - 1];
+}
+
+/* Batch count of the matrices in a's last two dims. */
+static int64_t
+mat_batch(const ad_tensor *a)
+{
+    int64_t b = 1;
+    for (int i = 0; i < a->ndim - 2; i++) {
+        b *= a->shape[i];
+    }
+    return b;
 }
 
 static ad_buffer *
@@ -141,14 +152,15 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
         }
     }
     int nd = a->ndim;
-    if (nd < 2 || a->shape[nd - 1] != a->shape[nd - 2]) {
+    int square = k != AD_LA_QR;
+    if (nd < 2 || (square && a->shape[nd - 1] != a->shape[nd - 2])) {
         return ad_error(AD_ERR_SHAPE, "linalg.%s: A must be batches of "
                         "square matrices, got shape %s", name,
                         ad_shape_str(nd, a->shape, s1, sizeof(s1)));
     }
-    int64_t B, n, kk = -1;
+    int64_t B, n, kk = -1, m = a->shape[nd - 2];
     mat_dims(a, &B, &n);
-    if (n > INT_MAX / 2) {
+    if (n > INT_MAX / 2 || m > INT_MAX / 2 || m * n > INT_MAX / 2) {
         return ad_error(AD_ERR_VALUE, "linalg.%s: matrices of order %lld "
                         "exceed the LAPACK interface", name, (long long)n);
     }
@@ -196,6 +208,12 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
     case AD_LA_EIGVALSH:
         ond = nd - 1;
         break;
+    case AD_LA_QR: {
+        int64_t qc = full ? m : (m < n ? m : n);
+        ond = nd - 1;
+        shape[nd - 2] = m * qc + qc * n;
+        break;
+    }
     default:
         break;
     }
@@ -220,7 +238,7 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
     c.at.linalg.upper = upper != 0;
     c.at.linalg.full = full != 0;
     c.saved = sv;
-    return ad_call_run(&c, B * n * n * (n + (kk > 0 ? kk : 0)), out);
+    return ad_call_run(&c, B * m * n * (n + (kk > 0 ? kk : 0)), out);
 }
 
 static const ad_attrdef linalg_attrs[] = {

@@ -1749,6 +1749,15 @@ def _la_eigh(r):
     return L.reshape(L.shape[:-1] + (1, L.shape[-1])) * V * V
 
 
+def _la_qr(r):
+    Q, R = r
+    return ad.concatenate([Q.reshape(Q.shape[:-2] + (-1,)),
+                           R.reshape(R.shape[:-2] + (-1,))], axis=-1) \
+        if isinstance(Q, ad.Tensor) else \
+        T.cat([Q.reshape(Q.shape[:-2] + (-1,)),
+               R.reshape(R.shape[:-2] + (-1,))], dim=-1)
+
+
 def _la_spd(a):
     n = a.shape[-1]
     return a @ ad.swapaxes(a, -1, -2) + n * ad.eye(n, dtype=a.dtype)
@@ -1789,6 +1798,14 @@ COMPOSITES += [
         a + ad.swapaxes(a, -1, -2)), lambda a: T.linalg.eigvalsh(a + a.mT),
        [("linalg", "eigvalsh")], [("4x4", [(4, 4)]),
                                   ("2x3x3", [(2, 3, 3)])]),
+    _C("linalg.qr", lambda a: _la_qr(ad.linalg.qr(a)),
+       lambda a: _la_qr(T.linalg.qr(a)), [("linalg", "qr")],
+       [("5x3", [(5, 3)]), ("4x4", [(4, 4)]), ("3x5", [(3, 5)]),
+        ("2x4x3", [(2, 4, 3)])]),
+    _C("linalg.qr(mode='complete')",
+       lambda a: _la_qr(ad.linalg.qr(a, mode="complete")),
+       lambda a: _la_qr(T.linalg.qr(a, mode="complete")),
+       [("linalg", "qr")], [("3x4", [(3, 4)])]),
 ]
 
 

@@ -324,6 +324,8 @@ case("linalg.cholesky", lambda t: ad.linalg.cholesky(
     [sample((3, 3), seed=35)])
 case("linalg.eigh", lambda t: ad.linalg.eigh(t + ad.swapaxes(t, -1, -2))
      .eigenvectors ** 2 + 0.0, [sample((3, 3), seed=36)])
+case("linalg.qr", lambda t: ad.linalg.qr(t).R ** 2 + 0.0,
+     [sample((4, 3), seed=38)])
 case("linalg.eigvalsh", lambda t: ad.linalg.eigvalsh(
     t + ad.swapaxes(t, -1, -2)), [sample((2, 3, 3), seed=37)])
 
