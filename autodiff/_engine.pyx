@@ -129,6 +129,8 @@ _LAPACK_SIGS = {
     "geqrf": "void (int *, int *, T *, int *, T *, T *, int *, int *)",
     "orgqr": "void (int *, int *, int *, T *, int *, T *, T *, int *, "
              "int *)",
+    "gesdd": "void (char *, int *, int *, T *, int *, T *, T *, int *, T *, "
+             "int *, T *, int *, int *, int *)",
 }
 
 
@@ -1237,7 +1239,7 @@ def _argsort(x, int axis, bint descending):
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
                 "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY,
                 "eigh": AD_LA_EIGH, "eigvalsh": AD_LA_EIGVALSH,
-                "qr": AD_LA_QR}
+                "qr": AD_LA_QR, "svd": AD_LA_SVD, "svdvals": AD_LA_SVDVALS}
 
 
 def _decomp(str kind, xs, bint upper=False, bint full=False):

@@ -65,7 +65,6 @@ from ._engine import Tensor, broadcast_to, permute, float64
 from ._ops import matmul, swapaxes
 from ._shape_ops import ShapeOpError, diagonal, narrow, tril
 from ._grad_mode import no_grad as _no_grad
-from .autograd import Function
 # the norms live with the other reductions
 from ._reductions import matrix_norm, vector_norm
 
@@ -482,66 +481,6 @@ def trace(x):
 
 # ----------------------------------------------------------- decompositions
 
-class _Decomp(Function):
-    """One LAPACK factorization of A as a custom Function.  spec computes
-    the outputs (numpy) and their gradient (recorded ops); the outputs are
-    packed into one tensor of shape batch + (total,)."""
-
-    @staticmethod
-    def forward(ctx, A, spec):
-        a = A.numpy()
-        try:
-            with np.errstate(all="ignore"):
-                outs = spec.compute(a)
-        except np.linalg.LinAlgError as e:      # eigh/svd not converging
-            raise LinAlgError(
-                "%s: the algorithm failed to converge (%s); is the input "
-                "finite and well conditioned?" % (spec.name, e)) from None
-        ctx.spec, ctx.outs = spec, outs
-        ctx.save_for_backward(A)
-        batch = a.shape[:-2]
-        flat = np.concatenate(
-            [np.reshape(o, batch + (int(np.prod(sh)),))
-             for o, sh in zip(outs, spec.shapes)], axis=-1)
-        return _tensor_from(np.ascontiguousarray(flat), dtype=A.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        A, = ctx.saved_tensors
-        spec = ctx.spec
-        if E.is_grad_enabled():
-            # a recorded backward: the factors as functions of A
-            outs = _unpack(_Decomp.apply(A, spec), spec, A.shape[:-2])
-        else:
-            outs = [_tensor_from(o, dtype=A.dtype) for o in ctx.outs]
-        grads = _unpack(g, spec, A.shape[:-2])
-        return spec.backward(A, outs, grads), None
-
-
-def _unpack(packed, spec, batch):
-    shapes = spec.shapes
-    res, start = [], 0
-    for s in shapes:
-        n = int(np.prod(s))
-        part = packed if len(shapes) == 1 else \
-            narrow(packed, -1, start, n)
-        res.append(E.reshape(part, tuple(batch) + tuple(s)))
-        start += n
-    return res
-
-
-def _run(spec, A):
-    return _unpack(_Decomp.apply(A, spec), spec, A.shape[:-2])
-
-
-def _np_call(fname, f, *args, msg):
-    try:
-        with np.errstate(all="ignore"):
-            return f(*args)
-    except np.linalg.LinAlgError:
-        raise LinAlgError("%s: %s" % (fname, msg)) from None
-
-
 def _split(packed, shapes, batch):
     """The outputs of a multi-output engine op, packed along the last axis
     (batch + (total,)), as recorded narrow/reshape views."""
@@ -639,14 +578,8 @@ def _cofactor(A):
     singular A, as torch's det backward there): det(U) det(Vh) U
     diag(prod_{j != i} s_j) Vh, recorded when the backward is."""
     n = A.shape[-1]
-    if E.is_grad_enabled():
-        U, S, Vh = _run(_SVDSpec(n, n, False), A)
-        u, vh = U.numpy(), Vh.numpy()
-    else:
-        u, s, vh = np.linalg.svd(A.numpy())
-        U, S, Vh = (_tensor_from(u, dtype=A.dtype),
-                    _tensor_from(s, dtype=A.dtype),
-                    _tensor_from(vh, dtype=A.dtype))
+    U, S, Vh = svd(A, full_matrices=False)
+    u, vh = U.numpy(), Vh.numpy()
     sign = _tensor_from(np.linalg.det(u) * np.linalg.det(vh),
                         dtype=A.dtype)
     cols = []
@@ -868,30 +801,37 @@ def _svd_backward(gU, gS, gVh, U, S, Vh):
     return matmul(U, matmul(ret, Vh))
 
 
-class _SVDSpec:
-    name = "linalg.svd"
+def _svd_shapes(m, n, full):
+    k = min(m, n)
+    if full:
+        return [(m, m), (k,), (n, n)]
+    return [(m, k), (k,), (k, n)]
 
-    def __init__(self, m, n, full):
+
+def _rule_svd(node, out, g):
+    A, = node.inputs
+    m, n = A.shape[-2], A.shape[-1]
+    full = bool(node.attrs.full)
+    shapes = _svd_shapes(m, n, full)
+    U, S, Vh = _split(out, shapes, A.shape[:-2])
+    gU, gS, gVh = _split(g, shapes, A.shape[:-2])
+    if full:            # as torch: the first k columns / rows
         k = min(m, n)
-        self.full = full
-        self.k = k
-        if full:
-            self.shapes = [(m, m), (k,), (n, n)]
-        else:
-            self.shapes = [(m, k), (k,), (k, n)]
+        U, gU = narrow(U, -1, 0, k), narrow(gU, -1, 0, k)
+        Vh, gVh = narrow(Vh, -2, 0, k), narrow(gVh, -2, 0, k)
+    return [_svd_backward(gU, gS, gVh, U, S, Vh)]
 
-    def compute(self, a):
-        u, s, vh = np.linalg.svd(a, full_matrices=self.full)
-        return [u, s, vh]
 
-    def backward(self, A, outs, grads):
-        U, S, Vh = outs
-        gU, gS, gVh = grads
-        if self.full:       # as torch: the first k columns / rows
-            k = self.k
-            U, gU = narrow(U, -1, 0, k), narrow(gU, -1, 0, k)
-            Vh, gVh = narrow(Vh, -2, 0, k), narrow(gVh, -2, 0, k)
-        return _svd_backward(gU, gS, gVh, U, S, Vh)
+def _rule_svdvals(node, out, g):
+    # torch's svd_backward with gU, gVh undefined: U diag(gS) Vh, the
+    # factors recomputed through the op (functions of A)
+    A, = node.inputs
+    U, _, Vh = svd(A, full_matrices=False)
+    return [matmul(U * _rowvec(g), Vh)]
+
+
+RULES["svd"] = _rule_svd
+RULES["svdvals"] = _rule_svdvals
 
 
 def svd(A, full_matrices=True):
@@ -901,44 +841,33 @@ def svd(A, full_matrices=True):
     it divides by gaps of squared singular values, and singular vectors
     are defined up to sign, as in torch."""
     t = _float_matrix(A, "linalg.svd", square=False)
-    U, S, Vh = _run(_SVDSpec(t.shape[-2], t.shape[-1],
-                             bool(full_matrices)), t)
+    m, n = t.shape[-2], t.shape[-1]
+    full = bool(full_matrices)
+    U, S, Vh = _split(E._decomp("svd", [t], False, full),
+                      _svd_shapes(m, n, full), t.shape[:-2])
     return SVDResult(U, S, Vh)
-
-
-class _SvdvalsSpec:
-    name = "linalg.svdvals"
-
-    def __init__(self, m, n):
-        self.shapes = [(min(m, n),)]
-
-    def compute(self, a):
-        return [np.linalg.svd(a, compute_uv=False)]
-
-    def backward(self, A, outs, grads):
-        # torch's svd_backward with gU, gVh undefined: U diag(gS) Vh
-        gS, = grads
-        if E.is_grad_enabled():
-            U, _, Vh = _run(_SVDSpec(A.shape[-2], A.shape[-1], False), A)
-        else:
-            u, _, vh = np.linalg.svd(A.numpy(), full_matrices=False)
-            U, Vh = (_tensor_from(u, dtype=A.dtype),
-                     _tensor_from(vh, dtype=A.dtype))
-        return matmul(U * _rowvec(gS), Vh)
 
 
 def svdvals(A):
     """torch.linalg.svdvals: the singular values, descending."""
     t = _float_matrix(A, "linalg.svdvals", square=False)
-    return _run(_SvdvalsSpec(t.shape[-2], t.shape[-1]), t)[0]
+    return E._decomp("svdvals", [t])
 
 
-def _cutoff(s, m, n, atol, rtol):
+def _keep(S, m, n, atol, rtol):
+    """The bool mask S > max(atol, rtol * s_max) with recorded ops (S
+    descending, not empty: s_max is S[..., :1]); rtol defaults to
+    eps * max(m, n) when atol is not given.  A compiled replay decides on
+    its own input's values."""
     if rtol is None:
-        rtol = (np.finfo(s.dtype).eps * max(m, n)) if not atol else 0.0
-    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else \
-        np.zeros(s.shape[:-1] + (1,), s.dtype)
-    return np.maximum(atol or 0.0, rtol * smax)
+        rtol = (np.finfo(np.float32 if S.dtype is E.float32
+                         else np.float64).eps * max(m, n)) \
+            if not atol else 0.0
+    cut = narrow(S, -1, 0, 1) * float(rtol)
+    if atol:
+        cut = E.maximum(cut, _tensor_from(np.full(cut.shape, atol),
+                                          dtype=cut.dtype))
+    return S > cut
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
@@ -946,11 +875,13 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     max(atol, rtol * s_max) (rtol defaults to eps * max(m, n) when atol
     is not given), as an int64 tensor; not differentiable."""
     t = _float_matrix(A, "linalg.matrix_rank", square=False)
+    m, n = t.shape[-2], t.shape[-1]
     with _no_grad():
-        s = svdvals(t).numpy()
-    cut = _cutoff(s, t.shape[-2], t.shape[-1], atol, rtol)
-    return _tensor_from(np.sum(s > cut, axis=-1).astype(np.int64),
-                        dtype=E.int64)
+        S = svdvals(t)
+        if not S.shape[-1]:
+            return _tensor_from(np.zeros(S.shape[:-1], np.int64),
+                                dtype=E.int64)
+        return E.sum(_keep(S, m, n, atol, rtol).astype(E.int64), axis=-1)
 
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
@@ -960,9 +891,10 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
     t = _float_matrix(A, "linalg.pinv", square=False)
     m, n = t.shape[-2], t.shape[-1]
     U, S, Vh = svd(t, full_matrices=False)
-    s = S.numpy()
-    cutoff = _cutoff(s, m, n, atol, rtol)
-    keep = _tensor_from((s > cutoff).astype(s.dtype), dtype=t.dtype)
-    safe = _tensor_from(np.where(s > cutoff, 0.0, 1.0), dtype=t.dtype)
-    Sinv = keep / (S + safe)
+    if S.shape[-1]:
+        keep = _keep(S, m, n, atol, rtol)
+        one = _tensor_from(np.ones(S.shape), dtype=S.dtype)
+        Sinv = E.where(keep, one, 0.0) / (S + E.where(keep, 0.0, one))
+    else:
+        Sinv = S
     return matmul(_mT(Vh) * _rowvec(Sinv), _mT(U))

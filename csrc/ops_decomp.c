@@ -1,7 +1,7 @@
 /*
  * ops_decomp.c -- the LAPACK decompositions as one engine op, `linalg`,
  * with a kind per decomposition (AD_LINALG_KINDS): inv, solve, det,
- * slogdet, cholesky, eigh, eigvalsh, qr.  Each kind's forward and fused backward (torch's
+ * slogdet, cholesky, eigh, eigvalsh, qr, svd, svdvals.  Each kind's forward and fused backward (torch's
  * formulas, FunctionsManual.cpp) sit side by side in decomp.inc, written
  * once for a type T and included for float and double.  LAPACK comes from
  * the pointers handed to ad_set_lapack (scipy's cython_lapack), BLAS from
@@ -97,6 +97,10 @@ layout(int dt, int64_t B, int64_t n, int64_t k)
 #define fw_slogdet_f64 fw_det_f64
 #define bw_slogdet_f32 bw_det_f32
 #define bw_slogdet_f64 bw_det_f64
+#define fw_svdvals_f32 fw_svd_f32
+#define fw_svdvals_f64 fw_svd_f64
+#define bw_svdvals_f32 bw_svd_f32
+#define bw_svdvals_f64 bw_svd_f64
 #define fw_eigvalsh_f32 fw_eigh_f32
 #define fw_eigvalsh_f64 fw_eigh_f64
 #define bw_eigvalsh_f32 bw_eigh_f32
@@ -152,7 +156,7 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
         }
     }
     int nd = a->ndim;
-    int square = k != AD_LA_QR;
+    int square = k != AD_LA_QR && k != AD_LA_SVD && k != AD_LA_SVDVALS;
     if (nd < 2 || (square && a->shape[nd - 1] != a->shape[nd - 2])) {
         return ad_error(AD_ERR_SHAPE, "linalg.%s: A must be batches of "
                         "square matrices, got shape %s", name,
@@ -214,14 +218,27 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
         shape[nd - 2] = m * qc + qc * n;
         break;
     }
+    case AD_LA_SVD:
+    case AD_LA_SVDVALS: {
+        int64_t kk2 = m < n ? m : n;
+        ond = nd - 1;
+        shape[nd - 2] = k == AD_LA_SVDVALS ? kk2
+                        : full ? m * m + kk2 + n * n
+                               : m * kk2 + kk2 + kk2 * n;
+        break;
+    }
     default:
         break;
     }
     ad_buffer *sv = NULL;
     if (k == AD_LA_SOLVE || k == AD_LA_DET || k == AD_LA_SLOGDET ||
-        k == AD_LA_EIGVALSH) {
+        k == AD_LA_EIGVALSH || k == AD_LA_SVDVALS) {
+        int64_t mk = m < n ? m : n;
         size_t bytes = k == AD_LA_EIGVALSH
                        ? (size_t)(B * n * n) * ad_itemsize(a->dtype)
+                       : k == AD_LA_SVDVALS
+                       ? (size_t)(B * (m * mk + mk * n + mk)) *
+                             ad_itemsize(a->dtype)
                        : layout(a->dtype, B, n, kk).total;
         if (!(sv = scratch(bytes))) {
             return ad_error(AD_ERR_NOMEM, "linalg.%s: out of memory", name);

@@ -1758,6 +1758,16 @@ def _la_qr(r):
                R.reshape(R.shape[:-2] + (-1,))], dim=-1)
 
 
+def _la_svd(r):
+    U, S, Vh = r
+    k = S.shape[-1]
+    U, Vh = U[..., :, :k], Vh[..., :k, :]
+    u = (U[..., :, :1] @ Vh[..., :1, :]).reshape(U.shape[:-2] + (-1,))
+    if isinstance(S, ad.Tensor):
+        return ad.concatenate([u, S], axis=-1)
+    return T.cat([u, S], dim=-1)
+
+
 def _la_spd(a):
     n = a.shape[-1]
     return a @ ad.swapaxes(a, -1, -2) + n * ad.eye(n, dtype=a.dtype)
@@ -1806,6 +1816,16 @@ COMPOSITES += [
        lambda a: _la_qr(ad.linalg.qr(a, mode="complete")),
        lambda a: _la_qr(T.linalg.qr(a, mode="complete")),
        [("linalg", "qr")], [("3x4", [(3, 4)])]),
+    # sign-invariant functions of the singular vectors
+    _C("linalg.svd", lambda a: _la_svd(ad.linalg.svd(a, full_matrices=False)),
+       lambda a: _la_svd(T.linalg.svd(a, full_matrices=False)),
+       [("linalg", "svd")], [("5x3", [(5, 3)]), ("3x5", [(3, 5)]),
+                             ("2x3x3", [(2, 3, 3)])]),
+    _C("linalg.svd(full_matrices=True)", lambda a: _la_svd(ad.linalg.svd(a)),
+       lambda a: _la_svd(T.linalg.svd(a)), [("linalg", "svd")],
+       [("4x3", [(4, 3)]), ("2x4", [(2, 4)])]),
+    _C("linalg.svdvals", ad.linalg.svdvals, lambda a: T.linalg.svdvals(a),
+       [("linalg", "svdvals")], [("4x3", [(4, 3)]), ("2x3x5", [(2, 3, 5)])]),
 ]
 
 

@@ -326,6 +326,10 @@ case("linalg.eigh", lambda t: ad.linalg.eigh(t + ad.swapaxes(t, -1, -2))
      .eigenvectors ** 2 + 0.0, [sample((3, 3), seed=36)])
 case("linalg.qr", lambda t: ad.linalg.qr(t).R ** 2 + 0.0,
      [sample((4, 3), seed=38)])
+case("linalg.svd", lambda t: ad.linalg.svd(t, full_matrices=False)
+     .U ** 2 + 0.0, [sample((4, 3), seed=39)])
+case("linalg.svdvals", lambda t: ad.linalg.svdvals(t),
+     [sample((2, 3, 4), seed=40)])
 case("linalg.eigvalsh", lambda t: ad.linalg.eigvalsh(
     t + ad.swapaxes(t, -1, -2)), [sample((2, 3, 3), seed=37)])
 
