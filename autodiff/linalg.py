@@ -9,39 +9,35 @@ batched matmul), so they differentiate to any order and replay under
 ``ad.compile`` bit for bit, with nothing more.
 
 *Decompositions* -- ``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``,
-``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` (``pinv`` and
-``matrix_rank`` on top of ``svd``) -- are ``autodiff.autograd.Function``
-subclasses whose forward calls numpy's LAPACK (``numpy.linalg``: getrf/getrs, potrf, geqrf/orgqr, syevd,
-gesdd) and whose backward is PyTorch's formula (derivatives.yaml /
-FunctionsManual.cpp: ``linalg_inv``, ``linalg_solve_backward``,
-``linalg_det_backward``, ``slogdet_backward``, ``cholesky_backward``,
-``linalg_qr_backward``, ``linalg_eig_backward(is_hermitian=True)``,
-``svd_backward``) written with recorded ops.  Where the backward needs the
-factors (Q, R, V, U, ...), a recorded backward (``create_graph=True``,
-``ad.grad`` of ``ad.grad``) recomputes them through the same Function, so
-they are functions of A on the tape and the gradient differentiates again;
-the plain C sweep reuses the forward's arrays.
+``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` -- are one engine op,
+``linalg``, with a kind each (csrc/ops_decomp.c, decomp.inc).  Its
+forward calls LAPACK through the pointers the engine module takes from
+``scipy.linalg.cython_lapack`` (getrf/getrs, potrf, syevd, geqrf/orgqr,
+gesdd; as matmul takes BLAS from ``cython_blas``), batched over the
+leading dims; its C backward is PyTorch's formula fused
+(derivatives.yaml / FunctionsManual.cpp: ``linalg_inv``,
+``linalg_solve_backward``, ``linalg_det_backward``, ``slogdet_backward``,
+``cholesky_backward``, ``linalg_qr_backward``,
+``linalg_eig_backward(is_hermitian=True)``, ``svd_backward``).  So they
+replay under ``ad.compile`` bit for bit like any op, and a compiled
+replay that meets a singular matrix raises as the eager call does.
+Multi-output kinds come back packed along the last axis and are unpacked
+here with recorded narrow/reshape (each output's gradient reaches the one
+backward).  ``RULES`` below holds each kind's derivative written with
+recorded ops (``_derivatives.RULES["linalg"]`` dispatches to it) for
+``create_graph`` and the nested transforms: the factors a formula needs
+are recomputed through the op, so they are functions of A on the tape
+and the gradient differentiates again.  ``pinv`` and ``matrix_rank`` sit
+on ``svd``/``svdvals`` with their cutoff computed by recorded ops, so
+they replay too.
 
-Design choice.  The alternative was new engine ops calling LAPACK
-pointers from ``scipy.linalg.cython_lapack`` (as matmul takes BLAS from
-``cython_blas``), each with a fused C backward and a rule in
-``_derivatives.py``: that would also replay under ``ad.compile``, but is
-nine new C ops, their records, attribute tables, opdb rows and C tests.
-A custom Function is a few lines per op and is correct under
-``ad.compile`` by construction: ``Function.apply`` raises
-``NotCompilableError`` while a capture records (before anything is
-updated; the Trainer then runs eagerly), so a replay can never serve a
-stale decomposition.  The compositions above do replay.  Multi-output
-decompositions pack their outputs into one tensor (one Function output)
-and unpack them with recorded narrow/reshape, so each output's gradient
-reaches the one backward.
-
-Errors follow torch: a singular matrix (inv, solve, slogdet's backward)
-or a matrix that is not positive definite (cholesky) raises
-``LinAlgError``, a ``RuntimeError`` as ``torch.linalg.LinAlgError``; so
-does an eigh/svd that does not converge (NaN input); a bad shape or
-einsum equation raises ``ShapeOpError`` (both a ValueError and a
-RuntimeError).
+Errors follow torch, with its messages (``(Batch element i): ``, the
+zero pivot, the order of the leading minor): a singular matrix (inv,
+solve, slogdet's backward) or a matrix that is not positive definite
+(cholesky) raises ``LinAlgError``, a ``RuntimeError`` as
+``torch.linalg.LinAlgError``; so does an eigh/svd of non-finite input or
+that does not converge; a bad shape or einsum equation raises
+``ShapeOpError`` (both a ValueError and a RuntimeError).
 
 Gradients where torch's are ill-defined are torch's formulas too:
 ``eigh`` divides by eigenvalue gaps and ``svd`` by gaps of squared
@@ -50,8 +46,9 @@ the values are used (``eigvalsh``, ``svdvals``, or eigh/svd whose vector
 outputs get no gradient: torch's short formula V diag(g) V^T, finite);
 eigen- and singular vectors are defined up to sign, so only losses
 invariant to that sign have a meaningful gradient.  ``det`` at a
-singular matrix has the cofactor matrix (through the SVD) as gradient:
-torch 2.13's value under create_graph (its plain backward gives zeros).
+singular matrix has the cofactor matrix as gradient (in C from the
+minors' LU determinants, recorded through the SVD): torch 2.13's value
+under create_graph (its plain backward gives zeros).
 """
 from __future__ import annotations
 
