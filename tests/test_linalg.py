@@ -760,3 +760,11 @@ def test_slogdet_backward_at_a_singular_matrix_raises():
     assert float(s.sign) == 0.0 and float(s.logabsdet) == -np.inf
     with pytest.raises(ad.linalg.LinAlgError, match="singular"):
         s.logabsdet.backward()
+
+
+def test_qr_complete_of_an_empty_matrix_is_the_identity():
+    # orgqr still runs (n == 0): its workspace is queried, not assumed
+    q = ad.linalg.qr(ad.tensor(np.zeros((2, 3, 0))), mode="complete")
+    np.testing.assert_array_equal(q.Q.numpy(), np.broadcast_to(np.eye(3),
+                                                                (2, 3, 3)))
+    assert q.R.shape == (2, 3, 0)
