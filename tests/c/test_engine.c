@@ -3605,6 +3605,146 @@ test_linalg(void)
     CHECK(stats().bytes_in_use == m0.bytes_in_use);
 }
 
+/* ---- naive LAPACK potrf ('U') and trtrs (diag 'N') --------------------- */
+
+#define NAIVE_POTRF(NAME, T)                                               \
+    static void NAME(char *uplo, int *n, T *a, int *lda, int *info)         \
+    {                                                                       \
+        int N = *n, ld = *lda;                                              \
+        (void)uplo;     /* the engine asks for 'U' */                       \
+        *info = 0;                                                          \
+        for (int j = 0; j < N; j++) {                                       \
+            double s = a[j + j * ld];                                       \
+            for (int k = 0; k < j; k++) {                                   \
+                s -= (double)a[k + j * ld] * a[k + j * ld];                 \
+            }                                                               \
+            if (!(s > 0)) {                                                 \
+                *info = j + 1;                                              \
+                return;                                                     \
+            }                                                               \
+            a[j + j * ld] = (T)sqrt(s);                                     \
+            for (int i = j + 1; i < N; i++) {                               \
+                double t = a[j + i * ld];                                   \
+                for (int k = 0; k < j; k++) {                               \
+                    t -= (double)a[k + j * ld] * a[k + i * ld];             \
+                }                                                           \
+                a[j + i * ld] = (T)(t / a[j + j * ld]);                     \
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_POTRF(naive_spotrf_, float)
+NAIVE_POTRF(naive_dpotrf_, double)
+
+/* op(A) X = B with A triangular (uplo), op = trans ('N' or 'T'). */
+#define NAIVE_TRTRS(NAME, T)                                               \
+    static void NAME(char *uplo, char *tr, char *diag, int *n, int *nrhs,   \
+                     T *a, int *lda, T *b, int *ldb, int *info)             \
+    {                                                                       \
+        int N = *n, ld = *lda, t = *tr == 'T';                              \
+        int upper = (*uplo == 'U') != t;    /* op(A) upper triangular */    \
+        (void)diag;                                                         \
+        *info = 0;                                                          \
+        for (int r = 0; r < *nrhs; r++) {                                   \
+            T *x = b + (int64_t)r * *ldb;                                   \
+            for (int s = 0; s < N; s++) {                                   \
+                int i = upper ? N - 1 - s : s;                              \
+                double v = x[i];                                            \
+                for (int k = 0; k < N; k++) {                               \
+                    if (upper ? k > i : k < i) {                            \
+                        v -= (double)(t ? a[k + i * ld] : a[i + k * ld]) *  \
+                             x[k];                                          \
+                    }                                                       \
+                }                                                           \
+                x[i] = (T)(v / a[i + i * ld]);                              \
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_TRTRS(naive_strtrs_, float)
+NAIVE_TRTRS(naive_dtrtrs_, double)
+
+static double
+chol_sum(ad_tensor *a)
+{
+    ad_tensor *l;
+    double s = 0;
+    if (ad_linalg(AD_LA_CHOLESKY, 1, &a, 0, 0, &l)) {
+        return NAN;
+    }
+    for (int64_t i = 0; i < l->size; i++) {
+        s += at(l, i);
+    }
+    ad_decref(l);
+    return s;
+}
+
+/* cholesky: L L^T = A with L lower, d(sum L)/dA against central
+ * differences of symmetric perturbations, the not-positive-definite
+ * error with torch's text and the batch element. */
+static void
+test_cholesky(void)
+{
+    ad_memory_stats m0 = stats();
+    ad_set_lapack(AD_LAPACK_potrf, (void *)naive_spotrf_,
+                  (void *)naive_dpotrf_);
+    ad_set_lapack(AD_LAPACK_trtrs, (void *)naive_strtrs_,
+                  (void *)naive_dtrtrs_);
+    int64_t s3[3] = {2, 3, 3};
+    double av[18] = {4, 1, 0.5, 1, 3, 1, 0.5, 1, 2,
+                     5, -1, 2, -1, 4, 0, 2, 0, 3};
+    ad_tensor *a = mk(AD_F64, 3, s3, av, 0, 0, 1), *l, *ones;
+    REQ(ad_linalg(AD_LA_CHOLESKY, 1, &a, 0, 0, &l));
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < 3; i++) {
+            for (int j = 0; j < 3; j++) {
+                double s = 0;
+                for (int k = 0; k < 3; k++) {
+                    s += at(l, b * 9 + i * 3 + k) * at(l, b * 9 + j * 3 + k);
+                }
+                CHECK(fabs(s - av[b * 9 + i * 3 + j]) < 1e-12);
+                CHECK(j <= i || at(l, b * 9 + i * 3 + j) == 0.0);
+            }
+        }
+    }
+    ones = ones_like(l);
+    REQ(ad_backward(l, ones, 0));
+    double h = 1e-6;
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < 3; i++) {
+            for (int j = 0; j <= i; j++) {
+                /* A + h (e_ij + e_ji), once on the diagonal */
+                double *q = (double *)ad_data(a) + b * 9;
+                double keep1 = q[i * 3 + j], keep2 = q[j * 3 + i];
+                q[j * 3 + i] = keep2 + h;
+                q[i * 3 + j] = keep1 + h;
+                double fp = chol_sum(a);
+                q[j * 3 + i] = keep2 - h;
+                q[i * 3 + j] = keep1 - h;
+                double fm = chol_sum(a);
+                q[j * 3 + i] = keep2;
+                q[i * 3 + j] = keep1;
+                double fd = (fp - fm) / (2 * h);
+                double an = at(a->grad, b * 9 + i * 3 + j) * (i != j ? 2 : 1);
+                CHECKM(fabs(fd - an) < 1e-6, "cholesky grad %d %d %d: %g vs "
+                       "%g", b, i, j, an, fd);
+            }
+        }
+    }
+    double nv[18] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 0, 2, 1, 0, 0, 0, 1};
+    ad_tensor *z = mk(AD_F32, 3, s3, nv, 0, 0, 0), *zo = NULL;
+    CHECK_ST(ad_linalg(AD_LA_CHOLESKY, 1, &z, 0, 0, &zo), AD_ERR_LINALG);
+    CHECK(zo == NULL && strstr(ad_last_error(), "linalg.cholesky: (Batch "
+                               "element 1): The factorization could not be "
+                               "completed because the input is not "
+                               "positive-definite (the leading minor of "
+                               "order 2 is not positive-definite)."));
+    ad_decref(z);
+    ad_decref(ones);
+    ad_decref(l);
+    ad_decref(a);
+    CHECK(stats().tape_live == 0);
+    CHECK(stats().bytes_in_use == m0.bytes_in_use);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3640,6 +3780,7 @@ main(int argc, char **argv)
     test_matmul_linear();
     CHECK(g_gemm_calls > 0);
     test_linalg();
+    test_cholesky();
     test_cumsum();
     test_errors();
     test_optim();
