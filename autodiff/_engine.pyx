@@ -124,6 +124,13 @@ _LAPACK_SIGS = {
     "potrf": "void (char *, int *, T *, int *, int *)",
     "trtrs": "void (char *, char *, char *, int *, int *, T *, int *, T *, "
              "int *, int *)",
+    "syevd": "void (char *, char *, int *, T *, int *, T *, T *, int *, "
+             "int *, int *, int *)",
+    "geqrf": "void (int *, int *, T *, int *, T *, T *, int *, int *)",
+    "orgqr": "void (int *, int *, int *, T *, int *, T *, T *, int *, "
+             "int *)",
+    "gesdd": "void (char *, int *, int *, T *, int *, T *, T *, int *, T *, "
+             "int *, T *, int *, int *, int *)",
 }
 
 
@@ -1347,7 +1354,9 @@ def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
     return _wrap(o)
 
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
-                "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY}
+                "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY,
+                "eigh": AD_LA_EIGH, "eigvalsh": AD_LA_EIGVALSH,
+                "qr": AD_LA_QR, "svd": AD_LA_SVD, "svdvals": AD_LA_SVDVALS}
 
 
 def _decomp(str kind, xs, bint upper=False, bint full=False):

@@ -342,7 +342,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
                 dtype=None) -> Tensor:
     """torch.linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf over the
     two dims, and 'nuc', 2, -2 through the singular values
-    (ad.linalg.svdvals: eager only, NotCompilableError under ad.compile;
+    (ad.linalg.svdvals, the engine's LAPACK op: replays under ad.compile;
     the gradient of 2/-2 is torch's, undefined at repeated values)."""
     t = _tensor(A)
     if dtype is not None:

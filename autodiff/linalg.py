@@ -9,39 +9,35 @@ batched matmul), so they differentiate to any order and replay under
 ``ad.compile`` bit for bit, with nothing more.
 
 *Decompositions* -- ``inv``, ``solve``, ``det``, ``slogdet``, ``cholesky``,
-``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` (``pinv`` and
-``matrix_rank`` on top of ``svd``) -- are ``autodiff.autograd.Function``
-subclasses whose forward calls numpy's LAPACK (``numpy.linalg``: getrf/getrs, potrf, geqrf/orgqr, syevd,
-gesdd) and whose backward is PyTorch's formula (derivatives.yaml /
-FunctionsManual.cpp: ``linalg_inv``, ``linalg_solve_backward``,
-``linalg_det_backward``, ``slogdet_backward``, ``cholesky_backward``,
-``linalg_qr_backward``, ``linalg_eig_backward(is_hermitian=True)``,
-``svd_backward``) written with recorded ops.  Where the backward needs the
-factors (Q, R, V, U, ...), a recorded backward (``create_graph=True``,
-``ad.grad`` of ``ad.grad``) recomputes them through the same Function, so
-they are functions of A on the tape and the gradient differentiates again;
-the plain C sweep reuses the forward's arrays.
+``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals`` -- are one engine op,
+``linalg``, with a kind each (csrc/ops_decomp.c, decomp.inc).  Its
+forward calls LAPACK through the pointers the engine module takes from
+``scipy.linalg.cython_lapack`` (getrf/getrs, potrf, syevd, geqrf/orgqr,
+gesdd; as matmul takes BLAS from ``cython_blas``), batched over the
+leading dims; its C backward is PyTorch's formula fused
+(derivatives.yaml / FunctionsManual.cpp: ``linalg_inv``,
+``linalg_solve_backward``, ``linalg_det_backward``, ``slogdet_backward``,
+``cholesky_backward``, ``linalg_qr_backward``,
+``linalg_eig_backward(is_hermitian=True)``, ``svd_backward``).  So they
+replay under ``ad.compile`` bit for bit like any op, and a compiled
+replay that meets a singular matrix raises as the eager call does.
+Multi-output kinds come back packed along the last axis and are unpacked
+here with recorded narrow/reshape (each output's gradient reaches the one
+backward).  ``RULES`` below holds each kind's derivative written with
+recorded ops (``_derivatives.RULES["linalg"]`` dispatches to it) for
+``create_graph`` and the nested transforms: the factors a formula needs
+are recomputed through the op, so they are functions of A on the tape
+and the gradient differentiates again.  ``pinv`` and ``matrix_rank`` sit
+on ``svd``/``svdvals`` with their cutoff computed by recorded ops, so
+they replay too.
 
-Design choice.  The alternative was new engine ops calling LAPACK
-pointers from ``scipy.linalg.cython_lapack`` (as matmul takes BLAS from
-``cython_blas``), each with a fused C backward and a rule in
-``_derivatives.py``: that would also replay under ``ad.compile``, but is
-nine new C ops, their records, attribute tables, opdb rows and C tests.
-A custom Function is a few lines per op and is correct under
-``ad.compile`` by construction: ``Function.apply`` raises
-``NotCompilableError`` while a capture records (before anything is
-updated; the Trainer then runs eagerly), so a replay can never serve a
-stale decomposition.  The compositions above do replay.  Multi-output
-decompositions pack their outputs into one tensor (one Function output)
-and unpack them with recorded narrow/reshape, so each output's gradient
-reaches the one backward.
-
-Errors follow torch: a singular matrix (inv, solve, slogdet's backward)
-or a matrix that is not positive definite (cholesky) raises
-``LinAlgError``, a ``RuntimeError`` as ``torch.linalg.LinAlgError``; so
-does an eigh/svd that does not converge (NaN input); a bad shape or
-einsum equation raises ``ShapeOpError`` (both a ValueError and a
-RuntimeError).
+Errors follow torch, with its messages (``(Batch element i): ``, the
+zero pivot, the order of the leading minor): a singular matrix (inv,
+solve, slogdet's backward) or a matrix that is not positive definite
+(cholesky) raises ``LinAlgError``, a ``RuntimeError`` as
+``torch.linalg.LinAlgError``; so does an eigh/svd of non-finite input or
+that does not converge; a bad shape or einsum equation raises
+``ShapeOpError`` (both a ValueError and a RuntimeError).
 
 Gradients where torch's are ill-defined are torch's formulas too:
 ``eigh`` divides by eigenvalue gaps and ``svd`` by gaps of squared
@@ -50,8 +46,9 @@ the values are used (``eigvalsh``, ``svdvals``, or eigh/svd whose vector
 outputs get no gradient: torch's short formula V diag(g) V^T, finite);
 eigen- and singular vectors are defined up to sign, so only losses
 invariant to that sign have a meaningful gradient.  ``det`` at a
-singular matrix has the cofactor matrix (through the SVD) as gradient:
-torch 2.13's value under create_graph (its plain backward gives zeros).
+singular matrix has the cofactor matrix as gradient (in C from the
+minors' LU determinants, recorded through the SVD): torch 2.13's value
+under create_graph (its plain backward gives zeros).
 """
 from __future__ import annotations
 
@@ -65,7 +62,6 @@ from ._engine import Tensor, broadcast_to, permute, float64
 from ._ops import matmul, swapaxes
 from ._shape_ops import ShapeOpError, diagonal, narrow, tril
 from ._grad_mode import no_grad as _no_grad
-from .autograd import Function
 # the norms live with the other reductions
 from ._reductions import matrix_norm, vector_norm
 
@@ -482,66 +478,6 @@ def trace(x):
 
 # ----------------------------------------------------------- decompositions
 
-class _Decomp(Function):
-    """One LAPACK factorization of A as a custom Function.  spec computes
-    the outputs (numpy) and their gradient (recorded ops); the outputs are
-    packed into one tensor of shape batch + (total,)."""
-
-    @staticmethod
-    def forward(ctx, A, spec):
-        a = A.numpy()
-        try:
-            with np.errstate(all="ignore"):
-                outs = spec.compute(a)
-        except np.linalg.LinAlgError as e:      # eigh/svd not converging
-            raise LinAlgError(
-                "%s: the algorithm failed to converge (%s); is the input "
-                "finite and well conditioned?" % (spec.name, e)) from None
-        ctx.spec, ctx.outs = spec, outs
-        ctx.save_for_backward(A)
-        batch = a.shape[:-2]
-        flat = np.concatenate(
-            [np.reshape(o, batch + (int(np.prod(sh)),))
-             for o, sh in zip(outs, spec.shapes)], axis=-1)
-        return _tensor_from(np.ascontiguousarray(flat), dtype=A.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        A, = ctx.saved_tensors
-        spec = ctx.spec
-        if E.is_grad_enabled():
-            # a recorded backward: the factors as functions of A
-            outs = _unpack(_Decomp.apply(A, spec), spec, A.shape[:-2])
-        else:
-            outs = [_tensor_from(o, dtype=A.dtype) for o in ctx.outs]
-        grads = _unpack(g, spec, A.shape[:-2])
-        return spec.backward(A, outs, grads), None
-
-
-def _unpack(packed, spec, batch):
-    shapes = spec.shapes
-    res, start = [], 0
-    for s in shapes:
-        n = int(np.prod(s))
-        part = packed if len(shapes) == 1 else \
-            narrow(packed, -1, start, n)
-        res.append(E.reshape(part, tuple(batch) + tuple(s)))
-        start += n
-    return res
-
-
-def _run(spec, A):
-    return _unpack(_Decomp.apply(A, spec), spec, A.shape[:-2])
-
-
-def _np_call(fname, f, *args, msg):
-    try:
-        with np.errstate(all="ignore"):
-            return f(*args)
-    except np.linalg.LinAlgError:
-        raise LinAlgError("%s: %s" % (fname, msg)) from None
-
-
 def _split(packed, shapes, batch):
     """The outputs of a multi-output engine op, packed along the last axis
     (batch + (total,)), as recorded narrow/reshape views."""
@@ -639,14 +575,8 @@ def _cofactor(A):
     singular A, as torch's det backward there): det(U) det(Vh) U
     diag(prod_{j != i} s_j) Vh, recorded when the backward is."""
     n = A.shape[-1]
-    if E.is_grad_enabled():
-        U, S, Vh = _run(_SVDSpec(n, n, False), A)
-        u, vh = U.numpy(), Vh.numpy()
-    else:
-        u, s, vh = np.linalg.svd(A.numpy())
-        U, S, Vh = (_tensor_from(u, dtype=A.dtype),
-                    _tensor_from(s, dtype=A.dtype),
-                    _tensor_from(vh, dtype=A.dtype))
+    U, S, Vh = svd(A, full_matrices=False)
+    u, vh = U.numpy(), Vh.numpy()
     sign = _tensor_from(np.linalg.det(u) * np.linalg.det(vh),
                         dtype=A.dtype)
     cols = []
@@ -736,39 +666,36 @@ def _qr_square_backward(Q, R, gQ, gR):
     return matmul(gQ + matmul(Q, cop), _mT(_inv_of(R)))
 
 
-class _QRSpec:
-    name = "linalg.qr"
+def _qr_shapes(m, n, full):
+    c = m if full else min(m, n)
+    return [(m, c), (c, n)]
 
-    def __init__(self, m, n, mode):
-        k = min(m, n)
-        self.m, self.n, self.mode = m, n, mode
-        if mode == "complete":
-            self.shapes = [(m, m), (m, n)]
-        else:
-            self.shapes = [(m, k), (k, n)]
 
-    def compute(self, a):
-        q, r = np.linalg.qr(a, mode=self.mode)
-        return [q, r]
+def _rule_qr(node, out, g):
+    # torch's linalg_qr_backward (the C backward's formula)
+    A, = node.inputs
+    m, n = A.shape[-2], A.shape[-1]
+    full = bool(node.attrs.full)
+    if full and m > n:
+        raise RuntimeError("The QR decomposition is not differentiable "
+                           "when mode='complete' and nrows > ncols.")
+    shapes = _qr_shapes(m, n, full)
+    Q, R = _split(out, shapes, A.shape[:-2])
+    gQ, gR = _split(g, shapes, A.shape[:-2])
+    if m >= n:
+        return [_qr_square_backward(Q, R, gQ, gR)]
+    # m < n: A = [X | Y], R = [U | V] with X = Q U square
+    U = narrow(R, -1, 0, m)
+    gU = narrow(gR, -1, 0, m)
+    gV = narrow(gR, -1, m, n - m)
+    Y = narrow(A, -1, m, n - m)
+    gQ2 = gQ + matmul(Y, _mT(gV))
+    gX = _qr_square_backward(Q, U, gQ2, gU)
+    gY = matmul(Q, gV)
+    return [E.concatenate([gX, gY], axis=-1)]
 
-    def backward(self, A, outs, grads):
-        m, n = self.m, self.n
-        Q, R = outs
-        gQ, gR = grads
-        if self.mode == "complete" and m > n:
-            raise RuntimeError("The QR decomposition is not differentiable "
-                               "when mode='complete' and nrows > ncols.")
-        if m >= n:
-            return _qr_square_backward(Q, R, gQ, gR)
-        # m < n: A = [X | Y], R = [U | V] with X = Q U square
-        U = narrow(R, -1, 0, m)
-        gU = narrow(gR, -1, 0, m)
-        gV = narrow(gR, -1, m, n - m)
-        Y = narrow(A, -1, m, n - m)
-        gQ2 = gQ + matmul(Y, _mT(gV))
-        gX = _qr_square_backward(Q, U, gQ2, gU)
-        gY = matmul(Q, gV)
-        return E.concatenate([gX, gY], axis=-1)
+
+RULES["qr"] = _rule_qr
 
 
 def qr(A, mode="reduced"):
@@ -778,34 +705,51 @@ def qr(A, mode="reduced"):
     if mode not in ("reduced", "complete"):
         raise ValueError("qr received unrecognized mode %r but expected one "
                          "of 'reduced' (default), 'complete'" % (mode,))
-    Q, R = _run(_QRSpec(t.shape[-2], t.shape[-1], mode), t)
+    m, n = t.shape[-2], t.shape[-1]
+    full = mode == "complete"
+    Q, R = _split(E._decomp("qr", [t], False, full), _qr_shapes(m, n, full),
+                  t.shape[:-2])
     return QRResult(Q, R)
 
 
-class _EighSpec:
-    name = "linalg.eigh"
+def _eigh_backward(L, V, gL, gV):
+    # torch's linalg_eig_backward(is_hermitian=True):
+    # gA = V (skew(V^T gV) / E + diag(gL)) V^T, E_ij = L_j - L_i
+    n = L.shape[-1]
+    if _unused(gV):     # eigenvalues only: V diag(gL) V^T
+        return matmul(V * _rowvec(gL), _mT(V))
+    VtgV = matmul(_mT(V), gV)
+    skew = 0.5 * (VtgV - _mT(VtgV))
+    Ed = _rowvec(L) - _colvec(L) + _eye(n, L)
+    inner = skew / Ed + _diag_embed(gL)
+    return matmul(V, matmul(inner, _mT(V)))
 
-    def __init__(self, n, uplo):
-        self.shapes = [(n,), (n, n)]
-        self.uplo = uplo
 
-    def compute(self, a):
-        w, v = np.linalg.eigh(a, UPLO=self.uplo)
-        return [w, v]
+def _rule_eigh(node, out, g):
+    A, = node.inputs
+    n = A.shape[-1]
+    L, V = _split(out, [(n,), (n, n)], A.shape[:-2])
+    gL, gV = _split(g, [(n,), (n, n)], A.shape[:-2])
+    return [_eigh_backward(L, V, gL, gV)]
 
-    def backward(self, A, outs, grads):
-        # torch's linalg_eig_backward(is_hermitian=True):
-        # gA = V (skew(V^T gV) / E + diag(gL)) V^T, E_ij = L_j - L_i
-        L, V = outs
-        gL, gV = grads
-        n = L.shape[-1]
-        if _unused(gV):     # eigenvalues only: V diag(gL) V^T
-            return matmul(V * _rowvec(gL), _mT(V))
-        VtgV = matmul(_mT(V), gV)
-        skew = 0.5 * (VtgV - _mT(VtgV))
-        Ed = _rowvec(L) - _colvec(L) + _eye(n, L)
-        inner = skew / Ed + _diag_embed(gL)
-        return matmul(V, matmul(inner, _mT(V)))
+
+def _rule_eigvalsh(node, out, g):
+    # torch's linalg_eig_backward with gV undefined: V diag(gL) V^T, V
+    # recomputed through the op (a function of A)
+    A, = node.inputs
+    V = eigh(A, "U" if node.attrs.upper else "L").eigenvectors
+    return [matmul(V * _rowvec(g), _mT(V))]
+
+
+RULES["eigh"] = _rule_eigh
+RULES["eigvalsh"] = _rule_eigvalsh
+
+
+def _uplo(UPLO, fname):
+    if UPLO not in ("L", "U"):
+        raise ValueError("%s: UPLO must be 'L' or 'U', got %r"
+                         % (fname, UPLO))
+    return UPLO == "U"
 
 
 def eigh(A, UPLO="L"):
@@ -815,43 +759,17 @@ def eigh(A, UPLO="L"):
     inf/nan for repeated eigenvalues, and only losses invariant to each
     eigenvector's sign are well defined."""
     t = _float_matrix(A, "linalg.eigh")
-    if UPLO not in ("L", "U"):
-        raise ValueError("linalg.eigh: UPLO must be 'L' or 'U', got %r"
-                         % (UPLO,))
-    L, V = _run(_EighSpec(t.shape[-1], UPLO), t)
+    n = t.shape[-1]
+    L, V = _split(E._decomp("eigh", [t], _uplo(UPLO, "linalg.eigh")),
+                  [(n,), (n, n)], t.shape[:-2])
     return EighResult(L, V)
-
-
-class _EigvalshSpec:
-    name = "linalg.eigvalsh"
-
-    def __init__(self, n, uplo):
-        self.shapes = [(n,)]
-        self.uplo = uplo
-
-    def compute(self, a):
-        return [np.linalg.eigvalsh(a, UPLO=self.uplo)]
-
-    def backward(self, A, outs, grads):
-        # torch's linalg_eig_backward with gV undefined: V diag(gL) V^T
-        gL, = grads
-        n = A.shape[-1]
-        if E.is_grad_enabled():
-            _, V = _run(_EighSpec(n, self.uplo), A)
-        else:
-            V = _tensor_from(np.linalg.eigh(A.numpy(), UPLO=self.uplo)[1],
-                             dtype=A.dtype)
-        return matmul(V * _rowvec(gL), _mT(V))
 
 
 def eigvalsh(A, UPLO="L"):
     """torch.linalg.eigvalsh: the eigenvalues (ascending) of symmetric
     matrices; the gradient V diag(g) V^T is finite at repeated values."""
     t = _float_matrix(A, "linalg.eigvalsh")
-    if UPLO not in ("L", "U"):
-        raise ValueError("linalg.eigvalsh: UPLO must be 'L' or 'U', got %r"
-                         % (UPLO,))
-    return _run(_EigvalshSpec(t.shape[-1], UPLO), t)[0]
+    return E._decomp("eigvalsh", [t], _uplo(UPLO, "linalg.eigvalsh"))
 
 
 def _svd_backward(gU, gS, gVh, U, S, Vh):
@@ -880,30 +798,37 @@ def _svd_backward(gU, gS, gVh, U, S, Vh):
     return matmul(U, matmul(ret, Vh))
 
 
-class _SVDSpec:
-    name = "linalg.svd"
+def _svd_shapes(m, n, full):
+    k = min(m, n)
+    if full:
+        return [(m, m), (k,), (n, n)]
+    return [(m, k), (k,), (k, n)]
 
-    def __init__(self, m, n, full):
+
+def _rule_svd(node, out, g):
+    A, = node.inputs
+    m, n = A.shape[-2], A.shape[-1]
+    full = bool(node.attrs.full)
+    shapes = _svd_shapes(m, n, full)
+    U, S, Vh = _split(out, shapes, A.shape[:-2])
+    gU, gS, gVh = _split(g, shapes, A.shape[:-2])
+    if full:            # as torch: the first k columns / rows
         k = min(m, n)
-        self.full = full
-        self.k = k
-        if full:
-            self.shapes = [(m, m), (k,), (n, n)]
-        else:
-            self.shapes = [(m, k), (k,), (k, n)]
+        U, gU = narrow(U, -1, 0, k), narrow(gU, -1, 0, k)
+        Vh, gVh = narrow(Vh, -2, 0, k), narrow(gVh, -2, 0, k)
+    return [_svd_backward(gU, gS, gVh, U, S, Vh)]
 
-    def compute(self, a):
-        u, s, vh = np.linalg.svd(a, full_matrices=self.full)
-        return [u, s, vh]
 
-    def backward(self, A, outs, grads):
-        U, S, Vh = outs
-        gU, gS, gVh = grads
-        if self.full:       # as torch: the first k columns / rows
-            k = self.k
-            U, gU = narrow(U, -1, 0, k), narrow(gU, -1, 0, k)
-            Vh, gVh = narrow(Vh, -2, 0, k), narrow(gVh, -2, 0, k)
-        return _svd_backward(gU, gS, gVh, U, S, Vh)
+def _rule_svdvals(node, out, g):
+    # torch's svd_backward with gU, gVh undefined: U diag(gS) Vh, the
+    # factors recomputed through the op (functions of A)
+    A, = node.inputs
+    U, _, Vh = svd(A, full_matrices=False)
+    return [matmul(U * _rowvec(g), Vh)]
+
+
+RULES["svd"] = _rule_svd
+RULES["svdvals"] = _rule_svdvals
 
 
 def svd(A, full_matrices=True):
@@ -913,44 +838,33 @@ def svd(A, full_matrices=True):
     it divides by gaps of squared singular values, and singular vectors
     are defined up to sign, as in torch."""
     t = _float_matrix(A, "linalg.svd", square=False)
-    U, S, Vh = _run(_SVDSpec(t.shape[-2], t.shape[-1],
-                             bool(full_matrices)), t)
+    m, n = t.shape[-2], t.shape[-1]
+    full = bool(full_matrices)
+    U, S, Vh = _split(E._decomp("svd", [t], False, full),
+                      _svd_shapes(m, n, full), t.shape[:-2])
     return SVDResult(U, S, Vh)
-
-
-class _SvdvalsSpec:
-    name = "linalg.svdvals"
-
-    def __init__(self, m, n):
-        self.shapes = [(min(m, n),)]
-
-    def compute(self, a):
-        return [np.linalg.svd(a, compute_uv=False)]
-
-    def backward(self, A, outs, grads):
-        # torch's svd_backward with gU, gVh undefined: U diag(gS) Vh
-        gS, = grads
-        if E.is_grad_enabled():
-            U, _, Vh = _run(_SVDSpec(A.shape[-2], A.shape[-1], False), A)
-        else:
-            u, _, vh = np.linalg.svd(A.numpy(), full_matrices=False)
-            U, Vh = (_tensor_from(u, dtype=A.dtype),
-                     _tensor_from(vh, dtype=A.dtype))
-        return matmul(U * _rowvec(gS), Vh)
 
 
 def svdvals(A):
     """torch.linalg.svdvals: the singular values, descending."""
     t = _float_matrix(A, "linalg.svdvals", square=False)
-    return _run(_SvdvalsSpec(t.shape[-2], t.shape[-1]), t)[0]
+    return E._decomp("svdvals", [t])
 
 
-def _cutoff(s, m, n, atol, rtol):
+def _keep(S, m, n, atol, rtol):
+    """The bool mask S > max(atol, rtol * s_max) with recorded ops (S
+    descending, not empty: s_max is S[..., :1]); rtol defaults to
+    eps * max(m, n) when atol is not given.  A compiled replay decides on
+    its own input's values."""
     if rtol is None:
-        rtol = (np.finfo(s.dtype).eps * max(m, n)) if not atol else 0.0
-    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else \
-        np.zeros(s.shape[:-1] + (1,), s.dtype)
-    return np.maximum(atol or 0.0, rtol * smax)
+        rtol = (np.finfo(np.float32 if S.dtype is E.float32
+                         else np.float64).eps * max(m, n)) \
+            if not atol else 0.0
+    cut = narrow(S, -1, 0, 1) * float(rtol)
+    if atol:
+        cut = E.maximum(cut, _tensor_from(np.full(cut.shape, atol),
+                                          dtype=cut.dtype))
+    return S > cut
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
@@ -958,11 +872,13 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     max(atol, rtol * s_max) (rtol defaults to eps * max(m, n) when atol
     is not given), as an int64 tensor; not differentiable."""
     t = _float_matrix(A, "linalg.matrix_rank", square=False)
+    m, n = t.shape[-2], t.shape[-1]
     with _no_grad():
-        s = svdvals(t).numpy()
-    cut = _cutoff(s, t.shape[-2], t.shape[-1], atol, rtol)
-    return _tensor_from(np.sum(s > cut, axis=-1).astype(np.int64),
-                        dtype=E.int64)
+        S = svdvals(t)
+        if not S.shape[-1]:
+            return _tensor_from(np.zeros(S.shape[:-1], np.int64),
+                                dtype=E.int64)
+        return E.sum(_keep(S, m, n, atol, rtol).astype(E.int64), axis=-1)
 
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
@@ -972,9 +888,10 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
     t = _float_matrix(A, "linalg.pinv", square=False)
     m, n = t.shape[-2], t.shape[-1]
     U, S, Vh = svd(t, full_matrices=False)
-    s = S.numpy()
-    cutoff = _cutoff(s, m, n, atol, rtol)
-    keep = _tensor_from((s > cutoff).astype(s.dtype), dtype=t.dtype)
-    safe = _tensor_from(np.where(s > cutoff, 0.0, 1.0), dtype=t.dtype)
-    Sinv = keep / (S + safe)
+    if S.shape[-1]:
+        keep = _keep(S, m, n, atol, rtol)
+        one = _tensor_from(np.ones(S.shape), dtype=S.dtype)
+        Sinv = E.where(keep, one, 0.0) / (S + E.where(keep, 0.0, one))
+    else:
+        Sinv = S
     return matmul(_mT(Vh) * _rowvec(Sinv), _mT(U))

@@ -207,7 +207,12 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(SOLVE, solve, 0)              /* X with A X = B (saves LU, X) */    \
     X(DET, det, AD_K_READS_X)       /* det A (saves LU) */                \
     X(SLOGDET, slogdet, 0)          /* (sign, log|det|) (saves LU) */     \
-    X(CHOLESKY, cholesky, AD_K_SAVES_OUT)   /* L, A = L L^T */
+    X(CHOLESKY, cholesky, AD_K_SAVES_OUT)   /* L, A = L L^T */        \
+    X(EIGH, eigh, AD_K_SAVES_OUT)   /* (L, V) packed, L ascending */      \
+    X(EIGVALSH, eigvalsh, 0)        /* L (saves V) */                     \
+    X(QR, qr, AD_K_SAVES_OUT | AD_K_READS_X)    /* (Q, R) packed */     \
+    X(SVD, svd, AD_K_SAVES_OUT)     /* (U, S, Vh) packed, S descending */ \
+    X(SVDVALS, svdvals, 0)          /* S (saves U, Vh) */
 
 /* Index of the largest or smallest entry along one axis: X(CODE, name). */
 #define AD_ARGREDUCE_KINDS(X) X(ARGMAX, argmax) X(ARGMIN, argmin)
@@ -362,7 +367,8 @@ void ad_set_blas(ad_sgemm_fn sgemm, ad_dgemm_fn dgemm);
  * exports them), one float32 and one float64 pointer per name:
  * ad_set_lapack(AD_LAPACK_getrf, sgetrf, dgetrf).  The signatures are
  * LAPACK's; the Cython module checks each capsule's before handing it on. */
-#define AD_LAPACK_FNS(X) X(getrf) X(getrs) X(potrf) X(trtrs)
+#define AD_LAPACK_FNS(X) X(getrf) X(getrs) X(potrf) X(trtrs) X(syevd)       \
+    X(geqrf) X(orgqr) X(gesdd)
 #define AD_X_LP(name) AD_LAPACK_##name,
 typedef enum { AD_LAPACK_FNS(AD_X_LP) AD_LAPACK_COUNT } ad_lapack_fn_id;
 #undef AD_X_LP
@@ -521,7 +527,13 @@ ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
  * xs[0] (batched over the leading dims; float32 or float64), n inputs:
  * SOLVE takes B (batch + (n, k), the batch dims equal to A's) as xs[1].
  * Outputs: INV, CHOLESKY batch + (n, n); SOLVE batch + (n, k); DET
- * batch; SLOGDET batch + (2,) = (sign, log|det|).  A singular matrix (inv,
+ * batch; SLOGDET batch + (2,) = (sign, log|det|); EIGH batch + (n + n*n,)
+ * = (eigenvalues, eigenvectors as columns, row-major), EIGVALSH batch +
+ * (n,), reading A's lower triangle (upper: its upper one); QR of m x n
+ * matrices batch + (m*c + c*n,) = (Q m x c, R c x n), c = min(m, n), or
+ * m when full (mode='complete'); SVD batch + (m*uc + k + vr*n,) = (U m x
+ * uc, S (k,), Vh vr x n), k = min(m, n), uc = vr = k, or m and n when
+ * full (full_matrices); SVDVALS batch + (k,).  A singular matrix (inv,
  * solve; slogdet's backward), a matrix that is not positive definite
  * (cholesky) fails with AD_ERR_LINALG and torch's message. */
 ad_status ad_linalg(ad_linalg_kind k, int n, ad_tensor **xs, int upper,

@@ -1,7 +1,7 @@
 /*
  * ops_decomp.c -- the LAPACK decompositions as one engine op, `linalg`,
  * with a kind per decomposition (AD_LINALG_KINDS): inv, solve, det,
- * slogdet, cholesky.  Each kind's forward and fused backward (torch's
+ * slogdet, cholesky, eigh, eigvalsh, qr, svd, svdvals.  Each kind's forward and fused backward (torch's
  * formulas, FunctionsManual.cpp) sit side by side in decomp.inc, written
  * once for a type T and included for float and double.  LAPACK comes from
  * the pointers handed to ad_set_lapack (scipy's cython_lapack), BLAS from
@@ -24,6 +24,17 @@ mat_dims(const ad_tensor *a, int64_t *B, int64_t *n)
     }
     *B = b;
     *n = a->shape[a->ndim - 1];
+}
+
+/* Batch count of the matrices in a's last two dims. */
+static int64_t
+mat_batch(const ad_tensor *a)
+{
+    int64_t b = 1;
+    for (int i = 0; i < a->ndim - 2; i++) {
+        b *= a->shape[i];
+    }
+    return b;
 }
 
 static ad_buffer *
@@ -86,6 +97,14 @@ layout(int dt, int64_t B, int64_t n, int64_t k)
 #define fw_slogdet_f64 fw_det_f64
 #define bw_slogdet_f32 bw_det_f32
 #define bw_slogdet_f64 bw_det_f64
+#define fw_svdvals_f32 fw_svd_f32
+#define fw_svdvals_f64 fw_svd_f64
+#define bw_svdvals_f32 bw_svd_f32
+#define bw_svdvals_f64 bw_svd_f64
+#define fw_eigvalsh_f32 fw_eigh_f32
+#define fw_eigvalsh_f64 fw_eigh_f64
+#define bw_eigvalsh_f32 bw_eigh_f32
+#define bw_eigvalsh_f64 bw_eigh_f64
 #define AD_X_KIND(code, name, ...) {fw_##name##_f32, fw_##name##_f64},
 static ad_status (*const fw_tab[AD_LA_COUNT][2])(ad_record *) = {
     AD_LINALG_KINDS(AD_X_KIND)};
@@ -137,14 +156,15 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
         }
     }
     int nd = a->ndim;
-    if (nd < 2 || a->shape[nd - 1] != a->shape[nd - 2]) {
+    int square = k != AD_LA_QR && k != AD_LA_SVD && k != AD_LA_SVDVALS;
+    if (nd < 2 || (square && a->shape[nd - 1] != a->shape[nd - 2])) {
         return ad_error(AD_ERR_SHAPE, "linalg.%s: A must be batches of "
                         "square matrices, got shape %s", name,
                         ad_shape_str(nd, a->shape, s1, sizeof(s1)));
     }
-    int64_t B, n, kk = -1;
+    int64_t B, n, kk = -1, m = a->shape[nd - 2];
     mat_dims(a, &B, &n);
-    if (n > INT_MAX / 2) {
+    if (n > INT_MAX / 2 || m > INT_MAX / 2 || m * n > INT_MAX / 2) {
         return ad_error(AD_ERR_VALUE, "linalg.%s: matrices of order %lld "
                         "exceed the LAPACK interface", name, (long long)n);
     }
@@ -185,12 +205,42 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
         ond = nd - 1;
         shape[nd - 2] = 2;
         break;
+    case AD_LA_EIGH:
+        ond = nd - 1;
+        shape[nd - 2] = n + n * n;
+        break;
+    case AD_LA_EIGVALSH:
+        ond = nd - 1;
+        break;
+    case AD_LA_QR: {
+        int64_t qc = full ? m : (m < n ? m : n);
+        ond = nd - 1;
+        shape[nd - 2] = m * qc + qc * n;
+        break;
+    }
+    case AD_LA_SVD:
+    case AD_LA_SVDVALS: {
+        int64_t kk2 = m < n ? m : n;
+        ond = nd - 1;
+        shape[nd - 2] = k == AD_LA_SVDVALS ? kk2
+                        : full ? m * m + kk2 + n * n
+                               : m * kk2 + kk2 + kk2 * n;
+        break;
+    }
     default:
         break;
     }
     ad_buffer *sv = NULL;
-    if (k == AD_LA_SOLVE || k == AD_LA_DET || k == AD_LA_SLOGDET) {
-        if (!(sv = scratch(layout(a->dtype, B, n, kk).total))) {
+    if (k == AD_LA_SOLVE || k == AD_LA_DET || k == AD_LA_SLOGDET ||
+        k == AD_LA_EIGVALSH || k == AD_LA_SVDVALS) {
+        int64_t mk = m < n ? m : n;
+        size_t bytes = k == AD_LA_EIGVALSH
+                       ? (size_t)(B * n * n) * ad_itemsize(a->dtype)
+                       : k == AD_LA_SVDVALS
+                       ? (size_t)(B * (m * mk + mk * n + mk)) *
+                             ad_itemsize(a->dtype)
+                       : layout(a->dtype, B, n, kk).total;
+        if (!(sv = scratch(bytes))) {
             return ad_error(AD_ERR_NOMEM, "linalg.%s: out of memory", name);
         }
     }
@@ -205,7 +255,7 @@ ad_linalg(ad_linalg_kind k, int nin, ad_tensor **xs, int upper, int full,
     c.at.linalg.upper = upper != 0;
     c.at.linalg.full = full != 0;
     c.saved = sv;
-    return ad_call_run(&c, B * n * n * (n + (kk > 0 ? kk : 0)), out);
+    return ad_call_run(&c, B * m * n * (n + (kk > 0 ? kk : 0)), out);
 }
 
 static const ad_attrdef linalg_attrs[] = {

@@ -1901,6 +1901,30 @@ def _la_cond_t(a):
     return a + 2.0 * n * T.eye(n, dtype=a.dtype)
 
 
+def _la_eigh(r):
+    L, V = r
+    return L.reshape(L.shape[:-1] + (1, L.shape[-1])) * V * V
+
+
+def _la_qr(r):
+    Q, R = r
+    return ad.concatenate([Q.reshape(Q.shape[:-2] + (-1,)),
+                           R.reshape(R.shape[:-2] + (-1,))], axis=-1) \
+        if isinstance(Q, ad.Tensor) else \
+        T.cat([Q.reshape(Q.shape[:-2] + (-1,)),
+               R.reshape(R.shape[:-2] + (-1,))], dim=-1)
+
+
+def _la_svd(r):
+    U, S, Vh = r
+    k = S.shape[-1]
+    U, Vh = U[..., :, :k], Vh[..., :k, :]
+    u = (U[..., :, :1] @ Vh[..., :1, :]).reshape(U.shape[:-2] + (-1,))
+    if isinstance(S, ad.Tensor):
+        return ad.concatenate([u, S], axis=-1)
+    return T.cat([u, S], dim=-1)
+
+
 def _la_spd(a):
     n = a.shape[-1]
     return a @ ad.swapaxes(a, -1, -2) + n * ad.eye(n, dtype=a.dtype)
@@ -1929,6 +1953,36 @@ COMPOSITES += [
     _C("linalg.cholesky", lambda a: ad.linalg.cholesky(_la_spd(a)),
        lambda a: T.linalg.cholesky(_la_spd_t(a)), [("linalg", "cholesky")],
        [("4x4", [(4, 4)]), ("2x3x3", [(2, 3, 3)])]),
+    # sign-invariant functions of the eigenvectors
+    _C("linalg.eigh", lambda a: _la_eigh(ad.linalg.eigh(a + ad.swapaxes(
+        a, -1, -2))), lambda a: _la_eigh(T.linalg.eigh(a + a.mT)),
+       [("linalg", "eigh")], [("4x4", [(4, 4)]), ("2x3x3", [(2, 3, 3)])]),
+    _C("linalg.eigh(UPLO='U')", lambda a: _la_eigh(ad.linalg.eigh(
+        a + ad.swapaxes(a, -1, -2), UPLO="U")),
+       lambda a: _la_eigh(T.linalg.eigh(a + a.mT, UPLO="U")),
+       [("linalg", "eigh")], [("3x3", [(3, 3)])]),
+    _C("linalg.eigvalsh", lambda a: ad.linalg.eigvalsh(
+        a + ad.swapaxes(a, -1, -2)), lambda a: T.linalg.eigvalsh(a + a.mT),
+       [("linalg", "eigvalsh")], [("4x4", [(4, 4)]),
+                                  ("2x3x3", [(2, 3, 3)])]),
+    _C("linalg.qr", lambda a: _la_qr(ad.linalg.qr(a)),
+       lambda a: _la_qr(T.linalg.qr(a)), [("linalg", "qr")],
+       [("5x3", [(5, 3)]), ("4x4", [(4, 4)]), ("3x5", [(3, 5)]),
+        ("2x4x3", [(2, 4, 3)])]),
+    _C("linalg.qr(mode='complete')",
+       lambda a: _la_qr(ad.linalg.qr(a, mode="complete")),
+       lambda a: _la_qr(T.linalg.qr(a, mode="complete")),
+       [("linalg", "qr")], [("3x4", [(3, 4)])]),
+    # sign-invariant functions of the singular vectors
+    _C("linalg.svd", lambda a: _la_svd(ad.linalg.svd(a, full_matrices=False)),
+       lambda a: _la_svd(T.linalg.svd(a, full_matrices=False)),
+       [("linalg", "svd")], [("5x3", [(5, 3)]), ("3x5", [(3, 5)]),
+                             ("2x3x3", [(2, 3, 3)])]),
+    _C("linalg.svd(full_matrices=True)", lambda a: _la_svd(ad.linalg.svd(a)),
+       lambda a: _la_svd(T.linalg.svd(a)), [("linalg", "svd")],
+       [("4x3", [(4, 3)]), ("2x4", [(2, 4)])]),
+    _C("linalg.svdvals", ad.linalg.svdvals, lambda a: T.linalg.svdvals(a),
+       [("linalg", "svdvals")], [("4x3", [(4, 3)]), ("2x3x5", [(2, 3, 5)])]),
 ]
 
 

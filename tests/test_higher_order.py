@@ -339,6 +339,16 @@ case("linalg.slogdet", lambda t: ad.linalg.slogdet(t).logabsdet,
 case("linalg.cholesky", lambda t: ad.linalg.cholesky(
     t @ ad.swapaxes(t, -1, -2) + 3.0 * ad.tensor(_EYE3)),
     [sample((3, 3), seed=35)])
+case("linalg.eigh", lambda t: ad.linalg.eigh(t + ad.swapaxes(t, -1, -2))
+     .eigenvectors ** 2 + 0.0, [sample((3, 3), seed=36)])
+case("linalg.qr", lambda t: ad.linalg.qr(t).R ** 2 + 0.0,
+     [sample((4, 3), seed=38)])
+case("linalg.svd", lambda t: ad.linalg.svd(t, full_matrices=False)
+     .U ** 2 + 0.0, [sample((4, 3), seed=39)])
+case("linalg.svdvals", lambda t: ad.linalg.svdvals(t),
+     [sample((2, 3, 4), seed=40)])
+case("linalg.eigvalsh", lambda t: ad.linalg.eigvalsh(
+    t + ad.swapaxes(t, -1, -2)), [sample((2, 3, 3), seed=37)])
 
 # ---- convolution (one conv record; its rules record conv and unfold, and
 # unfold's rule records fold)

@@ -2339,7 +2339,7 @@ test_errors(void)
     ad_decref(e);
     ad_set_grad_enabled(1);
 
-    for (int st = 0; st >= -7; st--) {
+    for (int st = 0; st >= -8; st--) {
         const char *n = ad_status_name((ad_status)st);
         CHECK(n && *n && strcmp(n, "unknown status") != 0);
     }
@@ -3637,6 +3637,359 @@ test_registry(void)
     ad_decref(x);
 }
 
+/* ---- naive LAPACK getrf/getrs: column-major, Fortran convention ------- */
+
+#define NAIVE_GETRF(NAME, T)                                               \
+    static void NAME(int *m, int *n, T *a, int *lda, int *ipiv, int *info)  \
+    {                                                                       \
+        int N = *n < *m ? *n : *m, ld = *lda;                               \
+        *info = 0;                                                          \
+        for (int j = 0; j < N; j++) {                                       \
+            int p = j;                                                      \
+            for (int i = j + 1; i < *m; i++) {                              \
+                if (fabs((double)a[i + j * ld]) >                           \
+                    fabs((double)a[p + j * ld])) {                          \
+                    p = i;                                                  \
+                }                                                           \
+            }                                                               \
+            ipiv[j] = p + 1;                                                \
+            if (p != j) {                                                   \
+                for (int c = 0; c < *n; c++) {                              \
+                    T t = a[j + c * ld];                                    \
+                    a[j + c * ld] = a[p + c * ld];                          \
+                    a[p + c * ld] = t;                                      \
+                }                                                           \
+            }                                                               \
+            if (a[j + j * ld] == 0) {                                       \
+                if (!*info) {                                               \
+                    *info = j + 1;                                          \
+                }                                                           \
+                continue;                                                   \
+            }                                                               \
+            for (int i = j + 1; i < *m; i++) {                              \
+                a[i + j * ld] /= a[j + j * ld];                             \
+                for (int c = j + 1; c < *n; c++) {                          \
+                    a[i + c * ld] -= a[i + j * ld] * a[j + c * ld];         \
+                }                                                           \
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_GETRF(naive_sgetrf_, float)
+NAIVE_GETRF(naive_dgetrf_, double)
+
+/* trans 'N': solve A x = b with P A = L U; 'T': A^T x = b. */
+#define NAIVE_GETRS(NAME, T)                                               \
+    static void NAME(char *tr, int *n, int *nrhs, T *a, int *lda,           \
+                     int *ipiv, T *b, int *ldb, int *info)                  \
+    {                                                                       \
+        int N = *n, ld = *lda;                                              \
+        *info = 0;                                                          \
+        for (int r = 0; r < *nrhs; r++) {                                   \
+            T *x = b + (int64_t)r * *ldb;                                   \
+            if (*tr == 'N') {                                               \
+                for (int i = 0; i < N; i++) {                               \
+                    T t = x[i];                                             \
+                    x[i] = x[ipiv[i] - 1];                                  \
+                    x[ipiv[i] - 1] = t;                                     \
+                }                                                           \
+                for (int i = 0; i < N; i++)                                 \
+                    for (int k = 0; k < i; k++)                             \
+                        x[i] -= a[i + k * ld] * x[k];                       \
+                for (int i = N - 1; i >= 0; i--) {                          \
+                    for (int k = i + 1; k < N; k++)                         \
+                        x[i] -= a[i + k * ld] * x[k];                       \
+                    x[i] /= a[i + i * ld];                                  \
+                }                                                           \
+            }                                                               \
+            else {              /* U^T y = b, L^T z = y, x = P^T z */       \
+                for (int i = 0; i < N; i++) {                               \
+                    for (int k = 0; k < i; k++)                             \
+                        x[i] -= a[k + i * ld] * x[k];                       \
+                    x[i] /= a[i + i * ld];                                  \
+                }                                                           \
+                for (int i = N - 1; i >= 0; i--)                            \
+                    for (int k = i + 1; k < N; k++)                         \
+                        x[i] -= a[k + i * ld] * x[k];                       \
+                for (int i = N - 1; i >= 0; i--) {                          \
+                    T t = x[i];                                             \
+                    x[i] = x[ipiv[i] - 1];                                  \
+                    x[ipiv[i] - 1] = t;                                     \
+                }                                                           \
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_GETRS(naive_sgetrs_, float)
+NAIVE_GETRS(naive_dgetrs_, double)
+
+static void
+lapack_unused(void)
+{
+    fprintf(stderr, "a LAPACK routine the C tests do not provide was "
+            "called\n");
+    abort();
+}
+
+/* inv, solve and det through the naive getrf/getrs, their gradients
+ * against the formulas, and the singular-matrix errors (torch's text). */
+static void
+test_linalg(void)
+{
+    ad_memory_stats m0 = stats();
+    int64_t s3[3] = {2, 3, 3}, sb[3] = {2, 3, 2}, s2[2] = {2, 2};
+    double av[18] = {4, 1, 0, 1, 3, 1, 0, 1, 2,
+                     2, -1, 0, 0, 5, 1, 3, 0, 4};
+    ad_tensor *o = NULL;
+    CHECK_ST(ad_linalg(AD_LA_INV, 1, &o, 0, 0, &o), AD_ERR_NOBLAS);
+    CHECK(strstr(ad_last_error(), "LAPACK") != NULL);
+    for (int i = 0; i < AD_LAPACK_COUNT; i++) {
+        CHECK(ad_lapack_name(i) != NULL);
+        ad_set_lapack(i, (void *)lapack_unused, (void *)lapack_unused);
+    }
+    CHECK(ad_lapack_name(AD_LAPACK_COUNT) == NULL);
+    ad_set_lapack(AD_LAPACK_getrf, (void *)naive_sgetrf_,
+                  (void *)naive_dgetrf_);
+    ad_set_lapack(AD_LAPACK_getrs, (void *)naive_sgetrs_,
+                  (void *)naive_dgetrs_);
+    for (int dt = AD_F32; dt <= AD_F64; dt++) {
+        double tol = dt == AD_F64 ? 1e-12 : 1e-4;
+        ad_tensor *a = mk(dt, 3, s3, av, 0, 0, 1), *x, *d, *l, *bm, *sx;
+        ad_tensor *ones;
+        REQ(ad_linalg(AD_LA_INV, 1, &a, 0, 0, &x));
+        /* A X = I, and d(sum X)/dA = -X^T 1 X^T */
+        for (int b = 0; b < 2; b++) {
+            for (int i = 0; i < 3; i++) {
+                for (int j = 0; j < 3; j++) {
+                    double s = 0;
+                    for (int k = 0; k < 3; k++) {
+                        s += av[b * 9 + i * 3 + k] * at(x, b * 9 + k * 3 + j);
+                    }
+                    CHECK(fabs(s - (i == j)) < tol);
+                }
+            }
+        }
+        ones = ones_like(x);
+        REQ(ad_backward(x, ones, 0));
+        for (int b = 0; b < 2; b++) {
+            double rs[3] = {0}, cs[3] = {0};  /* row/col sums of X */
+            for (int i = 0; i < 3; i++) {
+                for (int j = 0; j < 3; j++) {
+                    rs[i] += at(x, b * 9 + i * 3 + j);
+                    cs[j] += at(x, b * 9 + i * 3 + j);
+                }
+            }
+            for (int i = 0; i < 3; i++) {
+                for (int j = 0; j < 3; j++) {
+                    /* (X^T 1 X^T)_ij = cs_i rs_j */
+                    CHECK(fabs(at(a->grad, b * 9 + i * 3 + j) +
+                               cs[i] * rs[j]) < tol * 10);
+                }
+            }
+        }
+        /* det: the product rule per matrix; gradient det A^-T */
+        REQ(ad_set_grad(a, NULL));
+        REQ(ad_linalg(AD_LA_DET, 1, &a, 0, 0, &d));
+        CHECK(d->ndim == 1 && d->shape[0] == 2);
+        CHECK(fabs(at(d, 0) - 18.0) < tol * 100);   /* 4*5 - 1*2, 2*20 - 3 */
+        CHECK(fabs(at(d, 1) - 37.0) < tol * 100);
+        ad_tensor *od = ones_like(d);
+        REQ(ad_backward(d, od, 0));
+        for (int b = 0; b < 2; b++) {
+            for (int i = 0; i < 3; i++) {
+                for (int j = 0; j < 3; j++) {
+                    double want = at(d, b) * at(x, b * 9 + j * 3 + i);
+                    CHECK(fabs(at(a->grad, b * 9 + i * 3 + j) - want) <
+                          tol * 100);
+                }
+            }
+        }
+        /* solve: X = A^-1 B */
+        bm = mk(dt, 3, sb, NULL, -1, 1, 1);
+        ad_tensor *ab[2] = {a, bm};
+        REQ(ad_linalg(AD_LA_SOLVE, 2, ab, 0, 0, &sx));
+        for (int b = 0; b < 2; b++) {
+            for (int i = 0; i < 3; i++) {
+                for (int j = 0; j < 2; j++) {
+                    double s = 0;
+                    for (int k = 0; k < 3; k++) {
+                        s += at(x, b * 9 + i * 3 + k) *
+                             at(bm, b * 6 + k * 2 + j);
+                    }
+                    CHECK(fabs(s - at(sx, b * 6 + i * 2 + j)) < tol * 10);
+                }
+            }
+        }
+        /* slogdet of the batch: (sign, log|det|) */
+        REQ(ad_linalg(AD_LA_SLOGDET, 1, &a, 0, 0, &l));
+        CHECK(l->ndim == 2 && l->shape[1] == 2);
+        CHECK(at(l, 0) == 1.0 && fabs(at(l, 1) - log(18.0)) < tol * 10);
+        /* singular: torch's messages */
+        double sv[4] = {1, 2, 2, 4};
+        ad_tensor *z = mk(dt, 2, s2, sv, 0, 0, 0), *zo = NULL;
+        CHECK_ST(ad_linalg(AD_LA_INV, 1, &z, 0, 0, &zo), AD_ERR_LINALG);
+        CHECK(zo == NULL && strstr(ad_last_error(), "linalg.inv: The "
+                                   "diagonal element 2 is zero"));
+        ad_tensor *zz[2] = {z, z};
+        CHECK_ST(ad_linalg(AD_LA_SOLVE, 2, zz, 0, 0, &zo), AD_ERR_LINALG);
+        CHECK(strstr(ad_last_error(), "singular") != NULL);
+        REQ(ad_linalg(AD_LA_DET, 1, &z, 0, 0, &zo));
+        CHECK(at(zo, 0) == 0.0);
+        ad_decref(zo);
+        CHECK_ST(ad_linalg(AD_LA_INV, 1, &bm, 0, 0, &zo), AD_ERR_SHAPE);
+        CHECK_ST(ad_linalg(AD_LA_SOLVE, 1, &a, 0, 0, &zo), AD_ERR_VALUE);
+        ad_decref(z);
+        ad_decref(l);
+        ad_decref(sx);
+        ad_decref(bm);
+        ad_decref(od);
+        ad_decref(d);
+        ad_decref(ones);
+        ad_decref(x);
+        ad_decref(a);
+    }
+    CHECK(stats().tape_live == 0);
+    CHECK(stats().bytes_in_use == m0.bytes_in_use);
+}
+
+/* ---- naive LAPACK potrf ('U') and trtrs (diag 'N') --------------------- */
+
+#define NAIVE_POTRF(NAME, T)                                               \
+    static void NAME(char *uplo, int *n, T *a, int *lda, int *info)         \
+    {                                                                       \
+        int N = *n, ld = *lda;                                              \
+        (void)uplo;     /* the engine asks for 'U' */                       \
+        *info = 0;                                                          \
+        for (int j = 0; j < N; j++) {                                       \
+            double s = a[j + j * ld];                                       \
+            for (int k = 0; k < j; k++) {                                   \
+                s -= (double)a[k + j * ld] * a[k + j * ld];                 \
+            }                                                               \
+            if (!(s > 0)) {                                                 \
+                *info = j + 1;                                              \
+                return;                                                     \
+            }                                                               \
+            a[j + j * ld] = (T)sqrt(s);                                     \
+            for (int i = j + 1; i < N; i++) {                               \
+                double t = a[j + i * ld];                                   \
+                for (int k = 0; k < j; k++) {                               \
+                    t -= (double)a[k + j * ld] * a[k + i * ld];             \
+                }                                                           \
+                a[j + i * ld] = (T)(t / a[j + j * ld]);                     \
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_POTRF(naive_spotrf_, float)
+NAIVE_POTRF(naive_dpotrf_, double)
+
+/* op(A) X = B with A triangular (uplo), op = trans ('N' or 'T'). */
+#define NAIVE_TRTRS(NAME, T)                                               \
+    static void NAME(char *uplo, char *tr, char *diag, int *n, int *nrhs,   \
+                     T *a, int *lda, T *b, int *ldb, int *info)             \
+    {                                                                       \
+        int N = *n, ld = *lda, t = *tr == 'T';                              \
+        int upper = (*uplo == 'U') != t;    /* op(A) upper triangular */    \
+        (void)diag;                                                         \
+        *info = 0;                                                          \
+        for (int r = 0; r < *nrhs; r++) {                                   \
+            T *x = b + (int64_t)r * *ldb;                                   \
+            for (int s = 0; s < N; s++) {                                   \
+                int i = upper ? N - 1 - s : s;                              \
+                double v = x[i];                                            \
+                for (int k = 0; k < N; k++) {                               \
+                    if (upper ? k > i : k < i) {                            \
+                        v -= (double)(t ? a[k + i * ld] : a[i + k * ld]) *  \
+                             x[k];                                          \
+                    }                                                       \
+                }                                                           \
+                x[i] = (T)(v / a[i + i * ld]);                              \
+            }                                                               \
+        }                                                                   \
+    }
+NAIVE_TRTRS(naive_strtrs_, float)
+NAIVE_TRTRS(naive_dtrtrs_, double)
+
+static double
+chol_sum(ad_tensor *a)
+{
+    ad_tensor *l;
+    double s = 0;
+    if (ad_linalg(AD_LA_CHOLESKY, 1, &a, 0, 0, &l)) {
+        return NAN;
+    }
+    for (int64_t i = 0; i < l->size; i++) {
+        s += at(l, i);
+    }
+    ad_decref(l);
+    return s;
+}
+
+/* cholesky: L L^T = A with L lower, d(sum L)/dA against central
+ * differences of symmetric perturbations, the not-positive-definite
+ * error with torch's text and the batch element. */
+static void
+test_cholesky(void)
+{
+    ad_memory_stats m0 = stats();
+    ad_set_lapack(AD_LAPACK_potrf, (void *)naive_spotrf_,
+                  (void *)naive_dpotrf_);
+    ad_set_lapack(AD_LAPACK_trtrs, (void *)naive_strtrs_,
+                  (void *)naive_dtrtrs_);
+    int64_t s3[3] = {2, 3, 3};
+    double av[18] = {4, 1, 0.5, 1, 3, 1, 0.5, 1, 2,
+                     5, -1, 2, -1, 4, 0, 2, 0, 3};
+    ad_tensor *a = mk(AD_F64, 3, s3, av, 0, 0, 1), *l, *ones;
+    REQ(ad_linalg(AD_LA_CHOLESKY, 1, &a, 0, 0, &l));
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < 3; i++) {
+            for (int j = 0; j < 3; j++) {
+                double s = 0;
+                for (int k = 0; k < 3; k++) {
+                    s += at(l, b * 9 + i * 3 + k) * at(l, b * 9 + j * 3 + k);
+                }
+                CHECK(fabs(s - av[b * 9 + i * 3 + j]) < 1e-12);
+                CHECK(j <= i || at(l, b * 9 + i * 3 + j) == 0.0);
+            }
+        }
+    }
+    ones = ones_like(l);
+    REQ(ad_backward(l, ones, 0));
+    double h = 1e-6;
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < 3; i++) {
+            for (int j = 0; j <= i; j++) {
+                /* A + h (e_ij + e_ji), once on the diagonal */
+                double *q = (double *)ad_data(a) + b * 9;
+                double keep1 = q[i * 3 + j], keep2 = q[j * 3 + i];
+                q[j * 3 + i] = keep2 + h;
+                q[i * 3 + j] = keep1 + h;
+                double fp = chol_sum(a);
+                q[j * 3 + i] = keep2 - h;
+                q[i * 3 + j] = keep1 - h;
+                double fm = chol_sum(a);
+                q[j * 3 + i] = keep2;
+                q[i * 3 + j] = keep1;
+                double fd = (fp - fm) / (2 * h);
+                double an = at(a->grad, b * 9 + i * 3 + j) * (i != j ? 2 : 1);
+                CHECKM(fabs(fd - an) < 1e-6, "cholesky grad %d %d %d: %g vs "
+                       "%g", b, i, j, an, fd);
+            }
+        }
+    }
+    double nv[18] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 0, 2, 1, 0, 0, 0, 1};
+    ad_tensor *z = mk(AD_F32, 3, s3, nv, 0, 0, 0), *zo = NULL;
+    CHECK_ST(ad_linalg(AD_LA_CHOLESKY, 1, &z, 0, 0, &zo), AD_ERR_LINALG);
+    CHECK(zo == NULL && strstr(ad_last_error(), "linalg.cholesky: (Batch "
+                               "element 1): The factorization could not be "
+                               "completed because the input is not "
+                               "positive-definite (the leading minor of "
+                               "order 2 is not positive-definite)."));
+    ad_decref(z);
+    ad_decref(ones);
+    ad_decref(l);
+    ad_decref(a);
+    CHECK(stats().tape_live == 0);
+    CHECK(stats().bytes_in_use == m0.bytes_in_use);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3673,6 +4026,8 @@ main(int argc, char **argv)
     test_int_dtypes();
     test_matmul_linear();
     CHECK(g_gemm_calls > 0);
+    test_linalg();
+    test_cholesky();
     test_cumsum();
     test_cumprod();
     test_errors();
