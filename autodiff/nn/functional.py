@@ -17,6 +17,7 @@ from .._conv import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,
 from .._pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,
                      adaptive_avg_pool1d, adaptive_avg_pool2d,
                      adaptive_max_pool1d, adaptive_max_pool2d)
+from .._embedding import embedding, embedding_bag
 from .. import _engine
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
@@ -29,7 +30,8 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "conv_transpose1d", "conv_transpose2d", "unfold", "fold",
            "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-           "adaptive_max_pool1d", "adaptive_max_pool2d"]
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "embedding",
+           "embedding_bag"]
 
 
 def prelu(input, weight):

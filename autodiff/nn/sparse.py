@@ -1,0 +1,121 @@
+"""Embedding layers (torch.nn.Embedding, EmbeddingBag): torch's
+constructor arguments, the parameter `weight` (num_embeddings,
+embedding_dim) initialised N(0, 1) with the padding_idx row zeroed, and
+from_pretrained."""
+from .. import _creation, _embedding, _engine
+from .._device import check_device
+from .._grad_mode import no_grad
+from . import init
+from .modules import Module, Parameter
+
+__all__ = ["Embedding", "EmbeddingBag"]
+
+
+def _check_sizes(name, num_embeddings, embedding_dim):
+    for arg, v in (("num_embeddings", num_embeddings),
+                   ("embedding_dim", embedding_dim)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError("%s: %s must be a non-negative integer, got %r"
+                             % (name, arg, v))
+
+
+class _EmbeddingBase(Module):
+    def _setup(self, num_embeddings, embedding_dim, padding_idx, _weight,
+               _freeze, device, dtype, generator):
+        check_device(device)
+        name = type(self).__name__
+        _check_sizes(name, num_embeddings, embedding_dim)
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = _embedding._padding_idx(padding_idx,
+                                                   num_embeddings, name)
+        if _weight is None:
+            w = _creation.zeros(num_embeddings, embedding_dim,
+                                dtype=dtype or _engine.float32)
+            self.weight = Parameter(w, requires_grad=not _freeze)
+            self.reset_parameters(generator)
+        else:
+            w = _weight if isinstance(_weight, _engine.Tensor) \
+                else _creation.tensor(_weight)
+            if tuple(w.shape) != (num_embeddings, embedding_dim):
+                raise ValueError("Shape of weight does not match "
+                                 "num_embeddings and embedding_dim")
+            self.weight = Parameter(w.detach(), requires_grad=not _freeze)
+
+    def reset_parameters(self, generator=None):
+        init.normal_(self.weight, generator=generator)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, **kw):
+        """A layer holding embeddings (2-D) as its weight; freeze: no
+        gradient (torch's default)."""
+        if not isinstance(embeddings, _engine.Tensor) or \
+                embeddings.ndim != 2:
+            raise ValueError("Embeddings parameter is expected to be "
+                             "2-dimensional")
+        n, d = embeddings.shape
+        return cls(n, d, _weight=embeddings, _freeze=freeze, **kw)
+
+
+class Embedding(_EmbeddingBase):
+    """torch.nn.Embedding: input int64 indices of any shape -> input.shape
+    + (embedding_dim,); rows at padding_idx get no gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None,
+                 max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 sparse=False, _weight=None, _freeze=False, device=None,
+                 dtype=None, generator=None):
+        super().__init__()
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        self._setup(num_embeddings, embedding_dim, padding_idx, _weight,
+                    _freeze, device, dtype, generator)
+
+    def forward(self, input):
+        return _embedding.embedding(input, self.weight, self.padding_idx,
+                                    self.max_norm, self.norm_type,
+                                    self.scale_grad_by_freq, self.sparse)
+
+    def extra_repr(self):
+        s = "%d, %d" % (self.num_embeddings, self.embedding_dim)
+        if self.padding_idx is not None:
+            s += ", padding_idx=%d" % self.padding_idx
+        if self.max_norm is not None:
+            s += ", max_norm=%s" % self.max_norm
+        return s
+
+
+class EmbeddingBag(_EmbeddingBase):
+    """torch.nn.EmbeddingBag: the sum, mean or max of each bag's rows."""
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, mode="mean",
+                 sparse=False, _weight=None, include_last_offset=False,
+                 padding_idx=None, device=None, dtype=None, generator=None):
+        super().__init__()
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError("mode has to be one of sum, mean or max, got "
+                             "%r" % (mode,))
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.mode = mode
+        self.sparse = sparse
+        self.include_last_offset = include_last_offset
+        self._setup(num_embeddings, embedding_dim, padding_idx, _weight,
+                    False, device, dtype, generator)
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return _embedding.embedding_bag(
+            input, self.weight, offsets, self.max_norm, self.norm_type,
+            self.scale_grad_by_freq, self.mode, self.sparse,
+            per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    def extra_repr(self):
+        return "%d, %d, mode='%s'" % (self.num_embeddings,
+                                      self.embedding_dim, self.mode)
