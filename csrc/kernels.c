@@ -91,66 +91,130 @@ ad_nogil_end(void *state)
 /* ---- float32 tanh: our own algorithm, the same bits on every path ---- *
  *
  * glibc's tanhf has no vector form with its bits, so float32 tanh is ours
- * (as PyTorch's, which is SLEEF's vector tanhf): in double, with x clamped
- * to [-10, 10] (tanh rounds to +-1 from |x| > 9.01),
- *   em = e^(2x) - 1 = 2^(k/16) (1 + p) - 1 = T p + (T - 1),  T = 2^(k/16),
- * k = round(x 32/ln2), r = x 32/ln2 - k (fused multiply-adds), p =
- * 2^(r/16) - 1 by its degree-5 Taylor polynomial (|r ln2/16| < 0.0217,
- * truncation < 2^-42), T from glibc's exp2 table (every other entry of its
- * 32), and
- *   tanh x = em / (em + 2).
- * em keeps its relative accuracy down to the smallest subnormal (k = 0
- * gives T - 1 = 0, em = p ~ 2x), so no separate small-x branch is needed,
- * and the one formula serves both signs (em -> -1 for x -> -10).  The double
- * result is within ~2^-37 relative of tanh and is rounded once to float.
- * +-0 and NaN return x + x (tanh(-0) = -0, NaN stays NaN), +-inf gives +-1.
- * Checked on all 2^32 inputs against tanh in double rounded to float (see
- * docs/ARCHITECTURE.md, "Kernels").  ad_tanhf is the portable version (C's
- * fma() where the lanes fuse; -std=c11 keeps gcc from contracting the
- * rest); the AVX2+FMA and AVX-512F lanes below do exactly the same
- * operations, so every path gives the same bits (checked on all 2^32
- * inputs per path, pinned by tests/c). */
-static const uint64_t vtanh_tab[16] = {     /* bits of 2^(i/16) - i<<48 */
-    0x3ff0000000000000, 0x3fefb5586cf9890f, 0x3fef72b83c7d517b,
-    0x3fef387a6e756238, 0x3fef06fe0a31b715, 0x3feedea64c123422,
-    0x3feebfdad5362a27, 0x3feeab07dd485429, 0x3feea09e667f3bcd,
-    0x3feea11473eb0187, 0x3feeace5422aa0db, 0x3feec49182a3f090,
-    0x3feee89f995ad3ad, 0x3fef199bdd85529c, 0x3fef5818dcfba487,
-    0x3fefa4afa2a490da,
+ * (as PyTorch's, which is SLEEF's vector tanhf), in float lanes: with
+ * a = min(|x|, 9.125) (tanh rounds to 1 from 9.0109 on), k = round(4a) by
+ * the 1.5*2^23 shift (clamped to 31), c = k/4 and r = a - c (exact),
+ *   tanh a = c0 + r (c1 + r (c2 + ... + r c5))      (k >= 3)
+ *   tanh a = a + a (g0 + r (c1 + ... + r c5))      (k <= 2, a < 0.625)
+ * by Horner in fused multiply-adds, one polynomial of degree 5 per
+ * interval of width 1/4 (minimax-fitted, coefficients rounded to float one
+ * at a time with the rest refitted); tanh(c) = c0 is a float pair (hi + lo)
+ * so that it costs no rounding of its own, and below 0.625 the relative
+ * form keeps subnormals and tiny x exact.  The sign goes back by or-ing
+ * x's sign bit (tanh(-0) = -0), NaN returns x + x (the lanes get the same
+ * bits by NaN propagation), +-inf gives +-1.  Max error 0.62 ulp over all
+ * 2^32 inputs (see docs/ARCHITECTURE.md, "Kernels").  ad_tanhf is the
+ * portable version (C's fmaf() where the lanes fuse; -std=c11 keeps gcc
+ * from contracting the rest); the AVX2+FMA and AVX-512F lanes below do
+ * exactly the same operations, so every path gives the same bits (checked
+ * on all 2^32 inputs per path, pinned by tests/c). */
+#define VT_W 4
+#define VT_NK 32
+#define VT_KG 2
+/* row k: c0 hi, c0 lo (g0 for k <= VT_KG), c1 .. c5, 0 */
+static const float vt_tab[VT_NK][8] __attribute__((aligned(32))) = {
+    {0.0f, 0x1.a5925p-34f, -0x1.dc085ap-25f, -0x1.5553f8p-2f,
+     -0x1.767a24p-13f, 0x1.16bdc4p-3f, -0x1.45b7aep-6f, 0.0f},
+    {0.0f, -0x1.4d02b6p-6f, -0x1.44e4a2p-3f, -0x1.2538a8p-2f,
+     0x1.e1aep-4f, 0x1.678916p-4f, -0x1.024bc8p-4f, 0.0f},
+    {0.0f, -0x1.365614p-4f, -0x1.1a2fdap-2f, -0x1.67dee8p-3f,
+     0x1.4de072p-3f, 0x1.eda078p-9f, -0x1.f0cd2p-5f, 0.0f},
+    {0x1.45323ep-1f, 0x1.54bc8ap-27f, 0x1.3173b2p-1f, -0x1.8403cep-2f,
+     0x1.5678a8p-5f, 0x1.987e3ap-4f, -0x1.03faecp-4f, 0.0f},
+    {0x1.85efacp-1f, -0x1.5d618ep-26f, 0x1.ae0dc2p-2f, -0x1.47874p-2f,
+     0x1.a85a38p-4f, 0x1.cc9dcap-6f, -0x1.7a15ep-5f, 0.0f},
+    {0x1.b2523cp-1f, -0x1.253484p-27f, 0x1.1f2512p-2f, -0x1.e729ep-3f,
+     0x1.bba79ap-4f, -0x1.91e4ecp-7f, -0x1.3e1a66p-6f, 0.0f},
+    {0x1.cf6f98p-1f, -0x1.e482a2p-27f, 0x1.721652p-3f, -0x1.4efc3cp-3f,
+     0x1.67b35p-4f, -0x1.967f5ep-6f, -0x1.6d7bdcp-9f, 0.0f},
+    {0x1.e1fbfap-1f, -0x1.03995cp-26f, 0x1.d22ca2p-4f, -0x1.b6d88ep-4f,
+     0x1.01ba3ap-4f, -0x1.80a6ecp-6f, 0x1.de47ep-9f, 0.0f},
+    {0x1.ed9506p-1f, -0x1.e43c2cp-29f, 0x1.2162c2p-4f, -0x1.16f9d2p-4f,
+     0x1.58f5b6p-5f, -0x1.252aaap-6f, 0x1.37a096p-8f, 0.0f},
+    {0x1.f4bfd6p-1f, 0x1.85bfa4p-26f, 0x1.64108ap-5f, -0x1.5c3d6cp-5f,
+     0x1.bbcdb2p-6f, -0x1.944798p-7f, 0x1.04be96p-8f, 0.0f},
+    {0x1.f92582p-1f, 0x1.829c7p-27f, 0x1.b3afe2p-6f, -0x1.adda94p-6f,
+     0x1.16df36p-6f, -0x1.0838c6p-7f, 0x1.76c65p-9f, 0.0f},
+    {0x1.fbd50ap-1f, -0x1.46147p-27f, 0x1.09a7a6p-6f, -0x1.077dcep-6f,
+     0x1.599712p-7f, -0x1.4f0356p-8f, 0x1.f40bacp-10f, 0.0f},
+    {0x1.fd77d2p-1f, -0x1.dcbeap-26f, 0x1.434a52p-7f, -0x1.41b0b8p-7f,
+     0x1.a8abc8p-8f, -0x1.a14788p-9f, 0x1.4095e6p-10f, 0.0f},
+    {0x1.fe767ap-1f, -0x1.45958cp-26f, 0x1.88ef68p-8f, -0x1.87c0fcp-8f,
+     0x1.03991ep-8f, -0x1.0126cp-9f, 0x1.91dedap-11f, 0.0f},
+    {0x1.ff112cp-1f, 0x1.8ea41ep-27f, 0x1.dd37d2p-9f, -0x1.dc58aep-9f,
+     0x1.3c67eap-9f, -0x1.3af7a6p-10f, 0x1.f0a938p-12f, 0.0f},
+    {0x1.ff6f18p-1f, -0x1.62ae24p-27f, 0x1.21a7aep-9f, -0x1.21556p-9f,
+     0x1.80ed26p-10f, -0x1.804bb2p-11f, 0x1.306caap-12f, 0.0f},
+    {0x1.ffa818p-1f, -0x1.eebe98p-26f, 0x1.5f85aep-10f, -0x1.5f48ecp-10f,
+     0x1.d3bfacp-11f, -0x1.d3d0bcp-12f, 0x1.749b5cp-13f, 0.0f},
+    {0x1.ffcaacp-1f, 0x1.f90732p-28f, 0x1.aa87dp-11f, -0x1.aa5ae4p-11f,
+     0x1.1c011ap-11f, -0x1.1c5a96p-12f, 0x1.c5c442p-14f, 0.0f},
+    {0x1.ffdfa8p-1f, -0x1.bd58dp-26f, 0x1.02bec8p-11f, -0x1.02ae28p-11f,
+     0x1.58bd8ep-12f, -0x1.595c94p-13f, 0x1.132dd4p-14f, 0.0f},
+    {0x1.ffec62p-1f, -0x1.b0cb8cp-26f, 0x1.39e782p-12f, -0x1.39db2p-12f,
+     0x1.a25a24p-13f, -0x1.a34a08p-14f, 0x1.4e9628p-15f, 0.0f},
+    {0x1.fff41ap-1f, -0x1.32e41ep-26f, 0x1.7ccec2p-13f, -0x1.7cc578p-13f,
+     0x1.fb9998p-14f, -0x1.fcde46p-15f, 0x1.9732dep-16f, 0.0f},
+    {0x1.fff8c8p-1f, 0x1.c6dc34p-29f, 0x1.cdf5a4p-14f, -0x1.cdee98p-14f,
+     0x1.33eb2p-14f, -0x1.34bbf8p-15f, 0x1.ee69ap-17f, 0.0f},
+    {0x1.fffbap-1f, -0x1.a07c2ep-26f, 0x1.1832dcp-14f, -0x1.183028p-14f,
+     0x1.759042p-15f, -0x1.7690fep-16f, 0x1.2ae49ep-17f, 0.0f},
+    {0x1.fffd58p-1f, 0x1.80a412p-28f, 0x1.53e714p-15f, -0x1.53e4eap-15f,
+     0x1.c52cc6p-16f, -0x1.c672c4p-17f, 0x1.6b50b2p-18f, 0.0f},
+    {0x1.fffe64p-1f, -0x1.5076b2p-27f, 0x1.9c5378p-16f, -0x1.9c51aep-16f,
+     0x1.12df42p-16f, -0x1.13a80cp-17f, 0x1.b9214ep-19f, 0.0f},
+    {0x1.ffff06p-1f, -0x1.72ce6ep-29f, 0x1.f42dep-17f, -0x1.f42c52p-17f,
+     0x1.4d717cp-17f, -0x1.4e6748p-18f, 0x1.0b90cap-19f, 0.0f},
+    {0x1.ffff68p-1f, 0x1.3fb26ep-27f, 0x1.2f5ffap-17f, -0x1.2f5f42p-17f,
+     0x1.947e02p-18f, -0x1.95aa6ep-19f, 0x1.448a64p-20f, 0.0f},
+    {0x1.ffffa4p-1f, -0x1.bb1efap-34f, 0x1.700356p-18f, -0x1.7002a8p-18f,
+     0x1.eaacaep-19f, -0x1.ec12e2p-20f, 0x1.8a19d8p-21f, 0.0f},
+    {0x1.ffffc8p-1f, 0x1.93a878p-28f, 0x1.be6c4p-19f, -0x1.be6b8ap-19f,
+     0x1.299c64p-19f, -0x1.2a775p-20f, 0x1.ddef48p-22f, 0.0f},
+    {0x1.ffffdep-1f, 0x1.3b052p-28f, 0x1.0ec4f2p-19f, -0x1.0ec48cp-19f,
+     0x1.6905f4p-20f, -0x1.6a1352p-21f, 0x1.219032p-22f, 0.0f},
+    {0x1.ffffecp-1f, -0x1.0eb872p-26f, 0x1.4875bep-20f, -0x1.48755p-20f,
+     0x1.b5f082p-21f, -0x1.b7314cp-22f, 0x1.5ff62ap-23f, 0.0f},
+    {0x1.fffff4p-1f, -0x1.ce2666p-27f, 0x1.8eaacap-21f, -0x1.8cbc62p-21f,
+     0x1.f4e488p-22f, -0x1.86d08ep-23f, 0x1.19f3acp-25f, 0.0f},
 };
-#define VT_MAX 10.0f
-#define VT_C 0x1.71547652b82fep+5           /* 32/ln2 */
-#define VT_SHIFT 0x1.8p+52
-#define VT_C1 0x1.62e42fefa39efp-5          /* (ln2/16)^j / j! */
-#define VT_C2 0x1.ebfbdff82c58fp-11
-#define VT_C3 0x1.c6b08d704a0c0p-17
-#define VT_C4 0x1.3b2ab6fba4e77p-23
-#define VT_C5 0x1.5d87fe78a6731p-30
+#define VT_A 9.125f
+#define VT_S 0x1.8p23f
+#define VT_TMAX (VT_S + (VT_NK - 1))
+#define VT_TG (VT_S + VT_KG)
 
 static inline float
 ad_tanhf(float x)
 {
-    if (x != x || x == 0) {
+    if (x != x) {
         return x + x;
     }
-    float xc = x < VT_MAX ? x : VT_MAX;
-    xc = xc > -VT_MAX ? xc : -VT_MAX;
-    const double xd = xc;
-    double kd = fma(xd, VT_C, VT_SHIFT);
-    uint64_t ki, tb;
-    memcpy(&ki, &kd, 8);
-    kd -= VT_SHIFT;
-    const double r = fma(xd, VT_C, -kd);
-    tb = vtanh_tab[ki & 15] + (ki << 48);
-    double t, p;
-    memcpy(&t, &tb, 8);
-    p = fma(VT_C5, r, VT_C4);
-    p = fma(p, r, VT_C3);
-    p = fma(p, r, VT_C2);
-    p = fma(p, r, VT_C1);
-    p = p * r;
-    const double em = fma(t, p, t - 1.0);
-    return (float)(em / (em + 2.0));
+    uint32_t ux, ut;
+    memcpy(&ux, &x, 4);
+    const uint32_t sgn = ux & 0x80000000u;
+    ux ^= sgn;
+    float a;
+    memcpy(&a, &ux, 4);
+    a = VT_A < a ? VT_A : a;
+    float t = fmaf(a, (float)VT_W, VT_S);
+    t = VT_TMAX < t ? VT_TMAX : t;
+    const float c = fmaf(t, 1.0f / VT_W, -VT_S / VT_W);
+    memcpy(&ut, &t, 4);
+    const int k = (int)(ut & (VT_NK - 1));
+    const float r = a - c;
+    float q = vt_tab[k][6];
+    q = fmaf(q, r, vt_tab[k][5]);
+    q = fmaf(q, r, vt_tab[k][4]);
+    q = fmaf(q, r, vt_tab[k][3]);
+    q = fmaf(q, r, vt_tab[k][2]);
+    q = fmaf(q, r, vt_tab[k][1]);
+    const int g = t <= VT_TG;
+    float y = fmaf(g ? a : 1.0f, q, g ? a : vt_tab[k][0]);
+    uint32_t uy;
+    memcpy(&uy, &y, 4);
+    uy |= sgn;
+    memcpy(&y, &uy, 4);
+    return y;
 }
 
 /* ---- expf in AVX2+FMA lanes, bit for bit glibc's ----------------------- *
@@ -447,60 +511,69 @@ vlogf_avx512(const float *x, float *y, int64_t n)
     }
 }
 
-/* ad_tanhf in lanes: one step for both widths (B: the double vector's
- * bits, P: its intrinsics' prefix, HB: the bits of the float half it
- * returns) on x already clamped to [-10, 10]; the loops add the widths'
- * own loads, table lookup (a gather for AVX2, a two-source permute for
- * AVX-512F) and the +-0/NaN patch (x + x where x == 0 or unordered). */
-#define VTANH_STEP(B, HB, P, TGT, LOOKUP)                                   \
-__attribute__((target(TGT), always_inline)) static inline __m##HB          \
-vtanh_step##B(__m##B##d xd)                                                 \
-{                                                                           \
-    const __m##B##d c = P##_set1_pd(VT_C), shift = P##_set1_pd(VT_SHIFT);  \
-    __m##B##d kd = P##_fmadd_pd(xd, c, shift);                              \
-    __m##B##i ki = P##_castpd_si##B(kd);                                    \
-    kd = P##_sub_pd(kd, shift);                                             \
-    __m##B##d r = P##_fmsub_pd(xd, c, kd);                                  \
-    __m##B##d t = P##_castsi##B##_pd(                                       \
-        P##_add_epi64(LOOKUP, P##_slli_epi64(ki, 48)));                     \
-    __m##B##d p = P##_fmadd_pd(P##_set1_pd(VT_C5), r, P##_set1_pd(VT_C4)); \
-    p = P##_fmadd_pd(p, r, P##_set1_pd(VT_C3));                             \
-    p = P##_fmadd_pd(p, r, P##_set1_pd(VT_C2));                             \
-    p = P##_fmadd_pd(p, r, P##_set1_pd(VT_C1));                             \
-    p = P##_mul_pd(p, r);                                                   \
-    __m##B##d em = P##_fmadd_pd(t, p, P##_sub_pd(t, P##_set1_pd(1.0)));     \
-    return P##_cvtpd_ps(                                                    \
-        P##_div_pd(em, P##_add_pd(em, P##_set1_pd(2.0))));                  \
-}
-VTANH_STEP(256, 128, _mm256, "avx2,fma",
-           _mm256_i64gather_epi64((const long long *)vtanh_tab,
-                                  _mm256_and_si256(ki,
-                                                   _mm256_set1_epi64x(15)),
-                                  8))
-VTANH_STEP(512, 256, _mm512, "avx512f",
-           _mm512_permutex2var_epi64(_mm512_loadu_si512(vtanh_tab), ki,
-                                     _mm512_loadu_si512(vtanh_tab + 8)))
+/* ad_tanhf in lanes: VTANH_CHAIN is the arithmetic both widths share (P:
+ * the intrinsics' prefix; LOOK(j): coefficient j of each lane's row).  The
+ * AVX2 loop fetches the eight rows and transposes them (cheaper than seven
+ * gathers), the AVX-512F loop looks the columns up by two-source permutes
+ * of 32 entries. */
+#define VTANH_CHAIN(P, a, t, LOOK, q)                                        \
+    do {                                                                     \
+        q = LOOK(6);                                                         \
+        const __typeof__(a) r_ = P##_sub_ps(                                 \
+            a, P##_fmadd_ps(t, P##_set1_ps(1.0f / VT_W),                     \
+                            P##_set1_ps(-VT_S / VT_W)));                     \
+        q = P##_fmadd_ps(q, r_, LOOK(5));                                    \
+        q = P##_fmadd_ps(q, r_, LOOK(4));                                    \
+        q = P##_fmadd_ps(q, r_, LOOK(3));                                    \
+        q = P##_fmadd_ps(q, r_, LOOK(2));                                    \
+        q = P##_fmadd_ps(q, r_, LOOK(1));                                    \
+    } while (0)
 
 __attribute__((target("avx2,fma"), noinline, noclone)) static void
 vtanhf_avx2(const float *x, float *y, int64_t n)
 {
-    const __m256 hi = _mm256_set1_ps(VT_MAX), lo = _mm256_set1_ps(-VT_MAX),
-                 zero = _mm256_setzero_ps();
+    const __m256 A = _mm256_set1_ps(VT_A), S = _mm256_set1_ps(VT_S),
+                 TM = _mm256_set1_ps(VT_TMAX), TG = _mm256_set1_ps(VT_TG),
+                 W = _mm256_set1_ps((float)VT_W), one = _mm256_set1_ps(1.0f),
+                 sg = _mm256_set1_ps(-0.0f);
+    const __m256i m31 = _mm256_set1_epi32(VT_NK - 1);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 xf = _mm256_loadu_ps(x + i);
-        __m256 xc = _mm256_max_ps(_mm256_min_ps(xf, hi), lo);
-        __m128 y0 = vtanh_step256(_mm256_cvtps_pd(_mm256_castps256_ps128(xc)));
-        __m128 y1 = vtanh_step256(_mm256_cvtps_pd(_mm256_extractf128_ps(xc,
-                                                                        1)));
-        __m256 yf = _mm256_insertf128_ps(_mm256_castps128_ps256(y0), y1, 1);
-        /* unordered or == 0 as two legacy predicates: valgrind's
-         * emulation of _CMP_EQ_UQ missed the NaNs */
-        yf = _mm256_blendv_ps(yf, _mm256_add_ps(xf, xf),
-                              _mm256_or_ps(_mm256_cmp_ps(xf, xf, _CMP_UNORD_Q),
-                                           _mm256_cmp_ps(xf, zero,
-                                                         _CMP_EQ_OQ)));
-        _mm256_storeu_ps(y + i, yf);
+        __m256 a = _mm256_min_ps(A, _mm256_andnot_ps(sg, xf));
+        __m256 t = _mm256_min_ps(TM, _mm256_fmadd_ps(a, W, S));
+        __m256i ki = _mm256_and_si256(_mm256_castps_si256(t), m31);
+        int idx[8];
+        _mm256_storeu_si256((__m256i *)idx, ki);
+        /* the eight lanes' rows, transposed: col[j] holds coefficient j */
+        __m256 u[8], col[8];
+        for (int l = 0; l < 4; l++) {
+            /* u[l] = [lane l's c0..3 | lane l+4's], u[l+4] their c4..7 */
+            const float *p0 = vt_tab[idx[l]], *p4 = vt_tab[idx[l + 4]];
+            u[l] = _mm256_insertf128_ps(
+                _mm256_castps128_ps256(_mm_load_ps(p0)), _mm_load_ps(p4), 1);
+            u[l + 4] = _mm256_insertf128_ps(
+                _mm256_castps128_ps256(_mm_load_ps(p0 + 4)),
+                _mm_load_ps(p4 + 4), 1);
+        }
+        for (int h = 0; h < 2; h++) {
+            __m256 t0 = _mm256_unpacklo_ps(u[4 * h], u[4 * h + 1]);
+            __m256 t1 = _mm256_unpackhi_ps(u[4 * h], u[4 * h + 1]);
+            __m256 t2 = _mm256_unpacklo_ps(u[4 * h + 2], u[4 * h + 3]);
+            __m256 t3 = _mm256_unpackhi_ps(u[4 * h + 2], u[4 * h + 3]);
+            col[4 * h] = _mm256_shuffle_ps(t0, t2, 0x44);
+            col[4 * h + 1] = _mm256_shuffle_ps(t0, t2, 0xee);
+            col[4 * h + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
+            col[4 * h + 3] = _mm256_shuffle_ps(t1, t3, 0xee);
+        }
+        __m256 q;
+#define LOOK2(j) col[j]
+        VTANH_CHAIN(_mm256, a, t, LOOK2, q);
+        __m256 g = _mm256_cmp_ps(t, TG, _CMP_LE_OQ);
+        __m256 yv = _mm256_fmadd_ps(_mm256_blendv_ps(one, a, g), q,
+                                    _mm256_blendv_ps(LOOK2(0), a, g));
+        _mm256_storeu_ps(y + i, _mm256_or_ps(yv, _mm256_and_ps(xf, sg)));
+#undef LOOK2
     }
     for (; i < n; i++) {
         y[i] = ad_tanhf(x[i]);
@@ -510,23 +583,34 @@ vtanhf_avx2(const float *x, float *y, int64_t n)
 __attribute__((target("avx512f"), noinline, noclone)) static void
 vtanhf_avx512(const float *x, float *y, int64_t n)
 {
-    const __m512 hi = _mm512_set1_ps(VT_MAX), lo = _mm512_set1_ps(-VT_MAX),
-                 zero = _mm512_setzero_ps();
+    const __m512 A = _mm512_set1_ps(VT_A), S = _mm512_set1_ps(VT_S),
+                 TM = _mm512_set1_ps(VT_TMAX), TG = _mm512_set1_ps(VT_TG),
+                 W = _mm512_set1_ps((float)VT_W), one = _mm512_set1_ps(1.0f);
+    const __m512i sg = _mm512_set1_epi32((int)0x80000000u);
+    __m512 lo[7], hi[7];
+    const __m512i i8 = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1,
+                         0), _mm512_set1_epi32(8));
+    for (int j = 0; j < 7; j++) {   /* the columns */
+        lo[j] = _mm512_i32gather_ps(i8, &vt_tab[0][j], 4);
+        hi[j] = _mm512_i32gather_ps(i8, &vt_tab[16][j], 4);
+    }
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 xf = _mm512_loadu_ps(x + i);
-        __m512d xc = _mm512_castps_pd(
-            _mm512_max_ps(_mm512_min_ps(xf, hi), lo));
-        __m256 y0 = vtanh_step512(_mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_castpd512_pd256(xc))));
-        __m256 y1 = vtanh_step512(_mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(xc, 1))));
-        __m512 yf = _mm512_castpd_ps(_mm512_insertf64x4(
-            _mm512_castpd256_pd512(_mm256_castps_pd(y0)),
-            _mm256_castps_pd(y1), 1));
-        yf = _mm512_mask_add_ps(yf, _mm512_cmp_ps_mask(xf, zero, _CMP_EQ_UQ),
-                                xf, xf);
-        _mm512_storeu_ps(y + i, yf);
+        __m512 a = _mm512_min_ps(A, _mm512_castsi512_ps(_mm512_andnot_si512(
+                                        sg, _mm512_castps_si512(xf))));
+        __m512 t = _mm512_min_ps(TM, _mm512_fmadd_ps(a, W, S));
+        __m512i ki = _mm512_castps_si512(t);
+        __m512 q;
+#define LOOK5(j) _mm512_permutex2var_ps(lo[j], ki, hi[j])
+        VTANH_CHAIN(_mm512, a, t, LOOK5, q);
+        __mmask16 g = _mm512_cmp_ps_mask(t, TG, _CMP_LE_OQ);
+        __m512 yv = _mm512_fmadd_ps(_mm512_mask_mov_ps(one, g, a), q,
+                                    _mm512_mask_mov_ps(LOOK5(0), g, a));
+        _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+            _mm512_castps_si512(yv), _mm512_castps_si512(xf), sg, 0xf8)));
+#undef LOOK5
     }
     for (; i < n; i++) {
         y[i] = ad_tanhf(x[i]);
