@@ -188,3 +188,12 @@ def test_unbatched_input_and_repr():
     assert conv(ad.zeros(2, 4, 4)).shape == (3, 4, 4)
     assert repr(conv) == ("Conv2d(2, 3, kernel_size=(3, 3), stride=(1, 1), "
                           "padding=(1, 1), bias=False)")
+
+
+def test_empty_batch_gives_zero_weight_gradients():
+    conv = nn.Conv2d(2, 3, 3, dtype=ad.float64)
+    y = conv(ad.zeros(0, 2, 5, 5, dtype=ad.float64))
+    assert y.shape == (0, 3, 3, 3)
+    (y.sum() + 0 * conv.weight.sum()).backward()
+    assert np.all(conv.weight.grad.numpy() == 0)
+    assert np.all(conv.bias.grad.numpy() == 0)
