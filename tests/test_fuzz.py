@@ -752,14 +752,49 @@ def _np_key(k):
     return k
 
 
+def _is_int(k):
+    if isinstance(k, (bool, np.bool_)):
+        return False
+    return isinstance(k, (int, np.integer)) or (
+        isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iu")
+
+
+def _torch_order(a, key):
+    """a[key] by torch's rule where it differs from numpy's: integers are
+    selects applied first (np.take along their axes, last axis first), and
+    the rest of the key indexes what remains with numpy's rules -- so
+    x[1, :, [0, 1]] is (3, 2) for x of shape (2, 3, 4), not (2, 3)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if not any(_is_int(k) for k in parts) or not any(
+            isinstance(k, (list, np.ndarray)) and not _is_int(k)
+            for k in parts):
+        return a[key]
+    width = [0 if k is None or k is Ellipsis else
+             (np.ndim(k) if np.asarray(k).dtype == np.bool_ and
+              not isinstance(k, (int, np.integer)) else 1) for k in parts]
+    ax, selects = 0, []
+    for k, w in zip(parts, width):
+        if k is Ellipsis:
+            ax += a.ndim - sum(width)
+        elif _is_int(k):
+            selects.append((ax, int(k)))
+        ax += w
+    for axis, i in sorted(selects, reverse=True):
+        a = np.take(a, i, axis=axis)
+    return a[tuple(k for k in parts if not _is_int(k))]
+
+
 @pytest.mark.slow
 @fuzz_settings(1500)
 @given(x=special_arrays(), data=st.data())
 def test_fuzz_getitem_agrees_with_numpy(x, data):
+    """numpy's semantics, except where torch's differ (integers select
+    first: _torch_order)."""
     key = data.draw(index_keys(x.shape), label="key")
     t = ad.tensor(np.array(x), requires_grad=True)
     r = attempt(lambda: t[key])
-    want = numpy_outcome(lambda: np.asarray(x, np.float64)[_np_key(key)])
+    want = numpy_outcome(lambda: _torch_order(np.asarray(x, np.float64),
+                                              _np_key(key)))
     if r.ok:
         assert want.ok, "numpy rejects key %r for shape %s" % (key, x.shape)
         same_as_numpy(r.value, want.value, rtol=0, err=repr(key))
@@ -767,7 +802,8 @@ def test_fuzz_getitem_agrees_with_numpy(x, data):
         r.value.backward(ad.tensor(w, dtype=r.value.dtype))
         # the gradient scatters (and accumulates) w back
         expected = np.zeros(x.shape)
-        flat = np.arange(x.size).reshape(x.shape)[_np_key(key)]
+        flat = _torch_order(np.arange(x.size).reshape(x.shape),
+                            _np_key(key))
         np.add.at(expected.reshape(-1), np.asarray(flat).reshape(-1),
                   w.reshape(-1))
         np.testing.assert_allclose(t.grad.numpy(), expected,
