@@ -1346,6 +1346,25 @@ def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
     _check(ad_avg_pool(t.t, &p, adjoint, image[0], image[1], &o))
     return _wrap(o)
 
+# ----------------------------------- normalization (autodiff/_norm.py)
+
+def _norm(x, w, b, int64_t K, int64_t G, int64_t S, bint rms, double eps):
+    """Normalization over rows of K contiguous elements of x (layer,
+    group or RMS norm, one engine op): w and b (tensors or None) hold
+    G K / S values, element k of row r taking ((r % G) K + k) / S."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(x), tw, tb
+    cdef ad_tensor *wp = NULL
+    cdef ad_tensor *bp = NULL
+    if w is not None:
+        tw = _t(w)
+        wp = tw.t
+    if b is not None:
+        tb = _t(b)
+        bp = tb.t
+    _check(ad_norm(tx.t, wp, bp, K, G, S, rms, eps, &o))
+    return _wrap(o)
+
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
                 "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY}
 

@@ -1,0 +1,162 @@
+"""Normalization layers (nn.LayerNorm, GroupNorm, RMSNorm) against their
+PyTorch twins: state_dicts load both ways, outputs and gradients agree
+(float64 to 1e-9 relative, float32 to torch's tolerance), a compiled
+training step is bit-identical to eager ones, bad arguments raise
+ValueError naming shapes.  The functional ops are rows of opdb.NORM
+(tests/test_shape_ops.py: against torch, gradcheck, gradgradcheck,
+float32, compiled replay)."""
+import numpy as np
+import pytest
+
+import autodiff as ad
+import autodiff.nn as nn
+import autodiff.nn.functional as F
+from conftest import needs_torch, torch
+
+LAYERS = [
+    ("LayerNorm", ((4, 5),), {}, (3, 4, 5)),
+    ("LayerNorm", (5,), dict(eps=1e-3, bias=False), (2, 3, 5)),
+    ("LayerNorm", (5,), dict(elementwise_affine=False), (2, 5)),
+    ("GroupNorm", (2, 6), {}, (3, 6, 4, 2)),
+    ("GroupNorm", (3, 6), dict(eps=1e-2), (3, 6, 5)),
+    ("GroupNorm", (1, 4), dict(affine=False), (2, 4)),
+    ("GroupNorm", (2, 4), dict(bias=False), (2, 4, 3)),
+    ("RMSNorm", ((4, 5),), {}, (3, 4, 5)),
+    ("RMSNorm", (5,), dict(eps=1e-3), (2, 5)),
+    ("RMSNorm", (5,), dict(elementwise_affine=False), (2, 3, 5)),
+]
+IDS = [m[0] + "-%d" % i for i, m in enumerate(LAYERS)]
+
+
+def _perturb(module, rng):
+    """Non-trivial affine parameters (torch's are ones and zeros)."""
+    for p in module.parameters():
+        p.data = p.data + torch.tensor(
+            rng.standard_normal(tuple(p.shape)), dtype=p.dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("name,args,kw,shape", LAYERS, ids=IDS)
+def test_state_dict_loads_both_ways_with_torch_outputs(name, args, kw,
+                                                       shape):
+    ours = getattr(nn, name)(*args, **kw, dtype=ad.float64)
+    theirs = getattr(torch.nn, name)(*args, **kw, dtype=torch.float64)
+    _perturb(theirs, np.random.default_rng(5))
+    ours.load_state_dict({k: v.detach().numpy()
+                          for k, v in theirs.state_dict().items()})
+    twin = getattr(torch.nn, name)(*args, **kw, dtype=torch.float64)
+    twin.load_state_dict({k: torch.tensor(np.asarray(v))
+                          for k, v in ours.state_dict().items()})
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [k for k, _ in ours.named_parameters()] == \
+        [k for k, _ in theirs.named_parameters()]
+    assert repr(ours).replace("autodiff", "") == repr(theirs)
+    x = 3.0 * np.random.default_rng(0).standard_normal(shape) + 1.0
+    X = ad.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    y, ty, y2 = ours(X), theirs(tx), twin(torch.tensor(x))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(y2.detach().numpy(), ty.detach().numpy())
+    w = np.random.default_rng(1).standard_normal(y.shape)
+    (y * ad.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), rtol=1e-9,
+                               atol=1e-11)
+    for (k, p), (_, tp) in zip(ours.named_parameters(),
+                               theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(),
+                                   rtol=1e-9, atol=1e-11, err_msg=k)
+
+
+@needs_torch
+@pytest.mark.parametrize("name,args,kw,shape", LAYERS, ids=IDS)
+def test_float32_within_torchs_tolerance(name, args, kw, shape):
+    ours = getattr(nn, name)(*args, **kw)
+    theirs = getattr(torch.nn, name)(*args, **kw)
+    _perturb(theirs, np.random.default_rng(6))
+    ours.load_state_dict({k: v.detach().numpy()
+                          for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    X = ad.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    y, ty = ours(X), theirs(tx)
+    assert y.dtype == ad.float32
+    torch.testing.assert_close(torch.tensor(y.detach().numpy()), ty.detach())
+    w = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
+    (y * ad.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    torch.testing.assert_close(torch.tensor(X.grad.numpy()), tx.grad)
+    for (k, p), (_, tp) in zip(ours.named_parameters(),
+                               theirs.named_parameters()):
+        torch.testing.assert_close(torch.tensor(p.grad.numpy()), tp.grad)
+
+
+@needs_torch
+def test_rms_norm_default_eps_is_the_dtypes():
+    x = np.random.default_rng(4).standard_normal((3, 4)) * 1e-5
+    for dt, tdt in ((ad.float32, torch.float32), (ad.float64, torch.float64)):
+        y = F.rms_norm(ad.tensor(x, dtype=dt), (4,))
+        ty = torch.nn.functional.rms_norm(torch.tensor(x, dtype=tdt), (4,))
+        torch.testing.assert_close(torch.tensor(y.numpy()), ty)
+
+
+def test_compiled_training_with_norms_is_bit_identical():
+    rng = np.random.default_rng(2)
+    batches = [(rng.standard_normal((4, 2, 6, 6)), rng.integers(0, 3, 4))
+               for _ in range(3)]
+    runs = []
+    for compiled in (False, True):
+        ad.manual_seed(3)
+        model = nn.Sequential(nn.Conv2d(2, 4, 3, dtype=ad.float64),
+                              nn.GroupNorm(2, 4, dtype=ad.float64),
+                              nn.ReLU(), nn.Flatten(),
+                              nn.LayerNorm(64, dtype=ad.float64),
+                              nn.Linear(64, 8, dtype=ad.float64),
+                              nn.RMSNorm(8, dtype=ad.float64),
+                              nn.Linear(8, 3, dtype=ad.float64))
+        opt = ad.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(ad.tensor(x)), y)
+            loss.backward()
+            opt.step()
+            return loss
+        f = ad.compile(step) if compiled else step
+        runs.append([f(x, y).numpy().copy() for x, y in batches]
+                    + [p.numpy().copy() for p in model.parameters()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_arguments_name_shapes():
+    x = ad.zeros(2, 4, 5)
+    with pytest.raises(ValueError, match=r"normalized_shape=\[4\].*"
+                       r"got input of size \[2, 4, 5\]"):
+        F.layer_norm(x, (4,))
+    with pytest.raises(ValueError, match=r"expected weight of shape \[5\], "
+                       r"got \[4\]"):
+        F.layer_norm(x, (5,), ad.ones(4))
+    with pytest.raises(ValueError, match=r"expected bias of shape \[4\]"):
+        F.group_norm(x, 2, ad.ones(4), ad.ones(5))
+    with pytest.raises(ValueError, match=r"divisible by num_groups"):
+        F.group_norm(x, 3)
+    with pytest.raises(ValueError, match=r"at least 2 dimensions"):
+        F.group_norm(ad.zeros(4), 2)
+    with pytest.raises(ValueError, match="eps"):
+        F.layer_norm(x, (5,), eps=-1.0)
+    with pytest.raises(ValueError, match="divisible by num_groups"):
+        nn.GroupNorm(3, 4)
+    with pytest.raises(TypeError, match="floating point"):
+        F.layer_norm(ad.zeros(2, 3, dtype=ad.int64), (3,))
+    with pytest.raises(TypeError, match="dtype float64 like the input"):
+        F.layer_norm(ad.zeros(2, 3, dtype=ad.float64), (3,), ad.ones(3))
+
+
+def test_empty_and_degenerate_inputs():
+    y = F.layer_norm(ad.zeros(0, 3), (3,))
+    assert y.shape == (0, 3)
+    # a constant row normalizes to 0 (var 0: 1/sqrt(eps))
+    y = F.layer_norm(ad.full((2, 3), 7.0, dtype=ad.float64), (3,))
+    np.testing.assert_array_equal(y.numpy(), np.zeros((2, 3)))
