@@ -156,6 +156,9 @@ cdef extern from "autodiff.h" nogil:
                           ad_tensor **)
     ad_status ad_norm(ad_tensor *, ad_tensor *, ad_tensor *, int64_t, int64_t,
                       int64_t, int, double, ad_tensor **)
+    ad_status ad_batch_norm(ad_tensor *, ad_tensor *, ad_tensor *,
+                            ad_tensor *, ad_tensor *, ad_tensor *, int,
+                            double, double, ad_tensor **)
     ctypedef enum ad_linalg_kind:
         AD_LA_INV, AD_LA_SOLVE, AD_LA_DET, AD_LA_SLOGDET, AD_LA_CHOLESKY
     ad_status ad_linalg(ad_linalg_kind, int, ad_tensor **, int, int,

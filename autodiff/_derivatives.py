@@ -577,4 +577,5 @@ RULES = {
     "fold": _conv.fold_rule,
     "avg_pool": _pool.avg_pool_rule,
     "norm": _norm.norm_rule,
+    "batch_norm": _norm.batch_norm_rule,
 }

@@ -1365,6 +1365,31 @@ def _norm(x, w, b, int64_t K, int64_t G, int64_t S, bint rms, double eps):
     _check(ad_norm(tx.t, wp, bp, K, G, S, rms, eps, &o))
     return _wrap(o)
 
+cdef ad_tensor *_opt_t(x, list keep):
+    cdef Tensor t
+    if x is None:
+        return NULL
+    t = _t(x)
+    keep.append(t)
+    return t.t
+
+def _batch_norm(x, w, b, running_mean, running_var, num_batches_tracked,
+                bint training, double momentum, double eps):
+    """torch's batch_norm as one engine op: x (N, C, *), the others
+    tensors or None; in training the running stats are updated in place
+    (momentum 1 / num_batches_tracked when that is given)."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(x)
+    cdef list keep = []
+    cdef ad_tensor *wp = _opt_t(w, keep)
+    cdef ad_tensor *bp = _opt_t(b, keep)
+    cdef ad_tensor *mp = _opt_t(running_mean, keep)
+    cdef ad_tensor *vp = _opt_t(running_var, keep)
+    cdef ad_tensor *np_ = _opt_t(num_batches_tracked, keep)
+    _check(ad_batch_norm(tx.t, wp, bp, mp, vp, np_, training, momentum, eps,
+                         &o))
+    return _wrap(o)
+
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
                 "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY}
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import _engine
 from ._engine import Tensor
 
-__all__ = ["layer_norm", "group_norm", "rms_norm"]
+__all__ = ["layer_norm", "group_norm", "rms_norm", "batch_norm"]
 
 
 def _as_tensor(x, name: str, fn: str) -> Tensor:
@@ -128,6 +128,81 @@ def group_norm(input, num_groups: int, weight=None, bias=None,
     w = _affine(weight, "weight", (C,), fn, x)
     b = _affine(bias, "bias", (C,), fn, x)
     return _engine._norm(x, w, b, (C // G) * S, G, S, False, _eps(eps, fn))
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,
+               training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """torch.nn.functional.batch_norm: x (N, C, *) normalized per channel,
+    by the batch's statistics (biased variance) in training -- updating
+    running_mean / running_var in place, if given, with momentum and the
+    unbiased variance -- else by the running statistics."""
+    return _batch_norm(input, running_mean, running_var, weight, bias,
+                       training, momentum, eps, None)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training,
+                momentum, eps, num_batches_tracked) -> Tensor:
+    fn = "batch_norm"
+    x = _as_tensor(input, "input", fn)
+    if x.ndim < 2:
+        raise ValueError("batch_norm(): expected an input of at least 2 "
+                         "dims (N, C, *), got %s" % (list(x.shape),))
+    C = x.shape[1]
+    w = _affine(weight, "weight", (C,), fn, x)
+    b = _affine(bias, "bias", (C,), fn, x)
+    rm = _affine(running_mean, "running_mean", (C,), fn, x)
+    rv = _affine(running_var, "running_var", (C,), fn, x)
+    if num_batches_tracked is None and (
+            isinstance(momentum, bool) or
+            not isinstance(momentum, numbers.Real)):
+        raise ValueError("batch_norm(): momentum must be a number, got %r"
+                         % (momentum,))
+    return _engine._batch_norm(
+        x, w, b, rm, rv, num_batches_tracked, bool(training),
+        0.0 if num_batches_tracked is not None else float(momentum),
+        _eps(eps, fn))
+
+
+def batch_norm_rule(node, out, g):
+    """The batch_norm op's derivative with recorded ops (for higher
+    order): x viewed as (N, C, S); training: the batch statistics'
+    derivative, gx = rstd (gh - mean(gh) - xhat mean(gh xhat)); eval: the
+    affine map, gx = g w rstd (running stats are constants)."""
+    a = node.attrs
+    ins = node.inputs
+    x = ins[0]
+    i = 1
+    w = b = None
+    if a.has_w:
+        w, i = ins[i], i + 1
+    if a.has_b:
+        b, i = ins[i], i + 1
+    N, C = x.shape[0], x.shape[1]
+    S = x.size // (N * C) if N * C else 0
+    x3 = x.reshape((N, C, S))
+    g3 = g.reshape((N, C, S))
+    axes = (0, 2)
+    if a.training:
+        xc = x3 - x3.mean(axis=axes, keepdims=True)
+        rstd = ((xc * xc).mean(axis=axes, keepdims=True) + a.eps).rsqrt()
+    else:
+        rm, rv = ins[i].detach(), ins[i + 1].detach()
+        xc = x3 - rm.reshape((1, C, 1))
+        rstd = (rv.reshape((1, C, 1)) + a.eps).rsqrt()
+    xh = xc * rstd
+    gh = g3 * w.reshape((1, C, 1)) if w is not None else g3
+    if a.training:
+        gx = rstd * (gh - gh.mean(axis=axes, keepdims=True)
+                     - xh * (gh * xh).mean(axis=axes, keepdims=True))
+    else:
+        gx = gh * rstd
+    grads = [gx.reshape(x.shape)]
+    if w is not None:
+        grads.append((g3 * xh).sum(axis=axes).reshape(w.shape))
+    if b is not None:
+        grads.append(g3.sum(axis=axes).reshape(b.shape))
+    return grads + [None] * (len(ins) - len(grads))
 
 
 def norm_rule(node, out, g):

@@ -265,6 +265,18 @@ typedef struct {
     void (*norm_bwd)(int64_t R, int64_t K, int64_t G, int64_t S, int rms,
                      const void *x, const void *w, const double *stats,
                      const void *g, void *gx, double *acc);
+    /* batch norm over x (N, C, S), per channel: stats gets (mean,
+     * invstd) per channel (training: the batch's, and rm / rv, if not
+     * NULL, updated with momentum and the unbiased variance; else from
+     * rm / rv).  bn_bwd: gx (may be NULL), acc[0..C) += sum g xhat,
+     * acc[C..2C) += sum g. */
+    void (*bn_fwd)(int64_t N, int64_t C, int64_t S, int training,
+                   double eps, double momentum, const void *x,
+                   const void *w, const void *b, void *rm, void *rv,
+                   void *y, double *stats);
+    void (*bn_bwd)(int64_t N, int64_t C, int64_t S, int training,
+                   const void *x, const void *w, const double *stats,
+                   const void *g, void *gx, double *acc);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

@@ -1763,6 +1763,34 @@ def _norm_fn(fn, rms=False):
     return call
 
 
+_BN_MEAN = np.array([0.5, -1.0, 2.0])
+_BN_VAR = np.array([1.5, 0.25, 3.0])
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _bn_fn(fn, make):
+    """batch_norm with tensors first: training without running stats
+    (the batch's), eval with fixed running stats (fresh tensors each
+    call, as the op only reads them there)."""
+    def call(x, *wb, training=False, eps=1e-5):
+        w = wb[0] if wb else None
+        b = wb[1] if len(wb) > 1 else None
+        if training:
+            return fn(x, None, None, w, b, training=True, eps=eps)
+        return fn(x, make(_BN_MEAN.astype(_np_dtype(x))),
+                  make(_BN_VAR.astype(_np_dtype(x))), w, b, training=False,
+                  eps=eps)
+    return call
+
+
+def _np_dtype(x):
+    return np.float32 if "float32" in str(x.dtype) else np.float64
+
+
 NORM = [
     OpInfo("layer_norm", _norm_fn(NF.layer_norm),
            torch=_norm_fn(TF.layer_norm), records=[("norm", None)],
@@ -1793,6 +1821,22 @@ NORM = [
            bad=[_so_bad("rms_norm shape", lambda t: NF.rms_norm(
                     t, (2, 4)), (2, 3, 4), ValueError, r"normalized_shape="
                     r"\[2, 4\], expected input with shape \[\*, 2, 4\]")]),
+    OpInfo("batch_norm", _bn_fn(NF.batch_norm, ad.tensor),
+           torch=_bn_fn(TF.batch_norm, lambda a: _torch().tensor(a)),
+           records=[("batch_norm", None)],
+           samples=[_CV([(4, 3), (3,), (3,)], training=True),
+                    _CV([(2, 3, 5), (3,)], training=True, eps=1e-3),
+                    _CV([(2, 3, 2, 2)], training=True),
+                    _CV([(2, 3, 4), (3,), (3,)], training=False),
+                    _CV([(3, 3, 2, 2)], training=False, eps=0.1)],
+           bad=[_so_bad("batch_norm one value", lambda t: NF.batch_norm(
+                    t, None, None, training=True), (1, 3), ValueError,
+                    r"Expected more than 1 value per channel when training, "
+                    r"got input size \(1, 3\)"),
+                _so_bad("batch_norm weight", lambda t: NF.batch_norm(
+                    t, None, None, ad.ones(2, dtype=ad.float64),
+                    training=True), (4, 3), ValueError,
+                    r"expected weight of shape \[3\], got \[2\]")]),
 ]
 
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,

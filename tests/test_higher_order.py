@@ -370,6 +370,10 @@ case("group_norm", lambda x, w, b: sq(NF.group_norm(x, 2, w, b)),
       sample((4,), seed=55)])
 case("rms_norm", lambda x, w: sq(NF.rms_norm(x, (2, 2), w)),
      [sample((2, 2, 2), seed=56), sample((2, 2), seed=57)])
+case("batch_norm", lambda x, w, b: sq(NF.batch_norm(x, None, None, w, b,
+                                                    training=True)),
+     [sample((3, 2, 2), seed=58), sample((2,), seed=59),
+      sample((2,), seed=60)])
 
 # ---- losses
 LOSS_SHAPE = (2, 3)

@@ -160,3 +160,132 @@ def test_empty_and_degenerate_inputs():
     # a constant row normalizes to 0 (var 0: 1/sqrt(eps))
     y = F.layer_norm(ad.full((2, 3), 7.0, dtype=ad.float64), (3,))
     np.testing.assert_array_equal(y.numpy(), np.zeros((2, 3)))
+
+
+# ---- batch norm
+
+BN = [
+    ("BatchNorm1d", {}, (4, 3)),
+    ("BatchNorm1d", dict(momentum=None), (4, 3, 5)),
+    ("BatchNorm1d", dict(affine=False, eps=1e-3), (4, 3, 2)),
+    ("BatchNorm2d", dict(momentum=0.3), (2, 3, 4, 5)),
+    ("BatchNorm2d", dict(track_running_stats=False), (2, 3, 2, 2)),
+    ("BatchNorm2d", dict(bias=False, momentum=None), (3, 3, 2, 3)),
+]
+BN_IDS = [m[0] + "-%d" % i for i, m in enumerate(BN)]
+
+
+@needs_torch
+@pytest.mark.parametrize("name,kw,shape", BN, ids=BN_IDS)
+def test_batch_norm_training_and_eval_match_torch(name, kw, shape):
+    ours = getattr(nn, name)(3, **kw, dtype=ad.float64)
+    theirs = getattr(torch.nn, name)(3, **kw, dtype=torch.float64)
+    _perturb(theirs, np.random.default_rng(7))
+    ours.load_state_dict({k: v.detach().numpy()
+                          for k, v in theirs.state_dict().items()})
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours).replace("autodiff", "") == repr(theirs)
+    rng = np.random.default_rng(8)
+    for mode in ("train", "train", "train", "eval", "train", "eval"):
+        ours.train(mode == "train")
+        theirs.train(mode == "train")
+        x = 2.0 * rng.standard_normal(shape) + 0.5
+        X = ad.tensor(x, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
+        y, ty = ours(X), theirs(tx)
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(),
+                                   rtol=1e-9, atol=1e-12)
+        w = rng.standard_normal(shape)
+        (y * ad.tensor(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(),
+                                   rtol=1e-9, atol=1e-11)
+        for (k, p), (_, tp) in zip(ours.named_parameters(),
+                                   theirs.named_parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(),
+                                       rtol=1e-9, atol=1e-11, err_msg=k)
+        for k, v in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[k].numpy(),
+                                       v.numpy(), rtol=1e-12, atol=1e-14,
+                                       err_msg=k)
+    # and back into a fresh torch twin
+    twin = getattr(torch.nn, name)(3, **kw, dtype=torch.float64)
+    twin.load_state_dict({k: torch.tensor(np.asarray(v))
+                          for k, v in ours.state_dict().items()})
+    twin.eval()
+    theirs.eval()
+    x = rng.standard_normal(shape)
+    ours.eval()
+    np.testing.assert_allclose(twin(torch.tensor(x)).detach().numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(twin(torch.tensor(x)).detach().numpy(),
+                               ours(ad.tensor(x)).numpy(), rtol=1e-12,
+                               atol=1e-14)
+
+
+@needs_torch
+def test_batch_norm_float32_within_torchs_tolerance():
+    ours, theirs = nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+    rng = np.random.default_rng(9)
+    for _ in range(3):
+        x = rng.standard_normal((3, 4, 5, 5)).astype(np.float32)
+        y, ty = ours(ad.tensor(x)), theirs(torch.tensor(x))
+        torch.testing.assert_close(torch.tensor(y.numpy()), ty.detach())
+    for k, v in theirs.state_dict().items():
+        torch.testing.assert_close(torch.tensor(ours.state_dict()[k].numpy()),
+                                   v)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_compiled_batch_norm_steps_update_running_stats_bit_identically(
+        momentum):
+    rng = np.random.default_rng(2)
+    batches = [(rng.standard_normal((4, 2, 6, 6)), rng.integers(0, 3, 4))
+               for _ in range(4)]
+    test_x = rng.standard_normal((3, 2, 6, 6))
+    runs = []
+    for compiled in (False, True):
+        ad.manual_seed(3)
+        model = nn.Sequential(nn.Conv2d(2, 4, 3, dtype=ad.float64),
+                              nn.BatchNorm2d(4, momentum=momentum,
+                                             dtype=ad.float64),
+                              nn.ReLU(), nn.Flatten(),
+                              nn.Linear(64, 8, dtype=ad.float64),
+                              nn.BatchNorm1d(8, momentum=momentum,
+                                             dtype=ad.float64),
+                              nn.Linear(8, 3, dtype=ad.float64))
+        opt = ad.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(ad.tensor(x)), y)
+            loss.backward()
+            opt.step()
+            return loss
+        f = ad.compile(step) if compiled else step
+        out = [f(x, y).numpy().copy() for x, y in batches]
+        model.eval()
+        out.append(model(ad.tensor(test_x)).numpy().copy())
+        runs.append(out + [v.numpy().copy()
+                           for v in model.state_dict().values()])
+    assert int(runs[1][-1]) == 4          # num_batches_tracked
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_bad_inputs():
+    with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D"):
+        nn.BatchNorm1d(3)(ad.zeros(2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"expected 4D input \(got 3D"):
+        nn.BatchNorm2d(3)(ad.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match=r"more than 1 value per channel"):
+        nn.BatchNorm1d(3)(ad.zeros(1, 3))
+    with pytest.raises(ValueError, match=r"running_mean of shape \[3\], "
+                       r"got \[2\]"):
+        F.batch_norm(ad.zeros(2, 3), ad.zeros(2), ad.ones(2))
+    with pytest.raises(ValueError, match=r"running_mean must be defined"):
+        F.batch_norm(ad.zeros(2, 3), None, None)
+    with pytest.raises(ValueError, match=r"must not require grad"):
+        F.batch_norm(ad.zeros(2, 3), ad.zeros(3, requires_grad=True),
+                     ad.ones(3))

@@ -11,7 +11,8 @@ from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
                       AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d)
-from .normalization import LayerNorm, GroupNorm, RMSNorm
+from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
+                            BatchNorm2d)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -23,5 +24,5 @@ __all__ = [
     "NLLLoss", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "LayerNorm", "GroupNorm", "RMSNorm",
+    "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
 ]

@@ -14,7 +14,7 @@ from .._random import dropout
 from .._shape_ops import pad, ShapeOpError
 from .._conv import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,
                      unfold, fold)
-from .._norm import layer_norm, group_norm, rms_norm
+from .._norm import layer_norm, group_norm, rms_norm, batch_norm
 from .._pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,
                      adaptive_avg_pool1d, adaptive_avg_pool2d,
                      adaptive_max_pool1d, adaptive_max_pool2d)
@@ -31,7 +31,7 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d",
            "adaptive_max_pool1d", "adaptive_max_pool2d",
-           "layer_norm", "group_norm", "rms_norm"]
+           "layer_norm", "group_norm", "rms_norm", "batch_norm"]
 
 
 def prelu(input, weight):

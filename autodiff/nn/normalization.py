@@ -1,7 +1,9 @@
-"""Normalization layers (torch.nn.LayerNorm, GroupNorm, RMSNorm): torch's
-constructor arguments, attributes, parameter names and initialisation
-(weight ones, bias zeros), so a state_dict loads both ways.  Each calls
-one fused engine op (autodiff/_norm.py, csrc/ops_norm.c)."""
+"""Normalization layers (torch.nn.LayerNorm, GroupNorm, RMSNorm,
+BatchNorm1d, BatchNorm2d): torch's constructor arguments, attributes,
+parameter and buffer names and initialisation (weight ones, bias zeros,
+running_mean zeros, running_var ones, num_batches_tracked 0), so a
+state_dict loads both ways.  Each calls one fused engine op
+(autodiff/_norm.py, csrc/ops_norm.c)."""
 import numbers
 
 from .. import _creation, _engine, _norm
@@ -9,7 +11,7 @@ from .._device import check_device
 from .._grad_mode import no_grad
 from .modules import Module, Parameter
 
-__all__ = ["LayerNorm", "GroupNorm", "RMSNorm"]
+__all__ = ["LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d"]
 
 
 def _normalized_shape(ns, name):
@@ -147,3 +149,106 @@ class RMSNorm(Module):
     def extra_repr(self):
         return "%s, eps=%s, elementwise_affine=%s" % (
             self.normalized_shape, self.eps, self.elementwise_affine)
+
+
+class _BatchNorm(Module):
+    """torch's _BatchNorm: per-channel statistics of (N, C, *); running
+    statistics as buffers updated in place by the op in training (momentum
+    None: the cumulative average, 1 / num_batches_tracked, read when the op
+    runs, so a compiled step updates them as an eager one)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *,
+                 bias=True):
+        super().__init__()
+        check_device(device)
+        name = type(self).__name__
+        if not isinstance(num_features, numbers.Integral) or \
+                isinstance(num_features, bool) or num_features < 1:
+            raise ValueError("%s: num_features must be a positive integer, "
+                             "got %r" % (name, num_features))
+        self.num_features = int(num_features)
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dt = dtype or _engine.float32
+        if affine:
+            self.weight = Parameter(_creation.ones(num_features, dtype=dt))
+            if bias:
+                self.bias = Parameter(_creation.zeros(num_features, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean",
+                                 _creation.zeros(num_features, dtype=dt))
+            self.register_buffer("running_var",
+                                 _creation.ones(num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked",
+                                 _creation.tensor(0, dtype=_engine.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            with no_grad():
+                self.running_mean.fill_(0.0)
+                self.running_var.fill_(1.0)
+                self.num_batches_tracked.fill_(0)
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        with no_grad():
+            if self.weight is not None:
+                self.weight.fill_(1.0)
+            if self.bias is not None:
+                self.bias.fill_(0.0)
+
+    def _check_input_dim(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+        self._check_input_dim(x)
+        nbt = None
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and \
+                self.num_batches_tracked is not None:
+            with no_grad():
+                self.num_batches_tracked.copy_(self.num_batches_tracked + 1)
+            if self.momentum is None:
+                nbt = self.num_batches_tracked
+        bn_training = self.training or (self.running_mean is None and
+                                        self.running_var is None)
+        use_running = not self.training or self.track_running_stats
+        return _norm._batch_norm(
+            x, self.running_mean if use_running else None,
+            self.running_var if use_running else None, self.weight,
+            self.bias, bn_training, momentum, self.eps, nbt)
+
+    def extra_repr(self):
+        return ("%d, eps=%s, momentum=%s, affine=%s, bias=%s, "
+                "track_running_stats=%s"
+                % (self.num_features, self.eps, self.momentum, self.affine,
+                   self.bias is not None, self.track_running_stats))
+
+
+class BatchNorm1d(_BatchNorm):
+    """torch.nn.BatchNorm1d: (N, C) or (N, C, L)."""
+
+    def _check_input_dim(self, x):
+        if x.ndim not in (2, 3):
+            raise ValueError("expected 2D or 3D input (got %dD input)"
+                             % x.ndim)
+
+
+class BatchNorm2d(_BatchNorm):
+    """torch.nn.BatchNorm2d: (N, C, H, W)."""
+
+    def _check_input_dim(self, x):
+        if x.ndim != 4:
+            raise ValueError("expected 4D input (got %dD input)" % x.ndim)
