@@ -289,3 +289,79 @@ def test_batch_norm_bad_inputs():
     with pytest.raises(ValueError, match=r"must not require grad"):
         F.batch_norm(ad.zeros(2, 3), ad.zeros(3, requires_grad=True),
                      ad.ones(3))
+
+
+# ---- channel dropout (nn.Dropout2d / Dropout1d)
+
+def test_dropout2d_zeroes_whole_channels_and_scales():
+    ad.manual_seed(0)
+    x = ad.tensor(np.random.default_rng(0).random((8, 16, 3, 4)) + 1.0,
+                  requires_grad=True)
+    y = F.dropout2d(x, 0.25)
+    v = y.detach().numpy()
+    per_channel = v.reshape(8, 16, -1)
+    zero = (per_channel == 0).all(axis=2)
+    kept = ~zero
+    assert 0 < zero.sum() < zero.size
+    np.testing.assert_allclose(per_channel[kept],
+                               x.detach().numpy().reshape(8, 16, -1)[kept]
+                               / 0.75, rtol=1e-6)
+    y.sum().backward()
+    g = x.grad.numpy().reshape(8, 16, -1)
+    np.testing.assert_array_equal(g[zero], 0.0)
+    np.testing.assert_allclose(g[kept], 1 / 0.75, rtol=1e-6)
+    # eval and p = 0: identity; p = 1: zeros
+    m = nn.Dropout2d(0.5)
+    assert repr(m) == "Dropout2d(p=0.5, inplace=False)"
+    m.eval()
+    assert m(x) is x
+    assert (F.dropout2d(x, 1.0).numpy() == 0).all()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.Dropout2d(1.5)
+    with pytest.raises(ValueError, match="Expected 2D or 3D input"):
+        F.dropout1d(ad.zeros(2, 3, 4, 5), 0.5)
+
+
+def test_dropout1d_unbatched_and_3d_dropout2d_warns():
+    ad.manual_seed(1)
+    x = ad.ones(6, 10, dtype=ad.float64)
+    y = F.dropout1d(x, 0.5).numpy()
+    assert y.shape == (6, 10)
+    assert all(len(set(row)) == 1 for row in y)     # whole channels
+    with pytest.warns(UserWarning, match="3D input to dropout2d"):
+        F.dropout2d(ad.ones(2, 3, 4), 0.5)
+
+
+def test_compiled_dropout2d_draws_the_same_masks_as_eager():
+    rng = np.random.default_rng(4)
+    batches = [rng.standard_normal((4, 3, 5, 5)) for _ in range(3)]
+    runs = []
+    for compiled in (False, True):
+        ad.manual_seed(11)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, dtype=ad.float64),
+                              nn.Dropout2d(0.4), nn.Flatten(),
+                              nn.Linear(36, 1, dtype=ad.float64))
+        opt = ad.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (model(ad.tensor(x)) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        f = ad.compile(step) if compiled else step
+        runs.append([f(x).numpy().copy() for x in batches]
+                    + [p.numpy().copy() for p in model.parameters()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_module_used_twice_before_backward():
+    """The second call's in-place update of the running stats does not
+    invalidate the first call's record (torch allows it too)."""
+    m = nn.BatchNorm1d(3, dtype=ad.float64)
+    x = ad.tensor(np.random.default_rng(0).standard_normal((4, 3)),
+                  requires_grad=True)
+    (m(x) + m(x * 2.0)).sum().backward()
+    assert int(m.num_batches_tracked.numpy()) == 2
+    assert x.grad is not None

@@ -2,6 +2,7 @@
 from . import functional, init
 from .modules import (
     Module, Parameter, Linear, Sequential, Flatten, Identity, Dropout,
+    Dropout1d, Dropout2d,
     Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Softmax,
     LogSoftmax, Hardtanh, ReLU6, Hardsigmoid, Hardswish, Mish, LogSigmoid,
     Softsign, Tanhshrink, CELU, PReLU,
@@ -16,7 +17,8 @@ from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
-    "Flatten", "Identity", "Dropout", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+    "Flatten", "Identity", "Dropout", "Dropout1d", "Dropout2d", "Sigmoid",
+    "Tanh", "ReLU", "LeakyReLU",
     "ELU", "SELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax",
     "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid",
     "Softsign", "Tanhshrink", "CELU", "PReLU",

@@ -10,7 +10,7 @@ from .._engine import (
 )
 from .._losses import cross_entropy, nll_loss
 # dropout: the engine's stream, or a numpy generator
-from .._random import dropout
+from .._random import dropout, dropout1d, dropout2d
 from .._shape_ops import pad, ShapeOpError
 from .._conv import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,
                      unfold, fold)
@@ -26,7 +26,7 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "celu", "softmax", "log_softmax", "mse_loss",
            "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
-           "dropout", "linear", "pad", "prelu", "conv1d", "conv2d",
+           "dropout", "dropout1d", "dropout2d", "linear", "pad", "prelu", "conv1d", "conv2d",
            "conv_transpose1d", "conv_transpose2d", "unfold", "fold",
            "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d",
