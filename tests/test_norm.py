@@ -365,3 +365,15 @@ def test_batch_norm_module_used_twice_before_backward():
     (m(x) + m(x * 2.0)).sum().backward()
     assert int(m.num_batches_tracked.numpy()) == 2
     assert x.grad is not None
+
+
+@needs_torch
+def test_batch_norm_empty_batch_leaves_running_stats_as_torch():
+    ours = nn.BatchNorm1d(3, dtype=ad.float64)
+    theirs = torch.nn.BatchNorm1d(3, dtype=torch.float64)
+    y = ours(ad.zeros(0, 3, dtype=ad.float64))
+    theirs(torch.zeros(0, 3, dtype=torch.float64))
+    assert y.shape == (0, 3)
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_array_equal(ours.state_dict()[k].numpy(),
+                                      v.numpy())
