@@ -1353,6 +1353,50 @@ def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
     _check(ad_avg_pool(t.t, &p, adjoint, image[0], image[1], &o))
     return _wrap(o)
 
+# ----------------------------------- normalization (autodiff/_norm.py)
+
+def _norm(x, w, b, int64_t K, int64_t G, int64_t S, bint rms, double eps):
+    """Normalization over rows of K contiguous elements of x (layer,
+    group or RMS norm, one engine op): w and b (tensors or None) hold
+    G K / S values, element k of row r taking ((r % G) K + k) / S."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(x), tw, tb
+    cdef ad_tensor *wp = NULL
+    cdef ad_tensor *bp = NULL
+    if w is not None:
+        tw = _t(w)
+        wp = tw.t
+    if b is not None:
+        tb = _t(b)
+        bp = tb.t
+    _check(ad_norm(tx.t, wp, bp, K, G, S, rms, eps, &o))
+    return _wrap(o)
+
+cdef ad_tensor *_opt_t(x, list keep):
+    cdef Tensor t
+    if x is None:
+        return NULL
+    t = _t(x)
+    keep.append(t)
+    return t.t
+
+def _batch_norm(x, w, b, running_mean, running_var, num_batches_tracked,
+                bint training, double momentum, double eps):
+    """torch's batch_norm as one engine op: x (N, C, *), the others
+    tensors or None; in training the running stats are updated in place
+    (momentum 1 / num_batches_tracked when that is given)."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(x)
+    cdef list keep = []
+    cdef ad_tensor *wp = _opt_t(w, keep)
+    cdef ad_tensor *bp = _opt_t(b, keep)
+    cdef ad_tensor *mp = _opt_t(running_mean, keep)
+    cdef ad_tensor *vp = _opt_t(running_var, keep)
+    cdef ad_tensor *np_ = _opt_t(num_batches_tracked, keep)
+    _check(ad_batch_norm(tx.t, wp, bp, mp, vp, np_, training, momentum, eps,
+                         &o))
+    return _wrap(o)
+
 LINALG_KINDS = {"inv": AD_LA_INV, "solve": AD_LA_SOLVE, "det": AD_LA_DET,
                 "slogdet": AD_LA_SLOGDET, "cholesky": AD_LA_CHOLESKY,
                 "eigh": AD_LA_EIGH, "eigvalsh": AD_LA_EIGVALSH,

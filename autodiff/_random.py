@@ -9,6 +9,7 @@ C (dropout masks, drawn again by every compiled replay), reached through
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import TYPE_CHECKING, Any, Literal, Sequence, overload
 
 import numpy as np
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["manual_seed", "seeded", "get_rng_state", "set_rng_state",
            "randn", "rand", "randn_like", "rand_like", "randint", "randperm",
-           "normal", "dropout"]
+           "normal", "dropout", "dropout1d", "dropout2d"]
 
 _default_rng = np.random.default_rng()
 
@@ -282,3 +283,80 @@ def dropout(x: _TensorLike, p: float = 0.5, training: bool = True,
         keep = _rng(None, generator).random(t.shape) >= p
         return t * (tensor(keep, dtype=t.dtype) * (1.0 / (1.0 - p)))
     return _dropout(t, float(p))
+
+
+def _feature_dropout(x: _TensorLike, p: float, training: bool,
+                     inplace: bool, generator: np.random.Generator | None,
+                     fn: str) -> Tensor:
+    """Zero whole channels x[n, c] with probability p and scale the rest
+    by 1/(1-p) (torch's feature_dropout): the mask (N, C, 1, ...) is
+    dropout of ones (the engine's stream, so compiled replays draw fresh
+    ones), broadcast over the remaining dims."""
+    t = x if isinstance(x, Tensor) else _t(x)
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer,
+                                                 np.floating)):
+        raise TypeError("dropout probability must be a number, got %r"
+                        % (p,))
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("dropout probability has to be between 0 and 1, "
+                         "but got %r" % (p,))
+    if t.ndim < 2:
+        raise ValueError("%s: expected an input with a channel dim (N, C, "
+                         "*), got shape %s" % (fn, list(t.shape)))
+    if not training or p == 0.0:
+        return t
+    shape = tuple(t.shape[:2]) + (1,) * (t.ndim - 2)
+    if p == 1.0:
+        out = t * 0.0
+    else:
+        ones = tensor(np.ones(shape), dtype=t.dtype)
+        out = t * dropout(ones, p, True, generator)
+    if inplace:
+        t.copy_(out)
+        return t
+    return out
+
+
+def dropout2d(x: _TensorLike, p: float = 0.5, training: bool = True,
+              inplace: bool = False,
+              generator: np.random.Generator | None = None) -> Tensor:
+    """torch.nn.functional.dropout2d: zero each channel x[n, c] (a 2-D
+    feature map) with probability p, scaling the rest by 1/(1-p).  As
+    torch, a 3-D input is taken as (N, C, L) (with torch's warning), and
+    other dims than 3 or 4 warn."""
+    t = x if isinstance(x, Tensor) else _t(x)
+    if t.ndim not in (3, 4):
+        warnings.warn("dropout2d: Received a %d-D input to dropout2d, which "
+                      "is deprecated and will result in an error in a future "
+                      "release. To retain the behavior and silence this "
+                      "warning, please use dropout instead." % t.ndim,
+                      stacklevel=2)
+    if t.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and "
+                      "assuming that channel-wise 1D dropout behavior is "
+                      "desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim.", stacklevel=2)
+    return _feature_dropout(t, p, training, inplace, generator, "dropout2d")
+
+
+def dropout1d(x: _TensorLike, p: float = 0.5, training: bool = True,
+              inplace: bool = False,
+              generator: np.random.Generator | None = None) -> Tensor:
+    """torch.nn.functional.dropout1d: x (N, C, L) or unbatched (C, L);
+    each channel zeroed with probability p."""
+    t = x if isinstance(x, Tensor) else _t(x)
+    if t.ndim not in (2, 3):
+        raise ValueError("dropout1d: Expected 2D or 3D input, but received a "
+                         "%dD input. Note that dropout1d exists to provide "
+                         "channel-wise dropout on inputs with 1 spatial "
+                         "dimension, a channel dimension, and an optional "
+                         "batch dimension (i.e. 2D or 3D inputs)." % t.ndim)
+    if t.ndim == 2:
+        out = _feature_dropout(t.reshape((1,) + tuple(t.shape)), p, training,
+                               False, generator, "dropout1d")
+        out = out.reshape(t.shape)
+        if inplace and training:
+            t.copy_(out)
+            return t
+        return out
+    return _feature_dropout(t, p, training, inplace, generator, "dropout1d")

@@ -255,6 +255,28 @@ typedef struct {
     void (*avg_pool)(const ad_conv_geom *g, int adaptive,
                      int count_include_pad, int64_t divisor, const void *x,
                      void *y, int adjoint);
+    /* normalization (ad_norm) over R rows of K: stats gets (mean, rstd)
+     * per row in double; w, b may be NULL.  norm_bwd: gx (may be NULL)
+     * and the per-index sums of g xhat and g into acc[0..C) and
+     * acc[C..2C) (C = G K / S, zeroed by the caller). */
+    void (*norm_fwd)(int64_t R, int64_t K, int64_t G, int64_t S, int rms,
+                     double eps, const void *x, const void *w,
+                     const void *b, void *y, double *stats);
+    void (*norm_bwd)(int64_t R, int64_t K, int64_t G, int64_t S, int rms,
+                     const void *x, const void *w, const double *stats,
+                     const void *g, void *gx, double *acc);
+    /* batch norm over x (N, C, S), per channel: stats gets (mean,
+     * invstd) per channel (training: the batch's, and rm / rv, if not
+     * NULL, updated with momentum and the unbiased variance; else from
+     * rm / rv).  bn_bwd: gx (may be NULL), acc[0..C) += sum g xhat,
+     * acc[C..2C) += sum g. */
+    void (*bn_fwd)(int64_t N, int64_t C, int64_t S, int training,
+                   double eps, double momentum, const void *x,
+                   const void *w, const void *b, void *rm, void *rv,
+                   void *y, double *stats);
+    void (*bn_bwd)(int64_t N, int64_t C, int64_t S, int training,
+                   const void *x, const void *w, const double *stats,
+                   const void *g, void *gx, double *acc);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

@@ -103,7 +103,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
     X(ARGSORT, argsort) X(LINALG, linalg) X(CUMPROD, cumprod)         \
     X(CUMARG, cumarg) X(CONV, conv) X(UNFOLD, unfold) X(FOLD, fold)      \
-    X(POOL_ARGMAX, pool_argmax) X(AVG_POOL, avg_pool)
+    X(POOL_ARGMAX, pool_argmax) X(AVG_POOL, avg_pool) X(NORM, norm)     \
+    X(BATCH_NORM, batch_norm)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -278,6 +279,16 @@ typedef union {
         int64_t divisor;
         int32_t adjoint;
     } pool;
+    /* norm: x viewed as rows of K (layer / group norm, RMS norm); the
+     * affine index of element k of row r is ((r % G) K + k) / S */
+    struct { double eps; int64_t K, G, S; int32_t rms, has_w, has_b; } norm;
+    /* batch_norm: training (batch statistics; the running ones updated
+     * in place when present), momentum (cumulative: 1 / the int64
+     * num_batches_tracked input) */
+    struct {
+        double eps, momentum;
+        int32_t training, has_w, has_b, has_running, cumulative;
+    } batch_norm;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -498,6 +509,25 @@ ad_status ad_pool_argmax(ad_tensor *x, const ad_pool_params *p,
  * shape (N, C, OH, OW) spread back over an (H, W) image. */
 ad_status ad_avg_pool(ad_tensor *x, const ad_pool_params *p, int adjoint,
                       int H, int W, ad_tensor **out);
+/* Normalization over rows of K contiguous elements of x (x->size / K
+ * rows): y = (x - mean) / sqrt(var + eps) * w + b, statistics per row
+ * (biased variance; rms: no mean, the mean square), accumulated in
+ * double.  w and b (either may be NULL) hold G K / S values: element k
+ * of row r takes index ((r % G) K + k) / S (layer norm: G = S = 1;
+ * group norm: rows of (C / G) S, one weight per channel). */
+ad_status ad_norm(ad_tensor *x, ad_tensor *w, ad_tensor *b, int64_t K,
+                  int64_t G, int64_t S, int rms, double eps, ad_tensor **out);
+/* torch's batch_norm over x (N, C, *): statistics per channel over N and
+ * the other dims (training: the batch's, biased variance to normalize;
+ * else the running ones); w, b, running_mean, running_var may be NULL
+ * (training without running stats).  In training the running stats are
+ * updated in place: r = momentum new + (1 - momentum) r, with the
+ * unbiased variance; nbt non-NULL (int64, one value): momentum is 1 /
+ * nbt, read when the op runs (torch's cumulative average). */
+ad_status ad_batch_norm(ad_tensor *x, ad_tensor *w, ad_tensor *b,
+                        ad_tensor *running_mean, ad_tensor *running_var,
+                        ad_tensor *nbt, int training, double momentum,
+                        double eps, ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);

@@ -1744,6 +1744,101 @@ POOL = [
 ]
 
 
+
+# ========================================================== normalization
+#
+# layer_norm, group_norm and rms_norm: one "norm" record each (its rule
+# records the derivative with ops).  Tensors first (x, weight, bias), the
+# rest as keywords.
+
+def _norm_fn(fn, rms=False):
+    def call(x, *wb, shape=None, groups=None, eps=None):
+        w = wb[0] if wb else None
+        kw = {} if eps is None else {"eps": eps}
+        if groups is not None:
+            return fn(x, groups, w, wb[1] if len(wb) > 1 else None, **kw)
+        if rms:
+            return fn(x, shape, w, **kw)
+        return fn(x, shape, w, wb[1] if len(wb) > 1 else None, **kw)
+    return call
+
+
+_BN_MEAN = np.array([0.5, -1.0, 2.0])
+_BN_VAR = np.array([1.5, 0.25, 3.0])
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _bn_fn(fn, make):
+    """batch_norm with tensors first: training without running stats
+    (the batch's), eval with fixed running stats (fresh tensors each
+    call, as the op only reads them there)."""
+    def call(x, *wb, training=False, eps=1e-5):
+        w = wb[0] if wb else None
+        b = wb[1] if len(wb) > 1 else None
+        if training:
+            return fn(x, None, None, w, b, training=True, eps=eps)
+        return fn(x, make(_BN_MEAN.astype(_np_dtype(x))),
+                  make(_BN_VAR.astype(_np_dtype(x))), w, b, training=False,
+                  eps=eps)
+    return call
+
+
+def _np_dtype(x):
+    return np.float32 if "float32" in str(x.dtype) else np.float64
+
+
+NORM = [
+    OpInfo("layer_norm", _norm_fn(NF.layer_norm),
+           torch=_norm_fn(TF.layer_norm), records=[("norm", None)],
+           samples=[_CV([(3, 4, 5), (4, 5), (4, 5)], shape=(4, 5)),
+                    _CV([(2, 6), (6,)], shape=(6,), eps=1e-3),
+                    _CV([(2, 3, 4)], shape=(4,))],
+           bad=[_so_bad("layer_norm shape", lambda t: NF.layer_norm(
+                    t, (3,)), (2, 4), ValueError, r"normalized_shape=\[3\], "
+                    r"expected input with shape \[\*, 3\], but got input of "
+                    r"size \[2, 4\]"),
+                _so_bad("layer_norm weight", lambda t: NF.layer_norm(
+                    t, (4,), ad.ones(3, dtype=ad.float64)), (2, 4),
+                    ValueError, r"expected weight of shape \[4\], got \[3\]")]),
+    OpInfo("group_norm", _norm_fn(NF.group_norm),
+           torch=_norm_fn(TF.group_norm), records=[("norm", None)],
+           samples=[_CV([(2, 4, 3, 2), (4,), (4,)], groups=2),
+                    _CV([(3, 6, 5), (6,), (6,)], groups=3, eps=1e-3),
+                    _CV([(2, 4)], groups=4),
+                    _CV([(2, 3, 4)], groups=1)],
+           bad=[_so_bad("group_norm groups", lambda t: NF.group_norm(
+                    t, 3), (2, 4, 5), ValueError, r"divisible by num_groups, "
+                    r"but got input of shape \[2, 4, 5\] and num_groups=3")]),
+    OpInfo("rms_norm", _norm_fn(NF.rms_norm, rms=True),
+           torch=_norm_fn(TF.rms_norm, rms=True), records=[("norm", None)],
+           samples=[_CV([(3, 4, 5), (4, 5)], shape=(4, 5)),
+                    _CV([(2, 6)], shape=(6,), eps=1e-3),
+                    _CV([(2, 3, 4), (4,)], shape=(4,), eps=0.5)],
+           bad=[_so_bad("rms_norm shape", lambda t: NF.rms_norm(
+                    t, (2, 4)), (2, 3, 4), ValueError, r"normalized_shape="
+                    r"\[2, 4\], expected input with shape \[\*, 2, 4\]")]),
+    OpInfo("batch_norm", _bn_fn(NF.batch_norm, ad.tensor),
+           torch=_bn_fn(TF.batch_norm, lambda a: _torch().tensor(a)),
+           records=[("batch_norm", None)],
+           samples=[_CV([(4, 3), (3,), (3,)], training=True),
+                    _CV([(2, 3, 5), (3,)], training=True, eps=1e-3),
+                    _CV([(2, 3, 2, 2)], training=True),
+                    _CV([(2, 3, 4), (3,), (3,)], training=False),
+                    _CV([(3, 3, 2, 2)], training=False, eps=0.1)],
+           bad=[_so_bad("batch_norm one value", lambda t: NF.batch_norm(
+                    t, None, None, training=True), (1, 3), ValueError,
+                    r"Expected more than 1 value per channel when training, "
+                    r"got input size \(1, 3\)"),
+                _so_bad("batch_norm weight", lambda t: NF.batch_norm(
+                    t, None, None, ad.ones(2, dtype=ad.float64),
+                    training=True), (4, 3), ValueError,
+                    r"expected weight of shape \[3\], got \[2\]")]),
+]
+
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,
        inplace=None, bad=()):
     return OpInfo(name, op, None, torch=torch, records=records,
@@ -2066,7 +2161,7 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
-    if o in SHAPE_OPS or o in CONV or o in POOL:
+    if o in SHAPE_OPS or o in CONV or o in POOL or o in NORM:
         c = o.samples[0]
         return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
     if o in COMPOSITES:
@@ -2123,7 +2218,7 @@ ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
-       + SHAPE_OPS + CONV + POOL + COMPOSITES)
+       + SHAPE_OPS + CONV + POOL + NORM + COMPOSITES)
 
 
 def by_name(name, table=None):

@@ -372,6 +372,19 @@ case("adaptive_avg_pool2d", lambda x: sq(NF.adaptive_avg_pool2d(x, (2, 3))),
 case("max_pool2d", lambda x: sq(NF.max_pool2d(x, 2)),
      [sample((1, 2, 4, 4), seed=49)])
 
+# ---- normalization (one norm record; its rule records the derivative)
+case("layer_norm", lambda x, w, b: sq(NF.layer_norm(x, (3,), w, b)),
+     [sample((2, 3), seed=50), sample((3,), seed=51), sample((3,), seed=52)])
+case("group_norm", lambda x, w, b: sq(NF.group_norm(x, 2, w, b)),
+     [sample((2, 4, 2), seed=53), sample((4,), seed=54),
+      sample((4,), seed=55)])
+case("rms_norm", lambda x, w: sq(NF.rms_norm(x, (2, 2), w)),
+     [sample((2, 2, 2), seed=56), sample((2, 2), seed=57)])
+case("batch_norm", lambda x, w, b: sq(NF.batch_norm(x, None, None, w, b,
+                                                    training=True)),
+     [sample((3, 2, 2), seed=58), sample((2,), seed=59),
+      sample((2,), seed=60)])
+
 # ---- losses
 LOSS_SHAPE = (2, 3)
 

@@ -2,6 +2,7 @@
 from . import functional, init
 from .modules import (
     Module, Parameter, Linear, Sequential, Flatten, Identity, Dropout,
+    Dropout1d, Dropout2d,
     Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Softmax,
     LogSoftmax, Hardtanh, ReLU6, Hardsigmoid, Hardswish, Mish, LogSigmoid,
     Softsign, Tanhshrink, CELU, PReLU,
@@ -12,10 +13,13 @@ from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
                       AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d)
 from .sparse import Embedding, EmbeddingBag
+from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
+                            BatchNorm2d)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
-    "Flatten", "Identity", "Dropout", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+    "Flatten", "Identity", "Dropout", "Dropout1d", "Dropout2d", "Sigmoid",
+    "Tanh", "ReLU", "LeakyReLU",
     "ELU", "SELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax",
     "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid",
     "Softsign", "Tanhshrink", "CELU", "PReLU",
@@ -24,4 +28,5 @@ __all__ = [
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
     "Embedding", "EmbeddingBag",
+    "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
 ]

@@ -10,10 +10,11 @@ from .._engine import (
 )
 from .._losses import cross_entropy, nll_loss
 # dropout: the engine's stream, or a numpy generator
-from .._random import dropout
+from .._random import dropout, dropout1d, dropout2d
 from .._shape_ops import pad, ShapeOpError
 from .._conv import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,
                      unfold, fold)
+from .._norm import layer_norm, group_norm, rms_norm, batch_norm
 from .._pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,
                      adaptive_avg_pool1d, adaptive_avg_pool2d,
                      adaptive_max_pool1d, adaptive_max_pool2d)
@@ -26,12 +27,13 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "celu", "softmax", "log_softmax", "mse_loss",
            "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
-           "dropout", "linear", "pad", "prelu", "conv1d", "conv2d",
+           "dropout", "dropout1d", "dropout2d", "linear", "pad", "prelu", "conv1d", "conv2d",
            "conv_transpose1d", "conv_transpose2d", "unfold", "fold",
            "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "embedding",
-           "embedding_bag"]
+           "embedding_bag", "layer_norm", "group_norm", "rms_norm",
+           "batch_norm"]
 
 
 def prelu(input, weight):

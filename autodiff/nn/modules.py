@@ -517,6 +517,34 @@ class Dropout(Module):
         return "p=%g" % self.p
 
 
+class Dropout2d(Module):
+    """torch.nn.Dropout2d: zero whole channels (N, C, H, W) with
+    probability p in train mode (the engine's stream, or a numpy
+    generator); identity in eval."""
+    _fn = "dropout2d"
+
+    def __init__(self, p=0.5, inplace=False, generator=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError("dropout probability has to be between 0 and 1, "
+                             "but got %r" % (p,))
+        self.p = p
+        self.inplace = inplace
+        self.generator = generator
+
+    def forward(self, x):
+        return getattr(F, self._fn)(x, self.p, self.training, self.inplace,
+                                    self.generator)
+
+    def extra_repr(self):
+        return "p=%s, inplace=%s" % (self.p, self.inplace)
+
+
+class Dropout1d(Dropout2d):
+    """torch.nn.Dropout1d: zero whole channels of (N, C, L) or (C, L)."""
+    _fn = "dropout1d"
+
+
 # ------------------------------------------------------------ activations
 
 class _Activation(Module):

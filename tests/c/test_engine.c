@@ -3993,6 +3993,141 @@ test_cholesky(void)
     CHECK(stats().tape_live == 0);
     CHECK(stats().bytes_in_use == m0.bytes_in_use);
 }
+/* The norm op (layer / group norm) and batch_norm: forward against a
+ * reference, backward properties (each row's gx sums to 0, gb the sums
+ * of g), batch_norm's in-place running statistics and the errors. */
+static void
+test_norm(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        /* group norm: x (2, 4, 2), G = 2: rows of (2 channels * 2) */
+        int64_t xs[3] = {2, 4, 2}, cs[1] = {4};
+        ad_tensor *x = mk(dt, 3, xs, NULL, -2, 2, 1);
+        ad_tensor *w = mk(dt, 1, cs, NULL, 0.5, 1.5, 1);
+        ad_tensor *b = mk(dt, 1, cs, NULL, -1, 1, 1), *o, *g;
+        REQ(ad_norm(x, w, b, 4, 2, 2, 0, 1e-5, &o));
+        double ref[16];
+        for (int r = 0; r < 4; r++) {
+            double m = 0, v = 0;
+            for (int k = 0; k < 4; k++) m += at(x, r * 4 + k) / 4;
+            for (int k = 0; k < 4; k++) {
+                double d = at(x, r * 4 + k) - m;
+                v += d * d / 4;
+            }
+            for (int k = 0; k < 4; k++) {
+                int c = (r % 2) * 2 + k / 2;
+                ref[r * 4 + k] = (at(x, r * 4 + k) - m) / sqrt(v + 1e-5) *
+                                 at(w, c) + at(b, c);
+            }
+        }
+        CLOSE("group_norm forward", o, ref, 16, ftol(dt) * 8, ftol(dt) * 8);
+        g = mk(dt, 3, xs, NULL, -1, 1, 0);
+        REQ(ad_backward(o, g, 0));
+        double zero[4] = {0, 0, 0, 0}, gb[4] = {0, 0, 0, 0}, rows[4];
+        for (int r = 0; r < 4; r++) {
+            rows[r] = 0;
+            for (int k = 0; k < 4; k++) {
+                rows[r] += at(x->grad, r * 4 + k);
+                gb[(r % 2) * 2 + k / 2] += at(g, r * 4 + k);
+            }
+        }
+        ad_tensor *rt = mk(AD_F64, 1, cs, rows, 0, 0, 0);
+        CLOSE("group_norm gx row sums", rt, zero, 4, 0, gtol(dt) * 10);
+        CLOSE("group_norm grad b", b->grad, gb, 4, gtol(dt), gtol(dt));
+        ad_decref(rt);
+        /* errors: weight size, rows that do not divide, dtype */
+        ad_tensor *o2 = NULL;
+        CHECK_ST(ad_norm(x, b, NULL, 4, 1, 1, 0, 1e-5, &o2), AD_OK);
+        ad_decref(o2);
+        o2 = NULL;
+        CHECK_ST(ad_norm(x, w, NULL, 3, 1, 1, 0, 1e-5, &o2), AD_ERR_SHAPE);
+        CHECK(o2 == NULL && strstr(ad_last_error(), "(2, 4, 2)"));
+        CHECK_ST(ad_norm(x, w, NULL, 8, 1, 1, 0, 1e-5, &o2), AD_ERR_SHAPE);
+        CHECK(strstr(ad_last_error(), "weight"));
+        CHECK_ST(ad_norm(x, NULL, NULL, 4, 1, 1, 0, -1.0, &o2), AD_ERR_VALUE);
+
+        /* batch norm in training on (4, 2): running stats updated in place
+         * with the unbiased variance; then eval uses them */
+        int64_t bs[2] = {4, 2}, two[1] = {2};
+        ad_tensor *bx = mk(dt, 2, bs, NULL, -2, 2, 1);
+        ad_tensor *rm = mk(dt, 1, two, (double[]){0.5, -0.5}, 0, 0, 0);
+        ad_tensor *rv = mk(dt, 1, two, (double[]){1.0, 2.0}, 0, 0, 0);
+        double want_m[2], want_v[2], ybn[8];
+        for (int c = 0; c < 2; c++) {
+            double m = 0, v = 0;
+            for (int n = 0; n < 4; n++) m += at(bx, n * 2 + c) / 4;
+            for (int n = 0; n < 4; n++) {
+                double d = at(bx, n * 2 + c) - m;
+                v += d * d;
+            }
+            for (int n = 0; n < 4; n++) {
+                ybn[n * 2 + c] = (at(bx, n * 2 + c) - m) / sqrt(v / 4 + 1e-5);
+            }
+            want_m[c] = 0.1 * m + 0.9 * at(rm, c);
+            want_v[c] = 0.1 * v / 3 + 0.9 * at(rv, c);
+        }
+        uint32_t ver = ad_version(rm);
+        REQ(ad_batch_norm(bx, NULL, NULL, rm, rv, NULL, 1, 0.1, 1e-5, &o2));
+        CHECK(ad_version(rm) != ver);
+        CLOSE("batch_norm forward", o2, ybn, 8, ftol(dt) * 8, ftol(dt) * 8);
+        CLOSE("batch_norm running_mean", rm, want_m, 2, ftol(dt) * 4,
+              ftol(dt) * 4);
+        CLOSE("batch_norm running_var", rv, want_v, 2, ftol(dt) * 4,
+              ftol(dt) * 4);
+        ad_tensor *seed = ones_like(o2);
+        REQ(ad_backward(o2, seed, 0));
+        ad_decref(seed);
+        ad_decref(o2);
+        o2 = NULL;
+        /* cumulative momentum: 1 / num_batches_tracked (= 2: halfway) */
+        int64_t nbtv = 2;
+        ad_tensor *nbt = NULL;
+        REQ(ad_full(AD_I64, 0, NULL, (double)nbtv, &nbt));
+        double m0[2] = {at(rm, 0), at(rm, 1)};
+        REQ(ad_batch_norm(bx, NULL, NULL, rm, rv, nbt, 1, 0.0, 1e-5, &o2));
+        for (int c = 0; c < 2; c++) {
+            double m = 0;
+            for (int n = 0; n < 4; n++) m += at(bx, n * 2 + c) / 4;
+            want_m[c] = 0.5 * m + 0.5 * m0[c];
+        }
+        CLOSE("batch_norm cumulative mean", rm, want_m, 2, ftol(dt) * 4,
+              ftol(dt) * 4);
+        ad_decref(o2);
+        o2 = NULL;
+        /* eval: the running stats normalize */
+        REQ(ad_batch_norm(bx, NULL, NULL, rm, rv, NULL, 0, 0.1, 1e-5, &o2));
+        for (int i = 0; i < 8; i++) {
+            ybn[i] = (at(bx, i) - at(rm, i % 2)) / sqrt(at(rv, i % 2) + 1e-5);
+        }
+        CLOSE("batch_norm eval", o2, ybn, 8, ftol(dt) * 8, ftol(dt) * 8);
+        ad_decref(o2);
+        o2 = NULL;
+        /* errors: one value per channel, eval without stats, shapes */
+        int64_t one[2] = {1, 2};
+        ad_tensor *x1 = mk(dt, 2, one, NULL, -1, 1, 0);
+        CHECK_ST(ad_batch_norm(x1, NULL, NULL, NULL, NULL, NULL, 1, 0.1, 1e-5,
+                               &o2), AD_ERR_VALUE);
+        CHECK(strstr(ad_last_error(), "more than 1 value"));
+        CHECK_ST(ad_batch_norm(bx, NULL, NULL, NULL, NULL, NULL, 0, 0.1,
+                               1e-5, &o2), AD_ERR_VALUE);
+        CHECK_ST(ad_batch_norm(bx, w, NULL, NULL, NULL, NULL, 1, 0.1, 1e-5,
+                               &o2), AD_ERR_SHAPE);
+        CHECK(o2 == NULL && strstr(ad_last_error(), "(4, 2)"));
+        CHECK_ST(ad_batch_norm(bx, NULL, NULL, rm, rv, rm, 1, 0.0, 1e-5,
+                               &o2), AD_ERR_TYPE);
+        ad_decref(x1);
+        ad_decref(nbt);
+        ad_decref(rm);
+        ad_decref(rv);
+        ad_decref(bx);
+        ad_decref(g);
+        ad_decref(o);
+        ad_decref(x);
+        ad_decref(w);
+        ad_decref(b);
+    }
+}
+
 
 int
 main(int argc, char **argv)
@@ -4047,6 +4182,7 @@ main(int argc, char **argv)
     test_grad_field();
     test_pool_classes();
     test_thread_model();
+    test_norm();
 
     ad_memory_stats m = stats();
     CHECKM(m.tape_records == 0 && m.tape_live == 0, "tape not empty at the "
