@@ -73,6 +73,18 @@ def test_digits_mlp_accuracy():
     assert per_epoch > 0
 
 
+def test_digits_cnn_accuracy():
+    """issue 13: conv, batch norm, pooling, dropout and linear layers with
+    the Trainer reach at least 98.5% on the held-out 25%."""
+    pytest.importorskip("sklearn")
+    acc, per_epoch, hist = load_example("digits_cnn").main(verbose=0)
+    assert acc >= 0.985
+    assert len(hist.epoch) == 20
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert hist["val_accuracy"][-1] == pytest.approx(acc)
+    assert per_epoch > 0
+
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
