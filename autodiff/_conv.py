@@ -19,14 +19,17 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
            "unfold", "fold"]
 
 
-def _pair(v, name: str, n: int, fn: str) -> tuple:
-    """An int or a sequence of n ints as an n-tuple of ints."""
+def _pair(v, name: str, n: int, fn: str, one: bool = False) -> tuple:
+    """An int or a sequence of n ints (or, with one, of 1 int, as torch's
+    pooling accepts) as an n-tuple of ints."""
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         return (int(v),) * n
     try:
         t = tuple(v)
     except TypeError:
         t = None
+    if one and t is not None and len(t) == 1:
+        t = t * n
     if t is None or len(t) != n or not all(
             isinstance(i, numbers.Integral) and not isinstance(i, bool)
             for i in t):
@@ -54,8 +57,8 @@ def _batched(x: Tensor, nd: int, fn: str):
     return x, False
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int,
-          fn: str) -> Tensor:
+def _operands(input, weight, bias, groups, nd: int, fn: str):
+    """The checks every convolution makes: tensors, groups, weight ndim."""
     x = _as_tensor(input, "input", fn)
     w = _as_tensor(weight, "weight", fn)
     if bias is not None:
@@ -66,6 +69,12 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int,
     if w.ndim != nd + 2:
         raise ValueError("%s(): weight must be %dD, got weight of size %s"
                          % (fn, nd + 2, list(w.shape)))
+    return x, w
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int,
+          fn: str) -> Tensor:
+    x, w = _operands(input, weight, bias, groups, nd, fn)
     x, added = _batched(x, nd, fn)
     st = _pair(stride, "stride", nd, fn)
     dil = _pair(dilation, "dilation", nd, fn)
@@ -121,16 +130,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1,
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding,
                     groups, dilation, nd: int, fn: str) -> Tensor:
-    x = _as_tensor(input, "input", fn)
-    w = _as_tensor(weight, "weight", fn)
-    if bias is not None:
-        _as_tensor(bias, "bias", fn)
-    if not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError("%s(): groups must be a positive integer, got %r"
-                         % (fn, groups))
-    if w.ndim != nd + 2:
-        raise ValueError("%s(): weight must be %dD, got weight of size %s"
-                         % (fn, nd + 2, list(w.shape)))
+    x, w = _operands(input, weight, bias, groups, nd, fn)
     if isinstance(padding, str):
         raise ValueError("%s(): padding must be an int or a tuple of ints; "
                          "'same' and 'valid' are not supported (as torch)"

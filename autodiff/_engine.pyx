@@ -1283,36 +1283,37 @@ def _conv(x, w, b, stride, padding, dilation, int groups, bint transposed,
     _check(ad_conv(tx.t, tw.t, bp, &p, &o))
     return _wrap(o)
 
+cdef struct _window:
+    int k[2]
+    int st[2]
+    int pad[2]
+    int dil[2]
+
+cdef _window _pairs(kernel_size, dilation, padding, stride):
+    """unfold's and fold's (h, w) pairs as C ints."""
+    cdef _window wd
+    for i in range(2):
+        wd.k[i] = kernel_size[i]
+        wd.st[i] = stride[i]
+        wd.pad[i] = padding[i]
+        wd.dil[i] = dilation[i]
+    return wd
+
 def _unfold(x, kernel_size, dilation, padding, stride):
     """torch.nn.functional.unfold of a 4-D x: (h, w) pairs of ints."""
-    cdef int k[2]
-    cdef int st[2]
-    cdef int pad[2]
-    cdef int dil[2]
     cdef ad_tensor *o
     cdef Tensor t = _t(x)
-    for i in range(2):
-        k[i] = kernel_size[i]
-        st[i] = stride[i]
-        pad[i] = padding[i]
-        dil[i] = dilation[i]
-    _check(ad_unfold(t.t, k, st, pad, dil, &o))
+    cdef _window wd = _pairs(kernel_size, dilation, padding, stride)
+    _check(ad_unfold(t.t, wd.k, wd.st, wd.pad, wd.dil, &o))
     return _wrap(o)
 
 def _fold(x, output_size, kernel_size, dilation, padding, stride):
     """torch.nn.functional.fold of a 3-D x: (h, w) pairs of ints."""
-    cdef int k[2]
-    cdef int st[2]
-    cdef int pad[2]
-    cdef int dil[2]
     cdef ad_tensor *o
     cdef Tensor t = _t(x)
-    for i in range(2):
-        k[i] = kernel_size[i]
-        st[i] = stride[i]
-        pad[i] = padding[i]
-        dil[i] = dilation[i]
-    _check(ad_fold(t.t, output_size[0], output_size[1], k, st, pad, dil, &o))
+    cdef _window wd = _pairs(kernel_size, dilation, padding, stride)
+    _check(ad_fold(t.t, output_size[0], output_size[1], wd.k, wd.st, wd.pad,
+                   wd.dil, &o))
     return _wrap(o)
 
 # ----------------------------------------- pooling (autodiff/_pool.py)

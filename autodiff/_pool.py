@@ -16,6 +16,7 @@ from __future__ import annotations
 import numbers
 
 from . import _engine
+from ._conv import _pair
 from ._engine import Tensor, _reshape
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
@@ -24,20 +25,7 @@ __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 
 
 def _tuple(v, name: str, n: int, fn: str) -> tuple:
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        return (int(v),) * n
-    try:
-        t = tuple(v)
-    except TypeError:
-        t = None
-    if t is not None and len(t) == 1 and n > 1:
-        t = t * n
-    if t is None or len(t) != n or not all(
-            isinstance(i, numbers.Integral) and not isinstance(i, bool)
-            for i in t):
-        raise TypeError("%s(): %s must be an int or a tuple of %d ints, got "
-                        "%r" % (fn, name, n, v))
-    return tuple(int(i) for i in t)
+    return _pair(v, name, n, fn, one=True)
 
 
 def _image(input, nd: int, fn: str):

@@ -218,8 +218,11 @@ fw_cumsum(ad_record *r)
     return AD_OK;
 }
 
-ad_status
-ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
+/* A running scan along axis (cumsum, cumprod): the checks both make, the
+ * output, the record. */
+static ad_status
+scan_call(const ad_opdef *def, const char *what, ad_tensor *x, int axis,
+          int reverse, ad_tensor **out)
 {
     ad_tensor *o;
     ad_record c;
@@ -227,21 +230,28 @@ ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
     char sb[AD_SHAPE_BUF];
     int nd = x->ndim ? x->ndim : 1;     /* a 0-d tensor has one axis */
     if (axis < 0 || axis >= nd) {
-        return ad_error(AD_ERR_INDEX, "cumsum: dim %d is out of range for a "
-                        "tensor of shape %s", axis,
-                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)));
+        return ad_error(AD_ERR_INDEX, "%s: dim %d is out of range for a "
+                        "tensor of shape %s (%d dimensions)", what, axis,
+                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
+                        x->ndim);
     }
     if (x->dtype == AD_BOOL) {
-        return ad_error(AD_ERR_TYPE, "cumsum is not implemented for bool "
-                        "tensors (cast to int64 first)");
+        return ad_error(AD_ERR_TYPE, "%s is not implemented for bool "
+                        "tensors (cast to int64 first)", what);
     }
     if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
         return s;
     }
-    ad_call_init(&c, &ad_def_cumsum, 0, 1, &x, o);
+    ad_call_init(&c, def, 0, 1, &x, o);
     c.at.cumsum.axis = axis;
     c.at.cumsum.reverse = reverse != 0;
     return ad_call_run(&c, x->size * 4, out);
+}
+
+ad_status
+ad_cumsum(ad_tensor *x, int axis, int reverse, ad_tensor **out)
+{
+    return scan_call(&ad_def_cumsum, "cumsum", x, axis, reverse, out);
 }
 
 /* The gradient of running sums is the running sums of g the other way. */
@@ -372,28 +382,7 @@ fw_cumprod(ad_record *r)
 ad_status
 ad_cumprod(ad_tensor *x, int axis, int reverse, ad_tensor **out)
 {
-    ad_tensor *o;
-    ad_record c;
-    ad_status s;
-    char sb[AD_SHAPE_BUF];
-    int nd = x->ndim ? x->ndim : 1;     /* a 0-d tensor has one axis */
-    if (axis < 0 || axis >= nd) {
-        return ad_error(AD_ERR_INDEX, "cumprod: dim %d is out of range for "
-                        "a tensor of shape %s (%d dimensions)", axis,
-                        ad_shape_str(x->ndim, x->shape, sb, sizeof(sb)),
-                        x->ndim);
-    }
-    if (x->dtype == AD_BOOL) {
-        return ad_error(AD_ERR_TYPE, "cumprod is not implemented for bool "
-                        "tensors (cast to int64 first)");
-    }
-    if ((s = ad_new(x->dtype, x->ndim, x->shape, &o))) {
-        return s;
-    }
-    ad_call_init(&c, &ad_def_cumprod, 0, 1, &x, o);
-    c.at.cumsum.axis = axis;
-    c.at.cumsum.reverse = reverse != 0;
-    return ad_call_run(&c, x->size * 4, out);
+    return scan_call(&ad_def_cumprod, "cumprod", x, axis, reverse, out);
 }
 
 static ad_status

@@ -28,6 +28,29 @@ def _normalized_shape(ns, name):
     return tuple(int(i) for i in t)
 
 
+def _affine(module, shape, affine, bias, dtype):
+    """weight (ones) and bias (zeros) of the given shape, or None as torch
+    registers them when the layer has no affine part (or no bias)."""
+    dt = dtype or _engine.float32
+    if affine:
+        module.weight = Parameter(_creation.ones(*shape, dtype=dt))
+        if bias:
+            module.bias = Parameter(_creation.zeros(*shape, dtype=dt))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module):
+    with no_grad():
+        if module.weight is not None:
+            module.weight.fill_(1.0)
+        if getattr(module, "bias", None) is not None:
+            module.bias.fill_(0.0)
+
+
 class LayerNorm(Module):
     """torch.nn.LayerNorm: normalize over the last len(normalized_shape)
     dims; weight (ones) and bias (zeros) shaped like normalized_shape
@@ -41,25 +64,10 @@ class LayerNorm(Module):
                                                   "LayerNorm")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        dt = dtype or _engine.float32
-        if elementwise_affine:
-            self.weight = Parameter(_creation.ones(*self.normalized_shape,
-                                                   dtype=dt))
-            if bias:
-                self.bias = Parameter(_creation.zeros(*self.normalized_shape,
-                                                      dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
 
     def reset_parameters(self):
-        with no_grad():
-            if self.weight is not None:
-                self.weight.fill_(1.0)
-            if self.bias is not None:
-                self.bias.fill_(0.0)
+        _reset_affine(self)
 
     def forward(self, x):
         return _norm.layer_norm(x, self.normalized_shape, self.weight,
@@ -93,23 +101,10 @@ class GroupNorm(Module):
         self.num_channels = int(num_channels)
         self.eps = eps
         self.affine = affine
-        dt = dtype or _engine.float32
-        if affine:
-            self.weight = Parameter(_creation.ones(num_channels, dtype=dt))
-            if bias:
-                self.bias = Parameter(_creation.zeros(num_channels, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_channels,), affine, bias, dtype)
 
     def reset_parameters(self):
-        with no_grad():
-            if self.weight is not None:
-                self.weight.fill_(1.0)
-            if self.bias is not None:
-                self.bias.fill_(0.0)
+        _reset_affine(self)
 
     def forward(self, x):
         return _norm.group_norm(x, self.num_groups, self.weight, self.bias,
@@ -139,9 +134,7 @@ class RMSNorm(Module):
             self.register_parameter("weight", None)
 
     def reset_parameters(self):
-        with no_grad():
-            if self.weight is not None:
-                self.weight.fill_(1.0)
+        _reset_affine(self)
 
     def forward(self, x):
         return _norm.rms_norm(x, self.normalized_shape, self.weight, self.eps)
@@ -173,15 +166,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = dtype or _engine.float32
-        if affine:
-            self.weight = Parameter(_creation.ones(num_features, dtype=dt))
-            if bias:
-                self.bias = Parameter(_creation.zeros(num_features, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean",
                                  _creation.zeros(num_features, dtype=dt))
@@ -203,11 +188,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        with no_grad():
-            if self.weight is not None:
-                self.weight.fill_(1.0)
-            if self.bias is not None:
-                self.bias.fill_(0.0)
+        _reset_affine(self)
 
     def _check_input_dim(self, x):
         raise NotImplementedError

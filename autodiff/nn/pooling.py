@@ -45,8 +45,8 @@ class MaxPool1d(_MaxPoolNd):
     _fn = staticmethod(_pool.max_pool1d)
 
 
-class AvgPool2d(Module):
-    """torch.nn.AvgPool2d."""
+class _AvgPoolNd(Module):
+    _fn = None
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
@@ -59,36 +59,30 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):
-        return _pool.avg_pool2d(input, self.kernel_size, self.stride,
-                                self.padding, self.ceil_mode,
-                                self.count_include_pad,
-                                self.divisor_override)
+        extra = () if self.divisor_override is None else (
+            self.divisor_override,)
+        return type(self)._fn(input, self.kernel_size, self.stride,
+                              self.padding, self.ceil_mode,
+                              self.count_include_pad, *extra)
 
     def extra_repr(self):
         return "kernel_size=%s, stride=%s, padding=%s" % (
             self.kernel_size, self.stride, self.padding)
 
 
-class AvgPool1d(Module):
-    """torch.nn.AvgPool1d."""
+class AvgPool2d(_AvgPoolNd):
+    """torch.nn.AvgPool2d."""
+    _fn = staticmethod(_pool.avg_pool2d)
+
+
+class AvgPool1d(_AvgPoolNd):
+    """torch.nn.AvgPool1d (no divisor_override, as torch)."""
+    _fn = staticmethod(_pool.avg_pool1d)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-
-    def forward(self, input):
-        return _pool.avg_pool1d(input, self.kernel_size, self.stride,
-                                self.padding, self.ceil_mode,
-                                self.count_include_pad)
-
-    def extra_repr(self):
-        return "kernel_size=%s, stride=%s, padding=%s" % (
-            self.kernel_size, self.stride, self.padding)
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
 
 
 class _Adaptive(Module):
