@@ -148,8 +148,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
         off = off.astype(np.int64).reshape(-1)
         n = idx.size
         if include_last_offset:
-            if off.size == 0 or off[-1] != n:
-                off = np.append(off, n) if off.size == 0 else off
+            if off.size == 0:
+                off = np.array([n], dtype=np.int64)
             bounds = np.append(off[:-1], n)
             B = off.size - 1
         else:

@@ -24,10 +24,6 @@ __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "adaptive_max_pool1d", "adaptive_max_pool2d"]
 
 
-def _tuple(v, name: str, n: int, fn: str) -> tuple:
-    return _pair(v, name, n, fn, one=True)
-
-
 def _image(input, nd: int, fn: str):
     """input as (N, C, H, W) and a function giving the result back its
     caller's layout (unbatched, 1-d)."""
@@ -64,12 +60,12 @@ def _out_size(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
 
 
 def _window(x, nd, kernel_size, stride, padding, dilation, ceil_mode, fn):
-    k = _tuple(kernel_size, "kernel_size", nd, fn)
+    k = _pair(kernel_size, "kernel_size", nd, fn, one=True)
     st = k if stride is None or (not isinstance(stride, numbers.Integral)
                                  and len(tuple(stride)) == 0) \
-        else _tuple(stride, "stride", nd, fn)
-    pad = _tuple(padding, "padding", nd, fn)
-    dil = _tuple(dilation, "dilation", nd, fn)
+        else _pair(stride, "stride", nd, fn, one=True)
+    pad = _pair(padding, "padding", nd, fn, one=True)
+    dil = _pair(dilation, "dilation", nd, fn, one=True)
     if nd == 1:
         k, st, pad, dil = (1,) + k, (1,) + st, (0,) + pad, (1,) + dil
     for i in range(2):
