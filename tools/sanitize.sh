@@ -2,7 +2,7 @@
 # Run the test suite against a build of the engine with AddressSanitizer
 # and UndefinedBehaviorSanitizer.
 #
-#   bash tools/sanitize.sh                      the whole suite
+#   bash tools/sanitize.sh                      the whole suite (-n auto)
 #   bash tools/sanitize.sh test_ops.py -x ...   a subset: arguments go to
 #                                               pytest, run from tests/
 #
@@ -157,7 +157,10 @@ assert spec and "site-packages" in spec.origin, spec
 print("sanitize: testing the installed autodiff at", spec.origin)
 PY
 if [ $# -eq 0 ]; then
-    set -- .
+    # The whole suite on every core (pytest-xdist, from the test extra):
+    # each worker is its own process under the preloaded runtime, and its
+    # stderr (UBSan's reports) is this script's.
+    set -- -n auto .
 fi
 echo "sanitize: python -m pytest -q --import-mode=importlib" \
      "-p no:cacheprovider --capture=sys $*"
