@@ -168,6 +168,8 @@ cdef extern from "autodiff.h" nogil:
     enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,
                      ad_tensor **)
+    ad_status ad_nll_labels(ad_tensor *, ad_tensor *, int64_t, int, int,
+                            ad_tensor **)
     void ad_manual_seed(uint64_t)
     void ad_get_rng_state(uint64_t *, uint64_t *)
     void ad_set_rng_state(uint64_t, uint64_t)

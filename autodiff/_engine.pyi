@@ -743,7 +743,7 @@ def binary_cross_entropy_with_logits(input: _TensorLike, target: _TensorLike,
                                      reduction: _Reduction = "mean"
                                      ) -> Tensor: ...
 # (cross_entropy and nll_loss: autodiff/_losses.py, over this fused op)
-def _nll(x: Tensor, labels: npt.NDArray[np.int64], ignore_index: int,
+def _nll(x: Tensor, labels: npt.NDArray[np.int64] | Tensor, ignore_index: int,
          from_logits: int, reduction: str) -> Tensor: ...
 
 # ------------ constructors and random (autodiff/_creation.py, _random.py)

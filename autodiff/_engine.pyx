@@ -1620,11 +1620,18 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
 def _nll(Tensor x, labels, int64_t ignore_index, int from_logits,
          str reduction):
     """The fused NLL (or, from_logits, cross-entropy) op of x (N, C) and
-    int64 labels (N,), checked by autodiff/_losses.py."""
+    int64 labels (N,): an array checked by autodiff/_losses.py, or an
+    int64 tensor (read by the engine, so a compiled replay reads its
+    current values)."""
     cdef ad_tensor *o
-    cdef const int64_t[::1] lv = labels
+    cdef const int64_t[::1] lv
     red = (AD_NLL_NONE if reduction == "none" else
            AD_NLL_SUM if reduction == "sum" else AD_NLL_MEAN)
+    if isinstance(labels, Tensor):
+        _check(ad_nll_labels(x.t, (<Tensor>labels).t, ignore_index,
+                             from_logits, red, &o))
+        return _wrap(o)
+    lv = labels
     _check(ad_nll(x.t, &lv[0] if lv.shape[0] else NULL, ignore_index,
                   from_logits, red, &o))
     return _wrap(o)

@@ -15,8 +15,6 @@ from ._dtypes import dtype_code
 from ._engine import Tensor, _nll, _operand, _reshape, _t, log_softmax
 
 if TYPE_CHECKING:
-    import numpy.typing as npt
-
     from ._engine import _Reduction, _TensorLike
 
 __all__ = ["cross_entropy", "nll_loss"]
@@ -25,9 +23,10 @@ _REDUCTIONS = ("mean", "sum", "none")
 _INT64 = np.dtype(np.int64)
 
 
-def _labels(target: Any, n: int, name: str) -> npt.NDArray[np.int64]:
+def _labels(target: Any, n: int, name: str) -> Any:
     """target as n int64 class labels, checked: integral values only, in
-    the int64 range, one per sample."""
+    the int64 range, one per sample.  An int64 tensor is returned as it is
+    (the engine reads it and checks the range)."""
     if type(target) is ArrayInput:
         # an argument of a compiled function: its int64 buffer is a
         # registered input, so the engine reads each call's labels
@@ -38,6 +37,16 @@ def _labels(target: Any, n: int, name: str) -> npt.NDArray[np.int64]:
                                                          arr.shape[0]))
         return arr
     if isinstance(target, Tensor):
+        if target.dtype == _INT64:
+            # read by the engine (the C op checks the range on every run),
+            # so a compiled step reads each call's labels
+            if target.ndim != 1:
+                raise ValueError("%s: expected 1-D class labels" % name)
+            if target.shape[0] != n:
+                raise ValueError("%s: expected input batch_size (%d) to "
+                                 "match target batch_size (%d)"
+                                 % (name, n, target.shape[0]))
+            return target
         arr = target.numpy()
     else:
         arr = np.asarray(target)

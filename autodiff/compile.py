@@ -38,7 +38,10 @@ NotCompilableError.**  It is never silently different.
   dtype rules the plain array gets eagerly; numpy work on them raises
   NotCompilableError.  Tensor arguments that do not require grad arrive as
   placeholder tensors refreshed at every call (in-place writes to them are
-  copied back to the caller's tensor).
+  copied back to the caller's tensor).  Class labels given to
+  ``cross_entropy``/``nll_loss`` as an int64 tensor -- an argument, an op's
+  output in ``fn``, or a tensor from outside -- are read by the engine at
+  every call.
 * Python values that are not arguments (globals, closure variables, numpy
   arrays made in ``fn``) are constants of the recording, as with
   ``jax.jit``.

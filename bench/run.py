@@ -18,6 +18,11 @@ Workloads
      padding 1, float32 (input, weight and bias gradients), beside torch
      eager; the floor is the same im2col GEMMs (forward, weight and input
      gradients) timed alone in numpy
+  8. LeNet-5 training step (batch 64, 1x28x28, SGD momentum 0.9; bench/
+     cnn.py) beside torch eager with the same initial weights; the floor
+     is the step's GEMMs (im2col convolutions and linear layers) in numpy
+  9. one training epoch of examples/digits_cnn.py's model (conv, batch
+     norm, pooling, dropout; batch 32, Adam) beside the same model in torch
   6. 1M-element throughput (bench/throughput.py): the forward of common
      elementwise and reduction ops on 1M float32 elements beside numpy
      and torch (torch at --threads; run throughput.py itself for torch's
@@ -510,6 +515,13 @@ def main():
                "32x32, 3x3, padding 1, float32", bench_conv(reps, 5 if q
                                                             else 30),
                "ms per step", 1e3))
+    import cnn
+    emit(table("8. LeNet-5 training step, batch 64, 1x28x28, SGD momentum "
+               "0.9, float32", cnn.bench_lenet(reps, 5 if q else 30),
+               "ms per step", 1e3))
+    emit(table("9. digits CNN (examples/digits_cnn.py), one training epoch, "
+               "1,347 images, batch 32, Adam, float32",
+               cnn.bench_digits_cnn(reps), "ms per epoch", 1e3))
     import throughput
     emit("### 6. 1M-element throughput, float32, forward (ms per call; "
          "ratios < 1 mean autodiff is faster)\n")

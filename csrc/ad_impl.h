@@ -525,10 +525,12 @@ typedef struct {
     ad_status (*backward)(ad_tensor *root, ad_tensor *grad, int ok);
     /* Bind dst (saved data of out's record, the capture's last) to src: a
      * replay copies src's current contents in before that record runs
-     * when src lies in a registered input.  1: bound; 0: frozen; -1: no
-     * memory. */
+     * when src lies in a registered input, or always when src_t (the
+     * tensor whose data src is; the program keeps a reference) is given:
+     * a tensor's buffer stays put across replays.  1: bound; 0: frozen;
+     * -1: no memory. */
     int (*labels)(const ad_tensor *out, void *dst, const void *src,
-                  size_t nbytes);
+                  size_t nbytes, ad_tensor *src_t);
 } ad_recorder;
 
 const ad_recorder *ad_capture_current(void);
@@ -562,9 +564,9 @@ ad_capture_backward(ad_tensor *root, ad_tensor *grad, int ok)
 }
 static inline int
 ad_capture_labels(const ad_tensor *out, void *dst, const void *src,
-                  size_t nbytes)
+                  size_t nbytes, ad_tensor *src_t)
 {
-    return ad_capture_current()->labels(out, dst, src, nbytes);
+    return ad_capture_current()->labels(out, dst, src, nbytes, src_t);
 }
 
 /* Sum a gradient over the output shape down to an input's shape

@@ -591,6 +591,12 @@ ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
  * over the count of labels that are not ignore_index (NaN when none). */
 ad_status ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore_index,
                  int from_logits, int reduction, ad_tensor **out);
+/* The same with the labels an int64 tensor of shape (N,): a compiled
+ * replay reads the tensor's current values (an argument, an earlier op's
+ * output or a constant tensor). */
+ad_status ad_nll_labels(ad_tensor *x, ad_tensor *labels,
+                        int64_t ignore_index, int from_logits, int reduction,
+                        ad_tensor **out);
 
 /* ---- randomness (ops_random.c) ------------------------------------ */
 /* One process-wide Philox4x32-10 stream: key = seed, counter = offset,

@@ -138,9 +138,10 @@ fw_nll(ad_record *r)
     return AD_OK;
 }
 
-ad_status
-ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
-       int reduction, ad_tensor **out)
+/* labels: N int64, from the caller's memory or (lt) a tensor's data. */
+static ad_status
+nll_make(ad_tensor *x, const int64_t *labels, ad_tensor *lt, int64_t ignore,
+         int from_logits, int reduction, ad_tensor **out)
 {
     ad_tensor *o;
     ad_record c;
@@ -182,11 +183,41 @@ ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
         return s;
     }
     if (o->rec >= 0 && ad_capture_current() &&
-        ad_capture_labels(o, lab, labels, (size_t)N * sizeof(int64_t)) < 0) {
+        ad_capture_labels(o, lab, labels, (size_t)N * sizeof(int64_t),
+                          lt) < 0) {
         ad_decref(o);
         return ad_error(AD_ERR_NOMEM, "out of memory in a capture");
     }
     return AD_OK;
+}
+
+ad_status
+ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore, int from_logits,
+       int reduction, ad_tensor **out)
+{
+    return nll_make(x, labels, NULL, ignore, from_logits, reduction, out);
+}
+
+ad_status
+ad_nll_labels(ad_tensor *x, ad_tensor *labels, int64_t ignore,
+              int from_logits, int reduction, ad_tensor **out)
+{
+    const char *name = nll_name(from_logits);
+    char sb[AD_SHAPE_BUF];
+    if (labels->dtype != AD_I64 || labels->ndim != 1) {
+        return ad_error(AD_ERR_VALUE, "%s: expected 1-D int64 class labels, "
+                        "got %s of shape %s", name,
+                        ad_dtype_name(labels->dtype),
+                        ad_shape_str(labels->ndim, labels->shape, sb,
+                                     sizeof(sb)));
+    }
+    if (x->ndim == 2 && labels->shape[0] != x->shape[0]) {
+        return ad_error(AD_ERR_VALUE, "%s: expected input batch_size (%lld) "
+                        "to match target batch_size (%lld)", name,
+                        (long long)x->shape[0], (long long)labels->shape[0]);
+    }
+    return nll_make(x, ad_data(labels), labels, ignore, from_logits,
+                    reduction, out);
 }
 
 static ad_status

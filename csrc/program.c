@@ -188,13 +188,20 @@ capture_optim(const ad_optim_cfg *cfg, int n, ad_tensor **params,
 }
 
 /* Labels read by out's record (the last one on the tape): when they come
- * from a registered input, copy them in before it runs on replay. */
+ * from a registered input or a tensor (src_t: a placeholder argument, an
+ * earlier record's output, a constant -- its buffer does not move), copy
+ * them in before it runs on replay. */
 static int
 capture_labels(const ad_tensor *out, void *dst, const void *src,
-                  size_t nbytes)
+               size_t nbytes, ad_tensor *src_t)
 {
     ad_program *p = tls_capture;
-    if (!registered(p, src, nbytes)) {
+    if (src_t) {
+        if (capture_own(src_t)) {
+            return -1;
+        }
+    }
+    else if (!registered(p, src, nbytes)) {
         return 0;                       /* frozen */
     }
     ad_instr in = {0};
