@@ -152,6 +152,7 @@ cdef extern from "autodiff.h" nogil:
         int64_t divisor
     ad_status ad_pool_argmax(ad_tensor *, const ad_pool_params *,
                              ad_tensor **)
+    ad_status ad_max_pool(ad_tensor *, const ad_pool_params *, ad_tensor **)
     ad_status ad_avg_pool(ad_tensor *, const ad_pool_params *, int, int, int,
                           ad_tensor **)
     ad_status ad_norm(ad_tensor *, ad_tensor *, ad_tensor *, int64_t, int64_t,

@@ -576,6 +576,7 @@ RULES = {
     "unfold": _conv.unfold_rule,
     "fold": _conv.fold_rule,
     "avg_pool": _pool.avg_pool_rule,
+    "max_pool": _pool.max_pool_rule,
     "norm": _norm.norm_rule,
     "batch_norm": _norm.batch_norm_rule,
 }

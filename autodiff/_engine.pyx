@@ -1341,6 +1341,17 @@ def _pool_argmax(x, kernel, stride, padding, dilation, out, bint adaptive):
     _check(ad_pool_argmax(t.t, &p, &o))
     return _wrap(o)
 
+def _max_pool(x, kernel, stride, padding, dilation, out, bint adaptive):
+    """Each pooling window's maximum of a 4-D x, (N, C, *out); the
+    backward adds the gradient at each maximum (torch's rule: the first,
+    a NaN wins)."""
+    cdef ad_pool_params p
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    _pool_params(&p, kernel, stride, padding, dilation, out, adaptive, 0, 0)
+    _check(ad_max_pool(t.t, &p, &o))
+    return _wrap(o)
+
 def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
               bint count_include_pad, int64_t divisor, bint adjoint=False,
               image=(0, 0)):

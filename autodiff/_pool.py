@@ -1,10 +1,12 @@
 """Pooling (torch.nn.functional.max_pool1d/2d, avg_pool1d/2d,
 adaptive_avg_pool1d/2d, adaptive_max_pool1d/2d).
 
-Two engine ops (``csrc/ops_pool.c``): ``pool_argmax`` finds each window's
-maximum (torch's rule: the first maximum, a NaN wins) and max pooling's
-values are ``take`` at those indices, so the gradient reaches the maximum
-through take's backward and a compiled replay recomputes the indices;
+Engine ops (``csrc/ops_pool.c``): ``max_pool`` gives each window's maximum
+(torch's rule: the first maximum, a NaN wins) and keeps its index for the
+backward, which adds the gradient there; with ``return_indices``,
+``pool_argmax`` gives the indices (no gradient) and the values are
+``take`` at them, so the gradient goes through take's backward (a
+compiled replay recomputes the indices either way);
 ``avg_pool`` averages each window, and its backward is the same op in
 the transposed direction.  This module checks the arguments and computes
 the output size as torch does (ceil_mode, adaptive sizes with None);
@@ -101,9 +103,10 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode,
     x, back = _image(input, nd, fn)
     k, st, pad, dil, out = _window(x, nd, kernel_size, stride, padding,
                                    dilation, ceil_mode, fn)
+    if not return_indices:      # one op: the maxima, indices kept inside
+        return back(_engine._max_pool(x, k, st, pad, dil, out, False))
     idx = _engine._pool_argmax(x, k, st, pad, dil, out, False)
-    v = back(_take_max(x, idx))
-    return (v, back(idx)) if return_indices else v
+    return back(_take_max(x, idx)), back(idx)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
@@ -199,9 +202,11 @@ def adaptive_avg_pool1d(input, output_size):
 def _adaptive_max(input, nd, output_size, return_indices, fn):
     x, back = _image(input, nd, fn)
     out = _adaptive_size(x, nd, output_size, fn)
+    if not return_indices:
+        return back(_engine._max_pool(x, (1, 1), (1, 1), (0, 0), (1, 1), out,
+                                      True))
     idx = _engine._pool_argmax(x, (1, 1), (1, 1), (0, 0), (1, 1), out, True)
-    v = back(_take_max(x, idx))
-    return (v, back(idx)) if return_indices else v
+    return back(_take_max(x, idx)), back(idx)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -217,6 +222,21 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
 
 
 # ----------------------------------------------- rules (higher order)
+
+def max_pool_rule(node, out, g):
+    """max_pool's derivative with recorded ops: the maxima's indices again
+    (pool_argmax, no gradient) and g added there (put_add, whose own
+    derivative is take)."""
+    a = node.attrs
+    x = node.inputs[0]
+    idx = _engine._pool_argmax(x, (a.kh, a.kw), (a.sh, a.sw), (a.ph, a.pw),
+                               (a.dh, a.dw), (a.oh, a.ow), a.adaptive)
+    n, c, h, w = x.shape
+    gx = _engine._put_add(_reshape(g, (n, c, a.oh * a.ow)),
+                          _reshape(idx, (n, c, a.oh * a.ow)), 2,
+                          (n, c, h * w))
+    return [_reshape(gx, x.shape)]
+
 
 def avg_pool_rule(node, out, g):
     """avg_pool's derivative: the same op in the other direction."""

@@ -251,7 +251,9 @@ typedef struct {
      * NaN: torch's rule); the average of each window (avg) or its
      * transpose, adding g / divisor back over the window (avg_bwd). */
     void (*pool_argmax)(const ad_conv_geom *g, int adaptive, const void *x,
-                        int64_t *idx);
+                        int64_t *idx, void *y);      /* y: the maxima too */
+    void (*max_pool_bwd)(int64_t planes, int64_t HW, int64_t OHW,
+                         const int64_t *idx, const void *g, void *gx);
     void (*avg_pool)(const ad_conv_geom *g, int adaptive,
                      int count_include_pad, int64_t divisor, const void *x,
                      void *y, int adjoint);

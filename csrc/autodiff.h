@@ -103,7 +103,7 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
     X(ARGSORT, argsort) X(LINALG, linalg) X(CUMPROD, cumprod)         \
     X(CUMARG, cumarg) X(CONV, conv) X(UNFOLD, unfold) X(FOLD, fold)      \
-    X(POOL_ARGMAX, pool_argmax) X(AVG_POOL, avg_pool) X(NORM, norm)     \
+    X(POOL_ARGMAX, pool_argmax) X(MAX_POOL, max_pool) X(AVG_POOL, avg_pool) X(NORM, norm)     \
     X(BATCH_NORM, batch_norm)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
@@ -505,6 +505,11 @@ typedef struct {
  * a NaN wins, the last one): (N, C, OH, OW), no gradient. */
 ad_status ad_pool_argmax(ad_tensor *x, const ad_pool_params *p,
                          ad_tensor **out);
+/* Max pooling: each window's maximum (N, C, OH, OW), its index kept for
+ * the backward, which adds the gradient at it (pool_argmax and take in
+ * one op). */
+ad_status ad_max_pool(ad_tensor *x, const ad_pool_params *p,
+                      ad_tensor **out);
 /* Window averages (N, C, OH, OW); adjoint: the transpose, a gradient of
  * shape (N, C, OH, OW) spread back over an (H, W) image. */
 ad_status ad_avg_pool(ad_tensor *x, const ad_pool_params *p, int adjoint,

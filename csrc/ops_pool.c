@@ -8,6 +8,9 @@
  *                the gradient goes to the indices through take's backward
  *                and a compiled replay recomputes them (return_indices
  *                gives them to the user, as torch's).
+ *   max_pool     each window's maximum, its index saved for the backward
+ *                (which adds the gradient there): pool_argmax and take
+ *                fused, for the common call without return_indices.
  *   avg_pool     each window's average (adjoint 0) or its transpose,
  *                g / divisor added back over each window (adjoint 1):
  *                each direction is the other's backward, so the recorded
@@ -121,7 +124,8 @@ fw_pool_argmax(ad_record *r)
     ad_conv_geom g;
     pool_geom(r, r->in[0], &g);
     ad_k(r->in[0]->dtype)->pool_argmax(&g, r->at.pool.adaptive,
-                                       ad_data(r->in[0]), ad_data(r->out));
+                                       ad_data(r->in[0]), ad_data(r->out),
+                                       NULL);
     return AD_OK;
 }
 
@@ -144,6 +148,66 @@ ad_pool_argmax(ad_tensor *x, const ad_pool_params *p, ad_tensor **out)
     }
     ad_call_init(&c, &ad_def_pool_argmax, 0, 1, &x, o);
     set_pool(&c, p);
+    return ad_call_run(&c, x->size, out);
+}
+
+/* ---- max_pool ------------------------------------------------------------ */
+
+/* The maxima, and their indices in the saved buffer (rewritten by every
+ * run, so a replay's backward reads that run's). */
+static ad_status
+fw_max_pool(ad_record *r)
+{
+    ad_conv_geom g;
+    pool_geom(r, r->in[0], &g);
+    ad_k(r->in[0]->dtype)->pool_argmax(&g, r->at.pool.adaptive,
+                                       ad_data(r->in[0]),
+                                       AD_BUF_DATA(r->saved),
+                                       ad_data(r->out));
+    return AD_OK;
+}
+
+static ad_status
+bw_max_pool(ad_record *r, ad_buffer **g)
+{
+    const ad_tensor *x = r->in[0];
+    ad_buffer *gx = ad_buf_zeros(ad_nbytes(x));
+    if (!gx) {
+        return nomem();
+    }
+    int64_t planes = x->shape[0] * x->shape[1];
+    ad_k(x->dtype)->max_pool_bwd(planes, x->shape[2] * x->shape[3],
+                                 (int64_t)r->at.pool.oh * r->at.pool.ow,
+                                 AD_BUF_DATA(r->saved), AD_BUF_DATA(*g),
+                                 AD_BUF_DATA(gx));
+    return ad_acc_grad(r, 0, &gx, 1);
+}
+
+ad_status
+ad_max_pool(ad_tensor *x, const ad_pool_params *p, ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record c;
+    ad_status s = check_pool("max_pool2d", x, p);
+    if (s) {
+        return s;
+    }
+    if (!ad_is_float(x->dtype)) {
+        return ad_error(AD_ERR_TYPE, "max_pool2d: expected a floating point "
+                        "input, got %s", ad_dtype_name(x->dtype));
+    }
+    int64_t shape[4] = {x->shape[0], x->shape[1], p->out[0], p->out[1]};
+    if ((s = ad_new(x->dtype, 4, shape, &o))) {
+        return s;
+    }
+    ad_buffer *sv = ad_buf_alloc((size_t)o->size * sizeof(int64_t));
+    if (!sv) {
+        ad_decref(o);
+        return nomem();
+    }
+    ad_call_init(&c, &ad_def_max_pool, 0, 1, &x, o);
+    set_pool(&c, p);
+    c.saved = sv;
     return ad_call_run(&c, x->size, out);
 }
 
@@ -238,6 +302,12 @@ const ad_opdef ad_def_pool_argmax = {
     .code = AD_OP_POOL_ARGMAX, .arity = 1,
     .attrs = pool_attrs, .nattrs = 13,
     .forward = fw_pool_argmax,
+};
+const ad_opdef ad_def_max_pool = {
+    .name = "max_pool",
+    .code = AD_OP_MAX_POOL, .arity = 1,
+    .saved = AD_SAVED_IDX_OUT, .attrs = pool_attrs, .nattrs = 13,
+    .forward = fw_max_pool, .backward = bw_max_pool,
 };
 const ad_opdef ad_def_avg_pool = {
     .name = "avg_pool",

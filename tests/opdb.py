@@ -1690,8 +1690,9 @@ CONV = [
 
 # ================================================================ pooling
 #
-# max pooling records pool_argmax (no gradient) and a take; avg pooling
-# one avg_pool record (its rule records the transposed avg_pool).
+# max pooling records one max_pool (its rule records pool_argmax and a
+# put_add); avg pooling one avg_pool record (its rule records the
+# transposed avg_pool).
 
 def _pool_bad(name, fn, shape, match):
     return _so_bad(name, fn, shape, ValueError, match)
@@ -1700,7 +1701,7 @@ def _pool_bad(name, fn, shape, match):
 POOL = [
     OpInfo("max_pool2d", NF.max_pool2d,
            torch=lambda *a, **k: TF.max_pool2d(*a, **k),
-           records=[("take", None)],
+           records=[("max_pool", None)],
            samples=[_CV([(2, 3, 7, 6)], 3, stride=2, padding=1),
                     _CV([(1, 2, 7, 7)], (2, 3), stride=(2, 1),
                         dilation=(2, 1), ceil_mode=True),
@@ -1712,7 +1713,7 @@ POOL = [
                     t, 4), (1, 1, 3, 3), r"Output size is too small")]),
     OpInfo("max_pool1d", NF.max_pool1d,
            torch=lambda *a, **k: TF.max_pool1d(*a, **k),
-           records=[("take", None)],
+           records=[("max_pool", None)],
            samples=[_CV([(2, 3, 9)], 3, 2, 1)]),
     OpInfo("avg_pool2d", NF.avg_pool2d,
            torch=lambda *a, **k: TF.avg_pool2d(*a, **k),
@@ -1735,11 +1736,11 @@ POOL = [
            samples=[_CV([(2, 3, 7)], 3)]),
     OpInfo("adaptive_max_pool2d", NF.adaptive_max_pool2d,
            torch=lambda *a, **k: TF.adaptive_max_pool2d(*a, **k),
-           records=[("take", None)],
+           records=[("max_pool", None)],
            samples=[_CV([(2, 3, 7, 6)], (4, 5))]),
     OpInfo("adaptive_max_pool1d", NF.adaptive_max_pool1d,
            torch=lambda *a, **k: TF.adaptive_max_pool1d(*a, **k),
-           records=[("take", None)],
+           records=[("max_pool", None)],
            samples=[_CV([(2, 3, 7)], 3)]),
 ]
 

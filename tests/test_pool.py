@@ -57,6 +57,20 @@ def test_max_pool_ties_and_nan_pick_torchs_index():
                                             return_indices=True)
     np.testing.assert_array_equal(i.numpy(), ti.numpy())
     np.testing.assert_array_equal(v.numpy(), tv.numpy())
+    # the fused op (no return_indices) sends the gradient to those maxima,
+    # through each of its loops: 2x2, other windows inside the input, and
+    # the general one (padding, ceil_mode)
+    for kw in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 1},
+               {"kernel_size": 3, "stride": 2, "padding": 1},
+               {"kernel_size": 3, "stride": 2, "ceil_mode": True}):
+        x = ad.tensor(a, requires_grad=True)
+        tx = torch.tensor(a, requires_grad=True)
+        y, ty = F.max_pool2d(x, **kw), torch.nn.functional.max_pool2d(tx, **kw)
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        w = np.arange(1.0, y.numel() + 1).reshape(y.shape)
+        (y * ad.tensor(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
 def test_compiled_cnn_with_pooling_is_bit_identical():
