@@ -73,6 +73,34 @@ def test_max_pool_ties_and_nan_pick_torchs_index():
         np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_lanes_match_torch_with_ties_and_nans(dtype):
+    """Wide rows go through the vector lanes of the 2x2 stride-2 scan (the
+    tail of each row through its scalar loop): ties, NaNs, -inf and
+    signed zeros pick torch's index, and the gradient goes there."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(-2, 3, (2, 3, 9, 75)).astype(dtype)
+    a[rng.random(a.shape) < 0.05] = np.nan
+    a[rng.random(a.shape) < 0.05] = -np.inf
+    a[rng.random(a.shape) < 0.1] = -0.0
+    for kw in ({}, {"ceil_mode": True}):
+        v, i = F.max_pool2d(ad.tensor(a), 2, return_indices=True, **kw)
+        tv, ti = torch.nn.functional.max_pool2d(torch.tensor(a), 2,
+                                                return_indices=True, **kw)
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        assert v.numpy().tobytes() == tv.numpy().tobytes()
+        x = ad.tensor(a, requires_grad=True)
+        tx = torch.tensor(a, requires_grad=True)
+        y, ty = F.max_pool2d(x, 2, **kw), torch.nn.functional.max_pool2d(
+            tx, 2, **kw)
+        assert y.numpy().tobytes() == ty.detach().numpy().tobytes()
+        w = rng.standard_normal(y.shape).astype(dtype)
+        (y * ad.tensor(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
 def test_compiled_cnn_with_pooling_is_bit_identical():
     rng = np.random.default_rng(2)
     batches = [(rng.standard_normal((4, 1, 10, 10)), rng.integers(0, 3, 4))
