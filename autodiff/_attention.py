@@ -12,6 +12,7 @@ as torch does.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -43,10 +44,11 @@ def _float_tensor(x, name: str, fn: str) -> Tensor:
     return x
 
 
+@functools.lru_cache(maxsize=32)
 def _causal_blocked(L: int, S: int) -> Tensor:
     """The keys query i may not see under is_causal: torch keeps
-    ones(L, S).tril(), so j > i is blocked (a constant; no row is fully
-    blocked)."""
+    ones(L, S).tril(), so j > i is blocked (a constant, made once per
+    shape and never written; no row is fully blocked)."""
     return _creation.tensor(np.triu(np.ones((L, S), dtype=bool), 1))
 
 
