@@ -170,7 +170,8 @@ def test_sdpa_bad_arguments():
     with pytest.raises(TypeError, match="same dtype"):
         F.scaled_dot_product_attention(q, q, q.double())
     with pytest.raises(TypeError, match="attn_mask dtype"):
-        F.scaled_dot_product_attention(q, q, q, attn_mask=ad.ones(3, 3).double())
+        F.scaled_dot_product_attention(q, q, q,
+                                       attn_mask=ad.ones(3, 3).double())
     with pytest.raises(ValueError, match="dropout_p"):
         F.scaled_dot_product_attention(q, q, q, dropout_p=1.5)
     # a RuntimeError too, as torch raises
@@ -524,3 +525,12 @@ def test_compiled_sdpa_follows_each_calls_mask_and_inputs():
         args = (q, k, v, ad.tensor(m))
         np.testing.assert_array_equal(cf(*args).numpy(), f(*args).numpy())
     assert cf.recordings == 1
+
+
+@needs_torch
+def test_generate_square_subsequent_mask_as_torch():
+    from autodiff.nn.transformer import generate_square_subsequent_mask
+    m = generate_square_subsequent_mask(5)
+    t = torch.nn.Transformer.generate_square_subsequent_mask(5)
+    assert m.dtype == ad.float32
+    np.testing.assert_array_equal(m.numpy(), t.numpy())

@@ -20,7 +20,8 @@ from .modules import Dropout, Linear, Module, Parameter
 from .normalization import LayerNorm
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer",
-           "TransformerEncoder", "ModuleList"]
+           "TransformerEncoder", "ModuleList",
+           "generate_square_subsequent_mask"]
 
 
 class ModuleList(Module):
@@ -260,8 +261,10 @@ class MultiheadAttention(Module):
         if is_causal and attn_mask is None:
             raise AttentionError(
                 "MultiheadAttention: Need attn_mask if specifying the "
-                "is_causal hint. You may use the Transformer module method "
-                "`generate_square_subsequent_mask` to create this mask.")
+                "is_causal hint. You may use "
+                "autodiff.nn.transformer.generate_square_subsequent_mask "
+                "(torch's Transformer.generate_square_subsequent_mask) to "
+                "create this mask.")
         # masks -> blocked (bool, True = masked) and bias (float), both
         # broadcastable to the scores (N, H, L, S)
         blocked, bias = _mask(attn_mask, "attn_mask", query.dtype)
