@@ -222,6 +222,15 @@ MHA = [
      dict(self_attn=True, mask="causal", is_causal=True,
           need_weights=False)),
     ("dropout-eval", dict(batch_first=True, dropout=0.5), {}),
+    ("bias-kv", dict(add_bias_kv=True), dict(self_attn=True)),
+    ("zero-attn-masks", dict(batch_first=True, add_zero_attn=True),
+     dict(mask="bool2", kpm="bool")),
+    ("bias-kv-zero-attn-float-masks",
+     dict(batch_first=True, add_bias_kv=True, add_zero_attn=True),
+     dict(mask="float3", kpm="float", need_weights=False)),
+    ("bias-kv-causal-hint", dict(batch_first=True, add_bias_kv=True),
+     dict(self_attn=True, mask="causal", is_causal=True,
+          need_weights=False)),
 ]
 
 
@@ -329,13 +338,16 @@ def test_multihead_attention_init_as_torch():
     assert m2.v_proj_weight.shape == (12, 7)
     assert sorted(m2.state_dict()) == ["k_proj_weight", "out_proj.weight",
                                        "q_proj_weight", "v_proj_weight"]
+    m3 = nn.MultiheadAttention(12, 3, add_bias_kv=True, add_zero_attn=True)
+    assert m3.bias_k.shape == m3.bias_v.shape == (1, 1, 12)
+    assert m3.bias_k.numpy().std() > 0 and m3.add_zero_attn
+    assert list(m3.state_dict())[:4] == ["in_proj_weight", "in_proj_bias",
+                                         "bias_k", "bias_v"]
 
 
 def test_multihead_attention_bad_arguments():
     with pytest.raises(ValueError, match=r"embed_dim=10 and num_heads=3"):
         nn.MultiheadAttention(10, 3)
-    with pytest.raises(NotImplementedError):
-        nn.MultiheadAttention(8, 2, add_bias_kv=True)
     m = nn.MultiheadAttention(8, 2, batch_first=True)
     q = ad.zeros(2, 4, 8)
     with pytest.raises(ValueError, match=r"key \[2, 5, 8\] and value "

@@ -86,6 +86,16 @@ def _mask(mask, name, dtype):
     return None, (mask if mask.dtype == dtype else mask.astype(dtype))
 
 
+def _pad_keys(mask, n):
+    """mask (..., S) with n columns appended that take part (False in a
+    bool mask, 0 in a float one), as torch pads for the extra keys."""
+    if mask is None:
+        return None
+    pad = _creation.zeros(*(tuple(mask.shape[:-1]) + (n,)),
+                          dtype=mask.dtype)
+    return _engine.cat([mask, pad], -1)
+
+
 def _merge(a, b, combine):
     if a is None:
         return b
@@ -121,10 +131,6 @@ class MultiheadAttention(Module):
             raise ValueError("MultiheadAttention: embed_dim must be divisible "
                              "by num_heads, got embed_dim=%d and num_heads=%d"
                              % (embed_dim, num_heads))
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError(
-                "MultiheadAttention: add_bias_kv and add_zero_attn are not "
-                "supported")
         if isinstance(dropout, bool) or not isinstance(
                 dropout, numbers.Real) or not 0.0 <= dropout <= 1.0:
             raise ValueError("MultiheadAttention: dropout must be a number "
@@ -160,8 +166,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(E, E, bias=bias, dtype=dt)
-        self.bias_k = self.bias_v = None
-        self.add_zero_attn = False
+        if add_bias_kv:
+            self.bias_k = Parameter(_creation.zeros(1, 1, E, dtype=dt))
+            self.bias_v = Parameter(_creation.zeros(1, 1, E, dtype=dt))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = bool(add_zero_attn)
         self._reset_parameters()
 
     def _reset_parameters(self):
@@ -171,6 +181,9 @@ class MultiheadAttention(Module):
             init.xavier_uniform_(self.q_proj_weight)
             init.xavier_uniform_(self.k_proj_weight)
             init.xavier_uniform_(self.v_proj_weight)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
         if self.in_proj_bias is not None:
             with no_grad():
                 self.in_proj_bias.fill_(0.0)
@@ -236,6 +249,20 @@ class MultiheadAttention(Module):
         return (F.linear(query, w[:E], bq), F.linear(key, w[E:2 * E], bk),
                 F.linear(value, w[2 * E:], bv))
 
+    def _extend_keys(self, k, v):
+        """torch's add_bias_kv (bias_k, bias_v appended as one more key
+        and value of every sequence) and add_zero_attn (a zero key and
+        value appended after them); k, v are (N, H, S, D)."""
+        N, H, _, D = k.shape
+        ks, vs = [k], [v]
+        if self.bias_k is not None:
+            ks.append(self.bias_k.reshape(1, H, 1, D).expand(N, H, 1, D))
+            vs.append(self.bias_v.reshape(1, H, 1, D).expand(N, H, 1, D))
+        if self.add_zero_attn:
+            ks.append(_creation.zeros(N, H, 1, D, dtype=k.dtype))
+            vs.append(_creation.zeros(N, H, 1, D, dtype=v.dtype))
+        return _engine.cat(ks, -2), _engine.cat(vs, -2)
+
     def forward(self, query, key, value, key_padding_mask=None,
                 need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
@@ -291,9 +318,10 @@ class MultiheadAttention(Module):
                 raise AttentionError("MultiheadAttention: attn_mask's "
                                      "dimension %d is not supported"
                                      % am.ndim)
-            if is_causal and key_padding_mask is None and not need_weights:
-                # torch trusts the hint and uses a causal mask instead
-                blocked, bias, causal = _causal_blocked(L, S), None, True
+            # torch trusts the hint and uses a causal mask instead (over
+            # the keys with bias_k and the zero key appended)
+            causal = is_causal and key_padding_mask is None and \
+                not need_weights
         kb, kf = _mask(key_padding_mask, "key_padding_mask", query.dtype)
         if key_padding_mask is not None:
             if tuple(key_padding_mask.shape) != (N, S):
@@ -327,6 +355,12 @@ class MultiheadAttention(Module):
                 k = k.reshape(k.shape[:2] + (H, D)).permute(perm)
                 v = v.reshape(v.shape[:2] + (H, D)).permute(perm)
             q = q.reshape(q.shape[:2] + (H, D)).permute(perm)
+        extra = (self.bias_k is not None) + self.add_zero_attn
+        if extra:
+            k, v = self._extend_keys(k, v)
+            blocked, bias = _pad_keys(blocked, extra), _pad_keys(bias, extra)
+        if causal:
+            blocked, bias = _causal_blocked(L, S + extra), None
         p = self.dropout if self.training else 0.0
         out, w = _attend(q, k, v, blocked, bias, D ** -0.5, p,
                          safe=not need_weights, need_weights=need_weights,
