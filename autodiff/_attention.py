@@ -45,11 +45,18 @@ def _float_tensor(x, name: str, fn: str) -> Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def _causal_blocked(L: int, S: int) -> Tensor:
-    """The keys query i may not see under is_causal: torch keeps
-    ones(L, S).tril(), so j > i is blocked (a constant, made once per
-    shape and never written; no row is fully blocked)."""
-    return _creation.tensor(np.triu(np.ones((L, S), dtype=bool), 1))
+def _causal_bias(L: int, S: int, dtype: str) -> Tensor:
+    """is_causal as an additive mask, as torch's math backend: torch keeps
+    ones(L, S).tril(), so key j > i gets -inf, the others 0 (a constant,
+    made once per shape and dtype and never written; no row is fully
+    masked).  Adding it is cheaper than masked_fill: its backward passes
+    the gradient on unchanged."""
+    m = np.triu(np.full((L, S), -np.inf, dtype=dtype), 1)
+    return _creation.tensor(m)
+
+
+def causal_bias(L: int, S: int, dtype) -> Tensor:
+    return _causal_bias(int(L), int(S), np.dtype(dtype).name)
 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, blocked, bias, scale: float,
@@ -167,7 +174,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None,
         if attn_mask is not None:
             raise AttentionError("%s(): Explicit attn_mask should not be set "
                                  "when is_causal=True" % fn)
-        blocked = _causal_blocked(L, S)
+        bias = causal_bias(L, S, q.dtype)
     elif attn_mask is not None:
         if not isinstance(attn_mask, Tensor):
             raise TypeError("%s(): attn_mask must be a Tensor or None, not "

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .. import _creation, _engine
-from .._attention import AttentionError, _attend, _causal_blocked
+from .._attention import AttentionError, _attend, causal_bias
 from .._device import check_device
 from .._engine import Tensor
 from .._grad_mode import no_grad
@@ -360,7 +360,7 @@ class MultiheadAttention(Module):
             k, v = self._extend_keys(k, v)
             blocked, bias = _pad_keys(blocked, extra), _pad_keys(bias, extra)
         if causal:
-            blocked, bias = _causal_blocked(L, S + extra), None
+            blocked, bias = None, causal_bias(L, S + extra, query.dtype)
         p = self.dropout if self.training else 0.0
         out, w = _attend(q, k, v, blocked, bias, D ** -0.5, p,
                          safe=not need_weights, need_weights=need_weights,
