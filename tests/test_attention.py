@@ -546,3 +546,19 @@ def test_generate_square_subsequent_mask_as_torch():
     t = torch.nn.Transformer.generate_square_subsequent_mask(5)
     assert m.dtype == ad.float32
     np.testing.assert_array_equal(m.numpy(), t.numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("qs,ks", [((2, 3, 4), (2, 0, 4)),
+                                   ((2, 0, 4), (2, 5, 4)),
+                                   ((0, 3, 4), (0, 5, 4)),
+                                   ((2, 3, 0), (2, 5, 0))])
+def test_sdpa_empty_dims_as_torch(qs, ks):
+    rng = np.random.default_rng(11)
+    q, k = rng.random(qs), rng.random(ks)
+    v = rng.random(ks[:-1] + (3,))
+    t = torch.nn.functional.scaled_dot_product_attention(
+        *map(torch.tensor, (q, k, v))).numpy()
+    a = F.scaled_dot_product_attention(*map(ad.tensor, (q, k, v))).numpy()
+    assert a.shape == t.shape
+    _close(a, t)
