@@ -562,3 +562,75 @@ def test_sdpa_empty_dims_as_torch(qs, ks):
     a = F.scaled_dot_product_attention(*map(ad.tensor, (q, k, v))).numpy()
     assert a.shape == t.shape
     _close(a, t)
+
+
+@needs_torch
+@pytest.mark.parametrize("norm_first,batch_first",
+                         [(False, False), (True, True)])
+def test_decoder_stack_matches_torch(norm_first, batch_first):
+    rng = np.random.default_rng(12)
+    kw = dict(batch_first=batch_first, norm_first=norm_first,
+              activation="gelu")
+    tl = torch.nn.TransformerDecoderLayer(8, 2, 16, dtype=torch.float64,
+                                          **kw)
+    tdec = torch.nn.TransformerDecoder(
+        tl, 2, norm=torch.nn.LayerNorm(8, dtype=torch.float64))
+    with torch.no_grad():
+        for p in tdec.parameters():
+            p.add_(torch.tensor(rng.standard_normal(tuple(p.shape)) * 0.1))
+    adec = nn.TransformerDecoder(
+        nn.TransformerDecoderLayer(8, 2, 16, dtype=ad.float64, **kw), 2,
+        norm=nn.LayerNorm(8, dtype=ad.float64))
+    sd = tdec.state_dict()
+    assert list(sd) == list(adec.state_dict())
+    adec.load_state_dict({k: ad.tensor(v.numpy()) for k, v in sd.items()})
+    tdec.eval()
+    adec.eval()
+    N, T, S = 3, 5, 6
+    tgt = rng.standard_normal((N, T, 8) if batch_first else (T, N, 8))
+    mem = rng.standard_normal((N, S, 8) if batch_first else (S, N, 8))
+    causal = np.triu(np.full((T, T), -np.inf), 1)
+    mkpm = np.zeros((N, S), bool)
+    mkpm[1, 4:] = True
+    tt, tm = (torch.tensor(a, requires_grad=True) for a in (tgt, mem))
+    at, am = (ad.tensor(a, requires_grad=True) for a in (tgt, mem))
+    to = tdec(tt, tm, tgt_mask=torch.tensor(causal), tgt_is_causal=True,
+              memory_key_padding_mask=torch.tensor(mkpm))
+    ao = adec(at, am, tgt_mask=ad.tensor(causal), tgt_is_causal=True,
+              memory_key_padding_mask=ad.tensor(mkpm))
+    _close(ao.numpy(), to.detach().numpy(), "output")
+    g = rng.standard_normal(to.shape)
+    to.backward(torch.tensor(g))
+    ao.backward(ad.tensor(g))
+    ap = dict(adec.named_parameters())
+    for n, p in tdec.named_parameters():
+        _close(ap[n].grad.numpy(), p.grad.numpy(), "grad of " + n)
+    _close(at.grad.numpy(), tt.grad.numpy(), "grad of tgt")
+    _close(am.grad.numpy(), tm.grad.numpy(), "grad of memory")
+
+
+def test_compiled_decoder_training_is_bit_identical():
+    rng = np.random.default_rng(13)
+    batches = [(rng.standard_normal((2, 4, 8)), rng.standard_normal(
+        (2, 5, 8))) for _ in range(3)]
+    mask = np.triu(np.full((4, 4), -np.inf), 1)
+    runs = []
+    for compiled in (False, True):
+        ad.manual_seed(5)
+        dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(
+            8, 2, 16, dropout=0.1, batch_first=True, dtype=ad.float64), 2)
+        opt = ad.optim.SGD(dec.parameters(), lr=1e-2)
+
+        def step(tgt, mem):
+            opt.zero_grad()
+            out = dec(ad.tensor(tgt), ad.tensor(mem),
+                      tgt_mask=ad.tensor(mask), tgt_is_causal=True)
+            loss = (out ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        f = ad.compile(step) if compiled else step
+        runs.append([f(t, m).numpy().copy() for t, m in batches]
+                    + [p.numpy().copy() for p in dec.parameters()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

@@ -16,7 +16,8 @@ from .sparse import Embedding, EmbeddingBag
 from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
                             BatchNorm2d)
 from .transformer import (ModuleList, MultiheadAttention,
-                          TransformerEncoderLayer, TransformerEncoder)
+                          TransformerEncoderLayer, TransformerEncoder,
+                          TransformerDecoderLayer, TransformerDecoder)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -32,5 +33,5 @@ __all__ = [
     "Embedding", "EmbeddingBag",
     "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
     "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",
-    "TransformerEncoder",
+    "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
 ]
