@@ -23,6 +23,9 @@ Workloads
      is the step's GEMMs (im2col convolutions and linear layers) in numpy
   9. one training epoch of examples/digits_cnn.py's model (conv, batch
      norm, pooling, dropout; batch 32, Adam) beside the same model in torch
+ 10. one nn.TransformerEncoderLayer training step (forward, backward,
+     SGD): batch 32, seq 64, d_model 128, 4 heads, feed-forward 512,
+     dropout 0.1, float32; autodiff eager and ad.compile beside torch eager
   6. 1M-element throughput (bench/throughput.py): the forward of common
      elementwise and reduction ops on 1M float32 elements beside numpy
      and torch (torch at --threads; run throughput.py itself for torch's
@@ -448,6 +451,41 @@ def bench_conv(reps, n, N=32, C=3, O=16, H=32, k=3):
     return res
 
 
+def bench_transformer(reps, n, N=32, L=64, E=128, H=4, FF=512):
+    """One nn.TransformerEncoderLayer training step (forward, backward,
+    SGD), batch_first, dropout 0.1, float32: autodiff eager and compiled
+    beside torch eager."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((N, L, E)).astype(np.float32)
+    res = {}
+    ad.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(E, H, FF, batch_first=True)
+    opt = optim.SGD(layer.parameters(), lr=1e-3)
+    x = ad.tensor(x0)
+
+    def ad_step(x):
+        opt.zero_grad()
+        loss = (layer(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    res["autodiff"] = timed(lambda: ad_step(x), n, reps)
+    compiled = ad.compile(ad_step)
+    res["autodiff compiled"] = timed(lambda: compiled(x), n, reps)
+    if torch is not None:
+        tl = torch.nn.TransformerEncoderLayer(E, H, FF, batch_first=True)
+        topt = torch.optim.SGD(tl.parameters(), lr=1e-3)
+        xt = torch.tensor(x0)
+
+        def t_step():
+            topt.zero_grad()
+            loss = (tl(xt) ** 2).mean()
+            loss.backward()
+            topt.step()
+        res["torch eager"] = timed(t_step, n, reps)
+    return res
+
+
 def sgemm_rate(reps):
     a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
     b = a.copy()
@@ -522,6 +560,9 @@ def main():
     emit(table("9. digits CNN (examples/digits_cnn.py), one training epoch, "
                "1,347 images, batch 32, Adam, float32",
                cnn.bench_digits_cnn(reps), "ms per epoch", 1e3))
+    emit(table("10. TransformerEncoderLayer training step, batch 32, seq 64, "
+               "d_model 128, 4 heads, feed-forward 512, dropout 0.1, float32",
+               bench_transformer(reps, 3 if q else 20), "ms per step", 1e3))
     import throughput
     emit("### 6. 1M-element throughput, float32, forward (ms per call; "
          "ratios < 1 mean autodiff is faster)\n")

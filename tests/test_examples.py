@@ -163,3 +163,11 @@ def test_plot_example_runs_as_script(name, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "saved" in proc.stdout
     assert any(p.suffix == ".png" for p in tmp_path.iterdir())
+
+
+def test_tiny_transformer_sorts_digits(capsys):
+    """issue 13: a two-layer transformer encoder (compiled training step)
+    sorts 8-digit sequences to at least 95% held-out token accuracy."""
+    acc, seconds = load_example("tiny_transformer").main(verbose=False)
+    assert acc >= 0.95
+    assert capsys.readouterr().out == ""

@@ -15,6 +15,9 @@ from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
 from .sparse import Embedding, EmbeddingBag
 from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
                             BatchNorm2d)
+from .transformer import (ModuleList, MultiheadAttention,
+                          TransformerEncoderLayer, TransformerEncoder,
+                          TransformerDecoderLayer, TransformerDecoder)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -29,4 +32,6 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
     "Embedding", "EmbeddingBag",
     "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
+    "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",
+    "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
 ]
