@@ -1354,6 +1354,25 @@ def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
     _check(ad_avg_pool(t.t, &p, adjoint, image[0], image[1], &o))
     return _wrap(o)
 
+# ----------------------------------- recurrent cells (autodiff/_rnn.py)
+
+def _lstm_cell(gi, gh, c):
+    """One LSTM step after its GEMMs (one engine op): gi, gh (B, 4H) the
+    input and hidden projections, c (B, H); returns (h', c') packed as
+    (B, 2H)."""
+    cdef ad_tensor *o
+    cdef Tensor ti = _t(gi), th = _t(gh), tc = _t(c)
+    _check(ad_lstm_cell(ti.t, th.t, tc.t, &o))
+    return _wrap(o)
+
+def _gru_cell(gi, gh, h):
+    """One GRU step after its GEMMs (one engine op): gi, gh (B, 3H) the
+    input and hidden projections, h (B, H); returns h' (B, H)."""
+    cdef ad_tensor *o
+    cdef Tensor ti = _t(gi), th = _t(gh), tx = _t(h)
+    _check(ad_gru_cell(ti.t, th.t, tx.t, &o))
+    return _wrap(o)
+
 # ----------------------------------- normalization (autodiff/_norm.py)
 
 def _norm(x, w, b, int64_t K, int64_t G, int64_t S, bint rms, double eps):

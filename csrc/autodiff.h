@@ -104,7 +104,7 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(ARGSORT, argsort) X(LINALG, linalg) X(CUMPROD, cumprod)         \
     X(CUMARG, cumarg) X(CONV, conv) X(UNFOLD, unfold) X(FOLD, fold)      \
     X(POOL_ARGMAX, pool_argmax) X(AVG_POOL, avg_pool) X(NORM, norm)     \
-    X(BATCH_NORM, batch_norm)
+    X(BATCH_NORM, batch_norm) X(LSTM_CELL, lstm_cell) X(GRU_CELL, gru_cell)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -528,6 +528,18 @@ ad_status ad_batch_norm(ad_tensor *x, ad_tensor *w, ad_tensor *b,
                         ad_tensor *running_mean, ad_tensor *running_var,
                         ad_tensor *nbt, int training, double momentum,
                         double eps, ad_tensor **out);
+/* One LSTM step (torch's gate order i, f, g, o): gi and gh (B, 4H) the
+ * input and hidden projections (biases included), c (B, H) the previous
+ * cell state.  gates = gi + gh; c' = sigmoid(f) c + sigmoid(i) tanh(g),
+ * h' = sigmoid(o) tanh(c').  The output packs (h', c') as (B, 2H). */
+ad_status ad_lstm_cell(ad_tensor *gi, ad_tensor *gh, ad_tensor *c,
+                       ad_tensor **out);
+/* One GRU step (torch's gate order r, z, n): gi and gh (B, 3H) the input
+ * and hidden projections (biases included), h (B, H) the previous state.
+ * r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z),
+ * n = tanh(gi_n + r gh_n), h' = (h - n) z + n: (B, H). */
+ad_status ad_gru_cell(ad_tensor *gi, ad_tensor *gh, ad_tensor *h,
+                      ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);

@@ -1839,6 +1839,56 @@ NORM = [
                     r"expected weight of shape \[3\], got \[2\]")]),
 ]
 
+
+# ========================================================== recurrent cells
+#
+# The fused gate ops of the recurrent layers (csrc/ops_rnn.c): one step
+# after the two GEMMs.  torch's reference is the cell's arithmetic on the
+# same pre-activations (torch.nn.LSTMCell / GRUCell after their linears).
+
+def _torch_lstm_cell(gi, gh, c):
+    i, f, g, o = (gi + gh).chunk(4, 1)
+    c2 = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return _torch().cat([o.sigmoid() * c2.tanh(), c2], 1)
+
+
+def _torch_gru_cell(gi, gh, h):
+    ir, iz, inn = gi.chunk(3, 1)
+    hr, hz, hn = gh.chunk(3, 1)
+    r, z = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+    n = (inn + r * hn).tanh()
+    return (h - n) * z + n
+
+
+def _lstm_cell(gi, gh, c):
+    return ad._engine._lstm_cell(gi, gh, c)
+
+
+def _gru_cell(gi, gh, h):
+    return ad._engine._gru_cell(gi, gh, h)
+
+
+RNN_CELLS = [
+    OpInfo("lstm_cell", _lstm_cell, torch=_torch_lstm_cell,
+           records=[("lstm_cell", None)],
+           samples=[_CV([(2, 8), (2, 8), (2, 2)]),
+                    _CV([(3, 12), (3, 12), (3, 3)]),
+                    _CV([(1, 4), (1, 4), (1, 1)])],
+           bad=[_so_bad("lstm_cell shape", lambda t: _lstm_cell(
+                    t, t, ad.zeros(2, 3, dtype=ad.float64)), (2, 8),
+                    ValueError, r"lstm_cell: input gates \(2, 8\) and hidden "
+                    r"gates \(2, 8\) must both be \(B, 4 H\) for cell state "
+                    r"of shape \(2, 3\)")]),
+    OpInfo("gru_cell", _gru_cell, torch=_torch_gru_cell,
+           records=[("gru_cell", None)],
+           samples=[_CV([(2, 6), (2, 6), (2, 2)]),
+                    _CV([(3, 9), (3, 9), (3, 3)]),
+                    _CV([(1, 3), (1, 3), (1, 1)])],
+           bad=[_so_bad("gru_cell shape", lambda t: _gru_cell(
+                    t, t, ad.zeros(3, 2, dtype=ad.float64)), (2, 6),
+                    ValueError, r"gru_cell: input gates \(2, 6\)")]),
+]
+
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,
        inplace=None, bad=()):
     return OpInfo(name, op, None, torch=torch, records=records,
@@ -2161,7 +2211,8 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
-    if o in SHAPE_OPS or o in CONV or o in POOL or o in NORM:
+    if o in SHAPE_OPS or o in CONV or o in POOL or o in NORM or \
+            o in RNN_CELLS:
         c = o.samples[0]
         return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
     if o in COMPOSITES:
@@ -2218,7 +2269,7 @@ ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
-       + SHAPE_OPS + CONV + POOL + NORM + COMPOSITES)
+       + SHAPE_OPS + CONV + POOL + NORM + RNN_CELLS + COMPOSITES)
 
 
 def by_name(name, table=None):

@@ -15,6 +15,7 @@ from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
 from .sparse import Embedding, EmbeddingBag
 from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
                             BatchNorm2d)
+from .rnn import RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -29,4 +30,5 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
     "Embedding", "EmbeddingBag",
     "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 ]
