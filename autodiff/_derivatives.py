@@ -580,4 +580,6 @@ RULES = {
     "batch_norm": _norm.batch_norm_rule,
     "lstm_cell": _rnn.lstm_cell_rule,
     "gru_cell": _rnn.gru_cell_rule,
+    "lstm_seq": _rnn.lstm_seq_rule,
+    "gru_seq": _rnn.gru_seq_rule,
 }

@@ -1400,6 +1400,28 @@ cdef ad_tensor *_opt_t(x, list keep):
     keep.append(t)
     return t.t
 
+def _lstm_seq(xp, h0, c0, w_hh, b_hh, bint reverse):
+    """One LSTM direction over a sequence (one engine op): xp (T, B, 4H)
+    the input projections, h0, c0 (B, H), w_hh (4H, H), b_hh (4H,) or
+    None; returns (h_t, c_t) of every step packed as (T, B, 2H)."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(xp), th = _t(h0), tc = _t(c0), tw = _t(w_hh)
+    cdef list keep = []
+    cdef ad_tensor *bp = _opt_t(b_hh, keep)
+    _check(ad_lstm_seq(tx.t, th.t, tc.t, tw.t, bp, reverse, &o))
+    return _wrap(o)
+
+def _gru_seq(xp, h0, w_hh, b_hh, bint reverse):
+    """One GRU direction over a sequence (one engine op): xp (T, B, 3H),
+    h0 (B, H), w_hh (3H, H), b_hh (3H,) or None; returns h_t of every
+    step, (T, B, H)."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(xp), th = _t(h0), tw = _t(w_hh)
+    cdef list keep = []
+    cdef ad_tensor *bp = _opt_t(b_hh, keep)
+    _check(ad_gru_seq(tx.t, th.t, tw.t, bp, reverse, &o))
+    return _wrap(o)
+
 def _batch_norm(x, w, b, running_mean, running_var, num_batches_tracked,
                 bint training, double momentum, double eps):
     """torch's batch_norm as one engine op: x (N, C, *), the others

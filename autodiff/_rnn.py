@@ -93,25 +93,35 @@ def rnn_relu_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 
 def _direction(mode, xp, h, c, w_hh, b_hh, reverse):
     """One direction of one layer over the projected input xp (T, B, G H):
-    the list of h per step (in time order) and the final h (and c)."""
-    T = xp.shape[0]
+    (the h of every step (T, B, H), the final h, the final c)."""
+    T, B = xp.shape[0], xp.shape[1]
     H = h.shape[-1]
+    last = 0 if reverse else T - 1
+    if mode == "LSTM":
+        # one op: every step's GEMM and gate kernel, (h_t, c_t) packed
+        out = E._lstm_seq(xp, h, c, w_hh, b_hh, reverse)
+        return (_half(out, 0), _cols(_step(out, last), 0, H),
+                _cols(_step(out, last), H, H))
+    if mode == "GRU":
+        out = E._gru_seq(xp, h, w_hh, b_hh, reverse)
+        return out, _step(out, last), None
     hs = [None] * T
     order = range(T - 1, -1, -1) if reverse else range(T)
     for t in order:
-        gi = _step(xp, t)
-        gh = _linear(h, w_hh, b_hh)
-        if mode == "LSTM":
-            out = E._lstm_cell(gi, gh, c)
-            h, c = _cols(out, 0, H), _cols(out, H, H)
-        elif mode == "GRU":
-            h = E._gru_cell(gi, gh, h)
-        elif mode == "RNN_TANH":
-            h = E.tanh(gi + gh)
-        else:
-            h = E.relu(gi + gh)
+        pre = _step(xp, t) + _linear(h, w_hh, b_hh)
+        h = E.tanh(pre) if mode == "RNN_TANH" else E.relu(pre)
         hs[t] = h
-    return hs, h, c
+    return _stack(hs), h, c
+
+
+def _half(t: Tensor, which: int) -> Tensor:
+    """The h (0) or c (1) half of the last axis of (T, B, 2H)."""
+    T, B, W = t.shape
+    H = W // 2
+    idx = _index(("half", T, B, H, which), lambda: (
+        np.arange(T * B, dtype=np.int64).reshape(T, B, 1) * W + which * H +
+        np.arange(H, dtype=np.int64)))
+    return _gather(t, idx, True)
 
 
 def _stack(ts):
@@ -163,11 +173,7 @@ def rnn(mode, x, hx, weights, num_layers, bias, batch_first, dropout,
             outs.append(hs)
             hn.append(h)
             cn.append(c)
-        if D == 1:
-            out = _stack(outs[0])
-        else:
-            out = _stack([E.concatenate([a, b], 1)
-                          for a, b in zip(outs[0], outs[1])])
+        out = outs[0] if D == 1 else E.concatenate(outs, 2)
         if dropout and training and layer < num_layers - 1:
             out = _dropout(out, dropout, True)
         layer_in = out
@@ -221,3 +227,58 @@ def gru_cell_rule(node, out, g):
     dr = dn * ghn * (r * (1 - r))
     return [E.concatenate([dr, dz, dn], 1), E.concatenate([dr, dz, dn * r], 1),
             g * z]
+
+
+def _seq_composed(lstm, ins, reverse, has_b):
+    """lstm_seq / gru_seq's output recomputed step by step with recorded
+    cell ops (for their higher-order rules)."""
+    if lstm:
+        xp, h, c, w = ins[:4]
+    else:
+        xp, h, w = ins[:3]
+        c = None
+    b = ins[-1] if has_b else None
+    T = xp.shape[0]
+    H = h.shape[-1]
+    outs = [None] * T
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        gi, gh = _step(xp, t), _linear(h, w, b)
+        if lstm:
+            o = E._lstm_cell(gi, gh, c)
+            h, c = _cols(o, 0, H), _cols(o, H, H)
+        else:
+            o = h = E._gru_cell(gi, gh, h)
+        outs[t] = o
+    return _stack(outs)
+
+
+def _seq_rule(lstm):
+    def rule(node, out, g):
+        from ._grad_mode import enable_grad
+        from .autograd import grad
+        ins = list(node.inputs)
+        want = [i for i, x in enumerate(ins) if x.requires_grad]
+        create = E.is_grad_enabled()
+        with enable_grad():
+            # a recorded alias per position: the inner grad then counts
+            # only the paths through this op (an input may depend on
+            # another: b feeds xp and b_hh), and h0 passed as c0 gets
+            # each position's part
+            al = [_reshape(x, tuple(x.shape)) if x.requires_grad else x
+                  for x in ins]
+            P = _seq_composed(lstm, al, node.attrs.reverse,
+                              node.attrs.has_b)
+            gs = grad([P], [al[i] for i in want], [g], create_graph=create,
+                      allow_unused=True)
+        res = [None] * len(ins)
+        for i, gx in zip(want, gs):
+            res[i] = gx
+        return res
+    rule.__doc__ = ("%s's derivative: the sequence recomputed with recorded "
+                    "cell ops and differentiated through their rules"
+                    % ("lstm_seq" if lstm else "gru_seq"))
+    return rule
+
+
+lstm_seq_rule = _seq_rule(True)
+gru_seq_rule = _seq_rule(False)

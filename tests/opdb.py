@@ -1889,6 +1889,59 @@ RNN_CELLS = [
                     ValueError, r"gru_cell: input gates \(2, 6\)")]),
 ]
 
+
+def _torch_seq(lstm):
+    def run(xp, h, *rest, reverse=False):
+        if lstm:
+            c, w, b = rest[0], rest[1], rest[2] if len(rest) > 2 else None
+        else:
+            c, w, b = None, rest[0], rest[1] if len(rest) > 1 else None
+        T = xp.shape[0]
+        outs = [None] * T
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            gh = h @ w.T + (b if b is not None else 0)
+            if lstm:
+                o = _torch_lstm_cell(xp[t], gh, c)
+                h, c = o.chunk(2, 1)
+            else:
+                o = h = _torch_gru_cell(xp[t], gh, h)
+            outs[t] = o
+        return _torch().stack(outs)
+    return run
+
+
+def _lstm_seq(xp, h, c, w, b=None, reverse=False):
+    return ad._engine._lstm_seq(xp, h, c, w, b, reverse)
+
+
+def _gru_seq(xp, h, w, b=None, reverse=False):
+    return ad._engine._gru_seq(xp, h, w, b, reverse)
+
+
+RNN_CELLS += [
+    OpInfo("lstm_seq", _lstm_seq, torch=_torch_seq(True),
+           records=[("lstm_seq", None)],
+           samples=[_CV([(3, 2, 8), (2, 2), (2, 2), (8, 2), (8,)]),
+                    _CV([(2, 3, 12), (3, 3), (3, 3), (12, 3)], reverse=True),
+                    _CV([(1, 1, 4), (1, 1), (1, 1), (4, 1), (4,)],
+                        reverse=True)],
+           bad=[_so_bad("lstm_seq shape", lambda t: _lstm_seq(
+                    t, ad.zeros(2, 2, dtype=ad.float64),
+                    ad.zeros(2, 2, dtype=ad.float64),
+                    ad.zeros(8, 2, dtype=ad.float64)), (3, 2, 6),
+                    ValueError, r"lstm_seq: input projections \(3, 2, 6\) "
+                    r"must be \(T, 2, 8\)")]),
+    OpInfo("gru_seq", _gru_seq, torch=_torch_seq(False),
+           records=[("gru_seq", None)],
+           samples=[_CV([(3, 2, 6), (2, 2), (6, 2), (6,)]),
+                    _CV([(2, 3, 9), (3, 3), (9, 3)], reverse=True),
+                    _CV([(1, 1, 3), (1, 1), (3, 1), (3,)])],
+           bad=[_so_bad("gru_seq weight", lambda t: _gru_seq(
+                    t, ad.zeros(2, 2, dtype=ad.float64),
+                    ad.zeros(6, 3, dtype=ad.float64)), (3, 2, 6),
+                    ValueError, r"gru_seq: weight_hh \(6, 3\)")]),
+]
+
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,
        inplace=None, bad=()):
     return OpInfo(name, op, None, torch=torch, records=records,

@@ -409,6 +409,13 @@ def _gru_seq(x, w_ih, w_hh, b):
     return sq(out) + h
 
 
+case("lstm_seq", lambda x, h, c, w, b: sq(ad._engine._lstm_seq(
+    x, h, c, w, b, True)), [sample((2, 1, 8), seed=75), sample((1, 2), seed=76),
+                          sample((1, 2), seed=77), sample((8, 2), seed=78),
+                          sample((8,), seed=79)])
+case("gru_seq", lambda x, h, w: sq(ad._engine._gru_seq(x, h, w, None, False)),
+     [sample((2, 1, 6), seed=80), sample((1, 2), seed=81),
+      sample((6, 2), seed=82)])
 case("lstm", _lstm_seq, [sample((2, 1, 3), seed=67), sample((8, 3), seed=68),
                          sample((8, 2), seed=69), sample((8,), seed=70)])
 case("gru", _gru_seq, [sample((2, 1, 3), seed=71), sample((6, 3), seed=72),
