@@ -7,6 +7,7 @@ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))).  The computation is
 autodiff/_rnn.py."""
 import math
 import numbers
+import warnings
 
 from .. import _creation, _engine, _rnn
 from .._device import check_device
@@ -50,6 +51,11 @@ class RNNBase(Module):
             raise ValueError("dropout should be a number in range [0, 1] "
                              "representing the probability of an element "
                              "being zeroed")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last "
+                          "recurrent layer, so non-zero dropout expects "
+                          "num_layers greater than 1, but got dropout=%s "
+                          "and num_layers=%s" % (dropout, num_layers))
         self.mode = mode
         self.input_size = _check_size(name, "input_size", input_size, False)
         self.hidden_size = _check_size(name, "hidden_size", hidden_size)
@@ -94,6 +100,9 @@ class RNNBase(Module):
         stdv = 1.0 / math.sqrt(self.hidden_size)
         for w in self.parameters():
             init.uniform_(w, -stdv, stdv, generator)
+
+    def flatten_parameters(self):
+        """torch's cuDNN weight compaction: nothing to do here."""
 
     def _check(self, x, hx):
         name = type(self).__name__
