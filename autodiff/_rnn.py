@@ -33,7 +33,7 @@ _IDX: dict = {}
 def _index(key, make):
     idx = _IDX.get(key)
     if idx is None:
-        if len(_IDX) > 64:
+        if len(_IDX) > 256:
             _IDX.clear()
         idx = _IDX[key] = make()
     return idx
@@ -55,8 +55,7 @@ def _step(t: Tensor, i: int) -> Tensor:
     n = B * N
     base = _index(("step", B, N), lambda: np.arange(
         n, dtype=np.int64).reshape(B, N))
-    idx = _index(("stepi", T, B, N, i), lambda: base + i * n)
-    return _gather(t, idx, True)
+    return _gather(t, base + i * n if i else base, True)
 
 
 # ------------------------------------------------------------------ cells
@@ -100,8 +99,8 @@ def _direction(mode, xp, h, c, w_hh, b_hh, reverse):
     if mode == "LSTM":
         # one op: every step's GEMM and gate kernel, (h_t, c_t) packed
         out = E._lstm_seq(xp, h, c, w_hh, b_hh, reverse)
-        return (_half(out, 0), _cols(_step(out, last), 0, H),
-                _cols(_step(out, last), H, H))
+        fin = _step(out, last)
+        return _half(out, 0), _cols(fin, 0, H), _cols(fin, H, H)
     if mode == "GRU":
         out = E._gru_seq(xp, h, w_hh, b_hh, reverse)
         return out, _step(out, last), None

@@ -239,6 +239,9 @@ def test_bad_shapes():
         m(ad.zeros(2, 1, 3), (ad.zeros(2, 1, 4), ad.zeros(2, 2, 4)))
     with pytest.raises(ValueError, match=r"2D or 3D"):
         m(ad.zeros(3))
+    with pytest.raises(ValueError, match=r"sequence length to be larger "
+                       r"than 0 in RNN \(input of shape \(0, 2, 3\)\)"):
+        m(ad.zeros(0, 2, 3))
     with pytest.raises(ValueError, match=r"Expected input to be 1D or 2D"):
         nn.GRUCell(3, 4)(ad.zeros(1, 2, 3))
     with pytest.raises(ValueError, match=r"inconsistent input_size: got 2"):

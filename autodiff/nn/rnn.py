@@ -114,6 +114,11 @@ class RNNBase(Module):
                              " Expected %d, got %d (input of shape %s)"
                              % (name, self.input_size, x.shape[-1], x.shape))
         batched = x.ndim == 3
+        T = x.shape[1] if batched and self.batch_first else x.shape[0]
+        if T == 0:
+            raise ValueError("%s: Expected sequence length to be larger "
+                             "than 0 in RNN (input of shape %s)"
+                             % (name, x.shape))
         D = 2 if self.bidirectional else 1
         if batched:
             B = x.shape[0] if self.batch_first else x.shape[1]
