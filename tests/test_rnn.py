@@ -12,8 +12,9 @@ from autodiff import nn
 
 torch = pytest.importorskip("torch")
 
+# float32: torch.testing.assert_close's defaults
 TOL = {"float64": dict(rtol=1e-9, atol=1e-12),
-       "float32": dict(rtol=1.3e-6 * 10, atol=1e-5 * 2)}
+       "float32": dict(rtol=1.3e-6, atol=1e-5)}
 
 
 def _twin(cls, tcls, *args, dtype="float64", **kw):
