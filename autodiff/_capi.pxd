@@ -160,6 +160,14 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_batch_norm(ad_tensor *, ad_tensor *, ad_tensor *,
                             ad_tensor *, ad_tensor *, ad_tensor *, int,
                             double, double, ad_tensor **)
+    ad_status ad_lstm_cell(ad_tensor *, ad_tensor *, ad_tensor *,
+                           ad_tensor **)
+    ad_status ad_gru_cell(ad_tensor *, ad_tensor *, ad_tensor *,
+                          ad_tensor **)
+    ad_status ad_lstm_seq(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor *,
+                          ad_tensor *, int, ad_tensor **)
+    ad_status ad_gru_seq(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor *,
+                         int, ad_tensor **)
     ctypedef enum ad_linalg_kind:
         AD_LA_INV, AD_LA_SOLVE, AD_LA_DET, AD_LA_SLOGDET, AD_LA_CHOLESKY,
         AD_LA_EIGH, AD_LA_EIGVALSH, AD_LA_QR, AD_LA_SVD, AD_LA_SVDVALS

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import _conv, _creation, _norm, _ops, _pool
+from . import _conv, _creation, _norm, _ops, _pool, _rnn
 from . import _engine as E
 
 _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
@@ -579,4 +579,8 @@ RULES = {
     "max_pool": _pool.max_pool_rule,
     "norm": _norm.norm_rule,
     "batch_norm": _norm.batch_norm_rule,
+    "lstm_cell": _rnn.lstm_cell_rule,
+    "gru_cell": _rnn.gru_cell_rule,
+    "lstm_seq": _rnn.lstm_seq_rule,
+    "gru_seq": _rnn.gru_seq_rule,
 }

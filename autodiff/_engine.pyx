@@ -1365,6 +1365,25 @@ def _avg_pool(x, kernel, stride, padding, out, bint adaptive,
     _check(ad_avg_pool(t.t, &p, adjoint, image[0], image[1], &o))
     return _wrap(o)
 
+# ----------------------------------- recurrent cells (autodiff/_rnn.py)
+
+def _lstm_cell(gi, gh, c):
+    """One LSTM step after its GEMMs (one engine op): gi, gh (B, 4H) the
+    input and hidden projections, c (B, H); returns (h', c') packed as
+    (B, 2H)."""
+    cdef ad_tensor *o
+    cdef Tensor ti = _t(gi), th = _t(gh), tc = _t(c)
+    _check(ad_lstm_cell(ti.t, th.t, tc.t, &o))
+    return _wrap(o)
+
+def _gru_cell(gi, gh, h):
+    """One GRU step after its GEMMs (one engine op): gi, gh (B, 3H) the
+    input and hidden projections, h (B, H); returns h' (B, H)."""
+    cdef ad_tensor *o
+    cdef Tensor ti = _t(gi), th = _t(gh), tx = _t(h)
+    _check(ad_gru_cell(ti.t, th.t, tx.t, &o))
+    return _wrap(o)
+
 # ----------------------------------- normalization (autodiff/_norm.py)
 
 def _norm(x, w, b, int64_t K, int64_t G, int64_t S, bint rms, double eps):
@@ -1391,6 +1410,28 @@ cdef ad_tensor *_opt_t(x, list keep):
     t = _t(x)
     keep.append(t)
     return t.t
+
+def _lstm_seq(xp, h0, c0, w_hh, b_hh, bint reverse):
+    """One LSTM direction over a sequence (one engine op): xp (T, B, 4H)
+    the input projections, h0, c0 (B, H), w_hh (4H, H), b_hh (4H,) or
+    None; returns (h_t, c_t) of every step packed as (T, B, 2H)."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(xp), th = _t(h0), tc = _t(c0), tw = _t(w_hh)
+    cdef list keep = []
+    cdef ad_tensor *bp = _opt_t(b_hh, keep)
+    _check(ad_lstm_seq(tx.t, th.t, tc.t, tw.t, bp, reverse, &o))
+    return _wrap(o)
+
+def _gru_seq(xp, h0, w_hh, b_hh, bint reverse):
+    """One GRU direction over a sequence (one engine op): xp (T, B, 3H),
+    h0 (B, H), w_hh (3H, H), b_hh (3H,) or None; returns h_t of every
+    step, (T, B, H)."""
+    cdef ad_tensor *o
+    cdef Tensor tx = _t(xp), th = _t(h0), tw = _t(w_hh)
+    cdef list keep = []
+    cdef ad_tensor *bp = _opt_t(b_hh, keep)
+    _check(ad_gru_seq(tx.t, th.t, tw.t, bp, reverse, &o))
+    return _wrap(o)
 
 def _batch_norm(x, w, b, running_mean, running_var, num_batches_tracked,
                 bint training, double momentum, double eps):

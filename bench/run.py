@@ -26,6 +26,9 @@ Workloads
  10. one nn.TransformerEncoderLayer training step (forward, backward,
      SGD): batch 32, seq 64, d_model 128, 4 heads, feed-forward 512,
      dropout 0.1, float32; autodiff eager and ad.compile beside torch eager
+ 11. LSTM training step: nn.LSTM(32, 128) over a sequence of 50, batch
+     32, a linear head on every step, MSE, SGD, float32; eager, compiled
+     and torch eager from the same initial weights
   6. 1M-element throughput (bench/throughput.py): the forward of common
      elementwise and reduction ops on 1M float32 elements beside numpy
      and torch (torch at --threads; run throughput.py itself for torch's
@@ -483,6 +486,56 @@ def bench_transformer(reps, n, N=32, L=64, E=128, H=4, FF=512):
             loss.backward()
             topt.step()
         res["torch eager"] = timed(t_step, n, reps)
+def bench_lstm(reps, n, B=32, T=50, I=32, H=128):
+    """One LSTM training step: nn.LSTM(I, H) over (T, B, I), a linear head
+    on every step's output, MSE against a target, SGD; the same initial
+    weights in every framework."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((T, B, I)).astype(np.float32)
+    y0 = rng.standard_normal((T, B, 1)).astype(np.float32)
+    lstm0 = nn.LSTM(I, H)
+    head0 = nn.Linear(H, 1)
+    state = {k: v.numpy().copy() for k, v in lstm0.state_dict().items()}
+    hstate = {k: v.numpy().copy() for k, v in head0.state_dict().items()}
+
+    def make():
+        m, h = nn.LSTM(I, H), nn.Linear(H, 1)
+        m.load_state_dict({k: ad.tensor(v) for k, v in state.items()})
+        h.load_state_dict({k: ad.tensor(v) for k, v in hstate.items()})
+        return m, h, optim.SGD(list(m.parameters()) + list(h.parameters()),
+                               lr=1e-3)
+
+    def ad_fn(m, h, opt, x, y):
+        out, _ = m(x)
+        loss = ((h(out) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    m, h, opt = make()
+    xt, yt = ad.tensor(x0), ad.tensor(y0)
+    res = {"autodiff": timed(lambda: ad_fn(m, h, opt, xt, yt), n, reps)}
+    m, h, opt = make()
+    compiled = ad.compile(ad_fn)
+    res["autodiff compiled"] = timed(lambda: compiled(m, h, opt, x0, y0), n,
+                                     reps)
+    if torch is not None:
+        tm, th = torch.nn.LSTM(I, H), torch.nn.Linear(H, 1)
+        tm.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+        th.load_state_dict({k: torch.tensor(v) for k, v in hstate.items()})
+        topt = torch.optim.SGD(list(tm.parameters()) +
+                               list(th.parameters()), lr=1e-3)
+        xs, ys = torch.tensor(x0), torch.tensor(y0)
+
+        def t_step():
+            out, _ = tm(xs)
+            loss = ((th(out) - ys) ** 2).mean()
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+        res["torch eager"] = timed(t_step, n, reps)
+    else:
+        res["torch eager"] = None
     return res
 
 
@@ -563,6 +616,9 @@ def main():
     emit(table("10. TransformerEncoderLayer training step, batch 32, seq 64, "
                "d_model 128, 4 heads, feed-forward 512, dropout 0.1, float32",
                bench_transformer(reps, 3 if q else 20), "ms per step", 1e3))
+    emit(table("11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
+               "sequence 50, linear head, MSE, SGD), float32",
+               bench_lstm(reps, 3 if q else 10), "ms per step", 1e3))
     import throughput
     emit("### 6. 1M-element throughput, float32, forward (ms per call; "
          "ratios < 1 mean autodiff is faster)\n")

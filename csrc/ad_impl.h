@@ -279,6 +279,20 @@ typedef struct {
     void (*bn_bwd)(int64_t N, int64_t C, int64_t S, int training,
                    const void *x, const void *w, const double *stats,
                    const void *g, void *gx, double *acc);
+    /* Recurrent cells over B rows of H units (ops_rnn.c).  lstm_fwd:
+     * out (B, 2H) = (h', c'), act (B, 5H) = the activated gates i, f, g,
+     * o and tanh(c'), pre (B, 4H) scratch; lstm_bwd: dgates (B, 4H) and
+     * dc (B, H, may be NULL) from g (B, 2H).  gru_fwd: out (B, H), act
+     * (B, 4H) = r, z, n and gh_n, pre (B, 3H) scratch; gru_bwd: dgi, dgh
+     * (B, 3H) and dh (B, H, may be NULL). */
+    void (*lstm_fwd)(int64_t B, int64_t H, const void *gi, const void *gh,
+                     const void *c, void *out, void *act, void *pre);
+    void (*lstm_bwd)(int64_t B, int64_t H, const void *c, const void *act,
+                     const void *g, void *dgates, void *dc);
+    void (*gru_fwd)(int64_t B, int64_t H, const void *gi, const void *gh,
+                    const void *h, void *out, void *act, void *pre);
+    void (*gru_bwd)(int64_t B, int64_t H, const void *h, const void *act,
+                    const void *g, void *dgi, void *dgh, void *dh);
 } ad_kernels;
 
 extern const ad_kernels ad_kern_f32, ad_kern_f64;

@@ -103,8 +103,9 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(ARGREDUCE, argreduce) X(TAKE, take) X(PUT_ADD, put_add)             \
     X(ARGSORT, argsort) X(LINALG, linalg) X(CUMPROD, cumprod)         \
     X(CUMARG, cumarg) X(CONV, conv) X(UNFOLD, unfold) X(FOLD, fold)      \
-    X(POOL_ARGMAX, pool_argmax) X(MAX_POOL, max_pool) X(AVG_POOL, avg_pool) X(NORM, norm)     \
-    X(BATCH_NORM, batch_norm)
+    X(POOL_ARGMAX, pool_argmax) X(MAX_POOL, max_pool) X(AVG_POOL, avg_pool) \
+    X(NORM, norm) X(BATCH_NORM, batch_norm) X(LSTM_CELL, lstm_cell)         \
+    X(GRU_CELL, gru_cell) X(LSTM_SEQ, lstm_seq) X(GRU_SEQ, gru_seq)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -289,6 +290,9 @@ typedef union {
         double eps, momentum;
         int32_t training, has_w, has_b, has_running, cumulative;
     } batch_norm;
+    /* lstm_seq / gru_seq: steps taken from the last to the first
+     * (reverse), whether b_hh is an input */
+    struct { int32_t reverse, has_b; } rnn_seq;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):
@@ -533,6 +537,31 @@ ad_status ad_batch_norm(ad_tensor *x, ad_tensor *w, ad_tensor *b,
                         ad_tensor *running_mean, ad_tensor *running_var,
                         ad_tensor *nbt, int training, double momentum,
                         double eps, ad_tensor **out);
+/* One LSTM step (torch's gate order i, f, g, o): gi and gh (B, 4H) the
+ * input and hidden projections (biases included), c (B, H) the previous
+ * cell state.  gates = gi + gh; c' = sigmoid(f) c + sigmoid(i) tanh(g),
+ * h' = sigmoid(o) tanh(c').  The output packs (h', c') as (B, 2H). */
+ad_status ad_lstm_cell(ad_tensor *gi, ad_tensor *gh, ad_tensor *c,
+                       ad_tensor **out);
+/* One GRU step (torch's gate order r, z, n): gi and gh (B, 3H) the input
+ * and hidden projections (biases included), h (B, H) the previous state.
+ * r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z),
+ * n = tanh(gi_n + r gh_n), h' = (h - n) z + n: (B, H). */
+ad_status ad_gru_cell(ad_tensor *gi, ad_tensor *gh, ad_tensor *h,
+                      ad_tensor **out);
+/* One direction of a recurrent layer over a whole sequence, one record:
+ * xp (T, B, G H) the input projections of every step (x W_ih^T + b_ih),
+ * h0 (and c0) (B, H), w_hh (G H, H), b_hh (G H) or NULL.  Each step is
+ * one GEMM (h W_hh^T + b_hh) and the cell's gate kernel; reverse takes
+ * the steps from T - 1 down to 0.  lstm_seq returns (T, B, 2H): (h_t,
+ * c_t) of every step; gru_seq (T, B, H): h_t.  The backward is one
+ * reverse sweep over the steps (one GEMM each for the hidden state's
+ * gradient), then one GEMM over all steps for W_hh's gradient. */
+ad_status ad_lstm_seq(ad_tensor *xp, ad_tensor *h0, ad_tensor *c0,
+                      ad_tensor *w_hh, ad_tensor *b_hh, int reverse,
+                      ad_tensor **out);
+ad_status ad_gru_seq(ad_tensor *xp, ad_tensor *h0, ad_tensor *w_hh,
+                     ad_tensor *b_hh, int reverse, ad_tensor **out);
 /* axes_mask bit i set: reduce axis i. */
 ad_status ad_reduce(ad_reduce_kind k, ad_tensor *x, uint32_t axes_mask,
                     int keepdims, ad_tensor **out);

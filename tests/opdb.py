@@ -1840,6 +1840,109 @@ NORM = [
                     r"expected weight of shape \[3\], got \[2\]")]),
 ]
 
+
+# ========================================================== recurrent cells
+#
+# The fused gate ops of the recurrent layers (csrc/ops_rnn.c): one step
+# after the two GEMMs.  torch's reference is the cell's arithmetic on the
+# same pre-activations (torch.nn.LSTMCell / GRUCell after their linears).
+
+def _torch_lstm_cell(gi, gh, c):
+    i, f, g, o = (gi + gh).chunk(4, 1)
+    c2 = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return _torch().cat([o.sigmoid() * c2.tanh(), c2], 1)
+
+
+def _torch_gru_cell(gi, gh, h):
+    ir, iz, inn = gi.chunk(3, 1)
+    hr, hz, hn = gh.chunk(3, 1)
+    r, z = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+    n = (inn + r * hn).tanh()
+    return (h - n) * z + n
+
+
+def _lstm_cell(gi, gh, c):
+    return ad._engine._lstm_cell(gi, gh, c)
+
+
+def _gru_cell(gi, gh, h):
+    return ad._engine._gru_cell(gi, gh, h)
+
+
+RNN_CELLS = [
+    OpInfo("lstm_cell", _lstm_cell, torch=_torch_lstm_cell,
+           records=[("lstm_cell", None)],
+           samples=[_CV([(2, 8), (2, 8), (2, 2)]),
+                    _CV([(3, 12), (3, 12), (3, 3)]),
+                    _CV([(1, 4), (1, 4), (1, 1)])],
+           bad=[_so_bad("lstm_cell shape", lambda t: _lstm_cell(
+                    t, t, ad.zeros(2, 3, dtype=ad.float64)), (2, 8),
+                    ValueError, r"lstm_cell: input gates \(2, 8\) and hidden "
+                    r"gates \(2, 8\) must both be \(B, 4 H\) for cell state "
+                    r"of shape \(2, 3\)")]),
+    OpInfo("gru_cell", _gru_cell, torch=_torch_gru_cell,
+           records=[("gru_cell", None)],
+           samples=[_CV([(2, 6), (2, 6), (2, 2)]),
+                    _CV([(3, 9), (3, 9), (3, 3)]),
+                    _CV([(1, 3), (1, 3), (1, 1)])],
+           bad=[_so_bad("gru_cell shape", lambda t: _gru_cell(
+                    t, t, ad.zeros(3, 2, dtype=ad.float64)), (2, 6),
+                    ValueError, r"gru_cell: input gates \(2, 6\)")]),
+]
+
+
+def _torch_seq(lstm):
+    def run(xp, h, *rest, reverse=False):
+        if lstm:
+            c, w, b = rest[0], rest[1], rest[2] if len(rest) > 2 else None
+        else:
+            c, w, b = None, rest[0], rest[1] if len(rest) > 1 else None
+        T = xp.shape[0]
+        outs = [None] * T
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            gh = h @ w.T + (b if b is not None else 0)
+            if lstm:
+                o = _torch_lstm_cell(xp[t], gh, c)
+                h, c = o.chunk(2, 1)
+            else:
+                o = h = _torch_gru_cell(xp[t], gh, h)
+            outs[t] = o
+        return _torch().stack(outs)
+    return run
+
+
+def _lstm_seq(xp, h, c, w, b=None, reverse=False):
+    return ad._engine._lstm_seq(xp, h, c, w, b, reverse)
+
+
+def _gru_seq(xp, h, w, b=None, reverse=False):
+    return ad._engine._gru_seq(xp, h, w, b, reverse)
+
+
+RNN_CELLS += [
+    OpInfo("lstm_seq", _lstm_seq, torch=_torch_seq(True),
+           records=[("lstm_seq", None)],
+           samples=[_CV([(3, 2, 8), (2, 2), (2, 2), (8, 2), (8,)]),
+                    _CV([(2, 3, 12), (3, 3), (3, 3), (12, 3)], reverse=True),
+                    _CV([(1, 1, 4), (1, 1), (1, 1), (4, 1), (4,)],
+                        reverse=True)],
+           bad=[_so_bad("lstm_seq shape", lambda t: _lstm_seq(
+                    t, ad.zeros(2, 2, dtype=ad.float64),
+                    ad.zeros(2, 2, dtype=ad.float64),
+                    ad.zeros(8, 2, dtype=ad.float64)), (3, 2, 6),
+                    ValueError, r"lstm_seq: input projections \(3, 2, 6\) "
+                    r"must be \(T, 2, 8\)")]),
+    OpInfo("gru_seq", _gru_seq, torch=_torch_seq(False),
+           records=[("gru_seq", None)],
+           samples=[_CV([(3, 2, 6), (2, 2), (6, 2), (6,)]),
+                    _CV([(2, 3, 9), (3, 3), (9, 3)], reverse=True),
+                    _CV([(1, 1, 3), (1, 1), (3, 1), (3,)])],
+           bad=[_so_bad("gru_seq weight", lambda t: _gru_seq(
+                    t, ad.zeros(2, 2, dtype=ad.float64),
+                    ad.zeros(6, 3, dtype=ad.float64)), (3, 2, 6),
+                    ValueError, r"gru_seq: weight_hh \(6, 3\)")]),
+]
+
 def _C(name, op, torch, records, samples, make=_gen_default, method=None,
        inplace=None, bad=()):
     return OpInfo(name, op, None, torch=torch, records=records,
@@ -2162,7 +2265,8 @@ def _example(o):
         return (lambda t: o.op(t, CLASS_LABELS)), [CLASS_LOGITS]
     if o in SOFTMAX or o in SCANS:
         return (lambda t: o.op(t, 1)), [sample((2, 3))]
-    if o in SHAPE_OPS or o in CONV or o in POOL or o in NORM:
+    if o in SHAPE_OPS or o in CONV or o in POOL or o in NORM or \
+            o in RNN_CELLS:
         c = o.samples[0]
         return (lambda *ts: joined(o.op(*ts, *c.args, **c.kw))), c.arrays()
     if o in COMPOSITES:
@@ -2219,7 +2323,7 @@ ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
        + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
-       + SHAPE_OPS + CONV + POOL + NORM + COMPOSITES)
+       + SHAPE_OPS + CONV + POOL + NORM + RNN_CELLS + COMPOSITES)
 
 
 def by_name(name, table=None):

@@ -385,6 +385,42 @@ case("batch_norm", lambda x, w, b: sq(NF.batch_norm(x, None, None, w, b,
      [sample((3, 2, 2), seed=58), sample((2,), seed=59),
       sample((2,), seed=60)])
 
+# ---- recurrent cells (one lstm_cell / gru_cell record; the rules record
+# the derivative) and a two-step LSTM and GRU through the layers
+case("lstm_cell", lambda a, b, c: sq(ad._engine._lstm_cell(a, b, c)),
+     [sample((2, 8), seed=61), sample((2, 8), seed=62),
+      sample((2, 2), seed=63)])
+case("gru_cell", lambda a, b, h: sq(ad._engine._gru_cell(a, b, h)),
+     [sample((2, 6), seed=64), sample((2, 6), seed=65),
+      sample((2, 2), seed=66)])
+
+
+def _lstm_seq(x, w_ih, w_hh, b):
+    from autodiff import _rnn
+    out, (h, c) = _rnn.rnn("LSTM", x, None, [w_ih, w_hh, b, b], 1, True,
+                           False, 0.0, False, False, 2)
+    return sq(out) + h * c
+
+
+def _gru_seq(x, w_ih, w_hh, b):
+    from autodiff import _rnn
+    out, h = _rnn.rnn("GRU", x, None, [w_ih, w_hh, b, b], 1, True,
+                      False, 0.0, False, False, 2)
+    return sq(out) + h
+
+
+case("lstm_seq", lambda x, h, c, w, b: sq(ad._engine._lstm_seq(
+    x, h, c, w, b, True)), [sample((2, 1, 8), seed=75), sample((1, 2), seed=76),
+                          sample((1, 2), seed=77), sample((8, 2), seed=78),
+                          sample((8,), seed=79)])
+case("gru_seq", lambda x, h, w: sq(ad._engine._gru_seq(x, h, w, None, False)),
+     [sample((2, 1, 6), seed=80), sample((1, 2), seed=81),
+      sample((6, 2), seed=82)])
+case("lstm", _lstm_seq, [sample((2, 1, 3), seed=67), sample((8, 3), seed=68),
+                         sample((8, 2), seed=69), sample((8,), seed=70)])
+case("gru", _gru_seq, [sample((2, 1, 3), seed=71), sample((6, 3), seed=72),
+                       sample((6, 2), seed=73), sample((6,), seed=74)])
+
 # ---- losses
 LOSS_SHAPE = (2, 3)
 

@@ -16,7 +16,8 @@ from conftest import assert_close, needs_torch, torch
 from opdb import ShapeCase, joined
 
 # the shape and index ops, convolution and pooling (same kind of samples)
-ROWS = opdb.SHAPE_OPS + opdb.CONV + opdb.POOL + opdb.NORM
+ROWS = (opdb.SHAPE_OPS + opdb.CONV + opdb.POOL + opdb.NORM +
+        opdb.RNN_CELLS)
 CASES = [(o, c) for o in ROWS for c in o.samples]
 CASE_IDS = ["%s[%r]" % (o.name, c) for o, c in CASES]
 FIRST = [(o, o.samples[0]) for o in ROWS]

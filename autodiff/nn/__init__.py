@@ -18,6 +18,7 @@ from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
 from .transformer import (ModuleList, MultiheadAttention,
                           TransformerEncoderLayer, TransformerEncoder,
                           TransformerDecoderLayer, TransformerDecoder)
+from .rnn import RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -34,4 +35,5 @@ __all__ = [
     "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
     "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 ]

@@ -1,0 +1,357 @@
+"""Recurrent layers (torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell):
+torch's constructor arguments, attributes, parameter names and shapes
+(weight_ih_l{k}{_reverse}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k};
+the gates stacked in torch's order: LSTM i, f, g, o; GRU r, z, n), so a
+state_dict loads both ways, and torch's initialisation (every parameter
+U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))).  The computation is
+autodiff/_rnn.py."""
+import math
+import numbers
+import warnings
+
+from .. import _creation, _engine, _rnn
+from .._device import check_device
+from .._engine import Tensor, _reshape
+from . import init
+from .modules import Module, Parameter
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell",
+           "LSTMCell", "GRUCell"]
+
+
+def _check_size(name, what, v, positive=True):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or \
+            v < (1 if positive else 0):
+        raise ValueError("%s: %s must be a %s integer, got %r"
+                         % (name, what, "positive" if positive
+                            else "non-negative", v))
+    return int(v)
+
+
+def _as_tensor(x, dt):
+    return x if isinstance(x, Tensor) else _creation.tensor(x, dtype=dt)
+
+
+class RNNBase(Module):
+    """The layer over a whole sequence (torch.nn.RNNBase)."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1,
+                 bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None,
+                 nonlinearity=None, generator=None):
+        super().__init__()
+        check_device(device)
+        name = type(self).__name__
+        if proj_size:
+            raise NotImplementedError("%s: proj_size is not supported"
+                                      % name)
+        if isinstance(dropout, bool) or \
+                not isinstance(dropout, numbers.Number) or \
+                not 0 <= dropout <= 1:
+            raise ValueError("dropout should be a number in range [0, 1] "
+                             "representing the probability of an element "
+                             "being zeroed")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last "
+                          "recurrent layer, so non-zero dropout expects "
+                          "num_layers greater than 1, but got dropout=%s "
+                          "and num_layers=%s" % (dropout, num_layers))
+        self.mode = mode
+        self.input_size = _check_size(name, "input_size", input_size, False)
+        self.hidden_size = _check_size(name, "hidden_size", hidden_size)
+        self.num_layers = _check_size(name, "num_layers", num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = 0
+        if nonlinearity is not None:
+            self.nonlinearity = nonlinearity
+        dt = dtype or _engine.float32
+        G = _rnn._GATES[mode]
+        D = 2 if bidirectional else 1
+        H = self.hidden_size
+        self._flat_weights_names = []
+        for layer in range(self.num_layers):
+            for d in range(D):
+                sfx = "_reverse" if d else ""
+                I = self.input_size if layer == 0 else H * D
+                shapes = [("weight_ih", (G * H, I)), ("weight_hh", (G * H, H))]
+                if bias:
+                    shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                for pname, shape in shapes:
+                    full = "%s_l%d%s" % (pname, layer, sfx)
+                    setattr(self, full,
+                            Parameter(_creation.zeros(*shape, dtype=dt)))
+                    self._flat_weights_names.append(full)
+        self.reset_parameters(generator)
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        per = 4 if self.bias else 2
+        w = self._flat_weights
+        return [w[i:i + per] for i in range(0, len(w), per)]
+
+    def reset_parameters(self, generator=None):
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for w in self.parameters():
+            init.uniform_(w, -stdv, stdv, generator)
+
+    def flatten_parameters(self):
+        """torch's cuDNN weight compaction: nothing to do here."""
+
+    def _check(self, x, hx):
+        name = type(self).__name__
+        if x.ndim not in (2, 3):
+            raise ValueError("%s: Expected input to be 2D or 3D, got %dD "
+                             "tensor of shape %s" % (name, x.ndim, x.shape))
+        if x.shape[-1] != self.input_size:
+            raise ValueError("%s: input.size(-1) must be equal to input_size."
+                             " Expected %d, got %d (input of shape %s)"
+                             % (name, self.input_size, x.shape[-1], x.shape))
+        batched = x.ndim == 3
+        T = x.shape[1] if batched and self.batch_first else x.shape[0]
+        if T == 0:
+            raise ValueError("%s: Expected sequence length to be larger "
+                             "than 0 in RNN (input of shape %s)"
+                             % (name, x.shape))
+        D = 2 if self.bidirectional else 1
+        if batched:
+            B = x.shape[0] if self.batch_first else x.shape[1]
+            want = (self.num_layers * D, B, self.hidden_size)
+        else:
+            want = (self.num_layers * D, self.hidden_size)
+        states = ()
+        if hx is not None:
+            states = hx if self.mode == "LSTM" else (hx,)
+            if self.mode == "LSTM" and (not isinstance(hx, (tuple, list))
+                                        or len(hx) != 2):
+                raise ValueError("LSTM: hx must be a pair (h_0, c_0)")
+            for what, s in zip(("hidden", "cell"), states):
+                if tuple(s.shape) != want:
+                    raise ValueError("%s: Expected %s size %s, got %s (input "
+                                     "of shape %s)" % (name, what, want,
+                                                       tuple(s.shape),
+                                                       x.shape))
+        return batched
+
+    def forward(self, input, hx=None):
+        dt = self.weight_ih_l0.dtype
+        x = _as_tensor(input, dt)
+        if hx is not None:
+            if self.mode == "LSTM":
+                hx = tuple(_as_tensor(s, dt) for s in hx)
+            else:
+                hx = _as_tensor(hx, dt)
+        batched = self._check(x, hx)
+        if not batched:
+            x = _reshape(x, (x.shape[0], 1, x.shape[1]))
+            if hx is not None:
+                if self.mode == "LSTM":
+                    hx = tuple(_reshape(s, (s.shape[0], 1, s.shape[1]))
+                               for s in hx)
+                else:
+                    hx = _reshape(hx, (hx.shape[0], 1, hx.shape[1]))
+            bf = False
+        else:
+            bf = self.batch_first
+        mode = self.mode
+        if mode == "RNN":
+            mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+        out, hn = _rnn.rnn(mode, x, hx, self._flat_weights, self.num_layers,
+                           self.bias, bf, self.dropout, self.training,
+                           self.bidirectional, self.hidden_size)
+        if not batched:
+            out = _reshape(out, (out.shape[0], out.shape[2]))
+            if self.mode == "LSTM":
+                hn = tuple(_reshape(s, (s.shape[0], s.shape[2]))
+                           for s in hn)
+            else:
+                hn = _reshape(hn, (hn.shape[0], hn.shape[2]))
+        return out, hn
+
+    def extra_repr(self):
+        s = "%d, %d" % (self.input_size, self.hidden_size)
+        if self.num_layers != 1:
+            s += ", num_layers=%d" % self.num_layers
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += ", dropout=%g" % self.dropout
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: h' = tanh (or relu)(x W_ih^T + b_ih + h W_hh^T + b_hh)
+    (torch.nn.RNN)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1,
+                 nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None,
+                 generator=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError("Unknown nonlinearity '%s'. Select from 'tanh' "
+                             "or 'relu'." % (nonlinearity,))
+        super().__init__("RNN", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, device,
+                         dtype, nonlinearity, generator)
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        if self.nonlinearity != "tanh":
+            s += ", nonlinearity=%s" % self.nonlinearity
+        return s
+
+
+class LSTM(RNNBase):
+    """Long short-term memory (torch.nn.LSTM): gates i, f, g, o; returns
+    (output, (h_n, c_n))."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False,
+                 proj_size=0, device=None, dtype=None, generator=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, proj_size,
+                         device, dtype, None, generator)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (torch.nn.GRU): gates r, z, n with
+    n = tanh(W_in x + b_in + r (W_hn h + b_hn)); returns (output, h_n)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False,
+                 device=None, dtype=None, generator=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, device,
+                         dtype, None, generator)
+
+
+# ------------------------------------------------------------------ cells
+
+class RNNCellBase(Module):
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None,
+                 dtype=None, generator=None):
+        super().__init__()
+        check_device(device)
+        name = type(self).__name__
+        self.input_size = _check_size(name, "input_size", input_size, False)
+        self.hidden_size = _check_size(name, "hidden_size", hidden_size)
+        self.bias = bool(bias)
+        dt = dtype or _engine.float32
+        G, H = self._gates, self.hidden_size
+        self.weight_ih = Parameter(_creation.zeros(G * H, self.input_size,
+                                                   dtype=dt))
+        self.weight_hh = Parameter(_creation.zeros(G * H, H, dtype=dt))
+        if bias:
+            self.bias_ih = Parameter(_creation.zeros(G * H, dtype=dt))
+            self.bias_hh = Parameter(_creation.zeros(G * H, dtype=dt))
+        else:
+            self.bias_ih = None
+            self.bias_hh = None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None):
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for w in self.parameters():
+            init.uniform_(w, -stdv, stdv, generator)
+
+    def _prepare(self, input, states):
+        """input and states as 2-D tensors; returns (x, states, batched)."""
+        name = type(self).__name__
+        dt = self.weight_ih.dtype
+        x = _as_tensor(input, dt)
+        if x.ndim not in (1, 2):
+            raise ValueError("%s: Expected input to be 1D or 2D, got %dD "
+                             "tensor of shape %s" % (name, x.ndim, x.shape))
+        if x.shape[-1] != self.input_size:
+            raise ValueError("%s: input has inconsistent input_size: got %d "
+                             "expected %d (input of shape %s)"
+                             % (name, x.shape[-1], self.input_size, x.shape))
+        batched = x.ndim == 2
+        if not batched:
+            x = _reshape(x, (1, x.shape[0]))
+        B = x.shape[0]
+        out = []
+        for s in states:
+            if s is None:
+                s = _creation.zeros(B, self.hidden_size, dtype=dt)
+            else:
+                s = _as_tensor(s, dt)
+                want = (B, self.hidden_size) if batched \
+                    else (self.hidden_size,)
+                if tuple(s.shape) != want:
+                    raise ValueError("%s: Expected hidden state of shape %s, "
+                                     "got %s (input of shape %s)"
+                                     % (name, want, tuple(s.shape),
+                                        tuple(input.shape)))
+                if not batched:
+                    s = _reshape(s, (1, s.shape[0]))
+            out.append(s)
+        return x, out, batched
+
+    def _args(self):
+        return (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+    def extra_repr(self):
+        s = "%d, %d" % (self.input_size, self.hidden_size)
+        if not self.bias:
+            s += ", bias=False"
+        return s
+
+
+def _unbatch(t, batched):
+    return t if batched else _reshape(t, (t.shape[1],))
+
+
+class RNNCell(RNNCellBase):
+    """torch.nn.RNNCell: h' = tanh (or relu)(x W_ih^T + b_ih + h W_hh^T +
+    b_hh)."""
+
+    def __init__(self, input_size, hidden_size, bias=True,
+                 nonlinearity="tanh", device=None, dtype=None,
+                 generator=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError("Unknown nonlinearity: %s" % (nonlinearity,))
+        super().__init__(input_size, hidden_size, bias, device, dtype,
+                         generator)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        x, (h,), batched = self._prepare(input, [hx])
+        fn = _rnn.rnn_tanh_cell if self.nonlinearity == "tanh" \
+            else _rnn.rnn_relu_cell
+        return _unbatch(fn(x, h, *self._args()), batched)
+
+
+class LSTMCell(RNNCellBase):
+    """torch.nn.LSTMCell: one step, returns (h', c')."""
+    _gates = 4
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise ValueError("LSTMCell: hx must be a pair (h_0, c_0)")
+        x, (h, c), batched = self._prepare(input, list(hx))
+        h2, c2 = _rnn.lstm_cell(x, (h, c), *self._args())
+        return _unbatch(h2, batched), _unbatch(c2, batched)
+
+
+class GRUCell(RNNCellBase):
+    """torch.nn.GRUCell: one step, returns h'."""
+    _gates = 3
+
+    def forward(self, input, hx=None):
+        x, (h,), batched = self._prepare(input, [hx])
+        return _unbatch(_rnn.gru_cell(x, h, *self._args()), batched)
