@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import _conv, _creation, _norm, _ops, _pool
+from . import _conv, _creation, _norm, _ops, _pool, _upsample
 from . import _engine as E
 
 _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
@@ -576,6 +576,7 @@ RULES = {
     "unfold": _conv.unfold_rule,
     "fold": _conv.fold_rule,
     "avg_pool": _pool.avg_pool_rule,
+    "upsample": _upsample.upsample_rule,
     "norm": _norm.norm_rule,
     "batch_norm": _norm.batch_norm_rule,
 }

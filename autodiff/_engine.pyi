@@ -866,6 +866,9 @@ def _avg_pool(x: _TensorLike, kernel: Any, stride: Any, padding: Any,
               out: Any, adaptive: bool, count_include_pad: bool,
               divisor: int, adjoint: bool = ...,
               image: Any = ...) -> Tensor: ...
+def _upsample(x: _TensorLike, kind: int, align_corners: bool, one_d: bool,
+              image: Any, out: Any, scales: Any,
+              adjoint: bool = ...) -> Tensor: ...
 def _norm(x: _TensorLike, w: Any, b: Any, K: int, G: int, S: int,
           rms: bool, eps: float) -> Tensor: ...
 def _batch_norm(x: _TensorLike, w: Any, b: Any, running_mean: Any,
