@@ -443,6 +443,40 @@ def bench_conv(reps, n, N=32, C=3, O=16, H=32, k=3):
     return res
 
 
+def bench_norm(reps, n, kind):
+    """BatchNorm2d (64, 64, 16, 16) or LayerNorm(512) on (64, 512),
+    float32, training forward + backward (the issue's bar: at least as
+    fast as torch eager)."""
+    rng = np.random.default_rng(0)
+    if kind == "batch":
+        shape = (64, 64, 16, 16)
+        ours, theirs = nn.BatchNorm2d(64), (
+            torch.nn.BatchNorm2d(64) if torch is not None else None)
+    else:
+        shape = (64, 512)
+        ours, theirs = nn.LayerNorm(512), (
+            torch.nn.LayerNorm(512) if torch is not None else None)
+    x0 = rng.standard_normal(shape).astype(np.float32)
+    g0 = rng.standard_normal(shape).astype(np.float32)
+    x, g = ad.tensor(x0, requires_grad=True), ad.tensor(g0)
+
+    def ad_step():
+        x.grad = None
+        ours.zero_grad()
+        ours(x).backward(g)
+    res = {"autodiff": timed(ad_step, n, reps)}
+    if torch is not None:
+        xt = torch.tensor(x0, requires_grad=True)
+        gt = torch.tensor(g0)
+
+        def t_step():
+            xt.grad = None
+            theirs.zero_grad()
+            theirs(xt).backward(gt)
+        res["torch eager"] = timed(t_step, n, reps)
+    return res
+
+
 def sgemm_rate(reps):
     a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
     b = a.copy()
@@ -509,6 +543,13 @@ def main():
     emit(table("7. conv2d forward + backward, batch 32, 3->16 channels, "
                "32x32, 3x3, padding 1, float32", bench_conv(reps, 5 if q
                                                             else 30),
+               "ms per step", 1e3))
+    emit(table("8. BatchNorm2d(64) on 64x64x16x16, training forward + "
+               "backward, float32", bench_norm(reps, 10 if q else 50,
+                                               "batch"),
+               "ms per step", 1e3))
+    emit(table("9. LayerNorm(512) on 64x512, forward + backward, float32",
+               bench_norm(reps, 100 if q else 500, "layer"),
                "ms per step", 1e3))
     import throughput
     emit("### 6. 1M-element throughput, float32, forward (ms per call; "
