@@ -155,6 +155,15 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_max_pool(ad_tensor *, const ad_pool_params *, ad_tensor **)
     ad_status ad_avg_pool(ad_tensor *, const ad_pool_params *, int, int, int,
                           ad_tensor **)
+    ctypedef struct ad_upsample_params:
+        int kind
+        int align_corners
+        int one_d
+        int64_t image[2]
+        int64_t out[2]
+        double scale[2]
+    ad_status ad_upsample(ad_tensor *, const ad_upsample_params *, int,
+                          ad_tensor **)
     ad_status ad_norm(ad_tensor *, ad_tensor *, ad_tensor *, int64_t, int64_t,
                       int64_t, int, double, ad_tensor **)
     ad_status ad_batch_norm(ad_tensor *, ad_tensor *, ad_tensor *,

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import _conv, _creation, _norm, _ops, _pool, _rnn
+from . import _conv, _creation, _norm, _ops, _pool, _rnn, _upsample
 from . import _engine as E
 
 _NLL_NONE, _NLL_MEAN = E.NLL_REDUCTIONS["none"], E.NLL_REDUCTIONS["mean"]
@@ -577,6 +577,7 @@ RULES = {
     "fold": _conv.fold_rule,
     "avg_pool": _pool.avg_pool_rule,
     "max_pool": _pool.max_pool_rule,
+    "upsample": _upsample.upsample_rule,
     "norm": _norm.norm_rule,
     "batch_norm": _norm.batch_norm_rule,
     "lstm_cell": _rnn.lstm_cell_rule,

@@ -1384,6 +1384,26 @@ def _gru_cell(gi, gh, h):
     _check(ad_gru_cell(ti.t, th.t, tx.t, &o))
     return _wrap(o)
 
+# ----------------------------------- interpolation (autodiff/_upsample.py)
+
+def _upsample(x, int kind, bint align_corners, bint one_d, image, out,
+              scales, bint adjoint=False):
+    """x (N, C, *image) resized to (N, C, *out) (kind 0 nearest, 1
+    (bi)linear, 2 nearest-exact; scales: the user's factors, 0 for none);
+    adjoint: the transpose, x (N, C, *out) added back into (N, C, *image)."""
+    cdef ad_upsample_params p
+    cdef ad_tensor *o
+    cdef Tensor t = _t(x)
+    p.kind = kind
+    p.align_corners = align_corners
+    p.one_d = one_d
+    for i in range(2):
+        p.image[i] = image[i]
+        p.out[i] = out[i]
+        p.scale[i] = scales[i]
+    _check(ad_upsample(t.t, &p, adjoint, &o))
+    return _wrap(o)
+
 # ----------------------------------- normalization (autodiff/_norm.py)
 
 def _norm(x, w, b, int64_t K, int64_t G, int64_t S, bint rms, double eps):

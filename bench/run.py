@@ -29,6 +29,10 @@ Workloads
  11. LSTM training step: nn.LSTM(32, 128) over a sequence of 50, batch
      32, a linear head on every step, MSE, SGD, float32; eager, compiled
      and torch eager from the same initial weights
+ 12. BatchNorm2d(64) on 64x64x16x16, training forward + backward,
+     float32, beside torch eager
+ 13. LayerNorm(512) on 64x512, forward + backward, float32, beside torch
+     eager
   6. 1M-element throughput (bench/throughput.py): the forward of common
      elementwise and reduction ops on 1M float32 elements beside numpy
      and torch (torch at --threads; run throughput.py itself for torch's
@@ -486,6 +490,9 @@ def bench_transformer(reps, n, N=32, L=64, E=128, H=4, FF=512):
             loss.backward()
             topt.step()
         res["torch eager"] = timed(t_step, n, reps)
+    return res
+
+
 def bench_lstm(reps, n, B=32, T=50, I=32, H=128):
     """One LSTM training step: nn.LSTM(I, H) over (T, B, I), a linear head
     on every step's output, MSE against a target, SGD; the same initial
@@ -536,6 +543,40 @@ def bench_lstm(reps, n, B=32, T=50, I=32, H=128):
         res["torch eager"] = timed(t_step, n, reps)
     else:
         res["torch eager"] = None
+    return res
+
+
+def bench_norm(reps, n, kind):
+    """BatchNorm2d (64, 64, 16, 16) or LayerNorm(512) on (64, 512),
+    float32, training forward + backward (the issue's bar: at least as
+    fast as torch eager)."""
+    rng = np.random.default_rng(0)
+    if kind == "batch":
+        shape = (64, 64, 16, 16)
+        ours, theirs = nn.BatchNorm2d(64), (
+            torch.nn.BatchNorm2d(64) if torch is not None else None)
+    else:
+        shape = (64, 512)
+        ours, theirs = nn.LayerNorm(512), (
+            torch.nn.LayerNorm(512) if torch is not None else None)
+    x0 = rng.standard_normal(shape).astype(np.float32)
+    g0 = rng.standard_normal(shape).astype(np.float32)
+    x, g = ad.tensor(x0, requires_grad=True), ad.tensor(g0)
+
+    def ad_step():
+        x.grad = None
+        ours.zero_grad()
+        ours(x).backward(g)
+    res = {"autodiff": timed(ad_step, n, reps)}
+    if torch is not None:
+        xt = torch.tensor(x0, requires_grad=True)
+        gt = torch.tensor(g0)
+
+        def t_step():
+            xt.grad = None
+            theirs.zero_grad()
+            theirs(xt).backward(gt)
+        res["torch eager"] = timed(t_step, n, reps)
     return res
 
 
@@ -619,6 +660,13 @@ def main():
     emit(table("11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
                "sequence 50, linear head, MSE, SGD), float32",
                bench_lstm(reps, 3 if q else 10), "ms per step", 1e3))
+    emit(table("12. BatchNorm2d(64) on 64x64x16x16, training forward + "
+               "backward, float32", bench_norm(reps, 10 if q else 50,
+                                               "batch"),
+               "ms per step", 1e3))
+    emit(table("13. LayerNorm(512) on 64x512, forward + backward, float32",
+               bench_norm(reps, 100 if q else 500, "layer"),
+               "ms per step", 1e3))
     import throughput
     emit("### 6. 1M-element throughput, float32, forward (ms per call; "
          "ratios < 1 mean autodiff is faster)\n")

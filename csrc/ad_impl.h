@@ -257,6 +257,11 @@ typedef struct {
     void (*avg_pool)(const ad_conv_geom *g, int adaptive,
                      int count_include_pad, int64_t divisor, const void *x,
                      void *y, int adjoint);
+    /* interpolation (ad_upsample) of x (NC, ih, iw) into y (NC, oh, ow)
+     * by the record's upsample attributes, or (adjoint) x (NC, oh, ow)
+     * added back into y (NC, ih, iw), zeroed by the caller. */
+    void (*upsample)(int64_t NC, const ad_attrs *a, const void *x, void *y,
+                     int adjoint);
     /* normalization (ad_norm) over R rows of K: stats gets (mean, rstd)
      * per row in double; w, b may be NULL.  norm_bwd: gx (may be NULL)
      * and the per-index sums of g xhat and g into acc[0..C) and

@@ -105,7 +105,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(CUMARG, cumarg) X(CONV, conv) X(UNFOLD, unfold) X(FOLD, fold)      \
     X(POOL_ARGMAX, pool_argmax) X(MAX_POOL, max_pool) X(AVG_POOL, avg_pool) \
     X(NORM, norm) X(BATCH_NORM, batch_norm) X(LSTM_CELL, lstm_cell)         \
-    X(GRU_CELL, gru_cell) X(LSTM_SEQ, lstm_seq) X(GRU_SEQ, gru_seq)
+    X(GRU_CELL, gru_cell) X(LSTM_SEQ, lstm_seq) X(GRU_SEQ, gru_seq)         \
+    X(UPSAMPLE, upsample)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -280,6 +281,15 @@ typedef union {
         int64_t divisor;
         int32_t adjoint;
     } pool;
+    /* upsample: kind (AD_UP_*), the image's size ih, iw and the
+     * resized one oh, ow, the user's scale factors sh, sw (0: none, the
+     * size ratio), one_d (linear: no interpolation along H); adjoint:
+     * the transpose, (N, C, oh, ow) added back into (N, C, ih, iw) */
+    struct {
+        int32_t kind, align_corners, one_d, adjoint;
+        int64_t ih, iw, oh, ow;
+        double sh, sw;
+    } upsample;
     /* norm: x viewed as rows of K (layer / group norm, RMS norm); the
      * affine index of element k of row r is ((r % G) K + k) / S */
     struct { double eps; int64_t K, G, S; int32_t rms, has_w, has_b; } norm;
@@ -518,6 +528,21 @@ ad_status ad_max_pool(ad_tensor *x, const ad_pool_params *p,
  * shape (N, C, OH, OW) spread back over an (H, W) image. */
 ad_status ad_avg_pool(ad_tensor *x, const ad_pool_params *p, int adjoint,
                       int H, int W, ad_tensor **out);
+/* torch.nn.functional.interpolate over the last two dims of x (N, C, H,
+ * W) (1-d: H = 1 and one_d): nearest (torch's nearest_idx: floor(o *
+ * scale), exact copies at 1x and 2x), nearest-exact (floor((o + 0.5)
+ * scale)) or (bi)linear (area_pixel_compute_source_index, align_corners);
+ * scale is 1 / the user's scale factor when it is positive, else in /
+ * out.  adjoint: the transpose, x of shape (N, C, *out) added back into
+ * an (N, C, *in) image (the backward). */
+enum { AD_UP_NEAREST = 0, AD_UP_LINEAR = 1, AD_UP_NEAREST_EXACT = 2 };
+typedef struct {
+    int kind, align_corners, one_d;
+    int64_t image[2], out[2];
+    double scale[2];
+} ad_upsample_params;
+ad_status ad_upsample(ad_tensor *x, const ad_upsample_params *p,
+                      int adjoint, ad_tensor **out);
 /* Normalization over rows of K contiguous elements of x (x->size / K
  * rows): y = (x - mean) / sqrt(var + eps) * w + b, statistics per row
  * (biased variance; rms: no mean, the mean square), accumulated in

@@ -1742,6 +1742,39 @@ POOL = [
            torch=lambda *a, **k: TF.adaptive_max_pool1d(*a, **k),
            records=[("max_pool", None)],
            samples=[_CV([(2, 3, 7)], 3)]),
+    # interpolate: one upsample record (its rule records the transposed
+    # upsample); sizes up and down, scale factors (also non-integer, used
+    # by the kernel as torch's), align_corners both ways, 1-d and 2-d
+    OpInfo("interpolate", NF.interpolate,
+           torch=lambda *a, **k: TF.interpolate(*a, **k),
+           records=[("upsample", None)],
+           samples=[_CV([(2, 3, 4, 5)], scale_factor=2),
+                    _CV([(1, 2, 5, 4)], size=(7, 3), mode="bilinear"),
+                    _CV([(1, 2, 4, 6)], scale_factor=(1.7, 0.6),
+                        mode="bilinear", align_corners=True),
+                    _CV([(2, 2, 5, 5)], scale_factor=1.5,
+                        mode="nearest-exact"),
+                    _CV([(2, 3, 6)], size=9, mode="linear"),
+                    _CV([(2, 2, 7)], scale_factor=0.7, mode="linear",
+                        align_corners=True),
+                    _CV([(2, 2, 5)], size=8),
+                    _CV([(1, 2, 5, 6)], size=(3, 9), mode="bilinear")],
+           bad=[_so_bad("interpolate nearest align_corners",
+                        lambda t: NF.interpolate(t, scale_factor=2,
+                                                 align_corners=True),
+                        (1, 1, 3, 3), ValueError, r"align_corners option "
+                        r"can only be set with the interpolating modes"),
+                _so_bad("interpolate bicubic", lambda t: NF.interpolate(
+                    t, scale_factor=2, mode="bicubic"), (1, 1, 3, 3),
+                    NotImplementedError, r"bicubic"),
+                _so_bad("interpolate size and scale", lambda t:
+                        NF.interpolate(t, size=4, scale_factor=2),
+                        (1, 1, 3, 3), ValueError, r"only one of size or "
+                        r"scale_factor should be defined"),
+                _so_bad("interpolate 4D linear", lambda t: NF.interpolate(
+                    t, size=4, mode="linear"), (1, 1, 3, 3),
+                    NotImplementedError, r"Got 4D input, but linear mode "
+                    r"needs 3D input")]),
 ]
 
 

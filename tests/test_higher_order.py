@@ -371,6 +371,10 @@ case("adaptive_avg_pool2d", lambda x: sq(NF.adaptive_avg_pool2d(x, (2, 3))),
      [sample((1, 2, 5, 4), seed=48)])
 case("max_pool2d", lambda x: sq(NF.max_pool2d(x, 2)),
      [sample((1, 2, 4, 4), seed=49)])
+case("interpolate bilinear", lambda x: sq(NF.interpolate(
+    x, scale_factor=1.5, mode="bilinear")), [sample((1, 2, 3, 4), seed=50)])
+case("interpolate nearest", lambda x: sq(NF.interpolate(x, size=(5, 3))),
+     [sample((1, 2, 3, 4), seed=51)])
 
 # ---- normalization (one norm record; its rule records the derivative)
 case("layer_norm", lambda x, w, b: sq(NF.layer_norm(x, (3,), w, b)),

@@ -11,7 +11,8 @@ from .modules import (
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
                       AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,
-                      AdaptiveMaxPool2d)
+                      AdaptiveMaxPool2d, Upsample, UpsamplingNearest2d,
+                      UpsamplingBilinear2d)
 from .sparse import Embedding, EmbeddingBag
 from .normalization import (LayerNorm, GroupNorm, RMSNorm, BatchNorm1d,
                             BatchNorm2d)
@@ -31,6 +32,7 @@ __all__ = [
     "NLLLoss", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "Embedding", "EmbeddingBag",
     "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
     "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",

@@ -20,6 +20,8 @@ from .._pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,
                      adaptive_max_pool1d, adaptive_max_pool2d)
 from .._embedding import embedding, embedding_bag
 from .._attention import scaled_dot_product_attention
+from .._upsample import (interpolate, upsample, upsample_nearest,
+                         upsample_bilinear)
 from .. import _engine
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
@@ -34,7 +36,8 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "embedding",
            "embedding_bag", "layer_norm", "group_norm", "rms_norm",
-           "batch_norm", "scaled_dot_product_attention"]
+           "batch_norm", "scaled_dot_product_attention", "interpolate",
+           "upsample", "upsample_nearest", "upsample_bilinear"]
 
 
 def prelu(input, weight):

@@ -1,13 +1,15 @@
-"""Pooling layers (torch.nn.MaxPool1d/2d, AvgPool1d/2d,
-AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d): torch's constructor
+"""Pooling and resizing layers (torch.nn.MaxPool1d/2d, AvgPool1d/2d,
+AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d, Upsample,
+UpsamplingNearest2d, UpsamplingBilinear2d): torch's constructor
 arguments and attributes around nn.functional's pooling ops.  They have no
 parameters."""
-from .. import _pool
+from .. import _pool, _upsample
 from .modules import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
-           "AdaptiveMaxPool2d"]
+           "AdaptiveMaxPool2d", "Upsample", "UpsamplingNearest2d",
+           "UpsamplingBilinear2d"]
 
 
 class _MaxPoolNd(Module):
@@ -126,3 +128,50 @@ class AdaptiveMaxPool2d(_AdaptiveMax):
 class AdaptiveMaxPool1d(_AdaptiveMax):
     """torch.nn.AdaptiveMaxPool1d."""
     _fn = staticmethod(_pool.adaptive_max_pool1d)
+
+
+class Upsample(Module):
+    """torch.nn.Upsample: nn.functional.interpolate with fixed arguments
+    (size or scale_factor, mode, align_corners)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest",
+                 align_corners=None, recompute_scale_factor=None):
+        super().__init__()
+        self.name = type(self).__name__
+        self.size = size
+        if isinstance(scale_factor, tuple):
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input):
+        return _upsample.interpolate(
+            input, self.size, self.scale_factor, self.mode,
+            self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        if self.scale_factor is not None:
+            info = "scale_factor=" + repr(self.scale_factor)
+        else:
+            info = "size=" + repr(self.size)
+        return info + ", mode=" + repr(self.mode)
+
+
+class UpsamplingNearest2d(Upsample):
+    """torch.nn.UpsamplingNearest2d: Upsample with mode='nearest'."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """torch.nn.UpsamplingBilinear2d: Upsample with mode='bilinear' and
+    align_corners=True."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear",
+                         align_corners=True)
