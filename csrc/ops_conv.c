@@ -115,6 +115,17 @@ pointwise(const ad_record *r)
            r->at.conv.oph == 0 && r->at.conv.opw == 0;
 }
 
+/* A depthwise convolution: groups == input channels > 1 (output channels
+ * a multiple m of them), not transposed, not pointwise.  A direct kernel
+ * (kernels.inc FN(depthwise)) for the forward and both gradients: per
+ * group the GEMMs would be 1 x kh kw by kh kw x L, all overhead. */
+static int
+depthwise(const ad_record *r)
+{
+    return !r->at.conv.transposed && r->at.conv.groups > 1 &&
+           r->at.conv.groups == r->in[0]->shape[1] && !pointwise(r);
+}
+
 /* The GEMMs of a pointwise record.  Cx, Co: channels of x and the
  * output; the weight holds G blocks of (Cxg, Cog) (transposed) or
  * (Cog, Cxg).  which: 0 the forward (o = W x), 1 the weight's gradient
@@ -171,6 +182,14 @@ fw_conv(ad_record *r)
     int64_t CK = g.C * g.kh * g.kw, CgK = CK / G;
     if (pointwise(r)) {
         pointwise_gemms(r, 0, ad_data(x), NULL, ad_data(o));
+        if (b) {
+            add_bias(o, b, N, o->shape[1], L);
+        }
+        return AD_OK;
+    }
+    if (depthwise(r)) {
+        K->depthwise(&g, w->shape[0] / G, 0, ad_data(x), ad_data(w), NULL,
+                     ad_data(o));
         if (b) {
             add_bias(o, b, N, o->shape[1], L);
         }
@@ -265,6 +284,22 @@ bw_conv(ad_record *r, ad_buffer **gout)
                 goto oom;
             }
             pointwise_gemms(r, 2, NULL, gy, AD_BUF_DATA(gx));
+        }
+    }
+    else if (depthwise(r)) {
+        if (w->requires_grad) {
+            if (!(gw = ad_buf_alloc(ad_nbytes(w)))) {
+                goto oom;
+            }
+            K->depthwise(&g, O / G, 2, ad_data(x), NULL, gy,
+                         AD_BUF_DATA(gw));
+        }
+        if (x->requires_grad) {
+            if (!(gx = ad_buf_zeros(ad_nbytes(x)))) {
+                goto oom;
+            }
+            K->depthwise(&g, O / G, 1, NULL, ad_data(w), gy,
+                         AD_BUF_DATA(gx));
         }
     }
     else if (!r->at.conv.transposed) {
@@ -524,7 +559,7 @@ ad_conv(ad_tensor *x, ad_tensor *w, ad_tensor *b, const ad_conv_params *p,
     c.at.conv.transposed = p->transposed != 0;
     c.at.conv.oph = p->transposed ? p->outpad[0] : 0;
     c.at.conv.opw = p->transposed ? p->outpad[1] : 0;
-    if (!p->transposed && !pointwise(&c) &&
+    if (!p->transposed && !pointwise(&c) && !depthwise(&c) &&
         !(c.saved = ad_buf_alloc((size_t)(CK * NL) * ad_itemsize(x->dtype)))) {
         ad_decref(o);
         return nomem();
