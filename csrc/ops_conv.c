@@ -18,6 +18,10 @@
  * flags, never copies; scratch (the gradient's columns) comes from the
  * pool, so a steady loop allocates nothing.
  *
+ * Pointwise convolutions (1x1, stride 1, no padding) skip the columns:
+ * per-sample GEMMs on x, g and the output in place.  Depthwise ones
+ * (groups == C > 1) run a direct kernel (kernels.inc FN(depthwise)).
+ *
  * conv_transpose2d is the adjoint: its forward is the input gradient of a
  * convolution (GEMM then col2im over the output), its backward im2col of
  * the output's gradient and GEMMs.
