@@ -245,6 +245,13 @@ typedef struct {
                    int64_t rs, int64_t ns);
     void (*col2im)(const ad_conv_geom *g, const void *col, void *x,
                    int64_t rs, int64_t ns);
+    /* depthwise convolution (groups == C, multiplier m) as a direct
+     * kernel; which 0: out = conv(x, w); 1: out (gx, zeroed) += the
+     * input's gradient from (w, g); 2: out = the weight's gradient from
+     * (x, g).  See kernels.inc for the fixed summation orders. */
+    void (*depthwise)(const ad_conv_geom *g, int64_t m, int which,
+                      const void *x, const void *w, const void *g_,
+                      void *out);
     /* pooling windows over x (N C, H, W) (ad_conv_geom, N counting
      * images and channels; adaptive: torch's adaptive bins): the flat
      * index (ih W + iw) of each window's maximum (the first, or the last

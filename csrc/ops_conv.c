@@ -18,6 +18,10 @@
  * flags, never copies; scratch (the gradient's columns) comes from the
  * pool, so a steady loop allocates nothing.
  *
+ * Pointwise convolutions (1x1, stride 1, no padding) skip the columns:
+ * per-sample GEMMs on x, g and the output in place.  Depthwise ones
+ * (groups == C > 1) run a direct kernel (kernels.inc FN(depthwise)).
+ *
  * conv_transpose2d is the adjoint: its forward is the input gradient of a
  * convolution (GEMM then col2im over the output), its backward im2col of
  * the output's gradient and GEMMs.
@@ -100,6 +104,74 @@ conv_geom(const ad_record *r, ad_conv_geom *g)
 
 /* ---- conv --------------------------------------------------------------- */
 
+/* A pointwise convolution (kernel 1x1, stride 1, no padding, and for a
+ * transposed one no output padding; dilation does not matter) is a plain
+ * GEMM per sample and group on the (C, L) planes of x, g and the output in
+ * place: no im2col, no col2im, no saved columns.  For a convolution the
+ * weight is (O, Cg) and out_n = W_g x_n; for a transposed one (Cin, Og)
+ * and out_n = W_g^T x_n. */
+static int
+pointwise(const ad_record *r)
+{
+    const ad_tensor *w = r->in[1];
+    return w->shape[2] == 1 && w->shape[3] == 1 && r->at.conv.sh == 1 &&
+           r->at.conv.sw == 1 && r->at.conv.ph == 0 && r->at.conv.pw == 0 &&
+           r->at.conv.oph == 0 && r->at.conv.opw == 0;
+}
+
+/* A depthwise convolution: groups == input channels > 1 (output channels
+ * a multiple m of them), not transposed, not pointwise.  A direct kernel
+ * (kernels.inc FN(depthwise)) for the forward and both gradients: per
+ * group the GEMMs would be 1 x kh kw by kh kw x L, all overhead. */
+static int
+depthwise(const ad_record *r)
+{
+    return !r->at.conv.transposed && r->at.conv.groups > 1 &&
+           r->at.conv.groups == r->in[0]->shape[1] && !pointwise(r);
+}
+
+/* The GEMMs of a pointwise record.  Cx, Co: channels of x and the
+ * output; the weight holds G blocks of (Cxg, Cog) (transposed) or
+ * (Cog, Cxg).  which: 0 the forward (o = W x), 1 the weight's gradient
+ * (accumulated over the samples), 2 the input's gradient (gx = W^T g). */
+static void
+pointwise_gemms(const ad_record *r, int which, const void *src,
+                const void *g, void *dst)
+{
+    const ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    int tr = r->at.conv.transposed;
+    int64_t G = r->at.conv.groups, N = x->shape[0];
+    int64_t L = x->shape[2] * x->shape[3];
+    int64_t Cx = x->shape[1], Co = o->shape[1], Cxg = Cx / G, Cog = Co / G;
+    const char *W = ad_data(w), *X = src, *Gy = g;
+    char *D = dst;
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t gi = 0; gi < G; gi++) {
+            size_t xo = (size_t)((n * Cx + gi * Cxg) * L) * isz;
+            size_t oo = (size_t)((n * Co + gi * Cog) * L) * isz;
+            size_t wo = (size_t)(gi * Cxg * Cog) * isz;
+            if (which == 0) {           /* o_n = W_g (or W_g^T) x_n */
+                K->gemm(tr, 0, Cog, L, Cxg, W + wo, tr ? Cog : Cxg, X + xo,
+                        L, 0.0, D + oo, L);
+            }
+            else if (which == 1 && !tr) { /* gW_g += g_n x_n^T (Cog, Cxg) */
+                K->gemm(0, 1, Cog, Cxg, L, Gy + oo, L, X + xo, L,
+                        n ? 1.0 : 0.0, D + wo, Cxg);
+            }
+            else if (which == 1) {      /* gW_g += x_n g_n^T (Cxg, Cog) */
+                K->gemm(0, 1, Cxg, Cog, L, X + xo, L, Gy + oo, L,
+                        n ? 1.0 : 0.0, D + wo, Cog);
+            }
+            else {                      /* gx_n = W_g^T (or W_g) g_n */
+                K->gemm(!tr, 0, Cxg, L, Cog, W + wo, tr ? Cog : Cxg,
+                        Gy + oo, L, 0.0, D + xo, L);
+            }
+        }
+    }
+}
+
 static ad_status
 fw_conv(ad_record *r)
 {
@@ -112,6 +184,21 @@ fw_conv(ad_record *r)
     conv_geom(r, &g);
     int64_t N = g.N, L = g.OH * g.OW, NL = N * L;
     int64_t CK = g.C * g.kh * g.kw, CgK = CK / G;
+    if (pointwise(r)) {
+        pointwise_gemms(r, 0, ad_data(x), NULL, ad_data(o));
+        if (b) {
+            add_bias(o, b, N, o->shape[1], L);
+        }
+        return AD_OK;
+    }
+    if (depthwise(r)) {
+        K->depthwise(&g, w->shape[0] / G, 0, ad_data(x), ad_data(w), NULL,
+                     ad_data(o));
+        if (b) {
+            add_bias(o, b, N, o->shape[1], L);
+        }
+        return AD_OK;
+    }
     if (!r->at.conv.transposed) {
         int64_t O = w->shape[0], Og = O / G;
         void *col = AD_BUF_DATA(r->saved);
@@ -187,7 +274,39 @@ bw_conv(ad_record *r, ad_buffer **gout)
     if (b && b->requires_grad && !(gb = bias_grad(gy, o->dtype, N, O, Lo))) {
         return nomem();
     }
-    if (!r->at.conv.transposed) {
+    if (pointwise(r)) {
+        /* every element of gx is written, and of gw when N > 0 */
+        if (w->requires_grad) {
+            if (!(gw = N ? ad_buf_alloc(ad_nbytes(w))
+                         : ad_buf_zeros(ad_nbytes(w)))) {
+                goto oom;
+            }
+            pointwise_gemms(r, 1, ad_data(x), gy, AD_BUF_DATA(gw));
+        }
+        if (x->requires_grad) {
+            if (!(gx = ad_buf_alloc(ad_nbytes(x)))) {
+                goto oom;
+            }
+            pointwise_gemms(r, 2, NULL, gy, AD_BUF_DATA(gx));
+        }
+    }
+    else if (depthwise(r)) {
+        if (w->requires_grad) {
+            if (!(gw = ad_buf_alloc(ad_nbytes(w)))) {
+                goto oom;
+            }
+            K->depthwise(&g, O / G, 2, ad_data(x), NULL, gy,
+                         AD_BUF_DATA(gw));
+        }
+        if (x->requires_grad) {
+            if (!(gx = ad_buf_zeros(ad_nbytes(x)))) {
+                goto oom;
+            }
+            K->depthwise(&g, O / G, 1, NULL, ad_data(w), gy,
+                         AD_BUF_DATA(gx));
+        }
+    }
+    else if (!r->at.conv.transposed) {
         int64_t Og = O / G;
         const char *col = AD_BUF_DATA(r->saved);
         const char *W = ad_data(w), *Gy = gy;
@@ -444,7 +563,7 @@ ad_conv(ad_tensor *x, ad_tensor *w, ad_tensor *b, const ad_conv_params *p,
     c.at.conv.transposed = p->transposed != 0;
     c.at.conv.oph = p->transposed ? p->outpad[0] : 0;
     c.at.conv.opw = p->transposed ? p->outpad[1] : 0;
-    if (!p->transposed &&
+    if (!p->transposed && !pointwise(&c) && !depthwise(&c) &&
         !(c.saved = ad_buf_alloc((size_t)(CK * NL) * ad_itemsize(x->dtype)))) {
         ad_decref(o);
         return nomem();

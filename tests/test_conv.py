@@ -197,3 +197,77 @@ def test_empty_batch_gives_zero_weight_gradients():
     (y.sum() + 0 * conv.weight.sum()).backward()
     assert np.all(conv.weight.grad.numpy() == 0)
     assert np.all(conv.bias.grad.numpy() == 0)
+
+
+# Pointwise (1x1, stride 1, no padding) convolutions run as plain GEMMs on
+# the input in place, without im2col / col2im; depthwise ones (groups ==
+# in_channels, any multiplier) as a direct kernel: forward and every
+# gradient against torch, eager and compiled (bit-identical replays).
+FASTPATHS = [
+    # transposed, (N, C, H, W), out channels, kernel, keywords
+    (False, (3, 4, 5, 7), 6, 1, dict()),
+    (False, (3, 4, 5, 7), 6, 1, dict(groups=2, dilation=2)),
+    (False, (2, 6, 4, 4), 6, 1, dict(groups=6, bias=False)),
+    (False, (2, 4, 1, 9), 8, 1, dict(groups=4)),
+    (True, (3, 4, 5, 7), 6, 1, dict()),
+    (True, (3, 4, 5, 7), 6, 1, dict(groups=2, dilation=3, bias=False)),
+    (True, (2, 6, 4, 4), 12, 1, dict(groups=6)),
+    # depthwise
+    (False, (3, 4, 9, 11), 4, 3, dict(groups=4, padding=1)),
+    (False, (3, 4, 9, 11), 8, 3, dict(groups=4, padding=1, stride=2)),
+    (False, (2, 3, 10, 13), 9, (3, 2), dict(groups=3, padding=(2, 1),
+                                            stride=(1, 3), dilation=(2, 1))),
+    (False, (2, 2, 20, 21), 2, 5, dict(groups=2, padding=2, stride=(2, 1),
+                                       dilation=2, bias=False)),
+    (False, (2, 5, 4, 4), 5, 5, dict(groups=5, padding=3)),
+    (False, (2, 3, 6, 6), 6, 3, dict(groups=3, padding="same",
+                                     padding_mode="reflect")),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("tr,shape,O,k,kw", FASTPATHS)
+def test_pointwise_and_depthwise_conv_match_torch_eager_and_compiled(
+        tr, shape, O, k, kw, dtype):
+    rng = np.random.default_rng(5)
+    C = shape[1]
+    name = "ConvTranspose2d" if tr else "Conv2d"
+    theirs = getattr(torch.nn, name)(C, O, k, **kw,
+                                     dtype=getattr(torch, dtype))
+    x = rng.standard_normal(shape).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = theirs(tx)
+    gy = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    ty.backward(torch.tensor(gy))
+    want = [ty.detach().numpy(), tx.grad.numpy()] + [
+        p.grad.numpy() for p in theirs.parameters()]
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else \
+        dict(rtol=1e-11, atol=1e-11)
+    runs = []
+    for compiled in (False, True):
+        ours = getattr(nn, name)(C, O, k, **kw, dtype=getattr(ad, dtype))
+        ours.load_state_dict({k: v.detach().numpy()
+                              for k, v in theirs.state_dict().items()})
+        x0 = nn.Parameter(ad.zeros(*shape, dtype=getattr(ad, dtype)))
+        params = [x0] + list(ours.parameters())
+
+        def step(xb, gb):
+            for p in params:
+                p.grad = None
+            y = ours(x0 + xb)
+            (y * gb).sum().backward()
+            return y
+
+        f = ad.compile(step) if compiled else step
+        got = []
+        for _ in range(3):
+            y = f(ad.tensor(x), ad.tensor(gy))
+            got.append([y.numpy().copy()] + [p.grad.numpy().copy()
+                                             for p in params])
+        for a, b in zip(got[0], want):
+            np.testing.assert_allclose(a, b, **tol)
+        runs.append(got)
+    for eager, comp in zip(*runs):
+        for a, b in zip(eager, comp):
+            np.testing.assert_array_equal(a, b)
