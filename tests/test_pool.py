@@ -76,8 +76,8 @@ def test_max_pool_ties_and_nan_pick_torchs_index():
 @needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool_2x2_lanes_match_torch_with_ties_and_nans(dtype):
-    """Wide rows go through the vector lanes of the 2x2 stride-2 scan (the
-    tail of each row through its scalar loop): ties, NaNs, -inf and
+    """Rows go through the vector lanes of the 2x2 stride-2 scan (each
+    row's last block with spare lanes): ties, NaNs, -inf and
     signed zeros pick torch's index, and the gradient goes there."""
     rng = np.random.default_rng(5)
     a = rng.integers(-2, 3, (2, 3, 9, 75)).astype(dtype)
