@@ -1331,25 +1331,18 @@ cdef void _pool_params(ad_pool_params *p, kernel, stride, padding, dilation,
     p.count_include_pad = count_include_pad
     p.divisor = divisor
 
-def _pool_argmax(x, kernel, stride, padding, dilation, out, bint adaptive):
-    """The flat (ih W + iw) index of each pooling window's maximum of a
-    4-D x: an int64 (N, C, *out) tensor (recorded, no gradient)."""
+def _max_pool(x, kernel, stride, padding, dilation, out, bint adaptive,
+              bint indices=False):
+    """Each pooling window's maximum of a 4-D x, (N, C, *out) (the max_pool
+    op: its backward adds the gradient at each maximum, torch's rule: the
+    first, a NaN wins); indices: the flat (ih W + iw) index of each
+    maximum instead, int64 (the pool_argmax op, no gradient)."""
     cdef ad_pool_params p
     cdef ad_tensor *o
     cdef Tensor t = _t(x)
     _pool_params(&p, kernel, stride, padding, dilation, out, adaptive, 0, 0)
-    _check(ad_pool_argmax(t.t, &p, &o))
-    return _wrap(o)
-
-def _max_pool(x, kernel, stride, padding, dilation, out, bint adaptive):
-    """Each pooling window's maximum of a 4-D x, (N, C, *out); the
-    backward adds the gradient at each maximum (torch's rule: the first,
-    a NaN wins)."""
-    cdef ad_pool_params p
-    cdef ad_tensor *o
-    cdef Tensor t = _t(x)
-    _pool_params(&p, kernel, stride, padding, dilation, out, adaptive, 0, 0)
-    _check(ad_max_pool(t.t, &p, &o))
+    _check(ad_pool_argmax(t.t, &p, &o) if indices
+           else ad_max_pool(t.t, &p, &o))
     return _wrap(o)
 
 def _avg_pool(x, kernel, stride, padding, out, bint adaptive,

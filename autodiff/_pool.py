@@ -89,13 +89,18 @@ def _window(x, nd, kernel_size, stride, padding, dilation, ceil_mode, fn):
     return k, st, pad, dil, out
 
 
-def _take_max(x, idx):
-    """The values at the flat (ih W + iw) indices idx (N, C, OH, OW)."""
+def _maxima(x, back, k, st, pad, dil, out, adaptive, return_indices):
+    """max pooling of x (N, C, H, W): one max_pool op; with
+    return_indices, pool_argmax's indices too and the values take at them
+    (the gradient through take's backward).  back: the caller's layout."""
+    if not return_indices:
+        return back(_engine._max_pool(x, k, st, pad, dil, out, adaptive))
+    idx = _engine._max_pool(x, k, st, pad, dil, out, adaptive, True)
     n, c, h, w = x.shape
     oh, ow = idx.shape[2:]
     v = _engine._take(_reshape(x, (n, c, h * w)),
                       _reshape(idx, (n, c, oh * ow)), 2)
-    return _reshape(v, (n, c, oh, ow))
+    return back(_reshape(v, (n, c, oh, ow))), back(idx)
 
 
 def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode,
@@ -103,10 +108,7 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode,
     x, back = _image(input, nd, fn)
     k, st, pad, dil, out = _window(x, nd, kernel_size, stride, padding,
                                    dilation, ceil_mode, fn)
-    if not return_indices:      # one op: the maxima, indices kept inside
-        return back(_engine._max_pool(x, k, st, pad, dil, out, False))
-    idx = _engine._pool_argmax(x, k, st, pad, dil, out, False)
-    return back(_take_max(x, idx)), back(idx)
+    return _maxima(x, back, k, st, pad, dil, out, False, return_indices)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
@@ -202,11 +204,8 @@ def adaptive_avg_pool1d(input, output_size):
 def _adaptive_max(input, nd, output_size, return_indices, fn):
     x, back = _image(input, nd, fn)
     out = _adaptive_size(x, nd, output_size, fn)
-    if not return_indices:
-        return back(_engine._max_pool(x, (1, 1), (1, 1), (0, 0), (1, 1), out,
-                                      True))
-    idx = _engine._pool_argmax(x, (1, 1), (1, 1), (0, 0), (1, 1), out, True)
-    return back(_take_max(x, idx)), back(idx)
+    return _maxima(x, back, (1, 1), (1, 1), (0, 0), (1, 1), out, True,
+                   return_indices)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -229,8 +228,8 @@ def max_pool_rule(node, out, g):
     derivative is take)."""
     a = node.attrs
     x = node.inputs[0]
-    idx = _engine._pool_argmax(x, (a.kh, a.kw), (a.sh, a.sw), (a.ph, a.pw),
-                               (a.dh, a.dw), (a.oh, a.ow), a.adaptive)
+    idx = _engine._max_pool(x, (a.kh, a.kw), (a.sh, a.sw), (a.ph, a.pw),
+                            (a.dh, a.dw), (a.oh, a.ow), a.adaptive, True)
     n, c, h, w = x.shape
     gx = _engine._put_add(_reshape(g, (n, c, a.oh * a.ow)),
                           _reshape(idx, (n, c, a.oh * a.ow)), 2,

@@ -118,6 +118,38 @@ set_pool(ad_record *c, const ad_pool_params *p)
 
 /* ---- pool_argmax ------------------------------------------------------- */
 
+/* max pooling's record: values (max_pool: the maxima, indices saved) or
+ * the int64 indices alone (pool_argmax). */
+static ad_status
+max_pool_make(ad_tensor *x, const ad_pool_params *p, int values,
+              ad_tensor **out)
+{
+    ad_tensor *o;
+    ad_record c;
+    ad_status s = check_pool("max_pool2d", x, p);
+    if (s) {
+        return s;
+    }
+    if (!ad_is_float(x->dtype)) {
+        return ad_error(AD_ERR_TYPE, "max_pool2d: expected a floating point "
+                        "input, got %s", ad_dtype_name(x->dtype));
+    }
+    int64_t shape[4] = {x->shape[0], x->shape[1], p->out[0], p->out[1]};
+    if ((s = ad_new(values ? x->dtype : AD_I64, 4, shape, &o))) {
+        return s;
+    }
+    ad_buffer *sv = NULL;
+    if (values && !(sv = ad_buf_alloc((size_t)o->size * sizeof(int64_t)))) {
+        ad_decref(o);
+        return nomem();
+    }
+    ad_call_init(&c, values ? &ad_def_max_pool : &ad_def_pool_argmax, 0, 1,
+                 &x, o);
+    set_pool(&c, p);
+    c.saved = sv;
+    return ad_call_run(&c, x->size, out);
+}
+
 static ad_status
 fw_pool_argmax(ad_record *r)
 {
@@ -132,23 +164,7 @@ fw_pool_argmax(ad_record *r)
 ad_status
 ad_pool_argmax(ad_tensor *x, const ad_pool_params *p, ad_tensor **out)
 {
-    ad_tensor *o;
-    ad_record c;
-    ad_status s = check_pool("max_pool2d", x, p);
-    if (s) {
-        return s;
-    }
-    if (!ad_is_float(x->dtype)) {
-        return ad_error(AD_ERR_TYPE, "max_pool2d: expected a floating point "
-                        "input, got %s", ad_dtype_name(x->dtype));
-    }
-    int64_t shape[4] = {x->shape[0], x->shape[1], p->out[0], p->out[1]};
-    if ((s = ad_new(AD_I64, 4, shape, &o))) {
-        return s;
-    }
-    ad_call_init(&c, &ad_def_pool_argmax, 0, 1, &x, o);
-    set_pool(&c, p);
-    return ad_call_run(&c, x->size, out);
+    return max_pool_make(x, p, 0, out);
 }
 
 /* ---- max_pool ------------------------------------------------------------ */
@@ -186,29 +202,7 @@ bw_max_pool(ad_record *r, ad_buffer **g)
 ad_status
 ad_max_pool(ad_tensor *x, const ad_pool_params *p, ad_tensor **out)
 {
-    ad_tensor *o;
-    ad_record c;
-    ad_status s = check_pool("max_pool2d", x, p);
-    if (s) {
-        return s;
-    }
-    if (!ad_is_float(x->dtype)) {
-        return ad_error(AD_ERR_TYPE, "max_pool2d: expected a floating point "
-                        "input, got %s", ad_dtype_name(x->dtype));
-    }
-    int64_t shape[4] = {x->shape[0], x->shape[1], p->out[0], p->out[1]};
-    if ((s = ad_new(x->dtype, 4, shape, &o))) {
-        return s;
-    }
-    ad_buffer *sv = ad_buf_alloc((size_t)o->size * sizeof(int64_t));
-    if (!sv) {
-        ad_decref(o);
-        return nomem();
-    }
-    ad_call_init(&c, &ad_def_max_pool, 0, 1, &x, o);
-    set_pool(&c, p);
-    c.saved = sv;
-    return ad_call_run(&c, x->size, out);
+    return max_pool_make(x, p, 1, out);
 }
 
 /* ---- avg_pool ------------------------------------------------------------ */

@@ -392,33 +392,33 @@ def _activation(activation):
     return activation
 
 
-class TransformerEncoderLayer(Module):
-    """torch.nn.TransformerEncoderLayer: self-attention then a
-    feed-forward block (linear1, activation, dropout, linear2), each with
-    a residual connection and layer norm -- after it (post-norm, the
-    default) or before it (norm_first=True)."""
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share: their submodules, made
+    in torch's order (so state_dict keys and their order are torch's),
+    the self-attention block and the feed-forward block."""
 
-    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1,
-                 activation="relu", layer_norm_eps=1e-5, batch_first=False,
-                 norm_first=False, bias=True, device=None, dtype=None):
-        super().__init__()
-        check_device(device)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
-                                            bias=bias,
-                                            batch_first=batch_first,
-                                            dtype=dtype)
+    def _build(self, d_model, nhead, dim_feedforward, dropout, activation,
+               layer_norm_eps, batch_first, norm_first, bias, dtype, cross):
+        def attention():
+            return MultiheadAttention(d_model, nhead, dropout=dropout,
+                                      bias=bias, batch_first=batch_first,
+                                      dtype=dtype)
+        self.self_attn = attention()
+        if cross:
+            self.multihead_attn = attention()
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias,
                               dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias,
                               dtype=dtype)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
-                               dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
-                               dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
+        blocks = 3 if cross else 2
+        for i in range(1, blocks + 1):
+            setattr(self, "norm%d" % i, LayerNorm(
+                d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        for i in range(1, blocks + 1):
+            setattr(self, "dropout%d" % i, Dropout(dropout))
+        self._ff_dropout = "dropout%d" % blocks
         self.activation = _activation(activation)
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
@@ -429,7 +429,23 @@ class TransformerEncoderLayer(Module):
 
     def _ff_block(self, x):
         x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
+        return getattr(self, self._ff_dropout)(x)
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """torch.nn.TransformerEncoderLayer: self-attention then a
+    feed-forward block (linear1, activation, dropout, linear2), each with
+    a residual connection and layer norm -- after it (post-norm, the
+    default) or before it (norm_first=True)."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1,
+                 activation="relu", layer_norm_eps=1e-5, batch_first=False,
+                 norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        check_device(device)
+        self._build(d_model, nhead, dim_feedforward, dropout, activation,
+                    layer_norm_eps, batch_first, norm_first, bias, dtype,
+                    cross=False)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None,
                 is_causal=False):
@@ -480,7 +496,7 @@ class TransformerEncoder(Module):
         return x
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """torch.nn.TransformerDecoderLayer: self-attention over tgt,
     attention to memory (multihead_attn), then the feed-forward block,
     each with a residual connection and layer norm (norm1..3) after it,
@@ -491,46 +507,15 @@ class TransformerDecoderLayer(Module):
                  norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
         check_device(device)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
-                                            bias=bias,
-                                            batch_first=batch_first,
-                                            dtype=dtype)
-        self.multihead_attn = MultiheadAttention(d_model, nhead,
-                                                 dropout=dropout, bias=bias,
-                                                 batch_first=batch_first,
-                                                 dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias,
-                              dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias,
-                              dtype=dtype)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
-                               dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
-                               dtype=dtype)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
-                               dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _activation(activation)
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask,
-                           key_padding_mask=key_padding_mask,
-                           is_causal=is_causal, need_weights=False)[0]
-        return self.dropout1(x)
+        self._build(d_model, nhead, dim_feedforward, dropout, activation,
+                    layer_norm_eps, batch_first, norm_first, bias, dtype,
+                    cross=True)
 
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
                                 key_padding_mask=key_padding_mask,
                                 is_causal=is_causal, need_weights=False)[0]
         return self.dropout2(x)
-
-    def _ff_block(self, x):
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None,
