@@ -93,7 +93,7 @@ def rnn_relu_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 def _direction(mode, xp, h, c, w_hh, b_hh, reverse):
     """One direction of one layer over the projected input xp (T, B, G H):
     (the h of every step (T, B, H), the final h, the final c)."""
-    T, B = xp.shape[0], xp.shape[1]
+    T = xp.shape[0]
     H = h.shape[-1]
     last = 0 if reverse else T - 1
     if mode == "LSTM":

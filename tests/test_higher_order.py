@@ -9,7 +9,6 @@ backward(create_graph=True), the functional transforms and gradcheck.
 4. Semantics of the functional API and of autograd.grad.
 5. Semantics of gradcheck, gradgradcheck and numerical_grad.
 """
-import itertools
 import math
 import warnings
 import zlib
