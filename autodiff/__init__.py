@@ -63,6 +63,7 @@ from .gradcheck import (numerical_grad, gradcheck, gradgradcheck,
                         GradcheckError)
 from .checkpoint import save, load
 from .compile import compile, CompiledFunction, NotCompilableError
+from . import metrics, callbacks
 from .trainer import (Trainer, History, Callback, EarlyStopping,
                       LRSchedulerCallback, ModelCheckpoint)
 
@@ -133,7 +134,7 @@ __all__ = [
     "no_grad", "enable_grad",
     # subpackages and modules
     "nn", "optim", "autograd", "cuda", "linalg", "functional", "checkpoint",
-    "trainer",
+    "trainer", "metrics", "callbacks",
     # autograd
     "Function", "FunctionCtx",
     "grad", "value_and_grad", "elementwise_grad", "jacobian", "hessian",
