@@ -277,3 +277,19 @@ def test_bad_shapes():
     with pytest.raises(TypeError, match=r"gru_cell: expected floating"):
         E._gru_cell(ad.zeros(3, 12), ad.zeros(3, 12, dtype=ad.float64),
                     ad.zeros(3, 4))
+
+
+@pytest.mark.parametrize("name,B,H", [("LSTM", 11, 37), ("GRU", 17, 45),
+                                      ("LSTM", 8, 32), ("GRU", 1, 3)])
+def test_recurrent_gemm_edges_float32(name, B, H):
+    """float32 sequences run the recurrent product on W_hh packed once
+    (csrc/gemm.c, on AVX-512 cpus): batches that are not a multiple of its
+    8-row blocks and gate widths that are not a multiple of its 32-column
+    panels, against torch."""
+    m, t = _twin(getattr(nn, name), getattr(torch.nn, name), 7, H,
+                 bidirectional=True, dtype="float32")
+    rng = np.random.default_rng(B + H)
+    x = rng.standard_normal((5, B, 7))
+    h0 = rng.standard_normal((2, B, H))
+    hx = (h0, rng.standard_normal((2, B, H))) if name == "LSTM" else h0
+    _run_both(m, t, [x, hx], "float32")
