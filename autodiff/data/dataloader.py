@@ -257,6 +257,14 @@ def _stop_workers(threads: list[threading.Thread],
 
 # ----------------------------------------------------------- iterators
 
+def _refuse_capture() -> None:
+    if is_capturing():
+        raise NotCompilableError(
+            "a DataLoader reads its batches in Python, so a compiled replay "
+            "would repeat the first call's batch; iterate the loader outside "
+            "the compiled function and pass each batch in")
+
+
 class _BaseIter:
     """What both iterators share: the sampler's iterator, the base seed,
     the refusal under ad.compile."""
@@ -286,12 +294,7 @@ class _BaseIter:
         raise NotImplementedError
 
     def __next__(self) -> Any:
-        if is_capturing():
-            raise NotCompilableError(
-                "a DataLoader reads its batches in Python, so a compiled "
-                "replay would repeat the first call's batch; iterate the "
-                "loader outside the compiled function and pass each batch "
-                "in")
+        _refuse_capture()
         data = self._next_data()
         self._num_yielded += 1
         if self._is_iterable and self._len_called is not None and \
@@ -635,6 +638,7 @@ class DataLoader:
     def __iter__(self) -> _BaseIter:
         """An iterator over the batches of one epoch (with persistent
         workers the same iterator, restarted)."""
+        _refuse_capture()
         if self.persistent_workers and self.num_workers > 0:
             if self._iterator is None:
                 self._iterator = self._get_iterator()

@@ -190,7 +190,7 @@ class WeightedRandomSampler(Sampler):
         bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
         if bad.size:
             raise ValueError("weights must be finite and non-negative, got "
-                             "%r at index %d" % (w[bad[0]], bad[0]))
+                             "%r at index %d" % (float(w[bad[0]]), bad[0]))
         nonzero = int(np.count_nonzero(w))
         if nonzero == 0:
             raise ValueError("weights sum to zero: no index can be drawn")
