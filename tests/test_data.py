@@ -758,3 +758,35 @@ def test_loader_len_and_module_names():
         D.Dataset()[0]
     assert set(D.__all__) <= set(dir(D))
     assert dl_mod.get_worker_info is D.get_worker_info
+
+
+class CountingBatches:
+    """A batch sampler that counts the batches drawn from it."""
+
+    def __init__(self, n_batches, size=2):
+        self.drawn = 0
+        self.n, self.size = n_batches, size
+
+    def __iter__(self):
+        for k in range(self.n):
+            self.drawn += 1
+            yield list(range(k * self.size, (k + 1) * self.size))
+
+    def __len__(self):
+        return self.n
+
+
+@pytest.mark.parametrize("num_workers, prefetch", [(1, 1), (2, 2), (3, 1)])
+def test_prefetch_keeps_factor_times_workers_in_flight(num_workers,
+                                                       prefetch):
+    sampler = CountingBatches(20)
+    loader = D.DataLoader(range(40), batch_sampler=sampler,
+                          num_workers=num_workers, prefetch_factor=prefetch)
+    it = iter(loader)
+    ahead = num_workers * prefetch
+    assert sampler.drawn == ahead           # handed out before any next()
+    for k in range(5):
+        assert next(it).tolist() == [2 * k, 2 * k + 1]
+        assert sampler.drawn == ahead + k + 1   # one more per batch taken
+    assert [b.tolist()[0] for b in it] == list(range(10, 40, 2))
+    assert sampler.drawn == 20
