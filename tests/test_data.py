@@ -336,6 +336,9 @@ def test_more_argument_errors():
     with pytest.raises(ValueError, match="multiprocessing_context must be "
                        "None, got 'fork'"):
         D.DataLoader(range(3), num_workers=1, multiprocessing_context="fork")
+    with pytest.raises(ValueError, match="prefetch_factor=0 would let the "
+                       "workers load nothing"):
+        D.DataLoader(range(3), num_workers=1, prefetch_factor=0)
     with pytest.raises(ValueError, match="timeout option needs num_workers "
                        "> 0"):
         iter(D.DataLoader(range(3), timeout=1.0))
@@ -790,3 +793,24 @@ def test_prefetch_keeps_factor_times_workers_in_flight(num_workers,
         assert sampler.drawn == ahead + k + 1   # one more per batch taken
     assert [b.tolist()[0] for b in it] == list(range(10, 40, 2))
     assert sampler.drawn == 20
+
+
+def test_stop_iteration_and_empty_batches_as_in_the_main_thread():
+    class Ends(D.Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            if i == 5:
+                raise StopIteration     # ends the epoch, as torch's loop
+            return i
+
+    for nw in (0, 2):
+        got = [b.tolist() for b in D.DataLoader(Ends(), batch_size=2,
+                                                num_workers=nw)]
+        assert got == [[0, 1], [2, 3]]
+        # an empty batch: default_collate's IndexError, fast path or not
+        for ds in (D.TensorDataset(np.arange(3)), Ends()):
+            with pytest.raises(IndexError, match="list index out of range"):
+                next(iter(D.DataLoader(ds, batch_sampler=[[]],
+                                       num_workers=nw)))

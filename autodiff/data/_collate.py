@@ -143,7 +143,7 @@ def default_convert(data: Any) -> Any:
             return data
         return tensor(data)
     if isinstance(data, (np.bool_, np.number)):
-        return tensor(data)
+        return tensor(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
         return _map_like(data, {key: default_convert(data[key])
                                 for key in data})

@@ -79,9 +79,9 @@ def _fast_rows(dataset: Any, indices: list[int]) -> list[Tensor] | None:
     while isinstance(dataset, Subset):
         indices = [dataset.indices[i] for i in indices]
         dataset = dataset.dataset
-    if not isinstance(dataset, TensorDataset) or \
+    if not isinstance(dataset, TensorDataset) or not indices or \
             type(dataset).__getitem__ is not TensorDataset.__getitem__:
-        return None
+        return None             # (an empty batch: default_collate's error)
     idx = np.array(indices, dtype=np.int64)
     n = len(dataset)
     if idx.size and (idx.min() < -n or idx.max() >= n):
@@ -230,11 +230,12 @@ def _worker_loop(is_iterable: bool, dataset: Any, index_queue: queue.Queue,
         else:
             try:
                 data = fetcher.fetch(index)
-            except StopIteration:
-                if not is_iterable:
-                    raise
-                data = _Ended(worker_id)
-                ended = True
+            except StopIteration as e:
+                if is_iterable:
+                    data = _Ended(worker_id)
+                    ended = True
+                else:       # ends the epoch, as in the main thread
+                    data = _Failure(e)
             except BaseException as e:      # noqa: B036
                 data = _Failure(e)
         data_queue.put((idx, data))
@@ -332,7 +333,7 @@ class _ThreadedIter(_BaseIter):
     def __init__(self, loader: DataLoader) -> None:
         super().__init__(loader)
         self._num_workers = loader.num_workers
-        self._prefetch = loader.prefetch_factor * loader.num_workers
+        self._prefetch = int(loader.prefetch_factor or 0) * self._num_workers
         self._persistent = loader.persistent_workers
         self._data_queue: queue.Queue = queue.Queue()
         self._done = threading.Event()
@@ -398,12 +399,21 @@ class _ThreadedIter(_BaseIter):
         self._send_idx += 1
 
     def _get_data(self) -> tuple[Any, Any]:
-        try:
-            return self._data_queue.get(
-                timeout=self._timeout if self._timeout > 0 else None)
-        except queue.Empty:
-            raise RuntimeError("DataLoader timed out after %s seconds"
-                               % self._timeout) from None
+        if self._timeout > 0:
+            try:
+                return self._data_queue.get(timeout=self._timeout)
+            except queue.Empty:
+                raise RuntimeError("DataLoader timed out after %s seconds"
+                                   % self._timeout) from None
+        while True:     # waking up now and then to see the workers live
+            try:
+                return self._data_queue.get(timeout=5.0)
+            except queue.Empty:
+                dead = [i for i, th in enumerate(self._workers)
+                        if not th.is_alive()]
+                if dead:
+                    raise RuntimeError("DataLoader worker(s) %s exited "
+                                       "unexpectedly" % dead) from None
 
     def _next_data(self) -> Any:
         while True:
@@ -438,6 +448,8 @@ class _ThreadedIter(_BaseIter):
         self._rcvd_idx += 1
         self._try_put_index()
         if isinstance(data, _Failure):
+            if isinstance(data.exc, StopIteration) and not self._persistent:
+                self._shutdown()    # the epoch ends here
             raise data.exc
         return data
 
@@ -489,8 +501,8 @@ class DataLoader:
         ``ad.manual_seed``.  The same seed gives the same batches, with
         or without workers.
     prefetch_factor : int, optional
-        Batches in flight per worker (default 2 with workers; must be None
-        without).
+        Batches in flight per worker: a positive int (default 2 with
+        workers; must be None without).
     persistent_workers : bool, default False
         Keep the worker threads between epochs (needs num_workers > 0).
     pin_memory_device : str, default ""
@@ -533,6 +545,10 @@ class DataLoader:
             prefetch_factor = 2
         elif prefetch_factor is not None and prefetch_factor < 0:
             raise ValueError("prefetch_factor option should be non-negative")
+        elif prefetch_factor == 0:
+            # torch's loader then yields no batch at all
+            raise ValueError("prefetch_factor=0 would let the workers load "
+                             "nothing: give a positive prefetch_factor")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers "
                              "> 0")
