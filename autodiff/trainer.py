@@ -118,6 +118,9 @@ def _parse_batch(b, where, need_target=True):
     return _Batch(args, {}, target, w)
 
 
+_END = object()
+
+
 class _ArraySource:
     """Batches cut from in-memory arrays by fancy indexing (one gather per
     array, no loop over samples)."""
@@ -134,6 +137,9 @@ class _ArraySource:
     def order(self, rng, shuffle):
         n = len(self.y)
         return rng.permutation(n) if shuffle else np.arange(n)
+
+    def generators(self):
+        return []
 
     def batches(self, order, start):
         bs = self.batch_size
@@ -159,9 +165,29 @@ class _IterSource:
         return None                      # the loader shuffles
 
     def batches(self, order, start):
-        for i, b in enumerate(self.data):
-            if i >= start:
-                yield _parse_batch(b, self.where)
+        """The epoch's iterator, made now (a loader draws its order when
+        its first batch is read: the first `start` are read and dropped
+        here, at once, so that a resumed epoch draws the same order)."""
+        it = iter(self.data)
+        for i in range(start):
+            if next(it, _END) is _END:
+                raise ValueError("%s: the data has %d batches, fewer than "
+                                 "the %d of the saved position" % (
+                                     self.where, i, start))
+        return (_parse_batch(b, self.where) for b in it)
+
+    def generators(self):
+        """The numpy generators a DataLoader shuffles with (its own, its
+        sampler's), whose states a checkpoint carries."""
+        out = []
+        for obj in (self.data, getattr(self.data, "sampler", None),
+                    getattr(getattr(self.data, "batch_sampler", None),
+                            "sampler", None)):
+            g = getattr(obj, "generator", None)
+            if isinstance(g, np.random.Generator) and \
+                    all(g is not h for h in out):
+                out.append(g)
+        return out
 
 
 def _check_iterable(data, epochs, where):
@@ -183,6 +209,8 @@ class _FitRun:
         self.start_batch = 0
         self.order = None
         self.epoch_rng = None
+        self.epoch_gens = None
+        self.resumed_iter = None
         self.batch = 0              # batches completed in this epoch
         self.epoch_done = True
         self.stats = None
@@ -735,6 +763,8 @@ class Trainer:
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {})
             run.epoch_rng = run.rng.bit_generator.state
+            run.epoch_gens = [g.bit_generator.state
+                              for g in run.src.generators()]
             run.order = run.src.order(run.rng, run.shuffle)
             run.stats = _EpochStats(run.metrics)
         run.batch = start
@@ -751,7 +781,8 @@ class Trainer:
         acc = run.accumulate
         pending = []                 # the batches of an unfinished group
         b = start
-        it = run.src.batches(run.order, start)
+        it = run.resumed_iter or run.src.batches(run.order, start)
+        run.resumed_iter = None
         nxt = next(it, None)
         while nxt is not None:
             batch, nxt = nxt, next(it, None)
@@ -875,7 +906,9 @@ class Trainer:
             "stop_training": bool(self.stop_training),
             "order": None if at_end or run.order is None else run.order,
             "epoch_rng": None if at_end else run.epoch_rng,
+            "epoch_gens": None if at_end else run.epoch_gens,
             "rng": run.rng.bit_generator.state,
+            "gens": [g.bit_generator.state for g in run.src.generators()],
             "engine_rng": _random.get_rng_state(),
             "stats": None if at_end else run.stats.state_dict(),
             "grads": grads,
@@ -921,16 +954,26 @@ class Trainer:
         self.stop_training = st["stop_training"]
         if st["ema"] is not None:
             run.ema = [_creation.tensor(a) for a in st["ema"]]
+        gens = run.src.generators()
+        if len(gens) != len(st["gens"]):
+            raise ValueError("the saved run shuffled with %d generators, this "
+                             "data has %d" % (len(st["gens"]), len(gens)))
         if st["batch"]:
-            # the epoch in progress: its order (drawn again from the state
-            # the generator had at its start, for a loader) and sums so far
+            # the epoch in progress: its order (drawn again from the states
+            # the generators had at its start) and its sums so far
             run.rng.bit_generator.state = st["epoch_rng"]
+            for g, gs in zip(gens, st["epoch_gens"]):
+                g.bit_generator.state = gs
             order = run.src.order(run.rng, run.shuffle)
             run.order = order if st["order"] is None else st["order"]
+            run.resumed_iter = run.src.batches(run.order, st["batch"])
             run.stats = _EpochStats(run.metrics)
             run.stats.load_state_dict(st["stats"])
             run.start_batch = st["batch"]
             run.epoch_rng = st["epoch_rng"]
+            run.epoch_gens = st["epoch_gens"]
+        for g, gs in zip(gens, st["gens"]):
+            g.bit_generator.state = gs
         run.rng.bit_generator.state = st["rng"]
         _random.set_rng_state(st["engine_rng"])
         if st["grads"] is not None:

@@ -383,7 +383,8 @@ SCRIPT = textwrap.dedent("""
     from autodiff import nn, optim
     from autodiff.optim import lr_scheduler
 
-    mode, path, out, acc = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    mode, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    acc, loader = int(sys.argv[4]), sys.argv[5] == "loader"
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 90)
     X = (np.eye(3)[y] @ rng.standard_normal((3, 5)) +
@@ -405,7 +406,13 @@ SCRIPT = textwrap.dedent("""
     if mode == "kill":
         cbs.append(Kill())
     tr = ad.Trainer(model, nn.CrossEntropyLoss(), opt)
-    hist = tr.fit(X[:70], y[:70], epochs=5, batch_size=9, seed=7,
+    if loader:       # shuffled by the loader, read by two worker threads
+        from autodiff.data import DataLoader, TensorDataset
+        data = dict(x=DataLoader(TensorDataset(X[:70], y[:70]), batch_size=9,
+                                 shuffle=True, num_workers=2))
+    else:
+        data = dict(x=X[:70], y=y[:70], batch_size=9)
+    hist = tr.fit(**data, epochs=5, seed=7,
                   validation_data=(X[70:], y[70:]), metrics=["accuracy", "f1"],
                   callbacks=cbs, verbose=0, accumulate_grad_batches=acc,
                   ema_decay=0.5, resume_from=path if mode == "resume" else None)
@@ -416,8 +423,9 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("acc", [1, 2])
-def test_killed_run_resumes_bit_identical(tmp_path, acc):
+@pytest.mark.parametrize("acc,source", [(1, "arrays"), (2, "arrays"),
+                                        (2, "loader")])
+def test_killed_run_resumes_bit_identical(tmp_path, acc, source):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     env = dict(os.environ)
@@ -427,7 +435,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, acc):
 
     def run(mode, ck, out):
         return subprocess.run([sys.executable, str(script), mode, str(ck),
-                               str(out), str(acc)], env=env,
+                               str(out), str(acc), source], env=env,
                               capture_output=True, text=True, timeout=300)
     r = run("full", tmp_path / "a.npz", tmp_path / "full.npz")
     assert r.returncode == 0, r.stderr
@@ -469,3 +477,34 @@ def test_resume_checks_the_run(tmp_path):
         ad.ModelCheckpoint(path, save_freq=3)
     with pytest.raises(ValueError, match="save_freq must be"):
         ad.ModelCheckpoint(path, save_freq=0, save_best_only=False)
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_dataloader_fed_fit(compile):
+    from autodiff.data import DataLoader, TensorDataset
+    X, y = blobs(80)
+    a = make_model()
+    ha = trainer(a, compile=compile).fit(X, y, epochs=2, batch_size=16,
+                                         shuffle=False, verbose=0)
+    b = make_model()
+    dl = DataLoader(TensorDataset(X, y), batch_size=16)
+    hb = trainer(b, compile=compile).fit(dl, epochs=2, verbose=0,
+                                         validation_data=dl)
+    assert_same(params(a), params(b))
+    assert ha["loss"] == hb["loss"]
+    assert hb["val_loss"][-1] == pytest.approx(
+        trainer(b).evaluate(X, y)["loss"], rel=1e-12)
+    # shuffled by a seeded generator: the same run twice
+    runs = []
+    for _ in range(2):
+        m = make_model()
+        dl = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True,
+                        generator=np.random.default_rng(3), num_workers=2)
+        runs.append((trainer(m, compile=compile).fit(
+            dl, epochs=2, verbose=0)["loss"], params(m)))
+    assert runs[0][0] == runs[1][0]
+    assert_same(runs[0][1], runs[1][1])
+    assert runs[0][0] != ha["loss"]
+    np.testing.assert_array_equal(
+        trainer(b).predict(DataLoader(TensorDataset(X, y), batch_size=7)),
+        trainer(b).predict(X))
