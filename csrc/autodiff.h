@@ -303,6 +303,10 @@ typedef union {
     /* lstm_seq / gru_seq: steps taken from the last to the first
      * (reverse), whether b_hh is an input */
     struct { int32_t reverse, has_b; } rnn_seq;
+    /* gather whose indices are rows of len consecutive elements, row r
+     * starting at base + r stride (a slice: basic indexing): copied and
+     * added back row by row; len 0: any indices */
+    struct { int64_t base, stride, len, rows; } gather;
 } ad_attrs;
 
 /* One attribute, for readers that go by name (the Python graph view):

@@ -366,6 +366,40 @@ call_with_indices(ad_record *c, const ad_opdef *def, ad_tensor **x,
     return AD_OK;
 }
 
+/* Rows of at least this many consecutive indices take the row path. */
+#define GATHER_MIN_RUN 8
+
+/* Whether idx[0..n) is rows of len consecutive indices, row r from
+ * base + r stride: then the gather is a copy per row (no index read). */
+static void
+gather_runs(ad_record *c, const int64_t *idx, int64_t n)
+{
+    c->at.gather.len = 0;
+    if (n < GATHER_MIN_RUN) {
+        return;
+    }
+    int64_t len = 1;
+    while (len < n && idx[len] == idx[0] + len) {
+        len++;
+    }
+    if (len < GATHER_MIN_RUN || n % len) {
+        return;
+    }
+    int64_t rows = n / len, stride = rows > 1 ? idx[len] - idx[0] : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t *row = idx + r * len, first = idx[0] + r * stride;
+        for (int64_t j = 0; j < len; j++) {
+            if (row[j] != first + j) {
+                return;
+            }
+        }
+    }
+    c->at.gather.base = idx[0];
+    c->at.gather.stride = stride;
+    c->at.gather.rows = rows;
+    c->at.gather.len = len;
+}
+
 ad_status
 ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
           ad_tensor **out)
@@ -377,6 +411,7 @@ ad_gather(ad_tensor *x, const int64_t *idx, int ndim, const int64_t *shape,
         (s = call_with_indices(&c, &ad_def_gather, &x, o, idx, o->size))) {
         return s;
     }
+    gather_runs(&c, idx, o->size);
     return ad_call_run(&c, 0, out);
 }
 
@@ -385,6 +420,24 @@ fw_gather(ad_record *r)
 {
     ad_tensor *x = r->in[0];
     const int64_t *idx = AD_BUF_DATA(r->saved);
+    int64_t len = r->at.gather.len;
+    if (len) {
+        /* the rows' first and last indices bound all of them */
+        int64_t rows = r->at.gather.rows, base = r->at.gather.base;
+        int64_t last = base + (rows - 1) * r->at.gather.stride;
+        int64_t lo = base < last ? base : last, hi = base < last ? last : base;
+        if (lo >= 0 && hi + len <= x->size) {
+            size_t it = ad_itemsize(x->dtype);
+            const char *src = ad_data(x);
+            char *dst = ad_data(r->out);
+            for (int64_t k = 0; k < rows; k++) {
+                memcpy(dst + (size_t)(k * len) * it,
+                       src + (size_t)(base + k * r->at.gather.stride) * it,
+                       (size_t)len * it);
+            }
+            return AD_OK;
+        }
+    }
     ad_status s = check_indices(idx, r->out->size, x->size,
                                 "a tensor of shape", x->ndim, x->shape);
     if (s == AD_OK) {
@@ -394,7 +447,8 @@ fw_gather(ad_record *r)
     return s;
 }
 
-/* Scatter-add g into zeros: repeated indices accumulate. */
+/* Scatter-add g into zeros: repeated indices accumulate (rows: the same
+ * additions in the same order, without reading the indices). */
 static ad_status
 bw_gather(ad_record *r, ad_buffer **g)
 {
@@ -403,8 +457,22 @@ bw_gather(ad_record *r, ad_buffer **g)
     if (!gx) {
         return nomem();
     }
-    ad_k(x->dtype)->scatter_add(AD_BUF_DATA(gx), AD_BUF_DATA(r->saved),
-                                AD_BUF_DATA(*g), r->out->size);
+    const ad_kernels *k = ad_k(x->dtype);
+    int64_t len = r->at.gather.len;
+    if (len) {
+        size_t it = ad_itemsize(x->dtype);
+        for (int64_t q = 0; q < r->at.gather.rows; q++) {
+            k->axpy((char *)AD_BUF_DATA(gx) + (size_t)(r->at.gather.base +
+                                                      q * r->at.gather.stride)
+                                                     * it,
+                    (const char *)AD_BUF_DATA(*g) + (size_t)(q * len) * it,
+                    len, 1.0);
+        }
+    }
+    else {
+        k->scatter_add(AD_BUF_DATA(gx), AD_BUF_DATA(r->saved),
+                       AD_BUF_DATA(*g), r->out->size);
+    }
     return ad_acc_grad(r, 0, &gx, 1);
 }
 
