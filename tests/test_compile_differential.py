@@ -191,6 +191,9 @@ def act(tw, action, cfg):
             g = opt.param_groups[0]["params"]
             g[:] = [q for q in g if all(q is not p for p in last)]
             opt.add_param_group({"params": last, "lr": action[1]})
+            if tw["sched"] is not None:   # as in torch, a scheduler holds
+                # one base lr per group: build it again for the new group
+                tw["sched"] = SCHEDULERS[cfg["sched"]](opt)
 
 
 @st.composite

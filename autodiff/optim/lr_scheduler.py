@@ -74,23 +74,30 @@ def _set_momentum(scheduler, group, momentum):
         group["momentum"] = momentum
 
 
-def _init_momentum(scheduler, optimizer, base_momentum, max_momentum,
-                   last_epoch):
-    """CyclicLR / OneCycleLR with cycle_momentum: check the optimizer has a
-    momentum (or betas) and, on a fresh start, set it to max_momentum."""
+def _momentum_params(scheduler, optimizer, cycle_momentum, base_momentum,
+                     max_momentum):
+    """CyclicLR / OneCycleLR: check (before anything changes) that the
+    optimizer has a momentum (or betas) to cycle; the momentum boundaries
+    per group."""
+    scheduler.cycle_momentum = cycle_momentum
+    if not cycle_momentum:
+        return None, None
     if "momentum" not in optimizer.defaults and \
             "betas" not in optimizer.defaults:
         raise ValueError("optimizer must support momentum or beta1 with "
                          "`cycle_momentum` option enabled")
     scheduler.use_beta1 = "betas" in optimizer.defaults
-    max_m = _format_param("max_momentum", optimizer, max_momentum)
-    base_m = _format_param("base_momentum", optimizer, base_momentum)
-    if last_epoch == -1:
-        for m, b, group in zip(max_m, base_m, optimizer.param_groups):
-            _set_momentum(scheduler, group, m)
-            group["max_momentum"] = m
-            group["base_momentum"] = b
-    return base_m, max_m
+    return (_format_param("base_momentum", optimizer, base_momentum),
+            _format_param("max_momentum", optimizer, max_momentum))
+
+
+def _init_momentum(scheduler, optimizer, base_m, max_m):
+    """A fresh start with cycle_momentum: every group's momentum is set to
+    max_momentum and both boundaries are stored in the groups."""
+    for m, b, group in zip(max_m, base_m, optimizer.param_groups):
+        _set_momentum(scheduler, group, m)
+        group["max_momentum"] = m
+        group["base_momentum"] = b
 
 
 class _GetLrCall:
@@ -985,13 +992,13 @@ class CyclicLR(LRScheduler):
         if mode not in ["triangular", "triangular2", "exp_range"] and \
                 scale_fn is None:
             raise ValueError("mode is invalid and scale_fn is None")
-        if cycle_momentum and "momentum" not in optimizer.defaults and \
-                "betas" not in optimizer.defaults:
-            raise ValueError("optimizer must support momentum or beta1 with "
-                             "`cycle_momentum` option enabled")
+        base_m, max_m = _momentum_params(self, optimizer, cycle_momentum,
+                                         base_momentum, max_momentum)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
                 group["lr"] = lr
+            if cycle_momentum:
+                _init_momentum(self, optimizer, base_m, max_m)
         step_size_up = float(step_size_up)
         step_size_down = float(step_size_down) \
             if step_size_down is not None else step_size_up
@@ -1002,10 +1009,8 @@ class CyclicLR(LRScheduler):
         self._scale_fn_custom = scale_fn
         self.scale_mode = scale_mode
         self._init_scale_fn()
-        self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            self.base_momentums, self.max_momentums = _init_momentum(
-                self, optimizer, base_momentum, max_momentum, last_epoch)
+            self.base_momentums, self.max_momentums = base_m, max_m
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -1255,19 +1260,15 @@ class OneCycleLR(LRScheduler):
                              f"'linear', instead got {anneal_strategy}")
         self._anneal_func_type = anneal_strategy
         max_lrs = _format_param("max_lr", optimizer, max_lr)
-        if cycle_momentum and "momentum" not in optimizer.defaults and \
-                "betas" not in optimizer.defaults:
-            raise ValueError("optimizer must support momentum or beta1 with "
-                             "`cycle_momentum` option enabled")
+        base_m, max_m = _momentum_params(self, optimizer, cycle_momentum,
+                                         base_momentum, max_momentum)
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups):
                 group["initial_lr"] = m / div_factor
                 group["max_lr"] = m
                 group["min_lr"] = group["initial_lr"] / final_div_factor
-        self.cycle_momentum = cycle_momentum
-        if cycle_momentum:
-            _init_momentum(self, optimizer, base_momentum, max_momentum,
-                           last_epoch)
+            if cycle_momentum:
+                _init_momentum(self, optimizer, base_m, max_m)
         super().__init__(optimizer, last_epoch)
 
     def _anneal_func(self, start, end, pct):
