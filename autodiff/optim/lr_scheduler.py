@@ -274,10 +274,6 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = _group_values(self.optimizer, "lr")
 
-    def __repr__(self):
-        return "<%s.%s object at %#x>" % (type(self).__module__,
-                                          type(self).__name__, id(self))
-
 
 def _track_step_called(opt):
     """Wrap ``opt.step`` (once) to note that it was called: the scheduler's
