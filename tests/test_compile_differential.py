@@ -23,7 +23,11 @@ from autodiff import nn, optim
 from autodiff.optim import lr_scheduler
 from fuzz_helpers import fuzz_settings
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+              # random action orders step a scheduler before the optimizer
+              # now and then: torch's warning, as torch gives it
+              pytest.mark.filterwarnings(
+                  "ignore:Detected call of `lr_scheduler.step")]
 
 
 DIN, CLASSES = 5, 4
