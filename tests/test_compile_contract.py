@@ -78,6 +78,8 @@ def test_lr_edited_in_param_groups_applies_to_replays():
     lambda o: lr_scheduler.ExponentialLR(o, gamma=0.7),
     lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=4),
 ])
+# built after the first optimizer step: torch warns the same way
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 def test_schedulers_apply_to_replays(make):
     scheds = {}
 

@@ -23,7 +23,11 @@ from autodiff import nn, optim
 from autodiff.optim import lr_scheduler
 from fuzz_helpers import fuzz_settings
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+              # random action orders step a scheduler before the optimizer
+              # now and then: torch's warning, as torch gives it
+              pytest.mark.filterwarnings(
+                  "ignore:Detected call of `lr_scheduler.step")]
 
 
 DIN, CLASSES = 5, 4
@@ -191,6 +195,9 @@ def act(tw, action, cfg):
             g = opt.param_groups[0]["params"]
             g[:] = [q for q in g if all(q is not p for p in last)]
             opt.add_param_group({"params": last, "lr": action[1]})
+            if tw["sched"] is not None:   # as in torch, a scheduler holds
+                # one base lr per group: build it again for the new group
+                tw["sched"] = SCHEDULERS[cfg["sched"]](opt)
 
 
 @st.composite

@@ -690,16 +690,21 @@ def test_scheduler_drives_training_lr():
 
 def test_scheduler_state_dict_round_trip():
     opt, _ = _pair(0.1)
+    # as in torch, the current lr lives in the optimizer (StepLR updates
+    # it recursively): a resume loads both state dicts
     sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     for _ in range(3):
+        opt.step()
         sched.step()
     sd = sched.state_dict()
     opt2, _ = _pair(0.1)
     sched2 = lr_scheduler.StepLR(opt2, step_size=2, gamma=0.5)
+    opt2.load_state_dict(opt.state_dict())
     sched2.load_state_dict(sd)
     for _ in range(4):
-        sched.step()
-        sched2.step()
+        for o, s in ((opt, sched), (opt2, sched2)):
+            o.step()
+            s.step()
         assert sched2.get_last_lr() == sched.get_last_lr()
 
 

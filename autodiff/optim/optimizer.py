@@ -388,9 +388,13 @@ class Optimizer:
         # copied: a copy (copy.deepcopy, pickle) rebuilds its own on its
         # first step(), from its own state tensors and the step counts
         # synced here.
+        # A scheduler's wrapper of step() (it notes that step() ran) is
+        # not copied either, as in torch.
         self._sync_steps()
         st = dict(self.__dict__)
         st["_kernels"] = None
+        st.pop("step", None)
+        st.pop("_opt_called", None)
         return st
 
     def __setstate__(self, state):
