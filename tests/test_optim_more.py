@@ -674,3 +674,25 @@ def test_lbfgs_refuses_compile_and_bad_arguments():
         optim.LBFGS([p], line_search_fn="armijo")
     with pytest.raises(ValueError, match="history_size"):
         optim.LBFGS([p], history_size=0)
+
+
+def test_state_from_before_the_new_options_gets_their_defaults():
+    # an optimizer pickled before maximize/foreach/... existed: its groups
+    # take the defaults of the options they lack, as torch's __setstate__
+    p = ad.tensor([1.0, -2.0], dtype=ad.float64, requires_grad=True)
+    opt = optim.Adam([p], lr=0.1)
+    st = opt.__getstate__()
+    st["param_groups"] = [{k: v for k, v in g.items()
+                           if k not in ("maximize", "foreach", "fused")}
+                          for g in st["param_groups"]]
+    old = optim.Adam.__new__(optim.Adam)
+    old.__setstate__(st)
+    g = old.param_groups[0]
+    assert (g["maximize"], g["foreach"], g["fused"]) == (False, None, None)
+    p.grad = ad.tensor([0.5, 0.5], dtype=ad.float64)
+    old.step()
+    tp = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.Adam([tp], lr=0.1)
+    tp.grad = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    topt.step()
+    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), **F64)

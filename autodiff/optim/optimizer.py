@@ -440,6 +440,8 @@ class Optimizer:
         groups = _Tracked(None)
         for g in state["param_groups"]:
             g = dict(g)
+            for k, v in self.defaults.items():
+                g.setdefault(k, v)      # options added since (maximize...)
             g["params"] = _Tracked(self, g["params"])
             list.append(groups, _ParamGroup(self, g))
         groups._opt = _weak(self)
