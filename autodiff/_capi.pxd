@@ -209,6 +209,12 @@ cdef extern from "autodiff.h" nogil:
         int amsgrad
         double alpha
         int centered
+        int maximize
+        double lr_decay, rho, momentum_decay
+        int decoupled
+        double clip, norm_type
+        int error_if_nonfinite
+        ad_tensor *total
     ad_status ad_optim_step(const ad_optim_cfg *, int, ad_tensor **,
                             ad_tensor **, int64_t *)
 

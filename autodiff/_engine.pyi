@@ -785,6 +785,13 @@ OPT_SGD: int
 OPT_ADAM: int
 OPT_ADAMW: int
 OPT_RMSPROP: int
+OPT_ADAGRAD: int
+OPT_ADADELTA: int
+OPT_ADAMAX: int
+OPT_NADAM: int
+OPT_RADAM: int
+OPT_CLIP_NORM: int
+OPT_CLIP_VALUE: int
 
 class FusedUpdate:
     """The C side of an optimizer (autodiff.optim): parameters, three state
@@ -798,7 +805,12 @@ class FusedUpdate:
                   nesterov: bool = False, beta1: float = 0.9,
                   beta2: float = 0.999, eps: float = 1e-8,
                   amsgrad: bool = False, alpha: float = 0.99,
-                  centered: bool = False) -> None: ...
+                  centered: bool = False, maximize: bool = False,
+                  lr_decay: float = 0.0, rho: float = 0.9,
+                  momentum_decay: float = 4e-3,
+                  decoupled: bool = False, clip: float = 0.0,
+                  norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                  total: Tensor | None = None) -> None: ...
     def step_counts(self) -> list[int]: ...
 
 def _step_all(kernels: list[FusedUpdate]) -> None: ...

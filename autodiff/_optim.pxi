@@ -7,6 +7,8 @@
 from libc.stdlib cimport calloc, free
 
 OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP = 0, 1, 2, 3
+OPT_ADAGRAD, OPT_ADADELTA, OPT_ADAMAX, OPT_NADAM, OPT_RADAM = 4, 5, 6, 7, 8
+OPT_CLIP_NORM, OPT_CLIP_VALUE = 9, 10
 
 
 cdef class FusedUpdate:
@@ -60,6 +62,8 @@ cdef class FusedUpdate:
             for i in range(3 * self.n):
                 if self.state[i]:
                     ad_decref(self.state[i])
+        if self.cfg.total:
+            ad_decref(self.cfg.total)
         free(self.params)
         free(self.state)
         free(self.steps)
@@ -68,7 +72,15 @@ cdef class FusedUpdate:
                   double momentum=0.0, double dampening=0.0,
                   bint nesterov=False, double beta1=0.9, double beta2=0.999,
                   double eps=1e-8, bint amsgrad=False, double alpha=0.99,
-                  bint centered=False):
+                  bint centered=False, bint maximize=False,
+                  double lr_decay=0.0, double rho=0.9,
+                  double momentum_decay=4e-3, bint decoupled=False,
+                  double clip=0.0, double norm_type=2.0,
+                  bint error_if_nonfinite=False, Tensor total=None):
+        """Set the hyperparameters the next step (and every replay of a
+        compiled step) reads; kind is one of the OPT_* constants (the
+        clipping kinds change the grads: clip is max_norm or the clip
+        value, total receives the total norm)."""
         self.cfg.kind = kind
         self.cfg.lr = lr
         self.cfg.weight_decay = weight_decay
@@ -81,6 +93,19 @@ cdef class FusedUpdate:
         self.cfg.amsgrad = amsgrad
         self.cfg.alpha = alpha
         self.cfg.centered = centered
+        self.cfg.maximize = maximize
+        self.cfg.lr_decay = lr_decay
+        self.cfg.rho = rho
+        self.cfg.momentum_decay = momentum_decay
+        self.cfg.decoupled = decoupled
+        self.cfg.clip = clip
+        self.cfg.norm_type = norm_type
+        self.cfg.error_if_nonfinite = error_if_nonfinite
+        if total is not None:
+            ad_incref(total.t)
+        if self.cfg.total:
+            ad_decref(self.cfg.total)
+        self.cfg.total = total.t if total is not None else NULL
 
     def step_counts(self):
         return [self.steps[i] for i in range(self.n)]

@@ -721,7 +721,12 @@ ad_status ad_fill_(ad_tensor *t, double v);
 
 /* ---- optimizers: one call updates every parameter ------------------ */
 typedef enum {
-    AD_OPT_SGD, AD_OPT_ADAM, AD_OPT_ADAMW, AD_OPT_RMSPROP
+    AD_OPT_SGD, AD_OPT_ADAM, AD_OPT_ADAMW, AD_OPT_RMSPROP,
+    AD_OPT_ADAGRAD, AD_OPT_ADADELTA, AD_OPT_ADAMAX, AD_OPT_NADAM,
+    AD_OPT_RADAM,
+    /* gradient clipping (torch.nn.utils): the grads change, not the
+     * parameters; no state, no step counted */
+    AD_OPT_CLIP_NORM, AD_OPT_CLIP_VALUE
 } ad_optim_kind;
 
 typedef struct {
@@ -733,12 +738,31 @@ typedef struct {
     int amsgrad;                /* Adam(W) */
     double alpha;               /* RMSprop */
     int centered;               /* RMSprop */
+    int maximize;               /* every kind: step along +grad */
+    double lr_decay;            /* Adagrad */
+    double rho;                 /* Adadelta */
+    double momentum_decay;      /* NAdam */
+    int decoupled;              /* NAdam, RAdam: decoupled weight decay */
+    double clip;                /* CLIP_NORM: max_norm; CLIP_VALUE: value */
+    double norm_type;           /* CLIP_NORM (inf: HUGE_VAL) */
+    int error_if_nonfinite;     /* CLIP_NORM */
+    ad_tensor *total;           /* CLIP_NORM: receives the total norm (one
+                                   float32/float64 element) */
 } ad_optim_cfg;
 
 /* Update params[i] from params[i]->grad (skipped when NULL) using state
  * tensors state[3*i + 0..2] shaped like the parameter:
  *   SGD: momentum buffer;  Adam/AdamW: exp_avg, exp_avg_sq, max_exp_avg_sq;
- *   RMSprop: square_avg, grad_avg (centered), momentum buffer.
+ *   RMSprop: square_avg, grad_avg (centered), momentum buffer;
+ *   Adagrad: sum;  Adadelta: square_avg, acc_delta;  Adamax: exp_avg,
+ *   exp_inf;  RAdam: exp_avg, exp_avg_sq;  NAdam: exp_avg, exp_avg_sq and
+ *   mu_product (one element, float32 or float64, updated in its dtype).
+ * CLIP_NORM (torch's clip_grad_norm_): the total norm of order norm_type
+ * of every present grad (each grad's norm in its dtype, then the norm of
+ * those) goes to cfg->total; each grad is multiplied by
+ * min(clip / (total + 1e-6), 1); a non-finite total with
+ * error_if_nonfinite fails (AD_ERR_STATE) before anything changes.
+ * CLIP_VALUE clamps every grad to [-clip, clip].
  * steps[i] counts the updates of params[i] and is incremented. */
 /* While capturing, the program keeps the pointers cfg, params, state and
  * steps (not copies): they must outlive it, and a replay uses the

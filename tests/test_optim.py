@@ -261,10 +261,19 @@ def test_trajectory_matches_reference_and_torch(kind, cfg):
     assert not np.allclose(traj[-1]["W1"], INIT["W1"])
     np.testing.assert_array_equal(traj[1]["u"], traj[0]["u"])
     assert not np.array_equal(traj[3]["u"], traj[2]["u"])
-    # Step counts are per parameter: u saw a gradient on 7 of 20 steps.
+    # Step counts are per parameter: u saw a gradient on 7 of 20 steps
+    # (SGD's state_dict has no step, as torch's).
     sd = opt.state_dict()
-    assert sd["state"][0]["step"] == STEPS
-    assert sd["state"][4]["step"] == sum(uses_u(s) for s in range(STEPS))
+    if kind == "sgd":       # torch's SGD state: the momentum buffer alone
+        assert sorted(sd["state"]) == ([0, 1, 2, 3, 4] if cfg.get("momentum")
+                                       else [])
+        assert all(set(st) == {"momentum_buffer"}
+                   for st in sd["state"].values())
+    else:
+        assert sd["state"][0]["step"] == STEPS
+    steps = [opt.state[p]["step"] for p in net.params()]
+    assert steps[0] == STEPS
+    assert steps[4] == sum(uses_u(s) for s in range(STEPS))
     if torch is not None:
         assert_traj(traj, run_torch(kind, [(NAMES, cfg)]), what="torch")
 

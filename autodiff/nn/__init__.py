@@ -1,5 +1,5 @@
 """Layers, activation and loss modules, and initialisers (torch.nn)."""
-from . import functional, init
+from . import functional, init, utils
 from .modules import (
     Module, Parameter, Linear, Sequential, Flatten, Identity, Dropout,
     Dropout1d, Dropout2d,
@@ -38,4 +38,5 @@ __all__ = [
     "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "utils",
 ]

@@ -114,6 +114,30 @@ def _check_nonneg(name, value):
                          % (name, value))
 
 
+def _check_range(name, value, lo, hi, hi_open):
+    """lo <= value <= hi (< hi when hi_open), else torch's ValueError."""
+    if not (lo <= value < hi if hi_open else lo <= value <= hi):
+        raise ValueError("Invalid %s: %r" % (name, value))
+
+
+def _check_betas(betas):
+    for i, b in enumerate(betas):
+        _check_range("beta parameter at index %d" % i, b, 0.0, 1.0, True)
+
+
+def _check_impl_flags(group):
+    """torch's implementation switches: foreach / fused / capturable pick
+    torch kernels that compute the same update, so any value is accepted
+    (autodiff has one fused C loop); differentiable=True (a step that is
+    part of the autograd graph) is not supported."""
+    if group.get("differentiable"):
+        raise ValueError("differentiable=True is not supported: autodiff's "
+                         "optimizer steps run in C outside the autograd "
+                         "graph")
+    if group.get("fused") and group.get("foreach"):
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 def _step_count(v):
     """v as a step count (an int, an integral float or a 0-d array from
     a checkpoint), or None when it is not a non-negative integer."""
@@ -141,6 +165,11 @@ class Optimizer:
     """
     #: names of the state tensors of each parameter, in C's slot order
     _slots = ()
+    #: slots holding one number (shape ()) instead of a parameter's shape
+    _scalar_slots = ()
+    #: torch keeps a "step" in each parameter's state (SGD does not: its
+    #: first step is the one without a momentum buffer)
+    _state_has_step = True
 
     def __init__(self, params, defaults):
         if isinstance(params, Tensor):
@@ -225,9 +254,14 @@ class Optimizer:
     def _validate(self, group):
         _check_nonneg("learning rate", group["lr"])
         _check_nonneg("weight_decay value", group.get("weight_decay", 0.0))
+        _check_impl_flags(group)
 
     def _needs(self, group, slot):
         return True
+
+    def _initial(self, group, slot, p):
+        """The state tensor slot of parameter p starts as (zeros)."""
+        return _creation.zeros_like(p)
 
     def _init_state(self):
         """Allocate state tensors (zeros) and build one C kernel per group.
@@ -247,10 +281,11 @@ class Optimizer:
                 list.__setitem__(self.param_groups, i, group)
             state_list, steps = [], []
             for p in group["params"]:
-                st = self.state.setdefault(p, {"step": 0})
+                st = self.state.setdefault(p, {})
+                st.setdefault("step", 0)
                 for slot in self._slots:
                     if slot not in st and self._needs(group, slot):
-                        st[slot] = _creation.zeros_like(p)
+                        st[slot] = self._initial(group, slot, p)
                 state_list += [st.get(s) for s in self._slots]
                 state_list += [None] * (3 - len(self._slots))
                 steps.append(st["step"])
@@ -306,9 +341,11 @@ class Optimizer:
                 st = self.state.get(p)
                 if not st:
                     continue
-                state[index[id(p)]] = {
-                    k: (v.numpy() if isinstance(v, Tensor) else v)
-                    for k, v in st.items()}
+                st = {k: (v.numpy() if isinstance(v, Tensor) else v)
+                      for k, v in st.items()
+                      if k != "step" or self._state_has_step}
+                if st:
+                    state[index[id(p)]] = st
         return {"state": state, "param_groups": copy.deepcopy(groups)}
 
     def load_state_dict(self, state_dict):
@@ -349,7 +386,8 @@ class Optimizer:
                                     "(it has step%s)"
                                     % (i, k, type(self).__name__, "".join(
                                         ", " + s for s in self._slots)))
-                elif np.shape(v) != p.shape:
+                elif np.shape(v) != (() if k in self._scalar_slots
+                                     else p.shape):
                     problems.append("parameter %d %s: shape %s, parameter "
                                     "shape %s" % (i, k, np.shape(v),
                                                   p.shape))
@@ -361,6 +399,8 @@ class Optimizer:
                                         "numeric" % (i, k, arr.dtype))
                         continue
                     new[k] = _creation.tensor(arr, dtype=p.dtype)
+            if "step" not in new:
+                new["step"] = 1 if any(k in new for k in self._slots) else 0
             new_state[p] = new
         merged = []
         for g_new, g_own in zip(groups, self.param_groups):
@@ -368,7 +408,7 @@ class Optimizer:
             g.update((k, v) for k, v in g_new.items() if k != "params")
             try:
                 self._validate(g)
-            except (ValueError, TypeError, KeyError) as e:
+            except (ValueError, TypeError, KeyError, RuntimeError) as e:
                 problems.append("parameter group %d: %s" % (len(merged), e))
             merged.append(g)
         if problems:
@@ -404,6 +444,8 @@ class Optimizer:
         groups = _Tracked(None)
         for g in state["param_groups"]:
             g = dict(g)
+            for k, v in self.defaults.items():
+                g.setdefault(k, v)      # options added since (maximize...)
             g["params"] = _Tracked(self, g["params"])
             list.append(groups, _ParamGroup(self, g))
         groups._opt = _weak(self)
@@ -421,15 +463,37 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum (and dampening,
-    Nesterov) and L2 weight decay, as torch.optim.SGD."""
-    _slots = ("momentum_buffer",)
+    """Stochastic gradient descent with optional momentum (dampening,
+    Nesterov), L2 weight decay and maximize, as torch.optim.SGD.
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0,
-                 nesterov=False, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, momentum=momentum,
-                                      dampening=dampening, nesterov=nesterov,
-                                      weight_decay=weight_decay))
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    momentum, dampening : float
+        Momentum factor and its dampening.
+    weight_decay : float
+        L2 penalty added to the gradient.
+    nesterov : bool
+        Nesterov momentum (needs momentum > 0 and zero dampening).
+    maximize : bool
+        Ascend the objective instead of descending it.
+    foreach, fused : bool or None
+        torch's implementation switches; accepted, one fused C loop runs.
+    differentiable : bool
+        Only False is supported.
+    """
+    _slots = ("momentum_buffer",)
+    _state_has_step = False
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0,
+                 weight_decay=0, nesterov=False, *, maximize=False,
+                 foreach=None, differentiable=False, fused=None):
+        super().__init__(params, dict(
+            lr=lr, momentum=momentum, dampening=dampening,
+            weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+            foreach=foreach, differentiable=differentiable, fused=fused))
 
     def _validate(self, group):
         super()._validate(group)
@@ -445,56 +509,113 @@ class SGD(Optimizer):
     def _configure(self, kernel, g):
         kernel.configure(_engine.OPT_SGD, g["lr"], g["weight_decay"],
                          momentum=g["momentum"], dampening=g["dampening"],
-                         nesterov=g["nesterov"])
+                         nesterov=g["nesterov"], maximize=g["maximize"])
 
 
 class Adam(Optimizer):
-    """Adam (and AMSGrad), as torch.optim.Adam; weight decay is L2."""
+    """Adam (and AMSGrad), as torch.optim.Adam.
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    betas : (float, float)
+        Decay rates of the first and second moment averages, in [0, 1).
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        L2 penalty (decoupled, as AdamW, with decoupled_weight_decay).
+    amsgrad : bool
+        Use the maximum of the second moments (max_exp_avg_sq).
+    maximize : bool
+        Ascend the objective instead of descending it.
+    foreach, capturable, fused : bool or None
+        torch's implementation switches; accepted, one fused C loop runs.
+    differentiable : bool
+        Only False is supported.
+    decoupled_weight_decay : bool
+        Decay the parameters directly (AdamW) instead of the gradient.
+    """
     _slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _kind = _engine.OPT_ADAM
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-                 weight_decay=0.0, amsgrad=False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
+                 weight_decay=0, amsgrad=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False,
+                 fused=None, decoupled_weight_decay=False):
+        super().__init__(params, dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+            amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+            capturable=capturable, differentiable=differentiable,
+            fused=fused, decoupled_weight_decay=decoupled_weight_decay))
 
     def _validate(self, group):
         super()._validate(group)
-        b1, b2 = group["betas"]
-        for i, b in enumerate((b1, b2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError("Invalid beta parameter at index %d: %r"
-                                 % (i, b))
+        _check_betas(group["betas"])
         _check_nonneg("epsilon value", group["eps"])
 
     def _needs(self, group, slot):
         return slot != "max_exp_avg_sq" or group["amsgrad"]
 
     def _configure(self, kernel, g):
-        kernel.configure(self._kind, g["lr"], g["weight_decay"],
+        kind = (_engine.OPT_ADAMW if g.get("decoupled_weight_decay")
+                else _engine.OPT_ADAM)
+        kernel.configure(kind, g["lr"], g["weight_decay"],
                          beta1=g["betas"][0], beta2=g["betas"][1],
-                         eps=g["eps"], amsgrad=g["amsgrad"])
+                         eps=g["eps"], amsgrad=g["amsgrad"],
+                         maximize=g["maximize"])
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (torch.optim.AdamW)."""
-    _kind = _engine.OPT_ADAMW
+    """Adam with decoupled weight decay (torch.optim.AdamW); parameters as
+    :class:`Adam` (weight_decay defaults to 1e-2)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-                 weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+                 weight_decay=1e-2, amsgrad=False, *, maximize=False,
+                 foreach=None, capturable=False, differentiable=False,
+                 fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad,
+                         foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)
 
 
 class RMSprop(Optimizer):
-    """RMSprop, optionally centered and with momentum (torch.optim.RMSprop)."""
+    """RMSprop, optionally centered and with momentum (torch.optim.RMSprop).
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    alpha : float
+        Smoothing constant of the squared-gradient average.
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        L2 penalty added to the gradient.
+    momentum : float
+        Momentum factor.
+    centered : bool
+        Normalize by the estimated variance (grad_avg).
+    capturable, foreach : bool or None
+        torch's implementation switches; accepted.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    differentiable : bool
+        Only False is supported.
+    """
     _slots = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8,
-                 weight_decay=0.0, momentum=0.0, centered=False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps,
-                                      weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered))
+                 weight_decay=0, momentum=0, centered=False,
+                 capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
+        super().__init__(params, dict(
+            lr=lr, momentum=momentum, alpha=alpha, eps=eps,
+            centered=centered, weight_decay=weight_decay,
+            capturable=capturable, foreach=foreach, maximize=maximize,
+            differentiable=differentiable))
 
     def _validate(self, group):
         super()._validate(group)
@@ -512,4 +633,257 @@ class RMSprop(Optimizer):
     def _configure(self, kernel, g):
         kernel.configure(_engine.OPT_RMSPROP, g["lr"], g["weight_decay"],
                          momentum=g["momentum"], eps=g["eps"],
-                         alpha=g["alpha"], centered=g["centered"])
+                         alpha=g["alpha"], centered=g["centered"],
+                         maximize=g["maximize"])
+
+
+class Adagrad(Optimizer):
+    """Adagrad (torch.optim.Adagrad): the squared gradients summed per
+    element; the step is lr / (1 + (t - 1) lr_decay) times g / (sqrt(sum)
+    + eps).  As in torch, the state (step 0, ``sum`` filled with
+    initial_accumulator_value) exists from construction.
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    lr_decay : float
+        Learning rate decay per step.
+    weight_decay : float
+        L2 penalty added to the gradient.
+    initial_accumulator_value : float
+        Starting value of the sums.
+    eps : float
+        Added to the denominator.
+    foreach, fused : bool or None
+        torch's implementation switches; accepted.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    differentiable : bool
+        Only False is supported.
+    """
+    _slots = ("sum",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
+                 initial_accumulator_value=0, eps=1e-10, foreach=None, *,
+                 maximize=False, differentiable=False, fused=None):
+        super().__init__(params, dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            foreach=foreach, maximize=maximize,
+            differentiable=differentiable, fused=fused))
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p] = {"step": 0,
+                                 "sum": self._initial(group, "sum", p)}
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_nonneg("lr_decay value", group["lr_decay"])
+        _check_nonneg("initial_accumulator_value value",
+                      group["initial_accumulator_value"])
+        _check_nonneg("epsilon value", group["eps"])
+
+    def _initial(self, group, slot, p):
+        # torch fills new sums from the optimizer's defaults
+        return _creation.full_like(
+            p, self.defaults["initial_accumulator_value"])
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_ADAGRAD, g["lr"], g["weight_decay"],
+                         eps=g["eps"], lr_decay=g["lr_decay"],
+                         maximize=g["maximize"])
+
+
+class Adadelta(Optimizer):
+    """Adadelta (torch.optim.Adadelta).
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Scale of the delta (1.0 is the paper's method).
+    rho : float
+        Decay rate of the running averages, in [0, 1].
+    eps : float
+        Added inside the square roots.
+    weight_decay : float
+        L2 penalty added to the gradient.
+    foreach, capturable : bool or None
+        torch's implementation switches; accepted.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    differentiable : bool
+        Only False is supported.
+    """
+    _slots = ("square_avg", "acc_delta")
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0,
+                 foreach=None, *, capturable=False, maximize=False,
+                 differentiable=False):
+        super().__init__(params, dict(
+            lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+            maximize=maximize, capturable=capturable, foreach=foreach,
+            differentiable=differentiable))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_range("rho value", group["rho"], 0.0, 1.0, False)
+        _check_nonneg("epsilon value", group["eps"])
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_ADADELTA, g["lr"], g["weight_decay"],
+                         eps=g["eps"], rho=g["rho"], maximize=g["maximize"])
+
+
+class Adamax(Optimizer):
+    """Adamax, Adam with the infinity norm (torch.optim.Adamax).
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    betas : (float, float)
+        Decay rates of the first moment and of the infinity norm.
+    eps : float
+        Added to |g| before the maximum.
+    weight_decay : float
+        L2 penalty added to the gradient.
+    foreach, capturable : bool or None
+        torch's implementation switches; accepted.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    differentiable : bool
+        Only False is supported.
+    """
+    _slots = ("exp_avg", "exp_inf")
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0, foreach=None, *, maximize=False,
+                 differentiable=False, capturable=False):
+        super().__init__(params, dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+            foreach=foreach, maximize=maximize,
+            differentiable=differentiable, capturable=capturable))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_nonneg("epsilon value", group["eps"])
+        _check_betas(group["betas"])
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_ADAMAX, g["lr"], g["weight_decay"],
+                         beta1=g["betas"][0], beta2=g["betas"][1],
+                         eps=g["eps"], maximize=g["maximize"])
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (torch.optim.NAdam).  ``mu_product``
+    (the product of the momentum schedule) is kept as torch keeps it: a
+    float32 number per parameter (the parameter's dtype after
+    load_state_dict, which casts as torch's does).
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    betas : (float, float)
+        Decay rates of the moment averages, in [0, 1).
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        Weight decay (L2, or decoupled).
+    momentum_decay : float
+        The momentum schedule's decay (psi).
+    decoupled_weight_decay : bool
+        Decay the parameters directly (NAdamW) instead of the gradient.
+    foreach, capturable : bool or None
+        torch's implementation switches; accepted.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    differentiable : bool
+        Only False is supported.
+    """
+    _slots = ("exp_avg", "exp_avg_sq", "mu_product")
+    _scalar_slots = ("mu_product",)
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        super().__init__(params, dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize, foreach=foreach, capturable=capturable,
+            differentiable=differentiable))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_nonneg("epsilon value", group["eps"])
+        _check_betas(group["betas"])
+        _check_nonneg("momentum_decay value", group["momentum_decay"])
+
+    def _initial(self, group, slot, p):
+        if slot == "mu_product":
+            return _creation.ones((), dtype="float32")
+        return _creation.zeros_like(p)
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_NADAM, g["lr"], g["weight_decay"],
+                         beta1=g["betas"][0], beta2=g["betas"][1],
+                         eps=g["eps"], momentum_decay=g["momentum_decay"],
+                         decoupled=g["decoupled_weight_decay"],
+                         maximize=g["maximize"])
+
+
+class RAdam(Optimizer):
+    """Rectified Adam (torch.optim.RAdam): plain momentum SGD steps until
+    the variance estimate is tractable (rho_t > 5), then Adam steps scaled
+    by the rectification term.
+
+    Parameters
+    ----------
+    params : iterable of Tensors or of dicts (parameter groups)
+    lr : float
+        Learning rate.
+    betas : (float, float)
+        Decay rates of the moment averages, in [0, 1).
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        Weight decay (L2, or decoupled).
+    decoupled_weight_decay : bool
+        Decay the parameters directly (RAdamW) instead of the gradient.
+    foreach, capturable : bool or None
+        torch's implementation switches; accepted.
+    maximize : bool
+        Ascend the objective instead of descending it.
+    differentiable : bool
+        Only False is supported.
+    """
+    _slots = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0, decoupled_weight_decay=False, *,
+                 foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        super().__init__(params, dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+            maximize=maximize, foreach=foreach, capturable=capturable,
+            decoupled_weight_decay=decoupled_weight_decay,
+            differentiable=differentiable))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_nonneg("epsilon value", group["eps"])
+        _check_betas(group["betas"])
+
+    def _configure(self, kernel, g):
+        kernel.configure(_engine.OPT_RADAM, g["lr"], g["weight_decay"],
+                         beta1=g["betas"][0], beta2=g["betas"][1],
+                         eps=g["eps"], decoupled=g["decoupled_weight_decay"],
+                         maximize=g["maximize"])

@@ -2371,6 +2371,11 @@ optim_one(int dt, const ad_optim_cfg *c, const char *name)
     for (int k = 0; k < 3; k++) {
         st[k] = mk(dt, 1, sh, (double[]){0, 0, 0, 0, 0, 0}, 0, 0, 0);
     }
+    double mp = 1;                      /* NAdam: mu_product, float32 */
+    if (c->kind == AD_OPT_NADAM) {
+        ad_decref(st[2]);
+        st[2] = mk(AD_F32, 0, NULL, (double[]){1}, 0, 0, 0);
+    }
     double P[N], s0[N] = {0}, s1[N] = {0}, s2[N] = {0};
     int64_t step = 0;
     for (int i = 0; i < N; i++) {
@@ -2381,8 +2386,12 @@ optim_one(int dt, const ad_optim_cfg *c, const char *name)
         ad_set_grad(p, g);
         REQ(ad_optim_step(c, 1, &p, st, &step));
         CHECK(step == it);
+        if (c->kind == AD_OPT_NADAM) {
+            mp = (float)(mp * (float)(c->beta1 * (1 - 0.5 * pow(
+                0.96, it * c->momentum_decay))));
+        }
         for (int i = 0; i < N; i++) {
-            double gi = at(g, i);
+            double gi = c->maximize ? -at(g, i) : at(g, i);
             switch (c->kind) {
             case AD_OPT_SGD:
                 gi += c->weight_decay * P[i];
@@ -2432,7 +2441,62 @@ optim_one(int dt, const ad_optim_cfg *c, const char *name)
                 }
                 break;
             }
+            case AD_OPT_ADAGRAD:
+                gi += c->weight_decay * P[i];
+                s0[i] += gi * gi;
+                P[i] -= c->lr / (1 + (it - 1) * c->lr_decay) * gi /
+                        (sqrt(s0[i]) + c->eps);
+                break;
+            case AD_OPT_ADADELTA: {
+                gi += c->weight_decay * P[i];
+                s0[i] = c->rho * s0[i] + (1 - c->rho) * gi * gi;
+                double d = sqrt(s1[i] + c->eps) / sqrt(s0[i] + c->eps) * gi;
+                s1[i] = c->rho * s1[i] + (1 - c->rho) * d * d;
+                P[i] -= c->lr * d;
+                break;
             }
+            case AD_OPT_ADAMAX:
+                gi += c->weight_decay * P[i];
+                s0[i] = c->beta1 * s0[i] + (1 - c->beta1) * gi;
+                s1[i] = fmax(c->beta2 * s1[i], fabs(gi) + c->eps);
+                P[i] -= c->lr / (1 - pow(c->beta1, it)) * s0[i] / s1[i];
+                break;
+            case AD_OPT_NADAM:
+            case AD_OPT_RADAM: {
+                if (c->decoupled) {
+                    P[i] *= 1 - c->lr * c->weight_decay;
+                }
+                else {
+                    gi += c->weight_decay * P[i];
+                }
+                s0[i] = c->beta1 * s0[i] + (1 - c->beta1) * gi;
+                s1[i] = c->beta2 * s1[i] + (1 - c->beta2) * gi * gi;
+                double bc2 = 1 - pow(c->beta2, it);
+                if (c->kind == AD_OPT_NADAM) {
+                    double mu = c->beta1 * (1 - 0.5 * pow(
+                        0.96, it * c->momentum_decay));
+                    double mun = c->beta1 * (1 - 0.5 * pow(
+                        0.96, (it + 1) * c->momentum_decay));
+                    double den = sqrt(s1[i] / bc2) + c->eps;
+                    P[i] -= c->lr * (1 - mu) / (1 - mp) * gi / den +
+                            c->lr * mun / (1 - mp * mun) * s0[i] / den;
+                    break;
+                }
+                double rinf = 2 / (1 - c->beta2) - 1;
+                double rt = rinf - 2 * it * pow(c->beta2, it) / bc2;
+                double u = s0[i] / (1 - pow(c->beta1, it)) * c->lr;
+                if (rt > 5) {
+                    u *= sqrt(bc2) / (sqrt(s1[i]) + c->eps) *
+                         sqrt((rt - 4) * (rt - 2) * rinf /
+                              ((rinf - 4) * (rinf - 2) * rt));
+                }
+                P[i] -= u;
+                break;
+            }
+            }
+        }
+        if (c->kind == AD_OPT_NADAM) {
+            CHECK(at(st[2], 0) == mp);
         }
         char what[96];
         snprintf(what, sizeof(what), "%s step %d %s", name, it, dtn(dt));
@@ -2458,6 +2522,88 @@ optim_one(int dt, const ad_optim_cfg *c, const char *name)
     ad_decref(p);
     for (int k = 0; k < 3; k++) {
         ad_decref(st[k]);
+    }
+}
+
+/* clip_grad_norm_ / clip_grad_value_: one parameter without grad, norms
+ * of orders 2, 1, inf against plain loops; a non-finite total with
+ * error_if_nonfinite changes nothing */
+static void
+test_clip(void)
+{
+    int64_t sh[1] = {4};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *ps[3], *gs[3];
+        for (int k = 0; k < 3; k++) {
+            ps[k] = mk(dt, 1, sh, NULL, -1, 1, 1);
+            gs[k] = mk(dt, 1, sh, NULL, -2, 2, 0);
+        }
+        ad_tensor *total = mk(dt, 0, NULL, (double[]){0}, 0, 0, 0);
+        const double ords[3] = {2, 1, HUGE_VAL};
+        for (int o = 0; o < 3; o++) {
+            double G[2][4], ns[2];
+            for (int k = 0; k < 2; k++) {
+                ad_set_grad(ps[k], gs[k]);
+                double acc = 0;
+                for (int i = 0; i < 4; i++) {
+                    double v = G[k][i] = at(gs[k], i), a = fabs(v);
+                    acc = o == 0 ? acc + v * v : o == 1 ? acc + a
+                                                        : fmax(acc, a);
+                }
+                ns[k] = o == 0 ? sqrt(acc) : acc;
+            }
+            ad_set_grad(ps[2], NULL);
+            double want = o == 0 ? hypot(ns[0], ns[1])
+                          : o == 1 ? ns[0] + ns[1] : fmax(ns[0], ns[1]);
+            ad_optim_cfg c = {0};
+            c.kind = AD_OPT_CLIP_NORM;
+            c.clip = 0.5;
+            c.norm_type = ords[o];
+            c.total = total;
+            REQ(ad_optim_step(&c, 3, ps, NULL, NULL));
+            CLOSE("clip total", total, &want, 1, dt ? 1e-14 : 1e-6, 0);
+            double coef = fmin(0.5 / (want + 1e-6), 1.0);
+            for (int k = 0; k < 2; k++) {
+                for (int i = 0; i < 4; i++) {
+                    G[k][i] *= coef;
+                }
+                CLOSE("clipped grad", gs[k], G[k], 4, dt ? 1e-14 : 1e-6, 0);
+            }
+            CHECK(ps[2]->grad == NULL);
+        }
+        /* clip_grad_value_ */
+        ad_optim_cfg c = {0};
+        c.kind = AD_OPT_CLIP_VALUE;
+        c.clip = 0.01;
+        double *before = vals(gs[0]);
+        REQ(ad_optim_step(&c, 3, ps, NULL, NULL));
+        for (int i = 0; i < 4; i++) {
+            before[i] = fmax(-0.01, fmin(0.01, before[i]));
+        }
+        CLOSE("clip value", gs[0], before, 4, dt ? 0 : 1e-6, 0);
+        free(before);
+        /* a non-finite total is an error with error_if_nonfinite */
+        put(gs[1], 2, HUGE_VAL);
+        before = vals(gs[0]);
+        c.kind = AD_OPT_CLIP_NORM;
+        c.clip = 1e-3;
+        c.norm_type = 2;
+        c.error_if_nonfinite = 1;
+        c.total = total;
+        put(total, 0, 7);
+        CHECK_ST(ad_optim_step(&c, 3, ps, NULL, NULL), AD_ERR_STATE);
+        CHECK(same_vals(gs[0], before) && at(total, 0) == 7);
+        c.total = NULL;                 /* no output: refused */
+        c.error_if_nonfinite = 0;
+        CHECK_ST(ad_optim_step(&c, 3, ps, NULL, NULL), AD_ERR_VALUE);
+        CHECK(same_vals(gs[0], before));
+        free(before);
+        for (int k = 0; k < 3; k++) {
+            ad_set_grad(ps[k], NULL);
+            ad_decref(ps[k]);
+            ad_decref(gs[k]);
+        }
+        ad_decref(total);
     }
 }
 
@@ -2498,7 +2644,50 @@ test_optim(void)
         c.centered = 1;
         c.momentum = 0.5;
         optim_one(dt, &c, "rmsprop centered momentum");
+        c.maximize = 1;
+        optim_one(dt, &c, "rmsprop maximize");
+        memset(&c, 0, sizeof(c));
+        c.kind = AD_OPT_ADAGRAD;
+        c.lr = 0.1;
+        c.eps = 1e-10;
+        optim_one(dt, &c, "adagrad");
+        c.lr_decay = 0.1;
+        c.weight_decay = 0.05;
+        c.maximize = 1;
+        optim_one(dt, &c, "adagrad lr_decay wd maximize");
+        memset(&c, 0, sizeof(c));
+        c.kind = AD_OPT_ADADELTA;
+        c.lr = 1.0;
+        c.rho = 0.9;
+        c.eps = 1e-6;
+        optim_one(dt, &c, "adadelta");
+        c.weight_decay = 0.1;
+        optim_one(dt, &c, "adadelta wd");
+        memset(&c, 0, sizeof(c));
+        c.kind = AD_OPT_ADAMAX;
+        c.lr = 2e-3;
+        c.beta1 = 0.9;
+        c.beta2 = 0.999;
+        c.eps = 1e-8;
+        optim_one(dt, &c, "adamax");
+        c.weight_decay = 0.1;
+        c.maximize = 1;
+        optim_one(dt, &c, "adamax wd maximize");
+        c.kind = AD_OPT_RADAM;
+        c.maximize = 0;
+        optim_one(dt, &c, "radam wd");
+        c.decoupled = 1;
+        c.beta2 = 0.5;          /* rho_t > 5 from the first steps */
+        optim_one(dt, &c, "radam decoupled rectified");
+        c.kind = AD_OPT_NADAM;
+        c.beta2 = 0.999;
+        c.momentum_decay = 4e-3;
+        optim_one(dt, &c, "nadam decoupled");
+        c.decoupled = 0;
+        c.momentum_decay = 0.1;
+        optim_one(dt, &c, "nadam wd");
     }
+    test_clip();
     /* missing state and an unknown kind */
     int64_t sh[1] = {2};
     ad_tensor *p = mk(AD_F64, 1, sh, NULL, -1, 1, 1);
@@ -2508,7 +2697,7 @@ test_optim(void)
     ad_optim_cfg c = {0};
     c.kind = AD_OPT_ADAM;
     CHECK_ST(ad_optim_step(&c, 1, &p, st, &step), AD_ERR_STATE);
-    c.kind = 9;
+    c.kind = 99;
     CHECK_ST(ad_optim_step(&c, 1, &p, st, &step), AD_ERR_VALUE);
     CHECK(step == 0);
     ad_decref(g);
