@@ -11,8 +11,8 @@ and runs mypy and stubtest over it.
 """
 import builtins
 import threading
-from typing import Any, Iterable, Iterator, Literal, NamedTuple, NoReturn, \
-    Protocol, Sequence, SupportsFloat, TypeVar, overload
+from typing import Any, Callable, Iterable, Iterator, Literal, NamedTuple, \
+    NoReturn, Protocol, Sequence, SupportsFloat, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -203,6 +203,8 @@ class Tensor:
     def backward(self, grad: _TensorLike | None = None,
                  retain_graph: builtins.bool | None = None,
                  create_graph: builtins.bool = False) -> None: ...
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]
+                      ) -> Any: ...
 
     # ---- in place: write into this tensor's buffer (a version bump); the
     # operand broadcasts to self's shape.  Under grad mode a tensor that

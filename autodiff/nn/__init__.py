@@ -20,6 +20,7 @@ from .transformer import (ModuleList, MultiheadAttention,
                           TransformerEncoderLayer, TransformerEncoder,
                           TransformerDecoderLayer, TransformerDecoder)
 from .rnn import RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
+from .container import ModuleDict, ParameterList, ParameterDict
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -38,4 +39,5 @@ __all__ = [
     "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "ModuleDict", "ParameterList", "ParameterDict",
 ]

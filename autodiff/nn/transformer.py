@@ -16,6 +16,7 @@ from .._engine import Tensor
 from .._grad_mode import no_grad
 from . import functional as F
 from . import init
+from .container import ModuleList
 from .modules import Dropout, Linear, Module, Parameter
 from .normalization import LayerNorm
 
@@ -23,44 +24,6 @@ __all__ = ["MultiheadAttention", "TransformerEncoderLayer",
            "TransformerEncoder", "TransformerDecoderLayer",
            "TransformerDecoder", "ModuleList",
            "generate_square_subsequent_mask"]
-
-
-class ModuleList(Module):
-    """torch.nn.ModuleList: submodules held in a list, registered as
-    "0", "1", ... (so their state_dict keys are torch's)."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        for m in (modules or ()):
-            self.append(m)
-
-    def append(self, module):
-        if not isinstance(module, Module):
-            raise TypeError("ModuleList takes Modules, got %s"
-                            % type(module).__name__)
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def __getitem__(self, i):
-        mods = list(self._modules.values())
-        if isinstance(i, slice):
-            return ModuleList(mods[i])
-        return mods[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(); iterate "
-                                  "over its modules")
 
 
 def _positive_int(v, name, cls):
