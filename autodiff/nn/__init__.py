@@ -21,6 +21,7 @@ from .transformer import (ModuleList, MultiheadAttention,
                           TransformerDecoderLayer, TransformerDecoder)
 from .rnn import RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
 from .container import ModuleDict, ParameterList, ParameterDict
+from .summary import summary
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -39,5 +40,5 @@ __all__ = [
     "ModuleList", "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-    "ModuleDict", "ParameterList", "ParameterDict",
+    "ModuleDict", "ParameterList", "ParameterDict", "summary",
 ]
