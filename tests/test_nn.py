@@ -864,7 +864,7 @@ def test_repr_names_layers():
     for needle in ("Net(", "(inp): Linear(in_features=3, out_features=4, "
                    "bias=True)", "(body): Sequential(", "(0): Block(",
                    "(fc): Linear(in_features=4, out_features=4",
-                   "(act): Tanh()", "(1): ReLU()", "(drop): Dropout(p=0.5)",
+                   "(act): Tanh()", "(1): ReLU()", "(drop): Dropout(p=0.5, inplace=False)",
                    "(out): Linear(in_features=4, out_features=2, "
                    "bias=False)"):
         assert needle in r, (needle, r)

@@ -88,16 +88,18 @@ class Module:
             raise TypeError("cannot assign %s as parameter %r (a Parameter "
                             "or None expected)" % (type(value).__name__,
                                                    name))
+        # a name keeps its place in its table when reassigned (torch's
+        # order of state_dict keys and of a container's entries)
+        table = (self._parameters if isinstance(value, Parameter) else
+                 self._modules if isinstance(value, Module) else None)
         for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+            if d is not table:
+                d.pop(name, None)
         self._non_persistent_set().discard(name)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+        if table is None:
             object.__setattr__(self, name, value)
             return
+        table[name] = value
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -836,6 +838,9 @@ class Flatten(Module):
     def forward(self, x):
         return _ops.flatten(x, self.start_dim, self.end_dim)
 
+    def extra_repr(self):
+        return "start_dim=%s, end_dim=%s" % (self.start_dim, self.end_dim)
+
 
 class Identity(Module):
     def forward(self, x):
@@ -845,19 +850,24 @@ class Identity(Module):
 class Dropout(Module):
     """Zero elements with probability p in train mode; identity in eval."""
 
-    def __init__(self, p=0.5, generator=None):
+    def __init__(self, p=0.5, inplace=False, generator=None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError("dropout probability has to be between 0 and 1, "
                              "but got %r" % (p,))
+        if not isinstance(inplace, bool):
+            # the old signature's second argument was the generator
+            raise TypeError("Dropout: inplace must be a bool, got %s (pass "
+                            "generator= by keyword)" % type(inplace).__name__)
         self.p = p
+        self.inplace = inplace      # torch's signature; same values
         self.generator = generator
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self):
-        return "p=%g" % self.p
+        return "p=%s, inplace=%s" % (self.p, self.inplace)
 
 
 class Dropout2d(Module):
@@ -966,10 +976,25 @@ class SELU(_Activation):
 
 
 class GELU(_Activation):
-    """Gaussian error linear unit x Phi(x) (exact, erf form)."""
+    """Gaussian error linear unit x Phi(x) (exact, erf form).
 
-    def __init__(self):
+    Parameters
+    ----------
+    approximate : str
+        "none" (torch's default); the "tanh" approximation is not
+        implemented (NotImplementedError).
+    """
+
+    def __init__(self, approximate="none"):
         super().__init__()
+        if approximate != "none":
+            raise NotImplementedError("GELU: only approximate='none' (the "
+                                      "exact erf form) is implemented, got "
+                                      "%r" % (approximate,))
+        self.approximate = approximate
+
+    def extra_repr(self):
+        return "approximate=%r" % (self.approximate,)
 
     def forward(self, x):
         return F.gelu(x)

@@ -26,6 +26,11 @@ __all__ = ["MultiheadAttention", "TransformerEncoderLayer",
            "generate_square_subsequent_mask"]
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under torch's name for MultiheadAttention.out_proj (so the
+    repr is torch's)."""
+
+
 def _positive_int(v, name, cls):
     if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
         raise ValueError("%s: %s must be a positive integer, got %r"
@@ -129,7 +134,8 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(_creation.zeros(3 * E, dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(E, E, bias=bias, dtype=dt)
+        self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias=bias,
+                                                        dtype=dt)
         if add_bias_kv:
             self.bias_k = Parameter(_creation.zeros(1, 1, E, dtype=dt))
             self.bias_v = Parameter(_creation.zeros(1, 1, E, dtype=dt))
@@ -152,10 +158,6 @@ class MultiheadAttention(Module):
             with no_grad():
                 self.in_proj_bias.fill_(0.0)
                 self.out_proj.bias.fill_(0.0)
-
-    def extra_repr(self):
-        return "embed_dim=%d, num_heads=%d, dropout=%s, batch_first=%s" % (
-            self.embed_dim, self.num_heads, self.dropout, self.batch_first)
 
     # ---- argument checks
     def _check_inputs(self, query, key, value):
