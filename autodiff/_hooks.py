@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 from . import _engine as E
 from ._capture import NotCompilableError
-from ._grad_mode import no_grad
+from ._grad_mode import enable_grad, no_grad
 
 __all__ = ["RemovableHandle", "register_tensor_hook"]
 
@@ -174,7 +174,8 @@ def register_tensor_hook(t, hook):
     entry = _TENSOR_HOOKS.get(t)
     if entry is None or entry[0] != E._node_key(t):
         hooks = OrderedDict()
-        E._rebind(t, _identity_fn().apply(t, hooks))
+        with enable_grad():         # also when registered under no_grad
+            E._rebind(t, _identity_fn().apply(t, hooks))
         _TENSOR_HOOKS.set(t, (E._node_key(t), hooks))
     else:
         hooks = entry[1]

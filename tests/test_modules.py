@@ -634,6 +634,24 @@ def test_tensor_hooks_match_torch():
         _close(np.asarray(a), np.asarray(t))
 
 
+def test_tensor_hook_registered_under_no_grad_and_in_autograd_grad():
+    res = []
+    for lib, no_grad, grad in ((nn, ad.no_grad, ad.autograd.grad),
+                               (torch.nn, torch.no_grad,
+                                torch.autograd.grad)):
+        x = _tensor(lib, X.copy()).requires_grad_(True)
+        y = x * 2
+        with no_grad():
+            y.register_hook(lambda g: g * 10)
+        (y * y).sum().backward()
+        z = x * 3
+        z.register_hook(lambda g: g - 1)
+        gz, = grad((z * z).sum(), [x])
+        res.append((x.grad, gz))
+    for a, t in zip(*res):
+        _close(a, t)
+
+
 def test_tensor_hook_errors():
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         ad.ones(2).register_hook(lambda g: g)

@@ -590,8 +590,7 @@ def test_activation_modules_equal_functional(cls, args, kw, fn, fkw):
         np.testing.assert_allclose(xa.grad.numpy(), xt.grad.numpy(),
                                    rtol=GRAD_RTOL.get(cls.__name__, 1e-9),
                                    atol=1e-12)
-        if cls.__name__ != "GELU":      # torch's shows approximate='none'
-            assert repr(mod) == repr(tmod)
+        assert repr(mod) == repr(tmod)
 
 
 @pytest.mark.parametrize("make", [

@@ -476,7 +476,7 @@ class Module:
         Parameters
         ----------
         target : str
-            E.g. ``"encoder.layers.0"``.
+            For example ``"encoder.layers.0"``.
         """
         if target == "":
             return self
@@ -544,8 +544,9 @@ class Module:
                 p.grad = g
         for m, k, q in new_bufs:
             m._buffers[k] = q
-        # compiled steps and optimizers hold the old memory
-        _engine._bump_epoch()
+        if new_params or new_bufs:
+            # compiled steps and optimizers hold the old memory
+            _engine._bump_epoch()
         return self
 
     def to(self, *args, device=None, dtype=None, non_blocking=False):
@@ -982,15 +983,15 @@ class GELU(_Activation):
     ----------
     approximate : str
         "none" (torch's default); the "tanh" approximation is not
-        implemented (NotImplementedError).
+        implemented (TypeError).
     """
 
     def __init__(self, approximate="none"):
         super().__init__()
         if approximate != "none":
-            raise NotImplementedError("GELU: only approximate='none' (the "
-                                      "exact erf form) is implemented, got "
-                                      "%r" % (approximate,))
+            # an unsupported option, refused like the others (TypeError)
+            raise TypeError("GELU: only approximate='none' (the exact erf "
+                            "form) is implemented, got %r" % (approximate,))
         self.approximate = approximate
 
     def extra_repr(self):
