@@ -521,6 +521,22 @@ def test_forward_hooks_replace_inputs_and_outputs_as_torch():
     _close(ra[0](ad.tensor(X)), a(ad.tensor(X)))
 
 
+def test_always_call_forward_hook_runs_when_forward_raises():
+    logs = []
+    for lib in (nn, torch.nn):
+        log = []
+        m = lib.Linear(3, 2)
+        m.register_forward_hook(lambda mod, a, o: log.append(("plain", o)))
+        m.register_forward_hook(lambda mod, a, o: log.append(("always", o)),
+                                always_call=True)
+        # torch: RuntimeError; autodiff: ValueError naming the shapes
+        with pytest.raises(RuntimeError if lib is torch.nn else ValueError,
+                           match="shape|mat1"):
+            m(_tensor(lib, np.zeros((2, 4), np.float32)))
+        logs.append(log)
+    assert logs[0] == logs[1] == [("always", None)]
+
+
 def test_full_backward_hooks_see_and_modify_gradients_as_torch():
     def register(m, log):
         def hook(mod, gin, gout):

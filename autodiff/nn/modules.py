@@ -243,31 +243,61 @@ class Module:
             state = _hooks._ModuleBackwardHooks(
                 self, (bw or {}).values(), (bw_pre or {}).values())
             args = state.setup_inputs(args)
-        out = self.forward(*args, **kwargs)
-        for hid, hook in list((post or {}).items()):
-            if hid in with_kwargs:
-                r = hook(self, args, kwargs, out)
-            else:
-                r = hook(self, args, out)
-            if r is not None:
-                out = r
+        called = set()
+        try:
+            out = self.forward(*args, **kwargs)
+            for hid, hook in list((post or {}).items()):
+                called.add(hid)
+                if hid in with_kwargs:
+                    r = hook(self, args, kwargs, out)
+                else:
+                    r = hook(self, args, out)
+                if r is not None:
+                    out = r
+        except Exception:
+            self._run_always_called(args, kwargs, called)
+            raise
         if state is not None:
             out = state.setup_output(out)
         return out
 
+    def _run_always_called(self, args, kwargs, called):
+        """forward (or a hook) raised: the always_call forward hooks not yet
+        run get output None; their own errors become warnings (torch)."""
+        import warnings
+        always = self.__dict__.get("_hooks_always_called", {})
+        with_kwargs = self.__dict__.get("_hooks_with_kwargs", {})
+        for hid, hook in list(self.__dict__.get("_forward_hooks",
+                                                {}).items()):
+            if hid not in always or hid in called:
+                continue
+            try:
+                if hid in with_kwargs:
+                    hook(self, args, kwargs, None)
+                else:
+                    hook(self, args, None)
+            except Exception as e:
+                warnings.warn("module forward hook with ``always_call=True`` "
+                              "raised an exception that was silenced as "
+                              "another error was raised in forward: %s" % e,
+                              stacklevel=3)
+
     # ---- hooks
-    def _add_hook(self, kind, hook, prepend, with_kwargs=False):
+    def _add_hook(self, kind, hook, prepend, with_kwargs=False,
+                  always_call=False):
         hooks = self.__dict__.get(kind)
         if hooks is None:
             hooks = OrderedDict()
             object.__setattr__(self, kind, hooks)
-        extra = ()
-        if with_kwargs:
-            extra = self.__dict__.get("_hooks_with_kwargs")
-            if extra is None:
-                extra = {}
-                object.__setattr__(self, "_hooks_with_kwargs", extra)
-            extra = (extra,)
+        extra = []
+        for flag, name in ((with_kwargs, "_hooks_with_kwargs"),
+                           (always_call, "_hooks_always_called")):
+            if flag:
+                d = self.__dict__.get(name)
+                if d is None:
+                    d = {}
+                    object.__setattr__(self, name, d)
+                extra.append(d)
         handle = _hooks.add_hook(hooks, hook, prepend, extra)
         for d in extra:
             d[handle.id] = True
@@ -301,7 +331,7 @@ class Module:
                               with_kwargs)
 
     def register_forward_hook(self, hook, *, prepend=False,
-                              with_kwargs=False):
+                              with_kwargs=False, always_call=False):
         """Register hook(module, args, output) to run after forward().
 
         Parameters
@@ -314,13 +344,16 @@ class Module:
             Run it before the hooks already registered.
         with_kwargs : bool
             Pass the keyword arguments too.
+        always_call : bool
+            Also run it (with output None) when forward raises.
 
         Returns
         -------
         RemovableHandle
             Its ``remove()`` unregisters the hook.
         """
-        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs,
+                              always_call)
 
     def register_full_backward_hook(self, hook, prepend=False):
         """Register hook(module, grad_input, grad_output), called once the
