@@ -182,6 +182,19 @@ def register_tensor_hook(t, hook):
     return add_hook(hooks, hook)
 
 
+def apply_leaf_hooks(t, g):
+    """g after the hooks registered on the leaf t (autograd.grad and
+    backward(create_graph=True) call this for each leaf they reach)."""
+    if not _LEAF_HOOKS.table:
+        return g
+    hooks = _LEAF_HOOKS.get(t)
+    if hooks is None:       # another Python handle of the same C tensor
+        key = E._node_key(t)
+        hooks = next((h for u, h in _LEAF_HOOKS.items()
+                      if E._node_key(u) == key), None)
+    return _apply_tensor_hooks(hooks, g) if hooks else g
+
+
 def backward_with_leaf_hooks(root, grad, retain_graph):
     """Tensor.backward when some leaf has hooks: the sweep, with each
     hooked leaf that the graph reaches getting its gradient through its

@@ -663,7 +663,11 @@ def test_tensor_hook_registered_under_no_grad_and_in_autograd_grad():
         z = x * 3
         z.register_hook(lambda g: g - 1)
         gz, = grad((z * z).sum(), [x])
-        res.append((x.grad, gz))
+        leaf = _tensor(lib, X.copy()).requires_grad_(True)
+        leaf.register_hook(lambda g: g * 10)
+        gl, = grad((leaf * leaf).sum(), [leaf], create_graph=True)
+        (leaf ** 3).sum().backward(create_graph=True)
+        res.append((x.grad, gz, gl, leaf.grad))
     for a, t in zip(*res):
         _close(a, t)
 
