@@ -208,9 +208,6 @@ class Module:
         raise NotImplementedError("%s must define forward()"
                                   % type(self).__name__)
 
-    _HOOK_KINDS = ("_forward_pre_hooks", "_forward_hooks",
-                   "_backward_hooks", "_backward_pre_hooks")
-
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
