@@ -54,6 +54,7 @@ from ._reductions import (prod, logsumexp, cumprod, cummax, cummin, norm,
                           sort, argsort, topk, median, quantile)
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
 from . import nn, optim, autograd, cuda
+from . import data
 from . import linalg
 from .linalg import einsum, tensordot, trace, det, inverse
 from .autograd import Function, FunctionCtx
@@ -63,6 +64,7 @@ from .gradcheck import (numerical_grad, gradcheck, gradgradcheck,
                         GradcheckError)
 from .checkpoint import save, load
 from .compile import compile, CompiledFunction, NotCompilableError
+from . import metrics, callbacks
 from .trainer import (Trainer, History, Callback, EarlyStopping,
                       LRSchedulerCallback, ModelCheckpoint)
 
@@ -133,7 +135,7 @@ __all__ = [
     "no_grad", "enable_grad",
     # subpackages and modules
     "nn", "optim", "autograd", "cuda", "linalg", "functional", "checkpoint",
-    "trainer",
+    "trainer", "metrics", "callbacks", "data",
     # autograd
     "Function", "FunctionCtx",
     "grad", "value_and_grad", "elementwise_grad", "jacobian", "hessian",

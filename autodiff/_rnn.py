@@ -90,12 +90,24 @@ def rnn_relu_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 
 # ------------------------------------------------------------ sequences
 
-def _direction(mode, xp, h, c, w_hh, b_hh, reverse):
+def _direction(mode, xp, h, c, w_hh, b_hh, reverse, w_hr=None):
     """One direction of one layer over the projected input xp (T, B, G H):
-    (the h of every step (T, B, H), the final h, the final c)."""
+    (the h of every step (T, B, H), the final h, the final c).  With w_hr
+    (an LSTM's projection, (P, H)) every step's h is projected to P before
+    it is output and fed back: lstm_cell and one GEMM per step."""
     T = xp.shape[0]
     H = h.shape[-1]
     last = 0 if reverse else T - 1
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    if w_hr is not None:
+        hs = [None] * T
+        H = c.shape[-1]
+        for t in order:
+            hc = E._lstm_cell(_step(xp, t), _linear(h, w_hh, b_hh), c)
+            h = _linear(_cols(hc, 0, H), w_hr, None)
+            c = _cols(hc, H, H)
+            hs[t] = h
+        return _stack(hs), h, c
     if mode == "LSTM":
         # one op: every step's GEMM and gate kernel, (h_t, c_t) packed
         out = E._lstm_seq(xp, h, c, w_hh, b_hh, reverse)
@@ -105,7 +117,6 @@ def _direction(mode, xp, h, c, w_hh, b_hh, reverse):
         out = E._gru_seq(xp, h, w_hh, b_hh, reverse)
         return out, _step(out, last), None
     hs = [None] * T
-    order = range(T - 1, -1, -1) if reverse else range(T)
     for t in order:
         pre = _step(xp, t) + _linear(h, w_hh, b_hh)
         h = E.tanh(pre) if mode == "RNN_TANH" else E.relu(pre)
@@ -128,11 +139,12 @@ def _stack(ts):
 
 
 def rnn(mode, x, hx, weights, num_layers, bias, batch_first, dropout,
-        training, bidirectional, hidden_size):
+        training, bidirectional, hidden_size, proj_size=0):
     """The whole layer: x (T, B, I) (batch_first: (B, T, I)), already 3-D;
     hx None or h0 (L D, B, H) (LSTM: a pair (h0, c0)); weights the flat
     list in torch's order (per layer and direction: w_ih, w_hh[, b_ih,
-    b_hh]).  Returns (output, h_n) or (output, (h_n, c_n))."""
+    b_hh][, w_hr]).  Returns (output, h_n) or (output, (h_n, c_n)); with
+    proj_size P the h's are (., B, P)."""
     from ._random import dropout as _dropout
     if batch_first:
         x = E.permute(x, (1, 0, 2))
@@ -140,14 +152,16 @@ def rnn(mode, x, hx, weights, num_layers, bias, batch_first, dropout,
     D = 2 if bidirectional else 1
     H = hidden_size
     G = _GATES[mode]
-    per = 4 if bias else 2
+    per = (4 if bias else 2) + (1 if proj_size else 0)
     dt = x.dtype
     lstm = mode == "LSTM"
     if hx is None:
         from ._creation import zeros
         z = zeros(B, H, dtype=dt)
+        c0 = [z] * (num_layers * D) if lstm else None
+        if proj_size:
+            z = zeros(B, proj_size, dtype=dt)
         h0 = [z] * (num_layers * D)
-        c0 = h0 if lstm else None
     else:
         if lstm:
             h0 = [_step_state(hx[0], k) for k in range(num_layers * D)]
@@ -168,7 +182,8 @@ def rnn(mode, x, hx, weights, num_layers, bias, batch_first, dropout,
             b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
             xp = _reshape(_linear(flat, w_ih, b_ih), (T, B, G * H))
             hs, h, c = _direction(mode, xp, h0[k], c0[k] if lstm else None,
-                                  w_hh, b_hh, d == 1)
+                                  w_hh, b_hh, d == 1,
+                                  w[-1] if proj_size else None)
             outs.append(hs)
             hn.append(h)
             cn.append(c)

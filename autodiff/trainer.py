@@ -1,4 +1,17 @@
-"""An SGD training loop: minibatches, metrics, callbacks, a progress bar."""
+"""The training loop: fit / evaluate / predict over arrays or any iterable
+of batches (a DataLoader), with metrics, callbacks, gradient clipping and
+accumulation, a moving average of the weights, a progress bar, and
+checkpoints that resume a run exactly.
+
+Every training step runs through one function, ``Trainer._step``: eagerly,
+or recorded once and replayed by ``ad.compile`` (bit for bit the same;
+the compile contract).  What can change between steps without a new
+recording -- the batch's data, the learning rate -- is read at every
+replay; the step's structure (zero the gradients or not, update or not,
+the loss scale of an accumulated batch) is a Python value of the call and
+so part of the recording's key."""
+import copy
+import functools
 import math
 import sys
 import time
@@ -6,194 +19,23 @@ import time
 import numpy as np
 
 from . import _creation, _random
+from . import metrics as _metrics
 from ._engine import Tensor
 from ._grad_mode import no_grad
-from .checkpoint import save
+from .callbacks import (Callback, EarlyStopping, History,
+                        LRSchedulerCallback, ModelCheckpoint)
+from .checkpoint import load
 from .compile import CompiledFunction, NotCompilableError
-from .optim.lr_scheduler import ReduceLROnPlateau
 
+__all__ = ["Trainer", "History", "Callback", "EarlyStopping",
+           "LRSchedulerCallback", "ModelCheckpoint"]
 
-class History:
-    """Per-epoch training (and validation) loss and metrics."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-
-    def _append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __repr__(self):
-        return "History(epochs=%d, keys=%s)" % (len(self.epoch),
-                                                sorted(self.history))
-
-    def plot(self, path=None):
-        """Loss and metric curves; needs matplotlib (extra 'plot')."""
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as e:
-            raise ImportError("History.plot needs matplotlib: pip install "
-                              "'autodiff[plot]'") from e
-        names = [k for k in self.history if not k.startswith("val_")]
-        fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4),
-                                 squeeze=False)
-        for ax, k in zip(axes[0], names):
-            ax.plot(self.epoch, self.history[k], label=k)
-            if "val_" + k in self.history:
-                ax.plot(self.epoch, self.history["val_" + k],
-                        label="val_" + k)
-            ax.set_xlabel("epoch")
-            ax.set_title(k)
-            ax.legend()
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path)
-        return fig
-
-
-# --------------------------------------------------------------- callbacks
-
-class Callback:
-    """Hooks called by Trainer.fit; set trainer.stop_training to stop."""
-    trainer = None
-
-    def on_train_begin(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_batch_end(self, batch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_end(self, logs=None): pass
-
-
-def _mode_for(monitor, mode):
-    if mode == "auto":
-        return "max" if "acc" in monitor else "min"
-    if mode not in ("min", "max"):
-        raise ValueError("mode must be 'auto', 'min' or 'max', got %r"
-                         % (mode,))
-    return mode
-
-
-class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved by min_delta for patience
-    epochs; optionally restore the best weights at the end."""
-
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0,
-                 mode="auto", restore_best_weights=False):
-        self.monitor, self.patience = monitor, patience
-        self.min_delta = abs(min_delta)
-        self.mode = _mode_for(monitor, mode)
-        self.restore_best_weights = restore_best_weights
-
-    def on_train_begin(self, logs=None):
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.wait = 0
-        self.stopped_epoch = None
-        self.best_state = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.monitor not in logs:
-            raise KeyError("EarlyStopping monitors %r, but the logs have %s"
-                           % (self.monitor, sorted(logs)))
-        v = logs[self.monitor]
-        better = (v < self.best - self.min_delta if self.mode == "min"
-                  else v > self.best + self.min_delta)
-        if better:
-            self.best, self.wait = v, 0
-            if self.restore_best_weights:
-                self.best_state = {k: t.numpy() for k, t in
-                                   self.trainer.model.state_dict().items()}
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                self.stopped_epoch = epoch
-                self.trainer.stop_training = True
-
-    def on_train_end(self, logs=None):
-        if self.restore_best_weights and self.best_state is not None:
-            self.trainer.model.load_state_dict(self.best_state)
-
-
-class LRSchedulerCallback(Callback):
-    """Step a learning-rate scheduler at the end of each epoch (a
-    ReduceLROnPlateau gets the monitored value)."""
-
-    def __init__(self, scheduler, monitor="val_loss"):
-        self.scheduler, self.monitor = scheduler, monitor
-
-    def on_epoch_end(self, epoch, logs=None):
-        if isinstance(self.scheduler, ReduceLROnPlateau):
-            key = self.monitor if self.monitor in logs else "loss"
-            self.scheduler.step(logs[key])
-        else:
-            self.scheduler.step()
-        logs["lr"] = self.scheduler.get_last_lr()[0]
-
-
-class ModelCheckpoint(Callback):
-    """Save the model's state with ad.save whenever `monitor` improves
-    (or every epoch with save_best_only=False)."""
-
-    def __init__(self, path, monitor="val_loss", mode="auto",
-                 save_best_only=True):
-        self.path, self.monitor = path, monitor
-        self.mode = _mode_for(monitor, mode)
-        self.save_best_only = save_best_only
-
-    def on_train_begin(self, logs=None):
-        self.best = math.inf if self.mode == "min" else -math.inf
-
-    def on_epoch_end(self, epoch, logs=None):
-        v = logs.get(self.monitor)
-        if v is None:
-            raise KeyError("ModelCheckpoint monitors %r, but the logs have "
-                           "%s" % (self.monitor, sorted(logs)))
-        better = v < self.best if self.mode == "min" else v > self.best
-        if better or not self.save_best_only:
-            if better:
-                self.best = v
-            save(self.trainer.model, self.path)
-
-
-# ------------------------------------------------------------------ trainer
-
-class _FitRun:
-    """The options of one fit() call, passed around as one object."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-        self.rng = None
-
-
-class _EpochStats:
-    """Sample-weighted sums of the loss and the metrics over an epoch."""
-
-    def __init__(self, metrics):
-        self.sums = dict.fromkeys(("loss",) + tuple(metrics), 0.0)
-        self.count = 0
-
-    def add(self, loss, k, metrics):
-        self.sums["loss"] += loss * k
-        for m, v in metrics.items():
-            self.sums[m] += v * k
-        self.count += k
-
-    def mean(self, name):
-        return self.sums[name] / self.count
-
-    def logs(self):
-        return {m: self.mean(m) for m in self.sums}
-
-
-_METRICS = ("accuracy", "mae")
 _CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss", "BCELoss",
                           "BCEWithLogitsLoss", "cross_entropy", "nll_loss",
                           "binary_cross_entropy",
                           "binary_cross_entropy_with_logits")
+_TARGET_KEYS = ("target", "targets", "y", "label", "labels")
+_STATE_FORMAT = 1
 
 
 def _loss_name(loss_fn):
@@ -211,20 +53,213 @@ def _as_array(a, name):
         return a.numpy()
     arr = np.asarray(a)
     if arr.dtype == object:
-        raise TypeError("%s must be numeric array data" % name)
+        raise TypeError("%s must be numeric array data, got %s"
+                        % (name, type(a).__name__))
     return arr
+
+
+def _is_arraylike(a):
+    return isinstance(a, (np.ndarray, Tensor)) or (
+        isinstance(a, (list, tuple)) and len(a) > 0 and all(
+            isinstance(v, (int, float, np.number)) for v in a))
+
+
+# ----------------------------------------------------------------- batches
+
+class _Batch:
+    """One batch: positional inputs, keyword inputs, target, per-sample
+    weights (or None); every value a numpy array."""
+    __slots__ = ("args", "kwargs", "target", "weight")
+
+    def __init__(self, args, kwargs, target, weight):
+        self.args, self.kwargs = args, kwargs
+        self.target, self.weight = target, weight
+
+    def __len__(self):
+        if self.target is not None:
+            return len(self.target)
+        first = self.args[0] if self.args else next(iter(
+            self.kwargs.values()))
+        return len(first)
+
+
+def _parse_batch(b, where, need_target=True):
+    """A batch from an iterable: (inputs, target[, sample_weight]) with
+    inputs an array or a tuple of arrays (positional), or a dict whose
+    target is under one of _TARGET_KEYS, whose "sample_weight" entry (if
+    any) weighs the samples and whose other entries are keyword inputs."""
+    if isinstance(b, dict):
+        keys = [k for k in _TARGET_KEYS if k in b]
+        if len(keys) > 1 or (need_target and not keys):
+            raise ValueError(
+                "%s: a dict batch needs exactly one target entry (one of %s), "
+                "got keys %s" % (where, ", ".join(_TARGET_KEYS), sorted(b)))
+        target = _as_array(b[keys[0]], "target") if keys else None
+        w = b.get("sample_weight")
+        kwargs = {k: _as_array(v, k) for k, v in b.items()
+                  if k not in keys and k != "sample_weight"}
+        return _Batch((), kwargs, target,
+                      None if w is None else _as_array(w, "sample_weight"))
+    if not need_target and not isinstance(b, (tuple, list)):
+        return _Batch((_as_array(b, "input"),), {}, None, None)
+    if not isinstance(b, (tuple, list)) or not 1 <= len(b) <= 3 or (
+            need_target and len(b) == 1):
+        raise ValueError(
+            "%s: a batch must be (inputs, target) or (inputs, target, "
+            "sample_weight) or a dict, got %s" % (
+                where, type(b).__name__ if not isinstance(b, (tuple, list))
+                else "a sequence of %d" % len(b)))
+    x = b[0]
+    args = tuple(_as_array(v, "input") for v in x) if isinstance(
+        x, (tuple, list)) and not _is_arraylike(x) else (
+            _as_array(x, "input"),)
+    target = _as_array(b[1], "target") if len(b) > 1 else None
+    w = _as_array(b[2], "sample_weight") if len(b) > 2 else None
+    return _Batch(args, {}, target, w)
+
+
+class _ArraySource:
+    """Batches cut from in-memory arrays by fancy indexing (one gather per
+    array, no loop over samples)."""
+
+    def __init__(self, xs, y, w, batch_size):
+        self.xs, self.y, self.w, self.batch_size = xs, y, w, batch_size
+
+    def __len__(self):
+        return len(self.y)
+
+    def nbatches(self):
+        return (len(self.y) + self.batch_size - 1) // self.batch_size
+
+    def order(self, rng, shuffle):
+        n = len(self.y)
+        return rng.permutation(n) if shuffle else np.arange(n)
+
+    def batches(self, order, start):
+        bs = self.batch_size
+        for b in range(start, self.nbatches()):
+            idx = order[b * bs:(b + 1) * bs]
+            yield _Batch(tuple(x[idx] for x in self.xs), {}, self.y[idx],
+                         None if self.w is None else self.w[idx])
+
+
+class _IterSource:
+    """Batches from a DataLoader or any re-iterable of batches."""
+
+    def __init__(self, data, where):
+        self.data, self.where = data, where
+
+    def nbatches(self):
+        try:
+            return len(self.data)
+        except TypeError:
+            return None
+
+    def order(self, rng, shuffle):
+        return None                      # the loader shuffles
+
+    def batches(self, order, start):
+        for i, b in enumerate(self.data):
+            if i >= start:
+                yield _parse_batch(b, self.where)
+
+
+def _check_iterable(data, epochs, where):
+    if iter(data) is data and epochs > 1:
+        raise ValueError(
+            "%s: a one-shot iterator cannot be read for %d epochs; pass a "
+            "DataLoader or a list of batches" % (where, epochs))
+
+
+# ------------------------------------------------------------------ run
+
+class _FitRun:
+    """The options and progress of one fit() call."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+        self.rng = None
+        self.epoch = 0
+        self.start_batch = 0
+        self.order = None
+        self.epoch_rng = None
+        self.batch = 0              # batches completed in this epoch
+        self.epoch_done = True
+        self.stats = None
+
+
+class _EpochStats:
+    """Sample-weighted loss sum and the metrics' running sums."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+        for m in metrics:
+            m.reset()
+        self.loss, self.count = 0.0, 0
+
+    def add(self, loss, n, out, target):
+        self.loss += loss * n
+        self.count += n
+        for m in self.metrics:
+            m.update(out, target)
+
+    def mean_loss(self):
+        return self.loss / self.count if self.count else float("nan")
+
+    def logs(self):
+        logs = {"loss": self.mean_loss()}
+        for m in self.metrics:
+            logs[m.name] = m.compute()
+        return logs
+
+    def state_dict(self):
+        return {"loss": self.loss, "count": self.count,
+                "metrics": [m.state_dict() for m in self.metrics]}
+
+    def load_state_dict(self, st):
+        self.loss, self.count = st["loss"], st["count"]
+        for m, s in zip(self.metrics, st["metrics"]):
+            m.load_state_dict(s)
+
+
+def _positive(name, v, kind=float, allow_none=True):
+    if v is None and allow_none:
+        return None
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and \
+        not isinstance(v, bool) and v > 0 and math.isfinite(v)
+    if kind is int:
+        ok = ok and float(v) == int(v)
+    if not ok:
+        raise ValueError("%s must be a positive %s, got %r" % (
+            name, "integer" if kind is int else "number", v))
+    return kind(v)
 
 
 class Trainer:
     """fit / evaluate / predict for a model, a loss function and an
-    optimizer.  Minibatches are cut from numpy arrays by fancy indexing;
-    no Python loop over samples."""
+    optimizer.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called as ``model(*inputs)`` (or ``model(**inputs)`` for dict
+        batches).
+    loss_fn : callable
+        ``loss_fn(output, target)`` returning a scalar tensor, such as
+        ``nn.CrossEntropyLoss()``.  For sample or class weights it is
+        called with ``reduction="none"`` (a loss module is copied with its
+        ``reduction`` set so).
+    optimizer : optim.Optimizer
+    compile : bool
+        Record the training step once and replay it in C (``ad.compile``);
+        a model that cannot be recorded trains eagerly.
+    task : {"classification", "regression", None}
+        Chooses the default metrics (accuracy for classification, none for
+        regression) and how targets are read; by default inferred from
+        the loss (cross-entropy, NLL and binary cross-entropy classify).
+    """
 
     def __init__(self, model, loss_fn, optimizer, compile=True, task=None):
-        """task: "classification" or "regression"; by default inferred
-        from the loss (cross-entropy, NLL and binary cross-entropy losses
-        classify).  It decides the default metrics: accuracy for
-        classification, none for regression ("mae" on request)."""
         if task not in (None, "classification", "regression"):
             raise ValueError("task must be 'classification', 'regression' "
                              "or None, got %r" % (task,))
@@ -234,32 +269,97 @@ class Trainer:
         self._compiled = None
         self._not_compilable = False
         self.stop_training = False
+        self.history = None
         self._dtype = None
+        self._run = None
+        self._saves = []
+        self._global_batch = 0
+        self._unreduced = None
         for p in model.parameters():
             self._dtype = p.dtype
             break
 
-    # ---- helpers
-    def _step(self, Xb, yb):
-        """One training step on a batch of arrays: run as it is (eager),
-        or recorded and replayed by ad.compile, where the arrays arrive
-        as ArrayInputs that the same conversions turn into tensors -- so
-        the model sees exactly what it sees eagerly."""
-        out = self.model(self._inputs(Xb))
-        loss = self.loss_fn(out, self._targets(yb))
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+    # ------------------------------------------------------------ the step
+    def _step(self, args, kwargs, target, weight, scale, zero, update):
+        """One training step: forward, loss, backward and (when `update`)
+        clipping, the optimizer's step and the weights' moving average.
+        `zero` clears the gradients first; `scale` multiplies the loss
+        before backward (an accumulated batch's share of its group)."""
+        out = self.model(*[self._input(a) for a in args],
+                         **{k: self._input(v) for k, v in kwargs.items()})
+        loss = self._loss(out, target, weight)
+        if zero:
+            self.optimizer.zero_grad()
+        (loss * scale if scale != 1.0 else loss).backward()
+        if update:
+            self._clip()
+            self.optimizer.step()
+            self._ema_update()
         return loss, out
+
+    def _loss(self, out, target, weight):
+        t = self._targets(target)
+        if weight is None:
+            return self.loss_fn(out, t)
+        per = self._unreduced_loss()(out, t)
+        if per.ndim > 1:
+            per = per.reshape(per.shape[0], -1).mean(1)
+        # weight is normalized to sum 1 outside: a weighted mean
+        return (per * self._input(weight)).sum()
+
+    def _unreduced_loss(self):
+        if self._unreduced is None:
+            fn = self.loss_fn
+            if hasattr(fn, "reduction"):
+                fn = copy.copy(fn)
+                fn.reduction = "none"
+            else:
+                fn = functools.partial(fn, reduction="none")
+            self._unreduced = fn
+        return self._unreduced
+
+    def _clip(self):
+        run = self._run
+        if run is None or (run.grad_clip_norm is None and
+                           run.grad_clip_value is None):
+            return
+        from .nn import utils as nn_utils
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if run.grad_clip_value is not None:
+            nn_utils.clip_grad_value_(params, run.grad_clip_value)
+        if run.grad_clip_norm is not None:
+            nn_utils.clip_grad_norm_(params, run.grad_clip_norm)
+
+    def _ema_update(self):
+        run = self._run
+        if run is None or run.ema is None:
+            return
+        with no_grad():
+            for e, p in zip(run.ema, self._ema_params()):
+                e.lerp_(p, 1.0 - run.ema_decay)
+
+    def _ema_params(self):
+        return [p for p in self.model.parameters()]
 
     def _can_compile(self):
         # Models whose recording was refused (a custom Function, a value
         # read into Python) train eagerly.
         return self.compile and not self._not_compilable
 
-    def _train_step(self, Xb, yb):
+    def _train_step(self, batch, scale, zero, update):
+        args = tuple(self._cast(a) for a in batch.args)
+        kwargs = {k: self._cast(v) for k, v in batch.kwargs.items()}
+        target = self._cast_target(batch.target)
+        weight = batch.weight
+        if weight is not None:
+            # normalized here, so that the loss is a weighted mean
+            total = float(np.sum(weight))
+            weight = (np.asarray(weight, np.float64) / total if total > 0
+                      else np.zeros(len(weight))).astype(
+                          self._dtype or np.float32)
         if not self._can_compile():
-            return self._step(Xb, yb)
+            return self._step(args, kwargs, target, weight, scale, zero,
+                              update)
         if self._compiled is None:
             # The unbound function, with the trainer passed as an argument:
             # a bound method would make trainer -> _compiled -> trainer a
@@ -267,32 +367,49 @@ class Trainer:
             # state, recorded programs) would wait for the garbage
             # collector instead of being freed at once.
             self._compiled = CompiledFunction(type(self)._step)
-        Xb = np.asarray(Xb, dtype=self._dtype or np.float32)
+        try:
+            return self._compiled(self, args, kwargs, target, weight, scale,
+                                  zero, update)
+        except NotCompilableError:
+            # raised during the recorded forward, before any update
+            self._not_compilable = True
+            return self._step(args, kwargs, target, weight, scale, zero,
+                              update)
+
+    def _cast(self, a):
+        """Float input arrays in the model's dtype; integer ones (indices
+        for an Embedding) kept as they are."""
+        a = np.asarray(a)
+        if a.dtype.kind == "f" or a.dtype == np.float16:
+            return a.astype(self._dtype or np.float32, copy=False)
+        return a
+
+    def _cast_target(self, yb):
+        yb = np.asarray(yb)
         if self._is_classification():
             if (yb.dtype.kind in "fb" and yb.ndim == 1
                     and np.all(yb == np.round(yb))
                     and np.all(np.abs(yb) < 2.0 ** 62)):
                 # class labels held as floats or bools: the same integers
                 # (a compiled step reads integer labels at every call)
-                yb = yb.astype(np.int64)
-        else:
-            yb = np.asarray(yb, dtype=self._dtype or np.float32)
-        try:
-            return self._compiled(self, Xb, yb)
-        except NotCompilableError:
-            # raised during the recorded forward, before any update
-            self._not_compilable = True
-            return self._step(Xb, yb)
+                return yb.astype(np.int64)
+            if yb.dtype.kind == "f":
+                return yb.astype(self._dtype or np.float32, copy=False)
+            return yb
+        return yb.astype(self._dtype or np.float32, copy=False)
 
-    def _inputs(self, Xb):
-        return _creation.tensor(Xb, dtype=self._dtype) if self._dtype \
-            else _creation.tensor(Xb)
+    def _input(self, a):
+        if isinstance(a, Tensor):
+            return a
+        # a numpy array, or an ArrayInput while a compiled step records
+        if self._dtype is not None and a.dtype.kind == "f":
+            return _creation.tensor(a, dtype=self._dtype)
+        return _creation.tensor(a)
 
     def _targets(self, yb):
-        if yb.dtype.kind in "iub" and self._is_classification():
+        if self._is_classification() and yb.dtype.kind in "iub":
             return yb
-        return _creation.tensor(yb, dtype=self._dtype) if self._dtype \
-            else _creation.tensor(yb)
+        return self._input(yb)
 
     def _is_classification(self):
         """Multi-class labels (cross-entropy / NLL), as opposed to binary
@@ -302,185 +419,641 @@ class Trainer:
         return name in ("CrossEntropyLoss", "NLLLoss") or fn in (
             "cross_entropy", "nll_loss")
 
-    def _metric(self, name, out, yb):
-        if name == "mae":
-            return float(np.mean(np.abs(out - np.asarray(
-                yb, dtype=out.dtype).reshape(out.shape))))
-        if out.ndim == 2 and out.shape[1] > 1:
-            pred = out.argmax(axis=1)
-            if yb.shape == out.shape:       # one-hot / probability targets
-                yb = yb.argmax(axis=1)
-            return float(np.mean(pred == yb.reshape(-1)))
-        logits = type(self.loss_fn).__name__ == "BCEWithLogitsLoss"
-        pred = out.reshape(-1) > (0.0 if logits else 0.5)
-        return float(np.mean(pred == (yb.reshape(-1) > 0.5)))
-
-    def _check_metrics(self, metrics):
-        """A tuple of metric names; checked before any training step, so a
+    # ------------------------------------------------------------ checks
+    def _make_metrics(self, metrics):
+        """Fresh Metric objects, checked before any training step, so a
         bad name changes nothing (a single name may be a plain string).
         None: the task's default."""
         if metrics is None:
-            return ("accuracy",) if self.task == "classification" else ()
-        metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+            metrics = ("accuracy",) if self.task == "classification" else ()
+        elif isinstance(metrics, str) or callable(metrics):
+            metrics = (metrics,)
+        objs = []
         for m in metrics:
-            if m not in _METRICS:
-                raise ValueError("unknown metric %r (supported: %s)"
-                                 % (m, ", ".join(map(repr, _METRICS))))
-            if m == "accuracy" and self.task != "classification":
+            obj = _metrics.get(m)
+            if obj is m:
+                obj = copy.deepcopy(m)
+            if obj.task is not None and obj.task != self.task:
                 raise ValueError(
-                    "metric 'accuracy' needs a classification task, but the "
-                    "loss %s is a regression loss (pass task="
-                    "'classification' to the Trainer if it classifies)"
-                    % _loss_name(self.loss_fn))
-        return metrics
+                    "metric %r needs a %s task, but the loss %s is a %s loss "
+                    "(pass task=%r to the Trainer if it is one)"
+                    % (obj.name, obj.task, _loss_name(self.loss_fn),
+                       self.task, obj.task))
+            obj.logits = type(self.loss_fn).__name__ == "BCEWithLogitsLoss" \
+                or _loss_name(self.loss_fn) == \
+                "binary_cross_entropy_with_logits"
+            objs.append(obj)
+        names = [o.name for o in objs]
+        if len(set(names)) != len(names):
+            raise ValueError("metric names must be distinct, got %s" % names)
+        return objs
+
+    def _weights(self, y, sample_weight, class_weight, n):
+        """Per-sample weights normalized per batch later, or None."""
+        w = None
+        if sample_weight is not None:
+            w = _as_array(sample_weight, "sample_weight").astype(np.float64)
+            if w.shape != (n,):
+                raise ValueError("sample_weight must have shape (%d,) (one "
+                                 "weight per sample), got %s" % (n, w.shape))
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError("sample_weight must be finite and "
+                                 "non-negative")
+        if class_weight is not None:
+            cw = self._class_weights(class_weight, y)
+            w = cw if w is None else w * cw
+        return w
+
+    def _class_weights(self, class_weight, y):
+        if not isinstance(class_weight, dict):
+            raise TypeError("class_weight must be a dict {class: weight}, "
+                            "got %s" % type(class_weight).__name__)
+        if self.task != "classification":
+            raise ValueError("class_weight needs a classification loss, got "
+                             "%s" % _loss_name(self.loss_fn))
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] > 1:
+            labels = labels.argmax(1)
+        labels = labels.reshape(len(labels), -1)[:, 0]
+        out = np.ones(len(labels))
+        for c, v in class_weight.items():
+            if not (isinstance(v, (int, float, np.number)) and v >= 0
+                    and math.isfinite(v)):
+                raise ValueError("class_weight[%r] must be a finite "
+                                 "non-negative number, got %r" % (c, v))
+            out[labels == c] = v
+        return out
 
     @staticmethod
     def _check_xy(X, y):
-        X = _as_array(X, "X")
+        Xs = tuple(_as_array(x, "X") for x in X) if isinstance(
+            X, (tuple, list)) and not _is_arraylike(X) else (
+                _as_array(X, "X"),)
         y = _as_array(y, "y")
-        if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
-            raise ValueError("X and y must have the same number of samples, "
-                             "got X of shape %s and y of shape %s"
-                             % (X.shape, y.shape))
-        if len(X) == 0:
+        for x in Xs:
+            if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+                raise ValueError(
+                    "X and y must have the same number of samples, got X of "
+                    "shape %s and y of shape %s" % (
+                        x.shape if len(Xs) == 1 else
+                        [a.shape for a in Xs], y.shape))
+        if len(y) == 0:
             raise ValueError("cannot train on an empty dataset")
-        return X, y
+        return Xs, y
 
-    # ---- API
-    def fit(self, X, y, epochs=1, batch_size=32, shuffle=True,
-            validation_data=None, metrics=None, callbacks=(),
-            seed=None, verbose=1):
-        """Train for `epochs` passes over (X, y); returns a History.
+    def _source(self, x, y, batch_size, sample_weight, class_weight, where,
+                default_bs):
+        """An _ArraySource for arrays (y given), else an _IterSource."""
+        if y is None:
+            if isinstance(x, (np.ndarray, Tensor)):
+                raise ValueError("%s: y is required when x is an array" %
+                                 where)
+            if batch_size is not None:
+                raise ValueError(
+                    "%s: batch_size is set by the DataLoader (or iterable) "
+                    "of batches, not by the Trainer; got batch_size=%r"
+                    % (where, batch_size))
+            if sample_weight is not None or class_weight is not None:
+                raise ValueError(
+                    "%s: with an iterable of batches, give per-sample weights "
+                    "as each batch's third element (or its 'sample_weight' "
+                    "entry)" % where)
+            if not hasattr(x, "__iter__"):
+                raise TypeError("%s: x must be arrays or an iterable of "
+                                "batches, got %s" % (where,
+                                                     type(x).__name__))
+            return _IterSource(x, where)
+        Xs, y = self._check_xy(x, y)
+        bs = default_bs if batch_size is None else batch_size
+        if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) \
+                or bs < 1:
+            raise ValueError("batch_size must be a positive integer, got %r"
+                             % (bs,))
+        w = self._weights(y, sample_weight, class_weight, len(y))
+        return _ArraySource(Xs, y, w, int(bs))
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, x, y=None, epochs=1, batch_size=None, shuffle=True,
+            validation_data=None, validation_split=0.0, metrics=None,
+            callbacks=(), seed=None, verbose=1, sample_weight=None,
+            class_weight=None, grad_clip_norm=None, grad_clip_value=None,
+            accumulate_grad_batches=1, ema_decay=None, resume_from=None):
+        """Train for `epochs` passes over the data; returns a History.
+
+        Parameters
+        ----------
+        x : array, tuple of arrays, DataLoader or iterable of batches
+            Arrays (numpy or tensors) with `y`; a tuple of arrays is the
+            model's positional inputs.  Without `y`: a DataLoader or any
+            re-iterable of batches, each ``(inputs, target)``,
+            ``(inputs, target, sample_weight)`` or a dict (the target under
+            "target", "y", "label" or "labels", optional "sample_weight",
+            the other entries passed as keyword inputs).
+        y : array, optional
+            Targets: class labels for cross-entropy and NLL, else values.
+        epochs : int
+        batch_size : int, optional
+            Samples per step for arrays (default 32); a DataLoader sets
+            its own.
+        shuffle : bool
+            Shuffle arrays at every epoch (a DataLoader shuffles itself).
+        validation_data : tuple or iterable, optional
+            ``(x_val, y_val)`` or an iterable of batches, evaluated at the
+            end of every epoch (logged with a ``val_`` prefix).
+        validation_split : float
+            Hold out this share of the arrays -- the last samples, before
+            shuffling, as Keras does -- for validation.
+        metrics : list, optional
+            Names (``"accuracy"``, ``"top_k_accuracy"``, ``"mse"``,
+            ``"mae"``, ``"r2"``, ``"f1"``; see :mod:`autodiff.metrics`),
+            Metric objects or callables ``fn(outputs, targets)``.  Default:
+            accuracy for classification losses, none for regression.
+        callbacks : list of Callback
+        seed : int, optional
+            Seed the shuffling and the engine's random stream (dropout) for
+            the run, so that it is reproducible; the caller's generators
+            are restored afterwards.
+        verbose : {0, 1, 2}
+            0 silent; 1 a progress bar (tqdm.auto, so notebooks get a
+            widget) when writing to a terminal or a notebook, else one
+            line per epoch; 2 one line per epoch.
+        sample_weight : array (n,), optional
+            Per-sample loss weights (arrays only): each batch's loss is the
+            weighted mean ``sum(w_i l_i) / sum(w_i)``.
+        class_weight : dict, optional
+            ``{class: weight}``, multiplied into the sample weights.
+        grad_clip_norm, grad_clip_value : float, optional
+            Clip the gradients before every update
+            (``nn.utils.clip_grad_norm_`` / ``clip_grad_value_``).
+        accumulate_grad_batches : int
+            Update once every this many batches, with the gradient of the
+            mean loss over their samples (each batch's loss scaled by its
+            share of the group), as one batch of their combined size.
+        ema_decay : float in (0, 1), optional
+            Keep an exponential moving average of the parameters, updated
+            after every optimizer step (``ema = decay * ema + (1 - decay) *
+            param``); validation uses the averaged weights, and they
+            replace the model's weights when fit returns (as Keras's
+            ``use_ema``).  ``trainer.ema_state_dict()`` holds them.
+        resume_from : path, optional
+            A file written by ``ModelCheckpoint(save_weights_only=False)``:
+            the model, optimizer, callbacks, random streams, history and
+            position are restored, and training continues from the batch
+            after the one saved, so the run ends bit-identical to one that
+            was never interrupted.  The data and the options must be those
+            of the interrupted run.
 
         An exception raised during fit -- a KeyboardInterrupt from Ctrl-C
         or from a callback -- propagates after the progress bar is closed.
         Every step completed before it stays applied (a step's update is
         one C call, never half done), ``self.history`` holds the epochs
         that completed, and calling fit again trains on from there."""
-        X, y = self._check_xy(X, y)
-        metrics = self._check_metrics(metrics)
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError("batch_size must be a positive integer, got %r"
-                             % (batch_size,))
+        where = "Trainer.fit"
+        _positive("epochs", epochs, int, allow_none=False)
+        accumulate = _positive("accumulate_grad_batches",
+                               accumulate_grad_batches, int, False)
+        grad_clip_norm = _positive("grad_clip_norm", grad_clip_norm)
+        grad_clip_value = _positive("grad_clip_value", grad_clip_value)
+        if ema_decay is not None and not (
+                isinstance(ema_decay, (float, int)) and 0 < ema_decay < 1):
+            raise ValueError("ema_decay must be in (0, 1), got %r"
+                             % (ema_decay,))
+        if verbose not in (0, 1, 2, True, False):
+            raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
+        if not (isinstance(validation_split, (int, float)) and
+                0 <= validation_split < 1):
+            raise ValueError("validation_split must be in [0, 1), got %r"
+                             % (validation_split,))
+        metric_objs = self._make_metrics(metrics)
+        if validation_split:
+            if y is None:
+                raise ValueError("validation_split needs array data (x and "
+                                 "y); pass validation_data with a DataLoader")
+            if validation_data is not None:
+                raise ValueError("give validation_data or validation_split, "
+                                 "not both")
+            Xs, yy = self._check_xy(x, y)
+            n_val = int(len(yy) * validation_split)
+            if n_val == 0 or n_val == len(yy):
+                raise ValueError("validation_split=%r leaves %d of %d samples "
+                                 "for validation" % (validation_split, n_val,
+                                                     len(yy)))
+            cut = len(yy) - n_val
+            validation_data = (tuple(a[cut:] for a in Xs), yy[cut:])
+            x = tuple(a[:cut] for a in Xs)
+            y = yy[:cut]
+            if sample_weight is not None:
+                sample_weight = _as_array(sample_weight,
+                                          "sample_weight")[:cut]
+        src = self._source(x, y, batch_size, sample_weight, class_weight,
+                           where, 32)
+        if isinstance(src, _IterSource):
+            _check_iterable(x, epochs, where)
+        val = None
         if validation_data is not None:
-            validation_data = self._check_xy(*validation_data)
-        run = _FitRun(X=X, y=y, epochs=epochs, batch_size=batch_size,
-                      shuffle=shuffle, validation_data=validation_data,
-                      metrics=metrics, callbacks=list(callbacks),
-                      verbose=verbose)
+            val = self._val_source(validation_data)
+        run = _FitRun(src=src, epochs=int(epochs), shuffle=shuffle, val=val,
+                      metrics=metric_objs, callbacks=list(callbacks),
+                      verbose=int(verbose), accumulate=accumulate,
+                      grad_clip_norm=grad_clip_norm,
+                      grad_clip_value=grad_clip_value, ema_decay=ema_decay,
+                      ema=None, seed=seed)
+        resume = None
+        if resume_from is not None:
+            resume = load(resume_from)
+            self._check_resume(resume, run, resume_from)
         if seed is None:
             run.rng = _random._rng(None, None)
-            return self._fit(run)
+            return self._fit(run, resume)
         # A seed makes the whole run reproducible: the shuffling, and the
         # engine's stream that Dropout draws from, are seeded for the
         # duration of fit, and the caller's generators restored after.
         with _random.seeded(seed) as rng:
             run.rng = rng
-            return self._fit(run)
+            return self._fit(run, resume)
 
-    def _fit(self, run):
+    def _val_source(self, validation_data):
+        if isinstance(validation_data, tuple) and 2 <= len(
+                validation_data) <= 3 and not isinstance(
+                    validation_data[1], (tuple, list, dict)) and not (
+                        hasattr(validation_data[0], "__iter__") and
+                        not isinstance(validation_data[0], (
+                            np.ndarray, Tensor, tuple, list))):
+            sw = validation_data[2] if len(validation_data) == 3 else None
+            return self._source(validation_data[0], validation_data[1], None,
+                                sw, None, "validation_data", 256)
+        return self._source(validation_data, None, None, None, None,
+                            "validation_data", 256)
+
+    def _fit(self, run, resume):
         history = History()
         for cb in run.callbacks:
             cb.trainer = self
         self.stop_training = False
+        self._global_batch = 0
+        self._saves = []
+        if run.ema_decay is not None:
+            run.ema = [_creation.tensor(p.numpy()) for p in
+                       self._ema_params()]
+        self._run = run
         for cb in run.callbacks:
             cb.on_train_begin({})
+        start_epoch = 0
+        if resume is not None:
+            start_epoch = self._restore(resume, run, history)
         # Set now, so that after an interrupt it holds the completed epochs.
         self.history = history
-        nbatches = (len(run.X) + run.batch_size - 1) // run.batch_size
-        bar = _progress(run.verbose, nbatches)
+        bar = _progress(run.verbose, run.src.nbatches())
         try:
-            for epoch in range(run.epochs):
-                history._append(epoch, self._run_epoch(run, epoch, bar))
+            for epoch in range(start_epoch, run.epochs):
                 if self.stop_training:
                     break
+                run.epoch = epoch
+                logs = self._run_epoch(run, epoch, bar)
+                for cb in run.callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                history._append(epoch, logs)
+                self._write_saves()
+                if bar is None and run.verbose:
+                    _log_line(epoch, run.epochs, logs)
+                elif bar is not None:
+                    bar.set_postfix(**_postfix(logs))
+            if run.ema is not None:
+                self._swap_ema()
         finally:
             if bar:
                 bar.close()
+            self._run = None
         for cb in run.callbacks:
             cb.on_train_end({})
         return history
 
     def _run_epoch(self, run, epoch, bar):
         """Train one pass over the data; the epoch's logs."""
-        for cb in run.callbacks:
-            cb.on_epoch_begin(epoch, {})
-        self.model.train()
-        n, bs = len(run.X), run.batch_size
-        nbatches = (n + bs - 1) // bs
-        order = run.rng.permutation(n) if run.shuffle else np.arange(n)
-        t0 = time.perf_counter()
-        stats = _EpochStats(run.metrics)
-        if bar:
-            bar.reset(total=nbatches)
-            bar.set_description("epoch %d/%d" % (epoch + 1, run.epochs))
-        for b in range(nbatches):
-            idx = order[b * bs:(b + 1) * bs]
-            Xb, yb = run.X[idx], run.y[idx]
-            loss, out = self._train_step(Xb, yb)
-            lv = loss.item()
-            stats.add(lv, len(idx), {
-                m: self._metric(m, out.numpy(), yb) for m in run.metrics})
+        start = run.start_batch
+        if start == 0:
             for cb in run.callbacks:
-                cb.on_batch_end(b, {"loss": lv})
+                cb.on_epoch_begin(epoch, {})
+            run.epoch_rng = run.rng.bit_generator.state
+            run.order = run.src.order(run.rng, run.shuffle)
+            run.stats = _EpochStats(run.metrics)
+        run.batch = start
+        run.epoch_done = False
+        run.start_batch = 0
+        self.model.train()
+        t0 = time.perf_counter()
+        stats = run.stats
+        nb = run.src.nbatches()
+        if bar:
+            bar.reset(total=nb)
+            bar.update(start)
+            bar.set_description("epoch %d/%d" % (epoch + 1, run.epochs))
+        acc = run.accumulate
+        pending = []                 # the batches of an unfinished group
+        b = start
+        it = run.src.batches(run.order, start)
+        nxt = next(it, None)
+        while nxt is not None:
+            batch, nxt = nxt, next(it, None)
+            if acc == 1:
+                loss, out = self._train_step(batch, 1.0, True, True)
+            else:
+                loss, out = self._accumulated_step(run, batch, b, nb,
+                                                   nxt is None, pending)
+            lv = loss.item()
+            target = batch.target
+            stats.add(lv, len(batch), out.numpy(), target)
+            self._global_batch += 1
+            b += 1
+            run.batch = b
+            for cb in run.callbacks:
+                cb.on_batch_end(b - 1, {"loss": lv})
+            self._write_saves()
             if bar:
                 dt = time.perf_counter() - t0
-                bar.set_postfix(loss="%.4f" % stats.mean("loss"),
+                bar.set_postfix(loss="%.4f" % stats.mean_loss(),
                                 samples_per_s="%.0f" % (stats.count / dt))
                 bar.update(1)
+        run.epoch_done = True
         logs = stats.logs()
         logs["time"] = time.perf_counter() - t0
-        if run.validation_data is not None:
-            ev = self.evaluate(*run.validation_data, metrics=run.metrics)
+        if run.val is not None:
+            with self._ema_weights():
+                ev = self._evaluate(run.val, run.metrics)
             for k, v in ev.items():
                 logs["val_" + k] = v
-        for cb in run.callbacks:
-            cb.on_epoch_end(epoch, logs)
         return logs
 
-    def evaluate(self, X, y, batch_size=256, metrics=None):
-        """Mean loss (and metrics) over the data, in eval mode, no grad."""
-        X, y = self._check_xy(X, y)
-        metrics = self._check_metrics(metrics)
+    def _accumulated_step(self, run, batch, b, nb, last, pending):
+        """A step of a group of `run.accumulate` batches: zero at the
+        group's first batch, update at its last (or at the epoch's last
+        batch); each loss scaled by its batch's share of the group's
+        samples.  The group's sizes are known in advance for arrays; for
+        an iterable, a group's share assumes the batches of the group are
+        as large as this one except at the epoch's end."""
+        acc = run.accumulate
+        pos = b % acc
+        first = pos == 0
+        end = pos == acc - 1 or last
+        if isinstance(run.src, _ArraySource):
+            bs, n = run.src.batch_size, len(run.src)
+            g0 = (b - pos) * bs
+            g1 = min(n, (b - pos + acc) * bs)
+            total = g1 - g0
+        else:
+            total = len(batch) * (pos + 1) if last else len(batch) * acc
+        return self._train_step(batch, len(batch) / total, first, end)
+
+    def _swap_ema(self):
+        """Replace the model's parameters by their moving averages."""
+        with no_grad():
+            for e, p in zip(self._run.ema, self._ema_params()):
+                p.copy_(e)
+
+    def _ema_weights(self):
+        trainer = self
+
+        class _Swap:
+            def __enter__(self):
+                run = trainer._run
+                self.saved = None
+                if run is None or run.ema is None:
+                    return
+                ps = trainer._ema_params()
+                self.saved = [_creation.tensor(p.numpy()) for p in ps]
+                with no_grad():
+                    for e, p in zip(run.ema, ps):
+                        p.copy_(e)
+
+            def __exit__(self, *exc):
+                if self.saved is not None:
+                    with no_grad():
+                        for s, p in zip(self.saved, trainer._ema_params()):
+                            p.copy_(s)
+                return False
+        return _Swap()
+
+    def ema_state_dict(self):
+        """The moving averages of the parameters (by parameter name) of the
+        fit in progress, or None."""
+        run = self._run
+        if run is None or run.ema is None:
+            return None
+        names = [n for n, _ in self.model.named_parameters()]
+        return {n: e for n, e in zip(names, run.ema)}
+
+    # ------------------------------------------------------- checkpoints
+    def _request_save(self, cb):
+        if cb not in self._saves:
+            self._saves.append(cb)
+
+    def _write_saves(self):
+        saves, self._saves = self._saves, []
+        for cb in saves:
+            cb._write(self)
+
+    def _training_state(self):
+        """Everything a resumed fit needs to continue bit for bit."""
+        run = self._run
+        # a position at the end of an epoch is the start of the next one
+        at_end = run.epoch_done
+        mid = 0 if at_end else run.batch
+        grads = None
+        if run.accumulate > 1 and mid % run.accumulate:
+            grads = [None if p.grad is None else p.grad.numpy()
+                     for p in self.model.parameters()]
+        return {
+            "format": _STATE_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "callbacks": [cb.state_dict() for cb in _stateful(run)],
+            "callback_types": [type(cb).__name__ for cb in _stateful(run)],
+            "history": self.history.state_dict(),
+            "epoch": run.epoch + 1 if at_end else run.epoch,
+            "batch": mid,
+            "global_batch": self._global_batch,
+            "stop_training": bool(self.stop_training),
+            "order": None if at_end or run.order is None else run.order,
+            "epoch_rng": None if at_end else run.epoch_rng,
+            "rng": run.rng.bit_generator.state,
+            "engine_rng": _random.get_rng_state(),
+            "stats": None if at_end else run.stats.state_dict(),
+            "grads": grads,
+            "ema": None if run.ema is None else [e.numpy() for e in run.ema],
+            "fingerprint": self._fingerprint(run),
+        }
+
+    def _fingerprint(self, run):
+        src = run.src
+        return {"n": len(src) if isinstance(src, _ArraySource) else None,
+                "batch_size": getattr(src, "batch_size", None),
+                "shuffle": bool(run.shuffle), "accumulate": run.accumulate,
+                "seed": run.seed if isinstance(run.seed, (int, type(None)))
+                else repr(run.seed),
+                "ema": run.ema_decay}
+
+    def _check_resume(self, st, run, path):
+        if not isinstance(st, dict) or st.get("format") != _STATE_FORMAT:
+            raise ValueError(
+                "%r is not a resumable training state (write it with "
+                "ModelCheckpoint(..., save_weights_only=False))" % (path,))
+        fp, now = st["fingerprint"], self._fingerprint(run)
+        diff = [k for k in now if fp.get(k) != now[k]]
+        if diff:
+            raise ValueError(
+                "resume_from=%r: the run was saved with %s but fit was called "
+                "with %s; resume with the same data and options" % (
+                    path, {k: fp.get(k) for k in diff},
+                    {k: now[k] for k in diff}))
+        types = [type(cb).__name__ for cb in _stateful(run)]
+        if types != list(st["callback_types"]):
+            raise ValueError("resume_from=%r: the run was saved with "
+                             "stateful callbacks %s, got %s" % (
+                                 path, st["callback_types"], types))
+
+    def _restore(self, st, run, history):
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        for cb, s in zip(_stateful(run), st["callbacks"]):
+            cb.load_state_dict(s)
+        history.load_state_dict(st["history"])
+        self._global_batch = st["global_batch"]
+        self.stop_training = st["stop_training"]
+        if st["ema"] is not None:
+            run.ema = [_creation.tensor(a) for a in st["ema"]]
+        if st["batch"]:
+            # the epoch in progress: its order (drawn again from the state
+            # the generator had at its start, for a loader) and sums so far
+            run.rng.bit_generator.state = st["epoch_rng"]
+            order = run.src.order(run.rng, run.shuffle)
+            run.order = order if st["order"] is None else st["order"]
+            run.stats = _EpochStats(run.metrics)
+            run.stats.load_state_dict(st["stats"])
+            run.start_batch = st["batch"]
+            run.epoch_rng = st["epoch_rng"]
+        run.rng.bit_generator.state = st["rng"]
+        _random.set_rng_state(st["engine_rng"])
+        if st["grads"] is not None:
+            for p, g in zip(self.model.parameters(), st["grads"]):
+                if g is not None:
+                    p.grad = _creation.tensor(g)
+        return st["epoch"]
+
+    # ---------------------------------------------------------- evaluate
+    def evaluate(self, x, y=None, batch_size=None, metrics=None,
+                 sample_weight=None):
+        """Mean loss (and metrics) over the data, in eval mode, no grad.
+
+        `x`, `y` as in fit (arrays with `y`, else a DataLoader or iterable
+        of batches); batch_size defaults to 256 for arrays.  Returns a
+        dict {"loss": ..., metric name: ...}; the loss is the mean over
+        samples (weighted by `sample_weight` when given)."""
+        src = self._source(x, y, batch_size, sample_weight, None,
+                           "Trainer.evaluate", 256)
+        return self._evaluate(src, self._make_metrics(metrics))
+
+    def _evaluate(self, src, metrics):
         was_training = self.model.training
         self.model.eval()
-        total, sums = 0.0, {m: 0.0 for m in metrics}
+        stats = _EpochStats(metrics)
+        wsum = 0.0
         try:
             with no_grad():
-                for s in range(0, len(X), batch_size):
-                    Xb, yb = X[s:s + batch_size], y[s:s + batch_size]
-                    out = self.model(self._inputs(Xb))
-                    total += self.loss_fn(
-                        out, self._targets(yb)).item() * len(Xb)
-                    o = out.numpy()
-                    for m in metrics:
-                        sums[m] += self._metric(m, o, yb) * len(Xb)
+                order = src.order(None, False)
+                for batch in src.batches(order, 0):
+                    out = self.model(
+                        *[self._input(self._cast(a)) for a in batch.args],
+                        **{k: self._input(self._cast(v))
+                           for k, v in batch.kwargs.items()})
+                    target = self._cast_target(batch.target)
+                    if batch.weight is None:
+                        lv, n = self.loss_fn(out, self._targets(target)
+                                             ).item(), len(batch)
+                    else:
+                        w = np.asarray(batch.weight, dtype=np.float64)
+                        per = self._unreduced_loss()(
+                            out, self._targets(target)).numpy()
+                        per = per.reshape(len(w), -1).mean(1)
+                        lv, n = float(np.dot(per, w) / w.sum()), w.sum()
+                    wsum += n
+                    stats.loss += lv * n
+                    stats.count += len(batch)
+                    for m in stats.metrics:
+                        m.update(out.numpy(), batch.target)
         finally:
             self.model.train(was_training)
-        res = {"loss": total / len(X)}
-        for m in metrics:
-            res[m] = sums[m] / len(X)
-        return res
+        if stats.count == 0:
+            raise ValueError("cannot evaluate on an empty dataset")
+        logs = stats.logs()
+        logs["loss"] = stats.loss / wsum
+        return logs
 
-    def predict(self, X, batch_size=256):
-        """Model outputs for X as a numpy array, in eval mode, no grad."""
-        X = _as_array(X, "X")
+    def predict(self, x, batch_size=None):
+        """Model outputs for `x` (arrays, a tuple of input arrays, or a
+        DataLoader / iterable whose batches are inputs or (inputs, ...)
+        tuples) as a numpy array, in eval mode, no grad."""
+        if isinstance(x, (np.ndarray, Tensor)) or (
+                isinstance(x, (tuple, list)) and x and all(
+                    isinstance(a, (np.ndarray, Tensor)) for a in x)):
+            Xs = tuple(_as_array(a, "X") for a in x) if isinstance(
+                x, (tuple, list)) else (_as_array(x, "X"),)
+            bs = 256 if batch_size is None else batch_size
+            if not isinstance(bs, (int, np.integer)) or bs < 1:
+                raise ValueError("batch_size must be a positive integer, got "
+                                 "%r" % (bs,))
+            n = len(Xs[0])
+            batches = (_Batch(tuple(a[s:s + bs] for a in Xs), {}, None, None)
+                       for s in range(0, n, bs))
+        else:
+            batches = (_parse_batch(b, "Trainer.predict", need_target=False)
+                       for b in x)
         was_training = self.model.training
         self.model.eval()
         outs = []
         try:
             with no_grad():
-                for s in range(0, len(X), batch_size):
-                    outs.append(self.model(self._inputs(
-                        X[s:s + batch_size])).numpy())
+                for batch in batches:
+                    outs.append(self.model(
+                        *[self._input(self._cast(a)) for a in batch.args],
+                        **{k: self._input(self._cast(v))
+                           for k, v in batch.kwargs.items()}).numpy())
         finally:
             self.model.train(was_training)
         return np.concatenate(outs) if outs else np.zeros((0,))
 
 
+def _stateful(run):
+    """The callbacks with a state to carry across a resume (those that
+    override Callback.state_dict), in order."""
+    return [cb for cb in run.callbacks
+            if type(cb).state_dict is not Callback.state_dict]
+
+
+def _postfix(logs):
+    return {k: "%.4f" % v for k, v in logs.items() if k != "time"}
+
+
+def _log_line(epoch, epochs, logs):
+    """One line per epoch, as Keras prints without a terminal."""
+    parts = ["Epoch %d/%d" % (epoch + 1, epochs),
+             "%.2fs" % logs.get("time", 0.0)]
+    parts += ["%s: %.4f" % (k, v) for k, v in logs.items() if k != "time"]
+    print(" - ".join(parts), flush=True)
+
+
+def _in_notebook():
+    shell = sys.modules.get("IPython")
+    try:
+        ip = shell.get_ipython() if shell is not None else None
+    except Exception:
+        return False
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
 def _progress(verbose, total):
-    """A tqdm bar when verbose and writing to a terminal, else None."""
-    if not verbose or not sys.stderr.isatty():
+    """A tqdm bar (tqdm.auto: a widget in notebooks) for verbose=1 when
+    writing to a terminal or a notebook, else None."""
+    if verbose != 1 or not (sys.stderr.isatty() or _in_notebook()):
         return None
     try:
         from tqdm.auto import tqdm

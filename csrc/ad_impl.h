@@ -314,6 +314,19 @@ ad_k(int dt)
     return dt == AD_F64 ? &ad_kern_f64 : &ad_kern_f32;
 }
 void ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n);
+
+/* float32 GEMM with the right operand packed once, for operands used at
+ * many calls (gemm.c): C (m x n) = A (m x k) B + bias + beta C (bias: a
+ * row of n, or NULL); pack B (k x n; tb: b is n x k) into
+ * ad_sgemm_packed_size floats first.  Only where ad_sgemm_packed_ok()
+ * (AVX-512F); else use the BLAS gemm. */
+int ad_sgemm_packed_ok(void);
+size_t ad_sgemm_packed_size(int64_t k, int64_t n);
+void ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
+                   float *packed);
+void ad_sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a,
+                     int64_t lda, const float *packed, const float *bias,
+                     float beta, float *c, int64_t ldc);
 /* float32 tanh through one path: 0 the portable C, 1 the AVX2+FMA lanes,
  * 2 the AVX-512F lanes (whatever the one-time pick chose); 0 returned when
  * the cpu lacks that path.  For tests/c, which pins their bits equal. */

@@ -281,6 +281,71 @@ seq_get(ad_record *r, seq_dims *d)
 
 #define AT(p, off) ((char *)(p) + (size_t)(off) * d.it)
 
+/* The recurrent product of every step, s (B x k) W_hh^{T or not}: with
+ * W_hh packed once per sweep (gemm.c) for float32 where the cpu allows,
+ * else BLAS.  tb: W_hh used transposed (the forward's s W^T). */
+typedef struct {
+    ad_buffer *packed;          /* NULL: BLAS */
+    const ad_kernels *k;
+    int tb;
+    int64_t kdim, n;
+    const void *w;
+} rec_gemm;
+
+static int
+rec_gemm_init(rec_gemm *g, int dt, const void *w, int64_t G, int64_t H,
+              int tb)
+{
+    /* W_hh is (G H, H): the forward multiplies by W^T (k = H, n = G H),
+     * the backward by W (k = G H, n = H) */
+    g->k = ad_k(dt);
+    g->tb = tb;
+    g->w = w;
+    g->kdim = tb ? H : G * H;
+    g->n = tb ? G * H : H;
+    g->packed = NULL;
+    if (dt != AD_F32 || !ad_sgemm_packed_ok()) {
+        return 0;
+    }
+    g->packed = ad_buf_alloc(ad_sgemm_packed_size(g->kdim, g->n) *
+                             sizeof(float) + 1);
+    if (!g->packed) {
+        return -1;
+    }
+    ad_sgemm_pack(tb, g->kdim, g->n, w, H, AD_BUF_DATA(g->packed));
+    return 0;
+}
+
+/* c = s W^(T) + bias (a row, or NULL) + beta c */
+static void
+rec_gemm_run(const rec_gemm *g, int64_t B, const void *s, const void *bias,
+             double beta, void *c, size_t it)
+{
+    if (g->packed) {
+        ad_sgemm_packed(B, g->n, g->kdim, s, g->kdim,
+                        AD_BUF_DATA(g->packed), bias, (float)beta, c, g->n);
+        return;
+    }
+    if (bias) {
+        /* BLAS: the bias as C with beta 1 (beta is 0 where a bias is) */
+        for (int64_t b = 0; b < B; b++) {
+            memcpy((char *)c + (size_t)(b * g->n) * it, bias,
+                   (size_t)g->n * it);
+        }
+        beta = 1.0;
+    }
+    g->k->gemm(0, g->tb, B, g->n, g->kdim, s, g->kdim, g->w,
+               g->tb ? g->kdim : g->n, beta, c, g->n);
+}
+
+static void
+rec_gemm_free(rec_gemm *g)
+{
+    if (g->packed) {
+        ad_buf_decref(g->packed);
+    }
+}
+
 static ad_status
 fw_seq(ad_record *r)
 {
@@ -291,12 +356,16 @@ fw_seq(ad_record *r)
     int64_t per = B * (d.A + (d.lstm ? 2 : 1)) * H;   /* saved per step */
     int64_t ow = d.lstm ? 2 * H : H;                   /* out row width */
     ad_buffer *scr = ad_buf_alloc((size_t)(2 * B * GH + 1) * d.it);
-    if (!scr) {
+    rec_gemm rg;
+    if (!scr || rec_gemm_init(&rg, d.xp->dtype, ad_data(d.w), d.G, H, 1)) {
+        if (scr) {
+            ad_buf_decref(scr);
+        }
         return nomem();
     }
     void *gh = AD_BUF_DATA(scr), *pre = AT(gh, B * GH);
     char *sv = AD_BUF_DATA(r->saved), *out = ad_data(r->out);
-    const void *xp = ad_data(d.xp), *w = ad_data(d.w);
+    const void *xp = ad_data(d.xp);
     const void *bias = d.b ? ad_data(d.b) : NULL;
     int64_t prev = -1;
     for (int64_t s = 0; s < T; s++) {
@@ -320,13 +389,8 @@ fw_seq(ad_record *r)
                 }
             }
         }
-        /* gh = b_hh + h W_hh^T: torch's (h W_hh^T + b_hh), one GEMM */
-        if (bias) {
-            for (int64_t b = 0; b < B; b++) {
-                memcpy(AT(gh, b * GH), bias, (size_t)GH * d.it);
-            }
-        }
-        k->gemm(0, 1, B, GH, H, hp, H, w, H, bias ? 1.0 : 0.0, gh, GH);
+        /* gh = h W_hh^T + b_hh, one GEMM */
+        rec_gemm_run(&rg, B, hp, bias, 0.0, gh, d.it);
         if (d.lstm) {
             k->lstm_fwd(B, H, AT(xp, t * B * GH), gh, cp,
                         AT(out, t * B * ow), act, pre);
@@ -337,6 +401,7 @@ fw_seq(ad_record *r)
         }
         prev = t;
     }
+    rec_gemm_free(&rg);
     ad_buf_decref(scr);
     return AD_OK;
 }
@@ -378,7 +443,9 @@ bw_seq(ad_record *r, ad_buffer **g)
                             : ad_buf_alloc((size_t)(T * B * GH + 1) * d.it);
     ad_buffer *scr = ad_buf_alloc((size_t)(B * (2 * H + ow + H) + 1) * d.it);
     ad_buffer *dh0 = NULL, *dc0 = NULL, *dw = NULL, *db = NULL;
-    if (!dgi || (!d.lstm && !dgh) || !scr) {
+    rec_gemm rg = {.packed = NULL};
+    if (!dgi || (!d.lstm && !dgh) || !scr ||
+        rec_gemm_init(&rg, d.xp->dtype, ad_data(d.w), d.G, H, 0)) {
         s = nomem();
         goto done;
     }
@@ -386,7 +453,6 @@ bw_seq(ad_record *r, ad_buffer **g)
     char *gp = AT(carry, 2 * B * H), *dhd = AT(gp, B * ow);
     char *sv = AD_BUF_DATA(r->saved), *gin = AD_BUF_DATA(*g);
     char *Gi = AD_BUF_DATA(dgi), *Gh = d.lstm ? Gi : AD_BUF_DATA(dgh);
-    const void *w = ad_data(d.w);
     memset(carry, 0, (size_t)(2 * B * H) * d.it);
     for (int64_t s2 = T - 1; s2 >= 0; s2--) {
         int64_t t = r->at.rnn_seq.reverse ? T - 1 - s2 : s2;
@@ -405,14 +471,13 @@ bw_seq(ad_record *r, ad_buffer **g)
             k->lstm_bwd(B, H, cp, act, gp, AT(Gi, t * B * GH),
                         AT(carry, B * H));
             /* dh_prev = dgates W_hh */
-            k->gemm(0, 0, B, H, GH, AT(Gi, t * B * GH), GH, w, H, 0.0,
-                    carry, H);
+            rec_gemm_run(&rg, B, AT(Gi, t * B * GH), NULL, 0.0, carry,
+                         d.it);
         }
         else {
             k->gru_bwd(B, H, hp, act, gp, AT(Gi, t * B * GH),
                        AT(Gh, t * B * GH), dhd);
-            k->gemm(0, 0, B, H, GH, AT(Gh, t * B * GH), GH, w, H, 1.0,
-                    dhd, H);
+            rec_gemm_run(&rg, B, AT(Gh, t * B * GH), NULL, 1.0, dhd, d.it);
             memcpy(carry, dhd, (size_t)(B * H) * d.it);
         }
     }
@@ -474,6 +539,7 @@ bw_seq(ad_record *r, ad_buffer **g)
         s = ad_acc_grad(r, nw + 1, &db, 1);
     }
 done:
+    rec_gemm_free(&rg);
     for (int j = 0; j < 6; j++) {
         ad_buffer *bs[6] = {dgi, dgh, scr, dh0, dc0, dw};
         if (bs[j]) {

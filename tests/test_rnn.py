@@ -77,7 +77,8 @@ def _run_both(m, t, args_np, dtype):
         _close(p.grad, tp[name].grad, dtype)
 
 
-LAYERS = [(nn.LSTM, "LSTM", {}), (nn.GRU, "GRU", {}),
+LAYERS = [(nn.LSTM, "LSTM", {}), (nn.LSTM, "LSTM", {"proj_size": 3}),
+          (nn.GRU, "GRU", {}),
           (nn.RNN, "RNN", {}), (nn.RNN, "RNN", {"nonlinearity": "relu"})]
 
 
@@ -102,8 +103,10 @@ def test_layer_matches_torch(dtype, layer, num_layers, bidir, batch_first,
     hx = None
     if init:
         D = 2 if bidir else 1
-        h0 = rng.standard_normal((num_layers * D, B, H))
-        hx = (h0, rng.standard_normal(h0.shape)) if tname == "LSTM" else h0
+        h0 = rng.standard_normal((num_layers * D, B,
+                                  kw.get("proj_size") or H))
+        hx = (h0, rng.standard_normal((num_layers * D, B, H))) \
+            if tname == "LSTM" else h0
     _run_both(m, t, [x, hx], dtype)
 
 
@@ -118,8 +121,8 @@ def test_unbatched(layer, init):
     x = rng.standard_normal((5, 3))
     hx = None
     if init:
-        h0 = rng.standard_normal((4, 4))
-        hx = (h0, rng.standard_normal(h0.shape)) if tname == "LSTM" else h0
+        h0 = rng.standard_normal((4, kw.get("proj_size") or 4))
+        hx = (h0, rng.standard_normal((4, 4))) if tname == "LSTM" else h0
     _run_both(m, t, [x, hx], "float64")
 
 
@@ -149,10 +152,13 @@ def test_cell_matches_torch(dtype, cell, bias, init, batched):
     _run_both(m, t, [x, hx], dtype)
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN", "LSTM-proj"])
 def test_state_dict_round_trip(name):
-    m = getattr(nn, name)(3, 4, num_layers=2, bidirectional=True)
-    t = getattr(torch.nn, name)(3, 4, num_layers=2, bidirectional=True)
+    kw = {"proj_size": 2} if name == "LSTM-proj" else {}
+    name = name.split("-")[0]
+    m = getattr(nn, name)(3, 4, num_layers=2, bidirectional=True, **kw)
+    t = getattr(torch.nn, name)(3, 4, num_layers=2, bidirectional=True, **kw)
+    assert repr(m) == repr(t)
     assert list(m.state_dict()) == list(t.state_dict())
     for (k, v), (tk, tv) in zip(m.state_dict().items(),
                                 t.state_dict().items()):
@@ -167,7 +173,7 @@ def test_state_dict_round_trip(name):
     for p, q in zip(a, b):
         _close(p, q, "float32")
     # autodiff -> torch
-    m2 = getattr(nn, name)(3, 4, num_layers=2, bidirectional=True)
+    m2 = getattr(nn, name)(3, 4, num_layers=2, bidirectional=True, **kw)
     t.load_state_dict({k: torch.tensor(v.numpy())
                        for k, v in m2.state_dict().items()})
     for p, q in zip(_flat(m2(ad.tensor(x))), _flat(t(torch.tensor(x)))):
@@ -182,15 +188,16 @@ def test_init_range():
     assert len(list(m.parameters())) == 8
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN", "LSTM-proj"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_step_bit_identical(name, dtype):
     def make():
         ad.manual_seed(0)
-        m = getattr(nn, name)(3, 6, num_layers=2, dropout=0.3,
-                              bidirectional=True, batch_first=True,
-                              dtype=getattr(ad, dtype))
-        head = nn.Linear(12, 1, dtype=getattr(ad, dtype))
+        kw = {"proj_size": 4} if name == "LSTM-proj" else {}
+        m = getattr(nn, name.split("-")[0])(
+            3, 6, num_layers=2, dropout=0.3, bidirectional=True,
+            batch_first=True, dtype=getattr(ad, dtype), **kw)
+        head = nn.Linear(8 if kw else 12, 1, dtype=getattr(ad, dtype))
         opt = ad.optim.Adam(list(m.parameters()) + list(head.parameters()),
                             lr=1e-2)
         return m, head, opt
@@ -250,8 +257,16 @@ def test_bad_shapes():
     with pytest.raises(ValueError, match=r"Expected hidden state of shape "
                        r"\(2, 4\), got \(3, 4\)"):
         nn.RNNCell(3, 4)(ad.zeros(2, 3), ad.zeros(3, 4))
-    with pytest.raises(NotImplementedError):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than "
+                       "hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        nn.GRU(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="positive integer or zero"):
+        nn.LSTM(3, 4, proj_size=-1)
+    with pytest.raises(ValueError, match=r"Expected hidden size \(1, 1, 2\)"):
+        nn.LSTM(3, 4, proj_size=2)(ad.zeros(2, 1, 3),
+                                   (ad.zeros(1, 1, 4), ad.zeros(1, 1, 4)))
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         nn.GRU(3, 4, dropout=0.5)
     with pytest.raises(ValueError, match="nonlinearity"):
@@ -262,3 +277,19 @@ def test_bad_shapes():
     with pytest.raises(TypeError, match=r"gru_cell: expected floating"):
         E._gru_cell(ad.zeros(3, 12), ad.zeros(3, 12, dtype=ad.float64),
                     ad.zeros(3, 4))
+
+
+@pytest.mark.parametrize("name,B,H", [("LSTM", 11, 37), ("GRU", 17, 45),
+                                      ("LSTM", 8, 32), ("GRU", 1, 3)])
+def test_recurrent_gemm_edges_float32(name, B, H):
+    """float32 sequences run the recurrent product on W_hh packed once
+    (csrc/gemm.c, on AVX-512 cpus): batches that are not a multiple of its
+    8-row blocks and gate widths that are not a multiple of its 32-column
+    panels, against torch."""
+    m, t = _twin(getattr(nn, name), getattr(torch.nn, name), 7, H,
+                 bidirectional=True, dtype="float32")
+    rng = np.random.default_rng(B + H)
+    x = rng.standard_normal((5, B, 7))
+    h0 = rng.standard_normal((2, B, H))
+    hx = (h0, rng.standard_normal((2, B, H))) if name == "LSTM" else h0
+    _run_both(m, t, [x, hx], "float32")

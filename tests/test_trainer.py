@@ -1,6 +1,7 @@
 """Trainer.fit / evaluate / predict, History and the callbacks."""
 import copy
 import io
+import re
 import sys
 
 import numpy as np
@@ -267,10 +268,10 @@ def test_mismatched_lengths_raise():
     with pytest.raises(ValueError, match="batch_size"):
         tr.fit(X, y, batch_size=0, verbose=0)
     before = params_of(tr.model)
-    with pytest.raises(ValueError, match="unknown metric 'f1'"):
-        tr.fit(X, y, metrics=("accuracy", "f1"), verbose=0)
-    with pytest.raises(ValueError, match="unknown metric 'f1'"):
-        tr.evaluate(X, y, metrics=("f1",))
+    with pytest.raises(ValueError, match="unknown metric 'f2'"):
+        tr.fit(X, y, metrics=("accuracy", "f2"), verbose=0)
+    with pytest.raises(ValueError, match="unknown metric 'f2'"):
+        tr.evaluate(X, y, metrics=("f2",))
     # Bad input is rejected before any training step.
     for k, v in params_of(tr.model).items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
@@ -378,12 +379,17 @@ def test_model_checkpoint_saves_best_model(tmp_path, best_only):
     tr = make_trainer(model)
     path = tmp_path / "best.npz"
     script = Script("val_loss", [3.0, 2.0, 2.5, 1.0, 1.5, 1.2])
+    # the weights alone, or the whole training state (its "model" entry)
     ck = ad.ModelCheckpoint(path, monitor="val_loss",
-                            save_best_only=best_only)
+                            save_best_only=best_only,
+                            save_weights_only=best_only)
     tr.fit(X, y, epochs=6, callbacks=[script, ck], verbose=0, seed=0)
     assert path.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["best.npz"]
     saved = ad.load(path)
+    if not best_only:
+        assert saved["epoch"] == 6 and saved["batch"] == 0
+        saved = saved["model"]
     expected = script.snapshots[3] if best_only else script.snapshots[-1]
     assert set(saved) == set(expected)
     for k in expected:
@@ -406,7 +412,7 @@ def test_model_checkpoint_max_mode_and_missing_key(tmp_path):
     script = Script("val_accuracy", [0.2, 0.9, 0.5, 0.7])
     tr.fit(X, y, epochs=4, verbose=0, seed=0, callbacks=[
         script, ad.ModelCheckpoint(path, monitor="val_accuracy")])
-    saved = ad.load(path)
+    saved = ad.load(path)["model"]
     np.testing.assert_array_equal(saved["0.weight"].numpy(),
                                   script.snapshots[1]["0.weight"])
     with pytest.raises(KeyError, match="val_loss"):
@@ -541,7 +547,14 @@ def test_no_progress_bar_when_stderr_not_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stderr", NotTTY())
     assert trainer_mod._progress(1, 10) is None
     monkeypatch.undo()
+    capsys.readouterr()
     X, y = blobs(20)
-    make_trainer(make_model()).fit(X, y, epochs=1, verbose=1, seed=0)
+    make_trainer(make_model()).fit(X, y, epochs=2, verbose=1, seed=0)
     captured = capsys.readouterr()
-    assert captured.err == "" and captured.out == ""
+    # without a terminal: one line per epoch on stdout, as Keras prints
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert len(lines) == 2
+    for i, line in enumerate(lines):
+        assert re.fullmatch(r"Epoch %d/2 - \d+\.\d\ds - loss: \d\.\d{4} - "
+                            r"accuracy: \d\.\d{4}" % (i + 1), line), line

@@ -42,9 +42,16 @@ class RNNBase(Module):
         super().__init__()
         check_device(device)
         name = type(self).__name__
-        if proj_size:
-            raise NotImplementedError("%s: proj_size is not supported"
-                                      % name)
+        if isinstance(proj_size, bool) or not isinstance(
+                proj_size, numbers.Integral) or proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero "
+                             "to disable projections")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, "
+                             "not RNN or GRU")
+        if proj_size and isinstance(hidden_size, numbers.Integral) and \
+                proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         if isinstance(dropout, bool) or \
                 not isinstance(dropout, numbers.Number) or \
                 not 0 <= dropout <= 1:
@@ -64,21 +71,24 @@ class RNNBase(Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
-        self.proj_size = 0
+        self.proj_size = int(proj_size)
         if nonlinearity is not None:
             self.nonlinearity = nonlinearity
         dt = dtype or _engine.float32
         G = _rnn._GATES[mode]
         D = 2 if bidirectional else 1
         H = self.hidden_size
+        P = self.proj_size or H         # the size of h (torch's real size)
         self._flat_weights_names = []
         for layer in range(self.num_layers):
             for d in range(D):
                 sfx = "_reverse" if d else ""
-                I = self.input_size if layer == 0 else H * D
-                shapes = [("weight_ih", (G * H, I)), ("weight_hh", (G * H, H))]
+                I = self.input_size if layer == 0 else P * D
+                shapes = [("weight_ih", (G * H, I)), ("weight_hh", (G * H, P))]
                 if bias:
                     shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (P, H)))
                 for pname, shape in shapes:
                     full = "%s_l%d%s" % (pname, layer, sfx)
                     setattr(self, full,
@@ -92,7 +102,7 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         w = self._flat_weights
         return [w[i:i + per] for i in range(0, len(w), per)]
 
@@ -120,18 +130,19 @@ class RNNBase(Module):
                              "than 0 in RNN (input of shape %s)"
                              % (name, x.shape))
         D = 2 if self.bidirectional else 1
+        P = self.proj_size or self.hidden_size
         if batched:
             B = x.shape[0] if self.batch_first else x.shape[1]
-            want = (self.num_layers * D, B, self.hidden_size)
+            wants = [(self.num_layers * D, B, n) for n in (P, self.hidden_size)]
         else:
-            want = (self.num_layers * D, self.hidden_size)
+            wants = [(self.num_layers * D, n) for n in (P, self.hidden_size)]
         states = ()
         if hx is not None:
             states = hx if self.mode == "LSTM" else (hx,)
             if self.mode == "LSTM" and (not isinstance(hx, (tuple, list))
                                         or len(hx) != 2):
                 raise ValueError("LSTM: hx must be a pair (h_0, c_0)")
-            for what, s in zip(("hidden", "cell"), states):
+            for what, s, want in zip(("hidden", "cell"), states, wants):
                 if tuple(s.shape) != want:
                     raise ValueError("%s: Expected %s size %s, got %s (input "
                                      "of shape %s)" % (name, what, want,
@@ -164,7 +175,8 @@ class RNNBase(Module):
             mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
         out, hn = _rnn.rnn(mode, x, hx, self._flat_weights, self.num_layers,
                            self.bias, bf, self.dropout, self.training,
-                           self.bidirectional, self.hidden_size)
+                           self.bidirectional, self.hidden_size,
+                           self.proj_size)
         if not batched:
             out = _reshape(out, (out.shape[0], out.shape[2]))
             if self.mode == "LSTM":
@@ -176,6 +188,8 @@ class RNNBase(Module):
 
     def extra_repr(self):
         s = "%d, %d" % (self.input_size, self.hidden_size)
+        if self.proj_size:
+            s += ", proj_size=%d" % self.proj_size
         if self.num_layers != 1:
             s += ", num_layers=%d" % self.num_layers
         if not self.bias:
@@ -196,13 +210,13 @@ class RNN(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1,
                  nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, device=None, dtype=None,
-                 generator=None):
+                 generator=None, proj_size=0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError("Unknown nonlinearity '%s'. Select from 'tanh' "
                              "or 'relu'." % (nonlinearity,))
         super().__init__("RNN", input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, 0, device,
-                         dtype, nonlinearity, generator)
+                         batch_first, dropout, bidirectional, proj_size,
+                         device, dtype, nonlinearity, generator)
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -229,10 +243,11 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False,
-                 device=None, dtype=None, generator=None):
+                 device=None, dtype=None, generator=None, proj_size=0):
+        # proj_size: accepted to raise torch's error (LSTM only)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, 0, device,
-                         dtype, None, generator)
+                         batch_first, dropout, bidirectional, proj_size,
+                         device, dtype, None, generator)
 
 
 # ------------------------------------------------------------------ cells
