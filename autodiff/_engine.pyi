@@ -11,8 +11,8 @@ and runs mypy and stubtest over it.
 """
 import builtins
 import threading
-from typing import Any, Iterable, Iterator, Literal, NamedTuple, NoReturn, \
-    Protocol, Sequence, SupportsFloat, TypeVar, overload
+from typing import Any, Callable, Iterable, Iterator, Literal, NamedTuple, \
+    NoReturn, Protocol, Sequence, SupportsFloat, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -203,6 +203,8 @@ class Tensor:
     def backward(self, grad: _TensorLike | None = None,
                  retain_graph: builtins.bool | None = None,
                  create_graph: builtins.bool = False) -> None: ...
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]
+                      ) -> Any: ...
 
     # ---- in place: write into this tensor's buffer (a version bump); the
     # operand broadcasts to self's shape.  Under grad mode a tensor that
@@ -907,6 +909,10 @@ def _shares_buffer(t: Tensor) -> bool: ...
 # self takes new's C tensor (a recorded item assignment)
 def _rebind(self: Tensor, new: Tensor) -> None: ...
 def _copy_into(dst: Tensor, src: Tensor) -> None: ...
+# id(leaf) -> (weakref, hooks) of the leaves with gradient hooks
+_leaf_hooks: dict[int, Any]
+def _sweep_backward(self: Tensor, grad: _TensorLike | None,
+                    retain_graph: builtins.bool | None) -> None: ...
 def _buffer_view(t: Tensor) -> npt.NDArray[Any]: ...
 def _mark_modified(t: Tensor) -> None: ...
 

@@ -482,9 +482,6 @@ cdef class Tensor:
         differentiable rules of autodiff/_derivatives.py), so the .grad
         tensors can be differentiated again; the graph is then retained.
         """
-        cdef Tensor g = None
-        cdef ad_tensor *gp = NULL
-        cdef ad_status s
         if getattr(_hook_state, "depth", 0):
             raise RuntimeError("backward() cannot be called inside a custom "
                                "Function's backward; use "
@@ -493,18 +490,29 @@ cdef class Tensor:
             from .autograd import _backward_create_graph
             _backward_create_graph(self, grad)
             return
-        if grad is not None:
-            g = grad if isinstance(grad, Tensor) else _up().tensor(
-                grad, dtype=self.dtype)
-            if g.shape != self.shape:
-                raise ValueError("grad of shape %s does not match the "
-                                 "tensor's shape %s" % (g.shape, self.shape))
-            gp = g.t
-        with nogil:
-            s = ad_backward_sweep(self.t, gp)
-        if s == AD_OK and not retain_graph:
-            ad_backward_release(self.t)
-        _check(s)
+        if _leaf_hooks:
+            from ._hooks import backward_with_leaf_hooks
+            backward_with_leaf_hooks(self, grad, retain_graph)
+            return
+        _sweep_backward(self, grad, retain_graph)
+
+    def register_hook(self, hook):
+        """Register hook(grad) -> Tensor or None, called with this tensor's
+        gradient during backward; a returned tensor replaces the gradient
+        (torch.Tensor.register_hook).
+
+        Parameters
+        ----------
+        hook : callable
+            Called as ``hook(grad)``.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+        """
+        from ._hooks import register_tensor_hook
+        return register_tensor_hook(self, hook)
 
     # ---- in place: write into this tensor's own buffer and bump its
     # version, so a graph that saved the old value refuses backward().
@@ -1253,3 +1261,26 @@ cdef Tensor _promote(Tensor a, int dt):
         return a
     _check(ad_cast(a.t, <ad_dtype>dt, &o))
     return _wrap(o)
+
+
+# id(leaf) -> (weakref, hooks) of leaves with gradient hooks (autodiff._hooks)
+_leaf_hooks = {}
+
+
+def _sweep_backward(Tensor self, grad, retain_graph):
+    """The C sweep of backward(): self's gradient into every leaf."""
+    cdef Tensor g = None
+    cdef ad_tensor *gp = NULL
+    cdef ad_status s
+    if grad is not None:
+        g = grad if isinstance(grad, Tensor) else _up().tensor(
+            grad, dtype=self.dtype)
+        if g.shape != self.shape:
+            raise ValueError("grad of shape %s does not match the "
+                             "tensor's shape %s" % (g.shape, self.shape))
+        gp = g.t
+    with nogil:
+        s = ad_backward_sweep(self.t, gp)
+    if s == AD_OK and not retain_graph:
+        ad_backward_release(self.t)
+    _check(s)

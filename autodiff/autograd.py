@@ -14,6 +14,7 @@ comes here: it stays in the fused C sweep.
 from . import _creation
 from . import _engine as E
 from ._derivatives import RULES
+from ._hooks import apply_leaf_hooks
 from ._grad_mode import enable_grad, no_grad
 from .compile import NotCompilableError
 
@@ -167,6 +168,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None,
     res = []
     for i, (t, k) in enumerate(zip(ins, keys)):
         g = found.get(k)
+        if g is not None and E._node(t) is None:
+            g = apply_leaf_hooks(t, g)
         if g is None and not allow_unused:
             raise RuntimeError("grad: inputs[%d] (shape %s) is not used in "
                                "the graph of the outputs; pass "
@@ -209,6 +212,8 @@ def _backward_create_graph(root, grad_arg):
         t = targets[k]
         if g.dtype != t.dtype:
             g = g.astype(t.dtype)
+        if nodes[k][1] is None:
+            g = apply_leaf_hooks(t, g)
         old = t.grad
         t.grad = g if old is None else old + g
 

@@ -20,6 +20,8 @@ from .transformer import (ModuleList, MultiheadAttention,
                           TransformerEncoderLayer, TransformerEncoder,
                           TransformerDecoderLayer, TransformerDecoder)
 from .rnn import RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
+from .container import ModuleDict, ParameterList, ParameterDict
+from .summary import summary
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Linear", "Sequential",
@@ -39,4 +41,5 @@ __all__ = [
     "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "utils",
+    "ModuleDict", "ParameterList", "ParameterDict", "summary",
 ]

@@ -94,3 +94,123 @@ def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
 def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
                     generator=None):
     return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity), generator)
+
+
+def orthogonal_(t, gain=1.0, generator=None):
+    """Fill t with a (semi-)orthogonal matrix, as torch.nn.init.orthogonal_
+    (Saxe et al. 2013): trailing dimensions are flattened to (rows, cols);
+    Q of the QR of a standard normal matrix, each column's sign made that
+    of R's diagonal (a uniform draw), times gain.  Q^T Q = I (rows >= cols)
+    or Q Q^T = I (rows < cols).
+
+    Parameters
+    ----------
+    t : Tensor
+        At least 2 dimensions; written in place and returned.
+    gain : float
+        Scaling factor.
+    generator : numpy.random.Generator, optional
+        The random stream (default: autodiff's default generator).
+    """
+    if t.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are "
+                         "supported (got shape %s)" % (t.shape,))
+    if t.numel() == 0:
+        return t
+    rows = t.shape[0]
+    cols = t.numel() // rows
+    flat = _random._rng(None, generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _write(t, q * gain)
+
+
+def trunc_normal_(t, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fill t with N(mean, std^2) draws truncated to [a, b], as
+    torch.nn.init.trunc_normal_: draws outside the bounds are redrawn
+    (when [a, b] holds more than 30% of the mass), else uniform proposals
+    on [a, b] are accepted with the normal's density (rejection sampling).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place and returned.
+    mean, std : float
+        The normal distribution's mean and standard deviation.
+    a, b : float
+        The bounds (a <= b).
+    generator : numpy.random.Generator, optional
+        The random stream (default: autodiff's default generator).
+    """
+    if not a <= b:
+        raise ValueError("trunc_normal_: a must not exceed b, got a=%r, b=%r"
+                         % (a, b))
+    if not std > 0:
+        raise ValueError("trunc_normal_: std must be positive, got %r"
+                         % (std,))
+    if mean < a - 2 * std or mean > b + 2 * std:
+        import warnings
+        warnings.warn("mean is more than 2 std from [a, b] in "
+                      "nn.init.trunc_normal_. The distribution of values may "
+                      "be incorrect.", stacklevel=2)
+    rng = _random._rng(None, generator)
+
+    def cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+    # the bounds as the tensor's dtype represents them (torch's rule)
+    lo, hi = (float(np.asarray(v, dtype=t.dtype)) for v in (a, b))
+    shape = t.shape
+    if cdf((b - mean) / std) - cdf((a - mean) / std) > 0.3:
+        out = np.asarray(rng.normal(mean, std, shape), dtype=t.dtype)
+        bad = (out < lo) | (out > hi)
+        while bad.any():
+            out[bad] = rng.normal(mean, std, int(bad.sum()))
+            bad = (out < lo) | (out > hi)
+    else:
+        log_peak = -0.5 * ((max(a, min(mean, b)) - mean) / std) ** 2
+        out = np.empty(shape, dtype=t.dtype)
+        pending = np.ones(shape, dtype=bool)
+        while pending.any():
+            n = int(pending.sum())
+            c = rng.uniform(a, b, n)
+            ok = np.log(rng.uniform(0.0, 1.0, n)) <= \
+                -0.5 * ((c - mean) / std) ** 2 - log_peak
+            idx = np.flatnonzero(pending)[ok]
+            out.flat[idx] = c[ok]
+            pending.flat[idx] = False
+    return _write(t, out)
+
+
+def sparse_(t, sparsity, std=0.01, generator=None):
+    """Fill the 2-D t as a sparse matrix, as torch.nn.init.sparse_
+    (Martens 2010): N(0, std^2) values with ceil(sparsity * rows) entries
+    of every column set to zero (rows drawn at random per column).
+
+    Parameters
+    ----------
+    t : Tensor
+        2 dimensions; written in place and returned.
+    sparsity : float
+        The fraction of each column's elements set to zero, in [0, 1].
+    std : float
+        The standard deviation of the non-zero values.
+    generator : numpy.random.Generator, optional
+        The random stream (default: autodiff's default generator).
+    """
+    if t.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported (got "
+                         "shape %s)" % (t.shape,))
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError("sparse_: sparsity must be in [0, 1], got %r"
+                         % (sparsity,))
+    rows, cols = t.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    rng = _random._rng(None, generator)
+    values = rng.normal(0.0, std, (rows, cols))
+    for c in range(cols):
+        values[rng.permutation(rows)[:num_zeros], c] = 0.0
+    return _write(t, values)

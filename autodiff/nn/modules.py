@@ -7,6 +7,8 @@ import numpy as np
 from .. import _creation, _ops
 from .. import _engine
 from .._grad_mode import no_grad
+from .. import _hooks
+from .._capture import NotCompilableError
 from ..checkpoint import load_safetensors, save_safetensors
 from .._engine import Tensor
 from . import functional as F
@@ -40,25 +42,7 @@ class Parameter(Tensor):
         return (Parameter, (self.numpy(), self.requires_grad))
 
 
-class RemovableHandle:
-    """What register_forward_hook returns: remove() unregisters the hook
-    (also as a context manager), as torch.utils.hooks.RemovableHandle."""
-    _next_id = 0
-
-    def __init__(self, hooks):
-        self.hooks_dict_ref = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self):
-        if self.hooks_dict_ref.pop(self.id, None) is not None:
-            _engine._bump_epoch()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
+RemovableHandle = _hooks.RemovableHandle   # importable from here too
 
 
 class LoadStateDictError(RuntimeError, ValueError):
@@ -78,6 +62,7 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -103,15 +88,18 @@ class Module:
             raise TypeError("cannot assign %s as parameter %r (a Parameter "
                             "or None expected)" % (type(value).__name__,
                                                    name))
+        # a name keeps its place in its table when reassigned (torch's
+        # order of state_dict keys and of a container's entries)
+        table = (self._parameters if isinstance(value, Parameter) else
+                 self._modules if isinstance(value, Module) else None)
         for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+            if d is not table:
+                d.pop(name, None)
+        self._non_persistent_set().discard(name)
+        if table is None:
             object.__setattr__(self, name, value)
             return
+        table[name] = value
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -127,10 +115,31 @@ class Module:
         for d in (self._parameters, self._buffers, self._modules):
             if name in d:
                 del d[name]
+                self._non_persistent_set().discard(name)
                 return
         object.__delattr__(self, name)
 
+    def _non_persistent_set(self):
+        # modules pickled or built before the set existed have none
+        s = self.__dict__.get("_non_persistent_buffers_set")
+        if s is None:
+            s = set()
+            object.__setattr__(self, "_non_persistent_buffers_set", s)
+        return s
+
+    def _get_name(self):
+        return type(self).__name__
+
     def register_parameter(self, name, param):
+        """Add a parameter (or None, a declared but absent one) under name.
+
+        Parameters
+        ----------
+        name : str
+            The attribute name.
+        param : Parameter, Tensor or None
+            A Tensor is wrapped in a Parameter.
+        """
         if param is None:
             self._parameters.pop(name, None)
             object.__setattr__(self, name, None)
@@ -138,14 +147,61 @@ class Module:
             setattr(self, name, param if isinstance(param, Parameter)
                     else Parameter(param))
 
-    def register_buffer(self, name, tensor):
-        """A tensor saved in the state dict but not trained."""
+    def register_buffer(self, name, tensor, persistent=True):
+        """Add a tensor that is part of the module's state but not trained.
+
+        Parameters
+        ----------
+        name : str
+            The attribute name (no ".", not empty, not another attribute).
+        tensor : Tensor or None
+            The buffer; None declares it absent (left out of state_dict).
+        persistent : bool
+            Whether state_dict() includes it (torch's default True).
+        """
+        if not isinstance(name, str):
+            raise TypeError("buffer name should be a string. Got %s"
+                            % type(name).__name__)
+        if "." in name:
+            raise KeyError('buffer name can\'t contain "."')
+        if name == "":
+            raise KeyError('buffer name can\'t be empty string ""')
+        if name not in self._buffers and (
+                name in self._parameters or name in self._modules or
+                name in self.__dict__ or hasattr(type(self), name)):
+            raise KeyError("attribute '%s' already exists" % name)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError("cannot assign '%s' object to buffer '%s' "
+                            "(torch Tensor or None required)"
+                            % (type(tensor).__name__, name))
         _engine._bump_epoch()
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_set().discard(name)
+        else:
+            self._non_persistent_set().add(name)
 
     def add_module(self, name, module):
+        """Register module (a Module or None) as the submodule name."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError("%s is not a Module subclass"
+                            % type(module).__name__)
+        if not isinstance(name, str):
+            raise TypeError("module name should be a string. Got %s"
+                            % type(name).__name__)
+        if "." in name:
+            raise KeyError('module name can\'t contain ".", got: %s' % name)
+        if name == "":
+            raise KeyError('module name can\'t be empty string ""')
+        if module is None:
+            _engine._bump_epoch()
+            self.__dict__.pop(name, None)
+            self._modules[name] = None
+            return
         setattr(self, name, module)
+
+    register_module = add_module
 
     # ---- calling
     def forward(self, *args, **kwargs):
@@ -155,103 +211,399 @@ class Module:
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
-        if not pre and not post:
+        bw, bw_pre = d.get("_backward_hooks"), d.get("_backward_pre_hooks")
+        if not (pre or post or bw or bw_pre):
             return self.forward(*args, **kwargs)
-        for hook in list((pre or {}).values()):
-            r = hook(self, args)
-            if r is not None:
-                args = r if isinstance(r, tuple) else (r,)
-        out = self.forward(*args, **kwargs)
-        for hook in list((post or {}).values()):
-            r = hook(self, args, out)
-            if r is not None:
-                out = r
+        if _engine.is_capturing():
+            # A replay runs no Python: the hook would silently not run.
+            raise NotCompilableError(
+                "%s has hooks (register_forward_hook / ..._pre_hook / "
+                "register_full_backward_hook), which a compiled replay "
+                "cannot run; remove them (handle.remove()) or run this step "
+                "eagerly" % type(self).__name__)
+        with_kwargs = d.get("_hooks_with_kwargs", {})
+        for hid, hook in list((pre or {}).items()):
+            if hid in with_kwargs:
+                r = hook(self, args, kwargs)
+                if r is not None:
+                    if not (isinstance(r, tuple) and len(r) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of "
+                            "(new_args, new_kwargs), but got %r." % (r,))
+                    args, kwargs = r
+            else:
+                r = hook(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
+        state = None
+        if bw or bw_pre:
+            state = _hooks._ModuleBackwardHooks(
+                self, (bw or {}).values(), (bw_pre or {}).values())
+            args = state.setup_inputs(args)
+        called = set()
+        try:
+            out = self.forward(*args, **kwargs)
+            for hid, hook in list((post or {}).items()):
+                called.add(hid)
+                if hid in with_kwargs:
+                    r = hook(self, args, kwargs, out)
+                else:
+                    r = hook(self, args, out)
+                if r is not None:
+                    out = r
+        except Exception:
+            self._run_always_called(args, kwargs, called)
+            raise
+        if state is not None:
+            out = state.setup_output(out)
         return out
 
-    # ---- hooks (torch's forward hooks; no backward or kwargs hooks)
-    def _add_hook(self, kind, hook, prepend):
+    def _run_always_called(self, args, kwargs, called):
+        """forward (or a hook) raised: the always_call forward hooks not yet
+        run get output None; their own errors become warnings (torch)."""
+        import warnings
+        always = self.__dict__.get("_hooks_always_called", {})
+        with_kwargs = self.__dict__.get("_hooks_with_kwargs", {})
+        for hid, hook in list(self.__dict__.get("_forward_hooks",
+                                                {}).items()):
+            if hid not in always or hid in called:
+                continue
+            try:
+                if hid in with_kwargs:
+                    hook(self, args, kwargs, None)
+                else:
+                    hook(self, args, None)
+            except Exception as e:
+                warnings.warn("module forward hook with ``always_call=True`` "
+                              "raised an exception that was silenced as "
+                              "another error was raised in forward: %s" % e,
+                              stacklevel=3)
+
+    # ---- hooks
+    def _add_hook(self, kind, hook, prepend, with_kwargs=False,
+                  always_call=False):
         hooks = self.__dict__.get(kind)
         if hooks is None:
             hooks = OrderedDict()
             object.__setattr__(self, kind, hooks)
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        if prepend:
-            hooks.move_to_end(handle.id, last=False)
-        _engine._bump_epoch()       # a compiled step records again
+        extra = []
+        for flag, name in ((with_kwargs, "_hooks_with_kwargs"),
+                           (always_call, "_hooks_always_called")):
+            if flag:
+                d = self.__dict__.get(name)
+                if d is None:
+                    d = {}
+                    object.__setattr__(self, name, d)
+                extra.append(d)
+        handle = _hooks.add_hook(hooks, hook, prepend, extra)
+        for d in extra:
+            d[handle.id] = True
         return handle
 
-    def register_forward_pre_hook(self, hook, *, prepend=False):
-        """hook(module, args) runs before forward(); a non-None result
-        replaces the positional arguments (a single value is wrapped in a
-        tuple).  Returns a handle whose remove() unregisters it."""
-        return self._add_hook("_forward_pre_hooks", hook, prepend)
+    def register_forward_pre_hook(self, hook, *, prepend=False,
+                                  with_kwargs=False):
+        """Register hook(module, args) to run before forward().
 
-    def register_forward_hook(self, hook, *, prepend=False):
-        """hook(module, args, output) runs after forward(); a non-None
-        result replaces the output.  Returns a handle with remove()."""
-        return self._add_hook("_forward_hooks", hook, prepend)
+        Parameters
+        ----------
+        hook : callable
+            ``hook(module, args)``; a non-None result replaces the
+            positional arguments (a single value is wrapped in a tuple).
+            With ``with_kwargs=True``: ``hook(module, args, kwargs)``
+            returning None or a tuple ``(args, kwargs)``.
+        prepend : bool
+            Run it before the hooks already registered.
+        with_kwargs : bool
+            Pass the keyword arguments too.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+
+        A module with hooks cannot be recorded by ``ad.compile``
+        (NotCompilableError): a replay runs no Python.
+        """
+        return self._add_hook("_forward_pre_hooks", hook, prepend,
+                              with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False,
+                              with_kwargs=False, always_call=False):
+        """Register hook(module, args, output) to run after forward().
+
+        Parameters
+        ----------
+        hook : callable
+            ``hook(module, args, output)`` (with ``with_kwargs=True``:
+            ``hook(module, args, kwargs, output)``); a non-None result
+            replaces the output.
+        prepend : bool
+            Run it before the hooks already registered.
+        with_kwargs : bool
+            Pass the keyword arguments too.
+        always_call : bool
+            Also run it (with output None) when forward raises.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+        """
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs,
+                              always_call)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Register hook(module, grad_input, grad_output), called once the
+        gradients with respect to the module's inputs are computed.
+
+        Parameters
+        ----------
+        hook : callable
+            ``grad_input`` holds one entry per positional argument (None
+            for those that are not Tensors requiring grad), ``grad_output``
+            one per output.  A non-None result (a tuple as long as
+            grad_input) replaces the inputs' gradients.  The module's
+            forward must return one Tensor.
+        prepend : bool
+            Run it before the hooks already registered.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+        """
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Register hook(module, grad_output), called when the gradient of
+        the module's output is computed; a non-None result (a tuple of one
+        Tensor) replaces grad_output.
+
+        Parameters
+        ----------
+        hook : callable
+            ``hook(module, grad_output)``.
+        prepend : bool
+            Run it before the hooks already registered.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+        """
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
 
     # ---- traversal
     def named_children(self):
-        return iter(self._modules.items())
+        """Iterate (name, module) over the direct submodules (each once)."""
+        memo = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in memo:
+                memo.add(id(m))
+                yield name, m
 
     def children(self):
-        return iter(self._modules.values())
+        """Iterate over the direct submodules."""
+        for _, m in self.named_children():
+            yield m
 
-    def named_modules(self, prefix=""):
-        seen = set()
-        stack = [(prefix, self)]
-        while stack:
-            name, m = stack.pop(0)
-            if id(m) in seen:
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """Iterate (name, module) over this module and all below it,
+        depth first, as torch.
+
+        Parameters
+        ----------
+        memo : set, optional
+            ids of modules already yielded (shared by the recursion).
+        prefix : str
+            Prepended (with a ".") to every name.
+        remove_duplicate : bool
+            Yield a module reachable by several paths once.
+        """
+        if memo is None:
+            memo = set()
+        if id(self) in memo:
+            return
+        if remove_duplicate:
+            memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is None:
                 continue
-            seen.add(id(m))
-            yield name, m
-            stack[0:0] = [((name + "." if name else "") + k, c)
-                          for k, c in m._modules.items()]
+            sub = prefix + ("." if prefix else "") + name
+            yield from m.named_modules(memo, sub, remove_duplicate)
 
     def modules(self):
+        """Iterate over this module and every module below it."""
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix="", recurse=True):
-        seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+    def _named_members(self, get, prefix, recurse, remove_duplicate):
+        memo = set()
+        mods = (self.named_modules(prefix=prefix,
+                                   remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])
         for mname, m in mods:
-            for k, p in m._parameters.items():
-                if p is None or id(p) in seen:
+            for k, v in get(m):
+                if v is None or id(v) in memo:
                     continue
-                seen.add(id(p))
-                yield (mname + "." if mname else "") + k, p
+                if remove_duplicate:
+                    memo.add(id(v))
+                yield (mname + "." if mname else "") + k, v
+
+    def named_parameters(self, prefix="", recurse=True,
+                         remove_duplicate=True):
+        """Iterate (name, parameter), as torch.
+
+        Parameters
+        ----------
+        prefix : str
+            Prepended (with a ".") to every name.
+        recurse : bool
+            Include the submodules' parameters.
+        remove_duplicate : bool
+            Yield a parameter shared by several modules once.
+        """
+        return self._named_members(lambda m: m._parameters.items(), prefix,
+                                   recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
+        """Iterate over the parameters (see named_parameters)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix=""):
-        for mname, m in self.named_modules(prefix):
-            for k, b in m._buffers.items():
-                if b is not None:
-                    yield (mname + "." if mname else "") + k, b
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """Iterate (name, buffer), persistent or not, as torch.
 
-    def buffers(self):
-        for _, b in self.named_buffers():
+        Parameters
+        ----------
+        prefix : str
+            Prepended (with a ".") to every name.
+        recurse : bool
+            Include the submodules' buffers.
+        remove_duplicate : bool
+            Yield a buffer shared by several modules once.
+        """
+        return self._named_members(lambda m: m._buffers.items(), prefix,
+                                   recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        """Iterate over the buffers (see named_buffers)."""
+        for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn):
+        """Call fn on every submodule (children first), then on self;
+        returns self (e.g. ``model.apply(init_weights)``)."""
         for m in self.children():
             m.apply(fn)
         fn(self)
         return self
 
+    def get_submodule(self, target):
+        """The submodule at the dotted path target ("" is self).
+
+        Parameters
+        ----------
+        target : str
+            For example ``"encoder.layers.0"``.
+        """
+        if target == "":
+            return self
+        mod = self
+        for item in target.split("."):
+            if not hasattr(mod, item):
+                raise AttributeError(mod._get_name() + " has no attribute `"
+                                     + item + "`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError("`" + item + "` is not an nn.Module")
+        return mod
+
+    def _get_member(self, target, table, kind):
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(mod._get_name() + " has no attribute `"
+                                 + name + "`")
+        if name not in getattr(mod, table):
+            raise AttributeError("`" + name + "` is not " + kind)
+        return getattr(mod, name)
+
+    def get_parameter(self, target):
+        """The parameter at the dotted path target (e.g. ``"0.weight"``)."""
+        return self._get_member(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target):
+        """The buffer at the dotted path target (e.g. ``"bn.running_mean"``)."""
+        return self._get_member(target, "_buffers", "a buffer")
+
     # ---- devices and dtypes
+    def _apply(self, fn):
+        """Convert every parameter (in place: the same Parameter objects
+        take the converted values, as torch's ``param.data = fn(param)``),
+        its .grad, and every buffer (replaced) with fn, recursively.
+        Nothing changes if fn fails on any tensor."""
+        mods = list(self.modules())
+        new_params, new_bufs = [], []
+        with no_grad():
+            for m in mods:
+                for k, p in m._parameters.items():
+                    if p is not None:
+                        q = fn(p)
+                        if q.dtype != p.dtype:
+                            g = p.grad
+                            new_params.append(
+                                (p, q.detach(),
+                                 None if g is None else fn(g).detach()))
+                for k, b in m._buffers.items():
+                    if b is not None:
+                        q = fn(b)
+                        if q.dtype != b.dtype:
+                            new_bufs.append((m, k, q))
+        done = set()
+        for p, q, g in new_params:
+            if id(p) in done:
+                continue
+            done.add(id(p))
+            rg = p.requires_grad
+            p.grad = None
+            _engine._rebind(p, q)
+            p.requires_grad_(rg)
+            if g is not None:
+                p.grad = g
+        for m, k, q in new_bufs:
+            m._buffers[k] = q
+        if new_params or new_bufs:
+            # compiled steps and optimizers hold the old memory
+            _engine._bump_epoch()
+        return self
+
     def to(self, *args, device=None, dtype=None, non_blocking=False):
-        """Module.to(device): the CPU is the only device, so the module
-        itself.  A dtype conversion is refused rather than done halfway:
-        optimizers and compiled steps hold the parameters' memory, which a
-        new dtype would replace -- build the layers in the dtype instead
-        (``nn.Linear(..., dtype=ad.float64)``)."""
+        """Move and/or cast the parameters and buffers, as torch.
+
+        Parameters
+        ----------
+        *args
+            A device (``"cpu"``, ``ad.device("cpu")``), a dtype
+            (``ad.float64``), both, or a Tensor whose dtype to take.
+        device : str or device, optional
+            The CPU is the only device: anything else raises.
+        dtype : dtype, optional
+            The floating point parameters and buffers are converted (int64
+            buffers such as ``num_batches_tracked`` stay).  float16 is not
+            supported (TypeError).
+        non_blocking : bool
+            Accepted for torch's signature.
+
+        Returns
+        -------
+        Module
+            self.  The Parameters are the same objects (their data is
+            replaced, as torch does), so an optimizer built before keeps
+            working: on its next step it rebuilds its kernels and casts
+            its state (momentum buffers...) to the new dtype.
+        """
         from .._device import check_device
         for a in args:
             if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda",
@@ -260,20 +612,19 @@ class Module:
             elif isinstance(a, (int, _device_type())) and \
                     not isinstance(a, bool):
                 device = a
+            elif isinstance(a, Tensor):
+                dtype = a.dtype
             else:
                 dtype = a
         check_device(device)
-        if dtype is not None:
-            code = _engine._dtype_code_of(dtype)
-            if any(_engine._dtype_code_of(p.dtype) != code
-                   for p in self.parameters()):
-                raise NotImplementedError(
-                    "Module.to(dtype) is not supported: optimizers and "
-                    "compiled steps hold the parameters' memory; build the "
-                    "layers in the dtype you want (dtype= argument)")
-        return self
+        if dtype is None:
+            return self
+        dt = _float_dtype(dtype)
+        return self._apply(
+            lambda t: t.to(dt) if t.dtype.kind == "f" else t)
 
     def cpu(self):
+        """The module itself (the CPU is the only device)."""
         return self
 
     def cuda(self, device=None):
@@ -281,13 +632,34 @@ class Module:
                            "device (drop .cuda(), or use .to('cpu'))")
 
     def double(self):
+        """Cast the floating point parameters and buffers to float64."""
         return self.to(_engine.float64)
 
     def float(self):
+        """Cast the floating point parameters and buffers to float32."""
         return self.to(_engine.float32)
+
+    def half(self):
+        """torch's cast to float16: not supported (TypeError)."""
+        return self.to(np.float16)
+
+    def type(self, dst_type):
+        """Cast every parameter and buffer (integer ones too, as torch's
+        Module.type) to dst_type, a dtype or a name such as
+        ``"torch.DoubleTensor"``."""
+        if isinstance(dst_type, str):
+            names = {"torch.FloatTensor": _engine.float32,
+                     "torch.DoubleTensor": _engine.float64}
+            if dst_type not in names:
+                raise TypeError("Module.type: unsupported type %r (%s)"
+                                % (dst_type, ", ".join(names)))
+            dst_type = names[dst_type]
+        dt = _float_dtype(dst_type)
+        return self._apply(lambda t: t.to(dt))
 
     # ---- modes and grads
     def train(self, mode=True):
+        """Set training mode (dropout, batch norm) on every module."""
         for m in self.modules():
             if m.training != bool(mode):
                 _engine._bump_epoch()   # compiled steps record again
@@ -295,33 +667,60 @@ class Module:
         return self
 
     def eval(self):
+        """train(False)."""
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
+        """Reset the parameters' gradients: to None (torch's default) or,
+        with set_to_none=False, to zeros in place."""
         _engine._zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad=True):
+        """Set requires_grad on every parameter; returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     # ---- state
-    def state_dict(self):
-        """Names -> tensors sharing the parameters' memory (detached)."""
-        sd = OrderedDict()
-        for name, p in self.named_parameters():
-            sd[name] = p.detach()
-        for name, b in self.named_buffers():
-            sd[name] = b.detach()
-        return sd
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        npb = self._non_persistent_set()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in npb:
+                destination[prefix + name] = b if keep_vars else b.detach()
+
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """Names -> tensors, as torch: each module's parameters then its
+        persistent buffers, then its submodules' (a shared tensor under
+        every name it has).  The values share the parameters' memory
+        (detached unless keep_vars).
+
+        Parameters
+        ----------
+        destination : dict, optional
+            Filled and returned (a new OrderedDict by default).
+        prefix : str
+            Prepended to every key.
+        keep_vars : bool
+            Keep the Parameter objects instead of detached tensors.
+        """
+        if destination is None:
+            destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination,
+                             prefix=prefix + name + ".", keep_vars=keep_vars)
+        return destination
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values in, as torch: every key, shape and dtype is checked
         before anything is copied, so on an error (LoadStateDictError,
         listing every problem) nothing has changed.  With strict=False
         missing and unexpected keys are reported, not errors."""
-        own = OrderedDict(list(self.named_parameters()) +
-                          list(self.named_buffers()))
+        own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
@@ -375,17 +774,42 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = []
+        # torch's format, character for character
         extra = self.extra_repr()
-        if extra:
-            lines = extra.split("\n")
-        for name, m in self._modules.items():
-            sub = repr(m).replace("\n", "\n  ")
-            lines.append("(%s): %s" % (name, sub))
-        main = type(self).__name__ + "("
-        if not self._modules:
-            return main + "\n".join(lines) + ")"
-        return main + "\n  " + "\n  ".join(lines) + "\n)"
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = ["(%s): %s" % (name, _addindent(repr(m), 2))
+                       for name, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+
+def _addindent(s, n):
+    """torch.nn.modules.module._addindent: indent every line but the
+    first by n spaces."""
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    return lines[0] + "\n" + "\n".join(" " * n + x for x in lines[1:])
+
+
+def _float_dtype(dtype):
+    """The engine dtype (float32 or float64) a module is cast to; a clear
+    TypeError for float16 and anything else."""
+    try:
+        code = _engine._dtype_code_of(dtype)
+    except TypeError:
+        code = None
+    if code not in (0, 1):
+        raise TypeError("modules can be cast to float32 or float64 only, "
+                        "got %r (autodiff has no float16 / bfloat16)"
+                        % (dtype,))
+    return _engine.float64 if code == 1 else _engine.float32
 
 
 # ------------------------------------------------------------------ layers
@@ -437,54 +861,6 @@ class Linear(Module):
             self.in_features, self.out_features, self.bias is not None)
 
 
-class Sequential(Module):
-    def __init__(self, *layers):
-        super().__init__()
-        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
-            for name, m in layers[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(layers):
-                if not isinstance(m, Module):
-                    raise TypeError("Sequential takes Modules, got %s at "
-                                    "position %d" % (type(m).__name__, i))
-                self.add_module(str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, i):
-        mods = list(self._modules.values())
-        if isinstance(i, slice):
-            return Sequential(*mods[i])
-        return mods[i]
-
-    def __setitem__(self, i, module):
-        """Replace layer i (as torch.nn.Sequential)."""
-        if not isinstance(module, Module):
-            raise TypeError("Sequential takes Modules, got %s"
-                            % type(module).__name__)
-        keys = list(self._modules)
-        try:
-            key = keys[i]
-        except (IndexError, TypeError):
-            raise IndexError("index %r is out of range for a Sequential of "
-                             "%d layers" % (i, len(keys))) from None
-        setattr(self, key, module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, m):
-        self.add_module(str(len(self)), m)
-        return self
-
-
 class Flatten(Module):
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
@@ -492,6 +868,9 @@ class Flatten(Module):
 
     def forward(self, x):
         return _ops.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return "start_dim=%s, end_dim=%s" % (self.start_dim, self.end_dim)
 
 
 class Identity(Module):
@@ -502,19 +881,24 @@ class Identity(Module):
 class Dropout(Module):
     """Zero elements with probability p in train mode; identity in eval."""
 
-    def __init__(self, p=0.5, generator=None):
+    def __init__(self, p=0.5, inplace=False, generator=None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError("dropout probability has to be between 0 and 1, "
                              "but got %r" % (p,))
+        if not isinstance(inplace, bool):
+            # the old signature's second argument was the generator
+            raise TypeError("Dropout: inplace must be a bool, got %s (pass "
+                            "generator= by keyword)" % type(inplace).__name__)
         self.p = p
+        self.inplace = inplace      # torch's signature; same values
         self.generator = generator
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self):
-        return "p=%g" % self.p
+        return "p=%s, inplace=%s" % (self.p, self.inplace)
 
 
 class Dropout2d(Module):
@@ -623,10 +1007,25 @@ class SELU(_Activation):
 
 
 class GELU(_Activation):
-    """Gaussian error linear unit x Phi(x) (exact, erf form)."""
+    """Gaussian error linear unit x Phi(x) (exact, erf form).
 
-    def __init__(self):
+    Parameters
+    ----------
+    approximate : str
+        "none" (torch's default); the "tanh" approximation is not
+        implemented (TypeError).
+    """
+
+    def __init__(self, approximate="none"):
         super().__init__()
+        if approximate != "none":
+            # an unsupported option, refused like the others (TypeError)
+            raise TypeError("GELU: only approximate='none' (the exact erf "
+                            "form) is implemented, got %r" % (approximate,))
+        self.approximate = approximate
+
+    def extra_repr(self):
+        return "approximate=%r" % (self.approximate,)
 
     def forward(self, x):
         return F.gelu(x)
@@ -874,3 +1273,8 @@ class NLLLoss(_Loss):
     def forward(self, input, target):
         return F.nll_loss(input, target, reduction=self.reduction,
                           ignore_index=self.ignore_index)
+
+
+# Sequential lives with the other containers; importable from here too.
+from . import container as _container  # noqa: E402
+Sequential = _container.Sequential

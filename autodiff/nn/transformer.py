@@ -16,6 +16,7 @@ from .._engine import Tensor
 from .._grad_mode import no_grad
 from . import functional as F
 from . import init
+from .container import ModuleList
 from .modules import Dropout, Linear, Module, Parameter
 from .normalization import LayerNorm
 
@@ -25,42 +26,9 @@ __all__ = ["MultiheadAttention", "TransformerEncoderLayer",
            "generate_square_subsequent_mask"]
 
 
-class ModuleList(Module):
-    """torch.nn.ModuleList: submodules held in a list, registered as
-    "0", "1", ... (so their state_dict keys are torch's)."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        for m in (modules or ()):
-            self.append(m)
-
-    def append(self, module):
-        if not isinstance(module, Module):
-            raise TypeError("ModuleList takes Modules, got %s"
-                            % type(module).__name__)
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def __getitem__(self, i):
-        mods = list(self._modules.values())
-        if isinstance(i, slice):
-            return ModuleList(mods[i])
-        return mods[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(); iterate "
-                                  "over its modules")
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under torch's name for MultiheadAttention.out_proj (so the
+    repr is torch's)."""
 
 
 def _positive_int(v, name, cls):
@@ -166,7 +134,8 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(_creation.zeros(3 * E, dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(E, E, bias=bias, dtype=dt)
+        self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias=bias,
+                                                        dtype=dt)
         if add_bias_kv:
             self.bias_k = Parameter(_creation.zeros(1, 1, E, dtype=dt))
             self.bias_v = Parameter(_creation.zeros(1, 1, E, dtype=dt))
@@ -189,10 +158,6 @@ class MultiheadAttention(Module):
             with no_grad():
                 self.in_proj_bias.fill_(0.0)
                 self.out_proj.bias.fill_(0.0)
-
-    def extra_repr(self):
-        return "embed_dim=%d, num_heads=%d, dropout=%s, batch_first=%s" % (
-            self.embed_dim, self.num_heads, self.dropout, self.batch_first)
 
     # ---- argument checks
     def _check_inputs(self, query, key, value):

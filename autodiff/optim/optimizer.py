@@ -269,6 +269,7 @@ class Optimizer:
         must not leave a partial list that step() would take as complete
         (and then never update the remaining groups)."""
         kernels = []
+        self._memory = self._param_memory()
         for i, group in enumerate(self.param_groups):
             if not isinstance(group, _ParamGroup):
                 # a plain dict appended to param_groups by hand
@@ -286,11 +287,21 @@ class Optimizer:
                 for slot in self._slots:
                     if slot not in st and self._needs(group, slot):
                         st[slot] = self._initial(group, slot, p)
+                    elif st.get(slot) is not None and \
+                            st[slot].dtype != p.dtype:
+                        # Module.to(dtype) converted p in place: its state
+                        # follows (as torch's load_state_dict casts it)
+                        st[slot] = st[slot].to(p.dtype)
                 state_list += [st.get(s) for s in self._slots]
                 state_list += [None] * (3 - len(self._slots))
                 steps.append(st["step"])
             kernels.append(FusedUpdate(group["params"], state_list, steps))
         self._kernels = kernels
+
+    def _param_memory(self):
+        """The parameters' C tensors: the kernels hold these."""
+        return [_engine._node_key(p) for g in self.param_groups
+                for p in g["params"]]
 
     def zero_grad(self, set_to_none=True):
         _engine._zero_grads(
@@ -306,6 +317,10 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         if self._kernels is None:
+            self._init_state()
+        elif self._memory != self._param_memory():
+            # a parameter took new memory (Module.to(dtype)): rebuild
+            self._structure_changed()
             self._init_state()
         for kernel, group in zip(self._kernels, self.param_groups):
             self._configure(kernel, group)
