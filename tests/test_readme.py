@@ -48,6 +48,19 @@ def test_readme_claims():
     assert ns["loss"].item() < 1e-3
 
 
+def test_readme_trainer_claim(tmp_path, monkeypatch):
+    """The Trainer example prints the accuracy its comment states."""
+    monkeypatch.chdir(tmp_path)
+    block = next(b for b in python_blocks() if "ad.Trainer(" in b)
+    claim = float(re.search(r"print\(round\(history\[\"val_accuracy\"\]"
+                            r"\[-1\], 2\)\)\s+# ([0-9.]+)", block).group(1))
+    ns = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(block, ns)
+    assert abs(ns["history"]["val_accuracy"][-1] - claim) <= 0.01
+    assert (tmp_path / "run.npz").exists()
+
+
 def test_demo_runs():
     from autodiff import demo
     with contextlib.redirect_stdout(io.StringIO()):

@@ -508,3 +508,36 @@ def test_dataloader_fed_fit(compile):
     np.testing.assert_array_equal(
         trainer(b).predict(DataLoader(TensorDataset(X, y), batch_size=7)),
         trainer(b).predict(X))
+
+
+@pytest.mark.parametrize("compile", [True, False])
+@pytest.mark.parametrize("clip", [dict(grad_clip_norm=0.3),
+                                  dict(grad_clip_value=0.02),
+                                  dict(grad_clip_norm=0.3,
+                                       grad_clip_value=0.02)])
+def test_gradient_clipping_equals_a_manual_loop(compile, clip):
+    from autodiff.nn import utils
+    X, y = blobs(48)
+    a = make_model()
+    trainer(a, compile=compile, opt=optim.Adam, lr=0.05).fit(
+        X, y, epochs=2, batch_size=16, shuffle=False, verbose=0, **clip)
+    b = make_model()
+    opt = optim.Adam(b.parameters(), lr=0.05)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(2):
+        for i in range(0, 48, 16):
+            out = b(ad.tensor(X[i:i + 16]))
+            loss = loss_fn(out, y[i:i + 16])
+            opt.zero_grad()
+            loss.backward()
+            if "grad_clip_value" in clip:
+                utils.clip_grad_value_(b.parameters(), clip["grad_clip_value"])
+            if "grad_clip_norm" in clip:
+                utils.clip_grad_norm_(b.parameters(), clip["grad_clip_norm"])
+            opt.step()
+    assert_same(params(a), params(b))
+    c = make_model()
+    trainer(c, compile=compile, opt=optim.Adam, lr=0.05).fit(
+        X, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    assert not all(np.array_equal(v, params(c)[k])
+                   for k, v in params(a).items())
