@@ -1417,7 +1417,9 @@ test_losses(void)
                               1);
             ad_tensor *o, *g;
             double ref[N], gp[N], gt[N];
-            REQ(ad_loss((ad_loss_kind)k, p, t, &o));
+            /* a = 1.5: huber's delta, smooth_l1's beta (ignored by the
+             * other kinds) */
+            REQ(ad_loss_a((ad_loss_kind)k, p, t, 1.5, &o));
             g = mk(dt, 2, sh, NULL, -1, 1, 0);
             for (int i = 0; i < N; i++) {
                 double P = at(p, i), Tt = at(t, i), G = at(g, i);
@@ -1442,6 +1444,20 @@ test_losses(void)
                     gp[i] = G * (sig(P) - Tt);
                     gt[i] = -G * P;
                     break;
+                case AD_L_HUBER: {
+                    double d = P - Tt, z = fabs(d);
+                    ref[i] = z < 1.5 ? 0.5 * d * d : 1.5 * (z - 0.75);
+                    gp[i] = G * (d < -1.5 ? -1.5 : d > 1.5 ? 1.5 : d);
+                    gt[i] = -gp[i];
+                    break;
+                }
+                case AD_L_SMOOTH_L1: {
+                    double d = P - Tt, z = fabs(d);
+                    ref[i] = z < 1.5 ? 0.5 * d * d / 1.5 : z - 0.75;
+                    gp[i] = G * (d < -1.5 ? -1 : d > 1.5 ? 1 : d / 1.5);
+                    gt[i] = -gp[i];
+                    break;
+                }
                 }
             }
             snprintf(what, sizeof(what), "loss %d forward %s", k, dtn(dt));
