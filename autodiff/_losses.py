@@ -116,7 +116,7 @@ def _labels(target: Any, shape: tuple, name: str) -> Any:
         # an argument of a compiled function: its int64 buffer is a
         # registered input, so the engine reads each call's labels
         arr = target.labels(name)
-        if tuple(target.shape) != shape:
+        if tuple(target.shape) != shape and arr.shape != shape:
             raise _shape_error(name, shape, tuple(target.shape))
         return arr
     if isinstance(target, Tensor):
