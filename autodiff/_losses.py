@@ -218,7 +218,9 @@ def _nll_loss(input: Any, target: Any, weight: Any, ignore: Any,
             per = -prod.sum(1)
             return _reshape(per, ()) if single else per
         total = -prod.sum()
-        return total / (x.size // c) if reduction == "mean" else total
+        # torch's: divided by N d1 d2 ... (NaN for an empty input)
+        return (total / float(x.size // c if c else 0)
+                if reduction == "mean" else total)
     if single and np.ndim(target) == 0 and not isinstance(
             target, (Tensor, ArrayInput)):
         target = [target]
@@ -532,6 +534,8 @@ def gaussian_nll_loss(input: _TensorLike, target: _TensorLike, var: Any,
                                  "incorrect size for input of shape %s"
                                  % (tuple(v.shape), tuple(x.shape)))
         with no_grad():
+            # torch's check reads the values: ad.compile refuses it
+            # (NotCompilableError) rather than replay without it
             negative = bool((v < 0).any())
         if negative:
             raise ValueError("gaussian_nll_loss: var has negative "
@@ -697,7 +701,10 @@ def multi_margin_loss(input: _TensorLike, target: _TensorLike, p: int = 1,
     n, c = x2.shape
     w = _class_weight(weight, x2, name)
     lab = _labels(target, () if single else (n,), name)
-    if not isinstance(lab, Tensor):
+    if type(target) is ArrayInput:
+        # a compiled function's argument: the tensor a replay refills
+        lab = tensor(target, dtype=np.int64)
+    elif not isinstance(lab, Tensor):
         bad = np.flatnonzero((lab < 0) | (lab >= c))
         if bad.size:
             raise IndexError("%s: target %d is out of bounds for %d classes"
