@@ -223,7 +223,7 @@ ad_nll_full(ad_tensor *x, const int64_t *labels, ad_tensor *lt,
                         ad_shape_str(weight->ndim, weight->shape, sb,
                                      sizeof(sb)));
     }
-    if (weight && weight->requires_grad) {
+    if (weight && weight->requires_grad && ad_grad_enabled()) {
         return ad_error(AD_ERR_VALUE, "%s: the derivative for 'weight' is "
                         "not implemented (as in torch); pass "
                         "weight.detach()", name);

@@ -610,6 +610,29 @@ def test_bad_arguments_raise_before_running(make, exc, match):
         make()
 
 
+def test_weight_requiring_grad_is_read_under_no_grad():
+    # torch refuses only the derivative for the weight, not the value
+    w = _x(3)
+    x, y = _x(2, 3), [0, 2]
+    with ad.no_grad():
+        got = F.cross_entropy(x, y, weight=w).item()
+    want = TF.cross_entropy(torch.from_numpy(x.numpy()), torch.tensor(y),
+                            weight=torch.from_numpy(w.numpy())).item()
+    assert abs(got - want) <= 1e-12 * abs(want)
+
+
+def test_label_forms_give_the_same_bits():
+    # (N, C, d1, d2): a list, an ndarray of int32 and an int64 tensor
+    rng = np.random.default_rng(9)
+    x = ad.tensor(rng.standard_normal((2, 3, 2, 2)))
+    y = rng.integers(0, 3, (2, 2, 2))
+    outs = [F.cross_entropy(x, lab, reduction="none",
+                            label_smoothing=0.1).numpy().tobytes()
+            for lab in (y.tolist(), y.astype(np.int32),
+                        ad.tensor(y.astype(np.int64)))]
+    assert outs[0] == outs[1] == outs[2]
+
+
 def test_empty_probability_target_mean_is_nan_as_torch():
     x = np.zeros((0, 3))
     got = F.cross_entropy(ad.tensor(x), ad.tensor(x)).item()
