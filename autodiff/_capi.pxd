@@ -30,7 +30,8 @@ cdef extern from "autodiff.h" nogil:
     ctypedef enum ad_reduce_kind:
         AD_R_SUM, AD_R_MEAN, AD_R_MAX, AD_R_MIN, AD_R_PROD
     ctypedef enum ad_loss_kind:
-        AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS
+        AD_L_MSE, AD_L_L1, AD_L_BCE, AD_L_BCE_LOGITS, AD_L_HUBER,
+        AD_L_SMOOTH_L1
     ctypedef enum ad_compare_kind:
         AD_C_EQ, AD_C_NE, AD_C_LT, AD_C_LE, AD_C_GT, AD_C_GE
     ctypedef enum ad_bitwise_kind:
@@ -183,11 +184,16 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_linalg(ad_linalg_kind, int, ad_tensor **, int, int,
                         ad_tensor **)
     ad_status ad_loss(ad_loss_kind, ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_loss_a(ad_loss_kind, ad_tensor *, ad_tensor *, double,
+                        ad_tensor **)
     enum: AD_NLL_NONE, AD_NLL_MEAN, AD_NLL_SUM
     ad_status ad_nll(ad_tensor *, const int64_t *, int64_t, int, int,
                      ad_tensor **)
     ad_status ad_nll_labels(ad_tensor *, ad_tensor *, int64_t, int, int,
                             ad_tensor **)
+    ad_status ad_nll_full(ad_tensor *, const int64_t *, ad_tensor *,
+                          ad_tensor *, int64_t, int, double, int,
+                          ad_tensor **)
     void ad_manual_seed(uint64_t)
     void ad_get_rng_state(uint64_t *, uint64_t *)
     void ad_set_rng_state(uint64_t, uint64_t)

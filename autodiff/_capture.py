@@ -98,9 +98,7 @@ class ArrayInput:
                 "%s: float class labels given to a compiled function would "
                 "be converted in Python and frozen; pass integer labels "
                 "(y.astype(np.int64)) to it" % name)
-        if len(self.shape) > 1:
-            raise ValueError("%s: expected 1-D class labels" % name)
-        return self.buffer.reshape(-1)
+        return self.buffer.reshape(-1)     # the caller checks the shape
 
     def __array__(self, dtype=None, copy=None):
         raise NotCompilableError(

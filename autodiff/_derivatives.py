@@ -506,17 +506,36 @@ def _bce(p, t, g):
     return g * (p - t) / den, gt
 
 
+def _huber(p, t, g, delta):
+    # torch's branches: d clamped to [-delta, delta] (a recorded clip)
+    d = E.clip(p - t, -delta, delta) * g
+    return d, -d
+
+
+def _smooth_l1(p, t, g, beta):
+    d = E.clip((p - t) / beta, -1.0, 1.0) * g
+    return d, -d
+
+
+# (p, t, g) -> gradients; the kinds with an attribute take it as a 4th
 LOSS_RULES = {
     "mse": _mse,
     "l1": _l1,
     "bce": _bce,
     "bce_logits": lambda p, t, g: (g * (p.sigmoid() - t), -(g * p)),
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
 }
+_LOSS_WITH_A = ("huber", "smooth_l1")
+
+
 def _loss(node, out, g):
     name, (p, t) = node.kind, node.inputs
     if name not in LOSS_RULES:
         raise NotImplementedError("no differentiable rule for loss kind %r"
                                   % (name,))
+    if name in _LOSS_WITH_A:
+        return list(LOSS_RULES[name](p, t, g, node.attrs.a))
     return list(LOSS_RULES[name](p, t, g))
 
 
@@ -524,18 +543,32 @@ def _nll(node, out, g):
     at, x, labels = node.attrs, node.inputs[0], node.saved
     reduction, from_logits, ignore = at.reduction, at.from_logits, \
         at.ignore_index
-    n, c = x.shape
-    valid = labels != ignore
-    onehot = np.zeros((n, c))
-    onehot[np.arange(n)[valid], labels[valid]] = 1.0
-    if reduction != _NLL_NONE:          # g is a scalar: per sample g (/ n)
+    eps = at.label_smoothing
+    n, c = x.shape[0], x.shape[1]
+    rest = tuple(x.shape[2:])
+    lab = labels.reshape((n,) + rest)
+    valid = lab != ignore
+    # onehot (N, C, d1, ...) of the labels taken; w the class weights
+    onehot = np.moveaxis(np.eye(c)[np.where(valid, lab, 0)], -1, 1) \
+        * np.expand_dims(valid, 1)
+    w = node.inputs[1].numpy() if len(node.inputs) > 1 else np.ones(c)
+    wy = np.where(valid, w[np.where(valid, lab, 0)], 0.0)
+    if reduction != _NLL_NONE:          # g is a scalar: per sample g (/ W)
         if reduction == _NLL_MEAN:
-            g = g / float(np.count_nonzero(valid))
-        g = g.reshape((1,)).broadcast_to((n,))
-    gv = (g * _const(valid, g)).reshape((n, 1))
-    gx = -(gv * _const(onehot, g))
+            g = g / float(wy.sum())
+        g = g.reshape((1,) * (1 + len(rest))).broadcast_to((n,) + rest)
+    g = g.reshape((n, 1) + rest)
+    gv = g * _const(np.expand_dims(wy, 1), g)
+    gx = -(1 - eps) * (gv * _const(onehot, g))
+    wc = _const(w.reshape((1, c) + (1,) * len(rest)), g)
+    gm = g * _const(np.expand_dims(valid, 1).astype(float), g)
     if from_logits:
-        gx = gx + x.softmax(axis=1) * gv
+        sm = x.softmax(axis=1)
+        gx = gx + (1 - eps) * sm * gv
+        if eps:
+            gx = gx + (eps / c) * gm * (float(w.sum()) * sm - wc)
+    elif eps:
+        gx = gx - (eps / c) * gm * wc
     return [gx]
 
 

@@ -1654,7 +1654,7 @@ cdef object _reduction(Tensor per, object reduction):
                      % (reduction,))
 
 cdef object _elementwise_loss(ad_loss_kind k, object input, object target,
-                              object reduction):
+                              object reduction, double a=0.0):
     cdef Tensor p = _t(input)
     cdef Tensor t = _operand(target, p.t.dtype)
     cdef ad_tensor *o
@@ -1664,7 +1664,7 @@ cdef object _elementwise_loss(ad_loss_kind k, object input, object target,
     if p.t.dtype != t.t.dtype:
         p = _promote(p, AD_F64)
         t = _promote(t, AD_F64)
-    _check(ad_loss(k, p.t, t.t, &o))
+    _check(ad_loss_a(k, p.t, t.t, a, &o))
     return _reduction(_wrap(o), reduction)
 
 def mse_loss(input, target, reduction="mean"):
@@ -1682,23 +1682,32 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE of sigmoid(input), computed stably from the logits."""
     return _elementwise_loss(AD_L_BCE_LOGITS, input, target, reduction)
 
+def _loss_a(str kind, input, target, double a, reduction="mean"):
+    """The elementwise loss kind 'huber' (a: delta) or 'smooth_l1' (a:
+    beta) of input and target (same shape), then the reduction; the
+    argument checks are autodiff/_losses.py's."""
+    return _elementwise_loss(AD_L_HUBER if kind == "huber" else
+                             AD_L_SMOOTH_L1, input, target, reduction, a)
+
 def _nll(Tensor x, labels, int64_t ignore_index, int from_logits,
-         str reduction):
-    """The fused NLL (or, from_logits, cross-entropy) op of x (N, C) and
-    int64 labels (N,): an array checked by autodiff/_losses.py, or an
-    int64 tensor (read by the engine, so a compiled replay reads its
-    current values)."""
+         str reduction, Tensor weight=None, double label_smoothing=0.0):
+    """The fused NLL (or, from_logits, cross-entropy) op of x (N, C, d1,
+    ...) and int64 labels (N, d1, ...): an array checked by
+    autodiff/_losses.py, or an int64 tensor (read by the engine, so a
+    compiled replay reads its current values); weight None or (C,) of x's
+    dtype; label_smoothing torch's."""
     cdef ad_tensor *o
+    cdef ad_tensor *w = weight.t if weight is not None else NULL
     cdef const int64_t[::1] lv
     red = (AD_NLL_NONE if reduction == "none" else
            AD_NLL_SUM if reduction == "sum" else AD_NLL_MEAN)
     if isinstance(labels, Tensor):
-        _check(ad_nll_labels(x.t, (<Tensor>labels).t, ignore_index,
-                             from_logits, red, &o))
+        _check(ad_nll_full(x.t, NULL, (<Tensor>labels).t, w, ignore_index,
+                           from_logits, label_smoothing, red, &o))
         return _wrap(o)
-    lv = labels
-    _check(ad_nll(x.t, &lv[0] if lv.shape[0] else NULL, ignore_index,
-                  from_logits, red, &o))
+    lv = labels.reshape(-1)
+    _check(ad_nll_full(x.t, &lv[0] if lv.shape[0] else NULL, NULL, w,
+                       ignore_index, from_logits, label_smoothing, red, &o))
     return _wrap(o)
 
 

@@ -149,8 +149,9 @@ def _node(Tensor t):
             saved = np.empty(t.t.size, dtype=np.int64)
         elif how == AD_SAVED_IDX_IN:
             saved = np.empty(inputs[0].size, dtype=np.int64)
-        elif how == AD_SAVED_LABELS:            # one label per row
-            saved = np.empty(inputs[0].shape[0], dtype=np.int64)
+        elif how == AD_SAVED_LABELS:    # one label per (n, d1, ...)
+            sh = inputs[0].shape
+            saved = np.empty(sh[:1] + sh[2:], dtype=np.int64)
         if saved is not None and saved.size:
             memcpy(<void *><size_t>saved.ctypes.data, info.saved,
                    saved.nbytes)

@@ -110,6 +110,8 @@ static inline size_t ad_nbytes(const ad_tensor *t)
     return (size_t)t->size * ad_itemsize(t->dtype);
 }
 
+/* Whether a has nd dims of these sizes. */
+int ad_same_shape(const ad_tensor *a, int nd, const int64_t *shape);
 /* A new tensor (refcnt 1) with a fresh buffer, data uninitialised. */
 ad_status ad_new(int dt, int ndim, const int64_t *shape, ad_tensor **out);
 /* A new tensor sharing buf (which is increfed). */
@@ -204,17 +206,19 @@ typedef struct {
     void (*softmax_bwd)(int log, const void *y, const void *g, void *gx,
                         int64_t outer, int64_t n, int64_t inner);
     int (*loss_fwd)(int k, const void *p, const void *t, void *o,
-                    int64_t n);
+                    int64_t n, double a);
     void (*loss_bwd)(int k, int which, const void *p, const void *t,
-                     const void *g, void *gx, int64_t n);
-    /* Per row: out = -logp[label]; with from_logits also stores the
-     * row's log-sum-exp in lse. */
+                     const void *g, void *gx, int64_t n, double a);
+    /* x is (N, C, D); per (n, d): out = -w[label] logp[label] (w NULL:
+     * 1), mixed with eps / C sum_c -w_c logp_c when eps != 0; with
+     * from_logits also stores the log-sum-exp in lse. */
     void (*nll_fwd)(int from_logits, const void *x, const int64_t *lab,
-                    int64_t ignore, void *o, double *lse, int64_t N,
-                    int64_t C);
+                    int64_t ignore, const void *w, double eps, void *o,
+                    double *lse, int64_t N, int64_t C, int64_t D);
     void (*nll_bwd)(int from_logits, const void *x, const int64_t *lab,
-                    int64_t ignore, const double *lse, const void *g,
-                    void *gx, int64_t N, int64_t C);
+                    int64_t ignore, const void *w, double eps,
+                    const double *lse, const void *g, void *gx, int64_t N,
+                    int64_t C, int64_t D);
     void (*scatter_add)(void *gx, const int64_t *idx, const void *g,
                         int64_t n);
     void (*gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k,

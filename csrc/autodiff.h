@@ -193,7 +193,8 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
 /* Elementwise losses between a prediction and a target of equal shape;
  * the result has the same shape (reduction is a separate op). */
 #define AD_LOSS_KINDS(X)                                                  \
-    X(MSE, mse) X(L1, l1) X(BCE, bce) X(BCE_LOGITS, bce_logits)
+    X(MSE, mse) X(L1, l1) X(BCE, bce) X(BCE_LOGITS, bce_logits)            \
+    X(HUBER, huber) X(SMOOTH_L1, smooth_l1)     /* a: delta, beta */
 
 /* Comparisons into a bool tensor (not differentiable): X(CODE, name). */
 #define AD_COMPARE_KINDS(X)                                               \
@@ -258,7 +259,11 @@ typedef union {
     struct { int32_t perm[AD_MAX_DIMS]; } permute;
     struct { int32_t axis; } concat;
     struct { int32_t axis; int32_t log; } softmax;
-    struct { int64_t ignore_index; int32_t from_logits, reduction; } nll;
+    struct { double a; } loss;              /* huber delta, smooth_l1 beta */
+    struct {
+        int64_t ignore_index; int32_t from_logits, reduction;
+        double label_smoothing;
+    } nll;
     struct { double p; } dropout;
     struct { int32_t axis, reverse; } cumsum;
     struct { int32_t axis, keepdim; } argreduce;    /* axis -1: flattened */
@@ -647,6 +652,9 @@ ad_status ad_cumprod(ad_tensor *x, int axis, int reverse, ad_tensor **out);
 ad_status ad_cumarg(ad_tensor *x, int axis, int is_max, ad_tensor **out);
 ad_status ad_loss(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
                   ad_tensor **out);
+/* The same with the kind's attribute a (huber: delta, smooth_l1: beta). */
+ad_status ad_loss_a(ad_loss_kind k, ad_tensor *pred, ad_tensor *target,
+                    double a, ad_tensor **out);
 /* Negative log-likelihood of integer labels: logits (N, C), labels of
  * length N.  With from_logits the log-softmax is fused in (cross
  * entropy); otherwise x holds log-probs.  reduction: AD_NLL_NONE gives
@@ -660,6 +668,15 @@ ad_status ad_nll(ad_tensor *x, const int64_t *labels, int64_t ignore_index,
 ad_status ad_nll_labels(ad_tensor *x, ad_tensor *labels,
                         int64_t ignore_index, int from_logits, int reduction,
                         ad_tensor **out);
+/* torch's full form: x (N, C, d1, ...) with labels (N, d1, ...) (the
+ * caller's memory, or the int64 tensor lt when labels is NULL); weight
+ * NULL or (C,) class weights (no gradient; the mean divides by the sum
+ * of the weights of the labels that are not ignored); label_smoothing
+ * in [0, 1] (torch's: (1 - e) nll + e / C sum_c -w_c logp_c). */
+ad_status ad_nll_full(ad_tensor *x, const int64_t *labels, ad_tensor *lt,
+                      ad_tensor *weight, int64_t ignore_index,
+                      int from_logits, double label_smoothing,
+                      int reduction, ad_tensor **out);
 
 /* ---- randomness (ops_random.c) ------------------------------------ */
 /* One process-wide Philox4x32-10 stream: key = seed, counter = offset,

@@ -5,19 +5,6 @@
  */
 #include "ad_impl.h"
 
-static int
-same_shape(const ad_tensor *a, int nd, const int64_t *shape)
-{
-    if (a->ndim != nd) {
-        return 0;
-    }
-    for (int i = 0; i < nd; i++) {
-        if (a->shape[i] != shape[i]) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static ad_status
 nomem(void)
@@ -31,7 +18,7 @@ static ad_status
 acc_from_out_shape(ad_record *r, int i, ad_buffer *gx)
 {
     ad_tensor *x = ad_rec_input(r, i), *o = r->out;
-    if (!same_shape(x, o->ndim, o->shape)) {
+    if (!ad_same_shape(x, o->ndim, o->shape)) {
         ad_buffer *red;
         ad_status s = ad_reduce_to_shape(x->dtype, AD_BUF_DATA(gx), o->ndim,
                                          o->shape, x, &red);
@@ -223,7 +210,7 @@ bw_binary(ad_record *r, ad_buffer **g)
             continue;
         }
         if ((r->kind == AD_B_ADD || (r->kind == AD_B_SUB && which == 0)) &&
-            same_shape(x, o->ndim, o->shape)) {
+            ad_same_shape(x, o->ndim, o->shape)) {
             ad_status s = ad_acc_grad(r, which, g, 0);  /* gradient is g */
             if (s) {
                 return s;
@@ -452,7 +439,8 @@ const ad_opdef ad_def_where = {
 
 static const char *loss_names[] = {"mse_loss", "l1_loss",
                                    "binary_cross_entropy",
-                                   "binary_cross_entropy_with_logits"};
+                                   "binary_cross_entropy_with_logits",
+                                   "huber_loss", "smooth_l1_loss"};
 
 /* One body for eager and replay: the BCE range error names the value. */
 static ad_status
@@ -461,7 +449,7 @@ fw_loss(ad_record *r)
     ad_tensor *p = r->in[0];
     int bad = ad_k(p->dtype)->loss_fwd(r->kind, ad_data(p),
                                        ad_data(r->in[1]), ad_data(r->out),
-                                       p->size);
+                                       p->size, r->at.loss.a);
     if (bad) {
         int64_t i = -1 - (int64_t)bad;
         double v = p->dtype == AD_F64 ? ((double *)ad_data(p))[i]
@@ -476,6 +464,13 @@ fw_loss(ad_record *r)
 ad_status
 ad_loss(ad_loss_kind k, ad_tensor *p, ad_tensor *t, ad_tensor **out)
 {
+    return ad_loss_a(k, p, t, 0.0, out);
+}
+
+ad_status
+ad_loss_a(ad_loss_kind k, ad_tensor *p, ad_tensor *t, double a,
+          ad_tensor **out)
+{
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     ad_tensor *o, *xs[2] = {p, t};
     ad_record c;
@@ -483,7 +478,7 @@ ad_loss(ad_loss_kind k, ad_tensor *p, ad_tensor *t, ad_tensor **out)
     if ((unsigned)k >= AD_L_COUNT) {
         return ad_error(AD_ERR_VALUE, "unknown loss %d", (int)k);
     }
-    if (!same_shape(t, p->ndim, p->shape)) {
+    if (!ad_same_shape(t, p->ndim, p->shape)) {
         return ad_error(AD_ERR_SHAPE, "%s: input of shape %s and target of "
                         "shape %s must have the same shape",
                         loss_names[k],
@@ -497,6 +492,7 @@ ad_loss(ad_loss_kind k, ad_tensor *p, ad_tensor *t, ad_tensor **out)
         return s;
     }
     ad_call_init(&c, &ad_def_loss, k, 2, xs, o);
+    c.at.loss.a = a;
     return ad_call_run(&c, 0, out);
 }
 
@@ -514,7 +510,7 @@ bw_loss(ad_record *r, ad_buffer **g)
         }
         ad_k(x->dtype)->loss_bwd(r->kind, which, ad_data(r->in[0]),
                                  ad_data(r->in[1]), AD_BUF_DATA(*g),
-                                 AD_BUF_DATA(gx), x->size);
+                                 AD_BUF_DATA(gx), x->size, r->at.loss.a);
         ad_status s = ad_acc_grad(r, which, &gx, 1);
         if (s) {
             return s;
@@ -526,9 +522,11 @@ bw_loss(ad_record *r, ad_buffer **g)
 #define AD_X_KIND(code, nm) [AD_L_##code] = {#nm, 0, {0}},
 static const ad_kinddef loss_kinds[] = {AD_LOSS_KINDS(AD_X_KIND)};
 #undef AD_X_KIND
+static const ad_attrdef loss_attrs[] = {AD_ATTR(loss, a, AD_ATTR_F64)};
 const ad_opdef ad_def_loss = {
     .name = "loss",
     .code = AD_OP_LOSS, .arity = 2, .flags = AD_K_READS_X,
     .kinds = loss_kinds, .nkinds = AD_L_COUNT,
+    .attrs = loss_attrs, .nattrs = 1,
     .forward = fw_loss, .backward = bw_loss,
 };

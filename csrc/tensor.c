@@ -484,3 +484,17 @@ ad_reduce_to_shape(int dt, const void *g, int nd, const int64_t *shape,
     *out = b;
     return AD_OK;
 }
+
+int
+ad_same_shape(const ad_tensor *a, int nd, const int64_t *shape)
+{
+    if (a->ndim != nd) {
+        return 0;
+    }
+    for (int i = 0; i < nd; i++) {
+        if (a->shape[i] != shape[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}

@@ -892,6 +892,25 @@ LOSSES = [
            data=_loss_data_logits, torch_data=_torch_data_logits,
            fuzz=True,
            bad=_loss_bad(ad.binary_cross_entropy_with_logits)),
+    # delta / beta 0.8: both branches taken by the normal samples
+    OpInfo("huber_loss",
+           lambda a, b, reduction="mean": NF.huber_loss(
+               a, b, reduction=reduction, delta=0.8),
+           lambda p, t: refs.np_huber(p, t, 0.8),
+           records=[("loss", "huber")],
+           torch=lambda a, b, reduction="mean": TF.huber_loss(
+               a, b, reduction=reduction, delta=0.8),
+           data=_loss_data_mse, torch_data=_torch_data_normal, fuzz=True,
+           bad=_loss_bad(NF.huber_loss)),
+    OpInfo("smooth_l1_loss",
+           lambda a, b, reduction="mean": NF.smooth_l1_loss(
+               a, b, reduction=reduction, beta=0.8),
+           lambda p, t: refs.np_smooth_l1(p, t, 0.8),
+           records=[("loss", "smooth_l1")],
+           torch=lambda a, b, reduction="mean": TF.smooth_l1_loss(
+               a, b, reduction=reduction, beta=0.8),
+           data=_loss_data_mse, torch_data=_torch_data_normal, fuzz=True,
+           bad=_loss_bad(NF.smooth_l1_loss)),
 ]
 
 
@@ -953,7 +972,7 @@ def _class_bad(fn, is_nll):
     if is_nll:
         out.append(BadInput("2-D labels",
                             mk(np.zeros((4, 2), dtype=np.int64)),
-                            ValueError, r"1-D"))
+                            ValueError, r"shape \(4,\), got \(4, 2\)"))
     else:
         def probs():
             t = x()

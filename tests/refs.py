@@ -164,6 +164,16 @@ def np_l1(p, t):
     return np.abs(p - t)
 
 
+def np_huber(p, t, delta=1.0):
+    z = np.abs(p - t)
+    return np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+
+
+def np_smooth_l1(p, t, beta=1.0):
+    z = np.abs(p - t)
+    return np.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
+
+
 def np_bce(p, t):
     return -(t * np.log(p) + (1 - t) * np.log(1 - p))
 

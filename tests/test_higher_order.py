@@ -473,6 +473,23 @@ for _r in ("mean", "sum", "none"):
          [CE_LOGITS, _probs])
 case("loss:cross_entropy(probs ndarray)",
      lambda x: ad.cross_entropy(x, np.full((5, 4), 0.25)), [CE_LOGITS])
+# the nll op's class weights, label smoothing and (N, C, d) inputs
+CE_WEIGHT = np.array([0.5, 2.0, 1.0, 1.5])
+CE_LOGITS_3D = sample((3, 4, 2), -3, 3, seed=75)
+LABELS_3D = np.array([[0, 3], [-100, 1], [2, 2]])
+for _r in ("mean", "sum", "none"):
+    case("loss:cross_entropy(weight, smoothing, %s)" % _r,
+         lambda x, r=_r: sq(ad.cross_entropy(
+             x, LABELS_IGN, weight=ad.tensor(CE_WEIGHT), reduction=r,
+             label_smoothing=0.2)), [CE_LOGITS])
+    case("loss:cross_entropy((N, C, d), weight, smoothing, %s)" % _r,
+         lambda x, r=_r: sq(ad.cross_entropy(
+             x, LABELS_3D, weight=ad.tensor(CE_WEIGHT), reduction=r,
+             label_smoothing=0.1)), [CE_LOGITS_3D])
+    case("loss:nll_loss((N, C, d), weight, %s)" % _r,
+         lambda x, r=_r: sq(ad.nll_loss(
+             x, LABELS_3D, weight=ad.tensor(CE_WEIGHT), reduction=r)),
+         [CE_LOGITS_3D])
 
 
 # ---- dropout (a fixed rng state) and custom Functions whose backward is

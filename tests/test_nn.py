@@ -599,12 +599,12 @@ def test_activation_modules_equal_functional(cls, args, kw, fn, fkw):
     lambda: nn.ReLU(0.5),
     lambda: nn.Softplus(1.0, 20.0, 3.0),
     lambda: nn.ELU(0.5, alpha=0.7),
-    lambda: nn.CrossEntropyLoss(label_smoothing=0.1),  # not supported
-    lambda: nn.CrossEntropyLoss(weight=[1.0, 2.0]),
-    lambda: nn.MSELoss(size_average=False),
+    lambda: nn.CrossEntropyLoss(label_smothing=0.1),   # a typo
+    lambda: nn.CrossEntropyLoss(weight=[1.0, 2.0]),    # not a tensor
+    lambda: nn.HuberLoss(beta=1.0),                    # SmoothL1Loss's
     lambda: nn.NLLLoss(-100, 5),
 ], ids=["typo", "gelu-approx", "relu-arg", "softplus-args", "elu-twice",
-        "ce-smoothing", "ce-weight", "mse-size-average", "nll-args"])
+        "ce-typo", "ce-weight", "huber-beta", "nll-args"])
 def test_unknown_module_options_raise(make):
     # Silently ignoring an option would silently compute something else.
     with pytest.raises(TypeError):

@@ -7,6 +7,10 @@ from .modules import (
     LogSoftmax, Hardtanh, ReLU6, Hardsigmoid, Hardswish, Mish, LogSigmoid,
     Softsign, Tanhshrink, CELU, PReLU,
     MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
+    HuberLoss, SmoothL1Loss, KLDivLoss, PoissonNLLLoss, GaussianNLLLoss,
+    CosineEmbeddingLoss, MarginRankingLoss, HingeEmbeddingLoss,
+    SoftMarginLoss, MultiMarginLoss, TripletMarginLoss, CosineSimilarity,
+    PairwiseDistance,
 )
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
@@ -42,4 +46,7 @@ __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "utils",
     "ModuleDict", "ParameterList", "ParameterDict", "summary",
-]
+    "HuberLoss", "SmoothL1Loss", "KLDivLoss", "PoissonNLLLoss",
+    "GaussianNLLLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
+    "HingeEmbeddingLoss", "SoftMarginLoss", "MultiMarginLoss",
+    "TripletMarginLoss", "CosineSimilarity", "PairwiseDistance"]

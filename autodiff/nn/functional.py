@@ -4,11 +4,16 @@ from .._engine import (
     hardtanh, relu6, hardsigmoid, hardswish, mish, logsigmoid, softsign,
     tanhshrink, celu,
     softmax, log_softmax,
-    mse_loss, l1_loss, binary_cross_entropy,
-    binary_cross_entropy_with_logits,
+    mse_loss, l1_loss,
     linear,             # x @ W.T + b in one op
 )
-from .._losses import cross_entropy, nll_loss
+from .._losses import (
+    cross_entropy, nll_loss, binary_cross_entropy,
+    binary_cross_entropy_with_logits, huber_loss, smooth_l1_loss, kl_div,
+    poisson_nll_loss, gaussian_nll_loss, cosine_embedding_loss,
+    margin_ranking_loss, triplet_margin_loss, hinge_embedding_loss,
+    multi_margin_loss, soft_margin_loss, cosine_similarity, normalize,
+    pairwise_distance)
 # dropout: the engine's stream, or a numpy generator
 from .._random import dropout, dropout1d, dropout2d
 from .._shape_ops import pad, ShapeOpError
@@ -37,7 +42,12 @@ __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "embedding",
            "embedding_bag", "layer_norm", "group_norm", "rms_norm",
            "batch_norm", "scaled_dot_product_attention", "interpolate",
-           "upsample", "upsample_nearest", "upsample_bilinear"]
+           "upsample", "upsample_nearest", "upsample_bilinear",
+           "huber_loss", "smooth_l1_loss", "kl_div", "poisson_nll_loss",
+           "gaussian_nll_loss", "cosine_embedding_loss",
+           "margin_ranking_loss", "triplet_margin_loss",
+           "hinge_embedding_loss", "multi_margin_loss", "soft_margin_loss",
+           "cosine_similarity", "normalize", "pairwise_distance"]
 
 
 def prelu(input, weight):

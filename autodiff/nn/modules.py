@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import _creation, _ops
+from .. import _creation, _losses, _ops
 from .. import _engine
 from .._grad_mode import no_grad
 from .. import _hooks
@@ -1209,70 +1209,457 @@ class LogSoftmax(_Activation):
 # ----------------------------------------------------------------- losses
 
 class _Loss(Module):
-    """Options are keyword-only: torch's first positional argument is a
-    class weight, which would otherwise be taken for another option."""
+    """A loss module: torch's constructor arguments (the deprecated
+    size_average / reduce decide the reduction when given, as torch's)."""
 
-    def __init__(self, *, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean",
+                 allowed=("mean", "sum", "none")):
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError("reduction must be 'mean', 'sum' or 'none', got "
-                             "%r" % (reduction,))
-        self.reduction = reduction
+        self.reduction = _losses._reduction(reduction, size_average, reduce,
+                                            allowed)
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional weight tensor, kept as a buffer (torch's
+    ``weight``)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        _tensor_or_none("weight", weight)
+        self.register_buffer("weight", weight)
+
+
+def _tensor_or_none(name, value):
+    if value is not None and not isinstance(value, Tensor):
+        raise TypeError("cannot assign '%s' object to buffer '%s' (torch "
+                        "Tensor or None required)"
+                        % (type(value).__name__, name))
 
 
 class MSELoss(_Loss):
-    """Mean squared error."""
+    """Mean squared error (torch.nn.MSELoss).
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
-    """Mean absolute error."""
+    """Mean absolute error (torch.nn.L1Loss).
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
 
     def forward(self, input, target):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
-class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities."""
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities (torch.nn.BCELoss).
+
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Multiplies each element's loss (broadcast to the input).
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
 
     def forward(self, input, target):
-        return F.binary_cross_entropy(input, target,
+        return F.binary_cross_entropy(input, target, weight=self.weight,
                                       reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy of logits."""
+    """Binary cross-entropy of logits (torch.nn.BCEWithLogitsLoss).
+
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Multiplies each element's loss (broadcast to the input).
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    pos_weight : Tensor, optional
+        Weight of the positive term, broadcast over the input (one per
+        class, the last dim).
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None,
+                 reduction="mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        _tensor_or_none("weight", weight)
+        _tensor_or_none("pos_weight", pos_weight)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(input, target,
-                                                  reduction=self.reduction)
+        return F.binary_cross_entropy_with_logits(
+            input, target, weight=self.weight, reduction=self.reduction,
+            pos_weight=self.pos_weight)
 
 
-class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy of logits and class labels (or class
-    probabilities)."""
+class CrossEntropyLoss(_WeightedLoss):
+    """Softmax cross-entropy of logits and class labels or class
+    probabilities (torch.nn.CrossEntropyLoss).
 
-    def __init__(self, *, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction=reduction)
+    Parameters
+    ----------
+    weight : Tensor, optional
+        (C,) class weights.
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    ignore_index : int
+        Labels equal to it add nothing.
+    reduction : {'mean', 'sum', 'none'}
+    label_smoothing : float
+        In [0, 1].
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100,
+                 reduce=None, reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, weight=self.weight,
+                               ignore_index=self.ignore_index,
+                               reduction=self.reduction,
+                               label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities and class labels
+    (torch.nn.NLLLoss).
+
+    Parameters
+    ----------
+    weight : Tensor, optional
+        (C,) class weights.
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    ignore_index : int
+        Labels equal to it add nothing.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100,
+                 reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, reduction=self.reduction,
-                               ignore_index=self.ignore_index)
+        return F.nll_loss(input, target, weight=self.weight,
+                          ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
-class NLLLoss(_Loss):
-    """Negative log-likelihood of log-probabilities and class labels."""
+class HuberLoss(_Loss):
+    """torch.nn.HuberLoss.
 
-    def __init__(self, *, ignore_index=-100, reduction="mean"):
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}
+    delta : float
+        Where the quadratic turns linear.
+    """
+
+    def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction=reduction)
-        self.ignore_index = ignore_index
+        self.delta = delta
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, reduction=self.reduction,
-                          ignore_index=self.ignore_index)
+        return F.huber_loss(input, target, reduction=self.reduction,
+                            delta=self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """torch.nn.SmoothL1Loss.
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    beta : float
+        Where the quadratic turns linear.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean",
+                 beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, reduction=self.reduction,
+                                beta=self.beta)
+
+
+class KLDivLoss(_Loss):
+    """torch.nn.KLDivLoss.
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+    log_target : bool
+        Whether the target holds log-probabilities.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean",
+                 log_target=False):
+        super().__init__(size_average, reduce, reduction,
+                         ("mean", "batchmean", "sum", "none"))
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction,
+                        log_target=self.log_target)
+
+
+class PoissonNLLLoss(_Loss):
+    """torch.nn.PoissonNLLLoss.
+
+    Parameters
+    ----------
+    log_input : bool
+        Whether the input is the rate's log.
+    full : bool
+        Add the Stirling term.
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    eps : float
+        Keeps log(input + eps) finite.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def __init__(self, log_input=True, full=False, size_average=None,
+                 eps=1e-8, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    def forward(self, log_input, target):
+        return F.poisson_nll_loss(log_input, target,
+                                  log_input=self.log_input, full=self.full,
+                                  eps=self.eps, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """torch.nn.GaussianNLLLoss.
+
+    Parameters
+    ----------
+    full : bool
+        Add 0.5 log(2 pi).
+    eps : float
+        The clamp of the variance.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.full = full
+        self.eps = eps
+
+    def forward(self, input, target, var):
+        return F.gaussian_nll_loss(input, target, var, full=self.full,
+                                   eps=self.eps, reduction=self.reduction)
+
+
+class _MarginLoss(_Loss):
+    def __init__(self, margin=0.0, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
+class CosineEmbeddingLoss(_MarginLoss):
+    """torch.nn.CosineEmbeddingLoss.
+
+    Parameters
+    ----------
+    margin : float
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target,
+                                       margin=self.margin,
+                                       reduction=self.reduction)
+
+
+class MarginRankingLoss(_MarginLoss):
+    """torch.nn.MarginRankingLoss.
+
+    Parameters
+    ----------
+    margin : float
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def forward(self, input1, input2, target):
+        return F.margin_ranking_loss(input1, input2, target,
+                                     margin=self.margin,
+                                     reduction=self.reduction)
+
+
+class HingeEmbeddingLoss(_MarginLoss):
+    """torch.nn.HingeEmbeddingLoss.
+
+    Parameters
+    ----------
+    margin : float
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def __init__(self, margin=1.0, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return F.hinge_embedding_loss(input, target, margin=self.margin,
+                                      reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """torch.nn.SoftMarginLoss.
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def forward(self, input, target):
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """torch.nn.MultiMarginLoss.
+
+    Parameters
+    ----------
+    p : int
+        1 or 2.
+    margin : float
+    weight : Tensor, optional
+        (C,) class weights.
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None,
+                 reduce=None, reduction="mean"):
+        if p not in (1, 2):
+            raise ValueError("only p == 1 and p == 2 supported, got %r"
+                             % (p,))
+        super().__init__(weight, size_average, reduce, reduction)
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input, target):
+        return F.multi_margin_loss(input, target, p=self.p,
+                                   margin=self.margin, weight=self.weight,
+                                   reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """torch.nn.TripletMarginLoss.
+
+    Parameters
+    ----------
+    margin : float
+    p : float
+        The norm's order.
+    eps : float
+        pairwise_distance's.
+    swap : bool
+        The distance swap.
+    size_average, reduce : bool, optional
+        Deprecated; when given they decide the reduction.
+    reduction : {'mean', 'sum', 'none'}
+    """
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False,
+                 size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative,
+                                     margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap,
+                                     reduction=self.reduction)
+
+
+class CosineSimilarity(Module):
+    """torch.nn.CosineSimilarity.
+
+    Parameters
+    ----------
+    dim : int
+        The dim of the vectors.
+    eps : float
+        Smallest norm.
+    """
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """torch.nn.PairwiseDistance.
+
+    Parameters
+    ----------
+    p : float
+        The norm's order.
+    eps : float
+        Added to the difference.
+    keepdim : bool
+        Keep the reduced dim.
+    """
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm = p
+        self.eps = eps
+        self.keepdim = keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
 
 # Sequential lives with the other containers; importable from here too.

@@ -1417,7 +1417,9 @@ test_losses(void)
                               1);
             ad_tensor *o, *g;
             double ref[N], gp[N], gt[N];
-            REQ(ad_loss((ad_loss_kind)k, p, t, &o));
+            /* a = 1.5: huber's delta, smooth_l1's beta (ignored by the
+             * other kinds) */
+            REQ(ad_loss_a((ad_loss_kind)k, p, t, 1.5, &o));
             g = mk(dt, 2, sh, NULL, -1, 1, 0);
             for (int i = 0; i < N; i++) {
                 double P = at(p, i), Tt = at(t, i), G = at(g, i);
@@ -1442,6 +1444,20 @@ test_losses(void)
                     gp[i] = G * (sig(P) - Tt);
                     gt[i] = -G * P;
                     break;
+                case AD_L_HUBER: {
+                    double d = P - Tt, z = fabs(d);
+                    ref[i] = z < 1.5 ? 0.5 * d * d : 1.5 * (z - 0.75);
+                    gp[i] = G * (d < -1.5 ? -1.5 : d > 1.5 ? 1.5 : d);
+                    gt[i] = -gp[i];
+                    break;
+                }
+                case AD_L_SMOOTH_L1: {
+                    double d = P - Tt, z = fabs(d);
+                    ref[i] = z < 1.5 ? 0.5 * d * d / 1.5 : z - 0.75;
+                    gp[i] = G * (d < -1.5 ? -1 : d > 1.5 ? 1 : d / 1.5);
+                    gt[i] = -gp[i];
+                    break;
+                }
                 }
             }
             snprintf(what, sizeof(what), "loss %d forward %s", k, dtn(dt));
@@ -2898,6 +2914,79 @@ test_program(void)
 
 /* AD_NLL_MEAN / AD_NLL_SUM equal the per-sample losses reduced by the
  * reduce op and divided by the count of labels that are not ignored. */
+/* ad_nll_full: x (N, C, D) = (2, 3, 2), class weights, label smoothing,
+ * an ignored label; the per-sample losses and gradients against plain
+ * loops of torch's formulas, and the mean's divisor (the weights taken). */
+static void
+test_nll_full(void)
+{
+    enum { N = 2, C = 3, D = 2 };
+    int64_t sh[3] = {N, C, D}, ps[2] = {N, D}, ws[1] = {C};
+    const int64_t lab[N * D] = {2, 0, -100, 1};
+    const double eps = 0.2;
+    for (int dt = 0; dt < 2; dt++) {
+        char what[96];
+        ad_tensor *x = mk(dt, 3, sh, NULL, -2, 2, 1);
+        ad_tensor *w = mk(dt, 1, ws, NULL, 0.5, 2, 0);
+        ad_tensor *o, *m, *g;
+        double ref[N * D], gx[N * C * D], W = 0, taken = 0, total = 0;
+        REQ(ad_nll_full(x, lab, NULL, w, -100, 1, eps, AD_NLL_NONE, &o));
+        CHECK(shape_is(o, 2, ps));
+        g = mk(dt, 2, ps, NULL, 0.5, 1.5, 0);
+        for (int c = 0; c < C; c++) {
+            W += at(w, c);
+        }
+        for (int r = 0; r < N * D; r++) {
+            int64_t base = (r / D) * C * D + r % D;
+            double mx = -INFINITY, s = 0, sm = 0;
+            for (int c = 0; c < C; c++) {
+                mx = fmax(mx, at(x, base + c * D));
+            }
+            for (int c = 0; c < C; c++) {
+                s += exp(at(x, base + c * D) - mx);
+            }
+            double lse = mx + log(s);
+            int skip = lab[r] == -100;
+            double wy = skip ? 0 : at(w, lab[r]);
+            for (int c = 0; c < C; c++) {
+                sm += at(w, c) * (lse - at(x, base + c * D));
+            }
+            ref[r] = skip ? 0 : (1 - eps) * wy * (lse - at(x, base + lab[r]
+                                                              * D))
+                                + eps / C * sm;
+            taken += wy;
+            total += ref[r];
+            for (int c = 0; c < C; c++) {
+                double p = exp(at(x, base + c * D) - lse);
+                gx[base + c * D] = skip ? 0 : at(g, r) *
+                    ((1 - eps) * wy * (p - (c == lab[r]))
+                     + eps / C * (W * p - at(w, c)));
+            }
+        }
+        snprintf(what, sizeof(what), "nll_full forward %s", dtn(dt));
+        CLOSE(what, o, ref, N * D, ftol(dt) * 4, ftol(dt));
+        REQ(ad_backward(o, g, 0));
+        snprintf(what, sizeof(what), "nll_full backward %s", dtn(dt));
+        CLOSE(what, x->grad, gx, N * C * D, gtol(dt), gtol(dt));
+        double mean = total / taken;
+        REQ(ad_nll_full(x, lab, NULL, w, -100, 1, eps, AD_NLL_MEAN, &m));
+        snprintf(what, sizeof(what), "nll_full mean %s", dtn(dt));
+        CLOSE(what, m, &mean, 1, ftol(dt) * 4, ftol(dt));
+        /* a weight of the wrong length, a smoothing out of range */
+        ad_tensor *w2 = mk(dt, 1, ps, NULL, 0.5, 2, 0);
+        CHECK_ST(ad_nll_full(x, lab, NULL, w2, -100, 1, 0, AD_NLL_NONE,
+                             &o), AD_ERR_VALUE);
+        CHECK_ST(ad_nll_full(x, lab, NULL, NULL, -100, 1, 1.5, AD_NLL_NONE,
+                             &o), AD_ERR_VALUE);
+        ad_decref(w2);
+        ad_decref(m);
+        ad_decref(g);
+        ad_decref(o);
+        ad_decref(w);
+        ad_decref(x);
+    }
+}
+
 static void
 test_nll_reduction(void)
 {
@@ -4345,6 +4434,7 @@ main(int argc, char **argv)
     test_pow_special();
     test_losses();
     test_nll();
+    test_nll_full();
     test_gather_scatter();
     test_empty();
     test_concat();
