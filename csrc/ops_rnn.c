@@ -244,8 +244,10 @@ const ad_opdef ad_def_gru_cell = {
  *
  * Inputs: xp (T, B, G H), h0 (B, H), [c0 (B, H),] w_hh (G H, H)[, b_hh].
  * Saved, per step t (in time order, each (B, .) block contiguous):
- * the gate activations act_t (lstm 5H, gru 4H), then h_prev_t (B, H),
- * then (lstm) c_prev_t (B, H): the state each step started from. */
+ * the gate activations act_t (lstm 5H, gru 4H), then (lstm) c_prev_t
+ * (B, H); after the T blocks, h_prev_t (B, H) of every step, contiguous
+ * (T, B, H): the states the steps started from.  W_hh's gradient is one
+ * GEMM over that last part as it lies. */
 
 static int
 seq_nstate(const ad_record *r)
@@ -353,7 +355,7 @@ fw_seq(ad_record *r)
     seq_get(r, &d);
     const ad_kernels *k = ad_k(d.xp->dtype);
     int64_t B = d.B, H = d.H, GH = d.G * H, T = d.T;
-    int64_t per = B * (d.A + (d.lstm ? 2 : 1)) * H;   /* saved per step */
+    int64_t per = B * (d.A + (d.lstm ? 1 : 0)) * H;   /* saved per step */
     int64_t ow = d.lstm ? 2 * H : H;                   /* out row width */
     ad_buffer *scr = ad_buf_alloc((size_t)(2 * B * GH + 1) * d.it);
     rec_gemm rg;
@@ -370,8 +372,8 @@ fw_seq(ad_record *r)
     int64_t prev = -1;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = r->at.rnn_seq.reverse ? T - 1 - s : s;
-        void *act = AT(sv, t * per), *hp = AT(act, B * d.A * H);
-        void *cp = AT(hp, B * H);
+        void *act = AT(sv, t * per), *cp = AT(act, B * d.A * H);
+        void *hp = AT(sv, T * per + t * B * H);
         /* the state this step starts from, contiguous */
         if (prev < 0) {
             memcpy(hp, ad_data(d.h0), (size_t)(B * H) * d.it);
@@ -431,7 +433,7 @@ bw_seq(ad_record *r, ad_buffer **g)
     seq_get(r, &d);
     const ad_kernels *k = ad_k(d.xp->dtype);
     int64_t B = d.B, H = d.H, GH = d.G * H, T = d.T;
-    int64_t per = B * (d.A + (d.lstm ? 2 : 1)) * H;
+    int64_t per = B * (d.A + (d.lstm ? 1 : 0)) * H;
     int64_t ow = d.lstm ? 2 * H : H;
     int nw = d.lstm ? 3 : 2;
     ad_status s = AD_OK;
@@ -456,8 +458,8 @@ bw_seq(ad_record *r, ad_buffer **g)
     memset(carry, 0, (size_t)(2 * B * H) * d.it);
     for (int64_t s2 = T - 1; s2 >= 0; s2--) {
         int64_t t = r->at.rnn_seq.reverse ? T - 1 - s2 : s2;
-        void *act = AT(sv, t * per), *hp = AT(act, B * d.A * H);
-        void *cp = AT(hp, B * H);
+        void *act = AT(sv, t * per), *cp = AT(act, B * d.A * H);
+        void *hp = AT(sv, T * per + t * B * H);
         /* gp = g_t + carry (the h part; the lstm's c part too) */
         memcpy(gp, AT(gin, t * B * ow), (size_t)(B * ow) * d.it);
         for (int64_t b = 0; b < B; b++) {
@@ -481,25 +483,15 @@ bw_seq(ad_record *r, ad_buffer **g)
             memcpy(carry, dhd, (size_t)(B * H) * d.it);
         }
     }
-    /* W_hh's gradient: one GEMM over every step, dgh^T h_prev; the
-     * h_prev blocks are strided in the saved buffer (a copy, then one
-     * GEMM) */
+    /* W_hh's gradient: one GEMM over every step, dgh^T h_prev, reading
+     * the saved (T, B, H) states in place */
     if (d.w->requires_grad || (d.b && d.b->requires_grad)) {
-        ad_buffer *hs = ad_buf_alloc((size_t)(T * B * H + 1) * d.it);
-        if (!hs || !(dw = ad_buf_alloc(ad_nbytes(d.w)))) {
-            if (hs) {
-                ad_buf_decref(hs);
-            }
+        if (!(dw = ad_buf_alloc(ad_nbytes(d.w)))) {
             s = nomem();
             goto done;
         }
-        for (int64_t t = 0; t < T; t++) {
-            memcpy(AT(AD_BUF_DATA(hs), t * B * H),
-                   AT(sv, t * per + B * d.A * H), (size_t)(B * H) * d.it);
-        }
-        k->gemm(1, 0, GH, H, T * B, Gh, GH, AD_BUF_DATA(hs), H, 0.0,
+        k->gemm(1, 0, GH, H, T * B, Gh, GH, AT(sv, T * per), H, 0.0,
                 AD_BUF_DATA(dw), H);
-        ad_buf_decref(hs);
         if (d.b) {
             if (!(db = ad_buf_alloc(ad_nbytes(d.b)))) {
                 s = nomem();
