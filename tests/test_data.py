@@ -814,3 +814,59 @@ def test_stop_iteration_and_empty_batches_as_in_the_main_thread():
             with pytest.raises(IndexError, match="list index out of range"):
                 next(iter(D.DataLoader(ds, batch_sampler=[[]],
                                        num_workers=nw)))
+
+
+# ------------------------------------------------------- DistributedSampler
+
+@pytest.mark.parametrize("n,world", [(10, 3), (12, 4), (7, 2), (2, 3),
+                                     (9, 1)])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_distributed_sampler_shares_equal_torch(n, world, drop_last):
+    from torch.utils.data.distributed import DistributedSampler as TDS
+    from autodiff.data import DistributedSampler
+    ds = list(range(n))
+    for rank in range(world):
+        ours = DistributedSampler(ds, world, rank, shuffle=False,
+                                  drop_last=drop_last)
+        theirs = TDS(ds, world, rank, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(theirs)
+        assert len(ours) == len(theirs)
+        assert ours.total_size == theirs.total_size
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_distributed_sampler_shuffled_shares(drop_last):
+    from autodiff.data import DataLoader, DistributedSampler
+    n, world = 23, 3
+    shares = [list(DistributedSampler(range(n), world, r, seed=5,
+                                      drop_last=drop_last))
+              for r in range(world)]
+    flat = [i for s in shares for i in s]
+    if drop_last:
+        assert len(set(flat)) == len(flat) == 21     # disjoint, tail dropped
+    else:
+        assert set(flat) == set(range(n)) and len(flat) == 24
+    assert flat != sorted(flat)
+    # the same on every rank's copy; another epoch, another order
+    s0 = DistributedSampler(range(n), world, 0, seed=5, drop_last=drop_last)
+    assert list(s0) == shares[0]
+    s0.set_epoch(1)
+    assert list(s0) != shares[0]
+    # through a DataLoader
+    X = np.arange(n, dtype=np.float64)
+    dl = DataLoader(D.TensorDataset(X), batch_size=4,
+                    sampler=DistributedSampler(range(n), world, 1, seed=5,
+                                               drop_last=drop_last))
+    got = [v for (b,) in dl for v in b.numpy().tolist()]
+    assert got == [float(i) for i in shares[1]]
+
+
+def test_distributed_sampler_errors():
+    from autodiff.data import DistributedSampler
+    with pytest.raises(ValueError, match=r"Invalid rank 3, rank should be in "
+                                         r"the interval \[0, 2\]"):
+        DistributedSampler(range(5), 3, 3)
+    with pytest.raises(ValueError, match="num_replicas should be a positive"):
+        DistributedSampler(range(5), 0, 0)
+    with pytest.raises(ValueError, match="drop_last should be a boolean"):
+        DistributedSampler(range(5), 2, 0, drop_last=1)

@@ -17,6 +17,7 @@ from ._collate import default_collate, default_convert
 from .dataloader import DataLoader, WorkerInfo, get_worker_info
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset,
                       NpyDataset, Subset, TensorDataset, random_split)
+from .distributed import DistributedSampler
 from .sampler import (BatchSampler, RandomSampler, Sampler,
                       SequentialSampler, SubsetRandomSampler,
                       WeightedRandomSampler)
@@ -26,4 +27,4 @@ __all__ = ["Dataset", "IterableDataset", "TensorDataset", "NpyDataset",
            "Sampler", "SequentialSampler", "RandomSampler",
            "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
            "default_collate", "default_convert", "DataLoader",
-           "get_worker_info", "WorkerInfo"]
+           "get_worker_info", "WorkerInfo", "DistributedSampler"]
