@@ -427,6 +427,20 @@ class TransformerEncoderLayer(_TransformerLayer):
         return x
 
 
+def _stack(stack, layer, what, num_layers, norm):
+    """A TransformerEncoder's / Decoder's submodules, as torch makes them:
+    ``layers`` (num_layers deep copies of layer), num_layers, norm."""
+    name = type(stack).__name__
+    if not isinstance(layer, Module):
+        raise TypeError("%s: %s must be a Module, got %s"
+                        % (name, what, type(layer).__name__))
+    num_layers = _positive_int(num_layers, "num_layers", name)
+    stack.layers = ModuleList([copy.deepcopy(layer)
+                               for _ in range(num_layers)])
+    stack.num_layers = num_layers
+    stack.norm = norm
+
+
 class TransformerEncoder(Module):
     """torch.nn.TransformerEncoder: num_layers copies of encoder_layer
     (``layers.0``, ``layers.1``, ...), then norm when given."""
@@ -434,18 +448,7 @@ class TransformerEncoder(Module):
     def __init__(self, encoder_layer, num_layers, norm=None,
                  enable_nested_tensor=True, mask_check=True):
         super().__init__()
-        if not isinstance(encoder_layer, Module):
-            raise TypeError("TransformerEncoder: encoder_layer must be a "
-                            "Module, got %s" % type(encoder_layer).__name__)
-        num_layers = _positive_int(num_layers, "num_layers",
-                                   "TransformerEncoder")
-        self.layers = ModuleList([copy.deepcopy(encoder_layer)
-                                  for _ in range(num_layers)])
-        self.num_layers = num_layers
-        if norm is None:
-            self.norm = None
-        else:
-            self.norm = norm
+        _stack(self, encoder_layer, "encoder_layer", num_layers, norm)
 
     def forward(self, src, mask=None, src_key_padding_mask=None,
                 is_causal=None):
@@ -510,15 +513,7 @@ class TransformerDecoder(Module):
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()
-        if not isinstance(decoder_layer, Module):
-            raise TypeError("TransformerDecoder: decoder_layer must be a "
-                            "Module, got %s" % type(decoder_layer).__name__)
-        num_layers = _positive_int(num_layers, "num_layers",
-                                   "TransformerDecoder")
-        self.layers = ModuleList([copy.deepcopy(decoder_layer)
-                                  for _ in range(num_layers)])
-        self.num_layers = num_layers
-        self.norm = norm
+        _stack(self, decoder_layer, "decoder_layer", num_layers, norm)
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None,
