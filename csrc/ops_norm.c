@@ -54,6 +54,35 @@ to_dtype(int dt, const double *src, void *dst, int64_t n)
     }
 }
 
+/* The end of a normalization's backward: x's gradient gx (or NULL) to
+ * input 0, then the affine parameters' gradients summed in acc (2 C
+ * doubles: the weight's, then the bias's) to inputs iw and ib (-1: none),
+ * in the input dtype; acc is freed. */
+static ad_status
+deposit(ad_record *r, ad_buffer *gx, int iw, int ib, int dt, double *acc,
+        int64_t C)
+{
+    ad_status s = AD_OK;
+    if (gx) {
+        s = ad_acc_grad(r, 0, &gx, 1);
+    }
+    for (int j = 0; j < 2 && s == AD_OK; j++) {
+        int i = j ? ib : iw;
+        if (i < 0 || !ad_rec_input(r, i)->requires_grad) {
+            continue;
+        }
+        ad_buffer *gt = ad_buf_alloc((size_t)C * ad_itemsize(dt));
+        if (!gt) {
+            s = nomem();
+            break;
+        }
+        to_dtype(dt, acc + j * C, AD_BUF_DATA(gt), C);
+        s = ad_acc_grad(r, i, &gt, 1);
+    }
+    free(acc);
+    return s;
+}
+
 static ad_status
 bw_norm(ad_record *r, ad_buffer **g)
 {
@@ -63,7 +92,6 @@ bw_norm(ad_record *r, ad_buffer **g)
     int64_t K = r->at.norm.K, G = r->at.norm.G, S = r->at.norm.S;
     int64_t C = G * (K / S);
     ad_buffer *gx = NULL;
-    ad_status s = AD_OK;
     if (x->requires_grad && !(gx = ad_buf_alloc(ad_nbytes(x)))) {
         return nomem();
     }
@@ -78,27 +106,7 @@ bw_norm(ad_record *r, ad_buffer **g)
                              ad_data(x), w ? ad_data(w) : NULL,
                              AD_BUF_DATA(r->saved), AD_BUF_DATA(*g),
                              gx ? AD_BUF_DATA(gx) : NULL, acc);
-    if (gx && (s = ad_acc_grad(r, 0, &gx, 1))) {
-        goto done;
-    }
-    for (int j = 0; j < 2; j++) {
-        int i = j ? ib : (iw ? 1 : -1);
-        if (i < 0 || !r->in[i]->requires_grad) {
-            continue;
-        }
-        ad_buffer *gt = ad_buf_alloc(ad_nbytes(r->in[i]));
-        if (!gt) {
-            s = nomem();
-            goto done;
-        }
-        to_dtype(x->dtype, acc + j * C, AD_BUF_DATA(gt), C);
-        if ((s = ad_acc_grad(r, i, &gt, 1))) {
-            goto done;
-        }
-    }
-done:
-    free(acc);
-    return s;
+    return deposit(r, gx, iw ? 1 : -1, ib, x->dtype, acc, C);
 }
 
 ad_status
@@ -246,7 +254,6 @@ bw_batch_norm(ad_record *r, ad_buffer **g)
     ad_tensor *w = iw > 0 ? ad_rec_input(r, iw) : NULL;
     int64_t N, C, S;
     ad_buffer *gx = NULL;
-    ad_status s = AD_OK;
     bn_dims(x, &N, &C, &S);
     if (x->requires_grad && !(gx = ad_buf_alloc(ad_nbytes(x)))) {
         return nomem();
@@ -262,27 +269,7 @@ bw_batch_norm(ad_record *r, ad_buffer **g)
                            w ? ad_data(w) : NULL, AD_BUF_DATA(r->saved),
                            AD_BUF_DATA(*g), gx ? AD_BUF_DATA(gx) : NULL,
                            acc);
-    if (gx && (s = ad_acc_grad(r, 0, &gx, 1))) {
-        goto done;
-    }
-    for (int j = 0; j < 2; j++) {
-        int i = j ? ib : iw;
-        if (i < 0 || !ad_rec_input(r, i)->requires_grad) {
-            continue;
-        }
-        ad_buffer *gt = ad_buf_alloc((size_t)C * ad_itemsize(x->dtype));
-        if (!gt) {
-            s = nomem();
-            goto done;
-        }
-        to_dtype(x->dtype, acc + j * C, AD_BUF_DATA(gt), C);
-        if ((s = ad_acc_grad(r, i, &gt, 1))) {
-            goto done;
-        }
-    }
-done:
-    free(acc);
-    return s;
+    return deposit(r, gx, iw, ib, x->dtype, acc, C);
 }
 
 ad_status
