@@ -42,7 +42,8 @@ from ._engine import Tensor
 
 __all__ = ["init", "is_initialized", "rank", "world_size", "local_rank",
            "is_main", "barrier", "broadcast_parameters",
-           "broadcast_optimizer_state", "broadcast_object", "allreduce",
+           "broadcast_optimizer_state", "broadcast_object", "allgather_object",
+           "allreduce",
            "allreduce_gradients", "check_parameters", "DistributedOptimizer",
            "BUCKET_BYTES"]
 
@@ -162,6 +163,18 @@ def broadcast_object(obj, root=0):
         The rank that sends.
     """
     return _collective("broadcast_object").bcast(obj, root=root)
+
+
+def allgather_object(obj):
+    """[obj of rank 0, obj of rank 1, ...] on every rank (torch's
+    all_gather_object, returning the list).
+
+    Parameters
+    ----------
+    obj : object
+        This rank's value (picklable).
+    """
+    return _collective("allgather_object").allgather(obj)
 
 
 def _named_tensors(model_or_params):

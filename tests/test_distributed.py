@@ -400,3 +400,73 @@ def test_collective_in_a_recording_raises_on_every_rank(tmp_path):
         assert m.startswith("autodiff.distributed.allreduce_gradients is a "
                             "collective: it cannot run inside an ad.compile "
                             "recording")
+
+
+# ------------------------------------------------------ Trainer at N ranks
+
+TRAINER = """
+from autodiff import nn
+rng = np.random.default_rng(3)
+X = rng.standard_normal((100, 6))          # batches of 32: the last has 4
+yc = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+yr = np.stack([X[:, 0] * X[:, 1], X[:, 3]], 1)
+sw = rng.uniform(0.5, 2.0, 100)
+Xv, yv = X[:30] + 0.1, yc[:30]
+
+def model(out):
+    ad.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16, dtype=ad.float64), nn.Tanh(),
+                         nn.Linear(16, out, dtype=ad.float64))
+
+def fit(distributed, regression):
+    m = model(2 if regression else 3)
+    opt = ad.optim.Adam(m.parameters(), lr=0.05)
+    loss = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+    tr = ad.Trainer(m, loss, opt, distributed=distributed)
+    cbs = [ad.ModelCheckpoint("%s/ck%d_%s.npz" % (OUT, R, distributed),
+                              monitor="loss")]
+    if regression:
+        h = tr.fit(X, yr, epochs=4, batch_size=32, seed=5, callbacks=cbs,
+                   metrics=["mse", "r2"], sample_weight=sw, verbose=0,
+                   grad_clip_norm=0.5)
+    else:
+        h = tr.fit(X, yc, epochs=4, batch_size=32, seed=5, callbacks=cbs,
+                   metrics=["accuracy", "f1"], validation_data=(Xv, yv),
+                   verbose=2, ema_decay=0.9)
+    return {k: [float(v) for v in vs] for k, vs in h.history.items()
+            if k != "time"}, {n: p.numpy().tolist()
+                              for n, p in m.named_parameters()}
+
+for regression in (False, True):
+    hist, params = fit("auto", regression)
+    ref_hist, ref_params = fit(False, regression)
+    save("hist%d" % regression, [hist, params, ref_hist, ref_params])
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("n", [2, 3])
+def test_trainer_history_equals_one_process(tmp_path, n):
+    rc, out = run_job(tmp_path, TRAINER, n, timeout=120)
+    assert rc == 0, out
+    for regression in (0, 1):
+        res = load(tmp_path, "hist%d" % regression, n)
+        hist, params, ref_hist, ref_params = res[0]
+        assert sorted(hist) == sorted(ref_hist)
+        assert len(hist["loss"]) == 4
+        for k in ref_hist:
+            np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-12,
+                                       err_msg=k)
+        for name in ref_params:
+            np.testing.assert_allclose(params[name], ref_params[name],
+                                       rtol=1e-12, atol=1e-14)
+        for r in range(1, n):
+            assert res[r][0] == hist           # identical logs
+            assert res[r][1] == params         # bit-identical weights
+    # one line per epoch (rank 0's) for the distributed run and the
+    # reference of every rank (which trains alone, so all print)
+    assert out.count("Epoch 1/4") == 1 + n
+    # ModelCheckpoint: rank 0 writes, the others do not
+    assert (tmp_path / "ck0_auto.npz").exists()
+    assert not any((tmp_path / ("ck%d_auto.npz" % r)).exists()
+                   for r in range(1, n))
