@@ -470,3 +470,88 @@ def test_trainer_history_equals_one_process(tmp_path, n):
     assert (tmp_path / "ck0_auto.npz").exists()
     assert not any((tmp_path / ("ck%d_auto.npz" % r)).exists()
                    for r in range(1, n))
+
+
+# ------------------------------- in-process pieces of the distributed fit
+
+@pytest.mark.parametrize("name", ["accuracy", "top_k_accuracy", "mse", "mae",
+                                  "r2", "f1"])
+def test_metric_merge_equals_one_pass(name):
+    """Running states of three parts (as three ranks keep them) merged in
+    order give the metric of all the samples (sklearn's)."""
+    import sklearn.metrics as skm
+    from autodiff import metrics
+    rng = np.random.default_rng(5)
+    if name in ("mse", "mae", "r2"):
+        out = rng.standard_normal((50, 2))
+        y = out + rng.standard_normal((50, 2))
+        ref = {"mse": skm.mean_squared_error, "mae": skm.mean_absolute_error,
+               "r2": skm.r2_score}[name](y, out)
+    else:
+        out = rng.standard_normal((50, 4))
+        y = rng.integers(0, 4, 50)
+        y[:20] = 1                              # the first part lacks 3
+        ref = {"accuracy": lambda: skm.accuracy_score(y, out.argmax(1)),
+               "top_k_accuracy": lambda: skm.top_k_accuracy_score(
+                   y, out, k=3, labels=range(4)),
+               "f1": lambda: skm.f1_score(y, out.argmax(1),
+                                          average="macro")}[name]()
+
+    def make():
+        return (metrics.TopKAccuracy(3) if name == "top_k_accuracy"
+                else metrics.get(name))
+    parts = []
+    for sl in (slice(0, 20), slice(20, 21), slice(21, 50)):
+        m = make()
+        m.update(out[sl], y[sl])
+        parts.append(m.state_dict())
+    m = make()
+    for st in parts:
+        m.merge(st)
+    np.testing.assert_allclose(m.compute(), ref, rtol=1e-12)
+
+
+def test_trainer_distributed_argument():
+    model = ad.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="distributed must be 'auto', True "
+                       "or False, got 'yes'"):
+        ad.Trainer(model, ad.nn.MSELoss(), ad.optim.SGD(
+            model.parameters(), lr=0.1), distributed="yes")
+
+
+@needs_mpi4py
+def test_trainer_world_of_one_is_the_plain_trainer():
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])[:, None]
+    runs = []
+    for distributed in (True, False):
+        ad.manual_seed(1)
+        m = ad.nn.Linear(3, 1, dtype=ad.float64)
+        h = ad.Trainer(m, ad.nn.MSELoss(), ad.optim.SGD(
+            m.parameters(), lr=0.1), distributed=distributed).fit(
+                X, y, epochs=3, batch_size=16, seed=2, verbose=0)
+        runs.append((h.history["loss"], m.weight.numpy()))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@needs_mpiexec
+def test_digits_mpi_example_prints_the_same_at_two_ranks():
+    """The README's two-rank command: the lines of one process (time
+    column aside), from rank 0 only."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        os.pardir, "examples", "digits_mpi.py")
+    if not os.path.exists(path):
+        pytest.skip("examples/ is not beside tests/")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    outs = []
+    for cmd in ([sys.executable, path],
+                [_mpiexec(), "-n", "2", sys.executable, path]):
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        outs.append([" - ".join(x for i, x in enumerate(line.split(" - "))
+                                if i != 1) for line in p.stdout.splitlines()])
+    assert outs[0][:-1] == outs[1][:-1] and len(outs[0]) == 6
+    assert outs[0][-1].startswith("ranks: 1, val_accuracy: ")
+    assert outs[1][-1] == outs[0][-1].replace("ranks: 1", "ranks: 2")
