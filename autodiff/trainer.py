@@ -793,8 +793,11 @@ class Trainer:
 
     def _reduce_epoch(self, run, logs):
         """The epoch's metrics over every rank's samples (their running
-        states merged in rank order), the slowest rank's time."""
+        states merged in rank order), the slowest rank's time; rank 0's
+        buffers (BatchNorm's running statistics) on every rank, so that
+        validation and checkpoints agree."""
         from . import distributed as dist
+        dist.broadcast_parameters(dict(self.model.named_buffers()))
         for m in run.stats.metrics:
             states = dist.allgather_object(m.state_dict())
             m.reset()
