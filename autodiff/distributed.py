@@ -299,7 +299,7 @@ def allreduce(x, op="mean"):
         from ._creation import tensor
         return tensor(allreduce(x.numpy(), op), dtype=x.dtype)
     if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "fiub":
+        if x.dtype.kind not in "fiu":
             raise TypeError("allreduce: arrays of dtype %s cannot be "
                             "reduced" % x.dtype)
         arr = np.ascontiguousarray(x)

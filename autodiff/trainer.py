@@ -761,6 +761,10 @@ class Trainer:
         if run.accumulate != 1:
             raise ValueError("distributed training does not support "
                              "accumulate_grad_batches=%d yet" % run.accumulate)
+        if isinstance(self.optimizer, dist.DistributedOptimizer):
+            raise ValueError("the Trainer averages the gradients over the "
+                             "ranks itself: pass the wrapped optimizer "
+                             "(DistributedOptimizer.optimizer)")
         run.rank = dist.rank()
         run.src.share = (run.rank, run.world)
         if run.rank != 0:

@@ -309,6 +309,17 @@ res["float"] = dist.allreduce(float(R + 1))
 res["int_sum"] = dist.allreduce(R + 1, op="sum")
 t = dist.allreduce(ad.tensor(a, dtype=ad.float32), op="sum")
 res["tensor"] = [str(t.dtype), t.numpy().tolist()]
+try:
+    dist.allreduce(np.array([True]))
+except TypeError as e:
+    res["bool"] = str(e)
+m0 = ad.nn.Linear(2, 1)
+try:
+    ad.Trainer(m0, ad.nn.MSELoss(), dist.DistributedOptimizer(
+        ad.optim.SGD(m0.parameters(), lr=0.1))).fit(
+            np.zeros((4, 2)), np.zeros((4, 1)), verbose=0)
+except ValueError as e:
+    res["wrapped"] = str(e)
 res["obj"] = dist.broadcast_object({"seed": 7} if R == 1 else None, root=1)
 m = ad.nn.Linear(3, 2)
 with ad.no_grad():
@@ -346,6 +357,10 @@ def test_collectives_on_three_ranks(tmp_path):
         assert res["float"] == 2.0 and res["int_sum"] == 6
         assert res["tensor"] == ["float32", a.sum(0).tolist()]
         assert res["obj"] == {"seed": 7}
+        assert res["bool"] == "allreduce: arrays of dtype bool cannot be " \
+            "reduced"
+        assert res["wrapped"].startswith("the Trainer averages the gradients "
+                                         "over the ranks itself")
         assert res["opt"]["step"] == 1 and len(res["opt"]) == 3
         # Adam's first step from 0 with grad 1: -lr / (1 + eps)
         np.testing.assert_allclose(res["weight"], np.full((2, 3), -0.1),
