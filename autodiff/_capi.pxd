@@ -223,6 +223,10 @@ cdef extern from "autodiff.h" nogil:
         ad_tensor *total
     ad_status ad_optim_step(const ad_optim_cfg *, int, ad_tensor **,
                             ad_tensor **, int64_t *)
+    ad_status ad_grads_pack(int, ad_tensor **, int, void *, int64_t,
+                            double)
+    ad_status ad_grads_unpack(int, ad_tensor **, int, const void *, int64_t,
+                              double)
 
     ctypedef struct ad_program:
         pass

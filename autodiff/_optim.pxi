@@ -144,3 +144,49 @@ def _as_subclass(cls, Tensor src):
     ad_incref(src.t)
     (<Tensor>r).t = src.t
     return r
+
+
+cdef _grads_copy(bint pack, list params, object buf, double scale):
+    # the C pointers of params, then one C call on buf's memory
+    cdef Py_buffer view
+    cdef int i, n = len(params)
+    cdef int dt
+    cdef ad_tensor **ps
+    if not isinstance(buf, np.ndarray) or buf.dtype not in (np.float32,
+                                                            np.float64):
+        raise TypeError("the gradient buffer must be a float32 or float64 "
+                        "numpy array, not %r" % (buf,))
+    dt = AD_F64 if buf.dtype == np.float64 else AD_F32
+    for i in range(n):
+        if not isinstance(params[i], Tensor):
+            raise TypeError("parameter %d is a %s, not a Tensor"
+                            % (i, type(params[i]).__name__))
+    PyObject_GetBuffer(buf, &view, PyBUF_C_CONTIGUOUS |
+                       (PyBUF_WRITE if pack else 0))
+    ps = <ad_tensor **>calloc(n + 1, sizeof(ad_tensor *))
+    if not ps:
+        PyBuffer_Release(&view)
+        raise MemoryError("out of memory packing gradients")
+    try:
+        for i in range(n):
+            ps[i] = (<Tensor>params[i]).t
+        if pack:
+            _check(ad_grads_pack(n, ps, dt, view.buf, buf.size, scale))
+        else:
+            _check(ad_grads_unpack(n, ps, dt, view.buf, buf.size, scale))
+    finally:
+        free(ps)
+        PyBuffer_Release(&view)
+
+
+def _pack_grads(list params, object buf, double scale):
+    """Write scale * each parameter's grad (zeros without one) into the
+    flat numpy array buf, one after the other, then one flag per parameter
+    (1.0: it has a grad); in C without the GIL (autodiff.distributed)."""
+    _grads_copy(True, params, buf, scale)
+
+
+def _unpack_grads(list params, object buf, double scale):
+    """Set each existing grad to scale * its segment of buf (the layout of
+    _pack_grads), in place, in C without the GIL."""
+    _grads_copy(False, params, buf, scale)

@@ -60,6 +60,18 @@ class Metric:
     def load_state_dict(self, state):
         self.state = {k: np.array(v, copy=True) for k, v in state.items()}
 
+    def merge(self, state):
+        """Add another running state (a state_dict of the same metric over
+        other samples, such as another rank's) into this one. Default: the
+        sums of every entry (count vectors padded with zeros)."""
+        for k, v in state.items():
+            a, b = np.asarray(self.state.get(k, 0)), np.asarray(v)
+            if a.ndim == 1 and len(a) != len(b):
+                n = max(len(a), len(b))
+                a = np.pad(a, (0, n - len(a)))
+                b = np.pad(b, (0, n - len(b)))
+            self.state[k] = a + b
+
     def __repr__(self):
         return "%s()" % type(self).__name__
 
@@ -192,6 +204,22 @@ class R2Score(Metric):
         s["m2"] = s["m2"] + m2 + delta ** 2 * (s["n"] * n / tot)
         s["mean"] = s["mean"] + delta * (n / tot)
         s["res"] = s["res"] + res
+        s["n"] = np.int64(tot)
+
+    def merge(self, state):
+        """Chan et al.'s merge of another state (see Metric.merge)."""
+        if not state:
+            return
+        s = self.state
+        if not s:
+            self.load_state_dict(state)
+            return
+        n = state["n"]
+        tot = s["n"] + n
+        delta = state["mean"] - s["mean"]
+        s["m2"] = s["m2"] + state["m2"] + delta ** 2 * (s["n"] * n / tot)
+        s["mean"] = s["mean"] + delta * (n / tot)
+        s["res"] = s["res"] + state["res"]
         s["n"] = np.int64(tot)
 
     def compute(self):

@@ -13,6 +13,7 @@ so part of the recording's key."""
 import copy
 import functools
 import math
+import os
 import sys
 import time
 
@@ -36,6 +37,9 @@ _CLASSIFICATION_LOSSES = ("CrossEntropyLoss", "NLLLoss", "BCELoss",
                           "binary_cross_entropy_with_logits")
 _TARGET_KEYS = ("target", "targets", "y", "label", "labels")
 _STATE_FORMAT = 1
+# set by mpiexec (MPICH's hydra, Open MPI) and srun: distributed="auto"
+# then initializes MPI
+_LAUNCHER_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 
 
 def _loss_name(loss_fn):
@@ -127,6 +131,7 @@ class _ArraySource:
 
     def __init__(self, xs, y, w, batch_size):
         self.xs, self.y, self.w, self.batch_size = xs, y, w, batch_size
+        self.share = None           # (rank, world): this rank's part only
 
     def __len__(self):
         return len(self.y)
@@ -145,6 +150,8 @@ class _ArraySource:
         bs = self.batch_size
         for b in range(start, self.nbatches()):
             idx = order[b * bs:(b + 1) * bs]
+            if self.share is not None:
+                idx = np.array_split(idx, self.share[1])[self.share[0]]
             yield _Batch(tuple(x[idx] for x in self.xs), {}, self.y[idx],
                          None if self.w is None else self.w[idx])
 
@@ -228,8 +235,9 @@ class _EpochStats:
     def add(self, loss, n, out, target):
         self.loss += loss * n
         self.count += n
-        for m in self.metrics:
-            m.update(out, target)
+        if out is not None:         # None: an empty share of a batch
+            for m in self.metrics:
+                m.update(out, target)
 
     def mean_loss(self):
         return self.loss / self.count if self.count else float("nan")
@@ -285,12 +293,30 @@ class Trainer:
         Chooses the default metrics (accuracy for classification, none for
         regression) and how targets are read; by default inferred from
         the loss (cross-entropy, NLL and binary cross-entropy classify).
+    distributed : {"auto", True, False}
+        Data-parallel training over the ranks of an MPI job
+        (:mod:`autodiff.distributed`): "auto" when launched by mpiexec (or
+        after ``distributed.init()``) with more than one rank; True calls
+        ``distributed.init()`` itself. ``batch_size`` is then the global
+        batch: each rank takes ``np.array_split(batch, world)[rank]`` of
+        every batch (the same shuffled order on every rank), the gradients
+        are averaged weighted by the local counts, and the History equals
+        one process's with the same global batch (exactly up to float
+        rounding). Rank 0's weights and optimizer state are broadcast when
+        fit starts; logs are reduced over the ranks, so callbacks decide
+        identically; the progress bar, log lines and ModelCheckpoint files
+        are rank 0's only. Dropout masks are drawn from (seed, rank).
     """
 
-    def __init__(self, model, loss_fn, optimizer, compile=True, task=None):
+    def __init__(self, model, loss_fn, optimizer, compile=True, task=None,
+                 distributed="auto"):
         if task not in (None, "classification", "regression"):
             raise ValueError("task must be 'classification', 'regression' "
                              "or None, got %r" % (task,))
+        if distributed not in ("auto", True, False):
+            raise ValueError("distributed must be 'auto', True or False, got "
+                             "%r" % (distributed,))
+        self.distributed = distributed
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.task = task or _task_of(loss_fn)
         self.compile = compile
@@ -320,10 +346,26 @@ class Trainer:
             self.optimizer.zero_grad()
         (loss * scale if scale != 1.0 else loss).backward()
         if update:
-            self._clip()
-            self.optimizer.step()
-            self._ema_update()
+            self._update()
         return loss, out
+
+    def _update(self):
+        """The update after backward: clipping, the optimizer's step, the
+        moving average (in _step, or eagerly after a distributed step's
+        allreduce)."""
+        self._clip()
+        self.optimizer.step()
+        self._ema_update()
+
+    def _world(self):
+        """The number of ranks training together (1: not distributed)."""
+        if self.distributed is False:
+            return 1
+        from . import distributed as dist
+        if self.distributed is True or (not dist.is_initialized() and any(
+                v in os.environ for v in _LAUNCHER_VARS)):
+            dist.init()
+        return dist.world_size() if dist.is_initialized() else 1
 
     def _loss(self, out, target, weight):
         t = self._targets(target)
@@ -686,6 +728,9 @@ class Trainer:
                       grad_clip_norm=grad_clip_norm,
                       grad_clip_value=grad_clip_value, ema_decay=ema_decay,
                       ema=None, seed=seed)
+        run.world, run.rank = self._world(), 0
+        if run.world > 1:
+            seed = self._distributed_setup(run, seed)
         resume = None
         if resume_from is not None:
             resume = load(resume_from)
@@ -698,7 +743,72 @@ class Trainer:
         # duration of fit, and the caller's generators restored after.
         with _random.seeded(seed) as rng:
             run.rng = rng
+            if run.world > 1:
+                # dropout masks: a stream of (seed, rank); shuffling: the
+                # shared one
+                _random.set_rng_state(np.array([_random._seed_key(
+                    [_random._seed_key(seed) & (2 ** 64 - 1), run.rank]), 0],
+                    np.uint64))
             return self._fit(run, resume)
+
+    def _distributed_setup(self, run, seed):
+        """Check the options, take this rank's share of every batch, start
+        from rank 0's weights; the run's seed (drawn on rank 0 when None)."""
+        from . import distributed as dist
+        if not isinstance(run.src, _ArraySource):
+            raise ValueError("distributed training takes arrays (x and y); "
+                             "a DataLoader is not split over ranks yet")
+        if run.accumulate != 1:
+            raise ValueError("distributed training does not support "
+                             "accumulate_grad_batches=%d yet" % run.accumulate)
+        if isinstance(self.optimizer, dist.DistributedOptimizer):
+            raise ValueError("the Trainer averages the gradients over the "
+                             "ranks itself: pass the wrapped optimizer "
+                             "(DistributedOptimizer.optimizer)")
+        run.rank = dist.rank()
+        run.src.share = (run.rank, run.world)
+        if run.rank != 0:
+            run.verbose = 0
+        dist.broadcast_parameters(self.model)
+        dist.broadcast_optimizer_state(self.optimizer)
+        if seed is None:
+            seed = dist.broadcast_object(
+                int(np.random.SeedSequence().generate_state(1, np.uint64)[0]))
+        return seed
+
+    def _distributed_step(self, batch):
+        """zero + forward + backward (compiled when it can be) on this
+        rank's share, the gradients averaged over the ranks weighted by
+        their sample counts (sample weights), then the update, eagerly.
+        Returns the global batch's loss, its size and the local output."""
+        from . import distributed as dist
+        k = len(batch)
+        w = float(k if batch.weight is None else np.sum(batch.weight))
+        lv, out = 0.0, None
+        if k:
+            loss, out = self._train_step(batch, 1.0, True, False)
+            lv, out = loss.item(), out.numpy()
+        else:
+            self.optimizer.zero_grad()
+        dist.allreduce_gradients(self.model, weight=w)
+        self._update()
+        s = dist.allreduce(np.array([lv * w, w, k], np.float64), op="sum")
+        return s[0] / s[1], int(s[2]), out
+
+    def _reduce_epoch(self, run, logs):
+        """The epoch's metrics over every rank's samples (their running
+        states merged in rank order), the slowest rank's time; rank 0's
+        buffers (BatchNorm's running statistics) on every rank, so that
+        validation and checkpoints agree."""
+        from . import distributed as dist
+        dist.broadcast_parameters(dict(self.model.named_buffers()))
+        for m in run.stats.metrics:
+            states = dist.allgather_object(m.state_dict())
+            m.reset()
+            for st in states:
+                m.merge(st)
+            logs[m.name] = m.compute()
+        logs["time"] = dist.allreduce(logs["time"], op="max")
 
     def _val_source(self, validation_data):
         if isinstance(validation_data, tuple) and 2 <= len(
@@ -740,6 +850,11 @@ class Trainer:
                 logs = self._run_epoch(run, epoch, bar)
                 for cb in run.callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if run.world > 1:
+                    # a callback on one rank must not strand the others
+                    from . import distributed as dist
+                    self.stop_training = bool(dist.allreduce(
+                        int(bool(self.stop_training)), op="max"))
                 history._append(epoch, logs)
                 self._write_saves()
                 if bar is None and run.verbose:
@@ -786,14 +901,17 @@ class Trainer:
         nxt = next(it, None)
         while nxt is not None:
             batch, nxt = nxt, next(it, None)
-            if acc == 1:
-                loss, out = self._train_step(batch, 1.0, True, True)
+            if run.world > 1:
+                lv, n, out = self._distributed_step(batch)
             else:
-                loss, out = self._accumulated_step(run, batch, b, nb,
-                                                   nxt is None, pending)
-            lv = loss.item()
+                if acc == 1:
+                    loss, out = self._train_step(batch, 1.0, True, True)
+                else:
+                    loss, out = self._accumulated_step(run, batch, b, nb,
+                                                       nxt is None, pending)
+                lv, n, out = loss.item(), len(batch), out.numpy()
             target = batch.target
-            stats.add(lv, len(batch), out.numpy(), target)
+            stats.add(lv, n, out, target)
             self._global_batch += 1
             b += 1
             run.batch = b
@@ -808,6 +926,8 @@ class Trainer:
         run.epoch_done = True
         logs = stats.logs()
         logs["time"] = time.perf_counter() - t0
+        if run.world > 1:
+            self._reduce_epoch(run, logs)
         if run.val is not None:
             with self._ema_weights():
                 ev = self._evaluate(run.val, run.metrics)
@@ -880,6 +1000,9 @@ class Trainer:
 
     def _write_saves(self):
         saves, self._saves = self._saves, []
+        run = self._run
+        if run is not None and getattr(run, "rank", 0) != 0:
+            return                  # rank 0 writes the files
         for cb in saves:
             cb._write(self)
 

@@ -787,6 +787,18 @@ typedef struct {
 ad_status ad_optim_step(const ad_optim_cfg *cfg, int n, ad_tensor **params,
                         ad_tensor **state, int64_t *steps);
 
+/* Gradients to and from one contiguous buffer (autodiff.distributed's
+ * fused allreduce): every params[i] is of dtype dt (float32 or float64)
+ * and buf holds nbuf >= sum(sizes) + n elements of it.  Pack writes
+ * scale * params[i]->grad (zeros without a grad) one after the other,
+ * then n flags (1: has a grad, 0: none); unpack sets each existing grad
+ * to scale * its segment, in place.  Both run without the GIL and refuse
+ * (AD_ERR_STATE) while capturing: a collective cannot be replayed. */
+ad_status ad_grads_pack(int n, ad_tensor **params, int dt, void *buf,
+                        int64_t nbuf, double scale);
+ad_status ad_grads_unpack(int n, ad_tensor **params, int dt,
+                          const void *buf, int64_t nbuf, double scale);
+
 /* ---- compiled steps (program.c) ------------------------------------ */
 /*
  * ad_capture_begin() starts recording everything this thread does --

@@ -331,3 +331,118 @@ clip_step(const ad_optim_cfg *c, int n, ad_tensor **params)
     }
     return AD_OK;
 }
+
+/* ---- packing gradients for a collective (autodiff.distributed) ------ */
+
+/* Every parameter must be of dtype dt (float32 or float64) with a grad,
+ * if any, like it; the layout needs sum(sizes) + n elements. */
+static ad_status
+check_pack(int n, ad_tensor **params, int dt, int64_t nbuf)
+{
+    int64_t need = n;
+    if (dt != AD_F32 && dt != AD_F64) {
+        return ad_error(AD_ERR_TYPE, "gradient buffers are float32 or "
+                        "float64, not %s", ad_dtype_name(dt));
+    }
+    for (int i = 0; i < n; i++) {
+        if (params[i]->dtype != dt) {
+            return ad_error(AD_ERR_TYPE, "parameter %d is %s in a %s "
+                            "buffer", i, ad_dtype_name(params[i]->dtype),
+                            ad_dtype_name(dt));
+        }
+        need += params[i]->size;
+    }
+    if (need > nbuf) {
+        return ad_error(AD_ERR_SHAPE, "the gradient buffer holds %lld "
+                        "elements but the %d parameters need %lld",
+                        (long long)nbuf, n, (long long)need);
+    }
+    return check_grads(n, params);
+}
+
+/* buf[off] = scale * g (or 0) for each parameter in turn; then n flags,
+ * 1 for a parameter with a grad, 0 without. */
+#define PACK_LOOP(T)                                                       \
+    do {                                                                   \
+        T *b = buf, *flags = b + total;                                    \
+        for (int i = 0; i < n; i++) {                                      \
+            ad_tensor *g = params[i]->grad;                                \
+            const T *src = g ? ad_data(g) : NULL;                          \
+            int64_t m = params[i]->size;                                   \
+            for (int64_t k = 0; k < m; k++) {                              \
+                b[k] = src ? (T)(scale * src[k]) : (T)0;                   \
+            }                                                              \
+            flags[i] = g ? (T)1 : (T)0;                                    \
+            b += m;                                                        \
+        }                                                                  \
+    } while (0)
+
+/* g = scale * buf[off] for each parameter that has a grad. */
+#define UNPACK_LOOP(T)                                                     \
+    do {                                                                   \
+        const T *b = buf;                                                  \
+        for (int i = 0; i < n; i++) {                                      \
+            ad_tensor *g = params[i]->grad;                                \
+            int64_t m = params[i]->size;                                   \
+            if (g) {                                                       \
+                T *dst = ad_data(g);                                       \
+                for (int64_t k = 0; k < m; k++) {                          \
+                    dst[k] = (T)(scale * b[k]);                            \
+                }                                                          \
+                ad_mark_modified(g);                                       \
+            }                                                              \
+            b += m;                                                        \
+        }                                                                  \
+    } while (0)
+
+static ad_status
+grads_copy(int pack, int n, ad_tensor **params, int dt, void *buf,
+           int64_t nbuf, double scale)
+{
+    if (ad_capture_current()) {
+        return ad_error(AD_ERR_STATE, "gradients cannot be packed for a "
+                        "collective while ad.compile is recording");
+    }
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        total += params[i]->size;
+    }
+    /* the GIL goes first, then the grad lock (innermost) */
+    void *nogil = ad_nogil_begin(total);
+    ad_grad_lock();
+    ad_status s = check_pack(n, params, dt, nbuf);
+    if (s) {
+        ad_grad_unlock();
+        ad_nogil_end(nogil);
+        return s;
+    }
+    if (pack && dt == AD_F64) {
+        PACK_LOOP(double);
+    }
+    else if (pack) {
+        PACK_LOOP(float);
+    }
+    else if (dt == AD_F64) {
+        UNPACK_LOOP(double);
+    }
+    else {
+        UNPACK_LOOP(float);
+    }
+    ad_grad_unlock();
+    ad_nogil_end(nogil);
+    return AD_OK;
+}
+
+ad_status
+ad_grads_pack(int n, ad_tensor **params, int dt, void *buf, int64_t nbuf,
+              double scale)
+{
+    return grads_copy(1, n, params, dt, buf, nbuf, scale);
+}
+
+ad_status
+ad_grads_unpack(int n, ad_tensor **params, int dt, const void *buf,
+                int64_t nbuf, double scale)
+{
+    return grads_copy(0, n, params, dt, (void *)buf, nbuf, scale);
+}

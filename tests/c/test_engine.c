@@ -2623,6 +2623,53 @@ test_clip(void)
     }
 }
 
+/* ad_grads_pack / unpack: scale * grad (zeros without one), then one
+ * flag per parameter; unpack writes scale * segment into existing grads;
+ * a short buffer or another dtype is refused before anything is written */
+static void
+test_grads_pack(void)
+{
+    int64_t s4[1] = {4}, s3[1] = {3};
+    for (int dt = 0; dt < 2; dt++) {
+        ad_tensor *ps[2] = {mk(dt, 1, s4, NULL, -1, 1, 1),
+                            mk(dt, 1, s3, NULL, -1, 1, 1)};
+        ad_tensor *g = mk(dt, 1, s4, NULL, -2, 2, 0);
+        ad_set_grad(ps[0], g);
+        double buf64[9];
+        float buf32[9];
+        void *buf = dt ? (void *)buf64 : (void *)buf32;
+#define BUF(i) (dt ? buf64[i] : (double)buf32[i])
+        REQ(ad_grads_pack(2, ps, dt, buf, 9, 2.0));
+        for (int i = 0; i < 4; i++) {
+            double want = dt ? 2.0 * at(g, i) : (double)(float)(2.0 * at(g, i));
+            CHECK(BUF(i) == want);
+        }
+        for (int i = 4; i < 7; i++) {
+            CHECK(BUF(i) == 0.0);
+        }
+        CHECK(BUF(7) == 1.0 && BUF(8) == 0.0);
+        for (int i = 0; i < 9; i++) {
+            if (dt) buf64[i] = i + 0.25; else buf32[i] = (float)i + 0.25f;
+        }
+        REQ(ad_grads_unpack(2, ps, dt, buf, 9, 0.5));
+        for (int i = 0; i < 4; i++) {
+            CHECK(at(g, i) == 0.5 * (i + 0.25));
+        }
+        CHECK(ps[1]->grad == NULL);
+        CHECK_ST(ad_grads_pack(2, ps, dt, buf, 8, 1.0), AD_ERR_SHAPE);
+        CHECK_ST(ad_grads_unpack(2, ps, 1 - dt, buf, 9, 1.0), AD_ERR_TYPE);
+        CHECK_ST(ad_grads_pack(2, ps, AD_I64, buf, 9, 1.0), AD_ERR_TYPE);
+        for (int i = 0; i < 4; i++) {
+            CHECK(at(g, i) == 0.5 * (i + 0.25));
+        }
+#undef BUF
+        ad_set_grad(ps[0], NULL);
+        ad_decref(ps[0]);
+        ad_decref(ps[1]);
+        ad_decref(g);
+    }
+}
+
 static void
 test_optim(void)
 {
@@ -2704,6 +2751,7 @@ test_optim(void)
         optim_one(dt, &c, "nadam wd");
     }
     test_clip();
+    test_grads_pack();
     /* missing state and an unknown kind */
     int64_t sh[1] = {2};
     ad_tensor *p = mk(AD_F64, 1, sh, NULL, -1, 1, 1);

@@ -1,0 +1,603 @@
+"""autodiff.distributed: the C gradient packing (always), a world of one
+in-process, and real jobs of 2 and 3 ranks launched with mpiexec as
+subprocesses (worker scripts in tmp_path, results in npz/json files, a
+timeout on every launch). The MPI tests skip when mpi4py or mpiexec is
+missing (pip install 'autodiff[mpi]')."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff import _engine
+
+HAVE_MPI4PY = importlib.util.find_spec("mpi4py") is not None
+
+try:
+    import torch
+except ImportError:       # pragma: no cover - depends on the environment
+    torch = None
+
+
+def _mpiexec():
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return here if os.path.exists(here) else shutil.which("mpiexec")
+
+
+needs_mpi4py = pytest.mark.skipif(
+    not HAVE_MPI4PY, reason="mpi4py not installed: pip install "
+    "'autodiff[mpi]' to run the distributed tests")
+needs_mpiexec = pytest.mark.skipif(
+    not HAVE_MPI4PY or _mpiexec() is None,
+    reason="mpi4py or mpiexec not found: pip install 'autodiff[mpi]' to run "
+    "the multi-rank tests")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(ad.__file__)))
+
+HEADER = """\
+import json, sys
+import numpy as np
+import autodiff as ad
+from autodiff import distributed as dist
+OUT = sys.argv[1]
+dist.init()
+R, W = dist.rank(), dist.world_size()
+def save(name, obj):
+    with open("%s/%s.%d.json" % (OUT, name, R), "w") as f:
+        json.dump(obj, f)
+"""
+
+
+def run_job(tmp_path, body, n, timeout=90):
+    """Run HEADER + body on n ranks; returns (returncode, stdout+stderr)."""
+    script = tmp_path / "worker.py"
+    script.write_text(HEADER + textwrap.dedent(body))
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(
+                   [ROOT, os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.run([_mpiexec(), "-n", str(n), sys.executable,
+                        str(script), str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def load(tmp_path, name, n):
+    out = []
+    for r in range(n):
+        with open(tmp_path / ("%s.%d.json" % (name, r))) as f:
+            out.append(json.load(f))
+    return out
+
+
+# ------------------------------------------------- packing, in C (no MPI)
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_pack_unpack_against_numpy(dt):
+    rng = np.random.default_rng(0)
+    ps = [ad.tensor(rng.standard_normal(s), dtype=dt, requires_grad=True)
+          for s in [(3, 4), (5,), (2, 2)]]
+    grads = [rng.standard_normal(p.shape).astype(dt) for p in ps]
+    for p, g in zip(ps[:2], grads):
+        p.grad = ad.tensor(g)
+    buf = np.full(12 + 5 + 4 + 3, np.nan, dtype=dt)
+    _engine._pack_grads(ps, buf, 0.5)
+    want = np.concatenate([(0.5 * grads[0].astype(np.float64)).astype(dt)
+                           .ravel(), (0.5 * grads[1].astype(np.float64))
+                           .astype(dt), np.zeros(4, dt), [1, 1, 0]])
+    np.testing.assert_array_equal(buf, want)
+    src = rng.standard_normal(buf.size).astype(dt)
+    _engine._unpack_grads(ps, src, 0.25)
+    exp = (0.25 * src.astype(np.float64)).astype(dt)
+    np.testing.assert_array_equal(ps[0].grad.numpy(), exp[:12].reshape(3, 4))
+    np.testing.assert_array_equal(ps[1].grad.numpy(), exp[12:17])
+    assert ps[2].grad is None           # no grad: left alone
+
+
+def test_pack_errors_change_nothing():
+    p = ad.zeros(4, dtype=ad.float64, requires_grad=True)
+    p.grad = ad.ones(4, dtype=ad.float64)
+    with pytest.raises(ValueError, match="holds 4 elements but the 1 "
+                       "parameters need 5"):
+        _engine._pack_grads([p], np.zeros(4), 1.0)
+    with pytest.raises(TypeError, match="parameter 0 is float64 in a "
+                       "float32 buffer"):
+        _engine._unpack_grads([p], np.zeros(5, np.float32), 1.0)
+    with pytest.raises(TypeError, match="float32 or float64 numpy array"):
+        _engine._pack_grads([p], np.zeros(5, np.int64), 1.0)
+    with pytest.raises(TypeError, match="parameter 0 is a list"):
+        _engine._pack_grads([[1.0]], np.zeros(5), 1.0)
+    np.testing.assert_array_equal(p.grad.numpy(), np.ones(4))
+
+
+def test_import_without_init():
+    from autodiff import distributed as dist
+    if not dist.is_initialized():
+        with pytest.raises(RuntimeError, match="call autodiff.distributed"
+                           r".init\(\) first"):
+            dist.rank()
+
+
+def test_init_without_mpi4py_names_the_extra(monkeypatch):
+    from autodiff import distributed as dist
+    monkeypatch.setattr(dist, "_comm", None)
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
+    with pytest.raises(ImportError, match=r"pip install 'autodiff\[mpi\]'"):
+        dist.init()
+    assert not dist.is_initialized()
+
+
+# ------------------------------------------- a world of one, in-process
+
+@needs_mpi4py
+def test_world_of_one_in_process():
+    from autodiff import distributed as dist
+    dist.init()
+    dist.init()                          # idempotent
+    assert dist.is_initialized()
+    assert (dist.rank(), dist.world_size(), dist.local_rank()) == (0, 1, 0)
+    assert dist.is_main()
+    dist.barrier()
+    assert dist.broadcast_object({"a": [1, 2]}) == {"a": [1, 2]}
+    assert dist.allreduce(3.5) == 3.5
+    assert dist.allreduce(4, op="max") == 4
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(dist.allreduce(a, op="sum"), a)
+    t = dist.allreduce(ad.tensor(a, dtype=ad.float32), op="min")
+    assert t.dtype == ad.float32
+    np.testing.assert_array_equal(t.numpy(), a.astype(np.float32))
+    with pytest.raises(ValueError, match="op must be one of 'mean', 'sum', "
+                       "'max', 'min', not 'avg'"):
+        dist.allreduce(1.0, op="avg")
+    with pytest.raises(TypeError, match="expected a number, a numpy array "
+                       "or a Tensor, got str"):
+        dist.allreduce("x")
+    model = ad.nn.Linear(3, 2, dtype=ad.float64)
+    model(ad.tensor(a, dtype=ad.float64)).sum().backward()
+    before = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    w0 = model.weight.numpy().copy()
+    dist.allreduce_gradients(model, weight=3.0)   # world of one: unchanged
+    for n, p in model.named_parameters():
+        np.testing.assert_array_equal(p.grad.numpy(), before[n])
+    dist.broadcast_parameters(model)
+    np.testing.assert_array_equal(model.weight.numpy(), w0)
+    dist.check_parameters(model)
+    with pytest.raises(ValueError, match="weight must be finite and >= 0, "
+                       "got -1.0"):
+        dist.allreduce_gradients(model, weight=-1)
+    opt = dist.DistributedOptimizer(ad.optim.SGD(model.parameters(), lr=0.1))
+    ref = w0 - 0.1 * before["weight"]
+    opt.step()
+    np.testing.assert_allclose(model.weight.numpy(), ref, rtol=1e-15)
+    assert opt.param_groups[0]["lr"] == 0.1
+    assert "SGD" in repr(opt)
+    opt.zero_grad()
+    assert model.weight.grad is None
+
+
+@needs_mpi4py
+@pytest.mark.parametrize("call", [
+    "barrier()", "broadcast_object(1)", "allreduce(1.0)",
+    "allreduce_gradients([x])", "broadcast_parameters([x])",
+    "check_parameters([x])"])
+def test_collectives_refuse_a_recording(call):
+    from autodiff import distributed as dist
+    dist.init()
+
+    @ad.compile
+    def step(x):
+        y = (x * x).sum()
+        eval("dist." + call, {"dist": dist, "x": x})
+        return y
+
+    x = ad.ones(3, dtype=ad.float64, requires_grad=True)
+    with pytest.raises(ad.NotCompilableError, match="is a collective: it "
+                       "cannot run inside an ad.compile recording"):
+        step(x)
+
+
+# ---------------------------------------------------- jobs under mpiexec
+
+TRAIN = """
+from autodiff import nn
+ad.manual_seed(100 + R)              # different initial weights per rank
+X = np.random.default_rng(0).standard_normal((64, 5))
+y = np.sin(X.sum(1, keepdims=True))
+def make():
+    return nn.Sequential(nn.Linear(5, 8, dtype=ad.float64), nn.Tanh(),
+                         nn.Linear(8, 1, dtype=ad.float64))
+model = make()
+opt = dist.DistributedOptimizer(ad.optim.Adam(model.parameters(), lr=0.01))
+# the reference: one process on the whole batch, from the same start
+ref = make()
+ref.load_state_dict(model.state_dict())
+ropt = ad.optim.Adam(ref.parameters(), lr=0.01)
+for step in range(10):
+    rows = np.arange(step * 16, step * 16 + 16) % 64
+    mine = np.array_split(rows, W)[R]
+    opt.zero_grad()
+    loss = ((model(ad.tensor(X[mine])) - ad.tensor(y[mine])) ** 2).mean()
+    loss.backward()
+    opt.step(weight=len(mine))
+    ropt.zero_grad()
+    rl = ((ref(ad.tensor(X[rows])) - ad.tensor(y[rows])) ** 2).mean()
+    rl.backward()
+    ropt.step()
+dist.check_parameters(model)
+save("train", {n: p.numpy().tolist() for n, p in model.named_parameters()})
+save("ref", {n: p.numpy().tolist() for n, p in ref.named_parameters()})
+if R == W - 1:
+    with ad.no_grad():
+        model[0].bias.add_(1e-12)
+try:
+    dist.check_parameters(model)
+    save("diverged", "no error")
+except RuntimeError as e:
+    save("diverged", str(e))
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("n", [2, 3])
+def test_training_identical_on_ranks_and_equal_to_one_process(tmp_path, n):
+    rc, out = run_job(tmp_path, TRAIN, n)
+    assert rc == 0, out
+    got = load(tmp_path, "train", n)
+    ref = load(tmp_path, "ref", 1)[0]
+    for r in range(1, n):
+        assert got[r] == got[0]                    # bit-identical
+    for name, v in ref.items():
+        np.testing.assert_allclose(got[0][name], v, rtol=1e-12, atol=1e-14)
+    assert sorted(got[0]) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    msgs = load(tmp_path, "diverged", n)
+    assert all(m == "check_parameters: 0.bias differs between rank 0 and "
+               "rank(s) [%d]" % (n - 1) for m in msgs)
+
+
+RAGGED = """
+import torch
+torch.set_default_dtype(torch.float64)
+rng = np.random.default_rng(1)
+X = rng.standard_normal((NROWS, 4))
+y = rng.integers(0, 3, NROWS)
+Wt = rng.standard_normal((3, 4))
+mine = np.array_split(np.arange(NROWS), W)[R]
+w = ad.tensor(Wt, requires_grad=True)
+b = ad.zeros(3, dtype=ad.float64, requires_grad=True)
+unused = ad.zeros(2, dtype=ad.float64, requires_grad=True)
+if len(mine):
+    out = ad.tensor(X[mine]) @ w.T + b
+    loss = ad.nn.functional.cross_entropy(out, ad.tensor(y[mine]))
+    (loss + (unused.sum() * 0 if R == 0 else 0)).backward()
+dist.allreduce_gradients([w, b, unused], weight=len(mine))
+tw = torch.tensor(Wt, requires_grad=True)
+tb = torch.zeros(3, requires_grad=True)
+torch.nn.functional.cross_entropy(torch.tensor(X) @ tw.T + tb,
+                                  torch.tensor(y)).backward()
+save("grads", {"w": w.grad.numpy().tolist(), "b": b.grad.numpy().tolist(),
+               "unused": unused.grad.numpy().tolist(),
+               "tw": tw.grad.numpy().tolist(), "tb": tb.grad.numpy().tolist()})
+"""
+
+
+@needs_mpiexec
+@pytest.mark.skipif(torch is None, reason="torch not installed")
+@pytest.mark.parametrize("nrows", [10, 2])     # 4/3/3 and 1/1/0 at 3 ranks
+def test_ragged_shares_weighted_exactly(tmp_path, nrows):
+    rc, out = run_job(tmp_path, RAGGED.replace("NROWS", str(nrows)), 3)
+    assert rc == 0, out
+    gs = load(tmp_path, "grads", 3)
+    for g in gs:
+        assert g == {**gs[0], "tw": g["tw"], "tb": g["tb"]}
+        np.testing.assert_allclose(g["w"], g["tw"], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(g["b"], g["tb"], rtol=1e-12, atol=1e-15)
+        assert g["unused"] == [0.0, 0.0]     # a grad only rank 0 had
+
+
+COLLECTIVES = """
+a = np.array([R + 1.0, -R, 2.0 * R])
+res = {op: dist.allreduce(a, op=op).tolist()
+       for op in ("mean", "sum", "max", "min")}
+res["float"] = dist.allreduce(float(R + 1))
+res["int_sum"] = dist.allreduce(R + 1, op="sum")
+t = dist.allreduce(ad.tensor(a, dtype=ad.float32), op="sum")
+res["tensor"] = [str(t.dtype), t.numpy().tolist()]
+try:
+    dist.allreduce(np.array([True]))
+except TypeError as e:
+    res["bool"] = str(e)
+m0 = ad.nn.Linear(2, 1)
+try:
+    ad.Trainer(m0, ad.nn.MSELoss(), dist.DistributedOptimizer(
+        ad.optim.SGD(m0.parameters(), lr=0.1))).fit(
+            np.zeros((4, 2)), np.zeros((4, 1)), verbose=0)
+except ValueError as e:
+    res["wrapped"] = str(e)
+res["obj"] = dist.broadcast_object({"seed": 7} if R == 1 else None, root=1)
+m = ad.nn.Linear(3, 2)
+with ad.no_grad():
+    m.weight.fill_(R)
+opt = ad.optim.Adam(m.parameters(), lr=0.1)
+if R == 0:
+    m(ad.ones(1, 3)).sum().backward()
+    opt.step()
+dist.broadcast_optimizer_state(opt)
+sd = opt.state_dict()
+res["opt"] = {k: np.asarray(v).tolist() for k, v in sd["state"][0].items()}
+dist.broadcast_parameters(m)
+res["weight"] = m.weight.numpy().tolist()
+bad = [ad.zeros(2 + R)]
+try:
+    dist.broadcast_parameters(bad)
+except ValueError as e:
+    res["mismatch"] = str(e)
+dist.barrier()
+save("coll", res)
+"""
+
+
+@needs_mpiexec
+def test_collectives_on_three_ranks(tmp_path):
+    rc, out = run_job(tmp_path, COLLECTIVES, 3)
+    assert rc == 0, out
+    rs = load(tmp_path, "coll", 3)
+    a = np.array([[r + 1.0, -r, 2.0 * r] for r in range(3)])
+    for res in rs:
+        np.testing.assert_allclose(res["mean"], a.mean(0), rtol=1e-15)
+        assert res["sum"] == a.sum(0).tolist()
+        assert res["max"] == a.max(0).tolist()
+        assert res["min"] == a.min(0).tolist()
+        assert res["float"] == 2.0 and res["int_sum"] == 6
+        assert res["tensor"] == ["float32", a.sum(0).tolist()]
+        assert res["obj"] == {"seed": 7}
+        assert res["bool"] == "allreduce: arrays of dtype bool cannot be " \
+            "reduced"
+        assert res["wrapped"].startswith("the Trainer averages the gradients "
+                                         "over the ranks itself")
+        assert res["opt"]["step"] == 1 and len(res["opt"]) == 3
+        # Adam's first step from 0 with grad 1: -lr / (1 + eps)
+        np.testing.assert_allclose(res["weight"], np.full((2, 3), -0.1),
+                                   rtol=1e-5)  # float32 Adam
+        assert res["mismatch"] == ("broadcast_parameters: rank 0 has 0 of "
+                                   "shape (2,) (float32), rank 1 has 0 of "
+                                   "shape (3,) (float32)")
+    # rank 0 stepped: every rank now holds its weights and Adam state
+    assert rs[1]["opt"] == rs[0]["opt"] == rs[2]["opt"]
+    assert rs[1]["weight"] == rs[0]["weight"] == rs[2]["weight"]
+
+
+CRASH = """
+import time
+if R == 1:
+    raise RuntimeError("boom on rank 1")
+dist.barrier()                  # rank 0 would wait here forever
+time.sleep(60)
+"""
+
+
+@needs_mpiexec
+def test_a_failing_rank_ends_the_job(tmp_path):
+    t0 = time.monotonic()
+    rc, out = run_job(tmp_path, CRASH, 2, timeout=60)
+    assert rc != 0
+    assert "RuntimeError: boom on rank 1" in out
+    assert time.monotonic() - t0 < 60
+
+
+RECORDING = """
+@ad.compile
+def step(x):
+    y = (x * x).sum()
+    y.backward()
+    dist.allreduce_gradients([x])
+    return y
+x = ad.ones(3, dtype=ad.float64, requires_grad=True)
+try:
+    step(x)
+    save("rec", "no error")
+except ad.NotCompilableError as e:
+    save("rec", str(e))
+"""
+
+
+@needs_mpiexec
+def test_collective_in_a_recording_raises_on_every_rank(tmp_path):
+    rc, out = run_job(tmp_path, RECORDING, 2)
+    assert rc == 0, out
+    for m in load(tmp_path, "rec", 2):
+        assert m.startswith("autodiff.distributed.allreduce_gradients is a "
+                            "collective: it cannot run inside an ad.compile "
+                            "recording")
+
+
+# ------------------------------------------------------ Trainer at N ranks
+
+TRAINER = """
+from autodiff import nn
+rng = np.random.default_rng(3)
+X = rng.standard_normal((97, 6))     # the last batch of 32 has 1 row
+yc = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+yr = np.stack([X[:, 0] * X[:, 1], X[:, 3]], 1)
+sw = rng.uniform(0.5, 2.0, 97)
+Xv, yv = X[:30] + 0.1, yc[:30]
+
+def model(out):
+    ad.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16, dtype=ad.float64), nn.Tanh(),
+                         nn.Linear(16, out, dtype=ad.float64))
+
+def fit(distributed, regression):
+    m = model(2 if regression else 3)
+    opt = ad.optim.Adam(m.parameters(), lr=0.05)
+    loss = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+    tr = ad.Trainer(m, loss, opt, distributed=distributed)
+    cbs = [ad.ModelCheckpoint("%s/ck%d_%s.npz" % (OUT, R, distributed),
+                              monitor="loss")]
+    if regression:
+        h = tr.fit(X, yr, epochs=4, batch_size=32, seed=5, callbacks=cbs,
+                   metrics=["mse", "r2"], sample_weight=sw, verbose=0,
+                   grad_clip_norm=0.5)
+    else:
+        h = tr.fit(X, yc, epochs=4, batch_size=32, seed=5, callbacks=cbs,
+                   metrics=["accuracy", "f1"], validation_data=(Xv, yv),
+                   verbose=2, ema_decay=0.9)
+    return {k: [float(v) for v in vs] for k, vs in h.history.items()
+            if k != "time"}, {n: p.numpy().tolist()
+                              for n, p in m.named_parameters()}
+
+for regression in (False, True):
+    hist, params = fit("auto", regression)
+    ref_hist, ref_params = fit(False, regression)
+    save("hist%d" % regression, [hist, params, ref_hist, ref_params])
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("n", [2, 3])
+def test_trainer_history_equals_one_process(tmp_path, n):
+    rc, out = run_job(tmp_path, TRAINER, n, timeout=120)
+    assert rc == 0, out
+    for regression in (0, 1):
+        res = load(tmp_path, "hist%d" % regression, n)
+        hist, params, ref_hist, ref_params = res[0]
+        assert sorted(hist) == sorted(ref_hist)
+        assert len(hist["loss"]) == 4
+        for k in ref_hist:
+            np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-12,
+                                       err_msg=k)
+        for name in ref_params:
+            np.testing.assert_allclose(params[name], ref_params[name],
+                                       rtol=1e-12, atol=1e-14)
+        for r in range(1, n):
+            assert res[r][0] == hist           # identical logs
+            assert res[r][1] == params         # bit-identical weights
+    # one line per epoch (rank 0's) for the distributed run and the
+    # reference of every rank (which trains alone, so all print)
+    assert out.count("Epoch 1/4") == 1 + n
+    # ModelCheckpoint: rank 0 writes, the others do not
+    assert (tmp_path / "ck0_auto.npz").exists()
+    assert not any((tmp_path / ("ck%d_auto.npz" % r)).exists()
+                   for r in range(1, n))
+
+
+# ------------------------------- in-process pieces of the distributed fit
+
+@pytest.mark.parametrize("name", ["accuracy", "top_k_accuracy", "mse", "mae",
+                                  "r2", "f1"])
+def test_metric_merge_equals_one_pass(name):
+    """Running states of three parts (as three ranks keep them) merged in
+    order give the metric of all the samples (sklearn's)."""
+    import sklearn.metrics as skm
+    from autodiff import metrics
+    rng = np.random.default_rng(5)
+    if name in ("mse", "mae", "r2"):
+        out = rng.standard_normal((50, 2))
+        y = out + rng.standard_normal((50, 2))
+        ref = {"mse": skm.mean_squared_error, "mae": skm.mean_absolute_error,
+               "r2": skm.r2_score}[name](y, out)
+    else:
+        out = rng.standard_normal((50, 4))
+        y = rng.integers(0, 4, 50)
+        y[:20] = 1                              # the first part lacks 3
+        ref = {"accuracy": lambda: skm.accuracy_score(y, out.argmax(1)),
+               "top_k_accuracy": lambda: skm.top_k_accuracy_score(
+                   y, out, k=3, labels=range(4)),
+               "f1": lambda: skm.f1_score(y, out.argmax(1),
+                                          average="macro")}[name]()
+
+    def make():
+        return (metrics.TopKAccuracy(3) if name == "top_k_accuracy"
+                else metrics.get(name))
+    parts = []
+    for sl in (slice(0, 20), slice(20, 21), slice(21, 50)):
+        m = make()
+        m.update(out[sl], y[sl])
+        parts.append(m.state_dict())
+    m = make()
+    for st in parts:
+        m.merge(st)
+    np.testing.assert_allclose(m.compute(), ref, rtol=1e-12)
+
+
+def test_trainer_distributed_argument():
+    model = ad.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="distributed must be 'auto', True "
+                       "or False, got 'yes'"):
+        ad.Trainer(model, ad.nn.MSELoss(), ad.optim.SGD(
+            model.parameters(), lr=0.1), distributed="yes")
+
+
+@needs_mpi4py
+def test_trainer_world_of_one_is_the_plain_trainer():
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])[:, None]
+    runs = []
+    for distributed in (True, False):
+        ad.manual_seed(1)
+        m = ad.nn.Linear(3, 1, dtype=ad.float64)
+        h = ad.Trainer(m, ad.nn.MSELoss(), ad.optim.SGD(
+            m.parameters(), lr=0.1), distributed=distributed).fit(
+                X, y, epochs=3, batch_size=16, seed=2, verbose=0)
+        runs.append((h.history["loss"], m.weight.numpy()))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@needs_mpiexec
+def test_digits_mpi_example_prints_the_same_at_two_ranks():
+    """The README's two-rank command: the lines of one process (time
+    column aside), from rank 0 only."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        os.pardir, "examples", "digits_mpi.py")
+    if not os.path.exists(path):
+        pytest.skip("examples/ is not beside tests/")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    outs = []
+    for cmd in ([sys.executable, path],
+                [_mpiexec(), "-n", "2", sys.executable, path]):
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        outs.append([" - ".join(x for i, x in enumerate(line.split(" - "))
+                                if i != 1) for line in p.stdout.splitlines()])
+    assert outs[0][:-1] == outs[1][:-1] and len(outs[0]) == 6
+    assert outs[0][-1].startswith("ranks: 1, val_accuracy: ")
+    assert outs[1][-1] == outs[0][-1].replace("ranks: 1", "ranks: 2")
+
+
+BATCHNORM = """
+from autodiff import nn
+rng = np.random.default_rng(4)
+X = rng.standard_normal((90, 5)) * 3 + 1
+y = (X[:, 0] > 1).astype(np.int64)
+ad.manual_seed(R)                          # rank 0's weights win
+m = nn.Sequential(nn.Linear(5, 8, dtype=ad.float64),
+                  nn.BatchNorm1d(8, dtype=ad.float64), nn.ReLU(),
+                  nn.Dropout(0.2), nn.Linear(8, 2, dtype=ad.float64))
+tr = ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(m.parameters(),
+                                                       lr=0.1))
+h = tr.fit(X, y, epochs=3, batch_size=30, seed=1, verbose=0,
+           validation_data=(X[:20], y[:20]))
+save("bn", [{k: v for k, v in h.history.items() if k != "time"},
+            {k: v.numpy().tolist() for k, v in m.state_dict().items()}])
+"""
+
+
+@needs_mpiexec
+def test_trainer_batchnorm_and_dropout_stay_identical(tmp_path):
+    """BatchNorm's per-share statistics and per-rank dropout masks: the
+    weights stay bit-identical (averaged gradients), the running statistics
+    are rank 0's, so validation and the logs agree on every rank."""
+    rc, out = run_job(tmp_path, BATCHNORM, 2)
+    assert rc == 0, out
+    a, b = load(tmp_path, "bn", 2)
+    assert a == b
+    assert len(a[0]["val_loss"]) == 3
+    assert "1.running_mean" in a[1]
