@@ -10,6 +10,7 @@ recording -- the batch's data, the learning rate -- is read at every
 replay; the step's structure (zero the gradients or not, update or not,
 the loss scale of an accumulated batch) is a Python value of the call and
 so part of the recording's key."""
+import contextlib
 import copy
 import functools
 import math
@@ -339,8 +340,7 @@ class Trainer:
         clipping, the optimizer's step and the weights' moving average.
         `zero` clears the gradients first; `scale` multiplies the loss
         before backward (an accumulated batch's share of its group)."""
-        out = self.model(*[self._input(a) for a in args],
-                         **{k: self._input(v) for k, v in kwargs.items()})
+        out = self._forward(args, kwargs)
         loss = self._loss(out, target, weight)
         if zero:
             self.optimizer.zero_grad()
@@ -366,6 +366,19 @@ class Trainer:
                 v in os.environ for v in _LAUNCHER_VARS)):
             dist.init()
         return dist.world_size() if dist.is_initialized() else 1
+
+    def _forward(self, args, kwargs):
+        """The model on a batch's inputs (arrays, or ArrayInputs while a
+        compiled step records), made tensors by _input."""
+        return self.model(*[self._input(a) for a in args],
+                          **{k: self._input(v) for k, v in kwargs.items()})
+
+    def _forward_batch(self, batch):
+        """The model on a _Batch outside the training step (evaluate,
+        predict): its arrays cast as the step casts them."""
+        return self._forward([self._cast(a) for a in batch.args],
+                             {k: self._cast(v) for k, v in
+                              batch.kwargs.items()})
 
     def _loss(self, out, target, weight):
         t = self._targets(target)
@@ -955,34 +968,31 @@ class Trainer:
             total = len(batch) * (pos + 1) if last else len(batch) * acc
         return self._train_step(batch, len(batch) / total, first, end)
 
+    def _load_params(self, values):
+        """Copy values (tensors, in _ema_params order) into the model's
+        parameters."""
+        with no_grad():
+            for v, p in zip(values, self._ema_params()):
+                p.copy_(v)
+
     def _swap_ema(self):
         """Replace the model's parameters by their moving averages."""
-        with no_grad():
-            for e, p in zip(self._run.ema, self._ema_params()):
-                p.copy_(e)
+        self._load_params(self._run.ema)
 
+    @contextlib.contextmanager
     def _ema_weights(self):
-        trainer = self
-
-        class _Swap:
-            def __enter__(self):
-                run = trainer._run
-                self.saved = None
-                if run is None or run.ema is None:
-                    return
-                ps = trainer._ema_params()
-                self.saved = [_creation.tensor(p.numpy()) for p in ps]
-                with no_grad():
-                    for e, p in zip(run.ema, ps):
-                        p.copy_(e)
-
-            def __exit__(self, *exc):
-                if self.saved is not None:
-                    with no_grad():
-                        for s, p in zip(self.saved, trainer._ema_params()):
-                            p.copy_(s)
-                return False
-        return _Swap()
+        """The block runs with the moving averages as the parameters (when
+        the fit keeps them); the parameters are restored after it."""
+        run = self._run
+        if run is None or run.ema is None:
+            yield
+            return
+        saved = [_creation.tensor(p.numpy()) for p in self._ema_params()]
+        self._load_params(run.ema)
+        try:
+            yield
+        finally:
+            self._load_params(saved)
 
     def ema_state_dict(self):
         """The moving averages of the parameters (by parameter name) of the
@@ -1127,10 +1137,7 @@ class Trainer:
             with no_grad():
                 order = src.order(None, False)
                 for batch in src.batches(order, 0):
-                    out = self.model(
-                        *[self._input(self._cast(a)) for a in batch.args],
-                        **{k: self._input(self._cast(v))
-                           for k, v in batch.kwargs.items()})
+                    out = self._forward_batch(batch)
                     target = self._cast_target(batch.target)
                     if batch.weight is None:
                         lv, n = self.loss_fn(out, self._targets(target)
@@ -1179,10 +1186,7 @@ class Trainer:
         try:
             with no_grad():
                 for batch in batches:
-                    outs.append(self.model(
-                        *[self._input(self._cast(a)) for a in batch.args],
-                        **{k: self._input(self._cast(v))
-                           for k, v in batch.kwargs.items()}).numpy())
+                    outs.append(self._forward_batch(batch).numpy())
         finally:
             self.model.train(was_training)
         return np.concatenate(outs) if outs else np.zeros((0,))
