@@ -526,6 +526,31 @@ def test_metric_merge_equals_one_pass(name):
     np.testing.assert_allclose(m.compute(), ref, rtol=1e-12)
 
 
+def test_trainer_sharded_argument():
+    model = ad.nn.Linear(2, 1)
+    tr = ad.Trainer(model, ad.nn.MSELoss(), ad.optim.SGD(
+        model.parameters(), lr=0.1), distributed=False)
+    X, y = np.zeros((4, 2)), np.zeros((4, 1))
+    with pytest.raises(ValueError, match="sharded must be True or False, "
+                       "got 'yes'"):
+        tr.fit(X, y, sharded="yes", verbose=0)
+    with pytest.raises(ValueError, match="Trainer.fit: sharded=True is for "
+                       "arrays that each rank loads alone; a DataLoader is "
+                       "split over the ranks by a DistributedSampler"):
+        tr.fit([(X, y)], sharded=True, verbose=0)
+    Xr = np.random.default_rng(0).standard_normal((20, 2))
+    runs = []
+    for sharded in (True, False):               # one process: no effect
+        ad.manual_seed(0)
+        m = ad.nn.Linear(2, 1, dtype=ad.float64)
+        h = ad.Trainer(m, ad.nn.MSELoss(), ad.optim.SGD(
+            m.parameters(), lr=0.1), distributed=False).fit(
+                Xr, Xr[:, :1] * 2, epochs=2, batch_size=8, seed=1,
+                sharded=sharded, verbose=0)
+        runs.append(h["loss"])
+    assert runs[0] == runs[1] and len(runs[0]) == 2
+
+
 def test_trainer_distributed_argument():
     model = ad.nn.Linear(2, 1)
     with pytest.raises(ValueError, match="distributed must be 'auto', True "
@@ -668,6 +693,15 @@ def unequal(wrap):
         m.parameters(), lr=0.1)).fit(wrap(batches), epochs=2, verbose=0)
 
 res["plain"] = err(plain)
+
+def wrong_world():
+    m = nn.Linear(6, 3, dtype=ad.float64)
+    ds = Rec(X, y)
+    ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(
+        m.parameters(), lr=0.1)).fit(DataLoader(ds, batch_size=8,
+        sampler=DistributedSampler(ds, num_replicas=3, rank=R)), verbose=0)
+
+res["wrong"] = err(wrong_world)
 res["sized"] = err(lambda: unequal(list))
 res["unsized"] = err(lambda: unequal(Unsized))
 dist.barrier()                           # nobody is left in a collective
@@ -713,6 +747,9 @@ def test_trainer_dataloader_with_distributed_sampler(tmp_path):
             "in epoch 1 rank 0 has 3 batches, rank 1 has 4 batches (a "
             "DistributedSampler gives every rank the same number of samples; "
             "with sharded arrays the ranks agree by themselves)")
+        assert rs[r]["wrong"] == (
+            "Trainer.fit: the DistributedSampler was built for rank %d of 3, "
+            "but this is rank %d of 2" % (r, r))
         assert rs[r]["unsized"] == rs[r]["sized"].replace(
             "rank 1 has 4", "rank 1 has at least 4")
 
