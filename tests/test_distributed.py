@@ -667,6 +667,16 @@ def fit(world, rank, distributed):
 
 res = {"dist": fit(W, R, "auto"), "one": fit(1, 0, False)}
 
+# the sampler of a batch sampler gets set_epoch too
+from autodiff.data import BatchSampler
+bds = Rec(X, y)
+m = nn.Linear(6, 3, dtype=ad.float64)
+ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(m.parameters(), lr=0.1)
+           ).fit(DataLoader(bds, batch_sampler=BatchSampler(
+               DistributedSampler(bds, shuffle=True, seed=7), 16, False)),
+                 epochs=2, verbose=0)
+res["batch_sampler"] = bds.seen
+
 def err(f):
     try:
         f()
@@ -747,6 +757,7 @@ def test_trainer_dataloader_with_distributed_sampler(tmp_path):
             "in epoch 1 rank 0 has 3 batches, rank 1 has 4 batches (a "
             "DistributedSampler gives every rank the same number of samples; "
             "with sharded arrays the ranks agree by themselves)")
+        assert rs[r]["batch_sampler"] == rs[r]["dist"][2][:96]
         assert rs[r]["wrong"] == (
             "Trainer.fit: the DistributedSampler was built for rank %d of 3, "
             "but this is rank %d of 2" % (r, r))
