@@ -13,6 +13,7 @@ so part of the recording's key."""
 import contextlib
 import copy
 import functools
+import itertools
 import math
 import os
 import sys
@@ -133,12 +134,24 @@ class _ArraySource:
     def __init__(self, xs, y, w, batch_size):
         self.xs, self.y, self.w, self.batch_size = xs, y, w, batch_size
         self.share = None           # (rank, world): this rank's part only
+        self.steps = None           # sharded: the most batches of any rank
 
     def __len__(self):
         return len(self.y)
 
     def nbatches(self):
+        if self.steps is not None:
+            return self.steps       # the batches past this rank's are empty
         return (len(self.y) + self.batch_size - 1) // self.batch_size
+
+    def set_epoch(self, epoch):
+        pass
+
+    def take(self, idx):
+        """Keep the samples idx only (this rank's part of validation)."""
+        self.xs = tuple(x[idx] for x in self.xs)
+        self.y = self.y[idx]
+        self.w = None if self.w is None else self.w[idx]
 
     def order(self, rng, shuffle):
         n = len(self.y)
@@ -184,18 +197,68 @@ class _IterSource:
                                      self.where, i, start))
         return (_parse_batch(b, self.where) for b in it)
 
+    def _samplers(self):
+        """A DataLoader's sampler, batch sampler and the batch sampler's
+        sampler, each once (none for another iterable)."""
+        out = []
+        bs = getattr(self.data, "batch_sampler", None)
+        for obj in (getattr(self.data, "sampler", None), bs,
+                    getattr(bs, "sampler", None)):
+            if obj is not None and all(obj is not o for o in out):
+                out.append(obj)
+        return out
+
     def generators(self):
         """The numpy generators a DataLoader shuffles with (its own, its
         sampler's), whose states a checkpoint carries."""
         out = []
-        for obj in (self.data, getattr(self.data, "sampler", None),
-                    getattr(getattr(self.data, "batch_sampler", None),
-                            "sampler", None)):
+        for obj in [self.data] + self._samplers():
             g = getattr(obj, "generator", None)
             if isinstance(g, np.random.Generator) and \
                     all(g is not h for h in out):
                 out.append(g)
         return out
+
+    def set_epoch(self, epoch):
+        """``set_epoch(epoch)`` on the samplers that have it (a
+        DistributedSampler: a new permutation every epoch), as Lightning
+        does before each epoch."""
+        for s in self._samplers():
+            if callable(getattr(s, "set_epoch", None)):
+                s.set_epoch(epoch)
+
+    def check_shared(self, rank, world):
+        """At world > 1: a DataLoader over a map-style dataset must give
+        each rank its own batches.  A DistributedSampler (as the sampler or
+        the batch sampler's sampler) must be built for this rank and world;
+        a SequentialSampler or RandomSampler over the dataset would give
+        every rank all of it: ValueError.  Other iterables (an
+        IterableDataset, a custom sampler, a list of batches) are taken as
+        this rank's own batches."""
+        from .data import (DataLoader, DistributedSampler, IterableDataset,
+                           RandomSampler, SequentialSampler)
+        for s in self._samplers():
+            if isinstance(s, DistributedSampler):
+                if (s.num_replicas, s.rank) != (world, rank):
+                    raise ValueError(
+                        "%s: the DistributedSampler was built for rank %d of "
+                        "%d, but this is rank %d of %d" % (
+                            self.where, s.rank, s.num_replicas, rank, world))
+                return
+        data = self.data
+        if not isinstance(data, DataLoader) or isinstance(
+                data.dataset, IterableDataset):
+            return
+        bs = data.batch_sampler
+        index = data.sampler if bs is None else getattr(bs, "sampler", None)
+        if type(index) in (SequentialSampler, RandomSampler):
+            raise ValueError(
+                "%s: at %d ranks a DataLoader with a %s would give every rank "
+                "the same batches; build it with sampler=DistributedSampler("
+                "dataset, shuffle=%s, seed=...) so that each rank reads its "
+                "own share (its batch_size is then the batch of one rank)"
+                % (self.where, world, type(index).__name__,
+                   isinstance(index, RandomSampler)))
 
 
 def _check_iterable(data, epochs, where):
@@ -222,6 +285,7 @@ class _FitRun:
         self.batch = 0              # batches completed in this epoch
         self.epoch_done = True
         self.stats = None
+        self.need_zero = True       # distributed: no batch of the group yet
 
 
 class _EpochStats:
@@ -307,6 +371,33 @@ class Trainer:
         fit starts; logs are reduced over the ranks, so callbacks decide
         identically; the progress bar, log lines and ModelCheckpoint files
         are rank 0's only. Dropout masks are drawn from (seed, rank).
+
+        A DataLoader is read as PyTorch's DDP reads it: its sampler (or
+        its batch sampler's) must be a ``DistributedSampler``, so each rank
+        reads its own share and the loader's ``batch_size`` is the batch of
+        one rank; the Trainer calls ``sampler.set_epoch(epoch)`` before
+        every epoch (at any world size, as Lightning does).  A DataLoader
+        whose sampler is a SequentialSampler or RandomSampler over the
+        whole dataset raises ValueError instead of being replaced by a
+        DistributedSampler as Lightning does: the replacement would
+        silently change the batch (``batch_size`` per rank), the order
+        (another permutation) and the samples (padding repeats some), and
+        has no faithful form for a weighted or custom sampler; building
+        the loader with ``sampler=DistributedSampler(...)`` is one line and
+        runs unchanged at one rank.  Any other iterable (an
+        IterableDataset's loader, a custom sampler, a list of batches) is
+        taken as this rank's own batches.  The ranks must run the same
+        number of steps: checked at the start of every epoch (one
+        collective) and at every step for iterables without a length,
+        raising ValueError with the counts on every rank.
+
+        ``accumulate_grad_batches`` accumulates each rank's gradients
+        locally and allreduces once per group, weighted by the rank's
+        sample count over the group: the same update as one process with
+        the global batch and the same accumulation.  Validation is
+        sharded: arrays are cut in ``np.array_split(..., world)`` parts, a
+        DataLoader with a DistributedSampler is read as given; the loss
+        sums and the metrics' running states are reduced over the ranks.
     """
 
     def __init__(self, model, loss_fn, optimizer, compile=True, task=None,
@@ -339,12 +430,17 @@ class Trainer:
         """One training step: forward, loss, backward and (when `update`)
         clipping, the optimizer's step and the weights' moving average.
         `zero` clears the gradients first; `scale` multiplies the loss
-        before backward (an accumulated batch's share of its group)."""
+        before backward (an accumulated batch's share of its group): a
+        float, or a 0-d array when it changes from batch to batch."""
         out = self._forward(args, kwargs)
         loss = self._loss(out, target, weight)
         if zero:
             self.optimizer.zero_grad()
-        (loss * scale if scale != 1.0 else loss).backward()
+        if not isinstance(scale, float):
+            # a 0-d array: data read at every replay, not part of the key
+            (loss * self._input(scale)).backward()
+        else:
+            (loss * scale if scale != 1.0 else loss).backward()
         if update:
             self._update()
         return loss, out
@@ -620,7 +716,8 @@ class Trainer:
             validation_data=None, validation_split=0.0, metrics=None,
             callbacks=(), seed=None, verbose=1, sample_weight=None,
             class_weight=None, grad_clip_norm=None, grad_clip_value=None,
-            accumulate_grad_batches=1, ema_decay=None, resume_from=None):
+            accumulate_grad_batches=1, ema_decay=None, resume_from=None,
+            sharded=False):
         """Train for `epochs` passes over the data; returns a History.
 
         Parameters
@@ -685,6 +782,14 @@ class Trainer:
             after the one saved, so the run ends bit-identical to one that
             was never interrupted.  The data and the options must be those
             of the interrupted run.
+        sharded : bool
+            Distributed training only: the arrays are this rank's own data
+            (each rank loads a different part), not the whole data set to
+            split. Each rank cuts its own batches of ``batch_size`` (the
+            batch of one rank, as a DataLoader with a DistributedSampler);
+            the ranks run the most batches any rank has, a rank out of data
+            taking part in the others' steps with an empty share (weight
+            0). Ignored by a single process.
 
         An exception raised during fit -- a KeyboardInterrupt from Ctrl-C
         or from a callback -- propagates after the progress bar is closed.
@@ -701,6 +806,9 @@ class Trainer:
                 isinstance(ema_decay, (float, int)) and 0 < ema_decay < 1):
             raise ValueError("ema_decay must be in (0, 1), got %r"
                              % (ema_decay,))
+        if sharded not in (True, False):
+            raise ValueError("sharded must be True or False, got %r"
+                             % (sharded,))
         if verbose not in (0, 1, 2, True, False):
             raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
         if not (isinstance(validation_split, (int, float)) and
@@ -732,6 +840,11 @@ class Trainer:
                            where, 32)
         if isinstance(src, _IterSource):
             _check_iterable(x, epochs, where)
+            if sharded:
+                raise ValueError(
+                    "%s: sharded=True is for arrays that each rank loads "
+                    "alone; a DataLoader is split over the ranks by a "
+                    "DistributedSampler" % where)
         val = None
         if validation_data is not None:
             val = self._val_source(validation_data)
@@ -740,7 +853,7 @@ class Trainer:
                       verbose=int(verbose), accumulate=accumulate,
                       grad_clip_norm=grad_clip_norm,
                       grad_clip_value=grad_clip_value, ema_decay=ema_decay,
-                      ema=None, seed=seed)
+                      ema=None, seed=seed, sharded=sharded)
         run.world, run.rank = self._world(), 0
         if run.world > 1:
             seed = self._distributed_setup(run, seed)
@@ -748,6 +861,13 @@ class Trainer:
         if resume_from is not None:
             resume = load(resume_from)
             self._check_resume(resume, run, resume_from)
+            if run.world > 1 and resume["batch"] % run.accumulate:
+                raise ValueError(
+                    "resume_from=%r: the run was saved in the middle of a "
+                    "group of accumulated batches, which a distributed run "
+                    "cannot resume (save at a multiple of "
+                    "accumulate_grad_batches=%d)" % (resume_from,
+                                                      run.accumulate))
         if seed is None:
             run.rng = _random._rng(None, None)
             return self._fit(run, resume)
@@ -768,18 +888,24 @@ class Trainer:
         """Check the options, take this rank's share of every batch, start
         from rank 0's weights; the run's seed (drawn on rank 0 when None)."""
         from . import distributed as dist
-        if not isinstance(run.src, _ArraySource):
-            raise ValueError("distributed training takes arrays (x and y); "
-                             "a DataLoader is not split over ranks yet")
-        if run.accumulate != 1:
-            raise ValueError("distributed training does not support "
-                             "accumulate_grad_batches=%d yet" % run.accumulate)
         if isinstance(self.optimizer, dist.DistributedOptimizer):
             raise ValueError("the Trainer averages the gradients over the "
                              "ranks itself: pass the wrapped optimizer "
                              "(DistributedOptimizer.optimizer)")
         run.rank = dist.rank()
-        run.src.share = (run.rank, run.world)
+        src, val = run.src, run.val
+        if not isinstance(src, _ArraySource):
+            src.check_shared(run.rank, run.world)
+        elif run.sharded:
+            src.steps = int(dist.allreduce(src.nbatches(), op="max"))
+        else:
+            src.share = (run.rank, run.world)
+        # validation: each rank evaluates its part, the sums are reduced
+        if isinstance(val, _ArraySource):
+            val.take(np.array_split(np.arange(len(val)),
+                                    run.world)[run.rank])
+        elif val is not None:
+            val.check_shared(run.rank, run.world)
         if run.rank != 0:
             run.verbose = 0
         dist.broadcast_parameters(self.model)
@@ -789,23 +915,107 @@ class Trainer:
                 int(np.random.SeedSequence().generate_state(1, np.uint64)[0]))
         return seed
 
-    def _distributed_step(self, batch):
-        """zero + forward + backward (compiled when it can be) on this
-        rank's share, the gradients averaged over the ranks weighted by
-        their sample counts (sample weights), then the update, eagerly.
-        Returns the global batch's loss, its size and the local output."""
+    def _distributed_batches(self, run, it, epoch, start):
+        """This rank's batches of the epoch, each with how it steps: None
+        (a step of its own) or, for accumulate_grad_batches > 1, (first of
+        its group, last of its group, loss scale, allreduce weight).
+
+        First, one collective checks that every rank has as many batches
+        (ValueError on every rank naming the counts, instead of a rank
+        waiting in a collective the others never reach).  An accumulated
+        group is read ahead and its per-rank batch sizes and weight sums
+        summed over the ranks (one small allreduce per group), so that each
+        rank's gradient is its group's share: with the local sample count
+        of the group as the allreduce weight, the result is the gradient of
+        one process over the whole group (the accumulated run of one
+        process with the global batch)."""
+        from . import distributed as dist
+        first = next(it, None)
+        counts = dist.allgather_object((run.src.nbatches(), first is not None))
+        if len(set(counts)) > 1:
+            self._steps_error(epoch, [
+                "%d" % n if n is not None else
+                "at least 1" if has else "0" for n, has in counts])
+        if first is None:
+            return
+        it = itertools.chain([first], it)
+        acc = run.accumulate
+        if acc == 1:
+            for b in it:
+                yield b, None
+            return
+        seen, dt = start, self._dtype or np.float32
+        while True:
+            group = list(itertools.islice(it, acc))
+            g = len(group)
+            ks = np.zeros(acc)
+            ws = np.zeros(acc)
+            for i, b in enumerate(group):
+                ks[i] = len(b)
+                ws[i] = len(b) if b.weight is None else np.sum(b.weight)
+            tot = dist.allreduce(np.concatenate([[g, g * g], ks, ws]),
+                                 op="sum")
+            if tot[0] == 0:
+                return
+            if tot[1] * run.world != tot[0] ** 2:     # not all equal
+                full = dist.allgather_object(g == acc)
+                gs = dist.allgather_object(seen + g)
+                self._steps_error(epoch, [
+                    ("at least %d" if f else "%d") % n
+                    for n, f in zip(gs, full)])
+            seen += g
+            k_all, w_all = tot[2:2 + g], tot[2 + acc:2 + acc + g]
+            K = float(ks.sum())
+            for i, b in enumerate(group):
+                if b.weight is None:
+                    scale = float(ks[i] / K) if K else 0.0
+                else:
+                    # the one process's share of batch i (its count over
+                    # the group's) of the batch's weighted mean, of which
+                    # this rank holds ws[i] / w_all[i]: data, not a key
+                    scale = np.array(k_all[i] * ws[i] / (w_all[i] * K)
+                                     if w_all[i] > 0 and K else 0.0, dt)
+                yield b, (i == 0, i == g - 1, scale, K)
+
+    def _steps_error(self, epoch, counts):
+        raise ValueError(
+            "Trainer.fit: every rank must run the same number of steps, but "
+            "in epoch %d %s (a DistributedSampler gives every rank the same "
+            "number of samples; with sharded arrays the ranks agree by "
+            "themselves)" % (epoch + 1, ", ".join(
+                "rank %d has %s batches" % (r, c)
+                for r, c in enumerate(counts))))
+
+    def _distributed_step(self, run, batch, plan, has_next):
+        """forward + backward (compiled when it can be) on this rank's
+        share, the gradients zeroed at the first batch of a group; at its
+        last, the gradients averaged over the ranks weighted by their
+        sample counts (sample weights), then the update, eagerly.  `plan`
+        as from _distributed_batches.  Returns the global batch's loss, its
+        size and the local output."""
         from . import distributed as dist
         k = len(batch)
         w = float(k if batch.weight is None else np.sum(batch.weight))
+        first, last, scale, weight = plan or (True, True, 1.0, w)
+        if first:
+            run.need_zero = True
         lv, out = 0.0, None
         if k:
-            loss, out = self._train_step(batch, 1.0, True, False)
+            loss, out = self._train_step(batch, scale, run.need_zero, False)
+            run.need_zero = False
             lv, out = loss.item(), out.numpy()
-        else:
-            self.optimizer.zero_grad()
-        dist.allreduce_gradients(self.model, weight=w)
-        self._update()
-        s = dist.allreduce(np.array([lv * w, w, k], np.float64), op="sum")
+        if last:
+            if run.need_zero:           # an empty share all group long
+                self.optimizer.zero_grad()
+            dist.allreduce_gradients(self.model, weight=weight)
+            self._update()
+        s = dist.allreduce(np.array([lv * w, w, k, has_next], np.float64),
+                           op="sum")
+        if 0 < s[3] < run.world:        # some ranks have another batch
+            more = dist.allgather_object(bool(has_next))
+            self._steps_error(run.epoch, [
+                ("at least %d" if m else "%d") % (run.batch + 1 + m)
+                for m in more])
         return s[0] / s[1], int(s[2]), out
 
     def _reduce_epoch(self, run, logs):
@@ -815,11 +1025,8 @@ class Trainer:
         validation and checkpoints agree."""
         from . import distributed as dist
         dist.broadcast_parameters(dict(self.model.named_buffers()))
+        _merge_metrics(run.stats.metrics)
         for m in run.stats.metrics:
-            states = dist.allgather_object(m.state_dict())
-            m.reset()
-            for st in states:
-                m.merge(st)
             logs[m.name] = m.compute()
         logs["time"] = dist.allreduce(logs["time"], op="max")
 
@@ -890,6 +1097,7 @@ class Trainer:
         if start == 0:
             for cb in run.callbacks:
                 cb.on_epoch_begin(epoch, {})
+            run.src.set_epoch(epoch)
             run.epoch_rng = run.rng.bit_generator.state
             run.epoch_gens = [g.bit_generator.state
                               for g in run.src.generators()]
@@ -911,11 +1119,15 @@ class Trainer:
         b = start
         it = run.resumed_iter or run.src.batches(run.order, start)
         run.resumed_iter = None
+        if run.world > 1:
+            it = self._distributed_batches(run, it, epoch, start)
         nxt = next(it, None)
         while nxt is not None:
             batch, nxt = nxt, next(it, None)
             if run.world > 1:
-                lv, n, out = self._distributed_step(batch)
+                batch, plan = batch
+                lv, n, out = self._distributed_step(run, batch, plan,
+                                                    nxt is not None)
             else:
                 if acc == 1:
                     loss, out = self._train_step(batch, 1.0, True, True)
@@ -943,7 +1155,7 @@ class Trainer:
             self._reduce_epoch(run, logs)
         if run.val is not None:
             with self._ema_weights():
-                ev = self._evaluate(run.val, run.metrics)
+                ev = self._evaluate(run.val, run.metrics, run.world > 1)
             for k, v in ev.items():
                 logs["val_" + k] = v
         return logs
@@ -1099,6 +1311,7 @@ class Trainer:
                 g.bit_generator.state = gs
             order = run.src.order(run.rng, run.shuffle)
             run.order = order if st["order"] is None else st["order"]
+            run.src.set_epoch(st["epoch"])
             run.resumed_iter = run.src.batches(run.order, st["batch"])
             run.stats = _EpochStats(run.metrics)
             run.stats.load_state_dict(st["stats"])
@@ -1128,7 +1341,9 @@ class Trainer:
                            "Trainer.evaluate", 256)
         return self._evaluate(src, self._make_metrics(metrics))
 
-    def _evaluate(self, src, metrics):
+    def _evaluate(self, src, metrics, reduce=False):
+        """The logs over src; `reduce`: src is this rank's part of the
+        data, and the sums and metric states are reduced over the ranks."""
         was_training = self.model.training
         self.model.eval()
         stats = _EpochStats(metrics)
@@ -1155,6 +1370,12 @@ class Trainer:
                         m.update(out.numpy(), batch.target)
         finally:
             self.model.train(was_training)
+        if reduce:
+            from . import distributed as dist
+            stats.loss, wsum, count = dist.allreduce(np.array(
+                [stats.loss, wsum, stats.count], np.float64), op="sum")
+            stats.count = int(count)
+            _merge_metrics(stats.metrics)
         if stats.count == 0:
             raise ValueError("cannot evaluate on an empty dataset")
         logs = stats.logs()
@@ -1190,6 +1411,19 @@ class Trainer:
         finally:
             self.model.train(was_training)
         return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+def _merge_metrics(metrics):
+    """Every rank's running state of each metric merged in rank order
+    (one collective), on every rank."""
+    if not metrics:
+        return
+    from . import distributed as dist
+    states = dist.allgather_object([m.state_dict() for m in metrics])
+    for i, m in enumerate(metrics):
+        m.reset()
+        for st in states:
+            m.merge(st[i])
 
 
 def _stateful(run):

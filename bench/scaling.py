@@ -1,8 +1,10 @@
 """Data-parallel scaling on this machine: the large MLP (64-1024-1024-10,
-float32, SGD momentum 0.9) trained by 1 and 2 MPI ranks (one BLAS thread
-each), with the allreduce timed separately.
+float32, SGD momentum 0.9) and the digits CNN (examples/digits_cnn.py's
+model, bench/run.py's row 9: float32, Adam) trained by 1 and 2 MPI ranks
+(one BLAS thread each), with the allreduce timed separately.
 
     python bench/scaling.py [--steps 40] [--reps 5] [--batch 256]
+                            [--cnn-batch 32] [--only mlp|cnn]
 
 Needs ``pip install 'autodiff[mpi]'``; launches ``mpiexec -n 1`` and
 ``mpiexec -n 2`` on itself. Each step: compiled zero_grad + forward +
@@ -25,29 +27,48 @@ import subprocess
 import sys
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 
-def worker(batch, steps, reps):
+
+def build(model_name):
+    """The model, its optimizer and one batch's shapes: (model, opt,
+    input shape without the batch dimension)."""
+    import autodiff as ad
+    from autodiff import nn, optim
+    ad.manual_seed(0)
+    if model_name == "mlp":
+        model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(),
+                              nn.Linear(1024, 1024), nn.ReLU(),
+                              nn.Linear(1024, 10))
+        return model, optim.SGD(model.parameters(), lr=0.01,
+                                momentum=0.9), (64,)
+    sys.path.insert(0, os.path.join(HERE, os.pardir, "examples"))
+    try:
+        import digits_cnn
+    finally:
+        sys.path.pop(0)
+    model = digits_cnn.build(0)
+    return model, optim.Adam(model.parameters(), lr=2e-3), (1, 8, 8)
+
+
+def worker(model_name, batch, steps, reps):
     import numpy as np
 
     import autodiff as ad
     from autodiff import distributed as dist
-    from autodiff import nn, optim
+    from autodiff import nn
     dist.init()
-    ad.manual_seed(0)
-    model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(),
-                          nn.Linear(1024, 1024), nn.ReLU(),
-                          nn.Linear(1024, 10))
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model, opt, shape = build(model_name)
     dist.broadcast_parameters(model)
     rng = np.random.default_rng(dist.rank())
-    x = rng.standard_normal((batch, 64)).astype(np.float32)
+    x = rng.standard_normal((batch,) + shape).astype(np.float32)
     y = rng.integers(0, 10, batch)
     loss_fn = nn.CrossEntropyLoss()
 
     @ad.compile
     def fwd_bwd(x, y):
         opt.zero_grad()
-        loss = loss_fn(model(x), y)
+        loss = loss_fn(model(ad.tensor(x)), y)
         loss.backward()
         return loss
 
@@ -68,41 +89,31 @@ def worker(batch, steps, reps):
         c = sum(step() for _ in range(steps))
         totals.append((time.perf_counter() - t0) / steps)
         comms.append(c / steps)
-    dist.check_parameters(model)
+    dist.check_parameters(dict(model.named_parameters()))  # not BN stats
     if dist.is_main():
         print(json.dumps({"step": statistics.median(totals),
                           "comm": statistics.median(comms)}))
 
 
-def launch(n, batch, steps, reps):
+def launch(model_name, n, batch, steps, reps):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
         mpiexec = "mpiexec"
     out = subprocess.run(
         [mpiexec, "-n", str(n), sys.executable, os.path.abspath(__file__),
-         "--worker", "--batch", str(batch), "--steps", str(steps),
-         "--reps", str(reps)], env=env, capture_output=True, text=True,
-        check=True, timeout=900).stdout
+         "--worker", model_name, "--batch", str(batch), "--steps",
+         str(steps), "--reps", str(reps)], env=env, capture_output=True,
+        text=True, check=True, timeout=900).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--worker", action="store_true")
-    a = ap.parse_args()
-    if a.worker:
-        worker(a.batch, a.steps, a.reps)
-        return
-    b = a.batch
-    one = launch(1, b, a.steps, a.reps)
-    one2 = launch(1, 2 * b, a.steps, a.reps)
-    two = launch(2, b, a.steps, a.reps)
-    print("large MLP 64-1024-1024-10, float32, 1 BLAS thread per rank; "
-          "ms per step (comm: allreduce_gradients)\n")
+def table(model_name, title, b, steps, reps):
+    one = launch(model_name, 1, b, steps, reps)
+    one2 = launch(model_name, 1, 2 * b, steps, reps)
+    two = launch(model_name, 2, b, steps, reps)
+    print("%s, 1 BLAS thread per rank; ms per step (comm: "
+          "allreduce_gradients)\n" % title)
     print("| row | ranks | batch per rank | ms per step | comm ms | "
           "samples/s | vs 1 rank |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -116,6 +127,28 @@ def main():
     row("weak", 2, b, two, b / one["step"])
     row("strong", 1, 2 * b, one2, None)
     row("strong", 2, b, two, 2 * b / one2["step"])
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--cnn-batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", choices=("mlp", "cnn"))
+    ap.add_argument("--worker", choices=("mlp", "cnn"))
+    a = ap.parse_args()
+    if a.worker:
+        worker(a.worker, a.batch, a.steps, a.reps)
+        return
+    if a.only != "cnn":
+        table("mlp", "large MLP 64-1024-1024-10, float32, SGD momentum 0.9",
+              a.batch, a.steps, a.reps)
+    if a.only != "mlp":
+        # a step of a few ms: more of them per block
+        table("cnn", "digits CNN (examples/digits_cnn.py), float32, Adam",
+              a.cnn_batch, 5 * a.steps, a.reps)
 
 
 if __name__ == "__main__":

@@ -526,6 +526,31 @@ def test_metric_merge_equals_one_pass(name):
     np.testing.assert_allclose(m.compute(), ref, rtol=1e-12)
 
 
+def test_trainer_sharded_argument():
+    model = ad.nn.Linear(2, 1)
+    tr = ad.Trainer(model, ad.nn.MSELoss(), ad.optim.SGD(
+        model.parameters(), lr=0.1), distributed=False)
+    X, y = np.zeros((4, 2)), np.zeros((4, 1))
+    with pytest.raises(ValueError, match="sharded must be True or False, "
+                       "got 'yes'"):
+        tr.fit(X, y, sharded="yes", verbose=0)
+    with pytest.raises(ValueError, match="Trainer.fit: sharded=True is for "
+                       "arrays that each rank loads alone; a DataLoader is "
+                       "split over the ranks by a DistributedSampler"):
+        tr.fit([(X, y)], sharded=True, verbose=0)
+    Xr = np.random.default_rng(0).standard_normal((20, 2))
+    runs = []
+    for sharded in (True, False):               # one process: no effect
+        ad.manual_seed(0)
+        m = ad.nn.Linear(2, 1, dtype=ad.float64)
+        h = ad.Trainer(m, ad.nn.MSELoss(), ad.optim.SGD(
+            m.parameters(), lr=0.1), distributed=False).fit(
+                Xr, Xr[:, :1] * 2, epochs=2, batch_size=8, seed=1,
+                sharded=sharded, verbose=0)
+        runs.append(h["loss"])
+    assert runs[0] == runs[1] and len(runs[0]) == 2
+
+
 def test_trainer_distributed_argument():
     model = ad.nn.Linear(2, 1)
     with pytest.raises(ValueError, match="distributed must be 'auto', True "
@@ -601,3 +626,226 @@ def test_trainer_batchnorm_and_dropout_stay_identical(tmp_path):
     assert a == b
     assert len(a[0]["val_loss"]) == 3
     assert "1.running_mean" in a[1]
+
+
+# ------------------- DataLoaders, accumulation, sharding at N ranks
+
+LOADER = """
+from autodiff import nn
+from autodiff.data import DataLoader, Dataset, DistributedSampler
+rng = np.random.default_rng(3)
+X = rng.standard_normal((96, 6))
+y = ((X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1))
+Xv, yv = X[:40] + 0.1, y[:40]
+
+class Rec(Dataset):
+    # records the indices read, in order
+    def __init__(self, X, y):
+        self.X, self.y, self.seen = X, y, []
+    def __len__(self):
+        return len(self.y)
+    def __getitem__(self, i):
+        self.seen.append(int(i))
+        return self.X[i], self.y[i]
+
+def fit(world, rank, distributed):
+    ad.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 16, dtype=ad.float64), nn.Tanh(),
+                      nn.Linear(16, 3, dtype=ad.float64))
+    ds, vs = Rec(X, y), Rec(Xv, yv)
+    loader = DataLoader(ds, batch_size=32 // world, sampler=DistributedSampler(
+        ds, num_replicas=world, rank=rank, shuffle=True, seed=7))
+    val = DataLoader(vs, batch_size=8, sampler=DistributedSampler(
+        vs, num_replicas=world, rank=rank, shuffle=False))
+    tr = ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.Adam(
+        m.parameters(), lr=0.05), distributed=distributed)
+    h = tr.fit(loader, epochs=3, seed=5, verbose=0, validation_data=val,
+               metrics=["accuracy", "f1"])
+    return ({k: v for k, v in h.history.items() if k != "time"},
+            {n: p.numpy().tolist() for n, p in m.named_parameters()},
+            ds.seen)
+
+res = {"dist": fit(W, R, "auto"), "one": fit(1, 0, False)}
+
+# the sampler of a batch sampler gets set_epoch too
+from autodiff.data import BatchSampler
+bds = Rec(X, y)
+m = nn.Linear(6, 3, dtype=ad.float64)
+ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(m.parameters(), lr=0.1)
+           ).fit(DataLoader(bds, batch_sampler=BatchSampler(
+               DistributedSampler(bds, shuffle=True, seed=7), 16, False)),
+                 epochs=2, verbose=0)
+res["batch_sampler"] = bds.seen
+
+def err(f):
+    try:
+        f()
+        return "no error"
+    except ValueError as e:
+        return str(e)
+
+def plain():
+    m = nn.Linear(6, 3, dtype=ad.float64)
+    ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(
+        m.parameters(), lr=0.1)).fit(DataLoader(Rec(X, y), batch_size=8,
+                                                shuffle=True), verbose=0)
+
+class Unsized:
+    def __init__(self, batches):
+        self.batches = batches
+    def __iter__(self):
+        return iter(self.batches)
+
+def unequal(wrap):
+    m = nn.Linear(6, 3, dtype=ad.float64)
+    batches = [(X[i:i + 8], y[i:i + 8]) for i in range(0, 8 * (3 + R), 8)]
+    ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(
+        m.parameters(), lr=0.1)).fit(wrap(batches), epochs=2, verbose=0)
+
+res["plain"] = err(plain)
+
+def wrong_world():
+    m = nn.Linear(6, 3, dtype=ad.float64)
+    ds = Rec(X, y)
+    ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(
+        m.parameters(), lr=0.1)).fit(DataLoader(ds, batch_size=8,
+        sampler=DistributedSampler(ds, num_replicas=3, rank=R)), verbose=0)
+
+res["wrong"] = err(wrong_world)
+res["sized"] = err(lambda: unequal(list))
+res["unsized"] = err(lambda: unequal(Unsized))
+dist.barrier()                           # nobody is left in a collective
+save("loader", res)
+"""
+
+
+@needs_mpiexec
+def test_trainer_dataloader_with_distributed_sampler(tmp_path):
+    """A DataLoader with a DistributedSampler (batch 16 per rank) gives the
+    History of one process reading batches of 32 from the same sampler
+    seed, epoch after epoch (set_epoch), validation on a sharded loader
+    included; a plain DataLoader and unequal step counts raise on every
+    rank."""
+    rc, out = run_job(tmp_path, LOADER, 2)
+    assert rc == 0, out
+    rs = load(tmp_path, "loader", 2)
+    hist, params, _ = rs[0]["dist"]
+    ref_hist, ref_params, ref_seen = rs[0]["one"]
+    assert sorted(hist) == ["accuracy", "f1", "loss", "val_accuracy",
+                            "val_f1", "val_loss"]
+    for k in ref_hist:
+        assert len(hist[k]) == 3
+        np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-12,
+                                   err_msg=k)
+    for name in ref_params:
+        np.testing.assert_allclose(params[name], ref_params[name],
+                                   rtol=1e-12, atol=1e-14)
+    perms = [np.random.default_rng(7 + e).permutation(96) for e in range(3)]
+    assert ref_seen == np.concatenate(perms).tolist()   # a new order each
+    for r in range(2):
+        assert rs[r]["dist"][0] == hist and rs[r]["dist"][1] == params
+        assert rs[r]["dist"][2] == np.concatenate(
+            [p[r::2] for p in perms]).tolist()
+        assert rs[r]["plain"] == (
+            "Trainer.fit: at 2 ranks a DataLoader with a RandomSampler would "
+            "give every rank the same batches; build it with sampler="
+            "DistributedSampler(dataset, shuffle=True, seed=...) so that each "
+            "rank reads its own share (its batch_size is then the batch of "
+            "one rank)")
+        assert rs[r]["sized"] == (
+            "Trainer.fit: every rank must run the same number of steps, but "
+            "in epoch 1 rank 0 has 3 batches, rank 1 has 4 batches (a "
+            "DistributedSampler gives every rank the same number of samples; "
+            "with sharded arrays the ranks agree by themselves)")
+        assert rs[r]["batch_sampler"] == rs[r]["dist"][2][:96]
+        assert rs[r]["wrong"] == (
+            "Trainer.fit: the DistributedSampler was built for rank %d of 3, "
+            "but this is rank %d of 2" % (r, r))
+        assert rs[r]["unsized"] == rs[r]["sized"].replace(
+            "rank 1 has 4", "rank 1 has at least 4")
+
+
+ACCUM = """
+from autodiff import nn
+rng = np.random.default_rng(3)
+X = rng.standard_normal((97, 6))
+y = ((X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1))
+sw = rng.uniform(0.5, 2.0, 97)
+val = (X[:31] + 0.1, y[:31], sw[:31])
+
+def model():
+    ad.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16, dtype=ad.float64), nn.Tanh(),
+                         nn.Linear(16, 3, dtype=ad.float64))
+
+def fit(distributed, weighted, compile=True):
+    m = model()
+    tr = ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.Adam(
+        m.parameters(), lr=0.05), distributed=distributed, compile=compile)
+    h = tr.fit(X, y, epochs=3, batch_size=16, accumulate_grad_batches=3,
+               sample_weight=sw if weighted else None, seed=5, verbose=0,
+               validation_data=val, metrics=["accuracy", "f1"])
+    return ({k: v for k, v in h.history.items() if k != "time"},
+            {n: p.numpy().tolist() for n, p in m.named_parameters()})
+
+res = {}
+for weighted in (False, True):
+    res["acc%d" % weighted] = [fit("auto", weighted), fit(False, weighted)]
+res["eager"] = fit("auto", True, compile=False)
+
+# sharded arrays: rank r loads 70 - 20 r rows (5, 4 and 2 batches of 16:
+# the ranks out of data take empty shares); the reference reads the same
+# global batches from a list
+def shard_fit(data, sharded):
+    m = model()
+    tr = ad.Trainer(m, nn.CrossEntropyLoss(), ad.optim.SGD(
+        m.parameters(), lr=0.1), distributed="auto" if sharded else False)
+    kw = dict(epochs=2, verbose=0, validation_data=val)
+    h = (tr.fit(*data, batch_size=16, shuffle=False, sharded=True, **kw)
+         if sharded else tr.fit(data, **kw))
+    return ({k: v for k, v in h.history.items() if k != "time"},
+            {n: p.numpy().tolist() for n, p in m.named_parameters()})
+
+n = 70 - 20 * R
+mine = slice(100 * R, 100 * R + n)
+Xs = np.random.default_rng(10).standard_normal((100 * W, 6))
+ys = (Xs[:, 0] > 0).astype(np.int64)
+steps = (70 + 15) // 16
+ref = []
+for t in range(steps):
+    rows = np.concatenate([np.arange(100 * r, 100 * r + 70 - 20 * r)[
+        16 * t:16 * t + 16] for r in range(W)])
+    ref.append((Xs[rows], ys[rows]))
+res["sharded"] = [shard_fit((Xs[mine], ys[mine]), True),
+                  shard_fit(ref, False)]
+save("accum", res)
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("n", [2, 3])
+def test_trainer_accumulation_and_sharding_equal_one_process(tmp_path, n):
+    """accumulate_grad_batches=3 at n ranks (one allreduce per group,
+    weighted by the local sample counts; ragged last group; with and
+    without sample weights; compiled and eager) gives one process's
+    History and weights; validation arrays split over the ranks give its
+    val_ logs; sharded=True arrays of unequal lengths equal one process
+    on the concatenated batches."""
+    rc, out = run_job(tmp_path, ACCUM, n, timeout=120)
+    assert rc == 0, out
+    rs = load(tmp_path, "accum", n)
+    for key in ("acc0", "acc1", "sharded"):
+        (hist, params), (ref_hist, ref_params) = rs[0][key]
+        assert sorted(hist) == sorted(ref_hist)
+        assert "val_accuracy" in hist and len(hist["loss"]) >= 2
+        for k in ref_hist:
+            np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-12,
+                                       err_msg="%s %s" % (key, k))
+        for name in ref_params:
+            np.testing.assert_allclose(params[name], ref_params[name],
+                                       rtol=1e-12, atol=1e-14, err_msg=key)
+        for r in range(1, n):
+            assert rs[r][key][0] == [hist, params]
+    eager_hist, eager_params = rs[0]["eager"]
+    for k, v in rs[0]["acc1"][0][0].items():
+        np.testing.assert_allclose(eager_hist[k], v, rtol=1e-12)
