@@ -64,7 +64,8 @@ def _set_blas_threads(n):
     """Every BLAS in the process to n threads: threadpoolctl when it is
     installed (it knows MKL and BLIS too), else each loaded OpenBLAS through
     its own setter.  Loads scipy's BLAS first (the engine's)."""
-    import scipy.linalg.cython_blas  # noqa: F401  (maps the library)
+    import importlib
+    importlib.import_module("scipy.linalg.cython_blas")   # maps the library
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
