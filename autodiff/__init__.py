@@ -53,6 +53,7 @@ from ._reductions import (prod, logsumexp, cumprod, cummax, cummin, norm,
                           all, any, count_nonzero, nansum, nanmean, var, std,
                           sort, argsort, topk, median, quantile)
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
+from ._threads import set_num_threads, get_num_threads
 from . import nn, optim, autograd, cuda
 from . import data
 from . import linalg
@@ -132,7 +133,7 @@ __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
     # engine control
     "is_grad_enabled", "set_grad_enabled", "memory_stats", "empty_cache",
-    "no_grad", "enable_grad",
+    "no_grad", "enable_grad", "set_num_threads", "get_num_threads",
     # subpackages and modules
     "nn", "optim", "autograd", "cuda", "linalg", "functional", "checkpoint",
     "trainer", "metrics", "callbacks", "data",

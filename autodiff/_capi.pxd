@@ -82,6 +82,8 @@ cdef extern from "autodiff.h" nogil:
     void ad_set_lock_hooks(ad_unlock_fn, ad_relock_fn)
     void ad_get_memory_stats(ad_memory_stats *)
     void ad_pool_trim()
+    void ad_set_num_threads(int)
+    int ad_get_num_threads()
 
     ad_status ad_empty(ad_dtype, int, const int64_t *, ad_tensor **)
     ad_status ad_full(ad_dtype, int, const int64_t *, double, ad_tensor **)

@@ -1810,6 +1810,16 @@ def empty_cache():
     """Return this thread's pooled buffers to the system allocator."""
     ad_pool_trim()
 
+def _set_pool_threads(int n):
+    """The engine's thread pool size (n >= 1; autodiff/_threads.py checks
+    and also sets the BLAS's)."""
+    if n < 1:
+        raise ValueError("_set_pool_threads: n must be >= 1, got %d" % n)
+    ad_set_num_threads(n)
+
+def _get_pool_threads():
+    return ad_get_num_threads()
+
 
 include "_optim.pxi"
 include "_program.pxi"

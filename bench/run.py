@@ -87,6 +87,8 @@ try:
     _LIMIT = threadpool_limits(limits=ARGS.threads)
 except ImportError:  # pragma: no cover
     threadpool_limits = None
+# The engine's own thread pool (and the BLAS again) at --threads.
+ad.set_num_threads(ARGS.threads)
 
 try:
     import torch

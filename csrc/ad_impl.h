@@ -167,10 +167,31 @@ ad_iter_next(ad_iter *it)
         it->ctr[d] = 0;
     }
 }
+/* A freshly initialised iterator moved to row r (0 <= r < rows). */
+static inline void
+ad_iter_seek(ad_iter *it, int64_t r)
+{
+    for (int k = 0; k < it->nops; k++) {
+        it->off[k] = 0;
+    }
+    for (int d = it->nd - 2; d >= 0; d--) {
+        it->ctr[d] = r % it->shape[d];
+        r /= it->shape[d];
+        for (int k = 0; k < it->nops; k++) {
+            it->off[k] += it->ctr[d] * it->st[k][d];
+        }
+    }
+}
 /* Strides of a tensor of shape (nd_in, in) seen through broadcasting to an
  * output of nd dimensions (0 where broadcast). */
 void ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
                       const int64_t *in, int64_t *st);
+
+/* The thread pool's split (kernels_par.inc, optim.c): pieces of at least
+ * AD_PAR_ELEMS elements (below 2 AD_PAR_ELEMS a kernel runs on the calling
+ * thread alone), cut at multiples of AD_PAR_BLOCK elements. */
+#define AD_PAR_ELEMS 65536
+#define AD_PAR_BLOCK 64
 
 /* ---- kernels (kernels.c: a template instantiated per dtype) --------- */
 /* The geometry of a convolution's input (N, C, H, W), kernel (kh, kw),

@@ -415,6 +415,19 @@ typedef void *(*ad_unlock_fn)(void);
 typedef void (*ad_relock_fn)(void *);
 void ad_set_lock_hooks(ad_unlock_fn unlock, ad_relock_fn relock);
 
+/* ---- threads (threads.c) ------------------------------------------ */
+/* The engine's thread pool: ad_parallel_for(n, grain, fn, ctx) runs
+ * fn(ctx, lo, hi) over contiguous chunks of [0, n), at most one chunk per
+ * thread and none shorter than grain (except the last), the calling thread
+ * running the first; it returns when every chunk is done.  Serial (one
+ * fn(ctx, 0, n)) for one thread, n < 2 grain, a nested call, or when the
+ * pool is busy with another thread's job.  fn must only compute: no
+ * allocation from the per-thread pools, no tape, no error. */
+typedef void (*ad_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx);
+void ad_set_num_threads(int n);         /* n >= 1 (checked by the caller) */
+int ad_get_num_threads(void);
+
 /* ---- memory -------------------------------------------------------- */
 typedef struct {
     int64_t bytes_in_use;       /* bytes held by live buffers */

@@ -95,6 +95,44 @@ ad_optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
     return s;
 }
 
+/* One parameter's update, split over the thread pool in pieces of the
+ * flat range: each element's update is the same arithmetic in any piece,
+ * so the result has the same bits for any thread count. */
+typedef struct {
+    const ad_optim_cfg *c;
+    int dt;
+    int64_t n, step;
+    char *p;
+    const char *g;
+    char *s[3];
+    double mp;
+} optim_piece;
+
+static void
+optim_range(void *ctx, int64_t blo, int64_t bhi)
+{
+    const optim_piece *o = ctx;
+    int64_t lo = blo * AD_PAR_BLOCK, hi = bhi * AD_PAR_BLOCK;
+    size_t it = o->dt == AD_F64 ? 8 : 4;
+    void *sp[3];
+    if (hi > o->n) {
+        hi = o->n;
+    }
+    for (int k = 0; k < 3; k++) {
+        /* NAdam's third slot is one element, read by the caller (mp) */
+        sp[k] = o->s[k] && !(o->c->kind == AD_OPT_NADAM && k == 2)
+                ? o->s[k] + lo * it : o->s[k];
+    }
+    if (o->dt == AD_F64) {
+        optim_one_f64(o->c, hi - lo, o->p + lo * it, o->g + lo * it, sp[0],
+                      sp[1], sp[2], o->step, o->mp);
+    }
+    else {
+        optim_one_f32(o->c, hi - lo, o->p + lo * it, o->g + lo * it, sp[0],
+                      sp[1], sp[2], o->step, o->mp);
+    }
+}
+
 static ad_status
 optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
            ad_tensor **state, int64_t *steps)
@@ -139,21 +177,17 @@ optim_step(const ad_optim_cfg *c, int n, ad_tensor **params,
         if (g == NULL) {
             continue;
         }
-        void *sp[3];
+        optim_piece o = {.c = c, .dt = p->dtype, .n = p->size,
+                         .p = ad_data(p), .g = ad_data(g)};
         for (int k = 0; k < 3; k++) {
-            sp[k] = needs(c, k) ? ad_data(state[3 * i + k]) : NULL;
+            o.s[k] = needs(c, k) ? ad_data(state[3 * i + k]) : NULL;
         }
         steps[i]++;
-        double mp = c->kind == AD_OPT_NADAM
-                    ? nadam_mu_product(c, state[3 * i + 2], steps[i]) : 0;
-        if (p->dtype == AD_F64) {
-            optim_one_f64(c, p->size, ad_data(p), ad_data(g), sp[0], sp[1],
-                          sp[2], steps[i], mp);
-        }
-        else {
-            optim_one_f32(c, p->size, ad_data(p), ad_data(g), sp[0], sp[1],
-                          sp[2], steps[i], mp);
-        }
+        o.step = steps[i];
+        o.mp = c->kind == AD_OPT_NADAM
+               ? nadam_mu_product(c, state[3 * i + 2], steps[i]) : 0;
+        ad_parallel_for((p->size + AD_PAR_BLOCK - 1) / AD_PAR_BLOCK,
+                        AD_PAR_ELEMS / AD_PAR_BLOCK, optim_range, &o);
         ad_mark_modified(p);
     }
     return AD_OK;

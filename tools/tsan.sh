@@ -3,6 +3,7 @@
 # the engine.
 #
 #   bash tools/tsan.sh                   test_threads.py test_reentrancy.py
+#                                        test_num_threads.py
 #   bash tools/tsan.sh test_x.py -k ...  other tests: arguments go to
 #                                        pytest, run from tests/
 #
@@ -108,7 +109,7 @@ opts="$opts:report_signal_unsafe=0:log_path=$work/reports/tsan"
 
 cd "$root/tests"
 if [ $# -eq 0 ]; then
-    set -- test_threads.py test_reentrancy.py
+    set -- test_threads.py test_reentrancy.py test_num_threads.py
 fi
 echo "tsan: python -m pytest -q --import-mode=importlib -p no:cacheprovider $*"
 set +e

@@ -4455,6 +4455,87 @@ test_norm(void)
 }
 
 
+/* ---- the thread pool (threads.c) ---------------------------------------- */
+
+/* Each index of [0, n) written once: hits[i] += i + 1 (mode 0) or 1
+ * (mode 2); a second visit, or a piece outside the range, would show.
+ * Mode 1 marks each piece through a nested call (run inline). */
+typedef struct {
+    int64_t *hits;
+    int64_t n;
+    int mode;
+} pool_job;
+
+static void
+pool_mark(void *ctx, int64_t lo, int64_t hi)
+{
+    pool_job *j = ctx;
+    if (j->mode == 1) {
+        pool_job in = {j->hits + lo, hi - lo, 2};
+        ad_parallel_for(hi - lo, 1, pool_mark, &in);
+        return;
+    }
+    for (int64_t i = lo; i < hi && i < j->n; i++) {
+        j->hits[i] += j->mode == 2 ? 1 : i + 1;
+    }
+}
+
+static void *
+pool_submitter(void *arg)
+{
+    int64_t n = 100003;
+    int64_t *hits = calloc((size_t)n, sizeof *hits);
+    int ok = hits != NULL;
+    for (int r = 0; r < 50 && ok; r++) {
+        memset(hits, 0, (size_t)n * sizeof *hits);
+        pool_job j = {hits, n, r % 2};
+        ad_parallel_for(n, 1000, pool_mark, &j);
+        for (int64_t i = 0; i < n; i++) {
+            if (hits[i] != (r % 2 ? 1 : i + 1)) {
+                ok = 0;
+            }
+        }
+    }
+    free(hits);
+    *(int *)arg = ok;
+    return NULL;
+}
+
+static void
+test_parallel_for(void)
+{
+    int saved = ad_get_num_threads();
+    for (int t = 1; t <= 3; t++) {
+        ad_set_num_threads(t);
+        CHECK(ad_get_num_threads() == t);
+        for (int64_t n = 0; n < 5000; n = n * 3 + 7) {
+            int64_t *hits = calloc((size_t)n + 1, sizeof *hits);
+            pool_job j = {hits, n, 0};
+            ad_parallel_for(n, 5, pool_mark, &j);
+            int ok = 1;
+            for (int64_t i = 0; i < n; i++) {
+                ok &= hits[i] == i + 1;
+            }
+            CHECKM(ok, "ad_parallel_for(%lld) at %d threads", (long long)n,
+                   t);
+            free(hits);
+        }
+    }
+    /* two submitters at once (one gets the pool, the other runs serially
+     * or after it), with nested calls */
+    ad_set_num_threads(3);
+    pthread_t th[2];
+    int ok[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        pthread_create(&th[k], NULL, pool_submitter, &ok[k]);
+    }
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        CHECKM(ok[k], "concurrent ad_parallel_for, submitter %d", k);
+    }
+    ad_set_num_threads(saved);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -4505,6 +4586,7 @@ main(int argc, char **argv)
     test_custom();
     test_lock_hooks();
     test_threads();
+    test_parallel_for();
     test_reentrant_hooks();
     test_grad_field();
     test_pool_classes();

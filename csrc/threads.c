@@ -1,0 +1,221 @@
+/*
+ * threads.c -- the engine's persistent thread pool: ad_parallel_for splits
+ * [0, n) into contiguous chunks run by the calling thread and sleeping
+ * worker threads.  Uses nothing from the rest of the engine (pthread and
+ * C11 atomics only), so any kernel may call it.
+ *
+ * Workers are created lazily, at the first call that can use them, and
+ * are never joined: they sleep on a condition variable between jobs and
+ * the process's exit ends them (nothing runs at exit, so exit cannot hang
+ * on them).  A child of fork() has no workers: the atfork handler resets
+ * the pool, which creates them again when needed.
+ *
+ * One job at a time: a caller that finds the pool busy (another thread's
+ * kernel, a compiled replay on another thread) runs its whole range
+ * itself, and so does a call from inside a piece (nested) or from a
+ * worker.  The pieces are fixed by n, grain and the thread count c:
+ * p = min(n / grain, 4 c) pieces of per = ceil(n / p) (the last shorter),
+ * claimed one at a time by the caller and the woken workers, so a worker
+ * the scheduler is slow to run (a busy machine) leaves its share to the
+ * others; callers make their results independent of the pieces (each
+ * output computed whole inside one piece).  Workers run only the
+ * callback: they allocate nothing from the per-thread pools and never
+ * touch a tape.
+ */
+#include "autodiff.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define AD_MAX_WORKERS 255
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static atomic_int want = 1;     /* ad_set_num_threads */
+static atomic_int busy;         /* a job is running (its submitter owns it) */
+static _Thread_local int inside; /* a worker, or a submitter in its chunk */
+static int nworkers;            /* created; changed only by busy's owner */
+
+/* The job, written under mu by busy's owner before gen changes.  Pieces
+ * are claimed through claim = (gen << 32) | next piece, so a worker that
+ * wakes late for an old job cannot claim a piece of a newer one. */
+static ad_range_fn job_fn;
+static void *job_ctx;
+static int64_t job_n, job_per;
+static int job_pieces;
+static uint64_t gen;            /* under mu: one more per job */
+static _Atomic uint64_t claim;
+static atomic_int done;         /* pieces finished */
+
+typedef struct {
+    int id;
+    uint64_t seen;
+} worker_arg;
+
+/* Run pieces of job g until none is left; the number run. */
+static int
+run_pieces(uint32_t g, ad_range_fn fn, void *ctx, int64_t n, int64_t per,
+           int pieces)
+{
+    int ran = 0;
+    uint64_t v = atomic_load(&claim);
+    for (;;) {
+        if ((uint32_t)(v >> 32) != g || (int)(uint32_t)v >= pieces) {
+            return ran;
+        }
+        if (!atomic_compare_exchange_weak(&claim, &v, v + 1)) {
+            continue;
+        }
+        int64_t lo = (int64_t)(uint32_t)v * per, hi = lo + per;
+        fn(ctx, lo, hi < n ? hi : n);
+        ran++;
+        v = atomic_load(&claim);
+    }
+}
+
+static void *
+worker_main(void *argp)
+{
+    worker_arg a = *(worker_arg *)argp;
+    free(argp);
+    inside = 1;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (gen == a.seen) {
+            pthread_cond_wait(&wake_cv, &mu);
+        }
+        a.seen = gen;
+        ad_range_fn fn = job_fn;
+        void *ctx = job_ctx;
+        int64_t n = job_n, per = job_per;
+        int pieces = job_pieces;
+        pthread_mutex_unlock(&mu);
+        int ran = run_pieces((uint32_t)a.seen, fn, ctx, n, per, pieces);
+        pthread_mutex_lock(&mu);
+        if (ran && atomic_fetch_add(&done, ran) + ran == pieces) {
+            pthread_cond_signal(&done_cv);
+        }
+    }
+    return NULL;
+}
+
+/* fork(): the child has only the forking thread; a pool without workers
+ * and fresh locks (the parent's may have been held at the fork). */
+static void
+atfork_child(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    pthread_cond_init(&wake_cv, NULL);
+    pthread_cond_init(&done_cv, NULL);
+    nworkers = 0;
+    gen = 0;
+    atomic_store(&claim, 0);
+    atomic_store(&done, 0);
+    atomic_store(&busy, 0);
+    inside = 0;
+}
+
+static void
+register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* Up to k workers (busy is held); how many there are. */
+static int
+grow(int k)
+{
+    pthread_once(&atfork_once, register_atfork);
+    while (nworkers < k) {
+        worker_arg *a = malloc(sizeof *a);
+        pthread_attr_t at;
+        pthread_t t;
+        if (!a) {
+            break;
+        }
+        a->id = nworkers + 1;
+        a->seen = gen;          /* gen changes only under busy: ours */
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &at, worker_main, a);
+        pthread_attr_destroy(&at);
+        if (rc != 0) {
+            free(a);
+            break;
+        }
+        nworkers++;
+    }
+    return nworkers;
+}
+
+void
+ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx)
+{
+    if (n <= 0) {
+        return;
+    }
+    if (grain < 1) {
+        grain = 1;
+    }
+    int64_t c = atomic_load_explicit(&want, memory_order_relaxed);
+    if (c > AD_MAX_WORKERS + 1) {
+        c = AD_MAX_WORKERS + 1;
+    }
+    if (c > n / grain) {
+        c = n / grain;
+    }
+    if (c <= 1 || inside || atomic_exchange(&busy, 1)) {
+        fn(ctx, 0, n);
+        return;
+    }
+    int w = grow((int)c - 1);
+    if (c > w + 1) {
+        c = w + 1;
+    }
+    /* up to four pieces a thread, claimed as the threads get to them:
+     * a worker the scheduler is slow to run leaves its share to the
+     * others instead of holding the caller up */
+    int64_t pieces = n / grain < 4 * c ? n / grain : 4 * c;
+    int64_t per = (n + pieces - 1) / pieces;
+    pieces = (n + per - 1) / per;
+    pthread_mutex_lock(&mu);
+    job_fn = fn;
+    job_ctx = ctx;
+    job_n = n;
+    job_per = per;
+    job_pieces = (int)pieces;
+    gen++;
+    atomic_store(&done, 0);
+    atomic_store(&claim, (uint64_t)(uint32_t)gen << 32);
+    pthread_cond_broadcast(&wake_cv);
+    pthread_mutex_unlock(&mu);
+    inside = 1;
+    int ran = run_pieces((uint32_t)gen, fn, ctx, n, per, (int)pieces);
+    inside = 0;
+    pthread_mutex_lock(&mu);
+    atomic_fetch_add(&done, ran);
+    while (atomic_load(&done) < pieces) {
+        pthread_cond_wait(&done_cv, &mu);
+    }
+    pthread_mutex_unlock(&mu);
+    atomic_store(&busy, 0);
+}
+
+/* The thread count of later jobs (n >= 1; the caller checks); at most
+ * AD_MAX_WORKERS + 1 threads run one job. */
+void
+ad_set_num_threads(int n)
+{
+    atomic_store(&want, n < 1 ? 1 : n);
+}
+
+int
+ad_get_num_threads(void)
+{
+    return atomic_load(&want);
+}
