@@ -279,8 +279,9 @@ cdef class _Watch:
         _check(ad_watch_flush(self.w))
 
     def check(self):
-        """Raise if a watched .grad changed after the sweep packed it."""
-        _check(ad_watch_check(self.w))
+        """The position (in bucket order) of the first leaf whose .grad
+        changed after the sweep packed it, -1 when none."""
+        return ad_watch_check(self.w)
 
     def take(self, int b):
         """Wait (without the GIL) for bucket b; False once closed."""

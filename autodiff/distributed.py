@@ -513,6 +513,7 @@ class _Overlap:
                 "thread, which needs MPI initialized with at least "
                 "MPI_THREAD_SERIALIZED (mpi4py asks for MULTIPLE unless "
                 "mpi4py.rc.thread_level says otherwise)")
+        self.params = params
         self.buckets = _reverse_buckets(params, cap)
         self.watch = _engine._Watch(self.buckets)
         self.weight = 1.0
@@ -570,7 +571,16 @@ class _Overlap:
             raise RuntimeError(
                 "backward() failed on %d rank(s) (with its own error there); "
                 "no rank applied this step's gradients" % int(failed))
-        self.watch.check()
+        k = self.watch.check()
+        if k >= 0:
+            p = [p for b in self.buckets for p in b][k]
+            i = next(i for i, q in enumerate(self.params) if q is p)
+            raise RuntimeError(
+                "the gradient of parameter %d (%s %s) changed between "
+                "backward() and step(): with overlap=True the allreduce took "
+                "it as backward() left it; call optimizer.synchronize() "
+                "before changing gradients (e.g. clipping), then step()"
+                % (i, p.dtype, tuple(p.shape)))
         for bucket, buf in zip(self.buckets, bufs):
             _unpack_bucket(bucket, buf, sum(p.numel() for p in bucket),
                            float(buf[-2]))

@@ -13,6 +13,9 @@ Rows:
   weak    every rank trains on --batch samples (2 ranks: twice the data)
   strong  the global batch is 2 x --batch (1 rank: all of it; 2 ranks:
           --batch each)
+A second table compares, at 2 ranks and eager (ad.compile refuses
+overlap), DistributedOptimizer's reduction after backward with
+overlap=True (``--only-overlap``: that table alone).
 Throughput = global samples per second; the speedup compares 2 ranks with
 1 rank at the same global batch. Median of --reps blocks of --steps steps.
 Nothing here asserts anything about time.
@@ -74,7 +77,80 @@ def worker(batch, steps, reps):
                           "comm": statistics.median(comms)}))
 
 
-def launch(n, batch, steps, reps):
+def overlap_worker(batch, steps, reps, overlap):
+    """Eager steps (ad.compile refuses overlap) through
+    DistributedOptimizer(overlap=...); times the whole step and step()
+    (the exposed reduction: waiting for the allreduce, unpacking, the
+    update)."""
+    import numpy as np
+
+    import autodiff as ad
+    from autodiff import distributed as dist
+    from autodiff import nn, optim
+    dist.init()
+    ad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(),
+                          nn.Linear(1024, 1024), nn.ReLU(),
+                          nn.Linear(1024, 10))
+    opt = dist.DistributedOptimizer(
+        optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        overlap=overlap)
+    rng = np.random.default_rng(dist.rank())
+    x = ad.tensor(rng.standard_normal((batch, 64)).astype(np.float32))
+    y = ad.tensor(rng.integers(0, 10, batch))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        opt.set_weight(batch)
+        loss_fn(model(x), y).backward()
+        t = time.perf_counter()
+        opt.step()
+        return time.perf_counter() - t
+
+    for _ in range(5):
+        step()
+    totals, comms = [], []
+    for _ in range(reps):
+        dist.barrier()
+        t0 = time.perf_counter()
+        c = sum(step() for _ in range(steps))
+        totals.append((time.perf_counter() - t0) / steps)
+        comms.append(c / steps)
+    dist.check_parameters(model)
+    if dist.is_main():
+        print(json.dumps({"step": statistics.median(totals),
+                          "comm": statistics.median(comms),
+                          "buckets": len(opt._overlap.buckets)
+                          if opt.overlap else 1}))
+
+
+def overlap_rows(batch, steps, reps):
+    """2 ranks, eager: the reduction after backward vs overlapped with it,
+    interleaved (plain, overlap, plain, overlap) to share the noise."""
+    runs = {False: [], True: []}
+    for _ in range(2):
+        for ov in (False, True):
+            runs[ov].append(launch(2, batch, steps, reps,
+                                   ["--overlap-mode", str(int(ov))]))
+    print("\n2 ranks, eager (ad.compile refuses overlap), batch %d per rank; "
+          "step() ms = the exposed reduction + the update\n" % batch)
+    print("| row | buckets | ms per step | step() ms | samples/s | "
+          "vs after-backward |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base = None
+    for ov, name in ((False, "allreduce after backward"),
+                     (True, "overlap=True")):
+        st = statistics.median(r["step"] for r in runs[ov])
+        cm = statistics.median(r["comm"] for r in runs[ov])
+        sps = 2 * batch / st
+        base = base or sps
+        print("| %s | %d | %.2f | %.2f | %.0f | %.2fx |" % (
+            name, runs[ov][0]["buckets"], 1e3 * st, 1e3 * cm, sps,
+            sps / base))
+
+
+def launch(n, batch, steps, reps, extra=()):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
@@ -82,7 +158,7 @@ def launch(n, batch, steps, reps):
     out = subprocess.run(
         [mpiexec, "-n", str(n), sys.executable, os.path.abspath(__file__),
          "--worker", "--batch", str(batch), "--steps", str(steps),
-         "--reps", str(reps)], env=env, capture_output=True, text=True,
+         "--reps", str(reps), *extra], env=env, capture_output=True, text=True,
         check=True, timeout=900).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -93,9 +169,18 @@ def main():
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--overlap-mode", type=int, default=None)
+    ap.add_argument("--only-overlap", action="store_true",
+                    help="only the overlap table")
     a = ap.parse_args()
+    if a.worker and a.overlap_mode is not None:
+        overlap_worker(a.batch, a.steps, a.reps, bool(a.overlap_mode))
+        return
     if a.worker:
         worker(a.batch, a.steps, a.reps)
+        return
+    if a.only_overlap:
+        overlap_rows(a.batch, a.steps, a.reps)
         return
     b = a.batch
     one = launch(1, b, a.steps, a.reps)
@@ -116,6 +201,7 @@ def main():
     row("weak", 2, b, two, b / one["step"])
     row("strong", 1, 2 * b, one2, None)
     row("strong", 2, b, two, 2 * b / one2["step"])
+    overlap_rows(b, a.steps, a.reps)
 
 
 if __name__ == "__main__":

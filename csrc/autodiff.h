@@ -827,9 +827,9 @@ ad_status ad_grads_unpack(int n, ad_tensor **params, int dt,
  *
  * ad_watch_flush() hands over (from the current .grad) every bucket not
  * handed over yet: a step without a backward on the arming thread.
- * ad_watch_check() fails (AD_ERR_STATE) when a watched leaf's .grad was
+ * ad_watch_check() returns the first watched leaf whose .grad was
  * replaced or written after the sweep handed its bucket over (it would
- * differ from the reduced value).  Sweeps of ad.compile replays and
+ * differ from the reduced value), -1 when none.  Sweeps of ad.compile replays and
  * recordings refuse (AD_ERR_STATE) while a watch is armed on the thread.
  * ad_watch_free() may run on any thread; the memory lives until the
  * arming thread's next sweep (or exit) lets go of it.
@@ -846,7 +846,7 @@ void ad_watch_disarm(ad_watch *w);      /* the arming thread only */
 /* 0: idle (not armed), 1: armed, 2: every bucket handed over */
 int ad_watch_state(const ad_watch *w);
 ad_status ad_watch_flush(ad_watch *w);
-ad_status ad_watch_check(ad_watch *w);
+int ad_watch_check(ad_watch *w);
 void ad_watch_free(ad_watch *w);
 
 /* A mailbox of n slots: ad_mailbox_post (an ad_ready_fn) marks slot b,

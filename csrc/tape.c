@@ -1467,27 +1467,20 @@ ad_watch_flush(ad_watch *w)
     return AD_OK;
 }
 
-ad_status
+int
 ad_watch_check(ad_watch *w)
 {
-    char sb[AD_SHAPE_BUF];
-    ad_status s = AD_OK;
+    int bad = -1;
     ad_grad_lock();
-    for (int k = 0; k < w->n && s == AD_OK; k++) {
-        ad_tensor *t = w->leaves[k], *g = t->grad;
+    for (int k = 0; k < w->n && bad < 0; k++) {
+        ad_tensor *g = w->leaves[k]->grad;
         if (g != w->gseen[k] ||
             (g && ad_buf_version(g->buf) != w->vseen[k])) {
-            s = ad_error(AD_ERR_STATE, "the gradient of parameter %d (%s "
-                         "%s) changed between backward() and step(): with "
-                         "overlap=True the allreduce took it as backward() "
-                         "left it; call optimizer.synchronize() before "
-                         "changing gradients (e.g. clipping), then step()",
-                         k, ad_dtype_name(t->dtype),
-                         ad_shape_str(t->ndim, t->shape, sb, sizeof(sb)));
+            bad = k;
         }
     }
     ad_grad_unlock();
-    return s;
+    return bad;
 }
 
 void
