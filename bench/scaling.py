@@ -62,6 +62,14 @@ def worker(batch, steps, reps):
         opt.step()
         return c
 
+    res = _measure(step, steps, reps, dist, model)
+    if dist.is_main():
+        print(json.dumps(res))
+
+
+def _measure(step, steps, reps, dist, model):
+    """Median seconds per step and per step's comm part (step() returns
+    it) over reps blocks of steps, after 5 warm-up steps."""
     for _ in range(5):
         step()
     totals, comms = [], []
@@ -72,9 +80,8 @@ def worker(batch, steps, reps):
         totals.append((time.perf_counter() - t0) / steps)
         comms.append(c / steps)
     dist.check_parameters(model)
-    if dist.is_main():
-        print(json.dumps({"step": statistics.median(totals),
-                          "comm": statistics.median(comms)}))
+    return {"step": statistics.median(totals),
+            "comm": statistics.median(comms)}
 
 
 def overlap_worker(batch, steps, reps, overlap):
@@ -108,21 +115,10 @@ def overlap_worker(batch, steps, reps, overlap):
         opt.step()
         return time.perf_counter() - t
 
-    for _ in range(5):
-        step()
-    totals, comms = [], []
-    for _ in range(reps):
-        dist.barrier()
-        t0 = time.perf_counter()
-        c = sum(step() for _ in range(steps))
-        totals.append((time.perf_counter() - t0) / steps)
-        comms.append(c / steps)
-    dist.check_parameters(model)
+    res = _measure(step, steps, reps, dist, model)
+    res["buckets"] = len(opt._overlap.buckets) if opt.overlap else 1
     if dist.is_main():
-        print(json.dumps({"step": statistics.median(totals),
-                          "comm": statistics.median(comms),
-                          "buckets": len(opt._overlap.buckets)
-                          if opt.overlap else 1}))
+        print(json.dumps(res))
 
 
 def overlap_rows(batch, steps, reps):

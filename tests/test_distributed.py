@@ -55,15 +55,16 @@ def save(name, obj):
 """
 
 
-def run_job(tmp_path, body, n, timeout=90):
-    """Run HEADER + body on n ranks; returns (returncode, stdout+stderr)."""
+def run_job(tmp_path, body, n, timeout=90, args=()):
+    """Run HEADER + body on n ranks (sys.argv[2:] = args); returns
+    (returncode, stdout+stderr)."""
     script = tmp_path / "worker.py"
     script.write_text(HEADER + textwrap.dedent(body))
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(
                    [ROOT, os.environ.get("PYTHONPATH", "")]))
     p = subprocess.run([_mpiexec(), "-n", str(n), sys.executable,
-                        str(script), str(tmp_path)], env=env,
+                        str(script), str(tmp_path), *args], env=env,
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout + p.stderr
 
@@ -653,19 +654,17 @@ save("overlap", res)
 """
 
 
+def run_overlap(tmp_path, n, dt):
+    """OVERLAP on n ranks in dtype dt; every rank's results."""
+    rc, out = run_job(tmp_path, OVERLAP, n, timeout=120, args=(dt,))
+    assert rc == 0, out
+    return load(tmp_path, "overlap", n)
+
+
 @needs_mpiexec
 @pytest.mark.parametrize("dt", ["float32", "float64"])
 def test_overlap_equals_the_plain_allreduce_bit_for_bit(tmp_path, dt):
-    script = tmp_path / "worker.py"
-    script.write_text(HEADER + textwrap.dedent(OVERLAP))
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(
-                   [ROOT, os.environ.get("PYTHONPATH", "")]))
-    p = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script),
-                        str(tmp_path), dt], env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
-    got = load(tmp_path, "overlap", 2)
+    got = run_overlap(tmp_path, 2, dt)
     assert got[0]["plain"] == got[1]["plain"]
     for cap, nb in (("1", 8), ("600", None), (str(1 << 26), 1)):
         for r in range(2):
@@ -682,16 +681,7 @@ def test_overlap_equals_the_plain_allreduce_bit_for_bit(tmp_path, dt):
 
 @needs_mpiexec
 def test_overlap_at_three_ranks_matches_the_plain_path(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(HEADER + textwrap.dedent(OVERLAP))
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(
-                   [ROOT, os.environ.get("PYTHONPATH", "")]))
-    p = subprocess.run([_mpiexec(), "-n", "3", sys.executable, str(script),
-                        str(tmp_path), "float64"], env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
-    got = load(tmp_path, "overlap", 3)
+    got = run_overlap(tmp_path, 3, "float64")
     plain = got[0]["plain"]
     for r in range(3):
         assert got[r]["plain"] == plain
