@@ -579,7 +579,9 @@ class _Overlap:
                 "the gradient of parameter %d (%s %s) changed between "
                 "backward() and step(): with overlap=True the allreduce took "
                 "it as backward() left it; call optimizer.synchronize() "
-                "before changing gradients (e.g. clipping), then step()"
+                "before changing gradients (e.g. clipping), then step(); a "
+                "hook on a parameter (register_hook) also changes it after "
+                "the sweep: use overlap=False with those"
                 % (i, p.dtype, tuple(p.shape)))
         for bucket, buf in zip(self.buckets, bufs):
             _unpack_bucket(bucket, buf, sum(p.numel() for p in bucket),
