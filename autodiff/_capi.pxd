@@ -230,6 +230,26 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_grads_unpack(int, ad_tensor **, int, const void *, int64_t,
                               double)
 
+    ctypedef struct ad_watch:
+        pass
+    ctypedef void (*ad_ready_fn)(void *, int)
+    ad_status ad_watch_new(int, ad_tensor **, int, const int *, ad_ready_fn,
+                           void *, void (*)(void *), ad_watch **)
+    void *ad_watch_buf(ad_watch *, int, int64_t *)
+    ad_status ad_watch_arm(ad_watch *, double)
+    void ad_watch_disarm(ad_watch *)
+    int ad_watch_state(const ad_watch *)
+    ad_status ad_watch_flush(ad_watch *)
+    int ad_watch_check(ad_watch *)
+    void ad_watch_free(ad_watch *)
+    ctypedef struct ad_mailbox:
+        pass
+    ad_mailbox *ad_mailbox_new(int)
+    void ad_mailbox_post(void *, int)
+    int ad_mailbox_take(ad_mailbox *, int)
+    void ad_mailbox_close(ad_mailbox *)
+    void ad_mailbox_free(void *)
+
     ctypedef struct ad_program:
         pass
     ad_status ad_capture_begin(ad_program **)

@@ -190,3 +190,106 @@ def _unpack_grads(list params, object buf, double scale):
     """Set each existing grad to scale * its segment of buf (the layout of
     _pack_grads), in place, in C without the GIL."""
     _grads_copy(False, params, buf, scale)
+
+
+cdef class _Watch:
+    """The engine's watch over gradient buckets (autodiff.distributed's
+    overlap=True): buckets is a list of lists of leaf tensors (one dtype
+    each, float32 or float64), in the order the communication thread
+    reduces them.  The backward sweep on the thread that armed it packs
+    each finished bucket into its buffer (buffer(b): the ad_grads_pack
+    layout, then the weight and a failure flag) and posts it; take(b)
+    waits for bucket b without the GIL."""
+    cdef ad_watch *w
+    cdef ad_mailbox *mb
+    cdef readonly int nbuckets
+    cdef list _bufs
+
+    def __cinit__(self, list buckets):
+        cdef int nb = len(buckets), n = 0, b, k
+        cdef int *start = NULL
+        cdef ad_tensor **ps = NULL
+        cdef int64_t ln
+        cdef void *p
+        flat = [t for bk in buckets for t in bk]
+        n = len(flat)
+        for t in flat:
+            if not isinstance(t, Tensor):
+                raise TypeError("a watch holds Tensors, not %s"
+                                % type(t).__name__)
+        start = <int *>calloc(nb + 1, sizeof(int))
+        ps = <ad_tensor **>calloc(n + 1, sizeof(ad_tensor *))
+        self.mb = ad_mailbox_new(nb)
+        try:
+            if not start or not ps or not self.mb:
+                raise MemoryError("out of memory making a watch")
+            k = 0
+            for b in range(nb):
+                start[b] = k
+                k += len(buckets[b])
+            start[nb] = k
+            for k in range(n):
+                ps[k] = (<Tensor>flat[k]).t
+            _check(ad_watch_new(n, ps, nb, start, ad_mailbox_post,
+                                <void *>self.mb, ad_mailbox_free, &self.w))
+        except BaseException:
+            ad_mailbox_free(self.mb)
+            self.mb = NULL
+            raise
+        finally:
+            free(start)
+            free(ps)
+        self.nbuckets = nb
+        self._bufs = []
+        for b in range(nb):
+            p = ad_watch_buf(self.w, b, &ln)
+            dt = np.float64 if str(buckets[b][0].dtype) == "float64" \
+                else np.float32
+            mv = PyMemoryView_FromMemory(<char *>p, ln * np.dtype(dt).itemsize,
+                                         PyBUF_WRITE)
+            self._bufs.append(np.frombuffer(mv, dtype=dt))
+
+    def __dealloc__(self):
+        if self.w:
+            ad_mailbox_close(self.mb)   # the mailbox goes with the watch
+            ad_watch_free(self.w)
+            self.w = NULL
+        elif self.mb:
+            ad_mailbox_free(self.mb)
+        self.mb = NULL
+
+    def buffer(self, int b):
+        """Bucket b's buffer (a numpy view of the engine's memory)."""
+        return self._bufs[b]
+
+    def arm(self, double weight):
+        """Arm on this thread for the next backward, with this weight."""
+        _check(ad_watch_arm(self.w, weight))
+
+    def disarm(self):
+        ad_watch_disarm(self.w)
+
+    @property
+    def state(self):
+        """0 idle, 1 armed, 2 every bucket handed over."""
+        return ad_watch_state(self.w)
+
+    def flush(self):
+        """Hand over the buckets not handed over yet, from the .grads."""
+        _check(ad_watch_flush(self.w))
+
+    def check(self):
+        """The position (in bucket order) of the first leaf whose .grad
+        changed after the sweep packed it, -1 when none."""
+        return ad_watch_check(self.w)
+
+    def take(self, int b):
+        """Wait (without the GIL) for bucket b; False once closed."""
+        cdef int r
+        with nogil:
+            r = ad_mailbox_take(self.mb, b)
+        return r == 0
+
+    def close(self):
+        """Wake every take() with False."""
+        ad_mailbox_close(self.mb)

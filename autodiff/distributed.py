@@ -27,12 +27,16 @@ collective recorded once would silently be skipped afterwards (and the
 ranks diverge). Compile zero_grad + forward + backward, and call the
 collectives and the optimizer step outside.
 
-Overlap of the allreduce with the backward sweep is not implemented: the
-gradients are reduced after backward() returns.
+``DistributedOptimizer(opt, overlap=True)`` overlaps the allreduce with
+the backward sweep (PyTorch DDP's reducer, Horovod's fusion buffer): the
+engine hands each bucket of gradients to a communication thread as soon
+as the sweep has finished them, and ``step()`` waits for the last one.
 """
 
+import contextlib
 import hashlib
 import sys
+import threading
 
 import numpy as np
 
@@ -45,11 +49,17 @@ __all__ = ["init", "is_initialized", "rank", "world_size", "local_rank",
            "broadcast_optimizer_state", "broadcast_object", "allgather_object",
            "allreduce",
            "allreduce_gradients", "check_parameters", "DistributedOptimizer",
-           "BUCKET_BYTES"]
+           "BUCKET_BYTES", "OVERLAP_BUCKET_BYTES"]
 
 #: The most bytes of one fused allreduce buffer (Horovod's default fusion
 #: threshold, 64 MB); more gradients take several buffers.
 BUCKET_BYTES = 64 * 1024 * 1024
+
+#: The most bytes of one bucket of an overlapped reduction
+#: (``DistributedOptimizer(overlap=True)``): small enough that a model of a
+#: few MB makes several buckets, the first ones reduced while the sweep
+#: still computes the rest (PyTorch DDP's first bucket is 1 MB too).
+OVERLAP_BUCKET_BYTES = 1024 * 1024
 
 _comm = None            # MPI.COMM_WORLD once initialized
 _local_rank = 0
@@ -376,10 +386,7 @@ def allreduce_gradients(params, weight=1.0):
         This rank's weight (>= 0); the weights must not all be 0.
     """
     comm = _collective("allreduce_gradients")
-    weight = float(weight)
-    if not weight >= 0 or weight == float("inf"):
-        raise ValueError("allreduce_gradients: weight must be finite and "
-                         ">= 0, got %r" % weight)
+    weight = _check_weight(weight, "allreduce_gradients")
     params = _grad_params(params)
     if comm.Get_size() == 1:
         return
@@ -390,15 +397,20 @@ def allreduce_gradients(params, weight=1.0):
         _engine._pack_grads(bucket, buf, weight)
         buf[-1] = weight
         comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        w = float(buf[-1])
-        if w <= 0:
-            raise ValueError("allreduce_gradients: the weights of all ranks "
-                             "sum to %r; at least one must be > 0" % w)
-        flags = buf[total:total + len(bucket)]
-        for p, f in zip(bucket, flags):
-            if f > 0 and p.grad is None:
-                p.grad = _zeros_like(p)
-        _engine._unpack_grads(bucket, buf, 1.0 / w)
+        _unpack_bucket(bucket, buf, total, float(buf[-1]))
+
+
+def _unpack_bucket(bucket, buf, total, wsum):
+    """Set the bucket's grads to the reduced buffer / the weight sum (a
+    grad of zeros first where another rank had one)."""
+    if wsum <= 0:
+        raise ValueError("allreduce_gradients: the weights of all ranks "
+                         "sum to %r; at least one must be > 0" % wsum)
+    flags = buf[total:total + len(bucket)]
+    for p, f in zip(bucket, flags):
+        if f > 0 and p.grad is None:
+            p.grad = _zeros_like(p)
+    _engine._unpack_grads(bucket, buf, 1.0 / wsum)
 
 
 def _zeros_like(p):
@@ -432,6 +444,150 @@ def check_parameters(model_or_params):
                                "and rank(s) %s" % (name, ranks))
 
 
+def _check_weight(weight, what):
+    weight = float(weight)
+    if not weight >= 0 or weight == float("inf"):
+        raise ValueError("%s: weight must be finite and >= 0, got %r"
+                         % (what, weight))
+    return weight
+
+
+def _reverse_buckets(params, cap):
+    """Buckets in the order a backward sweep finishes them (PyTorch DDP's
+    reverse parameter order): consecutive parameters of one dtype, at most
+    cap bytes each (a larger parameter alone)."""
+    out, bucket, size = [], [], 0
+    for p in reversed(params):
+        nbytes = p.numel() * (8 if str(p.dtype) == "float64" else 4)
+        if bucket and (size + nbytes > cap or
+                       str(p.dtype) != str(bucket[0].dtype)):
+            out.append(bucket)
+            bucket, size = [], 0
+        bucket.append(p)
+        size += nbytes
+    if bucket:
+        out.append(bucket)
+    return out
+
+
+class _Rounds:
+    """What the communication thread and step() share (not the optimizer,
+    so that dropping the optimizer stops the thread)."""
+
+    def __init__(self, comm, watch, bufs):
+        self.comm = comm
+        self.watch = watch
+        self.bufs = bufs
+        self.cond = threading.Condition()
+        self.reduced = 0
+        self.error = None
+
+
+def _comm_loop(st):
+    # Allreduce the buckets in their fixed order (the same on every rank),
+    # each as soon as the sweep posts it.  mpi4py releases the GIL inside
+    # Allreduce, so the main thread's Python keeps running.
+    MPI = _mpi()
+    while True:
+        for b, buf in enumerate(st.bufs):
+            if not st.watch.take(b):
+                return
+            try:
+                st.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            except BaseException as e:      # reported by step()
+                st.error = e
+            with st.cond:
+                st.reduced += 1
+                st.cond.notify_all()
+
+
+class _Overlap:
+    """The watch, its buffers and the communication thread of one
+    DistributedOptimizer(overlap=True)."""
+
+    def __init__(self, comm, params, cap):
+        MPI = _mpi()
+        if MPI.Query_thread() < MPI.THREAD_SERIALIZED:
+            raise RuntimeError(
+                "DistributedOptimizer(overlap=True) reduces on a second "
+                "thread, which needs MPI initialized with at least "
+                "MPI_THREAD_SERIALIZED (mpi4py asks for MULTIPLE unless "
+                "mpi4py.rc.thread_level says otherwise)")
+        self.params = params
+        self.buckets = _reverse_buckets(params, cap)
+        self.watch = _engine._Watch(self.buckets)
+        self.weight = 1.0
+        self.state = _Rounds(comm, self.watch,
+                             [self.watch.buffer(b)
+                              for b in range(len(self.buckets))])
+        self.thread = threading.Thread(target=_comm_loop, args=(self.state,),
+                                       name="autodiff-allreduce", daemon=True)
+        self.thread.start()
+        self.watch.arm(1.0)
+
+    def close(self):
+        self.watch.close()
+
+    def __del__(self):
+        self.close()
+
+    def reduce(self, weight):
+        """Wait for every bucket, check, unpack into .grad; re-armed with
+        weight 1.0 whatever happens."""
+        w = self.watch
+        if w.state == 0:
+            raise RuntimeError("step() or synchronize() inside no_sync(): "
+                               "leave it first")
+        try:
+            if w.state == 1:
+                w.flush()       # no backward on this thread since arming
+            self._wait()        # every round reduces every bucket
+            if weight is not None and weight != self.weight:
+                raise ValueError(
+                    "DistributedOptimizer(overlap=True): step(weight=%r) but "
+                    "backward() ran with weight %r; the weight must be known "
+                    "before backward(): call set_weight(%r) before it"
+                    % (weight, self.weight, weight))
+            self._unpack()
+        finally:
+            self.weight = 1.0
+            w.arm(1.0)
+
+    def _wait(self):
+        st = self.state
+        with st.cond:
+            while st.reduced < len(st.bufs):
+                st.cond.wait()
+            st.reduced = 0
+        if st.error is not None:
+            e, st.error = st.error, None
+            raise RuntimeError("the allreduce of a gradient bucket failed: "
+                               "%s" % e) from e
+
+    def _unpack(self):
+        bufs = self.state.bufs
+        failed = max(float(buf[-1]) for buf in bufs)
+        if failed > 0:
+            raise RuntimeError(
+                "backward() failed on %d rank(s) (with its own error there); "
+                "no rank applied this step's gradients" % int(failed))
+        k = self.watch.check()
+        if k >= 0:
+            p = [p for b in self.buckets for p in b][k]
+            i = next(i for i, q in enumerate(self.params) if q is p)
+            raise RuntimeError(
+                "the gradient of parameter %d (%s %s) changed between "
+                "backward() and step(): with overlap=True the allreduce took "
+                "it as backward() left it; call optimizer.synchronize() "
+                "before changing gradients (e.g. clipping), then step(); a "
+                "hook on a parameter (register_hook) also changes it after "
+                "the sweep: use overlap=False with those"
+                % (i, p.dtype, tuple(p.shape)))
+        for bucket, buf in zip(self.buckets, bufs):
+            _unpack_bucket(bucket, buf, sum(p.numel() for p in bucket),
+                           float(buf[-2]))
+
+
 class DistributedOptimizer:
     """Wrap an optimizer for data-parallel training (Horovod's
     ``DistributedOptimizer``).
@@ -442,23 +598,130 @@ class DistributedOptimizer:
     Everything else (``zero_grad``, ``state_dict``, ``param_groups``, ...)
     is the wrapped optimizer's.
 
+    With ``overlap=True`` (and more than one rank) the reduction overlaps
+    the backward sweep: the engine packs each bucket of gradients
+    (:data:`OVERLAP_BUCKET_BYTES`, in reverse parameter order as PyTorch
+    DDP) as soon as the sweep has finished it, a communication thread
+    allreduces it, and ``step()`` waits for the last bucket and unpacks.
+    The result is the one ``overlap=False`` gives, bit for bit (the same
+    packed values, the same sums). Then:
+
+    - the weight must be known before backward(): ``set_weight(n)``
+      (1.0 again after each step); ``step(weight=w)`` raises when w
+      differs from it;
+    - one backward() per step reaches the parameters; accumulate over
+      several under ``with opt.no_sync():`` (all but the last);
+    - to change gradients between backward() and the update (clipping),
+      call ``synchronize()`` first (Horovod); step() raises if they
+      changed after backward() without it;
+    - backward() must run on the thread that made the optimizer (step()
+      reduces the current gradients otherwise), and inside an
+      ``ad.compile`` recording or replay it raises;
+    - a backward() that fails on one rank makes step() raise on every
+      rank (the buckets carry a failure flag), nobody waits forever.
+
     Parameters
     ----------
     optimizer : Optimizer
         The optimizer to wrap (the same on every rank).
     root : int
         The rank whose parameters and state every rank starts from.
+    overlap : bool
+        Reduce while backward() runs (see above).
+    bucket_bytes : int
+        With overlap, the most bytes of one bucket.
     """
 
-    def __init__(self, optimizer, root=0):
+    def __init__(self, optimizer, root=0, *, overlap=False,
+                 bucket_bytes=OVERLAP_BUCKET_BYTES):
         self.optimizer = optimizer
+        self._synced = False
+        self._weight = 1.0
+        self._overlap = None
         broadcast_parameters(self._params(), root=root)
         broadcast_optimizer_state(optimizer, root=root)
+        if overlap and world_size() > 1:
+            if int(bucket_bytes) < 1:
+                raise ValueError("bucket_bytes must be >= 1, got %r"
+                                 % (bucket_bytes,))
+            self._overlap = _Overlap(_world(), _grad_params(self._params()),
+                                     int(bucket_bytes))
 
     def _params(self):
         return [p for g in self.optimizer.param_groups for p in g["params"]]
 
-    def step(self, closure=None, *, weight=1.0):
+    @property
+    def overlap(self):
+        """True when the reduction overlaps backward()."""
+        return self._overlap is not None
+
+    def set_weight(self, weight):
+        """This rank's weight (its local sample count) for the next
+        backward(); with overlap it must be set before backward() (the
+        sweep packs the weighted gradients), and goes back to 1.0 after
+        each step. Without overlap it is step()'s default weight.
+
+        Raises
+        ------
+        RuntimeError
+            The gradients were already handed to the allreduce.
+        """
+        weight = _check_weight(weight, "set_weight")
+        ov = self._overlap
+        if ov is None:
+            self._weight = weight
+            return
+        if ov.watch.state == 2:
+            raise RuntimeError(
+                "set_weight() after backward(): the gradients were already "
+                "packed with weight %r; call it before backward()"
+                % ov.weight)
+        ov.weight = weight
+        if ov.watch.state == 1:
+            ov.watch.arm(weight)
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """backward()s inside accumulate locally without reducing (PyTorch
+        DDP's no_sync); the next backward() outside reduces the sum."""
+        ov = self._overlap
+        if ov is None:
+            yield
+            return
+        if ov.watch.state == 2:
+            raise RuntimeError("no_sync(): a backward() already handed the "
+                               "gradients to the allreduce; call step() "
+                               "first")
+        ov.watch.disarm()
+        try:
+            yield
+        finally:
+            ov.watch.arm(ov.weight)
+
+    def synchronize(self, weight=None):
+        """Reduce the gradients now (waiting for the overlapped
+        reduction), so they can be changed (clipped) before step(), which
+        then only updates (Horovod's synchronize).
+
+        Parameters
+        ----------
+        weight : float, optional
+            Without overlap: this rank's weight (default 1.0, or
+            set_weight's). With overlap: must equal set_weight's.
+        """
+        if self._synced:
+            raise RuntimeError("synchronize() twice before step()")
+        if weight is not None:
+            weight = _check_weight(weight, "synchronize")
+        if self._overlap is not None:
+            self._overlap.reduce(weight)
+        else:
+            if weight is None:
+                weight = self._weight
+            allreduce_gradients(self._params(), weight=weight)
+        self._synced = True
+
+    def step(self, closure=None, *, weight=None):
         """Average the gradients over the ranks, then update.
 
         Parameters
@@ -466,16 +729,25 @@ class DistributedOptimizer:
         closure : callable, optional
             Recomputes the loss (run before the allreduce); its value is
             returned.
-        weight : float
+        weight : float, optional
             This rank's weight in the mean (its local sample count for
-            ragged batches); 1.0: the plain mean.
+            ragged batches); default 1.0 (or set_weight's). With overlap
+            it must equal the weight set before backward().
         """
         loss = None
         if closure is not None:
             from ._grad_mode import enable_grad
             with enable_grad():
                 loss = closure()
-        allreduce_gradients(self._params(), weight=weight)
+        if self._synced:
+            if weight is not None:
+                raise ValueError("step(weight=...) after synchronize(): "
+                                 "pass the weight to synchronize()")
+            self._synced = False
+        else:
+            self.synchronize(weight)
+            self._synced = False
+        self._weight = 1.0
         self.optimizer.step()
         return loss
 

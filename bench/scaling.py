@@ -4,7 +4,7 @@ model, bench/run.py's row 9: float32, Adam) trained by 1 and 2 MPI ranks
 (one BLAS thread each), with the allreduce timed separately.
 
     python bench/scaling.py [--steps 40] [--reps 5] [--batch 256]
-                            [--cnn-batch 32] [--only mlp|cnn]
+                            [--cnn-batch 32] [--only mlp|cnn|overlap]
 
 Needs ``pip install 'autodiff[mpi]'``; launches ``mpiexec -n 1`` and
 ``mpiexec -n 2`` on itself. Each step: compiled zero_grad + forward +
@@ -15,6 +15,9 @@ Rows:
   weak    every rank trains on --batch samples (2 ranks: twice the data)
   strong  the global batch is 2 x --batch (1 rank: all of it; 2 ranks:
           --batch each)
+A third table compares, at 2 ranks and eager (ad.compile refuses
+overlap), DistributedOptimizer's reduction after backward with
+overlap=True (``--only overlap``: that table alone).
 Throughput = global samples per second; the speedup compares 2 ranks with
 1 rank at the same global batch. Median of --reps blocks of --steps steps.
 Nothing here asserts anything about time.
@@ -80,6 +83,13 @@ def worker(model_name, batch, steps, reps):
         opt.step()
         return c
 
+    res = _measure(step, steps, reps, dist, model)
+    if dist.is_main():
+        print(json.dumps(res))
+
+def _measure(step, steps, reps, dist, model):
+    """Median seconds per step and per step's comm part (step() returns
+    it) over reps blocks of steps, after 5 warm-up steps."""
     for _ in range(5):
         step()
     totals, comms = [], []
@@ -90,12 +100,73 @@ def worker(model_name, batch, steps, reps):
         totals.append((time.perf_counter() - t0) / steps)
         comms.append(c / steps)
     dist.check_parameters(dict(model.named_parameters()))  # not BN stats
+    return {"step": statistics.median(totals),
+            "comm": statistics.median(comms)}
+
+
+def overlap_worker(batch, steps, reps, overlap):
+    """Eager steps (ad.compile refuses overlap) through
+    DistributedOptimizer(overlap=...); times the whole step and step()
+    (the exposed reduction: waiting for the allreduce, unpacking, the
+    update)."""
+    import numpy as np
+
+    import autodiff as ad
+    from autodiff import distributed as dist
+    from autodiff import nn, optim
+    dist.init()
+    ad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(),
+                          nn.Linear(1024, 1024), nn.ReLU(),
+                          nn.Linear(1024, 10))
+    opt = dist.DistributedOptimizer(
+        optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        overlap=overlap)
+    rng = np.random.default_rng(dist.rank())
+    x = ad.tensor(rng.standard_normal((batch, 64)).astype(np.float32))
+    y = ad.tensor(rng.integers(0, 10, batch))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        opt.set_weight(batch)
+        loss_fn(model(x), y).backward()
+        t = time.perf_counter()
+        opt.step()
+        return time.perf_counter() - t
+
+    res = _measure(step, steps, reps, dist, model)
+    res["buckets"] = len(opt._overlap.buckets) if opt.overlap else 1
     if dist.is_main():
-        print(json.dumps({"step": statistics.median(totals),
-                          "comm": statistics.median(comms)}))
+        print(json.dumps(res))
 
 
-def launch(model_name, n, batch, steps, reps):
+def overlap_rows(batch, steps, reps):
+    """2 ranks, eager: the reduction after backward vs overlapped with it,
+    interleaved (plain, overlap, plain, overlap) to share the noise."""
+    runs = {False: [], True: []}
+    for _ in range(2):
+        for ov in (False, True):
+            runs[ov].append(launch("overlap", 2, batch, steps, reps,
+                                   ["--overlap-mode", str(int(ov))]))
+    print("\n2 ranks, eager (ad.compile refuses overlap), batch %d per rank; "
+          "step() ms = the exposed reduction + the update\n" % batch)
+    print("| row | buckets | ms per step | step() ms | samples/s | "
+          "vs after-backward |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base = None
+    for ov, name in ((False, "allreduce after backward"),
+                     (True, "overlap=True")):
+        st = statistics.median(r["step"] for r in runs[ov])
+        cm = statistics.median(r["comm"] for r in runs[ov])
+        sps = 2 * batch / st
+        base = base or sps
+        print("| %s | %d | %.2f | %.2f | %.0f | %.2fx |" % (
+            name, runs[ov][0]["buckets"], 1e3 * st, 1e3 * cm, sps,
+            sps / base))
+
+
+def launch(model_name, n, batch, steps, reps, extra=()):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
@@ -103,7 +174,8 @@ def launch(model_name, n, batch, steps, reps):
     out = subprocess.run(
         [mpiexec, "-n", str(n), sys.executable, os.path.abspath(__file__),
          "--worker", model_name, "--batch", str(batch), "--steps",
-         str(steps), "--reps", str(reps)], env=env, capture_output=True,
+         str(steps), "--reps", str(reps), *extra], env=env,
+        capture_output=True,
         text=True, check=True, timeout=900).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -136,19 +208,25 @@ def main():
     ap.add_argument("--cnn-batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", choices=("mlp", "cnn"))
-    ap.add_argument("--worker", choices=("mlp", "cnn"))
+    ap.add_argument("--only", choices=("mlp", "cnn", "overlap"))
+    ap.add_argument("--worker", choices=("mlp", "cnn", "overlap"))
+    ap.add_argument("--overlap-mode", type=int, default=0)
     a = ap.parse_args()
+    if a.worker == "overlap":
+        overlap_worker(a.batch, a.steps, a.reps, bool(a.overlap_mode))
+        return
     if a.worker:
         worker(a.worker, a.batch, a.steps, a.reps)
         return
-    if a.only != "cnn":
+    if a.only in (None, "mlp"):
         table("mlp", "large MLP 64-1024-1024-10, float32, SGD momentum 0.9",
               a.batch, a.steps, a.reps)
-    if a.only != "mlp":
+    if a.only in (None, "cnn"):
         # a step of a few ms: more of them per block
         table("cnn", "digits CNN (examples/digits_cnn.py), float32, Adam",
               a.cnn_batch, 5 * a.steps, a.reps)
+    if a.only in (None, "overlap"):
+        overlap_rows(a.batch, a.steps, a.reps)
 
 
 if __name__ == "__main__":

@@ -812,6 +812,66 @@ ad_status ad_grads_pack(int n, ad_tensor **params, int dt, void *buf,
 ad_status ad_grads_unpack(int n, ad_tensor **params, int dt,
                           const void *buf, int64_t nbuf, double scale);
 
+/* ---- overlapped gradient reduction (tape.c, overlap.c) -------------- */
+/*
+ * A watch (autodiff.distributed's DistributedOptimizer(overlap=True),
+ * PyTorch DDP's reducer) hands gradient buckets to a communication thread
+ * while the backward sweep still runs.  Leaves (float32/float64, one dtype
+ * per bucket) are grouped in nbuckets buckets: bucket b holds leaves
+ * start[b] .. start[b+1]-1 and a buffer (owned by the watch, ad_watch_buf)
+ * of sum(sizes) + n + 2 elements of its dtype, laid out as ad_grads_pack
+ * lays it out (scale * grad, zeros without one; n flags) followed by the
+ * weight and a failure flag (1: this rank's sweep failed).
+ *
+ * ad_watch_arm(w, weight) installs w on the calling thread: the next
+ * backward sweep on that thread whose tape consumes a watched leaf
+ * computes, for each watched leaf, the lowest record that consumes it; as
+ * the downward walk passes below it the leaf's gradient is final, and a
+ * bucket whose leaves are all final is packed (weight * (.grad + what the
+ * sweep adds), i.e. weight * the .grad the sweep will leave) and handed to
+ * ready(ctx, b), from the sweeping thread, without the GIL.  The last
+ * bucket is packed after the deposit, with the sweep's outcome in its
+ * failure flag; a failed sweep hands every remaining bucket over with the
+ * failure flag set (nothing is deposited, as always), so the other ranks'
+ * collectives still complete.  Every bucket is handed over exactly once
+ * per arming.  A sweep on that thread consuming a watched leaf after the
+ * buckets were handed over (and before the next arm) fails with
+ * AD_ERR_STATE, changing nothing; a sweep consuming none leaves w alone.
+ *
+ * ad_watch_flush() hands over (from the current .grad) every bucket not
+ * handed over yet: a step without a backward on the arming thread.
+ * ad_watch_check() returns the first watched leaf whose .grad was
+ * replaced or written after the sweep handed its bucket over (it would
+ * differ from the reduced value), -1 when none.  Sweeps of ad.compile replays and
+ * recordings refuse (AD_ERR_STATE) while a watch is armed on the thread.
+ * ad_watch_free() may run on any thread; the memory lives until the
+ * arming thread's next sweep (or exit) lets go of it.
+ */
+typedef struct ad_watch ad_watch;
+typedef void (*ad_ready_fn)(void *ctx, int bucket);
+ad_status ad_watch_new(int n, ad_tensor **leaves, int nbuckets,
+                       const int *start, ad_ready_fn ready, void *ctx,
+                       void (*ctx_free)(void *ctx), ad_watch **out);
+/* Bucket b's buffer and its length in elements. */
+void *ad_watch_buf(ad_watch *w, int b, int64_t *len);
+ad_status ad_watch_arm(ad_watch *w, double weight);
+void ad_watch_disarm(ad_watch *w);      /* the arming thread only */
+/* 0: idle (not armed), 1: armed, 2: every bucket handed over */
+int ad_watch_state(const ad_watch *w);
+ad_status ad_watch_flush(ad_watch *w);
+int ad_watch_check(ad_watch *w);
+void ad_watch_free(ad_watch *w);
+
+/* A mailbox of n slots: ad_mailbox_post (an ad_ready_fn) marks slot b,
+ * ad_mailbox_take blocks until slot b is marked, clears it and returns 0,
+ * or returns -1 once the mailbox is closed.  Call take without the GIL. */
+typedef struct ad_mailbox ad_mailbox;
+ad_mailbox *ad_mailbox_new(int n);
+void ad_mailbox_post(void *mb, int b);
+int ad_mailbox_take(ad_mailbox *mb, int b);
+void ad_mailbox_close(ad_mailbox *mb);
+void ad_mailbox_free(void *mb);
+
 /* ---- compiled steps (program.c) ------------------------------------ */
 /*
  * ad_capture_begin() starts recording everything this thread does --

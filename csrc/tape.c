@@ -229,6 +229,36 @@ typedef struct {
 static AD_TLS ad_sweep tls_sweep;
 static AD_TLS int tls_sweeping;         /* a sweep is running */
 
+/* A watch (autodiff.h): watched leaves grouped in buckets, handed to a
+ * ready callback as the sweep finishes their gradients. */
+struct ad_watch {
+    int n, nb;
+    ad_tensor **leaves;         /* a reference each */
+    int *start;                 /* bucket b: leaves start[b]..start[b+1]-1 */
+    int *bucket;                /* leaf -> its bucket */
+    int64_t *off;               /* leaf -> its offset in the bucket */
+    int64_t *total;             /* bucket -> gradient elements */
+    void **buf;                 /* bucket -> buffer of len[b] elements */
+    int64_t *len;
+    int64_t *hash, caphash;     /* leaf -> index + 1 (0: empty) */
+    int64_t *minrec;            /* this sweep: lowest consuming record */
+    int *order;                 /* leaves, minrec descending */
+    int *left;                  /* bucket -> leaves not final yet */
+    unsigned char *fired;       /* bucket handed over */
+    ad_tensor **gseen;          /* the .grad the sweep left (no ref) */
+    uint32_t *vseen;            /* and its version */
+    double weight;
+    int state;                  /* 0 idle, 1 armed, 2 handed over */
+    int closed;                 /* freed by its owner */
+    int refs;                   /* the owner's, the arming thread's */
+    ad_ready_fn ready;
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+};
+
+static AD_TLS ad_watch *tls_watch;      /* armed on this thread */
+static void watch_release(ad_watch *w);
+
 /* A thread's static TLS is still valid while its key destructors run. */
 static void
 thread_exit(void *arg)
@@ -259,6 +289,10 @@ thread_exit(void *arg)
     free(tls_ctx);
     tls_ctx = NULL;
     tls_nctx = tls_capctx = 0;
+    if (tls_watch) {
+        watch_release(tls_watch);
+        tls_watch = NULL;
+    }
     free(tls_sweep.leaves);
     free(tls_sweep.lgrad);
     free(tls_sweep.hash);
@@ -995,6 +1029,475 @@ sweep_abort(ad_tape *tp, int64_t i)
     sw->ndone = 0;
 }
 
+/* ---- the watch: buckets handed over as the sweep finishes them ------- */
+
+/* The gradient this sweep holds for leaf t, or NULL. */
+static const ad_buffer *
+leaf_pending(const ad_sweep *sw, const ad_tensor *t)
+{
+    if (!sw || !sw->caphash) {
+        return NULL;
+    }
+    for (int64_t h = leaf_hash(t, sw->caphash);;
+         h = (h + 1) & (sw->caphash - 1)) {
+        int64_t k = sw->hash[h];
+        if (k == 0) {
+            return NULL;
+        }
+        if (sw->leaves[k - 1] == t) {
+            return sw->lgrad[k - 1];
+        }
+    }
+}
+
+static int
+watch_find(const ad_watch *w, const ad_tensor *t)
+{
+    for (int64_t h = leaf_hash(t, w->caphash);;
+         h = (h + 1) & (w->caphash - 1)) {
+        int64_t k = w->hash[h];
+        if (k == 0) {
+            return -1;
+        }
+        if (w->leaves[k - 1] == t) {
+            return (int)(k - 1);
+        }
+    }
+}
+
+static void
+watch_forget_seen(ad_watch *w)
+{
+    for (int k = 0; k < w->n; k++) {
+        ad_tensor *g = w->gseen[k];
+        w->gseen[k] = NULL;
+        ad_decref(g);
+    }
+}
+
+static void
+watch_release(ad_watch *w)
+{
+    if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
+    watch_forget_seen(w);
+    for (int k = 0; k < w->n; k++) {
+        ad_decref(w->leaves[k]);
+    }
+    if (w->ctx_free) {
+        w->ctx_free(w->ctx);
+    }
+    for (int b = 0; b < w->nb; b++) {
+        free(w->buf ? w->buf[b] : NULL);
+    }
+    free(w->leaves); free(w->start); free(w->bucket); free(w->off);
+    free(w->total); free(w->buf); free(w->len); free(w->hash);
+    free(w->minrec); free(w->order); free(w->left); free(w->fired);
+    free(w->gseen); free(w->vseen);
+    free(w);
+}
+
+/* weight * (.grad + pend) of leaf k into its bucket (as ad_grads_pack
+ * packs the .grad the deposit will leave: the same values, bit for bit).
+ * Under the grad lock. */
+static void
+watch_pack(ad_watch *w, int k, const ad_buffer *pend)
+{
+    ad_tensor *t = w->leaves[k], *g = t->grad;
+    int b = w->bucket[k];
+    int64_t m = t->size;
+    if (g && (g->size != m || g->dtype != t->dtype)) {
+        g = NULL;               /* cannot happen: the grad setter checks */
+    }
+    int has = g != NULL || pend != NULL;
+    double wt = w->weight;
+#define WATCH_PACK(T)                                                      \
+    do {                                                                   \
+        T *d = (T *)w->buf[b] + w->off[k];                                 \
+        const T *gs = g ? ad_data(g) : NULL;                               \
+        const T *ps = pend ? (const T *)AD_BUF_DATA(pend) : NULL;          \
+        for (int64_t i = 0; i < m; i++) {                                  \
+            T v = gs ? (ps ? (T)(gs[i] + ps[i]) : gs[i])                   \
+                     : (ps ? ps[i] : (T)0);                                \
+            d[i] = (T)(wt * v);                                            \
+        }                                                                  \
+        ((T *)w->buf[b])[w->total[b] + (k - w->start[b])] = has ? 1 : 0;  \
+    } while (0)
+    if (t->dtype == AD_F64) {
+        WATCH_PACK(double);
+    }
+    else {
+        WATCH_PACK(float);
+    }
+#undef WATCH_PACK
+}
+
+/* Bucket b's weight and failure flag, then hand it over. */
+static void
+watch_hand(ad_watch *w, int b, int failed)
+{
+    int64_t at = w->total[b] + (w->start[b + 1] - w->start[b]);
+    if (w->leaves[w->start[b]]->dtype == AD_F64) {
+        ((double *)w->buf[b])[at] = w->weight;
+        ((double *)w->buf[b])[at + 1] = failed;
+    }
+    else {
+        ((float *)w->buf[b])[at] = (float)w->weight;
+        ((float *)w->buf[b])[at + 1] = (float)failed;
+    }
+    w->fired[b] = 1;
+    w->ready(w->ctx, b);
+}
+
+/* Leaf k's gradient is final: pack it; a complete bucket other than the
+ * last is handed over at once (the last one waits for the sweep's end). */
+static void
+watch_final(ad_watch *w, int k, const ad_sweep *sw)
+{
+    ad_grad_lock();
+    watch_pack(w, k, leaf_pending(sw, w->leaves[k]));
+    ad_grad_unlock();
+    int b = w->bucket[k];
+    if (--w->left[b] == 0 && b != w->nb - 1) {
+        watch_hand(w, b, 0);
+    }
+}
+
+/* Remember each watched leaf's .grad (a reference) and its version. */
+static void
+watch_seen(ad_watch *w)
+{
+    watch_forget_seen(w);
+    ad_grad_lock();
+    for (int k = 0; k < w->n; k++) {
+        ad_tensor *g = w->leaves[k]->grad;
+        if (g) {
+            ad_ref(g);
+            w->vseen[k] = ad_buf_version(g->buf);
+        }
+        w->gseen[k] = g;
+    }
+    ad_grad_unlock();
+}
+
+/* The armed watch of this thread, NULL when none. */
+static ad_watch *
+watch_current(void)
+{
+    ad_watch *w = tls_watch;
+    if (w && __atomic_load_n(&w->closed, __ATOMIC_ACQUIRE)) {
+        tls_watch = NULL;
+        watch_release(w);
+        return NULL;
+    }
+    return w && w->state != 0 ? w : NULL;
+}
+
+static ad_status
+refuse_watched(const char *what)
+{
+    return ad_error(AD_ERR_STATE, "%s cannot run while a "
+                    "DistributedOptimizer(overlap=True) is armed on this "
+                    "thread: a compiled backward does not hand gradient "
+                    "buckets over; use overlap=False with ad.compile", what);
+}
+
+/* Which watch the sweep of tp's records 0..top feeds (*out, NULL for
+ * none); fails when its buckets were handed over already. */
+static ad_status
+watch_begin(ad_tape *tp, int64_t top, ad_watch **out)
+{
+    *out = NULL;
+    ad_watch *w = watch_current();
+    if (!w) {
+        return AD_OK;
+    }
+    int any = 0;
+    for (int k = 0; k < w->n; k++) {
+        w->minrec[k] = INT64_MAX;       /* no consumer: final at once */
+    }
+    for (int64_t j = 0; j <= top; j++) {
+        ad_record *r = &tp->recs[j];
+        if (r->state != AD_REC_LIVE) {
+            continue;
+        }
+        for (int i = 0; i < r->nin; i++) {
+            ad_tensor *x = ad_rec_input(r, i);
+            if (x->rec >= 0 || !x->requires_grad) {
+                continue;
+            }
+            int k = watch_find(w, x);
+            if (k >= 0 && w->minrec[k] == INT64_MAX) {
+                w->minrec[k] = j;
+                any = 1;
+            }
+        }
+    }
+    if (!any) {
+        return AD_OK;
+    }
+    if (w->state == 2) {
+        return ad_error(AD_ERR_STATE, "backward() reached the parameters of "
+                        "a DistributedOptimizer(overlap=True) whose "
+                        "gradients were already handed to the allreduce by "
+                        "an earlier backward(); call step() between "
+                        "backward()s, or run the earlier ones under "
+                        "optimizer.no_sync() to accumulate gradients");
+    }
+    /* leaves by minrec descending (insertion sort: a few hundred) */
+    for (int k = 0; k < w->n; k++) {
+        int j = k;
+        while (j > 0 && w->minrec[w->order[j - 1]] < w->minrec[k]) {
+            w->order[j] = w->order[j - 1];
+            j--;
+        }
+        w->order[j] = k;
+    }
+    for (int b = 0; b < w->nb; b++) {
+        w->left[b] = w->start[b + 1] - w->start[b];
+        w->fired[b] = 0;
+    }
+    *out = w;
+    return AD_OK;
+}
+
+/* The sweep is about to run the rule of record i (or stops, i = -1):
+ * every leaf no record at or below i consumes is final. */
+static int
+watch_advance(ad_watch *w, int cur, int64_t i, const ad_sweep *sw)
+{
+    while (cur < w->n && w->minrec[w->order[cur]] > i) {
+        watch_final(w, w->order[cur++], sw);
+    }
+    return cur;
+}
+
+/* The sweep ended with status s: the buckets not handed over yet go now
+ * (all of them flagged when it failed). */
+static void
+watch_end(ad_watch *w, ad_status s)
+{
+    for (int b = 0; b < w->nb; b++) {
+        if (!w->fired[b]) {
+            watch_hand(w, b, s != AD_OK);
+        }
+    }
+    w->state = 2;
+    if (s == AD_OK) {
+        watch_seen(w);
+    }
+}
+
+ad_status
+ad_watch_new(int n, ad_tensor **leaves, int nb, const int *start,
+             ad_ready_fn ready, void *ctx, void (*ctx_free)(void *ctx),
+             ad_watch **out)
+{
+    char sb[AD_SHAPE_BUF];
+    *out = NULL;
+    if (n < 1 || nb < 1 || !ready || start[0] != 0 || start[nb] != n) {
+        return ad_error(AD_ERR_VALUE, "a watch needs leaves, buckets "
+                        "covering them (start[0] = 0, start[nbuckets] = n) "
+                        "and a ready callback");
+    }
+    for (int b = 0; b < nb; b++) {
+        if (start[b + 1] <= start[b]) {
+            return ad_error(AD_ERR_VALUE, "bucket %d of the watch is empty",
+                            b);
+        }
+        for (int k = start[b]; k < start[b + 1]; k++) {
+            ad_tensor *t = leaves[k];
+            if (t->dtype != leaves[start[b]]->dtype ||
+                (t->dtype != AD_F32 && t->dtype != AD_F64)) {
+                return ad_error(AD_ERR_TYPE, "watched leaf %d is %s in a "
+                                "bucket of %s (buckets hold float32 or "
+                                "float64 of one dtype)", k,
+                                ad_dtype_name(t->dtype),
+                                ad_dtype_name(leaves[start[b]]->dtype));
+            }
+            if (t->rec >= 0 || !t->requires_grad) {
+                return ad_error(AD_ERR_VALUE, "watched tensor %d (%s) is "
+                                "not a leaf that requires grad", k,
+                                ad_shape_str(t->ndim, t->shape, sb,
+                                             sizeof(sb)));
+            }
+        }
+    }
+    ad_watch *w = calloc(1, sizeof(*w));
+    if (!w) {
+        return ad_error(AD_ERR_NOMEM, "out of memory making a watch");
+    }
+    w->n = n;
+    w->nb = nb;
+    w->refs = 1;
+    w->caphash = 16;
+    while (w->caphash < 2 * (int64_t)n + 2) {
+        w->caphash *= 2;
+    }
+    w->leaves = calloc((size_t)n, sizeof(*w->leaves));
+    w->start = calloc((size_t)nb + 1, sizeof(int));
+    w->bucket = calloc((size_t)n, sizeof(int));
+    w->off = calloc((size_t)n, sizeof(int64_t));
+    w->total = calloc((size_t)nb, sizeof(int64_t));
+    w->buf = calloc((size_t)nb, sizeof(void *));
+    w->len = calloc((size_t)nb, sizeof(int64_t));
+    w->hash = calloc((size_t)w->caphash, sizeof(int64_t));
+    w->minrec = calloc((size_t)n, sizeof(int64_t));
+    w->order = calloc((size_t)n, sizeof(int));
+    w->left = calloc((size_t)nb, sizeof(int));
+    w->fired = calloc((size_t)nb, 1);
+    w->gseen = calloc((size_t)n, sizeof(ad_tensor *));
+    w->vseen = calloc((size_t)n, sizeof(uint32_t));
+    int ok = w->leaves && w->start && w->bucket && w->off && w->total &&
+             w->buf && w->len && w->hash && w->minrec && w->order &&
+             w->left && w->fired && w->gseen && w->vseen;
+    for (int b = 0; ok && b < nb; b++) {
+        int64_t tot = 0;
+        for (int k = start[b]; k < start[b + 1]; k++) {
+            w->bucket[k] = b;
+            w->off[k] = tot;
+            tot += leaves[k]->size;
+        }
+        w->total[b] = tot;
+        w->len[b] = tot + (start[b + 1] - start[b]) + 2;
+        w->buf[b] = calloc((size_t)w->len[b],
+                           leaves[start[b]]->dtype == AD_F64 ? 8 : 4);
+        ok = w->buf[b] != NULL;
+    }
+    if (!ok) {
+        watch_release(w);
+        return ad_error(AD_ERR_NOMEM, "out of memory making a watch");
+    }
+    memcpy(w->start, start, ((size_t)nb + 1) * sizeof(int));
+    for (int k = 0; k < n; k++) {
+        if (watch_find(w, leaves[k]) >= 0) {
+            watch_release(w);
+            return ad_error(AD_ERR_VALUE, "watched leaf %d appears twice",
+                            k);
+        }
+        int64_t h = leaf_hash(leaves[k], w->caphash);
+        while (w->hash[h]) {
+            h = (h + 1) & (w->caphash - 1);
+        }
+        w->hash[h] = k + 1;
+        ad_ref(leaves[k]);
+        w->leaves[k] = leaves[k];
+    }
+    w->ready = ready;
+    w->ctx = ctx;
+    w->ctx_free = ctx_free;
+    *out = w;
+    return AD_OK;
+}
+
+void *
+ad_watch_buf(ad_watch *w, int b, int64_t *len)
+{
+    if (b < 0 || b >= w->nb) {
+        *len = 0;
+        return NULL;
+    }
+    *len = w->len[b];
+    return w->buf[b];
+}
+
+ad_status
+ad_watch_arm(ad_watch *w, double weight)
+{
+    if (tls_sweeping) {
+        return ad_error(AD_ERR_STATE, "a watch cannot be armed during "
+                        "backward()");
+    }
+    ad_watch *cur = tls_watch;
+    if (cur && cur != w) {
+        if (__atomic_load_n(&cur->closed, __ATOMIC_ACQUIRE)) {
+            tls_watch = NULL;
+            watch_release(cur);
+        }
+        else if (cur->state != 0) {
+            return ad_error(AD_ERR_STATE, "another "
+                            "DistributedOptimizer(overlap=True) is armed "
+                            "on this thread; one at a time (disarm it, or "
+                            "use overlap=False for the other)");
+        }
+        else {
+            tls_watch = NULL;
+            watch_release(cur);
+        }
+    }
+    if (tls_watch != w) {
+        __atomic_add_fetch(&w->refs, 1, __ATOMIC_ACQ_REL);
+        tls_watch = w;
+    }
+    watch_forget_seen(w);
+    memset(w->fired, 0, (size_t)w->nb);
+    w->weight = weight;
+    w->state = 1;
+    return AD_OK;
+}
+
+void
+ad_watch_disarm(ad_watch *w)
+{
+    w->state = 0;
+}
+
+int
+ad_watch_state(const ad_watch *w)
+{
+    return w->state;
+}
+
+ad_status
+ad_watch_flush(ad_watch *w)
+{
+    if (w->state != 1) {
+        return ad_error(AD_ERR_STATE, "the watch is not armed (state %d)",
+                        w->state);
+    }
+    ad_grad_lock();
+    for (int k = 0; k < w->n; k++) {
+        if (!w->fired[w->bucket[k]]) {
+            watch_pack(w, k, NULL);
+        }
+    }
+    ad_grad_unlock();
+    watch_end(w, AD_OK);
+    return AD_OK;
+}
+
+int
+ad_watch_check(ad_watch *w)
+{
+    int bad = -1;
+    ad_grad_lock();
+    for (int k = 0; k < w->n && bad < 0; k++) {
+        ad_tensor *g = w->leaves[k]->grad;
+        if (g != w->gseen[k] ||
+            (g && ad_buf_version(g->buf) != w->vseen[k])) {
+            bad = k;
+        }
+    }
+    ad_grad_unlock();
+    return bad;
+}
+
+void
+ad_watch_free(ad_watch *w)
+{
+    if (!w) {
+        return;
+    }
+    w->state = 0;
+    __atomic_store_n(&w->closed, 1, __ATOMIC_RELEASE);
+    if (tls_watch == w) {
+        tls_watch = NULL;
+        watch_release(w);
+    }
+    watch_release(w);
+}
+
 static const char freed_msg[] =
     "Trying to backward through the graph a second time (or directly "
     "access saved tensors after they have already been freed). Saved "
@@ -1018,6 +1521,9 @@ ad_backward_sweep(ad_tensor *root, ad_tensor *grad)
 {
     if (tls_sweeping) {
         return refuse_nested();
+    }
+    if (ad_capture_current() && watch_current()) {
+        return refuse_watched("backward() inside an ad.compile recording");
     }
     tls_depth++;                /* context releases wait for the release */
     tls_sweeping++;
@@ -1043,6 +1549,9 @@ ad_sweep_replay(ad_tensor *root, ad_tensor *grad, ad_tensor **alias,
 {
     if (tls_sweeping) {
         return refuse_nested();
+    }
+    if (watch_current()) {
+        return refuse_watched("the backward of a compiled step");
     }
     tls_alias = alias;
     tls_nalias = nalias;
@@ -1117,9 +1626,19 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
     if (!replay && root->rec >= 0 && tape_mine(root->tape)) {
         take_foreign(root->tape);
     }
+    ad_watch *w = NULL;
+    if (!replay && root->rec >= 0 &&
+        (s = watch_begin(root->tape, root->rec, &w)) != AD_OK) {
+        return s;
+    }
+    int wcur = 0;
     ad_buffer *seed = ad_buf_alloc(ad_nbytes(root));
     if (!seed) {
-        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        if (w) {
+            watch_end(w, s);
+        }
+        return s;
     }
     if (grad) {
         ad_cast_buf(ad_data(grad), grad->dtype, AD_BUF_DATA(seed),
@@ -1142,6 +1661,9 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
     tls_swept = tp;
     for (; i >= 0 && sw->pending > 0; i--) {
         ad_record *r = &tp->recs[i];
+        if (w) {
+            wcur = watch_advance(w, wcur, i, sw);
+        }
         if (r->gacc == NULL) {
             continue;
         }
@@ -1175,11 +1697,17 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
         if (s != AD_OK) {
             tls_swept = NULL;
             sweep_abort(tp, i - 1);
+            if (w) {
+                watch_end(w, s);        /* flagged: every rank raises */
+            }
             return s;
         }
         sw->done[sw->ndone++] = i;
     }
     tls_swept = NULL;
+    if (w) {
+        watch_advance(w, wcur, -1, sw);
+    }
     /* Leaves may be shared with sweeps on other threads: their .grad is
      * written under the grad lock, all at once. */
     ad_grad_lock();
@@ -1190,6 +1718,9 @@ sweep(ad_tensor *root, ad_tensor *grad, int replay)
     }
     ad_grad_unlock();
     sweep_reset_leaves(sw);
+    if (w) {
+        watch_end(w, s);
+    }
     return s;
 }
 

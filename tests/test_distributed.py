@@ -55,15 +55,16 @@ def save(name, obj):
 """
 
 
-def run_job(tmp_path, body, n, timeout=90):
-    """Run HEADER + body on n ranks; returns (returncode, stdout+stderr)."""
+def run_job(tmp_path, body, n, timeout=90, args=()):
+    """Run HEADER + body on n ranks (sys.argv[2:] = args); returns
+    (returncode, stdout+stderr)."""
     script = tmp_path / "worker.py"
     script.write_text(HEADER + textwrap.dedent(body))
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(
                    [ROOT, os.environ.get("PYTHONPATH", "")]))
     p = subprocess.run([_mpiexec(), "-n", str(n), sys.executable,
-                        str(script), str(tmp_path)], env=env,
+                        str(script), str(tmp_path), *args], env=env,
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout + p.stderr
 
@@ -849,3 +850,210 @@ def test_trainer_accumulation_and_sharding_equal_one_process(tmp_path, n):
     eager_hist, eager_params = rs[0]["eager"]
     for k, v in rs[0]["acc1"][0][0].items():
         np.testing.assert_allclose(eager_hist[k], v, rtol=1e-12)
+
+
+# ------------------------------------- overlapping the allreduce (overlap=True)
+
+OVERLAP = """
+from autodiff import nn
+DT = {"float32": ad.float32, "float64": ad.float64}[sys.argv[2]]
+X = np.random.default_rng(5).standard_normal((40, 6))
+Y = np.random.default_rng(6).standard_normal((40, 2))
+def run(overlap, cap):
+    ad.manual_seed(7)
+    m = nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Linear(32, 16),
+                      nn.Tanh(), nn.Linear(16, 2)).to(DT)
+    extra = nn.Linear(3, 2).to(DT)   # a layer only rank 0 uses
+    ps = list(m.parameters()) + list(extra.parameters())
+    opt = dist.DistributedOptimizer(ad.optim.SGD(ps, lr=0.05, momentum=0.9),
+                                    overlap=overlap, bucket_bytes=cap)
+    states, nb = [], None
+    if opt.overlap:
+        nb = len(opt._overlap.buckets)
+    for step in range(5):
+        rows = np.arange(step * 8, step * 8 + 8)
+        mine = rows[R::W][:max(1, 3 - R + step % 2)]  # ragged shares
+        opt.zero_grad()
+        opt.set_weight(len(mine))
+        def loss_of(rows):
+            out = m(ad.tensor(X[rows], dtype=DT))
+            loss = ((out - ad.tensor(Y[rows], dtype=DT)) ** 2).mean()
+            if R == 0:
+                loss = loss + extra(ad.ones(1, 3, dtype=DT)).sum() * 0.1
+            return loss
+        if step == 2:          # accumulate two backward()s
+            with opt.no_sync():
+                loss_of(mine[:1]).backward()
+            loss_of(mine).backward()
+        elif step == 3:        # no backward at all: step reduces .grad
+            pass
+        else:
+            loss_of(mine).backward()
+        if opt.overlap:
+            states.append(opt._overlap.watch.state)
+        opt.step()
+    return ([p.numpy().tolist() for p in ps], states, nb)
+plain, _, _ = run(False, 0)
+res = {"plain": plain}
+for cap in (1, 600, 1 << 26):
+    got, states, nb = run(True, cap)
+    res[str(cap)] = {"params": got, "states": states, "nb": nb}
+save("overlap", res)
+"""
+
+
+def run_overlap(tmp_path, n, dt):
+    """OVERLAP on n ranks in dtype dt; every rank's results."""
+    rc, out = run_job(tmp_path, OVERLAP, n, timeout=120, args=(dt,))
+    assert rc == 0, out
+    return load(tmp_path, "overlap", n)
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+def test_overlap_equals_the_plain_allreduce_bit_for_bit(tmp_path, dt):
+    got = run_overlap(tmp_path, 2, dt)
+    assert got[0]["plain"] == got[1]["plain"]
+    for cap, nb in (("1", 8), ("600", None), (str(1 << 26), 1)):
+        for r in range(2):
+            res = got[r][cap]
+            assert res["params"] == got[0]["plain"], (cap, r)   # bit-equal
+            # the sweep handed the buckets over (state 2) except at the
+            # step without backward (armed, 1: step() packed .grad)
+            assert res["states"] == [2, 2, 2, 1, 2]
+            if nb is not None:
+                assert res["nb"] == nb
+            else:
+                assert 1 < res["nb"] < 8
+
+
+@needs_mpiexec
+def test_overlap_at_three_ranks_matches_the_plain_path(tmp_path):
+    got = run_overlap(tmp_path, 3, "float64")
+    plain = got[0]["plain"]
+    for r in range(3):
+        assert got[r]["plain"] == plain
+        for cap in ("1", "600", str(1 << 26)):
+            # every rank identical; against the plain path to 1e-15 (MPICH
+            # may sum 3 ranks in another order for another message size)
+            assert got[r][cap]["params"] == got[0][cap]["params"]
+            for a, b in zip(got[r][cap]["params"], plain):
+                np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-16)
+
+
+OVERLAP_ERRORS = """
+from autodiff import nn
+m = nn.Linear(4, 3, dtype=ad.float64)
+opt = dist.DistributedOptimizer(ad.optim.SGD(m.parameters(), lr=0.1),
+                                overlap=True)
+x = ad.ones(2, 4, dtype=ad.float64)
+msgs = {}
+def attempt(name, fn):
+    try:
+        fn()
+        msgs[name] = "no error"
+    except Exception as e:
+        msgs[name] = "%s: %s" % (type(e).__name__, e)
+# 1. a backward that fails on rank 1 only: every rank's step raises
+h = m(x)
+if R == 1:
+    with ad.no_grad():
+        m.weight.mul_(1.0)           # saved input modified in place
+attempt("backward", lambda: (h * h).sum().backward())
+attempt("failed_step", opt.step)
+# 2. the next step works again, and equals the plain path
+opt.zero_grad()
+m(x).sum().backward()
+attempt("second_backward", lambda: m(x).sum().backward())
+attempt("late_weight", lambda: opt.set_weight(2))
+attempt("weight_mismatch", lambda: opt.step(weight=3))
+# 3. grads changed between backward and step without synchronize
+opt.zero_grad()
+m(x).sum().backward()
+with ad.no_grad():
+    m.bias.grad.mul_(0.5)
+attempt("changed", opt.step)
+# 4. synchronize, clip, step
+opt.zero_grad()
+m(x).sum().backward()
+opt.synchronize()
+ad.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+attempt("sync_step", opt.step)
+def step_in_no_sync():
+    with opt.no_sync():
+        opt.step()
+attempt("no_sync_step", step_in_no_sync)
+# 5. ad.compile refuses a backward while armed
+@ad.compile
+def fwd_bwd(x):
+    loss = m(x).sum()
+    loss.backward()
+    return loss
+opt.zero_grad()
+attempt("compile", lambda: fwd_bwd(x))
+dist.check_parameters(m)
+save("errors", msgs)
+"""
+
+
+@needs_mpiexec
+def test_overlap_errors_raise_on_every_rank_without_hanging(tmp_path):
+    rc, out = run_job(tmp_path, OVERLAP_ERRORS, 2, timeout=90)
+    assert rc == 0, out
+    got = load(tmp_path, "errors", 2)
+    assert got[0]["backward"] == "no error"
+    assert got[1]["backward"].startswith(
+        "RuntimeError: one of the tensors needed for gradient computation "
+        "has been modified by an in-place operation")
+    for r in range(2):
+        m = got[r]
+        assert m["failed_step"] == (
+            "RuntimeError: backward() failed on 1 rank(s) (with its own "
+            "error there); no rank applied this step's gradients")
+        assert m["second_backward"].startswith(
+            "RuntimeError: backward() reached the parameters of a "
+            "DistributedOptimizer(overlap=True) whose gradients were already "
+            "handed to the allreduce")
+        assert m["late_weight"] == (
+            "RuntimeError: set_weight() after backward(): the gradients were "
+            "already packed with weight 1.0; call it before backward()")
+        assert m["weight_mismatch"] == (
+            "ValueError: DistributedOptimizer(overlap=True): step(weight=3.0) "
+            "but backward() ran with weight 1.0; the weight must be known "
+            "before backward(): call set_weight(3.0) before it")
+        assert m["changed"].startswith(
+            "RuntimeError: the gradient of parameter 1 (float64 (3,)) changed "
+            "between backward() and step()")
+        assert m["sync_step"] == "no error"
+        assert m["no_sync_step"] == ("RuntimeError: step() or synchronize() "
+                                     "inside no_sync(): leave it first")
+        assert "a DistributedOptimizer(overlap=True) is armed on this thread"\
+            in m["compile"]
+
+
+@needs_mpi4py
+def test_overlap_at_a_world_of_one_is_the_plain_optimizer():
+    from autodiff import distributed as dist
+    dist.init()
+    model = ad.nn.Linear(3, 2, dtype=ad.float64)
+    opt = dist.DistributedOptimizer(ad.optim.SGD(model.parameters(), lr=0.5),
+                                    overlap=True)
+    assert not opt.overlap                 # nothing to overlap with
+    x = ad.ones(4, 3, dtype=ad.float64)
+    w0 = model.weight.numpy().copy()
+    opt.set_weight(4)
+    with opt.no_sync():
+        model(x).sum().backward()
+    model(x).sum().backward()
+    g = model.weight.grad.numpy().copy()
+    np.testing.assert_array_equal(g, np.full((2, 3), 8.0))
+    opt.synchronize()
+    opt.step()
+    np.testing.assert_array_equal(model.weight.numpy(), w0 - 0.5 * g)
+    with pytest.raises(ValueError, match="set_weight: weight must be finite "
+                       "and >= 0, got -2.0"):
+        opt.set_weight(-2)
+    with pytest.raises(ValueError, match="step\\(weight=...\\) after "
+                       "synchronize\\(\\): pass the weight to synchronize"):
+        opt.synchronize()
+        opt.step(weight=2)
