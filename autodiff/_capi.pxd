@@ -241,6 +241,7 @@ cdef extern from "autodiff.h" nogil:
     int ad_watch_state(const ad_watch *)
     ad_status ad_watch_flush(ad_watch *)
     int ad_watch_check(ad_watch *)
+    void ad_watch_close(ad_watch *)
     void ad_watch_free(ad_watch *)
     ctypedef struct ad_mailbox:
         pass

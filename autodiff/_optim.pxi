@@ -291,5 +291,10 @@ cdef class _Watch:
         return r == 0
 
     def close(self):
-        """Wake every take() with False."""
+        """Retire the watch (a new one may be armed on its thread at once,
+        without waiting for this object to be freed: the communication
+        thread holding it exits asynchronously) and wake every take() with
+        False."""
+        if self.w:
+            ad_watch_close(self.w)
         ad_mailbox_close(self.mb)

@@ -344,23 +344,31 @@ def _grad_params(params):
     return out
 
 
-def _buckets(params, cap):
+def _runs(params, cap):
     """Consecutive parameters of one dtype, at most cap bytes each (a
-    larger parameter alone)."""
+    larger parameter alone), in the order given."""
+    out, bucket, size = [], [], 0
+    for p in params:
+        nbytes = p.numel() * (8 if str(p.dtype) == "float64" else 4)
+        if bucket and (size + nbytes > cap or
+                       str(p.dtype) != str(bucket[0].dtype)):
+            out.append(bucket)
+            bucket, size = [], 0
+        bucket.append(p)
+        size += nbytes
+    if bucket:
+        out.append(bucket)
+    return out
+
+
+def _buckets(params, cap):
+    """The allreduce's buckets: each dtype's parameters (dtypes in name
+    order) cut into runs of at most cap bytes."""
     by_dtype = {}
     for p in params:
         by_dtype.setdefault(str(p.dtype), []).append(p)
     for dt in sorted(by_dtype):
-        item = 4 if dt == "float32" else 8
-        bucket, size = [], 0
-        for p in by_dtype[dt]:
-            nbytes = p.numel() * item
-            if bucket and size + nbytes > cap:
-                yield dt, bucket
-                bucket, size = [], 0
-            bucket.append(p)
-            size += nbytes
-        if bucket:
+        for bucket in _runs(by_dtype[dt], cap):
             yield dt, bucket
 
 
@@ -454,20 +462,8 @@ def _check_weight(weight, what):
 
 def _reverse_buckets(params, cap):
     """Buckets in the order a backward sweep finishes them (PyTorch DDP's
-    reverse parameter order): consecutive parameters of one dtype, at most
-    cap bytes each (a larger parameter alone)."""
-    out, bucket, size = [], [], 0
-    for p in reversed(params):
-        nbytes = p.numel() * (8 if str(p.dtype) == "float64" else 4)
-        if bucket and (size + nbytes > cap or
-                       str(p.dtype) != str(bucket[0].dtype)):
-            out.append(bucket)
-            bucket, size = [], 0
-        bucket.append(p)
-        size += nbytes
-    if bucket:
-        out.append(bucket)
-    return out
+    reverse parameter order)."""
+    return _runs(list(reversed(params)), cap)
 
 
 class _Rounds:

@@ -844,8 +844,11 @@ ad_status ad_grads_unpack(int n, ad_tensor **params, int dt,
  * replaced or written after the sweep handed its bucket over (it would
  * differ from the reduced value), -1 when none.  Sweeps of ad.compile replays and
  * recordings refuse (AD_ERR_STATE) while a watch is armed on the thread.
- * ad_watch_free() may run on any thread; the memory lives until the
- * arming thread's next sweep (or exit) lets go of it.
+ * ad_watch_close() (any thread) retires w at once: the arming thread's
+ * next arm or sweep lets go of it as if it were idle, so a new watch can be
+ * armed there before w's owner frees it.  ad_watch_free() closes and may
+ * run on any thread; the memory lives until the arming thread's next sweep
+ * (or exit) lets go of it.
  */
 typedef struct ad_watch ad_watch;
 typedef void (*ad_ready_fn)(void *ctx, int bucket);
@@ -860,6 +863,7 @@ void ad_watch_disarm(ad_watch *w);      /* the arming thread only */
 int ad_watch_state(const ad_watch *w);
 ad_status ad_watch_flush(ad_watch *w);
 int ad_watch_check(ad_watch *w);
+void ad_watch_close(ad_watch *w);
 void ad_watch_free(ad_watch *w);
 
 /* A mailbox of n slots: ad_mailbox_post (an ad_ready_fn) marks slot b,

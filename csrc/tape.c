@@ -1484,13 +1484,21 @@ ad_watch_check(ad_watch *w)
 }
 
 void
+ad_watch_close(ad_watch *w)
+{
+    if (w) {
+        __atomic_store_n(&w->closed, 1, __ATOMIC_RELEASE);
+    }
+}
+
+void
 ad_watch_free(ad_watch *w)
 {
     if (!w) {
         return;
     }
     w->state = 0;
-    __atomic_store_n(&w->closed, 1, __ATOMIC_RELEASE);
+    ad_watch_close(w);
     if (tls_watch == w) {
         tls_watch = NULL;
         watch_release(w);

@@ -1057,3 +1057,26 @@ def test_overlap_at_a_world_of_one_is_the_plain_optimizer():
                        "synchronize\\(\\): pass the weight to synchronize"):
         opt.synchronize()
         opt.step(weight=2)
+
+
+def test_a_closed_watch_lets_a_new_one_arm_at_once():
+    # A dropped DistributedOptimizer(overlap=True) closes its watch, but the
+    # watch object lives on until its communication thread has exited
+    # (asynchronously): a new optimizer must be able to arm on this thread
+    # meanwhile (it failed at random when the old thread was slow).
+    from autodiff import _engine
+    m = ad.nn.Linear(3, 2, dtype=ad.float64)
+    ps = list(m.parameters())
+    old = _engine._Watch([ps])
+    old.arm(1.0)
+    new = _engine._Watch([ps])
+    with pytest.raises(RuntimeError, match="another DistributedOptimizer"
+                       "\\(overlap=True\\) is armed on this thread"):
+        new.arm(1.0)
+    old.close()                       # still referenced, like the thread's
+    new.arm(1.0)
+    assert new.state == 1
+    m(ad.ones(4, 3, dtype=ad.float64)).sum().backward()
+    assert new.state == 2             # the new watch got the buckets
+    assert old.state == 1             # the closed one was let go of
+    np.testing.assert_array_equal(new.buffer(0)[:6], np.full(6, 4.0))
