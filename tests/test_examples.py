@@ -73,6 +73,7 @@ def test_digits_mlp_accuracy():
     assert per_epoch > 0
 
 
+@pytest.mark.slow
 def test_digits_cnn_accuracy():
     """issue 13: conv, batch norm, pooling, dropout and linear layers with
     the Trainer reach at least 98.5% on the held-out 25%."""
