@@ -6,28 +6,44 @@
     y.backward()
     x.grad          # 2x + 3 at each point
 """
-from ._engine import (
-    Tensor, float32, float64, int64, bool_,
-    eq, ne, lt, le, gt, ge, greater, greater_equal, less, less_equal,
-    not_equal, logical_not, logical_and, logical_or, logical_xor,
-    bitwise_and, bitwise_or, bitwise_xor, bitwise_not, isnan, isinf,
-    isfinite, argmax, argmin, return_types,
-    add, subtract, multiply, divide, power, negative,
-    exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
-    where, atan2, arctan2, hypot, fmod, remainder, logaddexp, xlogy,
-    floor_divide,
-    atan, asin, acos, sinh, cosh, asinh, acosh, atanh, log1p, expm1, log2,
-    log10, exp2, reciprocal, rsqrt,
-    sign, floor, ceil, round, trunc, frac,
-    erf, sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
-    softmax, log_softmax, cumsum,
-    sum, mean, max, min, amax, amin,
-    reshape, permute, broadcast_to, concatenate, cat,
-    linear,
-    mse_loss, l1_loss, binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    is_grad_enabled, memory_stats, empty_cache,
-)
+try:
+    from ._engine import (
+        Tensor, float32, float64, int64, bool_,
+        eq, ne, lt, le, gt, ge, greater, greater_equal, less, less_equal,
+        not_equal, logical_not, logical_and, logical_or, logical_xor,
+        bitwise_and, bitwise_or, bitwise_xor, bitwise_not, isnan, isinf,
+        isfinite, argmax, argmin, return_types,
+        add, subtract, multiply, divide, power, negative,
+        exp, log, sqrt, abs, sin, cos, tan, square, clip, clamp, maximum, minimum,
+        where, atan2, arctan2, hypot, fmod, remainder, logaddexp, xlogy,
+        floor_divide,
+        atan, asin, acos, sinh, cosh, asinh, acosh, atanh, log1p, expm1, log2,
+        log10, exp2, reciprocal, rsqrt,
+        sign, floor, ceil, round, trunc, frac,
+        erf, sigmoid, tanh, relu, leaky_relu, elu, selu, softplus, gelu, silu,
+        softmax, log_softmax, cumsum,
+        sum, mean, max, min, amax, amin,
+        reshape, permute, broadcast_to, concatenate, cat,
+        linear,
+        mse_loss, l1_loss, binary_cross_entropy,
+        binary_cross_entropy_with_logits,
+        is_grad_enabled, memory_stats, empty_cache,
+    )
+except ImportError:
+    import glob as _glob
+    import os as _os
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    if (_glob.glob(_os.path.join(_here, "*.pyx")) and
+            not _glob.glob(_os.path.join(_here, "_engine*.so"))):
+        # no compiled engine beside the sources: a clone's source folder
+        raise ImportError(
+            f"autodiff's compiled engine is not built in {_here}: this is "
+            "the source folder of a clone, which Python found first because "
+            "it is the current folder (or on sys.path). Install it for "
+            "development (pip install -e . builds the engine into this "
+            "folder), or run from outside the clone with autodiff-tape "
+            "installed.") from None
+    raise
 from ._creation import (tensor, from_numpy, zeros, ones, full, zeros_like,
                         ones_like, full_like, arange, linspace, eye, empty,
                         empty_like, FloatTensor, DoubleTensor, LongTensor,
@@ -77,7 +93,8 @@ int = int64         # torch.int is int32, which autodiff does not have
 bool = bool_
 pow = power         # torch's name
 
-__version__ = "0.1.0"
+from . import _version
+__version__ = _version.__version__
 
 # Spelled out (not computed from dir()) so that type checkers see the
 # re-exports; tests/test_typing.py checks it against the module's names.

@@ -46,7 +46,7 @@ class History:
             import matplotlib.pyplot as plt
         except ImportError as e:
             raise ImportError("History.plot needs matplotlib: pip install "
-                              "'autodiff[plot]'") from e
+                              "'autodiff-tape[plot]'") from e
         names = [k for k in self.history if not k.startswith("val_")]
         fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4),
                                  squeeze=False)

@@ -130,7 +130,7 @@ def _safetensors():
         from safetensors import numpy as st
     except ImportError as e:
         raise ImportError("safetensors checkpoints need the safetensors "
-                          "package: pip install 'autodiff[io]' (or pip "
+                          "package: pip install 'autodiff-tape[io]' (or pip "
                           "install safetensors)") from e
     return st
 

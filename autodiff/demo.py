@@ -78,7 +78,7 @@ def train_digits(epochs=30, seed=0, verbose=1):
         from sklearn.model_selection import train_test_split
     except ImportError:
         print("digits: scikit-learn is not installed "
-              "(pip install 'autodiff[examples]')")
+              "(pip install 'autodiff-tape[examples]')")
         return None
     from autodiff import nn, optim
     X, y = load_digits(return_X_y=True)

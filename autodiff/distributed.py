@@ -17,7 +17,7 @@ Every rank starts from rank 0's parameters (broadcast at construction) and
 applies the same averaged gradient, so the parameters stay identical.
 
 mpi4py is imported by :func:`init` only: ``import autodiff`` never needs
-MPI. Install it with ``pip install 'autodiff[mpi]'`` (mpi4py and the
+MPI. Install it with ``pip install 'autodiff-tape[mpi]'`` (mpi4py and the
 MPICH wheel) or, on a cluster, ``pip install mpi4py`` against the site's
 MPI.
 
@@ -72,7 +72,7 @@ def _mpi():
     except ImportError as e:
         raise ImportError(
             "autodiff.distributed needs mpi4py and an MPI library: "
-            "pip install 'autodiff[mpi]' (or pip install mpi4py with your "
+            "pip install 'autodiff-tape[mpi]' (or pip install mpi4py with your "
             "site's MPI)") from e
     return MPI
 

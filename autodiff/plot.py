@@ -1,5 +1,5 @@
 """Pictures of derivatives; needs matplotlib, the ``plot`` extra
-(``pip install 'autodiff[plot]'``).
+(``pip install 'autodiff-tape[plot]'``).
 
     from autodiff.plot import plot_derivatives
     import autodiff as ad
@@ -26,7 +26,7 @@ try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 except ImportError as e:
     raise ImportError("autodiff.plot needs matplotlib: pip install "
-                      "'autodiff[plot]'") from e
+                      "'autodiff-tape[plot]'") from e
 
 from . import _creation
 from . import _engine as E

@@ -2,7 +2,7 @@
 Trainer: two 3x3 convolutions with batch norm, max pooling, dropout and
 two linear layers.
 
-Needs scikit-learn (pip install 'autodiff[examples]').  Holds out 25% of
+Needs scikit-learn (pip install 'autodiff-tape[examples]').  Holds out 25% of
 the 1,797 images (stratified) and prints the time per epoch and the
 held-out accuracy.
 """

@@ -1,6 +1,6 @@
 """Classify scikit-learn's bundled 8x8 digits with an MLP and the Trainer.
 
-Needs scikit-learn (pip install 'autodiff[examples]').  Holds out 25% of
+Needs scikit-learn (pip install 'autodiff-tape[examples]').  Holds out 25% of
 the 1,797 images and prints the time per epoch and the held-out accuracy.
 """
 import time

@@ -4,7 +4,7 @@ each computing the gradient of half of every batch of 64).
 
 batch_size is the global batch, so the run prints the same numbers at any
 number of ranks (float64: equal up to rounding); only rank 0 prints.
-Needs `pip install 'autodiff[mpi]'` for more than one rank."""
+Needs `pip install 'autodiff-tape[mpi]'` for more than one rank."""
 import numpy as np
 from sklearn.datasets import load_digits
 

@@ -13,7 +13,25 @@ try:
 except ImportError:       # pragma: no cover - depends on the environment
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+# The one line every PyTorch-oracle test skips with when torch is missing
+# (the [test] extra has no torch; [oracle] adds it), also the run's header.
+TORCH_MISSING = ("PyTorch is not installed: the tests comparing with it skip "
+                 "(pip install 'autodiff-tape[oracle]')")
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_MISSING)
+
+
+def require_torch():
+    """torch, or skip the calling test (or module, at module level) with
+    the one reason."""
+    if torch is None:
+        pytest.skip(TORCH_MISSING, allow_module_level=True)
+    return torch
+
+
+def pytest_report_header(config):
+    if torch is None:
+        return TORCH_MISSING
+    return "torch " + torch.__version__ + " (the oracle)"
 
 DTYPES = (np.float32, np.float64)
 

@@ -397,6 +397,6 @@ def test_safetensors_missing_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
     with pytest.raises(ImportError, match="safetensors"):
         make_model().save_safetensors(tmp_path / "m.safetensors")
-    with pytest.raises(ImportError, match=r"autodiff\[io\]"):
+    with pytest.raises(ImportError, match=r"autodiff-tape\[io\]"):
         checkpoint.load_safetensors(make_model(), tmp_path / "m.safetensors")
     assert list(tmp_path.iterdir()) == []

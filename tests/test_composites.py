@@ -10,6 +10,7 @@ import pytest
 import autodiff as ad
 import opdb
 from conftest import DTYPES, assert_close, sample
+from conftest import require_torch
 
 CASES = opdb.composite_cases()
 IDS = [c[0] for c in CASES]
@@ -21,7 +22,7 @@ def _tdt(torch, dtype):
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch")
+    return require_torch()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

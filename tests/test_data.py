@@ -14,6 +14,7 @@ import pytest
 import autodiff as ad
 from autodiff import data as D
 from autodiff.data import dataloader as dl_mod
+from conftest import require_torch
 from conftest import needs_torch, torch
 
 if torch is not None:
@@ -822,6 +823,7 @@ def test_stop_iteration_and_empty_batches_as_in_the_main_thread():
                                      (9, 1)])
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_distributed_sampler_shares_equal_torch(n, world, drop_last):
+    require_torch()
     from torch.utils.data.distributed import DistributedSampler as TDS
     from autodiff.data import DistributedSampler
     ds = list(range(n))

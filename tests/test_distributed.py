@@ -2,7 +2,7 @@
 in-process, and real jobs of 2 and 3 ranks launched with mpiexec as
 subprocesses (worker scripts in tmp_path, results in npz/json files, a
 timeout on every launch). The MPI tests skip when mpi4py or mpiexec is
-missing (pip install 'autodiff[mpi]')."""
+missing (pip install 'autodiff-tape[mpi]')."""
 import importlib.util
 import json
 import os
@@ -16,14 +16,10 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from conftest import needs_torch
 from autodiff import _engine
 
 HAVE_MPI4PY = importlib.util.find_spec("mpi4py") is not None
-
-try:
-    import torch
-except ImportError:       # pragma: no cover - depends on the environment
-    torch = None
 
 
 def _mpiexec():
@@ -33,10 +29,10 @@ def _mpiexec():
 
 needs_mpi4py = pytest.mark.skipif(
     not HAVE_MPI4PY, reason="mpi4py not installed: pip install "
-    "'autodiff[mpi]' to run the distributed tests")
+    "'autodiff-tape[mpi]' to run the distributed tests")
 needs_mpiexec = pytest.mark.skipif(
     not HAVE_MPI4PY or _mpiexec() is None,
-    reason="mpi4py or mpiexec not found: pip install 'autodiff[mpi]' to run "
+    reason="mpi4py or mpiexec not found: pip install 'autodiff-tape[mpi]' to run "
     "the multi-rank tests")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(ad.__file__)))
@@ -130,7 +126,7 @@ def test_init_without_mpi4py_names_the_extra(monkeypatch):
     monkeypatch.setattr(dist, "_comm", None)
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
-    with pytest.raises(ImportError, match=r"pip install 'autodiff\[mpi\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'autodiff-tape\[mpi\]'"):
         dist.init()
     assert not dist.is_initialized()
 
@@ -289,7 +285,7 @@ save("grads", {"w": w.grad.numpy().tolist(), "b": b.grad.numpy().tolist(),
 
 
 @needs_mpiexec
-@pytest.mark.skipif(torch is None, reason="torch not installed")
+@needs_torch
 @pytest.mark.parametrize("nrows", [10, 2])     # 4/3/3 and 1/1/0 at 3 ranks
 def test_ragged_shares_weighted_exactly(tmp_path, nrows):
     rc, out = run_job(tmp_path, RAGGED.replace("NROWS", str(nrows)), 3)

@@ -15,8 +15,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
 import autodiff  # noqa: E402
 import autodiff.nn  # noqa: E402

@@ -14,6 +14,7 @@ import pytest
 import autodiff as ad
 from autodiff._dtypes import (ARGUMENT, F32, F64, NP_DTYPES, OPERAND, TENSOR,
                               infer_code)
+from conftest import require_torch
 
 f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
 i64, b1 = np.dtype(np.int64), np.dtype(np.bool_)
@@ -56,7 +57,7 @@ def rule(data, context, default=F32):
 @pytest.mark.parametrize("name,data,want,_", CASES, ids=IDS)
 def test_tensor(name, data, want, _):
     """As torch.tensor: bool and integer data keep bool and int64."""
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     arr = np.asarray(data)
     tt = torch.tensor(arr.astype(arr.dtype.newbyteorder("="))
                       if isinstance(data, (np.generic, np.ndarray)) else data)

@@ -21,6 +21,7 @@ import autodiff.nn.functional as NF
 import opdb
 from autodiff import autograd
 from conftest import assert_close, distinct, mlp, nonzero, sample
+from conftest import require_torch
 
 F64 = ad.float64
 F32 = ad.float32
@@ -897,7 +898,7 @@ def test_cast_round_trip_inside_float64_graph():
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch")
+    return require_torch()
 
 
 def tt(torch, a, rg=False):

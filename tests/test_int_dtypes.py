@@ -11,8 +11,9 @@ import pytest
 
 import autodiff as ad
 from autodiff import _engine as E
+from conftest import require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min

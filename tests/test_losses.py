@@ -6,13 +6,15 @@ differentiable; compiled steps of the fused ones replay bit for bit; the
 modules' constructors and reprs; bad arguments."""
 import numpy as np
 import pytest
-import torch
-import torch.nn as tnn
-import torch.nn.functional as TF
 
 import autodiff as ad
 import autodiff.nn as nn
 import autodiff.nn.functional as F
+from conftest import require_torch
+
+torch = require_torch()
+import torch.nn as tnn                   # noqa: E402
+import torch.nn.functional as TF         # noqa: E402
 
 REDUCTIONS = ["mean", "sum", "none"]
 DTYPES = [np.float64, np.float32]

@@ -19,6 +19,7 @@ from conftest import (DTYPES, assert_close, check_grad, distinct, mlp,
                       nonzero, sample, torch)
 from refs import (SELU_ALPHA, SELU_SCALE, np_log_softmax, np_reduce_loss,
                   np_sigmoid, np_softmax)
+from conftest import require_torch
 
 # ------------------------------------------------------------------ helpers
 
@@ -623,7 +624,7 @@ def test_scan(o, axis, form, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("o", opdb.SCANS, ids=opdb.ids(opdb.SCANS))
 def test_scan_vs_torch_and_edges(o, dtype):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     x = sample((3, 5), seed=6).astype(dtype)
     w = np.random.default_rng(1).standard_normal((3, 5))
     for dim in (0, 1, -1):

@@ -10,6 +10,7 @@ import pytest
 import autodiff as ad
 import opdb
 from conftest import DTYPES, assert_close, tol
+from conftest import require_torch
 
 torch = None
 
@@ -17,7 +18,7 @@ torch = None
 @pytest.fixture(scope="module")
 def T():
     global torch
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     torch.set_default_dtype(torch.float64)
     yield torch
     torch.set_default_dtype(torch.float32)

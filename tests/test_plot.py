@@ -288,7 +288,7 @@ def test_import_without_matplotlib(monkeypatch):
         with pytest.raises(ImportError) as exc:
             import autodiff.plot  # noqa: F401
         assert str(exc.value) == ("autodiff.plot needs matplotlib: pip "
-                                  "install 'autodiff[plot]'")
+                                  "install 'autodiff-tape[plot]'")
         assert "autodiff.plot" not in sys.modules
     finally:
         monkeypatch.undo()
@@ -308,4 +308,4 @@ def test_import_without_matplotlib_subprocess():
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ("autodiff.plot needs matplotlib: pip "
-                                   "install 'autodiff[plot]'")
+                                   "install 'autodiff-tape[plot]'")

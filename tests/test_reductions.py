@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from conftest import require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
 
 def _leaf(a, dtype=None):
@@ -284,7 +285,7 @@ def test_vector_norm_ord0_counts_nonzeros():
 @pytest.mark.parametrize("dim,keepdim", [((-2, -1), False), ((0, 2), True),
                                          ((2, 1), False)])
 def test_matrix_norm_svd_orders_match_torch(ord_, dim, keepdim):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     a = np.random.default_rng(5).standard_normal((3, 4, 2))
     x = ad.tensor(a, requires_grad=True)
     tx = torch.tensor(a, requires_grad=True)

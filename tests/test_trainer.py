@@ -491,7 +491,7 @@ def test_history_plot_without_matplotlib(monkeypatch):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"matplotlib.*autodiff\[plot\]"):
+    with pytest.raises(ImportError, match=r"matplotlib.*autodiff-tape\[plot\]"):
         _history().plot()
 
 

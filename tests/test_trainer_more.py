@@ -11,6 +11,7 @@ import pytest
 import autodiff as ad
 from autodiff import metrics as M
 from autodiff import nn, optim
+from conftest import require_torch
 
 sk = pytest.importorskip("sklearn.metrics")
 
@@ -287,7 +288,7 @@ def test_sample_weight_equals_duplicated_samples():
 
 
 def test_class_weight_equals_torch_weighted_cross_entropy():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     X, y = blobs(30)
     cw = {0: 0.5, 1: 2.0, 2: 1.25}
     m = make_model()

