@@ -125,6 +125,8 @@ def test_porting_table_against_torch():
     ("a **strong** word", "a **strong** word"),
     ("``|x|`` and :func:`clip_grad_norm_`", "``|x|`` and :func:`clip_grad_norm_`"),
     (r"napoleon's \*args", r"napoleon's \*args"),
+    ("* *out* -- f's value.", "* *out* -- f's value."),
+    ("  * **fn** (*callable*) -- f(*x)", r"  * **fn** (*callable*) -- f(\*x)"),
 ])
 def test_docstring_escaping(line, want):
     lines = [line]

@@ -76,7 +76,8 @@ def _escape_prose(text):
 
 
 def _escape_plain(text):
-    text = re.sub(r"(?<!\\)\*", r"\\*", text)
+    # a '*' followed by a space starts no markup (a bullet, "2 * x")
+    text = re.sub(r"(?<!\\)\*(?=\S)", r"\\*", text)
     text = re.sub(r"(?<!\\)\|", r"\\|", text)
     return _REFNAME.sub(r"\\_", text)
 
