@@ -28,6 +28,7 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.extlinks",
     "sphinx.ext.mathjax",
@@ -55,6 +56,7 @@ autodoc_member_order = "bysource"
 autodoc_docstring_signature = True
 autodoc_typehints = "none"
 autodoc_default_options = {}
+autosummary_generate = False        # the tables link to the entries below
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False

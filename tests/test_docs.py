@@ -61,6 +61,18 @@ def test_public_names_of_a_module_without_all():
     assert all(not n.startswith("_") for n in got)
 
 
+def test_name_groups_follow_the_comments_of_all():
+    public = names.public_names("autodiff")
+    groups = dict(names.name_groups("autodiff", public))
+    assert "exp" in groups["elementwise ops"]
+    assert "sum" in groups["reductions"]
+    assert sorted(n for g in groups.values() for n in g) == sorted(public)
+    # no comments in the literal: one group
+    nn_public = names.public_names("autodiff.nn.init")
+    assert names.name_groups("autodiff.nn.init", nn_public) == [
+        ("", nn_public)]
+
+
 def test_every_api_page_is_in_the_toctree():
     index = open(os.path.join(API, "index.rst"), encoding="utf-8").read()
     listed = set(re.findall(r"^   (\w+)$", index, re.M))

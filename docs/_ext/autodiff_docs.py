@@ -24,7 +24,7 @@ from docutils.statemachine import StringList
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from autodiff_names import escape_docstring, public_names
+from autodiff_names import escape_docstring, name_groups, public_names
 
 logger = logging.getLogger(__name__)
 
@@ -58,40 +58,54 @@ class AutodiffAPI(SphinxDirective):
         if not hasattr(self.env, "autodiff_api"):
             self.env.autodiff_api = {}
         self.env.autodiff_api.setdefault(modname, set()).update(chosen)
-        lines = []
-        submodules = []
-        for name in chosen:
-            obj = getattr(mod, name)
-            full = "%s.%s" % (modname, name)
-            if inspect.ismodule(obj):
-                submodules.append((name, obj))
-            elif inspect.isclass(obj):
-                lines += [".. autoclass:: " + full, "   :members:", ""]
-                alias = _alias_of(mod, name, obj)
-                if alias:
-                    lines += ["   Alias of :class:`%s.%s`." % (modname, alias),
-                              ""]
-            elif callable(obj):
-                lines += [".. autofunction:: " + full, ""]
-                alias = _alias_of(mod, name, obj)
-                if alias:
-                    lines += ["   Alias of :func:`%s.%s`." % (modname, alias),
-                              ""]
-            else:
-                lines += [".. py:data:: " + full,
-                          "   :value: %s" % _short_repr(obj), "",
-                          "   %s" % _data_doc(modname, name, obj), ""]
+        lines = [".. py:currentmodule:: " + modname, ""]
+        submodules = [n for n in chosen if inspect.ismodule(getattr(mod, n))]
+        groups = name_groups(modname, [n for n in chosen
+                                       if n not in submodules])
+        for heading, group in groups:
+            if heading and len(groups) > 1:
+                lines += [".. rubric:: " + heading[0].upper() + heading[1:],
+                          ""]
+            # a table of the group (name, signature, summary line), then
+            # each entry in full
+            lines += [".. autosummary::", ""]
+            lines += ["   " + n for n in group] + [""]
+            for name in group:
+                lines += self._entry(mod, modname, name)
         if submodules:
             lines += [".. rubric:: Submodules", ""]
-            for name, sub in submodules:
-                first = (inspect.getdoc(sub) or "").strip().split("\n")[0]
-                lines += ["- ``%s.%s``: %s" % (modname, name, first)]
+            for name in submodules:
+                doc = inspect.getdoc(getattr(mod, name)) or ""
+                lines += ["- ``%s.%s``: %s" % (modname, name,
+                                               doc.strip().split("\n")[0])]
             lines += [""]
         node = nodes.section()
         node.document = self.state.document
         self.state.nested_parse(StringList(lines, source=self.get_source_info()[0]),
                                 self.content_offset, node)
         return node.children
+
+    @staticmethod
+    def _entry(mod, modname, name):
+        """The autodoc lines of one public name."""
+        obj = getattr(mod, name)
+        full = "%s.%s" % (modname, name)
+        alias = _alias_of(mod, name, obj)
+        if inspect.isclass(obj):
+            lines = [".. autoclass:: " + full, "   :members:", ""]
+            if alias:
+                lines += ["   Alias of :class:`%s.%s`." % (modname, alias),
+                          ""]
+        elif callable(obj):
+            lines = [".. autofunction:: " + full, ""]
+            if alias:
+                lines += ["   Alias of :func:`%s.%s`." % (modname, alias),
+                          ""]
+        else:
+            lines = [".. py:data:: " + full,
+                     "   :value: %s" % _short_repr(obj), "",
+                     "   %s" % _data_doc(modname, name, obj), ""]
+        return lines
 
 
 def _short_repr(obj):

@@ -19,6 +19,34 @@ def public_names(modname):
             and getattr(v, "__module__", None) == modname]
 
 
+def name_groups(modname, names):
+    """[(heading, [names])]: the names in the groups that the comments
+    inside the module's ``__all__ = [...]`` literal head (autodiff's
+    ``# elementwise ops``); names outside any group (or a module without
+    such comments) come in one group headed "".  Order as in names."""
+    mod = importlib.import_module(modname)
+    try:
+        source = inspect.getsource(mod)
+    except (OSError, TypeError):
+        return [("", list(names))]
+    m = re.search(r"^__all__ = \[\n(.*?)^\]", source, re.S | re.M)
+    if not m:
+        return [("", list(names))]
+    group_of = {}
+    heading = ""
+    for line in m.group(1).split("\n"):
+        comment = re.match(r"\s*#\s*(.+)", line)
+        if comment:
+            heading = comment.group(1).strip()
+            continue
+        for n in re.findall(r"\"(\w+)\"", line):
+            group_of.setdefault(n, heading)
+    groups = {}
+    for n in names:
+        groups.setdefault(group_of.get(n, ""), []).append(n)
+    return sorted(groups.items(), key=lambda kv: kv[0] == "")   # stable
+
+
 def api_directives(api_dir):
     """[(page, module, only, exclude)] of every ``autodiff-api`` directive
     in the .rst files of api_dir."""
