@@ -71,9 +71,15 @@ def test_installed_metadata():
     assert "# autodiff" in meta["Description"] or "# autodiff" in (
         d.read_text("METADATA") or "")
     extras = set(meta.get_all("Provides-Extra"))
-    assert {"test", "oracle", "examples", "mpi", "plot", "io"} <= extras
+    assert {"test", "oracle", "examples", "mpi", "plot", "io",
+            "docs"} <= extras
     # [test] does not pull PyTorch; [oracle] does
     reqs = meta.get_all("Requires-Dist")
+    # [docs]: what python -m sphinx -W -b html docs OUT needs
+    docs_reqs = {r.split(">")[0].split(";")[0].strip() for r in reqs
+                 if 'extra == "docs"' in r}
+    assert {"sphinx", "sphinx-gallery", "myst-parser",
+            "matplotlib"} <= docs_reqs
     torch_reqs = [r for r in reqs if r.startswith("torch")]
     assert torch_reqs and all('extra == "oracle"' in r or
                               'extra == "bench"' in r for r in torch_reqs)
