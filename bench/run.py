@@ -666,38 +666,32 @@ def main():
     if rate is not None:
         emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
              % (ARGS.threads, rate / 1e9))
-    if want(7):
-        emit(table("7. conv2d forward + backward, batch 32, 3->16 channels, "
-                   "32x32, 3x3, padding 1, float32",
-                   bench_conv(reps, 5 if q else 30), "ms per step", 1e3))
     import cnn
-    if want(8):
-        emit(table("8. LeNet-5 training step, batch 64, 1x28x28, SGD "
-                   "momentum 0.9, float32",
-                   cnn.bench_lenet(reps, 5 if q else 30), "ms per step",
-                   1e3))
-    if want(9):
-        emit(table("9. digits CNN (examples/digits_cnn.py), one training "
-                   "epoch, 1,347 images, batch 32, Adam, float32",
-                   cnn.bench_digits_cnn(reps), "ms per epoch", 1e3))
-    if want(10):
-        emit(table("10. TransformerEncoderLayer training step, batch 32, seq "
-                   "64, d_model 128, 4 heads, feed-forward 512, dropout 0.1, "
-                   "float32", bench_transformer(reps, 3 if q else 20),
-                   "ms per step", 1e3))
-    if want(11):
-        emit(table("11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
-                   "sequence 50, linear head, MSE, SGD), float32",
-                   bench_lstm(reps, 3 if q else 10), "ms per step", 1e3))
-    if want(12):
-        emit(table("12. BatchNorm2d(64) on 64x64x16x16, training forward + "
-                   "backward, float32",
-                   bench_norm(reps, 10 if q else 50, "batch"),
-                   "ms per step", 1e3))
-    if want(13):
-        emit(table("13. LayerNorm(512) on 64x512, forward + backward, "
-                   "float32", bench_norm(reps, 100 if q else 500, "layer"),
-                   "ms per step", 1e3))
+    rows = [
+        (7, "7. conv2d forward + backward, batch 32, 3->16 channels, 32x32, "
+         "3x3, padding 1, float32", lambda: bench_conv(reps, 5 if q else 30),
+         "ms per step"),
+        (8, "8. LeNet-5 training step, batch 64, 1x28x28, SGD momentum 0.9, "
+         "float32", lambda: cnn.bench_lenet(reps, 5 if q else 30),
+         "ms per step"),
+        (9, "9. digits CNN (examples/digits_cnn.py), one training epoch, "
+         "1,347 images, batch 32, Adam, float32",
+         lambda: cnn.bench_digits_cnn(reps), "ms per epoch"),
+        (10, "10. TransformerEncoderLayer training step, batch 32, seq 64, "
+         "d_model 128, 4 heads, feed-forward 512, dropout 0.1, float32",
+         lambda: bench_transformer(reps, 3 if q else 20), "ms per step"),
+        (11, "11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
+         "sequence 50, linear head, MSE, SGD), float32",
+         lambda: bench_lstm(reps, 3 if q else 10), "ms per step"),
+        (12, "12. BatchNorm2d(64) on 64x64x16x16, training forward + "
+         "backward, float32",
+         lambda: bench_norm(reps, 10 if q else 50, "batch"), "ms per step"),
+        (13, "13. LayerNorm(512) on 64x512, forward + backward, float32",
+         lambda: bench_norm(reps, 100 if q else 500, "layer"),
+         "ms per step")]
+    for row, title, run, unit in rows:
+        if want(row):
+            emit(table(title, run(), unit, 1e3))
     if want(6):
         import throughput
         emit("### 6. 1M-element throughput, float32, forward (ms per call; "
