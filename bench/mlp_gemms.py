@@ -10,7 +10,10 @@ OpenBLAS sgemm, row-major operands passed as their column-major transposes,
 the same transpose flags and beta), and prints its rate as a fraction of
 the peak: a 1024^3 float32 product through the same BLAS in the same run.
 With --torch it times torch.mm on the same shapes and layouts beside it
-(MKL / oneDNN), which is what torch eager's step runs.
+(MKL / oneDNN), which is what torch eager's step runs.  The "engine"
+column is what autodiff's linear op takes for the product (the backward
+ones through csrc/gemm.c on AVX-512 cpus, packing included): a forward
+and backward with only that gradient wanted, less the forward alone.
 
 The floor is the step's FLOPs at the peak rate; the sum of the GEMMs' own
 times is what the step cannot go below without faster GEMMs.
@@ -18,6 +21,7 @@ times is what the step cannot go below without faster GEMMs.
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -30,6 +34,10 @@ def parse():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sizes", default="64,1024,1024,10")
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--wall", action="store_true",
+                    help="wall time even at one thread")
+    ap.add_argument("--no-engine", action="store_true",
+                    help="leave out the engine column")
     ap.add_argument("--torch", action="store_true",
                     help="also time torch.mm on the same shapes")
     return ap.parse_args()
@@ -40,13 +48,32 @@ os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
 
 from scipy.linalg import blas  # noqa: E402
 
-from common import timed  # noqa: E402
+import common  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_info, threadpool_limits
     _LIMIT = threadpool_limits(limits=ARGS.threads)
 except ImportError:  # pragma: no cover
     threadpool_info = None
+
+
+def timed(step, n, reps):
+    """Seconds per call: at one thread the calling thread's CPU time
+    (time.thread_time; every library here computes on the caller at one
+    thread), so other processes on a shared machine inflate it much less
+    than wall time; the median of reps blocks of n calls.  --wall: wall
+    time (common.timed)."""
+    if ARGS.threads != 1 or ARGS.wall:
+        return common.timed(step, n, reps)
+    step()
+    step()
+    out = []
+    for _ in range(reps):
+        t0 = time.thread_time()
+        for _ in range(n):
+            step()
+        out.append((time.thread_time() - t0) / n)
+    return sorted(out)[len(out) // 2]
 
 
 def engine_gemm(ta, tb, a, b, beta, c):
@@ -73,6 +100,32 @@ def step_gemms(sizes, batch):
         out.append(("bwd  L%d  dW = g^T x" % (j + 1), 1, 0, b, a, batch,
                     0.0))
     return out
+
+
+def engine_time(name, a, b, reps, n_in):
+    """The engine's cost of one backward product of a linear layer: x (N,
+    in), W (M, in); dX = g W or dW = g^T x alone, forward subtracted."""
+    import autodiff as ad
+    if "dX" in name:            # a = g (N, M), b = W (M, in)
+        g, W = a, b
+        x = np.ones((g.shape[0], W.shape[1]), np.float32)
+        rx, rw = True, False
+    else:                       # a = g (N, M) as A^T, b = x (N, in)
+        g, x = a, b
+        W = np.ones((g.shape[1], x.shape[1]), np.float32)
+        rx, rw = False, True
+    X = ad.tensor(x, requires_grad=rx)
+    Wt = ad.tensor(W, requires_grad=rw)
+    G = ad.tensor(g)
+
+    def fwd():
+        with ad.no_grad():
+            ad.linear(X, Wt)
+
+    def both():
+        X.grad = Wt.grad = None
+        ad.linear(X, Wt).backward(G)
+    return timed(both, n_in, reps) - timed(fwd, n_in, reps)
 
 
 def operands(rng, ta, tb, m, n, k):
@@ -114,10 +167,12 @@ def main():
     print()
     head = "%-22s %-26s %9s %7s %8s" % ("product", "(m, n, k) ta tb beta",
                                         "us", "GFLOP/s", "of peak")
+    if not ARGS.no_engine:
+        head += " %9s %8s" % ("engine us", "of peak")
     if torch is not None:
         head += " %9s %8s" % ("torch us", "of peak")
     print(head)
-    total_flops, total_t, total_torch = 0, 0.0, 0.0
+    total_flops, total_t, total_torch, total_eng = 0, 0.0, 0.0, 0.0
     for name, ta, tb, m, n, k, beta in step_gemms(sizes, ARGS.batch):
         a, b, c = operands(rng, ta, tb, m, n, k)
         n_in = max(3, int(2e8 / (2 * m * n * k)))
@@ -128,6 +183,11 @@ def main():
         line = "%-22s %-26s %9.1f %7.1f %7.0f%%" % (
             name, "(%d, %d, %d) %d %d %g" % (m, n, k, ta, tb, beta),
             t * 1e6, fl / t / 1e9, 100 * fl / t / peak)
+        if not ARGS.no_engine:
+            te = t if name.startswith("fwd") else engine_time(
+                name, a, b, reps, n_in)
+            total_eng += te
+            line += " %9.1f %7.0f%%" % (te * 1e6, 100 * fl / te / peak)
         if torch is not None:
             A = torch.from_numpy(a)
             B = torch.from_numpy(b)
@@ -143,6 +203,9 @@ def main():
     print("the step's GEMMs: %.1f MFLOP; floor (at peak) %.3f ms; the GEMMs "
           "alone %.3f ms (%.2fx the floor)"
           % (total_flops / 1e6, floor * 1e3, total_t * 1e3, total_t / floor))
+    if not ARGS.no_engine:
+        print("the engine's products (forward: BLAS as above): %.3f ms "
+              "(%.2fx the floor)" % (total_eng * 1e3, total_eng / floor))
     if torch is not None:
         print("torch.mm on the same products: %.3f ms (%.2fx the floor)"
               % (total_torch * 1e3, total_torch / floor))
