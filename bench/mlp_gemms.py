@@ -59,21 +59,12 @@ except ImportError:  # pragma: no cover
 
 def timed(step, n, reps):
     """Seconds per call: at one thread the calling thread's CPU time
-    (time.thread_time; every library here computes on the caller at one
-    thread), so other processes on a shared machine inflate it much less
-    than wall time; the median of reps blocks of n calls.  --wall: wall
-    time (common.timed)."""
-    if ARGS.threads != 1 or ARGS.wall:
-        return common.timed(step, n, reps)
-    step()
-    step()
-    out = []
-    for _ in range(reps):
-        t0 = time.thread_time()
-        for _ in range(n):
-            step()
-        out.append((time.thread_time() - t0) / n)
-    return sorted(out)[len(out) // 2]
+    (every library here computes on the caller at one thread), so other
+    processes on a shared machine inflate it much less than wall time;
+    --wall or more threads: wall time."""
+    one = ARGS.threads == 1 and not ARGS.wall
+    return common.timed(step, n, reps,
+                        time.thread_time if one else time.perf_counter)
 
 
 def engine_gemm(ta, tb, a, b, beta, c):
