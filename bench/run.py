@@ -2,6 +2,7 @@
 measured in one run.
 
     python bench/run.py [--quick] [--threads 1] [--reps 5] [--out FILE]
+                        [--only 3,4]
 
 Workloads
   1. per-op overhead: a chain of 60 elementwise ops (mul, add, sigmoid,
@@ -55,7 +56,17 @@ def parse():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=None, help="also write markdown here")
-    return ap.parse_args()
+    ap.add_argument("--only", default=None,
+                    help="comma-separated workload numbers to run (e.g. 4 "
+                    "or 3,4); default: all")
+    args = ap.parse_args()
+    try:
+        args.only = (None if args.only is None else
+                     {int(v) for v in args.only.split(",") if v.strip()})
+    except ValueError:
+        ap.error("--only takes comma-separated workload numbers, got %r"
+                 % args.only)
+    return args
 
 
 ARGS = parse()
@@ -606,6 +617,11 @@ def table(title, res, unit, scale):
     return "\n".join(lines) + "\n"
 
 
+def want(row):
+    """Whether workload number row runs (--only)."""
+    return ARGS.only is None or row in ARGS.only
+
+
 def main():
     reps = ARGS.reps
     q = ARGS.quick
@@ -627,53 +643,62 @@ def main():
         out.append(text)
         sys.stdout.flush()
 
-    emit(table("1. per-op overhead (chain of 60 elementwise ops, 16 floats, "
-               "forward + backward)", bench_per_op(reps, 50 if q else 300),
-               "us per op", 1e6))
-    emit(table("2. seed network 1-2-1 sigmoid, float64, one SGD step",
-               bench_seed(reps, 300 if q else 2000), "us per step", 1e6))
-    rate = sgemm_rate(reps)
-    for title, sizes, batch, n in (
-            ("3. small MLP 64-256-256-10, batch 32", (64, 256, 256, 10), 32,
-             50 if q else 300),
-            ("4. large MLP 64-1024-1024-10, batch 256", (64, 1024, 1024, 10),
-             256, 5 if q else 30)):
+    if want(1):
+        emit(table("1. per-op overhead (chain of 60 elementwise ops, 16 "
+                   "floats, forward + backward)",
+                   bench_per_op(reps, 50 if q else 300), "us per op", 1e6))
+    if want(2):
+        emit(table("2. seed network 1-2-1 sigmoid, float64, one SGD step",
+                   bench_seed(reps, 300 if q else 2000), "us per step", 1e6))
+    rate = sgemm_rate(reps) if want(3) or want(4) or want(5) else None
+    for row, title, sizes, batch, n in (
+            (3, "3. small MLP 64-256-256-10, batch 32", (64, 256, 256, 10),
+             32, 50 if q else 300),
+            (4, "4. large MLP 64-1024-1024-10, batch 256",
+             (64, 1024, 1024, 10), 256, 5 if q else 30)):
+        if not (want(row) or want(5)):
+            continue
         res = bench_mlp(sizes, batch, reps, n)
         floor = mlp_flops(sizes, batch) / rate
         res["floor (FLOPs at peak sgemm)"] = floor
         emit(table(title + ", SGD momentum 0.9, float32", res, "ms per step",
                    1e3))
-    emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
-         % (ARGS.threads, rate / 1e9))
-    emit(table("7. conv2d forward + backward, batch 32, 3->16 channels, "
-               "32x32, 3x3, padding 1, float32", bench_conv(reps, 5 if q
-                                                            else 30),
-               "ms per step", 1e3))
+    if rate is not None:
+        emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
+             % (ARGS.threads, rate / 1e9))
     import cnn
-    emit(table("8. LeNet-5 training step, batch 64, 1x28x28, SGD momentum "
-               "0.9, float32", cnn.bench_lenet(reps, 5 if q else 30),
-               "ms per step", 1e3))
-    emit(table("9. digits CNN (examples/digits_cnn.py), one training epoch, "
-               "1,347 images, batch 32, Adam, float32",
-               cnn.bench_digits_cnn(reps), "ms per epoch", 1e3))
-    emit(table("10. TransformerEncoderLayer training step, batch 32, seq 64, "
-               "d_model 128, 4 heads, feed-forward 512, dropout 0.1, float32",
-               bench_transformer(reps, 3 if q else 20), "ms per step", 1e3))
-    emit(table("11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
-               "sequence 50, linear head, MSE, SGD), float32",
-               bench_lstm(reps, 3 if q else 10), "ms per step", 1e3))
-    emit(table("12. BatchNorm2d(64) on 64x64x16x16, training forward + "
-               "backward, float32", bench_norm(reps, 10 if q else 50,
-                                               "batch"),
-               "ms per step", 1e3))
-    emit(table("13. LayerNorm(512) on 64x512, forward + backward, float32",
-               bench_norm(reps, 100 if q else 500, "layer"),
-               "ms per step", 1e3))
-    import throughput
-    emit("### 6. 1M-element throughput, float32, forward (ms per call; "
-         "ratios < 1 mean autodiff is faster)\n")
-    emit("\n".join(throughput.run(reps, 3 if q else 10, torch_default=False,
-                                  log=lambda line: None)) + "\n")
+    rows = [
+        (7, "7. conv2d forward + backward, batch 32, 3->16 channels, 32x32, "
+         "3x3, padding 1, float32", lambda: bench_conv(reps, 5 if q else 30),
+         "ms per step"),
+        (8, "8. LeNet-5 training step, batch 64, 1x28x28, SGD momentum 0.9, "
+         "float32", lambda: cnn.bench_lenet(reps, 5 if q else 30),
+         "ms per step"),
+        (9, "9. digits CNN (examples/digits_cnn.py), one training epoch, "
+         "1,347 images, batch 32, Adam, float32",
+         lambda: cnn.bench_digits_cnn(reps), "ms per epoch"),
+        (10, "10. TransformerEncoderLayer training step, batch 32, seq 64, "
+         "d_model 128, 4 heads, feed-forward 512, dropout 0.1, float32",
+         lambda: bench_transformer(reps, 3 if q else 20), "ms per step"),
+        (11, "11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
+         "sequence 50, linear head, MSE, SGD), float32",
+         lambda: bench_lstm(reps, 3 if q else 10), "ms per step"),
+        (12, "12. BatchNorm2d(64) on 64x64x16x16, training forward + "
+         "backward, float32",
+         lambda: bench_norm(reps, 10 if q else 50, "batch"), "ms per step"),
+        (13, "13. LayerNorm(512) on 64x512, forward + backward, float32",
+         lambda: bench_norm(reps, 100 if q else 500, "layer"),
+         "ms per step")]
+    for row, title, run, unit in rows:
+        if want(row):
+            emit(table(title, run(), unit, 1e3))
+    if want(6):
+        import throughput
+        emit("### 6. 1M-element throughput, float32, forward (ms per call; "
+             "ratios < 1 mean autodiff is faster)\n")
+        emit("\n".join(throughput.run(reps, 3 if q else 10,
+                                      torch_default=False,
+                                      log=lambda line: None)) + "\n")
     if ARGS.out:
         with open(ARGS.out, "w") as f:
             f.write("\n".join(out) + "\n")

@@ -349,9 +349,15 @@ int ad_sgemm_packed_ok(void);
 size_t ad_sgemm_packed_size(int64_t k, int64_t n);
 void ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
                    float *packed);
-void ad_sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a,
-                     int64_t lda, const float *packed, const float *bias,
-                     float beta, float *c, int64_t ldc);
+/* A^T given (a is k x m, row-major): its row blocks packed for
+ * ad_sgemm_packed(ta = 1, ...) into ad_sgemm_apacked_size floats; colsum
+ * (m floats, or NULL) += the sum of each of A's rows, in k order. */
+size_t ad_sgemm_apacked_size(int64_t m, int64_t k);
+void ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+                     float *packed, float *colsum);
+void ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k,
+                     const float *a, int64_t lda, const float *packed,
+                     const float *bias, float beta, float *c, int64_t ldc);
 /* float32 tanh through one path: 0 the portable C, 1 the AVX2+FMA lanes,
  * 2 the AVX-512F lanes (whatever the one-time pick chose); 0 returned when
  * the cpu lacks that path.  For tests/c, which pins their bits equal. */

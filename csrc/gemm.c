@@ -1,24 +1,37 @@
 /*
- * gemm.c -- a float32 GEMM whose right operand is packed once and used
- * many times: the recurrent layers multiply every time step's state by the
- * same W_hh (lstm_seq / gru_seq, forward and backward).  BLAS repacks W_hh
- * at each of those calls -- a third of their time for a (32, 128) x
- * (128, 512) product -- so the sequence packs it once per sweep and the
- * steps run this kernel on the packed panels.
+ * gemm.c -- the engine's own float32 GEMM, for products where OpenBLAS
+ * does badly or does work twice:
+ *   - the recurrent layers multiply every time step's state by the same
+ *     W_hh (lstm_seq / gru_seq, forward and backward).  BLAS repacks W_hh
+ *     at each of those calls -- a third of their time for a (32, 128) x
+ *     (128, 512) product -- so the sequence packs it once per sweep and
+ *     the steps run this kernel on the packed panels;
+ *   - linear's float32 backward (ops_linalg.c): dx = g W and dW = g^T x,
+ *     where OpenBLAS zeroes C before a beta = 0 product, packs W through
+ *     a slow copy for g W, and runs a 10-class head's narrow products at
+ *     a fifth of its peak; the bias gradient is summed while g^T is
+ *     packed (bench/RESULTS.md, "Where the large MLP's time goes").
  *
  *   ad_sgemm_pack(tb, k, n, b, ldb, packed)
  *       B (k x n) = b (tb = 0: row-major k x n; tb = 1: b is n x k, used
  *       transposed) into panels of 32 columns: packed[p][kk][0..31], the
  *       last panel padded with zeros.
- *   ad_sgemm_packed(m, n, k, a, lda, packed, bias, beta, c, ldc)
- *       C (m x n) = A (m x k, row-major) B + bias + beta C, bias a row of
- *       n (added to every row; NULL: none).
+ *   ad_sgemm_pack_a(m, k, a, lda, packed, colsum)
+ *       A (m x k) given as its transpose a (k x m, row-major) into blocks
+ *       of 8 rows: packed[i / 8][kk][0..7]; colsum (NULL: none) += the sum
+ *       of each row of A, a chain over kk in order.
+ *   ad_sgemm_packed(ta, m, n, k, a, lda, packed, bias, beta, c, ldc)
+ *       C (m x n) = A B + bias + beta C, A row-major m x k (ta = 0) or
+ *       packed by ad_sgemm_pack_a (ta = 1), bias a row of n (added to
+ *       every row; NULL: none).  The panels are shared out over the
+ *       engine's thread pool.
  *
  * The micro-kernel keeps an 8 x 32 block of C in sixteen AVX-512 registers
  * and walks k once: each C element is one chain of fused multiply-adds in
- * k order, the same on every call, so an eager step and its compiled
- * replay agree to the bit.  Only where the cpu has AVX-512F
- * (ad_sgemm_packed_ok); elsewhere, and for float64, the callers use BLAS.
+ * k order, the same on every call and whichever thread computes it, so an
+ * eager step and its compiled replay agree to the bit at any thread count.
+ * Only where the cpu has AVX-512F (ad_sgemm_packed_ok); elsewhere, and for
+ * float64, the callers use BLAS.
  */
 #include "ad_impl.h"
 
@@ -38,21 +51,66 @@ ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
               float *packed)
 {
     int64_t np = (n + NR - 1) / NR;
+    if (!tb) {
+        /* b's rows in order (each read whole, so the prefetchers follow
+         * it), every row cut into the panels' 32-float pieces */
+        for (int64_t kk = 0; kk < k; kk++) {
+            const float *src = b + kk * ldb;
+            for (int64_t p = 0; p < np; p++) {
+                float *row = packed + (p * k + kk) * NR;
+                int64_t j0 = p * NR, nc = n - j0 < NR ? n - j0 : NR;
+                if (nc == NR) {
+                    memcpy(row, src + j0, NR * sizeof(float));
+                    continue;
+                }
+                memcpy(row, src + j0, (size_t)nc * sizeof(float));
+                for (int64_t j = nc; j < NR; j++) {
+                    row[j] = 0.0f;
+                }
+            }
+        }
+        return;
+    }
     for (int64_t p = 0; p < np; p++) {
         float *dst = packed + p * k * NR;
         int64_t j0 = p * NR, nc = n - j0 < NR ? n - j0 : NR;
         for (int64_t kk = 0; kk < k; kk++) {
             float *row = dst + kk * NR;
-            if (tb) {
-                for (int64_t j = 0; j < nc; j++) {
-                    row[j] = b[(j0 + j) * ldb + kk];
-                }
-            }
-            else {
-                memcpy(row, b + kk * ldb + j0, (size_t)nc * sizeof(float));
+            for (int64_t j = 0; j < nc; j++) {
+                row[j] = b[(j0 + j) * ldb + kk];
             }
             for (int64_t j = nc; j < NR; j++) {
                 row[j] = 0.0f;
+            }
+        }
+    }
+}
+
+size_t
+ad_sgemm_apacked_size(int64_t m, int64_t k)
+{
+    return (size_t)((m + MR - 1) / MR) * (size_t)k * MR;
+}
+
+void
+ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+                float *packed, float *colsum)
+{
+    for (int64_t i = 0; i < m; i += MR) {
+        int mr = (int)(m - i < MR ? m - i : MR);
+        float *dst = packed + i * k;
+        for (int64_t kk = 0; kk < k; kk++) {
+            const float *src = a + kk * lda + i;
+            for (int r = 0; r < mr; r++) {
+                dst[kk * MR + r] = src[r];
+            }
+            for (int r = mr; r < MR; r++) {
+                dst[kk * MR + r] = 0.0f;
+            }
+            if (colsum) {
+                for (int r = 0; r < mr; r++) {
+                    colsum[i + r] += src[r];
+                }
             }
         }
     }
@@ -67,7 +125,7 @@ ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
 /* C[0:mr, 0:nc] = A[0:mr, :] . panel + beta C, mr <= MR (a constant where
  * inlined, so the loops over rows unroll into registers). */
 KERN_ATTR void
-block(const int mr, int64_t k, const float *a, int64_t lda,
+block(const int mr, const int ta, int64_t k, const float *a, int64_t lda,
       const float *bp, const float *bias, float *c, int64_t ldc, int nc,
       float beta)
 {
@@ -76,11 +134,15 @@ block(const int mr, int64_t k, const float *a, int64_t lda,
         c0[r] = _mm512_setzero_ps();
         c1[r] = _mm512_setzero_ps();
     }
+    /* unrolled by 4: fewer loop and address updates per 16 FMAs (10%
+     * at k = 1024); each element's chain is the same */
+#pragma GCC unroll 4
     for (int64_t kk = 0; kk < k; kk++) {
         __m512 b0 = _mm512_loadu_ps(bp + kk * NR);
         __m512 b1 = _mm512_loadu_ps(bp + kk * NR + 16);
         for (int r = 0; r < mr; r++) {
-            __m512 av = _mm512_set1_ps(a[r * lda + kk]);
+            __m512 av = _mm512_set1_ps(ta ? a[kk * lda + r]
+                                          : a[r * lda + kk]);
             c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
         }
@@ -116,7 +178,14 @@ block(const int mr, int64_t k, const float *a, int64_t lda,
     block##R(int64_t k, const float *a, int64_t lda, const float *bp,     \
              const float *bias, float *c, int64_t ldc, int nc, float beta) \
     {                                                                      \
-        block(R, k, a, lda, bp, bias, c, ldc, nc, beta);                   \
+        block(R, 0, k, a, lda, bp, bias, c, ldc, nc, beta);                \
+    }                                                                      \
+    __attribute__((target("avx512f"), noinline)) static void                \
+    block##R##t(int64_t k, const float *a, int64_t lda, const float *bp,  \
+                const float *bias, float *c, int64_t ldc, int nc,         \
+                float beta)                                                \
+    {                                                                      \
+        block(R, 1, k, a, lda, bp, bias, c, ldc, nc, beta);                \
     }
 BLOCK_FN(1)
 BLOCK_FN(2)
@@ -129,8 +198,10 @@ BLOCK_FN(8)
 
 typedef void (*block_fn)(int64_t, const float *, int64_t, const float *,
                          const float *, float *, int64_t, int, float);
-static const block_fn blocks[MR + 1] = {
-    NULL, block1, block2, block3, block4, block5, block6, block7, block8,
+static const block_fn blocks[2][MR + 1] = {
+    {NULL, block1, block2, block3, block4, block5, block6, block7, block8},
+    {NULL, block1t, block2t, block3t, block4t, block5t, block6t, block7t,
+     block8t},
 };
 
 int
@@ -139,23 +210,47 @@ ad_sgemm_packed_ok(void)
     return __builtin_cpu_supports("avx512f");
 }
 
+typedef struct {
+    int ta;
+    int64_t m, n, k, lda, ldc;
+    const float *a, *packed, *bias;
+    float beta;
+    float *c;
+} gemm_job;
+
+/* Panels [lo, hi) against every row block: one panel (k x 32 floats, 32
+ * KB at k = 256) stays in L1 (or L2) while all the rows pass it. */
+static void
+panels_range(void *ctx, int64_t lo, int64_t hi)
+{
+    const gemm_job *j = ctx;
+    for (int64_t p = lo; p < hi; p++) {
+        const float *bp = j->packed + p * j->k * NR;
+        int nc = (int)(j->n - p * NR < NR ? j->n - p * NR : NR);
+        for (int64_t i = 0; i < j->m; i += MR) {
+            int mr = (int)(j->m - i < MR ? j->m - i : MR);
+            blocks[j->ta][mr](j->k, j->a + (j->ta ? i * j->k : i * j->lda),
+                              j->ta ? MR : j->lda,
+                              bp, j->bias ? j->bias + p * NR : NULL,
+                              j->c + i * j->ldc + p * NR, j->ldc, nc,
+                              j->beta);
+        }
+    }
+}
+
 void
-ad_sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a,
+ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
                 int64_t lda, const float *packed, const float *bias,
                 float beta, float *c, int64_t ldc)
 {
+    gemm_job j = {ta, m, n, k, lda, ldc, a, packed, bias, beta, c};
     int64_t np = (n + NR - 1) / NR;
-    for (int64_t p = 0; p < np; p++) {
-        /* one panel (k x 32, 16 KB at k = 128) stays in L1 for every row
-         * block */
-        const float *bp = packed + p * k * NR;
-        int nc = (int)(n - p * NR < NR ? n - p * NR : NR);
-        for (int64_t i = 0; i < m; i += MR) {
-            int mr = (int)(m - i < MR ? m - i : MR);
-            blocks[mr](k, a + i * lda, lda, bp, bias ? bias + p * NR : NULL,
-                       c + i * ldc + p * NR, ldc, nc, beta);
-        }
-    }
+    /* Every C element is one block's chain whichever piece runs it, so
+     * the thread count never changes a bit.  A piece is at least about
+     * 2^21 multiply-adds (~20 us). */
+    int64_t per = m * k * NR;
+    ad_parallel_for(np, per ? ((1 << 21) + per - 1) / per : np,
+                    panels_range, &j);
 }
 
 #else
@@ -167,11 +262,11 @@ ad_sgemm_packed_ok(void)
 }
 
 void
-ad_sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a,
+ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
                 int64_t lda, const float *packed, const float *bias,
                 float beta, float *c, int64_t ldc)
 {
-    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed;
+    (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed;
     (void)bias; (void)beta; (void)c; (void)ldc;
 }
 

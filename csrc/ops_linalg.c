@@ -206,32 +206,107 @@ fw_linear(ad_record *r)
     return AD_OK;
 }
 
+/* float32 products of linear's backward through gemm.c's kernel (AVX-512
+ * cpus) rather than BLAS, from about 2^20 multiply-adds with at least one
+ * 8-row block: OpenBLAS zeroes C before a beta = 0 product, copies W
+ * through a slow path for dx = g W, and runs the narrow products of a
+ * 10-class head (g^T x with 10 rows) at a fifth of its peak
+ * (bench/RESULTS.md).  The choice depends on the shapes alone, so an
+ * eager step and its replay take the same path and agree to the bit. */
+static int
+linear_packs(const ad_tensor *x, int64_t m, int64_t n, int64_t k)
+{
+    return x->dtype == AD_F32 && m >= 8 && n > 0 && k > 0 &&
+           m * n * k >= ((int64_t)1 << 20) && ad_sgemm_packed_ok();
+}
+
+/* dx (N x in) = g (N x M) W (M x in): W packed in panels, then the
+ * kernel writes dx (no zeroing pass). */
+static ad_status
+dx_packed(int64_t N, int64_t in, int64_t M, const float *g, const float *w,
+          float *dx)
+{
+    ad_buffer *pk = ad_buf_alloc(ad_sgemm_packed_size(M, in) *
+                                 sizeof(float));
+    if (!pk) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    ad_sgemm_pack(0, M, in, w, in, AD_BUF_DATA(pk));
+    ad_sgemm_packed(0, N, in, M, g, M, AD_BUF_DATA(pk), NULL, 0.0f, dx, in);
+    ad_buf_decref(pk);
+    return AD_OK;
+}
+
+/* dW (M x in) = g^T (M x N) x (N x in): g^T's row blocks and x's panels
+ * packed; db (NULL: not wanted) gets g's column sums while g is packed,
+ * each a chain over the rows in order from 0, as sum_into's. */
+static ad_status
+dw_packed(int64_t N, int64_t in, int64_t M, const float *g, const float *x,
+          float *dw, float *db)
+{
+    size_t na = ad_sgemm_apacked_size(M, N);
+    ad_buffer *pk = ad_buf_alloc((na + ad_sgemm_packed_size(N, in)) *
+                                 sizeof(float));
+    if (!pk) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    float *pa = AD_BUF_DATA(pk);
+    ad_sgemm_pack_a(M, N, g, M, pa, db);
+    ad_sgemm_pack(0, N, in, x, in, pa + na);
+    ad_sgemm_packed(1, M, in, N, pa, N, pa + na, NULL, 0.0f, dw, in);
+    ad_buf_decref(pk);
+    return AD_OK;
+}
+
 /* dx = g W, dW = g^T x, db = sum of g over rows. */
 static ad_status
 bw_linear(ad_record *r, ad_buffer **g)
 {
     ad_tensor *x = r->in[0], *w = r->in[1];
+    ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
     int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
     const ad_kernels *K = ad_k(x->dtype);
     const void *G = AD_BUF_DATA(*g);
-    for (int which = 0; which < r->nin; which++) {
+    ad_buffer *gb = NULL;       /* db, summed while dW's product packs g */
+    ad_status s = AD_OK;
+    for (int which = 0; which < r->nin && !s; which++) {
         ad_tensor *t = r->in[which];
         if (!t->requires_grad) {
             continue;
         }
-        ad_buffer *gt = ad_buf_alloc(ad_nbytes(t));
-        if (!gt) {
-            return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+        int summed = which == 2 && gb != NULL;
+        ad_buffer *gt = summed ? gb : ad_buf_alloc(ad_nbytes(t));
+        if (summed) {
+            gb = NULL;
         }
-        if (which == 0) {
+        if (!gt) {
+            s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+            break;
+        }
+        if (which == 0 && linear_packs(x, N, in, M)) {
+            s = dx_packed(N, in, M, G, ad_data(w), AD_BUF_DATA(gt));
+        }
+        else if (which == 0) {
             K->gemm(0, 0, N, in, M, G, M, ad_data(w), in, 0.0,
                     AD_BUF_DATA(gt), in);
+        }
+        else if (which == 1 && linear_packs(x, M, in, N)) {
+            if (b && b->requires_grad) {
+                if (!(gb = ad_buf_alloc(ad_nbytes(b)))) {
+                    ad_buf_decref(gt);
+                    s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+                    break;
+                }
+                memset(AD_BUF_DATA(gb), 0, ad_nbytes(b));
+            }
+            s = dw_packed(N, in, M, G, ad_data(x), AD_BUF_DATA(gt),
+                          gb ? AD_BUF_DATA(gb) : NULL);
         }
         else if (which == 1) {
             K->gemm(1, 0, M, in, N, G, M, ad_data(x), in, 0.0,
                     AD_BUF_DATA(gt), in);
         }
-        else {
+        else if (!summed) {
             int64_t shp[2] = {N, M}, st[3][AD_MAX_DIMS];
             ad_iter it;
             ad_kany(t->dtype)->fill(AD_BUF_DATA(gt), M, 0.0);
@@ -242,12 +317,16 @@ bw_linear(ad_record *r, ad_buffer **g)
             ad_iter_init(&it, 2, shp, 2, st);
             K->sum_into(&it, AD_BUF_DATA(gt), G);
         }
-        ad_status s = ad_acc_grad(r, which, &gt, 1);
         if (s) {
-            return s;
+            ad_buf_decref(gt);
+            break;
         }
+        s = ad_acc_grad(r, which, &gt, 1);
     }
-    return AD_OK;
+    if (gb) {
+        ad_buf_decref(gb);
+    }
+    return s;
 }
 
 const ad_opdef ad_def_linear = {

@@ -324,7 +324,7 @@ rec_gemm_run(const rec_gemm *g, int64_t B, const void *s, const void *bias,
              double beta, void *c, size_t it)
 {
     if (g->packed) {
-        ad_sgemm_packed(B, g->n, g->kdim, s, g->kdim,
+        ad_sgemm_packed(0, B, g->n, g->kdim, s, g->kdim,
                         AD_BUF_DATA(g->packed), bias, (float)beta, c, g->n);
         return;
     }

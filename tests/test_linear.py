@@ -59,3 +59,133 @@ def test_nn_linear_uses_one_record():
     y = lin(ad.randn(4, 3, seed=0))
     assert ad.memory_stats()["tape_live"] - before == 1
     assert y.requires_grad
+
+
+# The float32 backward's products from about 2^20 multiply-adds run
+# through the engine's own AVX-512 kernel (csrc/gemm.c) where the cpu has
+# it: dx = g W with W packed, dW = g^T x with g^T and x packed, and the
+# bias gradient summed while g^T is packed.  Shapes with partial 8-row
+# blocks and 32-column panels, narrow heads (10 outputs) and the large
+# MLP's layers.
+PACKED_SHAPES = [(256, 1024, 10), (256, 64, 1024), (37, 300, 129),
+                 (8, 512, 512), (300, 33, 170), (1000, 20, 60),
+                 (64, 1024, 1024)]
+
+
+def _linear_grads(x, W, b, g, bias=True, wgrad=True):
+    X = ad.tensor(x, requires_grad=True)
+    Wt = ad.tensor(W, requires_grad=wgrad)
+    B = ad.tensor(b, requires_grad=True) if bias else None
+    ad.linear(X, Wt, B).backward(ad.tensor(g))
+    return [t.grad.numpy() if t is not None and t.grad is not None else None
+            for t in (X, Wt, B)]
+
+
+@pytest.mark.parametrize("N,i,M", PACKED_SHAPES)
+def test_linear_float32_backward_products_against_float64(N, i, M):
+    rng = np.random.default_rng(N + i + M)
+    x = rng.standard_normal((N, i)).astype(np.float32)
+    W = rng.standard_normal((M, i)).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    g = rng.standard_normal((N, M)).astype(np.float32)
+    dx, dW, db = _linear_grads(x, W, b, g)
+    x64, W64, g64 = (a.astype(np.float64) for a in (x, W, g))
+    # float32 sums of i or N products of unit normals: relative to the
+    # largest entry, well under 1e-5
+    for got, ref in ((dx, g64 @ W64), (dW, g64.T @ x64)):
+        assert got.dtype == np.float32 and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=0,
+                                   atol=2e-6 * np.abs(ref).max() *
+                                   np.sqrt(max(N, M)))
+    # the bias gradient: each column summed over the rows in order, in
+    # float32, from 0 -- the bits of the unfused column sum
+    ref = np.zeros(M, np.float32)
+    for r in range(N):
+        ref += g[r]
+    assert db.tobytes() == ref.tobytes()
+
+
+@pytest.mark.parametrize("bias,wgrad", [(True, False), (False, True)])
+def test_linear_float32_backward_without_some_gradients(bias, wgrad):
+    """A frozen weight (the bias gradient then summed alone) or no bias:
+    the same values as with every gradient wanted."""
+    rng = np.random.default_rng(5)
+    N, i, M = 128, 96, 200
+    x = rng.standard_normal((N, i)).astype(np.float32)
+    W = rng.standard_normal((M, i)).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    g = rng.standard_normal((N, M)).astype(np.float32)
+    full = _linear_grads(x, W, b, g)
+    part = _linear_grads(x, W, b, g, bias=bias, wgrad=wgrad)
+    assert part[0].tobytes() == full[0].tobytes()
+    if wgrad:
+        assert part[1].tobytes() == full[1].tobytes()
+    else:
+        assert part[1] is None
+    if bias:
+        assert part[2].tobytes() == full[2].tobytes()
+    else:
+        assert part[2] is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_mlp_step_compiled_matches_eager_bitwise(dtype):
+    """An MLP whose backward products take the packed kernel (float32)
+    or BLAS (float64): eager and ad.compile give the same bits, step after
+    step."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((96, 48)).astype(dtype)
+    y = rng.integers(0, 10, 96)
+
+    def make():
+        ad.manual_seed(3)
+        model = ad.nn.Sequential(ad.nn.Linear(48, 256), ad.nn.ReLU(),
+                                 ad.nn.Linear(256, 256), ad.nn.ReLU(),
+                                 ad.nn.Linear(256, 10))
+        if dtype == "float64":
+            model = model.double()
+        return model, ad.optim.SGD(model.parameters(), lr=0.05,
+                                   momentum=0.9)
+
+    def step(model, opt, xb, yb):
+        loss = ad.nn.functional.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    m1, o1 = make()
+    m2, o2 = make()
+    compiled = ad.compile(lambda xb, yb: step(m2, o2, xb, yb))
+    for _ in range(3):
+        l1 = step(m1, o1, ad.tensor(X), ad.tensor(y))
+        l2 = compiled(X, y)
+        assert l1.numpy().tobytes() == l2.numpy().tobytes()
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert p1.numpy().tobytes() == p2.numpy().tobytes()
+        assert p1.grad.numpy().tobytes() == p2.grad.numpy().tobytes()
+
+
+def test_linear_float32_backward_same_bits_at_any_thread_count():
+    """Every element of the packed kernel's products is one chain of
+    fused multiply-adds computed by one thread, so the gradients do not
+    depend on the thread count (BLAS's may: only checked where the engine
+    uses its own kernel)."""
+    feats = getattr(getattr(np, "_core", None), "_multiarray_umath", None)
+    if not getattr(feats, "__cpu_features__", {}).get("AVX512F"):
+        pytest.skip("the engine's float32 kernel needs AVX-512F")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((512, 1024)).astype(np.float32)
+    W = rng.standard_normal((512, 1024)).astype(np.float32)
+    b = rng.standard_normal(512).astype(np.float32)
+    g = rng.standard_normal((512, 512)).astype(np.float32)
+    before = ad.get_num_threads()
+    try:
+        ad.set_num_threads(1)
+        one = _linear_grads(x, W, b, g)
+        ad.set_num_threads(2)
+        two = _linear_grads(x, W, b, g)
+    finally:
+        ad.set_num_threads(before)
+    for a, c in zip(one, two):
+        assert a.tobytes() == c.tobytes()
