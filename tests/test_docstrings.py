@@ -1,0 +1,1047 @@
+"""Every public name has a docstring that documents its parameters, and
+every docstring's examples run (issue 17: the API reference is generated
+from these docstrings, NumPy style, by napoleon).
+
+The public names: each module's ``__all__`` (``dir()`` without underscores
+where there is none), and for classes their public methods and properties
+defined in autodiff (not inherited from Python or numpy).  An object
+exported under several names is checked once, under the first name in
+MODULES' order.  A name's docstring must be non-empty and, when its
+signature has parameters, name every one of them as an entry of its
+``Parameters`` section (``*args`` / ``**kwargs`` as such; a class's
+parameters are its constructor's, documented in the class docstring).
+A method overriding a documented method inherits its docstring (as
+Sphinx's autodoc shows it); a Tensor method may instead point at the
+function it mirrors ("See :func:`autodiff.exp`").
+An nn layer's ``forward`` is documented by its class: the class docstring
+has a ``Shape`` section (the input and output shapes), as in PyTorch's
+reference, unless forward has its own docstring documenting its
+parameters.
+
+KNOWN_MISSING lets this test land before every docstring is written: it
+may only shrink (test_known_missing_is_current fails for a name that is
+documented now, or no longer exists, so the set cannot go stale).
+"""
+import doctest
+import importlib
+import inspect
+import re
+import types
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+
+# The modules of the API reference, in the order their names are keyed.
+MODULES = (
+    "autodiff.callbacks", "autodiff.trainer", "autodiff", "autodiff.autograd",
+    "autodiff.functional", "autodiff.linalg", "autodiff.gradcheck",
+    "autodiff.checkpoint", "autodiff.metrics", "autodiff.cuda",
+    "autodiff.nn", "autodiff.nn.functional", "autodiff.nn.init",
+    "autodiff.nn.utils", "autodiff.optim", "autodiff.optim.lr_scheduler",
+    "autodiff.data", "autodiff.distributed",
+)
+
+_SECTION = re.compile(r"^\s*([A-Z][A-Za-z ]+)\n\s*-{3,}\s*$", re.M)
+_SEE = re.compile(r"See :(?:func|meth|class):`~?(autodiff[\w.]*)`")
+_ENTRY = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(?::.*)?$")
+
+
+def _own_doc(obj):
+    """The object's own docstring (not its class's, for instances)."""
+    if _is_attribute(obj):
+        return obj.__doc__ or ""
+    doc = getattr(obj, "__doc__", None)
+    if inspect.isclass(obj):
+        return doc or ""
+    if not callable(obj) and not isinstance(obj, types.ModuleType):
+        return None                # a constant (dtype object, ...): skipped
+    return doc or ""
+
+
+def sections(doc):
+    """{section title: its text} of a NumPy-style docstring."""
+    doc = inspect.cleandoc(doc)
+    found = list(_SECTION.finditer(doc))
+    out = {}
+    for i, m in enumerate(found):
+        end = found[i + 1].start() if i + 1 < len(found) else len(doc)
+        out[m.group(1).strip()] = doc[m.end():end]
+    return out
+
+
+def documented_params(doc):
+    """The parameter names the Parameters section has entries for."""
+    sec = sections(doc)
+    names = set()
+    for title in ("Parameters", "Other Parameters", "Keyword Arguments"):
+        text = sec.get(title)
+        if not text:
+            continue
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if not lines:
+            continue
+        base = min(len(ln) - len(ln.lstrip()) for ln in lines)
+        for ln in lines:
+            if len(ln) - len(ln.lstrip()) != base:
+                continue
+            m = _ENTRY.match(ln.strip())
+            if m:
+                for n in m.group(1).split(","):
+                    names.add(n.strip().lstrip("*"))
+    return names
+
+
+def _signature_params(obj, is_method):
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
+    ps = list(sig.parameters.values())
+    if is_method and ps and ps[0].name in ("self", "cls"):
+        ps = ps[1:]
+    return [p.name for p in ps]
+
+
+def _defined_in_autodiff(obj):
+    mod = getattr(obj, "__module__", None) or ""
+    return mod.split(".")[0] == "autodiff"
+
+
+def _is_module_class(cls):
+    return inspect.isclass(cls) and issubclass(cls, ad.nn.Module)
+
+
+def _is_attribute(m):
+    return isinstance(m, (property, types.GetSetDescriptorType,
+                          types.MemberDescriptorType))
+
+
+def public_names():
+    """[(key, object, kind, owner class or None)], deduplicated."""
+    seen = set()
+    out = []
+    public = {}                    # id(class) -> its key
+
+    def add(key, obj, kind, owner=None):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        out.append((key, obj, kind, owner))
+
+    classes = []
+    for modname in MODULES:
+        mod = importlib.import_module(modname)
+        names = getattr(mod, "__all__", None)
+        if names is None:
+            names = [n for n in dir(mod) if not n.startswith("_")
+                     and not isinstance(getattr(mod, n), types.ModuleType)]
+        for name in names:
+            obj = getattr(mod, name)
+            if isinstance(obj, types.ModuleType):
+                if obj.__name__.startswith("autodiff"):
+                    add(obj.__name__, obj, "module")
+                continue
+            if _own_doc(obj) is None or not _defined_in_autodiff(obj):
+                continue           # a constant, or a numpy / stdlib name
+            key = modname + "." + name
+            add(key, obj, "class" if inspect.isclass(obj) else "function")
+            if inspect.isclass(obj) and id(obj) not in public:
+                public[id(obj)] = key
+                classes.append((key, obj))
+    # methods: keyed under the public class defining them, else under the
+    # first public subclass (a private base's methods)
+    for key, cls in classes:
+        for klass in cls.__mro__:
+            if not (klass.__module__ or "").startswith("autodiff"):
+                continue
+            base = public.get(id(klass), key)
+            for mname, m in vars(klass).items():
+                if mname.startswith("_"):
+                    continue
+                if isinstance(m, (staticmethod, classmethod)):
+                    m = m.__func__
+                if not (callable(m) or _is_attribute(m)):
+                    continue
+                if not _is_attribute(m) and not _defined_in_autodiff(m):
+                    continue
+                if id(klass) not in public and \
+                        inspect.getattr_static(cls, mname) is not vars(
+                            klass)[mname]:
+                    continue       # a private base's method, overridden
+                add(base + "." + mname, m, "method", klass)
+    return out
+
+
+_NAMES = public_names()
+
+
+def _inherited_doc(obj, owner):
+    """The docstring of the method `obj` overrides (as Sphinx's
+    autodoc_inherit_docstrings shows it), or ""."""
+    name = getattr(obj, "__name__", None)
+    for klass in owner.__mro__[1:]:
+        base = vars(klass).get(name)
+        if base is not None and getattr(base, "__doc__", None):
+            return base.__doc__
+    return ""
+
+
+def problems(key, obj, kind, owner):
+    """Why the docstring of `obj` is not complete ([] when it is)."""
+    doc = _own_doc(obj)
+    if kind == "method" and not doc and not _is_attribute(obj):
+        doc = _inherited_doc(obj, owner)
+    if kind == "method" and getattr(obj, "__name__", "") == "forward" \
+            and _is_module_class(owner):
+        if doc and not _missing_params(obj, doc, True):
+            return []
+        cls_doc = owner.__doc__ or ""
+        if "Shape" not in sections(cls_doc):
+            return ["forward: no docstring and %s's docstring has no Shape "
+                    "section" % owner.__name__]
+        return []
+    if not doc or not doc.strip():
+        return ["no docstring"]
+    if kind == "module":
+        return []
+    if _is_attribute(obj):
+        return []
+    see = _SEE.search(doc) if kind == "method" else None
+    if see:                    # a Tensor method pointing at its function
+        return [] if _resolve(see.group(1)) is not None else [
+            "refers to %s, which does not exist" % see.group(1)]
+    if kind == "class":
+        target = obj
+        if _is_module_class(obj) and "forward" in vars(obj) \
+                and "Shape" not in sections(doc):
+            missing = ["no Shape section"]
+        else:
+            missing = []
+        return missing + _missing_params(target, doc, False)
+    return _missing_params(obj, doc, kind == "method")
+
+
+def _resolve(dotted):
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for p in parts[i:]:
+            obj = getattr(obj, p, None)
+        return obj
+    return None
+
+
+def _missing_params(obj, doc, is_method):
+    params = _signature_params(obj, is_method)
+    if not params:
+        return []
+    have = documented_params(doc)
+    return ["parameter %r not in Parameters" % p for p in params
+            if p not in have]
+
+
+def _report():
+    return {key: problems(key, obj, kind, owner)
+            for key, obj, kind, owner in _NAMES}
+
+
+# Names whose docstrings are still to be written (only ever shrinks;
+# `python tests/test_docstrings.py` prints the current list).
+KNOWN_MISSING = frozenset("""
+autodiff.BoolTensor
+autodiff.CompiledFunction
+autodiff.CompiledFunction.clear_cache
+autodiff.CompiledFunction.recordings
+autodiff.DoubleTensor
+autodiff.FloatTensor
+autodiff.Function
+autodiff.Function.apply
+autodiff.Function.backward
+autodiff.Function.forward
+autodiff.FunctionCtx.save_for_backward
+autodiff.FunctionCtx.saved_tensors
+autodiff.LongTensor
+autodiff.Size
+autodiff.Tensor.T
+autodiff.Tensor.add
+autodiff.Tensor.add_
+autodiff.Tensor.addcdiv
+autodiff.Tensor.addcdiv_
+autodiff.Tensor.addcmul
+autodiff.Tensor.addcmul_
+autodiff.Tensor.addmm
+autodiff.Tensor.addmm_
+autodiff.Tensor.all
+autodiff.Tensor.allclose
+autodiff.Tensor.amax
+autodiff.Tensor.amin
+autodiff.Tensor.any
+autodiff.Tensor.argmax
+autodiff.Tensor.argmin
+autodiff.Tensor.argsort
+autodiff.Tensor.astype
+autodiff.Tensor.atan2
+autodiff.Tensor.atan2_
+autodiff.Tensor.backward
+autodiff.Tensor.bmm
+autodiff.Tensor.broadcast_to
+autodiff.Tensor.chunk
+autodiff.Tensor.clamp_
+autodiff.Tensor.clip
+autodiff.Tensor.contiguous
+autodiff.Tensor.copy_
+autodiff.Tensor.count_nonzero
+autodiff.Tensor.cuda
+autodiff.Tensor.cummax
+autodiff.Tensor.cummin
+autodiff.Tensor.cumprod
+autodiff.Tensor.cumsum
+autodiff.Tensor.device
+autodiff.Tensor.diag
+autodiff.Tensor.diagonal
+autodiff.Tensor.div
+autodiff.Tensor.div_
+autodiff.Tensor.dtype
+autodiff.Tensor.elu
+autodiff.Tensor.eq
+autodiff.Tensor.equal
+autodiff.Tensor.expand
+autodiff.Tensor.expand_as
+autodiff.Tensor.expand_dims
+autodiff.Tensor.fill_
+autodiff.Tensor.flatten
+autodiff.Tensor.flip
+autodiff.Tensor.floor_divide
+autodiff.Tensor.fmod
+autodiff.Tensor.fmod_
+autodiff.Tensor.gather
+autodiff.Tensor.ge
+autodiff.Tensor.grad
+autodiff.Tensor.gt
+autodiff.Tensor.hypot
+autodiff.Tensor.hypot_
+autodiff.Tensor.index_select
+autodiff.Tensor.is_cuda
+autodiff.Tensor.is_leaf
+autodiff.Tensor.isclose
+autodiff.Tensor.le
+autodiff.Tensor.leaky_relu
+autodiff.Tensor.lerp
+autodiff.Tensor.lerp_
+autodiff.Tensor.log_softmax
+autodiff.Tensor.logaddexp
+autodiff.Tensor.logical_and
+autodiff.Tensor.logical_or
+autodiff.Tensor.logical_xor
+autodiff.Tensor.logsumexp
+autodiff.Tensor.lt
+autodiff.Tensor.masked_fill
+autodiff.Tensor.masked_select
+autodiff.Tensor.matmul
+autodiff.Tensor.max
+autodiff.Tensor.maximum
+autodiff.Tensor.mean
+autodiff.Tensor.median
+autodiff.Tensor.min
+autodiff.Tensor.minimum
+autodiff.Tensor.mm
+autodiff.Tensor.movedim
+autodiff.Tensor.mul
+autodiff.Tensor.mul_
+autodiff.Tensor.mv
+autodiff.Tensor.nanmean
+autodiff.Tensor.nansum
+autodiff.Tensor.narrow
+autodiff.Tensor.ndim
+autodiff.Tensor.ne
+autodiff.Tensor.nonzero
+autodiff.Tensor.norm
+autodiff.Tensor.outer
+autodiff.Tensor.permute
+autodiff.Tensor.pow
+autodiff.Tensor.pow_
+autodiff.Tensor.prod
+autodiff.Tensor.quantile
+autodiff.Tensor.remainder
+autodiff.Tensor.remainder_
+autodiff.Tensor.repeat
+autodiff.Tensor.repeat_interleave
+autodiff.Tensor.requires_grad
+autodiff.Tensor.requires_grad_
+autodiff.Tensor.reshape
+autodiff.Tensor.roll
+autodiff.Tensor.round
+autodiff.Tensor.scatter
+autodiff.Tensor.scatter_add
+autodiff.Tensor.shape
+autodiff.Tensor.softmax
+autodiff.Tensor.softplus
+autodiff.Tensor.sort
+autodiff.Tensor.split
+autodiff.Tensor.squeeze
+autodiff.Tensor.std
+autodiff.Tensor.sub
+autodiff.Tensor.sub_
+autodiff.Tensor.sum
+autodiff.Tensor.take_along_dim
+autodiff.Tensor.tile
+autodiff.Tensor.to
+autodiff.Tensor.topk
+autodiff.Tensor.transpose
+autodiff.Tensor.tril
+autodiff.Tensor.triu
+autodiff.Tensor.true_divide
+autodiff.Tensor.type
+autodiff.Tensor.type_as
+autodiff.Tensor.unbind
+autodiff.Tensor.unflatten
+autodiff.Tensor.var
+autodiff.Tensor.view_as
+autodiff.Tensor.xlogy
+autodiff.Tensor.xlogy_
+autodiff.abs
+autodiff.acos
+autodiff.acosh
+autodiff.add
+autodiff.addcdiv
+autodiff.addcmul
+autodiff.addmm
+autodiff.all
+autodiff.allclose
+autodiff.amax
+autodiff.amin
+autodiff.any
+autodiff.arange
+autodiff.argmax
+autodiff.argmin
+autodiff.argsort
+autodiff.as_tensor
+autodiff.asin
+autodiff.asinh
+autodiff.atan
+autodiff.atan2
+autodiff.atanh
+autodiff.autograd.Variable
+autodiff.autograd.grad
+autodiff.binary_cross_entropy
+autodiff.binary_cross_entropy_with_logits
+autodiff.bitwise_and
+autodiff.bitwise_not
+autodiff.bitwise_or
+autodiff.bitwise_xor
+autodiff.bmm
+autodiff.broadcast_to
+autodiff.ceil
+autodiff.checkpoint.load_safetensors
+autodiff.checkpoint.save_safetensors
+autodiff.chunk
+autodiff.clip
+autodiff.clone
+autodiff.compile
+autodiff.concatenate
+autodiff.cos
+autodiff.cosh
+autodiff.count_nonzero
+autodiff.cuda.device_count
+autodiff.cuda.is_available
+autodiff.cummax
+autodiff.cummin
+autodiff.cumprod
+autodiff.cumsum
+autodiff.data.ConcatDataset.cumsum
+autodiff.data.DistributedSampler.set_epoch
+autodiff.data.WorkerInfo
+autodiff.det
+autodiff.device
+autodiff.device.index
+autodiff.device.type
+autodiff.diag
+autodiff.diagonal
+autodiff.distributed.DistributedOptimizer.load_state_dict
+autodiff.distributed.DistributedOptimizer.set_weight
+autodiff.distributed.DistributedOptimizer.zero_grad
+autodiff.div
+autodiff.divide
+autodiff.dot
+autodiff.einsum
+autodiff.elementwise_grad
+autodiff.elu
+autodiff.empty
+autodiff.empty_like
+autodiff.eq
+autodiff.equal
+autodiff.erf
+autodiff.exp
+autodiff.exp2
+autodiff.expand_dims
+autodiff.expm1
+autodiff.eye
+autodiff.flatten
+autodiff.flip
+autodiff.floor
+autodiff.floor_divide
+autodiff.fmod
+autodiff.frac
+autodiff.from_dlpack
+autodiff.from_numpy
+autodiff.full
+autodiff.full_like
+autodiff.gather
+autodiff.ge
+autodiff.gelu
+autodiff.grad
+autodiff.gradcheck
+autodiff.gradgradcheck
+autodiff.gt
+autodiff.hessian
+autodiff.hvp
+autodiff.hypot
+autodiff.index_select
+autodiff.inverse
+autodiff.is_tensor
+autodiff.isclose
+autodiff.isfinite
+autodiff.isinf
+autodiff.isnan
+autodiff.jacobian
+autodiff.jvp
+autodiff.l1_loss
+autodiff.le
+autodiff.leaky_relu
+autodiff.lerp
+autodiff.linalg.cholesky
+autodiff.linalg.eigh
+autodiff.linalg.eigvalsh
+autodiff.linalg.matrix_norm
+autodiff.linalg.matrix_rank
+autodiff.linalg.pinv
+autodiff.linalg.qr
+autodiff.linalg.slogdet
+autodiff.linalg.solve
+autodiff.linalg.svd
+autodiff.linalg.svdvals
+autodiff.linalg.vector_norm
+autodiff.linear
+autodiff.linspace
+autodiff.load
+autodiff.log
+autodiff.log10
+autodiff.log1p
+autodiff.log2
+autodiff.log_softmax
+autodiff.logaddexp
+autodiff.logical_and
+autodiff.logical_not
+autodiff.logical_or
+autodiff.logical_xor
+autodiff.logsumexp
+autodiff.lt
+autodiff.manual_seed
+autodiff.masked_fill
+autodiff.masked_select
+autodiff.matmul
+autodiff.max
+autodiff.maximum
+autodiff.mean
+autodiff.median
+autodiff.metrics.Accuracy
+autodiff.metrics.Accuracy.compute
+autodiff.metrics.Accuracy.reset
+autodiff.metrics.Accuracy.update
+autodiff.metrics.F1Score.compute
+autodiff.metrics.F1Score.reset
+autodiff.metrics.F1Score.update
+autodiff.metrics.MeanAbsoluteError
+autodiff.metrics.MeanSquaredError
+autodiff.metrics.MeanSquaredError.compute
+autodiff.metrics.MeanSquaredError.reset
+autodiff.metrics.MeanSquaredError.update
+autodiff.metrics.Metric.compute
+autodiff.metrics.Metric.load_state_dict
+autodiff.metrics.Metric.merge
+autodiff.metrics.Metric.reset
+autodiff.metrics.Metric.state_dict
+autodiff.metrics.Metric.update
+autodiff.metrics.R2Score.compute
+autodiff.metrics.R2Score.merge
+autodiff.metrics.R2Score.reset
+autodiff.metrics.R2Score.update
+autodiff.metrics.TopKAccuracy
+autodiff.metrics.TopKAccuracy.update
+autodiff.metrics.get
+autodiff.min
+autodiff.minimum
+autodiff.mm
+autodiff.movedim
+autodiff.mse_loss
+autodiff.mul
+autodiff.multiply
+autodiff.mv
+autodiff.nanmean
+autodiff.nansum
+autodiff.narrow
+autodiff.ne
+autodiff.neg
+autodiff.negative
+autodiff.nn.AdaptiveAvgPool1d
+autodiff.nn.AdaptiveAvgPool1d.extra_repr
+autodiff.nn.AdaptiveAvgPool1d.forward
+autodiff.nn.AdaptiveAvgPool2d
+autodiff.nn.AdaptiveMaxPool1d
+autodiff.nn.AdaptiveMaxPool1d.forward
+autodiff.nn.AdaptiveMaxPool2d
+autodiff.nn.AvgPool1d
+autodiff.nn.AvgPool1d.extra_repr
+autodiff.nn.AvgPool1d.forward
+autodiff.nn.AvgPool2d
+autodiff.nn.BCELoss
+autodiff.nn.BCELoss.forward
+autodiff.nn.BCEWithLogitsLoss
+autodiff.nn.BCEWithLogitsLoss.forward
+autodiff.nn.BatchNorm1d
+autodiff.nn.BatchNorm1d.extra_repr
+autodiff.nn.BatchNorm1d.forward
+autodiff.nn.BatchNorm1d.reset_parameters
+autodiff.nn.BatchNorm1d.reset_running_stats
+autodiff.nn.BatchNorm2d
+autodiff.nn.CELU
+autodiff.nn.CELU.forward
+autodiff.nn.Conv1d
+autodiff.nn.Conv1d.extra_repr
+autodiff.nn.Conv1d.forward
+autodiff.nn.Conv1d.reset_parameters
+autodiff.nn.Conv2d
+autodiff.nn.ConvTranspose1d
+autodiff.nn.ConvTranspose1d.forward
+autodiff.nn.ConvTranspose2d
+autodiff.nn.CosineEmbeddingLoss
+autodiff.nn.CosineEmbeddingLoss.forward
+autodiff.nn.CosineSimilarity
+autodiff.nn.CosineSimilarity.forward
+autodiff.nn.CrossEntropyLoss
+autodiff.nn.CrossEntropyLoss.forward
+autodiff.nn.Dropout
+autodiff.nn.Dropout.extra_repr
+autodiff.nn.Dropout.forward
+autodiff.nn.Dropout1d
+autodiff.nn.Dropout2d
+autodiff.nn.Dropout2d.extra_repr
+autodiff.nn.Dropout2d.forward
+autodiff.nn.ELU
+autodiff.nn.ELU.forward
+autodiff.nn.Embedding
+autodiff.nn.Embedding.extra_repr
+autodiff.nn.Embedding.forward
+autodiff.nn.Embedding.from_pretrained
+autodiff.nn.Embedding.reset_parameters
+autodiff.nn.EmbeddingBag
+autodiff.nn.EmbeddingBag.extra_repr
+autodiff.nn.EmbeddingBag.forward
+autodiff.nn.Flatten
+autodiff.nn.Flatten.extra_repr
+autodiff.nn.Flatten.forward
+autodiff.nn.GELU
+autodiff.nn.GELU.extra_repr
+autodiff.nn.GELU.forward
+autodiff.nn.GRU
+autodiff.nn.GRUCell
+autodiff.nn.GRUCell.forward
+autodiff.nn.GaussianNLLLoss
+autodiff.nn.GaussianNLLLoss.forward
+autodiff.nn.GroupNorm
+autodiff.nn.GroupNorm.extra_repr
+autodiff.nn.GroupNorm.forward
+autodiff.nn.GroupNorm.reset_parameters
+autodiff.nn.Hardsigmoid
+autodiff.nn.Hardsigmoid.forward
+autodiff.nn.Hardswish
+autodiff.nn.Hardswish.forward
+autodiff.nn.Hardtanh
+autodiff.nn.Hardtanh.forward
+autodiff.nn.HingeEmbeddingLoss
+autodiff.nn.HingeEmbeddingLoss.forward
+autodiff.nn.HuberLoss
+autodiff.nn.HuberLoss.forward
+autodiff.nn.Identity
+autodiff.nn.Identity.forward
+autodiff.nn.KLDivLoss
+autodiff.nn.KLDivLoss.forward
+autodiff.nn.L1Loss
+autodiff.nn.L1Loss.forward
+autodiff.nn.LSTM
+autodiff.nn.LSTM.extra_repr
+autodiff.nn.LSTMCell
+autodiff.nn.LSTMCell.forward
+autodiff.nn.LayerNorm
+autodiff.nn.LayerNorm.extra_repr
+autodiff.nn.LayerNorm.forward
+autodiff.nn.LayerNorm.reset_parameters
+autodiff.nn.LeakyReLU
+autodiff.nn.LeakyReLU.forward
+autodiff.nn.Linear
+autodiff.nn.Linear.extra_repr
+autodiff.nn.Linear.forward
+autodiff.nn.Linear.reset_parameters
+autodiff.nn.LogSigmoid
+autodiff.nn.LogSigmoid.forward
+autodiff.nn.LogSoftmax
+autodiff.nn.LogSoftmax.forward
+autodiff.nn.MSELoss
+autodiff.nn.MSELoss.forward
+autodiff.nn.MarginRankingLoss
+autodiff.nn.MarginRankingLoss.forward
+autodiff.nn.MaxPool1d
+autodiff.nn.MaxPool1d.extra_repr
+autodiff.nn.MaxPool1d.forward
+autodiff.nn.MaxPool2d
+autodiff.nn.Mish
+autodiff.nn.Mish.forward
+autodiff.nn.Module
+autodiff.nn.Module.add_module
+autodiff.nn.Module.apply
+autodiff.nn.Module.buffers
+autodiff.nn.Module.cuda
+autodiff.nn.Module.extra_repr
+autodiff.nn.Module.forward
+autodiff.nn.Module.get_buffer
+autodiff.nn.Module.get_parameter
+autodiff.nn.Module.load_safetensors
+autodiff.nn.Module.load_state_dict
+autodiff.nn.Module.parameters
+autodiff.nn.Module.requires_grad_
+autodiff.nn.Module.save_safetensors
+autodiff.nn.Module.train
+autodiff.nn.Module.type
+autodiff.nn.Module.zero_grad
+autodiff.nn.ModuleDict
+autodiff.nn.ModuleDict.forward
+autodiff.nn.ModuleDict.pop
+autodiff.nn.ModuleDict.update
+autodiff.nn.ModuleList
+autodiff.nn.ModuleList.append
+autodiff.nn.ModuleList.extend
+autodiff.nn.ModuleList.forward
+autodiff.nn.ModuleList.insert
+autodiff.nn.ModuleList.pop
+autodiff.nn.MultiMarginLoss
+autodiff.nn.MultiMarginLoss.forward
+autodiff.nn.MultiheadAttention
+autodiff.nn.MultiheadAttention.forward
+autodiff.nn.NLLLoss
+autodiff.nn.NLLLoss.forward
+autodiff.nn.PReLU
+autodiff.nn.PReLU.extra_repr
+autodiff.nn.PReLU.forward
+autodiff.nn.PReLU.reset_parameters
+autodiff.nn.PairwiseDistance
+autodiff.nn.PairwiseDistance.forward
+autodiff.nn.Parameter
+autodiff.nn.ParameterDict.extra_repr
+autodiff.nn.ParameterDict.fromkeys
+autodiff.nn.ParameterDict.get
+autodiff.nn.ParameterDict.pop
+autodiff.nn.ParameterDict.setdefault
+autodiff.nn.ParameterDict.update
+autodiff.nn.ParameterList.append
+autodiff.nn.ParameterList.extend
+autodiff.nn.ParameterList.extra_repr
+autodiff.nn.PoissonNLLLoss
+autodiff.nn.PoissonNLLLoss.forward
+autodiff.nn.RMSNorm
+autodiff.nn.RMSNorm.extra_repr
+autodiff.nn.RMSNorm.forward
+autodiff.nn.RMSNorm.reset_parameters
+autodiff.nn.RNN
+autodiff.nn.RNN.all_weights
+autodiff.nn.RNN.extra_repr
+autodiff.nn.RNN.forward
+autodiff.nn.RNN.reset_parameters
+autodiff.nn.RNNCell
+autodiff.nn.RNNCell.extra_repr
+autodiff.nn.RNNCell.forward
+autodiff.nn.RNNCell.reset_parameters
+autodiff.nn.ReLU
+autodiff.nn.ReLU.forward
+autodiff.nn.ReLU6
+autodiff.nn.ReLU6.forward
+autodiff.nn.SELU
+autodiff.nn.SELU.forward
+autodiff.nn.Sequential
+autodiff.nn.Sequential.append
+autodiff.nn.Sequential.extend
+autodiff.nn.Sequential.forward
+autodiff.nn.Sequential.insert
+autodiff.nn.Sequential.pop
+autodiff.nn.SiLU
+autodiff.nn.SiLU.forward
+autodiff.nn.Sigmoid
+autodiff.nn.Sigmoid.extra_repr
+autodiff.nn.Sigmoid.forward
+autodiff.nn.SmoothL1Loss
+autodiff.nn.SmoothL1Loss.forward
+autodiff.nn.SoftMarginLoss
+autodiff.nn.SoftMarginLoss.forward
+autodiff.nn.Softmax
+autodiff.nn.Softmax.forward
+autodiff.nn.Softplus
+autodiff.nn.Softplus.forward
+autodiff.nn.Softsign
+autodiff.nn.Softsign.forward
+autodiff.nn.Tanh
+autodiff.nn.Tanh.forward
+autodiff.nn.Tanhshrink
+autodiff.nn.Tanhshrink.forward
+autodiff.nn.TransformerDecoder
+autodiff.nn.TransformerDecoder.forward
+autodiff.nn.TransformerDecoderLayer
+autodiff.nn.TransformerDecoderLayer.forward
+autodiff.nn.TransformerEncoder
+autodiff.nn.TransformerEncoder.forward
+autodiff.nn.TransformerEncoderLayer
+autodiff.nn.TransformerEncoderLayer.forward
+autodiff.nn.TripletMarginLoss
+autodiff.nn.TripletMarginLoss.forward
+autodiff.nn.Upsample
+autodiff.nn.Upsample.extra_repr
+autodiff.nn.Upsample.forward
+autodiff.nn.UpsamplingBilinear2d
+autodiff.nn.UpsamplingNearest2d
+autodiff.nn.functional.adaptive_avg_pool1d
+autodiff.nn.functional.adaptive_avg_pool2d
+autodiff.nn.functional.adaptive_max_pool1d
+autodiff.nn.functional.adaptive_max_pool2d
+autodiff.nn.functional.avg_pool1d
+autodiff.nn.functional.avg_pool2d
+autodiff.nn.functional.batch_norm
+autodiff.nn.functional.celu
+autodiff.nn.functional.conv1d
+autodiff.nn.functional.conv2d
+autodiff.nn.functional.conv_transpose1d
+autodiff.nn.functional.conv_transpose2d
+autodiff.nn.functional.dropout
+autodiff.nn.functional.dropout1d
+autodiff.nn.functional.dropout2d
+autodiff.nn.functional.embedding
+autodiff.nn.functional.embedding_bag
+autodiff.nn.functional.fold
+autodiff.nn.functional.group_norm
+autodiff.nn.functional.hardsigmoid
+autodiff.nn.functional.hardswish
+autodiff.nn.functional.hardtanh
+autodiff.nn.functional.interpolate
+autodiff.nn.functional.layer_norm
+autodiff.nn.functional.logsigmoid
+autodiff.nn.functional.max_pool1d
+autodiff.nn.functional.max_pool2d
+autodiff.nn.functional.mish
+autodiff.nn.functional.pad
+autodiff.nn.functional.prelu
+autodiff.nn.functional.relu6
+autodiff.nn.functional.rms_norm
+autodiff.nn.functional.scaled_dot_product_attention
+autodiff.nn.functional.softsign
+autodiff.nn.functional.tanhshrink
+autodiff.nn.functional.unfold
+autodiff.nn.functional.upsample
+autodiff.nn.functional.upsample_bilinear
+autodiff.nn.functional.upsample_nearest
+autodiff.nn.init.calculate_gain
+autodiff.nn.init.constant_
+autodiff.nn.init.kaiming_normal_
+autodiff.nn.init.kaiming_uniform_
+autodiff.nn.init.normal_
+autodiff.nn.init.ones_
+autodiff.nn.init.uniform_
+autodiff.nn.init.xavier_normal_
+autodiff.nn.init.xavier_uniform_
+autodiff.nn.init.zeros_
+autodiff.nonzero
+autodiff.norm
+autodiff.normal
+autodiff.numel
+autodiff.numerical_grad
+autodiff.ones
+autodiff.ones_like
+autodiff.optim.AdamW
+autodiff.optim.LBFGS.load_state_dict
+autodiff.optim.Optimizer
+autodiff.optim.Optimizer.add_param_group
+autodiff.optim.Optimizer.load_state_dict
+autodiff.optim.Optimizer.step
+autodiff.optim.Optimizer.zero_grad
+autodiff.outer
+autodiff.permute
+autodiff.power
+autodiff.prod
+autodiff.quantile
+autodiff.rand
+autodiff.rand_like
+autodiff.randint
+autodiff.randn
+autodiff.randn_like
+autodiff.randperm
+autodiff.reciprocal
+autodiff.relu
+autodiff.remainder
+autodiff.repeat_interleave
+autodiff.reshape
+autodiff.roll
+autodiff.round
+autodiff.rsqrt
+autodiff.save
+autodiff.scatter
+autodiff.scatter_add
+autodiff.selu
+autodiff.set_grad_enabled
+autodiff.set_num_threads
+autodiff.set_rng_state
+autodiff.sigmoid
+autodiff.sign
+autodiff.silu
+autodiff.sin
+autodiff.sinh
+autodiff.softmax
+autodiff.softplus
+autodiff.sort
+autodiff.split
+autodiff.sqrt
+autodiff.square
+autodiff.squeeze
+autodiff.stack
+autodiff.std
+autodiff.sub
+autodiff.subtract
+autodiff.sum
+autodiff.swapaxes
+autodiff.t
+autodiff.take_along_dim
+autodiff.tan
+autodiff.tanh
+autodiff.tensor
+autodiff.tensordot
+autodiff.tile
+autodiff.topk
+autodiff.trace
+autodiff.transpose
+autodiff.tril
+autodiff.triu
+autodiff.true_divide
+autodiff.trunc
+autodiff.unbind
+autodiff.unflatten
+autodiff.value_and_grad
+autodiff.var
+autodiff.vjp
+autodiff.where
+autodiff.xlogy
+autodiff.zeros
+autodiff.zeros_like
+""".split())
+
+
+def test_public_names_found():
+    keys = {k for k, *_ in _NAMES}
+    for k in ("autodiff.trainer.Trainer", "autodiff.trainer.Trainer.fit",
+              "autodiff.Tensor.sum", "autodiff.nn.Module.parameters",
+              "autodiff.tensor", "autodiff.nn.Linear",
+              "autodiff.nn.functional.conv2d", "autodiff.optim.SGD",
+              "autodiff.data.DataLoader", "autodiff.callbacks.EarlyStopping",
+              "autodiff.distributed.DistributedOptimizer"):
+        assert k in keys, k
+    assert len(keys) == len(_NAMES) > 500
+
+
+def test_every_public_name_is_documented():
+    report = _report()
+    bad = {k: v for k, v in report.items() if v and k not in KNOWN_MISSING}
+    assert not bad, "\n".join("%s: %s" % (k, "; ".join(v))
+                              for k, v in sorted(bad.items()))
+
+
+def test_known_missing_is_current():
+    report = _report()
+    gone = sorted(KNOWN_MISSING - set(report))
+    assert not gone, "KNOWN_MISSING names that no longer exist: %s" % gone
+    done = sorted(k for k in KNOWN_MISSING if not report[k])
+    assert not done, ("documented now: remove them from KNOWN_MISSING: %s"
+                      % done)
+
+
+def test_parameters_parser():
+    doc = """Summary.
+
+    Parameters
+    ----------
+    x : Tensor
+        The input; ``y : z`` inside the text is no entry.
+    a, b : int
+        Two.
+    *tensors : Tensor
+    **kwargs
+        Passed on.
+
+    Returns
+    -------
+    out : Tensor
+    """
+    assert documented_params(doc) == {"x", "a", "b", "tensors", "kwargs"}
+    assert set(sections(doc)) == {"Parameters", "Returns"}
+
+    def f(x, a, b=1, *tensors, c, **kwargs):
+        pass
+    f.__doc__ = doc
+    assert _missing_params(f, doc, False) == [
+        "parameter 'c' not in Parameters"]
+
+
+# -------------------------------------------------------------- examples
+def _doctests():
+    finder = doctest.DocTestFinder(recurse=False)
+    out = []
+    for key, obj, kind, owner in _NAMES:
+        target = getattr(obj, "fget", obj)
+        doc = _own_doc(obj)
+        if not doc or ">>>" not in doc:
+            continue
+        try:
+            tests = finder.find(target, key, globs={})
+        except ValueError:
+            tests = []
+        if not tests:
+            # builtins (Cython functions) are not found by the finder
+            parser = doctest.DocTestParser()
+            tests = [parser.get_doctest(doc, {}, key, None, 0)]
+        out.extend(t for t in tests if t.examples)
+    return out
+
+
+_DOCTESTS = _doctests()
+
+
+@pytest.mark.parametrize("test", _DOCTESTS, ids=[t.name for t in _DOCTESTS])
+def test_docstring_examples(test):
+    """Each docstring's examples, run with ``ad`` and ``np`` imported and a
+    fixed seed; the output must be exactly the printed one."""
+    test.globs = {"ad": ad, "np": np, "nn": ad.nn, "F": ad.nn.functional}
+    ad.manual_seed(0)
+    np.random.seed(0)
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    out = []
+    runner.run(test, out=out.append)
+    assert runner.failures == 0, "".join(out)
+
+
+def test_examples_exist():
+    assert len(_DOCTESTS) >= 1
+
+
+if __name__ == "__main__":
+    for k, v in sorted(_report().items()):
+        if v:
+            print(k)
