@@ -181,6 +181,15 @@ min, max : number, optional
              "min=-1, max=1)"))
 
 
+_BROADCAST_RAISES = """\
+Raises
+------
+TypeError
+    When an operand is not a tensor, array or number.
+ValueError
+    When the shapes do not broadcast.
+"""
+
 _BINARY = """\
 {summary}
 
@@ -199,13 +208,7 @@ Returns
 Tensor
     A new tensor of the broadcast shape.
 
-Raises
-------
-TypeError
-    When an operand is not a tensor, array or number.
-ValueError
-    When the shapes do not broadcast.
-
+{raises}
 Examples
 --------
 >>> {example}
@@ -241,7 +244,8 @@ def _binary_doc(name, summary, x, y, grad="", a="input", b="other"):
     example = _fmt_example("ad.%s(ad.tensor(%s, dtype=ad.float64), %s)"
                            % (name, x, y), False)
     return _BINARY.format(summary=summary, example=example,
-                          output=_run(example), grad=grad, a=a, b=b)
+                          output=_run(example), grad=grad, a=a, b=b,
+                          raises=_BROADCAST_RAISES)
 
 
 def _attach_binary():
@@ -281,13 +285,7 @@ Returns
 Tensor
     A bool tensor of the broadcast shape.
 
-Raises
-------
-TypeError
-    When an operand is not a tensor, array or number.
-ValueError
-    When the shapes do not broadcast.
-
+{raises}
 Examples
 --------
 >>> ad.{name}(ad.tensor([1, 2, 3]), 2).tolist()
@@ -300,7 +298,8 @@ def _attach_compare():
                      ("gt", ">"), ("ge", ">=")):
         example = "ad.%s(ad.tensor([1, 2, 3]), 2).tolist()" % name
         _set(getattr(_engine, name), _COMPARE.format(
-            a="a", b="b", op=op, name=name, output=_run(example)))
+            a="a", b="b", op=op, name=name, output=_run(example),
+            raises=_BROADCAST_RAISES))
     for name, op, desc in (("bitwise_and", "&", "and"),
                            ("bitwise_or", "|", "or"),
                            ("bitwise_xor", "^", "exclusive or")):
