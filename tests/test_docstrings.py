@@ -400,7 +400,6 @@ autodiff.linear
 autodiff.load
 autodiff.log_softmax
 autodiff.logsumexp
-autodiff.manual_seed
 autodiff.masked_fill
 autodiff.masked_select
 autodiff.matmul
@@ -540,9 +539,6 @@ autodiff.nn.functional.conv1d
 autodiff.nn.functional.conv2d
 autodiff.nn.functional.conv_transpose1d
 autodiff.nn.functional.conv_transpose2d
-autodiff.nn.functional.dropout
-autodiff.nn.functional.dropout1d
-autodiff.nn.functional.dropout2d
 autodiff.nn.functional.embedding
 autodiff.nn.functional.embedding_bag
 autodiff.nn.functional.fold
@@ -579,7 +575,6 @@ autodiff.nn.init.xavier_uniform_
 autodiff.nn.init.zeros_
 autodiff.nonzero
 autodiff.norm
-autodiff.normal
 autodiff.numel
 autodiff.numerical_grad
 autodiff.optim.AdamW
@@ -593,12 +588,6 @@ autodiff.outer
 autodiff.permute
 autodiff.prod
 autodiff.quantile
-autodiff.rand
-autodiff.rand_like
-autodiff.randint
-autodiff.randn
-autodiff.randn_like
-autodiff.randperm
 autodiff.repeat_interleave
 autodiff.reshape
 autodiff.roll
@@ -607,7 +596,6 @@ autodiff.scatter
 autodiff.scatter_add
 autodiff.set_grad_enabled
 autodiff.set_num_threads
-autodiff.set_rng_state
 autodiff.softmax
 autodiff.sort
 autodiff.split
