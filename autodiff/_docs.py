@@ -617,7 +617,918 @@ _OUTPUTS = {
         '(1.0, [1.0, 3.0])',
     'ad.log1p(ad.tensor([0.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()':
         '[0.0, 0.6931]',
+    'F.hardtanh(ad.tensor([-2.0, 0.5], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[-1.0, 0.5]',
+    'F.relu6(ad.tensor([-1.0, 7.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[0.0, 6.0]',
+    'F.hardsigmoid(ad.tensor([0.0, 4.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[0.5, 1.0]',
+    'F.hardswish(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[-0.3333, 0.6667]',
+    'F.mish(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[-0.3034, 0.8651]',
+    'F.logsigmoid(ad.tensor([0.0, -100.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[-0.6931, -100.0]',
+    'F.softsign(ad.tensor([-1.0, 3.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[-0.5, 0.75]',
+    'F.tanhshrink(ad.tensor([0.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()':
+        '[0.0, 0.2384]',
+    'F.celu(ad.tensor([-1.0, 1.0], dtype=ad.float64), 2.0).numpy().round(4).tolist()':
+        '[-0.7869, 1.0]',
 }
+
+
+# ------------------------------------------------ Tensor methods, one by one
+_T_NOARG = {
+    "dim": ("The number of dimensions (``ndim``).", "int",
+            "ad.zeros(2, 3).dim()", "2"),
+    "element_size": ("The size of one element in bytes.", "int",
+                     "ad.zeros(1, dtype=ad.float64).element_size()", "8"),
+    "item": ("The value of a one-element tensor as a Python number.\n\n"
+             "Raises ValueError for more than one element, and "
+             "NotCompilableError\nwhile ad.compile records (a replay could "
+             "not update it).", "float, int or bool",
+             "ad.tensor([2.5]).item()", "2.5"),
+    "tolist": ("The values as (nested) Python lists; a 0-D tensor gives a "
+               "number.\n\nRaises NotCompilableError while ad.compile "
+               "records.", "list or number",
+               "ad.tensor([[1, 2], [3, 4]]).tolist()", "[[1, 2], [3, 4]]"),
+    "detach": ("A tensor sharing this one's memory that is cut from the "
+               "graph\n(requires_grad False), as torch.Tensor.detach.",
+               "Tensor", "ad.ones(2, requires_grad=True).detach()"
+               ".requires_grad", "False"),
+    "cpu": ("The tensor itself (the CPU is the only device).", "Tensor",
+            "x = ad.ones(1)\nx.cpu() is x", "True"),
+    "float": ("This tensor as float32 (itself when it is float32).",
+              "Tensor", "ad.tensor([1, 2]).float().tolist()", "[1.0, 2.0]"),
+    "double": ("This tensor as float64 (itself when it is float64).",
+               "Tensor", "ad.ones(1).double().dtype", "dtype('float64')"),
+    "long": ("This tensor as int64, truncating floats toward zero.",
+             "Tensor", "ad.tensor([1.7, -1.7]).long().tolist()", "[1, -1]"),
+    "bool": ("This tensor as bool (nonzero is True).", "Tensor",
+             "ad.tensor([0.0, 2.0]).bool().tolist()", "[False, True]"),
+    "is_floating_point": ("True for float32 and float64.", "bool",
+                          "ad.tensor([1]).is_floating_point()", "False"),
+    "zero_": ("Fill with zeros in place; returns self (refused, as torch, "
+              "for a leaf\nthat requires grad outside no_grad).", "Tensor",
+              "ad.ones(2).zero_().tolist()", "[0.0, 0.0]"),
+}
+
+_T_DOCS = {
+    "requires_grad_": """\
+Set whether autograd records operations on this tensor; returns self.
+
+Parameters
+----------
+requires_grad : bool, default True
+
+Returns
+-------
+Tensor
+    self.
+
+Raises
+------
+RuntimeError
+    For an integer or bool tensor with requires_grad True, or a non-leaf
+    with False.
+
+Examples
+--------
+>>> ad.ones(2).requires_grad_().requires_grad
+True
+""",
+    "astype": """\
+A copy converted to `dtype` (numpy's astype; recorded, so gradients flow
+back through a float cast).
+
+Parameters
+----------
+dtype : dtype
+    float32, float64, int64 or bool (numpy's or torch's names).
+
+Returns
+-------
+Tensor
+
+Raises
+------
+TypeError
+    For a dtype autodiff does not have.
+
+Examples
+--------
+>>> ad.tensor([1.5]).astype(ad.int64).tolist()
+[1]
+""",
+    "to": """\
+This tensor in another dtype (torch's forms: ``to(dtype)``,
+``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``): itself
+when nothing changes (unless copy=True), else a converted copy.
+
+Parameters
+----------
+*args : dtype, device or Tensor
+    Positional forms, as torch.
+dtype : dtype, optional (keyword only)
+device : str, int or device, optional (keyword only)
+    Must be the CPU.
+copy : bool, default False (keyword only)
+    Return a copy even when nothing changes.
+non_blocking : bool, default False (keyword only)
+    Accepted for torch's signature.
+
+Returns
+-------
+Tensor
+
+Raises
+------
+RuntimeError
+    For a device other than the CPU.
+TypeError
+    For an unsupported dtype.
+
+Examples
+--------
+>>> x = ad.ones(2)
+>>> x.to(ad.float64).dtype, x.to("cpu") is x
+(dtype('float64'), True)
+""",
+    "cuda": """\
+Not supported: autodiff runs on the CPU only.
+
+Parameters
+----------
+*args, **kwargs
+    Ignored.
+
+Raises
+------
+RuntimeError
+    Always.
+""",
+    "type": """\
+torch's legacy type: without `dtype` the type name
+("torch.FloatTensor", ...), with one a converted tensor.
+
+Parameters
+----------
+dtype : dtype or str, optional
+    A dtype, or a name such as "torch.DoubleTensor".
+
+Returns
+-------
+str or Tensor
+
+Examples
+--------
+>>> ad.ones(1).type()
+'torch.FloatTensor'
+""",
+    "type_as": """\
+This tensor in the dtype of `other` (``self.to(other.dtype)``).
+
+Parameters
+----------
+other : Tensor or array
+
+Returns
+-------
+Tensor
+""",
+    "backward": """\
+Accumulate the gradient of this tensor with respect to every leaf that
+requires grad into the leaves' ``.grad`` (torch.Tensor.backward); the
+fused C sweep.
+
+Parameters
+----------
+grad : Tensor or array, optional
+    The gradient of some scalar with respect to this tensor, of its
+    shape; needed unless the tensor has one element.
+retain_graph : bool, optional
+    Keep the graph for another backward (the graph is freed by default,
+    as torch).
+create_graph : bool, default False
+    Record the backward pass, so the gradients can be differentiated
+    again (the graph is then retained).
+
+Raises
+------
+RuntimeError
+    When the tensor does not require grad, has more than one element
+    without `grad`, its graph was freed by an earlier backward, or when
+    called inside a custom Function's backward.
+
+Examples
+--------
+>>> x = ad.tensor([1.0, 2.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad.tolist()
+[2.0, 4.0]
+""",
+    "fill_": """\
+Fill with `value` in place; returns self.
+
+Parameters
+----------
+value : number
+
+Returns
+-------
+Tensor
+    self.
+
+Raises
+------
+RuntimeError
+    For a leaf that requires grad (outside no_grad), as torch.
+
+Examples
+--------
+>>> ad.zeros(2).fill_(3).tolist()
+[3.0, 3.0]
+""",
+    "copy_": """\
+Copy the values of `src` in place (broadcast to this shape, cast to this
+dtype); returns self.
+
+Parameters
+----------
+src : Tensor, array or number
+
+Returns
+-------
+Tensor
+    self.
+
+Raises
+------
+RuntimeError
+    For a leaf that requires grad (outside no_grad), as torch.
+ValueError
+    When `src` does not broadcast to this shape.
+
+Examples
+--------
+>>> ad.zeros(2).copy_([1.0, 2.0]).tolist()
+[1.0, 2.0]
+""",
+    "add_": """\
+``self += alpha * other`` in place; returns self.  `other` broadcasts to
+this shape (never the other way, as torch).
+
+Parameters
+----------
+other : Tensor, array or number
+alpha : number, default 1.0
+
+Returns
+-------
+Tensor
+    self.
+
+Raises
+------
+RuntimeError
+    For a leaf that requires grad (outside no_grad), as torch.
+ValueError
+    When `other` does not broadcast to this shape.
+
+Examples
+--------
+>>> ad.ones(2).add_(ad.ones(2), alpha=2).tolist()
+[3.0, 3.0]
+""",
+    "sub_": """\
+``self -= alpha * other`` in place; returns self (see :meth:`add_`).
+
+Parameters
+----------
+other : Tensor, array or number
+alpha : number, default 1.0
+
+Returns
+-------
+Tensor
+    self.
+
+Raises
+------
+RuntimeError, ValueError
+    As :meth:`add_`.
+""",
+    "clamp_": """\
+Clamp to [min, max] in place; returns self.
+
+Parameters
+----------
+min, max : number, optional
+    At least one, as torch.
+
+Returns
+-------
+Tensor
+    self.
+
+Raises
+------
+RuntimeError
+    When both bounds are None, or for a leaf that requires grad.
+
+Examples
+--------
+>>> ad.tensor([-2.0, 2.0]).clamp_(min=0).tolist()
+[0.0, 2.0]
+""",
+    "contiguous": """\
+The tensor itself: autodiff tensors are always contiguous.
+
+Parameters
+----------
+memory_format : optional
+    Accepted for torch's signature.
+
+Returns
+-------
+Tensor
+""",
+    "view_as": """\
+A view with the shape of `other` (``self.view(other.shape)``).
+
+Parameters
+----------
+other : Tensor
+
+Returns
+-------
+Tensor
+""",
+    "expand": """\
+This tensor broadcast to `sizes` (torch.Tensor.expand): -1 keeps a
+dimension, new dimensions are added in front.  A copy here (a view in
+torch), so writes into it do not reach this tensor.
+
+Parameters
+----------
+*sizes : int or sequence of ints
+
+Returns
+-------
+Tensor
+
+Raises
+------
+ShapeOpError
+    (a RuntimeError and ValueError) when the sizes do not fit.
+
+Examples
+--------
+>>> ad.tensor([1.0, 2.0]).expand(3, -1).shape
+(3, 2)
+""",
+    "expand_as": """\
+This tensor broadcast to the shape of `other` (see :meth:`expand`).
+
+Parameters
+----------
+other : Tensor or array
+
+Returns
+-------
+Tensor
+""",
+    "repeat": """\
+Tile this tensor sizes[i] times along each dimension (torch.Tensor.repeat,
+numpy's tile); len(sizes) >= ndim, extra dimensions in front.
+
+Parameters
+----------
+*sizes : int or sequence of ints
+
+Returns
+-------
+Tensor
+
+Raises
+------
+TypeError
+    When no sizes are given.
+ShapeOpError
+    When fewer sizes than dimensions are given.
+
+Examples
+--------
+>>> ad.tensor([1, 2]).repeat(2).tolist()
+[1, 2, 1, 2]
+""",
+    "slogdet": """\
+``x.slogdet()`` is ``autodiff.linalg.slogdet(x)``.
+
+See :func:`autodiff.linalg.slogdet`.
+""",
+}
+
+
+def _attach_tensor_docs():
+    T = _engine.Tensor
+    for name, (summary, returns, example, output) in _T_NOARG.items():
+        lines = example.splitlines()
+        _set(vars(T)[name], "%s\n\nReturns\n-------\n%s\n\nExamples\n"
+             "--------\n%s\n%s\n" % (summary, returns,
+                                     "\n".join(">>> " + ln for ln in lines),
+                                     output))
+    for name, doc in _T_DOCS.items():
+        _set(vars(T)[name], doc)
+    _set(_engine.Size.numel, """\
+The number of elements of a tensor of this shape (the product).
+
+Returns
+-------
+int
+
+Examples
+--------
+>>> ad.Size((2, 3)).numel()
+6
+""")
+
+
+# ------------------------------------------- the other engine functions
+_DIM_RAISES = """\
+Raises
+------
+TypeError
+    When a dim is not an int.
+IndexError
+    When a dim is out of range.
+"""
+
+_LOSS = """\
+{summary}
+
+Parameters
+----------
+input : Tensor or array
+    The prediction{what}.
+target : Tensor, array or number
+    Of the input's shape; converted to the input's dtype.
+reduction : {{"mean", "sum", "none"}}, default "mean"
+    Average or sum the elementwise losses, or return them.
+
+Returns
+-------
+Tensor
+    A scalar, or the input's shape with ``reduction="none"``.
+
+Raises
+------
+ValueError
+    For another reduction, or when the shapes differ.
+
+Examples
+--------
+>>> {example}
+{output}
+"""
+
+_FN_DOCS = {
+    "where": """\
+`x` where `condition` is true, else `y` (torch.where, numpy.where), with
+broadcasting; differentiable in x and y.
+
+Parameters
+----------
+condition : Tensor, array or bool
+    Nonzero counts as true.  A tensor condition is read at every replay
+    of a compiled step.
+x, y : Tensor, array or number
+    A number or array takes the tensor operand's dtype; two tensors are
+    promoted.
+
+Returns
+-------
+Tensor
+    Of the broadcast shape.
+
+Raises
+------
+ValueError
+    When the shapes do not broadcast.
+
+Examples
+--------
+>>> ad.where(ad.tensor([True, False]), ad.tensor([1.0, 2.0]), 0.0).tolist()
+[1.0, 0.0]
+""",
+    "softmax": """\
+``e^x / sum(e^x)`` along an axis, computed stably (torch.softmax).
+
+Parameters
+----------
+x : Tensor, array or number
+axis : int, default -1
+    The dimension that sums to 1.
+dim : int, optional
+    torch's name of `axis`.
+
+Returns
+-------
+Tensor
+    The shape of `x`.
+
+""" + _DIM_RAISES + """
+Examples
+--------
+>>> ad.softmax(ad.tensor([0.0, 0.0, 0.0, 0.0])).tolist()
+[0.25, 0.25, 0.25, 0.25]
+""",
+    "log_softmax": """\
+``x - logsumexp(x)`` along an axis, computed stably (torch.log_softmax).
+
+Parameters
+----------
+x : Tensor, array or number
+axis : int, default -1
+    The dimension normalised.
+dim : int, optional
+    torch's name of `axis`.
+
+Returns
+-------
+Tensor
+    The shape of `x`.
+
+""" + _DIM_RAISES + """
+Examples
+--------
+>>> x = ad.tensor([1.0, 1.0], dtype=ad.float64)
+>>> ad.log_softmax(x).numpy().round(4).tolist()
+[-0.6931, -0.6931]
+""",
+    "cumsum": """\
+Running sums along a dimension (torch.cumsum); int64 and bool give int64.
+
+Parameters
+----------
+x : Tensor, array or number
+dim : int
+    The dimension (required, as torch).
+dtype : dtype, optional (keyword only)
+    Cast the input to it first.
+axis : int, optional (keyword only)
+    numpy's name of `dim`.
+
+Returns
+-------
+Tensor
+    The shape of `x`.
+
+""" + _DIM_RAISES + """
+Examples
+--------
+>>> ad.cumsum(ad.tensor([1, 2, 3]), dim=0).tolist()
+[1, 3, 6]
+""",
+    "max": """\
+torch.max: the largest value; with an int `dim`, the namedtuple
+``(values, indices)`` along it (the gradient going to the index); with a
+tensor as the second argument, :func:`maximum`.  The gradient of the
+overall maximum is shared evenly among ties, as torch.
+
+Parameters
+----------
+x : Tensor, array or number
+dim : int or Tensor, optional
+    The dimension reduced, or the other operand of an elementwise
+    maximum.
+keepdim : bool, optional
+    Keep the reduced dimension with size 1.
+axis, keepdims : optional (keyword only)
+    numpy's names: ``axis=`` gives the values alone (np.max(t, axis)).
+out : None (keyword only)
+    For numpy's functions; must be None.
+
+Returns
+-------
+Tensor, or (values, indices) : namedtuple of Tensor
+
+""" + _DIM_RAISES + """
+Examples
+--------
+>>> x = ad.tensor([[1.0, 5.0], [7.0, 2.0]])
+>>> ad.max(x).item(), ad.max(x, dim=1).indices.tolist()
+(7.0, [1, 0])
+""",
+    "min": """\
+torch.min: the smallest value; with an int `dim`, ``(values, indices)``
+along it; with a tensor as the second argument, :func:`minimum`.  See
+:func:`max`.
+
+Parameters
+----------
+x : Tensor, array or number
+dim : int or Tensor, optional
+    The dimension reduced, or the other operand.
+keepdim : bool, optional
+    Keep the reduced dimension with size 1.
+axis, keepdims : optional (keyword only)
+    numpy's names (``axis=`` gives the values alone).
+out : None (keyword only)
+    Must be None.
+
+Returns
+-------
+Tensor, or (values, indices) : namedtuple of Tensor
+
+""" + _DIM_RAISES + """
+Examples
+--------
+>>> ad.min(ad.tensor([[1.0, 5.0], [7.0, 2.0]]), dim=0).values.tolist()
+[1.0, 2.0]
+""",
+    "argmax": """\
+The int64 index of the largest entry along `dim`, or of the flattened
+tensor (torch.argmax): the first on ties, a NaN counting as largest.
+No gradient.
+
+Parameters
+----------
+x : Tensor, array or number
+    Not bool.
+dim : int, optional
+    Without it, over the flattened tensor.
+keepdim : bool, default False
+axis, keepdims : optional (keyword only)
+    numpy's names.
+
+Returns
+-------
+Tensor
+    int64.
+
+Raises
+------
+RuntimeError
+    For a bool tensor.
+IndexError
+    When `dim` is out of range.
+
+Examples
+--------
+>>> ad.argmax(ad.tensor([[1.0, 5.0], [7.0, 2.0]]), dim=1).tolist()
+[1, 0]
+""",
+    "argmin": """\
+The int64 index of the smallest entry (torch.argmin); see :func:`argmax`.
+
+Parameters
+----------
+x : Tensor, array or number
+    Not bool.
+dim : int, optional
+    Without it, over the flattened tensor.
+keepdim : bool, default False
+axis, keepdims : optional (keyword only)
+    numpy's names.
+
+Returns
+-------
+Tensor
+    int64.
+
+Raises
+------
+RuntimeError
+    For a bool tensor.
+IndexError
+    When `dim` is out of range.
+
+Examples
+--------
+>>> ad.argmin(ad.tensor([3.0, 1.0, 2.0])).item()
+1
+""",
+    "reshape": """\
+A view of `x` with a new shape (one entry may be -1), sharing memory
+(torch.reshape; autodiff tensors are contiguous, so it is always a view).
+
+Parameters
+----------
+x : Tensor, array or number
+shape : int or sequence of ints
+    With the same number of elements.
+
+Returns
+-------
+Tensor
+
+Raises
+------
+ValueError
+    When the number of elements differs, or for more than one -1.
+
+Examples
+--------
+>>> ad.reshape(ad.arange(6), (2, -1)).tolist()
+[[0, 1, 2], [3, 4, 5]]
+""",
+    "permute": """\
+The dimensions of `x` reordered (torch.permute, numpy.transpose with
+axes).
+
+Parameters
+----------
+x : Tensor, array or number
+dims : sequence of ints
+    A permutation of the dimensions.
+
+Returns
+-------
+Tensor
+
+Raises
+------
+ValueError
+    When `dims` is not a permutation of x's dimensions.
+
+Examples
+--------
+>>> ad.permute(ad.zeros(2, 3, 4), (2, 0, 1)).shape
+(4, 2, 3)
+""",
+    "broadcast_to": """\
+`x` broadcast to `shape` (torch.broadcast_to, numpy's rules); the
+gradient sums over the broadcast dimensions.
+
+Parameters
+----------
+x : Tensor, array or number
+shape : sequence of ints
+
+Returns
+-------
+Tensor
+
+Raises
+------
+ValueError
+    When x does not broadcast to `shape`.
+
+Examples
+--------
+>>> ad.broadcast_to(ad.tensor([1.0, 2.0]), (2, 2)).tolist()
+[[1.0, 2.0], [1.0, 2.0]]
+""",
+    "concatenate": """\
+Join tensors along an existing axis (torch.cat, numpy.concatenate).
+
+Parameters
+----------
+tensors : sequence of Tensor or array
+    At least one (at most 1024), at least 1-D, equal except along the
+    axis; mixed dtypes are joined in float64.
+axis : int, default 0
+dim : int, optional
+    torch's name of `axis`.
+
+Returns
+-------
+Tensor
+
+Raises
+------
+ValueError
+    For no tensors, 0-D tensors or sizes that differ off the axis.
+IndexError
+    When the axis is out of range.
+
+Examples
+--------
+>>> ad.cat([ad.zeros(2, 1), ad.ones(2, 2)], dim=1).tolist()
+[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+""",
+    "linear": """\
+``x @ weight.T + bias`` in one op (torch.nn.functional.linear).
+
+Parameters
+----------
+x : Tensor or array
+    ``(*, in_features)``.
+weight : Tensor or array
+    ``(out_features, in_features)``.
+bias : Tensor or array, optional
+    ``(out_features,)``.
+
+Returns
+-------
+Tensor
+    ``(*, out_features)``.
+
+Raises
+------
+ValueError
+    When the sizes do not match.
+
+Examples
+--------
+>>> ad.linear(ad.ones(2, 3), ad.ones(4, 3), ad.zeros(4)).tolist()[0]
+[3.0, 3.0, 3.0, 3.0]
+""",
+    "is_grad_enabled": """\
+True unless inside :class:`no_grad <autodiff.no_grad>` (or after
+``set_grad_enabled(False)``), as torch.is_grad_enabled.
+
+Returns
+-------
+bool
+
+Examples
+--------
+>>> with ad.no_grad():
+...     ad.is_grad_enabled()
+False
+""",
+}
+
+_LOSSES = {
+    "mse_loss": ("The mean squared error, ``(input - target)^2`` "
+                 "(torch.nn.functional.mse_loss).", "",
+                 "ad.mse_loss(ad.tensor([1.0, 3.0]), ad.tensor([0.0, 0.0]))"
+                 ".item()", "5.0"),
+    "l1_loss": ("The mean absolute error, ``|input - target|`` "
+                "(torch.nn.functional.l1_loss).", "",
+                "ad.l1_loss(ad.tensor([1.0, -3.0]), ad.tensor([0.0, 0.0]))"
+                ".item()", "2.0"),
+    "binary_cross_entropy": (
+        "``-(t log p + (1 - t) log(1 - p))``, the logs clamped at -100 as "
+        "torch.", ": probabilities in [0, 1]",
+        "round(ad.binary_cross_entropy(ad.tensor([0.5]), ad.tensor([1.0]))"
+        ".item(), 4)", "0.6931"),
+    "binary_cross_entropy_with_logits": (
+        "The binary cross-entropy of ``sigmoid(input)``, computed stably "
+        "from the logits.", ": logits",
+        "round(ad.binary_cross_entropy_with_logits(ad.tensor([0.0]), "
+        "ad.tensor([1.0])).item(), 4)", "0.6931"),
+}
+
+
+def _attach_functions():
+    for name, doc in _FN_DOCS.items():
+        _set(getattr(_engine, name), doc)
+    for name, (summary, what, example, output) in _LOSSES.items():
+        _set(getattr(_engine, name), _LOSS.format(
+            summary=summary, what=what, example=example, output=output))
+    _set(_engine.Size, """\
+A tensor's shape as a tuple (torch.Size), what ``t.size()`` returns.
+
+Parameters
+----------
+iterable : iterable of ints, default ()
+
+Examples
+--------
+>>> ad.ones(2, 3).size()
+ad.Size([2, 3])
+""")
+    inplace = """
+inplace : bool, default False
+    Accepted for torch's signature; the result is a new tensor."""
+    for name, summary, params, call in (
+            ("hardtanh", "Clamp to [min_val, max_val] (gradient 1 strictly "
+             "inside, 0 at the ends and outside, as torch).", """
+min_val, max_val : float, default -1.0, 1.0
+    The bounds.""" + inplace, "F.hardtanh(ad.tensor([-2.0, 0.5], "
+             "dtype=ad.float64))"),
+            ("relu6", "min(max(x, 0), 6).", inplace,
+             "F.relu6(ad.tensor([-1.0, 7.0], dtype=ad.float64))"),
+            ("hardsigmoid", "relu6(x + 3) / 6.", inplace,
+             "F.hardsigmoid(ad.tensor([0.0, 4.0], dtype=ad.float64))"),
+            ("hardswish", "x * relu6(x + 3) / 6.", inplace,
+             "F.hardswish(ad.tensor([-1.0, 1.0], dtype=ad.float64))"),
+            ("mish", "x * tanh(softplus(x)).", inplace,
+             "F.mish(ad.tensor([-1.0, 1.0], dtype=ad.float64))"),
+            ("logsigmoid", "log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), "
+             "stable for any x.", "",
+             "F.logsigmoid(ad.tensor([0.0, -100.0], dtype=ad.float64))"),
+            ("softsign", "x / (1 + |x|).", "",
+             "F.softsign(ad.tensor([-1.0, 3.0], dtype=ad.float64))"),
+            ("tanhshrink", "x - tanh(x).", "",
+             "F.tanhshrink(ad.tensor([0.0, 1.0], dtype=ad.float64))"),
+            ("celu", "x for x > 0, else alpha (e^(x/alpha) - 1).", """
+alpha : float, default 1.0
+    Not 0.""" + inplace, "F.celu(ad.tensor([-1.0, 1.0], dtype=ad.float64), "
+             "2.0)")):
+        raises = ""
+        if name in ("hardtanh", "celu"):
+            raises = ("\nValueError\n    When min_val > max_val."
+                      if name == "hardtanh" else
+                      "\nValueError\n    When alpha is 0.")
+        _set(getattr(_engine, name), _unary_doc(
+            name, summary + " (torch.nn.functional.%s)" % name, None, False,
+            arg="input", extra_params=params, extra_raises=raises,
+            call=call))
 
 
 def _signature_only(doc):
@@ -636,6 +1547,11 @@ def _attach_tensor_methods(namespace):
         if name in namespace and callable(namespace[name]):
             _set(m, "``x.{0}(...)`` is ``autodiff.{0}(x, ...)``.\n\n"
                  "See :func:`autodiff.{0}`.\n".format(name))
+        elif name.endswith("_") and callable(namespace.get(name[:-1])):
+            _set(m, "In place: ``x.{0}(...)`` writes ``autodiff.{1}(x, "
+                 "...)`` into x and returns x (refused, as torch, for a "
+                 "leaf that requires grad outside no_grad).\n\n"
+                 "See :func:`autodiff.{1}`.\n".format(name, name[:-1]))
 
 
 def attach(namespace):
@@ -645,4 +1561,6 @@ def attach(namespace):
     _attach_binary()
     _attach_compare()
     _attach_reduce()
+    _attach_tensor_docs()
+    _attach_functions()
     _attach_tensor_methods({k: namespace[k] for k in namespace["__all__"]})
