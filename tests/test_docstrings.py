@@ -266,7 +266,6 @@ autodiff.Tensor.is_leaf
 autodiff.Tensor.ndim
 autodiff.Tensor.requires_grad
 autodiff.Tensor.shape
-autodiff.chunk
 autodiff.cuda.device_count
 autodiff.cuda.is_available
 autodiff.data.ConcatDataset.cumsum
@@ -276,16 +275,11 @@ autodiff.det
 autodiff.device
 autodiff.device.index
 autodiff.device.type
-autodiff.diag
-autodiff.diagonal
 autodiff.distributed.DistributedOptimizer.load_state_dict
 autodiff.distributed.DistributedOptimizer.set_weight
 autodiff.distributed.DistributedOptimizer.zero_grad
 autodiff.einsum
-autodiff.flip
 autodiff.from_dlpack
-autodiff.gather
-autodiff.index_select
 autodiff.inverse
 autodiff.linalg.cholesky
 autodiff.linalg.eigh
@@ -297,8 +291,6 @@ autodiff.linalg.slogdet
 autodiff.linalg.solve
 autodiff.linalg.svd
 autodiff.linalg.svdvals
-autodiff.masked_fill
-autodiff.masked_select
 autodiff.metrics.Accuracy
 autodiff.metrics.Accuracy.compute
 autodiff.metrics.Accuracy.reset
@@ -324,8 +316,6 @@ autodiff.metrics.R2Score.update
 autodiff.metrics.TopKAccuracy
 autodiff.metrics.TopKAccuracy.update
 autodiff.metrics.get
-autodiff.movedim
-autodiff.narrow
 autodiff.nn.AdaptiveAvgPool1d
 autodiff.nn.AdaptiveAvgPool1d.forward
 autodiff.nn.AdaptiveAvgPool2d
@@ -432,7 +422,6 @@ autodiff.nn.functional.interpolate
 autodiff.nn.functional.layer_norm
 autodiff.nn.functional.max_pool1d
 autodiff.nn.functional.max_pool2d
-autodiff.nn.functional.pad
 autodiff.nn.functional.prelu
 autodiff.nn.functional.rms_norm
 autodiff.nn.functional.scaled_dot_product_attention
@@ -450,7 +439,6 @@ autodiff.nn.init.uniform_
 autodiff.nn.init.xavier_normal_
 autodiff.nn.init.xavier_uniform_
 autodiff.nn.init.zeros_
-autodiff.nonzero
 autodiff.optim.AdamW
 autodiff.optim.LBFGS.load_state_dict
 autodiff.optim.Optimizer
@@ -458,21 +446,10 @@ autodiff.optim.Optimizer.add_param_group
 autodiff.optim.Optimizer.load_state_dict
 autodiff.optim.Optimizer.step
 autodiff.optim.Optimizer.zero_grad
-autodiff.repeat_interleave
-autodiff.roll
-autodiff.scatter
-autodiff.scatter_add
 autodiff.set_grad_enabled
 autodiff.set_num_threads
-autodiff.split
-autodiff.take_along_dim
 autodiff.tensordot
-autodiff.tile
 autodiff.trace
-autodiff.tril
-autodiff.triu
-autodiff.unbind
-autodiff.unflatten
 """.split())
 
 
