@@ -173,7 +173,8 @@ def public_names():
                         inspect.getattr_static(cls, mname) is not vars(
                             klass)[mname]:
                     continue       # a private base's method, overridden
-                add(base + "." + mname, m, "method", klass)
+                add(base + "." + mname, m, "method",
+                    klass if id(klass) in public else cls)
     return out
 
 
@@ -316,20 +317,6 @@ autodiff.metrics.R2Score.update
 autodiff.metrics.TopKAccuracy
 autodiff.metrics.TopKAccuracy.update
 autodiff.metrics.get
-autodiff.nn.AdaptiveAvgPool1d
-autodiff.nn.AdaptiveAvgPool1d.forward
-autodiff.nn.AdaptiveAvgPool2d
-autodiff.nn.AdaptiveMaxPool1d
-autodiff.nn.AdaptiveMaxPool1d.forward
-autodiff.nn.AdaptiveMaxPool2d
-autodiff.nn.AvgPool1d
-autodiff.nn.AvgPool1d.forward
-autodiff.nn.AvgPool2d
-autodiff.nn.BatchNorm1d
-autodiff.nn.BatchNorm1d.forward
-autodiff.nn.BatchNorm1d.reset_parameters
-autodiff.nn.BatchNorm1d.reset_running_stats
-autodiff.nn.BatchNorm2d
 autodiff.nn.Conv1d
 autodiff.nn.Conv1d.forward
 autodiff.nn.Conv1d.reset_parameters
@@ -346,18 +333,9 @@ autodiff.nn.EmbeddingBag.forward
 autodiff.nn.GRU
 autodiff.nn.GRUCell
 autodiff.nn.GRUCell.forward
-autodiff.nn.GroupNorm
-autodiff.nn.GroupNorm.forward
-autodiff.nn.GroupNorm.reset_parameters
 autodiff.nn.LSTM
 autodiff.nn.LSTMCell
 autodiff.nn.LSTMCell.forward
-autodiff.nn.LayerNorm
-autodiff.nn.LayerNorm.forward
-autodiff.nn.LayerNorm.reset_parameters
-autodiff.nn.MaxPool1d
-autodiff.nn.MaxPool1d.forward
-autodiff.nn.MaxPool2d
 autodiff.nn.ModuleDict
 autodiff.nn.ModuleDict.pop
 autodiff.nn.ModuleDict.update
@@ -375,9 +353,6 @@ autodiff.nn.ParameterDict.setdefault
 autodiff.nn.ParameterDict.update
 autodiff.nn.ParameterList.append
 autodiff.nn.ParameterList.extend
-autodiff.nn.RMSNorm
-autodiff.nn.RMSNorm.forward
-autodiff.nn.RMSNorm.reset_parameters
 autodiff.nn.RNN
 autodiff.nn.RNN.all_weights
 autodiff.nn.RNN.forward
@@ -399,10 +374,6 @@ autodiff.nn.TransformerEncoder
 autodiff.nn.TransformerEncoder.forward
 autodiff.nn.TransformerEncoderLayer
 autodiff.nn.TransformerEncoderLayer.forward
-autodiff.nn.Upsample
-autodiff.nn.Upsample.forward
-autodiff.nn.UpsamplingBilinear2d
-autodiff.nn.UpsamplingNearest2d
 autodiff.nn.functional.adaptive_avg_pool1d
 autodiff.nn.functional.adaptive_avg_pool2d
 autodiff.nn.functional.adaptive_max_pool1d
