@@ -370,7 +370,7 @@ class Upsample(Module):
         The output's spatial size (give it or scale_factor).
     scale_factor : float or tuple of floats, optional
         The multiplier of the spatial size.
-    mode : {"nearest", "nearest-exact", "linear", "bilinear"}, default "nearest"
+    mode : {"nearest", "nearest-exact", "linear", "bilinear", "area"}, default "nearest"
     align_corners : bool, optional
         For the linear modes, as torch.
     recompute_scale_factor : bool, optional
@@ -381,7 +381,7 @@ class Upsample(Module):
     ValueError
         (calling it) for a bad size or scale_factor.
     NotImplementedError
-        (calling it) for a mode not implemented (bicubic, trilinear, area)
+        (calling it) for a mode not implemented (bicubic, trilinear)
         or not fitting the input's rank.
 
     Shape

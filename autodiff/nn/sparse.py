@@ -110,7 +110,7 @@ class Embedding(_EmbeddingBase):
     norm_type : float, default 2.0
         The p of max_norm's norm.
     scale_grad_by_freq : bool, default False
-        Divide each row's gradient by its count in the batch.
+        True is not supported (NotImplementedError when called).
     sparse : bool, default False
         Accepted; gradients are dense.
     device : str or device, optional
@@ -178,6 +178,7 @@ class EmbeddingBag(_EmbeddingBase):
         As Embedding's.
     norm_type : float, default 2.0
     scale_grad_by_freq : bool, default False
+        True is not supported (NotImplementedError when called).
     mode : {"sum", "mean", "max"}, default "mean"
     sparse : bool, default False
         Accepted; gradients are dense.
