@@ -272,26 +272,13 @@ autodiff.cuda.is_available
 autodiff.data.ConcatDataset.cumsum
 autodiff.data.DistributedSampler.set_epoch
 autodiff.data.WorkerInfo
-autodiff.det
 autodiff.device
 autodiff.device.index
 autodiff.device.type
 autodiff.distributed.DistributedOptimizer.load_state_dict
 autodiff.distributed.DistributedOptimizer.set_weight
 autodiff.distributed.DistributedOptimizer.zero_grad
-autodiff.einsum
 autodiff.from_dlpack
-autodiff.inverse
-autodiff.linalg.cholesky
-autodiff.linalg.eigh
-autodiff.linalg.eigvalsh
-autodiff.linalg.matrix_rank
-autodiff.linalg.pinv
-autodiff.linalg.qr
-autodiff.linalg.slogdet
-autodiff.linalg.solve
-autodiff.linalg.svd
-autodiff.linalg.svdvals
 autodiff.metrics.Accuracy
 autodiff.metrics.Accuracy.compute
 autodiff.metrics.Accuracy.reset
@@ -336,8 +323,6 @@ autodiff.optim.Optimizer.step
 autodiff.optim.Optimizer.zero_grad
 autodiff.set_grad_enabled
 autodiff.set_num_threads
-autodiff.tensordot
-autodiff.trace
 """.split())
 
 
