@@ -279,16 +279,6 @@ autodiff.distributed.DistributedOptimizer.load_state_dict
 autodiff.distributed.DistributedOptimizer.set_weight
 autodiff.distributed.DistributedOptimizer.zero_grad
 autodiff.from_dlpack
-autodiff.nn.init.calculate_gain
-autodiff.nn.init.constant_
-autodiff.nn.init.kaiming_normal_
-autodiff.nn.init.kaiming_uniform_
-autodiff.nn.init.normal_
-autodiff.nn.init.ones_
-autodiff.nn.init.uniform_
-autodiff.nn.init.xavier_normal_
-autodiff.nn.init.xavier_uniform_
-autodiff.nn.init.zeros_
 autodiff.optim.AdamW
 autodiff.optim.LBFGS.load_state_dict
 autodiff.optim.Optimizer
