@@ -197,6 +197,9 @@ def problems(key, obj, kind, owner):
     doc = _own_doc(obj)
     if kind == "method" and not doc and not _is_attribute(obj):
         doc = _inherited_doc(obj, owner)
+    if isinstance(obj, types.MemberDescriptorType) and not doc:
+        slots = getattr(owner, "__slots__", None)   # a dict: their docs
+        doc = slots.get(obj.__name__, "") if isinstance(slots, dict) else ""
     if kind == "method" and getattr(obj, "__name__", "") == "forward" \
             and _is_module_class(owner):
         if doc and not _missing_params(obj, doc, True):
@@ -267,27 +270,6 @@ autodiff.Tensor.is_leaf
 autodiff.Tensor.ndim
 autodiff.Tensor.requires_grad
 autodiff.Tensor.shape
-autodiff.cuda.device_count
-autodiff.cuda.is_available
-autodiff.data.ConcatDataset.cumsum
-autodiff.data.DistributedSampler.set_epoch
-autodiff.data.WorkerInfo
-autodiff.device
-autodiff.device.index
-autodiff.device.type
-autodiff.distributed.DistributedOptimizer.load_state_dict
-autodiff.distributed.DistributedOptimizer.set_weight
-autodiff.distributed.DistributedOptimizer.zero_grad
-autodiff.from_dlpack
-autodiff.optim.AdamW
-autodiff.optim.LBFGS.load_state_dict
-autodiff.optim.Optimizer
-autodiff.optim.Optimizer.add_param_group
-autodiff.optim.Optimizer.load_state_dict
-autodiff.optim.Optimizer.step
-autodiff.optim.Optimizer.zero_grad
-autodiff.set_grad_enabled
-autodiff.set_num_threads
 """.split())
 
 
