@@ -261,15 +261,6 @@ def _report():
 # Names whose docstrings are still to be written (only ever shrinks;
 # `python tests/test_docstrings.py` prints the current list).
 KNOWN_MISSING = frozenset("""
-autodiff.Tensor.T
-autodiff.Tensor.device
-autodiff.Tensor.dtype
-autodiff.Tensor.grad
-autodiff.Tensor.is_cuda
-autodiff.Tensor.is_leaf
-autodiff.Tensor.ndim
-autodiff.Tensor.requires_grad
-autodiff.Tensor.shape
 """.split())
 
 
