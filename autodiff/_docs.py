@@ -1023,6 +1023,31 @@ Examples
 >>> ad.tensor([1, 2]).repeat(2).tolist()
 [1, 2, 1, 2]
 """,
+    "transpose": """\
+torch's and numpy's forms at once: ``x.transpose(dim0, dim1)`` swaps two
+dimensions (torch.Tensor.transpose, :func:`autodiff.swapaxes`);
+``x.transpose()`` reverses them and ``x.transpose(axes)`` (a sequence or
+a full permutation) permutes them (numpy's ndarray.transpose).
+
+Parameters
+----------
+*axes : int or sequence of ints
+
+Returns
+-------
+Tensor
+
+Raises
+------
+ValueError
+    When the axes are not a permutation (or a pair) of the dimensions.
+
+Examples
+--------
+>>> x = ad.zeros(2, 3, 4)
+>>> x.transpose(0, 1).shape, x.transpose().shape
+((3, 2, 4), (4, 3, 2))
+""",
     "slogdet": """\
 ``x.slogdet()`` is ``autodiff.linalg.slogdet(x)``.
 
@@ -1545,8 +1570,10 @@ def _attach_tensor_methods(namespace):
                 not _signature_only(m.__doc__):
             continue
         if name in namespace and callable(namespace[name]):
-            _set(m, "``x.{0}(...)`` is ``autodiff.{0}(x, ...)``.\n\n"
-                 "See :func:`autodiff.{0}`.\n".format(name))
+            _set(m, "The method form of :func:`autodiff.{0}`, with this "
+                 "tensor as its first argument (sizes and dims may be "
+                 "given as separate arguments where torch allows it)."
+                 "\n\nSee :func:`autodiff.{0}`.\n".format(name))
         elif name.endswith("_") and callable(namespace.get(name[:-1])):
             _set(m, "In place: ``x.{0}(...)`` writes ``autodiff.{1}(x, "
                  "...)`` into x and returns x (refused, as torch, for a "

@@ -345,8 +345,11 @@ _DOCTESTS = _doctests()
 
 @pytest.mark.parametrize("test", _DOCTESTS, ids=[t.name for t in _DOCTESTS])
 def test_docstring_examples(test):
-    """Each docstring's examples, run with ``ad`` and ``np`` imported and a
-    fixed seed; the output must be exactly the printed one."""
+    """Each docstring's examples, run with ``ad`` (autodiff), ``np``
+    (numpy), ``nn`` (autodiff.nn) and ``F`` (autodiff.nn.functional)
+    imported and the generators seeded with 0; the output must be exactly
+    the printed one (float32 values are printed rounded, so that another
+    SIMD kernel cannot change them)."""
     test.globs = {"ad": ad, "np": np, "nn": ad.nn, "F": ad.nn.functional}
     ad.manual_seed(0)
     np.random.seed(0)
