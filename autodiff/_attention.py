@@ -156,8 +156,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None,
 
     Shape
     -----
-    - query ``(N, ..., L, E)``, key ``(N, ..., S, E)``, value ``(N, ..., S, Ev)``;
-      output ``(N, ..., L, Ev)``.
+    - query ``(N, ..., L, E)``, key ``(N, ..., S, E)``, value ``(N, ..., S,
+      Ev)``; output ``(N, ..., L, Ev)``.
 
     Examples
     --------

@@ -263,7 +263,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,
     Shape
     -----
     - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, O, H_out, W_out)``.
-    - ``H_out = (H - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1``.
+    - ``H_out = (H - 1) stride - 2 padding + dilation (k - 1) + output_padding
+      + 1``.
 
     Examples
     --------
@@ -311,7 +312,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0,
     Shape
     -----
     - input ``(N, C, L)`` or ``(C, L)``; output ``(N, O, L_out)``.
-    - ``L_out = (L - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1``.
+    - ``L_out = (L - 1) stride - 2 padding + dilation (k - 1) + output_padding
+      + 1``.
 
     Examples
     --------

@@ -586,9 +586,9 @@ def _legacy(dtype: Any, args: tuple[Any, ...]) -> Tensor:
 
 
 def FloatTensor(*args: Any) -> Tensor:
-    """torch's legacy constructor of a float32 tensor: ``FloatTensor(data)`` copies data
-    into float32, ``FloatTensor(2, 3)`` gives zeros of that shape (torch leaves them
-    uninitialised), ``FloatTensor()`` an empty tensor.
+    """torch's legacy constructor of a float32 tensor: ``FloatTensor(data)``
+    copies data into float32, ``FloatTensor(2, 3)`` gives zeros of that shape
+    (torch leaves them uninitialised), ``FloatTensor()`` an empty tensor.
 
     Parameters
     ----------
@@ -613,9 +613,9 @@ def FloatTensor(*args: Any) -> Tensor:
 
 
 def DoubleTensor(*args: Any) -> Tensor:
-    """torch's legacy constructor of a float64 tensor: ``DoubleTensor(data)`` copies data
-    into float64, ``DoubleTensor(2, 3)`` gives zeros of that shape (torch leaves them
-    uninitialised), ``DoubleTensor()`` an empty tensor.
+    """torch's legacy constructor of a float64 tensor: ``DoubleTensor(data)``
+    copies data into float64, ``DoubleTensor(2, 3)`` gives zeros of that shape
+    (torch leaves them uninitialised), ``DoubleTensor()`` an empty tensor.
 
     Parameters
     ----------
@@ -640,9 +640,9 @@ def DoubleTensor(*args: Any) -> Tensor:
 
 
 def LongTensor(*args: Any) -> Tensor:
-    """torch's legacy constructor of a int64 tensor: ``LongTensor(data)`` copies data
-    into int64, ``LongTensor(2, 3)`` gives zeros of that shape (torch leaves them
-    uninitialised), ``LongTensor()`` an empty tensor.
+    """torch's legacy constructor of a int64 tensor: ``LongTensor(data)``
+    copies data into int64, ``LongTensor(2, 3)`` gives zeros of that shape
+    (torch leaves them uninitialised), ``LongTensor()`` an empty tensor.
 
     Parameters
     ----------
@@ -667,9 +667,9 @@ def LongTensor(*args: Any) -> Tensor:
 
 
 def BoolTensor(*args: Any) -> Tensor:
-    """torch's legacy constructor of a bool tensor: ``BoolTensor(data)`` copies data
-    into bool, ``BoolTensor(2, 3)`` gives zeros of that shape (torch leaves them
-    uninitialised), ``BoolTensor()`` an empty tensor.
+    """torch's legacy constructor of a bool tensor: ``BoolTensor(data)`` copies
+    data into bool, ``BoolTensor(2, 3)`` gives zeros of that shape (torch
+    leaves them uninitialised), ``BoolTensor()`` an empty tensor.
 
     Parameters
     ----------

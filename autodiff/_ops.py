@@ -951,8 +951,8 @@ def equal(input: Tensor, other: Tensor) -> bool:
 
 def isclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
             atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-    """``|input - other| <= atol + rtol * |other|`` elementwise (torch.isclose);
-    no gradient.
+    """``|input - other| <= atol + rtol * |other|`` elementwise
+    (torch.isclose); no gradient.
 
     Parameters
     ----------

@@ -736,8 +736,8 @@ def dropout2d(x: _TensorLike, p: float = 0.5, training: bool = True,
 def dropout1d(x: _TensorLike, p: float = 0.5, training: bool = True,
               inplace: bool = False,
               generator: np.random.Generator | None = None) -> Tensor:
-    """Zero whole channels ``x[n, c]`` of ``(N, C, L)`` or ``(C, L)`` inputs with
-    probability p and scale the others by 1 / (1 - p)
+    """Zero whole channels ``x[n, c]`` of ``(N, C, L)`` or ``(C, L)`` inputs
+    with probability p and scale the others by 1 / (1 - p)
     (torch.nn.functional.dropout1d).
 
     Parameters

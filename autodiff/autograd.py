@@ -416,7 +416,8 @@ class Function:
         Parameters
         ----------
         ctx : FunctionCtx
-            Save tensors (``ctx.save_for_backward``) and other attributes on it.
+            Save tensors (``ctx.save_for_backward``) and other attributes on
+            it.
         *args
             The arguments given to :meth:`apply`.
 

@@ -177,8 +177,8 @@ def _safetensors():
 
 
 def save_safetensors(model, path):
-    """Write a model's state dict to a safetensors file (readable by torch's and
-    numpy's safetensors loaders).
+    """Write a model's state dict to a safetensors file (readable by torch's
+    and numpy's safetensors loaders).
 
     Parameters
     ----------

@@ -760,7 +760,8 @@ class DistributedOptimizer:
         Parameters
         ----------
         set_to_none : bool, default True
-            As :meth:`Optimizer.zero_grad <autodiff.optim.Optimizer.zero_grad>`.
+            As :meth:`Optimizer.zero_grad
+            <autodiff.optim.Optimizer.zero_grad>`.
         """
         self.optimizer.zero_grad(set_to_none)
 

@@ -838,7 +838,8 @@ def cholesky(A, *, upper=False):
     TypeError
         For an integer or bool dtype.
     LinAlgError
-        (a RuntimeError and ValueError) when LAPACK fails: A not positive definite.
+        (a RuntimeError and ValueError) when LAPACK fails: A not positive
+        definite.
 
     Examples
     --------

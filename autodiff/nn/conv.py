@@ -163,7 +163,8 @@ class Conv2d(_Conv):
         The window.
     stride : int or pair of ints, default 1
     padding : int, pair of ints or {"valid", "same"}, default 0
-        Zero padding (or padding_mode's) on both sides ("same" keeps the size, stride 1 only).
+        Zero padding (or padding_mode's) on both sides ("same" keeps the size,
+        stride 1 only).
     dilation : int or pair of ints, default 1
         The spacing of the window's elements.
     groups : int, default 1
@@ -192,8 +193,8 @@ class Conv2d(_Conv):
     -----
     - Input: ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
     - Output: ``(N, C_out, H_out, W_out)``, with
-      ``H_out = floor((H + 2 padding - dilation (kernel_size - 1) - 1) / stride + 1)``,
-      likewise W_out.
+      ``H_out = floor((H + 2 padding - dilation (kernel_size - 1) - 1) / stride
+      + 1)``, likewise W_out.
 
     Examples
     --------
@@ -217,7 +218,8 @@ class Conv1d(_Conv):
         The window.
     stride : int or tuple of one int, default 1
     padding : int, tuple of one int or {"valid", "same"}, default 0
-        Zero padding (or padding_mode's) on both sides ("same" keeps the size, stride 1 only).
+        Zero padding (or padding_mode's) on both sides ("same" keeps the size,
+        stride 1 only).
     dilation : int or tuple of one int, default 1
         The spacing of the window's elements.
     groups : int, default 1
@@ -246,7 +248,8 @@ class Conv1d(_Conv):
     -----
     - Input: ``(N, C_in, L)`` or ``(C_in, L)``.
     - Output: ``(N, C_out, L_out)``, with
-      ``L_out = floor((L + 2 padding - dilation (kernel_size - 1) - 1) / stride + 1)``.
+      ``L_out = floor((L + 2 padding - dilation (kernel_size - 1) - 1) / stride
+      + 1)``.
 
     Examples
     --------
@@ -316,8 +319,8 @@ class ConvTranspose2d(_ConvTranspose):
         The window.
     stride : int or pair of ints, default 1
     padding : int, pair of ints, default 0
-        Zero padding (or padding_mode's) on both sides of the output, ``dilation (kernel_size - 1) - padding`` of the
-        input.
+        Removed from both sides of the output (as torch: the input is
+        padded with ``dilation (kernel_size - 1) - padding`` zeros).
     output_padding : int or pair of ints, default 0
         Added to one side of the output (less than stride or dilation).
     dilation : int or pair of ints, default 1
@@ -348,7 +351,8 @@ class ConvTranspose2d(_ConvTranspose):
     -----
     - Input: ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
     - Output: ``(N, C_out, H_out, W_out)``, with
-      ``H_out = (H - 1) stride - 2 padding + dilation (kernel_size - 1) + output_padding + 1``.
+      ``H_out = (H - 1) stride - 2 padding + dilation (kernel_size - 1) +
+      output_padding + 1``.
 
     Examples
     --------
@@ -372,8 +376,8 @@ class ConvTranspose1d(_ConvTranspose):
         The window.
     stride : int or tuple of one int, default 1
     padding : int, tuple of one int, default 0
-        Zero padding (or padding_mode's) on both sides of the output, ``dilation (kernel_size - 1) - padding`` of the
-        input.
+        Removed from both sides of the output (as torch: the input is
+        padded with ``dilation (kernel_size - 1) - padding`` zeros).
     output_padding : int or tuple of one int, default 0
         Added to one side of the output (less than stride or dilation).
     dilation : int or tuple of one int, default 1
@@ -404,7 +408,8 @@ class ConvTranspose1d(_ConvTranspose):
     -----
     - Input: ``(N, C_in, L)`` or ``(C_in, L)``.
     - Output: ``(N, C_out, L_out)``, with
-      ``L_out = (L - 1) stride - 2 padding + dilation (kernel_size - 1) + output_padding + 1``.
+      ``L_out = (L - 1) stride - 2 padding + dilation (kernel_size - 1) +
+      output_padding + 1``.
 
     Examples
     --------

@@ -208,7 +208,8 @@ class Module:
         name : str
             The attribute name: not empty, without ".".
         module : Module or None
-            None registers an empty slot (skipped by modules() and state_dict()).
+            None registers an empty slot (skipped by modules() and
+            state_dict()).
 
         Raises
         ------
@@ -238,8 +239,8 @@ class Module:
 
     # ---- calling
     def forward(self, *args, **kwargs):
-        """The computation of the module; subclasses define it (call the module,
-        ``module(x)``, rather than ``forward``, so that hooks run).
+        """The computation of the module; subclasses define it (call the
+        module, ``module(x)``, rather than ``forward``, so that hooks run).
 
         Parameters
         ----------
@@ -514,7 +515,8 @@ class Module:
                                    recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
-        """Iterate over the parameters, each once (see :meth:`named_parameters`).
+        """Iterate over the parameters, each once (see
+        :meth:`named_parameters`).
 
         Parameters
         ----------
@@ -549,7 +551,8 @@ class Module:
                                    recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
-        """Iterate over the buffers, persistent or not (see :meth:`named_buffers`).
+        """Iterate over the buffers, persistent or not (see
+        :meth:`named_buffers`).
 
         Parameters
         ----------
@@ -774,7 +777,8 @@ class Module:
         Parameters
         ----------
         dst_type : dtype or str
-            A float dtype, or ``"torch.FloatTensor"`` / ``"torch.DoubleTensor"``.
+            A float dtype, or ``"torch.FloatTensor"`` /
+            ``"torch.DoubleTensor"``.
 
         Returns
         -------
@@ -834,7 +838,8 @@ class Module:
         _engine._zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad=True):
-        """Set ``requires_grad`` on every parameter (to freeze or unfreeze them).
+        """Set ``requires_grad`` on every parameter (to freeze or unfreeze
+        them).
 
         Parameters
         ----------
@@ -891,8 +896,8 @@ class Module:
         Parameters
         ----------
         state_dict : dict of str to Tensor or array
-            As :meth:`state_dict` returns it (numpy arrays too, converted to each
-            tensor's dtype).
+            As :meth:`state_dict` returns it (numpy arrays too, converted to
+            each tensor's dtype).
         strict : bool, default True
             Missing and unexpected keys are errors; with False they are only
             reported.
@@ -1236,7 +1241,8 @@ class Dropout(Module):
 
 class Dropout2d(Module):
     """Zero whole channels with probability p in training mode, scaling the
-    others by 1 / (1 - p); the identity in evaluation mode (torch.nn.Dropout2d).
+    others by 1 / (1 - p); the identity in evaluation mode
+    (torch.nn.Dropout2d).
 
     Parameters
     ----------
@@ -1416,7 +1422,8 @@ class LeakyReLU(_Activation):
 
 
 class ELU(_Activation):
-    """The exponential linear unit: x for x > 0, else alpha (e^x - 1) (torch.nn.ELU).
+    """The exponential linear unit: x for x > 0, else alpha (e^x - 1)
+    (torch.nn.ELU).
 
     Parameters
     ----------
@@ -1446,7 +1453,8 @@ class ELU(_Activation):
 
 
 class SELU(_Activation):
-    """The scaled ELU, scale * elu(x, alpha) with the self-normalising constants alpha = 1.6733 and scale = 1.0507 (torch.nn.SELU).
+    """The scaled ELU, scale * elu(x, alpha) with the self-normalising
+    constants alpha = 1.6733 and scale = 1.0507 (torch.nn.SELU).
 
     Parameters
     ----------
@@ -1472,7 +1480,8 @@ class SELU(_Activation):
 
 
 class GELU(_Activation):
-    """The Gaussian error linear unit x Phi(x), Phi the standard normal CDF, in its exact erf form (torch.nn.GELU).
+    """The Gaussian error linear unit x Phi(x), Phi the standard normal CDF, in
+    its exact erf form (torch.nn.GELU).
 
     Parameters
     ----------
@@ -1537,7 +1546,8 @@ class SiLU(_Activation):
 
 
 class Softplus(_Activation):
-    """The smooth ReLU log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (torch.nn.Softplus).
+    """The smooth ReLU log(1 + e^(beta x)) / beta, and x itself where beta x >
+    threshold (torch.nn.Softplus).
 
     Parameters
     ----------
@@ -1568,7 +1578,8 @@ class Softplus(_Activation):
 
 
 class Hardtanh(_Activation):
-    """Clamp to [min_val, max_val] (torch.nn.Hardtanh); the gradient is 1 strictly inside, 0 at both ends and outside, as torch.
+    """Clamp to [min_val, max_val] (torch.nn.Hardtanh); the gradient is 1
+    strictly inside, 0 at both ends and outside, as torch.
 
     Parameters
     ----------
@@ -1711,7 +1722,8 @@ class Mish(_Activation):
 
 
 class LogSigmoid(_Activation):
-    """log(sigmoid(x)), computed as min(x, 0) - log1p(e^-|x|), stable for any x (torch.nn.LogSigmoid).
+    """log(sigmoid(x)), computed as min(x, 0) - log1p(e^-|x|), stable for any x
+    (torch.nn.LogSigmoid).
 
     Shape
     -----
@@ -1774,7 +1786,8 @@ class Tanhshrink(_Activation):
 
 
 class CELU(_Activation):
-    """The continuously differentiable ELU: x for x > 0, else alpha (e^(x/alpha) - 1) (torch.nn.CELU).
+    """The continuously differentiable ELU: x for x > 0, else alpha
+    (e^(x/alpha) - 1) (torch.nn.CELU).
 
     Parameters
     ----------
@@ -1894,7 +1907,8 @@ class Softmax(_Activation):
 
 
 class LogSoftmax(_Activation):
-    """x - logsumexp(x) along a dimension, computed stably (torch.nn.LogSoftmax).
+    """x - logsumexp(x) along a dimension, computed stably
+    (torch.nn.LogSoftmax).
 
     Parameters
     ----------
@@ -2284,7 +2298,8 @@ class KLDivLoss(_Loss):
     -----
     - Input: ``(*)``, any shape, log-probabilities.
     - Target: ``(*)``, the same shape as the input.
-    - Output: a scalar ("batchmean" divides the sum by N); ``(*)`` with ``reduction="none"``.
+    - Output: a scalar ("batchmean" divides the sum by N); ``(*)`` with
+      ``reduction="none"``.
 
     Examples
     --------

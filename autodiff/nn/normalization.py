@@ -298,7 +298,8 @@ class _BatchNorm(Module):
                 self.num_batches_tracked.fill_(0)
 
     def reset_parameters(self):
-        """Reset the running statistics, the weight (ones) and the bias (zeros)."""
+        """Reset the running statistics, the weight (ones) and the bias
+        (zeros)."""
         self.reset_running_stats()
         _reset_affine(self)
 

@@ -57,7 +57,8 @@ class _EmbeddingBase(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, **kw):
-        """A layer holding `embeddings` as its weight (torch's from_pretrained).
+        """A layer holding `embeddings` as its weight (torch's
+        from_pretrained).
 
         Parameters
         ----------

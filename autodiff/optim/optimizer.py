@@ -223,7 +223,8 @@ class Optimizer:
         Raises
         ------
         TypeError
-            When param_group is not a dict or holds something else than tensors.
+            When param_group is not a dict or holds something else than
+            tensors.
         ValueError
             Without "params", for no parameters, a non-leaf tensor, or a
             parameter already in a group.
