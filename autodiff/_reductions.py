@@ -1070,8 +1070,9 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
         Over all entries by default.
     keepdim : bool, default False
         Keep the reduced dimensions with size 1.
-    interpolation : {"linear", "lower", "higher", "midpoint", "nearest"}, default "linear" (keyword only)
-        Between the two nearest sorted values.
+    interpolation : str, default "linear" (keyword only)
+        "linear", "lower", "higher", "midpoint" or "nearest": how to
+        pick between the two nearest sorted values.
 
     Returns
     -------

@@ -50,7 +50,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest",
     size : int or tuple of ints, optional
         The output's spatial size (give it or scale_factor).
     scale_factor : float or tuple of floats, optional
-    mode : {"nearest", "nearest-exact", "linear", "bilinear", "area"}, default "nearest"
+    mode : str, default "nearest"
+        "nearest", "nearest-exact", "linear", "bilinear" or "area".
     align_corners : bool, optional
         For the linear modes, as torch.
     recompute_scale_factor : bool, optional

@@ -4,18 +4,17 @@ from these docstrings, NumPy style, by napoleon).
 
 The public names: each module's ``__all__`` (``dir()`` without underscores
 where there is none), and for classes their public methods and properties
-defined in autodiff (not inherited from Python or numpy).  An object
-exported under several names is checked once, under the first name in
-MODULES' order.  A name's docstring must be non-empty and, when its
-signature has parameters, name every one of them (but private ones,
-``_weight``) as an entry of its ``Parameters`` section (``*args`` / ``**kwargs`` as such; a class's
-parameters are its constructor's, documented in the class docstring).
-A method overriding a documented method inherits its docstring (as
-Sphinx's autodoc shows it); a Tensor method may instead point at the
-function it mirrors ("See :func:`autodiff.exp`").
-An nn layer's ``forward`` is documented by its class: the class docstring
-has a ``Shape`` section (the input and output shapes), as in PyTorch's
-reference, unless forward has its own docstring documenting its
+defined in autodiff (not inherited from Python or numpy).  An object exported
+under several names is checked once, under the first name in MODULES' order.  A
+name's docstring must be non-empty and, when its signature has parameters, name
+every one of them (but private ones, ``_weight``) as an entry of its
+``Parameters`` section (``*args`` / ``**kwargs`` as such; a class's parameters
+are its constructor's, documented in the class docstring). A method overriding
+a documented method inherits its docstring (as Sphinx's autodoc shows it); a
+Tensor method may instead point at the function it mirrors ("See
+:func:`autodiff.exp`"). An nn layer's ``forward`` is documented by its class:
+the class docstring has a ``Shape`` section (the input and output shapes), as
+in PyTorch's reference, unless forward has its own docstring documenting its
 parameters.
 
 KNOWN_MISSING lets this test land before every docstring is written: it

@@ -172,8 +172,9 @@ class Conv2d(_Conv):
         channel counts; in_channels groups: depthwise).
     bias : bool, default True
         Add a learnable bias per output channel.
-    padding_mode : {"zeros", "reflect", "replicate", "circular"}, default "zeros"
-        How the input is padded.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular": how the input
+        is padded.
     device : str or device, optional
         "cpu" or None.
     dtype : dtype, optional
@@ -227,8 +228,9 @@ class Conv1d(_Conv):
         channel counts; in_channels groups: depthwise).
     bias : bool, default True
         Add a learnable bias per output channel.
-    padding_mode : {"zeros", "reflect", "replicate", "circular"}, default "zeros"
-        How the input is padded.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular": how the input
+        is padded.
     device : str or device, optional
         "cpu" or None.
     dtype : dtype, optional
@@ -330,8 +332,9 @@ class ConvTranspose2d(_ConvTranspose):
         channel counts; in_channels groups: depthwise).
     bias : bool, default True
         Add a learnable bias per output channel.
-    padding_mode : {"zeros", "reflect", "replicate", "circular"}, default "zeros"
-        Only "zeros", as torch.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular"; only "zeros"
+        here, as torch.
     device : str or device, optional
         "cpu" or None.
     dtype : dtype, optional
@@ -387,8 +390,9 @@ class ConvTranspose1d(_ConvTranspose):
         channel counts; in_channels groups: depthwise).
     bias : bool, default True
         Add a learnable bias per output channel.
-    padding_mode : {"zeros", "reflect", "replicate", "circular"}, default "zeros"
-        Only "zeros", as torch.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular"; only "zeros"
+        here, as torch.
     device : str or device, optional
         "cpu" or None.
     dtype : dtype, optional

@@ -370,7 +370,8 @@ class Upsample(Module):
         The output's spatial size (give it or scale_factor).
     scale_factor : float or tuple of floats, optional
         The multiplier of the spatial size.
-    mode : {"nearest", "nearest-exact", "linear", "bilinear", "area"}, default "nearest"
+    mode : str, default "nearest"
+        "nearest", "nearest-exact", "linear", "bilinear" or "area".
     align_corners : bool, optional
         For the linear modes, as torch.
     recompute_scale_factor : bool, optional
