@@ -291,6 +291,27 @@ def test_known_missing_is_current():
                       % done)
 
 
+# napoleon's NumPy-style sections, and PyTorch's "Shape" (a custom section
+# of the API reference: napoleon_custom_sections in docs/conf.py)
+SECTIONS = frozenset({
+    "Parameters", "Other Parameters", "Keyword Arguments", "Returns",
+    "Yields", "Raises", "Warns", "Attributes", "Examples", "Notes",
+    "References", "See Also", "Methods", "Warnings", "Shape"})
+
+
+def test_section_titles_are_known():
+    """A misspelt title ("Return", "Example") would render as plain text;
+    every section of every public docstring is one napoleon knows."""
+    bad = {}
+    for key, obj, kind, owner in _NAMES:
+        doc = _own_doc(obj)
+        if doc:
+            odd = set(sections(doc)) - SECTIONS
+            if odd:
+                bad[key] = sorted(odd)
+    assert not bad, bad
+
+
 def test_parameters_parser():
     doc = """Summary.
 
