@@ -165,3 +165,7 @@ __all__ = [
     "Trainer", "History", "Callback", "EarlyStopping", "LRSchedulerCallback",
     "ModelCheckpoint",
 ]
+
+from . import _docs
+_docs.attach(globals())
+del _docs

@@ -124,7 +124,47 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None,
     with attn_mask it raises, as torch).  dropout_p drops attention
     weights (always, as torch's functional form: pass 0.0 in eval).
     enable_gqa: key/value may have fewer heads (dim -3) than query, a
-    divisor of them; each is repeated for its group of query heads."""
+    divisor of them; each is repeated for its group of query heads.
+
+    Parameters
+    ----------
+    query : Tensor
+        ``(..., L, E)``.
+    key : Tensor
+        ``(..., S, E)``.
+    value : Tensor
+        ``(..., S, Ev)``.
+    attn_mask : Tensor, optional
+        Broadcastable to ``(..., L, S)``.
+    dropout_p : float, default 0.0
+    is_causal : bool, default False
+    scale : float, optional
+        1/sqrt(E) by default.
+    enable_gqa : bool, default False
+        Grouped-query attention.
+
+    Returns
+    -------
+    Tensor
+        ``(..., L, Ev)``.
+
+    Raises
+    ------
+    ValueError
+        For shapes that do not fit, or is_causal with attn_mask (RuntimeError
+        and ValueError, as torch).
+
+    Shape
+    -----
+    - query ``(N, ..., L, E)``, key ``(N, ..., S, E)``, value ``(N, ..., S,
+      Ev)``; output ``(N, ..., L, Ev)``.
+
+    Examples
+    --------
+    >>> q = ad.ones(2, 3, 4)
+    >>> F.scaled_dot_product_attention(q, q, q).shape
+    (2, 3, 4)
+    """
     fn = "scaled_dot_product_attention"
     q = _float_tensor(query, "query", fn)
     k = _float_tensor(key, "key", fn)

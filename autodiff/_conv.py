@@ -115,7 +115,44 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,
            groups=1) -> Tensor:
     """torch.nn.functional.conv2d: input (N, C, H, W) or (C, H, W), weight
     (O, C / groups, kh, kw), bias (O,) or None; padding an int, a pair,
-    'valid' or 'same' (stride 1 only)."""
+    'valid' or 'same' (stride 1 only).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input (float32 or float64).
+    weight : Tensor
+        ``(O, C / groups, kH, kW)``.
+    bias : Tensor, optional
+        ``(O,)``.
+    stride : int or pair of ints, default 1
+    padding : int, pair of ints, "valid" or "same", default 0
+    dilation : int or pair of ints, default 1
+    groups : int, default 1
+        Channel groups (divides C and O).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For inputs or weights of the wrong rank, channel counts that do not
+        match, bad stride / padding / dilation, or an output size below 1.
+    TypeError
+        For integer inputs or mismatched dtypes.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, O, H_out, W_out)``.
+    - ``H_out = floor((H + 2 padding - dilation (k - 1) - 1) / stride + 1)``.
+
+    Examples
+    --------
+    >>> F.conv2d(ad.ones(1, 1, 3, 3), ad.ones(1, 1, 2, 2)).tolist()
+    [[[[4.0, 4.0], [4.0, 4.0]]]]
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2,
                  "conv2d")
 
@@ -123,7 +160,44 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1,
            groups=1) -> Tensor:
     """torch.nn.functional.conv1d: input (N, C, L) or (C, L), weight
-    (O, C / groups, k)."""
+    (O, C / groups, k).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input (float32 or float64).
+    weight : Tensor
+        ``(O, C / groups, k)``.
+    bias : Tensor, optional
+        ``(O,)``.
+    stride : int or tuple of one int, default 1
+    padding : int, "valid" or "same", default 0
+    dilation : int or tuple of one int, default 1
+    groups : int, default 1
+        Channel groups (divides C and O).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For inputs or weights of the wrong rank, channel counts that do not
+        match, bad stride / padding / dilation, or an output size below 1.
+    TypeError
+        For integer inputs or mismatched dtypes.
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(C, L)``; output ``(N, O, L_out)``.
+    - ``L_out = floor((L + 2 padding - dilation (k - 1) - 1) / stride + 1)``.
+
+    Examples
+    --------
+    >>> F.conv1d(ad.tensor([[[1.0, 2.0, 3.0]]]), ad.tensor([[[1.0, -1.0]]])).tolist()
+    [[[-1.0, -1.0]]]
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1,
                  "conv1d")
 
@@ -156,7 +230,47 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,
                      output_padding=0, groups=1, dilation=1) -> Tensor:
     """torch.nn.functional.conv_transpose2d: input (N, Cin, H, W), weight
     (Cin, O / groups, kh, kw); output size (H - 1) stride - 2 padding +
-    dilation (kh - 1) + output_padding + 1."""
+    dilation (kh - 1) + output_padding + 1.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input (float32 or float64).
+    weight : Tensor
+        ``(C, O / groups, kH, kW)``.
+    bias : Tensor, optional
+        ``(O,)``.
+    stride : int or pair of ints, default 1
+    padding : int or pair of ints, default 0
+    output_padding : int or pair of ints, default 0
+        Added to one side of the output (less than stride or dilation).
+    dilation : int or pair of ints, default 1
+    groups : int, default 1
+        Channel groups (divides C and O).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For inputs or weights of the wrong rank, channel counts that do not
+        match, bad stride / padding / dilation, or an output size below 1.
+    TypeError
+        For integer inputs or mismatched dtypes.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, O, H_out, W_out)``.
+    - ``H_out = (H - 1) stride - 2 padding + dilation (k - 1) + output_padding
+      + 1``.
+
+    Examples
+    --------
+    >>> F.conv_transpose2d(ad.ones(1, 1, 2, 2), ad.ones(1, 1, 2, 2), stride=2).shape
+    (1, 1, 4, 4)
+    """
     return _conv_transpose(input, weight, bias, stride, padding,
                            output_padding, groups, dilation, 2,
                            "conv_transpose2d")
@@ -165,7 +279,47 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0,
                      output_padding=0, groups=1, dilation=1) -> Tensor:
     """torch.nn.functional.conv_transpose1d: input (N, Cin, L), weight
-    (Cin, O / groups, k)."""
+    (Cin, O / groups, k).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input (float32 or float64).
+    weight : Tensor
+        ``(C, O / groups, k)``.
+    bias : Tensor, optional
+        ``(O,)``.
+    stride : int or tuple of one int, default 1
+    padding : int, default 0
+    output_padding : int or tuple of one int, default 0
+        Added to one side of the output (less than stride or dilation).
+    dilation : int or tuple of one int, default 1
+    groups : int, default 1
+        Channel groups (divides C and O).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For inputs or weights of the wrong rank, channel counts that do not
+        match, bad stride / padding / dilation, or an output size below 1.
+    TypeError
+        For integer inputs or mismatched dtypes.
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(C, L)``; output ``(N, O, L_out)``.
+    - ``L_out = (L - 1) stride - 2 padding + dilation (k - 1) + output_padding
+      + 1``.
+
+    Examples
+    --------
+    >>> F.conv_transpose1d(ad.ones(1, 1, 3), ad.ones(1, 1, 2)).tolist()
+    [[[1.0, 2.0, 2.0, 1.0]]]
+    """
     return _conv_transpose(input, weight, bias, stride, padding,
                            output_padding, groups, dilation, 1,
                            "conv_transpose1d")
@@ -173,7 +327,39 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0,
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """torch.nn.functional.unfold: the sliding (kh, kw) patches of input
-    (N, C, H, W) or (C, H, W) as columns, (N, C kh kw, L)."""
+    (N, C, H, W) or (C, H, W) as columns, (N, C kh kw, L).
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)`` or ``(C, H, W)``.
+    kernel_size : int or pair of ints
+    dilation : int or pair of ints, default 1
+    padding : int or pair of ints, default 0
+    stride : int or pair of ints, default 1
+
+    Returns
+    -------
+    Tensor
+        ``(N, C kH kW, L)``, L the number of patches.
+
+    Raises
+    ------
+    ValueError
+        For inputs or weights of the wrong rank, channel counts that do not
+        match, bad stride / padding / dilation, or an output size below 1.
+    TypeError
+        For integer inputs or mismatched dtypes.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)``; output ``(N, C kH kW, L)``.
+
+    Examples
+    --------
+    >>> F.unfold(ad.zeros(1, 2, 4, 4), 2).shape
+    (1, 8, 9)
+    """
     x = _as_tensor(input, "input", "unfold")
     added = x.ndim == 3
     if added:
@@ -188,7 +374,41 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
 def fold(input, output_size, kernel_size, dilation=1, padding=0,
          stride=1) -> Tensor:
     """torch.nn.functional.fold: unfold's transpose, summing the columns
-    of input (N, C kh kw, L) or (C kh kw, L) into (N, C, *output_size)."""
+    of input (N, C kh kw, L) or (C kh kw, L) into (N, C, *output_size).
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C kH kW, L)`` or ``(C kH kW, L)``.
+    output_size : int or pair of ints
+        (H, W).
+    kernel_size : int or pair of ints
+    dilation : int or pair of ints, default 1
+    padding : int or pair of ints, default 0
+    stride : int or pair of ints, default 1
+
+    Returns
+    -------
+    Tensor
+        ``(N, C, H, W)``: overlapping entries summed.
+
+    Raises
+    ------
+    ValueError
+        For inputs or weights of the wrong rank, channel counts that do not
+        match, bad stride / padding / dilation, or an output size below 1.
+    TypeError
+        For integer inputs or mismatched dtypes.
+
+    Shape
+    -----
+    - input ``(N, C kH kW, L)``; output ``(N, C, H, W)``.
+
+    Examples
+    --------
+    >>> F.fold(F.unfold(ad.ones(1, 1, 3, 3), 2), 3, 2).tolist()
+    [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]]
+    """
     x = _as_tensor(input, "input", "fold")
     added = x.ndim == 2
     if added:

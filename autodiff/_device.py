@@ -11,9 +11,30 @@ __all__ = ["device", "check_device"]
 
 class device:
     """torch.device for the one device autodiff has: ``device("cpu")``,
-    ``device("cpu", 0)``, ``device("cpu:0")``."""
+    ``device("cpu", 0)``, ``device("cpu:0")``.
 
-    __slots__ = ("type", "index")
+    Parameters
+    ----------
+    type : str or device, default "cpu"
+        "cpu" or "cpu:0" (or a device, copied).
+    index : int, optional
+        0 (or -1, meaning none).
+
+    Raises
+    ------
+    TypeError
+        When `type` is not a string or device.
+    RuntimeError
+        For any other device ("cuda", "mps", ...) or index.
+
+    Examples
+    --------
+    >>> ad.device("cpu:0"), ad.device("cpu") == "cpu"
+    (device(type='cpu', index=0), True)
+    """
+
+    __slots__ = {"type": "The device type: always \"cpu\".",
+                 "index": "The device index: None, or 0 when one was given."}
 
     def __init__(self, type="cpu", index=None):
         if isinstance(type, device):

@@ -86,7 +86,46 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     """torch.nn.functional.embedding: the rows of weight (num, dim) at the
     int64 indices input, shape input.shape + (dim,).  sparse=True is
     accepted and gives the same (dense) gradient; scale_grad_by_freq is
-    not supported."""
+    not supported.
+
+    Parameters
+    ----------
+    input : Tensor or array
+        int64 indices.
+    weight : Tensor
+        ``(num_embeddings, embedding_dim)``.
+    padding_idx : int, optional
+        Its row gets no gradient.
+    max_norm : float, optional
+        Renormalize the looked-up rows in place to at most this norm.
+    norm_type : float, default 2.0
+    scale_grad_by_freq : bool, default False
+        True is not supported.
+    sparse : bool, default False
+        Accepted; the gradient is dense.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When weight is not 2-D or padding_idx is out of range.
+    IndexError
+        For an index out of range.
+    NotImplementedError
+        For scale_grad_by_freq=True.
+
+    Shape
+    -----
+    - input ``(*)``; output ``(*, embedding_dim)``.
+
+    Examples
+    --------
+    >>> F.embedding(ad.tensor([2, 0]), ad.eye(3)).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError("embedding(): weight must be a 2-D tensor (num_"
                          "embeddings, embedding_dim), got %s"
@@ -113,7 +152,51 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
     looked-up rows of each bag -- the rows of a 2-D input (B, L), or the
     runs of a 1-D input that offsets start.  per_sample_weights (mode
     'sum') scale each row; padding_idx rows are left out of their bag
-    (and of its count for 'mean'); an empty bag gives zeros."""
+    (and of its count for 'mean'); an empty bag gives zeros.
+
+    Parameters
+    ----------
+    input : Tensor or array
+        int64 indices, ``(B, L)``, or 1-D with offsets.
+    weight : Tensor
+        ``(num_embeddings, embedding_dim)``.
+    offsets : Tensor or array, optional
+        The start of each bag in a 1-D input.
+    max_norm : float, optional
+    norm_type : float, default 2
+    scale_grad_by_freq : bool, default False
+        True is not supported.
+    mode : {"sum", "mean", "max"}, default "mean"
+    sparse : bool, default False
+        Accepted; the gradient is dense.
+    per_sample_weights : Tensor, optional
+        Of the input's shape (mode "sum").
+    include_last_offset : bool, default False
+        offsets ends with the input's length.
+    padding_idx : int, optional
+        Its rows are left out of their bags.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For an unknown mode, bad offsets, or a weight that is not 2-D.
+    NotImplementedError
+        For scale_grad_by_freq=True.
+
+    Shape
+    -----
+    - input ``(B, L)`` or ``(N,)`` with offsets ``(B,)``; output
+      ``(B, embedding_dim)``.
+
+    Examples
+    --------
+    >>> F.embedding_bag(ad.tensor([[0, 1]]), ad.eye(2), mode='sum').tolist()
+    [[1.0, 1.0]]
+    """
     if mode not in ("sum", "mean", "max"):
         raise ValueError("embedding_bag(): mode has to be one of sum, mean "
                          "or max, got %r" % (mode,))

@@ -42,7 +42,25 @@ class set_grad_enabled(_GradMode):
     """Set grad mode on or off, as ``torch.set_grad_enabled``: called as a
     function it switches at once; as a context manager it switches for
     the block and restores the previous mode on exit (also on an
-    exception); as a decorator it applies to each call."""
+    exception); as a decorator it applies to each call.
+
+    Parameters
+    ----------
+    mode : bool
+        True to record operations, False not to.
+
+    Raises
+    ------
+    TypeError
+        When `mode` is not a bool.
+
+    Examples
+    --------
+    >>> with ad.set_grad_enabled(False):
+    ...     y = ad.ones(2, requires_grad=True) * 2
+    >>> y.requires_grad, ad.is_grad_enabled()
+    (False, True)
+    """
 
     def __init__(self, mode):
         if not isinstance(mode, bool):

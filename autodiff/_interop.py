@@ -28,7 +28,28 @@ def from_dlpack(ext: Any) -> Any:
     """A tensor holding a copy of any DLPack-exporting array on the CPU
     (numpy 2, PyTorch -- detach() a tensor that requires grad -- JAX,
     CuPy host arrays...), with the dtype ``ad.tensor`` gives its data:
-    float32 and float64 kept, integers int64, bools bool."""
+    float32 and float64 kept, integers int64, bools bool.
+
+    Parameters
+    ----------
+    ext : object
+        An array with ``__dlpack__`` (an autodiff tensor is cloned).
+
+    Returns
+    -------
+    Tensor
+        A copy: no memory is shared.
+
+    Raises
+    ------
+    TypeError
+        For an object without ``__dlpack__``, or an unsupported dtype.
+
+    Examples
+    --------
+    >>> ad.from_dlpack(np.arange(3.0)).tolist()
+    [0.0, 1.0, 2.0]
+    """
     from ._creation import tensor
     from ._engine import Tensor
     if isinstance(ext, Tensor):

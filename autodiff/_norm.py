@@ -76,7 +76,38 @@ def layer_norm(input, normalized_shape, weight=None, bias=None,
                eps: float = 1e-5) -> Tensor:
     """torch.nn.functional.layer_norm: normalize over the last
     len(normalized_shape) dims (biased variance), then weight and bias
-    (elementwise, shaped like normalized_shape)."""
+    (elementwise, shaped like normalized_shape).
+
+    Parameters
+    ----------
+    input : Tensor
+    normalized_shape : int or sequence of ints
+        The trailing shape normalized.
+    weight, bias : Tensor, optional
+        Of normalized_shape.
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not fit.
+    TypeError
+        When weight or bias has another dtype than the input.
+
+    Shape
+    -----
+    - input ``(*, normalized_shape)``; output the same.
+
+    Examples
+    --------
+    >>> x = ad.tensor([[1.0, 3.0]], dtype=ad.float64)
+    >>> F.layer_norm(x, (2,)).numpy().round(4).tolist()
+    [[-1.0, 1.0]]
+    """
     fn = "layer_norm"
     x = _as_tensor(input, "input", fn)
     ns = _shape(normalized_shape, fn)
@@ -90,7 +121,37 @@ def rms_norm(input, normalized_shape, weight=None,
              eps: float | None = None) -> Tensor:
     """torch.nn.functional.rms_norm: x / sqrt(mean(x^2) + eps) * weight
     over the last len(normalized_shape) dims; eps None is
-    torch.finfo(input.dtype).eps."""
+    torch.finfo(input.dtype).eps.
+
+    Parameters
+    ----------
+    input : Tensor
+    normalized_shape : int or sequence of ints
+    weight : Tensor, optional
+        Of normalized_shape.
+    eps : float, optional
+        The machine epsilon of the input's dtype by default.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not fit.
+    TypeError
+        When weight or bias has another dtype than the input.
+
+    Shape
+    -----
+    - input ``(*, normalized_shape)``; output the same.
+
+    Examples
+    --------
+    >>> F.rms_norm(ad.tensor([[3.0, 4.0]], dtype=ad.float64), (2,)).numpy().round(4).tolist()
+    [[0.8485, 1.1314]]
+    """
     fn = "rms_norm"
     x = _as_tensor(input, "input", fn)
     ns = _shape(normalized_shape, fn)
@@ -107,7 +168,38 @@ def group_norm(input, num_groups: int, weight=None, bias=None,
                eps: float = 1e-5) -> Tensor:
     """torch.nn.functional.group_norm: x (N, C, *) normalized over each
     of num_groups groups of C / num_groups channels (and all spatial
-    positions), then weight and bias per channel."""
+    positions), then weight and bias per channel.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, *)``.
+    num_groups : int
+        Divides C.
+    weight, bias : Tensor, optional
+        ``(C,)``.
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not fit.
+    TypeError
+        When weight or bias has another dtype than the input.
+
+    Shape
+    -----
+    - input ``(N, C, *)``; output the same.
+
+    Examples
+    --------
+    >>> F.group_norm(ad.randn(2, 4, 3), 2).shape
+    (2, 4, 3)
+    """
     fn = "group_norm"
     x = _as_tensor(input, "input", fn)
     if isinstance(num_groups, bool) or \
@@ -136,7 +228,43 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     """torch.nn.functional.batch_norm: x (N, C, *) normalized per channel,
     by the batch's statistics (biased variance) in training -- updating
     running_mean / running_var in place, if given, with momentum and the
-    unbiased variance -- else by the running statistics."""
+    unbiased variance -- else by the running statistics.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, *)``.
+    running_mean, running_var : Tensor or None
+        ``(C,)``; updated in place in training.  Required in evaluation.
+    weight, bias : Tensor, optional
+        ``(C,)``.
+    training : bool, default False
+        Use the batch's statistics (and update the running ones).
+    momentum : float, default 0.1
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not fit.
+    TypeError
+        When weight or bias has another dtype than the input.
+        Also (ValueError) without running statistics in evaluation.
+
+    Shape
+    -----
+    - input ``(N, C, *)``; output the same.
+
+    Examples
+    --------
+    >>> x = ad.tensor([[1.0], [3.0]], dtype=ad.float64)
+    >>> F.batch_norm(x, None, None, training=True).numpy().round(4).tolist()
+    [[-1.0], [1.0]]
+    """
     return _batch_norm(input, running_mean, running_var, weight, bias,
                        training, momentum, eps, None)
 

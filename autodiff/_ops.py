@@ -32,8 +32,36 @@ __all__ = ["matmul", "dot", "mm", "mv", "bmm", "outer", "addmm", "lerp",
 # ------------------------------------------------------------ linear algebra
 
 def matmul(a: _TensorLike, b: _Operand) -> Tensor:
-    """numpy's matmul: 2-D, batched (with broadcast batch dims), and 1-D
-    vectors promoted to matrices and squeezed back."""
+    """The matrix product with numpy's (and torch's) rules: 2-D @ 2-D, batched
+    with broadcast batch dimensions, and 1-D vectors taken as a row (first
+    operand) or a column (second) and squeezed back.
+
+    Parameters
+    ----------
+    a : Tensor or array
+        The first operand (at least 1-D).
+    b : Tensor, array or number
+        The second operand (at least 1-D); float32 with float64 computes in
+        float64.
+
+    Returns
+    -------
+    Tensor
+        ``(..., n, p)`` for ``(..., n, m) @ (..., m, p)``.
+
+    Raises
+    ------
+    ValueError
+        For a 0-D operand, inner sizes that differ, or batch dimensions that
+        do not broadcast.
+
+    Examples
+    --------
+    >>> ad.matmul(ad.ones(2, 3), ad.ones(3, 4)).shape
+    (2, 4)
+    >>> ad.matmul(ad.ones(5, 2, 3), ad.ones(3)).shape
+    (5, 2)
+    """
     out = _matmul2d(a, b)           # two matrices: straight to the engine
     if out is not None:
         return out
@@ -91,6 +119,29 @@ def matmul(a: _TensorLike, b: _Operand) -> Tensor:
 
 
 def dot(a: _TensorLike, b: _Operand) -> Tensor:
+    """The product of two operands as :func:`matmul` (for 1-D vectors, the
+    inner product; torch.dot takes 1-D only).
+
+    Parameters
+    ----------
+    a : Tensor or array
+    b : Tensor, array or number
+
+    Returns
+    -------
+    Tensor
+        A 0-D tensor for two vectors.
+
+    Raises
+    ------
+    ValueError
+        As :func:`matmul`.
+
+    Examples
+    --------
+    >>> ad.dot(ad.tensor([1.0, 2.0]), ad.tensor([3.0, 4.0])).item()
+    11.0
+    """
     return matmul(a, b)
 
 
@@ -128,12 +179,61 @@ def _mm2(name: str, x: Tensor, y: Tensor, first: str) -> Tensor:
 
 
 def mm(input: _TensorLike, mat2: _Operand) -> Tensor:
-    """(n, m) @ (m, p) -> (n, p), both operands 2-D (torch.mm)."""
+    """The product of two matrices, (n, m) @ (m, p) -> (n, p) (torch.mm; no
+    broadcasting).
+
+    Parameters
+    ----------
+    input : Tensor or array
+        ``(n, m)``.
+    mat2 : Tensor or array
+        ``(m, p)``.
+
+    Returns
+    -------
+    Tensor
+        ``(n, p)``.
+
+    Raises
+    ------
+    RuntimeError
+        When the ranks or the sizes do not match (the message names the
+        shapes).
+
+    Examples
+    --------
+    >>> ad.mm(ad.ones(2, 3), ad.ones(3, 2)).tolist()
+    [[3.0, 3.0], [3.0, 3.0]]
+    """
     return _mm2("mm", *_pair(input, mat2), "self")
 
 
 def mv(input: _TensorLike, vec: _Operand) -> Tensor:
-    """(n, m) @ (m,) -> (n,) (torch.mv)."""
+    """A matrix times a vector, (n, m) @ (m,) -> (n,) (torch.mv).
+
+    Parameters
+    ----------
+    input : Tensor or array
+        ``(n, m)``.
+    vec : Tensor or array
+        ``(m,)``.
+
+    Returns
+    -------
+    Tensor
+        ``(n,)``.
+
+    Raises
+    ------
+    RuntimeError
+        When the ranks or the sizes do not match (the message names the
+        shapes).
+
+    Examples
+    --------
+    >>> ad.mv(ad.eye(2) * 2, ad.tensor([1.0, 3.0])).tolist()
+    [2.0, 6.0]
+    """
     x, v = _pair(input, vec)
     if x.ndim != 2 or v.ndim != 1:
         raise RuntimeError("mv: vector + matrix @ vector expected, got "
@@ -147,7 +247,32 @@ def mv(input: _TensorLike, vec: _Operand) -> Tensor:
 
 
 def bmm(input: _TensorLike, mat2: _Operand) -> Tensor:
-    """(b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting (torch.bmm)."""
+    """Batched matrix products, (b, n, m) @ (b, m, p) -> (b, n, p) (torch.bmm;
+    no broadcasting).
+
+    Parameters
+    ----------
+    input : Tensor or array
+        ``(b, n, m)``.
+    mat2 : Tensor or array
+        ``(b, m, p)``.
+
+    Returns
+    -------
+    Tensor
+        ``(b, n, p)``.
+
+    Raises
+    ------
+    RuntimeError
+        When the ranks or the sizes do not match (the message names the
+        shapes).
+
+    Examples
+    --------
+    >>> ad.bmm(ad.ones(4, 2, 3), ad.ones(4, 3, 5)).shape
+    (4, 2, 5)
+    """
     x, y = _pair(input, mat2)
     for t, what in ((x, "batch1"), (y, "batch2")):
         if t.ndim != 3:
@@ -163,8 +288,31 @@ def bmm(input: _TensorLike, mat2: _Operand) -> Tensor:
 
 
 def outer(input: _TensorLike, vec2: _Operand) -> Tensor:
-    """The outer product of two vectors, out[i, j] = input[i] * vec2[j]
-    (torch.outer, torch.ger): one elementwise product, exact as torch's."""
+    """The outer product of two vectors, ``out[i, j] = input[i] * vec2[j]``
+    (torch.outer, torch.ger).
+
+    Parameters
+    ----------
+    input : Tensor or array
+        ``(n,)``.
+    vec2 : Tensor or array
+        ``(m,)``.
+
+    Returns
+    -------
+    Tensor
+        ``(n, m)``.
+
+    Raises
+    ------
+    RuntimeError
+        When an operand is not 1-D.
+
+    Examples
+    --------
+    >>> ad.outer(ad.tensor([1.0, 2.0]), ad.tensor([1.0, 10.0])).tolist()
+    [[1.0, 10.0], [2.0, 20.0]]
+    """
     x, y = _pair(input, vec2)
     for t, what in ((x, "self"), (y, "vec2")):
         if t.ndim != 1:
@@ -188,9 +336,37 @@ def _expands_to(name: str, t: Tensor, shape: tuple[int, ...]) -> None:
 
 def addmm(input: _TensorLike, mat1: _Operand, mat2: _Operand, *,
           beta: float = 1, alpha: float = 1) -> Tensor:
-    """beta * input + alpha * (mat1 @ mat2) (torch.addmm); input broadcasts
-    to the (n, p) product.  With beta == 0 input is ignored (NaN and inf in
-    it do not propagate; its gradient is zero), as torch."""
+    """``beta * input + alpha * (mat1 @ mat2)`` (torch.addmm).
+
+    Parameters
+    ----------
+    input : Tensor, array or number
+        Broadcasts to the ``(n, p)`` product.  With beta == 0 it is ignored
+        (NaN and inf in it do not propagate; its gradient is zero), as torch.
+    mat1 : Tensor or array
+        ``(n, m)``.
+    mat2 : Tensor or array
+        ``(m, p)``.
+    beta : number, default 1 (keyword only)
+    alpha : number, default 1 (keyword only)
+
+    Returns
+    -------
+    Tensor
+        ``(n, p)``.
+
+    Raises
+    ------
+    RuntimeError
+        When the ranks or the sizes do not match (the message names the
+        shapes).
+        Also when `input` does not broadcast to ``(n, p)``.
+
+    Examples
+    --------
+    >>> ad.addmm(ad.ones(2), ad.eye(2), ad.eye(2), beta=0.5).tolist()
+    [[1.5, 0.5], [0.5, 1.5]]
+    """
     prod = _mm2("addmm", *_pair(mat1, mat2), "mat1")
     inp = input if isinstance(input, Tensor) else _operand(
         input, dtype_code(prod.dtype))
@@ -210,11 +386,35 @@ def addmm(input: _TensorLike, mat1: _Operand, mat2: _Operand, *,
 
 def lerp(input: _TensorLike, end: _Operand,
          weight: _Operand) -> Tensor:
-    """input + weight * (end - input), as torch: for |weight| >= 0.5 it is
-    end - (end - input) * (1 - weight), exact at weight = 1.  weight is a
-    number or a tensor broadcasting with input and end.  A tensor weight
-    picks the form elementwise with recorded ops (a 0/1 blend of the
-    two), so a compiled step replays it for new weights."""
+    """Linear interpolation ``input + weight * (end - input)`` (torch.lerp),
+    computed as torch does: for |weight| >= 0.5 as
+    ``end - (end - input) * (1 - weight)``, exact at weight = 1.
+
+    Parameters
+    ----------
+    input : Tensor or array
+        The start.
+    end : Tensor, array or number
+        The end.
+    weight : number or Tensor
+        A tensor weight broadcasts with `input` and `end` (and is replayed
+        with its new values by a compiled step).
+
+    Returns
+    -------
+    Tensor
+        Of the broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> ad.lerp(ad.tensor([0.0, 10.0]), ad.tensor([10.0, 20.0]), 0.25).tolist()
+    [2.5, 12.5]
+    """
     x, e = _pair(input, end)
     if not isinstance(weight, Tensor) and np.ndim(weight) == 0 and \
             not isinstance(weight, (list, tuple)):
@@ -261,13 +461,59 @@ def _addc(name: str, input: _TensorLike, tensor1: _Operand,
 
 def addcmul(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
             value: float = 1) -> Tensor:
-    """input + value * tensor1 * tensor2 (torch.addcmul), broadcasting."""
+    """``input + value * tensor1 * tensor2`` (torch.addcmul), broadcasting.
+
+    Parameters
+    ----------
+    input, tensor1, tensor2 : Tensor, array or number
+        The operands; they broadcast.
+    value : number, default 1 (keyword only)
+        The scale of the product.
+
+    Returns
+    -------
+    Tensor
+        Of the broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> ad.addcmul(ad.ones(2), ad.tensor([1.0, 2.0]), ad.tensor([3.0, 4.0]), value=0.5).tolist()
+    [2.5, 5.0]
+    """
     return _addc("addcmul", input, tensor1, tensor2, value, False)
 
 
 def addcdiv(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
             value: float = 1) -> Tensor:
-    """input + value * tensor1 / tensor2 (torch.addcdiv), broadcasting."""
+    """``input + value * tensor1 / tensor2`` (torch.addcdiv), broadcasting.
+
+    Parameters
+    ----------
+    input, tensor1, tensor2 : Tensor, array or number
+        The operands; they broadcast.
+    value : number, default 1 (keyword only)
+        The scale of the quotient.
+
+    Returns
+    -------
+    Tensor
+        Of the broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> ad.addcdiv(ad.ones(2), ad.tensor([1.0, 2.0]), ad.tensor([4.0, 4.0])).tolist()
+    [1.25, 1.5]
+    """
     return _addc("addcdiv", input, tensor1, tensor2, value, True)
 
 
@@ -276,7 +522,43 @@ def addcdiv(input: _TensorLike, tensor1: _Operand, tensor2: _Operand, *,
 def var(x: _TensorLike, axis: _Axis = None, keepdims: bool = False,
         ddof: int = 0, dim: _Axis = None, keepdim: bool | None = None,
         dtype: npt.DTypeLike | None = None, out: None = None) -> Tensor:
-    """Variance (numpy's ddof=0 by default; ddof=1 for torch's default)."""
+    """The variance over the given axes, with numpy's default ddof=0 (torch's
+    default, the unbiased estimate, is ddof=1: ``var(x, ddof=1)``).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input (a float dtype).
+    axis : int or tuple of ints, optional
+        The axes reduced (all by default).
+    keepdims : bool, default False
+        Keep the reduced axes with size 1.
+    ddof : int, default 0
+        The divisor is N - ddof (clamped at 0, giving inf, as numpy).
+    dim, keepdim : optional
+        torch's names of `axis` and `keepdims`.
+    dtype : dtype, optional
+        Cast the input to it first.
+    out : None
+        For numpy's functions; must be None.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When an axis is not an int or `out` is given.
+    IndexError
+        When an axis is out of range.
+
+    Examples
+    --------
+    >>> x = ad.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> ad.var(x).item(), round(ad.var(x, ddof=1).item(), 4)
+    (1.25, 1.6667)
+    """
     t = _reduce_input(x, dtype, out, "var")
     if dim is not None:
         axis = dim
@@ -299,6 +581,42 @@ def var(x: _TensorLike, axis: _Axis = None, keepdims: bool = False,
 def std(x: _TensorLike, axis: _Axis = None, keepdims: bool = False,
         ddof: int = 0, dim: _Axis = None, keepdim: bool | None = None,
         dtype: npt.DTypeLike | None = None, out: None = None) -> Tensor:
+    """The standard deviation, ``sqrt(var(...))``; numpy's default ddof=0
+    (torch's is ddof=1).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input (a float dtype).
+    axis : int or tuple of ints, optional
+        The axes reduced (all by default).
+    keepdims : bool, default False
+        Keep the reduced axes with size 1.
+    ddof : int, default 0
+        The divisor of the variance is N - ddof.
+    dim, keepdim : optional
+        torch's names of `axis` and `keepdims`.
+    dtype : dtype, optional
+        Cast the input to it first.
+    out : None
+        For numpy's functions; must be None.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When an axis is not an int or `out` is given.
+    IndexError
+        When an axis is out of range.
+
+    Examples
+    --------
+    >>> ad.std(ad.tensor([1.0, 3.0])).item()
+    1.0
+    """
     return sqrt(var(_reduce_input(x, dtype, out, "std"), axis, keepdims,
                     ddof, dim, keepdim))
 
@@ -312,7 +630,30 @@ def _axis(a: object) -> int:
 
 
 def transpose(x: _TensorLike, axes: Sequence[_Int] | None = None) -> Tensor:
-    """numpy's transpose: reverse the axes, or permute them by axes."""
+    """numpy's transpose: the axes reversed, or permuted by `axes` (a view
+    sharing memory).  torch's ``transpose(x, dim0, dim1)`` is
+    :func:`swapaxes`.
+
+    Parameters
+    ----------
+    x : Tensor or array
+    axes : sequence of ints, optional
+        The permutation (reversed by default).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When `axes` is not a permutation of the dimensions.
+
+    Examples
+    --------
+    >>> ad.transpose(ad.zeros(2, 3, 4)).shape
+    (4, 3, 2)
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     if axes is None:
         axes = tuple(range(t.ndim - 1, -1, -1))
@@ -320,6 +661,30 @@ def transpose(x: _TensorLike, axes: Sequence[_Int] | None = None) -> Tensor:
 
 
 def swapaxes(x: _TensorLike, axis1: _Int, axis2: _Int) -> Tensor:
+    """Swap two axes (numpy.swapaxes, torch.transpose(x, dim0, dim1)).
+
+    Parameters
+    ----------
+    x : Tensor or array
+    axis1, axis2 : int
+        The axes swapped.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    IndexError
+        When an axis is out of range.
+    TypeError
+        When an axis is not an int.
+
+    Examples
+    --------
+    >>> ad.swapaxes(ad.zeros(2, 3, 4), 0, 2).shape
+    (4, 3, 2)
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     nd = t.ndim
     a1 = _axis(axis1)
@@ -334,6 +699,29 @@ def swapaxes(x: _TensorLike, axis1: _Int, axis2: _Int) -> Tensor:
 
 
 def expand_dims(x: _TensorLike, axis: _Int) -> Tensor:
+    """Insert a dimension of size 1 at `axis` (numpy.expand_dims,
+    torch.unsqueeze); a view sharing memory.
+
+    Parameters
+    ----------
+    x : Tensor or array
+    axis : int
+        Its position in the result (negative counts from the end).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    IndexError
+        When the axis is out of range for the result.
+
+    Examples
+    --------
+    >>> ad.unsqueeze(ad.zeros(2, 3), -1).shape
+    (2, 3, 1)
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     shape = list(t.shape)
     nd = len(shape) + 1
@@ -349,6 +737,33 @@ unsqueeze = expand_dims
 
 
 def squeeze(x: _TensorLike, axis: _Axis = None) -> Tensor:
+    """Remove dimensions of size 1: all of them, or the given ones
+    (numpy.squeeze; torch.squeeze ignores a given dim whose size is not 1,
+    which raises here, as numpy).
+
+    Parameters
+    ----------
+    x : Tensor or array
+    axis : int or tuple of ints, optional
+        The dimensions removed (all of size 1 by default).
+
+    Returns
+    -------
+    Tensor
+        A view sharing memory.
+
+    Raises
+    ------
+    IndexError
+        When an axis is out of range.
+    ValueError
+        When a given axis does not have size 1.
+
+    Examples
+    --------
+    >>> ad.squeeze(ad.zeros(1, 3, 1)).shape
+    (3,)
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     shape = t.shape
     if axis is None:
@@ -381,8 +796,31 @@ def _dim(d: _Int, ndim: int) -> int:
 
 
 def flatten(x: _TensorLike, start_dim: _Int = 0, end_dim: _Int = -1) -> Tensor:
-    """Merge dimensions start_dim..end_dim into one (torch.flatten); a
-    view sharing memory.  A 0-d tensor becomes 1-d."""
+    """Merge the dimensions start_dim..end_dim into one (torch.flatten); a
+    view sharing memory.  A 0-D tensor becomes 1-D.
+
+    Parameters
+    ----------
+    x : Tensor or array
+    start_dim : int, default 0
+    end_dim : int, default -1
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    IndexError
+        When a dim is out of range.
+    RuntimeError
+        When start_dim comes after end_dim.
+
+    Examples
+    --------
+    >>> ad.flatten(ad.zeros(2, 3, 4), 1).shape
+    (2, 12)
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     s = t.shape
     a = _dim(start_dim, len(s))
@@ -400,7 +838,33 @@ def flatten(x: _TensorLike, start_dim: _Int = 0, end_dim: _Int = -1) -> Tensor:
 
 def stack(tensors: Iterable[_TensorLike], axis: _Int = 0,
           dim: _Int | None = None) -> Tensor:
-    """Join tensors along a new axis."""
+    """Join tensors of one shape along a new axis (torch.stack, numpy.stack).
+
+    Parameters
+    ----------
+    tensors : iterable of Tensor or array
+        At least one; all of the same shape (mixed dtypes give float64).
+    axis : int, default 0
+        The new axis's position in the result.
+    dim : int, optional
+        torch's name of `axis`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For no tensors or tensors of different shapes.
+    IndexError
+        When the axis is out of range.
+
+    Examples
+    --------
+    >>> ad.stack([ad.zeros(3), ad.ones(3)], dim=1).shape
+    (3, 2)
+    """
     if dim is not None:
         axis = dim
     ts = [x if isinstance(x, Tensor) else _t(x) for x in tensors]
@@ -420,8 +884,27 @@ def stack(tensors: Iterable[_TensorLike], axis: _Int = 0,
 # ------------------------------------------------- torch's small helpers
 
 def t(input: _TensorLike) -> Tensor:
-    """torch.t: a 2-D tensor transposed; 0-D and 1-D ones as they are (a
-    copy, which refuses in-place writes as other transposes do)."""
+    """torch.t: a 2-D tensor transposed; 0-D and 1-D tensors as they are.
+
+    Parameters
+    ----------
+    input : Tensor or array
+        At most 2-D.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    RuntimeError
+        For more than 2 dimensions.
+
+    Examples
+    --------
+    >>> ad.t(ad.zeros(2, 3)).shape
+    (3, 2)
+    """
     x = input if isinstance(input, Tensor) else _t(input)
     if x.ndim > 2:
         raise RuntimeError("t() expects a tensor with <= 2 dimensions, but "
@@ -441,16 +924,63 @@ def _both(name: str, input: object, other: object) -> tuple:
 
 
 def equal(input: Tensor, other: Tensor) -> bool:
-    """torch.equal: True if both have the same shape and elements (NaN is
-    never equal)."""
+    """True when both tensors have the same shape and the same elements
+    (torch.equal; NaN is never equal).
+
+    Parameters
+    ----------
+    input, other : Tensor
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        When an argument is not a tensor.
+
+    Examples
+    --------
+    >>> ad.equal(ad.tensor([1.0, 2.0]), ad.tensor([1.0, 2.0]))
+    True
+    """
     a, b = _both("equal", input, other)
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def isclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
             atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-    """torch.isclose: |input - other| <= atol + rtol * |other|, elementwise
-    (a bool tensor, not differentiable)."""
+    """``|input - other| <= atol + rtol * |other|`` elementwise
+    (torch.isclose); no gradient.
+
+    Parameters
+    ----------
+    input : Tensor
+    other : Tensor, array or number
+        They broadcast.
+    rtol : float, default 1e-05
+        The relative tolerance.
+    atol : float, default 1e-08
+        The absolute tolerance.
+    equal_nan : bool, default False
+        Count two NaNs as close.
+
+    Returns
+    -------
+    Tensor
+        bool, of the broadcast shape.
+
+    Raises
+    ------
+    TypeError
+        When `input` is not a tensor.
+
+    Examples
+    --------
+    >>> ad.isclose(ad.tensor([1.0, 1.1]), 1.0).tolist()
+    [True, False]
+    """
     if not isinstance(other, Tensor):
         other = _t(other)
     a, b = _both("isclose", input, other)
@@ -461,7 +991,34 @@ def isclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
 
 def allclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
              atol: float = 1e-08, equal_nan: bool = False) -> bool:
-    """torch.allclose: isclose everywhere (shapes broadcast)."""
+    """True when :func:`isclose` holds everywhere (torch.allclose).
+
+    Parameters
+    ----------
+    input : Tensor
+    other : Tensor, array or number
+        They broadcast.
+    rtol : float, default 1e-05
+        The relative tolerance.
+    atol : float, default 1e-08
+        The absolute tolerance.
+    equal_nan : bool, default False
+        Count two NaNs as close.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        When `input` is not a tensor.
+
+    Examples
+    --------
+    >>> ad.allclose(ad.tensor([1.0, 2.0]), ad.tensor([1.0, 2.0 + 1e-7]))
+    True
+    """
     if not isinstance(other, Tensor):
         other = _t(other)
     a, b = _both("allclose", input, other)
@@ -469,7 +1026,26 @@ def allclose(input: Tensor, other: _Operand, rtol: float = 1e-05,
 
 
 def numel(input: Tensor) -> int:
-    """torch.numel: the number of elements."""
+    """The number of elements (torch.numel).
+
+    Parameters
+    ----------
+    input : Tensor
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        When `input` is not a tensor.
+
+    Examples
+    --------
+    >>> ad.numel(ad.zeros(2, 3))
+    6
+    """
     if not isinstance(input, Tensor):
         raise TypeError("numel(): argument 'input' must be Tensor, not %s"
                         % type(input).__name__)
@@ -477,7 +1053,21 @@ def numel(input: Tensor) -> int:
 
 
 def is_tensor(obj: object) -> bool:
-    """torch.is_tensor: isinstance(obj, Tensor)."""
+    """True when `obj` is a tensor (torch.is_tensor).
+
+    Parameters
+    ----------
+    obj : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> ad.is_tensor(ad.zeros(1)), ad.is_tensor(np.zeros(1))
+    (True, False)
+    """
     return isinstance(obj, Tensor)
 
 
@@ -485,7 +1075,31 @@ def is_tensor(obj: object) -> bool:
 # with torch's keywords)
 
 def add(input: _Operand, other: _Operand, *, alpha: float = 1) -> Tensor:
-    """torch.add: input + alpha * other."""
+    """``input + alpha * other`` (torch.add), broadcasting.
+
+    Parameters
+    ----------
+    input, other : Tensor, array or number
+        The operands; a number or array takes the tensor operand's dtype.
+    alpha : number, default 1 (keyword only)
+        The scale of `other`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When an operand is not a tensor, array or number.
+    ValueError
+        When the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> ad.add(ad.tensor([1.0, 2.0]), 1.0, alpha=2).tolist()
+    [3.0, 4.0]
+    """
     if alpha != 1:
         other = _engine.multiply(other, alpha) if isinstance(
             other, Tensor) else np.multiply(other, alpha)
@@ -493,7 +1107,31 @@ def add(input: _Operand, other: _Operand, *, alpha: float = 1) -> Tensor:
 
 
 def sub(input: _Operand, other: _Operand, *, alpha: float = 1) -> Tensor:
-    """torch.sub: input - alpha * other."""
+    """``input - alpha * other`` (torch.sub), broadcasting.
+
+    Parameters
+    ----------
+    input, other : Tensor, array or number
+        The operands.
+    alpha : number, default 1 (keyword only)
+        The scale of `other`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When an operand is not a tensor, array or number.
+    ValueError
+        When the shapes do not broadcast; for bool operands (RuntimeError).
+
+    Examples
+    --------
+    >>> ad.sub(ad.tensor([1.0, 2.0]), 1.0).tolist()
+    [0.0, 1.0]
+    """
     if alpha != 1:
         other = _engine.multiply(other, alpha) if isinstance(
             other, Tensor) else np.multiply(other, alpha)
@@ -501,14 +1139,60 @@ def sub(input: _Operand, other: _Operand, *, alpha: float = 1) -> Tensor:
 
 
 def mul(input: _Operand, other: _Operand) -> Tensor:
-    """torch.mul: input * other."""
+    """``input * other`` (torch.mul), broadcasting.
+
+    Parameters
+    ----------
+    input, other : Tensor, array or number
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When an operand is not a tensor, array or number.
+    ValueError
+        When the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> ad.mul(ad.tensor([1.0, 2.0]), 3).tolist()
+    [3.0, 6.0]
+    """
     return _engine.multiply(input, other)
 
 
 def div(input: _Operand, other: _Operand, *,
         rounding_mode: str | None = None) -> Tensor:
-    """torch.div: true division, or rounded with rounding_mode 'floor'
-    (floor_divide) or 'trunc' (float tensors only here)."""
+    """``input / other`` (torch.div): true division (integers give float32),
+    or rounded by `rounding_mode`.
+
+    Parameters
+    ----------
+    input, other : Tensor, array or number
+        They broadcast.
+    rounding_mode : {None, "floor", "trunc"}, optional (keyword only)
+        "floor": :func:`floor_divide`; "trunc": rounded toward zero (float
+        operands only here).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For another rounding_mode, or shapes that do not broadcast.
+    NotImplementedError
+        For "trunc" with integer tensors.
+
+    Examples
+    --------
+    >>> ad.div(ad.tensor([-7.0, 7.0]), 2, rounding_mode='trunc').tolist()
+    [-3.0, 3.0]
+    """
     if rounding_mode is None:
         return _engine.divide(input, other)
     if rounding_mode == "floor":
@@ -527,17 +1211,77 @@ def div(input: _Operand, other: _Operand, *,
 
 
 def true_divide(input: _Operand, other: _Operand) -> Tensor:
-    """torch.true_divide: input / other."""
+    """``input / other`` (torch.true_divide): integers give float32.
+
+    Parameters
+    ----------
+    input, other : Tensor, array or number
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When an operand is not a tensor, array or number.
+
+    Examples
+    --------
+    >>> ad.true_divide(ad.tensor([1, 2]), 2).tolist()
+    [0.5, 1.0]
+    """
     return _engine.divide(input, other)
 
 
 def neg(input: _TensorLike) -> Tensor:
-    """torch.neg: -input."""
+    """``-input`` (torch.neg); refuses bool tensors (RuntimeError), as torch.
+
+    Parameters
+    ----------
+    input : Tensor, array or number
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    RuntimeError
+        For a bool tensor.
+
+    Examples
+    --------
+    >>> ad.neg(ad.tensor([1, -2])).tolist()
+    [-1, 2]
+    """
     return _engine.negative(input)
 
 
 def clone(input: Tensor) -> Tensor:
-    """torch.clone: input.clone() (a copy that stays in the graph)."""
+    """A copy of `input` that stays in the graph: gradients flow back through
+    it (torch.clone).
+
+    Parameters
+    ----------
+    input : Tensor
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When `input` is not a tensor.
+
+    Examples
+    --------
+    >>> x = ad.ones(2, requires_grad=True)
+    >>> y = ad.clone(x)
+    >>> y is x, y.requires_grad
+    (False, True)
+    """
     if not isinstance(input, Tensor):
         raise TypeError("clone(): argument 'input' must be Tensor, not %s"
                         % type(input).__name__)

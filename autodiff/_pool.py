@@ -114,14 +114,83 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode,
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode=False, return_indices=False):
     """torch.nn.functional.max_pool2d: (N, C, H, W) or (C, H, W); with
-    return_indices also the flat (h * W + w) int64 index of each maximum."""
+    return_indices also the flat (h * W + w) int64 index of each maximum.
+
+    Parameters
+    ----------
+    input : Tensor
+    kernel_size : int or pair of ints
+    stride : int or pair of ints, optional
+        The window by default.
+    padding : int or pair of ints, default 0
+        Implicit -inf padding (at most half the window).
+    dilation : int or pair of ints, default 1
+    ceil_mode : bool, default False
+        Round the output size up.
+    return_indices : bool, default False
+        Also return the int64 indices of the maxima (flat over each plane).
+
+    Returns
+    -------
+    Tensor, or (Tensor, Tensor) with return_indices
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank, a window larger than the padded
+        input, or padding over half the window.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, C, H_out, W_out)``
+      (nn.MaxPool2d's formula).
+
+    Examples
+    --------
+    >>> F.max_pool2d(ad.arange(16.0).reshape(1, 1, 4, 4), 2, return_indices=True)[1].tolist()
+    [[[[5, 7], [13, 15]]]]
+    """
     return _max_pool(input, 2, kernel_size, stride, padding, dilation,
                      ceil_mode, return_indices, "max_pool2d")
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode=False, return_indices=False):
-    """torch.nn.functional.max_pool1d: (N, C, L) or (C, L)."""
+    """torch.nn.functional.max_pool1d: (N, C, L) or (C, L).
+
+    Parameters
+    ----------
+    input : Tensor
+    kernel_size : int
+    stride : int, optional
+        The window by default.
+    padding : int, default 0
+        Implicit -inf padding (at most half the window).
+    dilation : int, default 1
+    ceil_mode : bool, default False
+        Round the output size up.
+    return_indices : bool, default False
+        Also return the int64 indices of the maxima (flat over each plane).
+
+    Returns
+    -------
+    Tensor, or (Tensor, Tensor) with return_indices
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank, a window larger than the padded
+        input, or padding over half the window.
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(C, L)``; output ``(N, C, L_out)``.
+
+    Examples
+    --------
+    >>> F.max_pool1d(ad.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
+    [[[3.0, 2.0]]]
+    """
     return _max_pool(input, 1, kernel_size, stride, padding, dilation,
                      ceil_mode, return_indices, "max_pool1d")
 
@@ -143,14 +212,82 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode,
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
-    """torch.nn.functional.avg_pool2d."""
+    """torch.nn.functional.avg_pool2d.
+
+    Parameters
+    ----------
+    input : Tensor
+    kernel_size : int or pair of ints
+    stride : int or pair of ints, optional
+        The window by default.
+    padding : int or pair of ints, default 0
+        Implicit zero padding (at most half the window).
+    ceil_mode : bool, default False
+        Round the output size up.
+    count_include_pad : bool, default True
+        Count the padding in the divisor.
+    divisor_override : int, optional
+        Divide by it instead of the window's size.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank, a window larger than the padded
+        input, or padding over half the window.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, C, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> F.avg_pool2d(ad.ones(1, 1, 4, 4), 2, divisor_override=2).tolist()
+    [[[[2.0, 2.0], [2.0, 2.0]]]]
+    """
     return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode,
                      count_include_pad, divisor_override, "avg_pool2d")
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
-    """torch.nn.functional.avg_pool1d."""
+    """torch.nn.functional.avg_pool1d.
+
+    Parameters
+    ----------
+    input : Tensor
+    kernel_size : int
+    stride : int, optional
+        The window by default.
+    padding : int, default 0
+        Implicit zero padding (at most half the window).
+    ceil_mode : bool, default False
+        Round the output size up.
+    count_include_pad : bool, default True
+        Count the padding in the divisor.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank, a window larger than the padded
+        input, or padding over half the window.
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(C, L)``; output ``(N, C, L_out)``.
+
+    Examples
+    --------
+    >>> F.avg_pool1d(ad.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
+    [[[2.0, 1.0]]]
+    """
     return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode,
                      count_include_pad, None, "avg_pool1d")
 
@@ -192,12 +329,61 @@ def _adaptive_avg(input, nd, output_size, fn):
 def adaptive_avg_pool2d(input, output_size):
     """torch.nn.functional.adaptive_avg_pool2d: bins [floor(i H / OH),
     ceil((i + 1) H / OH)); output_size an int, a pair, None keeping a
-    size."""
+    size.
+
+    Parameters
+    ----------
+    input : Tensor
+    output_size : int or pair of (int or None)
+        None keeps that size.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank or a bad output_size.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, C, S_0, S_1)``.
+
+    Examples
+    --------
+    >>> F.adaptive_avg_pool2d(ad.ones(2, 3, 5, 7), (1, None)).shape
+    (2, 3, 1, 7)
+    """
     return _adaptive_avg(input, 2, output_size, "adaptive_avg_pool2d")
 
 
 def adaptive_avg_pool1d(input, output_size):
-    """torch.nn.functional.adaptive_avg_pool1d."""
+    """torch.nn.functional.adaptive_avg_pool1d.
+
+    Parameters
+    ----------
+    input : Tensor
+    output_size : int
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank or a bad output_size.
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(C, L)``; output ``(N, C, S)``.
+
+    Examples
+    --------
+    >>> F.adaptive_avg_pool1d(ad.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 1).tolist()
+    [[[1.5]]]
+    """
     return _adaptive_avg(input, 1, output_size, "adaptive_avg_pool1d")
 
 
@@ -209,13 +395,65 @@ def _adaptive_max(input, nd, output_size, return_indices, fn):
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """torch.nn.functional.adaptive_max_pool2d."""
+    """torch.nn.functional.adaptive_max_pool2d.
+
+    Parameters
+    ----------
+    input : Tensor
+    output_size : int or pair of (int or None)
+    return_indices : bool, default False
+        Also return the int64 indices of the maxima.
+
+    Returns
+    -------
+    Tensor, or (Tensor, Tensor) with return_indices
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank or a bad output_size.
+
+    Shape
+    -----
+    - input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, C, S_0, S_1)``.
+
+    Examples
+    --------
+    >>> F.adaptive_max_pool2d(ad.arange(4.0).reshape(1, 1, 2, 2), 1).tolist()
+    [[[[3.0]]]]
+    """
     return _adaptive_max(input, 2, output_size, return_indices,
                          "adaptive_max_pool2d")
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
-    """torch.nn.functional.adaptive_max_pool1d."""
+    """torch.nn.functional.adaptive_max_pool1d.
+
+    Parameters
+    ----------
+    input : Tensor
+    output_size : int
+    return_indices : bool, default False
+        Also return the int64 indices of the maxima.
+
+    Returns
+    -------
+    Tensor, or (Tensor, Tensor) with return_indices
+
+    Raises
+    ------
+    ValueError
+        For an input of the wrong rank or a bad output_size.
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(C, L)``; output ``(N, C, S)``.
+
+    Examples
+    --------
+    >>> F.adaptive_max_pool1d(ad.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 1).tolist()
+    [[[3.0]]]
+    """
     return _adaptive_max(input, 1, output_size, return_indices,
                          "adaptive_max_pool1d")
 

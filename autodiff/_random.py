@@ -60,9 +60,28 @@ def _seed_key(seed: Any) -> int:
 
 
 def manual_seed(seed: _Seed) -> np.random.Generator:
-    """Seed the generators used when no seed or generator is given: the
-    numpy one (randn, rand, initialisers) and the engine's own stream
-    (dropout masks, drawn again by every compiled replay)."""
+    """Seed the generators used when no seed or generator is given: the numpy
+    one (randn, rand, randint, the initialisers) and the engine's own stream
+    (dropout masks, drawn again at every compiled replay) (torch.manual_seed).
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        The seed.
+
+    Returns
+    -------
+    numpy.random.Generator
+        The new default numpy generator.
+
+    Examples
+    --------
+    >>> _ = ad.manual_seed(1)
+    >>> a = ad.randn(3)
+    >>> _ = ad.manual_seed(1)
+    >>> ad.equal(a, ad.randn(3))
+    True
+    """
     global _default_rng
     _default_rng = np.random.default_rng(_plain_seed(seed))
     _rng_manual_seed(_seed_key(seed) & 0xFFFFFFFFFFFFFFFF)
@@ -95,6 +114,28 @@ def get_rng_state() -> npt.NDArray[np.uint64]:
 
 
 def set_rng_state(state: npt.ArrayLike) -> None:
+    """Restore the engine stream's state returned by
+    :func:`get_rng_state <autodiff.get_rng_state>`, so that dropout draws the
+    same masks again.
+
+    Parameters
+    ----------
+    state : array of 2 ints
+        ``[seed, offset]``.
+
+    Raises
+    ------
+    ValueError
+        When `state` is not an integer array of shape (2,).
+
+    Examples
+    --------
+    >>> st = ad.get_rng_state()
+    >>> a = nn.functional.dropout(ad.ones(6), 0.5)
+    >>> ad.set_rng_state(st)
+    >>> ad.equal(a, nn.functional.dropout(ad.ones(6), 0.5))
+    True
+    """
     st = np.asarray(state)
     if st.shape != (2,) or st.dtype.kind not in "iu":
         raise ValueError("an rng state is an integer array [seed, offset], "
@@ -142,8 +183,47 @@ def randn(*shape: Any, seed: _Seed = None,
           generator: np.random.Generator | None = None,
           dtype: npt.DTypeLike | None = None,
           requires_grad: bool = False, device: Any = None) -> Tensor:
-    """Standard normal samples; seed (an int or Generator) or generator
-    make them reproducible."""
+    """Samples of the standard normal distribution (torch.randn).
+
+    Without `seed` and `generator` the numbers come from the default numpy
+    generator (seeded by :func:`autodiff.manual_seed`).  They are drawn in
+    Python, so inside ``ad.compile`` only a fixed `seed` is accepted
+    (NotCompilableError otherwise): a replay would repeat them.
+
+    Parameters
+    ----------
+    *shape : int or sequence of ints
+        The shape, as separate ints or one sequence.
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+    dtype : dtype, optional
+        float32 by default.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+
+    Returns
+    -------
+    Tensor
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+
+    Examples
+    --------
+    >>> ad.randn(2, 3, seed=0).shape
+    (2, 3)
+    """
     check_device(device)
     arr = _rng(seed, generator).standard_normal(_shape_args(shape))
     return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
@@ -163,7 +243,48 @@ def rand(*shape: Any, seed: _Seed = None,
          generator: np.random.Generator | None = None,
          dtype: npt.DTypeLike | None = None,
          requires_grad: bool = False, device: Any = None) -> Tensor:
-    """Uniform samples on [0, 1)."""
+    """Samples of the uniform distribution on [0, 1) (torch.rand).
+
+    Without `seed` and `generator` the numbers come from the default numpy
+    generator (seeded by :func:`autodiff.manual_seed`).  They are drawn in
+    Python, so inside ``ad.compile`` only a fixed `seed` is accepted
+    (NotCompilableError otherwise): a replay would repeat them.
+
+    Parameters
+    ----------
+    *shape : int or sequence of ints
+        The shape, as separate ints or one sequence.
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+    dtype : dtype, optional
+        float32 by default.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+
+    Returns
+    -------
+    Tensor
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+
+    Examples
+    --------
+    >>> x = ad.rand(100, seed=0)
+    >>> bool((x >= 0).all()), bool((x < 1).all())
+    (True, True)
+    """
     check_device(device)
     arr = _rng(seed, generator).random(_shape_args(shape))
     return tensor(arr, dtype=dtype or float32, requires_grad=requires_grad)
@@ -181,6 +302,38 @@ def randn_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
                requires_grad: bool = False, *, seed: _Seed = None,
                generator: np.random.Generator | None = None,
                device: Any = None) -> Tensor:
+    """Standard normal samples in the shape (and dtype) of `x`
+    (torch.randn_like); see :func:`randn`.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        Its shape (and, for a tensor without `dtype`, its dtype) is taken.
+    dtype : dtype, optional
+        Overrides the dtype of `x`.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+
+    Returns
+    -------
+    Tensor
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+    """
     shape, dtype = _like(x, dtype)
     return randn(shape, seed=seed, generator=generator, dtype=dtype,
                  requires_grad=requires_grad, device=device)
@@ -190,6 +343,38 @@ def rand_like(x: _TensorLike, dtype: npt.DTypeLike | None = None,
               requires_grad: bool = False, *, seed: _Seed = None,
               generator: np.random.Generator | None = None,
               device: Any = None) -> Tensor:
+    """Uniform samples on [0, 1) in the shape (and dtype) of `x`
+    (torch.rand_like); see :func:`rand`.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        Its shape (and, for a tensor without `dtype`, its dtype) is taken.
+    dtype : dtype, optional
+        Overrides the dtype of `x`.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+
+    Returns
+    -------
+    Tensor
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+    """
     shape, dtype = _like(x, dtype)
     return rand(shape, seed=seed, generator=generator, dtype=dtype,
                 requires_grad=requires_grad, device=device)
@@ -200,8 +385,56 @@ def randint(low: int, high: int | None = None,
             generator: np.random.Generator | None = None,
             dtype: npt.DTypeLike | None = None,
             requires_grad: bool = False, device: Any = None) -> Tensor:
-    """torch.randint(low=0, high, size): integers in [low, high), int64
-    unless dtype says otherwise."""
+    """Random integers in [low, high) (torch.randint): ``randint(high, size)``
+    or ``randint(low, high, size)``.
+
+    Without `seed` and `generator` the numbers come from the default numpy
+    generator (seeded by :func:`autodiff.manual_seed`).  They are drawn in
+    Python, so inside ``ad.compile`` only a fixed `seed` is accepted
+    (NotCompilableError otherwise): a replay would repeat them.
+
+    Parameters
+    ----------
+    low : int
+        The lowest value (or, with two arguments, `high`).
+    high : int, optional
+        One above the highest value.
+    size : sequence of ints
+        The shape.
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+    dtype : dtype, optional
+        int64 by default.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+
+    Returns
+    -------
+    Tensor
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+        Also when `size` is missing.
+    RuntimeError
+        When high <= low.
+
+    Examples
+    --------
+    >>> x = ad.randint(3, 7, (100,), seed=0)
+    >>> x.dtype, int(x.min()) >= 3, int(x.max()) < 7
+    (dtype('int64'), True, True)
+    """
     check_device(device)
     if high is None:
         if size is None:
@@ -225,7 +458,48 @@ def randperm(n: int, *, seed: _Seed = None,
              generator: np.random.Generator | None = None,
              dtype: npt.DTypeLike | None = None,
              requires_grad: bool = False, device: Any = None) -> Tensor:
-    """A random permutation of 0..n-1 (int64)."""
+    """A random permutation of 0, ..., n - 1 (torch.randperm).
+
+    Without `seed` and `generator` the numbers come from the default numpy
+    generator (seeded by :func:`autodiff.manual_seed`).  They are drawn in
+    Python, so inside ``ad.compile`` only a fixed `seed` is accepted
+    (NotCompilableError otherwise): a replay would repeat them.
+
+    Parameters
+    ----------
+    n : int
+        The length.
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+    dtype : dtype, optional
+        int64 by default.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+
+    Returns
+    -------
+    Tensor
+        1-D.
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+
+    Examples
+    --------
+    >>> sorted(ad.randperm(5, seed=0).tolist())
+    [0, 1, 2, 3, 4]
+    """
     check_device(device)
     arr = _rng(seed, generator).permutation(int(n)).astype(np.int64)
     return tensor(arr, dtype=dtype or int64, requires_grad=requires_grad)
@@ -236,10 +510,56 @@ def normal(mean: Any = 0.0, std: Any = 1.0,
            generator: np.random.Generator | None = None,
            dtype: npt.DTypeLike | None = None,
            requires_grad: bool = False, device: Any = None) -> Tensor:
-    """Normal samples of mean and std (numbers or tensors, broadcast; the
-    shape is size when both are numbers).  Not differentiable in mean and
-    std, unlike torch.normal's reparametrized gradient: use
-    mean + std * ad.randn(...) for that."""
+    """Samples of normal distributions with the given means and standard
+    deviations (torch.normal).
+
+    Not differentiable in `mean` and `std`, unlike torch.normal's
+    reparametrised gradient: write ``mean + std * ad.randn(...)`` for
+    that.
+
+    Without `seed` and `generator` the numbers come from the default numpy
+    generator (seeded by :func:`autodiff.manual_seed`).  They are drawn in
+    Python, so inside ``ad.compile`` only a fixed `seed` is accepted
+    (NotCompilableError otherwise): a replay would repeat them.
+
+    Parameters
+    ----------
+    mean, std : number, array or Tensor
+        They broadcast; std >= 0.
+    size : sequence of ints, optional
+        The shape when both are numbers (else their broadcast shape).
+    seed : int or numpy.random.Generator, optional (keyword only)
+        Draw from a new generator seeded with it (the same numbers at every
+        call), or from that generator.
+    generator : numpy.random.Generator, optional (keyword only)
+        Draw from it (advancing it).
+    dtype : dtype, optional
+        The dtype of a tensor `mean` (else `std`), else float32.
+    requires_grad : bool, default False
+        Make the result a leaf that requires grad (float dtypes only).
+    device : str or device, optional
+        "cpu" or None.
+
+    Returns
+    -------
+    Tensor
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records, unless a fixed int `seed` is given.
+    TypeError
+        When `generator` is not a numpy Generator, or for an unsupported
+        dtype.
+    RuntimeError
+        For a device other than the CPU.
+    RuntimeError
+        When a std is negative.
+
+    Examples
+    --------
+    >>> ad.normal(ad.zeros(2, 2), 1.0, seed=0).shape
+    (2, 2)
+    """
     check_device(device)
     m = mean.numpy() if isinstance(mean, Tensor) else np.asarray(mean)
     sd = std.numpy() if isinstance(std, Tensor) else np.asarray(std)
@@ -257,11 +577,49 @@ def normal(mean: Any = 0.0, std: Any = 1.0,
 
 def dropout(x: _TensorLike, p: float = 0.5, training: bool = True,
             generator: np.random.Generator | None = None) -> Tensor:
-    """Zero each element with probability p and scale the rest by
-    1/(1-p) (torch.nn.functional.dropout).  Without a generator the mask
-    comes from the engine's stream (ad.manual_seed), so compiled replays
-    draw fresh ones; a numpy generator draws it in Python, which a
-    compiled step cannot replay (NotCompilableError while recording)."""
+    """Zero each element with probability p and scale the others by
+    1 / (1 - p) (torch.nn.functional.dropout); the input itself when not
+    training or p is 0.
+
+    Without a generator the mask comes from the engine's stream (seeded by
+    :func:`autodiff.manual_seed`), so compiled replays draw fresh masks; a
+    numpy generator draws it in Python, which a compiled step cannot replay.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    p : float, default 0.5
+        The probability of zeroing an element, in [0, 1].
+    training : bool, default True
+        Apply dropout (False: return `x`).
+    generator : numpy.random.Generator, optional
+        Draw the mask from it.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When `p` is not a number.
+    ValueError
+        When `p` is outside [0, 1].
+    NotCompilableError
+        With a generator while ad.compile records.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the same shape.
+
+    Examples
+    --------
+    >>> y = nn.functional.dropout(ad.ones(1000), 0.5)
+    >>> sorted(set(y.tolist()))
+    [0.0, 2.0]
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer,
                                                  np.floating)):
@@ -320,10 +678,46 @@ def _feature_dropout(x: _TensorLike, p: float, training: bool,
 def dropout2d(x: _TensorLike, p: float = 0.5, training: bool = True,
               inplace: bool = False,
               generator: np.random.Generator | None = None) -> Tensor:
-    """torch.nn.functional.dropout2d: zero each channel x[n, c] (a 2-D
-    feature map) with probability p, scaling the rest by 1/(1-p).  As
-    torch, a 3-D input is taken as (N, C, L) (with torch's warning), and
-    other dims than 3 or 4 warn."""
+    """Zero whole channels ``x[n, c]`` with probability p and scale the others
+    by 1 / (1 - p) (torch.nn.functional.dropout2d).  As torch, a 3-D input
+    is taken as (N, C, L) with a warning, and dimensions other than 3 or 4
+    warn.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    p : float, default 0.5
+        The probability of zeroing a channel, in [0, 1].
+    training : bool, default True
+        Apply dropout (False: return `x`).
+    inplace : bool, default False
+        Write the result into `x` and return it.
+    generator : numpy.random.Generator, optional
+        Draw the mask from it instead of the engine's stream.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When `p` is not a number.
+    ValueError
+        When `p` is outside [0, 1] or the input has fewer than 2 dimensions.
+
+    Shape
+    -----
+    - Input: ``(N, C, H, W)`` or ``(N, C, L)``.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> y = nn.functional.dropout2d(ad.ones(2, 6, 3, 3), 0.5).numpy()
+    >>> bool((y.reshape(12, 9).std(axis=1) == 0).all())
+    True
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     if t.ndim not in (3, 4):
         warnings.warn("dropout2d: Received a %d-D input to dropout2d, which "
@@ -342,8 +736,39 @@ def dropout2d(x: _TensorLike, p: float = 0.5, training: bool = True,
 def dropout1d(x: _TensorLike, p: float = 0.5, training: bool = True,
               inplace: bool = False,
               generator: np.random.Generator | None = None) -> Tensor:
-    """torch.nn.functional.dropout1d: x (N, C, L) or unbatched (C, L);
-    each channel zeroed with probability p."""
+    """Zero whole channels ``x[n, c]`` of ``(N, C, L)`` or ``(C, L)`` inputs
+    with probability p and scale the others by 1 / (1 - p)
+    (torch.nn.functional.dropout1d).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    p : float, default 0.5
+        The probability of zeroing a channel, in [0, 1].
+    training : bool, default True
+        Apply dropout (False: return `x`).
+    inplace : bool, default False
+        Write the result into `x` and return it.
+    generator : numpy.random.Generator, optional
+        Draw the mask from it instead of the engine's stream.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When `p` is not a number.
+    ValueError
+        When `p` is outside [0, 1] or the input is not 2-D or 3-D.
+
+    Shape
+    -----
+    - Input: ``(N, C, L)`` or ``(C, L)``.
+    - Output: the same shape.
+    """
     t = x if isinstance(x, Tensor) else _t(x)
     if t.ndim not in (2, 3):
         raise ValueError("dropout1d: Expected 2D or 3D input, but received a "

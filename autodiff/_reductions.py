@@ -132,7 +132,39 @@ def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None,
     lane order, then the remaining tail in order (strided runs: in order);
     torch's order differs, so the last bits can (the tests compare
     float64 with torch at rtol 1e-12).  Float32 multiplies in float32,
-    as torch's."""
+    as torch's.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    dtype : dtype, optional (keyword only)
+        Cast the input to it first.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+    out : None
+        For numpy's functions; must be None.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.prod(ad.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1).tolist()
+    [2.0, 12.0]
+    """
     t = _engine._reduce_input(x, dtype, out, "prod")
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "prod")
     axes = _axes(t, dim)
@@ -145,7 +177,36 @@ def cumprod(x, dim=None, *, dtype=None, axis=None) -> Tensor:
     """Running products along dim (torch.cumprod): one engine op,
     accumulated in double as torch's CPU kernel (so torch's bits), with
     torch's cumprod_backward (zeros handled in O(n), no division by
-    zero).  int64 and bool give int64 (wrapping), as torch."""
+    zero).  int64 and bool give int64 (wrapping), as torch.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int
+        The dimension scanned (required).
+    dtype : dtype, optional (keyword only)
+        Cast the input to it first.
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    Tensor
+        The shape of `x`.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.cumprod(ad.tensor([1, 2, 3, 4]), dim=0).tolist()
+    [1, 2, 6, 24]
+    """
     t = _tensor(x)
     d = _scan_dim(t, dim, axis, "cumprod")
     if dtype is not None:
@@ -161,7 +222,36 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None,
               keepdims=None) -> Tensor:
     """log(sum(exp(x))) over dim, stable: the max is subtracted first
     (detached, infinities replaced by 0, as torch); integer inputs are
-    cast to float32 as torch's default dtype."""
+    cast to float32 as torch's default dtype.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints
+        The dimensions reduced (required, as torch).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> x = ad.tensor([1000.0, 1000.0], dtype=ad.float64)
+    >>> round(ad.logsumexp(x, dim=0).item(), 4)
+    1000.6931
+    """
     t = _tensor(x)
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "logsumexp")
     if dim is None:
@@ -204,17 +294,102 @@ def _logical(x, dim, keepdim, axis, keepdims, is_all, name):
 
 def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     """True where every entry over dim is nonzero (a bool tensor; True
-    over an empty dim), as torch.all."""
+    over an empty dim), as torch.all.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+        bool.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.all(ad.tensor([[1, 0], [2, 3]]), dim=1).tolist()
+    [False, True]
+    """
     return _logical(x, dim, keepdim, axis, keepdims, True, "all")
 
 
 def any(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
-    """True where some entry over dim is nonzero (a bool tensor)."""
+    """True where some entry over dim is nonzero (a bool tensor).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+        bool.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.any(ad.tensor([[1, 0], [0, 0]]), dim=1).tolist()
+    [True, False]
+    """
     return _logical(x, dim, keepdim, axis, keepdims, False, "any")
 
 
 def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
-    """The number of nonzero entries over dim (int64), as torch."""
+    """The number of nonzero entries over dim (int64), as torch.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    Tensor
+        int64.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.count_nonzero(ad.tensor([0.0, 1.0, 2.0])).item()
+    2
+    """
     t = _tensor(x)
     dim, _ = _kw(dim, axis, False, None, "count_nonzero")
     if t.ndim == 0:
@@ -224,7 +399,39 @@ def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
 
 def nansum(x, dim=None, keepdim=False, *, dtype=None, axis=None,
            keepdims=None, out=None) -> Tensor:
-    """The sum treating NaN as zero; NaN entries get a zero gradient."""
+    """The sum treating NaN as zero; NaN entries get a zero gradient.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    dtype : dtype, optional (keyword only)
+        Cast the input to it first.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+    out : None
+        For numpy's functions; must be None.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.nansum(ad.tensor([1.0, float('nan'), 2.0])).item()
+    3.0
+    """
     t = _engine._reduce_input(x, dtype, out, "nansum")
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "nansum")
     if _code(t) in (F32, F64):
@@ -235,7 +442,41 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None, axis=None,
 def nanmean(x, dim=None, keepdim=False, *, dtype=None, axis=None,
             keepdims=None, out=None) -> Tensor:
     """The mean of the non-NaN entries (NaN where all are NaN).  The
-    entries of an all-NaN slice get a zero gradient (torch's: NaN)."""
+    entries of an all-NaN slice get a zero gradient (torch's: NaN).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    dtype : dtype, optional (keyword only)
+        Cast the input to it first.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+    out : None
+        For numpy's functions; must be None.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+    RuntimeError
+        For an integer input.
+
+    Examples
+    --------
+    >>> ad.nanmean(ad.tensor([1.0, float('nan'), 2.0])).item()
+    1.5
+    """
     t = _engine._reduce_input(x, dtype, out, "nanmean")
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "nanmean")
     _floating(t, "nanmean")
@@ -270,7 +511,47 @@ def var(x, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
     """Variance over dim (all by default).  The divisor is N - ddof:
     numpy's ddof=0 by default (autodiff's documented default; torch.var's
     default is correction=1: pass correction=1 or unbiased=True for it).
-    torch's correction= and unbiased= are taken as in torch."""
+    torch's correction= and unbiased= are taken as in torch.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    axis : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdims : bool, default False
+        Keep the reduced dimensions with size 1.
+    ddof : number, optional
+        The divisor is N - ddof (0 by default; clamped at 0, giving inf).
+    dim, keepdim : optional
+        torch's names of `axis` and `keepdims`.
+    dtype : dtype, optional
+        Cast the input to it first.
+    out : None
+        For numpy's functions; must be None.
+    correction : number, optional (keyword only)
+        torch's name of `ddof`.
+    unbiased : bool, optional (keyword only)
+        torch's old spelling: True is ddof=1.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When more than one of ddof, correction and unbiased is given, or an
+        axis is not an int.
+    IndexError
+        When an axis is out of range.
+
+    Examples
+    --------
+    >>> x = ad.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> ad.var(x).item(), round(ad.var(x, correction=1).item(), 4)
+    (1.25, 1.6667)
+    """
     return _var_ddof(x, axis, keepdims, _ddof(ddof, correction, unbiased,
                                               "var"), dim, keepdim, dtype,
                      out)
@@ -278,7 +559,46 @@ def var(x, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
 
 def std(x, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
         dtype=None, out=None, *, correction=None, unbiased=None) -> Tensor:
-    """Standard deviation: sqrt(var) with var's arguments and defaults."""
+    """Standard deviation: sqrt(var) with var's arguments and defaults.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    axis : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdims : bool, default False
+        Keep the reduced dimensions with size 1.
+    ddof : number, optional
+        The divisor is N - ddof (0 by default; clamped at 0, giving inf).
+    dim, keepdim : optional
+        torch's names of `axis` and `keepdims`.
+    dtype : dtype, optional
+        Cast the input to it first.
+    out : None
+        For numpy's functions; must be None.
+    correction : number, optional (keyword only)
+        torch's name of `ddof`.
+    unbiased : bool, optional (keyword only)
+        torch's old spelling: True is ddof=1.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        When more than one of ddof, correction and unbiased is given, or an
+        axis is not an int.
+    IndexError
+        When an axis is out of range.
+
+    Examples
+    --------
+    >>> ad.std(ad.tensor([1.0, 3.0])).item()
+    1.0
+    """
     return _engine.sqrt(var(x, axis, keepdims, ddof, dim, keepdim, dtype,
                             out, correction=correction, unbiased=unbiased))
 
@@ -298,7 +618,37 @@ def _safe_root(s: Tensor, p: float) -> Tensor:
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None) -> Tensor:
     """torch.linalg.vector_norm: ord 2 (default), 1, inf, -inf, 0 (the
     count of nonzeros) or any other float p; over dim (all by default).
-    Gradients as torch's (zero at a zero vector)."""
+    Gradients as torch's (zero at a zero vector).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    ord : number, default 2
+        2, 1, inf, -inf, 0 or any other p.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    dtype : dtype, optional (keyword only)
+        Cast the input to it first.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    RuntimeError
+        For an integer input.
+    TypeError
+        When `ord` is not a number.
+
+    Examples
+    --------
+    >>> ad.linalg.vector_norm(ad.tensor([3.0, 4.0])).item()
+    5.0
+    """
     t = _tensor(x)
     if dtype is not None:
         t = t.astype(dtype)
@@ -343,7 +693,37 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
     """torch.linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf over the
     two dims, and 'nuc', 2, -2 through the singular values
     (ad.linalg.svdvals, the engine's LAPACK op: replays under ad.compile;
-    the gradient of 2/-2 is torch's, undefined at repeated values)."""
+    the gradient of 2/-2 is torch's, undefined at repeated values).
+
+    Parameters
+    ----------
+    A : Tensor or array
+        At least 2-D: ``(*, m, n)``.
+    ord : {"fro", "nuc", 1, -1, 2, -2, inf, -inf}, default "fro"
+    dim : pair of ints, default (-2, -1)
+        The matrix dimensions.
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    dtype : dtype, optional (keyword only)
+        Cast the input to it first.
+
+    Returns
+    -------
+    Tensor
+        ``(*)``.
+
+    Raises
+    ------
+    RuntimeError
+        For fewer than 2 dimensions or an integer input.
+    ValueError
+        For an unsupported ord.
+
+    Examples
+    --------
+    >>> round(ad.linalg.matrix_norm(ad.eye(2) * 3).item(), 4)
+    4.2426
+    """
     t = _tensor(A)
     if dtype is not None:
         t = t.astype(dtype)
@@ -390,7 +770,36 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *,
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
     """torch.norm: p='fro' (the 2-norm over dim, all by default), a
-    number p (vector_norm over dim), 'nuc' (the nuclear norm)."""
+    number p (vector_norm over dim), 'nuc' (the nuclear norm).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    p : "fro", "nuc" or number, default "fro"
+        "fro": the 2-norm over `dim`; a number: :func:`linalg.vector_norm
+        <autodiff.linalg.vector_norm>` of that order; "nuc": the nuclear norm.
+    dim : int or tuple of ints, optional
+        The dimensions reduced (all by default).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    dtype : dtype, optional
+        Cast the input to it first.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For another string `p`.
+
+    Examples
+    --------
+    >>> ad.norm(ad.tensor([3.0, 4.0])).item()
+    5.0
+    """
     t = _tensor(x)
     if isinstance(p, str):
         if p == "fro":
@@ -419,7 +828,37 @@ def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
     up to 16 entries along dim; beyond, its order of equal entries is an
     implementation detail, so autodiff gives the stable order for both.)
     The gradient goes to the index.  The engine's argsort and take ops:
-    a compiled replay sorts the new values."""
+    a compiled replay sorts the new values.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int, default -1
+        The dimension sorted.
+    descending : bool, default False
+    stable : bool, default False
+        Accepted; the sort is always stable.
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    (values, indices) : namedtuple of Tensor
+        The sorted values and their int64 positions in `x`.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.sort(ad.tensor([3.0, 1.0, 2.0])).indices.tolist()
+    [1, 2, 0]
+    """
     t = _tensor(x)
     d = _dim(_dim_kw(dim, axis, -1), t.ndim)
     if t.ndim == 0:
@@ -430,7 +869,37 @@ def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
 
 
 def argsort(x, dim=-1, descending=False, stable=False, *, axis=None):
-    """The int64 indices that sort x along dim (stable; see sort)."""
+    """The int64 indices that sort x along dim (stable; see sort).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int, default -1
+        The dimension sorted.
+    descending : bool, default False
+    stable : bool, default False
+        Accepted; the sort is always stable.
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    Tensor
+        int64.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.argsort(ad.tensor([3.0, 1.0, 2.0]), descending=True).tolist()
+    [0, 2, 1]
+    """
     return sort(x, dim, descending, stable, axis=axis).indices
 
 
@@ -440,7 +909,36 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     are taken by position (the first k of a stable sort): torch's order of
     ties is an implementation detail of its selection and can differ.
     sorted=False gives the same (sorted) result.  Engine ops (argsort,
-    narrow, take): replayed by ad.compile."""
+    narrow, take): replayed by ad.compile.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    k : int
+        How many entries, in [0, size of dim].
+    dim : int, default -1
+    largest : bool, default True
+        False takes the smallest.
+    sorted : bool, default True
+        Accepted; the result is always sorted.
+
+    Returns
+    -------
+    (values, indices) : namedtuple of Tensor
+
+    Raises
+    ------
+    TypeError
+        When `k` is not an int.
+    RuntimeError
+        When `k` is out of range.
+
+    Examples
+    --------
+    >>> ad.topk(ad.tensor([1.0, 5.0, 3.0]), 2).values.tolist()
+    [5.0, 3.0]
+    """
     t = _tensor(x)
     d = _dim(-1 if dim is None else dim, t.ndim)
     n = t.shape[d] if t.ndim else 1
@@ -466,7 +964,36 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     equal to it (torch's); with dim, (values, indices), the gradient going
     to the index.  A NaN makes the median NaN (its index that of the first
     NaN).  Engine ops (argsort, take; without dim through the flattened
-    tensor and the recorded sharing of _evenly): replayed by ad.compile."""
+    tensor and the recorded sharing of _evenly): replayed by ad.compile.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int, optional
+        Without it, the median of all entries (a 0-D tensor).
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    axis, keepdims : optional (keyword only)
+        numpy's names of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor, or (values, indices) : namedtuple of Tensor
+        The latter with `dim`.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.median(ad.tensor([4.0, 1.0, 3.0, 2.0])).item()
+    2.0
+    """
     t = _tensor(x)
     dim, keepdim = _kw(dim, axis, keepdim, keepdims, "median")
     if dim is None:
@@ -531,7 +1058,38 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     size becomes the first dim of the result); dim=None over all entries;
     a row with a NaN gives NaN.  The gradient goes through the sorted
     values.  Engine sort and take: replayed by ad.compile (a q tensor is
-    read when recording)."""
+    read when recording).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    q : float, sequence or Tensor
+        In [0, 1]; a 1-D q adds its size as the first dimension.
+    dim : int, optional
+        Over all entries by default.
+    keepdim : bool, default False
+        Keep the reduced dimensions with size 1.
+    interpolation : str, default "linear" (keyword only)
+        "linear", "lower", "higher", "midpoint" or "nearest": how to
+        pick between the two nearest sorted values.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For another interpolation, or q outside [0, 1].
+    RuntimeError
+        For an integer input.
+
+    Examples
+    --------
+    >>> ad.quantile(ad.tensor([1.0, 2.0, 3.0, 4.0]), 0.5).item()
+    2.5
+    """
     t = _tensor(x)
     _floating(t, "quantile")
     if interpolation not in _INTERP:
@@ -623,10 +1181,64 @@ def cummax(x, dim=None, *, axis=None):
     """(values, indices) of the running maximum along dim, as torch (ties
     take the later index; a NaN propagates, the index following the
     latest NaN).  The gradient goes to the index.  Engine ops (cumarg,
-    take): replayed by ad.compile."""
+    take): replayed by ad.compile.
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int
+        The dimension scanned (required).
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    (values, indices) : namedtuple of Tensor
+        The shape of `x`.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.cummax(ad.tensor([1.0, 3.0, 2.0]), dim=0).values.tolist()
+    [1.0, 3.0, 3.0]
+    """
     return _cum_extreme(x, dim, True, axis)
 
 
 def cummin(x, dim=None, *, axis=None):
-    """The running minimum (see cummax)."""
+    """The running minimum (see cummax).
+
+    Parameters
+    ----------
+    x : Tensor, array or number
+        The input.
+    dim : int
+        The dimension scanned (required).
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    (values, indices) : namedtuple of Tensor
+        The shape of `x`.
+
+    Raises
+    ------
+    TypeError
+        When a dim is not an int (or a scan's dim is missing).
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.cummin(ad.tensor([3.0, 1.0, 2.0]), dim=0).indices.tolist()
+    [0, 1, 1]
+    """
     return _cum_extreme(x, dim, False, axis)

@@ -217,7 +217,31 @@ def repeat(x, *sizes) -> Tensor:
 
 
 def tile(x, dims) -> Tensor:
-    """torch.tile: repeat with dims padded by leading 1s to x.ndim."""
+    """torch.tile: repeat with dims padded by leading 1s to x.ndim.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dims : sequence of ints
+        The repetitions per dimension.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.tile(ad.tensor([1, 2]), (2,)).tolist()
+    [1, 2, 1, 2]
+    """
     t = _tensor(x)
     dims = _sizes((dims,) if not isinstance(dims, (tuple, list))
                   else tuple(dims), "tile dims")
@@ -229,7 +253,37 @@ def tile(x, dims) -> Tensor:
 def repeat_interleave(x, repeats, dim=None, *, output_size=None,
                       axis=None) -> Tensor:
     """Repeat each element repeats times (an int, or one count per
-    element along dim) -- numpy's repeat.  dim=None flattens first."""
+    element along dim) -- numpy's repeat.  dim=None flattens first.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    repeats : int or sequence of ints or Tensor
+        One count, or one per element along dim.
+    dim : int, optional
+        Without it the tensor is flattened first.
+    output_size : int, optional (keyword only)
+        The total length, as torch (checked).
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.repeat_interleave(ad.tensor([1, 2]), 2).tolist()
+    [1, 1, 2, 2]
+    """
     t = _tensor(x)
     dim = _dim_kw(dim, axis)
     if isinstance(repeats, (numbers.Integral,)) and not isinstance(
@@ -271,7 +325,33 @@ def repeat_interleave(x, repeats, dim=None, *, output_size=None,
 
 def narrow(x, dim, start, length) -> Tensor:
     """x's elements start..start+length along dim (a copy; torch: a
-    view).  start may be negative (counted from the end)."""
+    view).  start may be negative (counted from the end).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int
+    start : int
+        The first index (negative: from the end).
+    length : int
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.narrow(ad.arange(5), 0, 1, 3).tolist()
+    [1, 2, 3]
+    """
     t = _tensor(x)
     if t.ndim == 0:
         raise ShapeOpError("narrow() cannot be applied to a 0-dim tensor.")
@@ -305,7 +385,34 @@ def _slice(t: Tensor, d: int, a: int, b: int) -> Tensor:
 
 def split(x, split_size_or_sections, dim=0, *, axis=None) -> tuple:
     """torch.split: pieces of split_size along dim (the last one smaller),
-    or of the given section sizes (which must sum to the size)."""
+    or of the given section sizes (which must sum to the size).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    split_size_or_sections : int or sequence of ints
+        The size of each piece, or the list of sizes.
+    dim : int, default 0
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    tuple of Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> [p.shape for p in ad.split(ad.arange(5), 2)]
+    [(2,), (2,), (1,)]
+    """
     t = _tensor(x)
     dim = _dim_kw(dim, axis, 0)
     if t.ndim == 0:
@@ -345,7 +452,34 @@ builtin_sum = sum
 
 def chunk(x, chunks, dim=0, *, axis=None) -> tuple:
     """torch.chunk: ceil(size / chunks) per piece, so possibly fewer than
-    chunks pieces."""
+    chunks pieces.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    chunks : int
+        The number of pieces wanted (positive).
+    dim : int, default 0
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    tuple of Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> len(ad.chunk(ad.arange(6), 4))
+    3
+    """
     t = _tensor(x)
     dim = _dim_kw(dim, axis, 0)
     chunks = _int(chunks, "chunks")
@@ -364,7 +498,32 @@ def chunk(x, chunks, dim=0, *, axis=None) -> tuple:
 
 
 def unbind(x, dim=0, *, axis=None) -> tuple:
-    """The slices along dim, that dim removed."""
+    """The slices along dim, that dim removed.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int, default 0
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    tuple of Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> [t.tolist() for t in ad.unbind(ad.tensor([[1, 2], [3, 4]]), 1)]
+    [[1, 3], [2, 4]]
+    """
     t = _tensor(x)
     dim = _dim_kw(dim, axis, 0)
     if t.ndim == 0:
@@ -377,7 +536,33 @@ def unbind(x, dim=0, *, axis=None) -> tuple:
 
 
 def unflatten(x, dim, sizes) -> Tensor:
-    """Split dim into sizes (one of them may be -1)."""
+    """Split dim into sizes (one of them may be -1).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int
+        The dimension split.
+    sizes : sequence of ints
+        Their product is the size of dim (one may be -1).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.unflatten(ad.zeros(2, 6), 1, (2, 3)).shape
+    (2, 2, 3)
+    """
     t = _tensor(x)
     if t.ndim == 0:
         raise IndexError("unflatten: Dimension specified as %r but tensor "
@@ -414,7 +599,31 @@ def unflatten(x, dim, sizes) -> Tensor:
 
 def movedim(x, source, destination) -> Tensor:
     """Move dims source to positions destination (ints or sequences),
-    keeping the others in order (a permute)."""
+    keeping the others in order (a permute).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    source : int or sequence of ints
+    destination : int or sequence of ints
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.movedim(ad.zeros(2, 3, 4), 0, -1).shape
+    (3, 4, 2)
+    """
     t = _tensor(x)
     src = list(source) if isinstance(source, (tuple, list)) else [source]
     dst = (list(destination) if isinstance(destination, (tuple, list))
@@ -443,7 +652,31 @@ moveaxis = movedim
 
 
 def flip(x, *dims) -> Tensor:
-    """Reverse the order of elements along dims."""
+    """Reverse the order of elements along dims.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    *dims : int or sequence of ints
+        The dimensions reversed.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.flip(ad.tensor([1, 2, 3]), 0).tolist()
+    [3, 2, 1]
+    """
     t = _tensor(x)
     ds = _dims(dims, t.ndim)
     pos = _positions(t.shape)
@@ -457,7 +690,31 @@ def flip(x, *dims) -> Tensor:
 
 def roll(x, shifts, dims=None) -> Tensor:
     """Roll elements along dims by shifts (dims None: over the flattened
-    tensor, shape kept)."""
+    tensor, shape kept).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    shifts : int or sequence of ints
+    dims : int or sequence of ints, optional
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.roll(ad.tensor([1, 2, 3]), 1).tolist()
+    [3, 1, 2]
+    """
     t = _tensor(x)
     sh = list(shifts) if isinstance(shifts, (tuple, list)) else [shifts]
     sh = [_int(s, "roll shift") for s in sh]
@@ -493,21 +750,95 @@ def _tri_mask(t: Tensor, diagonal, upper: bool, name: str) -> np.ndarray:
 
 def tril(x, diagonal=0) -> Tensor:
     """The lower triangle of the last two dims (elements above diagonal
-    zeroed)."""
+    zeroed).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input. At least 2-D.
+    diagonal : int, default 0
+        0 the main diagonal, positive above it, negative below.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.tril(ad.ones(2, 2)).tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
     t = _tensor(x)
     return where(_tri_mask(t, diagonal, False, "tril"), t, 0.0)
 
 
 def triu(x, diagonal=0) -> Tensor:
     """The upper triangle of the last two dims (elements below diagonal
-    zeroed)."""
+    zeroed).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input. At least 2-D.
+    diagonal : int, default 0
+        0 the main diagonal, positive above it, negative below.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.triu(ad.ones(2, 2)).tolist()
+    [[1.0, 1.0], [0.0, 1.0]]
+    """
     t = _tensor(x)
     return where(_tri_mask(t, diagonal, True, "triu"), t, 0.0)
 
 
 def diagonal(x, offset=0, dim1=0, dim2=1) -> Tensor:
     """The diagonal of the (dim1, dim2) planes, appended as the last dim
-    (numpy's diagonal; a copy, a view in torch)."""
+    (numpy's diagonal; a copy, a view in torch).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input. At least 2-D.
+    offset : int, default 0
+        Which diagonal.
+    dim1, dim2 : int, default 0, 1
+        The plane.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+
+    Examples
+    --------
+    >>> ad.diagonal(ad.tensor([[1, 2], [3, 4]])).tolist()
+    [1, 4]
+    """
     t = _tensor(x)
     if t.ndim < 2:
         raise ShapeOpError("diagonal: expected a tensor of at least 2 "
@@ -522,7 +853,34 @@ def diagonal(x, offset=0, dim1=0, dim2=1) -> Tensor:
 
 def diag(x, diagonal=0) -> Tensor:
     """1-D: the square matrix with x on the given diagonal; 2-D: that
-    diagonal as a 1-D tensor."""
+    diagonal as a 1-D tensor.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input. 1-D or 2-D.
+    diagonal : int, default 0
+        Which diagonal.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    TypeError
+        For a 1-D int64 or bool input (the engine's scatter, which builds
+        the matrix, is float only).
+
+    Examples
+    --------
+    >>> ad.diag(ad.tensor([1.0, 2.0])).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
     t = _tensor(x)
     k = _int(diagonal, "diagonal")
     if t.ndim == 1:
@@ -573,7 +931,38 @@ def _check_bounds(idx, size, d):
 
 
 def index_select(x, dim, index) -> Tensor:
-    """The entries of index (a 1-D or 0-d int array) along dim."""
+    """The entries of index (a 1-D or 0-d int array) along dim.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int
+    index : Tensor, array or sequence of ints
+        1-D or 0-D, int64.
+
+    Returns
+    -------
+    Tensor
+        x's shape with dim's size that of index.
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    IndexOutOfBoundsError
+        For an index out of range.
+    NotCompilableError
+        For an index held in a tensor or passed to a compiled function,
+        while ad.compile records (it is read in Python).
+
+    Examples
+    --------
+    >>> ad.index_select(ad.tensor([[1, 2], [3, 4]]), 1, [1]).tolist()
+    [[2], [4]]
+    """
     t = _tensor(x)
     index = _input_index(index)
     if isinstance(index, Tensor) and index.dtype == np.int64 and \
@@ -634,7 +1023,37 @@ def gather(x, dim, index, *, sparse_grad=False) -> Tensor:
     """out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (and so on): index
     has x's number of dims and is no larger than x apart from dim.  An
     int64 tensor index is read by the engine op (replayed by ad.compile);
-    numpy and list indices are constants."""
+    numpy and list indices are constants.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int
+    index : Tensor, array or sequence of ints
+        int64, of x's number of dimensions.
+    sparse_grad : bool, default False (keyword only)
+        Accepted for torch's signature.
+
+    Returns
+    -------
+    Tensor
+        The shape of index.
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    IndexOutOfBoundsError
+        For an index out of range.
+
+    Examples
+    --------
+    >>> ad.gather(ad.tensor([[1, 2], [3, 4]]), 1, ad.tensor([[1], [0]])).tolist()
+    [[2], [3]]
+    """
     t = _tensor(x)
     index = _input_index(index)
     if _engine_index(index) and t.ndim > 0:
@@ -683,7 +1102,40 @@ def _along_shapes(tshape, ishape, d: int):
 
 def take_along_dim(x, indices, dim=None, *, axis=None) -> Tensor:
     """numpy's take_along_axis with broadcasting of x and indices apart
-    from dim; dim=None takes from the flattened tensor."""
+    from dim; dim=None takes from the flattened tensor.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    indices : Tensor, array or sequence of ints
+        int64.
+    dim : int, optional
+        Without it, from the flattened tensor.
+    axis : int, optional (keyword only)
+        numpy's name of `dim`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    IndexOutOfBoundsError
+        For an index out of range.
+    NotCompilableError
+        For an index held in a tensor or passed to a compiled function,
+        while ad.compile records (it is read in Python).
+
+    Examples
+    --------
+    >>> ad.take_along_dim(ad.tensor([10, 20, 30]), ad.tensor([2, 0])).tolist()
+    [30, 10]
+    """
     t = _tensor(x)
     dim = _dim_kw(dim, axis)
     indices = _input_index(indices)
@@ -747,7 +1199,44 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
     """Out of place scatter_: x with x[index[i][j]][j] = src[i][j] for
     dim=0 (and so on); src may be a scalar (value).  With repeated
     indices the last write wins (torch leaves it unspecified).
-    Differentiable in x (zero gradient where written) and src."""
+    Differentiable in x (zero gradient where written) and src.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int
+    index : Tensor, array or sequence of ints
+        int64.
+    src : Tensor or number, optional
+        The values written.
+    value : number, optional (keyword only)
+        A scalar src.
+    reduce : {None, "add", "multiply"}, optional (keyword only)
+        Combine instead of overwriting, as torch's deprecated argument.
+
+    Returns
+    -------
+    Tensor
+        A new tensor (x is not modified).
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    IndexOutOfBoundsError
+        For an index out of range.
+    NotCompilableError
+        For an index held in a tensor or passed to a compiled function,
+        while ad.compile records (it is read in Python).
+
+    Examples
+    --------
+    >>> ad.scatter(ad.zeros(3), 0, ad.tensor([2]), ad.tensor([5.0])).tolist()
+    [0.0, 0.0, 5.0]
+    """
     if reduce is not None:
         raise NotImplementedError("scatter: reduce= is not supported; use "
                                   "scatter_add")
@@ -785,7 +1274,42 @@ def _src_tensor(t: Tensor, sv) -> Tensor:
 
 def scatter_add(x, dim, index, src) -> Tensor:
     """Out of place scatter_add_: x plus src's values added at
-    index along dim (repeated indices accumulate)."""
+    index along dim (repeated indices accumulate).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    dim : int
+    index : Tensor, array or sequence of ints
+        int64.
+    src : Tensor
+        The values added.
+
+    Returns
+    -------
+    Tensor
+        A new tensor.
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    IndexOutOfBoundsError
+        For an index out of range.
+    NotCompilableError
+        For an index held in a tensor or passed to a compiled function,
+        while ad.compile records (it is read in Python).
+    TypeError
+        For int64 or bool tensors (the engine's scatter is float only).
+
+    Examples
+    --------
+    >>> ad.scatter_add(ad.zeros(2), 0, ad.tensor([1, 1]), ad.tensor([1.0, 2.0])).tolist()
+    [0.0, 3.0]
+    """
     t = _tensor(x)
     d = _dim(dim, t.ndim)
     if _engine_index(index) and t.ndim > 0 and index.ndim == t.ndim and \
@@ -820,7 +1344,34 @@ def _mask_shape(name: str, m, t: Tensor):
 
 def masked_fill(x, mask, value) -> Tensor:
     """x with value where mask is true (mask broadcast with x; value a
-    number or a 0-d tensor, differentiable)."""
+    number or a 0-d tensor, differentiable).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    mask : Tensor or array of bool
+        Broadcasts with x.
+    value : number or 0-D Tensor
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    NotCompilableError
+        As for index arguments.
+
+    Examples
+    --------
+    >>> ad.masked_fill(ad.zeros(3), ad.tensor([True, False, True]), 1.0).tolist()
+    [1.0, 0.0, 1.0]
+    """
     t = _tensor(x)
     # a mask tensor is used as it is: recorded, so a compiled replay
     # recomputes it (a numpy mask is a constant)
@@ -850,7 +1401,34 @@ def masked_select(x, mask) -> Tensor:
     tensor.  Its length depends on the mask's values: under ad.compile a
     mask that is a tensor or an argument of the compiled function raises
     NotCompilableError (a numpy mask built in the function is a
-    constant of the recording)."""
+    constant of the recording).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    mask : Tensor or array of bool
+        Broadcasts with x.
+
+    Returns
+    -------
+    Tensor
+        1-D.
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    NotCompilableError
+        For a tensor or argument mask while ad.compile records.
+
+    Examples
+    --------
+    >>> ad.masked_select(ad.tensor([1, 2, 3]), ad.tensor([True, False, True])).tolist()
+    [1, 3]
+    """
     t = _tensor(x)
     m = _as_mask(mask)
     shape = _mask_shape("masked_select", m, t)
@@ -862,7 +1440,30 @@ def nonzero(x, *, as_tuple=False):
     """The indices of the nonzero elements: an (n, ndim) int64 tensor, or
     with as_tuple=True a tuple of ndim 1-D int64 tensors (numpy's
     nonzero).  The result depends on x's values: not differentiable, and
-    under ad.compile reading x raises NotCompilableError."""
+    under ad.compile reading x raises NotCompilableError.
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    as_tuple : bool, default False (keyword only)
+        Return one 1-D tensor per dimension.
+
+    Returns
+    -------
+    Tensor or tuple of Tensor
+        int64.
+
+    Raises
+    ------
+    NotCompilableError
+        While ad.compile records.
+
+    Examples
+    --------
+    >>> ad.nonzero(ad.tensor([0, 5, 0, 7])).tolist()
+    [[1], [3]]
+    """
     arr = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if as_tuple:
         if arr.ndim == 0:
@@ -883,7 +1484,36 @@ def pad(x, pad, mode="constant", value=None) -> Tensor:
     """torch.nn.functional.pad: pad = (left, right) of the last dim, then
     of the one before, ...  Modes constant (value, default 0), reflect,
     replicate and circular; negative pads crop.  Gradients flow to x
-    (summed over the copies reflect, replicate and circular make)."""
+    (summed over the copies reflect, replicate and circular make).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        The input.
+    pad : sequence of ints
+        (left, right) of the last dimension, then of the one before, ...
+    mode : {"constant", "reflect", "replicate", "circular"}, default "constant"
+    value : number, optional
+        The fill of constant mode (0 by default).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ShapeOpError
+        (a RuntimeError and ValueError) for a bad size or argument.
+    IndexError
+        When a dim is out of range.
+    NotImplementedError
+        For another mode.
+
+    Examples
+    --------
+    >>> F.pad(ad.tensor([1.0, 2.0]), (1, 2)).tolist()
+    [0.0, 1.0, 2.0, 0.0, 0.0]
+    """
     t = _tensor(x)
     pads = [_int(p, "pad") for p in pad]
     if len(pads) % 2:

@@ -178,10 +178,13 @@ cdef class Tensor:
     # ---- properties
     @property
     def shape(self):
+        """The shape, a tuple of ints (numpy's; ``size()`` gives torch's
+        ad.Size)."""
         return _shape_of(self.t)
 
     @property
     def ndim(self):
+        """The number of dimensions."""
         return self.t.ndim
 
     @property
@@ -204,22 +207,30 @@ cdef class Tensor:
 
     @property
     def device(self):
+        """The device: always the CPU, ``device(type='cpu')``."""
         return _device.CPU
 
     @property
     def is_cuda(self):
+        """False: autodiff has no GPU."""
         return False
 
     @property
     def dtype(self):
+        """The dtype, a numpy dtype: float32, float64, int64 or bool."""
         return _NP_DTYPES[self.t.dtype]
 
     @property
     def is_leaf(self):
+        """True for a tensor not made by a recorded op (created by the user,
+        or computed without grad); backward() fills only leaves' .grad
+        (and those with retain_grad())."""
         return self.t.rec < 0
 
     @property
     def requires_grad(self):
+        """Whether operations on this tensor are recorded for autograd;
+        settable on leaves (float dtypes only)."""
         return bool(self.t.requires_grad)
 
     @requires_grad.setter
@@ -253,6 +264,8 @@ cdef class Tensor:
 
     @property
     def grad(self):
+        """The gradient accumulated by backward() (None before one), of
+        this tensor's shape; settable to a tensor of that shape or None."""
         cdef ad_tensor *g = ad_get_grad(self.t)     # a new reference
         if g == NULL:
             return None
@@ -290,6 +303,7 @@ cdef class Tensor:
 
     @property
     def T(self):
+        """The dimensions reversed (``permute(ndim - 1, ..., 0)``)."""
         return self.permute(*range(self.t.ndim - 1, -1, -1))
 
     # ---- conversion

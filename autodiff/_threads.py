@@ -93,7 +93,26 @@ def set_num_threads(n):
     torch.set_num_threads.  Results do not depend on n: elementwise kernels
     give the same bits (each element's arithmetic is unchanged), and the
     split reductions combine in an order fixed by the shape alone
-    (docs/ARCHITECTURE.md, "Thread pool")."""
+    (docs/ARCHITECTURE.md, "Thread pool").
+
+    Parameters
+    ----------
+    n : int
+        The number of threads, at least 1.
+
+    Raises
+    ------
+    RuntimeError
+        When `n` is not a positive int (as torch).
+
+    Examples
+    --------
+    >>> n = ad.get_num_threads()
+    >>> ad.set_num_threads(1)
+    >>> ad.get_num_threads()
+    1
+    >>> ad.set_num_threads(n)
+    """
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise RuntimeError("set_num_threads expects an int, but got %s"
                            % type(n).__name__)

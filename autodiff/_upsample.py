@@ -41,7 +41,46 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest",
                 antialias=False):
     """torch.nn.functional.interpolate for (N, C, L) ('nearest', 'linear',
     'nearest-exact', 'area') and (N, C, H, W) ('nearest', 'bilinear',
-    'nearest-exact', 'area') inputs."""
+    'nearest-exact', 'area') inputs.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, L)`` or ``(N, C, H, W)``.
+    size : int or tuple of ints, optional
+        The output's spatial size (give it or scale_factor).
+    scale_factor : float or tuple of floats, optional
+    mode : str, default "nearest"
+        "nearest", "nearest-exact", "linear", "bilinear" or "area".
+    align_corners : bool, optional
+        For the linear modes, as torch.
+    recompute_scale_factor : bool, optional
+        Compute the interpolation from the output size, as torch.
+    antialias : bool, default False
+        True is not supported.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For neither or both of size and scale_factor, or bad values.
+    NotImplementedError
+        For a mode not implemented for the input's rank (bicubic,
+        trilinear, ...).
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(N, C, H, W)``; output ``(N, C, L_out)`` or
+      ``(N, C, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> F.interpolate(ad.tensor([[[0.0, 2.0]]]), size=3, mode='linear', align_corners=True).tolist()
+    [[[0.0, 1.0, 2.0]]]
+    """
     if not isinstance(input, Tensor):
         raise TypeError("interpolate(): argument 'input' must be a Tensor, "
                         "not %s" % type(input).__name__)
@@ -173,18 +212,113 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest",
 
 def upsample(input, size=None, scale_factor=None, mode="nearest",
              align_corners=None):
-    """torch.nn.functional.upsample (deprecated there): interpolate."""
+    """torch.nn.functional.upsample (deprecated there): interpolate.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, L)`` or ``(N, C, H, W)``.
+    size : int or tuple of ints, optional
+        The output's spatial size (give it or scale_factor).
+    scale_factor : float or tuple of floats, optional
+    mode : str, default "nearest"
+        As interpolate's.
+    align_corners : bool, optional
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For neither or both of size and scale_factor, or bad values.
+    NotImplementedError
+        For a mode not implemented for the input's rank (bicubic,
+        trilinear, ...).
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(N, C, H, W)``; output ``(N, C, L_out)`` or
+      ``(N, C, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> F.upsample(ad.tensor([[[1.0, 2.0]]]), scale_factor=2).tolist()
+    [[[1.0, 1.0, 2.0, 2.0]]]
+    """
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input, size=None, scale_factor=None):
-    """torch.nn.functional.upsample_nearest: interpolate, 'nearest'."""
+    """torch.nn.functional.upsample_nearest: interpolate, 'nearest'.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, L)`` or ``(N, C, H, W)``.
+    size : int or tuple of ints, optional
+        The output's spatial size (give it or scale_factor).
+    scale_factor : float or tuple of floats, optional
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For neither or both of size and scale_factor, or bad values.
+    NotImplementedError
+        For a mode not implemented for the input's rank (bicubic,
+        trilinear, ...).
+
+    Shape
+    -----
+    - input ``(N, C, L)`` or ``(N, C, H, W)``; output ``(N, C, L_out)`` or
+      ``(N, C, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> F.upsample_nearest(ad.tensor([[[1.0, 2.0]]]), size=4).tolist()
+    [[[1.0, 1.0, 2.0, 2.0]]]
+    """
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input, size=None, scale_factor=None):
     """torch.nn.functional.upsample_bilinear: interpolate, 'bilinear' with
-    align_corners=True."""
+    align_corners=True.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)``.
+    size : int or tuple of ints, optional
+        The output's spatial size (give it or scale_factor).
+    scale_factor : float or tuple of floats, optional
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For neither or both of size and scale_factor, or bad values.
+    NotImplementedError
+        For a mode not implemented for the input's rank (bicubic,
+        trilinear, ...).
+
+    Shape
+    -----
+    - input ``(N, C, H, W)``; output ``(N, C, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> F.upsample_bilinear(ad.tensor([[[[0.0, 2.0]]]]), size=(1, 3)).tolist()
+    [[[[0.0, 1.0, 2.0]]]]
+    """
     return interpolate(input, size, scale_factor, mode="bilinear",
                        align_corners=True)
 

@@ -24,7 +24,25 @@ __all__ = ["grad", "Function", "FunctionCtx", "Variable"]
 def Variable(data, requires_grad=False, volatile=False):
     """torch.autograd.Variable, deprecated in torch since 0.4: a tensor
     (a copy of data) that requires grad when asked; volatile is ignored,
-    as torch ignores it."""
+    as torch ignores it.
+
+    Parameters
+    ----------
+    data : Tensor, array or number
+        Copied, as :func:`autodiff.tensor` copies.
+    requires_grad : bool, default False
+    volatile : bool, default False
+        Ignored, as torch ignores it.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> ad.autograd.Variable([1.0, 2.0], requires_grad=True).requires_grad
+    True
+    """
     from ._creation import tensor
     return tensor(data, requires_grad=requires_grad)
 
@@ -122,6 +140,46 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None,
     for it.  With ``create_graph=True`` the returned gradients are
     recorded and can be differentiated again.  The graph is never freed
     here (``retain_graph`` is accepted for compatibility).
+
+    Parameters
+    ----------
+    outputs : Tensor or sequence of Tensor
+        The differentiated outputs.
+    inputs : Tensor or sequence of Tensor
+        Tensors that require grad.
+    grad_outputs : Tensor or sequence, optional
+        One weight per output, of its shape (ones by default, which needs
+        one-element outputs).
+    retain_graph : bool, optional
+        Accepted; the graph is kept either way.
+    create_graph : bool, default False
+        Record the backward pass, so the gradients can be differentiated.
+    allow_unused : bool, default False
+        Give None for an input the outputs do not depend on, instead of
+        raising.
+
+    Returns
+    -------
+    tuple of Tensor (or None)
+        One gradient per input, of its shape.
+
+    Raises
+    ------
+    TypeError
+        When an input is not a tensor.
+    RuntimeError
+        When an input does not require grad, an output has more than one
+        element without grad_outputs, or an input is unused (without
+        allow_unused).
+
+    Examples
+    --------
+    >>> x = ad.tensor([1.0, 2.0], requires_grad=True)
+    >>> ad.autograd.grad((x ** 2).sum(), x)[0].tolist()
+    [2.0, 4.0]
+    >>> g, = ad.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> ad.autograd.grad(g.sum(), x)[0].tolist()
+    [6.0, 12.0]
     """
     outs = _as_seq(outputs)
     ins = _as_seq(inputs)
@@ -230,6 +288,19 @@ class FunctionCtx:
         self.needs_input_grad = ()
 
     def save_for_backward(self, *tensors):
+        """Keep tensors for ``backward`` (read them back with
+        :attr:`saved_tensors`, which checks that none was modified in place
+        since).
+
+        Parameters
+        ----------
+        *tensors : Tensor or None
+
+        Raises
+        ------
+        TypeError
+            For an argument that is neither a tensor nor None.
+        """
         for t in tensors:
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError("save_for_backward takes Tensors (or None), "
@@ -240,6 +311,13 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self):
+        """The tuple of tensors given to :meth:`save_for_backward`.
+
+        Raises
+        ------
+        RuntimeError
+            When one of them was modified in place after it was saved.
+        """
         for i, (t, v) in enumerate(zip(self._saved, self._versions)):
             if t is not None and E._version(t) != v:
                 raise RuntimeError(
@@ -302,6 +380,28 @@ class Function:
     it runs recorded, so a backward written with autodiff ops is itself
     differentiable.  Custom functions cannot be captured by
     ``autodiff.compile``: that raises, as the replay runs only C.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Not accepted: a Function is not instantiated (RuntimeError); call
+        ``MyFunction.apply(...)``.
+
+    Examples
+    --------
+    >>> class Cube(ad.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         x, = ctx.saved_tensors
+    ...         return g * 3 * x ** 2
+    >>> x = ad.tensor([1.0, 2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward()
+    >>> x.grad.tolist()
+    [3.0, 12.0]
     """
 
     def __init__(self, *args, **kwargs):
@@ -310,14 +410,72 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args):
+        """The computation, defined by a subclass as a staticmethod; it runs
+        without recording and returns one Tensor.
+
+        Parameters
+        ----------
+        ctx : FunctionCtx
+            Save tensors (``ctx.save_for_backward``) and other attributes on
+            it.
+        *args
+            The arguments given to :meth:`apply`.
+
+        Raises
+        ------
+        NotImplementedError
+            When the subclass does not define it.
+        """
         raise NotImplementedError("a Function subclass must define forward")
 
     @staticmethod
     def backward(ctx, *grads):
+        """The gradient rule, defined by a subclass as a staticmethod.
+
+        Parameters
+        ----------
+        ctx : FunctionCtx
+            The forward's ctx.
+        *grads : Tensor
+            The gradient of the forward's output.
+
+        Returns
+        -------
+        Tensor, None or tuple of them
+            One gradient (or None) per argument of forward.
+
+        Raises
+        ------
+        NotImplementedError
+            When the subclass does not define it.
+        """
         raise NotImplementedError("a Function subclass must define backward")
 
     @classmethod
     def apply(cls, *args):
+        """Run the Function on `args`, recording it (when an argument requires
+        grad) so that backward calls the subclass's ``backward``.
+
+        Parameters
+        ----------
+        *args
+            Passed to ``forward`` after its ctx; the Tensors among them are the
+            differentiable inputs.
+
+        Returns
+        -------
+        Tensor
+
+        Raises
+        ------
+        NotCompilableError
+            While ad.compile records (the backward is Python).
+        TypeError
+            When forward does not return one Tensor.
+        RuntimeError
+            (during backward) when backward returns the wrong number of
+            gradients.
+        """
         if E.is_capturing():
             raise NotCompilableError(
                 "custom Function %s cannot be recorded by autodiff.compile "

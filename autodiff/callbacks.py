@@ -14,7 +14,25 @@ __all__ = ["History", "Callback", "EarlyStopping", "LRSchedulerCallback",
 
 
 class History:
-    """Per-epoch training (and validation) loss and metrics."""
+    """Per-epoch training (and validation) loss and metrics, returned by
+    :meth:`Trainer.fit <autodiff.trainer.Trainer.fit>` (Keras's History).
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        One list per log entry ("loss", "accuracy", "val_loss", "lr",
+        ...), one value per epoch; ``history["loss"]`` is also
+        ``history_obj["loss"]``.
+    epoch : list of int
+        The epochs recorded, from 0.
+
+    Examples
+    --------
+    >>> h = ad.trainer.History()
+    >>> h.load_state_dict({"epoch": [0, 1], "history": {"loss": [0.5, 0.25]}})
+    >>> h["loss"], h
+    ([0.5, 0.25], History(epochs=2, keys=['loss']))
+    """
 
     def __init__(self):
         self.history = {}
@@ -33,15 +51,51 @@ class History:
                                                 sorted(self.history))
 
     def state_dict(self):
+        """The epochs and the per-epoch values, as copies.
+
+        Returns
+        -------
+        dict
+            ``{"epoch": [...], "history": {key: [...]}}``, what
+            :meth:`load_state_dict` takes back.
+        """
         return {"epoch": list(self.epoch),
                 "history": {k: list(v) for k, v in self.history.items()}}
 
     def load_state_dict(self, state):
+        """Replace the recorded epochs and values by those of `state`.
+
+        Parameters
+        ----------
+        state : dict
+            A :meth:`state_dict` (copied, not aliased).
+
+        Raises
+        ------
+        KeyError
+            When `state` has no "epoch" or "history" entry.
+        """
         self.epoch = list(state["epoch"])
         self.history = {k: list(v) for k, v in state["history"].items()}
 
     def plot(self, path=None):
-        """Loss and metric curves; needs matplotlib (extra 'plot')."""
+        """Plot the loss and metric curves, one axis per training entry,
+        with its ``val_`` counterpart on the same axis.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also save the figure there (any format matplotlib writes).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ImportError
+            When matplotlib is not installed (the ``[plot]`` extra).
+        """
         try:
             import matplotlib.pyplot as plt
         except ImportError as e:
@@ -65,24 +119,111 @@ class History:
 
 
 class Callback:
-    """Hooks called by Trainer.fit; set trainer.stop_training to stop.
+    """Base class of the hooks :meth:`Trainer.fit
+    <autodiff.trainer.Trainer.fit>` calls (Keras's names); a subclass
+    overrides the hooks it needs.  Set ``self.trainer.stop_training =
+    True`` in a hook to end training after the current epoch.
 
     ``state_dict()`` returns what the callback must carry across a resumed
     run (a dict of plain values, arrays and tensors); the default is
-    empty."""
+    empty.
+
+    Attributes
+    ----------
+    trainer : Trainer
+        Set by ``fit`` before the first hook is called.
+
+    Examples
+    --------
+    >>> class CountEpochs(ad.trainer.Callback):
+    ...     def __init__(self):
+    ...         self.n = 0
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         self.n += 1
+    >>> model = nn.Linear(2, 1)
+    >>> t = ad.trainer.Trainer(model, nn.MSELoss(),
+    ...                        ad.optim.SGD(model.parameters(), lr=0.1))
+    >>> cb = CountEpochs()
+    >>> _ = t.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=3, callbacks=[cb],
+    ...           verbose=0)
+    >>> cb.n
+    3
+    """
     trainer = None
 
-    def on_train_begin(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_batch_end(self, batch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_end(self, logs=None): pass
+    def on_train_begin(self, logs=None):
+        """Called once when ``fit`` starts (after a resumed state is
+        loaded).
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Empty at this point.
+        """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of every epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch about to run, from 0.
+        logs : dict, optional
+            Empty at this point.
+        """
+
+    def on_batch_end(self, batch, logs=None):
+        """Called after every training batch (after the optimizer step,
+        if the batch ended an accumulation group).
+
+        Parameters
+        ----------
+        batch : int
+            The batch's index in the epoch, from 0.
+        logs : dict, optional
+            ``{"loss": the batch's mean loss}``.
+        """
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of every epoch, after validation.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch just finished, from 0.
+        logs : dict
+            The epoch's mean training loss and metrics and the validation
+            ones (``"val_"`` prefix); a callback may add entries (the
+            LRSchedulerCallback adds "lr"), which enter the History.
+        """
+
+    def on_train_end(self, logs=None):
+        """Called once when ``fit`` ends (also after an early stop).
+
+        Parameters
+        ----------
+        logs : dict, optional
+            The last epoch's logs.
+        """
 
     def state_dict(self):
+        """What the callback carries across a resumed run.
+
+        Returns
+        -------
+        dict
+            Plain values, arrays and tensors (empty here).
+        """
         return {}
 
     def load_state_dict(self, state):
-        pass
+        """Restore the state :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            A dict from :meth:`state_dict` (ignored here).
+        """
 
 
 def _mode_for(monitor, mode):
@@ -96,8 +237,46 @@ def _mode_for(monitor, mode):
 
 
 class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved by min_delta for patience
-    epochs; optionally restore the best weights at the end."""
+    """Stop training when `monitor` has not improved by more than
+    `min_delta` for `patience` epochs (Keras's EarlyStopping).
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The log entry watched ("loss", "val_accuracy", ...).
+    patience : int, default 5
+        The number of epochs without improvement after which training
+        stops.
+    min_delta : float, default 0.0
+        The smallest change counted as an improvement (its absolute
+        value is used).
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether smaller or larger is better; "auto" takes larger for
+        names containing "acc" or ending in "f1" or "r2", else smaller.
+    restore_best_weights : bool, default False
+        Load the model's weights of the best epoch when training ends.
+
+    Raises
+    ------
+    ValueError
+        When `mode` is not "auto", "min" or "max".
+    KeyError
+        At the end of an epoch whose logs have no `monitor` entry (for
+        "val_..." without validation data, for example).
+
+    Attributes
+    ----------
+    stopped_epoch : int or None
+        The epoch training stopped after, or None.
+    best : float
+        The best monitored value so far.
+
+    Examples
+    --------
+    >>> es = ad.trainer.EarlyStopping(monitor="val_accuracy", patience=2)
+    >>> es.mode
+    'max'
+    """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0,
                  mode="auto", restore_best_weights=False):
@@ -146,8 +325,29 @@ class EarlyStopping(Callback):
 
 
 class LRSchedulerCallback(Callback):
-    """Step a learning-rate scheduler at the end of each epoch (a
-    ReduceLROnPlateau gets the monitored value)."""
+    """Step a learning-rate scheduler at the end of each epoch, and log
+    the learning rate it set as "lr".
+
+    Parameters
+    ----------
+    scheduler : optim.lr_scheduler.LRScheduler or ReduceLROnPlateau
+        Stepped once per epoch: ``scheduler.step()``, or for a
+        ReduceLROnPlateau ``scheduler.step(logs[monitor])``.
+    monitor : str, default "val_loss"
+        The entry a ReduceLROnPlateau is stepped with; when the logs do
+        not have it (no validation data), "loss" is used.
+
+    Examples
+    --------
+    >>> model = nn.Linear(2, 1)
+    >>> opt = ad.optim.SGD(model.parameters(), lr=1.0)
+    >>> sched = ad.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    >>> t = ad.trainer.Trainer(model, nn.MSELoss(), opt)
+    >>> h = t.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+    ...           callbacks=[ad.trainer.LRSchedulerCallback(sched)])
+    >>> h["lr"]
+    [0.5, 0.25]
+    """
 
     def __init__(self, scheduler, monitor="val_loss"):
         self.scheduler, self.monitor = scheduler, monitor
@@ -196,7 +396,23 @@ class ModelCheckpoint(Callback):
         training batches (then ``save_best_only`` must be False).
 
     The file is written after every callback has seen the epoch (or
-    batch), so the state it holds includes their updates."""
+    batch), so the state it holds includes their updates.
+
+    Raises
+    ------
+    ValueError
+        When `save_freq` is neither "epoch" nor a positive int, when a
+        batch frequency comes with ``save_best_only=True``, or when `mode`
+        is not "auto", "min" or "max".
+    KeyError
+        At the end of an epoch whose logs have no `monitor` entry.
+
+    Examples
+    --------
+    >>> ck = ad.trainer.ModelCheckpoint("run.npz", monitor="loss")
+    >>> ck.mode, ck.save_best_only
+    ('min', True)
+    """
 
     def __init__(self, path, monitor="val_loss", mode="auto",
                  save_best_only=True, save_weights_only=False,

@@ -98,7 +98,33 @@ def _decode(meta, arrays):
 def save(obj, path):
     """Save a model's or optimizer's state (anything with state_dict()), or
     a nested dict/list of tensors, arrays and plain values, to .npz (path
-    is a file name or a binary file object, as torch.save's f)."""
+    is a file name or a binary file object, as torch.save's f).
+
+    Parameters
+    ----------
+    obj : object
+        A Module or Optimizer (its state_dict() is saved), or nested dicts and
+        lists of tensors, arrays, numbers, strings, bools and None.
+    path : str, path-like or binary file
+        Written atomically (a temporary file renamed into place).
+
+    Raises
+    ------
+    TypeError
+        For a value that cannot be saved.
+    ValueError
+        For the reserved array name "__autodiff__".
+
+    Examples
+    --------
+    >>> import io
+    >>> f = io.BytesIO()
+    >>> ad.save({"w": ad.ones(2), "step": 3}, f)
+    >>> _ = f.seek(0)
+    >>> d = ad.load(f)
+    >>> d["w"].tolist(), d["step"]
+    ([1.0, 1.0], 3)
+    """
     arrays = {}
     meta = _encode(obj, arrays)
     header = json.dumps({"format": _FORMAT, "root": meta})
@@ -112,7 +138,22 @@ def save(obj, path):
 
 def load(path):
     """Read what save() wrote: state dicts come back as dicts, ready for
-    model.load_state_dict / optimizer.load_state_dict."""
+    model.load_state_dict / optimizer.load_state_dict.
+
+    Parameters
+    ----------
+    path : str, path-like or binary file
+
+    Returns
+    -------
+    object
+        What was saved (tensors come back as tensors).
+
+    Raises
+    ------
+    ValueError
+        When the file is not an autodiff checkpoint or has an unknown format.
+    """
     src = path if hasattr(path, "read") else os.fspath(path)
     with np.load(src, allow_pickle=False) as z:
         if "__autodiff__" not in z.files:
@@ -136,6 +177,20 @@ def _safetensors():
 
 
 def save_safetensors(model, path):
+    """Write a model's state dict to a safetensors file (readable by torch's
+    and numpy's safetensors loaders).
+
+    Parameters
+    ----------
+    model : nn.Module
+    path : str or path-like
+        Written atomically.
+
+    Raises
+    ------
+    ImportError
+        When the safetensors package is not installed.
+    """
     st = _safetensors()
     tensors = {k: np.ascontiguousarray(v.numpy())
                for k, v in model.state_dict().items()}
@@ -143,6 +198,26 @@ def save_safetensors(model, path):
 
 
 def load_safetensors(model, path, strict=True):
+    """Load a safetensors file into a model (:meth:`Module.load_state_dict
+    <autodiff.nn.Module.load_state_dict>`).
+
+    Parameters
+    ----------
+    model : nn.Module
+    path : str or path-like
+    strict : bool, default True
+        As in load_state_dict.
+
+    Returns
+    -------
+    dict
+        The missing and unexpected keys.
+
+    Raises
+    ------
+    ImportError
+        When the safetensors package is not installed.
+    """
     st = _safetensors()
     return model.load_state_dict(st.load_file(os.fspath(path)),
                                  strict=strict)

@@ -192,7 +192,24 @@ class CompiledFunction(_engine._FastCall):
     The common call -- the same positional arguments' kinds, shapes and
     objects as the last one -- is checked, bound and replayed by the
     engine's fast path (``_engine._FastCall``); this class is the general
-    path behind it."""
+    path behind it.
+
+    Parameters
+    ----------
+    fn : callable
+        The step function.
+    cache_size : int, default 8
+        How many recordings (signatures) are kept, least recently used
+        dropped first.
+
+    Attributes
+    ----------
+    fn : callable
+        The wrapped function.
+    last : object or None
+        The last replayed recording's binder (internal; None after
+        :meth:`clear_cache`).
+    """
 
     def __init__(self, fn, cache_size=8):
         self.fn = fn
@@ -265,11 +282,13 @@ class CompiledFunction(_engine._FastCall):
         return result
 
     def clear_cache(self):
+        """Drop every recording: the next call records again."""
         self._cache.clear()
         self.last = None
 
     @property
     def recordings(self):
+        """The number of recordings (input signatures) in the cache."""
         return len(self._cache)
 
 
@@ -277,7 +296,46 @@ def compile(fn=None, *, cache_size=8):
     """Record fn once per input signature and replay it in C afterwards.
 
     Use as ``step = ad.compile(fn)`` or as a decorator ``@ad.compile``.
-    See the module docstring for the contract."""
+    See the module docstring for the contract.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The function (a training step: forward, backward, optimizer step).
+        Without it, ``compile(cache_size=...)`` returns a decorator.
+    cache_size : int, default 8 (keyword only)
+        How many recordings (one per input signature) are kept.
+
+    Returns
+    -------
+    CompiledFunction
+        Call it as `fn`.  Its results are bit for bit those of calling fn
+        eagerly.
+
+    Raises
+    ------
+    NotCompilableError
+        (from a call, while recording) for what a C replay cannot repeat:
+        reading a tensor's value into Python, numpy draws without a fixed
+        seed, custom Functions, higher-order gradients.
+
+    Examples
+    --------
+    >>> model = nn.Linear(3, 1)
+    >>> opt = ad.optim.SGD(model.parameters(), lr=0.1)
+    >>> @ad.compile
+    ... def step(x, y):
+    ...     opt.zero_grad()
+    ...     loss = nn.functional.mse_loss(model(x), y)
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> X, Y = np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32)
+    >>> for _ in range(3):
+    ...     loss = step(X, Y)
+    >>> step.recordings
+    1
+    """
     if fn is None:
         return lambda f: CompiledFunction(f, cache_size)
     return CompiledFunction(fn, cache_size)

@@ -8,8 +8,25 @@ __all__ = ["is_available", "device_count"]
 
 
 def is_available():
+    """False: autodiff has no GPU (torch.cuda.is_available).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> ad.cuda.is_available()
+    False
+    """
     return False
 
 
 def device_count():
+    """0: autodiff has no GPU (torch.cuda.device_count).
+
+    Returns
+    -------
+    int
+    """
     return 0

@@ -657,8 +657,15 @@ class DistributedOptimizer:
         sweep packs the weighted gradients), and goes back to 1.0 after
         each step. Without overlap it is step()'s default weight.
 
+        Parameters
+        ----------
+        weight : float
+            Finite and non-negative; 0 for a rank without samples in this step.
+
         Raises
         ------
+        ValueError
+            For a negative, infinite or NaN weight.
         RuntimeError
             The gradients were already handed to the allreduce.
         """
@@ -748,7 +755,14 @@ class DistributedOptimizer:
         return loss
 
     def zero_grad(self, set_to_none=True):
-        """The wrapped optimizer's zero_grad."""
+        """The wrapped optimizer's zero_grad.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            As :meth:`Optimizer.zero_grad
+            <autodiff.optim.Optimizer.zero_grad>`.
+        """
         self.optimizer.zero_grad(set_to_none)
 
     def state_dict(self):
@@ -756,7 +770,13 @@ class DistributedOptimizer:
         return self.optimizer.state_dict()
 
     def load_state_dict(self, state_dict):
-        """The wrapped optimizer's load_state_dict."""
+        """The wrapped optimizer's load_state_dict.
+
+        Parameters
+        ----------
+        state_dict : dict
+            From :meth:`state_dict`.
+        """
         self.optimizer.load_state_dict(state_dict)
 
     @property

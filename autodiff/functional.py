@@ -182,7 +182,45 @@ class _grad_on:
 def grad(f, argnums=0):
     """The gradient of a scalar-valued f with respect to argument(s)
     argnums: ``grad(f)(x)`` is df/dx at x.  With a tuple of argnums the
-    result is a tuple of gradients."""
+    result is a tuple of gradients.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number. Its output must have
+        one element.
+    argnums : int or tuple of ints, default 0
+        The positional argument(s) to differentiate; a tuple gives a tuple
+        of results.
+
+    Returns
+    -------
+    callable
+        ``grad_f(*args, **kwargs)``: the gradient(s) of f at the arguments.
+        The result comes back as the type of its argument: a float for a
+        Python number, an array for an array, a Tensor for a Tensor.
+
+    Raises
+    ------
+    TypeError
+        When a differentiated argument is a bool or not numeric, or f
+        returns something that is not a tensor, array or number.
+    ValueError
+        When an argnum is out of range.
+        (from the returned function); TypeError also when f's output has
+        more than one element.
+
+    Examples
+    --------
+    >>> df = ad.grad(lambda x: x ** 3)
+    >>> df(2.0)
+    12.0
+    >>> ad.grad(ad.grad(lambda x: x ** 3))(2.0)
+    12.0
+    >>> ad.grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
+    (4.0, 3.0)
+    """
     @functools.wraps(f)
     def grad_f(*args, **kwargs):
         return _value_and_grad(f, argnums, args, kwargs, "grad")[1]
@@ -190,7 +228,36 @@ def grad(f, argnums=0):
 
 
 def value_and_grad(f, argnums=0):
-    """f and its gradient in one evaluation: ``(f(x), grad(f)(x))``."""
+    """f and its gradient in one evaluation: ``(f(x), grad(f)(x))``.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number. Its output must have
+        one element.
+    argnums : int or tuple of ints, default 0
+        The positional argument(s) to differentiate; a tuple gives a tuple
+        of results.
+
+    Returns
+    -------
+    callable
+        ``vg(*args, **kwargs)`` returning ``(value, gradient)``.
+
+    Raises
+    ------
+    TypeError
+        When a differentiated argument is a bool or not numeric, or f
+        returns something that is not a tensor, array or number.
+    ValueError
+        When an argnum is out of range.
+
+    Examples
+    --------
+    >>> ad.value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+    (array(5.), array([2., 4.]))
+    """
     @functools.wraps(f)
     def vg(*args, **kwargs):
         return _value_and_grad(f, argnums, args, kwargs, "value_and_grad")
@@ -200,7 +267,36 @@ def value_and_grad(f, argnums=0):
 def elementwise_grad(f, argnums=0):
     """For an elementwise f, the derivative at every point at once:
     ``elementwise_grad(f)(xs)[i] == f'(xs[i])`` (the gradient of
-    sum(f(x))), e.g. to plot f' over a grid."""
+    sum(f(x))), e.g. to plot f' over a grid.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number.
+    argnums : int or tuple of ints, default 0
+        The positional argument(s) to differentiate; a tuple gives a tuple
+        of results.
+
+    Returns
+    -------
+    callable
+        ``eg(*args, **kwargs)``: the gradient of ``sum(f(...))``, of the
+        argument's shape.
+
+    Raises
+    ------
+    TypeError
+        When a differentiated argument is a bool or not numeric, or f
+        returns something that is not a tensor, array or number.
+    ValueError
+        When an argnum is out of range.
+
+    Examples
+    --------
+    >>> ad.elementwise_grad(ad.sin)(np.array([0.0, np.pi])).round(4).tolist()
+    [1.0, -1.0]
+    """
     @functools.wraps(f)
     def eg(*args, **kwargs):
         return _value_and_grad(f, argnums, args, kwargs, "elementwise_grad",
@@ -224,7 +320,36 @@ def _jac_rows(outt, node, create):
 
 def jacobian(f, argnums=0):
     """The Jacobian of f: ``jacobian(f)(x)`` has shape
-    f(x).shape + x.shape, entry [i, j] = d f_i / d x_j."""
+    f(x).shape + x.shape, entry [i, j] = d f_i / d x_j.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number.
+    argnums : int or tuple of ints, default 0
+        The positional argument(s) to differentiate; a tuple gives a tuple
+        of results.
+
+    Returns
+    -------
+    callable
+        ``jf(*args, **kwargs)``: the Jacobian(s), of shape
+        ``f(x).shape + x.shape``.
+
+    Raises
+    ------
+    TypeError
+        When a differentiated argument is a bool or not numeric, or f
+        returns something that is not a tensor, array or number.
+    ValueError
+        When an argnum is out of range.
+
+    Examples
+    --------
+    >>> ad.jacobian(lambda x: x * 2)(np.array([1.0, 2.0])).tolist()
+    [[2.0, 0.0], [0.0, 2.0]]
+    """
     @functools.wraps(f)
     def jf(*args, **kwargs):
         single, nums = _argnums_tuple(argnums, len(args), "jacobian")
@@ -240,7 +365,36 @@ def jacobian(f, argnums=0):
 
 def hessian(f, argnums=0):
     """The matrix of second derivatives of a scalar f: shape
-    x.shape + x.shape (``jacobian(grad(f))``)."""
+    x.shape + x.shape (``jacobian(grad(f))``).
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number. Its output must have
+        one element.
+    argnums : int or tuple of ints, default 0
+        The positional argument(s) to differentiate; a tuple gives a tuple
+        of results.
+
+    Returns
+    -------
+    callable
+        ``h(*args, **kwargs)``: the Hessian, of shape ``x.shape + x.shape``.
+
+    Raises
+    ------
+    TypeError
+        When a differentiated argument is a bool or not numeric, or f
+        returns something that is not a tensor, array or number.
+    ValueError
+        When an argnum is out of range.
+
+    Examples
+    --------
+    >>> ad.hessian(lambda x: (x[0] ** 2) * x[1])(np.array([1.0, 3.0])).tolist()
+    [[6.0, 2.0], [2.0, 0.0]]
+    """
     return jacobian(grad(f, argnums), argnums)
 
 
@@ -254,7 +408,37 @@ def _tuple_args(x, name, what):
 def vjp(f, *primals):
     """``out, vjp_fn = vjp(f, *primals)``: f's value and a function that
     takes a cotangent v (shaped like out) to the tuple of vᵀ∂f/∂primal_i,
-    as ``jax.vjp``."""
+    as ``jax.vjp``.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number.
+    *primals : Tensor, array or number
+        The arguments of f (every one is differentiated).
+
+    Returns
+    -------
+    out
+        f's value.
+    vjp_fn : callable
+        ``vjp_fn(v)`` with a cotangent v of out's shape returns the tuple of
+        ``v^T df/dprimal_i``.
+
+    Raises
+    ------
+    TypeError
+        When no primals are given (and as :func:`grad`).
+    ValueError
+        From vjp_fn, for a cotangent of the wrong shape.
+
+    Examples
+    --------
+    >>> out, vjp_fn = ad.vjp(lambda x: x ** 2, np.array([1.0, 3.0]))
+    >>> vjp_fn(np.ones(2))[0].tolist()
+    [2.0, 6.0]
+    """
     if not primals:
         raise TypeError("vjp: give f's arguments after f")
     with _grad_on():
@@ -302,7 +486,38 @@ def jvp(f, primals, tangents):
     """``out, tangent_out = jvp(f, primals, tangents)``: f's value and its
     directional derivative J·t, as ``jax.jvp``.  Forward mode is built
     from two reverse passes: J·t is the gradient, with respect to a
-    cotangent u, of <Jᵀu, t>."""
+    cotangent u, of <Jᵀu, t>.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number.
+    primals : tuple
+        f's arguments.
+    tangents : tuple
+        One tangent per primal, of its shape.
+
+    Returns
+    -------
+    out
+        f's value.
+    tangent_out
+        The directional derivative J t, of out's shape.
+
+    Raises
+    ------
+    TypeError
+        When primals or tangents is not a tuple (or list).
+    ValueError
+        When their lengths or a tangent's shape do not match.
+
+    Examples
+    --------
+    >>> out, t = ad.jvp(lambda x: x ** 2, (np.array([1.0, 3.0]),), (np.ones(2),))
+    >>> t.tolist()
+    [2.0, 6.0]
+    """
     primals = _tuple_args(primals, "jvp", "primals")
     tangents = _tuple_args(tangents, "jvp", "tangents")
     if len(primals) != len(tangents):
@@ -331,7 +546,39 @@ def jvp(f, primals, tangents):
 def hvp(f, inputs, v):
     """``value, hv = hvp(f, inputs, v)``: a scalar f's value and its
     Hessian times v, as ``torch.autograd.functional.hvp``; inputs and v
-    are one argument or tuples of them."""
+    are one argument or tuples of them.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors, arrays or numbers returning a tensor, array
+        or number. Its output must have
+        one element.
+    inputs : argument or tuple of arguments
+        Where the Hessian is taken.
+    v : array or tuple of arrays
+        The vector(s), shaped like `inputs`.
+
+    Returns
+    -------
+    value
+        f's value.
+    hv
+        The Hessian times v (a tuple when `inputs` is one).
+
+    Raises
+    ------
+    TypeError
+        When f's output has more than one element.
+    ValueError
+        When the numbers or shapes of inputs and vectors differ.
+
+    Examples
+    --------
+    >>> value, hv = ad.hvp(lambda x: (x ** 3).sum(), np.array([1.0, 2.0]), np.ones(2))
+    >>> value, hv.tolist()
+    (array(9.), [6.0, 12.0])
+    """
     multi = isinstance(inputs, (tuple, list))
     ins = tuple(inputs) if multi else (inputs,)
     vs = tuple(v) if multi else (v,)

@@ -50,6 +50,33 @@ def numerical_grad(f, x, eps=1e-6, method="central", elementwise=False):
     With elementwise=True, f is taken to act elementwise and the quotient
     is formed at every point of x at once (two calls of f), giving f'
     over a whole grid.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x)`` returning a scalar (or, with elementwise, x's shape).
+    x : number, array or Tensor
+        The point.
+    eps : float, default 1e-6
+        The step h (positive).
+    method : {"central", "forward", "backward"}, default "central"
+    elementwise : bool, default False
+        f acts elementwise: all points at once.
+
+    Returns
+    -------
+    number, array or Tensor
+        Of x's type and shape.
+
+    Raises
+    ------
+    ValueError
+        For another method or a non-positive eps.
+
+    Examples
+    --------
+    >>> round(ad.numerical_grad(lambda x: x ** 3, 2.0), 6)
+    12.0
     """
     if method not in _METHODS:
         raise ValueError("numerical_grad: method must be one of %s, got %r"
@@ -221,6 +248,36 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3,
     with their indices and both values (or returns False when
     raise_exception=False).  fast_mode compares the single projection
     vᵀJu for random unit u and v instead of the whole Jacobian.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(*inputs)`` returning a tensor or a tuple of tensors.
+    inputs : Tensor or tuple
+        Tensors with requires_grad=True are checked (use float64).
+    eps : float, default 1e-6
+        The finite-difference step.
+    atol : float, default 1e-5
+    rtol : float, default 1e-3
+    raise_exception : bool, default True
+        Raise on a mismatch instead of returning False.
+    fast_mode : bool, default False
+        Compare one random projection instead of the whole Jacobian.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    GradcheckError
+        (a RuntimeError) on a mismatch, naming the worst entries.
+
+    Examples
+    --------
+    >>> x = ad.tensor([0.5, 1.5], dtype=ad.float64, requires_grad=True)
+    >>> ad.gradcheck(lambda t: (t.sin() * t).sum(), (x,))
+    True
     """
     ins, diff = _prepare(inputs)
     # the data passed on keeps the inputs' dtype (float32 stays float32)
@@ -283,7 +340,37 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5,
                   rtol=1e-3, raise_exception=True, fast_mode=False):
     """Check second derivatives: gradcheck of the function
     (inputs, v) -> vᵀ∂func/∂inputs, computed with create_graph=True.
-    grad_outputs (v) are random float64 when not given."""
+    grad_outputs (v) are random float64 when not given.
+
+    Parameters
+    ----------
+    func : callable
+        As :func:`gradcheck`.
+    inputs : Tensor or tuple
+        As :func:`gradcheck`.
+    grad_outputs : Tensor or sequence, optional
+        The vectors v (random float64 by default).
+    eps : float, default 1e-6
+    atol : float, default 1e-5
+    rtol : float, default 1e-3
+    raise_exception : bool, default True
+    fast_mode : bool, default False
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    GradcheckError
+        On a mismatch.
+
+    Examples
+    --------
+    >>> x = ad.tensor([0.5, 1.5], dtype=ad.float64, requires_grad=True)
+    >>> ad.gradgradcheck(lambda t: (t ** 3).sum(), (x,))
+    True
+    """
     ins, diff = _prepare(inputs)
     probe = _outputs(func(*ins))
     if grad_outputs is None:

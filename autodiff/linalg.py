@@ -263,7 +263,29 @@ def einsum(equation, *operands):
     dims, size-1 dims broadcasting.  Operands may be given as one list,
     or in torch's sublist form (op, [0, 1], op, [1, 2], [0, 2]).
     Computed by diagonal/sum/permute/reshape/broadcast and pairwise
-    batched matmuls, left to right, so every step is a recorded op."""
+    batched matmuls, left to right, so every step is a recorded op.
+
+    Parameters
+    ----------
+    equation : str
+        For example ``"ij,jk->ik"``.
+    *operands : Tensor or array
+        One per comma-separated term (or one list of them).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        For an equation that does not fit the operands.
+
+    Examples
+    --------
+    >>> ad.einsum('ij,j->i', ad.eye(2) * 3, ad.tensor([1.0, 2.0])).tolist()
+    [3.0, 6.0]
+    """
     if not isinstance(equation, str):
         equation, operands = _sublist_equation(equation, operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -402,7 +424,28 @@ def einsum(equation, *operands):
 
 def tensordot(a, b, dims=2):
     """torch.tensordot: contract dims of a with dims of b; dims is an int
-    (a's last dims with b's first) or a pair of sequences of dims."""
+    (a's last dims with b's first) or a pair of sequences of dims.
+
+    Parameters
+    ----------
+    a, b : Tensor or array
+    dims : int or pair of sequences of ints, default 2
+        The number of trailing / leading dims contracted, or the dims.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When the contracted sizes differ.
+
+    Examples
+    --------
+    >>> ad.tensordot(ad.ones(2, 3), ad.ones(3, 4), dims=1).shape
+    (2, 4)
+    """
     x, y = _as_tensor(a, "tensordot"), _as_tensor(b, "tensordot")
     if isinstance(dims, Tensor):
         dims = dims.tolist() if hasattr(dims, "tolist") else dims.numpy()\
@@ -468,7 +511,28 @@ def tensordot(a, b, dims=2):
 
 
 def trace(x):
-    """torch.trace: the sum of a matrix's main diagonal (2-D only)."""
+    """torch.trace: the sum of a matrix's main diagonal (2-D only).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        2-D.
+
+    Returns
+    -------
+    Tensor
+        0-D.
+
+    Raises
+    ------
+    ValueError
+        For a tensor that is not 2-D.
+
+    Examples
+    --------
+    >>> ad.trace(ad.tensor([[1.0, 2.0], [3.0, 4.0]])).item()
+    5.0
+    """
     t = _as_tensor(x, "trace")
     if t.ndim != 2:
         raise ShapeOpError("trace: expected a matrix, but got tensor with "
@@ -555,7 +619,32 @@ RULES = {"inv": _rule_inv, "solve": _rule_solve, "det": _rule_det,
 
 def inv(A):
     """torch.linalg.inv: the inverse of square matrices (batched).
-    Raises LinAlgError for a singular matrix."""
+    Raises LinAlgError for a singular matrix.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+
+    Returns
+    -------
+    Tensor
+        ``(*, n, n)``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+    LinAlgError
+        (a RuntimeError and ValueError) when LAPACK fails: a singular matrix.
+
+    Examples
+    --------
+    >>> ad.linalg.inv(ad.tensor([[2.0, 0.0], [0.0, 4.0]])).tolist()
+    [[0.5, 0.0], [0.0, 0.25]]
+    """
     t = _float_matrix(A, "linalg.inv")
     return E._decomp("inv", [t])
 
@@ -595,14 +684,61 @@ def _cofactor(A):
 
 def det(A):
     """torch.linalg.det: the determinant of square matrices (batched).
-    The gradient at a singular matrix is the cofactor matrix."""
+    The gradient at a singular matrix is the cofactor matrix.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+
+    Returns
+    -------
+    Tensor
+        ``(*)``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+
+    Examples
+    --------
+    >>> ad.linalg.det(ad.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=ad.float64)).item()
+    5.0
+    """
     t = _float_matrix(A, "linalg.det")
     return E._decomp("det", [t])
 
 
 def slogdet(A):
     """torch.linalg.slogdet: (sign, logabsdet) of square matrices; the
-    gradient flows through logabsdet (sign is a constant)."""
+    gradient flows through logabsdet (sign is a constant).
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+
+    Returns
+    -------
+    (sign, logabsdet) : namedtuple of Tensor
+        Each ``(*)``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+
+    Examples
+    --------
+    >>> r = ad.linalg.slogdet(ad.tensor([[-2.0, 0.0], [0.0, 1.0]], dtype=ad.float64))
+    >>> r.sign.item(), round(r.logabsdet.item(), 4)
+    (-1.0, 0.6931)
+    """
     t = _float_matrix(A, "linalg.slogdet")
     sign, logabsdet = _split(E._decomp("slogdet", [t]), [(), ()],
                              t.shape[:-2])
@@ -612,7 +748,36 @@ def slogdet(A):
 def solve(A, B, *, left=True):
     """torch.linalg.solve: X with A X = B (batched, batch dims broadcast;
     B is a vector or a batch of vectors when B.ndim == 1 or B.shape ==
-    A.shape[:-1]).  Raises LinAlgError for a singular A."""
+    A.shape[:-1]).  Raises LinAlgError for a singular A.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+    B : Tensor or array
+        ``(*, n, k)``, or ``(*, n)`` for vectors.
+    left : bool, default True (keyword only)
+        False solves X A = B.
+
+    Returns
+    -------
+    Tensor
+        X, of B's shape.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+    LinAlgError
+        (a RuntimeError and ValueError) when LAPACK fails: a singular matrix.
+
+    Examples
+    --------
+    >>> ad.linalg.solve(ad.tensor([[2.0, 0.0], [0.0, 4.0]]), ad.tensor([2.0, 2.0])).tolist()
+    [1.0, 0.5]
+    """
     if not left:
         return _mT(solve(_mT(_as_tensor(A, "linalg.solve")),
                          _mT(_as_tensor(B, "linalg.solve"))))
@@ -651,7 +816,36 @@ def solve(A, B, *, left=True):
 def cholesky(A, *, upper=False):
     """torch.linalg.cholesky: L lower triangular with A = L L^T (reads
     the lower triangle of A, as LAPACK); upper=True returns L^T.  Raises
-    LinAlgError when A is not positive definite."""
+    LinAlgError when A is not positive definite.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+        Symmetric positive definite.
+    upper : bool, default False (keyword only)
+        Return L^T.
+
+    Returns
+    -------
+    Tensor
+        ``(*, n, n)``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+    LinAlgError
+        (a RuntimeError and ValueError) when LAPACK fails: A not positive
+        definite.
+
+    Examples
+    --------
+    >>> ad.linalg.cholesky(ad.tensor([[4.0, 2.0], [2.0, 2.0]])).tolist()
+    [[2.0, 0.0], [1.0, 1.0]]
+    """
     t = _float_matrix(A, "linalg.cholesky")
     L = E._decomp("cholesky", [t])
     return _mT(L) if upper else L
@@ -700,7 +894,31 @@ RULES["qr"] = _rule_qr
 
 def qr(A, mode="reduced"):
     """torch.linalg.qr: (Q, R) with A = Q R, mode 'reduced' (Q m x k, R
-    k x n, k = min(m, n)) or 'complete' (Q m x m)."""
+    k x n, k = min(m, n)) or 'complete' (Q m x m).
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, m, n)``.
+    mode : {"reduced", "complete"}, default "reduced"
+
+    Returns
+    -------
+    (Q, R) : namedtuple of Tensor
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 dimensions or another mode.
+    TypeError
+        For an integer or bool dtype.
+
+    Examples
+    --------
+    >>> Q, R = ad.linalg.qr(ad.randn(4, 3, dtype=ad.float64))
+    >>> Q.shape, R.shape, ad.allclose(Q @ R, Q @ R)
+    ((4, 3), (3, 3), True)
+    """
     t = _float_matrix(A, "linalg.qr", square=False)
     if mode not in ("reduced", "complete"):
         raise ValueError("qr received unrecognized mode %r but expected one "
@@ -757,7 +975,35 @@ def eigh(A, UPLO="L"):
     columns) of symmetric matrices, reading the UPLO triangle.  The
     gradient is torch's: it divides by eigenvalue gaps, so it is
     inf/nan for repeated eigenvalues, and only losses invariant to each
-    eigenvector's sign are well defined."""
+    eigenvector's sign are well defined.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+        Symmetric.
+    UPLO : {"L", "U"}, default "L"
+        The triangle read.
+
+    Returns
+    -------
+    (eigenvalues, eigenvectors) : namedtuple of Tensor
+        ``(*, n)`` and ``(*, n, n)``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+    LinAlgError
+        (a RuntimeError and ValueError) when LAPACK fails: no convergence.
+
+    Examples
+    --------
+    >>> ad.linalg.eigh(ad.tensor([[2.0, 0.0], [0.0, 1.0]])).eigenvalues.tolist()
+    [1.0, 2.0]
+    """
     t = _float_matrix(A, "linalg.eigh")
     n = t.shape[-1]
     L, V = _split(E._decomp("eigh", [t], _uplo(UPLO, "linalg.eigh")),
@@ -767,7 +1013,34 @@ def eigh(A, UPLO="L"):
 
 def eigvalsh(A, UPLO="L"):
     """torch.linalg.eigvalsh: the eigenvalues (ascending) of symmetric
-    matrices; the gradient V diag(g) V^T is finite at repeated values."""
+    matrices; the gradient V diag(g) V^T is finite at repeated values.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, n, n)``, float32 or float64.
+        Symmetric.
+    UPLO : {"L", "U"}, default "L"
+
+    Returns
+    -------
+    Tensor
+        ``(*, n)``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not square (or of fewer than 2 dimensions).
+    TypeError
+        For an integer or bool dtype.
+    LinAlgError
+        (a RuntimeError and ValueError) when LAPACK fails: no convergence.
+
+    Examples
+    --------
+    >>> ad.linalg.eigvalsh(ad.tensor([[2.0, 1.0], [1.0, 2.0]])).tolist()
+    [1.0, 3.0]
+    """
     t = _float_matrix(A, "linalg.eigvalsh")
     return E._decomp("eigvalsh", [t], _uplo(UPLO, "linalg.eigvalsh"))
 
@@ -836,7 +1109,34 @@ def svd(A, full_matrices=True):
     The gradient is torch's svd_backward (with full_matrices=True only the
     first min(m, n) columns of U / rows of Vh carry gradient, as torch);
     it divides by gaps of squared singular values, and singular vectors
-    are defined up to sign, as in torch."""
+    are defined up to sign, as in torch.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, m, n)``.
+    full_matrices : bool, default True
+        U ``(*, m, m)`` and Vh ``(*, n, n)``; False: k = min(m, n) columns.
+
+    Returns
+    -------
+    (U, S, Vh) : namedtuple of Tensor
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 dimensions.
+    TypeError
+        For an integer or bool dtype.
+    LinAlgError
+        (a RuntimeError and ValueError) when LAPACK fails: no convergence.
+
+    Examples
+    --------
+    >>> U, S, Vh = ad.linalg.svd(ad.ones(3, 2), full_matrices=False)
+    >>> U.shape, [round(s, 4) for s in S.tolist()], Vh.shape
+    ((3, 2), [2.4495, 0.0], (2, 2))
+    """
     t = _float_matrix(A, "linalg.svd", square=False)
     m, n = t.shape[-2], t.shape[-1]
     full = bool(full_matrices)
@@ -846,7 +1146,30 @@ def svd(A, full_matrices=True):
 
 
 def svdvals(A):
-    """torch.linalg.svdvals: the singular values, descending."""
+    """torch.linalg.svdvals: the singular values, descending.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, m, n)``.
+
+    Returns
+    -------
+    Tensor
+        ``(*, min(m, n))``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 dimensions.
+    TypeError
+        For an integer or bool dtype.
+
+    Examples
+    --------
+    >>> ad.linalg.svdvals(ad.tensor([[3.0, 0.0], [0.0, -4.0]])).tolist()
+    [4.0, 3.0]
+    """
     t = _float_matrix(A, "linalg.svdvals", square=False)
     return E._decomp("svdvals", [t])
 
@@ -870,7 +1193,34 @@ def _keep(S, m, n, atol, rtol):
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     """torch.linalg.matrix_rank: the number of singular values above
     max(atol, rtol * s_max) (rtol defaults to eps * max(m, n) when atol
-    is not given), as an int64 tensor; not differentiable."""
+    is not given), as an int64 tensor; not differentiable.
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, m, n)``.
+    atol, rtol : float, optional (keyword only)
+        The tolerances.
+    hermitian : bool, default False (keyword only)
+        Accepted; the SVD is used either way.
+
+    Returns
+    -------
+    Tensor
+        int64, ``(*)``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 dimensions.
+    TypeError
+        For an integer or bool dtype.
+
+    Examples
+    --------
+    >>> ad.linalg.matrix_rank(ad.ones(3, 3)).item()
+    1
+    """
     t = _float_matrix(A, "linalg.matrix_rank", square=False)
     m, n = t.shape[-2], t.shape[-1]
     with _no_grad():
@@ -884,7 +1234,34 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
     """torch.linalg.pinv: the pseudo-inverse through the SVD; singular
     values at most max(atol, rtol * s_max) are dropped (rtol defaults to
-    eps * max(m, n) when neither is given)."""
+    eps * max(m, n) when neither is given).
+
+    Parameters
+    ----------
+    A : Tensor or array
+        ``(*, m, n)``.
+    atol, rtol : float, optional (keyword only)
+        The tolerances.
+    hermitian : bool, default False (keyword only)
+        Accepted; the SVD is used either way.
+
+    Returns
+    -------
+    Tensor
+        ``(*, n, m)``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 dimensions.
+    TypeError
+        For an integer or bool dtype.
+
+    Examples
+    --------
+    >>> ad.linalg.pinv(ad.tensor([[2.0, 0.0], [0.0, 0.0]])).tolist()
+    [[0.5, 0.0], [0.0, 0.0]]
+    """
     t = _float_matrix(A, "linalg.pinv", square=False)
     m, n = t.shape[-2], t.shape[-1]
     U, S, Vh = svd(t, full_matrices=False)

@@ -36,7 +36,18 @@ __all__ = ["Metric", "Accuracy", "TopKAccuracy", "MeanSquaredError",
 
 class Metric:
     """Base class: subclasses set ``name`` and ``task`` and keep their
-    running sums as numpy values in ``self.state`` (a dict)."""
+    running sums as numpy values in ``self.state`` (a dict).
+
+    Attributes
+    ----------
+    name : str
+        The key in the logs ("accuracy", "val_accuracy", ...).
+    task : {"classification", "regression", None}
+        The tasks it applies to.
+    logits : bool
+        Set by the Trainer when the loss takes logits (the one-column
+        threshold is then 0).
+    """
     name = "metric"
     #: "classification", "regression" or None (either)
     task = None
@@ -46,24 +57,69 @@ class Metric:
         self.reset()
 
     def reset(self):
+        """Clear the running state (called at the start of every epoch)."""
         self.state = {}
 
     def update(self, out, y):
+        """Add a batch to the running state.
+
+        Parameters
+        ----------
+        out : numpy.ndarray
+            The model's outputs for the batch.
+        y : numpy.ndarray
+            The batch's targets.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def compute(self):
+        """The metric over every sample added since the last reset.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def state_dict(self):
+        """The running state (copies), for a checkpoint.
+
+        Returns
+        -------
+        dict of str to numpy value
+        """
         return {k: np.array(v, copy=True) for k, v in self.state.items()}
 
     def load_state_dict(self, state):
+        """Restore a running state from :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            Copied.
+        """
         self.state = {k: np.array(v, copy=True) for k, v in state.items()}
 
     def merge(self, state):
         """Add another running state (a state_dict of the same metric over
         other samples, such as another rank's) into this one. Default: the
-        sums of every entry (count vectors padded with zeros)."""
+        sums of every entry (count vectors padded with zeros).
+
+        Parameters
+        ----------
+        state : dict
+            A state_dict of the same metric.
+        """
         for k, v in state.items():
             a, b = np.asarray(self.state.get(k, 0)), np.asarray(v)
             if a.ndim == 1 and len(a) != len(b):
@@ -101,6 +157,18 @@ def _binary_labels(out, y):
 
 
 class Accuracy(Metric):
+    """The share of samples whose predicted class is the label ("accuracy"):
+    argmax over classes, or for one column probability > 0.5 (logit > 0
+    when the loss takes logits).  Labels may be class indices, one-hot or
+    probability rows.
+
+    Examples
+    --------
+    >>> m = ad.metrics.Accuracy()
+    >>> m.update(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]))
+    >>> m.compute()
+    0.5
+    """
     name, task = "accuracy", "classification"
 
     def reset(self):
@@ -117,7 +185,27 @@ class Accuracy(Metric):
 
 
 class TopKAccuracy(Accuracy):
-    """The label among the k highest scores of each row."""
+    """The label among the k highest scores of each row.
+
+    Parameters
+    ----------
+    k : int, default 5
+        How many of the highest scores count (a tie with the label's score
+        counts for it, as scikit-learn).
+
+    Raises
+    ------
+    ValueError
+        For a k that is not a positive int, or (update) scores that are not
+        ``(N, C)``.
+
+    Examples
+    --------
+    >>> m = ad.metrics.TopKAccuracy(k=2)
+    >>> m.update(np.array([[0.5, 0.3, 0.2]]), np.array([1]))
+    >>> m.compute()
+    1.0
+    """
     name = "top_k_accuracy"
 
     def __init__(self, k=5):
@@ -161,6 +249,15 @@ class _ErrorMean(Metric):
 
 
 class MeanSquaredError(_ErrorMean):
+    """The mean squared error over every element ("mse").
+
+    Examples
+    --------
+    >>> m = ad.metrics.MeanSquaredError()
+    >>> m.update(np.array([1.0, 3.0]), np.array([0.0, 0.0]))
+    >>> m.compute()
+    5.0
+    """
     name = "mse"
 
     @staticmethod
@@ -169,6 +266,15 @@ class MeanSquaredError(_ErrorMean):
 
 
 class MeanAbsoluteError(_ErrorMean):
+    """The mean absolute error over every element ("mae").
+
+    Examples
+    --------
+    >>> m = ad.metrics.MeanAbsoluteError()
+    >>> m.update(np.array([1.0, -3.0]), np.array([0.0, 0.0]))
+    >>> m.compute()
+    2.0
+    """
     name = "mae"
 
     @staticmethod
@@ -179,7 +285,18 @@ class MeanAbsoluteError(_ErrorMean):
 class R2Score(Metric):
     """R^2 per output column, averaged; the column means and squared
     deviations are merged batch by batch (Chan et al.), so no sum of
-    squares cancels."""
+    squares cancels.
+
+    scikit-learn's r2_score with multioutput="uniform_average" ("r2");
+    compute() is NaN before any sample.
+
+    Examples
+    --------
+    >>> m = ad.metrics.R2Score()
+    >>> m.update(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+    >>> round(m.compute(), 4)
+    0.7857
+    """
     name, task = "r2", "regression"
 
     def reset(self):
@@ -207,7 +324,13 @@ class R2Score(Metric):
         s["n"] = np.int64(tot)
 
     def merge(self, state):
-        """Chan et al.'s merge of another state (see Metric.merge)."""
+        """Chan et al.'s merge of another state (see Metric.merge).
+
+        Parameters
+        ----------
+        state : dict
+            A state_dict of the same metric.
+        """
         if not state:
             return
         s = self.state
@@ -235,7 +358,23 @@ class R2Score(Metric):
 
 class F1Score(Metric):
     """Macro F1 from per-class true-positive, false-positive and
-    false-negative counts."""
+    false-negative counts.
+
+    The classes counted are those occurring in the labels or the
+    predictions (scikit-learn's f1_score(average="macro")) ("f1").
+
+    Raises
+    ------
+    ValueError
+        (update) for a negative label.
+
+    Examples
+    --------
+    >>> m = ad.metrics.F1Score()
+    >>> m.update(np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]]), np.array([0, 1, 0]))
+    >>> round(m.compute(), 4)
+    0.6667
+    """
     name, task = "f1", "classification"
 
     def reset(self):
@@ -300,7 +439,30 @@ _BUILTIN = {"accuracy": Accuracy, "top_k_accuracy": TopKAccuracy,
 
 def get(metric):
     """A fresh Metric from a name, a Metric instance (used as it is) or a
-    callable ``fn(outputs, targets) -> float``."""
+    callable ``fn(outputs, targets) -> float``.
+
+    Parameters
+    ----------
+    metric : str, Metric or callable
+        A built-in name ("accuracy", "top_k_accuracy", "mse", "mae", "r2",
+        "f1"), a Metric, or ``fn(outputs, targets) -> float``.
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    TypeError
+        For anything else.
+
+    Examples
+    --------
+    >>> ad.metrics.get("mse").name
+    'mse'
+    """
     if isinstance(metric, Metric):
         return metric
     if isinstance(metric, str):

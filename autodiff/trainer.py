@@ -337,8 +337,8 @@ def _positive(name, v, kind=float, allow_none=True):
 
 
 class Trainer:
-    """fit / evaluate / predict for a model, a loss function and an
-    optimizer.
+    """Train, evaluate and predict with a model, a loss function and an
+    optimizer (Keras's ``fit`` / ``evaluate`` / ``predict``).
 
     Parameters
     ----------
@@ -351,14 +351,16 @@ class Trainer:
         called with ``reduction="none"`` (a loss module is copied with its
         ``reduction`` set so).
     optimizer : optim.Optimizer
-    compile : bool
+        Stepped once per batch (per `accumulate_grad_batches` batches).
+    compile : bool, default True
         Record the training step once and replay it in C (``ad.compile``);
-        a model that cannot be recorded trains eagerly.
-    task : {"classification", "regression", None}
+        a model that cannot be recorded trains eagerly.  Both give the
+        same weights bit for bit.
+    task : {"classification", "regression", None}, default None
         Chooses the default metrics (accuracy for classification, none for
         regression) and how targets are read; by default inferred from
         the loss (cross-entropy, NLL and binary cross-entropy classify).
-    distributed : {"auto", True, False}
+    distributed : {"auto", True, False}, default "auto"
         Data-parallel training over the ranks of an MPI job
         (:mod:`autodiff.distributed`): "auto" when launched by mpiexec (or
         after ``distributed.init()``) with more than one rank; True calls
@@ -398,6 +400,34 @@ class Trainer:
         sharded: arrays are cut in ``np.array_split(..., world)`` parts, a
         DataLoader with a DistributedSampler is read as given; the loss
         sums and the metrics' running states are reduced over the ranks.
+
+    Raises
+    ------
+    ValueError
+        When `task` or `distributed` is not one of its values.
+
+    Attributes
+    ----------
+    history : History or None
+        The History of the last ``fit``.
+    stop_training : bool
+        Set by a callback to end ``fit`` after the current epoch.
+
+    Examples
+    --------
+    >>> _ = ad.manual_seed(0)
+    >>> X = np.random.default_rng(0).normal(size=(64, 3))
+    >>> y = X @ np.array([[1.0], [-2.0], [0.5]])
+    >>> model = nn.Linear(3, 1, dtype=ad.float64)
+    >>> t = ad.trainer.Trainer(model, nn.MSELoss(),
+    ...                        ad.optim.SGD(model.parameters(), lr=0.1))
+    >>> h = t.fit(X, y, epochs=20, batch_size=16, seed=0, verbose=0)
+    >>> len(h["loss"]), h["loss"][-1] < 1e-3
+    (20, True)
+    >>> t.predict(X[:2]).shape
+    (2, 1)
+    >>> sorted(t.evaluate(X, y))
+    ['loss']
     """
 
     def __init__(self, model, loss_fn, optimizer, compile=True, task=None,
@@ -718,7 +748,7 @@ class Trainer:
             class_weight=None, grad_clip_norm=None, grad_clip_value=None,
             accumulate_grad_batches=1, ema_decay=None, resume_from=None,
             sharded=False):
-        """Train for `epochs` passes over the data; returns a History.
+        """Train for `epochs` passes over the data.
 
         Parameters
         ----------
@@ -731,16 +761,19 @@ class Trainer:
             the other entries passed as keyword inputs).
         y : array, optional
             Targets: class labels for cross-entropy and NLL, else values.
-        epochs : int
+            Required with array `x`, None with batches.
+        epochs : int, default 1
+            The number of passes over the data (with `resume_from`: the
+            total of the run, the epochs already done included).
         batch_size : int, optional
             Samples per step for arrays (default 32); a DataLoader sets
             its own.
-        shuffle : bool
+        shuffle : bool, default True
             Shuffle arrays at every epoch (a DataLoader shuffles itself).
         validation_data : tuple or iterable, optional
             ``(x_val, y_val)`` or an iterable of batches, evaluated at the
             end of every epoch (logged with a ``val_`` prefix).
-        validation_split : float
+        validation_split : float, default 0.0
             Hold out this share of the arrays -- the last samples, before
             shuffling, as Keras does -- for validation.
         metrics : list, optional
@@ -748,12 +781,14 @@ class Trainer:
             ``"mae"``, ``"r2"``, ``"f1"``; see :mod:`autodiff.metrics`),
             Metric objects or callables ``fn(outputs, targets)``.  Default:
             accuracy for classification losses, none for regression.
-        callbacks : list of Callback
+        callbacks : sequence of Callback, default ()
+            Their hooks are called in order (see :class:`Callback`); each
+            gets ``callback.trainer = self``.
         seed : int, optional
             Seed the shuffling and the engine's random stream (dropout) for
             the run, so that it is reproducible; the caller's generators
             are restored afterwards.
-        verbose : {0, 1, 2}
+        verbose : {0, 1, 2}, default 1
             0 silent; 1 a progress bar (tqdm.auto, so notebooks get a
             widget) when writing to a terminal or a notebook, else one
             line per epoch; 2 one line per epoch.
@@ -765,7 +800,7 @@ class Trainer:
         grad_clip_norm, grad_clip_value : float, optional
             Clip the gradients before every update
             (``nn.utils.clip_grad_norm_`` / ``clip_grad_value_``).
-        accumulate_grad_batches : int
+        accumulate_grad_batches : int, default 1
             Update once every this many batches, with the gradient of the
             mean loss over their samples (each batch's loss scaled by its
             share of the group), as one batch of their combined size.
@@ -782,7 +817,7 @@ class Trainer:
             after the one saved, so the run ends bit-identical to one that
             was never interrupted.  The data and the options must be those
             of the interrupted run.
-        sharded : bool
+        sharded : bool, default False
             Distributed training only: the arrays are this rank's own data
             (each rank loads a different part), not the whole data set to
             split. Each rank cuts its own batches of ``batch_size`` (the
@@ -795,7 +830,45 @@ class Trainer:
         or from a callback -- propagates after the progress bar is closed.
         Every step completed before it stays applied (a step's update is
         one C call, never half done), ``self.history`` holds the epochs
-        that completed, and calling fit again trains on from there."""
+        that completed, and calling fit again trains on from there.
+
+        Returns
+        -------
+        History
+            The per-epoch logs ("loss", the metrics, their "val_"
+            counterparts, what callbacks add); also ``self.history``.
+
+        Raises
+        ------
+        ValueError
+            For an invalid option (a non-positive `epochs`, `batch_size`,
+            `accumulate_grad_batches` or clipping bound, `ema_decay`
+            outside (0, 1), `validation_split` outside [0, 1) or with
+            batches or with `validation_data`, `verbose` not 0, 1 or 2),
+            arrays of different lengths, `sample_weight` of the wrong
+            shape or not finite and non-negative, `class_weight` with a
+            regression loss, an empty data set, unknown or repeated metric
+            names, a `resume_from` file of another run, and (distributed)
+            a DataLoader without a DistributedSampler or ranks with
+            different numbers of steps.
+        TypeError
+            When `x` is neither arrays nor an iterable of batches, or
+            `class_weight` is not a dict.
+        KeyError
+            From a callback monitoring an entry the logs do not have.
+
+        Examples
+        --------
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> t = ad.trainer.Trainer(model, nn.CrossEntropyLoss(),
+        ...                        ad.optim.Adam(model.parameters(), lr=1e-2))
+        >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+        >>> y = (X[:, 0] > 0).astype("int64") + (X[:, 1] > 1)
+        >>> h = t.fit(X, y, epochs=3, batch_size=20, validation_split=0.25,
+        ...           seed=0, verbose=0)
+        >>> sorted(h.history), h.epoch
+        (['accuracy', 'loss', 'time', 'val_accuracy', 'val_loss'], [0, 1, 2])
+        """
         where = "Trainer.fit"
         _positive("epochs", epochs, int, allow_none=False)
         accumulate = _positive("accumulate_grad_batches",
@@ -1207,8 +1280,15 @@ class Trainer:
             self._load_params(saved)
 
     def ema_state_dict(self):
-        """The moving averages of the parameters (by parameter name) of the
-        fit in progress, or None."""
+        """The moving averages of the parameters of the fit in progress
+        (``fit(..., ema_decay=...)``).
+
+        Returns
+        -------
+        dict of str to Tensor, or None
+            By parameter name (``model.named_parameters()``); None outside
+            a fit or without `ema_decay`.
+        """
         run = self._run
         if run is None or run.ema is None:
             return None
@@ -1331,12 +1411,35 @@ class Trainer:
     # ---------------------------------------------------------- evaluate
     def evaluate(self, x, y=None, batch_size=None, metrics=None,
                  sample_weight=None):
-        """Mean loss (and metrics) over the data, in eval mode, no grad.
+        """Mean loss (and metrics) over the data, in eval mode, without
+        gradients; the model's training mode is restored afterwards.
 
-        `x`, `y` as in fit (arrays with `y`, else a DataLoader or iterable
-        of batches); batch_size defaults to 256 for arrays.  Returns a
-        dict {"loss": ..., metric name: ...}; the loss is the mean over
-        samples (weighted by `sample_weight` when given)."""
+        Parameters
+        ----------
+        x : array, tuple of arrays, DataLoader or iterable of batches
+            As in :meth:`fit`.
+        y : array, optional
+            The targets, with array `x`.
+        batch_size : int, optional
+            Samples per forward call for arrays (default 256).
+        metrics : list, optional
+            As in :meth:`fit` (default: accuracy for classification).
+        sample_weight : array (n,), optional
+            Per-sample weights of the mean loss (arrays only).
+
+        Returns
+        -------
+        dict
+            ``{"loss": mean loss over the samples, metric name: value}``.
+
+        Raises
+        ------
+        ValueError
+            For an empty data set, a non-positive `batch_size`, or
+            invalid arrays or weights (as in :meth:`fit`).
+        TypeError
+            When `x` is neither arrays nor an iterable of batches.
+        """
         src = self._source(x, y, batch_size, sample_weight, None,
                            "Trainer.evaluate", 256)
         return self._evaluate(src, self._make_metrics(metrics))
@@ -1383,9 +1486,28 @@ class Trainer:
         return logs
 
     def predict(self, x, batch_size=None):
-        """Model outputs for `x` (arrays, a tuple of input arrays, or a
-        DataLoader / iterable whose batches are inputs or (inputs, ...)
-        tuples) as a numpy array, in eval mode, no grad."""
+        """The model's outputs for `x`, in eval mode, without gradients.
+
+        Parameters
+        ----------
+        x : array, tuple of arrays, DataLoader or iterable of batches
+            Arrays (a tuple: the model's positional inputs), or batches
+            that are inputs or ``(inputs, ...)`` tuples (a target in them
+            is ignored).
+        batch_size : int, optional
+            Samples per forward call for arrays (default 256).
+
+        Returns
+        -------
+        numpy.ndarray
+            The outputs of all batches concatenated along axis 0 (a copy;
+            shape ``(0,)`` for no batches).
+
+        Raises
+        ------
+        ValueError
+            When `batch_size` is not a positive integer.
+        """
         if isinstance(x, (np.ndarray, Tensor)) or (
                 isinstance(x, (tuple, list)) and x and all(
                     isinstance(a, (np.ndarray, Tensor)) for a in x)):

@@ -38,7 +38,7 @@ __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
 class WorkerInfo(NamedTuple):
     """What ``get_worker_info()`` returns inside a worker thread.
 
-    Attributes
+    Parameters
     ----------
     id : int
         The worker's number, 0 .. num_workers - 1.

@@ -185,7 +185,16 @@ class ConcatDataset(Dataset):
 
     @staticmethod
     def cumsum(sequence: Iterable[Any]) -> list[int]:
-        """The running totals of the lengths of sequence's items."""
+        """The running totals of the lengths of sequence's items.
+
+        Parameters
+        ----------
+        sequence : iterable of sized objects
+
+        Returns
+        -------
+        list of int
+        """
         return list(itertools.accumulate(len(e) for e in sequence))
 
     def __init__(self, datasets: Iterable[Dataset]) -> None:

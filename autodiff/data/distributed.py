@@ -100,5 +100,12 @@ class DistributedSampler(Sampler):
         return self.num_samples
 
     def set_epoch(self, epoch: int) -> None:
-        """The epoch whose permutation the next iteration draws."""
+        """The epoch whose permutation the next iteration draws (call it
+        before every epoch, as with torch's DistributedSampler; the
+        Trainer does).
+
+        Parameters
+        ----------
+        epoch : int
+        """
         self.epoch = int(epoch)

@@ -43,6 +43,22 @@ class Sequential(Module):
     *args : Module
         The layers, registered as "0", "1", ...; or one OrderedDict
         name -> Module.
+
+    Raises
+    ------
+    TypeError
+        When an argument is not a Module.
+
+    Shape
+    -----
+    - Input: what the first module takes (one argument).
+    - Output: what the last module returns.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> net(ad.zeros(3, 4)).shape, len(net), list(net.state_dict())[0]
+    ((3, 2), 3, '0.weight')
     """
 
     def __init__(self, *args):
@@ -125,19 +141,67 @@ class Sequential(Module):
         return self
 
     def pop(self, key):
-        """Remove the layer at key (an index or slice) and return it."""
+        """Remove the layer at key (an index or slice) and return it.
+
+        Parameters
+        ----------
+        key : int or slice
+
+        Returns
+        -------
+        Module or Sequential
+
+        Raises
+        ------
+        IndexError
+            When key is out of range.
+        """
         v = self[key]
         del self[key]
         return v
 
     def append(self, module):
-        """Add module at the end; returns self."""
+        """Add module at the end; returns self.
+
+        Parameters
+        ----------
+        module : Module
+
+        Returns
+        -------
+        Sequential
+            self.
+
+        Raises
+        ------
+        TypeError
+            When a value is not a Module.
+        """
         _check_module("Sequential", module)
         self.add_module(str(len(self)), module)
         return self
 
     def insert(self, index, module):
-        """Insert module before position index; returns self."""
+        """Insert module before position index; returns self.
+
+        Parameters
+        ----------
+        index : int
+            The position (negative from the end).
+        module : Module
+
+        Returns
+        -------
+        Sequential
+            self.
+
+        Raises
+        ------
+        TypeError
+            When a value is not a Module.
+        IndexError
+            When index is out of range.
+        """
         _check_module("Sequential", module)
         n = len(self._modules)
         if not -n <= index <= n:
@@ -151,7 +215,22 @@ class Sequential(Module):
         return self
 
     def extend(self, sequential):
-        """Append every module of an iterable; returns self."""
+        """Append every module of an iterable; returns self.
+
+        Parameters
+        ----------
+        sequential : iterable of Module
+
+        Returns
+        -------
+        Sequential
+            self.
+
+        Raises
+        ------
+        TypeError
+            When a value is not a Module.
+        """
         for layer in sequential:
             self.append(layer)
         return self
@@ -166,6 +245,22 @@ class ModuleList(Module):
     ----------
     modules : iterable of Module, optional
         The initial modules.
+
+    Raises
+    ------
+    TypeError
+        When a value is not a Module.
+
+    Shape
+    -----
+    Not callable: ``forward`` raises NotImplementedError; iterate over the
+    modules instead.
+
+    Examples
+    --------
+    >>> layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+    >>> len(layers), len(list(layers.parameters()))
+    (3, 6)
     """
 
     def __init__(self, modules=None):
@@ -226,7 +321,19 @@ class ModuleList(Module):
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
     def insert(self, index, module):
-        """Insert module before position index."""
+        """Insert module before position index.
+
+        Parameters
+        ----------
+        index : int
+            The position.
+        module : Module
+
+        Raises
+        ------
+        TypeError
+            When a value is not a Module.
+        """
         _check_module("ModuleList", module)
         mods = list(self._modules.values())
         mods.insert(index, module)
@@ -234,19 +341,63 @@ class ModuleList(Module):
             self.add_module(str(i), m)
 
     def append(self, module):
-        """Add module at the end; returns self."""
+        """Add module at the end; returns self.
+
+        Parameters
+        ----------
+        module : Module
+
+        Returns
+        -------
+        ModuleList
+            self.
+
+        Raises
+        ------
+        TypeError
+            When a value is not a Module.
+        """
         _check_module("ModuleList", module)
         self.add_module(str(len(self)), module)
         return self
 
     def pop(self, key):
-        """Remove the module at key (an index or slice) and return it."""
+        """Remove the module at key (an index or slice) and return it.
+
+        Parameters
+        ----------
+        key : int or slice
+
+        Returns
+        -------
+        Module or ModuleList
+
+        Raises
+        ------
+        IndexError
+            When key is out of range.
+        """
         v = self[key]
         del self[key]
         return v
 
     def extend(self, modules):
-        """Append every module of an iterable; returns self."""
+        """Append every module of an iterable; returns self.
+
+        Parameters
+        ----------
+        modules : iterable of Module
+
+        Returns
+        -------
+        ModuleList
+            self.
+
+        Raises
+        ------
+        TypeError
+            When modules is not iterable or holds a non-Module.
+        """
         if not isinstance(modules, abc.Iterable):
             raise TypeError("ModuleList.extend should be called with an "
                             "iterable, but got " + type(modules).__name__)
@@ -291,6 +442,21 @@ class ModuleDict(Module):
     ----------
     modules : mapping or iterable of (str, Module) pairs, optional
         The initial modules (order kept, as torch).
+
+    Raises
+    ------
+    TypeError
+        When a value is not a Module or a key not a str.
+
+    Shape
+    -----
+    Not callable: ``forward`` raises NotImplementedError; index it instead.
+
+    Examples
+    --------
+    >>> d = nn.ModuleDict({"enc": nn.Linear(2, 3), "dec": nn.Linear(3, 2)})
+    >>> list(d.keys()), d["enc"].out_features
+    (['enc', 'dec'], 3)
     """
 
     def __init__(self, modules=None):
@@ -325,7 +491,21 @@ class ModuleDict(Module):
             del self[k]
 
     def pop(self, key):
-        """Remove the module under key and return it."""
+        """Remove the module under key and return it.
+
+        Parameters
+        ----------
+        key : str
+
+        Returns
+        -------
+        Module
+
+        Raises
+        ------
+        KeyError
+            When key is absent.
+        """
         v = self[key]
         del self[key]
         return v
@@ -343,7 +523,19 @@ class ModuleDict(Module):
         return self._modules.values()
 
     def update(self, modules):
-        """Add or replace modules from a mapping or (key, module) pairs."""
+        """Add or replace modules from a mapping or (key, module) pairs.
+
+        Parameters
+        ----------
+        modules : mapping or iterable of (str, Module) pairs
+
+        Raises
+        ------
+        TypeError
+            When modules is not iterable or an element is not a pair.
+        ValueError
+            When a sequence element has not two entries.
+        """
         for k, m in _pairs(modules, "ModuleDict", False):
             self[k] = m
 
@@ -403,7 +595,18 @@ class ParameterList(Module):
         return self.extend(parameters)
 
     def append(self, value):
-        """Add value at the end; returns self."""
+        """Add value at the end; returns self.
+
+        Parameters
+        ----------
+        value : Tensor or object
+            A Tensor is made a Parameter.
+
+        Returns
+        -------
+        ParameterList
+            self.
+        """
         self._size += 1
         try:
             self[self._size - 1] = value
@@ -414,7 +617,23 @@ class ParameterList(Module):
 
     def extend(self, values):
         """Append every value of an iterable (not a Tensor); returns
-        self."""
+        self.
+
+        Parameters
+        ----------
+        values : iterable
+            Not a Tensor.
+
+        Returns
+        -------
+        ParameterList
+            self.
+
+        Raises
+        ------
+        TypeError
+            When values is not iterable or is a Tensor.
+        """
         if not isinstance(values, abc.Iterable) or isinstance(values, Tensor):
             raise TypeError("ParameterList.extend should be called with an "
                             "iterable, but got " + type(values).__name__)
@@ -485,7 +704,17 @@ class ParameterDict(Module):
         return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
 
     def setdefault(self, key, default=None):
-        """self[key], set to default first if absent."""
+        """self[key], set to default first if absent.
+
+        Parameters
+        ----------
+        key : str
+        default : Tensor or object, optional
+
+        Returns
+        -------
+        The value under key.
+        """
         if key not in self:
             self[key] = default
         return self[key]
@@ -496,7 +725,21 @@ class ParameterDict(Module):
             del self[k]
 
     def pop(self, key):
-        """Remove the entry under key and return its value."""
+        """Remove the entry under key and return its value.
+
+        Parameters
+        ----------
+        key : str
+
+        Returns
+        -------
+        The value.
+
+        Raises
+        ------
+        KeyError
+            When key is absent.
+        """
         v = self[key]
         del self[key]
         return v
@@ -507,11 +750,31 @@ class ParameterDict(Module):
         return k, self.pop(k)
 
     def get(self, key, default=None):
-        """self[key] if present, else default."""
+        """self[key] if present, else default.
+
+        Parameters
+        ----------
+        key : str
+        default : object, optional
+
+        Returns
+        -------
+        The value, or default.
+        """
         return self[key] if key in self else default
 
     def fromkeys(self, keys, default=None):
-        """A new ParameterDict with every key set to default."""
+        """A new ParameterDict with every key set to default.
+
+        Parameters
+        ----------
+        keys : iterable of str
+        default : Tensor or object, optional
+
+        Returns
+        -------
+        ParameterDict
+        """
         return ParameterDict((k, default) for k in keys)
 
     def keys(self):
@@ -527,7 +790,13 @@ class ParameterDict(Module):
         return (self[k] for k in self._keys)
 
     def update(self, parameters):
-        """Add or replace entries from a mapping or (key, value) pairs."""
+        """Add or replace entries from a mapping or (key, value) pairs.
+
+        Parameters
+        ----------
+        parameters : mapping or iterable of (str, value) pairs
+            A plain dict is added in sorted key order, as torch.
+        """
         for k, v in _pairs(parameters, "ParameterDict", True):
             self[k] = v
 

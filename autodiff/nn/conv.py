@@ -93,6 +93,13 @@ class _ConvNd(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
+        """Draw the weight and bias again with torch's initialisation.
+
+        Parameters
+        ----------
+        generator : numpy.random.Generator, optional
+            Draw from it instead of the default generator.
+        """
         if self.weight.size:
             init.kaiming_uniform_(self.weight, a=math.sqrt(5),
                                   generator=generator)
@@ -142,14 +149,115 @@ class _Conv(_ConvNd):
 
 
 class Conv2d(_Conv):
-    """torch.nn.Conv2d: input (N, C_in, H, W) -> (N, C_out, H_out, W_out);
-    weight (C_out, C_in / groups, kh, kw), bias (C_out,)."""
+    """A 2-D convolution (cross-correlation) over an input of several
+    channels (torch.nn.Conv2d); weight ``(C_out, C_in / groups, kH, kW)``,
+    bias ``(C_out,)``.  im2col and BLAS GEMMs in the engine.
+
+    Parameters
+    ----------
+    in_channels : int
+        C_in.
+    out_channels : int
+        C_out.
+    kernel_size : int or pair of ints
+        The window.
+    stride : int or pair of ints, default 1
+    padding : int, pair of ints or {"valid", "same"}, default 0
+        Zero padding (or padding_mode's) on both sides ("same" keeps the size,
+        stride 1 only).
+    dilation : int or pair of ints, default 1
+        The spacing of the window's elements.
+    groups : int, default 1
+        Split the channels into groups convolved separately (divides both
+        channel counts; in_channels groups: depthwise).
+    bias : bool, default True
+        Add a learnable bias per output channel.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular": how the input
+        is padded.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it (torch's kaiming_uniform_ with
+        a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, channel counts not divisible by groups, an
+        unknown padding or padding_mode, or (calling it) an input of the
+        wrong rank or channel count.
+
+    Shape
+    -----
+    - Input: ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
+    - Output: ``(N, C_out, H_out, W_out)``, with
+      ``H_out = floor((H + 2 padding - dilation (kernel_size - 1) - 1) / stride
+      + 1)``, likewise W_out.
+
+    Examples
+    --------
+    >>> nn.Conv2d(3, 8, 3, padding=1)(ad.zeros(2, 3, 16, 16)).shape
+    (2, 8, 16, 16)
+    """
     _nd = 2
 
 
 class Conv1d(_Conv):
-    """torch.nn.Conv1d: input (N, C_in, L) -> (N, C_out, L_out); weight
-    (C_out, C_in / groups, k)."""
+    """A 1-D convolution (cross-correlation) (torch.nn.Conv1d); weight
+    ``(C_out, C_in / groups, k)``, bias ``(C_out,)``.
+
+    Parameters
+    ----------
+    in_channels : int
+        C_in.
+    out_channels : int
+        C_out.
+    kernel_size : int or tuple of one int
+        The window.
+    stride : int or tuple of one int, default 1
+    padding : int, tuple of one int or {"valid", "same"}, default 0
+        Zero padding (or padding_mode's) on both sides ("same" keeps the size,
+        stride 1 only).
+    dilation : int or tuple of one int, default 1
+        The spacing of the window's elements.
+    groups : int, default 1
+        Split the channels into groups convolved separately (divides both
+        channel counts; in_channels groups: depthwise).
+    bias : bool, default True
+        Add a learnable bias per output channel.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular": how the input
+        is padded.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it (torch's kaiming_uniform_ with
+        a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, channel counts not divisible by groups, an
+        unknown padding or padding_mode, or (calling it) an input of the
+        wrong rank or channel count.
+
+    Shape
+    -----
+    - Input: ``(N, C_in, L)`` or ``(C_in, L)``.
+    - Output: ``(N, C_out, L_out)``, with
+      ``L_out = floor((L + 2 padding - dilation (kernel_size - 1) - 1) / stride
+      + 1)``.
+
+    Examples
+    --------
+    >>> nn.Conv1d(4, 2, 3)(ad.zeros(1, 4, 10)).shape
+    (1, 2, 8)
+    """
     _nd = 1
 
 
@@ -198,12 +306,118 @@ class _ConvTranspose(_ConvNd):
 
 
 class ConvTranspose2d(_ConvTranspose):
-    """torch.nn.ConvTranspose2d: input (N, C_in, H, W); weight
-    (C_in, C_out / groups, kh, kw); forward(input, output_size=None)."""
+    """A 2-D transposed convolution, the gradient of Conv2d with respect to
+    its input (torch.nn.ConvTranspose2d); weight ``(C_in, C_out / groups,
+    kH, kW)``.  Call it as ``layer(input, output_size=None)``: output_size
+    picks the output padding that gives that size.
+
+    Parameters
+    ----------
+    in_channels : int
+        C_in.
+    out_channels : int
+        C_out.
+    kernel_size : int or pair of ints
+        The window.
+    stride : int or pair of ints, default 1
+    padding : int, pair of ints, default 0
+        Removed from both sides of the output (as torch: the input is
+        padded with ``dilation (kernel_size - 1) - padding`` zeros).
+    output_padding : int or pair of ints, default 0
+        Added to one side of the output (less than stride or dilation).
+    dilation : int or pair of ints, default 1
+        The spacing of the window's elements.
+    groups : int, default 1
+        Split the channels into groups convolved separately (divides both
+        channel counts; in_channels groups: depthwise).
+    bias : bool, default True
+        Add a learnable bias per output channel.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular"; only "zeros"
+        here, as torch.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it (torch's kaiming_uniform_ with
+        a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, channel counts not divisible by groups, an
+        unknown padding or padding_mode, or (calling it) an input of the
+        wrong rank or channel count.
+
+    Shape
+    -----
+    - Input: ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
+    - Output: ``(N, C_out, H_out, W_out)``, with
+      ``H_out = (H - 1) stride - 2 padding + dilation (kernel_size - 1) +
+      output_padding + 1``.
+
+    Examples
+    --------
+    >>> nn.ConvTranspose2d(8, 3, 2, stride=2)(ad.zeros(1, 8, 4, 4)).shape
+    (1, 3, 8, 8)
+    """
     _nd = 2
 
 
 class ConvTranspose1d(_ConvTranspose):
-    """torch.nn.ConvTranspose1d: input (N, C_in, L); weight
-    (C_in, C_out / groups, k)."""
+    """A 1-D transposed convolution (torch.nn.ConvTranspose1d); weight
+    ``(C_in, C_out / groups, k)``; ``layer(input, output_size=None)``.
+
+    Parameters
+    ----------
+    in_channels : int
+        C_in.
+    out_channels : int
+        C_out.
+    kernel_size : int or tuple of one int
+        The window.
+    stride : int or tuple of one int, default 1
+    padding : int, tuple of one int, default 0
+        Removed from both sides of the output (as torch: the input is
+        padded with ``dilation (kernel_size - 1) - padding`` zeros).
+    output_padding : int or tuple of one int, default 0
+        Added to one side of the output (less than stride or dilation).
+    dilation : int or tuple of one int, default 1
+        The spacing of the window's elements.
+    groups : int, default 1
+        Split the channels into groups convolved separately (divides both
+        channel counts; in_channels groups: depthwise).
+    bias : bool, default True
+        Add a learnable bias per output channel.
+    padding_mode : str, default "zeros"
+        "zeros", "reflect", "replicate" or "circular"; only "zeros"
+        here, as torch.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it (torch's kaiming_uniform_ with
+        a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, channel counts not divisible by groups, an
+        unknown padding or padding_mode, or (calling it) an input of the
+        wrong rank or channel count.
+
+    Shape
+    -----
+    - Input: ``(N, C_in, L)`` or ``(C_in, L)``.
+    - Output: ``(N, C_out, L_out)``, with
+      ``L_out = (L - 1) stride - 2 padding + dilation (kernel_size - 1) +
+      output_padding + 1``.
+
+    Examples
+    --------
+    >>> nn.ConvTranspose1d(2, 1, 3)(ad.zeros(1, 2, 5)).shape
+    (1, 1, 7)
+    """
     _nd = 1

@@ -55,7 +55,32 @@ def prelu(input, weight):
     input, with weight a scalar or 1-D of 1 or input.shape[1] elements
     (one slope per channel, dim 1).  Composed of a recorded product and
     ``where``: the gradient is 1 or the slope for input (the slope at 0,
-    as torch) and input where input <= 0 for weight, to any order."""
+    as torch) and input where input <= 0 for weight, to any order.
+
+    Parameters
+    ----------
+    input : Tensor
+    weight : Tensor
+        A scalar, or 1-D of 1 or input.shape[1] elements.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ValueError
+        When weight's size fits neither.
+
+    Shape
+    -----
+    - input ``(N, C, *)`` or any shape with one slope; output the same.
+
+    Examples
+    --------
+    >>> F.prelu(ad.tensor([-2.0, 2.0]), ad.tensor([0.5])).tolist()
+    [-1.0, 2.0]
+    """
     if not isinstance(input, _engine.Tensor) or not isinstance(
             weight, _engine.Tensor):
         raise TypeError("prelu(): input and weight must be Tensors, not %s "

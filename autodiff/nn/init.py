@@ -22,6 +22,31 @@ def _fans(t):
 
 
 def calculate_gain(nonlinearity, param=None):
+    """The recommended gain of an initialisation for a nonlinearity
+    (torch.nn.init.calculate_gain): 1 for linear, sigmoid and conv, 5/3 for
+    tanh, sqrt(2) for relu, sqrt(2 / (1 + slope^2)) for leaky_relu, 3/4 for
+    selu.
+
+    Parameters
+    ----------
+    nonlinearity : str
+    param : float, optional
+        leaky_relu's negative slope (0.01 by default).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        For another nonlinearity.
+
+    Examples
+    --------
+    >>> round(nn.init.calculate_gain('relu'), 4)
+    1.4142
+    """
     if nonlinearity in ("linear", "sigmoid", "conv1d", "conv2d", "conv3d"):
         return 1.0
     if nonlinearity == "tanh":
@@ -43,34 +68,186 @@ def _write(t, values):
 
 
 def uniform_(t, a=0.0, b=1.0, generator=None):
+    """Fill with draws of U(a, b) (torch.nn.init.uniform_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned.
+    a, b : float, default 0.0, 1.0
+        The bounds.
+    generator : numpy.random.Generator, optional
+        The random stream (default: the generator seeded by
+        :func:`autodiff.manual_seed`).
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Examples
+    --------
+    >>> w = nn.init.uniform_(ad.zeros(100), -1, 1, np.random.default_rng(0))
+    >>> bool((w.abs() <= 1).all())
+    True
+    """
     return _write(t, _random._rng(None, generator).uniform(a, b, t.shape))
 
 
 def normal_(t, mean=0.0, std=1.0, generator=None):
+    """Fill with draws of N(mean, std^2) (torch.nn.init.normal_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned.
+    mean : float, default 0.0
+    std : float, default 1.0
+    generator : numpy.random.Generator, optional
+        The random stream (default: the generator seeded by
+        :func:`autodiff.manual_seed`).
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Examples
+    --------
+    >>> nn.init.normal_(ad.zeros(2, 3)).shape
+    (2, 3)
+    """
     return _write(t, _random._rng(None, generator).normal(mean, std, t.shape))
 
 
 def constant_(t, val):
+    """Fill with `val` (torch.nn.init.constant_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned.
+    val : number
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Examples
+    --------
+    >>> nn.init.constant_(ad.zeros(2), 0.5).tolist()
+    [0.5, 0.5]
+    """
     with no_grad():
         t.fill_(val)
     return t
 
 
 def zeros_(t):
+    """Fill with zeros (torch.nn.init.zeros_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned.
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Examples
+    --------
+    >>> nn.init.zeros_(ad.ones(2)).tolist()
+    [0.0, 0.0]
+    """
     return constant_(t, 0.0)
 
 
 def ones_(t):
+    """Fill with ones (torch.nn.init.ones_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned.
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Examples
+    --------
+    >>> nn.init.ones_(ad.zeros(2)).tolist()
+    [1.0, 1.0]
+    """
     return constant_(t, 1.0)
 
 
 def xavier_uniform_(t, gain=1.0, generator=None):
+    """Glorot uniform: U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out))
+    (torch.nn.init.xavier_uniform_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned. At least 2-D.
+    gain : float, default 1.0
+    generator : numpy.random.Generator, optional
+        The random stream (default: the generator seeded by
+        :func:`autodiff.manual_seed`).
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Raises
+    ------
+    ValueError
+        For a tensor of fewer than 2 dimensions (no fan in / fan out).
+
+    Examples
+    --------
+    >>> w = nn.init.xavier_uniform_(ad.zeros(3, 3))
+    >>> bool((w.abs() <= 1).all())
+    True
+    """
     fan_in, fan_out = _fans(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a, generator)
 
 
 def xavier_normal_(t, gain=1.0, generator=None):
+    """Glorot normal: N(0, std^2) with std = gain sqrt(2 / (fan_in + fan_out))
+    (torch.nn.init.xavier_normal_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned. At least 2-D.
+    gain : float, default 1.0
+    generator : numpy.random.Generator, optional
+        The random stream (default: the generator seeded by
+        :func:`autodiff.manual_seed`).
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Raises
+    ------
+    ValueError
+        For a tensor of fewer than 2 dimensions (no fan in / fan out).
+
+    Examples
+    --------
+    >>> nn.init.xavier_normal_(ad.zeros(4, 3)).shape
+    (4, 3)
+    """
     fan_in, fan_out = _fans(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)),
                    generator)
@@ -87,12 +264,78 @@ def _kaiming_std(t, a, mode, nonlinearity):
 
 def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
                      generator=None):
+    """He uniform: U(-b, b) with b = gain sqrt(3 / fan)
+    (torch.nn.init.kaiming_uniform_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned. At least 2-D.
+    a : float, default 0.0
+        The negative slope of leaky_relu.
+    mode : {"fan_in", "fan_out"}, default "fan_in"
+        Preserve the variance in the forward (fan_in) or backward pass.
+    nonlinearity : str, default "leaky_relu"
+        As :func:`calculate_gain`.
+    generator : numpy.random.Generator, optional
+        The random stream (default: the generator seeded by
+        :func:`autodiff.manual_seed`).
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Raises
+    ------
+    ValueError
+        For a tensor of fewer than 2 dimensions (no fan in / fan out).
+        Also for another mode or nonlinearity.
+
+    Examples
+    --------
+    >>> nn.init.kaiming_uniform_(ad.zeros(4, 3), nonlinearity='relu').shape
+    (4, 3)
+    """
     bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
     return uniform_(t, -bound, bound, generator)
 
 
 def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
                     generator=None):
+    """He normal: N(0, std^2) with std = gain / sqrt(fan)
+    (torch.nn.init.kaiming_normal_).
+
+    Parameters
+    ----------
+    t : Tensor
+        Written in place (without recording) and returned. At least 2-D.
+    a : float, default 0.0
+        The negative slope of leaky_relu.
+    mode : {"fan_in", "fan_out"}, default "fan_in"
+        Preserve the variance in the forward (fan_in) or backward pass.
+    nonlinearity : str, default "leaky_relu"
+        As :func:`calculate_gain`.
+    generator : numpy.random.Generator, optional
+        The random stream (default: the generator seeded by
+        :func:`autodiff.manual_seed`).
+
+    Returns
+    -------
+    Tensor
+        t.
+
+    Raises
+    ------
+    ValueError
+        For a tensor of fewer than 2 dimensions (no fan in / fan out).
+        Also for another mode or nonlinearity.
+
+    Examples
+    --------
+    >>> nn.init.kaiming_normal_(ad.zeros(4, 3)).shape
+    (4, 3)
+    """
     return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity), generator)
 
 

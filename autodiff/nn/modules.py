@@ -21,7 +21,24 @@ def _device_type():
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a Module registers as a parameter."""
+    """A tensor that a :class:`Module` registers as a parameter when assigned
+    as its attribute (torch.nn.Parameter).
+
+    Parameters
+    ----------
+    data : Tensor, array or None, default None
+        The values: a tensor is detached (sharing its memory), other data is
+        converted by :func:`autodiff.tensor` (a copy); None gives an empty
+        float32 tensor.
+    requires_grad : bool, default True
+        Whether the parameter takes part in autograd.
+
+    Examples
+    --------
+    >>> p = nn.Parameter(ad.zeros(2, 3))
+    >>> p.shape, p.requires_grad, p.is_leaf
+    ((2, 3), True, True)
+    """
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
@@ -183,7 +200,24 @@ class Module:
             self._non_persistent_set().add(name)
 
     def add_module(self, name, module):
-        """Register module (a Module or None) as the submodule name."""
+        """Register `module` as the submodule `name` (torch's add_module, also
+        register_module); the same as ``setattr(self, name, module)``.
+
+        Parameters
+        ----------
+        name : str
+            The attribute name: not empty, without ".".
+        module : Module or None
+            None registers an empty slot (skipped by modules() and
+            state_dict()).
+
+        Raises
+        ------
+        TypeError
+            When `module` is not a Module or `name` not a str.
+        KeyError
+            When `name` is empty or contains ".".
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError("%s is not a Module subclass"
                             % type(module).__name__)
@@ -205,6 +239,19 @@ class Module:
 
     # ---- calling
     def forward(self, *args, **kwargs):
+        """The computation of the module; subclasses define it (call the
+        module, ``module(x)``, rather than ``forward``, so that hooks run).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            The inputs, as the subclass defines them.
+
+        Raises
+        ------
+        NotImplementedError
+            When the subclass does not define it.
+        """
         raise NotImplementedError("%s must define forward()"
                                   % type(self).__name__)
 
@@ -468,7 +515,23 @@ class Module:
                                    recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
-        """Iterate over the parameters (see named_parameters)."""
+        """Iterate over the parameters, each once (see
+        :meth:`named_parameters`).
+
+        Parameters
+        ----------
+        recurse : bool, default True
+            Include the submodules' parameters.
+
+        Yields
+        ------
+        Parameter
+
+        Examples
+        --------
+        >>> [tuple(p.shape) for p in nn.Linear(3, 2).parameters()]
+        [(2, 3), (2,)]
+        """
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
@@ -488,13 +551,35 @@ class Module:
                                    recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
-        """Iterate over the buffers (see named_buffers)."""
+        """Iterate over the buffers, persistent or not (see
+        :meth:`named_buffers`).
+
+        Parameters
+        ----------
+        recurse : bool, default True
+            Include the submodules' buffers.
+
+        Yields
+        ------
+        Tensor
+        """
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn):
-        """Call fn on every submodule (children first), then on self;
-        returns self (e.g. ``model.apply(init_weights)``)."""
+        """Call `fn` on every submodule (children first, recursively), then on
+        the module itself.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(module)``; its result is ignored.
+
+        Returns
+        -------
+        Module
+            self (as ``model.apply(init_weights)`` is used).
+        """
         for m in self.children():
             m.apply(fn)
         fn(self)
@@ -531,11 +616,41 @@ class Module:
         return getattr(mod, name)
 
     def get_parameter(self, target):
-        """The parameter at the dotted path target (e.g. ``"0.weight"``)."""
+        """The parameter at a dotted path.
+
+        Parameters
+        ----------
+        target : str
+            For example ``"0.weight"``.
+
+        Returns
+        -------
+        Parameter
+
+        Raises
+        ------
+        AttributeError
+            When the path does not lead to a parameter.
+        """
         return self._get_member(target, "_parameters", "an nn.Parameter")
 
     def get_buffer(self, target):
-        """The buffer at the dotted path target (e.g. ``"bn.running_mean"``)."""
+        """The buffer at a dotted path.
+
+        Parameters
+        ----------
+        target : str
+            For example ``"bn.running_mean"``.
+
+        Returns
+        -------
+        Tensor
+
+        Raises
+        ------
+        AttributeError
+            When the path does not lead to a buffer.
+        """
         return self._get_member(target, "_buffers", "a buffer")
 
     # ---- devices and dtypes
@@ -628,6 +743,18 @@ class Module:
         return self
 
     def cuda(self, device=None):
+        """Not supported: autodiff runs on the CPU only.
+
+        Parameters
+        ----------
+        device : optional
+            Ignored.
+
+        Raises
+        ------
+        RuntimeError
+            Always.
+        """
         raise RuntimeError("autodiff runs on the CPU only: there is no CUDA "
                            "device (drop .cuda(), or use .to('cpu'))")
 
@@ -644,9 +771,25 @@ class Module:
         return self.to(np.float16)
 
     def type(self, dst_type):
-        """Cast every parameter and buffer (integer ones too, as torch's
-        Module.type) to dst_type, a dtype or a name such as
-        ``"torch.DoubleTensor"``."""
+        """Cast every parameter and buffer, integer ones too, as torch's
+        Module.type.
+
+        Parameters
+        ----------
+        dst_type : dtype or str
+            A float dtype, or ``"torch.FloatTensor"`` /
+            ``"torch.DoubleTensor"``.
+
+        Returns
+        -------
+        Module
+            self.
+
+        Raises
+        ------
+        TypeError
+            For another type name or a dtype autodiff has no float for.
+        """
         if isinstance(dst_type, str):
             names = {"torch.FloatTensor": _engine.float32,
                      "torch.DoubleTensor": _engine.float64}
@@ -659,7 +802,20 @@ class Module:
 
     # ---- modes and grads
     def train(self, mode=True):
-        """Set training mode (dropout, batch norm) on every module."""
+        """Set training mode (or evaluation mode) on this module and every
+        submodule: dropout drops and batch norm uses batch statistics in
+        training mode.  A compiled step records again after a change.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True for training, False for evaluation (as :meth:`eval`).
+
+        Returns
+        -------
+        Module
+            self.
+        """
         for m in self.modules():
             if m.training != bool(mode):
                 _engine._bump_epoch()   # compiled steps record again
@@ -671,12 +827,29 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
-        """Reset the parameters' gradients: to None (torch's default) or,
-        with set_to_none=False, to zeros in place."""
+        """Reset the gradients of the parameters.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Set each ``.grad`` to None (torch's default), or with False fill it
+            with zeros in place.
+        """
         _engine._zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad=True):
-        """Set requires_grad on every parameter; returns self."""
+        """Set ``requires_grad`` on every parameter (to freeze or unfreeze
+        them).
+
+        Parameters
+        ----------
+        requires_grad : bool, default True
+
+        Returns
+        -------
+        Module
+            self.
+        """
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -716,10 +889,31 @@ class Module:
         return destination
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values in, as torch: every key, shape and dtype is checked
-        before anything is copied, so on an error (LoadStateDictError,
-        listing every problem) nothing has changed.  With strict=False
-        missing and unexpected keys are reported, not errors."""
+        """Copy the values of a state dict into the parameters and buffers, as
+        torch.  Every key, shape and dtype is checked before anything is
+        copied, so after an error nothing has changed.
+
+        Parameters
+        ----------
+        state_dict : dict of str to Tensor or array
+            As :meth:`state_dict` returns it (numpy arrays too, converted to
+            each tensor's dtype).
+        strict : bool, default True
+            Missing and unexpected keys are errors; with False they are only
+            reported.
+
+        Returns
+        -------
+        dict
+            ``{"missing_keys": [...], "unexpected_keys": [...]}``.
+
+        Raises
+        ------
+        LoadStateDictError
+            (a RuntimeError and ValueError) listing every problem: missing or
+            unexpected keys (strict), shape or dtype mismatches, tensors that
+            cannot be written.
+        """
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -762,15 +956,53 @@ class Module:
         return {"missing_keys": missing, "unexpected_keys": unexpected}
 
     def save_safetensors(self, path):
-        """Write the state dict with the safetensors package (readable by
-        safetensors.numpy.load_file, so weights move to and from torch)."""
+        """Write the state dict to a safetensors file (readable by
+        ``safetensors.numpy.load_file`` and torch's safetensors loader).
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Raises
+        ------
+        ImportError
+            When the safetensors package is not installed.
+        """
         save_safetensors(self, path)
 
     def load_safetensors(self, path, strict=True):
+        """Load a safetensors file written by :meth:`save_safetensors` (or by
+        torch) into the module, as :meth:`load_state_dict` does.
+
+        Parameters
+        ----------
+        path : str or path-like
+        strict : bool, default True
+            As in :meth:`load_state_dict`.
+
+        Returns
+        -------
+        dict
+            The missing and unexpected keys.
+
+        Raises
+        ------
+        ImportError
+            When the safetensors package is not installed.
+        LoadStateDictError
+            As :meth:`load_state_dict`.
+        """
         return load_safetensors(self, path, strict=strict)
 
     # ---- repr
     def extra_repr(self):
+        """The module's own options shown in its repr (as torch's extra_repr);
+        subclasses override it.
+
+        Returns
+        -------
+        str
+        """
         return ""
 
     def __repr__(self):
@@ -815,9 +1047,43 @@ def _float_dtype(dtype):
 # ------------------------------------------------------------------ layers
 
 class Linear(Module):
-    """y = x W^T + b with W of shape (out_features, in_features), initialised
-    as torch does (kaiming_uniform_ with a = sqrt(5); bias U(-1/sqrt(in),
-    1/sqrt(in)))."""
+    """An affine map ``y = x W^T + b`` (torch.nn.Linear).
+
+    The weight has shape (out_features, in_features) and is initialised as
+    torch does: kaiming_uniform_ with a = sqrt(5); the bias
+    U(-1/sqrt(in_features), 1/sqrt(in_features)).
+
+    Parameters
+    ----------
+    in_features : int
+        The size of each input sample (the last dimension).
+    out_features : int
+        The size of each output sample.
+    bias : bool, default True
+        Add a learnable bias.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial values from it instead of the engine's stream.
+
+    Raises
+    ------
+    ValueError
+        When a size is not a non-negative int, or (calling it) when the
+        input's last dimension is not in_features.
+
+    Shape
+    -----
+    - Input: ``(*, in_features)``; data that is not a tensor is converted to
+      the weight's dtype.
+    - Output: ``(*, out_features)``.
+
+    Examples
+    --------
+    >>> m = nn.Linear(3, 2)
+    >>> m(ad.ones(4, 3)).shape, m.weight.shape
+    ((4, 2), (2, 3))
+    """
 
     def __init__(self, in_features, out_features, bias=True, dtype=None,
                  generator=None):
@@ -839,6 +1105,13 @@ class Linear(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
+        """Draw the weight and bias again with torch's initialisation.
+
+        Parameters
+        ----------
+        generator : numpy.random.Generator, optional
+            Draw from it instead of the engine's stream.
+        """
         if self.in_features and self.out_features:
             init.kaiming_uniform_(self.weight, a=math.sqrt(5),
                                   generator=generator)
@@ -862,6 +1135,25 @@ class Linear(Module):
 
 
 class Flatten(Module):
+    """Flatten the dimensions start_dim to end_dim into one (torch.nn.Flatten).
+
+    Parameters
+    ----------
+    start_dim : int, default 1
+        The first dimension flattened (1 keeps the batch dimension).
+    end_dim : int, default -1
+        The last dimension flattened.
+
+    Shape
+    -----
+    - Input: ``(*, S_start, ..., S_end, *)``.
+    - Output: ``(*, S_start * ... * S_end, *)``.
+
+    Examples
+    --------
+    >>> nn.Flatten()(ad.zeros(2, 3, 4)).shape
+    (2, 12)
+    """
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
@@ -874,12 +1166,58 @@ class Flatten(Module):
 
 
 class Identity(Module):
+    """Return the input unchanged (torch.nn.Identity; constructor arguments
+    are not accepted).
+
+    Shape
+    -----
+    - Input: any.
+    - Output: the input itself.
+
+    Examples
+    --------
+    >>> x = ad.ones(2)
+    >>> nn.Identity()(x) is x
+    True
+    """
     def forward(self, x):
         return x
 
 
 class Dropout(Module):
-    """Zero elements with probability p in train mode; identity in eval."""
+    """Zero each element with probability p in training mode, scaling the
+    others by 1 / (1 - p); the identity in evaluation mode (torch.nn.Dropout).
+
+    The mask comes from the engine's random stream (seeded by
+    :func:`autodiff.manual_seed`) or from `generator`.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The probability of an element being zeroed, in [0, 1].
+    inplace : bool, default False
+        Accepted for torch's signature; the output is a new tensor.
+    generator : numpy.random.Generator, optional
+        Draw the mask from it (such a step refuses ad.compile).
+
+    Raises
+    ------
+    ValueError
+        When p is outside [0, 1].
+    TypeError
+        When inplace is not a bool.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the same shape.
+
+    Examples
+    --------
+    >>> d = nn.Dropout(0.5).eval()
+    >>> d(ad.ones(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
 
     def __init__(self, p=0.5, inplace=False, generator=None):
         super().__init__()
@@ -902,9 +1240,36 @@ class Dropout(Module):
 
 
 class Dropout2d(Module):
-    """torch.nn.Dropout2d: zero whole channels (N, C, H, W) with
-    probability p in train mode (the engine's stream, or a numpy
-    generator); identity in eval."""
+    """Zero whole channels with probability p in training mode, scaling the
+    others by 1 / (1 - p); the identity in evaluation mode
+    (torch.nn.Dropout2d).
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The probability of a channel being zeroed, in [0, 1].
+    inplace : bool, default False
+        Accepted for torch's signature; the output is a new tensor.
+    generator : numpy.random.Generator, optional
+        Draw the mask from it instead of the engine's stream.
+
+    Raises
+    ------
+    ValueError
+        When p is outside [0, 1].
+
+    Shape
+    -----
+    - Input: ``(N, C, H, W)`` or ``(C, H, W)`` (Dropout1d: ``(N, C, L)`` or
+      ``(C, L)``).
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> y = nn.Dropout2d(0.5)(ad.ones(1, 8, 2, 2))
+    >>> sorted(set(y.numpy().reshape(8, 4).std(axis=1).tolist()))
+    [0.0]
+    """
     _fn = "dropout2d"
 
     def __init__(self, p=0.5, inplace=False, generator=None):
@@ -925,7 +1290,24 @@ class Dropout2d(Module):
 
 
 class Dropout1d(Dropout2d):
-    """torch.nn.Dropout1d: zero whole channels of (N, C, L) or (C, L)."""
+    """Zero whole channels of ``(N, C, L)`` or ``(C, L)`` inputs with
+    probability p in training mode (torch.nn.Dropout1d); the parameters are
+    those of :class:`Dropout2d`.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The probability of a channel being zeroed, in [0, 1].
+    inplace : bool, default False
+        Accepted for torch's signature.
+    generator : numpy.random.Generator, optional
+        Draw the mask from it instead of the engine's stream.
+
+    Shape
+    -----
+    - Input: ``(N, C, L)`` or ``(C, L)``.
+    - Output: the same shape.
+    """
     _fn = "dropout1d"
 
 
@@ -942,7 +1324,18 @@ class _Activation(Module):
 
 
 class Sigmoid(_Activation):
-    """Elementwise sigmoid 1 / (1 + e^-x)."""
+    """The logistic function 1 / (1 + e^-x), elementwise (torch.nn.Sigmoid).
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Sigmoid()(ad.tensor([0.0, 2.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.5, 0.8808]
+    """
 
     def __init__(self):
         super().__init__()
@@ -952,7 +1345,18 @@ class Sigmoid(_Activation):
 
 
 class Tanh(_Activation):
-    """Elementwise tanh."""
+    """The hyperbolic tangent, elementwise (torch.nn.Tanh).
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Tanh()(ad.tensor([0.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.0, 0.7616]
+    """
 
     def __init__(self):
         super().__init__()
@@ -962,8 +1366,23 @@ class Tanh(_Activation):
 
 
 class ReLU(_Activation):
-    """Elementwise max(x, 0).  inplace is accepted for torch's signature;
-    the values are the same."""
+    """max(x, 0), elementwise (torch.nn.ReLU).
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.ReLU()(ad.tensor([-1.0, 2.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.0, 2.0]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -973,7 +1392,25 @@ class ReLU(_Activation):
 
 
 class LeakyReLU(_Activation):
-    """x for x > 0, else negative_slope * x."""
+    """x for x > 0, else negative_slope * x (torch.nn.LeakyReLU).
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.01
+        The slope for x <= 0.
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.LeakyReLU(0.1)(ad.tensor([-1.0, 2.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.1, 2.0]
+    """
     _options = ("negative_slope",)
 
     def __init__(self, negative_slope=0.01, *, inplace=False):
@@ -985,7 +1422,26 @@ class LeakyReLU(_Activation):
 
 
 class ELU(_Activation):
-    """Exponential linear unit: x for x > 0, else alpha (e^x - 1)."""
+    """The exponential linear unit: x for x > 0, else alpha (e^x - 1)
+    (torch.nn.ELU).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The value approached as x -> -inf is -alpha.
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.ELU()(ad.tensor([-1.0, 2.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.6321, 2.0]
+    """
     _options = ("alpha",)
 
     def __init__(self, alpha=1.0, *, inplace=False):
@@ -997,7 +1453,24 @@ class ELU(_Activation):
 
 
 class SELU(_Activation):
-    """Scaled ELU with the self-normalising constants."""
+    """The scaled ELU, scale * elu(x, alpha) with the self-normalising
+    constants alpha = 1.6733 and scale = 1.0507 (torch.nn.SELU).
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.SELU()(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-1.1113, 1.0507]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -1007,13 +1480,28 @@ class SELU(_Activation):
 
 
 class GELU(_Activation):
-    """Gaussian error linear unit x Phi(x) (exact, erf form).
+    """The Gaussian error linear unit x Phi(x), Phi the standard normal CDF, in
+    its exact erf form (torch.nn.GELU).
 
     Parameters
     ----------
-    approximate : str
-        "none" (torch's default); the "tanh" approximation is not
-        implemented (TypeError).
+    approximate : {"none"}, default "none"
+        torch's default; the "tanh" approximation is not implemented.
+
+    Raises
+    ------
+    TypeError
+        For approximate other than "none".
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.GELU()(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.1587, 0.8413]
     """
 
     def __init__(self, approximate="none"):
@@ -1032,7 +1520,23 @@ class GELU(_Activation):
 
 
 class SiLU(_Activation):
-    """x * sigmoid(x), also called swish."""
+    """x * sigmoid(x), also called swish (torch.nn.SiLU).
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.SiLU()(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.2689, 0.7311]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -1042,7 +1546,26 @@ class SiLU(_Activation):
 
 
 class Softplus(_Activation):
-    """Smooth ReLU log(1 + e^(beta x)) / beta, linear above threshold."""
+    """The smooth ReLU log(1 + e^(beta x)) / beta, and x itself where beta x >
+    threshold (torch.nn.Softplus).
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        The sharpness (positive).
+    threshold : float, default 20.0
+        Above this value of beta x the output is x.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Softplus()(ad.tensor([0.0, 30.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.6931, 30.0]
+    """
     _options = ("beta", "threshold")
 
     def __init__(self, beta=1.0, threshold=20.0):
@@ -1055,7 +1578,31 @@ class Softplus(_Activation):
 
 
 class Hardtanh(_Activation):
-    """Clamp to [min_val, max_val] (gradient 0 at both ends, as torch)."""
+    """Clamp to [min_val, max_val] (torch.nn.Hardtanh); the gradient is 1
+    strictly inside, 0 at both ends and outside, as torch.
+
+    Parameters
+    ----------
+    min_val, max_val : float, default -1.0, 1.0
+        The bounds.
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Raises
+    ------
+    ValueError
+        When min_val > max_val.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Hardtanh()(ad.tensor([-2.0, 0.5], dtype=ad.float64)).numpy().round(4).tolist()
+    [-1.0, 0.5]
+    """
     _options = ("min_val", "max_val")
 
     def __init__(self, min_val=-1.0, max_val=1.0, *, inplace=False):
@@ -1071,7 +1618,23 @@ class Hardtanh(_Activation):
 
 
 class ReLU6(_Activation):
-    """min(max(x, 0), 6) (gradient 0 at 0 and at 6, as torch)."""
+    """min(max(x, 0), 6) (torch.nn.ReLU6); gradient 0 at 0 and at 6, as torch.
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.ReLU6()(ad.tensor([-1.0, 7.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.0, 6.0]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -1081,7 +1644,23 @@ class ReLU6(_Activation):
 
 
 class Hardsigmoid(_Activation):
-    """relu6(x + 3) / 6."""
+    """relu6(x + 3) / 6 (torch.nn.Hardsigmoid).
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Hardsigmoid()(ad.tensor([0.0, 4.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.5, 1.0]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -1091,7 +1670,23 @@ class Hardsigmoid(_Activation):
 
 
 class Hardswish(_Activation):
-    """x relu6(x + 3) / 6."""
+    """x * relu6(x + 3) / 6 (torch.nn.Hardswish).
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Hardswish()(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.3333, 0.6667]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -1101,7 +1696,23 @@ class Hardswish(_Activation):
 
 
 class Mish(_Activation):
-    """x tanh(softplus(x))."""
+    """x * tanh(softplus(x)) (torch.nn.Mish).
+
+    Parameters
+    ----------
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Mish()(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.3034, 0.8651]
+    """
 
     def __init__(self, *, inplace=False):
         super().__init__()
@@ -1111,7 +1722,19 @@ class Mish(_Activation):
 
 
 class LogSigmoid(_Activation):
-    """log(sigmoid(x)), stable for any x."""
+    """log(sigmoid(x)), computed as min(x, 0) - log1p(e^-|x|), stable for any x
+    (torch.nn.LogSigmoid).
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.LogSigmoid()(ad.tensor([0.0, -100.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.6931, -100.0]
+    """
 
     def __init__(self):
         super().__init__()
@@ -1121,7 +1744,18 @@ class LogSigmoid(_Activation):
 
 
 class Softsign(_Activation):
-    """x / (1 + |x|)."""
+    """x / (1 + |x|) (torch.nn.Softsign).
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Softsign()(ad.tensor([-1.0, 3.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.5, 0.75]
+    """
 
     def __init__(self):
         super().__init__()
@@ -1131,7 +1765,18 @@ class Softsign(_Activation):
 
 
 class Tanhshrink(_Activation):
-    """x - tanh(x)."""
+    """x - tanh(x) (torch.nn.Tanhshrink).
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.Tanhshrink()(ad.tensor([0.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [0.0, 0.2384]
+    """
 
     def __init__(self):
         super().__init__()
@@ -1141,8 +1786,31 @@ class Tanhshrink(_Activation):
 
 
 class CELU(_Activation):
-    """Continuously differentiable ELU: x for x > 0, else
-    alpha (e^(x/alpha) - 1)."""
+    """The continuously differentiable ELU: x for x > 0, else alpha
+    (e^(x/alpha) - 1) (torch.nn.CELU).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        Not 0.
+    inplace : bool, default False (keyword only)
+        Accepted for torch's signature; the output is a new tensor either way.
+
+    Raises
+    ------
+    ValueError
+        When alpha is 0.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the shape of the input.
+
+    Examples
+    --------
+    >>> nn.CELU(2.0)(ad.tensor([-1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.7869, 1.0]
+    """
     _options = ("alpha",)
 
     def __init__(self, alpha=1.0, *, inplace=False):
@@ -1156,9 +1824,35 @@ class CELU(_Activation):
 
 
 class PReLU(Module):
-    """x where x > 0, else weight * x, with a learnable slope (one, or one
-    per channel of dim 1), as torch.nn.PReLU; the parameter is named
-    weight, so torch state_dicts load."""
+    """x where x > 0, else weight * x, with a learnable slope: one, or one per
+    channel (dimension 1) (torch.nn.PReLU; the parameter is named weight,
+    so torch state dicts load).
+
+    Parameters
+    ----------
+    num_parameters : int, default 1
+        1, or the number of channels.
+    init : float, default 0.25
+        The initial slope.
+    dtype : dtype, optional
+        The parameter's dtype (float32 by default).
+
+    Raises
+    ------
+    ValueError
+        When num_parameters is not a positive int.
+
+    Shape
+    -----
+    - Input: ``(*)``; with num_parameters > 1, ``(N, C, *)`` with C =
+      num_parameters.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> nn.PReLU()(ad.tensor([-2.0, 2.0])).tolist()
+    [-0.5, 2.0]
+    """
 
     def __init__(self, num_parameters=1, init=0.25, dtype=None):
         super().__init__()
@@ -1172,6 +1866,7 @@ class PReLU(Module):
             (self.num_parameters,), init, dtype=dtype or _engine.float32))
 
     def reset_parameters(self):
+        """Fill the slope with its initial value `init` again."""
         with no_grad():
             self.weight.fill_(self.init)
 
@@ -1183,7 +1878,24 @@ class PReLU(Module):
 
 
 class Softmax(_Activation):
-    """Softmax along dim."""
+    """e^x / sum(e^x) along a dimension, computed stably (torch.nn.Softmax).
+
+    Parameters
+    ----------
+    dim : int, default -1
+        The dimension that sums to 1 (torch warns for an implicit dim; here
+        it is the last).
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the same shape.
+
+    Examples
+    --------
+    >>> nn.Softmax(dim=0)(ad.tensor([0.0, 0.0])).tolist()
+    [0.5, 0.5]
+    """
     _options = ("dim",)
 
     def __init__(self, dim=-1):
@@ -1195,7 +1907,24 @@ class Softmax(_Activation):
 
 
 class LogSoftmax(_Activation):
-    """Log-softmax along dim."""
+    """x - logsumexp(x) along a dimension, computed stably
+    (torch.nn.LogSoftmax).
+
+    Parameters
+    ----------
+    dim : int, default -1
+        The dimension normalised.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Output: ``(*)``, the same shape.
+
+    Examples
+    --------
+    >>> nn.LogSoftmax(dim=0)(ad.tensor([1.0, 1.0], dtype=ad.float64)).numpy().round(4).tolist()
+    [-0.6931, -0.6931]
+    """
     _options = ("dim",)
 
     def __init__(self, dim=-1):
@@ -1212,11 +1941,12 @@ class _Loss(Module):
     """A loss module: torch's constructor arguments (the deprecated
     size_average / reduce decide the reduction when given, as torch's)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction="mean",
-                 allowed=("mean", "sum", "none")):
+    _reductions = ("mean", "sum", "none")
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
         self.reduction = _losses._reduction(reduction, size_average, reduce,
-                                            allowed)
+                                            self._reductions)
 
 
 class _WeightedLoss(_Loss):
@@ -1245,6 +1975,23 @@ class MSELoss(_Loss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.MSELoss()(ad.tensor([1.0, 2.0]), ad.tensor([0.0, 0.0])).item()
+    2.5
     """
 
     def forward(self, input, target):
@@ -1259,6 +2006,23 @@ class L1Loss(_Loss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.L1Loss()(ad.tensor([1.0, -3.0]), ad.tensor([0.0, 0.0])).item()
+    2.0
     """
 
     def forward(self, input, target):
@@ -1275,6 +2039,23 @@ class BCELoss(_WeightedLoss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape, probabilities in [0, 1].
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.BCELoss()(ad.tensor([0.5, 0.5]), ad.tensor([1.0, 0.0])).item(), 4)
+    0.6931
     """
 
     def forward(self, input, target):
@@ -1295,6 +2076,23 @@ class BCEWithLogitsLoss(_Loss):
     pos_weight : Tensor, optional
         Weight of the positive term, broadcast over the input (one per
         class, the last dim).
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape, logits.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.BCEWithLogitsLoss()(ad.tensor([0.0, 0.0]), ad.tensor([1.0, 0.0])).item(), 4)
+    0.6931
     """
 
     def __init__(self, weight=None, size_average=None, reduce=None,
@@ -1326,6 +2124,25 @@ class CrossEntropyLoss(_WeightedLoss):
     reduction : {'mean', 'sum', 'none'}
     label_smoothing : float
         In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(N, C)``, ``(C)`` or ``(N, C, d1, d2, ...)``, logits.
+    - Target: class indices ``(N)``, ``()`` or ``(N, d1, d2, ...)`` (int64,
+      in [0, C) or ignore_index);
+      or class probabilities of the input's shape.
+    - Output: a scalar; the target's shape with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.CrossEntropyLoss()(ad.zeros(2, 4), ad.tensor([0, 3])).item(), 4)
+    1.3863
     """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100,
@@ -1354,6 +2171,24 @@ class NLLLoss(_WeightedLoss):
     ignore_index : int
         Labels equal to it add nothing.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(N, C)``, ``(C)`` or ``(N, C, d1, d2, ...)``, log-probabilities.
+    - Target: class indices ``(N)``, ``()`` or ``(N, d1, d2, ...)`` (int64,
+      in [0, C) or ignore_index).
+    - Output: a scalar; the target's shape with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.NLLLoss()(ad.tensor([[-1.0, -2.0], [-3.0, -4.0]]), ad.tensor([0, 1])).item()
+    2.5
     """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100,
@@ -1375,6 +2210,23 @@ class HuberLoss(_Loss):
     reduction : {'mean', 'sum', 'none'}
     delta : float
         Where the quadratic turns linear.
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.HuberLoss()(ad.tensor([0.5, 3.0]), ad.tensor([0.0, 0.0])).item()
+    1.3125
     """
 
     def __init__(self, reduction="mean", delta=1.0):
@@ -1396,6 +2248,23 @@ class SmoothL1Loss(_Loss):
     reduction : {'mean', 'sum', 'none'}
     beta : float
         Where the quadratic turns linear.
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.SmoothL1Loss()(ad.tensor([0.5, 3.0]), ad.tensor([0.0, 0.0])).item()
+    1.3125
     """
 
     def __init__(self, size_average=None, reduce=None, reduction="mean",
@@ -1418,12 +2287,31 @@ class KLDivLoss(_Loss):
     reduction : {'mean', 'batchmean', 'sum', 'none'}
     log_target : bool
         Whether the target holds log-probabilities.
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape, log-probabilities.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar ("batchmean" divides the sum by N); ``(*)`` with
+      ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.KLDivLoss(reduction='batchmean')(ad.tensor([[-1.0, -1.0]]), ad.tensor([[0.5, 0.5]])).item(), 4)
+    0.3069
     """
+
+    _reductions = ("mean", "batchmean", "sum", "none")
 
     def __init__(self, size_average=None, reduce=None, reduction="mean",
                  log_target=False):
-        super().__init__(size_average, reduce, reduction,
-                         ("mean", "batchmean", "sum", "none"))
+        super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
     def forward(self, input, target):
@@ -1445,6 +2333,24 @@ class PoissonNLLLoss(_Loss):
     eps : float
         Keeps log(input + eps) finite.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape: the rate's log (log_input=True) or the
+      rate.
+    - Target: ``(*)``, the same shape as the input.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.PoissonNLLLoss()(ad.tensor([0.0, 0.0]), ad.tensor([1.0, 2.0])).item()
+    1.0
     """
 
     def __init__(self, log_input=True, full=False, size_average=None,
@@ -1470,6 +2376,25 @@ class GaussianNLLLoss(_Loss):
     eps : float
         The clamp of the variance.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(N, *)`` or ``(*)``, the means.
+    - Target: the input's shape (or broadcastable to it).
+    - Var: the input's shape, or one dimension less (homoscedastic), or with
+      a last dimension of 1.
+    - Output: a scalar; the input's shape with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.GaussianNLLLoss()(ad.tensor([0.0]), ad.tensor([2.0]), ad.tensor([1.0])).item(), 4)
+    2.0
     """
 
     def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
@@ -1498,6 +2423,23 @@ class CosineEmbeddingLoss(_MarginLoss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input1, Input2: ``(N, D)`` or ``(D)``.
+    - Target: ``(N)`` or ``()``, entries 1 (similar) or -1 (dissimilar).
+    - Output: a scalar; ``(N)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.CosineEmbeddingLoss()(ad.tensor([[1.0, 0.0]]), ad.tensor([[0.0, 1.0]]), ad.tensor([1.0])).item(), 4)
+    1.0
     """
 
     def forward(self, input1, input2, target):
@@ -1515,6 +2457,23 @@ class MarginRankingLoss(_MarginLoss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input1, Input2: ``(N)`` or ``()``.
+    - Target: the same shape, entries 1 (input1 should rank higher) or -1.
+    - Output: a scalar; ``(N)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.MarginRankingLoss()(ad.tensor([1.0, 1.0]), ad.tensor([2.0, 0.0]), ad.tensor([1.0, 1.0])).item()
+    0.5
     """
 
     def forward(self, input1, input2, target):
@@ -1532,6 +2491,23 @@ class HingeEmbeddingLoss(_MarginLoss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Target: ``(*)``, the input's shape, entries 1 or -1.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.HingeEmbeddingLoss()(ad.tensor([0.3, 0.3]), ad.tensor([1.0, -1.0])).item()
+    0.5
     """
 
     def __init__(self, margin=1.0, size_average=None, reduce=None,
@@ -1551,6 +2527,23 @@ class SoftMarginLoss(_Loss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(*)``, any shape.
+    - Target: ``(*)``, the input's shape, entries 1 or -1.
+    - Output: a scalar; ``(*)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.SoftMarginLoss()(ad.tensor([0.0]), ad.tensor([1.0])).item(), 4)
+    0.6931
     """
 
     def forward(self, input, target):
@@ -1570,6 +2563,23 @@ class MultiMarginLoss(_WeightedLoss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Input: ``(N, C)`` or ``(C)``, scores.
+    - Target: ``(N)`` or ``()``, class indices (int64).
+    - Output: a scalar; ``(N)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> nn.MultiMarginLoss()(ad.tensor([[0.0, 0.5]]), ad.tensor([1])).item()
+    0.25
     """
 
     def __init__(self, p=1, margin=1.0, weight=None, size_average=None,
@@ -1602,6 +2612,22 @@ class TripletMarginLoss(_Loss):
     size_average, reduce : bool, optional
         Deprecated; when given they decide the reduction.
     reduction : {'mean', 'sum', 'none'}
+
+    Raises
+    ------
+    ValueError
+        When `reduction` is not one of its values (at construction), or
+        (calling it) when the shapes do not match.
+
+    Shape
+    -----
+    - Anchor, positive, negative: ``(N, D)`` or ``(D)``.
+    - Output: a scalar; ``(N)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> round(nn.TripletMarginLoss()(ad.tensor([[0.0, 0.0]]), ad.tensor([[1.0, 0.0]]), ad.tensor([[3.0, 0.0]])).item(), 4)
+    0.0
     """
 
     def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False,
@@ -1628,6 +2654,16 @@ class CosineSimilarity(Module):
         The dim of the vectors.
     eps : float
         Smallest norm.
+
+    Shape
+    -----
+    - Input1, Input2: ``(*1, D, *2)`` with D along `dim`; they broadcast.
+    - Output: ``(*1, *2)``.
+
+    Examples
+    --------
+    >>> round(nn.CosineSimilarity(dim=0)(ad.tensor([1.0, 0.0]), ad.tensor([1.0, 1.0])).item(), 4)
+    0.7071
     """
 
     def __init__(self, dim=1, eps=1e-8):
@@ -1650,6 +2686,16 @@ class PairwiseDistance(Module):
         Added to the difference.
     keepdim : bool
         Keep the reduced dim.
+
+    Shape
+    -----
+    - Input1, Input2: ``(N, D)`` or ``(D)``; they broadcast.
+    - Output: ``(N)`` (``(N, 1)`` with keepdim) or ``()``.
+
+    Examples
+    --------
+    >>> round(nn.PairwiseDistance()(ad.tensor([[0.0, 0.0]]), ad.tensor([[3.0, 4.0]])).item(), 4)
+    5.0
     """
 
     def __init__(self, p=2.0, eps=1e-6, keepdim=False):

@@ -52,9 +52,45 @@ def _reset_affine(module):
 
 
 class LayerNorm(Module):
-    """torch.nn.LayerNorm: normalize over the last len(normalized_shape)
-    dims; weight (ones) and bias (zeros) shaped like normalized_shape
-    when elementwise_affine (bias=False: no bias)."""
+    """Layer normalization over the last ``len(normalized_shape)``
+    dimensions (torch.nn.LayerNorm): ``(x - mean) / sqrt(var + eps) *
+    weight + bias`` with the biased variance.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of ints
+        The trailing shape normalized.
+    eps : float, default 1e-5
+        Added to the variance.
+    elementwise_affine : bool, default True
+        Learnable weight (ones) and bias (zeros) of normalized_shape.
+    bias : bool, default True
+        With elementwise_affine, whether there is a bias.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+
+    Raises
+    ------
+    ValueError
+        For a bad normalized_shape, or (calling it) an input whose trailing
+        shape differs.
+    TypeError
+        (calling it) when the input's dtype differs from the parameters'
+        (as torch).
+
+    Shape
+    -----
+    - Input: ``(*, normalized_shape)``.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> y = nn.LayerNorm(4)(ad.tensor([[1.0, 2.0, 3.0, 4.0]]))
+    >>> round(float(y.mean()), 6), y.shape
+    (0.0, (1, 4))
+    """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True,
                  bias=True, device=None, dtype=None):
@@ -67,6 +103,7 @@ class LayerNorm(Module):
         _affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
 
     def reset_parameters(self):
+        """Set the weight to ones and the bias to zeros."""
         _reset_affine(self)
 
     def forward(self, x):
@@ -80,9 +117,44 @@ class LayerNorm(Module):
 
 
 class GroupNorm(Module):
-    """torch.nn.GroupNorm: x (N, C, *) normalized over num_groups groups of
-    channels; weight (ones) and bias (zeros, unless bias=False) per
-    channel when affine."""
+    """Group normalization (torch.nn.GroupNorm): the channels are split into
+    num_groups groups, each normalized over its channels and the spatial
+    dimensions; weight and bias per channel.
+
+    Parameters
+    ----------
+    num_groups : int
+        Divides num_channels.
+    num_channels : int
+        C.
+    eps : float, default 1e-5
+    affine : bool, default True
+        Learnable weight (ones) and bias (zeros) per channel.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    bias : bool, default True (keyword only)
+        With affine, whether there is a bias.
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, or num_channels not divisible by num_groups.
+    TypeError
+        (calling it) when the input's dtype differs from the parameters'
+        (as torch).
+
+    Shape
+    -----
+    - Input: ``(N, C, *)``.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> nn.GroupNorm(2, 4)(ad.randn(3, 4, 5)).shape
+    (3, 4, 5)
+    """
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True,
                  device=None, dtype=None, *, bias=True):
@@ -104,6 +176,7 @@ class GroupNorm(Module):
         _affine(self, (num_channels,), affine, bias, dtype)
 
     def reset_parameters(self):
+        """Set the weight to ones and the bias to zeros."""
         _reset_affine(self)
 
     def forward(self, x):
@@ -117,8 +190,42 @@ class GroupNorm(Module):
 
 
 class RMSNorm(Module):
-    """torch.nn.RMSNorm: x / sqrt(mean(x^2) + eps) * weight over the last
-    len(normalized_shape) dims; eps None: torch.finfo(x.dtype).eps."""
+    """Root-mean-square normalization over the last ``len(normalized_shape)``
+    dimensions (torch.nn.RMSNorm): ``x / sqrt(mean(x^2) + eps) * weight``.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of ints
+        The trailing shape normalized.
+    eps : float, optional
+        Added to the mean square; None: the machine epsilon of x's dtype, as
+        torch.
+    elementwise_affine : bool, default True
+        A learnable weight (ones) of normalized_shape.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+
+    Raises
+    ------
+    ValueError
+        For a bad normalized_shape, or (calling it) an input whose trailing
+        shape differs.
+    TypeError
+        (calling it) when the input's dtype differs from the parameters'
+        (as torch).
+
+    Shape
+    -----
+    - Input: ``(*, normalized_shape)``.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> nn.RMSNorm(2, dtype=ad.float64)(ad.tensor([[3.0, 4.0]], dtype=ad.float64)).numpy().round(4).tolist()
+    [[0.8485, 1.1314]]
+    """
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True,
                  device=None, dtype=None):
@@ -134,6 +241,7 @@ class RMSNorm(Module):
             self.register_parameter("weight", None)
 
     def reset_parameters(self):
+        """Set the weight to ones."""
         _reset_affine(self)
 
     def forward(self, x):
@@ -180,6 +288,9 @@ class _BatchNorm(Module):
             self.register_buffer("num_batches_tracked", None)
 
     def reset_running_stats(self):
+        """Reset running_mean to zeros, running_var to ones and
+        num_batches_tracked to 0.
+        """
         if self.track_running_stats:
             with no_grad():
                 self.running_mean.fill_(0.0)
@@ -187,6 +298,8 @@ class _BatchNorm(Module):
                 self.num_batches_tracked.fill_(0)
 
     def reset_parameters(self):
+        """Reset the running statistics, the weight (ones) and the bias
+        (zeros)."""
         self.reset_running_stats()
         _reset_affine(self)
 
@@ -219,7 +332,53 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """torch.nn.BatchNorm1d: (N, C) or (N, C, L)."""
+    """Batch normalization over the channels (dim 1), as torch: in training
+    mode each channel is normalized by its batch mean and (biased)
+    variance and the running statistics are updated in place (with the
+    unbiased variance), so a compiled step updates them as an eager one;
+    in eval mode the running statistics are used. (torch.nn.BatchNorm1d)
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels.
+    eps : float, default 1e-5
+        Added to the variance.
+    momentum : float or None, default 0.1
+        The running statistics' update weight; None: the cumulative average.
+    affine : bool, default True
+        Learnable weight (ones) and bias (zeros) per channel.
+    track_running_stats : bool, default True
+        Keep running_mean / running_var (used in eval mode); False uses the
+        batch's statistics in both modes.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    bias : bool, default True (keyword only)
+        With affine, whether there is a bias.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive num_features, or (calling it) an input that is
+        not 2-D or 3-D or has another number of channels.
+    TypeError
+        (calling it) when the input's dtype differs from the parameters'
+        (as torch).
+
+    Shape
+    -----
+    - Input: ``(N, C)`` or ``(N, C, L)``.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> bn = nn.BatchNorm1d(2)
+    >>> y = bn(ad.tensor([[1.0, 10.0], [3.0, 30.0]]))
+    >>> y.numpy().round(4).tolist(), bn.running_mean.double().numpy().round(4).tolist()
+    ([[-1.0, -1.0], [1.0, 1.0]], [0.2, 2.0])
+    """
 
     def _check_input_dim(self, x):
         if x.ndim not in (2, 3):
@@ -228,7 +387,51 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """torch.nn.BatchNorm2d: (N, C, H, W)."""
+    """Batch normalization over the channels (dim 1), as torch: in training
+    mode each channel is normalized by its batch mean and (biased)
+    variance and the running statistics are updated in place (with the
+    unbiased variance), so a compiled step updates them as an eager one;
+    in eval mode the running statistics are used. (torch.nn.BatchNorm2d)
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels.
+    eps : float, default 1e-5
+        Added to the variance.
+    momentum : float or None, default 0.1
+        The running statistics' update weight; None: the cumulative average.
+    affine : bool, default True
+        Learnable weight (ones) and bias (zeros) per channel.
+    track_running_stats : bool, default True
+        Keep running_mean / running_var (used in eval mode); False uses the
+        batch's statistics in both modes.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    bias : bool, default True (keyword only)
+        With affine, whether there is a bias.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive num_features, or (calling it) an input that is
+        not 4-D or has another number of channels.
+    TypeError
+        (calling it) when the input's dtype differs from the parameters'
+        (as torch).
+
+    Shape
+    -----
+    - Input: ``(N, C, H, W)``.
+    - Output: the same shape.
+
+    Examples
+    --------
+    >>> nn.BatchNorm2d(3)(ad.randn(2, 3, 4, 4)).shape
+    (2, 3, 4, 4)
+    """
 
     def _check_input_dim(self, x):
         if x.ndim != 4:

@@ -102,11 +102,22 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
+        """The parameters per layer and direction: a list of lists
+        ``[weight_ih, weight_hh, bias_ih, bias_hh(, weight_hr)]``, as torch.
+        """
         per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         w = self._flat_weights
         return [w[i:i + per] for i in range(0, len(w), per)]
 
     def reset_parameters(self, generator=None):
+        """Draw every weight and bias again from U(-1/sqrt(hidden_size),
+        1/sqrt(hidden_size)), as torch.
+
+        Parameters
+        ----------
+        generator : numpy.random.Generator, optional
+            Draw from it instead of the default generator.
+        """
         stdv = 1.0 / math.sqrt(self.hidden_size)
         for w in self.parameters():
             init.uniform_(w, -stdv, stdv, generator)
@@ -204,8 +215,61 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: h' = tanh (or relu)(x W_ih^T + b_ih + h W_hh^T + b_hh)
-    (torch.nn.RNN)."""
+    """An Elman RNN over a whole sequence (torch.nn.RNN):
+    ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu).
+    Returns ``(output, h_n)``.
+
+    Parameters
+    ----------
+    input_size : int
+        The number of features of x.
+    hidden_size : int
+        The number of features of h.
+    num_layers : int, default 1
+        Stacked layers, each reading the previous one's output.
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+    bias : bool, default True
+        The b_ih and b_hh biases.
+    batch_first : bool, default False
+        Input and output are ``(N, L, *)`` instead of ``(L, N, *)``.
+    dropout : float, default 0.0
+        Dropout on the outputs of every layer but the last (training mode).
+    bidirectional : bool, default False
+        Also run each layer backwards; the outputs are concatenated.
+    proj_size : int, default 0
+        Accepted to raise torch's error when nonzero (LSTM only).
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights, U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        as torch, from it.
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, dropout outside [0, 1], a proj_size that is not
+        smaller than hidden_size (or given to RNN / GRU), or (calling it) an
+        input of the wrong rank or feature count.
+
+    Shape
+    -----
+    Called as ``layer(input, hx=None)`` (hx zeros by default); D = 2 if
+    bidirectional else 1, H_out = proj_size or hidden_size.
+
+    - input: ``(L, N, input_size)`` (``(N, L, input_size)`` with batch_first)
+      or unbatched ``(L, input_size)``.
+    - hx, h_n: ``(D * num_layers, N, H_out)`` (unbatched: without N).
+    - output: ``(L, N, D * H_out)`` (batch_first: ``(N, L, D * H_out)``), the
+      last layer's h at every step.
+
+    Examples
+    --------
+    >>> out, h = nn.RNN(4, 8, num_layers=2)(ad.zeros(5, 3, 4))
+    >>> out.shape, h.shape
+    ((5, 3, 8), (2, 3, 8))
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1,
                  nonlinearity="tanh", bias=True, batch_first=False,
@@ -226,8 +290,60 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory (torch.nn.LSTM): gates i, f, g, o; returns
-    (output, (h_n, c_n))."""
+    """A long short-term memory over a whole sequence (torch.nn.LSTM), gates
+    i, f, g, o.  Returns ``(output, (h_n, c_n))``.
+
+    Parameters
+    ----------
+    input_size : int
+        The number of features of x.
+    hidden_size : int
+        The number of features of h.
+    num_layers : int, default 1
+        Stacked layers, each reading the previous one's output.
+    bias : bool, default True
+        The b_ih and b_hh biases.
+    batch_first : bool, default False
+        Input and output are ``(N, L, *)`` instead of ``(L, N, *)``.
+    dropout : float, default 0.0
+        Dropout on the outputs of every layer but the last (training mode).
+    bidirectional : bool, default False
+        Also run each layer backwards; the outputs are concatenated.
+    proj_size : int, default 0
+        Project h to this size (W_hr), as torch.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights, U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        as torch, from it.
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, dropout outside [0, 1], a proj_size that is not
+        smaller than hidden_size (or given to RNN / GRU), or (calling it) an
+        input of the wrong rank or feature count.
+
+    Shape
+    -----
+    Called as ``layer(input, hx=None)`` (hx zeros by default); D = 2 if
+    bidirectional else 1, H_out = proj_size or hidden_size.
+
+    - input: ``(L, N, input_size)`` (``(N, L, input_size)`` with batch_first)
+      or unbatched ``(L, input_size)``.
+    - hx = (h_0, c_0): ``(D * num_layers, N, H_out)`` and
+      ``(D * num_layers, N, hidden_size)``; likewise (h_n, c_n).
+    - output: ``(L, N, D * H_out)`` (batch_first: ``(N, L, D * H_out)``), the
+      last layer's h at every step.
+
+    Examples
+    --------
+    >>> out, (h, c) = nn.LSTM(4, 8, batch_first=True)(ad.zeros(3, 5, 4))
+    >>> out.shape, h.shape, c.shape
+    ((3, 5, 8), (1, 3, 8), (1, 3, 8))
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False,
@@ -238,8 +354,60 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit (torch.nn.GRU): gates r, z, n with
-    n = tanh(W_in x + b_in + r (W_hn h + b_hn)); returns (output, h_n)."""
+    """A gated recurrent unit over a whole sequence (torch.nn.GRU), gates
+    r, z, n with ``n = tanh(W_in x + b_in + r (W_hn h + b_hn))``.  Returns
+    ``(output, h_n)``.
+
+    Parameters
+    ----------
+    input_size : int
+        The number of features of x.
+    hidden_size : int
+        The number of features of h.
+    num_layers : int, default 1
+        Stacked layers, each reading the previous one's output.
+    bias : bool, default True
+        The b_ih and b_hh biases.
+    batch_first : bool, default False
+        Input and output are ``(N, L, *)`` instead of ``(L, N, *)``.
+    dropout : float, default 0.0
+        Dropout on the outputs of every layer but the last (training mode).
+    bidirectional : bool, default False
+        Also run each layer backwards; the outputs are concatenated.
+    proj_size : int, default 0
+        Accepted to raise torch's error when nonzero (LSTM only).
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights, U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        as torch, from it.
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, dropout outside [0, 1], a proj_size that is not
+        smaller than hidden_size (or given to RNN / GRU), or (calling it) an
+        input of the wrong rank or feature count.
+
+    Shape
+    -----
+    Called as ``layer(input, hx=None)`` (hx zeros by default); D = 2 if
+    bidirectional else 1, H_out = proj_size or hidden_size.
+
+    - input: ``(L, N, input_size)`` (``(N, L, input_size)`` with batch_first)
+      or unbatched ``(L, input_size)``.
+    - hx, h_n: ``(D * num_layers, N, hidden_size)``.
+    - output: ``(L, N, D * H_out)`` (batch_first: ``(N, L, D * H_out)``), the
+      last layer's h at every step.
+
+    Examples
+    --------
+    >>> out, h = nn.GRU(4, 8, bidirectional=True)(ad.zeros(5, 4))
+    >>> out.shape, h.shape
+    ((5, 16), (2, 8))
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False,
@@ -277,6 +445,14 @@ class RNNCellBase(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
+        """Draw every weight and bias again from U(-1/sqrt(hidden_size),
+        1/sqrt(hidden_size)), as torch.
+
+        Parameters
+        ----------
+        generator : numpy.random.Generator, optional
+            Draw from it instead of the default generator.
+        """
         stdv = 1.0 / math.sqrt(self.hidden_size)
         for w in self.parameters():
             init.uniform_(w, -stdv, stdv, generator)
@@ -330,8 +506,43 @@ def _unbatch(t, batched):
 
 
 class RNNCell(RNNCellBase):
-    """torch.nn.RNNCell: h' = tanh (or relu)(x W_ih^T + b_ih + h W_hh^T +
-    b_hh)."""
+    """One step of an Elman RNN (torch.nn.RNNCell): ``h' = tanh(x W_ih^T +
+    b_ih + h W_hh^T + b_hh)`` (or relu).
+
+    Parameters
+    ----------
+    input_size : int
+        The number of features of x.
+    hidden_size : int
+        The number of features of h.
+    bias : bool, default True
+        The b_ih and b_hh biases.
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it.
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, or (calling it) an input that is not 1-D or 2-D or has
+        another feature count.
+
+    Shape
+    -----
+    Called as ``cell(input, hx=None)`` (zeros by default).
+
+    - input: ``(N, input_size)`` or ``(input_size,)``.
+    - hx and the output h': ``(N, hidden_size)`` or ``(hidden_size,)``.
+
+    Examples
+    --------
+    >>> nn.RNNCell(4, 8)(ad.zeros(3, 4)).shape
+    (3, 8)
+    """
 
     def __init__(self, input_size, hidden_size, bias=True,
                  nonlinearity="tanh", device=None, dtype=None,
@@ -350,7 +561,42 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    """torch.nn.LSTMCell: one step, returns (h', c')."""
+    """One step of an LSTM (torch.nn.LSTMCell); returns ``(h', c')``.
+
+    Parameters
+    ----------
+    input_size : int
+        The number of features of x.
+    hidden_size : int
+        The number of features of h.
+    bias : bool, default True
+        The b_ih and b_hh biases.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it.
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, or (calling it) an input that is not 1-D or 2-D or has
+        another feature count.
+
+    Shape
+    -----
+    Called as ``cell(input, hx=None)`` (zeros by default).
+
+    - input: ``(N, input_size)`` or ``(input_size,)``.
+    - hx = (h, c) and the output (h', c'): ``(N, hidden_size)`` each.
+
+    Examples
+    --------
+    >>> h, c = nn.LSTMCell(4, 8)(ad.zeros(3, 4))
+    >>> h.shape, c.shape
+    ((3, 8), (3, 8))
+    """
     _gates = 4
 
     def forward(self, input, hx=None):
@@ -364,7 +610,41 @@ class LSTMCell(RNNCellBase):
 
 
 class GRUCell(RNNCellBase):
-    """torch.nn.GRUCell: one step, returns h'."""
+    """One step of a GRU (torch.nn.GRUCell); returns h'.
+
+    Parameters
+    ----------
+    input_size : int
+        The number of features of x.
+    hidden_size : int
+        The number of features of h.
+    bias : bool, default True
+        The b_ih and b_hh biases.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weights from it.
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, or (calling it) an input that is not 1-D or 2-D or has
+        another feature count.
+
+    Shape
+    -----
+    Called as ``cell(input, hx=None)`` (zeros by default).
+
+    - input: ``(N, input_size)`` or ``(input_size,)``.
+    - hx and the output h': ``(N, hidden_size)`` or ``(hidden_size,)``.
+
+    Examples
+    --------
+    >>> nn.GRUCell(4, 8)(ad.zeros(4)).shape
+    (8,)
+    """
     _gates = 3
 
     def forward(self, input, hx=None):

@@ -43,6 +43,13 @@ class _EmbeddingBase(Module):
             self.weight = Parameter(w.detach(), requires_grad=not _freeze)
 
     def reset_parameters(self, generator=None):
+        """Draw the weight again from N(0, 1) (the padding_idx row zeroed).
+
+        Parameters
+        ----------
+        generator : numpy.random.Generator, optional
+            Draw from it instead of the default generator.
+        """
         init.normal_(self.weight, generator=generator)
         if self.padding_idx is not None:
             with no_grad():
@@ -50,8 +57,33 @@ class _EmbeddingBase(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, **kw):
-        """A layer holding embeddings (2-D) as its weight; freeze: no
-        gradient (torch's default)."""
+        """A layer holding `embeddings` as its weight (torch's
+        from_pretrained).
+
+        Parameters
+        ----------
+        embeddings : Tensor
+            ``(num_embeddings, embedding_dim)``.
+        freeze : bool, default True
+            No gradient for the weight (torch's default).
+        **kw
+            The layer's other arguments (padding_idx, max_norm, mode, ...).
+
+        Returns
+        -------
+        Embedding or EmbeddingBag
+
+        Raises
+        ------
+        ValueError
+            When `embeddings` is not a 2-D tensor.
+
+        Examples
+        --------
+        >>> e = nn.Embedding.from_pretrained(ad.eye(3))
+        >>> e(ad.tensor([2])).tolist(), e.weight.requires_grad
+        ([[0.0, 0.0, 1.0]], False)
+        """
         if not isinstance(embeddings, _engine.Tensor) or \
                 embeddings.ndim != 2:
             raise ValueError("Embeddings parameter is expected to be "
@@ -61,8 +93,51 @@ class _EmbeddingBase(Module):
 
 
 class Embedding(_EmbeddingBase):
-    """torch.nn.Embedding: input int64 indices of any shape -> input.shape
-    + (embedding_dim,); rows at padding_idx get no gradient."""
+    """A lookup table of num_embeddings vectors (torch.nn.Embedding): row i
+    of the weight for index i.  The weight starts N(0, 1); the padding_idx
+    row is zero and gets no gradient.
+
+    Parameters
+    ----------
+    num_embeddings : int
+        The size of the table.
+    embedding_dim : int
+        The size of each vector.
+    padding_idx : int, optional
+        An index whose row is zero and not trained.
+    max_norm : float, optional
+        Rows looked up with a larger norm are renormalized in place (as
+        torch).
+    norm_type : float, default 2.0
+        The p of max_norm's norm.
+    scale_grad_by_freq : bool, default False
+        True is not supported (NotImplementedError when called).
+    sparse : bool, default False
+        Accepted; gradients are dense.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The weight's dtype (float32 by default).
+    generator : numpy.random.Generator, optional
+        Draw the initial weight from it.
+
+    Raises
+    ------
+    ValueError
+        For negative sizes or a padding_idx out of range.
+    IndexError
+        (calling it) for an index out of range.
+
+    Shape
+    -----
+    - Input: int64 indices of any shape ``(*)``.
+    - Output: ``(*, embedding_dim)``.
+
+    Examples
+    --------
+    >>> nn.Embedding(10, 4)(ad.tensor([[1, 2, 3]])).shape
+    (1, 3, 4)
+    """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None,
                  max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
@@ -91,7 +166,47 @@ class Embedding(_EmbeddingBase):
 
 
 class EmbeddingBag(_EmbeddingBase):
-    """torch.nn.EmbeddingBag: the sum, mean or max of each bag's rows."""
+    """The sum, mean or max of bags of embedding rows, without forming the
+    rows (torch.nn.EmbeddingBag).  Call it as ``layer(input, offsets=None,
+    per_sample_weights=None)``: a 2-D input is one bag per row; a 1-D input
+    is cut into bags at `offsets`.
+
+    Parameters
+    ----------
+    num_embeddings : int
+    embedding_dim : int
+    max_norm : float, optional
+        As Embedding's.
+    norm_type : float, default 2.0
+    scale_grad_by_freq : bool, default False
+        True is not supported (NotImplementedError when called).
+    mode : {"sum", "mean", "max"}, default "mean"
+    sparse : bool, default False
+        Accepted; gradients are dense.
+    include_last_offset : bool, default False
+        offsets has one more entry, the end of the last bag.
+    padding_idx : int, optional
+        Its rows are left out of the bags.
+    device : str or device, optional
+    dtype : dtype, optional
+    generator : numpy.random.Generator, optional
+
+    Raises
+    ------
+    ValueError
+        For an unknown mode or bad sizes, or (calling it) bad offsets.
+
+    Shape
+    -----
+    - Input: ``(B, N)`` (B bags of N) or ``(N,)`` with offsets ``(B,)``.
+    - Output: ``(B, embedding_dim)``.
+
+    Examples
+    --------
+    >>> bag = nn.EmbeddingBag(10, 3, mode="sum")
+    >>> bag(ad.tensor([1, 2, 4, 5]), ad.tensor([0, 2])).shape
+    (2, 3)
+    """
 
     def __init__(self, num_embeddings, embedding_dim, max_norm=None,
                  norm_type=2.0, scale_grad_by_freq=False, mode="mean",

@@ -86,7 +86,52 @@ class MultiheadAttention(Module):
     to attend, or float (added); key_padding_mask (N, S) likewise
     (True = ignore that key).  Returns (attn_output, attn_weights): the
     weights (N, L, S) averaged over heads, or per head (N, num_heads, L,
-    S), or None when need_weights=False."""
+    S), or None when need_weights=False.
+
+    Parameters
+    ----------
+    embed_dim : int
+        E (divisible by num_heads).
+    num_heads : int
+    dropout : float, default 0.0
+        Dropout on the attention weights (training mode).
+    bias : bool, default True
+        in_proj_bias and out_proj's bias.
+    add_bias_kv : bool, default False
+        Learnable bias_k, bias_v appended to the keys and values.
+    add_zero_attn : bool, default False
+        Append a zero key and value.
+    kdim, vdim : int, optional
+        The key's and value's features (E by default).
+    batch_first : bool, default False
+    device : str or device, optional
+    dtype : dtype, optional
+
+    Raises
+    ------
+    ValueError
+        For bad sizes or dropout, or (calling it) inputs or masks of the
+        wrong shape.
+
+    Shape
+    -----
+    Called as ``mha(query, key, value, key_padding_mask=None,
+    need_weights=True, attn_mask=None, average_attn_weights=True,
+    is_causal=False)``.
+
+    - query: ``(L, N, E)`` (batch_first: ``(N, L, E)``) or ``(L, E)``.
+    - key, value: ``(S, N, kdim)`` and ``(S, N, vdim)`` (likewise).
+    - attn_output: the shape of query.
+    - attn_weights: ``(N, L, S)`` (per head: ``(N, num_heads, L, S)``).
+
+    Examples
+    --------
+    >>> mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    >>> x = ad.zeros(3, 5, 8)
+    >>> out, w = mha(x, x, x)
+    >>> out.shape, w.shape
+    ((3, 5, 8), (3, 5, 5))
+    """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True,
                  add_bias_kv=False, add_zero_attn=False, kdim=None,
@@ -401,7 +446,53 @@ class TransformerEncoderLayer(_TransformerLayer):
     """torch.nn.TransformerEncoderLayer: self-attention then a
     feed-forward block (linear1, activation, dropout, linear2), each with
     a residual connection and layer norm -- after it (post-norm, the
-    default) or before it (norm_first=True)."""
+    default) or before it (norm_first=True).
+
+    Parameters
+    ----------
+    d_model : int
+        E, the features of every position.
+    nhead : int
+        The attention heads (divides d_model).
+    dim_feedforward : int, default 2048
+        The hidden size of the feed-forward block.
+    dropout : float, default 0.1
+    activation : {"relu", "gelu"} or callable, default "relu"
+    layer_norm_eps : float, default 1e-5
+    batch_first : bool, default False
+        Inputs ``(N, L, E)`` instead of ``(L, N, E)``.
+    norm_first : bool, default False
+        Pre-norm instead of post-norm.
+    bias : bool, default True
+        Biases in the linear layers and the layer norms.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+
+    Raises
+    ------
+    ValueError
+        For bad sizes (d_model not divisible by nhead), or (calling it)
+        inputs of the wrong shape.
+    RuntimeError
+        For an activation other than "relu", "gelu" or a callable.
+
+    Shape
+    -----
+    Called as ``layer(src, src_mask=None, src_key_padding_mask=None,
+    is_causal=False)``.
+
+    - src and the output: ``(L, N, E)`` (batch_first: ``(N, L, E)``) or
+      ``(L, E)``.
+    - src_mask: ``(L, L)``; src_key_padding_mask: ``(N, L)``.
+
+    Examples
+    --------
+    >>> layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    >>> layer(ad.zeros(5, 3, 8)).shape
+    (5, 3, 8)
+    """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1,
                  activation="relu", layer_norm_eps=1e-5, batch_first=False,
@@ -443,7 +534,38 @@ def _stack(stack, layer, what, num_layers, norm):
 
 class TransformerEncoder(Module):
     """torch.nn.TransformerEncoder: num_layers copies of encoder_layer
-    (``layers.0``, ``layers.1``, ...), then norm when given."""
+    (``layers.0``, ``layers.1``, ...), then norm when given.
+
+    Parameters
+    ----------
+    encoder_layer : TransformerEncoderLayer
+        Copied num_layers times.
+    num_layers : int
+    norm : Module, optional
+        Applied to the last layer's output.
+    enable_nested_tensor : bool, default True
+        Accepted for torch's signature (no nested tensors here).
+    mask_check : bool, default True
+        Accepted for torch's signature.
+
+    Raises
+    ------
+    ValueError
+        For a num_layers that is not a positive int.
+    TypeError
+        When encoder_layer is not a Module.
+
+    Shape
+    -----
+    Called as ``encoder(src, mask=None, src_key_padding_mask=None,
+    is_causal=None)``; src and the output as TransformerEncoderLayer's.
+
+    Examples
+    --------
+    >>> enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2)
+    >>> enc(ad.zeros(5, 3, 8)).shape
+    (5, 3, 8)
+    """
 
     def __init__(self, encoder_layer, num_layers, norm=None,
                  enable_nested_tensor=True, mask_check=True):
@@ -468,7 +590,53 @@ class TransformerDecoderLayer(_TransformerLayer):
     """torch.nn.TransformerDecoderLayer: self-attention over tgt,
     attention to memory (multihead_attn), then the feed-forward block,
     each with a residual connection and layer norm (norm1..3) after it,
-    or before it with norm_first=True."""
+    or before it with norm_first=True.
+
+    Parameters
+    ----------
+    d_model : int
+        E, the features of every position.
+    nhead : int
+        The attention heads (divides d_model).
+    dim_feedforward : int, default 2048
+        The hidden size of the feed-forward block.
+    dropout : float, default 0.1
+    activation : {"relu", "gelu"} or callable, default "relu"
+    layer_norm_eps : float, default 1e-5
+    batch_first : bool, default False
+        Inputs ``(N, L, E)`` instead of ``(L, N, E)``.
+    norm_first : bool, default False
+        Pre-norm instead of post-norm.
+    bias : bool, default True
+        Biases in the linear layers and the layer norms.
+    device : str or device, optional
+        "cpu" or None.
+    dtype : dtype, optional
+        The parameters' dtype (float32 by default).
+
+    Raises
+    ------
+    ValueError
+        For bad sizes (d_model not divisible by nhead), or (calling it)
+        inputs of the wrong shape.
+    RuntimeError
+        For an activation other than "relu", "gelu" or a callable.
+
+    Shape
+    -----
+    Called as ``layer(tgt, memory, tgt_mask=None, memory_mask=None,
+    tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    tgt_is_causal=False, memory_is_causal=False)``.
+
+    - tgt and the output: ``(T, N, E)`` (batch_first: ``(N, T, E)``).
+    - memory: ``(S, N, E)``.
+
+    Examples
+    --------
+    >>> layer = nn.TransformerDecoderLayer(8, 2, dim_feedforward=16)
+    >>> layer(ad.zeros(4, 3, 8), ad.zeros(6, 3, 8)).shape
+    (4, 3, 8)
+    """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1,
                  activation="relu", layer_norm_eps=1e-5, batch_first=False,
@@ -509,7 +677,36 @@ class TransformerDecoderLayer(_TransformerLayer):
 
 class TransformerDecoder(Module):
     """torch.nn.TransformerDecoder: num_layers copies of decoder_layer
-    (``layers.0``, ...), then norm when given."""
+    (``layers.0``, ...), then norm when given.
+
+    Parameters
+    ----------
+    decoder_layer : TransformerDecoderLayer
+        Copied num_layers times.
+    num_layers : int
+    norm : Module, optional
+        Applied to the last layer's output.
+
+    Raises
+    ------
+    ValueError
+        For a num_layers that is not a positive int.
+    TypeError
+        When decoder_layer is not a Module.
+
+    Shape
+    -----
+    Called as ``decoder(tgt, memory, tgt_mask=None, memory_mask=None,
+    tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    tgt_is_causal=None, memory_is_causal=False)``; tgt, memory and the
+    output as TransformerDecoderLayer's.
+
+    Examples
+    --------
+    >>> dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 2)
+    >>> dec(ad.zeros(4, 3, 8), ad.zeros(6, 3, 8)).shape
+    (4, 3, 8)
+    """
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()

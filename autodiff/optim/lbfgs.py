@@ -368,7 +368,17 @@ class LBFGS(Optimizer):
 
     def load_state_dict(self, state_dict):
         """Load a state_dict of an LBFGS (this one's or torch's: tensors
-        become numpy arrays)."""
+        become numpy arrays).
+
+        Parameters
+        ----------
+        state_dict : dict
+
+        Raises
+        ------
+        ValueError
+            When it does not have one group of as many parameters.
+        """
         groups = state_dict["param_groups"]
         if len(groups) != 1 or \
                 len(groups[0]["params"]) != len(self._params):

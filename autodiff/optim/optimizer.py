@@ -162,6 +162,29 @@ class Optimizer:
 
     ``params`` is an iterable of tensors or of dicts with a ``"params"`` key
     and per-group options, as in torch.
+
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict
+        The parameters, or parameter groups: dicts with a "params" entry and
+        per-group options.
+    defaults : dict
+        The options of groups that do not set them (given by each subclass).
+
+    Raises
+    ------
+    TypeError
+        For a tensor instead of an iterable, or entries that are not tensors.
+    ValueError
+        For no parameters, a non-leaf tensor, or a parameter in two groups.
+
+    Attributes
+    ----------
+    param_groups : list of dict
+        The groups with their options; changing ``lr`` there takes effect at
+        the next step (also in a compiled step).
+    state : dict
+        Per-parameter state (momentum buffers, moments, step counts).
     """
     #: names of the state tensors of each parameter, in C's slot order
     _slots = ()
@@ -190,7 +213,22 @@ class Optimizer:
 
     def add_param_group(self, param_group):
         """Add a group of parameters (a dict with "params" and options;
-        missing options take the optimizer's defaults), as torch."""
+        missing options take the optimizer's defaults), as torch.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``{"params": [...], option: value, ...}``.
+
+        Raises
+        ------
+        TypeError
+            When param_group is not a dict or holds something else than
+            tensors.
+        ValueError
+            Without "params", for no parameters, a non-leaf tensor, or a
+            parameter already in a group.
+        """
         if not isinstance(param_group, dict):
             raise TypeError("param_group must be a dict, got %s"
                             % type(param_group).__name__)
@@ -304,6 +342,14 @@ class Optimizer:
                 for p in g["params"]]
 
     def zero_grad(self, set_to_none=True):
+        """Reset the gradients of every parameter.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Set each ``.grad`` to None (torch's default), or with False fill it
+            with zeros in place.
+        """
         _engine._zero_grads(
             (p for g in self.param_groups for p in g["params"]), set_to_none)
 
@@ -311,7 +357,20 @@ class Optimizer:
         raise NotImplementedError
 
     def step(self, closure=None):
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient.
+
+        One fused C loop per parameter group (no graph is recorded).
+
+        Parameters
+        ----------
+        closure : callable, optional
+            Re-evaluates the model and returns the loss (called with gradients
+            enabled before the update).
+
+        Returns
+        -------
+        The closure's loss, or None.
+        """
         loss = None
         if closure is not None:
             with enable_grad():
@@ -364,6 +423,19 @@ class Optimizer:
         return {"state": state, "param_groups": copy.deepcopy(groups)}
 
     def load_state_dict(self, state_dict):
+        """Load a state from :meth:`state_dict` (of an optimizer of the same
+        kind over parameters of the same shapes), as torch.
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"state": ..., "param_groups": [...]}``.
+
+        Raises
+        ------
+        ValueError
+            When the numbers of groups or parameters differ.
+        """
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has %d parameter groups, the "
@@ -582,8 +654,44 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (torch.optim.AdamW); parameters as
-    :class:`Adam` (weight_decay defaults to 1e-2)."""
+    """Adam with decoupled weight decay (torch.optim.AdamW): the parameters
+    are decayed directly, ``p -= lr * weight_decay * p``, not through the
+    gradient.
+
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict (parameter groups)
+    lr : float, default 1e-3
+        The learning rate.
+    betas : (float, float), default (0.9, 0.999)
+        The decay rates of the first and second moment averages, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator.
+    weight_decay : float, default 1e-2
+        The decoupled decay.
+    amsgrad : bool, default False
+        Use the maximum of the second moments.
+    maximize : bool, default False (keyword only)
+        Ascend the objective instead.
+    foreach, capturable, fused : bool or None (keyword only)
+        torch's implementation switches; accepted, one fused C loop runs.
+    differentiable : bool, default False (keyword only)
+        Only False is supported.
+
+    Raises
+    ------
+    ValueError
+        For a negative lr, eps or weight_decay, or betas outside [0, 1).
+
+    Examples
+    --------
+    >>> w = nn.Parameter(ad.ones(2, dtype=ad.float64))
+    >>> opt = ad.optim.AdamW([w], lr=0.1, weight_decay=0.0)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> w.numpy().round(4).tolist()
+    [0.9, 0.9]
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=1e-2, amsgrad=False, *, maximize=False,
