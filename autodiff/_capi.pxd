@@ -199,6 +199,12 @@ cdef extern from "autodiff.h" nogil:
     void ad_manual_seed(uint64_t)
     void ad_get_rng_state(uint64_t *, uint64_t *)
     void ad_set_rng_state(uint64_t, uint64_t)
+    ctypedef struct ad_rng_stream:
+        uint64_t seed
+        uint64_t offset
+    void ad_rng_replicas_begin(ad_rng_stream *, int)
+    void ad_rng_replicas_end(const ad_rng_stream *, int)
+    ad_rng_stream *ad_rng_stream_swap(ad_rng_stream *)
     ad_status ad_dropout(ad_tensor *, double, ad_tensor **)
     uint64_t ad_epoch()
     void ad_bump_epoch()
@@ -258,6 +264,8 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_capture_end(ad_program *)
     int ad_capturing()
     ad_status ad_program_run(ad_program *)
+    enum: AD_MAX_CREW
+    ad_status ad_programs_run(ad_program **, int, ad_rng_stream *)
     int64_t ad_program_size(const ad_program *, int64_t *)
     int64_t ad_program_work(const ad_program *)
     void ad_program_free(ad_program *)

@@ -259,6 +259,75 @@ cdef class _FastCall:
         return self._general(args, kwargs)
 
 
+# ------------------------------------------------------------- replicas
+
+MAX_REPLICAS = AD_MAX_CREW + 1
+
+@cython.auto_pickle(False)
+cdef class _ReplicaRun:
+    """One replicas step's random streams (ad_rng_replicas_begin), and the
+    replay of the replicas' compiled steps at once (ad_programs_run).
+
+    begin(m) starts m streams at the engine stream's offset; enter(r) /
+    exit() make replica r's this thread's stream around a call (a
+    recording, or a replay on the general path); run(fns, argss) binds
+    each compiled function's arguments on its fast path and replays all
+    at once, replica i on crew thread i (0: this one), the GIL released;
+    end() moves the engine stream's offset past every replica's draws."""
+    cdef ad_rng_stream s[AD_MAX_CREW + 1]
+    cdef ad_rng_stream *prev
+    cdef int m
+    cdef bint entered
+
+    def begin(self, int m):
+        if not 1 <= m <= AD_MAX_CREW + 1:
+            raise ValueError("1 to %d replicas, got %d"
+                             % (AD_MAX_CREW + 1, m))
+        self.m = m
+        ad_rng_replicas_begin(self.s, m)
+
+    def enter(self, int r):
+        if not 0 <= r < self.m or self.entered:
+            raise RuntimeError("_ReplicaRun.enter(%d): no such stream, or "
+                               "one entered already" % r)
+        self.prev = ad_rng_stream_swap(&self.s[r])
+        self.entered = True
+
+    def exit(self):
+        if self.entered:
+            ad_rng_stream_swap(self.prev)
+            self.prev = NULL
+            self.entered = False
+
+    def end(self):
+        ad_rng_replicas_end(self.s, self.m)
+
+    def run(self, list fns, list argss):
+        """True: all replayed; False: one is stale (nothing ran, record
+        again); None: one cannot take the fast path (nothing ran; some
+        inputs may be bound already: the general path binds again)."""
+        cdef ad_program *ps[AD_MAX_CREW + 1]
+        cdef _FastCall f
+        cdef _Binder b
+        cdef ad_status s
+        cdef int i, m = len(fns)
+        if m != self.m or len(argss) != m or ad_capturing():
+            return None
+        for i in range(m):
+            f = <_FastCall?>fns[i]
+            b = f.last
+            if (b is None or b.needs_copy_back or f.owner != 0 or
+                    not b.bind(<tuple?>argss[i])):
+                return None
+            ps[i] = b.program.p
+        with nogil:
+            s = ad_programs_run(ps, m, self.s)
+        if s == AD_RERECORD:
+            return False
+        _check(s)
+        return True
+
+
 def _write_into(Tensor t, arr):
     """Copy a numpy array's values into t's buffer (same size and dtype)."""
     cdef const unsigned char[::1] mv
@@ -282,6 +351,12 @@ def _zero_grads(params, bint set_to_none):
         else:
             t = p
             _check(ad_zero_grad(t.t))
+
+
+def _epoch():
+    """The engine's state epoch (compiled recordings made under another
+    are stale)."""
+    return ad_epoch()
 
 
 def _bump_epoch():

@@ -400,11 +400,30 @@ class Trainer:
         sharded: arrays are cut in ``np.array_split(..., world)`` parts, a
         DataLoader with a DistributedSampler is read as given; the loss
         sums and the metrics' running states are reduced over the ranks.
+    replicas : int, default 1
+        Data-parallel training on threads of this process: every batch is
+        split into ``replicas`` contiguous shares (``np.array_split``),
+        each trained by a replica of the model -- a copy whose parameters
+        share the model's buffers -- running its compiled step on a
+        thread of its own without the GIL; their gradients are added in
+        replica order (each loss scaled by its share of the batch) and
+        one optimizer step updates the shared weights.  For models too
+        small for threaded kernels and BLAS to help.  The result is one
+        replica's with the same global batch up to summation order
+        (float64: ~1e-15), except that dropout draws a stream per replica
+        and BatchNorm normalizes each share with its own statistics (as
+        DistributedDataParallel without SyncBatchNorm; the running
+        statistics are replica 0's, the model's own).  Evaluation,
+        prediction, state_dict and checkpoints are the model's, as with
+        one replica.  Needs ``compile=True`` and a step ad.compile can
+        record; not with ``accumulate_grad_batches`` > 1 or more than one
+        MPI rank (ValueError).
 
     Raises
     ------
     ValueError
-        When `task` or `distributed` is not one of its values.
+        When `task` or `distributed` is not one of its values, or
+        `replicas` is not an integer from 1 to the limit.
 
     Attributes
     ----------
@@ -431,13 +450,21 @@ class Trainer:
     """
 
     def __init__(self, model, loss_fn, optimizer, compile=True, task=None,
-                 distributed="auto"):
+                 distributed="auto", replicas=1):
         if task not in (None, "classification", "regression"):
             raise ValueError("task must be 'classification', 'regression' "
                              "or None, got %r" % (task,))
         if distributed not in ("auto", True, False):
             raise ValueError("distributed must be 'auto', True or False, got "
                              "%r" % (distributed,))
+        from ._engine import MAX_REPLICAS
+        if isinstance(replicas, bool) or not isinstance(
+                replicas, (int, np.integer)) or not (
+                    1 <= replicas <= MAX_REPLICAS):
+            raise ValueError("replicas must be an integer from 1 to %d, got "
+                             "%r" % (MAX_REPLICAS, replicas))
+        self.replicas = int(replicas)
+        self._replicas = None
         self.distributed = distributed
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.task = task or _task_of(loss_fn)
@@ -559,13 +586,7 @@ class Trainer:
         args = tuple(self._cast(a) for a in batch.args)
         kwargs = {k: self._cast(v) for k, v in batch.kwargs.items()}
         target = self._cast_target(batch.target)
-        weight = batch.weight
-        if weight is not None:
-            # normalized here, so that the loss is a weighted mean
-            total = float(np.sum(weight))
-            weight = (np.asarray(weight, np.float64) / total if total > 0
-                      else np.zeros(len(weight))).astype(
-                          self._dtype or np.float32)
+        weight = self._normalized_weight(batch.weight)
         if not self._can_compile():
             return self._step(args, kwargs, target, weight, scale, zero,
                               update)
@@ -584,6 +605,15 @@ class Trainer:
             self._not_compilable = True
             return self._step(args, kwargs, target, weight, scale, zero,
                               update)
+
+    def _normalized_weight(self, weight):
+        """A batch's sample weights divided by their sum (so that the loss
+        is a weighted mean), in the model's dtype; None stays None."""
+        if weight is None:
+            return None
+        total = float(np.sum(weight))
+        return (np.asarray(weight, np.float64) / total if total > 0
+                else np.zeros(len(weight))).astype(self._dtype or np.float32)
 
     def _cast(self, a):
         """Float input arrays in the model's dtype; integer ones (indices
@@ -928,6 +958,7 @@ class Trainer:
                       grad_clip_value=grad_clip_value, ema_decay=ema_decay,
                       ema=None, seed=seed, sharded=sharded)
         run.world, run.rank = self._world(), 0
+        self._check_replicas(run)
         if run.world > 1:
             seed = self._distributed_setup(run, seed)
         resume = None
@@ -956,6 +987,32 @@ class Trainer:
                     [_random._seed_key(seed) & (2 ** 64 - 1), run.rank]), 0],
                     np.uint64))
             return self._fit(run, resume)
+
+    def _check_replicas(self, run):
+        """replicas > 1: refuse what the replicas cannot keep exact; a
+        fresh set of replicas (and recordings) for this fit."""
+        self._replicas = None
+        n = self.replicas
+        if n == 1:
+            return
+        why = None
+        if run.accumulate > 1:
+            why = ("accumulate_grad_batches=%d (accumulate with replicas=1 "
+                   "and a smaller batch instead, or give the replicas the "
+                   "whole group as one batch)" % run.accumulate)
+        elif run.world > 1:
+            why = ("a distributed run (%d MPI ranks); use one of the two "
+                   "kinds of data parallelism" % run.world)
+        elif not self.compile:
+            why = ("compile=False: the replicas replay compiled steps "
+                   "on threads")
+        elif self._not_compilable:
+            why = "a model whose step ad.compile cannot record"
+        if why is not None:
+            raise ValueError("Trainer(replicas=%d) cannot train with %s"
+                             % (n, why))
+        from ._replicas import _Replicas
+        self._replicas = _Replicas(self, n)
 
     def _distributed_setup(self, run, seed):
         """Check the options, take this rank's share of every batch, start
@@ -1160,6 +1217,7 @@ class Trainer:
             if bar:
                 bar.close()
             self._run = None
+            self._replicas = None
         for cb in run.callbacks:
             cb.on_train_end({})
         return history
@@ -1201,6 +1259,9 @@ class Trainer:
                 batch, plan = batch
                 lv, n, out = self._distributed_step(run, batch, plan,
                                                     nxt is not None)
+            elif self._replicas is not None:
+                lv, out = self._replicas.step(batch)
+                n = len(batch)
             else:
                 if acc == 1:
                     loss, out = self._train_step(batch, 1.0, True, True)

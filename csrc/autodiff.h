@@ -428,6 +428,20 @@ void ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx);
 void ad_set_num_threads(int n);         /* n >= 1 (checked by the caller) */
 int ad_get_num_threads(void);
 
+/* The crew: ad_run_each(n, fn, ctx) runs fn(ctx, i) for every i in
+ * [0, n) at once, i = 0 on the calling thread and each other i on a crew
+ * thread of its own (created at first use, then kept: crew thread i - 1
+ * always runs task i, so its per-thread pool stays warm).  Unlike the
+ * pool's workers, crew threads are ordinary engine threads: fn may
+ * allocate, record, sweep, replay and fail (its error is its thread's).
+ * Runs every task serially on the caller when the crew is busy with
+ * another thread's call, from inside a task, or for n > AD_MAX_CREW + 1
+ * (fn's results must not depend on the thread).  Returns when all are
+ * done. */
+#define AD_MAX_CREW 63
+typedef void (*ad_each_fn)(void *ctx, int i);
+void ad_run_each(int n, ad_each_fn fn, void *ctx);
+
 /* ---- memory -------------------------------------------------------- */
 typedef struct {
     int64_t bytes_in_use;       /* bytes held by live buffers */
@@ -697,6 +711,19 @@ ad_status ad_nll_full(ad_tensor *x, const int64_t *labels, ad_tensor *lt,
 void ad_manual_seed(uint64_t seed);
 void ad_get_rng_state(uint64_t *seed, uint64_t *offset);
 void ad_set_rng_state(uint64_t seed, uint64_t offset);
+/* Replica streams (Trainer(replicas=N)): a step of N replicas starts
+ * them all at the global offset, replica 0 keyed by the seed itself (its
+ * draws are those of a one-replica step), replica r > 0 by a key mixed
+ * from (seed, r); ad_rng_stream_swap() makes one the calling thread's
+ * stream (NULL: back to the global one) and returns the previous, and
+ * ad_rng_replicas_end() moves the global offset past the most blocks
+ * any replica drew, so every key's blocks are drawn once. */
+typedef struct {
+    uint64_t seed, offset;
+} ad_rng_stream;
+void ad_rng_replicas_begin(ad_rng_stream *s, int n);
+void ad_rng_replicas_end(const ad_rng_stream *s, int n);
+ad_rng_stream *ad_rng_stream_swap(ad_rng_stream *s);
 /* out = x * mask / (1 - p), each mask element 0 with probability p, drawn
  * from the stream (again at every replay); 0 <= p < 1. */
 ad_status ad_dropout(ad_tensor *x, double p, ad_tensor **out);
@@ -892,6 +919,14 @@ ad_status ad_capture_input(ad_program *p, const void *ptr, size_t nbytes);
 ad_status ad_capture_end(ad_program *p);
 int ad_capturing(void);
 ad_status ad_program_run(ad_program *p);
+/* Replay n programs (at most AD_MAX_CREW + 1) at once on the crew
+ * (ad_run_each), program i with streams[i] as its thread's random
+ * stream (streams may be NULL).  Every program is checked first: when
+ * any is stale, AD_RERECORD and none runs; a program that is running, or
+ * given twice, is an error.  A failing replay does not stop the others;
+ * the first failure (in program order) is returned with its message,
+ * prefixed by its index. */
+ad_status ad_programs_run(ad_program **ps, int n, ad_rng_stream *streams);
 int64_t ad_program_size(const ad_program *p, int64_t *records);
 /* Elements written by the program's forward records: a size hint. */
 int64_t ad_program_work(const ad_program *p);

@@ -63,10 +63,64 @@ ad_philox(uint64_t seed, uint64_t ctr, uint32_t out[4])
     memcpy(out, c, sizeof(c));
 }
 
+/* A replica's stream, while one is this thread's (ad_rng_stream_swap):
+ * owned by the thread for the length of a replica's step. */
+static AD_TLS ad_rng_stream *tls_stream;
+
+ad_rng_stream *
+ad_rng_stream_swap(ad_rng_stream *s)
+{
+    ad_rng_stream *prev = tls_stream;
+    tls_stream = s;
+    return prev;
+}
+
+/* splitmix64's finalizer: replica r's key from (seed, r). */
+static uint64_t
+mix_key(uint64_t seed, int r)
+{
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (uint64_t)r;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+void
+ad_rng_replicas_begin(ad_rng_stream *s, int n)
+{
+    uint64_t seed, offset;
+    ad_get_rng_state(&seed, &offset);
+    for (int r = 0; r < n; r++) {
+        s[r].seed = r == 0 ? seed : mix_key(seed, r);
+        s[r].offset = offset;
+    }
+}
+
+void
+ad_rng_replicas_end(const ad_rng_stream *s, int n)
+{
+    uint64_t most = 0;
+    for (int r = 0; r < n; r++) {
+        most = s[r].offset > most ? s[r].offset : most;
+    }
+    /* never backwards (another thread may have drawn meanwhile) */
+    uint64_t cur = __atomic_load_n(&g_offset, __ATOMIC_RELAXED);
+    while (cur < most && !__atomic_compare_exchange_n(
+               &g_offset, &cur, most, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 /* Reserve the blocks for n words: the first block of this draw. */
 static uint64_t
 reserve(int64_t n, uint64_t *seed)
 {
+    ad_rng_stream *st = tls_stream;
+    if (st) {
+        uint64_t base = st->offset;
+        st->offset += (uint64_t)(n + 3) / 4;
+        *seed = st->seed;
+        return base;
+    }
     *seed = __atomic_load_n(&g_seed, __ATOMIC_RELAXED);
     return __atomic_fetch_add(&g_offset, (uint64_t)(n + 3) / 4,
                               __ATOMIC_RELAXED);

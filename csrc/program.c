@@ -19,6 +19,7 @@
  */
 #include "ad_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -407,6 +408,90 @@ ad_program_run(ad_program *p)
     }
     ad_status s = program_run(p);
     __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
+    return s;
+}
+
+/* ---- replicas: several programs at once ------------------------------ */
+
+typedef struct {
+    ad_program **ps;
+    ad_rng_stream *streams;
+    ad_status st[AD_MAX_CREW + 1];
+    char msg[AD_MAX_CREW + 1][512];
+} runs_ctx;
+
+static void
+run_each(void *cp, int i)
+{
+    runs_ctx *c = cp;
+    ad_rng_stream *prev = NULL;
+    if (c->streams) {
+        prev = ad_rng_stream_swap(&c->streams[i]);
+    }
+    c->st[i] = program_run(c->ps[i]);
+    if (c->st[i] != AD_OK) {
+        snprintf(c->msg[i], sizeof(c->msg[i]), "%s", ad_last_error());
+    }
+    if (c->streams) {
+        ad_rng_stream_swap(prev);
+    }
+}
+
+ad_status
+ad_programs_run(ad_program **ps, int n, ad_rng_stream *streams)
+{
+    if (n < 1 || n > AD_MAX_CREW + 1) {
+        return ad_error(AD_ERR_VALUE, "ad_programs_run: 1 to %d programs, "
+                        "got %d", AD_MAX_CREW + 1, n);
+    }
+    if (tls_capture) {
+        return ad_error(AD_ERR_STATE, "compiled programs cannot run while "
+                        "a capture is active");
+    }
+    if (ad_sweep_active()) {
+        return ad_error(AD_ERR_STATE, "a compiled function cannot run inside "
+                        "backward() (from a custom Function's backward)");
+    }
+    for (int i = 0; i < n; i++) {
+        if (!ps[i] || !ps[i]->done) {
+            return ad_error(AD_ERR_STATE, "ad_programs_run: program %d was "
+                            "not recorded", i);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (ps[i]->epoch != ad_epoch() || !grads_as_recorded(ps[i])) {
+            return AD_RERECORD;         /* before any runs */
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (__atomic_exchange_n(&ps[i]->busy, 1, __ATOMIC_ACQUIRE)) {
+            for (int j = 0; j < i; j++) {
+                __atomic_store_n(&ps[j]->busy, 0, __ATOMIC_RELEASE);
+            }
+            return ad_error(AD_ERR_STATE, "compiled program %d is already "
+                            "running (given twice, or running on another "
+                            "thread)", i);
+        }
+    }
+    runs_ctx *c = malloc(sizeof *c);
+    if (!c) {
+        for (int i = 0; i < n; i++) {
+            __atomic_store_n(&ps[i]->busy, 0, __ATOMIC_RELEASE);
+        }
+        return ad_error(AD_ERR_NOMEM, "out of memory running programs");
+    }
+    c->ps = ps;
+    c->streams = streams;
+    ad_run_each(n, run_each, c);
+    ad_status s = AD_OK;
+    for (int i = 0; i < n; i++) {
+        __atomic_store_n(&ps[i]->busy, 0, __ATOMIC_RELEASE);
+        if (s == AD_OK && c->st[i] != AD_OK) {
+            s = c->st[i] == AD_RERECORD ? AD_RERECORD :
+                ad_error(c->st[i], "replica %d: %s", i, c->msg[i]);
+        }
+    }
+    free(c);
     return s;
 }
 

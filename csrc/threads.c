@@ -21,6 +21,10 @@
  * output computed whole inside one piece).  Workers run only the
  * callback: they allocate nothing from the per-thread pools and never
  * touch a tape.
+ *
+ * The crew (ad_run_each, at the end) is separate: threads that each run
+ * one whole task of a call (a replica's compiled step), as ordinary engine
+ * threads.
  */
 #include "autodiff.h"
 
@@ -120,10 +124,13 @@ atfork_child(void)
     inside = 0;
 }
 
+static void crew_atfork_child(void);
+
 static void
 register_atfork(void)
 {
     pthread_atfork(NULL, NULL, atfork_child);
+    pthread_atfork(NULL, NULL, crew_atfork_child);
 }
 
 /* Up to k workers (busy is held); how many there are. */
@@ -218,4 +225,155 @@ int
 ad_get_num_threads(void)
 {
     return atomic_load(&want);
+}
+
+/* ---- the crew ---------------------------------------------------------
+ *
+ * Crew thread k runs task k + 1 of every call that has one.  A call
+ * publishes its task (fn, ctx) and then bumps go[k] of each crew thread it
+ * uses (release); the thread spins a little on its go[k] (acquire), then
+ * sleeps on crew_wake.  A thread reads fn and ctx only after seeing its
+ * own go[k] move, and the caller rewrites them only after every task of
+ * the call finished, so a late thread never mixes two calls.  The spin
+ * (about 10-50 us) covers the Python between two training steps, so a
+ * step's replicas start without a wake-up through the kernel; a thread
+ * idle longer sleeps and costs nothing.
+ */
+#define CREW_SPIN 4096
+
+static pthread_mutex_t crew_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t crew_wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t crew_done = PTHREAD_COND_INITIALIZER;
+static atomic_int crew_busy;            /* a call is running */
+static _Thread_local int crew_inside;   /* a crew thread, or a caller */
+static int crew_n;                      /* created; changed by busy's owner */
+static ad_each_fn crew_fn;
+static void *crew_ctx;
+static _Atomic uint64_t crew_go[AD_MAX_CREW];
+static uint64_t crew_seen0[AD_MAX_CREW]; /* crew_go[k] when k was made */
+static atomic_int crew_sleepers;
+static atomic_int crew_left;            /* tasks of the call not finished */
+
+static inline void
+crew_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void *
+crew_main(void *argp)
+{
+    int k = (int)(intptr_t)argp;
+    uint64_t seen = crew_seen0[k];      /* before the first call's bump */
+    crew_inside = 1;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&crew_go[k], memory_order_acquire) ==
+               seen) {
+            if (++spins < CREW_SPIN) {
+                crew_relax();
+                continue;
+            }
+            pthread_mutex_lock(&crew_mu);
+            atomic_fetch_add(&crew_sleepers, 1);
+            while (atomic_load(&crew_go[k]) == seen) {
+                pthread_cond_wait(&crew_wake, &crew_mu);
+            }
+            atomic_fetch_sub(&crew_sleepers, 1);
+            pthread_mutex_unlock(&crew_mu);
+        }
+        seen = atomic_load_explicit(&crew_go[k], memory_order_acquire);
+        crew_fn(crew_ctx, k + 1);
+        if (atomic_fetch_sub(&crew_left, 1) == 1) {
+            pthread_mutex_lock(&crew_mu);
+            pthread_cond_signal(&crew_done);
+            pthread_mutex_unlock(&crew_mu);
+        }
+    }
+    return NULL;
+}
+
+static void
+crew_atfork_child(void)
+{
+    pthread_mutex_init(&crew_mu, NULL);
+    pthread_cond_init(&crew_wake, NULL);
+    pthread_cond_init(&crew_done, NULL);
+    crew_n = 0;
+    atomic_store(&crew_busy, 0);
+    atomic_store(&crew_sleepers, 0);
+    atomic_store(&crew_left, 0);
+    crew_inside = 0;
+}
+
+/* Up to k crew threads (crew_busy is held); how many there are. */
+static int
+crew_grow(int k)
+{
+    pthread_once(&atfork_once, register_atfork);
+    while (crew_n < k) {
+        pthread_attr_t at;
+        pthread_t t;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        crew_seen0[crew_n] = atomic_load(&crew_go[crew_n]);
+        int rc = pthread_create(&t, &at, crew_main,
+                                (void *)(intptr_t)crew_n);
+        pthread_attr_destroy(&at);
+        if (rc != 0) {
+            break;
+        }
+        crew_n++;
+    }
+    return crew_n;
+}
+
+void
+ad_run_each(int n, ad_each_fn fn, void *ctx)
+{
+    if (n <= 0) {
+        return;
+    }
+    if (n == 1 || n > AD_MAX_CREW + 1 || crew_inside ||
+        atomic_exchange(&crew_busy, 1)) {
+        for (int i = 0; i < n; i++) {
+            fn(ctx, i);
+        }
+        return;
+    }
+    int use = crew_grow(n - 1);
+    if (use > n - 1) {
+        use = n - 1;
+    }
+    crew_fn = fn;
+    crew_ctx = ctx;
+    atomic_store(&crew_left, use);
+    for (int k = 0; k < use; k++) {
+        atomic_fetch_add_explicit(&crew_go[k], 1, memory_order_release);
+    }
+    if (atomic_load(&crew_sleepers)) {
+        pthread_mutex_lock(&crew_mu);
+        pthread_cond_broadcast(&crew_wake);
+        pthread_mutex_unlock(&crew_mu);
+    }
+    crew_inside = 1;
+    fn(ctx, 0);
+    for (int i = use + 1; i < n; i++) {     /* no thread could be made */
+        fn(ctx, i);
+    }
+    crew_inside = 0;
+    for (int spins = 0; atomic_load(&crew_left) > 0 && spins < CREW_SPIN;
+         spins++) {
+        crew_relax();
+    }
+    if (atomic_load(&crew_left) > 0) {
+        pthread_mutex_lock(&crew_mu);
+        while (atomic_load(&crew_left) > 0) {
+            pthread_cond_wait(&crew_done, &crew_mu);
+        }
+        pthread_mutex_unlock(&crew_mu);
+    }
+    atomic_store(&crew_busy, 0);
 }

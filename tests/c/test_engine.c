@@ -3085,6 +3085,149 @@ test_program(void)
 }
 
 
+/* ad_run_each: every task once, each on a thread of its own (distinct
+ * thread ids), a nested call serial; ad_programs_run: N compiled twins
+ * replayed at once give the bits of their eager twins; a stale program
+ * (new epoch) or one given twice runs nothing; replica streams. */
+typedef struct {
+    int hits[8];
+    pthread_t who[8];
+    int nested;
+} each_ctx;
+
+static void
+each_nested(void *cp, int i)
+{
+    ((each_ctx *)cp)->nested += i + 1;      /* serial: no race */
+}
+
+static void
+each_task(void *cp, int i)
+{
+    each_ctx *c = cp;
+    c->hits[i]++;
+    c->who[i] = pthread_self();
+    if (i == 1) {
+        ad_run_each(3, each_nested, cp);
+    }
+}
+
+static void
+trim_each(void *cp, int i)
+{
+    (void)cp;
+    (void)i;
+    ad_pool_trim();         /* each crew thread's own pool */
+}
+
+static void
+test_programs_run(void)
+{
+    for (int rep = 0; rep < 50; rep++) {
+        each_ctx c;
+        memset(&c, 0, sizeof(c));
+        ad_run_each(4, each_task, &c);
+        int ok = c.nested == 6;
+        for (int i = 0; i < 4; i++) {
+            ok &= c.hits[i] == 1;
+            for (int j = 0; j < i; j++) {
+                ok &= !pthread_equal(c.who[i], c.who[j]);
+            }
+        }
+        CHECKM(ok, "ad_run_each round %d", rep);
+        if (!ok) {
+            break;
+        }
+    }
+    enum { R = 3 };
+    for (int dt = 0; dt < 2; dt++) {
+        model e[R], c[R];
+        ad_program *ps[R];
+        for (int r = 0; r < R; r++) {
+            model_init(&e[r], dt);
+            model_init(&c[r], dt);
+            for (int i = 0; i < 6; i++) {
+                c[r].labels[i] = e[r].labels[i] = (i + r) % 3;
+            }
+            REQ(ad_capture_begin(&ps[r]));
+            REQ(ad_capture_input(ps[r], c[r].labels, sizeof(c[r].labels)));
+            REQ(model_step(&c[r]));
+            REQ(ad_capture_end(ps[r]));
+            REQ(model_step(&e[r]));
+        }
+        for (int it = 0; it < 20; it++) {
+            for (int r = 0; r < R; r++) {
+                for (int i = 0; i < 24; i++) {
+                    double v = urand(-1, 1);
+                    put(c[r].x, i, v);
+                    put(e[r].x, i, v);
+                }
+                for (int i = 0; i < 6; i++) {
+                    c[r].labels[i] = e[r].labels[i] = (i + it + r) % 3;
+                }
+                REQ(model_step(&e[r]));
+            }
+            REQ(ad_programs_run(ps, R, NULL));
+            int ok = 1;
+            for (int r = 0; r < R; r++) {
+                ok &= bits_equal(c[r].loss, e[r].loss) &&
+                      bits_equal(c[r].w, e[r].w) &&
+                      bits_equal(c[r].v, e[r].v) &&
+                      bits_equal(c[r].w->grad, e[r].w->grad);
+            }
+            CHECKM(ok, "programs_run %d: a replica differs from its eager "
+                   "twin", it);
+        }
+        ad_program *twice[2] = {ps[0], ps[0]};
+        CHECK_ST(ad_programs_run(twice, 2, NULL), AD_ERR_STATE);
+        CHECK(strstr(ad_last_error(), "twice") != NULL);
+        CHECK_ST(ad_programs_run(ps, 0, NULL), AD_ERR_VALUE);
+        ad_tensor *w0 = NULL;
+        REQ(ad_full((ad_dtype)dt, c[1].w->ndim, c[1].w->shape, 0.0, &w0));
+        REQ(ad_copy_data(w0, c[1].w));
+        ad_bump_epoch();
+        CHECK_ST(ad_programs_run(ps, R, NULL), AD_RERECORD);
+        CHECK(bits_equal(w0, c[1].w));          /* nothing ran */
+        ad_decref(w0);
+        for (int r = 0; r < R; r++) {
+            ad_program_free(ps[r]);
+            model_free(&c[r]);
+            model_free(&e[r]);
+        }
+    }
+    /* replica streams: replica 0 draws the global stream's blocks, the
+     * others their own keys; the end moves the offset past the most */
+    int64_t sh[1] = {40};
+    ad_tensor *x = mk(AD_F64, 1, sh, NULL, 1, 1, 0), *g, *a[2];
+    ad_rng_stream st[2];
+    ad_manual_seed(5);
+    REQ(ad_dropout(x, 0.5, &g));
+    ad_manual_seed(5);
+    ad_rng_replicas_begin(st, 2);
+    for (int r = 0; r < 2; r++) {
+        ad_rng_stream *prev = ad_rng_stream_swap(&st[r]);
+        REQ(ad_dropout(x, 0.5, &a[r]));
+        if (r == 1) {               /* a second draw: 20 blocks in all */
+            ad_tensor *more;
+            REQ(ad_dropout(x, 0.5, &more));
+            ad_decref(more);
+        }
+        CHECK(ad_rng_stream_swap(prev) == &st[r]);
+    }
+    uint64_t seed, off;
+    ad_get_rng_state(&seed, &off);
+    CHECK(seed == 5 && off == 0);               /* the global one untouched */
+    ad_rng_replicas_end(st, 2);
+    ad_get_rng_state(&seed, &off);
+    CHECKM(off == 20, "offset after the replicas: %llu", (unsigned long long)off);
+    CHECK(bits_equal(a[0], g) && !bits_equal(a[1], g));
+    ad_decref(g);
+    ad_decref(a[0]);
+    ad_decref(a[1]);
+    ad_decref(x);
+    ad_run_each(4, trim_each, NULL);    /* the pool is empty at the end */
+}
+
 /* ======================================================================== */
 /* the compile contract in C: nll reductions, dropout, inputs, guards       */
 /* ======================================================================== */
@@ -4709,6 +4852,7 @@ main(int argc, char **argv)
     test_errors();
     test_optim();
     test_program();
+    test_programs_run();
     test_nll_reduction();
     test_dropout();
     test_program_contract();
