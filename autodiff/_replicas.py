@@ -43,6 +43,7 @@ import numpy as np
 
 from . import _engine
 from .compile import CompiledFunction, NotCompilableError
+from .trainer import _flat_inputs, _unflat_inputs
 
 
 def _replica_step(rep, r, scale, target, weight, names, *values):
@@ -51,11 +52,9 @@ def _replica_step(rep, r, scale, target, weight, names, *values):
     keyword inputs' names, comma separated, their values last in
     `values` (a flat call keeps the compiled fast path)."""
     tr = rep.trainer
-    keys = names.split(",") if names else []
-    cut = len(values) - len(keys)
-    out = rep.models[r](*[tr._input(a) for a in values[:cut]],
-                        **{k: tr._input(v) for k, v in
-                           zip(keys, values[cut:])})
+    args, kwargs = _unflat_inputs(names, values)
+    out = rep.models[r](*[tr._input(a) for a in args],
+                        **{k: tr._input(v) for k, v in kwargs.items()})
     loss = tr._loss(out, target, weight)
     # zeroed in place, not set to None: the gradient tensors then stay
     # the same across recordings (another batch size makes another), so
@@ -134,8 +133,7 @@ class _Replicas:
         kw = {k: tr._cast(v) for k, v in batch.kwargs.items()}
         target = tr._cast_target(batch.target)
         weight = tr._normalized_weight(batch.weight)
-        names = ",".join(kw)
-        values = args + list(kw.values())
+        names, values = _flat_inputs(args, kw)
         k = len(batch)
         shares = _shares(k, self.n)
         m = len(shares)

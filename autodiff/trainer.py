@@ -323,6 +323,20 @@ class _EpochStats:
             m.load_state_dict(s)
 
 
+def _flat_inputs(args, kwargs):
+    """A batch's inputs as (names, values): the keyword inputs' names,
+    comma separated, and the positional values followed by the keyword
+    ones (a flat call keeps ad.compile's fast path)."""
+    return ",".join(kwargs), tuple(args) + tuple(kwargs.values())
+
+
+def _unflat_inputs(names, values):
+    """(args, kwargs) back from _flat_inputs."""
+    keys = names.split(",") if names else []
+    cut = len(values) - len(keys)
+    return values[:cut], dict(zip(keys, values[cut:]))
+
+
 def _positive(name, v, kind=float, allow_none=True):
     if v is None and allow_none:
         return None
@@ -502,6 +516,14 @@ class Trainer:
             self._update()
         return loss, out
 
+    def _flat_step(self, target, weight, scale, zero, update, names,
+                   *values):
+        """_step with the batch's inputs as flat positional arguments
+        (_flat_inputs), the call the compiled fast path binds: a tuple or
+        dict argument would send every call through the general path."""
+        args, kwargs = _unflat_inputs(names, values)
+        return self._step(args, kwargs, target, weight, scale, zero, update)
+
     def _update(self):
         """The update after backward: clipping, the optimizer's step, the
         moving average (in _step, or eagerly after a distributed step's
@@ -596,10 +618,11 @@ class Trainer:
             # reference cycle, and a dropped Trainer (model, optimizer
             # state, recorded programs) would wait for the garbage
             # collector instead of being freed at once.
-            self._compiled = CompiledFunction(type(self)._step)
+            self._compiled = CompiledFunction(type(self)._flat_step)
+        names, values = _flat_inputs(args, kwargs)
         try:
-            return self._compiled(self, args, kwargs, target, weight, scale,
-                                  zero, update)
+            return self._compiled(self, target, weight, scale, zero, update,
+                                  names, *values)
         except NotCompilableError:
             # raised during the recorded forward, before any update
             self._not_compilable = True

@@ -338,6 +338,35 @@ def test_accumulated_batches_equal_one_large_batch(n):
     assert_same(params(a), params(b), rtol=1e-12)
 
 
+def test_compiled_step_takes_the_fast_path():
+    # The trainer calls its compiled step with flat positional arguments,
+    # so the replays after the first go through the engine's fast path
+    # (a binder), for positional and keyword inputs, bit for bit eager.
+    X, y = blobs(64)
+
+    class Kw(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x)
+    out = []
+    for compile in (True, False):
+        m, k = make_model(), make_model()
+        tm, tk = trainer(m, compile=compile), trainer(Kw(k), compile=compile)
+        tm.fit(X, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        tk.fit([{"x": X[i:i + 16], "label": y[i:i + 16]}
+                for i in range(0, 64, 16)], epochs=2, verbose=0)
+        if compile:
+            assert tm._compiled.last is not None
+            assert tk._compiled.last is not None
+            assert tm._compiled.recordings == tk._compiled.recordings == 1
+        out += [params(m), params(k)]
+    for got in out[1:]:
+        assert_same(out[0], got)
+
+
 def test_accumulation_and_weights_compiled_equal_eager():
     X, y = blobs(60)
     w = np.random.default_rng(1).random(60)
