@@ -2,6 +2,9 @@
 measured in one run.
 
     python bench/run.py [--quick] [--threads 1] [--reps 5] [--out FILE]
+                        [--only ROW[,ROW...]]
+
+--only runs the named rows alone (names: %s).
 
 Workloads
   1. per-op overhead: a chain of 60 elementwise ops (mul, add, sigmoid,
@@ -49,13 +52,29 @@ import platform
 import sys
 
 
+ROWS = ("per-op", "seed", "small-mlp", "large-mlp", "conv", "lenet",
+        "digits-cnn", "transformer", "lstm", "batchnorm", "layernorm",
+        "throughput")
+__doc__ = __doc__ % ", ".join(ROWS)
+
+
 def parse():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=None, help="also write markdown here")
-    return ap.parse_args()
+    ap.add_argument("--only", default=None,
+                    help="comma-separated rows to run (default all): "
+                         + ", ".join(ROWS))
+    a = ap.parse_args()
+    a.only = set(ROWS) if a.only is None else {
+        r.strip() for r in a.only.split(",") if r.strip()}
+    bad = sorted(a.only - set(ROWS))
+    if bad:
+        ap.error("unknown row(s) %s; the rows are %s"
+                 % (", ".join(bad), ", ".join(ROWS)))
+    return a
 
 
 ARGS = parse()
@@ -627,53 +646,68 @@ def main():
         out.append(text)
         sys.stdout.flush()
 
-    emit(table("1. per-op overhead (chain of 60 elementwise ops, 16 floats, "
-               "forward + backward)", bench_per_op(reps, 50 if q else 300),
-               "us per op", 1e6))
-    emit(table("2. seed network 1-2-1 sigmoid, float64, one SGD step",
-               bench_seed(reps, 300 if q else 2000), "us per step", 1e6))
-    rate = sgemm_rate(reps)
-    for title, sizes, batch, n in (
-            ("3. small MLP 64-256-256-10, batch 32", (64, 256, 256, 10), 32,
-             50 if q else 300),
-            ("4. large MLP 64-1024-1024-10, batch 256", (64, 1024, 1024, 10),
-             256, 5 if q else 30)):
-        res = bench_mlp(sizes, batch, reps, n)
-        floor = mlp_flops(sizes, batch) / rate
-        res["floor (FLOPs at peak sgemm)"] = floor
-        emit(table(title + ", SGD momentum 0.9, float32", res, "ms per step",
-                   1e3))
-    emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
-         % (ARGS.threads, rate / 1e9))
-    emit(table("7. conv2d forward + backward, batch 32, 3->16 channels, "
-               "32x32, 3x3, padding 1, float32", bench_conv(reps, 5 if q
-                                                            else 30),
-               "ms per step", 1e3))
+    only = ARGS.only
+    if "per-op" in only:
+        emit(table("1. per-op overhead (chain of 60 elementwise ops, 16 "
+                   "floats, forward + backward)",
+                   bench_per_op(reps, 50 if q else 300), "us per op", 1e6))
+    if "seed" in only:
+        emit(table("2. seed network 1-2-1 sigmoid, float64, one SGD step",
+                   bench_seed(reps, 300 if q else 2000), "us per step", 1e6))
+    mlps = [row for row in (
+        ("small-mlp", "3. small MLP 64-256-256-10, batch 32",
+         (64, 256, 256, 10), 32, 50 if q else 300),
+        ("large-mlp", "4. large MLP 64-1024-1024-10, batch 256",
+         (64, 1024, 1024, 10), 256, 5 if q else 30)) if row[0] in only]
+    if mlps:
+        rate = sgemm_rate(reps)
+        for _, title, sizes, batch, n in mlps:
+            res = bench_mlp(sizes, batch, reps, n)
+            floor = mlp_flops(sizes, batch) / rate
+            res["floor (FLOPs at peak sgemm)"] = floor
+            emit(table(title + ", SGD momentum 0.9, float32", res,
+                       "ms per step", 1e3))
+        emit("sgemm peak (1024^3, float32, %d thread(s)): %.1f GFLOP/s\n"
+             % (ARGS.threads, rate / 1e9))
+    if "conv" in only:
+        emit(table("7. conv2d forward + backward, batch 32, 3->16 channels, "
+                   "32x32, 3x3, padding 1, float32",
+                   bench_conv(reps, 5 if q else 30), "ms per step", 1e3))
     import cnn
-    emit(table("8. LeNet-5 training step, batch 64, 1x28x28, SGD momentum "
-               "0.9, float32", cnn.bench_lenet(reps, 5 if q else 30),
-               "ms per step", 1e3))
-    emit(table("9. digits CNN (examples/digits_cnn.py), one training epoch, "
-               "1,347 images, batch 32, Adam, float32",
-               cnn.bench_digits_cnn(reps), "ms per epoch", 1e3))
-    emit(table("10. TransformerEncoderLayer training step, batch 32, seq 64, "
-               "d_model 128, 4 heads, feed-forward 512, dropout 0.1, float32",
-               bench_transformer(reps, 3 if q else 20), "ms per step", 1e3))
-    emit(table("11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
-               "sequence 50, linear head, MSE, SGD), float32",
-               bench_lstm(reps, 3 if q else 10), "ms per step", 1e3))
-    emit(table("12. BatchNorm2d(64) on 64x64x16x16, training forward + "
-               "backward, float32", bench_norm(reps, 10 if q else 50,
-                                               "batch"),
-               "ms per step", 1e3))
-    emit(table("13. LayerNorm(512) on 64x512, forward + backward, float32",
-               bench_norm(reps, 100 if q else 500, "layer"),
-               "ms per step", 1e3))
-    import throughput
-    emit("### 6. 1M-element throughput, float32, forward (ms per call; "
-         "ratios < 1 mean autodiff is faster)\n")
-    emit("\n".join(throughput.run(reps, 3 if q else 10, torch_default=False,
-                                  log=lambda line: None)) + "\n")
+    if "lenet" in only:
+        emit(table("8. LeNet-5 training step, batch 64, 1x28x28, SGD "
+                   "momentum 0.9, float32", cnn.bench_lenet(reps, 5 if q
+                                                            else 30),
+                   "ms per step", 1e3))
+    if "digits-cnn" in only:
+        emit(table("9. digits CNN (examples/digits_cnn.py), one training "
+                   "epoch, 1,347 images, batch 32, Adam, float32",
+                   cnn.bench_digits_cnn(reps), "ms per epoch", 1e3))
+    if "transformer" in only:
+        emit(table("10. TransformerEncoderLayer training step, batch 32, "
+                   "seq 64, d_model 128, 4 heads, feed-forward 512, dropout "
+                   "0.1, float32", bench_transformer(reps, 3 if q else 20),
+                   "ms per step", 1e3))
+    if "lstm" in only:
+        emit(table("11. LSTM training step (nn.LSTM 32 -> 128, batch 32, "
+                   "sequence 50, linear head, MSE, SGD), float32",
+                   bench_lstm(reps, 3 if q else 10), "ms per step", 1e3))
+    if "batchnorm" in only:
+        emit(table("12. BatchNorm2d(64) on 64x64x16x16, training forward + "
+                   "backward, float32",
+                   bench_norm(reps, 10 if q else 50, "batch"),
+                   "ms per step", 1e3))
+    if "layernorm" in only:
+        emit(table("13. LayerNorm(512) on 64x512, forward + backward, "
+                   "float32", bench_norm(reps, 100 if q else 500, "layer"),
+                   "ms per step", 1e3))
+    if "throughput" in only:
+        import throughput
+        emit("### 6. 1M-element throughput, float32, forward (ms per call; "
+             "ratios < 1 mean autodiff is faster)\n")
+        emit("\n".join(throughput.run(reps, 3 if q else 10,
+                                      torch_default=False,
+                                      log=lambda line: None)) + "\n")
     if ARGS.out:
         with open(ARGS.out, "w") as f:
             f.write("\n".join(out) + "\n")
