@@ -516,6 +516,27 @@ def test_norm_same_bits(kind, dtype):
     step_same_bits(fn, arrays, dtype)
 
 
+def test_norm_affine_gradients_in_pieces_match_torch():
+    """layer_norm's weight and bias gradients summed over 4 fixed pieces
+    of the rows (ad_norm_pieces) are still the gradients: against torch in
+    float64, at every thread count."""
+    torch = require_torch()
+    x, w, b = (data((2048, 128), np.float64), data((128,), np.float64, 1),
+               data((128,), np.float64, 2))
+    g = data((2048, 128), np.float64, seed=3)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.layer_norm(tx, (128,), tw, tb).backward(
+        torch.tensor(g))
+    for t in THREADS:
+        ad.set_num_threads(t)
+        ax, aw, ab = (ad.tensor(a, requires_grad=True) for a in (x, w, b))
+        F.layer_norm(ax, (128,), aw, ab).backward(ad.tensor(g))
+        for ours, theirs in ((ax, tx), (aw, tw), (ab, tb)):
+            np.testing.assert_allclose(ours.grad.numpy(),
+                                       theirs.grad.numpy(), rtol=1e-10,
+                                       atol=1e-10)
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_cnn_training_same_bits(compiled):
     """LeNet-5-like training steps (conv, batch norm, pooling, linear,
