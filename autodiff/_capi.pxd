@@ -84,6 +84,10 @@ cdef extern from "autodiff.h" nogil:
     void ad_pool_trim()
     void ad_set_num_threads(int)
     int ad_get_num_threads()
+    ctypedef void (*ad_blas_set_threads_fn)(int) noexcept nogil
+    ctypedef int (*ad_blas_get_threads_fn)() noexcept nogil
+    int ad_set_blas_thread_fns(int, ad_blas_set_threads_fn *,
+                               ad_blas_get_threads_fn *)
 
     ad_status ad_empty(ad_dtype, int, const int64_t *, ad_tensor **)
     ad_status ad_full(ad_dtype, int, const int64_t *, double, ad_tensor **)

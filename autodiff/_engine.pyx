@@ -1820,6 +1820,24 @@ def _set_pool_threads(int n):
 def _get_pool_threads():
     return ad_get_num_threads()
 
+def _set_blas_thread_fns(pairs):
+    """Register the BLAS libraries' thread-count setters and getters
+    (addresses of OpenBLAS's openblas_set_num_threads and
+    openblas_get_num_threads, at most 4 pairs): the convolution's pieces
+    run with them at one thread (csrc/threads.c, ad_parallel_for_blas)."""
+    cdef ad_blas_set_threads_fn sets[4]
+    cdef ad_blas_get_threads_fn gets[4]
+    pairs = list(pairs)
+    if len(pairs) > 4:
+        raise ValueError("_set_blas_thread_fns: at most 4 libraries, got %d"
+                         % len(pairs))
+    for i, (st, gt) in enumerate(pairs):
+        if not st or not gt:
+            raise ValueError("_set_blas_thread_fns: a NULL function")
+        sets[i] = <ad_blas_set_threads_fn><void *><size_t>st
+        gets[i] = <ad_blas_get_threads_fn><void *><size_t>gt
+    ad_set_blas_thread_fns(len(pairs), sets, gets)
+
 
 include "_optim.pxi"
 include "_program.pxi"

@@ -11,6 +11,10 @@ The default is the number of cores this process may run on
 integer, as PyTorch does.  At import only the engine's pool is set; the
 BLAS keeps its own default (OPENBLAS_NUM_THREADS or its core count) until
 set_num_threads is called.
+
+The engine's convolution splits its batch over the pool with its GEMMs
+inside the pieces; while such a job runs on several threads, every loaded
+OpenBLAS runs on one thread (registered here, set back after the job).
 """
 import operator
 import os
@@ -58,6 +62,30 @@ def _loaded_openblas():
     except OSError:
         pass
     return paths
+
+
+_OPENBLAS_GETTERS = tuple(n.replace("_set_", "_get_")
+                          for n in _OPENBLAS_SETTERS)
+
+
+def _openblas_thread_fns():
+    """(setter, getter) addresses of every loaded OpenBLAS, for the engine's
+    convolution pieces (which run the BLAS on one thread meanwhile)."""
+    import ctypes
+    pairs = []
+    for path in _loaded_openblas():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in zip(_OPENBLAS_SETTERS, _OPENBLAS_GETTERS):
+            st = getattr(lib, set_name, None)
+            gt = getattr(lib, get_name, None)
+            if st is not None and gt is not None:
+                pairs.append((ctypes.cast(st, ctypes.c_void_p).value,
+                              ctypes.cast(gt, ctypes.c_void_p).value))
+                break
+    return pairs[:4]
 
 
 def _set_blas_threads(n):
@@ -129,3 +157,4 @@ def get_num_threads():
 
 
 _engine._set_pool_threads(_default_threads())
+_engine._set_blas_thread_fns(_openblas_thread_fns())

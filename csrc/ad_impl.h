@@ -193,6 +193,28 @@ void ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
 #define AD_PAR_ELEMS 65536
 #define AD_PAR_BLOCK 64
 
+/* The backward of layer / group / RMS norm over R rows of K sums the
+ * affine parameters' gradients over the rows: in this many fixed pieces
+ * of rows (set by the shape, never the thread count; 1 below 2
+ * AD_PAR_ELEMS elements, at most 8), each into its own 2 C sums, added in
+ * piece order.  *per: rows per piece. */
+static inline int64_t
+ad_norm_pieces(int64_t R, int64_t K, int64_t *per)
+{
+    int64_t P = R * K >= 2 * AD_PAR_ELEMS ? R * K / AD_PAR_ELEMS : 1;
+    if (P > 8) {
+        P = 8;
+    }
+    if (P > R) {
+        P = R;
+    }
+    if (P < 1) {
+        P = 1;
+    }
+    *per = (R + P - 1) / P;
+    return *per > 0 ? (R + *per - 1) / *per : 1;
+}
+
 /* ---- kernels (kernels.c: a template instantiated per dtype) --------- */
 /* The geometry of a convolution's input (N, C, H, W), kernel (kh, kw),
  * stride, padding, dilation and output size (OH, OW). */
@@ -297,7 +319,8 @@ typedef struct {
     /* normalization (ad_norm) over R rows of K: stats gets (mean, rstd)
      * per row in double; w, b may be NULL.  norm_bwd: gx (may be NULL)
      * and the per-index sums of g xhat and g into acc[0..C) and
-     * acc[C..2C) (C = G K / S, zeroed by the caller). */
+     * acc[C..2C) (C = G K / S; acc holds 2 C ad_norm_pieces(R, K)
+     * doubles, zeroed by the caller: the pieces' partial sums). */
     void (*norm_fwd)(int64_t R, int64_t K, int64_t G, int64_t S, int rms,
                      double eps, const void *x, const void *w,
                      const void *b, void *y, double *stats);

@@ -427,6 +427,20 @@ typedef void (*ad_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx);
 void ad_set_num_threads(int n);         /* n >= 1 (checked by the caller) */
 int ad_get_num_threads(void);
+/* ad_parallel_for whose pieces call BLAS (the convolution's per-sample
+ * GEMMs): while the job runs, split or not, every registered BLAS runs
+ * single-threaded (its own threads would compete with the pool's for the
+ * cores, OpenBLAS serializes concurrent threaded calls, and its threaded
+ * dgemm's bits differ from one thread's), and gets its previous thread
+ * count back after the last such job.  The BLAS's setters and
+ * getters (OpenBLAS's openblas_set_num_threads / _get_num_threads, n <=
+ * 4 libraries) are registered once, at import. */
+typedef void (*ad_blas_set_threads_fn)(int);
+typedef int (*ad_blas_get_threads_fn)(void);
+void ad_parallel_for_blas(int64_t n, int64_t grain, ad_range_fn fn,
+                          void *ctx);
+int ad_set_blas_thread_fns(int n, ad_blas_set_threads_fn *set,
+                           ad_blas_get_threads_fn *get);
 
 /* The crew: ad_run_each(n, fn, ctx) runs fn(ctx, i) for every i in
  * [0, n) at once, i = 0 on the calling thread and each other i on a crew

@@ -50,15 +50,22 @@ swap_blocks(const void *src, void *dst, int64_t A, int64_t B, int64_t L,
     }
 }
 
-/* out (N, O, L) += b[o] */
+/* out (N, O, L) += b[o], out of dtype dt */
 static void
-add_bias(ad_tensor *out, const ad_tensor *b, int64_t N, int64_t O, int64_t L)
+add_bias_at(void *out, int dt, const ad_tensor *b, int64_t N, int64_t O,
+            int64_t L)
 {
     int64_t shp[3] = {N, O, L}, st[2][AD_MAX_DIMS] = {{O * L, L, 1},
                                                       {0, 1, 0}};
     ad_iter it;
     ad_iter_init(&it, 3, shp, 2, st);
-    ad_k(out->dtype)->add_strided(&it, ad_data(out), ad_data(b));
+    ad_k(dt)->add_strided(&it, out, ad_data(b));
+}
+
+static void
+add_bias(ad_tensor *out, const ad_tensor *b, int64_t N, int64_t O, int64_t L)
+{
+    add_bias_at(ad_data(out), out->dtype, b, N, O, L);
 }
 
 /* gb[o] = sum of g (N, O, L) over n and l */
@@ -133,21 +140,22 @@ depthwise(const ad_record *r)
 /* The GEMMs of a pointwise record.  Cx, Co: channels of x and the
  * output; the weight holds G blocks of (Cxg, Cog) (transposed) or
  * (Cog, Cxg).  which: 0 the forward (o = W x), 1 the weight's gradient
- * (accumulated over the samples), 2 the input's gradient (gx = W^T g). */
+ * (accumulated over samples [n0, n1) into dst), 2 the input's gradient
+ * (gx = W^T g), each over samples [n0, n1). */
 static void
 pointwise_gemms(const ad_record *r, int which, const void *src,
-                const void *g, void *dst)
+                const void *g, void *dst, int64_t n0, int64_t n1)
 {
     const ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
     const ad_kernels *K = ad_k(x->dtype);
     size_t isz = ad_itemsize(x->dtype);
     int tr = r->at.conv.transposed;
-    int64_t G = r->at.conv.groups, N = x->shape[0];
+    int64_t G = r->at.conv.groups;
     int64_t L = x->shape[2] * x->shape[3];
     int64_t Cx = x->shape[1], Co = o->shape[1], Cxg = Cx / G, Cog = Co / G;
     const char *W = ad_data(w), *X = src, *Gy = g;
     char *D = dst;
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = n0; n < n1; n++) {
         for (int64_t gi = 0; gi < G; gi++) {
             size_t xo = (size_t)((n * Cx + gi * Cxg) * L) * isz;
             size_t oo = (size_t)((n * Co + gi * Cog) * L) * isz;
@@ -158,11 +166,11 @@ pointwise_gemms(const ad_record *r, int which, const void *src,
             }
             else if (which == 1 && !tr) { /* gW_g += g_n x_n^T (Cog, Cxg) */
                 K->gemm(0, 1, Cog, Cxg, L, Gy + oo, L, X + xo, L,
-                        n ? 1.0 : 0.0, D + wo, Cxg);
+                        n > n0 ? 1.0 : 0.0, D + wo, Cxg);
             }
             else if (which == 1) {      /* gW_g += x_n g_n^T (Cxg, Cog) */
                 K->gemm(0, 1, Cxg, Cog, L, X + xo, L, Gy + oo, L,
-                        n ? 1.0 : 0.0, D + wo, Cog);
+                        n > n0 ? 1.0 : 0.0, D + wo, Cog);
             }
             else {                      /* gx_n = W_g^T (or W_g) g_n */
                 K->gemm(!tr, 0, Cxg, L, Cog, W + wo, tr ? Cog : Cxg,
@@ -172,56 +180,195 @@ pointwise_gemms(const ad_record *r, int which, const void *src,
     }
 }
 
-static ad_status
-fw_conv(ad_record *r)
+/* ---- the batch over the thread pool -------------------------------------
+ *
+ * A convolution (not transposed) runs over pieces of the batch
+ * (ad_parallel_for_blas: the BLAS single-threaded meanwhile).  The
+ * forward and the input's gradient are per sample (im2col, the GEMMs and
+ * col2im of a sample in one piece), so their bits do not depend on the
+ * pieces.  The weight's gradient sums over the samples: the batch is cut
+ * into P fixed pieces of `per` samples (set by the shape alone, never by
+ * the thread count: conv_pieces), each piece's chain of GEMMs (beta 1
+ * after its first sample) writes a partial sum, and the partials are added
+ * in piece order -- the same bits for any thread count, and one piece (the
+ * plain chain over the batch) below the threshold. */
+
+/* Multiply-adds a piece should have at least, and the most pieces the
+ * weight's gradient is cut into. */
+#define CONV_PIECE_MACS 262144
+#define CONV_MAX_PIECES 8
+
+typedef struct {
+    const ad_record *r;
+    ad_conv_geom g;
+    const void *gy;             /* backward: the output's gradient */
+    void *col;                  /* forward: the saved columns; backward:
+                                   the columns' gradient (scratch) */
+    void *gx;                   /* backward: x's gradient, or NULL */
+    char *gw;                   /* backward: piece 0's partial (the
+                                   weight's gradient), or NULL */
+    char *parts;                /* pieces 1..P-1's partials */
+    int64_t per;                /* samples per piece */
+} conv_job;
+
+/* The multiply-adds of one sample's forward GEMMs. */
+static int64_t
+conv_sample_macs(const ad_record *r, const ad_conv_geom *g)
 {
-    ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
-    ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
+    const ad_tensor *w = r->in[1];
+    int64_t O = r->out->shape[1], L = g->OH * g->OW;
+    int64_t CgK = w->shape[1] * w->shape[2] * w->shape[3];
+    return O * CgK * L > 0 ? O * CgK * L : 1;
+}
+
+/* The backward's pieces: *per samples each (the last shorter); P. */
+static int64_t
+conv_pieces(const ad_record *r, const ad_conv_geom *g, int64_t *per)
+{
+    int64_t N = g->N, grain = (CONV_PIECE_MACS + conv_sample_macs(r, g) - 1)
+                              / conv_sample_macs(r, g);
+    int64_t P = N / grain;
+    if (P > CONV_MAX_PIECES) {
+        P = CONV_MAX_PIECES;
+    }
+    if (P < 1) {
+        P = 1;
+    }
+    *per = N > 0 ? (N + P - 1) / P : 1;
+    return N > 0 ? (N + *per - 1) / *per : 0;
+}
+
+/* The forward of samples [n0, n1). */
+static void
+conv_fwd_range(void *cv, int64_t n0, int64_t n1)
+{
+    const conv_job *j = cv;
+    const ad_record *r = j->r;
+    const ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
+    const ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
     const ad_kernels *K = ad_k(x->dtype);
     size_t isz = ad_itemsize(x->dtype);
-    int64_t G = r->at.conv.groups;
-    ad_conv_geom g;
-    conv_geom(r, &g);
-    int64_t N = g.N, L = g.OH * g.OW, NL = N * L;
-    int64_t CK = g.C * g.kh * g.kw, CgK = CK / G;
+    int64_t G = r->at.conv.groups, O = o->shape[1];
+    int64_t L = j->g.OH * j->g.OW, NL = j->g.N * L;
+    int64_t CHW = j->g.C * j->g.H * j->g.W;
+    int64_t CgK = j->g.C * j->g.kh * j->g.kw / G, Og = O / G;
+    ad_conv_geom sub = j->g;
+    sub.N = n1 - n0;
+    const char *X = (const char *)ad_data(x) + (size_t)(n0 * CHW) * isz;
+    char *Y = (char *)ad_data(o) + (size_t)(n0 * O * L) * isz;
     if (pointwise(r)) {
-        pointwise_gemms(r, 0, ad_data(x), NULL, ad_data(o));
-        if (b) {
-            add_bias(o, b, N, o->shape[1], L);
-        }
-        return AD_OK;
+        pointwise_gemms(r, 0, ad_data(x), NULL, ad_data(o), n0, n1);
     }
-    if (depthwise(r)) {
-        K->depthwise(&g, w->shape[0] / G, 0, ad_data(x), ad_data(w), NULL,
-                     ad_data(o));
-        if (b) {
-            add_bias(o, b, N, o->shape[1], L);
-        }
-        return AD_OK;
+    else if (depthwise(r)) {
+        K->depthwise(&sub, O / G, 0, X, ad_data(w), NULL, Y);
     }
-    if (!r->at.conv.transposed) {
-        int64_t O = w->shape[0], Og = O / G;
-        void *col = AD_BUF_DATA(r->saved);
-        K->im2col(&g, ad_data(x), col, NL, L);
+    else {
+        const char *col = j->col;
+        K->im2col(&sub, X, (char *)j->col + (size_t)(n0 * L) * isz, NL, L);
         /* per sample and group: out[n] rows of the group = W_g times the
          * sample's block of columns (leading dimension N L), written in
          * place -- no (O, N L) scratch and no row copies */
-        for (int64_t n = 0; n < N; n++) {
+        for (int64_t n = n0; n < n1; n++) {
             for (int64_t gi = 0; gi < G; gi++) {
                 K->gemm(0, 0, Og, L, CgK,
                         (const char *)ad_data(w) + (size_t)(gi * Og * CgK) * isz,
-                        CgK,
-                        (const char *)col + (size_t)(gi * CgK * NL + n * L) * isz,
+                        CgK, col + (size_t)(gi * CgK * NL + n * L) * isz,
                         NL, 0.0,
                         (char *)ad_data(o) + (size_t)((n * O + gi * Og) * L) * isz,
                         L);
             }
         }
-        if (b) {
-            add_bias(o, b, N, O, L);
+    }
+    if (b) {
+        add_bias_at(Y, o->dtype, b, n1 - n0, O, L);
+    }
+}
+
+/* Pieces [p0, p1) of the backward: the weight's partial sums over each
+ * piece's samples and the input's gradient of those samples. */
+static void
+conv_bwd_range(void *cv, int64_t p0, int64_t p1)
+{
+    const conv_job *j = cv;
+    const ad_record *r = j->r;
+    const ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    int64_t G = r->at.conv.groups, O = o->shape[1], Og = O / G;
+    int64_t L = j->g.OH * j->g.OW, NL = j->g.N * L;
+    int64_t CHW = j->g.C * j->g.H * j->g.W;
+    int64_t CgK = j->g.C * j->g.kh * j->g.kw / G;
+    const char *W = ad_data(w), *Gy = j->gy, *col = AD_BUF_DATA(r->saved);
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n0 = p * j->per;
+        int64_t n1 = n0 + j->per < j->g.N ? n0 + j->per : j->g.N;
+        ad_conv_geom sub = j->g;
+        sub.N = n1 - n0;
+        char *part = !j->gw ? NULL
+            : p ? j->parts + (size_t)((p - 1) * w->size) * isz : j->gw;
+        if (part && pointwise(r)) {
+            pointwise_gemms(r, 1, ad_data(x), Gy, part, n0, n1);
         }
+        else if (part) {
+            /* g_n col_n^T over the piece's samples, beta 1 after its
+             * first */
+            for (int64_t n = n0; n < n1; n++) {
+                for (int64_t gi = 0; gi < G; gi++) {
+                    K->gemm(0, 1, Og, CgK, L,
+                            Gy + (size_t)((n * O + gi * Og) * L) * isz, L,
+                            col + (size_t)(gi * CgK * NL + n * L) * isz, NL,
+                            n > n0 ? 1.0 : 0.0,
+                            part + (size_t)(gi * Og * CgK) * isz, CgK);
+                }
+            }
+        }
+        if (!j->gx) {
+            continue;
+        }
+        char *GX = (char *)j->gx + (size_t)(n0 * CHW) * isz;
+        if (pointwise(r)) {
+            pointwise_gemms(r, 2, NULL, Gy, j->gx, n0, n1);
+        }
+        else if (depthwise(r)) {
+            K->depthwise(&sub, O / G, 1, NULL, W, Gy + (size_t)(n0 * O * L)
+                         * isz, GX);
+        }
+        else {
+            /* the columns' gradient of sample n is W^T g_n, then col2im */
+            char *gc = j->col;
+            for (int64_t n = n0; n < n1; n++) {
+                for (int64_t gi = 0; gi < G; gi++) {
+                    K->gemm(1, 0, CgK, L, Og,
+                            W + (size_t)(gi * Og * CgK) * isz, CgK,
+                            Gy + (size_t)((n * O + gi * Og) * L) * isz, L,
+                            0.0, gc + (size_t)(gi * CgK * NL + n * L) * isz,
+                            NL);
+                }
+            }
+            K->col2im(&sub, gc + (size_t)(n0 * L) * isz, GX, NL, L);
+        }
+    }
+}
+
+static ad_status
+fw_conv(ad_record *r)
+{
+    ad_conv_geom g;
+    conv_geom(r, &g);
+    if (!r->at.conv.transposed) {
+        conv_job j = {.r = r, .g = g,
+                      .col = r->saved ? AD_BUF_DATA(r->saved) : NULL};
+        int64_t sm = conv_sample_macs(r, &g);
+        ad_parallel_for_blas(g.N, (CONV_PIECE_MACS + sm - 1) / sm,
+                             conv_fwd_range, &j);
         return AD_OK;
     }
+    ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
+    ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
+    const ad_kernels *K = ad_k(x->dtype);
+    size_t isz = ad_itemsize(x->dtype);
+    int64_t G = r->at.conv.groups, N = g.N;
+    int64_t CK = g.C * g.kh * g.kw, CgK = CK / G;
     /* transposed: x (N, Cin, H, W), w (Cin, Og, kh, kw); col = W^T x */
     int64_t Cin = x->shape[1], Cig = Cin / G, O = o->shape[1];
     int64_t Lx = x->shape[2] * x->shape[3], NLx = N * Lx;
@@ -274,77 +421,50 @@ bw_conv(ad_record *r, ad_buffer **gout)
     if (b && b->requires_grad && !(gb = bias_grad(gy, o->dtype, N, O, Lo))) {
         return nomem();
     }
-    if (pointwise(r)) {
-        /* every element of gx is written, and of gw when N > 0 */
+    if (!r->at.conv.transposed) {
+        /* pieces of the batch (see conv_job); every element of gx is
+         * written by the pointwise GEMMs, added by col2im and the
+         * depthwise kernel (zeroed), and of gw when N > 0 */
+        conv_job j = {.r = r, .g = g, .gy = gy};
+        int64_t P = conv_pieces(r, &g, &j.per), wn = w->size;
+        int dw = depthwise(r), pw = pointwise(r);
         if (w->requires_grad) {
             if (!(gw = N ? ad_buf_alloc(ad_nbytes(w))
                          : ad_buf_zeros(ad_nbytes(w)))) {
                 goto oom;
             }
-            pointwise_gemms(r, 1, ad_data(x), gy, AD_BUF_DATA(gw));
-        }
-        if (x->requires_grad) {
-            if (!(gx = ad_buf_alloc(ad_nbytes(x)))) {
-                goto oom;
+            if (dw) {
+                /* its own fixed order over the batch (kernels.inc) */
+                K->depthwise(&g, O / G, 2, ad_data(x), NULL, gy,
+                             AD_BUF_DATA(gw));
             }
-            pointwise_gemms(r, 2, NULL, gy, AD_BUF_DATA(gx));
-        }
-    }
-    else if (depthwise(r)) {
-        if (w->requires_grad) {
-            if (!(gw = ad_buf_alloc(ad_nbytes(w)))) {
-                goto oom;
-            }
-            K->depthwise(&g, O / G, 2, ad_data(x), NULL, gy,
-                         AD_BUF_DATA(gw));
-        }
-        if (x->requires_grad) {
-            if (!(gx = ad_buf_zeros(ad_nbytes(x)))) {
-                goto oom;
-            }
-            K->depthwise(&g, O / G, 1, NULL, ad_data(w), gy,
-                         AD_BUF_DATA(gx));
-        }
-    }
-    else if (!r->at.conv.transposed) {
-        int64_t Og = O / G;
-        const char *col = AD_BUF_DATA(r->saved);
-        const char *W = ad_data(w), *Gy = gy;
-        /* per sample and group, reading g (N, O, L) in place: the weight's
-         * gradient accumulates g_n col_n^T over the samples (beta 1 after
-         * the first); the columns' gradient of sample n is W^T g_n */
-        if (w->requires_grad) {
-            /* zeros for an empty batch, where no GEMM runs */
-            if (!(gw = N ? ad_buf_alloc(ad_nbytes(w))
-                         : ad_buf_zeros(ad_nbytes(w)))) {
-                goto oom;
-            }
-            for (int64_t n = 0; n < N; n++) {
-                for (int64_t gi = 0; gi < G; gi++) {
-                    K->gemm(0, 1, Og, CgK, L,
-                            Gy + (size_t)((n * O + gi * Og) * L) * isz, L,
-                            col + (size_t)(gi * CgK * NL + n * L) * isz, NL,
-                            n ? 1.0 : 0.0,
-                            (char *)AD_BUF_DATA(gw) +
-                                (size_t)(gi * Og * CgK) * isz, CgK);
+            else {
+                j.gw = AD_BUF_DATA(gw);
+                if (P > 1 && !(t1 = ad_buf_alloc((size_t)((P - 1) * wn)
+                                                 * isz))) {
+                    goto oom;
                 }
+                j.parts = t1 ? AD_BUF_DATA(t1) : NULL;
             }
         }
         if (x->requires_grad) {
-            if (!(t2 = ad_buf_alloc((size_t)(CK * NL) * isz)) ||
-                !(gx = ad_buf_zeros(ad_nbytes(x)))) {
+            if (!(gx = pw ? ad_buf_alloc(ad_nbytes(x))
+                          : ad_buf_zeros(ad_nbytes(x)))) {
                 goto oom;
             }
-            for (int64_t n = 0; n < N; n++) {
-                for (int64_t gi = 0; gi < G; gi++) {
-                    K->gemm(1, 0, CgK, L, Og,
-                            W + (size_t)(gi * Og * CgK) * isz, CgK,
-                            Gy + (size_t)((n * O + gi * Og) * L) * isz, L,
-                            0.0, (char *)AD_BUF_DATA(t2) +
-                                (size_t)(gi * CgK * NL + n * L) * isz, NL);
-                }
+            if (!pw && !dw
+                && !(t2 = ad_buf_alloc((size_t)(CK * NL) * isz))) {
+                goto oom;
             }
-            K->col2im(&g, AD_BUF_DATA(t2), AD_BUF_DATA(gx), NL, L);
+            j.gx = AD_BUF_DATA(gx);
+            j.col = t2 ? AD_BUF_DATA(t2) : NULL;
+        }
+        if (P > 0 && (j.gw || j.gx)) {
+            ad_parallel_for_blas(P, 1, conv_bwd_range, &j);
+        }
+        /* the partial sums in piece order */
+        for (int64_t p = 1; j.gw && p < P; p++) {
+            K->axpy(j.gw, j.parts + (size_t)((p - 1) * wn) * isz, wn, 1.0);
         }
     }
     else {

@@ -95,7 +95,8 @@ bw_norm(ad_record *r, ad_buffer **g)
     if (x->requires_grad && !(gx = ad_buf_alloc(ad_nbytes(x)))) {
         return nomem();
     }
-    double *acc = calloc((size_t)(2 * C + 1), sizeof(double));
+    int64_t per, P = ad_norm_pieces(norm_rows(r), K, &per);
+    double *acc = calloc((size_t)(2 * C * P + 1), sizeof(double));
     if (!acc) {
         if (gx) {
             ad_buf_decref(gx);

@@ -25,6 +25,12 @@
  * The crew (ad_run_each, at the end) is separate: threads that each run
  * one whole task of a call (a replica's compiled step), as ordinary engine
  * threads.
+ *
+ * ad_parallel_for_blas is the same for pieces that call BLAS: while such
+ * a job runs (split or not) the registered BLAS libraries run on one
+ * thread each (set back after), so the pool's threads and the BLAS's never
+ * compete for the cores, and the pieces' GEMMs give the one-thread bits
+ * (OpenBLAS's threaded dgemm, and sgemm at some shapes, do not).
  */
 #include "autodiff.h"
 
@@ -110,9 +116,12 @@ worker_main(void *argp)
 
 /* fork(): the child has only the forking thread; a pool without workers
  * and fresh locks (the parent's may have been held at the fork). */
+static void pin_reset(void);
+
 static void
 atfork_child(void)
 {
+    pin_reset();
     pthread_mutex_init(&mu, NULL);
     pthread_cond_init(&wake_cv, NULL);
     pthread_cond_init(&done_cv, NULL);
@@ -158,6 +167,93 @@ grow(int k)
         nworkers++;
     }
     return nworkers;
+}
+
+/* The BLAS libraries' thread setters (ad_set_blas_thread_fns): written
+ * once at import, before any job that reads them. */
+#define AD_MAX_BLAS 4
+static ad_blas_set_threads_fn blas_set[AD_MAX_BLAS];
+static ad_blas_get_threads_fn blas_get[AD_MAX_BLAS];
+static atomic_int nblas;
+
+int
+ad_set_blas_thread_fns(int n, ad_blas_set_threads_fn *set,
+                       ad_blas_get_threads_fn *get)
+{
+    if (n < 0 || n > AD_MAX_BLAS) {
+        return -1;
+    }
+    atomic_store(&nblas, 0);
+    for (int i = 0; i < n; i++) {
+        if (!set[i] || !get[i]) {
+            return -1;
+        }
+        blas_set[i] = set[i];
+        blas_get[i] = get[i];
+    }
+    atomic_store(&nblas, n);
+    return 0;
+}
+
+/* The BLAS pinned to one thread while any ad_parallel_for_blas job runs
+ * (counted: jobs on several Python threads may overlap); the first pin
+ * saves the thread counts, the last unpin restores them. */
+static pthread_mutex_t pin_mu = PTHREAD_MUTEX_INITIALIZER;
+static int pins, pinned_prev[AD_MAX_BLAS], pinned_n;
+
+/* fork(): the child's lock is fresh and nothing of its is pinned (a
+ * parent's job pinned at the fork leaves the child's BLAS at one
+ * thread). */
+static void
+pin_reset(void)
+{
+    pthread_mutex_init(&pin_mu, NULL);
+    pins = 0;
+}
+
+static void
+blas_pin(void)
+{
+    int nb = atomic_load(&nblas);
+    if (nb == 0) {
+        return;
+    }
+    pthread_mutex_lock(&pin_mu);
+    if (pins++ == 0) {
+        pinned_n = nb;
+        for (int i = 0; i < nb; i++) {
+            pinned_prev[i] = blas_get[i]();
+            if (pinned_prev[i] != 1) {
+                blas_set[i](1);
+            }
+        }
+    }
+    pthread_mutex_unlock(&pin_mu);
+}
+
+static void
+blas_unpin(void)
+{
+    if (atomic_load(&nblas) == 0) {
+        return;
+    }
+    pthread_mutex_lock(&pin_mu);
+    if (pins > 0 && --pins == 0) {
+        for (int i = 0; i < pinned_n; i++) {
+            if (pinned_prev[i] != 1) {
+                blas_set[i](pinned_prev[i]);
+            }
+        }
+    }
+    pthread_mutex_unlock(&pin_mu);
+}
+
+void
+ad_parallel_for_blas(int64_t n, int64_t grain, ad_range_fn fn, void *ctx)
+{
+    blas_pin();
+    ad_parallel_for(n, grain, fn, ctx);
+    blas_unpin();
 }
 
 void

@@ -1,9 +1,10 @@
 """ad.set_num_threads / ad.get_num_threads and the engine's thread pool
 (csrc/threads.c, csrc/kernels_par.inc): every op family the pool splits
-gives the same bits at 1, 2 and 3 threads, forward and backward, eager and
-compiled, on sizes above the pool's threshold (AD_PAR_ELEMS = 65536
-elements a piece: 3 pieces need 196608); Python threads running large ops
-at once get the single-threaded results.  No timing is asserted.
+gives the same bits at 1, 2, 3 and 4 threads (more threads than cores
+still make more pieces), forward and backward, eager and compiled, on sizes
+above the pool's threshold (AD_PAR_ELEMS = 65536 elements a piece: 3
+pieces need 196608) and below it; Python threads running large ops at once
+get the single-threaded results.  No timing is asserted.
 """
 import os
 import subprocess
@@ -15,8 +16,9 @@ import pytest
 
 import autodiff as ad
 from autodiff import _engine, nn
+from conftest import require_torch
 
-THREADS = (1, 2, 3)
+THREADS = (1, 2, 3, 4)
 BIG = (256, 1024)           # 262144 elements: 4 pieces of 65536
 
 
@@ -253,24 +255,30 @@ def mlp_step(model, opt, x, y):
     return loss
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_mlp_training_same_bits(compiled):
-    """A large MLP's training steps (every split kernel at once), eager and
-    as a compiled replay."""
-    x_np = data((256, 64), np.float32)
-    y_np = np.random.default_rng(7).integers(0, 10, 256)
-
+def training_same_bits(make_model, x_np, y_np, compiled):
+    """Three Adam steps of make_model() (seeded), eager or compiled: the
+    losses and parameters have the same bits at every thread count."""
     def run():
         ad.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(),
-                              nn.Linear(1024, 1024), nn.Tanh(),
-                              nn.Linear(1024, 10))
+        model = make_model()
         opt = ad.optim.Adam(model.parameters(), lr=1e-3)
         step = ad.compile(mlp_step) if compiled else mlp_step
         losses = [step(model, opt, ad.tensor(x_np), ad.tensor(y_np)).item()
                   for _ in range(3)]
         return [np.array(losses)] + [p.numpy() for p in model.parameters()]
     assert_same_bits(at_threads(run))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_mlp_training_same_bits(compiled):
+    """A large MLP's training steps (every split kernel at once), eager and
+    as a compiled replay."""
+    training_same_bits(
+        lambda: nn.Sequential(nn.Linear(64, 1024), nn.ReLU(),
+                              nn.Linear(1024, 1024), nn.Tanh(),
+                              nn.Linear(1024, 10)),
+        data((256, 64), np.float32),
+        np.random.default_rng(7).integers(0, 10, 256), compiled)
 
 
 # ------------------------------------------- concurrent Python threads
@@ -310,3 +318,234 @@ def test_concurrent_threads_share_the_pool():
         t.join()
     assert errors == []
     assert sorted(got) == [0, 1, 2]
+
+
+# ------------------------- convolution, pooling, normalization (issue 16)
+
+def step_same_bits(fn, arrays, dtype, blas_too=False):
+    """fn(*tensors) -> output, from leaves made of `arrays` (x0 + a, as a
+    training step sees them); its output and every input's gradient, eager
+    and as a compiled replay, at each thread count: the same bits.  With
+    blas_too the BLAS follows the thread count as well (ad.set_num_threads
+    itself)."""
+    gy = {}
+
+    def run(compiled):
+        leaves = [nn.Parameter(ad.zeros(*a.shape, dtype=dtype))
+                  for a in arrays]
+
+        def step(*xs):
+            for p in leaves:
+                p.grad = None
+            y = fn(*[p + x for p, x in zip(leaves, xs)])
+            if "g" not in gy:
+                gy["g"] = data(y.shape, np.dtype(y.dtype.name), seed=99)
+            (y * ad.tensor(gy["g"])).sum().backward()
+            return y
+        f = ad.compile(step) if compiled else step
+        out = []
+        for _ in range(2 if compiled else 1):    # record, then replay
+            y = f(*[ad.tensor(a) for a in arrays])
+            out = [y.numpy().copy()] + [p.grad.numpy().copy()
+                                        for p in leaves]
+        return out
+
+    def both():
+        return run(False) + run(True)
+    if blas_too:
+        res = []
+        for t in THREADS:
+            ad.set_num_threads(t)
+            res.append([np.array(a, copy=True) for a in both()])
+    else:
+        res = at_threads(both)
+    assert_same_bits(res)
+    half = len(res[0]) // 2
+    for a, b in zip(res[0][:half], res[0][half:]):    # eager == compiled
+        assert np.array_equal(a, b)
+    return res[0][:half]
+
+
+F = nn.functional
+CONVS = {
+    # name: (input shape, weight shape, kwargs); big ones cross the
+    # pool's threshold (and cut the weight's gradient into pieces)
+    "big": ((32, 3, 32, 32), (16, 3, 3, 3), dict(padding=1)),
+    "big_strided_groups": ((24, 4, 30, 30), (8, 2, 3, 3),
+                           dict(stride=2, padding=2, dilation=2, groups=2)),
+    "lenet2": ((64, 6, 12, 12), (16, 6, 5, 5), {}),
+    "pointwise": ((16, 32, 24, 24), (48, 32, 1, 1), {}),
+    "depthwise": ((16, 16, 32, 32), (32, 1, 3, 3),
+                  dict(padding=1, groups=16)),
+    "small": ((2, 3, 5, 5), (4, 3, 3, 3), dict(padding=1)),
+    # a GEMM whose bits OpenBLAS's threaded dgemm changes (K = 576)
+    "one_sample": ((1, 64, 14, 14), (128, 64, 3, 3), dict(padding=1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(CONVS))
+def test_conv2d_same_bits(name, dtype):
+    xs, ws, kw = CONVS[name]
+    arrays = [data(xs, dtype), data(ws, dtype, seed=1),
+              data((ws[0],), dtype, seed=2)]
+    step_same_bits(lambda x, w, b: F.conv2d(x, w, b, **kw), arrays, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_same_bits_with_the_blas_at_the_thread_count(dtype):
+    """set_num_threads(n) sets the BLAS to n too; the convolution's GEMMs
+    run with it at one thread (OpenBLAS's threaded dgemm gives other bits),
+    so its results still do not change (a single large sample: the pool
+    cannot split it, the BLAS would)."""
+    for name in ("one_sample", "big"):
+        xs, ws, kw = CONVS[name]
+        arrays = [data(xs, dtype), data(ws, dtype, seed=1)]
+        step_same_bits(lambda x, w: F.conv2d(x, w, **kw), arrays, dtype,
+                       blas_too=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv1d_and_transposed_same_bits(dtype):
+    arrays = [data((32, 8, 2000), dtype), data((16, 8, 5), dtype, seed=1)]
+    step_same_bits(lambda x, w: F.conv1d(x, w, padding=2), arrays, dtype)
+    arrays = [data((16, 8, 20, 20), dtype), data((8, 4, 3, 3), dtype, seed=1)]
+    step_same_bits(lambda x, w: F.conv_transpose2d(x, w, stride=2),
+                   arrays, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unfold_fold_same_bits(dtype):
+    arrays = [data((32, 4, 24, 24), dtype)]
+    step_same_bits(lambda x: F.unfold(x, 3, padding=1, stride=2), arrays,
+                   dtype)
+    arrays = [data((32, 36, 144), dtype)]
+    step_same_bits(lambda x: F.fold(x, (24, 24), 3, padding=1, stride=2),
+                   arrays, dtype)
+
+
+def test_conv_weight_gradient_in_pieces_matches_torch():
+    """The weight's gradient summed in fixed pieces of the batch (8 here)
+    is still the gradient: against torch in float64."""
+    torch = require_torch()
+    xs, ws, kw = CONVS["big"]
+    x, w = data(xs, np.float64), data(ws, np.float64, seed=1)
+    g = data((32, 16, 32, 32), np.float64, seed=2)
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(tx, tw, **kw).backward(torch.tensor(g))
+    for t in THREADS:
+        ad.set_num_threads(t)
+        ax = ad.tensor(x, requires_grad=True)
+        aw = ad.tensor(w, requires_grad=True)
+        F.conv2d(ax, aw, **kw).backward(ad.tensor(g))
+        np.testing.assert_allclose(aw.grad.numpy(), tw.grad.numpy(),
+                                   rtol=1e-11, atol=1e-10)
+        np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(),
+                                   rtol=1e-11, atol=1e-10)
+
+
+POOLS = {
+    "max2": lambda x: F.max_pool2d(x, 2),
+    "max3_pad": lambda x: F.max_pool2d(x, 3, stride=2, padding=1,
+                                       dilation=1, ceil_mode=True),
+    "avg3": lambda x: F.avg_pool2d(x, 3, stride=2, padding=1),
+    "avg_nopad": lambda x: F.avg_pool2d(x, 2, count_include_pad=False,
+                                        divisor_override=None),
+    "adaptive_avg": lambda x: F.adaptive_avg_pool2d(x, (5, 7)),
+    "adaptive_max": lambda x: F.adaptive_max_pool2d(x, (5, 7)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 16, 24, 24), (2, 3, 6, 6)])
+@pytest.mark.parametrize("name", sorted(POOLS))
+def test_pooling_same_bits(name, shape, dtype):
+    step_same_bits(POOLS[name], [data(shape, dtype)], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_indices_same_bits(dtype):
+    x_np = data((32, 16, 24, 24), dtype)
+
+    def run():
+        y, i = F.max_pool2d(ad.tensor(x_np), 2, return_indices=True)
+        return y.numpy(), i.numpy()
+    assert_same_bits(at_threads(run))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 16, 16, 16), (4, 3, 5, 5)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_same_bits(training, shape, dtype):
+    C = shape[1]
+    arrays = [data(shape, dtype), data((C,), dtype, seed=1, lo=0.5),
+              data((C,), dtype, seed=2)]
+
+    def run():
+        rm = ad.tensor(data((C,), dtype, seed=3))
+        rv = ad.tensor(data((C,), dtype, seed=4, lo=0.5))
+        out = step_same_bits(
+            lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training,
+                                         momentum=0.1), arrays, dtype)
+        return out + [rm.numpy(), rv.numpy()]
+    # the running stats too (updated by every run: compare whole runs)
+    res = []
+    for t in THREADS:
+        _engine._set_pool_threads(t)
+        res.append([np.array(a, copy=True) for a in run()])
+    assert_same_bits(res)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["layer", "group", "rms"])
+def test_norm_same_bits(kind, dtype):
+    shape = (64, 32, 8, 16)
+    C = shape[1]
+    if kind == "layer":
+        arrays = [data(shape, dtype), data(shape[-2:], dtype, seed=1),
+                  data(shape[-2:], dtype, seed=2)]
+        fn = lambda x, w, b: F.layer_norm(x, shape[-2:], w, b)  # noqa: E731
+    elif kind == "group":
+        arrays = [data(shape, dtype), data((C,), dtype, seed=1),
+                  data((C,), dtype, seed=2)]
+        fn = lambda x, w, b: F.group_norm(x, 4, w, b)  # noqa: E731
+    else:
+        arrays = [data(shape, dtype), data(shape[-1:], dtype, seed=1)]
+        fn = lambda x, w: F.rms_norm(x, shape[-1:], w)  # noqa: E731
+    step_same_bits(fn, arrays, dtype)
+
+
+def test_norm_affine_gradients_in_pieces_match_torch():
+    """layer_norm's weight and bias gradients summed over 4 fixed pieces
+    of the rows (ad_norm_pieces) are still the gradients: against torch in
+    float64, at every thread count."""
+    torch = require_torch()
+    x, w, b = (data((2048, 128), np.float64), data((128,), np.float64, 1),
+               data((128,), np.float64, 2))
+    g = data((2048, 128), np.float64, seed=3)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.layer_norm(tx, (128,), tw, tb).backward(
+        torch.tensor(g))
+    for t in THREADS:
+        ad.set_num_threads(t)
+        ax, aw, ab = (ad.tensor(a, requires_grad=True) for a in (x, w, b))
+        F.layer_norm(ax, (128,), aw, ab).backward(ad.tensor(g))
+        for ours, theirs in ((ax, tx), (aw, tw), (ab, tb)):
+            np.testing.assert_allclose(ours.grad.numpy(),
+                                       theirs.grad.numpy(), rtol=1e-10,
+                                       atol=1e-10)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cnn_training_same_bits(compiled):
+    """LeNet-5-like training steps (conv, batch norm, pooling, linear,
+    Adam): every split kernel of a CNN at once."""
+    training_same_bits(
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+            nn.AvgPool2d(2), nn.Flatten(), nn.Linear(256, 120), nn.ReLU(),
+            nn.Linear(120, 10)),
+        data((64, 1, 28, 28), np.float32),
+        np.random.default_rng(8).integers(0, 10, 64), compiled)
