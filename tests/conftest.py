@@ -33,8 +33,9 @@ def require_torch():
 class _NoTorch:
     """Stands for torch (or one of its modules) when torch is not installed:
     the test touching any of its public names skips with the one reason, so
-    a module's tests that never touch it still run.  Private names raise
-    AttributeError, as pytest's collection probes those."""
+    a module's tests that never touch it still run.  Touching one at import
+    time is a collection error (not a whole module skipped quietly).  Private
+    names raise AttributeError, as pytest's collection probes those."""
 
     def __init__(self, name):
         self._name = name
@@ -42,7 +43,7 @@ class _NoTorch:
     def __getattr__(self, attr):
         if attr.startswith("_"):
             raise AttributeError(attr)
-        require_torch()
+        pytest.skip(TORCH_MISSING)
 
     def __repr__(self):
         return "<%s: not installed>" % self._name
