@@ -1,6 +1,7 @@
 """Shared test helpers: the one tolerance table, a float64 central-difference
 gradient, a gradient check in the style of torch.autograd.gradcheck, and the
-small helpers several test files use (alive, rss_bytes, mlp, needs_torch)."""
+small helpers several test files use (alive, rss_bytes, mlp, needs_torch,
+lazy_torch)."""
 import os
 
 import numpy as np
@@ -17,6 +18,7 @@ except ImportError:       # pragma: no cover - depends on the environment
 # (the [test] extra has no torch; [oracle] adds it), also the run's header.
 TORCH_MISSING = ("PyTorch is not installed: the tests comparing with it skip "
                  "(pip install 'autodiff-tape[oracle]')")
+HAVE_TORCH = torch is not None
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_MISSING)
 
 
@@ -26,6 +28,34 @@ def require_torch():
     if torch is None:
         pytest.skip(TORCH_MISSING, allow_module_level=True)
     return torch
+
+
+class _NoTorch:
+    """Stands for torch (or one of its modules) when torch is not installed:
+    the test touching any of its public names skips with the one reason, so
+    a module's tests that never touch it still run.  Touching one at import
+    time is a collection error (not a whole module skipped quietly).  Private
+    names raise AttributeError, as pytest's collection probes those."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        pytest.skip(TORCH_MISSING)
+
+    def __repr__(self):
+        return "<%s: not installed>" % self._name
+
+
+def lazy_torch(name="torch"):
+    """The module `name` (torch or a submodule) when torch is installed, else
+    a stand-in that skips the test that uses it (see _NoTorch)."""
+    if torch is None:
+        return _NoTorch(name)
+    import importlib
+    return importlib.import_module(name)
 
 
 def pytest_report_header(config):

@@ -9,15 +9,16 @@ real torch, then with ``sys.modules['torch']`` (and ``torch.nn``,
 autodiff.  Randomness comes from numpy, or from torch's own initial
 state_dict, which a script can take as ``INITIAL_STATE``."""
 import contextlib
+import importlib
 import math
 import pathlib
 import sys
 
 import numpy as np
 import pytest
-from conftest import require_torch
+from conftest import HAVE_TORCH, lazy_torch, require_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 import autodiff  # noqa: E402
 import autodiff.nn  # noqa: E402
@@ -94,6 +95,7 @@ def compare(got, want, rtol, where="results"):
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_runs_unchanged_and_matches_torch(name, capsys):
+    require_torch()
     ref = run_script(name)
     extra = {}
     if name in WITH_INITIAL_STATE:
@@ -118,8 +120,12 @@ def test_aliasing_is_undone():
         from torch import optim
         assert t is autodiff and nn is autodiff.nn
         assert optim is autodiff.optim
-    import torch as t2
-    assert t2 is torch and t2.nn is not autodiff.nn
+    if HAVE_TORCH:
+        import torch as t2
+        assert t2 is torch and t2.nn is not autodiff.nn
+    else:                     # no torch: `import torch` fails again
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module("torch")
 
 
 # ------------------------------------------------ what the scripts needed

@@ -16,14 +16,7 @@ from autodiff import _engine as E
 from autodiff._indexing import _flat_index
 from autodiff import nn, optim
 
-from conftest import numerical_grad
-
-try:
-    import torch
-except ImportError:         # pragma: no cover - torch is the oracle here
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+from conftest import needs_torch, numerical_grad, torch
 
 F32, F64 = np.float32, np.float64
 LEAF_MSG = ("a leaf Variable that requires grad is being used in an "

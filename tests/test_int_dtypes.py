@@ -11,9 +11,9 @@ import pytest
 
 import autodiff as ad
 from autodiff import _engine as E
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min

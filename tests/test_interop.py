@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 
 @pytest.mark.parametrize("data", [np.arange(6.0).reshape(2, 3),

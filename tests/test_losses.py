@@ -10,11 +10,11 @@ import pytest
 import autodiff as ad
 import autodiff.nn as nn
 import autodiff.nn.functional as F
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
-import torch.nn as tnn                   # noqa: E402
-import torch.nn.functional as TF         # noqa: E402
+torch = lazy_torch()
+tnn = lazy_torch("torch.nn")
+TF = lazy_torch("torch.nn.functional")
 
 REDUCTIONS = ["mean", "sum", "none"]
 DTYPES = [np.float64, np.float32]

@@ -14,10 +14,10 @@ import pytest
 import autodiff as ad
 from autodiff import nn, optim
 from autodiff.optim import lr_scheduler
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
-tsched = torch.optim.lr_scheduler
+torch = lazy_torch()
+tsched = lazy_torch("torch.optim.lr_scheduler")
 
 LRS = (0.1, 0.03, 0.25)          # one lr per parameter group
 

@@ -10,9 +10,9 @@ import autodiff as ad
 from autodiff import nn
 from autodiff.nn import init
 
-from conftest import needs_torch, torch
+from conftest import lazy_torch
 
-pytestmark = needs_torch
+torch = lazy_torch()
 
 
 def _tensor(lib, a):

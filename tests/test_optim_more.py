@@ -9,9 +9,9 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.nn import utils as nnu
 
-from conftest import torch
+from conftest import lazy_torch
 
-pytestmark = pytest.mark.skipif(torch is None, reason="torch not installed")
+torch = lazy_torch()
 
 STEPS = 24
 F64 = dict(rtol=1e-9, atol=1e-12)

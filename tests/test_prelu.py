@@ -8,9 +8,9 @@ import pytest
 import autodiff as ad
 from autodiff import nn
 from autodiff.nn import functional as F
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 # (input shape, weight shape)
 CASES = [((), (1,)), ((), ()), ((5,), (1,)), ((4, 3), (3,)), ((4, 3), (1,)),

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
-from conftest import require_torch
+from conftest import lazy_torch, require_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 
 def _leaf(a, dtype=None):

@@ -9,9 +9,9 @@ import pytest
 
 import autodiff as ad
 from autodiff import nn
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 # float32: torch.testing.assert_close's defaults
 TOL = {"float64": dict(rtol=1e-9, atol=1e-12),

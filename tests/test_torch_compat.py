@@ -7,9 +7,9 @@ import pytest
 
 import autodiff as ad
 from autodiff import nn
-from conftest import require_torch
+from conftest import lazy_torch
 
-torch = require_torch()
+torch = lazy_torch()
 
 
 def test_size_is_numpy_count_and_torch_shape():
