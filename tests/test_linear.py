@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from autodiff import nn
 from conftest import assert_close, check_grad
 
 DTYPES = [np.float32, np.float64]
@@ -81,8 +82,28 @@ def _linear_grads(x, W, b, g, bias=True, wgrad=True):
             for t in (X, Wt, B)]
 
 
+@pytest.fixture
+def one_thread():
+    """The engine's own float32 kernel runs linear's backward products
+    at one engine thread only (BLAS at more)."""
+    before = ad.get_num_threads()
+    ad.set_num_threads(1)
+    yield
+    ad.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("N,i,M", PACKED_SHAPES)
-def test_linear_float32_backward_products_against_float64(N, i, M):
+def test_linear_float32_backward_products_against_float64(N, i, M, threads):
+    before = ad.get_num_threads()
+    ad.set_num_threads(threads)
+    try:
+        _check_products(N, i, M)
+    finally:
+        ad.set_num_threads(before)
+
+
+def _check_products(N, i, M):
     rng = np.random.default_rng(N + i + M)
     x = rng.standard_normal((N, i)).astype(np.float32)
     W = rng.standard_normal((M, i)).astype(np.float32)
@@ -105,6 +126,7 @@ def test_linear_float32_backward_products_against_float64(N, i, M):
     assert db.tobytes() == ref.tobytes()
 
 
+@pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("bias,wgrad", [(True, False), (False, True)])
 def test_linear_float32_backward_without_some_gradients(bias, wgrad):
     """A frozen weight (the bias gradient then summed alone) or no bias:
@@ -166,26 +188,33 @@ def test_large_mlp_step_compiled_matches_eager_bitwise(dtype):
         assert p1.grad.numpy().tobytes() == p2.grad.numpy().tobytes()
 
 
-def test_linear_float32_backward_same_bits_at_any_thread_count():
-    """Every element of the packed kernel's products is one chain of
-    fused multiply-adds computed by one thread, so the gradients do not
-    depend on the thread count (BLAS's may: only checked where the engine
-    uses its own kernel)."""
-    feats = getattr(getattr(np, "_core", None), "_multiarray_umath", None)
-    if not getattr(feats, "__cpu_features__", {}).get("AVX512F"):
-        pytest.skip("the engine's float32 kernel needs AVX-512F")
+def test_linear_backward_replay_takes_the_path_of_its_thread_count():
+    """The engine's kernel (one thread) or BLAS (more) is chosen when the
+    record runs: a step recorded at 2 threads and replayed at 1 gives the
+    bits of the eager step at 1, and at 2 those of the eager step at 2."""
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((512, 1024)).astype(np.float32)
-    W = rng.standard_normal((512, 1024)).astype(np.float32)
-    b = rng.standard_normal(512).astype(np.float32)
-    g = rng.standard_normal((512, 512)).astype(np.float32)
+    X = ad.tensor(rng.standard_normal((512, 1024)).astype(np.float32))
+    G = ad.tensor(rng.standard_normal((512, 512)).astype(np.float32))
+    ad.manual_seed(0)
+    lin = nn.Linear(1024, 512)
+
+    def step(x, g):
+        lin.zero_grad()
+        lin(x).backward(g)
+
+    def grads():
+        return [p.grad.numpy().tobytes() for p in lin.parameters()]
+    compiled = ad.compile(step)
     before = ad.get_num_threads()
     try:
-        ad.set_num_threads(1)
-        one = _linear_grads(x, W, b, g)
         ad.set_num_threads(2)
-        two = _linear_grads(x, W, b, g)
+        compiled(X, G)
+        for threads in (1, 2, 1):
+            ad.set_num_threads(threads)
+            step(X, G)
+            eager = grads()
+            compiled(X, G)
+            assert grads() == eager
+            assert compiled.recordings == 1
     finally:
         ad.set_num_threads(before)
-    for a, c in zip(one, two):
-        assert a.tobytes() == c.tobytes()
