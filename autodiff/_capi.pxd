@@ -84,6 +84,8 @@ cdef extern from "autodiff.h" nogil:
     void ad_pool_trim()
     void ad_set_num_threads(int)
     int ad_get_num_threads()
+    void ad_set_blas_threads(int)
+    int ad_get_blas_threads()
     ctypedef void (*ad_blas_set_threads_fn)(int) noexcept nogil
     ctypedef int (*ad_blas_get_threads_fn)() noexcept nogil
     int ad_set_blas_thread_fns(int, ad_blas_set_threads_fn *,

@@ -1820,6 +1820,11 @@ def _set_pool_threads(int n):
 def _get_pool_threads():
     return ad_get_num_threads()
 
+def _set_blas_threads_seen(int n):
+    """The BLAS thread count set_num_threads set, as the engine reads it
+    (linear's float32 backward: its own kernel at one, BLAS at more)."""
+    ad_set_blas_threads(n)
+
 def _set_blas_thread_fns(pairs):
     """Register the BLAS libraries' thread-count setters and getters
     (addresses of OpenBLAS's openblas_set_num_threads and

@@ -121,7 +121,9 @@ def set_num_threads(n):
     torch.set_num_threads.  Results do not depend on n: elementwise kernels
     give the same bits (each element's arithmetic is unchanged), and the
     split reductions combine in an order fixed by the shape alone
-    (docs/ARCHITECTURE.md, "Thread pool").
+    (docs/ARCHITECTURE.md, "Thread pool"); matrix products excepted, as
+    torch's: BLAS's bits may change with its thread count, and linear's
+    float32 backward runs the engine's kernel at n = 1, BLAS at more.
 
     Parameters
     ----------
@@ -148,6 +150,7 @@ def set_num_threads(n):
     if n <= 0:
         raise RuntimeError("set_num_threads expects a positive integer")
     _set_blas_threads(n)
+    _engine._set_blas_threads_seen(n)
     _engine._set_pool_threads(n)
 
 
@@ -157,4 +160,5 @@ def get_num_threads():
 
 
 _engine._set_pool_threads(_default_threads())
+_engine._set_blas_threads_seen(_default_threads())
 _engine._set_blas_thread_fns(_openblas_thread_fns())

@@ -427,6 +427,8 @@ typedef void (*ad_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx);
 void ad_set_num_threads(int n);         /* n >= 1 (checked by the caller) */
 int ad_get_num_threads(void);
+void ad_set_blas_threads(int n);        /* as ad.set_num_threads set it */
+int ad_get_blas_threads(void);
 /* ad_parallel_for whose pieces call BLAS (the convolution's per-sample
  * GEMMs): while the job runs, split or not, every registered BLAS runs
  * single-threaded (its own threads would compete with the pool's for the

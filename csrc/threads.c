@@ -323,6 +323,23 @@ ad_get_num_threads(void)
     return atomic_load(&want);
 }
 
+/* The BLAS's thread count as ad.set_num_threads last set it (not as a
+ * conv job's pin has it for the moment: a choice made from this value
+ * must not depend on what another thread runs). */
+static atomic_int blas_want = 1;
+
+void
+ad_set_blas_threads(int n)
+{
+    atomic_store(&blas_want, n < 1 ? 1 : n);
+}
+
+int
+ad_get_blas_threads(void)
+{
+    return atomic_load(&blas_want);
+}
+
 /* ---- the crew ---------------------------------------------------------
  *
  * Crew thread k runs task k + 1 of every call that has one.  A call
