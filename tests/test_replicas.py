@@ -438,15 +438,18 @@ def test_replica_parameters_alias_the_model():
 def test_two_trainers_with_replicas_on_two_threads():
     """The crew serves one call at a time; a second thread's replicas run
     serially on that thread, with the same results.  (No seed, no
-    shuffling: fit(seed=...) seeds process-wide generators.)"""
+    shuffling: fit(seed=...) seeds process-wide generators; the models are
+    made on this thread for the same reason: mlp() seeds the global
+    generator before drawing the initial weights.)"""
     X, y = data(64)
     kw = dict(X=X, y=y, epochs=4, seed=None, shuffle=False)
     want, _, _ = train(2, **kw)
+    models = [mlp() for _ in range(2)]
     got, errors = {}, []
 
     def run(i):
         try:
-            got[i] = params(train(2, **kw)[0])
+            got[i] = params(train(2, model=models[i], **kw)[0])
         except Exception as e:          # pragma: no cover - reported below
             errors.append(e)
 
