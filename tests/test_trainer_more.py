@@ -47,6 +47,17 @@ def assert_same(a, b, rtol=0.0):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+class Kw(nn.Module):
+    """A model taking its input by keyword (dict batches)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(x)
+
+
 def trainer(model, lr=0.1, compile=True, loss=None, opt=optim.SGD):
     return ad.Trainer(model, loss or nn.CrossEntropyLoss(),
                       opt(model.parameters(), lr=lr), compile=compile)
@@ -189,13 +200,6 @@ def test_iterable_of_batches_equals_arrays(compile):
     dicts = [{"x": ad.tensor(X[i:i + 16]), "label": ad.tensor(y[i:i + 16])}
              for i in range(0, 80, 16)]
 
-    class Kw(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            return self.m(x)
     trainer(Kw(c), compile=compile).fit(dicts, epochs=3, verbose=0)
     assert_same(params(a), params(c))
 
@@ -344,13 +348,6 @@ def test_compiled_step_takes_the_fast_path():
     # (a binder), for positional and keyword inputs, bit for bit eager.
     X, y = blobs(64)
 
-    class Kw(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            return self.m(x)
     out = []
     for compile in (True, False):
         m, k = make_model(), make_model()
