@@ -86,6 +86,9 @@ cdef extern from "autodiff.h" nogil:
     int ad_get_num_threads()
     void ad_set_blas_threads(int)
     int ad_get_blas_threads()
+    int ad_alone_swap(int)
+    int ad_spin_us()
+    int ad_blas_one_thread(int64_t, int64_t, int64_t)
     ctypedef void (*ad_blas_set_threads_fn)(int) noexcept nogil
     ctypedef int (*ad_blas_get_threads_fn)() noexcept nogil
     int ad_set_blas_thread_fns(int, ad_blas_set_threads_fn *,

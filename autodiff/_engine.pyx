@@ -1820,6 +1820,16 @@ def _set_pool_threads(int n):
 def _get_pool_threads():
     return ad_get_num_threads()
 
+def _spin_us():
+    """How long (microseconds) an idle pool or crew thread polls for work
+    before it sleeps (AUTODIFF_SPIN_US, read once; default 500)."""
+    return ad_spin_us()
+
+def _blas_one_thread(int64_t m, int64_t n, int64_t k):
+    """Whether this thread's m x n x k product runs on one BLAS thread
+    (csrc/threads.c: ad_blas_one_thread)."""
+    return bool(ad_blas_one_thread(m, n, k))
+
 def _set_blas_threads_seen(int n):
     """The BLAS thread count set_num_threads set, as the engine reads it
     (linear's float32 backward: its own kernel at one, BLAS at more)."""

@@ -268,7 +268,8 @@ cdef class _ReplicaRun:
     """One replicas step's random streams (ad_rng_replicas_begin), and the
     replay of the replicas' compiled steps at once (ad_programs_run).
 
-    begin(m) starts m streams at the engine stream's offset; enter(r) /
+    begin(m) starts m streams at the engine stream's offset (and makes
+    this thread run alone, ad_alone_swap, until end()); enter(r) /
     exit() make replica r's this thread's stream around a call (a
     recording, or a replay on the general path); run(fns, argss) binds
     each compiled function's arguments on its fast path and replays all
@@ -277,7 +278,7 @@ cdef class _ReplicaRun:
     cdef ad_rng_stream s[AD_MAX_CREW + 1]
     cdef ad_rng_stream *prev
     cdef int m
-    cdef bint entered
+    cdef bint entered, began, was_alone
 
     def begin(self, int m):
         if not 1 <= m <= AD_MAX_CREW + 1:
@@ -285,6 +286,12 @@ cdef class _ReplicaRun:
                              % (AD_MAX_CREW + 1, m))
         self.m = m
         ad_rng_replicas_begin(self.s, m)
+        # until end(), this thread runs alone (inline pool, BLAS at one
+        # thread), as the crew threads do: the recordings, the replays
+        # and the update then compute the same way at every thread count
+        if not self.began:
+            self.was_alone = ad_alone_swap(1)
+            self.began = True
 
     def enter(self, int r):
         if not 0 <= r < self.m or self.entered:
@@ -301,6 +308,9 @@ cdef class _ReplicaRun:
 
     def end(self):
         ad_rng_replicas_end(self.s, self.m)
+        if self.began:
+            ad_alone_swap(self.was_alone)
+            self.began = False
 
     def run(self, list fns, list argss):
         """True: all replayed; False: one is stale (nothing ran, record

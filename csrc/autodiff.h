@@ -429,6 +429,22 @@ void ad_set_num_threads(int n);         /* n >= 1 (checked by the caller) */
 int ad_get_num_threads(void);
 void ad_set_blas_threads(int n);        /* as ad.set_num_threads set it */
 int ad_get_blas_threads(void);
+/* Whether this thread's m x n x k product runs on one BLAS thread: the
+ * BLAS set to one, this thread alone (ad_alone_swap, a crew task), or
+ * fewer than 2^22 multiply-adds.  ad_blas_begin / ad_blas_end bracket
+ * every BLAS product: pinned to one thread where so, else counted as a
+ * threaded call (spinning pool and crew threads give up their cores). */
+int ad_blas_one_thread(int64_t m, int64_t n, int64_t k);
+int ad_blas_begin(int64_t m, int64_t n, int64_t k);
+void ad_blas_end(int how);
+/* This thread runs alone (1) or not (0) from now; the previous setting.
+ * Alone: its ad_parallel_for runs inline and its BLAS products on one
+ * thread (a replica among replicas on the other cores). */
+int ad_alone_swap(int on);
+/* How long an idle pool or crew thread polls before it sleeps, in
+ * microseconds: AUTODIFF_SPIN_US (0 to 1000000) read at first use, else
+ * 500. */
+int ad_spin_us(void);
 /* ad_parallel_for whose pieces call BLAS (the convolution's per-sample
  * GEMMs): while the job runs, split or not, every registered BLAS runs
  * single-threaded (its own threads would compete with the pool's for the

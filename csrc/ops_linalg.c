@@ -211,9 +211,10 @@ fw_linear(ad_record *r)
  * 8-row block: OpenBLAS zeroes C before a beta = 0 product, copies W
  * through a slow path for dx = g W, and runs the narrow products of a
  * 10-class head (g^T x with 10 rows) at a fifth of its peak
- * (bench/RESULTS.md).  Only where ad.set_num_threads set the BLAS to
- * one thread (ad_get_blas_threads: not a conv job's momentary pin, which
- * would make the choice depend on another thread's work).  Split over
+ * (bench/RESULTS.md).  Only where the product runs on one BLAS thread
+ * (ad_blas_one_thread: the BLAS set to one by ad.set_num_threads, a
+ * replica's thread, or a small product; not a conv job's momentary pin,
+ * which would make the choice depend on another thread's work).  Split over
  * the pool it scaled to 1.4x at 2 threads where OpenBLAS's own give 1.8x
  * (and OpenBLAS's threads, spinning after the forward's product, slow
  * the pool's down), so at more threads BLAS runs these products as
@@ -225,7 +226,7 @@ static int
 linear_packs(const ad_tensor *x, int64_t m, int64_t n, int64_t k)
 {
     return x->dtype == AD_F32 && m >= 8 && n > 0 && k > 0 &&
-           m * n * k >= ((int64_t)1 << 20) && ad_get_blas_threads() == 1 &&
+           m * n * k >= ((int64_t)1 << 20) && ad_blas_one_thread(m, n, k) &&
            ad_sgemm_packed_ok();
 }
 

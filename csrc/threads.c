@@ -26,6 +26,30 @@
  * one whole task of a call (a replica's compiled step), as ordinary engine
  * threads.
  *
+ * Waiting: a worker or crew thread without work, and a caller waiting for
+ * the rest of its job, first poll (plain loads, the clock read every 32
+ * of them) for AUTODIFF_SPIN_US microseconds (default 500), then sleep on
+ * a condition variable.  Waking a sleeping thread costs 25-50 us on the
+ * virtual machines measured (a futex wake and an interprocessor
+ * interrupt through the hypervisor), more than a small step's kernels:
+ * a spinning thread starts within a microsecond.  No PAUSE in the loop: a
+ * guest's PAUSE loop makes the hypervisor deschedule the virtual cpu
+ * (pause-loop exiting), measured slower than plain polling.  A spinning
+ * thread gives its core up at once (goes to sleep) while a BLAS call runs
+ * on several threads, and a pool worker also while a crew call runs:
+ * those threads need the cores.
+ *
+ * Alone (ad_alone_swap, and every crew task): the thread runs as one of
+ * several replicas, the others on the other cores; its ad_parallel_for
+ * runs inline and its BLAS calls on one thread, so replicas never
+ * compete for cores, and a product's bits do not depend on the thread
+ * count (recording and replay of a replica both run alone).
+ *
+ * Small products (ad_blas_begin): a GEMM of fewer than AD_BLAS_SMALL
+ * multiply-adds runs on one BLAS thread whatever the count: OpenBLAS's
+ * threads lose on them inside a step, where the operands were just
+ * written by the other core (bench/RESULTS.md).
+ *
  * ad_parallel_for_blas is the same for pieces that call BLAS: while such
  * a job runs (split or not) the registered BLAS libraries run on one
  * thread each (set back after), so the pool's threads and the BLAS's never
@@ -38,8 +62,107 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define AD_MAX_WORKERS 255
+#define AD_BLAS_SMALL ((int64_t)1 << 22)
+
+/* ---- waiting --------------------------------------------------------- */
+
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+static int spin_limit_us = 500;
+
+static void
+spin_read_env(void)
+{
+    const char *e = getenv("AUTODIFF_SPIN_US");
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (*end == '\0' && v >= 0 && v <= 1000000) {
+            spin_limit_us = (int)v;
+        }
+    }
+}
+
+static int64_t
+clock_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static atomic_int blas_threaded;        /* BLAS calls on several threads */
+/* The BLAS's thread count as ad.set_num_threads last set it (not as a
+ * conv job's pin has it for the moment: a choice made from this value
+ * must not depend on what another thread runs). */
+static atomic_int blas_want = 1;
+static atomic_int crew_busy;            /* a crew call is running */
+
+/* Whether a poll that started at *t0 (-1: not yet) has had its time;
+ * the clock is read at every 32nd poll i. */
+static int
+spin_over(int64_t *t0, unsigned i)
+{
+    if (i & 31) {
+        return 0;
+    }
+    int64_t t = clock_us();
+    if (*t0 < 0) {
+        pthread_once(&spin_once, spin_read_env);
+        *t0 = t;
+    }
+    return t - *t0 >= spin_limit_us;
+}
+
+#define SPIN_RELAX() __asm__ __volatile__("" ::: "memory")
+
+int
+ad_spin_us(void)
+{
+    pthread_once(&spin_once, spin_read_env);
+    return spin_limit_us;
+}
+
+/* Poll until *v != seen (1), or the time is up or the cores are wanted
+ * elsewhere (0: the caller sleeps).  yield_to_crew: a pool worker, which
+ * also gives way to a crew call. */
+static int
+spin_until_changed(_Atomic uint64_t *v, uint64_t seen, int yield_to_crew)
+{
+    int64_t t0 = -1;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != seen) {
+            return 1;
+        }
+        if (spin_over(&t0, i) ||
+            atomic_load_explicit(&blas_threaded, memory_order_relaxed) ||
+            (yield_to_crew &&
+             atomic_load_explicit(&crew_busy, memory_order_relaxed))) {
+            return 0;
+        }
+        SPIN_RELAX();
+    }
+}
+
+/* Alone: see the top; crew_inside: a crew task (either thread). */
+static _Thread_local int alone_flag;
+static _Thread_local int crew_inside;
+
+static int
+alone(void)
+{
+    return alone_flag || crew_inside;
+}
+
+int
+ad_alone_swap(int on)
+{
+    int prev = alone_flag;
+    alone_flag = on != 0;
+    return prev;
+}
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
@@ -59,6 +182,7 @@ static void *job_ctx;
 static int64_t job_n, job_per;
 static int job_pieces;
 static uint64_t gen;            /* under mu: one more per job */
+static _Atomic uint64_t gen_seen; /* gen, read by spinning workers */
 static _Atomic uint64_t claim;
 static atomic_int done;         /* pieces finished */
 
@@ -94,8 +218,9 @@ worker_main(void *argp)
     worker_arg a = *(worker_arg *)argp;
     free(argp);
     inside = 1;
-    pthread_mutex_lock(&mu);
     for (;;) {
+        spin_until_changed(&gen_seen, a.seen, 1);
+        pthread_mutex_lock(&mu);
         while (gen == a.seen) {
             pthread_cond_wait(&wake_cv, &mu);
         }
@@ -110,6 +235,7 @@ worker_main(void *argp)
         if (ran && atomic_fetch_add(&done, ran) + ran == pieces) {
             pthread_cond_signal(&done_cv);
         }
+        pthread_mutex_unlock(&mu);
     }
     return NULL;
 }
@@ -127,6 +253,7 @@ atfork_child(void)
     pthread_cond_init(&done_cv, NULL);
     nworkers = 0;
     gen = 0;
+    atomic_store(&gen_seen, 0);
     atomic_store(&claim, 0);
     atomic_store(&done, 0);
     atomic_store(&busy, 0);
@@ -272,7 +399,7 @@ ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx)
     if (c > n / grain) {
         c = n / grain;
     }
-    if (c <= 1 || inside || atomic_exchange(&busy, 1)) {
+    if (c <= 1 || inside || alone() || atomic_exchange(&busy, 1)) {
         fn(ctx, 0, n);
         return;
     }
@@ -293,6 +420,7 @@ ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx)
     job_per = per;
     job_pieces = (int)pieces;
     gen++;
+    atomic_store(&gen_seen, gen);
     atomic_store(&done, 0);
     atomic_store(&claim, (uint64_t)(uint32_t)gen << 32);
     pthread_cond_broadcast(&wake_cv);
@@ -300,8 +428,13 @@ ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx)
     inside = 1;
     int ran = run_pieces((uint32_t)gen, fn, ctx, n, per, (int)pieces);
     inside = 0;
-    pthread_mutex_lock(&mu);
     atomic_fetch_add(&done, ran);
+    int64_t t0 = -1;
+    for (unsigned i = 0; atomic_load(&done) < pieces && !spin_over(&t0, i);
+         i++) {
+        SPIN_RELAX();
+    }
+    pthread_mutex_lock(&mu);
     while (atomic_load(&done) < pieces) {
         pthread_cond_wait(&done_cv, &mu);
     }
@@ -323,10 +456,6 @@ ad_get_num_threads(void)
     return atomic_load(&want);
 }
 
-/* The BLAS's thread count as ad.set_num_threads last set it (not as a
- * conv job's pin has it for the moment: a choice made from this value
- * must not depend on what another thread runs). */
-static atomic_int blas_want = 1;
 
 void
 ad_set_blas_threads(int n)
@@ -338,6 +467,38 @@ int
 ad_get_blas_threads(void)
 {
     return atomic_load(&blas_want);
+}
+
+int
+ad_blas_one_thread(int64_t m, int64_t n, int64_t k)
+{
+    return atomic_load(&blas_want) <= 1 || alone() ||
+           m * n * k < AD_BLAS_SMALL;
+}
+
+int
+ad_blas_begin(int64_t m, int64_t n, int64_t k)
+{
+    if (atomic_load(&blas_want) <= 1) {
+        return 0;               /* the BLAS is at one thread already */
+    }
+    if (ad_blas_one_thread(m, n, k)) {
+        blas_pin();
+        return 1;
+    }
+    atomic_fetch_add(&blas_threaded, 1);
+    return 2;
+}
+
+void
+ad_blas_end(int how)
+{
+    if (how == 1) {
+        blas_unpin();
+    }
+    else if (how == 2) {
+        atomic_fetch_sub(&blas_threaded, 1);
+    }
 }
 
 /* ---- the crew ---------------------------------------------------------
@@ -352,13 +513,9 @@ ad_get_blas_threads(void)
  * step's replicas start without a wake-up through the kernel; a thread
  * idle longer sleeps and costs nothing.
  */
-#define CREW_SPIN 4096
-
 static pthread_mutex_t crew_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t crew_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t crew_done = PTHREAD_COND_INITIALIZER;
-static atomic_int crew_busy;            /* a call is running */
-static _Thread_local int crew_inside;   /* a crew thread, or a caller */
 static int crew_n;                      /* created; changed by busy's owner */
 static ad_each_fn crew_fn;
 static void *crew_ctx;
@@ -367,14 +524,6 @@ static uint64_t crew_seen0[AD_MAX_CREW]; /* crew_go[k] when k was made */
 static atomic_int crew_sleepers;
 static atomic_int crew_left;            /* tasks of the call not finished */
 
-static inline void
-crew_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 static void *
 crew_main(void *argp)
 {
@@ -382,13 +531,7 @@ crew_main(void *argp)
     uint64_t seen = crew_seen0[k];      /* before the first call's bump */
     crew_inside = 1;
     for (;;) {
-        int spins = 0;
-        while (atomic_load_explicit(&crew_go[k], memory_order_acquire) ==
-               seen) {
-            if (++spins < CREW_SPIN) {
-                crew_relax();
-                continue;
-            }
+        if (!spin_until_changed(&crew_go[k], seen, 0)) {
             pthread_mutex_lock(&crew_mu);
             atomic_fetch_add(&crew_sleepers, 1);
             while (atomic_load(&crew_go[k]) == seen) {
@@ -477,9 +620,10 @@ ad_run_each(int n, ad_each_fn fn, void *ctx)
         fn(ctx, i);
     }
     crew_inside = 0;
-    for (int spins = 0; atomic_load(&crew_left) > 0 && spins < CREW_SPIN;
-         spins++) {
-        crew_relax();
+    int64_t t0 = -1;
+    for (unsigned i = 0; atomic_load(&crew_left) > 0 && !spin_over(&t0, i);
+         i++) {
+        SPIN_RELAX();
     }
     if (atomic_load(&crew_left) > 0) {
         pthread_mutex_lock(&crew_mu);

@@ -549,3 +549,79 @@ def test_cnn_training_same_bits(compiled):
             nn.Linear(120, 10)),
         data((64, 1, 28, 28), np.float32),
         np.random.default_rng(8).integers(0, 10, 64), compiled)
+
+
+def test_small_products_run_on_one_blas_thread():
+    """A product of fewer than 2^22 multiply-adds runs on one BLAS thread
+    whatever ad.set_num_threads says (OpenBLAS's threads lose on them
+    inside a step), and so does every product of a thread running alone
+    (a replica); linear's own backward kernel takes the one-thread
+    products.  A small MLP layer gives the 1-thread bits at 2 threads."""
+    ad.set_num_threads(2)
+    one = _engine._blas_one_thread
+    assert one(32, 256, 256) and one(32, 10, 256)
+    assert one(2047, 1024, 2) and not one(2048, 1024, 2)
+    assert not one(256, 1024, 1024)
+    run = _engine._ReplicaRun()
+    run.begin(1)
+    try:
+        assert one(256, 1024, 1024)
+    finally:
+        run.end()
+    assert not one(256, 1024, 1024)
+    ad.set_num_threads(1)
+    assert one(256, 1024, 1024)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, 256)).astype(np.float32)
+    g = rng.standard_normal((32, 256)).astype(np.float32)
+    out = []
+    for t in (1, 2):
+        ad.set_num_threads(t)
+        ad.manual_seed(0)
+        lin = nn.Linear(256, 256)
+        xt = ad.tensor(x, requires_grad=True)
+        y = lin(xt)
+        y.backward(ad.tensor(g))
+        out.append([a.numpy().tobytes() for a in
+                    (y, xt.grad, lin.weight.grad, lin.bias.grad)])
+    assert out[0] == out[1]
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("0", 0), ("120", 120), ("1000000", 1000000), ("", 500), ("abc", 500),
+    ("-5", 500), ("2000000", 500), ("12us", 500), (None, 500)])
+def test_spin_time_from_the_environment(value, expected):
+    """AUTODIFF_SPIN_US: how long idle pool and crew threads poll before
+    they sleep; a value out of 0..1000000 or not an integer keeps the
+    default."""
+    env = dict(os.environ)
+    env.pop("AUTODIFF_SPIN_US", None)
+    if value is not None:
+        env["AUTODIFF_SPIN_US"] = value
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import autodiff._engine as e; print(e._spin_us())"],
+        env=env, capture_output=True, text=True, check=True).stdout
+    assert int(out) == expected
+
+
+@pytest.mark.parametrize("spin", ["0", "500"])
+def test_pool_results_do_not_depend_on_the_spin_time(spin):
+    """Idle threads sleeping at once (0) or polling: the same bits for an
+    op the pool splits, and a step of a model, at 2 threads."""
+    code = (
+        "import hashlib, numpy as np, autodiff as ad\n"
+        "ad.set_num_threads(2)\n"
+        "x = ad.tensor(np.linspace(-3, 3, 262144, dtype=np.float32)"
+        ".reshape(256, 1024), requires_grad=True)\n"
+        "y = (x.tanh() * x).sum()\n"
+        "y.backward()\n"
+        "print(y.item().hex(),"
+        " hashlib.sha256(x.grad.numpy().tobytes()).hexdigest())\n")
+    env = dict(os.environ, AUTODIFF_SPIN_US=spin)
+    out = subprocess.run([sys.executable, "-c", code], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    env["AUTODIFF_SPIN_US"] = "1000"
+    ref = subprocess.run([sys.executable, "-c", code], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out == ref and out.strip()

@@ -491,3 +491,31 @@ def test_replica_run_errors_and_staleness():
     run.end()
     with pytest.raises(ValueError, match="1 to"):
         run.begin(0)
+
+
+def test_replicas_give_the_same_bits_at_every_thread_count():
+    """Each replica runs alone (its pool inline, its BLAS on one thread),
+    in the recording, the replays and the update: a float32 model whose
+    shares' products are large enough for BLAS threads (512x512 by a
+    share of 32 rows: 2^23 multiply-adds) trains to the same bits with
+    ad.set_num_threads(1) and (2)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((128, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 128)
+    saved = ad.get_num_threads()
+    out = []
+    try:
+        for t in (1, 2):
+            ad.set_num_threads(t)
+            ad.manual_seed(1)
+            m = nn.Sequential(nn.Linear(64, 512), nn.ReLU(),
+                              nn.Linear(512, 512), nn.ReLU(),
+                              nn.Linear(512, 10))
+            o = optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+            tr = Trainer(m, nn.CrossEntropyLoss(), o, replicas=2)
+            h = tr.fit(X, y, epochs=2, batch_size=64, seed=0, verbose=0)
+            out.append(([p.numpy().tobytes() for p in m.parameters()],
+                        h["loss"]))
+    finally:
+        ad.set_num_threads(saved)
+    assert out[0] == out[1]
