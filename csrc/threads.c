@@ -456,7 +456,6 @@ ad_get_num_threads(void)
     return atomic_load(&want);
 }
 
-
 void
 ad_set_blas_threads(int n)
 {
@@ -505,13 +504,13 @@ ad_blas_end(int how)
  *
  * Crew thread k runs task k + 1 of every call that has one.  A call
  * publishes its task (fn, ctx) and then bumps go[k] of each crew thread it
- * uses (release); the thread spins a little on its go[k] (acquire), then
- * sleeps on crew_wake.  A thread reads fn and ctx only after seeing its
- * own go[k] move, and the caller rewrites them only after every task of
- * the call finished, so a late thread never mixes two calls.  The spin
- * (about 10-50 us) covers the Python between two training steps, so a
- * step's replicas start without a wake-up through the kernel; a thread
- * idle longer sleeps and costs nothing.
+ * uses (release); the thread polls its go[k] (acquire, spin_until_changed:
+ * AUTODIFF_SPIN_US), then sleeps on crew_wake.  A thread reads fn and ctx
+ * only after seeing its own go[k] move, and the caller rewrites them only
+ * after every task of the call finished, so a late thread never mixes two
+ * calls.  The poll covers the update and the Python between two training
+ * steps, so a step's replicas start without a wake-up through the kernel;
+ * a thread idle longer sleeps and costs nothing.
  */
 static pthread_mutex_t crew_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t crew_wake = PTHREAD_COND_INITIALIZER;
