@@ -92,8 +92,8 @@ ad_sgemm_apacked_size(int64_t m, int64_t k)
     return (size_t)((m + MR - 1) / MR) * (size_t)k * MR;
 }
 
-void
-ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+static void
+pack_a_generic(int64_t m, int64_t k, const float *a, int64_t lda,
                 float *packed, float *colsum)
 {
     for (int64_t i = 0; i < m; i += MR) {
@@ -121,6 +121,57 @@ ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
 
 #define KERN_ATTR __attribute__((target("avx512f"), always_inline)) \
     static inline
+
+/* ad_sgemm_pack_a sixteen columns of a (two row blocks of A) at a time,
+ * over tiles of KT rows of a: within a tile the loads walk KT rows side by
+ * side, 64 bytes from each, so they stay on KT pages and the prefetchers
+ * follow every row (a walk down a whole column block touched a new page
+ * at every kk and waited on each load); each load's halves go to the two
+ * blocks, written in order.  The column sums are the same chain over kk
+ * in order as the generic loop's. */
+#define KT 32
+__attribute__((target("avx512f"))) static void
+pack_a_avx512(int64_t m, int64_t k, const float *a, int64_t lda,
+              float *packed, float *colsum)
+{
+    for (int64_t k0 = 0; k0 < k; k0 += KT) {
+        int64_t k1 = k - k0 < KT ? k : k0 + KT;
+        for (int64_t i = 0; i < m; i += 2 * MR) {
+            int64_t w = m - i < 2 * MR ? m - i : 2 * MR;
+            __mmask16 mk = (__mmask16)(w >= 16 ? 0xFFFFu : (1u << w) - 1);
+            float *d0 = packed + i * k;
+            float *d1 = d0 + k * MR;    /* past the matrix when w <= 8 */
+            __m512 sum = colsum ? _mm512_maskz_loadu_ps(mk, colsum + i)
+                                : _mm512_setzero_ps();
+            const float *src = a + k0 * lda + i;
+            for (int64_t kk = k0; kk < k1; kk++, src += lda) {
+                __m512 v = _mm512_maskz_loadu_ps(mk, src);
+                sum = _mm512_add_ps(sum, v);
+                _mm256_storeu_ps(d0 + kk * MR, _mm512_castps512_ps256(v));
+                if (w > MR) {
+                    _mm256_storeu_ps(d1 + kk * MR, _mm256_castpd_ps(
+                        _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+                }
+            }
+            if (colsum) {
+                _mm512_mask_storeu_ps(colsum + i, mk, sum);
+            }
+        }
+    }
+}
+#undef KT
+
+void
+ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+                float *packed, float *colsum)
+{
+    if (ad_sgemm_packed_ok()) {
+        pack_a_avx512(m, k, a, lda, packed, colsum);
+    }
+    else {
+        pack_a_generic(m, k, a, lda, packed, colsum);
+    }
+}
 
 /* C[0:mr, 0:nc] = A[0:mr, :] . panel + beta C, mr <= MR (a constant where
  * inlined, so the loops over rows unroll into registers). */
@@ -259,6 +310,13 @@ int
 ad_sgemm_packed_ok(void)
 {
     return 0;
+}
+
+void
+ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+                float *packed, float *colsum)
+{
+    pack_a_generic(m, k, a, lda, packed, colsum);
 }
 
 void
