@@ -381,6 +381,15 @@ void ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
 void ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k,
                      const float *a, int64_t lda, const float *packed,
                      const float *bias, float beta, float *c, int64_t ldc);
+/* y (n x m) = act(x (n x k) W^T + bias) for linear's float32 forward, W
+ * (m x k, row-major) read in place and x packed (computed as C^T = W x^T,
+ * stored transposed): each element one chain of fused multiply-adds in k
+ * order from 0, then + bias, then act (AD_GEMM_NONE or AD_GEMM_RELU: relu's
+ * bits).  0, or -1 out of memory.  Only where ad_sgemm_packed_ok(). */
+enum { AD_GEMM_NONE = 0, AD_GEMM_RELU = 1 };
+int ad_sgemm_xwt(int64_t n, int64_t m, int64_t k, const float *x,
+                 int64_t ldx, const float *w, int64_t ldw, const float *bias,
+                 int act, float *y, int64_t ldy);
 /* float32 tanh through one path: 0 the portable C, 1 the AVX2+FMA lanes,
  * 2 the AVX-512F lanes (whatever the one-time pick chose); 0 returned when
  * the cpu lacks that path.  For tests/c, which pins their bits equal. */

@@ -72,6 +72,61 @@ PACKED_SHAPES = [(256, 1024, 10), (256, 64, 1024), (37, 300, 129),
                  (8, 512, 512), (300, 33, 170), (1000, 20, 60),
                  (64, 1024, 1024)]
 
+# The float32 forward with at least 16 outputs, at most 1024 samples and x
+# within 1 MB runs
+# through the same kernel where the cpu has AVX-512 (ad_sgemm_xwt: W read
+# in place, x packed transposed, C^T stored transposed with the bias added
+# in its output pass).  Shapes with partial 8-row blocks of W (M % 8),
+# partial 32-sample panels (N % 32, also below 16), K not a multiple of 16
+# (the transposing pack's last columns), K = 1, and either side of the
+# 16-output, 1024-sample and 1 MB limits (the BLAS path beside it).
+FORWARD_SHAPES = PACKED_SHAPES + [(1, 17, 16), (33, 1, 23), (5, 16, 15),
+                                  (47, 8, 8192), (256, 1024, 40),
+                                  (257, 1024, 40), (1024, 16, 20),
+                                  (1025, 16, 20), (31, 100, 1000)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("N,i,M", FORWARD_SHAPES)
+def test_linear_float32_forward_against_float64(N, i, M, bias, threads):
+    before = ad.get_num_threads()
+    ad.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(N * 7 + i + M)
+        x = rng.standard_normal((N, i)).astype(np.float32)
+        W = rng.standard_normal((M, i)).astype(np.float32)
+        b = rng.standard_normal(M).astype(np.float32)
+        y = ad.linear(ad.tensor(x), ad.tensor(W),
+                      ad.tensor(b) if bias else None).numpy()
+    finally:
+        ad.set_num_threads(before)
+    ref = x.astype(np.float64) @ W.astype(np.float64).T
+    if bias:
+        ref += b
+    assert y.dtype == np.float32 and y.shape == (N, M)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=2e-6 * np.sqrt(i) *
+                               max(np.abs(ref).max(), 1.0))
+
+
+def test_linear_float32_forward_nonfinite():
+    """inf and NaN in x or W reach exactly the outputs they touch, as in
+    float64: the kernel's padding (rows past M, samples past N, columns
+    past K) adds nothing to a real output."""
+    rng = np.random.default_rng(3)
+    N, i, M = 37, 33, 41
+    x = rng.standard_normal((N, i)).astype(np.float32)
+    W = rng.standard_normal((M, i)).astype(np.float32)
+    x[3, 5] = np.inf
+    W[7, 2] = np.nan
+    y = ad.linear(ad.tensor(x), ad.tensor(W)).numpy()
+    with np.errstate(invalid="ignore"):
+        ref = x.astype(np.float64) @ W.astype(np.float64).T
+    assert (np.isnan(y) == np.isnan(ref)).all()
+    assert (np.isinf(y) == np.isinf(ref)).all()
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(y[fin], ref[fin], rtol=0, atol=1e-4)
+
 
 def _linear_grads(x, W, b, g, bias=True, wgrad=True):
     X = ad.tensor(x, requires_grad=True)
