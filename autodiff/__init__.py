@@ -69,7 +69,7 @@ from ._reductions import (prod, logsumexp, cumprod, cummax, cummin, norm,
                           all, any, count_nonzero, nansum, nanmean, var, std,
                           sort, argsort, topk, median, quantile)
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled
-from ._threads import set_num_threads, get_num_threads
+from ._threads import set_num_threads, get_num_threads, set_flush_denormal
 from . import nn, optim, autograd, cuda
 from . import data
 from . import linalg
@@ -151,6 +151,7 @@ __all__ = [
     # engine control
     "is_grad_enabled", "set_grad_enabled", "memory_stats", "empty_cache",
     "no_grad", "enable_grad", "set_num_threads", "get_num_threads",
+    "set_flush_denormal",
     # subpackages and modules
     "nn", "optim", "autograd", "cuda", "linalg", "functional", "checkpoint",
     "trainer", "metrics", "callbacks", "data",

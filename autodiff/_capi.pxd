@@ -86,6 +86,8 @@ cdef extern from "autodiff.h" nogil:
     int ad_get_num_threads()
     void ad_set_blas_threads(int)
     int ad_get_blas_threads()
+    int ad_set_flush_denormal(int)
+    int ad_flush_denormal()
     int ad_alone_swap(int)
     int ad_spin_us()
     int ad_blas_one_thread(int64_t, int64_t, int64_t)

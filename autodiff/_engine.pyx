@@ -1820,6 +1820,15 @@ def _set_pool_threads(int n):
 def _get_pool_threads():
     return ad_get_num_threads()
 
+def _set_flush_denormal(bint on):
+    """FTZ/DAZ on this thread (csrc/threads.c: ad_set_flush_denormal);
+    whether the cpu has the mode."""
+    return bool(ad_set_flush_denormal(on))
+
+def _flush_denormal():
+    """Whether this thread flushes subnormals (its MXCSR FTZ/DAZ bits)."""
+    return bool(ad_flush_denormal())
+
 def _spin_us():
     """How long (microseconds) an idle pool or crew thread polls for work
     before it sleeps (AUTODIFF_SPIN_US, read once; default 500)."""

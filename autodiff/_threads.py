@@ -1,4 +1,5 @@
-"""Thread control: ad.set_num_threads / ad.get_num_threads.
+"""Thread control: ad.set_num_threads / ad.get_num_threads, and the
+floating-point mode ad.set_flush_denormal.
 
 One number sets both the engine's own thread pool (csrc/threads.c, which
 splits the large elementwise, row and optimizer kernels) and the BLAS the
@@ -21,7 +22,7 @@ import os
 
 from . import _engine
 
-__all__ = ["set_num_threads", "get_num_threads"]
+__all__ = ["set_num_threads", "get_num_threads", "set_flush_denormal"]
 
 
 def _default_threads():
@@ -162,3 +163,53 @@ def get_num_threads():
 _engine._set_pool_threads(_default_threads())
 _engine._set_blas_threads_seen(_default_threads())
 _engine._set_blas_thread_fns(_openblas_thread_fns())
+
+
+def set_flush_denormal(mode):
+    """Flush subnormal ("denormal") floats to zero on the CPU, or stop, as
+    torch.set_flush_denormal: results below the smallest normal number
+    (float32 ~1.18e-38, float64 ~2.2e-308) become 0, and such numbers read
+    as inputs count as 0 (the x86 FTZ and DAZ bits).  Arithmetic on
+    subnormals takes a slow path in the cpu; a long training run can leave
+    many of them in its state (SGD's momentum for weights whose gradient
+    is always 0, such as those of an image's blank border pixels, decays
+    to the smallest subnormal and stays there), and a step then takes up
+    to 1.7x as long (bench/RESULTS.md).  Off by default, as in torch.
+
+    The mode belongs to the calling thread, as torch's: it also applies to
+    numpy and to Python's own float arithmetic on that thread.  The
+    engine's pool and crew threads take the mode of the thread whose work
+    they run (each job), so a result does not depend on the thread count;
+    BLAS's own worker threads, at more than one BLAS thread, keep theirs.
+
+    Parameters
+    ----------
+    mode : bool
+        True to flush, False to keep subnormals (IEEE 754 arithmetic).
+
+    Returns
+    -------
+    bool
+        True where the cpu has the mode (x86-64), else False (nothing
+        changed).
+
+    Raises
+    ------
+    RuntimeError
+        When `mode` is not a bool (as torch).
+
+    Examples
+    --------
+    >>> ad.set_flush_denormal(True)
+    True
+    >>> (ad.tensor([1e-323], dtype=ad.float64) * 1.0).tolist()
+    [0.0]
+    >>> ad.set_flush_denormal(False)
+    True
+    >>> (ad.tensor([1e-323], dtype=ad.float64) * 1.0).tolist()
+    [1e-323]
+    """
+    if not isinstance(mode, bool):
+        raise RuntimeError("flush_denormal expects a bool, but got %s"
+                           % type(mode).__name__)
+    return _engine._set_flush_denormal(mode)

@@ -427,6 +427,13 @@ typedef void (*ad_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx);
 void ad_set_num_threads(int n);         /* n >= 1 (checked by the caller) */
 int ad_get_num_threads(void);
+/* Flush subnormal floats to zero (FTZ) and read subnormal inputs as zero
+ * (DAZ) on the calling thread, on = 1, or not (0): 1 where the cpu has
+ * the mode (x86), else 0 and nothing changes.  The pool's and the crew's
+ * threads take their caller's mode for each job.  ad_flush_denormal: the
+ * calling thread's mode. */
+int ad_set_flush_denormal(int on);
+int ad_flush_denormal(void);
 void ad_set_blas_threads(int n);        /* as ad.set_num_threads set it */
 int ad_get_blas_threads(void);
 /* Whether this thread's m x n x k product runs on one BLAS thread: the

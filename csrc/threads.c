@@ -64,6 +64,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define AD_FP_BITS 0x8040u      /* MXCSR: flush to zero | denormals are zero */
+#endif
+
 #define AD_MAX_WORKERS 255
 #define AD_BLAS_SMALL ((int64_t)1 << 22)
 
@@ -167,6 +172,51 @@ ad_alone_swap(int on)
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+/* The floating-point mode of a job (flush-denormal bits of MXCSR): the
+ * submitting thread's, read when it submits, and taken on by every thread
+ * that runs a piece or task of it, so a kernel's bits do not depend on
+ * which thread computes them (ad.set_flush_denormal sets the caller's). */
+static unsigned
+fp_mode(void)
+{
+#ifdef AD_FP_BITS
+    return _mm_getcsr() & AD_FP_BITS;
+#else
+    return 0;
+#endif
+}
+
+static void
+fp_mode_take(unsigned m)
+{
+#ifdef AD_FP_BITS
+    unsigned c = _mm_getcsr();
+    if ((c & AD_FP_BITS) != m) {
+        _mm_setcsr((c & ~AD_FP_BITS) | m);
+    }
+#else
+    (void)m;
+#endif
+}
+
+int
+ad_set_flush_denormal(int on)
+{
+#ifdef AD_FP_BITS
+    fp_mode_take(on ? AD_FP_BITS : 0);
+    return 1;
+#else
+    (void)on;
+    return 0;
+#endif
+}
+
+int
+ad_flush_denormal(void)
+{
+    return fp_mode() != 0;
+}
+
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static atomic_int want = 1;     /* ad_set_num_threads */
@@ -181,6 +231,7 @@ static ad_range_fn job_fn;
 static void *job_ctx;
 static int64_t job_n, job_per;
 static int job_pieces;
+static unsigned job_fp;         /* the submitter's fp_mode */
 static uint64_t gen;            /* under mu: one more per job */
 static _Atomic uint64_t gen_seen; /* gen, read by spinning workers */
 static _Atomic uint64_t claim;
@@ -229,7 +280,9 @@ worker_main(void *argp)
         void *ctx = job_ctx;
         int64_t n = job_n, per = job_per;
         int pieces = job_pieces;
+        unsigned fp = job_fp;
         pthread_mutex_unlock(&mu);
+        fp_mode_take(fp);
         int ran = run_pieces((uint32_t)a.seen, fn, ctx, n, per, pieces);
         pthread_mutex_lock(&mu);
         if (ran && atomic_fetch_add(&done, ran) + ran == pieces) {
@@ -419,6 +472,7 @@ ad_parallel_for(int64_t n, int64_t grain, ad_range_fn fn, void *ctx)
     job_n = n;
     job_per = per;
     job_pieces = (int)pieces;
+    job_fp = fp_mode();
     gen++;
     atomic_store(&gen_seen, gen);
     atomic_store(&done, 0);
@@ -518,6 +572,7 @@ static pthread_cond_t crew_done = PTHREAD_COND_INITIALIZER;
 static int crew_n;                      /* created; changed by busy's owner */
 static ad_each_fn crew_fn;
 static void *crew_ctx;
+static unsigned crew_fp;                /* the caller's fp_mode */
 static _Atomic uint64_t crew_go[AD_MAX_CREW];
 static uint64_t crew_seen0[AD_MAX_CREW]; /* crew_go[k] when k was made */
 static atomic_int crew_sleepers;
@@ -540,6 +595,7 @@ crew_main(void *argp)
             pthread_mutex_unlock(&crew_mu);
         }
         seen = atomic_load_explicit(&crew_go[k], memory_order_acquire);
+        fp_mode_take(crew_fp);
         crew_fn(crew_ctx, k + 1);
         if (atomic_fetch_sub(&crew_left, 1) == 1) {
             pthread_mutex_lock(&crew_mu);
@@ -604,6 +660,7 @@ ad_run_each(int n, ad_each_fn fn, void *ctx)
     }
     crew_fn = fn;
     crew_ctx = ctx;
+    crew_fp = fp_mode();
     atomic_store(&crew_left, use);
     for (int k = 0; k < use; k++) {
         atomic_fetch_add_explicit(&crew_go[k], 1, memory_order_release);
