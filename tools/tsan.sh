@@ -4,6 +4,7 @@
 #
 #   bash tools/tsan.sh                   test_threads.py test_reentrancy.py
 #                                        test_num_threads.py test_replicas.py
+#                                        test_flush_denormal.py
 #   bash tools/tsan.sh test_x.py -k ...  other tests: arguments go to
 #                                        pytest, run from tests/
 #
@@ -110,7 +111,7 @@ opts="$opts:report_signal_unsafe=0:log_path=$work/reports/tsan"
 cd "$root/tests"
 if [ $# -eq 0 ]; then
     set -- test_threads.py test_reentrancy.py test_num_threads.py \
-        test_replicas.py
+        test_replicas.py test_flush_denormal.py
 fi
 echo "tsan: python -m pytest -q --import-mode=importlib -p no:cacheprovider $*"
 set +e
