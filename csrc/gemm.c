@@ -196,14 +196,14 @@ ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
     }
 }
 
-/* C[0:mr, 0:nc] = A[0:mr, :] . panel + beta C, mr <= MR (a constant where
- * inlined, so the loops over rows unroll into registers). */
+/* The 8 x 32 tile's sums: c0/c1[r] = A[r, :] . panel (columns 0-15 and
+ * 16-31), each element one chain of fused multiply-adds in k order from
+ * 0; A row-major (ta = 0) or given as A^T (ta = 1).  mr <= MR, a constant
+ * where inlined, so the loops over rows unroll into registers. */
 KERN_ATTR void
-block(const int mr, const int ta, int64_t k, const float *a, int64_t lda,
-      const float *bp, const float *bias, float *c, int64_t ldc, int nc,
-      float beta)
+tile_sums(const int mr, const int ta, int64_t k, const float *a, int64_t lda,
+          const float *bp, __m512 *c0, __m512 *c1)
 {
-    __m512 c0[MR], c1[MR];
     for (int r = 0; r < mr; r++) {
         c0[r] = _mm512_setzero_ps();
         c1[r] = _mm512_setzero_ps();
@@ -221,6 +221,16 @@ block(const int mr, const int ta, int64_t k, const float *a, int64_t lda,
             c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
         }
     }
+}
+
+/* C[0:mr, 0:nc] = A[0:mr, :] . panel + beta C. */
+KERN_ATTR void
+block(const int mr, const int ta, int64_t k, const float *a, int64_t lda,
+      const float *bp, const float *bias, float *c, int64_t ldc, int nc,
+      float beta)
+{
+    __m512 c0[MR], c1[MR];
+    tile_sums(mr, ta, k, a, lda, bp, c0, c1);
     __mmask16 m0 = nc >= 16 ? (__mmask16)0xFFFF
                             : (__mmask16)((1u << nc) - 1);
     __mmask16 m1 = nc >= 32 ? (__mmask16)0xFFFF
@@ -415,20 +425,7 @@ yblock(const int mr, int64_t k, const float *w, int64_t ldw, const float *bp,
        const float *bias, int act, float *y, int64_t ldy, int nc)
 {
     __m512 c0[MR], c1[MR];
-    for (int r = 0; r < mr; r++) {
-        c0[r] = _mm512_setzero_ps();
-        c1[r] = _mm512_setzero_ps();
-    }
-#pragma GCC unroll 4
-    for (int64_t kk = 0; kk < k; kk++) {
-        __m512 b0 = _mm512_loadu_ps(bp + kk * NR);
-        __m512 b1 = _mm512_loadu_ps(bp + kk * NR + 16);
-        for (int r = 0; r < mr; r++) {
-            __m512 av = _mm512_set1_ps(w[r * ldw + kk]);
-            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-        }
-    }
+    tile_sums(mr, 0, k, w, ldw, bp, c0, c1);
     for (int r = 0; r < mr; r++) {
         if (bias) {
             __m512 bv = _mm512_set1_ps(bias[r]);
