@@ -1137,6 +1137,64 @@ libm_f32_bits(int kind, float (*ref)(float), float lo, float hi)
  * inputs), with libm's special values. */
 int ad_tanhf_path(int path, const float *x, float *y, int64_t n);
 
+/* linear's float32 forward kernel (gemm.c; AVX-512 cpus only, and
+ * valgrind hides AVX-512, so there this checks nothing): its ReLU output
+ * pass (act 1, AD_GEMM_RELU) gives the bits of the plain pass (act 0)
+ * followed by relu's rule, NaN kept, on shapes with partial 8-row blocks
+ * of W, partial 32-sample panels and k not a multiple of 16. */
+int ad_sgemm_packed_ok(void);
+int ad_sgemm_xwt(int64_t n, int64_t m, int64_t k, const float *x,
+                 int64_t ldx, const float *w, int64_t ldw, const float *bias,
+                 int act, float *y, int64_t ldy);
+
+static void
+test_xwt_relu(void)
+{
+    if (!ad_sgemm_packed_ok()) {
+        return;
+    }
+    static const int shapes[][3] = {{37, 129, 33}, {5, 16, 15}, {64, 24, 100}};
+    for (int s = 0; s < 3; s++) {
+        int n = shapes[s][0], m = shapes[s][1], k = shapes[s][2];
+        float *x = malloc(sizeof(float) * n * k);
+        float *w = malloc(sizeof(float) * m * k);
+        float *b = malloc(sizeof(float) * m);
+        float *y0 = malloc(sizeof(float) * n * m);
+        float *y1 = malloc(sizeof(float) * n * m);
+        uint32_t r = 12345u + (uint32_t)s;
+        for (int i = 0; i < n * k; i++) {
+            r = r * 1664525u + 1013904223u;
+            x[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
+        }
+        for (int i = 0; i < m * k; i++) {
+            r = r * 1664525u + 1013904223u;
+            w[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
+        }
+        for (int i = 0; i < m; i++) {
+            b[i] = 0.25f * (float)(i % 5) - 0.5f;
+        }
+        x[0] = NAN;                     /* sample 0's outputs: NaN */
+        CHECK(ad_sgemm_xwt(n, m, k, x, k, w, k, b, 0, y0, m) == 0);
+        CHECK(ad_sgemm_xwt(n, m, k, x, k, w, k, b, 1, y1, m) == 0);
+        int64_t nan = 0, zero = 0, bad = 0;
+        for (int i = 0; i < n * m; i++) {
+            float v = y0[i];
+            float want = (v > 0 || v != v) ? v : 0.0f;
+            nan += v != v;
+            zero += want == 0.0f;
+            bad += memcmp(&want, &y1[i], sizeof(float)) != 0;
+        }
+        CHECKM(bad == 0 && nan == m && zero > 0, "xwt relu %dx%dx%d: %lld "
+               "differ from relu of the plain pass (%lld NaN, %lld zeros)",
+               n, m, k, (long long)bad, (long long)nan, (long long)zero);
+        free(x);
+        free(w);
+        free(b);
+        free(y0);
+        free(y1);
+    }
+}
+
 /* pow(x, c) for torch's special exponents is torch's formula in float32
  * (x*x*x, 1/sqrt(x), 1/x, 1/(x*x)), bit for bit, NaN where torch's is. */
 static void
@@ -4844,6 +4902,7 @@ main(int argc, char **argv)
     test_where();
     test_int_dtypes();
     test_matmul_linear();
+    test_xwt_relu();
     CHECK(g_gemm_calls > 0);
     test_linalg();
     test_cholesky();
