@@ -294,6 +294,16 @@ ad_sgemm_packed_ok(void)
     return __builtin_cpu_supports("avx512f");
 }
 
+/* Units of work (per multiply-adds each; 0: none) a pool piece takes:
+ * at least about 2^21 multiply-adds (~20 us), so a small product stays on
+ * one thread.  Every output element is one block's chain whichever piece
+ * runs it, so the thread count never changes a bit. */
+static int64_t
+grain(int64_t per, int64_t units)
+{
+    return per ? (((int64_t)1 << 21) + per - 1) / per : units;
+}
+
 typedef struct {
     int ta;
     int64_t m, n, k, lda, ldc;
@@ -329,12 +339,7 @@ ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
 {
     gemm_job j = {ta, m, n, k, lda, ldc, a, packed, bias, beta, c};
     int64_t np = (n + NR - 1) / NR;
-    /* Every C element is one block's chain whichever piece runs it, so
-     * the thread count never changes a bit.  A piece is at least about
-     * 2^21 multiply-adds (~20 us). */
-    int64_t per = m * k * NR;
-    ad_parallel_for(np, per ? ((1 << 21) + per - 1) / per : np,
-                    panels_range, &j);
+    ad_parallel_for(np, grain(m * k * NR, np), panels_range, &j);
 }
 
 /* The eight rows of r (each 16 columns of C^T) stored as the first ncols
@@ -522,9 +527,8 @@ ad_sgemm_xwt(int64_t n, int64_t m, int64_t k, const float *x, int64_t ldx,
     }
     ad_sgemm_pack(1, k, n, x, ldx, AD_BUF_DATA(pk));
     xwt_job j = {n, m, k, ldw, ldy, w, AD_BUF_DATA(pk), bias, act, y};
-    int64_t per = 2 * MR * n * k;
-    ad_parallel_for((m + 2 * MR - 1) / (2 * MR),
-                    per ? ((1 << 21) + per - 1) / per : 1, xwt_range, &j);
+    int64_t units = (m + 2 * MR - 1) / (2 * MR);
+    ad_parallel_for(units, grain(2 * MR * n * k, units), xwt_range, &j);
     ad_buf_decref(pk);
     return 0;
 }
