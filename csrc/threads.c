@@ -169,9 +169,8 @@ ad_alone_swap(int on)
     return prev;
 }
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+/* ---- the floating-point mode ----------------------------------------- */
+
 /* The floating-point mode of a job (flush-denormal bits of MXCSR): the
  * submitting thread's, read when it submits, and taken on by every thread
  * that runs a piece or task of it, so a kernel's bits do not depend on
@@ -217,6 +216,9 @@ ad_flush_denormal(void)
     return fp_mode() != 0;
 }
 
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static atomic_int want = 1;     /* ad_set_num_threads */
