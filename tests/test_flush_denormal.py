@@ -127,3 +127,26 @@ def test_replica_threads_take_the_callers_mode():
     rep.step(batch)
     _, out = rep.step(batch)
     assert out.shape == (8, 2) and not bits(out).any()
+
+
+@pytest.mark.parametrize("bad", [1, None, "x"])
+def test_against_torch(bad):
+    """The same return value, flushed results and error message as
+    torch.set_flush_denormal (both set this thread's MXCSR)."""
+    torch = pytest.importorskip("torch")
+    try:
+        for mode in (True, False):
+            assert ad.set_flush_denormal(mode) == torch.set_flush_denormal(
+                mode)
+            ours = (ad.tensor([1e-323], dtype=ad.float64) * 1.0).numpy()
+            theirs = (torch.tensor([1e-323], dtype=torch.float64)
+                      * 1.0).numpy()
+            assert bits(ours).tolist() == bits(theirs).tolist()
+            assert (bits(ours)[0] == 0) == mode
+        with pytest.raises(RuntimeError) as t_err:
+            torch.set_flush_denormal(bad)
+        with pytest.raises(RuntimeError) as a_err:
+            ad.set_flush_denormal(bad)
+        assert str(a_err.value) == str(t_err.value)
+    finally:
+        torch.set_flush_denormal(False)
