@@ -57,44 +57,93 @@ ad_sgemm_packed_size(int64_t k, int64_t n)
 }
 
 static void pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb,
-                    float *packed);
+                    float *packed, int64_t p0, int64_t p1);
+static void pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+                   float *packed, float *colsum, int64_t i0, int64_t i1);
+
+/* Units of per floats each a packing piece takes: at least 2^15 floats
+ * (128 KB), so a small operand packs on the calling thread and a large one
+ * (a 1024 x 1024 weight: 32 panels) over the pool, not serially between
+ * two of the products' parallel loops.  A copy: no bit depends on it. */
+static int64_t
+copy_grain(int64_t per)
+{
+    return (((int64_t)1 << 15) + per - 1) / per;
+}
+
+typedef struct {
+    int64_t m, k, n, ld;
+    const float *b;
+    float *packed, *colsum;
+} pack_job;
+
+/* Panels [lo, hi) of b (row-major k x n): b's rows in order (each piece
+ * read whole, so the prefetchers follow it), every row cut into the
+ * panels' 32-float pieces. */
+static void
+pack_rows_range(void *ctx, int64_t lo, int64_t hi)
+{
+    const pack_job *j = ctx;
+    for (int64_t kk = 0; kk < j->k; kk++) {
+        const float *src = j->b + kk * j->ld;
+        for (int64_t p = lo; p < hi; p++) {
+            float *row = j->packed + (p * j->k + kk) * NR;
+            int64_t j0 = p * NR, nc = j->n - j0 < NR ? j->n - j0 : NR;
+            if (nc == NR) {     /* a fixed size: inlined moves */
+                memcpy(row, src + j0, NR * sizeof(float));
+                continue;
+            }
+            memcpy(row, src + j0, (size_t)nc * sizeof(float));
+            for (int64_t c = nc; c < NR; c++) {
+                row[c] = 0.0f;
+            }
+        }
+    }
+}
+
+static void
+pack_bt_range(void *ctx, int64_t lo, int64_t hi)
+{
+    const pack_job *j = ctx;
+    pack_bt(j->k, j->n, j->b, j->ld, j->packed, lo, hi);
+}
 
 void
 ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
               float *packed)
 {
+    pack_job j = {0, k, n, ldb, b, packed, NULL};
     int64_t np = (n + NR - 1) / NR;
-    if (!tb) {
-        /* b's rows in order (each read whole, so the prefetchers follow
-         * it), every row cut into the panels' 32-float pieces */
-        for (int64_t kk = 0; kk < k; kk++) {
-            const float *src = b + kk * ldb;
-            for (int64_t p = 0; p < np; p++) {
-                float *row = packed + (p * k + kk) * NR;
-                int64_t j0 = p * NR, nc = n - j0 < NR ? n - j0 : NR;
-                if (nc == NR) {
-                    memcpy(row, src + j0, NR * sizeof(float));
-                    continue;
-                }
-                memcpy(row, src + j0, (size_t)nc * sizeof(float));
-                for (int64_t j = nc; j < NR; j++) {
-                    row[j] = 0.0f;
-                }
-            }
-        }
-        return;
-    }
-    pack_bt(k, n, b, ldb, packed);
+    ad_parallel_for(np, copy_grain(k * NR), tb ? pack_bt_range
+                                               : pack_rows_range, &j);
+}
+
+/* Pairs [lo, hi) of A's 8-row blocks (16 rows: whole 64-byte loads of a);
+ * each row's column sum stays one chain over kk in order, in one piece. */
+static void
+pack_a_range(void *ctx, int64_t lo, int64_t hi)
+{
+    const pack_job *j = ctx;
+    int64_t i1 = hi * 2 * MR < j->m ? hi * 2 * MR : j->m;
+    pack_a(j->m, j->k, j->b, j->ld, j->packed, j->colsum, lo * 2 * MR, i1);
+}
+
+void
+ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
+                float *packed, float *colsum)
+{
+    pack_job j = {m, k, 0, lda, a, packed, colsum};
+    int64_t units = (m + 2 * MR - 1) / (2 * MR);
+    ad_parallel_for(units, copy_grain(2 * MR * k), pack_a_range, &j);
 }
 
 /* B = b^T (b is n x k, row-major): panel p's row kk holds b's rows
  * p*32 .. p*32+31 at column kk, zeros past n. */
 static void
 pack_bt_generic(int64_t k, int64_t n, const float *b, int64_t ldb,
-                float *packed)
+                float *packed, int64_t p0, int64_t p1)
 {
-    int64_t np = (n + NR - 1) / NR;
-    for (int64_t p = 0; p < np; p++) {
+    for (int64_t p = p0; p < p1; p++) {
         float *dst = packed + p * k * NR;
         int64_t j0 = p * NR, nc = n - j0 < NR ? n - j0 : NR;
         for (int64_t kk = 0; kk < k; kk++) {
@@ -117,9 +166,9 @@ ad_sgemm_apacked_size(int64_t m, int64_t k)
 
 static void
 pack_a_generic(int64_t m, int64_t k, const float *a, int64_t lda,
-               float *packed, float *colsum)
+               float *packed, float *colsum, int64_t i0, int64_t i1)
 {
-    for (int64_t i = 0; i < m; i += MR) {
+    for (int64_t i = i0; i < i1; i += MR) {
         int mr = (int)(m - i < MR ? m - i : MR);
         float *dst = packed + i * k;
         for (int64_t kk = 0; kk < k; kk++) {
@@ -155,11 +204,11 @@ pack_a_generic(int64_t m, int64_t k, const float *a, int64_t lda,
 #define KT 32
 __attribute__((target("avx512f"))) static void
 pack_a_avx512(int64_t m, int64_t k, const float *a, int64_t lda,
-              float *packed, float *colsum)
+              float *packed, float *colsum, int64_t i0, int64_t i1)
 {
     for (int64_t k0 = 0; k0 < k; k0 += KT) {
         int64_t k1 = k - k0 < KT ? k : k0 + KT;
-        for (int64_t i = 0; i < m; i += 2 * MR) {
+        for (int64_t i = i0; i < i1; i += 2 * MR) {
             int64_t w = m - i < 2 * MR ? m - i : 2 * MR;
             __mmask16 mk = (__mmask16)(w >= 16 ? 0xFFFFu : (1u << w) - 1);
             float *d0 = packed + i * k;
@@ -184,15 +233,15 @@ pack_a_avx512(int64_t m, int64_t k, const float *a, int64_t lda,
 }
 #undef KT
 
-void
-ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
-                float *packed, float *colsum)
+static void
+pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *packed,
+       float *colsum, int64_t i0, int64_t i1)
 {
     if (ad_sgemm_packed_ok()) {
-        pack_a_avx512(m, k, a, lda, packed, colsum);
+        pack_a_avx512(m, k, a, lda, packed, colsum, i0, i1);
     }
     else {
-        pack_a_generic(m, k, a, lda, packed, colsum);
+        pack_a_generic(m, k, a, lda, packed, colsum, i0, i1);
     }
 }
 
@@ -312,16 +361,24 @@ typedef struct {
     float *c;
 } gemm_job;
 
-/* Panels [lo, hi) against every row block: one panel (k x 32 floats, 32
- * KB at k = 256) stays in L1 (or L2) while all the rows pass it. */
+/* Units of a product shared out over the pool: (panel, group of RG rows),
+ * panel-major, so a piece's units walk its panels' row groups in order and
+ * one panel (k x 32 floats, 32 KB at k = 256) stays in L1 (or L2) while
+ * the rows pass it; at 2 threads a piece is whole panels, as when the
+ * units were panels, and on more cores a product of few panels still
+ * splits. */
+#define RG 64
+
 static void
 panels_range(void *ctx, int64_t lo, int64_t hi)
 {
     const gemm_job *j = ctx;
-    for (int64_t p = lo; p < hi; p++) {
+    int64_t ng = (j->m + RG - 1) / RG;
+    for (int64_t u = lo; u < hi; u++) {
+        int64_t p = u / ng, i1 = (u % ng + 1) * RG;
         const float *bp = j->packed + p * j->k * NR;
         int nc = (int)(j->n - p * NR < NR ? j->n - p * NR : NR);
-        for (int64_t i = 0; i < j->m; i += MR) {
+        for (int64_t i = (u % ng) * RG; i < i1 && i < j->m; i += MR) {
             int mr = (int)(j->m - i < MR ? j->m - i : MR);
             blocks[j->ta][mr](j->k, j->a + (j->ta ? i * j->k : i * j->lda),
                               j->ta ? MR : j->lda,
@@ -338,8 +395,9 @@ ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
                 float beta, float *c, int64_t ldc)
 {
     gemm_job j = {ta, m, n, k, lda, ldc, a, packed, bias, beta, c};
-    int64_t np = (n + NR - 1) / NR;
-    ad_parallel_for(np, grain(m * k * NR, np), panels_range, &j);
+    int64_t units = (n + NR - 1) / NR * ((m + RG - 1) / RG);
+    int64_t rows = m < RG ? m : RG;
+    ad_parallel_for(units, grain(rows * k * NR, units), panels_range, &j);
 }
 
 /* The eight rows of r (each 16 columns of C^T) stored as the first ncols
@@ -388,10 +446,9 @@ store_t8x16(const __m512 *r, float *y, int64_t ldy, int ncols)
  * (rows past n read as zeros, columns past k not stored). */
 __attribute__((target("avx512f"))) static void
 pack_bt_avx512(int64_t k, int64_t n, const float *b, int64_t ldb,
-               float *packed)
+               float *packed, int64_t p0, int64_t p1)
 {
-    int64_t np = (n + NR - 1) / NR;
-    for (int64_t p = 0; p < np; p++) {
+    for (int64_t p = p0; p < p1; p++) {
         float *dst = packed + p * k * NR;
         for (int64_t k0 = 0; k0 < k; k0 += 16) {
             int kc = (int)(k - k0 < 16 ? k - k0 : 16);
@@ -411,13 +468,14 @@ pack_bt_avx512(int64_t k, int64_t n, const float *b, int64_t ldb,
 }
 
 static void
-pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb, float *packed)
+pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb, float *packed,
+        int64_t p0, int64_t p1)
 {
     if (ad_sgemm_packed_ok()) {
-        pack_bt_avx512(k, n, b, ldb, packed);
+        pack_bt_avx512(k, n, b, ldb, packed, p0, p1);
     }
     else {
-        pack_bt_generic(k, n, b, ldb, packed);
+        pack_bt_generic(k, n, b, ldb, packed, p0, p1);
     }
 }
 
@@ -495,19 +553,20 @@ typedef struct {
     float *y;
 } xwt_job;
 
-/* Pairs [lo, hi) of 8-row blocks of W (16 outputs: whole 64-byte lines of
- * y per piece), each block against every panel of x^T: the block (8 rows
- * of W, 32 KB at k = 1024) stays in L1 while x^T's panels stream from L2. */
+/* Units: (pair of W's 8-row blocks, panel of x^T), pair-major: 16
+ * outputs (whole 64-byte lines of y) against 32 samples, a piece's units
+ * walking each pair's panels in order: the pair's rows of W (64 KB at
+ * k = 1024) stay in L1/L2 while x^T's panels stream from L2. */
 static void
 xwt_range(void *ctx, int64_t lo, int64_t hi)
 {
     const xwt_job *j = ctx;
     int64_t np = (j->n + NR - 1) / NR;
-    int64_t end = hi * 2 * MR < j->m ? hi * 2 * MR : j->m;
-    for (int64_t i = lo * 2 * MR; i < end; i += MR) {
-        int mr = (int)(j->m - i < MR ? j->m - i : MR);
-        for (int64_t p = 0; p < np; p++) {
-            int nc = (int)(j->n - p * NR < NR ? j->n - p * NR : NR);
+    for (int64_t u = lo; u < hi; u++) {
+        int64_t p = u % np, i1 = (u / np + 1) * 2 * MR;
+        int nc = (int)(j->n - p * NR < NR ? j->n - p * NR : NR);
+        for (int64_t i = (u / np) * 2 * MR; i < i1 && i < j->m; i += MR) {
+            int mr = (int)(j->m - i < MR ? j->m - i : MR);
             yblocks[mr](j->k, j->w + i * j->ldw, j->ldw,
                         j->packed + p * j->k * NR,
                         j->bias ? j->bias + i : NULL, j->act,
@@ -527,8 +586,9 @@ ad_sgemm_xwt(int64_t n, int64_t m, int64_t k, const float *x, int64_t ldx,
     }
     ad_sgemm_pack(1, k, n, x, ldx, AD_BUF_DATA(pk));
     xwt_job j = {n, m, k, ldw, ldy, w, AD_BUF_DATA(pk), bias, act, y};
-    int64_t units = (m + 2 * MR - 1) / (2 * MR);
-    ad_parallel_for(units, grain(2 * MR * n * k, units), xwt_range, &j);
+    int64_t units = (m + 2 * MR - 1) / (2 * MR) * ((n + NR - 1) / NR);
+    int64_t cols = n < NR ? n : NR;
+    ad_parallel_for(units, grain(2 * MR * cols * k, units), xwt_range, &j);
     ad_buf_decref(pk);
     return 0;
 }
@@ -541,17 +601,18 @@ ad_sgemm_packed_ok(void)
     return 0;
 }
 
-void
-ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
-                float *packed, float *colsum)
+static void
+pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *packed,
+       float *colsum, int64_t i0, int64_t i1)
 {
-    pack_a_generic(m, k, a, lda, packed, colsum);
+    pack_a_generic(m, k, a, lda, packed, colsum, i0, i1);
 }
 
 static void
-pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb, float *packed)
+pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb, float *packed,
+        int64_t p0, int64_t p1)
 {
-    pack_bt_generic(k, n, b, ldb, packed);
+    pack_bt_generic(k, n, b, ldb, packed, p0, p1);
 }
 
 int
