@@ -91,6 +91,7 @@ cdef extern from "autodiff.h" nogil:
     int ad_alone_swap(int)
     int ad_spin_us()
     int ad_blas_one_thread(int64_t, int64_t, int64_t)
+    int ad_sgemm_packed_ok()
     ctypedef void (*ad_blas_set_threads_fn)(int) noexcept nogil
     ctypedef int (*ad_blas_get_threads_fn)() noexcept nogil
     int ad_set_blas_thread_fns(int, ad_blas_set_threads_fn *,

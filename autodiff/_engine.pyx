@@ -1839,9 +1839,14 @@ def _blas_one_thread(int64_t m, int64_t n, int64_t k):
     (csrc/threads.c: ad_blas_one_thread)."""
     return bool(ad_blas_one_thread(m, n, k))
 
+def _sgemm_kernel_ok():
+    """Whether linear's float32 products run the engine's own kernel on
+    this cpu (AVX-512F; csrc/gemm.c: ad_sgemm_packed_ok)."""
+    return bool(ad_sgemm_packed_ok())
+
 def _set_blas_threads_seen(int n):
     """The BLAS thread count set_num_threads set, as the engine reads it
-    (linear's float32 backward: its own kernel at one, BLAS at more)."""
+    (csrc/threads.c: ad_blas_one_thread)."""
     ad_set_blas_threads(n)
 
 def _set_blas_thread_fns(pairs):

@@ -123,8 +123,9 @@ def set_num_threads(n):
     give the same bits (each element's arithmetic is unchanged), and the
     split reductions combine in an order fixed by the shape alone
     (docs/ARCHITECTURE.md, "Thread pool"); matrix products excepted, as
-    torch's: BLAS's bits may change with its thread count, and linear's
-    float32 backward runs the engine's kernel at n = 1, BLAS at more.
+    torch's: BLAS's bits may change with its thread count.  Linear's
+    float32 products on AVX-512 cpus run the engine's own kernel at any
+    n, whose bits do not change with it.
 
     Parameters
     ----------

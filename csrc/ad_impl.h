@@ -367,8 +367,7 @@ void ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n);
  * many calls (gemm.c): C (m x n) = A (m x k) B + bias + beta C (bias: a
  * row of n, or NULL); pack B (k x n; tb: b is n x k) into
  * ad_sgemm_packed_size floats first.  Only where ad_sgemm_packed_ok()
- * (AVX-512F); else use the BLAS gemm. */
-int ad_sgemm_packed_ok(void);
+ * (AVX-512F, autodiff.h); else use the BLAS gemm. */
 size_t ad_sgemm_packed_size(int64_t k, int64_t n);
 void ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
                    float *packed);

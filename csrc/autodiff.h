@@ -442,6 +442,10 @@ int ad_get_blas_threads(void);
  * every BLAS product: pinned to one thread where so, else counted as a
  * threaded call (spinning pool and crew threads give up their cores). */
 int ad_blas_one_thread(int64_t m, int64_t n, int64_t k);
+/* Whether the engine's own float32 GEMM kernel (csrc/gemm.c) runs on this
+ * cpu (AVX-512F): linear's float32 products then run it at any thread
+ * count, with the same bits at each. */
+int ad_sgemm_packed_ok(void);
 int ad_blas_begin(int64_t m, int64_t n, int64_t k);
 void ad_blas_end(int how);
 /* This thread runs alone (1) or not (0) from now; the previous setting.

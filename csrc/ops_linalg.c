@@ -194,15 +194,14 @@ ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
  * bench/RESULTS.md): at least 16 outputs (a narrower head runs faster in
  * BLAS), at most 1024 samples and x's packed copy within 1 MB (it stays
  * in L2 while W's row blocks pass it; 2048 x 128 inputs and 512 x 768 ones
- * ran 10-20% slower than BLAS), on one BLAS thread as for the backward
- * (linear_packs).  8% faster than OpenBLAS for the large MLP's
- * 256 x 1024 x 1024 product, about 2x for the small MLP's 32 x 256 x 256. */
+ * ran 10-20% slower than BLAS).  8% faster than OpenBLAS for the large
+ * MLP's 256 x 1024 x 1024 product, about 2x for the small MLP's
+ * 32 x 256 x 256. */
 static int
 linear_fw_packs(const ad_tensor *x, int64_t N, int64_t M, int64_t in)
 {
     return x->dtype == AD_F32 && M >= 16 && N > 0 && in > 0 &&
-           N <= 1024 && N * in <= 262144 && ad_blas_one_thread(N, M, in) &&
-           ad_sgemm_packed_ok();
+           N <= 1024 && N * in <= 262144 && ad_sgemm_packed_ok();
 }
 
 static ad_status
@@ -236,23 +235,19 @@ fw_linear(ad_record *r)
  * 8-row block: OpenBLAS zeroes C before a beta = 0 product, copies W
  * through a slow path for dx = g W, and runs the narrow products of a
  * 10-class head (g^T x with 10 rows) at a fifth of its peak
- * (bench/RESULTS.md).  Only where the product runs on one BLAS thread
- * (ad_blas_one_thread: the BLAS set to one by ad.set_num_threads, a
- * replica's thread, or a small product; not a conv job's momentary pin,
- * which would make the choice depend on another thread's work).  Split over
- * the pool it scaled to 1.4x at 2 threads where OpenBLAS's own give 1.8x
- * (and OpenBLAS's threads, spinning after the forward's product, slow
- * the pool's down), so at more threads BLAS runs these products as
- * before.  The choice depends on the shapes and the thread count, both
- * read when the record runs, so an eager step and its replay at the same
- * thread count take the same path and agree to the bit; the bits may
- * differ between 1 and more threads, as BLAS's own do (and torch's). */
+ * (bench/RESULTS.md).  At any thread count: the kernel shares a product
+ * out over the pool (gemm.c), and at 2 threads the large MLP's step ran
+ * 1.2-1.4x faster with all its products in the kernel than in OpenBLAS's
+ * 2 threads (bench/RESULTS.md), partly because then nothing wakes
+ * OpenBLAS's threads, whose spinning after a call slowed the pool's pieces
+ * while only some products were the kernel's.  The choice reads only the
+ * shapes (and the cpu), and each element's bits are the same whatever the
+ * thread count, so linear's float32 results do not depend on it. */
 static int
 linear_packs(const ad_tensor *x, int64_t m, int64_t n, int64_t k)
 {
     return x->dtype == AD_F32 && m >= 8 && n > 0 && k > 0 &&
-           m * n * k >= ((int64_t)1 << 20) && ad_blas_one_thread(m, n, k) &&
-           ad_sgemm_packed_ok();
+           m * n * k >= ((int64_t)1 << 20) && ad_sgemm_packed_ok();
 }
 
 /* dx (N x in) = g (N x M) W (M x in): W packed in panels, then the

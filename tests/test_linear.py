@@ -139,8 +139,8 @@ def _linear_grads(x, W, b, g, bias=True, wgrad=True):
 
 @pytest.fixture
 def one_thread():
-    """The engine's own float32 kernel runs linear's backward products
-    at one engine thread only (BLAS at more)."""
+    """One thread (the kernel's bits are the same at any count:
+    tests/test_num_threads.py)."""
     before = ad.get_num_threads()
     ad.set_num_threads(1)
     yield

@@ -29,15 +29,19 @@ def _restore_threads():
     ad.set_num_threads(saved)
 
 
-def at_threads(fn):
+def at_threads(fn, blas_too=False):
     """fn() at each thread count of the engine's pool; the list of its
-    results (numpy arrays).  The BLAS stays at one thread: its matrix
+    results (numpy arrays).  The BLAS stays at one thread (its matrix
     products are not the engine's, and OpenBLAS's bits change with its
-    thread count (as PyTorch's do)."""
+    thread count, as PyTorch's do) unless blas_too: ad.set_num_threads
+    itself."""
     out = []
     ad.set_num_threads(1)
     for t in THREADS:
-        _engine._set_pool_threads(t)
+        if blas_too:
+            ad.set_num_threads(t)
+        else:
+            _engine._set_pool_threads(t)
         out.append([np.array(a, copy=True) for a in fn()])
     return out
 
@@ -255,7 +259,7 @@ def mlp_step(model, opt, x, y):
     return loss
 
 
-def training_same_bits(make_model, x_np, y_np, compiled):
+def training_same_bits(make_model, x_np, y_np, compiled, blas_too=False):
     """Three Adam steps of make_model() (seeded), eager or compiled: the
     losses and parameters have the same bits at every thread count."""
     def run():
@@ -266,7 +270,7 @@ def training_same_bits(make_model, x_np, y_np, compiled):
         losses = [step(model, opt, ad.tensor(x_np), ad.tensor(y_np)).item()
                   for _ in range(3)]
         return [np.array(losses)] + [p.numpy() for p in model.parameters()]
-    assert_same_bits(at_threads(run))
+    assert_same_bits(at_threads(run, blas_too))
 
 
 @pytest.mark.parametrize("compiled", [False, True])
@@ -279,6 +283,31 @@ def test_mlp_training_same_bits(compiled):
                               nn.Linear(1024, 10)),
         data((256, 64), np.float32),
         np.random.default_rng(7).integers(0, 10, 256), compiled)
+
+
+@pytest.mark.skipif(not _engine._sgemm_kernel_ok(),
+                    reason="no AVX-512F: linear's products run in BLAS")
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("sizes,batch", [((64, 1024, 1024, 10), 256),
+                                         ((64, 256, 256, 10), 32),
+                                         ((40, 50, 30), 700)])
+def test_mlp_training_same_bits_with_the_blas_at_the_thread_count(
+        sizes, batch, compiled):
+    """ad.set_num_threads(n) itself, the BLAS at n threads too: linear's
+    float32 products (forward, dx, dW) run the engine's own kernel at
+    every n, shared out over the pool, so MLPs -- the large one's products
+    split into panels and row groups, the small one's on one thread, a
+    narrow one over many samples, where the forward is BLAS's (more than
+    1024 samples) at one thread (fewer than 2^22 multiply-adds) -- still
+    give the same bits."""
+    def make():
+        layers = []
+        for a, b in zip(sizes, sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers[:-1])
+    training_same_bits(make, data((batch, sizes[0]), np.float32),
+                       np.random.default_rng(9).integers(0, sizes[-1], batch),
+                       compiled, blas_too=True)
 
 
 # ------------------------------------------- concurrent Python threads
