@@ -124,8 +124,9 @@ def set_num_threads(n):
     split reductions combine in an order fixed by the shape alone
     (docs/ARCHITECTURE.md, "Thread pool"); matrix products excepted, as
     torch's: BLAS's bits may change with its thread count.  Linear's
-    float32 products on AVX-512 cpus run the engine's own kernel at any
-    n, whose bits do not change with it.
+    float32 products on AVX-512 cpus run the engine's own kernel where
+    their shapes suit it (up to 1024 samples; docs/ARCHITECTURE.md), at
+    any n, and its bits do not change with n.
 
     Parameters
     ----------

@@ -61,14 +61,17 @@ static void pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb,
 static void pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
                    float *packed, float *colsum, int64_t i0, int64_t i1);
 
-/* Units of per floats each a packing piece takes: at least 2^15 floats
- * (128 KB), so a small operand packs on the calling thread and a large one
- * (a 1024 x 1024 weight: 32 panels) over the pool, not serially between
- * two of the products' parallel loops.  A copy: no bit depends on it. */
+/* Units of per floats each a packing piece takes: at least 2^18 floats
+ * (1 MB), so a large operand (a 1024 x 1024 weight) packs over the pool,
+ * not serially between two of the products' parallel loops, and a smaller
+ * one on the calling thread: split at 128 KB pieces, the small MLP's
+ * 256 x 256 weight packed half on the other core cost more (the kernel on
+ * this core then read it from there) than the copy.  No bit depends on
+ * it. */
 static int64_t
 copy_grain(int64_t per)
 {
-    return (((int64_t)1 << 15) + per - 1) / per;
+    return (((int64_t)1 << 18) + per - 1) / per;
 }
 
 typedef struct {

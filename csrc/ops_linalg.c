@@ -235,19 +235,25 @@ fw_linear(ad_record *r)
  * 8-row block: OpenBLAS zeroes C before a beta = 0 product, copies W
  * through a slow path for dx = g W, and runs the narrow products of a
  * 10-class head (g^T x with 10 rows) at a fifth of its peak
- * (bench/RESULTS.md).  At any thread count: the kernel shares a product
- * out over the pool (gemm.c), and at 2 threads the large MLP's step ran
- * 1.2-1.4x faster with all its products in the kernel than in OpenBLAS's
- * 2 threads (bench/RESULTS.md), partly because then nothing wakes
- * OpenBLAS's threads, whose spinning after a call slowed the pool's pieces
- * while only some products were the kernel's.  The choice reads only the
- * shapes (and the cpu), and each element's bits are the same whatever the
- * thread count, so linear's float32 results do not depend on it. */
+ * (bench/RESULTS.md).  The kernel shares a product out over the pool
+ * (gemm.c), with the same bits at any thread count.  It runs a layer's
+ * backward products where its forward runs in the kernel too, or on one
+ * BLAS thread (ad_blas_one_thread: the BLAS set to one, a replica's
+ * thread, a small product): at 2 threads the large MLP's step ran 1.2-1.4x
+ * faster with all its products in the kernel than in OpenBLAS's threads,
+ * but the transformer's 2048-sample layers (forward in OpenBLAS's
+ * threads, which spin after the call and took the cores from the pool's
+ * pieces) ran 40 -> 52 ms with the backward alone in the kernel.  The
+ * choice reads the shapes, the BLAS count set and whether this thread is a
+ * replica, not what other threads do, so an eager step and its replay take
+ * the same path. */
 static int
-linear_packs(const ad_tensor *x, int64_t m, int64_t n, int64_t k)
+linear_packs(const ad_tensor *x, int64_t N, int64_t in, int64_t M,
+             int64_t m, int64_t n, int64_t k)
 {
     return x->dtype == AD_F32 && m >= 8 && n > 0 && k > 0 &&
-           m * n * k >= ((int64_t)1 << 20) && ad_sgemm_packed_ok();
+           m * n * k >= ((int64_t)1 << 20) && ad_sgemm_packed_ok() &&
+           (linear_fw_packs(x, N, M, in) || ad_blas_one_thread(N, M, in));
 }
 
 /* dx (N x in) = g (N x M) W (M x in): W packed in panels, then the
@@ -313,14 +319,14 @@ bw_linear(ad_record *r, ad_buffer **g)
             s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
             break;
         }
-        if (which == 0 && linear_packs(x, N, in, M)) {
+        if (which == 0 && linear_packs(x, N, in, M, N, in, M)) {
             s = dx_packed(N, in, M, G, ad_data(w), AD_BUF_DATA(gt));
         }
         else if (which == 0) {
             K->gemm(0, 0, N, in, M, G, M, ad_data(w), in, 0.0,
                     AD_BUF_DATA(gt), in);
         }
-        else if (which == 1 && linear_packs(x, M, in, N)) {
+        else if (which == 1 && linear_packs(x, N, in, M, M, in, N)) {
             if (b && b->requires_grad) {
                 if (!(gb = ad_buf_alloc(ad_nbytes(b)))) {
                     ad_buf_decref(gt);
