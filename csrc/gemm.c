@@ -61,17 +61,20 @@ static void pack_bt(int64_t k, int64_t n, const float *b, int64_t ldb,
 static void pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
                    float *packed, float *colsum, int64_t i0, int64_t i1);
 
-/* Units of per floats each a packing piece takes: at least 2^18 floats
- * (1 MB), so a large operand (a 1024 x 1024 weight) packs over the pool,
- * not serially between two of the products' parallel loops, and a smaller
- * one on the calling thread: split at 128 KB pieces, the small MLP's
- * 256 x 256 weight packed half on the other core cost more (the kernel on
- * this core then read it from there) than the copy.  No bit depends on
- * it. */
+/* Units of per floats each a packing piece takes, of units in all: an
+ * operand of 1 MB or more (a 1024 x 1024 weight, a 256 x 1024 batch)
+ * packs over the pool in pieces of at least 256 KB, not serially between
+ * two of the products' parallel loops; a smaller one on the calling
+ * thread: split, the small MLP's 256 KB weight, packed half on the other
+ * core, cost more (its product, one piece, then read that half from
+ * there) than the copy.  No bit depends on it. */
 static int64_t
-copy_grain(int64_t per)
+copy_grain(int64_t per, int64_t units)
 {
-    return (((int64_t)1 << 18) + per - 1) / per;
+    if (per * units < ((int64_t)1 << 18)) {
+        return units;
+    }
+    return (((int64_t)1 << 16) + per - 1) / per;
 }
 
 typedef struct {
@@ -117,7 +120,7 @@ ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
 {
     pack_job j = {0, k, n, ldb, b, packed, NULL};
     int64_t np = (n + NR - 1) / NR;
-    ad_parallel_for(np, copy_grain(k * NR), tb ? pack_bt_range
+    ad_parallel_for(np, copy_grain(k * NR, np), tb ? pack_bt_range
                                                : pack_rows_range, &j);
 }
 
@@ -137,7 +140,8 @@ ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
 {
     pack_job j = {m, k, 0, lda, a, packed, colsum};
     int64_t units = (m + 2 * MR - 1) / (2 * MR);
-    ad_parallel_for(units, copy_grain(2 * MR * k), pack_a_range, &j);
+    ad_parallel_for(units, copy_grain(2 * MR * k, units), pack_a_range,
+                    &j);
 }
 
 /* B = b^T (b is n x k, row-major): panel p's row kk holds b's rows
