@@ -128,6 +128,8 @@ cdef extern from "autodiff.h" nogil:
     ad_status ad_cast(ad_tensor *, ad_dtype, ad_tensor **)
     ad_status ad_clone(ad_tensor *, ad_dtype, ad_tensor **)
     ad_status ad_matmul(ad_tensor *, ad_tensor *, ad_tensor **)
+    ad_status ad_linear_relu(ad_tensor *, ad_tensor *, ad_tensor *,
+                             ad_tensor **)
     ad_status ad_linear(ad_tensor *, ad_tensor *, ad_tensor *, ad_tensor **)
     ad_status ad_softmax(ad_tensor *, int, int, ad_tensor **)
     ad_status ad_cumsum(ad_tensor *, int, int, ad_tensor **)

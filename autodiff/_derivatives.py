@@ -443,6 +443,12 @@ def _linear(node, out, g):
     return grads
 
 
+def _linear_relu(node, out, g):
+    # relu's rule (g where the output is > 0: a constant mask), then
+    # linear's
+    return _linear(node, out, g * _const(out.numpy() > 0, g))
+
+
 def _linalg_rule(node, out, g):
     # the LAPACK decompositions: one rule per kind, beside the functions
     # in linalg.py (imported here, on first use: linalg imports autograd)
@@ -595,6 +601,7 @@ RULES = {
     "cast": _cast,
     "matmul": _matmul,
     "linear": _linear,
+    "linear_relu": _linear_relu,
     "softmax": _softmax,
     "loss": _loss,
     "nll": _nll,

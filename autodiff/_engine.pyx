@@ -1565,6 +1565,14 @@ def _mm(Tensor x, Tensor y):
 def linear(x, weight, bias=None):
     """x @ weight.T + bias in one op (torch.nn.functional.linear): weight
     is (out_features, in_features); x may have any leading dimensions."""
+    return _linear_op(x, weight, bias, False)
+
+def _linear_relu(x, weight, bias=None):
+    """relu(linear(x, weight, bias)) in one record (ad_linear_relu), with
+    the two ops' bits: nn.Sequential's Linear then ReLU."""
+    return _linear_op(x, weight, bias, True)
+
+cdef object _linear_op(x, weight, bias, bint relu):
     cdef Tensor tx = _t(x)
     cdef Tensor w = _t(weight)
     cdef Tensor b = None if bias is None else _operand(bias, w.t.dtype)
@@ -1574,14 +1582,17 @@ def linear(x, weight, bias=None):
         w = _promote(w, AD_F64)
         if b is not None:
             b = _promote(b, AD_F64)
-    if tx.t.ndim == 2:
-        _check(ad_linear(tx.t, w.t, NULL if b is None else b.t, &o))
-        return _wrap(o)
     if tx.t.ndim == 0:
         raise ValueError("linear: input must have at least one dimension")
     lead = tx.shape[:-1]
-    flat = reshape(tx, (int(np.prod(lead)), tx.shape[-1]))
-    _check(ad_linear((<Tensor>flat).t, w.t, NULL if b is None else b.t, &o))
+    if tx.t.ndim != 2:
+        tx = reshape(tx, (int(np.prod(lead)), tx.shape[-1]))
+    if relu:
+        _check(ad_linear_relu(tx.t, w.t, NULL if b is None else b.t, &o))
+    else:
+        _check(ad_linear(tx.t, w.t, NULL if b is None else b.t, &o))
+    if len(lead) == 1:
+        return _wrap(o)
     return reshape(_wrap(o), lead + (w.shape[0],))
 
 

@@ -106,7 +106,7 @@ typedef enum { AD_F32 = 0, AD_F64 = 1, AD_I64 = 2, AD_BOOL = 3 } ad_dtype;
     X(POOL_ARGMAX, pool_argmax) X(MAX_POOL, max_pool) X(AVG_POOL, avg_pool) \
     X(NORM, norm) X(BATCH_NORM, batch_norm) X(LSTM_CELL, lstm_cell)         \
     X(GRU_CELL, gru_cell) X(LSTM_SEQ, lstm_seq) X(GRU_SEQ, gru_seq)         \
-    X(UPSAMPLE, upsample)
+    X(UPSAMPLE, upsample) X(LINEAR_RELU, linear_relu)
 
 /* Kind flags: AD_K_SAVES_OUT -- the backward reads the output y (the
  * record keeps it); AD_K_READS_X -- the backward reads the input x. */
@@ -691,6 +691,10 @@ ad_status ad_matmul(ad_tensor *x, ad_tensor *y, ad_tensor **out);
  * or NULL; no transposed copy of W is made. */
 ad_status ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b,
                     ad_tensor **out);
+/* relu(x W^T + b) in one record (nn.Sequential's Linear then ReLU): the
+ * two ops' bits, the ReLU in the product's output pass. */
+ad_status ad_linear_relu(ad_tensor *x, ad_tensor *w, ad_tensor *b,
+                         ad_tensor **out);
 /* A LAPACK decomposition of the square matrices in the last two dims of
  * xs[0] (batched over the leading dims; float32 or float64), n inputs:
  * SOLVE takes B (batch + (n, k), the batch dims equal to A's) as xs[1].

@@ -148,8 +148,9 @@ const ad_opdef ad_def_matmul = {
 
 /* ---- linear: x W^T + b, the dense layer in one record ------------------ */
 
-ad_status
-ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
+static ad_status
+linear_call(const ad_opdef *def, ad_tensor *x, ad_tensor *w, ad_tensor *b,
+            ad_tensor **out)
 {
     char s1[AD_SHAPE_BUF], s2[AD_SHAPE_BUF];
     ad_tensor *o, *xs[3] = {x, w, b};
@@ -184,8 +185,20 @@ ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
     if ((s = ad_new(x->dtype, 2, shape, &o))) {
         return s;
     }
-    ad_call_init(&c, &ad_def_linear, 0, b ? 3 : 2, xs, o);
+    ad_call_init(&c, def, 0, b ? 3 : 2, xs, o);
     return ad_call_run(&c, N * M * in, out);
+}
+
+ad_status
+ad_linear(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
+{
+    return linear_call(&ad_def_linear, x, w, b, out);
+}
+
+ad_status
+ad_linear_relu(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
+{
+    return linear_call(&ad_def_linear_relu, x, w, b, out);
 }
 
 /* linear's float32 forward through gemm.c's kernel (ad_sgemm_xwt: W read
@@ -204,8 +217,11 @@ linear_fw_packs(const ad_tensor *x, int64_t N, int64_t M, int64_t in)
            N <= 1024 && N * in <= 262144 && ad_sgemm_packed_ok();
 }
 
+/* y = act(x W^T + b), act AD_GEMM_NONE or AD_GEMM_RELU: in the kernel's
+ * output pass, or after BLAS's product as the relu op's own pass (relu's
+ * bits either way: tests/c pins the kernel's). */
 static ad_status
-fw_linear(ad_record *r)
+linear_forward(ad_record *r, int act)
 {
     ad_tensor *x = r->in[0], *w = r->in[1], *o = r->out;
     ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
@@ -213,8 +229,7 @@ fw_linear(ad_record *r)
     size_t isz = ad_itemsize(x->dtype);
     if (linear_fw_packs(x, N, M, in)) {
         if (ad_sgemm_xwt(N, M, in, ad_data(x), in, ad_data(w), in,
-                         b ? ad_data(b) : NULL, AD_GEMM_NONE, ad_data(o),
-                         M)) {
+                         b ? ad_data(b) : NULL, act, ad_data(o), M)) {
             return ad_error(AD_ERR_NOMEM, "out of memory in linear");
         }
         return AD_OK;
@@ -227,7 +242,17 @@ fw_linear(ad_record *r)
     }
     ad_k(x->dtype)->gemm(0, 1, N, M, in, ad_data(x), in, ad_data(w), in,
                          b ? 1.0 : 0.0, ad_data(o), M);
+    if (act == AD_GEMM_RELU) {
+        ad_k(x->dtype)->unary_fwd(AD_U_RELU, ad_data(o), ad_data(o), o->size,
+                                  0.0, 0.0);
+    }
     return AD_OK;
+}
+
+static ad_status
+fw_linear(ad_record *r)
+{
+    return linear_forward(r, AD_GEMM_NONE);
 }
 
 /* float32 products of linear's backward through gemm.c's kernel (AVX-512
@@ -296,13 +321,12 @@ dw_packed(int64_t N, int64_t in, int64_t M, const float *g, const float *x,
 
 /* dx = g W, dW = g^T x, db = sum of g over rows. */
 static ad_status
-bw_linear(ad_record *r, ad_buffer **g)
+linear_grads(ad_record *r, const void *G)
 {
     ad_tensor *x = r->in[0], *w = r->in[1];
     ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
     int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
     const ad_kernels *K = ad_k(x->dtype);
-    const void *G = AD_BUF_DATA(*g);
     ad_buffer *gb = NULL;       /* db, summed while dW's product packs g */
     ad_status s = AD_OK;
     for (int which = 0; which < r->nin && !s; which++) {
@@ -365,8 +389,51 @@ bw_linear(ad_record *r, ad_buffer **g)
     return s;
 }
 
+static ad_status
+bw_linear(ad_record *r, ad_buffer **g)
+{
+    return linear_grads(r, AD_BUF_DATA(*g));
+}
+
 const ad_opdef ad_def_linear = {
     .name = "linear",
     .code = AD_OP_LINEAR, .arity = -1, .flags = AD_K_READS_X,
     .forward = fw_linear, .backward = bw_linear,
+};
+
+/* ---- linear_relu: relu(x W^T + b), a dense layer and its ReLU --------- *
+ * nn.Sequential's Linear then ReLU as one record: the ReLU applied in the
+ * product's output pass (no pass over the pre-activation, which is never
+ * stored), and the backward's mask (g where y > 0: relu's rule, which
+ * reads x > 0, the same test as y > 0 since relu keeps x > 0 and NaN and
+ * maps the rest to 0) formed once before linear's own products.  Every bit
+ * is the two ops' (tests/test_linear_relu.py). */
+
+static ad_status
+fw_linear_relu(ad_record *r)
+{
+    return linear_forward(r, AD_GEMM_RELU);
+}
+
+static ad_status
+bw_linear_relu(ad_record *r, ad_buffer **g)
+{
+    ad_tensor *y = r->out;
+    ad_buffer *gm = ad_buf_alloc(ad_nbytes(y));
+    if (!gm) {
+        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
+    }
+    ad_k(y->dtype)->unary_bwd(AD_U_RELU, AD_BUF_DATA(r->saved), NULL,
+                              AD_BUF_DATA(*g), AD_BUF_DATA(gm), y->size,
+                              0.0, 0.0);
+    ad_status s = linear_grads(r, AD_BUF_DATA(gm));
+    ad_buf_decref(gm);
+    return s;
+}
+
+const ad_opdef ad_def_linear_relu = {
+    .name = "linear_relu",
+    .code = AD_OP_LINEAR_RELU, .arity = -1,
+    .flags = AD_K_READS_X | AD_K_SAVES_OUT, .saved = AD_SAVED_OUT,
+    .forward = fw_linear_relu, .backward = bw_linear_relu,
 };

@@ -32,6 +32,7 @@ import numpy as np
 
 import autodiff as ad
 import autodiff.nn.functional as NF
+from autodiff import _engine as E
 import refs
 from conftest import (DTYPES, binary_data_default, binary_data_div,
                       binary_data_maxmin, binary_data_pow, distinct, nonzero,
@@ -1095,6 +1096,14 @@ LINEAR = OpInfo("linear", ad.linear, refs.np_linear,
                 samples=[((3, 4), (2, 4), (2,)), ((3, 4), (2, 4), None),
                          ((2, 3, 4), (2, 4), (2,)), ((4,), (3, 4), (3,))],
                 fuzz=True)
+# nn.Sequential's Linear then ReLU in one record (tests/test_linear_relu.py:
+# the two ops' bits, central differences, torch, gradgradcheck, replay)
+LINEAR_RELU = OpInfo("linear_relu", E._linear_relu,
+                     lambda x, w, b=None: np.maximum(refs.np_linear(x, w, b),
+                                                     0),
+                     records=[("linear_relu", None)],
+                     torch=lambda x, w, b=None: T.relu(TF.linear(x, w, b)),
+                     samples=LINEAR.samples)
 
 # ================================================================ where
 
@@ -2351,6 +2360,9 @@ EXAMPLES = {
     "matmul": lambda: (MATMUL.op, [sample((2, 3)), sample((3, 4), seed=1)]),
     "linear": lambda: (LINEAR.op, [sample((2, 3)), sample((4, 3), seed=1),
                                    sample((4,), seed=2)]),
+    "linear_relu": lambda: (LINEAR_RELU.op, [sample((2, 3)),
+                                             sample((4, 3), seed=1),
+                                             sample((4,), seed=2)]),
     "where": lambda: ((lambda a, b: ad.where(np.array([True, False, True]),
                                              a, b)),
                       [sample((3,)), sample((3,), seed=1)]),
@@ -2384,7 +2396,7 @@ def example(o):
 ELEMENTWISE = [o for o in UNARY + SCALAR if o.numeric]
 ALL = (UNARY + SCALAR + BINARY + REDUCTIONS + LOSSES + CLASS_LOSSES + SOFTMAX
        + SCANS
-       + [MATMUL, LINEAR, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
+       + [MATMUL, LINEAR, LINEAR_RELU, WHERE, CAST] + SHAPE + [GETITEM, DROPOUT] + CUSTOM
        + SHAPE_OPS + CONV + POOL + NORM + RNN_CELLS + COMPOSITES)
 
 

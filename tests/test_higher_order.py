@@ -19,6 +19,7 @@ import pytest
 import autodiff as ad
 import autodiff.nn.functional as NF
 import opdb
+from autodiff import _engine as E
 from autodiff import autograd
 from conftest import assert_close, distinct, mlp, nonzero, sample
 from conftest import require_torch
@@ -297,6 +298,10 @@ case("linear(1-D input)", ad.linear, [sample((4,), seed=9),
 case("linear then tanh", lambda x, w, b: ad.tanh(ad.linear(x, w, b)),
      [sample((3, 4), seed=12), sample((2, 4), seed=13),
       sample((2,), seed=14)])
+# Sequential's fused Linear + ReLU (piecewise linear: squared)
+case("linear_relu", lambda x, w, b: sq(E._linear_relu(x, w, b)),
+     [sample((3, 4), seed=15), sample((5, 4), seed=16),
+      sample((5,), seed=17)])
 
 # ---- softmax family
 for _log in (False, True):

@@ -8,7 +8,7 @@ from collections import abc
 from itertools import chain, islice
 
 from .._engine import Tensor
-from .modules import Module, Parameter, _addindent
+from .modules import Linear, Module, Parameter, ReLU, _addindent
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList",
            "ParameterDict"]
@@ -26,6 +26,15 @@ def _abs_index(n, idx):
     if not -n <= idx < n:
         raise IndexError("index %d is out of range" % idx)
     return idx % n if n else idx
+
+
+def _plain(m):
+    """No hooks on m and no forward of its own set on the instance: calling
+    it is calling its class's forward."""
+    d = m.__dict__
+    return not (d.get("_forward_pre_hooks") or d.get("_forward_hooks") or
+                d.get("_backward_hooks") or d.get("_backward_pre_hooks") or
+                "forward" in d)
 
 
 def _renumber(mod):
@@ -72,9 +81,24 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, input):
+        # A Linear then a ReLU, both plain (these classes, no hooks, no
+        # forward of their own set on the instance), run as one record
+        # (Linear._forward_relu): the same bits as the two calls, without
+        # the pass that applies the ReLU over the stored pre-activation.
+        linear = None           # a plain Linear not yet called
         for m in self._modules.values():
-            input = m(input)
-        return input
+            if linear is not None:
+                if type(m) is ReLU and _plain(m):
+                    input = linear._forward_relu(input)
+                    linear = None
+                    continue
+                input = linear(input)
+                linear = None
+            if type(m) is Linear and _plain(m):
+                linear = m
+            else:
+                input = m(input)
+        return input if linear is None else linear(input)
 
     def _key(self, idx):
         keys = self._modules.keys()

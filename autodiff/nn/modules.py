@@ -1119,7 +1119,7 @@ class Linear(Module):
             bound = 1.0 / math.sqrt(self.in_features)
             init.uniform_(self.bias, -bound, bound, generator)
 
-    def forward(self, x):
+    def _input(self, x):
         if not isinstance(x, Tensor):
             x = _creation.tensor(x, dtype=self.weight.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
@@ -1127,7 +1127,16 @@ class Linear(Module):
                              "%s features in its last dimension"
                              % (self.in_features, x.shape,
                                 x.shape[-1] if x.ndim else "no"))
-        return F.linear(x, self.weight, self.bias)
+        return x
+
+    def forward(self, x):
+        return F.linear(self._input(x), self.weight, self.bias)
+
+    def _forward_relu(self, x):
+        """relu(self.forward(x)) as one record (nn.Sequential's Linear then
+        ReLU): the same values and gradients to the bit, the ReLU done in
+        the product's output pass."""
+        return _engine._linear_relu(self._input(x), self.weight, self.bias)
 
     def extra_repr(self):
         return "in_features=%d, out_features=%d, bias=%s" % (
