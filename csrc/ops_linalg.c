@@ -271,14 +271,20 @@ fw_linear(ad_record *r)
  * pieces) ran 40 -> 52 ms with the backward alone in the kernel.  The
  * choice reads the shapes, the BLAS count set and whether this thread is a
  * replica, not what other threads do, so an eager step and its replay take
- * the same path. */
+ * the same path.  layer: the layer's condition (bw_layer_packs), then the
+ * product's own shape. */
 static int
-linear_packs(const ad_tensor *x, int64_t N, int64_t in, int64_t M,
-             int64_t m, int64_t n, int64_t k)
+bw_layer_packs(const ad_tensor *x, int64_t N, int64_t in, int64_t M)
 {
-    return x->dtype == AD_F32 && m >= 8 && n > 0 && k > 0 &&
-           m * n * k >= ((int64_t)1 << 20) && ad_sgemm_packed_ok() &&
+    return x->dtype == AD_F32 && ad_sgemm_packed_ok() &&
            (linear_fw_packs(x, N, M, in) || ad_blas_one_thread(N, M, in));
+}
+
+static int
+linear_packs(int layer, int64_t m, int64_t n, int64_t k)
+{
+    return layer && m >= 8 && n > 0 && k > 0 &&
+           m * n * k >= ((int64_t)1 << 20);
 }
 
 /* dx (N x in) = g (N x M) W (M x in): W packed in panels, then the
@@ -327,6 +333,7 @@ linear_grads(ad_record *r, const void *G)
     ad_tensor *b = r->nin > 2 ? r->in[2] : NULL;
     int64_t N = x->shape[0], in = x->shape[1], M = w->shape[0];
     const ad_kernels *K = ad_k(x->dtype);
+    int layer = bw_layer_packs(x, N, in, M);
     ad_buffer *gb = NULL;       /* db, summed while dW's product packs g */
     ad_status s = AD_OK;
     for (int which = 0; which < r->nin && !s; which++) {
@@ -343,14 +350,14 @@ linear_grads(ad_record *r, const void *G)
             s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
             break;
         }
-        if (which == 0 && linear_packs(x, N, in, M, N, in, M)) {
+        if (which == 0 && linear_packs(layer, N, in, M)) {
             s = dx_packed(N, in, M, G, ad_data(w), AD_BUF_DATA(gt));
         }
         else if (which == 0) {
             K->gemm(0, 0, N, in, M, G, M, ad_data(w), in, 0.0,
                     AD_BUF_DATA(gt), in);
         }
-        else if (which == 1 && linear_packs(x, N, in, M, M, in, N)) {
+        else if (which == 1 && linear_packs(layer, M, in, N)) {
             if (b && b->requires_grad) {
                 if (!(gb = ad_buf_alloc(ad_nbytes(b)))) {
                     ad_buf_decref(gt);
