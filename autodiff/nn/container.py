@@ -8,7 +8,7 @@ from collections import abc
 from itertools import chain, islice
 
 from .._engine import Tensor
-from .modules import Linear, Module, Parameter, ReLU, _addindent
+from .modules import Linear, Module, Parameter, ReLU, _addindent, _plain
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList",
            "ParameterDict"]
@@ -26,15 +26,6 @@ def _abs_index(n, idx):
     if not -n <= idx < n:
         raise IndexError("index %d is out of range" % idx)
     return idx % n if n else idx
-
-
-def _plain(m):
-    """No hooks on m and no forward of its own set on the instance: calling
-    it is calling its class's forward."""
-    d = m.__dict__
-    return not (d.get("_forward_pre_hooks") or d.get("_forward_hooks") or
-                d.get("_backward_hooks") or d.get("_backward_pre_hooks") or
-                "forward" in d)
 
 
 def _renumber(mod):

@@ -256,6 +256,7 @@ class Module:
                                   % type(self).__name__)
 
     def __call__(self, *args, **kwargs):
+        # these four hook kinds are the ones _plain (below) checks
         d = self.__dict__
         pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
         bw, bw_pre = d.get("_backward_hooks"), d.get("_backward_pre_hooks")
@@ -1019,6 +1020,16 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+def _plain(m):
+    """No hooks on m (the four kinds Module.__call__ runs) and no forward of
+    its own set on the instance: calling m is calling its class's forward
+    (nn.Sequential fuses such a Linear and ReLU)."""
+    d = m.__dict__
+    return not (d.get("_forward_pre_hooks") or d.get("_forward_hooks") or
+                d.get("_backward_hooks") or d.get("_backward_pre_hooks") or
+                "forward" in d)
 
 
 def _addindent(s, n):
