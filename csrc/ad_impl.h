@@ -187,6 +187,21 @@ ad_iter_seek(ad_iter *it, int64_t r)
 void ad_bcast_strides(int nd, const int64_t *out_shape, int nd_in,
                       const int64_t *in, int64_t *st);
 
+/* AD_AVX2_CLONE before a kernel (kernels.inc, optim.inc): gcc builds it
+ * twice, for AVX2 and for the baseline (SSE2), and the loader picks the
+ * clone the cpu runs (ifunc).
+ * Plain "avx2" enables no FMA, so no a * b + c is contracted and each
+ * element's operations and rounding are the baseline's: the clones give
+ * the same bits, only wider.  Not under the sanitizers (their runtimes
+ * and ifunc resolvers do not mix) nor clang (target_clones differs). */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) \
+    && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) \
+    && !defined(__SANITIZE_THREAD__)
+#define AD_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define AD_AVX2_CLONE
+#endif
+
 /* The thread pool's split (kernels_par.inc, optim.c): pieces of at least
  * AD_PAR_ELEMS elements (below 2 AD_PAR_ELEMS a kernel runs on the calling
  * thread alone), cut at multiples of AD_PAR_BLOCK elements. */

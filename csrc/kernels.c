@@ -7,20 +7,6 @@
 #define AD_CAT_(a, b) a##b
 #define AD_CAT(a, b) AD_CAT_(a, b)
 
-/* AD_AVX2_CLONE before a kernel: gcc builds it twice, for AVX2 and for the
- * baseline (SSE2), and the loader picks the clone the cpu runs (ifunc).
- * Plain "avx2" enables no FMA, so no a * b + c is contracted and each
- * element's operations and rounding are the baseline's: the clones give
- * the same bits, only wider.  Not under the sanitizers (their runtimes
- * and ifunc resolvers do not mix) nor clang (target_clones differs). */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) \
-    && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) \
-    && !defined(__SANITIZE_THREAD__)
-#define AD_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
-#else
-#define AD_AVX2_CLONE
-#endif
-
 static ad_sgemm_fn blas_sgemm;
 static ad_dgemm_fn blas_dgemm;
 
