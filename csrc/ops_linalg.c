@@ -204,17 +204,21 @@ ad_linear_relu(ad_tensor *x, ad_tensor *w, ad_tensor *b, ad_tensor **out)
 /* linear's float32 forward through gemm.c's kernel (ad_sgemm_xwt: W read
  * in place, x packed, the bias added in the kernel's output pass) rather
  * than BLAS after a bias prefill, where it measured faster (C harness,
- * bench/RESULTS.md): at least 16 outputs (a narrower head runs faster in
- * BLAS), at most 1024 samples and x's packed copy within 1 MB (it stays
- * in L2 while W's row blocks pass it; 2048 x 128 inputs and 512 x 768 ones
- * ran 10-20% slower than BLAS).  8% faster than OpenBLAS for the large
- * MLP's 256 x 1024 x 1024 product, about 2x for the small MLP's
- * 32 x 256 x 256. */
+ * bench/RESULTS.md): at least 16 outputs, or 8 to 15 over at least 128
+ * samples (a 10-class head over 256 x 1024 inputs: 61 us against BLAS's
+ * 82, and split over the pool; over 32 or 64 samples BLAS's 1.4 and 4.5
+ * us beat the kernel's 1.9 and 6.5; fewer than 8 outputs run in BLAS's
+ * matrix-vector path), at most 1024 samples and x's packed copy within
+ * 1 MB (it stays in L2 while W's row blocks pass it; 2048 x 128 inputs
+ * and 512 x 768 ones ran 10-20% slower than BLAS).  8% faster than
+ * OpenBLAS for the large MLP's 256 x 1024 x 1024 product, about 2x for
+ * the small MLP's 32 x 256 x 256. */
 static int
 linear_fw_packs(const ad_tensor *x, int64_t N, int64_t M, int64_t in)
 {
-    return x->dtype == AD_F32 && M >= 16 && N > 0 && in > 0 &&
-           N <= 1024 && N * in <= 262144 && ad_sgemm_packed_ok();
+    return x->dtype == AD_F32 && (M >= 16 || (M >= 8 && N >= 128)) &&
+           N > 0 && in > 0 && N <= 1024 && N * in <= 262144 &&
+           ad_sgemm_packed_ok();
 }
 
 /* y = act(x W^T + b), act AD_GEMM_NONE or AD_GEMM_RELU: in the kernel's

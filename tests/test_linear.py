@@ -72,18 +72,21 @@ PACKED_SHAPES = [(256, 1024, 10), (256, 64, 1024), (37, 300, 129),
                  (8, 512, 512), (300, 33, 170), (1000, 20, 60),
                  (64, 1024, 1024)]
 
-# The float32 forward with at least 16 outputs, at most 1024 samples and x
-# within 1 MB runs
+# The float32 forward with at least 16 outputs (8 to 15 over 128 or more
+# samples), at most 1024 samples and x within 1 MB runs
 # through the same kernel where the cpu has AVX-512 (ad_sgemm_xwt: W read
 # in place, x packed transposed, C^T stored transposed with the bias added
 # in its output pass).  Shapes with partial 8-row blocks of W (M % 8),
 # partial 32-sample panels (N % 32, also below 16), K not a multiple of 16
 # (the transposing pack's last columns), K = 1, and either side of the
-# 16-output, 1024-sample and 1 MB limits (the BLAS path beside it).
+# 16-output, narrow-head, 1024-sample and 1 MB limits (the BLAS path beside
+# it).
 FORWARD_SHAPES = PACKED_SHAPES + [(1, 17, 16), (33, 1, 23), (5, 16, 15),
                                   (47, 8, 8192), (256, 1024, 40),
                                   (257, 1024, 40), (1024, 16, 20),
-                                  (1025, 16, 20), (31, 100, 1000)]
+                                  (1025, 16, 20), (31, 100, 1000),
+                                  (128, 40, 10), (127, 40, 10), (128, 40, 8),
+                                  (128, 40, 7), (64, 512, 12)]
 
 
 @pytest.mark.parametrize("threads", [1, 2])

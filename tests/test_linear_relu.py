@@ -14,12 +14,13 @@ from autodiff.gradcheck import gradcheck, gradgradcheck
 from autodiff.nn import functional as F
 from conftest import check_grad, require_torch
 
-# (N, in, M): the engine's forward kernel (float32, >= 16 outputs, <= 1024
-# samples, x within 1 MB: partial 8-row blocks and 32-sample panels), and
-# BLAS beside it (a 10-wide layer, 1025 samples), with the backward's
-# kernel from 2^20 multiply-adds
+# (N, in, M): the engine's forward kernel (float32, >= 16 outputs or 8 to
+# 15 over >= 128 samples, <= 1024 samples, x within 1 MB: partial 8-row
+# blocks and 32-sample panels), and BLAS beside it (a 10-wide layer over 5
+# samples, 1025 samples), with the backward's kernel from 2^20
+# multiply-adds
 SHAPES = [(37, 20, 45), (256, 64, 1024), (5, 3, 10), (1025, 16, 20),
-          (64, 200, 129), (1, 17, 16)]
+          (64, 200, 129), (1, 17, 16), (130, 30, 10)]
 
 
 def _data(N, i, M, dtype, seed):
