@@ -7,9 +7,11 @@ BLAS's own threads, on the two small models of the suite:
        dropout; Adam, batch 32, float32)
 
     python bench/replicas.py [--reps 7] [--epochs 2] [--only mlp|cnn]
+                             [--batch 32]
 
-Rows, for each model (ms per training step through Trainer.fit, whole
-epochs over the digits, medians of --reps runs, in one run):
+Rows, for each model (ms per training step through Trainer.fit at the
+global batch --batch, whole epochs over the digits, medians of --reps
+runs, in one run):
   1 thread                   replicas=1, ad.set_num_threads(1)
   2 threads (pool + BLAS)    replicas=1, ad.set_num_threads(2)
   replicas=2, 1 thread each  replicas=2, ad.set_num_threads(1)
@@ -65,7 +67,7 @@ def data(which):
     return X, np.asarray(y)
 
 
-def fit_ms(which, replicas, threads, epochs, reps):
+def fit_ms(which, replicas, threads, epochs, reps, bs=32):
     """Median ms per step of Trainer.fit over `epochs` epochs."""
     X, y = data(which)
     ad.set_num_threads(threads)
@@ -73,10 +75,10 @@ def fit_ms(which, replicas, threads, epochs, reps):
     for _ in range(reps):
         model, opt = (mlp if which == "mlp" else cnn)()
         tr = Trainer(model, nn.CrossEntropyLoss(), opt, replicas=replicas)
-        tr.fit(X, y, epochs=1, batch_size=32, seed=0, verbose=0)  # record
+        tr.fit(X, y, epochs=1, batch_size=bs, seed=0, verbose=0)  # record
         t0 = time.perf_counter()
-        tr.fit(X, y, epochs=epochs, batch_size=32, seed=0, verbose=0)
-        steps = epochs * -(-len(y) // 32)
+        tr.fit(X, y, epochs=epochs, batch_size=bs, seed=0, verbose=0)
+        steps = epochs * -(-len(y) // bs)
         out.append((time.perf_counter() - t0) / steps * 1e3)
     return statistics.median(out)
 
@@ -103,12 +105,13 @@ def per_step_ms(step, bs_list, reps, n):
     return statistics.median(ts)
 
 
-def parts_ms(which, reps, n=200):
-    """A compiled step alone at batch 32 and 16; a replicas step alone."""
+def parts_ms(which, reps, n=200, batch=32):
+    """A compiled step alone at the batch and at half of it (one share);
+    a replicas step alone."""
     X, y = data(which)
     ad.set_num_threads(1)
     res = {}
-    for bs in (32, 16):
+    for bs in (batch, batch // 2):
         model, opt = (mlp if which == "mlp" else cnn)()
         tr = Trainer(model, nn.CrossEntropyLoss(), opt)
         res["compiled step, batch %d" % bs] = per_step_ms(
@@ -116,11 +119,12 @@ def parts_ms(which, reps, n=200):
             reps, n)
     model, opt = (mlp if which == "mlp" else cnn)()
     tr = Trainer(model, nn.CrossEntropyLoss(), opt, replicas=2)
-    tr.fit(X[:64], y[:64], epochs=1, batch_size=32, verbose=0)
+    tr.fit(X[:2 * batch], y[:2 * batch], epochs=1, batch_size=batch,
+           verbose=0)
     from autodiff._replicas import _Replicas
     rep = _Replicas(tr, 2)
-    res["replicas=2 step alone, batch 32"] = per_step_ms(
-        rep.step, batches(X, y, 32), reps, n)
+    res["replicas=2 step alone, batch %d" % batch] = per_step_ms(
+        rep.step, batches(X, y, batch), reps, n)
     return res
 
 
@@ -129,6 +133,8 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--only", choices=("mlp", "cnn"))
+    ap.add_argument("--batch", type=int, default=32,
+                    help="global batch (each of 2 replicas takes half)")
     a = ap.parse_args()
     print("load average: %.1f %.1f %.1f" % os.getloadavg())
     for which in ("mlp", "cnn"):
@@ -137,14 +143,14 @@ def main():
         rows = [("1 thread", 1, 1), ("2 threads (pool + BLAS)", 1, 2),
                 ("replicas=2, 1 thread each", 2, 1),
                 ("replicas=2, 2 threads", 2, 2)]
-        print("\n%s: ms per step (Trainer.fit, batch 32), median of %d"
-              % (which, a.reps))
+        print("\n%s: ms per step (Trainer.fit, batch %d), median of %d"
+              % (which, a.batch, a.reps))
         base = None
         for name, r, t in rows:
-            ms = fit_ms(which, r, t, a.epochs, a.reps)
+            ms = fit_ms(which, r, t, a.epochs, a.reps, a.batch)
             base = base or ms
             print("  %-28s %8.3f   %.2fx" % (name, ms, base / ms))
-        for name, ms in parts_ms(which, a.reps).items():
+        for name, ms in parts_ms(which, a.reps, batch=a.batch).items():
             print("  %-32s %8.3f" % (name, ms))
 
 
