@@ -383,6 +383,7 @@ void ad_cast_buf(const void *src, int sdt, void *dst, int ddt, int64_t n);
  * row of n, or NULL); pack B (k x n; tb: b is n x k) into
  * ad_sgemm_packed_size floats first.  Only where ad_sgemm_packed_ok()
  * (AVX-512F, autodiff.h); else use the BLAS gemm. */
+#define AD_SGEMM_NR 32          /* columns per packed panel */
 size_t ad_sgemm_packed_size(int64_t k, int64_t n);
 void ad_sgemm_pack(int tb, int64_t k, int64_t n, const float *b, int64_t ldb,
                    float *packed);
@@ -395,6 +396,18 @@ void ad_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda,
 void ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k,
                      const float *a, int64_t lda, const float *packed,
                      const float *bias, float beta, float *c, int64_t ldc);
+/* C (m x n) = A (m x k, row-major, lda) B + bias (a row of n, or NULL)
+ * with B ad_sgemm_pack'ed, on the calling thread (for callers that share
+ * out pieces of their own): each element ad_sgemm_packed's chain. */
+void ad_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *a,
+                   int64_t lda, const float *packed, const float *bias,
+                   float *c, int64_t ldc);
+/* C (m x n) = a^T b, a (k x m) and b (k x n) row-major (weight
+ * gradients); colsum (m floats, or NULL) += a's column sums, each a chain
+ * over k in order.  0, or -1 out of memory. */
+int ad_sgemm_atb(int64_t k, int64_t m, int64_t n, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float *c,
+                 float *colsum);
 /* y (n x m) = act(x (n x k) W^T + bias) for linear's float32 forward, W
  * (m x k, row-major) read in place and x packed (computed as C^T = W x^T,
  * stored transposed): each element one chain of fused multiply-adds in k

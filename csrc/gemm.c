@@ -31,6 +31,15 @@
  *       packed by ad_sgemm_pack_a (ta = 1), bias a row of n (added to
  *       every row; NULL: none).  The panels are shared out over the
  *       engine's thread pool.
+ *   ad_sgemm_rows(m, n, k, a, lda, packed, bias, c, ldc)
+ *       ad_sgemm_packed (ta = 0, beta = 0) on the calling thread, for
+ *       callers that share out pieces of their own (ops_rnn.c's LSTM
+ *       runs each block of batch rows through every step on one thread).
+ *   ad_sgemm_atb(k, m, n, a, lda, b, ldb, c, colsum)
+ *       C (m x n) = A^T B for a (k x m) and b (k x n), both row-major:
+ *       the weight gradients g^T x of linear and of the LSTM's W_hh; A's
+ *       row blocks and B's panels packed; colsum (NULL: none) += a's
+ *       column sums (the bias gradient), each a chain over k in order.
  *   ad_sgemm_xwt(n, m, k, x, ldx, w, ldw, bias, act, y, ldy)
  *       y (n x m) = act(x W^T + bias), W m x k row-major: 8-row blocks of
  *       W (kept in L1) against every 32-sample panel of x^T (in L2), each
@@ -47,7 +56,7 @@
 
 #include <string.h>
 
-#define NR 32                   /* columns per panel: two zmm registers */
+#define NR AD_SGEMM_NR            /* columns per panel: two zmm registers */
 #define MR 8                    /* rows per block */
 
 size_t
@@ -407,6 +416,14 @@ ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
     ad_parallel_for(units, grain(rows * k * NR, units), panels_range, &j);
 }
 
+void
+ad_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+              const float *packed, const float *bias, float *c, int64_t ldc)
+{
+    gemm_job j = {0, m, n, k, lda, ldc, a, packed, bias, 0.0f, c};
+    panels_range(&j, 0, (n + NR - 1) / NR * ((m + RG - 1) / RG));
+}
+
 /* The eight rows of r (each 16 columns of C^T) stored as the first ncols
  * of their 16 columns, each column 8 floats at y + j ldy: a transpose in
  * registers (unpack, shuffle, then 128-bit lane moves), no gather. */
@@ -641,4 +658,30 @@ ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
     (void)bias; (void)beta; (void)c; (void)ldc;
 }
 
+void
+ad_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+              const float *packed, const float *bias, float *c, int64_t ldc)
+{
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed;
+    (void)bias; (void)c; (void)ldc;
+}
+
 #endif
+
+int
+ad_sgemm_atb(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+             const float *b, int64_t ldb, float *c, float *colsum)
+{
+    size_t na = ad_sgemm_apacked_size(m, k);
+    ad_buffer *pk = ad_buf_alloc((na + ad_sgemm_packed_size(k, n)) *
+                                 sizeof(float));
+    if (!pk) {
+        return -1;
+    }
+    float *pa = AD_BUF_DATA(pk);
+    ad_sgemm_pack_a(m, k, a, lda, pa, colsum);
+    ad_sgemm_pack(0, k, n, b, ldb, pa + na);
+    ad_sgemm_packed(1, m, n, k, pa, k, pa + na, NULL, 0.0f, c, n);
+    ad_buf_decref(pk);
+    return 0;
+}

@@ -221,8 +221,29 @@ linear_fw_packs(const ad_tensor *x, int64_t N, int64_t M, int64_t in)
            ad_sgemm_packed_ok();
 }
 
+/* linear's float32 forward over more than 1024 samples (past what
+ * ad_sgemm_xwt takes) where BLAS would run it on its own threads: W^T
+ * packed (W within 1 MB, at least 16 outputs), x read in place, the
+ * product shared over the pool as the backward's products are.  Each
+ * element is the same chain as ad_sgemm_xwt's.  Alone it runs at
+ * OpenBLAS's speed at two threads (1600 x 32 -> 512, 2048 x 128 -> 512,
+ * 2048 x 512 -> 128: within 5%; the transformer's step even); what it
+ * buys is that OpenBLAS's own threads are not woken (they spin for a
+ * while after each call, on the cores the pool then needs): the LSTM's
+ * input projection over 1600 rows ran there, and its sequence, shared
+ * over the pool by rows, lost to them at two threads (bench/RESULTS.md).
+ * At one thread BLAS keeps it (10% faster for k = 32), as before. */
+static int
+linear_fw_panels(const ad_tensor *x, int64_t N, int64_t M, int64_t in)
+{
+    return x->dtype == AD_F32 && M >= 16 && N > 1024 && in > 0 &&
+           in * M <= 262144 && ad_sgemm_packed_ok() &&
+           !ad_blas_one_thread(N, M, in);
+}
+
 /* y = act(x W^T + b), act AD_GEMM_NONE or AD_GEMM_RELU: in the kernel's
- * output pass, or after BLAS's product as the relu op's own pass (relu's
+ * output pass, or after the product (BLAS's, or the panels' over more
+ * than 1024 samples) as the relu op's own pass (relu's
  * bits either way: tests/c pins the kernel's). */
 static ad_status
 linear_forward(ad_record *r, int act)
@@ -238,14 +259,27 @@ linear_forward(ad_record *r, int act)
         }
         return AD_OK;
     }
-    if (b) {
-        for (int64_t i = 0; i < N; i++) {
-            memcpy((char *)ad_data(o) + (size_t)(i * M) * isz, ad_data(b),
-                   (size_t)M * isz);
+    if (linear_fw_panels(x, N, M, in)) {
+        ad_buffer *pk = ad_buf_alloc(ad_sgemm_packed_size(in, M) *
+                                     sizeof(float));
+        if (!pk) {
+            return ad_error(AD_ERR_NOMEM, "out of memory in linear");
         }
+        ad_sgemm_pack(1, in, M, ad_data(w), in, AD_BUF_DATA(pk));
+        ad_sgemm_packed(0, N, M, in, ad_data(x), in, AD_BUF_DATA(pk),
+                        b ? ad_data(b) : NULL, 0.0f, ad_data(o), M);
+        ad_buf_decref(pk);
     }
-    ad_k(x->dtype)->gemm(0, 1, N, M, in, ad_data(x), in, ad_data(w), in,
-                         b ? 1.0 : 0.0, ad_data(o), M);
+    else {
+        if (b) {
+            for (int64_t i = 0; i < N; i++) {
+                memcpy((char *)ad_data(o) + (size_t)(i * M) * isz,
+                       ad_data(b), (size_t)M * isz);
+            }
+        }
+        ad_k(x->dtype)->gemm(0, 1, N, M, in, ad_data(x), in, ad_data(w), in,
+                             b ? 1.0 : 0.0, ad_data(o), M);
+    }
     if (act == AD_GEMM_RELU) {
         ad_k(x->dtype)->unary_fwd(AD_U_RELU, ad_data(o), ad_data(o), o->size,
                                   0.0, 0.0);
@@ -281,7 +315,8 @@ static int
 bw_layer_packs(const ad_tensor *x, int64_t N, int64_t in, int64_t M)
 {
     return x->dtype == AD_F32 && ad_sgemm_packed_ok() &&
-           (linear_fw_packs(x, N, M, in) || ad_blas_one_thread(N, M, in));
+           (linear_fw_packs(x, N, M, in) || linear_fw_panels(x, N, M, in) ||
+            ad_blas_one_thread(N, M, in));
 }
 
 static int
@@ -304,27 +339,6 @@ dx_packed(int64_t N, int64_t in, int64_t M, const float *g, const float *w,
     }
     ad_sgemm_pack(0, M, in, w, in, AD_BUF_DATA(pk));
     ad_sgemm_packed(0, N, in, M, g, M, AD_BUF_DATA(pk), NULL, 0.0f, dx, in);
-    ad_buf_decref(pk);
-    return AD_OK;
-}
-
-/* dW (M x in) = g^T (M x N) x (N x in): g^T's row blocks and x's panels
- * packed; db (NULL: not wanted) gets g's column sums while g is packed,
- * each a chain over the rows in order from 0, as sum_into's. */
-static ad_status
-dw_packed(int64_t N, int64_t in, int64_t M, const float *g, const float *x,
-          float *dw, float *db)
-{
-    size_t na = ad_sgemm_apacked_size(M, N);
-    ad_buffer *pk = ad_buf_alloc((na + ad_sgemm_packed_size(N, in)) *
-                                 sizeof(float));
-    if (!pk) {
-        return ad_error(AD_ERR_NOMEM, "out of memory in backward");
-    }
-    float *pa = AD_BUF_DATA(pk);
-    ad_sgemm_pack_a(M, N, g, M, pa, db);
-    ad_sgemm_pack(0, N, in, x, in, pa + na);
-    ad_sgemm_packed(1, M, in, N, pa, N, pa + na, NULL, 0.0f, dw, in);
     ad_buf_decref(pk);
     return AD_OK;
 }
@@ -370,8 +384,13 @@ linear_grads(ad_record *r, const void *G)
                 }
                 memset(AD_BUF_DATA(gb), 0, ad_nbytes(b));
             }
-            s = dw_packed(N, in, M, G, ad_data(x), AD_BUF_DATA(gt),
-                          gb ? AD_BUF_DATA(gb) : NULL);
+            /* dW (M x in) = g^T x: g's column sums (db) formed while
+             * g^T is packed, each a chain over the rows in order from 0,
+             * as sum_into's */
+            if (ad_sgemm_atb(N, M, in, G, M, ad_data(x), in,
+                             AD_BUF_DATA(gt), gb ? AD_BUF_DATA(gb) : NULL)) {
+                s = ad_error(AD_ERR_NOMEM, "out of memory in backward");
+            }
         }
         else if (which == 1) {
             K->gemm(1, 0, M, in, N, G, M, ad_data(x), in, 0.0,
