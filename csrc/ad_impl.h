@@ -397,11 +397,12 @@ void ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k,
                      const float *a, int64_t lda, const float *packed,
                      const float *bias, float beta, float *c, int64_t ldc);
 /* C (m x n) = A (m x k, row-major, lda) B + bias (a row of n, or NULL)
- * with B ad_sgemm_pack'ed, on the calling thread (for callers that share
- * out pieces of their own): each element ad_sgemm_packed's chain. */
+ * + beta C with B ad_sgemm_pack'ed, on the calling thread (for callers
+ * that share out pieces of their own): each element ad_sgemm_packed's
+ * chain. */
 void ad_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *a,
                    int64_t lda, const float *packed, const float *bias,
-                   float *c, int64_t ldc);
+                   float beta, float *c, int64_t ldc);
 /* C (m x n) = a^T b, a (k x m) and b (k x n) row-major (weight
  * gradients); colsum (m floats, or NULL) += a's column sums, each a chain
  * over k in order.  0, or -1 out of memory. */

@@ -31,10 +31,10 @@
  *       packed by ad_sgemm_pack_a (ta = 1), bias a row of n (added to
  *       every row; NULL: none).  The panels are shared out over the
  *       engine's thread pool.
- *   ad_sgemm_rows(m, n, k, a, lda, packed, bias, c, ldc)
- *       ad_sgemm_packed (ta = 0, beta = 0) on the calling thread, for
- *       callers that share out pieces of their own (ops_rnn.c's LSTM
- *       runs each block of batch rows through every step on one thread).
+ *   ad_sgemm_rows(m, n, k, a, lda, packed, bias, beta, c, ldc)
+ *       ad_sgemm_packed (ta = 0) on the calling thread, for callers that
+ *       share out pieces of their own (ops_rnn.c's recurrent sequences
+ *       run each block of batch rows through every step on one thread).
  *   ad_sgemm_atb(k, m, n, a, lda, b, ldb, c, colsum)
  *       C (m x n) = A^T B for a (k x m) and b (k x n), both row-major:
  *       the weight gradients g^T x of linear and of the LSTM's W_hh; A's
@@ -418,9 +418,10 @@ ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
 
 void
 ad_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-              const float *packed, const float *bias, float *c, int64_t ldc)
+              const float *packed, const float *bias, float beta, float *c,
+              int64_t ldc)
 {
-    gemm_job j = {0, m, n, k, lda, ldc, a, packed, bias, 0.0f, c};
+    gemm_job j = {0, m, n, k, lda, ldc, a, packed, bias, beta, c};
     panels_range(&j, 0, (n + NR - 1) / NR * ((m + RG - 1) / RG));
 }
 
@@ -660,10 +661,11 @@ ad_sgemm_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a,
 
 void
 ad_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-              const float *packed, const float *bias, float *c, int64_t ldc)
+              const float *packed, const float *bias, float beta, float *c,
+              int64_t ldc)
 {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed;
-    (void)bias; (void)c; (void)ldc;
+    (void)bias; (void)beta; (void)c; (void)ldc;
 }
 
 #endif

@@ -348,74 +348,101 @@ rec_gemm_free(rec_gemm *g)
     }
 }
 
-/* ---- the LSTM's sequence over the pool ------------------------------
+/* ---- the sequence over the pool --------------------------------------
  * Each row of the batch is its own recurrence: h_t[b] needs only
- * h_{t-1}[b].  So for float32 where the packed kernel runs, lstm_seq's
- * forward and backward share out blocks of 8 batch rows (RB) over the pool
- * once per sweep, and each piece runs its rows through every step with no
- * barrier between steps: the step's product for those rows (W_hh packed
- * once per sweep, shared read-only), then the cell.  Every element is the
- * serial path's arithmetic (each product element the same chain of fused
- * multiply-adds whatever rows share its call, the cells elementwise), so
- * the bits are those of one thread at any thread count. */
+ * h_{t-1}[b].  So for float32 where the packed kernel runs, lstm_seq and
+ * gru_seq's forward and backward share out blocks of 8 batch rows (RB)
+ * over the pool once per sweep, and each piece runs its rows through every
+ * step with no barrier between steps: the step's product for those rows
+ * (W_hh packed once per sweep, shared read-only), then the cell.  Every
+ * element is the serial loop's arithmetic (each product element the same
+ * chain of fused multiply-adds whatever rows share its call, the cells
+ * elementwise), so the bits are those of one thread at any count. */
 #define RB 8
 
 typedef struct {
     int64_t T, B, H;
-    int rev;
+    int rev, lstm;
     const float *packed, *bias, *xp, *gin;
     float *sv, *out, *gh, *pre;             /* forward */
-    float *Gi, *carry, *gp;                 /* backward */
-} lstm_job;
+    float *Gi, *Gh, *carry, *gp, *dhd;      /* backward */
+} seq_job;
+
+/* A piece's rows [b0, b0 + nb) and the layout's widths: gates G H, saved
+ * floats per step, out row (lstm: h and c). */
+typedef struct {
+    int64_t b0, nb, GH, per, ow;
+} rows_span;
+
+static rows_span
+span_of(const seq_job *j, int64_t lo, int64_t hi)
+{
+    rows_span r;
+    r.b0 = lo * RB;
+    r.nb = (hi * RB < j->B ? hi * RB : j->B) - r.b0;
+    r.GH = (j->lstm ? 4 : 3) * j->H;
+    r.per = j->B * (j->lstm ? 6 : 4) * j->H;
+    r.ow = (j->lstm ? 2 : 1) * j->H;
+    return r;
+}
 
 /* the pieces' grain: at least two blocks of rows to a piece where the
  * whole sweep is under ~2^22 multiply-adds a block (a small layer stays on
  * one thread) */
 static int64_t
-rows_grain(const lstm_job *j)
+rows_grain(const seq_job *j)
 {
-    int64_t per = RB * j->T * 4 * j->H * j->H;
+    int64_t per = RB * j->T * (j->lstm ? 4 : 3) * j->H * j->H;
     return per >= ((int64_t)1 << 22) ? 1 : 2;
 }
 
-/* The rows path: an LSTM in float32 with the packed kernel, the pool at
- * more than one thread (at one the serial loop below runs: the same bits,
- * and measured 2-4% faster there). */
+/* The rows path: float32 with the packed kernel, the pool at more than one
+ * thread (at one the serial loop below runs: the same bits, and measured
+ * 2-4% faster there). */
 static int
 seq_rows(const seq_dims *d)
 {
-    return d->lstm && d->xp->dtype == AD_F32 && ad_sgemm_packed_ok() &&
+    return d->xp->dtype == AD_F32 && ad_sgemm_packed_ok() &&
            ad_get_num_threads() > 1;
 }
 
 static void
-lstm_fw_rows(void *ctx, int64_t lo, int64_t hi)
+fw_rows(void *ctx, int64_t lo, int64_t hi)
 {
-    const lstm_job *j = ctx;
+    const seq_job *j = ctx;
     const ad_kernels *k = ad_k(AD_F32);
-    int64_t T = j->T, B = j->B, H = j->H, GH = 4 * H, per = 6 * B * H;
-    int64_t b0 = lo * RB, nb = (hi * RB < B ? hi * RB : B) - b0;
+    rows_span p = span_of(j, lo, hi);
+    int64_t T = j->T, B = j->B, H = j->H, b0 = p.b0, nb = p.nb, GH = p.GH;
     for (int64_t s2 = 0; s2 < T; s2++) {
         int64_t t = j->rev ? T - 1 - s2 : s2;
         int64_t tn = j->rev ? t - 1 : t + 1;
-        float *act = j->sv + t * per, *cp = act + 5 * B * H;
-        float *hp = j->sv + T * per + t * B * H;
-        float *gh = j->gh + b0 * GH, *out = j->out + (t * B + b0) * 2 * H;
+        float *act = j->sv + t * p.per, *hp = j->sv + T * p.per + t * B * H;
+        float *gh = j->gh + b0 * GH, *out = j->out + (t * B + b0) * p.ow;
+        const float *gi = j->xp + (t * B + b0) * GH;
         /* gh = h W_hh^T + b_hh for these rows, then the cell */
-        ad_sgemm_rows(nb, GH, H, hp + b0 * H, H, j->packed, j->bias, gh, GH);
-        k->lstm_fwd(nb, H, j->xp + (t * B + b0) * GH, gh, cp + b0 * H, out,
-                    act + b0 * 5 * H, j->pre + b0 * GH);
+        ad_sgemm_rows(nb, GH, H, hp + b0 * H, H, j->packed, j->bias, 0.0f,
+                      gh, GH);
+        if (j->lstm) {
+            k->lstm_fwd(nb, H, gi, gh, act + 5 * B * H + b0 * H, out,
+                        act + b0 * 5 * H, j->pre + b0 * GH);
+        }
+        else {
+            k->gru_fwd(nb, H, gi, gh, hp + b0 * H, out, act + b0 * 4 * H,
+                       j->pre + b0 * GH);
+        }
         if (s2 + 1 == T) {
             continue;
         }
         /* the state the next step starts from, contiguous */
-        float *hn = j->sv + T * per + tn * B * H;
-        float *cn = j->sv + tn * per + 5 * B * H;
+        float *hn = j->sv + T * p.per + tn * B * H;
+        float *cn = j->sv + tn * p.per + 5 * B * H;
         for (int64_t b = 0; b < nb; b++) {
-            memcpy(hn + (b0 + b) * H, out + b * 2 * H,
+            memcpy(hn + (b0 + b) * H, out + b * p.ow,
                    (size_t)H * sizeof(float));
-            memcpy(cn + (b0 + b) * H, out + b * 2 * H + H,
-                   (size_t)H * sizeof(float));
+            if (j->lstm) {
+                memcpy(cn + (b0 + b) * H, out + b * p.ow + H,
+                       (size_t)H * sizeof(float));
+            }
         }
     }
 }
@@ -449,80 +476,99 @@ rows_bufs(int64_t nscr, int tb, int64_t k, int64_t n, const ad_tensor *w,
 static ad_status
 fw_seq_rows(ad_record *r, const seq_dims *d)
 {
-    int64_t B = d->B, H = d->H, GH = 4 * H, T = d->T, per = 6 * B * H;
+    int64_t B = d->B, H = d->H, GH = d->G * H, T = d->T;
+    int64_t per = B * (d->A + (d->lstm ? 1 : 0)) * H;
     ad_buffer *scr, *pk;
     ad_status st = rows_bufs(2 * B * GH, 1, H, GH, d->w, &scr, &pk);
     if (st) {
         return st;
     }
-    lstm_job j = {T, B, H, r->at.rnn_seq.reverse, AD_BUF_DATA(pk),
-                  d->b ? ad_data(d->b) : NULL, ad_data(d->xp), NULL,
-                  AD_BUF_DATA(r->saved), ad_data(r->out), AD_BUF_DATA(scr),
-                  (float *)AD_BUF_DATA(scr) + B * GH, NULL, NULL, NULL};
+    seq_job j = {T, B, H, r->at.rnn_seq.reverse, d->lstm, AD_BUF_DATA(pk),
+                 d->b ? ad_data(d->b) : NULL, ad_data(d->xp), NULL,
+                 AD_BUF_DATA(r->saved), ad_data(r->out), AD_BUF_DATA(scr),
+                 (float *)AD_BUF_DATA(scr) + B * GH, NULL, NULL, NULL, NULL,
+                 NULL};
     if (T > 0) {
-        /* the first step's state: h0 and c0 */
+        /* the first step's state: h0 (and c0) */
         int64_t t = j.rev ? T - 1 : 0;
         memcpy(j.sv + T * per + t * B * H, ad_data(d->h0),
                (size_t)(B * H) * sizeof(float));
-        memcpy(j.sv + t * per + 5 * B * H, ad_data(d->c0),
-               (size_t)(B * H) * sizeof(float));
-        ad_parallel_for((B + RB - 1) / RB, rows_grain(&j), lstm_fw_rows, &j);
+        if (d->lstm) {
+            memcpy(j.sv + t * per + 5 * B * H, ad_data(d->c0),
+                   (size_t)(B * H) * sizeof(float));
+        }
+        ad_parallel_for((B + RB - 1) / RB, rows_grain(&j), fw_rows, &j);
     }
     rows_free(scr, pk);
     return AD_OK;
 }
 
 static void
-lstm_bw_rows(void *ctx, int64_t lo, int64_t hi)
+bw_rows(void *ctx, int64_t lo, int64_t hi)
 {
-    const lstm_job *j = ctx;
+    const seq_job *j = ctx;
     const ad_kernels *k = ad_k(AD_F32);
-    int64_t T = j->T, B = j->B, H = j->H, GH = 4 * H, per = 6 * B * H;
-    int64_t b0 = lo * RB, nb = (hi * RB < B ? hi * RB : B) - b0;
+    rows_span p = span_of(j, lo, hi);
+    int64_t T = j->T, B = j->B, H = j->H, b0 = p.b0, nb = p.nb, GH = p.GH;
     float *dh = j->carry + b0 * H, *dc = j->carry + (B + b0) * H;
-    float *gp = j->gp + b0 * 2 * H;
-    const float *later = NULL;          /* the later step's dgates */
+    float *gp = j->gp + b0 * p.ow, *dhd = j->dhd + b0 * H;
+    const float *later = NULL;          /* the lstm's later dgates */
     for (int64_t s2 = T - 1; s2 >= 0; s2--) {
         int64_t t = j->rev ? T - 1 - s2 : s2;
-        const float *act = j->sv + t * per, *cp = act + 5 * B * H;
-        float *dg = j->Gi + (t * B + b0) * GH;
+        const float *act = j->sv + t * p.per;
+        float *dgi = j->Gi + (t * B + b0) * GH;
         if (later) {
             /* dh = the later step's dgates W_hh */
-            ad_sgemm_rows(nb, H, GH, later, GH, j->packed, NULL, dh, H);
+            ad_sgemm_rows(nb, H, GH, later, GH, j->packed, NULL, 0.0f, dh,
+                          H);
         }
-        /* gp = g_t + carry (the h part; the c part too) */
+        /* gp = g_t + carry (the h part; the lstm's c part too) */
         for (int64_t b = 0; b < nb; b++) {
-            memcpy(gp + b * 2 * H, j->gin + (t * B + b0 + b) * 2 * H,
-                   (size_t)(2 * H) * sizeof(float));
-            k->axpy(gp + b * 2 * H, dh + b * H, H, 1.0);
-            k->axpy(gp + b * 2 * H + H, dc + b * H, H, 1.0);
+            memcpy(gp + b * p.ow, j->gin + (t * B + b0 + b) * p.ow,
+                   (size_t)p.ow * sizeof(float));
+            k->axpy(gp + b * p.ow, dh + b * H, H, 1.0);
+            if (j->lstm) {
+                k->axpy(gp + b * p.ow + H, dc + b * H, H, 1.0);
+            }
         }
-        /* dc -> carry's c part; dgates -> Gi_t */
-        k->lstm_bwd(nb, H, cp + b0 * H, act + b0 * 5 * H, gp, dg, dc);
-        later = dg;
+        if (j->lstm) {
+            /* dc -> carry's c part; dgates -> Gi_t */
+            k->lstm_bwd(nb, H, act + 5 * B * H + b0 * H, act + b0 * 5 * H,
+                        gp, dgi, dc);
+            later = dgi;
+            continue;
+        }
+        /* dh = dhd + dgh W_hh, this step's own */
+        float *dgh = j->Gh + (t * B + b0) * GH;
+        k->gru_bwd(nb, H, j->sv + T * p.per + (t * B + b0) * H,
+                   act + b0 * 4 * H, gp, dgi, dgh, dhd);
+        ad_sgemm_rows(nb, H, GH, dgh, GH, j->packed, NULL, 1.0f, dhd, H);
+        memcpy(dh, dhd, (size_t)(nb * H) * sizeof(float));
     }
     if (later) {
         /* dh of the first state */
-        ad_sgemm_rows(nb, H, GH, later, GH, j->packed, NULL, dh, H);
+        ad_sgemm_rows(nb, H, GH, later, GH, j->packed, NULL, 0.0f, dh, H);
     }
 }
 
-/* lstm_seq's backward on the pool: dgates into Gi (T, B, 4H), dh and dc of
+/* The sequence's backward on the pool: the gates' gradients into Gi (and
+ * the GRU's hidden ones into Gh), (T, B, G H); dh (and the lstm's dc) of
  * the first state into carry (B, 2H), zeroed by the caller. */
 static ad_status
 bw_seq_rows(ad_record *r, const seq_dims *d, const float *gin, float *Gi,
-            float *carry)
+            float *Gh, float *carry)
 {
-    int64_t B = d->B, H = d->H, GH = 4 * H;
+    int64_t B = d->B, H = d->H, GH = d->G * H, ow = d->lstm ? 2 * H : H;
     ad_buffer *scr, *pk;
-    ad_status st = rows_bufs(B * 2 * H, 0, GH, H, d->w, &scr, &pk);
+    ad_status st = rows_bufs(B * (ow + H), 0, GH, H, d->w, &scr, &pk);
     if (st) {
         return st;
     }
-    lstm_job j = {d->T, B, H, r->at.rnn_seq.reverse, AD_BUF_DATA(pk), NULL,
-                  NULL, gin, AD_BUF_DATA(r->saved), NULL, NULL, NULL, Gi,
-                  carry, AD_BUF_DATA(scr)};
-    ad_parallel_for((B + RB - 1) / RB, rows_grain(&j), lstm_bw_rows, &j);
+    float *gp = AD_BUF_DATA(scr);
+    seq_job j = {d->T, B, H, r->at.rnn_seq.reverse, d->lstm, AD_BUF_DATA(pk),
+                 NULL, NULL, gin, AD_BUF_DATA(r->saved), NULL, NULL, NULL,
+                 Gi, Gh, carry, gp, gp + B * ow};
+    ad_parallel_for((B + RB - 1) / RB, rows_grain(&j), bw_rows, &j);
     rows_free(scr, pk);
     return AD_OK;
 }
@@ -640,7 +686,7 @@ bw_seq(ad_record *r, ad_buffer **g)
     int rows = seq_rows(&d);
     memset(carry, 0, (size_t)(2 * B * H) * d.it);
     if (rows && (s = bw_seq_rows(r, &d, (const float *)gin, (float *)Gi,
-                                  (float *)carry))) {
+                                  (float *)Gh, (float *)carry))) {
         goto done;
     }
     for (int64_t s2 = T - 1; s2 >= 0 && !rows; s2--) {

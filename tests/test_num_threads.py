@@ -310,25 +310,32 @@ def test_mlp_training_same_bits_with_the_blas_at_the_thread_count(
                        compiled, blas_too=True)
 
 
-def lstm_run(T, B, I, H, layers, bidir, compiled=False):
-    """An LSTM's forward and backward in float32 (seeded): its outputs,
-    final states and every gradient (input, initial states, parameters);
-    compiled: two SGD steps through ad.compile first."""
+def rnn_run(name, T, B, I, H, layers, bidir, compiled=False):
+    """An LSTM's or GRU's forward and backward in float32 (seeded): its
+    outputs, final states and every gradient (input, initial states,
+    parameters); compiled: two SGD steps through ad.compile first."""
+    lstm = name == "LSTM"
+
     def run():
         ad.manual_seed(3)
-        m = nn.LSTM(I, H, num_layers=layers, bidirectional=bidir)
+        m = getattr(nn, name)(I, H, num_layers=layers, bidirectional=bidir)
         rng = np.random.default_rng(T * B + H)
         D = layers * (2 if bidir else 1)
         x = rng.standard_normal((T, B, I)).astype(np.float32)
         h0 = rng.standard_normal((D, B, H)).astype(np.float32)
         c0 = rng.standard_normal((D, B, H)).astype(np.float32)
         g = rng.standard_normal((T, B, D // layers * H)).astype(np.float32)
+
+        def forward(x, h0, c0):
+            y, hx = m(x, (h0, c0) if lstm else h0)
+            hn, cn = hx if lstm else (hx, hx * hx)
+            return y, hn, cn
         if compiled:
             opt = ad.optim.SGD(m.parameters(), lr=0.1)
 
             def step(x, h0, c0):
                 opt.zero_grad()
-                y, (hn, cn) = m(x, (h0, c0))
+                y, hn, cn = forward(x, h0, c0)
                 loss = (y * ad.tensor(g)).sum() + (cn * cn).sum()
                 loss.backward()
                 opt.step()
@@ -339,11 +346,11 @@ def lstm_run(T, B, I, H, layers, bidir, compiled=False):
         X = ad.tensor(x, requires_grad=True)
         H0 = ad.tensor(h0, requires_grad=True)
         C0 = ad.tensor(c0, requires_grad=True)
-        y, (hn, cn) = m(X, (H0, C0))
+        y, hn, cn = forward(X, H0, C0)
         ((y * ad.tensor(g)).sum() + hn.sum() * 0.5 +
          (cn * cn).sum()).backward()
         return ([y.numpy(), hn.numpy(), cn.numpy(), X.grad.numpy(),
-                 H0.grad.numpy(), C0.grad.numpy()] +
+                 H0.grad.numpy()] + ([C0.grad.numpy()] if lstm else []) +
                 [p.numpy() for p in m.parameters()] +
                 [p.grad.numpy() for p in m.parameters()])
     return run
@@ -353,31 +360,33 @@ def lstm_run(T, B, I, H, layers, bidir, compiled=False):
 # (two pieces on the pool), 11 rows with 37 units (partial blocks and
 # panels) in two bidirectional layers, the benchmark's 32 x 128 over 50
 # steps (its W_hh gradient 2^23 multiply-adds)
-LSTM_SHAPES = [(6, 40, 8, 64, 1, False), (5, 11, 7, 37, 2, True),
-               (50, 32, 32, 128, 1, False)]
+RNN_SHAPES = [(6, 40, 8, 64, 1, False), (5, 11, 7, 37, 2, True),
+              (50, 32, 32, 128, 1, False)]
 
 
 @pytest.mark.parametrize("compiled", [False, True])
-@pytest.mark.parametrize("shape", LSTM_SHAPES)
-def test_lstm_same_bits_at_every_pool_thread_count(shape, compiled):
-    """With the pool at more than one thread a float32 LSTM runs each block
-    of 8 batch rows through the whole sequence on one thread (ops_rnn.c's
-    rows path; at one thread the serial loop): the same products and cells
-    element by element, so every output and gradient keeps its bits, eager
-    and in a compiled replay."""
-    assert_same_bits(at_threads(lstm_run(*shape, compiled=compiled)))
+@pytest.mark.parametrize("shape", RNN_SHAPES)
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_rnn_same_bits_at_every_pool_thread_count(name, shape, compiled):
+    """With the pool at more than one thread a float32 LSTM or GRU runs
+    each block of 8 batch rows through the whole sequence on one thread
+    (ops_rnn.c's rows path; at one thread the serial loop): the same
+    products and cells element by element, so every output and gradient
+    keeps its bits, eager and in a compiled replay."""
+    assert_same_bits(at_threads(rnn_run(name, *shape, compiled=compiled)))
 
 
 @pytest.mark.skipif(not _engine._sgemm_kernel_ok(),
                     reason="no AVX-512F: the products run in BLAS")
-def test_lstm_with_the_blas_at_the_thread_count():
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_rnn_with_the_blas_at_the_thread_count(name):
     """ad.set_num_threads(n) itself: where the BLAS would use its own
     threads (the input projection over 1600 rows, W_hh's gradient), the
     engine's kernel runs those products on the pool from two threads on
     (the BLAS, at one thread, keeps them at one): the same bits at 2, 3
     and 4 threads, and the values of the one-thread BLAS run to float32
     rounding."""
-    res = at_threads(lstm_run(50, 32, 32, 128, 1, False), blas_too=True)
+    res = at_threads(rnn_run(name, 50, 32, 32, 128, 1, False), blas_too=True)
     assert_same_bits(res[1:])
     for a, b in zip(res[0], res[1]):
         scale = max(float(np.abs(a).max()), 1.0)
