@@ -447,60 +447,17 @@ fw_rows(void *ctx, int64_t lo, int64_t hi)
     }
 }
 
+/* The forward on the pool, into fw_seq's buffers (the first step's state
+ * in place): W_hh packed (W^T), scratch gh and pre, (B, G H) each. */
 static void
-rows_free(ad_buffer *scr, ad_buffer *pk)
+fw_seq_rows(ad_record *r, const seq_dims *d, const float *packed, float *gh,
+            float *pre)
 {
-    if (scr) {
-        ad_buf_decref(scr);
-    }
-    if (pk) {
-        ad_buf_decref(pk);
-    }
-}
-
-/* A rows sweep's scratch (nscr floats) and W_hh packed as (tb, k, n). */
-static ad_status
-rows_bufs(int64_t nscr, int tb, int64_t k, int64_t n, const ad_tensor *w,
-          ad_buffer **scr, ad_buffer **pk)
-{
-    *scr = ad_buf_alloc((size_t)(nscr + 1) * sizeof(float));
-    *pk = ad_buf_alloc(ad_sgemm_packed_size(k, n) * sizeof(float) + 1);
-    if (!*scr || !*pk) {
-        rows_free(*scr, *pk);
-        return nomem();
-    }
-    ad_sgemm_pack(tb, k, n, ad_data(w), w->shape[1], AD_BUF_DATA(*pk));
-    return AD_OK;
-}
-
-static ad_status
-fw_seq_rows(ad_record *r, const seq_dims *d)
-{
-    int64_t B = d->B, H = d->H, GH = d->G * H, T = d->T;
-    int64_t per = B * (d->A + (d->lstm ? 1 : 0)) * H;
-    ad_buffer *scr, *pk;
-    ad_status st = rows_bufs(2 * B * GH, 1, H, GH, d->w, &scr, &pk);
-    if (st) {
-        return st;
-    }
-    seq_job j = {T, B, H, r->at.rnn_seq.reverse, d->lstm, AD_BUF_DATA(pk),
+    seq_job j = {d->T, d->B, d->H, r->at.rnn_seq.reverse, d->lstm, packed,
                  d->b ? ad_data(d->b) : NULL, ad_data(d->xp), NULL,
-                 AD_BUF_DATA(r->saved), ad_data(r->out), AD_BUF_DATA(scr),
-                 (float *)AD_BUF_DATA(scr) + B * GH, NULL, NULL, NULL, NULL,
-                 NULL};
-    if (T > 0) {
-        /* the first step's state: h0 (and c0) */
-        int64_t t = j.rev ? T - 1 : 0;
-        memcpy(j.sv + T * per + t * B * H, ad_data(d->h0),
-               (size_t)(B * H) * sizeof(float));
-        if (d->lstm) {
-            memcpy(j.sv + t * per + 5 * B * H, ad_data(d->c0),
-                   (size_t)(B * H) * sizeof(float));
-        }
-        ad_parallel_for((B + RB - 1) / RB, rows_grain(&j), fw_rows, &j);
-    }
-    rows_free(scr, pk);
-    return AD_OK;
+                 AD_BUF_DATA(r->saved), ad_data(r->out), gh, pre, NULL, NULL,
+                 NULL, NULL, NULL};
+    ad_parallel_for((d->B + RB - 1) / RB, rows_grain(&j), fw_rows, &j);
 }
 
 static void
@@ -551,26 +508,19 @@ bw_rows(void *ctx, int64_t lo, int64_t hi)
     }
 }
 
-/* The sequence's backward on the pool: the gates' gradients into Gi (and
- * the GRU's hidden ones into Gh), (T, B, G H); dh (and the lstm's dc) of
- * the first state into carry (B, 2H), zeroed by the caller. */
-static ad_status
-bw_seq_rows(ad_record *r, const seq_dims *d, const float *gin, float *Gi,
-            float *Gh, float *carry)
+/* The sequence's backward on the pool, into bw_seq's buffers: the gates'
+ * gradients into Gi (and the GRU's hidden ones into Gh), (T, B, G H); dh
+ * (and the lstm's dc) of the first state into carry (B, 2H), zeroed by
+ * the caller; W_hh packed (W), scratch gp (B, out row) and dhd (B, H). */
+static void
+bw_seq_rows(ad_record *r, const seq_dims *d, const float *packed,
+            const float *gin, float *Gi, float *Gh, float *carry, float *gp,
+            float *dhd)
 {
-    int64_t B = d->B, H = d->H, GH = d->G * H, ow = d->lstm ? 2 * H : H;
-    ad_buffer *scr, *pk;
-    ad_status st = rows_bufs(B * (ow + H), 0, GH, H, d->w, &scr, &pk);
-    if (st) {
-        return st;
-    }
-    float *gp = AD_BUF_DATA(scr);
-    seq_job j = {d->T, B, H, r->at.rnn_seq.reverse, d->lstm, AD_BUF_DATA(pk),
+    seq_job j = {d->T, d->B, d->H, r->at.rnn_seq.reverse, d->lstm, packed,
                  NULL, NULL, gin, AD_BUF_DATA(r->saved), NULL, NULL, NULL,
-                 Gi, Gh, carry, gp, gp + B * ow};
-    ad_parallel_for((B + RB - 1) / RB, rows_grain(&j), bw_rows, &j);
-    rows_free(scr, pk);
-    return AD_OK;
+                 Gi, Gh, carry, gp, dhd};
+    ad_parallel_for((d->B + RB - 1) / RB, rows_grain(&j), bw_rows, &j);
 }
 
 static ad_status
@@ -578,9 +528,6 @@ fw_seq(ad_record *r)
 {
     seq_dims d;
     seq_get(r, &d);
-    if (seq_rows(&d)) {
-        return fw_seq_rows(r, &d);
-    }
     const ad_kernels *k = ad_k(d.xp->dtype);
     int64_t B = d.B, H = d.H, GH = d.G * H, T = d.T;
     int64_t per = B * (d.A + (d.lstm ? 1 : 0)) * H;   /* saved per step */
@@ -598,25 +545,31 @@ fw_seq(ad_record *r)
     const void *xp = ad_data(d.xp);
     const void *bias = d.b ? ad_data(d.b) : NULL;
     int64_t prev = -1;
-    for (int64_t s = 0; s < T; s++) {
+    if (T > 0) {
+        /* the first step's state: h0 (and c0), contiguous */
+        int64_t t = r->at.rnn_seq.reverse ? T - 1 : 0;
+        memcpy(AT(sv, T * per + t * B * H), ad_data(d.h0),
+               (size_t)(B * H) * d.it);
+        if (d.lstm) {
+            memcpy(AT(sv, t * per + B * d.A * H), ad_data(d.c0),
+                   (size_t)(B * H) * d.it);
+        }
+    }
+    int rows = seq_rows(&d);
+    if (rows) {
+        fw_seq_rows(r, &d, AD_BUF_DATA(rg.packed), gh, pre);
+    }
+    for (int64_t s = 0; s < T && !rows; s++) {
         int64_t t = r->at.rnn_seq.reverse ? T - 1 - s : s;
         void *act = AT(sv, t * per), *cp = AT(act, B * d.A * H);
         void *hp = AT(sv, T * per + t * B * H);
         /* the state this step starts from, contiguous */
-        if (prev < 0) {
-            memcpy(hp, ad_data(d.h0), (size_t)(B * H) * d.it);
+        for (int64_t b = 0; prev >= 0 && b < B; b++) {
+            memcpy(AT(hp, b * H), AT(out, (prev * B + b) * ow),
+                   (size_t)H * d.it);
             if (d.lstm) {
-                memcpy(cp, ad_data(d.c0), (size_t)(B * H) * d.it);
-            }
-        }
-        else {
-            for (int64_t b = 0; b < B; b++) {
-                memcpy(AT(hp, b * H), AT(out, (prev * B + b) * ow),
+                memcpy(AT(cp, b * H), AT(out, (prev * B + b) * ow + H),
                        (size_t)H * d.it);
-                if (d.lstm) {
-                    memcpy(AT(cp, b * H), AT(out, (prev * B + b) * ow + H),
-                           (size_t)H * d.it);
-                }
             }
         }
         /* gh = h W_hh^T + b_hh, one GEMM */
@@ -685,9 +638,10 @@ bw_seq(ad_record *r, ad_buffer **g)
     char *Gi = AD_BUF_DATA(dgi), *Gh = d.lstm ? Gi : AD_BUF_DATA(dgh);
     int rows = seq_rows(&d);
     memset(carry, 0, (size_t)(2 * B * H) * d.it);
-    if (rows && (s = bw_seq_rows(r, &d, (const float *)gin, (float *)Gi,
-                                  (float *)Gh, (float *)carry))) {
-        goto done;
+    if (rows) {
+        bw_seq_rows(r, &d, AD_BUF_DATA(rg.packed), (const float *)gin,
+                    (float *)Gi, (float *)Gh, (float *)carry, (float *)gp,
+                    (float *)dhd);
     }
     for (int64_t s2 = T - 1; s2 >= 0 && !rows; s2--) {
         int64_t t = r->at.rnn_seq.reverse ? T - 1 - s2 : s2;
